@@ -1,0 +1,4 @@
+//! The docker backend: one compose project per bottle.
+
+pub mod engine;
+pub mod plan;

@@ -1,0 +1,1010 @@
+//! The docker launch plan, as pure data: the compose document, the image to
+//! build, the files to write under `state/<slug>/`, and the preflight.
+//!
+//! The agent is on the `internal` network only; `egress` also joins
+//! `outside`. No secret value appears here: tokens are named by the host
+//! variable that holds them and read when the files are written.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::manifest::{Agent, Bottle, ImageSource, Role, Route, Scheme};
+use crate::provider::{self, AGENT_HOME, Provider, SessionSpec};
+
+pub const PROXY_PORT: u16 = 3128;
+pub const MCP_PORT: u16 = 8765;
+/// Where the agent's state folder is mounted, read-only.
+pub const AGENT_CONFIG_DIR: &str = "/etc/bot-bottle";
+/// Where a sidecar's state folder is mounted.
+pub const SIDECAR_STATE_DIR: &str = "/state";
+pub const WORKDIR: &str = "/workspace";
+/// Created by the agent container once it is set up; its healthcheck.
+pub const READY_FILE: &str = "/tmp/.bot-bottle-ready";
+/// The agent's user; the embedded Dockerfiles create it.
+pub const AGENT_USER: &str = "1000:1000";
+pub const LABEL_SLUG: &str = "dev.bot-bottle.slug";
+pub const LABEL_AGENT: &str = "dev.bot-bottle.agent";
+pub const LABEL_ROLE: &str = "dev.bot-bottle.role";
+
+/// The container runtime of the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    Runc,
+    /// gVisor, when the engine has it registered.
+    Runsc,
+}
+
+impl Runtime {
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::Runc => "runc",
+            Runtime::Runsc => "runsc",
+        }
+    }
+}
+
+/// Everything a plan is made from.
+#[derive(Debug, Clone)]
+pub struct PlanInput<'a> {
+    pub slug: &'a str,
+    pub agent: &'a Agent,
+    /// The bottles selected, merged in order.
+    pub bottle: &'a Bottle,
+    pub bottle_names: &'a [String],
+    /// `state/<slug>/` on the host.
+    pub state_dir: &'a Path,
+    pub runtime: Runtime,
+    pub sidecar_image: &'a str,
+    /// The host user's uid and gid: sidecars run as it, so the files they
+    /// write in their state folders belong to the user.
+    pub host_user: (u32, u32),
+    /// Host variables that are set (names only), to pick token variables.
+    pub host_env_set: &'a BTreeSet<String>,
+    /// The host folder copied into the workdir, for `--cwd`.
+    pub copy_cwd: Option<&'a Path>,
+    /// The ARGS after `--`.
+    pub extra_args: &'a [String],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerPlan {
+    pub slug: String,
+    /// `bot-bottle-<slug>`.
+    pub project: String,
+    pub compose: Value,
+    pub agent_image: AgentImage,
+    /// Relative to the state folder, in the order they are written.
+    pub files: Vec<PlannedFile>,
+    pub provider: Provider,
+    pub session: SessionSpec,
+    pub copy_cwd: Option<PathBuf>,
+    pub preflight: Preflight,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentImage {
+    pub tag: String,
+    /// None when the bottle names an existing image.
+    pub build: Option<ImageBuild>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageBuild {
+    pub dockerfile: String,
+    pub context: Option<PathBuf>,
+    pub shown_as: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedFile {
+    pub path: PathBuf,
+    pub content: FileContent,
+    pub mode: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileContent {
+    Text(String),
+    /// A host file, copied.
+    Copy(PathBuf),
+    /// A host folder, copied with everything in it.
+    CopyDir(PathBuf),
+    /// The route tokens, as JSON `{slot: value}`, each value read from the
+    /// host variable named, at write time.
+    Tokens(Vec<TokenSlot>),
+    /// The bottle's CA certificate, made when the files are written.
+    CaCert,
+    /// The bottle's CA private key.
+    CaKey,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSlot {
+    pub slot: String,
+    pub host_env: String,
+}
+
+/// The summary shown before launch, as (label, value) rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preflight {
+    pub rows: Vec<(String, String)>,
+}
+
+impl Preflight {
+    pub fn render(&self) -> String {
+        let width = self.rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        let mut out = String::new();
+        for (label, value) in &self.rows {
+            let _ = writeln!(out, "  {label:width$}  {value}");
+        }
+        out
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PlanError {
+    #[error("bottles {bottles} name no image")]
+    NoImage { bottles: String },
+    #[error("bottles {bottles}: env.{name} is set by bot-bottle itself")]
+    ReservedEnv { bottles: String, name: String },
+    #[error("bottles {bottles}: two routes have role '{role}' ({first} and {second})")]
+    RoleTwice {
+        bottles: String,
+        role: &'static str,
+        first: String,
+        second: String,
+    },
+}
+
+impl PlanError {
+    pub fn hint(&self) -> String {
+        match self {
+            PlanError::RoleTwice { .. } => "keep the role on one route".into(),
+            PlanError::NoImage { .. } => "set 'image' or 'dockerfile' in one of them".into(),
+            PlanError::ReservedEnv { .. } => {
+                "remove it: the proxy, CA, role and BOT_BOTTLE_* variables point the agent at its sidecars".into()
+            }
+        }
+    }
+}
+
+/// Builds the plan. Pure: reads no file and no variable.
+pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
+    let provider = input.agent.provider;
+    let project = format!("bot-bottle-{}", input.slug);
+    let Some(image) = &input.bottle.image else {
+        return Err(PlanError::NoImage {
+            bottles: input.bottle_names.join(" + "),
+        });
+    };
+    let agent_image = agent_image(image);
+    let routes = RoutePlan::new(input)?;
+    check_env(input, &routes)?;
+
+    let mcp_url = format!("http://supervise:{MCP_PORT}/mcp");
+    let session = SessionSpec {
+        has_prompt: !input.agent.prompt.is_empty(),
+        mcp_url: Some(mcp_url.clone()),
+        model: input.agent.model.clone(),
+        args: input
+            .agent
+            .startup_args
+            .iter()
+            .chain(input.extra_args)
+            .cloned()
+            .collect(),
+    };
+
+    let files = files(input, &routes, &mcp_url);
+    let env = agent_env(input, &routes, &mcp_url);
+    let compose = escape_interpolation(compose(input, &agent_image.tag, &env));
+    let preflight = preflight(input, &agent_image, &routes, &env, &session);
+    Ok(DockerPlan {
+        slug: input.slug.to_owned(),
+        project,
+        compose,
+        agent_image,
+        files,
+        provider,
+        session,
+        copy_cwd: input.copy_cwd.map(Path::to_path_buf),
+        preflight,
+    })
+}
+
+/// The image tag: the bottle's reference, or one named by the content of
+/// its Dockerfile, so it is built again only when that changes.
+fn agent_image(image: &ImageSource) -> AgentImage {
+    match image {
+        ImageSource::Image(reference) => AgentImage {
+            tag: reference.clone(),
+            build: None,
+        },
+        ImageSource::Dockerfile(d) => {
+            let mut hash = Sha256::new();
+            hash.update(d.contents.as_bytes());
+            if let Some(context) = &d.context {
+                hash.update(context.as_os_str().as_encoded_bytes());
+            }
+            let digest = hex(&hash.finalize()[..6]);
+            AgentImage {
+                tag: format!("bot-bottle-agent:{digest}"),
+                build: Some(ImageBuild {
+                    dockerfile: d.contents.clone(),
+                    context: d.context.clone(),
+                    shown_as: d.shown_as.clone(),
+                }),
+            }
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The routes as the egress sidecar gets them, with the token slot and the
+/// role's listener of each.
+struct RoutePlan<'a> {
+    routes: Vec<PlannedRoute<'a>>,
+}
+
+struct PlannedRoute<'a> {
+    route: &'a Route,
+    /// The token's slot and host variable, when one is set on the host.
+    token: Option<TokenSlot>,
+    scheme: Option<Scheme>,
+    /// The port egress serves the role's base URL on.
+    role_port: Option<u16>,
+}
+
+impl<'a> RoutePlan<'a> {
+    fn new(input: &'a PlanInput) -> Result<Self, PlanError> {
+        let mut routes: Vec<PlannedRoute> = Vec::new();
+        for route in &input.bottle.egress.routes {
+            if let Some(role) = route.role
+                && let Some(other) = routes.iter().find(|r| r.route.role == Some(role))
+            {
+                return Err(PlanError::RoleTwice {
+                    bottles: input.bottle_names.join(" + "),
+                    role: role.name(),
+                    first: other.route.host.clone(),
+                    second: route.host.clone(),
+                });
+            }
+            let chosen = route.auth.as_ref().and_then(|auth| {
+                auth.token_env
+                    .iter()
+                    .find(|name| input.host_env_set.contains(*name))
+                    .map(|name| (auth, name))
+            });
+            let slot = routes.iter().filter(|r| r.token.is_some()).count();
+            let (token, scheme) = match chosen {
+                None => (None, None),
+                Some((auth, name)) => (
+                    Some(TokenSlot {
+                        slot: format!("t{slot}"),
+                        host_env: name.clone(),
+                    }),
+                    Some(
+                        auth.scheme
+                            .clone()
+                            .unwrap_or_else(|| role_scheme(route.role, name)),
+                    ),
+                ),
+            };
+            routes.push(PlannedRoute {
+                route,
+                token,
+                scheme,
+                role_port: route.role.map(role_port),
+            });
+        }
+        Ok(RoutePlan { routes })
+    }
+
+    fn tokens(&self) -> Vec<TokenSlot> {
+        self.routes.iter().filter_map(|r| r.token.clone()).collect()
+    }
+
+    /// `routes.json` of the egress sidecar.
+    fn egress_config(&self, trust_ca: &[PathBuf]) -> Value {
+        let routes: Vec<Value> = self
+            .routes
+            .iter()
+            .map(|r| {
+                let mut route = json!({
+                    "host": r.route.host,
+                    "path_allowlist": r.route.path_allowlist,
+                });
+                if let (Some(token), Some(scheme)) = (&r.token, &r.scheme) {
+                    route["auth"] = json!({"scheme": scheme.to_string(), "token": token.slot});
+                }
+                if let (Some(role), Some(port)) = (r.route.role, r.role_port) {
+                    route["role"] = json!({"name": role.name(), "listen": port});
+                }
+                route
+            })
+            .collect();
+        let cas: Vec<String> = (0..trust_ca.len())
+            .map(|i| format!("{SIDECAR_STATE_DIR}/upstream-ca/{i}.pem"))
+            .collect();
+        json!({"listen": PROXY_PORT, "routes": routes, "trust_upstream_ca": cas})
+    }
+}
+
+/// Claude Code sends ANTHROPIC_API_KEY as `x-api-key` and an OAuth token
+/// as a bearer token; the route injects the real one the same way.
+fn role_scheme(role: Option<Role>, token_env: &str) -> Scheme {
+    match role {
+        Some(Role::AnthropicBaseUrl) if token_env == "ANTHROPIC_API_KEY" => {
+            Scheme::Header("x-api-key".into())
+        }
+        _ => Scheme::Bearer,
+    }
+}
+
+fn role_port(role: Role) -> u16 {
+    match role {
+        Role::AnthropicBaseUrl => 4001,
+        Role::OpenaiBaseUrl => 4002,
+    }
+}
+
+/// A non-secret stand-in the agent's client sends; egress swaps it out.
+pub fn placeholder_token(host_env: &str) -> String {
+    format!(
+        "bot-bottle-placeholder-{}",
+        host_env.to_ascii_lowercase().replace('_', "-")
+    )
+}
+
+fn files(input: &PlanInput, routes: &RoutePlan, mcp_url: &str) -> Vec<PlannedFile> {
+    let mut files = Vec::new();
+    let mut add = |path: String, content: FileContent, mode: u32| {
+        files.push(PlannedFile {
+            path: path.into(),
+            content,
+            mode,
+        })
+    };
+    add("egress/ca.key".into(), FileContent::CaKey, 0o600);
+    add("egress/ca.pem".into(), FileContent::CaCert, 0o644);
+    add("agent/ca.pem".into(), FileContent::CaCert, 0o644);
+    let trust = &input.bottle.egress.trust_upstream_ca;
+    let config = routes.egress_config(trust);
+    add(
+        "egress/routes.json".into(),
+        FileContent::Text(pretty(&config)),
+        0o644,
+    );
+    add(
+        "egress/tokens.json".into(),
+        FileContent::Tokens(routes.tokens()),
+        0o600,
+    );
+    for (i, ca) in trust.iter().enumerate() {
+        add(
+            format!("egress/upstream-ca/{i}.pem"),
+            FileContent::Copy(ca.clone()),
+            0o644,
+        );
+    }
+    add(
+        "supervise/.keep".into(),
+        FileContent::Text(String::new()),
+        0o644,
+    );
+
+    if !input.agent.prompt.is_empty() {
+        add(
+            "agent/prompt.md".into(),
+            FileContent::Text(format!("{}\n", input.agent.prompt)),
+            0o644,
+        );
+    }
+    let mcp = json!({"mcpServers": {"bot-bottle": {"type": "http", "url": mcp_url}}});
+    add(
+        "agent/mcp.json".into(),
+        FileContent::Text(pretty(&mcp)),
+        0o644,
+    );
+    for skill in &input.agent.skills {
+        add(
+            format!("agent/skills/{}", skill.name),
+            FileContent::CopyDir(skill.dir.clone()),
+            0o755,
+        );
+    }
+    if !input.bottle.ssh.is_empty() {
+        let mut config = String::new();
+        for (i, entry) in input.bottle.ssh.iter().enumerate() {
+            let _ = write!(
+                config,
+                "Host {}\n  IdentityFile {AGENT_HOME}/.ssh/id_{i}\n  IdentitiesOnly yes\n\n",
+                entry.host
+            );
+            // Readable by the agent's user; the state root itself is 0700.
+            add(
+                format!("agent/ssh/id_{i}"),
+                FileContent::Copy(entry.identity_file.clone()),
+                0o644,
+            );
+        }
+        add("agent/ssh/config".into(), FileContent::Text(config), 0o644);
+    }
+    add(
+        "agent/start.sh".into(),
+        FileContent::Text(start_script(input)),
+        0o755,
+    );
+    files
+}
+
+/// Runs in the agent container as its user: puts the bottle's files where
+/// the provider looks for them, marks the container ready, then waits.
+fn start_script(input: &PlanInput) -> String {
+    let provider = input.agent.provider;
+    let mut s = String::from("#!/bin/sh\nset -e\n");
+    let q = provider::shell_quote;
+    if !input.agent.skills.is_empty() {
+        let dir = skills_dir(provider);
+        let _ = writeln!(
+            s,
+            "mkdir -p {0}\ncp -R {AGENT_CONFIG_DIR}/skills/. {0}/",
+            q(&dir)
+        );
+    }
+    if provider == Provider::Codex && !input.agent.prompt.is_empty() {
+        let _ = writeln!(
+            s,
+            "mkdir -p {AGENT_HOME}/.codex\ncp {AGENT_CONFIG_DIR}/prompt.md {AGENT_HOME}/.codex/AGENTS.md"
+        );
+    }
+    if !input.bottle.ssh.is_empty() {
+        let _ = writeln!(
+            s,
+            "mkdir -p -m 700 {AGENT_HOME}/.ssh\ncp {AGENT_CONFIG_DIR}/ssh/* {AGENT_HOME}/.ssh/\nchmod 600 {AGENT_HOME}/.ssh/*"
+        );
+    }
+    let _ = writeln!(s, "touch {READY_FILE}\nexec sleep infinity");
+    s
+}
+
+fn skills_dir(provider: Provider) -> String {
+    match provider {
+        Provider::Claude => format!("{AGENT_HOME}/.claude/skills"),
+        Provider::Codex => format!("{AGENT_HOME}/.codex/skills"),
+        Provider::Shell => format!("{AGENT_HOME}/skills"),
+    }
+}
+
+fn pretty(value: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// The variables every agent gets, first and in this order.
+const STANDARD_ENV: [&str; 14] = [
+    "HOME",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "NODE_EXTRA_CA_CERTS",
+    "REQUESTS_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+    "CURL_CA_BUNDLE",
+    "BOT_BOTTLE_SLUG",
+    "BOT_BOTTLE_MCP_URL",
+];
+
+/// The agent's environment, in order. Names and values are never secret.
+fn agent_env(input: &PlanInput, routes: &RoutePlan, mcp_url: &str) -> Vec<(String, String)> {
+    let proxy = format!("http://egress:{PROXY_PORT}");
+    let ca = format!("{AGENT_CONFIG_DIR}/ca.pem");
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut set = |k: &str, v: &str| {
+        env.retain(|(key, _)| key != k);
+        env.push((k.to_owned(), v.to_owned()));
+    };
+    for name in STANDARD_ENV {
+        let value = match name {
+            "HOME" => AGENT_HOME,
+            "BOT_BOTTLE_SLUG" => input.slug,
+            "BOT_BOTTLE_MCP_URL" => mcp_url,
+            "NO_PROXY" | "no_proxy" => "localhost,127.0.0.1,supervise",
+            "HTTP_PROXY" | "HTTPS_PROXY" | "http_proxy" | "https_proxy" => &proxy,
+            _ => &ca,
+        };
+        set(name, value);
+    }
+    for r in &routes.routes {
+        if let (Some(role), Some(port)) = (r.route.role, r.role_port) {
+            set(role.base_url_env(), &format!("http://egress:{port}"));
+            if let Some(token) = &r.token {
+                set(&token.host_env, &placeholder_token(&token.host_env));
+            }
+        }
+    }
+    for (k, v) in &input.bottle.env {
+        set(k, v);
+    }
+    env
+}
+
+/// A bottle's `env` may not set what bot-bottle sets itself.
+fn check_env(input: &PlanInput, routes: &RoutePlan) -> Result<(), PlanError> {
+    let mut reserved: Vec<&str> = STANDARD_ENV.to_vec();
+    for r in &routes.routes {
+        if let Some(role) = r.route.role {
+            reserved.push(role.base_url_env());
+        }
+        if let (Some(_), Some(token)) = (r.route.role, &r.token) {
+            reserved.push(&token.host_env);
+        }
+    }
+    match input
+        .bottle
+        .env
+        .keys()
+        .find(|k| reserved.contains(&k.as_str()))
+    {
+        Some(name) => Err(PlanError::ReservedEnv {
+            bottles: input.bottle_names.join(" + "),
+            name: name.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn labels(input: &PlanInput, role: &str) -> Value {
+    json!({
+        LABEL_SLUG: input.slug,
+        LABEL_AGENT: input.agent.name,
+        LABEL_ROLE: role,
+    })
+}
+
+fn compose(input: &PlanInput, image: &str, env: &[(String, String)]) -> Value {
+    let state = |service: &str| input.state_dir.join(service).display().to_string();
+    let sidecar_user = format!("{}:{}", input.host_user.0, input.host_user.1);
+    let sidecar = |role: &str, networks: Value, port: u16| {
+        json!({
+            "image": input.sidecar_image,
+            "pull_policy": "never",
+            "command": ["sidecar", role, "--state", SIDECAR_STATE_DIR],
+            "user": sidecar_user,
+            "read_only": true,
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges:true"],
+            "networks": networks,
+            "volumes": [format!("{}:{SIDECAR_STATE_DIR}", state(role))],
+            "labels": labels(input, role),
+            "healthcheck": {
+                "test": ["CMD", "/bot-bottle", "sidecar", "probe", format!("127.0.0.1:{port}")],
+                "interval": "1s",
+                "timeout": "2s",
+                "retries": 30,
+                "start_period": "30s",
+                "start_interval": "200ms",
+            },
+        })
+    };
+    let mut agent = json!({
+        "image": image,
+        "pull_policy": "never",
+        "hostname": input.slug,
+        "user": AGENT_USER,
+        "working_dir": WORKDIR,
+        "init": true,
+        "command": ["sh", format!("{AGENT_CONFIG_DIR}/start.sh")],
+        "environment": env.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"],
+        // Docker's DNS answers for the bottle's services and forwards every
+        // other name here, where nothing answers.
+        "dns": ["127.0.0.1"],
+        "networks": ["internal"],
+        "volumes": [
+            format!("{}:{AGENT_CONFIG_DIR}:ro", state("agent")),
+            format!("{}/ca.pem:/etc/ssl/certs/ca-certificates.crt:ro", state("agent")),
+        ],
+        "labels": labels(input, "agent"),
+        "healthcheck": {
+            "test": ["CMD", "test", "-e", READY_FILE],
+            "interval": "1s",
+            "timeout": "2s",
+            "retries": 30,
+            "start_period": "30s",
+            "start_interval": "200ms",
+        },
+        "depends_on": {
+            "egress": {"condition": "service_healthy"},
+            "supervise": {"condition": "service_healthy"},
+        },
+    });
+    if input.runtime == Runtime::Runsc {
+        agent["runtime"] = json!("runsc");
+    }
+    json!({
+        "name": format!("bot-bottle-{}", input.slug),
+        "services": {
+            "agent": agent,
+            "egress": sidecar("egress", json!(["internal", "outside"]), PROXY_PORT),
+            "supervise": sidecar("supervise", json!(["internal"]), MCP_PORT),
+        },
+        "networks": {
+            "internal": {"internal": true, "labels": labels(input, "internal")},
+            "outside": {"labels": labels(input, "outside")},
+        },
+    })
+}
+
+/// Compose expands `$VAR` in the file; `$$` is a literal `$`.
+fn escape_interpolation(value: Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(s.replace('$', "$$")),
+        Value::Array(items) => Value::Array(items.into_iter().map(escape_interpolation).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, escape_interpolation(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+fn preflight(
+    input: &PlanInput,
+    image: &AgentImage,
+    routes: &RoutePlan,
+    env: &[(String, String)],
+    session: &SessionSpec,
+) -> Preflight {
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let mut row = |k: &str, v: String| rows.push((k.to_owned(), v));
+    let agent = input.agent;
+    let mut agent_line = format!("{} ({})", agent.name, agent.provider.name());
+    if let Some(d) = &agent.description {
+        let _ = write!(agent_line, " — {d}");
+    }
+    row("agent", agent_line);
+    row("identity", input.slug.to_owned());
+    row("bottles", input.bottle_names.join(" + "));
+    row("backend", "docker".into());
+    let runtime = match input.runtime {
+        Runtime::Runsc => "runsc (gVisor)".to_owned(),
+        Runtime::Runc => "runc (gVisor's runsc is not registered with the engine)".to_owned(),
+    };
+    row("runtime", runtime);
+    let image_line = match &image.build {
+        Some(b) => format!("{} (built from {})", image.tag, b.shown_as),
+        None => image.tag.clone(),
+    };
+    row("image", image_line);
+    if routes.routes.is_empty() {
+        row("egress", "none: the agent reaches no host".into());
+    }
+    for (i, r) in routes.routes.iter().enumerate() {
+        let mut line = r.route.host.clone();
+        if !r.route.path_allowlist.is_empty() {
+            let _ = write!(line, " {}", r.route.path_allowlist.join(" "));
+        }
+        match (&r.route.auth, &r.token) {
+            (_, Some(t)) => {
+                let _ = write!(line, " [token from ${}]", t.host_env);
+            }
+            (Some(auth), None) => {
+                let _ = write!(
+                    line,
+                    " [no token: {} unset]",
+                    auth.token_env
+                        .iter()
+                        .map(|n| format!("${n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            (None, None) => {}
+        }
+        if let Some(role) = r.route.role {
+            let _ = write!(line, " [{}]", role.base_url_env());
+        }
+        row(if i == 0 { "egress" } else { "" }, line);
+    }
+    let names: Vec<&str> = env
+        .iter()
+        .skip(STANDARD_ENV.len())
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let standard = "+ proxy, CA and BOT_BOTTLE_* variables";
+    row(
+        "env",
+        if names.is_empty() {
+            standard.to_owned()
+        } else {
+            format!("{} {standard}", names.join(" "))
+        },
+    );
+    let agent_dir = input.state_dir.join("agent");
+    row(
+        "mounts",
+        format!("{} -> {AGENT_CONFIG_DIR} (ro)", agent_dir.display()),
+    );
+    if let Some(cwd) = input.copy_cwd {
+        row(
+            "workdir",
+            format!("{WORKDIR} (a copy of {})", cwd.display()),
+        );
+    } else {
+        row(
+            "workdir",
+            format!("{WORKDIR} (empty; --cwd copies this directory in)"),
+        );
+    }
+    row(
+        "command",
+        provider::shell_join(&agent.provider.fresh_argv(session)),
+    );
+    Preflight { rows }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::manifest::{Auth, Dockerfile, Egress, Origin, Skill, SshEntry};
+
+    fn agent(provider: Provider) -> Agent {
+        Agent {
+            name: "dev".into(),
+            provider,
+            prompt: "Be careful.".into(),
+            bottles: vec![],
+            skills: vec![],
+            startup_args: vec![],
+            description: Some("a test agent".into()),
+            model: None,
+            color: None,
+            origin: Origin::Embedded,
+        }
+    }
+
+    fn bottle() -> Bottle {
+        Bottle {
+            name: "default".into(),
+            image: Some(ImageSource::Dockerfile(Dockerfile {
+                shown_as: "<embedded defaults>/Dockerfile".into(),
+                contents: "FROM debian:bookworm-slim\n".into(),
+                context: None,
+            })),
+            env: BTreeMap::new(),
+            egress: Egress::default(),
+            ssh: vec![],
+            origin: Origin::Embedded,
+        }
+    }
+
+    fn input<'a>(
+        agent: &'a Agent,
+        bottle: &'a Bottle,
+        env: &'a BTreeSet<String>,
+        names: &'a [String],
+    ) -> PlanInput<'a> {
+        PlanInput {
+            slug: "dev-abcde",
+            agent,
+            bottle,
+            bottle_names: names,
+            state_dir: Path::new("/home/u/.bot-bottle/state/dev-abcde"),
+            runtime: Runtime::Runc,
+            sidecar_image: "bot-bottle-sidecar:test",
+            host_user: (1000, 1000),
+            host_env_set: env,
+            copy_cwd: None,
+            extra_args: &[],
+        }
+    }
+
+    fn full_bottle() -> Bottle {
+        let mut b = bottle();
+        b.env.insert("PRICE".into(), "$5".into());
+        b.env.insert("EDITOR".into(), "vi".into());
+        b.egress.routes = vec![
+            Route {
+                host: "api.anthropic.com".into(),
+                path_allowlist: vec![],
+                auth: Some(Auth {
+                    scheme: None,
+                    token_env: vec!["ANTHROPIC_API_KEY".into(), "CLAUDE_CODE_OAUTH_TOKEN".into()],
+                }),
+                role: Some(Role::AnthropicBaseUrl),
+            },
+            Route {
+                host: "api.github.com".into(),
+                path_allowlist: vec!["/repos/".into()],
+                auth: Some(Auth {
+                    scheme: Some(Scheme::Bearer),
+                    token_env: vec!["GH_TOKEN".into()],
+                }),
+                role: None,
+            },
+            Route {
+                host: "pypi.org".into(),
+                path_allowlist: vec![],
+                auth: None,
+                role: None,
+            },
+        ];
+        b.egress.trust_upstream_ca = vec!["/etc/corp-ca.pem".into()];
+        b.ssh = vec![SshEntry {
+            host: "github.com".into(),
+            identity_file: "/home/u/.ssh/id_ed25519".into(),
+        }];
+        b
+    }
+
+    #[test]
+    fn shell_in_default_bottle() {
+        let agent = agent(Provider::Shell);
+        let bottle = bottle();
+        let env = BTreeSet::new();
+        let names = vec!["default".to_owned()];
+        let plan = plan(&input(&agent, &bottle, &env, &names)).unwrap();
+        insta::assert_snapshot!("shell_preflight", plan.preflight.render());
+        insta::assert_json_snapshot!("shell_compose", plan.compose);
+    }
+
+    #[test]
+    fn claude_with_routes_tokens_ssh_and_skills() {
+        let mut agent = agent(Provider::Claude);
+        agent.skills = vec![Skill {
+            name: "review".into(),
+            dir: "/home/u/.bot-bottle/skills/review".into(),
+        }];
+        agent.startup_args = vec!["--verbose".into()];
+        let bottle = full_bottle();
+        let env: BTreeSet<String> = ["CLAUDE_CODE_OAUTH_TOKEN".to_owned()].into();
+        let names = vec!["claude".to_owned(), "gh".to_owned()];
+        let mut inp = input(&agent, &bottle, &env, &names);
+        inp.runtime = Runtime::Runsc;
+        inp.copy_cwd = Some(Path::new("/home/u/proj"));
+        let extra = vec!["fix it".to_owned()];
+        inp.extra_args = &extra;
+        let plan = plan(&inp).unwrap();
+        insta::assert_snapshot!("claude_preflight", plan.preflight.render());
+        insta::assert_json_snapshot!("claude_compose", plan.compose);
+        let listing: Vec<String> = plan
+            .files
+            .iter()
+            .map(|f| format!("{:o} {} {:?}", f.mode, f.path.display(), f.content))
+            .collect();
+        insta::assert_snapshot!("claude_files", listing.join("\n"));
+        assert_eq!(plan.session.args, ["--verbose", "fix it"]);
+    }
+
+    #[test]
+    fn no_secret_or_token_value_reaches_the_plan() {
+        let agent = agent(Provider::Claude);
+        let bottle = full_bottle();
+        let env: BTreeSet<String> = ["ANTHROPIC_API_KEY".to_owned(), "GH_TOKEN".to_owned()].into();
+        let names = vec!["claude".to_owned()];
+        let plan = plan(&input(&agent, &bottle, &env, &names)).unwrap();
+        let agent_env = &plan.compose["services"]["agent"]["environment"];
+        assert_eq!(
+            agent_env["ANTHROPIC_API_KEY"],
+            "bot-bottle-placeholder-anthropic-api-key"
+        );
+        assert_eq!(agent_env["ANTHROPIC_BASE_URL"], "http://egress:4001");
+        assert!(
+            agent_env.get("GH_TOKEN").is_none(),
+            "plain routes give the agent nothing"
+        );
+        let tokens = plan
+            .files
+            .iter()
+            .find(|f| f.path == Path::new("egress/tokens.json"))
+            .unwrap();
+        assert_eq!(
+            tokens.content,
+            FileContent::Tokens(vec![
+                TokenSlot {
+                    slot: "t0".into(),
+                    host_env: "ANTHROPIC_API_KEY".into()
+                },
+                TokenSlot {
+                    slot: "t1".into(),
+                    host_env: "GH_TOKEN".into()
+                },
+            ])
+        );
+        let routes = plan
+            .files
+            .iter()
+            .find(|f| f.path == Path::new("egress/routes.json"))
+            .unwrap();
+        let FileContent::Text(text) = &routes.content else {
+            panic!()
+        };
+        let config: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            config["routes"][0]["auth"],
+            json!({"scheme": "header:x-api-key", "token": "t0"})
+        );
+    }
+
+    #[test]
+    fn every_container_and_network_is_labelled_and_only_egress_goes_out() {
+        let agent = agent(Provider::Shell);
+        let bottle = bottle();
+        let env = BTreeSet::new();
+        let names = vec!["default".to_owned()];
+        let compose = plan(&input(&agent, &bottle, &env, &names)).unwrap().compose;
+        for section in ["services", "networks"] {
+            for (name, item) in compose[section].as_object().unwrap() {
+                assert_eq!(item["labels"][LABEL_SLUG], "dev-abcde", "{section}.{name}");
+                assert_eq!(item["labels"][LABEL_AGENT], "dev", "{section}.{name}");
+                assert!(item["labels"][LABEL_ROLE].is_string(), "{section}.{name}");
+            }
+        }
+        assert_eq!(compose["networks"]["internal"]["internal"], true);
+        for (name, service) in compose["services"].as_object().unwrap() {
+            let outside = service["networks"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("outside"));
+            assert_eq!(outside, name == "egress", "{name}");
+        }
+    }
+
+    #[test]
+    fn dollars_are_escaped_for_compose() {
+        let agent = agent(Provider::Shell);
+        let bottle = full_bottle();
+        let env = BTreeSet::new();
+        let names = vec!["x".to_owned()];
+        let compose = plan(&input(&agent, &bottle, &env, &names)).unwrap().compose;
+        assert_eq!(compose["services"]["agent"]["environment"]["PRICE"], "$$5");
+    }
+
+    #[test]
+    fn bottle_env_cannot_redirect_the_agent() {
+        let agent = agent(Provider::Shell);
+        let mut bottle = full_bottle();
+        bottle
+            .env
+            .insert("HTTPS_PROXY".into(), "http://elsewhere:1".into());
+        let env = BTreeSet::new();
+        let names = vec!["x".to_owned()];
+        let err = plan(&input(&agent, &bottle, &env, &names)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "bottles x: env.HTTPS_PROXY is set by bot-bottle itself"
+        );
+    }
+
+    #[test]
+    fn a_role_twice_is_refused() {
+        let agent = agent(Provider::Claude);
+        let mut bottle = full_bottle();
+        bottle.egress.routes[1].role = Some(Role::AnthropicBaseUrl);
+        let env = BTreeSet::new();
+        let names = vec!["a".to_owned(), "b".to_owned()];
+        let err = plan(&input(&agent, &bottle, &env, &names)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("two routes have role 'anthropic-base-url'"),
+            "{err}"
+        );
+    }
+}

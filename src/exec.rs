@@ -1,0 +1,173 @@
+//! The one place external programs are run. Each program's path can be
+//! overridden by a variable (`BOT_BOTTLE_DOCKER`, …) so tests can stand in
+//! for it; `BOT_BOTTLE_TRACE=1` prints every command before it runs.
+
+use std::ffi::OsStr;
+use std::io;
+use std::process::{Command, ExitStatus, Output, Stdio};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Program {
+    pub name: &'static str,
+    /// The variable that overrides the program's path.
+    pub env: &'static str,
+    /// What to do when it is missing.
+    pub install_hint: &'static str,
+}
+
+pub const DOCKER: Program = Program {
+    name: "docker",
+    env: "BOT_BOTTLE_DOCKER",
+    install_hint: "install Docker Engine (https://docs.docker.com/engine/install/) or run scripts/setup",
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("{program} was not found")]
+    NotFound { program: String, hint: &'static str },
+    #[error("could not run {program}: {reason}")]
+    Spawn { program: String, reason: String },
+    #[error("`{command}` failed ({status}): {stderr}")]
+    Failed {
+        command: String,
+        status: String,
+        stderr: String,
+    },
+}
+
+impl ExecError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ExecError::NotFound { hint, .. } => Some((*hint).to_owned()),
+            _ => None,
+        }
+    }
+}
+
+impl Program {
+    /// The path to run: the override variable's value, else the name.
+    pub fn path(&self) -> String {
+        std::env::var(self.env)
+            .ok()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| self.name.to_owned())
+    }
+
+    pub fn command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new(self.path());
+        cmd.args(args);
+        cmd
+    }
+
+    /// Runs to completion with output captured; a non-zero exit is an error.
+    pub fn output(&self, cmd: &mut Command) -> Result<Output, ExecError> {
+        trace(cmd);
+        let out = cmd
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| self.spawn_error(e))?;
+        if out.status.success() {
+            Ok(out)
+        } else {
+            Err(ExecError::Failed {
+                command: describe(cmd),
+                status: describe_status(out.status),
+                stderr: last_lines(&String::from_utf8_lossy(&out.stderr)),
+            })
+        }
+    }
+
+    /// Runs to completion with the caller's terminal; returns the status.
+    pub fn status(&self, cmd: &mut Command) -> Result<ExitStatus, ExecError> {
+        trace(cmd);
+        cmd.status().map_err(|e| self.spawn_error(e))
+    }
+
+    fn spawn_error(&self, e: io::Error) -> ExecError {
+        if e.kind() == io::ErrorKind::NotFound {
+            ExecError::NotFound {
+                program: self.path(),
+                hint: self.install_hint,
+            }
+        } else {
+            ExecError::Spawn {
+                program: self.path(),
+                reason: e.to_string(),
+            }
+        }
+    }
+}
+
+fn trace(cmd: &Command) {
+    if std::env::var_os("BOT_BOTTLE_TRACE").is_some_and(|v| v == "1") {
+        eprintln!("+ {}", describe(cmd));
+    }
+}
+
+fn describe(cmd: &Command) -> String {
+    let mut words = vec![cmd.get_program().to_string_lossy().into_owned()];
+    words.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
+    crate::provider::shell_join(&words)
+}
+
+fn describe_status(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit {code}"),
+        (None, Some(sig)) => format!("signal {sig}"),
+        _ => "unknown status".into(),
+    }
+}
+
+/// The end of a program's stderr, on one line, for an error message.
+fn last_lines(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let tail = &lines[lines.len().saturating_sub(3)..];
+    if tail.is_empty() {
+        "(no error output)".into()
+    } else {
+        tail.join(" / ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SH: Program = Program {
+        name: "sh",
+        env: "BOT_BOTTLE_TEST_SH_UNSET",
+        install_hint: "",
+    };
+    const MISSING: Program = Program {
+        name: "bot-bottle-no-such-program",
+        env: "BOT_BOTTLE_TEST_MISSING_UNSET",
+        install_hint: "install it",
+    };
+
+    #[test]
+    fn output_success_failure_and_missing() {
+        let out = SH.output(&mut SH.command(["-c", "echo hi"])).unwrap();
+        assert_eq!(out.stdout, b"hi\n");
+
+        let err = SH
+            .output(&mut SH.command(["-c", "echo one >&2; echo two >&2; exit 4"]))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`sh -c 'echo one >&2; echo two >&2; exit 4'` failed (exit 4): one / two"
+        );
+
+        let err = MISSING.output(&mut MISSING.command(["x"])).unwrap_err();
+        assert!(matches!(err, ExecError::NotFound { .. }));
+        assert_eq!(err.hint().as_deref(), Some("install it"));
+    }
+}

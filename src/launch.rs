@@ -1,0 +1,240 @@
+//! From a start request to a launch plan: pick the agent and its bottles,
+//! mint (or pin) the identity, and plan the bottle. Nothing is written
+//! here; the caller shows the preflight first.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use crate::backend::BackendKind;
+use crate::backend::docker::plan::{self, DockerPlan, PlanError, PlanInput, Runtime};
+use crate::manifest::{self, Agent, Manifest, ManifestError};
+use crate::state::{self, Home, Metadata};
+
+/// What the user asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartRequest {
+    pub agent: String,
+    /// `--bottle`, in order; empty means the agent's own selection.
+    pub bottles: Vec<String>,
+    pub backend: BackendKind,
+    pub label: Option<String>,
+    pub copy_cwd: bool,
+    pub cwd: PathBuf,
+    /// The ARGS after `--`.
+    pub extra_args: Vec<String>,
+    /// Set by `resume`, to relaunch the same identity.
+    pub identity: Option<String>,
+}
+
+/// What the host is like, gathered by the caller.
+#[derive(Debug, Clone)]
+pub struct HostFacts {
+    /// Names of the host variables that are set.
+    pub env_set: BTreeSet<String>,
+    pub user: (u32, u32),
+    pub runtime: Runtime,
+    pub sidecar_image: String,
+    pub now: SystemTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub slug: String,
+    pub metadata: Metadata,
+    pub plan: DockerPlan,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    State(#[from] state::StateError),
+}
+
+impl LaunchError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            LaunchError::Manifest(e) => e.hint(),
+            LaunchError::Plan(e) => Some(e.hint()),
+            LaunchError::State(e) => e.hint(),
+        }
+    }
+}
+
+/// The bottles a launch runs in: `--bottle` if given, else the agent's
+/// `bottle:`, else `default`.
+pub fn selected_bottles(agent: &Agent, flags: &[String]) -> Vec<String> {
+    if !flags.is_empty() {
+        flags.to_vec()
+    } else if !agent.bottles.is_empty() {
+        agent.bottles.clone()
+    } else {
+        vec!["default".to_owned()]
+    }
+}
+
+pub fn prepare(
+    manifest: &Manifest,
+    home: &Home,
+    req: &StartRequest,
+    host: &HostFacts,
+) -> Result<Prepared, LaunchError> {
+    let agent = manifest.agent(&req.agent)?;
+    let bottle_names = selected_bottles(agent, &req.bottles);
+    let bottle = manifest::compose_bottles(manifest, &bottle_names)?;
+    let label = req.label.clone().unwrap_or_else(|| agent.name.clone());
+    let slug = match &req.identity {
+        Some(identity) => {
+            state::check_slug(identity)?;
+            identity.clone()
+        }
+        None => state::mint_identity(&label),
+    };
+    let state_dir = home.bottle_dir(&slug);
+    let copy_cwd = req.copy_cwd.then_some(req.cwd.as_path());
+    let plan = plan::plan(&PlanInput {
+        slug: &slug,
+        agent,
+        bottle: &bottle,
+        bottle_names: &bottle_names,
+        state_dir: &state_dir,
+        runtime: host.runtime,
+        sidecar_image: &host.sidecar_image,
+        host_user: host.user,
+        host_env_set: &host.env_set,
+        copy_cwd,
+        extra_args: &req.extra_args,
+    })?;
+    let metadata = Metadata {
+        agent: agent.name.clone(),
+        bottles: bottle_names,
+        cwd: req.cwd.clone(),
+        copy_cwd: req.copy_cwd,
+        color: agent
+            .color
+            .clone()
+            .unwrap_or_else(|| color_for(&label).to_owned()),
+        label,
+        backend: req.backend.name().to_owned(),
+        started_at: humantime::format_rfc3339_seconds(host.now).to_string(),
+    };
+    Ok(Prepared {
+        slug,
+        metadata,
+        plan,
+    })
+}
+
+/// A stable color for a label, so an agent keeps its color across runs.
+pub fn color_for(label: &str) -> &'static str {
+    const PALETTE: [&str; 8] = [
+        "cyan", "green", "yellow", "magenta", "blue", "orange", "purple", "pink",
+    ];
+    let sum = label.bytes().fold(0u32, |acc, b| {
+        acc.wrapping_mul(31).wrapping_add(u32::from(b))
+    });
+    PALETTE[sum as usize % PALETTE.len()]
+}
+
+/// The preflight shown before launch (and by `--dry-run`).
+pub fn preflight_text(prepared: &Prepared) -> String {
+    format!(
+        "bot-bottle: launch plan\n{}",
+        prepared.plan.preflight.render()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Sources;
+
+    fn facts() -> HostFacts {
+        HostFacts {
+            env_set: BTreeSet::new(),
+            user: (1000, 1000),
+            runtime: Runtime::Runc,
+            sidecar_image: "bot-bottle-sidecar:test".into(),
+            now: SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    fn request(agent: &str, bottles: &[&str]) -> StartRequest {
+        StartRequest {
+            agent: agent.into(),
+            bottles: bottles.iter().map(|s| s.to_string()).collect(),
+            backend: BackendKind::Docker,
+            label: None,
+            copy_cwd: false,
+            cwd: "/proj".into(),
+            extra_args: vec![],
+            identity: None,
+        }
+    }
+
+    fn setup() -> (tempfile::TempDir, Manifest, Home) {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home {
+            root: dir.path().join("home"),
+        };
+        let manifest = manifest::load(&Sources {
+            home: home.root.clone(),
+            cwd: dir.path().join("proj"),
+            user_home: None,
+        })
+        .unwrap();
+        (dir, manifest, home)
+    }
+
+    #[test]
+    fn defaults_and_flags_select_bottles() {
+        let (_dir, manifest, home) = setup();
+        let p = prepare(&manifest, &home, &request("shell", &[]), &facts()).unwrap();
+        assert_eq!(p.metadata.bottles, ["default"]);
+        assert!(p.slug.starts_with("shell-"));
+        assert_eq!(p.metadata.started_at, "1970-01-01T00:00:00Z");
+
+        let p = prepare(
+            &manifest,
+            &home,
+            &request("shell", &["default", "claude"]),
+            &facts(),
+        )
+        .unwrap();
+        assert_eq!(p.metadata.bottles, ["default", "claude"]);
+        assert!(p.plan.preflight.render().contains("api.anthropic.com"));
+    }
+
+    #[test]
+    fn resume_pins_the_identity_and_labels_shape_it() {
+        let (_dir, manifest, home) = setup();
+        let mut req = request("shell", &[]);
+        req.identity = Some("shell-00000".into());
+        assert_eq!(
+            prepare(&manifest, &home, &req, &facts()).unwrap().slug,
+            "shell-00000"
+        );
+        req.identity = None;
+        req.label = Some("Fix Bug #12".into());
+        assert!(
+            prepare(&manifest, &home, &req, &facts())
+                .unwrap()
+                .slug
+                .starts_with("fix-bug-12-")
+        );
+    }
+
+    #[test]
+    fn unknown_names_are_errors() {
+        let (_dir, manifest, home) = setup();
+        let err = prepare(&manifest, &home, &request("shel", &[]), &facts()).unwrap_err();
+        assert_eq!(err.to_string(), "unknown agent 'shel'");
+        assert_eq!(err.hint().as_deref(), Some("did you mean 'shell'?"));
+        let err = prepare(&manifest, &home, &request("shell", &["nope"]), &facts()).unwrap_err();
+        assert_eq!(err.to_string(), "unknown bottle 'nope' in --bottle");
+    }
+}

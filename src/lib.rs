@@ -1,0 +1,12 @@
+//! bot-bottle: run AI coding agents in sandboxed bottles, and steer them
+//! from one tmux session. The binary is `src/main.rs`; this library is
+//! everything it is made of.
+
+pub mod backend;
+pub mod cli;
+pub mod exec;
+pub mod launch;
+pub mod manifest;
+pub mod picker;
+pub mod provider;
+pub mod state;

@@ -1,0 +1,192 @@
+//! The manifest: which agents exist and which bottles they can run in.
+//!
+//! Sources are read in order — embedded defaults, then `$BOT_BOTTLE_HOME`,
+//! then the directory bot-bottle runs from — and a later source replaces an
+//! earlier one's agent or bottle of the same name. Everything is validated at
+//! load, before anything is written: a bad manifest never half-launches.
+//!
+//! `parse` turns text into definitions (pure), `resolve` merges sources and
+//! `extends:` chains (pure), and `load` does the file reads around them.
+
+mod error;
+mod load;
+mod parse;
+mod resolve;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+pub use error::{ManifestError, Place};
+pub use load::{Sources, load};
+pub use resolve::compose_bottles;
+
+use crate::provider::Provider;
+
+/// Where a definition came from; every error names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Embedded,
+    /// A file, with the path as the user should see it.
+    File(PathBuf),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Embedded => f.write_str("<embedded defaults>"),
+            Origin::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// Every agent and bottle known, after merging sources and `extends:`.
+#[derive(Debug, Clone, Default)]
+pub struct Manifest {
+    pub agents: BTreeMap<String, Agent>,
+    pub bottles: BTreeMap<String, Bottle>,
+}
+
+impl Manifest {
+    pub fn agent(&self, name: &str) -> Result<&Agent, ManifestError> {
+        self.agents
+            .get(name)
+            .ok_or_else(|| ManifestError::UnknownAgent {
+                name: name.to_owned(),
+                known: self.agents.keys().cloned().collect(),
+            })
+    }
+
+    pub fn agent_names(&self) -> Vec<String> {
+        self.agents.keys().cloned().collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    pub name: String,
+    pub provider: Provider,
+    /// The system prompt: `prompt` in JSON, the body of a markdown agent.
+    pub prompt: String,
+    /// The bottles selected when `start` names none; may be empty.
+    pub bottles: Vec<String>,
+    pub skills: Vec<Skill>,
+    pub startup_args: Vec<String>,
+    pub description: Option<String>,
+    pub model: Option<String>,
+    pub color: Option<String>,
+    pub origin: Origin,
+}
+
+/// A skill folder (Claude Code's `SKILL.md` layout) copied into the bottle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skill {
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+/// A bottle after its `extends:` chain is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bottle {
+    pub name: String,
+    /// None for a bottle meant to be composed onto another with `--bottle`.
+    pub image: Option<ImageSource>,
+    pub env: BTreeMap<String, String>,
+    pub egress: Egress,
+    pub ssh: Vec<SshEntry>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSource {
+    /// An image reference used as is.
+    Image(String),
+    Dockerfile(Dockerfile),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dockerfile {
+    /// The path as shown to the user, or `<embedded defaults>/NAME`.
+    pub shown_as: String,
+    pub contents: String,
+    /// The build context: the Dockerfile's folder; None for embedded ones.
+    pub context: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Egress {
+    pub routes: Vec<Route>,
+    pub trust_upstream_ca: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// A bare hostname, lower-cased.
+    pub host: String,
+    /// Path prefixes; empty means every path.
+    pub path_allowlist: Vec<String>,
+    pub auth: Option<Auth>,
+    pub role: Option<Role>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Auth {
+    /// None only for a route with a role, which chooses it.
+    pub scheme: Option<Scheme>,
+    /// Host variables holding the token; the first one set is used.
+    pub token_env: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scheme {
+    /// `Authorization: Bearer TOKEN`.
+    Bearer,
+    /// `Authorization: Basic base64(TOKEN)`, TOKEN being `user:password`.
+    Basic,
+    /// `NAME: TOKEN`.
+    Header(String),
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scheme::Bearer => f.write_str("bearer"),
+            Scheme::Basic => f.write_str("basic"),
+            Scheme::Header(name) => write!(f, "header:{name}"),
+        }
+    }
+}
+
+/// A route the agent's own client is pointed at through an env variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `ANTHROPIC_BASE_URL` and a placeholder token for Claude Code.
+    AnthropicBaseUrl,
+    /// `OPENAI_BASE_URL` and a placeholder token for Codex.
+    OpenaiBaseUrl,
+}
+
+impl Role {
+    pub const ALL: [Role; 2] = [Role::AnthropicBaseUrl, Role::OpenaiBaseUrl];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::AnthropicBaseUrl => "anthropic-base-url",
+            Role::OpenaiBaseUrl => "openai-base-url",
+        }
+    }
+
+    /// The variable that points the agent's client at the route.
+    pub fn base_url_env(self) -> &'static str {
+        match self {
+            Role::AnthropicBaseUrl => "ANTHROPIC_BASE_URL",
+            Role::OpenaiBaseUrl => "OPENAI_BASE_URL",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshEntry {
+    pub host: String,
+    pub identity_file: PathBuf,
+}

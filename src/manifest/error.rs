@@ -1,0 +1,181 @@
+//! Manifest errors: one line naming the file, the agent or bottle and the
+//! key or value, and an optional hint saying what to do.
+
+use std::fmt;
+
+use super::Origin;
+
+/// A file, and the agent or bottle in it an error is about, as shown:
+/// `bot-bottle.json: bottle 'dev'`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place(String);
+
+impl Place {
+    pub fn file(origin: &Origin) -> Place {
+        Place(origin.to_string())
+    }
+
+    pub fn agent(origin: &Origin, name: &str) -> Place {
+        Place(format!("{origin}: agent '{name}'"))
+    }
+
+    pub fn bottle(origin: &Origin, name: &str) -> Place {
+        Place(format!("{origin}: bottle '{name}'"))
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ManifestError {
+    #[error("{file}: cannot read: {reason}")]
+    Read { file: String, reason: String },
+
+    #[error("{file}:{line}:{column}: invalid {format}: {message}")]
+    Syntax {
+        file: String,
+        format: &'static str,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+
+    #[error("{file}:1: the frontmatter opened by '---' is never closed")]
+    UnclosedFrontmatter { file: String },
+
+    #[error("{place}: unknown key '{key}'")]
+    UnknownKey {
+        place: Place,
+        key: String,
+        suggestion: Option<String>,
+        valid: Vec<&'static str>,
+    },
+
+    #[error("{place}: '{key}' cannot be set: the runtime is chosen automatically")]
+    RuntimeKey { place: Place, key: String },
+
+    #[error("{place}: {}{message}", key_prefix(key))]
+    Invalid {
+        place: Place,
+        key: String,
+        message: String,
+        hint: Option<String>,
+    },
+
+    #[error("unknown agent '{name}'")]
+    UnknownAgent { name: String, known: Vec<String> },
+
+    #[error("{place}: {key}: unknown bottle '{name}'")]
+    UnknownBottle {
+        place: Place,
+        key: String,
+        name: String,
+        known: Vec<String>,
+    },
+
+    #[error("unknown bottle '{name}' in --bottle")]
+    UnknownBottleFlag { name: String, known: Vec<String> },
+
+    #[error("{place}: extends: cycle {chain}")]
+    ExtendsCycle { place: Place, chain: String },
+
+    #[error("{second}: {kind} '{name}' is also defined in {first}")]
+    Duplicate {
+        kind: &'static str,
+        name: String,
+        first: Origin,
+        second: Origin,
+    },
+
+    #[error("bottles {bottles} name no image")]
+    NoImage { bottles: String },
+}
+
+impl ManifestError {
+    /// A second line saying what to do, when the first does not.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ManifestError::UnknownKey {
+                suggestion: Some(s),
+                ..
+            } => Some(format!("did you mean '{s}'?")),
+            ManifestError::UnknownKey { valid, .. } => {
+                Some(format!("valid keys here: {}", valid.join(", ")))
+            }
+            ManifestError::RuntimeKey { .. } => Some(
+                "remove it: bottles run under gVisor (runsc) when the docker engine has it registered, runc otherwise"
+                    .into(),
+            ),
+            ManifestError::UnclosedFrontmatter { .. } => {
+                Some("end the frontmatter with a line that holds only '---'".into())
+            }
+            ManifestError::Invalid { hint, .. } => hint.clone(),
+            ManifestError::UnknownAgent { name, known } => Some(known_list("agents", name, known)),
+            ManifestError::UnknownBottle { name, known, .. }
+            | ManifestError::UnknownBottleFlag { name, known } => {
+                Some(known_list("bottles", name, known))
+            }
+            ManifestError::Duplicate { .. } => Some("keep one of the two definitions".into()),
+            ManifestError::NoImage { .. } => Some(
+                "set 'image' or 'dockerfile' in one of them, or add --bottle default first".into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// `key: ` before a message about a key; nothing for a whole definition.
+fn key_prefix(key: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!("{key}: ")
+    }
+}
+
+/// "did you mean 'x'?" when a known name is close, else the list of names.
+fn known_list(kind: &str, name: &str, known: &[String]) -> String {
+    match closest(name, known.iter().map(String::as_str)) {
+        Some(s) => format!("did you mean '{s}'?"),
+        None if known.is_empty() => format!("no {kind} are defined"),
+        None => format!("known {kind}: {}", known.join(", ")),
+    }
+}
+
+/// The candidate nearest to `word`, if it is near enough to be a typo.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3) && *d < c.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closest_finds_typos_only() {
+        let keys = ["image", "dockerfile", "env", "egress", "ssh", "extends"];
+        assert_eq!(closest("imgae", keys), Some("image"));
+        assert_eq!(closest("dockerfil", keys), Some("dockerfile"));
+        assert_eq!(closest("egres", keys), Some("egress"));
+        assert_eq!(closest("volumes", keys), None);
+    }
+
+    #[test]
+    fn place_names_file_and_subject() {
+        let origin = Origin::File("bot-bottle.json".into());
+        assert_eq!(
+            Place::bottle(&origin, "dev").to_string(),
+            "bot-bottle.json: bottle 'dev'"
+        );
+        assert_eq!(Place::file(&origin).to_string(), "bot-bottle.json");
+    }
+}

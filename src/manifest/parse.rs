@@ -1,0 +1,795 @@
+//! Text to definitions: `bot-bottle.json` and markdown agents. Pure: file
+//! existence and `extends:` are checked later, by `load` and `resolve`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::{Map, Value};
+
+use super::error::closest;
+use super::{Auth, ManifestError, Origin, Place, Role, Route, Scheme};
+use crate::provider::Provider;
+
+/// A file being parsed: who it is, and what its relative paths are against.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub origin: Origin,
+    /// The folder relative paths start from; None for embedded defaults.
+    pub base_dir: Option<PathBuf>,
+    /// The user's home folder, for paths written as `~/...`.
+    pub home: Option<PathBuf>,
+}
+
+impl Source {
+    /// A path as written in the file, made absolute.
+    fn path(&self, written: &str) -> PathBuf {
+        if let (Some(rest), Some(home)) = (written.strip_prefix("~/"), &self.home) {
+            return home.join(rest);
+        }
+        match &self.base_dir {
+            Some(base) => base.join(written),
+            None => PathBuf::from(written),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawAgent {
+    pub name: String,
+    pub provider: Provider,
+    pub prompt: String,
+    pub bottles: Vec<String>,
+    pub skills: Vec<String>,
+    pub startup_args: Vec<String>,
+    pub description: Option<String>,
+    pub model: Option<String>,
+    pub color: Option<String>,
+    pub origin: Origin,
+    /// Where this agent's skills are looked up first.
+    pub skills_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawImage {
+    Image(String),
+    Dockerfile(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawBottle {
+    pub name: String,
+    pub extends: Option<String>,
+    pub image: Option<RawImage>,
+    pub env: BTreeMap<String, String>,
+    pub routes: Vec<Route>,
+    pub trust_upstream_ca: Vec<PathBuf>,
+    pub ssh: Vec<(String, PathBuf)>,
+    pub origin: Origin,
+}
+
+const TOP_KEYS: &[&str] = &["agents", "bottles"];
+const JSON_AGENT_KEYS: &[&str] = &[
+    "provider",
+    "prompt",
+    "bottle",
+    "skills",
+    "startup_args",
+    "description",
+    "model",
+    "color",
+];
+/// Markdown agents also take Claude Code's own keys, so its agent files work.
+const MD_AGENT_KEYS: &[&str] = &[
+    "provider",
+    "bottle",
+    "skills",
+    "startup_args",
+    "description",
+    "model",
+    "color",
+    "name",
+    "tools",
+];
+const BOTTLE_KEYS: &[&str] = &["extends", "image", "dockerfile", "env", "egress", "ssh"];
+const EGRESS_KEYS: &[&str] = &["routes", "trust_upstream_ca"];
+const ROUTE_KEYS: &[&str] = &["host", "path_allowlist", "auth", "role"];
+const AUTH_KEYS: &[&str] = &["scheme", "token_env"];
+const SSH_KEYS: &[&str] = &["host", "identity_file"];
+const COLORS: &[&str] = &[
+    "red", "green", "yellow", "blue", "magenta", "cyan", "white", "orange", "purple", "pink",
+    "gray",
+];
+
+/// Parses a `bot-bottle.json`.
+pub fn parse_json(
+    text: &str,
+    src: &Source,
+) -> Result<(Vec<RawAgent>, Vec<RawBottle>), ManifestError> {
+    let doc: Value = serde_json::from_str(text).map_err(|e| ManifestError::Syntax {
+        file: src.origin.to_string(),
+        format: "JSON",
+        line: e.line(),
+        column: e.column(),
+        message: strip_position(&e.to_string()),
+    })?;
+    let place = Place::file(&src.origin);
+    let top = Fields::new(&doc, &place, "", TOP_KEYS)?;
+
+    let mut agents = Vec::new();
+    for (name, value) in top.entries("agents")? {
+        check_name(&place, "agents", name)?;
+        let place = Place::agent(&src.origin, name);
+        let fields = Fields::new(value, &place, "", JSON_AGENT_KEYS)?;
+        let prompt = fields.string("prompt")?.unwrap_or_default();
+        agents.push(agent(name, prompt, &fields, src)?);
+    }
+
+    let mut bottles = Vec::new();
+    for (name, value) in top.entries("bottles")? {
+        check_name(&place, "bottles", name)?;
+        bottles.push(bottle(name, value, src)?);
+    }
+    Ok((agents, bottles))
+}
+
+/// Parses a markdown agent: YAML frontmatter between `---` lines, then the
+/// prompt. The agent is named after the file stem.
+pub fn parse_agent_md(text: &str, name: &str, src: &Source) -> Result<RawAgent, ManifestError> {
+    let file = src.origin.to_string();
+    let (front, body) =
+        split_frontmatter(text).ok_or(ManifestError::UnclosedFrontmatter { file: file.clone() })?;
+    let place = Place::agent(&src.origin, name);
+    check_name(&Place::file(&src.origin), "agent file name", name)?;
+    let meta = match front {
+        None => Value::Object(Map::new()),
+        Some(yaml) => yaml_to_json(yaml, &file)?,
+    };
+    let fields = Fields::new(&meta, &place, "", MD_AGENT_KEYS)?;
+    // Claude Code's own keys: `name` is informational (the file stem names
+    // the agent); `tools` is not enforced (the bottle is the boundary).
+    fields.string("name")?;
+    agent(name, body.trim().to_owned(), &fields, src)
+}
+
+fn agent(name: &str, prompt: String, f: &Fields, src: &Source) -> Result<RawAgent, ManifestError> {
+    let provider = match f.string("provider")? {
+        None => Provider::Claude,
+        Some(p) => Provider::parse(&p).ok_or_else(|| {
+            f.invalid(
+                "provider",
+                format!("unknown provider '{p}'"),
+                Some(suggest(&p, Provider::NAMES, "providers")),
+            )
+        })?,
+    };
+    let bottles = f.string_or_list("bottle")?;
+    for b in &bottles {
+        check_name(f.place, "bottle", b)?;
+    }
+    let skills = f.string_or_list("skills")?;
+    for s in &skills {
+        check_name(f.place, "skills", s)?;
+    }
+    let color = f.string("color")?;
+    if let Some(c) = &color {
+        let hex =
+            c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|ch| ch.is_ascii_hexdigit());
+        if !hex && !COLORS.contains(&c.as_str()) {
+            return Err(f.invalid(
+                "color",
+                format!("unknown color '{c}'"),
+                Some(suggest(c, COLORS, "colors (or #rrggbb)")),
+            ));
+        }
+    }
+    let model = f.string("model")?;
+    if model.as_deref() == Some("") {
+        return Err(f.invalid(
+            "model",
+            "is empty".into(),
+            Some("name a model or remove the key".into()),
+        ));
+    }
+    Ok(RawAgent {
+        name: name.to_owned(),
+        provider,
+        prompt,
+        bottles,
+        skills,
+        startup_args: f.list("startup_args")?,
+        description: f.string("description")?,
+        model,
+        color,
+        origin: src.origin.clone(),
+        skills_dir: src.base_dir.as_ref().map(|b| b.join("skills")),
+    })
+}
+
+fn bottle(name: &str, value: &Value, src: &Source) -> Result<RawBottle, ManifestError> {
+    let place = Place::bottle(&src.origin, name);
+    let f = Fields::new(value, &place, "", BOTTLE_KEYS)?;
+    let image = match (f.string("image")?, f.string("dockerfile")?) {
+        (Some(_), Some(_)) => {
+            return Err(f.invalid(
+                "image",
+                "both 'image' and 'dockerfile' are set".into(),
+                Some("keep one: 'image' uses an existing image, 'dockerfile' builds one".into()),
+            ));
+        }
+        (Some(image), None) if image.trim().is_empty() || image.contains(char::is_whitespace) => {
+            return Err(f.invalid(
+                "image",
+                format!("'{image}' is not an image reference"),
+                None,
+            ));
+        }
+        (Some(image), None) => Some(RawImage::Image(image)),
+        (None, Some(path)) if path.is_empty() => {
+            return Err(f.invalid("dockerfile", "is empty".into(), None));
+        }
+        (None, Some(path)) => Some(RawImage::Dockerfile(src.path(&path))),
+        (None, None) => None,
+    };
+
+    let mut env = BTreeMap::new();
+    for (key, value) in f.entries("env")? {
+        check_env_name(&f, &format!("env.{key}"), key)?;
+        let Value::String(v) = value else {
+            return Err(f.invalid(
+                &format!("env.{key}"),
+                format!("expected a string, found {}", kind(value)),
+                None,
+            ));
+        };
+        env.insert(key.clone(), v.clone());
+    }
+
+    let (routes, trust_upstream_ca) = match f.get("egress") {
+        None => (Vec::new(), Vec::new()),
+        Some(egress) => {
+            let eg = Fields::new(egress, &place, "egress.", EGRESS_KEYS)?;
+            let mut routes: Vec<Route> = Vec::new();
+            for (i, r) in eg.array("routes")?.iter().enumerate() {
+                let route = route(r, &place, &format!("egress.routes[{i}]."))?;
+                if routes.iter().any(|x| x.host == route.host) {
+                    return Err(eg.invalid(
+                        &format!("routes[{i}].host"),
+                        format!("'{}' has two routes", route.host),
+                        Some("merge them into one route".into()),
+                    ));
+                }
+                routes.push(route);
+            }
+            let cas = eg
+                .list("trust_upstream_ca")?
+                .iter()
+                .map(|p| src.path(p))
+                .collect();
+            (routes, cas)
+        }
+    };
+
+    let mut ssh = Vec::new();
+    for (i, entry) in f.array("ssh")?.iter().enumerate() {
+        let prefix = format!("ssh[{i}].");
+        let s = Fields::new(entry, &place, &prefix, SSH_KEYS)?;
+        let host = s.required_string("host")?;
+        validate_host(&host)
+            .map_err(|problem| s.invalid("host", format!("'{host}' {problem}"), None))?;
+        let identity = s.required_string("identity_file")?;
+        ssh.push((host.to_ascii_lowercase(), src.path(&identity)));
+    }
+
+    let extends = f.string("extends")?;
+    if let Some(e) = &extends {
+        check_name(&place, "extends", e)?;
+    }
+    Ok(RawBottle {
+        name: name.to_owned(),
+        extends,
+        image,
+        env,
+        routes,
+        trust_upstream_ca,
+        ssh,
+        origin: src.origin.clone(),
+    })
+}
+
+fn route(value: &Value, place: &Place, prefix: &str) -> Result<Route, ManifestError> {
+    let f = Fields::new(value, place, prefix, ROUTE_KEYS)?;
+    let host = f.required_string("host")?;
+    let host = validate_host(&host).map_err(|problem| {
+        let bare = bare_host_guess(&host);
+        let hint =
+            (!bare.is_empty() && bare != host).then(|| format!("write just the host: \"{bare}\""));
+        f.invalid("host", format!("'{host}' {problem}"), hint)
+    })?;
+    let path_allowlist = f.list("path_allowlist")?;
+    for (i, p) in path_allowlist.iter().enumerate() {
+        if !p.starts_with('/') || p.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(f.invalid(
+                &format!("path_allowlist[{i}]"),
+                format!("'{p}' is not a path prefix"),
+                Some("path prefixes start with '/', e.g. \"/v1/\"".into()),
+            ));
+        }
+    }
+    let role = match f.string("role")? {
+        None => None,
+        Some(r) => Some(
+            Role::ALL
+                .into_iter()
+                .find(|x| x.name() == r)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = Role::ALL.iter().map(|x| x.name()).collect();
+                    f.invalid(
+                        "role",
+                        format!("unknown role '{r}'"),
+                        Some(suggest(&r, &names, "roles")),
+                    )
+                })?,
+        ),
+    };
+    let auth = match f.get("auth") {
+        None => None,
+        Some(a) => Some(auth(a, place, &format!("{prefix}auth."), role)?),
+    };
+    Ok(Route {
+        host,
+        path_allowlist,
+        auth,
+        role,
+    })
+}
+
+fn auth(
+    value: &Value,
+    place: &Place,
+    prefix: &str,
+    role: Option<Role>,
+) -> Result<Auth, ManifestError> {
+    let f = Fields::new(value, place, prefix, AUTH_KEYS)?;
+    let token_env = f.string_or_list("token_env")?;
+    if token_env.is_empty() {
+        return Err(f.invalid(
+            "token_env",
+            "is missing".into(),
+            Some(
+                "name the host variable that holds the token, e.g. \"token_env\": \"GITHUB_TOKEN\""
+                    .into(),
+            ),
+        ));
+    }
+    for name in &token_env {
+        check_env_name(&f, "token_env", name)?;
+    }
+    let scheme = match f.string("scheme")? {
+        Some(s) => Some(parse_scheme(&s).ok_or_else(|| {
+            f.invalid(
+                "scheme",
+                format!("unknown scheme '{s}'"),
+                Some("use bearer, basic or header:NAME".into()),
+            )
+        })?),
+        None if role.is_some() => None,
+        None => {
+            return Err(f.invalid(
+                "scheme",
+                "is missing".into(),
+                Some("use bearer, basic or header:NAME".into()),
+            ));
+        }
+    };
+    Ok(Auth { scheme, token_env })
+}
+
+pub fn parse_scheme(s: &str) -> Option<Scheme> {
+    match s.to_ascii_lowercase().as_str() {
+        "bearer" => Some(Scheme::Bearer),
+        "basic" => Some(Scheme::Basic),
+        _ => {
+            let (kind, name) = s.split_once(':')?;
+            let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+            (kind.eq_ignore_ascii_case("header") && !name.is_empty() && name.chars().all(token))
+                .then(|| Scheme::Header(name.to_owned()))
+        }
+    }
+}
+
+/// Checks that `host` is a bare DNS hostname and returns it lower-cased, or
+/// says what is wrong with it ("has a scheme", "has a port"…).
+pub fn validate_host(host: &str) -> Result<String, &'static str> {
+    if host.is_empty() {
+        return Err("is empty");
+    }
+    if host.contains("://") {
+        return Err("has a scheme: routes name a bare hostname");
+    }
+    if host.contains('/') {
+        return Err("has a path: routes name a bare hostname (use path_allowlist for paths)");
+    }
+    if host.contains('[') || host.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Err("is an IP address: routes name hosts");
+    }
+    if host.contains(':') {
+        return Err("has a port: routes name a bare hostname");
+    }
+    if host.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Err("is an IP address: routes name hosts");
+    }
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    if host.len() > 253 || !host.split('.').all(label_ok) {
+        return Err("is not a valid hostname");
+    }
+    if host
+        .rsplit('.')
+        .next()
+        .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err("is not a valid hostname (its last label is numeric)");
+    }
+    Ok(host.to_ascii_lowercase())
+}
+
+/// `https://api.x.com:443/v1` → `api.x.com`, for a hint.
+fn bare_host_guess(written: &str) -> String {
+    let rest = written.split_once("://").map_or(written, |(_, r)| r);
+    let rest = rest.split('/').next().unwrap_or("");
+    rest.rsplit_once(':').map_or(rest, |(h, _)| h).to_owned()
+}
+
+/// Splits off YAML frontmatter. Returns None when it is opened and never
+/// closed; otherwise the YAML (if any) and the body.
+pub fn split_frontmatter(text: &str) -> Option<(Option<&str>, &str)> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut lines = text.split_inclusive('\n');
+    let Some(first) = lines.next() else {
+        return Some((None, text));
+    };
+    if first.trim_end() != "---" {
+        return Some((None, text));
+    }
+    let start = first.len();
+    let mut pos = start;
+    for line in lines {
+        if line.trim_end() == "---" {
+            return Some((Some(&text[start..pos]), &text[pos + line.len()..]));
+        }
+        pos += line.len();
+    }
+    None
+}
+
+fn yaml_to_json(yaml: &str, file: &str) -> Result<Value, ManifestError> {
+    let syntax = |line: usize, column: usize, message: String| ManifestError::Syntax {
+        file: file.to_owned(),
+        format: "YAML frontmatter",
+        // The frontmatter starts on the line after the opening `---`.
+        line: line + 1,
+        column,
+        message,
+    };
+    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).map_err(|e| {
+        let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+        syntax(line, column, strip_position(&e.to_string()))
+    })?;
+    if value.is_null() {
+        return Ok(Value::Object(Map::new()));
+    }
+    serde_json::to_value(value).map_err(|e| syntax(1, 1, e.to_string()))
+}
+
+/// Drops the " at line X column Y" both parsers append; we print our own.
+fn strip_position(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+fn check_name(place: &Place, key: &str, name: &str) -> Result<(), ManifestError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        && !name.starts_with(['.', '-']);
+    if ok {
+        return Ok(());
+    }
+    Err(ManifestError::Invalid {
+        place: place.clone(),
+        key: key.to_owned(),
+        message: format!("'{name}' is not a valid name"),
+        hint: Some(
+            "names use letters, digits, '.', '_' and '-', and start with a letter or digit".into(),
+        ),
+    })
+}
+
+fn check_env_name(f: &Fields, key: &str, name: &str) -> Result<(), ManifestError> {
+    let mut chars = name.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(f.invalid(key, format!("'{name}' is not a variable name"), None))
+    }
+}
+
+fn suggest(word: &str, options: &[&str], what: &str) -> String {
+    match closest(word, options.iter().copied()) {
+        Some(s) => format!("did you mean '{s}'?"),
+        None => format!("{what}: {}", options.join(", ")),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// An object being read, which rejects keys it does not know.
+struct Fields<'a> {
+    map: Map<String, Value>,
+    place: &'a Place,
+    prefix: String,
+}
+
+impl<'a> Fields<'a> {
+    fn new(
+        value: &Value,
+        place: &'a Place,
+        prefix: &str,
+        allowed: &'static [&'static str],
+    ) -> Result<Self, ManifestError> {
+        let Value::Object(map) = value else {
+            let key = prefix.trim_end_matches('.');
+            let message = format!("expected an object, found {}", kind(value));
+            return Err(ManifestError::Invalid {
+                place: place.clone(),
+                key: key.into(),
+                message,
+                hint: None,
+            });
+        };
+        for key in map.keys() {
+            if key == "runtime" {
+                return Err(ManifestError::RuntimeKey {
+                    place: place.clone(),
+                    key: format!("{prefix}{key}"),
+                });
+            }
+            if !allowed.contains(&key.as_str()) {
+                return Err(ManifestError::UnknownKey {
+                    place: place.clone(),
+                    key: format!("{prefix}{key}"),
+                    suggestion: closest(key, allowed.iter().copied())
+                        .map(|s| format!("{prefix}{s}")),
+                    valid: allowed.to_vec(),
+                });
+            }
+        }
+        Ok(Fields {
+            map: map.clone(),
+            place,
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    fn invalid(&self, key: &str, message: String, hint: Option<String>) -> ManifestError {
+        ManifestError::Invalid {
+            place: self.place.clone(),
+            key: format!("{}{key}", self.prefix),
+            message,
+            hint,
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    fn string(&self, key: &str) -> Result<Option<String>, ManifestError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(v) => {
+                Err(self.invalid(key, format!("expected a string, found {}", kind(v)), None))
+            }
+        }
+    }
+
+    fn required_string(&self, key: &str) -> Result<String, ManifestError> {
+        self.string(key)?
+            .ok_or_else(|| self.invalid(key, "is missing".into(), None))
+    }
+
+    fn array(&self, key: &str) -> Result<Vec<Value>, ManifestError> {
+        match self.get(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => Ok(items.clone()),
+            Some(v) => Err(self.invalid(key, format!("expected a list, found {}", kind(v)), None)),
+        }
+    }
+
+    /// A list of strings.
+    fn list(&self, key: &str) -> Result<Vec<String>, ManifestError> {
+        self.array(key)?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::String(s) => Ok(s.clone()),
+                v => Err(self.invalid(
+                    &format!("{key}[{i}]"),
+                    format!("expected a string, found {}", kind(v)),
+                    None,
+                )),
+            })
+            .collect()
+    }
+
+    /// One string, or a list of them.
+    fn string_or_list(&self, key: &str) -> Result<Vec<String>, ManifestError> {
+        match self.get(key) {
+            Some(Value::String(s)) => Ok(vec![s.clone()]),
+            _ => self.list(key),
+        }
+    }
+
+    fn entries(&self, key: &str) -> Result<Vec<(&String, &Value)>, ManifestError> {
+        match self.get(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Object(map)) => Ok(map.iter().collect()),
+            Some(v) => {
+                Err(self.invalid(key, format!("expected an object, found {}", kind(v)), None))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src() -> Source {
+        Source {
+            origin: Origin::File("m.json".into()),
+            base_dir: Some("/proj".into()),
+            home: Some("/home/u".into()),
+        }
+    }
+
+    #[test]
+    fn hosts() {
+        let cases: &[(&str, Result<&str, &str>)] = &[
+            ("api.github.com", Ok("api.github.com")),
+            ("API.GitHub.com", Ok("api.github.com")),
+            ("localhost", Ok("localhost")),
+            ("upstream-1", Ok("upstream-1")),
+            ("", Err("is empty")),
+            (
+                "https://api.github.com",
+                Err("has a scheme: routes name a bare hostname"),
+            ),
+            (
+                "api.github.com/v1",
+                Err("has a path: routes name a bare hostname (use path_allowlist for paths)"),
+            ),
+            (
+                "api.github.com:443",
+                Err("has a port: routes name a bare hostname"),
+            ),
+            ("10.0.0.1", Err("is an IP address: routes name hosts")),
+            ("::1", Err("is an IP address: routes name hosts")),
+            ("[::1]", Err("is an IP address: routes name hosts")),
+            ("*.github.com", Err("is not a valid hostname")),
+            ("-bad.com", Err("is not a valid hostname")),
+            ("a..b", Err("is not a valid hostname")),
+            ("a b", Err("is not a valid hostname")),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                validate_host(input).as_deref().map_err(|e| *e),
+                *want,
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn schemes() {
+        assert_eq!(parse_scheme("bearer"), Some(Scheme::Bearer));
+        assert_eq!(parse_scheme("Basic"), Some(Scheme::Basic));
+        assert_eq!(
+            parse_scheme("header:X-Api-Key"),
+            Some(Scheme::Header("X-Api-Key".into()))
+        );
+        assert_eq!(parse_scheme("header:"), None);
+        assert_eq!(parse_scheme("header:a b"), None);
+        assert_eq!(parse_scheme("token"), None);
+    }
+
+    #[test]
+    fn frontmatter_split() {
+        assert_eq!(split_frontmatter("hello"), Some((None, "hello")));
+        assert_eq!(
+            split_frontmatter("---\na: 1\n---\nbody\n"),
+            Some((Some("a: 1\n"), "body\n"))
+        );
+        assert_eq!(
+            split_frontmatter("---\r\na: 1\r\n---\r\nbody"),
+            Some((Some("a: 1\r\n"), "body"))
+        );
+        assert_eq!(split_frontmatter("---\n---\n"), Some((Some(""), "")));
+        assert_eq!(split_frontmatter("---\na: 1\n"), None);
+        assert_eq!(split_frontmatter(""), Some((None, "")));
+    }
+
+    #[test]
+    fn json_with_everything() {
+        let text = r#"{
+          "agents": {"dev": {"provider": "codex", "prompt": "hi", "bottle": ["base", "gh"],
+                             "skills": "review", "startup_args": ["-m", "x"], "color": "cyan"}},
+          "bottles": {"gh": {"extends": "base", "env": {"A": "1"},
+             "egress": {"routes": [{"host": "API.github.com", "path_allowlist": ["/repos/"],
+                                    "auth": {"scheme": "bearer", "token_env": "GH_TOKEN"}}],
+                        "trust_upstream_ca": ["ca.pem"]},
+             "ssh": [{"host": "github.com", "identity_file": "~/.ssh/id"}]},
+             "base": {"dockerfile": "docker/Dockerfile"}}
+        }"#;
+        let (agents, bottles) = parse_json(text, &src()).unwrap();
+        let dev = &agents[0];
+        assert_eq!(dev.provider, Provider::Codex);
+        assert_eq!(dev.bottles, ["base", "gh"]);
+        assert_eq!(dev.skills, ["review"]);
+        let gh = bottles.iter().find(|b| b.name == "gh").unwrap();
+        assert_eq!(gh.routes[0].host, "api.github.com");
+        assert_eq!(gh.trust_upstream_ca, [PathBuf::from("/proj/ca.pem")]);
+        assert_eq!(
+            gh.ssh,
+            [("github.com".to_owned(), PathBuf::from("/home/u/.ssh/id"))]
+        );
+        let base = bottles.iter().find(|b| b.name == "base").unwrap();
+        assert_eq!(
+            base.image,
+            Some(RawImage::Dockerfile("/proj/docker/Dockerfile".into()))
+        );
+    }
+
+    #[test]
+    fn markdown_agent() {
+        let text = "---\nname: reviewer\ndescription: reviews\ntools: Read, Grep\nmodel: opus\nbottle: default\n---\n\nYou review code.\n";
+        let a = parse_agent_md(text, "reviewer", &src()).unwrap();
+        assert_eq!(a.provider, Provider::Claude);
+        assert_eq!(a.prompt, "You review code.");
+        assert_eq!(a.model.as_deref(), Some("opus"));
+        assert_eq!(a.bottles, ["default"]);
+    }
+
+    #[test]
+    fn yaml_error_line_is_in_the_file() {
+        let text = "---\nprovider: shell\nbottle: [a\n---\n";
+        match parse_agent_md(text, "x", &src()) {
+            Err(ManifestError::Syntax { line, .. }) => assert!(line >= 3, "line {line}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

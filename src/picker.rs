@@ -1,0 +1,264 @@
+//! A type-to-filter picker: `start` with no agent on a terminal uses it.
+//!
+//! `Picker` is pure state (keys in, outcome out) with a pure `render`; `run`
+//! is the thin terminal loop around them, drawn inline on stderr.
+
+use std::io::{self, IsTerminal};
+
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::terminal;
+use ratatui::layout::{Constraint, Layout};
+use ratatui::style::{Modifier, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{List, ListItem, ListState};
+use ratatui::{Frame, Terminal, TerminalOptions, Viewport};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub name: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Picker {
+    title: String,
+    items: Vec<Item>,
+    filter: String,
+    cursor: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Pending,
+    Chosen(String),
+    Cancelled,
+}
+
+/// Rows of the list shown at once.
+const ROWS: u16 = 10;
+
+impl Picker {
+    pub fn new(title: &str, items: Vec<Item>) -> Picker {
+        Picker {
+            title: title.to_owned(),
+            items,
+            filter: String::new(),
+            cursor: 0,
+        }
+    }
+
+    /// The items whose name or detail contains the filter, ignoring case.
+    pub fn visible(&self) -> Vec<&Item> {
+        let needle = self.filter.to_lowercase();
+        self.items
+            .iter()
+            .filter(|i| {
+                i.name.to_lowercase().contains(&needle) || i.detail.to_lowercase().contains(&needle)
+            })
+            .collect()
+    }
+
+    pub fn key(&mut self, key: KeyEvent) -> Outcome {
+        if key.kind == KeyEventKind::Release {
+            return Outcome::Pending;
+        }
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Char('c' | 'd') if ctrl => return Outcome::Cancelled,
+            KeyCode::Char('n') if ctrl => self.step(1),
+            KeyCode::Char('p') if ctrl => self.step(-1),
+            KeyCode::Esc if self.filter.is_empty() => return Outcome::Cancelled,
+            KeyCode::Esc => self.set_filter(String::new()),
+            KeyCode::Enter => {
+                if let Some(item) = self.visible().get(self.cursor) {
+                    return Outcome::Chosen(item.name.clone());
+                }
+            }
+            KeyCode::Down | KeyCode::Tab => self.step(1),
+            KeyCode::Up | KeyCode::BackTab => self.step(-1),
+            KeyCode::Backspace => {
+                let mut f = self.filter.clone();
+                f.pop();
+                self.set_filter(f);
+            }
+            KeyCode::Char(c) if !ctrl && !c.is_control() => {
+                let f = format!("{}{c}", self.filter);
+                self.set_filter(f);
+            }
+            _ => {}
+        }
+        Outcome::Pending
+    }
+
+    fn set_filter(&mut self, filter: String) {
+        self.filter = filter;
+        self.cursor = 0;
+    }
+
+    fn step(&mut self, delta: isize) {
+        let n = self.visible().len();
+        if n > 0 {
+            self.cursor = (self.cursor as isize + delta).rem_euclid(n as isize) as usize;
+        }
+    }
+
+    pub fn render(&self, frame: &mut Frame) {
+        let [prompt, list, help] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Min(1),
+            Constraint::Length(1),
+        ])
+        .areas(frame.area());
+        frame.render_widget(
+            Line::from(vec![
+                Span::styled(format!("{}: ", self.title), Style::new().bold()),
+                Span::raw(self.filter.as_str()),
+                Span::styled("█", Style::new().add_modifier(Modifier::SLOW_BLINK)),
+            ]),
+            prompt,
+        );
+        let visible = self.visible();
+        let width = visible.iter().map(|i| i.name.len()).max().unwrap_or(0);
+        let items: Vec<ListItem> = visible
+            .iter()
+            .map(|i| {
+                ListItem::new(Line::from(vec![
+                    Span::raw(format!("{:width$}  ", i.name)),
+                    Span::styled(i.detail.as_str(), Style::new().dim()),
+                ]))
+            })
+            .collect();
+        if items.is_empty() {
+            frame.render_widget(Line::from("  (nothing matches)").dim(), list);
+        } else {
+            let mut state = ListState::default().with_selected(Some(self.cursor));
+            let list_widget = List::new(items)
+                .highlight_symbol("> ")
+                .highlight_style(Style::new().reversed());
+            frame.render_stateful_widget(list_widget, list, &mut state);
+        }
+        frame.render_widget(
+            Line::from("type to filter · ↑/↓ move · Enter choose · Esc cancel").dim(),
+            help,
+        );
+    }
+}
+
+/// Whether a picker can be shown: stdin and stderr are terminals.
+pub fn available() -> bool {
+    io::stdin().is_terminal() && io::stderr().is_terminal()
+}
+
+/// Shows the picker inline on stderr until a choice or a cancel.
+pub fn run(mut picker: Picker) -> io::Result<Option<String>> {
+    let height = ROWS.min(picker.items.len() as u16).max(1) + 2;
+    let backend = ratatui::backend::CrosstermBackend::new(io::stderr());
+    let mut term = Terminal::with_options(
+        backend,
+        TerminalOptions {
+            viewport: Viewport::Inline(height),
+        },
+    )?;
+    terminal::enable_raw_mode()?;
+    let result = (|| loop {
+        term.draw(|f| picker.render(f))?;
+        if let Event::Key(key) = event::read()? {
+            match picker.key(key) {
+                Outcome::Pending => {}
+                Outcome::Chosen(name) => return Ok(Some(name)),
+                Outcome::Cancelled => return Ok(None),
+            }
+        }
+    })();
+    let _ = terminal::disable_raw_mode();
+    let _ = term.clear();
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+
+    fn picker() -> Picker {
+        let item = |n: &str, d: &str| Item {
+            name: n.into(),
+            detail: d.into(),
+        };
+        Picker::new(
+            "agent",
+            vec![
+                item("claude", "Claude Code"),
+                item("codex", "OpenAI Codex (1 running)"),
+                item("shell", "A plain bash shell"),
+            ],
+        )
+    }
+
+    fn press(p: &mut Picker, code: KeyCode) -> Outcome {
+        p.key(KeyEvent::new(code, KeyModifiers::NONE))
+    }
+
+    #[test]
+    fn keys() {
+        // (keys, outcome after the last)
+        let cases: &[(&[KeyCode], Outcome)] = &[
+            (&[KeyCode::Enter], Outcome::Chosen("claude".into())),
+            (
+                &[KeyCode::Down, KeyCode::Enter],
+                Outcome::Chosen("codex".into()),
+            ),
+            (
+                &[KeyCode::Up, KeyCode::Enter],
+                Outcome::Chosen("shell".into()),
+            ),
+            (
+                &[KeyCode::Char('s'), KeyCode::Char('h'), KeyCode::Enter],
+                Outcome::Chosen("shell".into()),
+            ),
+            (
+                &[KeyCode::Char('b'), KeyCode::Char('a'), KeyCode::Enter],
+                Outcome::Chosen("shell".into()),
+            ),
+            (
+                &[KeyCode::Char('O'), KeyCode::Char('P'), KeyCode::Enter],
+                Outcome::Chosen("codex".into()),
+            ),
+            (&[KeyCode::Char('z'), KeyCode::Enter], Outcome::Pending),
+            (
+                &[KeyCode::Char('z'), KeyCode::Backspace, KeyCode::Enter],
+                Outcome::Chosen("claude".into()),
+            ),
+            (&[KeyCode::Char('z'), KeyCode::Esc], Outcome::Pending),
+            (
+                &[KeyCode::Char('z'), KeyCode::Esc, KeyCode::Esc],
+                Outcome::Cancelled,
+            ),
+            (&[KeyCode::Esc], Outcome::Cancelled),
+        ];
+        for (keys, want) in cases {
+            let mut p = picker();
+            let mut last = Outcome::Pending;
+            for k in *keys {
+                last = press(&mut p, *k);
+            }
+            assert_eq!(&last, want, "{keys:?}");
+        }
+        let mut p = picker();
+        assert_eq!(
+            p.key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Outcome::Cancelled
+        );
+    }
+
+    #[test]
+    fn render_snapshot() {
+        let mut p = picker();
+        press(&mut p, KeyCode::Char('c'));
+        press(&mut p, KeyCode::Down);
+        let mut term = Terminal::new(TestBackend::new(60, 5)).unwrap();
+        term.draw(|f| p.render(f)).unwrap();
+        insta::assert_snapshot!(term.backend());
+    }
+}

@@ -1,0 +1,321 @@
+//! Bottle state on the host, under `$BOT_BOTTLE_HOME`:
+//!
+//! ```text
+//! state/<slug>/metadata.json    what `resume` needs to relaunch the bottle
+//! state/<slug>/.preserve        keep this state after teardown
+//! state/<slug>/<service>/       files bind-mounted into that service
+//! audit/<slug>.jsonl            decisions and edits; outlives the bottle
+//! ```
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot find the home folder: set BOT_BOTTLE_HOME or HOME")]
+    NoHome,
+    #[error("'{0}' is not a bottle identity")]
+    BadSlug(String),
+    #[error("no state for bottle '{slug}' in {dir}")]
+    NoState { slug: String, dir: PathBuf },
+    #[error("{path}: {reason}")]
+    Io { path: PathBuf, reason: String },
+    #[error("{path}: unreadable metadata: {reason}")]
+    BadMetadata { path: PathBuf, reason: String },
+}
+
+impl StateError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            StateError::BadSlug(_) => Some("identities look like 'shell-k3x9q'; see `bot-bottle list active`".into()),
+            StateError::NoState { .. } => {
+                Some("only bottles that ended with an error, or were changed by a proposal, can be resumed".into())
+            }
+            _ => None,
+        }
+    }
+
+    fn io(path: &Path, e: std::io::Error) -> StateError {
+        StateError::Io {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// `$BOT_BOTTLE_HOME`: manifests, state and audit logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Home {
+    pub root: PathBuf,
+}
+
+impl Home {
+    /// `BOT_BOTTLE_HOME`, else `~/.bot-bottle`.
+    pub fn from_env() -> Result<Home, StateError> {
+        if let Some(dir) = std::env::var_os("BOT_BOTTLE_HOME").filter(|v| !v.is_empty()) {
+            return Ok(Home { root: dir.into() });
+        }
+        let home = std::env::var_os("HOME")
+            .filter(|v| !v.is_empty())
+            .ok_or(StateError::NoHome)?;
+        Ok(Home {
+            root: PathBuf::from(home).join(".bot-bottle"),
+        })
+    }
+
+    pub fn state_root(&self) -> PathBuf {
+        self.root.join("state")
+    }
+
+    pub fn bottle_dir(&self, slug: &str) -> PathBuf {
+        self.state_root().join(slug)
+    }
+
+    pub fn audit_log(&self, slug: &str) -> PathBuf {
+        self.root.join("audit").join(format!("{slug}.jsonl"))
+    }
+
+    /// The state folder of an existing bottle, or a clear error.
+    pub fn existing_bottle_dir(&self, slug: &str) -> Result<PathBuf, StateError> {
+        check_slug(slug)?;
+        let dir = self.bottle_dir(slug);
+        if dir.join(METADATA).is_file() {
+            Ok(dir)
+        } else {
+            Err(StateError::NoState {
+                slug: slug.to_owned(),
+                dir: self.state_root(),
+            })
+        }
+    }
+
+    pub fn read_metadata(&self, slug: &str) -> Result<Metadata, StateError> {
+        let path = self.existing_bottle_dir(slug)?.join(METADATA);
+        let text = fs::read_to_string(&path).map_err(|e| StateError::io(&path, e))?;
+        serde_json::from_str(&text).map_err(|e| StateError::BadMetadata {
+            path,
+            reason: e.to_string(),
+        })
+    }
+
+    pub fn write_metadata(&self, slug: &str, metadata: &Metadata) -> Result<(), StateError> {
+        let text = serde_json::to_string_pretty(metadata).map_err(|e| StateError::Io {
+            path: self.bottle_dir(slug),
+            reason: e.to_string(),
+        })?;
+        write_atomic(
+            &self.bottle_dir(slug).join(METADATA),
+            text.as_bytes(),
+            0o644,
+        )
+    }
+
+    pub fn mark_preserved(&self, slug: &str) -> Result<(), StateError> {
+        write_atomic(&self.bottle_dir(slug).join(PRESERVE), b"", 0o644)
+    }
+
+    pub fn is_preserved(&self, slug: &str) -> bool {
+        self.bottle_dir(slug).join(PRESERVE).exists()
+    }
+
+    pub fn clear_preserved(&self, slug: &str) -> Result<(), StateError> {
+        let path = self.bottle_dir(slug).join(PRESERVE);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StateError::io(&path, e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes a bottle's state folder; the audit log stays.
+    pub fn remove_bottle_state(&self, slug: &str) -> Result<(), StateError> {
+        check_slug(slug)?;
+        let dir = self.bottle_dir(slug);
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StateError::io(&dir, e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The identities that have a state folder.
+    pub fn list_state(&self) -> Result<Vec<String>, StateError> {
+        let root = self.state_root();
+        let entries = match fs::read_dir(&root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StateError::io(&root, e)),
+        };
+        let mut slugs: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|s| check_slug(s).is_ok())
+            .collect();
+        slugs.sort();
+        Ok(slugs)
+    }
+}
+
+const METADATA: &str = "metadata.json";
+const PRESERVE: &str = ".preserve";
+
+/// What a bottle was launched with; `resume` relaunches from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    pub agent: String,
+    pub bottles: Vec<String>,
+    pub cwd: PathBuf,
+    pub copy_cwd: bool,
+    pub label: String,
+    pub color: String,
+    pub backend: String,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+}
+
+/// A label as it can appear in an identity: lower-case letters, digits
+/// and single dashes, at most 32 characters; "bottle" when nothing is left.
+pub fn slugify(label: &str) -> String {
+    let mut slug = String::new();
+    for c in label.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+        if slug.len() >= 32 {
+            break;
+        }
+    }
+    let slug = slug.trim_end_matches('-');
+    if slug.is_empty() {
+        "bottle".into()
+    } else {
+        slug.into()
+    }
+}
+
+/// A fresh identity: `<slug of label>-<5 random base36 characters>`.
+pub fn mint_identity(label: &str) -> String {
+    const BASE36: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut rng = rand::rng();
+    let suffix: String = (0..5)
+        .map(|_| BASE36[rng.random_range(0..BASE36.len())] as char)
+        .collect();
+    format!("{}-{suffix}", slugify(label))
+}
+
+/// Identities are used in paths and docker names: refuse anything else.
+pub fn check_slug(slug: &str) -> Result<(), StateError> {
+    let ok = !slug.is_empty()
+        && slug.len() <= 64
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !slug.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(StateError::BadSlug(slug.to_owned()))
+    }
+}
+
+/// Writes through a temporary file and a rename, so readers never see half
+/// a file; creates the parent folders.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(|e| StateError::io(dir, e))?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        StateError::io(path, e)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        let cases = [
+            ("shell", "shell"),
+            ("My Agent!", "my-agent"),
+            ("--x--y--", "x-y"),
+            ("", "bottle"),
+            ("ÄÖÜ", "bottle"),
+            (
+                "a_very_long_label_that_goes_on_and_on_and_on",
+                "a-very-long-label-that-goes-on-a",
+            ),
+        ];
+        for (label, want) in cases {
+            assert_eq!(slugify(label), want, "{label}");
+        }
+    }
+
+    #[test]
+    fn identities_are_distinct_and_valid() {
+        let a = mint_identity("Shell");
+        let b = mint_identity("Shell");
+        assert_ne!(a, b);
+        assert!(
+            a.starts_with("shell-") && a.len() == "shell-".len() + 5,
+            "{a}"
+        );
+        check_slug(&a).unwrap();
+        assert!(check_slug("../etc").is_err());
+        assert!(check_slug("Shell-x").is_err());
+    }
+
+    #[test]
+    fn metadata_round_trip_preserve_and_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home {
+            root: dir.path().to_path_buf(),
+        };
+        let meta = Metadata {
+            agent: "shell".into(),
+            bottles: vec!["default".into()],
+            cwd: "/proj".into(),
+            copy_cwd: true,
+            label: "shell".into(),
+            color: "cyan".into(),
+            backend: "docker".into(),
+            started_at: "2026-11-25T10:00:00Z".into(),
+        };
+        assert!(matches!(
+            home.read_metadata("shell-aaaaa"),
+            Err(StateError::NoState { .. })
+        ));
+        home.write_metadata("shell-aaaaa", &meta).unwrap();
+        assert_eq!(home.read_metadata("shell-aaaaa").unwrap(), meta);
+        assert_eq!(home.list_state().unwrap(), ["shell-aaaaa"]);
+
+        assert!(!home.is_preserved("shell-aaaaa"));
+        home.mark_preserved("shell-aaaaa").unwrap();
+        assert!(home.is_preserved("shell-aaaaa"));
+        home.clear_preserved("shell-aaaaa").unwrap();
+        assert!(!home.is_preserved("shell-aaaaa"));
+
+        home.remove_bottle_state("shell-aaaaa").unwrap();
+        assert!(!home.bottle_dir("shell-aaaaa").exists());
+        home.remove_bottle_state("shell-aaaaa").unwrap();
+    }
+}

@@ -1,0 +1,501 @@
+//! The CLI against bad manifests and `--dry-run`: exit codes, one located
+//! error line, and nothing written. These need neither docker nor tmux:
+//! `BOT_BOTTLE_DOCKER` points at a stand-in that answers `docker info`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let env = Env {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        fs::create_dir_all(env.proj()).unwrap();
+        let fake = env.dir.path().join("fake-docker");
+        fs::write(&fake, "#!/bin/sh\necho '{\"runc\":{\"path\":\"runc\"}}'\n").unwrap();
+        fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+        env
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    fn proj(&self) -> PathBuf {
+        self.dir.path().join("proj")
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        let path = self.dir.path().join(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::cargo_bin("bot-bottle").unwrap();
+        cmd.args(args)
+            .current_dir(self.proj())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .env("HOME", self.dir.path())
+            .env("BOT_BOTTLE_HOME", self.home())
+            .env("BOT_BOTTLE_DOCKER", self.dir.path().join("fake-docker"));
+        cmd
+    }
+
+    /// Every file under the test folder, with its size.
+    fn tree(&self) -> BTreeMap<PathBuf, u64> {
+        fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, u64>) {
+            for entry in fs::read_dir(dir).unwrap() {
+                let entry = entry.unwrap();
+                let meta = entry.metadata().unwrap();
+                out.insert(entry.path(), meta.len());
+                if meta.is_dir() {
+                    walk(&entry.path(), out);
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        walk(self.dir.path(), &mut out);
+        out
+    }
+}
+
+const HOME_JSON: &str = "home/bot-bottle.json";
+const CWD_JSON: &str = "proj/bot-bottle.json";
+
+struct Case {
+    name: &'static str,
+    files: &'static [(&'static str, &'static str)],
+    args: &'static [&'static str],
+    /// The first stderr line must contain each of these.
+    first_line: &'static [&'static str],
+    /// The hint line, if any, must contain this.
+    hint: Option<&'static str>,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "invalid JSON",
+        files: &[(HOME_JSON, "{\n  \"bottles\": {,}\n}")],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &["home/bot-bottle.json:2:", "invalid JSON"],
+        hint: None,
+    },
+    Case {
+        name: "invalid YAML frontmatter",
+        files: &[(
+            "proj/.bot-bottle/agents/dev.md",
+            "---\nprovider: shell\nbottle: [a\n---\nbody\n",
+        )],
+        args: &["start", "dev", "--dry-run"],
+        first_line: &[".bot-bottle/agents/dev.md:", "invalid YAML frontmatter"],
+        hint: None,
+    },
+    Case {
+        name: "unclosed frontmatter",
+        files: &[(
+            "proj/.bot-bottle/agents/dev.md",
+            "---\nprovider: shell\n\nYou are dev.\n",
+        )],
+        args: &["start", "dev", "--dry-run"],
+        first_line: &[".bot-bottle/agents/dev.md:1:", "never closed"],
+        hint: Some("'---'"),
+    },
+    Case {
+        name: "unknown top-level key",
+        files: &[(CWD_JSON, r#"{"agent": {}}"#)],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &["bot-bottle.json", "unknown key 'agent'"],
+        hint: Some("did you mean 'agents'?"),
+    },
+    Case {
+        name: "unknown bottle key",
+        files: &[(CWD_JSON, r#"{"bottles": {"dev": {"imgae": "debian"}}}"#)],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &["bot-bottle.json: bottle 'dev'", "unknown key 'imgae'"],
+        hint: Some("did you mean 'image'?"),
+    },
+    Case {
+        name: "unknown route key",
+        files: &[(
+            CWD_JSON,
+            r#"{"bottles": {"dev": {"egress": {"routes": [{"host": "a.com", "paths": ["/"]}]}}}}"#,
+        )],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &["bottle 'dev'", "unknown key 'egress.routes[0].paths'"],
+        hint: Some("valid keys here: host, path_allowlist, auth, role"),
+    },
+    Case {
+        name: "unknown key in markdown frontmatter",
+        files: &[("home/agents/rev.md", "---\nprovder: shell\n---\n")],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &["home/agents/rev.md: agent 'rev'", "unknown key 'provder'"],
+        hint: Some("did you mean 'provider'?"),
+    },
+    Case {
+        name: "unknown provider",
+        files: &[(CWD_JSON, r#"{"agents": {"dev": {"provider": "cluade"}}}"#)],
+        args: &["start", "dev", "--dry-run"],
+        first_line: &[
+            "bot-bottle.json: agent 'dev'",
+            "provider: unknown provider 'cluade'",
+        ],
+        hint: Some("did you mean 'claude'?"),
+    },
+    Case {
+        name: "unknown agent",
+        files: &[],
+        args: &["start", "shel", "--dry-run"],
+        first_line: &["unknown agent 'shel'"],
+        hint: Some("did you mean 'shell'?"),
+    },
+    Case {
+        name: "unknown bottle in an agent",
+        files: &[(
+            CWD_JSON,
+            r#"{"agents": {"dev": {"provider": "shell", "bottle": "gpu"}}}"#,
+        )],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &[
+            "bot-bottle.json: agent 'dev'",
+            "bottle: unknown bottle 'gpu'",
+        ],
+        hint: Some("known bottles"),
+    },
+    Case {
+        name: "unknown bottle on the command line",
+        files: &[],
+        args: &["start", "shell", "--bottle", "defualt", "--dry-run"],
+        first_line: &["unknown bottle 'defualt' in --bottle"],
+        hint: Some("did you mean 'default'?"),
+    },
+    Case {
+        name: "unknown extends target",
+        files: &[(CWD_JSON, r#"{"bottles": {"dev": {"extends": "nope"}}}"#)],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &[
+            "bot-bottle.json: bottle 'dev'",
+            "extends: unknown bottle 'nope'",
+        ],
+        hint: None,
+    },
+    Case {
+        name: "extends cycle",
+        files: &[(
+            CWD_JSON,
+            r#"{"bottles": {"a": {"extends": "b"}, "b": {"extends": "a"}}}"#,
+        )],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &["bot-bottle.json: bottle 'a'", "extends: cycle a -> b -> a"],
+        hint: None,
+    },
+    Case {
+        name: "image and dockerfile",
+        files: &[(
+            CWD_JSON,
+            r#"{"bottles": {"dev": {"image": "debian", "dockerfile": "Dockerfile"}}}"#,
+        )],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &["bottle 'dev'", "both 'image' and 'dockerfile'"],
+        hint: Some("keep one"),
+    },
+    Case {
+        name: "missing Dockerfile",
+        files: &[(
+            CWD_JSON,
+            r#"{"bottles": {"dev": {"dockerfile": "docker/Dockerfile"}}}"#,
+        )],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &[
+            "bottle 'dev'",
+            "dockerfile:",
+            "docker/Dockerfile does not exist",
+        ],
+        hint: Some("relative paths start from the folder of the file"),
+    },
+    Case {
+        name: "route host with a scheme",
+        files: &[(
+            CWD_JSON,
+            r#"{"bottles": {"dev": {"egress": {"routes": [{"host": "https://api.github.com"}]}}}}"#,
+        )],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &["bottle 'dev'", "egress.routes[0].host", "has a scheme"],
+        hint: Some("\"api.github.com\""),
+    },
+    Case {
+        name: "route host with a port",
+        files: &[(
+            CWD_JSON,
+            r#"{"bottles": {"dev": {"egress": {"routes": [{"host": "api.github.com:8443"}]}}}}"#,
+        )],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &["egress.routes[0].host", "has a port"],
+        hint: Some("\"api.github.com\""),
+    },
+    Case {
+        name: "route host with a path",
+        files: &[(
+            CWD_JSON,
+            r#"{"bottles": {"dev": {"egress": {"routes": [{"host": "api.github.com/repos"}]}}}}"#,
+        )],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &["egress.routes[0].host", "has a path"],
+        hint: None,
+    },
+    Case {
+        name: "empty route host",
+        files: &[(
+            CWD_JSON,
+            r#"{"bottles": {"dev": {"egress": {"routes": [{"host": ""}]}}}}"#,
+        )],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &["egress.routes[0].host", "is empty"],
+        hint: None,
+    },
+    Case {
+        name: "path_allowlist entry without a slash",
+        files: &[(
+            CWD_JSON,
+            r#"{"bottles": {"dev": {"egress": {"routes": [{"host": "a.com", "path_allowlist": ["v1/"]}]}}}}"#,
+        )],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &[
+            "egress.routes[0].path_allowlist[0]",
+            "'v1/' is not a path prefix",
+        ],
+        hint: Some("start with '/'"),
+    },
+    Case {
+        name: "auth without token_env",
+        files: &[(
+            CWD_JSON,
+            r#"{"bottles": {"dev": {"egress": {"routes": [{"host": "a.com", "auth": {"scheme": "bearer"}}]}}}}"#,
+        )],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &["egress.routes[0].auth.token_env", "is missing"],
+        hint: Some("host variable"),
+    },
+    Case {
+        name: "auth with an unknown scheme",
+        files: &[(
+            CWD_JSON,
+            r#"{"bottles": {"dev": {"egress": {"routes": [{"host": "a.com", "auth": {"scheme": "token", "token_env": "T"}}]}}}}"#,
+        )],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &["egress.routes[0].auth.scheme", "unknown scheme 'token'"],
+        hint: Some("bearer, basic or header:NAME"),
+    },
+    Case {
+        name: "missing ssh identity file",
+        files: &[(
+            CWD_JSON,
+            r#"{"bottles": {"dev": {"ssh": [{"host": "github.com", "identity_file": "~/.ssh/nope"}]}}}"#,
+        )],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &[
+            "bottle 'dev'",
+            "ssh[0].identity_file",
+            ".ssh/nope does not exist",
+        ],
+        hint: Some("private key"),
+    },
+    Case {
+        name: "runtime key",
+        files: &[(
+            CWD_JSON,
+            r#"{"bottles": {"dev": {"image": "debian", "runtime": "runsc"}}}"#,
+        )],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &[
+            "bottle 'dev'",
+            "'runtime' cannot be set",
+            "chosen automatically",
+        ],
+        hint: Some("gVisor (runsc) when the docker engine has it"),
+    },
+    Case {
+        name: "an agent defined twice in one folder",
+        files: &[
+            (CWD_JSON, r#"{"agents": {"dev": {"provider": "shell"}}}"#),
+            (
+                "proj/.bot-bottle/agents/dev.md",
+                "---\nprovider: shell\n---\n",
+            ),
+        ],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &[".bot-bottle/agents/dev.md: agent 'dev' is also defined in bot-bottle.json"],
+        hint: Some("keep one"),
+    },
+    Case {
+        name: "env value that is not a string",
+        files: &[(CWD_JSON, r#"{"bottles": {"dev": {"env": {"DEBUG": 1}}}}"#)],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &[
+            "bottle 'dev'",
+            "env.DEBUG: expected a string, found a number",
+        ],
+        hint: None,
+    },
+    Case {
+        name: "a composed bottle without an image",
+        files: &[(
+            CWD_JSON,
+            r#"{"bottles": {"gh": {"egress": {"routes": [{"host": "api.github.com"}]}}}}"#,
+        )],
+        args: &["start", "shell", "--bottle", "gh", "--dry-run"],
+        first_line: &["bottles gh name no image"],
+        hint: Some("'image' or 'dockerfile'"),
+    },
+    Case {
+        name: "unknown backend",
+        files: &[],
+        args: &["start", "shell", "--backend", "podman", "--dry-run"],
+        first_line: &["unknown backend 'podman' (from --backend)"],
+        hint: Some("known backends: docker"),
+    },
+];
+
+#[test]
+fn bad_manifests_exit_2_with_one_located_line_and_write_nothing() {
+    assert!(CASES.len() >= 15);
+    for case in CASES {
+        let env = Env::new();
+        for (path, text) in case.files {
+            env.write(path, text);
+        }
+        let before = env.tree();
+        let out = env.cmd(case.args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(out.status.code(), Some(2), "{}: {stderr}", case.name);
+        assert!(
+            out.stdout.is_empty(),
+            "{}: stdout {:?}",
+            case.name,
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            !lines.is_empty() && lines.len() <= 2,
+            "{}: {stderr}",
+            case.name
+        );
+        let first = lines[0];
+        assert!(
+            first.starts_with("bot-bottle: error: "),
+            "{}: {first}",
+            case.name
+        );
+        for want in case.first_line {
+            assert!(
+                first.contains(want),
+                "{}: {first:?} lacks {want:?}",
+                case.name
+            );
+        }
+        match (case.hint, lines.get(1)) {
+            (Some(want), Some(hint)) => {
+                assert!(
+                    hint.starts_with("  hint: ") && hint.contains(want),
+                    "{}: {hint:?}",
+                    case.name
+                )
+            }
+            (Some(want), None) => panic!("{}: no hint line, wanted {want:?}", case.name),
+            (None, Some(hint)) => assert!(hint.starts_with("  hint: "), "{}: {hint:?}", case.name),
+            (None, None) => {}
+        }
+        assert_eq!(env.tree(), before, "{}: files changed", case.name);
+    }
+}
+
+#[test]
+fn dry_run_on_a_fresh_machine_prints_the_preflight_and_leaves_nothing() {
+    let env = Env::new();
+    let before = env.tree();
+    let out = env.cmd(&["start", "shell", "--dry-run"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("agent     shell (shell)"), "{stdout}");
+    assert!(stdout.contains("backend   docker"), "{stdout}");
+    assert!(stdout.contains("image     bot-bottle-agent:"), "{stdout}");
+    assert!(stdout.contains("runtime   runc"), "{stdout}");
+    assert!(!env.home().exists());
+    assert_eq!(env.tree(), before);
+}
+
+#[test]
+fn dry_run_from_the_environment_and_args_after_the_separator() {
+    let env = Env::new();
+    let out = env
+        .cmd(&["start", "shell", "--", "-c", "exit 3"])
+        .env("BOT_BOTTLE_DRY_RUN", "1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("command   bash -c 'exit 3'"), "{stdout}");
+    assert!(!env.home().exists());
+}
+
+#[test]
+fn user_manifests_compose_with_the_defaults() {
+    let env = Env::new();
+    env.write(
+        HOME_JSON,
+        r#"{"bottles": {"gh": {"egress": {"routes": [{"host": "api.github.com", "path_allowlist": ["/repos/"],
+             "auth": {"scheme": "bearer", "token_env": "GH_TOKEN"}}]}}}}"#,
+    );
+    env.write(
+        "proj/.bot-bottle/agents/reviewer.md",
+        "---\ndescription: reviews\nprovider: shell\nbottle: [default, gh]\n---\nReview the code.\n",
+    );
+    let out = env
+        .cmd(&["start", "reviewer", "--dry-run", "--label", "Review PR 7"])
+        .env("GH_TOKEN", "secret-value")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("bottles   default + gh"), "{stdout}");
+    assert!(
+        stdout.contains("api.github.com /repos/ [token from $GH_TOKEN]"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("identity  review-pr-7-"), "{stdout}");
+    assert!(!stdout.contains("secret-value"));
+}
+
+#[test]
+fn start_without_an_agent_and_without_a_terminal_names_the_choices() {
+    let env = Env::new();
+    let out = env.cmd(&["start"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("no agent named"), "{stderr}");
+    assert!(stderr.contains("claude|codex|shell"), "{stderr}");
+}
