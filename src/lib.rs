@@ -4,9 +4,11 @@
 
 pub mod backend;
 pub mod cli;
+pub mod egress;
 pub mod exec;
 pub mod launch;
 pub mod manifest;
 pub mod picker;
 pub mod provider;
 pub mod state;
+pub mod tmux;

@@ -1,0 +1,3 @@
+//! The egress sidecar: the bottle's only way out.
+
+pub mod dlp;

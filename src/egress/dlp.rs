@@ -1,0 +1,1 @@
+//! DLP: secrets that must not leave the bottle.

@@ -1,0 +1,3 @@
+//! tmux: the dedicated session and its control-mode connection.
+
+pub mod control;

@@ -1,0 +1,1 @@
+//! The tmux control-mode protocol, parsed: bytes in, events out.
