@@ -1,3 +1,4 @@
 //! The egress sidecar: the bottle's only way out.
 
+pub mod ca;
 pub mod dlp;

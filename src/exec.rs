@@ -21,6 +21,59 @@ pub const DOCKER: Program = Program {
     install_hint: "install Docker Engine (https://docs.docker.com/engine/install/) or run scripts/setup",
 };
 
+pub const DEBOOTSTRAP: Program = Program {
+    name: "debootstrap",
+    env: "BOT_BOTTLE_DEBOOTSTRAP",
+    install_hint: "install it: apt-get install debootstrap (scripts/setup does)",
+};
+
+pub const TAR: Program = Program {
+    name: "tar",
+    env: "BOT_BOTTLE_TAR",
+    install_hint: "install GNU tar",
+};
+
+/// Where the progress output of long steps (builds, compose) goes: the
+/// terminal's stderr, or a log file a tmux pane tails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sink {
+    Stderr,
+    File(std::path::PathBuf),
+}
+
+impl Sink {
+    /// A handle for a child's stdout or stderr.
+    pub fn stdio(&self) -> io::Result<Stdio> {
+        match self {
+            Sink::Stderr => Ok(Stdio::from(io::stderr())),
+            Sink::File(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?;
+                Ok(Stdio::from(file))
+            }
+        }
+    }
+
+    /// Writes one line of our own.
+    pub fn line(&self, text: &str) {
+        use std::io::Write;
+        match self {
+            Sink::Stderr => eprintln!("{text}"),
+            Sink::File(path) => {
+                if let Ok(mut f) = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                {
+                    let _ = writeln!(f, "{text}");
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     #[error("{program} was not found")]
@@ -85,6 +138,38 @@ impl Program {
     pub fn status(&self, cmd: &mut Command) -> Result<ExitStatus, ExecError> {
         trace(cmd);
         cmd.status().map_err(|e| self.spawn_error(e))
+    }
+
+    /// Runs to completion with its output sent to `sink`; a non-zero exit
+    /// is an error.
+    pub fn run_to(&self, cmd: &mut Command, sink: &Sink) -> Result<(), ExecError> {
+        let spawn = |e: io::Error| ExecError::Spawn {
+            program: self.path(),
+            reason: e.to_string(),
+        };
+        cmd.stdout(sink.stdio().map_err(spawn)?)
+            .stderr(sink.stdio().map_err(spawn)?);
+        let status = self.status(cmd)?;
+        self.check(cmd, status, "see the output above")
+    }
+
+    /// Starts it; the caller waits.
+    pub fn spawn(&self, cmd: &mut Command) -> Result<std::process::Child, ExecError> {
+        trace(cmd);
+        cmd.spawn().map_err(|e| self.spawn_error(e))
+    }
+
+    /// An error for a non-zero status.
+    pub fn check(&self, cmd: &Command, status: ExitStatus, detail: &str) -> Result<(), ExecError> {
+        if status.success() {
+            Ok(())
+        } else {
+            Err(ExecError::Failed {
+                command: describe(cmd),
+                status: describe_status(status),
+                stderr: detail.to_owned(),
+            })
+        }
     }
 
     fn spawn_error(&self, e: io::Error) -> ExecError {

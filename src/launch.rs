@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use crate::backend::BackendKind;
+use crate::backend::docker::images::{self, ImageError};
 use crate::backend::docker::plan::{self, DockerPlan, PlanError, PlanInput, Runtime};
-use crate::manifest::{self, Agent, Manifest, ManifestError};
+use crate::manifest::{self, Agent, Dockerfile, ImageSource, Manifest, ManifestError};
 use crate::state::{self, Home, Metadata};
 
 /// What the user asked for.
@@ -53,6 +54,8 @@ pub enum LaunchError {
     Plan(#[from] PlanError),
     #[error(transparent)]
     State(#[from] state::StateError),
+    #[error(transparent)]
+    Image(#[from] ImageError),
 }
 
 impl LaunchError {
@@ -61,6 +64,7 @@ impl LaunchError {
             LaunchError::Manifest(e) => e.hint(),
             LaunchError::Plan(e) => Some(e.hint()),
             LaunchError::State(e) => e.hint(),
+            LaunchError::Image(e) => e.hint(),
         }
     }
 }
@@ -95,6 +99,12 @@ pub fn prepare(
         None => state::mint_identity(&label),
     };
     let state_dir = home.bottle_dir(&slug);
+    let digest = match &bottle.image {
+        Some(ImageSource::Dockerfile(Dockerfile {
+            context: Some(dir), ..
+        })) => Some(images::context_digest(dir)?),
+        _ => None,
+    };
     let copy_cwd = req.copy_cwd.then_some(req.cwd.as_path());
     let plan = plan::plan(&PlanInput {
         slug: &slug,
@@ -108,6 +118,7 @@ pub fn prepare(
         host_env_set: &host.env_set,
         copy_cwd,
         extra_args: &req.extra_args,
+        context_digest: digest.as_deref(),
     })?;
     let metadata = Metadata {
         agent: agent.name.clone(),
@@ -121,6 +132,8 @@ pub fn prepare(
         label,
         backend: req.backend.name().to_owned(),
         started_at: humantime::format_rfc3339_seconds(host.now).to_string(),
+        provider: agent.provider,
+        session: plan.session.clone(),
     };
     Ok(Prepared {
         slug,

@@ -9,7 +9,8 @@ pub const MCP_CONFIG_FILE: &str = "/etc/bot-bottle/mcp.json";
 /// The agent user's home inside the bottle.
 pub const AGENT_HOME: &str = "/home/agent";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Provider {
     Claude,
     Codex,
@@ -17,7 +18,7 @@ pub enum Provider {
 }
 
 /// What a session is started with, besides the provider.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SessionSpec {
     /// The system prompt is in PROMPT_FILE.
     pub has_prompt: bool,

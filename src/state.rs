@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
+use crate::provider::{Provider, SessionSpec};
+
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("cannot find the home folder: set BOT_BOTTLE_HOME or HOME")]
@@ -174,6 +176,9 @@ pub struct Metadata {
     pub backend: String,
     /// RFC 3339, UTC.
     pub started_at: String,
+    /// How sessions are started in this bottle, for `attach` and `resume`.
+    pub provider: Provider,
+    pub session: SessionSpec,
 }
 
 /// A label as it can appear in an identity: lower-case letters, digits
@@ -299,6 +304,8 @@ mod tests {
             color: "cyan".into(),
             backend: "docker".into(),
             started_at: "2026-11-25T10:00:00Z".into(),
+            provider: Provider::Shell,
+            session: SessionSpec::default(),
         };
         assert!(matches!(
             home.read_metadata("shell-aaaaa"),

@@ -1,4 +1,10 @@
 //! The docker backend: one compose project per bottle.
 
+pub mod cleanup;
+pub mod compose;
 pub mod engine;
+pub mod enumerate;
+pub mod files;
+pub mod images;
 pub mod plan;
+pub mod session;

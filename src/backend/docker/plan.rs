@@ -68,6 +68,9 @@ pub struct PlanInput<'a> {
     pub copy_cwd: Option<&'a Path>,
     /// The ARGS after `--`.
     pub extra_args: &'a [String],
+    /// A digest of the Dockerfile's build context, so the image tag changes
+    /// with it (see `images::context_digest`).
+    pub context_digest: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,7 +184,7 @@ pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
             bottles: input.bottle_names.join(" + "),
         });
     };
-    let agent_image = agent_image(image);
+    let agent_image = agent_image(image, input.context_digest);
     let routes = RoutePlan::new(input)?;
     check_env(input, &routes)?;
 
@@ -218,7 +221,7 @@ pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
 
 /// The image tag: the bottle's reference, or one named by the content of
 /// its Dockerfile, so it is built again only when that changes.
-fn agent_image(image: &ImageSource) -> AgentImage {
+fn agent_image(image: &ImageSource, context_digest: Option<&str>) -> AgentImage {
     match image {
         ImageSource::Image(reference) => AgentImage {
             tag: reference.clone(),
@@ -227,8 +230,8 @@ fn agent_image(image: &ImageSource) -> AgentImage {
         ImageSource::Dockerfile(d) => {
             let mut hash = Sha256::new();
             hash.update(d.contents.as_bytes());
-            if let Some(context) = &d.context {
-                hash.update(context.as_os_str().as_encoded_bytes());
+            if let Some(digest) = context_digest {
+                hash.update(digest.as_bytes());
             }
             let digest = hex(&hash.finalize()[..6]);
             AgentImage {
@@ -580,6 +583,7 @@ fn compose(input: &PlanInput, image: &str, env: &[(String, String)]) -> Value {
     let sidecar = |role: &str, networks: Value, port: u16| {
         json!({
             "image": input.sidecar_image,
+            "container_name": format!("bot-bottle-{}-{role}", input.slug),
             "pull_policy": "never",
             "command": ["sidecar", role, "--state", SIDECAR_STATE_DIR],
             "user": sidecar_user,
@@ -601,6 +605,7 @@ fn compose(input: &PlanInput, image: &str, env: &[(String, String)]) -> Value {
     };
     let mut agent = json!({
         "image": image,
+        "container_name": format!("bot-bottle-{}-agent", input.slug),
         "pull_policy": "never",
         "hostname": input.slug,
         "user": AGENT_USER,
@@ -813,6 +818,7 @@ mod tests {
             host_env_set: env,
             copy_cwd: None,
             extra_args: &[],
+            context_digest: None,
         }
     }
 

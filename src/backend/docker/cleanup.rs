@@ -1,0 +1,185 @@
+//! `cleanup`: everything bot-bottle left on the engine and on disk, as one
+//! plan (pure), then removed step by step, each step best-effort.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use super::compose;
+use super::enumerate::{Container, Network};
+use crate::exec::{DOCKER, Sink};
+use crate::state::Home;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CleanupPlan {
+    /// Compose projects to take down, by slug, with whether they run.
+    pub projects: Vec<(String, bool)>,
+    /// Labelled containers compose does not own.
+    pub containers: Vec<String>,
+    /// Labelled networks no project above takes down.
+    pub networks: Vec<String>,
+    /// State folders with no live bottle left and no `.preserve`.
+    pub state_dirs: Vec<String>,
+    /// State folders kept because they are marked for resume.
+    pub preserved: Vec<String>,
+}
+
+impl CleanupPlan {
+    pub fn is_empty(&self) -> bool {
+        self.projects.is_empty()
+            && self.containers.is_empty()
+            && self.networks.is_empty()
+            && self.state_dirs.is_empty()
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut section = |title: &str, items: Vec<String>| {
+            if !items.is_empty() {
+                let _ = writeln!(out, "  {title}: {}", items.join(", "));
+            }
+        };
+        let projects = self
+            .projects
+            .iter()
+            .map(|(slug, running)| {
+                if *running {
+                    format!("{slug} (running)")
+                } else {
+                    slug.clone()
+                }
+            })
+            .collect();
+        section("bottles (compose projects)", projects);
+        section("stray containers", self.containers.clone());
+        section("stray networks", self.networks.clone());
+        section("state folders", self.state_dirs.clone());
+        section("kept for resume", self.preserved.clone());
+        out
+    }
+}
+
+/// Plans the removal of every labelled container and network, and of the
+/// state no bottle will come back for.
+pub fn plan(
+    containers: &[Container],
+    networks: &[Network],
+    state: &[String],
+    preserved: impl Fn(&str) -> bool,
+) -> CleanupPlan {
+    let mut projects: Vec<(String, bool)> = Vec::new();
+    let mut stray_containers = Vec::new();
+    for c in containers {
+        match &c.project {
+            Some(_) => match projects.iter_mut().find(|(s, _)| *s == c.slug) {
+                Some(entry) => entry.1 |= c.running,
+                None => projects.push((c.slug.clone(), c.running)),
+            },
+            None => stray_containers.push(c.name.clone()),
+        }
+    }
+    projects.sort();
+    let taken_down: BTreeSet<&str> = projects.iter().map(|(s, _)| s.as_str()).collect();
+    let stray_networks = networks
+        .iter()
+        .filter(|n| n.project.is_none() || !taken_down.contains(n.slug.as_str()))
+        .map(|n| n.name.clone())
+        .collect();
+    let (preserved, state_dirs): (Vec<String>, Vec<String>) =
+        state.iter().cloned().partition(|s| preserved(s));
+    CleanupPlan {
+        projects,
+        containers: stray_containers,
+        networks: stray_networks,
+        state_dirs,
+        preserved,
+    }
+}
+
+/// Carries out a plan; returns what failed, one line each.
+pub fn execute(plan: &CleanupPlan, home: &Home, sink: &Sink) -> Vec<String> {
+    let mut failed = Vec::new();
+    for (slug, _) in &plan.projects {
+        if let Err(e) = compose::down(slug, sink) {
+            failed.push(format!("bottle {slug}: {e}"));
+        }
+    }
+    for name in &plan.containers {
+        if let Err(e) = DOCKER.output(&mut DOCKER.command(["rm", "--force", "--volumes", name])) {
+            failed.push(format!("container {name}: {e}"));
+        }
+    }
+    for name in &plan.networks {
+        if let Err(e) = DOCKER.output(&mut DOCKER.command(["network", "rm", name])) {
+            failed.push(format!("network {name}: {e}"));
+        }
+    }
+    for slug in &plan.state_dirs {
+        if let Err(e) = home.remove_bottle_state(slug) {
+            failed.push(format!("state {slug}: {e}"));
+        }
+    }
+    failed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(name: &str, slug: &str, project: bool, running: bool) -> Container {
+        Container {
+            name: name.into(),
+            slug: slug.into(),
+            role: "agent".into(),
+            agent: "shell".into(),
+            project: project.then(|| format!("bot-bottle-{slug}")),
+            running,
+            up: running,
+            created: String::new(),
+        }
+    }
+
+    #[test]
+    fn plan_covers_projects_strays_and_unpreserved_state() {
+        let containers = [
+            container("bot-bottle-a-agent", "a", true, true),
+            container("bot-bottle-a-egress", "a", true, false),
+            container("bot-bottle-b-agent", "b", true, false),
+            container("manual", "c", false, true),
+        ];
+        let networks = [
+            Network {
+                name: "bot-bottle-a_internal".into(),
+                slug: "a".into(),
+                project: Some("bot-bottle-a".into()),
+            },
+            Network {
+                name: "bot-bottle-z_internal".into(),
+                slug: "z".into(),
+                project: Some("bot-bottle-z".into()),
+            },
+            Network {
+                name: "loose".into(),
+                slug: "y".into(),
+                project: None,
+            },
+        ];
+        let state = ["a".to_owned(), "keep".to_owned(), "old".to_owned()];
+        let plan = plan(&containers, &networks, &state, |s| s == "keep");
+        assert_eq!(
+            plan.projects,
+            [("a".to_owned(), true), ("b".to_owned(), false)]
+        );
+        assert_eq!(plan.containers, ["manual"]);
+        assert_eq!(plan.networks, ["bot-bottle-z_internal", "loose"]);
+        assert_eq!(plan.state_dirs, ["a", "old"]);
+        assert_eq!(plan.preserved, ["keep"]);
+        insta::assert_snapshot!(plan.render(), @r"
+          bottles (compose projects): a (running), b
+          stray containers: manual
+          stray networks: bot-bottle-z_internal, loose
+          state folders: a, old
+          kept for resume: keep
+        ");
+        assert!(super::plan(&[], &[], &[], |_| false).is_empty());
+    }
+}

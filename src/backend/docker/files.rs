@@ -1,0 +1,240 @@
+//! Writes a plan's files under `state/<slug>/`: metadata, the bottle's CA,
+//! each service's folder, and the compose file. A fresh bottle's folder is
+//! removed again if any write fails, so nothing half-written stays.
+
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use super::plan::{DockerPlan, FileContent, TokenSlot};
+use crate::egress::ca;
+use crate::state::{self, Home, Metadata, StateError, write_atomic};
+
+pub const COMPOSE_FILE: &str = "compose.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum FilesError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Ca(#[from] ca::CaError),
+}
+
+/// Writes everything the bottle's containers mount. The agent's folder is
+/// world-readable (its user is not the host's); the rest is the user's own.
+pub fn write_state(home: &Home, metadata: &Metadata, plan: &DockerPlan) -> Result<(), FilesError> {
+    let root = home.state_root();
+    make_dir(&root, 0o700)?;
+    let dir = home.bottle_dir(&plan.slug);
+    let fresh = !dir.exists();
+    let result = write_all(home, &dir, metadata, plan);
+    if result.is_err() && fresh {
+        let _ = fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+fn write_all(
+    home: &Home,
+    dir: &Path,
+    metadata: &Metadata,
+    plan: &DockerPlan,
+) -> Result<(), FilesError> {
+    make_dir(dir, 0o700)?;
+    home.write_metadata(&plan.slug, metadata)?;
+    let needs_ca = plan
+        .files
+        .iter()
+        .any(|f| matches!(f.content, FileContent::CaCert | FileContent::CaKey));
+    let (ca_cert, ca_key) = if needs_ca {
+        ca::new_ca()?
+    } else {
+        Default::default()
+    };
+    for file in &plan.files {
+        let path = dir.join(&file.path);
+        if let Some(service) = file.path.components().next() {
+            let mode = if service.as_os_str() == "agent" {
+                0o755
+            } else {
+                0o700
+            };
+            make_dir(&dir.join(service), mode)?;
+        }
+        if let Some(parent) = path.parent() {
+            make_dir(parent, 0o755)?;
+        }
+        match &file.content {
+            FileContent::Text(text) => write_atomic(&path, text.as_bytes(), file.mode)?,
+            FileContent::CaCert => write_atomic(&path, ca_cert.as_bytes(), file.mode)?,
+            FileContent::CaKey => write_atomic(&path, ca_key.as_bytes(), file.mode)?,
+            FileContent::Tokens(slots) => {
+                write_atomic(&path, tokens_json(slots).as_bytes(), file.mode)?
+            }
+            FileContent::Copy(from) => {
+                let bytes = fs::read(from).map_err(|e| io(from, e))?;
+                write_atomic(&path, &bytes, file.mode)?;
+            }
+            FileContent::CopyDir(from) => copy_dir(from, &path)?,
+        }
+    }
+    let compose = serde_json::to_string_pretty(&plan.compose).unwrap_or_default();
+    write_atomic(&dir.join(COMPOSE_FILE), compose.as_bytes(), 0o600)?;
+    Ok(())
+}
+
+/// `{slot: token}`, each token read from the host variable the plan names.
+fn tokens_json(slots: &[TokenSlot]) -> String {
+    let map: Map<String, Value> = slots
+        .iter()
+        .filter_map(|s| {
+            let value = std::env::var(&s.host_env).ok()?;
+            Some((s.slot.clone(), Value::String(value)))
+        })
+        .collect();
+    serde_json::to_string(&Value::Object(map)).unwrap_or_default()
+}
+
+/// Removes what may hold a secret even when the state is kept for resume.
+pub fn remove_secrets(home: &Home, slug: &str) {
+    let _ = fs::remove_file(home.bottle_dir(slug).join("egress/tokens.json"));
+}
+
+fn make_dir(dir: &Path, mode: u32) -> Result<(), StateError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(dir)
+        .map_err(|e| io(dir, e))?;
+    // The umask may have taken bits the containers need.
+    fs::set_permissions(dir, fs::Permissions::from_mode(mode)).map_err(|e| io(dir, e))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<(), StateError> {
+    make_dir(to, 0o755)?;
+    for entry in fs::read_dir(from).map_err(|e| io(from, e))? {
+        let entry = entry.map_err(|e| io(from, e))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type().map_err(|e| io(&src, e))?;
+        if kind.is_dir() {
+            copy_dir(&src, &dst)?;
+        } else if kind.is_file() {
+            fs::copy(&src, &dst).map_err(|e| io(&src, e))?;
+            fs::set_permissions(&dst, fs::Permissions::from_mode(0o644))
+                .map_err(|e| io(&dst, e))?;
+        }
+    }
+    Ok(())
+}
+
+fn io(path: &Path, e: std::io::Error) -> StateError {
+    StateError::Io {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// Whether the bottle's folder is there (`stop` elsewhere removes it).
+pub fn has_state(home: &Home, slug: &str) -> bool {
+    state::check_slug(slug).is_ok() && home.bottle_dir(slug).join("metadata.json").is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+    use crate::backend::docker::plan::{PlanInput, Runtime, plan};
+    use crate::manifest::{Agent, Bottle, Egress, ImageSource, Origin, Skill};
+    use crate::provider::{Provider, SessionSpec};
+
+    #[test]
+    fn writes_every_planned_file_with_its_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let skill = dir.path().join("skills/review");
+        fs::create_dir_all(&skill).unwrap();
+        fs::write(skill.join("SKILL.md"), "# review").unwrap();
+        let home = Home {
+            root: dir.path().join("home"),
+        };
+        let agent = Agent {
+            name: "dev".into(),
+            provider: Provider::Shell,
+            prompt: "hi".into(),
+            bottles: vec![],
+            skills: vec![Skill {
+                name: "review".into(),
+                dir: skill,
+            }],
+            startup_args: vec![],
+            description: None,
+            model: None,
+            color: None,
+            origin: Origin::Embedded,
+        };
+        let bottle = Bottle {
+            name: "b".into(),
+            image: Some(ImageSource::Image("debian".into())),
+            env: BTreeMap::new(),
+            egress: Egress::default(),
+            ssh: vec![],
+            origin: Origin::Embedded,
+        };
+        let state_dir = home.bottle_dir("dev-aaaaa");
+        let env = BTreeSet::new();
+        let names = ["b".to_owned()];
+        let plan = plan(&PlanInput {
+            slug: "dev-aaaaa",
+            agent: &agent,
+            bottle: &bottle,
+            bottle_names: &names,
+            state_dir: &state_dir,
+            runtime: Runtime::Runc,
+            sidecar_image: "s",
+            host_user: (0, 0),
+            host_env_set: &env,
+            copy_cwd: None,
+            extra_args: &[],
+            context_digest: None,
+        })
+        .unwrap();
+        let meta = Metadata {
+            agent: "dev".into(),
+            bottles: vec!["b".into()],
+            cwd: "/".into(),
+            copy_cwd: false,
+            label: "dev".into(),
+            color: "cyan".into(),
+            backend: "docker".into(),
+            started_at: "now".into(),
+            provider: Provider::Shell,
+            session: SessionSpec::default(),
+        };
+        write_state(&home, &meta, &plan).unwrap();
+
+        let mode = |p: &str| fs::metadata(state_dir.join(p)).unwrap().mode() & 0o777;
+        assert_eq!(mode("."), 0o700);
+        assert_eq!(mode("agent"), 0o755);
+        assert_eq!(mode("egress"), 0o700);
+        assert_eq!(mode("egress/ca.key"), 0o600);
+        assert_eq!(mode("compose.json"), 0o600);
+        assert_eq!(
+            fs::read_to_string(state_dir.join("agent/skills/review/SKILL.md")).unwrap(),
+            "# review"
+        );
+        let cert = fs::read_to_string(state_dir.join("agent/ca.pem")).unwrap();
+        assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"));
+        assert_eq!(
+            cert,
+            fs::read_to_string(state_dir.join("egress/ca.pem")).unwrap()
+        );
+        assert!(has_state(&home, "dev-aaaaa"));
+        assert_eq!(home.read_metadata("dev-aaaaa").unwrap(), meta);
+    }
+}

@@ -1,0 +1,446 @@
+//! Images: the base (from Debian packages, for hosts without a registry),
+//! the agent's (from the bottle, tagged by content), and the sidecars' (this
+//! binary, built static, alone in an otherwise empty image).
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use sha2::{Digest, Sha256};
+
+use super::plan::AgentImage;
+use crate::exec::{DEBOOTSTRAP, DOCKER, ExecError, Sink, TAR};
+
+/// The image the embedded Dockerfiles start from; `image bootstrap` makes it.
+pub const BASE_IMAGE: &str = "debian:bookworm-slim";
+/// Packages the base gets, so the default bottle needs no network to build.
+const BASE_PACKAGES: &str = "ca-certificates,curl,git,openssh-client";
+const LABEL: &str = "dev.bot-bottle.image";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error("the base image {0} is missing and there is no registry to pull it from")]
+    BaseMissing(String),
+    #[error("making the base image needs root (debootstrap does)")]
+    NeedRoot,
+    #[error("{binary} is linked dynamically: the sidecar image needs a static bot-bottle")]
+    NotStatic { binary: PathBuf },
+    #[error("{path}: {reason}")]
+    Io { path: PathBuf, reason: String },
+}
+
+impl ImageError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ImageError::Exec(e) => e.hint(),
+            ImageError::BaseMissing(_) => {
+                Some("make it from Debian packages: bot-bottle image bootstrap".into())
+            }
+            ImageError::NeedRoot => Some("run it as root: sudo bot-bottle image bootstrap".into()),
+            ImageError::NotStatic { .. } => Some(format!(
+                "build one with `{STATIC_BUILD}` and run target/x86_64-unknown-linux-gnu/release/bot-bottle (scripts/bot-bottle does), or point BOT_BOTTLE_SIDECAR_BIN at it"
+            )),
+            ImageError::Io { .. } => None,
+        }
+    }
+
+    fn io(path: &Path, e: std::io::Error) -> ImageError {
+        ImageError::Io {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+pub const STATIC_BUILD: &str = "RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target x86_64-unknown-linux-gnu";
+
+pub fn exists(tag: &str) -> Result<bool, ExecError> {
+    let mut cmd = DOCKER.command(["image", "inspect", "--format", "{{.Id}}", tag]);
+    match DOCKER.output(&mut cmd) {
+        Ok(_) => Ok(true),
+        Err(ExecError::Failed { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Makes the base image from Debian packages when it is missing: debootstrap
+/// a minimal bookworm, then `docker import` it under `BASE_IMAGE`. Returns
+/// whether it had to.
+pub fn bootstrap(sink: &Sink) -> Result<bool, ImageError> {
+    if exists(BASE_IMAGE)? {
+        return Ok(false);
+    }
+    DEBOOTSTRAP.output(&mut DEBOOTSTRAP.command(["--version"]))?;
+    // SAFETY: geteuid cannot fail and touches no memory.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(ImageError::NeedRoot);
+    }
+    let mirror = std::env::var("BOT_BOTTLE_DEBIAN_MIRROR")
+        .unwrap_or_else(|_| "http://deb.debian.org/debian".into());
+    let root = temp_dir("bot-bottle-rootfs")?;
+    let result = (|| {
+        sink.line(&format!(
+            "bot-bottle: debootstrap bookworm into {} ({mirror})",
+            root.display()
+        ));
+        let mut cmd = DEBOOTSTRAP.command([
+            "--variant=minbase",
+            &format!("--include={BASE_PACKAGES}"),
+            "bookworm",
+        ]);
+        cmd.arg(&root).arg(&mirror);
+        DEBOOTSTRAP.run_to(&mut cmd, sink)?;
+        for dir in ["var/lib/apt/lists", "var/cache/apt/archives"] {
+            clear_dir(&root.join(dir));
+        }
+        sink.line(&format!("bot-bottle: importing it as {BASE_IMAGE}"));
+        let mut tar = TAR.command(["--numeric-owner", "-C"]);
+        tar.arg(&root).args(["-c", "."]).stdout(Stdio::piped());
+        let mut tar = TAR.spawn(&mut tar)?;
+        let tar_out = tar
+            .stdout
+            .take()
+            .map(Stdio::from)
+            .unwrap_or_else(Stdio::null);
+        let mut import = import_command(BASE_IMAGE, "base", &["CMD [\"/bin/bash\"]"]);
+        import
+            .stdin(tar_out)
+            .stdout(sink.stdio().map_err(|e| ImageError::io(&root, e))?);
+        let status = DOCKER.status(&mut import)?;
+        let _ = tar.wait();
+        DOCKER.check(&import, status, "docker import failed")?;
+        Ok(())
+    })();
+    let _ = fs::remove_dir_all(&root);
+    result.map(|()| true)
+}
+
+fn import_command(tag: &str, kind: &str, changes: &[&str]) -> std::process::Command {
+    let mut cmd = DOCKER.command(["import"]);
+    for change in changes {
+        cmd.args(["--change", change]);
+    }
+    cmd.args(["--change", &format!("LABEL {LABEL}={kind}")]);
+    cmd.args(["-", tag]);
+    cmd
+}
+
+fn clear_dir(dir: &Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let _ = if path.is_dir() {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+        }
+    }
+}
+
+fn temp_dir(prefix: &str) -> Result<PathBuf, ImageError> {
+    let base = std::env::temp_dir();
+    for n in 0u32.. {
+        let dir = base.join(format!("{prefix}-{}-{n}", std::process::id()));
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(ImageError::io(&dir, e)),
+        }
+    }
+    Err(ImageError::io(
+        &base,
+        std::io::Error::other("no free temporary name"),
+    ))
+}
+
+/// Builds the agent image unless an image of that tag (that content) exists.
+pub fn ensure_agent_image(image: &AgentImage, sink: &Sink) -> Result<(), ImageError> {
+    let Some(build) = &image.build else {
+        return Ok(());
+    };
+    if exists(&image.tag)? {
+        return Ok(());
+    }
+    for base in base_images(&build.dockerfile) {
+        if base == BASE_IMAGE && !exists(&base)? {
+            return Err(ImageError::BaseMissing(base));
+        }
+    }
+    sink.line(&format!(
+        "bot-bottle: building {} from {}",
+        image.tag, build.shown_as
+    ));
+    let mut cmd = DOCKER.command([
+        "build",
+        "--label",
+        &format!("{LABEL}=agent"),
+        "-t",
+        &image.tag,
+    ]);
+    match &build.context {
+        Some(context) => cmd.arg("-f").arg("-").arg(context),
+        None => cmd.arg("-"),
+    };
+    cmd.stdin(Stdio::piped());
+    let err = |e| ImageError::io(Path::new("docker build"), e);
+    cmd.stdout(sink.stdio().map_err(err)?)
+        .stderr(sink.stdio().map_err(err)?);
+    let mut child = DOCKER.spawn(&mut cmd)?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(build.dockerfile.as_bytes()).map_err(err)?;
+    }
+    let status = child.wait().map_err(err)?;
+    Ok(DOCKER.check(&cmd, status, "see the build output above")?)
+}
+
+/// The images a Dockerfile starts from, without build stages' own names.
+pub fn base_images(dockerfile: &str) -> Vec<String> {
+    let mut stages: Vec<String> = Vec::new();
+    let mut bases = Vec::new();
+    for line in dockerfile.lines() {
+        let mut words = line.split_whitespace();
+        if !words.next().is_some_and(|w| w.eq_ignore_ascii_case("FROM")) {
+            continue;
+        }
+        let rest: Vec<&str> = words.filter(|w| !w.starts_with("--")).collect();
+        let Some(image) = rest.first() else { continue };
+        if *image != "scratch" && !stages.iter().any(|s| s == image) {
+            bases.push((*image).to_owned());
+        }
+        if rest.len() >= 3 && rest[1].eq_ignore_ascii_case("AS") {
+            stages.push(rest[2].to_owned());
+        }
+    }
+    bases
+}
+
+/// A digest of a build context: every file's path and bytes, `.git` aside.
+pub fn context_digest(dir: &Path) -> Result<String, ImageError> {
+    let mut hash = Sha256::new();
+    let mut stack = vec![dir.to_path_buf()];
+    let mut files = Vec::new();
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).map_err(|e| ImageError::io(&d, e))? {
+            let entry = entry.map_err(|e| ImageError::io(&d, e))?;
+            let path = entry.path();
+            let kind = entry.file_type().map_err(|e| ImageError::io(&path, e))?;
+            if kind.is_dir() && entry.file_name() != ".git" {
+                stack.push(path);
+            } else if !kind.is_dir() {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    for path in files {
+        hash.update(
+            path.strip_prefix(dir)
+                .unwrap_or(&path)
+                .as_os_str()
+                .as_encoded_bytes(),
+        );
+        hash.update([0]);
+        match fs::read_link(&path) {
+            Ok(target) => hash.update(target.as_os_str().as_encoded_bytes()),
+            Err(_) => {
+                let mut file = fs::File::open(&path).map_err(|e| ImageError::io(&path, e))?;
+                hash_reader(&mut hash, &mut file).map_err(|e| ImageError::io(&path, e))?;
+            }
+        }
+        hash.update([0]);
+    }
+    Ok(hex(&hash.finalize()[..8]))
+}
+
+fn hash_reader(hash: &mut Sha256, reader: &mut impl Read) -> std::io::Result<()> {
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        hash.update(&buf[..n]);
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The static binary that goes into the sidecar image, and the image's tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SidecarImage {
+    pub binary: PathBuf,
+    pub tag: String,
+}
+
+/// `BOT_BOTTLE_SIDECAR_BIN`, else this binary; it must be static.
+pub fn sidecar_image() -> Result<SidecarImage, ImageError> {
+    let binary = match std::env::var_os("BOT_BOTTLE_SIDECAR_BIN").filter(|v| !v.is_empty()) {
+        Some(path) => PathBuf::from(path),
+        None => {
+            std::env::current_exe().map_err(|e| ImageError::io(Path::new("/proc/self/exe"), e))?
+        }
+    };
+    let mut file = fs::File::open(&binary).map_err(|e| ImageError::io(&binary, e))?;
+    let mut head = vec![0u8; 64 * 1024];
+    let n = read_up_to(&mut file, &mut head).map_err(|e| ImageError::io(&binary, e))?;
+    if !is_static_elf(&head[..n]) {
+        return Err(ImageError::NotStatic { binary });
+    }
+    let mut hash = Sha256::new();
+    hash.update(&head[..n]);
+    hash_reader(&mut hash, &mut file).map_err(|e| ImageError::io(&binary, e))?;
+    let tag = format!("bot-bottle-sidecar:{}", hex(&hash.finalize()[..6]));
+    Ok(SidecarImage { binary, tag })
+}
+
+fn read_up_to(file: &mut fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// Imports the sidecar image (the binary at `/bot-bottle`) unless it exists.
+pub fn ensure_sidecar_image(image: &SidecarImage, sink: &Sink) -> Result<(), ImageError> {
+    if exists(&image.tag)? {
+        return Ok(());
+    }
+    sink.line(&format!(
+        "bot-bottle: importing {} from {}",
+        image.tag,
+        image.binary.display()
+    ));
+    let mut archive = tar::Builder::new(Vec::new());
+    let io = |e| ImageError::io(&image.binary, e);
+    let mut file = fs::File::open(&image.binary).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let mut header = tar::Header::new_gnu();
+    header.set_size(len);
+    header.set_mode(0o755);
+    header.set_cksum();
+    archive
+        .append_data(&mut header, "bot-bottle", &mut file)
+        .map_err(io)?;
+    let bytes = archive.into_inner().map_err(io)?;
+
+    let mut cmd = import_command(&image.tag, "sidecar", &["ENTRYPOINT [\"/bot-bottle\"]"]);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = DOCKER.spawn(&mut cmd)?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(&bytes).map_err(io)?;
+    }
+    let out = child.wait_with_output().map_err(io)?;
+    Ok(DOCKER.check(
+        &cmd,
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim(),
+    )?)
+}
+
+/// Whether an ELF file (its first bytes) has no program interpreter, i.e.
+/// runs without a dynamic loader, so in an empty image.
+pub fn is_static_elf(head: &[u8]) -> bool {
+    const PT_INTERP: u32 = 3;
+    let u16_at = |o: usize| head.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |o: usize| {
+        head.get(o..o + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let u64_at = |o: usize| {
+        head.get(o..o + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_le_bytes)
+    };
+    // 64-bit little-endian ELF only: the sidecar image is x86_64.
+    if head.get(..6) != Some(b"\x7fELF\x02\x01") {
+        return false;
+    }
+    let (Some(phoff), Some(entsize), Some(count)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
+    else {
+        return false;
+    };
+    (0..usize::from(count)).all(|i| {
+        let at = phoff as usize + i * usize::from(entsize);
+        // Headers past what was read are not checked; they sit near the start.
+        u32_at(at).is_none_or(|kind| kind != PT_INTERP)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_lines() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "FROM debian:bookworm-slim\nRUN x",
+                &["debian:bookworm-slim"],
+            ),
+            (
+                "from --platform=linux/amd64 node:20 AS build\nFROM build\nFROM scratch",
+                &["node:20"],
+            ),
+            (
+                "# FROM nope\nFROM a AS b\nFROM b AS c\nFROM c\nFROM d",
+                &["a", "d"],
+            ),
+        ];
+        for (dockerfile, want) in cases {
+            assert_eq!(base_images(dockerfile), *want, "{dockerfile}");
+        }
+    }
+
+    #[test]
+    fn this_test_binary_is_dynamic_and_garbage_is_not_static() {
+        let exe = std::env::current_exe().unwrap();
+        let bytes = fs::read(exe).unwrap();
+        assert!(!is_static_elf(&bytes[..64 * 1024]));
+        assert!(!is_static_elf(b"#!/bin/sh\n"));
+        assert!(!is_static_elf(&[]));
+    }
+
+    #[test]
+    fn a_header_without_interpreter_is_static() {
+        // An ELF64 header with two program headers: LOAD (1) and DYNAMIC (2).
+        let mut elf = vec![0u8; 0x40 + 2 * 56];
+        elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        elf[0x20..0x28].copy_from_slice(&0x40u64.to_le_bytes());
+        elf[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        elf[0x38..0x3a].copy_from_slice(&2u16.to_le_bytes());
+        elf[0x40..0x44].copy_from_slice(&1u32.to_le_bytes());
+        elf[0x40 + 56..0x44 + 56].copy_from_slice(&2u32.to_le_bytes());
+        assert!(is_static_elf(&elf));
+        elf[0x40 + 56..0x44 + 56].copy_from_slice(&3u32.to_le_bytes());
+        assert!(!is_static_elf(&elf));
+    }
+
+    #[test]
+    fn context_digest_follows_content() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a"), "1").unwrap();
+        fs::create_dir(dir.path().join(".git")).unwrap();
+        fs::write(dir.path().join(".git/HEAD"), "x").unwrap();
+        let first = context_digest(dir.path()).unwrap();
+        fs::write(dir.path().join(".git/HEAD"), "y").unwrap();
+        assert_eq!(
+            context_digest(dir.path()).unwrap(),
+            first,
+            ".git is ignored"
+        );
+        fs::write(dir.path().join("a"), "2").unwrap();
+        assert_ne!(context_digest(dir.path()).unwrap(), first);
+    }
+}

@@ -1,0 +1,175 @@
+//! Running things in a bottle's agent container: sessions, commands, and
+//! copying files in and out (the workdir, transcript snapshots).
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use super::compose::container;
+use super::plan::{AGENT_USER, WORKDIR};
+use crate::exec::{DOCKER, ExecError, TAR};
+
+/// How a command is connected to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Io {
+    /// stdin passed through; a terminal too when there is one.
+    Interactive { tty: bool },
+    /// No stdin.
+    Detached,
+}
+
+/// `docker exec` for `argv` in the agent container, as its user, in the
+/// workdir.
+pub fn exec_args(slug: &str, argv: &[String], io: Io, term: Option<&str>) -> Vec<String> {
+    let mut args: Vec<String> = vec!["exec".into()];
+    if let Io::Interactive { tty } = io {
+        args.push("-i".into());
+        if tty {
+            args.push("-t".into());
+            if let Some(term) = term {
+                args.extend(["-e".into(), format!("TERM={term}")]);
+            }
+        }
+    }
+    args.extend(["-u".into(), AGENT_USER.into(), "-w".into(), WORKDIR.into()]);
+    args.push(container(slug, "agent"));
+    args.extend(argv.iter().cloned());
+    args
+}
+
+/// Runs `argv` in the bottle with the caller's terminal; returns its exit
+/// code (128 + signal when it was killed).
+pub fn run(slug: &str, argv: &[String], io: Io) -> Result<i32, ExecError> {
+    let term = std::env::var("TERM").ok();
+    let mut cmd = DOCKER.command(exec_args(slug, argv, io, term.as_deref()));
+    if io == Io::Detached {
+        cmd.stdin(Stdio::null());
+    }
+    let status = DOCKER.status(&mut cmd)?;
+    Ok(exit_code(status))
+}
+
+pub fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1)
+}
+
+/// Whether the bottle's agent container is running.
+pub fn is_running(slug: &str) -> Result<bool, ExecError> {
+    let mut cmd = DOCKER.command([
+        "inspect",
+        "--format",
+        "{{.State.Running}}",
+        &container(slug, "agent"),
+    ]);
+    match DOCKER.output(&mut cmd) {
+        Ok(out) => Ok(String::from_utf8_lossy(&out.stdout).trim() == "true"),
+        Err(ExecError::Failed { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Copies the contents of a host folder into the agent's `dest`, owned by
+/// the agent's user. Nothing is mounted.
+pub fn copy_in(slug: &str, from: &Path, dest: &str) -> Result<(), ExecError> {
+    let mut tar = TAR.command(["-C"]);
+    tar.arg(from).args(["-c", "."]).stdout(Stdio::piped());
+    let mut tar = TAR.spawn(&mut tar)?;
+    let input = tar
+        .stdout
+        .take()
+        .map(Stdio::from)
+        .unwrap_or_else(Stdio::null);
+    let argv: Vec<String> = ["tar", "-x", "-C", dest].map(String::from).to_vec();
+    let mut cmd = DOCKER.command(exec_args(slug, &argv, Io::Interactive { tty: false }, None));
+    cmd.stdin(input)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let result = finish(&mut cmd);
+    let tar_status = tar.wait();
+    result?;
+    match tar_status {
+        Ok(status) => TAR.check(
+            &Command::new("tar"),
+            status,
+            "could not read the folder to copy",
+        ),
+        Err(e) => Err(ExecError::Spawn {
+            program: "tar".into(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+fn finish(cmd: &mut Command) -> Result<(), ExecError> {
+    let out = DOCKER
+        .spawn(cmd)?
+        .wait_with_output()
+        .map_err(|e| ExecError::Spawn {
+            program: "docker".into(),
+            reason: e.to_string(),
+        })?;
+    DOCKER.check(cmd, out.status, String::from_utf8_lossy(&out.stderr).trim())
+}
+
+/// Saves the agent's `dir` (a folder in its home) as a tar file on the
+/// host. Returns false when the folder does not exist.
+pub fn snapshot(slug: &str, dir: &str, to: &Path) -> Result<bool, ExecError> {
+    let (parent, name) = dir.rsplit_once('/').unwrap_or(("/", dir));
+    let script = format!(
+        "[ -d {0}/{1} ] || exit 3; tar -C {0} -c {1}",
+        crate::provider::shell_quote(parent),
+        crate::provider::shell_quote(name)
+    );
+    let argv: Vec<String> = vec!["sh".into(), "-c".into(), script];
+    let mut cmd = DOCKER.command(exec_args(slug, &argv, Io::Detached, None));
+    let out = DOCKER.output(&mut cmd);
+    match out {
+        Ok(out) => {
+            fs::write(to, &out.stdout).map_err(|e| ExecError::Spawn {
+                program: to.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            Ok(true)
+        }
+        Err(ExecError::Failed { ref status, .. }) if status == "exit 3" => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Unpacks a snapshot into the agent's folder `into`.
+pub fn restore(slug: &str, from: &Path, into: &str) -> Result<(), ExecError> {
+    let file = fs::File::open(from).map_err(|e| ExecError::Spawn {
+        program: from.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let argv: Vec<String> = ["tar", "-x", "-C", into].map(String::from).to_vec();
+    let mut cmd = DOCKER.command(exec_args(slug, &argv, Io::Interactive { tty: false }, None));
+    cmd.stdin(file).stdout(Stdio::null()).stderr(Stdio::piped());
+    finish(&mut cmd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_argv() {
+        let argv = vec!["bash".to_owned(), "-c".to_owned(), "exit 3".to_owned()];
+        assert_eq!(
+            exec_args("s-1", &argv, Io::Interactive { tty: true }, Some("xterm")).join(" "),
+            "exec -i -t -e TERM=xterm -u 1000:1000 -w /workspace bot-bottle-s-1-agent bash -c exit 3"
+        );
+        assert_eq!(
+            exec_args("s-1", &argv, Io::Interactive { tty: false }, Some("xterm")).join(" "),
+            "exec -i -u 1000:1000 -w /workspace bot-bottle-s-1-agent bash -c exit 3"
+        );
+        assert_eq!(
+            exec_args("s-1", &argv, Io::Detached, None).join(" "),
+            "exec -u 1000:1000 -w /workspace bot-bottle-s-1-agent bash -c exit 3"
+        );
+    }
+}
