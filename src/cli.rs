@@ -1,17 +1,29 @@
 //! The command line: clap types, dispatch, and how failures are reported.
 //! One file per subcommand under `cli/`, each thin.
 
+mod attach;
+mod cleanup;
+mod exec;
+mod image;
+mod list;
+mod resume;
+mod sidecar;
 mod start;
+mod stop;
 
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use clap::{Parser, Subcommand};
 
 use crate::backend::UnknownBackend;
 use crate::exec::ExecError;
 use crate::launch::LaunchError;
-use crate::manifest::ManifestError;
-use crate::state::StateError;
+use crate::manifest::{self, Manifest, ManifestError, Sources};
+use crate::state::{Home, StateError};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,11 +41,38 @@ pub struct Cli {
 enum Command {
     /// Launch an agent in a new bottle and attach to its session.
     Start(start::StartArgs),
+    /// Relaunch a bottle whose state was kept, with the same identity.
+    Resume(resume::ResumeArgs),
+    /// Open an interactive session in a running bottle.
+    Attach(attach::AttachArgs),
+    /// Run a command in a running bottle and return its exit code.
+    Exec(exec::ExecArgs),
+    /// Take a bottle down.
+    Stop(stop::StopArgs),
+    /// List bottles.
+    #[command(subcommand)]
+    List(list::ListCommand),
+    /// Remove every container, network and state folder bot-bottle left.
+    Cleanup(cleanup::CleanupArgs),
+    /// Images.
+    #[command(subcommand)]
+    Image(image::ImageCommand),
+    /// What runs inside the sidecar containers.
+    #[command(subcommand, hide = true)]
+    Sidecar(sidecar::SidecarCommand),
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Start(args) => start::run(args),
+        Command::Resume(args) => resume::run(args),
+        Command::Attach(args) => attach::run(args),
+        Command::Exec(args) => exec::run(args),
+        Command::Stop(args) => stop::run(args),
+        Command::List(cmd) => list::run(cmd),
+        Command::Cleanup(args) => cleanup::run(args),
+        Command::Image(cmd) => image::run(cmd),
+        Command::Sidecar(cmd) => sidecar::run(cmd),
     }
 }
 
@@ -94,9 +133,20 @@ impl From<StateError> for Failure {
 
 impl From<LaunchError> for Failure {
     fn from(e: LaunchError) -> Failure {
-        match e {
-            LaunchError::State(e) => e.into(),
-            e => Failure::usage(e.to_string(), e.hint()),
+        let hint = e.hint();
+        let code = match &e {
+            LaunchError::State(e) => return Failure::from(e.clone()),
+            LaunchError::Manifest(_)
+            | LaunchError::Plan(_)
+            | LaunchError::NotRunning(_)
+            | LaunchError::AlreadyRunning(_) => 2,
+            LaunchError::Interrupted => 130,
+            _ => 1,
+        };
+        Failure {
+            message: e.to_string(),
+            hint,
+            code,
         }
     }
 }
@@ -111,4 +161,68 @@ impl From<ExecError> for Failure {
     fn from(e: ExecError) -> Failure {
         Failure::runtime(e.to_string(), e.hint())
     }
+}
+
+/// `$BOT_BOTTLE_HOME` and the directory bot-bottle runs from.
+fn home_and_cwd() -> Result<(Home, PathBuf), Failure> {
+    let home = Home::from_env()?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| Failure::runtime(format!("cannot read the current directory: {e}"), None))?;
+    Ok((home, cwd))
+}
+
+fn load_manifest(home: &Home, cwd: &Path) -> Result<Manifest, Failure> {
+    let sources = Sources {
+        home: home.root.clone(),
+        cwd: cwd.to_path_buf(),
+        user_home: std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from),
+    };
+    Ok(manifest::load(&sources)?)
+}
+
+/// Asks a yes/no question on the terminal; `--yes` skips it.
+fn confirm(question: &str) -> Result<bool, Failure> {
+    let no_tty = || {
+        Failure::usage(
+            format!("cannot ask \"{question}\": there is no terminal"),
+            Some("pass --yes to go ahead without asking".into()),
+        )
+    };
+    let mut tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|_| no_tty())?;
+    write!(tty, "bot-bottle: {question} [y/N] ").map_err(|_| no_tty())?;
+    let mut line = String::new();
+    std::io::BufReader::new(tty)
+        .read_line(&mut line)
+        .map_err(|_| no_tty())?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
+/// A flag set by SIGINT, SIGTERM or SIGHUP, so a launch can take down
+/// what it started instead of dying half-way.
+fn interrupt_flag() -> Result<Arc<AtomicBool>, Failure> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(signal, Arc::clone(&flag))
+            .map_err(|e| Failure::runtime(format!("cannot handle signals: {e}"), None))?;
+    }
+    Ok(flag)
+}
+
+/// Whether sessions get a terminal: stdin and stdout are both one.
+fn has_tty() -> bool {
+    std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+}
+
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
 }

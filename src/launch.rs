@@ -1,15 +1,24 @@
-//! From a start request to a launch plan: pick the agent and its bottles,
-//! mint (or pin) the identity, and plan the bottle. Nothing is written
-//! here; the caller shows the preflight first.
+//! Launching a bottle, shared by the CLI and the dashboard.
+//!
+//! `prepare` goes from a start request to a plan: it picks the agent and
+//! its bottles, mints (or pins) the identity, and plans the bottle, writing
+//! nothing, so the caller can show the preflight and ask first.
+//! `lifecycle` then brings the bottle up, runs sessions and settles it.
+
+pub mod lifecycle;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
 use crate::backend::BackendKind;
+use crate::backend::docker::compose::ComposeError;
+use crate::backend::docker::files::FilesError;
 use crate::backend::docker::images::{self, ImageError};
 use crate::backend::docker::plan::{self, DockerPlan, PlanError, PlanInput, Runtime};
+use crate::exec::ExecError;
 use crate::manifest::{self, Agent, Dockerfile, ImageSource, Manifest, ManifestError};
+use crate::provider::SessionSpec;
 use crate::state::{self, Home, Metadata};
 
 /// What the user asked for.
@@ -56,6 +65,20 @@ pub enum LaunchError {
     State(#[from] state::StateError),
     #[error(transparent)]
     Image(#[from] ImageError),
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error(transparent)]
+    Compose(#[from] ComposeError),
+    #[error(transparent)]
+    Files(#[from] FilesError),
+    #[error("interrupted; the bottle was taken down")]
+    Interrupted,
+    #[error("bottle '{0}' is not running")]
+    NotRunning(String),
+    #[error("bottle '{0}' is already running")]
+    AlreadyRunning(String),
+    #[error("bottle '{slug}' did not come up: {reason}")]
+    BringUp { slug: String, reason: String },
 }
 
 impl LaunchError {
@@ -65,6 +88,17 @@ impl LaunchError {
             LaunchError::Plan(e) => Some(e.hint()),
             LaunchError::State(e) => e.hint(),
             LaunchError::Image(e) => e.hint(),
+            LaunchError::Exec(e) => e.hint(),
+            LaunchError::Compose(e) => e.hint(),
+            LaunchError::Files(_) | LaunchError::Interrupted => None,
+            LaunchError::NotRunning(_) => Some(
+                "see `bot-bottle list active`; a stopped bottle with kept state can be resumed"
+                    .into(),
+            ),
+            LaunchError::AlreadyRunning(slug) => {
+                Some(format!("attach to it: bot-bottle attach {slug}"))
+            }
+            LaunchError::BringUp { .. } => Some("the services' last log lines are above".into()),
         }
     }
 }
@@ -133,7 +167,11 @@ pub fn prepare(
         backend: req.backend.name().to_owned(),
         started_at: humantime::format_rfc3339_seconds(host.now).to_string(),
         provider: agent.provider,
-        session: plan.session.clone(),
+        // Later sessions (attach, resume) do not repeat the ARGS of `start`.
+        session: SessionSpec {
+            args: agent.startup_args.clone(),
+            ..plan.session.clone()
+        },
     };
     Ok(Prepared {
         slug,

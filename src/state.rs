@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::provider::{Provider, SessionSpec};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StateError {
     #[error("cannot find the home folder: set BOT_BOTTLE_HOME or HOME")]
     NoHome,

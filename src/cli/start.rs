@@ -1,18 +1,20 @@
 //! `bot-bottle start`.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
 use clap::Args;
 
-use super::Failure;
+use super::{Failure, confirm, exit_code, has_tty, home_and_cwd, interrupt_flag, load_manifest};
 use crate::backend::BackendKind;
 use crate::backend::docker::engine;
+use crate::backend::docker::images::SidecarImage;
 use crate::backend::docker::plan::Runtime;
-use crate::launch::{self, HostFacts, StartRequest};
-use crate::manifest::{self, Manifest, Sources};
+use crate::exec::Sink;
+use crate::launch::lifecycle::{self, Context, Settled, Start};
+use crate::launch::{self, HostFacts, Prepared, StartRequest};
+use crate::manifest::Manifest;
 use crate::picker;
 use crate::state::Home;
 
@@ -35,15 +37,19 @@ pub struct StartArgs {
     /// Print the preflight and exit; writes nothing (also BOT_BOTTLE_DRY_RUN=1).
     #[arg(long)]
     dry_run: bool,
+    /// Launch without asking.
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// Leave the bottle running and print its identity, instead of attaching.
+    #[arg(long)]
+    detach: bool,
     /// Arguments appended to the agent's command.
     #[arg(last = true, value_name = "ARGS")]
     args: Vec<String>,
 }
 
 pub fn run(args: StartArgs) -> Result<ExitCode, Failure> {
-    let home = Home::from_env()?;
-    let cwd = std::env::current_dir()
-        .map_err(|e| Failure::runtime(format!("cannot read the current directory: {e}"), None))?;
+    let (home, cwd) = home_and_cwd()?;
     let manifest = load_manifest(&home, &cwd)?;
     let backend = BackendKind::select(
         args.backend.as_deref(),
@@ -58,27 +64,6 @@ pub fn run(args: StartArgs) -> Result<ExitCode, Failure> {
             None => return Ok(ExitCode::SUCCESS),
         },
     };
-
-    let runtime = match engine::detect_runtime() {
-        Ok(runtime) => runtime,
-        Err(e) if dry_run => {
-            eprintln!(
-                "bot-bottle: warning: cannot ask the docker engine for its runtimes ({e}); showing runc"
-            );
-            Runtime::Runc
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let host = HostFacts {
-        env_set: std::env::vars_os()
-            .filter(|(_, v)| !v.is_empty())
-            .filter_map(|(k, _)| k.into_string().ok())
-            .collect::<BTreeSet<_>>(),
-        user: host_user(),
-        runtime,
-        sidecar_image: format!("bot-bottle-sidecar:{}", env!("CARGO_PKG_VERSION")),
-        now: SystemTime::now(),
-    };
     let request = StartRequest {
         agent,
         bottles: args.bottles,
@@ -89,28 +74,122 @@ pub fn run(args: StartArgs) -> Result<ExitCode, Failure> {
         extra_args: args.args,
         identity: None,
     };
-    let prepared = launch::prepare(&manifest, &home, &request, &host)?;
-
     if dry_run {
+        let prepared = prepare(&manifest, &home, &request, None)?;
         print!("{}", launch::preflight_text(&prepared));
         eprintln!("bot-bottle: dry run: nothing was started or written");
         return Ok(ExitCode::SUCCESS);
     }
-    Err(Failure::usage(
-        "launching needs the docker backend, which this build cannot drive yet",
-        Some("use --dry-run to see the plan".into()),
-    ))
+    let sidecar = lifecycle::preflight_checks()?;
+    let prepared = prepare(&manifest, &home, &request, Some(&sidecar))?;
+    launch(
+        &home,
+        &prepared,
+        &sidecar,
+        &Options {
+            yes: args.yes,
+            detach: args.detach,
+            start: Start::Fresh,
+        },
+    )
 }
 
-pub fn load_manifest(home: &Home, cwd: &std::path::Path) -> Result<Manifest, Failure> {
-    let sources = Sources {
-        home: home.root.clone(),
-        cwd: cwd.to_path_buf(),
-        user_home: std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(PathBuf::from),
+/// Plans the launch. Without a sidecar image (a dry run that cannot make
+/// one), the plan names it by the version.
+pub fn prepare(
+    manifest: &Manifest,
+    home: &Home,
+    request: &StartRequest,
+    sidecar: Option<&SidecarImage>,
+) -> Result<Prepared, Failure> {
+    let runtime = match engine::detect_runtime() {
+        Ok(runtime) => runtime,
+        Err(e) if sidecar.is_none() => {
+            eprintln!(
+                "bot-bottle: warning: cannot ask the docker engine for its runtimes ({e}); showing runc"
+            );
+            Runtime::Runc
+        }
+        Err(e) => return Err(e.into()),
     };
-    Ok(manifest::load(&sources)?)
+    let sidecar_image = match sidecar {
+        Some(s) => s.tag.clone(),
+        None => format!("bot-bottle-sidecar:{}", env!("CARGO_PKG_VERSION")),
+    };
+    let host = HostFacts {
+        env_set: std::env::vars_os()
+            .filter(|(_, v)| !v.is_empty())
+            .filter_map(|(k, _)| k.into_string().ok())
+            .collect::<BTreeSet<_>>(),
+        user: host_user(),
+        runtime,
+        sidecar_image,
+        now: SystemTime::now(),
+    };
+    Ok(launch::prepare(manifest, home, request, &host)?)
+}
+
+pub struct Options {
+    pub yes: bool,
+    pub detach: bool,
+    pub start: Start,
+}
+
+/// Shows the preflight, asks, brings the bottle up, and either prints its
+/// identity (`--detach`) or attaches and settles it when the session ends.
+pub fn launch(
+    home: &Home,
+    prepared: &Prepared,
+    sidecar: &SidecarImage,
+    opts: &Options,
+) -> Result<ExitCode, Failure> {
+    eprint!("{}", launch::preflight_text(prepared));
+    if !opts.yes && !confirm("launch this agent?")? {
+        eprintln!("bot-bottle: aborted; nothing was started");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let interrupted = interrupt_flag()?;
+    let ctx = Context {
+        home,
+        sink: &Sink::Stderr,
+        interrupted: &interrupted,
+    };
+    let slug = &prepared.slug;
+    lifecycle::bring_up(&ctx, prepared, sidecar)?;
+    if opts.detach {
+        println!("{slug}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("bot-bottle: attaching to {slug}; the bottle is removed when the session ends");
+    let provider = prepared.metadata.provider;
+    let code = match lifecycle::attach(
+        slug,
+        provider,
+        &prepared.plan.session,
+        opts.start,
+        has_tty(),
+    ) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("bot-bottle: error: {e}");
+            1
+        }
+    };
+    match lifecycle::end(&ctx, slug, provider, code)? {
+        Settled::Removed => {
+            eprintln!("bot-bottle: session ended (exit {code}); bottle {slug} removed")
+        }
+        Settled::Preserved => {
+            eprintln!(
+                "bot-bottle: session ended (exit {code}); state kept. To resume this bottle:"
+            );
+            eprintln!("bot-bottle resume {slug}");
+        }
+        Settled::Gone => {
+            eprintln!("bot-bottle: session ended (exit {code}); bottle {slug} was already stopped")
+        }
+    }
+    Ok(exit_code(code))
 }
 
 fn pick_agent(manifest: &Manifest) -> Result<Option<String>, Failure> {

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::egress::config::{AuthConfig, EgressConfig, RoleConfig, RouteConfig};
 use crate::manifest::{Agent, Bottle, ImageSource, Role, Route, Scheme};
 use crate::provider::{self, AGENT_HOME, Provider, SessionSpec};
 
@@ -29,6 +30,10 @@ pub const AGENT_USER: &str = "1000:1000";
 pub const LABEL_SLUG: &str = "dev.bot-bottle.slug";
 pub const LABEL_AGENT: &str = "dev.bot-bottle.agent";
 pub const LABEL_ROLE: &str = "dev.bot-bottle.role";
+/// How often compose checks a service's health: the first check, after
+/// one interval, is what a bring-up waits for. (`start_interval` would
+/// allow a fast start and slow checks after, but needs Engine 25.)
+const HEALTH_INTERVAL: &str = "500ms";
 
 /// The container runtime of the agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -315,28 +320,37 @@ impl<'a> RoutePlan<'a> {
     }
 
     /// `routes.json` of the egress sidecar.
-    fn egress_config(&self, trust_ca: &[PathBuf]) -> Value {
-        let routes: Vec<Value> = self
+    fn egress_config(&self, trust_ca: &[PathBuf]) -> EgressConfig {
+        let routes = self
             .routes
             .iter()
-            .map(|r| {
-                let mut route = json!({
-                    "host": r.route.host,
-                    "path_allowlist": r.route.path_allowlist,
-                });
-                if let (Some(token), Some(scheme)) = (&r.token, &r.scheme) {
-                    route["auth"] = json!({"scheme": scheme.to_string(), "token": token.slot});
-                }
-                if let (Some(role), Some(port)) = (r.route.role, r.role_port) {
-                    route["role"] = json!({"name": role.name(), "listen": port});
-                }
-                route
+            .map(|r| RouteConfig {
+                host: r.route.host.clone(),
+                path_allowlist: r.route.path_allowlist.clone(),
+                auth: match (&r.token, &r.scheme) {
+                    (Some(token), Some(scheme)) => Some(AuthConfig {
+                        scheme: scheme.to_string(),
+                        token: token.slot.clone(),
+                    }),
+                    _ => None,
+                },
+                role: r
+                    .route
+                    .role
+                    .zip(r.role_port)
+                    .map(|(role, listen)| RoleConfig {
+                        name: role.name().to_owned(),
+                        listen,
+                    }),
             })
             .collect();
-        let cas: Vec<String> = (0..trust_ca.len())
-            .map(|i| format!("{SIDECAR_STATE_DIR}/upstream-ca/{i}.pem"))
-            .collect();
-        json!({"listen": PROXY_PORT, "routes": routes, "trust_upstream_ca": cas})
+        EgressConfig {
+            listen: PROXY_PORT,
+            routes,
+            trust_upstream_ca: (0..trust_ca.len())
+                .map(|i| format!("{SIDECAR_STATE_DIR}/upstream-ca/{i}.pem"))
+                .collect(),
+        }
     }
 }
 
@@ -379,7 +393,7 @@ fn files(input: &PlanInput, routes: &RoutePlan, mcp_url: &str) -> Vec<PlannedFil
     add("egress/ca.pem".into(), FileContent::CaCert, 0o644);
     add("agent/ca.pem".into(), FileContent::CaCert, 0o644);
     let trust = &input.bottle.egress.trust_upstream_ca;
-    let config = routes.egress_config(trust);
+    let config = serde_json::to_value(routes.egress_config(trust)).unwrap_or_default();
     add(
         "egress/routes.json".into(),
         FileContent::Text(pretty(&config)),
@@ -595,11 +609,9 @@ fn compose(input: &PlanInput, image: &str, env: &[(String, String)]) -> Value {
             "labels": labels(input, role),
             "healthcheck": {
                 "test": ["CMD", "/bot-bottle", "sidecar", "probe", format!("127.0.0.1:{port}")],
-                "interval": "1s",
+                "interval": HEALTH_INTERVAL,
                 "timeout": "2s",
-                "retries": 30,
-                "start_period": "30s",
-                "start_interval": "200ms",
+                "retries": 60,
             },
         })
     };
@@ -626,11 +638,9 @@ fn compose(input: &PlanInput, image: &str, env: &[(String, String)]) -> Value {
         "labels": labels(input, "agent"),
         "healthcheck": {
             "test": ["CMD", "test", "-e", READY_FILE],
-            "interval": "1s",
+            "interval": HEALTH_INTERVAL,
             "timeout": "2s",
-            "retries": 30,
-            "start_period": "30s",
-            "start_interval": "200ms",
+            "retries": 60,
         },
         "depends_on": {
             "egress": {"condition": "service_healthy"},

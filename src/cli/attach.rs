@@ -1,0 +1,29 @@
+//! `bot-bottle attach SLUG`: an interactive session in a running bottle,
+//! resuming the provider's last session when it can.
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::{Failure, exit_code, has_tty};
+use crate::launch::lifecycle::{self, Start};
+use crate::state::Home;
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The bottle's identity.
+    slug: String,
+}
+
+pub fn run(args: AttachArgs) -> Result<ExitCode, Failure> {
+    let home = Home::from_env()?;
+    let meta = home.read_metadata(&args.slug)?;
+    let code = lifecycle::attach(
+        &args.slug,
+        meta.provider,
+        &meta.session,
+        Start::Resume,
+        has_tty(),
+    )?;
+    Ok(exit_code(code))
+}

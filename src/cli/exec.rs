@@ -1,0 +1,29 @@
+//! `bot-bottle exec SLUG -- CMD...`: run a command in a running bottle,
+//! without a terminal, and return its exit code.
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::{Failure, exit_code};
+use crate::backend::docker::session::{self, Io};
+use crate::launch::LaunchError;
+use crate::state::check_slug;
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The bottle's identity.
+    slug: String,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    command: Vec<String>,
+}
+
+pub fn run(args: ExecArgs) -> Result<ExitCode, Failure> {
+    check_slug(&args.slug)?;
+    if !session::is_running(&args.slug)? {
+        return Err(LaunchError::NotRunning(args.slug).into());
+    }
+    let code = session::run(&args.slug, &args.command, Io::Interactive { tty: false })?;
+    Ok(exit_code(code))
+}

@@ -1,0 +1,86 @@
+//! The egress sidecar's files, in its state folder: `routes.json` (the
+//! policy, which supervise rewrites and a SIGHUP reloads) and `tokens.json`
+//! (the route credentials, `{slot: value}`, mode 0600). The plan writes
+//! them; the sidecar reads them; nothing else holds a token.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub const ROUTES_FILE: &str = "routes.json";
+pub const TOKENS_FILE: &str = "tokens.json";
+pub const DECISIONS_FILE: &str = "decisions.jsonl";
+pub const CA_CERT_FILE: &str = "ca.pem";
+pub const CA_KEY_FILE: &str = "ca.key";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressConfig {
+    /// The forward proxy's port.
+    pub listen: u16,
+    pub routes: Vec<RouteConfig>,
+    /// Extra CA files to trust upstream, besides the public roots.
+    #[serde(default)]
+    pub trust_upstream_ca: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Lower-case bare hostname.
+    pub host: String,
+    /// Path prefixes; empty means every path.
+    #[serde(default)]
+    pub path_allowlist: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<RoleConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `bearer`, `basic` or `header:NAME`.
+    pub scheme: String,
+    /// The key of the token in `tokens.json`.
+    pub token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleConfig {
+    pub name: String,
+    /// The port egress serves the role's base URL on.
+    pub listen: u16,
+}
+
+pub type Tokens = BTreeMap<String, String>;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct ConfigError {
+    pub path: String,
+    pub reason: String,
+}
+
+pub fn read_config(dir: &Path) -> Result<(EgressConfig, Tokens), ConfigError> {
+    let config: EgressConfig = read_json(&dir.join(ROUTES_FILE))?;
+    let tokens_path = dir.join(TOKENS_FILE);
+    let tokens = if tokens_path.exists() {
+        read_json(&tokens_path)?
+    } else {
+        Tokens::new()
+    };
+    Ok((config, tokens))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+    let err = |reason: String| ConfigError {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| err(e.to_string()))
+}

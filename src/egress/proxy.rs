@@ -1,0 +1,362 @@
+//! The egress proxy's server side: the forward-proxy listener (CONNECT,
+//! then TLS interception with a leaf certificate per host, and plain
+//! HTTP), one base-URL listener per role, reload and shutdown.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use rustls::ServerConfig;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use super::ca::Signer;
+use super::config::{self, CA_KEY_FILE, DECISIONS_FILE};
+use super::decisions::{Decision, Log};
+use super::dlp::Scanner;
+use super::forward::{self, Active, Entry};
+use super::policy::{self, Denial, Policy, Scheme};
+use super::upstream::{self, Body, Overrides};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Policy(#[from] policy::PolicyError),
+    #[error(transparent)]
+    Trust(#[from] upstream::TrustError),
+    #[error("{path}: {reason}")]
+    Ca { path: PathBuf, reason: String },
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind { addr: SocketAddr, reason: String },
+}
+
+pub struct Options {
+    /// Holds routes.json, tokens.json and the CA; gets decisions.jsonl.
+    pub state_dir: PathBuf,
+    pub bind_ip: IpAddr,
+    /// Bind every listener to a free port instead of the configured one.
+    pub ephemeral_ports: bool,
+    /// Fixed addresses for upstream names (tests); empty in the sidecar.
+    pub overrides: Overrides,
+}
+
+/// What the listeners share.
+pub struct Shared {
+    active: RwLock<Arc<Active>>,
+    signer: Signer,
+    certs: Mutex<HashMap<String, Arc<ServerConfig>>>,
+    log: Arc<Log>,
+    state_dir: PathBuf,
+    overrides: Overrides,
+    /// Requests being served, so shutdown can wait for them.
+    in_flight: AtomicUsize,
+}
+
+/// Counts a request as in flight while it lives.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        InFlight(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+const CERT_CACHE_LIMIT: usize = 1024;
+
+impl Shared {
+    fn active(&self) -> Arc<Active> {
+        match self.active.read() {
+            Ok(a) => Arc::clone(&a),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Re-reads the routes and tokens and swaps them in atomically; requests
+    /// in flight finish under the policy they started with. On error the old
+    /// policy stays.
+    pub fn reload(&self) -> Result<(), ProxyError> {
+        let active = load_active(&self.state_dir, &self.overrides)?;
+        match self.active.write() {
+            Ok(mut a) => *a = Arc::new(active),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(active),
+        }
+        Ok(())
+    }
+
+    fn server_config(&self, host: &str) -> Result<Arc<ServerConfig>, String> {
+        if let Ok(certs) = self.certs.lock()
+            && let Some(config) = certs.get(host)
+        {
+            return Ok(Arc::clone(config));
+        }
+        let leaf = self.signer.leaf(host).map_err(|e| e.to_string())?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_no_client_auth()
+            .with_single_cert(leaf.chain, leaf.key)
+            .map_err(|e| e.to_string())?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let config = Arc::new(config);
+        if let Ok(mut certs) = self.certs.lock() {
+            if certs.len() >= CERT_CACHE_LIMIT {
+                certs.clear();
+            }
+            certs.insert(host.to_owned(), Arc::clone(&config));
+        }
+        Ok(config)
+    }
+}
+
+fn load_active(state_dir: &Path, overrides: &Overrides) -> Result<Active, ProxyError> {
+    let (config, tokens) = config::read_config(state_dir)?;
+    let policy = Policy::new(&config, &tokens)?;
+    let dlp = Scanner::new(&policy.secrets());
+    let client = upstream::client(&config.trust_upstream_ca, Arc::clone(overrides))?;
+    Ok(Active {
+        policy,
+        dlp,
+        client,
+    })
+}
+
+/// The listeners, bound, with the port each was configured for.
+pub struct Bound {
+    pub shared: Arc<Shared>,
+    /// (configured port, listener); the first is the forward proxy.
+    listeners: Vec<(u16, TcpListener)>,
+}
+
+impl Bound {
+    /// Reads the state folder and binds every listener.
+    pub async fn bind(options: Options) -> Result<Bound, ProxyError> {
+        let (config, _) = config::read_config(&options.state_dir)?;
+        let active = load_active(&options.state_dir, &options.overrides)?;
+        let key_path = options.state_dir.join(CA_KEY_FILE);
+        let key = std::fs::read_to_string(&key_path).map_err(|e| ProxyError::Ca {
+            path: key_path.clone(),
+            reason: e.to_string(),
+        })?;
+        let signer = Signer::from_key_pem(&key).map_err(|e| ProxyError::Ca {
+            path: key_path,
+            reason: e.to_string(),
+        })?;
+        let mut ports = vec![config.listen];
+        ports.extend(
+            config
+                .routes
+                .iter()
+                .filter_map(|r| r.role.as_ref().map(|role| role.listen)),
+        );
+        let mut listeners = Vec::new();
+        for port in ports {
+            let addr = SocketAddr::new(
+                options.bind_ip,
+                if options.ephemeral_ports { 0 } else { port },
+            );
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| ProxyError::Bind {
+                    addr,
+                    reason: e.to_string(),
+                })?;
+            listeners.push((port, listener));
+        }
+        let shared = Arc::new(Shared {
+            active: RwLock::new(Arc::new(active)),
+            signer,
+            certs: Mutex::new(HashMap::new()),
+            log: Arc::new(Log::open(&options.state_dir.join(DECISIONS_FILE))),
+            state_dir: options.state_dir,
+            overrides: options.overrides,
+            in_flight: AtomicUsize::new(0),
+        });
+        Ok(Bound { shared, listeners })
+    }
+
+    /// The actual address of the listener configured on `port`.
+    pub fn addr(&self, port: u16) -> Option<SocketAddr> {
+        self.listeners
+            .iter()
+            .find(|(p, _)| *p == port)
+            .and_then(|(_, l)| l.local_addr().ok())
+    }
+
+    /// The forward proxy's actual address.
+    pub fn proxy_addr(&self) -> Option<SocketAddr> {
+        self.listeners
+            .first()
+            .and_then(|(_, l)| l.local_addr().ok())
+    }
+
+    /// Serves until `shutdown` resolves, then gives requests in flight a
+    /// few seconds to finish.
+    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, (port, listener)) in self.listeners.into_iter().enumerate() {
+            let entry = if i == 0 {
+                None
+            } else {
+                Some(Entry::BaseUrl { port })
+            };
+            tasks.spawn(accept_loop(listener, Arc::clone(&self.shared), entry));
+        }
+        shutdown.await;
+        tasks.abort_all();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.shared.in_flight.load(Ordering::SeqCst) > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, entry: Option<Entry>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = Arc::clone(&shared);
+        let entry = entry.clone();
+        let service = service_fn(move |req| {
+            let shared = Arc::clone(&shared);
+            let entry = entry.clone();
+            async move {
+                let _counted = InFlight::new(&shared.in_flight);
+                match entry {
+                    Some(entry) => {
+                        forward::handle(shared.active(), Arc::clone(&shared.log), entry, req).await
+                    }
+                    None => proxy_request(Arc::clone(&shared), req).await,
+                }
+            }
+        });
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
+/// A request to the forward-proxy port: CONNECT, or plain HTTP.
+async fn proxy_request(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, std::convert::Infallible> {
+    if req.method() != Method::CONNECT {
+        return forward::handle(shared.active(), Arc::clone(&shared.log), Entry::Plain, req).await;
+    }
+    let authority = req
+        .uri()
+        .authority()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let (host, port) = policy::split_host_port(&authority, 443);
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let url = format!("https://{host}/");
+    let port = port.unwrap_or(0);
+    let refused = if let Some(f) = shared.active().dlp.scan_url(&authority) {
+        Some(Denial::Secret {
+            host: host.clone(),
+            kind: f.kind,
+        })
+    } else {
+        policy::check_target(&host, port, Scheme::Https).err()
+    };
+    if let Some(denial) = refused {
+        let mut d = Decision::new("deny", "CONNECT", &url);
+        d.reason = Some(denial.reason());
+        d.tool = denial.tool();
+        d.status = Some(403);
+        shared.log.record(&d);
+        return Ok(forward::text(StatusCode::FORBIDDEN, &denial.body(&url)));
+    }
+    tokio::spawn(async move {
+        let upgraded = match hyper::upgrade::on(req).await {
+            Ok(u) => u,
+            Err(_) => return,
+        };
+        let Ok(config) = shared.server_config(&host) else {
+            return;
+        };
+        let accept = TlsAcceptor::from(config).accept(TokioIo::new(upgraded));
+        let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), accept).await else {
+            return;
+        };
+        let entry = Entry::Tunnel { host };
+        let service = service_fn(move |req| {
+            let shared = Arc::clone(&shared);
+            let entry = entry.clone();
+            async move {
+                let _counted = InFlight::new(&shared.in_flight);
+                forward::handle(shared.active(), Arc::clone(&shared.log), entry, req).await
+            }
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(tls), service)
+            .await;
+    });
+    use http_body_util::BodyExt;
+    Ok(Response::new(
+        http_body_util::Empty::new()
+            .map_err(|e: std::convert::Infallible| match e {})
+            .boxed(),
+    ))
+}
+
+/// Runs the sidecar: serves until SIGTERM or SIGINT, reloading on SIGHUP.
+pub async fn run(state_dir: PathBuf) -> Result<(), ProxyError> {
+    let bound = Bound::bind(Options {
+        state_dir,
+        bind_ip: IpAddr::from([0, 0, 0, 0]),
+        ephemeral_ports: false,
+        overrides: Arc::default(),
+    })
+    .await?;
+    let shared = Arc::clone(&bound.shared);
+    eprintln!("egress: listening on {:?}", bound.proxy_addr());
+    let signals = async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::hangup()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = hup.recv() => match shared.reload() {
+                    Ok(()) => eprintln!("egress: reloaded the routes"),
+                    Err(e) => eprintln!("egress: reload failed, keeping the old routes: {e}"),
+                },
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+            }
+        }
+        eprintln!("egress: shutting down");
+    };
+    bound.serve(signals).await;
+    Ok(())
+}
