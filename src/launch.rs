@@ -21,6 +21,10 @@ use crate::manifest::{self, Agent, Dockerfile, ImageSource, Manifest, ManifestEr
 use crate::provider::SessionSpec;
 use crate::state::{self, Home, Metadata};
 
+/// A bottle's own Dockerfile in its state folder, from a capability-block
+/// approval; it replaces the image its bottles name.
+pub const OWN_DOCKERFILE: &str = "Dockerfile";
+
 /// What the user asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartRequest {
@@ -123,7 +127,7 @@ pub fn prepare(
 ) -> Result<Prepared, LaunchError> {
     let agent = manifest.agent(&req.agent)?;
     let bottle_names = selected_bottles(agent, &req.bottles);
-    let bottle = manifest::compose_bottles(manifest, &bottle_names)?;
+    let mut bottle = manifest::compose_bottles(manifest, &bottle_names)?;
     let label = req.label.clone().unwrap_or_else(|| agent.name.clone());
     let slug = match &req.identity {
         Some(identity) => {
@@ -133,6 +137,19 @@ pub fn prepare(
         None => state::mint_identity(&label),
     };
     let state_dir = home.bottle_dir(&slug);
+    // A capability-block approval left this bottle its own Dockerfile.
+    let own = state_dir.join(OWN_DOCKERFILE);
+    if let Ok(contents) = std::fs::read_to_string(&own) {
+        let context = match &bottle.image {
+            Some(ImageSource::Dockerfile(d)) => d.context.clone(),
+            _ => None,
+        };
+        bottle.image = Some(ImageSource::Dockerfile(Dockerfile {
+            shown_as: own.display().to_string(),
+            contents,
+            context,
+        }));
+    }
     let digest = match &bottle.image {
         Some(ImageSource::Dockerfile(Dockerfile {
             context: Some(dir), ..

@@ -11,4 +11,5 @@ pub mod manifest;
 pub mod picker;
 pub mod provider;
 pub mod state;
+pub mod supervise;
 pub mod tmux;

@@ -9,7 +9,15 @@ use std::time::Duration;
 use clap::Subcommand;
 
 use super::Failure;
-use crate::egress;
+use crate::{egress, supervise};
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::runtime(format!("cannot start the runtime: {e}"), None))
+}
 
 #[derive(Debug, Subcommand)]
 pub enum SidecarCommand {
@@ -19,6 +27,20 @@ pub enum SidecarCommand {
         #[arg(long)]
         state: PathBuf,
     },
+    /// The supervise MCP server: the agent's tools to ask for capability.
+    Supervise {
+        /// The sidecar's state folder (the proposal queue, the routes view).
+        #[arg(long)]
+        state: PathBuf,
+        /// The bottle's identity, recorded in its proposals.
+        #[arg(long)]
+        slug: String,
+        #[arg(long, default_value = "0.0.0.0:8765")]
+        listen: std::net::SocketAddr,
+        /// Seconds a tool call waits for the operator before saying it is pending.
+        #[arg(long, default_value_t = 50)]
+        wait_secs: u64,
+    },
     /// Exit 0 when something accepts TCP connections at ADDR (healthchecks).
     Probe { addr: String },
 }
@@ -26,14 +48,25 @@ pub enum SidecarCommand {
 pub fn run(cmd: SidecarCommand) -> Result<ExitCode, Failure> {
     match cmd {
         SidecarCommand::Egress { state } => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .map_err(|e| Failure::runtime(format!("cannot start the runtime: {e}"), None))?;
-            runtime
+            runtime()?
                 .block_on(egress::proxy::run(state))
                 .map_err(|e| Failure::runtime(format!("egress: {e}"), None))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        SidecarCommand::Supervise {
+            state,
+            slug,
+            listen,
+            wait_secs,
+        } => {
+            runtime()?
+                .block_on(supervise::server::run(
+                    state,
+                    slug,
+                    listen,
+                    Duration::from_secs(wait_secs),
+                ))
+                .map_err(|e| Failure::runtime(format!("supervise: {e}"), None))?;
             Ok(ExitCode::SUCCESS)
         }
         SidecarCommand::Probe { addr } => {

@@ -411,9 +411,10 @@ fn files(input: &PlanInput, routes: &RoutePlan, mcp_url: &str) -> Vec<PlannedFil
             0o644,
         );
     }
+    // What list-egress-routes shows; the host rewrites it with the routes.
     add(
-        "supervise/.keep".into(),
-        FileContent::Text(String::new()),
+        "supervise/routes.json".into(),
+        FileContent::Text(pretty(&config)),
         0o644,
     );
 
@@ -424,6 +425,17 @@ fn files(input: &PlanInput, routes: &RoutePlan, mcp_url: &str) -> Vec<PlannedFil
             0o644,
         );
     }
+    // The current image, for the agent to start a capability-block from.
+    let dockerfile = match &input.bottle.image {
+        Some(ImageSource::Dockerfile(d)) => d.contents.clone(),
+        Some(ImageSource::Image(reference)) => format!("FROM {reference}\n"),
+        None => String::new(),
+    };
+    add(
+        "agent/Dockerfile".into(),
+        FileContent::Text(dockerfile),
+        0o644,
+    );
     let mcp = json!({"mcpServers": {"bot-bottle": {"type": "http", "url": mcp_url}}});
     add(
         "agent/mcp.json".into(),
@@ -595,11 +607,15 @@ fn compose(input: &PlanInput, image: &str, env: &[(String, String)]) -> Value {
     let state = |service: &str| input.state_dir.join(service).display().to_string();
     let sidecar_user = format!("{}:{}", input.host_user.0, input.host_user.1);
     let sidecar = |role: &str, networks: Value, port: u16| {
+        let mut command = vec!["sidecar", role, "--state", SIDECAR_STATE_DIR];
+        if role == "supervise" {
+            command.extend(["--slug", input.slug]);
+        }
         json!({
             "image": input.sidecar_image,
             "container_name": format!("bot-bottle-{}-{role}", input.slug),
             "pull_policy": "never",
-            "command": ["sidecar", role, "--state", SIDECAR_STATE_DIR],
+            "command": command,
             "user": sidecar_user,
             "read_only": true,
             "cap_drop": ["ALL"],

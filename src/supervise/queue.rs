@@ -1,0 +1,245 @@
+//! The proposal queue: files in the supervise state folder, shared by the
+//! sidecar (which submits and waits) and the host (which answers).
+//!
+//! ```text
+//! queue/<id>.json      a pending proposal, written atomically
+//! responses/<id>.json  the operator's answer
+//! archive/<id>.json    {proposal, response}, once the agent has it
+//! ```
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+
+use super::proposal::{Proposal, Request, Response};
+use crate::state::write_atomic;
+
+const QUEUE: &str = "queue";
+const RESPONSES: &str = "responses";
+const ARCHIVE: &str = "archive";
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct QueueError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+fn io(path: &Path, e: impl std::fmt::Display) -> QueueError {
+    QueueError {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// A decided proposal, as archived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Archived {
+    pub proposal: Proposal,
+    pub response: Response,
+}
+
+/// One bottle's queue.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    dir: PathBuf,
+}
+
+impl Queue {
+    /// The queue in a supervise state folder.
+    pub fn new(dir: &Path) -> Queue {
+        Queue {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn path(&self, kind: &str, id: &str) -> PathBuf {
+        self.dir.join(kind).join(format!("{id}.json"))
+    }
+
+    /// Queues a request, unless the same request is already waiting: then
+    /// that proposal is returned, so asking again waits for one decision.
+    pub fn submit(
+        &self,
+        slug: &str,
+        request: Request,
+        justification: String,
+    ) -> Result<Proposal, QueueError> {
+        if let Some(existing) = self
+            .all_queued()?
+            .into_iter()
+            .find(|p| p.request == request)
+        {
+            return Ok(existing);
+        }
+        let proposal = Proposal {
+            id: new_id(),
+            slug: slug.to_owned(),
+            created_at: now(),
+            justification,
+            request,
+        };
+        let path = self.path(QUEUE, &proposal.id);
+        let text = serde_json::to_vec_pretty(&proposal).map_err(|e| io(&path, e))?;
+        write_atomic(&path, &text, 0o644).map_err(|e| io(&path, e))?;
+        Ok(proposal)
+    }
+
+    /// Every queued proposal, answered or not, oldest first.
+    fn all_queued(&self) -> Result<Vec<Proposal>, QueueError> {
+        let dir = self.dir.join(QUEUE);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&dir, e)),
+        };
+        let mut out: Vec<Proposal> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .filter_map(|p| serde_json::from_slice(&fs::read(&p).ok()?).ok())
+            .collect();
+        out.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
+        Ok(out)
+    }
+
+    /// The proposals still waiting for the operator.
+    pub fn pending(&self) -> Result<Vec<Proposal>, QueueError> {
+        Ok(self
+            .all_queued()?
+            .into_iter()
+            .filter(|p| !self.path(RESPONSES, &p.id).exists())
+            .collect())
+    }
+
+    pub fn find(&self, id: &str) -> Option<Proposal> {
+        check_id(id).ok()?;
+        serde_json::from_slice(&fs::read(self.path(QUEUE, id)).ok()?).ok()
+    }
+
+    pub fn response(&self, id: &str) -> Option<Response> {
+        check_id(id).ok()?;
+        serde_json::from_slice(&fs::read(self.path(RESPONSES, id)).ok()?).ok()
+    }
+
+    /// Records the operator's answer (the waiting tool call picks it up).
+    pub fn respond(&self, response: &Response) -> Result<(), QueueError> {
+        let path = self.path(RESPONSES, &response.id);
+        check_id(&response.id).map_err(|e| io(&path, e))?;
+        let text = serde_json::to_vec_pretty(response).map_err(|e| io(&path, e))?;
+        write_atomic(&path, &text, 0o644).map_err(|e| io(&path, e))
+    }
+
+    /// Moves an answered proposal to the archive.
+    pub fn archive(&self, id: &str) -> Result<(), QueueError> {
+        let (Some(proposal), Some(response)) = (self.find(id), self.response(id)) else {
+            return Err(io(&self.path(QUEUE, id), "no answered proposal by that id"));
+        };
+        let path = self.path(ARCHIVE, id);
+        let text = serde_json::to_vec_pretty(&Archived { proposal, response })
+            .map_err(|e| io(&path, e))?;
+        write_atomic(&path, &text, 0o644).map_err(|e| io(&path, e))?;
+        for kind in [QUEUE, RESPONSES] {
+            let _ = fs::remove_file(self.path(kind, id));
+        }
+        Ok(())
+    }
+
+    pub fn archived(&self, id: &str) -> Option<Archived> {
+        check_id(id).ok()?;
+        serde_json::from_slice(&fs::read(self.path(ARCHIVE, id)).ok()?).ok()
+    }
+}
+
+/// A fresh proposal id: the time in base36, then 4 random characters.
+pub fn new_id() -> String {
+    const BASE36: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut millis = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let mut time = Vec::new();
+    while millis > 0 {
+        time.push(BASE36[(millis % 36) as usize]);
+        millis /= 36;
+    }
+    time.reverse();
+    let mut rng = rand::rng();
+    let suffix: String = (0..4)
+        .map(|_| BASE36[rng.random_range(0..BASE36.len())] as char)
+        .collect();
+    format!("{}-{suffix}", String::from_utf8_lossy(&time))
+}
+
+/// Ids are used in paths: refuse anything but the shape `new_id` makes.
+pub fn check_id(id: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= 40
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("'{id}' is not a proposal id"))
+    }
+}
+
+pub fn now() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::supervise::proposal::Decision;
+
+    fn request(host: &str) -> Request {
+        Request::PipelockBlock {
+            failed_url: format!("https://{host}/"),
+            host: host.into(),
+        }
+    }
+
+    #[test]
+    fn submit_dedupe_respond_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Queue::new(dir.path());
+        let a = q.submit("s-1", request("a.com"), "why".into()).unwrap();
+        let again = q
+            .submit("s-1", request("a.com"), "why again".into())
+            .unwrap();
+        assert_eq!(a.id, again.id, "the same request waits for one decision");
+        let b = q.submit("s-1", request("b.com"), "why".into()).unwrap();
+        assert_ne!(a.id, b.id);
+        assert_eq!(q.pending().unwrap().len(), 2);
+
+        let response = Response {
+            id: a.id.clone(),
+            decision: Decision::Approved,
+            reason: None,
+            decided_at: now(),
+            note: Some("a.com added".into()),
+        };
+        q.respond(&response).unwrap();
+        assert_eq!(q.pending().unwrap(), std::slice::from_ref(&b));
+        assert_eq!(q.response(&a.id), Some(response.clone()));
+        q.archive(&a.id).unwrap();
+        assert!(q.find(&a.id).is_none() && q.response(&a.id).is_none());
+        assert_eq!(q.archived(&a.id).unwrap().response, response);
+        assert!(
+            q.archive(&b.id).is_err(),
+            "unanswered proposals stay queued"
+        );
+        assert!(q.find("../../etc/passwd").is_none());
+    }
+
+    #[test]
+    fn ids_are_unique_and_safe() {
+        let ids: std::collections::BTreeSet<String> = (0..200).map(|_| new_id()).collect();
+        assert_eq!(ids.len(), 200);
+        assert!(ids.iter().all(|id| check_id(id).is_ok()));
+    }
+}

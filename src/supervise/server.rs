@@ -1,0 +1,278 @@
+//! The supervise sidecar: an MCP server (streamable HTTP) through which the
+//! agent asks for more capability. A call is validated, queued, and waits
+//! for the operator's answer; after a while it says the request is still
+//! pending, and calling again with the same arguments keeps waiting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use rmcp::ServerHandler;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::{Value, json};
+
+use super::proposal::{
+    self, CAPABILITY_BLOCK, Decision, EGRESS_BLOCK, LIST_EGRESS_ROUTES, PIPELOCK_BLOCK, Request,
+};
+use super::queue::Queue;
+use crate::egress::config::EgressConfig;
+
+/// Where the agent reaches the server, inside the bottle.
+pub const MCP_HOST: &str = "supervise";
+pub const MCP_PATH: &str = "/mcp";
+/// The live routes, a copy without secrets that the host keeps current.
+pub const ROUTES_VIEW: &str = "routes.json";
+/// The bottle's current Dockerfile, as the agent can read it.
+pub const AGENT_DOCKERFILE: &str = "/etc/bot-bottle/Dockerfile";
+
+#[derive(Clone)]
+pub struct Supervisor {
+    queue: Queue,
+    slug: String,
+    state_dir: PathBuf,
+    /// How long a call waits for the operator before saying it is pending.
+    wait: Duration,
+}
+
+impl Supervisor {
+    pub fn new(state_dir: &Path, slug: &str, wait: Duration) -> Supervisor {
+        Supervisor {
+            queue: Queue::new(state_dir),
+            slug: slug.to_owned(),
+            state_dir: state_dir.to_path_buf(),
+            wait,
+        }
+    }
+
+    async fn ask(&self, request: Request, justification: String) -> CallToolResult {
+        let tool = request.tool();
+        let proposal = match self.queue.submit(&self.slug, request, justification) {
+            Ok(p) => p,
+            Err(e) => {
+                return CallToolResult::error(vec![ContentBlock::text(format!(
+                    "could not queue the request: {e}"
+                ))]);
+            }
+        };
+        let deadline = tokio::time::Instant::now() + self.wait;
+        loop {
+            if let Some(response) = self.queue.response(&proposal.id) {
+                let _ = self.queue.archive(&proposal.id);
+                return match response.decision {
+                    Decision::Approved => {
+                        CallToolResult::success(vec![ContentBlock::text(format!(
+                            "approved: {}",
+                            response.note.unwrap_or_else(|| proposal.request.summary())
+                        ))])
+                    }
+                    Decision::Rejected => CallToolResult::error(vec![ContentBlock::text(format!(
+                        "rejected by the operator: {}",
+                        response.reason.unwrap_or_else(|| "no reason given".into())
+                    ))]),
+                };
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return CallToolResult::success(vec![ContentBlock::text(format!(
+                    "pending: request {} ({}) is still waiting for the operator. Call {tool} again with the same arguments to keep waiting for the decision.",
+                    proposal.id,
+                    proposal.request.summary()
+                ))]);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn list_routes(&self) -> CallToolResult {
+        let path = self.state_dir.join(ROUTES_VIEW);
+        let config: Option<EgressConfig> = std::fs::read(&path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let Some(config) = config else {
+            return CallToolResult::error(vec![ContentBlock::text(
+                "the route table is not available",
+            )]);
+        };
+        if config.routes.is_empty() {
+            return CallToolResult::success(vec![ContentBlock::text(
+                "no routes: this bottle reaches no host. Ask with egress-block or pipelock-block.",
+            )]);
+        }
+        let lines: Vec<String> = config
+            .routes
+            .iter()
+            .map(|r| {
+                let paths = if r.path_allowlist.is_empty() {
+                    "all paths".to_owned()
+                } else {
+                    r.path_allowlist.join(" ")
+                };
+                let cred = if r.auth.is_some() {
+                    " (credential added by the proxy)"
+                } else {
+                    ""
+                };
+                format!("{}: {paths}{cred}", r.host)
+            })
+            .collect();
+        CallToolResult::success(vec![ContentBlock::text(lines.join("\n"))])
+    }
+}
+
+fn schema(value: Value) -> Arc<serde_json::Map<String, Value>> {
+    Arc::new(value.as_object().cloned().unwrap_or_default())
+}
+
+pub fn tools() -> Vec<Tool> {
+    let justification = json!({"type": "string", "description": "Why you need this, for the operator (at most 2000 characters)."});
+    vec![
+        Tool::new(
+            EGRESS_BLOCK,
+            "Ask the operator for one egress route: a host you may reach through the proxy, optionally limited to path prefixes, optionally with a credential the proxy adds (you never see it). Call it when the proxy refused a request with 403 and named this tool. Waits for the decision.",
+            schema(json!({
+                "type": "object",
+                "properties": {
+                    "host": {"type": "string", "description": "A bare hostname, e.g. api.github.com"},
+                    "path_allowlist": {"type": "array", "items": {"type": "string"}, "description": "Path prefixes, each starting with '/'; omit for every path"},
+                    "auth": {
+                        "type": "object",
+                        "properties": {
+                            "scheme": {"type": "string", "description": "bearer, basic or header:NAME"},
+                            "token_ref": {"type": "string", "description": "Which credential you mean, e.g. GITHUB_TOKEN; the operator decides"}
+                        },
+                        "required": ["scheme"]
+                    },
+                    "justification": justification,
+                },
+                "required": ["host", "justification"],
+            })),
+        ),
+        Tool::new(
+            PIPELOCK_BLOCK,
+            "Ask the operator to allow the host of a URL the proxy refused (with no path limit). Pass the URL the 403 named. Waits for the decision.",
+            schema(json!({
+                "type": "object",
+                "properties": {"failed_url": {"type": "string"}, "justification": justification},
+                "required": ["failed_url", "justification"],
+            })),
+        ),
+        Tool::new(
+            CAPABILITY_BLOCK,
+            format!(
+                "Ask the operator for a changed image: pass the whole new Dockerfile (the current one is at {AGENT_DOCKERFILE}). If approved, this bottle is rebuilt and resumed; your session ends."
+            ),
+            schema(json!({
+                "type": "object",
+                "properties": {"dockerfile": {"type": "string"}, "justification": justification},
+                "required": ["dockerfile", "justification"],
+            })),
+        ),
+        Tool::new(
+            LIST_EGRESS_ROUTES,
+            "List the hosts this bottle may reach through the proxy, with their path limits. Secrets are never shown.",
+            schema(json!({"type": "object", "properties": {}})),
+        ),
+    ]
+}
+
+impl ServerHandler for Supervisor {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("bot-bottle-supervise", env!("CARGO_PKG_VERSION")))
+            .with_instructions("Ask the operator of this bot-bottle for more capability: egress routes, hosts, image changes.")
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, rmcp::ErrorData> {
+        Ok(ListToolsResult::with_all_items(tools()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, rmcp::ErrorData> {
+        if request.name == LIST_EGRESS_ROUTES {
+            return Ok(self.list_routes().into());
+        }
+        let args = request.arguments.unwrap_or_default();
+        let result = match proposal::parse(&request.name, &args) {
+            Ok((req, justification)) => self.ask(req, justification).await,
+            Err(e) => CallToolResult::error(vec![ContentBlock::text(format!(
+                "invalid request, nothing was queued: {e}"
+            ))]),
+        };
+        Ok(result.into())
+    }
+}
+
+/// Serves MCP on `addr` until SIGTERM or SIGINT.
+pub async fn run(
+    state_dir: PathBuf,
+    slug: String,
+    addr: SocketAddr,
+    wait: Duration,
+) -> std::io::Result<()> {
+    let supervisor = Supervisor::new(&state_dir, &slug, wait);
+    let hosts = [
+        MCP_HOST.to_owned(),
+        format!("{MCP_HOST}:{}", addr.port()),
+        "localhost".into(),
+        "127.0.0.1".into(),
+        format!("127.0.0.1:{}", addr.port()),
+    ];
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(hosts)
+        .with_json_response(true);
+    let service = StreamableHttpService::new(
+        move || Ok(supervisor.clone()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    eprintln!("supervise: serving MCP on {addr}{MCP_PATH}");
+    let accept = async {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let service = TowerToHyperService::new(service.clone());
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    };
+    let stop = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        _ = accept => {},
+        _ = stop => eprintln!("supervise: shutting down"),
+    }
+    Ok(())
+}
