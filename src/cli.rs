@@ -1,12 +1,15 @@
 //! The command line: clap types, dispatch, and how failures are reported.
 //! One file per subcommand under `cli/`, each thin.
 
+mod approve;
 mod attach;
 mod cleanup;
 mod exec;
 mod image;
 mod list;
+mod proposals;
 mod resume;
+mod routes;
 mod sidecar;
 mod start;
 mod stop;
@@ -24,6 +27,7 @@ use crate::exec::ExecError;
 use crate::launch::LaunchError;
 use crate::manifest::{self, Manifest, ManifestError, Sources};
 use crate::state::{Home, StateError};
+use crate::supervise::apply::ApplyError;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -54,6 +58,15 @@ enum Command {
     List(list::ListCommand),
     /// Remove every container, network and state folder bot-bottle left.
     Cleanup(cleanup::CleanupArgs),
+    /// The proposals agents are waiting on, across bottles.
+    Proposals(proposals::ProposalsArgs),
+    /// Approve a proposal and apply it.
+    Approve(approve::ApproveArgs),
+    /// Reject a proposal; the reason reaches the agent.
+    Reject(approve::RejectArgs),
+    /// A bottle's egress routes.
+    #[command(subcommand)]
+    Routes(routes::RoutesCommand),
     /// Images.
     #[command(subcommand)]
     Image(image::ImageCommand),
@@ -71,6 +84,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Stop(args) => stop::run(args),
         Command::List(cmd) => list::run(cmd),
         Command::Cleanup(args) => cleanup::run(args),
+        Command::Proposals(args) => proposals::run(args),
+        Command::Approve(args) => approve::approve(args),
+        Command::Reject(args) => approve::reject(args),
+        Command::Routes(cmd) => routes::run(cmd),
         Command::Image(cmd) => image::run(cmd),
         Command::Sidecar(cmd) => sidecar::run(cmd),
     }
@@ -147,6 +164,18 @@ impl From<LaunchError> for Failure {
             message: e.to_string(),
             hint,
             code,
+        }
+    }
+}
+
+impl From<ApplyError> for Failure {
+    fn from(e: ApplyError) -> Failure {
+        let hint = e.hint();
+        match e {
+            ApplyError::State(e) => e.into(),
+            ApplyError::Launch(e) => e.into(),
+            ApplyError::Reload { .. } => Failure::runtime(e.to_string(), hint),
+            e => Failure::usage(e.to_string(), hint),
         }
     }
 }

@@ -33,6 +33,24 @@ pub const TAR: Program = Program {
     install_hint: "install GNU tar",
 };
 
+/// Opens `path` in the user's editor (`$VISUAL`, `$EDITOR`, else vi) and
+/// waits. The editor string may hold arguments, as for git.
+pub fn edit(path: &std::path::Path) -> Result<(), ExecError> {
+    let editor = ["VISUAL", "EDITOR"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|e| !e.trim().is_empty()))
+        .unwrap_or_else(|| "vi".into());
+    const SH: Program = Program {
+        name: "sh",
+        env: "BOT_BOTTLE_SH",
+        install_hint: "a POSIX shell is needed to start the editor",
+    };
+    let mut cmd = SH.command(["-c", &format!("{editor} \"$1\""), "editor"]);
+    cmd.arg(path);
+    let status = SH.status(&mut cmd)?;
+    SH.check(&cmd, status, &format!("the editor ({editor}) failed"))
+}
+
 /// Where the progress output of long steps (builds, compose) goes: the
 /// terminal's stderr, or a log file a tmux pane tails.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,6 +2,9 @@
 //! answers. The sidecar serves MCP tools that queue proposals; the host
 //! lists them, applies approved ones and writes the audit log.
 
+pub mod apply;
+pub mod audit;
+pub mod merge;
 pub mod proposal;
 pub mod queue;
 pub mod server;

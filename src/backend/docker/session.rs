@@ -72,6 +72,12 @@ pub fn is_running(slug: &str) -> Result<bool, ExecError> {
     }
 }
 
+/// Sends SIGHUP to the bottle's egress sidecar: it reloads its routes.
+pub fn reload_egress(slug: &str) -> Result<(), ExecError> {
+    let mut cmd = DOCKER.command(["kill", "--signal", "HUP", &container(slug, "egress")]);
+    DOCKER.output(&mut cmd).map(|_| ())
+}
+
 /// Copies the contents of a host folder into the agent's `dest`, owned by
 /// the agent's user. Nothing is mounted.
 pub fn copy_in(slug: &str, from: &Path, dest: &str) -> Result<(), ExecError> {

@@ -1,0 +1,56 @@
+//! `bot-bottle approve ID [--token-env NAME]` and `bot-bottle reject ID
+//! [--reason TEXT]`: the operator's answer; the agent's tool call returns it.
+
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::Failure;
+use crate::exec::Sink;
+use crate::state::Home;
+use crate::supervise::apply::{self, Applied};
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The proposal's id, as `bot-bottle proposals` shows it.
+    id: String,
+    /// The host variable holding the credential a new route asks for.
+    #[arg(long, value_name = "NAME")]
+    token_env: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RejectArgs {
+    /// The proposal's id.
+    id: String,
+    /// Why; the agent reads it.
+    #[arg(long, value_name = "TEXT")]
+    reason: Option<String>,
+}
+
+pub fn approve(args: ApproveArgs) -> Result<ExitCode, Failure> {
+    let home = Home::from_env()?;
+    let (proposal, applied) =
+        apply::approve(&home, &args.id, args.token_env.as_deref(), &Sink::Stderr)?;
+    match applied {
+        Applied::Routes { note } => eprintln!(
+            "bot-bottle: approved {} for {}: {note}",
+            proposal.id, proposal.slug
+        ),
+        Applied::Rebuild { resume } => {
+            eprintln!(
+                "bot-bottle: approved {}; {} was taken down to be rebuilt:",
+                proposal.id, proposal.slug
+            );
+            println!("{resume}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn reject(args: RejectArgs) -> Result<ExitCode, Failure> {
+    let home = Home::from_env()?;
+    let proposal = apply::reject(&home, &args.id, args.reason.as_deref())?;
+    eprintln!("bot-bottle: rejected {} for {}", proposal.id, proposal.slug);
+    Ok(ExitCode::SUCCESS)
+}

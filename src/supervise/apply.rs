@@ -1,0 +1,503 @@
+//! The operator's side, on the host; the CLI and the dashboard share it.
+//! Finding proposals across bottles, approving (which applies the change),
+//! rejecting, and editing a bottle's routes. A failed apply changes
+//! nothing and leaves the proposal pending.
+
+use std::path::PathBuf;
+
+use super::audit::{self, Entry};
+use super::merge::{self, Asked};
+use super::proposal::{Decision, Proposal, Request, Response};
+use super::queue::{Queue, QueueError, check_id, now};
+use super::server::ROUTES_VIEW;
+use crate::backend::docker::session;
+use crate::egress::config::{self, EgressConfig, ROUTES_FILE, TOKENS_FILE, Tokens};
+use crate::egress::policy::Policy;
+use crate::exec::{ExecError, Sink};
+use crate::launch::lifecycle::{self, Context};
+use crate::launch::{LaunchError, OWN_DOCKERFILE};
+use crate::manifest::{parse_scheme, validate_host};
+use crate::state::{Home, StateError, write_atomic};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("no pending proposal '{0}'")]
+    NotFound(String),
+    #[error(
+        "proposal {id} asks for a {scheme} credential for {host}: name the host variable that holds it"
+    )]
+    NeedsToken {
+        id: String,
+        host: String,
+        scheme: String,
+        suggestion: Option<String>,
+    },
+    #[error("${0} is not set on this host")]
+    TokenUnset(String),
+    #[error("the routes of bottle '{slug}' could not be reloaded ({reason}); nothing was changed")]
+    Reload { slug: String, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+}
+
+impl ApplyError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ApplyError::NotFound(_) => Some("see `bot-bottle proposals`".into()),
+            ApplyError::NeedsToken { id, suggestion, .. } => Some(format!(
+                "bot-bottle approve {id} --token-env {}",
+                suggestion.as_deref().unwrap_or("NAME")
+            )),
+            ApplyError::TokenUnset(name) => Some(format!(
+                "export {name} in this shell, or name another variable"
+            )),
+            ApplyError::Reload { .. } => {
+                Some("is the bottle running? see `bot-bottle list active`".into())
+            }
+            ApplyError::Invalid(_) => Some("fix the routes and save again".into()),
+            ApplyError::State(e) => e.hint(),
+            ApplyError::Launch(e) => e.hint(),
+        }
+    }
+}
+
+impl From<QueueError> for ApplyError {
+    fn from(e: QueueError) -> ApplyError {
+        ApplyError::State(StateError::Io {
+            path: e.path,
+            reason: e.reason,
+        })
+    }
+}
+
+/// A pending proposal and the queue it is in.
+pub struct Located {
+    pub queue: Queue,
+    pub proposal: Proposal,
+}
+
+/// Every pending proposal, in every bottle, oldest first.
+pub fn pending(home: &Home) -> Result<Vec<Proposal>, ApplyError> {
+    let mut all = Vec::new();
+    for slug in home.list_state()? {
+        all.extend(queue(home, &slug).pending().unwrap_or_default());
+    }
+    all.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
+    Ok(all)
+}
+
+fn queue(home: &Home, slug: &str) -> Queue {
+    Queue::new(&home.bottle_dir(slug).join("supervise"))
+}
+
+pub fn locate(home: &Home, id: &str) -> Result<Located, ApplyError> {
+    check_id(id).map_err(|_| ApplyError::NotFound(id.to_owned()))?;
+    for slug in home.list_state()? {
+        let q = queue(home, &slug);
+        if let Some(proposal) = q.find(id).filter(|_| q.response(id).is_none()) {
+            return Ok(Located { queue: q, proposal });
+        }
+    }
+    Err(ApplyError::NotFound(id.to_owned()))
+}
+
+/// What an approval did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The routes changed and egress reloaded; the note says how.
+    Routes { note: String },
+    /// The bottle was taken down to be rebuilt by this command.
+    Rebuild { resume: String },
+}
+
+/// Approves a proposal and applies it. `token_env` names the host variable
+/// holding the credential a new route asks for.
+pub fn approve(
+    home: &Home,
+    id: &str,
+    token_env: Option<&str>,
+    sink: &Sink,
+) -> Result<(Proposal, Applied), ApplyError> {
+    let Located { queue, proposal } = locate(home, id)?;
+    let (asked, suggestion) = match &proposal.request {
+        Request::EgressBlock {
+            host,
+            path_allowlist,
+            auth,
+        } => (
+            Asked {
+                host,
+                paths: path_allowlist,
+                scheme: auth.as_ref().map(|a| a.scheme.as_str()),
+            },
+            auth.as_ref().and_then(|a| a.token_ref.clone()),
+        ),
+        Request::PipelockBlock { host, .. } => (
+            Asked {
+                host,
+                paths: &[],
+                scheme: None,
+            },
+            None,
+        ),
+        Request::CapabilityBlock { dockerfile } => {
+            let applied = rebuild(home, &proposal, dockerfile, &queue, sink)?;
+            return Ok((proposal, applied));
+        }
+    };
+    let note = add_route(home, &proposal, &asked, token_env, suggestion)?;
+    queue.respond(&Response {
+        id: proposal.id.clone(),
+        decision: Decision::Approved,
+        reason: None,
+        decided_at: now(),
+        note: Some(note.clone()),
+    })?;
+    Ok((proposal, Applied::Routes { note }))
+}
+
+fn add_route(
+    home: &Home,
+    proposal: &Proposal,
+    asked: &Asked,
+    token_env: Option<&str>,
+    suggestion: Option<String>,
+) -> Result<String, ApplyError> {
+    let slug = &proposal.slug;
+    let (before, tokens) = read_routes(home, slug)?;
+    let taken: Vec<String> = tokens.keys().cloned().collect();
+    let merged = merge::merge(&before, asked, &taken);
+    let new_token = match (&merged.new_slot, asked.scheme) {
+        (Some(slot), Some(scheme)) => {
+            let name = token_env.ok_or_else(|| ApplyError::NeedsToken {
+                id: proposal.id.clone(),
+                host: asked.host.to_owned(),
+                scheme: scheme.to_owned(),
+                suggestion,
+            })?;
+            let value = std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| ApplyError::TokenUnset(name.to_owned()))?;
+            Some((slot.clone(), value))
+        }
+        _ => None,
+    };
+    let diff = write_routes(home, slug, &before, &merged.config, &tokens, new_token)?;
+    audit::append(
+        home,
+        slug,
+        &Entry {
+            time: now(),
+            actor: "agent".into(),
+            tool: proposal.request.tool().into(),
+            proposal: Some(proposal.id.clone()),
+            decision: "approved".into(),
+            reason: Some(proposal.justification.clone()),
+            diff,
+        },
+    )?;
+    Ok(merged.note)
+}
+
+fn egress_dir(home: &Home, slug: &str) -> PathBuf {
+    home.bottle_dir(slug).join("egress")
+}
+
+/// The bottle's live routes and tokens.
+pub fn read_routes(home: &Home, slug: &str) -> Result<(EgressConfig, Tokens), ApplyError> {
+    config::read_config(&egress_dir(home, slug)).map_err(|e| {
+        ApplyError::State(StateError::Io {
+            path: e.path.into(),
+            reason: e.reason,
+        })
+    })
+}
+
+/// Writes new routes (and a new token) where egress and supervise read
+/// them, and makes egress reload. On failure the old files are put back.
+/// Returns the diff.
+fn write_routes(
+    home: &Home,
+    slug: &str,
+    before: &EgressConfig,
+    after: &EgressConfig,
+    tokens: &Tokens,
+    new_token: Option<(String, String)>,
+) -> Result<String, ApplyError> {
+    let mut new_tokens = tokens.clone();
+    if let Some((slot, value)) = new_token {
+        new_tokens.insert(slot, value);
+    }
+    Policy::new(after, &new_tokens).map_err(|e| ApplyError::Invalid(e.to_string()))?;
+    let egress = egress_dir(home, slug);
+    let view = home.bottle_dir(slug).join("supervise").join(ROUTES_VIEW);
+    let (old_text, new_text) = (merge::pretty(before), merge::pretty(after));
+    let old_tokens = serde_json::to_string(tokens).unwrap_or_default();
+    let write = |routes: &str, tokens: &str| -> Result<(), StateError> {
+        write_atomic(&egress.join(TOKENS_FILE), tokens.as_bytes(), 0o600)?;
+        write_atomic(&egress.join(ROUTES_FILE), routes.as_bytes(), 0o644)?;
+        write_atomic(&view, routes.as_bytes(), 0o644)
+    };
+    write(
+        &new_text,
+        &serde_json::to_string(&new_tokens).unwrap_or_default(),
+    )?;
+    if let Err(e) = session::reload_egress(slug) {
+        write(&old_text, &old_tokens)?;
+        return Err(ApplyError::Reload {
+            slug: slug.to_owned(),
+            reason: reload_reason(&e),
+        });
+    }
+    Ok(merge::diff(&old_text, &new_text, ROUTES_FILE))
+}
+
+fn reload_reason(e: &ExecError) -> String {
+    match e {
+        ExecError::Failed { stderr, .. } => stderr.clone(),
+        e => e.to_string(),
+    }
+}
+
+/// capability-block: the new Dockerfile becomes the bottle's own, its state
+/// is kept, and it is taken down; `resume` rebuilds it.
+fn rebuild(
+    home: &Home,
+    proposal: &Proposal,
+    dockerfile: &str,
+    queue: &Queue,
+    sink: &Sink,
+) -> Result<Applied, ApplyError> {
+    let slug = &proposal.slug;
+    let path = home.bottle_dir(slug).join(OWN_DOCKERFILE);
+    let before =
+        std::fs::read_to_string(home.bottle_dir(slug).join("agent/Dockerfile")).unwrap_or_default();
+    write_atomic(&path, dockerfile.as_bytes(), 0o644)?;
+    home.mark_preserved(slug)?;
+    let resume = format!("bot-bottle resume {slug}");
+    let response = Response {
+        id: proposal.id.clone(),
+        decision: Decision::Approved,
+        reason: None,
+        decided_at: now(),
+        note: Some(format!(
+            "this bottle is being taken down; `{resume}` rebuilds it from your Dockerfile"
+        )),
+    };
+    queue.respond(&response)?;
+    queue.archive(&proposal.id)?;
+    audit::append(
+        home,
+        slug,
+        &Entry {
+            time: now(),
+            actor: "agent".into(),
+            tool: proposal.request.tool().into(),
+            proposal: Some(proposal.id.clone()),
+            decision: "approved".into(),
+            reason: Some(proposal.justification.clone()),
+            diff: merge::diff(&before, dockerfile, "Dockerfile"),
+        },
+    )?;
+    let meta = home.read_metadata(slug)?;
+    let ctx = Context {
+        home,
+        sink,
+        interrupted: &std::sync::atomic::AtomicBool::new(false),
+    };
+    lifecycle::take_down(&ctx, slug, meta.provider)?;
+    Ok(Applied::Rebuild { resume })
+}
+
+/// Rejects a proposal; the reason reaches the agent.
+pub fn reject(home: &Home, id: &str, reason: Option<&str>) -> Result<Proposal, ApplyError> {
+    let Located { queue, proposal } = locate(home, id)?;
+    queue.respond(&Response {
+        id: proposal.id.clone(),
+        decision: Decision::Rejected,
+        reason: reason.map(str::to_owned),
+        decided_at: now(),
+        note: None,
+    })?;
+    audit::append(
+        home,
+        &proposal.slug,
+        &Entry {
+            time: now(),
+            actor: "agent".into(),
+            tool: proposal.request.tool().into(),
+            proposal: Some(proposal.id.clone()),
+            decision: "rejected".into(),
+            reason: reason.map(str::to_owned),
+            diff: String::new(),
+        },
+    )?;
+    Ok(proposal)
+}
+
+/// An operator's edit of the routes: validated, applied with a reload,
+/// audited. Returns the diff, or None when nothing changed.
+pub fn edit_routes(home: &Home, slug: &str, edited: &str) -> Result<Option<String>, ApplyError> {
+    let (before, tokens) = read_routes(home, slug)?;
+    let after: EgressConfig = serde_json::from_str(edited)
+        .map_err(|e| ApplyError::Invalid(format!("{ROUTES_FILE}: {e}")))?;
+    check_edit(&before, &after, &tokens).map_err(ApplyError::Invalid)?;
+    if after == before {
+        return Ok(None);
+    }
+    let diff = write_routes(home, slug, &before, &after, &tokens, None)?;
+    audit::append(
+        home,
+        slug,
+        &Entry {
+            time: now(),
+            actor: "operator".into(),
+            tool: "routes-edit".into(),
+            proposal: None,
+            decision: "edited".into(),
+            reason: None,
+            diff: diff.clone(),
+        },
+    )?;
+    Ok(Some(diff))
+}
+
+/// What an edit may not do: name bad hosts or paths, use a token slot that
+/// holds nothing, or change what egress listens on (fixed at launch).
+pub fn check_edit(
+    before: &EgressConfig,
+    after: &EgressConfig,
+    tokens: &Tokens,
+) -> Result<(), String> {
+    if after.listen != before.listen || after.trust_upstream_ca != before.trust_upstream_ca {
+        return Err(
+            "listen and trust_upstream_ca are fixed at launch; leave them as they are".into(),
+        );
+    }
+    let roles = |c: &EgressConfig| -> Vec<(String, String)> {
+        c.routes
+            .iter()
+            .filter_map(|r| {
+                r.role
+                    .as_ref()
+                    .map(|role| (r.host.clone(), role.name.clone()))
+            })
+            .collect()
+    };
+    if roles(before) != roles(after) {
+        return Err(
+            "routes with a role are fixed at launch; leave their host and role as they are".into(),
+        );
+    }
+    let mut hosts = Vec::new();
+    for (i, r) in after.routes.iter().enumerate() {
+        let host =
+            validate_host(&r.host).map_err(|p| format!("routes[{i}].host: '{}' {p}", r.host))?;
+        if hosts.contains(&host) {
+            return Err(format!("routes[{i}].host: '{host}' has two routes"));
+        }
+        hosts.push(host);
+        if let Some(p) = r.path_allowlist.iter().find(|p| !p.starts_with('/')) {
+            return Err(format!(
+                "routes[{i}].path_allowlist: '{p}' does not start with '/'"
+            ));
+        }
+        if let Some(auth) = &r.auth {
+            if parse_scheme(&auth.scheme).is_none() {
+                return Err(format!(
+                    "routes[{i}].auth.scheme: '{}' is not bearer, basic or header:NAME",
+                    auth.scheme
+                ));
+            }
+            if !tokens.contains_key(&auth.token) {
+                return Err(format!(
+                    "routes[{i}].auth.token: slot '{}' holds no token; a new credential comes with an approved proposal",
+                    auth.token
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The routes file as the operator edits it.
+pub fn routes_text(home: &Home, slug: &str) -> Result<(PathBuf, String), ApplyError> {
+    let path = egress_dir(home, slug).join(ROUTES_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| StateError::Io {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok((path, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::egress::config::{AuthConfig, RoleConfig, RouteConfig};
+
+    fn config() -> EgressConfig {
+        EgressConfig {
+            listen: 3128,
+            routes: vec![
+                RouteConfig {
+                    host: "api.anthropic.com".into(),
+                    path_allowlist: vec![],
+                    auth: Some(AuthConfig {
+                        scheme: "bearer".into(),
+                        token: "t0".into(),
+                    }),
+                    role: Some(RoleConfig {
+                        name: "anthropic-base-url".into(),
+                        listen: 4001,
+                    }),
+                },
+                RouteConfig {
+                    host: "pypi.org".into(),
+                    path_allowlist: vec![],
+                    auth: None,
+                    role: None,
+                },
+            ],
+            trust_upstream_ca: vec![],
+        }
+    }
+
+    #[test]
+    fn edits_are_checked() {
+        let tokens: Tokens = [("t0".to_owned(), "x".to_owned())].into();
+        let before = config();
+        assert_eq!(check_edit(&before, &before, &tokens), Ok(()));
+        let edit = |f: &dyn Fn(&mut EgressConfig)| {
+            let mut c = config();
+            f(&mut c);
+            check_edit(&before, &c, &tokens).unwrap_err()
+        };
+        assert!(edit(&|c| c.routes[1].host = "https://pypi.org".into()).contains("has a scheme"));
+        assert!(
+            edit(&|c| c.routes[1].path_allowlist = vec!["simple".into()])
+                .contains("does not start with '/'")
+        );
+        assert!(edit(&|c| c.routes.push(c.routes[1].clone())).contains("has two routes"));
+        assert!(edit(&|c| c.routes.remove(0).host.clear()).contains("fixed at launch"));
+        assert!(edit(&|c| c.listen = 1).contains("fixed at launch"));
+        assert!(
+            edit(&|c| c.routes[1].auth = Some(AuthConfig {
+                scheme: "bearer".into(),
+                token: "t7".into()
+            }))
+            .contains("holds no token")
+        );
+        assert!(
+            edit(&|c| c.routes[1].auth = Some(AuthConfig {
+                scheme: "magic".into(),
+                token: "t0".into()
+            }))
+            .contains("is not bearer")
+        );
+    }
+}

@@ -1,0 +1,54 @@
+//! The audit log: `audit/<slug>.jsonl` under `$BOT_BOTTLE_HOME`, one line
+//! per decision or operator edit, with a diff of what changed. It outlives
+//! the bottle (`cleanup` leaves it).
+
+use std::fs::OpenOptions;
+use std::io::Write;
+
+use serde::{Deserialize, Serialize};
+
+use crate::state::{Home, StateError};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub time: String,
+    /// Who asked: "agent" (a proposal) or "operator" (an edit).
+    pub actor: String,
+    /// The tool, or "routes-edit".
+    pub tool: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<String>,
+    /// "approved", "rejected" or "edited".
+    pub decision: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A unified diff of the routes (or the Dockerfile) before and after.
+    pub diff: String,
+}
+
+pub fn append(home: &Home, slug: &str, entry: &Entry) -> Result<(), StateError> {
+    let path = home.audit_log(slug);
+    let io = |e: std::io::Error| StateError::Io {
+        path: path.clone(),
+        reason: e.to_string(),
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let mut line = serde_json::to_string(entry).map_err(|e| io(std::io::Error::other(e)))?;
+    line.push('\n');
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(io)?;
+    file.write_all(line.as_bytes()).map_err(io)
+}
+
+pub fn read(home: &Home, slug: &str) -> Vec<Entry> {
+    std::fs::read_to_string(home.audit_log(slug))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
