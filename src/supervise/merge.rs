@@ -160,21 +160,23 @@ mod tests {
         p.iter().map(|s| s.to_string()).collect()
     }
 
+    /// (name, host, paths, scheme, routes as "host paths token", new slot)
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Vec<String>,
+        Option<&'a str>,
+        Vec<&'a str>,
+        Option<&'a str>,
+    );
+
     #[test]
     fn merge_cases() {
         let base = config(vec![
             route("api.github.com", &["/repos/a/"], Some("t0")),
             route("pypi.org", &[], None),
         ]);
-        // (name, host, paths, scheme) → (routes as "host paths auth", new slot, note)
-        let cases: Vec<(
-            &str,
-            &str,
-            Vec<String>,
-            Option<&str>,
-            Vec<&str>,
-            Option<&str>,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "new host appended",
                 "example.com",
