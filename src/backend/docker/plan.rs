@@ -644,8 +644,9 @@ fn compose(input: &PlanInput, image: &str, env: &[(String, String)]) -> Value {
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges:true"],
         // Docker's DNS answers for the bottle's services and forwards every
-        // other name here, where nothing answers.
+        // other name here, where nothing answers; the agent gives up fast.
         "dns": ["127.0.0.1"],
+        "dns_opt": ["timeout:1", "attempts:1"],
         "networks": ["internal"],
         "volumes": [
             format!("{}:{AGENT_CONFIG_DIR}:ro", state("agent")),

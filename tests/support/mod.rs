@@ -1,0 +1,184 @@
+//! Shared by the tests that drive the real docker engine: finding the
+//! static binary, a private `BOT_BOTTLE_HOME`, and cleanup of everything a
+//! test made, even when it fails.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
+
+/// Docker tests run one at a time: `cleanup` is global, and two cores are
+/// little for several bottles at once.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Whether docker tests should run: they must, unless the caller opts out
+/// with BOT_BOTTLE_SKIP_DOCKER=1; a missing engine is a failure.
+pub fn docker_or_skip(test: &str) -> bool {
+    if std::env::var("BOT_BOTTLE_SKIP_DOCKER").is_ok_and(|v| v == "1") {
+        eprintln!("skipped {test}: BOT_BOTTLE_SKIP_DOCKER=1");
+        return false;
+    }
+    let ok = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(ok, "{test}: the docker engine does not answer; start it, or set BOT_BOTTLE_SKIP_DOCKER=1 to skip");
+    true
+}
+
+/// The static bot-bottle: `BOT_BOTTLE_BIN`, else the release build of
+/// `scripts/build`.
+pub fn bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("BOT_BOTTLE_BIN") {
+        return PathBuf::from(path);
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/x86_64-unknown-linux-gnu/release/bot-bottle");
+    assert!(
+        path.exists(),
+        "no static bot-bottle at {}: run scripts/build (scripts/test does), or set BOT_BOTTLE_BIN",
+        path.display()
+    );
+    path
+}
+
+pub fn docker(args: &[&str]) -> Output {
+    Command::new("docker").args(args).output().unwrap()
+}
+
+pub fn docker_ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A test's own `BOT_BOTTLE_HOME` and working directory; on drop, takes
+/// down its bottles and removes what it made.
+pub struct Env {
+    _serial: MutexGuard<'static, ()>,
+    pub dir: tempfile::TempDir,
+    slugs: Mutex<Vec<String>>,
+    containers: Mutex<Vec<String>>,
+    networks: Mutex<Vec<String>>,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("proj")).unwrap();
+        let base = Command::new("docker")
+            .args(["image", "inspect", "debian:bookworm-slim"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(base.success(), "the base image is missing: run `bot-bottle image bootstrap` (scripts/test does)");
+        Env {
+            _serial: serial,
+            dir,
+            slugs: Mutex::new(Vec::new()),
+            containers: Mutex::new(Vec::new()),
+            networks: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    pub fn proj(&self) -> PathBuf {
+        self.dir.path().join("proj")
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin());
+        cmd.args(args)
+            .current_dir(self.proj())
+            .env("BOT_BOTTLE_HOME", self.home())
+            .env_remove("BOT_BOTTLE_DRY_RUN")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs bot-bottle; returns (exit code, stdout, stderr).
+    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.cmd(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `start … --yes --detach`; returns the identity.
+    pub fn start_detached(&self, extra: &[&str]) -> String {
+        let mut args = vec!["start"];
+        args.extend_from_slice(extra);
+        args.extend(["--yes", "--detach"]);
+        let (code, out, err) = self.run(&args);
+        assert_eq!(code, 0, "start failed: {err}");
+        let slug = out.trim().to_owned();
+        assert!(!slug.is_empty() && !slug.contains('\n'), "start printed more than the identity: {out:?}");
+        self.track(&slug);
+        slug
+    }
+
+    pub fn track(&self, slug: &str) {
+        self.slugs.lock().unwrap().push(slug.to_owned());
+    }
+
+    pub fn track_container(&self, name: &str) {
+        self.containers.lock().unwrap().push(name.to_owned());
+    }
+
+    pub fn track_network(&self, name: &str) {
+        self.networks.lock().unwrap().push(name.to_owned());
+    }
+
+    /// `exec SLUG -- sh -c SCRIPT`; returns (exit code, stdout).
+    pub fn sh(&self, slug: &str, script: &str) -> (i32, String) {
+        let (code, out, _) = self.run(&["exec", slug, "--", "sh", "-c", script]);
+        (code, out)
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let path = self.dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for slug in self.slugs.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = Command::new("docker")
+                .args(["compose", "-p", &format!("bot-bottle-{slug}"), "down", "--volumes", "--timeout", "1"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        for name in self.containers.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = docker(&["rm", "--force", name]);
+        }
+        for name in self.networks.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = docker(&["network", "rm", name]);
+        }
+    }
+}
+
+/// Labelled containers and networks of a bottle that are still there.
+pub fn leftovers(slug: &str) -> (usize, usize) {
+    let filter = format!("label=dev.bot-bottle.slug={slug}");
+    let count = |s: String| s.lines().filter(|l| !l.is_empty()).count();
+    (
+        count(docker_ok(&["ps", "--all", "--quiet", "--filter", &filter])),
+        count(docker_ok(&["network", "ls", "--quiet", "--filter", &filter])),
+    )
+}
+
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+}
