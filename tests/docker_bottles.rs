@@ -14,17 +14,30 @@ fn detached_launch_list_exec_and_stop_leave_nothing() {
     let env = Env::new();
     std::fs::write(env.proj().join("notes.txt"), "copied, not mounted\n").unwrap();
     let slug = env.start_detached(&["shell", "--cwd"]);
-    assert!(slug.starts_with("shell-") && slug.len() == "shell-".len() + 5, "{slug}");
+    assert!(
+        slug.starts_with("shell-") && slug.len() == "shell-".len() + 5,
+        "{slug}"
+    );
 
     let (code, out, _) = env.run(&["list", "active", "--json"]);
     assert_eq!(code, 0);
     let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let row = rows.as_array().unwrap().iter().find(|r| r["slug"] == slug.as_str()).unwrap();
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["slug"] == slug.as_str())
+        .unwrap();
     assert_eq!(row["backend"], "docker");
     assert_eq!(row["agent"], "shell");
     assert_eq!(row["services"], serde_json::json!(["egress", "supervise"]));
     let (_, table, _) = env.run(&["list", "active"]);
-    assert!(table.lines().any(|l| l.contains(&slug) && l.contains("egress,supervise")), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains(&slug) && l.contains("egress,supervise")),
+        "{table}"
+    );
 
     // The agent: not root, no capabilities, no new privileges; the workdir
     // is a copy it owns.
@@ -39,8 +52,16 @@ fn detached_launch_list_exec_and_stop_leave_nothing() {
     assert!(out.contains("NoNewPrivs:\t1"), "{out}");
     assert!(out.contains("copied, not mounted"), "{out}");
     assert_eq!(lines.last(), Some(&"1000"));
-    let mounts = docker_ok(&["inspect", "--format", "{{json .Mounts}}", &format!("bot-bottle-{slug}-agent")]);
-    assert!(!mounts.contains(&env.proj().display().to_string()), "the host tree is mounted: {mounts}");
+    let mounts = docker_ok(&[
+        "inspect",
+        "--format",
+        "{{json .Mounts}}",
+        &format!("bot-bottle-{slug}-agent"),
+    ]);
+    assert!(
+        !mounts.contains(&env.proj().display().to_string()),
+        "the host tree is mounted: {mounts}"
+    );
 
     // exec returns the command's exit code.
     assert_eq!(env.sh(&slug, "exit 7").0, 7);
@@ -62,30 +83,80 @@ fn the_agent_reaches_nothing_but_its_sidecars() {
     // An "outside" host of the test's own, on another network, listening.
     let network = unique("bbtest-outside");
     let target = unique("bbtest-target");
-    docker_ok(&["network", "create", "--label", "dev.bot-bottle.test=1", &network]);
+    docker_ok(&[
+        "network",
+        "create",
+        "--label",
+        "dev.bot-bottle.test=1",
+        &network,
+    ]);
     env.track_network(&network);
     let slug = env.start_detached(&["shell"]);
-    let sidecar = docker_ok(&["inspect", "--format", "{{.Config.Image}}", &format!("bot-bottle-{slug}-egress")]);
+    let sidecar = docker_ok(&[
+        "inspect",
+        "--format",
+        "{{.Config.Image}}",
+        &format!("bot-bottle-{slug}-egress"),
+    ]);
     docker_ok(&[
-        "run", "-d", "--name", &target, "--network", &network, "--entrypoint", "/bot-bottle", &sidecar,
-        "sidecar", "supervise", "--state", "/tmp", "--slug", "target", "--listen", "0.0.0.0:8080",
+        "run",
+        "-d",
+        "--name",
+        &target,
+        "--network",
+        &network,
+        "--entrypoint",
+        "/bot-bottle",
+        &sidecar,
+        "sidecar",
+        "supervise",
+        "--state",
+        "/tmp",
+        "--slug",
+        "target",
+        "--listen",
+        "0.0.0.0:8080",
     ]);
     env.track_container(&target);
-    let ip = docker_ok(&["inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", &target]);
+    let ip = docker_ok(&[
+        "inspect",
+        "--format",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        &target,
+    ]);
     assert!(!ip.is_empty());
     // The target answers on its own network (so a refusal below means something).
-    let probe = docker(&["run", "--rm", "--network", &network, "--entrypoint", "/bot-bottle", &sidecar, "sidecar", "probe", &format!("{ip}:8080")]);
-    assert!(probe.status.success(), "the target does not answer on its own network");
+    let probe = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        &network,
+        "--entrypoint",
+        "/bot-bottle",
+        &sidecar,
+        "sidecar",
+        "probe",
+        &format!("{ip}:8080"),
+    ]);
+    assert!(
+        probe.status.success(),
+        "the target does not answer on its own network"
+    );
 
     let checks = [
         format!("curl -sS -m 3 --noproxy '*' http://{ip}:8080/ && echo REACHED"),
-        format!("curl -sS -m 3 http://{ip}:8080/ -o /dev/null -w '%{{http_code}}' | grep -q 200 && echo REACHED"),
+        format!(
+            "curl -sS -m 3 http://{ip}:8080/ -o /dev/null -w '%{{http_code}}' | grep -q 200 && echo REACHED"
+        ),
         format!("getent hosts {target} && echo RESOLVED"),
         format!("timeout 3 bash -c 'exec 3<>/dev/tcp/{ip}/8080' 2>/dev/null && echo REACHED"),
     ];
     for check in &checks {
         let (_, out) = env.sh(&slug, check);
-        assert!(!out.contains("REACHED") && !out.contains("RESOLVED"), "{check}: {out}");
+        assert!(
+            !out.contains("REACHED") && !out.contains("RESOLVED"),
+            "{check}: {out}"
+        );
     }
     // Through the proxy, a raw IP is refused.
     let (_, out) = env.sh(&slug, &format!("curl -sS -m 5 https://{ip}/ 2>&1; true"));
@@ -93,14 +164,30 @@ fn the_agent_reaches_nothing_but_its_sidecars() {
 
     // Only egress joins a network that leads out; the agent's DNS forwards nowhere.
     let networks = |service: &str| {
-        docker_ok(&["inspect", "--format", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", &format!("bot-bottle-{slug}-{service}")])
+        docker_ok(&[
+            "inspect",
+            "--format",
+            "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+            &format!("bot-bottle-{slug}-{service}"),
+        ])
     };
     assert_eq!(networks("agent"), format!("bot-bottle-{slug}_internal"));
     assert!(networks("egress").contains("_outside"));
     assert!(!networks("supervise").contains("_outside"));
-    let internal = docker_ok(&["network", "inspect", "--format", "{{.Internal}}", &format!("bot-bottle-{slug}_internal")]);
+    let internal = docker_ok(&[
+        "network",
+        "inspect",
+        "--format",
+        "{{.Internal}}",
+        &format!("bot-bottle-{slug}_internal"),
+    ]);
     assert_eq!(internal, "true");
-    let dns = docker_ok(&["inspect", "--format", "{{json .HostConfig.Dns}}", &format!("bot-bottle-{slug}-agent")]);
+    let dns = docker_ok(&[
+        "inspect",
+        "--format",
+        "{{json .HostConfig.Dns}}",
+        &format!("bot-bottle-{slug}-agent"),
+    ]);
     assert_eq!(dns, "[\"127.0.0.1\"]");
     env.run(&["stop", &slug]);
 }
@@ -113,12 +200,21 @@ fn a_crashed_session_keeps_its_state_and_resume_relaunches_it() {
     let env = Env::new();
     let (code, _, err) = env.run(&["start", "shell", "--yes", "--", "-c", "exit 3"]);
     assert_eq!(code, 3, "{err}");
-    let hint = err.lines().find(|l| l.starts_with("bot-bottle resume ")).unwrap_or_else(|| panic!("no resume hint: {err}"));
-    let slug = hint.trim_start_matches("bot-bottle resume ").trim().to_owned();
+    let hint = err
+        .lines()
+        .find(|l| l.starts_with("bot-bottle resume "))
+        .unwrap_or_else(|| panic!("no resume hint: {err}"));
+    let slug = hint
+        .trim_start_matches("bot-bottle resume ")
+        .trim()
+        .to_owned();
     env.track(&slug);
     let state = env.home().join("state").join(&slug);
     assert!(state.join(".preserve").exists(), "state not kept");
-    assert!(!state.join("egress/tokens.json").exists(), "kept state holds tokens");
+    assert!(
+        !state.join("egress/tokens.json").exists(),
+        "kept state holds tokens"
+    );
     assert_eq!(leftovers(&slug), (0, 0));
 
     let (code, out, err) = env.run(&["resume", &slug, "--yes", "--detach"]);
@@ -146,11 +242,24 @@ fn cleanup_removes_everything_labelled() {
     let slug = env.start_detached(&["shell"]);
     let stray_net = unique("bbtest-stray-net");
     let stray_ctr = unique("bbtest-stray-ctr");
-    docker_ok(&["network", "create", "--label", "dev.bot-bottle.slug=stray-aaaaa", &stray_net]);
+    docker_ok(&[
+        "network",
+        "create",
+        "--label",
+        "dev.bot-bottle.slug=stray-aaaaa",
+        &stray_net,
+    ]);
     env.track_network(&stray_net);
     docker_ok(&[
-        "create", "--name", &stray_ctr, "--label", "dev.bot-bottle.slug=stray-aaaaa", "--label", "dev.bot-bottle.role=agent",
-        "debian:bookworm-slim", "true",
+        "create",
+        "--name",
+        &stray_ctr,
+        "--label",
+        "dev.bot-bottle.slug=stray-aaaaa",
+        "--label",
+        "dev.bot-bottle.role=agent",
+        "debian:bookworm-slim",
+        "true",
     ]);
     env.track_container(&stray_ctr);
     std::fs::create_dir_all(env.home().join("state/old-bbbbb")).unwrap();
@@ -158,16 +267,28 @@ fn cleanup_removes_everything_labelled() {
     std::fs::write(env.home().join("state/kept-ccccc/.preserve"), "").unwrap();
 
     let (code, _, err) = env.run(&["cleanup"]);
-    assert_eq!(code, 2, "cleanup without a terminal must ask for --yes: {err}");
+    assert_eq!(
+        code, 2,
+        "cleanup without a terminal must ask for --yes: {err}"
+    );
     let (code, _, err) = env.run(&["cleanup", "--yes"]);
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains(&slug) && err.contains(&stray_ctr) && err.contains(&stray_net), "{err}");
+    assert!(
+        err.contains(&slug) && err.contains(&stray_ctr) && err.contains(&stray_net),
+        "{err}"
+    );
     let all = "label=dev.bot-bottle.slug";
     assert_eq!(docker_ok(&["ps", "--all", "--quiet", "--filter", all]), "");
-    assert_eq!(docker_ok(&["network", "ls", "--quiet", "--filter", all]), "");
+    assert_eq!(
+        docker_ok(&["network", "ls", "--quiet", "--filter", all]),
+        ""
+    );
     assert!(!env.home().join("state/old-bbbbb").exists());
     assert!(!env.home().join("state").join(&slug).exists());
-    assert!(env.home().join("state/kept-ccccc").exists(), "a state kept for resume was removed");
+    assert!(
+        env.home().join("state/kept-ccccc").exists(),
+        "a state kept for resume was removed"
+    );
 }
 
 #[test]
@@ -176,13 +297,20 @@ fn two_concurrent_starts_get_distinct_identities() {
         return;
     }
     let env = Env::new();
-    let spawn = || env.cmd(&["start", "shell", "--yes", "--detach"]).stderr(std::process::Stdio::null()).output();
+    let spawn = || {
+        env.cmd(&["start", "shell", "--yes", "--detach"])
+            .stderr(std::process::Stdio::null())
+            .output()
+    };
     let (a, b) = std::thread::scope(|s| {
         let a = s.spawn(spawn);
         let b = s.spawn(spawn);
         (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
     });
-    let (a, b) = (String::from_utf8_lossy(&a.stdout).trim().to_owned(), String::from_utf8_lossy(&b.stdout).trim().to_owned());
+    let (a, b) = (
+        String::from_utf8_lossy(&a.stdout).trim().to_owned(),
+        String::from_utf8_lossy(&b.stdout).trim().to_owned(),
+    );
     env.track(&a);
     env.track(&b);
     assert!(!a.is_empty() && !b.is_empty());

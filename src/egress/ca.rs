@@ -70,10 +70,19 @@ impl Signer {
 
     /// A certificate for `host`, valid from yesterday for a year.
     pub fn leaf(&self, host: &str) -> Result<Leaf, CaError> {
+        self.leaf_for(&[host])
+    }
+
+    /// A certificate for several names (the first is its common name).
+    pub fn leaf_for(&self, hosts: &[&str]) -> Result<Leaf, CaError> {
         let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(vec![host.to_owned()])?;
+        let mut params =
+            CertificateParams::new(hosts.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>())?;
         let mut name = DistinguishedName::new();
-        name.push(DnType::CommonName, host);
+        name.push(
+            DnType::CommonName,
+            hosts.first().copied().unwrap_or_default(),
+        );
         params.distinguished_name = name;
         params.use_authority_key_identifier_extension = true;
         params.key_usages = vec![

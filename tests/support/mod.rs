@@ -23,7 +23,10 @@ pub fn docker_or_skip(test: &str) -> bool {
         .args(["info", "--format", "{{.ServerVersion}}"])
         .output()
         .is_ok_and(|o| o.status.success());
-    assert!(ok, "{test}: the docker engine does not answer; start it, or set BOT_BOTTLE_SKIP_DOCKER=1 to skip");
+    assert!(
+        ok,
+        "{test}: the docker engine does not answer; start it, or set BOT_BOTTLE_SKIP_DOCKER=1 to skip"
+    );
     true
 }
 
@@ -33,7 +36,8 @@ pub fn bin() -> PathBuf {
     if let Some(path) = std::env::var_os("BOT_BOTTLE_BIN") {
         return PathBuf::from(path);
     }
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/x86_64-unknown-linux-gnu/release/bot-bottle");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/x86_64-unknown-linux-gnu/release/bot-bottle");
     assert!(
         path.exists(),
         "no static bot-bottle at {}: run scripts/build (scripts/test does), or set BOT_BOTTLE_BIN",
@@ -48,7 +52,11 @@ pub fn docker(args: &[&str]) -> Output {
 
 pub fn docker_ok(args: &[&str]) -> String {
     let out = docker(args);
-    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
@@ -73,7 +81,10 @@ impl Env {
             .stderr(Stdio::null())
             .status()
             .unwrap();
-        assert!(base.success(), "the base image is missing: run `bot-bottle image bootstrap` (scripts/test does)");
+        assert!(
+            base.success(),
+            "the base image is missing: run `bot-bottle image bootstrap` (scripts/test does)"
+        );
         Env {
             _serial: serial,
             dir,
@@ -119,7 +130,10 @@ impl Env {
         let (code, out, err) = self.run(&args);
         assert_eq!(code, 0, "start failed: {err}");
         let slug = out.trim().to_owned();
-        assert!(!slug.is_empty() && !slug.contains('\n'), "start printed more than the identity: {out:?}");
+        assert!(
+            !slug.is_empty() && !slug.contains('\n'),
+            "start printed more than the identity: {out:?}"
+        );
         self.track(&slug);
         slug
     }
@@ -153,15 +167,33 @@ impl Drop for Env {
     fn drop(&mut self) {
         for slug in self.slugs.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let _ = Command::new("docker")
-                .args(["compose", "-p", &format!("bot-bottle-{slug}"), "down", "--volumes", "--timeout", "1"])
+                .args([
+                    "compose",
+                    "-p",
+                    &format!("bot-bottle-{slug}"),
+                    "down",
+                    "--volumes",
+                    "--timeout",
+                    "1",
+                ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
         }
-        for name in self.containers.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for name in self
+            .containers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             let _ = docker(&["rm", "--force", name]);
         }
-        for name in self.networks.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for name in self
+            .networks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
             let _ = docker(&["network", "rm", name]);
         }
     }
@@ -173,12 +205,18 @@ pub fn leftovers(slug: &str) -> (usize, usize) {
     let count = |s: String| s.lines().filter(|l| !l.is_empty()).count();
     (
         count(docker_ok(&["ps", "--all", "--quiet", "--filter", &filter])),
-        count(docker_ok(&["network", "ls", "--quiet", "--filter", &filter])),
+        count(docker_ok(&[
+            "network", "ls", "--quiet", "--filter", &filter,
+        ])),
     )
 }
 
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
 }

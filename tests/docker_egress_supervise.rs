@@ -1,0 +1,380 @@
+//! Egress and supervise end to end, on the real engine. The "outside" is an
+//! upstream container of the test's own (HTTPS, with its own test CA), on a
+//! network of its own, joined to the bottle's outside network under the
+//! names the routes use. Nothing else is ever contacted.
+
+mod support;
+
+use std::path::Path;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bot_bottle::egress::ca::{Signer, new_ca};
+use serde_json::{Value, json};
+use support::{Env, docker, docker_ok, docker_or_skip, unique};
+
+const UPSTREAM_IMAGE: &str = "bot-bottle-test-upstream:1";
+
+/// Echoes every request as JSON: path and headers.
+const ECHO_SERVER: &str = r#"
+import http.server, json, ssl
+class Echo(http.server.BaseHTTPRequestHandler):
+    def answer(self):
+        n = int(self.headers.get('content-length') or 0)
+        body = self.rfile.read(n) if n else b''
+        out = json.dumps({'path': self.path, 'headers': {k.lower(): v for k, v in self.headers.items()}, 'body_len': len(body)}).encode()
+        self.send_response(200)
+        self.send_header('content-type', 'application/json')
+        self.send_header('content-length', str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+    do_GET = do_POST = do_PUT = answer
+    def log_message(self, *a): pass
+server = http.server.ThreadingHTTPServer(('0.0.0.0', 443), Echo)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain('/certs/cert.pem', '/certs/key.pem')
+server.socket = ctx.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
+"#;
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+/// The upstream image: python3 on the base image; built once, then cached.
+fn upstream_image() {
+    if docker(&["image", "inspect", UPSTREAM_IMAGE])
+        .status
+        .success()
+    {
+        return;
+    }
+    let dockerfile = "FROM debian:bookworm-slim\nRUN apt-get update && apt-get install -y --no-install-recommends python3 && rm -rf /var/lib/apt/lists/*\n";
+    let mut child = std::process::Command::new("docker")
+        .args(["build", "-t", UPSTREAM_IMAGE, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(dockerfile.as_bytes())
+        .unwrap();
+    assert!(
+        child.wait().unwrap().success(),
+        "building the test upstream image failed"
+    );
+}
+
+/// Starts the upstream with a certificate for `names`, and writes its CA
+/// to `ca_path`. Returns the container's name.
+fn start_upstream(env: &Env, names: &[&str], ca_path: &Path) -> String {
+    upstream_image();
+    let (ca_pem, ca_key) = new_ca().unwrap();
+    std::fs::write(ca_path, &ca_pem).unwrap();
+    let leaf = Signer::from_key_pem(&ca_key)
+        .unwrap()
+        .leaf_for(names)
+        .unwrap();
+    let certs = env.dir.path().join("upstream-certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::write(certs.join("cert.pem"), pem("CERTIFICATE", &leaf.chain[0])).unwrap();
+    std::fs::write(
+        certs.join("key.pem"),
+        pem("PRIVATE KEY", leaf.key.secret_der()),
+    )
+    .unwrap();
+    std::fs::write(certs.join("echo.py"), ECHO_SERVER).unwrap();
+    let network = unique("bbtest-upstream-net");
+    docker_ok(&["network", "create", &network]);
+    env.track_network(&network);
+    let name = unique("bbtest-upstream");
+    docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        &network,
+        "-v",
+        &format!("{}:/certs:ro", certs.display()),
+        UPSTREAM_IMAGE,
+        "python3",
+        "/certs/echo.py",
+    ]);
+    env.track_container(&name);
+    name
+}
+
+/// Makes the upstream reachable from the bottle's egress under `names`.
+fn join_bottle(upstream: &str, slug: &str, names: &[&str]) {
+    let mut args = vec!["network", "connect"];
+    for n in names {
+        args.extend(["--alias", n]);
+    }
+    let network = format!("bot-bottle-{slug}_outside");
+    args.extend([network.as_str(), upstream]);
+    docker_ok(&args);
+}
+
+/// A minimal MCP client in the agent (sh + curl): initializes a session,
+/// then makes every call at once; prints each result line.
+fn mcp_calls(env: &Env, slug: &str, calls: Vec<Value>) -> JoinHandle<String> {
+    let script = r#"
+U=$BOT_BOTTLE_MCP_URL
+post() { curl -sS -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' "$@"; }
+post -D /tmp/mcp-h.$$ -o /dev/null -X POST "$U" -d '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}}'
+SID=$(grep -i '^mcp-session-id:' /tmp/mcp-h.$$ | cut -d' ' -f2 | tr -d '\r')
+post -o /dev/null -H "mcp-session-id: $SID" -X POST "$U" -d '{"jsonrpc":"2.0","method":"notifications/initialized"}'
+for call in "$@"; do
+  post -H "mcp-session-id: $SID" -X POST "$U" -d "$call" | sed -n 's/^data: //p' | grep '"id"' &
+done
+wait
+"#;
+    let mut args: Vec<String> = vec![
+        "exec".into(),
+        slug.into(),
+        "--".into(),
+        "sh".into(),
+        "-c".into(),
+        script.into(),
+        "mcp".into(),
+    ];
+    for (i, call) in calls.into_iter().enumerate() {
+        let request =
+            json!({"jsonrpc": "2.0", "id": i + 1, "method": "tools/call", "params": call});
+        args.push(request.to_string());
+    }
+    let mut cmd = env.cmd(&[]);
+    cmd.args(&args);
+    std::thread::spawn(move || String::from_utf8_lossy(&cmd.output().unwrap().stdout).into_owned())
+}
+
+/// The agent's environment, every process's environment and command line,
+/// and the files holding `needle`. The needle goes in on stdin, so no
+/// command line of the search holds it.
+fn search_agent(agent: &str, needle: &str) -> String {
+    let mut check = std::process::Command::new("docker")
+        .args([
+            "exec", "-i", "-u", "0", agent, "sh", "-c",
+            "read -r needle; env; cat /proc/*/environ /proc/*/cmdline 2>/dev/null | tr '\\0' '\\n'; \
+             printf '%s' \"$needle\" | grep -rlsF -f - --exclude-dir=proc --exclude-dir=sys /; true",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        writeln!(check.stdin.take().unwrap(), "{needle}").unwrap();
+    }
+    String::from_utf8_lossy(&check.wait_with_output().unwrap().stdout).into_owned()
+}
+
+fn egress_block(host: &str, why: &str) -> Value {
+    json!({"name": "egress-block", "arguments": {"host": host, "justification": why}})
+}
+
+/// Waits until `proposals --json` lists `n` proposals.
+fn pending(env: &Env, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, out, err) = env.run(&["proposals", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let list: Vec<Value> = serde_json::from_str(&out).unwrap();
+        if list.len() >= n || Instant::now() > deadline {
+            assert_eq!(list.len(), n, "{out}");
+            return list;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn curl_code(env: &Env, slug: &str, url: &str) -> String {
+    env.sh(
+        slug,
+        &format!("curl -sS -m 10 -o /dev/null -w '%{{http_code}}' {url} 2>/dev/null; true"),
+    )
+    .1
+}
+
+#[test]
+fn routes_credentials_and_proposals_end_to_end() {
+    if !docker_or_skip("routes_credentials_and_proposals_end_to_end") {
+        return;
+    }
+    let env = Env::new();
+    let upstream = start_upstream(
+        &env,
+        &["upstream.test", "newhost.test", "other.test"],
+        &env.proj().join("test-ca.pem"),
+    );
+    env.write(
+        "proj/bot-bottle.json",
+        r#"{
+          "agents": {"e2e": {"provider": "shell", "bottle": "e2e", "prompt": "end to end"}},
+          "bottles": {"e2e": {"extends": "default", "egress": {
+            "routes": [{"host": "upstream.test", "path_allowlist": ["/v1/"],
+                        "auth": {"scheme": "bearer", "token_env": "E2E_UPSTREAM_TOKEN"}}],
+            "trust_upstream_ca": ["test-ca.pem"]}}}
+        }"#,
+    );
+    let token = format!("e2e-secret-{}", unique("t"));
+    let mut start = env.cmd(&["start", "e2e", "--yes", "--detach"]);
+    start.env("E2E_UPSTREAM_TOKEN", &token);
+    let out = start.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let slug = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    env.track(&slug);
+    join_bottle(
+        &upstream,
+        &slug,
+        &["upstream.test", "newhost.test", "other.test"],
+    );
+
+    // Through the route: the upstream gets the injected credential.
+    let (code, body) = env.sh(
+        &slug,
+        "curl -sS -m 10 -H 'Authorization: Bearer agent-guess' https://upstream.test/v1/echo?x=1",
+    );
+    assert_eq!(code, 0, "{body}");
+    let echo: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(echo["headers"]["authorization"], format!("Bearer {token}"));
+    assert_eq!(echo["path"], "/v1/echo?x=1");
+    // Only through the route.
+    assert_eq!(curl_code(&env, &slug, "https://upstream.test/admin"), "403");
+    let (_, direct) = env.sh(&slug, "curl -sS -m 5 --noproxy '*' https://upstream.test/v1/ >/dev/null 2>&1 && echo REACHED; true");
+    assert!(!direct.contains("REACHED"));
+
+    // The real token is nowhere in the agent: env, /proc, files, inspect.
+    let agent = format!("bot-bottle-{slug}-agent");
+    let canary = unique("canary");
+    docker_ok(&[
+        "exec",
+        &agent,
+        "sh",
+        "-c",
+        &format!("echo {canary} > /tmp/canary"),
+    ]);
+    let seen = search_agent(&agent, &canary);
+    assert!(
+        seen.contains("BOT_BOTTLE_SLUG=") && seen.contains("/tmp/canary"),
+        "the search itself is broken: {seen}"
+    );
+    let inside = search_agent(&agent, &token);
+    assert!(
+        !inside.contains(&token),
+        "the token is visible in the agent container"
+    );
+    assert!(
+        !docker_ok(&["inspect", &agent]).contains(&token),
+        "the token is in docker inspect"
+    );
+    let compose =
+        std::fs::read_to_string(env.home().join("state").join(&slug).join("compose.json")).unwrap();
+    assert!(!compose.contains(&token));
+
+    // A proposal: the agent asks, the operator approves, the route works
+    // without a restart, the audit log has the diff.
+    assert_eq!(curl_code(&env, &slug, "https://newhost.test/"), "403");
+    let call = mcp_calls(
+        &env,
+        &slug,
+        vec![egress_block("newhost.test", "to fetch the fixtures")],
+    );
+    let listed = pending(&env, 1);
+    assert_eq!(listed[0]["slug"], slug.as_str());
+    assert_eq!(listed[0]["tool"], "egress-block");
+    assert_eq!(listed[0]["summary"], "route newhost.test");
+    assert_eq!(listed[0]["justification"], "to fetch the fixtures");
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    let (code, _, err) = env.run(&["approve", &id]);
+    assert_eq!(code, 0, "{err}");
+    let answer = call.join().unwrap();
+    assert!(
+        answer.contains("approved: newhost.test is now reachable"),
+        "{answer}"
+    );
+    assert_eq!(
+        curl_code(&env, &slug, "https://newhost.test/anything"),
+        "200"
+    );
+    let audit =
+        std::fs::read_to_string(env.home().join("audit").join(format!("{slug}.jsonl"))).unwrap();
+    let line: Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!(line["decision"], "approved");
+    assert_eq!(line["proposal"], id.as_str());
+    assert!(
+        line["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+      \"host\": \"newhost.test\""),
+        "{line}"
+    );
+    assert!(!audit.contains(&token));
+
+    // A rejection carries its reason back.
+    let call = mcp_calls(&env, &slug, vec![egress_block("other.test", "curiosity")]);
+    let id = pending(&env, 1)[0]["id"].as_str().unwrap().to_owned();
+    let (code, _, err) = env.run(&["reject", &id, "--reason", "not for this task"]);
+    assert_eq!(code, 0, "{err}");
+    let answer = call.join().unwrap();
+    assert!(
+        answer.contains("rejected by the operator: not for this task"),
+        "{answer}"
+    );
+    assert_eq!(curl_code(&env, &slug, "https://other.test/"), "403");
+
+    // Invalid input is refused and queues nothing.
+    let answer = mcp_calls(&env, &slug, vec![egress_block("https://evil.test/x", "x"), json!({"name": "pipelock-block", "arguments": {"failed_url": "ftp://a.test/", "justification": "x"}})]).join().unwrap();
+    assert_eq!(
+        answer
+            .matches("invalid request, nothing was queued")
+            .count(),
+        2,
+        "{answer}"
+    );
+    pending(&env, 0);
+
+    // A burst of 50 proposals from one agent: none is lost.
+    let burst: Vec<Value> = (0..50)
+        .map(|i| egress_block(&format!("burst{i}.test"), "burst"))
+        .collect();
+    let call = mcp_calls(&env, &slug, burst);
+    let listed = pending(&env, 50);
+    let mut hosts: Vec<String> = listed
+        .iter()
+        .map(|p| p["summary"].as_str().unwrap().to_owned())
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    assert_eq!(hosts.len(), 50);
+    for p in &listed {
+        let (code, _, err) = env.run(&["reject", p["id"].as_str().unwrap(), "--reason", "burst"]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let answer = call.join().unwrap();
+    assert_eq!(
+        answer.matches("rejected by the operator: burst").count(),
+        50,
+        "{answer}"
+    );
+    env.run(&["stop", &slug]);
+}
