@@ -27,6 +27,12 @@ pub const DEBOOTSTRAP: Program = Program {
     install_hint: "install it: apt-get install debootstrap (scripts/setup does)",
 };
 
+pub const TMUX: Program = Program {
+    name: "tmux",
+    env: "BOT_BOTTLE_TMUX",
+    install_hint: "install tmux (apt-get install tmux; scripts/setup does)",
+};
+
 pub const TAR: Program = Program {
     name: "tar",
     env: "BOT_BOTTLE_TAR",
@@ -169,6 +175,17 @@ impl Program {
             .stderr(sink.stdio().map_err(spawn)?);
         let status = self.status(cmd)?;
         self.check(cmd, status, "see the output above")
+    }
+
+    /// The same command for tokio, for programs driven asynchronously.
+    pub fn async_command<I, S>(&self, args: I) -> tokio::process::Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = tokio::process::Command::new(self.path());
+        cmd.args(args);
+        cmd
     }
 
     /// Starts it; the caller waits.

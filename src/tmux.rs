@@ -1,3 +1,5 @@
 //! tmux: the dedicated session and its control-mode connection.
 
+pub mod client;
+pub mod command;
 pub mod control;
