@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod cli;
+pub mod dashboard;
 pub mod egress;
 pub mod exec;
 pub mod launch;

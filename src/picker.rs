@@ -7,7 +7,7 @@ use std::io::{self, IsTerminal};
 
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::crossterm::terminal;
-use ratatui::layout::{Constraint, Layout};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{List, ListItem, ListState};
@@ -58,6 +58,10 @@ impl Picker {
             .collect()
     }
 
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+
     pub fn key(&mut self, key: KeyEvent) -> Outcome {
         if key.kind == KeyEventKind::Release {
             return Outcome::Pending;
@@ -103,12 +107,17 @@ impl Picker {
     }
 
     pub fn render(&self, frame: &mut Frame) {
+        self.render_in(frame, frame.area());
+    }
+
+    /// Draws the picker in `area` of the frame.
+    pub fn render_in(&self, frame: &mut Frame, area: Rect) {
         let [prompt, list, help] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Min(1),
             Constraint::Length(1),
         ])
-        .areas(frame.area());
+        .areas(area);
         frame.render_widget(
             Line::from(vec![
                 Span::styled(format!("{}: ", self.title), Style::new().bold()),
