@@ -7,6 +7,7 @@ mod cleanup;
 mod exec;
 mod image;
 mod list;
+mod open;
 mod proposals;
 mod resume;
 mod routes;
@@ -34,17 +35,22 @@ use crate::supervise::apply::ApplyError;
     name = "bot-bottle",
     version,
     about = "Run AI coding agents in sandboxed bottles",
-    arg_required_else_help = true
+    long_about = "Run AI coding agents in sandboxed bottles.\n\nWith no command, opens bot-bottle's tmux session (made if missing) with the dashboard."
 )]
 pub struct Cli {
+    /// With no command: make the tmux session without attaching to it.
+    #[arg(long)]
+    detach: bool,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Launch an agent in a new bottle and attach to its session.
     Start(start::StartArgs),
+    /// The dashboard: what runs in the session's first pane.
+    Dashboard,
     /// Relaunch a bottle whose state was kept, with the same identity.
     Resume(resume::ResumeArgs),
     /// Open an interactive session in a running bottle.
@@ -76,8 +82,18 @@ enum Command {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        return open::open(cli.detach);
+    };
+    if cli.detach {
+        return Err(Failure::usage(
+            "--detach before a command only applies to opening the session",
+            Some("put it after the command, e.g. `bot-bottle start shell --detach`".into()),
+        ));
+    }
+    match command {
         Command::Start(args) => start::run(args),
+        Command::Dashboard => open::dashboard(),
         Command::Resume(args) => resume::run(args),
         Command::Attach(args) => attach::run(args),
         Command::Exec(args) => exec::run(args),

@@ -5,4 +5,6 @@
 //! `runtime` feeds it messages and carries out its effects.
 
 pub mod app;
+pub mod panes;
 pub mod render;
+pub mod runtime;

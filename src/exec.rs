@@ -188,6 +188,13 @@ impl Program {
         cmd
     }
 
+    /// Replaces this process with the command (returns only on failure).
+    pub fn exec(&self, cmd: &mut Command) -> ExecError {
+        use std::os::unix::process::CommandExt;
+        trace(cmd);
+        self.spawn_error(cmd.exec())
+    }
+
     /// Starts it; the caller waits.
     pub fn spawn(&self, cmd: &mut Command) -> Result<std::process::Child, ExecError> {
         trace(cmd);

@@ -3,3 +3,4 @@
 pub mod client;
 pub mod command;
 pub mod control;
+pub mod session;

@@ -1,19 +1,15 @@
 //! `bot-bottle start`.
 
-use std::collections::BTreeSet;
 use std::process::ExitCode;
-use std::time::SystemTime;
 
 use clap::Args;
 
 use super::{Failure, confirm, exit_code, has_tty, home_and_cwd, interrupt_flag, load_manifest};
 use crate::backend::BackendKind;
-use crate::backend::docker::engine;
 use crate::backend::docker::images::SidecarImage;
-use crate::backend::docker::plan::Runtime;
 use crate::exec::Sink;
 use crate::launch::lifecycle::{self, Context, Settled, Start};
-use crate::launch::{self, HostFacts, Prepared, StartRequest};
+use crate::launch::{self, Prepared, StartRequest};
 use crate::manifest::Manifest;
 use crate::picker;
 use crate::state::Home;
@@ -94,38 +90,17 @@ pub fn run(args: StartArgs) -> Result<ExitCode, Failure> {
     )
 }
 
-/// Plans the launch. Without a sidecar image (a dry run that cannot make
-/// one), the plan names it by the version.
+/// Plans the launch (see `launch::host_facts`); a warning goes to stderr.
 pub fn prepare(
     manifest: &Manifest,
     home: &Home,
     request: &StartRequest,
     sidecar: Option<&SidecarImage>,
 ) -> Result<Prepared, Failure> {
-    let runtime = match engine::detect_runtime() {
-        Ok(runtime) => runtime,
-        Err(e) if sidecar.is_none() => {
-            eprintln!(
-                "bot-bottle: warning: cannot ask the docker engine for its runtimes ({e}); showing runc"
-            );
-            Runtime::Runc
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let sidecar_image = match sidecar {
-        Some(s) => s.tag.clone(),
-        None => format!("bot-bottle-sidecar:{}", env!("CARGO_PKG_VERSION")),
-    };
-    let host = HostFacts {
-        env_set: std::env::vars_os()
-            .filter(|(_, v)| !v.is_empty())
-            .filter_map(|(k, _)| k.into_string().ok())
-            .collect::<BTreeSet<_>>(),
-        user: host_user(),
-        runtime,
-        sidecar_image,
-        now: SystemTime::now(),
-    };
+    let (host, warning) = launch::host_facts(sidecar)?;
+    if let Some(warning) = warning {
+        eprintln!("bot-bottle: warning: {warning}");
+    }
     Ok(launch::prepare(manifest, home, request, &host)?)
 }
 
@@ -212,9 +187,4 @@ fn pick_agent(manifest: &Manifest) -> Result<Option<String>, Failure> {
         .collect();
     picker::run(picker::Picker::new("agent", items))
         .map_err(|e| Failure::runtime(format!("the agent picker failed: {e}"), None))
-}
-
-fn host_user() -> (u32, u32) {
-    // SAFETY: getuid and getgid cannot fail and touch no memory.
-    unsafe { (libc::getuid(), libc::getgid()) }
 }

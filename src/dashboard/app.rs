@@ -82,6 +82,8 @@ pub enum Msg {
     Started(String),
     /// A bottle this dashboard stopped is gone.
     Stopped(String),
+    /// The operator saved an edit of this proposal; approve it now.
+    Modified(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +136,8 @@ pub struct App {
     pub bottle_names: Vec<String>,
     pub backends: Vec<String>,
     proposals_loaded: bool,
+    /// A bottle to select once the listing shows it (one just started).
+    select_when_listed: Option<String>,
 }
 
 impl App {
@@ -156,6 +160,7 @@ impl App {
             bottle_names,
             backends,
             proposals_loaded: false,
+            select_when_listed: None,
         }
     }
 
@@ -211,15 +216,30 @@ impl App {
             Msg::Started(slug) => {
                 self.status = Some(format!("{slug} is up"));
                 self.owned.insert(slug.clone());
+                self.focus = Focus::Agents;
+                match self.agents.iter().position(|a| a.slug == slug) {
+                    Some(i) => self.agent_sel = i,
+                    None => self.select_when_listed = Some(slug.clone()),
+                }
                 self.right = Some(slug);
                 Vec::new()
             }
             Msg::Stopped(slug) => self.stopped(&slug),
+            Msg::Modified(id) => {
+                if let Some(i) = self.proposals.iter().position(|p| p.id == id) {
+                    self.proposal_sel = i;
+                    self.focus = Focus::Proposals;
+                    return self.approve();
+                }
+                Vec::new()
+            }
         }
     }
 
     fn bottles(&mut self, rows: Vec<AgentRow>) -> Vec<Effect> {
-        let selected = self.selected_agent().map(|a| a.slug.clone());
+        let listed = |slug: &String| rows.iter().any(|r| &r.slug == slug);
+        let wanted = self.select_when_listed.take_if(|s| listed(s));
+        let selected = wanted.or_else(|| self.selected_agent().map(|a| a.slug.clone()));
         self.agents = rows;
         self.agent_sel = selected
             .and_then(|s| self.agents.iter().position(|a| a.slug == s))
@@ -757,6 +777,8 @@ mod tests {
         a.update(Msg::Started("d-4".into()));
         assert!(a.owned.contains("d-4"));
         assert_eq!(a.right.as_deref(), Some("d-4"));
+        a.update(Msg::Bottles(vec![row("a-1"), row("d-4")]));
+        assert_eq!(a.selected_agent().unwrap().slug, "d-4", "the new agent is selected once listed");
     }
 
     #[test]

@@ -62,9 +62,9 @@ fn render_proposals(app: &App, frame: &mut Frame, area: Rect) {
         .map(|p| {
             let style = if app.is_fresh(&p.id) { Style::new().green() } else { Style::new() };
             ListItem::new(Line::from(vec![
-                Span::raw(format!("{}  ", p.slug)),
                 Span::styled(format!("{}  ", p.request.tool()), Style::new().bold()),
                 Span::raw(p.request.summary()),
+                Span::styled(format!("  {}", p.slug), Style::new().dark_gray()),
             ]))
             .style(style)
         })
@@ -96,12 +96,13 @@ fn agent_line(app: &App, a: &AgentRow) -> Line<'static> {
     };
     Line::from(vec![
         Span::styled(if shown { "* " } else { "  " }, Style::new().bold()),
-        Span::styled(format!("{} ", a.backend), Style::new().dark_gray()),
         Span::styled(a.slug.clone(), Style::new().fg(color(&a.color)).add_modifier(Modifier::BOLD)),
-        Span::raw(format!("  {}  {}  ", a.agent, clock(&a.started_at))),
-        Span::styled(services, Style::new().dark_gray()),
-        Span::raw("  "),
+        Span::raw(format!("  {}  ", a.agent)),
         Span::styled(activity, activity_style),
+        Span::raw("  "),
+        Span::styled(services, Style::new().dark_gray()),
+        Span::raw(format!("  {}  ", clock(&a.started_at))),
+        Span::styled(a.backend.clone(), Style::new().dark_gray()),
     ])
 }
 

@@ -314,6 +314,37 @@ fn rebuild(
     Ok(Applied::Rebuild { resume })
 }
 
+/// The request of a pending proposal, as the operator edits it.
+pub fn request_text(home: &Home, id: &str) -> Result<String, ApplyError> {
+    let Located { proposal, .. } = locate(home, id)?;
+    let mut text = serde_json::to_string_pretty(&proposal.request).unwrap_or_default();
+    text.push('\n');
+    Ok(text)
+}
+
+/// Replaces a pending proposal's request with the operator's edit, checked
+/// as the agent's input is. The tool stays the same.
+pub fn modify(home: &Home, id: &str, edited: &str) -> Result<Proposal, ApplyError> {
+    let Located { queue, mut proposal } = locate(home, id)?;
+    let request: Request = serde_json::from_str(edited).map_err(|e| ApplyError::Invalid(format!("the edited request: {e}")))?;
+    if request.tool() != proposal.request.tool() {
+        return Err(ApplyError::Invalid(format!("keep the tool: {}", proposal.request.tool())));
+    }
+    let mut args = match serde_json::to_value(&request) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    args.remove("tool");
+    if let Request::PipelockBlock { .. } = &request {
+        args.remove("host");
+    }
+    args.insert("justification".into(), proposal.justification.clone().into());
+    let (checked, _) = super::proposal::parse(request.tool(), &args).map_err(|e| ApplyError::Invalid(e.to_string()))?;
+    proposal.request = checked;
+    queue.replace(&proposal)?;
+    Ok(proposal)
+}
+
 /// Rejects a proposal; the reason reaches the agent.
 pub fn reject(home: &Home, id: &str, reason: Option<&str>) -> Result<Proposal, ApplyError> {
     let Located { queue, proposal } = locate(home, id)?;

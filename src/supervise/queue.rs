@@ -88,6 +88,14 @@ impl Queue {
         Ok(proposal)
     }
 
+    /// Rewrites a queued proposal (the operator edited its request).
+    pub fn replace(&self, proposal: &Proposal) -> Result<(), QueueError> {
+        let path = self.path(QUEUE, &proposal.id);
+        check_id(&proposal.id).map_err(|e| io(&path, e))?;
+        let text = serde_json::to_vec_pretty(proposal).map_err(|e| io(&path, e))?;
+        write_atomic(&path, &text, 0o644).map_err(|e| io(&path, e))
+    }
+
     /// Every queued proposal, answered or not, oldest first.
     fn all_queued(&self) -> Result<Vec<Proposal>, QueueError> {
         let dir = self.dir.join(QUEUE);

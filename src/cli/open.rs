@@ -1,0 +1,53 @@
+//! `bot-bottle` with no verb: open the dedicated tmux session (made if
+//! missing) with the dashboard, and attach to it; `--detach` only makes it.
+//! `bot-bottle dashboard` is what runs in its first pane.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use super::{Failure, home_and_cwd};
+use crate::dashboard::runtime::{self, DashboardError};
+use crate::tmux::session::{self, SessionError};
+
+impl From<SessionError> for Failure {
+    fn from(e: SessionError) -> Failure {
+        Failure::runtime(e.to_string(), e.hint())
+    }
+}
+
+impl From<DashboardError> for Failure {
+    fn from(e: DashboardError) -> Failure {
+        let code = if matches!(e, DashboardError::NotInTmux) { 2 } else { 1 };
+        Failure {
+            message: e.to_string(),
+            hint: e.hint(),
+            code,
+        }
+    }
+}
+
+pub fn open(detach: bool) -> Result<ExitCode, Failure> {
+    let (home, cwd) = home_and_cwd()?;
+    let socket = session::socket_name();
+    let size = ratatui::crossterm::terminal::size().unwrap_or((200, 50));
+    let made = session::bootstrap(&home, &socket, &cwd, size)?;
+    let attach = format!("tmux -L {socket} attach -t {}", session::SESSION);
+    if detach {
+        let what = if made { "made" } else { "already there" };
+        eprintln!("bot-bottle: session {what}; attach with: {attach}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::usage(
+            "the session needs a terminal to attach to",
+            Some(format!("use `bot-bottle --detach`, then `{attach}` from a terminal")),
+        ));
+    }
+    Err(session::attach(&socket).into())
+}
+
+pub fn dashboard() -> Result<ExitCode, Failure> {
+    let (home, cwd) = home_and_cwd()?;
+    runtime::run(home, cwd)?;
+    Ok(ExitCode::SUCCESS)
+}

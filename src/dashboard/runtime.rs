@@ -1,0 +1,556 @@
+//! The dashboard's runtime: feeds the app messages (keys, ticks, the
+//! proposal queue through notify, bottles on docker events, pane output
+//! through the tmux control connection) and carries out its effects.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::{Mutex, mpsc};
+
+use super::app::{AgentChoice, AgentRow, App, Effect, Msg, NewAgent};
+use super::panes::Panes;
+use super::render::render;
+use crate::backend::BackendKind;
+use crate::backend::docker::enumerate;
+use crate::backend::docker::images::SidecarImage;
+use crate::exec::{self, DOCKER, Sink};
+use crate::launch::lifecycle::{self, Context};
+use crate::launch::{Prepared, StartRequest};
+use crate::manifest::{self, Sources};
+use crate::provider::shell_join;
+use crate::state::Home;
+use crate::supervise::apply::{self, Applied};
+use crate::tmux::client::{Client, ClientError, Event as TmuxEvent, Target};
+use crate::tmux::command;
+use crate::tmux::control::{Notification, PaneId, WindowId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DashboardError {
+    #[error("the dashboard runs inside tmux")]
+    NotInTmux,
+    #[error("terminal: {0}")]
+    Terminal(#[from] std::io::Error),
+    #[error(transparent)]
+    Tmux(#[from] ClientError),
+}
+
+impl DashboardError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            DashboardError::NotInTmux => Some("run `bot-bottle` to open its tmux session with the dashboard".into()),
+            _ => None,
+        }
+    }
+}
+
+/// Runs the dashboard in this tmux pane until `q`.
+pub fn run(home: Home, cwd: PathBuf) -> Result<(), DashboardError> {
+    let tmux = std::env::var("TMUX").map_err(|_| DashboardError::NotInTmux)?;
+    let socket_path = tmux.split(',').next().unwrap_or("").to_owned();
+    let dashboard = std::env::var("TMUX_PANE")
+        .ok()
+        .and_then(|p| PaneId::parse(&p))
+        .ok_or(DashboardError::NotInTmux)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(main_loop(home, cwd, socket_path, dashboard))
+}
+
+/// What the tasks share.
+struct Shared {
+    home: Home,
+    cwd: PathBuf,
+    panes: Mutex<Panes>,
+    msgs: mpsc::UnboundedSender<Msg>,
+    /// The plan shown by the last preflight, to launch on `y`.
+    planned: Mutex<Option<(NewAgent, Prepared, SidecarImage)>>,
+    exe: String,
+}
+
+impl Shared {
+    fn send(&self, msg: Msg) {
+        let _ = self.msgs.send(msg);
+    }
+
+    /// The command of a bottle's session pane.
+    fn attach_command(&self, slug: &str) -> String {
+        shell_join(&[
+            "env".into(),
+            format!("BOT_BOTTLE_HOME={}", self.home.root.display()),
+            self.exe.clone(),
+            "attach".into(),
+            slug.into(),
+        ])
+    }
+
+    fn log_path(&self, slug: &str, what: &str) -> PathBuf {
+        let dir = self.home.root.join("logs");
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join(format!("{slug}-{what}.log"));
+        let _ = std::fs::write(&path, "");
+        path
+    }
+}
+
+async fn main_loop(home: Home, cwd: PathBuf, socket_path: String, dashboard: PaneId) -> Result<(), DashboardError> {
+    let (client, tmux_events) = Client::connect(Target {
+        socket_path,
+        session: dashboard.to_string(),
+    });
+    let place = client.run(&command::pane_place(dashboard)).await?;
+    let window = place
+        .first()
+        .and_then(|l| l.split(' ').next())
+        .and_then(WindowId::parse)
+        .ok_or_else(|| ClientError::Failed(format!("where is {dashboard}? {place:?}")))?;
+    client
+        .run(&command::set_session_option(dashboard, "@bb_dashboard_pane", &dashboard.to_string()))
+        .await?;
+    client
+        .run(&command::set_session_option(dashboard, "@bb_dashboard_window", &window.to_string()))
+        .await?;
+    client.run(&command::pane_title(dashboard, "dashboard")).await?;
+
+    let (msgs, mut inbox) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared {
+        home: home.clone(),
+        cwd: cwd.clone(),
+        panes: Mutex::new(Panes {
+            client: client.clone(),
+            dashboard,
+            window,
+            sessions: BTreeMap::new(),
+            logs: BTreeMap::new(),
+        }),
+        msgs: msgs.clone(),
+        planned: Mutex::new(None),
+        exe: std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "bot-bottle".into()),
+    });
+
+    let (choices, bottles, load_error) = agent_choices(&home, &cwd);
+    let mut app = App::new(choices, bottles, BackendKind::NAMES.iter().map(|s| s.to_string()).collect());
+    if let Some(e) = load_error {
+        app.update(Msg::Status(e));
+    }
+    spawn_keys(msgs.clone());
+    spawn_ticks(msgs.clone());
+    spawn_proposals(home.clone(), msgs.clone());
+    spawn_bottles(home.clone(), msgs.clone());
+    spawn_output(client.clone(), tmux_events, dashboard, msgs.clone());
+
+    let mut terminal = ratatui::try_init()?;
+    let started = Instant::now();
+    let result = loop {
+        terminal.draw(|f| render(&app, f))?;
+        let Some(first) = inbox.recv().await else { break Ok(()) };
+        let mut batch = vec![first];
+        while let Ok(more) = inbox.try_recv() {
+            batch.push(more);
+        }
+        let mut quit = false;
+        for msg in batch {
+            let msg = match msg {
+                Msg::Tick(_) => Msg::Tick(started.elapsed().as_millis() as u64),
+                other => other,
+            };
+            for effect in app.update(msg) {
+                match effect {
+                    Effect::Quit => quit = true,
+                    Effect::Modify { id } => {
+                        ratatui::restore();
+                        let outcome = modify(&home, &id);
+                        terminal = ratatui::try_init()?;
+                        terminal.clear()?;
+                        match outcome {
+                            Ok(()) => shared.send(Msg::Modified(id)),
+                            Err(e) => shared.send(Msg::Status(e)),
+                        }
+                    }
+                    Effect::Bell => {
+                        let mut out = std::io::stdout();
+                        let _ = out.write_all(b"\x07").and_then(|()| out.flush());
+                    }
+                    other => {
+                        let shared = Arc::clone(&shared);
+                        tokio::spawn(async move { carry_out(&shared, other).await });
+                    }
+                }
+            }
+        }
+        if quit {
+            break Ok(());
+        }
+    };
+    ratatui::restore();
+    result
+}
+
+/// The agents `n` offers, from the manifests (an error is shown, not fatal).
+fn agent_choices(home: &Home, cwd: &Path) -> (Vec<AgentChoice>, Vec<String>, Option<String>) {
+    let sources = Sources {
+        home: home.root.clone(),
+        cwd: cwd.to_path_buf(),
+        user_home: std::env::var_os("HOME").map(PathBuf::from),
+    };
+    match manifest::load(&sources) {
+        Ok(m) => (
+            m.agents
+                .values()
+                .map(|a| AgentChoice {
+                    name: a.name.clone(),
+                    description: a.description.clone().unwrap_or_default(),
+                    bottles: a.bottles.clone(),
+                })
+                .collect(),
+            m.bottles.keys().cloned().collect(),
+            None,
+        ),
+        Err(e) => (Vec::new(), Vec::new(), Some(format!("manifest: {e}"))),
+    }
+}
+
+async fn carry_out(shared: &Shared, effect: Effect) {
+    let result: Result<(), String> = match effect {
+        Effect::Show { slug, focus } => {
+            let command = shared.attach_command(&slug);
+            shared.panes.lock().await.show(&slug, focus, &command).await.map(|_| ()).map_err(|e| e.to_string())
+        }
+        Effect::CloseRight => shared.panes.lock().await.close_right().await.map_err(|e| e.to_string()),
+        Effect::FocusDashboard => shared.panes.lock().await.focus_dashboard().await.map_err(|e| e.to_string()),
+        Effect::SetPending(n) => shared.panes.lock().await.set_pending(n).await.map_err(|e| e.to_string()),
+        Effect::Approve { id, token_env } => approve(shared, id, token_env).await,
+        Effect::Reject { id, reason } => {
+            let home = shared.home.clone();
+            let done = tokio::task::spawn_blocking(move || apply::reject(&home, &id, reason.as_deref())).await;
+            match done {
+                Ok(Ok(p)) => {
+                    shared.send(Msg::Status(format!("rejected {} for {}", p.id, p.slug)));
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        Effect::Preflight(request) => preflight(shared, request).await,
+        Effect::Launch(request) => launch(shared, request).await,
+        Effect::Stop { slug } => stop(shared, slug).await,
+        Effect::Bell | Effect::Quit | Effect::Modify { .. } => Ok(()),
+    };
+    if let Err(e) = result {
+        shared.send(Msg::Status(format!("error: {e}")));
+    }
+}
+
+async fn approve(shared: &Shared, id: String, token_env: Option<String>) -> Result<(), String> {
+    let home = shared.home.clone();
+    let sink = Sink::File(shared.log_path("apply", "last"));
+    let done = tokio::task::spawn_blocking(move || apply::approve(&home, &id, token_env.as_deref(), &sink))
+        .await
+        .map_err(|e| e.to_string())?;
+    match done {
+        Ok((p, Applied::Routes { note })) => shared.send(Msg::Status(format!("approved {}: {note}", p.id))),
+        Ok((p, Applied::Rebuild { resume })) => {
+            shared.send(Msg::Status(format!("approved {}; {} is down, rebuild it with: {resume}", p.id, p.slug)))
+        }
+        Err(e) => {
+            let hint = e.hint().map(|h| format!(" ({h})")).unwrap_or_default();
+            return Err(format!("{e}{hint}"));
+        }
+    }
+    Ok(())
+}
+
+/// Edits a proposal's request in $EDITOR (the terminal is ours meanwhile).
+fn modify(home: &Home, id: &str) -> Result<(), String> {
+    let text = apply::request_text(home, id).map_err(|e| e.to_string())?;
+    let path = std::env::temp_dir().join(format!("bot-bottle-proposal-{id}.json"));
+    std::fs::write(&path, text).map_err(|e| e.to_string())?;
+    let edited = exec::edit(&path).map_err(|e| e.to_string()).and_then(|()| std::fs::read_to_string(&path).map_err(|e| e.to_string()));
+    let _ = std::fs::remove_file(&path);
+    apply::modify(home, id, &edited?).map(|_| ()).map_err(|e| e.to_string())
+}
+
+async fn preflight(shared: &Shared, request: NewAgent) -> Result<(), String> {
+    let (home, cwd) = (shared.home.clone(), shared.cwd.clone());
+    let wanted = request.clone();
+    let planned = tokio::task::spawn_blocking(move || -> Result<(Prepared, SidecarImage), String> {
+        let backend = BackendKind::parse(&wanted.backend).ok_or_else(|| format!("unknown backend {}", wanted.backend))?;
+        let sources = Sources {
+            home: home.root.clone(),
+            cwd: cwd.clone(),
+            user_home: std::env::var_os("HOME").map(PathBuf::from),
+        };
+        let manifest = manifest::load(&sources).map_err(|e| e.to_string())?;
+        let sidecar = lifecycle::preflight_checks().map_err(|e| e.to_string())?;
+        let req = StartRequest {
+            agent: wanted.agent,
+            bottles: wanted.bottles,
+            backend,
+            label: None,
+            copy_cwd: false,
+            cwd,
+            extra_args: Vec::new(),
+            identity: None,
+        };
+        let (host, _) = crate::launch::host_facts(Some(&sidecar)).map_err(|e| e.to_string())?;
+        let prepared = crate::launch::prepare(&manifest, &home, &req, &host).map_err(|e| e.to_string())?;
+        Ok((prepared, sidecar))
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    let text = crate::launch::preflight_text(&planned.0);
+    *shared.planned.lock().await = Some((request.clone(), planned.0, planned.1));
+    shared.send(Msg::Preflight { request, text });
+    Ok(())
+}
+
+/// Brings a bottle up with its log in the right pane, which then becomes
+/// the agent's session.
+async fn launch(shared: &Shared, request: NewAgent) -> Result<(), String> {
+    let Some((planned_for, prepared, sidecar)) = shared.planned.lock().await.take() else {
+        return Err("no plan to launch; press n again".into());
+    };
+    if planned_for != request {
+        return Err("the plan changed; press n again".into());
+    }
+    let slug = prepared.slug.clone();
+    let log = shared.log_path(&slug, "bringup");
+    let tail = shell_join(&["tail".into(), "-n".into(), "+1".into(), "-F".into(), log.display().to_string()]);
+    let pane = shared.panes.lock().await.show_log(&slug, &tail).await.map_err(|e| e.to_string())?;
+    let home = shared.home.clone();
+    let sink = Sink::File(log.clone());
+    let up = tokio::task::spawn_blocking(move || {
+        let interrupted = AtomicBool::new(false);
+        let ctx = Context {
+            home: &home,
+            sink: &sink,
+            interrupted: &interrupted,
+        };
+        let result = lifecycle::bring_up(&ctx, &prepared, &sidecar);
+        if let Err(e) = &result {
+            sink.line(&format!("bot-bottle: error: {e}"));
+        }
+        result.map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    up.map_err(|e| format!("{slug} did not come up: {e}"))?;
+    let command = shared.attach_command(&slug);
+    let mut panes = shared.panes.lock().await;
+    panes.log_becomes_session(pane, &slug, &command).await.map_err(|e| e.to_string())?;
+    panes.select(pane).await.map_err(|e| e.to_string())?;
+    shared.send(Msg::Started(slug));
+    Ok(())
+}
+
+/// Takes a bottle down with its log in the right pane.
+async fn stop(shared: &Shared, slug: String) -> Result<(), String> {
+    let log = shared.log_path(&slug, "teardown");
+    let tail = shell_join(&["tail".into(), "-n".into(), "+1".into(), "-F".into(), log.display().to_string()]);
+    shared.panes.lock().await.show_log(&slug, &tail).await.map_err(|e| e.to_string())?;
+    let home = shared.home.clone();
+    let target = slug.clone();
+    let down = tokio::task::spawn_blocking(move || {
+        let interrupted = AtomicBool::new(false);
+        let sink = Sink::File(log);
+        let ctx = Context {
+            home: &home,
+            sink: &sink,
+            interrupted: &interrupted,
+        };
+        let provider = home.read_metadata(&target).map(|m| m.provider).unwrap_or(crate::provider::Provider::Shell);
+        lifecycle::take_down(&ctx, &target, provider).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    down?;
+    shared.panes.lock().await.forget(&slug).await.map_err(|e| e.to_string())?;
+    shared.send(Msg::Stopped(slug));
+    Ok(())
+}
+
+fn spawn_keys(msgs: mpsc::UnboundedSender<Msg>) {
+    std::thread::spawn(move || {
+        use ratatui::crossterm::event::{self, Event};
+        loop {
+            match event::read() {
+                Ok(Event::Key(key)) => {
+                    if msgs.send(Msg::Key(key)).is_err() {
+                        return;
+                    }
+                }
+                Ok(Event::Resize(..)) => {
+                    let _ = msgs.send(Msg::Tick(0));
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    });
+}
+
+fn spawn_ticks(msgs: mpsc::UnboundedSender<Msg>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            every.tick().await;
+            if msgs.send(Msg::Tick(0)).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// Reloads the proposals whenever a file under `state/` changes.
+fn spawn_proposals(home: Home, msgs: mpsc::UnboundedSender<Msg>) {
+    let (changed, mut rx) = mpsc::unbounded_channel::<()>();
+    let root = home.state_root();
+    let _ = std::fs::create_dir_all(&root);
+    let watcher = notify::recommended_watcher(move |_event: notify::Result<notify::Event>| {
+        let _ = changed.send(());
+    });
+    let mut watcher = match watcher {
+        Ok(w) => Some(w),
+        Err(e) => {
+            let _ = msgs.send(Msg::Status(format!("cannot watch the proposal queue: {e}")));
+            None
+        }
+    };
+    if let Some(w) = watcher.as_mut() {
+        use notify::Watcher;
+        if let Err(e) = w.watch(&root, notify::RecursiveMode::Recursive) {
+            let _ = msgs.send(Msg::Status(format!("cannot watch {}: {e}", root.display())));
+        }
+    }
+    tokio::spawn(async move {
+        let _watcher = watcher;
+        loop {
+            let home = home.clone();
+            let list = tokio::task::spawn_blocking(move || apply::pending(&home).unwrap_or_default()).await.unwrap_or_default();
+            if msgs.send(Msg::Proposals(list)).is_err() {
+                return;
+            }
+            // Wait for a change (or, in case the watcher misses one, 5 s), then
+            // let a burst of writes settle.
+            let _ = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            while rx.try_recv().is_ok() {}
+        }
+    });
+}
+
+/// Lists the bottles at start, then on docker events, at most once a second.
+fn spawn_bottles(home: Home, msgs: mpsc::UnboundedSender<Msg>) {
+    let (changed, mut rx) = mpsc::unbounded_channel::<()>();
+    tokio::spawn(async move {
+        loop {
+            let events = DOCKER
+                .async_command(["events", "--filter", "label=dev.bot-bottle.slug", "--format", "{{.Status}}"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .spawn();
+            if let Ok(mut child) = events
+                && let Some(out) = child.stdout.take()
+            {
+                let mut lines = BufReader::new(out).lines();
+                while let Ok(Some(_)) = lines.next_line().await {
+                    if changed.send(()).is_err() {
+                        return;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    });
+    tokio::spawn(async move {
+        loop {
+            let home = home.clone();
+            let rows = tokio::task::spawn_blocking(move || list_rows(&home)).await;
+            match rows {
+                Ok(Ok(rows)) => {
+                    if msgs.send(Msg::Bottles(rows)).is_err() {
+                        return;
+                    }
+                }
+                Ok(Err(e)) => {
+                    let _ = msgs.send(Msg::Status(format!("cannot list bottles: {e}")));
+                }
+                Err(_) => {}
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            while rx.try_recv().is_ok() {}
+        }
+    });
+}
+
+fn list_rows(home: &Home) -> Result<Vec<AgentRow>, exec::ExecError> {
+    let containers = enumerate::containers()?;
+    let bottles = enumerate::active_bottles(&containers, |slug| home.read_metadata(slug).ok());
+    Ok(bottles
+        .into_iter()
+        .map(|b| {
+            let meta = home.read_metadata(&b.slug).ok();
+            AgentRow {
+                label: meta.as_ref().map_or_else(|| b.slug.clone(), |m| m.label.clone()),
+                color: meta.as_ref().map_or_else(|| "cyan".into(), |m| m.color.clone()),
+                backend: b.backend,
+                slug: b.slug,
+                agent: b.agent,
+                started_at: b.started_at,
+                services: b.services,
+            }
+        })
+        .collect())
+}
+
+/// Turns `%output` of session panes into activity, at most twice a second
+/// per bottle; keeps the pane map current as windows come and go.
+fn spawn_output(client: Client, mut events: mpsc::UnboundedReceiver<TmuxEvent>, dashboard: PaneId, msgs: mpsc::UnboundedSender<Msg>) {
+    tokio::spawn(async move {
+        let mut slugs: BTreeMap<PaneId, String> = BTreeMap::new();
+        let mut last: BTreeMap<PaneId, Instant> = BTreeMap::new();
+        let mut stale = true;
+        while let Some(event) = events.recv().await {
+            match event {
+                TmuxEvent::Notification(Notification::Output { pane, .. }) if pane != dashboard => {
+                    if stale || !slugs.contains_key(&pane) {
+                        if let Ok(lines) = client.run(&command::list_panes()).await {
+                            slugs = command::parse_pane_rows(&lines)
+                                .into_iter()
+                                .filter_map(|r| r.slug.map(|s| (r.pane, s)))
+                                .collect();
+                        }
+                        stale = false;
+                    }
+                    let due = last.get(&pane).is_none_or(|t| t.elapsed() >= Duration::from_millis(500));
+                    if let (true, Some(slug)) = (due, slugs.get(&pane)) {
+                        last.insert(pane, Instant::now());
+                        if msgs.send(Msg::Output(slug.clone())).is_err() {
+                            return;
+                        }
+                    }
+                }
+                TmuxEvent::Notification(
+                    Notification::WindowAdd(_)
+                    | Notification::WindowClose(_)
+                    | Notification::UnlinkedWindowClose(_)
+                    | Notification::LayoutChange { .. },
+                )
+                | TmuxEvent::Reconnected => stale = true,
+                TmuxEvent::Closed => return,
+                TmuxEvent::Notification(_) => {}
+            }
+        }
+    });
+}
