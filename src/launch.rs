@@ -13,8 +13,8 @@ use std::time::SystemTime;
 
 use crate::backend::BackendKind;
 use crate::backend::docker::compose::ComposeError;
-use crate::backend::docker::files::FilesError;
 use crate::backend::docker::engine;
+use crate::backend::docker::files::FilesError;
 use crate::backend::docker::images::{self, ImageError, SidecarImage};
 use crate::backend::docker::plan::{self, DockerPlan, PlanError, PlanInput, Runtime};
 use crate::exec::ExecError;
@@ -202,12 +202,16 @@ pub fn prepare(
 /// dry run that cannot make one) the plan names it by the version; when
 /// the engine cannot be asked (only in a dry run), runc is assumed, and the
 /// warning saying so is returned.
-pub fn host_facts(sidecar: Option<&SidecarImage>) -> Result<(HostFacts, Option<String>), ExecError> {
+pub fn host_facts(
+    sidecar: Option<&SidecarImage>,
+) -> Result<(HostFacts, Option<String>), ExecError> {
     let (runtime, warning) = match engine::detect_runtime() {
         Ok(runtime) => (runtime, None),
         Err(e) if sidecar.is_none() => (
             Runtime::Runc,
-            Some(format!("cannot ask the docker engine for its runtimes ({e}); showing runc")),
+            Some(format!(
+                "cannot ask the docker engine for its runtimes ({e}); showing runc"
+            )),
         ),
         Err(e) => return Err(e),
     };
@@ -219,7 +223,10 @@ pub fn host_facts(sidecar: Option<&SidecarImage>) -> Result<(HostFacts, Option<S
         // SAFETY: getuid and getgid cannot fail and touch no memory.
         user: unsafe { (libc::getuid(), libc::getgid()) },
         runtime,
-        sidecar_image: sidecar.map_or_else(|| format!("bot-bottle-sidecar:{}", env!("CARGO_PKG_VERSION")), |s| s.tag.clone()),
+        sidecar_image: sidecar.map_or_else(
+            || format!("bot-bottle-sidecar:{}", env!("CARGO_PKG_VERSION")),
+            |s| s.tag.clone(),
+        ),
         now: SystemTime::now(),
     };
     Ok((facts, warning))

@@ -17,7 +17,11 @@ impl From<SessionError> for Failure {
 
 impl From<DashboardError> for Failure {
     fn from(e: DashboardError) -> Failure {
-        let code = if matches!(e, DashboardError::NotInTmux) { 2 } else { 1 };
+        let code = if matches!(e, DashboardError::NotInTmux) {
+            2
+        } else {
+            1
+        };
         Failure {
             message: e.to_string(),
             hint: e.hint(),
@@ -40,7 +44,9 @@ pub fn open(detach: bool) -> Result<ExitCode, Failure> {
     if !std::io::stdin().is_terminal() {
         return Err(Failure::usage(
             "the session needs a terminal to attach to",
-            Some(format!("use `bot-bottle --detach`, then `{attach}` from a terminal")),
+            Some(format!(
+                "use `bot-bottle --detach`, then `{attach}` from a terminal"
+            )),
         ));
     }
     Err(session::attach(&socket).into())

@@ -55,15 +55,33 @@ pub struct NewAgent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Modal {
     /// A proposal in full.
-    Detail { id: String },
+    Detail {
+        id: String,
+    },
     /// The reason for a rejection.
-    Reason { id: String, input: String },
+    Reason {
+        id: String,
+        input: String,
+    },
     /// The host variable holding a new route's credential.
-    TokenEnv { id: String, input: String },
+    TokenEnv {
+        id: String,
+        input: String,
+    },
     PickAgent(Picker),
-    PickBottle { agent: String, picker: Picker },
-    PickBackend { agent: String, bottles: Vec<String>, picker: Picker },
-    Preflight { request: NewAgent, text: String },
+    PickBottle {
+        agent: String,
+        picker: Picker,
+    },
+    PickBackend {
+        agent: String,
+        bottles: Vec<String>,
+        picker: Picker,
+    },
+    Preflight {
+        request: NewAgent,
+        text: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +95,10 @@ pub enum Msg {
     Output(String),
     Status(String),
     /// A plan for `n`, to confirm.
-    Preflight { request: NewAgent, text: String },
+    Preflight {
+        request: NewAgent,
+        text: String,
+    },
     /// A bottle this dashboard started is up; its session is on the right.
     Started(String),
     /// A bottle this dashboard stopped is gone.
@@ -89,19 +110,32 @@ pub enum Msg {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     /// Put the bottle's session in the right pane; `focus` moves the user there.
-    Show { slug: String, focus: bool },
+    Show {
+        slug: String,
+        focus: bool,
+    },
     /// Close the right pane (no agent left to show).
     CloseRight,
-    Approve { id: String, token_env: Option<String> },
+    Approve {
+        id: String,
+        token_env: Option<String>,
+    },
     /// Let the operator edit the request, then approve what they saved.
-    Modify { id: String },
-    Reject { id: String, reason: Option<String> },
+    Modify {
+        id: String,
+    },
+    Reject {
+        id: String,
+        reason: Option<String>,
+    },
     /// Plan a new agent and come back with its preflight.
     Preflight(NewAgent),
     /// Launch it, the bring-up log in the right pane.
     Launch(NewAgent),
     /// Take a bottle down, the teardown log in the right pane.
-    Stop { slug: String },
+    Stop {
+        slug: String,
+    },
     Bell,
     /// Bring the user to the dashboard pane, from wherever they are.
     FocusDashboard,
@@ -177,7 +211,9 @@ impl App {
     }
 
     pub fn is_busy(&self, slug: &str) -> bool {
-        self.activity.get(slug).is_some_and(|t| self.now.saturating_sub(*t) < BUSY_MS)
+        self.activity
+            .get(slug)
+            .is_some_and(|t| self.now.saturating_sub(*t) < BUSY_MS)
     }
 
     pub fn is_fresh(&self, id: &str) -> bool {
@@ -250,8 +286,14 @@ impl App {
     /// New arrivals ring the bell, bring the user here, and put the cursor
     /// on the newest one (not for those already there at start).
     fn proposals(&mut self, list: Vec<Proposal>) -> Vec<Effect> {
-        let fresh: Vec<&Proposal> = list.iter().filter(|p| !self.arrivals.contains_key(&p.id)).collect();
-        let newest = fresh.iter().max_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id))).map(|p| p.id.clone());
+        let fresh: Vec<&Proposal> = list
+            .iter()
+            .filter(|p| !self.arrivals.contains_key(&p.id))
+            .collect();
+        let newest = fresh
+            .iter()
+            .max_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)))
+            .map(|p| p.id.clone());
         let seen = self.proposals_loaded.then_some(self.now);
         for p in &fresh {
             self.arrivals.insert(p.id.clone(), seen);
@@ -259,10 +301,14 @@ impl App {
         let count_changed = list.len() != self.proposals.len() || !self.proposals_loaded;
         let selected = self.selected_proposal().map(|p| p.id.clone());
         self.proposals = list;
-        self.arrivals.retain(|id, _| self.proposals.iter().any(|p| &p.id == id));
+        self.arrivals
+            .retain(|id, _| self.proposals.iter().any(|p| &p.id == id));
         self.proposal_sel = selected
             .and_then(|id| self.proposals.iter().position(|p| p.id == id))
-            .unwrap_or_else(|| self.proposal_sel.min(self.proposals.len().saturating_sub(1)));
+            .unwrap_or_else(|| {
+                self.proposal_sel
+                    .min(self.proposals.len().saturating_sub(1))
+            });
         let mut effects = Vec::new();
         if count_changed {
             effects.push(Effect::SetPending(self.proposals.len()));
@@ -380,7 +426,9 @@ impl App {
                     self.status = Some(format!("stopping {slug}…"));
                     vec![Effect::Stop { slug }]
                 } else {
-                    self.status = Some(format!("{slug} was not started here; stop it with: bot-bottle stop {slug}"));
+                    self.status = Some(format!(
+                        "{slug} was not started here; stop it with: bot-bottle stop {slug}"
+                    ));
                     Vec::new()
                 }
             }
@@ -411,20 +459,29 @@ impl App {
             return Vec::new();
         };
         let id = p.id.clone();
-        if let Request::EgressBlock { auth: Some(auth), .. } = &p.request {
+        if let Request::EgressBlock {
+            auth: Some(auth), ..
+        } = &p.request
+        {
             self.modal = Some(Modal::TokenEnv {
                 id,
                 input: auth.token_ref.clone().unwrap_or_default(),
             });
             return Vec::new();
         }
-        vec![Effect::Approve { id, token_env: None }]
+        vec![Effect::Approve {
+            id,
+            token_env: None,
+        }]
     }
 
     fn ask_reason(&mut self) -> Vec<Effect> {
         if let Some(id) = self.selected_proposal().map(|p| p.id.clone()) {
             self.focus = Focus::Proposals;
-            self.modal = Some(Modal::Reason { id, input: String::new() });
+            self.modal = Some(Modal::Reason {
+                id,
+                input: String::new(),
+            });
         }
         Vec::new()
     }
@@ -478,7 +535,10 @@ impl App {
                     Vec::new()
                 }
                 Line::Done(name) if name.trim().is_empty() => {
-                    self.status = Some("a route with a credential needs the name of the variable holding it".into());
+                    self.status = Some(
+                        "a route with a credential needs the name of the variable holding it"
+                            .into(),
+                    );
                     Vec::new()
                 }
                 Line::Done(name) => vec![Effect::Approve {
@@ -508,7 +568,11 @@ impl App {
                 }
                 Outcome::Cancelled => Vec::new(),
                 Outcome::Chosen(choice) => {
-                    let bottles = if choice == DEFAULT_BOTTLES { Vec::new() } else { vec![choice] };
+                    let bottles = if choice == DEFAULT_BOTTLES {
+                        Vec::new()
+                    } else {
+                        vec![choice]
+                    };
                     self.pick_backend(agent, bottles)
                 }
             },
@@ -518,11 +582,19 @@ impl App {
                 mut picker,
             } => match picker.key(key) {
                 Outcome::Pending => {
-                    self.modal = Some(Modal::PickBackend { agent, bottles, picker });
+                    self.modal = Some(Modal::PickBackend {
+                        agent,
+                        bottles,
+                        picker,
+                    });
                     Vec::new()
                 }
                 Outcome::Cancelled => Vec::new(),
-                Outcome::Chosen(backend) => vec![Effect::Preflight(NewAgent { agent, bottles, backend })],
+                Outcome::Chosen(backend) => vec![Effect::Preflight(NewAgent {
+                    agent,
+                    bottles,
+                    backend,
+                })],
             },
             Modal::Preflight { request, text } => match key.code {
                 KeyCode::Char('y') | KeyCode::Char('Y') => {
@@ -548,7 +620,11 @@ impl App {
             .find(|c| c.name == agent)
             .map(|c| c.bottles.clone())
             .unwrap_or_default();
-        let default_text = if defaults.is_empty() { "default".to_owned() } else { defaults.join(" + ") };
+        let default_text = if defaults.is_empty() {
+            "default".to_owned()
+        } else {
+            defaults.join(" + ")
+        };
         let mut items = vec![Item {
             name: DEFAULT_BOTTLES.into(),
             detail: format!("the agent's own: {default_text}"),
@@ -563,8 +639,16 @@ impl App {
     /// The backend choice is skipped when there is only one.
     fn pick_backend(&mut self, agent: String, bottles: Vec<String>) -> Vec<Effect> {
         if self.backends.len() <= 1 {
-            let backend = self.backends.first().cloned().unwrap_or_else(|| "docker".into());
-            return vec![Effect::Preflight(NewAgent { agent, bottles, backend })];
+            let backend = self
+                .backends
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "docker".into());
+            return vec![Effect::Preflight(NewAgent {
+                agent,
+                bottles,
+                backend,
+            })];
         }
         let items = self
             .backends
@@ -688,23 +772,48 @@ mod tests {
         a.update(code(KeyCode::Tab));
         assert_eq!(a.focus, Focus::Proposals);
         assert_eq!(a.update(key('q')), [Effect::Quit]);
-        assert_eq!(a.update(key('J')), [Effect::Show { slug: "a-1".into(), focus: true }], "J cycles, wrapping");
+        assert_eq!(
+            a.update(key('J')),
+            [Effect::Show {
+                slug: "a-1".into(),
+                focus: true
+            }],
+            "J cycles, wrapping"
+        );
     }
 
     #[test]
     fn a_new_proposal_alerts_once_and_takes_the_cursor() {
         let mut a = App::new(vec![], vec![], vec![]);
         // Present at start: counted, no alert.
-        assert_eq!(a.update(Msg::Proposals(vec![pipelock("p1", "1")])), [Effect::SetPending(1)]);
+        assert_eq!(
+            a.update(Msg::Proposals(vec![pipelock("p1", "1")])),
+            [Effect::SetPending(1)]
+        );
         a.update(Msg::Tick(1000));
-        let effects = a.update(Msg::Proposals(vec![pipelock("p1", "1"), pipelock("p3", "3"), pipelock("p2", "2")]));
-        assert_eq!(effects, [Effect::SetPending(3), Effect::Bell, Effect::FocusDashboard]);
+        let effects = a.update(Msg::Proposals(vec![
+            pipelock("p1", "1"),
+            pipelock("p3", "3"),
+            pipelock("p2", "2"),
+        ]));
+        assert_eq!(
+            effects,
+            [Effect::SetPending(3), Effect::Bell, Effect::FocusDashboard]
+        );
         assert_eq!(a.focus, Focus::Proposals);
-        assert_eq!(a.selected_proposal().unwrap().id, "p3", "the newest arrival");
+        assert_eq!(
+            a.selected_proposal().unwrap().id,
+            "p3",
+            "the newest arrival"
+        );
         assert!(a.is_fresh("p3") && !a.is_fresh("p1"));
         a.update(Msg::Tick(1000 + HIGHLIGHT_MS));
         assert!(!a.is_fresh("p3"));
-        assert_eq!(a.update(Msg::Proposals(vec![pipelock("p1", "1")])), [Effect::SetPending(1)], "going away is quiet");
+        assert_eq!(
+            a.update(Msg::Proposals(vec![pipelock("p1", "1")])),
+            [Effect::SetPending(1)],
+            "going away is quiet"
+        );
     }
 
     #[test]
@@ -734,7 +843,13 @@ mod tests {
             }]
         );
         a.update(key('k'));
-        assert_eq!(a.update(key('a')), [Effect::Approve { id: "p1".into(), token_env: None }]);
+        assert_eq!(
+            a.update(key('a')),
+            [Effect::Approve {
+                id: "p1".into(),
+                token_env: None
+            }]
+        );
         a.update(key('r'));
         for c in "no need".chars() {
             a.update(key(c));
@@ -768,7 +883,11 @@ mod tests {
             bottles: vec!["github".into()],
             backend: "docker".into(),
         };
-        assert_eq!(effects, [Effect::Preflight(request.clone())], "one backend: no backend choice");
+        assert_eq!(
+            effects,
+            [Effect::Preflight(request.clone())],
+            "one backend: no backend choice"
+        );
         a.update(Msg::Preflight {
             request: request.clone(),
             text: "plan".into(),
@@ -778,22 +897,39 @@ mod tests {
         assert!(a.owned.contains("d-4"));
         assert_eq!(a.right.as_deref(), Some("d-4"));
         a.update(Msg::Bottles(vec![row("a-1"), row("d-4")]));
-        assert_eq!(a.selected_agent().unwrap().slug, "d-4", "the new agent is selected once listed");
+        assert_eq!(
+            a.selected_agent().unwrap().slug,
+            "d-4",
+            "the new agent is selected once listed"
+        );
     }
 
     #[test]
     fn stop_slides_to_the_next_agent_and_closes_the_pane_at_the_end() {
         let mut a = app();
         a.update(key('x'));
-        assert!(a.status.as_deref().unwrap().contains("bot-bottle stop a-1"), "not owned");
+        assert!(
+            a.status.as_deref().unwrap().contains("bot-bottle stop a-1"),
+            "not owned"
+        );
         a.owned.insert("a-1".into());
         a.owned.insert("b-2".into());
         a.owned.insert("c-3".into());
         assert_eq!(a.update(key('x')), [Effect::Stop { slug: "a-1".into() }]);
-        assert_eq!(a.update(Msg::Stopped("a-1".into())), [Effect::Show { slug: "b-2".into(), focus: false }]);
+        assert_eq!(
+            a.update(Msg::Stopped("a-1".into())),
+            [Effect::Show {
+                slug: "b-2".into(),
+                focus: false
+            }]
+        );
         a.update(key('j'));
         a.update(Msg::Stopped("c-3".into()));
-        assert_eq!(a.selected_agent().unwrap().slug, "b-2", "the last row stopped: the new last");
+        assert_eq!(
+            a.selected_agent().unwrap().slug,
+            "b-2",
+            "the last row stopped: the new last"
+        );
         assert_eq!(a.update(Msg::Stopped("b-2".into())), [Effect::CloseRight]);
         assert_eq!(a.right, None);
     }

@@ -41,12 +41,21 @@ pub enum Op {
 /// What to do to show `slug`'s session: reuse its pane (respawned if
 /// dead) or make one, park what is on the right, join it, and focus it if
 /// asked.
-pub fn show_ops(rows: &[PaneRow], logs: &BTreeMap<PaneId, String>, dashboard: PaneId, slug: &str, focus: bool) -> Vec<Op> {
+pub fn show_ops(
+    rows: &[PaneRow],
+    logs: &BTreeMap<PaneId, String>,
+    dashboard: PaneId,
+    slug: &str,
+    focus: bool,
+) -> Vec<Op> {
     let Some(home) = rows.iter().find(|r| r.pane == dashboard).map(|r| r.window) else {
         return Vec::new();
     };
     let session = rows.iter().find(|r| r.slug.as_deref() == Some(slug));
-    let right: Vec<&PaneRow> = rows.iter().filter(|r| r.window == home && r.pane != dashboard).collect();
+    let right: Vec<&PaneRow> = rows
+        .iter()
+        .filter(|r| r.window == home && r.pane != dashboard)
+        .collect();
     let mut ops = Vec::new();
     let target = match session {
         Some(row) => {
@@ -104,15 +113,24 @@ impl Panes {
             .iter()
             .filter_map(|r| r.slug.clone().map(|s| (r.pane, s)))
             .collect();
-        self.logs.retain(|pane, _| rows.iter().any(|r| r.pane == *pane));
+        self.logs
+            .retain(|pane, _| rows.iter().any(|r| r.pane == *pane));
         Ok(rows)
     }
 
     /// Shows `slug`'s session on the right; `session_command` starts it
     /// when it has no pane yet or its pane is dead.
-    pub async fn show(&mut self, slug: &str, focus: bool, session_command: &str) -> Result<PaneId, ClientError> {
+    pub async fn show(
+        &mut self,
+        slug: &str,
+        focus: bool,
+        session_command: &str,
+    ) -> Result<PaneId, ClientError> {
         let rows = self.rows().await?;
-        let existing = rows.iter().find(|r| r.slug.as_deref() == Some(slug)).map(|r| r.pane);
+        let existing = rows
+            .iter()
+            .find(|r| r.slug.as_deref() == Some(slug))
+            .map(|r| r.pane);
         let mut created = None;
         for op in show_ops(&rows, &self.logs, self.dashboard, slug, focus) {
             let resolve = |t: Target, created: Option<PaneId>| match t {
@@ -126,10 +144,16 @@ impl Panes {
                     created = Some(pane);
                 }
                 Op::Respawn(pane) => {
-                    self.client.run(&command::respawn_pane(pane, session_command)).await?;
+                    self.client
+                        .run(&command::respawn_pane(pane, session_command))
+                        .await?;
                 }
                 Op::Park(pane) => {
-                    let name = self.sessions.get(&pane).cloned().unwrap_or_else(|| "parked".into());
+                    let name = self
+                        .sessions
+                        .get(&pane)
+                        .cloned()
+                        .unwrap_or_else(|| "parked".into());
                     self.client.run(&command::break_pane(pane, &name)).await?;
                 }
                 Op::Kill(pane) => {
@@ -138,7 +162,9 @@ impl Panes {
                 }
                 Op::Join(target) => {
                     if let Some(pane) = resolve(target, created) {
-                        self.client.run(&command::join_pane(pane, self.dashboard, RIGHT_PERCENT)).await?;
+                        self.client
+                            .run(&command::join_pane(pane, self.dashboard, RIGHT_PERCENT))
+                            .await?;
                     }
                 }
                 Op::Select(target) => {
@@ -154,7 +180,11 @@ impl Panes {
     }
 
     /// Shows a log on the right (`tail -F`), replacing what is there.
-    pub async fn show_log(&mut self, slug: &str, tail_command: &str) -> Result<PaneId, ClientError> {
+    pub async fn show_log(
+        &mut self,
+        slug: &str,
+        tail_command: &str,
+    ) -> Result<PaneId, ClientError> {
         let rows = self.rows().await?;
         let pane = self.new_pane(&format!("{slug}-log"), tail_command).await?;
         self.tag(pane, "@bb_log", slug).await?;
@@ -162,19 +192,34 @@ impl Panes {
             if self.logs.contains_key(&other) {
                 self.client.run(&command::kill_pane(other)).await?;
             } else {
-                let name = self.sessions.get(&other).cloned().unwrap_or_else(|| "parked".into());
+                let name = self
+                    .sessions
+                    .get(&other)
+                    .cloned()
+                    .unwrap_or_else(|| "parked".into());
                 self.client.run(&command::break_pane(other, &name)).await?;
             }
         }
-        self.client.run(&command::join_pane(pane, self.dashboard, RIGHT_PERCENT)).await?;
+        self.client
+            .run(&command::join_pane(pane, self.dashboard, RIGHT_PERCENT))
+            .await?;
         self.logs.insert(pane, slug.to_owned());
         Ok(pane)
     }
 
     /// The log pane becomes the bottle's session.
-    pub async fn log_becomes_session(&mut self, pane: PaneId, slug: &str, session_command: &str) -> Result<(), ClientError> {
-        self.client.run(&command::respawn_pane(pane, session_command)).await?;
-        self.client.run(&command::set_pane_option(pane, "@bb_log", "")).await?;
+    pub async fn log_becomes_session(
+        &mut self,
+        pane: PaneId,
+        slug: &str,
+        session_command: &str,
+    ) -> Result<(), ClientError> {
+        self.client
+            .run(&command::respawn_pane(pane, session_command))
+            .await?;
+        self.client
+            .run(&command::set_pane_option(pane, "@bb_log", ""))
+            .await?;
         self.tag(pane, "@bb_slug", slug).await?;
         self.logs.remove(&pane);
         self.sessions.insert(pane, slug.to_owned());
@@ -200,34 +245,51 @@ impl Panes {
     }
 
     pub async fn select(&self, pane: PaneId) -> Result<(), ClientError> {
-        self.client.run(&command::select_pane(pane)).await.map(|_| ())
+        self.client
+            .run(&command::select_pane(pane))
+            .await
+            .map(|_| ())
     }
 
     /// Brings the session's current window to the dashboard and focuses it.
     pub async fn focus_dashboard(&self) -> Result<(), ClientError> {
-        self.client.run(&command::select_window(self.window)).await?;
+        self.client
+            .run(&command::select_window(self.window))
+            .await?;
         self.select(self.dashboard).await
     }
 
     pub async fn set_pending(&self, count: usize) -> Result<(), ClientError> {
         self.client
-            .run(&command::set_session_option(self.dashboard, "@bb_pending", &count.to_string()))
+            .run(&command::set_session_option(
+                self.dashboard,
+                "@bb_pending",
+                &count.to_string(),
+            ))
             .await
             .map(|_| ())
     }
 
     async fn new_pane(&self, name: &str, shell_command: &str) -> Result<PaneId, ClientError> {
-        let lines = self.client.run(&command::new_window(name, shell_command)).await?;
+        let lines = self
+            .client
+            .run(&command::new_window(name, shell_command))
+            .await?;
         let pane = lines
             .first()
             .and_then(|l| PaneId::parse(l.trim()))
             .ok_or_else(|| ClientError::Failed(format!("new-window printed {lines:?}")))?;
-        self.client.run(&command::set_pane_option(pane, "remain-on-exit", "on")).await?;
+        self.client
+            .run(&command::set_pane_option(pane, "remain-on-exit", "on"))
+            .await?;
         Ok(pane)
     }
 
     async fn tag(&self, pane: PaneId, option: &str, value: &str) -> Result<(), ClientError> {
-        self.client.run(&command::set_pane_option(pane, option, value)).await.map(|_| ())
+        self.client
+            .run(&command::set_pane_option(pane, option, value))
+            .await
+            .map(|_| ())
     }
 }
 
@@ -244,22 +306,32 @@ mod tests {
         }
     }
 
+    /// (name, rows, slug, focus, ops)
+    type Case<'a> = (&'a str, Vec<PaneRow>, &'a str, bool, Vec<Op>);
+
     #[test]
     fn show_decisions() {
         let none = BTreeMap::new();
         let dash = PaneId(0);
-        // (name, rows, slug, focus, ops)
-        let cases: Vec<(&str, Vec<PaneRow>, &str, bool, Vec<Op>)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "first session: made and joined, focused",
                 vec![row(0, 0, None, false)],
                 "a",
                 true,
-                vec![Op::Create, Op::Join(Target::Created), Op::Select(Target::Created)],
+                vec![
+                    Op::Create,
+                    Op::Join(Target::Created),
+                    Op::Select(Target::Created),
+                ],
             ),
             (
                 "another shown: it is parked, the parked one comes back",
-                vec![row(0, 0, None, false), row(1, 0, Some("a"), false), row(2, 3, Some("b"), false)],
+                vec![
+                    row(0, 0, None, false),
+                    row(1, 0, Some("a"), false),
+                    row(2, 3, Some("b"), false),
+                ],
                 "b",
                 false,
                 vec![Op::Park(PaneId(1)), Op::Join(Target::Pane(PaneId(2)))],
@@ -276,7 +348,11 @@ mod tests {
                 vec![row(0, 0, None, false), row(2, 3, Some("b"), true)],
                 "b",
                 true,
-                vec![Op::Respawn(PaneId(2)), Op::Join(Target::Pane(PaneId(2))), Op::Select(Target::Pane(PaneId(2)))],
+                vec![
+                    Op::Respawn(PaneId(2)),
+                    Op::Join(Target::Pane(PaneId(2))),
+                    Op::Select(Target::Pane(PaneId(2))),
+                ],
             ),
         ];
         for (name, rows, slug, focus, want) in cases {
@@ -284,7 +360,17 @@ mod tests {
         }
         let logs: BTreeMap<PaneId, String> = [(PaneId(5), "a".to_owned())].into();
         assert_eq!(
-            show_ops(&[row(0, 0, None, false), row(5, 0, None, false), row(2, 3, Some("b"), false)], &logs, dash, "b", false),
+            show_ops(
+                &[
+                    row(0, 0, None, false),
+                    row(5, 0, None, false),
+                    row(2, 3, Some("b"), false)
+                ],
+                &logs,
+                dash,
+                "b",
+                false
+            ),
             vec![Op::Kill(PaneId(5)), Op::Join(Target::Pane(PaneId(2)))],
             "a log pane is closed, not parked"
         );

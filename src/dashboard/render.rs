@@ -37,13 +37,24 @@ fn header_line(app: &App) -> Line<'static> {
         Span::raw(format!(" {} agents · ", app.agents.len())),
     ];
     let text = format!("{pending} pending");
-    spans.push(if pending > 0 { Span::styled(text, Style::new().yellow().bold()) } else { Span::raw(text) });
+    spans.push(if pending > 0 {
+        Span::styled(text, Style::new().yellow().bold())
+    } else {
+        Span::raw(text)
+    });
     Line::from(spans)
 }
 
 fn pane_block(title: Line<'static>, focused: bool) -> Block<'static> {
-    let style = if focused { Style::new().cyan() } else { Style::new().dark_gray() };
-    Block::new().borders(Borders::ALL).border_style(style).title(title)
+    let style = if focused {
+        Style::new().cyan()
+    } else {
+        Style::new().dark_gray()
+    };
+    Block::new()
+        .borders(Borders::ALL)
+        .border_style(style)
+        .title(title)
 }
 
 fn render_proposals(app: &App, frame: &mut Frame, area: Rect) {
@@ -53,14 +64,21 @@ fn render_proposals(app: &App, frame: &mut Frame, area: Rect) {
     }
     let block = pane_block(Line::from(title), app.focus == Focus::Proposals);
     if app.proposals.is_empty() {
-        frame.render_widget(Paragraph::new(" none waiting".dark_gray()).block(block), area);
+        frame.render_widget(
+            Paragraph::new(" none waiting".dark_gray()).block(block),
+            area,
+        );
         return;
     }
     let items: Vec<ListItem> = app
         .proposals
         .iter()
         .map(|p| {
-            let style = if app.is_fresh(&p.id) { Style::new().green() } else { Style::new() };
+            let style = if app.is_fresh(&p.id) {
+                Style::new().green()
+            } else {
+                Style::new()
+            };
             ListItem::new(Line::from(vec![
                 Span::styled(format!("{}  ", p.request.tool()), Style::new().bold()),
                 Span::raw(p.request.summary()),
@@ -70,25 +88,48 @@ fn render_proposals(app: &App, frame: &mut Frame, area: Rect) {
         })
         .collect();
     let selected = (app.focus == Focus::Proposals).then_some(app.proposal_sel);
-    let list = List::new(items).block(block).highlight_style(Style::new().reversed());
-    frame.render_stateful_widget(list, area, &mut ListState::default().with_selected(selected));
+    let list = List::new(items)
+        .block(block)
+        .highlight_style(Style::new().reversed());
+    frame.render_stateful_widget(
+        list,
+        area,
+        &mut ListState::default().with_selected(selected),
+    );
 }
 
 fn render_agents(app: &App, frame: &mut Frame, area: Rect) {
     let block = pane_block(Line::from(" agents "), app.focus == Focus::Agents);
     if app.agents.is_empty() {
-        frame.render_widget(Paragraph::new(" no bottles running — n starts one".dark_gray()).block(block), area);
+        frame.render_widget(
+            Paragraph::new(" no bottles running — n starts one".dark_gray()).block(block),
+            area,
+        );
         return;
     }
-    let items: Vec<ListItem> = app.agents.iter().map(|a| ListItem::new(agent_line(app, a))).collect();
+    let items: Vec<ListItem> = app
+        .agents
+        .iter()
+        .map(|a| ListItem::new(agent_line(app, a)))
+        .collect();
     let selected = (app.focus == Focus::Agents).then_some(app.agent_sel);
-    let list = List::new(items).block(block).highlight_style(Style::new().reversed());
-    frame.render_stateful_widget(list, area, &mut ListState::default().with_selected(selected));
+    let list = List::new(items)
+        .block(block)
+        .highlight_style(Style::new().reversed());
+    frame.render_stateful_widget(
+        list,
+        area,
+        &mut ListState::default().with_selected(selected),
+    );
 }
 
 fn agent_line(app: &App, a: &AgentRow) -> Line<'static> {
     let shown = app.right.as_deref() == Some(a.slug.as_str());
-    let services = if a.services.is_empty() { "(starting)".to_owned() } else { a.services.join(",") };
+    let services = if a.services.is_empty() {
+        "(starting)".to_owned()
+    } else {
+        a.services.join(",")
+    };
     let (activity, activity_style) = if app.is_busy(&a.slug) {
         ("busy", Style::new().yellow())
     } else {
@@ -96,7 +137,12 @@ fn agent_line(app: &App, a: &AgentRow) -> Line<'static> {
     };
     Line::from(vec![
         Span::styled(if shown { "* " } else { "  " }, Style::new().bold()),
-        Span::styled(a.slug.clone(), Style::new().fg(color(&a.color)).add_modifier(Modifier::BOLD)),
+        Span::styled(
+            a.slug.clone(),
+            Style::new()
+                .fg(color(&a.color))
+                .add_modifier(Modifier::BOLD),
+        ),
         Span::raw(format!("  {}  ", a.agent)),
         Span::styled(activity, activity_style),
         Span::raw("  "),
@@ -145,7 +191,12 @@ fn footer_line(app: &App) -> Line<'static> {
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
     let h = height.min(area.height);
-    Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h)
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
 }
 
 fn render_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
@@ -153,7 +204,9 @@ fn render_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
         Modal::Detail { .. } => ("proposal", area.height),
         Modal::Reason { .. } => ("reject: reason for the agent", 3),
         Modal::TokenEnv { .. } => ("host variable holding the credential", 3),
-        Modal::PickAgent(_) | Modal::PickBottle { .. } | Modal::PickBackend { .. } => ("new agent", 14),
+        Modal::PickAgent(_) | Modal::PickBottle { .. } | Modal::PickBackend { .. } => {
+            ("new agent", 14)
+        }
         Modal::Preflight { .. } => ("launch this agent? y/n", area.height),
     };
     let rect = centered(area, area.width.saturating_sub(2).max(20), height);
@@ -166,17 +219,28 @@ fn render_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
     frame.render_widget(block, rect);
     match modal {
         Modal::Detail { id } => {
-            let lines = app.proposal(id).map(detail_lines).unwrap_or_else(|| vec![Line::from("(decided)")]);
+            let lines = app
+                .proposal(id)
+                .map(detail_lines)
+                .unwrap_or_else(|| vec![Line::from("(decided)")]);
             frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
         }
         Modal::Reason { input, .. } | Modal::TokenEnv { input, .. } => {
-            frame.render_widget(Line::from(vec![Span::raw(input.clone()), Span::raw("█")]), inner);
+            frame.render_widget(
+                Line::from(vec![Span::raw(input.clone()), Span::raw("█")]),
+                inner,
+            );
         }
-        Modal::PickAgent(picker) | Modal::PickBottle { picker, .. } | Modal::PickBackend { picker, .. } => {
+        Modal::PickAgent(picker)
+        | Modal::PickBottle { picker, .. }
+        | Modal::PickBackend { picker, .. } => {
             picker.render_in(frame, inner);
         }
         Modal::Preflight { text, .. } => {
-            frame.render_widget(Paragraph::new(text.clone()).wrap(Wrap { trim: false }), inner);
+            frame.render_widget(
+                Paragraph::new(text.clone()).wrap(Wrap { trim: false }),
+                inner,
+            );
         }
     }
 }
@@ -184,7 +248,12 @@ fn render_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
 /// A proposal in full; for pipelock-block, the host that would be allowed,
 /// in green.
 fn detail_lines(p: &Proposal) -> Vec<Line<'static>> {
-    let field = |k: &str, v: String| Line::from(vec![Span::styled(format!("{k:<14}"), Style::new().bold()), Span::raw(v)]);
+    let field = |k: &str, v: String| {
+        Line::from(vec![
+            Span::styled(format!("{k:<14}"), Style::new().bold()),
+            Span::raw(v),
+        ])
+    };
     let mut lines = vec![
         field("id", p.id.clone()),
         field("bottle", p.slug.clone()),
@@ -200,16 +269,27 @@ fn detail_lines(p: &Proposal) -> Vec<Line<'static>> {
             auth,
         } => {
             lines.push(field("host", host.clone()));
-            let paths = if path_allowlist.is_empty() { "every path".into() } else { path_allowlist.join(" ") };
+            let paths = if path_allowlist.is_empty() {
+                "every path".into()
+            } else {
+                path_allowlist.join(" ")
+            };
             lines.push(field("paths", paths));
             if let Some(auth) = auth {
-                let suggestion = auth.token_ref.as_ref().map(|r| format!(" (suggests ${r})")).unwrap_or_default();
+                let suggestion = auth
+                    .token_ref
+                    .as_ref()
+                    .map(|r| format!(" (suggests ${r})"))
+                    .unwrap_or_default();
                 lines.push(field("credential", format!("{}{suggestion}", auth.scheme)));
             }
         }
         Request::PipelockBlock { failed_url, host } => {
             lines.push(field("failed URL", failed_url.clone()));
-            lines.push(Line::from(Span::styled(host.clone(), Style::new().green().bold())));
+            lines.push(Line::from(Span::styled(
+                host.clone(),
+                Style::new().green().bold(),
+            )));
         }
         Request::CapabilityBlock { dockerfile } => {
             lines.push(Line::from("new Dockerfile:".bold()));
@@ -217,7 +297,9 @@ fn detail_lines(p: &Proposal) -> Vec<Line<'static>> {
         }
     }
     lines.push(Line::from(""));
-    lines.push(Line::from(" a approve · m modify · r reject · Esc close".dark_gray()));
+    lines.push(Line::from(
+        " a approve · m modify · r reject · Esc close".dark_gray(),
+    ));
     lines
 }
 
@@ -255,7 +337,10 @@ mod tests {
             started_at: "2026-11-25T10:04:05Z".into(),
             services: services.iter().map(|s| s.to_string()).collect(),
         };
-        app.update(Msg::Bottles(vec![row("shell-ab12c", &["egress", "supervise"]), row("shell-zz9yx", &[])]));
+        app.update(Msg::Bottles(vec![
+            row("shell-ab12c", &["egress", "supervise"]),
+            row("shell-zz9yx", &[]),
+        ]));
         app.update(Msg::Proposals(vec![]));
         app
     }

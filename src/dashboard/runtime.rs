@@ -42,7 +42,9 @@ pub enum DashboardError {
 impl DashboardError {
     pub fn hint(&self) -> Option<String> {
         match self {
-            DashboardError::NotInTmux => Some("run `bot-bottle` to open its tmux session with the dashboard".into()),
+            DashboardError::NotInTmux => {
+                Some("run `bot-bottle` to open its tmux session with the dashboard".into())
+            }
             _ => None,
         }
     }
@@ -99,7 +101,12 @@ impl Shared {
     }
 }
 
-async fn main_loop(home: Home, cwd: PathBuf, socket_path: String, dashboard: PaneId) -> Result<(), DashboardError> {
+async fn main_loop(
+    home: Home,
+    cwd: PathBuf,
+    socket_path: String,
+    dashboard: PaneId,
+) -> Result<(), DashboardError> {
     let (client, tmux_events) = Client::connect(Target {
         socket_path,
         session: dashboard.to_string(),
@@ -111,12 +118,22 @@ async fn main_loop(home: Home, cwd: PathBuf, socket_path: String, dashboard: Pan
         .and_then(WindowId::parse)
         .ok_or_else(|| ClientError::Failed(format!("where is {dashboard}? {place:?}")))?;
     client
-        .run(&command::set_session_option(dashboard, "@bb_dashboard_pane", &dashboard.to_string()))
+        .run(&command::set_session_option(
+            dashboard,
+            "@bb_dashboard_pane",
+            &dashboard.to_string(),
+        ))
         .await?;
     client
-        .run(&command::set_session_option(dashboard, "@bb_dashboard_window", &window.to_string()))
+        .run(&command::set_session_option(
+            dashboard,
+            "@bb_dashboard_window",
+            &window.to_string(),
+        ))
         .await?;
-    client.run(&command::pane_title(dashboard, "dashboard")).await?;
+    client
+        .run(&command::pane_title(dashboard, "dashboard"))
+        .await?;
 
     let (msgs, mut inbox) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
@@ -137,7 +154,11 @@ async fn main_loop(home: Home, cwd: PathBuf, socket_path: String, dashboard: Pan
     });
 
     let (choices, bottles, load_error) = agent_choices(&home, &cwd);
-    let mut app = App::new(choices, bottles, BackendKind::NAMES.iter().map(|s| s.to_string()).collect());
+    let mut app = App::new(
+        choices,
+        bottles,
+        BackendKind::NAMES.iter().map(|s| s.to_string()).collect(),
+    );
     if let Some(e) = load_error {
         app.update(Msg::Status(e));
     }
@@ -151,7 +172,9 @@ async fn main_loop(home: Home, cwd: PathBuf, socket_path: String, dashboard: Pan
     let started = Instant::now();
     let result = loop {
         terminal.draw(|f| render(&app, f))?;
-        let Some(first) = inbox.recv().await else { break Ok(()) };
+        let Some(first) = inbox.recv().await else {
+            break Ok(());
+        };
         let mut batch = vec![first];
         while let Ok(more) = inbox.try_recv() {
             batch.push(more);
@@ -222,15 +245,42 @@ async fn carry_out(shared: &Shared, effect: Effect) {
     let result: Result<(), String> = match effect {
         Effect::Show { slug, focus } => {
             let command = shared.attach_command(&slug);
-            shared.panes.lock().await.show(&slug, focus, &command).await.map(|_| ()).map_err(|e| e.to_string())
+            shared
+                .panes
+                .lock()
+                .await
+                .show(&slug, focus, &command)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         }
-        Effect::CloseRight => shared.panes.lock().await.close_right().await.map_err(|e| e.to_string()),
-        Effect::FocusDashboard => shared.panes.lock().await.focus_dashboard().await.map_err(|e| e.to_string()),
-        Effect::SetPending(n) => shared.panes.lock().await.set_pending(n).await.map_err(|e| e.to_string()),
+        Effect::CloseRight => shared
+            .panes
+            .lock()
+            .await
+            .close_right()
+            .await
+            .map_err(|e| e.to_string()),
+        Effect::FocusDashboard => shared
+            .panes
+            .lock()
+            .await
+            .focus_dashboard()
+            .await
+            .map_err(|e| e.to_string()),
+        Effect::SetPending(n) => shared
+            .panes
+            .lock()
+            .await
+            .set_pending(n)
+            .await
+            .map_err(|e| e.to_string()),
         Effect::Approve { id, token_env } => approve(shared, id, token_env).await,
         Effect::Reject { id, reason } => {
             let home = shared.home.clone();
-            let done = tokio::task::spawn_blocking(move || apply::reject(&home, &id, reason.as_deref())).await;
+            let done =
+                tokio::task::spawn_blocking(move || apply::reject(&home, &id, reason.as_deref()))
+                    .await;
             match done {
                 Ok(Ok(p)) => {
                     shared.send(Msg::Status(format!("rejected {} for {}", p.id, p.slug)));
@@ -253,14 +303,19 @@ async fn carry_out(shared: &Shared, effect: Effect) {
 async fn approve(shared: &Shared, id: String, token_env: Option<String>) -> Result<(), String> {
     let home = shared.home.clone();
     let sink = Sink::File(shared.log_path("apply", "last"));
-    let done = tokio::task::spawn_blocking(move || apply::approve(&home, &id, token_env.as_deref(), &sink))
-        .await
-        .map_err(|e| e.to_string())?;
+    let done = tokio::task::spawn_blocking(move || {
+        apply::approve(&home, &id, token_env.as_deref(), &sink)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
     match done {
-        Ok((p, Applied::Routes { note })) => shared.send(Msg::Status(format!("approved {}: {note}", p.id))),
-        Ok((p, Applied::Rebuild { resume })) => {
-            shared.send(Msg::Status(format!("approved {}; {} is down, rebuild it with: {resume}", p.id, p.slug)))
+        Ok((p, Applied::Routes { note })) => {
+            shared.send(Msg::Status(format!("approved {}: {note}", p.id)))
         }
+        Ok((p, Applied::Rebuild { resume })) => shared.send(Msg::Status(format!(
+            "approved {}; {} is down, rebuild it with: {resume}",
+            p.id, p.slug
+        ))),
         Err(e) => {
             let hint = e.hint().map(|h| format!(" ({h})")).unwrap_or_default();
             return Err(format!("{e}{hint}"));
@@ -274,39 +329,46 @@ fn modify(home: &Home, id: &str) -> Result<(), String> {
     let text = apply::request_text(home, id).map_err(|e| e.to_string())?;
     let path = std::env::temp_dir().join(format!("bot-bottle-proposal-{id}.json"));
     std::fs::write(&path, text).map_err(|e| e.to_string())?;
-    let edited = exec::edit(&path).map_err(|e| e.to_string()).and_then(|()| std::fs::read_to_string(&path).map_err(|e| e.to_string()));
+    let edited = exec::edit(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|()| std::fs::read_to_string(&path).map_err(|e| e.to_string()));
     let _ = std::fs::remove_file(&path);
-    apply::modify(home, id, &edited?).map(|_| ()).map_err(|e| e.to_string())
+    apply::modify(home, id, &edited?)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 async fn preflight(shared: &Shared, request: NewAgent) -> Result<(), String> {
     let (home, cwd) = (shared.home.clone(), shared.cwd.clone());
     let wanted = request.clone();
-    let planned = tokio::task::spawn_blocking(move || -> Result<(Prepared, SidecarImage), String> {
-        let backend = BackendKind::parse(&wanted.backend).ok_or_else(|| format!("unknown backend {}", wanted.backend))?;
-        let sources = Sources {
-            home: home.root.clone(),
-            cwd: cwd.clone(),
-            user_home: std::env::var_os("HOME").map(PathBuf::from),
-        };
-        let manifest = manifest::load(&sources).map_err(|e| e.to_string())?;
-        let sidecar = lifecycle::preflight_checks().map_err(|e| e.to_string())?;
-        let req = StartRequest {
-            agent: wanted.agent,
-            bottles: wanted.bottles,
-            backend,
-            label: None,
-            copy_cwd: false,
-            cwd,
-            extra_args: Vec::new(),
-            identity: None,
-        };
-        let (host, _) = crate::launch::host_facts(Some(&sidecar)).map_err(|e| e.to_string())?;
-        let prepared = crate::launch::prepare(&manifest, &home, &req, &host).map_err(|e| e.to_string())?;
-        Ok((prepared, sidecar))
-    })
-    .await
-    .map_err(|e| e.to_string())??;
+    let planned =
+        tokio::task::spawn_blocking(move || -> Result<(Prepared, SidecarImage), String> {
+            let backend = BackendKind::parse(&wanted.backend)
+                .ok_or_else(|| format!("unknown backend {}", wanted.backend))?;
+            let sources = Sources {
+                home: home.root.clone(),
+                cwd: cwd.clone(),
+                user_home: std::env::var_os("HOME").map(PathBuf::from),
+            };
+            let manifest = manifest::load(&sources).map_err(|e| e.to_string())?;
+            let sidecar = lifecycle::preflight_checks().map_err(|e| e.to_string())?;
+            let req = StartRequest {
+                agent: wanted.agent,
+                bottles: wanted.bottles,
+                backend,
+                label: None,
+                copy_cwd: false,
+                cwd,
+                extra_args: Vec::new(),
+                identity: None,
+            };
+            let (host, _) = crate::launch::host_facts(Some(&sidecar)).map_err(|e| e.to_string())?;
+            let prepared =
+                crate::launch::prepare(&manifest, &home, &req, &host).map_err(|e| e.to_string())?;
+            Ok((prepared, sidecar))
+        })
+        .await
+        .map_err(|e| e.to_string())??;
     let text = crate::launch::preflight_text(&planned.0);
     *shared.planned.lock().await = Some((request.clone(), planned.0, planned.1));
     shared.send(Msg::Preflight { request, text });
@@ -324,8 +386,20 @@ async fn launch(shared: &Shared, request: NewAgent) -> Result<(), String> {
     }
     let slug = prepared.slug.clone();
     let log = shared.log_path(&slug, "bringup");
-    let tail = shell_join(&["tail".into(), "-n".into(), "+1".into(), "-F".into(), log.display().to_string()]);
-    let pane = shared.panes.lock().await.show_log(&slug, &tail).await.map_err(|e| e.to_string())?;
+    let tail = shell_join(&[
+        "tail".into(),
+        "-n".into(),
+        "+1".into(),
+        "-F".into(),
+        log.display().to_string(),
+    ]);
+    let pane = shared
+        .panes
+        .lock()
+        .await
+        .show_log(&slug, &tail)
+        .await
+        .map_err(|e| e.to_string())?;
     let home = shared.home.clone();
     let sink = Sink::File(log.clone());
     let up = tokio::task::spawn_blocking(move || {
@@ -346,7 +420,10 @@ async fn launch(shared: &Shared, request: NewAgent) -> Result<(), String> {
     up.map_err(|e| format!("{slug} did not come up: {e}"))?;
     let command = shared.attach_command(&slug);
     let mut panes = shared.panes.lock().await;
-    panes.log_becomes_session(pane, &slug, &command).await.map_err(|e| e.to_string())?;
+    panes
+        .log_becomes_session(pane, &slug, &command)
+        .await
+        .map_err(|e| e.to_string())?;
     panes.select(pane).await.map_err(|e| e.to_string())?;
     shared.send(Msg::Started(slug));
     Ok(())
@@ -355,8 +432,20 @@ async fn launch(shared: &Shared, request: NewAgent) -> Result<(), String> {
 /// Takes a bottle down with its log in the right pane.
 async fn stop(shared: &Shared, slug: String) -> Result<(), String> {
     let log = shared.log_path(&slug, "teardown");
-    let tail = shell_join(&["tail".into(), "-n".into(), "+1".into(), "-F".into(), log.display().to_string()]);
-    shared.panes.lock().await.show_log(&slug, &tail).await.map_err(|e| e.to_string())?;
+    let tail = shell_join(&[
+        "tail".into(),
+        "-n".into(),
+        "+1".into(),
+        "-F".into(),
+        log.display().to_string(),
+    ]);
+    shared
+        .panes
+        .lock()
+        .await
+        .show_log(&slug, &tail)
+        .await
+        .map_err(|e| e.to_string())?;
     let home = shared.home.clone();
     let target = slug.clone();
     let down = tokio::task::spawn_blocking(move || {
@@ -367,13 +456,22 @@ async fn stop(shared: &Shared, slug: String) -> Result<(), String> {
             sink: &sink,
             interrupted: &interrupted,
         };
-        let provider = home.read_metadata(&target).map(|m| m.provider).unwrap_or(crate::provider::Provider::Shell);
+        let provider = home
+            .read_metadata(&target)
+            .map(|m| m.provider)
+            .unwrap_or(crate::provider::Provider::Shell);
         lifecycle::take_down(&ctx, &target, provider).map_err(|e| e.to_string())
     })
     .await
     .map_err(|e| e.to_string())?;
     down?;
-    shared.panes.lock().await.forget(&slug).await.map_err(|e| e.to_string())?;
+    shared
+        .panes
+        .lock()
+        .await
+        .forget(&slug)
+        .await
+        .map_err(|e| e.to_string())?;
     shared.send(Msg::Stopped(slug));
     Ok(())
 }
@@ -435,7 +533,10 @@ fn spawn_proposals(home: Home, msgs: mpsc::UnboundedSender<Msg>) {
         let _watcher = watcher;
         loop {
             let home = home.clone();
-            let list = tokio::task::spawn_blocking(move || apply::pending(&home).unwrap_or_default()).await.unwrap_or_default();
+            let list =
+                tokio::task::spawn_blocking(move || apply::pending(&home).unwrap_or_default())
+                    .await
+                    .unwrap_or_default();
             if msgs.send(Msg::Proposals(list)).is_err() {
                 return;
             }
@@ -454,7 +555,13 @@ fn spawn_bottles(home: Home, msgs: mpsc::UnboundedSender<Msg>) {
     tokio::spawn(async move {
         loop {
             let events = DOCKER
-                .async_command(["events", "--filter", "label=dev.bot-bottle.slug", "--format", "{{.Status}}"])
+                .async_command([
+                    "events",
+                    "--filter",
+                    "label=dev.bot-bottle.slug",
+                    "--format",
+                    "{{.Status}}",
+                ])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::null())
                 .kill_on_drop(true)
@@ -502,8 +609,12 @@ fn list_rows(home: &Home) -> Result<Vec<AgentRow>, exec::ExecError> {
         .map(|b| {
             let meta = home.read_metadata(&b.slug).ok();
             AgentRow {
-                label: meta.as_ref().map_or_else(|| b.slug.clone(), |m| m.label.clone()),
-                color: meta.as_ref().map_or_else(|| "cyan".into(), |m| m.color.clone()),
+                label: meta
+                    .as_ref()
+                    .map_or_else(|| b.slug.clone(), |m| m.label.clone()),
+                color: meta
+                    .as_ref()
+                    .map_or_else(|| "cyan".into(), |m| m.color.clone()),
                 backend: b.backend,
                 slug: b.slug,
                 agent: b.agent,
@@ -516,7 +627,12 @@ fn list_rows(home: &Home) -> Result<Vec<AgentRow>, exec::ExecError> {
 
 /// Turns `%output` of session panes into activity, at most twice a second
 /// per bottle; keeps the pane map current as windows come and go.
-fn spawn_output(client: Client, mut events: mpsc::UnboundedReceiver<TmuxEvent>, dashboard: PaneId, msgs: mpsc::UnboundedSender<Msg>) {
+fn spawn_output(
+    client: Client,
+    mut events: mpsc::UnboundedReceiver<TmuxEvent>,
+    dashboard: PaneId,
+    msgs: mpsc::UnboundedSender<Msg>,
+) {
     tokio::spawn(async move {
         let mut slugs: BTreeMap<PaneId, String> = BTreeMap::new();
         let mut last: BTreeMap<PaneId, Instant> = BTreeMap::new();
@@ -533,7 +649,9 @@ fn spawn_output(client: Client, mut events: mpsc::UnboundedReceiver<TmuxEvent>, 
                         }
                         stale = false;
                     }
-                    let due = last.get(&pane).is_none_or(|t| t.elapsed() >= Duration::from_millis(500));
+                    let due = last
+                        .get(&pane)
+                        .is_none_or(|t| t.elapsed() >= Duration::from_millis(500));
                     if let (true, Some(slug)) = (due, slugs.get(&pane)) {
                         last.insert(pane, Instant::now());
                         if msgs.send(Msg::Output(slug.clone())).is_err() {

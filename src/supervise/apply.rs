@@ -325,10 +325,17 @@ pub fn request_text(home: &Home, id: &str) -> Result<String, ApplyError> {
 /// Replaces a pending proposal's request with the operator's edit, checked
 /// as the agent's input is. The tool stays the same.
 pub fn modify(home: &Home, id: &str, edited: &str) -> Result<Proposal, ApplyError> {
-    let Located { queue, mut proposal } = locate(home, id)?;
-    let request: Request = serde_json::from_str(edited).map_err(|e| ApplyError::Invalid(format!("the edited request: {e}")))?;
+    let Located {
+        queue,
+        mut proposal,
+    } = locate(home, id)?;
+    let request: Request = serde_json::from_str(edited)
+        .map_err(|e| ApplyError::Invalid(format!("the edited request: {e}")))?;
     if request.tool() != proposal.request.tool() {
-        return Err(ApplyError::Invalid(format!("keep the tool: {}", proposal.request.tool())));
+        return Err(ApplyError::Invalid(format!(
+            "keep the tool: {}",
+            proposal.request.tool()
+        )));
     }
     let mut args = match serde_json::to_value(&request) {
         Ok(serde_json::Value::Object(map)) => map,
@@ -338,8 +345,12 @@ pub fn modify(home: &Home, id: &str, edited: &str) -> Result<Proposal, ApplyErro
     if let Request::PipelockBlock { .. } = &request {
         args.remove("host");
     }
-    args.insert("justification".into(), proposal.justification.clone().into());
-    let (checked, _) = super::proposal::parse(request.tool(), &args).map_err(|e| ApplyError::Invalid(e.to_string()))?;
+    args.insert(
+        "justification".into(),
+        proposal.justification.clone().into(),
+    );
+    let (checked, _) = super::proposal::parse(request.tool(), &args)
+        .map_err(|e| ApplyError::Invalid(e.to_string()))?;
     proposal.request = checked;
     queue.replace(&proposal)?;
     Ok(proposal)

@@ -62,7 +62,9 @@ impl Client {
     pub async fn run(&self, command: &Command) -> Result<Vec<String>, ClientError> {
         let line = command.line()?;
         let (tx, rx) = oneshot::channel();
-        self.requests.send((line, tx)).map_err(|_| ClientError::Disconnected)?;
+        self.requests
+            .send((line, tx))
+            .map_err(|_| ClientError::Disconnected)?;
         rx.await.map_err(|_| ClientError::Disconnected)?
     }
 }
@@ -101,7 +103,16 @@ async fn session(
     events: &mpsc::UnboundedSender<Event>,
 ) -> End {
     let child = TMUX
-        .async_command(["-S", &target.socket_path, "-C", "attach-session", "-t", &target.session, "-f", "ignore-size"])
+        .async_command([
+            "-S",
+            &target.socket_path,
+            "-C",
+            "attach-session",
+            "-t",
+            &target.session,
+            "-f",
+            "ignore-size",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -169,10 +180,16 @@ fn result(reply: Reply) -> Result<Vec<String>, ClientError> {
 }
 
 async fn session_exists(target: &Target) -> bool {
-    TMUX.async_command(["-S", &target.socket_path, "has-session", "-t", &target.session])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .is_ok_and(|s| s.success())
+    TMUX.async_command([
+        "-S",
+        &target.socket_path,
+        "has-session",
+        "-t",
+        &target.session,
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .status()
+    .await
+    .is_ok_and(|s| s.success())
 }

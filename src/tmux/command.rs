@@ -93,11 +93,17 @@ pub fn join_pane(pane: PaneId, target: PaneId, percent: u8) -> Command {
 
 /// Moves `pane` out to a window of its own, in the background.
 pub fn break_pane(pane: PaneId, name: &str) -> Command {
-    Command::new("break-pane").flag("-d").opt("-n", name).opt("-s", pane)
+    Command::new("break-pane")
+        .flag("-d")
+        .opt("-n", name)
+        .opt("-s", pane)
 }
 
 pub fn respawn_pane(pane: PaneId, shell_command: &str) -> Command {
-    Command::new("respawn-pane").flag("-k").opt("-t", pane).value(shell_command)
+    Command::new("respawn-pane")
+        .flag("-k")
+        .opt("-t", pane)
+        .value(shell_command)
 }
 
 pub fn kill_pane(pane: PaneId) -> Command {
@@ -114,12 +120,19 @@ pub fn select_window(window: WindowId) -> Command {
 
 /// Sets a user option (`@name`) on a pane.
 pub fn set_pane_option(pane: PaneId, name: &str, value: &str) -> Command {
-    Command::new("set-option").flag("-p").opt("-t", pane).value(name).value(value)
+    Command::new("set-option")
+        .flag("-p")
+        .opt("-t", pane)
+        .value(name)
+        .value(value)
 }
 
 /// Sets a user option (`@name`) on the session of `pane`.
 pub fn set_session_option(pane: PaneId, name: &str, value: &str) -> Command {
-    Command::new("set-option").opt("-t", pane).value(name).value(value)
+    Command::new("set-option")
+        .opt("-t", pane)
+        .value(name)
+        .value(value)
 }
 
 pub fn pane_title(pane: PaneId, title: &str) -> Command {
@@ -152,8 +165,17 @@ pub fn parse_pane_rows(lines: &[String]) -> Vec<PaneRow> {
             let pane = PaneId::parse(it.next()?)?;
             let window = WindowId::parse(it.next()?)?;
             let dead = it.next()? == "1";
-            let slug = it.next().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
-            Some(PaneRow { pane, window, dead, slug })
+            let slug = it
+                .next()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned);
+            Some(PaneRow {
+                pane,
+                window,
+                dead,
+                slug,
+            })
         })
         .collect()
 }
@@ -175,17 +197,29 @@ mod tests {
     #[test]
     fn lines() {
         assert_eq!(
-            new_window("shell-ab12c", "bot-bottle attach 'shell-ab12c'").line().unwrap(),
+            new_window("shell-ab12c", "bot-bottle attach 'shell-ab12c'")
+                .line()
+                .unwrap(),
             r#"new-window -d -P -F '#{pane_id}' -n 'shell-ab12c' 'bot-bottle attach '\''shell-ab12c'\'''"#
         );
-        assert_eq!(join_pane(PaneId(4), PaneId(0), 70).line().unwrap(), "join-pane -d -h -l '70%' -s '%4' -t '%0'");
+        assert_eq!(
+            join_pane(PaneId(4), PaneId(0), 70).line().unwrap(),
+            "join-pane -d -h -l '70%' -s '%4' -t '%0'"
+        );
         assert!(pane_title(PaneId(1), "a\nb").line().is_err());
-        assert!(list_panes().line().unwrap().contains("-F '#{pane_id} "), "ids first");
+        assert!(
+            list_panes().line().unwrap().contains("-F '#{pane_id} "),
+            "ids first"
+        );
     }
 
     #[test]
     fn pane_rows() {
-        let lines = vec!["%0 @0 0 ".to_owned(), "%3 @2 1 shell-ab12c".to_owned(), "junk".to_owned()];
+        let lines = vec![
+            "%0 @0 0 ".to_owned(),
+            "%3 @2 1 shell-ab12c".to_owned(),
+            "junk".to_owned(),
+        ];
         assert_eq!(
             parse_pane_rows(&lines),
             [
@@ -217,19 +251,46 @@ mod tests {
         struct Server(String);
         impl Drop for Server {
             fn drop(&mut self) {
-                let _ = Process::new("tmux").args(["-L", &self.0, "kill-server"]).output();
+                let _ = Process::new("tmux")
+                    .args(["-L", &self.0, "kill-server"])
+                    .output();
             }
         }
         let started = Process::new("tmux")
-            .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-s", "q"])
+            .args([
+                "-L",
+                &socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-s",
+                "q",
+            ])
             .status()
             .expect("tmux is missing: install it, or set BOT_BOTTLE_SKIP_TMUX=1 to skip");
         assert!(started.success());
         let _server = Server(socket.clone());
-        let nasty = ["it's", "\"double\"", "$HOME", "~", "a;b", "x ; kill-server", "back\\slash", "#{pane_id}", "{ }", "-t", "é ✓", "\t"];
+        let nasty = [
+            "it's",
+            "\"double\"",
+            "$HOME",
+            "~",
+            "a;b",
+            "x ; kill-server",
+            "back\\slash",
+            "#{pane_id}",
+            "{ }",
+            "-t",
+            "é ✓",
+            "\t",
+        ];
         let mut script = String::new();
         for (i, value) in nasty.iter().enumerate() {
-            let set = Command::new("set-option").flag("-g").value(format!("@v{i}")).value(*value);
+            let set = Command::new("set-option")
+                .flag("-g")
+                .value(format!("@v{i}"))
+                .value(*value);
             script.push_str(&set.line().unwrap());
             script.push('\n');
         }

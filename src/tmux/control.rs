@@ -64,26 +64,62 @@ pub struct Reply {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notification {
-    Output { pane: PaneId, data: Vec<u8> },
-    ExtendedOutput { pane: PaneId, age_ms: u64, data: Vec<u8> },
+    Output {
+        pane: PaneId,
+        data: Vec<u8>,
+    },
+    ExtendedOutput {
+        pane: PaneId,
+        age_ms: u64,
+        data: Vec<u8>,
+    },
     Pause(PaneId),
     Continue(PaneId),
     WindowAdd(WindowId),
     WindowClose(WindowId),
-    WindowRenamed { window: WindowId, name: String },
+    WindowRenamed {
+        window: WindowId,
+        name: String,
+    },
     UnlinkedWindowAdd(WindowId),
     UnlinkedWindowClose(WindowId),
-    UnlinkedWindowRenamed { window: WindowId, name: String },
-    WindowPaneChanged { window: WindowId, pane: PaneId },
-    LayoutChange { window: WindowId, layout: String },
-    SessionChanged { session: SessionId, name: String },
-    ClientSessionChanged { client: String, session: SessionId, name: String },
-    SessionRenamed { name: String },
-    SessionWindowChanged { session: SessionId, window: WindowId },
+    UnlinkedWindowRenamed {
+        window: WindowId,
+        name: String,
+    },
+    WindowPaneChanged {
+        window: WindowId,
+        pane: PaneId,
+    },
+    LayoutChange {
+        window: WindowId,
+        layout: String,
+    },
+    SessionChanged {
+        session: SessionId,
+        name: String,
+    },
+    ClientSessionChanged {
+        client: String,
+        session: SessionId,
+        name: String,
+    },
+    SessionRenamed {
+        name: String,
+    },
+    SessionWindowChanged {
+        session: SessionId,
+        window: WindowId,
+    },
     SessionsChanged,
-    ClientDetached { client: String },
+    ClientDetached {
+        client: String,
+    },
     PaneModeChanged(PaneId),
-    SubscriptionChanged { name: String, value: String },
+    SubscriptionChanged {
+        name: String,
+        value: String,
+    },
     /// One this parser does not model, or a malformed known one: the line.
     Other(String),
 }
@@ -148,7 +184,9 @@ impl Parser {
                 }
                 return;
             }
-            let Some(block) = self.block.take() else { return };
+            let Some(block) = self.block.take() else {
+                return;
+            };
             events.push(Event::Reply(Reply {
                 number: block.header.1,
                 from_client: block.header.2 & 1 == 1,
@@ -160,7 +198,10 @@ impl Parser {
             }
         }
         if is_exit(line) {
-            let reason = line.get(6..).map(|r| String::from_utf8_lossy(r).into_owned()).filter(|r| !r.is_empty());
+            let reason = line
+                .get(6..)
+                .map(|r| String::from_utf8_lossy(r).into_owned())
+                .filter(|r| !r.is_empty());
             events.push(Event::Exit(reason));
             self.exited = true;
             return;
@@ -198,7 +239,11 @@ fn closes(line: &[u8], header: (u64, u64, u32)) -> Option<bool> {
 fn numbers(rest: &[u8]) -> Option<(u64, u64, u32)> {
     let text = std::str::from_utf8(rest).ok()?;
     let mut it = text.split(' ');
-    let parsed = (it.next()?.parse().ok()?, it.next()?.parse().ok()?, it.next()?.parse().ok()?);
+    let parsed = (
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+    );
     it.next().is_none().then_some(parsed)
 }
 
@@ -245,10 +290,12 @@ fn notification(line: &[u8]) -> Notification {
             window,
             name: rest.to_owned(),
         }),
-        "%unlinked-window-renamed" => WindowId::parse(first).map(|window| Notification::UnlinkedWindowRenamed {
-            window,
-            name: rest.to_owned(),
-        }),
+        "%unlinked-window-renamed" => {
+            WindowId::parse(first).map(|window| Notification::UnlinkedWindowRenamed {
+                window,
+                name: rest.to_owned(),
+            })
+        }
         "%window-pane-changed" => WindowId::parse(first)
             .zip(PaneId::parse(rest))
             .map(|(window, pane)| Notification::WindowPaneChanged { window, pane }),
@@ -270,17 +317,27 @@ fn notification(line: &[u8]) -> Notification {
         }
         "%session-renamed" => Some(Notification::SessionRenamed {
             // 3.3a sends `$S name`; the man page says only the name.
-            name: if SessionId::parse(first).is_some() { rest } else { args }.to_owned(),
+            name: if SessionId::parse(first).is_some() {
+                rest
+            } else {
+                args
+            }
+            .to_owned(),
         }),
         "%session-window-changed" => SessionId::parse(first)
             .zip(WindowId::parse(rest))
             .map(|(session, window)| Notification::SessionWindowChanged { session, window }),
         "%sessions-changed" => Some(Notification::SessionsChanged),
-        "%client-detached" => Some(Notification::ClientDetached { client: args.to_owned() }),
-        "%subscription-changed" => args.split_once(" : ").map(|(head, value)| Notification::SubscriptionChanged {
-            name: head.split(' ').next().unwrap_or("").to_owned(),
-            value: value.to_owned(),
+        "%client-detached" => Some(Notification::ClientDetached {
+            client: args.to_owned(),
         }),
+        "%subscription-changed" => {
+            args.split_once(" : ")
+                .map(|(head, value)| Notification::SubscriptionChanged {
+                    name: head.split(' ').next().unwrap_or("").to_owned(),
+                    value: value.to_owned(),
+                })
+        }
         _ => None,
     };
     parsed.unwrap_or_else(other)
@@ -307,7 +364,9 @@ pub fn decode_octal(data: &[u8]) -> Vec<u8> {
             && let Some(d) = data.get(i + 1..i + 4)
             && d.iter().all(|b| (b'0'..=b'7').contains(b))
         {
-            let value = (u32::from(d[0] - b'0') << 6) | (u32::from(d[1] - b'0') << 3) | u32::from(d[2] - b'0');
+            let value = (u32::from(d[0] - b'0') << 6)
+                | (u32::from(d[1] - b'0') << 3)
+                | u32::from(d[2] - b'0');
             if let Ok(byte) = u8::try_from(value) {
                 out.push(byte);
                 i += 4;
@@ -366,7 +425,10 @@ mod tests {
                     name: "my name".into(),
                 },
             ),
-            ("%unlinked-window-close @1", Notification::UnlinkedWindowClose(WindowId(1))),
+            (
+                "%unlinked-window-close @1",
+                Notification::UnlinkedWindowClose(WindowId(1)),
+            ),
             (
                 "%window-pane-changed @0 %5",
                 Notification::WindowPaneChanged {
@@ -396,7 +458,10 @@ mod tests {
                     name: "other".into(),
                 },
             ),
-            ("%session-renamed $1 new", Notification::SessionRenamed { name: "new".into() }),
+            (
+                "%session-renamed $1 new",
+                Notification::SessionRenamed { name: "new".into() },
+            ),
             (
                 "%session-window-changed $0 @2",
                 Notification::SessionWindowChanged {
@@ -405,8 +470,16 @@ mod tests {
                 },
             ),
             ("%sessions-changed", Notification::SessionsChanged),
-            ("%client-detached /dev/pts/1", Notification::ClientDetached { client: "/dev/pts/1".into() }),
-            ("%pane-mode-changed %2", Notification::PaneModeChanged(PaneId(2))),
+            (
+                "%client-detached /dev/pts/1",
+                Notification::ClientDetached {
+                    client: "/dev/pts/1".into(),
+                },
+            ),
+            (
+                "%pane-mode-changed %2",
+                Notification::PaneModeChanged(PaneId(2)),
+            ),
             (
                 "%subscription-changed dead $0 @0 0 %0 : 13",
                 Notification::SubscriptionChanged {
@@ -414,11 +487,21 @@ mod tests {
                     value: "13".into(),
                 },
             ),
-            ("%message hello", Notification::Other("%message hello".into())),
-            ("%output nopane x", Notification::Other("%output nopane x".into())),
+            (
+                "%message hello",
+                Notification::Other("%message hello".into()),
+            ),
+            (
+                "%output nopane x",
+                Notification::Other("%output nopane x".into()),
+            ),
         ];
         for (line, want) in cases {
-            assert_eq!(parse_all(format!("{line}\n").as_bytes()), [Event::Notification(want)], "{line}");
+            assert_eq!(
+                parse_all(format!("{line}\n").as_bytes()),
+                [Event::Notification(want)],
+                "{line}"
+            );
         }
     }
 
@@ -431,20 +514,33 @@ mod tests {
         }
         assert_eq!(
             parse_all(text.as_bytes()),
-            [reply(10, true, &["%0", "%end 9 9 1", "plain"]), reply(11, false, &["bad"]), server]
+            [
+                reply(10, true, &["%0", "%end 9 9 1", "plain"]),
+                reply(11, false, &["bad"]),
+                server
+            ]
         );
     }
 
     #[test]
     fn exit_stray_and_line_endings() {
         assert_eq!(parse_all(b"%exit\nignored\n"), [Event::Exit(None)]);
-        assert_eq!(parse_all(b"%exit too far behind\n"), [Event::Exit(Some("too far behind".into()))]);
+        assert_eq!(
+            parse_all(b"%exit too far behind\n"),
+            [Event::Exit(Some("too far behind".into()))]
+        );
         assert_eq!(
             parse_all(b"%begin 1 2 1\npartial\n%exit\n"),
             [reply(2, false, &["partial"]), Event::Exit(None)]
         );
-        assert_eq!(parse_all(b"stray-from-hook\r\n"), [Event::Stray(b"stray-from-hook".to_vec())]);
-        assert_eq!(parse_all(b"%begin 1 2 1\r\nx\r\n%end 1 2 1\r\n"), [reply(2, true, &["x"])]);
+        assert_eq!(
+            parse_all(b"stray-from-hook\r\n"),
+            [Event::Stray(b"stray-from-hook".to_vec())]
+        );
+        assert_eq!(
+            parse_all(b"%begin 1 2 1\r\nx\r\n%end 1 2 1\r\n"),
+            [reply(2, true, &["x"])]
+        );
         assert_eq!(parse_all(b"no newline yet"), []);
     }
 
@@ -454,7 +550,11 @@ mod tests {
         assert_eq!(decode_octal(b"\\134"), b"\\");
         assert_eq!(decode_octal("é\\033[0m".as_bytes()), "é\x1b[0m".as_bytes());
         assert_eq!(decode_octal(b"\\9\\01\\"), b"\\9\\01\\");
-        assert_eq!(decode_octal(b"\\777"), b"\\777", "out of range stays as written");
+        assert_eq!(
+            decode_octal(b"\\777"),
+            b"\\777",
+            "out of range stays as written"
+        );
     }
 
     /// A tiny deterministic PRNG, so the random tests need no crate.
@@ -507,31 +607,50 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert!(replies[0].lines[0].starts_with("%0 "), "pane lines start with %: {:?}", replies[0]);
+        assert!(
+            replies[0].lines[0].starts_with("%0 "),
+            "pane lines start with %: {:?}",
+            replies[0]
+        );
         assert_eq!(replies[1].lines, ["$0"]);
-        assert!(replies.iter().any(|r| !r.ok && r.lines[0].contains("unknown command")));
+        assert!(
+            replies
+                .iter()
+                .any(|r| !r.ok && r.lines[0].contains("unknown command"))
+        );
         assert!(basic.iter().any(|e| matches!(e,
             Event::Notification(Notification::Output { pane: PaneId(0), data }) if String::from_utf8_lossy(data).contains("hi\r\n"))));
         assert!(basic.contains(&Event::Notification(Notification::WindowAdd(WindowId(1)))));
         assert_eq!(basic.last(), Some(&Event::Exit(None)));
 
         let forged = parse_all(FIXTURES[1]);
-        assert!(forged.iter().any(|e| matches!(e,
-            Event::Reply(r) if r.lines.iter().any(|l| l == "%end 9 9 1"))), "a forged %end stays inside its block");
+        assert!(
+            forged.iter().any(|e| matches!(e,
+            Event::Reply(r) if r.lines.iter().any(|l| l == "%end 9 9 1"))),
+            "a forged %end stays inside its block"
+        );
     }
 
     #[test]
     fn random_input_never_panics_and_stays_bounded() {
         let mut rng = XorShift(42);
         let pieces: [&[u8]; 10] = [
-            b"%begin 1 2 1\n", b"%end 1 2 1\n", b"%error 1 2 1\n", b"%output %1 \\033x\n", b"%exit\n",
-            b"\n", b"%", b"\\", b"%window-add @", b"\xff\xfe",
+            b"%begin 1 2 1\n",
+            b"%end 1 2 1\n",
+            b"%error 1 2 1\n",
+            b"%output %1 \\033x\n",
+            b"%exit\n",
+            b"\n",
+            b"%",
+            b"\\",
+            b"%window-add @",
+            b"\xff\xfe",
         ];
         for _ in 0..300 {
             let mut p = Parser::new();
             for _ in 0..200 {
                 let mut chunk = Vec::new();
-                if rng.next() % 2 == 0 {
+                if rng.next().is_multiple_of(2) {
                     chunk.extend_from_slice(pieces[(rng.next() % pieces.len() as u64) as usize]);
                 } else {
                     for _ in 0..(rng.next() % 30) {
@@ -543,7 +662,13 @@ mod tests {
         }
         let mut p = Parser::new();
         p.feed(&vec![b'x'; MAX_LINE + 10]);
-        assert!(p.buf.is_empty() && p.skipping, "an overlong line is dropped");
-        assert_eq!(p.feed(b"more\n%sessions-changed\n"), [Event::Notification(Notification::SessionsChanged)]);
+        assert!(
+            p.buf.is_empty() && p.skipping,
+            "an overlong line is dropped"
+        );
+        assert_eq!(
+            p.feed(b"more\n%sessions-changed\n"),
+            [Event::Notification(Notification::SessionsChanged)]
+        );
     }
 }

@@ -57,7 +57,12 @@ pub fn exists(socket: &str) -> Result<bool, ExecError> {
 
 /// Makes the session with the dashboard in its first pane, unless it is
 /// there. Returns whether it was made.
-pub fn bootstrap(home: &Home, socket: &str, cwd: &Path, size: (u16, u16)) -> Result<bool, SessionError> {
+pub fn bootstrap(
+    home: &Home,
+    socket: &str,
+    cwd: &Path,
+    size: (u16, u16),
+) -> Result<bool, SessionError> {
     let conf = conf_path(home)?;
     let conf = conf.display().to_string();
     let exe = std::env::current_exe()
@@ -68,14 +73,33 @@ pub fn bootstrap(home: &Home, socket: &str, cwd: &Path, size: (u16, u16)) -> Res
     if exists(socket)? {
         TMUX.output(&mut TMUX.command(["-L", socket, "source-file", &conf]))?;
         if !dashboard_running(socket)? {
-            let mut cmd = TMUX.command(["-L", socket, "new-window", "-t", &format!("{SESSION}:"), "-n", "dashboard"]);
+            let mut cmd = TMUX.command([
+                "-L",
+                socket,
+                "new-window",
+                "-t",
+                &format!("{SESSION}:"),
+                "-n",
+                "dashboard",
+            ]);
             cmd.args(["-e", &home_env, "-c"]).arg(cwd).arg(&dashboard);
             TMUX.output(&mut cmd)?;
         }
         return Ok(false);
     }
     let (width, height) = (size.0.to_string(), size.1.to_string());
-    let mut cmd = TMUX.command(["-L", socket, "-f", &conf, "new-session", "-d", "-s", SESSION, "-n", "dashboard"]);
+    let mut cmd = TMUX.command([
+        "-L",
+        socket,
+        "-f",
+        &conf,
+        "new-session",
+        "-d",
+        "-s",
+        SESSION,
+        "-n",
+        "dashboard",
+    ]);
     cmd.args(["-x", &width, "-y", &height, "-e", &home_env, "-c"])
         .arg(cwd)
         .arg(dashboard);
@@ -88,7 +112,15 @@ pub fn bootstrap(home: &Home, socket: &str, cwd: &Path, size: (u16, u16)) -> Res
 
 /// Whether the pane the dashboard said it runs in is alive.
 fn dashboard_running(socket: &str) -> Result<bool, ExecError> {
-    let mut cmd = TMUX.command(["-L", socket, "show-options", "-v", "-t", SESSION, "@bb_dashboard_pane"]);
+    let mut cmd = TMUX.command([
+        "-L",
+        socket,
+        "show-options",
+        "-v",
+        "-t",
+        SESSION,
+        "@bb_dashboard_pane",
+    ]);
     let pane = match TMUX.output(&mut cmd) {
         Ok(out) => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
         Err(ExecError::Failed { .. }) => return Ok(false),
@@ -97,8 +129,17 @@ fn dashboard_running(socket: &str) -> Result<bool, ExecError> {
     if pane.is_empty() {
         return Ok(false);
     }
-    let out = TMUX.output(&mut TMUX.command(["-L", socket, "list-panes", "-a", "-F", "#{pane_id} #{pane_dead}"]))?;
-    Ok(String::from_utf8_lossy(&out.stdout).lines().any(|l| l == format!("{pane} 0")))
+    let out = TMUX.output(&mut TMUX.command([
+        "-L",
+        socket,
+        "list-panes",
+        "-a",
+        "-F",
+        "#{pane_id} #{pane_dead}",
+    ]))?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l == format!("{pane} 0")))
 }
 
 /// Attaches this terminal to the session; replaces this process. From
@@ -115,7 +156,9 @@ mod tests {
 
     #[test]
     fn the_shipped_conf_is_the_one_on_disk() {
-        let on_disk = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tmux/bot-bottle.conf")).unwrap();
+        let on_disk =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tmux/bot-bottle.conf"))
+                .unwrap();
         assert_eq!(on_disk, CONF);
         assert!(CONF.contains("@bb_pending") && CONF.contains("bind-key P"));
     }
