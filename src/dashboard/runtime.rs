@@ -131,9 +131,6 @@ async fn main_loop(
             &window.to_string(),
         ))
         .await?;
-    client
-        .run(&command::pane_title(dashboard, "dashboard"))
-        .await?;
 
     let (msgs, mut inbox) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {

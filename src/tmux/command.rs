@@ -135,10 +135,6 @@ pub fn set_session_option(pane: PaneId, name: &str, value: &str) -> Command {
         .value(value)
 }
 
-pub fn pane_title(pane: PaneId, title: &str) -> Command {
-    Command::new("select-pane").opt("-t", pane).opt("-T", title)
-}
-
 /// Every pane of the server: `PANE_ID WINDOW_ID DEAD @bb_slug` per line.
 /// The id comes first, so an agent's text never starts a line.
 pub fn list_panes() -> Command {
@@ -206,7 +202,7 @@ mod tests {
             join_pane(PaneId(4), PaneId(0), 70).line().unwrap(),
             "join-pane -d -h -l '70%' -s '%4' -t '%0'"
         );
-        assert!(pane_title(PaneId(1), "a\nb").line().is_err());
+        assert!(set_pane_option(PaneId(1), "@x", "a\nb").line().is_err());
         assert!(
             list_panes().line().unwrap().contains("-F '#{pane_id} "),
             "ids first"

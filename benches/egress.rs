@@ -1,0 +1,293 @@
+//! The egress proxy against mitmproxy, same routes and header injection,
+//! same client load, same run. Run by `scripts/bench-egress`, which gives
+//! it a private network namespace where `upstream.test` is 127.0.0.1 and
+//! port 443 is free; nothing leaves the machine.
+//!
+//! Environment: BOT_BOTTLE_BIN (the static bot-bottle), MITMDUMP (its
+//! path), BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32).
+
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bot_bottle::egress::ca::{Signer, new_ca};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const HOST: &str = "upstream.test";
+const TOKEN: &str = "bench-token-0123456789";
+
+const ADDON: &str = r#"
+from mitmproxy import http
+ALLOWED = {"upstream.test"}
+TOKEN = "bench-token-0123456789"
+def request(flow: http.HTTPFlow) -> None:
+    if flow.request.pretty_host not in ALLOWED:
+        flow.response = http.Response.make(403, b"blocked")
+        return
+    flow.request.headers["authorization"] = "Bearer " + TOKEN
+"#;
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A small TLS upstream on 127.0.0.1:443 that says whether the token came.
+async fn upstream(dir: &Path) -> PathBuf {
+    let (ca, key) = new_ca().unwrap();
+    let ca_path = dir.join("upstream-ca.pem");
+    std::fs::write(&ca_path, ca).unwrap();
+    let leaf = Signer::from_key_pem(&key).unwrap().leaf(HOST).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(leaf.chain, leaf.key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:443")
+        .await
+        .expect("port 443: run this through scripts/bench-egress");
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = service_fn(|req: Request<Incoming>| async move {
+                    let ok = req
+                        .headers()
+                        .get("authorization")
+                        .is_some_and(|v| v == &format!("Bearer {TOKEN}")[..]);
+                    let body = if ok { "ok" } else { "no token" };
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body))))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    ca_path
+}
+
+fn wait_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn start_bot_bottle(dir: &Path, upstream_ca: &Path, port: u16) -> (Child, PathBuf) {
+    let state = dir.join("egress");
+    std::fs::create_dir_all(&state).unwrap();
+    let (cert, key) = new_ca().unwrap();
+    std::fs::write(state.join("ca.pem"), &cert).unwrap();
+    std::fs::write(state.join("ca.key"), key).unwrap();
+    let routes = serde_json::json!({
+        "listen": port,
+        "routes": [{"host": HOST, "path_allowlist": [], "auth": {"scheme": "bearer", "token": "t0"}}],
+        "trust_upstream_ca": [upstream_ca.display().to_string()],
+    });
+    std::fs::write(state.join("routes.json"), routes.to_string()).unwrap();
+    std::fs::write(
+        state.join("tokens.json"),
+        serde_json::json!({"t0": TOKEN}).to_string(),
+    )
+    .unwrap();
+    let bin = std::env::var("BOT_BOTTLE_BIN").expect("BOT_BOTTLE_BIN");
+    let child = Command::new(bin)
+        .args(["sidecar", "egress", "--state"])
+        .arg(&state)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_port(port);
+    (child, state.join("ca.pem"))
+}
+
+fn start_mitmproxy(dir: &Path, upstream_ca: &Path, port: u16) -> (Child, PathBuf) {
+    let conf = dir.join("mitmproxy");
+    std::fs::create_dir_all(&conf).unwrap();
+    let addon = dir.join("addon.py");
+    std::fs::write(&addon, ADDON).unwrap();
+    let bin = std::env::var("MITMDUMP").expect("MITMDUMP");
+    let child = Command::new(bin)
+        .args([
+            "-q",
+            "--listen-host",
+            "127.0.0.1",
+            "--listen-port",
+            &port.to_string(),
+            "-s",
+        ])
+        .arg(&addon)
+        .args(["--set", &format!("confdir={}", conf.display())])
+        .args([
+            "--set",
+            &format!("ssl_verify_upstream_trusted_ca={}", upstream_ca.display()),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_port(port);
+    (child, conf.join("mitmproxy-ca-cert.pem"))
+}
+
+/// A client that speaks to the upstream through a proxy: CONNECT, TLS
+/// trusting the proxy's CA, then HTTP/1.1 requests on one connection.
+async fn client(proxy: u16, ca: &Path) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
+    let mut stream = TcpStream::connect(("127.0.0.1", proxy)).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+        .write_all(format!("CONNECT {HOST}:443 HTTP/1.1\r\nHost: {HOST}:443\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 200") || head.starts_with(b"HTTP/1.0 200"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(HOST.try_into().unwrap(), stream)
+        .await
+        .unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+struct Load {
+    requests: usize,
+    seconds: f64,
+    p99: Duration,
+}
+
+async fn load(proxy: u16, ca: &Path, connections: usize, duration: Duration) -> Load {
+    let mut tasks = Vec::new();
+    let start = Instant::now();
+    for _ in 0..connections {
+        let ca = ca.to_path_buf();
+        tasks.push(tokio::spawn(async move {
+            let mut sender = client(proxy, &ca).await;
+            let mut latencies = Vec::new();
+            while start.elapsed() < duration {
+                let req = Request::get("/bench")
+                    .header("host", HOST)
+                    .header("authorization", "Bearer placeholder")
+                    .body(Empty::new())
+                    .unwrap();
+                let t = Instant::now();
+                let resp = sender.send_request(req).await.unwrap();
+                let body = resp.into_body().collect().await.unwrap().to_bytes();
+                assert_eq!(
+                    &body[..],
+                    b"ok",
+                    "the upstream did not get the injected token"
+                );
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    all.sort();
+    let p99 = all[(all.len() * 99 / 100).min(all.len() - 1)];
+    Load {
+        requests: all.len(),
+        seconds,
+        p99,
+    }
+}
+
+/// Peak resident memory of a process, in KiB.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn main() {
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let connections: usize = std::env::var("BENCH_CONNECTIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(32);
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let upstream_ca = upstream(dir.path()).await;
+        let mut results = Vec::new();
+        for name in ["bot-bottle", "mitmproxy"] {
+            let (mut child, ca) = match name {
+                "bot-bottle" => start_bot_bottle(dir.path(), &upstream_ca, 13128),
+                _ => start_mitmproxy(dir.path(), &upstream_ca, 18080),
+            };
+            let port = if name == "bot-bottle" { 13128 } else { 18080 };
+            load(port, &ca, 4, Duration::from_secs(1)).await;
+            let l = load(port, &ca, connections, Duration::from_secs(seconds)).await;
+            let rss = peak_rss(child.id());
+            let _ = child.kill();
+            let _ = child.wait();
+            let rps = l.requests as f64 / l.seconds;
+            println!(
+                "{name}: {rps:.0} req/s, p99 {:.2} ms, peak rss {} KiB ({} requests, {connections} connections, {seconds} s)",
+                l.p99.as_secs_f64() * 1000.0,
+                rss,
+                l.requests
+            );
+            results.push((rps, l.p99.as_secs_f64(), rss as f64));
+        }
+        let (ours, theirs) = (results[0], results[1]);
+        println!("ratio req/s bot-bottle/mitmproxy: {:.2}", ours.0 / theirs.0);
+        println!("ratio p99 latency bot-bottle/mitmproxy: {:.3}", ours.1 / theirs.1);
+        println!("ratio rss bot-bottle/mitmproxy: {:.3}", ours.2 / theirs.2);
+    });
+}
