@@ -320,3 +320,33 @@ fn two_concurrent_starts_get_distinct_identities() {
     env.run(&["stop", &a]);
     env.run(&["stop", &b]);
 }
+
+#[test]
+fn a_launch_that_fails_midway_leaves_nothing() {
+    if !docker_or_skip("a_launch_that_fails_midway_leaves_nothing") {
+        return;
+    }
+    let env = Env::new();
+    env.write(
+        "proj/bot-bottle.json",
+        r#"{"agents": {"broken": {"provider": "shell", "bottle": "broken"}},
+            "bottles": {"broken": {"image": "bot-bottle-test-no-such-image:1"}}}"#,
+    );
+    let (code, out, err) = env.run(&["start", "broken", "--yes", "--detach"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("did not come up"), "{err}");
+    let filter = "label=dev.bot-bottle.agent=broken";
+    assert_eq!(
+        docker_ok(&["ps", "--all", "--quiet", "--filter", filter]),
+        ""
+    );
+    assert_eq!(
+        docker_ok(&["network", "ls", "--quiet", "--filter", filter]),
+        ""
+    );
+    let state: Vec<_> = std::fs::read_dir(env.home().join("state"))
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(state.is_empty(), "state left behind: {state:?}");
+}

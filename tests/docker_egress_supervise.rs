@@ -376,5 +376,79 @@ fn routes_credentials_and_proposals_end_to_end() {
         50,
         "{answer}"
     );
+    // The operator edits the routes: checked, reloaded, audited.
+    let mut edit = env.cmd(&["routes", "edit", &slug]);
+    edit.env("EDITOR", "sed -i s/newhost.test/other.test/");
+    let out = edit.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(curl_code(&env, &slug, "https://other.test/"), "200");
+    assert_eq!(curl_code(&env, &slug, "https://newhost.test/"), "403");
+    let audit =
+        std::fs::read_to_string(env.home().join("audit").join(format!("{slug}.jsonl"))).unwrap();
+    let line: Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (line["actor"].as_str(), line["decision"].as_str()),
+        (Some("operator"), Some("edited"))
+    );
+    let mut bad = env.cmd(&["routes", "edit", &slug]);
+    bad.env("EDITOR", "sed -i s#other.test#https://x#");
+    let out = bad.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        curl_code(&env, &slug, "https://other.test/"),
+        "200",
+        "a bad edit changes nothing"
+    );
+    env.run(&["stop", &slug]);
+}
+
+#[test]
+fn capability_block_rebuilds_the_bottle_on_resume() {
+    if !docker_or_skip("capability_block_rebuilds_the_bottle_on_resume") {
+        return;
+    }
+    let env = Env::new();
+    let slug = env.start_detached(&["shell"]);
+    let (code, current) = env.sh(&slug, "cat /etc/bot-bottle/Dockerfile");
+    assert_eq!(code, 0);
+    assert!(current.contains("FROM debian:bookworm-slim"), "{current}");
+    let dockerfile =
+        format!("{current}USER root\nRUN echo rebuilt > /etc/capability-marker\nUSER agent\n");
+    let call = mcp_calls(
+        &env,
+        &slug,
+        vec![
+            json!({"name": "capability-block", "arguments": {"dockerfile": dockerfile, "justification": "needs a marker"}}),
+        ],
+    );
+    let id = pending(&env, 1)[0]["id"].as_str().unwrap().to_owned();
+    let (code, out, err) = env.run(&["approve", &id]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), format!("bot-bottle resume {slug}"));
+    let _ = call.join();
+    assert_eq!(
+        support::leftovers(&slug),
+        (0, 0),
+        "the bottle is taken down"
+    );
+    let state = env.home().join("state").join(&slug);
+    assert!(state.join(".preserve").exists() && state.join("Dockerfile").exists());
+
+    let (code, out, err) = env.run(&["resume", &slug, "--yes", "--detach"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), slug);
+    assert_eq!(
+        env.sh(&slug, "cat /etc/capability-marker").1.trim(),
+        "rebuilt"
+    );
     env.run(&["stop", &slug]);
 }
