@@ -56,10 +56,13 @@ pub struct Home {
 }
 
 impl Home {
-    /// `BOT_BOTTLE_HOME`, else `~/.bot-bottle`.
+    /// `BOT_BOTTLE_HOME`, else `~/.bot-bottle`; made absolute, since its
+    /// folders are mounted into containers.
     pub fn from_env() -> Result<Home, StateError> {
         if let Some(dir) = std::env::var_os("BOT_BOTTLE_HOME").filter(|v| !v.is_empty()) {
-            return Ok(Home { root: dir.into() });
+            let dir = PathBuf::from(dir);
+            let root = std::path::absolute(&dir).map_err(|e| StateError::io(&dir, e))?;
+            return Ok(Home { root });
         }
         let home = std::env::var_os("HOME")
             .filter(|v| !v.is_empty())

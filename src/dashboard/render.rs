@@ -62,15 +62,7 @@ fn render_proposals(app: &App, frame: &mut Frame, area: Rect) {
     if app.now < app.alert_until {
         title.push(Span::styled("(new!) ", Style::new().green().bold()));
     }
-    let block = pane_block(Line::from(title), app.focus == Focus::Proposals);
-    if app.proposals.is_empty() {
-        frame.render_widget(
-            Paragraph::new(" none waiting".dark_gray()).block(block),
-            area,
-        );
-        return;
-    }
-    let items: Vec<ListItem> = app
+    let items = app
         .proposals
         .iter()
         .map(|p| {
@@ -87,32 +79,50 @@ fn render_proposals(app: &App, frame: &mut Frame, area: Rect) {
             .style(style)
         })
         .collect();
-    let selected = (app.focus == Focus::Proposals).then_some(app.proposal_sel);
-    let list = List::new(items)
-        .block(block)
-        .highlight_style(Style::new().reversed());
-    frame.render_stateful_widget(
-        list,
+    let focused = app.focus == Focus::Proposals;
+    let block = pane_block(Line::from(title), focused);
+    list_pane(
+        frame,
         area,
-        &mut ListState::default().with_selected(selected),
+        block,
+        items,
+        focused.then_some(app.proposal_sel),
+        " none waiting",
     );
 }
 
 fn render_agents(app: &App, frame: &mut Frame, area: Rect) {
-    let block = pane_block(Line::from(" agents "), app.focus == Focus::Agents);
-    if app.agents.is_empty() {
-        frame.render_widget(
-            Paragraph::new(" no bottles running — n starts one".dark_gray()).block(block),
-            area,
-        );
-        return;
-    }
-    let items: Vec<ListItem> = app
+    let items = app
         .agents
         .iter()
         .map(|a| ListItem::new(agent_line(app, a)))
         .collect();
-    let selected = (app.focus == Focus::Agents).then_some(app.agent_sel);
+    let focused = app.focus == Focus::Agents;
+    let block = pane_block(Line::from(" agents "), focused);
+    let empty = " no bottles running — n starts one";
+    list_pane(
+        frame,
+        area,
+        block,
+        items,
+        focused.then_some(app.agent_sel),
+        empty,
+    );
+}
+
+/// A pane's rows, the cursor on `selected`; `empty` when there are none.
+fn list_pane(
+    frame: &mut Frame,
+    area: Rect,
+    block: Block,
+    items: Vec<ListItem>,
+    selected: Option<usize>,
+    empty: &str,
+) {
+    if items.is_empty() {
+        frame.render_widget(Paragraph::new(empty.dark_gray()).block(block), area);
+        return;
+    }
     let list = List::new(items)
         .block(block)
         .highlight_style(Style::new().reversed());

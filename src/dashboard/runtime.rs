@@ -603,21 +603,14 @@ fn list_rows(home: &Home) -> Result<Vec<AgentRow>, exec::ExecError> {
     let bottles = enumerate::active_bottles(&containers, |slug| home.read_metadata(slug).ok());
     Ok(bottles
         .into_iter()
-        .map(|b| {
-            let meta = home.read_metadata(&b.slug).ok();
-            AgentRow {
-                label: meta
-                    .as_ref()
-                    .map_or_else(|| b.slug.clone(), |m| m.label.clone()),
-                color: meta
-                    .as_ref()
-                    .map_or_else(|| "cyan".into(), |m| m.color.clone()),
-                backend: b.backend,
-                slug: b.slug,
-                agent: b.agent,
-                started_at: b.started_at,
-                services: b.services,
-            }
+        .map(|b| AgentRow {
+            backend: b.backend,
+            slug: b.slug,
+            label: b.label,
+            color: b.color,
+            agent: b.agent,
+            started_at: b.started_at,
+            services: b.services,
         })
         .collect())
 }

@@ -105,7 +105,7 @@ impl Denial {
     pub fn tool(&self) -> Option<&'static str> {
         match self {
             Denial::UnknownHost(_) => Some("pipelock-block"),
-            Denial::PathNotAllowed { .. } | Denial::Port { .. } => Some("egress-block"),
+            Denial::PathNotAllowed { .. } => Some("egress-block"),
             _ => None,
         }
     }
@@ -125,9 +125,9 @@ impl Denial {
                 out,
                 "To ask for more paths on {host}, call the MCP tool `egress-block` with host \"{host}\", the path_allowlist you need, and a justification."
             ),
-            Denial::Port { host, .. } => writeln!(
+            Denial::Port { .. } => writeln!(
                 out,
-                "Routes allow HTTPS on port 443 (and plain HTTP on 80). To ask for {host}, call the MCP tool `egress-block` with a justification."
+                "Only HTTPS on port 443, and plain HTTP on port 80, can leave the bottle."
             ),
             Denial::Secret { .. } => writeln!(
                 out,

@@ -232,6 +232,8 @@ impl Bound {
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, entry: Option<Entry>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of file descriptors, most likely: let some close.
+            tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let _ = stream.set_nodelay(true);

@@ -188,18 +188,11 @@ fn add_route(
         _ => None,
     };
     let diff = write_routes(home, slug, &before, &merged.config, &tokens, new_token)?;
+    let why = Some(proposal.justification.clone());
     audit::append(
         home,
         slug,
-        &Entry {
-            time: now(),
-            actor: "agent".into(),
-            tool: proposal.request.tool().into(),
-            proposal: Some(proposal.id.clone()),
-            decision: "approved".into(),
-            reason: Some(proposal.justification.clone()),
-            diff,
-        },
+        &Entry::decision(proposal, "approved", why, diff),
     )?;
     Ok(merged.note)
 }
@@ -291,18 +284,14 @@ fn rebuild(
     };
     queue.respond(&response)?;
     queue.archive(&proposal.id)?;
+    let (why, diff) = (
+        Some(proposal.justification.clone()),
+        merge::diff(&before, dockerfile, "Dockerfile"),
+    );
     audit::append(
         home,
         slug,
-        &Entry {
-            time: now(),
-            actor: "agent".into(),
-            tool: proposal.request.tool().into(),
-            proposal: Some(proposal.id.clone()),
-            decision: "approved".into(),
-            reason: Some(proposal.justification.clone()),
-            diff: merge::diff(&before, dockerfile, "Dockerfile"),
-        },
+        &Entry::decision(proposal, "approved", why, diff),
     )?;
     let meta = home.read_metadata(slug)?;
     let ctx = Context {
@@ -366,19 +355,13 @@ pub fn reject(home: &Home, id: &str, reason: Option<&str>) -> Result<Proposal, A
         decided_at: now(),
         note: None,
     })?;
-    audit::append(
-        home,
-        &proposal.slug,
-        &Entry {
-            time: now(),
-            actor: "agent".into(),
-            tool: proposal.request.tool().into(),
-            proposal: Some(proposal.id.clone()),
-            decision: "rejected".into(),
-            reason: reason.map(str::to_owned),
-            diff: String::new(),
-        },
-    )?;
+    let entry = Entry::decision(
+        &proposal,
+        "rejected",
+        reason.map(str::to_owned),
+        String::new(),
+    );
+    audit::append(home, &proposal.slug, &entry)?;
     Ok(proposal)
 }
 

@@ -7,6 +7,8 @@ use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 
+use super::proposal::Proposal;
+use super::queue::now;
 use crate::state::{Home, StateError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +26,26 @@ pub struct Entry {
     pub reason: Option<String>,
     /// A unified diff of the routes (or the Dockerfile) before and after.
     pub diff: String,
+}
+
+impl Entry {
+    /// The operator's decision on an agent's proposal.
+    pub fn decision(
+        proposal: &Proposal,
+        decision: &str,
+        reason: Option<String>,
+        diff: String,
+    ) -> Entry {
+        Entry {
+            time: now(),
+            actor: "agent".into(),
+            tool: proposal.request.tool().into(),
+            proposal: Some(proposal.id.clone()),
+            decision: decision.into(),
+            reason,
+            diff,
+        }
+    }
 }
 
 pub fn append(home: &Home, slug: &str, entry: &Entry) -> Result<(), StateError> {

@@ -43,6 +43,11 @@ pub struct ActiveBottle {
     pub started_at: String,
     /// The sidecars that are up; the agent itself is left out.
     pub services: Vec<String>,
+    /// From the metadata, for the dashboard.
+    #[serde(skip)]
+    pub label: String,
+    #[serde(skip)]
+    pub color: String,
 }
 
 const SEP: &str = "\t";
@@ -167,6 +172,12 @@ pub fn active_bottles(
                     .or_else(|| first.map(|c| c.created.clone()))
                     .unwrap_or_default(),
                 services,
+                label: meta
+                    .as_ref()
+                    .map_or_else(|| slug.to_owned(), |m| m.label.clone()),
+                color: meta
+                    .as_ref()
+                    .map_or_else(|| "cyan".to_owned(), |m| m.color.clone()),
             }
         })
         .collect();
