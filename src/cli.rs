@@ -81,6 +81,17 @@ enum Command {
     Sidecar(sidecar::SidecarCommand),
 }
 
+impl Cli {
+    /// Everything but the long-running servers (sidecars, the dashboard),
+    /// which must outlive a closed pipe.
+    pub fn is_plain_command(&self) -> bool {
+        !matches!(
+            self.command,
+            None | Some(Command::Sidecar(_)) | Some(Command::Dashboard)
+        )
+    }
+}
+
 pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let Some(command) = cli.command else {
         return open::open(cli.detach);

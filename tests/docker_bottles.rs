@@ -350,3 +350,58 @@ fn a_launch_that_fails_midway_leaves_nothing() {
         .unwrap_or_default();
     assert!(state.is_empty(), "state left behind: {state:?}");
 }
+
+#[test]
+fn ctrl_c_during_bring_up_leaves_nothing() {
+    if !docker_or_skip("ctrl_c_during_bring_up_leaves_nothing") {
+        return;
+    }
+    use std::io::{BufRead, BufReader};
+    let env = Env::new();
+    let mut child = env
+        .cmd(&[
+            "start",
+            "shell",
+            "--yes",
+            "--detach",
+            "--label",
+            "interrupted",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let midway = line.contains("Container") && line.contains("Creat");
+        seen.push(line);
+        if midway {
+            // As Ctrl-C would: SIGINT while compose is bringing it up.
+            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+            break;
+        }
+    }
+    seen.extend(lines.map_while(Result::ok));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{seen:?}");
+    assert!(out.stdout.is_empty());
+    let filter = "label=dev.bot-bottle.agent=shell";
+    let left: Vec<String> =
+        docker_ok(&["ps", "--all", "--format", "{{.Names}}", "--filter", filter])
+            .lines()
+            .filter(|n| n.contains("interrupted-"))
+            .map(String::from)
+            .collect();
+    assert!(left.is_empty(), "containers left: {left:?}");
+    let nets = docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(
+        !nets.lines().any(|n| n.contains("bot-bottle-interrupted-")),
+        "{nets}"
+    );
+    let state: Vec<_> = std::fs::read_dir(env.home().join("state"))
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(state.is_empty(), "state left behind: {state:?}");
+}

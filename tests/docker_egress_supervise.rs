@@ -408,7 +408,16 @@ fn routes_credentials_and_proposals_end_to_end() {
         "200",
         "a bad edit changes nothing"
     );
-    env.run(&["stop", &slug]);
+
+    docker_ok(&[
+        "network",
+        "disconnect",
+        &format!("bot-bottle-{slug}_outside"),
+        &upstream,
+    ]);
+    let (code, _, err) = env.run(&["stop", &slug]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(support::leftovers(&slug), (0, 0));
 }
 
 #[test]

@@ -165,6 +165,16 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
+        // The test's own containers first: one joined to a bottle's network
+        // would keep compose from removing that network.
+        for name in self
+            .containers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = docker(&["rm", "--force", name]);
+        }
         for slug in self.slugs.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let _ = Command::new("docker")
                 .args([
@@ -179,14 +189,6 @@ impl Drop for Env {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
-        }
-        for name in self
-            .containers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = docker(&["rm", "--force", name]);
         }
         for name in self
             .networks
