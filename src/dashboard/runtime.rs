@@ -159,7 +159,8 @@ async fn main_loop(
     if let Some(e) = load_error {
         app.update(Msg::Status(e));
     }
-    spawn_keys(msgs.clone());
+    let terminal_lock = Arc::new(std::sync::Mutex::new(()));
+    spawn_keys(msgs.clone(), Arc::clone(&terminal_lock));
     spawn_ticks(msgs.clone());
     spawn_proposals(home.clone(), msgs.clone());
     spawn_bottles(home.clone(), msgs.clone());
@@ -186,9 +187,11 @@ async fn main_loop(
                 match effect {
                     Effect::Quit => quit = true,
                     Effect::Modify { id } => {
+                        let held = terminal_lock.lock().unwrap_or_else(|p| p.into_inner());
                         ratatui::restore();
                         let outcome = modify(&home, &id);
                         terminal = ratatui::try_init()?;
+                        drop(held);
                         terminal.clear()?;
                         match outcome {
                             Ok(()) => shared.send(Msg::Modified(id)),
@@ -473,11 +476,21 @@ async fn stop(shared: &Shared, slug: String) -> Result<(), String> {
     Ok(())
 }
 
-fn spawn_keys(msgs: mpsc::UnboundedSender<Msg>) {
+/// Reads keys while it holds `terminal`; whoever takes the terminal (the
+/// editor of `m`) takes the lock, so no key of theirs is stolen.
+fn spawn_keys(msgs: mpsc::UnboundedSender<Msg>, terminal: Arc<std::sync::Mutex<()>>) {
     std::thread::spawn(move || {
         use ratatui::crossterm::event::{self, Event};
         loop {
-            match event::read() {
+            let event = {
+                let _held = terminal.lock().unwrap_or_else(|p| p.into_inner());
+                match event::poll(Duration::from_millis(50)) {
+                    Ok(true) => event::read(),
+                    Ok(false) => continue,
+                    Err(e) => Err(e),
+                }
+            };
+            match event {
                 Ok(Event::Key(key)) => {
                     if msgs.send(Msg::Key(key)).is_err() {
                         return;

@@ -464,6 +464,7 @@ pub fn routes_text(home: &Home, slug: &str) -> Result<(PathBuf, String), ApplyEr
 mod tests {
     use super::*;
     use crate::egress::config::{AuthConfig, RoleConfig, RouteConfig};
+    use crate::supervise::queue::Queue;
 
     fn config() -> EgressConfig {
         EgressConfig {
@@ -490,6 +491,52 @@ mod tests {
             ],
             trust_upstream_ca: vec![],
         }
+    }
+
+    #[test]
+    fn a_modified_request_is_checked_and_replaces_the_queued_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home {
+            root: dir.path().to_path_buf(),
+        };
+        let queue = Queue::new(&home.bottle_dir("dev-aaaaa").join("supervise"));
+        let asked = Request::EgressBlock {
+            host: "api.github.com".into(),
+            path_allowlist: vec!["/".into()],
+            auth: None,
+        };
+        let p = queue.submit("dev-aaaaa", asked, "why".into()).unwrap();
+        assert_eq!(pending(&home).unwrap().len(), 1);
+        let text = request_text(&home, &p.id).unwrap();
+        let edited = text.replace("\"/\"", "\"/repos/acme/\"");
+        let modified = modify(&home, &p.id, &edited).unwrap();
+        assert_eq!(
+            modified.request.summary(),
+            "route api.github.com /repos/acme/"
+        );
+        assert_eq!(
+            queue.find(&p.id).unwrap().request,
+            modified.request,
+            "the queue holds the edit"
+        );
+        assert_eq!(modified.justification, "why");
+
+        let bad_host = text.replace("api.github.com", "https://x");
+        assert!(matches!(
+            modify(&home, &p.id, &bad_host),
+            Err(ApplyError::Invalid(_))
+        ));
+        let other_tool = r#"{"tool": "capability-block", "dockerfile": "FROM x"}"#;
+        assert!(
+            modify(&home, &p.id, other_tool)
+                .unwrap_err()
+                .to_string()
+                .contains("keep the tool")
+        );
+        assert!(matches!(
+            modify(&home, "nope-0000", &text),
+            Err(ApplyError::NotFound(_))
+        ));
     }
 
     #[test]
