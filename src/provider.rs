@@ -4,7 +4,6 @@
 //! the bottle is the boundary — and `start AGENT -- ARGS` appends ARGS.
 
 /// Paths inside the agent container that providers are pointed at.
-pub const PROMPT_FILE: &str = "/etc/bot-bottle/prompt.md";
 pub const MCP_CONFIG_FILE: &str = "/etc/bot-bottle/mcp.json";
 /// The agent user's home inside the bottle.
 pub const AGENT_HOME: &str = "/home/agent";
@@ -20,8 +19,9 @@ pub enum Provider {
 /// What a session is started with, besides the provider.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SessionSpec {
-    /// The system prompt is in PROMPT_FILE.
-    pub has_prompt: bool,
+    /// The agent's system prompt, added to the provider's own. Codex reads
+    /// it from `~/.codex/AGENTS.md`, which the bottle writes.
+    pub prompt: Option<String>,
     /// The supervise MCP server's URL, when the bottle has one.
     pub mcp_url: Option<String>,
     pub model: Option<String>,
@@ -91,9 +91,9 @@ impl Provider {
             Provider::Claude => {
                 push("claude");
                 push("--dangerously-skip-permissions");
-                if spec.has_prompt {
-                    push("--append-system-prompt-file");
-                    push(PROMPT_FILE);
+                if let Some(prompt) = &spec.prompt {
+                    push("--append-system-prompt");
+                    push(prompt);
                 }
                 if spec.mcp_url.is_some() {
                     push("--mcp-config");
@@ -159,7 +159,7 @@ mod tests {
 
     fn spec(args: &[&str]) -> SessionSpec {
         SessionSpec {
-            has_prompt: true,
+            prompt: Some("Be careful.".into()),
             mcp_url: Some("http://supervise:8765/mcp".into()),
             model: None,
             args: args.iter().map(|s| s.to_string()).collect(),
@@ -173,13 +173,13 @@ mod tests {
                 Provider::Claude,
                 false,
                 &["fix the bug"],
-                "claude --dangerously-skip-permissions --append-system-prompt-file /etc/bot-bottle/prompt.md --mcp-config /etc/bot-bottle/mcp.json 'fix the bug'",
+                "claude --dangerously-skip-permissions --append-system-prompt 'Be careful.' --mcp-config /etc/bot-bottle/mcp.json 'fix the bug'",
             ),
             (
                 Provider::Claude,
                 true,
                 &[],
-                "claude --dangerously-skip-permissions --append-system-prompt-file /etc/bot-bottle/prompt.md --mcp-config /etc/bot-bottle/mcp.json --continue",
+                "claude --dangerously-skip-permissions --append-system-prompt 'Be careful.' --mcp-config /etc/bot-bottle/mcp.json --continue",
             ),
             (
                 Provider::Codex,

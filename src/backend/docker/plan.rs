@@ -195,7 +195,7 @@ pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
 
     let mcp_url = format!("http://supervise:{MCP_PORT}/mcp");
     let session = SessionSpec {
-        has_prompt: !input.agent.prompt.is_empty(),
+        prompt: (!input.agent.prompt.is_empty()).then(|| input.agent.prompt.clone()),
         mcp_url: Some(mcp_url.clone()),
         model: input.agent.model.clone(),
         args: input
@@ -783,9 +783,14 @@ fn preflight(
             format!("{WORKDIR} (empty; --cwd copies this directory in)"),
         );
     }
+    // The prompt is long; the preflight names it rather than printing it.
+    let shown = SessionSpec {
+        prompt: session.prompt.as_ref().map(|_| "<prompt>".to_owned()),
+        ..session.clone()
+    };
     row(
         "command",
-        provider::shell_join(&agent.provider.fresh_argv(session)),
+        provider::shell_join(&agent.provider.fresh_argv(&shown)),
     );
     Preflight { rows }
 }
