@@ -34,9 +34,9 @@ impl StateError {
     pub fn hint(&self) -> Option<String> {
         match self {
             StateError::BadSlug(_) => Some("identities look like 'shell-k3x9q'; see `bot-bottle list active`".into()),
-            StateError::NoState { .. } => {
-                Some("only bottles that ended with an error, or were changed by a proposal, can be resumed".into())
-            }
+            StateError::NoState { .. } => Some(
+                "running bottles: `bot-bottle list active`; a bottle keeps its state only after an error, or a proposal that changed it".into(),
+            ),
             _ => None,
         }
     }

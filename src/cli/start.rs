@@ -6,6 +6,7 @@ use clap::Args;
 
 use super::{Failure, confirm, exit_code, has_tty, home_and_cwd, interrupt_flag, load_manifest};
 use crate::backend::BackendKind;
+use crate::backend::docker::enumerate;
 use crate::backend::docker::images::SidecarImage;
 use crate::exec::Sink;
 use crate::launch::lifecycle::{self, Context, Settled, Start};
@@ -177,12 +178,23 @@ fn pick_agent(manifest: &Manifest) -> Result<Option<String>, Failure> {
             )),
         ));
     }
+    // How many of each run (best effort: without docker, no counts).
+    let running = enumerate::containers()
+        .map(|cs| enumerate::active_bottles(&cs, |_| None))
+        .unwrap_or_default();
     let items = manifest
         .agents
         .values()
-        .map(|a| picker::Item {
-            name: a.name.clone(),
-            detail: a.description.clone().unwrap_or_default(),
+        .map(|a| {
+            let mut detail = a.description.clone().unwrap_or_default();
+            let n = running.iter().filter(|b| b.agent == a.name).count();
+            if n > 0 {
+                detail.push_str(&format!(" ({n} running)"));
+            }
+            picker::Item {
+                name: a.name.clone(),
+                detail,
+            }
         })
         .collect();
     picker::run(picker::Picker::new("agent", items))

@@ -452,6 +452,7 @@ pub fn check_edit(
 
 /// The routes file as the operator edits it.
 pub fn routes_text(home: &Home, slug: &str) -> Result<(PathBuf, String), ApplyError> {
+    home.existing_bottle_dir(slug)?;
     let path = egress_dir(home, slug).join(ROUTES_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| StateError::Io {
         path: path.clone(),
