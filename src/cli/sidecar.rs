@@ -42,7 +42,12 @@ pub enum SidecarCommand {
         wait_secs: u64,
     },
     /// Exit 0 when something accepts TCP connections at ADDR (healthchecks).
-    Probe { addr: String },
+    Probe {
+        addr: String,
+        /// Keep trying for this many seconds.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+    },
 }
 
 pub fn run(cmd: SidecarCommand) -> Result<ExitCode, Failure> {
@@ -69,19 +74,25 @@ pub fn run(cmd: SidecarCommand) -> Result<ExitCode, Failure> {
                 .map_err(|e| Failure::runtime(format!("supervise: {e}"), None))?;
             Ok(ExitCode::SUCCESS)
         }
-        SidecarCommand::Probe { addr } => {
-            let up = addr
-                .to_socket_addrs()
-                .ok()
-                .and_then(|mut a| a.next())
-                .is_some_and(|a| {
-                    std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok()
-                });
-            Ok(if up {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+        SidecarCommand::Probe { addr, wait } => {
+            let deadline = std::time::Instant::now() + Duration::from_secs(wait);
+            let up = || {
+                addr.to_socket_addrs()
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .is_some_and(|a| {
+                        std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok()
+                    })
+            };
+            loop {
+                if up() {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Ok(ExitCode::FAILURE);
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use super::plan::readiness;
 use crate::exec::{DOCKER, ExecError, Sink};
 
 #[derive(Debug, thiserror::Error)]
@@ -54,12 +55,34 @@ pub fn check() -> Result<String, ComposeError> {
     }
 }
 
-/// Starts the bottle's services and waits until every one is healthy.
+/// Starts the bottle's services, then waits until every one is ready:
+/// each readiness probe runs in its service's container, all at once.
 pub fn up(slug: &str, file: &Path, sink: &Sink) -> Result<(), ExecError> {
     let mut cmd = DOCKER.command(["compose", "--progress", "plain", "-p", &project(slug), "-f"]);
-    cmd.arg(file)
-        .args(["up", "--detach", "--wait", "--wait-timeout", "120"]);
-    DOCKER.run_to(&mut cmd, sink)
+    cmd.arg(file).args(["up", "--detach"]);
+    DOCKER.run_to(&mut cmd, sink)?;
+    std::thread::scope(|scope| {
+        let probes: Vec<_> = readiness()
+            .into_iter()
+            .map(|(service, argv)| {
+                scope.spawn(move || {
+                    let mut cmd = DOCKER.command(["exec", &container(slug, service)]);
+                    cmd.args(&argv);
+                    DOCKER.output(&mut cmd).map(|_| ())
+                })
+            })
+            .collect();
+        probes
+            .into_iter()
+            .try_for_each(|p| p.join().unwrap_or_else(|_| Err(not_ready())))
+    })
+}
+
+fn not_ready() -> ExecError {
+    ExecError::Spawn {
+        program: "docker exec".into(),
+        reason: "a readiness probe stopped".into(),
+    }
 }
 
 /// Stops and removes the bottle's containers, networks and volumes. Needs

@@ -21,7 +21,7 @@ pub struct Container {
     /// The compose project, when compose made it.
     pub project: Option<String>,
     pub running: bool,
-    /// Running, and healthy or without a healthcheck.
+    /// Running, and not unhealthy.
     pub up: bool,
     pub created: String,
 }
@@ -102,7 +102,7 @@ pub fn parse_containers(text: &str) -> Vec<Container> {
                 return None;
             };
             let running = *state == "running";
-            let healthy = !status.contains("(health: starting)") && !status.contains("(unhealthy)");
+            let healthy = !status.contains("(unhealthy)");
             Some(Container {
                 name: (*name).to_owned(),
                 slug: (*slug).to_owned(),
@@ -202,7 +202,7 @@ mod tests {
     const PS: &str = "\
 bot-bottle-a-1-agent\trunning\tUp 3 minutes (healthy)\ta-1\tagent\tshell\tbot-bottle-a-1\t2026-11-25 10:00:00 +0000 UTC
 bot-bottle-a-1-egress\trunning\tUp 3 minutes (healthy)\ta-1\tegress\tshell\tbot-bottle-a-1\t2026-11-25 10:00:00 +0000 UTC
-bot-bottle-a-1-supervise\trunning\tUp 3 minutes (health: starting)\ta-1\tsupervise\tshell\tbot-bottle-a-1\t2026-11-25 10:00:00 +0000 UTC
+bot-bottle-a-1-supervise\trunning\tUp 3 minutes (unhealthy)\ta-1\tsupervise\tshell\tbot-bottle-a-1\t2026-11-25 10:00:00 +0000 UTC
 bot-bottle-b-2-agent\trunning\tUp 1 second\tb-2\tagent\tcodex\tbot-bottle-b-2\t2026-11-25 09:00:00 +0000 UTC
 bot-bottle-c-3-agent\texited\tExited (0)\tc-3\tagent\tshell\tbot-bottle-c-3\t2026-11-25 08:00:00 +0000 UTC
 stray\trunning\tUp\td-4\tegress\tshell\t\t2026-11-25 07:00:00 +0000 UTC

@@ -30,10 +30,11 @@ pub const AGENT_USER: &str = "1000:1000";
 pub const LABEL_SLUG: &str = "dev.bot-bottle.slug";
 pub const LABEL_AGENT: &str = "dev.bot-bottle.agent";
 pub const LABEL_ROLE: &str = "dev.bot-bottle.role";
-/// How often compose checks a service's health: the first check, after
-/// one interval, is what a bring-up waits for. (`start_interval` would
-/// allow a fast start and slow checks after, but needs Engine 25.)
-const HEALTH_INTERVAL: &str = "500ms";
+/// How often docker checks a running service's health. Each check is an
+/// exec, which costs CPU, so it is rare; a bring-up does not wait for it
+/// but probes readiness itself (see `readiness`), which is what Engine 25's
+/// `start_interval` would give.
+const HEALTH_INTERVAL: &str = "30s";
 
 /// The container runtime of the agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,6 +179,26 @@ impl PlanError {
             }
         }
     }
+}
+
+/// How to tell each service is ready, as a command run in its container
+/// that waits (up to 30 s) until it is.
+pub fn readiness() -> [(&'static str, Vec<String>); 3] {
+    let probe = |port: u16| -> Vec<String> {
+        ["/bot-bottle", "sidecar", "probe", "--wait", "30"]
+            .map(String::from)
+            .into_iter()
+            .chain([format!("127.0.0.1:{port}")])
+            .collect()
+    };
+    let ready = format!(
+        "i=0; until [ -e {READY_FILE} ]; do i=$((i+1)); [ $i -lt 600 ] || exit 1; sleep 0.05; done"
+    );
+    [
+        ("egress", probe(PROXY_PORT)),
+        ("supervise", probe(MCP_PORT)),
+        ("agent", vec!["sh".into(), "-c".into(), ready]),
+    ]
 }
 
 /// Builds the plan. Pure: reads no file and no variable.
@@ -626,8 +647,8 @@ fn compose(input: &PlanInput, image: &str, env: &[(String, String)]) -> Value {
             "healthcheck": {
                 "test": ["CMD", "/bot-bottle", "sidecar", "probe", format!("127.0.0.1:{port}")],
                 "interval": HEALTH_INTERVAL,
-                "timeout": "2s",
-                "retries": 60,
+                "timeout": "5s",
+                "retries": 3,
             },
         })
     };
@@ -656,12 +677,12 @@ fn compose(input: &PlanInput, image: &str, env: &[(String, String)]) -> Value {
         "healthcheck": {
             "test": ["CMD", "test", "-e", READY_FILE],
             "interval": HEALTH_INTERVAL,
-            "timeout": "2s",
-            "retries": 60,
+            "timeout": "5s",
+            "retries": 3,
         },
         "depends_on": {
-            "egress": {"condition": "service_healthy"},
-            "supervise": {"condition": "service_healthy"},
+            "egress": {"condition": "service_started"},
+            "supervise": {"condition": "service_started"},
         },
     });
     if input.runtime == Runtime::Runsc {
