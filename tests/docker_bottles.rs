@@ -241,7 +241,14 @@ fn cleanup_removes_everything_labelled() {
     let env = Env::new();
     // cleanup removes every bot-bottle container: refuse to run where some
     // bottle of someone else's would go with it.
-    let foreign = docker_ok(&["ps", "--all", "--format", "{{.Names}}", "--filter", "label=dev.bot-bottle.slug"]);
+    let foreign = docker_ok(&[
+        "ps",
+        "--all",
+        "--format",
+        "{{.Names}}",
+        "--filter",
+        "label=dev.bot-bottle.slug",
+    ]);
     assert!(
         foreign.is_empty(),
         "bot-bottle containers this test did not make are running; stop them, or run the tests elsewhere:\n{foreign}"

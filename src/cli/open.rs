@@ -34,7 +34,9 @@ pub fn open(detach: bool) -> Result<ExitCode, Failure> {
     let (home, cwd) = home_and_cwd()?;
     let socket = session::socket_name();
     if !detach && inside(&socket) {
-        eprintln!("bot-bottle: this is bot-bottle's session already; prefix b jumps to the dashboard");
+        eprintln!(
+            "bot-bottle: this is bot-bottle's session already; prefix b jumps to the dashboard"
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let size = ratatui::crossterm::terminal::size().unwrap_or((200, 50));
@@ -61,7 +63,9 @@ pub fn open(detach: bool) -> Result<ExitCode, Failure> {
 fn inside(socket: &str) -> bool {
     let tmux = std::env::var("TMUX").unwrap_or_default();
     let path = tmux.split(',').next().unwrap_or("");
-    std::path::Path::new(path).file_name().is_some_and(|name| name == socket)
+    std::path::Path::new(path)
+        .file_name()
+        .is_some_and(|name| name == socket)
 }
 
 pub fn dashboard() -> Result<ExitCode, Failure> {

@@ -276,3 +276,67 @@ pub async fn run(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::supervise::proposal::Response;
+    use crate::supervise::queue::now;
+
+    fn text(result: &CallToolResult) -> String {
+        serde_json::to_value(result).unwrap()["content"][0]["text"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_call_that_times_out_is_pending_and_a_later_one_gets_the_decision() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Supervisor::new(dir.path(), "dev-aaaaa", Duration::from_millis(200));
+        let ask = || Request::PipelockBlock {
+            failed_url: "https://pypi.org/simple/".into(),
+            host: "pypi.org".into(),
+        };
+        let first = s.ask(ask(), "pip".into()).await;
+        assert!(
+            text(&first).starts_with("pending: request "),
+            "{}",
+            text(&first)
+        );
+        let queue = Queue::new(dir.path());
+        let pending = queue.pending().unwrap();
+        assert_eq!(pending.len(), 1);
+        queue
+            .respond(&Response {
+                id: pending[0].id.clone(),
+                decision: Decision::Rejected,
+                reason: Some("use the mirror".into()),
+                decided_at: now(),
+                note: None,
+            })
+            .unwrap();
+        let second = s.ask(ask(), "pip, again".into()).await;
+        assert_eq!(text(&second), "rejected by the operator: use the mirror");
+        assert!(queue.pending().unwrap().is_empty());
+        assert!(
+            queue.archived(&pending[0].id).is_some(),
+            "delivered decisions are archived"
+        );
+    }
+
+    #[test]
+    fn tools_have_schemas() {
+        let names: Vec<String> = tools().iter().map(|t| t.name.to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                EGRESS_BLOCK,
+                PIPELOCK_BLOCK,
+                CAPABILITY_BLOCK,
+                LIST_EGRESS_ROUTES
+            ]
+        );
+        assert!(tools().iter().all(|t| t.input_schema.get("type").is_some()));
+    }
+}
