@@ -82,15 +82,7 @@ pub async fn handle(
         .and_then(|r| r.inject.as_ref())
         .map(|i| i.header.as_str());
     if let Some(kind) = scan_head(&active.dlp, &req, exempt) {
-        return Ok(deny(
-            &log,
-            &method,
-            &url,
-            Denial::Secret {
-                host: target.host,
-                kind,
-            },
-        ));
+        return Ok(deny(&log, &method, &url, Denial::Secret { kind }));
     }
     let route = match decision {
         Ok(route) => route.clone(),
@@ -102,15 +94,7 @@ pub async fn handle(
     let body = match read_body(&active, body, &leaked).await {
         Ok(body) => body,
         Err(BodyError::Secret(kind)) => {
-            return Ok(deny(
-                &log,
-                &method,
-                &url,
-                Denial::Secret {
-                    host: target.host,
-                    kind,
-                },
-            ));
+            return Ok(deny(&log, &method, &url, Denial::Secret { kind }));
         }
         Err(BodyError::Read(e)) => {
             return Ok(text(
@@ -150,7 +134,6 @@ pub async fn handle(
             &method,
             &url,
             Denial::Secret {
-                host: target.host,
                 kind: "a secret in the body",
             },
         )),

@@ -80,7 +80,7 @@ pub enum Denial {
     UnknownHost(String),
     PathNotAllowed { host: String, path: String },
     BadPath { host: String, path: String },
-    Secret { host: String, kind: &'static str },
+    Secret { kind: &'static str },
 }
 
 impl Denial {
@@ -97,7 +97,7 @@ impl Denial {
                 format!("path {path} is not in the route's path_allowlist")
             }
             Denial::BadPath { path, .. } => format!("path {path} has dot segments"),
-            Denial::Secret { kind, .. } => format!("the request carries a secret ({kind})"),
+            Denial::Secret { kind } => format!("the request carries a secret ({kind})"),
         }
     }
 

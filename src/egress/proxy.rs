@@ -279,10 +279,7 @@ async fn proxy_request(
     let url = format!("https://{host}/");
     let port = port.unwrap_or(0);
     let refused = if let Some(f) = shared.active().dlp.scan_url(&authority) {
-        Some(Denial::Secret {
-            host: host.clone(),
-            kind: f.kind,
-        })
+        Some(Denial::Secret { kind: f.kind })
     } else {
         policy::check_target(&host, port, Scheme::Https).err()
     };
