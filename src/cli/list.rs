@@ -21,7 +21,7 @@ pub enum ListCommand {
 pub fn run(cmd: ListCommand) -> Result<ExitCode, Failure> {
     let ListCommand::Active { json } = cmd;
     let home = Home::from_env()?;
-    let bottles = active(&home)?;
+    let bottles = enumerate::active(&home)?;
     if json {
         let text = serde_json::to_string_pretty(&bottles)
             .map_err(|e| Failure::runtime(e.to_string(), None))?;
@@ -32,14 +32,6 @@ pub fn run(cmd: ListCommand) -> Result<ExitCode, Failure> {
         print!("{}", table(&bottles));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Every running bottle: one docker call, then each one's metadata.
-pub fn active(home: &Home) -> Result<Vec<ActiveBottle>, Failure> {
-    let containers = enumerate::containers()?;
-    Ok(enumerate::active_bottles(&containers, |slug| {
-        home.read_metadata(slug).ok()
-    }))
 }
 
 fn table(bottles: &[ActiveBottle]) -> String {

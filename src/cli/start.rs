@@ -56,7 +56,7 @@ pub fn run(args: StartArgs) -> Result<ExitCode, Failure> {
 
     let agent = match args.agent {
         Some(agent) => agent,
-        None => match pick_agent(&manifest)? {
+        None => match pick_agent(&manifest, &home)? {
             Some(agent) => agent,
             None => return Ok(ExitCode::SUCCESS),
         },
@@ -168,7 +168,7 @@ pub fn launch(
     Ok(exit_code(code))
 }
 
-fn pick_agent(manifest: &Manifest) -> Result<Option<String>, Failure> {
+fn pick_agent(manifest: &Manifest, home: &Home) -> Result<Option<String>, Failure> {
     if !picker::available() {
         return Err(Failure::usage(
             "no agent named, and no terminal to pick one on",
@@ -179,9 +179,7 @@ fn pick_agent(manifest: &Manifest) -> Result<Option<String>, Failure> {
         ));
     }
     // How many of each run (best effort: without docker, no counts).
-    let running = enumerate::containers()
-        .map(|cs| enumerate::active_bottles(&cs, |_| None))
-        .unwrap_or_default();
+    let running = enumerate::active(home).unwrap_or_default();
     let items = manifest
         .agents
         .values()

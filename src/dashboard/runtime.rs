@@ -612,9 +612,7 @@ fn spawn_bottles(home: Home, msgs: mpsc::UnboundedSender<Msg>) {
 }
 
 fn list_rows(home: &Home) -> Result<Vec<AgentRow>, exec::ExecError> {
-    let containers = enumerate::containers()?;
-    let bottles = enumerate::active_bottles(&containers, |slug| home.read_metadata(slug).ok());
-    Ok(bottles
+    Ok(enumerate::active(home)?
         .into_iter()
         .map(|b| AgentRow {
             backend: b.backend,

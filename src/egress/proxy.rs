@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use super::ca::Signer;
-use super::config::{self, CA_KEY_FILE, DECISIONS_FILE};
+use super::config::{self, CA_KEY_FILE, DECISIONS_FILE, EgressConfig};
 use super::decisions::{Decision, Log};
 use super::dlp::Scanner;
 use super::forward::{self, Active, Entry};
@@ -91,7 +91,7 @@ impl Shared {
     /// in flight finish under the policy they started with. On error the old
     /// policy stays.
     pub fn reload(&self) -> Result<(), ProxyError> {
-        let active = load_active(&self.state_dir, &self.overrides)?;
+        let (active, _) = load_active(&self.state_dir, &self.overrides)?;
         match self.active.write() {
             Ok(mut a) => *a = Arc::new(active),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(active),
@@ -125,16 +125,23 @@ impl Shared {
     }
 }
 
-fn load_active(state_dir: &Path, overrides: &Overrides) -> Result<Active, ProxyError> {
+/// The policy in force, and the config it came from.
+fn load_active(
+    state_dir: &Path,
+    overrides: &Overrides,
+) -> Result<(Active, EgressConfig), ProxyError> {
     let (config, tokens) = config::read_config(state_dir)?;
     let policy = Policy::new(&config, &tokens)?;
     let dlp = Scanner::new(&policy.secrets());
     let client = upstream::client(&config.trust_upstream_ca, Arc::clone(overrides))?;
-    Ok(Active {
-        policy,
-        dlp,
-        client,
-    })
+    Ok((
+        Active {
+            policy,
+            dlp,
+            client,
+        },
+        config,
+    ))
 }
 
 /// The listeners, bound, with the port each was configured for.
@@ -147,8 +154,7 @@ pub struct Bound {
 impl Bound {
     /// Reads the state folder and binds every listener.
     pub async fn bind(options: Options) -> Result<Bound, ProxyError> {
-        let (config, _) = config::read_config(&options.state_dir)?;
-        let active = load_active(&options.state_dir, &options.overrides)?;
+        let (active, config) = load_active(&options.state_dir, &options.overrides)?;
         let key_path = options.state_dir.join(CA_KEY_FILE);
         let key = std::fs::read_to_string(&key_path).map_err(|e| ProxyError::Ca {
             path: key_path.clone(),

@@ -169,7 +169,7 @@ pub fn end(
     provider: Provider,
     code: i32,
 ) -> Result<Settled, LaunchError> {
-    if !files::has_state(ctx.home, slug) {
+    if ctx.home.existing_bottle_dir(slug).is_err() {
         return Ok(Settled::Gone);
     }
     if code != 0 {

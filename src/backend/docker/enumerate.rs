@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::plan::{LABEL_AGENT, LABEL_ROLE, LABEL_SLUG};
 use crate::exec::{DOCKER, ExecError};
-use crate::state::Metadata;
+use crate::state::{Home, Metadata};
 
 const COMPOSE_PROJECT: &str = "com.docker.compose.project";
 
@@ -133,6 +133,13 @@ pub fn parse_networks(text: &str) -> Vec<Network> {
         })
         .filter(|n| !n.slug.is_empty())
         .collect()
+}
+
+/// Every running bottle: one docker call, then each one's metadata.
+pub fn active(home: &Home) -> Result<Vec<ActiveBottle>, ExecError> {
+    Ok(active_bottles(&containers()?, |slug| {
+        home.read_metadata(slug).ok()
+    }))
 }
 
 /// The bottles with a running container, sorted by start time; agent and

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::plan::{DockerPlan, FileContent, TokenSlot};
 use crate::egress::ca;
-use crate::state::{self, Home, Metadata, StateError, write_atomic};
+use crate::state::{Home, Metadata, StateError, write_atomic};
 
 pub const COMPOSE_FILE: &str = "compose.json";
 
@@ -139,11 +139,6 @@ fn io(path: &Path, e: std::io::Error) -> StateError {
     }
 }
 
-/// Whether the bottle's folder is there (`stop` elsewhere removes it).
-pub fn has_state(home: &Home, slug: &str) -> bool {
-    state::check_slug(slug).is_ok() && home.bottle_dir(slug).join("metadata.json").is_file()
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
@@ -234,7 +229,7 @@ mod tests {
             cert,
             fs::read_to_string(state_dir.join("egress/ca.pem")).unwrap()
         );
-        assert!(has_state(&home, "dev-aaaaa"));
+        assert!(home.existing_bottle_dir("dev-aaaaa").is_ok());
         assert_eq!(home.read_metadata("dev-aaaaa").unwrap(), meta);
     }
 }
