@@ -112,6 +112,7 @@ fn route(host: &str, paths: &[&str], auth: Option<(&str, &str)>) -> RouteConfig 
             token: token.into(),
         }),
         role: None,
+        ..Default::default()
     }
 }
 

@@ -25,7 +25,7 @@ pub struct EgressConfig {
     pub trust_upstream_ca: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Lower-case bare hostname.
@@ -37,6 +37,18 @@ pub struct RouteConfig {
     pub auth: Option<AuthConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<RoleConfig>,
+    /// The host may resolve to a loopback, private, link-local or CGNAT
+    /// address (an internal service, a test's upstream); refused otherwise.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_private_addresses: bool,
+    /// Refuse request bodies that ask the API to reach out on the agent's
+    /// behalf: remote MCP servers, server-side URL fetch and search tools.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub block_server_tools: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -98,6 +98,12 @@ impl Scanner {
                 encoding: "raw",
             });
         }
+        self.scan_own(haystack)
+    }
+
+    /// Looks for the bottle's own secrets only (not the known token
+    /// shapes): what an upstream's response must never hand back.
+    pub fn scan_own(&self, haystack: &[u8]) -> Option<Finding> {
         for (ac, encodings) in [&self.exact, &self.caseless].into_iter().flatten() {
             if let Some(m) = ac.find(haystack) {
                 return Some(Finding {
@@ -107,6 +113,11 @@ impl Scanner {
             }
         }
         None
+    }
+
+    /// Whether the bottle has secrets of its own to look for.
+    pub fn has_own(&self) -> bool {
+        self.exact.is_some() || self.caseless.is_some()
     }
 
     /// Scans a URL as sent, then percent-decoded.
@@ -127,6 +138,16 @@ impl Scanner {
     pub fn stream(&self) -> StreamScan<'_> {
         StreamScan {
             scanner: self,
+            own_only: false,
+            tail: Vec::new(),
+        }
+    }
+
+    /// A chunked scan for the bottle's own secrets only, as `scan_own`.
+    pub fn stream_own(&self) -> StreamScan<'_> {
+        StreamScan {
+            scanner: self,
+            own_only: true,
             tail: Vec::new(),
         }
     }
@@ -150,6 +171,7 @@ fn automaton(
 
 pub struct StreamScan<'a> {
     scanner: &'a Scanner,
+    own_only: bool,
     tail: Vec<u8>,
 }
 
@@ -158,7 +180,11 @@ impl StreamScan<'_> {
     pub fn feed(&mut self, chunk: &[u8]) -> Option<Finding> {
         let mut buf = std::mem::take(&mut self.tail);
         buf.extend_from_slice(chunk);
-        let found = self.scanner.scan(&buf);
+        let found = if self.own_only {
+            self.scanner.scan_own(&buf)
+        } else {
+            self.scanner.scan(&buf)
+        };
         let keep = buf.len().saturating_sub(WINDOW);
         buf.drain(..keep);
         self.tail = buf;

@@ -393,6 +393,7 @@ mod tests {
                 token: token.into(),
             }),
             role: None,
+            ..Default::default()
         };
         let config = EgressConfig {
             listen: 3128,
@@ -582,6 +583,7 @@ mod tests {
                 token: "t9".into(),
             }),
             role: None,
+            ..Default::default()
         });
         assert_eq!(
             Policy::new(&config, &Tokens::new()).unwrap().routes()[0].inject,

@@ -482,12 +482,14 @@ mod tests {
                         name: "anthropic-base-url".into(),
                         listen: 4001,
                     }),
+                    ..Default::default()
                 },
                 RouteConfig {
                     host: "pypi.org".into(),
                     path_allowlist: vec![],
                     auth: None,
                     role: None,
+                    ..Default::default()
                 },
             ],
             trust_upstream_ca: vec![],

@@ -70,6 +70,7 @@ pub fn merge(config: &EgressConfig, asked: &Asked, taken_slots: &[String]) -> Me
                 token: slot.clone(),
             }),
         role: None,
+        ..Default::default()
     });
     let paths = if asked.paths.is_empty() {
         "every path".to_owned()
@@ -145,6 +146,7 @@ mod tests {
                 token: t.into(),
             }),
             role: None,
+            ..Default::default()
         }
     }
 

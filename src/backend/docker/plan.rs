@@ -363,6 +363,7 @@ impl<'a> RoutePlan<'a> {
                         name: role.name().to_owned(),
                         listen,
                     }),
+                ..Default::default()
             })
             .collect();
         EgressConfig {
