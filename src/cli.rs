@@ -24,6 +24,7 @@ use std::sync::atomic::AtomicBool;
 use clap::{Parser, Subcommand};
 
 use crate::backend::UnknownBackend;
+use crate::backend::docker::engine::EngineError;
 use crate::exec::ExecError;
 use crate::launch::LaunchError;
 use crate::manifest::{self, Manifest, ManifestError, Sources};
@@ -182,6 +183,7 @@ impl From<LaunchError> for Failure {
             LaunchError::State(e) => return Failure::from(e.clone()),
             LaunchError::Manifest(_)
             | LaunchError::Plan(_)
+            | LaunchError::Engine(EngineError::BadRuntime(_) | EngineError::NoRunsc)
             | LaunchError::NotRunning(_)
             | LaunchError::AlreadyRunning(_) => 2,
             LaunchError::Interrupted => 130,
@@ -210,6 +212,12 @@ impl From<ApplyError> for Failure {
 impl From<UnknownBackend> for Failure {
     fn from(e: UnknownBackend) -> Failure {
         Failure::usage(e.to_string(), Some(e.hint()))
+    }
+}
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Failure {
+        LaunchError::from(e).into()
     }
 }
 

@@ -13,10 +13,10 @@ use std::time::SystemTime;
 
 use crate::backend::BackendKind;
 use crate::backend::docker::compose::ComposeError;
-use crate::backend::docker::engine;
+use crate::backend::docker::engine::{self, EngineError, EngineFacts};
 use crate::backend::docker::files::FilesError;
 use crate::backend::docker::images::{self, ImageError, SidecarImage};
-use crate::backend::docker::plan::{self, DockerPlan, PlanError, PlanInput, Runtime};
+use crate::backend::docker::plan::{self, DockerPlan, PlanError, PlanInput};
 use crate::exec::ExecError;
 use crate::manifest::{self, Agent, Dockerfile, ImageSource, Manifest, ManifestError};
 use crate::provider::SessionSpec;
@@ -48,7 +48,7 @@ pub struct HostFacts {
     /// Names of the host variables that are set.
     pub env_set: BTreeSet<String>,
     pub user: (u32, u32),
-    pub runtime: Runtime,
+    pub engine: EngineFacts,
     pub sidecar_image: String,
     pub now: SystemTime,
 }
@@ -73,6 +73,8 @@ pub enum LaunchError {
     #[error(transparent)]
     Exec(#[from] ExecError),
     #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
     Compose(#[from] ComposeError),
     #[error(transparent)]
     Files(#[from] FilesError),
@@ -94,6 +96,7 @@ impl LaunchError {
             LaunchError::State(e) => e.hint(),
             LaunchError::Image(e) => e.hint(),
             LaunchError::Exec(e) => e.hint(),
+            LaunchError::Engine(e) => e.hint(),
             LaunchError::Compose(e) => e.hint(),
             LaunchError::Files(_) | LaunchError::Interrupted => None,
             LaunchError::NotRunning(_) => Some(
@@ -164,7 +167,7 @@ pub fn prepare(
         bottle: &bottle,
         bottle_names: &bottle_names,
         state_dir: &state_dir,
-        runtime: host.runtime,
+        engine: &host.engine,
         sidecar_image: &host.sidecar_image,
         host_user: host.user,
         host_env_set: &host.env_set,
@@ -204,11 +207,11 @@ pub fn prepare(
 /// warning saying so is returned.
 pub fn host_facts(
     sidecar: Option<&SidecarImage>,
-) -> Result<(HostFacts, Option<String>), ExecError> {
-    let (runtime, warning) = match engine::detect_runtime() {
-        Ok(runtime) => (runtime, None),
-        Err(e) if sidecar.is_none() => (
-            Runtime::Runc,
+) -> Result<(HostFacts, Option<String>), EngineError> {
+    let (engine, warning) = match engine::facts() {
+        Ok(facts) => (facts, None),
+        Err(EngineError::Exec(e)) if sidecar.is_none() => (
+            EngineFacts::unknown(),
             Some(format!(
                 "cannot ask the docker engine for its runtimes ({e}); showing runc"
             )),
@@ -222,7 +225,7 @@ pub fn host_facts(
             .collect(),
         // SAFETY: getuid and getgid cannot fail and touch no memory.
         user: unsafe { (libc::getuid(), libc::getgid()) },
-        runtime,
+        engine,
         sidecar_image: sidecar.map_or_else(
             || format!("bot-bottle-sidecar:{}", env!("CARGO_PKG_VERSION")),
             |s| s.tag.clone(),
@@ -260,7 +263,11 @@ mod tests {
         HostFacts {
             env_set: BTreeSet::new(),
             user: (1000, 1000),
-            runtime: Runtime::Runc,
+            engine: EngineFacts {
+                runtime: crate::backend::docker::plan::Runtime::Runc,
+                why: engine::RuntimeWhy::NotRegistered,
+                cpus: 2,
+            },
             sidecar_image: "bot-bottle-sidecar:test".into(),
             now: SystemTime::UNIX_EPOCH,
         }

@@ -95,8 +95,22 @@ pub struct Bottle {
     pub env: BTreeMap<String, String>,
     pub egress: Egress,
     pub ssh: Vec<SshEntry>,
+    /// What the agent's container may use; unset parts take the defaults.
+    pub limits: Limits,
     pub origin: Origin,
 }
+
+/// Resource limits of the agent's container, as the manifest sets them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Limits {
+    /// Bytes.
+    pub memory: Option<u64>,
+    pub pids: Option<u32>,
+    pub cpus: Option<f64>,
+}
+
+// A cpus value is finite (checked at load), so equality is total.
+impl Eq for Limits {}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageSource {
@@ -120,7 +134,7 @@ pub struct Egress {
     pub trust_upstream_ca: Vec<PathBuf>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Route {
     /// A bare hostname, lower-cased.
     pub host: String,
@@ -128,6 +142,11 @@ pub struct Route {
     pub path_allowlist: Vec<String>,
     pub auth: Option<Auth>,
     pub role: Option<Role>,
+    /// The host may resolve to a loopback, private or link-local address.
+    /// None: not said (false), so a bottle composed on top can still say.
+    pub allow_private_addresses: Option<bool>,
+    /// Refuse bodies that make the API fetch URLs or reach MCP servers.
+    pub block_server_tools: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -263,6 +263,7 @@ fn finish_bottle(raw: RawBottle) -> Result<(Bottle, Option<String>), ManifestErr
             trust_upstream_ca: raw.trust_upstream_ca,
         },
         ssh,
+        limits: raw.limits,
         origin: raw.origin,
     };
     Ok((bottle, raw.extends))

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 use super::error::closest;
-use super::{Auth, ManifestError, Origin, Place, Role, Route, Scheme};
+use super::{Auth, Limits, ManifestError, Origin, Place, Role, Route, Scheme};
 use crate::provider::Provider;
 
 /// A file being parsed: who it is, and what its relative paths are against.
@@ -64,6 +64,7 @@ pub struct RawBottle {
     pub routes: Vec<Route>,
     pub trust_upstream_ca: Vec<PathBuf>,
     pub ssh: Vec<(String, PathBuf)>,
+    pub limits: Limits,
     pub origin: Origin,
 }
 
@@ -90,9 +91,28 @@ const MD_AGENT_KEYS: &[&str] = &[
     "name",
     "tools",
 ];
-const BOTTLE_KEYS: &[&str] = &["extends", "image", "dockerfile", "env", "egress", "ssh"];
+const BOTTLE_KEYS: &[&str] = &[
+    "extends",
+    "image",
+    "dockerfile",
+    "env",
+    "egress",
+    "ssh",
+    "limits",
+];
 const EGRESS_KEYS: &[&str] = &["routes", "trust_upstream_ca"];
-const ROUTE_KEYS: &[&str] = &["host", "path_allowlist", "auth", "role"];
+const ROUTE_KEYS: &[&str] = &[
+    "host",
+    "path_allowlist",
+    "auth",
+    "role",
+    "allow_private_addresses",
+    "block_server_tools",
+];
+const LIMITS_KEYS: &[&str] = &["memory", "pids", "cpus"];
+/// Below these an agent cannot do useful work; a typo is likelier.
+const MIN_MEMORY: u64 = 64 << 20;
+const MIN_PIDS: u64 = 32;
 const AUTH_KEYS: &[&str] = &["scheme", "token_env"];
 const SSH_KEYS: &[&str] = &["host", "identity_file"];
 const COLORS: &[&str] = &[
@@ -280,6 +300,11 @@ fn bottle(name: &str, value: &Value, src: &Source) -> Result<RawBottle, Manifest
         ssh.push((host.to_ascii_lowercase(), src.path(&identity)));
     }
 
+    let limits = match f.get("limits") {
+        None => Limits::default(),
+        Some(value) => limits(&Fields::new(value, &place, "limits.", LIMITS_KEYS)?)?,
+    };
+
     let extends = f.string("extends")?;
     if let Some(e) = &extends {
         check_name(&place, "extends", e)?;
@@ -292,8 +317,89 @@ fn bottle(name: &str, value: &Value, src: &Source) -> Result<RawBottle, Manifest
         routes,
         trust_upstream_ca,
         ssh,
+        limits,
         origin: src.origin.clone(),
     })
+}
+
+fn limits(f: &Fields) -> Result<Limits, ManifestError> {
+    let memory = match f.get("memory") {
+        None => None,
+        Some(v) => {
+            let bytes = match v {
+                Value::String(s) => parse_bytes(s),
+                Value::Number(n) => n.as_u64(),
+                _ => None,
+            };
+            match bytes {
+                Some(b) if b >= MIN_MEMORY => Some(b),
+                Some(_) => {
+                    return Err(f.invalid(
+                        "memory",
+                        format!("{v} is less than 64m"),
+                        Some("an agent needs at least \"64m\"; most want \"2g\" or more".into()),
+                    ));
+                }
+                None => {
+                    return Err(f.invalid(
+                        "memory",
+                        format!("{v} is not an amount of memory"),
+                        Some("write a number of bytes with a unit, e.g. \"512m\" or \"4g\"".into()),
+                    ));
+                }
+            }
+        }
+    };
+    let pids = match f.get("pids") {
+        None => None,
+        Some(v) => match v.as_u64() {
+            Some(n) if (MIN_PIDS..=u64::from(u32::MAX)).contains(&n) => u32::try_from(n).ok(),
+            _ => {
+                return Err(f.invalid(
+                    "pids",
+                    format!("{v} is not a process count of at least {MIN_PIDS}"),
+                    Some("e.g. \"pids\": 1024".into()),
+                ));
+            }
+        },
+    };
+    let cpus = match f.get("cpus") {
+        None => None,
+        Some(v) => match v.as_f64() {
+            Some(n) if n.is_finite() && n >= 0.01 => Some(n),
+            _ => {
+                return Err(f.invalid(
+                    "cpus",
+                    format!("{v} is not a number of CPUs"),
+                    Some("e.g. \"cpus\": 1.5 (at least 0.01)".into()),
+                ));
+            }
+        },
+    };
+    Ok(Limits { memory, pids, cpus })
+}
+
+/// `512m`, `4g`, `1.5g`, `1048576` (docker's units: b, k, m, g, binary).
+pub fn parse_bytes(text: &str) -> Option<u64> {
+    let t = text.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').filter(|r| !r.is_empty()).unwrap_or(&t);
+    let (number, unit) = match t.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => (&t[..i], c),
+        _ => (t, 'b'),
+    };
+    let shift = match unit {
+        'b' => 0,
+        'k' => 10,
+        'm' => 20,
+        'g' => 30,
+        _ => return None,
+    };
+    let value: f64 = number
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite() && *v >= 0.0)?;
+    let bytes = value * (1u64 << shift) as f64;
+    (bytes < u64::MAX as f64).then_some(bytes as u64)
 }
 
 fn route(value: &Value, place: &Place, prefix: &str) -> Result<Route, ManifestError> {
@@ -340,6 +446,8 @@ fn route(value: &Value, place: &Place, prefix: &str) -> Result<Route, ManifestEr
         path_allowlist,
         auth,
         role,
+        allow_private_addresses: f.boolean("allow_private_addresses")?,
+        block_server_tools: f.boolean("block_server_tools")?,
     })
 }
 
@@ -617,6 +725,18 @@ impl<'a> Fields<'a> {
         }
     }
 
+    fn boolean(&self, key: &str) -> Result<Option<bool>, ManifestError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(v) => Err(self.invalid(
+                key,
+                format!("expected true or false, found {}", kind(v)),
+                None,
+            )),
+        }
+    }
+
     fn required_string(&self, key: &str) -> Result<String, ManifestError> {
         self.string(key)?
             .ok_or_else(|| self.invalid(key, "is missing".into(), None))
@@ -772,6 +892,78 @@ mod tests {
             base.image,
             Some(RawImage::Dockerfile("/proj/docker/Dockerfile".into()))
         );
+    }
+
+    #[test]
+    fn limits_and_route_switches() {
+        let text = r#"{"bottles": {"b": {"image": "x", "limits": {"memory": "1.5g", "pids": 200, "cpus": 0.5},
+             "egress": {"routes": [{"host": "db.internal", "allow_private_addresses": true,
+                                    "block_server_tools": false}]}}}}"#;
+        let (_, bottles) = parse_json(text, &src()).unwrap();
+        let b = &bottles[0];
+        assert_eq!(
+            b.limits,
+            Limits {
+                memory: Some(1536 << 20),
+                pids: Some(200),
+                cpus: Some(0.5)
+            }
+        );
+        assert_eq!(b.routes[0].allow_private_addresses, Some(true));
+        assert_eq!(b.routes[0].block_server_tools, Some(false));
+
+        let bad = |limits: &str| {
+            let text = format!(r#"{{"bottles": {{"b": {{"image": "x", "limits": {limits}}}}}}}"#);
+            parse_json(&text, &src()).unwrap_err().to_string()
+        };
+        let cases = [
+            (
+                r#"{"memory": "lots"}"#,
+                "limits.memory",
+                "is not an amount of memory",
+            ),
+            (r#"{"memory": "12m"}"#, "limits.memory", "is less than 64m"),
+            (
+                r#"{"memory": true}"#,
+                "limits.memory",
+                "is not an amount of memory",
+            ),
+            (r#"{"pids": 4}"#, "limits.pids", "is not a process count"),
+            (r#"{"pids": -1}"#, "limits.pids", "is not a process count"),
+            (r#"{"cpus": 0}"#, "limits.cpus", "is not a number of CPUs"),
+            (r#"{"cpus": "2"}"#, "limits.cpus", "is not a number of CPUs"),
+            (r#"{"swap": "1g"}"#, "limits.swap", "unknown key"),
+        ];
+        for (limits, key, want) in cases {
+            let err = bad(limits);
+            assert!(err.contains(key) && err.contains(want), "{limits}: {err}");
+        }
+        let text = r#"{"bottles": {"b": {"image": "x", "egress": {"routes": [{"host": "a.com", "allow_private_addresses": "yes"}]}}}}"#;
+        let err = parse_json(text, &src()).unwrap_err().to_string();
+        assert!(
+            err.contains("allow_private_addresses") && err.contains("expected true or false"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn byte_amounts() {
+        let cases = [
+            ("512m", Some(512 << 20)),
+            ("4G", Some(4 << 30)),
+            ("4gb", Some(4 << 30)),
+            ("1.5g", Some(1536 << 20)),
+            ("1024", Some(1024)),
+            ("64k", Some(64 << 10)),
+            ("", None),
+            ("g", None),
+            ("4t", None),
+            ("-1m", None),
+            ("1e400g", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_bytes(text), want, "{text}");
+        }
     }
 
     #[test]

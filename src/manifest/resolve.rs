@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Agent, Bottle, Manifest, ManifestError, Place, Route};
+use super::{Agent, Bottle, Limits, Manifest, ManifestError, Place, Route};
 
 /// One source level (embedded, home or cwd) after its files are read.
 #[derive(Debug, Default)]
@@ -136,6 +136,11 @@ pub fn merge(base: &Bottle, over: &Bottle) -> Bottle {
             ),
         },
         ssh: union(&base.ssh, &over.ssh),
+        limits: Limits {
+            memory: over.limits.memory.or(base.limits.memory),
+            pids: over.limits.pids.or(base.limits.pids),
+            cpus: over.limits.cpus.or(base.limits.cpus),
+        },
         origin: over.origin.clone(),
     }
 }
@@ -146,6 +151,10 @@ fn merge_route(base: &Route, over: &Route) -> Route {
         path_allowlist: union(&base.path_allowlist, &over.path_allowlist),
         auth: over.auth.clone().or_else(|| base.auth.clone()),
         role: over.role.or(base.role),
+        allow_private_addresses: over
+            .allow_private_addresses
+            .or(base.allow_private_addresses),
+        block_server_tools: over.block_server_tools.or(base.block_server_tools),
     }
 }
 
@@ -204,6 +213,7 @@ mod tests {
             env: BTreeMap::new(),
             egress: Egress::default(),
             ssh: Vec::new(),
+            limits: Default::default(),
             origin: Origin::File("m.json".into()),
         }
     }
@@ -212,8 +222,7 @@ mod tests {
         Route {
             host: host.into(),
             path_allowlist: paths.iter().map(|p| p.to_string()).collect(),
-            auth: None,
-            role: None,
+            ..Route::default()
         }
     }
 

@@ -1,44 +1,196 @@
-//! Facts about the docker engine.
+//! Facts about the docker engine: its container runtimes and CPUs.
 
 use serde_json::Value;
 
 use super::plan::Runtime;
 use crate::exec::{DOCKER, ExecError};
 
-/// gVisor when the engine has `runsc` registered, runc otherwise.
-pub fn detect_runtime() -> Result<Runtime, ExecError> {
-    let out = DOCKER.output(&mut DOCKER.command(["info", "--format", "{{json .Runtimes}}"]))?;
-    Ok(runtime_from_info(&String::from_utf8_lossy(&out.stdout)))
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error("BOT_BOTTLE_RUNTIME='{0}' is not runc or runsc")]
+    BadRuntime(String),
+    #[error("BOT_BOTTLE_RUNTIME=runsc, but the docker engine has no runsc runtime registered")]
+    NoRunsc,
 }
 
-/// Reads `docker info --format '{{json .Runtimes}}'`.
-pub fn runtime_from_info(runtimes_json: &str) -> Runtime {
-    match serde_json::from_str::<Value>(runtimes_json.trim()) {
-        Ok(Value::Object(map)) if map.contains_key("runsc") => Runtime::Runsc,
-        _ => Runtime::Runc,
+impl EngineError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            EngineError::Exec(e) => e.hint(),
+            EngineError::BadRuntime(_) => Some(
+                "unset it to let bot-bottle choose (gVisor when the engine has it), or set runc or runsc".into(),
+            ),
+            EngineError::NoRunsc => Some(
+                "register gVisor with the engine: BOT_BOTTLE_GVISOR=1 scripts/setup".into(),
+            ),
+        }
     }
+}
+
+/// Why the agent runs under the runtime it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeWhy {
+    /// runsc is registered with the engine, so it is used.
+    Registered,
+    /// runsc is not registered, so runc is used.
+    NotRegistered,
+    /// `BOT_BOTTLE_RUNTIME` chose it.
+    Env,
+    /// The engine could not be asked (a dry run); runc is shown.
+    Unknown,
+}
+
+/// What a launch plan needs to know of the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineFacts {
+    pub runtime: Runtime,
+    pub why: RuntimeWhy,
+    /// CPUs the engine has: no container may be given more.
+    pub cpus: u32,
+}
+
+impl EngineFacts {
+    /// What a dry run shows when the engine does not answer.
+    pub fn unknown() -> EngineFacts {
+        EngineFacts {
+            runtime: Runtime::Runc,
+            why: RuntimeWhy::Unknown,
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        }
+    }
+
+    /// The preflight's runtime line.
+    pub fn runtime_line(&self) -> String {
+        let why = match (self.runtime, self.why) {
+            (Runtime::Runsc, RuntimeWhy::Env) => "gVisor, chosen by BOT_BOTTLE_RUNTIME",
+            (Runtime::Runsc, _) => "gVisor",
+            (Runtime::Runc, RuntimeWhy::Env) => "chosen by BOT_BOTTLE_RUNTIME",
+            (Runtime::Runc, RuntimeWhy::Unknown) => "the engine was not asked",
+            (Runtime::Runc, _) => "gVisor's runsc is not registered with the engine",
+        };
+        format!("{} ({why})", self.runtime.name())
+    }
+}
+
+/// Asks the engine; `BOT_BOTTLE_RUNTIME` (runc or runsc) overrides the
+/// automatic choice of gVisor whenever the engine has it.
+pub fn facts() -> Result<EngineFacts, EngineError> {
+    let out = DOCKER.output(&mut DOCKER.command([
+        "info",
+        "--format",
+        "{{json .Runtimes}}\n{{.NCPU}}",
+    ]))?;
+    let wanted = std::env::var("BOT_BOTTLE_RUNTIME")
+        .ok()
+        .filter(|v| !v.is_empty());
+    facts_from_info(&String::from_utf8_lossy(&out.stdout), wanted.as_deref())
+}
+
+/// Reads `docker info --format '{{json .Runtimes}}\n{{.NCPU}}'`.
+pub fn facts_from_info(info: &str, wanted: Option<&str>) -> Result<EngineFacts, EngineError> {
+    let mut lines = info.lines();
+    let has_runsc = matches!(
+        serde_json::from_str::<Value>(lines.next().unwrap_or("").trim()),
+        Ok(Value::Object(map)) if map.contains_key("runsc")
+    );
+    let cpus = lines
+        .next()
+        .and_then(|n| n.trim().parse::<u32>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(1);
+    let (runtime, why) = match wanted {
+        None if has_runsc => (Runtime::Runsc, RuntimeWhy::Registered),
+        None => (Runtime::Runc, RuntimeWhy::NotRegistered),
+        Some("runc") => (Runtime::Runc, RuntimeWhy::Env),
+        Some("runsc") if has_runsc => (Runtime::Runsc, RuntimeWhy::Env),
+        Some("runsc") => return Err(EngineError::NoRunsc),
+        Some(other) => return Err(EngineError::BadRuntime(other.to_owned())),
+    };
+    Ok(EngineFacts { runtime, why, cpus })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const RUNC: &str = r#"{"io.containerd.runc.v2":{"path":"runc"},"runc":{"path":"runc"}}"#;
+    const RUNSC: &str = r#"{"runc":{"path":"runc"},"runsc":{"path":"/usr/bin/runsc"}}"#;
+
+    /// (runtime, cpus, preflight line), or the error.
+    type Want = Result<(Runtime, u32, &'static str), &'static str>;
+
     #[test]
-    fn runsc_only_when_registered() {
-        let cases = [
+    fn runsc_when_registered_unless_the_env_says_otherwise() {
+        let cases: Vec<(String, Option<&str>, Want)> = vec![
             (
-                r#"{"io.containerd.runc.v2":{"path":"runc"},"runc":{"path":"runc"}}"#,
-                Runtime::Runc,
+                format!("{RUNC}\n2"),
+                None,
+                Ok((
+                    Runtime::Runc,
+                    2,
+                    "runc (gVisor's runsc is not registered with the engine)",
+                )),
             ),
             (
-                r#"{"runc":{"path":"runc"},"runsc":{"path":"/usr/bin/runsc"}}"#,
-                Runtime::Runsc,
+                format!("{RUNSC}\n8"),
+                None,
+                Ok((Runtime::Runsc, 8, "runsc (gVisor)")),
             ),
-            ("", Runtime::Runc),
-            ("null", Runtime::Runc),
+            (
+                format!("{RUNSC}\n8"),
+                Some("runc"),
+                Ok((Runtime::Runc, 8, "runc (chosen by BOT_BOTTLE_RUNTIME)")),
+            ),
+            (
+                format!("{RUNSC}\n4"),
+                Some("runsc"),
+                Ok((
+                    Runtime::Runsc,
+                    4,
+                    "runsc (gVisor, chosen by BOT_BOTTLE_RUNTIME)",
+                )),
+            ),
+            (
+                format!("{RUNC}\n4"),
+                Some("runsc"),
+                Err(
+                    "BOT_BOTTLE_RUNTIME=runsc, but the docker engine has no runsc runtime registered",
+                ),
+            ),
+            (
+                format!("{RUNSC}\n4"),
+                Some("kata"),
+                Err("BOT_BOTTLE_RUNTIME='kata' is not runc or runsc"),
+            ),
+            (
+                "".into(),
+                None,
+                Ok((
+                    Runtime::Runc,
+                    1,
+                    "runc (gVisor's runsc is not registered with the engine)",
+                )),
+            ),
+            (
+                "null\nx".into(),
+                None,
+                Ok((
+                    Runtime::Runc,
+                    1,
+                    "runc (gVisor's runsc is not registered with the engine)",
+                )),
+            ),
         ];
-        for (info, want) in cases {
-            assert_eq!(runtime_from_info(info), want, "{info}");
+        for (info, wanted, want) in cases {
+            let got = facts_from_info(&info, wanted)
+                .map(|f| (f.runtime, f.cpus, f.runtime_line()))
+                .map_err(|e| e.to_string());
+            let want = want
+                .map(|(r, c, l)| (r, c, l.to_owned()))
+                .map_err(str::to_owned);
+            assert_eq!(got, want, "{info:?} {wanted:?}");
         }
     }
 }

@@ -145,7 +145,8 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
 
     use super::*;
-    use crate::backend::docker::plan::{PlanInput, Runtime, plan};
+    use crate::backend::docker::engine::EngineFacts;
+    use crate::backend::docker::plan::{PlanInput, plan};
     use crate::manifest::{Agent, Bottle, Egress, ImageSource, Origin, Skill};
     use crate::provider::{Provider, SessionSpec};
 
@@ -179,6 +180,7 @@ mod tests {
             env: BTreeMap::new(),
             egress: Egress::default(),
             ssh: vec![],
+            limits: Default::default(),
             origin: Origin::Embedded,
         };
         let state_dir = home.bottle_dir("dev-aaaaa");
@@ -190,7 +192,7 @@ mod tests {
             bottle: &bottle,
             bottle_names: &names,
             state_dir: &state_dir,
-            runtime: Runtime::Runc,
+            engine: &EngineFacts::unknown(),
             sidecar_image: "s",
             host_user: (0, 0),
             host_env_set: &env,

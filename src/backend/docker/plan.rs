@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::engine::EngineFacts;
 use crate::egress::config::{AuthConfig, EgressConfig, RoleConfig, RouteConfig};
-use crate::manifest::{Agent, Bottle, ImageSource, Role, Route, Scheme};
+use crate::manifest::{Agent, Bottle, ImageSource, Limits, Role, Route, Scheme};
 use crate::provider::{self, AGENT_HOME, Provider, SessionSpec};
 
 pub const PROXY_PORT: u16 = 3128;
@@ -63,7 +64,7 @@ pub struct PlanInput<'a> {
     pub bottle_names: &'a [String],
     /// `state/<slug>/` on the host.
     pub state_dir: &'a Path,
-    pub runtime: Runtime,
+    pub engine: &'a EngineFacts,
     pub sidecar_image: &'a str,
     /// The host user's uid and gid: sidecars run as it, so the files they
     /// write in their state folders belong to the user.
@@ -154,7 +155,7 @@ impl Preflight {
     }
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PlanError {
     #[error("bottles {bottles} name no image")]
     NoImage { bottles: String },
@@ -167,6 +168,12 @@ pub enum PlanError {
         first: String,
         second: String,
     },
+    #[error("bottles {bottles}: limits.cpus {cpus} is more than the docker engine's {engine} CPUs")]
+    TooManyCpus {
+        bottles: String,
+        cpus: f64,
+        engine: u32,
+    },
 }
 
 impl PlanError {
@@ -177,8 +184,101 @@ impl PlanError {
             PlanError::ReservedEnv { .. } => {
                 "remove it: the proxy, CA, role and BOT_BOTTLE_* variables point the agent at its sidecars".into()
             }
+            PlanError::TooManyCpus { engine, .. } => {
+                format!("set limits.cpus to {engine} or less in the bottle")
+            }
         }
     }
+}
+
+/// What a container may use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Resources {
+    /// Bytes; also the limit of memory plus swap, so no swap on top.
+    pub memory: u64,
+    pub pids: u32,
+    pub cpus: f64,
+}
+
+/// The agent's, unless its bottles' `limits` say otherwise (CPUs are also
+/// capped at the engine's).
+pub const AGENT_RESOURCES: Resources = Resources {
+    memory: 4 << 30,
+    pids: 1024,
+    cpus: 2.0,
+};
+/// The sidecars' are fixed: they hold no agent work.
+pub const EGRESS_RESOURCES: Resources = Resources {
+    memory: 256 << 20,
+    pids: 256,
+    cpus: 1.0,
+};
+pub const SUPERVISE_RESOURCES: Resources = Resources {
+    memory: 128 << 20,
+    pids: 128,
+    cpus: 0.5,
+};
+
+/// The internal network's bridge gets no IPv4 address on the host, so the
+/// host answers nothing on it; its containers still reach each other.
+const INHIBIT_IPV4: &str = "com.docker.network.bridge.inhibit_ipv4";
+
+/// The agent's resources: the bottle's limits over the defaults.
+fn agent_limits(input: &PlanInput) -> Result<Resources, PlanError> {
+    let Limits { memory, pids, cpus } = &input.bottle.limits;
+    let engine = f64::from(input.engine.cpus);
+    if let Some(cpus) = *cpus
+        && cpus > engine
+    {
+        return Err(PlanError::TooManyCpus {
+            bottles: input.bottle_names.join(" + "),
+            cpus,
+            engine: input.engine.cpus,
+        });
+    }
+    Ok(Resources {
+        memory: memory.unwrap_or(AGENT_RESOURCES.memory),
+        pids: pids.unwrap_or(AGENT_RESOURCES.pids),
+        cpus: cpus.unwrap_or(AGENT_RESOURCES.cpus.min(engine)),
+    })
+}
+
+impl Resources {
+    /// The same, with no more CPUs than the engine has.
+    fn within(self, engine: &EngineFacts) -> Resources {
+        Resources {
+            cpus: self.cpus.min(f64::from(engine.cpus)),
+            ..self
+        }
+    }
+
+    fn apply(&self, service: &mut Value) {
+        let memory = format_bytes(self.memory);
+        service["mem_limit"] = json!(memory);
+        service["memswap_limit"] = json!(memory);
+        service["pids_limit"] = json!(self.pids);
+        service["cpus"] = json!(self.cpus);
+    }
+
+    fn describe(&self) -> String {
+        let plural = if self.cpus == 1.0 { "" } else { "s" };
+        format!(
+            "{} memory, {} processes, {} CPU{plural}",
+            format_bytes(self.memory),
+            self.pids,
+            self.cpus
+        )
+    }
+}
+
+/// Bytes in docker's units: the largest of g, m, k that divides them.
+pub fn format_bytes(bytes: u64) -> String {
+    for (shift, unit) in [(30, "g"), (20, "m"), (10, "k")] {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    format!("{bytes}b")
 }
 
 /// How to tell each service is ready, as a command run in its container
@@ -213,6 +313,7 @@ pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
     let agent_image = agent_image(image, input.context_digest);
     let routes = RoutePlan::new(input)?;
     check_env(input, &routes)?;
+    let limits = agent_limits(input)?;
 
     let mcp_url = format!("http://supervise:{MCP_PORT}/mcp");
     let session = SessionSpec {
@@ -230,8 +331,8 @@ pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
 
     let files = files(input, &routes, &mcp_url);
     let env = agent_env(input, &routes, &mcp_url);
-    let compose = escape_interpolation(compose(input, &agent_image.tag, &env));
-    let preflight = preflight(input, &agent_image, &routes, &env, &session);
+    let compose = escape_interpolation(compose(input, &agent_image.tag, &env, &limits));
+    let preflight = preflight(input, &agent_image, &routes, &env, &session, &limits);
     Ok(DockerPlan {
         slug: input.slug.to_owned(),
         project,
@@ -363,7 +464,8 @@ impl<'a> RoutePlan<'a> {
                         name: role.name().to_owned(),
                         listen,
                     }),
-                ..Default::default()
+                allow_private_addresses: r.route.allow_private_addresses.unwrap_or(false),
+                block_server_tools: r.route.block_server_tools.unwrap_or(false),
             })
             .collect();
         EgressConfig {
@@ -572,7 +674,8 @@ fn agent_env(input: &PlanInput, routes: &RoutePlan, mcp_url: &str) -> Vec<(Strin
             "HOME" => AGENT_HOME,
             "BOT_BOTTLE_SLUG" => input.slug,
             "BOT_BOTTLE_MCP_URL" => mcp_url,
-            "NO_PROXY" | "no_proxy" => "localhost,127.0.0.1,supervise",
+            // The role base URLs are egress's own listeners: straight there.
+            "NO_PROXY" | "no_proxy" => "localhost,127.0.0.1,supervise,egress",
             "HTTP_PROXY" | "HTTPS_PROXY" | "http_proxy" | "https_proxy" => &proxy,
             _ => &ca,
         };
@@ -625,7 +728,7 @@ fn labels(input: &PlanInput, role: &str) -> Value {
     })
 }
 
-fn compose(input: &PlanInput, image: &str, env: &[(String, String)]) -> Value {
+fn compose(input: &PlanInput, image: &str, env: &[(String, String)], limits: &Resources) -> Value {
     let state = |service: &str| input.state_dir.join(service).display().to_string();
     let sidecar_user = format!("{}:{}", input.host_user.0, input.host_user.1);
     let sidecar = |role: &str, networks: Value, port: u16| {
@@ -686,18 +789,29 @@ fn compose(input: &PlanInput, image: &str, env: &[(String, String)]) -> Value {
             "supervise": {"condition": "service_started"},
         },
     });
-    if input.runtime == Runtime::Runsc {
+    if input.engine.runtime == Runtime::Runsc {
         agent["runtime"] = json!("runsc");
     }
+    limits.apply(&mut agent);
+    let mut egress = sidecar("egress", json!(["internal", "outside"]), PROXY_PORT);
+    EGRESS_RESOURCES.within(input.engine).apply(&mut egress);
+    let mut supervise = sidecar("supervise", json!(["internal"]), MCP_PORT);
+    SUPERVISE_RESOURCES
+        .within(input.engine)
+        .apply(&mut supervise);
     json!({
         "name": format!("bot-bottle-{}", input.slug),
         "services": {
             "agent": agent,
-            "egress": sidecar("egress", json!(["internal", "outside"]), PROXY_PORT),
-            "supervise": sidecar("supervise", json!(["internal"]), MCP_PORT),
+            "egress": egress,
+            "supervise": supervise,
         },
         "networks": {
-            "internal": {"internal": true, "labels": labels(input, "internal")},
+            "internal": {
+                "internal": true,
+                "driver_opts": {INHIBIT_IPV4: "true"},
+                "labels": labels(input, "internal"),
+            },
             "outside": {"labels": labels(input, "outside")},
         },
     })
@@ -723,6 +837,7 @@ fn preflight(
     routes: &RoutePlan,
     env: &[(String, String)],
     session: &SessionSpec,
+    limits: &Resources,
 ) -> Preflight {
     let mut rows: Vec<(String, String)> = Vec::new();
     let mut row = |k: &str, v: String| rows.push((k.to_owned(), v));
@@ -735,11 +850,20 @@ fn preflight(
     row("identity", input.slug.to_owned());
     row("bottles", input.bottle_names.join(" + "));
     row("backend", "docker".into());
-    let runtime = match input.runtime {
-        Runtime::Runsc => "runsc (gVisor)".to_owned(),
-        Runtime::Runc => "runc (gVisor's runsc is not registered with the engine)".to_owned(),
-    };
-    row("runtime", runtime);
+    row("runtime", input.engine.runtime_line());
+    row(
+        "network",
+        "internal only: the agent reaches egress and supervise, not the host".into(),
+    );
+    row("limits", format!("agent {}", limits.describe()));
+    row(
+        "",
+        format!(
+            "egress {}; supervise {}",
+            EGRESS_RESOURCES.within(input.engine).describe(),
+            SUPERVISE_RESOURCES.within(input.engine).describe()
+        ),
+    );
     let image_line = match &image.build {
         Some(b) => format!("{} (built from {})", image.tag, b.shown_as),
         None => image.tag.clone(),
@@ -772,6 +896,12 @@ fn preflight(
         }
         if let Some(role) = r.route.role {
             let _ = write!(line, " [{}]", role.base_url_env());
+        }
+        if r.route.block_server_tools == Some(true) {
+            line.push_str(" [no server-side fetch tools]");
+        }
+        if r.route.allow_private_addresses == Some(true) {
+            line.push_str(" [may be a private address]");
         }
         row(if i == 0 { "egress" } else { "" }, line);
     }
@@ -850,9 +980,21 @@ mod tests {
             env: BTreeMap::new(),
             egress: Egress::default(),
             ssh: vec![],
+            limits: Limits::default(),
             origin: Origin::Embedded,
         }
     }
+
+    const ENGINE: EngineFacts = EngineFacts {
+        runtime: Runtime::Runc,
+        why: super::super::engine::RuntimeWhy::NotRegistered,
+        cpus: 4,
+    };
+    const ENGINE_RUNSC: EngineFacts = EngineFacts {
+        runtime: Runtime::Runsc,
+        why: super::super::engine::RuntimeWhy::Registered,
+        cpus: 4,
+    };
 
     fn input<'a>(
         agent: &'a Agent,
@@ -866,7 +1008,7 @@ mod tests {
             bottle,
             bottle_names: names,
             state_dir: Path::new("/home/u/.bot-bottle/state/dev-abcde"),
-            runtime: Runtime::Runc,
+            engine: &ENGINE,
             sidecar_image: "bot-bottle-sidecar:test",
             host_user: (1000, 1000),
             host_env_set: env,
@@ -889,6 +1031,8 @@ mod tests {
                     token_env: vec!["ANTHROPIC_API_KEY".into(), "CLAUDE_CODE_OAUTH_TOKEN".into()],
                 }),
                 role: Some(Role::AnthropicBaseUrl),
+                block_server_tools: Some(true),
+                ..Route::default()
             },
             Route {
                 host: "api.github.com".into(),
@@ -897,13 +1041,12 @@ mod tests {
                     scheme: Some(Scheme::Bearer),
                     token_env: vec!["GH_TOKEN".into()],
                 }),
-                role: None,
+                ..Route::default()
             },
             Route {
                 host: "pypi.org".into(),
-                path_allowlist: vec![],
-                auth: None,
-                role: None,
+                allow_private_addresses: Some(true),
+                ..Route::default()
             },
         ];
         b.egress.trust_upstream_ca = vec!["/etc/corp-ca.pem".into()];
@@ -937,7 +1080,7 @@ mod tests {
         let env: BTreeSet<String> = ["CLAUDE_CODE_OAUTH_TOKEN".to_owned()].into();
         let names = vec!["claude".to_owned(), "gh".to_owned()];
         let mut inp = input(&agent, &bottle, &env, &names);
-        inp.runtime = Runtime::Runsc;
+        inp.engine = &ENGINE_RUNSC;
         inp.copy_cwd = Some(Path::new("/home/u/proj"));
         let extra = vec!["fix it".to_owned()];
         inp.extra_args = &extra;
@@ -1018,7 +1161,14 @@ mod tests {
             }
         }
         assert_eq!(compose["networks"]["internal"]["internal"], true);
+        assert_eq!(
+            compose["networks"]["internal"]["driver_opts"][INHIBIT_IPV4], "true",
+            "the host has no address the agent could reach"
+        );
         for (name, service) in compose["services"].as_object().unwrap() {
+            for key in ["mem_limit", "memswap_limit", "pids_limit", "cpus"] {
+                assert!(!service[key].is_null(), "{name} has no {key}");
+            }
             let outside = service["networks"]
                 .as_array()
                 .unwrap()
@@ -1051,6 +1201,74 @@ mod tests {
             err.to_string(),
             "bottles x: env.HTTPS_PROXY is set by bot-bottle itself"
         );
+    }
+
+    #[test]
+    fn bottle_limits_override_the_defaults_within_the_engine() {
+        let agent = agent(Provider::Shell);
+        let mut bottle = bottle();
+        let env = BTreeSet::new();
+        let names = vec!["big".to_owned()];
+        let one_cpu = EngineFacts { cpus: 1, ..ENGINE };
+        let mut inp = input(&agent, &bottle, &env, &names);
+        inp.engine = &one_cpu;
+        let agent_service = |p: DockerPlan| p.compose["services"]["agent"].clone();
+        let defaults = agent_service(plan(&inp).unwrap());
+        assert_eq!(
+            (
+                &defaults["mem_limit"],
+                &defaults["pids_limit"],
+                &defaults["cpus"]
+            ),
+            (&json!("4g"), &json!(1024), &json!(1.0)),
+            "the default CPUs are capped at the engine's"
+        );
+
+        bottle.limits = Limits {
+            memory: Some(512 << 20),
+            pids: None,
+            cpus: Some(0.25),
+        };
+        let mut inp = input(&agent, &bottle, &env, &names);
+        inp.engine = &one_cpu;
+        let p = plan(&inp).unwrap();
+        assert!(
+            p.preflight
+                .render()
+                .contains("agent 512m memory, 1024 processes, 0.25 CPUs")
+        );
+        let set = agent_service(p);
+        assert_eq!(
+            (
+                &set["mem_limit"],
+                &set["memswap_limit"],
+                &set["pids_limit"],
+                &set["cpus"]
+            ),
+            (&json!("512m"), &json!("512m"), &json!(1024), &json!(0.25))
+        );
+
+        bottle.limits.cpus = Some(3.0);
+        let mut inp = input(&agent, &bottle, &env, &names);
+        inp.engine = &one_cpu;
+        let err = plan(&inp).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "bottles big: limits.cpus 3 is more than the docker engine's 1 CPUs"
+        );
+        assert_eq!(err.hint(), "set limits.cpus to 1 or less in the bottle");
+    }
+
+    #[test]
+    fn byte_amounts_in_docker_units() {
+        for (bytes, want) in [
+            (4u64 << 30, "4g"),
+            (1536 << 20, "1536m"),
+            (64 << 10, "64k"),
+            (1000, "1000b"),
+        ] {
+            assert_eq!(format_bytes(bytes), want);
+        }
     }
 
     #[test]
