@@ -9,12 +9,10 @@ use std::path::Path;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use bot_bottle::egress::ca::{Signer, new_ca};
 use serde_json::{Value, json};
-use support::{Env, docker, docker_ok, docker_or_skip, unique};
-
-const UPSTREAM_IMAGE: &str = "bot-bottle-test-upstream:1";
+use support::{
+    Env, UPSTREAM_IMAGE, docker_ok, docker_or_skip, unique, upstream_certs, upstream_image,
+};
 
 /// Echoes every request as JSON: path and headers.
 const ECHO_SERVER: &str = r#"
@@ -38,65 +36,12 @@ server.socket = ctx.wrap_socket(server.socket, server_side=True)
 server.serve_forever()
 "#;
 
-fn pem(label: &str, der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
-}
-
-/// The upstream image: python3 on the base image; built once, then cached.
-fn upstream_image() {
-    if docker(&["image", "inspect", UPSTREAM_IMAGE])
-        .status
-        .success()
-    {
-        return;
-    }
-    let dockerfile = "FROM debian:bookworm-slim\nRUN apt-get update && apt-get install -y --no-install-recommends python3 && rm -rf /var/lib/apt/lists/*\n";
-    let mut child = std::process::Command::new("docker")
-        .args(["build", "-t", UPSTREAM_IMAGE, "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(dockerfile.as_bytes())
-        .unwrap();
-    assert!(
-        child.wait().unwrap().success(),
-        "building the test upstream image failed"
-    );
-}
-
 /// Starts the upstream with a certificate for `names`, and writes its CA
 /// to `ca_path`. Returns the container's name.
 fn start_upstream(env: &Env, names: &[&str], ca_path: &Path) -> String {
     upstream_image();
-    let (ca_pem, ca_key) = new_ca().unwrap();
-    std::fs::write(ca_path, &ca_pem).unwrap();
-    let leaf = Signer::from_key_pem(&ca_key)
-        .unwrap()
-        .leaf_for(names)
-        .unwrap();
     let certs = env.dir.path().join("upstream-certs");
-    std::fs::create_dir_all(&certs).unwrap();
-    std::fs::write(certs.join("cert.pem"), pem("CERTIFICATE", &leaf.chain[0])).unwrap();
-    std::fs::write(
-        certs.join("key.pem"),
-        pem("PRIVATE KEY", leaf.key.secret_der()),
-    )
-    .unwrap();
+    std::fs::write(ca_path, upstream_certs(&certs, names)).unwrap();
     std::fs::write(certs.join("echo.py"), ECHO_SERVER).unwrap();
     let network = unique("bbtest-upstream-net");
     docker_ok(&["network", "create", &network]);
@@ -227,7 +172,7 @@ fn routes_credentials_and_proposals_end_to_end() {
         r#"{
           "agents": {"e2e": {"provider": "shell", "bottle": "e2e", "prompt": "end to end"}},
           "bottles": {"e2e": {"extends": "default", "egress": {
-            "routes": [{"host": "upstream.test", "path_allowlist": ["/v1/"],
+            "routes": [{"host": "upstream.test", "path_allowlist": ["/v1/"], "allow_private_addresses": true,
                         "auth": {"scheme": "bearer", "token_env": "E2E_UPSTREAM_TOKEN"}}],
             "trust_upstream_ca": ["test-ca.pem"]}}}
         }"#,

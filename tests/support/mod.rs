@@ -150,6 +150,36 @@ impl Env {
         self.networks.lock().unwrap().push(name.to_owned());
     }
 
+    /// `start … --yes --detach` with extra variables in bot-bottle's
+    /// environment (a route's token, `BOT_BOTTLE_RUNTIME`); returns the
+    /// identity.
+    pub fn start_detached_with(&self, extra: &[&str], vars: &[(&str, &str)]) -> String {
+        let mut args = vec!["start"];
+        args.extend_from_slice(extra);
+        args.extend(["--yes", "--detach"]);
+        let mut cmd = self.cmd(&args);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        // Tracked before the check: a start that printed its identity and
+        // then failed still leaves a bottle to take down.
+        if !stdout.is_empty() && !stdout.contains('\n') {
+            self.track(&stdout);
+        }
+        assert!(
+            out.status.success(),
+            "start {extra:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !stdout.is_empty() && !stdout.contains('\n'),
+            "start printed more than the identity: {stdout:?}"
+        );
+        stdout
+    }
+
     /// `exec SLUG -- sh -c SCRIPT`; returns (exit code, stdout).
     pub fn sh(&self, slug: &str, script: &str) -> (i32, String) {
         let (code, out, _) = self.run(&["exec", slug, "--", "sh", "-c", script]);
@@ -211,6 +241,86 @@ pub fn leftovers(slug: &str) -> (usize, usize) {
             "network", "ls", "--quiet", "--filter", &filter,
         ])),
     )
+}
+
+/// The image of the tests' upstream containers: python3 on the base image;
+/// built once, then cached.
+pub const UPSTREAM_IMAGE: &str = "bot-bottle-test-upstream:1";
+
+pub fn upstream_image() {
+    if docker(&["image", "inspect", UPSTREAM_IMAGE])
+        .status
+        .success()
+    {
+        return;
+    }
+    let dockerfile = "FROM debian:bookworm-slim\nRUN apt-get update && apt-get install -y --no-install-recommends python3 && rm -rf /var/lib/apt/lists/*\n";
+    let mut child = Command::new("docker")
+        .args(["build", "-t", UPSTREAM_IMAGE, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(dockerfile.as_bytes())
+        .unwrap();
+    assert!(
+        child.wait().unwrap().success(),
+        "building the test upstream image failed"
+    );
+}
+
+pub fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+/// A test CA and a certificate it signed for `names`: writes `cert.pem` and
+/// `key.pem` into `dir` (for an upstream to serve) and returns the CA's
+/// certificate (for a bottle's `trust_upstream_ca`).
+pub fn upstream_certs(dir: &Path, names: &[&str]) -> String {
+    use bot_bottle::egress::ca::{Signer, new_ca};
+    let (ca_pem, ca_key) = new_ca().unwrap();
+    let leaf = Signer::from_key_pem(&ca_key)
+        .unwrap()
+        .leaf_for(names)
+        .unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("cert.pem"), pem("CERTIFICATE", &leaf.chain[0])).unwrap();
+    std::fs::write(
+        dir.join("key.pem"),
+        pem("PRIVATE KEY", leaf.key.secret_der()),
+    )
+    .unwrap();
+    ca_pem
+}
+
+/// A container's address on each of its networks: (network, IPv4).
+pub fn container_ips(container: &str) -> Vec<(String, String)> {
+    docker_ok(&[
+        "inspect",
+        "--format",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{$v.IPAddress}}\n{{end}}",
+        container,
+    ])
+    .lines()
+    .filter_map(|l| l.split_once(' '))
+    .filter(|(_, ip)| !ip.is_empty())
+    .map(|(n, ip)| (n.to_owned(), ip.to_owned()))
+    .collect()
 }
 
 pub fn unique(prefix: &str) -> String {
