@@ -242,9 +242,14 @@ impl World {
             }"#,
         );
         let token = format!("bbiso{}", random_hex(16));
-        let chosen = ("BOT_BOTTLE_RUNTIME", runtime.name());
-        let a = env.start_detached_with(&["iso"], &[("BB_ISO_TOKEN", &token), chosen]);
-        let b = env.start_detached_with(&["shell"], &[chosen]);
+        // A's runtime is forced; B's is bot-bottle's own choice, which must
+        // be gVisor wherever runsc is registered.
+        let chosen = ("BOT_BOTTLE_RUNTIME", Some(runtime.name()));
+        let a = env.start_detached_with(&["iso"], &[("BB_ISO_TOKEN", Some(&token)), chosen]);
+        let b = match runtime {
+            Runtime::Runc => env.start_detached_with(&["shell"], &[chosen]),
+            Runtime::Runsc => env.start_detached_with(&["shell"], &[("BOT_BOTTLE_RUNTIME", None)]),
+        };
         for slug in [&a, &b] {
             let agent = format!("bot-bottle-{slug}-agent");
             let used = docker_ok(&["inspect", "--format", "{{.HostConfig.Runtime}}", &agent]);

@@ -150,16 +150,19 @@ impl Env {
         self.networks.lock().unwrap().push(name.to_owned());
     }
 
-    /// `start … --yes --detach` with extra variables in bot-bottle's
-    /// environment (a route's token, `BOT_BOTTLE_RUNTIME`); returns the
-    /// identity.
-    pub fn start_detached_with(&self, extra: &[&str], vars: &[(&str, &str)]) -> String {
+    /// `start … --yes --detach` with variables set in bot-bottle's
+    /// environment (a route's token, `BOT_BOTTLE_RUNTIME`), or removed
+    /// from it (`None`); returns the identity.
+    pub fn start_detached_with(&self, extra: &[&str], vars: &[(&str, Option<&str>)]) -> String {
         let mut args = vec!["start"];
         args.extend_from_slice(extra);
         args.extend(["--yes", "--detach"]);
         let mut cmd = self.cmd(&args);
         for (k, v) in vars {
-            cmd.env(k, v);
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
         }
         let out = cmd.output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
