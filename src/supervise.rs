@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod audit;
 pub mod merge;
+pub mod preview;
 pub mod proposal;
 pub mod queue;
 pub mod server;

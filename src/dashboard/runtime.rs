@@ -304,7 +304,11 @@ async fn approve(shared: &Shared, id: String, token_env: Option<String>) -> Resu
     let home = shared.home.clone();
     let sink = Sink::File(shared.log_path("apply", "last"));
     let done = tokio::task::spawn_blocking(move || {
-        apply::approve(&home, &id, token_env.as_deref(), &sink)
+        let approval = apply::Approval {
+            token_env: token_env.as_deref(),
+            widen_credential: false,
+        };
+        apply::approve(&home, &id, &approval, &sink)
     })
     .await
     .map_err(|e| e.to_string())?;
@@ -546,7 +550,10 @@ fn spawn_proposals(home: Home, msgs: mpsc::UnboundedSender<Msg>) {
             let list =
                 tokio::task::spawn_blocking(move || apply::pending(&home).unwrap_or_default())
                     .await
-                    .unwrap_or_default();
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|p| p.proposal)
+                    .collect();
             if msgs.send(Msg::Proposals(list)).is_err() {
                 return;
             }

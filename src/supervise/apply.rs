@@ -7,10 +7,11 @@ use std::path::PathBuf;
 
 use super::audit::{self, Entry};
 use super::merge::{self, Asked};
+use super::preview::{self, Current, Preview};
 use super::proposal::{Decision, Proposal, Request, Response};
 use super::queue::{Queue, QueueError, check_id, now};
 use super::server::ROUTES_VIEW;
-use crate::backend::docker::session;
+use crate::backend::docker::{files, session};
 use crate::egress::config::{self, EgressConfig, ROUTES_FILE, TOKENS_FILE, Tokens};
 use crate::egress::policy::Policy;
 use crate::exec::{ExecError, Sink};
@@ -30,7 +31,14 @@ pub enum ApplyError {
         id: String,
         host: String,
         scheme: String,
-        suggestion: Option<String>,
+    },
+    #[error(
+        "proposal {id} would send the credential of {host} to more paths ({paths}): confirm that you mean it"
+    )]
+    WidensCredential {
+        id: String,
+        host: String,
+        paths: String,
     },
     #[error("${0} is not set on this host")]
     TokenUnset(String),
@@ -48,9 +56,11 @@ impl ApplyError {
     pub fn hint(&self) -> Option<String> {
         match self {
             ApplyError::NotFound(_) => Some("see `bot-bottle proposals`".into()),
-            ApplyError::NeedsToken { id, suggestion, .. } => Some(format!(
-                "bot-bottle approve {id} --token-env {}",
-                suggestion.as_deref().unwrap_or("NAME")
+            ApplyError::NeedsToken { id, host, .. } => Some(format!(
+                "bot-bottle approve {id} --token-env NAME, NAME being the host variable that holds the credential meant for {host}"
+            )),
+            ApplyError::WidensCredential { id, .. } => Some(format!(
+                "see what it grants with `bot-bottle proposals`, then: bot-bottle approve {id} --widen-credential"
             )),
             ApplyError::TokenUnset(name) => Some(format!(
                 "export {name} in this shell, or name another variable"
@@ -80,14 +90,54 @@ pub struct Located {
     pub proposal: Proposal,
 }
 
-/// Every pending proposal, in every bottle, oldest first.
-pub fn pending(home: &Home) -> Result<Vec<Proposal>, ApplyError> {
+/// A pending proposal, with what approving it would grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub proposal: Proposal,
+    pub preview: Preview,
+}
+
+/// Every pending proposal, in every bottle, oldest first. A proposal's
+/// bottle is the one whose queue holds it, whatever the file says.
+pub fn pending(home: &Home) -> Result<Vec<Pending>, ApplyError> {
     let mut all = Vec::new();
     for slug in home.list_state()? {
-        all.extend(queue(home, &slug).pending().unwrap_or_default());
+        for mut proposal in queue(home, &slug).pending().unwrap_or_default() {
+            proposal.slug = slug.clone();
+            let preview = preview_of(home, &proposal);
+            all.push(Pending { proposal, preview });
+        }
     }
-    all.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
+    all.sort_by(|a, b| {
+        let key = |p: &Pending| (p.proposal.created_at.clone(), p.proposal.id.clone());
+        key(a).cmp(&key(b))
+    });
     Ok(all)
+}
+
+/// What approving `proposal` would grant now; a bottle whose routes cannot
+/// be read previews against no routes.
+pub fn preview_of(home: &Home, proposal: &Proposal) -> Preview {
+    let routes = read_routes(home, &proposal.slug)
+        .map(|(config, _)| config)
+        .unwrap_or_else(|_| EgressConfig {
+            listen: 0,
+            routes: Vec::new(),
+            trust_upstream_ca: Vec::new(),
+        });
+    let dockerfile = std::fs::read_to_string(
+        home.bottle_dir(&proposal.slug)
+            .join(files::AGENT_DOCKERFILE),
+    )
+    .unwrap_or_default();
+    preview::preview(
+        &proposal.request,
+        &Current {
+            slug: &proposal.slug,
+            routes: &routes,
+            dockerfile: &dockerfile,
+        },
+    )
 }
 
 fn queue(home: &Home, slug: &str) -> Queue {
@@ -98,7 +148,8 @@ pub fn locate(home: &Home, id: &str) -> Result<Located, ApplyError> {
     check_id(id).map_err(|_| ApplyError::NotFound(id.to_owned()))?;
     for slug in home.list_state()? {
         let q = queue(home, &slug);
-        if let Some(proposal) = q.find(id).filter(|_| q.response(id).is_none()) {
+        if let Some(mut proposal) = q.find(id).filter(|_| q.response(id).is_none()) {
+            proposal.slug = slug;
             return Ok(Located { queue: q, proposal });
         }
     }
@@ -114,42 +165,45 @@ pub enum Applied {
     Rebuild { resume: String },
 }
 
-/// Approves a proposal and applies it. `token_env` names the host variable
-/// holding the credential a new route asks for.
+/// The operator's answer to what an approval needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Approval<'a> {
+    /// The host variable holding the credential a new route asks for.
+    pub token_env: Option<&'a str>,
+    /// The operator saw that an existing credential goes to more paths,
+    /// and means it.
+    pub widen_credential: bool,
+}
+
+/// Approves a proposal and applies it.
 pub fn approve(
     home: &Home,
     id: &str,
-    token_env: Option<&str>,
+    approval: &Approval,
     sink: &Sink,
 ) -> Result<(Proposal, Applied), ApplyError> {
     let Located { queue, proposal } = locate(home, id)?;
-    let (asked, suggestion) = match &proposal.request {
+    let asked = match &proposal.request {
         Request::EgressBlock {
             host,
             path_allowlist,
             auth,
-        } => (
-            Asked {
-                host,
-                paths: path_allowlist,
-                scheme: auth.as_ref().map(|a| a.scheme.as_str()),
-            },
-            auth.as_ref().and_then(|a| a.token_ref.clone()),
-        ),
-        Request::PipelockBlock { host, .. } => (
-            Asked {
-                host,
-                paths: &[],
-                scheme: None,
-            },
-            None,
-        ),
+        } => Asked {
+            host,
+            paths: path_allowlist,
+            scheme: auth.as_ref().map(|a| a.scheme.as_str()),
+        },
+        Request::PipelockBlock { host, .. } => Asked {
+            host,
+            paths: &[],
+            scheme: None,
+        },
         Request::CapabilityBlock { dockerfile } => {
             let applied = rebuild(home, &proposal, dockerfile, &queue, sink)?;
             return Ok((proposal, applied));
         }
     };
-    let note = add_route(home, &proposal, &asked, token_env, suggestion)?;
+    let note = add_route(home, &proposal, &asked, approval)?;
     queue.respond(&Response {
         id: proposal.id.clone(),
         decision: Decision::Approved,
@@ -164,20 +218,31 @@ fn add_route(
     home: &Home,
     proposal: &Proposal,
     asked: &Asked,
-    token_env: Option<&str>,
-    suggestion: Option<String>,
+    approval: &Approval,
 ) -> Result<String, ApplyError> {
     let slug = &proposal.slug;
     let (before, tokens) = read_routes(home, slug)?;
     let taken: Vec<String> = tokens.keys().cloned().collect();
     let merged = merge::merge(&before, asked, &taken);
+    if let Some(added) = &merged.widens_credential
+        && !approval.widen_credential
+    {
+        return Err(ApplyError::WidensCredential {
+            id: proposal.id.clone(),
+            host: asked.host.to_ascii_lowercase(),
+            paths: if added.is_empty() {
+                "every path".into()
+            } else {
+                added.join(" ")
+            },
+        });
+    }
     let new_token = match (&merged.new_slot, asked.scheme) {
         (Some(slot), Some(scheme)) => {
-            let name = token_env.ok_or_else(|| ApplyError::NeedsToken {
+            let name = approval.token_env.ok_or_else(|| ApplyError::NeedsToken {
                 id: proposal.id.clone(),
                 host: asked.host.to_owned(),
                 scheme: scheme.to_owned(),
-                suggestion,
             })?;
             let value = std::env::var(name)
                 .ok()
@@ -268,8 +333,8 @@ fn rebuild(
 ) -> Result<Applied, ApplyError> {
     let slug = &proposal.slug;
     let path = home.bottle_dir(slug).join(OWN_DOCKERFILE);
-    let before =
-        std::fs::read_to_string(home.bottle_dir(slug).join("agent/Dockerfile")).unwrap_or_default();
+    let before = std::fs::read_to_string(home.bottle_dir(slug).join(files::AGENT_DOCKERFILE))
+        .unwrap_or_default();
     write_atomic(&path, dockerfile.as_bytes(), 0o644)?;
     home.mark_preserved(slug)?;
     let resume = format!("bot-bottle resume {slug}");
@@ -465,7 +530,6 @@ pub fn routes_text(home: &Home, slug: &str) -> Result<(PathBuf, String), ApplyEr
 mod tests {
     use super::*;
     use crate::egress::config::{AuthConfig, RoleConfig, RouteConfig};
-    use crate::supervise::queue::Queue;
 
     fn config() -> EgressConfig {
         EgressConfig {
@@ -473,7 +537,7 @@ mod tests {
             routes: vec![
                 RouteConfig {
                     host: "api.anthropic.com".into(),
-                    path_allowlist: vec![],
+                    path_allowlist: vec!["/v1/messages".into()],
                     auth: Some(AuthConfig {
                         scheme: "bearer".into(),
                         token: "t0".into(),
@@ -540,6 +604,63 @@ mod tests {
             modify(&home, "nope-0000", &text),
             Err(ApplyError::NotFound(_))
         ));
+    }
+
+    /// A home with one bottle whose live routes are `config()`.
+    fn home_with_routes() -> (tempfile::TempDir, Home) {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home {
+            root: dir.path().to_path_buf(),
+        };
+        let egress = egress_dir(&home, "dev-aaaaa");
+        std::fs::create_dir_all(&egress).unwrap();
+        std::fs::write(egress.join(ROUTES_FILE), merge::pretty(&config())).unwrap();
+        std::fs::write(egress.join(TOKENS_FILE), r#"{"t0": "x"}"#).unwrap();
+        (dir, home)
+    }
+
+    #[test]
+    fn widening_a_credential_needs_the_operator_to_say_so() {
+        let (_dir, home) = home_with_routes();
+        let queue = Queue::new(&home.bottle_dir("dev-aaaaa").join("supervise"));
+        let asked = Request::PipelockBlock {
+            failed_url: "https://api.anthropic.com/v1/files".into(),
+            host: "api.anthropic.com".into(),
+        };
+        let p = queue.submit("dev-aaaaa", asked, "why".into()).unwrap();
+        let listed = pending(&home).unwrap();
+        assert!(listed[0].preview.widens_credential);
+        let err = approve(&home, &p.id, &Approval::default(), &Sink::Stderr).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "proposal {} would send the credential of api.anthropic.com to more paths (every path): confirm that you mean it",
+                p.id
+            )
+        );
+        assert!(err.hint().unwrap().contains("--widen-credential"));
+        assert_eq!(
+            read_routes(&home, "dev-aaaaa").unwrap().0,
+            config(),
+            "nothing changed"
+        );
+        assert!(locate(&home, &p.id).is_ok(), "still pending");
+    }
+
+    #[test]
+    fn a_proposal_belongs_to_the_bottle_whose_queue_holds_it() {
+        let (_dir, home) = home_with_routes();
+        let queue = Queue::new(&home.bottle_dir("dev-aaaaa").join("supervise"));
+        let asked = Request::EgressBlock {
+            host: "pypi.org".into(),
+            path_allowlist: vec![],
+            auth: None,
+        };
+        // A sidecar that lies about its bottle in the file it writes.
+        let p = queue.submit("victim-bbbbb", asked, "why".into()).unwrap();
+        let listed = pending(&home).unwrap();
+        assert_eq!(listed[0].proposal.slug, "dev-aaaaa");
+        assert_eq!(locate(&home, &p.id).unwrap().proposal.slug, "dev-aaaaa");
     }
 
     #[test]

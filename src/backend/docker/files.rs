@@ -13,6 +13,12 @@ use crate::egress::ca;
 use crate::state::{Home, Metadata, StateError, write_atomic};
 
 pub const COMPOSE_FILE: &str = "compose.json";
+/// The bottle's current Dockerfile, which the agent reads and the operator
+/// sees a capability-block's diff against.
+pub const AGENT_DOCKERFILE: &str = "agent/Dockerfile";
+/// The route credentials, `{slot: value}`; removed whenever the bottle is
+/// down.
+pub const TOKENS: &str = "egress/tokens.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum FilesError {
@@ -99,7 +105,7 @@ fn tokens_json(slots: &[TokenSlot]) -> String {
 
 /// Removes what may hold a secret even when the state is kept for resume.
 pub fn remove_secrets(home: &Home, slug: &str) {
-    let _ = fs::remove_file(home.bottle_dir(slug).join("egress/tokens.json"));
+    let _ = fs::remove_file(home.bottle_dir(slug).join(TOKENS));
 }
 
 fn make_dir(dir: &Path, mode: u32) -> Result<(), StateError> {

@@ -524,7 +524,7 @@ fn files(input: &PlanInput, routes: &RoutePlan, mcp_url: &str) -> Vec<PlannedFil
         0o644,
     );
     add(
-        "egress/tokens.json".into(),
+        super::files::TOKENS.into(),
         FileContent::Tokens(routes.tokens()),
         0o600,
     );
@@ -556,7 +556,7 @@ fn files(input: &PlanInput, routes: &RoutePlan, mcp_url: &str) -> Vec<PlannedFil
         None => String::new(),
     };
     add(
-        "agent/Dockerfile".into(),
+        super::files::AGENT_DOCKERFILE.into(),
         FileContent::Text(dockerfile),
         0o644,
     );
