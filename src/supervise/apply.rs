@@ -3,7 +3,7 @@
 //! rejecting, and editing a bottle's routes. A failed apply changes
 //! nothing and leaves the proposal pending.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::audit::{self, Entry};
 use super::merge::{self, Asked};
@@ -12,13 +12,13 @@ use super::proposal::{Decision, Proposal, Request, Response};
 use super::queue::{Queue, QueueError, check_id, now};
 use super::server::ROUTES_VIEW;
 use crate::backend::docker::{files, session};
-use crate::egress::config::{self, EgressConfig, ROUTES_FILE, TOKENS_FILE, Tokens};
+use crate::egress::config::{EgressConfig, ROUTES_FILE, TOKENS_FILE, Tokens};
 use crate::egress::policy::Policy;
 use crate::exec::{ExecError, Sink};
 use crate::launch::lifecycle::{self, Context};
 use crate::launch::{LaunchError, OWN_DOCKERFILE};
 use crate::manifest::{parse_scheme, validate_host};
-use crate::state::{Home, StateError, write_atomic};
+use crate::state::{Home, StateError, read_bounded, write_atomic};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -266,14 +266,32 @@ fn egress_dir(home: &Home, slug: &str) -> PathBuf {
     home.bottle_dir(slug).join("egress")
 }
 
-/// The bottle's live routes and tokens.
+/// The bottle's live routes and tokens. The egress sidecar can write in
+/// its folder, so the files are read bounded and without following links.
 pub fn read_routes(home: &Home, slug: &str) -> Result<(EgressConfig, Tokens), ApplyError> {
-    config::read_config(&egress_dir(home, slug)).map_err(|e| {
+    let dir = egress_dir(home, slug);
+    let config = read_json(&dir.join(ROUTES_FILE))?;
+    let tokens_path = dir.join(TOKENS_FILE);
+    let tokens = if tokens_path.exists() {
+        read_json(&tokens_path)?
+    } else {
+        Tokens::new()
+    };
+    Ok((config, tokens))
+}
+
+/// Route files are small; a larger one is not read.
+const MAX_ROUTES_FILE: u64 = 1 << 20;
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ApplyError> {
+    let err = |reason: String| {
         ApplyError::State(StateError::Io {
-            path: e.path.into(),
-            reason: e.reason,
+            path: path.to_path_buf(),
+            reason,
         })
-    })
+    };
+    let bytes = read_bounded(path, MAX_ROUTES_FILE).map_err(|e| err(e.to_string()))?;
+    serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))
 }
 
 /// Writes new routes (and a new token) where egress and supervise read
@@ -519,10 +537,12 @@ pub fn check_edit(
 pub fn routes_text(home: &Home, slug: &str) -> Result<(PathBuf, String), ApplyError> {
     home.existing_bottle_dir(slug)?;
     let path = egress_dir(home, slug).join(ROUTES_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| StateError::Io {
+    let io = |reason: String| StateError::Io {
         path: path.clone(),
-        reason: e.to_string(),
-    })?;
+        reason,
+    };
+    let bytes = read_bounded(&path, MAX_ROUTES_FILE).map_err(|e| io(e.to_string()))?;
+    let text = String::from_utf8(bytes).map_err(|e| io(e.to_string()))?;
     Ok((path, text))
 }
 
