@@ -161,6 +161,11 @@ pub fn prepare(
         _ => None,
     };
     let copy_cwd = req.copy_cwd.then_some(req.cwd.as_path());
+    // A resumed bottle keeps the routes it lived with.
+    let live_routes = match &req.identity {
+        Some(_) => home.read_live_routes(&slug)?,
+        None => None,
+    };
     let plan = plan::plan(&PlanInput {
         slug: &slug,
         agent,
@@ -174,6 +179,7 @@ pub fn prepare(
         copy_cwd,
         extra_args: &req.extra_args,
         context_digest: digest.as_deref(),
+        live_routes: live_routes.as_ref(),
     })?;
     let metadata = Metadata {
         agent: agent.name.clone(),

@@ -2,11 +2,15 @@
 //!
 //! ```text
 //! state/<slug>/metadata.json    what `resume` needs to relaunch the bottle
+//! state/<slug>/routes.json      the live routes, and which host variable
+//!                               fills each token slot (kept by the host,
+//!                               where no sidecar can write; `resume` uses it)
 //! state/<slug>/.preserve        keep this state after teardown
 //! state/<slug>/<service>/       files bind-mounted into that service
 //! audit/<slug>.jsonl            decisions and edits; outlives the bottle
 //! ```
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,6 +18,7 @@ use std::path::{Path, PathBuf};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
+use crate::egress::config::EgressConfig;
 use crate::provider::{Provider, SessionSpec};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -119,6 +124,30 @@ impl Home {
         )
     }
 
+    /// The bottle's live routes, if it has been launched since they were
+    /// kept.
+    pub fn read_live_routes(&self, slug: &str) -> Result<Option<LiveRoutes>, StateError> {
+        let path = self.bottle_dir(slug).join(LIVE_ROUTES);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StateError::io(&path, e)),
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| StateError::BadMetadata {
+                path,
+                reason: e.to_string(),
+            })
+    }
+
+    pub fn write_live_routes(&self, slug: &str, routes: &LiveRoutes) -> Result<(), StateError> {
+        let path = self.bottle_dir(slug).join(LIVE_ROUTES);
+        let text =
+            serde_json::to_string_pretty(routes).map_err(|e| StateError::io(&path, e.into()))?;
+        write_atomic(&path, text.as_bytes(), 0o600)
+    }
+
     pub fn mark_preserved(&self, slug: &str) -> Result<(), StateError> {
         write_atomic(&self.bottle_dir(slug).join(PRESERVE), b"", 0o644)
     }
@@ -165,7 +194,20 @@ impl Home {
 }
 
 const METADATA: &str = "metadata.json";
+/// Where `LiveRoutes` is kept, in the bottle's state folder.
+pub const LIVE_ROUTES: &str = "routes.json";
 const PRESERVE: &str = ".preserve";
+
+/// The routes a bottle lives with: what it was launched with plus what was
+/// approved or edited since. `resume` relaunches with them, so nothing
+/// approved is lost; tokens are named by host variable, never stored here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveRoutes {
+    pub config: EgressConfig,
+    /// Token slot → the host variable whose value fills it.
+    pub token_env: BTreeMap<String, String>,
+}
 
 /// What a bottle was launched with; `resume` relaunches from it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,7 +18,7 @@ use crate::exec::{ExecError, Sink};
 use crate::launch::lifecycle::{self, Context};
 use crate::launch::{LaunchError, OWN_DOCKERFILE};
 use crate::manifest::{parse_scheme, validate_host};
-use crate::state::{Home, StateError, read_bounded, write_atomic};
+use crate::state::{Home, LiveRoutes, StateError, read_bounded, write_atomic};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -248,7 +248,11 @@ fn add_route(
                 .ok()
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| ApplyError::TokenUnset(name.to_owned()))?;
-            Some((slot.clone(), value))
+            Some(NewToken {
+                slot: slot.clone(),
+                host_env: name.to_owned(),
+                value,
+            })
         }
         _ => None,
     };
@@ -266,11 +270,17 @@ fn egress_dir(home: &Home, slug: &str) -> PathBuf {
     home.bottle_dir(slug).join("egress")
 }
 
-/// The bottle's live routes and tokens. The egress sidecar can write in
-/// its folder, so the files are read bounded and without following links.
+/// The bottle's live routes and tokens. The routes are the host's own
+/// record (`state::LiveRoutes`), which no sidecar can write; a bottle
+/// launched before there was one has only the egress sidecar's copy. The
+/// sidecar can write in its folder, so its files are read bounded and
+/// without following links.
 pub fn read_routes(home: &Home, slug: &str) -> Result<(EgressConfig, Tokens), ApplyError> {
     let dir = egress_dir(home, slug);
-    let config = read_json(&dir.join(ROUTES_FILE))?;
+    let config = match home.read_live_routes(slug)? {
+        Some(live) => live.config,
+        None => read_json(&dir.join(ROUTES_FILE))?,
+    };
     let tokens_path = dir.join(TOKENS_FILE);
     let tokens = if tokens_path.exists() {
         read_json(&tokens_path)?
@@ -278,6 +288,14 @@ pub fn read_routes(home: &Home, slug: &str) -> Result<(EgressConfig, Tokens), Ap
         Tokens::new()
     };
     Ok((config, tokens))
+}
+
+/// A credential an approval adds: its slot, the host variable the operator
+/// named, and that variable's value.
+struct NewToken {
+    slot: String,
+    host_env: String,
+    value: String,
 }
 
 /// Route files are small; a larger one is not read.
@@ -303,11 +321,17 @@ fn write_routes(
     before: &EgressConfig,
     after: &EgressConfig,
     tokens: &Tokens,
-    new_token: Option<(String, String)>,
+    new_token: Option<NewToken>,
 ) -> Result<String, ApplyError> {
+    let mut live = home.read_live_routes(slug)?.unwrap_or_else(|| LiveRoutes {
+        config: before.clone(),
+        token_env: Default::default(),
+    });
+    live.config = after.clone();
     let mut new_tokens = tokens.clone();
-    if let Some((slot, value)) = new_token {
-        new_tokens.insert(slot, value);
+    if let Some(t) = new_token {
+        live.token_env.insert(t.slot.clone(), t.host_env);
+        new_tokens.insert(t.slot, t.value);
     }
     Policy::new(after, &new_tokens).map_err(|e| ApplyError::Invalid(e.to_string()))?;
     let egress = egress_dir(home, slug);
@@ -330,6 +354,7 @@ fn write_routes(
             reason: reload_reason(&e),
         });
     }
+    home.write_live_routes(slug, &live)?;
     Ok(merge::diff(&old_text, &new_text, ROUTES_FILE))
 }
 

@@ -61,7 +61,8 @@ fn write_all(
     };
     for file in &plan.files {
         let path = dir.join(&file.path);
-        if let Some(service) = file.path.components().next() {
+        let in_service = file.path.components().count() > 1;
+        if let Some(service) = file.path.components().next().filter(|_| in_service) {
             let mode = if service.as_os_str() == "agent" {
                 0o755
             } else {
@@ -205,6 +206,7 @@ mod tests {
             copy_cwd: None,
             extra_args: &[],
             context_digest: None,
+            live_routes: None,
         })
         .unwrap();
         let meta = Metadata {

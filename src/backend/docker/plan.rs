@@ -16,6 +16,7 @@ use super::engine::EngineFacts;
 use crate::egress::config::{AuthConfig, EgressConfig, RoleConfig, RouteConfig};
 use crate::manifest::{Agent, Bottle, ImageSource, Limits, Role, Route, Scheme};
 use crate::provider::{self, AGENT_HOME, Provider, SessionSpec};
+use crate::state::LiveRoutes;
 
 pub const PROXY_PORT: u16 = 3128;
 pub const MCP_PORT: u16 = 8765;
@@ -78,6 +79,8 @@ pub struct PlanInput<'a> {
     /// A digest of the Dockerfile's build context, so the image tag changes
     /// with it (see `images::context_digest`).
     pub context_digest: Option<&'a str>,
+    /// The routes a resumed bottle lived with; they replace its bottles'.
+    pub live_routes: Option<&'a LiveRoutes>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -329,10 +332,24 @@ pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
             .collect(),
     };
 
-    let files = files(input, &routes, &mcp_url);
+    let live = match input.live_routes {
+        Some(kept) => kept.clone(),
+        None => {
+            let trust = &input.bottle.egress.trust_upstream_ca;
+            LiveRoutes {
+                config: routes.egress_config(trust),
+                token_env: routes
+                    .tokens()
+                    .into_iter()
+                    .map(|t| (t.slot, t.host_env))
+                    .collect(),
+            }
+        }
+    };
+    let files = files(input, &live, &mcp_url);
     let env = agent_env(input, &routes, &mcp_url);
     let compose = escape_interpolation(compose(input, &agent_image.tag, &env, &limits));
-    let preflight = preflight(input, &agent_image, &routes, &env, &session, &limits);
+    let preflight = preflight(input, &agent_image, &routes, &live, &env, &session, &limits);
     Ok(DockerPlan {
         slug: input.slug.to_owned(),
         project,
@@ -504,7 +521,7 @@ pub fn placeholder_token(host_env: &str) -> String {
     )
 }
 
-fn files(input: &PlanInput, routes: &RoutePlan, mcp_url: &str) -> Vec<PlannedFile> {
+fn files(input: &PlanInput, live: &LiveRoutes, mcp_url: &str) -> Vec<PlannedFile> {
     let mut files = Vec::new();
     let mut add = |path: String, content: FileContent, mode: u32| {
         files.push(PlannedFile {
@@ -517,15 +534,29 @@ fn files(input: &PlanInput, routes: &RoutePlan, mcp_url: &str) -> Vec<PlannedFil
     add("egress/ca.pem".into(), FileContent::CaCert, 0o644);
     add("agent/ca.pem".into(), FileContent::CaCert, 0o644);
     let trust = &input.bottle.egress.trust_upstream_ca;
-    let config = serde_json::to_value(routes.egress_config(trust)).unwrap_or_default();
+    let config = serde_json::to_value(&live.config).unwrap_or_default();
+    // The host's own record first: where no sidecar writes.
+    add(
+        crate::state::LIVE_ROUTES.into(),
+        FileContent::Text(pretty(&serde_json::to_value(live).unwrap_or_default())),
+        0o600,
+    );
     add(
         "egress/routes.json".into(),
         FileContent::Text(pretty(&config)),
         0o644,
     );
+    let slots = live
+        .token_env
+        .iter()
+        .map(|(slot, host_env)| TokenSlot {
+            slot: slot.clone(),
+            host_env: host_env.clone(),
+        })
+        .collect();
     add(
         super::files::TOKENS.into(),
-        FileContent::Tokens(routes.tokens()),
+        FileContent::Tokens(slots),
         0o600,
     );
     for (i, ca) in trust.iter().enumerate() {
@@ -640,6 +671,84 @@ fn pretty(value: &Value) -> String {
     let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// One line per route of the bottles: host, paths, where its token comes
+/// from (or which variables are unset), its role and switches.
+fn route_lines(routes: &RoutePlan) -> Vec<String> {
+    let mut lines = Vec::new();
+    for r in &routes.routes {
+        let mut line = r.route.host.clone();
+        if !r.route.path_allowlist.is_empty() {
+            let _ = write!(line, " {}", r.route.path_allowlist.join(" "));
+        }
+        match (&r.route.auth, &r.token) {
+            (_, Some(t)) => {
+                let _ = write!(line, " [token from ${}]", t.host_env);
+            }
+            (Some(auth), None) => {
+                let _ = write!(
+                    line,
+                    " [no token: {} unset]",
+                    auth.token_env
+                        .iter()
+                        .map(|n| format!("${n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            (None, None) => {}
+        }
+        if let Some(role) = r.route.role {
+            let _ = write!(line, " [{}]", role.base_url_env());
+        }
+        lines.push(line + &switches(&live_switches(r)));
+    }
+    lines
+}
+
+fn live_switches(r: &PlannedRoute) -> (bool, bool) {
+    (
+        r.route.block_server_tools == Some(true),
+        r.route.allow_private_addresses == Some(true),
+    )
+}
+
+fn switches(&(block_server_tools, allow_private): &(bool, bool)) -> String {
+    let mut text = String::new();
+    if block_server_tools {
+        text.push_str(" [no server-side fetch tools]");
+    }
+    if allow_private {
+        text.push_str(" [may be a private address]");
+    }
+    text
+}
+
+/// The routes a resumed bottle keeps, approvals and edits included.
+fn kept_route_lines(live: &LiveRoutes) -> Vec<String> {
+    let mut lines: Vec<String> = live
+        .config
+        .routes
+        .iter()
+        .map(|r| {
+            let mut line = r.host.clone();
+            if !r.path_allowlist.is_empty() {
+                let _ = write!(line, " {}", r.path_allowlist.join(" "));
+            }
+            if let Some(env) = r.auth.as_ref().and_then(|a| live.token_env.get(&a.token)) {
+                let _ = write!(line, " [token from ${env}]");
+            }
+            if let Some(role) = &r.role {
+                let _ = write!(line, " [{}]", role.name);
+            }
+            line + &switches(&(r.block_server_tools, r.allow_private_addresses))
+        })
+        .collect();
+    if !lines.is_empty() {
+        lines.push("(kept from its last run, approvals and edits included)".into());
+    }
+    lines
 }
 
 /// The variables every agent gets, first and in this order.
@@ -835,6 +944,7 @@ fn preflight(
     input: &PlanInput,
     image: &AgentImage,
     routes: &RoutePlan,
+    live: &LiveRoutes,
     env: &[(String, String)],
     session: &SessionSpec,
     limits: &Resources,
@@ -869,40 +979,14 @@ fn preflight(
         None => image.tag.clone(),
     };
     row("image", image_line);
-    if routes.routes.is_empty() {
+    let egress_rows = match input.live_routes {
+        Some(_) => kept_route_lines(live),
+        None => route_lines(routes),
+    };
+    if egress_rows.is_empty() {
         row("egress", "none: the agent reaches no host".into());
     }
-    for (i, r) in routes.routes.iter().enumerate() {
-        let mut line = r.route.host.clone();
-        if !r.route.path_allowlist.is_empty() {
-            let _ = write!(line, " {}", r.route.path_allowlist.join(" "));
-        }
-        match (&r.route.auth, &r.token) {
-            (_, Some(t)) => {
-                let _ = write!(line, " [token from ${}]", t.host_env);
-            }
-            (Some(auth), None) => {
-                let _ = write!(
-                    line,
-                    " [no token: {} unset]",
-                    auth.token_env
-                        .iter()
-                        .map(|n| format!("${n}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            }
-            (None, None) => {}
-        }
-        if let Some(role) = r.route.role {
-            let _ = write!(line, " [{}]", role.base_url_env());
-        }
-        if r.route.block_server_tools == Some(true) {
-            line.push_str(" [no server-side fetch tools]");
-        }
-        if r.route.allow_private_addresses == Some(true) {
-            line.push_str(" [may be a private address]");
-        }
+    for (i, line) in egress_rows.into_iter().enumerate() {
         row(if i == 0 { "egress" } else { "" }, line);
     }
     let names: Vec<&str> = env
@@ -1015,6 +1099,7 @@ mod tests {
             copy_cwd: None,
             extra_args: &[],
             context_digest: None,
+            live_routes: None,
         }
     }
 
@@ -1257,6 +1342,72 @@ mod tests {
             "bottles big: limits.cpus 3 is more than the docker engine's 1 CPUs"
         );
         assert_eq!(err.hint(), "set limits.cpus to 1 or less in the bottle");
+    }
+
+    #[test]
+    fn a_resumed_bottle_keeps_the_routes_it_lived_with() {
+        let agent = agent(Provider::Shell);
+        let bottle = full_bottle();
+        let env: BTreeSet<String> = ["GH_TOKEN".to_owned()].into();
+        let names = vec!["x".to_owned()];
+        let fresh = plan(&input(&agent, &bottle, &env, &names)).unwrap();
+        let written = |p: &DockerPlan, path: &str| {
+            p.files
+                .iter()
+                .find(|f| f.path == Path::new(path))
+                .map(|f| f.content.clone())
+                .unwrap()
+        };
+        // At launch, the host's record is what egress gets.
+        let FileContent::Text(record) = written(&fresh, "routes.json") else {
+            panic!("the record is text");
+        };
+        let mut live: LiveRoutes = serde_json::from_str(&record).unwrap();
+        assert_eq!(
+            live.token_env.get("t0").map(String::as_str),
+            Some("GH_TOKEN")
+        );
+
+        // Approved during its life: a route with a credential of its own.
+        live.config.routes.push(RouteConfig {
+            host: "api.example.com".into(),
+            path_allowlist: vec!["/v2/".into()],
+            auth: Some(AuthConfig {
+                scheme: "bearer".into(),
+                token: "t1".into(),
+            }),
+            ..Default::default()
+        });
+        live.token_env.insert("t1".into(), "EXAMPLE_TOKEN".into());
+        let mut inp = input(&agent, &bottle, &env, &names);
+        inp.live_routes = Some(&live);
+        let resumed = plan(&inp).unwrap();
+        let FileContent::Text(routes) = written(&resumed, "egress/routes.json") else {
+            panic!("routes are text");
+        };
+        assert_eq!(
+            serde_json::from_str::<EgressConfig>(&routes).unwrap(),
+            live.config
+        );
+        assert_eq!(
+            written(&resumed, "egress/tokens.json"),
+            FileContent::Tokens(vec![
+                TokenSlot {
+                    slot: "t0".into(),
+                    host_env: "GH_TOKEN".into()
+                },
+                TokenSlot {
+                    slot: "t1".into(),
+                    host_env: "EXAMPLE_TOKEN".into()
+                },
+            ])
+        );
+        let shown = resumed.preflight.render();
+        assert!(
+            shown.contains("api.example.com /v2/ [token from $EXAMPLE_TOKEN]")
+                && shown.contains("kept from its last run"),
+            "{shown}"
+        );
     }
 
     #[test]
