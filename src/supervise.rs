@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod audit;
+pub mod dockerfile;
 pub mod merge;
 pub mod preview;
 pub mod proposal;

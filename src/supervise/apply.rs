@@ -46,6 +46,8 @@ pub enum ApplyError {
     Reload { slug: String, reason: String },
     #[error("{0}")]
     Invalid(String),
+    #[error("the Dockerfile proposed in {id} cannot be built here: {reason}")]
+    Dockerfile { id: String, reason: String },
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
@@ -69,6 +71,9 @@ impl ApplyError {
                 Some("is the bottle running? see `bot-bottle list active`".into())
             }
             ApplyError::Invalid(_) => Some("fix the routes and save again".into()),
+            ApplyError::Dockerfile { id, .. } => Some(format!(
+                "reject it, saying why: bot-bottle reject {id} --reason '...'"
+            )),
             ApplyError::State(e) => e.hint(),
             ApplyError::Launch(e) => e.hint(),
         }
@@ -375,6 +380,11 @@ fn rebuild(
     sink: &Sink,
 ) -> Result<Applied, ApplyError> {
     let slug = &proposal.slug;
+    // Checked where it was asked for; checked again here, where it counts.
+    super::dockerfile::check(dockerfile).map_err(|reason| ApplyError::Dockerfile {
+        id: proposal.id.clone(),
+        reason,
+    })?;
     let path = home.bottle_dir(slug).join(OWN_DOCKERFILE);
     let before = std::fs::read_to_string(home.bottle_dir(slug).join(files::AGENT_DOCKERFILE))
         .unwrap_or_default();

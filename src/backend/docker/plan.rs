@@ -110,6 +110,9 @@ pub struct ImageBuild {
     pub dockerfile: String,
     pub context: Option<PathBuf>,
     pub shown_as: String,
+    /// Whether the build's RUN steps may use the network: not for a
+    /// Dockerfile an agent wrote.
+    pub network: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -382,8 +385,9 @@ fn agent_image(image: &ImageSource, context_digest: Option<&str>) -> AgentImage 
                 tag: format!("bot-bottle-agent:{digest}"),
                 build: Some(ImageBuild {
                     dockerfile: d.contents.clone(),
-                    context: d.context.clone(),
+                    context: d.context.clone().filter(|_| !d.from_agent),
                     shown_as: d.shown_as.clone(),
+                    network: !d.from_agent,
                 }),
             }
         }
@@ -975,6 +979,10 @@ fn preflight(
         ),
     );
     let image_line = match &image.build {
+        Some(b) if !b.network => format!(
+            "{} (built from {}, an approved capability-block: no network, no build context)",
+            image.tag, b.shown_as
+        ),
         Some(b) => format!("{} (built from {})", image.tag, b.shown_as),
         None => image.tag.clone(),
     };
@@ -1060,6 +1068,7 @@ mod tests {
                 shown_as: "<embedded defaults>/Dockerfile".into(),
                 contents: "FROM debian:bookworm-slim\n".into(),
                 context: None,
+                from_agent: false,
             })),
             env: BTreeMap::new(),
             egress: Egress::default(),
