@@ -53,6 +53,16 @@ fn limits_and_the_sealed_network_are_what_docker_runs() {
             "true"
         );
     }
+    for role in ["agent", "egress", "supervise"] {
+        assert_eq!(
+            inspect(
+                &container(role),
+                "{{.HostConfig.LogConfig.Type}} {{index .HostConfig.LogConfig.Config \"max-size\"}}"
+            ),
+            "json-file 1m",
+            "{role}: what it prints cannot fill the host's disk"
+        );
+    }
     let network = format!("bot-bottle-{slug}_internal");
     let options: Value = serde_json::from_str(&docker_ok(&[
         "network",

@@ -225,6 +225,9 @@ pub const SUPERVISE_RESOURCES: Resources = Resources {
     cpus: 0.5,
 };
 
+/// Each container's log, kept by the engine, in two files of this size.
+const LOG_MAX_SIZE: &str = "1m";
+
 /// The internal network's bridge gets no IPv4 address on the host, so the
 /// host answers nothing on it; its containers still reach each other.
 const INHIBIT_IPV4: &str = "com.docker.network.bridge.inhibit_ipv4";
@@ -264,6 +267,12 @@ impl Resources {
         service["memswap_limit"] = json!(memory);
         service["pids_limit"] = json!(self.pids);
         service["cpus"] = json!(self.cpus);
+        // What a container prints is kept by the engine, on the host's
+        // disk: bounded, whatever the engine's default.
+        service["logging"] = json!({
+            "driver": "json-file",
+            "options": {"max-size": LOG_MAX_SIZE, "max-file": "2"},
+        });
     }
 
     fn describe(&self) -> String {
@@ -1260,7 +1269,13 @@ mod tests {
             "the host has no address the agent could reach"
         );
         for (name, service) in compose["services"].as_object().unwrap() {
-            for key in ["mem_limit", "memswap_limit", "pids_limit", "cpus"] {
+            for key in [
+                "mem_limit",
+                "memswap_limit",
+                "pids_limit",
+                "cpus",
+                "logging",
+            ] {
                 assert!(!service[key].is_null(), "{name} has no {key}");
             }
             let outside = service["networks"]
