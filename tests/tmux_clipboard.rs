@@ -201,14 +201,20 @@ fn probe(inner: &Server, outer: &Server, pane: &str, tag: &str) -> Leaks {
     inner.print(pane, &rename(&named));
     let done = format!("done-{tag}");
     inner.print(pane, done.as_bytes());
+    // The command line holds only octal escapes: the marker on screen is
+    // the output.
     wait_for("the probe to be printed", || {
         inner
             .tmux(&["capture-pane", "-p", "-t", pane])
-            .lines()
-            .any(|l| l.starts_with(&done))
+            .contains(&done)
     });
-    // The client draws what the server sent it; give it time to pass on.
-    std::thread::sleep(Duration::from_millis(700));
+    // The client passes on what its server sent in order: once the marker
+    // is on the outer screen, whatever came before it has been through.
+    wait_for("the probe on the operator's screen", || {
+        outer
+            .tmux(&["capture-pane", "-p", "-t", "outer:"])
+            .contains(&done)
+    });
     let outer_buffers = outer.buffers();
     let inner_buffers = inner.buffers();
     let outer_title = outer.tmux(&["display-message", "-p", "-t", "outer:", "#{pane_title}"]);

@@ -462,6 +462,14 @@ fn approving_takes_reading_the_proposal_to_its_end() {
     wait_for("the end of it", Duration::from_secs(5), || {
         s.screen(&dashboard).contains("(end of proposal)")
     });
+    // A paste is not typing: an `a` pasted (say, copied from an agent's
+    // pane) approves nothing.
+    s.tmux(&["set-buffer", "a"]);
+    s.tmux(&["paste-buffer", "-p", "-t", &dashboard]);
+    wait_for("the paste ignored", Duration::from_secs(5), || {
+        s.screen(&dashboard).contains("pasting is ignored")
+    });
+    assert!(queue.response(&p.id).is_none(), "a paste approves nothing");
     operator.types(&["a"], Duration::from_millis(100));
     wait_for("the approval", Duration::from_secs(10), || {
         queue.response(&p.id).is_some()
