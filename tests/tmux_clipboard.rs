@@ -108,8 +108,13 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// Kills the server, and removes the socket file tmux 3.3 leaves.
     fn drop(&mut self) {
+        let path = self.tmux(&["display-message", "-p", "#{socket_path}"]);
         let _ = self.run(&["kill-server"]);
+        if !path.is_empty() {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

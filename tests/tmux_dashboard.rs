@@ -137,9 +137,22 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .output();
+        kill_server(&self.socket);
+    }
+}
+
+/// Kills a test's tmux server, and removes the socket file tmux 3.3 leaves.
+fn kill_server(socket: &str) {
+    let path = Command::new("tmux")
+        .args(["-L", socket, "display-message", "-p", "#{socket_path}"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let _ = Command::new("tmux")
+        .args(["-L", socket, "kill-server"])
+        .output();
+    if !path.is_empty() {
+        let _ = std::fs::remove_file(path);
     }
 }
 
@@ -200,9 +213,7 @@ impl Operator {
 
 impl Drop for Operator {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .output();
+        kill_server(&self.socket);
     }
 }
 
