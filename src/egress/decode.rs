@@ -417,7 +417,8 @@ mod tests {
 
     #[test]
     fn codings_from_headers() {
-        let cases: &[(&[&str], Result<Option<Coding>, &str>)] = &[
+        type Case<'a> = (&'a [&'a str], Result<Option<Coding>, &'a str>);
+        let cases: &[Case] = &[
             (&[], Ok(None)),
             (&["identity"], Ok(None)),
             (&["gzip"], Ok(Some(Coding::Gzip))),

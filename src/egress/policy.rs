@@ -538,7 +538,8 @@ mod tests {
         let p = policy();
         let dots = "has a dot segment ('.' or '..', maybe encoded)";
         // (request, Ok((route host, path forwarded)) or Err(reason))
-        let cases: Vec<(Request, Result<(&str, &str), String>)> = vec![
+        type Case<'a> = (Request<'a>, Result<(&'a str, &'a str), String>);
+        let cases: Vec<Case> = vec![
             (
                 https("api.github.com", "/repos/acme/x"),
                 Ok(("api.github.com", "/repos/acme/x")),

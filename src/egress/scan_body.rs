@@ -30,6 +30,9 @@ pub enum Look {
 
 pub type OnSecret = Box<dyn FnOnce(&'static str) + Send + Sync>;
 
+/// What `poll_frame` answers.
+type Polled = Poll<Option<Result<Frame<Bytes>, BoxError>>>;
+
 pub struct Scanned<B> {
     inner: B,
     scanner: Arc<dyn AsRef<Scanner> + Send + Sync>,
@@ -111,16 +114,15 @@ impl<B> Scanned<B> {
         Ok(Some(out))
     }
 
-    fn fail(&mut self, why: String) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn fail(&mut self, why: String) -> Polled {
         self.done = true;
         self.held.clear();
         Poll::Ready(Some(Err(BoxError::from(why))))
     }
 }
 
-fn emit(
-    out: Result<Option<Bytes>, BoxError>,
-) -> Option<Poll<Option<Result<Frame<Bytes>, BoxError>>>> {
+/// What `pass` gave, as a poll answer; None when nothing may go yet.
+fn emit(out: Result<Option<Bytes>, BoxError>) -> Option<Polled> {
     match out {
         Ok(None) => None,
         Ok(Some(bytes)) => Some(Poll::Ready(Some(Ok(Frame::data(bytes))))),
@@ -136,10 +138,7 @@ where
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Polled {
         let this = self.get_mut();
         loop {
             if this.done {
