@@ -616,6 +616,19 @@ async fn the_credential_never_comes_back() {
         assert!(!leaks(&body, GH_TOKEN));
     }
 
+    // Nor do they through a method override a framework would honour.
+    for (url, extra) in [
+        (
+            format!("{base}/reflect"),
+            vec!["-X", "POST", "-H", "X-HTTP-Method-Override: TRACE"],
+        ),
+        (format!("{base}/reflect?_method=track"), vec!["-X", "POST"]),
+    ] {
+        let (code, body) = curl(&proxy, &url, &extra).await;
+        assert_eq!(code, 403, "{url}: {body}");
+        assert!(body.contains("method override"), "{body}");
+    }
+
     // An answer in an encoding the proxy cannot decode is cut off whole.
     let (code, body) = curl(&proxy, &format!("{base}/brotli"), &[]).await;
     assert_eq!(code, 502, "{body}");

@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 
 use super::decisions::{Decision, Log};
 use super::dlp::Scanner;
-use super::policy::{self, CREDENTIAL_HEADERS, Denial, Policy, Route, Scheme};
+use super::policy::{self, CREDENTIAL_HEADERS, Denial, METHOD_OVERRIDES, Policy, Route, Scheme};
 use super::request_body::{self, Refused};
 use super::response;
 use super::upstream::{self, Body, Upstream};
@@ -121,6 +121,13 @@ pub async fn handle(
         Ok(allowed) => (allowed.route.clone(), allowed.path),
         Err(denial) => return Ok(deny(log, &method, &url, denial)),
     };
+    let overrides = METHOD_OVERRIDES
+        .iter()
+        .flat_map(|name| req.headers().get_all(*name))
+        .filter_map(|v| v.to_str().ok());
+    if let Err(denial) = policy::check_overrides(overrides, req.uri().query()) {
+        return Ok(deny(log, &method, &url, denial));
+    }
 
     let (parts, body) = req.into_parts();
     let prepared = match request_body::prepare(&active, &env, &route, &parts.headers, body).await {

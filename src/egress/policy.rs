@@ -360,6 +360,38 @@ impl Policy {
     }
 }
 
+/// Headers, and a query parameter, that frameworks read as the request's
+/// real method (a POST that becomes a TRACE upstream).
+pub const METHOD_OVERRIDES: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// Refuses a method override (from `METHOD_OVERRIDES` headers, or a
+/// `_method` query parameter) that names a method not in `METHODS`.
+pub fn check_overrides<'a>(
+    headers: impl IntoIterator<Item = &'a str>,
+    query: Option<&str>,
+) -> Result<(), Denial> {
+    let from_query = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(key, _)| percent_decode(key.as_bytes()).eq_ignore_ascii_case(b"_method"))
+        .map(|(_, value)| String::from_utf8_lossy(&percent_decode(value.as_bytes())).into_owned());
+    for value in headers.into_iter().map(str::to_owned).chain(from_query) {
+        let method = value.trim().to_ascii_uppercase();
+        if !METHODS.contains(&method.as_str()) {
+            return Err(Denial::Method(format!(
+                "{} (as a method override)",
+                value.trim()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Refuses raw IPs and ports other than the scheme's default.
 pub fn check_target(host: &str, port: u16, scheme: Scheme) -> Result<(), Denial> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
@@ -718,6 +750,28 @@ mod tests {
                 .map_err(|d| d.reason());
             let want = want.map(|(h, path)| (h, path.to_owned()));
             assert_eq!(got, want, "{req:?}");
+        }
+    }
+
+    #[test]
+    fn method_overrides() {
+        let cases: &[(&[&str], Option<&str>, bool)] = &[
+            (&[], None, true),
+            (&["PUT"], None, true),
+            (&["delete"], Some("a=1"), true),
+            (&["TRACE"], None, false),
+            (&["track"], None, false),
+            (&["DEBUG"], None, false),
+            (&["GET", "TRACE"], None, false),
+            (&[], Some("_method=TRACE"), false),
+            (&[], Some("a=1&_method=trace"), false),
+            (&[], Some("%5Fmethod=%54RACE"), false),
+            (&[], Some("_method=PATCH"), true),
+            (&[], Some("method=TRACE"), true),
+        ];
+        for (headers, query, ok) in cases {
+            let got = check_overrides(headers.iter().copied(), *query);
+            assert_eq!(got.is_ok(), *ok, "{headers:?} {query:?}: {got:?}");
         }
     }
 

@@ -303,12 +303,17 @@ impl Bound {
     }
 }
 
+/// A connection's read buffer may grow to this (it holds a request's
+/// headers whole).
+const READ_BUFFER_LIMIT: usize = 128 * 1024;
+
 /// An HTTP/1 server with the header (and keep-alive idle) timeout.
 fn http1(limits: &Limits) -> hyper::server::conn::http1::Builder {
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout);
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(READ_BUFFER_LIMIT);
     builder
 }
 
