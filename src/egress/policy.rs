@@ -307,12 +307,26 @@ impl Policy {
     }
 
     /// The secrets the proxy injects, which DLP must keep from leaving.
+    /// Each as injected, the token alone, and the forms a JSON encoder
+    /// gives them (`"`, `\\`, and `/` as PHP escapes it), for an upstream
+    /// that quotes them back.
     pub fn secrets(&self) -> Vec<String> {
-        let mut out = Vec::new();
+        let mut out: Vec<String> = Vec::new();
         for inject in self.routes.iter().filter_map(|r| r.inject.as_ref()) {
-            out.push(inject.value.clone());
+            let mut forms = vec![inject.value.clone()];
             if let Some((_, raw)) = inject.value.split_once(' ') {
-                out.push(raw.to_owned());
+                forms.push(raw.to_owned());
+            }
+            for form in forms.clone() {
+                let json = serde_json::to_string(&form).unwrap_or_default();
+                let json = json.trim_matches('"').to_owned();
+                let slashes = json.replace('/', "\\/");
+                forms.extend([json, slashes]);
+            }
+            for form in forms {
+                if !out.contains(&form) {
+                    out.push(form);
+                }
             }
         }
         out
@@ -788,6 +802,23 @@ mod tests {
         );
         assert_eq!(p.routes()[2].inject.as_ref().unwrap().header, "x-api-key");
         assert_eq!(p.secrets(), ["Bearer gh-secret", "gh-secret", "up-secret"]);
+        let quoted = EgressConfig {
+            listen: 3128,
+            routes: vec![RouteConfig {
+                host: "a.com".into(),
+                auth: Some(AuthConfig {
+                    scheme: "header:x-key".into(),
+                    token: "t".into(),
+                }),
+                ..Default::default()
+            }],
+            trust_upstream_ca: vec![],
+        };
+        let tokens = [("t".to_owned(), r#"ab/cd"ef"#.to_owned())].into();
+        assert_eq!(
+            Policy::new(&quoted, &tokens).unwrap().secrets(),
+            [r#"ab/cd"ef"#, r#"ab/cd\"ef"#, r#"ab\/cd\"ef"#]
+        );
         assert_eq!(
             injection("basic", "user:pw").unwrap().value,
             format!(
