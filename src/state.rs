@@ -148,6 +148,37 @@ impl Home {
         write_atomic(&path, text.as_bytes(), 0o600)
     }
 
+    /// Taken while the operator's side changes a bottle (an approval, a
+    /// rejection, an edit), so two of them never interleave; released when
+    /// dropped.
+    pub fn lock_bottle(&self, slug: &str) -> Result<BottleLock, StateError> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        check_slug(slug)?;
+        let dir = self.bottle_dir(slug);
+        if !dir.is_dir() {
+            return Err(StateError::NoState {
+                slug: slug.to_owned(),
+                dir: self.state_root(),
+            });
+        }
+        let path = dir.join(LOCK);
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| StateError::io(&path, e))?;
+        // SAFETY: flock on a descriptor we own; no memory is involved.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(StateError::io(&path, std::io::Error::last_os_error()));
+        }
+        Ok(BottleLock(file))
+    }
+
     pub fn mark_preserved(&self, slug: &str) -> Result<(), StateError> {
         write_atomic(&self.bottle_dir(slug).join(PRESERVE), b"", 0o644)
     }
@@ -197,6 +228,11 @@ const METADATA: &str = "metadata.json";
 /// Where `LiveRoutes` is kept, in the bottle's state folder.
 pub const LIVE_ROUTES: &str = "routes.json";
 const PRESERVE: &str = ".preserve";
+const LOCK: &str = ".lock";
+
+/// See `Home::lock_bottle`; the lock goes with the file.
+#[derive(Debug)]
+pub struct BottleLock(#[allow(dead_code)] fs::File);
 
 /// The routes a bottle lives with: what it was launched with plus what was
 /// approved or edited since. `resume` relaunches with them, so nothing

@@ -36,6 +36,7 @@ pub fn approve(args: ApproveArgs) -> Result<ExitCode, Failure> {
     let approval = Approval {
         token_env: args.token_env.as_deref(),
         widen_credential: args.widen_credential,
+        shown: None,
     };
     let (proposal, applied) = apply::approve(&home, &args.id, &approval, &Sink::Stderr)?;
     match applied {

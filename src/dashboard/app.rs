@@ -614,6 +614,7 @@ mod tests {
             preview: Preview {
                 lines: vec!["a new route to pypi.org, every path".into()],
                 widens_credential: false,
+                ..Default::default()
             },
         }
     }
@@ -659,6 +660,7 @@ mod tests {
             "a new route to api.github.com, every path".into(),
             "the agent suggests $GITHUB_TOKEN; name the variable yourself".into(),
         ];
+        p.preview.needs_token = true;
         p
     }
 
@@ -678,6 +680,7 @@ mod tests {
                 "WARNING: the route to api.github.com carries a credential that the proxy adds; approving also sends it to /".into(),
             ],
             widens_credential: true,
+            ..Default::default()
         };
         p
     }

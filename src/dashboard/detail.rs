@@ -340,6 +340,7 @@ mod tests {
             preview: Preview {
                 lines: preview.iter().map(|s| s.to_string()).collect(),
                 widens_credential: false,
+                ..Default::default()
             },
         }
     }

@@ -502,6 +502,7 @@ mod tests {
                     "a new route to pypi.org, every path".into(),
                 ],
                 widens_credential: false,
+                ..Default::default()
             },
         }
     }
@@ -532,6 +533,7 @@ mod tests {
             preview: Preview {
                 lines,
                 widens_credential: false,
+                ..Default::default()
             },
         }
     }
@@ -671,6 +673,7 @@ mod tests {
                 "WARNING: the route to api.github.com carries a credential that the proxy adds; approving also sends it to /".into(),
             ],
             widens_credential: true,
+            ..Default::default()
         };
         let mut app = opened(widen, 72, 16);
         app.update(Msg::Tick(5_000));
@@ -687,6 +690,7 @@ mod tests {
                 token_ref: Some("GITHUB_TOKEN".into()),
             }),
         };
+        token.preview.needs_token = true;
         let mut app = opened(token, 72, 16);
         app.update(Msg::Tick(5_000));
         key(&mut app, KeyCode::Char('a'));

@@ -349,15 +349,10 @@ async fn approve(
     let home = shared.home.clone();
     let sink = Sink::File(shared.log_path("apply", "last"));
     let done = tokio::task::spawn_blocking(move || {
-        let located = apply::locate(&home, &id)?;
-        if apply::preview_of(&home, &located.proposal) != shown {
-            return Err(apply::ApplyError::Invalid(format!(
-                "proposal {id} changed since you read it: nothing approved; read it again"
-            )));
-        }
         let approval = apply::Approval {
             token_env: token_env.as_deref(),
             widen_credential,
+            shown: Some(&shown),
         };
         apply::approve(&home, &id, &approval, &sink)
     })
@@ -371,7 +366,6 @@ async fn approve(
             "approved {}; {} is down, rebuild it with: {resume}",
             p.id, p.slug
         ))),
-        Err(e @ apply::ApplyError::Invalid(_)) => return Err(e.to_string()),
         Err(e) => {
             let hint = e.hint().map(|h| format!(" ({h})")).unwrap_or_default();
             return Err(format!("{e}{hint}"));

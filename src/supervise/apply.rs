@@ -48,6 +48,8 @@ pub enum ApplyError {
     Invalid(String),
     #[error("the Dockerfile proposed in {id} cannot be built here: {reason}")]
     Dockerfile { id: String, reason: String },
+    #[error("proposal {0} changed since you read it: nothing was approved")]
+    Changed(String),
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
@@ -71,6 +73,7 @@ impl ApplyError {
                 Some("is the bottle running? see `bot-bottle list active`".into())
             }
             ApplyError::Invalid(_) => Some("fix the routes and save again".into()),
+            ApplyError::Changed(_) => Some("read what it grants now, then decide again".into()),
             ApplyError::Dockerfile { id, .. } => Some(format!(
                 "reject it, saying why: bot-bottle reject {id} --reason '...'"
             )),
@@ -178,6 +181,8 @@ pub struct Approval<'a> {
     /// The operator saw that an existing credential goes to more paths,
     /// and means it.
     pub widen_credential: bool,
+    /// What the operator was shown; approving anything else is refused.
+    pub shown: Option<&'a Preview>,
 }
 
 /// Approves a proposal and applies it.
@@ -187,7 +192,14 @@ pub fn approve(
     approval: &Approval,
     sink: &Sink,
 ) -> Result<(Proposal, Applied), ApplyError> {
+    let _lock = home.lock_bottle(&locate(home, id)?.proposal.slug)?;
+    // Again under the lock: someone may have decided it meanwhile.
     let Located { queue, proposal } = locate(home, id)?;
+    if let Some(shown) = approval.shown
+        && preview_of(home, &proposal) != *shown
+    {
+        return Err(ApplyError::Changed(proposal.id));
+    }
     let asked = match &proposal.request {
         Request::EgressBlock {
             host,
@@ -432,6 +444,7 @@ pub fn request_text(home: &Home, id: &str) -> Result<String, ApplyError> {
 /// Replaces a pending proposal's request with the operator's edit, checked
 /// as the agent's input is. The tool stays the same.
 pub fn modify(home: &Home, id: &str, edited: &str) -> Result<Proposal, ApplyError> {
+    let _lock = home.lock_bottle(&locate(home, id)?.proposal.slug)?;
     let Located {
         queue,
         mut proposal,
@@ -465,6 +478,7 @@ pub fn modify(home: &Home, id: &str, edited: &str) -> Result<Proposal, ApplyErro
 
 /// Rejects a proposal; the reason reaches the agent.
 pub fn reject(home: &Home, id: &str, reason: Option<&str>) -> Result<Proposal, ApplyError> {
+    let _lock = home.lock_bottle(&locate(home, id)?.proposal.slug)?;
     let Located { queue, proposal } = locate(home, id)?;
     queue.respond(&Response {
         id: proposal.id.clone(),
@@ -486,6 +500,7 @@ pub fn reject(home: &Home, id: &str, reason: Option<&str>) -> Result<Proposal, A
 /// An operator's edit of the routes: validated, applied with a reload,
 /// audited. Returns the diff, or None when nothing changed.
 pub fn edit_routes(home: &Home, slug: &str, edited: &str) -> Result<Option<String>, ApplyError> {
+    let _lock = home.lock_bottle(slug)?;
     let (before, tokens) = read_routes(home, slug)?;
     let after: EgressConfig = serde_json::from_str(edited)
         .map_err(|e| ApplyError::Invalid(format!("{ROUTES_FILE}: {e}")))?;
@@ -694,6 +709,19 @@ mod tests {
             )
         );
         assert!(err.hint().unwrap().contains("--widen-credential"));
+        let stale = Preview::default();
+        let approval = Approval {
+            widen_credential: true,
+            shown: Some(&stale),
+            ..Approval::default()
+        };
+        assert!(
+            matches!(
+                approve(&home, &p.id, &approval, &Sink::Stderr),
+                Err(ApplyError::Changed(_))
+            ),
+            "what was shown is not what it grants now"
+        );
         assert_eq!(
             read_routes(&home, "dev-aaaaa").unwrap().0,
             config(),

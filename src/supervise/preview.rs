@@ -16,6 +16,9 @@ pub struct Preview {
     /// Approving sends a credential the proxy adds to more paths than now:
     /// the operator has to confirm that explicitly.
     pub widens_credential: bool,
+    /// Approving makes a new route with a credential: the operator names
+    /// the host variable that holds it.
+    pub needs_token: bool,
 }
 
 /// The current state a preview is computed against.
@@ -133,6 +136,7 @@ fn route(
     Preview {
         lines,
         widens_credential: merged.widens_credential.is_some(),
+        needs_token: merged.new_slot.is_some(),
     }
 }
 
@@ -153,6 +157,7 @@ fn image(current: &Current, dockerfile: &str) -> Preview {
     Preview {
         lines,
         widens_credential: false,
+        needs_token: false,
     }
 }
 
@@ -185,16 +190,28 @@ mod tests {
     }
 
     fn show(request: Request) -> (String, bool) {
+        let p = preview_of(&request);
+        (p.lines.join("\n"), p.widens_credential)
+    }
+
+    fn preview_of(request: &Request) -> Preview {
         let routes = routes();
-        let p = preview(
-            &request,
+        preview(
+            request,
             &Current {
                 slug: "dev-aaaaa",
                 routes: &routes,
                 dockerfile: "FROM debian:bookworm-slim\nUSER agent\n",
             },
-        );
-        (p.lines.join("\n"), p.widens_credential)
+        )
+    }
+
+    #[test]
+    fn a_token_is_needed_only_for_a_new_credentialed_route() {
+        let auth = Some(("bearer", None));
+        assert!(preview_of(&egress("new.example.com", &[], auth)).needs_token);
+        assert!(!preview_of(&egress("api.github.com", &["/x/"], auth)).needs_token);
+        assert!(!preview_of(&egress("new.example.com", &[], None)).needs_token);
     }
 
     fn egress(host: &str, paths: &[&str], auth: Option<(&str, Option<&str>)>) -> Request {

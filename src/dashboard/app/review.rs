@@ -61,11 +61,6 @@ fn host(request: &Request) -> Option<&str> {
     }
 }
 
-/// A new route with a credential: the operator names the host variable.
-fn needs_token(request: &Request) -> bool {
-    matches!(request, Request::EgressBlock { auth: Some(_), .. })
-}
-
 fn variable_name(name: &str) -> bool {
     let mut chars = name.chars();
     name.len() <= 128
@@ -273,7 +268,7 @@ impl App {
     /// Reviewed (and widening confirmed, if it widens): the token prompt if
     /// a new credential needs one, else the approval.
     fn approved(&mut self, detail: Box<Detail>, widen: bool) -> Vec<Effect> {
-        if needs_token(&detail.shown.proposal.request) {
+        if detail.shown.preview.needs_token {
             self.modal = Some(Modal::TokenEnv {
                 detail,
                 widen,
