@@ -14,9 +14,21 @@ use sha2::{Digest, Sha256};
 
 use super::engine::EngineFacts;
 use crate::egress::config::{AuthConfig, EgressConfig, RoleConfig, RouteConfig};
-use crate::manifest::{Agent, Bottle, ImageSource, Limits, Role, Route, Scheme};
+use crate::manifest::{Agent, Bottle, ImageSource, Role, Route, Scheme};
 use crate::provider::{self, AGENT_HOME, Provider, SessionSpec};
 use crate::state::LiveRoutes;
+
+mod preflight;
+mod resources;
+
+pub use preflight::Preflight;
+pub use resources::{
+    AGENT_RESOURCES, EGRESS_RESOURCES, Resources, SUPERVISE_RESOURCES, format_bytes,
+};
+
+/// The internal network's bridge gets no IPv4 address on the host, so the
+/// host answers nothing on it; its containers still reach each other.
+const INHIBIT_IPV4: &str = "com.docker.network.bridge.inhibit_ipv4";
 
 pub const PROXY_PORT: u16 = 3128;
 pub const MCP_PORT: u16 = 8765;
@@ -144,23 +156,6 @@ pub struct TokenSlot {
     pub host_env: String,
 }
 
-/// The summary shown before launch, as (label, value) rows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Preflight {
-    pub rows: Vec<(String, String)>,
-}
-
-impl Preflight {
-    pub fn render(&self) -> String {
-        let width = self.rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-        let mut out = String::new();
-        for (label, value) in &self.rows {
-            let _ = writeln!(out, "  {label:width$}  {value}");
-        }
-        out
-    }
-}
-
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PlanError {
     #[error("bottles {bottles} name no image")]
@@ -197,105 +192,6 @@ impl PlanError {
     }
 }
 
-/// What a container may use.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Resources {
-    /// Bytes; also the limit of memory plus swap, so no swap on top.
-    pub memory: u64,
-    pub pids: u32,
-    pub cpus: f64,
-}
-
-/// The agent's, unless its bottles' `limits` say otherwise (CPUs are also
-/// capped at the engine's).
-pub const AGENT_RESOURCES: Resources = Resources {
-    memory: 4 << 30,
-    pids: 1024,
-    cpus: 2.0,
-};
-/// The sidecars' are fixed: they hold no agent work.
-pub const EGRESS_RESOURCES: Resources = Resources {
-    memory: 256 << 20,
-    pids: 256,
-    cpus: 1.0,
-};
-pub const SUPERVISE_RESOURCES: Resources = Resources {
-    memory: 128 << 20,
-    pids: 128,
-    cpus: 0.5,
-};
-
-/// Each container's log, kept by the engine, in two files of this size.
-const LOG_MAX_SIZE: &str = "1m";
-
-/// The internal network's bridge gets no IPv4 address on the host, so the
-/// host answers nothing on it; its containers still reach each other.
-const INHIBIT_IPV4: &str = "com.docker.network.bridge.inhibit_ipv4";
-
-/// The agent's resources: the bottle's limits over the defaults.
-fn agent_limits(input: &PlanInput) -> Result<Resources, PlanError> {
-    let Limits { memory, pids, cpus } = &input.bottle.limits;
-    let engine = f64::from(input.engine.cpus);
-    if let Some(cpus) = *cpus
-        && cpus > engine
-    {
-        return Err(PlanError::TooManyCpus {
-            bottles: input.bottle_names.join(" + "),
-            cpus,
-            engine: input.engine.cpus,
-        });
-    }
-    Ok(Resources {
-        memory: memory.unwrap_or(AGENT_RESOURCES.memory),
-        pids: pids.unwrap_or(AGENT_RESOURCES.pids),
-        cpus: cpus.unwrap_or(AGENT_RESOURCES.cpus.min(engine)),
-    })
-}
-
-impl Resources {
-    /// The same, with no more CPUs than the engine has.
-    fn within(self, engine: &EngineFacts) -> Resources {
-        Resources {
-            cpus: self.cpus.min(f64::from(engine.cpus)),
-            ..self
-        }
-    }
-
-    fn apply(&self, service: &mut Value) {
-        let memory = format_bytes(self.memory);
-        service["mem_limit"] = json!(memory);
-        service["memswap_limit"] = json!(memory);
-        service["pids_limit"] = json!(self.pids);
-        service["cpus"] = json!(self.cpus);
-        // What a container prints is kept by the engine, on the host's
-        // disk: bounded, whatever the engine's default.
-        service["logging"] = json!({
-            "driver": "json-file",
-            "options": {"max-size": LOG_MAX_SIZE, "max-file": "2"},
-        });
-    }
-
-    fn describe(&self) -> String {
-        let plural = if self.cpus == 1.0 { "" } else { "s" };
-        format!(
-            "{} memory, {} processes, {} CPU{plural}",
-            format_bytes(self.memory),
-            self.pids,
-            self.cpus
-        )
-    }
-}
-
-/// Bytes in docker's units: the largest of g, m, k that divides them.
-pub fn format_bytes(bytes: u64) -> String {
-    for (shift, unit) in [(30, "g"), (20, "m"), (10, "k")] {
-        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
-            return format!("{}{unit}", bytes >> shift);
-        }
-    }
-    format!("{bytes}b")
-}
-
 /// How to tell each service is ready, as a command run in its container
 /// that waits (up to 30 s) until it is.
 pub fn readiness() -> [(&'static str, Vec<String>); 3] {
@@ -328,7 +224,7 @@ pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
     let agent_image = agent_image(image, input.context_digest);
     let routes = RoutePlan::new(input)?;
     check_env(input, &routes)?;
-    let limits = agent_limits(input)?;
+    let limits = resources::agent_limits(input)?;
 
     let mcp_url = format!("http://supervise:{MCP_PORT}/mcp");
     let session = SessionSpec {
@@ -361,7 +257,8 @@ pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
     let files = files(input, &live, &mcp_url);
     let env = agent_env(input, &routes, &mcp_url);
     let compose = escape_interpolation(compose(input, &agent_image.tag, &env, &limits));
-    let preflight = preflight(input, &agent_image, &routes, &live, &env, &session, &limits);
+    let preflight =
+        preflight::preflight(input, &agent_image, &routes, &live, &env, &session, &limits);
     Ok(DockerPlan {
         slug: input.slug.to_owned(),
         project,
@@ -686,84 +583,6 @@ fn pretty(value: &Value) -> String {
     text
 }
 
-/// One line per route of the bottles: host, paths, where its token comes
-/// from (or which variables are unset), its role and switches.
-fn route_lines(routes: &RoutePlan) -> Vec<String> {
-    let mut lines = Vec::new();
-    for r in &routes.routes {
-        let mut line = r.route.host.clone();
-        if !r.route.path_allowlist.is_empty() {
-            let _ = write!(line, " {}", r.route.path_allowlist.join(" "));
-        }
-        match (&r.route.auth, &r.token) {
-            (_, Some(t)) => {
-                let _ = write!(line, " [token from ${}]", t.host_env);
-            }
-            (Some(auth), None) => {
-                let _ = write!(
-                    line,
-                    " [no token: {} unset]",
-                    auth.token_env
-                        .iter()
-                        .map(|n| format!("${n}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            }
-            (None, None) => {}
-        }
-        if let Some(role) = r.route.role {
-            let _ = write!(line, " [{}]", role.base_url_env());
-        }
-        lines.push(line + &switches(&live_switches(r)));
-    }
-    lines
-}
-
-fn live_switches(r: &PlannedRoute) -> (bool, bool) {
-    (
-        r.route.block_server_tools == Some(true),
-        r.route.allow_private_addresses == Some(true),
-    )
-}
-
-fn switches(&(block_server_tools, allow_private): &(bool, bool)) -> String {
-    let mut text = String::new();
-    if block_server_tools {
-        text.push_str(" [no server-side fetch tools]");
-    }
-    if allow_private {
-        text.push_str(" [may be a private address]");
-    }
-    text
-}
-
-/// The routes a resumed bottle keeps, approvals and edits included.
-fn kept_route_lines(live: &LiveRoutes) -> Vec<String> {
-    let mut lines: Vec<String> = live
-        .config
-        .routes
-        .iter()
-        .map(|r| {
-            let mut line = r.host.clone();
-            if !r.path_allowlist.is_empty() {
-                let _ = write!(line, " {}", r.path_allowlist.join(" "));
-            }
-            if let Some(env) = r.auth.as_ref().and_then(|a| live.token_env.get(&a.token)) {
-                let _ = write!(line, " [token from ${env}]");
-            }
-            if let Some(role) = &r.role {
-                let _ = write!(line, " [{}]", role.name);
-            }
-            line + &switches(&(r.block_server_tools, r.allow_private_addresses))
-        })
-        .collect();
-    if !lines.is_empty() {
-        lines.push("(kept from its last run, approvals and edits included)".into());
-    }
-    lines
-}
-
 /// The variables every agent gets, first and in this order.
 const STANDARD_ENV: [&str; 14] = [
     "HOME",
@@ -953,107 +772,12 @@ fn escape_interpolation(value: Value) -> Value {
     }
 }
 
-fn preflight(
-    input: &PlanInput,
-    image: &AgentImage,
-    routes: &RoutePlan,
-    live: &LiveRoutes,
-    env: &[(String, String)],
-    session: &SessionSpec,
-    limits: &Resources,
-) -> Preflight {
-    let mut rows: Vec<(String, String)> = Vec::new();
-    let mut row = |k: &str, v: String| rows.push((k.to_owned(), v));
-    let agent = input.agent;
-    let mut agent_line = format!("{} ({})", agent.name, agent.provider.name());
-    if let Some(d) = &agent.description {
-        let _ = write!(agent_line, " — {d}");
-    }
-    row("agent", agent_line);
-    row("identity", input.slug.to_owned());
-    row("bottles", input.bottle_names.join(" + "));
-    row("backend", "docker".into());
-    row("runtime", input.engine.runtime_line());
-    row(
-        "network",
-        "internal only: the agent reaches egress and supervise, not the host".into(),
-    );
-    row("limits", format!("agent {}", limits.describe()));
-    row(
-        "",
-        format!(
-            "egress {}; supervise {}",
-            EGRESS_RESOURCES.within(input.engine).describe(),
-            SUPERVISE_RESOURCES.within(input.engine).describe()
-        ),
-    );
-    let image_line = match &image.build {
-        Some(b) if !b.network => format!(
-            "{} (built from {}, an approved capability-block: no network, no build context)",
-            image.tag, b.shown_as
-        ),
-        Some(b) => format!("{} (built from {})", image.tag, b.shown_as),
-        None => image.tag.clone(),
-    };
-    row("image", image_line);
-    let egress_rows = match input.live_routes {
-        Some(_) => kept_route_lines(live),
-        None => route_lines(routes),
-    };
-    if egress_rows.is_empty() {
-        row("egress", "none: the agent reaches no host".into());
-    }
-    for (i, line) in egress_rows.into_iter().enumerate() {
-        row(if i == 0 { "egress" } else { "" }, line);
-    }
-    let names: Vec<&str> = env
-        .iter()
-        .skip(STANDARD_ENV.len())
-        .map(|(k, _)| k.as_str())
-        .collect();
-    let standard = "+ proxy, CA and BOT_BOTTLE_* variables";
-    row(
-        "env",
-        if names.is_empty() {
-            standard.to_owned()
-        } else {
-            format!("{} {standard}", names.join(" "))
-        },
-    );
-    let agent_dir = input.state_dir.join("agent");
-    row(
-        "mounts",
-        format!("{} -> {AGENT_CONFIG_DIR} (ro)", agent_dir.display()),
-    );
-    if let Some(cwd) = input.copy_cwd {
-        row(
-            "workdir",
-            format!("{WORKDIR} (a copy of {})", cwd.display()),
-        );
-    } else {
-        row(
-            "workdir",
-            format!("{WORKDIR} (empty; --cwd copies this directory in)"),
-        );
-    }
-    // The prompt is long; the preflight names it rather than printing it.
-    let shown = SessionSpec {
-        prompt: session.prompt.as_ref().map(|_| "<prompt>".to_owned()),
-        ..session.clone()
-    };
-    row(
-        "command",
-        provider::shell_join(&agent.provider.fresh_argv(&shown)),
-    );
-    Preflight { rows }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::manifest::{Auth, Dockerfile, Egress, Origin, Skill, SshEntry};
+    use crate::manifest::{Auth, Dockerfile, Egress, Limits, Origin, Skill, SshEntry};
 
     fn agent(provider: Provider) -> Agent {
         Agent {
