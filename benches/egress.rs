@@ -101,7 +101,8 @@ fn start_bot_bottle(dir: &Path, upstream_ca: &Path, port: u16) -> (Child, PathBu
     std::fs::write(state.join("ca.key"), key).unwrap();
     let routes = serde_json::json!({
         "listen": port,
-        "routes": [{"host": HOST, "path_allowlist": [], "auth": {"scheme": "bearer", "token": "t0"}}],
+        // upstream.test is 127.0.0.1 in the bench's namespace.
+        "routes": [{"host": HOST, "path_allowlist": [], "auth": {"scheme": "bearer", "token": "t0"}, "allow_private_addresses": true}],
         "trust_upstream_ca": [upstream_ca.display().to_string()],
     });
     std::fs::write(state.join("routes.json"), routes.to_string()).unwrap();
@@ -111,8 +112,9 @@ fn start_bot_bottle(dir: &Path, upstream_ca: &Path, port: u16) -> (Child, PathBu
     )
     .unwrap();
     let bin = std::env::var("BOT_BOTTLE_BIN").expect("BOT_BOTTLE_BIN");
+    // The namespace has loopback only: no internal network to find.
     let child = Command::new(bin)
-        .args(["sidecar", "egress", "--state"])
+        .args(["sidecar", "egress", "--bind", "127.0.0.1", "--state"])
         .arg(&state)
         .stderr(Stdio::null())
         .spawn()

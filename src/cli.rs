@@ -183,6 +183,7 @@ impl From<LaunchError> for Failure {
             LaunchError::State(e) => return Failure::from(e.clone()),
             LaunchError::Manifest(_)
             | LaunchError::Plan(_)
+            | LaunchError::OwnDockerfile { .. }
             | LaunchError::Engine(EngineError::BadRuntime(_) | EngineError::NoRunsc)
             | LaunchError::NotRunning(_)
             | LaunchError::AlreadyRunning(_) => 2,

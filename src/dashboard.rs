@@ -1,10 +1,14 @@
 //! The dashboard: the left pane of the bot-bottle tmux session. Proposals
 //! on top, agents below; the selected agent's session on the right.
 //!
-//! `app` is the state and its logic (pure), `render` draws it (pure),
-//! `runtime` feeds it messages and carries out its effects.
+//! `app` is the state and its logic (pure), `detail` the proposal view an
+//! approval must go through (pure), `text` makes agent text inert and
+//! wraps it (pure), `render` draws it all (pure), `runtime` feeds the app
+//! messages and carries out its effects.
 
 pub mod app;
+pub mod detail;
 pub mod panes;
 pub mod render;
 pub mod runtime;
+pub mod text;

@@ -98,6 +98,17 @@ impl Sink {
     }
 }
 
+/// How a capped run ended (see `Program::stdout_to_file`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capped {
+    /// It finished; this many bytes are in the file.
+    Written(u64),
+    /// It wrote more than the limit; the file is gone.
+    TooLarge,
+    /// It ran past the timeout; the file is gone.
+    TimedOut,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     #[error("{program} was not found")]
@@ -201,6 +212,109 @@ impl Program {
         cmd.spawn().map_err(|e| self.spawn_error(e))
     }
 
+    /// Runs to completion with its stdout streamed into `file` (created
+    /// anew), never more than `limit` bytes and never longer than
+    /// `timeout`: past either, the program is killed and the file removed.
+    pub fn stdout_to_file(
+        &self,
+        cmd: &mut Command,
+        file: &std::path::Path,
+        limit: u64,
+        timeout: std::time::Duration,
+    ) -> Result<Capped, ExecError> {
+        use std::io::{Read, Write};
+        let io_err = |e: io::Error| ExecError::Spawn {
+            program: file.display().to_string(),
+            reason: e.to_string(),
+        };
+        let _ = std::fs::remove_file(file);
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(file)
+            .map_err(io_err)?;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self.spawn(cmd)?;
+        let pid = child.id() as libc::pid_t;
+        // The watchdog kills the program at the deadline unless told the
+        // program is done.
+        let (done, done_rx) = std::sync::mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            let fired = done_rx.recv_timeout(timeout).is_err();
+            if fired {
+                // SAFETY: kill has no memory effects; the pid is our child,
+                // not yet reaped (we wait only after joining this thread).
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            fired
+        });
+        let mut stderr = child.stderr.take();
+        let stderr_reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(e) = stderr.as_mut() {
+                let _ = e.take(64 * 1024).read_to_string(&mut text);
+            }
+            text
+        });
+        let mut written: u64 = 0;
+        let mut too_large = false;
+        let mut failure = None;
+        if let Some(mut stdout) = child.stdout.take() {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match stdout.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) if written + n as u64 > limit => {
+                        too_large = true;
+                        // SAFETY: as above.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                        break;
+                    }
+                    Ok(n) => {
+                        if let Err(e) = out.write_all(&buf[..n]) {
+                            failure = Some(e);
+                            // SAFETY: as above.
+                            unsafe { libc::kill(pid, libc::SIGKILL) };
+                            break;
+                        }
+                        written += n as u64;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = done.send(());
+        let timed_out = watchdog.join().unwrap_or(false);
+        let status = child.wait().map_err(|e| self.spawn_error(e))?;
+        let stderr = stderr_reader.join().unwrap_or_default();
+        let outcome = if too_large {
+            Capped::TooLarge
+        } else if timed_out {
+            Capped::TimedOut
+        } else if let Some(e) = failure {
+            let _ = std::fs::remove_file(file);
+            return Err(io_err(e));
+        } else if status.success() {
+            out.sync_all().map_err(io_err)?;
+            return Ok(Capped::Written(written));
+        } else {
+            let _ = std::fs::remove_file(file);
+            return Err(ExecError::Failed {
+                command: describe(cmd),
+                status: describe_status(status),
+                stderr: last_lines(&stderr),
+            });
+        };
+        let _ = std::fs::remove_file(file);
+        Ok(outcome)
+    }
+
     /// An error for a non-zero status.
     pub fn check(&self, cmd: &Command, status: ExitStatus, detail: &str) -> Result<(), ExecError> {
         if status.success() {
@@ -296,5 +410,40 @@ mod tests {
         let err = MISSING.output(&mut MISSING.command(["x"])).unwrap_err();
         assert!(matches!(err, ExecError::NotFound { .. }));
         assert_eq!(err.hint().as_deref(), Some("install it"));
+    }
+
+    #[test]
+    fn capped_output_is_cut_at_the_limit_and_the_deadline() {
+        use std::time::{Duration, Instant};
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("out");
+        let run = |script: &str, limit: u64, secs: u64| {
+            SH.stdout_to_file(
+                &mut SH.command(["-c", script]),
+                &file,
+                limit,
+                Duration::from_secs(secs),
+            )
+        };
+        assert_eq!(run("printf 12345", 5, 10).unwrap(), Capped::Written(5));
+        assert_eq!(std::fs::read(&file).unwrap(), b"12345");
+
+        let start = Instant::now();
+        assert_eq!(run("yes", 1 << 20, 30).unwrap(), Capped::TooLarge);
+        assert!(!file.exists(), "nothing cut is kept");
+        assert!(start.elapsed() < Duration::from_secs(20));
+
+        assert_eq!(
+            run("printf ab; exec sleep 30", 100, 1).unwrap(),
+            Capped::TimedOut
+        );
+        assert!(!file.exists());
+
+        let err = run("echo oops >&2; exit 3", 100, 10).unwrap_err();
+        assert!(
+            err.to_string().contains("exit 3") && err.to_string().contains("oops"),
+            "{err}"
+        );
+        assert!(!file.exists());
     }
 }

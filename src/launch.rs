@@ -21,6 +21,7 @@ use crate::exec::ExecError;
 use crate::manifest::{self, Agent, Dockerfile, ImageSource, Manifest, ManifestError};
 use crate::provider::SessionSpec;
 use crate::state::{self, Home, Metadata};
+use crate::supervise::dockerfile;
 
 /// A bottle's own Dockerfile in its state folder, from a capability-block
 /// approval; it replaces the image its bottles name.
@@ -86,6 +87,8 @@ pub enum LaunchError {
     AlreadyRunning(String),
     #[error("bottle '{slug}' did not come up: {reason}")]
     BringUp { slug: String, reason: String },
+    #[error("{path}: {reason}")]
+    OwnDockerfile { path: PathBuf, reason: String },
 }
 
 impl LaunchError {
@@ -107,6 +110,9 @@ impl LaunchError {
                 Some(format!("attach to it: bot-bottle attach {slug}"))
             }
             LaunchError::BringUp { .. } => Some("the services' last log lines are above".into()),
+            LaunchError::OwnDockerfile { .. } => Some(
+                "it came from an approved capability-block; fix or remove it to use the bottles' own image".into(),
+            ),
         }
     }
 }
@@ -141,17 +147,20 @@ pub fn prepare(
         None => state::mint_identity(&label),
     };
     let state_dir = home.bottle_dir(&slug);
-    // A capability-block approval left this bottle its own Dockerfile.
+    // A capability-block approval left this bottle its own Dockerfile: an
+    // agent wrote it, so it is checked again and built without network or
+    // context.
     let own = state_dir.join(OWN_DOCKERFILE);
     if let Ok(contents) = std::fs::read_to_string(&own) {
-        let context = match &bottle.image {
-            Some(ImageSource::Dockerfile(d)) => d.context.clone(),
-            _ => None,
-        };
+        dockerfile::check(&contents).map_err(|reason| LaunchError::OwnDockerfile {
+            path: own.clone(),
+            reason,
+        })?;
         bottle.image = Some(ImageSource::Dockerfile(Dockerfile {
             shown_as: own.display().to_string(),
             contents,
-            context,
+            context: None,
+            from_agent: true,
         }));
     }
     let digest = match &bottle.image {
@@ -161,6 +170,11 @@ pub fn prepare(
         _ => None,
     };
     let copy_cwd = req.copy_cwd.then_some(req.cwd.as_path());
+    // A resumed bottle keeps the routes it lived with.
+    let live_routes = match &req.identity {
+        Some(_) => home.read_live_routes(&slug)?,
+        None => None,
+    };
     let plan = plan::plan(&PlanInput {
         slug: &slug,
         agent,
@@ -174,6 +188,7 @@ pub fn prepare(
         copy_cwd,
         extra_args: &req.extra_args,
         context_digest: digest.as_deref(),
+        live_routes: live_routes.as_ref(),
     })?;
     let metadata = Metadata {
         agent: agent.name.clone(),

@@ -126,6 +126,9 @@ pub struct Dockerfile {
     pub contents: String,
     /// The build context: the Dockerfile's folder; None for embedded ones.
     pub context: Option<PathBuf>,
+    /// An agent wrote it (an approved capability-block): it is built with
+    /// no network and no context.
+    pub from_agent: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -116,6 +116,10 @@ impl Provider {
                     push("--last");
                 }
                 push("--dangerously-bypass-approvals-and-sandbox");
+                // Its hosted web search is a way around the routes; egress
+                // refuses requests that declare it, so it is switched off.
+                push("--config");
+                push("web_search=\"disabled\"");
                 if let Some(url) = &spec.mcp_url {
                     push("--config");
                     push(&format!("mcp_servers.bot-bottle.url=\"{url}\""));
@@ -185,13 +189,13 @@ mod tests {
                 Provider::Codex,
                 false,
                 &[],
-                "codex --dangerously-bypass-approvals-and-sandbox --config 'mcp_servers.bot-bottle.url=\"http://supervise:8765/mcp\"'",
+                "codex --dangerously-bypass-approvals-and-sandbox --config 'web_search=\"disabled\"' --config 'mcp_servers.bot-bottle.url=\"http://supervise:8765/mcp\"'",
             ),
             (
                 Provider::Codex,
                 true,
                 &[],
-                "codex resume --last --dangerously-bypass-approvals-and-sandbox --config 'mcp_servers.bot-bottle.url=\"http://supervise:8765/mcp\"'",
+                "codex resume --last --dangerously-bypass-approvals-and-sandbox --config 'web_search=\"disabled\"' --config 'mcp_servers.bot-bottle.url=\"http://supervise:8765/mcp\"'",
             ),
             (
                 Provider::Shell,

@@ -2,11 +2,15 @@
 //!
 //! ```text
 //! state/<slug>/metadata.json    what `resume` needs to relaunch the bottle
+//! state/<slug>/routes.json      the live routes, and which host variable
+//!                               fills each token slot (kept by the host,
+//!                               where no sidecar can write; `resume` uses it)
 //! state/<slug>/.preserve        keep this state after teardown
 //! state/<slug>/<service>/       files bind-mounted into that service
 //! audit/<slug>.jsonl            decisions and edits; outlives the bottle
 //! ```
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,6 +18,7 @@ use std::path::{Path, PathBuf};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
+use crate::egress::config::EgressConfig;
 use crate::provider::{Provider, SessionSpec};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -119,6 +124,61 @@ impl Home {
         )
     }
 
+    /// The bottle's live routes, if it has been launched since they were
+    /// kept.
+    pub fn read_live_routes(&self, slug: &str) -> Result<Option<LiveRoutes>, StateError> {
+        let path = self.bottle_dir(slug).join(LIVE_ROUTES);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StateError::io(&path, e)),
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| StateError::BadMetadata {
+                path,
+                reason: e.to_string(),
+            })
+    }
+
+    pub fn write_live_routes(&self, slug: &str, routes: &LiveRoutes) -> Result<(), StateError> {
+        let path = self.bottle_dir(slug).join(LIVE_ROUTES);
+        let text =
+            serde_json::to_string_pretty(routes).map_err(|e| StateError::io(&path, e.into()))?;
+        write_atomic(&path, text.as_bytes(), 0o600)
+    }
+
+    /// Taken while the operator's side changes a bottle (an approval, a
+    /// rejection, an edit), so two of them never interleave; released when
+    /// dropped.
+    pub fn lock_bottle(&self, slug: &str) -> Result<BottleLock, StateError> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        check_slug(slug)?;
+        let dir = self.bottle_dir(slug);
+        if !dir.is_dir() {
+            return Err(StateError::NoState {
+                slug: slug.to_owned(),
+                dir: self.state_root(),
+            });
+        }
+        let path = dir.join(LOCK);
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| StateError::io(&path, e))?;
+        // SAFETY: flock on a descriptor we own; no memory is involved.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(StateError::io(&path, std::io::Error::last_os_error()));
+        }
+        Ok(BottleLock(file))
+    }
+
     pub fn mark_preserved(&self, slug: &str) -> Result<(), StateError> {
         write_atomic(&self.bottle_dir(slug).join(PRESERVE), b"", 0o644)
     }
@@ -165,7 +225,25 @@ impl Home {
 }
 
 const METADATA: &str = "metadata.json";
+/// Where `LiveRoutes` is kept, in the bottle's state folder.
+pub const LIVE_ROUTES: &str = "routes.json";
 const PRESERVE: &str = ".preserve";
+const LOCK: &str = ".lock";
+
+/// See `Home::lock_bottle`; the lock goes with the file.
+#[derive(Debug)]
+pub struct BottleLock(#[allow(dead_code)] fs::File);
+
+/// The routes a bottle lives with: what it was launched with plus what was
+/// approved or edited since. `resume` relaunches with them, so nothing
+/// approved is lost; tokens are named by host variable, never stored here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveRoutes {
+    pub config: EgressConfig,
+    /// Token slot → the host variable whose value fills it.
+    pub token_env: BTreeMap<String, String>,
+}
 
 /// What a bottle was launched with; `resume` relaunches from it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,32 +311,176 @@ pub fn check_slug(slug: &str) -> Result<(), StateError> {
 
 /// Writes through a temporary file and a rename, so readers never see half
 /// a file; creates the parent folders.
+///
+/// Sidecars can write in some of these folders, so nothing here follows a
+/// symbolic link a sidecar could have planted: the folder is opened without
+/// following one, the temporary file has an unpredictable name and is
+/// created exclusively in that very folder, and the rename happens there
+/// too (a link at `path` itself is replaced, not followed).
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| StateError::io(dir, e))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let name = path
+        .file_name()
+        .ok_or_else(|| StateError::io(path, std::io::Error::other("not a file name")))?;
+    let folder = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(dir)
+        .map_err(|e| StateError::io(dir, e))?;
+    let at = DirFd(&folder);
+    let mut rng = rand::rng();
+    let mut attempt = 0;
+    let (tmp, file) = loop {
+        let suffix: u64 = rng.random();
+        let tmp = format!(".{}.tmp-{suffix:016x}", name.to_string_lossy());
+        match at.create_new(&tmp, mode) {
+            Ok(file) => break (tmp, file),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 8 => {
+                attempt += 1;
+            }
+            Err(e) => return Err(StateError::io(path, e)),
+        }
+    };
     let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
+        let mut file = file;
         file.write_all(bytes)?;
         file.sync_all()?;
-        fs::rename(&tmp, path)
+        at.rename(&tmp, name)
     })();
     result.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
+        let _ = at.remove(&tmp);
         StateError::io(path, e)
     })
+}
+
+/// Reads at most `max` bytes of a file a sidecar may have written, without
+/// following a symbolic link; a longer file is an error, not a long read.
+pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::other(format!(
+            "larger than {max} bytes; not read"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Calls relative to an open folder, never through a link in its place.
+struct DirFd<'a>(&'a fs::File);
+
+impl DirFd<'_> {
+    fn c_name(name: impl AsRef<std::ffi::OsStr>) -> std::io::Result<std::ffi::CString> {
+        use std::os::unix::ffi::OsStrExt;
+        std::ffi::CString::new(name.as_ref().as_bytes())
+            .map_err(|_| std::io::Error::other("a file name with a NUL byte"))
+    }
+
+    fn create_new(&self, name: &str, mode: u32) -> std::io::Result<fs::File> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let c = Self::c_name(name)?;
+        let flags =
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: a valid folder descriptor and a NUL-terminated name; the
+        // returned descriptor is owned by the File made from it.
+        let fd = unsafe { libc::openat(self.0.as_raw_fd(), c.as_ptr(), flags, mode) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just opened and nothing else owns it.
+        Ok(unsafe { fs::File::from_raw_fd(fd) })
+    }
+
+    fn rename(&self, from: &str, to: &std::ffi::OsStr) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let (from, to) = (Self::c_name(from)?, Self::c_name(to)?);
+        let fd = self.0.as_raw_fd();
+        // SAFETY: valid descriptors and NUL-terminated names.
+        if unsafe { libc::renameat(fd, from.as_ptr(), fd, to.as_ptr()) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    fn remove(&self, name: &str) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let c = Self::c_name(name)?;
+        // SAFETY: a valid descriptor and a NUL-terminated name.
+        if unsafe { libc::unlinkat(self.0.as_raw_fd(), c.as_ptr(), 0) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn atomic_writes_follow_no_planted_link() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        let shared = dir.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+
+        // A link where the file goes is replaced, and its target untouched.
+        let target = outside.join("victim");
+        fs::write(&target, "keep").unwrap();
+        symlink(&target, shared.join("answer.json")).unwrap();
+        write_atomic(&shared.join("answer.json"), b"new", 0o644).unwrap();
+        assert_eq!(fs::read_to_string(&target).unwrap(), "keep");
+        assert_eq!(
+            fs::read_to_string(shared.join("answer.json")).unwrap(),
+            "new"
+        );
+        assert!(
+            !fs::symlink_metadata(shared.join("answer.json"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+
+        // A folder swapped for a link is refused.
+        symlink(&outside, shared.join("responses")).unwrap();
+        let err = write_atomic(&shared.join("responses/x.json"), b"no", 0o644).unwrap_err();
+        assert!(err.to_string().contains("responses"), "{err}");
+        assert!(!outside.join("x.json").exists());
+
+        // No temporary file is left behind.
+        let names: Vec<String> = fs::read_dir(&shared)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(names.iter().all(|n| !n.contains(".tmp-")), "{names:?}");
+    }
+
+    #[test]
+    fn bounded_reads_refuse_links_and_large_files() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        fs::write(&file, "0123456789").unwrap();
+        assert_eq!(read_bounded(&file, 10).unwrap(), b"0123456789");
+        assert!(read_bounded(&file, 9).is_err());
+        symlink(&file, dir.path().join("link")).unwrap();
+        assert!(read_bounded(&dir.path().join("link"), 100).is_err());
+        assert!(read_bounded(Path::new("/dev/zero"), 100).is_err());
+        assert!(read_bounded(dir.path(), 100).is_err());
+    }
 
     #[test]
     fn slugs() {

@@ -4,7 +4,9 @@
 
 pub mod apply;
 pub mod audit;
+pub mod dockerfile;
 pub mod merge;
+pub mod preview;
 pub mod proposal;
 pub mod queue;
 pub mod server;

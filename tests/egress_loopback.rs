@@ -1,34 +1,107 @@
-//! The egress proxy on loopback, against local upstreams: a TLS one with its
-//! own test CA, and a plain HTTP one. The client is the real curl, as an
-//! agent would use it: through HTTPS_PROXY, trusting the bottle's CA.
+//! The egress proxy on loopback, against local upstreams: TLS ones with
+//! their own test CA, and a plain HTTP one. The client is the real curl, as
+//! an agent would use it: through HTTPS_PROXY, trusting the bottle's CA.
+//!
+//! The upstreams play the attacks too: echoing the injected credential in
+//! the body (plain, gzip, deflate, split across chunks), in a header, in a
+//! redirect, in an error page.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bot_bottle::egress::ca::{Signer, new_ca};
 use bot_bottle::egress::config::{AuthConfig, EgressConfig, RoleConfig, RouteConfig};
-use bot_bottle::egress::proxy::{Bound, Options, Shared};
+use bot_bottle::egress::proxy::{Bound, Limits, Options, Shared};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
+use sha2::Digest as _;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 
 const GH_TOKEN: &str = "ghp_realtokenvalue0123456789abcdefghijkl";
 const API_KEY: &str = "sk-upstream-real-key-0123456789";
+const LLM_KEY: &str = "llm-real-key-9876543210-zyxwvu";
 
-/// Answers every request with what it received, as JSON.
-async fn echo(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let headers: HashMap<String, String> = req
+fn sha256(text: &str) -> String {
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A body sent in frames, with pauses between them.
+struct Frames(mpsc::Receiver<Bytes>);
+
+impl Body for Frames {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+type Answer = Response<http_body_util::combinators::BoxBody<Bytes, Infallible>>;
+
+fn answer(status: u16, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Answer {
+    let mut resp = Response::new(http_body_util::Full::new(body.into()).boxed());
+    *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+    for (k, v) in headers {
+        resp.headers_mut().insert(
+            hyper::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    resp
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn zlib(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// Answers with what it received, credentials hashed; under /reflect it
+/// hands them back in the clear, every way an upstream might.
+async fn echo(req: Request<Incoming>) -> Result<Answer, Infallible> {
+    let credential = ["authorization", "x-api-key"]
+        .iter()
+        .find_map(|h| req.headers().get(*h))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let raw: HashMap<String, String> = req
         .headers()
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    let hashed: HashMap<String, String> = raw
+        .iter()
+        .map(|(k, v)| match k.as_str() {
+            "authorization" | "x-api-key" => (k.clone(), format!("sha256:{}", sha256(v))),
+            _ => (k.clone(), v.clone()),
+        })
         .collect();
     let method = req.method().to_string();
     let path = req
@@ -40,10 +113,68 @@ async fn echo(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallibl
         .into_body()
         .collect()
         .await
-        .map(|b| b.to_bytes().len())
-        .unwrap_or(0);
-    let answer = json!({"method": method, "path": path, "headers": headers, "body_len": body});
-    Ok(Response::new(Full::new(Bytes::from(answer.to_string()))))
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let reflected = json!({"method": method, "headers": raw}).to_string();
+    let resp = match path.split('?').next().unwrap_or("") {
+        "/reflect" => answer(200, &[], reflected),
+        "/reflect/gzip" => answer(
+            200,
+            &[("content-encoding", "gzip")],
+            gzip(reflected.as_bytes()),
+        ),
+        "/reflect/deflate" => answer(
+            200,
+            &[("content-encoding", "deflate")],
+            zlib(reflected.as_bytes()),
+        ),
+        "/reflect/header" => answer(200, &[("x-echo", &credential)], "look at the headers"),
+        "/reflect/redirect" => answer(
+            302,
+            &[(
+                "location",
+                &format!(
+                    "https://elsewhere.test/callback#{}",
+                    credential.replace(' ', "+")
+                ),
+            )],
+            "",
+        ),
+        "/reflect/error" => answer(
+            400,
+            &[],
+            format!("{}\nbad credential: {credential}\n", "padding ".repeat(300)),
+        ),
+        "/reflect/split" => {
+            let (tx, rx) = mpsc::channel(2);
+            let (a, b) = credential.split_at(credential.len() / 2);
+            let (first, second) = (format!("{}{a}", "x".repeat(2000)), format!("{b}\n"));
+            tokio::spawn(async move {
+                let _ = tx.send(Bytes::from(first)).await;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let _ = tx.send(Bytes::from(second)).await;
+            });
+            Response::new(Frames(rx).boxed())
+        }
+        "/brotli" => answer(200, &[("content-encoding", "br")], "not really brotli"),
+        "/gzip/clean" => answer(
+            200,
+            &[("content-encoding", "gzip")],
+            gzip(b"hello, a clean compressed answer"),
+        ),
+        _ => answer(
+            200,
+            &[],
+            json!({
+                "method": method,
+                "path": path,
+                "headers": hashed,
+                "body_len": body.len(),
+            })
+            .to_string(),
+        ),
+    };
+    Ok(resp)
 }
 
 /// A TLS echo server with a certificate for `host` from its own CA; returns
@@ -103,6 +234,7 @@ struct Proxy {
     shared: Arc<Shared>,
 }
 
+/// A route to a local upstream: it may resolve to loopback.
 fn route(host: &str, paths: &[&str], auth: Option<(&str, &str)>) -> RouteConfig {
     RouteConfig {
         host: host.into(),
@@ -112,6 +244,7 @@ fn route(host: &str, paths: &[&str], auth: Option<(&str, &str)>) -> RouteConfig 
             token: token.into(),
         }),
         role: None,
+        allow_private_addresses: true,
         ..Default::default()
     }
 }
@@ -129,12 +262,42 @@ fn write_routes(state: &Path, routes: Vec<RouteConfig>, trust: &Path) {
     .unwrap();
 }
 
-async fn start_proxy() -> Proxy {
-    let (tls_addr, ca1) = tls_upstream("upstream.test").await;
-    let (api_addr, ca2) = tls_upstream("api.test").await;
-    let (new_addr, ca3) = tls_upstream("newhost.test").await;
-    let upstream_ca = format!("{ca1}{ca2}{ca3}");
-    let plain_addr = plain_upstream().await;
+fn base_routes() -> Vec<RouteConfig> {
+    let mut api = route("api.test", &["/v1/"], Some(("header:x-api-key", "t1")));
+    api.role = Some(RoleConfig {
+        name: "anthropic-base-url".into(),
+        listen: 4001,
+    });
+    let mut llm = route("llm.test", &[], Some(("bearer", "t2")));
+    llm.block_server_tools = true;
+    let mut private = route("private.test", &[], None);
+    private.allow_private_addresses = false;
+    vec![
+        route("upstream.test", &["/repos/acme/"], Some(("bearer", "t0"))),
+        route("plain.test", &[], None),
+        api,
+        route("reflect.test", &[], Some(("bearer", "t0"))),
+        llm,
+        private,
+    ]
+}
+
+async fn start_proxy(limits: Limits) -> Proxy {
+    let mut overrides = HashMap::new();
+    let mut cas = String::new();
+    for host in [
+        "upstream.test",
+        "api.test",
+        "newhost.test",
+        "reflect.test",
+        "llm.test",
+        "private.test",
+    ] {
+        let (addr, ca) = tls_upstream(host).await;
+        overrides.insert(host.to_owned(), addr);
+        cas.push_str(&ca);
+    }
+    overrides.insert("plain.test".to_owned(), plain_upstream().await);
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("egress");
     std::fs::create_dir_all(&state).unwrap();
@@ -142,38 +305,20 @@ async fn start_proxy() -> Proxy {
     std::fs::write(state.join("ca.pem"), &ca_cert).unwrap();
     std::fs::write(state.join("ca.key"), &ca_key).unwrap();
     let trust = dir.path().join("upstream-ca.pem");
-    std::fs::write(&trust, upstream_ca).unwrap();
-    let mut api = route("api.test", &["/v1/"], Some(("header:x-api-key", "t1")));
-    api.role = Some(RoleConfig {
-        name: "anthropic-base-url".into(),
-        listen: 4001,
-    });
-    write_routes(
-        &state,
-        vec![
-            route("upstream.test", &["/repos/acme/"], Some(("bearer", "t0"))),
-            route("plain.test", &[], None),
-            api,
-        ],
-        &trust,
-    );
+    std::fs::write(&trust, cas).unwrap();
+    write_routes(&state, base_routes(), &trust);
     std::fs::write(
         state.join("tokens.json"),
-        json!({"t0": GH_TOKEN, "t1": API_KEY}).to_string(),
+        json!({"t0": GH_TOKEN, "t1": API_KEY, "t2": LLM_KEY}).to_string(),
     )
     .unwrap();
-    let overrides: HashMap<String, SocketAddr> = [
-        ("upstream.test".to_owned(), tls_addr),
-        ("api.test".to_owned(), api_addr),
-        ("newhost.test".to_owned(), new_addr),
-        ("plain.test".to_owned(), plain_addr),
-    ]
-    .into();
     let bound = Bound::bind(Options {
         state_dir: state.clone(),
         bind_ip: [127, 0, 0, 1].into(),
+        also_bind: vec![],
         ephemeral_ports: true,
         overrides: Arc::new(overrides),
+        limits,
     })
     .await
     .unwrap();
@@ -219,13 +364,45 @@ async fn curl(proxy: &Proxy, url: &str, extra: &[&str]) -> (u16, String) {
     (code.trim().parse().unwrap_or(0), body.to_owned())
 }
 
+/// curl with a body read from a file written here.
+async fn curl_file(proxy: &Proxy, url: &str, body: &[u8], extra: &[&str]) -> (u16, String) {
+    let file = tempfile::NamedTempFile::new_in(&proxy.state).unwrap();
+    std::fs::write(file.path(), body).unwrap();
+    let data = format!("@{}", file.path().display());
+    let mut args = vec!["--data-binary", data.as_str()];
+    args.extend_from_slice(extra);
+    curl(proxy, url, &args).await
+}
+
 fn echoed(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not an echo ({e}): {body}"))
 }
 
+fn log_lines(proxy: &Proxy) -> Vec<Value> {
+    std::fs::read_to_string(proxy.state.join("decisions.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The decision log has a deny line for `url` whose reason contains `why`.
+fn logged_deny(proxy: &Proxy, url: &str, why: &str) -> bool {
+    log_lines(proxy).iter().any(|d| {
+        d["action"] == "deny"
+            && d["url"] == url
+            && d["reason"].as_str().is_some_and(|r| r.contains(why))
+    })
+}
+
+/// Neither the secret nor any long piece of it.
+fn leaks(text: &str, secret: &str) -> bool {
+    (0..=secret.len().saturating_sub(8)).any(|i| text.contains(&secret[i..i + 8]))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routes_injection_dlp_and_reload() {
-    let proxy = start_proxy().await;
+    let proxy = start_proxy(Limits::default()).await;
 
     // Allowed: the route's credential replaces the agent's.
     let (code, body) = curl(
@@ -239,7 +416,7 @@ async fn routes_injection_dlp_and_reload() {
     assert_eq!(echo["path"], "/repos/acme/widget?page=2");
     assert_eq!(
         echo["headers"]["authorization"],
-        format!("Bearer {GH_TOKEN}")
+        format!("sha256:{}", sha256(&format!("Bearer {GH_TOKEN}")))
     );
     assert_eq!(echo["headers"]["host"], "upstream.test");
 
@@ -259,7 +436,7 @@ async fn routes_injection_dlp_and_reload() {
         let (code, body) = curl(&proxy, url, &["--path-as-is"]).await;
         assert_eq!(code, 403, "{url}: {body}");
         assert!(
-            body.contains("egress-block") || body.contains("dot segments"),
+            body.contains("egress-block") || body.contains("dot segment"),
             "{body}"
         );
     }
@@ -288,24 +465,23 @@ async fn routes_injection_dlp_and_reload() {
     // A large body is scanned as it streams: a secret after the buffered part.
     let mut big = "a".repeat(3 * 1024 * 1024);
     big.push_str(GH_TOKEN);
-    let big_file = proxy.state.join("big.txt");
-    std::fs::write(&big_file, &big).unwrap();
-    let (code, _) = curl(
+    let (code, _) = curl_file(
         &proxy,
         "https://upstream.test/repos/acme/upload",
-        &["--data-binary", &format!("@{}", big_file.display())],
+        big.as_bytes(),
+        &[],
     )
     .await;
     assert_ne!(
         code, 200,
         "a secret at the end of a large body went through"
     );
-    let clean = proxy.state.join("clean.txt");
-    std::fs::write(&clean, "b".repeat(3 * 1024 * 1024)).unwrap();
-    let (code, body) = curl(
+    let clean = "b".repeat(3 * 1024 * 1024);
+    let (code, body) = curl_file(
         &proxy,
         "https://upstream.test/repos/acme/upload",
-        &["--data-binary", &format!("@{}", clean.display())],
+        clean.as_bytes(),
+        &[],
     )
     .await;
     assert_eq!(code, 200, "{body}");
@@ -343,7 +519,7 @@ async fn routes_injection_dlp_and_reload() {
     // Every decision is logged, without the query or a secret.
     let log = std::fs::read_to_string(proxy.state.join("decisions.jsonl")).unwrap();
     assert!(log.lines().count() >= 10, "{log}");
-    assert!(!log.contains(GH_TOKEN) && !log.contains("page=2"), "{log}");
+    assert!(!leaks(&log, GH_TOKEN) && !log.contains("page=2"), "{log}");
     assert!(
         log.lines()
             .all(|l| serde_json::from_str::<Value>(l).is_ok())
@@ -352,7 +528,7 @@ async fn routes_injection_dlp_and_reload() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn base_url_listener_swaps_the_placeholder() {
-    let proxy = start_proxy().await;
+    let proxy = start_proxy(Limits::default()).await;
     let url = format!("http://{}/v1/messages", proxy.base_url);
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new("curl")
@@ -370,7 +546,10 @@ async fn base_url_listener_swaps_the_placeholder() {
     .await
     .unwrap();
     let echo = echoed(&String::from_utf8_lossy(&out.stdout));
-    assert_eq!(echo["headers"]["x-api-key"], API_KEY);
+    assert_eq!(
+        echo["headers"]["x-api-key"],
+        format!("sha256:{}", sha256(API_KEY))
+    );
     assert_eq!(echo["headers"]["host"], "api.test");
     assert_eq!(echo["path"], "/v1/messages");
 
@@ -384,4 +563,348 @@ async fn base_url_listener_swaps_the_placeholder() {
     .await
     .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "403");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_credential_never_comes_back() {
+    let proxy = start_proxy(Limits::default()).await;
+    let base = "https://reflect.test";
+
+    // Reflected in the body, plain or compressed (asked for or not): the
+    // body is cut off before the credential, and the cut is logged.
+    for (path, extra) in [
+        ("/reflect", vec![]),
+        ("/reflect/gzip", vec![]),
+        ("/reflect/gzip", vec!["--compressed"]),
+        ("/reflect/deflate", vec!["--compressed"]),
+        ("/reflect/error", vec![]),
+        ("/reflect/split", vec![]),
+    ] {
+        let url = format!("{base}{path}");
+        let (_, body) = curl(&proxy, &url, &extra).await;
+        assert!(!leaks(&body, GH_TOKEN), "{path} {extra:?}: {body}");
+        assert!(
+            logged_deny(&proxy, &url, "carried the credential"),
+            "{path}: {:?}",
+            log_lines(&proxy)
+        );
+    }
+    // What came before the credential did pass: the stream was cut, not
+    // refused whole.
+    let (_, body) = curl(&proxy, &format!("{base}/reflect/split"), &[]).await;
+    assert!(body.starts_with("xxxxxxxx"), "{body}");
+
+    // Reflected in a header, or in a redirect's Location: 502 instead.
+    for path in ["/reflect/header", "/reflect/redirect"] {
+        let url = format!("{base}{path}");
+        let (code, body) = curl(&proxy, &url, &["-i"]).await;
+        assert_eq!(code, 502, "{path}: {body}");
+        assert!(!leaks(&body, GH_TOKEN), "{path}: {body}");
+        assert!(body.contains("headers carry the credential"), "{body}");
+        assert!(logged_deny(&proxy, &url, "headers carry the credential"));
+    }
+
+    // TRACE and TRACK would echo the request; they never leave.
+    for method in ["TRACE", "TRACK"] {
+        let url = format!("{base}/reflect");
+        let (code, body) = curl(&proxy, &url, &["-X", method]).await;
+        assert_eq!(code, 403, "{method}: {body}");
+        assert!(
+            body.contains(&format!("method {method} is not allowed")),
+            "{body}"
+        );
+        assert!(!leaks(&body, GH_TOKEN));
+    }
+
+    // Nor do they through a method override a framework would honour.
+    for (url, extra) in [
+        (
+            format!("{base}/reflect"),
+            vec!["-X", "POST", "-H", "X-HTTP-Method-Override: TRACE"],
+        ),
+        (format!("{base}/reflect?_method=track"), vec!["-X", "POST"]),
+    ] {
+        let (code, body) = curl(&proxy, &url, &extra).await;
+        assert_eq!(code, 403, "{url}: {body}");
+        assert!(body.contains("method override"), "{body}");
+    }
+
+    // An answer in an encoding the proxy cannot decode is cut off whole.
+    let (code, body) = curl(&proxy, &format!("{base}/brotli"), &[]).await;
+    assert_eq!(code, 502, "{body}");
+    assert!(body.contains("'br'"), "{body}");
+
+    // A clean compressed answer is passed on, decoded.
+    for extra in [vec![], vec!["--compressed"]] {
+        let (code, body) = curl(&proxy, &format!("{base}/gzip/clean"), &extra).await;
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(body, "hello, a clean compressed answer");
+    }
+
+    // Range requests on a credentialed route get the whole answer, so the
+    // scan sees the whole of it.
+    let (code, body) = curl(&proxy, &format!("{base}/anything"), &["-r", "0-3"]).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(echoed(&body)["headers"].get("range").is_none());
+
+    // Plain HTTP never carries the credential.
+    let (code, body) = curl(&proxy, "http://reflect.test/reflect", &[]).await;
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("https://reflect.test/"), "{body}");
+    assert!(!leaks(&body, GH_TOKEN));
+    assert!(logged_deny(
+        &proxy,
+        "http://reflect.test/reflect",
+        "plain HTTP"
+    ));
+
+    let log = std::fs::read_to_string(proxy.state.join("decisions.jsonl")).unwrap();
+    assert!(!leaks(&log, GH_TOKEN), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_request_bodies_are_checked() {
+    let proxy = start_proxy(Limits::default()).await;
+    let url = "https://upstream.test/repos/acme/upload";
+    let secret = format!("{{\"note\": \"{GH_TOKEN}\"}}");
+    let aws = format!("key=AKIA{}", "QWERTYUIOPASDFGH");
+    let zstd = |d: &[u8]| {
+        ruzstd::encoding::compress_to_vec(d, ruzstd::encoding::CompressionLevel::Fastest)
+    };
+    for (coding, body) in [
+        ("gzip", gzip(secret.as_bytes())),
+        ("gzip", gzip(aws.as_bytes())),
+        ("deflate", zlib(secret.as_bytes())),
+        ("zstd", zstd(secret.as_bytes())),
+    ] {
+        let header = format!("Content-Encoding: {coding}");
+        let (code, reply) = curl_file(&proxy, url, &body, &["-H", &header]).await;
+        assert_eq!(code, 403, "{coding}: {reply}");
+        assert!(reply.contains("secret"), "{reply}");
+    }
+    // Undecodable, corrupt, stacked, or a bomb: refused.
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("br", b"whatever".to_vec(), "'br'"),
+        ("gzip", b"not gzip".to_vec(), "not valid gzip"),
+        ("gzip, gzip", gzip(&gzip(b"x")), "stacked"),
+        (
+            "gzip",
+            gzip(&vec![0u8; 80 * 1024 * 1024]),
+            "decodes to more than",
+        ),
+    ];
+    for (coding, body, why) in cases {
+        let header = format!("Content-Encoding: {coding}");
+        let (code, reply) = curl_file(&proxy, url, &body, &["-H", &header]).await;
+        assert_eq!(code, 403, "{coding}: {reply}");
+        assert!(reply.contains(why), "{coding}: {reply}");
+    }
+    // A clean compressed body goes through as it was sent.
+    let clean = gzip(b"{\"note\": \"nothing to see\"}");
+    let (code, reply) = curl_file(&proxy, url, &clean, &["-H", "Content-Encoding: gzip"]).await;
+    assert_eq!(code, 200, "{reply}");
+    assert_eq!(echoed(&reply)["body_len"], clean.len());
+    // Too large to check before it leaves: refused, not streamed unchecked.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let big: Vec<u8> = (0..3 * 1024 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let (code, reply) =
+        curl_file(&proxy, url, &gzip(&big), &["-H", "Content-Encoding: gzip"]).await;
+    assert_eq!(code, 403, "{reply}");
+    assert!(reply.contains("too large to decode"), "{reply}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paths_are_checked_as_an_upstream_would_read_them() {
+    let proxy = start_proxy(Limits::default()).await;
+    for (path, why) in [
+        ("/repos/acme/..;/other/x", "';'"),
+        ("/repos/acme/..%3B/other/x", "%3B"),
+        ("/repos/acme%2F..%2Fother", "%2F"),
+        ("/repos/acme/..%5Cother", "%5C"),
+        ("/repos/acme/%252e%252e/other", "%25"),
+        ("/repos/acme/../other", "dot segment"),
+    ] {
+        let url = format!("https://upstream.test{path}");
+        let (code, body) = curl(&proxy, &url, &["--path-as-is"]).await;
+        assert_eq!(code, 403, "{path}: {body}");
+        assert!(body.contains(why), "{path}: {body}");
+        assert!(logged_deny(&proxy, &url, why), "{path}");
+    }
+    // What is checked is what is sent: the canonical form.
+    for (path, sent) in [
+        ("/repos//acme/x", "/repos/acme/x"),
+        ("/%72epos/acme/x?q=1", "/repos/acme/x?q=1"),
+    ] {
+        let url = format!("https://upstream.test{path}");
+        let (code, body) = curl(&proxy, &url, &["--path-as-is"]).await;
+        assert_eq!(code, 200, "{path}: {body}");
+        assert_eq!(echoed(&body)["path"], sent, "{path}");
+    }
+    // A route with no allowlist takes any path, as sent.
+    let (code, body) = curl(
+        &proxy,
+        "https://reflect.test/a/..;/b//c%2F",
+        &["--path-as-is"],
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(echoed(&body)["path"], "/a/..;/b//c%2F");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_addresses_need_the_route_to_allow_them() {
+    let proxy = start_proxy(Limits::default()).await;
+    let url = "https://private.test/x";
+    let (code, body) = curl(&proxy, url, &[]).await;
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains("127.0.0.1") && body.contains("loopback"),
+        "{body}"
+    );
+    assert!(body.contains("allow_private_addresses"), "{body}");
+    assert!(logged_deny(&proxy, url, "non-public address"));
+
+    // The same route, allowed, reaches it.
+    let mut routes = base_routes();
+    for r in &mut routes {
+        r.allow_private_addresses = true;
+    }
+    let trust = proxy.state.parent().unwrap().join("upstream-ca.pem");
+    write_routes(&proxy.state, routes, &trust);
+    proxy.shared.reload().unwrap();
+    let (code, body) = curl(&proxy, url, &[]).await;
+    assert_eq!(code, 200, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_tools_are_refused() {
+    let proxy = start_proxy(Limits::default()).await;
+    let url = "https://llm.test/v1/messages";
+    let json = ["-H", "Content-Type: application/json"];
+    let refused: Vec<(Value, &str)> = vec![
+        (
+            json!({"model": "m", "messages": [], "tools": [{"type": "web_search_20250305", "name": "web_search"}]}),
+            "tools[0].type",
+        ),
+        (
+            json!({"model": "m", "messages": [], "mcp_servers": [{"type": "url", "url": "https://mcp.example", "name": "x"}]}),
+            "mcp_servers",
+        ),
+        (
+            json!({"model": "m", "input": [], "tools": [{"type": "mcp", "server_label": "x", "server_url": "https://mcp.example"}]}),
+            "tools[0].type",
+        ),
+        (
+            json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "url", "url": "https://example.com/?q=data"}}]}]}),
+            "messages[0].content[0].source.url",
+        ),
+    ];
+    for (body, field) in &refused {
+        let text = body.to_string();
+        let (code, reply) = curl_file(&proxy, url, text.as_bytes(), &json).await;
+        assert_eq!(code, 403, "{body}: {reply}");
+        assert!(reply.contains(field), "{reply}");
+        // Compressed, or sent as something other than JSON: the same.
+        let (code, reply) = curl_file(
+            &proxy,
+            url,
+            &gzip(text.as_bytes()),
+            &[
+                "-H",
+                "Content-Encoding: gzip",
+                "-H",
+                "Content-Type: text/plain",
+            ],
+        )
+        .await;
+        assert_eq!(code, 403, "gzip {body}: {reply}");
+        assert!(reply.contains(field), "{reply}");
+    }
+    assert!(logged_deny(&proxy, url, "server-side tool"));
+    // Duplicate keys are refused: parsers disagree on which one wins.
+    let dup = r#"{"tools": [], "tools": [{"type": "web_search"}]}"#;
+    let (code, reply) = curl_file(&proxy, url, dup.as_bytes(), &json).await;
+    assert_eq!(code, 403, "{reply}");
+    // Client-side tools pass.
+    let ok = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+        "tools": [{"name": "Bash", "input_schema": {"type": "object"}}, {"type": "bash_20250124", "name": "bash"}]});
+    let (code, reply) = curl_file(&proxy, url, ok.to_string().as_bytes(), &json).await;
+    assert_eq!(code, 200, "{reply}");
+    // Routes without the flag do not look.
+    let (code, reply) = curl_file(
+        &proxy,
+        "https://reflect.test/v1/messages",
+        refused[0].0.to_string().as_bytes(),
+        &json,
+    )
+    .await;
+    assert_eq!(code, 200, "{reply}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_clients_are_let_go() {
+    let limits = Limits {
+        connections: 3,
+        header_timeout: Duration::from_secs(2),
+        ..Limits::default()
+    };
+    let proxy = start_proxy(limits).await;
+
+    // A client that never finishes its headers is closed.
+    let start = Instant::now();
+    let mut loris = TcpStream::connect(proxy.addr).await.unwrap();
+    loris
+        .write_all(b"GET http://plain.test/ HTTP/1.1\r\nHost: plain.test\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(8), loris.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(_)) | Ok(Err(_))),
+        "still open after {:?}",
+        start.elapsed()
+    );
+    assert!(start.elapsed() >= Duration::from_secs(1));
+
+    // So is an idle keep-alive connection.
+    let mut idle = TcpStream::connect(proxy.addr).await.unwrap();
+    idle.write_all(b"GET http://plain.test/ HTTP/1.1\r\nHost: plain.test\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(8), async {
+        loop {
+            match idle.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "an idle connection stayed open");
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+
+    // Past the connection limit, a new client waits until a slot frees.
+    let mut hogs = Vec::new();
+    for _ in 0..3 {
+        hogs.push(TcpStream::connect(proxy.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (code, _) = curl(&proxy, "http://plain.test/", &["--max-time", "1"]).await;
+    assert_eq!(code, 0, "served past the connection limit");
+    // The hogs send nothing, so the header timeout frees their slots.
+    let (code, body) = curl(&proxy, "http://plain.test/", &[]).await;
+    assert_eq!(code, 200, "{body}");
+    drop(hogs);
 }

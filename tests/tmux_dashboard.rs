@@ -1,14 +1,17 @@
 //! The tmux session and the dashboard, with real tmux on a private socket
 //! (and the real docker engine where bottles are involved). Every tmux
-//! server and bottle a test makes is removed, even when it fails.
+//! server and bottle a test makes is removed, even when it fails. Tests
+//! without bottles run the binary cargo builds; those with bottles, the
+//! static one (the sidecars run it).
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bot_bottle::supervise::proposal::Request;
+use bot_bottle::egress::config::EgressConfig;
+use bot_bottle::supervise::proposal::{Decision, Request};
 use bot_bottle::supervise::queue::Queue;
 use support::{Env, bin, docker_or_skip, unique};
 
@@ -31,15 +34,28 @@ fn tmux_or_skip(test: &str) -> bool {
 /// A bot-bottle tmux server of the test's own; killed on drop.
 struct Session {
     socket: String,
-    home: std::path::PathBuf,
+    home: PathBuf,
+    bin: PathBuf,
+    /// Extra environment for bot-bottle (and so for the tmux server it
+    /// starts, and the dashboard in it).
+    env: Vec<(String, PathBuf)>,
 }
 
 impl Session {
-    /// `bot-bottle --detach` on a fresh socket, with this home.
+    /// `bot-bottle --detach` (the static one) on a fresh socket, with this home.
     fn open(home: &Path, cwd: &Path) -> Session {
+        Session::open_with(home, cwd, bin(), &[])
+    }
+
+    fn open_with(home: &Path, cwd: &Path, bin: PathBuf, env: &[(&str, &Path)]) -> Session {
         let session = Session {
             socket: unique("bbtest-tmux"),
             home: home.to_path_buf(),
+            bin,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_path_buf()))
+                .collect(),
         };
         let out = session.bot_bottle(&["--detach"], cwd);
         assert!(
@@ -51,14 +67,16 @@ impl Session {
     }
 
     fn bot_bottle(&self, args: &[&str], cwd: &Path) -> std::process::Output {
-        Command::new(bin())
-            .args(args)
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(args)
             .current_dir(cwd)
             .env("BOT_BOTTLE_HOME", &self.home)
             .env("BOT_BOTTLE_TMUX_SOCKET", &self.socket)
-            .env_remove("TMUX")
-            .output()
-            .unwrap()
+            .env_remove("TMUX");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
     }
 
     fn tmux(&self, args: &[&str]) -> String {
@@ -119,9 +137,177 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .output();
+        kill_server(&self.socket);
+    }
+}
+
+/// Kills a test's tmux server, and removes the socket file tmux 3.3 leaves.
+fn kill_server(socket: &str) {
+    let path = Command::new("tmux")
+        .args(["-L", socket, "display-message", "-p", "#{socket_path}"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let _ = Command::new("tmux")
+        .args(["-L", socket, "kill-server"])
+        .output();
+    if !path.is_empty() {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// The operator at a terminal: a client attached to the session, running
+/// in a pane of an outer tmux server of the test's own (killed on drop);
+/// what is typed there goes through the session's key bindings, as typing
+/// does.
+struct Operator {
+    socket: String,
+}
+
+impl Operator {
+    fn attach(s: &Session, dir: &Path, size: (u16, u16)) -> Operator {
+        let conf = dir.join("operator.conf");
+        std::fs::write(
+            &conf,
+            "set -g status off\nset -g default-terminal xterm-256color\n",
+        )
+        .unwrap();
+        let operator = Operator {
+            socket: unique("bbtest-operator"),
+        };
+        let attach = format!("env -u TMUX tmux -L {} attach -t bot-bottle", s.socket);
+        let out = Command::new("tmux")
+            .args(["-L", &operator.socket, "-f"])
+            .arg(&conf)
+            .args(["new-session", "-d", "-s", "operator", "-x"])
+            .arg(size.0.to_string())
+            .arg("-y")
+            .arg(size.1.to_string())
+            .arg(attach)
+            .env_remove("TMUX")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wait_for("the operator's client", Duration::from_secs(10), || {
+            !s.tmux(&["list-clients", "-F", "#{client_name}"]).is_empty()
+        });
+        operator
+    }
+
+    /// Types keys (tmux key names), a little apart.
+    fn types(&self, keys: &[&str], apart: Duration) {
+        for k in keys {
+            let out = Command::new("tmux")
+                .args(["-L", &self.socket, "send-keys", "-t", "operator:", k])
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            std::thread::sleep(apart);
+        }
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        kill_server(&self.socket);
+    }
+}
+
+/// A bottle the dashboard knows from its state alone (its routes, its
+/// proposal queue), and a docker that logs what it is asked and says yes:
+/// an approval reloads egress with `docker kill --signal HUP`.
+struct Fake {
+    dir: tempfile::TempDir,
+    slug: &'static str,
+}
+
+impl Fake {
+    fn new() -> Fake {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = Fake {
+            dir,
+            slug: "agent-aaaaa",
+        };
+        let egress = fake.home().join("state").join(fake.slug).join("egress");
+        std::fs::create_dir_all(&egress).unwrap();
+        let routes = EgressConfig {
+            listen: 3128,
+            routes: vec![],
+            trust_upstream_ca: vec![],
+        };
+        std::fs::write(
+            egress.join("routes.json"),
+            serde_json::to_string(&routes).unwrap(),
+        )
+        .unwrap();
+        let docker = fake.docker();
+        std::fs::write(
+            &docker,
+            format!(
+                "#!/bin/sh\necho \"$*\" >> '{}'\n",
+                fake.docker_log().display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
+        fake
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    fn docker(&self) -> PathBuf {
+        self.dir.path().join("docker")
+    }
+
+    fn docker_log(&self) -> PathBuf {
+        self.dir.path().join("docker.log")
+    }
+
+    fn reloads(&self) -> usize {
+        std::fs::read_to_string(self.docker_log())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("kill --signal HUP"))
+            .count()
+    }
+
+    fn queue(&self) -> Queue {
+        Queue::new(&self.home().join("state").join(self.slug).join("supervise"))
+    }
+
+    fn open(&self) -> Session {
+        let s = Session::open_with(
+            &self.home(),
+            self.dir.path(),
+            PathBuf::from(env!("CARGO_BIN_EXE_bot-bottle")),
+            &[("BOT_BOTTLE_DOCKER", &self.docker())],
+        );
+        wait_for("the dashboard", Duration::from_secs(10), || {
+            !s.dashboard().is_empty()
+        });
+        let dashboard = s.dashboard();
+        wait_for("the dashboard to draw", Duration::from_secs(10), || {
+            s.screen(&dashboard).contains("bot-bottle")
+        });
+        s
+    }
+}
+
+/// A route with many paths: what approving grants is longer than the screen.
+fn long_request(host: &str) -> Request {
+    Request::EgressBlock {
+        host: host.into(),
+        path_allowlist: (0..100)
+            .map(|i| format!("/api/v1/resource-{i:02}/"))
+            .collect(),
+        auth: None,
     }
 }
 
@@ -140,7 +326,12 @@ fn bootstrap_and_a_proposal_brings_the_user_to_the_dashboard() {
     }
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    let s = Session::open(&home, dir.path());
+    let s = Session::open_with(
+        &home,
+        dir.path(),
+        PathBuf::from(env!("CARGO_BIN_EXE_bot-bottle")),
+        &[],
+    );
     wait_for("the dashboard", Duration::from_secs(10), || {
         !s.dashboard().is_empty()
     });
@@ -152,6 +343,12 @@ fn bootstrap_and_a_proposal_brings_the_user_to_the_dashboard() {
     assert_eq!(
         s.tmux(&["show-options", "-gv", "pane-border-status"]),
         "top"
+    );
+    assert_eq!(s.tmux(&["show-options", "-sv", "set-clipboard"]), "off");
+    assert_eq!(s.tmux(&["show-options", "-gv", "allow-passthrough"]), "off");
+    assert_eq!(
+        s.tmux(&["show-options", "-pv", "-t", &dashboard, "allow-passthrough"]),
+        "off"
     );
     let keys = s.tmux(&["list-keys", "-T", "prefix"]);
     for key in [" b ", " P ", " Y ", " N ", " J ", " K "] {
@@ -195,6 +392,185 @@ fn bootstrap_and_a_proposal_brings_the_user_to_the_dashboard() {
     wait_for("the pending count", Duration::from_secs(3), || {
         s.option("@bb_pending") == "1"
     });
+    let id = queue.pending().unwrap()[0].id.clone();
+    assert_eq!(s.option("@bb_next_proposal"), id);
+    let status = s.tmux(&[
+        "display-message",
+        "-p",
+        "-t",
+        "bot-bottle",
+        "#{T:status-right}",
+    ]);
+    assert!(
+        status.contains(&format!("1 pending · Y/N: {id}")),
+        "{status}"
+    );
+}
+
+/// A proposal arrives while the operator types elsewhere: what they type
+/// right after decides nothing; `a` opens the detail, which approves only
+/// once it has been scrolled to its end, and not by a jump to the end.
+#[test]
+fn approving_takes_reading_the_proposal_to_its_end() {
+    if !tmux_or_skip("approving_takes_reading_the_proposal_to_its_end") {
+        return;
+    }
+    let fake = Fake::new();
+    let s = fake.open();
+    let dashboard = s.dashboard();
+    let operator = Operator::attach(&s, fake.dir.path(), (80, 16));
+    s.tmux(&["new-window", "-t", "bot-bottle:", "-n", "elsewhere"]);
+    wait_for("the operator elsewhere", Duration::from_secs(5), || {
+        s.active_pane() != dashboard
+    });
+
+    let queue = fake.queue();
+    let p = queue
+        .submit(
+            fake.slug,
+            long_request("api.example.test"),
+            "to run the tests".into(),
+        )
+        .unwrap();
+    wait_for("focus on the dashboard", Duration::from_secs(5), || {
+        s.active_pane() == dashboard
+    });
+    // Typing on, as if nothing happened: open, jump to the end, approve.
+    operator.types(&["a", "G", "a", "Enter", "a"], Duration::from_millis(60));
+    wait_for("the keys to be ignored", Duration::from_secs(5), || {
+        s.screen(&dashboard).contains("keys are ignored")
+    });
+    assert!(
+        !s.screen(&dashboard).contains("approving grants"),
+        "nothing opened"
+    );
+
+    // A pause, then a deliberate a: the detail, not an approval.
+    std::thread::sleep(Duration::from_millis(1_500));
+    operator.types(&["a"], Duration::from_millis(100));
+    wait_for("the detail", Duration::from_secs(5), || {
+        s.screen(&dashboard).contains(&format!("proposal {}", p.id))
+    });
+    operator.types(&["a"], Duration::from_millis(300));
+    wait_for("what is missing", Duration::from_secs(5), || {
+        s.screen(&dashboard).contains("scroll to the end first")
+    });
+    // Jumping to the end skips the middle.
+    std::thread::sleep(Duration::from_millis(1_200));
+    operator.types(&["G", "a"], Duration::from_millis(300));
+    wait_for("what is still missing", Duration::from_secs(5), || {
+        let screen = s.screen(&dashboard);
+        screen.contains("(end of proposal)") && screen.contains("scroll to the end first")
+    });
+    assert!(queue.response(&p.id).is_none(), "nothing decided yet");
+    assert_eq!(fake.reloads(), 0);
+
+    // Read from the top to the end, page by page: now a approves.
+    operator.types(&["g"], Duration::from_millis(200));
+    for _ in 0..10 {
+        operator.types(&["Space"], Duration::from_millis(150));
+    }
+    wait_for("the end of it", Duration::from_secs(5), || {
+        s.screen(&dashboard).contains("(end of proposal)")
+    });
+    // A paste is not typing: an `a` pasted (say, copied from an agent's
+    // pane) approves nothing.
+    s.tmux(&["set-buffer", "a"]);
+    s.tmux(&["paste-buffer", "-p", "-t", &dashboard]);
+    wait_for("the paste ignored", Duration::from_secs(5), || {
+        s.screen(&dashboard).contains("pasting is ignored")
+    });
+    assert!(queue.response(&p.id).is_none(), "a paste approves nothing");
+    operator.types(&["a"], Duration::from_millis(100));
+    wait_for("the approval", Duration::from_secs(10), || {
+        queue.response(&p.id).is_some()
+    });
+    assert_eq!(queue.response(&p.id).unwrap().decision, Decision::Approved);
+    assert_eq!(fake.reloads(), 1, "egress reloaded once");
+}
+
+/// `prefix Y` and `prefix N` act on the proposal the status line names,
+/// wherever the cursor is, and Y only opens it.
+#[test]
+fn prefix_y_and_n_act_on_the_proposal_the_status_line_names() {
+    if !tmux_or_skip("prefix_y_and_n_act_on_the_proposal_the_status_line_names") {
+        return;
+    }
+    let fake = Fake::new();
+    let s = fake.open();
+    let dashboard = s.dashboard();
+    let operator = Operator::attach(&s, fake.dir.path(), (100, 30));
+    let queue = fake.queue();
+    let first = queue
+        .submit(
+            fake.slug,
+            Request::PipelockBlock {
+                failed_url: "https://first.example.test/".into(),
+                host: "first.example.test".into(),
+            },
+            "first".into(),
+        )
+        .unwrap();
+    wait_for("the first", Duration::from_secs(5), || {
+        s.option("@bb_next_proposal") == first.id
+    });
+    let second = queue
+        .submit(
+            fake.slug,
+            long_request("second.example.test"),
+            "second".into(),
+        )
+        .unwrap();
+    wait_for("the second listed", Duration::from_secs(5), || {
+        s.option("@bb_pending") == "2"
+    });
+    assert_eq!(
+        s.option("@bb_next_proposal"),
+        first.id,
+        "the oldest stays named"
+    );
+    std::thread::sleep(Duration::from_millis(1_500));
+
+    // From another window; the dashboard's cursor is on the newest.
+    s.tmux(&["new-window", "-t", "bot-bottle:", "-n", "elsewhere"]);
+    wait_for("the operator elsewhere", Duration::from_secs(5), || {
+        s.active_pane() != dashboard
+    });
+    operator.types(&["C-b", "Y"], Duration::from_millis(100));
+    wait_for(
+        "the named proposal's detail",
+        Duration::from_secs(5),
+        || {
+            s.screen(&dashboard)
+                .contains(&format!("proposal {}", first.id))
+        },
+    );
+    assert_eq!(s.active_pane(), dashboard, "Y brings the operator there");
+    std::thread::sleep(Duration::from_millis(1_200));
+    operator.types(&["C-b", "Y"], Duration::from_millis(300));
+    assert!(queue.response(&first.id).is_none(), "Y never approves");
+
+    // N: the reason prompt for the named one, the cursor elsewhere.
+    operator.types(&["Escape", "j"], Duration::from_millis(100));
+    operator.types(&["C-b", "N"], Duration::from_millis(100));
+    wait_for("the reason prompt", Duration::from_secs(5), || {
+        s.screen(&dashboard)
+            .contains("reject: reason for the agent")
+    });
+    for k in ["n", "o", "Enter"] {
+        operator.types(&[k], Duration::from_millis(50));
+    }
+    wait_for("the rejection", Duration::from_secs(5), || {
+        queue.response(&first.id).is_some()
+    });
+    let response = queue.response(&first.id).unwrap();
+    assert_eq!(response.decision, Decision::Rejected);
+    assert_eq!(response.reason.as_deref(), Some("no"));
+    assert!(queue.response(&second.id).is_none());
+    wait_for("the next one named", Duration::from_secs(5), || {
+        s.option("@bb_next_proposal") == second.id
+    });
+    assert_eq!(fake.reloads(), 0);
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! `bot-bottle approve ID [--token-env NAME]` and `bot-bottle reject ID
+//! `bot-bottle approve ID [--token-env NAME] [--widen-credential]` and `bot-bottle reject ID
 //! [--reason TEXT]`: the operator's answer; the agent's tool call returns it.
 
 use std::process::ExitCode;
@@ -8,7 +8,7 @@ use clap::Args;
 use super::Failure;
 use crate::exec::Sink;
 use crate::state::Home;
-use crate::supervise::apply::{self, Applied};
+use crate::supervise::apply::{self, Applied, Approval};
 
 #[derive(Debug, Args)]
 pub struct ApproveArgs {
@@ -17,6 +17,9 @@ pub struct ApproveArgs {
     /// The host variable holding the credential a new route asks for.
     #[arg(long, value_name = "NAME")]
     token_env: Option<String>,
+    /// Confirm that a route's credential may go to the new paths asked for.
+    #[arg(long)]
+    widen_credential: bool,
 }
 
 #[derive(Debug, Args)]
@@ -30,8 +33,12 @@ pub struct RejectArgs {
 
 pub fn approve(args: ApproveArgs) -> Result<ExitCode, Failure> {
     let home = Home::from_env()?;
-    let (proposal, applied) =
-        apply::approve(&home, &args.id, args.token_env.as_deref(), &Sink::Stderr)?;
+    let approval = Approval {
+        token_env: args.token_env.as_deref(),
+        widen_credential: args.widen_credential,
+        shown: None,
+    };
+    let (proposal, applied) = apply::approve(&home, &args.id, &approval, &Sink::Stderr)?;
     match applied {
         Applied::Routes { note } => eprintln!(
             "bot-bottle: approved {} for {}: {note}",

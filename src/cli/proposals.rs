@@ -1,5 +1,5 @@
 //! `bot-bottle proposals [--json]`: what agents are waiting for, across
-//! bottles.
+//! bottles, each with what approving it would grant, in full.
 
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -28,6 +28,10 @@ struct Row {
     /// Seconds since it was asked.
     age: u64,
     created_at: String,
+    /// What approving it grants, line by line.
+    grants: Vec<String>,
+    /// Approving needs `--widen-credential`.
+    widens_credential: bool,
 }
 
 pub fn run(args: ProposalsArgs) -> Result<ExitCode, Failure> {
@@ -35,18 +39,25 @@ pub fn run(args: ProposalsArgs) -> Result<ExitCode, Failure> {
     let now = SystemTime::now();
     let rows: Vec<Row> = apply::pending(&home)?
         .into_iter()
-        .map(|p| Row {
-            age: humantime::parse_rfc3339(&p.created_at)
-                .ok()
-                .and_then(|t| now.duration_since(t).ok())
-                .map_or(0, |d| d.as_secs()),
-            summary: p.request.summary(),
-            tool: p.request.tool().to_owned(),
-            id: p.id,
-            slug: p.slug,
-            justification: p.justification,
-            created_at: p.created_at,
-        })
+        .map(
+            |apply::Pending {
+                 proposal: p,
+                 preview,
+             }| Row {
+                age: humantime::parse_rfc3339(&p.created_at)
+                    .ok()
+                    .and_then(|t| now.duration_since(t).ok())
+                    .map_or(0, |d| d.as_secs()),
+                summary: p.request.summary(),
+                tool: p.request.tool().to_owned(),
+                id: p.id,
+                slug: p.slug,
+                justification: p.justification,
+                created_at: p.created_at,
+                grants: preview.lines,
+                widens_credential: preview.widens_credential,
+            },
+        )
         .collect();
     if args.json {
         let text = serde_json::to_string_pretty(&rows)
@@ -64,9 +75,12 @@ pub fn run(args: ProposalsArgs) -> Result<ExitCode, Failure> {
             .collect::<Vec<_>>()
             .join(" ");
         println!(
-            "{}  {}  {}  {}  ({}s ago)\n    {why}",
+            "{}  {}  {}  {}  ({}s ago)\n    why: {why}",
             r.id, r.slug, r.tool, r.summary, r.age
         );
+        for line in &r.grants {
+            println!("    | {line}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

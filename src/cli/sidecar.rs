@@ -26,6 +26,10 @@ pub enum SidecarCommand {
         /// The sidecar's state folder (routes.json, tokens.json, the CA).
         #[arg(long)]
         state: PathBuf,
+        /// Listen on this address (repeatable) instead of loopback and the
+        /// internal network's addresses.
+        #[arg(long = "bind")]
+        bind: Vec<std::net::IpAddr>,
     },
     /// The supervise MCP server: the agent's tools to ask for capability.
     Supervise {
@@ -52,9 +56,9 @@ pub enum SidecarCommand {
 
 pub fn run(cmd: SidecarCommand) -> Result<ExitCode, Failure> {
     match cmd {
-        SidecarCommand::Egress { state } => {
+        SidecarCommand::Egress { state, bind } => {
             runtime()?
-                .block_on(egress::proxy::run(state))
+                .block_on(egress::proxy::run(state, bind))
                 .map_err(|e| Failure::runtime(format!("egress: {e}"), None))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -1,19 +1,34 @@
 //! The dashboard's state and logic, pure: `update(Msg) -> Vec<Effect>`.
 //! Everything it learns arrives as a message (keys, listings, tmux
 //! output, results of effects); everything it wants done leaves as an
-//! effect, which the runtime carries out.
+//! effect, which the runtime carries out. How a proposal is reviewed and
+//! decided (the detail, the prompts, the tmux bindings, the guard after an
+//! alert) is in `review`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::picker::{Item, Outcome, Picker};
-use crate::supervise::proposal::{Proposal, Request};
+use super::detail::Detail;
+use crate::picker::Picker;
+use crate::supervise::apply::Pending;
+use crate::supervise::preview::Preview;
+use crate::supervise::proposal::Proposal;
+use crate::supervise::queue::check_id;
+
+mod launch;
+mod review;
+
+pub use review::{BINDING_PREFIX, Binding, parse_binding};
 
 /// How long a new proposal stays highlighted, and an agent counts as busy
 /// after its last output, in milliseconds.
 pub const HIGHLIGHT_MS: u64 = 5_000;
 pub const BUSY_MS: u64 = 1_500;
+/// After an alert moves focus here, keys are ignored until the keyboard
+/// has been quiet this long (milliseconds): what the operator was typing
+/// elsewhere decides nothing.
+pub const GUARD_MS: u64 = 1_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -54,18 +69,24 @@ pub struct NewAgent {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Modal {
-    /// A proposal in full.
-    Detail {
-        id: String,
-    },
+    /// A proposal in full; `a` here is the only way to approve.
+    Detail(Box<Detail>),
     /// The reason for a rejection.
     Reason {
         id: String,
         input: String,
     },
-    /// The host variable holding a new route's credential.
+    /// After `a` on a proposal that sends an existing credential to more
+    /// paths: the operator types "yes".
+    Widen {
+        detail: Box<Detail>,
+        input: String,
+    },
+    /// The host variable holding a new route's credential; starts empty.
     TokenEnv {
-        id: String,
+        detail: Box<Detail>,
+        /// The operator confirmed widening first.
+        widen: bool,
         input: String,
     },
     PickAgent(Picker),
@@ -87,10 +108,19 @@ pub enum Modal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Msg {
     Key(KeyEvent),
+    /// A bracketed paste: a tmux binding's request (`bot-bottle:Y:ID`, see
+    /// `parse_binding`); anything else pasted is ignored.
+    Paste(String),
     /// The time, in milliseconds since the dashboard started.
     Tick(u64),
+    /// The size of the frame the dashboard is drawn in.
+    Resize {
+        width: u16,
+        height: u16,
+    },
     Bottles(Vec<AgentRow>),
-    Proposals(Vec<Proposal>),
+    /// The pending proposals, oldest first, with what approving grants.
+    Proposals(Vec<Pending>),
     /// The session pane of this bottle printed something.
     Output(String),
     Status(String),
@@ -103,8 +133,10 @@ pub enum Msg {
     Started(String),
     /// A bottle this dashboard stopped is gone.
     Stopped(String),
-    /// The operator saved an edit of this proposal; approve it now.
+    /// The operator saved an edit of this proposal; it is shown again.
     Modified(String),
+    /// The focus jump of an alert is done: keys reach the dashboard now.
+    Focused,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,11 +148,17 @@ pub enum Effect {
     },
     /// Close the right pane (no agent left to show).
     CloseRight,
+    /// Approve what the operator read: `shown` is the preview on screen,
+    /// and the runtime refuses if the proposal now grants anything else.
     Approve {
         id: String,
         token_env: Option<String>,
+        /// The operator confirmed sending an existing credential to more
+        /// paths (never without the preview saying so).
+        widen_credential: bool,
+        shown: Preview,
     },
-    /// Let the operator edit the request, then approve what they saved.
+    /// Let the operator edit the request; what they save is shown again.
     Modify {
         id: String,
     },
@@ -139,8 +177,12 @@ pub enum Effect {
     Bell,
     /// Bring the user to the dashboard pane, from wherever they are.
     FocusDashboard,
-    /// The pending count, for the tmux status line.
-    SetPending(usize),
+    /// For the tmux status line: the pending count, and the id `prefix Y`
+    /// and `prefix N` act on (the oldest pending).
+    SetPending {
+        count: usize,
+        next: Option<String>,
+    },
     Quit,
 }
 
@@ -149,8 +191,12 @@ pub struct App {
     pub focus: Focus,
     pub agents: Vec<AgentRow>,
     pub agent_sel: usize,
-    pub proposals: Vec<Proposal>,
+    pub proposals: Vec<Pending>,
     pub proposal_sel: usize,
+    /// The frame size (width, height), as the runtime draws it.
+    pub size: (u16, u16),
+    /// Keys before this time are ignored (an alert moved focus here).
+    pub guard_until: u64,
     /// Shown until the next key.
     pub status: Option<String>,
     pub modal: Option<Modal>,
@@ -170,6 +216,8 @@ pub struct App {
     pub bottle_names: Vec<String>,
     pub backends: Vec<String>,
     proposals_loaded: bool,
+    /// What the tmux status line was last told.
+    published: Option<(usize, Option<String>)>,
     /// A bottle to select once the listing shows it (one just started).
     select_when_listed: Option<String>,
 }
@@ -182,6 +230,8 @@ impl App {
             agent_sel: 0,
             proposals: Vec::new(),
             proposal_sel: 0,
+            size: (0, 0),
+            guard_until: 0,
             status: None,
             modal: None,
             right: None,
@@ -194,6 +244,7 @@ impl App {
             bottle_names,
             backends,
             proposals_loaded: false,
+            published: None,
             select_when_listed: None,
         }
     }
@@ -203,11 +254,24 @@ impl App {
     }
 
     pub fn selected_proposal(&self) -> Option<&Proposal> {
-        self.proposals.get(self.proposal_sel)
+        self.proposals.get(self.proposal_sel).map(|p| &p.proposal)
     }
 
-    pub fn proposal(&self, id: &str) -> Option<&Proposal> {
-        self.proposals.iter().find(|p| p.id == id)
+    pub fn pending(&self, id: &str) -> Option<&Pending> {
+        self.proposals.iter().find(|p| p.proposal.id == id)
+    }
+
+    /// The proposal `prefix Y` and `prefix N` act on: the oldest pending.
+    pub fn next_proposal(&self) -> Option<&str> {
+        self.proposals
+            .first()
+            .map(|p| p.proposal.id.as_str())
+            .filter(|id| check_id(id).is_ok())
+    }
+
+    /// Whether keys are being ignored after an alert.
+    pub fn guarded(&self) -> bool {
+        self.now < self.guard_until
     }
 
     pub fn is_busy(&self, slug: &str) -> bool {
@@ -227,12 +291,31 @@ impl App {
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
             Msg::Key(key) if key.kind != KeyEventKind::Release => {
+                if self.swallow() {
+                    return Vec::new();
+                }
                 self.status = None;
                 self.key(key)
             }
             Msg::Key(_) => Vec::new(),
+            Msg::Paste(text) => {
+                if self.swallow() {
+                    return Vec::new();
+                }
+                self.status = None;
+                self.paste(&text)
+            }
             Msg::Tick(now) => {
                 self.now = now;
+                Vec::new()
+            }
+            Msg::Resize { width, height } => {
+                self.size = (width, height);
+                self.fit_detail();
+                Vec::new()
+            }
+            Msg::Focused => {
+                self.guard_until = self.guard_until.max(self.now + GUARD_MS);
                 Vec::new()
             }
             Msg::Bottles(rows) => self.bottles(rows),
@@ -262,10 +345,8 @@ impl App {
             }
             Msg::Stopped(slug) => self.stopped(&slug),
             Msg::Modified(id) => {
-                if let Some(i) = self.proposals.iter().position(|p| p.id == id) {
-                    self.proposal_sel = i;
-                    self.focus = Focus::Proposals;
-                    return self.approve();
+                if self.open_detail(&id) {
+                    self.status = Some(format!("edited {id}: read what it grants now; a approves"));
                 }
                 Vec::new()
             }
@@ -284,10 +365,12 @@ impl App {
     }
 
     /// New arrivals ring the bell, bring the user here, and put the cursor
-    /// on the newest one (not for those already there at start).
-    fn proposals(&mut self, list: Vec<Proposal>) -> Vec<Effect> {
+    /// on the newest one (not for those already there at start); keys are
+    /// then ignored for a moment. An open detail follows its proposal.
+    fn proposals(&mut self, list: Vec<Pending>) -> Vec<Effect> {
         let fresh: Vec<&Proposal> = list
             .iter()
+            .map(|p| &p.proposal)
             .filter(|p| !self.arrivals.contains_key(&p.id))
             .collect();
         let newest = fresh
@@ -298,25 +381,33 @@ impl App {
         for p in &fresh {
             self.arrivals.insert(p.id.clone(), seen);
         }
-        let count_changed = list.len() != self.proposals.len() || !self.proposals_loaded;
         let selected = self.selected_proposal().map(|p| p.id.clone());
         self.proposals = list;
         self.arrivals
-            .retain(|id, _| self.proposals.iter().any(|p| &p.id == id));
+            .retain(|id, _| self.proposals.iter().any(|p| &p.proposal.id == id));
+        let position = |app: &App, id: &str| app.proposals.iter().position(|p| p.proposal.id == id);
         self.proposal_sel = selected
-            .and_then(|id| self.proposals.iter().position(|p| p.id == id))
+            .and_then(|id| position(self, &id))
             .unwrap_or_else(|| {
                 self.proposal_sel
                     .min(self.proposals.len().saturating_sub(1))
             });
+        self.follow_modal();
         let mut effects = Vec::new();
-        if count_changed {
-            effects.push(Effect::SetPending(self.proposals.len()));
+        let published = (
+            self.proposals.len(),
+            self.next_proposal().map(str::to_owned),
+        );
+        if self.published.as_ref() != Some(&published) {
+            let (count, next) = published.clone();
+            self.published = Some(published);
+            effects.push(Effect::SetPending { count, next });
         }
         if let (true, Some(id)) = (self.proposals_loaded, newest) {
             self.focus = Focus::Proposals;
-            self.proposal_sel = self.proposals.iter().position(|p| p.id == id).unwrap_or(0);
+            self.proposal_sel = position(self, &id).unwrap_or(0);
             self.alert_until = self.now + HIGHLIGHT_MS;
+            self.guard_until = self.now + GUARD_MS;
             effects.extend([Effect::Bell, Effect::FocusDashboard]);
         }
         self.proposals_loaded = true;
@@ -363,16 +454,7 @@ impl App {
             }
             KeyCode::Char('j') | KeyCode::Down => self.step(1),
             KeyCode::Char('k') | KeyCode::Up => self.step(-1),
-            // The tmux bindings send these, from any pane.
-            KeyCode::Char('P') => {
-                self.focus = Focus::Proposals;
-                if !self.proposals.is_empty() {
-                    self.proposal_sel = (self.proposal_sel + 1) % self.proposals.len();
-                }
-                Vec::new()
-            }
-            KeyCode::Char('A') => self.approve(),
-            KeyCode::Char('R') => self.ask_reason(),
+            KeyCode::Char('P') => self.next_in_list(),
             KeyCode::Char('J') => self.cycle(1),
             KeyCode::Char('K') => self.cycle(-1),
             KeyCode::Char('n') => {
@@ -393,6 +475,15 @@ impl App {
         };
         if len > 0 {
             *sel = (*sel as isize + delta).clamp(0, len as isize - 1) as usize;
+        }
+        Vec::new()
+    }
+
+    /// The cursor to the next proposal (`prefix P`).
+    fn next_in_list(&mut self) -> Vec<Effect> {
+        self.focus = Focus::Proposals;
+        if !self.proposals.is_empty() {
+            self.proposal_sel = (self.proposal_sel + 1) % self.proposals.len();
         }
         Vec::new()
     }
@@ -436,247 +527,34 @@ impl App {
         }
     }
 
-    fn proposals_key(&mut self, key: KeyEvent) -> Vec<Effect> {
-        let Some(id) = self.selected_proposal().map(|p| p.id.clone()) else {
-            return Vec::new();
-        };
-        match key.code {
-            KeyCode::Enter => {
-                self.modal = Some(Modal::Detail { id });
-                Vec::new()
-            }
-            KeyCode::Char('a') => self.approve(),
-            KeyCode::Char('m') => vec![Effect::Modify { id }],
-            KeyCode::Char('r') => self.ask_reason(),
-            _ => Vec::new(),
-        }
-    }
-
-    /// Approves the selected proposal; a new route with a credential first
-    /// asks which host variable holds it.
-    fn approve(&mut self) -> Vec<Effect> {
-        let Some(p) = self.selected_proposal() else {
-            return Vec::new();
-        };
-        let id = p.id.clone();
-        if let Request::EgressBlock {
-            auth: Some(auth), ..
-        } = &p.request
-        {
-            self.modal = Some(Modal::TokenEnv {
-                id,
-                input: auth.token_ref.clone().unwrap_or_default(),
-            });
-            return Vec::new();
-        }
-        vec![Effect::Approve {
-            id,
-            token_env: None,
-        }]
-    }
-
-    fn ask_reason(&mut self) -> Vec<Effect> {
-        if let Some(id) = self.selected_proposal().map(|p| p.id.clone()) {
-            self.focus = Focus::Proposals;
-            self.modal = Some(Modal::Reason {
-                id,
-                input: String::new(),
-            });
-        }
-        Vec::new()
-    }
-
-    fn agent_picker(&self) -> Picker {
-        let items = self
-            .choices
-            .iter()
-            .map(|c| {
-                let running = self.agents.iter().filter(|a| a.agent == c.name).count();
-                let detail = if running > 0 {
-                    format!("{} ({running} running)", c.description)
-                } else {
-                    c.description.clone()
-                };
-                Item {
-                    name: c.name.clone(),
-                    detail,
-                }
-            })
-            .collect();
-        Picker::new("new agent", items)
-    }
-
     fn modal_key(&mut self, modal: Modal, key: KeyEvent) -> Vec<Effect> {
         match modal {
-            Modal::Detail { id } => match key.code {
-                KeyCode::Char('a') => self.approve(),
-                KeyCode::Char('m') => vec![Effect::Modify { id }],
-                KeyCode::Char('r') => self.ask_reason(),
-                KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') => Vec::new(),
-                _ => {
-                    self.modal = Some(Modal::Detail { id });
-                    Vec::new()
-                }
-            },
-            Modal::Reason { id, input } => match edit_line(input, key) {
-                Line::Editing(input) => {
-                    self.modal = Some(Modal::Reason { id, input });
-                    Vec::new()
-                }
-                Line::Done(reason) => vec![Effect::Reject {
-                    id,
-                    reason: (!reason.trim().is_empty()).then(|| reason.trim().to_owned()),
-                }],
-                Line::Cancelled => Vec::new(),
-            },
-            Modal::TokenEnv { id, input } => match edit_line(input, key) {
-                Line::Editing(input) => {
-                    self.modal = Some(Modal::TokenEnv { id, input });
-                    Vec::new()
-                }
-                Line::Done(name) if name.trim().is_empty() => {
-                    self.status = Some(
-                        "a route with a credential needs the name of the variable holding it"
-                            .into(),
-                    );
-                    Vec::new()
-                }
-                Line::Done(name) => vec![Effect::Approve {
-                    id,
-                    token_env: Some(name.trim().to_owned()),
-                }],
-                Line::Cancelled => Vec::new(),
-            },
-            Modal::PickAgent(mut picker) => match picker.key(key) {
-                Outcome::Pending => {
-                    self.modal = Some(Modal::PickAgent(picker));
-                    Vec::new()
-                }
-                Outcome::Cancelled => Vec::new(),
-                Outcome::Chosen(agent) => {
-                    self.modal = Some(Modal::PickBottle {
-                        picker: self.bottle_picker(&agent),
-                        agent,
-                    });
-                    Vec::new()
-                }
-            },
-            Modal::PickBottle { agent, mut picker } => match picker.key(key) {
-                Outcome::Pending => {
-                    self.modal = Some(Modal::PickBottle { agent, picker });
-                    Vec::new()
-                }
-                Outcome::Cancelled => Vec::new(),
-                Outcome::Chosen(choice) => {
-                    let bottles = if choice == DEFAULT_BOTTLES {
-                        Vec::new()
-                    } else {
-                        vec![choice]
-                    };
-                    self.pick_backend(agent, bottles)
-                }
-            },
-            Modal::PickBackend {
-                agent,
-                bottles,
-                mut picker,
-            } => match picker.key(key) {
-                Outcome::Pending => {
-                    self.modal = Some(Modal::PickBackend {
-                        agent,
-                        bottles,
-                        picker,
-                    });
-                    Vec::new()
-                }
-                Outcome::Cancelled => Vec::new(),
-                Outcome::Chosen(backend) => vec![Effect::Preflight(NewAgent {
-                    agent,
-                    bottles,
-                    backend,
-                })],
-            },
-            Modal::Preflight { request, text } => match key.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') => {
-                    self.status = Some(format!("starting {}…", request.agent));
-                    vec![Effect::Launch(request)]
-                }
-                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
-                    self.status = Some("not started".into());
-                    Vec::new()
-                }
-                _ => {
-                    self.modal = Some(Modal::Preflight { request, text });
-                    Vec::new()
-                }
-            },
+            Modal::Detail(detail) => self.detail_key(detail, key),
+            Modal::Reason { id, input } => self.reason_key(id, input, key),
+            Modal::Widen { detail, input } => self.widen_key(detail, input, key),
+            Modal::TokenEnv {
+                detail,
+                widen,
+                input,
+            } => self.token_key(detail, widen, input, key),
+            modal @ (Modal::PickAgent(_)
+            | Modal::PickBottle { .. }
+            | Modal::PickBackend { .. }
+            | Modal::Preflight { .. }) => self.new_agent_key(modal, key),
         }
-    }
-
-    fn bottle_picker(&self, agent: &str) -> Picker {
-        let defaults = self
-            .choices
-            .iter()
-            .find(|c| c.name == agent)
-            .map(|c| c.bottles.clone())
-            .unwrap_or_default();
-        let default_text = if defaults.is_empty() {
-            "default".to_owned()
-        } else {
-            defaults.join(" + ")
-        };
-        let mut items = vec![Item {
-            name: DEFAULT_BOTTLES.into(),
-            detail: format!("the agent's own: {default_text}"),
-        }];
-        items.extend(self.bottle_names.iter().map(|b| Item {
-            name: b.clone(),
-            detail: String::new(),
-        }));
-        Picker::new("bottle", items)
-    }
-
-    /// The backend choice is skipped when there is only one.
-    fn pick_backend(&mut self, agent: String, bottles: Vec<String>) -> Vec<Effect> {
-        if self.backends.len() <= 1 {
-            let backend = self
-                .backends
-                .first()
-                .cloned()
-                .unwrap_or_else(|| "docker".into());
-            return vec![Effect::Preflight(NewAgent {
-                agent,
-                bottles,
-                backend,
-            })];
-        }
-        let items = self
-            .backends
-            .iter()
-            .map(|b| Item {
-                name: b.clone(),
-                detail: String::new(),
-            })
-            .collect();
-        self.modal = Some(Modal::PickBackend {
-            agent,
-            bottles,
-            picker: Picker::new("backend", items),
-        });
-        Vec::new()
     }
 }
 
 /// The bottle choice that means "the agent's own selection".
 pub const DEFAULT_BOTTLES: &str = "(agent's own)";
 
-enum Line {
+pub(crate) enum Line {
     Editing(String),
     Done(String),
     Cancelled,
 }
 
-fn edit_line(mut input: String, key: KeyEvent) -> Line {
+pub(crate) fn edit_line(mut input: String, key: KeyEvent) -> Line {
     match key.code {
         KeyCode::Enter => Line::Done(input),
         KeyCode::Esc => Line::Cancelled,
@@ -695,7 +573,10 @@ fn edit_line(mut input: String, key: KeyEvent) -> Line {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::supervise::proposal::AuthRequest;
+    use crate::dashboard::detail::DWELL_MS;
+    use crate::supervise::proposal::{AuthRequest, Request};
+
+    const SIZE: (u16, u16) = (80, 24);
 
     fn key(c: char) -> Msg {
         Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
@@ -703,6 +584,10 @@ mod tests {
 
     fn code(c: KeyCode) -> Msg {
         Msg::Key(KeyEvent::new(c, KeyModifiers::NONE))
+    }
+
+    fn keys(a: &mut App, text: &str) -> Vec<Effect> {
+        text.chars().flat_map(|c| a.update(key(c))).collect()
     }
 
     fn row(slug: &str) -> AgentRow {
@@ -717,17 +602,24 @@ mod tests {
         }
     }
 
-    fn proposal(id: &str, created: &str, request: Request) -> Proposal {
-        Proposal {
-            id: id.into(),
-            slug: "a-1".into(),
-            created_at: created.into(),
-            justification: "because".into(),
-            request,
+    fn proposal(id: &str, created: &str, request: Request) -> Pending {
+        Pending {
+            proposal: Proposal {
+                id: id.into(),
+                slug: "a-1".into(),
+                created_at: created.into(),
+                justification: "because".into(),
+                request,
+            },
+            preview: Preview {
+                lines: vec!["a new route to pypi.org, every path".into()],
+                widens_credential: false,
+                ..Default::default()
+            },
         }
     }
 
-    fn pipelock(id: &str, created: &str) -> Proposal {
+    fn pipelock(id: &str, created: &str) -> Pending {
         proposal(
             id,
             created,
@@ -736,6 +628,61 @@ mod tests {
                 host: "pypi.org".into(),
             },
         )
+    }
+
+    /// A capability-block whose preview is a long Dockerfile diff.
+    fn long(id: &str, created: &str) -> Pending {
+        let mut p = proposal(
+            id,
+            created,
+            Request::CapabilityBlock {
+                dockerfile: "FROM x\n".into(),
+            },
+        );
+        p.preview.lines = (0..60).map(|i| format!("+RUN step {i}")).collect();
+        p
+    }
+
+    fn with_auth(id: &str) -> Pending {
+        let mut p = proposal(
+            id,
+            "2",
+            Request::EgressBlock {
+                host: "api.github.com".into(),
+                path_allowlist: vec![],
+                auth: Some(AuthRequest {
+                    scheme: "bearer".into(),
+                    token_ref: Some("GITHUB_TOKEN".into()),
+                }),
+            },
+        );
+        p.preview.lines = vec![
+            "a new route to api.github.com, every path".into(),
+            "the agent suggests $GITHUB_TOKEN; name the variable yourself".into(),
+        ];
+        p.preview.needs_token = true;
+        p
+    }
+
+    fn widening(id: &str) -> Pending {
+        let mut p = proposal(
+            id,
+            "3",
+            Request::EgressBlock {
+                host: "api.github.com".into(),
+                path_allowlist: vec!["/".into()],
+                auth: None,
+            },
+        );
+        p.preview = Preview {
+            lines: vec![
+                "widens the route to api.github.com:".into(),
+                "WARNING: the route to api.github.com carries a credential that the proxy adds; approving also sends it to /".into(),
+            ],
+            widens_credential: true,
+            ..Default::default()
+        };
+        p
     }
 
     fn app() -> App {
@@ -748,9 +695,45 @@ mod tests {
             vec!["default".into(), "github".into()],
             vec!["docker".into()],
         );
+        app.update(Msg::Resize {
+            width: SIZE.0,
+            height: SIZE.1,
+        });
         app.update(Msg::Bottles(vec![row("a-1"), row("b-2"), row("c-3")]));
         app.update(Msg::Proposals(vec![]));
         app
+    }
+
+    /// An app with these proposals there at start (no alert), the cursor
+    /// on the first, at time 10 s.
+    fn listed(list: Vec<Pending>) -> App {
+        let mut a = App::new(vec![], vec![], vec![]);
+        a.update(Msg::Resize {
+            width: SIZE.0,
+            height: SIZE.1,
+        });
+        a.update(Msg::Tick(10_000));
+        a.update(Msg::Proposals(list));
+        a.focus = Focus::Proposals;
+        a
+    }
+
+    fn at(a: &mut App, ms: u64) {
+        a.update(Msg::Tick(ms));
+    }
+
+    fn detail(a: &App) -> &Detail {
+        match &a.modal {
+            Some(Modal::Detail(d)) => d,
+            other => panic!("no detail open: {other:?}"),
+        }
+    }
+
+    fn approvals(effects: &[Effect]) -> usize {
+        effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Approve { .. }))
+            .count()
     }
 
     #[test]
@@ -788,7 +771,10 @@ mod tests {
         // Present at start: counted, no alert.
         assert_eq!(
             a.update(Msg::Proposals(vec![pipelock("p1", "1")])),
-            [Effect::SetPending(1)]
+            [Effect::SetPending {
+                count: 1,
+                next: Some("p1".into())
+            }]
         );
         a.update(Msg::Tick(1000));
         let effects = a.update(Msg::Proposals(vec![
@@ -798,7 +784,15 @@ mod tests {
         ]));
         assert_eq!(
             effects,
-            [Effect::SetPending(3), Effect::Bell, Effect::FocusDashboard]
+            [
+                Effect::SetPending {
+                    count: 3,
+                    next: Some("p1".into())
+                },
+                Effect::Bell,
+                Effect::FocusDashboard
+            ],
+            "prefix Y keeps naming the oldest"
         );
         assert_eq!(a.focus, Focus::Proposals);
         assert_eq!(
@@ -810,50 +804,481 @@ mod tests {
         a.update(Msg::Tick(1000 + HIGHLIGHT_MS));
         assert!(!a.is_fresh("p3"));
         assert_eq!(
-            a.update(Msg::Proposals(vec![pipelock("p1", "1")])),
-            [Effect::SetPending(1)],
+            a.update(Msg::Proposals(vec![pipelock("p2", "2")])),
+            [Effect::SetPending {
+                count: 1,
+                next: Some("p2".into())
+            }],
             "going away is quiet"
+        );
+        assert_eq!(
+            a.update(Msg::Proposals(vec![pipelock("p2", "2")])),
+            [],
+            "nothing new to publish"
         );
     }
 
+    /// Whatever is typed right after an alert moved focus here: nothing
+    /// approved, nothing opened, nothing moved.
     #[test]
-    fn proposal_keys() {
-        let mut a = app();
-        let with_auth = proposal(
-            "p2",
-            "2",
-            Request::EgressBlock {
-                host: "api.github.com".into(),
-                path_allowlist: vec![],
-                auth: Some(AuthRequest {
-                    scheme: "bearer".into(),
-                    token_ref: Some("GITHUB_TOKEN".into()),
-                }),
-            },
+    fn keys_right_after_an_alert_change_nothing() {
+        let stray: Vec<(&str, Vec<Msg>)> = vec![
+            ("a", vec![key('a')]),
+            ("Enter", vec![code(KeyCode::Enter)]),
+            ("aa", vec![key('a'), key('a')]),
+            ("a, G, a", vec![key('a'), key('G'), key('a')]),
+            (
+                "r and a reason",
+                vec![key('r'), key('x'), code(KeyCode::Enter)],
+            ),
+            ("m", vec![key('m')]),
+            ("q", vec![key('q')]),
+            ("x", vec![key('x')]),
+            ("j", vec![key('j')]),
+            ("Tab", vec![code(KeyCode::Tab)]),
+            ("n", vec![key('n')]),
+            ("prefix Y", vec![Msg::Paste("bot-bottle:Y:p2".into())]),
+            ("prefix N", vec![Msg::Paste("bot-bottle:N:p2".into())]),
+        ];
+        for (name, msgs) in stray {
+            let mut a = listed(vec![pipelock("p1", "1")]);
+            a.update(Msg::Bottles(vec![row("a-1")]));
+            a.owned.insert("a-1".into());
+            at(&mut a, 20_000);
+            let alert = a.update(Msg::Proposals(vec![
+                pipelock("p1", "1"),
+                pipelock("p2", "2"),
+            ]));
+            assert!(alert.contains(&Effect::FocusDashboard), "{name}");
+            let before = a.clone();
+            let mut t = 20_050;
+            for msg in msgs {
+                at(&mut a, t);
+                assert_eq!(a.update(msg), [], "{name}: no effect");
+                t += 120;
+            }
+            assert_eq!(a.modal, None, "{name}: nothing opened");
+            assert_eq!(
+                (a.focus, a.proposal_sel, a.agent_sel),
+                (before.focus, before.proposal_sel, before.agent_sel),
+                "{name}: nothing moved"
+            );
+            assert!(
+                a.status.as_deref().unwrap().contains("ignored"),
+                "{name}: the status line says so"
+            );
+        }
+    }
+
+    #[test]
+    fn the_guard_lasts_until_the_keyboard_pauses() {
+        let mut a = listed(vec![]);
+        at(&mut a, 20_000);
+        a.update(Msg::Proposals(vec![pipelock("p1", "1")]));
+        assert!(a.guarded());
+        // The focus jump finished a little later: the guard counts from it.
+        at(&mut a, 20_300);
+        a.update(Msg::Focused);
+        at(&mut a, 21_200);
+        assert_eq!(a.update(key('a')), [], "within a second of the jump");
+        at(&mut a, 22_100);
+        assert_eq!(
+            a.update(key('a')),
+            [],
+            "still typing: 900 ms after the last key"
         );
-        a.update(Msg::Proposals(vec![pipelock("p1", "1"), with_auth]));
-        assert_eq!(a.selected_proposal().unwrap().id, "p2");
+        assert_eq!(a.modal, None);
+        at(&mut a, 22_100 + GUARD_MS);
+        assert!(!a.guarded());
+        a.update(key('a'));
+        assert_eq!(detail(&a).id(), "p1", "after a pause, keys count again");
+    }
+
+    #[test]
+    fn a_in_the_list_opens_the_detail_and_never_approves() {
+        for p in [
+            pipelock("p1", "1"),
+            long("p1", "1"),
+            with_auth("p1"),
+            widening("p1"),
+        ] {
+            let tool = p.proposal.request.tool();
+            for open in [key('a'), code(KeyCode::Enter)] {
+                let mut a = listed(vec![p.clone()]);
+                at(&mut a, 60_000);
+                assert_eq!(a.update(open), [], "{tool}");
+                let d = detail(&a);
+                assert_eq!((d.id(), d.since, d.scroll), ("p1", 60_000, 0), "{tool}");
+                assert_eq!(d.shown, p, "{tool}: the detail shows the preview");
+            }
+        }
+    }
+
+    /// (name, proposal, steps: (ms after opening, keys), approves)
+    type Gate<'a> = (&'a str, Pending, Vec<(u64, &'a str)>, bool);
+
+    #[test]
+    fn approving_needs_all_of_it_seen_and_a_dwell() {
+        let line_by_line = "j".repeat(60);
+        let cases: Vec<Gate> = vec![
+            (
+                "aa typed fast",
+                pipelock("p1", "1"),
+                vec![(0, "a"), (80, "a")],
+                false,
+            ),
+            (
+                "short, before the dwell",
+                pipelock("p1", "1"),
+                vec![(0, "a"), (DWELL_MS - 1, "a")],
+                false,
+            ),
+            (
+                "short, after the dwell",
+                pipelock("p1", "1"),
+                vec![(0, "a"), (DWELL_MS, "a")],
+                true,
+            ),
+            (
+                "long, not scrolled",
+                long("p1", "1"),
+                vec![(0, "a"), (5_000, "a")],
+                false,
+            ),
+            (
+                "long, jumped to the end",
+                long("p1", "1"),
+                vec![(0, "a"), (2_000, "G"), (5_000, "a")],
+                false,
+            ),
+            (
+                "long, half read",
+                long("p1", "1"),
+                vec![(0, "a"), (2_000, "  "), (5_000, "a")],
+                false,
+            ),
+            (
+                "long, read, fast",
+                long("p1", "1"),
+                vec![(0, "a"), (100, "        "), (200, "a")],
+                false,
+            ),
+            (
+                "long, read by paging",
+                long("p1", "1"),
+                vec![(0, "a"), (500, "        "), (DWELL_MS, "a")],
+                true,
+            ),
+            (
+                "long, read line by line then G",
+                long("p1", "1"),
+                vec![(0, "a"), (300, &line_by_line), (900, "G"), (1_500, "a")],
+                true,
+            ),
+            (
+                "closed and opened again",
+                pipelock("p1", "1"),
+                vec![(0, "a"), (900, "q"), (1_000, "a"), (1_100, "a")],
+                false,
+            ),
+        ];
+        for (name, p, steps, approves) in cases {
+            let mut a = listed(vec![p.clone()]);
+            let mut effects = Vec::new();
+            for (ms, typed) in steps {
+                at(&mut a, 60_000 + ms);
+                effects.extend(keys(&mut a, typed));
+            }
+            assert_eq!(
+                approvals(&effects),
+                usize::from(approves),
+                "{name}: {effects:?}"
+            );
+            if approves {
+                assert_eq!(
+                    effects.last(),
+                    Some(&Effect::Approve {
+                        id: "p1".into(),
+                        token_env: None,
+                        widen_credential: false,
+                        shown: p.preview.clone(),
+                    }),
+                    "{name}"
+                );
+            } else {
+                let status = a.status.clone().unwrap_or_default();
+                assert!(status.starts_with("not approved"), "{name}: {status}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_status_line_says_what_is_missing() {
+        let mut a = listed(vec![long("p1", "1")]);
+        at(&mut a, 60_000);
+        keys(&mut a, "aa");
+        assert!(
+            a.status
+                .as_deref()
+                .unwrap()
+                .contains("scroll to the end first")
+        );
+        keys(&mut a, "          ");
+        a.update(key('a'));
+        assert!(a.status.as_deref().unwrap().contains("read it first"));
+    }
+
+    #[test]
+    fn a_narrow_terminal_means_more_to_scroll() {
+        let mut p = pipelock("p1", "1");
+        p.preview.lines = vec!["x".repeat(400)];
+        let mut a = listed(vec![p]);
+        at(&mut a, 60_000);
+        a.update(key('a'));
+        at(&mut a, 62_000);
+        assert_eq!(approvals(&a.update(key('a'))), 1, "wide: it fits");
+
+        let mut p = pipelock("p1", "1");
+        p.preview.lines = vec!["x".repeat(400)];
+        let mut a = listed(vec![p]);
+        a.update(Msg::Resize {
+            width: 24,
+            height: 16,
+        });
+        at(&mut a, 60_000);
+        a.update(key('a'));
+        at(&mut a, 62_000);
+        assert_eq!(
+            approvals(&a.update(key('a'))),
+            0,
+            "narrow: it wraps past the end"
+        );
+        keys(&mut a, "    ");
+        assert_eq!(approvals(&a.update(key('a'))), 1);
+    }
+
+    #[test]
+    fn widening_a_credential_needs_yes() {
+        let open = |a: &mut App| {
+            at(a, 60_000);
+            a.update(key('a'));
+            at(a, 62_000);
+        };
+        let mut a = listed(vec![widening("p1")]);
+        open(&mut a);
         assert_eq!(a.update(key('a')), []);
-        assert!(matches!(&a.modal, Some(Modal::TokenEnv { input, .. }) if input == "GITHUB_TOKEN"));
+        assert!(matches!(&a.modal, Some(Modal::Widen { input, .. }) if input.is_empty()));
+        keys(&mut a, "y");
+        assert_eq!(a.update(code(KeyCode::Enter)), [], "y alone is not yes");
+        assert!(a.status.as_deref().unwrap().starts_with("not approved"));
+        detail(&a);
+        a.update(key('a'));
+        assert_eq!(keys(&mut a, "yes"), []);
+        let effects = a.update(code(KeyCode::Enter));
+        assert_eq!(
+            effects,
+            [Effect::Approve {
+                id: "p1".into(),
+                token_env: None,
+                widen_credential: true,
+                shown: widening("p1").preview,
+            }]
+        );
+
+        // Esc goes back to the detail, which still counts as read.
+        let mut a = listed(vec![widening("p1")]);
+        open(&mut a);
+        a.update(key('a'));
+        a.update(code(KeyCode::Esc));
+        detail(&a);
+        a.update(key('a'));
+        assert!(matches!(a.modal, Some(Modal::Widen { .. })));
+
+        // Without the preview saying so, never.
+        let mut a = listed(vec![pipelock("p1", "1")]);
+        open(&mut a);
+        assert!(matches!(
+            a.update(key('a')).as_slice(),
+            [Effect::Approve {
+                widen_credential: false,
+                ..
+            }]
+        ));
+    }
+
+    #[test]
+    fn the_token_prompt_starts_empty_and_names_the_host() {
+        let mut a = listed(vec![with_auth("p2")]);
+        at(&mut a, 60_000);
+        a.update(key('a'));
+        at(&mut a, 62_000);
+        assert_eq!(a.update(key('a')), []);
+        assert!(
+            matches!(&a.modal, Some(Modal::TokenEnv { input, widen: false, .. }) if input.is_empty()),
+            "never pre-filled with the agent's suggestion"
+        );
+        assert_eq!(a.update(code(KeyCode::Enter)), [], "empty: asked again");
+        assert!(a.status.as_deref().unwrap().contains("api.github.com"));
+        assert!(matches!(a.modal, Some(Modal::TokenEnv { .. })));
+        keys(&mut a, "1X");
+        assert_eq!(a.update(code(KeyCode::Enter)), [], "not a variable name");
+        for _ in 0..2 {
+            a.update(code(KeyCode::Backspace));
+        }
+        keys(&mut a, "MY_GH_TOKEN");
         assert_eq!(
             a.update(code(KeyCode::Enter)),
             [Effect::Approve {
                 id: "p2".into(),
-                token_env: Some("GITHUB_TOKEN".into())
+                token_env: Some("MY_GH_TOKEN".into()),
+                widen_credential: false,
+                shown: with_auth("p2").preview,
             }]
         );
-        a.update(key('k'));
+        // A paste into the prompt is not typing.
+        let mut a = listed(vec![with_auth("p2")]);
+        at(&mut a, 60_000);
+        a.update(key('a'));
+        at(&mut a, 62_000);
+        a.update(key('a'));
+        a.update(Msg::Paste("GITHUB_TOKEN".into()));
+        assert!(matches!(&a.modal, Some(Modal::TokenEnv { input, .. }) if input.is_empty()));
+    }
+
+    #[test]
+    fn prefix_y_and_n_act_on_the_id_they_name() {
+        let list = || vec![pipelock("p1", "1"), pipelock("p2", "2"), long("p3", "3")];
+        let mut a = listed(list());
+        at(&mut a, 60_000);
+        assert_eq!(a.proposal_sel, 0);
+        assert_eq!(a.update(Msg::Paste("bot-bottle:Y:p3".into())), []);
+        assert_eq!(detail(&a).id(), "p3", "the named one, not the cursor's");
+        assert_eq!(a.selected_proposal().unwrap().id, "p3");
+        at(&mut a, 65_000);
         assert_eq!(
-            a.update(key('a')),
-            [Effect::Approve {
-                id: "p1".into(),
-                token_env: None
+            a.update(Msg::Paste("bot-bottle:Y:p3".into())),
+            [],
+            "Y never approves, however long since"
+        );
+        assert_eq!(detail(&a).since, 65_000, "it opens afresh");
+
+        let mut a = listed(list());
+        a.update(key('j'));
+        a.update(Msg::Paste("bot-bottle:N:p3".into()));
+        assert_eq!(
+            a.modal,
+            Some(Modal::Reason {
+                id: "p3".into(),
+                input: String::new()
+            })
+        );
+        keys(&mut a, "no");
+        assert_eq!(
+            a.update(code(KeyCode::Enter)),
+            [Effect::Reject {
+                id: "p3".into(),
+                reason: Some("no".into())
             }]
         );
-        a.update(key('r'));
-        for c in "no need".chars() {
-            a.update(key(c));
+
+        let cases = [
+            (
+                "bot-bottle:Y:gone-1",
+                "proposal gone-1 is no longer pending",
+            ),
+            (
+                "bot-bottle:N:gone-1",
+                "proposal gone-1 is no longer pending",
+            ),
+            ("bot-bottle:Y:", "no proposal is pending"),
+            ("bot-bottle:Y:NOT AN ID", "that is not a proposal id"),
+            (
+                "bot-bottle:Z:p1",
+                "pasting is ignored in the dashboard: type instead",
+            ),
+            ("a", "pasting is ignored in the dashboard: type instead"),
+        ];
+        for (paste, status) in cases {
+            let mut a = listed(list());
+            a.update(key('j'));
+            assert_eq!(a.update(Msg::Paste(paste.into())), [], "{paste}");
+            assert_eq!(a.modal, None, "{paste}");
+            assert_eq!(a.proposal_sel, 1, "{paste}");
+            assert_eq!(a.status.as_deref(), Some(status), "{paste}");
         }
+    }
+
+    #[test]
+    fn binding_parse() {
+        let cases = [
+            ("bot-bottle:Y:ab-1", Some(Binding::Open("ab-1".into()))),
+            ("bot-bottle:N:ab-1", Some(Binding::Reject("ab-1".into()))),
+            ("bot-bottle:Y:", Some(Binding::Open(String::new()))),
+            ("bot-bottle:P", Some(Binding::NextProposal)),
+            ("bot-bottle:J", Some(Binding::NextAgent)),
+            ("bot-bottle:K", Some(Binding::PreviousAgent)),
+            ("bot-bottle:A:ab-1", None),
+            ("bot-bottle:Q", None),
+            ("Y:ab-1", None),
+            ("", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_binding(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn what_changes_under_the_detail_must_be_read_again() {
+        let mut a = listed(vec![pipelock("p1", "1")]);
+        at(&mut a, 60_000);
+        a.update(key('a'));
+        at(&mut a, 62_000);
+        let mut changed = pipelock("p1", "1");
+        changed
+            .preview
+            .lines
+            .push("WARNING: something else now".into());
+        a.update(Msg::Proposals(vec![changed.clone()]));
+        assert_eq!(detail(&a).since, 62_000, "the dwell starts again");
+        assert_eq!(detail(&a).shown, changed);
+        assert!(a.status.as_deref().unwrap().contains("changed"));
+        assert_eq!(approvals(&a.update(key('a'))), 0);
+        at(&mut a, 63_000);
+        assert!(matches!(
+            a.update(key('a')).as_slice(),
+            [Effect::Approve { shown, .. }] if *shown == changed.preview
+        ));
+
+        // A prompt over a detail whose proposal changed goes back to it.
+        let mut a = listed(vec![widening("p1")]);
+        at(&mut a, 60_000);
+        a.update(key('a'));
+        at(&mut a, 62_000);
+        a.update(key('a'));
+        assert!(matches!(a.modal, Some(Modal::Widen { .. })));
+        a.update(Msg::Proposals(vec![pipelock("p1", "1")]));
+        detail(&a);
+
+        // Decided elsewhere: closed.
+        a.update(Msg::Proposals(vec![]));
+        assert_eq!(a.modal, None);
+        assert!(a.status.as_deref().unwrap().contains("no longer pending"));
+    }
+
+    #[test]
+    fn modify_then_read_again() {
+        let mut a = listed(vec![pipelock("p1", "1")]);
+        at(&mut a, 60_000);
+        assert_eq!(a.update(key('m')), [Effect::Modify { id: "p1".into() }]);
+        assert_eq!(
+            a.update(Msg::Modified("p1".into())),
+            [],
+            "saving approves nothing"
+        );
+        assert_eq!(detail(&a).since, 60_000);
+        a.update(code(KeyCode::Esc));
+        a.update(key('r'));
+        keys(&mut a, "no need");
         assert_eq!(
             a.update(code(KeyCode::Enter)),
             [Effect::Reject {
@@ -861,11 +1286,6 @@ mod tests {
                 reason: Some("no need".into())
             }]
         );
-        assert_eq!(a.update(key('m')), [Effect::Modify { id: "p1".into() }]);
-        a.update(code(KeyCode::Enter));
-        assert_eq!(a.modal, Some(Modal::Detail { id: "p1".into() }));
-        a.update(code(KeyCode::Esc));
-        assert_eq!(a.modal, None);
     }
 
     #[test]

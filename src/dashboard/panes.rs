@@ -15,6 +15,13 @@ use crate::tmux::control::{PaneId, WindowId};
 /// How wide the right pane is, in percent of the window.
 const RIGHT_PERCENT: u8 = 60;
 
+/// Pane options set on every pane the dashboard makes (agents' sessions,
+/// logs) and on its own, whatever the global values are (a user who
+/// sources the conf into their own tmux may turn them on after it): no
+/// escape sequence passes through to the operator's terminal, and no
+/// program renames the window it is in.
+pub const PANE_OPTIONS: [(&str, &str); 2] = [("allow-passthrough", "off"), ("allow-rename", "off")];
+
 /// A pane, already there or about to be made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -259,7 +266,16 @@ impl Panes {
         self.select(self.dashboard).await
     }
 
-    pub async fn set_pending(&self, count: usize) -> Result<(), ClientError> {
+    /// The status line's pending count, and the id `prefix Y` / `prefix N`
+    /// name (empty when none).
+    pub async fn set_pending(&self, count: usize, next: Option<&str>) -> Result<(), ClientError> {
+        self.client
+            .run(&command::set_session_option(
+                self.dashboard,
+                "@bb_next_proposal",
+                next.unwrap_or(""),
+            ))
+            .await?;
         self.client
             .run(&command::set_session_option(
                 self.dashboard,
@@ -268,6 +284,16 @@ impl Panes {
             ))
             .await
             .map(|_| ())
+    }
+
+    /// `PANE_OPTIONS` on `pane`.
+    pub async fn harden(&self, pane: PaneId) -> Result<(), ClientError> {
+        for (name, value) in PANE_OPTIONS {
+            self.client
+                .run(&command::set_pane_option(pane, name, value))
+                .await?;
+        }
+        Ok(())
     }
 
     async fn new_pane(&self, name: &str, shell_command: &str) -> Result<PaneId, ClientError> {
@@ -282,6 +308,7 @@ impl Panes {
         self.client
             .run(&command::set_pane_option(pane, "remain-on-exit", "on"))
             .await?;
+        self.harden(pane).await?;
         Ok(pane)
     }
 

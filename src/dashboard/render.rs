@@ -8,7 +8,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, List, ListItem, ListState, Paragraph, Wrap};
 
 use super::app::{AgentRow, App, Focus, Modal};
-use crate::supervise::proposal::{Proposal, Request};
+use super::detail::{self, Detail, Kind};
+use super::text::{inert, slice};
+use crate::supervise::proposal::Request;
 
 pub fn render(app: &App, frame: &mut Frame) {
     let area = frame.area();
@@ -42,6 +44,9 @@ fn header_line(app: &App) -> Line<'static> {
     } else {
         Span::raw(text)
     });
+    if let Some(next) = app.next_proposal() {
+        spans.push(Span::raw(format!(" · prefix Y/N: {}", inert(next))));
+    }
     Line::from(spans)
 }
 
@@ -66,6 +71,7 @@ fn render_proposals(app: &App, frame: &mut Frame, area: Rect) {
         .proposals
         .iter()
         .map(|p| {
+            let p = &p.proposal;
             let style = if app.is_fresh(&p.id) {
                 Style::new().green()
             } else {
@@ -73,8 +79,11 @@ fn render_proposals(app: &App, frame: &mut Frame, area: Rect) {
             };
             ListItem::new(Line::from(vec![
                 Span::styled(format!("{}  ", p.request.tool()), Style::new().bold()),
-                Span::raw(p.request.summary()),
-                Span::styled(format!("  {}", p.slug), Style::new().dark_gray()),
+                Span::raw(inert(&p.request.summary())),
+                Span::styled(
+                    format!("  {}  {}", inert(&p.slug), inert(&p.id)),
+                    Style::new().dark_gray(),
+                ),
             ]))
             .style(style)
         })
@@ -188,12 +197,34 @@ pub fn color(name: &str) -> Color {
 }
 
 fn footer_line(app: &App) -> Line<'static> {
+    if app.guarded() {
+        return Line::from(Span::styled(
+            " new proposal: keys are ignored until you pause for a second",
+            Style::new().yellow().bold(),
+        ));
+    }
     if let Some(status) = &app.status {
-        return Line::from(Span::styled(format!(" {status}"), Style::new().bold()));
+        return Line::from(Span::styled(
+            format!(" {}", inert(status)),
+            Style::new().bold(),
+        ));
+    }
+    match &app.modal {
+        Some(Modal::Detail(_)) => {
+            return Line::from(
+                " a approves once every line has been on screen, after a second".dark_gray(),
+            );
+        }
+        Some(Modal::Widen { .. } | Modal::TokenEnv { .. }) => {
+            return Line::from(" Enter confirms · Esc goes back to the proposal".dark_gray());
+        }
+        _ => {}
     }
     let help = match app.focus {
         Focus::Agents => " Enter show · n new · x stop · Tab proposals · q quit",
-        Focus::Proposals => " Enter detail · a approve · m modify · r reject · Tab agents",
+        Focus::Proposals => {
+            " Enter/a read it (approve from there) · r reject · m modify · Tab agents"
+        }
     };
     Line::from(help.dark_gray())
 }
@@ -211,9 +242,16 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 
 fn render_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
     let (title, height) = match modal {
-        Modal::Detail { .. } => ("proposal", area.height),
+        Modal::Detail(d) => return render_detail(app, d, frame, area),
+        Modal::Widen { detail, input } => {
+            render_detail(app, detail, frame, area);
+            return render_widen(detail, input, frame, area);
+        }
+        Modal::TokenEnv { detail, input, .. } => {
+            render_detail(app, detail, frame, area);
+            return render_token(detail, input, frame, area);
+        }
         Modal::Reason { .. } => ("reject: reason for the agent", 3),
-        Modal::TokenEnv { .. } => ("host variable holding the credential", 3),
         Modal::PickAgent(_) | Modal::PickBottle { .. } | Modal::PickBackend { .. } => {
             ("new agent", 14)
         }
@@ -228,16 +266,9 @@ fn render_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
     match modal {
-        Modal::Detail { id } => {
-            let lines = app
-                .proposal(id)
-                .map(detail_lines)
-                .unwrap_or_else(|| vec![Line::from("(decided)")]);
-            frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
-        }
-        Modal::Reason { input, .. } | Modal::TokenEnv { input, .. } => {
+        Modal::Reason { input, .. } => {
             frame.render_widget(
-                Line::from(vec![Span::raw(input.clone()), Span::raw("█")]),
+                Line::from(vec![Span::raw(inert(input)), Span::raw("█")]),
                 inner,
             );
         }
@@ -252,65 +283,152 @@ fn render_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
                 inner,
             );
         }
+        Modal::Detail(_) | Modal::Widen { .. } | Modal::TokenEnv { .. } => {}
     }
 }
 
-/// A proposal in full; for pipelock-block, the host that would be allowed,
-/// in green.
-fn detail_lines(p: &Proposal) -> Vec<Line<'static>> {
-    let field = |k: &str, v: String| {
-        Line::from(vec![
-            Span::styled(format!("{k:<14}"), Style::new().bold()),
-            Span::raw(v),
-        ])
-    };
-    let mut lines = vec![
-        field("id", p.id.clone()),
-        field("bottle", p.slug.clone()),
-        field("tool", p.request.tool().to_owned()),
-        field("asked at", p.created_at.clone()),
-        field("why", p.justification.clone()),
-        Line::from(""),
-    ];
-    match &p.request {
-        Request::EgressBlock {
-            host,
-            path_allowlist,
-            auth,
-        } => {
-            lines.push(field("host", host.clone()));
-            let paths = if path_allowlist.is_empty() {
-                "every path".into()
-            } else {
-                path_allowlist.join(" ")
-            };
-            lines.push(field("paths", paths));
-            if let Some(auth) = auth {
-                let suggestion = auth
-                    .token_ref
-                    .as_ref()
-                    .map(|r| format!(" (suggests ${r})"))
-                    .unwrap_or_default();
-                lines.push(field("credential", format!("{}{suggestion}", auth.scheme)));
-            }
-        }
-        Request::PipelockBlock { failed_url, host } => {
-            lines.push(field("failed URL", failed_url.clone()));
-            lines.push(Line::from(Span::styled(
-                host.clone(),
-                Style::new().green().bold(),
-            )));
-        }
-        Request::CapabilityBlock { dockerfile } => {
-            lines.push(Line::from("new Dockerfile:".bold()));
-            lines.extend(dockerfile.lines().map(|l| Line::from(l.to_owned())));
-        }
+fn style_of(kind: Kind) -> Style {
+    match kind {
+        Kind::Field | Kind::Plain => Style::new(),
+        Kind::Host => Style::new().green().bold(),
+        Kind::Heading => Style::new().bold(),
+        Kind::Added => Style::new().green(),
+        Kind::Removed => Style::new().red(),
+        Kind::Warning => Style::new().yellow().bold(),
+        Kind::End => Style::new().dark_gray(),
     }
-    lines.push(Line::from(""));
+}
+
+/// A proposal in full, scrolled: exactly the rows `detail::rows` gives
+/// for the body `detail::areas` gives, from `scroll`.
+fn render_detail(app: &App, d: &Detail, frame: &mut Frame, area: Rect) {
+    let areas = detail::areas(area);
+    frame.render_widget(Clear, areas.modal);
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .border_style(Style::new().cyan())
+        .title(format!(" proposal {} ", inert(d.id())));
+    frame.render_widget(block, areas.modal);
+    let rows = detail::rows(&d.lines, areas.body.width);
+    let visible: Vec<Line> = rows
+        .iter()
+        .skip(d.scroll)
+        .take(areas.body.height as usize)
+        .map(|row| {
+            let line = &d.lines[row.line];
+            let text = slice(&line.text, &(row.start..row.end));
+            let style = style_of(line.kind);
+            let label = 10usize.saturating_sub(row.start).min(text.chars().count());
+            if matches!(line.kind, Kind::Field | Kind::Host) && label > 0 {
+                let head: String = text.chars().take(label).collect();
+                let tail: String = text.chars().skip(label).collect();
+                Line::from(vec![
+                    Span::styled(head, Style::new().bold()),
+                    Span::styled(tail, style),
+                ])
+            } else {
+                Line::from(Span::styled(text, style))
+            }
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(visible), areas.body);
+    let last = (d.scroll + areas.body.height as usize).min(rows.len());
+    let position = format!("{}-{}/{}  ", d.scroll + 1, last, rows.len());
+    let keys = match d.missing(app.now, app.size) {
+        Some(detail::Missing::Unseen(_)) => {
+            "scroll to the end to approve: j/k space G · r reject · Esc close"
+        }
+        _ => "a approve · r reject · m modify · j/k space g/G scroll · Esc close",
+    };
+    frame.render_widget(
+        Line::from(vec![
+            Span::styled(position, Style::new().bold()),
+            Span::styled(keys, Style::new().dark_gray()),
+        ]),
+        areas.hint,
+    );
+}
+
+/// A prompt over the detail, near the bottom.
+fn prompt_box(title: String, lines: Vec<Line<'static>>, frame: &mut Frame, area: Rect) {
+    let width = area.width.saturating_sub(6).max(20).min(area.width);
+    let inner_width = width.saturating_sub(2).max(1) as usize;
+    let rows: usize = lines
+        .iter()
+        .map(|l| l.width().div_ceil(inner_width).max(1))
+        .sum();
+    let height = (rows as u16 + 2).min(area.height);
+    let rect = Rect::new(
+        area.x + (area.width - width) / 2,
+        area.y + area.height.saturating_sub(height + 2),
+        width,
+        height,
+    );
+    frame.render_widget(Clear, rect);
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .border_style(Style::new().yellow())
+        .title(title);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        rect,
+    );
+}
+
+fn input_line(input: &str) -> Line<'static> {
+    Line::from(vec![
+        Span::styled("> ", Style::new().bold()),
+        Span::raw(inert(input)),
+        Span::raw("█"),
+    ])
+}
+
+fn render_widen(d: &Detail, input: &str, frame: &mut Frame, area: Rect) {
+    let host = route_host(&d.shown.proposal.request);
+    let mut lines: Vec<Line> = d
+        .shown
+        .preview
+        .lines
+        .iter()
+        .filter(|l| l.starts_with("WARNING"))
+        .map(|l| Line::from(Span::styled(inert(l), Style::new().yellow())))
+        .collect();
     lines.push(Line::from(
-        " a approve · m modify · r reject · Esc close".dark_gray(),
+        "type yes and Enter to approve that; Esc goes back".dark_gray(),
     ));
-    lines
+    lines.push(input_line(input));
+    prompt_box(
+        format!(" send the credential of {} to more paths? ", inert(&host)),
+        lines,
+        frame,
+        area,
+    );
+}
+
+fn render_token(d: &Detail, input: &str, frame: &mut Frame, area: Rect) {
+    let host = inert(&route_host(&d.shown.proposal.request));
+    let lines = vec![
+        Line::from(format!(
+            "the value of the host variable you name is sent to {host}"
+        )),
+        Line::from("type its name yourself; Esc goes back".dark_gray()),
+        input_line(input),
+    ];
+    prompt_box(
+        format!(" credential for {host}: host variable "),
+        lines,
+        frame,
+        area,
+    );
+}
+
+fn route_host(request: &Request) -> String {
+    match request {
+        Request::EgressBlock { host, .. } | Request::PipelockBlock { host, .. } => host.clone(),
+        Request::CapabilityBlock { .. } => "the bottle".into(),
+    }
 }
 
 #[cfg(test)]
@@ -321,11 +439,22 @@ mod tests {
 
     use super::*;
     use crate::dashboard::app::{AgentChoice, Msg};
+    use crate::supervise::apply::Pending;
+    use crate::supervise::preview::Preview;
+    use crate::supervise::proposal::Proposal;
 
-    fn draw(app: &App, width: u16, height: u16) -> String {
+    fn term(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
         let mut term = Terminal::new(TestBackend::new(width, height)).unwrap();
         term.draw(|f| render(app, f)).unwrap();
-        term.backend().to_string()
+        term
+    }
+
+    fn draw(app: &App, width: u16, height: u16) -> String {
+        term(app, width, height).backend().to_string()
+    }
+
+    fn key(app: &mut App, code: KeyCode) {
+        app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
     }
 
     fn app() -> App {
@@ -355,17 +484,68 @@ mod tests {
         app
     }
 
-    fn proposal() -> Proposal {
-        Proposal {
-            id: "mwviajtx-ydza".into(),
-            slug: "shell-ab12c".into(),
-            created_at: "2026-11-25T10:05:00.000Z".into(),
-            justification: "pip needs the index".into(),
-            request: Request::PipelockBlock {
-                failed_url: "https://pypi.org/simple/requests/".into(),
-                host: "pypi.org".into(),
+    fn proposal() -> Pending {
+        Pending {
+            proposal: Proposal {
+                id: "mwviajtx-ydza".into(),
+                slug: "shell-ab12c".into(),
+                created_at: "2026-11-25T10:05:00.000Z".into(),
+                justification: "pip needs the index".into(),
+                request: Request::PipelockBlock {
+                    failed_url: "https://pypi.org/simple/requests/".into(),
+                    host: "pypi.org".into(),
+                },
+            },
+            preview: Preview {
+                lines: vec![
+                    "the agent was refused: https://pypi.org/simple/requests/".into(),
+                    "a new route to pypi.org, every path".into(),
+                ],
+                widens_credential: false,
+                ..Default::default()
             },
         }
+    }
+
+    /// A capability-block with a Dockerfile diff longer than the screen.
+    fn capability() -> Pending {
+        let mut lines = vec![
+            "a new image for shell-ab12c: approving takes the bottle down, and `bot-bottle resume shell-ab12c` rebuilds it".to_owned(),
+            "built with no network and an empty build context; the changes to the current Dockerfile:".to_owned(),
+            "--- Dockerfile".to_owned(),
+            "+++ Dockerfile".to_owned(),
+            "@@ -1,2 +1,14 @@".to_owned(),
+            " FROM debian:bookworm-slim".to_owned(),
+            "-USER agent".to_owned(),
+        ];
+        lines.extend((1..=12).map(|i| format!("+RUN apt-get install -y package-number-{i}")));
+        lines.push("+USER agent".into());
+        Pending {
+            proposal: Proposal {
+                id: "capa-0001".into(),
+                slug: "shell-ab12c".into(),
+                created_at: "2026-11-25T10:06:00.000Z".into(),
+                justification: "the tests need the compilers".into(),
+                request: Request::CapabilityBlock {
+                    dockerfile: String::new(),
+                },
+            },
+            preview: Preview {
+                lines,
+                widens_credential: false,
+                ..Default::default()
+            },
+        }
+    }
+
+    fn opened(p: Pending, width: u16, height: u16) -> App {
+        let mut app = app();
+        app.update(Msg::Resize { width, height });
+        app.update(Msg::Proposals(vec![p]));
+        app.update(Msg::Tick(crate::dashboard::app::GUARD_MS));
+        app.focus = Focus::Proposals;
+        key(&mut app, KeyCode::Enter);
+        app
     }
 
     #[test]
@@ -374,25 +554,37 @@ mod tests {
         app.update(Msg::Tick(100));
         app.update(Msg::Proposals(vec![proposal()]));
         app.update(Msg::Output("shell-ab12c".into()));
+        app.update(Msg::Tick(100 + crate::dashboard::app::GUARD_MS));
+        app.update(Msg::Key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)));
         app.update(Msg::Key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)));
         app.right = Some("shell-zz9yx".into());
-        insta::assert_snapshot!(draw(&app, 72, 14));
+        insta::assert_snapshot!(draw(&app, 90, 14));
+    }
+
+    #[test]
+    fn right_after_an_alert_the_status_line_says_keys_are_ignored() {
+        let mut app = app();
+        app.update(Msg::Tick(100));
+        app.update(Msg::Proposals(vec![proposal()]));
+        app.update(Msg::Tick(300));
+        key(&mut app, KeyCode::Char('a'));
+        let screen = draw(&app, 90, 14);
+        assert!(
+            screen.contains("keys are ignored until you pause"),
+            "{screen}"
+        );
+        assert!(!screen.contains("approving grants"), "{screen}");
     }
 
     #[test]
     fn pipelock_detail_shows_the_host() {
-        let mut app = app();
-        app.update(Msg::Proposals(vec![proposal()]));
-        app.focus = Focus::Proposals;
-        app.update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
-        insta::assert_snapshot!(draw(&app, 60, 16));
-        let mut term = Terminal::new(TestBackend::new(60, 16)).unwrap();
-        term.draw(|f| render(&app, f)).unwrap();
+        let app = opened(proposal(), 60, 18);
+        insta::assert_snapshot!(draw(&app, 60, 18));
+        let term = term(&app, 60, 18);
         let buffer = term.backend().buffer();
-        let green = (0..16).any(|y| {
+        let green = (0..18).any(|y| {
             let row: String = (0..60).map(|x| buffer[(x, y)].symbol()).collect();
-            let bare = row.trim_matches(|c: char| c == '│' || c == ' ');
-            match (bare == "pypi.org", row.find("pypi")) {
+            match (row.contains("host      pypi.org"), row.find("pypi")) {
                 (true, Some(byte)) => {
                     let x = row[..byte].chars().count() as u16;
                     buffer[(x, y)].fg == Color::Green
@@ -401,6 +593,132 @@ mod tests {
             }
         });
         assert!(green, "the host to allow is in green");
+    }
+
+    #[test]
+    fn capability_detail_top_scrolled_and_end() {
+        let mut app = opened(capability(), 72, 16);
+        insta::assert_snapshot!("capability_top", draw(&app, 72, 16));
+        key(&mut app, KeyCode::PageDown);
+        insta::assert_snapshot!("capability_scrolled", draw(&app, 72, 16));
+        key(&mut app, KeyCode::End);
+        insta::assert_snapshot!("capability_end", draw(&app, 72, 16));
+    }
+
+    #[test]
+    fn narrow_detail_wraps() {
+        let app = opened(capability(), 34, 20);
+        insta::assert_snapshot!(draw(&app, 34, 20));
+    }
+
+    /// The rows the app counts as on screen are the rows drawn, at every
+    /// scroll position and size.
+    #[test]
+    fn what_the_app_counts_as_seen_is_what_is_drawn() {
+        for (width, height) in [(72, 16), (34, 20), (25, 9), (120, 40)] {
+            let mut app = opened(capability(), width, height);
+            loop {
+                let Some(Modal::Detail(d)) = &app.modal else {
+                    panic!("detail closed")
+                };
+                let areas = detail::areas(Rect::new(0, 0, width, height));
+                let rows = detail::rows(&d.lines, areas.body.width);
+                let term = term(&app, width, height);
+                let buffer = term.backend().buffer();
+                for (i, row) in rows
+                    .iter()
+                    .skip(d.scroll)
+                    .take(areas.body.height as usize)
+                    .enumerate()
+                {
+                    let y = areas.body.y + i as u16;
+                    let drawn: String = (areas.body.x..areas.body.x + areas.body.width)
+                        .map(|x| buffer[(x, y)].symbol())
+                        .collect();
+                    let want = slice(&d.lines[row.line].text, &(row.start..row.end));
+                    assert_eq!(
+                        drawn.trim_end(),
+                        want.trim_end(),
+                        "{width}x{height} row {y}"
+                    );
+                }
+                let before = d.scroll;
+                key(&mut app, KeyCode::Down);
+                let Some(Modal::Detail(d)) = &app.modal else {
+                    panic!("detail closed")
+                };
+                if d.scroll == before {
+                    assert_eq!(
+                        d.unseen(app.size),
+                        0,
+                        "{width}x{height}: the end is reachable"
+                    );
+                    break;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn prompts_over_the_detail() {
+        let mut widen = proposal();
+        widen.proposal.request = Request::EgressBlock {
+            host: "api.github.com".into(),
+            path_allowlist: vec!["/".into()],
+            auth: None,
+        };
+        widen.preview = Preview {
+            lines: vec![
+                "widens the route to api.github.com:".into(),
+                "WARNING: the route to api.github.com carries a credential that the proxy adds; approving also sends it to /".into(),
+            ],
+            widens_credential: true,
+            ..Default::default()
+        };
+        let mut app = opened(widen, 72, 16);
+        app.update(Msg::Tick(5_000));
+        key(&mut app, KeyCode::Char('a'));
+        key(&mut app, KeyCode::Char('y'));
+        insta::assert_snapshot!("widen_prompt", draw(&app, 72, 16));
+
+        let mut token = proposal();
+        token.proposal.request = Request::EgressBlock {
+            host: "api.github.com".into(),
+            path_allowlist: vec![],
+            auth: Some(crate::supervise::proposal::AuthRequest {
+                scheme: "bearer".into(),
+                token_ref: Some("GITHUB_TOKEN".into()),
+            }),
+        };
+        token.preview.needs_token = true;
+        let mut app = opened(token, 72, 16);
+        app.update(Msg::Tick(5_000));
+        key(&mut app, KeyCode::Char('a'));
+        insta::assert_snapshot!("token_prompt", draw(&app, 72, 16));
+    }
+
+    /// Escapes an agent wrote are shown, not sent: no control character
+    /// reaches the terminal from the list or the detail.
+    #[test]
+    fn agent_text_is_inert() {
+        let mut p = proposal();
+        p.proposal.justification = "see \x1b]52;c;aGk=\x07 and \x1b[2J\u{202e}txt.exe".into();
+        p.preview
+            .lines
+            .push("\x1bPtmux;\x1b\x1b]0;owned\x07\x1b\\".into());
+        let mut app = opened(p, 100, 20);
+        for frame in 0..2 {
+            let term = term(&app, 100, 20);
+            let buffer = term.backend().buffer();
+            let text: String = buffer.content().iter().map(|c| c.symbol()).collect();
+            assert!(!text.chars().any(char::is_control), "frame {frame}");
+            assert!(!text.contains('\u{202e}'), "frame {frame}");
+            if frame == 0 {
+                assert!(text.contains("\\u{1b}]52;c;aGk=\\u{7}"), "{text}");
+                assert!(text.contains("\\u{202e}txt.exe"), "{text}");
+            }
+            key(&mut app, KeyCode::Esc);
+        }
     }
 
     #[test]

@@ -25,6 +25,7 @@ use crate::manifest::{self, Sources};
 use crate::provider::shell_join;
 use crate::state::Home;
 use crate::supervise::apply::{self, Applied};
+use crate::supervise::preview::Preview;
 use crate::tmux::client::{Client, ClientError, Event as TmuxEvent, Target};
 use crate::tmux::command;
 use crate::tmux::control::{Notification, PaneId, WindowId};
@@ -159,6 +160,7 @@ async fn main_loop(
     if let Some(e) = load_error {
         app.update(Msg::Status(e));
     }
+    shared.panes.lock().await.harden(dashboard).await?;
     let terminal_lock = Arc::new(std::sync::Mutex::new(()));
     spawn_keys(msgs.clone(), Arc::clone(&terminal_lock));
     spawn_ticks(msgs.clone());
@@ -166,9 +168,17 @@ async fn main_loop(
     spawn_bottles(home.clone(), msgs.clone());
     spawn_output(client.clone(), tmux_events, dashboard, msgs.clone());
 
-    let mut terminal = ratatui::try_init()?;
+    let mut terminal = init_terminal()?;
     let started = Instant::now();
     let result = loop {
+        // The app decides what is on screen with the size it is drawn at.
+        let size = terminal.size()?;
+        if (size.width, size.height) != app.size {
+            app.update(Msg::Resize {
+                width: size.width,
+                height: size.height,
+            });
+        }
         terminal.draw(|f| render(&app, f))?;
         let Some(first) = inbox.recv().await else {
             break Ok(());
@@ -179,18 +189,20 @@ async fn main_loop(
         }
         let mut quit = false;
         for msg in batch {
-            let msg = match msg {
-                Msg::Tick(_) => Msg::Tick(started.elapsed().as_millis() as u64),
-                other => other,
-            };
+            // Every message is handled at the time it is handled: a key's
+            // time decides whether it falls in the guard after an alert.
+            app.update(Msg::Tick(started.elapsed().as_millis() as u64));
+            if let Msg::Tick(_) = msg {
+                continue;
+            }
             for effect in app.update(msg) {
                 match effect {
                     Effect::Quit => quit = true,
                     Effect::Modify { id } => {
                         let held = terminal_lock.lock().unwrap_or_else(|p| p.into_inner());
-                        ratatui::restore();
+                        restore_terminal();
                         let outcome = modify(&home, &id);
-                        terminal = ratatui::try_init()?;
+                        terminal = init_terminal()?;
                         drop(held);
                         terminal.clear()?;
                         match outcome {
@@ -213,8 +225,27 @@ async fn main_loop(
             break Ok(());
         }
     };
-    ratatui::restore();
+    restore_terminal();
     result
+}
+
+/// The terminal in raw mode, with bracketed paste: a paste arrives as one
+/// event (ignored unless it is a tmux binding's request), never as keys.
+fn init_terminal() -> std::io::Result<ratatui::DefaultTerminal> {
+    let terminal = ratatui::try_init()?;
+    ratatui::crossterm::execute!(
+        std::io::stdout(),
+        ratatui::crossterm::event::EnableBracketedPaste
+    )?;
+    Ok(terminal)
+}
+
+fn restore_terminal() {
+    let _ = ratatui::crossterm::execute!(
+        std::io::stdout(),
+        ratatui::crossterm::event::DisableBracketedPaste
+    );
+    ratatui::restore();
 }
 
 /// The agents `n` offers, from the manifests (an error is shown, not fatal).
@@ -261,21 +292,26 @@ async fn carry_out(shared: &Shared, effect: Effect) {
             .close_right()
             .await
             .map_err(|e| e.to_string()),
-        Effect::FocusDashboard => shared
+        Effect::FocusDashboard => {
+            let moved = shared.panes.lock().await.focus_dashboard().await;
+            if moved.is_ok() {
+                shared.send(Msg::Focused);
+            }
+            moved.map_err(|e| e.to_string())
+        }
+        Effect::SetPending { count, next } => shared
             .panes
             .lock()
             .await
-            .focus_dashboard()
+            .set_pending(count, next.as_deref())
             .await
             .map_err(|e| e.to_string()),
-        Effect::SetPending(n) => shared
-            .panes
-            .lock()
-            .await
-            .set_pending(n)
-            .await
-            .map_err(|e| e.to_string()),
-        Effect::Approve { id, token_env } => approve(shared, id, token_env).await,
+        Effect::Approve {
+            id,
+            token_env,
+            widen_credential,
+            shown,
+        } => approve(shared, id, token_env, widen_credential, shown).await,
         Effect::Reject { id, reason } => {
             let home = shared.home.clone();
             let done =
@@ -300,11 +336,25 @@ async fn carry_out(shared: &Shared, effect: Effect) {
     }
 }
 
-async fn approve(shared: &Shared, id: String, token_env: Option<String>) -> Result<(), String> {
+/// Approves what the operator read: if approving `id` would now grant
+/// anything but `shown` (the routes changed meanwhile, the request was
+/// edited), nothing is approved and the detail shows the new preview.
+async fn approve(
+    shared: &Shared,
+    id: String,
+    token_env: Option<String>,
+    widen_credential: bool,
+    shown: Preview,
+) -> Result<(), String> {
     let home = shared.home.clone();
     let sink = Sink::File(shared.log_path("apply", "last"));
     let done = tokio::task::spawn_blocking(move || {
-        apply::approve(&home, &id, token_env.as_deref(), &sink)
+        let approval = apply::Approval {
+            token_env: token_env.as_deref(),
+            widen_credential,
+            shown: Some(&shown),
+        };
+        apply::approve(&home, &id, &approval, &sink)
     })
     .await
     .map_err(|e| e.to_string())?;
@@ -496,8 +546,13 @@ fn spawn_keys(msgs: mpsc::UnboundedSender<Msg>, terminal: Arc<std::sync::Mutex<(
                         return;
                     }
                 }
-                Ok(Event::Resize(..)) => {
-                    let _ = msgs.send(Msg::Tick(0));
+                Ok(Event::Paste(text)) => {
+                    if msgs.send(Msg::Paste(text)).is_err() {
+                        return;
+                    }
+                }
+                Ok(Event::Resize(width, height)) => {
+                    let _ = msgs.send(Msg::Resize { width, height });
                 }
                 Ok(_) => {}
                 Err(_) => return,

@@ -1,27 +1,24 @@
 //! One request through the proxy: decide, scan for secrets, inject the
-//! route's credential, forward, stream the answer back, log the decision.
+//! route's credential, forward, scan the answer on its way back, log the
+//! decision.
 
 use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
+use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Request, Response, StatusCode, Uri};
+use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper::body::{Body as _, Frame, Incoming, SizeHint};
-use tokio::sync::mpsc;
+use hyper::body::Incoming;
+use tokio::sync::Semaphore;
 
 use super::decisions::{Decision, Log};
 use super::dlp::Scanner;
-use super::policy::{self, CREDENTIAL_HEADERS, Denial, Policy, Route, Scheme};
-use super::upstream::{Body, BoxError, Upstream};
-
-/// Bodies up to this size are scanned whole before anything goes upstream;
-/// larger ones are scanned as they stream.
-pub const BODY_BUFFER_LIMIT: usize = 1024 * 1024;
+use super::policy::{self, CREDENTIAL_HEADERS, Denial, METHOD_OVERRIDES, Policy, Route, Scheme};
+use super::request_body::{self, Refused};
+use super::response;
+use super::upstream::{self, Body, Upstream};
 
 /// The policy in force, with what is built from it. Swapped whole on reload;
 /// a request keeps the one it started with.
@@ -29,6 +26,39 @@ pub struct Active {
     pub policy: Policy,
     pub dlp: Scanner,
     pub client: Upstream,
+    /// Bytes of a response held back while it is scanned for the bottle's
+    /// own secrets: more than the longest form the scanner looks for.
+    pub own_holdback: usize,
+}
+
+impl Active {
+    pub fn new(policy: Policy, client: Upstream) -> Active {
+        let secrets = policy.secrets();
+        let longest = secrets.iter().map(String::len).max().unwrap_or(0);
+        Active {
+            dlp: Scanner::new(&secrets),
+            policy,
+            client,
+            // The scanner's longest form of a secret is percent-encoding
+            // (three bytes a byte); leave room for longer ones.
+            own_holdback: 6 * longest + 64,
+        }
+    }
+}
+
+impl AsRef<Scanner> for Active {
+    fn as_ref(&self) -> &Scanner {
+        &self.dlp
+    }
+}
+
+/// What every request shares besides the policy.
+pub struct Env {
+    pub log: Log,
+    /// KiB of request bodies being buffered, all requests together.
+    pub buffers: Arc<Semaphore>,
+    /// How long a request body may stall while it is buffered.
+    pub body_idle: Duration,
 }
 
 /// Where a request came in.
@@ -43,60 +73,77 @@ pub enum Entry {
 }
 
 /// The facts of a request's target, whichever way it came in.
-struct Target {
-    scheme: Scheme,
-    host: String,
-    port: u16,
+pub struct Target {
+    pub scheme: Scheme,
+    pub host: String,
+    pub port: u16,
     /// The Host header to check against the target, if any.
     host_header: Option<String>,
 }
 
 pub async fn handle(
     active: Arc<Active>,
-    log: Arc<Log>,
+    env: Arc<Env>,
     entry: Entry,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let method = req.method().to_string();
+    let log = &env.log;
     let Some(target) = target(&active.policy, &entry, &req) else {
-        let mut d = Decision::new("deny", &method, &req.uri().to_string());
-        d.reason = Some("not a request this listener serves".into());
-        log.record(&d);
+        log.record(
+            &Decision::new("deny", &method, &req.uri().to_string())
+                .because("not a request this listener serves"),
+        );
         return Ok(text(
             StatusCode::BAD_REQUEST,
             "bot-bottle egress: send requests through the proxy (HTTP_PROXY / HTTPS_PROXY)\n",
         ));
     };
-    let path = req.uri().path().to_owned();
-    let url = format!("{}://{}{}", target.scheme.name(), target.host, path);
+    let raw_path = req.uri().path().to_owned();
+    let url = format!("{}://{}{}", target.scheme.name(), target.host, raw_path);
     let decision = active.policy.decide(&policy::Request {
+        method: &method,
         scheme: target.scheme,
         host: &target.host,
         port: target.port,
         host_header: target.host_header.as_deref(),
-        path: &path,
+        path: &raw_path,
     });
     let exempt = decision
         .as_ref()
         .ok()
-        .and_then(|r| r.inject.as_ref())
+        .and_then(|a| a.route.inject.as_ref())
         .map(|i| i.header.as_str());
     if let Some(kind) = scan_head(&active.dlp, &req, exempt) {
-        return Ok(deny(&log, &method, &url, Denial::Secret { kind }));
+        return Ok(deny(log, &method, &url, Denial::Secret { kind }));
     }
-    let route = match decision {
-        Ok(route) => route.clone(),
-        Err(denial) => return Ok(deny(&log, &method, &url, denial)),
+    let (route, path) = match decision {
+        Ok(allowed) => (allowed.route.clone(), allowed.path),
+        Err(denial) => return Ok(deny(log, &method, &url, denial)),
     };
+    let overrides = METHOD_OVERRIDES
+        .iter()
+        .flat_map(|name| req.headers().get_all(*name))
+        .filter_map(|v| v.to_str().ok());
+    if let Err(denial) = policy::check_overrides(overrides, req.uri().query()) {
+        return Ok(deny(log, &method, &url, denial));
+    }
 
     let (parts, body) = req.into_parts();
-    let leaked = Arc::new(AtomicBool::new(false));
-    let body = match read_body(&active, body, &leaked).await {
-        Ok(body) => body,
-        Err(BodyError::Secret(kind)) => {
-            return Ok(deny(&log, &method, &url, Denial::Secret { kind }));
+    let prepared = match request_body::prepare(&active, &env, &route, &parts.headers, body).await {
+        Ok(prepared) => prepared,
+        Err(Refused::Deny(denial)) => return Ok(deny(log, &method, &url, denial)),
+        Err(Refused::Busy) => {
+            log.record(
+                &Decision::new("deny", &method, &url)
+                    .because("busy: too many request bodies are being buffered"),
+            );
+            return Ok(text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "bot-bottle egress is buffering too many request bodies right now; retry shortly.\n",
+            ));
         }
-        Err(BodyError::Read(e)) => {
+        Err(Refused::Read(e)) => {
             return Ok(text(
                 StatusCode::BAD_REQUEST,
                 &format!("bot-bottle egress: cannot read the request body: {e}\n"),
@@ -104,12 +151,22 @@ pub async fn handle(
         }
     };
 
+    let query = parts
+        .uri
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
     let mut upstream = Request::builder()
         .method(parts.method.clone())
-        .uri(upstream_uri(&target, &parts.uri))
-        .body(body);
+        .uri(format!(
+            "{}://{}{path}{query}",
+            target.scheme.name(),
+            target.host
+        ))
+        .body(prepared.body);
+    let scan_answers = active.dlp.has_own();
     if let Ok(req) = upstream.as_mut() {
-        *req.headers_mut() = forwarded_headers(&parts.headers, &route, &target);
+        *req.headers_mut() = forwarded_headers(&parts.headers, &route, &target, scan_answers);
     }
     let Ok(upstream) = upstream else {
         return Ok(text(
@@ -117,40 +174,53 @@ pub async fn handle(
             "bot-bottle egress: cannot rebuild this request\n",
         ));
     };
-    match active.client.request(upstream).await {
-        Ok(resp) => {
-            let mut d = Decision::new("allow", &method, &url);
-            d.status = Some(resp.status().as_u16());
-            log.record(&d);
-            let (mut parts, body) = resp.into_parts();
-            strip_hop_by_hop(&mut parts.headers);
-            Ok(Response::from_parts(
-                parts,
-                body.map_err(|e| Box::new(e) as BoxError).boxed(),
-            ))
-        }
-        Err(_) if leaked.load(Ordering::SeqCst) => Ok(deny(
-            &log,
+    let result = active.client.request(upstream).await;
+    drop(prepared.permit);
+    match result {
+        Ok(resp) => Ok(response::pass(&active, &env, &method, &url, resp)),
+        Err(_) if prepared.leaked.get().is_some() => Ok(deny(
+            log,
             &method,
             &url,
             Denial::Secret {
-                kind: "a secret in the body",
+                kind: prepared
+                    .leaked
+                    .get()
+                    .copied()
+                    .unwrap_or("a secret in the body"),
             },
         )),
         Err(e) => {
-            let mut d = Decision::new("allow", &method, &url);
-            d.reason = Some(format!("upstream failed: {}", error_chain(&e)));
-            d.status = Some(502);
-            log.record(&d);
+            if let Some(b) = upstream::blocked(&e) {
+                let denial = Denial::PrivateAddress {
+                    host: b.host.clone(),
+                    addr: b.addr,
+                    class: b.class,
+                };
+                return Ok(deny(log, &method, &url, denial));
+            }
+            let why = error_chain(&e);
+            log.record(&Decision {
+                status: Some(502),
+                ..Decision::new("allow", &method, &url).because(&format!("upstream failed: {why}"))
+            });
             Ok(text(
                 StatusCode::BAD_GATEWAY,
-                &format!(
-                    "bot-bottle egress: {} did not answer: {}\n",
-                    target.host,
-                    error_chain(&e)
+                &active_redacted(
+                    &active,
+                    format!("bot-bottle egress: {} did not answer: {why}\n", target.host),
                 ),
             ))
         }
+    }
+}
+
+/// Never lets a message of the proxy's own carry a secret.
+fn active_redacted(active: &Active, message: String) -> String {
+    if active.dlp.scan_own(message.as_bytes()).is_some() {
+        "bot-bottle egress: the upstream did not answer\n".to_owned()
+    } else {
+        message
     }
 }
 
@@ -188,11 +258,6 @@ fn target(policy: &Policy, entry: &Entry, req: &Request<Incoming>) -> Option<Tar
     }
 }
 
-fn upstream_uri(target: &Target, original: &Uri) -> String {
-    let path = original.path_and_query().map_or("/", |p| p.as_str());
-    format!("{}://{}{path}", target.scheme.name(), target.host)
-}
-
 /// The URL and headers, for known secret patterns and the bottle's own.
 fn scan_head(dlp: &Scanner, req: &Request<Incoming>, exempt: Option<&str>) -> Option<&'static str> {
     let uri = req.uri().path_and_query().map_or("", |p| p.as_str());
@@ -210,118 +275,52 @@ fn scan_head(dlp: &Scanner, req: &Request<Incoming>, exempt: Option<&str>) -> Op
     None
 }
 
-enum BodyError {
-    Secret(&'static str),
-    Read(String),
-}
-
-/// Reads up to the buffer limit and scans it; a larger body continues as a
-/// stream, scanned as it goes (`leaked` is set if it carries a secret).
-async fn read_body(
-    active: &Arc<Active>,
-    mut body: Incoming,
-    leaked: &Arc<AtomicBool>,
-) -> Result<Body, BodyError> {
-    let mut buf = BytesMut::new();
-    while buf.len() <= BODY_BUFFER_LIMIT {
-        match body.frame().await {
-            None => break,
-            Some(Err(e)) => return Err(BodyError::Read(e.to_string())),
-            // Trailers are not forwarded.
-            Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data() {
-                    buf.extend_from_slice(&data);
-                }
-            }
-        }
-        if body.is_end_stream() {
-            break;
-        }
-    }
-    if buf.len() <= BODY_BUFFER_LIMIT || body.is_end_stream() {
-        if let Some(f) = active.dlp.scan(&buf) {
-            return Err(BodyError::Secret(f.kind));
-        }
-        return Ok(Full::new(buf.freeze())
-            .map_err(|e: Infallible| match e {})
-            .boxed());
-    }
-    Ok(stream_scanned(
-        Arc::clone(active),
-        buf.freeze(),
-        body,
-        Arc::clone(leaked),
-    ))
-}
-
-/// Passes a large body on while scanning it; ends it with an error at the
-/// first secret, which aborts the upstream request.
-fn stream_scanned(
-    active: Arc<Active>,
-    head: Bytes,
-    mut rest: Incoming,
-    leaked: Arc<AtomicBool>,
-) -> Body {
-    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, BoxError>>(8);
-    tokio::spawn(async move {
-        let mut scan = active.dlp.stream();
-        let mut next = Some(Ok(Frame::data(head)));
-        while let Some(item) = next {
-            let item = match item {
-                Ok(frame) => match frame.data_ref() {
-                    Some(data) if scan.feed(data).is_some() => {
-                        leaked.store(true, Ordering::SeqCst);
-                        Err(BoxError::from("secret in the request body"))
-                    }
-                    _ => Ok(frame),
-                },
-                Err(e) => Err(e),
-            };
-            let stop = item.is_err();
-            if tx.send(item).await.is_err() || stop {
-                return;
-            }
-            next = rest
-                .frame()
-                .await
-                .map(|r| r.map_err(|e| Box::new(e) as BoxError));
-        }
-    });
-    ChannelBody { rx }.boxed()
-}
-
-struct ChannelBody {
-    rx: mpsc::Receiver<Result<Frame<Bytes>, BoxError>>,
-}
-
-impl hyper::body::Body for ChannelBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.rx.poll_recv(cx)
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
-    }
-}
-
 /// The agent's headers minus hop-by-hop ones and, on a route with a
-/// credential, minus any credential it sent; then the route's credential.
-fn forwarded_headers(original: &HeaderMap, route: &Route, target: &Target) -> HeaderMap {
+/// credential, minus any credential it sent and any Range (a range of a
+/// reflected answer would hand back part of the credential, unseen by the
+/// scan); then the route's credential. When answers are scanned, they are
+/// asked for in an encoding the proxy can decode.
+fn forwarded_headers(
+    original: &HeaderMap,
+    route: &Route,
+    target: &Target,
+    scan_answers: bool,
+) -> HeaderMap {
     let mut headers = original.clone();
     strip_hop_by_hop(&mut headers);
+    headers.remove(header::EXPECT);
     if let Ok(host) = HeaderValue::from_str(&target.host) {
         headers.insert(header::HOST, host);
+    }
+    if scan_answers {
+        let compressed = headers
+            .get_all(header::ACCEPT_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|t| {
+                t.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .any(|t| !t.is_empty() && t != "identity");
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static(if compressed {
+                "gzip, deflate"
+            } else {
+                "identity"
+            }),
+        );
     }
     if let Some(inject) = &route.inject {
         for name in CREDENTIAL_HEADERS {
             headers.remove(name);
         }
+        headers.remove(header::RANGE);
+        headers.remove(header::IF_RANGE);
         if let (Ok(name), Ok(mut value)) = (
             HeaderName::from_bytes(inject.header.as_bytes()),
             HeaderValue::from_str(&inject.value),
@@ -345,7 +344,7 @@ const HOP_BY_HOP: [&str; 9] = [
     "upgrade",
 ];
 
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<String> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -361,9 +360,8 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-fn deny(log: &Log, method: &str, url: &str, denial: Denial) -> Response<Body> {
-    let mut d = Decision::new("deny", method, url);
-    d.reason = Some(denial.reason());
+pub fn deny(log: &Log, method: &str, url: &str, denial: Denial) -> Response<Body> {
+    let mut d = Decision::new("deny", method, url).because(&denial.reason());
     d.tool = denial.tool();
     d.status = Some(403);
     log.record(&d);
@@ -387,7 +385,7 @@ pub fn text(status: StatusCode, body: &str) -> Response<Body> {
     resp
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -3,10 +3,14 @@
 //!
 //! - The host must match a route: exactly, ignoring case.
 //! - The Host header (or the URL's authority) must agree with the target.
-//! - With a `path_allowlist`, the normalized path (percent-decoded, dot
-//!   segments resolved) must start with one of its entries; a path whose
-//!   dot segments would be read differently upstream is refused outright.
+//! - With a `path_allowlist`, the path's canonical form (see `path`) must
+//!   start with one of its entries, and that form is what goes upstream; a
+//!   path an upstream could read another way is refused outright.
 //! - A raw IP, or a port other than 443 (80 for plain HTTP), is refused.
+//! - Only ordinary methods pass: TRACE and TRACK (which reflect the
+//!   request, credential included) and unknown ones are refused.
+//! - A route that adds a credential is HTTPS only: plain HTTP would carry
+//!   the credential in cleartext.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -15,6 +19,7 @@ use std::net::IpAddr;
 use base64::Engine as _;
 
 use super::config::{EgressConfig, Tokens};
+use super::path;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
@@ -23,6 +28,10 @@ pub struct Route {
     pub inject: Option<Injection>,
     /// The port this route is served on as a base URL, for a role.
     pub role_port: Option<u16>,
+    /// The host may resolve to a non-public address.
+    pub allow_private_addresses: bool,
+    /// Request bodies may not ask the API for server-side tools.
+    pub block_server_tools: bool,
 }
 
 /// A credential header the proxy sets on a route's requests.
@@ -36,6 +45,29 @@ pub struct Injection {
 
 /// Headers the agent may not set itself on a route with a credential.
 pub const CREDENTIAL_HEADERS: [&str; 2] = ["authorization", "proxy-authorization"];
+
+/// The methods that may leave. TRACE and TRACK echo the request back,
+/// credential included; CONNECT inside a tunnel and unknown methods have
+/// no business upstream.
+pub const METHODS: [&str; 17] = [
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "PATCH",
+    "DELETE",
+    "OPTIONS",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+    "REPORT",
+    "SEARCH",
+    "QUERY",
+];
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
@@ -75,12 +107,46 @@ impl Scheme {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Denial {
     IpTarget(String),
-    Port { host: String, port: u16 },
-    HostMismatch { target: String, header: String },
+    Port {
+        host: String,
+        port: u16,
+    },
+    HostMismatch {
+        target: String,
+        header: String,
+    },
     UnknownHost(String),
-    PathNotAllowed { host: String, path: String },
-    BadPath { host: String, path: String },
-    Secret { kind: &'static str },
+    PathNotAllowed {
+        host: String,
+        path: String,
+    },
+    BadPath {
+        host: String,
+        path: String,
+        problem: path::Problem,
+    },
+    Method(String),
+    /// Plain HTTP to a route that adds a credential.
+    PlainHttp {
+        host: String,
+    },
+    /// The host resolved to a non-public address, on a route without
+    /// `allow_private_addresses`.
+    PrivateAddress {
+        host: String,
+        addr: IpAddr,
+        class: &'static str,
+    },
+    /// The body asks the API for a server-side tool.
+    ServerTool {
+        field: String,
+        why: String,
+    },
+    /// The body cannot be checked: its encoding, its size.
+    Body(String),
+    Secret {
+        kind: &'static str,
+    },
 }
 
 impl Denial {
@@ -96,7 +162,18 @@ impl Denial {
             Denial::PathNotAllowed { path, .. } => {
                 format!("path {path} is not in the route's path_allowlist")
             }
-            Denial::BadPath { path, .. } => format!("path {path} has dot segments"),
+            Denial::BadPath { path, problem, .. } => format!("path {path} {problem}"),
+            Denial::Method(method) => format!("method {method} is not allowed"),
+            Denial::PlainHttp { host } => {
+                format!("plain HTTP to {host}, a route that adds a credential")
+            }
+            Denial::PrivateAddress { host, addr, class } => {
+                format!("{host} resolves to {addr}, a non-public address ({class})")
+            }
+            Denial::ServerTool { field, why } => {
+                format!("the body asks for a server-side tool: {field} ({why})")
+            }
+            Denial::Body(why) => format!("the request body {why}"),
             Denial::Secret { kind } => format!("the request carries a secret ({kind})"),
         }
     }
@@ -133,9 +210,34 @@ impl Denial {
                 out,
                 "Secrets may not leave the bottle. Remove it from the URL, headers and body, and retry."
             ),
-            Denial::IpTarget(_) | Denial::HostMismatch { .. } | Denial::BadPath { .. } => {
+            Denial::IpTarget(_) | Denial::HostMismatch { .. } => {
                 writeln!(out, "Use the host's name, and a plain path.")
             }
+            Denial::BadPath { host, .. } => writeln!(
+                out,
+                "On {host} the path is checked against a path_allowlist, so it must be plain: no dot segments, ';' parameters, backslashes, encoded '/', '\\', ';' or '%', control or non-ASCII bytes. Send the path as the server should read it."
+            ),
+            Denial::Method(_) => writeln!(
+                out,
+                "Allowed methods: {}. TRACE and TRACK are refused because they echo the request, credential included.",
+                METHODS.join(" ")
+            ),
+            Denial::PlainHttp { host } => writeln!(
+                out,
+                "The proxy adds a credential on {host}; it never sends one in cleartext. Use https://{host}/ instead of http://."
+            ),
+            Denial::PrivateAddress { host, .. } => writeln!(
+                out,
+                "Routes may only reach public addresses. If {host} is an internal service the bottle needs, the operator can set allow_private_addresses: true on its route."
+            ),
+            Denial::ServerTool { .. } => writeln!(
+                out,
+                "This route refuses requests that make the API reach out on the agent's behalf (remote MCP servers, web search and fetch, code execution, URL inputs). Remove that tool or field, and use the bottle's own tools instead. (Codex: set web_search = \"disabled\" in its config.)"
+            ),
+            Denial::Body(_) => writeln!(
+                out,
+                "Send the body uncompressed, or gzip/deflate/zstd compressed, and within the size limit."
+            ),
         };
         out
     }
@@ -144,6 +246,7 @@ impl Denial {
 /// The facts of one request that the policy decides on.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
+    pub method: &'a str,
     pub scheme: Scheme,
     /// The host the connection is for: CONNECT's, or the absolute URL's.
     pub host: &'a str,
@@ -152,6 +255,15 @@ pub struct Request<'a> {
     pub host_header: Option<&'a str>,
     /// The path as sent, without the query.
     pub path: &'a str,
+}
+
+/// A request the policy lets through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allowed<'a> {
+    pub route: &'a Route,
+    /// The path to send upstream: the canonical form that was checked, on a
+    /// route with a path_allowlist; as sent otherwise.
+    pub path: String,
 }
 
 impl Policy {
@@ -173,9 +285,18 @@ impl Policy {
                 };
             routes.push(Route {
                 host: r.host.to_ascii_lowercase(),
-                path_allowlist: r.path_allowlist.clone(),
+                // Entries are compared with canonical paths: make them
+                // canonical too (one that cannot be stays as written, and
+                // matches nothing a canonical path could be).
+                path_allowlist: r
+                    .path_allowlist
+                    .iter()
+                    .map(|p| path::canonical(p).unwrap_or_else(|_| p.clone()))
+                    .collect(),
                 inject,
                 role_port: r.role.as_ref().map(|role| role.listen),
+                allow_private_addresses: r.allow_private_addresses,
+                block_server_tools: r.block_server_tools,
             });
         }
         Ok(Policy { routes })
@@ -186,15 +307,38 @@ impl Policy {
     }
 
     /// The secrets the proxy injects, which DLP must keep from leaving.
+    /// Each as injected, the token alone, and the forms a JSON encoder
+    /// gives them (`"`, `\\`, and `/` as PHP escapes it), for an upstream
+    /// that quotes them back.
     pub fn secrets(&self) -> Vec<String> {
-        let mut out = Vec::new();
+        let mut out: Vec<String> = Vec::new();
         for inject in self.routes.iter().filter_map(|r| r.inject.as_ref()) {
-            out.push(inject.value.clone());
+            let mut forms = vec![inject.value.clone()];
             if let Some((_, raw)) = inject.value.split_once(' ') {
-                out.push(raw.to_owned());
+                forms.push(raw.to_owned());
+            }
+            for form in forms.clone() {
+                let json = serde_json::to_string(&form).unwrap_or_default();
+                let json = json.trim_matches('"').to_owned();
+                let slashes = json.replace('/', "\\/");
+                forms.extend([json, slashes]);
+            }
+            for form in forms {
+                if !out.contains(&form) {
+                    out.push(form);
+                }
             }
         }
         out
+    }
+
+    /// The hosts whose routes may reach non-public addresses.
+    pub fn private_hosts(&self) -> std::collections::HashSet<String> {
+        self.routes
+            .iter()
+            .filter(|r| r.allow_private_addresses)
+            .map(|r| r.host.clone())
+            .collect()
     }
 
     pub fn route_for_port(&self, port: u16) -> Option<&Route> {
@@ -202,7 +346,7 @@ impl Policy {
     }
 
     /// Decides on a request; Ok is the route it may take.
-    pub fn decide(&self, req: &Request) -> Result<&Route, Denial> {
+    pub fn decide(&self, req: &Request) -> Result<Allowed<'_>, Denial> {
         let host = req.host.trim_end_matches('.').to_ascii_lowercase();
         check_target(&host, req.port, req.scheme)?;
         if let Some(header) = req.host_header {
@@ -219,9 +363,47 @@ impl Policy {
             .iter()
             .find(|r| r.host == host)
             .ok_or_else(|| Denial::UnknownHost(host.clone()))?;
-        check_path(route, req.path)?;
-        Ok(route)
+        if !METHODS.contains(&req.method) {
+            return Err(Denial::Method(req.method.to_owned()));
+        }
+        if req.scheme == Scheme::Http && route.inject.is_some() {
+            return Err(Denial::PlainHttp { host });
+        }
+        let path = check_path(route, req.path)?;
+        Ok(Allowed { route, path })
     }
+}
+
+/// Headers, and a query parameter, that frameworks read as the request's
+/// real method (a POST that becomes a TRACE upstream).
+pub const METHOD_OVERRIDES: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// Refuses a method override (from `METHOD_OVERRIDES` headers, or a
+/// `_method` query parameter) that names a method not in `METHODS`.
+pub fn check_overrides<'a>(
+    headers: impl IntoIterator<Item = &'a str>,
+    query: Option<&str>,
+) -> Result<(), Denial> {
+    let from_query = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(key, _)| percent_decode(key.as_bytes()).eq_ignore_ascii_case(b"_method"))
+        .map(|(_, value)| String::from_utf8_lossy(&percent_decode(value.as_bytes())).into_owned());
+    for value in headers.into_iter().map(str::to_owned).chain(from_query) {
+        let method = value.trim().to_ascii_uppercase();
+        if !METHODS.contains(&method.as_str()) {
+            return Err(Denial::Method(format!(
+                "{} (as a method override)",
+                value.trim()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses raw IPs and ports other than the scheme's default.
@@ -239,54 +421,24 @@ pub fn check_target(host: &str, port: u16, scheme: Scheme) -> Result<(), Denial>
     Ok(())
 }
 
-/// Checks a path against a route's allowlist.
-pub fn check_path(route: &Route, path: &str) -> Result<(), Denial> {
+/// Checks a path against a route's allowlist; Ok is the path to forward.
+pub fn check_path(route: &Route, raw: &str) -> Result<String, Denial> {
     if route.path_allowlist.is_empty() {
-        return Ok(());
+        return Ok(raw.to_owned());
     }
-    let Some(normal) = normalize_path(path) else {
-        return Err(Denial::BadPath {
-            host: route.host.clone(),
-            path: path.to_owned(),
-        });
-    };
-    if route
-        .path_allowlist
-        .iter()
-        .any(|p| normal.starts_with(p.as_bytes()))
-    {
-        Ok(())
+    let canonical = path::canonical(raw).map_err(|problem| Denial::BadPath {
+        host: route.host.clone(),
+        path: raw.to_owned(),
+        problem,
+    })?;
+    if path::allowed(&canonical, &route.path_allowlist) {
+        Ok(canonical)
     } else {
         Err(Denial::PathNotAllowed {
             host: route.host.clone(),
-            path: path.to_owned(),
+            path: raw.to_owned(),
         })
     }
-}
-
-/// Percent-decodes a path and collapses repeated slashes. None when it has
-/// dot segments (`.`/`..`, encoded or not), a NUL, or is not absolute: an
-/// upstream might resolve those differently than this check would.
-pub fn normalize_path(path: &str) -> Option<Vec<u8>> {
-    let decoded = percent_decode(path.as_bytes());
-    if decoded.first() != Some(&b'/') || decoded.contains(&0) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(decoded.len());
-    for segment in decoded
-        .split(|&b| b == b'/' || b == b'\\')
-        .filter(|s| !s.is_empty())
-    {
-        if segment == b"." || segment == b".." {
-            return None;
-        }
-        out.push(b'/');
-        out.extend_from_slice(segment);
-    }
-    if out.is_empty() || decoded.ends_with(b"/") {
-        out.push(b'/');
-    }
-    Some(out)
 }
 
 /// `%XX` to bytes, repeatedly, so double encoding cannot hide a segment.
@@ -418,6 +570,7 @@ mod tests {
 
     fn https<'a>(host: &'a str, path: &'a str) -> Request<'a> {
         Request {
+            method: "GET",
             scheme: Scheme::Https,
             host,
             port: 443,
@@ -429,118 +582,210 @@ mod tests {
     #[test]
     fn decisions() {
         let p = policy();
-        // (request, Ok(route host) or Err(reason))
-        let cases: Vec<(Request, Result<&str, &str>)> = vec![
+        let dots = "has a dot segment ('.' or '..', maybe encoded)";
+        // (request, Ok((route host, path forwarded)) or Err(reason))
+        type Case<'a> = (Request<'a>, Result<(&'a str, &'a str), String>);
+        let cases: Vec<Case> = vec![
             (
                 https("api.github.com", "/repos/acme/x"),
-                Ok("api.github.com"),
+                Ok(("api.github.com", "/repos/acme/x")),
             ),
             (
                 https("API.GitHub.com", "/repos/acme/x"),
-                Ok("api.github.com"),
+                Ok(("api.github.com", "/repos/acme/x")),
             ),
             (
                 https("api.github.com.", "/repos/acme/x"),
-                Ok("api.github.com"),
+                Ok(("api.github.com", "/repos/acme/x")),
             ),
-            (https("pypi.org", "/anything/at/all"), Ok("pypi.org")),
+            (
+                https("pypi.org", "/anything/at/all"),
+                Ok(("pypi.org", "/anything/at/all")),
+            ),
+            // No allowlist: the path goes as sent, whatever it is.
+            (
+                https("pypi.org", "/a/..;/b//c%2F%25"),
+                Ok(("pypi.org", "/a/..;/b//c%2F%25")),
+            ),
             (
                 https("upload.example.com", "/v1/put"),
-                Ok("upload.example.com"),
+                Ok(("upload.example.com", "/v1/put")),
             ),
-            (https("evil.com", "/"), Err("no route for evil.com")),
-            (https("github.com", "/"), Err("no route for github.com")),
+            (https("evil.com", "/"), Err("no route for evil.com".into())),
+            (https("github.com", "/"), Err("no route for github.com".into())),
             (
                 https("api.github.com.evil.com", "/repos/acme/"),
-                Err("no route for api.github.com.evil.com"),
+                Err("no route for api.github.com.evil.com".into()),
             ),
             (
                 https("api.github.com", "/repos/other/x"),
-                Err("path /repos/other/x is not in the route's path_allowlist"),
+                Err("path /repos/other/x is not in the route's path_allowlist".into()),
             ),
             (
                 https("api.github.com", "/repos/acme"),
-                Err("path /repos/acme is not in the route's path_allowlist"),
+                Err("path /repos/acme is not in the route's path_allowlist".into()),
             ),
             (
                 https("api.github.com", "/repos/acme/../other/x"),
-                Err("path /repos/acme/../other/x has dot segments"),
+                Err(format!("path /repos/acme/../other/x {dots}")),
             ),
             (
                 https("api.github.com", "/repos/acme/%2e%2e/other"),
-                Err("path /repos/acme/%2e%2e/other has dot segments"),
+                Err(format!("path /repos/acme/%2e%2e/other {dots}")),
+            ),
+            (
+                https("api.github.com", "/repos/acme/..;/other/x"),
+                Err("path /repos/acme/..;/other/x has a ';' path parameter, which servers such as Tomcat strip before routing".into()),
             ),
             (
                 https("api.github.com", "/repos/acme/%252e%252e/o"),
-                Err("path /repos/acme/%252e%252e/o has dot segments"),
+                Err("path /repos/acme/%252e%252e/o has an encoded '%' (%25): double encoding".into()),
             ),
             (
                 https("api.github.com", "/repos/acme%2F..%2Fother"),
-                Err("path /repos/acme%2F..%2Fother has dot segments"),
+                Err("path /repos/acme%2F..%2Fother has an encoded '/' (%2F), which some servers read as a separator".into()),
             ),
             (
                 https("api.github.com", "/repos/acme/.\\..\\x"),
-                Err("path /repos/acme/.\\..\\x has dot segments"),
+                Err("path /repos/acme/.\\..\\x has a backslash, which some servers read as '/'".into()),
             ),
             (
                 https("api.github.com", "/repos/acme/%00"),
-                Err("path /repos/acme/%00 has dot segments"),
+                Err("path /repos/acme/%00 has an encoded control character".into()),
             ),
+            // Empty segments are collapsed, and the collapsed path is what
+            // goes upstream, so the check and the upstream agree.
             (
                 https("api.github.com", "/repos//acme/x"),
-                Ok("api.github.com"),
+                Ok(("api.github.com", "/repos/acme/x")),
+            ),
+            (
+                https("api.github.com", "//repos/acme//x/"),
+                Ok(("api.github.com", "/repos/acme/x/")),
             ),
             (
                 https("api.github.com", "/%72epos/acme/x"),
-                Ok("api.github.com"),
+                Ok(("api.github.com", "/repos/acme/x")),
             ),
-            (https("10.0.0.1", "/"), Err("raw IP address 10.0.0.1")),
-            (https("[::1]", "/"), Err("raw IP address [::1]")),
+            (https("10.0.0.1", "/"), Err("raw IP address 10.0.0.1".into())),
+            (https("[::1]", "/"), Err("raw IP address [::1]".into())),
             (
                 Request {
                     port: 8443,
                     ..https("pypi.org", "/")
                 },
-                Err("port 8443 is not allowed"),
+                Err("port 8443 is not allowed".into()),
             ),
             (
                 Request {
                     host_header: Some("evil.com"),
                     ..https("pypi.org", "/")
                 },
-                Err("Host 'evil.com' does not match the target pypi.org:443"),
+                Err("Host 'evil.com' does not match the target pypi.org:443".into()),
             ),
             (
                 Request {
                     host_header: Some("pypi.org:443"),
                     ..https("pypi.org", "/")
                 },
-                Ok("pypi.org"),
+                Ok(("pypi.org", "/")),
             ),
             (
                 Request {
                     host_header: Some("pypi.org:444"),
                     ..https("pypi.org", "/")
                 },
-                Err("Host 'pypi.org:444' does not match the target pypi.org:443"),
+                Err("Host 'pypi.org:444' does not match the target pypi.org:443".into()),
             ),
             (
                 Request {
+                    method: "GET",
                     scheme: Scheme::Http,
                     port: 80,
                     host: "pypi.org",
                     host_header: Some("pypi.org"),
                     path: "/simple/",
                 },
-                Ok("pypi.org"),
+                Ok(("pypi.org", "/simple/")),
+            ),
+            // Plain HTTP never carries a credential.
+            (
+                Request {
+                    method: "GET",
+                    scheme: Scheme::Http,
+                    port: 80,
+                    host: "api.github.com",
+                    host_header: Some("api.github.com"),
+                    path: "/repos/acme/x",
+                },
+                Err("plain HTTP to api.github.com, a route that adds a credential".into()),
+            ),
+            // Methods that reflect the request, or that are unknown.
+            (
+                Request {
+                    method: "TRACE",
+                    ..https("api.github.com", "/repos/acme/x")
+                },
+                Err("method TRACE is not allowed".into()),
+            ),
+            (
+                Request {
+                    method: "TRACK",
+                    ..https("pypi.org", "/")
+                },
+                Err("method TRACK is not allowed".into()),
+            ),
+            (
+                Request {
+                    method: "CONNECT",
+                    ..https("pypi.org", "/")
+                },
+                Err("method CONNECT is not allowed".into()),
+            ),
+            (
+                Request {
+                    method: "trace",
+                    ..https("pypi.org", "/")
+                },
+                Err("method trace is not allowed".into()),
+            ),
+            (
+                Request {
+                    method: "POST",
+                    ..https("upload.example.com", "/v1/put")
+                },
+                Ok(("upload.example.com", "/v1/put")),
             ),
         ];
         for (req, want) in cases {
             let got = p
                 .decide(&req)
-                .map(|r| r.host.as_str())
+                .map(|a| (a.route.host.as_str(), a.path.clone()))
                 .map_err(|d| d.reason());
-            assert_eq!(got, want.map_err(String::from), "{req:?}");
+            let want = want.map(|(h, path)| (h, path.to_owned()));
+            assert_eq!(got, want, "{req:?}");
+        }
+    }
+
+    #[test]
+    fn method_overrides() {
+        let cases: &[(&[&str], Option<&str>, bool)] = &[
+            (&[], None, true),
+            (&["PUT"], None, true),
+            (&["delete"], Some("a=1"), true),
+            (&["TRACE"], None, false),
+            (&["track"], None, false),
+            (&["DEBUG"], None, false),
+            (&["GET", "TRACE"], None, false),
+            (&[], Some("_method=TRACE"), false),
+            (&[], Some("a=1&_method=trace"), false),
+            (&[], Some("%5Fmethod=%54RACE"), false),
+            (&[], Some("_method=PATCH"), true),
+            (&[], Some("method=TRACE"), true),
+        ];
+        for (headers, query, ok) in cases {
+            let got = check_overrides(headers.iter().copied(), *query);
+            assert_eq!(got.is_ok(), *ok, "{headers:?} {query:?}: {got:?}");
         }
     }
 
@@ -557,6 +802,23 @@ mod tests {
         );
         assert_eq!(p.routes()[2].inject.as_ref().unwrap().header, "x-api-key");
         assert_eq!(p.secrets(), ["Bearer gh-secret", "gh-secret", "up-secret"]);
+        let quoted = EgressConfig {
+            listen: 3128,
+            routes: vec![RouteConfig {
+                host: "a.com".into(),
+                auth: Some(AuthConfig {
+                    scheme: "header:x-key".into(),
+                    token: "t".into(),
+                }),
+                ..Default::default()
+            }],
+            trust_upstream_ca: vec![],
+        };
+        let tokens = [("t".to_owned(), r#"ab/cd"ef"#.to_owned())].into();
+        assert_eq!(
+            Policy::new(&quoted, &tokens).unwrap().secrets(),
+            [r#"ab/cd"ef"#, r#"ab/cd\"ef"#, r#"ab\/cd\"ef"#]
+        );
         assert_eq!(
             injection("basic", "user:pw").unwrap().value,
             format!(

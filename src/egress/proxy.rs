@@ -1,6 +1,13 @@
 //! The egress proxy's server side: the forward-proxy listener (CONNECT,
 //! then TLS interception with a leaf certificate per host, and plain
 //! HTTP), one base-URL listener per role, reload and shutdown.
+//!
+//! Bounded, so that an agent cannot exhaust the sidecar: connections and
+//! tunnels are counted (past the limit, new connections wait in the
+//! kernel's queue and new tunnels are refused), request headers must
+//! arrive in time and idle keep-alive connections close (hyper's header
+//! read timeout covers both), TLS handshakes must finish in time, and
+//! buffered request bodies share one memory budget.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -12,16 +19,17 @@ use std::time::Duration;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use super::ca::Signer;
 use super::config::{self, CA_KEY_FILE, DECISIONS_FILE, EgressConfig};
 use super::decisions::{Decision, Log};
-use super::dlp::Scanner;
-use super::forward::{self, Active, Entry};
+use super::forward::{self, Active, Entry, Env};
+use super::listen;
 use super::policy::{self, Denial, Policy, Scheme};
 use super::upstream::{self, Body, Overrides};
 
@@ -37,16 +45,53 @@ pub enum ProxyError {
     Ca { path: PathBuf, reason: String },
     #[error("cannot listen on {addr}: {reason}")]
     Bind { addr: SocketAddr, reason: String },
+    #[error(transparent)]
+    Listen(#[from] listen::ListenError),
 }
 
 pub struct Options {
     /// Holds routes.json, tokens.json and the CA; gets decisions.jsonl.
     pub state_dir: PathBuf,
+    /// The address every listener binds; `addr` and `proxy_addr` report it.
     pub bind_ip: IpAddr,
+    /// More addresses every listener also binds.
+    pub also_bind: Vec<IpAddr>,
     /// Bind every listener to a free port instead of the configured one.
     pub ephemeral_ports: bool,
     /// Fixed addresses for upstream names (tests); empty in the sidecar.
     pub overrides: Overrides,
+    pub limits: Limits,
+}
+
+/// What an agent can make the sidecar hold at once.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Client connections being served, all listeners together.
+    pub connections: usize,
+    /// CONNECT tunnels open.
+    pub tunnels: usize,
+    /// Time to send a request's headers; also how long an idle keep-alive
+    /// connection stays open.
+    pub header_timeout: Duration,
+    /// Time to finish a TLS handshake in a tunnel.
+    pub tls_handshake_timeout: Duration,
+    /// How long a request body may stall while it is buffered.
+    pub body_idle_timeout: Duration,
+    /// Bytes of request bodies buffered at once, all requests together.
+    pub body_buffer_budget: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            connections: 512,
+            tunnels: 512,
+            header_timeout: Duration::from_secs(30),
+            tls_handshake_timeout: Duration::from_secs(10),
+            body_idle_timeout: Duration::from_secs(60),
+            body_buffer_budget: 256 * 1024 * 1024,
+        }
+    }
 }
 
 /// What the listeners share.
@@ -54,9 +99,12 @@ pub struct Shared {
     active: RwLock<Arc<Active>>,
     signer: Signer,
     certs: Mutex<HashMap<String, Arc<ServerConfig>>>,
-    log: Arc<Log>,
+    env: Arc<Env>,
     state_dir: PathBuf,
     overrides: Overrides,
+    limits: Limits,
+    connections: Arc<Semaphore>,
+    tunnels: Arc<Semaphore>,
     /// Requests being served, so shutdown can wait for them.
     in_flight: AtomicUsize,
 }
@@ -132,22 +180,20 @@ fn load_active(
 ) -> Result<(Active, EgressConfig), ProxyError> {
     let (config, tokens) = config::read_config(state_dir)?;
     let policy = Policy::new(&config, &tokens)?;
-    let dlp = Scanner::new(&policy.secrets());
-    let client = upstream::client(&config.trust_upstream_ca, Arc::clone(overrides))?;
-    Ok((
-        Active {
-            policy,
-            dlp,
-            client,
-        },
-        config,
-    ))
+    let client = upstream::client(
+        &config.trust_upstream_ca,
+        Arc::clone(overrides),
+        Arc::new(policy.private_hosts()),
+    )?;
+    Ok((Active::new(policy, client), config))
 }
 
 /// The listeners, bound, with the port each was configured for.
 pub struct Bound {
     pub shared: Arc<Shared>,
-    /// (configured port, listener); the first is the forward proxy.
+    /// The forward proxy's configured port.
+    proxy_port: u16,
+    /// (configured port, listener), each port on every bound address.
     listeners: Vec<(u16, TcpListener)>,
 }
 
@@ -171,33 +217,53 @@ impl Bound {
                 .iter()
                 .filter_map(|r| r.role.as_ref().map(|role| role.listen)),
         );
+        let mut ips = vec![options.bind_ip];
+        ips.extend(
+            options
+                .also_bind
+                .iter()
+                .filter(|ip| **ip != options.bind_ip),
+        );
         let mut listeners = Vec::new();
-        for port in ports {
-            let addr = SocketAddr::new(
-                options.bind_ip,
-                if options.ephemeral_ports { 0 } else { port },
-            );
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|e| ProxyError::Bind {
-                    addr,
-                    reason: e.to_string(),
-                })?;
-            listeners.push((port, listener));
+        for port in &ports {
+            for ip in &ips {
+                let addr = SocketAddr::new(*ip, if options.ephemeral_ports { 0 } else { *port });
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| ProxyError::Bind {
+                        addr,
+                        reason: e.to_string(),
+                    })?;
+                listeners.push((*port, listener));
+            }
         }
+        let limits = options.limits;
+        let env = Env {
+            log: Log::open(&options.state_dir.join(DECISIONS_FILE)),
+            buffers: Arc::new(Semaphore::new(limits.body_buffer_budget.div_ceil(1024))),
+            body_idle: limits.body_idle_timeout,
+        };
         let shared = Arc::new(Shared {
             active: RwLock::new(Arc::new(active)),
             signer,
             certs: Mutex::new(HashMap::new()),
-            log: Arc::new(Log::open(&options.state_dir.join(DECISIONS_FILE))),
+            env: Arc::new(env),
             state_dir: options.state_dir,
             overrides: options.overrides,
+            connections: Arc::new(Semaphore::new(limits.connections)),
+            tunnels: Arc::new(Semaphore::new(limits.tunnels)),
+            limits,
             in_flight: AtomicUsize::new(0),
         });
-        Ok(Bound { shared, listeners })
+        Ok(Bound {
+            shared,
+            proxy_port: config.listen,
+            listeners,
+        })
     }
 
-    /// The actual address of the listener configured on `port`.
+    /// The actual address of the listener configured on `port`, on the
+    /// first bound address.
     pub fn addr(&self, port: u16) -> Option<SocketAddr> {
         self.listeners
             .iter()
@@ -205,23 +271,25 @@ impl Bound {
             .and_then(|(_, l)| l.local_addr().ok())
     }
 
+    /// Every address a listener is bound to.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|(_, l)| l.local_addr().ok())
+            .collect()
+    }
+
     /// The forward proxy's actual address.
     pub fn proxy_addr(&self) -> Option<SocketAddr> {
-        self.listeners
-            .first()
-            .and_then(|(_, l)| l.local_addr().ok())
+        self.addr(self.proxy_port)
     }
 
     /// Serves until `shutdown` resolves, then gives requests in flight a
     /// few seconds to finish.
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) {
         let mut tasks = tokio::task::JoinSet::new();
-        for (i, (port, listener)) in self.listeners.into_iter().enumerate() {
-            let entry = if i == 0 {
-                None
-            } else {
-                Some(Entry::BaseUrl { port })
-            };
+        for (port, listener) in self.listeners {
+            let entry = (port != self.proxy_port).then_some(Entry::BaseUrl { port });
             tasks.spawn(accept_loop(listener, Arc::clone(&self.shared), entry));
         }
         shutdown.await;
@@ -235,14 +303,33 @@ impl Bound {
     }
 }
 
+/// A connection's read buffer may grow to this (it holds a request's
+/// headers whole).
+const READ_BUFFER_LIMIT: usize = 128 * 1024;
+
+/// An HTTP/1 server with the header (and keep-alive idle) timeout.
+fn http1(limits: &Limits) -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(READ_BUFFER_LIMIT);
+    builder
+}
+
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, entry: Option<Entry>) {
     loop {
+        // Past the limit, new connections wait in the kernel's queue.
+        let Ok(permit) = Arc::clone(&shared.connections).acquire_owned().await else {
+            return;
+        };
         let Ok((stream, _)) = listener.accept().await else {
             // Out of file descriptors, most likely: let some close.
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let _ = stream.set_nodelay(true);
+        let builder = http1(&shared.limits);
         let shared = Arc::clone(&shared);
         let entry = entry.clone();
         let service = service_fn(move |req| {
@@ -252,14 +339,15 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, entry: Option<E
                 let _counted = InFlight::new(&shared.in_flight);
                 match entry {
                     Some(entry) => {
-                        forward::handle(shared.active(), Arc::clone(&shared.log), entry, req).await
+                        forward::handle(shared.active(), Arc::clone(&shared.env), entry, req).await
                     }
                     None => proxy_request(Arc::clone(&shared), req).await,
                 }
             }
         });
         tokio::spawn(async move {
-            let _ = hyper::server::conn::http1::Builder::new()
+            let _permit = permit;
+            let _ = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades()
                 .await;
@@ -273,7 +361,7 @@ async fn proxy_request(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, std::convert::Infallible> {
     if req.method() != Method::CONNECT {
-        return forward::handle(shared.active(), Arc::clone(&shared.log), Entry::Plain, req).await;
+        return forward::handle(shared.active(), Arc::clone(&shared.env), Entry::Plain, req).await;
     }
     let authority = req
         .uri()
@@ -290,14 +378,24 @@ async fn proxy_request(
         policy::check_target(&host, port, Scheme::Https).err()
     };
     if let Some(denial) = refused {
-        let mut d = Decision::new("deny", "CONNECT", &url);
-        d.reason = Some(denial.reason());
+        let mut d = Decision::new("deny", "CONNECT", &url).because(&denial.reason());
         d.tool = denial.tool();
         d.status = Some(403);
-        shared.log.record(&d);
+        shared.env.log.record(&d);
         return Ok(forward::text(StatusCode::FORBIDDEN, &denial.body(&url)));
     }
+    let Ok(tunnel) = Arc::clone(&shared.tunnels).try_acquire_owned() else {
+        shared.env.log.record(&Decision {
+            status: Some(503),
+            ..Decision::new("deny", "CONNECT", &url).because("too many tunnels open")
+        });
+        return Ok(forward::text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "bot-bottle egress has too many tunnels open; close some connections and retry.\n",
+        ));
+    };
     tokio::spawn(async move {
+        let _tunnel = tunnel;
         let upgraded = match hyper::upgrade::on(req).await {
             Ok(u) => u,
             Err(_) => return,
@@ -306,21 +404,21 @@ async fn proxy_request(
             return;
         };
         let accept = TlsAcceptor::from(config).accept(TokioIo::new(upgraded));
-        let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), accept).await else {
+        let handshake = shared.limits.tls_handshake_timeout;
+        let Ok(Ok(tls)) = tokio::time::timeout(handshake, accept).await else {
             return;
         };
+        let builder = http1(&shared.limits);
         let entry = Entry::Tunnel { host };
         let service = service_fn(move |req| {
             let shared = Arc::clone(&shared);
             let entry = entry.clone();
             async move {
                 let _counted = InFlight::new(&shared.in_flight);
-                forward::handle(shared.active(), Arc::clone(&shared.log), entry, req).await
+                forward::handle(shared.active(), Arc::clone(&shared.env), entry, req).await
             }
         });
-        let _ = hyper::server::conn::http1::Builder::new()
-            .serve_connection(TokioIo::new(tls), service)
-            .await;
+        let _ = builder.serve_connection(TokioIo::new(tls), service).await;
     });
     use http_body_util::BodyExt;
     Ok(Response::new(
@@ -331,16 +429,29 @@ async fn proxy_request(
 }
 
 /// Runs the sidecar: serves until SIGTERM or SIGINT, reloading on SIGHUP.
-pub async fn run(state_dir: PathBuf) -> Result<(), ProxyError> {
+/// It listens on `bind` when given, else on loopback and the internal
+/// network's addresses only (see `listen`).
+pub async fn run(state_dir: PathBuf, bind: Vec<IpAddr>) -> Result<(), ProxyError> {
+    let ips = if bind.is_empty() {
+        listen::internal_addresses()?
+    } else {
+        bind
+    };
+    let (bind_ip, also_bind) = match ips.split_first() {
+        Some((first, rest)) => (*first, rest.to_vec()),
+        None => (IpAddr::from([127, 0, 0, 1]), Vec::new()),
+    };
     let bound = Bound::bind(Options {
         state_dir,
-        bind_ip: IpAddr::from([0, 0, 0, 0]),
+        bind_ip,
+        also_bind,
         ephemeral_ports: false,
         overrides: Arc::default(),
+        limits: Limits::default(),
     })
     .await?;
     let shared = Arc::clone(&bound.shared);
-    eprintln!("egress: listening on {:?}", bound.proxy_addr());
+    eprintln!("egress: listening on {:?}", bound.addrs());
     let signals = async move {
         use tokio::signal::unix::{SignalKind, signal};
         let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (

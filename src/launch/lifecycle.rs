@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::{LaunchError, Prepared};
 use crate::backend::docker::images::{self, SidecarImage};
 use crate::backend::docker::plan::WORKDIR;
-use crate::backend::docker::session::{self, Io};
+use crate::backend::docker::session::{self, Io, Snapshot};
 use crate::backend::docker::{compose, files};
 use crate::exec::Sink;
 use crate::provider::{AGENT_HOME, Provider, SessionSpec};
@@ -194,16 +194,24 @@ pub fn take_down(ctx: &Context, slug: &str, provider: Provider) -> Result<Settle
     }
 }
 
-/// Best effort: a bottle whose agent never wrote a transcript has none.
+/// Best effort: a bottle whose agent never wrote a transcript has none,
+/// and one too large or too slow to copy is cut off and not kept.
 fn snapshot(ctx: &Context, slug: &str, provider: Provider) {
     let Some(dir) = provider.transcript_dir() else {
         return;
     };
     let to = ctx.home.bottle_dir(slug).join(TRANSCRIPT);
-    match session::snapshot(slug, &dir, &to) {
-        Ok(_) => {}
-        Err(e) => ctx
-            .sink
-            .line(&format!("bot-bottle: warning: no transcript snapshot: {e}")),
-    }
+    let warning = match session::snapshot(slug, &dir, &to, session::SNAPSHOT_LIMIT) {
+        Ok(Snapshot::Saved { .. } | Snapshot::Absent) => return,
+        Ok(Snapshot::TooLarge { limit }) => format!(
+            "the transcript in {dir} is larger than {} MiB: cut off, not kept; `resume` starts a fresh session",
+            limit >> 20
+        ),
+        Ok(Snapshot::TimedOut) => format!(
+            "copying the transcript in {dir} took longer than {} s: cut off, not kept; `resume` starts a fresh session",
+            session::SNAPSHOT_TIMEOUT.as_secs()
+        ),
+        Err(e) => format!("no transcript snapshot: {e}"),
+    };
+    ctx.sink.line(&format!("bot-bottle: warning: {warning}"));
 }

@@ -208,6 +208,7 @@ fn finish_bottle(raw: RawBottle) -> Result<(Bottle, Option<String>), ManifestErr
                 shown_as: format!("{}/{name}", Origin::Embedded),
                 contents,
                 context: None,
+                from_agent: false,
             }))
         }
         Some(RawImage::Dockerfile(path)) => {
@@ -228,6 +229,7 @@ fn finish_bottle(raw: RawBottle) -> Result<(Bottle, Option<String>), ManifestErr
                 shown_as: path.display().to_string(),
                 contents,
                 context: path.parent().map(Path::to_path_buf),
+                from_agent: false,
             }))
         }
     };

@@ -3,21 +3,22 @@
 //! rejecting, and editing a bottle's routes. A failed apply changes
 //! nothing and leaves the proposal pending.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::audit::{self, Entry};
 use super::merge::{self, Asked};
+use super::preview::{self, Current, Preview};
 use super::proposal::{Decision, Proposal, Request, Response};
 use super::queue::{Queue, QueueError, check_id, now};
 use super::server::ROUTES_VIEW;
-use crate::backend::docker::session;
-use crate::egress::config::{self, EgressConfig, ROUTES_FILE, TOKENS_FILE, Tokens};
+use crate::backend::docker::{files, session};
+use crate::egress::config::{EgressConfig, ROUTES_FILE, TOKENS_FILE, Tokens};
 use crate::egress::policy::Policy;
 use crate::exec::{ExecError, Sink};
 use crate::launch::lifecycle::{self, Context};
 use crate::launch::{LaunchError, OWN_DOCKERFILE};
 use crate::manifest::{parse_scheme, validate_host};
-use crate::state::{Home, StateError, write_atomic};
+use crate::state::{Home, LiveRoutes, StateError, read_bounded, write_atomic};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -30,7 +31,14 @@ pub enum ApplyError {
         id: String,
         host: String,
         scheme: String,
-        suggestion: Option<String>,
+    },
+    #[error(
+        "proposal {id} would send the credential of {host} to more paths ({paths}): confirm that you mean it"
+    )]
+    WidensCredential {
+        id: String,
+        host: String,
+        paths: String,
     },
     #[error("${0} is not set on this host")]
     TokenUnset(String),
@@ -38,6 +46,10 @@ pub enum ApplyError {
     Reload { slug: String, reason: String },
     #[error("{0}")]
     Invalid(String),
+    #[error("the Dockerfile proposed in {id} cannot be built here: {reason}")]
+    Dockerfile { id: String, reason: String },
+    #[error("proposal {0} changed since you read it: nothing was approved")]
+    Changed(String),
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
@@ -48,9 +60,11 @@ impl ApplyError {
     pub fn hint(&self) -> Option<String> {
         match self {
             ApplyError::NotFound(_) => Some("see `bot-bottle proposals`".into()),
-            ApplyError::NeedsToken { id, suggestion, .. } => Some(format!(
-                "bot-bottle approve {id} --token-env {}",
-                suggestion.as_deref().unwrap_or("NAME")
+            ApplyError::NeedsToken { id, host, .. } => Some(format!(
+                "bot-bottle approve {id} --token-env NAME, NAME being the host variable that holds the credential meant for {host}"
+            )),
+            ApplyError::WidensCredential { id, .. } => Some(format!(
+                "see what it grants with `bot-bottle proposals`, then: bot-bottle approve {id} --widen-credential"
             )),
             ApplyError::TokenUnset(name) => Some(format!(
                 "export {name} in this shell, or name another variable"
@@ -59,6 +73,10 @@ impl ApplyError {
                 Some("is the bottle running? see `bot-bottle list active`".into())
             }
             ApplyError::Invalid(_) => Some("fix the routes and save again".into()),
+            ApplyError::Changed(_) => Some("read what it grants now, then decide again".into()),
+            ApplyError::Dockerfile { id, .. } => Some(format!(
+                "reject it, saying why: bot-bottle reject {id} --reason '...'"
+            )),
             ApplyError::State(e) => e.hint(),
             ApplyError::Launch(e) => e.hint(),
         }
@@ -80,14 +98,54 @@ pub struct Located {
     pub proposal: Proposal,
 }
 
-/// Every pending proposal, in every bottle, oldest first.
-pub fn pending(home: &Home) -> Result<Vec<Proposal>, ApplyError> {
+/// A pending proposal, with what approving it would grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub proposal: Proposal,
+    pub preview: Preview,
+}
+
+/// Every pending proposal, in every bottle, oldest first. A proposal's
+/// bottle is the one whose queue holds it, whatever the file says.
+pub fn pending(home: &Home) -> Result<Vec<Pending>, ApplyError> {
     let mut all = Vec::new();
     for slug in home.list_state()? {
-        all.extend(queue(home, &slug).pending().unwrap_or_default());
+        for mut proposal in queue(home, &slug).pending().unwrap_or_default() {
+            proposal.slug = slug.clone();
+            let preview = preview_of(home, &proposal);
+            all.push(Pending { proposal, preview });
+        }
     }
-    all.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
+    all.sort_by(|a, b| {
+        let key = |p: &Pending| (p.proposal.created_at.clone(), p.proposal.id.clone());
+        key(a).cmp(&key(b))
+    });
     Ok(all)
+}
+
+/// What approving `proposal` would grant now; a bottle whose routes cannot
+/// be read previews against no routes.
+pub fn preview_of(home: &Home, proposal: &Proposal) -> Preview {
+    let routes = read_routes(home, &proposal.slug)
+        .map(|(config, _)| config)
+        .unwrap_or_else(|_| EgressConfig {
+            listen: 0,
+            routes: Vec::new(),
+            trust_upstream_ca: Vec::new(),
+        });
+    let dockerfile = std::fs::read_to_string(
+        home.bottle_dir(&proposal.slug)
+            .join(files::AGENT_DOCKERFILE),
+    )
+    .unwrap_or_default();
+    preview::preview(
+        &proposal.request,
+        &Current {
+            slug: &proposal.slug,
+            routes: &routes,
+            dockerfile: &dockerfile,
+        },
+    )
 }
 
 fn queue(home: &Home, slug: &str) -> Queue {
@@ -98,7 +156,8 @@ pub fn locate(home: &Home, id: &str) -> Result<Located, ApplyError> {
     check_id(id).map_err(|_| ApplyError::NotFound(id.to_owned()))?;
     for slug in home.list_state()? {
         let q = queue(home, &slug);
-        if let Some(proposal) = q.find(id).filter(|_| q.response(id).is_none()) {
+        if let Some(mut proposal) = q.find(id).filter(|_| q.response(id).is_none()) {
+            proposal.slug = slug;
             return Ok(Located { queue: q, proposal });
         }
     }
@@ -114,42 +173,54 @@ pub enum Applied {
     Rebuild { resume: String },
 }
 
-/// Approves a proposal and applies it. `token_env` names the host variable
-/// holding the credential a new route asks for.
+/// The operator's answer to what an approval needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Approval<'a> {
+    /// The host variable holding the credential a new route asks for.
+    pub token_env: Option<&'a str>,
+    /// The operator saw that an existing credential goes to more paths,
+    /// and means it.
+    pub widen_credential: bool,
+    /// What the operator was shown; approving anything else is refused.
+    pub shown: Option<&'a Preview>,
+}
+
+/// Approves a proposal and applies it.
 pub fn approve(
     home: &Home,
     id: &str,
-    token_env: Option<&str>,
+    approval: &Approval,
     sink: &Sink,
 ) -> Result<(Proposal, Applied), ApplyError> {
+    let _lock = home.lock_bottle(&locate(home, id)?.proposal.slug)?;
+    // Again under the lock: someone may have decided it meanwhile.
     let Located { queue, proposal } = locate(home, id)?;
-    let (asked, suggestion) = match &proposal.request {
+    if let Some(shown) = approval.shown
+        && preview_of(home, &proposal) != *shown
+    {
+        return Err(ApplyError::Changed(proposal.id));
+    }
+    let asked = match &proposal.request {
         Request::EgressBlock {
             host,
             path_allowlist,
             auth,
-        } => (
-            Asked {
-                host,
-                paths: path_allowlist,
-                scheme: auth.as_ref().map(|a| a.scheme.as_str()),
-            },
-            auth.as_ref().and_then(|a| a.token_ref.clone()),
-        ),
-        Request::PipelockBlock { host, .. } => (
-            Asked {
-                host,
-                paths: &[],
-                scheme: None,
-            },
-            None,
-        ),
+        } => Asked {
+            host,
+            paths: path_allowlist,
+            scheme: auth.as_ref().map(|a| a.scheme.as_str()),
+        },
+        Request::PipelockBlock { host, .. } => Asked {
+            host,
+            paths: &[],
+            scheme: None,
+        },
         Request::CapabilityBlock { dockerfile } => {
             let applied = rebuild(home, &proposal, dockerfile, &queue, sink)?;
             return Ok((proposal, applied));
         }
     };
-    let note = add_route(home, &proposal, &asked, token_env, suggestion)?;
+    let note = add_route(home, &proposal, &asked, approval)?;
     queue.respond(&Response {
         id: proposal.id.clone(),
         decision: Decision::Approved,
@@ -164,26 +235,41 @@ fn add_route(
     home: &Home,
     proposal: &Proposal,
     asked: &Asked,
-    token_env: Option<&str>,
-    suggestion: Option<String>,
+    approval: &Approval,
 ) -> Result<String, ApplyError> {
     let slug = &proposal.slug;
     let (before, tokens) = read_routes(home, slug)?;
     let taken: Vec<String> = tokens.keys().cloned().collect();
     let merged = merge::merge(&before, asked, &taken);
+    if let Some(added) = &merged.widens_credential
+        && !approval.widen_credential
+    {
+        return Err(ApplyError::WidensCredential {
+            id: proposal.id.clone(),
+            host: asked.host.to_ascii_lowercase(),
+            paths: if added.is_empty() {
+                "every path".into()
+            } else {
+                added.join(" ")
+            },
+        });
+    }
     let new_token = match (&merged.new_slot, asked.scheme) {
         (Some(slot), Some(scheme)) => {
-            let name = token_env.ok_or_else(|| ApplyError::NeedsToken {
+            let name = approval.token_env.ok_or_else(|| ApplyError::NeedsToken {
                 id: proposal.id.clone(),
                 host: asked.host.to_owned(),
                 scheme: scheme.to_owned(),
-                suggestion,
             })?;
             let value = std::env::var(name)
                 .ok()
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| ApplyError::TokenUnset(name.to_owned()))?;
-            Some((slot.clone(), value))
+            Some(NewToken {
+                slot: slot.clone(),
+                host_env: name.to_owned(),
+                value,
+            })
         }
         _ => None,
     };
@@ -201,14 +287,46 @@ fn egress_dir(home: &Home, slug: &str) -> PathBuf {
     home.bottle_dir(slug).join("egress")
 }
 
-/// The bottle's live routes and tokens.
+/// The bottle's live routes and tokens. The routes are the host's own
+/// record (`state::LiveRoutes`), which no sidecar can write; a bottle
+/// launched before there was one has only the egress sidecar's copy. The
+/// sidecar can write in its folder, so its files are read bounded and
+/// without following links.
 pub fn read_routes(home: &Home, slug: &str) -> Result<(EgressConfig, Tokens), ApplyError> {
-    config::read_config(&egress_dir(home, slug)).map_err(|e| {
+    let dir = egress_dir(home, slug);
+    let config = match home.read_live_routes(slug)? {
+        Some(live) => live.config,
+        None => read_json(&dir.join(ROUTES_FILE))?,
+    };
+    let tokens_path = dir.join(TOKENS_FILE);
+    let tokens = if tokens_path.exists() {
+        read_json(&tokens_path)?
+    } else {
+        Tokens::new()
+    };
+    Ok((config, tokens))
+}
+
+/// A credential an approval adds: its slot, the host variable the operator
+/// named, and that variable's value.
+struct NewToken {
+    slot: String,
+    host_env: String,
+    value: String,
+}
+
+/// Route files are small; a larger one is not read.
+const MAX_ROUTES_FILE: u64 = 1 << 20;
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ApplyError> {
+    let err = |reason: String| {
         ApplyError::State(StateError::Io {
-            path: e.path.into(),
-            reason: e.reason,
+            path: path.to_path_buf(),
+            reason,
         })
-    })
+    };
+    let bytes = read_bounded(path, MAX_ROUTES_FILE).map_err(|e| err(e.to_string()))?;
+    serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))
 }
 
 /// Writes new routes (and a new token) where egress and supervise read
@@ -220,11 +338,17 @@ fn write_routes(
     before: &EgressConfig,
     after: &EgressConfig,
     tokens: &Tokens,
-    new_token: Option<(String, String)>,
+    new_token: Option<NewToken>,
 ) -> Result<String, ApplyError> {
+    let mut live = home.read_live_routes(slug)?.unwrap_or_else(|| LiveRoutes {
+        config: before.clone(),
+        token_env: Default::default(),
+    });
+    live.config = after.clone();
     let mut new_tokens = tokens.clone();
-    if let Some((slot, value)) = new_token {
-        new_tokens.insert(slot, value);
+    if let Some(t) = new_token {
+        live.token_env.insert(t.slot.clone(), t.host_env);
+        new_tokens.insert(t.slot, t.value);
     }
     Policy::new(after, &new_tokens).map_err(|e| ApplyError::Invalid(e.to_string()))?;
     let egress = egress_dir(home, slug);
@@ -247,6 +371,7 @@ fn write_routes(
             reason: reload_reason(&e),
         });
     }
+    home.write_live_routes(slug, &live)?;
     Ok(merge::diff(&old_text, &new_text, ROUTES_FILE))
 }
 
@@ -267,9 +392,14 @@ fn rebuild(
     sink: &Sink,
 ) -> Result<Applied, ApplyError> {
     let slug = &proposal.slug;
+    // Checked where it was asked for; checked again here, where it counts.
+    super::dockerfile::check(dockerfile).map_err(|reason| ApplyError::Dockerfile {
+        id: proposal.id.clone(),
+        reason,
+    })?;
     let path = home.bottle_dir(slug).join(OWN_DOCKERFILE);
-    let before =
-        std::fs::read_to_string(home.bottle_dir(slug).join("agent/Dockerfile")).unwrap_or_default();
+    let before = std::fs::read_to_string(home.bottle_dir(slug).join(files::AGENT_DOCKERFILE))
+        .unwrap_or_default();
     write_atomic(&path, dockerfile.as_bytes(), 0o644)?;
     home.mark_preserved(slug)?;
     let resume = format!("bot-bottle resume {slug}");
@@ -314,6 +444,7 @@ pub fn request_text(home: &Home, id: &str) -> Result<String, ApplyError> {
 /// Replaces a pending proposal's request with the operator's edit, checked
 /// as the agent's input is. The tool stays the same.
 pub fn modify(home: &Home, id: &str, edited: &str) -> Result<Proposal, ApplyError> {
+    let _lock = home.lock_bottle(&locate(home, id)?.proposal.slug)?;
     let Located {
         queue,
         mut proposal,
@@ -347,6 +478,7 @@ pub fn modify(home: &Home, id: &str, edited: &str) -> Result<Proposal, ApplyErro
 
 /// Rejects a proposal; the reason reaches the agent.
 pub fn reject(home: &Home, id: &str, reason: Option<&str>) -> Result<Proposal, ApplyError> {
+    let _lock = home.lock_bottle(&locate(home, id)?.proposal.slug)?;
     let Located { queue, proposal } = locate(home, id)?;
     queue.respond(&Response {
         id: proposal.id.clone(),
@@ -368,6 +500,7 @@ pub fn reject(home: &Home, id: &str, reason: Option<&str>) -> Result<Proposal, A
 /// An operator's edit of the routes: validated, applied with a reload,
 /// audited. Returns the diff, or None when nothing changed.
 pub fn edit_routes(home: &Home, slug: &str, edited: &str) -> Result<Option<String>, ApplyError> {
+    let _lock = home.lock_bottle(slug)?;
     let (before, tokens) = read_routes(home, slug)?;
     let after: EgressConfig = serde_json::from_str(edited)
         .map_err(|e| ApplyError::Invalid(format!("{ROUTES_FILE}: {e}")))?;
@@ -454,10 +587,12 @@ pub fn check_edit(
 pub fn routes_text(home: &Home, slug: &str) -> Result<(PathBuf, String), ApplyError> {
     home.existing_bottle_dir(slug)?;
     let path = egress_dir(home, slug).join(ROUTES_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| StateError::Io {
+    let io = |reason: String| StateError::Io {
         path: path.clone(),
-        reason: e.to_string(),
-    })?;
+        reason,
+    };
+    let bytes = read_bounded(&path, MAX_ROUTES_FILE).map_err(|e| io(e.to_string()))?;
+    let text = String::from_utf8(bytes).map_err(|e| io(e.to_string()))?;
     Ok((path, text))
 }
 
@@ -465,7 +600,6 @@ pub fn routes_text(home: &Home, slug: &str) -> Result<(PathBuf, String), ApplyEr
 mod tests {
     use super::*;
     use crate::egress::config::{AuthConfig, RoleConfig, RouteConfig};
-    use crate::supervise::queue::Queue;
 
     fn config() -> EgressConfig {
         EgressConfig {
@@ -473,7 +607,7 @@ mod tests {
             routes: vec![
                 RouteConfig {
                     host: "api.anthropic.com".into(),
-                    path_allowlist: vec![],
+                    path_allowlist: vec!["/v1/messages".into()],
                     auth: Some(AuthConfig {
                         scheme: "bearer".into(),
                         token: "t0".into(),
@@ -540,6 +674,76 @@ mod tests {
             modify(&home, "nope-0000", &text),
             Err(ApplyError::NotFound(_))
         ));
+    }
+
+    /// A home with one bottle whose live routes are `config()`.
+    fn home_with_routes() -> (tempfile::TempDir, Home) {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home {
+            root: dir.path().to_path_buf(),
+        };
+        let egress = egress_dir(&home, "dev-aaaaa");
+        std::fs::create_dir_all(&egress).unwrap();
+        std::fs::write(egress.join(ROUTES_FILE), merge::pretty(&config())).unwrap();
+        std::fs::write(egress.join(TOKENS_FILE), r#"{"t0": "x"}"#).unwrap();
+        (dir, home)
+    }
+
+    #[test]
+    fn widening_a_credential_needs_the_operator_to_say_so() {
+        let (_dir, home) = home_with_routes();
+        let queue = Queue::new(&home.bottle_dir("dev-aaaaa").join("supervise"));
+        let asked = Request::PipelockBlock {
+            failed_url: "https://api.anthropic.com/v1/files".into(),
+            host: "api.anthropic.com".into(),
+        };
+        let p = queue.submit("dev-aaaaa", asked, "why".into()).unwrap();
+        let listed = pending(&home).unwrap();
+        assert!(listed[0].preview.widens_credential);
+        let err = approve(&home, &p.id, &Approval::default(), &Sink::Stderr).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "proposal {} would send the credential of api.anthropic.com to more paths (every path): confirm that you mean it",
+                p.id
+            )
+        );
+        assert!(err.hint().unwrap().contains("--widen-credential"));
+        let stale = Preview::default();
+        let approval = Approval {
+            widen_credential: true,
+            shown: Some(&stale),
+            ..Approval::default()
+        };
+        assert!(
+            matches!(
+                approve(&home, &p.id, &approval, &Sink::Stderr),
+                Err(ApplyError::Changed(_))
+            ),
+            "what was shown is not what it grants now"
+        );
+        assert_eq!(
+            read_routes(&home, "dev-aaaaa").unwrap().0,
+            config(),
+            "nothing changed"
+        );
+        assert!(locate(&home, &p.id).is_ok(), "still pending");
+    }
+
+    #[test]
+    fn a_proposal_belongs_to_the_bottle_whose_queue_holds_it() {
+        let (_dir, home) = home_with_routes();
+        let queue = Queue::new(&home.bottle_dir("dev-aaaaa").join("supervise"));
+        let asked = Request::EgressBlock {
+            host: "pypi.org".into(),
+            path_allowlist: vec![],
+            auth: None,
+        };
+        // A sidecar that lies about its bottle in the file it writes.
+        let p = queue.submit("victim-bbbbb", asked, "why".into()).unwrap();
+        let listed = pending(&home).unwrap();
+        assert_eq!(listed[0].proposal.slug, "dev-aaaaa");
+        assert_eq!(locate(&home, &p.id).unwrap().proposal.slug, "dev-aaaaa");
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! - An existing host gets the union of its paths and the proposed ones,
 //!   existing first, no duplicates; an empty list means every path, so it
 //!   absorbs the other side. Its credential stays: the agent cannot change
-//!   an operator-set credential.
+//!   an operator-set credential. When that credential would go to more
+//!   paths than before, the merge says so (`widens_credential`), and the
+//!   operator has to confirm it.
 //! - Hosts compare without regard to case.
 
 use similar::TextDiff;
@@ -30,6 +32,9 @@ pub struct Merged {
     pub new_slot: Option<String>,
     /// What changed, for the agent and the audit log.
     pub note: String,
+    /// The host's route carries a credential, which would now also go to
+    /// these paths (empty: every path).
+    pub widens_credential: Option<Vec<String>>,
 }
 
 pub fn merge(config: &EgressConfig, asked: &Asked, taken_slots: &[String]) -> Merged {
@@ -42,6 +47,8 @@ pub fn merge(config: &EgressConfig, asked: &Asked, taken_slots: &[String]) -> Me
     {
         let before = route.path_allowlist.clone();
         route.path_allowlist = union_paths(&route.path_allowlist, asked.paths);
+        let widens_credential = (route.auth.is_some() && route.path_allowlist != before)
+            .then(|| added_paths(&before, &route.path_allowlist));
         let note = if route.path_allowlist == before {
             format!("{host} was already allowed for these paths")
         } else if route.path_allowlist.is_empty() {
@@ -56,6 +63,7 @@ pub fn merge(config: &EgressConfig, asked: &Asked, taken_slots: &[String]) -> Me
             config,
             new_slot: None,
             note,
+            widens_credential,
         };
     }
     let new_slot = asked.scheme.map(|_| next_slot(&config, taken_slots));
@@ -86,7 +94,18 @@ pub fn merge(config: &EgressConfig, asked: &Asked, taken_slots: &[String]) -> Me
         config,
         new_slot,
         note: format!("{host} is now reachable ({paths}{cred})"),
+        widens_credential: None,
     }
+}
+
+/// What `after` allows that `before` did not; empty when `after` allows
+/// every path.
+fn added_paths(before: &[String], after: &[String]) -> Vec<String> {
+    after
+        .iter()
+        .filter(|p| !before.contains(p))
+        .cloned()
+        .collect()
 }
 
 /// Existing paths, then the new ones not there yet; empty (every path)
@@ -262,6 +281,35 @@ mod tests {
             assert_eq!(got, want_routes, "{name}");
             assert_eq!(merged.new_slot.as_deref(), want_slot, "{name}");
         }
+    }
+
+    #[test]
+    fn widening_a_credentialed_route_is_flagged() {
+        let base = config(vec![
+            route("api.github.com", &["/repos/a/"], Some("t0")),
+            route("pypi.org", &["/simple/"], None),
+        ]);
+        let widens = |host: &str, asked: &[&str]| {
+            let asked = paths(asked);
+            merge(
+                &base,
+                &Asked {
+                    host,
+                    paths: &asked,
+                    scheme: None,
+                },
+                &[],
+            )
+            .widens_credential
+        };
+        assert_eq!(
+            widens("api.github.com", &["/repos/b/"]),
+            Some(paths(&["/repos/b/"]))
+        );
+        assert_eq!(widens("api.github.com", &[]), Some(vec![]), "every path");
+        assert_eq!(widens("api.github.com", &["/repos/a/"]), None, "no change");
+        assert_eq!(widens("pypi.org", &[]), None, "no credential");
+        assert_eq!(widens("new.example.com", &[]), None, "a new host");
     }
 
     #[test]

@@ -164,12 +164,7 @@ pub fn parse(tool: &str, args: &Map<String, Value>) -> Result<(Request, String),
         _ => {
             let dockerfile = text(args, "dockerfile", MAX_DOCKERFILE, true)?
                 .ok_or_else(|| bad("dockerfile", "is required: the whole new Dockerfile"))?;
-            if !dockerfile
-                .lines()
-                .any(|l| l.trim_start().to_ascii_uppercase().starts_with("FROM "))
-            {
-                return Err(bad("dockerfile", "has no FROM line"));
-            }
+            super::dockerfile::check(&dockerfile).map_err(|p| bad("dockerfile", p))?;
             Request::CapabilityBlock { dockerfile }
         }
     };
@@ -405,8 +400,13 @@ mod tests {
             ),
             (
                 CAPABILITY_BLOCK,
-                json!({"dockerfile": "RUN true", "justification": "x"}),
+                json!({"dockerfile": "# just a comment", "justification": "x"}),
                 "dockerfile: has no FROM line",
+            ),
+            (
+                CAPABILITY_BLOCK,
+                json!({"dockerfile": "FROM debian\nADD https://x.example/a /a", "justification": "x"}),
+                "dockerfile: line 2: ADD is not allowed (it fetches URLs and unpacks archives); use RUN, or COPY --from=IMAGE",
             ),
         ];
         for (tool, value, want) in cases {

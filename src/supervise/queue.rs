@@ -15,11 +15,19 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 use super::proposal::{Proposal, Request, Response};
-use crate::state::write_atomic;
+use crate::state::{read_bounded, write_atomic};
 
 const QUEUE: &str = "queue";
 const RESPONSES: &str = "responses";
 const ARCHIVE: &str = "archive";
+/// Proposals a bottle may have queued and not yet archived; past this, the
+/// agent is told to wait for the operator's answers.
+pub const MAX_QUEUED: usize = 32;
+/// The files of a queue folder read at most: a sidecar writes them, so
+/// the host never reads an unbounded number or size of them.
+const MAX_ENTRIES: usize = 256;
+/// A proposal is at most a 64 KiB Dockerfile and a short justification.
+const MAX_FILE: u64 = 256 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {reason}")]
@@ -68,12 +76,17 @@ impl Queue {
         request: Request,
         justification: String,
     ) -> Result<Proposal, QueueError> {
-        if let Some(existing) = self
-            .all_queued()?
-            .into_iter()
-            .find(|p| p.request == request)
-        {
-            return Ok(existing);
+        let queued = self.all_queued()?;
+        if let Some(existing) = queued.iter().find(|p| p.request == request) {
+            return Ok(existing.clone());
+        }
+        if queued.len() >= MAX_QUEUED {
+            return Err(io(
+                &self.dir.join(QUEUE),
+                format!(
+                    "{MAX_QUEUED} requests are already waiting for the operator; wait for their answers before asking again"
+                ),
+            ));
         }
         let proposal = Proposal {
             id: new_id(),
@@ -108,7 +121,8 @@ impl Queue {
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .filter_map(|p| serde_json::from_slice(&fs::read(&p).ok()?).ok())
+            .take(MAX_ENTRIES)
+            .filter_map(|p| read_json(&p))
             .collect();
         out.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
         Ok(out)
@@ -125,12 +139,12 @@ impl Queue {
 
     pub fn find(&self, id: &str) -> Option<Proposal> {
         check_id(id).ok()?;
-        serde_json::from_slice(&fs::read(self.path(QUEUE, id)).ok()?).ok()
+        read_json(&self.path(QUEUE, id))
     }
 
     pub fn response(&self, id: &str) -> Option<Response> {
         check_id(id).ok()?;
-        serde_json::from_slice(&fs::read(self.path(RESPONSES, id)).ok()?).ok()
+        read_json(&self.path(RESPONSES, id))
     }
 
     /// Records the operator's answer (the waiting tool call picks it up).
@@ -158,8 +172,13 @@ impl Queue {
 
     pub fn archived(&self, id: &str) -> Option<Archived> {
         check_id(id).ok()?;
-        serde_json::from_slice(&fs::read(self.path(ARCHIVE, id)).ok()?).ok()
+        read_json(&self.path(ARCHIVE, id))
     }
+}
+
+/// A queue file, if it is a regular file of sane size that parses.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    serde_json::from_slice(&read_bounded(path, MAX_FILE).ok()?).ok()
 }
 
 /// A fresh proposal id: the time in base36, then 4 random characters.
@@ -242,6 +261,35 @@ mod tests {
             "unanswered proposals stay queued"
         );
         assert!(q.find("../../etc/passwd").is_none());
+    }
+
+    #[test]
+    fn a_queue_is_bounded_and_reads_only_sane_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Queue::new(dir.path());
+        for i in 0..MAX_QUEUED {
+            q.submit("s-1", request(&format!("h{i}.com")), "why".into())
+                .unwrap();
+        }
+        let err = q
+            .submit("s-1", request("one-more.com"), "why".into())
+            .unwrap_err();
+        assert!(err.reason.contains("already waiting"), "{err}");
+        let first = &q.pending().unwrap()[0];
+        assert_eq!(
+            q.submit("s-1", first.request.clone(), "again".into())
+                .unwrap()
+                .id,
+            first.id,
+            "asking again for a queued request still waits for it"
+        );
+
+        // Files a sidecar could plant: a link, a huge file.
+        let queue = dir.path().join(QUEUE);
+        std::os::unix::fs::symlink("/dev/zero", queue.join("zzz-link.json")).unwrap();
+        std::fs::write(queue.join("zzz-big.json"), vec![b' '; 300 * 1024]).unwrap();
+        assert_eq!(q.pending().unwrap().len(), MAX_QUEUED);
+        assert!(q.find("zzz-link").is_none() && q.find("zzz-big").is_none());
     }
 
     #[test]

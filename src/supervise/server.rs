@@ -167,7 +167,7 @@ pub fn tools() -> Vec<Tool> {
         Tool::new(
             CAPABILITY_BLOCK,
             format!(
-                "Ask the operator for a changed image: pass the whole new Dockerfile (the current one is at {AGENT_DOCKERFILE}). If approved, this bottle is rebuilt and resumed; your session ends."
+                "Ask the operator for a changed image: pass the whole new Dockerfile (the current one is at {AGENT_DOCKERFILE}). It is built with no network and an empty build context: start FROM an image that has what you need and use RUN; ADD, COPY without --from, RUN options (--mount, --network) and parser directives are refused. If approved, this bottle is taken down to be rebuilt; your session ends."
             ),
             schema(json!({
                 "type": "object",

@@ -13,6 +13,12 @@ use crate::egress::ca;
 use crate::state::{Home, Metadata, StateError, write_atomic};
 
 pub const COMPOSE_FILE: &str = "compose.json";
+/// The bottle's current Dockerfile, which the agent reads and the operator
+/// sees a capability-block's diff against.
+pub const AGENT_DOCKERFILE: &str = "agent/Dockerfile";
+/// The route credentials, `{slot: value}`; removed whenever the bottle is
+/// down.
+pub const TOKENS: &str = "egress/tokens.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum FilesError {
@@ -55,7 +61,8 @@ fn write_all(
     };
     for file in &plan.files {
         let path = dir.join(&file.path);
-        if let Some(service) = file.path.components().next() {
+        let in_service = file.path.components().count() > 1;
+        if let Some(service) = file.path.components().next().filter(|_| in_service) {
             let mode = if service.as_os_str() == "agent" {
                 0o755
             } else {
@@ -99,7 +106,7 @@ fn tokens_json(slots: &[TokenSlot]) -> String {
 
 /// Removes what may hold a secret even when the state is kept for resume.
 pub fn remove_secrets(home: &Home, slug: &str) {
-    let _ = fs::remove_file(home.bottle_dir(slug).join("egress/tokens.json"));
+    let _ = fs::remove_file(home.bottle_dir(slug).join(TOKENS));
 }
 
 fn make_dir(dir: &Path, mode: u32) -> Result<(), StateError> {
@@ -199,6 +206,7 @@ mod tests {
             copy_cwd: None,
             extra_args: &[],
             context_digest: None,
+            live_routes: None,
         })
         .unwrap();
         let meta = Metadata {

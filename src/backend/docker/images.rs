@@ -181,6 +181,9 @@ pub fn ensure_agent_image(image: &AgentImage, sink: &Sink) -> Result<(), ImageEr
         "-t",
         &image.tag,
     ]);
+    if !build.network {
+        cmd.args(["--network", "none"]);
+    }
     match &build.context {
         Some(context) => cmd.arg("-f").arg("-").arg(context),
         None => cmd.arg("-"),

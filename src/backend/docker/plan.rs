@@ -14,8 +14,21 @@ use sha2::{Digest, Sha256};
 
 use super::engine::EngineFacts;
 use crate::egress::config::{AuthConfig, EgressConfig, RoleConfig, RouteConfig};
-use crate::manifest::{Agent, Bottle, ImageSource, Limits, Role, Route, Scheme};
+use crate::manifest::{Agent, Bottle, ImageSource, Role, Route, Scheme};
 use crate::provider::{self, AGENT_HOME, Provider, SessionSpec};
+use crate::state::LiveRoutes;
+
+mod preflight;
+mod resources;
+
+pub use preflight::Preflight;
+pub use resources::{
+    AGENT_RESOURCES, EGRESS_RESOURCES, Resources, SUPERVISE_RESOURCES, format_bytes,
+};
+
+/// The internal network's bridge gets no IPv4 address on the host, so the
+/// host answers nothing on it; its containers still reach each other.
+const INHIBIT_IPV4: &str = "com.docker.network.bridge.inhibit_ipv4";
 
 pub const PROXY_PORT: u16 = 3128;
 pub const MCP_PORT: u16 = 8765;
@@ -78,6 +91,8 @@ pub struct PlanInput<'a> {
     /// A digest of the Dockerfile's build context, so the image tag changes
     /// with it (see `images::context_digest`).
     pub context_digest: Option<&'a str>,
+    /// The routes a resumed bottle lived with; they replace its bottles'.
+    pub live_routes: Option<&'a LiveRoutes>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +122,9 @@ pub struct ImageBuild {
     pub dockerfile: String,
     pub context: Option<PathBuf>,
     pub shown_as: String,
+    /// Whether the build's RUN steps may use the network: not for a
+    /// Dockerfile an agent wrote.
+    pub network: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,23 +154,6 @@ pub enum FileContent {
 pub struct TokenSlot {
     pub slot: String,
     pub host_env: String,
-}
-
-/// The summary shown before launch, as (label, value) rows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Preflight {
-    pub rows: Vec<(String, String)>,
-}
-
-impl Preflight {
-    pub fn render(&self) -> String {
-        let width = self.rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-        let mut out = String::new();
-        for (label, value) in &self.rows {
-            let _ = writeln!(out, "  {label:width$}  {value}");
-        }
-        out
-    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -191,96 +192,6 @@ impl PlanError {
     }
 }
 
-/// What a container may use.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Resources {
-    /// Bytes; also the limit of memory plus swap, so no swap on top.
-    pub memory: u64,
-    pub pids: u32,
-    pub cpus: f64,
-}
-
-/// The agent's, unless its bottles' `limits` say otherwise (CPUs are also
-/// capped at the engine's).
-pub const AGENT_RESOURCES: Resources = Resources {
-    memory: 4 << 30,
-    pids: 1024,
-    cpus: 2.0,
-};
-/// The sidecars' are fixed: they hold no agent work.
-pub const EGRESS_RESOURCES: Resources = Resources {
-    memory: 256 << 20,
-    pids: 256,
-    cpus: 1.0,
-};
-pub const SUPERVISE_RESOURCES: Resources = Resources {
-    memory: 128 << 20,
-    pids: 128,
-    cpus: 0.5,
-};
-
-/// The internal network's bridge gets no IPv4 address on the host, so the
-/// host answers nothing on it; its containers still reach each other.
-const INHIBIT_IPV4: &str = "com.docker.network.bridge.inhibit_ipv4";
-
-/// The agent's resources: the bottle's limits over the defaults.
-fn agent_limits(input: &PlanInput) -> Result<Resources, PlanError> {
-    let Limits { memory, pids, cpus } = &input.bottle.limits;
-    let engine = f64::from(input.engine.cpus);
-    if let Some(cpus) = *cpus
-        && cpus > engine
-    {
-        return Err(PlanError::TooManyCpus {
-            bottles: input.bottle_names.join(" + "),
-            cpus,
-            engine: input.engine.cpus,
-        });
-    }
-    Ok(Resources {
-        memory: memory.unwrap_or(AGENT_RESOURCES.memory),
-        pids: pids.unwrap_or(AGENT_RESOURCES.pids),
-        cpus: cpus.unwrap_or(AGENT_RESOURCES.cpus.min(engine)),
-    })
-}
-
-impl Resources {
-    /// The same, with no more CPUs than the engine has.
-    fn within(self, engine: &EngineFacts) -> Resources {
-        Resources {
-            cpus: self.cpus.min(f64::from(engine.cpus)),
-            ..self
-        }
-    }
-
-    fn apply(&self, service: &mut Value) {
-        let memory = format_bytes(self.memory);
-        service["mem_limit"] = json!(memory);
-        service["memswap_limit"] = json!(memory);
-        service["pids_limit"] = json!(self.pids);
-        service["cpus"] = json!(self.cpus);
-    }
-
-    fn describe(&self) -> String {
-        let plural = if self.cpus == 1.0 { "" } else { "s" };
-        format!(
-            "{} memory, {} processes, {} CPU{plural}",
-            format_bytes(self.memory),
-            self.pids,
-            self.cpus
-        )
-    }
-}
-
-/// Bytes in docker's units: the largest of g, m, k that divides them.
-pub fn format_bytes(bytes: u64) -> String {
-    for (shift, unit) in [(30, "g"), (20, "m"), (10, "k")] {
-        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
-            return format!("{}{unit}", bytes >> shift);
-        }
-    }
-    format!("{bytes}b")
-}
-
 /// How to tell each service is ready, as a command run in its container
 /// that waits (up to 30 s) until it is.
 pub fn readiness() -> [(&'static str, Vec<String>); 3] {
@@ -313,7 +224,7 @@ pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
     let agent_image = agent_image(image, input.context_digest);
     let routes = RoutePlan::new(input)?;
     check_env(input, &routes)?;
-    let limits = agent_limits(input)?;
+    let limits = resources::agent_limits(input)?;
 
     let mcp_url = format!("http://supervise:{MCP_PORT}/mcp");
     let session = SessionSpec {
@@ -329,10 +240,25 @@ pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
             .collect(),
     };
 
-    let files = files(input, &routes, &mcp_url);
+    let live = match input.live_routes {
+        Some(kept) => kept.clone(),
+        None => {
+            let trust = &input.bottle.egress.trust_upstream_ca;
+            LiveRoutes {
+                config: routes.egress_config(trust),
+                token_env: routes
+                    .tokens()
+                    .into_iter()
+                    .map(|t| (t.slot, t.host_env))
+                    .collect(),
+            }
+        }
+    };
+    let files = files(input, &live, &mcp_url);
     let env = agent_env(input, &routes, &mcp_url);
     let compose = escape_interpolation(compose(input, &agent_image.tag, &env, &limits));
-    let preflight = preflight(input, &agent_image, &routes, &env, &session, &limits);
+    let preflight =
+        preflight::preflight(input, &agent_image, &routes, &live, &env, &session, &limits);
     Ok(DockerPlan {
         slug: input.slug.to_owned(),
         project,
@@ -365,8 +291,9 @@ fn agent_image(image: &ImageSource, context_digest: Option<&str>) -> AgentImage 
                 tag: format!("bot-bottle-agent:{digest}"),
                 build: Some(ImageBuild {
                     dockerfile: d.contents.clone(),
-                    context: d.context.clone(),
+                    context: d.context.clone().filter(|_| !d.from_agent),
                     shown_as: d.shown_as.clone(),
+                    network: !d.from_agent,
                 }),
             }
         }
@@ -504,7 +431,7 @@ pub fn placeholder_token(host_env: &str) -> String {
     )
 }
 
-fn files(input: &PlanInput, routes: &RoutePlan, mcp_url: &str) -> Vec<PlannedFile> {
+fn files(input: &PlanInput, live: &LiveRoutes, mcp_url: &str) -> Vec<PlannedFile> {
     let mut files = Vec::new();
     let mut add = |path: String, content: FileContent, mode: u32| {
         files.push(PlannedFile {
@@ -517,15 +444,29 @@ fn files(input: &PlanInput, routes: &RoutePlan, mcp_url: &str) -> Vec<PlannedFil
     add("egress/ca.pem".into(), FileContent::CaCert, 0o644);
     add("agent/ca.pem".into(), FileContent::CaCert, 0o644);
     let trust = &input.bottle.egress.trust_upstream_ca;
-    let config = serde_json::to_value(routes.egress_config(trust)).unwrap_or_default();
+    let config = serde_json::to_value(&live.config).unwrap_or_default();
+    // The host's own record first: where no sidecar writes.
+    add(
+        crate::state::LIVE_ROUTES.into(),
+        FileContent::Text(pretty(&serde_json::to_value(live).unwrap_or_default())),
+        0o600,
+    );
     add(
         "egress/routes.json".into(),
         FileContent::Text(pretty(&config)),
         0o644,
     );
+    let slots = live
+        .token_env
+        .iter()
+        .map(|(slot, host_env)| TokenSlot {
+            slot: slot.clone(),
+            host_env: host_env.clone(),
+        })
+        .collect();
     add(
-        "egress/tokens.json".into(),
-        FileContent::Tokens(routes.tokens()),
+        super::files::TOKENS.into(),
+        FileContent::Tokens(slots),
         0o600,
     );
     for (i, ca) in trust.iter().enumerate() {
@@ -556,7 +497,7 @@ fn files(input: &PlanInput, routes: &RoutePlan, mcp_url: &str) -> Vec<PlannedFil
         None => String::new(),
     };
     add(
-        "agent/Dockerfile".into(),
+        super::files::AGENT_DOCKERFILE.into(),
         FileContent::Text(dockerfile),
         0o644,
     );
@@ -831,128 +772,12 @@ fn escape_interpolation(value: Value) -> Value {
     }
 }
 
-fn preflight(
-    input: &PlanInput,
-    image: &AgentImage,
-    routes: &RoutePlan,
-    env: &[(String, String)],
-    session: &SessionSpec,
-    limits: &Resources,
-) -> Preflight {
-    let mut rows: Vec<(String, String)> = Vec::new();
-    let mut row = |k: &str, v: String| rows.push((k.to_owned(), v));
-    let agent = input.agent;
-    let mut agent_line = format!("{} ({})", agent.name, agent.provider.name());
-    if let Some(d) = &agent.description {
-        let _ = write!(agent_line, " — {d}");
-    }
-    row("agent", agent_line);
-    row("identity", input.slug.to_owned());
-    row("bottles", input.bottle_names.join(" + "));
-    row("backend", "docker".into());
-    row("runtime", input.engine.runtime_line());
-    row(
-        "network",
-        "internal only: the agent reaches egress and supervise, not the host".into(),
-    );
-    row("limits", format!("agent {}", limits.describe()));
-    row(
-        "",
-        format!(
-            "egress {}; supervise {}",
-            EGRESS_RESOURCES.within(input.engine).describe(),
-            SUPERVISE_RESOURCES.within(input.engine).describe()
-        ),
-    );
-    let image_line = match &image.build {
-        Some(b) => format!("{} (built from {})", image.tag, b.shown_as),
-        None => image.tag.clone(),
-    };
-    row("image", image_line);
-    if routes.routes.is_empty() {
-        row("egress", "none: the agent reaches no host".into());
-    }
-    for (i, r) in routes.routes.iter().enumerate() {
-        let mut line = r.route.host.clone();
-        if !r.route.path_allowlist.is_empty() {
-            let _ = write!(line, " {}", r.route.path_allowlist.join(" "));
-        }
-        match (&r.route.auth, &r.token) {
-            (_, Some(t)) => {
-                let _ = write!(line, " [token from ${}]", t.host_env);
-            }
-            (Some(auth), None) => {
-                let _ = write!(
-                    line,
-                    " [no token: {} unset]",
-                    auth.token_env
-                        .iter()
-                        .map(|n| format!("${n}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            }
-            (None, None) => {}
-        }
-        if let Some(role) = r.route.role {
-            let _ = write!(line, " [{}]", role.base_url_env());
-        }
-        if r.route.block_server_tools == Some(true) {
-            line.push_str(" [no server-side fetch tools]");
-        }
-        if r.route.allow_private_addresses == Some(true) {
-            line.push_str(" [may be a private address]");
-        }
-        row(if i == 0 { "egress" } else { "" }, line);
-    }
-    let names: Vec<&str> = env
-        .iter()
-        .skip(STANDARD_ENV.len())
-        .map(|(k, _)| k.as_str())
-        .collect();
-    let standard = "+ proxy, CA and BOT_BOTTLE_* variables";
-    row(
-        "env",
-        if names.is_empty() {
-            standard.to_owned()
-        } else {
-            format!("{} {standard}", names.join(" "))
-        },
-    );
-    let agent_dir = input.state_dir.join("agent");
-    row(
-        "mounts",
-        format!("{} -> {AGENT_CONFIG_DIR} (ro)", agent_dir.display()),
-    );
-    if let Some(cwd) = input.copy_cwd {
-        row(
-            "workdir",
-            format!("{WORKDIR} (a copy of {})", cwd.display()),
-        );
-    } else {
-        row(
-            "workdir",
-            format!("{WORKDIR} (empty; --cwd copies this directory in)"),
-        );
-    }
-    // The prompt is long; the preflight names it rather than printing it.
-    let shown = SessionSpec {
-        prompt: session.prompt.as_ref().map(|_| "<prompt>".to_owned()),
-        ..session.clone()
-    };
-    row(
-        "command",
-        provider::shell_join(&agent.provider.fresh_argv(&shown)),
-    );
-    Preflight { rows }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::manifest::{Auth, Dockerfile, Egress, Origin, Skill, SshEntry};
+    use crate::manifest::{Auth, Dockerfile, Egress, Limits, Origin, Skill, SshEntry};
 
     fn agent(provider: Provider) -> Agent {
         Agent {
@@ -976,6 +801,7 @@ mod tests {
                 shown_as: "<embedded defaults>/Dockerfile".into(),
                 contents: "FROM debian:bookworm-slim\n".into(),
                 context: None,
+                from_agent: false,
             })),
             env: BTreeMap::new(),
             egress: Egress::default(),
@@ -1015,6 +841,7 @@ mod tests {
             copy_cwd: None,
             extra_args: &[],
             context_digest: None,
+            live_routes: None,
         }
     }
 
@@ -1166,7 +993,13 @@ mod tests {
             "the host has no address the agent could reach"
         );
         for (name, service) in compose["services"].as_object().unwrap() {
-            for key in ["mem_limit", "memswap_limit", "pids_limit", "cpus"] {
+            for key in [
+                "mem_limit",
+                "memswap_limit",
+                "pids_limit",
+                "cpus",
+                "logging",
+            ] {
                 assert!(!service[key].is_null(), "{name} has no {key}");
             }
             let outside = service["networks"]
@@ -1257,6 +1090,72 @@ mod tests {
             "bottles big: limits.cpus 3 is more than the docker engine's 1 CPUs"
         );
         assert_eq!(err.hint(), "set limits.cpus to 1 or less in the bottle");
+    }
+
+    #[test]
+    fn a_resumed_bottle_keeps_the_routes_it_lived_with() {
+        let agent = agent(Provider::Shell);
+        let bottle = full_bottle();
+        let env: BTreeSet<String> = ["GH_TOKEN".to_owned()].into();
+        let names = vec!["x".to_owned()];
+        let fresh = plan(&input(&agent, &bottle, &env, &names)).unwrap();
+        let written = |p: &DockerPlan, path: &str| {
+            p.files
+                .iter()
+                .find(|f| f.path == Path::new(path))
+                .map(|f| f.content.clone())
+                .unwrap()
+        };
+        // At launch, the host's record is what egress gets.
+        let FileContent::Text(record) = written(&fresh, "routes.json") else {
+            panic!("the record is text");
+        };
+        let mut live: LiveRoutes = serde_json::from_str(&record).unwrap();
+        assert_eq!(
+            live.token_env.get("t0").map(String::as_str),
+            Some("GH_TOKEN")
+        );
+
+        // Approved during its life: a route with a credential of its own.
+        live.config.routes.push(RouteConfig {
+            host: "api.example.com".into(),
+            path_allowlist: vec!["/v2/".into()],
+            auth: Some(AuthConfig {
+                scheme: "bearer".into(),
+                token: "t1".into(),
+            }),
+            ..Default::default()
+        });
+        live.token_env.insert("t1".into(), "EXAMPLE_TOKEN".into());
+        let mut inp = input(&agent, &bottle, &env, &names);
+        inp.live_routes = Some(&live);
+        let resumed = plan(&inp).unwrap();
+        let FileContent::Text(routes) = written(&resumed, "egress/routes.json") else {
+            panic!("routes are text");
+        };
+        assert_eq!(
+            serde_json::from_str::<EgressConfig>(&routes).unwrap(),
+            live.config
+        );
+        assert_eq!(
+            written(&resumed, "egress/tokens.json"),
+            FileContent::Tokens(vec![
+                TokenSlot {
+                    slot: "t0".into(),
+                    host_env: "GH_TOKEN".into()
+                },
+                TokenSlot {
+                    slot: "t1".into(),
+                    host_env: "EXAMPLE_TOKEN".into()
+                },
+            ])
+        );
+        let shown = resumed.preflight.render();
+        assert!(
+            shown.contains("api.example.com /v2/ [token from $EXAMPLE_TOKEN]")
+                && shown.contains("kept from its last run"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 
 use super::compose::container;
 use super::plan::{AGENT_USER, WORKDIR};
-use crate::exec::{DOCKER, ExecError, TAR};
+use crate::exec::{Capped, DOCKER, ExecError, TAR};
 
 /// How a command is connected to the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,9 +121,30 @@ fn finish(cmd: &mut Command) -> Result<(), ExecError> {
     DOCKER.check(cmd, out.status, String::from_utf8_lossy(&out.stderr).trim())
 }
 
+/// A transcript snapshot is at most this large, and takes at most this long:
+/// the agent controls what is in its home.
+pub const SNAPSHOT_LIMIT: u64 = 256 << 20;
+pub const SNAPSHOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// What a snapshot of the agent's folder came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Snapshot {
+    Saved {
+        bytes: u64,
+    },
+    /// The folder does not exist.
+    Absent,
+    /// Larger than the limit: cut off, nothing kept.
+    TooLarge {
+        limit: u64,
+    },
+    /// Slower than the timeout: cut off, nothing kept.
+    TimedOut,
+}
+
 /// Saves the agent's `dir` (a folder in its home) as a tar file on the
-/// host. Returns false when the folder does not exist.
-pub fn snapshot(slug: &str, dir: &str, to: &Path) -> Result<bool, ExecError> {
+/// host, streamed, within `limit` bytes and `SNAPSHOT_TIMEOUT`.
+pub fn snapshot(slug: &str, dir: &str, to: &Path, limit: u64) -> Result<Snapshot, ExecError> {
     let (parent, name) = dir.rsplit_once('/').unwrap_or(("/", dir));
     let script = format!(
         "[ -d {0}/{1} ] || exit 3; tar -C {0} -c {1}",
@@ -132,16 +153,11 @@ pub fn snapshot(slug: &str, dir: &str, to: &Path) -> Result<bool, ExecError> {
     );
     let argv: Vec<String> = vec!["sh".into(), "-c".into(), script];
     let mut cmd = DOCKER.command(exec_args(slug, &argv, Io::Detached, None));
-    let out = DOCKER.output(&mut cmd);
-    match out {
-        Ok(out) => {
-            fs::write(to, &out.stdout).map_err(|e| ExecError::Spawn {
-                program: to.display().to_string(),
-                reason: e.to_string(),
-            })?;
-            Ok(true)
-        }
-        Err(ExecError::Failed { ref status, .. }) if status == "exit 3" => Ok(false),
+    match DOCKER.stdout_to_file(&mut cmd, to, limit, SNAPSHOT_TIMEOUT) {
+        Ok(Capped::Written(bytes)) => Ok(Snapshot::Saved { bytes }),
+        Ok(Capped::TooLarge) => Ok(Snapshot::TooLarge { limit }),
+        Ok(Capped::TimedOut) => Ok(Snapshot::TimedOut),
+        Err(ExecError::Failed { ref status, .. }) if status == "exit 3" => Ok(Snapshot::Absent),
         Err(e) => Err(e),
     }
 }

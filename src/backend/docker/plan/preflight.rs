@@ -1,0 +1,201 @@
+//! The preflight: what a launch will do, shown before anything happens
+//! (and by `--dry-run`). Pure.
+
+use std::fmt::Write as _;
+
+use super::resources::{EGRESS_RESOURCES, Resources, SUPERVISE_RESOURCES};
+use super::{
+    AGENT_CONFIG_DIR, AgentImage, PlanInput, PlannedRoute, RoutePlan, STANDARD_ENV, WORKDIR,
+};
+use crate::provider::{self, SessionSpec};
+use crate::state::LiveRoutes;
+
+/// The summary shown before launch, as (label, value) rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preflight {
+    pub rows: Vec<(String, String)>,
+}
+
+impl Preflight {
+    pub fn render(&self) -> String {
+        let width = self.rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        let mut out = String::new();
+        for (label, value) in &self.rows {
+            let _ = writeln!(out, "  {label:width$}  {value}");
+        }
+        out
+    }
+}
+
+pub(super) fn preflight(
+    input: &PlanInput,
+    image: &AgentImage,
+    routes: &RoutePlan,
+    live: &LiveRoutes,
+    env: &[(String, String)],
+    session: &SessionSpec,
+    limits: &Resources,
+) -> Preflight {
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let mut row = |k: &str, v: String| rows.push((k.to_owned(), v));
+    let agent = input.agent;
+    let mut agent_line = format!("{} ({})", agent.name, agent.provider.name());
+    if let Some(d) = &agent.description {
+        let _ = write!(agent_line, " — {d}");
+    }
+    row("agent", agent_line);
+    row("identity", input.slug.to_owned());
+    row("bottles", input.bottle_names.join(" + "));
+    row("backend", "docker".into());
+    row("runtime", input.engine.runtime_line());
+    row(
+        "network",
+        "internal only: the agent reaches egress and supervise, not the host".into(),
+    );
+    row("limits", format!("agent {}", limits.describe()));
+    row(
+        "",
+        format!(
+            "egress {}; supervise {}",
+            EGRESS_RESOURCES.within(input.engine).describe(),
+            SUPERVISE_RESOURCES.within(input.engine).describe()
+        ),
+    );
+    let image_line = match &image.build {
+        Some(b) if !b.network => format!(
+            "{} (built from {}, an approved capability-block: no network, no build context)",
+            image.tag, b.shown_as
+        ),
+        Some(b) => format!("{} (built from {})", image.tag, b.shown_as),
+        None => image.tag.clone(),
+    };
+    row("image", image_line);
+    let egress_rows = match input.live_routes {
+        Some(_) => kept_route_lines(live),
+        None => route_lines(routes),
+    };
+    if egress_rows.is_empty() {
+        row("egress", "none: the agent reaches no host".into());
+    }
+    for (i, line) in egress_rows.into_iter().enumerate() {
+        row(if i == 0 { "egress" } else { "" }, line);
+    }
+    let names: Vec<&str> = env
+        .iter()
+        .skip(STANDARD_ENV.len())
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let standard = "+ proxy, CA and BOT_BOTTLE_* variables";
+    row(
+        "env",
+        if names.is_empty() {
+            standard.to_owned()
+        } else {
+            format!("{} {standard}", names.join(" "))
+        },
+    );
+    let agent_dir = input.state_dir.join("agent");
+    row(
+        "mounts",
+        format!("{} -> {AGENT_CONFIG_DIR} (ro)", agent_dir.display()),
+    );
+    if let Some(cwd) = input.copy_cwd {
+        row(
+            "workdir",
+            format!("{WORKDIR} (a copy of {})", cwd.display()),
+        );
+    } else {
+        row(
+            "workdir",
+            format!("{WORKDIR} (empty; --cwd copies this directory in)"),
+        );
+    }
+    // The prompt is long; the preflight names it rather than printing it.
+    let shown = SessionSpec {
+        prompt: session.prompt.as_ref().map(|_| "<prompt>".to_owned()),
+        ..session.clone()
+    };
+    row(
+        "command",
+        provider::shell_join(&agent.provider.fresh_argv(&shown)),
+    );
+    Preflight { rows }
+}
+
+/// One line per route of the bottles: host, paths, where its token comes
+/// from (or which variables are unset), its role and switches.
+fn route_lines(routes: &RoutePlan) -> Vec<String> {
+    let mut lines = Vec::new();
+    for r in &routes.routes {
+        let mut line = r.route.host.clone();
+        if !r.route.path_allowlist.is_empty() {
+            let _ = write!(line, " {}", r.route.path_allowlist.join(" "));
+        }
+        match (&r.route.auth, &r.token) {
+            (_, Some(t)) => {
+                let _ = write!(line, " [token from ${}]", t.host_env);
+            }
+            (Some(auth), None) => {
+                let _ = write!(
+                    line,
+                    " [no token: {} unset]",
+                    auth.token_env
+                        .iter()
+                        .map(|n| format!("${n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            (None, None) => {}
+        }
+        if let Some(role) = r.route.role {
+            let _ = write!(line, " [{}]", role.base_url_env());
+        }
+        lines.push(line + &switches(&live_switches(r)));
+    }
+    lines
+}
+
+fn live_switches(r: &PlannedRoute) -> (bool, bool) {
+    (
+        r.route.block_server_tools == Some(true),
+        r.route.allow_private_addresses == Some(true),
+    )
+}
+
+fn switches(&(block_server_tools, allow_private): &(bool, bool)) -> String {
+    let mut text = String::new();
+    if block_server_tools {
+        text.push_str(" [no server-side fetch tools]");
+    }
+    if allow_private {
+        text.push_str(" [may be a private address]");
+    }
+    text
+}
+
+/// The routes a resumed bottle keeps, approvals and edits included.
+fn kept_route_lines(live: &LiveRoutes) -> Vec<String> {
+    let mut lines: Vec<String> = live
+        .config
+        .routes
+        .iter()
+        .map(|r| {
+            let mut line = r.host.clone();
+            if !r.path_allowlist.is_empty() {
+                let _ = write!(line, " {}", r.path_allowlist.join(" "));
+            }
+            if let Some(env) = r.auth.as_ref().and_then(|a| live.token_env.get(&a.token)) {
+                let _ = write!(line, " [token from ${env}]");
+            }
+            if let Some(role) = &r.role {
+                let _ = write!(line, " [{}]", role.name);
+            }
+            line + &switches(&(r.block_server_tools, r.allow_private_addresses))
+        })
+        .collect();
+    if !lines.is_empty() {
+        lines.push("(kept from its last run, approvals and edits included)".into());
+    }
+    lines
+}

@@ -1,0 +1,103 @@
+//! What each container of a bottle may use: memory, processes, CPUs, and
+//! the log the engine keeps of it. Pure.
+
+use serde_json::{Value, json};
+
+use super::{PlanError, PlanInput};
+use crate::backend::docker::engine::EngineFacts;
+use crate::manifest::Limits;
+
+/// What a container may use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Resources {
+    /// Bytes; also the limit of memory plus swap, so no swap on top.
+    pub memory: u64,
+    pub pids: u32,
+    pub cpus: f64,
+}
+
+/// The agent's, unless its bottles' `limits` say otherwise (CPUs are also
+/// capped at the engine's).
+pub const AGENT_RESOURCES: Resources = Resources {
+    memory: 4 << 30,
+    pids: 1024,
+    cpus: 2.0,
+};
+/// The sidecars' are fixed: they hold no agent work.
+pub const EGRESS_RESOURCES: Resources = Resources {
+    memory: 256 << 20,
+    pids: 256,
+    cpus: 1.0,
+};
+pub const SUPERVISE_RESOURCES: Resources = Resources {
+    memory: 128 << 20,
+    pids: 128,
+    cpus: 0.5,
+};
+
+/// Each container's log, kept by the engine, in two files of this size.
+const LOG_MAX_SIZE: &str = "1m";
+
+/// The agent's resources: the bottle's limits over the defaults.
+pub(super) fn agent_limits(input: &PlanInput) -> Result<Resources, PlanError> {
+    let Limits { memory, pids, cpus } = &input.bottle.limits;
+    let engine = f64::from(input.engine.cpus);
+    if let Some(cpus) = *cpus
+        && cpus > engine
+    {
+        return Err(PlanError::TooManyCpus {
+            bottles: input.bottle_names.join(" + "),
+            cpus,
+            engine: input.engine.cpus,
+        });
+    }
+    Ok(Resources {
+        memory: memory.unwrap_or(AGENT_RESOURCES.memory),
+        pids: pids.unwrap_or(AGENT_RESOURCES.pids),
+        cpus: cpus.unwrap_or(AGENT_RESOURCES.cpus.min(engine)),
+    })
+}
+
+impl Resources {
+    /// The same, with no more CPUs than the engine has.
+    pub(super) fn within(self, engine: &EngineFacts) -> Resources {
+        Resources {
+            cpus: self.cpus.min(f64::from(engine.cpus)),
+            ..self
+        }
+    }
+
+    pub(super) fn apply(&self, service: &mut Value) {
+        let memory = format_bytes(self.memory);
+        service["mem_limit"] = json!(memory);
+        service["memswap_limit"] = json!(memory);
+        service["pids_limit"] = json!(self.pids);
+        service["cpus"] = json!(self.cpus);
+        // What a container prints is kept by the engine, on the host's
+        // disk: bounded, whatever the engine's default.
+        service["logging"] = json!({
+            "driver": "json-file",
+            "options": {"max-size": LOG_MAX_SIZE, "max-file": "2"},
+        });
+    }
+
+    pub(super) fn describe(&self) -> String {
+        let plural = if self.cpus == 1.0 { "" } else { "s" };
+        format!(
+            "{} memory, {} processes, {} CPU{plural}",
+            format_bytes(self.memory),
+            self.pids,
+            self.cpus
+        )
+    }
+}
+
+/// Bytes in docker's units: the largest of g, m, k that divides them.
+pub fn format_bytes(bytes: u64) -> String {
+    for (shift, unit) in [(30, "g"), (20, "m"), (10, "k")] {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    format!("{bytes}b")
+}

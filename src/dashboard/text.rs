@@ -1,0 +1,162 @@
+//! Text an agent wrote, made inert and measured, pure. Everything the
+//! dashboard shows from a proposal goes through `inert`; the detail view
+//! wraps with `wrap`, and the same function decides which parts of it
+//! have been on screen, so "seen" means what the renderer drew.
+
+use std::ops::Range;
+
+use ratatui::text::Span;
+
+/// `text` with nothing a terminal would act on: control characters (C0,
+/// DEL, C1), and the invisible ones that reorder or hide text (bidi
+/// overrides, zero-width characters, variation selectors, tags) become
+/// visible escapes such as `\u{1b}`; a tab becomes `\t`.
+pub fn inert(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c == '\t' {
+            out.push_str("\\t");
+        } else if c.is_control() || invisible(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Characters that draw nothing, or change how others are drawn.
+fn invisible(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD
+            | 0x034F
+            | 0x061C
+            | 0x115F
+            | 0x1160
+            | 0x17B4
+            | 0x17B5
+            | 0x180B..=0x180F
+            | 0x200B..=0x200F
+            | 0x2028..=0x202E
+            | 0x2060..=0x206F
+            | 0x3164
+            | 0xFE00..=0xFE0F
+            | 0xFEFF
+            | 0xFFA0
+            | 0xFFF9..=0xFFFB
+            | 0x1D173..=0x1D17A
+            | 0xE0000..=0xE0FFF
+    )
+}
+
+/// Columns a character takes, as the renderer counts them.
+pub fn char_width(c: char) -> usize {
+    let mut buf = [0u8; 4];
+    Span::raw(&*c.encode_utf8(&mut buf)).width()
+}
+
+/// Columns a string takes, as the renderer counts them.
+pub fn width(text: &str) -> usize {
+    Span::raw(text).width()
+}
+
+/// Splits `text` (already inert) into rows of at most `width` columns, as
+/// ranges of char indices; breaks after a space when one is in the second
+/// half of the row, else anywhere. An empty text is one empty row. Every
+/// char is in exactly one row, in order.
+pub fn wrap(text: &str, width: usize) -> Vec<Range<usize>> {
+    let width = width.max(2);
+    let mut rows = Vec::new();
+    let (mut start, mut used) = (0usize, 0usize);
+    // The char index just after the last space in the current row.
+    let mut after_space: Option<usize> = None;
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let w = char_width(chars[i]);
+        if used + w > width && i > start {
+            let end = match after_space {
+                Some(end) if end > start && (end - start) * 2 > width => end,
+                _ => i,
+            };
+            rows.push(start..end);
+            start = end;
+            used = chars[start..i].iter().map(|c| char_width(*c)).sum();
+            after_space = None;
+            continue;
+        }
+        used += w;
+        if chars[i] == ' ' {
+            after_space = Some(i + 1);
+        }
+        i += 1;
+    }
+    rows.push(start..chars.len());
+    rows
+}
+
+/// The chars of `text` in `range`.
+pub fn slice(text: &str, range: &Range<usize>) -> String {
+    text.chars()
+        .skip(range.start)
+        .take(range.end - range.start)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inert_text() {
+        let cases = [
+            ("plain", "plain"),
+            ("é ✓ 日本", "é ✓ 日本"),
+            ("\x1b]52;c;aGk=\x07", "\\u{1b}]52;c;aGk=\\u{7}"),
+            ("a\tb", "a\\tb"),
+            ("line\nbreak\r", "line\\u{a}break\\u{d}"),
+            ("\u{9b}31m", "\\u{9b}31m"),
+            ("del\x7f", "del\\u{7f}"),
+            ("abc\u{202e}fed", "abc\\u{202e}fed"),
+            ("zero\u{200b}width", "zero\\u{200b}width"),
+            ("\u{2066}isolate\u{2069}", "\\u{2066}isolate\\u{2069}"),
+            ("\u{feff}bom", "\\u{feff}bom"),
+            ("tag\u{e0041}", "tag\\u{e0041}"),
+        ];
+        for (input, want) in cases {
+            let got = inert(input);
+            assert_eq!(got, want, "{input:?}");
+            assert!(!got.chars().any(|c| c.is_control()), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn wrapping() {
+        let rows = |text: &str, w: usize| -> Vec<String> {
+            wrap(text, w).iter().map(|r| slice(text, r)).collect()
+        };
+        assert_eq!(rows("", 10), [""]);
+        assert_eq!(rows("short", 10), ["short"]);
+        assert_eq!(rows("exactly10!", 10), ["exactly10!"]);
+        assert_eq!(rows("abcdefghijk", 5), ["abcde", "fghij", "k"]);
+        assert_eq!(
+            rows("the quick brown fox", 10),
+            ["the quick ", "brown fox"],
+            "breaks after a space"
+        );
+        assert_eq!(
+            rows("a bcdefghijklm", 6),
+            ["a bcde", "fghijk", "lm"],
+            "a space early in the row is not worth it"
+        );
+        assert_eq!(rows("日本語です", 5), ["日本", "語で", "す"], "wide chars");
+        assert_eq!(rows("x", 0), ["x"], "a width below 2 counts as 2");
+        for (text, w) in [("the quick brown fox jumps", 7), ("日本語 abc 日本語", 3)] {
+            let ranges = wrap(text, w);
+            let joined: String = ranges.iter().map(|r| slice(text, r)).collect();
+            assert_eq!(joined, text, "every char once, in order");
+            assert!(ranges.iter().all(|r| width(&slice(text, r)) <= w));
+        }
+    }
+}

