@@ -5,6 +5,7 @@
 
 mod support;
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -14,14 +15,19 @@ use support::{
     Env, UPSTREAM_IMAGE, docker_ok, docker_or_skip, unique, upstream_certs, upstream_image,
 };
 
-/// Echoes every request as JSON: path and headers.
+/// Answers every request with its path and the names of its headers, and
+/// logs it whole (header values too) to /log/seen.jsonl: the egress cuts a
+/// response that hands the agent back the credential it added.
 const ECHO_SERVER: &str = r#"
 import http.server, json, ssl
 class Echo(http.server.BaseHTTPRequestHandler):
     def answer(self):
         n = int(self.headers.get('content-length') or 0)
         body = self.rfile.read(n) if n else b''
-        out = json.dumps({'path': self.path, 'headers': {k.lower(): v for k, v in self.headers.items()}, 'body_len': len(body)}).encode()
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        with open('/log/seen.jsonl', 'a') as log:
+            log.write(json.dumps({'path': self.path, 'headers': headers}) + '\n')
+        out = json.dumps({'path': self.path, 'header_names': sorted(headers), 'body_len': len(body)}).encode()
         self.send_response(200)
         self.send_header('content-type', 'application/json')
         self.send_header('content-length', str(len(out)))
@@ -36,6 +42,15 @@ server.socket = ctx.wrap_socket(server.socket, server_side=True)
 server.serve_forever()
 "#;
 
+/// The requests the upstream got, oldest first.
+fn seen_upstream(env: &Env) -> Vec<Value> {
+    std::fs::read_to_string(env.dir.path().join("upstream-log/seen.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// Starts the upstream with a certificate for `names`, and writes its CA
 /// to `ca_path`. Returns the container's name.
 fn start_upstream(env: &Env, names: &[&str], ca_path: &Path) -> String {
@@ -43,6 +58,8 @@ fn start_upstream(env: &Env, names: &[&str], ca_path: &Path) -> String {
     let certs = env.dir.path().join("upstream-certs");
     std::fs::write(ca_path, upstream_certs(&certs, names)).unwrap();
     std::fs::write(certs.join("echo.py"), ECHO_SERVER).unwrap();
+    let log = env.dir.path().join("upstream-log");
+    std::fs::create_dir_all(&log).unwrap();
     let network = unique("bbtest-upstream-net");
     docker_ok(&["network", "create", &network]);
     env.track_network(&network);
@@ -56,6 +73,8 @@ fn start_upstream(env: &Env, names: &[&str], ca_path: &Path) -> String {
         &network,
         "-v",
         &format!("{}:/certs:ro", certs.display()),
+        "-v",
+        &format!("{}:/log", log.display()),
         UPSTREAM_IMAGE,
         "python3",
         "/certs/echo.py",
@@ -75,25 +94,33 @@ fn join_bottle(upstream: &str, slug: &str, names: &[&str]) {
     docker_ok(&args);
 }
 
-/// A minimal MCP client in the agent (sh + curl): initializes a session,
-/// then makes every call at once; prints each result line.
-fn mcp_calls(env: &Env, slug: &str, calls: Vec<Value>) -> JoinHandle<String> {
+/// A minimal MCP client in the agent (bash + curl): initializes a session,
+/// then makes every call at once, from one parallel curl (few processes:
+/// under gVisor each costs several host tasks of the agent's pids limit);
+/// prints each result line.
+fn mcp_calls(env: &Env, slug: &str, calls: Vec<Value>) -> McpCall {
     let script = r#"
 U=$BOT_BOTTLE_MCP_URL
-post() { curl -sS -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' "$@"; }
-post -D /tmp/mcp-h.$$ -o /dev/null -X POST "$U" -d '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}}'
+H=(-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream')
+curl -sS "${H[@]}" -D /tmp/mcp-h.$$ -o /dev/null -X POST "$U" -d '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}}'
 SID=$(grep -i '^mcp-session-id:' /tmp/mcp-h.$$ | cut -d' ' -f2 | tr -d '\r')
-post -o /dev/null -H "mcp-session-id: $SID" -X POST "$U" -d '{"jsonrpc":"2.0","method":"notifications/initialized"}'
+curl -sS "${H[@]}" -o /dev/null -H "mcp-session-id: $SID" -X POST "$U" -d '{"jsonrpc":"2.0","method":"notifications/initialized"}'
+out=$(mktemp -d)
+args=()
+i=0
 for call in "$@"; do
-  post -H "mcp-session-id: $SID" -X POST "$U" -d "$call" | sed -n 's/^data: //p' | grep '"id"' &
+  i=$((i + 1))
+  args+=(--next -sS "${H[@]}" -H "mcp-session-id: $SID" -o "$out/$i" -X POST "$U" -d "$call")
 done
-wait
+curl -Z --parallel-immediate --parallel-max 100 "${args[@]:1}"
+cat "$out"/* | sed -n 's/^data: //p' | grep '"id"'
+rm -rf "$out"
 "#;
     let mut args: Vec<String> = vec![
         "exec".into(),
         slug.into(),
         "--".into(),
-        "sh".into(),
+        "bash".into(),
         "-c".into(),
         script.into(),
         "mcp".into(),
@@ -104,8 +131,47 @@ wait
         args.push(request.to_string());
     }
     let mut cmd = env.cmd(&[]);
-    cmd.args(&args);
-    std::thread::spawn(move || String::from_utf8_lossy(&cmd.output().unwrap().stdout).into_owned())
+    cmd.args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .process_group(0);
+    let child = cmd.spawn().unwrap();
+    let group = child.id() as i32;
+    McpCall {
+        group,
+        thread: std::thread::spawn(move || {
+            String::from_utf8_lossy(&child.wait_with_output().unwrap().stdout).into_owned()
+        }),
+    }
+}
+
+/// MCP calls under way in an agent: `bot-bottle exec`, in a process group
+/// of its own.
+struct McpCall {
+    group: i32,
+    thread: JoinHandle<String>,
+}
+
+impl McpCall {
+    /// Every answer, once all calls are answered.
+    fn join(self) -> String {
+        self.thread.join().unwrap()
+    }
+
+    /// For calls whose bottle is taken down: what came back within
+    /// `limit`, then the exec is killed (under gVisor, an exec into a
+    /// container that is being removed may never return).
+    fn join_within(self, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        while !self.thread.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if !self.thread.is_finished() {
+            // SAFETY: signals the process group this test started.
+            unsafe { libc::kill(-self.group, libc::SIGKILL) };
+        }
+        self.thread.join().unwrap()
+    }
 }
 
 /// The agent's environment, every process's environment and command line,
@@ -194,15 +260,19 @@ fn routes_credentials_and_proposals_end_to_end() {
         &["upstream.test", "newhost.test", "other.test"],
     );
 
-    // Through the route: the upstream gets the injected credential.
+    // Through the route: the upstream gets the injected credential (in
+    // place of the agent's), the agent only the answer.
     let (code, body) = env.sh(
         &slug,
         "curl -sS -m 10 -H 'Authorization: Bearer agent-guess' https://upstream.test/v1/echo?x=1",
     );
     assert_eq!(code, 0, "{body}");
     let echo: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
-    assert_eq!(echo["headers"]["authorization"], format!("Bearer {token}"));
     assert_eq!(echo["path"], "/v1/echo?x=1");
+    let seen = seen_upstream(&env);
+    let last = seen.last().expect("the upstream saw the request");
+    assert_eq!(last["path"], "/v1/echo?x=1");
+    assert_eq!(last["headers"]["authorization"], format!("Bearer {token}"));
     // Only through the route.
     assert_eq!(curl_code(&env, &slug, "https://upstream.test/admin"), "403");
     let (_, direct) = env.sh(&slug, "curl -sS -m 5 --noproxy '*' https://upstream.test/v1/ >/dev/null 2>&1 && echo REACHED; true");
@@ -252,14 +322,21 @@ fn routes_credentials_and_proposals_end_to_end() {
     let id = listed[0]["id"].as_str().unwrap().to_owned();
     let (code, _, err) = env.run(&["approve", &id]);
     assert_eq!(code, 0, "{err}");
-    let answer = call.join().unwrap();
+    let answer = call.join();
     assert!(
         answer.contains("approved: newhost.test is now reachable"),
         "{answer}"
     );
-    assert_eq!(
-        curl_code(&env, &slug, "https://newhost.test/anything"),
-        "200"
+    // The approved route is in force: the refusal is no longer "no route"
+    // but the test upstream's private address, which an approval does not
+    // allow (the operator's edit below does).
+    let (_, refusal) = env.sh(
+        &slug,
+        "curl -sS -m 10 https://newhost.test/anything 2>&1; true",
+    );
+    assert!(
+        refusal.contains("non-public address") || refusal.contains("only reach public addresses"),
+        "{refusal}"
     );
     let audit =
         std::fs::read_to_string(env.home().join("audit").join(format!("{slug}.jsonl"))).unwrap();
@@ -280,7 +357,7 @@ fn routes_credentials_and_proposals_end_to_end() {
     let id = pending(&env, 1)[0]["id"].as_str().unwrap().to_owned();
     let (code, _, err) = env.run(&["reject", &id, "--reason", "not for this task"]);
     assert_eq!(code, 0, "{err}");
-    let answer = call.join().unwrap();
+    let answer = call.join();
     assert!(
         answer.contains("rejected by the operator: not for this task"),
         "{answer}"
@@ -288,7 +365,7 @@ fn routes_credentials_and_proposals_end_to_end() {
     assert_eq!(curl_code(&env, &slug, "https://other.test/"), "403");
 
     // Invalid input is refused and queues nothing.
-    let answer = mcp_calls(&env, &slug, vec![egress_block("https://evil.test/x", "x"), json!({"name": "pipelock-block", "arguments": {"failed_url": "ftp://a.test/", "justification": "x"}})]).join().unwrap();
+    let answer = mcp_calls(&env, &slug, vec![egress_block("https://evil.test/x", "x"), json!({"name": "pipelock-block", "arguments": {"failed_url": "ftp://a.test/", "justification": "x"}})]).join();
     assert_eq!(
         answer
             .matches("invalid request, nothing was queued")
@@ -298,32 +375,43 @@ fn routes_credentials_and_proposals_end_to_end() {
     );
     pending(&env, 0);
 
-    // A burst of 50 proposals from one agent: none is lost.
-    let burst: Vec<Value> = (0..50)
+    // A burst of 40 proposals from one agent: the queue holds 32 (none of
+    // them lost), the other 8 are told to wait for the operator.
+    let burst: Vec<Value> = (0..40)
         .map(|i| egress_block(&format!("burst{i}.test"), "burst"))
         .collect();
     let call = mcp_calls(&env, &slug, burst);
-    let listed = pending(&env, 50);
+    let listed = pending(&env, 32);
     let mut hosts: Vec<String> = listed
         .iter()
         .map(|p| p["summary"].as_str().unwrap().to_owned())
         .collect();
     hosts.sort();
     hosts.dedup();
-    assert_eq!(hosts.len(), 50);
+    assert_eq!(hosts.len(), 32);
     for p in &listed {
         let (code, _, err) = env.run(&["reject", p["id"].as_str().unwrap(), "--reason", "burst"]);
         assert_eq!(code, 0, "{err}");
     }
-    let answer = call.join().unwrap();
+    let answer = call.join();
     assert_eq!(
         answer.matches("rejected by the operator: burst").count(),
-        50,
+        32,
+        "{answer}"
+    );
+    assert_eq!(
+        answer
+            .matches("requests are already waiting for the operator")
+            .count(),
+        8,
         "{answer}"
     );
     // The operator edits the routes: checked, reloaded, audited.
     let mut edit = env.cmd(&["routes", "edit", &slug]);
-    edit.env("EDITOR", "sed -i s/newhost.test/other.test/");
+    edit.env(
+        "EDITOR",
+        r#"sed -i -e 's/"host": "newhost.test"/"host": "other.test", "allow_private_addresses": true/'"#,
+    );
     let out = edit.output().unwrap();
     assert!(
         out.status.success(),
@@ -388,7 +476,7 @@ fn capability_block_rebuilds_the_bottle_on_resume() {
     let (code, out, err) = env.run(&["approve", &id]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), format!("bot-bottle resume {slug}"));
-    let _ = call.join();
+    let _ = call.join_within(Duration::from_secs(30));
     assert_eq!(
         support::leftovers(&slug),
         (0, 0),

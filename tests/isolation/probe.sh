@@ -215,16 +215,16 @@ PERL
 finish() {
   local pids=()
   if [ ${#CURL_DIRECT[@]} -gt 0 ]; then
-    curl -Z --parallel-max 100 "${CURL_DIRECT[@]:1}" > "$OUT/.direct" 2>/dev/null &
+    curl -Z --parallel-immediate --parallel-max 100 "${CURL_DIRECT[@]:1}" > "$OUT/.direct" 2>/dev/null &
     pids+=($!)
   fi
   if [ ${#CURL_NOENV[@]} -gt 0 ]; then
     env -u HTTP_PROXY -u HTTPS_PROXY -u http_proxy -u https_proxy -u ALL_PROXY -u all_proxy \
-      curl -Z --parallel-max 100 "${CURL_NOENV[@]:1}" > "$OUT/.noenv" 2>/dev/null &
+      curl -Z --parallel-immediate --parallel-max 100 "${CURL_NOENV[@]:1}" > "$OUT/.noenv" 2>/dev/null &
     pids+=($!)
   fi
   if [ ${#CURL_PROXY[@]} -gt 0 ]; then
-    curl -Z --parallel-max 100 "${CURL_PROXY[@]:1}" > "$OUT/.proxy" 2>/dev/null &
+    curl -Z --parallel-immediate --parallel-max 100 "${CURL_PROXY[@]:1}" > "$OUT/.proxy" 2>/dev/null &
     pids+=($!)
   fi
   sleep 2
