@@ -97,7 +97,7 @@ fn battery(runtime: Runtime) {
     let world = World::build(&env, runtime, listener.port);
     phase("bottles, upstream, metadata server and probe container are up");
 
-    let mut report = Report::new(&world.token);
+    let mut report = Report::new(&world.token, &world.canary);
     // What is there answers: from the other bottle's own agent, and from
     // the test's probe container.
     let in_b = bottle_b_probes();
@@ -162,8 +162,6 @@ fn battery(runtime: Runtime) {
 struct World {
     runtime: Runtime,
     run: String,
-    /// Probes at once: fewer under gVisor, where each costs more.
-    jobs: usize,
     token: String,
     /// The listener's port on the host.
     port: u16,
@@ -179,6 +177,8 @@ struct World {
     networks: Vec<(String, String, Option<String>)>,
     /// A fake key of a well-known shape, for the DLP probes.
     key: String,
+    /// What the agent sends to be echoed back (see `Report::canary`).
+    canary: String,
 }
 
 impl World {
@@ -227,7 +227,7 @@ impl World {
         // for the DLP probes, and one whose host resolves to the metadata
         // server, without allow_private_addresses. Its pids limit is high:
         // under gVisor every process of the agent costs several host tasks
-        // (24 probes at once take ~900), and the sandbox dies at the limit.
+        // (40 short-lived commands at once take ~900), and the sandbox dies at the limit.
         env.write(
             "proj/bot-bottle.json",
             r#"{
@@ -327,7 +327,6 @@ impl World {
         World {
             runtime,
             run: unique("iso"),
-            jobs: if runtime == Runtime::Runsc { 24 } else { 48 },
             token,
             port,
             a,
@@ -338,6 +337,7 @@ impl World {
             meta_log,
             networks,
             key: format!("sk-ant-api03-{}", random_alnum(40)),
+            canary: format!("bbcanary{}", random_hex(12)),
         }
     }
 
@@ -358,14 +358,14 @@ impl World {
 
     /// Runs probes in a bottle's agent, through `bot-bottle exec`.
     fn exec_agent(&self, env: &Env, slug: &str, probes: &Probes) -> Results {
-        let script = probes.script(&self.run, self.jobs);
+        let script = probes.script(&self.run);
         let out = output_within(env.cmd(&["exec", slug, "--", "bash", "-c", &script]), slug);
         parse_results(&out)
     }
 
     /// Runs probes in the test's probe container.
     fn exec_teeth(&self, probes: &Probes) -> Results {
-        let script = probes.script(&self.run, self.jobs);
+        let script = probes.script(&self.run);
         let mut cmd = std::process::Command::new("docker");
         cmd.args(["exec", &self.teeth, "bash", "-c", &script]);
         parse_results(&output_within(cmd, &self.teeth))

@@ -407,6 +407,39 @@ pub fn agent_probes(world: &World) -> Probes {
         "its own egress at its outside address",
     );
 
+    // The proxy asked for what is no route: another port of a route's
+    // host, the sidecars themselves, the proxy's own loopback.
+    let aims: &[(&str, String)] = &[
+        (
+            "port-route",
+            format!("https://open.test:{UPSTREAM_CATCH}/?m={run}-port-route"),
+        ),
+        (
+            "port-route-http",
+            format!("http://open.test:{UPSTREAM_CATCH}/?m={run}-port-route-http"),
+        ),
+        (
+            "proxy-supervise",
+            format!("http://supervise:{MCP_PORT}/mcp?m={run}-proxy-supervise"),
+        ),
+        (
+            "proxy-egress",
+            format!("http://egress:{PROXY_PORT}/?m={run}-proxy-egress"),
+        ),
+        (
+            "proxy-localhost",
+            format!("http://localhost:{PROXY_PORT}/?m={run}-proxy-localhost"),
+        ),
+    ];
+    for (id, url) in aims {
+        p.http(
+            id,
+            &["-k", url],
+            Expect::Blocked,
+            "no route, through the proxy",
+        );
+    }
+
     // DNS: names only the outside knows.
     let mut names: Vec<String> = vec![
         "cred.test".into(),
@@ -439,14 +472,32 @@ pub fn agent_probes(world: &World) -> Probes {
 
     p.raw("raw", Expect::NoRaw);
 
-    credential_probes(&mut p, run);
+    credential_probes(&mut p, run, &world.canary);
     dlp_probes(&mut p, run, &world.key);
     p
 }
 
 /// Through the proxy, on the credentialed route: the token goes upstream,
 /// never back to the agent; nothing outside its path allowlist goes out.
-fn credential_probes(p: &mut Probes, run: &str) {
+fn credential_probes(p: &mut Probes, run: &str, canary: &str) {
+    // What the agent sends itself comes back, by each way the upstream
+    // reflects: the search below for the token finds what is there.
+    let header = format!("X-Canary: {canary}");
+    for (id, path) in [
+        ("teeth-echo", "/ok/echo"),
+        ("teeth-echo-gzip", "/ok/gzip"),
+        ("teeth-echo-b64", "/ok/b64"),
+        ("teeth-echo-redirect", "/ok/redirect"),
+        ("teeth-echo-header", "/ok/header"),
+    ] {
+        let url = format!("https://open.test{path}?m={run}-{id}");
+        p.http(
+            id,
+            &["-H", &header, &url],
+            Expect::Echoes,
+            "the open route reflects the request",
+        );
+    }
     let url = |path: &str, id: &str| format!("https://cred.test{path}?m={run}-{id}");
     p.http(
         "cred-ok",

@@ -15,8 +15,9 @@
 set -u
 RUN=${RUN:?}
 OUT=$(mktemp -d)
+mkdir "$OUT/http"
 IFACE=$(awk 'NR > 1 { print $1; exit }' /proc/net/route)
-MAX_JOBS=${MAX_JOBS:-8}
+MAX_JOBS=${MAX_JOBS:-32}
 running=0
 FORKED_IDS=()
 FORKED_KINDS=()
@@ -42,19 +43,12 @@ out() {
   printf 'R %s %s\n' "$id" "$*" > "$OUT/$id"
 }
 
-scoped() { printf '%s' "${1//@IF@/$IFACE}"; }
-
-b64() {
-  local s=''
-  [ -e "$1" ] && s=$(base64 -w0 < "$1" 2>/dev/null)
-  printf '%s' "${s:--}"
-}
 
 # A TCP connection with bash's /dev/tcp, in a fork: "connected" or
 # "failed" ("timeout" when `finish` had to kill it).
 p_tcp() {
   local id=$1 addr
-  addr=$(scoped "$2")
+  addr=${2//@IF@/$IFACE}
   (
     if exec 3<>"/dev/tcp/$addr/$3"; then
       out "$id" tcp connected
@@ -72,7 +66,7 @@ p_tcp() {
 # the listener can tell whether it arrived).
 p_udp() {
   local id=$1 addr
-  addr=$(scoped "$2")
+  addr=${2//@IF@/$IFACE}
   (
     if printf 'bbprobe %s %s\n' "$RUN" "$id" > "/dev/udp/$addr/$3"; then
       out "$id" udp sent
@@ -89,7 +83,7 @@ p_udp() {
 # to connect (0: no connection).
 p_curl() {
   local id=$1 url
-  url=$(scoped "$2")
+  url=${2//@IF@/$IFACE}
   shift 2
   CURL_DIRECT+=(--next -sSk --no-progress-meter --noproxy '*' -m 3 --connect-timeout 2 -o /dev/null
     -w "R $id curl %{exitcode} %{http_code} %{time_connect}\n" "$@" "$url")
@@ -98,22 +92,22 @@ p_curl() {
 # The same, with the proxy variables removed from curl's environment.
 p_noenv() {
   local id=$1 url
-  url=$(scoped "$2")
+  url=${2//@IF@/$IFACE}
   shift 2
   CURL_NOENV+=(--next -sSk --no-progress-meter -m 3 --connect-timeout 2 -o /dev/null
     -w "R $id curl %{exitcode} %{http_code} %{time_connect}\n" "$@" "$url")
 }
 
 # curl through the proxy the environment names (the last argument is the
-# URL): exit code, HTTP code, and the bytes received (headers and body as
-# sent, undecoded) in base64.
+# URL): exit code and HTTP code. The bytes received (headers and body as
+# sent, undecoded) go in ID.h and ID.b of the archive `finish` prints.
 p_http() {
   local id=$1
   shift
   local args=("$@")
   local last=$((${#args[@]} - 1))
-  args[last]=$(scoped "${args[last]}")
-  CURL_PROXY+=(--next -sS --no-progress-meter -m 8 --path-as-is -D "$OUT/.$id.h" -o "$OUT/.$id.b"
+  args[last]=${args[last]//@IF@/$IFACE}
+  CURL_PROXY+=(--next -sS --no-progress-meter -m 8 --path-as-is -D "$OUT/http/$id.h" -o "$OUT/http/$id.b"
     -w "$id %{exitcode} %{http_code}\n" "${args[@]}")
   HTTP_IDS+=("$id")
 }
@@ -211,7 +205,8 @@ PERL
 }
 
 # Runs the curl probes, gives the forks two seconds in all, then prints
-# every result.
+# every result, and the bytes the HTTP probes got: `B` and a tar archive
+# in base64.
 finish() {
   local pids=()
   if [ ${#CURL_DIRECT[@]} -gt 0 ]; then
@@ -242,11 +237,14 @@ finish() {
   cat "$OUT/.direct" "$OUT/.noenv" 2>/dev/null
   local id rc code
   while read -r id rc code; do
-    out "$id" http "$rc" "$code" "$(b64 "$OUT/.$id.h")" "$(b64 "$OUT/.$id.b")"
+    out "$id" http "$rc" "$code"
   done < <(cat "$OUT/.proxy" 2>/dev/null)
   for id in "${HTTP_IDS[@]}"; do
-    [ -e "$OUT/$id" ] || out "$id" http none 000 - -
+    [ -e "$OUT/$id" ] || out "$id" http none 000
   done
   cat "$OUT"/* 2>/dev/null
+  if [ ${#HTTP_IDS[@]} -gt 0 ]; then
+    printf 'B %s\n' "$(tar -C "$OUT/http" -cf - . | base64 -w0)"
+  fi
   rm -rf "$OUT"
 }

@@ -2,7 +2,7 @@
 //! how a result, a listener's record or an upstream's log is read.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{Read, Write};
 
 use base64::Engine as _;
 
@@ -23,6 +23,9 @@ pub enum Expect {
     /// Through the proxy to a credentialed route: whatever the status, the
     /// token is nowhere in the bytes the agent got.
     NoToken,
+    /// Through the proxy: the canary the agent sent comes back in what it
+    /// got (the probe and the search have teeth).
+    Echoes,
     /// Only the upstream's log can judge it (see `judge_upstream`).
     Upstream,
     Unresolved,
@@ -172,9 +175,9 @@ impl Probes {
         self.lines.push(line);
     }
 
-    pub fn script(&self, run: &str, jobs: usize) -> String {
+    pub fn script(&self, run: &str) -> String {
         format!(
-            "RUN={}\nMAX_JOBS={jobs}\n{PROBE_SH}\n{}\nfinish\n",
+            "RUN={}\n{PROBE_SH}\n{}\nfinish\n",
             q(run),
             self.lines.join("\n")
         )
@@ -195,10 +198,12 @@ impl Probes {
                 continue;
             }
             for (key, fields) in got {
-                if let Err(why) = verdict(*expect, fields, report.token.as_deref()) {
+                if let Err(why) = verdict(*expect, fields, &report.token, &report.canary) {
                     let line = format!("{key}: {what}: {why}");
                     match expect {
-                        Expect::Reached | Expect::Resolved | Expect::Raw => report.toothless(line),
+                        Expect::Reached | Expect::Resolved | Expect::Raw | Expect::Echoes => {
+                            report.toothless(line)
+                        }
                         _ => report.breach(line),
                     }
                 }
@@ -208,7 +213,7 @@ impl Probes {
 }
 
 /// Ok when a probe's result meets its expectation; else what happened.
-pub fn verdict(expect: Expect, fields: &[String], token: Option<&str>) -> Result<(), String> {
+pub fn verdict(expect: Expect, fields: &[String], token: &str, canary: &str) -> Result<(), String> {
     let f = |i: usize| fields.get(i).map(String::as_str).unwrap_or("");
     match (f(0), expect) {
         ("tcp", Expect::Blocked) if f(1) == "connected" => Err("connected".into()),
@@ -232,13 +237,26 @@ pub fn verdict(expect: Expect, fields: &[String], token: Option<&str>) -> Result
                 Expect::Reached if !code.starts_with('2') => {
                     Err(format!("HTTP {code} (curl exit {})", f(1)))
                 }
-                Expect::NoToken => {
-                    let token = token.expect("the token is known");
+                Expect::NoToken | Expect::Echoes => {
+                    let secret = if expect == Expect::NoToken {
+                        token
+                    } else {
+                        canary
+                    };
                     let headers = decode_b64(f(3));
                     let body = decode_b64(f(4));
-                    match leaks(&headers, token).or_else(|| leaks(&body, token)) {
-                        Some(how) => Err(format!("the agent got the token ({how}; HTTP {code})")),
-                        None => Ok(()),
+                    match (
+                        leaks(&headers, secret).or_else(|| leaks(&body, secret)),
+                        expect,
+                    ) {
+                        (Some(how), Expect::NoToken) => {
+                            Err(format!("the agent got the token ({how}; HTTP {code})"))
+                        }
+                        (None, Expect::Echoes) => Err(format!(
+                            "the canary did not come back (HTTP {code}, curl exit {})",
+                            f(1)
+                        )),
+                        _ => Ok(()),
                     }
                 }
                 _ => Ok(()),
@@ -365,14 +383,44 @@ pub fn percent_decode(text: &str) -> String {
 
 /// `R ID KIND FIELDS...` lines → id → [KIND, FIELDS...].
 pub fn parse_results(out: &str) -> Results {
-    out.lines()
+    let mut results: Results = out
+        .lines()
         .filter_map(|l| l.strip_prefix("R "))
         .filter_map(|l| {
             let mut words = l.split_whitespace().map(str::to_owned);
             let id = words.next()?;
             Some((id, words.collect()))
         })
-        .collect()
+        .collect();
+    // The bytes of the HTTP probes: ID.h and ID.b of a tar archive.
+    let mut got: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    if let Some(archive) = out.lines().find_map(|l| l.strip_prefix("B ")) {
+        let tar = decode_b64(archive.trim());
+        let mut archive = tar::Archive::new(tar.as_slice());
+        for entry in archive.entries().expect("the probe script's archive") {
+            let mut entry = entry.expect("an entry of the probe script's archive");
+            let name = entry
+                .path()
+                .unwrap()
+                .to_string_lossy()
+                .trim_start_matches("./")
+                .to_owned();
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            got.insert(name, bytes);
+        }
+    }
+    let b64 = |name: String| match got.get(&name) {
+        Some(bytes) if !bytes.is_empty() => base64::engine::general_purpose::STANDARD.encode(bytes),
+        _ => "-".to_owned(),
+    };
+    for (id, fields) in results.iter_mut() {
+        if fields.first().map(String::as_str) == Some("http") {
+            fields.push(b64(format!("{id}.h")));
+            fields.push(b64(format!("{id}.b")));
+        }
+    }
+    results
 }
 
 /// The probe id after "<run> " or "<run>-" in a record.

@@ -6,16 +6,20 @@ use crate::Runtime;
 #[derive(Default)]
 pub struct Report {
     /// The credential whose every trace the agent must not get.
-    pub token: Option<String>,
+    pub token: String,
+    /// A value the agent sends itself, which must come back: proof that
+    /// the search for the token in what the agent got finds things.
+    pub canary: String,
     breaches: Vec<String>,
     toothless: Vec<String>,
     broken: Vec<String>,
 }
 
 impl Report {
-    pub fn new(token: &str) -> Report {
+    pub fn new(token: &str, canary: &str) -> Report {
         Report {
-            token: Some(token.to_owned()),
+            token: token.to_owned(),
+            canary: canary.to_owned(),
             ..Report::default()
         }
     }

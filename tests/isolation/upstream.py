@@ -7,7 +7,8 @@
 #   /ok/echo      the request as JSON (path, headers, body length)
 #   /ok/gzip      the same, gzip-compressed (Content-Encoding: gzip)
 #   /ok/redirect  a 302 whose Location carries the Authorization header
-#   /ok/header    the Authorization header in a response header
+#                 (and X-Canary)
+#   /ok/header    the Authorization header (and X-Canary) in response headers
 #   /ok/b64       the JSON echo, base64-encoded
 #   anything else the JSON echo
 #   TRACE         the request as received (message/http)
@@ -52,11 +53,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(200, b'ok\n', [('content-type', 'text/plain')])
         if path.startswith('/ok/gzip'):
             return self.reply(200, gzip.compress(echo), [('content-type', 'application/json'), ('content-encoding', 'gzip')])
+        canary = self.headers.get('x-canary') or ''
         if path.startswith('/ok/redirect'):
-            target = 'https://open.test/landing?auth=' + urllib.parse.quote(auth)
+            target = 'https://open.test/landing?auth=' + urllib.parse.quote(auth) + '&canary=' + urllib.parse.quote(canary)
             return self.reply(302, b'moved\n', [('location', target)])
         if path.startswith('/ok/header'):
-            return self.reply(200, b'ok\n', [('x-echo', auth)])
+            return self.reply(200, b'ok\n', [('x-echo', auth), ('x-echo-canary', canary)])
         if path.startswith('/ok/b64'):
             return self.reply(200, base64.b64encode(echo), [('content-type', 'text/plain')])
         return self.reply(200, echo, [('content-type', 'application/json')])
