@@ -8,26 +8,28 @@
 //! percent-encoding.
 //!
 //! An agent can wrap a secret in encodings, so a text is scanned as it is
-//! and as a few decoded views of it (see `decode`): escapes taken off
-//! (percent, JSON and other backslash forms, HTML references), invisible
-//! characters dropped, then runs of base64 and hex decoded, and the same
-//! again on what they decode to, a few levels deep. Every view is no
-//! larger than the text it comes from and the total work is capped at a
-//! multiple of the input; a text that would need more is reported as
-//! "unscannable" rather than let through. A clean text with no escapes
-//! and no long base64 or hex runs costs one extra pass over its bytes.
+//! and as decoded views of it: escapes taken off (percent, JSON and other
+//! backslash forms, HTML references) and invisible or look-alike
+//! characters folded (see `unescape`), then the runs of base64 and hex in
+//! that decoded at every alignment (see `runs`), and the same again on
+//! what they decode to, a few levels deep. Every view is no larger than
+//! the text it comes from, and all of them together are capped at a
+//! multiple of it: a text that would need more is reported "unscannable"
+//! rather than let through. A clean text (no escapes, no long base64 or
+//! hex runs) costs a few quick passes over its bytes and no copy.
 //!
 //! A body too large to buffer is scanned as it streams, with a window that
 //! carries a match, encoded or not, across chunks.
 
-mod decode;
+mod runs;
 mod shapes;
+mod unescape;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 
-use decode::Runs;
+use runs::Runs;
 use shapes::Shapes;
 
 /// What was found; never the secret itself, so it can be logged.
@@ -200,7 +202,7 @@ impl Walk<'_> {
     fn view(&mut self, text: &[u8], how: &'static str, depth: usize) -> Option<Finding> {
         // Hex forms of own secrets are looked for where there are hex runs.
         let hex_forms = self.scanner.hex.is_some();
-        let mut hex_runs = hex_forms && decode::has_hex_run(text);
+        let mut hex_runs = hex_forms && runs::has_hex_run(text);
         if let Some(f) = self.check(text, how, hex_runs) {
             return Some(f);
         }
@@ -208,14 +210,14 @@ impl Walk<'_> {
         let mut unescaped: Option<Vec<u8>> = None;
         for _ in 0..UNESCAPE_PASSES {
             let current = unescaped.as_deref().unwrap_or(text);
-            let Some((next, layer)) = decode::unescape(current) else {
+            let Some((next, layer)) = unescape::unescape(current) else {
                 break;
             };
             if let Some(f) = self.spend(next.len()) {
                 return Some(f);
             }
             how = outer(how, layer);
-            hex_runs = hex_forms && decode::has_hex_run(&next);
+            hex_runs = hex_forms && runs::has_hex_run(&next);
             if let Some(f) = self.check(&next, how, hex_runs) {
                 return Some(f);
             }
@@ -227,12 +229,12 @@ impl Walk<'_> {
         let text = unescaped.as_deref().unwrap_or(text);
         let decoders = [
             (
-                decode::has_base64_run(text),
+                runs::has_base64_run(text),
                 Runs::base64 as fn(&[u8]) -> Runs,
                 "base64",
             ),
             (
-                hex_runs || (!hex_forms && decode::has_hex_run(text)),
+                hex_runs || (!hex_forms && runs::has_hex_run(text)),
                 Runs::hex,
                 "hex",
             ),
@@ -591,6 +593,8 @@ mod tests {
             "0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0x4a",
             "s3cr3t-Token/with",
             "this is short and fine",
+            "//# sourceMappingURL=data:application/json;base64,eyJ2ZXJzaW9uIjozLCJzb3VyY2VzIjpbImEuanMiXSwibmFtZXMiOltdLCJtYXBwaW5ncyI6IkFBQUEifQ==",
+            "apiVersion: v1\nkind: Secret\ndata:\n  config: eyJhdXRocyI6e319\n  note: cmlzay1tYW5hZ2VtZW50LWFuZC10YXNrLXRyYWNraW5nLWZyYW1ld29yay12ZXJzaW9uLXR3bw==\n",
         ];
         for text in negatives {
             assert_eq!(kind(&s, text), None, "{text}");
@@ -821,6 +825,14 @@ mod tests {
             let found = s2.scan_own(text.as_bytes()).map(|f| (f.kind, f.encoding));
             assert_eq!(found, Some(("injected-secret", how)), "{name}: {text}");
         }
+        let quoted = r#"tok"en\with-quote"#;
+        let s3 = Scanner::new(&[quoted.to_owned()]);
+        let body = serde_json::json!({ "password": quoted }).to_string();
+        assert_eq!(
+            kind(&s3, &body),
+            Some(("injected-secret", "json")),
+            "{body}"
+        );
         for (text, how) in [
             ("p=correct+horse+battery+staple&x=1", "url"),
             ("p=correct%20horse%20battery+staple", "url"),
