@@ -701,6 +701,12 @@ mod tests {
                     &['\u{200D}', '\u{FEFF}', '\u{AD}', '\u{200C}', '\u{2060}'],
                 )
             }),
+            ("percent-encoded zero-width", "url", |k| {
+                pct(&sprinkle(k, &['\u{200B}']))
+            }),
+            ("html zero-width", "html", |k| {
+                k.chars().map(|c| format!("{c}&#8203;")).collect()
+            }),
             ("tag characters", "unicode", |k| {
                 k.bytes()
                     .filter_map(|b| char::from_u32(0xE0000 + u32::from(b)))

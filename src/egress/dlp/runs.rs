@@ -34,7 +34,7 @@ const CLASS: [u8; 256] = {
         if byte.is_ascii_hexdigit() {
             c |= C_HEX;
         }
-        if matches!(byte, b' ' | b':' | b',' | b';' | b'-' | b'x' | b'X') {
+        if matches!(byte, b' ' | b':' | b',' | b';' | b'-' | b'.' | b'x' | b'X') {
             c |= C_HEX_GAP;
         }
         if matches!(byte, b'\n' | b'\r') {
@@ -206,7 +206,8 @@ impl Runs {
     }
 
     /// Runs of hex digits. Between whole bytes a run may go on over one or
-    /// two of ` :,;-` and line breaks, and each byte may be written `0x41`.
+    /// two of ` :,;-.` and line breaks (`41 42`, `41:42`, DNS labels), and
+    /// each byte may be written `0x41`.
     pub(super) fn hex(text: &[u8]) -> Runs {
         let mut runs = Runs {
             symbols: Vec::new(),
@@ -219,7 +220,7 @@ impl Runs {
                 && matches!(text.get(i + 1), Some(b'x' | b'X'))
                 && text.get(i + 2).copied().and_then(nibble).is_some()
         };
-        let is_sep = |b: u8| b" :,;-\r\n".contains(&b);
+        let is_sep = |b: u8| b" :,;-.\r\n".contains(&b);
         let mut from = 0;
         while let Some(window) = next_window(text, from, HEX_RUN) {
             let mut i = run_start(text, from, window, HEX_RUN.run);
@@ -510,6 +511,7 @@ mod tests {
             payload.iter().map(|b| format!("{b:02x} ")).collect(),
             payload.iter().map(|b| format!("{b:02X}:")).collect(),
             payload.iter().map(|b| format!("0x{b:02x}, ")).collect(),
+            format!("{}.{}.example", &plain[..12], &plain[12..]),
             format!("{}\n{}", &plain[..10], &plain[10..]),
         ];
         for text in cases {
