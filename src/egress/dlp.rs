@@ -8,26 +8,28 @@
 //! percent-encoding.
 //!
 //! An agent can wrap a secret in encodings, so a text is scanned as it is
-//! and as a few decoded views of it (see `decode`): escapes taken off
-//! (percent, JSON and other backslash forms, HTML references), invisible
-//! characters dropped, then runs of base64 and hex decoded, and the same
-//! again on what they decode to, a few levels deep. Every view is no
-//! larger than the text it comes from and the total work is capped at a
-//! multiple of the input; a text that would need more is reported as
-//! "unscannable" rather than let through. A clean text with no escapes
-//! and no long base64 or hex runs costs one extra pass over its bytes.
+//! and as decoded views of it: escapes taken off (percent, JSON and other
+//! backslash forms, HTML references) and invisible or look-alike
+//! characters folded (see `unescape`), then the runs of base64 and hex in
+//! that decoded at every alignment (see `runs`), and the same again on
+//! what they decode to, a few levels deep. Every view is no larger than
+//! the text it comes from, and all of them together are capped at a
+//! multiple of it: a text that would need more is reported "unscannable"
+//! rather than let through. A clean text (no escapes, no long base64 or
+//! hex runs) costs a few quick passes over its bytes and no copy.
 //!
 //! A body too large to buffer is scanned as it streams, with a window that
 //! carries a match, encoded or not, across chunks.
 
-mod decode;
+mod runs;
 mod shapes;
+mod unescape;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 
-use decode::Runs;
+use runs::Runs;
 use shapes::Shapes;
 
 /// What was found; never the secret itself, so it can be logged.
@@ -58,21 +60,29 @@ const UNESCAPE_PASSES: usize = 3;
 const BUDGET_FACTOR: usize = 32;
 const BUDGET_FLOOR: usize = 64 * 1024;
 
+/// Forms of the bottle's secrets in one automaton, and how each is written.
+type Forms = (AhoCorasick, Vec<&'static str>);
+
 pub struct Scanner {
     shapes: Shapes,
-    /// Encodings whose letters must match exactly (raw, base64).
-    exact: Option<(AhoCorasick, Vec<&'static str>)>,
-    /// Encodings made of hex digits, in either case (hex, percent).
-    caseless: Option<(AhoCorasick, Vec<&'static str>)>,
+    /// Raw and base64 forms, and `+` for a space: letters match exactly.
+    exact: Option<Forms>,
+    /// Percent-encoded forms: their hex digits in either case.
+    percent: Option<Forms>,
+    /// Hex forms, either case; looked for only where a text has hex runs
+    /// (they are made of characters base64 is full of).
+    hex: Option<Forms>,
     /// Whether a secret has a space, which a form body may write as `+`
     /// or `%20`, even both in one value.
     spaced: bool,
+    /// Whether a secret has non-ASCII characters, which decoded views
+    /// must then keep (else only ASCII text is kept from them).
+    non_ascii: bool,
 }
 
 impl Scanner {
     pub fn new(secrets: &[String]) -> Scanner {
-        let mut exact: Vec<(Vec<u8>, &'static str)> = Vec::new();
-        let mut caseless: Vec<(Vec<u8>, &'static str)> = Vec::new();
+        let (mut exact, mut percent, mut hexes) = (Vec::new(), Vec::new(), Vec::new());
         for secret in secrets
             .iter()
             .map(String::as_bytes)
@@ -84,18 +94,30 @@ impl Scanner {
             for form in base64_forms(secret) {
                 add(&mut exact, form.into_bytes(), "base64");
             }
-            add(&mut caseless, hex(secret).into_bytes(), "hex");
-            add(&mut caseless, percent_all(secret).into_bytes(), "url");
-            add(&mut caseless, percent_reserved(secret, "%20"), "url");
-            add(&mut caseless, percent_reserved(secret, "+"), "url");
+            add(&mut hexes, hex(secret).into_bytes(), "hex");
+            for form in [
+                percent_all(secret).into_bytes(),
+                percent_reserved(secret, "%20"),
+                percent_reserved(secret, "+"),
+            ] {
+                // Without a `%` (letters and digits only) it is the raw
+                // form, which must match exactly.
+                if form.contains(&b'%') {
+                    add(&mut percent, form, "url");
+                }
+            }
         }
         Scanner {
             shapes: Shapes::new(),
             exact: automaton(exact, false),
-            caseless: automaton(caseless, true),
+            percent: automaton(percent, true),
+            hex: automaton(hexes, true),
             spaced: secrets
                 .iter()
                 .any(|s| s.len() >= MIN_SECRET && s.contains(' ')),
+            non_ascii: secrets
+                .iter()
+                .any(|s| s.len() >= MIN_SECRET && !s.is_ascii()),
         }
     }
 
@@ -117,7 +139,7 @@ impl Scanner {
 
     /// Whether the bottle has secrets of its own to look for.
     pub fn has_own(&self) -> bool {
-        self.exact.is_some() || self.caseless.is_some()
+        self.exact.is_some()
     }
 
     /// Scans a URL (path and query, or an authority) as `scan` does;
@@ -156,9 +178,11 @@ impl Scanner {
         .view(text, "raw", 0)
     }
 
-    /// The bottle's own secrets in one view, and how they were written.
-    fn find_own(&self, text: &[u8]) -> Option<&'static str> {
-        [&self.exact, &self.caseless]
+    /// The bottle's own secrets in one view, and how they were written;
+    /// hex forms only if the view has `hex_runs`.
+    fn find_own(&self, text: &[u8], hex_runs: bool) -> Option<&'static str> {
+        let hex = self.hex.as_ref().filter(|_| hex_runs);
+        [self.exact.as_ref(), self.percent.as_ref(), hex]
             .into_iter()
             .flatten()
             .find_map(|(ac, encodings)| ac.find(text).map(|m| encodings[m.pattern().as_usize()]))
@@ -176,21 +200,25 @@ impl Walk<'_> {
     /// Scans `text` (written as `how`), its unescaped form, then what the
     /// base64 and hex runs in that decode to, depth first.
     fn view(&mut self, text: &[u8], how: &'static str, depth: usize) -> Option<Finding> {
-        if let Some(f) = self.check(text, how) {
+        // Hex forms of own secrets are looked for where there are hex runs.
+        let hex_forms = self.scanner.hex.is_some();
+        let mut hex_runs = hex_forms && runs::has_hex_run(text);
+        if let Some(f) = self.check(text, how, hex_runs) {
             return Some(f);
         }
         let mut how = how;
         let mut unescaped: Option<Vec<u8>> = None;
         for _ in 0..UNESCAPE_PASSES {
             let current = unescaped.as_deref().unwrap_or(text);
-            let Some((next, layer)) = decode::unescape(current) else {
+            let Some((next, layer)) = unescape::unescape(current) else {
                 break;
             };
             if let Some(f) = self.spend(next.len()) {
                 return Some(f);
             }
             how = outer(how, layer);
-            if let Some(f) = self.check(&next, how) {
+            hex_runs = hex_forms && runs::has_hex_run(&next);
+            if let Some(f) = self.check(&next, how, hex_runs) {
                 return Some(f);
             }
             unescaped = Some(next);
@@ -199,12 +227,26 @@ impl Walk<'_> {
             return None;
         }
         let text = unescaped.as_deref().unwrap_or(text);
-        for (runs, layer) in [(Runs::base64(text), "base64"), (Runs::hex(text), "hex")] {
-            if runs.is_empty() {
-                continue;
-            }
-            for skip in 0..runs.alignments() {
-                let decoded = runs.decode(skip);
+        let decoders = [
+            (
+                runs::has_base64_run(text),
+                Runs::base64 as fn(&[u8]) -> Runs,
+                "base64",
+            ),
+            (
+                hex_runs || (!hex_forms && runs::has_hex_run(text)),
+                Runs::hex,
+                "hex",
+            ),
+        ];
+        let (mut scratch, mut decoded) = (Vec::new(), Vec::new());
+        for (_, find, layer) in decoders.into_iter().filter(|(needed, _, _)| *needed) {
+            let runs = find(text);
+            for skip in (0..runs.alignments()).take_while(|_| !runs.is_empty()) {
+                runs.decode_into(skip, self.scanner.non_ascii, &mut scratch, &mut decoded);
+                if decoded.is_empty() {
+                    continue;
+                }
                 if let Some(f) = self.spend(decoded.len()) {
                     return Some(f);
                 }
@@ -216,7 +258,9 @@ impl Walk<'_> {
         None
     }
 
-    fn check(&mut self, text: &[u8], how: &'static str) -> Option<Finding> {
+    /// Known shapes (unless `own_only`) and the bottle's own secrets in
+    /// one view; hex forms of those only if it has `hex_runs`.
+    fn check(&mut self, text: &[u8], how: &'static str, hex_runs: bool) -> Option<Finding> {
         if !self.own_only
             && let Some(kind) = self.scanner.shapes.find(text)
         {
@@ -225,7 +269,7 @@ impl Walk<'_> {
                 encoding: how,
             });
         }
-        if let Some(form) = self.scanner.find_own(text) {
+        if let Some(form) = self.scanner.find_own(text, hex_runs) {
             return Some(Finding {
                 kind: "injected-secret",
                 encoding: outer(how, form),
@@ -239,7 +283,7 @@ impl Walk<'_> {
             if let Some(f) = self.spend(spaces.len()) {
                 return Some(f);
             }
-            if self.scanner.find_own(&spaces).is_some() {
+            if self.scanner.find_own(&spaces, false).is_some() {
                 return Some(Finding {
                     kind: "injected-secret",
                     encoding: outer(how, "url"),
@@ -270,10 +314,7 @@ fn outer(outside: &'static str, inside: &'static str) -> &'static str {
     if outside == "raw" { inside } else { outside }
 }
 
-fn automaton(
-    patterns: Vec<(Vec<u8>, &'static str)>,
-    caseless: bool,
-) -> Option<(AhoCorasick, Vec<&'static str>)> {
+fn automaton(patterns: Vec<(Vec<u8>, &'static str)>, caseless: bool) -> Option<Forms> {
     if patterns.is_empty() {
         return None;
     }
@@ -552,6 +593,8 @@ mod tests {
             "0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49, 0x4a",
             "s3cr3t-Token/with",
             "this is short and fine",
+            "//# sourceMappingURL=data:application/json;base64,eyJ2ZXJzaW9uIjozLCJzb3VyY2VzIjpbImEuanMiXSwibmFtZXMiOltdLCJtYXBwaW5ncyI6IkFBQUEifQ==",
+            "apiVersion: v1\nkind: Secret\ndata:\n  config: eyJhdXRocyI6e319\n  note: cmlzay1tYW5hZ2VtZW50LWFuZC10YXNrLXRyYWNraW5nLWZyYW1ld29yay12ZXJzaW9uLXR3bw==\n",
         ];
         for text in negatives {
             assert_eq!(kind(&s, text), None, "{text}");
@@ -564,18 +607,18 @@ mod tests {
     type Encoder = (&'static str, &'static str, fn(&str) -> String);
 
     fn json_all(s: &str) -> String {
-        s.bytes().map(|b| format!("\\u{b:04x}")).collect()
+        s.encode_utf16().map(|u| format!("\\u{u:04x}")).collect()
     }
 
     fn json_mixed(s: &str) -> String {
-        s.bytes()
+        s.chars()
             .enumerate()
-            .map(|(i, b)| match b {
-                b'/' => "\\/".to_owned(),
-                b'-' => "\\u002D".to_owned(),
-                b'\\' => "\\\\".to_owned(),
-                _ if i % 3 == 0 => format!("\\u{b:04X}"),
-                _ => (b as char).to_string(),
+            .map(|(i, c)| match c {
+                '/' => "\\/".to_owned(),
+                '-' => "\\u002D".to_owned(),
+                '\\' => "\\\\".to_owned(),
+                _ if i % 3 == 0 => format!("\\u{:04X}", c as u32),
+                _ => c.to_string(),
             })
             .collect()
     }
@@ -641,13 +684,13 @@ mod tests {
             }),
             ("percent twice", "url", |k| pct(&pct(k))),
             ("percent %u", "url", |k| {
-                k.bytes().map(|b| format!("%u{:04X}", b)).collect()
+                k.encode_utf16().map(|u| format!("%u{u:04X}")).collect()
             }),
             ("html", "html", |k| {
-                k.bytes().map(|b| format!("&#{b};")).collect()
+                k.chars().map(|c| format!("&#{};", c as u32)).collect()
             }),
             ("html hex", "html", |k| {
-                k.bytes().map(|b| format!("&#x{b:x}")).collect()
+                k.chars().map(|c| format!("&#x{:x}", c as u32)).collect()
             }),
             ("zero-width space", "unicode", |k| {
                 sprinkle(k, &['\u{200B}'])
@@ -658,9 +701,28 @@ mod tests {
                     &['\u{200D}', '\u{FEFF}', '\u{AD}', '\u{200C}', '\u{2060}'],
                 )
             }),
+            ("percent-encoded zero-width", "url", |k| {
+                pct(&sprinkle(k, &['\u{200B}']))
+            }),
+            ("html zero-width", "html", |k| {
+                k.chars().map(|c| format!("{c}&#8203;")).collect()
+            }),
             ("tag characters", "unicode", |k| {
                 k.bytes()
                     .filter_map(|b| char::from_u32(0xE0000 + u32::from(b)))
+                    .collect()
+            }),
+            ("mathematical bold", "unicode", |k| {
+                k.chars()
+                    .map(|c| {
+                        let bold = match c {
+                            'A'..='Z' => 0x1D400 + (c as u32 - 'A' as u32),
+                            'a'..='z' => 0x1D41A + (c as u32 - 'a' as u32),
+                            '0'..='9' => 0x1D7CE + (c as u32 - '0' as u32),
+                            _ => c as u32,
+                        };
+                        char::from_u32(bold).unwrap_or(c)
+                    })
                     .collect()
             }),
             ("fullwidth", "unicode", |k| {
@@ -758,6 +820,25 @@ mod tests {
                 assert_eq!(own, want, "own, {name}: {text}");
             }
         }
+        let umlauts = "p\u{e4}ssw\u{f6}rd-\u{fc}ber-1234";
+        let s2 = Scanner::new(&[umlauts.to_owned()]);
+        // Tag characters only stand for ASCII.
+        for (name, how, encode) in encoders()
+            .into_iter()
+            .filter(|(n, _, _)| !n.contains("tag"))
+        {
+            let text = encode(umlauts);
+            let found = s2.scan_own(text.as_bytes()).map(|f| (f.kind, f.encoding));
+            assert_eq!(found, Some(("injected-secret", how)), "{name}: {text}");
+        }
+        let quoted = r#"tok"en\with-quote"#;
+        let s3 = Scanner::new(&[quoted.to_owned()]);
+        let body = serde_json::json!({ "password": quoted }).to_string();
+        assert_eq!(
+            kind(&s3, &body),
+            Some(("injected-secret", "json")),
+            "{body}"
+        );
         for (text, how) in [
             ("p=correct+horse+battery+staple&x=1", "url"),
             ("p=correct%20horse%20battery+staple", "url"),

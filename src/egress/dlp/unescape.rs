@@ -1,27 +1,17 @@
-//! What an agent can wrap a secret in, taken off again, so the scanner
+//! Escapes an agent can wrap a secret in, taken off again, so the scanner
 //! can look at what the bytes say rather than how they are written:
 //!
-//! - escapes: percent (`%2D`, `%u002D`), backslash (JSON `\u002d` with
-//!   surrogate pairs, `\/`, `\\`; `\x2d`, octal, `\u{2d}`, shell-style
-//!   `\-`), HTML character references (`&#45;`, `&#x2d;`, `&hyphen;`);
+//! - percent (`%2D`, `%u002D`), backslash (JSON `\u002d` with surrogate
+//!   pairs, `\/`, `\\`; `\x2d`, octal, `\u{2d}`, shell-style `\-`), HTML
+//!   character references (`&#45;`, `&#x2d;`, `&hyphen;`);
 //! - characters that can be sprinkled into a key without showing
 //!   (zero-width space and joiners, BOM, soft hyphen, bidi controls,
 //!   variation selectors, lone surrogates) are dropped; Unicode tag
-//!   characters (invisible ASCII), fullwidth forms and dash look-alikes
-//!   become the ASCII they stand for;
-//! - runs of base64 (both alphabets, padded or not, wrapped with newlines)
-//!   and of hex (either case, optionally as `0x41`, `41 42`, `41:42`).
+//!   characters (invisible ASCII), fullwidth forms, mathematical letters
+//!   and digits, and dash look-alikes become the ASCII they stand for.
 //!
-//! Every function returns text no longer than its input: an escape is
-//! longer than what it stands for, base64 takes four characters per three
-//! bytes, hex two per byte. That keeps nested decoding bounded.
-
-/// Runs of base64 shorter than this are not decoded (under 12 bytes).
-const MIN_BASE64: usize = 16;
-/// Runs of hex digits shorter than this are not decoded (under 8 bytes).
-const MIN_HEX: usize = 16;
-/// Separates the decoded runs in a view, so no match spans two runs.
-const SEPARATOR: u8 = 0;
+//! The output is never longer than the input: an escape is longer than
+//! what it stands for, and a folded character than its ASCII.
 
 const URL: u8 = 1;
 const JSON: u8 = 2;
@@ -29,13 +19,13 @@ const HTML: u8 = 4;
 const UNICODE: u8 = 8;
 
 /// Bytes that may start something `unescape` changes.
-const TRIGGER: [bool; 256] = {
+pub(super) const TRIGGER: [bool; 256] = {
     let mut t = [false; 256];
     t[b'%' as usize] = true;
     t[b'\\' as usize] = true;
     t[b'&' as usize] = true;
     // UTF-8 lead bytes of the characters `fold` changes.
-    let leads = [0xC2, 0xCD, 0xD8, 0xE1, 0xE2, 0xE3, 0xEF, 0xF3];
+    let leads = [0xC2, 0xCD, 0xD8, 0xE1, 0xE2, 0xE3, 0xEF, 0xF0, 0xF3];
     let mut i = 0;
     while i < leads.len() {
         t[leads[i]] = true;
@@ -43,6 +33,32 @@ const TRIGGER: [bool; 256] = {
     }
     t
 };
+
+/// The first byte at or after `from` that may start an escape or a
+/// foldable character: `%`, `\`, `&` or one of the UTF-8 lead bytes in
+/// `TRIGGER`. Past the nearby bytes, blocks without any are passed over
+/// with branch-free comparisons, which the compiler turns into SIMD.
+fn next_trigger(text: &[u8], from: usize) -> Option<usize> {
+    let trigger = |b: &u8| TRIGGER[*b as usize];
+    // Escapes come in clusters: first the bytes nearby, one by one.
+    let near = text.len().min(from + 32);
+    if let Some(k) = text[from.min(near)..near].iter().position(trigger) {
+        return Some(from + k);
+    }
+    let maybe = |b: u8| (b == b'%') | (b == b'\\') | (b == b'&') | (b >= 0xC2);
+    let mut i = near;
+    while i < text.len() {
+        let end = text.len().min(i + 64);
+        let block = &text[i..end];
+        if block.iter().fold(false, |any, &b| any | maybe(b))
+            && let Some(k) = block.iter().position(trigger)
+        {
+            return Some(i + k);
+        }
+        i = end;
+    }
+    None
+}
 
 /// What one escape stands for.
 enum Emit {
@@ -59,26 +75,22 @@ pub(super) fn unescape(input: &[u8]) -> Option<(Vec<u8>, &'static str)> {
     let mut copied = 0;
     let mut kinds = 0u8;
     let mut i = 0;
-    while i < input.len() {
-        if !TRIGGER[input[i] as usize] {
-            i += 1;
-            continue;
-        }
-        let Some((len, emit, kind)) = escape_at(input, i) else {
-            i += 1;
+    while let Some(at) = next_trigger(input, i) {
+        let Some((len, emit, kind)) = escape_at(input, at) else {
+            i = at + 1;
             continue;
         };
         if kinds == 0 {
             out.reserve(input.len());
         }
-        out.extend_from_slice(&input[copied..i]);
+        out.extend_from_slice(&input[copied..at]);
         match emit {
             Emit::Byte(b) => out.push(b),
             Emit::Char(c) => push_folded(&mut out, c),
             Emit::Nothing => {}
         }
         kinds |= kind;
-        i += len;
+        i = at + len;
         copied = i;
     }
     if kinds == 0 {
@@ -251,28 +263,33 @@ fn hex_value(s: &[u8], i: usize, n: usize) -> Option<u32> {
 }
 
 /// The UTF-8 character at `i` and its length.
-fn utf8_at(s: &[u8], i: usize) -> Option<(u32, usize)> {
-    let len = match s[i] {
-        0xC2..=0xDF => 2,
-        0xE0..=0xEF => 3,
-        0xF0..=0xF4 => 4,
+pub(super) fn utf8_at(s: &[u8], i: usize) -> Option<(u32, usize)> {
+    let lead = s[i];
+    let (len, bits, min) = match lead {
+        0xC2..=0xDF => (2, lead & 0x1F, 0x80),
+        0xE0..=0xEF => (3, lead & 0x0F, 0x800),
+        0xF0..=0xF4 => (4, lead & 0x07, 0x10000),
         _ => return None,
     };
-    let c = std::str::from_utf8(s.get(i..i + len)?)
-        .ok()?
-        .chars()
-        .next()?;
-    Some((c as u32, len))
+    let mut c = u32::from(bits);
+    for &b in s.get(i + 1..i + len)? {
+        if b & 0xC0 != 0x80 {
+            return None;
+        }
+        c = c << 6 | u32::from(b & 0x3F);
+    }
+    let valid = (min..=0x10FFFF).contains(&c) && !(0xD800..0xE000).contains(&c);
+    valid.then_some((c, len))
 }
 
-enum Fold {
+pub(super) enum Fold {
     Keep,
     Drop,
     Ascii(u8),
 }
 
 /// What a character is read as when looking for keys.
-fn fold(c: u32) -> Fold {
+pub(super) fn fold(c: u32) -> Fold {
     match c {
         // Invisible: soft hyphen, combining grapheme joiner, Arabic letter
         // mark, Hangul fillers, Khmer vowels inherent, Mongolian vowel
@@ -303,6 +320,13 @@ fn fold(c: u32) -> Fold {
         0xE0020..=0xE007E => Fold::Ascii((c - 0xE0000) as u8),
         // Fullwidth ASCII.
         0xFF01..=0xFF5E => Fold::Ascii((c - 0xFEE0) as u8),
+        // Mathematical letters (bold, italic, script, monospace… A-Z a-z
+        // in 13 styles) and digits (0-9 in 5).
+        0x1D400..=0x1D6A3 => match (c - 0x1D400) % 52 {
+            i @ 0..=25 => Fold::Ascii(b'A' + i as u8),
+            i => Fold::Ascii(b'a' + (i - 26) as u8),
+        },
+        0x1D7CE..=0x1D7FF => Fold::Ascii(b'0' + ((c - 0x1D7CE) % 10) as u8),
         // Hyphens that look like `-` (not the en and em dashes of prose).
         0x2010..=0x2012 | 0x2212 | 0xFE63 => Fold::Ascii(b'-'),
         _ => Fold::Keep,
@@ -321,166 +345,9 @@ fn push_folded(out: &mut Vec<u8>, c: u32) {
     }
 }
 
-/// A base64 symbol's value, both alphabets; -1 for anything else.
-const BASE64: [i8; 256] = {
-    let mut t = [-1i8; 256];
-    let mut i = 0;
-    while i < 26 {
-        t[b'A' as usize + i] = i as i8;
-        t[b'a' as usize + i] = 26 + i as i8;
-        i += 1;
-    }
-    let mut d = 0;
-    while d < 10 {
-        t[b'0' as usize + d] = 52 + d as i8;
-        d += 1;
-    }
-    t[b'+' as usize] = 62;
-    t[b'-' as usize] = 62;
-    t[b'/' as usize] = 63;
-    t[b'_' as usize] = 63;
-    t
-};
-
-/// The runs of one alphabet in a text, as symbol values, ready to be
-/// decoded at each alignment (a run may start with stray symbols, such as
-/// a path before a base64 segment, or a letter put there on purpose).
-pub(super) struct Runs {
-    symbols: Vec<u8>,
-    ends: Vec<usize>,
-    bits: u32,
-}
-
-impl Runs {
-    /// Runs of base64 symbols; a run goes on over line breaks and ends at
-    /// padding or anything else.
-    pub(super) fn base64(text: &[u8]) -> Runs {
-        let mut runs = Runs {
-            symbols: Vec::new(),
-            ends: Vec::new(),
-            bits: 6,
-        };
-        let mut i = 0;
-        while i < text.len() {
-            if BASE64[text[i] as usize] < 0 {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            let mut count = 0;
-            while i < text.len() {
-                let b = text[i];
-                if BASE64[b as usize] >= 0 {
-                    count += 1;
-                } else if b != b'\n' && b != b'\r' {
-                    break;
-                }
-                i += 1;
-            }
-            if count >= MIN_BASE64 {
-                runs.symbols.extend(
-                    text[start..i]
-                        .iter()
-                        .map(|&b| BASE64[b as usize])
-                        .filter(|&v| v >= 0)
-                        .map(|v| v as u8),
-                );
-                runs.ends.push(runs.symbols.len());
-            }
-        }
-        runs
-    }
-
-    /// Runs of hex digits. Between whole bytes a run may go on over one or
-    /// two of ` :,;-` and line breaks, and each byte may be written `0x41`.
-    pub(super) fn hex(text: &[u8]) -> Runs {
-        let mut runs = Runs {
-            symbols: Vec::new(),
-            ends: Vec::new(),
-            bits: 4,
-        };
-        let nibble = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-        let prefixed = |i: usize| {
-            text[i] == b'0'
-                && matches!(text.get(i + 1), Some(b'x' | b'X'))
-                && text.get(i + 2).copied().and_then(nibble).is_some()
-        };
-        let is_sep = |b: u8| b" :,;-\r\n".contains(&b);
-        let mut i = 0;
-        while i < text.len() {
-            if nibble(text[i]).is_none() {
-                i += 1;
-                continue;
-            }
-            let start = runs.symbols.len();
-            let mut token = 0;
-            while i < text.len() {
-                if token == 0 && prefixed(i) {
-                    i += 2;
-                }
-                if let Some(v) = nibble(text[i]) {
-                    runs.symbols.push(v);
-                    token += 1;
-                    i += 1;
-                    continue;
-                }
-                // A separator between whole bytes, then more digits.
-                let seps = text[i..].iter().take(3).take_while(|&&b| is_sep(b)).count();
-                let resumes = (1..=2).contains(&seps)
-                    && text.get(i + seps).copied().and_then(nibble).is_some();
-                if token > 0 && token % 2 == 0 && resumes {
-                    i += seps;
-                    token = 0;
-                    continue;
-                }
-                break;
-            }
-            if runs.symbols.len() - start >= MIN_HEX {
-                runs.ends.push(runs.symbols.len());
-            } else {
-                runs.symbols.truncate(start);
-            }
-        }
-        runs
-    }
-
-    pub(super) fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
-    /// How many alignments a run can have: 4 symbols of base64 make whole
-    /// bytes, 2 of hex.
-    pub(super) fn alignments(&self) -> usize {
-        if self.bits == 6 { 4 } else { 2 }
-    }
-
-    /// Every run decoded from its `skip`th symbol, runs separated by a NUL.
-    pub(super) fn decode(&self, skip: usize) -> Vec<u8> {
-        let mut out =
-            Vec::with_capacity(self.symbols.len() * self.bits as usize / 8 + self.ends.len());
-        let mut start = 0;
-        for &end in &self.ends {
-            let (mut acc, mut held) = (0u32, 0u32);
-            for &v in &self.symbols[(start + skip).min(end)..end] {
-                acc = (acc << self.bits | u32::from(v)) & 0xFFFF;
-                held += self.bits;
-                if held >= 8 {
-                    held -= 8;
-                    out.push((acc >> held) as u8);
-                }
-            }
-            out.push(SEPARATOR);
-            start = end;
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::Engine as _;
-    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
     fn unescaped(s: &str) -> String {
         let (out, _) = unescape(s.as_bytes()).unwrap_or((s.as_bytes().to_vec(), "none"));
@@ -508,6 +375,7 @@ mod tests {
             ),
             ("\u{E0073}\u{E006B}\u{E002D}", "sk-", "unicode"),
             ("ｓｋ－ａｎｔ", "sk-ant", "unicode"),
+            ("\u{1D42C}\u{1D48C}-\u{1D68A}\u{1D7F7}", "sk-a1", "unicode"),
             ("sk\u{2011}ant\u{2212}", "sk-ant-", "unicode"),
             (r"s\u200bk", "sk", "json"),
             (r"\udb40\udc73k", "sk", "json"),
@@ -563,70 +431,20 @@ mod tests {
     }
 
     #[test]
-    fn base64_runs_decode_at_every_alignment() {
-        let payload = b"the payload sk-ant-api03 hidden here";
-        for prefix in ["", "X", "/a/", "abc/"] {
-            for encoded in [STANDARD.encode(payload), URL_SAFE_NO_PAD.encode(payload)] {
-                let text = format!("path {prefix}{encoded}== tail");
-                let runs = Runs::base64(text.as_bytes());
-                let found = (0..runs.alignments())
-                    .map(|k| runs.decode(k))
-                    .any(|v| v.windows(payload.len()).any(|w| w == payload));
-                assert!(found, "{text}");
+    fn triggers_are_found_at_every_offset() {
+        for trigger in ["%", "\\", "&", "\u{200B}", "\u{FF53}"] {
+            for at in 0..40 {
+                let text = format!("{}\u{e9}{trigger}tail", "a".repeat(at));
+                assert_eq!(
+                    next_trigger(text.as_bytes(), 0),
+                    Some(at + 2),
+                    "{trigger} after {at}"
+                );
             }
         }
-        let wrapped: String = STANDARD
-            .encode(payload.repeat(4))
-            .as_bytes()
-            .chunks(76)
-            .map(|c| format!("{}\r\n", String::from_utf8_lossy(c)))
-            .collect();
-        let runs = Runs::base64(wrapped.as_bytes());
-        assert!(runs.decode(0).windows(payload.len()).any(|w| w == payload));
-        assert!(Runs::base64(b"short words, nothing_long here").is_empty());
-    }
-
-    #[test]
-    fn hex_runs_decode_with_separators() {
-        let payload = b"sk-ant-api03";
-        let plain: String = payload.iter().map(|b| format!("{b:02x}")).collect();
-        let cases = [
-            plain.clone(),
-            plain.to_uppercase(),
-            format!("a{plain}"),
-            payload.iter().map(|b| format!("{b:02x} ")).collect(),
-            payload.iter().map(|b| format!("{b:02X}:")).collect(),
-            payload.iter().map(|b| format!("0x{b:02x}, ")).collect(),
-            format!("{}\n{}", &plain[..10], &plain[10..]),
-        ];
-        for text in cases {
-            let runs = Runs::hex(text.as_bytes());
-            let found = (0..runs.alignments())
-                .map(|k| runs.decode(k))
-                .any(|v| v.windows(payload.len()).any(|w| w == payload));
-            assert!(found, "{text}");
-        }
-        assert!(Runs::hex(b"a bad bee, 12 cafes").is_empty());
-    }
-
-    #[test]
-    fn views_are_never_larger_than_their_text() {
-        let texts = [
-            "QUJD".repeat(100),
-            "ab".repeat(100),
-            "0x41, ".repeat(50),
-            "%41\\u0041&#65;\u{200B}".repeat(30),
-        ];
-        for text in texts {
-            let t = text.as_bytes();
-            for runs in [Runs::base64(t), Runs::hex(t)] {
-                for k in 0..runs.alignments() {
-                    assert!(runs.decode(k).len() <= t.len());
-                }
-            }
-            if let Some((u, _)) = unescape(t) {
-                assert!(u.len() <= t.len());
-            }
-        }
+        assert_eq!(
+            next_trigger("plain caf\u{e9} text, 99.5".as_bytes(), 0),
+            None
+        );
     }
 }
