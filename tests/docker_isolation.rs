@@ -341,11 +341,11 @@ impl World {
         }
     }
 
-    fn network(&self, suffix: &str) -> &(String, String, Option<String>) {
+    fn network(&self, part: &str) -> &(String, String, Option<String>) {
         self.networks
             .iter()
-            .find(|(n, _, _)| n.ends_with(suffix) || n.contains(suffix))
-            .unwrap_or_else(|| panic!("no network {suffix}"))
+            .find(|(n, _, _)| n.contains(part))
+            .unwrap_or_else(|| panic!("no network {part}"))
     }
 
     fn ip_on(&self, container: &str, network: &str) -> String {
