@@ -17,6 +17,7 @@ use crate::backend::docker::engine::{self, EngineError, EngineFacts};
 use crate::backend::docker::files::FilesError;
 use crate::backend::docker::images::{self, ImageError, SidecarImage};
 use crate::backend::docker::plan::{self, DockerPlan, PlanError, PlanInput};
+use crate::backend::docker::seal::SealError;
 use crate::exec::ExecError;
 use crate::manifest::{self, Agent, Dockerfile, ImageSource, Manifest, ManifestError};
 use crate::provider::SessionSpec;
@@ -79,6 +80,8 @@ pub enum LaunchError {
     Compose(#[from] ComposeError),
     #[error(transparent)]
     Files(#[from] FilesError),
+    #[error(transparent)]
+    Seal(#[from] SealError),
     #[error("interrupted; the bottle was taken down")]
     Interrupted,
     #[error("bottle '{0}' is not running")]
@@ -102,6 +105,9 @@ impl LaunchError {
             LaunchError::Engine(e) => e.hint(),
             LaunchError::Compose(e) => e.hint(),
             LaunchError::Files(_) | LaunchError::Interrupted => None,
+            LaunchError::Seal(_) => Some(
+                "bring-up runs a short container on the host network with NET_ADMIN and a writable /proc/sys (it sets the bottle's bridge to drop broadcasts): the engine must allow that".into(),
+            ),
             LaunchError::NotRunning(_) => Some(
                 "see `bot-bottle list active`; a stopped bottle with kept state can be resumed"
                     .into(),

@@ -7,4 +7,5 @@ pub mod enumerate;
 pub mod files;
 pub mod images;
 pub mod plan;
+pub mod seal;
 pub mod session;

@@ -45,6 +45,9 @@ pub enum SidecarCommand {
         #[arg(long, default_value_t = 50)]
         wait_secs: u64,
     },
+    /// Seals a bottle's internal bridge on the host (run privileged, on the
+    /// host network, by bring-up): strict reverse-path filtering, no IPv6.
+    SealBridge { bridge: String },
     /// Exit 0 when something accepts TCP connections at ADDR (healthchecks).
     Probe {
         addr: String,
@@ -77,6 +80,17 @@ pub fn run(cmd: SidecarCommand) -> Result<ExitCode, Failure> {
                 ))
                 .map_err(|e| Failure::runtime(format!("supervise: {e}"), None))?;
             Ok(ExitCode::SUCCESS)
+        }
+        SidecarCommand::SealBridge { bridge } => {
+            use crate::backend::docker::seal::{LOOSE_EXIT, Sealed, seal_at};
+            match seal_at(std::path::Path::new("/proc/sys"), &bridge) {
+                Ok(Sealed::Yes) => Ok(ExitCode::SUCCESS),
+                Ok(Sealed::Loose { all }) => {
+                    eprint!("{all}");
+                    Ok(ExitCode::from(LOOSE_EXIT as u8))
+                }
+                Err(e) => Err(Failure::runtime(format!("seal-bridge: {e}"), None)),
+            }
         }
         SidecarCommand::Probe { addr, wait } => {
             let deadline = std::time::Instant::now() + Duration::from_secs(wait);

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::{LaunchError, Prepared};
 use crate::backend::docker::images::{self, SidecarImage};
 use crate::backend::docker::plan::WORKDIR;
+use crate::backend::docker::seal::{self, Sealed};
 use crate::backend::docker::session::{self, Io, Snapshot};
 use crate::backend::docker::{compose, files};
 use crate::exec::Sink;
@@ -110,6 +111,13 @@ fn bring_up_steps(
             slug: slug.clone(),
             reason: e.to_string(),
         });
+    }
+    match seal::seal(slug, &sidecar.tag)? {
+        Sealed::Yes => {}
+        Sealed::Loose { all } => ctx.sink.line(&format!(
+            "bot-bottle: warning: this host's net.ipv4.conf.all.rp_filter is {}: UDP broadcasts from the bottle reach host services listening on every address; `sysctl -w net.ipv4.conf.all.rp_filter=1` stops that",
+            all.trim()
+        )),
     }
     ctx.check()?;
     if let Some(cwd) = &plan.copy_cwd {

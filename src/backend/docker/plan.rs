@@ -23,7 +23,8 @@ mod resources;
 
 pub use preflight::Preflight;
 pub use resources::{
-    AGENT_RESOURCES, EGRESS_RESOURCES, Resources, SUPERVISE_RESOURCES, format_bytes,
+    AGENT_RESOURCES, EGRESS_RESOURCES, GVISOR_TASKS_PER_PROCESS, Resources, SUPERVISE_RESOURCES,
+    format_bytes,
 };
 
 /// The internal network's bridge gets no IPv4 address on the host, so the
@@ -733,7 +734,7 @@ fn compose(input: &PlanInput, image: &str, env: &[(String, String)], limits: &Re
     if input.engine.runtime == Runtime::Runsc {
         agent["runtime"] = json!("runsc");
     }
-    limits.apply(&mut agent);
+    limits.apply_agent(&mut agent, input.engine.runtime);
     let mut egress = sidecar("egress", json!(["internal", "outside"]), PROXY_PORT);
     EGRESS_RESOURCES.within(input.engine).apply(&mut egress);
     let mut supervise = sidecar("supervise", json!(["internal"]), MCP_PORT);
@@ -750,7 +751,10 @@ fn compose(input: &PlanInput, image: &str, env: &[(String, String)], limits: &Re
         "networks": {
             "internal": {
                 "internal": true,
-                "driver_opts": {INHIBIT_IPV4: "true"},
+                "driver_opts": {
+                    INHIBIT_IPV4: "true",
+                    super::seal::BRIDGE_NAME_OPT: super::seal::bridge_name(input.slug),
+                },
                 "labels": labels(input, "internal"),
             },
             "outside": {"labels": labels(input, "outside")},

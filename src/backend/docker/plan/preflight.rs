@@ -52,7 +52,10 @@ pub(super) fn preflight(
         "network",
         "internal only: the agent reaches egress and supervise, not the host".into(),
     );
-    row("limits", format!("agent {}", limits.describe()));
+    row(
+        "limits",
+        format!("agent {}", limits.describe_agent(input.engine.runtime)),
+    );
     row(
         "",
         format!(

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{PlanError, PlanInput};
+use super::{PlanError, PlanInput, Runtime};
 use crate::backend::docker::engine::EngineFacts;
 use crate::manifest::Limits;
 
@@ -34,6 +34,12 @@ pub const SUPERVISE_RESOURCES: Resources = Resources {
     pids: 128,
     cpus: 0.5,
 };
+
+/// Under gVisor one process of the agent's is several tasks of the host
+/// (the sandbox's threads), which the engine's pid limit counts: reaching
+/// it kills the whole sandbox rather than failing a fork. So the agent's
+/// limit, in processes, is given to the engine in host tasks.
+pub const GVISOR_TASKS_PER_PROCESS: u32 = 8;
 
 /// Each container's log, kept by the engine, in two files of this size.
 const LOG_MAX_SIZE: &str = "1m";
@@ -79,6 +85,26 @@ impl Resources {
             "driver": "json-file",
             "options": {"max-size": LOG_MAX_SIZE, "max-file": "2"},
         });
+    }
+
+    /// As `apply`, for the agent's container under `runtime`.
+    pub(super) fn apply_agent(&self, service: &mut Value, runtime: Runtime) {
+        self.apply(service);
+        if runtime == Runtime::Runsc {
+            service["pids_limit"] = json!(self.pids.saturating_mul(GVISOR_TASKS_PER_PROCESS));
+        }
+    }
+
+    /// The agent's line of the preflight.
+    pub(super) fn describe_agent(&self, runtime: Runtime) -> String {
+        match runtime {
+            Runtime::Runsc => format!(
+                "{} (the engine counts {} host tasks under gVisor)",
+                self.describe(),
+                self.pids.saturating_mul(GVISOR_TASKS_PER_PROCESS)
+            ),
+            Runtime::Runc => self.describe(),
+        }
     }
 
     pub(super) fn describe(&self) -> String {
