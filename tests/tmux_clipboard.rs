@@ -14,25 +14,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+mod support;
+
 use bot_bottle::dashboard::panes::Panes;
 use bot_bottle::tmux::client::{Client, Target};
 use bot_bottle::tmux::control::{PaneId, WindowId};
-
-fn tmux_or_skip(test: &str) -> bool {
-    if std::env::var("BOT_BOTTLE_SKIP_TMUX").is_ok_and(|v| v == "1") {
-        eprintln!("skipped {test}: BOT_BOTTLE_SKIP_TMUX=1");
-        return false;
-    }
-    let ok = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "{test}: tmux is missing; install it (scripts/setup does), or set BOT_BOTTLE_SKIP_TMUX=1 to skip"
-    );
-    true
-}
+use support::tmux_or_skip;
 
 fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};

@@ -13,23 +13,7 @@ use std::time::{Duration, Instant};
 use bot_bottle::egress::config::EgressConfig;
 use bot_bottle::supervise::proposal::{Decision, Request};
 use bot_bottle::supervise::queue::Queue;
-use support::{Env, bin, docker_or_skip, unique};
-
-fn tmux_or_skip(test: &str) -> bool {
-    if std::env::var("BOT_BOTTLE_SKIP_TMUX").is_ok_and(|v| v == "1") {
-        eprintln!("skipped {test}: BOT_BOTTLE_SKIP_TMUX=1");
-        return false;
-    }
-    let ok = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "{test}: tmux is missing; install it (scripts/setup does), or set BOT_BOTTLE_SKIP_TMUX=1 to skip"
-    );
-    true
-}
+use support::{Env, bin, docker_or_skip, tmux_or_skip, unique};
 
 /// A bot-bottle tmux server of the test's own; killed on drop.
 struct Session {

@@ -29,6 +29,10 @@ const MAX_ENTRIES: usize = 256;
 /// A proposal is at most a 64 KiB Dockerfile and a short justification.
 const MAX_FILE: u64 = 256 * 1024;
 
+/// Held while a proposal is submitted, so concurrent calls cannot all see
+/// room for one more (the sidecar is the one process that submits).
+static SUBMIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {reason}")]
 pub struct QueueError {
@@ -76,6 +80,8 @@ impl Queue {
         request: Request,
         justification: String,
     ) -> Result<Proposal, QueueError> {
+        // Calls come in at once; counting and adding are one step.
+        let _one_at_a_time = SUBMIT.lock().unwrap_or_else(|p| p.into_inner());
         let queued = self.all_queued()?;
         if let Some(existing) = queued.iter().find(|p| p.request == request) {
             return Ok(existing.clone());
@@ -290,6 +296,27 @@ mod tests {
         std::fs::write(queue.join("zzz-big.json"), vec![b' '; 300 * 1024]).unwrap();
         assert_eq!(q.pending().unwrap().len(), MAX_QUEUED);
         assert!(q.find("zzz-link").is_none() && q.find("zzz-big").is_none());
+    }
+
+    #[test]
+    fn the_bound_holds_for_calls_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Queue::new(dir.path());
+        let accepted = std::thread::scope(|s| {
+            let calls: Vec<_> = (0..MAX_QUEUED + 16)
+                .map(|i| {
+                    let q = &q;
+                    s.spawn(move || q.submit("s-1", request(&format!("c{i}.com")), "why".into()))
+                })
+                .collect();
+            calls
+                .into_iter()
+                .map(|c| c.join().is_ok_and(|r| r.is_ok()))
+                .filter(|ok| *ok)
+                .count()
+        });
+        assert_eq!(accepted, MAX_QUEUED);
+        assert_eq!(q.pending().unwrap().len(), MAX_QUEUED);
     }
 
     #[test]

@@ -30,6 +30,24 @@ pub fn docker_or_skip(test: &str) -> bool {
     true
 }
 
+/// Whether tmux tests should run: they must, unless the caller opts out
+/// with BOT_BOTTLE_SKIP_TMUX=1; a missing tmux is a failure.
+pub fn tmux_or_skip(test: &str) -> bool {
+    if std::env::var("BOT_BOTTLE_SKIP_TMUX").is_ok_and(|v| v == "1") {
+        eprintln!("skipped {test}: BOT_BOTTLE_SKIP_TMUX=1");
+        return false;
+    }
+    let ok = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "{test}: tmux is missing; install it (scripts/setup does), or set BOT_BOTTLE_SKIP_TMUX=1 to skip"
+    );
+    true
+}
+
 /// The static bot-bottle: `BOT_BOTTLE_BIN`, else the release build of
 /// `scripts/build`.
 pub fn bin() -> PathBuf {
