@@ -19,17 +19,7 @@ mod support;
 use bot_bottle::dashboard::panes::Panes;
 use bot_bottle::tmux::client::{Client, Target};
 use bot_bottle::tmux::control::{PaneId, WindowId};
-use support::tmux_or_skip;
-
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
-}
+use support::{tmux_or_skip, unique};
 
 /// A tmux server on a private socket; killed on drop.
 struct Server {
