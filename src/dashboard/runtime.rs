@@ -1,24 +1,26 @@
-//! The dashboard's runtime: feeds the app messages (keys, ticks, the
-//! proposal queue through notify, bottles on docker events, pane output
-//! through the tmux control connection) and carries out its effects.
+//! The dashboard's runtime: feeds the app messages (see `sources`: keys,
+//! ticks, the proposal queue through notify, bottles on docker events, pane
+//! output through the tmux control connection) and carries out its effects.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{Mutex, mpsc};
 
-use super::app::{AgentChoice, AgentRow, App, Effect, Msg, NewAgent};
+mod sources;
+
+use sources::{spawn_bottles, spawn_keys, spawn_output, spawn_proposals, spawn_ticks};
+
+use super::app::{AgentChoice, App, Effect, Msg, NewAgent};
 use super::panes::Panes;
 use super::render::render;
 use crate::backend::BackendKind;
-use crate::backend::docker::enumerate;
 use crate::backend::docker::images::SidecarImage;
-use crate::exec::{self, DOCKER, Sink};
+use crate::exec::{self, Sink};
 use crate::launch::lifecycle::{self, Context};
 use crate::launch::{Prepared, StartRequest};
 use crate::manifest::{self, Sources};
@@ -26,9 +28,9 @@ use crate::provider::shell_join;
 use crate::state::Home;
 use crate::supervise::apply::{self, Applied};
 use crate::supervise::preview::Preview;
-use crate::tmux::client::{Client, ClientError, Event as TmuxEvent, Target};
+use crate::tmux::client::{Client, ClientError, Target};
 use crate::tmux::command;
-use crate::tmux::control::{Notification, PaneId, WindowId};
+use crate::tmux::control::{PaneId, WindowId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DashboardError {
@@ -524,207 +526,4 @@ async fn stop(shared: &Shared, slug: String) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     shared.send(Msg::Stopped(slug));
     Ok(())
-}
-
-/// Reads keys while it holds `terminal`; whoever takes the terminal (the
-/// editor of `m`) takes the lock, so no key of theirs is stolen.
-fn spawn_keys(msgs: mpsc::UnboundedSender<Msg>, terminal: Arc<std::sync::Mutex<()>>) {
-    std::thread::spawn(move || {
-        use ratatui::crossterm::event::{self, Event};
-        loop {
-            let event = {
-                let _held = terminal.lock().unwrap_or_else(|p| p.into_inner());
-                match event::poll(Duration::from_millis(50)) {
-                    Ok(true) => event::read(),
-                    Ok(false) => continue,
-                    Err(e) => Err(e),
-                }
-            };
-            match event {
-                Ok(Event::Key(key)) => {
-                    if msgs.send(Msg::Key(key)).is_err() {
-                        return;
-                    }
-                }
-                Ok(Event::Paste(text)) => {
-                    if msgs.send(Msg::Paste(text)).is_err() {
-                        return;
-                    }
-                }
-                Ok(Event::Resize(width, height)) => {
-                    let _ = msgs.send(Msg::Resize { width, height });
-                }
-                Ok(_) => {}
-                Err(_) => return,
-            }
-        }
-    });
-}
-
-fn spawn_ticks(msgs: mpsc::UnboundedSender<Msg>) {
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_millis(250));
-        loop {
-            every.tick().await;
-            if msgs.send(Msg::Tick(0)).is_err() {
-                return;
-            }
-        }
-    });
-}
-
-/// Reloads the proposals whenever a file under `state/` changes.
-fn spawn_proposals(home: Home, msgs: mpsc::UnboundedSender<Msg>) {
-    let (changed, mut rx) = mpsc::unbounded_channel::<()>();
-    let root = home.state_root();
-    let _ = std::fs::create_dir_all(&root);
-    let watcher = notify::recommended_watcher(move |_event: notify::Result<notify::Event>| {
-        let _ = changed.send(());
-    });
-    let mut watcher = match watcher {
-        Ok(w) => Some(w),
-        Err(e) => {
-            let _ = msgs.send(Msg::Status(format!("cannot watch the proposal queue: {e}")));
-            None
-        }
-    };
-    if let Some(w) = watcher.as_mut() {
-        use notify::Watcher;
-        if let Err(e) = w.watch(&root, notify::RecursiveMode::Recursive) {
-            let _ = msgs.send(Msg::Status(format!("cannot watch {}: {e}", root.display())));
-        }
-    }
-    tokio::spawn(async move {
-        let _watcher = watcher;
-        loop {
-            let home = home.clone();
-            let list =
-                tokio::task::spawn_blocking(move || apply::pending(&home).unwrap_or_default())
-                    .await
-                    .unwrap_or_default();
-            if msgs.send(Msg::Proposals(list)).is_err() {
-                return;
-            }
-            // Wait for a change (or, in case the watcher misses one, 5 s), then
-            // let a burst of writes settle.
-            let _ = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            while rx.try_recv().is_ok() {}
-        }
-    });
-}
-
-/// Lists the bottles at start, then on docker events, at most once a second.
-fn spawn_bottles(home: Home, msgs: mpsc::UnboundedSender<Msg>) {
-    let (changed, mut rx) = mpsc::unbounded_channel::<()>();
-    tokio::spawn(async move {
-        loop {
-            let events = DOCKER
-                .async_command([
-                    "events",
-                    "--filter",
-                    "label=dev.bot-bottle.slug",
-                    "--format",
-                    "{{.Status}}",
-                ])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::null())
-                .kill_on_drop(true)
-                .spawn();
-            if let Ok(mut child) = events
-                && let Some(out) = child.stdout.take()
-            {
-                let mut lines = BufReader::new(out).lines();
-                while let Ok(Some(_)) = lines.next_line().await {
-                    if changed.send(()).is_err() {
-                        return;
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        }
-    });
-    tokio::spawn(async move {
-        loop {
-            let home = home.clone();
-            let rows = tokio::task::spawn_blocking(move || list_rows(&home)).await;
-            match rows {
-                Ok(Ok(rows)) => {
-                    if msgs.send(Msg::Bottles(rows)).is_err() {
-                        return;
-                    }
-                }
-                Ok(Err(e)) => {
-                    let _ = msgs.send(Msg::Status(format!("cannot list bottles: {e}")));
-                }
-                Err(_) => {}
-            }
-            let _ = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            while rx.try_recv().is_ok() {}
-        }
-    });
-}
-
-fn list_rows(home: &Home) -> Result<Vec<AgentRow>, exec::ExecError> {
-    Ok(enumerate::active(home)?
-        .into_iter()
-        .map(|b| AgentRow {
-            backend: b.backend,
-            slug: b.slug,
-            label: b.label,
-            color: b.color,
-            agent: b.agent,
-            started_at: b.started_at,
-            services: b.services,
-        })
-        .collect())
-}
-
-/// Turns `%output` of session panes into activity, at most twice a second
-/// per bottle; keeps the pane map current as windows come and go.
-fn spawn_output(
-    client: Client,
-    mut events: mpsc::UnboundedReceiver<TmuxEvent>,
-    dashboard: PaneId,
-    msgs: mpsc::UnboundedSender<Msg>,
-) {
-    tokio::spawn(async move {
-        let mut slugs: BTreeMap<PaneId, String> = BTreeMap::new();
-        let mut last: BTreeMap<PaneId, Instant> = BTreeMap::new();
-        let mut stale = true;
-        while let Some(event) = events.recv().await {
-            match event {
-                TmuxEvent::Notification(Notification::Output { pane, .. }) if pane != dashboard => {
-                    if stale || !slugs.contains_key(&pane) {
-                        if let Ok(lines) = client.run(&command::list_panes()).await {
-                            slugs = command::parse_pane_rows(&lines)
-                                .into_iter()
-                                .filter_map(|r| r.slug.map(|s| (r.pane, s)))
-                                .collect();
-                        }
-                        stale = false;
-                    }
-                    let due = last
-                        .get(&pane)
-                        .is_none_or(|t| t.elapsed() >= Duration::from_millis(500));
-                    if let (true, Some(slug)) = (due, slugs.get(&pane)) {
-                        last.insert(pane, Instant::now());
-                        if msgs.send(Msg::Output(slug.clone())).is_err() {
-                            return;
-                        }
-                    }
-                }
-                TmuxEvent::Notification(
-                    Notification::WindowAdd(_)
-                    | Notification::WindowClose(_)
-                    | Notification::UnlinkedWindowClose(_)
-                    | Notification::LayoutChange { .. },
-                )
-                | TmuxEvent::Reconnected => stale = true,
-                TmuxEvent::Closed => return,
-                TmuxEvent::Notification(_) => {}
-            }
-        }
-    });
 }
