@@ -33,6 +33,18 @@ pub const TMUX: Program = Program {
     install_hint: "install tmux (apt-get install tmux; scripts/setup does)",
 };
 
+pub const NPM: Program = Program {
+    name: "npm",
+    env: "BOT_BOTTLE_NPM",
+    install_hint: "install it (apt-get install npm), or let PyPI provide the CLI",
+};
+
+pub const PYTHON: Program = Program {
+    name: "python3",
+    env: "BOT_BOTTLE_PYTHON",
+    install_hint: "install python3 and pip (apt-get install python3-pip; scripts/setup does)",
+};
+
 pub const TAR: Program = Program {
     name: "tar",
     env: "BOT_BOTTLE_TAR",

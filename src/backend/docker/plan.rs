@@ -288,6 +288,10 @@ fn agent_image(image: &ImageSource, context_digest: Option<&str>) -> AgentImage 
             if let Some(digest) = context_digest {
                 hash.update(digest.as_bytes());
             }
+            // A new pinned CLI version is a new image.
+            if let Ok(Some(pin)) = crate::agent_cli::directive(&d.contents) {
+                hash.update(pin.fingerprint().as_bytes());
+            }
             let digest = hex(&hash.finalize()[..6]);
             AgentImage {
                 tag: format!("bot-bottle-agent:{digest}"),
