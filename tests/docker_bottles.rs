@@ -433,3 +433,88 @@ fn ctrl_c_during_bring_up_leaves_nothing() {
         .unwrap_or_default();
     assert!(state.is_empty(), "state left behind: {state:?}");
 }
+
+#[test]
+fn a_failed_image_build_leaves_no_container() {
+    if !docker_or_skip("a_failed_image_build_leaves_no_container") {
+        return;
+    }
+    let env = Env::new();
+    let marker = unique("bbtest-failed-step");
+    env.write(
+        "proj/bottle/Dockerfile",
+        &format!("FROM debian:bookworm-slim\nRUN echo {marker} && false\n"),
+    );
+    env.write(
+        "proj/bot-bottle.json",
+        r#"{"agents": {"broken": {"provider": "shell", "bottle": "broken"}},
+            "bottles": {"broken": {"dockerfile": "bottle/Dockerfile"}}}"#,
+    );
+    let (code, _, err) = env.run(&["start", "broken", "--yes", "--detach"]);
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("docker build"), "{err}");
+    let commands = docker_ok(&["ps", "--all", "--no-trunc", "--format", "{{.Command}}"]);
+    assert!(
+        !commands.contains(&marker),
+        "the failed step's container is left: {commands}"
+    );
+}
+
+#[test]
+fn a_cli_image_that_can_get_no_cli_fails_in_one_line_and_leaves_nothing() {
+    if !docker_or_skip("a_cli_image_that_can_get_no_cli_fails_in_one_line_and_leaves_nothing") {
+        return;
+    }
+    let env = Env::new();
+    // A Dockerfile of its own (so an image of this content never exists)
+    // that asks for Claude Code, on a host where npm and pip both fail.
+    let marker = unique("bbtest-cli");
+    env.write(
+        "proj/bottle/Dockerfile",
+        &format!("# bot-bottle-cli: claude\nFROM debian:bookworm-slim\nCOPY cli/ /usr/local/bin/\nRUN echo {marker}\n"),
+    );
+    env.write(
+        "proj/bot-bottle.json",
+        r#"{"agents": {"nocli": {"provider": "claude", "bottle": "nocli"}},
+            "bottles": {"nocli": {"dockerfile": "bottle/Dockerfile"}}}"#,
+    );
+    let fail = env.dir.path().join("fail");
+    std::fs::write(&fail, "#!/bin/sh\necho \"no network here\" >&2\nexit 1\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fail, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let child = env
+        .cmd(&["start", "nocli", "--yes", "--detach"])
+        .env("BOT_BOTTLE_NPM", &fail)
+        .env("BOT_BOTTLE_PYTHON", &fail)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cli_dir = std::env::temp_dir().join(format!("bot-bottle-cli-{}-0", child.id()));
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.contains("cannot get Claude Code"))
+        .unwrap_or_else(|| panic!("no line says what was tried: {err}"));
+    assert!(
+        line.contains("npm: `npm view @anthropic-ai/claude-code@2.1.332` failed: no network here")
+            && line.contains("PyPI: `pip download claude-agent-sdk==0.2.189` failed"),
+        "{line}"
+    );
+    let filter = "label=dev.bot-bottle.agent=nocli";
+    assert_eq!(
+        docker_ok(&["ps", "--all", "--quiet", "--filter", filter]),
+        ""
+    );
+    assert_eq!(
+        docker_ok(&["network", "ls", "--quiet", "--filter", filter]),
+        ""
+    );
+    let state: Vec<_> = std::fs::read_dir(env.home().join("state"))
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(state.is_empty(), "state left behind: {state:?}");
+    assert!(!cli_dir.exists(), "{} is left", cli_dir.display());
+}

