@@ -439,6 +439,50 @@ fn tool_names(turn: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The names of the tools a Responses API request offers (also those in
+/// namespaces and additional_tools items), and its tool outputs.
+fn codex_tools_and_outputs(turn: &Value) -> String {
+    fn names(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let (Some(Value::String(n)), Some(Value::String(_))) =
+                    (m.get("name"), m.get("type"))
+                {
+                    out.push(n.clone());
+                }
+                for v in m.values() {
+                    names(v, out);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| names(v, out)),
+            _ => {}
+        }
+    }
+    let mut tools = Vec::new();
+    names(&turn["body"]["tools"], &mut tools);
+    let input = turn["body"]["input"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for item in &input {
+        if item["type"] == "additional_tools" {
+            names(&item["tools"], &mut tools);
+        }
+    }
+    let outputs: Vec<String> = input
+        .iter()
+        .filter(|i| i["type"] == "function_call_output" || i["type"] == "function_call")
+        .map(|i| i.to_string())
+        .collect();
+    format!("tools {tools:?}; calls and outputs {outputs:?}")
+}
+
+fn proposals(env: &Env) -> Vec<Value> {
+    let (code, out, err) = env.run(&["proposals", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
 fn pending(env: &Env, n: usize, limit: Duration) -> Vec<Value> {
     let deadline = Instant::now() + limit;
     loop {
@@ -882,6 +926,102 @@ fn codex_answers_and_resumes_its_transcript() {
     let text = body_text(first);
     assert!(
         text.contains("say the word") && text.contains("SCRIPTED-CODEX-ANSWER"),
+        "{text}"
+    );
+    api.leave(&slug);
+    let (code, _, err) = env.run(&["stop", &slug]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn codex_asks_through_mcp_and_a_resume_with_no_transcript_starts_afresh() {
+    if !docker_or_skip("codex_asks_through_mcp_and_a_resume_with_no_transcript_starts_afresh")
+        || !tmux_or_skip("codex_asks_through_mcp_and_a_resume_with_no_transcript_starts_afresh")
+    {
+        return;
+    }
+    let env = Env::new();
+    let api = Api::start(
+        &env,
+        json!([
+            {"when": {"tool_result": true}, "reply": {"text": "GOT-THE-CODEX-ANSWER"}},
+            {"when": {"last_user": "ask for access"},
+             "reply": {"tool": "egress_block", "namespace": "mcp__bot_bottle",
+                       "input": {"host": "newhost.test", "justification": "to fetch the e2e fixtures"}}}
+        ]),
+    );
+    write_manifest(
+        &env,
+        json!({"e2e": {"provider": "codex", "bottle": "e2e-codex", "prompt": CODEX_PROMPT,
+                       "model": "gpt-e2e-model"}}),
+    );
+    let key = format!("e2e-openai-key-{}", unique("k"));
+    let anthropic = format!("e2e-anthropic-key-{}", unique("k"));
+    let slug = start_detached(&env, "e2e", &[], &key_vars(&anthropic, &key));
+    api.join(&slug);
+
+    // `attach` resumes the last session; there is none, so a fresh one.
+    let tmux = Tmux::new();
+    let bin = support::bin().to_string_lossy().into_owned();
+    let vars: Vec<(String, String)> = vec![(
+        "BOT_BOTTLE_HOME".into(),
+        env.home().to_string_lossy().into(),
+    )];
+    tmux.window(
+        "agent",
+        &env.proj(),
+        &vars,
+        &[bin, "attach".into(), slug.clone()],
+    );
+    tmux.wait_screen("agent", "OpenAI Codex (v", Duration::from_secs(120));
+    tmux.type_line("agent", "ask for access");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while proposals(&env).is_empty() {
+        let turns = api.turns();
+        assert!(
+            Instant::now() < deadline,
+            "no proposal; the screen:\n{}\nthe turns: {}",
+            tmux.screen("agent"),
+            turns
+                .iter()
+                .map(|t| codex_tools_and_outputs(t))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let listed = pending(&env, 1, Duration::ZERO);
+    let turns = api.turns();
+    let first = turns.first().unwrap();
+    let tools: Vec<String> = first["body"]["tools"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .map(|t| t["name"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        first["body"]["input"]
+            .to_string()
+            .matches("ask for access")
+            .count(),
+        1,
+        "a fresh session: {}",
+        first["body"]["input"]
+    );
+    assert_eq!(listed[0]["slug"], slug.as_str());
+    assert_eq!(listed[0]["tool"], "egress-block", "{tools:?}");
+    assert_eq!(listed[0]["summary"], "route newhost.test");
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    let (code, _, err) = env.run(&["approve", &id]);
+    assert_eq!(code, 0, "{err}");
+    tmux.wait_screen("agent", "GOT-THE-CODEX-ANSWER", Duration::from_secs(120));
+    let turns = api.turns();
+    let text = body_text(turns.last().unwrap());
+    assert!(text.contains("function_call_output"), "{text}");
+    assert!(
+        text.contains("approved: newhost.test is now reachable"),
         "{text}"
     );
     api.leave(&slug);

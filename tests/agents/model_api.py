@@ -13,7 +13,8 @@ where every key of "when" must hold:
     "body": TEXT               the request body contains TEXT
 and "reply" is one of
     {"text": TEXT}
-    {"tool": NAME, "input": {...}}   a tool call
+    {"tool": NAME, "input": {...}}   a tool call (Responses API: with
+                                     "namespace", a tool of a namespace)
     {"error": STATUS}                an API error
 A rule with "once" is used for one request only. With no rule matching,
 the reply is the text "no rule matched".
@@ -138,6 +139,8 @@ def openai(body, reply):
         item = {"type": "function_call", "id": "fc_" + iid, "call_id": "call_" + iid,
                 "name": reply["tool"], "arguments": json.dumps(reply.get("input", {})),
                 "status": "completed"}
+        if "namespace" in reply:
+            item["namespace"] = reply["namespace"]
     else:
         item = {"type": "message", "id": "msg_" + iid, "role": "assistant",
                 "status": "completed",
