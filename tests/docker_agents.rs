@@ -256,6 +256,13 @@ impl Running {
         }
     }
 
+    /// Whether the command has ended.
+    fn ended(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_some())
+    }
+
     /// (exit code, stdout, stderr), waiting at most `limit`.
     fn finish(mut self, limit: Duration) -> (i32, String, String) {
         let deadline = Instant::now() + limit;
@@ -292,8 +299,9 @@ impl Drop for Running {
 }
 
 /// The identity of the bottle a `start` (not detached) is bringing up: the
-/// one state folder of the test's home that was not there before.
-fn new_slug(env: &Env, before: &[String]) -> String {
+/// one state folder of the test's home that was not there before. Fails
+/// as soon as `ended` says the command that brings it up has ended.
+fn new_slug(env: &Env, before: &[String], ended: &mut dyn FnMut() -> bool) -> String {
     let deadline = Instant::now() + BRING_UP;
     loop {
         let now = state_slugs(env);
@@ -301,7 +309,7 @@ fn new_slug(env: &Env, before: &[String]) -> String {
             env.track(&slug);
             return slug;
         }
-        assert!(Instant::now() < deadline, "no bottle came up");
+        assert!(Instant::now() < deadline && !ended(), "no bottle came up");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -318,13 +326,16 @@ fn state_slugs(env: &Env) -> Vec<String> {
 
 /// Waits for the bottle's outside network (compose makes it after the
 /// images are built), then joins the API to it.
-fn join_when_up(api: &Api, slug: &str) {
+fn join_when_up(api: &Api, slug: &str, ended: &mut dyn FnMut() -> bool) {
     let deadline = Instant::now() + BRING_UP;
     while !docker(&["network", "inspect", &outside(slug)])
         .status
         .success()
     {
-        assert!(Instant::now() < deadline, "{slug} never came up");
+        assert!(
+            Instant::now() < deadline && !ended(),
+            "{slug} never came up"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     api.join(slug);
@@ -351,12 +362,12 @@ fn attached_session(
             None => cmd.env_remove(k),
         };
     }
-    let running = Running::spawn(cmd);
+    let mut running = Running::spawn(cmd);
     let slug = match slug {
         Some(s) => s.to_owned(),
-        None => new_slug(env, &before),
+        None => new_slug(env, &before, &mut || running.ended()),
     };
-    join_when_up(api, &slug);
+    join_when_up(api, &slug, &mut || running.ended());
     api.wait_turns(turns, Duration::from_secs(180));
     // The answer is on its way (the API logs a request before it answers,
     // in a few milliseconds); the agent needs the API no more, and the
@@ -883,8 +894,12 @@ fn codex_answers_and_resumes_its_transcript() {
         &vars,
         &[bin.clone(), "start".into(), "e2e".into(), "--yes".into()],
     );
-    let slug = new_slug(&env, &before);
-    join_when_up(&api, &slug);
+    let slug = new_slug(&env, &before, &mut || {
+        tmux.screen("first").contains("SESSION-EXIT=")
+    });
+    join_when_up(&api, &slug, &mut || {
+        tmux.screen("first").contains("SESSION-EXIT=")
+    });
     tmux.wait_screen("first", "OpenAI Codex (v", BRING_UP);
     assert_key_hidden(&env, &slug, &key);
     tmux.type_line("first", "say the word");
@@ -917,7 +932,9 @@ fn codex_answers_and_resumes_its_transcript() {
         &vars,
         &[bin, "resume".into(), slug.clone(), "--yes".into()],
     );
-    join_when_up(&api, &slug);
+    join_when_up(&api, &slug, &mut || {
+        tmux.screen("resumed").contains("SESSION-EXIT=")
+    });
     tmux.wait_screen("resumed", "SCRIPTED-CODEX-ANSWER", Duration::from_secs(180));
     tmux.type_line("resumed", "what was it");
     tmux.wait_screen("resumed", "RESUMED-CODEX-ANSWER", Duration::from_secs(120));
@@ -984,7 +1001,7 @@ fn codex_asks_through_mcp_and_a_resume_with_no_transcript_starts_afresh() {
             tmux.screen("agent"),
             turns
                 .iter()
-                .map(|t| codex_tools_and_outputs(t))
+                .map(codex_tools_and_outputs)
                 .collect::<Vec<_>>()
                 .join("\n")
         );
