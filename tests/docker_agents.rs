@@ -1010,14 +1010,12 @@ fn codex_asks_through_mcp_and_a_resume_with_no_transcript_starts_afresh() {
     let listed = pending(&env, 1, Duration::ZERO);
     let turns = api.turns();
     let first = turns.first().unwrap();
-    let tools: Vec<String> = first["body"]["tools"]
-        .as_array()
-        .map(|t| {
-            t.iter()
-                .map(|t| t["name"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default();
+    // Codex offers the supervise server's tools as a namespace of its own.
+    let tools = codex_tools_and_outputs(first);
+    assert!(
+        tools.contains("\"mcp__bot_bottle\"") && tools.contains("\"egress_block\""),
+        "{tools}"
+    );
     assert_eq!(
         first["body"]["input"]
             .to_string()
@@ -1028,7 +1026,7 @@ fn codex_asks_through_mcp_and_a_resume_with_no_transcript_starts_afresh() {
         first["body"]["input"]
     );
     assert_eq!(listed[0]["slug"], slug.as_str());
-    assert_eq!(listed[0]["tool"], "egress-block", "{tools:?}");
+    assert_eq!(listed[0]["tool"], "egress-block", "{tools}");
     assert_eq!(listed[0]["summary"], "route newhost.test");
     let id = listed[0]["id"].as_str().unwrap().to_owned();
     let (code, _, err) = env.run(&["approve", &id]);
