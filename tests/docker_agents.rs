@@ -614,6 +614,10 @@ fn claude_asks_through_mcp_and_the_approved_route_works() {
     assert_eq!(listed[0]["summary"], "route newhost.test");
     assert_eq!(listed[0]["justification"], "to fetch the e2e fixtures");
     let id = listed[0]["id"].as_str().unwrap().to_owned();
+    // The operator sees it on the dashboard too.
+    if tmux_or_skip("claude_asks_through_mcp_and_the_approved_route_works: the dashboard") {
+        Dashboard::open(&env).wait_for("newhost.test", Duration::from_secs(30));
+    }
     let (code, _, err) = env.run(&["approve", &id]);
     assert_eq!(code, 0, "{err}");
 
@@ -835,11 +839,86 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        kill_tmux_server(&self.socket);
+    }
+}
+
+/// Kills a test's tmux server, and removes the socket file tmux 3.3 leaves.
+fn kill_tmux_server(socket: &str) {
+    let path = Command::new("tmux")
+        .args(["-L", socket, "display-message", "-p", "#{socket_path}"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let _ = Command::new("tmux")
+        .args(["-L", socket, "kill-server"])
+        .output();
+    if !path.is_empty() {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// The operator's bot-bottle tmux session (`bot-bottle --detach`, on a
+/// socket of the test's own; killed on drop), for what its dashboard shows.
+struct Dashboard {
+    socket: String,
+}
+
+impl Dashboard {
+    fn open(env: &Env) -> Dashboard {
+        let dashboard = Dashboard {
+            socket: unique("bbtest-agents-dash"),
+        };
+        let out = env
+            .cmd(&["--detach"])
+            .env("BOT_BOTTLE_TMUX_SOCKET", &dashboard.socket)
+            .env_remove("TMUX")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dashboard
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+    }
+
+    fn wait_for(&self, what: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let pane = self.tmux(&[
+                "show-options",
+                "-v",
+                "-t",
+                "bot-bottle",
+                "@bb_dashboard_pane",
+            ]);
+            let screen = self.tmux(&["capture-pane", "-p", "-t", &pane]);
+            if screen.contains(what) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what:?} never showed on the dashboard:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+impl Drop for Dashboard {
+    fn drop(&mut self) {
+        kill_tmux_server(&self.socket);
     }
 }
 
