@@ -256,8 +256,8 @@ pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
             }
         }
     };
-    let files = files(input, &live, &mcp_url);
     let env = agent_env(input, &routes, &mcp_url);
+    let files = files(input, &live, &mcp_url, &env);
     let compose = compose_file::compose(input, &agent_image.tag, &env, &limits);
     let preflight =
         preflight::preflight(input, &agent_image, &routes, &live, &env, &session, &limits);
@@ -429,6 +429,16 @@ fn role_port(role: Role) -> u16 {
     }
 }
 
+/// The base URL a role's variable holds: OpenAI's clients (the SDKs,
+/// Codex) append `/responses` and the like to a base that ends in `/v1`;
+/// Anthropic's add `/v1/messages` themselves.
+fn role_base_url(role: Role, port: u16) -> String {
+    match role {
+        Role::AnthropicBaseUrl => format!("http://egress:{port}"),
+        Role::OpenaiBaseUrl => format!("http://egress:{port}/v1"),
+    }
+}
+
 /// A non-secret stand-in the agent's client sends; egress swaps it out.
 pub fn placeholder_token(host_env: &str) -> String {
     format!(
@@ -437,7 +447,12 @@ pub fn placeholder_token(host_env: &str) -> String {
     )
 }
 
-fn files(input: &PlanInput, live: &LiveRoutes, mcp_url: &str) -> Vec<PlannedFile> {
+fn files(
+    input: &PlanInput,
+    live: &LiveRoutes,
+    mcp_url: &str,
+    env: &[(String, String)],
+) -> Vec<PlannedFile> {
     let mut files = Vec::new();
     let mut add = |path: String, content: FileContent, mode: u32| {
         files.push(PlannedFile {
@@ -513,6 +528,21 @@ fn files(input: &PlanInput, live: &LiveRoutes, mcp_url: &str) -> Vec<PlannedFile
         FileContent::Text(pretty(&mcp)),
         0o644,
     );
+    if input.agent.provider == Provider::Codex {
+        let (config, auth) = codex_files(env);
+        add(
+            "agent/codex/config.toml".into(),
+            FileContent::Text(config),
+            0o644,
+        );
+        if let Some(auth) = auth {
+            add(
+                "agent/codex/auth.json".into(),
+                FileContent::Text(auth),
+                0o644,
+            );
+        }
+    }
     for skill in &input.agent.skills {
         add(
             format!("agent/skills/{}", skill.name),
@@ -559,6 +589,14 @@ fn start_script(input: &PlanInput) -> String {
             q(&dir)
         );
     }
+    if provider == Provider::Codex {
+        // Only where the agent has none yet: a restored transcript brings
+        // the config Codex itself has added to since.
+        let _ = writeln!(
+            s,
+            "mkdir -p {AGENT_HOME}/.codex\nfor f in config.toml auth.json; do [ ! -e {AGENT_CONFIG_DIR}/codex/$f ] || [ -e {AGENT_HOME}/.codex/$f ] || cp {AGENT_CONFIG_DIR}/codex/$f {AGENT_HOME}/.codex/$f; done"
+        );
+    }
     if provider == Provider::Codex && !input.agent.prompt.is_empty() {
         let _ = writeln!(
             s,
@@ -573,6 +611,27 @@ fn start_script(input: &PlanInput) -> String {
     }
     let _ = writeln!(s, "touch {READY_FILE}\nexec sleep infinity");
     s
+}
+
+/// Codex's `config.toml` and, when a route gives it a placeholder key, its
+/// `auth.json`. Codex 0.147 takes its base URL from `openai_base_url` only
+/// (not from OPENAI_BASE_URL), asks to trust the workdir, and without a
+/// stored key shows a login screen instead of a session.
+fn codex_files(env: &[(String, String)]) -> (String, Option<String>) {
+    let get = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    let toml_string = |v: &str| serde_json::to_string(v).unwrap_or_default();
+    let mut config = String::new();
+    if let Some(url) = get(Role::OpenaiBaseUrl.base_url_env()) {
+        let _ = writeln!(config, "openai_base_url = {}", toml_string(url));
+    }
+    let _ = writeln!(
+        config,
+        "\n[projects.{}]\ntrust_level = \"trusted\"",
+        toml_string(WORKDIR)
+    );
+    let auth = get("OPENAI_API_KEY")
+        .map(|key| pretty(&json!({"auth_mode": "apikey", "OPENAI_API_KEY": key})));
+    (config, auth)
 }
 
 fn skills_dir(provider: Provider) -> String {
@@ -630,7 +689,7 @@ fn agent_env(input: &PlanInput, routes: &RoutePlan, mcp_url: &str) -> Vec<(Strin
     }
     for r in &routes.routes {
         if let (Some(role), Some(port)) = (r.route.role, r.role_port) {
-            set(role.base_url_env(), &format!("http://egress:{port}"));
+            set(role.base_url_env(), &role_base_url(role, port));
             if let Some(token) = &r.token {
                 set(&token.host_env, &placeholder_token(&token.host_env));
             }
@@ -816,6 +875,47 @@ mod tests {
             .collect();
         insta::assert_snapshot!("claude_files", listing.join("\n"));
         assert_eq!(plan.session.args, ["--verbose", "fix it"]);
+    }
+
+    #[test]
+    fn codex_gets_its_base_url_a_placeholder_key_and_a_trusted_workdir() {
+        let agent = agent(Provider::Codex);
+        let mut bottle = bottle();
+        bottle.egress.routes = vec![Route {
+            host: "api.openai.com".into(),
+            auth: Some(Auth {
+                scheme: Some(Scheme::Bearer),
+                token_env: vec!["OPENAI_API_KEY".into()],
+            }),
+            role: Some(Role::OpenaiBaseUrl),
+            ..Route::default()
+        }];
+        let env: BTreeSet<String> = ["OPENAI_API_KEY".to_owned()].into();
+        let names = vec!["codex".to_owned()];
+        let plan = plan(&input(&agent, &bottle, &env, &names)).unwrap();
+        let text = |path: &str| {
+            let file = plan.files.iter().find(|f| f.path == Path::new(path));
+            match file.map(|f| &f.content) {
+                Some(FileContent::Text(t)) => t.clone(),
+                other => panic!("{path}: {other:?}"),
+            }
+        };
+        assert_eq!(
+            text("agent/codex/config.toml"),
+            "openai_base_url = \"http://egress:4002/v1\"\n\n[projects.\"/workspace\"]\ntrust_level = \"trusted\"\n"
+        );
+        let auth: Value = serde_json::from_str(&text("agent/codex/auth.json")).unwrap();
+        assert_eq!(
+            auth,
+            json!({"auth_mode": "apikey", "OPENAI_API_KEY": "bot-bottle-placeholder-openai-api-key"})
+        );
+        assert!(
+            text("agent/start.sh").contains("cp /etc/bot-bottle/codex/$f /home/agent/.codex/$f"),
+            "{}",
+            text("agent/start.sh")
+        );
+        let agent_env = &plan.compose["services"]["agent"]["environment"];
+        assert_eq!(agent_env["OPENAI_BASE_URL"], "http://egress:4002/v1");
     }
 
     #[test]
