@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::cli_fetch;
 use super::plan::AgentImage;
-use crate::agent_cli::{self, CliSource, NPM_BUILD_ARG, UnknownCli};
+use crate::agent_cli::{self, CliSource, NPM_BUILD_ARG};
 use crate::exec::{DEBOOTSTRAP, DOCKER, ExecError, Sink, TAR};
 
 /// The image the embedded Dockerfiles start from; `image bootstrap` makes it.
@@ -40,8 +40,6 @@ pub enum ImageError {
         npm: String,
         pypi: String,
     },
-    #[error("{file}: {reason}")]
-    UnknownCli { file: String, reason: UnknownCli },
 }
 
 impl ImageError {
@@ -58,7 +56,7 @@ impl ImageError {
             ImageError::CliUnavailable { .. } => Some(
                 "make npm's registry or PyPI reachable from this host (its npm or pip configuration: registry, mirror, proxy), or give the bottle an `image` that has the CLI".into(),
             ),
-            ImageError::Io { .. } | ImageError::UnknownCli { .. } => None,
+            ImageError::Io { .. } => None,
         }
     }
 
@@ -185,10 +183,6 @@ pub fn ensure_agent_image(image: &AgentImage, sink: &Sink) -> Result<(), ImageEr
             return Err(ImageError::BaseMissing(base));
         }
     }
-    let pin = agent_cli::directive(&build.dockerfile).map_err(|reason| ImageError::UnknownCli {
-        file: build.shown_as.clone(),
-        reason,
-    })?;
     sink.line(&format!(
         "bot-bottle: building {} from {}",
         image.tag, build.shown_as
@@ -205,7 +199,7 @@ pub fn ensure_agent_image(image: &AgentImage, sink: &Sink) -> Result<(), ImageEr
     if !build.network {
         cmd.args(["--network", "none"]);
     }
-    let Some(pin) = pin else {
+    let Some(pin) = build.cli else {
         match &build.context {
             Some(context) => cmd.arg("-f").arg("-").arg(context),
             None => cmd.arg("-"),

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::engine::EngineFacts;
+use crate::agent_cli::{self, CliPin, UnknownCli};
 use crate::egress::config::{AuthConfig, EgressConfig, RoleConfig, RouteConfig};
 use crate::manifest::{Agent, Bottle, ImageSource, Role, Route, Scheme};
 use crate::provider::{self, AGENT_HOME, Provider, SessionSpec};
@@ -127,6 +128,8 @@ pub struct ImageBuild {
     /// Whether the build's RUN steps may use the network: not for a
     /// Dockerfile an agent wrote.
     pub network: bool,
+    /// The agent CLI the Dockerfile asks for (`# bot-bottle-cli:`).
+    pub cli: Option<&'static CliPin>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +174,8 @@ pub enum PlanError {
         first: String,
         second: String,
     },
+    #[error("{file}: {reason}")]
+    UnknownCli { file: String, reason: UnknownCli },
     #[error("bottles {bottles}: limits.cpus {cpus} is more than the docker engine's {engine} CPUs")]
     TooManyCpus {
         bottles: String,
@@ -186,6 +191,9 @@ impl PlanError {
             PlanError::NoImage { .. } => "set 'image' or 'dockerfile' in one of them".into(),
             PlanError::ReservedEnv { .. } => {
                 "remove it: the proxy, CA, role and BOT_BOTTLE_* variables point the agent at its sidecars".into()
+            }
+            PlanError::UnknownCli { .. } => {
+                "fix the line, or remove it and install the CLI in the Dockerfile".into()
             }
             PlanError::TooManyCpus { engine, .. } => {
                 format!("set limits.cpus to {engine} or less in the bottle")
@@ -223,7 +231,7 @@ pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
             bottles: input.bottle_names.join(" + "),
         });
     };
-    let agent_image = agent_image(image, input.context_digest);
+    let agent_image = agent_image(image, input.context_digest)?;
     let routes = RoutePlan::new(input)?;
     check_env(input, &routes)?;
     let limits = resources::agent_limits(input)?;
@@ -276,8 +284,8 @@ pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
 
 /// The image tag: the bottle's reference, or one named by the content of
 /// its Dockerfile, so it is built again only when that changes.
-fn agent_image(image: &ImageSource, context_digest: Option<&str>) -> AgentImage {
-    match image {
+fn agent_image(image: &ImageSource, context_digest: Option<&str>) -> Result<AgentImage, PlanError> {
+    Ok(match image {
         ImageSource::Image(reference) => AgentImage {
             tag: reference.clone(),
             build: None,
@@ -288,8 +296,13 @@ fn agent_image(image: &ImageSource, context_digest: Option<&str>) -> AgentImage 
             if let Some(digest) = context_digest {
                 hash.update(digest.as_bytes());
             }
+            let cli =
+                agent_cli::directive(&d.contents).map_err(|reason| PlanError::UnknownCli {
+                    file: d.shown_as.clone(),
+                    reason,
+                })?;
             // A new pinned CLI version is a new image.
-            if let Ok(Some(pin)) = crate::agent_cli::directive(&d.contents) {
+            if let Some(pin) = cli {
                 hash.update(pin.fingerprint().as_bytes());
             }
             let digest = hex(&hash.finalize()[..6]);
@@ -300,10 +313,11 @@ fn agent_image(image: &ImageSource, context_digest: Option<&str>) -> AgentImage 
                     context: d.context.clone().filter(|_| !d.from_agent),
                     shown_as: d.shown_as.clone(),
                     network: !d.from_agent,
+                    cli,
                 }),
             }
         }
-    }
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -875,6 +889,22 @@ mod tests {
             .collect();
         insta::assert_snapshot!("claude_files", listing.join("\n"));
         assert_eq!(plan.session.args, ["--verbose", "fix it"]);
+    }
+
+    #[test]
+    fn a_dockerfile_asking_for_an_unknown_cli_is_refused_before_anything_runs() {
+        let agent = agent(Provider::Claude);
+        let mut bottle = bottle();
+        if let Some(ImageSource::Dockerfile(d)) = &mut bottle.image {
+            d.contents = format!("# bot-bottle-cli: gemini\n{}", d.contents);
+        }
+        let env = BTreeSet::new();
+        let names = vec!["b".to_owned()];
+        let err = plan(&input(&agent, &bottle, &env, &names)).unwrap_err();
+        assert!(
+            matches!(&err, PlanError::UnknownCli { file, .. } if file == "<embedded defaults>/Dockerfile"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -73,11 +73,7 @@ pub(super) fn preflight(
         None => image.tag.clone(),
     };
     row("image", image_line);
-    let pin = image
-        .build
-        .as_ref()
-        .and_then(|b| crate::agent_cli::directive(&b.dockerfile).ok().flatten());
-    if let Some(pin) = pin {
+    if let Some(pin) = image.build.as_ref().and_then(|b| b.cli) {
         row("cli", format!("{} ({})", pin.describe(), pin.sources()));
     }
     let egress_rows = match input.live_routes {
