@@ -6,19 +6,21 @@
 //! variable that holds them and read when the files are written.
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use self::agent_env::{STANDARD_ENV, agent_env, check_env};
 use super::engine::EngineFacts;
 use crate::agent_cli::{self, CliPin, UnknownCli};
 use crate::egress::config::{AuthConfig, EgressConfig, RoleConfig, RouteConfig};
 use crate::manifest::{Agent, Bottle, ImageSource, Role, Route, Scheme};
-use crate::provider::{self, AGENT_HOME, Provider, SessionSpec};
+use crate::provider::{Provider, SessionSpec};
 use crate::state::LiveRoutes;
 
+mod agent_env;
+mod agent_files;
 mod compose_file;
 mod preflight;
 mod resources;
@@ -443,16 +445,6 @@ fn role_port(role: Role) -> u16 {
     }
 }
 
-/// The base URL a role's variable holds: OpenAI's clients (the SDKs,
-/// Codex) append `/responses` and the like to a base that ends in `/v1`;
-/// Anthropic's add `/v1/messages` themselves.
-fn role_base_url(role: Role, port: u16) -> String {
-    match role {
-        Role::AnthropicBaseUrl => format!("http://egress:{port}"),
-        Role::OpenaiBaseUrl => format!("http://egress:{port}/v1"),
-    }
-}
-
 /// A non-secret stand-in the agent's client sends; egress swaps it out.
 pub fn placeholder_token(host_env: &str) -> String {
     format!(
@@ -518,142 +510,8 @@ fn files(
         0o644,
     );
 
-    if !input.agent.prompt.is_empty() {
-        add(
-            "agent/prompt.md".into(),
-            FileContent::Text(format!("{}\n", input.agent.prompt)),
-            0o644,
-        );
-    }
-    // The current image, for the agent to start a capability-block from.
-    let dockerfile = match &input.bottle.image {
-        Some(ImageSource::Dockerfile(d)) => d.contents.clone(),
-        Some(ImageSource::Image(reference)) => format!("FROM {reference}\n"),
-        None => String::new(),
-    };
-    add(
-        super::files::AGENT_DOCKERFILE.into(),
-        FileContent::Text(dockerfile),
-        0o644,
-    );
-    let mcp = json!({"mcpServers": {"bot-bottle": {"type": "http", "url": mcp_url}}});
-    add(
-        "agent/mcp.json".into(),
-        FileContent::Text(pretty(&mcp)),
-        0o644,
-    );
-    if input.agent.provider == Provider::Codex {
-        let (config, auth) = codex_files(env);
-        add(
-            "agent/codex/config.toml".into(),
-            FileContent::Text(config),
-            0o644,
-        );
-        if let Some(auth) = auth {
-            add(
-                "agent/codex/auth.json".into(),
-                FileContent::Text(auth),
-                0o644,
-            );
-        }
-    }
-    for skill in &input.agent.skills {
-        add(
-            format!("agent/skills/{}", skill.name),
-            FileContent::CopyDir(skill.dir.clone()),
-            0o755,
-        );
-    }
-    if !input.bottle.ssh.is_empty() {
-        let mut config = String::new();
-        for (i, entry) in input.bottle.ssh.iter().enumerate() {
-            let _ = write!(
-                config,
-                "Host {}\n  IdentityFile {AGENT_HOME}/.ssh/id_{i}\n  IdentitiesOnly yes\n\n",
-                entry.host
-            );
-            // Readable by the agent's user; the state root itself is 0700.
-            add(
-                format!("agent/ssh/id_{i}"),
-                FileContent::Copy(entry.identity_file.clone()),
-                0o644,
-            );
-        }
-        add("agent/ssh/config".into(), FileContent::Text(config), 0o644);
-    }
-    add(
-        "agent/start.sh".into(),
-        FileContent::Text(start_script(input)),
-        0o755,
-    );
+    agent_files::add_agent_files(input, mcp_url, env, &mut add);
     files
-}
-
-/// Runs in the agent container as its user: puts the bottle's files where
-/// the provider looks for them, marks the container ready, then waits.
-fn start_script(input: &PlanInput) -> String {
-    let provider = input.agent.provider;
-    let mut s = String::from("#!/bin/sh\nset -e\n");
-    let q = provider::shell_quote;
-    if !input.agent.skills.is_empty() {
-        let dir = skills_dir(provider);
-        let _ = writeln!(
-            s,
-            "mkdir -p {0}\ncp -R {AGENT_CONFIG_DIR}/skills/. {0}/",
-            q(&dir)
-        );
-    }
-    if provider == Provider::Codex {
-        // Only where the agent has none yet: a restored transcript brings
-        // the config Codex itself has added to since.
-        let _ = writeln!(
-            s,
-            "mkdir -p {AGENT_HOME}/.codex\nfor f in config.toml auth.json; do [ ! -e {AGENT_CONFIG_DIR}/codex/$f ] || [ -e {AGENT_HOME}/.codex/$f ] || cp {AGENT_CONFIG_DIR}/codex/$f {AGENT_HOME}/.codex/$f; done"
-        );
-    }
-    if provider == Provider::Codex && !input.agent.prompt.is_empty() {
-        let _ = writeln!(
-            s,
-            "mkdir -p {AGENT_HOME}/.codex\ncp {AGENT_CONFIG_DIR}/prompt.md {AGENT_HOME}/.codex/AGENTS.md"
-        );
-    }
-    if !input.bottle.ssh.is_empty() {
-        let _ = writeln!(
-            s,
-            "mkdir -p -m 700 {AGENT_HOME}/.ssh\ncp {AGENT_CONFIG_DIR}/ssh/* {AGENT_HOME}/.ssh/\nchmod 600 {AGENT_HOME}/.ssh/*"
-        );
-    }
-    let _ = writeln!(s, "touch {READY_FILE}\nexec sleep infinity");
-    s
-}
-
-/// Codex's `config.toml` and, when a route gives it a placeholder key, its
-/// `auth.json`. Codex 0.147 takes its base URL from `openai_base_url` only
-/// (not from OPENAI_BASE_URL), asks to trust the workdir, and without a
-/// stored key shows a login screen instead of a session.
-fn codex_files(env: &[(String, String)]) -> (String, Option<String>) {
-    let get = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v);
-    let toml_string = |v: &str| serde_json::to_string(v).unwrap_or_default();
-    let mut config = String::new();
-    if let Some(url) = get(Role::OpenaiBaseUrl.base_url_env()) {
-        let _ = writeln!(config, "openai_base_url = {}", toml_string(url));
-    }
-    let _ = writeln!(
-        config,
-        "\n[projects.{}]\ntrust_level = \"trusted\"",
-        toml_string(WORKDIR)
-    );
-    let auth = get("OPENAI_API_KEY")
-        .map(|key| pretty(&json!({"auth_mode": "apikey", "OPENAI_API_KEY": key})));
-    (config, auth)
-}
-
-fn skills_dir(provider: Provider) -> String {
-    match provider {
-        Provider::Claude => format!("{AGENT_HOME}/.claude/skills"),
-        Provider::Codex => format!("{AGENT_HOME}/.codex/skills"),
-        Provider::Shell => format!("{AGENT_HOME}/skills"),
-    }
 }
 
 fn pretty(value: &Value) -> String {
@@ -662,90 +520,13 @@ fn pretty(value: &Value) -> String {
     text
 }
 
-/// The variables every agent gets, first and in this order.
-const STANDARD_ENV: [&str; 14] = [
-    "HOME",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "NO_PROXY",
-    "no_proxy",
-    "SSL_CERT_FILE",
-    "NODE_EXTRA_CA_CERTS",
-    "REQUESTS_CA_BUNDLE",
-    "GIT_SSL_CAINFO",
-    "CURL_CA_BUNDLE",
-    "BOT_BOTTLE_SLUG",
-    "BOT_BOTTLE_MCP_URL",
-];
-
-/// The agent's environment, in order. Names and values are never secret.
-fn agent_env(input: &PlanInput, routes: &RoutePlan, mcp_url: &str) -> Vec<(String, String)> {
-    let proxy = format!("http://egress:{PROXY_PORT}");
-    let ca = format!("{AGENT_CONFIG_DIR}/ca.pem");
-    let mut env: Vec<(String, String)> = Vec::new();
-    let mut set = |k: &str, v: &str| {
-        env.retain(|(key, _)| key != k);
-        env.push((k.to_owned(), v.to_owned()));
-    };
-    for name in STANDARD_ENV {
-        let value = match name {
-            "HOME" => AGENT_HOME,
-            "BOT_BOTTLE_SLUG" => input.slug,
-            "BOT_BOTTLE_MCP_URL" => mcp_url,
-            // The role base URLs are egress's own listeners: straight there.
-            "NO_PROXY" | "no_proxy" => "localhost,127.0.0.1,supervise,egress",
-            "HTTP_PROXY" | "HTTPS_PROXY" | "http_proxy" | "https_proxy" => &proxy,
-            _ => &ca,
-        };
-        set(name, value);
-    }
-    for r in &routes.routes {
-        if let (Some(role), Some(port)) = (r.route.role, r.role_port) {
-            set(role.base_url_env(), &role_base_url(role, port));
-            if let Some(token) = &r.token {
-                set(&token.host_env, &placeholder_token(&token.host_env));
-            }
-        }
-    }
-    for (k, v) in &input.bottle.env {
-        set(k, v);
-    }
-    env
-}
-
-/// A bottle's `env` may not set what bot-bottle sets itself.
-fn check_env(input: &PlanInput, routes: &RoutePlan) -> Result<(), PlanError> {
-    let mut reserved: Vec<&str> = STANDARD_ENV.to_vec();
-    for r in &routes.routes {
-        if let Some(role) = r.route.role {
-            reserved.push(role.base_url_env());
-        }
-        if let (Some(_), Some(token)) = (r.route.role, &r.token) {
-            reserved.push(&token.host_env);
-        }
-    }
-    match input
-        .bottle
-        .env
-        .keys()
-        .find(|k| reserved.contains(&k.as_str()))
-    {
-        Some(name) => Err(PlanError::ReservedEnv {
-            bottles: input.bottle_names.join(" + "),
-            name: name.clone(),
-        }),
-        None => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
     use crate::manifest::{Auth, Dockerfile, Egress, Limits, Origin, Skill, SshEntry};
+    use serde_json::json;
 
     fn agent(provider: Provider) -> Agent {
         Agent {

@@ -1,0 +1,155 @@
+//! What the agent container gets in its config folder, and the script that
+//! puts it where the provider looks: prompt, MCP config, the provider's own
+//! files, skills, ssh, the current Dockerfile. Pure.
+
+use std::fmt::Write as _;
+
+use serde_json::json;
+
+use super::{AGENT_CONFIG_DIR, FileContent, PlanInput, READY_FILE, WORKDIR, pretty};
+use crate::manifest::{ImageSource, Role};
+use crate::provider::{self, AGENT_HOME, Provider};
+
+/// Adds the agent's files (paths relative to the state folder) through `add`.
+pub(super) fn add_agent_files(
+    input: &PlanInput,
+    mcp_url: &str,
+    env: &[(String, String)],
+    add: &mut impl FnMut(String, FileContent, u32),
+) {
+    if !input.agent.prompt.is_empty() {
+        add(
+            "agent/prompt.md".into(),
+            FileContent::Text(format!("{}\n", input.agent.prompt)),
+            0o644,
+        );
+    }
+    // The current image, for the agent to start a capability-block from.
+    let dockerfile = match &input.bottle.image {
+        Some(ImageSource::Dockerfile(d)) => d.contents.clone(),
+        Some(ImageSource::Image(reference)) => format!("FROM {reference}\n"),
+        None => String::new(),
+    };
+    add(
+        crate::backend::docker::files::AGENT_DOCKERFILE.into(),
+        FileContent::Text(dockerfile),
+        0o644,
+    );
+    let mcp = json!({"mcpServers": {"bot-bottle": {"type": "http", "url": mcp_url}}});
+    add(
+        "agent/mcp.json".into(),
+        FileContent::Text(pretty(&mcp)),
+        0o644,
+    );
+    if input.agent.provider == Provider::Codex {
+        let (config, auth) = codex_files(env);
+        add(
+            "agent/codex/config.toml".into(),
+            FileContent::Text(config),
+            0o644,
+        );
+        if let Some(auth) = auth {
+            add(
+                "agent/codex/auth.json".into(),
+                FileContent::Text(auth),
+                0o644,
+            );
+        }
+    }
+    for skill in &input.agent.skills {
+        add(
+            format!("agent/skills/{}", skill.name),
+            FileContent::CopyDir(skill.dir.clone()),
+            0o755,
+        );
+    }
+    if !input.bottle.ssh.is_empty() {
+        let mut config = String::new();
+        for (i, entry) in input.bottle.ssh.iter().enumerate() {
+            let _ = write!(
+                config,
+                "Host {}\n  IdentityFile {AGENT_HOME}/.ssh/id_{i}\n  IdentitiesOnly yes\n\n",
+                entry.host
+            );
+            // Readable by the agent's user; the state root itself is 0700.
+            add(
+                format!("agent/ssh/id_{i}"),
+                FileContent::Copy(entry.identity_file.clone()),
+                0o644,
+            );
+        }
+        add("agent/ssh/config".into(), FileContent::Text(config), 0o644);
+    }
+    add(
+        "agent/start.sh".into(),
+        FileContent::Text(start_script(input)),
+        0o755,
+    );
+}
+
+/// Runs in the agent container as its user: puts the bottle's files where
+/// the provider looks for them, marks the container ready, then waits.
+fn start_script(input: &PlanInput) -> String {
+    let provider = input.agent.provider;
+    let mut s = String::from("#!/bin/sh\nset -e\n");
+    let q = provider::shell_quote;
+    if !input.agent.skills.is_empty() {
+        let dir = skills_dir(provider);
+        let _ = writeln!(
+            s,
+            "mkdir -p {0}\ncp -R {AGENT_CONFIG_DIR}/skills/. {0}/",
+            q(&dir)
+        );
+    }
+    if provider == Provider::Codex {
+        // Its config only where the agent has none yet: a restored
+        // transcript brings the config Codex itself has added to since.
+        let _ = writeln!(
+            s,
+            "mkdir -p {AGENT_HOME}/.codex\nfor f in config.toml auth.json; do [ ! -e {AGENT_CONFIG_DIR}/codex/$f ] || [ -e {AGENT_HOME}/.codex/$f ] || cp {AGENT_CONFIG_DIR}/codex/$f {AGENT_HOME}/.codex/$f; done"
+        );
+        if !input.agent.prompt.is_empty() {
+            let _ = writeln!(
+                s,
+                "cp {AGENT_CONFIG_DIR}/prompt.md {AGENT_HOME}/.codex/AGENTS.md"
+            );
+        }
+    }
+    if !input.bottle.ssh.is_empty() {
+        let _ = writeln!(
+            s,
+            "mkdir -p -m 700 {AGENT_HOME}/.ssh\ncp {AGENT_CONFIG_DIR}/ssh/* {AGENT_HOME}/.ssh/\nchmod 600 {AGENT_HOME}/.ssh/*"
+        );
+    }
+    let _ = writeln!(s, "touch {READY_FILE}\nexec sleep infinity");
+    s
+}
+
+/// Codex's `config.toml` and, when a route gives it a placeholder key, its
+/// `auth.json`. Codex 0.147 takes its base URL from `openai_base_url` only
+/// (not from OPENAI_BASE_URL), asks to trust the workdir, and without a
+/// stored key shows a login screen instead of a session.
+fn codex_files(env: &[(String, String)]) -> (String, Option<String>) {
+    let get = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    let toml_string = |v: &str| serde_json::to_string(v).unwrap_or_default();
+    let mut config = String::new();
+    if let Some(url) = get(Role::OpenaiBaseUrl.base_url_env()) {
+        let _ = writeln!(config, "openai_base_url = {}", toml_string(url));
+    }
+    let _ = writeln!(
+        config,
+        "\n[projects.{}]\ntrust_level = \"trusted\"",
+        toml_string(WORKDIR)
+    );
+    let auth = get("OPENAI_API_KEY")
+        .map(|key| pretty(&json!({"auth_mode": "apikey", "OPENAI_API_KEY": key})));
+    (config, auth)
+}
+
+fn skills_dir(provider: Provider) -> String {
+    match provider {
+        Provider::Claude => format!("{AGENT_HOME}/.claude/skills"),
+        Provider::Codex => format!("{AGENT_HOME}/.codex/skills"),
+        Provider::Shell => format!("{AGENT_HOME}/skills"),
+    }
+}
