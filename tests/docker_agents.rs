@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::{
-    Env, UPSTREAM_IMAGE, docker, docker_ok, docker_or_skip, tmux_or_skip, unique, upstream_certs,
-    upstream_image,
+    Env, UPSTREAM_IMAGE, docker, docker_ok, docker_or_skip, kill_tmux_server, tmux_or_skip, unique,
+    upstream_certs, upstream_image,
 };
 
 const MODEL_API: &str = include_str!("agents/model_api.py");
@@ -199,29 +199,6 @@ fn key_vars<'a>(anthropic: &'a str, openai: &'a str) -> Vec<(&'a str, Option<&'a
         ("CLAUDE_CODE_OAUTH_TOKEN", None),
         ("OPENAI_API_KEY", Some(openai)),
     ]
-}
-
-/// `start AGENT --yes --detach -- ARGS` with `vars`; returns the identity.
-fn start_detached(env: &Env, agent: &str, args: &[&str], vars: &[(&str, Option<&str>)]) -> String {
-    let mut cmd = env.cmd(&["start", agent, "--yes", "--detach", "--"]);
-    cmd.args(args);
-    for (k, v) in vars {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
-    let out = cmd.output().unwrap();
-    let slug = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    if !slug.is_empty() && !slug.contains('\n') {
-        env.track(&slug);
-    }
-    assert!(
-        out.status.success(),
-        "start failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    slug
 }
 
 /// A bot-bottle command under way, in a process group of its own (killed
@@ -529,7 +506,7 @@ fn claude_answers_through_egress_holding_only_a_placeholder() {
     );
     let key = format!("e2e-anthropic-key-{}", unique("k"));
     let openai = format!("e2e-openai-key-{}", unique("k"));
-    let slug = start_detached(&env, "e2e", &[], &key_vars(&key, &openai));
+    let slug = env.start_detached_with(&["e2e"], &key_vars(&key, &openai));
     api.join(&slug);
     assert_key_hidden(&env, &slug, &key);
 
@@ -593,7 +570,7 @@ fn claude_asks_through_mcp_and_the_approved_route_works() {
     );
     let key = format!("e2e-anthropic-key-{}", unique("k"));
     let openai = format!("e2e-openai-key-{}", unique("k"));
-    let slug = start_detached(&env, "e2e", &[], &key_vars(&key, &openai));
+    let slug = env.start_detached_with(&["e2e"], &key_vars(&key, &openai));
     api.join(&slug);
     assert_eq!(
         env.sh(
@@ -649,16 +626,9 @@ fn claude_asks_through_mcp_and_the_approved_route_works() {
     // The route is in force. An approval does not reach private addresses
     // (the test upstream is one); the operator allows that, then the agent
     // reaches the new host through egress.
-    let mut edit = env.cmd(&["routes", "edit", &slug]);
-    edit.env(
-        "EDITOR",
+    env.edit_routes(
+        &slug,
         r#"sed -i -e 's/"host": "newhost.test"/"host": "newhost.test", "allow_private_addresses": true/'"#,
-    );
-    let out = edit.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let (_, fetched) = env.sh(
         &slug,
@@ -840,21 +810,6 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         kill_tmux_server(&self.socket);
-    }
-}
-
-/// Kills a test's tmux server, and removes the socket file tmux 3.3 leaves.
-fn kill_tmux_server(socket: &str) {
-    let path = Command::new("tmux")
-        .args(["-L", socket, "display-message", "-p", "#{socket_path}"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    let _ = Command::new("tmux")
-        .args(["-L", socket, "kill-server"])
-        .output();
-    if !path.is_empty() {
-        let _ = std::fs::remove_file(path);
     }
 }
 
@@ -1053,7 +1008,7 @@ fn codex_asks_through_mcp_and_a_resume_with_no_transcript_starts_afresh() {
     );
     let key = format!("e2e-openai-key-{}", unique("k"));
     let anthropic = format!("e2e-anthropic-key-{}", unique("k"));
-    let slug = start_detached(&env, "e2e", &[], &key_vars(&anthropic, &key));
+    let slug = env.start_detached_with(&["e2e"], &key_vars(&anthropic, &key));
     api.join(&slug);
 
     // `attach` resumes the last session; there is none, so a fresh one.

@@ -373,10 +373,7 @@ fn a_launch_that_fails_midway_leaves_nothing() {
         docker_ok(&["network", "ls", "--quiet", "--filter", filter]),
         ""
     );
-    let state: Vec<_> = std::fs::read_dir(env.home().join("state"))
-        .map(|d| d.flatten().collect())
-        .unwrap_or_default();
-    assert!(state.is_empty(), "state left behind: {state:?}");
+    env.assert_no_state();
 }
 
 #[test]
@@ -428,10 +425,7 @@ fn ctrl_c_during_bring_up_leaves_nothing() {
         !nets.lines().any(|n| n.contains("bot-bottle-interrupted-")),
         "{nets}"
     );
-    let state: Vec<_> = std::fs::read_dir(env.home().join("state"))
-        .map(|d| d.flatten().collect())
-        .unwrap_or_default();
-    assert!(state.is_empty(), "state left behind: {state:?}");
+    env.assert_no_state();
 }
 
 #[test]
@@ -512,9 +506,6 @@ fn a_cli_image_that_can_get_no_cli_fails_in_one_line_and_leaves_nothing() {
         docker_ok(&["network", "ls", "--quiet", "--filter", filter]),
         ""
     );
-    let state: Vec<_> = std::fs::read_dir(env.home().join("state"))
-        .map(|d| d.flatten().collect())
-        .unwrap_or_default();
-    assert!(state.is_empty(), "state left behind: {state:?}");
+    env.assert_no_state();
     assert!(!cli_dir.exists(), "{} is left", cli_dir.display());
 }

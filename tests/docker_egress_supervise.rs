@@ -407,16 +407,9 @@ fn routes_credentials_and_proposals_end_to_end() {
         "{answer}"
     );
     // The operator edits the routes: checked, reloaded, audited.
-    let mut edit = env.cmd(&["routes", "edit", &slug]);
-    edit.env(
-        "EDITOR",
+    env.edit_routes(
+        &slug,
         r#"sed -i -e 's/"host": "newhost.test"/"host": "other.test", "allow_private_addresses": true/'"#,
-    );
-    let out = edit.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(curl_code(&env, &slug, "https://other.test/"), "200");
     assert_eq!(curl_code(&env, &slug, "https://newhost.test/"), "403");

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bot_bottle::egress::config::EgressConfig;
 use bot_bottle::supervise::proposal::{Decision, Request};
 use bot_bottle::supervise::queue::Queue;
-use support::{Env, bin, docker_or_skip, tmux_or_skip, unique};
+use support::{Env, bin, docker_or_skip, kill_tmux_server, tmux_or_skip, unique};
 
 /// A bot-bottle tmux server of the test's own; killed on drop.
 struct Session {
@@ -121,22 +121,7 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        kill_server(&self.socket);
-    }
-}
-
-/// Kills a test's tmux server, and removes the socket file tmux 3.3 leaves.
-fn kill_server(socket: &str) {
-    let path = Command::new("tmux")
-        .args(["-L", socket, "display-message", "-p", "#{socket_path}"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
-    let _ = Command::new("tmux")
-        .args(["-L", socket, "kill-server"])
-        .output();
-    if !path.is_empty() {
-        let _ = std::fs::remove_file(path);
+        kill_tmux_server(&self.socket);
     }
 }
 
@@ -197,7 +182,7 @@ impl Operator {
 
 impl Drop for Operator {
     fn drop(&mut self) {
-        kill_server(&self.socket);
+        kill_tmux_server(&self.socket);
     }
 }
 

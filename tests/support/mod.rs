@@ -212,6 +212,43 @@ impl Env {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
     }
+
+    /// `routes edit SLUG` with `editor` as $EDITOR; it must succeed.
+    pub fn edit_routes(&self, slug: &str, editor: &str) {
+        let out = self
+            .cmd(&["routes", "edit", slug])
+            .env("EDITOR", editor)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// No bottle's state folder is left in this test's home.
+    pub fn assert_no_state(&self) {
+        let state: Vec<_> = std::fs::read_dir(self.home().join("state"))
+            .map(|d| d.flatten().collect())
+            .unwrap_or_default();
+        assert!(state.is_empty(), "state left behind: {state:?}");
+    }
+}
+
+/// Kills a test's tmux server, and removes the socket file tmux 3.3 leaves.
+pub fn kill_tmux_server(socket: &str) {
+    let path = Command::new("tmux")
+        .args(["-L", socket, "display-message", "-p", "#{socket_path}"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let _ = Command::new("tmux")
+        .args(["-L", socket, "kill-server"])
+        .output();
+    if !path.is_empty() {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 impl Drop for Env {
