@@ -8,6 +8,7 @@ pub mod cli;
 pub mod dashboard;
 pub mod egress;
 pub mod exec;
+pub mod gitgate;
 pub mod launch;
 pub mod manifest;
 pub mod picker;

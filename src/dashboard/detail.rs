@@ -101,7 +101,7 @@ pub fn lines(p: &Pending) -> Vec<DetailLine> {
     ];
     let host = match &proposal.request {
         Request::EgressBlock { host, .. } | Request::PipelockBlock { host, .. } => Some(host),
-        Request::CapabilityBlock { .. } => None,
+        Request::CapabilityBlock { .. } | Request::GitPush(_) => None,
     };
     if let Some(host) = host {
         out.push(DetailLine {

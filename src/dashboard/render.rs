@@ -428,6 +428,7 @@ fn route_host(request: &Request) -> String {
     match request {
         Request::EgressBlock { host, .. } | Request::PipelockBlock { host, .. } => host.clone(),
         Request::CapabilityBlock { .. } => "the bottle".into(),
+        Request::GitPush(push) => push.git_ref.clone(),
     }
 }
 

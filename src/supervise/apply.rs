@@ -219,6 +219,12 @@ pub fn approve(
             let applied = rebuild(home, &proposal, dockerfile, &queue, sink)?;
             return Ok((proposal, applied));
         }
+        Request::GitPush(_) => {
+            return Err(ApplyError::Invalid(format!(
+                "proposal {}: git pushes are decided by the gate (in progress)",
+                proposal.id
+            )));
+        }
     };
     let note = add_route(home, &proposal, &asked, approval)?;
     queue.respond(&Response {

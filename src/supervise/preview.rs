@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::merge::{self, Asked};
-use super::proposal::Request;
+use super::proposal::{GitPush, Request};
 use crate::egress::config::EgressConfig;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -55,7 +55,42 @@ pub fn preview(request: &Request, current: &Current) -> Preview {
             Some(failed_url),
         ),
         Request::CapabilityBlock { dockerfile } => image(current, dockerfile),
+        Request::GitPush(push) => git_push(current, push),
     }
+}
+
+/// A held push: what approving does, why it waits, its commits and
+/// diffstat, all as the gate found them.
+fn git_push(current: &Current, push: &GitPush) -> Preview {
+    let branch = push
+        .git_ref
+        .strip_prefix("refs/heads/")
+        .unwrap_or(&push.git_ref);
+    let mut lines = Vec::new();
+    if push.land {
+        lines.push(format!(
+            "→ would land {} as {}{branch}",
+            short(&push.new),
+            crate::gitgate::land_prefix(current.slug)
+        ));
+    }
+    for remote in &push.forward {
+        lines.push(format!(
+            "→ would push {branch} to upstream {remote} (lease on its current value)"
+        ));
+    }
+    lines.extend(push.reasons.iter().map(|r| format!("waits: {r}")));
+    lines.push(format!("commits ({}):", push.commits.len()));
+    lines.extend(push.commits.iter().map(|c| format!("  {c}")));
+    lines.extend(push.diffstat.lines().map(|l| format!("  {l}")));
+    Preview {
+        lines,
+        ..Preview::default()
+    }
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
 }
 
 fn paths_text(paths: &[String]) -> String {

@@ -10,6 +10,8 @@ pub const EGRESS_BLOCK: &str = "egress-block";
 pub const PIPELOCK_BLOCK: &str = "pipelock-block";
 pub const CAPABILITY_BLOCK: &str = "capability-block";
 pub const LIST_EGRESS_ROUTES: &str = "list-egress-routes";
+pub const GIT_PUSH: &str = "git-push";
+pub const GIT_PUSH_POLICY: &str = "git-push-policy";
 
 const MAX_JUSTIFICATION: usize = 2000;
 const MAX_PATHS: usize = 32;
@@ -35,6 +37,32 @@ pub enum Request {
     PipelockBlock { failed_url: String, host: String },
     /// A new image: the whole new Dockerfile.
     CapabilityBlock { dockerfile: String },
+    /// A push the git gate held for the operator (written by the gate, not
+    /// by a tool call): landing it home, forwarding it upstream, or both.
+    GitPush(GitPush),
+}
+
+/// A held push: what it would do if approved, and why it waits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitPush {
+    /// The full ref pushed: `refs/heads/feature`.
+    pub git_ref: String,
+    /// The gate's value before the push (40 zeros: a new branch).
+    pub old: String,
+    pub new: String,
+    /// Land it as `bot-bottle/<slug>/<branch>` on approval (false: it has
+    /// landed already and waits only to go upstream).
+    pub land: bool,
+    /// Remotes it goes to on approval.
+    #[serde(default)]
+    pub forward: Vec<String>,
+    /// Why it waits: "changes protected path .github/workflows/ci.yml",
+    /// "branch 'x' is not among remote 'up''s branches".
+    pub reasons: Vec<String>,
+    /// `git diff --stat` of the range.
+    pub diffstat: String,
+    /// `<short sha> <subject>` of each commit, oldest first.
+    pub commits: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +110,7 @@ impl Request {
             Request::EgressBlock { .. } => EGRESS_BLOCK,
             Request::PipelockBlock { .. } => PIPELOCK_BLOCK,
             Request::CapabilityBlock { .. } => CAPABILITY_BLOCK,
+            Request::GitPush(_) => GIT_PUSH,
         }
     }
 
@@ -110,6 +139,24 @@ impl Request {
             Request::PipelockBlock { host, .. } => format!("host {host}"),
             Request::CapabilityBlock { dockerfile } => {
                 format!("new Dockerfile ({} lines)", dockerfile.lines().count())
+            }
+            Request::GitPush(push) => {
+                let branch = push
+                    .git_ref
+                    .strip_prefix("refs/heads/")
+                    .unwrap_or(&push.git_ref);
+                let mut what = Vec::new();
+                if push.land {
+                    what.push("land".to_owned());
+                }
+                if !push.forward.is_empty() {
+                    what.push(format!("forward to {}", push.forward.join(", ")));
+                }
+                format!(
+                    "push {branch} ({} commits): {}",
+                    push.commits.len(),
+                    what.join(" and ")
+                )
             }
         }
     }

@@ -57,7 +57,7 @@ pub fn parse_binding(text: &str) -> Option<Binding> {
 fn host(request: &Request) -> Option<&str> {
     match request {
         Request::EgressBlock { host, .. } | Request::PipelockBlock { host, .. } => Some(host),
-        Request::CapabilityBlock { .. } => None,
+        Request::CapabilityBlock { .. } | Request::GitPush(_) => None,
     }
 }
 
