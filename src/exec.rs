@@ -45,6 +45,12 @@ pub const PYTHON: Program = Program {
     install_hint: "install python3 and pip (apt-get install python3-pip; scripts/setup does)",
 };
 
+pub const GIT: Program = Program {
+    name: "git",
+    env: "BOT_BOTTLE_GIT",
+    install_hint: "install git (apt-get install git; the git-gate image has it)",
+};
+
 pub const TAR: Program = Program {
     name: "tar",
     env: "BOT_BOTTLE_TAR",

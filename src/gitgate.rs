@@ -25,6 +25,7 @@
 //! tokens.json      {slot: value}: remote credentials and every secret of
 //!                  the bottle, for the DLP scan; removed at teardown
 //! ssh/             keys of `ssh` entries and known_hosts; removed at teardown
+//! upstream-ca.pem  extra CAs for HTTPS remotes (optional)
 //! repo.git/        the bare repository (made by the sidecar)
 //! landed.json      Landed: what reached the operator's repository
 //! queue/ responses/ archive/   git-push proposals (supervise's Queue layout)
@@ -51,6 +52,9 @@ pub const CONFIG_FILE: &str = "gate.json";
 pub const TOKENS_FILE: &str = "tokens.json";
 /// The state folder's ssh keys and known_hosts.
 pub const SSH_DIR: &str = "ssh";
+/// Extra CA certificates (PEM) the gate trusts for HTTPS remotes, beside
+/// the system's: the bottle's `egress.trust_upstream_ca`.
+pub const UPSTREAM_CA_FILE: &str = "upstream-ca.pem";
 /// What landed, written by the gate, read by `list active` and the dashboard.
 pub const LANDED_FILE: &str = "landed.json";
 /// Where the operator's git directory is mounted in the gate.
