@@ -57,6 +57,9 @@ pub const SSH_DIR: &str = "ssh";
 pub const UPSTREAM_CA_FILE: &str = "upstream-ca.pem";
 /// What landed, written by the gate, read by `list active` and the dashboard.
 pub const LANDED_FILE: &str = "landed.json";
+/// The push policy in words (`policy_text`), in the supervise sidecar's
+/// state folder, for its `git-push-policy` tool.
+pub const POLICY_FILE: &str = "git-policy.md";
 /// Where the operator's git directory is mounted in the gate.
 pub const OPERATOR_MOUNT: &str = "/operator";
 /// Where the bottle's audit log is mounted in the gate.
@@ -95,6 +98,11 @@ pub const DEFAULT_PROTECTED: &[&str] = &[
 /// The URL the agent's `origin` points at.
 pub fn agent_url() -> String {
     format!("http://{SERVICE}:{GATE_PORT}/{REPO}")
+}
+
+/// The gate's container, for `docker exec … sidecar git-decide`.
+pub fn container_name(slug: &str) -> String {
+    format!("bot-bottle-{slug}-{SERVICE}")
 }
 
 /// The branch prefix pushes land under in the operator's repository.
