@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::{
-    Env, UPSTREAM_IMAGE, docker, docker_ok, docker_or_skip, kill_tmux_server, tmux_or_skip, unique,
-    upstream_certs, upstream_image,
+    Env, UPSTREAM_IMAGE, docker, docker_ok, docker_or_skip, kill_tmux_server, search_agent,
+    tmux_or_skip, unique, upstream_certs, upstream_image,
 };
 
 const MODEL_API: &str = include_str!("agents/model_api.py");
@@ -354,27 +354,6 @@ fn attached_session(
     api.leave(&slug);
     let (code, out, err) = running.finish(Duration::from_secs(180));
     (slug, code, out, err)
-}
-
-/// The agent's environment, every process's environment and command line,
-/// and the files holding `needle`. The needle goes in on stdin, so no
-/// command line of the search holds it.
-fn search_agent(agent: &str, needle: &str) -> String {
-    let mut check = Command::new("docker")
-        .args([
-            "exec", "-i", "-u", "0", agent, "sh", "-c",
-            "read -r needle; env; cat /proc/*/environ /proc/*/cmdline 2>/dev/null | tr '\\0' '\\n'; \
-             printf '%s' \"$needle\" | grep -rlsF -f - --exclude-dir=proc --exclude-dir=sys /; true",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        writeln!(check.stdin.take().unwrap(), "{needle}").unwrap();
-    }
-    String::from_utf8_lossy(&check.wait_with_output().unwrap().stdout).into_owned()
 }
 
 /// The real key is nowhere in the agent: not in its environment, any

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::{
-    Env, UPSTREAM_IMAGE, docker_ok, docker_or_skip, unique, upstream_certs, upstream_image,
+    Env, UPSTREAM_IMAGE, docker_ok, docker_or_skip, search_agent, unique, upstream_certs,
+    upstream_image,
 };
 
 /// Answers every request with its path and the names of its headers, and
@@ -172,27 +173,6 @@ impl McpCall {
         }
         self.thread.join().unwrap()
     }
-}
-
-/// The agent's environment, every process's environment and command line,
-/// and the files holding `needle`. The needle goes in on stdin, so no
-/// command line of the search holds it.
-fn search_agent(agent: &str, needle: &str) -> String {
-    let mut check = std::process::Command::new("docker")
-        .args([
-            "exec", "-i", "-u", "0", agent, "sh", "-c",
-            "read -r needle; env; cat /proc/*/environ /proc/*/cmdline 2>/dev/null | tr '\\0' '\\n'; \
-             printf '%s' \"$needle\" | grep -rlsF -f - --exclude-dir=proc --exclude-dir=sys /; true",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        writeln!(check.stdin.take().unwrap(), "{needle}").unwrap();
-    }
-    String::from_utf8_lossy(&check.wait_with_output().unwrap().stdout).into_owned()
 }
 
 fn egress_block(host: &str, why: &str) -> Value {

@@ -390,3 +390,24 @@ pub fn unique(prefix: &str) -> String {
         N.fetch_add(1, Ordering::SeqCst)
     )
 }
+
+/// The agent's environment, every process's environment and command line,
+/// and the files holding `needle`. The needle goes in on stdin, so no
+/// command line of the search holds it.
+pub fn search_agent(agent: &str, needle: &str) -> String {
+    let mut check = Command::new("docker")
+        .args([
+            "exec", "-i", "-u", "0", agent, "sh", "-c",
+            "read -r needle; env; cat /proc/*/environ /proc/*/cmdline 2>/dev/null | tr '\\0' '\\n'; \
+             printf '%s' \"$needle\" | grep -rlsF -f - --exclude-dir=proc --exclude-dir=sys /; true",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        writeln!(check.stdin.take().unwrap(), "{needle}").unwrap();
+    }
+    String::from_utf8_lossy(&check.wait_with_output().unwrap().stdout).into_owned()
+}
