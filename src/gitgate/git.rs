@@ -161,7 +161,8 @@ impl Git {
 /// The rev-list arguments of what a push of `name` from `old` to `new`
 /// brings: `new` and its history that neither `old` nor any other ref (of
 /// this repository or, through the alternates, the operator's) has. The
-/// same before and after the ref is updated.
+/// same before and after the ref is updated. Hidden refs (held pushes)
+/// do not count: what they hold was not let through.
 pub fn new_range(name: &str, old: &str, new: &str) -> Vec<String> {
     let mut args = vec![new.to_owned()];
     if !super::policy::is_zero(old) {
@@ -170,6 +171,7 @@ pub fn new_range(name: &str, old: &str, new: &str) -> Vec<String> {
     args.extend([
         "--not".to_owned(),
         format!("--exclude={name}"),
+        "--exclude=refs/bot-bottle/*".into(),
         "--all".into(),
         "--alternate-refs".into(),
     ]);
