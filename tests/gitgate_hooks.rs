@@ -28,6 +28,11 @@ impl Gate {
     /// An operator repository with two commits on main, a gate in front of
     /// it, an agent's clone of the gate; `remotes` go into gate.json.
     fn new(remotes: Value) -> Gate {
+        let allow = json!({"force_push": false, "delete": false, "tags": false});
+        Gate::with(remotes, allow, 1 << 20)
+    }
+
+    fn with(remotes: Value, allow: Value, max_push_bytes: u64) -> Gate {
         let dir = tempfile::tempdir().unwrap();
         let gate = Gate {
             root: dir.path().to_path_buf(),
@@ -78,8 +83,8 @@ impl Gate {
             "operator": true,
             "head": "main",
             "protected_paths": [".git*", ".envrc", "Jenkinsfile"],
-            "allow": {"force_push": false, "delete": false, "tags": false},
-            "max_push_bytes": 1 << 20,
+            "allow": allow,
+            "max_push_bytes": max_push_bytes,
             "remotes": remotes,
         });
         fs::write(gate.state().join("gate.json"), config.to_string()).unwrap();
@@ -512,4 +517,118 @@ fn a_held_commit_pushed_again_under_another_name_is_held_too() {
     assert!(stderr.contains("Jenkinsfile"), "{stderr}");
     assert_eq!(gate.op_refs(), before);
     assert_eq!(gate.queued().len(), 3);
+}
+
+#[test]
+fn what_the_manifest_allows_lands_and_forced_pushes_go_upstream_with_a_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = dir.path().join("upstream.git");
+    git(
+        dir.path(),
+        &["init", "-q", "--bare", upstream.to_str().unwrap()],
+    );
+    let allow = json!({"force_push": true, "delete": true, "tags": true});
+    let gate = Gate::with(
+        json!([{"name": "up", "url": upstream.display().to_string(), "branches": ["**"]}]),
+        allow,
+        1 << 20,
+    );
+    git(&gate.agent(), &["checkout", "-q", "-b", "feature"]);
+    gate.commit("a.txt", Some("a\n"), "a");
+    assert!(gate.push(&["feature"]).0);
+    // A rewrite lands and replaces the upstream branch.
+    git(
+        &gate.agent(),
+        &["commit", "-q", "--amend", "-m", "a, rewritten"],
+    );
+    let rewritten = git(&gate.agent(), &["rev-parse", "HEAD"]);
+    let (ok, stderr) = gate.push(&["--force", "feature"]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("forwarded to upstream up"), "{stderr}");
+    assert_eq!(
+        git(&upstream, &["rev-parse", "refs/heads/feature"]),
+        rewritten
+    );
+    assert_eq!(
+        gate.op(&["rev-parse", &format!("bot-bottle/{SLUG}/feature")]),
+        rewritten
+    );
+    // Tags land under the bottle's prefix, never upstream.
+    git(&gate.agent(), &["tag", "-a", "-m", "one", "v1"]);
+    let (ok, stderr) = gate.push(&["v1"]);
+    assert!(ok, "{stderr}");
+    let tag = git(&gate.agent(), &["rev-parse", "v1"]);
+    assert_eq!(
+        gate.op(&["rev-parse", &format!("refs/tags/bot-bottle/{SLUG}/v1")]),
+        tag
+    );
+    assert!(git(&upstream, &["tag"]).is_empty());
+    // A deletion removes the landed branch, and nothing upstream.
+    let (ok, stderr) = gate.push(&[":feature"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        gate.op(&["for-each-ref", &format!("refs/heads/bot-bottle/{SLUG}/")])
+            .is_empty()
+    );
+    assert!(gitgate::read_landed(&gate.state()).branches.is_empty());
+    assert_eq!(
+        git(&upstream, &["rev-parse", "refs/heads/feature"]),
+        rewritten
+    );
+}
+
+#[test]
+fn merges_of_the_operators_work_and_binary_files_are_scanned_for_what_they_add() {
+    let gate = Gate::with(
+        json!([]),
+        json!({"force_push": false, "delete": false, "tags": false}),
+        1 << 20,
+    );
+    let op = gate.root.join("operator");
+    // The operator's own fixture holds a key-shaped string, in a text and
+    // a binary file; the agent merges that in and edits the binary.
+    fs::write(op.join("fixture.txt"), format!("{AWS_KEY}\n")).unwrap();
+    let mut binary = b"\0\x01bin".to_vec();
+    binary.extend(AWS_KEY.as_bytes());
+    fs::write(op.join("blob.bin"), &binary).unwrap();
+    git(&op, &["add", "."]);
+    git(&op, &["commit", "-q", "-m", "fixtures"]);
+    let main = gate.op(&["rev-parse", "main"]);
+    git(&gate.agent(), &["checkout", "-q", "-b", "feature"]);
+    gate.commit("mine.txt", Some("mine\n"), "mine");
+    // The agent fetches the operator's main through the gate; then the
+    // gate's main goes back, so only the operator's refs (alternates)
+    // know the fixtures commit.
+    let old_main = git(&gate.repo(), &["rev-parse", "main"]);
+    git(&gate.repo(), &["update-ref", "refs/heads/main", &main]);
+    git(&gate.agent(), &["fetch", "-q", "origin"]);
+    git(&gate.repo(), &["update-ref", "refs/heads/main", &old_main]);
+    git(&gate.agent(), &["merge", "-q", "--no-edit", "origin/main"]);
+    binary.extend(b" more");
+    fs::write(gate.agent().join("blob.bin"), &binary).unwrap();
+    git(&gate.agent(), &["commit", "-q", "-am", "edit the binary"]);
+    let (ok, stderr) = gate.push(&["feature"]);
+    assert!(ok, "{stderr}");
+    // A new binary file with a key is refused.
+    fs::write(gate.agent().join("new.bin"), &binary).unwrap();
+    git(&gate.agent(), &["add", "new.bin"]);
+    git(&gate.agent(), &["commit", "-q", "-m", "new binary"]);
+    let (ok, stderr) = gate.push(&["feature"]);
+    assert!(!ok);
+    assert!(stderr.contains("file new.bin"), "{stderr}");
+}
+
+#[test]
+fn a_push_too_large_to_scan_is_refused() {
+    let gate = Gate::with(
+        json!([]),
+        json!({"force_push": false, "delete": false, "tags": false}),
+        256 << 10,
+    );
+    git(&gate.agent(), &["checkout", "-q", "-b", "big"]);
+    // Compresses to almost nothing, but is more than 4 × the limit.
+    gate.commit("zeros.txt", Some(&"0".repeat(2 << 20)), "zeros");
+    let (ok, stderr) = gate.push(&["big"]);
+    assert!(!ok);
+    assert!(stderr.contains("too large to scan"), "{stderr}");
 }

@@ -7,7 +7,7 @@ use super::HELD_REFS;
 use super::deliver::{self, Audit};
 use super::git::{GateError, Git};
 use super::hooks::{GateEnv, line};
-use super::policy::branch_of;
+use super::policy::{branch_of, tag_of};
 use super::read_landed;
 use crate::supervise::audit::Entry;
 use crate::supervise::proposal::{Decision, Request, Response};
@@ -44,6 +44,15 @@ pub fn decide_in(
     let Request::GitPush(push) = &proposal.request else {
         return Err(fail("not a git-push proposal".into()));
     };
+    let hex = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_hexdigit());
+    let sane = (branch_of(&push.git_ref).is_some() || tag_of(&push.git_ref).is_some())
+        && hex(&push.old)
+        && hex(&push.new);
+    if approve && !sane {
+        return Err(fail(
+            "its ref or commits are not what the gate writes; reject it".into(),
+        ));
+    }
     let config = env.config()?;
     let gate = Git::at(&env.repo());
     let held = format!("{HELD_REFS}{id}");
