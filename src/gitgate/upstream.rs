@@ -156,6 +156,76 @@ fn ca_bundle(state: &Path) -> Result<Option<PathBuf>, GateError> {
 mod tests {
     use super::*;
 
+    fn remote(auth: Option<RemoteAuth>) -> RemoteConfig {
+        RemoteConfig {
+            name: "up".into(),
+            url: "https://example.test/r.git".into(),
+            branches: vec!["**".into()],
+            auth,
+        }
+    }
+
+    #[test]
+    fn credentials_travel_as_config_variables_only() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("tokens.json"),
+            r#"{"basic": "user:pw-123456789", "bearer": "tok-123456789"}"#,
+        )
+        .unwrap();
+        let env = GateEnv {
+            state: dir.path().to_path_buf(),
+            operator: None,
+            audit: None,
+        };
+        let mut out = Vec::new();
+        let get = |vars: &[(String, String)], k: &str| {
+            vars.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        let none = credentials(&env, &remote(None), &mut out).unwrap();
+        assert_eq!(get(&none, "GIT_CONFIG_COUNT").as_deref(), Some("0"));
+        let basic = Some(RemoteAuth::Basic {
+            slot: "basic".into(),
+        });
+        let vars = credentials(&env, &remote(basic), &mut out).unwrap();
+        assert_eq!(get(&vars, "GIT_CONFIG_COUNT").as_deref(), Some("1"));
+        assert_eq!(
+            get(&vars, "GIT_CONFIG_KEY_0").as_deref(),
+            Some("http.extraHeader")
+        );
+        let encoded = base64::engine::general_purpose::STANDARD.encode("user:pw-123456789");
+        assert_eq!(
+            get(&vars, "GIT_CONFIG_VALUE_0"),
+            Some(format!("Authorization: Basic {encoded}"))
+        );
+        let bearer = Some(RemoteAuth::Bearer {
+            slot: "bearer".into(),
+        });
+        let vars = credentials(&env, &remote(bearer), &mut out).unwrap();
+        assert_eq!(
+            get(&vars, "GIT_CONFIG_VALUE_0").as_deref(),
+            Some("Authorization: Bearer tok-123456789")
+        );
+        // A missing slot is named, and no secret is in the message.
+        let missing = Some(RemoteAuth::Bearer {
+            slot: "nope".into(),
+        });
+        let e = credentials(&env, &remote(missing), &mut out)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nope") && !e.contains("123456789"), "{e}");
+        // Extra CAs: the bundle is named by a variable too.
+        std::fs::write(dir.path().join(UPSTREAM_CA_FILE), "PEM").unwrap();
+        let vars = credentials(&env, &remote(None), &mut out).unwrap();
+        assert_eq!(
+            get(&vars, "GIT_CONFIG_KEY_0").as_deref(),
+            Some("http.sslCAInfo")
+        );
+        assert!(out.is_empty());
+    }
+
     #[test]
     fn ssh_command_names_the_key_and_refuses_paths() {
         let dir = tempfile::tempdir().unwrap();
