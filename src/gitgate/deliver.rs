@@ -94,7 +94,8 @@ pub fn diffstat(git: &Git, name: &str, old: &str, new: &str) -> Result<String, G
     } else {
         old.to_owned()
     };
-    git.run(["diff", "--no-color", "--stat=100", &base, new])
+    let stat = git.run(["diff", "--no-color", "--stat=100", &base, new])?;
+    Ok(super::git::printable_lines(&stat))
 }
 
 /// Delivers one accepted ref (post-receive, or an approval): lands it,

@@ -154,8 +154,36 @@ impl Git {
             "--format=%h %s".into(),
         ];
         args.extend(range.iter().cloned());
-        Ok(self.run(args)?.lines().map(str::to_owned).collect())
+        let text = self.run(args)?;
+        let mut lines: Vec<String> = text.lines().take(MAX_LIST).map(printable).collect();
+        let total = text.lines().count();
+        if total > MAX_LIST {
+            lines.push(format!("… and {} more", total - MAX_LIST));
+        }
+        Ok(lines)
     }
+}
+
+/// Entries of a list shown to the operator (commits, diffstat lines): a
+/// proposal file must stay small.
+pub const MAX_LIST: usize = 200;
+
+/// Text the agent controls (paths, subjects) made safe to show on a
+/// terminal: control characters (escape sequences, newlines) replaced.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
+/// `printable` line by line, at most `MAX_LIST` lines.
+pub fn printable_lines(text: &str) -> String {
+    let total = text.lines().count();
+    let mut out: Vec<String> = text.lines().take(MAX_LIST).map(printable).collect();
+    if total > MAX_LIST {
+        out.push(format!("… and {} more lines", total - MAX_LIST));
+    }
+    out.join("\n")
 }
 
 /// The rev-list arguments of what a push of `name` from `old` to `new`
@@ -176,4 +204,31 @@ pub fn new_range(name: &str, old: &str, new: &str) -> Vec<String> {
         "--alternate-refs".into(),
     ]);
     args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_text_is_made_printable_and_short() {
+        assert_eq!(printable("a\x1b[31mb\nc"), "a\u{fffd}[31mb\u{fffd}c");
+        assert_eq!(printable("ünï 日本"), "ünï 日本");
+        let long: String = (0..MAX_LIST + 5).map(|i| format!("{i}\n")).collect();
+        let short = printable_lines(&long);
+        assert_eq!(short.lines().count(), MAX_LIST + 1);
+        assert!(short.ends_with("… and 5 more lines"), "{short}");
+    }
+
+    #[test]
+    fn ranges_exclude_the_ref_and_hidden_refs() {
+        let z = "0".repeat(40);
+        let range = new_range("refs/heads/x", &z, "abc");
+        assert_eq!(range[0], "abc");
+        assert!(range.contains(&"--exclude=refs/heads/x".to_owned()));
+        assert!(range.contains(&"--exclude=refs/bot-bottle/*".to_owned()));
+        assert!(!range.iter().any(|a| a.starts_with('^')));
+        let range = new_range("refs/heads/x", "def", "abc");
+        assert_eq!(range[1], "^def");
+    }
 }

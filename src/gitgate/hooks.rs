@@ -299,7 +299,12 @@ fn update(
     let reasons: Vec<String> = touched
         .iter()
         .take(MAX_LINES)
-        .map(|(path, pattern)| format!("changes protected path {path} (pattern {pattern})"))
+        .map(|(path, pattern)| {
+            format!(
+                "changes protected path {} (pattern {pattern})",
+                super::git::printable(path)
+            )
+        })
         .collect();
     let forward = policy::branch_of(name)
         .map(|b| deliver::matching_remotes(&config, b))

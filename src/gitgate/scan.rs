@@ -108,10 +108,8 @@ pub fn scan_commits(
                 Some(old) => scanner.scan(added_lines(&old, &new).as_bytes()),
             };
             if let Some(f) = finding {
-                return Ok(Outcome::Found(found(
-                    format!("file {}", entry.path),
-                    f.kind,
-                )));
+                let path = super::git::printable(&entry.path);
+                return Ok(Outcome::Found(found(format!("file {path}"), f.kind)));
             }
         }
     }
@@ -196,7 +194,7 @@ fn parse_commit(raw: &[u8]) -> (Vec<String>, String) {
 
 fn subject(message: &str) -> String {
     let line = message.lines().next().unwrap_or("").trim();
-    line.chars().take(80).collect()
+    super::git::printable(&line.chars().take(80).collect::<String>())
 }
 
 /// Git's rule: a NUL in the first 8000 bytes.
