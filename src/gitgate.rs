@@ -38,6 +38,19 @@
 
 use std::path::Path;
 
+mod decide;
+mod deliver;
+mod git;
+mod hooks;
+pub mod paths;
+pub mod policy;
+mod scan;
+mod upstream;
+
+pub use decide::{decide, decide_in};
+pub use git::GateError;
+pub use hooks::{AUDIT_VAR, GateEnv, OPERATOR_VAR, STATE_VAR, run_hook, run_hook_in};
+
 use serde::{Deserialize, Serialize};
 
 /// The port the gate serves git on, on the bottle's internal network.

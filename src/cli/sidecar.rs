@@ -48,6 +48,26 @@ pub enum SidecarCommand {
     /// Seals a bottle's internal bridge on the host (run privileged, on the
     /// host network, by bring-up): strict reverse-path filtering, no IPv6.
     SealBridge { bridge: String },
+    /// A hook of the git gate's repository (its scripts call this).
+    GitHook {
+        /// pre-receive, update or post-receive.
+        name: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Applies the operator's decision on a git-push proposal (the host
+    /// runs it in the gate with `docker exec`).
+    GitDecide {
+        /// The gate's state folder.
+        #[arg(long)]
+        state: PathBuf,
+        #[arg(long)]
+        id: String,
+        #[arg(long, required_unless_present = "reject", conflicts_with = "reject")]
+        approve: bool,
+        #[arg(long)]
+        reject: bool,
+    },
     /// Exit 0 when something accepts TCP connections at ADDR (healthchecks).
     Probe {
         addr: String,
@@ -92,6 +112,13 @@ pub fn run(cmd: SidecarCommand) -> Result<ExitCode, Failure> {
                 Err(e) => Err(Failure::runtime(format!("seal-bridge: {e}"), None)),
             }
         }
+        SidecarCommand::GitHook { name, args } => git_hook(&name, &args),
+        SidecarCommand::GitDecide {
+            state,
+            id,
+            approve,
+            reject: _,
+        } => git_decide(state, &id, approve),
         SidecarCommand::Probe { addr, wait } => {
             let deadline = std::time::Instant::now() + Duration::from_secs(wait);
             let up = || {
@@ -113,4 +140,39 @@ pub fn run(cmd: SidecarCommand) -> Result<ExitCode, Failure> {
             }
         }
     }
+}
+
+/// A hook's answer is its exit status; what it says goes to the agent.
+fn git_hook(name: &str, args: &[String]) -> Result<ExitCode, Failure> {
+    let mut stderr = std::io::stderr();
+    match crate::gitgate::run_hook(name, args, &mut std::io::stdin(), &mut stderr) {
+        Ok(true) => Ok(ExitCode::SUCCESS),
+        Ok(false) => Ok(ExitCode::FAILURE),
+        Err(e) => {
+            // Refused (for pre-receive and update) with the reason: a gate
+            // that cannot check a push does not let it through.
+            eprintln!("bot-bottle git gate: {name}: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn git_decide(state: PathBuf, id: &str, approve: bool) -> Result<ExitCode, Failure> {
+    use crate::gitgate::{AUDIT_MOUNT, AUDIT_VAR, GateEnv, OPERATOR_MOUNT, OPERATOR_VAR};
+    // The variables (as the server sets them for its hooks), else the
+    // mounts, when they exist.
+    let pick = |var: &str, mount: &str| {
+        std::env::var_os(var)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| Some(PathBuf::from(mount)).filter(|p| p.exists()))
+    };
+    let env = GateEnv {
+        state,
+        operator: pick(OPERATOR_VAR, OPERATOR_MOUNT),
+        audit: pick(AUDIT_VAR, AUDIT_MOUNT),
+    };
+    crate::gitgate::decide_in(&env, id, approve, &mut std::io::stdout())
+        .map_err(|e| Failure::runtime(format!("git-decide: {e}"), None))?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,362 @@
+//! Delivering an accepted ref: landing it in the operator's repository as
+//! `bot-bottle/<slug>/<branch>`, recording it in `landed.json` and the
+//! audit log, and sending it upstream (or proposing to).
+
+use std::io::Write;
+
+use super::git::{GateError, Git, new_range};
+use super::hooks::{GateEnv, line};
+use super::policy::{branch_of, is_zero, tag_of};
+use super::{GateConfig, LANDED_FILE, LandedBranch, land_prefix, paths, read_landed, upstream};
+use crate::supervise::audit::Entry;
+use crate::supervise::proposal::{GitPush, Request};
+use crate::supervise::queue::now;
+
+/// One audit line of the gate (tool `git-push`).
+#[derive(Debug, Clone)]
+pub struct Audit {
+    entry: Entry,
+}
+
+impl Audit {
+    /// `decision`: "landed", "forwarded", "held", "refused", "approved",
+    /// "rejected".
+    pub fn new(decision: &str, reason: String) -> Audit {
+        Audit {
+            entry: Entry {
+                time: now(),
+                actor: "agent".into(),
+                tool: crate::supervise::proposal::GIT_PUSH.into(),
+                proposal: None,
+                decision: decision.into(),
+                reason: Some(reason),
+                diff: String::new(),
+            },
+        }
+    }
+
+    pub fn proposal(mut self, id: &str) -> Audit {
+        self.entry.proposal = Some(id.to_owned());
+        self
+    }
+
+    pub fn diff(mut self, diff: String) -> Audit {
+        self.entry.diff = diff;
+        self
+    }
+
+    pub fn from_entry(entry: Entry) -> Audit {
+        Audit { entry }
+    }
+
+    /// Appends it to the bottle's audit log, when one is mounted; a
+    /// failure is said, not fatal.
+    pub fn write(&self, env: &GateEnv, out: &mut dyn Write) {
+        let Some(path) = &env.audit else { return };
+        let result = (|| -> std::io::Result<()> {
+            let mut text = serde_json::to_string(&self.entry).map_err(std::io::Error::other)?;
+            text.push('\n');
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
+            file.write_all(text.as_bytes())
+        })();
+        if let Err(e) = result {
+            line(out, &format!("(the audit log could not be written: {e})"));
+        }
+    }
+}
+
+/// The remotes a branch goes to without asking.
+pub fn matching_remotes(config: &GateConfig, branch: &str) -> Vec<String> {
+    config
+        .remotes
+        .iter()
+        .filter(|r| paths::branch_matches(&r.branches, branch))
+        .map(|r| r.name.clone())
+        .collect()
+}
+
+/// `git diff --stat` of what a push of `name` brings.
+pub fn diffstat(git: &Git, name: &str, old: &str, new: &str) -> Result<String, GateError> {
+    let base = if is_zero(old) {
+        let mut args = vec!["rev-list".to_owned(), "--reverse".into()];
+        args.extend(new_range(name, old, new));
+        let oldest = git.run(args)?.lines().next().map(str::to_owned);
+        match oldest {
+            Some(c) => match git.run(["rev-parse", "--verify", "--quiet", &format!("{c}^")]) {
+                Ok(parent) => parent,
+                Err(_) => git.empty_tree()?,
+            },
+            None => new.to_owned(),
+        }
+    } else {
+        old.to_owned()
+    };
+    let stat = git.run(["diff", "--no-color", "--stat=100", &base, new])?;
+    Ok(super::git::printable_lines(&stat))
+}
+
+/// Delivers one accepted ref (post-receive, or an approval): lands it,
+/// records it, forwards it.
+pub fn deliver(
+    env: &GateEnv,
+    config: &GateConfig,
+    name: &str,
+    old: &str,
+    new: &str,
+    proposal: Option<&str>,
+    out: &mut dyn Write,
+) -> Result<(), GateError> {
+    let gate = Git::at(&env.repo());
+    let operator = env.operator.as_ref().filter(|_| config.operator);
+    let tag = |a: Audit| match proposal {
+        Some(id) => a.proposal(id),
+        None => a,
+    };
+    if let Some(t) = tag_of(name) {
+        let target = format!("refs/tags/{}{t}", land_prefix(&config.slug));
+        match operator {
+            Some(op) if is_zero(new) => {
+                Git::at(op).run(["update-ref", "-d", &target])?;
+                line(
+                    out,
+                    &format!("tag {t}: removed {target} from the operator's repository"),
+                );
+            }
+            Some(op) => {
+                land(op, &env.repo(), new, &target)?;
+                line(
+                    out,
+                    &format!("tag {t}: landed as {target} (tags are never forwarded upstream)"),
+                );
+            }
+            None => line(out, &format!("tag {t}: kept in the gate")),
+        }
+        tag(Audit::new("landed", format!("tag {t} as {target}"))).write(env, out);
+        return Ok(());
+    }
+    let Some(branch) = branch_of(name) else {
+        return Ok(());
+    };
+    let landed_as = format!("{}{branch}", land_prefix(&config.slug));
+    if is_zero(new) {
+        if let Some(op) = operator {
+            Git::at(op).run(["update-ref", "-d", &format!("refs/heads/{landed_as}")])?;
+        }
+        let mut landed = read_landed(&env.state);
+        landed.branches.retain(|b| b.branch != branch);
+        write_landed(env, &landed)?;
+        line(
+            out,
+            &format!("{branch}: deleted here; {landed_as} removed (nothing is deleted upstream)"),
+        );
+        tag(Audit::new(
+            "landed",
+            format!("deleted {branch} ({landed_as})"),
+        ))
+        .write(env, out);
+        return Ok(());
+    }
+    let diff = diffstat(&gate, name, old, new).unwrap_or_default();
+    let landed_as = match operator {
+        Some(op) => {
+            land(op, &env.repo(), new, &format!("refs/heads/{landed_as}"))?;
+            line(
+                out,
+                &format!("{branch}: landed as {landed_as} in the operator's repository"),
+            );
+            tag(Audit::new(
+                "landed",
+                format!("{branch} as {landed_as} at {new}"),
+            ))
+            .diff(diff.clone())
+            .write(env, out);
+            landed_as
+        }
+        None => {
+            line(
+                out,
+                &format!("{branch}: kept in the gate (no operator repository is mounted)"),
+            );
+            String::new()
+        }
+    };
+    let forwarded = forward(env, config, name, branch, old, new, &diff, out)?;
+    let mut landed = read_landed(&env.state);
+    landed.branches.retain(|b| b.branch != branch);
+    landed.branches.push(LandedBranch {
+        branch: branch.to_owned(),
+        landed_as,
+        commit: new.to_owned(),
+        at: now(),
+        forwarded,
+    });
+    write_landed(env, &landed)
+}
+
+/// Fetches `new` from the gate into the operator's repository as `target`,
+/// with none of the operator's hooks, reflogs or housekeeping.
+fn land(
+    operator: &std::path::Path,
+    repo: &std::path::Path,
+    new: &str,
+    target: &str,
+) -> Result<(), GateError> {
+    let mut args: Vec<String> = [
+        "core.hooksPath=/dev/null",
+        "core.logAllRefUpdates=false",
+        "gc.auto=0",
+        "maintenance.auto=false",
+        "fetch.writeCommitGraph=false",
+        "fetch.recurseSubmodules=false",
+    ]
+    .iter()
+    .flat_map(|c| ["-c".to_owned(), (*c).to_owned()])
+    .collect();
+    args.extend([
+        "fetch".into(),
+        "--quiet".into(),
+        "--no-write-fetch-head".into(),
+        "--no-tags".into(),
+        repo.display().to_string(),
+        format!("+{new}:{target}"),
+    ]);
+    Git::at(operator).run(args).map(|_| ())
+}
+
+pub(crate) fn write_landed(env: &GateEnv, landed: &super::Landed) -> Result<(), GateError> {
+    let path = env.state.join(LANDED_FILE);
+    let text = serde_json::to_vec_pretty(landed).map_err(|e| GateError::io(&path, e))?;
+    crate::state::write_atomic(&path, &text, 0o644).map_err(|e| GateError::io(&path, e))
+}
+
+/// Sends a landed branch to the remotes whose patterns match it; when there
+/// are remotes and none matches, proposes forwarding it. Returns the
+/// remotes it reached.
+#[allow(clippy::too_many_arguments)]
+fn forward(
+    env: &GateEnv,
+    config: &GateConfig,
+    name: &str,
+    branch: &str,
+    old: &str,
+    new: &str,
+    diff: &str,
+    out: &mut dyn Write,
+) -> Result<Vec<String>, GateError> {
+    if config.remotes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let matching = matching_remotes(config, branch);
+    if matching.is_empty() {
+        let names: Vec<String> = config.remotes.iter().map(|r| r.name.clone()).collect();
+        let push = GitPush {
+            git_ref: name.to_owned(),
+            old: old.to_owned(),
+            new: new.to_owned(),
+            land: false,
+            forward: names.clone(),
+            reasons: config
+                .remotes
+                .iter()
+                .map(|r| {
+                    format!(
+                        "branch '{branch}' is not among remote '{}''s branches",
+                        r.name
+                    )
+                })
+                .collect(),
+            diffstat: diff.to_owned(),
+            commits: Git::at(&env.repo())
+                .commit_lines(&new_range(name, old, new))
+                .unwrap_or_default(),
+        };
+        let queue = env.queue();
+        let waiting = queue
+            .pending()?
+            .into_iter()
+            .find(|p| matches!(&p.request, Request::GitPush(g) if !g.land && g.git_ref == name));
+        let id = match waiting {
+            Some(mut p) => {
+                p.request = Request::GitPush(push);
+                queue.replace(&p)?;
+                p.id
+            }
+            None => {
+                queue
+                    .submit(
+                        &config.slug,
+                        Request::GitPush(push),
+                        format!("forward {branch} upstream"),
+                    )?
+                    .id
+            }
+        };
+        line(
+            out,
+            &format!(
+                "{branch}: forwarding it to {} waits for the operator as proposal {id}",
+                names.join(", ")
+            ),
+        );
+        Audit::new(
+            "held",
+            format!("forwarding {branch} to {}", names.join(", ")),
+        )
+        .proposal(&id)
+        .diff(diff.to_owned())
+        .write(env, out);
+        return Ok(Vec::new());
+    }
+    Ok(send(env, config, &matching, branch, new, None, out))
+}
+
+/// Pushes `new` as `branch` to each named remote; returns those reached.
+pub(crate) fn send(
+    env: &GateEnv,
+    config: &GateConfig,
+    remotes: &[String],
+    branch: &str,
+    new: &str,
+    proposal: Option<&str>,
+    out: &mut dyn Write,
+) -> Vec<String> {
+    let mut reached = Vec::new();
+    for name in remotes {
+        let Some(remote) = config.remotes.iter().find(|r| &r.name == name) else {
+            line(
+                out,
+                &format!("{branch}: no remote named {name} in gate.json; not forwarded there"),
+            );
+            continue;
+        };
+        let audit = match upstream::push(env, config, remote, branch, new, out) {
+            Ok(()) => {
+                line(
+                    out,
+                    &format!("{branch}: forwarded to upstream {name} as {branch}"),
+                );
+                reached.push(name.clone());
+                Audit::new("forwarded", format!("{branch} to {name} at {new}"))
+            }
+            Err(e) => {
+                line(
+                    out,
+                    &format!("{branch}: forwarding to upstream {name} failed: {e}"),
+                );
+                Audit::new(
+                    "refused",
+                    format!("forwarding {branch} to {name} failed: {e}"),
+                )
+            }
+        };
+        match proposal {
+            Some(id) => audit.proposal(id),
+            None => audit,
+        }
+        .write(env, out);
+    }
+    reached
+}

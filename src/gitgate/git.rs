@@ -1,0 +1,234 @@
+//! Running git for the gate's hooks and decisions, and the errors of the
+//! push path.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::exec::{ExecError, GIT};
+use crate::supervise::queue::QueueError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error("{path}: {reason}")]
+    Io { path: PathBuf, reason: String },
+    #[error("{path}: {reason}; the plan writes this file: relaunch the bottle to rewrite it")]
+    BadState { path: PathBuf, reason: String },
+    #[error("git said something unexpected: {0}")]
+    Git(String),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("proposal {id}: {reason}")]
+    Decide { id: String, reason: String },
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl GateError {
+    pub fn io(path: &Path, e: impl std::fmt::Display) -> GateError {
+        GateError::Io {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// Variables git sets for a hook that would point another repository's
+/// commands at this one (or at its quarantine).
+const REPO_VARS: &[&str] = &[
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_COMMON_DIR",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_QUARANTINE_PATH",
+    "GIT_NAMESPACE",
+    "GIT_CONFIG_PARAMETERS",
+    "GIT_CONFIG_COUNT",
+    "GIT_PUSH_OPTION_COUNT",
+    "GIT_PROTOCOL",
+];
+
+/// git in one repository.
+#[derive(Debug, Clone)]
+pub struct Git {
+    /// `None`: the repository (and quarantine) git gave this hook.
+    dir: Option<PathBuf>,
+}
+
+impl Git {
+    /// The repository a hook runs in, quarantined objects included.
+    pub fn hook() -> Git {
+        Git { dir: None }
+    }
+
+    /// A repository by its git directory, nothing inherited.
+    pub fn at(dir: &Path) -> Git {
+        Git {
+            dir: Some(dir.to_path_buf()),
+        }
+    }
+
+    pub fn command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = GIT.command(Vec::<String>::new());
+        if let Some(dir) = &self.dir {
+            for var in REPO_VARS {
+                cmd.env_remove(var);
+            }
+            cmd.arg(format!("--git-dir={}", dir.display()));
+        }
+        // The repositories (the operator's, and through alternates) may
+        // belong to another user.
+        cmd.args(["-c", "safe.directory=*"]);
+        cmd.args(args);
+        cmd.env("GIT_TERMINAL_PROMPT", "0");
+        cmd
+    }
+
+    /// stdout, trailing newline off; a non-zero exit is an error.
+    pub fn run<I, S>(&self, args: I) -> Result<String, GateError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let out = GIT.output(&mut self.command(args))?;
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        while text.ends_with('\n') {
+            text.pop();
+        }
+        Ok(text)
+    }
+
+    /// Exit 0 → true, 1 → false (`merge-base --is-ancestor`,
+    /// `show-ref --verify --quiet`); anything else is an error.
+    pub fn test<I, S>(&self, args: I) -> Result<bool, GateError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = self.command(args);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let status = GIT.status(&mut cmd)?;
+        match status.code() {
+            Some(0) => Ok(true),
+            Some(1) => Ok(false),
+            _ => GIT
+                .check(&cmd, status, "unexpected exit")
+                .map(|()| false)
+                .map_err(GateError::from),
+        }
+    }
+
+    /// The value of a ref, if it exists.
+    pub fn ref_value(&self, name: &str) -> Result<Option<String>, GateError> {
+        if !self.test(["show-ref", "--verify", "--quiet", name])? {
+            return Ok(None);
+        }
+        Ok(Some(self.run([
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            name,
+        ])?))
+    }
+
+    /// The empty tree's id in this repository's hash.
+    pub fn empty_tree(&self) -> Result<String, GateError> {
+        self.run(["hash-object", "-t", "tree", "--stdin"])
+    }
+
+    /// `<short sha> <subject>` of the commits of `range` (rev-list
+    /// arguments), oldest first.
+    pub fn commit_lines(&self, range: &[String]) -> Result<Vec<String>, GateError> {
+        let mut args = vec![
+            "log".to_owned(),
+            "--reverse".into(),
+            "--format=%h %s".into(),
+        ];
+        args.extend(range.iter().cloned());
+        let text = self.run(args)?;
+        let mut lines: Vec<String> = text.lines().take(MAX_LIST).map(printable).collect();
+        let total = text.lines().count();
+        if total > MAX_LIST {
+            lines.push(format!("… and {} more", total - MAX_LIST));
+        }
+        Ok(lines)
+    }
+}
+
+/// Entries of a list shown to the operator (commits, diffstat lines): a
+/// proposal file must stay small.
+pub const MAX_LIST: usize = 200;
+
+/// Text the agent controls (paths, subjects) made safe to show on a
+/// terminal: control characters (escape sequences, newlines) replaced.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
+/// `printable` line by line, at most `MAX_LIST` lines.
+pub fn printable_lines(text: &str) -> String {
+    let total = text.lines().count();
+    let mut out: Vec<String> = text.lines().take(MAX_LIST).map(printable).collect();
+    if total > MAX_LIST {
+        out.push(format!("… and {} more lines", total - MAX_LIST));
+    }
+    out.join("\n")
+}
+
+/// The rev-list arguments of what a push of `name` from `old` to `new`
+/// brings: `new` and its history that neither `old` nor any other ref (of
+/// this repository or, through the alternates, the operator's) has. The
+/// same before and after the ref is updated. Hidden refs (held pushes)
+/// do not count: what they hold was not let through.
+pub fn new_range(name: &str, old: &str, new: &str) -> Vec<String> {
+    let mut args = vec![new.to_owned()];
+    if !super::policy::is_zero(old) {
+        args.push(format!("^{old}"));
+    }
+    args.extend([
+        "--not".to_owned(),
+        format!("--exclude={name}"),
+        "--exclude=refs/bot-bottle/*".into(),
+        "--all".into(),
+        "--alternate-refs".into(),
+    ]);
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_text_is_made_printable_and_short() {
+        assert_eq!(printable("a\x1b[31mb\nc"), "a\u{fffd}[31mb\u{fffd}c");
+        assert_eq!(printable("ünï 日本"), "ünï 日本");
+        let long: String = (0..MAX_LIST + 5).map(|i| format!("{i}\n")).collect();
+        let short = printable_lines(&long);
+        assert_eq!(short.lines().count(), MAX_LIST + 1);
+        assert!(short.ends_with("… and 5 more lines"), "{short}");
+    }
+
+    #[test]
+    fn ranges_exclude_the_ref_and_hidden_refs() {
+        let z = "0".repeat(40);
+        let range = new_range("refs/heads/x", &z, "abc");
+        assert_eq!(range[0], "abc");
+        assert!(range.contains(&"--exclude=refs/heads/x".to_owned()));
+        assert!(range.contains(&"--exclude=refs/bot-bottle/*".to_owned()));
+        assert!(!range.iter().any(|a| a.starts_with('^')));
+        let range = new_range("refs/heads/x", "def", "abc");
+        assert_eq!(range[1], "^def");
+    }
+}

@@ -1,0 +1,347 @@
+//! The hooks of the gate's repository: `pre-receive` refuses, `update`
+//! holds, `post-receive` delivers. Each is `bot-bottle sidecar git-hook
+//! <name>`; what it writes reaches the agent as `remote:` lines.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::deliver::{self, Audit};
+use super::git::{GateError, Git, new_range};
+use super::policy::{self, Object, RefUpdate, Verdict, is_zero};
+use super::scan::{self, Outcome};
+use super::{CONFIG_FILE, GateConfig, REPO, TOKENS_FILE, paths};
+use crate::egress::dlp::Scanner;
+use crate::supervise::proposal::{GitPush, Request};
+use crate::supervise::queue::Queue;
+
+/// The gate's folders, as the server passes them to the hooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GateEnv {
+    pub state: PathBuf,
+    /// The operator's git directory, when mounted.
+    pub operator: Option<PathBuf>,
+    /// The bottle's audit log, when mounted.
+    pub audit: Option<PathBuf>,
+}
+
+pub const STATE_VAR: &str = "BOT_BOTTLE_GATE_STATE";
+pub const OPERATOR_VAR: &str = "BOT_BOTTLE_GATE_OPERATOR";
+pub const AUDIT_VAR: &str = "BOT_BOTTLE_GATE_AUDIT";
+
+/// Lines a push names at most, so a huge push makes a short answer.
+const MAX_LINES: usize = 10;
+
+impl GateEnv {
+    pub fn from_env() -> Result<GateEnv, GateError> {
+        let var = |name| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        Ok(GateEnv {
+            state: var(STATE_VAR).ok_or_else(|| {
+                GateError::Usage(format!(
+                    "{STATE_VAR} is not set: the gate's server sets it for its hooks"
+                ))
+            })?,
+            operator: var(OPERATOR_VAR),
+            audit: var(AUDIT_VAR),
+        })
+    }
+
+    pub fn repo(&self) -> PathBuf {
+        self.state.join(REPO)
+    }
+
+    pub fn queue(&self) -> Queue {
+        Queue::new(&self.state)
+    }
+
+    pub fn config(&self) -> Result<GateConfig, GateError> {
+        let path = self.state.join(CONFIG_FILE);
+        let bytes =
+            crate::state::read_bounded(&path, 1 << 20).map_err(|e| GateError::io(&path, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| GateError::BadState {
+            path,
+            reason: e.to_string(),
+        })
+    }
+
+    /// `tokens.json`; none is no tokens.
+    pub fn tokens(&self) -> Result<BTreeMap<String, String>, GateError> {
+        let path = self.state.join(TOKENS_FILE);
+        match crate::state::read_bounded(&path, 1 << 20) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| GateError::BadState {
+                path,
+                reason: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(GateError::io(&path, e)),
+        }
+    }
+
+    /// Refs held for the operator: ref → proposal id.
+    pub fn held(&self) -> Result<BTreeMap<String, String>, GateError> {
+        Ok(self
+            .queue()
+            .pending()?
+            .into_iter()
+            .filter_map(|p| match p.request {
+                Request::GitPush(push) if push.land => Some((push.git_ref, p.id)),
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+/// Runs one hook; `Ok(false)` refuses (the hook exits non-zero).
+pub fn run_hook(
+    name: &str,
+    args: &[String],
+    stdin: &mut dyn Read,
+    out: &mut dyn Write,
+) -> Result<bool, GateError> {
+    run_hook_in(&GateEnv::from_env()?, name, args, stdin, out)
+}
+
+/// `run_hook` with the folders given.
+pub fn run_hook_in(
+    env: &GateEnv,
+    name: &str,
+    args: &[String],
+    stdin: &mut dyn Read,
+    out: &mut dyn Write,
+) -> Result<bool, GateError> {
+    match name {
+        "pre-receive" => pre_receive(env, &read_updates(stdin)?, out),
+        "update" => match args {
+            [name, old, new] => update(env, name, old, new, out),
+            _ => Err(GateError::Usage(
+                "the update hook takes <ref> <old> <new>".into(),
+            )),
+        },
+        "post-receive" => {
+            let config = env.config()?;
+            for (old, new, name) in read_updates(stdin)? {
+                if let Err(e) = deliver::deliver(env, &config, &name, &old, &new, None, out) {
+                    line(out, &format!("{name}: delivering it failed: {e}"));
+                }
+            }
+            Ok(true)
+        }
+        other => Err(GateError::Usage(format!(
+            "no hook named {other:?}: pre-receive, update and post-receive are the gate's"
+        ))),
+    }
+}
+
+pub(crate) fn line(out: &mut dyn Write, text: &str) {
+    let _ = writeln!(out, "{text}");
+}
+
+/// `<old> <new> <ref>` lines.
+fn read_updates(stdin: &mut dyn Read) -> Result<Vec<(String, String, String)>, GateError> {
+    let mut text = String::new();
+    stdin
+        .take(16 << 20)
+        .read_to_string(&mut text)
+        .map_err(|e| GateError::Git(format!("hook input: {e}")))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            Some((
+                words.next()?.to_owned(),
+                words.next()?.to_owned(),
+                words.next()?.to_owned(),
+            ))
+        })
+        .collect())
+}
+
+fn pre_receive(
+    env: &GateEnv,
+    updates: &[(String, String, String)],
+    out: &mut dyn Write,
+) -> Result<bool, GateError> {
+    let config = env.config()?;
+    let git = Git::hook();
+    let held = env.held()?;
+    let mut refusals = Vec::new();
+    for (old, new, name) in updates {
+        let object = if is_zero(new) {
+            None
+        } else {
+            Some(Object::from_type(&git.run(["cat-file", "-t", new])?))
+        };
+        let fast_forward = !is_zero(old)
+            && !is_zero(new)
+            && object == Some(Object::Commit)
+            && git.test(["merge-base", "--is-ancestor", old, new])?;
+        let update = RefUpdate {
+            name: name.clone(),
+            old: old.clone(),
+            new: new.clone(),
+            fast_forward,
+            object,
+        };
+        let pending = held.get(name).map(String::as_str);
+        if let Verdict::Refuse(why) = policy::verdict(&update, config.allow, pending) {
+            refusals.push(why);
+        }
+    }
+    if refusals.is_empty() {
+        let size = quarantine_size();
+        if size > config.max_push_bytes {
+            refusals.push(format!(
+                "the push brings {} MiB, more than this bottle's limit of {} MiB; push fewer or smaller commits (large files do not belong in git)",
+                size >> 20,
+                config.max_push_bytes >> 20
+            ));
+        }
+    }
+    if refusals.is_empty() {
+        let mut commits = Vec::new();
+        let mut seen = HashSet::new();
+        for (old, new, name) in updates.iter().filter(|(_, new, _)| !is_zero(new)) {
+            let mut args = vec!["rev-list".to_owned(), "--reverse".into()];
+            args.extend(new_range(name, old, new));
+            for c in git.run(args)?.lines() {
+                if seen.insert(c.to_owned()) {
+                    commits.push(c.to_owned());
+                }
+            }
+        }
+        let secrets: Vec<String> = env.tokens()?.into_values().collect();
+        let budget = config.max_push_bytes.saturating_mul(4);
+        match scan::scan_commits(&git, &commits, &Scanner::new(&secrets), budget)? {
+            Outcome::Clean => {}
+            Outcome::Found(hit) => refusals.push(hit.message()),
+            Outcome::TooLarge { budget } => refusals.push(format!(
+                "the push is too large to scan for secrets (more than {} MiB of new content); push it in smaller parts",
+                budget >> 20
+            )),
+        }
+    }
+    if refusals.is_empty() {
+        return Ok(true);
+    }
+    line(
+        out,
+        "bot-bottle git gate: push refused, nothing was updated:",
+    );
+    for why in refusals.iter().take(MAX_LINES) {
+        line(out, &format!("  - {why}"));
+        Audit::new("refused", why.clone()).write(env, out);
+    }
+    Ok(false)
+}
+
+/// Bytes under `$GIT_QUARANTINE_PATH`: what the push brings.
+fn quarantine_size() -> u64 {
+    std::env::var_os("GIT_QUARANTINE_PATH").map_or(0, |p| tree_size(Path::new(&p)))
+}
+
+fn tree_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => tree_size(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
+}
+
+fn update(
+    env: &GateEnv,
+    name: &str,
+    old: &str,
+    new: &str,
+    out: &mut dyn Write,
+) -> Result<bool, GateError> {
+    if is_zero(new) {
+        return Ok(true);
+    }
+    let config = env.config()?;
+    let git = Git::hook();
+    let range = new_range(name, old, new);
+    let mut args = vec!["rev-list".to_owned(), "--reverse".into()];
+    args.extend(range.iter().cloned());
+    let mut touched: Vec<(String, String)> = Vec::new();
+    for commit in git.run(args)?.lines() {
+        let files = git.run([
+            "diff-tree",
+            "-r",
+            "-z",
+            "--no-renames",
+            "--name-only",
+            "--root",
+            "-c",
+            "--no-commit-id",
+            commit,
+        ])?;
+        for path in files.split('\0').filter(|p| !p.is_empty()) {
+            if let Some(pattern) = paths::protected_by(&config.protected_paths, path)
+                && !touched.iter().any(|(p, _)| p == path)
+            {
+                touched.push((path.to_owned(), pattern.to_owned()));
+            }
+        }
+    }
+    if touched.is_empty() {
+        return Ok(true);
+    }
+    let reasons: Vec<String> = touched
+        .iter()
+        .take(MAX_LINES)
+        .map(|(path, pattern)| {
+            format!(
+                "changes protected path {} (pattern {pattern})",
+                super::git::printable(path)
+            )
+        })
+        .collect();
+    let forward = policy::branch_of(name)
+        .map(|b| deliver::matching_remotes(&config, b))
+        .unwrap_or_default();
+    let push = GitPush {
+        git_ref: name.to_owned(),
+        old: old.to_owned(),
+        new: new.to_owned(),
+        land: true,
+        forward,
+        reasons: reasons.clone(),
+        diffstat: deliver::diffstat(&git, name, old, new)?,
+        commits: git.commit_lines(&range)?,
+    };
+    let diff = push.diffstat.clone();
+    let proposal = env.queue().submit(
+        &config.slug,
+        Request::GitPush(push),
+        "the push changes protected paths".into(),
+    )?;
+    git.run([
+        "update-ref",
+        &format!("{}{}", super::HELD_REFS, proposal.id),
+        new,
+    ])?;
+    let short = name.strip_prefix("refs/heads/").unwrap_or(name);
+    line(
+        out,
+        &format!(
+            "bot-bottle git gate: {short} is held for the operator as proposal {}: it {}. It lands when approved; do not push it again.",
+            proposal.id,
+            reasons.join(", ")
+        ),
+    );
+    Audit::new("held", format!("{short}: {}", reasons.join(", ")))
+        .proposal(&proposal.id)
+        .diff(diff)
+        .write(env, out);
+    Ok(false)
+}

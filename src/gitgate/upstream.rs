@@ -1,0 +1,243 @@
+//! Pushing to an upstream remote with the gate's credentials. A credential
+//! never appears in an argument list (`ps` shows those) nor in a message:
+//! headers go to git through `GIT_CONFIG_*` variables, keys by file name.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+
+use super::git::{GateError, Git};
+use super::hooks::{GateEnv, line};
+use super::{GateConfig, RemoteAuth, RemoteConfig, SSH_DIR, UPSTREAM_CA_FILE};
+use crate::exec::GIT;
+
+/// The system's CA bundle, which extra CAs are added to.
+const SYSTEM_CAS: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Pushes `new` to `refs/heads/<branch>` of `remote`. A plain push (the
+/// remote refuses a non-fast-forward) unless the bottle allows
+/// force-pushes: then a forced push with a lease on the value the remote
+/// had just before.
+pub fn push(
+    env: &GateEnv,
+    config: &GateConfig,
+    remote: &RemoteConfig,
+    branch: &str,
+    new: &str,
+    out: &mut dyn Write,
+) -> Result<(), GateError> {
+    let vars = credentials(env, remote, out)?;
+    let gate = Git::at(&env.repo());
+    let target = format!("refs/heads/{branch}");
+    let mut args = vec!["push".to_owned(), "--quiet".into(), "--no-verify".into()];
+    if config.allow.force_push {
+        let mut ls = gate.command(["ls-remote", "--", &remote.url, &target]);
+        ls.envs(vars.iter().map(|(k, v)| (k, v)));
+        let seen = GIT.output(&mut ls)?;
+        let expected = String::from_utf8_lossy(&seen.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        args.push(format!("--force-with-lease={target}:{expected}"));
+    }
+    args.extend(["--".into(), remote.url.clone(), format!("{new}:{target}")]);
+    let mut cmd = gate.command(args);
+    cmd.envs(vars.iter().map(|(k, v)| (k, v)));
+    GIT.output(&mut cmd).map(|_| ())?;
+    Ok(())
+}
+
+/// The variables that give git the remote's credentials and CAs.
+fn credentials(
+    env: &GateEnv,
+    remote: &RemoteConfig,
+    out: &mut dyn Write,
+) -> Result<Vec<(String, String)>, GateError> {
+    let mut config: Vec<(String, String)> = Vec::new();
+    let mut vars: Vec<(String, String)> = Vec::new();
+    let slot = |slot: &str| -> Result<String, GateError> {
+        env.tokens()?
+            .remove(slot)
+            .ok_or_else(|| GateError::BadState {
+                path: env.state.join(super::TOKENS_FILE),
+                reason: format!("no credential in slot {slot:?} for remote {}", remote.name),
+            })
+    };
+    match &remote.auth {
+        None => {}
+        Some(RemoteAuth::Ssh { key }) => {
+            let (command, note) = ssh_command(&env.state.join(SSH_DIR), key)?;
+            if let Some(note) = note {
+                line(out, &format!("{}: {note}", remote.name));
+            }
+            vars.push(("GIT_SSH_COMMAND".into(), command));
+        }
+        Some(RemoteAuth::Basic { slot: s }) => {
+            let value = base64::engine::general_purpose::STANDARD.encode(slot(s)?);
+            config.push((
+                "http.extraHeader".into(),
+                format!("Authorization: Basic {value}"),
+            ));
+        }
+        Some(RemoteAuth::Bearer { slot: s }) => {
+            config.push((
+                "http.extraHeader".into(),
+                format!("Authorization: Bearer {}", slot(s)?),
+            ));
+        }
+    }
+    if let Some(bundle) = ca_bundle(&env.state)? {
+        config.push(("http.sslCAInfo".into(), bundle.display().to_string()));
+    }
+    vars.push(("GIT_CONFIG_COUNT".into(), config.len().to_string()));
+    for (i, (key, value)) in config.into_iter().enumerate() {
+        vars.push((format!("GIT_CONFIG_KEY_{i}"), key));
+        vars.push((format!("GIT_CONFIG_VALUE_{i}"), value));
+    }
+    Ok(vars)
+}
+
+/// `GIT_SSH_COMMAND` for a key in `ssh/`, and a note when there is no
+/// `known_hosts` (then a host key is accepted on first use).
+pub fn ssh_command(ssh_dir: &Path, key: &str) -> Result<(String, Option<String>), GateError> {
+    if key.is_empty() || key.contains('/') || key.starts_with('.') {
+        return Err(GateError::BadState {
+            path: ssh_dir.to_path_buf(),
+            reason: format!("{key:?} is not a key file name"),
+        });
+    }
+    let known = ssh_dir.join("known_hosts");
+    let (known, strict, note) = if known.is_file() {
+        (known, "yes", None)
+    } else {
+        (
+            std::env::temp_dir().join("bot-bottle-known_hosts"),
+            "accept-new",
+            Some(
+                "no known_hosts in the gate's ssh folder: the host key is accepted on first use"
+                    .to_owned(),
+            ),
+        )
+    };
+    let words: Vec<String> = vec![
+        "ssh".into(),
+        "-i".into(),
+        ssh_dir.join(key).display().to_string(),
+        "-o".into(),
+        "IdentitiesOnly=yes".into(),
+        "-o".into(),
+        format!("UserKnownHostsFile={}", known.display()),
+        "-o".into(),
+        format!("StrictHostKeyChecking={strict}"),
+        "-o".into(),
+        "BatchMode=yes".into(),
+    ];
+    Ok((crate::provider::shell_join(&words), note))
+}
+
+/// The system's CAs plus `upstream-ca.pem`, written once to a temporary
+/// file; `None` when there are no extra CAs.
+fn ca_bundle(state: &Path) -> Result<Option<PathBuf>, GateError> {
+    let extra = state.join(UPSTREAM_CA_FILE);
+    let Ok(extra) = std::fs::read(&extra) else {
+        return Ok(None);
+    };
+    let mut bundle = std::fs::read(SYSTEM_CAS).unwrap_or_default();
+    bundle.push(b'\n');
+    bundle.extend(extra);
+    let path = std::env::temp_dir().join("bot-bottle-gate-cas.pem");
+    crate::state::write_atomic(&path, &bundle, 0o644).map_err(|e| GateError::io(&path, e))?;
+    Ok(Some(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn remote(auth: Option<RemoteAuth>) -> RemoteConfig {
+        RemoteConfig {
+            name: "up".into(),
+            url: "https://example.test/r.git".into(),
+            branches: vec!["**".into()],
+            auth,
+        }
+    }
+
+    #[test]
+    fn credentials_travel_as_config_variables_only() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("tokens.json"),
+            r#"{"basic": "user:pw-123456789", "bearer": "tok-123456789"}"#,
+        )
+        .unwrap();
+        let env = GateEnv {
+            state: dir.path().to_path_buf(),
+            operator: None,
+            audit: None,
+        };
+        let mut out = Vec::new();
+        let get = |vars: &[(String, String)], k: &str| {
+            vars.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        let none = credentials(&env, &remote(None), &mut out).unwrap();
+        assert_eq!(get(&none, "GIT_CONFIG_COUNT").as_deref(), Some("0"));
+        let basic = Some(RemoteAuth::Basic {
+            slot: "basic".into(),
+        });
+        let vars = credentials(&env, &remote(basic), &mut out).unwrap();
+        assert_eq!(get(&vars, "GIT_CONFIG_COUNT").as_deref(), Some("1"));
+        assert_eq!(
+            get(&vars, "GIT_CONFIG_KEY_0").as_deref(),
+            Some("http.extraHeader")
+        );
+        let encoded = base64::engine::general_purpose::STANDARD.encode("user:pw-123456789");
+        assert_eq!(
+            get(&vars, "GIT_CONFIG_VALUE_0"),
+            Some(format!("Authorization: Basic {encoded}"))
+        );
+        let bearer = Some(RemoteAuth::Bearer {
+            slot: "bearer".into(),
+        });
+        let vars = credentials(&env, &remote(bearer), &mut out).unwrap();
+        assert_eq!(
+            get(&vars, "GIT_CONFIG_VALUE_0").as_deref(),
+            Some("Authorization: Bearer tok-123456789")
+        );
+        // A missing slot is named, and no secret is in the message.
+        let missing = Some(RemoteAuth::Bearer {
+            slot: "nope".into(),
+        });
+        let e = credentials(&env, &remote(missing), &mut out)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nope") && !e.contains("123456789"), "{e}");
+        // Extra CAs: the bundle is named by a variable too.
+        std::fs::write(dir.path().join(UPSTREAM_CA_FILE), "PEM").unwrap();
+        let vars = credentials(&env, &remote(None), &mut out).unwrap();
+        assert_eq!(
+            get(&vars, "GIT_CONFIG_KEY_0").as_deref(),
+            Some("http.sslCAInfo")
+        );
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn ssh_command_names_the_key_and_refuses_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cmd, note) = ssh_command(dir.path(), "id_0").unwrap();
+        assert!(cmd.contains("id_0") && cmd.contains("accept-new"), "{cmd}");
+        assert!(note.is_some());
+        std::fs::write(dir.path().join("known_hosts"), "").unwrap();
+        let (cmd, note) = ssh_command(dir.path(), "id_0").unwrap();
+        assert!(cmd.contains("StrictHostKeyChecking=yes"), "{cmd}");
+        assert!(note.is_none());
+        for bad in ["", "../x", "a/b", ".hidden"] {
+            assert!(ssh_command(dir.path(), bad).is_err(), "{bad}");
+        }
+    }
+}

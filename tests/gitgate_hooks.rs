@@ -1,0 +1,634 @@
+//! The git gate's push path with real git in temporary folders: an
+//! operator repository, a bare gate repository borrowing its objects
+//! (alternates) with this binary as its hooks, and an agent's clone that
+//! pushes to it. No docker, no network: `git push` to a path runs
+//! receive-pack, and so the hooks, right here, with the pushing process's
+//! environment (the `BOT_BOTTLE_GATE_*` variables).
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use bot_bottle::gitgate::{self, GateEnv};
+use serde_json::{Value, json};
+
+const SLUG: &str = "dev-abcde";
+const TOKEN: &str = "tok-Zq8vN3xLr5Kw2Yp7";
+/// A realistic AWS access key id (the documentation's example shape).
+const AWS_KEY: &str = "AKIAQ7RXWJ3PL5ZT2NVM";
+
+struct Gate {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Gate {
+    /// An operator repository with two commits on main, a gate in front of
+    /// it, an agent's clone of the gate; `remotes` go into gate.json.
+    fn new(remotes: Value) -> Gate {
+        let allow = json!({"force_push": false, "delete": false, "tags": false});
+        Gate::with(remotes, allow, 1 << 20)
+    }
+
+    fn with(remotes: Value, allow: Value, max_push_bytes: u64) -> Gate {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = Gate {
+            root: dir.path().to_path_buf(),
+            _dir: dir,
+        };
+        let op = gate.root.join("operator");
+        git(
+            &gate.root,
+            &["init", "-q", "-b", "main", op.to_str().unwrap()],
+        );
+        for (file, text) in [("README.md", "hello\n"), ("src.txt", "one\ntwo\n")] {
+            fs::write(op.join(file), text).unwrap();
+            git(&op, &["add", file]);
+            git(&op, &["commit", "-q", "-m", &format!("add {file}")]);
+        }
+        let repo = gate.repo();
+        git(
+            &gate.root,
+            &["init", "-q", "--bare", "-b", "main", repo.to_str().unwrap()],
+        );
+        fs::write(
+            repo.join("objects/info/alternates"),
+            format!("{}\n", gate.op_git().join("objects").display()),
+        )
+        .unwrap();
+        for (key, value) in [
+            ("receive.hideRefs", "refs/bot-bottle"),
+            ("uploadpack.hideRefs", "refs/bot-bottle"),
+        ] {
+            git(&repo, &["config", key, value]);
+        }
+        for hook in ["pre-receive", "update", "post-receive"] {
+            let path = repo.join("hooks").join(hook);
+            fs::write(
+                &path,
+                format!(
+                    "#!/bin/sh\nexec '{}' sidecar git-hook {hook} \"$@\"\n",
+                    env!("CARGO_BIN_EXE_bot-bottle")
+                ),
+            )
+            .unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let main = gate.op(&["rev-parse", "main"]);
+        git(&repo, &["update-ref", "refs/heads/main", &main]);
+        let config = json!({
+            "slug": SLUG,
+            "operator": true,
+            "head": "main",
+            "protected_paths": [".git*", ".envrc", "Jenkinsfile"],
+            "allow": allow,
+            "max_push_bytes": max_push_bytes,
+            "remotes": remotes,
+        });
+        fs::write(gate.state().join("gate.json"), config.to_string()).unwrap();
+        fs::write(
+            gate.state().join("tokens.json"),
+            json!({"up": "user:pass-for-upstream", "secret": TOKEN}).to_string(),
+        )
+        .unwrap();
+        git(
+            &gate.root,
+            &[
+                "clone",
+                "-q",
+                &format!("file://{}", repo.display()),
+                "agent",
+            ],
+        );
+        gate
+    }
+
+    fn state(&self) -> PathBuf {
+        self.root.join("state")
+    }
+    fn repo(&self) -> PathBuf {
+        self.state().join("repo.git")
+    }
+    fn op_git(&self) -> PathBuf {
+        self.root.join("operator/.git")
+    }
+    fn agent(&self) -> PathBuf {
+        self.root.join("agent")
+    }
+    fn audit(&self) -> PathBuf {
+        self.root.join("audit.jsonl")
+    }
+    fn env(&self) -> GateEnv {
+        GateEnv {
+            state: self.state(),
+            operator: Some(self.op_git()),
+            audit: Some(self.audit()),
+        }
+    }
+
+    fn op(&self, args: &[&str]) -> String {
+        git(&self.op_git(), args)
+    }
+
+    /// The operator's refs and their values.
+    fn op_refs(&self) -> BTreeSet<String> {
+        self.op(&["for-each-ref", "--format=%(refname) %(objectname)"])
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// A commit in the agent's clone; returns its id.
+    fn commit(&self, file: &str, text: Option<&str>, message: &str) -> String {
+        let path = self.agent().join(file);
+        match text {
+            Some(text) => {
+                fs::create_dir_all(path.parent().unwrap()).unwrap();
+                fs::write(&path, text).unwrap();
+                git(&self.agent(), &["add", file]);
+            }
+            None => {
+                git(&self.agent(), &["rm", "-q", file]);
+            }
+        }
+        git(&self.agent(), &["commit", "-q", "-m", message]);
+        git(&self.agent(), &["rev-parse", "HEAD"])
+    }
+
+    /// `git push origin ARGS…` from the agent's clone, with the hooks'
+    /// variables set; (success, stderr).
+    fn push(&self, args: &[&str]) -> (bool, String) {
+        let out = command(&self.agent())
+            .arg("push")
+            .arg("origin")
+            .args(args)
+            .env(gitgate::STATE_VAR, self.state())
+            .env(gitgate::OPERATOR_VAR, self.op_git())
+            .env(gitgate::AUDIT_VAR, self.audit())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn queued(&self) -> Vec<Value> {
+        let Ok(entries) = fs::read_dir(self.state().join("queue")) else {
+            return Vec::new();
+        };
+        entries
+            .map(|e| serde_json::from_slice(&fs::read(e.unwrap().path()).unwrap()).unwrap())
+            .collect()
+    }
+
+    fn audit_decisions(&self) -> Vec<String> {
+        fs::read_to_string(self.audit())
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                assert_eq!(v["tool"], "git-push");
+                v["decision"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    }
+}
+
+fn command(dir: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "Agent")
+        .env("GIT_AUTHOR_EMAIL", "agent@example.test")
+        .env("GIT_COMMITTER_NAME", "Agent")
+        .env("GIT_COMMITTER_EMAIL", "agent@example.test")
+        .env_remove("GIT_DIR");
+    cmd
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out: Output = command(dir).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?} in {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+}
+
+#[test]
+fn a_push_lands_as_the_bottles_branch_and_nothing_else_changes() {
+    let gate = Gate::new(json!([]));
+    let before = gate.op_refs();
+    git(&gate.agent(), &["checkout", "-q", "-b", "feature"]);
+    let c1 = gate.commit("notes.txt", Some("first\n"), "first note");
+    let c2 = gate.commit("src.txt", Some("one\ntwo\nthree\n"), "three");
+    let (ok, stderr) = gate.push(&["feature"]);
+    assert!(ok, "{stderr}");
+    let landed = format!("bot-bottle/{SLUG}/feature");
+    assert!(stderr.contains(&format!("landed as {landed}")), "{stderr}");
+    let mut want = before.clone();
+    want.insert(format!("refs/heads/{landed} {c2}"));
+    assert_eq!(gate.op_refs(), want);
+    let commits = gate.op(&["rev-list", &landed, "--not", "main"]);
+    assert_eq!(commits, format!("{c2}\n{c1}"));
+    // The operator's work tree and index are untouched.
+    assert_eq!(
+        git(&gate.root.join("operator"), &["status", "--porcelain"]),
+        ""
+    );
+    let landed_file = gitgate::read_landed(&gate.state());
+    assert_eq!(landed_file.branches.len(), 1);
+    assert_eq!(landed_file.branches[0].landed_as, landed);
+    assert_eq!(landed_file.branches[0].commit, c2);
+    // A fast-forward lands too.
+    let c3 = gate.commit("notes.txt", Some("first\nsecond\n"), "second note");
+    let (ok, stderr) = gate.push(&["feature"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(gate.op(&["rev-parse", &landed]), c3);
+    assert_eq!(gate.audit_decisions(), vec!["landed", "landed"]);
+}
+
+#[test]
+fn force_push_deletion_and_tags_are_refused_with_their_reasons() {
+    let gate = Gate::new(json!([]));
+    git(&gate.agent(), &["checkout", "-q", "-b", "feature"]);
+    gate.commit("a.txt", Some("a\n"), "a");
+    assert!(gate.push(&["feature"]).0);
+    let after_landing = gate.op_refs();
+
+    git(
+        &gate.agent(),
+        &["commit", "-q", "--amend", "-m", "a, rewritten"],
+    );
+    let (ok, stderr) = gate.push(&["--force", "feature"]);
+    assert!(!ok);
+    assert!(stderr.contains("non-fast-forward"), "{stderr}");
+
+    let (ok, stderr) = gate.push(&[":feature"]);
+    assert!(!ok);
+    assert!(stderr.contains("deleting is not allowed"), "{stderr}");
+
+    git(&gate.agent(), &["tag", "v1"]);
+    let (ok, stderr) = gate.push(&["v1"]);
+    assert!(!ok);
+    assert!(stderr.contains("tags are not allowed"), "{stderr}");
+
+    git(&gate.agent(), &["tag", "-a", "-m", "annotated", "v2"]);
+    let (ok, stderr) = gate.push(&["v2"]);
+    assert!(!ok);
+    assert!(stderr.contains("tags are not allowed"), "{stderr}");
+
+    assert_eq!(gate.op_refs(), after_landing);
+    assert_eq!(
+        gate.audit_decisions(),
+        vec!["landed", "refused", "refused", "refused", "refused"]
+    );
+}
+
+#[test]
+fn a_secret_in_an_earlier_commit_refuses_the_push_and_names_that_commit() {
+    let gate = Gate::new(json!([]));
+    let before = gate.op_refs();
+    git(&gate.agent(), &["checkout", "-q", "-b", "feature"]);
+    let with_key = gate.commit(
+        "conf/app.env",
+        Some(&format!("REGION=eu\nAWS_ACCESS_KEY_ID={AWS_KEY}\n")),
+        "add app config",
+    );
+    gate.commit("conf/app.env", Some("REGION=eu\n"), "drop the key");
+    gate.commit("more.txt", Some("more\n"), "more");
+    let (ok, stderr) = gate.push(&["feature"]);
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains(&with_key[..10]), "{stderr}");
+    assert!(stderr.contains("add app config"), "{stderr}");
+    assert!(stderr.contains("conf/app.env"), "{stderr}");
+    assert!(stderr.contains("aws-access-key-id"), "{stderr}");
+    assert!(!stderr.contains(AWS_KEY), "{stderr}");
+
+    // The bottle's own secret (from tokens.json), in a changed file.
+    git(&gate.agent(), &["reset", "-q", "--hard", "main"]);
+    let with_token = gate.commit("src.txt", Some(&format!("one\ntwo\n{TOKEN}\n")), "use it");
+    gate.commit("src.txt", Some("one\ntwo\n"), "forget it");
+    let (ok, stderr) = gate.push(&["feature"]);
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains(&with_token[..10]), "{stderr}");
+    assert!(stderr.contains("file src.txt"), "{stderr}");
+    assert!(stderr.contains("injected-secret"), "{stderr}");
+    assert!(!stderr.contains(TOKEN), "{stderr}");
+
+    // In a commit message: named without its subject.
+    git(&gate.agent(), &["reset", "-q", "--hard", "main"]);
+    gate.commit("x.txt", Some("x\n"), &format!("token is {TOKEN}"));
+    let (ok, stderr) = gate.push(&["feature"]);
+    assert!(!ok);
+    assert!(stderr.contains("the commit message"), "{stderr}");
+    assert!(!stderr.contains(TOKEN), "{stderr}");
+
+    assert_eq!(gate.op_refs(), before);
+    let audit = fs::read_to_string(gate.audit()).unwrap();
+    assert!(!audit.contains(TOKEN) && !audit.contains(AWS_KEY));
+}
+
+#[test]
+fn a_protected_path_is_held_and_lands_only_when_approved() {
+    let gate = Gate::new(json!([]));
+    let before = gate.op_refs();
+    git(&gate.agent(), &["checkout", "-q", "-b", "ci"]);
+    let new = gate.commit(".github/workflows/ci.yml", Some("on: push\n"), "add CI");
+    let (ok, stderr) = gate.push(&["ci"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("held for the operator as proposal"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(".github/workflows/ci.yml"), "{stderr}");
+    assert_eq!(gate.op_refs(), before);
+    let queued = gate.queued();
+    assert_eq!(queued.len(), 1);
+    let request = &queued[0]["request"];
+    assert_eq!(request["tool"], "git-push");
+    assert_eq!(request["git_ref"], "refs/heads/ci");
+    assert_eq!(request["new"], new.as_str());
+    assert_eq!(request["land"], true);
+    assert!(request["diffstat"].as_str().unwrap().contains("ci.yml"));
+    let id = queued[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        git(
+            &gate.repo(),
+            &["rev-parse", &format!("refs/bot-bottle/held/{id}")]
+        ),
+        new
+    );
+
+    // Pushing it again waits for the operator.
+    let (ok, stderr) = gate.push(&["ci"]);
+    assert!(!ok);
+    assert!(stderr.contains(&format!("proposal {id}")), "{stderr}");
+
+    // Approved through the command line, as the host does.
+    let out = Command::new(env!("CARGO_BIN_EXE_bot-bottle"))
+        .args(["sidecar", "git-decide", "--state"])
+        .arg(gate.state())
+        .args(["--id", &id, "--approve"])
+        .env(gitgate::OPERATOR_VAR, gate.op_git())
+        .env(gitgate::AUDIT_VAR, gate.audit())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("landed as bot-bottle/{SLUG}/ci")),
+        "{stdout}"
+    );
+    assert_eq!(
+        gate.op(&["rev-parse", &format!("bot-bottle/{SLUG}/ci")]),
+        new
+    );
+    assert_eq!(git(&gate.repo(), &["rev-parse", "refs/heads/ci"]), new);
+    assert!(gate.queued().is_empty());
+    assert!(gate.state().join(format!("archive/{id}.json")).is_file());
+    assert_eq!(
+        gate.audit_decisions(),
+        vec!["held", "refused", "landed", "approved"]
+    );
+
+    // Another, rejected (in process): nothing lands, the held ref goes.
+    let refs = gate.op_refs();
+    git(&gate.agent(), &["checkout", "-q", "-b", "envrc", "main"]);
+    gate.commit("tools/.envrc", Some("export X=1\n"), "direnv");
+    let (ok, _) = gate.push(&["envrc"]);
+    assert!(!ok);
+    let id = gate.queued()[0]["id"].as_str().unwrap().to_owned();
+    let mut out = Vec::new();
+    gitgate::decide_in(&gate.env(), &id, false, &mut out).unwrap();
+    assert!(String::from_utf8_lossy(&out).contains("rejected"));
+    assert_eq!(gate.op_refs(), refs);
+    let held = git(&gate.repo(), &["for-each-ref", "refs/bot-bottle/"]);
+    assert_eq!(held, "");
+    // Deciding twice is an error.
+    assert!(gitgate::decide_in(&gate.env(), &id, true, &mut Vec::new()).is_err());
+}
+
+#[test]
+fn forwarding_goes_upstream_only_for_matching_branches() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = dir.path().join("upstream.git");
+    git(
+        dir.path(),
+        &["init", "-q", "--bare", upstream.to_str().unwrap()],
+    );
+    let gate = Gate::new(json!([{
+        "name": "up",
+        "url": upstream.display().to_string(),
+        "branches": ["agent/*"],
+    }]));
+    git(
+        &gate.root.join("operator"),
+        &["push", "-q", upstream.to_str().unwrap(), "main"],
+    );
+
+    git(&gate.agent(), &["checkout", "-q", "-b", "agent/x"]);
+    let x = gate.commit("x.txt", Some("x\n"), "x");
+    let (ok, stderr) = gate.push(&["agent/x"]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("forwarded to upstream up"), "{stderr}");
+    assert_eq!(git(&upstream, &["rev-parse", "refs/heads/agent/x"]), x);
+    assert_eq!(
+        gitgate::read_landed(&gate.state()).branches[0].forwarded,
+        vec!["up"]
+    );
+
+    git(&gate.agent(), &["checkout", "-q", "-b", "other", "main"]);
+    let other = gate.commit("o.txt", Some("o\n"), "o");
+    let (ok, stderr) = gate.push(&["other"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains(&format!("landed as bot-bottle/{SLUG}/other")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("waits for the operator as proposal"),
+        "{stderr}"
+    );
+    assert!(git(&upstream, &["for-each-ref", "refs/heads/other"]).is_empty());
+    let queued = gate.queued();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0]["request"]["land"], false);
+    assert_eq!(queued[0]["request"]["forward"], json!(["up"]));
+
+    // A second push updates the waiting proposal rather than adding one.
+    let other2 = gate.commit("o.txt", Some("o\no\n"), "o2");
+    assert!(gate.push(&["other"]).0);
+    let queued = gate.queued();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0]["request"]["new"], other2.as_str());
+    let _ = other;
+
+    let id = queued[0]["id"].as_str().unwrap().to_owned();
+    let mut out = Vec::new();
+    gitgate::decide_in(&gate.env(), &id, true, &mut out).unwrap();
+    assert_eq!(git(&upstream, &["rev-parse", "refs/heads/other"]), other2);
+    let landed = gitgate::read_landed(&gate.state());
+    let other_landed = landed
+        .branches
+        .iter()
+        .find(|b| b.branch == "other")
+        .unwrap();
+    assert_eq!(other_landed.forwarded, vec!["up"]);
+    assert_eq!(
+        gate.audit_decisions(),
+        vec![
+            "landed",
+            "forwarded",
+            "landed",
+            "held",
+            "landed",
+            "held",
+            "forwarded",
+            "approved"
+        ]
+    );
+}
+
+#[test]
+fn a_held_commit_pushed_again_under_another_name_is_held_too() {
+    let gate = Gate::new(json!([]));
+    let before = gate.op_refs();
+    git(&gate.agent(), &["checkout", "-q", "-b", "ci"]);
+    gate.commit("Jenkinsfile", Some("pipeline {}\n"), "jenkins");
+    assert!(!gate.push(&["ci"]).0);
+    // The held commit, and one on top of it.
+    let (ok, stderr) = gate.push(&["ci:copy"]);
+    assert!(!ok);
+    assert!(stderr.contains("held for the operator"), "{stderr}");
+    gate.commit("harmless.txt", Some("h\n"), "harmless");
+    let (ok, stderr) = gate.push(&["ci:copy2"]);
+    assert!(!ok);
+    assert!(stderr.contains("Jenkinsfile"), "{stderr}");
+    assert_eq!(gate.op_refs(), before);
+    assert_eq!(gate.queued().len(), 3);
+}
+
+#[test]
+fn what_the_manifest_allows_lands_and_forced_pushes_go_upstream_with_a_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = dir.path().join("upstream.git");
+    git(
+        dir.path(),
+        &["init", "-q", "--bare", upstream.to_str().unwrap()],
+    );
+    let allow = json!({"force_push": true, "delete": true, "tags": true});
+    let gate = Gate::with(
+        json!([{"name": "up", "url": upstream.display().to_string(), "branches": ["**"]}]),
+        allow,
+        1 << 20,
+    );
+    git(&gate.agent(), &["checkout", "-q", "-b", "feature"]);
+    gate.commit("a.txt", Some("a\n"), "a");
+    assert!(gate.push(&["feature"]).0);
+    // A rewrite lands and replaces the upstream branch.
+    git(
+        &gate.agent(),
+        &["commit", "-q", "--amend", "-m", "a, rewritten"],
+    );
+    let rewritten = git(&gate.agent(), &["rev-parse", "HEAD"]);
+    let (ok, stderr) = gate.push(&["--force", "feature"]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("forwarded to upstream up"), "{stderr}");
+    assert_eq!(
+        git(&upstream, &["rev-parse", "refs/heads/feature"]),
+        rewritten
+    );
+    assert_eq!(
+        gate.op(&["rev-parse", &format!("bot-bottle/{SLUG}/feature")]),
+        rewritten
+    );
+    // Tags land under the bottle's prefix, never upstream.
+    git(&gate.agent(), &["tag", "-a", "-m", "one", "v1"]);
+    let (ok, stderr) = gate.push(&["v1"]);
+    assert!(ok, "{stderr}");
+    let tag = git(&gate.agent(), &["rev-parse", "v1"]);
+    assert_eq!(
+        gate.op(&["rev-parse", &format!("refs/tags/bot-bottle/{SLUG}/v1")]),
+        tag
+    );
+    assert!(git(&upstream, &["tag"]).is_empty());
+    // A deletion removes the landed branch, and nothing upstream.
+    let (ok, stderr) = gate.push(&[":feature"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        gate.op(&["for-each-ref", &format!("refs/heads/bot-bottle/{SLUG}/")])
+            .is_empty()
+    );
+    assert!(gitgate::read_landed(&gate.state()).branches.is_empty());
+    assert_eq!(
+        git(&upstream, &["rev-parse", "refs/heads/feature"]),
+        rewritten
+    );
+}
+
+#[test]
+fn merges_of_the_operators_work_and_binary_files_are_scanned_for_what_they_add() {
+    let gate = Gate::with(
+        json!([]),
+        json!({"force_push": false, "delete": false, "tags": false}),
+        1 << 20,
+    );
+    let op = gate.root.join("operator");
+    // The operator's own fixture holds a key-shaped string, in a text and
+    // a binary file; the agent merges that in and edits the binary.
+    fs::write(op.join("fixture.txt"), format!("{AWS_KEY}\n")).unwrap();
+    let mut binary = b"\0\x01bin".to_vec();
+    binary.extend(AWS_KEY.as_bytes());
+    fs::write(op.join("blob.bin"), &binary).unwrap();
+    git(&op, &["add", "."]);
+    git(&op, &["commit", "-q", "-m", "fixtures"]);
+    let main = gate.op(&["rev-parse", "main"]);
+    git(&gate.agent(), &["checkout", "-q", "-b", "feature"]);
+    gate.commit("mine.txt", Some("mine\n"), "mine");
+    // The agent fetches the operator's main through the gate; then the
+    // gate's main goes back, so only the operator's refs (alternates)
+    // know the fixtures commit.
+    let old_main = git(&gate.repo(), &["rev-parse", "main"]);
+    git(&gate.repo(), &["update-ref", "refs/heads/main", &main]);
+    git(&gate.agent(), &["fetch", "-q", "origin"]);
+    git(&gate.repo(), &["update-ref", "refs/heads/main", &old_main]);
+    git(&gate.agent(), &["merge", "-q", "--no-edit", "origin/main"]);
+    binary.extend(b" more");
+    fs::write(gate.agent().join("blob.bin"), &binary).unwrap();
+    git(&gate.agent(), &["commit", "-q", "-am", "edit the binary"]);
+    let (ok, stderr) = gate.push(&["feature"]);
+    assert!(ok, "{stderr}");
+    // A new binary file with a key is refused.
+    fs::write(gate.agent().join("new.bin"), &binary).unwrap();
+    git(&gate.agent(), &["add", "new.bin"]);
+    git(&gate.agent(), &["commit", "-q", "-m", "new binary"]);
+    let (ok, stderr) = gate.push(&["feature"]);
+    assert!(!ok);
+    assert!(stderr.contains("file new.bin"), "{stderr}");
+}
+
+#[test]
+fn a_push_too_large_to_scan_is_refused() {
+    let gate = Gate::with(
+        json!([]),
+        json!({"force_push": false, "delete": false, "tags": false}),
+        256 << 10,
+    );
+    git(&gate.agent(), &["checkout", "-q", "-b", "big"]);
+    // Compresses to almost nothing, but is more than 4 × the limit.
+    gate.commit("zeros.txt", Some(&"0".repeat(2 << 20)), "zeros");
+    let (ok, stderr) = gate.push(&["big"]);
+    assert!(!ok);
+    assert!(stderr.contains("too large to scan"), "{stderr}");
+}
