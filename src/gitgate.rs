@@ -38,6 +38,8 @@
 
 use std::path::Path;
 
+pub mod repo;
+
 use serde::{Deserialize, Serialize};
 
 /// The port the gate serves git on, on the bottle's internal network.
