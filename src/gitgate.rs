@@ -39,6 +39,7 @@
 use std::path::Path;
 
 pub mod repo;
+pub mod server;
 
 use serde::{Deserialize, Serialize};
 
