@@ -293,6 +293,9 @@ fn hidden_refs_are_neither_advertised_nor_pushable() {
     let listed = f.git(&f.root, &["ls-remote", &url]);
     assert!(listed.contains("refs/heads/main"), "{listed}");
     assert!(!listed.contains("bot-bottle"), "{listed}");
+    let listed = f.git(&f.root, &["-c", "protocol.version=0", "ls-remote", &url]);
+    assert!(listed.contains("refs/heads/dev"), "{listed}");
+    assert!(!listed.contains("bot-bottle"), "{listed}");
 
     let clone = f.clone(gate.addr, "clone");
     let out = f.run_git(&clone, &["push", "origin", "HEAD:refs/bot-bottle/held/p2"]);
@@ -395,6 +398,60 @@ fn a_restarted_gate_reuses_its_repository() {
     assert_eq!(f.git(&again, &["symbolic-ref", "--short", "HEAD"]), "main");
     let hook = std::fs::read_to_string(f.path("state/repo.git/hooks/update")).unwrap();
     assert!(hook.contains("sidecar git-hook update"), "{hook}");
+}
+
+/// A child process of the test, killed when the test ends however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_sidecar_command_serves_from_gate_json() {
+    let f = Fixture::new();
+    let opts = f.options(1 << 20);
+    std::fs::write(
+        f.path("state/gate.json"),
+        serde_json::to_vec(&opts.config).unwrap(),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_bot-bottle"))
+        .args(["sidecar", "git-gate", "--listen", &addr.to_string()])
+        .arg("--state")
+        .arg(f.path("state"))
+        .arg("--operator")
+        .arg(f.path("op/.git"))
+        .env("BOT_BOTTLE_GATE_HOOK_BIN", f.path("hook.sh"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = KillOnDrop(child);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while TcpStream::connect(addr).is_err() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let clone = f.clone(addr, "clone");
+    f.git(&clone, &["checkout", "-q", "-b", "feature"]);
+    f.commit(&clone, "c.txt", "three\n", "third");
+    let pushed = f.run_git(&clone, &["push", "-q", "origin", "feature"]);
+    drop(child);
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let log = std::fs::read_to_string(f.path("hooks.log")).unwrap();
+    assert!(log.contains("post-receive"), "{log}");
 }
 
 #[test]
