@@ -28,6 +28,9 @@ const CHANNEL_DEPTH: usize = 32;
 /// A refused body is read on for at least this many bytes (else the cap's)
 /// before the answer.
 const DRAIN_MIN: u64 = 64 << 20;
+/// A client that sends or reads nothing for this long is given up on (its
+/// program runs to its end regardless).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a refused body is read on before the answer.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a finished request's program may take to exit (hooks land
@@ -195,9 +198,12 @@ where
     B::Error: std::fmt::Display,
 {
     let mut total: u64 = 0;
-    while let Some(frame) = body.frame().await {
-        let Ok(frame) = frame else {
-            return Pumped::ClientGone;
+    loop {
+        let frame = match tokio::time::timeout(IDLE_TIMEOUT, body.frame()).await {
+            Ok(Some(Ok(frame))) => frame,
+            Ok(None) => break,
+            // Broken off, or stalled: either way it holds the push lock.
+            Ok(Some(Err(_))) | Err(_) => return Pumped::ClientGone,
         };
         let Ok(data) = frame.into_data() else {
             continue;
@@ -255,12 +261,11 @@ async fn output(
             Ok(0) => break,
             Ok(n) => {
                 if open {
-                    let data = Bytes::copy_from_slice(&chunk[..n]);
-                    open = body_tx.send(Ok(Frame::data(data))).await.is_ok();
+                    open = send(&body_tx, Bytes::copy_from_slice(&chunk[..n])).await;
                 }
             }
             Err(e) => {
-                let _ = body_tx.send(Err(e)).await;
+                let _ = body_tx.try_send(Err(e));
                 break;
             }
         }
@@ -277,6 +282,14 @@ async fn output(
         }
     }
     drop(guard);
+}
+
+/// Hands a chunk to the response; false once the client is gone or has
+/// stopped reading for `IDLE_TIMEOUT`.
+async fn send(tx: &mpsc::Sender<Result<Frame<Bytes>, io::Error>>, data: Bytes) -> bool {
+    tx.send_timeout(Ok(Frame::data(data)), IDLE_TIMEOUT)
+        .await
+        .is_ok()
 }
 
 /// A response body fed from a channel.
