@@ -42,6 +42,8 @@ mod decide;
 mod deliver;
 mod git;
 mod hooks;
+pub mod repo;
+pub mod server;
 pub mod paths;
 pub mod policy;
 mod scan;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Subcommand;
 
 use super::Failure;
-use crate::{egress, supervise};
+use crate::{egress, gitgate, supervise};
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
@@ -44,6 +44,21 @@ pub enum SidecarCommand {
         /// Seconds a tool call waits for the operator before saying it is pending.
         #[arg(long, default_value_t = 50)]
         wait_secs: u64,
+    },
+    /// The git gate: serves the bottle's repository over smart HTTP, checks
+    /// pushes, lands them. Reads STATE/gate.json.
+    GitGate {
+        /// The gate's state folder (gate.json, tokens.json, repo.git, …).
+        #[arg(long)]
+        state: PathBuf,
+        /// The operator's git directory, when mounted.
+        #[arg(long)]
+        operator: Option<PathBuf>,
+        /// The bottle's audit log, when mounted.
+        #[arg(long)]
+        audit: Option<PathBuf>,
+        #[arg(long, default_value = "0.0.0.0:8418")]
+        listen: std::net::SocketAddr,
     },
     /// Seals a bottle's internal bridge on the host (run privileged, on the
     /// host network, by bring-up): strict reverse-path filtering, no IPv6.
@@ -99,6 +114,17 @@ pub fn run(cmd: SidecarCommand) -> Result<ExitCode, Failure> {
                     Duration::from_secs(wait_secs),
                 ))
                 .map_err(|e| Failure::runtime(format!("supervise: {e}"), None))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        SidecarCommand::GitGate {
+            state,
+            operator,
+            audit,
+            listen,
+        } => {
+            runtime()?
+                .block_on(gitgate::server::run(state, operator, audit, listen))
+                .map_err(|e| Failure::runtime(format!("git-gate: {e}"), None))?;
             Ok(ExitCode::SUCCESS)
         }
         SidecarCommand::SealBridge { bridge } => {

@@ -1,0 +1,349 @@
+//! The gate's HTTP server: git's smart HTTP protocol for `/repo.git` and
+//! nothing else, each request handed to `git http-backend` (see `cgi`).
+//!
+//! Pushes run one at a time (a lock held until `receive-pack` and its hooks
+//! have exited), so checks, landing and the refresh of the operator's
+//! branches never race. Every upload-pack advertisement first refreshes the
+//! gate's branches from the operator's repository.
+
+mod cgi;
+mod env;
+mod route;
+
+pub use route::{Refusal, Route, Service, route};
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex, Semaphore};
+
+use super::repo::{GateRepo, RepoError};
+use super::{CONFIG_FILE, GateConfig, REPO};
+
+/// The response body type.
+type GateBody = BoxBody<Bytes, std::io::Error>;
+
+/// A connection's read buffer (and so a request's header block) is at most this.
+const MAX_HEADERS: usize = 64 * 1024;
+/// A request's headers must arrive within this.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections served at once; more wait in the kernel's queue.
+const MAX_CONNECTIONS: usize = 64;
+/// `gate.json` is read at most this large.
+const MAX_CONFIG: u64 = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("{path}: {reason}; the plan writes it when the bottle starts")]
+    Config { path: PathBuf, reason: String },
+    #[error("preparing the gate's repository: {0}")]
+    Repo(#[from] RepoError),
+    #[error("cannot listen on {addr}: {reason}; is another gate running?")]
+    Bind { addr: SocketAddr, reason: String },
+    #[error("the gate's setup task failed: {0}")]
+    Task(String),
+}
+
+/// Reads `<state>/gate.json`.
+pub fn load_config(state: &Path) -> Result<GateConfig, ServerError> {
+    let path = state.join(CONFIG_FILE);
+    let err = |reason: String| ServerError::Config {
+        path: path.clone(),
+        reason,
+    };
+    let bytes = crate::state::read_bounded(&path, MAX_CONFIG).map_err(|e| err(e.to_string()))?;
+    serde_json::from_slice(&bytes).map_err(|e| err(format!("not a gate config: {e}")))
+}
+
+/// What a gate serves from.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The state folder (`/state`).
+    pub state: PathBuf,
+    /// The operator's git directory (`/operator`), when mounted.
+    pub operator: Option<PathBuf>,
+    /// The bottle's audit log (`/audit.jsonl`), when mounted.
+    pub audit: Option<PathBuf>,
+    pub config: GateConfig,
+    /// The program the hook scripts run (`repo::hook_bin()`).
+    pub hook_bin: PathBuf,
+}
+
+struct Shared {
+    opts: Options,
+    repo: GateRepo,
+    /// Held by a push from its request until its hooks are done, and by a
+    /// refresh.
+    push: Arc<Mutex<()>>,
+}
+
+/// A prepared, listening gate.
+pub struct Gate {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+impl Gate {
+    /// Prepares the repository (and refreshes its branches), then listens.
+    pub async fn bind(opts: Options, addr: SocketAddr) -> Result<Gate, ServerError> {
+        let repo = GateRepo::new(&opts.state, opts.operator.as_deref());
+        let (r, config, bin) = (repo.clone(), opts.config.clone(), opts.hook_bin.clone());
+        tokio::task::spawn_blocking(move || {
+            r.prepare(&config, &bin)?;
+            r.refresh()
+        })
+        .await
+        .map_err(|e| ServerError::Task(e.to_string()))??;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| ServerError::Bind {
+                addr,
+                reason: e.to_string(),
+            })?;
+        let shared = Arc::new(Shared {
+            opts,
+            repo,
+            push: Arc::new(Mutex::new(())),
+        });
+        Ok(Gate { listener, shared })
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    /// Serves until `shutdown` resolves, then waits (a while) for a push in
+    /// progress to finish landing.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        let push = Arc::clone(&self.shared.push);
+        tokio::select! {
+            _ = accept_loop(self.listener, self.shared) => {},
+            _ = shutdown => {},
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), push.lock()).await;
+    }
+}
+
+/// `bot-bottle sidecar git-gate`: serves until SIGTERM or SIGINT.
+pub async fn run(
+    state: PathBuf,
+    operator: Option<PathBuf>,
+    audit: Option<PathBuf>,
+    addr: SocketAddr,
+) -> Result<(), ServerError> {
+    let config = load_config(&state)?;
+    let hook_bin = super::repo::hook_bin()?;
+    let opts = Options {
+        state,
+        operator,
+        audit,
+        config,
+        hook_bin,
+    };
+    let gate = Gate::bind(opts, addr).await?;
+    let shown = gate.local_addr().unwrap_or(addr);
+    eprintln!("git-gate: serving http://{shown}/{REPO}");
+    gate.serve(signalled()).await;
+    eprintln!("git-gate: shut down");
+    Ok(())
+}
+
+async fn signalled() {
+    use tokio::signal::unix::{SignalKind, signal};
+    if let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+    } else {
+        std::future::pending::<()>().await;
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(permit) = Arc::clone(&connections).acquire_owned().await else {
+            return;
+        };
+        let Ok((stream, peer)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let shared = Arc::clone(&shared);
+        let service = service_fn(move |req| handle(Arc::clone(&shared), peer, req));
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .max_buf_size(MAX_HEADERS);
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// The most a request body may bring: twice a push's limit (git's framing
+/// and a generous margin), plus 1 MiB.
+pub fn body_cap(config: &GateConfig) -> u64 {
+    config
+        .max_push_bytes
+        .saturating_mul(2)
+        .saturating_add(1 << 20)
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<GateBody>, Infallible> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let response = answer(&shared, peer, req).await;
+    let shown: String = path.escape_debug().take(200).collect();
+    eprintln!(
+        "git-gate: {method} {shown} {} {}ms",
+        response.status().as_u16(),
+        started.elapsed().as_millis()
+    );
+    Ok(response)
+}
+
+fn text(status: StatusCode, message: &str) -> Response<GateBody> {
+    let body = Full::new(Bytes::from(format!("{message}\n")))
+        .map_err(|never| match never {})
+        .boxed();
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+async fn answer(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Response<GateBody> {
+    let route = match route(req.method(), req.uri().path(), req.uri().query()) {
+        Ok(route) => route,
+        Err(Refusal::NotFound) => {
+            return text(
+                StatusCode::NOT_FOUND,
+                &format!("not found: this gate serves git's smart HTTP protocol for /{REPO} only"),
+            );
+        }
+        Err(Refusal::Method(allowed)) => {
+            let mut r = text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &format!("method not allowed: use {allowed}"),
+            );
+            r.headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static(allowed));
+            return r;
+        }
+    };
+    let cap = body_cap(&shared.opts.config);
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > cap) {
+        return too_large(&shared.opts.config);
+    }
+    let guard = match route {
+        Route::Rpc(Service::ReceivePack) => Some(Arc::clone(&shared.push).lock_owned().await),
+        Route::InfoRefs(Service::UploadPack) if shared.opts.operator.is_some() => {
+            let _held = shared.push.lock().await;
+            let repo = shared.repo.clone();
+            match tokio::task::spawn_blocking(move || repo.refresh()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => eprintln!("git-gate: refreshing the operator's branches: {e}"),
+                Err(e) => eprintln!("git-gate: refreshing the operator's branches: {e}"),
+            }
+            None
+        }
+        _ => None,
+    };
+    let env = env::cgi_env(
+        &shared.opts,
+        (req.method(), req.uri(), req.headers()),
+        peer,
+        declared,
+    );
+    let cmd = cgi::http_backend(env);
+    match cgi::run(cmd, req.into_body(), cap, guard).await {
+        Ok(cgi::Outcome::Answer(head, body)) => {
+            let mut response = Response::new(body.boxed());
+            *response.status_mut() = head.status;
+            for (name, value) in head.headers {
+                response.headers_mut().append(name, value);
+            }
+            response
+        }
+        Ok(cgi::Outcome::TooLarge) => too_large(&shared.opts.config),
+        Ok(cgi::Outcome::ClientGone) => text(StatusCode::BAD_REQUEST, "the request body broke off"),
+        Err(e) => {
+            eprintln!("git-gate: {e}");
+            text(StatusCode::BAD_GATEWAY, &e.to_string())
+        }
+    }
+}
+
+fn too_large(config: &GateConfig) -> Response<GateBody> {
+    text(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!(
+            "push refused: larger than this gate's limit of {}; push fewer or smaller commits (large files do not belong in the repository)",
+            env::size_text(config.max_push_bytes)
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_cap_is_twice_a_push_and_a_mebibyte() {
+        let mut config: GateConfig = serde_json::from_value(serde_json::json!({
+            "slug": "dev-aaaaa", "operator": false, "protected_paths": [],
+            "allow": {"force_push": false, "delete": false, "tags": false},
+            "max_push_bytes": 10, "remotes": []
+        }))
+        .unwrap();
+        assert_eq!(body_cap(&config), 20 + (1 << 20));
+        config.max_push_bytes = u64::MAX;
+        assert_eq!(body_cap(&config), u64::MAX);
+    }
+
+    #[test]
+    fn a_missing_config_names_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = load_config(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("gate.json"), "{e}");
+        std::fs::write(dir.path().join(CONFIG_FILE), "{}").unwrap();
+        let e = load_config(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("gate.json") && e.contains("not a gate config"),
+            "{e}"
+        );
+    }
+}

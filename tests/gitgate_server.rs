@@ -1,0 +1,468 @@
+//! The git gate's HTTP server against real git, on loopback, in-process.
+//! The hooks are a script that accepts everything and notes its calls (the
+//! push policy is tested on its own).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use bot_bottle::gitgate::server::{Gate, Options};
+use bot_bottle::gitgate::{Allow, GateConfig, LANDED_FILE, Landed, LandedBranch};
+
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Fixture {
+    /// An operator repository with `main` (checked out) and `dev`.
+    fn new() -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        for dir in ["home", "state", "op"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        let hook = root.join("hook.sh");
+        std::fs::write(
+            &hook,
+            format!(
+                "#!/bin/sh\necho \"$3 state=$BOT_BOTTLE_GATE_STATE op=$BOT_BOTTLE_GATE_OPERATOR\" >> '{}'\ncat >/dev/null\nexit 0\n",
+                root.join("hooks.log").display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let f = Fixture { _tmp: tmp, root };
+        let op = f.path("op");
+        f.git(&op, &["init", "-q", "-b", "main"]);
+        f.commit(&op, "a.txt", "one\n", "first");
+        f.git(&op, &["checkout", "-q", "-b", "dev"]);
+        f.commit(&op, "b.txt", "two\n", "second");
+        f.git(&op, &["checkout", "-q", "main"]);
+        f
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    fn options(&self, max_push_bytes: u64) -> Options {
+        Options {
+            state: self.path("state"),
+            operator: Some(self.path("op/.git")),
+            audit: None,
+            config: GateConfig {
+                slug: "dev-aaaaa".into(),
+                operator: true,
+                head: Some("main".into()),
+                protected_paths: vec![],
+                allow: Allow::default(),
+                max_push_bytes,
+                remotes: vec![],
+            },
+            hook_bin: self.path("hook.sh"),
+        }
+    }
+
+    fn run_git(&self, dir: &Path, args: &[&str]) -> Output {
+        Command::new("git")
+            .current_dir(dir)
+            .args(args)
+            .env("HOME", self.path("home"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.test")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.test")
+            .env("NO_PROXY", "*")
+            .env("no_proxy", "*")
+            .env_remove("http_proxy")
+            .env_remove("HTTP_PROXY")
+            .env_remove("https_proxy")
+            .env_remove("HTTPS_PROXY")
+            .env_remove("all_proxy")
+            .env_remove("ALL_PROXY")
+            .output()
+            .unwrap()
+    }
+
+    /// Runs git; fails the test when it fails. Returns stdout, trimmed.
+    fn git(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.run_git(dir, args);
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn commit(&self, dir: &Path, file: &str, content: &str, message: &str) -> String {
+        std::fs::write(dir.join(file), content).unwrap();
+        self.git(dir, &["add", file]);
+        self.git(dir, &["commit", "-q", "-m", message]);
+        self.git(dir, &["rev-parse", "HEAD"])
+    }
+
+    fn clone(&self, addr: SocketAddr, name: &str) -> PathBuf {
+        let url = format!("http://{addr}/repo.git");
+        self.git(&self.root, &["clone", "-q", &url, name]);
+        self.path(name)
+    }
+
+    /// A ref of the gate's repository, if it exists.
+    fn gate_ref(&self, name: &str) -> Option<String> {
+        let gate = self.path("state/repo.git");
+        let out = self.run_git(&gate, &["rev-parse", "--verify", "-q", name]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    fn land(&self, branch: &str, commit: &str) {
+        let landed = Landed {
+            branches: vec![LandedBranch {
+                branch: branch.into(),
+                landed_as: format!("bot-bottle/dev-aaaaa/{branch}"),
+                commit: commit.into(),
+                at: "2026-01-01T00:00:00Z".into(),
+                forwarded: vec![],
+            }],
+        };
+        std::fs::write(
+            self.path("state").join(LANDED_FILE),
+            serde_json::to_vec(&landed).unwrap(),
+        )
+        .unwrap();
+    }
+}
+
+/// A gate served on its own runtime and thread; stops when dropped.
+struct Running {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn start(opts: Options) -> Running {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let gate = Gate::bind(opts, "127.0.0.1:0".parse().unwrap())
+                .await
+                .unwrap();
+            addr_tx.send(gate.local_addr().unwrap()).unwrap();
+            gate.serve(async {
+                let _ = stop_rx.await;
+            })
+            .await;
+        });
+    });
+    let addr = addr_rx.recv().expect("the gate did not start");
+    Running {
+        addr,
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One raw HTTP/1.1 request; returns the status code and the body.
+fn raw(addr: SocketAddr, request: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    (status, body)
+}
+
+fn get(addr: SocketAddr, target: &str) -> (u16, String) {
+    raw(
+        addr,
+        &format!("GET {target} HTTP/1.1\r\nHost: git-gate\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+#[test]
+fn a_clone_gets_the_operators_branches_and_pushes_and_fetches_work() {
+    let f = Fixture::new();
+    let gate = start(f.options(1 << 20));
+    let op = f.path("op");
+    let main = f.git(&op, &["rev-parse", "main"]);
+    let dev = f.git(&op, &["rev-parse", "dev"]);
+    f.git(&op, &["branch", "bot-bottle/dev-aaaaa/old", "dev"]);
+
+    let clone = f.clone(gate.addr, "clone");
+    assert_eq!(f.git(&clone, &["symbolic-ref", "--short", "HEAD"]), "main");
+    assert_eq!(f.git(&clone, &["rev-parse", "HEAD"]), main);
+    assert_eq!(f.git(&clone, &["rev-parse", "origin/dev"]), dev);
+    assert_eq!(f.git(&clone, &["rev-list", "--count", "origin/dev"]), "2");
+    let remote_branches = f.git(&clone, &["branch", "-r"]);
+    assert!(!remote_branches.contains("bot-bottle"), "{remote_branches}");
+
+    // A push of a new branch reaches the gate, through the hooks.
+    f.git(&clone, &["checkout", "-q", "-b", "feature"]);
+    let feature = f.commit(&clone, "c.txt", "three\n", "third");
+    f.git(&clone, &["push", "-q", "origin", "feature"]);
+    assert_eq!(f.gate_ref("refs/heads/feature").as_deref(), Some(&*feature));
+    let log = std::fs::read_to_string(f.path("hooks.log")).unwrap();
+    let state = f.path("state").display().to_string();
+    let operator = f.path("op/.git").display().to_string();
+    for hook in ["pre-receive", "update", "post-receive"] {
+        let want = format!("{hook} state={state} op={operator}");
+        assert!(log.contains(&want), "{want} not in {log}");
+    }
+
+    // The operator moves on; a fetch brings it.
+    f.git(&op, &["checkout", "-q", "dev"]);
+    let dev2 = f.commit(&op, "d.txt", "four\n", "fourth");
+    f.git(&clone, &["fetch", "-q", "origin"]);
+    assert_eq!(f.git(&clone, &["rev-parse", "origin/dev"]), dev2);
+}
+
+#[test]
+fn a_landed_branch_is_the_agents_and_refresh_leaves_it() {
+    let f = Fixture::new();
+    let gate = start(f.options(1 << 20));
+    let op = f.path("op");
+    let clone = f.clone(gate.addr, "clone");
+    f.git(&clone, &["checkout", "-q", "dev"]);
+    let mine = f.commit(&clone, "mine.txt", "agent\n", "agent's");
+    f.git(&clone, &["push", "-q", "origin", "dev"]);
+    f.land("dev", &mine);
+
+    f.git(&op, &["checkout", "-q", "dev"]);
+    let theirs = f.commit(&op, "op.txt", "operator\n", "operator's");
+    f.git(&op, &["checkout", "-q", "main"]);
+    let main2 = f.commit(&op, "m.txt", "main\n", "main moves");
+    f.git(&clone, &["fetch", "-q", "origin"]);
+    assert_eq!(f.git(&clone, &["rev-parse", "origin/dev"]), mine);
+    assert_ne!(mine, theirs);
+    assert_eq!(f.git(&clone, &["rev-parse", "origin/main"]), main2);
+
+    // A branch the operator deletes goes; an unlanded pushed one would too,
+    // but a landed one stays.
+    f.git(&op, &["branch", "-q", "-D", "dev"]);
+    f.git(&op, &["branch", "-q", "gone", "main"]);
+    f.git(&clone, &["fetch", "-q", "--prune", "origin"]);
+    assert_eq!(f.git(&clone, &["rev-parse", "origin/gone"]), main2);
+    f.git(&op, &["branch", "-q", "-D", "gone"]);
+    f.git(&clone, &["fetch", "-q", "--prune", "origin"]);
+    let remote_branches = f.git(&clone, &["branch", "-r"]);
+    assert!(
+        !remote_branches.contains("origin/gone"),
+        "{remote_branches}"
+    );
+    assert_eq!(f.git(&clone, &["rev-parse", "origin/dev"]), mine);
+}
+
+#[test]
+fn hidden_refs_are_neither_advertised_nor_pushable() {
+    let f = Fixture::new();
+    let gate = start(f.options(1 << 20));
+    let main = f.git(&f.path("op"), &["rev-parse", "main"]);
+    let repo = f.path("state/repo.git");
+    f.git(&repo, &["update-ref", "refs/bot-bottle/held/p1", &main]);
+    let url = format!("http://{}/repo.git", gate.addr);
+    let listed = f.git(&f.root, &["ls-remote", &url]);
+    assert!(listed.contains("refs/heads/main"), "{listed}");
+    assert!(!listed.contains("bot-bottle"), "{listed}");
+    let listed = f.git(&f.root, &["-c", "protocol.version=0", "ls-remote", &url]);
+    assert!(listed.contains("refs/heads/dev"), "{listed}");
+    assert!(!listed.contains("bot-bottle"), "{listed}");
+
+    let clone = f.clone(gate.addr, "clone");
+    let out = f.run_git(&clone, &["push", "origin", "HEAD:refs/bot-bottle/held/p2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("hidden"), "{stderr}");
+    assert_eq!(f.gate_ref("refs/bot-bottle/held/p2"), None);
+}
+
+#[test]
+fn only_the_smart_http_routes_are_answered() {
+    let f = Fixture::new();
+    let gate = start(f.options(1 << 20));
+    for target in [
+        "/repo.git/HEAD",
+        "/repo.git/objects/info/packs",
+        "/repo.git/config",
+        "/repo.git/info/refs",
+        "/other.git/info/refs?service=git-upload-pack",
+        "/repo.git/info/refs?service=git-upload-archive",
+    ] {
+        let (status, body) = get(gate.addr, target);
+        assert_eq!(status, 404, "{target}: {body}");
+        assert!(body.contains("smart HTTP"), "{target}: {body}");
+    }
+    assert_eq!(get(gate.addr, "/repo.git/git-upload-pack").0, 405);
+    let (status, _) = get(gate.addr, "/repo.git/info/refs?service=git-upload-pack");
+    assert_eq!(status, 200);
+    // A declared body over the cap is refused before git runs.
+    let (status, body) = raw(
+        gate.addr,
+        "POST /repo.git/git-receive-pack HTTP/1.1\r\nHost: git-gate\r\nContent-Type: application/x-git-receive-pack-request\r\nContent-Length: 99999999999\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("limit of 1 MiB;"), "{body}");
+}
+
+#[test]
+fn a_push_over_the_byte_cap_is_refused_and_leaves_nothing() {
+    let f = Fixture::new();
+    // The cap is 2 × 1 byte + 1 MiB.
+    let gate = start(f.options(1));
+    let clone = f.clone(gate.addr, "clone");
+    f.git(&clone, &["checkout", "-q", "-b", "big"]);
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let noise: Vec<u8> = (0..3 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(clone.join("noise.bin"), noise).unwrap();
+    f.git(&clone, &["add", "noise.bin"]);
+    f.git(&clone, &["commit", "-q", "-m", "big"]);
+    let out = f.run_git(&clone, &["push", "origin", "big"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("413"), "{stderr}");
+    assert_eq!(f.gate_ref("refs/heads/big"), None);
+    // Nothing of it stays in the gate's object store, quarantine included.
+    let objects = f.path("state/repo.git/objects");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let left: Vec<String> = std::fs::read_dir(&objects)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "info" && n != "pack")
+            .collect();
+        let packs = std::fs::read_dir(objects.join("pack")).unwrap().count();
+        if left.is_empty() && packs == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left behind: {left:?}, {packs} pack files"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The gate still serves.
+    f.git(&clone, &["fetch", "-q", "origin"]);
+}
+
+#[test]
+fn a_restarted_gate_reuses_its_repository() {
+    let f = Fixture::new();
+    let feature = {
+        let gate = start(f.options(1 << 20));
+        let clone = f.clone(gate.addr, "clone");
+        f.git(&clone, &["checkout", "-q", "-b", "feature"]);
+        let feature = f.commit(&clone, "c.txt", "three\n", "third");
+        f.git(&clone, &["push", "-q", "origin", "feature"]);
+        f.land("feature", &feature);
+        feature
+    };
+    let gate = start(f.options(1 << 20));
+    let again = f.clone(gate.addr, "again");
+    assert_eq!(f.git(&again, &["rev-parse", "origin/feature"]), feature);
+    assert_eq!(f.git(&again, &["symbolic-ref", "--short", "HEAD"]), "main");
+    let hook = std::fs::read_to_string(f.path("state/repo.git/hooks/update")).unwrap();
+    assert!(hook.contains("sidecar git-hook update"), "{hook}");
+}
+
+/// A child process of the test, killed when the test ends however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_sidecar_command_serves_from_gate_json() {
+    let f = Fixture::new();
+    let opts = f.options(1 << 20);
+    std::fs::write(
+        f.path("state/gate.json"),
+        serde_json::to_vec(&opts.config).unwrap(),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_bot-bottle"))
+        .args(["sidecar", "git-gate", "--listen", &addr.to_string()])
+        .arg("--state")
+        .arg(f.path("state"))
+        .arg("--operator")
+        .arg(f.path("op/.git"))
+        .env("BOT_BOTTLE_GATE_HOOK_BIN", f.path("hook.sh"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = KillOnDrop(child);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while TcpStream::connect(addr).is_err() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let clone = f.clone(addr, "clone");
+    f.git(&clone, &["checkout", "-q", "-b", "feature"]);
+    f.commit(&clone, "c.txt", "three\n", "third");
+    let pushed = f.run_git(&clone, &["push", "-q", "origin", "feature"]);
+    drop(child);
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let log = std::fs::read_to_string(f.path("hooks.log")).unwrap();
+    assert!(log.contains("post-receive"), "{log}");
+}
+
+#[test]
+fn the_cli_names_a_missing_config() {
+    let state = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bot-bottle"))
+        .args(["sidecar", "git-gate", "--listen", "127.0.0.1:0", "--state"])
+        .arg(state.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("gate.json"), "{stderr}");
+}
