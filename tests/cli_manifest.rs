@@ -357,6 +357,50 @@ const CASES: &[Case] = &[
         hint: Some("'image' or 'dockerfile'"),
     },
     Case {
+        name: "unknown git key",
+        files: &[(
+            CWD_JSON,
+            r#"{"bottles": {"dev": {"git": {"allow_force_pushes": true}}}}"#,
+        )],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &["bottle 'dev'", "unknown key 'git.allow_force_pushes'"],
+        hint: Some("did you mean 'git.allow_force_push'?"),
+    },
+    Case {
+        name: "a git remote with a bad URL",
+        files: &[(
+            CWD_JSON,
+            r#"{"bottles": {"dev": {"git": {"remotes": [{"name": "up", "url": "https://u:p@h.test/r.git"}]}}}}"#,
+        )],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &["bottle 'dev'", "git.remotes[0].url:", "holds a password"],
+        hint: Some("https://host/owner/repo.git"),
+    },
+    Case {
+        name: "an ssh remote without an ssh entry",
+        files: &[(
+            CWD_JSON,
+            r#"{"bottles": {"dev": {"git": {"remotes": [{"name": "up", "url": "git@h.test:o/r.git"}]}}}}"#,
+        )],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &[
+            "bot-bottle.json: bottle 'dev'",
+            "git.remotes[0].url:",
+            "no `ssh` entry for h.test",
+        ],
+        hint: Some("\"ssh\""),
+    },
+    Case {
+        name: "auth on an ssh remote",
+        files: &[(
+            CWD_JSON,
+            r#"{"bottles": {"dev": {"git": {"remotes": [{"name": "up", "url": "ssh://git@h.test/r", "auth": {"scheme": "bearer", "token_env": "T"}}]}}}}"#,
+        )],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &["bottle 'dev'", "git.remotes[0].auth: is set on an ssh URL"],
+        hint: Some("remove `auth`"),
+    },
+    Case {
         name: "unknown backend",
         files: &[],
         args: &["start", "shell", "--backend", "podman", "--dry-run"],

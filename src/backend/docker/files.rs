@@ -188,6 +188,7 @@ mod tests {
             egress: Egress::default(),
             ssh: vec![],
             limits: Default::default(),
+            git: Default::default(),
             origin: Origin::Embedded,
         };
         let state_dir = home.bottle_dir("dev-aaaaa");

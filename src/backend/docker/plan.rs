@@ -556,6 +556,7 @@ mod tests {
             egress: Egress::default(),
             ssh: vec![],
             limits: Limits::default(),
+            git: Default::default(),
             origin: Origin::Embedded,
         }
     }
