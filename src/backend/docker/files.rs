@@ -3,13 +3,14 @@
 //! removed again if any write fails, so nothing half-written stays.
 
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use serde_json::{Map, Value};
 
 use super::plan::{DockerPlan, FileContent, TokenSlot};
 use crate::egress::ca;
+use crate::gitgate;
 use crate::state::{Home, Metadata, StateError, write_atomic};
 
 pub const COMPOSE_FILE: &str = "compose.json";
@@ -85,7 +86,21 @@ fn write_all(
                 write_atomic(&path, &bytes, file.mode)?;
             }
             FileContent::CopyDir(from) => copy_dir(from, &path)?,
+            FileContent::Concat(from) => {
+                let mut bytes = Vec::new();
+                for file in from {
+                    bytes.extend(fs::read(file).map_err(|e| io(file, e))?);
+                    if !bytes.ends_with(b"\n") {
+                        bytes.push(b'\n');
+                    }
+                }
+                write_atomic(&path, &bytes, file.mode)?;
+            }
         }
+    }
+    if let Some(gate) = &plan.git_gate {
+        // Mounted into the gate: a file, or docker would make a folder.
+        touch(&gate.audit_log)?;
     }
     let compose = serde_json::to_string_pretty(&plan.compose).unwrap_or_default();
     write_atomic(&dir.join(COMPOSE_FILE), compose.as_bytes(), 0o600)?;
@@ -106,7 +121,25 @@ fn tokens_json(slots: &[TokenSlot]) -> String {
 
 /// Removes what may hold a secret even when the state is kept for resume.
 pub fn remove_secrets(home: &Home, slug: &str) {
-    let _ = fs::remove_file(home.bottle_dir(slug).join(TOKENS));
+    let dir = home.bottle_dir(slug);
+    let _ = fs::remove_file(dir.join(TOKENS));
+    let gate = dir.join(gitgate::SERVICE);
+    let _ = fs::remove_file(gate.join(gitgate::TOKENS_FILE));
+    let _ = fs::remove_dir_all(gate.join(gitgate::SSH_DIR));
+}
+
+/// Makes `path` (and its folder) an empty file unless it exists.
+fn touch(path: &Path) -> Result<(), StateError> {
+    if let Some(parent) = path.parent() {
+        make_dir(parent, 0o700)?;
+    }
+    fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map(|_| ())
+        .map_err(|e| io(path, e))
 }
 
 fn make_dir(dir: &Path, mode: u32) -> Result<(), StateError> {
@@ -208,6 +241,7 @@ mod tests {
             extra_args: &[],
             context_digest: None,
             live_routes: None,
+            git_gate: None,
         })
         .unwrap();
         let meta = Metadata {
