@@ -388,4 +388,29 @@ mod tests {
         let err = prepare(&manifest, &home, &request("shell", &["nope"]), &facts()).unwrap_err();
         assert_eq!(err.to_string(), "unknown bottle 'nope' in --bottle");
     }
+
+    #[test]
+    fn cwd_in_a_git_repository_gets_a_gate_and_elsewhere_a_copy() {
+        let (dir, manifest, home) = setup();
+        let proj = dir.path().join("proj");
+        std::fs::create_dir_all(proj.join("sub")).unwrap();
+        let mut req = request("shell", &[]);
+        req.copy_cwd = true;
+        req.cwd = proj.join("sub");
+        let p = prepare(&manifest, &home, &req, &facts()).unwrap();
+        assert!(p.plan.git_gate.is_none());
+        assert_eq!(p.plan.copy_cwd.as_deref(), Some(req.cwd.as_path()));
+
+        for d in [".git/objects", ".git/refs/heads"] {
+            std::fs::create_dir_all(proj.join(d)).unwrap();
+        }
+        std::fs::write(proj.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+        let p = prepare(&manifest, &home, &req, &facts()).unwrap();
+        let gate = p.plan.git_gate.as_ref().unwrap();
+        assert_eq!(gate.repo_top, proj);
+        assert_eq!(gate.audit_log, home.audit_log(&p.slug));
+        assert_eq!(p.plan.copy_cwd, None);
+        assert!(p.plan.compose["services"]["git-gate"].is_object());
+        assert!(p.metadata.copy_cwd, "resume finds the repository again");
+    }
 }

@@ -543,3 +543,43 @@ fn start_without_an_agent_and_without_a_terminal_names_the_choices() {
     assert!(stderr.contains("no agent named"), "{stderr}");
     assert!(stderr.contains("claude|codex|shell"), "{stderr}");
 }
+
+#[test]
+fn dry_run_with_cwd_in_a_git_repository_shows_the_gate_and_leaves_nothing() {
+    let env = Env::new();
+    env.write("proj/.git/HEAD", "ref: refs/heads/main\n");
+    fs::create_dir_all(env.proj().join(".git/objects")).unwrap();
+    fs::create_dir_all(env.proj().join(".git/refs/heads")).unwrap();
+    env.write(
+        CWD_JSON,
+        r#"{"bottles": {"up": {"git": {"remotes": [{"name": "up", "url": "https://h.test/o/r.git", "branches": ["agent/*"]}]}}}}"#,
+    );
+    let before = env.tree();
+    let out = env
+        .cmd(&[
+            "start",
+            "shell",
+            "--bottle",
+            "default",
+            "--bottle",
+            "up",
+            "--cwd",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("(branch main): pushes land as bot-bottle/shell-"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("upstream up https://h.test/o/r.git: agent/*"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("a clone of"), "{stdout}");
+    assert!(!env.home().exists());
+    assert_eq!(env.tree(), before);
+}

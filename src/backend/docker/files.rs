@@ -277,4 +277,104 @@ mod tests {
         assert!(home.existing_bottle_dir("dev-aaaaa").is_ok());
         assert_eq!(home.read_metadata("dev-aaaaa").unwrap(), meta);
     }
+
+    #[test]
+    fn a_gate_gets_its_files_the_audit_log_and_loses_its_secrets_at_teardown() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home {
+            root: dir.path().join("home"),
+        };
+        let key = dir.path().join("id_ed25519");
+        fs::write(&key, "PRIVATE").unwrap();
+        let (ca1, ca2) = (dir.path().join("ca1.pem"), dir.path().join("ca2.pem"));
+        fs::write(&ca1, "ONE").unwrap();
+        fs::write(&ca2, "TWO\n").unwrap();
+        let agent = Agent {
+            name: "dev".into(),
+            provider: Provider::Shell,
+            prompt: String::new(),
+            bottles: vec![],
+            skills: vec![],
+            startup_args: vec![],
+            description: None,
+            model: None,
+            color: None,
+            origin: Origin::Embedded,
+        };
+        let mut bottle = Bottle {
+            name: "b".into(),
+            image: Some(ImageSource::Image("debian".into())),
+            env: BTreeMap::new(),
+            egress: Egress::default(),
+            ssh: vec![crate::manifest::SshEntry {
+                host: "h.test".into(),
+                identity_file: key,
+            }],
+            limits: Default::default(),
+            git: Default::default(),
+            origin: Origin::Embedded,
+        };
+        bottle.egress.trust_upstream_ca = vec![ca1, ca2];
+        let repo = crate::gitgate::operator::OperatorRepo {
+            top: dir.path().join("proj"),
+            git_dir: dir.path().join("proj/.git"),
+            common_dir: dir.path().join("proj/.git"),
+            head: None,
+        };
+        let audit = home.audit_log("dev-ggggg");
+        let state_dir = home.bottle_dir("dev-ggggg");
+        let env = BTreeSet::new();
+        let names = ["b".to_owned()];
+        let plan = plan(&PlanInput {
+            slug: "dev-ggggg",
+            agent: &agent,
+            bottle: &bottle,
+            bottle_names: &names,
+            state_dir: &state_dir,
+            engine: &EngineFacts::unknown(),
+            sidecar_image: "s",
+            host_user: (0, 0),
+            host_env_set: &env,
+            copy_cwd: Some(&repo.top),
+            extra_args: &[],
+            context_digest: None,
+            live_routes: None,
+            git_gate: Some(crate::backend::docker::plan::GateInput {
+                repo: &repo,
+                audit_log: &audit,
+                known_hosts: None,
+            }),
+        })
+        .unwrap();
+        let meta = Metadata {
+            agent: "dev".into(),
+            bottles: vec!["b".into()],
+            cwd: repo.top.clone(),
+            copy_cwd: true,
+            label: "dev".into(),
+            color: "cyan".into(),
+            backend: "docker".into(),
+            started_at: "now".into(),
+            provider: Provider::Shell,
+            session: SessionSpec::default(),
+        };
+        write_state(&home, &meta, &plan).unwrap();
+        let mode = |p: &str| fs::metadata(state_dir.join(p)).unwrap().mode() & 0o777;
+        assert_eq!(mode("git-gate"), 0o700);
+        assert_eq!(mode("git-gate/ssh/id_0"), 0o600);
+        assert_eq!(mode("git-gate/tokens.json"), 0o600);
+        assert_eq!(
+            fs::read_to_string(state_dir.join("git-gate/upstream-ca.pem")).unwrap(),
+            "ONE\nTWO\n"
+        );
+        assert!(state_dir.join("git-gate/gate.json").is_file());
+        assert!(state_dir.join("supervise/git-policy.md").is_file());
+        assert!(audit.is_file(), "a file for docker to mount, not a folder");
+        assert!(!state_dir.join("agent/ssh").exists());
+
+        remove_secrets(&home, "dev-ggggg");
+        assert!(!state_dir.join("git-gate/tokens.json").exists());
+        assert!(!state_dir.join("git-gate/ssh").exists());
+        assert!(state_dir.join("git-gate/gate.json").is_file());
+    }
 }

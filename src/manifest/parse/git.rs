@@ -245,7 +245,8 @@ mod tests {
 
     #[test]
     fn urls() {
-        let cases: &[(&str, Result<(&str, bool), &str>)] = &[
+        type Want = Result<(&'static str, bool), &'static str>;
+        let cases: &[(&str, Want)] = &[
             ("https://GitHub.com/o/r.git", Ok(("github.com", false))),
             ("http://git-server:8080/r.git", Ok(("git-server", false))),
             ("http://10.0.0.5/r.git", Ok(("10.0.0.5", false))),
