@@ -1,6 +1,7 @@
 //! Images: the base (from Debian packages, for hosts without a registry),
 //! the agent's (from the bottle, tagged by content), and the sidecars' (this
-//! binary, built static, alone in an otherwise empty image).
+//! binary, built static, alone in an otherwise empty image), and the git
+//! gate's (the base, which has git and ssh, plus the same binary).
 
 use std::fs;
 use std::io::{Read, Write};
