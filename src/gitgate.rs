@@ -36,6 +36,8 @@
 //! the operator's config or hooks), and the bottle's audit log at
 //! `/audit.jsonl`.
 
+pub mod operator;
+
 use std::path::Path;
 
 mod decide;

@@ -16,9 +16,10 @@ use crate::backend::docker::compose::ComposeError;
 use crate::backend::docker::engine::{self, EngineError, EngineFacts};
 use crate::backend::docker::files::FilesError;
 use crate::backend::docker::images::{self, ImageError, SidecarImage};
-use crate::backend::docker::plan::{self, DockerPlan, PlanError, PlanInput};
+use crate::backend::docker::plan::{self, DockerPlan, GateInput, PlanError, PlanInput};
 use crate::backend::docker::seal::SealError;
 use crate::exec::ExecError;
+use crate::gitgate::operator::{self, OperatorError};
 use crate::manifest::{self, Agent, Dockerfile, ImageSource, Manifest, ManifestError};
 use crate::provider::SessionSpec;
 use crate::state::{self, Home, Metadata};
@@ -82,6 +83,8 @@ pub enum LaunchError {
     Files(#[from] FilesError),
     #[error(transparent)]
     Seal(#[from] SealError),
+    #[error("--cwd: {0}")]
+    Operator(#[from] OperatorError),
     #[error("interrupted; the bottle was taken down")]
     Interrupted,
     #[error("bottle '{0}' is not running")]
@@ -105,6 +108,7 @@ impl LaunchError {
             LaunchError::Engine(e) => e.hint(),
             LaunchError::Compose(e) => e.hint(),
             LaunchError::Files(_) | LaunchError::Interrupted => None,
+            LaunchError::Operator(e) => Some(e.hint()),
             LaunchError::Seal(_) => Some(
                 "bring-up runs a short container on the host network with NET_ADMIN and a writable /proc/sys (it sets the bottle's bridge to drop broadcasts): the engine must allow that".into(),
             ),
@@ -176,6 +180,21 @@ pub fn prepare(
         _ => None,
     };
     let copy_cwd = req.copy_cwd.then_some(req.cwd.as_path());
+    // With --cwd in a git repository the bottle gets a git gate, and its
+    // workspace is a clone.
+    let repo = match copy_cwd {
+        Some(cwd) => operator::find(cwd)?,
+        None => None,
+    };
+    let audit_log = home.audit_log(&slug);
+    let known_hosts = std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".ssh/known_hosts"))
+        .filter(|p| p.is_file());
+    let git_gate = repo.as_ref().map(|repo| GateInput {
+        repo,
+        audit_log: &audit_log,
+        known_hosts: known_hosts.as_deref(),
+    });
     // A resumed bottle keeps the routes it lived with.
     let live_routes = match &req.identity {
         Some(_) => home.read_live_routes(&slug)?,
@@ -195,6 +214,7 @@ pub fn prepare(
         extra_args: &req.extra_args,
         context_digest: digest.as_deref(),
         live_routes: live_routes.as_ref(),
+        git_gate,
     })?;
     let metadata = Metadata {
         agent: agent.name.clone(),
@@ -367,5 +387,30 @@ mod tests {
         assert_eq!(err.hint().as_deref(), Some("did you mean 'shell'?"));
         let err = prepare(&manifest, &home, &request("shell", &["nope"]), &facts()).unwrap_err();
         assert_eq!(err.to_string(), "unknown bottle 'nope' in --bottle");
+    }
+
+    #[test]
+    fn cwd_in_a_git_repository_gets_a_gate_and_elsewhere_a_copy() {
+        let (dir, manifest, home) = setup();
+        let proj = dir.path().join("proj");
+        std::fs::create_dir_all(proj.join("sub")).unwrap();
+        let mut req = request("shell", &[]);
+        req.copy_cwd = true;
+        req.cwd = proj.join("sub");
+        let p = prepare(&manifest, &home, &req, &facts()).unwrap();
+        assert!(p.plan.git_gate.is_none());
+        assert_eq!(p.plan.copy_cwd.as_deref(), Some(req.cwd.as_path()));
+
+        for d in [".git/objects", ".git/refs/heads"] {
+            std::fs::create_dir_all(proj.join(d)).unwrap();
+        }
+        std::fs::write(proj.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+        let p = prepare(&manifest, &home, &req, &facts()).unwrap();
+        let gate = p.plan.git_gate.as_ref().unwrap();
+        assert_eq!(gate.repo_top, proj);
+        assert_eq!(gate.audit_log, home.audit_log(&p.slug));
+        assert_eq!(p.plan.copy_cwd, None);
+        assert!(p.plan.compose["services"]["git-gate"].is_object());
+        assert!(p.metadata.copy_cwd, "resume finds the repository again");
     }
 }

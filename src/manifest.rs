@@ -97,6 +97,8 @@ pub struct Bottle {
     pub ssh: Vec<SshEntry>,
     /// What the agent's container may use; unset parts take the defaults.
     pub limits: Limits,
+    /// The git gate's policy and upstream remotes.
+    pub git: Git,
     pub origin: Origin,
 }
 
@@ -206,6 +208,39 @@ impl Role {
             Role::OpenaiBaseUrl => "OPENAI_BASE_URL",
         }
     }
+}
+
+/// A bottle's `git`: what the git gate lets a push do, and where it may
+/// forward it. Unset values take the gate's defaults; merging keeps the
+/// later bottle's value when it sets one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Git {
+    /// Unique by name.
+    pub remotes: Vec<GitRemote>,
+    /// Patterns as in `gitgate::DEFAULT_PROTECTED`, `default` expanded
+    /// already. None: the defaults.
+    pub protected_paths: Option<Vec<String>>,
+    pub allow_force_push: Option<bool>,
+    pub allow_delete: Option<bool>,
+    pub allow_tags: Option<bool>,
+    /// Bytes one push may bring.
+    pub max_push: Option<u64>,
+}
+
+/// An upstream repository the gate forwards pushes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitRemote {
+    /// `[a-z0-9_-]+`.
+    pub name: String,
+    pub url: String,
+    /// The host the URL names, lower-cased; an ssh URL's key is the `ssh`
+    /// entry's for it.
+    pub host: String,
+    pub ssh: bool,
+    /// Branch patterns forwarded without asking.
+    pub branches: Vec<String>,
+    /// Basic or bearer, for an http(s) URL.
+    pub auth: Option<Auth>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -357,6 +357,50 @@ const CASES: &[Case] = &[
         hint: Some("'image' or 'dockerfile'"),
     },
     Case {
+        name: "unknown git key",
+        files: &[(
+            CWD_JSON,
+            r#"{"bottles": {"dev": {"git": {"allow_force_pushes": true}}}}"#,
+        )],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &["bottle 'dev'", "unknown key 'git.allow_force_pushes'"],
+        hint: Some("did you mean 'git.allow_force_push'?"),
+    },
+    Case {
+        name: "a git remote with a bad URL",
+        files: &[(
+            CWD_JSON,
+            r#"{"bottles": {"dev": {"git": {"remotes": [{"name": "up", "url": "https://u:p@h.test/r.git"}]}}}}"#,
+        )],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &["bottle 'dev'", "git.remotes[0].url:", "holds a password"],
+        hint: Some("https://host/owner/repo.git"),
+    },
+    Case {
+        name: "an ssh remote without an ssh entry",
+        files: &[(
+            CWD_JSON,
+            r#"{"bottles": {"dev": {"git": {"remotes": [{"name": "up", "url": "git@h.test:o/r.git"}]}}}}"#,
+        )],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &[
+            "bot-bottle.json: bottle 'dev'",
+            "git.remotes[0].url:",
+            "no `ssh` entry for h.test",
+        ],
+        hint: Some("\"ssh\""),
+    },
+    Case {
+        name: "auth on an ssh remote",
+        files: &[(
+            CWD_JSON,
+            r#"{"bottles": {"dev": {"git": {"remotes": [{"name": "up", "url": "ssh://git@h.test/r", "auth": {"scheme": "bearer", "token_env": "T"}}]}}}}"#,
+        )],
+        args: &["start", "shell", "--dry-run"],
+        first_line: &["bottle 'dev'", "git.remotes[0].auth: is set on an ssh URL"],
+        hint: Some("remove `auth`"),
+    },
+    Case {
         name: "unknown backend",
         files: &[],
         args: &["start", "shell", "--backend", "podman", "--dry-run"],
@@ -498,4 +542,44 @@ fn start_without_an_agent_and_without_a_terminal_names_the_choices() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("no agent named"), "{stderr}");
     assert!(stderr.contains("claude|codex|shell"), "{stderr}");
+}
+
+#[test]
+fn dry_run_with_cwd_in_a_git_repository_shows_the_gate_and_leaves_nothing() {
+    let env = Env::new();
+    env.write("proj/.git/HEAD", "ref: refs/heads/main\n");
+    fs::create_dir_all(env.proj().join(".git/objects")).unwrap();
+    fs::create_dir_all(env.proj().join(".git/refs/heads")).unwrap();
+    env.write(
+        CWD_JSON,
+        r#"{"bottles": {"up": {"git": {"remotes": [{"name": "up", "url": "https://h.test/o/r.git", "branches": ["agent/*"]}]}}}}"#,
+    );
+    let before = env.tree();
+    let out = env
+        .cmd(&[
+            "start",
+            "shell",
+            "--bottle",
+            "default",
+            "--bottle",
+            "up",
+            "--cwd",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("(branch main): pushes land as bot-bottle/shell-"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("upstream up https://h.test/o/r.git: agent/*"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("a clone of"), "{stdout}");
+    assert!(!env.home().exists());
+    assert_eq!(env.tree(), before);
 }

@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! bring_up:  write state → images → compose up (wait healthy) → copy cwd
-//!            → restore the transcript        (any failure: take it down)
+//!            (with a git gate: the repository's files, then a clone of
+//!            the gate's repository as its .git) → restore the transcript
+//!                                            (any failure: take it down)
 //! session:   docker exec the provider's argv
 //! end:       snapshot the transcript if the state is kept → compose down
 //!            → settle: exit 0 removes state/<slug>, else it is kept
@@ -12,12 +14,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{LaunchError, Prepared};
 use crate::backend::docker::images::{self, SidecarImage};
-use crate::backend::docker::plan::WORKDIR;
+use crate::backend::docker::plan::{GatePlan, WORKDIR};
 use crate::backend::docker::seal::{self, Sealed};
 use crate::backend::docker::session::{self, Io, Snapshot};
 use crate::backend::docker::{compose, files};
 use crate::exec::Sink;
-use crate::provider::{AGENT_HOME, Provider, SessionSpec};
+use crate::provider::{AGENT_HOME, Provider, SessionSpec, shell_quote};
 use crate::state::Home;
 
 const TRANSCRIPT: &str = "transcript.tar";
@@ -101,6 +103,10 @@ fn bring_up_steps(
     ctx.check()?;
     images::ensure_sidecar_image(sidecar, ctx.sink)?;
     ctx.check()?;
+    if plan.git_gate.is_some() {
+        images::ensure_gate_image(sidecar, ctx.sink)?;
+        ctx.check()?;
+    }
     images::ensure_agent_image(&plan.agent_image, ctx.sink)?;
     ctx.check()?;
     let compose_file = ctx.home.bottle_dir(slug).join(files::COMPOSE_FILE);
@@ -125,7 +131,10 @@ fn bring_up_steps(
             "bot-bottle: copying {} into {WORKDIR}",
             cwd.display()
         ));
-        session::copy_in(slug, cwd, WORKDIR)?;
+        session::copy_in(slug, cwd, WORKDIR, &[])?;
+    }
+    if let Some(gate) = &plan.git_gate {
+        workspace_clone(ctx, slug, gate)?;
     }
     let transcript = ctx.home.bottle_dir(slug).join(TRANSCRIPT);
     if transcript.is_file() {
@@ -134,6 +143,47 @@ fn bring_up_steps(
     ctx.check()?;
     ctx.home.clear_preserved(slug)?;
     Ok(())
+}
+
+/// The workspace as a clone of the gate's repository: the operator's files
+/// (their `.git` aside), then a clone's `.git` under them, so uncommitted
+/// changes show as changes.
+fn workspace_clone(ctx: &Context, slug: &str, gate: &GatePlan) -> Result<(), LaunchError> {
+    ctx.sink.line(&format!(
+        "bot-bottle: copying {} into {WORKDIR}, a clone of it through the git gate",
+        gate.repo_top.display()
+    ));
+    session::copy_in(slug, &gate.repo_top, WORKDIR, &[".git"])?;
+    ctx.check()?;
+    let failed = |step: &str, e: crate::exec::ExecError| {
+        ctx.sink.line(&compose::logs(slug));
+        LaunchError::BringUp {
+            slug: slug.to_owned(),
+            reason: format!("{step}: {e}"),
+        }
+    };
+    session::wait_for_gate(slug).map_err(|e| failed("the git gate did not answer", e))?;
+    session::run_script(slug, &clone_script(gate))
+        .map_err(|e| failed("cloning the git gate's repository failed", e))
+}
+
+/// Clones the gate's repository beside the workspace and moves its `.git`
+/// in, then sets the agent's git identity unless its image has one.
+fn clone_script(gate: &GatePlan) -> String {
+    let tmp = "/tmp/.bb-clone";
+    format!(
+        "set -e\n\
+         rm -rf {tmp}\n\
+         git clone --no-checkout -q {url} {tmp}\n\
+         mv {tmp}/.git {WORKDIR}/.git\n\
+         rmdir {tmp}\n\
+         git -C {WORKDIR} reset -q\n\
+         git -C {WORKDIR} config user.name >/dev/null || git -C {WORKDIR} config user.name {name}\n\
+         git -C {WORKDIR} config user.email >/dev/null || git -C {WORKDIR} config user.email {email}\n",
+        url = shell_quote(&crate::gitgate::agent_url()),
+        name = shell_quote(&gate.user_name),
+        email = shell_quote(&gate.user_email),
+    )
 }
 
 /// Which argv a session runs.
@@ -222,4 +272,38 @@ fn snapshot(ctx: &Context, slug: &str, provider: Provider) {
         Err(e) => format!("no transcript snapshot: {e}"),
     };
     ctx.sink.line(&format!("bot-bottle: warning: {warning}"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clone_script_moves_a_clone_under_the_copied_files() {
+        let gate = GatePlan {
+            image: "bot-bottle-git-gate:x".into(),
+            repo_top: "/home/u/proj".into(),
+            audit_log: "/home/u/.bot-bottle/audit/dev-abcde.jsonl".into(),
+            user_name: "dev (bot-bottle)".into(),
+            user_email: "dev-abcde@bot-bottle.invalid".into(),
+        };
+        let script = clone_script(&gate);
+        let lines: Vec<&str> = script.lines().collect();
+        assert_eq!(
+            lines[..6],
+            [
+                "set -e",
+                "rm -rf /tmp/.bb-clone",
+                "git clone --no-checkout -q http://git-gate:8418/repo.git /tmp/.bb-clone",
+                "mv /tmp/.bb-clone/.git /workspace/.git",
+                "rmdir /tmp/.bb-clone",
+                "git -C /workspace reset -q",
+            ]
+        );
+        assert_eq!(
+            lines[6],
+            "git -C /workspace config user.name >/dev/null || git -C /workspace config user.name 'dev (bot-bottle)'"
+        );
+        assert!(lines[7].ends_with("user.email dev-abcde@bot-bottle.invalid"));
+    }
 }

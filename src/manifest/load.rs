@@ -266,6 +266,7 @@ fn finish_bottle(raw: RawBottle) -> Result<(Bottle, Option<String>), ManifestErr
         },
         ssh,
         limits: raw.limits,
+        git: raw.git,
         origin: raw.origin,
     };
     Ok((bottle, raw.extends))

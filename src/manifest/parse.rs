@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 use super::error::closest;
-use super::{Auth, Limits, ManifestError, Origin, Place, Role, Route, Scheme};
+use super::{Auth, Git, Limits, ManifestError, Origin, Place, Role, Route, Scheme};
 
+mod git;
 mod limits;
 use crate::provider::Provider;
 
@@ -67,6 +68,7 @@ pub struct RawBottle {
     pub trust_upstream_ca: Vec<PathBuf>,
     pub ssh: Vec<(String, PathBuf)>,
     pub limits: Limits,
+    pub git: Git,
     pub origin: Origin,
 }
 
@@ -101,6 +103,7 @@ const BOTTLE_KEYS: &[&str] = &[
     "egress",
     "ssh",
     "limits",
+    "git",
 ];
 const EGRESS_KEYS: &[&str] = &["routes", "trust_upstream_ca"];
 const ROUTE_KEYS: &[&str] = &[
@@ -303,6 +306,11 @@ fn bottle(name: &str, value: &Value, src: &Source) -> Result<RawBottle, Manifest
         Some(value) => limits::parse(&Fields::new(value, &place, "limits.", limits::KEYS)?)?,
     };
 
+    let git = match f.get("git") {
+        None => Git::default(),
+        Some(value) => git::parse(&Fields::new(value, &place, "git.", git::KEYS)?, &place)?,
+    };
+
     let extends = f.string("extends")?;
     if let Some(e) = &extends {
         check_name(&place, "extends", e)?;
@@ -316,6 +324,7 @@ fn bottle(name: &str, value: &Value, src: &Source) -> Result<RawBottle, Manifest
         trust_upstream_ca,
         ssh,
         limits,
+        git,
         origin: src.origin.clone(),
     })
 }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Agent, Bottle, Limits, Manifest, ManifestError, Place, Route};
+use super::{Agent, Bottle, Git, Limits, Manifest, ManifestError, Place, Route};
 
 /// One source level (embedded, home or cwd) after its files are read.
 #[derive(Debug, Default)]
@@ -50,7 +50,9 @@ pub fn resolve(levels: Vec<Level>) -> Result<Manifest, ManifestError> {
 
     let mut bottles = BTreeMap::new();
     for name in defs.keys() {
-        bottles.insert(name.clone(), extend(name, &defs, &mut Vec::new())?);
+        let bottle = extend(name, &defs, &mut Vec::new())?;
+        check_ssh_remotes(&bottle)?;
+        bottles.insert(name.clone(), bottle);
     }
     let known: Vec<String> = bottles.keys().cloned().collect();
     for agent in agents.values() {
@@ -141,8 +143,53 @@ pub fn merge(base: &Bottle, over: &Bottle) -> Bottle {
             pids: over.limits.pids.or(base.limits.pids),
             cpus: over.limits.cpus.or(base.limits.cpus),
         },
+        git: merge_git(&base.git, &over.git),
         origin: over.origin.clone(),
     }
+}
+
+/// Remotes by name (the later replaces), every other key the later's when
+/// it sets one.
+fn merge_git(base: &Git, over: &Git) -> Git {
+    let mut remotes = base.remotes.clone();
+    for remote in &over.remotes {
+        match remotes.iter_mut().find(|r| r.name == remote.name) {
+            Some(existing) => *existing = remote.clone(),
+            None => remotes.push(remote.clone()),
+        }
+    }
+    Git {
+        remotes,
+        protected_paths: over
+            .protected_paths
+            .clone()
+            .or_else(|| base.protected_paths.clone()),
+        allow_force_push: over.allow_force_push.or(base.allow_force_push),
+        allow_delete: over.allow_delete.or(base.allow_delete),
+        allow_tags: over.allow_tags.or(base.allow_tags),
+        max_push: over.max_push.or(base.max_push),
+    }
+}
+
+/// An ssh remote's key is the bottle's `ssh` entry for its host.
+fn check_ssh_remotes(bottle: &Bottle) -> Result<(), ManifestError> {
+    for (i, remote) in bottle.git.remotes.iter().enumerate() {
+        if remote.ssh && !bottle.ssh.iter().any(|e| e.host == remote.host) {
+            return Err(ManifestError::Invalid {
+                place: Place::bottle(&bottle.origin, &bottle.name),
+                key: format!("git.remotes[{i}].url"),
+                message: format!(
+                    "'{}' is an ssh URL and the bottle has no `ssh` entry for {}",
+                    remote.url, remote.host
+                ),
+                hint: Some(format!(
+                    "add \"ssh\": [{{\"host\": \"{}\", \"identity_file\": \"~/.ssh/id_ed25519\"}}] to the bottle: its key is the gate's, never the agent's",
+                    remote.host
+                )),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn merge_route(base: &Route, over: &Route) -> Route {
@@ -214,6 +261,7 @@ mod tests {
             egress: Egress::default(),
             ssh: Vec::new(),
             limits: Default::default(),
+            git: Default::default(),
             origin: Origin::File("m.json".into()),
         }
     }
@@ -355,5 +403,58 @@ mod tests {
             compose_bottles(&m, &["ghh".into()]),
             Err(ManifestError::UnknownBottleFlag { .. })
         ));
+    }
+
+    fn remote(name: &str, url: &str, ssh: bool) -> crate::manifest::GitRemote {
+        crate::manifest::GitRemote {
+            name: name.into(),
+            url: url.into(),
+            host: "h.test".into(),
+            ssh,
+            branches: vec![],
+            auth: None,
+        }
+    }
+
+    #[test]
+    fn git_merges_remotes_by_name_and_later_values_win() {
+        let mut base = bottle("base");
+        base.image = Some(ImageSource::Image("debian".into()));
+        base.git.remotes = vec![
+            remote("up", "https://h.test/a", false),
+            remote("b", "https://h.test/b", false),
+        ];
+        base.git.max_push = Some(1 << 20);
+        base.git.allow_tags = Some(true);
+        let mut over = bottle("over");
+        over.git.remotes = vec![remote("up", "https://h.test/new", false)];
+        over.git.allow_tags = Some(false);
+        over.git.protected_paths = Some(vec!["x".into()]);
+        let m = merge(&base, &over);
+        let urls: Vec<&str> = m.git.remotes.iter().map(|r| r.url.as_str()).collect();
+        assert_eq!(urls, ["https://h.test/new", "https://h.test/b"]);
+        assert_eq!(m.git.max_push, Some(1 << 20));
+        assert_eq!(m.git.allow_tags, Some(false));
+        assert_eq!(m.git.protected_paths, Some(vec!["x".to_owned()]));
+    }
+
+    #[test]
+    fn an_ssh_remote_needs_an_ssh_entry_for_its_host_through_extends() {
+        let mut keys = bottle("keys");
+        keys.ssh = vec![SshEntry {
+            host: "h.test".into(),
+            identity_file: "/k".into(),
+        }];
+        let mut up = bottle("up");
+        up.git.remotes = vec![remote("up", "git@h.test:r.git", true)];
+        let err = resolve(vec![level(vec![(up.clone(), None)])]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("bottle 'up': git.remotes[0].url: 'git@h.test:r.git' is an ssh URL"),
+            "{err}"
+        );
+        assert!(err.hint().unwrap().contains("\"host\": \"h.test\""));
+        let m = resolve(vec![level(vec![(keys, None), (up, Some("keys"))])]).unwrap();
+        assert_eq!(m.bottles["up"].git.remotes.len(), 1);
     }
 }

@@ -3,13 +3,14 @@
 //! removed again if any write fails, so nothing half-written stays.
 
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use serde_json::{Map, Value};
 
 use super::plan::{DockerPlan, FileContent, TokenSlot};
 use crate::egress::ca;
+use crate::gitgate;
 use crate::state::{Home, Metadata, StateError, write_atomic};
 
 pub const COMPOSE_FILE: &str = "compose.json";
@@ -85,7 +86,21 @@ fn write_all(
                 write_atomic(&path, &bytes, file.mode)?;
             }
             FileContent::CopyDir(from) => copy_dir(from, &path)?,
+            FileContent::Concat(from) => {
+                let mut bytes = Vec::new();
+                for file in from {
+                    bytes.extend(fs::read(file).map_err(|e| io(file, e))?);
+                    if !bytes.ends_with(b"\n") {
+                        bytes.push(b'\n');
+                    }
+                }
+                write_atomic(&path, &bytes, file.mode)?;
+            }
         }
+    }
+    if let Some(gate) = &plan.git_gate {
+        // Mounted into the gate: a file, or docker would make a folder.
+        touch(&gate.audit_log)?;
     }
     let compose = serde_json::to_string_pretty(&plan.compose).unwrap_or_default();
     write_atomic(&dir.join(COMPOSE_FILE), compose.as_bytes(), 0o600)?;
@@ -106,7 +121,25 @@ fn tokens_json(slots: &[TokenSlot]) -> String {
 
 /// Removes what may hold a secret even when the state is kept for resume.
 pub fn remove_secrets(home: &Home, slug: &str) {
-    let _ = fs::remove_file(home.bottle_dir(slug).join(TOKENS));
+    let dir = home.bottle_dir(slug);
+    let _ = fs::remove_file(dir.join(TOKENS));
+    let gate = dir.join(gitgate::SERVICE);
+    let _ = fs::remove_file(gate.join(gitgate::TOKENS_FILE));
+    let _ = fs::remove_dir_all(gate.join(gitgate::SSH_DIR));
+}
+
+/// Makes `path` (and its folder) an empty file unless it exists.
+fn touch(path: &Path) -> Result<(), StateError> {
+    if let Some(parent) = path.parent() {
+        make_dir(parent, 0o700)?;
+    }
+    fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map(|_| ())
+        .map_err(|e| io(path, e))
 }
 
 fn make_dir(dir: &Path, mode: u32) -> Result<(), StateError> {
@@ -188,6 +221,7 @@ mod tests {
             egress: Egress::default(),
             ssh: vec![],
             limits: Default::default(),
+            git: Default::default(),
             origin: Origin::Embedded,
         };
         let state_dir = home.bottle_dir("dev-aaaaa");
@@ -207,6 +241,7 @@ mod tests {
             extra_args: &[],
             context_digest: None,
             live_routes: None,
+            git_gate: None,
         })
         .unwrap();
         let meta = Metadata {
@@ -241,5 +276,105 @@ mod tests {
         );
         assert!(home.existing_bottle_dir("dev-aaaaa").is_ok());
         assert_eq!(home.read_metadata("dev-aaaaa").unwrap(), meta);
+    }
+
+    #[test]
+    fn a_gate_gets_its_files_the_audit_log_and_loses_its_secrets_at_teardown() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home {
+            root: dir.path().join("home"),
+        };
+        let key = dir.path().join("id_ed25519");
+        fs::write(&key, "PRIVATE").unwrap();
+        let (ca1, ca2) = (dir.path().join("ca1.pem"), dir.path().join("ca2.pem"));
+        fs::write(&ca1, "ONE").unwrap();
+        fs::write(&ca2, "TWO\n").unwrap();
+        let agent = Agent {
+            name: "dev".into(),
+            provider: Provider::Shell,
+            prompt: String::new(),
+            bottles: vec![],
+            skills: vec![],
+            startup_args: vec![],
+            description: None,
+            model: None,
+            color: None,
+            origin: Origin::Embedded,
+        };
+        let mut bottle = Bottle {
+            name: "b".into(),
+            image: Some(ImageSource::Image("debian".into())),
+            env: BTreeMap::new(),
+            egress: Egress::default(),
+            ssh: vec![crate::manifest::SshEntry {
+                host: "h.test".into(),
+                identity_file: key,
+            }],
+            limits: Default::default(),
+            git: Default::default(),
+            origin: Origin::Embedded,
+        };
+        bottle.egress.trust_upstream_ca = vec![ca1, ca2];
+        let repo = crate::gitgate::operator::OperatorRepo {
+            top: dir.path().join("proj"),
+            git_dir: dir.path().join("proj/.git"),
+            common_dir: dir.path().join("proj/.git"),
+            head: None,
+        };
+        let audit = home.audit_log("dev-ggggg");
+        let state_dir = home.bottle_dir("dev-ggggg");
+        let env = BTreeSet::new();
+        let names = ["b".to_owned()];
+        let plan = plan(&PlanInput {
+            slug: "dev-ggggg",
+            agent: &agent,
+            bottle: &bottle,
+            bottle_names: &names,
+            state_dir: &state_dir,
+            engine: &EngineFacts::unknown(),
+            sidecar_image: "s",
+            host_user: (0, 0),
+            host_env_set: &env,
+            copy_cwd: Some(&repo.top),
+            extra_args: &[],
+            context_digest: None,
+            live_routes: None,
+            git_gate: Some(crate::backend::docker::plan::GateInput {
+                repo: &repo,
+                audit_log: &audit,
+                known_hosts: None,
+            }),
+        })
+        .unwrap();
+        let meta = Metadata {
+            agent: "dev".into(),
+            bottles: vec!["b".into()],
+            cwd: repo.top.clone(),
+            copy_cwd: true,
+            label: "dev".into(),
+            color: "cyan".into(),
+            backend: "docker".into(),
+            started_at: "now".into(),
+            provider: Provider::Shell,
+            session: SessionSpec::default(),
+        };
+        write_state(&home, &meta, &plan).unwrap();
+        let mode = |p: &str| fs::metadata(state_dir.join(p)).unwrap().mode() & 0o777;
+        assert_eq!(mode("git-gate"), 0o700);
+        assert_eq!(mode("git-gate/ssh/id_0"), 0o600);
+        assert_eq!(mode("git-gate/tokens.json"), 0o600);
+        assert_eq!(
+            fs::read_to_string(state_dir.join("git-gate/upstream-ca.pem")).unwrap(),
+            "ONE\nTWO\n"
+        );
+        assert!(state_dir.join("git-gate/gate.json").is_file());
+        assert!(state_dir.join("supervise/git-policy.md").is_file());
+        assert!(audit.is_file(), "a file for docker to mount, not a folder");
+        assert!(!state_dir.join("agent/ssh").exists());
+
+        remove_secrets(&home, "dev-ggggg");
+        assert!(!state_dir.join("git-gate/tokens.json").exists());
+        assert!(!state_dir.join("git-gate/ssh").exists());
+        assert!(state_dir.join("git-gate/gate.json").is_file());
     }
 }

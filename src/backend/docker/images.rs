@@ -1,6 +1,7 @@
 //! Images: the base (from Debian packages, for hosts without a registry),
 //! the agent's (from the bottle, tagged by content), and the sidecars' (this
-//! binary, built static, alone in an otherwise empty image).
+//! binary, built static, alone in an otherwise empty image), and the git
+//! gate's (the base, which has git and ssh, plus the same binary).
 
 use std::fs;
 use std::io::{Read, Write};
@@ -28,6 +29,10 @@ pub enum ImageError {
     Exec(#[from] ExecError),
     #[error("the base image {0} is missing and there is no registry to pull it from")]
     BaseMissing(String),
+    #[error(
+        "the git gate's image starts from {0}, which is missing: make it with `bot-bottle image bootstrap`"
+    )]
+    GateBaseMissing(String),
     #[error("making the base image needs root (debootstrap does)")]
     NeedRoot,
     #[error("{binary} is linked dynamically: the sidecar image needs a static bot-bottle")]
@@ -49,6 +54,9 @@ impl ImageError {
             ImageError::BaseMissing(_) => {
                 Some("make it from Debian packages: bot-bottle image bootstrap".into())
             }
+            ImageError::GateBaseMissing(_) => Some(
+                "it has git and openssh-client; or start without --cwd in a git repository".into(),
+            ),
             ImageError::NeedRoot => Some("run it as root: sudo bot-bottle image bootstrap".into()),
             ImageError::NotStatic { .. } => Some(format!(
                 "build one with `{STATIC_BUILD}` and run target/x86_64-unknown-linux-gnu/release/bot-bottle (scripts/bot-bottle does), or point BOT_BOTTLE_SIDECAR_BIN at it"
@@ -361,6 +369,15 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The git gate's image for a sidecar image: the base (git, ssh) and the
+/// same binary, so tagged by the same digest.
+pub fn gate_image_tag(sidecar_tag: &str) -> String {
+    let digest = sidecar_tag
+        .rsplit_once(':')
+        .map_or(sidecar_tag, |(_, digest)| digest);
+    format!("bot-bottle-git-gate:{digest}")
+}
+
 /// The static binary that goes into the sidecar image, and the image's tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SidecarImage {
@@ -439,6 +456,61 @@ pub fn ensure_sidecar_image(image: &SidecarImage, sink: &Sink) -> Result<(), Ima
     )?)
 }
 
+/// The git gate's image: the base (git, openssh-client) and the binary.
+/// A base without git fails the build, saying so.
+fn gate_dockerfile() -> String {
+    format!(
+        "FROM {BASE_IMAGE}\n\
+         RUN command -v git >/dev/null && command -v ssh >/dev/null || {{ echo 'bot-bottle: {BASE_IMAGE} lacks git or ssh: make it with bot-bottle image bootstrap' >&2; exit 1; }}\n\
+         COPY bot-bottle /bot-bottle\n\
+         ENTRYPOINT [\"/bot-bottle\"]\n"
+    )
+}
+
+/// Builds the git gate's image (`gate_image_tag`) unless it exists;
+/// returns its tag.
+pub fn ensure_gate_image(sidecar: &SidecarImage, sink: &Sink) -> Result<String, ImageError> {
+    let tag = gate_image_tag(&sidecar.tag);
+    if exists(&tag)? {
+        return Ok(tag);
+    }
+    if !exists(BASE_IMAGE)? {
+        return Err(ImageError::GateBaseMissing(BASE_IMAGE.into()));
+    }
+    sink.line(&format!(
+        "bot-bottle: building {tag} from {BASE_IMAGE} and {}",
+        sidecar.binary.display()
+    ));
+    let cmd = DOCKER.command([
+        "build",
+        "--force-rm",
+        "--network",
+        "none",
+        "--label",
+        &format!("{LABEL}=git-gate"),
+        "-t",
+        &tag,
+        "-",
+    ]);
+    run_build(cmd, sink, |stdin| {
+        let mut tar = tar::Builder::new(stdin);
+        let dockerfile = gate_dockerfile();
+        let mut header = tar::Header::new_gnu();
+        header.set_size(dockerfile.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())?;
+        let mut file = fs::File::open(&sidecar.binary)?;
+        let mut header = tar::Header::new_gnu();
+        header.set_size(file.metadata()?.len());
+        header.set_mode(0o755);
+        header.set_cksum();
+        tar.append_data(&mut header, "bot-bottle", &mut file)?;
+        tar.finish()
+    })?;
+    Ok(tag)
+}
+
 /// Whether an ELF file (its first bytes) has no program interpreter, i.e.
 /// runs without a dynamic loader, so in an empty image.
 pub fn is_static_elf(head: &[u8]) -> bool {
@@ -491,6 +563,18 @@ mod tests {
         for (dockerfile, want) in cases {
             assert_eq!(base_images(dockerfile), *want, "{dockerfile}");
         }
+    }
+
+    #[test]
+    fn the_gate_image_shares_the_sidecar_digest_and_needs_git() {
+        assert_eq!(
+            gate_image_tag("bot-bottle-sidecar:0123abcd"),
+            "bot-bottle-git-gate:0123abcd"
+        );
+        let dockerfile = gate_dockerfile();
+        assert_eq!(base_images(&dockerfile), [BASE_IMAGE]);
+        assert!(dockerfile.contains("command -v git"), "{dockerfile}");
+        assert!(dockerfile.ends_with("ENTRYPOINT [\"/bot-bottle\"]\n"));
     }
 
     #[test]

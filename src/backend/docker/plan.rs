@@ -22,13 +22,15 @@ use crate::state::LiveRoutes;
 mod agent_env;
 mod agent_files;
 mod compose_file;
+mod git_gate;
 mod preflight;
 mod resources;
 
+pub use git_gate::{GateInput, GatePlan};
 pub use preflight::Preflight;
 pub use resources::{
-    AGENT_RESOURCES, EGRESS_RESOURCES, GVISOR_TASKS_PER_PROCESS, Resources, SUPERVISE_RESOURCES,
-    format_bytes,
+    AGENT_RESOURCES, EGRESS_RESOURCES, GATE_RESOURCES, GVISOR_TASKS_PER_PROCESS, Resources,
+    SUPERVISE_RESOURCES, format_bytes,
 };
 
 /// The internal network's bridge gets no IPv4 address on the host, so the
@@ -98,6 +100,9 @@ pub struct PlanInput<'a> {
     pub context_digest: Option<&'a str>,
     /// The routes a resumed bottle lived with; they replace its bottles'.
     pub live_routes: Option<&'a LiveRoutes>,
+    /// The operator's repository `--cwd` is in: the bottle gets a git gate
+    /// and its workspace is a clone.
+    pub git_gate: Option<GateInput<'a>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +116,10 @@ pub struct DockerPlan {
     pub files: Vec<PlannedFile>,
     pub provider: Provider,
     pub session: SessionSpec,
+    /// A folder copied into the workdir as it is (no git gate).
     pub copy_cwd: Option<PathBuf>,
+    /// The git gate, when `--cwd` is in a git repository.
+    pub git_gate: Option<GatePlan>,
     pub preflight: Preflight,
 }
 
@@ -148,6 +156,8 @@ pub enum FileContent {
     Copy(PathBuf),
     /// A host folder, copied with everything in it.
     CopyDir(PathBuf),
+    /// Host files, one after the other (PEM bundles).
+    Concat(Vec<PathBuf>),
     /// The route tokens, as JSON `{slot: value}`, each value read from the
     /// host variable named, at write time.
     Tokens(Vec<TokenSlot>),
@@ -239,8 +249,15 @@ pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
     let limits = resources::agent_limits(input)?;
 
     let mcp_url = format!("http://supervise:{MCP_PORT}/mcp");
+    let mut prompt = input.agent.prompt.clone();
+    if input.git_gate.is_some() && provider != Provider::Shell {
+        if !prompt.is_empty() {
+            prompt.push_str("\n\n");
+        }
+        prompt.push_str(&git_gate::prompt_paragraph());
+    }
     let session = SessionSpec {
-        prompt: (!input.agent.prompt.is_empty()).then(|| input.agent.prompt.clone()),
+        prompt: (!prompt.is_empty()).then_some(prompt),
         mcp_url: Some(mcp_url.clone()),
         model: input.agent.model.clone(),
         args: input
@@ -267,7 +284,7 @@ pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
         }
     };
     let env = agent_env(input, &routes, &mcp_url);
-    let files = files(input, &live, &mcp_url, &env);
+    let files = files(input, &live, &mcp_url, &env, session.prompt.as_deref());
     let compose = compose_file::compose(input, &agent_image.tag, &env, &limits);
     let preflight =
         preflight::preflight(input, &agent_image, &routes, &live, &env, &session, &limits);
@@ -279,7 +296,14 @@ pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
         files,
         provider,
         session,
-        copy_cwd: input.copy_cwd.map(Path::to_path_buf),
+        copy_cwd: match input.git_gate {
+            Some(_) => None,
+            None => input.copy_cwd.map(Path::to_path_buf),
+        },
+        git_gate: input
+            .git_gate
+            .as_ref()
+            .map(|gate| git_gate::gate_plan(input, gate)),
         preflight,
     })
 }
@@ -458,6 +482,7 @@ fn files(
     live: &LiveRoutes,
     mcp_url: &str,
     env: &[(String, String)],
+    prompt: Option<&str>,
 ) -> Vec<PlannedFile> {
     let mut files = Vec::new();
     let mut add = |path: String, content: FileContent, mode: u32| {
@@ -510,7 +535,10 @@ fn files(
         0o644,
     );
 
-    agent_files::add_agent_files(input, mcp_url, env, &mut add);
+    if let Some(gate) = &input.git_gate {
+        git_gate::add_files(input, gate, live, &mut add);
+    }
+    agent_files::add_agent_files(input, mcp_url, env, prompt, &mut add);
     files
 }
 
@@ -525,7 +553,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::manifest::{Auth, Dockerfile, Egress, Limits, Origin, Skill, SshEntry};
+    use crate::gitgate::operator::OperatorRepo;
+    use crate::manifest::{Auth, Dockerfile, Egress, GitRemote, Limits, Origin, Skill, SshEntry};
     use serde_json::json;
 
     fn agent(provider: Provider) -> Agent {
@@ -556,6 +585,7 @@ mod tests {
             egress: Egress::default(),
             ssh: vec![],
             limits: Limits::default(),
+            git: Default::default(),
             origin: Origin::Embedded,
         }
     }
@@ -591,6 +621,7 @@ mod tests {
             extra_args: &[],
             context_digest: None,
             live_routes: None,
+            git_gate: None,
         }
     }
 
@@ -988,6 +1019,160 @@ mod tests {
             err.to_string()
                 .contains("two routes have role 'anthropic-base-url'"),
             "{err}"
+        );
+    }
+
+    fn gate_bottle() -> Bottle {
+        let mut b = full_bottle();
+        if let Some(ImageSource::Dockerfile(d)) = &mut b.image {
+            d.shown_as = "/home/u/proj/docker/Dockerfile".into();
+            d.context = Some("/home/u/proj/docker".into());
+        }
+        b.origin = Origin::File("bot-bottle.json".into());
+        b.git.remotes = vec![
+            GitRemote {
+                name: "up".into(),
+                url: "https://git.example.test/o/r.git".into(),
+                host: "git.example.test".into(),
+                ssh: false,
+                branches: vec!["agent/*".into()],
+                auth: Some(Auth {
+                    scheme: Some(Scheme::Basic),
+                    token_env: vec!["UP_TOKEN".into()],
+                }),
+            },
+            GitRemote {
+                name: "gh".into(),
+                url: "git@github.com:o/r.git".into(),
+                host: "github.com".into(),
+                ssh: true,
+                branches: vec![],
+                auth: None,
+            },
+        ];
+        b.git.protected_paths = Some(vec![".github".into(), "docs/legal/**".into()]);
+        b.git.allow_tags = Some(true);
+        b
+    }
+
+    fn operator_repo() -> OperatorRepo {
+        OperatorRepo {
+            top: "/home/u/proj".into(),
+            git_dir: "/home/u/proj/.git".into(),
+            common_dir: "/home/u/proj/.git".into(),
+            head: Some("main".into()),
+        }
+    }
+
+    #[test]
+    fn claude_with_a_git_gate_and_remotes() {
+        let agent = agent(Provider::Claude);
+        let bottle = gate_bottle();
+        let env: BTreeSet<String> = ["GH_TOKEN".to_owned(), "UP_TOKEN".to_owned()].into();
+        let names = vec!["claude".to_owned(), "gh".to_owned()];
+        let repo = operator_repo();
+        let audit = PathBuf::from("/home/u/.bot-bottle/audit/dev-abcde.jsonl");
+        let mut inp = input(&agent, &bottle, &env, &names);
+        inp.copy_cwd = Some(Path::new("/home/u/proj/src"));
+        inp.git_gate = Some(GateInput {
+            repo: &repo,
+            audit_log: &audit,
+            known_hosts: Some(Path::new("/home/u/.ssh/known_hosts")),
+        });
+        let plan = plan(&inp).unwrap();
+        insta::assert_snapshot!("gate_preflight", plan.preflight.render());
+        insta::assert_json_snapshot!("gate_compose_service", plan.compose["services"]["git-gate"]);
+        let listing: Vec<String> = plan
+            .files
+            .iter()
+            .filter(|f| f.path.starts_with("git-gate") || f.path.ends_with("git-policy.md"))
+            .map(|f| format!("{:o} {} {:?}", f.mode, f.path.display(), f.content))
+            .collect();
+        insta::assert_snapshot!("gate_files", listing.join("\n"));
+
+        let agent_service = &plan.compose["services"]["agent"];
+        assert_eq!(
+            agent_service["depends_on"]["git-gate"]["condition"],
+            "service_started"
+        );
+        assert_eq!(plan.copy_cwd, None, "the gate's clone replaces the copy");
+        let gate = plan.git_gate.as_ref().unwrap();
+        assert_eq!(gate.repo_top, Path::new("/home/u/proj"));
+        assert_eq!(gate.image, "bot-bottle-git-gate:test");
+        assert_eq!(gate.user_email, "dev-abcde@bot-bottle.invalid");
+        let prompt = plan.session.prompt.as_deref().unwrap();
+        assert!(
+            prompt.starts_with("Be careful.\n\nYour /workspace is a git clone")
+                && prompt.contains("`git-push-policy`"),
+            "{prompt}"
+        );
+        assert!(
+            plan.files.iter().all(|f| !f.path.starts_with("agent/ssh")),
+            "no key reaches the agent"
+        );
+        let config = plan
+            .files
+            .iter()
+            .find(|f| f.path == Path::new("git-gate/gate.json"))
+            .map(|f| match &f.content {
+                FileContent::Text(t) => {
+                    serde_json::from_str::<crate::gitgate::GateConfig>(t).unwrap()
+                }
+                other => panic!("{other:?}"),
+            })
+            .unwrap();
+        assert_eq!(
+            config.protected_paths,
+            [
+                ".github",
+                "docs/legal/**",
+                "docker/Dockerfile",
+                "src/bot-bottle.json"
+            ]
+            .map(String::from),
+            "the bottle's own Dockerfile and manifest, relative to the top"
+        );
+    }
+
+    #[test]
+    fn the_gate_goes_out_only_with_remotes_and_remotes_need_a_gate() {
+        let agent = agent(Provider::Shell);
+        let mut bottle = gate_bottle();
+        bottle.git.remotes.clear();
+        let env = BTreeSet::new();
+        let names = vec!["x".to_owned()];
+        let repo = operator_repo();
+        let audit = PathBuf::from("/a.jsonl");
+        let mut inp = input(&agent, &bottle, &env, &names);
+        inp.copy_cwd = Some(Path::new("/home/u/proj"));
+        inp.git_gate = Some(GateInput {
+            repo: &repo,
+            audit_log: &audit,
+            known_hosts: None,
+        });
+        let p = plan(&inp).unwrap();
+        assert_eq!(
+            p.compose["services"]["git-gate"]["networks"],
+            json!(["internal"])
+        );
+        assert_eq!(
+            p.session.prompt.as_deref(),
+            Some("Be careful."),
+            "a shell reads no prompt"
+        );
+
+        let bottle = gate_bottle();
+        let mut inp = input(&agent, &bottle, &env, &names);
+        inp.copy_cwd = Some(Path::new("/tmp/not-a-repo"));
+        let p = plan(&inp).unwrap();
+        assert!(p.compose["services"].get("git-gate").is_none());
+        assert_eq!(p.copy_cwd.as_deref(), Some(Path::new("/tmp/not-a-repo")));
+        let shown = p.preflight.render();
+        assert!(
+            shown.contains(
+                "git       no gate (--cwd is not inside a git repository): the bottles' remotes up, gh are unused"
+            ),
+            "{shown}"
         );
     }
 }

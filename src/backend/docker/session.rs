@@ -72,6 +72,21 @@ pub fn is_running(slug: &str) -> Result<bool, ExecError> {
     }
 }
 
+/// Waits (up to 30 s) until the bottle's git gate answers.
+pub fn wait_for_gate(slug: &str) -> Result<(), ExecError> {
+    let mut cmd = DOCKER.command([
+        "exec".to_owned(),
+        crate::gitgate::container_name(slug),
+        "/bot-bottle".into(),
+        "sidecar".into(),
+        "probe".into(),
+        "--wait".into(),
+        "30".into(),
+        format!("127.0.0.1:{}", crate::gitgate::GATE_PORT),
+    ]);
+    DOCKER.output(&mut cmd).map(|_| ())
+}
+
 /// Sends SIGHUP to the bottle's egress sidecar: it reloads its routes.
 pub fn reload_egress(slug: &str) -> Result<(), ExecError> {
     let mut cmd = DOCKER.command(["kill", "--signal", "HUP", &container(slug, "egress")]);
@@ -79,10 +94,14 @@ pub fn reload_egress(slug: &str) -> Result<(), ExecError> {
 }
 
 /// Copies the contents of a host folder into the agent's `dest`, owned by
-/// the agent's user. Nothing is mounted.
-pub fn copy_in(slug: &str, from: &Path, dest: &str) -> Result<(), ExecError> {
-    let mut tar = TAR.command(["-C"]);
-    tar.arg(from).args(["-c", "."]).stdout(Stdio::piped());
+/// the agent's user, leaving out the top-level entries named in `exclude`.
+/// Nothing is mounted.
+pub fn copy_in(slug: &str, from: &Path, dest: &str, exclude: &[&str]) -> Result<(), ExecError> {
+    let mut tar = TAR.command(tar_create_args(exclude));
+    tar.arg("-C")
+        .arg(from)
+        .args(["-c", "."])
+        .stdout(Stdio::piped());
     let mut tar = TAR.spawn(&mut tar)?;
     let input = tar
         .stdout
@@ -108,6 +127,25 @@ pub fn copy_in(slug: &str, from: &Path, dest: &str) -> Result<(), ExecError> {
             reason: e.to_string(),
         }),
     }
+}
+
+/// `--exclude` options for top-level entries of the archived folder.
+fn tar_create_args(exclude: &[&str]) -> Vec<String> {
+    exclude
+        .iter()
+        .map(|name| format!("--exclude=./{name}"))
+        .collect()
+}
+
+/// Runs `sh -c script` in the agent container as its user, in the workdir;
+/// a failure carries what it printed on stderr.
+pub fn run_script(slug: &str, script: &str) -> Result<(), ExecError> {
+    let argv: Vec<String> = vec!["sh".into(), "-c".into(), script.into()];
+    let mut cmd = DOCKER.command(exec_args(slug, &argv, Io::Detached, None));
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    finish(&mut cmd)
 }
 
 fn finish(cmd: &mut Command) -> Result<(), ExecError> {
@@ -177,6 +215,12 @@ pub fn restore(slug: &str, from: &Path, into: &str) -> Result<(), ExecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excluded_entries_are_anchored_at_the_top() {
+        assert_eq!(tar_create_args(&[".git"]), ["--exclude=./.git"]);
+        assert!(tar_create_args(&[]).is_empty());
+    }
 
     #[test]
     fn exec_argv() {

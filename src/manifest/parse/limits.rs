@@ -68,7 +68,7 @@ pub(super) fn parse(f: &Fields) -> Result<Limits, ManifestError> {
 }
 
 /// `512m`, `4g`, `1.5g`, `1048576` (docker's units: b, k, m, g, binary).
-fn parse_bytes(text: &str) -> Option<u64> {
+pub(super) fn parse_bytes(text: &str) -> Option<u64> {
     let t = text.trim().to_ascii_lowercase();
     let t = t.strip_suffix('b').filter(|r| !r.is_empty()).unwrap_or(&t);
     let (number, unit) = match t.char_indices().last()? {

@@ -43,7 +43,7 @@ pub(super) fn agent_env(
             "BOT_BOTTLE_SLUG" => input.slug,
             "BOT_BOTTLE_MCP_URL" => mcp_url,
             // The role base URLs are egress's own listeners: straight there.
-            "NO_PROXY" | "no_proxy" => "localhost,127.0.0.1,supervise,egress",
+            "NO_PROXY" | "no_proxy" => "localhost,127.0.0.1,supervise,egress,git-gate",
             "HTTP_PROXY" | "HTTPS_PROXY" | "http_proxy" | "https_proxy" => &proxy,
             _ => &ca,
         };

@@ -1,6 +1,7 @@
 //! What the agent container gets in its config folder, and the script that
 //! puts it where the provider looks: prompt, MCP config, the provider's own
-//! files, skills, ssh, the current Dockerfile. Pure.
+//! files, skills, the current Dockerfile. `ssh` entries' keys go to the
+//! git gate only, never here. Pure.
 
 use std::fmt::Write as _;
 
@@ -15,12 +16,13 @@ pub(super) fn add_agent_files(
     input: &PlanInput,
     mcp_url: &str,
     env: &[(String, String)],
+    prompt: Option<&str>,
     add: &mut impl FnMut(String, FileContent, u32),
 ) {
-    if !input.agent.prompt.is_empty() {
+    if let Some(prompt) = prompt {
         add(
             "agent/prompt.md".into(),
-            FileContent::Text(format!("{}\n", input.agent.prompt)),
+            FileContent::Text(format!("{prompt}\n")),
             0o644,
         );
     }
@@ -63,33 +65,16 @@ pub(super) fn add_agent_files(
             0o755,
         );
     }
-    if !input.bottle.ssh.is_empty() {
-        let mut config = String::new();
-        for (i, entry) in input.bottle.ssh.iter().enumerate() {
-            let _ = write!(
-                config,
-                "Host {}\n  IdentityFile {AGENT_HOME}/.ssh/id_{i}\n  IdentitiesOnly yes\n\n",
-                entry.host
-            );
-            // Readable by the agent's user; the state root itself is 0700.
-            add(
-                format!("agent/ssh/id_{i}"),
-                FileContent::Copy(entry.identity_file.clone()),
-                0o644,
-            );
-        }
-        add("agent/ssh/config".into(), FileContent::Text(config), 0o644);
-    }
     add(
         "agent/start.sh".into(),
-        FileContent::Text(start_script(input)),
+        FileContent::Text(start_script(input, prompt)),
         0o755,
     );
 }
 
 /// Runs in the agent container as its user: puts the bottle's files where
 /// the provider looks for them, marks the container ready, then waits.
-fn start_script(input: &PlanInput) -> String {
+fn start_script(input: &PlanInput, prompt: Option<&str>) -> String {
     let provider = input.agent.provider;
     let mut s = String::from("#!/bin/sh\nset -e\n");
     let q = provider::shell_quote;
@@ -108,18 +93,12 @@ fn start_script(input: &PlanInput) -> String {
             s,
             "mkdir -p {AGENT_HOME}/.codex\nfor f in config.toml auth.json; do [ ! -e {AGENT_CONFIG_DIR}/codex/$f ] || [ -e {AGENT_HOME}/.codex/$f ] || cp {AGENT_CONFIG_DIR}/codex/$f {AGENT_HOME}/.codex/$f; done"
         );
-        if !input.agent.prompt.is_empty() {
+        if prompt.is_some() {
             let _ = writeln!(
                 s,
                 "cp {AGENT_CONFIG_DIR}/prompt.md {AGENT_HOME}/.codex/AGENTS.md"
             );
         }
-    }
-    if !input.bottle.ssh.is_empty() {
-        let _ = writeln!(
-            s,
-            "mkdir -p -m 700 {AGENT_HOME}/.ssh\ncp {AGENT_CONFIG_DIR}/ssh/* {AGENT_HOME}/.ssh/\nchmod 600 {AGENT_HOME}/.ssh/*"
-        );
     }
     let _ = writeln!(s, "touch {READY_FILE}\nexec sleep infinity");
     s

@@ -1,4 +1,5 @@
-//! The compose document of a bottle: its three services, their networks,
+//! The compose document of a bottle: its services (agent, egress,
+//! supervise, and git-gate when there is a gate), their networks,
 //! labels, health checks and limits. Pure.
 
 use serde_json::{Value, json};
@@ -9,8 +10,9 @@ use super::{
     LABEL_SLUG, MCP_PORT, PROXY_PORT, PlanInput, READY_FILE, Runtime, SIDECAR_STATE_DIR, WORKDIR,
 };
 use crate::backend::docker::seal;
+use crate::gitgate::SERVICE;
 
-fn labels(input: &PlanInput, role: &str) -> Value {
+pub(super) fn labels(input: &PlanInput, role: &str) -> Value {
     json!({
         LABEL_SLUG: input.slug,
         LABEL_AGENT: input.agent.name,
@@ -99,13 +101,18 @@ fn document(input: &PlanInput, image: &str, env: &[(String, String)], limits: &R
     SUPERVISE_RESOURCES
         .within(input.engine)
         .apply(&mut supervise);
+    let mut services = json!({
+        "agent": agent,
+        "egress": egress,
+        "supervise": supervise,
+    });
+    if let Some(gate) = &input.git_gate {
+        services[SERVICE] = super::git_gate::service(input, gate);
+        services["agent"]["depends_on"][SERVICE] = json!({"condition": "service_started"});
+    }
     json!({
         "name": format!("bot-bottle-{}", input.slug),
-        "services": {
-            "agent": agent,
-            "egress": egress,
-            "supervise": supervise,
-        },
+        "services": services,
         "networks": {
             "internal": {
                 "internal": true,

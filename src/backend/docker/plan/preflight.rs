@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::resources::{EGRESS_RESOURCES, Resources, SUPERVISE_RESOURCES};
+use super::resources::{EGRESS_RESOURCES, GATE_RESOURCES, Resources, SUPERVISE_RESOURCES};
 use super::{
     AGENT_CONFIG_DIR, AgentImage, PlanInput, PlannedRoute, RoutePlan, STANDARD_ENV, WORKDIR,
 };
@@ -48,22 +48,34 @@ pub(super) fn preflight(
     row("bottles", input.bottle_names.join(" + "));
     row("backend", "docker".into());
     row("runtime", input.engine.runtime_line());
+    let gate = input.git_gate.as_ref();
     row(
         "network",
-        "internal only: the agent reaches egress and supervise, not the host".into(),
+        match gate {
+            Some(_) => {
+                "internal only: the agent reaches egress, supervise and git-gate, not the host"
+            }
+            None => "internal only: the agent reaches egress and supervise, not the host",
+        }
+        .into(),
     );
     row(
         "limits",
         format!("agent {}", limits.describe_agent(input.engine.runtime)),
     );
-    row(
-        "",
-        format!(
-            "egress {}; supervise {}",
-            EGRESS_RESOURCES.within(input.engine).describe(),
-            SUPERVISE_RESOURCES.within(input.engine).describe()
-        ),
+    let mut sidecars = format!(
+        "egress {}; supervise {}",
+        EGRESS_RESOURCES.within(input.engine).describe(),
+        SUPERVISE_RESOURCES.within(input.engine).describe()
     );
+    if gate.is_some() {
+        let _ = write!(
+            sidecars,
+            "; git-gate {}",
+            GATE_RESOURCES.within(input.engine).describe()
+        );
+    }
+    row("", sidecars);
     let image_line = match &image.build {
         Some(b) if !b.network => format!(
             "{} (built from {}, an approved capability-block: no network, no build context)",
@@ -100,12 +112,34 @@ pub(super) fn preflight(
             format!("{} {standard}", names.join(" "))
         },
     );
+    for (i, line) in super::git_gate::preflight_rows(input, gate)
+        .into_iter()
+        .enumerate()
+    {
+        row(if i == 0 { "git" } else { "" }, line);
+    }
     let agent_dir = input.state_dir.join("agent");
     row(
         "mounts",
         format!("{} -> {AGENT_CONFIG_DIR} (ro)", agent_dir.display()),
     );
-    if let Some(cwd) = input.copy_cwd {
+    if let Some(gate) = gate {
+        row(
+            "",
+            format!(
+                "{} -> git-gate {} (objects and refs writable)",
+                gate.repo.common_dir.display(),
+                crate::gitgate::OPERATOR_MOUNT
+            ),
+        );
+        row(
+            "workdir",
+            format!(
+                "{WORKDIR} (a clone of {} through the git gate, with its uncommitted changes)",
+                gate.repo.top.display()
+            ),
+        );
+    } else if let Some(cwd) = input.copy_cwd {
         row(
             "workdir",
             format!("{WORKDIR} (a copy of {})", cwd.display()),

@@ -29,6 +29,12 @@ pub const EGRESS_RESOURCES: Resources = Resources {
     pids: 256,
     cpus: 1.0,
 };
+/// git (pack, index, diff of a push) needs more than the proxy.
+pub const GATE_RESOURCES: Resources = Resources {
+    memory: 256 << 20,
+    pids: 256,
+    cpus: 1.0,
+};
 pub const SUPERVISE_RESOURCES: Resources = Resources {
     memory: 128 << 20,
     pids: 128,

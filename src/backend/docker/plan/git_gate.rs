@@ -1,0 +1,380 @@
+//! The git gate of a bottle, when `--cwd` is in a git repository: its
+//! compose service, its files (`git-gate/…` and the supervise sidecar's
+//! copy of the policy), its preflight rows and the agent's prompt
+//! paragraph. Pure.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use super::compose_file::labels;
+use super::resources::GATE_RESOURCES;
+use super::{FileContent, HEALTH_INTERVAL, PlanInput, SIDECAR_STATE_DIR, TokenSlot, pretty};
+use crate::backend::docker::images::gate_image_tag;
+use crate::gitgate::operator::OperatorRepo;
+use crate::gitgate::{
+    self, AUDIT_MOUNT, Allow, CONFIG_FILE, DEFAULT_MAX_PUSH, DEFAULT_PROTECTED, GATE_PORT,
+    GateConfig, OPERATOR_MOUNT, RemoteAuth, RemoteConfig, SERVICE, SSH_DIR, TOKENS_FILE,
+    UPSTREAM_CA_FILE,
+};
+use crate::manifest::{ImageSource, Origin, Scheme};
+use crate::state::LiveRoutes;
+
+/// What the host tells the plan about the gate's surroundings.
+#[derive(Debug, Clone, Copy)]
+pub struct GateInput<'a> {
+    pub repo: &'a OperatorRepo,
+    /// The bottle's audit log on the host (`Home::audit_log`).
+    pub audit_log: &'a Path,
+    /// The host user's `~/.ssh/known_hosts`, when there is one.
+    pub known_hosts: Option<&'a Path>,
+}
+
+/// What bring-up needs to make the agent's workspace a clone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatePlan {
+    pub image: String,
+    /// Copied into the workspace, its `.git` aside.
+    pub repo_top: PathBuf,
+    /// The audit log, made before bring-up so docker mounts a file.
+    pub audit_log: PathBuf,
+    /// The agent's git identity, unless its image sets one.
+    pub user_name: String,
+    pub user_email: String,
+}
+
+pub(super) fn gate_plan(input: &PlanInput, gate: &GateInput) -> GatePlan {
+    GatePlan {
+        image: gate_image_tag(input.sidecar_image),
+        repo_top: gate.repo.top.clone(),
+        audit_log: gate.audit_log.to_path_buf(),
+        user_name: format!("{} (bot-bottle)", input.agent.name),
+        user_email: format!("{}@bot-bottle.invalid", input.slug),
+    }
+}
+
+/// The slot of a remote's credential in the gate's `tokens.json`.
+fn remote_slot(name: &str) -> String {
+    format!("remote:{name}")
+}
+
+/// The ssh key file (in `ssh/`) of the bottle's `i`th ssh entry.
+fn ssh_key(i: usize) -> String {
+    format!("id_{i}")
+}
+
+/// A remote's credential: its slot, the host variable and the scheme;
+/// None when no variable it names is set.
+fn remote_token(input: &PlanInput, name: &str) -> Option<(TokenSlot, Scheme)> {
+    let remote = input.bottle.git.remotes.iter().find(|r| r.name == name)?;
+    let auth = remote.auth.as_ref()?;
+    let host_env = auth
+        .token_env
+        .iter()
+        .find(|v| input.host_env_set.contains(*v))?;
+    Some((
+        TokenSlot {
+            slot: remote_slot(name),
+            host_env: host_env.clone(),
+        },
+        auth.scheme.clone().unwrap_or(Scheme::Bearer),
+    ))
+}
+
+/// `gate.json`.
+pub(super) fn gate_config(input: &PlanInput, gate: &GateInput) -> GateConfig {
+    let git = &input.bottle.git;
+    let mut protected: Vec<String> = match &git.protected_paths {
+        Some(list) => list.clone(),
+        None => DEFAULT_PROTECTED.iter().map(|p| (*p).to_owned()).collect(),
+    };
+    for own in own_files(input, &gate.repo.top) {
+        if !protected.contains(&own) {
+            protected.push(own);
+        }
+    }
+    let remotes = git
+        .remotes
+        .iter()
+        .map(|r| RemoteConfig {
+            name: r.name.clone(),
+            url: r.url.clone(),
+            branches: r.branches.clone(),
+            auth: if r.ssh {
+                input
+                    .bottle
+                    .ssh
+                    .iter()
+                    .position(|e| e.host == r.host)
+                    .map(|i| RemoteAuth::Ssh { key: ssh_key(i) })
+            } else {
+                remote_token(input, &r.name).map(|(token, scheme)| match scheme {
+                    Scheme::Basic => RemoteAuth::Basic { slot: token.slot },
+                    _ => RemoteAuth::Bearer { slot: token.slot },
+                })
+            },
+        })
+        .collect();
+    GateConfig {
+        slug: input.slug.to_owned(),
+        operator: true,
+        head: gate.repo.head.clone(),
+        protected_paths: protected,
+        allow: Allow {
+            force_push: git.allow_force_push.unwrap_or(false),
+            delete: git.allow_delete.unwrap_or(false),
+            tags: git.allow_tags.unwrap_or(false),
+        },
+        max_push_bytes: git.max_push.unwrap_or(DEFAULT_MAX_PUSH),
+        remotes,
+    }
+}
+
+/// The bottle's own Dockerfile and manifest files, relative to the
+/// repository's top, when they are inside it.
+fn own_files(input: &PlanInput, top: &Path) -> Vec<String> {
+    let mut paths: Vec<PathBuf> = Vec::new();
+    if let Some(ImageSource::Dockerfile(d)) = &input.bottle.image
+        && d.context.is_some()
+        && !d.from_agent
+    {
+        paths.push(PathBuf::from(&d.shown_as));
+    }
+    for origin in [&input.bottle.origin, &input.agent.origin] {
+        if let Origin::File(path) = origin {
+            paths.push(path.clone());
+        }
+    }
+    let mut out = Vec::new();
+    for path in paths {
+        // Manifests in the directory bot-bottle runs from are named
+        // relative to it.
+        let path = match (path.is_absolute(), input.copy_cwd) {
+            (true, _) => path,
+            (false, Some(cwd)) => cwd.join(path),
+            (false, None) => continue,
+        };
+        if let Ok(rel) = path.strip_prefix(top) {
+            let rel = rel.display().to_string();
+            if !rel.is_empty() && !out.contains(&rel) {
+                out.push(rel);
+            }
+        }
+    }
+    out
+}
+
+/// The gate's files, relative to the state folder, through `add`.
+pub(super) fn add_files(
+    input: &PlanInput,
+    gate: &GateInput,
+    live: &LiveRoutes,
+    add: &mut impl FnMut(String, FileContent, u32),
+) {
+    let config = gate_config(input, gate);
+    let dir = SERVICE;
+    add(
+        format!("{dir}/{CONFIG_FILE}"),
+        FileContent::Text(pretty(&serde_json::to_value(&config).unwrap_or_default())),
+        0o644,
+    );
+    // Every secret of the bottle, so the scan knows them, and the remotes'.
+    let mut slots: Vec<TokenSlot> = live
+        .token_env
+        .iter()
+        .map(|(slot, host_env)| TokenSlot {
+            slot: slot.clone(),
+            host_env: host_env.clone(),
+        })
+        .collect();
+    for remote in &input.bottle.git.remotes {
+        if let Some((token, _)) = remote_token(input, &remote.name) {
+            slots.push(token);
+        }
+    }
+    add(
+        format!("{dir}/{TOKENS_FILE}"),
+        FileContent::Tokens(slots),
+        0o600,
+    );
+    for (i, entry) in input.bottle.ssh.iter().enumerate() {
+        add(
+            format!("{dir}/{SSH_DIR}/{}", ssh_key(i)),
+            FileContent::Copy(entry.identity_file.clone()),
+            0o600,
+        );
+    }
+    if let Some(known) = gate.known_hosts {
+        add(
+            format!("{dir}/{SSH_DIR}/known_hosts"),
+            FileContent::Copy(known.to_path_buf()),
+            0o644,
+        );
+    }
+    let cas = &input.bottle.egress.trust_upstream_ca;
+    if !cas.is_empty() {
+        add(
+            format!("{dir}/{UPSTREAM_CA_FILE}"),
+            FileContent::Concat(cas.clone()),
+            0o644,
+        );
+    }
+    add(
+        format!("supervise/{}", gitgate::POLICY_FILE),
+        FileContent::Text(gitgate::policy_text(&config)),
+        0o644,
+    );
+}
+
+/// The `git-gate` compose service.
+pub(super) fn service(input: &PlanInput, gate: &GateInput) -> Value {
+    let bind = |source: &Path, target: &str, read_only: bool| {
+        json!({
+            "type": "bind",
+            "source": source.display().to_string(),
+            "target": target,
+            "read_only": read_only,
+        })
+    };
+    let common = &gate.repo.common_dir;
+    let mut networks = vec!["internal"];
+    if !input.bottle.git.remotes.is_empty() {
+        networks.push("outside");
+    }
+    let mut service = json!({
+        "image": gate_image_tag(input.sidecar_image),
+        "container_name": gitgate::container_name(input.slug),
+        "pull_policy": "never",
+        "command": [
+            "sidecar", "git-gate",
+            "--state", SIDECAR_STATE_DIR,
+            "--operator", OPERATOR_MOUNT,
+            "--audit", AUDIT_MOUNT,
+        ],
+        "user": format!("{}:{}", input.host_user.0, input.host_user.1),
+        "read_only": true,
+        "tmpfs": ["/tmp"],
+        "environment": {"HOME": "/tmp"},
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"],
+        "networks": networks,
+        // Long syntax: a path may hold ':'.
+        "volumes": [
+            bind(&input.state_dir.join(SERVICE), SIDECAR_STATE_DIR, false),
+            bind(common, OPERATOR_MOUNT, true),
+            bind(&common.join("objects"), &format!("{OPERATOR_MOUNT}/objects"), false),
+            bind(&common.join("refs"), &format!("{OPERATOR_MOUNT}/refs"), false),
+            bind(gate.audit_log, AUDIT_MOUNT, false),
+        ],
+        "labels": labels(input, SERVICE),
+        "healthcheck": {
+            "test": ["CMD", "/bot-bottle", "sidecar", "probe", format!("127.0.0.1:{GATE_PORT}")],
+            "interval": HEALTH_INTERVAL,
+            "timeout": "5s",
+            "retries": 3,
+        },
+    });
+    GATE_RESOURCES.within(input.engine).apply(&mut service);
+    service
+}
+
+/// The paragraph the agent's prompt gets.
+pub(super) fn prompt_paragraph() -> String {
+    format!(
+        "Your {} is a git clone whose `origin` is the bot-bottle git gate: commit your work and push it there (any branch name) to hand it to the operator; the operator's uncommitted changes show as changes in the clone. Call the `git-push-policy` tool for the rules before you push.",
+        super::WORKDIR
+    )
+}
+
+/// The preflight's `git` rows.
+pub(super) fn preflight_rows(input: &PlanInput, gate: Option<&GateInput>) -> Vec<String> {
+    let git = &input.bottle.git;
+    let names: Vec<&str> = git.remotes.iter().map(|r| r.name.as_str()).collect();
+    let Some(gate) = gate else {
+        if names.is_empty() {
+            return Vec::new();
+        }
+        let why = match input.copy_cwd {
+            Some(_) => "--cwd is not inside a git repository",
+            None => "no --cwd",
+        };
+        return vec![format!(
+            "no gate ({why}): the bottles' remotes {} are unused",
+            names.join(", ")
+        )];
+    };
+    let config = gate_config(input, gate);
+    let branch = match &gate.repo.head {
+        Some(b) => format!("branch {b}"),
+        None => "detached HEAD".into(),
+    };
+    let mut rows = vec![format!(
+        "{} ({branch}): pushes land as {}<branch> there",
+        gate.repo.top.display(),
+        gitgate::land_prefix(input.slug)
+    )];
+    for (remote, written) in config.remotes.iter().zip(&git.remotes) {
+        let branches = if remote.branches.is_empty() {
+            "every branch by approval".to_owned()
+        } else {
+            format!("{} (others by approval)", remote.branches.join(" "))
+        };
+        let credential = match (&remote.auth, &written.auth) {
+            (Some(RemoteAuth::Ssh { .. }), _) => {
+                let key = input.bottle.ssh.iter().find(|e| e.host == written.host);
+                format!(
+                    "[ssh key {}]",
+                    key.map_or(String::new(), |e| e.identity_file.display().to_string())
+                )
+            }
+            (Some(_), _) => match remote_token(input, &remote.name) {
+                Some((token, _)) => format!("[token from ${}]", token.host_env),
+                None => String::new(),
+            },
+            (None, Some(auth)) => format!(
+                "[no token: {} unset]",
+                auth.token_env
+                    .iter()
+                    .map(|n| format!("${n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            (None, None) => "[no credential]".into(),
+        };
+        rows.push(format!(
+            "upstream {} {}: {branches} {credential}",
+            remote.name, remote.url
+        ));
+    }
+    let refused: Vec<&str> = [
+        (!config.allow.force_push, "force-push"),
+        (!config.allow.delete, "deletion"),
+        (!config.allow.tags, "tags"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, what)| *what)
+    .collect();
+    let mut last = format!(
+        "{} protected paths held for approval; pushes up to {}",
+        config.protected_paths.len(),
+        super::format_bytes(config.max_push_bytes)
+    );
+    if !refused.is_empty() {
+        last.push_str(&format!("; refused: {}", refused.join(", ")));
+    }
+    rows.push(last);
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_and_keys() {
+        assert_eq!(remote_slot("up"), "remote:up");
+        assert_eq!(ssh_key(2), "id_2");
+        assert!(prompt_paragraph().contains("`git-push-policy`"));
+    }
+}
