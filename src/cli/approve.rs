@@ -51,6 +51,15 @@ pub fn approve(args: ApproveArgs) -> Result<ExitCode, Failure> {
             );
             println!("{resume}");
         }
+        Applied::Git { note } => {
+            eprintln!(
+                "bot-bottle: approved {} for {}; the git gate says:",
+                proposal.id, proposal.slug
+            );
+            for line in note.lines() {
+                println!("{line}");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

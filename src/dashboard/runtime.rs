@@ -368,6 +368,11 @@ async fn approve(
             "approved {}; {} is down, rebuild it with: {resume}",
             p.id, p.slug
         ))),
+        Ok((p, Applied::Git { note })) => shared.send(Msg::Status(format!(
+            "approved {}: {}",
+            p.id,
+            note.lines().collect::<Vec<_>>().join("; ")
+        ))),
         Err(e) => {
             let hint = e.hint().map(|h| format!(" ({h})")).unwrap_or_default();
             return Err(format!("{e}{hint}"));

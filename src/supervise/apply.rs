@@ -5,12 +5,16 @@
 
 use std::path::{Path, PathBuf};
 
+mod push;
+pub mod queues;
+
 use super::audit::{self, Entry};
 use super::merge::{self, Asked};
 use super::preview::{self, Current, Preview};
 use super::proposal::{Decision, Proposal, Request, Response};
 use super::queue::{Queue, QueueError, check_id, now};
 use super::server::ROUTES_VIEW;
+use crate::backend::docker::gate::{Decide, DockerGate, GateError};
 use crate::backend::docker::{files, session};
 use crate::egress::config::{EgressConfig, ROUTES_FILE, TOKENS_FILE, Tokens};
 use crate::egress::policy::Policy;
@@ -54,6 +58,10 @@ pub enum ApplyError {
     State(#[from] StateError),
     #[error(transparent)]
     Launch(#[from] LaunchError),
+    #[error("proposal {0} is a held push: it cannot be edited, only approved or rejected")]
+    HeldPush(String),
+    #[error(transparent)]
+    Gate(#[from] GateError),
 }
 
 impl ApplyError {
@@ -79,6 +87,10 @@ impl ApplyError {
             )),
             ApplyError::State(e) => e.hint(),
             ApplyError::Launch(e) => e.hint(),
+            ApplyError::HeldPush(id) => Some(format!(
+                "bot-bottle approve {id}, or: bot-bottle reject {id} --reason '...'"
+            )),
+            ApplyError::Gate(e) => e.hint(),
         }
     }
 }
@@ -105,15 +117,19 @@ pub struct Pending {
     pub preview: Preview,
 }
 
-/// Every pending proposal, in every bottle, oldest first. A proposal's
-/// bottle is the one whose queue holds it, whatever the file says.
+/// Every pending proposal, in every bottle and each of its queues (see
+/// `queues`), oldest first. A proposal's bottle is the one whose queue
+/// holds it, whatever the file says.
 pub fn pending(home: &Home) -> Result<Vec<Pending>, ApplyError> {
     let mut all = Vec::new();
     for slug in home.list_state()? {
-        for mut proposal in queue(home, &slug).pending().unwrap_or_default() {
-            proposal.slug = slug.clone();
-            let preview = preview_of(home, &proposal);
-            all.push(Pending { proposal, preview });
+        for (source, queue) in queues::queues(home, &slug) {
+            for proposal in queue.pending().unwrap_or_default() {
+                if let Some(proposal) = queues::admit(source, &slug, proposal) {
+                    let preview = preview_of(home, &proposal);
+                    all.push(Pending { proposal, preview });
+                }
+            }
         }
     }
     all.sort_by(|a, b| {
@@ -148,17 +164,14 @@ pub fn preview_of(home: &Home, proposal: &Proposal) -> Preview {
     )
 }
 
-fn queue(home: &Home, slug: &str) -> Queue {
-    Queue::new(&home.bottle_dir(slug).join("supervise"))
-}
-
 pub fn locate(home: &Home, id: &str) -> Result<Located, ApplyError> {
     check_id(id).map_err(|_| ApplyError::NotFound(id.to_owned()))?;
     for slug in home.list_state()? {
-        let q = queue(home, &slug);
-        if let Some(mut proposal) = q.find(id).filter(|_| q.response(id).is_none()) {
-            proposal.slug = slug;
-            return Ok(Located { queue: q, proposal });
+        for (source, q) in queues::queues(home, &slug) {
+            let found = q.find(id).filter(|_| q.response(id).is_none());
+            if let Some(proposal) = found.and_then(|p| queues::admit(source, &slug, p)) {
+                return Ok(Located { queue: q, proposal });
+            }
         }
     }
     Err(ApplyError::NotFound(id.to_owned()))
@@ -171,6 +184,9 @@ pub enum Applied {
     Routes { note: String },
     /// The bottle was taken down to be rebuilt by this command.
     Rebuild { resume: String },
+    /// The git gate applied it (landed, forwarded); the note is what it
+    /// printed.
+    Git { note: String },
 }
 
 /// The operator's answer to what an approval needs.
@@ -191,6 +207,17 @@ pub fn approve(
     id: &str,
     approval: &Approval,
     sink: &Sink,
+) -> Result<(Proposal, Applied), ApplyError> {
+    approve_with(home, id, approval, sink, &DockerGate)
+}
+
+/// `approve`, held pushes decided through `gate`.
+pub fn approve_with(
+    home: &Home,
+    id: &str,
+    approval: &Approval,
+    sink: &Sink,
+    gate: &dyn Decide,
 ) -> Result<(Proposal, Applied), ApplyError> {
     let _lock = home.lock_bottle(&locate(home, id)?.proposal.slug)?;
     // Again under the lock: someone may have decided it meanwhile.
@@ -219,11 +246,9 @@ pub fn approve(
             let applied = rebuild(home, &proposal, dockerfile, &queue, sink)?;
             return Ok((proposal, applied));
         }
-        Request::GitPush(_) => {
-            return Err(ApplyError::Invalid(format!(
-                "proposal {}: git pushes are decided by the gate (in progress)",
-                proposal.id
-            )));
+        Request::GitPush(held) => {
+            let note = push::decide(home, &proposal, held, true, None, gate)?;
+            return Ok((proposal, Applied::Git { note }));
         }
     };
     let note = add_route(home, &proposal, &asked, approval)?;
@@ -442,6 +467,7 @@ fn rebuild(
 /// The request of a pending proposal, as the operator edits it.
 pub fn request_text(home: &Home, id: &str) -> Result<String, ApplyError> {
     let Located { proposal, .. } = locate(home, id)?;
+    unmodifiable(&proposal)?;
     let mut text = serde_json::to_string_pretty(&proposal.request).unwrap_or_default();
     text.push('\n');
     Ok(text)
@@ -455,6 +481,7 @@ pub fn modify(home: &Home, id: &str, edited: &str) -> Result<Proposal, ApplyErro
         queue,
         mut proposal,
     } = locate(home, id)?;
+    unmodifiable(&proposal)?;
     let request: Request = serde_json::from_str(edited)
         .map_err(|e| ApplyError::Invalid(format!("the edited request: {e}")))?;
     if request.tool() != proposal.request.tool() {
@@ -482,10 +509,33 @@ pub fn modify(home: &Home, id: &str, edited: &str) -> Result<Proposal, ApplyErro
     Ok(proposal)
 }
 
-/// Rejects a proposal; the reason reaches the agent.
+/// A held push is what the agent pushed: approve it or reject it.
+fn unmodifiable(proposal: &Proposal) -> Result<(), ApplyError> {
+    match proposal.request {
+        Request::GitPush(_) => Err(ApplyError::HeldPush(proposal.id.clone())),
+        _ => Ok(()),
+    }
+}
+
+/// Rejects a proposal; the reason reaches the agent (for a held push, the
+/// gate drops it and the reason goes to the audit log).
 pub fn reject(home: &Home, id: &str, reason: Option<&str>) -> Result<Proposal, ApplyError> {
+    reject_with(home, id, reason, &DockerGate)
+}
+
+/// `reject`, held pushes decided through `gate`.
+pub fn reject_with(
+    home: &Home,
+    id: &str,
+    reason: Option<&str>,
+    gate: &dyn Decide,
+) -> Result<Proposal, ApplyError> {
     let _lock = home.lock_bottle(&locate(home, id)?.proposal.slug)?;
     let Located { queue, proposal } = locate(home, id)?;
+    if let Request::GitPush(held) = &proposal.request {
+        push::decide(home, &proposal, held, false, reason, gate)?;
+        return Ok(proposal);
+    }
     queue.respond(&Response {
         id: proposal.id.clone(),
         decision: Decision::Rejected,
