@@ -184,7 +184,10 @@ mod tests {
         let now = humantime::parse_rfc3339("2026-12-03T04:01:00Z").unwrap();
         let text = table(&rows(vec![held()], now));
         assert!(!text.contains('\x1b'), "{text}");
-        assert!(text.contains("    |   bbbbbbb fix \\u{1b}[2Jthe ci\n"), "{text}");
+        assert!(
+            text.contains("    |   bbbbbbb fix \\u{1b}[2Jthe ci\n"),
+            "{text}"
+        );
         assert!(text.starts_with(
             "m1-abcd  dev-aaaaa  git-push  push feature (1 commits): land and forward to up  (60s ago)\n"
         ));
