@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::detail::Detail;
+use crate::backend::docker::enumerate::Landed;
 use crate::picker::Picker;
 use crate::supervise::apply::Pending;
 use crate::supervise::preview::Preview;
@@ -47,6 +48,8 @@ pub struct AgentRow {
     pub started_at: String,
     /// Sidecars up; empty while only the agent is.
     pub services: Vec<String>,
+    /// The branches its git gate landed (inert).
+    pub landed: Vec<Landed>,
 }
 
 /// An agent definition the `n` picker offers.
@@ -599,6 +602,7 @@ mod tests {
             agent: "shell".into(),
             started_at: "2026-11-25T10:00:00Z".into(),
             services: vec!["egress".into(), "supervise".into()],
+            landed: vec![],
         }
     }
 
@@ -682,6 +686,26 @@ mod tests {
             widens_credential: true,
             ..Default::default()
         };
+        p
+    }
+
+    /// A push the git gate held, as the gate's queue lists it.
+    fn held_push(id: &str) -> Pending {
+        let mut p = proposal(
+            id,
+            "4",
+            Request::GitPush(crate::supervise::proposal::GitPush {
+                git_ref: "refs/heads/feature".into(),
+                old: "a".repeat(40),
+                new: "b".repeat(40),
+                land: true,
+                forward: vec![],
+                reasons: vec!["changes protected path .github/workflows/ci.yml".into()],
+                diffstat: " .github/workflows/ci.yml | 2 +-".into(),
+                commits: vec!["bbbbbbb fix the ci".into()],
+            }),
+        );
+        p.preview.lines = vec!["→ would land bbbbbbbbbbbb as bot-bottle/a-1/feature".into()];
         p
     }
 
@@ -973,6 +997,18 @@ mod tests {
                 "long, read line by line then G",
                 long("p1", "1"),
                 vec![(0, "a"), (300, &line_by_line), (900, "G"), (1_500, "a")],
+                true,
+            ),
+            (
+                "a held push, aa typed fast",
+                held_push("p1"),
+                vec![(0, "a"), (80, "a")],
+                false,
+            ),
+            (
+                "a held push, after the dwell: no token question",
+                held_push("p1"),
+                vec![(0, "a"), (DWELL_MS, "a")],
                 true,
             ),
             (

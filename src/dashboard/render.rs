@@ -101,6 +101,16 @@ fn render_proposals(app: &App, frame: &mut Frame, area: Rect) {
 }
 
 fn render_agents(app: &App, frame: &mut Frame, area: Rect) {
+    let area = match app.selected_agent() {
+        Some(a) if !a.landed.is_empty() => {
+            let rows = (a.landed.len() as u16 + 2).min(area.height / 2);
+            let [list, landed] =
+                Layout::vertical([Constraint::Min(3), Constraint::Length(rows)]).areas(area);
+            render_landed(a, frame, landed);
+            list
+        }
+        _ => area,
+    };
     let items = app
         .agents
         .iter()
@@ -117,6 +127,35 @@ fn render_agents(app: &App, frame: &mut Frame, area: Rect) {
         focused.then_some(app.agent_sel),
         empty,
     );
+}
+
+/// The branches the selected agent's git gate landed in the operator's
+/// repository (already inert: `Landed::from_gate`).
+fn render_landed(a: &AgentRow, frame: &mut Frame, area: Rect) {
+    let block = pane_block(Line::from(format!(" landed by {} ", inert(&a.slug))), false);
+    let lines: Vec<Line> = a
+        .landed
+        .iter()
+        .map(|l| {
+            let mut spans = vec![
+                Span::raw(format!(" {} ", inert(&l.branch))),
+                Span::styled("→ ", Style::new().dark_gray()),
+                Span::styled(inert(&l.landed_as), Style::new().green()),
+                Span::styled(
+                    format!(" @{}", inert(l.commit.get(..7).unwrap_or(&l.commit))),
+                    Style::new().dark_gray(),
+                ),
+            ];
+            if !l.forwarded.is_empty() {
+                spans.push(Span::raw(format!(
+                    "  forwarded to {}",
+                    inert(&l.forwarded.join(", "))
+                )));
+            }
+            Line::from(spans)
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
 /// A pane's rows, the cursor on `selected`; `empty` when there are none.
@@ -338,6 +377,9 @@ fn render_detail(app: &App, d: &Detail, frame: &mut Frame, area: Rect) {
         Some(detail::Missing::Unseen(_)) => {
             "scroll to the end to approve: j/k space G · r reject · Esc close"
         }
+        _ if matches!(d.shown.proposal.request, Request::GitPush(_)) => {
+            "a approve · r reject · j/k space g/G scroll · Esc close"
+        }
         _ => "a approve · r reject · m modify · j/k space g/G scroll · Esc close",
     };
     frame.render_widget(
@@ -476,6 +518,7 @@ mod tests {
             agent: "shell".into(),
             started_at: "2026-11-25T10:04:05Z".into(),
             services: services.iter().map(|s| s.to_string()).collect(),
+            landed: vec![],
         };
         app.update(Msg::Bottles(vec![
             row("shell-ab12c", &["egress", "supervise"]),
@@ -720,6 +763,75 @@ mod tests {
             }
             key(&mut app, KeyCode::Esc);
         }
+    }
+
+    /// A push the git gate held: a protected path changed.
+    fn held_push() -> Pending {
+        let push = crate::supervise::proposal::GitPush {
+            git_ref: "refs/heads/feature".into(),
+            old: "a".repeat(40),
+            new: "b".repeat(40),
+            land: true,
+            forward: vec![],
+            reasons: vec!["changes protected path .github/workflows/ci.yml".into()],
+            diffstat: " .github/workflows/ci.yml | 2 +-\n src/lib.rs               | 9 +++++++++\n 2 files changed, 10 insertions(+), 1 deletion(-)".into(),
+            commits: vec!["bbbbbbb fix the ci".into(), "ccccccc add the parser".into()],
+        };
+        let proposal = Proposal {
+            id: "mx1a2b3c-gate".into(),
+            slug: "shell-ab12c".into(),
+            created_at: "2026-11-25T10:07:00.000Z".into(),
+            justification: "held by the git gate: it changes a protected path".into(),
+            request: Request::GitPush(push),
+        };
+        let preview = crate::supervise::preview::preview(
+            &proposal.request,
+            &crate::supervise::preview::Current {
+                slug: "shell-ab12c",
+                routes: &crate::egress::config::EgressConfig {
+                    listen: 0,
+                    routes: vec![],
+                    trust_upstream_ca: vec![],
+                },
+                dockerfile: "",
+            },
+        );
+        Pending { proposal, preview }
+    }
+
+    #[test]
+    fn a_held_push_in_the_list_and_landed_branches_of_the_selected_agent() {
+        let mut app = app();
+        app.agents[0].landed = vec![
+            crate::backend::docker::enumerate::Landed {
+                branch: "feature".into(),
+                landed_as: "bot-bottle/shell-ab12c/feature".into(),
+                commit: "0123456789abcdef0123456789abcdef01234567".into(),
+                forwarded: vec!["up".into()],
+            },
+            crate::backend::docker::enumerate::Landed {
+                branch: "docs".into(),
+                landed_as: "bot-bottle/shell-ab12c/docs".into(),
+                commit: "fedcba9876543210fedcba9876543210fedcba98".into(),
+                forwarded: vec![],
+            },
+        ];
+        app.update(Msg::Proposals(vec![proposal(), held_push()]));
+        app.update(Msg::Tick(crate::dashboard::app::GUARD_MS));
+        insta::assert_snapshot!(draw(&app, 90, 18));
+        app.focus = Focus::Agents;
+        key(&mut app, KeyCode::Down);
+        let other = draw(&app, 90, 18);
+        assert!(
+            !other.contains("landed by"),
+            "only the selected agent's: {other}"
+        );
+    }
+
+    #[test]
+    fn held_push_detail() {
+        let app = opened(held_push(), 80, 24);
+        insta::assert_snapshot!(draw(&app, 80, 24));
     }
 
     #[test]
