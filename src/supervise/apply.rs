@@ -383,7 +383,10 @@ fn write_routes(
     }
     Policy::new(after, &new_tokens).map_err(|e| ApplyError::Invalid(e.to_string()))?;
     let egress = egress_dir(home, slug);
-    let view = home.bottle_dir(slug).join("supervise").join(ROUTES_VIEW);
+    let view = home
+        .bottle_dir(slug)
+        .join(queues::SUPERVISE)
+        .join(ROUTES_VIEW);
     let (old_text, new_text) = (merge::pretty(before), merge::pretty(after));
     let old_tokens = serde_json::to_string(tokens).unwrap_or_default();
     let write = |routes: &str, tokens: &str| -> Result<(), StateError> {

@@ -6,6 +6,7 @@
 //!
 //! `Decide` is the seam: `apply` runs against it, tests against a fake.
 
+use crate::dashboard::text::inert;
 use crate::exec::{DOCKER, ExecError};
 use crate::gitgate;
 
@@ -82,7 +83,8 @@ impl Decide for DockerGate {
 }
 
 /// What a failed `docker exec` means: the container is gone or stopped,
-/// the gate said no (its one-line reason), or docker itself failed.
+/// the gate said no (its one-line reason), or docker itself failed. What
+/// the gate wrote is made inert: it is a sidecar's text.
 pub fn classify(slug: &str, e: ExecError) -> GateError {
     let slug = slug.to_owned();
     match e {
@@ -93,16 +95,16 @@ pub fn classify(slug: &str, e: ExecError) -> GateError {
             } else if daemon {
                 GateError::Unreachable {
                     slug,
-                    reason: stderr.trim().to_owned(),
+                    reason: inert(stderr.trim()),
                 }
             } else {
+                // Its one-line reason, as the binary reports a failure.
                 let reason = stderr
                     .lines()
                     .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .unwrap_or("no reason given")
-                    .trim()
-                    .to_owned();
+                    .find(|l| !l.trim().is_empty() && !l.starts_with("  hint:"))
+                    .map(|l| l.trim().trim_start_matches("bot-bottle: error: "))
+                    .map_or_else(|| "no reason given".to_owned(), inert);
                 GateError::Refused { slug, reason }
             }
         }
@@ -145,6 +147,14 @@ mod tests {
             (
                 failed("git-decide: refs/heads/x moved since the push was held\n"),
                 "the git gate of bottle 'a-1' refused: git-decide: refs/heads/x moved since the push was held",
+            ),
+            (
+                failed("bot-bottle: error: git-decide: no proposal m1-abcd\n  hint: see it\n"),
+                "the git gate of bottle 'a-1' refused: git-decide: no proposal m1-abcd",
+            ),
+            (
+                failed("bot-bottle: error: git-decide: \x1b[2Jgone"),
+                "the git gate of bottle 'a-1' refused: git-decide: \\u{1b}[2Jgone",
             ),
             (
                 failed("Error response from daemon: oops"),
