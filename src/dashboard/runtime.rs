@@ -166,8 +166,8 @@ async fn main_loop(
     let terminal_lock = Arc::new(std::sync::Mutex::new(()));
     spawn_keys(msgs.clone(), Arc::clone(&terminal_lock));
     spawn_ticks(msgs.clone());
-    spawn_proposals(home.clone(), msgs.clone());
-    spawn_bottles(home.clone(), msgs.clone());
+    let relist_bottles = spawn_bottles(home.clone(), msgs.clone());
+    spawn_proposals(home.clone(), msgs.clone(), relist_bottles);
     spawn_output(client.clone(), tmux_events, dashboard, msgs.clone());
 
     let mut terminal = init_terminal()?;

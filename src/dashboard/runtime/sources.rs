@@ -67,8 +67,13 @@ pub(super) fn spawn_ticks(msgs: mpsc::UnboundedSender<Msg>) {
 
 /// Reloads the proposals whenever a file under `state/` changes (both
 /// queues of every bottle, see `apply::queues`), except for git's own
-/// churn in a gate's repository.
-pub(super) fn spawn_proposals(home: Home, msgs: mpsc::UnboundedSender<Msg>) {
+/// churn in a gate's repository; a gate's `landed.json` relists the
+/// bottles (`relist_bottles`), whose rows show what landed.
+pub(super) fn spawn_proposals(
+    home: Home,
+    msgs: mpsc::UnboundedSender<Msg>,
+    relist_bottles: mpsc::UnboundedSender<()>,
+) {
     let (changed, mut rx) = mpsc::unbounded_channel::<()>();
     let root = home.state_root();
     let _ = std::fs::create_dir_all(&root);
@@ -82,6 +87,12 @@ pub(super) fn spawn_proposals(home: Home, msgs: mpsc::UnboundedSender<Msg>) {
         });
         if !churn {
             let _ = changed.send(());
+        }
+        let landed = event
+            .as_ref()
+            .is_ok_and(|e| e.paths.iter().any(|p| queues::is_landed(&watched, p)));
+        if landed {
+            let _ = relist_bottles.send(());
         }
     });
     let mut watcher = match watcher {
@@ -117,9 +128,14 @@ pub(super) fn spawn_proposals(home: Home, msgs: mpsc::UnboundedSender<Msg>) {
     });
 }
 
-/// Lists the bottles at start, then on docker events, at most once a second.
-pub(super) fn spawn_bottles(home: Home, msgs: mpsc::UnboundedSender<Msg>) {
+/// Lists the bottles at start, then on docker events (or a send on the
+/// channel returned), at most once a second.
+pub(super) fn spawn_bottles(
+    home: Home,
+    msgs: mpsc::UnboundedSender<Msg>,
+) -> mpsc::UnboundedSender<()> {
     let (changed, mut rx) = mpsc::unbounded_channel::<()>();
+    let relist = changed.clone();
     tokio::spawn(async move {
         loop {
             let events = DOCKER
@@ -167,6 +183,7 @@ pub(super) fn spawn_bottles(home: Home, msgs: mpsc::UnboundedSender<Msg>) {
             while rx.try_recv().is_ok() {}
         }
     });
+    relist
 }
 
 fn list_rows(home: &Home) -> Result<Vec<AgentRow>, exec::ExecError> {

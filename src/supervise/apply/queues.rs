@@ -107,6 +107,20 @@ pub fn is_repository_churn(root: &Path, path: &Path) -> bool {
     parts.len() > 2 && parts[1] == gitgate::SERVICE && parts[2] == gitgate::REPO
 }
 
+/// Whether `path` (under the state root `root`) is a gate's `landed.json`
+/// (or the temporary file it is written through).
+pub fn is_landed(root: &Path, path: &Path) -> bool {
+    let Ok(rest) = path.strip_prefix(root) else {
+        return false;
+    };
+    let parts: Vec<&std::ffi::OsStr> = rest.iter().collect();
+    parts.len() == 3
+        && parts[1] == gitgate::SERVICE
+        && parts[2]
+            .to_str()
+            .is_some_and(|name| name.contains(gitgate::LANDED_FILE))
+}
+
 /// A bottle's gate folder, where `landed.json` is.
 pub fn gate_dir(home: &Home, slug: &str) -> PathBuf {
     home.bottle_dir(slug).join(gitgate::SERVICE)
@@ -200,6 +214,15 @@ mod tests {
         ];
         for (path, want) in cases {
             assert_eq!(is_repository_churn(root, Path::new(path)), want, "{path}");
+        }
+        let landed = [
+            ("/h/state/a-1/git-gate/landed.json", true),
+            ("/h/state/a-1/git-gate/.landed.json.tmp", true),
+            ("/h/state/a-1/git-gate/queue/landed.json", false),
+            ("/h/state/a-1/supervise/landed.json", false),
+        ];
+        for (path, want) in landed {
+            assert_eq!(is_landed(root, Path::new(path)), want, "{path}");
         }
     }
 }
