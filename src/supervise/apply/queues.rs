@@ -10,7 +10,7 @@
 //! proposal id is skipped, and the text of a held push is made inert (the
 //! gate copies commit subjects and file names, which the agent chose).
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 use crate::dashboard::text::inert;
 use crate::gitgate;
@@ -119,11 +119,6 @@ pub fn is_landed(root: &Path, path: &Path) -> bool {
         && parts[2]
             .to_str()
             .is_some_and(|name| name.contains(gitgate::LANDED_FILE))
-}
-
-/// A bottle's gate folder, where `landed.json` is.
-pub fn gate_dir(home: &Home, slug: &str) -> PathBuf {
-    home.bottle_dir(slug).join(gitgate::SERVICE)
 }
 
 #[cfg(test)]
