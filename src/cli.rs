@@ -205,6 +205,7 @@ impl From<ApplyError> for Failure {
             ApplyError::State(e) => e.into(),
             ApplyError::Launch(e) => e.into(),
             ApplyError::Reload { .. } => Failure::runtime(e.to_string(), hint),
+            ApplyError::Gate(_) => Failure::runtime(e.to_string(), hint),
             e => Failure::usage(e.to_string(), hint),
         }
     }

@@ -6,6 +6,7 @@ pub mod compose;
 pub mod engine;
 pub mod enumerate;
 pub mod files;
+pub mod gate;
 pub mod images;
 pub mod plan;
 pub mod seal;

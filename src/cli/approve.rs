@@ -1,5 +1,7 @@
 //! `bot-bottle approve ID [--token-env NAME] [--widen-credential]` and `bot-bottle reject ID
 //! [--reason TEXT]`: the operator's answer; the agent's tool call returns it.
+//! A held push is decided by the bottle's git gate, which must be running;
+//! approving one prints what the gate did (landed, forwarded).
 
 use std::process::ExitCode;
 
@@ -50,6 +52,15 @@ pub fn approve(args: ApproveArgs) -> Result<ExitCode, Failure> {
                 proposal.id, proposal.slug
             );
             println!("{resume}");
+        }
+        Applied::Git { note } => {
+            eprintln!(
+                "bot-bottle: approved {} for {}; the git gate says:",
+                proposal.id, proposal.slug
+            );
+            for line in note.lines() {
+                println!("{line}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,5 +1,6 @@
 //! `bot-bottle proposals [--json]`: what agents are waiting for, across
-//! bottles, each with what approving it would grant, in full.
+//! bottles, each with what approving it would grant, in full. Held pushes
+//! (the git gate's) are listed beside the agent's tool calls.
 
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -8,8 +9,10 @@ use clap::Args;
 use serde::Serialize;
 
 use super::Failure;
+use crate::dashboard::text::inert;
 use crate::state::Home;
-use crate::supervise::apply;
+use crate::supervise::apply::{self, Pending};
+use crate::supervise::proposal::{GitPush, Request};
 
 #[derive(Debug, Args)]
 pub struct ProposalsArgs {
@@ -32,33 +35,15 @@ struct Row {
     grants: Vec<String>,
     /// Approving needs `--widen-credential`.
     widens_credential: bool,
+    /// A held push: its ref, old and new values, what approving does
+    /// (land, forward), why it waits, diffstat and commits.
+    #[serde(flatten)]
+    push: Option<GitPush>,
 }
 
 pub fn run(args: ProposalsArgs) -> Result<ExitCode, Failure> {
     let home = Home::from_env()?;
-    let now = SystemTime::now();
-    let rows: Vec<Row> = apply::pending(&home)?
-        .into_iter()
-        .map(
-            |apply::Pending {
-                 proposal: p,
-                 preview,
-             }| Row {
-                age: humantime::parse_rfc3339(&p.created_at)
-                    .ok()
-                    .and_then(|t| now.duration_since(t).ok())
-                    .map_or(0, |d| d.as_secs()),
-                summary: p.request.summary(),
-                tool: p.request.tool().to_owned(),
-                id: p.id,
-                slug: p.slug,
-                justification: p.justification,
-                created_at: p.created_at,
-                grants: preview.lines,
-                widens_credential: preview.widens_credential,
-            },
-        )
-        .collect();
+    let rows = rows(apply::pending(&home)?, SystemTime::now());
     if args.json {
         let text = serde_json::to_string_pretty(&rows)
             .map_err(|e| Failure::runtime(e.to_string(), None))?;
@@ -68,19 +53,143 @@ pub fn run(args: ProposalsArgs) -> Result<ExitCode, Failure> {
     if rows.is_empty() {
         eprintln!("bot-bottle: no pending proposals");
     }
+    print!("{}", table(&rows));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rows(pending: Vec<Pending>, now: SystemTime) -> Vec<Row> {
+    pending
+        .into_iter()
+        .map(
+            |Pending {
+                 proposal: p,
+                 preview,
+             }| Row {
+                age: humantime::parse_rfc3339(&p.created_at)
+                    .ok()
+                    .and_then(|t| now.duration_since(t).ok())
+                    .map_or(0, |d| d.as_secs()),
+                summary: p.request.summary(),
+                tool: p.request.tool().to_owned(),
+                push: match p.request {
+                    Request::GitPush(push) => Some(push),
+                    _ => None,
+                },
+                id: p.id,
+                slug: p.slug,
+                justification: p.justification,
+                created_at: p.created_at,
+                grants: preview.lines,
+                widens_credential: preview.widens_credential,
+            },
+        )
+        .collect()
+}
+
+/// The listing for a terminal: every text a sidecar or an agent wrote is
+/// made inert.
+fn table(rows: &[Row]) -> String {
+    let mut out = String::new();
     for r in rows {
         let why: String = r
             .justification
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ");
-        println!(
-            "{}  {}  {}  {}  ({}s ago)\n    why: {why}",
-            r.id, r.slug, r.tool, r.summary, r.age
-        );
+        out.push_str(&format!(
+            "{}  {}  {}  {}  ({}s ago)\n    why: {}\n",
+            inert(&r.id),
+            inert(&r.slug),
+            r.tool,
+            inert(&r.summary),
+            r.age,
+            inert(&why)
+        ));
         for line in &r.grants {
-            println!("    | {line}");
+            out.push_str(&format!("    | {}\n", inert(line)));
         }
     }
-    Ok(ExitCode::SUCCESS)
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::supervise::preview::Preview;
+    use crate::supervise::proposal::Proposal;
+
+    fn held() -> Pending {
+        Pending {
+            proposal: Proposal {
+                id: "m1-abcd".into(),
+                slug: "dev-aaaaa".into(),
+                created_at: "2026-12-03T04:00:00.000Z".into(),
+                justification: "held: protected path".into(),
+                request: Request::GitPush(GitPush {
+                    git_ref: "refs/heads/feature".into(),
+                    old: "0".repeat(40),
+                    new: "b".repeat(40),
+                    land: true,
+                    forward: vec!["up".into()],
+                    reasons: vec!["changes protected path .github/workflows/ci.yml".into()],
+                    diffstat: " .github/workflows/ci.yml | 2 +-".into(),
+                    commits: vec!["bbbbbbb fix \x1b[2Jthe ci".into()],
+                }),
+            },
+            preview: Preview {
+                lines: vec![
+                    "→ would land bbbbbbbbbbbb as bot-bottle/dev-aaaaa/feature".into(),
+                    "  bbbbbbb fix \x1b[2Jthe ci".into(),
+                ],
+                ..Preview::default()
+            },
+        }
+    }
+
+    #[test]
+    fn json_has_the_push_fields() {
+        let now = humantime::parse_rfc3339("2026-12-03T04:01:00Z").unwrap();
+        let rows = rows(vec![held()], now);
+        let json = serde_json::to_value(&rows).unwrap();
+        let row = &json[0];
+        assert_eq!(row["tool"], "git-push");
+        assert_eq!(row["age"], 60);
+        assert_eq!(row["git_ref"], "refs/heads/feature");
+        assert_eq!(row["new"], "b".repeat(40));
+        assert_eq!(row["land"], true);
+        assert_eq!(row["forward"], serde_json::json!(["up"]));
+        assert_eq!(
+            row["reasons"][0],
+            "changes protected path .github/workflows/ci.yml"
+        );
+        assert_eq!(row["diffstat"], " .github/workflows/ci.yml | 2 +-");
+        assert_eq!(row["commits"][0], "bbbbbbb fix \x1b[2Jthe ci");
+        assert_eq!(
+            row["summary"],
+            "push feature (1 commits): land and forward to up"
+        );
+
+        let mut route = held();
+        route.proposal.request = Request::PipelockBlock {
+            failed_url: "https://pypi.org/".into(),
+            host: "pypi.org".into(),
+        };
+        let json = serde_json::to_value(super::rows(vec![route], now)).unwrap();
+        assert!(json[0].get("git_ref").is_none(), "{json}");
+        assert_eq!(json[0]["tool"], "pipelock-block");
+    }
+
+    #[test]
+    fn the_table_is_inert() {
+        let now = humantime::parse_rfc3339("2026-12-03T04:01:00Z").unwrap();
+        let text = table(&rows(vec![held()], now));
+        assert!(!text.contains('\x1b'), "{text}");
+        assert!(
+            text.contains("    |   bbbbbbb fix \\u{1b}[2Jthe ci\n"),
+            "{text}"
+        );
+        assert!(text.starts_with(
+            "m1-abcd  dev-aaaaa  git-push  push feature (1 commits): land and forward to up  (60s ago)\n"
+        ));
+    }
 }

@@ -23,7 +23,7 @@ const LABEL: usize = 10;
 pub enum Kind {
     /// `label value`; the label is the first `LABEL` chars.
     Field,
-    /// The host a route goes to.
+    /// The host a route goes to, the ref a push goes to.
     Host,
     Heading,
     Plain,
@@ -99,14 +99,17 @@ pub fn lines(p: &Pending) -> Vec<DetailLine> {
         field("tool", proposal.request.tool()),
         field("asked at", &proposal.created_at),
     ];
-    let host = match &proposal.request {
-        Request::EgressBlock { host, .. } | Request::PipelockBlock { host, .. } => Some(host),
-        Request::CapabilityBlock { .. } | Request::GitPush(_) => None,
+    let target = match &proposal.request {
+        Request::EgressBlock { host, .. } | Request::PipelockBlock { host, .. } => {
+            Some(("host", host))
+        }
+        Request::GitPush(push) => Some(("ref", &push.git_ref)),
+        Request::CapabilityBlock { .. } => None,
     };
-    if let Some(host) = host {
+    if let Some((label, target)) = target {
         out.push(DetailLine {
             kind: Kind::Host,
-            text: format!("{:<LABEL$}{}", "host", inert(host)),
+            text: format!("{label:<LABEL$}{}", inert(target)),
         });
     }
     let mut why = proposal.justification.lines();

@@ -101,6 +101,16 @@ fn render_proposals(app: &App, frame: &mut Frame, area: Rect) {
 }
 
 fn render_agents(app: &App, frame: &mut Frame, area: Rect) {
+    let area = match app.selected_agent() {
+        Some(a) if !a.landed.is_empty() => {
+            let rows = (a.landed.len() as u16 + 2).min(area.height / 2);
+            let [list, landed] =
+                Layout::vertical([Constraint::Min(3), Constraint::Length(rows)]).areas(area);
+            render_landed(a, frame, landed);
+            list
+        }
+        _ => area,
+    };
     let items = app
         .agents
         .iter()
@@ -117,6 +127,35 @@ fn render_agents(app: &App, frame: &mut Frame, area: Rect) {
         focused.then_some(app.agent_sel),
         empty,
     );
+}
+
+/// The branches the selected agent's git gate landed in the operator's
+/// repository (already inert: `Landed::from_gate`).
+fn render_landed(a: &AgentRow, frame: &mut Frame, area: Rect) {
+    let block = pane_block(Line::from(format!(" landed by {} ", inert(&a.slug))), false);
+    let lines: Vec<Line> = a
+        .landed
+        .iter()
+        .map(|l| {
+            let mut spans = vec![
+                Span::raw(format!(" {} ", inert(&l.branch))),
+                Span::styled("→ ", Style::new().dark_gray()),
+                Span::styled(inert(&l.landed_as), Style::new().green()),
+                Span::styled(
+                    format!(" @{}", inert(l.commit.get(..7).unwrap_or(&l.commit))),
+                    Style::new().dark_gray(),
+                ),
+            ];
+            if !l.forwarded.is_empty() {
+                spans.push(Span::raw(format!(
+                    "  forwarded to {}",
+                    inert(&l.forwarded.join(", "))
+                )));
+            }
+            Line::from(spans)
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
 /// A pane's rows, the cursor on `selected`; `empty` when there are none.
@@ -338,6 +377,9 @@ fn render_detail(app: &App, d: &Detail, frame: &mut Frame, area: Rect) {
         Some(detail::Missing::Unseen(_)) => {
             "scroll to the end to approve: j/k space G · r reject · Esc close"
         }
+        _ if matches!(d.shown.proposal.request, Request::GitPush(_)) => {
+            "a approve · r reject · j/k space g/G scroll · Esc close"
+        }
         _ => "a approve · r reject · m modify · j/k space g/G scroll · Esc close",
     };
     frame.render_widget(
@@ -433,299 +475,4 @@ fn route_host(request: &Request) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use ratatui::Terminal;
-    use ratatui::backend::TestBackend;
-    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-
-    use super::*;
-    use crate::dashboard::app::{AgentChoice, Msg};
-    use crate::supervise::apply::Pending;
-    use crate::supervise::preview::Preview;
-    use crate::supervise::proposal::Proposal;
-
-    fn term(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
-        let mut term = Terminal::new(TestBackend::new(width, height)).unwrap();
-        term.draw(|f| render(app, f)).unwrap();
-        term
-    }
-
-    fn draw(app: &App, width: u16, height: u16) -> String {
-        term(app, width, height).backend().to_string()
-    }
-
-    fn key(app: &mut App, code: KeyCode) {
-        app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
-    }
-
-    fn app() -> App {
-        let mut app = App::new(
-            vec![AgentChoice {
-                name: "shell".into(),
-                description: "a plain shell".into(),
-                bottles: vec![],
-            }],
-            vec!["default".into()],
-            vec!["docker".into()],
-        );
-        let row = |slug: &str, services: &[&str]| AgentRow {
-            backend: "docker".into(),
-            slug: slug.into(),
-            label: slug.into(),
-            color: "cyan".into(),
-            agent: "shell".into(),
-            started_at: "2026-11-25T10:04:05Z".into(),
-            services: services.iter().map(|s| s.to_string()).collect(),
-        };
-        app.update(Msg::Bottles(vec![
-            row("shell-ab12c", &["egress", "supervise"]),
-            row("shell-zz9yx", &[]),
-        ]));
-        app.update(Msg::Proposals(vec![]));
-        app
-    }
-
-    fn proposal() -> Pending {
-        Pending {
-            proposal: Proposal {
-                id: "mwviajtx-ydza".into(),
-                slug: "shell-ab12c".into(),
-                created_at: "2026-11-25T10:05:00.000Z".into(),
-                justification: "pip needs the index".into(),
-                request: Request::PipelockBlock {
-                    failed_url: "https://pypi.org/simple/requests/".into(),
-                    host: "pypi.org".into(),
-                },
-            },
-            preview: Preview {
-                lines: vec![
-                    "the agent was refused: https://pypi.org/simple/requests/".into(),
-                    "a new route to pypi.org, every path".into(),
-                ],
-                widens_credential: false,
-                ..Default::default()
-            },
-        }
-    }
-
-    /// A capability-block with a Dockerfile diff longer than the screen.
-    fn capability() -> Pending {
-        let mut lines = vec![
-            "a new image for shell-ab12c: approving takes the bottle down, and `bot-bottle resume shell-ab12c` rebuilds it".to_owned(),
-            "built with no network and an empty build context; the changes to the current Dockerfile:".to_owned(),
-            "--- Dockerfile".to_owned(),
-            "+++ Dockerfile".to_owned(),
-            "@@ -1,2 +1,14 @@".to_owned(),
-            " FROM debian:bookworm-slim".to_owned(),
-            "-USER agent".to_owned(),
-        ];
-        lines.extend((1..=12).map(|i| format!("+RUN apt-get install -y package-number-{i}")));
-        lines.push("+USER agent".into());
-        Pending {
-            proposal: Proposal {
-                id: "capa-0001".into(),
-                slug: "shell-ab12c".into(),
-                created_at: "2026-11-25T10:06:00.000Z".into(),
-                justification: "the tests need the compilers".into(),
-                request: Request::CapabilityBlock {
-                    dockerfile: String::new(),
-                },
-            },
-            preview: Preview {
-                lines,
-                widens_credential: false,
-                ..Default::default()
-            },
-        }
-    }
-
-    fn opened(p: Pending, width: u16, height: u16) -> App {
-        let mut app = app();
-        app.update(Msg::Resize { width, height });
-        app.update(Msg::Proposals(vec![p]));
-        app.update(Msg::Tick(crate::dashboard::app::GUARD_MS));
-        app.focus = Focus::Proposals;
-        key(&mut app, KeyCode::Enter);
-        app
-    }
-
-    #[test]
-    fn agents_and_proposals() {
-        let mut app = app();
-        app.update(Msg::Tick(100));
-        app.update(Msg::Proposals(vec![proposal()]));
-        app.update(Msg::Output("shell-ab12c".into()));
-        app.update(Msg::Tick(100 + crate::dashboard::app::GUARD_MS));
-        app.update(Msg::Key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)));
-        app.update(Msg::Key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)));
-        app.right = Some("shell-zz9yx".into());
-        insta::assert_snapshot!(draw(&app, 90, 14));
-    }
-
-    #[test]
-    fn right_after_an_alert_the_status_line_says_keys_are_ignored() {
-        let mut app = app();
-        app.update(Msg::Tick(100));
-        app.update(Msg::Proposals(vec![proposal()]));
-        app.update(Msg::Tick(300));
-        key(&mut app, KeyCode::Char('a'));
-        let screen = draw(&app, 90, 14);
-        assert!(
-            screen.contains("keys are ignored until you pause"),
-            "{screen}"
-        );
-        assert!(!screen.contains("approving grants"), "{screen}");
-    }
-
-    #[test]
-    fn pipelock_detail_shows_the_host() {
-        let app = opened(proposal(), 60, 18);
-        insta::assert_snapshot!(draw(&app, 60, 18));
-        let term = term(&app, 60, 18);
-        let buffer = term.backend().buffer();
-        let green = (0..18).any(|y| {
-            let row: String = (0..60).map(|x| buffer[(x, y)].symbol()).collect();
-            match (row.contains("host      pypi.org"), row.find("pypi")) {
-                (true, Some(byte)) => {
-                    let x = row[..byte].chars().count() as u16;
-                    buffer[(x, y)].fg == Color::Green
-                }
-                _ => false,
-            }
-        });
-        assert!(green, "the host to allow is in green");
-    }
-
-    #[test]
-    fn capability_detail_top_scrolled_and_end() {
-        let mut app = opened(capability(), 72, 16);
-        insta::assert_snapshot!("capability_top", draw(&app, 72, 16));
-        key(&mut app, KeyCode::PageDown);
-        insta::assert_snapshot!("capability_scrolled", draw(&app, 72, 16));
-        key(&mut app, KeyCode::End);
-        insta::assert_snapshot!("capability_end", draw(&app, 72, 16));
-    }
-
-    #[test]
-    fn narrow_detail_wraps() {
-        let app = opened(capability(), 34, 20);
-        insta::assert_snapshot!(draw(&app, 34, 20));
-    }
-
-    /// The rows the app counts as on screen are the rows drawn, at every
-    /// scroll position and size.
-    #[test]
-    fn what_the_app_counts_as_seen_is_what_is_drawn() {
-        for (width, height) in [(72, 16), (34, 20), (25, 9), (120, 40)] {
-            let mut app = opened(capability(), width, height);
-            loop {
-                let Some(Modal::Detail(d)) = &app.modal else {
-                    panic!("detail closed")
-                };
-                let areas = detail::areas(Rect::new(0, 0, width, height));
-                let rows = detail::rows(&d.lines, areas.body.width);
-                let term = term(&app, width, height);
-                let buffer = term.backend().buffer();
-                for (i, row) in rows
-                    .iter()
-                    .skip(d.scroll)
-                    .take(areas.body.height as usize)
-                    .enumerate()
-                {
-                    let y = areas.body.y + i as u16;
-                    let drawn: String = (areas.body.x..areas.body.x + areas.body.width)
-                        .map(|x| buffer[(x, y)].symbol())
-                        .collect();
-                    let want = slice(&d.lines[row.line].text, &(row.start..row.end));
-                    assert_eq!(
-                        drawn.trim_end(),
-                        want.trim_end(),
-                        "{width}x{height} row {y}"
-                    );
-                }
-                let before = d.scroll;
-                key(&mut app, KeyCode::Down);
-                let Some(Modal::Detail(d)) = &app.modal else {
-                    panic!("detail closed")
-                };
-                if d.scroll == before {
-                    assert_eq!(
-                        d.unseen(app.size),
-                        0,
-                        "{width}x{height}: the end is reachable"
-                    );
-                    break;
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn prompts_over_the_detail() {
-        let mut widen = proposal();
-        widen.proposal.request = Request::EgressBlock {
-            host: "api.github.com".into(),
-            path_allowlist: vec!["/".into()],
-            auth: None,
-        };
-        widen.preview = Preview {
-            lines: vec![
-                "widens the route to api.github.com:".into(),
-                "WARNING: the route to api.github.com carries a credential that the proxy adds; approving also sends it to /".into(),
-            ],
-            widens_credential: true,
-            ..Default::default()
-        };
-        let mut app = opened(widen, 72, 16);
-        app.update(Msg::Tick(5_000));
-        key(&mut app, KeyCode::Char('a'));
-        key(&mut app, KeyCode::Char('y'));
-        insta::assert_snapshot!("widen_prompt", draw(&app, 72, 16));
-
-        let mut token = proposal();
-        token.proposal.request = Request::EgressBlock {
-            host: "api.github.com".into(),
-            path_allowlist: vec![],
-            auth: Some(crate::supervise::proposal::AuthRequest {
-                scheme: "bearer".into(),
-                token_ref: Some("GITHUB_TOKEN".into()),
-            }),
-        };
-        token.preview.needs_token = true;
-        let mut app = opened(token, 72, 16);
-        app.update(Msg::Tick(5_000));
-        key(&mut app, KeyCode::Char('a'));
-        insta::assert_snapshot!("token_prompt", draw(&app, 72, 16));
-    }
-
-    /// Escapes an agent wrote are shown, not sent: no control character
-    /// reaches the terminal from the list or the detail.
-    #[test]
-    fn agent_text_is_inert() {
-        let mut p = proposal();
-        p.proposal.justification = "see \x1b]52;c;aGk=\x07 and \x1b[2J\u{202e}txt.exe".into();
-        p.preview
-            .lines
-            .push("\x1bPtmux;\x1b\x1b]0;owned\x07\x1b\\".into());
-        let mut app = opened(p, 100, 20);
-        for frame in 0..2 {
-            let term = term(&app, 100, 20);
-            let buffer = term.backend().buffer();
-            let text: String = buffer.content().iter().map(|c| c.symbol()).collect();
-            assert!(!text.chars().any(char::is_control), "frame {frame}");
-            assert!(!text.contains('\u{202e}'), "frame {frame}");
-            if frame == 0 {
-                assert!(text.contains("\\u{1b}]52;c;aGk=\\u{7}"), "{text}");
-                assert!(text.contains("\\u{202e}txt.exe"), "{text}");
-            }
-            key(&mut app, KeyCode::Esc);
-        }
-    }
-
-    #[test]
-    fn empty_and_status() {
-        let mut app = App::new(vec![], vec![], vec![]);
-        app.update(Msg::Status("approved mwviajtx-ydza".into()));
-        insta::assert_snapshot!(draw(&app, 50, 9));
-    }
-}
+mod tests;

@@ -166,8 +166,8 @@ async fn main_loop(
     let terminal_lock = Arc::new(std::sync::Mutex::new(()));
     spawn_keys(msgs.clone(), Arc::clone(&terminal_lock));
     spawn_ticks(msgs.clone());
-    spawn_proposals(home.clone(), msgs.clone());
-    spawn_bottles(home.clone(), msgs.clone());
+    let relist_bottles = spawn_bottles(home.clone(), msgs.clone());
+    spawn_proposals(home.clone(), msgs.clone(), relist_bottles);
     spawn_output(client.clone(), tmux_events, dashboard, msgs.clone());
 
     let mut terminal = init_terminal()?;
@@ -367,6 +367,11 @@ async fn approve(
         Ok((p, Applied::Rebuild { resume })) => shared.send(Msg::Status(format!(
             "approved {}; {} is down, rebuild it with: {resume}",
             p.id, p.slug
+        ))),
+        Ok((p, Applied::Git { note })) => shared.send(Msg::Status(format!(
+            "approved {}: {}",
+            p.id,
+            note.lines().collect::<Vec<_>>().join("; ")
         ))),
         Err(e) => {
             let hint = e.hint().map(|h| format!(" ({h})")).unwrap_or_default();

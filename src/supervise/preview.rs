@@ -80,9 +80,15 @@ fn git_push(current: &Current, push: &GitPush) -> Preview {
         ));
     }
     lines.extend(push.reasons.iter().map(|r| format!("waits: {r}")));
+    if !push.land && push.forward.is_empty() {
+        lines.push("→ would do nothing: the gate named no remote to forward it to".into());
+    }
     lines.push(format!("commits ({}):", push.commits.len()));
     lines.extend(push.commits.iter().map(|c| format!("  {c}")));
-    lines.extend(push.diffstat.lines().map(|l| format!("  {l}")));
+    if !push.diffstat.trim().is_empty() {
+        lines.push("files:".into());
+        lines.extend(push.diffstat.lines().map(|l| format!("  {l}")));
+    }
     Preview {
         lines,
         ..Preview::default()
@@ -303,6 +309,40 @@ mod tests {
                 "{request:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_held_push_says_where_it_goes_and_why_it_waits() {
+        let push = |land: bool, forward: &[&str]| {
+            Request::GitPush(GitPush {
+                git_ref: "refs/heads/feature".into(),
+                old: "0".repeat(40),
+                new: "0123456789abcdef0123456789abcdef01234567".into(),
+                land,
+                forward: forward.iter().map(|s| s.to_string()).collect(),
+                reasons: vec!["branch 'feature' is not among remote 'up''s branches".into()],
+                diffstat: " a.rs | 1 +\n 1 file changed".into(),
+                commits: vec!["0123456 add a".into()],
+            })
+        };
+        let (text, widens) = show(push(true, &[]));
+        assert!(!widens);
+        assert_eq!(
+            text,
+            "→ would land 0123456789ab as bot-bottle/dev-aaaaa/feature\n\
+             waits: branch 'feature' is not among remote 'up''s branches\n\
+             commits (1):\n  0123456 add a\nfiles:\n   a.rs | 1 +\n   1 file changed"
+        );
+        let (text, _) = show(push(false, &["up"]));
+        assert!(
+            text.starts_with(
+                "→ would push feature to upstream up (lease on its current value)\nwaits:"
+            ),
+            "{text}"
+        );
+        let (text, _) = show(push(false, &[]));
+        assert!(text.contains("would do nothing"), "{text}");
+        assert!(!preview_of(&push(true, &["up"])).needs_token);
     }
 
     #[test]

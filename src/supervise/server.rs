@@ -21,7 +21,8 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use serde_json::{Value, json};
 
 use super::proposal::{
-    self, CAPABILITY_BLOCK, Decision, EGRESS_BLOCK, LIST_EGRESS_ROUTES, PIPELOCK_BLOCK, Request,
+    self, CAPABILITY_BLOCK, Decision, EGRESS_BLOCK, GIT_PUSH_POLICY, LIST_EGRESS_ROUTES,
+    PIPELOCK_BLOCK, Request,
 };
 use super::queue::Queue;
 use crate::egress::config::EgressConfig;
@@ -125,7 +126,24 @@ impl Supervisor {
             .collect();
         CallToolResult::success(vec![ContentBlock::text(lines.join("\n"))])
     }
+
+    /// The push policy the plan wrote (`gitgate::POLICY_FILE`); a bottle
+    /// without one has no git gate.
+    fn git_policy(&self) -> CallToolResult {
+        let path = self.state_dir.join(crate::gitgate::POLICY_FILE);
+        let text = crate::state::read_bounded(&path, MAX_POLICY)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok());
+        CallToolResult::success(vec![ContentBlock::text(
+            text.unwrap_or_else(|| NO_GATE.to_owned()),
+        )])
+    }
 }
+
+/// The policy file is a few lines; a larger one is not read.
+const MAX_POLICY: u64 = 64 * 1024;
+/// What `git-push-policy` says in a bottle without a git gate.
+const NO_GATE: &str = "This bottle has no git gate (it was started without --cwd in a git repository): there is no git remote to push to, so pushes go nowhere. Work in /workspace; the operator takes your changes from there.";
 
 fn schema(value: Value) -> Arc<serde_json::Map<String, Value>> {
     Arc::new(value.as_object().cloned().unwrap_or_default())
@@ -176,6 +194,11 @@ pub fn tools() -> Vec<Tool> {
             })),
         ),
         Tool::new(
+            GIT_PUSH_POLICY,
+            "Explain where your git pushes go: /workspace's `origin` is the bot-bottle git gate; what lands where, what is refused (and why), which paths wait for the operator, and which branches go on upstream. Call it before your first push, or when a push is refused.",
+            schema(json!({"type": "object", "properties": {}})),
+        ),
+        Tool::new(
             LIST_EGRESS_ROUTES,
             "List the hosts this bottle may reach through the proxy, with their path limits. Secrets are never shown.",
             schema(json!({"type": "object", "properties": {}})),
@@ -187,7 +210,7 @@ impl ServerHandler for Supervisor {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("bot-bottle-supervise", env!("CARGO_PKG_VERSION")))
-            .with_instructions("Ask the operator of this bot-bottle for more capability: egress routes, hosts, image changes.")
+            .with_instructions("Ask the operator of this bot-bottle for more capability: egress routes, hosts, image changes. git-push-policy says where your git pushes go.")
     }
 
     async fn list_tools(
@@ -205,6 +228,9 @@ impl ServerHandler for Supervisor {
     ) -> Result<CallToolResponse, rmcp::ErrorData> {
         if request.name == LIST_EGRESS_ROUTES {
             return Ok(self.list_routes().into());
+        }
+        if request.name == GIT_PUSH_POLICY {
+            return Ok(self.git_policy().into());
         }
         let args = request.arguments.unwrap_or_default();
         let result = match proposal::parse(&request.name, &args) {
@@ -326,6 +352,18 @@ mod tests {
     }
 
     #[test]
+    fn the_push_policy_is_the_plan_s_file_or_says_there_is_no_gate() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Supervisor::new(dir.path(), "dev-aaaaa", Duration::from_millis(10));
+        let none = text(&s.git_policy());
+        assert!(none.contains("has no git gate"), "{none}");
+        assert!(none.contains("without --cwd in a git repository"), "{none}");
+        let policy = "Your /workspace is a git clone.\n- Push early and often.\n";
+        std::fs::write(dir.path().join(crate::gitgate::POLICY_FILE), policy).unwrap();
+        assert_eq!(text(&s.git_policy()), policy);
+    }
+
+    #[test]
     fn tools_have_schemas() {
         let names: Vec<String> = tools().iter().map(|t| t.name.to_string()).collect();
         assert_eq!(
@@ -334,6 +372,7 @@ mod tests {
                 EGRESS_BLOCK,
                 PIPELOCK_BLOCK,
                 CAPABILITY_BLOCK,
+                GIT_PUSH_POLICY,
                 LIST_EGRESS_ROUTES
             ]
         );

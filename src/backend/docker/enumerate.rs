@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::plan::{LABEL_AGENT, LABEL_ROLE, LABEL_SLUG};
+use crate::dashboard::text::inert;
 use crate::exec::{DOCKER, ExecError};
+use crate::gitgate::{self, LandedBranch};
 use crate::state::{Home, Metadata};
 
 const COMPOSE_PROJECT: &str = "com.docker.compose.project";
@@ -43,11 +45,61 @@ pub struct ActiveBottle {
     pub started_at: String,
     /// The sidecars that are up; the agent itself is left out.
     pub services: Vec<String>,
+    /// What its git gate landed in the operator's repository.
+    pub landed: Vec<Landed>,
     /// From the metadata, for the dashboard.
     #[serde(skip)]
     pub label: String,
     #[serde(skip)]
     pub color: String,
+}
+
+/// A branch a bottle brought home, as `list active --json` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Landed {
+    /// The agent's branch.
+    pub branch: String,
+    /// The operator's branch it landed as.
+    pub landed_as: String,
+    pub commit: String,
+    /// Remotes it went on to.
+    pub forwarded: Vec<String>,
+}
+
+impl Landed {
+    /// From the gate's `landed.json`, which a sidecar wrote: every text
+    /// made inert.
+    pub fn from_gate(b: &LandedBranch) -> Landed {
+        Landed {
+            branch: inert(&b.branch),
+            landed_as: inert(&b.landed_as),
+            commit: inert(&b.commit),
+            forwarded: b.forwarded.iter().map(|r| inert(r)).collect(),
+        }
+    }
+
+    /// `feature → bot-bottle/<slug>/feature @abc1234 (→ up)`.
+    pub fn text(&self) -> String {
+        let mut s = format!(
+            "{} → {} @{}",
+            self.branch,
+            self.landed_as,
+            self.commit.get(..7).unwrap_or(&self.commit)
+        );
+        if !self.forwarded.is_empty() {
+            s.push_str(&format!(" (→ {})", self.forwarded.join(", ")));
+        }
+        s
+    }
+}
+
+/// What a bottle's gate landed, from its state folder.
+pub fn landed(home: &Home, slug: &str) -> Vec<Landed> {
+    gitgate::read_landed(&home.bottle_dir(slug).join(gitgate::SERVICE))
+        .branches
+        .iter()
+        .map(Landed::from_gate)
+        .collect()
 }
 
 const SEP: &str = "\t";
@@ -135,11 +187,14 @@ pub fn parse_networks(text: &str) -> Vec<Network> {
         .collect()
 }
 
-/// Every running bottle: one docker call, then each one's metadata.
+/// Every running bottle: one docker call, then each one's metadata and
+/// landed branches.
 pub fn active(home: &Home) -> Result<Vec<ActiveBottle>, ExecError> {
-    Ok(active_bottles(&containers()?, |slug| {
-        home.read_metadata(slug).ok()
-    }))
+    let mut bottles = active_bottles(&containers()?, |slug| home.read_metadata(slug).ok());
+    for b in &mut bottles {
+        b.landed = landed(home, &b.slug);
+    }
+    Ok(bottles)
 }
 
 /// The bottles with a running container, sorted by start time; agent and
@@ -179,6 +234,7 @@ pub fn active_bottles(
                     .or_else(|| first.map(|c| c.created.clone()))
                     .unwrap_or_default(),
                 services,
+                landed: Vec::new(),
                 label: meta
                     .as_ref()
                     .map_or_else(|| slug.to_owned(), |m| m.label.clone()),
@@ -255,6 +311,46 @@ garbage line
                 "b-2 codex 2026-11-25 09:00:00 +0000 UTC (starting)",
                 "a-1 shell 2026-11-25T10:00:00Z egress",
             ]
+        );
+    }
+
+    #[test]
+    fn landed_branches_are_read_from_the_gate_and_made_inert() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home {
+            root: dir.path().to_path_buf(),
+        };
+        assert!(landed(&home, "a-1").is_empty(), "no gate, nothing landed");
+        let gate = home.bottle_dir("a-1").join(gitgate::SERVICE);
+        std::fs::create_dir_all(&gate).unwrap();
+        std::fs::write(gate.join(gitgate::LANDED_FILE), "{not json").unwrap();
+        assert!(
+            landed(&home, "a-1").is_empty(),
+            "a bad file: nothing landed"
+        );
+        std::fs::write(
+            gate.join(gitgate::LANDED_FILE),
+            r#"{"branches": [
+                {"branch": "feature", "landed_as": "bot-bottle/a-1/feature",
+                 "commit": "0123456789abcdef0123456789abcdef01234567", "at": "2026-12-03T04:00:00Z",
+                 "forwarded": ["up"]},
+                {"branch": "x\u001b[2J", "landed_as": "bot-bottle/a-1/x", "commit": "abc", "at": ""}
+            ]}"#,
+        )
+        .unwrap();
+        let got = landed(&home, "a-1");
+        assert_eq!(
+            got.iter().map(Landed::text).collect::<Vec<_>>(),
+            [
+                "feature → bot-bottle/a-1/feature @0123456 (→ up)",
+                "x\\u{1b}[2J → bot-bottle/a-1/x @abc",
+            ]
+        );
+        let json = serde_json::to_value(&got[0]).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"branch": "feature", "landed_as": "bot-bottle/a-1/feature",
+                "commit": "0123456789abcdef0123456789abcdef01234567", "forwarded": ["up"]})
         );
     }
 

@@ -13,7 +13,7 @@ use crate::backend::docker::enumerate;
 use crate::dashboard::app::{AgentRow, Msg};
 use crate::exec::{self, DOCKER};
 use crate::state::Home;
-use crate::supervise::apply;
+use crate::supervise::apply::{self, queues};
 use crate::tmux::client::{Client, Event as TmuxEvent};
 use crate::tmux::command;
 use crate::tmux::control::{Notification, PaneId};
@@ -65,13 +65,35 @@ pub(super) fn spawn_ticks(msgs: mpsc::UnboundedSender<Msg>) {
     });
 }
 
-/// Reloads the proposals whenever a file under `state/` changes.
-pub(super) fn spawn_proposals(home: Home, msgs: mpsc::UnboundedSender<Msg>) {
+/// Reloads the proposals whenever a file under `state/` changes (both
+/// queues of every bottle, see `apply::queues`), except for git's own
+/// churn in a gate's repository; a gate's `landed.json` relists the
+/// bottles (`relist_bottles`), whose rows show what landed.
+pub(super) fn spawn_proposals(
+    home: Home,
+    msgs: mpsc::UnboundedSender<Msg>,
+    relist_bottles: mpsc::UnboundedSender<()>,
+) {
     let (changed, mut rx) = mpsc::unbounded_channel::<()>();
     let root = home.state_root();
     let _ = std::fs::create_dir_all(&root);
-    let watcher = notify::recommended_watcher(move |_event: notify::Result<notify::Event>| {
-        let _ = changed.send(());
+    let watched = root.clone();
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let churn = event.as_ref().is_ok_and(|e| {
+            !e.paths.is_empty()
+                && e.paths
+                    .iter()
+                    .all(|p| queues::is_repository_churn(&watched, p))
+        });
+        if !churn {
+            let _ = changed.send(());
+        }
+        let landed = event
+            .as_ref()
+            .is_ok_and(|e| e.paths.iter().any(|p| queues::is_landed(&watched, p)));
+        if landed {
+            let _ = relist_bottles.send(());
+        }
     });
     let mut watcher = match watcher {
         Ok(w) => Some(w),
@@ -106,9 +128,14 @@ pub(super) fn spawn_proposals(home: Home, msgs: mpsc::UnboundedSender<Msg>) {
     });
 }
 
-/// Lists the bottles at start, then on docker events, at most once a second.
-pub(super) fn spawn_bottles(home: Home, msgs: mpsc::UnboundedSender<Msg>) {
+/// Lists the bottles at start, then on docker events (or a send on the
+/// channel returned), at most once a second.
+pub(super) fn spawn_bottles(
+    home: Home,
+    msgs: mpsc::UnboundedSender<Msg>,
+) -> mpsc::UnboundedSender<()> {
     let (changed, mut rx) = mpsc::unbounded_channel::<()>();
+    let relist = changed.clone();
     tokio::spawn(async move {
         loop {
             let events = DOCKER
@@ -156,6 +183,7 @@ pub(super) fn spawn_bottles(home: Home, msgs: mpsc::UnboundedSender<Msg>) {
             while rx.try_recv().is_ok() {}
         }
     });
+    relist
 }
 
 fn list_rows(home: &Home) -> Result<Vec<AgentRow>, exec::ExecError> {
@@ -169,6 +197,7 @@ fn list_rows(home: &Home) -> Result<Vec<AgentRow>, exec::ExecError> {
             agent: b.agent,
             started_at: b.started_at,
             services: b.services,
+            landed: b.landed,
         })
         .collect())
 }

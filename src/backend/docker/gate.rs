@@ -1,0 +1,175 @@
+//! Deciding a held push: the host asks the bottle's git gate to apply the
+//! operator's decision (`docker exec <gate> /bot-bottle sidecar git-decide
+//! …`). The gate updates its refs, lands and forwards the push, writes the
+//! response into its queue and archives the proposal; the host only runs
+//! the command and reports what the gate printed.
+//!
+//! `Decide` is the seam: `apply` runs against it, tests against a fake.
+
+use crate::dashboard::text::inert;
+use crate::exec::{DOCKER, ExecError};
+use crate::gitgate;
+
+/// Where the binary is inside the gate's container.
+pub const GATE_BINARY: &str = "/bot-bottle";
+/// The gate's state folder inside its container.
+pub const GATE_STATE: &str = "/state";
+
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error("the git gate of bottle '{slug}' is not running: resume the bottle first")]
+    NotRunning { slug: String },
+    #[error("the git gate of bottle '{slug}' refused: {reason}")]
+    Refused { slug: String, reason: String },
+    #[error("the git gate of bottle '{slug}' could not be asked: {reason}")]
+    Unreachable { slug: String, reason: String },
+}
+
+impl GateError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            GateError::NotRunning { slug } => Some(format!("bot-bottle resume {slug}")),
+            GateError::Refused { .. } => {
+                Some("see `bot-bottle proposals`; reject it if it can no longer land".into())
+            }
+            GateError::Unreachable { .. } => Some("is docker running?".into()),
+        }
+    }
+}
+
+/// Applies the operator's decision on a held push in a bottle's gate;
+/// returns what the gate printed.
+pub trait Decide {
+    fn decide(&self, slug: &str, id: &str, approve: bool) -> Result<String, GateError>;
+}
+
+/// The real gate, through `docker exec`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DockerGate;
+
+/// The `docker` arguments that decide proposal `id` in `slug`'s gate.
+pub fn decide_args(slug: &str, id: &str, approve: bool) -> Vec<String> {
+    [
+        "exec",
+        &gitgate::container_name(slug),
+        GATE_BINARY,
+        "sidecar",
+        "git-decide",
+        "--state",
+        GATE_STATE,
+        "--id",
+        id,
+        if approve { "--approve" } else { "--reject" },
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+impl Decide for DockerGate {
+    fn decide(&self, slug: &str, id: &str, approve: bool) -> Result<String, GateError> {
+        let mut cmd = DOCKER.command(decide_args(slug, id, approve));
+        match DOCKER.output(&mut cmd) {
+            Ok(out) => {
+                let stdout = String::from_utf8_lossy(&out.stdout).trim_end().to_owned();
+                Ok(if stdout.is_empty() {
+                    String::from_utf8_lossy(&out.stderr).trim_end().to_owned()
+                } else {
+                    stdout
+                })
+            }
+            Err(e) => Err(classify(slug, e)),
+        }
+    }
+}
+
+/// What a failed `docker exec` means: the container is gone or stopped,
+/// the gate said no (its one-line reason), or docker itself failed. What
+/// the gate wrote is made inert: it is a sidecar's text.
+pub fn classify(slug: &str, e: ExecError) -> GateError {
+    let slug = slug.to_owned();
+    match e {
+        ExecError::Failed { stderr, .. } => {
+            let daemon = stderr.contains("Error response from daemon");
+            if stderr.contains("No such container") || stderr.contains("is not running") {
+                GateError::NotRunning { slug }
+            } else if daemon {
+                GateError::Unreachable {
+                    slug,
+                    reason: inert(stderr.trim()),
+                }
+            } else {
+                // Its one-line reason, as the binary reports a failure.
+                let reason = stderr
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty() && !l.starts_with("  hint:"))
+                    .map(|l| l.trim().trim_start_matches("bot-bottle: error: "))
+                    .map_or_else(|| "no reason given".to_owned(), inert);
+                GateError::Refused { slug, reason }
+            }
+        }
+        e => GateError::Unreachable {
+            slug,
+            reason: e.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_names_the_gate_and_the_decision() {
+        assert_eq!(
+            decide_args("dev-abcde", "m1-abcd", true).join(" "),
+            "exec bot-bottle-dev-abcde-git-gate /bot-bottle sidecar git-decide --state /state --id m1-abcd --approve"
+        );
+        assert!(decide_args("dev-abcde", "m1-abcd", false).ends_with(&["--reject".into()]));
+    }
+
+    #[test]
+    fn failures_are_told_apart() {
+        let failed = |stderr: &str| ExecError::Failed {
+            command: "docker exec".into(),
+            status: "exit status: 1".into(),
+            stderr: stderr.into(),
+        };
+        let cases: Vec<(ExecError, &str)> = vec![
+            (
+                failed("Error response from daemon: No such container: bot-bottle-a-1-git-gate"),
+                "the git gate of bottle 'a-1' is not running: resume the bottle first",
+            ),
+            (
+                failed("Error response from daemon: container 0123 is not running"),
+                "the git gate of bottle 'a-1' is not running: resume the bottle first",
+            ),
+            (
+                failed("git-decide: refs/heads/x moved since the push was held\n"),
+                "the git gate of bottle 'a-1' refused: git-decide: refs/heads/x moved since the push was held",
+            ),
+            (
+                failed("bot-bottle: error: git-decide: no proposal m1-abcd\n  hint: see it\n"),
+                "the git gate of bottle 'a-1' refused: git-decide: no proposal m1-abcd",
+            ),
+            (
+                failed("bot-bottle: error: git-decide: \x1b[2Jgone"),
+                "the git gate of bottle 'a-1' refused: git-decide: \\u{1b}[2Jgone",
+            ),
+            (
+                failed("Error response from daemon: oops"),
+                "the git gate of bottle 'a-1' could not be asked: Error response from daemon: oops",
+            ),
+            (
+                ExecError::NotFound {
+                    program: "docker".into(),
+                    hint: "",
+                },
+                "the git gate of bottle 'a-1' could not be asked: docker was not found",
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(classify("a-1", e).to_string(), want);
+        }
+    }
+}

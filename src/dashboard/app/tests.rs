@@ -1,0 +1,832 @@
+//! The app's logic, message by message: navigation, alerts and the guard
+//! after them, the deliberate act of approving, the new-agent flow.
+
+use super::*;
+use crate::dashboard::detail::DWELL_MS;
+use crate::supervise::proposal::{AuthRequest, Request};
+
+const SIZE: (u16, u16) = (80, 24);
+
+fn key(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+}
+
+fn code(c: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(c, KeyModifiers::NONE))
+}
+
+fn keys(a: &mut App, text: &str) -> Vec<Effect> {
+    text.chars().flat_map(|c| a.update(key(c))).collect()
+}
+
+fn row(slug: &str) -> AgentRow {
+    AgentRow {
+        backend: "docker".into(),
+        slug: slug.into(),
+        label: slug.into(),
+        color: "cyan".into(),
+        agent: "shell".into(),
+        started_at: "2026-11-25T10:00:00Z".into(),
+        services: vec!["egress".into(), "supervise".into()],
+        landed: vec![],
+    }
+}
+
+fn proposal(id: &str, created: &str, request: Request) -> Pending {
+    Pending {
+        proposal: Proposal {
+            id: id.into(),
+            slug: "a-1".into(),
+            created_at: created.into(),
+            justification: "because".into(),
+            request,
+        },
+        preview: Preview {
+            lines: vec!["a new route to pypi.org, every path".into()],
+            widens_credential: false,
+            ..Default::default()
+        },
+    }
+}
+
+fn pipelock(id: &str, created: &str) -> Pending {
+    proposal(
+        id,
+        created,
+        Request::PipelockBlock {
+            failed_url: "https://pypi.org/simple/".into(),
+            host: "pypi.org".into(),
+        },
+    )
+}
+
+/// A capability-block whose preview is a long Dockerfile diff.
+fn long(id: &str, created: &str) -> Pending {
+    let mut p = proposal(
+        id,
+        created,
+        Request::CapabilityBlock {
+            dockerfile: "FROM x\n".into(),
+        },
+    );
+    p.preview.lines = (0..60).map(|i| format!("+RUN step {i}")).collect();
+    p
+}
+
+fn with_auth(id: &str) -> Pending {
+    let mut p = proposal(
+        id,
+        "2",
+        Request::EgressBlock {
+            host: "api.github.com".into(),
+            path_allowlist: vec![],
+            auth: Some(AuthRequest {
+                scheme: "bearer".into(),
+                token_ref: Some("GITHUB_TOKEN".into()),
+            }),
+        },
+    );
+    p.preview.lines = vec![
+        "a new route to api.github.com, every path".into(),
+        "the agent suggests $GITHUB_TOKEN; name the variable yourself".into(),
+    ];
+    p.preview.needs_token = true;
+    p
+}
+
+fn widening(id: &str) -> Pending {
+    let mut p = proposal(
+        id,
+        "3",
+        Request::EgressBlock {
+            host: "api.github.com".into(),
+            path_allowlist: vec!["/".into()],
+            auth: None,
+        },
+    );
+    p.preview = Preview {
+        lines: vec![
+            "widens the route to api.github.com:".into(),
+            "WARNING: the route to api.github.com carries a credential that the proxy adds; approving also sends it to /".into(),
+        ],
+        widens_credential: true,
+        ..Default::default()
+    };
+    p
+}
+
+/// A push the git gate held, as the gate's queue lists it.
+fn held_push(id: &str) -> Pending {
+    let mut p = proposal(
+        id,
+        "4",
+        Request::GitPush(crate::supervise::proposal::GitPush {
+            git_ref: "refs/heads/feature".into(),
+            old: "a".repeat(40),
+            new: "b".repeat(40),
+            land: true,
+            forward: vec![],
+            reasons: vec!["changes protected path .github/workflows/ci.yml".into()],
+            diffstat: " .github/workflows/ci.yml | 2 +-".into(),
+            commits: vec!["bbbbbbb fix the ci".into()],
+        }),
+    );
+    p.preview.lines = vec!["→ would land bbbbbbbbbbbb as bot-bottle/a-1/feature".into()];
+    p
+}
+
+fn app() -> App {
+    let mut app = App::new(
+        vec![AgentChoice {
+            name: "shell".into(),
+            description: "a shell".into(),
+            bottles: vec!["default".into()],
+        }],
+        vec!["default".into(), "github".into()],
+        vec!["docker".into()],
+    );
+    app.update(Msg::Resize {
+        width: SIZE.0,
+        height: SIZE.1,
+    });
+    app.update(Msg::Bottles(vec![row("a-1"), row("b-2"), row("c-3")]));
+    app.update(Msg::Proposals(vec![]));
+    app
+}
+
+/// An app with these proposals there at start (no alert), the cursor
+/// on the first, at time 10 s.
+fn listed(list: Vec<Pending>) -> App {
+    let mut a = App::new(vec![], vec![], vec![]);
+    a.update(Msg::Resize {
+        width: SIZE.0,
+        height: SIZE.1,
+    });
+    a.update(Msg::Tick(10_000));
+    a.update(Msg::Proposals(list));
+    a.focus = Focus::Proposals;
+    a
+}
+
+fn at(a: &mut App, ms: u64) {
+    a.update(Msg::Tick(ms));
+}
+
+fn detail(a: &App) -> &Detail {
+    match &a.modal {
+        Some(Modal::Detail(d)) => d,
+        other => panic!("no detail open: {other:?}"),
+    }
+}
+
+fn approvals(effects: &[Effect]) -> usize {
+    effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Approve { .. }))
+        .count()
+}
+
+#[test]
+fn navigation_and_enter() {
+    let mut a = app();
+    assert_eq!(a.focus, Focus::Agents);
+    a.update(key('j'));
+    a.update(key('j'));
+    a.update(key('j'));
+    assert_eq!(a.agent_sel, 2, "clamped at the end");
+    assert_eq!(
+        a.update(code(KeyCode::Enter)),
+        [Effect::Show {
+            slug: "c-3".into(),
+            focus: true
+        }]
+    );
+    assert_eq!(a.right.as_deref(), Some("c-3"));
+    a.update(code(KeyCode::Tab));
+    assert_eq!(a.focus, Focus::Proposals);
+    assert_eq!(a.update(key('q')), [Effect::Quit]);
+    assert_eq!(
+        a.update(key('J')),
+        [Effect::Show {
+            slug: "a-1".into(),
+            focus: true
+        }],
+        "J cycles, wrapping"
+    );
+}
+
+#[test]
+fn a_new_proposal_alerts_once_and_takes_the_cursor() {
+    let mut a = App::new(vec![], vec![], vec![]);
+    // Present at start: counted, no alert.
+    assert_eq!(
+        a.update(Msg::Proposals(vec![pipelock("p1", "1")])),
+        [Effect::SetPending {
+            count: 1,
+            next: Some("p1".into())
+        }]
+    );
+    a.update(Msg::Tick(1000));
+    let effects = a.update(Msg::Proposals(vec![
+        pipelock("p1", "1"),
+        pipelock("p3", "3"),
+        pipelock("p2", "2"),
+    ]));
+    assert_eq!(
+        effects,
+        [
+            Effect::SetPending {
+                count: 3,
+                next: Some("p1".into())
+            },
+            Effect::Bell,
+            Effect::FocusDashboard
+        ],
+        "prefix Y keeps naming the oldest"
+    );
+    assert_eq!(a.focus, Focus::Proposals);
+    assert_eq!(
+        a.selected_proposal().unwrap().id,
+        "p3",
+        "the newest arrival"
+    );
+    assert!(a.is_fresh("p3") && !a.is_fresh("p1"));
+    a.update(Msg::Tick(1000 + HIGHLIGHT_MS));
+    assert!(!a.is_fresh("p3"));
+    assert_eq!(
+        a.update(Msg::Proposals(vec![pipelock("p2", "2")])),
+        [Effect::SetPending {
+            count: 1,
+            next: Some("p2".into())
+        }],
+        "going away is quiet"
+    );
+    assert_eq!(
+        a.update(Msg::Proposals(vec![pipelock("p2", "2")])),
+        [],
+        "nothing new to publish"
+    );
+}
+
+/// Whatever is typed right after an alert moved focus here: nothing
+/// approved, nothing opened, nothing moved.
+#[test]
+fn keys_right_after_an_alert_change_nothing() {
+    let stray: Vec<(&str, Vec<Msg>)> = vec![
+        ("a", vec![key('a')]),
+        ("Enter", vec![code(KeyCode::Enter)]),
+        ("aa", vec![key('a'), key('a')]),
+        ("a, G, a", vec![key('a'), key('G'), key('a')]),
+        (
+            "r and a reason",
+            vec![key('r'), key('x'), code(KeyCode::Enter)],
+        ),
+        ("m", vec![key('m')]),
+        ("q", vec![key('q')]),
+        ("x", vec![key('x')]),
+        ("j", vec![key('j')]),
+        ("Tab", vec![code(KeyCode::Tab)]),
+        ("n", vec![key('n')]),
+        ("prefix Y", vec![Msg::Paste("bot-bottle:Y:p2".into())]),
+        ("prefix N", vec![Msg::Paste("bot-bottle:N:p2".into())]),
+    ];
+    for (name, msgs) in stray {
+        let mut a = listed(vec![pipelock("p1", "1")]);
+        a.update(Msg::Bottles(vec![row("a-1")]));
+        a.owned.insert("a-1".into());
+        at(&mut a, 20_000);
+        let alert = a.update(Msg::Proposals(vec![
+            pipelock("p1", "1"),
+            pipelock("p2", "2"),
+        ]));
+        assert!(alert.contains(&Effect::FocusDashboard), "{name}");
+        let before = a.clone();
+        let mut t = 20_050;
+        for msg in msgs {
+            at(&mut a, t);
+            assert_eq!(a.update(msg), [], "{name}: no effect");
+            t += 120;
+        }
+        assert_eq!(a.modal, None, "{name}: nothing opened");
+        assert_eq!(
+            (a.focus, a.proposal_sel, a.agent_sel),
+            (before.focus, before.proposal_sel, before.agent_sel),
+            "{name}: nothing moved"
+        );
+        assert!(
+            a.status.as_deref().unwrap().contains("ignored"),
+            "{name}: the status line says so"
+        );
+    }
+}
+
+#[test]
+fn the_guard_lasts_until_the_keyboard_pauses() {
+    let mut a = listed(vec![]);
+    at(&mut a, 20_000);
+    a.update(Msg::Proposals(vec![pipelock("p1", "1")]));
+    assert!(a.guarded());
+    // The focus jump finished a little later: the guard counts from it.
+    at(&mut a, 20_300);
+    a.update(Msg::Focused);
+    at(&mut a, 21_200);
+    assert_eq!(a.update(key('a')), [], "within a second of the jump");
+    at(&mut a, 22_100);
+    assert_eq!(
+        a.update(key('a')),
+        [],
+        "still typing: 900 ms after the last key"
+    );
+    assert_eq!(a.modal, None);
+    at(&mut a, 22_100 + GUARD_MS);
+    assert!(!a.guarded());
+    a.update(key('a'));
+    assert_eq!(detail(&a).id(), "p1", "after a pause, keys count again");
+}
+
+#[test]
+fn a_in_the_list_opens_the_detail_and_never_approves() {
+    for p in [
+        pipelock("p1", "1"),
+        long("p1", "1"),
+        with_auth("p1"),
+        widening("p1"),
+    ] {
+        let tool = p.proposal.request.tool();
+        for open in [key('a'), code(KeyCode::Enter)] {
+            let mut a = listed(vec![p.clone()]);
+            at(&mut a, 60_000);
+            assert_eq!(a.update(open), [], "{tool}");
+            let d = detail(&a);
+            assert_eq!((d.id(), d.since, d.scroll), ("p1", 60_000, 0), "{tool}");
+            assert_eq!(d.shown, p, "{tool}: the detail shows the preview");
+        }
+    }
+}
+
+/// (name, proposal, steps: (ms after opening, keys), approves)
+type Gate<'a> = (&'a str, Pending, Vec<(u64, &'a str)>, bool);
+
+#[test]
+fn approving_needs_all_of_it_seen_and_a_dwell() {
+    let line_by_line = "j".repeat(60);
+    let cases: Vec<Gate> = vec![
+        (
+            "aa typed fast",
+            pipelock("p1", "1"),
+            vec![(0, "a"), (80, "a")],
+            false,
+        ),
+        (
+            "short, before the dwell",
+            pipelock("p1", "1"),
+            vec![(0, "a"), (DWELL_MS - 1, "a")],
+            false,
+        ),
+        (
+            "short, after the dwell",
+            pipelock("p1", "1"),
+            vec![(0, "a"), (DWELL_MS, "a")],
+            true,
+        ),
+        (
+            "long, not scrolled",
+            long("p1", "1"),
+            vec![(0, "a"), (5_000, "a")],
+            false,
+        ),
+        (
+            "long, jumped to the end",
+            long("p1", "1"),
+            vec![(0, "a"), (2_000, "G"), (5_000, "a")],
+            false,
+        ),
+        (
+            "long, half read",
+            long("p1", "1"),
+            vec![(0, "a"), (2_000, "  "), (5_000, "a")],
+            false,
+        ),
+        (
+            "long, read, fast",
+            long("p1", "1"),
+            vec![(0, "a"), (100, "        "), (200, "a")],
+            false,
+        ),
+        (
+            "long, read by paging",
+            long("p1", "1"),
+            vec![(0, "a"), (500, "        "), (DWELL_MS, "a")],
+            true,
+        ),
+        (
+            "long, read line by line then G",
+            long("p1", "1"),
+            vec![(0, "a"), (300, &line_by_line), (900, "G"), (1_500, "a")],
+            true,
+        ),
+        (
+            "a held push, aa typed fast",
+            held_push("p1"),
+            vec![(0, "a"), (80, "a")],
+            false,
+        ),
+        (
+            "a held push, after the dwell: no token question",
+            held_push("p1"),
+            vec![(0, "a"), (DWELL_MS, "a")],
+            true,
+        ),
+        (
+            "closed and opened again",
+            pipelock("p1", "1"),
+            vec![(0, "a"), (900, "q"), (1_000, "a"), (1_100, "a")],
+            false,
+        ),
+    ];
+    for (name, p, steps, approves) in cases {
+        let mut a = listed(vec![p.clone()]);
+        let mut effects = Vec::new();
+        for (ms, typed) in steps {
+            at(&mut a, 60_000 + ms);
+            effects.extend(keys(&mut a, typed));
+        }
+        assert_eq!(
+            approvals(&effects),
+            usize::from(approves),
+            "{name}: {effects:?}"
+        );
+        if approves {
+            assert_eq!(
+                effects.last(),
+                Some(&Effect::Approve {
+                    id: "p1".into(),
+                    token_env: None,
+                    widen_credential: false,
+                    shown: p.preview.clone(),
+                }),
+                "{name}"
+            );
+        } else {
+            let status = a.status.clone().unwrap_or_default();
+            assert!(status.starts_with("not approved"), "{name}: {status}");
+        }
+    }
+}
+
+#[test]
+fn the_status_line_says_what_is_missing() {
+    let mut a = listed(vec![long("p1", "1")]);
+    at(&mut a, 60_000);
+    keys(&mut a, "aa");
+    assert!(
+        a.status
+            .as_deref()
+            .unwrap()
+            .contains("scroll to the end first")
+    );
+    keys(&mut a, "          ");
+    a.update(key('a'));
+    assert!(a.status.as_deref().unwrap().contains("read it first"));
+}
+
+#[test]
+fn a_narrow_terminal_means_more_to_scroll() {
+    let mut p = pipelock("p1", "1");
+    p.preview.lines = vec!["x".repeat(400)];
+    let mut a = listed(vec![p]);
+    at(&mut a, 60_000);
+    a.update(key('a'));
+    at(&mut a, 62_000);
+    assert_eq!(approvals(&a.update(key('a'))), 1, "wide: it fits");
+
+    let mut p = pipelock("p1", "1");
+    p.preview.lines = vec!["x".repeat(400)];
+    let mut a = listed(vec![p]);
+    a.update(Msg::Resize {
+        width: 24,
+        height: 16,
+    });
+    at(&mut a, 60_000);
+    a.update(key('a'));
+    at(&mut a, 62_000);
+    assert_eq!(
+        approvals(&a.update(key('a'))),
+        0,
+        "narrow: it wraps past the end"
+    );
+    keys(&mut a, "    ");
+    assert_eq!(approvals(&a.update(key('a'))), 1);
+}
+
+#[test]
+fn widening_a_credential_needs_yes() {
+    let open = |a: &mut App| {
+        at(a, 60_000);
+        a.update(key('a'));
+        at(a, 62_000);
+    };
+    let mut a = listed(vec![widening("p1")]);
+    open(&mut a);
+    assert_eq!(a.update(key('a')), []);
+    assert!(matches!(&a.modal, Some(Modal::Widen { input, .. }) if input.is_empty()));
+    keys(&mut a, "y");
+    assert_eq!(a.update(code(KeyCode::Enter)), [], "y alone is not yes");
+    assert!(a.status.as_deref().unwrap().starts_with("not approved"));
+    detail(&a);
+    a.update(key('a'));
+    assert_eq!(keys(&mut a, "yes"), []);
+    let effects = a.update(code(KeyCode::Enter));
+    assert_eq!(
+        effects,
+        [Effect::Approve {
+            id: "p1".into(),
+            token_env: None,
+            widen_credential: true,
+            shown: widening("p1").preview,
+        }]
+    );
+
+    // Esc goes back to the detail, which still counts as read.
+    let mut a = listed(vec![widening("p1")]);
+    open(&mut a);
+    a.update(key('a'));
+    a.update(code(KeyCode::Esc));
+    detail(&a);
+    a.update(key('a'));
+    assert!(matches!(a.modal, Some(Modal::Widen { .. })));
+
+    // Without the preview saying so, never.
+    let mut a = listed(vec![pipelock("p1", "1")]);
+    open(&mut a);
+    assert!(matches!(
+        a.update(key('a')).as_slice(),
+        [Effect::Approve {
+            widen_credential: false,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn the_token_prompt_starts_empty_and_names_the_host() {
+    let mut a = listed(vec![with_auth("p2")]);
+    at(&mut a, 60_000);
+    a.update(key('a'));
+    at(&mut a, 62_000);
+    assert_eq!(a.update(key('a')), []);
+    assert!(
+        matches!(&a.modal, Some(Modal::TokenEnv { input, widen: false, .. }) if input.is_empty()),
+        "never pre-filled with the agent's suggestion"
+    );
+    assert_eq!(a.update(code(KeyCode::Enter)), [], "empty: asked again");
+    assert!(a.status.as_deref().unwrap().contains("api.github.com"));
+    assert!(matches!(a.modal, Some(Modal::TokenEnv { .. })));
+    keys(&mut a, "1X");
+    assert_eq!(a.update(code(KeyCode::Enter)), [], "not a variable name");
+    for _ in 0..2 {
+        a.update(code(KeyCode::Backspace));
+    }
+    keys(&mut a, "MY_GH_TOKEN");
+    assert_eq!(
+        a.update(code(KeyCode::Enter)),
+        [Effect::Approve {
+            id: "p2".into(),
+            token_env: Some("MY_GH_TOKEN".into()),
+            widen_credential: false,
+            shown: with_auth("p2").preview,
+        }]
+    );
+    // A paste into the prompt is not typing.
+    let mut a = listed(vec![with_auth("p2")]);
+    at(&mut a, 60_000);
+    a.update(key('a'));
+    at(&mut a, 62_000);
+    a.update(key('a'));
+    a.update(Msg::Paste("GITHUB_TOKEN".into()));
+    assert!(matches!(&a.modal, Some(Modal::TokenEnv { input, .. }) if input.is_empty()));
+}
+
+#[test]
+fn prefix_y_and_n_act_on_the_id_they_name() {
+    let list = || vec![pipelock("p1", "1"), pipelock("p2", "2"), long("p3", "3")];
+    let mut a = listed(list());
+    at(&mut a, 60_000);
+    assert_eq!(a.proposal_sel, 0);
+    assert_eq!(a.update(Msg::Paste("bot-bottle:Y:p3".into())), []);
+    assert_eq!(detail(&a).id(), "p3", "the named one, not the cursor's");
+    assert_eq!(a.selected_proposal().unwrap().id, "p3");
+    at(&mut a, 65_000);
+    assert_eq!(
+        a.update(Msg::Paste("bot-bottle:Y:p3".into())),
+        [],
+        "Y never approves, however long since"
+    );
+    assert_eq!(detail(&a).since, 65_000, "it opens afresh");
+
+    let mut a = listed(list());
+    a.update(key('j'));
+    a.update(Msg::Paste("bot-bottle:N:p3".into()));
+    assert_eq!(
+        a.modal,
+        Some(Modal::Reason {
+            id: "p3".into(),
+            input: String::new()
+        })
+    );
+    keys(&mut a, "no");
+    assert_eq!(
+        a.update(code(KeyCode::Enter)),
+        [Effect::Reject {
+            id: "p3".into(),
+            reason: Some("no".into())
+        }]
+    );
+
+    let cases = [
+        (
+            "bot-bottle:Y:gone-1",
+            "proposal gone-1 is no longer pending",
+        ),
+        (
+            "bot-bottle:N:gone-1",
+            "proposal gone-1 is no longer pending",
+        ),
+        ("bot-bottle:Y:", "no proposal is pending"),
+        ("bot-bottle:Y:NOT AN ID", "that is not a proposal id"),
+        (
+            "bot-bottle:Z:p1",
+            "pasting is ignored in the dashboard: type instead",
+        ),
+        ("a", "pasting is ignored in the dashboard: type instead"),
+    ];
+    for (paste, status) in cases {
+        let mut a = listed(list());
+        a.update(key('j'));
+        assert_eq!(a.update(Msg::Paste(paste.into())), [], "{paste}");
+        assert_eq!(a.modal, None, "{paste}");
+        assert_eq!(a.proposal_sel, 1, "{paste}");
+        assert_eq!(a.status.as_deref(), Some(status), "{paste}");
+    }
+}
+
+#[test]
+fn binding_parse() {
+    let cases = [
+        ("bot-bottle:Y:ab-1", Some(Binding::Open("ab-1".into()))),
+        ("bot-bottle:N:ab-1", Some(Binding::Reject("ab-1".into()))),
+        ("bot-bottle:Y:", Some(Binding::Open(String::new()))),
+        ("bot-bottle:P", Some(Binding::NextProposal)),
+        ("bot-bottle:J", Some(Binding::NextAgent)),
+        ("bot-bottle:K", Some(Binding::PreviousAgent)),
+        ("bot-bottle:A:ab-1", None),
+        ("bot-bottle:Q", None),
+        ("Y:ab-1", None),
+        ("", None),
+    ];
+    for (text, want) in cases {
+        assert_eq!(parse_binding(text), want, "{text}");
+    }
+}
+
+#[test]
+fn what_changes_under_the_detail_must_be_read_again() {
+    let mut a = listed(vec![pipelock("p1", "1")]);
+    at(&mut a, 60_000);
+    a.update(key('a'));
+    at(&mut a, 62_000);
+    let mut changed = pipelock("p1", "1");
+    changed
+        .preview
+        .lines
+        .push("WARNING: something else now".into());
+    a.update(Msg::Proposals(vec![changed.clone()]));
+    assert_eq!(detail(&a).since, 62_000, "the dwell starts again");
+    assert_eq!(detail(&a).shown, changed);
+    assert!(a.status.as_deref().unwrap().contains("changed"));
+    assert_eq!(approvals(&a.update(key('a'))), 0);
+    at(&mut a, 63_000);
+    assert!(matches!(
+        a.update(key('a')).as_slice(),
+        [Effect::Approve { shown, .. }] if *shown == changed.preview
+    ));
+
+    // A prompt over a detail whose proposal changed goes back to it.
+    let mut a = listed(vec![widening("p1")]);
+    at(&mut a, 60_000);
+    a.update(key('a'));
+    at(&mut a, 62_000);
+    a.update(key('a'));
+    assert!(matches!(a.modal, Some(Modal::Widen { .. })));
+    a.update(Msg::Proposals(vec![pipelock("p1", "1")]));
+    detail(&a);
+
+    // Decided elsewhere: closed.
+    a.update(Msg::Proposals(vec![]));
+    assert_eq!(a.modal, None);
+    assert!(a.status.as_deref().unwrap().contains("no longer pending"));
+}
+
+#[test]
+fn modify_then_read_again() {
+    let mut a = listed(vec![pipelock("p1", "1")]);
+    at(&mut a, 60_000);
+    assert_eq!(a.update(key('m')), [Effect::Modify { id: "p1".into() }]);
+    assert_eq!(
+        a.update(Msg::Modified("p1".into())),
+        [],
+        "saving approves nothing"
+    );
+    assert_eq!(detail(&a).since, 60_000);
+    a.update(code(KeyCode::Esc));
+    a.update(key('r'));
+    keys(&mut a, "no need");
+    assert_eq!(
+        a.update(code(KeyCode::Enter)),
+        [Effect::Reject {
+            id: "p1".into(),
+            reason: Some("no need".into())
+        }]
+    );
+}
+
+#[test]
+fn new_agent_flow() {
+    let mut a = app();
+    a.update(key('n'));
+    assert!(matches!(a.modal, Some(Modal::PickAgent(_))));
+    a.update(code(KeyCode::Enter));
+    assert!(matches!(a.modal, Some(Modal::PickBottle { .. })));
+    a.update(key('g'));
+    a.update(key('i'));
+    let effects = a.update(code(KeyCode::Enter));
+    let request = NewAgent {
+        agent: "shell".into(),
+        bottles: vec!["github".into()],
+        backend: "docker".into(),
+    };
+    assert_eq!(
+        effects,
+        [Effect::Preflight(request.clone())],
+        "one backend: no backend choice"
+    );
+    a.update(Msg::Preflight {
+        request: request.clone(),
+        text: "plan".into(),
+    });
+    assert_eq!(a.update(key('y')), [Effect::Launch(request)]);
+    a.update(Msg::Started("d-4".into()));
+    assert!(a.owned.contains("d-4"));
+    assert_eq!(a.right.as_deref(), Some("d-4"));
+    a.update(Msg::Bottles(vec![row("a-1"), row("d-4")]));
+    assert_eq!(
+        a.selected_agent().unwrap().slug,
+        "d-4",
+        "the new agent is selected once listed"
+    );
+}
+
+#[test]
+fn stop_slides_to_the_next_agent_and_closes_the_pane_at_the_end() {
+    let mut a = app();
+    a.update(key('x'));
+    assert!(
+        a.status.as_deref().unwrap().contains("bot-bottle stop a-1"),
+        "not owned"
+    );
+    a.owned.insert("a-1".into());
+    a.owned.insert("b-2".into());
+    a.owned.insert("c-3".into());
+    assert_eq!(a.update(key('x')), [Effect::Stop { slug: "a-1".into() }]);
+    assert_eq!(
+        a.update(Msg::Stopped("a-1".into())),
+        [Effect::Show {
+            slug: "b-2".into(),
+            focus: false
+        }]
+    );
+    a.update(key('j'));
+    a.update(Msg::Stopped("c-3".into()));
+    assert_eq!(
+        a.selected_agent().unwrap().slug,
+        "b-2",
+        "the last row stopped: the new last"
+    );
+    assert_eq!(a.update(Msg::Stopped("b-2".into())), [Effect::CloseRight]);
+    assert_eq!(a.right, None);
+}
+
+#[test]
+fn status_stays_until_a_key_and_busy_follows_output() {
+    let mut a = app();
+    a.update(Msg::Status("approved".into()));
+    a.update(Msg::Tick(10_000));
+    a.update(Msg::Bottles(vec![row("a-1")]));
+    assert_eq!(a.status.as_deref(), Some("approved"));
+    a.update(key('j'));
+    assert_eq!(a.status, None);
+    a.update(Msg::Output("a-1".into()));
+    assert!(a.is_busy("a-1"));
+    a.update(Msg::Tick(10_000 + BUSY_MS));
+    assert!(!a.is_busy("a-1"));
+}

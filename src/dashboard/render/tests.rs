@@ -1,0 +1,367 @@
+//! Frames of the dashboard, drawn into a test backend: snapshots of each
+//! view, and what must never reach the terminal.
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::*;
+use crate::dashboard::app::{AgentChoice, Msg};
+use crate::supervise::apply::Pending;
+use crate::supervise::preview::Preview;
+use crate::supervise::proposal::Proposal;
+
+fn term(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut term = Terminal::new(TestBackend::new(width, height)).unwrap();
+    term.draw(|f| render(app, f)).unwrap();
+    term
+}
+
+fn draw(app: &App, width: u16, height: u16) -> String {
+    term(app, width, height).backend().to_string()
+}
+
+fn key(app: &mut App, code: KeyCode) {
+    app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+}
+
+fn app() -> App {
+    let mut app = App::new(
+        vec![AgentChoice {
+            name: "shell".into(),
+            description: "a plain shell".into(),
+            bottles: vec![],
+        }],
+        vec!["default".into()],
+        vec!["docker".into()],
+    );
+    let row = |slug: &str, services: &[&str]| AgentRow {
+        backend: "docker".into(),
+        slug: slug.into(),
+        label: slug.into(),
+        color: "cyan".into(),
+        agent: "shell".into(),
+        started_at: "2026-11-25T10:04:05Z".into(),
+        services: services.iter().map(|s| s.to_string()).collect(),
+        landed: vec![],
+    };
+    app.update(Msg::Bottles(vec![
+        row("shell-ab12c", &["egress", "supervise"]),
+        row("shell-zz9yx", &[]),
+    ]));
+    app.update(Msg::Proposals(vec![]));
+    app
+}
+
+fn proposal() -> Pending {
+    Pending {
+        proposal: Proposal {
+            id: "mwviajtx-ydza".into(),
+            slug: "shell-ab12c".into(),
+            created_at: "2026-11-25T10:05:00.000Z".into(),
+            justification: "pip needs the index".into(),
+            request: Request::PipelockBlock {
+                failed_url: "https://pypi.org/simple/requests/".into(),
+                host: "pypi.org".into(),
+            },
+        },
+        preview: Preview {
+            lines: vec![
+                "the agent was refused: https://pypi.org/simple/requests/".into(),
+                "a new route to pypi.org, every path".into(),
+            ],
+            widens_credential: false,
+            ..Default::default()
+        },
+    }
+}
+
+/// A capability-block with a Dockerfile diff longer than the screen.
+fn capability() -> Pending {
+    let mut lines = vec![
+        "a new image for shell-ab12c: approving takes the bottle down, and `bot-bottle resume shell-ab12c` rebuilds it".to_owned(),
+        "built with no network and an empty build context; the changes to the current Dockerfile:".to_owned(),
+        "--- Dockerfile".to_owned(),
+        "+++ Dockerfile".to_owned(),
+        "@@ -1,2 +1,14 @@".to_owned(),
+        " FROM debian:bookworm-slim".to_owned(),
+        "-USER agent".to_owned(),
+    ];
+    lines.extend((1..=12).map(|i| format!("+RUN apt-get install -y package-number-{i}")));
+    lines.push("+USER agent".into());
+    Pending {
+        proposal: Proposal {
+            id: "capa-0001".into(),
+            slug: "shell-ab12c".into(),
+            created_at: "2026-11-25T10:06:00.000Z".into(),
+            justification: "the tests need the compilers".into(),
+            request: Request::CapabilityBlock {
+                dockerfile: String::new(),
+            },
+        },
+        preview: Preview {
+            lines,
+            widens_credential: false,
+            ..Default::default()
+        },
+    }
+}
+
+fn opened(p: Pending, width: u16, height: u16) -> App {
+    let mut app = app();
+    app.update(Msg::Resize { width, height });
+    app.update(Msg::Proposals(vec![p]));
+    app.update(Msg::Tick(crate::dashboard::app::GUARD_MS));
+    app.focus = Focus::Proposals;
+    key(&mut app, KeyCode::Enter);
+    app
+}
+
+#[test]
+fn agents_and_proposals() {
+    let mut app = app();
+    app.update(Msg::Tick(100));
+    app.update(Msg::Proposals(vec![proposal()]));
+    app.update(Msg::Output("shell-ab12c".into()));
+    app.update(Msg::Tick(100 + crate::dashboard::app::GUARD_MS));
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)));
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)));
+    app.right = Some("shell-zz9yx".into());
+    insta::assert_snapshot!(draw(&app, 90, 14));
+}
+
+#[test]
+fn right_after_an_alert_the_status_line_says_keys_are_ignored() {
+    let mut app = app();
+    app.update(Msg::Tick(100));
+    app.update(Msg::Proposals(vec![proposal()]));
+    app.update(Msg::Tick(300));
+    key(&mut app, KeyCode::Char('a'));
+    let screen = draw(&app, 90, 14);
+    assert!(
+        screen.contains("keys are ignored until you pause"),
+        "{screen}"
+    );
+    assert!(!screen.contains("approving grants"), "{screen}");
+}
+
+#[test]
+fn pipelock_detail_shows_the_host() {
+    let app = opened(proposal(), 60, 18);
+    insta::assert_snapshot!(draw(&app, 60, 18));
+    let term = term(&app, 60, 18);
+    let buffer = term.backend().buffer();
+    let green = (0..18).any(|y| {
+        let row: String = (0..60).map(|x| buffer[(x, y)].symbol()).collect();
+        match (row.contains("host      pypi.org"), row.find("pypi")) {
+            (true, Some(byte)) => {
+                let x = row[..byte].chars().count() as u16;
+                buffer[(x, y)].fg == Color::Green
+            }
+            _ => false,
+        }
+    });
+    assert!(green, "the host to allow is in green");
+}
+
+#[test]
+fn capability_detail_top_scrolled_and_end() {
+    let mut app = opened(capability(), 72, 16);
+    insta::assert_snapshot!("capability_top", draw(&app, 72, 16));
+    key(&mut app, KeyCode::PageDown);
+    insta::assert_snapshot!("capability_scrolled", draw(&app, 72, 16));
+    key(&mut app, KeyCode::End);
+    insta::assert_snapshot!("capability_end", draw(&app, 72, 16));
+}
+
+#[test]
+fn narrow_detail_wraps() {
+    let app = opened(capability(), 34, 20);
+    insta::assert_snapshot!(draw(&app, 34, 20));
+}
+
+/// The rows the app counts as on screen are the rows drawn, at every
+/// scroll position and size.
+#[test]
+fn what_the_app_counts_as_seen_is_what_is_drawn() {
+    for (width, height) in [(72, 16), (34, 20), (25, 9), (120, 40)] {
+        let mut app = opened(capability(), width, height);
+        loop {
+            let Some(Modal::Detail(d)) = &app.modal else {
+                panic!("detail closed")
+            };
+            let areas = detail::areas(Rect::new(0, 0, width, height));
+            let rows = detail::rows(&d.lines, areas.body.width);
+            let term = term(&app, width, height);
+            let buffer = term.backend().buffer();
+            for (i, row) in rows
+                .iter()
+                .skip(d.scroll)
+                .take(areas.body.height as usize)
+                .enumerate()
+            {
+                let y = areas.body.y + i as u16;
+                let drawn: String = (areas.body.x..areas.body.x + areas.body.width)
+                    .map(|x| buffer[(x, y)].symbol())
+                    .collect();
+                let want = slice(&d.lines[row.line].text, &(row.start..row.end));
+                assert_eq!(
+                    drawn.trim_end(),
+                    want.trim_end(),
+                    "{width}x{height} row {y}"
+                );
+            }
+            let before = d.scroll;
+            key(&mut app, KeyCode::Down);
+            let Some(Modal::Detail(d)) = &app.modal else {
+                panic!("detail closed")
+            };
+            if d.scroll == before {
+                assert_eq!(
+                    d.unseen(app.size),
+                    0,
+                    "{width}x{height}: the end is reachable"
+                );
+                break;
+            }
+        }
+    }
+}
+
+#[test]
+fn prompts_over_the_detail() {
+    let mut widen = proposal();
+    widen.proposal.request = Request::EgressBlock {
+        host: "api.github.com".into(),
+        path_allowlist: vec!["/".into()],
+        auth: None,
+    };
+    widen.preview = Preview {
+        lines: vec![
+            "widens the route to api.github.com:".into(),
+            "WARNING: the route to api.github.com carries a credential that the proxy adds; approving also sends it to /".into(),
+        ],
+        widens_credential: true,
+        ..Default::default()
+    };
+    let mut app = opened(widen, 72, 16);
+    app.update(Msg::Tick(5_000));
+    key(&mut app, KeyCode::Char('a'));
+    key(&mut app, KeyCode::Char('y'));
+    insta::assert_snapshot!("widen_prompt", draw(&app, 72, 16));
+
+    let mut token = proposal();
+    token.proposal.request = Request::EgressBlock {
+        host: "api.github.com".into(),
+        path_allowlist: vec![],
+        auth: Some(crate::supervise::proposal::AuthRequest {
+            scheme: "bearer".into(),
+            token_ref: Some("GITHUB_TOKEN".into()),
+        }),
+    };
+    token.preview.needs_token = true;
+    let mut app = opened(token, 72, 16);
+    app.update(Msg::Tick(5_000));
+    key(&mut app, KeyCode::Char('a'));
+    insta::assert_snapshot!("token_prompt", draw(&app, 72, 16));
+}
+
+/// Escapes an agent wrote are shown, not sent: no control character
+/// reaches the terminal from the list or the detail.
+#[test]
+fn agent_text_is_inert() {
+    let mut p = proposal();
+    p.proposal.justification = "see \x1b]52;c;aGk=\x07 and \x1b[2J\u{202e}txt.exe".into();
+    p.preview
+        .lines
+        .push("\x1bPtmux;\x1b\x1b]0;owned\x07\x1b\\".into());
+    let mut app = opened(p, 100, 20);
+    for frame in 0..2 {
+        let term = term(&app, 100, 20);
+        let buffer = term.backend().buffer();
+        let text: String = buffer.content().iter().map(|c| c.symbol()).collect();
+        assert!(!text.chars().any(char::is_control), "frame {frame}");
+        assert!(!text.contains('\u{202e}'), "frame {frame}");
+        if frame == 0 {
+            assert!(text.contains("\\u{1b}]52;c;aGk=\\u{7}"), "{text}");
+            assert!(text.contains("\\u{202e}txt.exe"), "{text}");
+        }
+        key(&mut app, KeyCode::Esc);
+    }
+}
+
+/// A push the git gate held: a protected path changed.
+fn held_push() -> Pending {
+    let push = crate::supervise::proposal::GitPush {
+        git_ref: "refs/heads/feature".into(),
+        old: "a".repeat(40),
+        new: "b".repeat(40),
+        land: true,
+        forward: vec![],
+        reasons: vec!["changes protected path .github/workflows/ci.yml".into()],
+        diffstat: " .github/workflows/ci.yml | 2 +-\n src/lib.rs               | 9 +++++++++\n 2 files changed, 10 insertions(+), 1 deletion(-)".into(),
+        commits: vec!["bbbbbbb fix the ci".into(), "ccccccc add the parser".into()],
+    };
+    let proposal = Proposal {
+        id: "mx1a2b3c-gate".into(),
+        slug: "shell-ab12c".into(),
+        created_at: "2026-11-25T10:07:00.000Z".into(),
+        justification: "held by the git gate: it changes a protected path".into(),
+        request: Request::GitPush(push),
+    };
+    let preview = crate::supervise::preview::preview(
+        &proposal.request,
+        &crate::supervise::preview::Current {
+            slug: "shell-ab12c",
+            routes: &crate::egress::config::EgressConfig {
+                listen: 0,
+                routes: vec![],
+                trust_upstream_ca: vec![],
+            },
+            dockerfile: "",
+        },
+    );
+    Pending { proposal, preview }
+}
+
+#[test]
+fn a_held_push_in_the_list_and_landed_branches_of_the_selected_agent() {
+    let mut app = app();
+    app.agents[0].landed = vec![
+        crate::backend::docker::enumerate::Landed {
+            branch: "feature".into(),
+            landed_as: "bot-bottle/shell-ab12c/feature".into(),
+            commit: "0123456789abcdef0123456789abcdef01234567".into(),
+            forwarded: vec!["up".into()],
+        },
+        crate::backend::docker::enumerate::Landed {
+            branch: "docs".into(),
+            landed_as: "bot-bottle/shell-ab12c/docs".into(),
+            commit: "fedcba9876543210fedcba9876543210fedcba98".into(),
+            forwarded: vec![],
+        },
+    ];
+    app.update(Msg::Proposals(vec![proposal(), held_push()]));
+    app.update(Msg::Tick(crate::dashboard::app::GUARD_MS));
+    insta::assert_snapshot!(draw(&app, 90, 18));
+    app.focus = Focus::Agents;
+    key(&mut app, KeyCode::Down);
+    let other = draw(&app, 90, 18);
+    assert!(
+        !other.contains("landed by"),
+        "only the selected agent's: {other}"
+    );
+}
+
+#[test]
+fn held_push_detail() {
+    let app = opened(held_push(), 80, 24);
+    insta::assert_snapshot!(draw(&app, 80, 24));
+}
+
+#[test]
+fn empty_and_status() {
+    let mut app = App::new(vec![], vec![], vec![]);
+    app.update(Msg::Status("approved mwviajtx-ydza".into()));
+    insta::assert_snapshot!(draw(&app, 50, 9));
+}

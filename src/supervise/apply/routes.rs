@@ -1,0 +1,341 @@
+//! The routes of a bottle, as the operator's side changes them: a route an
+//! approval adds (merged, with its credential), an operator's edit of the
+//! whole table; both written where egress and supervise read them, egress
+//! reloaded, the change audited. A reload that fails puts the old files
+//! back.
+
+use std::path::{Path, PathBuf};
+
+use super::{ApplyError, Approval};
+use crate::backend::docker::session;
+use crate::egress::config::{EgressConfig, ROUTES_FILE, TOKENS_FILE, Tokens};
+use crate::egress::policy::Policy;
+use crate::exec::ExecError;
+use crate::manifest::{parse_scheme, validate_host};
+use crate::state::{Home, LiveRoutes, StateError, read_bounded, write_atomic};
+use crate::supervise::audit::{self, Entry};
+use crate::supervise::merge::{self, Asked};
+use crate::supervise::proposal::Proposal;
+use crate::supervise::queue::now;
+use crate::supervise::server::ROUTES_VIEW;
+
+use super::queues::SUPERVISE;
+
+pub(super) fn add_route(
+    home: &Home,
+    proposal: &Proposal,
+    asked: &Asked,
+    approval: &Approval,
+) -> Result<String, ApplyError> {
+    let slug = &proposal.slug;
+    let (before, tokens) = read_routes(home, slug)?;
+    let taken: Vec<String> = tokens.keys().cloned().collect();
+    let merged = merge::merge(&before, asked, &taken);
+    if let Some(added) = &merged.widens_credential
+        && !approval.widen_credential
+    {
+        return Err(ApplyError::WidensCredential {
+            id: proposal.id.clone(),
+            host: asked.host.to_ascii_lowercase(),
+            paths: if added.is_empty() {
+                "every path".into()
+            } else {
+                added.join(" ")
+            },
+        });
+    }
+    let new_token = match (&merged.new_slot, asked.scheme) {
+        (Some(slot), Some(scheme)) => {
+            let name = approval.token_env.ok_or_else(|| ApplyError::NeedsToken {
+                id: proposal.id.clone(),
+                host: asked.host.to_owned(),
+                scheme: scheme.to_owned(),
+            })?;
+            let value = std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| ApplyError::TokenUnset(name.to_owned()))?;
+            Some(NewToken {
+                slot: slot.clone(),
+                host_env: name.to_owned(),
+                value,
+            })
+        }
+        _ => None,
+    };
+    let diff = write_routes(home, slug, &before, &merged.config, &tokens, new_token)?;
+    let why = Some(proposal.justification.clone());
+    audit::append(
+        home,
+        slug,
+        &Entry::decision(proposal, "approved", why, diff),
+    )?;
+    Ok(merged.note)
+}
+
+pub(super) fn egress_dir(home: &Home, slug: &str) -> PathBuf {
+    home.bottle_dir(slug).join("egress")
+}
+
+/// The bottle's live routes and tokens. The routes are the host's own
+/// record (`state::LiveRoutes`), which no sidecar can write; a bottle
+/// launched before there was one has only the egress sidecar's copy. The
+/// sidecar can write in its folder, so its files are read bounded and
+/// without following links.
+pub fn read_routes(home: &Home, slug: &str) -> Result<(EgressConfig, Tokens), ApplyError> {
+    let dir = egress_dir(home, slug);
+    let config = match home.read_live_routes(slug)? {
+        Some(live) => live.config,
+        None => read_json(&dir.join(ROUTES_FILE))?,
+    };
+    let tokens_path = dir.join(TOKENS_FILE);
+    let tokens = if tokens_path.exists() {
+        read_json(&tokens_path)?
+    } else {
+        Tokens::new()
+    };
+    Ok((config, tokens))
+}
+
+/// A credential an approval adds: its slot, the host variable the operator
+/// named, and that variable's value.
+struct NewToken {
+    slot: String,
+    host_env: String,
+    value: String,
+}
+
+/// Route files are small; a larger one is not read.
+const MAX_ROUTES_FILE: u64 = 1 << 20;
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ApplyError> {
+    let err = |reason: String| {
+        ApplyError::State(StateError::Io {
+            path: path.to_path_buf(),
+            reason,
+        })
+    };
+    let bytes = read_bounded(path, MAX_ROUTES_FILE).map_err(|e| err(e.to_string()))?;
+    serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))
+}
+
+/// Writes new routes (and a new token) where egress and supervise read
+/// them, and makes egress reload. On failure the old files are put back.
+/// Returns the diff.
+fn write_routes(
+    home: &Home,
+    slug: &str,
+    before: &EgressConfig,
+    after: &EgressConfig,
+    tokens: &Tokens,
+    new_token: Option<NewToken>,
+) -> Result<String, ApplyError> {
+    let mut live = home.read_live_routes(slug)?.unwrap_or_else(|| LiveRoutes {
+        config: before.clone(),
+        token_env: Default::default(),
+    });
+    live.config = after.clone();
+    let mut new_tokens = tokens.clone();
+    if let Some(t) = new_token {
+        live.token_env.insert(t.slot.clone(), t.host_env);
+        new_tokens.insert(t.slot, t.value);
+    }
+    Policy::new(after, &new_tokens).map_err(|e| ApplyError::Invalid(e.to_string()))?;
+    let egress = egress_dir(home, slug);
+    let view = home.bottle_dir(slug).join(SUPERVISE).join(ROUTES_VIEW);
+    let (old_text, new_text) = (merge::pretty(before), merge::pretty(after));
+    let old_tokens = serde_json::to_string(tokens).unwrap_or_default();
+    let write = |routes: &str, tokens: &str| -> Result<(), StateError> {
+        write_atomic(&egress.join(TOKENS_FILE), tokens.as_bytes(), 0o600)?;
+        write_atomic(&egress.join(ROUTES_FILE), routes.as_bytes(), 0o644)?;
+        write_atomic(&view, routes.as_bytes(), 0o644)
+    };
+    write(
+        &new_text,
+        &serde_json::to_string(&new_tokens).unwrap_or_default(),
+    )?;
+    if let Err(e) = session::reload_egress(slug) {
+        write(&old_text, &old_tokens)?;
+        return Err(ApplyError::Reload {
+            slug: slug.to_owned(),
+            reason: reload_reason(&e),
+        });
+    }
+    home.write_live_routes(slug, &live)?;
+    Ok(merge::diff(&old_text, &new_text, ROUTES_FILE))
+}
+
+fn reload_reason(e: &ExecError) -> String {
+    match e {
+        ExecError::Failed { stderr, .. } => stderr.clone(),
+        e => e.to_string(),
+    }
+}
+
+/// An operator's edit of the routes: validated, applied with a reload,
+/// audited. Returns the diff, or None when nothing changed.
+pub fn edit_routes(home: &Home, slug: &str, edited: &str) -> Result<Option<String>, ApplyError> {
+    let _lock = home.lock_bottle(slug)?;
+    let (before, tokens) = read_routes(home, slug)?;
+    let after: EgressConfig = serde_json::from_str(edited)
+        .map_err(|e| ApplyError::Invalid(format!("{ROUTES_FILE}: {e}")))?;
+    check_edit(&before, &after, &tokens).map_err(ApplyError::Invalid)?;
+    if after == before {
+        return Ok(None);
+    }
+    let diff = write_routes(home, slug, &before, &after, &tokens, None)?;
+    audit::append(
+        home,
+        slug,
+        &Entry {
+            time: now(),
+            actor: "operator".into(),
+            tool: "routes-edit".into(),
+            proposal: None,
+            decision: "edited".into(),
+            reason: None,
+            diff: diff.clone(),
+        },
+    )?;
+    Ok(Some(diff))
+}
+
+/// What an edit may not do: name bad hosts or paths, use a token slot that
+/// holds nothing, or change what egress listens on (fixed at launch).
+pub fn check_edit(
+    before: &EgressConfig,
+    after: &EgressConfig,
+    tokens: &Tokens,
+) -> Result<(), String> {
+    if after.listen != before.listen || after.trust_upstream_ca != before.trust_upstream_ca {
+        return Err(
+            "listen and trust_upstream_ca are fixed at launch; leave them as they are".into(),
+        );
+    }
+    let roles = |c: &EgressConfig| -> Vec<(String, String)> {
+        c.routes
+            .iter()
+            .filter_map(|r| {
+                r.role
+                    .as_ref()
+                    .map(|role| (r.host.clone(), role.name.clone()))
+            })
+            .collect()
+    };
+    if roles(before) != roles(after) {
+        return Err(
+            "routes with a role are fixed at launch; leave their host and role as they are".into(),
+        );
+    }
+    let mut hosts = Vec::new();
+    for (i, r) in after.routes.iter().enumerate() {
+        let host =
+            validate_host(&r.host).map_err(|p| format!("routes[{i}].host: '{}' {p}", r.host))?;
+        if hosts.contains(&host) {
+            return Err(format!("routes[{i}].host: '{host}' has two routes"));
+        }
+        hosts.push(host);
+        if let Some(p) = r.path_allowlist.iter().find(|p| !p.starts_with('/')) {
+            return Err(format!(
+                "routes[{i}].path_allowlist: '{p}' does not start with '/'"
+            ));
+        }
+        if let Some(auth) = &r.auth {
+            if parse_scheme(&auth.scheme).is_none() {
+                return Err(format!(
+                    "routes[{i}].auth.scheme: '{}' is not bearer, basic or header:NAME",
+                    auth.scheme
+                ));
+            }
+            if !tokens.contains_key(&auth.token) {
+                return Err(format!(
+                    "routes[{i}].auth.token: slot '{}' holds no token; a new credential comes with an approved proposal",
+                    auth.token
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The routes file as the operator edits it.
+pub fn routes_text(home: &Home, slug: &str) -> Result<(PathBuf, String), ApplyError> {
+    home.existing_bottle_dir(slug)?;
+    let path = egress_dir(home, slug).join(ROUTES_FILE);
+    let io = |reason: String| StateError::Io {
+        path: path.clone(),
+        reason,
+    };
+    let bytes = read_bounded(&path, MAX_ROUTES_FILE).map_err(|e| io(e.to_string()))?;
+    let text = String::from_utf8(bytes).map_err(|e| io(e.to_string()))?;
+    Ok((path, text))
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::egress::config::{AuthConfig, RoleConfig, RouteConfig};
+
+    pub(in crate::supervise::apply) fn config() -> EgressConfig {
+        EgressConfig {
+            listen: 3128,
+            routes: vec![
+                RouteConfig {
+                    host: "api.anthropic.com".into(),
+                    path_allowlist: vec!["/v1/messages".into()],
+                    auth: Some(AuthConfig {
+                        scheme: "bearer".into(),
+                        token: "t0".into(),
+                    }),
+                    role: Some(RoleConfig {
+                        name: "anthropic-base-url".into(),
+                        listen: 4001,
+                    }),
+                    ..Default::default()
+                },
+                RouteConfig {
+                    host: "pypi.org".into(),
+                    path_allowlist: vec![],
+                    auth: None,
+                    role: None,
+                    ..Default::default()
+                },
+            ],
+            trust_upstream_ca: vec![],
+        }
+    }
+
+    #[test]
+    fn edits_are_checked() {
+        let tokens: Tokens = [("t0".to_owned(), "x".to_owned())].into();
+        let before = config();
+        assert_eq!(check_edit(&before, &before, &tokens), Ok(()));
+        let edit = |f: &dyn Fn(&mut EgressConfig)| {
+            let mut c = config();
+            f(&mut c);
+            check_edit(&before, &c, &tokens).unwrap_err()
+        };
+        assert!(edit(&|c| c.routes[1].host = "https://pypi.org".into()).contains("has a scheme"));
+        assert!(
+            edit(&|c| c.routes[1].path_allowlist = vec!["simple".into()])
+                .contains("does not start with '/'")
+        );
+        assert!(edit(&|c| c.routes.push(c.routes[1].clone())).contains("has two routes"));
+        assert!(edit(&|c| c.routes.remove(0).host.clear()).contains("fixed at launch"));
+        assert!(edit(&|c| c.listen = 1).contains("fixed at launch"));
+        assert!(
+            edit(&|c| c.routes[1].auth = Some(AuthConfig {
+                scheme: "bearer".into(),
+                token: "t7".into()
+            }))
+            .contains("holds no token")
+        );
+        assert!(
+            edit(&|c| c.routes[1].auth = Some(AuthConfig {
+                scheme: "magic".into(),
+                token: "t0".into()
+            }))
+            .contains("is not bearer")
+        );
+    }
+}
