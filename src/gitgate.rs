@@ -44,11 +44,11 @@ mod decide;
 mod deliver;
 mod git;
 mod hooks;
-pub mod repo;
-pub mod server;
 pub mod paths;
 pub mod policy;
+pub mod repo;
 mod scan;
+pub mod server;
 mod upstream;
 
 pub use decide::{decide, decide_in};

@@ -405,7 +405,19 @@ fn pushes_go_upstream_only_for_allowed_branches() {
 
     // Only the gate spoke to the upstream, always with the credential.
     let seen = std::fs::read_to_string(env.dir.path().join("upstream-log/seen.jsonl")).unwrap();
+    let expected = format!(
+        "Basic {}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &token)
+    );
     assert!(!seen.is_empty());
+    for line in seen.lines() {
+        let entry: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(entry["auth"], expected.as_str(), "{line}");
+    }
+    assert!(
+        !out.contains(&token),
+        "the gate's output shows the credential"
+    );
     let audit = std::fs::read_to_string(env.home().join(format!("audit/{slug}.jsonl"))).unwrap();
     assert!(
         audit
