@@ -13,6 +13,7 @@ pub mod launch;
 pub mod manifest;
 pub mod picker;
 pub mod provider;
+pub mod shutdown;
 pub mod state;
 pub mod supervise;
 pub mod tmux;

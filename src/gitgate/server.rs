@@ -154,24 +154,9 @@ pub async fn run(
     let gate = Gate::bind(opts, addr).await?;
     let shown = gate.local_addr().unwrap_or(addr);
     eprintln!("git-gate: serving http://{shown}/{REPO}");
-    gate.serve(signalled()).await;
+    gate.serve(crate::shutdown::requested()).await;
     eprintln!("git-gate: shut down");
     Ok(())
-}
-
-async fn signalled() {
-    use tokio::signal::unix::{SignalKind, signal};
-    if let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = int.recv() => {},
-        }
-    } else {
-        std::future::pending::<()>().await;
-    }
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {

@@ -282,20 +282,7 @@ pub async fn run(
             });
         }
     };
-    let stop = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            tokio::select! {
-                _ = term.recv() => {},
-                _ = int.recv() => {},
-            }
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
+    let stop = crate::shutdown::requested();
     tokio::select! {
         _ = accept => {},
         _ = stop => eprintln!("supervise: shutting down"),

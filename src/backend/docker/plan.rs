@@ -508,14 +508,7 @@ fn files(
         FileContent::Text(pretty(&config)),
         0o644,
     );
-    let slots = live
-        .token_env
-        .iter()
-        .map(|(slot, host_env)| TokenSlot {
-            slot: slot.clone(),
-            host_env: host_env.clone(),
-        })
-        .collect();
+    let slots = token_slots(live);
     add(
         super::files::TOKENS.into(),
         FileContent::Tokens(slots),
@@ -540,6 +533,17 @@ fn files(
     }
     agent_files::add_agent_files(input, mcp_url, env, prompt, &mut add);
     files
+}
+
+/// The live routes' credentials, each read from its host variable.
+fn token_slots(live: &LiveRoutes) -> Vec<TokenSlot> {
+    live.token_env
+        .iter()
+        .map(|(slot, host_env)| TokenSlot {
+            slot: slot.clone(),
+            host_env: host_env.clone(),
+        })
+        .collect()
 }
 
 fn pretty(value: &Value) -> String {

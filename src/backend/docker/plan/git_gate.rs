@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 
 use super::compose_file::labels;
 use super::resources::GATE_RESOURCES;
-use super::{FileContent, HEALTH_INTERVAL, PlanInput, SIDECAR_STATE_DIR, TokenSlot, pretty};
+use super::{
+    FileContent, HEALTH_INTERVAL, PlanInput, SIDECAR_STATE_DIR, TokenSlot, pretty, token_slots,
+};
 use crate::backend::docker::images::gate_image_tag;
 use crate::gitgate::operator::OperatorRepo;
 use crate::gitgate::{
@@ -179,14 +181,7 @@ pub(super) fn add_files(
         0o644,
     );
     // Every secret of the bottle, so the scan knows them, and the remotes'.
-    let mut slots: Vec<TokenSlot> = live
-        .token_env
-        .iter()
-        .map(|(slot, host_env)| TokenSlot {
-            slot: slot.clone(),
-            host_env: host_env.clone(),
-        })
-        .collect();
+    let mut slots = token_slots(live);
     for remote in &input.bottle.git.remotes {
         if let Some((token, _)) = remote_token(input, &remote.name) {
             slots.push(token);
