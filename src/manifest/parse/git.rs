@@ -114,7 +114,7 @@ fn remote(f: &Fields, place: &Place) -> Result<GitRemote, ManifestError> {
         }
         Some(value) => {
             let prefix = format!("{}auth.", f.prefix);
-            let auth = super::auth(value, place, &prefix, None)?;
+            let auth = super::route::auth(value, place, &prefix, None)?;
             if !matches!(auth.scheme, Some(Scheme::Basic | Scheme::Bearer)) {
                 return Err(f.invalid(
                     "auth.scheme",
