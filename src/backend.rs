@@ -1,55 +1,60 @@
-//! Backends: where bottles run. Docker is the one there is; the choice is
-//! still explicit (`--backend`, `BOT_BOTTLE_BACKEND`) so state and listings
-//! name it, and another backend can join without changing them.
+//! Backends: where bottles run. Each one is a `Backend`: the launch
+//! sequence (`launch::lifecycle`), the CLI verbs and the dashboard drive a
+//! bottle only through it, so docker and smolmachines look the same to
+//! them.
+//!
+//! | backend | the agent runs in | the sidecars run in |
+//! | --- | --- | --- |
+//! | docker | a container on the bottle's internal network | containers of the same compose project |
+//! | smolmachines | a microVM (`smolvm machine`) whose egress reaches only the sidecars | a compose project of the sidecars (the bundle) |
+//!
+//! Selection: `--backend`, else `BOT_BOTTLE_BACKEND`, else the first one
+//! available here. A named backend that is not available is an error that
+//! says why and how to get it.
 
+pub mod active;
 pub mod docker;
+pub mod orphans;
+pub mod smolvm;
 
 use std::fmt;
+use std::path::Path;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub use active::{ActiveBottle, Landed};
+
+use crate::exec::{ExecError, Sink};
+use crate::launch::lifecycle::Context;
+use crate::launch::{LaunchError, Prepared};
+use crate::state::Home;
+use docker::images::SidecarImage;
+use docker::session::{Io, Snapshot};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum BackendKind {
     Docker,
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("unknown backend '{name}' (from {from})")]
-pub struct UnknownBackend {
-    pub name: String,
-    pub from: &'static str,
-}
-
-impl UnknownBackend {
-    pub fn hint(&self) -> String {
-        format!("known backends: {}", BackendKind::NAMES.join(", "))
-    }
+    Smolmachines,
 }
 
 impl BackendKind {
-    pub const NAMES: &'static [&'static str] = &["docker"];
+    pub const ALL: [BackendKind; 2] = [BackendKind::Docker, BackendKind::Smolmachines];
+    pub const NAMES: &'static [&'static str] = &["docker", "smolmachines"];
 
     pub fn parse(name: &str) -> Option<BackendKind> {
-        match name {
-            "docker" => Some(BackendKind::Docker),
-            _ => None,
-        }
-    }
-
-    /// `--backend`, else `BOT_BOTTLE_BACKEND`, else docker.
-    pub fn select(flag: Option<&str>, env: Option<&str>) -> Result<BackendKind, UnknownBackend> {
-        let (name, from) = match (flag, env.filter(|v| !v.is_empty())) {
-            (Some(name), _) => (name, "--backend"),
-            (None, Some(name)) => (name, "BOT_BOTTLE_BACKEND"),
-            (None, None) => return Ok(BackendKind::Docker),
-        };
-        BackendKind::parse(name).ok_or_else(|| UnknownBackend {
-            name: name.to_owned(),
-            from,
-        })
+        BackendKind::ALL.into_iter().find(|k| k.name() == name)
     }
 
     pub fn name(self) -> &'static str {
         match self {
             BackendKind::Docker => "docker",
+            BackendKind::Smolmachines => "smolmachines",
+        }
+    }
+
+    /// The backend itself.
+    pub fn backend(self) -> &'static dyn Backend {
+        match self {
+            BackendKind::Docker => &docker::Docker,
+            BackendKind::Smolmachines => &smolvm::Smolmachines,
         }
     }
 }
@@ -60,24 +65,247 @@ impl fmt::Display for BackendKind {
     }
 }
 
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum BackendError {
+    #[error("unknown backend '{name}' (from {from})")]
+    Unknown { name: String, from: &'static str },
+    #[error("backend '{backend}' is not available here: {reason}; {fix}")]
+    Unavailable {
+        backend: BackendKind,
+        reason: String,
+        fix: String,
+    },
+    #[error("no backend is available here: {reason}; {fix}")]
+    NoneAvailable { reason: String, fix: String },
+}
+
+impl BackendError {
+    /// The fix is in the message itself: one line says it all.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            BackendError::Unknown { .. } => Some(format!(
+                "known backends: {}",
+                BackendKind::NAMES.join(", ")
+            )),
+            BackendError::Unavailable { .. } | BackendError::NoneAvailable { .. } => None,
+        }
+    }
+}
+
+/// Why a backend cannot be used here, and what gets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unavailable {
+    pub reason: String,
+    pub fix: String,
+}
+
+/// Where a bottle runs: everything a bottle's life needs from it. Every
+/// method that names a bottle takes its identity; what a backend keeps on
+/// the host lives in the bottle's state folder (`state::BottleDir`).
+pub trait Backend: Send + Sync {
+    fn kind(&self) -> BackendKind;
+
+    /// Whether this host can run bottles here; finds programs, runs none.
+    fn available(&self) -> Result<(), Unavailable>;
+
+    /// What a launch checks before planning (tools, the sidecar image).
+    fn launch_checks(&self) -> Result<SidecarImage, LaunchError>;
+
+    /// Lines the preflight adds for this backend.
+    fn preflight_lines(&self, prepared: &Prepared) -> Vec<(String, String)>;
+
+    /// Builds what the bottle runs (its state is written): images, then the
+    /// sidecars and the agent, until the agent is ready for a session.
+    fn up(&self, ctx: &Context, prepared: &Prepared, sidecar: &SidecarImage)
+    -> Result<(), LaunchError>;
+
+    /// Takes everything of the bottle down; its state folder stays.
+    fn down(&self, slug: &str, sink: &Sink) -> Result<(), ExecError>;
+
+    /// The last lines its parts logged, for a failed bring-up.
+    fn logs(&self, slug: &str) -> String;
+
+    fn is_running(&self, slug: &str) -> Result<bool, ExecError>;
+
+    /// The argv (program first) that runs `argv` in the agent, as its user,
+    /// in the workdir.
+    fn exec_argv(&self, slug: &str, argv: &[String], io: Io, term: Option<&str>) -> Vec<String>;
+
+    /// Runs `argv` in the agent with the caller's terminal; its exit code.
+    fn run(&self, slug: &str, argv: &[String], io: Io) -> Result<i32, ExecError>;
+
+    /// Runs `sh -c script` in the agent as its user; a failure carries
+    /// what it printed on stderr.
+    fn run_script(&self, slug: &str, script: &str) -> Result<(), ExecError>;
+
+    /// Copies a host folder's contents into the agent's `dest`, owned by
+    /// the agent's user, leaving out the top-level entries in `exclude`.
+    fn copy_in(&self, slug: &str, from: &Path, dest: &str, exclude: &[&str])
+    -> Result<(), ExecError>;
+
+    /// Waits until the bottle's git gate answers.
+    fn wait_for_gate(&self, slug: &str) -> Result<(), ExecError>;
+
+    /// Saves the agent's `dir` as a tar file on the host, within `limit`.
+    fn snapshot(&self, slug: &str, dir: &str, to: &Path, limit: u64)
+    -> Result<Snapshot, ExecError>;
+
+    /// Unpacks a snapshot into the agent's `into`.
+    fn restore(&self, slug: &str, from: &Path, into: &str) -> Result<(), ExecError>;
+
+    /// Every running bottle of this backend, with one query.
+    fn enumerate(&self, home: &Home) -> Result<Vec<ActiveBottle>, ExecError>;
+
+    /// What `cleanup` would remove of this backend (not the state folders,
+    /// which `cleanup` plans across backends).
+    fn cleanup_plan(&self) -> Result<Box<dyn CleanupPart>, ExecError>;
+
+    /// A command whose output lines mean "the bottles changed", for the
+    /// dashboard; `None` when the backend has no event stream.
+    fn events_argv(&self) -> Option<(crate::exec::Program, Vec<String>)>;
+}
+
+/// One backend's part of a cleanup plan.
+pub trait CleanupPart {
+    fn backend(&self) -> BackendKind;
+    fn is_empty(&self) -> bool;
+    /// Indented lines, one per kind of thing.
+    fn render(&self) -> String;
+    /// Carries it out, each step best-effort; what failed, one line each.
+    fn execute(&self, sink: &Sink) -> Vec<String>;
+}
+
+/// The backends available here, in the order they are preferred.
+pub fn available() -> Vec<BackendKind> {
+    BackendKind::ALL
+        .into_iter()
+        .filter(|k| k.backend().available().is_ok())
+        .collect()
+}
+
+/// `--backend`, else `BOT_BOTTLE_BACKEND`, else the first available; a
+/// named backend must be available.
+pub fn select(flag: Option<&str>, env: Option<&str>) -> Result<BackendKind, BackendError> {
+    select_with(flag, env, |k| k.backend().available())
+}
+
+pub fn select_with(
+    flag: Option<&str>,
+    env: Option<&str>,
+    available: impl Fn(BackendKind) -> Result<(), Unavailable>,
+) -> Result<BackendKind, BackendError> {
+    let named = match (flag, env.filter(|v| !v.is_empty())) {
+        (Some(name), _) => Some((name, "--backend")),
+        (None, Some(name)) => Some((name, "BOT_BOTTLE_BACKEND")),
+        (None, None) => None,
+    };
+    if let Some((name, from)) = named {
+        let kind = BackendKind::parse(name).ok_or_else(|| BackendError::Unknown {
+            name: name.to_owned(),
+            from,
+        })?;
+        return match available(kind) {
+            Ok(()) => Ok(kind),
+            Err(u) => Err(BackendError::Unavailable {
+                backend: kind,
+                reason: u.reason,
+                fix: u.fix,
+            }),
+        };
+    }
+    let mut first_reason = None;
+    for kind in BackendKind::ALL {
+        match available(kind) {
+            Ok(()) => return Ok(kind),
+            Err(u) => {
+                first_reason.get_or_insert(u);
+            }
+        }
+    }
+    let u = first_reason.unwrap_or(Unavailable {
+        reason: "no backend is built in".into(),
+        fix: String::new(),
+    });
+    Err(BackendError::NoneAvailable {
+        reason: u.reason,
+        fix: u.fix,
+    })
+}
+
+/// Every running bottle of every available backend, sorted by start time.
+/// A backend that is not installed here has none to show.
+pub fn enumerate_all(home: &Home) -> Result<Vec<ActiveBottle>, ExecError> {
+    let mut bottles = Vec::new();
+    for kind in available() {
+        bottles.extend(kind.backend().enumerate(home)?);
+    }
+    bottles.sort_by(|a, b| (&a.started_at, &a.slug).cmp(&(&b.started_at, &b.slug)));
+    Ok(bottles)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn only_docker(k: BackendKind) -> Result<(), Unavailable> {
+        match k {
+            BackendKind::Docker => Ok(()),
+            BackendKind::Smolmachines => Err(Unavailable {
+                reason: "smolvm is not installed".into(),
+                fix: "install smolvm".into(),
+            }),
+        }
+    }
+
     #[test]
-    fn flag_beats_env_beats_default() {
-        assert_eq!(BackendKind::select(None, None), Ok(BackendKind::Docker));
-        assert_eq!(BackendKind::select(None, Some("")), Ok(BackendKind::Docker));
-        assert_eq!(
-            BackendKind::select(Some("docker"), Some("nope")),
-            Ok(BackendKind::Docker)
-        );
-        assert_eq!(
-            BackendKind::select(None, Some("vm")),
-            Err(UnknownBackend {
-                name: "vm".into(),
-                from: "BOT_BOTTLE_BACKEND"
+    fn flag_beats_env_beats_the_first_available() {
+        let cases: &[(Option<&str>, Option<&str>, Result<BackendKind, &str>)] = &[
+            (None, None, Ok(BackendKind::Docker)),
+            (None, Some(""), Ok(BackendKind::Docker)),
+            (Some("docker"), Some("nope"), Ok(BackendKind::Docker)),
+            (
+                None,
+                Some("vm"),
+                Err("unknown backend 'vm' (from BOT_BOTTLE_BACKEND)"),
+            ),
+            (
+                Some("smolmachines"),
+                None,
+                Err("backend 'smolmachines' is not available here: smolvm is not installed; install smolvm"),
+            ),
+            (
+                None,
+                Some("smolmachines"),
+                Err("backend 'smolmachines' is not available here: smolvm is not installed; install smolvm"),
+            ),
+        ];
+        for (flag, env, want) in cases {
+            let got = select_with(*flag, *env, only_docker).map_err(|e| e.to_string());
+            assert_eq!(got, want.map_err(String::from), "{flag:?} {env:?}");
+        }
+    }
+
+    #[test]
+    fn with_none_available_the_first_reason_is_given() {
+        let none = |_| {
+            Err(Unavailable {
+                reason: "docker is not installed".into(),
+                fix: "install docker".into(),
             })
+        };
+        let err = select_with(None, None, none).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no backend is available here: docker is not installed; install docker"
         );
+        assert_eq!(err.hint(), None);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for kind in BackendKind::ALL {
+            assert_eq!(BackendKind::parse(kind.name()), Some(kind));
+        }
+        assert_eq!(BackendKind::NAMES.len(), BackendKind::ALL.len());
     }
 }

@@ -23,7 +23,7 @@ use std::sync::atomic::AtomicBool;
 
 use clap::{Parser, Subcommand};
 
-use crate::backend::UnknownBackend;
+use crate::backend::BackendError;
 use crate::backend::docker::engine::EngineError;
 use crate::exec::ExecError;
 use crate::launch::LaunchError;
@@ -181,7 +181,8 @@ impl From<LaunchError> for Failure {
         let hint = e.hint();
         let code = match &e {
             LaunchError::State(e) => return Failure::from(e.clone()),
-            LaunchError::Manifest(_)
+            LaunchError::Backend(_)
+            | LaunchError::Manifest(_)
             | LaunchError::Plan(_)
             | LaunchError::OwnDockerfile { .. }
             | LaunchError::Engine(EngineError::BadRuntime(_) | EngineError::NoRunsc)
@@ -211,9 +212,9 @@ impl From<ApplyError> for Failure {
     }
 }
 
-impl From<UnknownBackend> for Failure {
-    fn from(e: UnknownBackend) -> Failure {
-        Failure::usage(e.to_string(), Some(e.hint()))
+impl From<BackendError> for Failure {
+    fn from(e: BackendError) -> Failure {
+        Failure::usage(e.to_string(), e.hint())
     }
 }
 

@@ -3,15 +3,18 @@
 //! `prepare` goes from a start request to a plan: it picks the agent and
 //! its bottles, mints (or pins) the identity, and plans the bottle, writing
 //! nothing, so the caller can show the preflight and ask first.
-//! `lifecycle` then brings the bottle up, runs sessions and settles it.
+//! `lifecycle` then brings the bottle up, runs sessions and settles it;
+//! `service` is what the CLI and the dashboard call, so both launch,
+//! resume and stop the same way.
 
 pub mod lifecycle;
+pub mod service;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use crate::backend::BackendKind;
+use crate::backend::{Backend, BackendError, BackendKind};
 use crate::backend::docker::compose::ComposeError;
 use crate::backend::docker::engine::{self, EngineError, EngineFacts};
 use crate::backend::docker::files::FilesError;
@@ -58,6 +61,7 @@ pub struct HostFacts {
 
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    pub backend: BackendKind,
     pub slug: String,
     pub metadata: Metadata,
     pub plan: DockerPlan,
@@ -65,6 +69,8 @@ pub struct Prepared {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
+    #[error(transparent)]
+    Backend(#[from] BackendError),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     #[error(transparent)]
@@ -100,6 +106,7 @@ pub enum LaunchError {
 impl LaunchError {
     pub fn hint(&self) -> Option<String> {
         match self {
+            LaunchError::Backend(e) => e.hint(),
             LaunchError::Manifest(e) => e.hint(),
             LaunchError::Plan(e) => Some(e.hint()),
             LaunchError::State(e) => e.hint(),
@@ -235,11 +242,21 @@ pub fn prepare(
             ..plan.session.clone()
         },
     };
-    Ok(Prepared {
+    let mut prepared = Prepared {
+        backend: req.backend,
         slug,
         metadata,
         plan,
-    })
+    };
+    // The backend says how it runs the bottle, in place of docker's rows.
+    for (label, value) in req.backend.backend().preflight_lines(&prepared) {
+        let rows = &mut prepared.plan.preflight.rows;
+        match rows.iter_mut().find(|(l, _)| *l == label) {
+            Some(row) => row.1 = value,
+            None => rows.push((label, value)),
+        }
+    }
+    Ok(prepared)
 }
 
 /// What the plan needs to know of this host. Without a sidecar image (a
@@ -285,6 +302,13 @@ pub fn color_for(label: &str) -> &'static str {
         acc.wrapping_mul(31).wrapping_add(u32::from(b))
     });
     PALETTE[sum as usize % PALETTE.len()]
+}
+
+impl Prepared {
+    /// The backend that runs this bottle.
+    pub fn backend(&self) -> &'static dyn Backend {
+        self.backend.backend()
+    }
 }
 
 /// The preflight shown before launch (and by `--dry-run`).

@@ -11,3 +11,169 @@ pub mod images;
 pub mod plan;
 pub mod seal;
 pub mod session;
+
+use std::path::Path;
+
+use crate::backend::{ActiveBottle, Backend, BackendKind, CleanupPart, Unavailable};
+use crate::exec::{DOCKER, ExecError, Program, Sink};
+use crate::launch::lifecycle::Context;
+use crate::launch::{LaunchError, Prepared};
+use crate::state::Home;
+use images::SidecarImage;
+use seal::Sealed;
+use session::{Io, Snapshot};
+
+/// One compose project per bottle: the agent and its sidecars are
+/// containers; the agent's only network is internal.
+pub struct Docker;
+
+/// Whether docker itself is on this host, and why not.
+pub fn docker_available() -> Result<(), Unavailable> {
+    crate::exec::find(&DOCKER).map(|_| ()).map_err(|e| Unavailable {
+        reason: e.to_string(),
+        fix: "install Docker Engine (Debian: apt install docker.io), then run scripts/setup for compose".into(),
+    })
+}
+
+impl Backend for Docker {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Docker
+    }
+
+    fn available(&self) -> Result<(), Unavailable> {
+        docker_available()
+    }
+
+    fn launch_checks(&self) -> Result<SidecarImage, LaunchError> {
+        compose::check()?;
+        Ok(images::sidecar_image()?)
+    }
+
+    fn preflight_lines(&self, _prepared: &Prepared) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    fn up(
+        &self,
+        ctx: &Context,
+        prepared: &Prepared,
+        sidecar: &SidecarImage,
+    ) -> Result<(), LaunchError> {
+        let (slug, plan) = (&prepared.slug, &prepared.plan);
+        build_images(ctx, prepared, sidecar)?;
+        let compose_file = ctx.home.bottle_dir(slug).join(files::COMPOSE_FILE);
+        if let Err(e) = compose::up(slug, &compose_file, ctx.sink) {
+            ctx.check()?;
+            ctx.sink.line(&compose::logs(slug));
+            return Err(LaunchError::BringUp {
+                slug: slug.clone(),
+                reason: e.to_string(),
+            });
+        }
+        let _ = plan;
+        match seal::seal(slug, &sidecar.tag)? {
+            Sealed::Yes => {}
+            Sealed::Loose { all } => ctx.sink.line(&format!(
+                "bot-bottle: warning: this host's net.ipv4.conf.all.rp_filter is {}: UDP broadcasts from the bottle reach host services listening on every address; `sysctl -w net.ipv4.conf.all.rp_filter=1` stops that",
+                all.trim()
+            )),
+        }
+        ctx.check()
+    }
+
+    fn down(&self, slug: &str, sink: &Sink) -> Result<(), ExecError> {
+        compose::down(slug, sink)
+    }
+
+    fn logs(&self, slug: &str) -> String {
+        compose::logs(slug)
+    }
+
+    fn is_running(&self, slug: &str) -> Result<bool, ExecError> {
+        session::is_running(slug)
+    }
+
+    fn exec_argv(&self, slug: &str, argv: &[String], io: Io, term: Option<&str>) -> Vec<String> {
+        std::iter::once(DOCKER.path())
+            .chain(session::exec_args(slug, argv, io, term))
+            .collect()
+    }
+
+    fn run(&self, slug: &str, argv: &[String], io: Io) -> Result<i32, ExecError> {
+        session::run(slug, argv, io)
+    }
+
+    fn run_script(&self, slug: &str, script: &str) -> Result<(), ExecError> {
+        session::run_script(slug, script)
+    }
+
+    fn copy_in(
+        &self,
+        slug: &str,
+        from: &Path,
+        dest: &str,
+        exclude: &[&str],
+    ) -> Result<(), ExecError> {
+        session::copy_in(slug, from, dest, exclude)
+    }
+
+    fn wait_for_gate(&self, slug: &str) -> Result<(), ExecError> {
+        session::wait_for_gate(slug)
+    }
+
+    fn snapshot(
+        &self,
+        slug: &str,
+        dir: &str,
+        to: &Path,
+        limit: u64,
+    ) -> Result<Snapshot, ExecError> {
+        session::snapshot(slug, dir, to, limit)
+    }
+
+    fn restore(&self, slug: &str, from: &Path, into: &str) -> Result<(), ExecError> {
+        session::restore(slug, from, into)
+    }
+
+    fn enumerate(&self, home: &Home) -> Result<Vec<ActiveBottle>, ExecError> {
+        enumerate::active(home)
+    }
+
+    fn cleanup_plan(&self) -> Result<Box<dyn CleanupPart>, ExecError> {
+        let plan = cleanup::plan(&enumerate::containers()?, &enumerate::networks()?);
+        Ok(Box::new(plan))
+    }
+
+    fn events_argv(&self) -> Option<(Program, Vec<String>)> {
+        Some((
+            DOCKER,
+            [
+                "events",
+                "--filter",
+                &format!("label={}", plan::LABEL_SLUG),
+                "--format",
+                "{{.Status}}",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ))
+    }
+}
+
+/// The images a bottle's containers run, built or found: the sidecar, the
+/// git gate's when it has one, the agent's. Shared with the backends whose
+/// sidecars run on docker.
+pub fn build_images(
+    ctx: &Context,
+    prepared: &Prepared,
+    sidecar: &SidecarImage,
+) -> Result<(), LaunchError> {
+    images::ensure_sidecar_image(sidecar, ctx.sink)?;
+    ctx.check()?;
+    if prepared.plan.git_gate.is_some() {
+        images::ensure_gate_image(sidecar, ctx.sink)?;
+        ctx.check()?;
+    }
+    images::ensure_agent_image(&prepared.plan.agent_image, ctx.sink)?;
+    ctx.check()
+}

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{Failure, exit_code, has_tty};
+use crate::launch::LaunchError;
 use crate::launch::lifecycle::{self, Start};
+use crate::launch::service;
 use crate::state::Home;
 
 #[derive(Debug, Args)]
@@ -18,7 +20,10 @@ pub struct AttachArgs {
 pub fn run(args: AttachArgs) -> Result<ExitCode, Failure> {
     let home = Home::from_env()?;
     let meta = home.read_metadata(&args.slug)?;
+    let backend = service::backend_of(&home, &args.slug)?
+        .ok_or_else(|| LaunchError::NotRunning(args.slug.clone()))?;
     let code = lifecycle::attach(
+        backend,
         &args.slug,
         meta.provider,
         &meta.session,

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{Failure, confirm};
-use crate::backend::docker::{cleanup, enumerate};
+use crate::backend::{self, CleanupPart, orphans};
 use crate::exec::Sink;
 use crate::state::Home;
 
@@ -20,26 +20,49 @@ pub struct CleanupArgs {
 
 pub fn run(args: CleanupArgs) -> Result<ExitCode, Failure> {
     let home = Home::from_env()?;
-    let containers = enumerate::containers()?;
-    let networks = enumerate::networks()?;
-    let state = home.list_state()?;
-    let plan = cleanup::plan(&containers, &networks, &state, |slug| {
-        home.is_preserved(slug)
-    });
-    if plan.is_empty() {
+    let available = backend::available();
+    // Machines before the sidecars they reach: the later backends first.
+    let mut parts: Vec<Box<dyn CleanupPart>> = Vec::new();
+    for kind in available.iter().rev() {
+        parts.push(kind.backend().cleanup_plan()?);
+    }
+    let folders: Vec<orphans::Folder> = home
+        .list_state()?
+        .into_iter()
+        .map(|slug| orphans::Folder {
+            preserved: home.is_preserved(&slug),
+            backend: home.read_metadata(&slug).ok().map(|m| m.backend),
+            slug,
+        })
+        .collect();
+    let state = orphans::plan(&folders, &available);
+    let mut text = String::new();
+    for part in parts.iter().filter(|p| !p.is_empty()) {
+        text.push_str(&format!("--- {} ---\n{}", part.backend(), part.render()));
+    }
+    if !state.render().is_empty() {
+        text.push_str(&format!("--- state ---\n{}", state.render()));
+    }
+    if parts.iter().all(|p| p.is_empty()) && state.is_empty() {
         eprintln!("bot-bottle: nothing to clean up");
-        if !plan.preserved.is_empty() {
-            eprint!("{}", plan.render());
-        }
+        eprint!("{text}");
         return Ok(ExitCode::SUCCESS);
     }
     eprintln!("bot-bottle: cleanup plan");
-    eprint!("{}", plan.render());
+    eprint!("{text}");
     if !args.yes && !confirm("remove all of the above?")? {
         eprintln!("bot-bottle: nothing removed");
         return Ok(ExitCode::SUCCESS);
     }
-    let failed = cleanup::execute(&plan, &home, &Sink::Stderr);
+    let mut failed = Vec::new();
+    for part in &parts {
+        failed.extend(part.execute(&Sink::Stderr));
+    }
+    for slug in &state.remove {
+        if let Err(e) = home.remove_bottle_state(slug) {
+            failed.push(format!("state {slug}: {e}"));
+        }
+    }
     if failed.is_empty() {
         eprintln!("bot-bottle: cleaned up");
         Ok(ExitCode::SUCCESS)

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{Failure, exit_code};
-use crate::backend::docker::session::{self, Io};
+use crate::backend::docker::session::Io;
 use crate::launch::LaunchError;
-use crate::state::check_slug;
+use crate::launch::service;
+use crate::state::{Home, check_slug};
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
@@ -21,9 +22,11 @@ pub struct ExecArgs {
 
 pub fn run(args: ExecArgs) -> Result<ExitCode, Failure> {
     check_slug(&args.slug)?;
-    if !session::is_running(&args.slug)? {
+    let home = Home::from_env()?;
+    let backend = service::backend_of(&home, &args.slug)?;
+    let Some(backend) = backend.filter(|b| b.is_running(&args.slug).unwrap_or(false)) else {
         return Err(LaunchError::NotRunning(args.slug).into());
-    }
-    let code = session::run(&args.slug, &args.command, Io::Interactive { tty: false })?;
+    };
+    let code = backend.run(&args.slug, &args.command, Io::Interactive { tty: false })?;
     Ok(exit_code(code))
 }

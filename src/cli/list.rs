@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use super::Failure;
-use crate::backend::docker::enumerate::{self, ActiveBottle};
+use crate::backend::{self, ActiveBottle, active};
 use crate::state::Home;
 
 #[derive(Debug, Subcommand)]
@@ -23,7 +23,7 @@ pub enum ListCommand {
 pub fn run(cmd: ListCommand) -> Result<ExitCode, Failure> {
     let ListCommand::Active { json } = cmd;
     let home = Home::from_env()?;
-    let bottles = enumerate::active(&home)?;
+    let bottles = backend::enumerate_all(&home)?;
     if json {
         let text = serde_json::to_string_pretty(&bottles)
             .map_err(|e| Failure::runtime(e.to_string(), None))?;
@@ -48,7 +48,7 @@ fn table(bottles: &[ActiveBottle]) -> String {
             b.slug.clone(),
             b.agent.clone(),
             b.started_at.clone(),
-            enumerate::services_text(b),
+            active::services_text(b),
         ]);
     }
     let widths: Vec<usize> = (0..5)
@@ -75,7 +75,7 @@ fn table(bottles: &[ActiveBottle]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::docker::enumerate::Landed;
+    use crate::backend::Landed;
 
     fn bottle(slug: &str, landed: Vec<Landed>) -> ActiveBottle {
         ActiveBottle {

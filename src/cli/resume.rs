@@ -7,10 +7,8 @@ use clap::Args;
 
 use super::start::{self, Options};
 use super::{Failure, home_and_cwd, load_manifest};
-use crate::backend::BackendKind;
-use crate::backend::docker::session;
-use crate::launch::lifecycle::{self, Start};
-use crate::launch::{LaunchError, StartRequest};
+use crate::launch::lifecycle::Start;
+use crate::launch::service;
 
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
@@ -26,42 +24,13 @@ pub struct ResumeArgs {
 
 pub fn run(args: ResumeArgs) -> Result<ExitCode, Failure> {
     let (home, here) = home_and_cwd()?;
-    let meta = home.read_metadata(&args.slug)?;
-    if session::is_running(&args.slug)? {
-        return Err(LaunchError::AlreadyRunning(args.slug).into());
-    }
-    let backend = BackendKind::parse(&meta.backend).ok_or_else(|| {
-        Failure::usage(
-            format!(
-                "bottle '{}' ran on backend '{}', which this build lacks",
-                args.slug, meta.backend
-            ),
-            None,
-        )
-    })?;
+    let request = service::resume_request(&home, &args.slug, &here)?;
     // The manifests of the directory it was started from, when it is still there.
-    let cwd = if meta.cwd.is_dir() {
-        meta.cwd.clone()
-    } else {
-        here
-    };
-    let manifest = load_manifest(&home, &cwd)?;
-    let request = StartRequest {
-        agent: meta.agent,
-        bottles: meta.bottles,
-        backend,
-        label: Some(meta.label),
-        copy_cwd: meta.copy_cwd,
-        cwd,
-        extra_args: Vec::new(),
-        identity: Some(args.slug),
-    };
-    let sidecar = lifecycle::preflight_checks()?;
-    let prepared = start::prepare(&manifest, &home, &request, Some(&sidecar))?;
+    let manifest = load_manifest(&home, &request.cwd)?;
+    let planned = start::plan(&manifest, &home, &request, false)?;
     start::launch(
         &home,
-        &prepared,
-        &sidecar,
+        &planned,
         &Options {
             yes: args.yes,
             detach: args.detach,

@@ -5,12 +5,11 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{Failure, confirm, exit_code, has_tty, home_and_cwd, interrupt_flag, load_manifest};
-use crate::backend::BackendKind;
-use crate::backend::docker::enumerate;
-use crate::backend::docker::images::SidecarImage;
+use crate::backend;
 use crate::exec::Sink;
 use crate::launch::lifecycle::{self, Context, Settled, Start};
-use crate::launch::{self, Prepared, StartRequest};
+use crate::launch::service::{self, Planned};
+use crate::launch::{self, StartRequest};
 use crate::manifest::Manifest;
 use crate::picker;
 use crate::state::Home;
@@ -22,7 +21,8 @@ pub struct StartArgs {
     /// A bottle to run in; repeat to compose several, in order.
     #[arg(long = "bottle", value_name = "BOTTLE")]
     bottles: Vec<String>,
-    /// Where to run the bottle [default: $BOT_BOTTLE_BACKEND, else docker].
+    /// Where to run the bottle: docker or smolmachines [default:
+    /// $BOT_BOTTLE_BACKEND, else the first available].
     #[arg(long, value_name = "NAME")]
     backend: Option<String>,
     /// A label for the bottle; its identity starts with it [default: the agent].
@@ -47,11 +47,11 @@ pub struct StartArgs {
 
 pub fn run(args: StartArgs) -> Result<ExitCode, Failure> {
     let (home, cwd) = home_and_cwd()?;
-    let manifest = load_manifest(&home, &cwd)?;
-    let backend = BackendKind::select(
+    let backend = backend::select(
         args.backend.as_deref(),
         std::env::var("BOT_BOTTLE_BACKEND").ok().as_deref(),
     )?;
+    let manifest = load_manifest(&home, &cwd)?;
     let dry_run = args.dry_run || std::env::var("BOT_BOTTLE_DRY_RUN").is_ok_and(|v| v == "1");
 
     let agent = match args.agent {
@@ -71,18 +71,15 @@ pub fn run(args: StartArgs) -> Result<ExitCode, Failure> {
         extra_args: args.args,
         identity: None,
     };
+    let planned = plan(&manifest, &home, &request, dry_run)?;
     if dry_run {
-        let prepared = prepare(&manifest, &home, &request, None)?;
-        print!("{}", launch::preflight_text(&prepared));
+        print!("{}", launch::preflight_text(&planned.prepared));
         eprintln!("bot-bottle: dry run: nothing was started or written");
         return Ok(ExitCode::SUCCESS);
     }
-    let sidecar = lifecycle::preflight_checks()?;
-    let prepared = prepare(&manifest, &home, &request, Some(&sidecar))?;
     launch(
         &home,
-        &prepared,
-        &sidecar,
+        &planned,
         &Options {
             yes: args.yes,
             detach: args.detach,
@@ -91,18 +88,18 @@ pub fn run(args: StartArgs) -> Result<ExitCode, Failure> {
     )
 }
 
-/// Plans the launch (see `launch::host_facts`); a warning goes to stderr.
-pub fn prepare(
+/// Plans the launch (see `launch::service::plan`); warnings go to stderr.
+pub fn plan(
     manifest: &Manifest,
     home: &Home,
     request: &StartRequest,
-    sidecar: Option<&SidecarImage>,
-) -> Result<Prepared, Failure> {
-    let (host, warning) = launch::host_facts(sidecar)?;
-    if let Some(warning) = warning {
+    dry_run: bool,
+) -> Result<Planned, Failure> {
+    let planned = service::plan(manifest, home, request, dry_run)?;
+    for warning in &planned.warnings {
         eprintln!("bot-bottle: warning: {warning}");
     }
-    Ok(launch::prepare(manifest, home, request, &host)?)
+    Ok(planned)
 }
 
 pub struct Options {
@@ -113,12 +110,8 @@ pub struct Options {
 
 /// Shows the preflight, asks, brings the bottle up, and either prints its
 /// identity (`--detach`) or attaches and settles it when the session ends.
-pub fn launch(
-    home: &Home,
-    prepared: &Prepared,
-    sidecar: &SidecarImage,
-    opts: &Options,
-) -> Result<ExitCode, Failure> {
+pub fn launch(home: &Home, planned: &Planned, opts: &Options) -> Result<ExitCode, Failure> {
+    let prepared = &planned.prepared;
     eprint!("{}", launch::preflight_text(prepared));
     if !opts.yes && !confirm("launch this agent?")? {
         eprintln!("bot-bottle: aborted; nothing was started");
@@ -131,14 +124,16 @@ pub fn launch(
         interrupted: &interrupted,
     };
     let slug = &prepared.slug;
-    lifecycle::bring_up(&ctx, prepared, sidecar)?;
+    service::bring_up(&ctx, planned)?;
     if opts.detach {
         println!("{slug}");
         return Ok(ExitCode::SUCCESS);
     }
     eprintln!("bot-bottle: attaching to {slug}; the bottle is removed when the session ends");
     let provider = prepared.metadata.provider;
+    let backend = prepared.backend();
     let code = match lifecycle::attach(
+        backend,
         slug,
         provider,
         &prepared.plan.session,
@@ -151,7 +146,7 @@ pub fn launch(
             1
         }
     };
-    match lifecycle::end(&ctx, slug, provider, code)? {
+    match lifecycle::end(&ctx, backend, slug, provider, code)? {
         Settled::Removed => {
             eprintln!("bot-bottle: session ended (exit {code}); bottle {slug} removed")
         }
@@ -179,7 +174,7 @@ fn pick_agent(manifest: &Manifest, home: &Home) -> Result<Option<String>, Failur
         ));
     }
     // How many of each run (best effort: without docker, no counts).
-    let running = enumerate::active(home).unwrap_or_default();
+    let running = backend::enumerate_all(home).unwrap_or_default();
     let items = manifest
         .agents
         .values()

@@ -7,11 +7,9 @@ use std::sync::atomic::AtomicBool;
 use clap::Args;
 
 use super::Failure;
-use crate::backend::docker::session;
 use crate::exec::Sink;
-use crate::launch::LaunchError;
-use crate::launch::lifecycle::{self, Context, Settled};
-use crate::provider::Provider;
+use crate::launch::lifecycle::{Context, Settled};
+use crate::launch::service;
 use crate::state::{Home, check_slug};
 
 #[derive(Debug, Args)]
@@ -23,17 +21,12 @@ pub struct StopArgs {
 pub fn run(args: StopArgs) -> Result<ExitCode, Failure> {
     let home = Home::from_env()?;
     check_slug(&args.slug)?;
-    let meta = home.read_metadata(&args.slug).ok();
-    if meta.is_none() && !session::is_running(&args.slug)? {
-        return Err(LaunchError::NotRunning(args.slug).into());
-    }
     let ctx = Context {
         home: &home,
         sink: &Sink::Stderr,
         interrupted: &AtomicBool::new(false),
     };
-    let provider = meta.map_or(Provider::Shell, |m| m.provider);
-    match lifecycle::take_down(&ctx, &args.slug, provider)? {
+    match service::stop(&ctx, &args.slug)? {
         Settled::Preserved => eprintln!(
             "bot-bottle: stopped {}; its state is kept: bot-bottle resume {}",
             args.slug, args.slug

@@ -1,23 +1,24 @@
-//! A bottle's life on docker: bring-up, sessions, teardown.
+//! A bottle's life, on whichever backend runs it: bring-up, sessions,
+//! teardown. The sequence is here once; the backend does each step.
 //!
 //! ```text
-//! bring_up:  write state → images → compose up (wait healthy) → copy cwd
-//!            (with a git gate: the repository's files, then a clone of
-//!            the gate's repository as its .git) → restore the transcript
-//!                                            (any failure: take it down)
-//! session:   docker exec the provider's argv
-//! end:       snapshot the transcript if the state is kept → compose down
+//! bring_up:  write state → backend up (images, sidecars, agent; waits
+//!            until ready) → copy cwd (with a git gate: the repository's
+//!            files, then a clone of the gate's repository as its .git)
+//!            → restore the transcript      (any failure: take it down)
+//! session:   the backend's exec of the provider's argv
+//! end:       snapshot the transcript if the state is kept → backend down
 //!            → settle: exit 0 removes state/<slug>, else it is kept
 //! ```
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{LaunchError, Prepared};
-use crate::backend::docker::images::{self, SidecarImage};
+use crate::backend::Backend;
+use crate::backend::docker::files;
+use crate::backend::docker::images::SidecarImage;
 use crate::backend::docker::plan::{GatePlan, WORKDIR};
-use crate::backend::docker::seal::{self, Sealed};
 use crate::backend::docker::session::{self, Io, Snapshot};
-use crate::backend::docker::{compose, files};
 use crate::exec::Sink;
 use crate::provider::{AGENT_HOME, Provider, SessionSpec, shell_quote};
 use crate::state::Home;
@@ -33,7 +34,7 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
-    fn check(&self) -> Result<(), LaunchError> {
+    pub fn check(&self) -> Result<(), LaunchError> {
         if self.interrupted.load(Ordering::SeqCst) {
             Err(LaunchError::Interrupted)
         } else {
@@ -52,12 +53,6 @@ pub enum Settled {
     Gone,
 }
 
-/// Checks what a launch needs before anything is written.
-pub fn preflight_checks() -> Result<SidecarImage, LaunchError> {
-    compose::check()?;
-    Ok(images::sidecar_image()?)
-}
-
 /// Brings the bottle up until its agent is ready for a session. On any
 /// failure or interrupt, takes down what came up and removes the state
 /// (a resumed bottle keeps its state, still marked for resume).
@@ -67,8 +62,9 @@ pub fn bring_up(
     sidecar: &SidecarImage,
 ) -> Result<(), LaunchError> {
     let slug = &prepared.slug;
+    let backend = prepared.backend();
     let resuming = ctx.home.bottle_dir(slug).exists();
-    let result = bring_up_steps(ctx, prepared, sidecar);
+    let result = bring_up_steps(ctx, backend, prepared, sidecar);
     if let Err(e) = &result {
         let reason = if ctx.interrupted.load(Ordering::SeqCst) {
             "interrupted".to_owned()
@@ -78,7 +74,7 @@ pub fn bring_up(
         ctx.sink.line(&format!(
             "bot-bottle: bring-up of {slug} failed ({reason}); taking it down"
         ));
-        if let Err(down) = compose::down(slug, ctx.sink) {
+        if let Err(down) = backend.down(slug, ctx.sink) {
             ctx.sink.line(&format!("bot-bottle: warning: {down}"));
         }
         if resuming {
@@ -95,50 +91,27 @@ pub fn bring_up(
 
 fn bring_up_steps(
     ctx: &Context,
+    backend: &dyn Backend,
     prepared: &Prepared,
     sidecar: &SidecarImage,
 ) -> Result<(), LaunchError> {
     let (slug, plan) = (&prepared.slug, &prepared.plan);
     files::write_state(ctx.home, &prepared.metadata, plan)?;
     ctx.check()?;
-    images::ensure_sidecar_image(sidecar, ctx.sink)?;
-    ctx.check()?;
-    if plan.git_gate.is_some() {
-        images::ensure_gate_image(sidecar, ctx.sink)?;
-        ctx.check()?;
-    }
-    images::ensure_agent_image(&plan.agent_image, ctx.sink)?;
-    ctx.check()?;
-    let compose_file = ctx.home.bottle_dir(slug).join(files::COMPOSE_FILE);
-    if let Err(e) = compose::up(slug, &compose_file, ctx.sink) {
-        ctx.check()?;
-        ctx.sink.line(&compose::logs(slug));
-        return Err(LaunchError::BringUp {
-            slug: slug.clone(),
-            reason: e.to_string(),
-        });
-    }
-    match seal::seal(slug, &sidecar.tag)? {
-        Sealed::Yes => {}
-        Sealed::Loose { all } => ctx.sink.line(&format!(
-            "bot-bottle: warning: this host's net.ipv4.conf.all.rp_filter is {}: UDP broadcasts from the bottle reach host services listening on every address; `sysctl -w net.ipv4.conf.all.rp_filter=1` stops that",
-            all.trim()
-        )),
-    }
-    ctx.check()?;
+    backend.up(ctx, prepared, sidecar)?;
     if let Some(cwd) = &plan.copy_cwd {
         ctx.sink.line(&format!(
             "bot-bottle: copying {} into {WORKDIR}",
             cwd.display()
         ));
-        session::copy_in(slug, cwd, WORKDIR, &[])?;
+        backend.copy_in(slug, cwd, WORKDIR, &[])?;
     }
     if let Some(gate) = &plan.git_gate {
-        workspace_clone(ctx, slug, gate)?;
+        workspace_clone(ctx, backend, slug, gate)?;
     }
     let transcript = ctx.home.bottle_dir(slug).join(TRANSCRIPT);
     if transcript.is_file() {
-        session::restore(slug, &transcript, AGENT_HOME)?;
+        backend.restore(slug, &transcript, AGENT_HOME)?;
     }
     ctx.check()?;
     ctx.home.clear_preserved(slug)?;
@@ -148,22 +121,30 @@ fn bring_up_steps(
 /// The workspace as a clone of the gate's repository: the operator's files
 /// (their `.git` aside), then a clone's `.git` under them, so uncommitted
 /// changes show as changes.
-fn workspace_clone(ctx: &Context, slug: &str, gate: &GatePlan) -> Result<(), LaunchError> {
+fn workspace_clone(
+    ctx: &Context,
+    backend: &dyn Backend,
+    slug: &str,
+    gate: &GatePlan,
+) -> Result<(), LaunchError> {
     ctx.sink.line(&format!(
         "bot-bottle: copying {} into {WORKDIR}, a clone of it through the git gate",
         gate.repo_top.display()
     ));
-    session::copy_in(slug, &gate.repo_top, WORKDIR, &[".git"])?;
+    backend.copy_in(slug, &gate.repo_top, WORKDIR, &[".git"])?;
     ctx.check()?;
     let failed = |step: &str, e: crate::exec::ExecError| {
-        ctx.sink.line(&compose::logs(slug));
+        ctx.sink.line(&backend.logs(slug));
         LaunchError::BringUp {
             slug: slug.to_owned(),
             reason: format!("{step}: {e}"),
         }
     };
-    session::wait_for_gate(slug).map_err(|e| failed("the git gate did not answer", e))?;
-    session::run_script(slug, &clone_script(gate))
+    backend
+        .wait_for_gate(slug)
+        .map_err(|e| failed("the git gate did not answer", e))?;
+    backend
+        .run_script(slug, &clone_script(gate))
         .map_err(|e| failed("cloning the git gate's repository failed", e))
 }
 
@@ -203,16 +184,17 @@ pub fn session_argv(provider: Provider, spec: &SessionSpec, start: Start) -> Vec
 
 /// Runs an interactive session in the bottle; returns its exit code.
 pub fn attach(
+    backend: &dyn Backend,
     slug: &str,
     provider: Provider,
     spec: &SessionSpec,
     start: Start,
     tty: bool,
 ) -> Result<i32, LaunchError> {
-    if !session::is_running(slug)? {
+    if !backend.is_running(slug)? {
         return Err(LaunchError::NotRunning(slug.to_owned()));
     }
-    Ok(session::run(
+    Ok(backend.run(
         slug,
         &session_argv(provider, spec, start),
         Io::Interactive { tty },
@@ -223,6 +205,7 @@ pub fn attach(
 /// snapshot) when it failed, take the bottle down, and settle the state.
 pub fn end(
     ctx: &Context,
+    backend: &dyn Backend,
     slug: &str,
     provider: Provider,
     code: i32,
@@ -233,16 +216,21 @@ pub fn end(
     if code != 0 {
         ctx.home.mark_preserved(slug)?;
     }
-    take_down(ctx, slug, provider)
+    take_down(ctx, backend, slug, provider)
 }
 
 /// Takes a bottle down and settles its state as after a clean exit: kept
 /// only if something marked it for resume.
-pub fn take_down(ctx: &Context, slug: &str, provider: Provider) -> Result<Settled, LaunchError> {
+pub fn take_down(
+    ctx: &Context,
+    backend: &dyn Backend,
+    slug: &str,
+    provider: Provider,
+) -> Result<Settled, LaunchError> {
     if ctx.home.is_preserved(slug) {
-        snapshot(ctx, slug, provider);
+        snapshot(ctx, backend, slug, provider);
     }
-    compose::down(slug, ctx.sink)?;
+    backend.down(slug, ctx.sink)?;
     files::remove_secrets(ctx.home, slug);
     if ctx.home.is_preserved(slug) {
         Ok(Settled::Preserved)
@@ -254,12 +242,12 @@ pub fn take_down(ctx: &Context, slug: &str, provider: Provider) -> Result<Settle
 
 /// Best effort: a bottle whose agent never wrote a transcript has none,
 /// and one too large or too slow to copy is cut off and not kept.
-fn snapshot(ctx: &Context, slug: &str, provider: Provider) {
+fn snapshot(ctx: &Context, backend: &dyn Backend, slug: &str, provider: Provider) {
     let Some(dir) = provider.transcript_dir() else {
         return;
     };
     let to = ctx.home.bottle_dir(slug).join(TRANSCRIPT);
-    let warning = match session::snapshot(slug, &dir, &to, session::SNAPSHOT_LIMIT) {
+    let warning = match backend.snapshot(slug, &dir, &to, session::SNAPSHOT_LIMIT) {
         Ok(Snapshot::Saved { .. } | Snapshot::Absent) => return,
         Ok(Snapshot::TooLarge { limit }) => format!(
             "the transcript in {dir} is larger than {} MiB: cut off, not kept; `resume` starts a fresh session",

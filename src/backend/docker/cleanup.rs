@@ -1,13 +1,15 @@
-//! `cleanup`: everything bot-bottle left on the engine and on disk, as one
-//! plan (pure), then removed step by step, each step best-effort.
+//! docker's part of `cleanup`: every labelled compose project, container
+//! and network, as one plan (pure), then removed step by step, each step
+//! best-effort. State folders are planned across backends
+//! (`backend::orphans`).
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use super::compose;
 use super::enumerate::{Container, Network};
+use crate::backend::{BackendKind, CleanupPart};
 use crate::exec::{DOCKER, Sink};
-use crate::state::Home;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CleanupPlan {
@@ -17,21 +19,18 @@ pub struct CleanupPlan {
     pub containers: Vec<String>,
     /// Labelled networks no project above takes down.
     pub networks: Vec<String>,
-    /// State folders with no live bottle left and no `.preserve`.
-    pub state_dirs: Vec<String>,
-    /// State folders kept because they are marked for resume.
-    pub preserved: Vec<String>,
 }
 
-impl CleanupPlan {
-    pub fn is_empty(&self) -> bool {
-        self.projects.is_empty()
-            && self.containers.is_empty()
-            && self.networks.is_empty()
-            && self.state_dirs.is_empty()
+impl CleanupPart for CleanupPlan {
+    fn backend(&self) -> BackendKind {
+        BackendKind::Docker
     }
 
-    pub fn render(&self) -> String {
+    fn is_empty(&self) -> bool {
+        self.projects.is_empty() && self.containers.is_empty() && self.networks.is_empty()
+    }
+
+    fn render(&self) -> String {
         let mut out = String::new();
         let mut section = |title: &str, items: Vec<String>| {
             if !items.is_empty() {
@@ -52,20 +51,16 @@ impl CleanupPlan {
         section("bottles (compose projects)", projects);
         section("stray containers", self.containers.clone());
         section("stray networks", self.networks.clone());
-        section("state folders", self.state_dirs.clone());
-        section("kept for resume", self.preserved.clone());
         out
+    }
+
+    fn execute(&self, sink: &Sink) -> Vec<String> {
+        execute(self, sink)
     }
 }
 
-/// Plans the removal of every labelled container and network, and of the
-/// state no bottle will come back for.
-pub fn plan(
-    containers: &[Container],
-    networks: &[Network],
-    state: &[String],
-    preserved: impl Fn(&str) -> bool,
-) -> CleanupPlan {
+/// Plans the removal of every labelled container and network.
+pub fn plan(containers: &[Container], networks: &[Network]) -> CleanupPlan {
     let mut projects: Vec<(String, bool)> = Vec::new();
     let mut stray_containers = Vec::new();
     for c in containers {
@@ -84,19 +79,15 @@ pub fn plan(
         .filter(|n| n.project.is_none() || !taken_down.contains(n.slug.as_str()))
         .map(|n| n.name.clone())
         .collect();
-    let (preserved, state_dirs): (Vec<String>, Vec<String>) =
-        state.iter().cloned().partition(|s| preserved(s));
     CleanupPlan {
         projects,
         containers: stray_containers,
         networks: stray_networks,
-        state_dirs,
-        preserved,
     }
 }
 
 /// Carries out a plan; returns what failed, one line each.
-pub fn execute(plan: &CleanupPlan, home: &Home, sink: &Sink) -> Vec<String> {
+pub fn execute(plan: &CleanupPlan, sink: &Sink) -> Vec<String> {
     let mut failed = Vec::new();
     for (slug, _) in &plan.projects {
         if let Err(e) = compose::down(slug, sink) {
@@ -111,11 +102,6 @@ pub fn execute(plan: &CleanupPlan, home: &Home, sink: &Sink) -> Vec<String> {
     for name in &plan.networks {
         if let Err(e) = DOCKER.output(&mut DOCKER.command(["network", "rm", name])) {
             failed.push(format!("network {name}: {e}"));
-        }
-    }
-    for slug in &plan.state_dirs {
-        if let Err(e) = home.remove_bottle_state(slug) {
-            failed.push(format!("state {slug}: {e}"));
         }
     }
     failed
@@ -139,7 +125,7 @@ mod tests {
     }
 
     #[test]
-    fn plan_covers_projects_strays_and_unpreserved_state() {
+    fn plan_covers_projects_and_strays() {
         let containers = [
             container("bot-bottle-a-agent", "a", true, true),
             container("bot-bottle-a-egress", "a", true, false),
@@ -163,23 +149,18 @@ mod tests {
                 project: None,
             },
         ];
-        let state = ["a".to_owned(), "keep".to_owned(), "old".to_owned()];
-        let plan = plan(&containers, &networks, &state, |s| s == "keep");
+        let plan = plan(&containers, &networks);
         assert_eq!(
             plan.projects,
             [("a".to_owned(), true), ("b".to_owned(), false)]
         );
         assert_eq!(plan.containers, ["manual"]);
         assert_eq!(plan.networks, ["bot-bottle-z_internal", "loose"]);
-        assert_eq!(plan.state_dirs, ["a", "old"]);
-        assert_eq!(plan.preserved, ["keep"]);
         insta::assert_snapshot!(plan.render(), @r"
           bottles (compose projects): a (running), b
           stray containers: manual
           stray networks: bot-bottle-z_internal, loose
-          state folders: a, old
-          kept for resume: keep
         ");
-        assert!(super::plan(&[], &[], &[], |_| false).is_empty());
+        assert!(super::plan(&[], &[]).is_empty());
     }
 }

@@ -3,13 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 use super::plan::{LABEL_AGENT, LABEL_ROLE, LABEL_SLUG};
-use crate::dashboard::text::inert;
 use crate::exec::{DOCKER, ExecError};
-use crate::gitgate::{self, LandedBranch};
 use crate::state::{Home, Metadata};
+
+pub use crate::backend::active::{ActiveBottle, Landed, landed, services_text};
 
 const COMPOSE_PROJECT: &str = "com.docker.compose.project";
 
@@ -34,72 +32,6 @@ pub struct Network {
     pub name: String,
     pub slug: String,
     pub project: Option<String>,
-}
-
-/// A running bottle, as `list active` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ActiveBottle {
-    pub backend: String,
-    pub slug: String,
-    pub agent: String,
-    pub started_at: String,
-    /// The sidecars that are up; the agent itself is left out.
-    pub services: Vec<String>,
-    /// What its git gate landed in the operator's repository.
-    pub landed: Vec<Landed>,
-    /// From the metadata, for the dashboard.
-    #[serde(skip)]
-    pub label: String,
-    #[serde(skip)]
-    pub color: String,
-}
-
-/// A branch a bottle brought home, as `list active --json` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Landed {
-    /// The agent's branch.
-    pub branch: String,
-    /// The operator's branch it landed as.
-    pub landed_as: String,
-    pub commit: String,
-    /// Remotes it went on to.
-    pub forwarded: Vec<String>,
-}
-
-impl Landed {
-    /// From the gate's `landed.json`, which a sidecar wrote: every text
-    /// made inert.
-    pub fn from_gate(b: &LandedBranch) -> Landed {
-        Landed {
-            branch: inert(&b.branch),
-            landed_as: inert(&b.landed_as),
-            commit: inert(&b.commit),
-            forwarded: b.forwarded.iter().map(|r| inert(r)).collect(),
-        }
-    }
-
-    /// `feature → bot-bottle/<slug>/feature @abc1234 (→ up)`.
-    pub fn text(&self) -> String {
-        let mut s = format!(
-            "{} → {} @{}",
-            self.branch,
-            self.landed_as,
-            self.commit.get(..7).unwrap_or(&self.commit)
-        );
-        if !self.forwarded.is_empty() {
-            s.push_str(&format!(" (→ {})", self.forwarded.join(", ")));
-        }
-        s
-    }
-}
-
-/// What a bottle's gate landed, from its state folder.
-pub fn landed(home: &Home, slug: &str) -> Vec<Landed> {
-    gitgate::read_landed(&home.bottle_dir(slug).join(gitgate::SERVICE))
-        .branches
-        .iter()
-        .map(Landed::from_gate)
-        .collect()
 }
 
 const SEP: &str = "\t";
@@ -248,15 +180,6 @@ pub fn active_bottles(
     bottles
 }
 
-/// The services column: the sidecars, or `(starting)` while only the agent
-/// is up.
-pub fn services_text(bottle: &ActiveBottle) -> String {
-    if bottle.services.is_empty() {
-        "(starting)".into()
-    } else {
-        bottle.services.join(",")
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,129 @@
+//! The one launch sequence the CLI (`start`, `resume`, `stop`) and the
+//! dashboard (`n`, `x`) share. They differ only in how they ask (a prompt,
+//! a modal) and where the log goes (stderr, a pane): both are the caller's.
+//!
+//! ```text
+//! plan:      backend available? → its checks (unless a dry run) → host
+//!            facts → prepare (writes nothing)
+//! bring_up:  lifecycle::bring_up on the plan's backend
+//! stop:      the bottle's backend from its metadata (or whichever runs
+//!            it) → lifecycle::take_down
+//! ```
+
+use std::path::Path;
+
+use super::lifecycle::{self, Context, Settled};
+use super::{HostFacts, LaunchError, Prepared, StartRequest};
+use crate::backend::{Backend, BackendKind, BackendError};
+use crate::backend::docker::images::SidecarImage;
+use crate::manifest::Manifest;
+use crate::provider::Provider;
+use crate::state::Home;
+
+/// A launch, planned: what the preflight shows and bring-up needs.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub prepared: Prepared,
+    /// `None` in a dry run, which builds and checks nothing.
+    pub sidecar: Option<SidecarImage>,
+    /// Said before the preflight (e.g. the engine could not be asked).
+    pub warnings: Vec<String>,
+}
+
+/// From a request to a plan: the backend must be available, its checks
+/// pass (skipped in a dry run), and the bottle is planned. Writes nothing.
+pub fn plan(
+    manifest: &Manifest,
+    home: &Home,
+    request: &StartRequest,
+    dry_run: bool,
+) -> Result<Planned, LaunchError> {
+    let backend = request.backend.backend();
+    backend
+        .available()
+        .map_err(|u| BackendError::Unavailable {
+            backend: request.backend,
+            reason: u.reason,
+            fix: u.fix,
+        })?;
+    let sidecar = match dry_run {
+        true => None,
+        false => Some(backend.launch_checks()?),
+    };
+    let (host, warning): (HostFacts, _) = super::host_facts(sidecar.as_ref())?;
+    let prepared = super::prepare(manifest, home, request, &host)?;
+    Ok(Planned {
+        prepared,
+        sidecar,
+        warnings: warning.into_iter().collect(),
+    })
+}
+
+/// Brings a planned bottle up (see `lifecycle::bring_up`).
+pub fn bring_up(ctx: &Context, planned: &Planned) -> Result<(), LaunchError> {
+    let sidecar = planned
+        .sidecar
+        .as_ref()
+        .ok_or_else(|| LaunchError::BringUp {
+            slug: planned.prepared.slug.clone(),
+            reason: "a dry run's plan cannot be launched".into(),
+        })?;
+    lifecycle::bring_up(ctx, &planned.prepared, sidecar)
+}
+
+/// What `resume` relaunches: the kept bottle's agent, bottles, label,
+/// backend and directory (`here` when that directory is gone).
+pub fn resume_request(home: &Home, slug: &str, here: &Path) -> Result<StartRequest, LaunchError> {
+    let meta = home.read_metadata(slug)?;
+    let backend = BackendKind::parse(&meta.backend).ok_or_else(|| BackendError::Unknown {
+        name: meta.backend.clone(),
+        from: "the bottle's metadata",
+    })?;
+    if backend.backend().available().is_ok() && backend.backend().is_running(slug)? {
+        return Err(LaunchError::AlreadyRunning(slug.to_owned()));
+    }
+    let cwd = if meta.cwd.is_dir() {
+        meta.cwd.clone()
+    } else {
+        here.to_path_buf()
+    };
+    Ok(StartRequest {
+        agent: meta.agent,
+        bottles: meta.bottles,
+        backend,
+        label: Some(meta.label),
+        copy_cwd: meta.copy_cwd,
+        cwd,
+        extra_args: Vec::new(),
+        identity: Some(slug.to_owned()),
+    })
+}
+
+/// The backend a bottle runs on: its metadata's, else the first available
+/// backend that runs it; `None` when nothing runs it and it has no state.
+pub fn backend_of(home: &Home, slug: &str) -> Result<Option<&'static dyn Backend>, LaunchError> {
+    if let Ok(meta) = home.read_metadata(slug) {
+        let kind = BackendKind::parse(&meta.backend).ok_or_else(|| BackendError::Unknown {
+            name: meta.backend.clone(),
+            from: "the bottle's metadata",
+        })?;
+        return Ok(Some(kind.backend()));
+    }
+    for kind in crate::backend::available() {
+        if kind.backend().is_running(slug)? {
+            return Ok(Some(kind.backend()));
+        }
+    }
+    Ok(None)
+}
+
+/// Takes a bottle down and settles its state (see `lifecycle::take_down`).
+pub fn stop(ctx: &Context, slug: &str) -> Result<Settled, LaunchError> {
+    let backend = backend_of(ctx.home, slug)?
+        .ok_or_else(|| LaunchError::NotRunning(slug.to_owned()))?;
+    let provider = ctx
+        .home
+        .read_metadata(slug)
+        .map_or(Provider::Shell, |m| m.provider);
+    lifecycle::take_down(ctx, backend, slug, provider)
+}
