@@ -83,10 +83,9 @@ impl BackendError {
     /// The fix is in the message itself: one line says it all.
     pub fn hint(&self) -> Option<String> {
         match self {
-            BackendError::Unknown { .. } => Some(format!(
-                "known backends: {}",
-                BackendKind::NAMES.join(", ")
-            )),
+            BackendError::Unknown { .. } => {
+                Some(format!("known backends: {}", BackendKind::NAMES.join(", ")))
+            }
             BackendError::Unavailable { .. } | BackendError::NoneAvailable { .. } => None,
         }
     }
@@ -116,8 +115,12 @@ pub trait Backend: Send + Sync {
 
     /// Builds what the bottle runs (its state is written): images, then the
     /// sidecars and the agent, until the agent is ready for a session.
-    fn up(&self, ctx: &Context, prepared: &Prepared, sidecar: &SidecarImage)
-    -> Result<(), LaunchError>;
+    fn up(
+        &self,
+        ctx: &Context,
+        prepared: &Prepared,
+        sidecar: &SidecarImage,
+    ) -> Result<(), LaunchError>;
 
     /// Takes everything of the bottle down; its state folder stays.
     fn down(&self, slug: &str, sink: &Sink) -> Result<(), ExecError>;
@@ -140,8 +143,13 @@ pub trait Backend: Send + Sync {
 
     /// Copies a host folder's contents into the agent's `dest`, owned by
     /// the agent's user, leaving out the top-level entries in `exclude`.
-    fn copy_in(&self, slug: &str, from: &Path, dest: &str, exclude: &[&str])
-    -> Result<(), ExecError>;
+    fn copy_in(
+        &self,
+        slug: &str,
+        from: &Path,
+        dest: &str,
+        exclude: &[&str],
+    ) -> Result<(), ExecError>;
 
     /// Waits until the bottle's git gate answers.
     fn wait_for_gate(&self, slug: &str) -> Result<(), ExecError>;
@@ -259,7 +267,12 @@ mod tests {
 
     #[test]
     fn flag_beats_env_beats_the_first_available() {
-        let cases: &[(Option<&str>, Option<&str>, Result<BackendKind, &str>)] = &[
+        type Case<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            Result<BackendKind, &'a str>,
+        );
+        let cases: &[Case] = &[
             (None, None, Ok(BackendKind::Docker)),
             (None, Some(""), Ok(BackendKind::Docker)),
             (Some("docker"), Some("nope"), Ok(BackendKind::Docker)),
@@ -271,12 +284,16 @@ mod tests {
             (
                 Some("smolmachines"),
                 None,
-                Err("backend 'smolmachines' is not available here: smolvm is not installed; install smolvm"),
+                Err(
+                    "backend 'smolmachines' is not available here: smolvm is not installed; install smolvm",
+                ),
             ),
             (
                 None,
                 Some("smolmachines"),
-                Err("backend 'smolmachines' is not available here: smolvm is not installed; install smolvm"),
+                Err(
+                    "backend 'smolmachines' is not available here: smolvm is not installed; install smolvm",
+                ),
             ),
         ];
         for (flag, env, want) in cases {

@@ -51,6 +51,12 @@ pub const GIT: Program = Program {
     install_hint: "install git (apt-get install git; the git-gate image has it)",
 };
 
+pub const SMOLVM: Program = Program {
+    name: "smolvm",
+    env: "BOT_BOTTLE_SMOLVM",
+    install_hint: "install smolvm: curl -sSL https://smolmachines.com/install.sh | bash (Linux with KVM, or macOS; see https://github.com/smol-machines/smolvm)",
+};
+
 pub const TAR: Program = Program {
     name: "tar",
     env: "BOT_BOTTLE_TAR",
@@ -148,6 +154,29 @@ impl ExecError {
             _ => None,
         }
     }
+}
+
+/// Where a program is: its override variable's path, else found on PATH.
+pub fn find(program: &Program) -> Result<std::path::PathBuf, ExecError> {
+    let path = std::path::PathBuf::from(program.path());
+    let found = if path.components().count() > 1 {
+        is_executable(&path).then_some(path)
+    } else {
+        std::env::var_os("PATH").and_then(|dirs| {
+            std::env::split_paths(&dirs)
+                .map(|d| d.join(&path))
+                .find(|p| is_executable(p))
+        })
+    };
+    found.ok_or_else(|| ExecError::NotFound {
+        program: program.path(),
+        hint: program.install_hint,
+    })
+}
+
+fn is_executable(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 impl Program {

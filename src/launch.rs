@@ -14,13 +14,13 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use crate::backend::{Backend, BackendError, BackendKind};
 use crate::backend::docker::compose::ComposeError;
 use crate::backend::docker::engine::{self, EngineError, EngineFacts};
 use crate::backend::docker::files::FilesError;
 use crate::backend::docker::images::{self, ImageError, SidecarImage};
 use crate::backend::docker::plan::{self, DockerPlan, GateInput, PlanError, PlanInput};
 use crate::backend::docker::seal::SealError;
+use crate::backend::{Backend, BackendError, BackendKind};
 use crate::exec::ExecError;
 use crate::gitgate::operator::{self, OperatorError};
 use crate::manifest::{self, Agent, Dockerfile, ImageSource, Manifest, ManifestError};

@@ -34,10 +34,9 @@ pub fn plan(folders: &[Folder], available: &[BackendKind]) -> StatePlan {
             BackendKind::parse(name).is_some_and(|kind| available.contains(&kind))
         });
         match (seen, f.preserved) {
-            (false, _) => out.unseen.push((
-                f.slug.clone(),
-                f.backend.clone().unwrap_or_default(),
-            )),
+            (false, _) => out
+                .unseen
+                .push((f.slug.clone(), f.backend.clone().unwrap_or_default())),
             (true, true) => out.preserved.push(f.slug.clone()),
             (true, false) => out.remove.push(f.slug.clone()),
         }

@@ -135,7 +135,7 @@ docker   b-1        shell  2026-12-03T04:00:00Z  egress,git-gate
             serde_json::to_vec(&landed).unwrap(),
         )
         .unwrap();
-        let read = enumerate::landed(&home, "dev-aaaaa");
+        let read = crate::backend::active::landed(&home, "dev-aaaaa");
         assert_eq!(read, [feature()]);
         let json = serde_json::to_value([bottle("dev-aaaaa", read)]).unwrap();
         assert_eq!(

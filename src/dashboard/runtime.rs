@@ -19,10 +19,10 @@ use super::app::{AgentChoice, App, Effect, Msg, NewAgent};
 use super::panes::Panes;
 use super::render::render;
 use crate::backend::BackendKind;
-use crate::backend::docker::images::SidecarImage;
 use crate::exec::{self, Sink};
-use crate::launch::lifecycle::{self, Context};
-use crate::launch::{Prepared, StartRequest};
+use crate::launch::StartRequest;
+use crate::launch::lifecycle::Context;
+use crate::launch::service::{self, Planned};
 use crate::manifest::{self, Sources};
 use crate::provider::shell_join;
 use crate::state::Home;
@@ -75,7 +75,7 @@ struct Shared {
     panes: Mutex<Panes>,
     msgs: mpsc::UnboundedSender<Msg>,
     /// The plan shown by the last preflight, to launch on `y`.
-    planned: Mutex<Option<(NewAgent, Prepared, SidecarImage)>>,
+    planned: Mutex<Option<(NewAgent, Planned)>>,
     exe: String,
 }
 
@@ -157,7 +157,10 @@ async fn main_loop(
     let mut app = App::new(
         choices,
         bottles,
-        BackendKind::NAMES.iter().map(|s| s.to_string()).collect(),
+        crate::backend::available()
+            .iter()
+            .map(|k| k.name().to_owned())
+            .collect(),
     );
     if let Some(e) = load_error {
         app.update(Msg::Status(e));
@@ -398,36 +401,31 @@ fn modify(home: &Home, id: &str) -> Result<(), String> {
 async fn preflight(shared: &Shared, request: NewAgent) -> Result<(), String> {
     let (home, cwd) = (shared.home.clone(), shared.cwd.clone());
     let wanted = request.clone();
-    let planned =
-        tokio::task::spawn_blocking(move || -> Result<(Prepared, SidecarImage), String> {
-            let backend = BackendKind::parse(&wanted.backend)
-                .ok_or_else(|| format!("unknown backend {}", wanted.backend))?;
-            let sources = Sources {
-                home: home.root.clone(),
-                cwd: cwd.clone(),
-                user_home: std::env::var_os("HOME").map(PathBuf::from),
-            };
-            let manifest = manifest::load(&sources).map_err(|e| e.to_string())?;
-            let sidecar = lifecycle::preflight_checks().map_err(|e| e.to_string())?;
-            let req = StartRequest {
-                agent: wanted.agent,
-                bottles: wanted.bottles,
-                backend,
-                label: None,
-                copy_cwd: false,
-                cwd,
-                extra_args: Vec::new(),
-                identity: None,
-            };
-            let (host, _) = crate::launch::host_facts(Some(&sidecar)).map_err(|e| e.to_string())?;
-            let prepared =
-                crate::launch::prepare(&manifest, &home, &req, &host).map_err(|e| e.to_string())?;
-            Ok((prepared, sidecar))
-        })
-        .await
-        .map_err(|e| e.to_string())??;
-    let text = crate::launch::preflight_text(&planned.0);
-    *shared.planned.lock().await = Some((request.clone(), planned.0, planned.1));
+    let planned = tokio::task::spawn_blocking(move || -> Result<Planned, String> {
+        let backend = BackendKind::parse(&wanted.backend)
+            .ok_or_else(|| format!("unknown backend {}", wanted.backend))?;
+        let sources = Sources {
+            home: home.root.clone(),
+            cwd: cwd.clone(),
+            user_home: std::env::var_os("HOME").map(PathBuf::from),
+        };
+        let manifest = manifest::load(&sources).map_err(|e| e.to_string())?;
+        let req = StartRequest {
+            agent: wanted.agent,
+            bottles: wanted.bottles,
+            backend,
+            label: None,
+            copy_cwd: false,
+            cwd,
+            extra_args: Vec::new(),
+            identity: None,
+        };
+        service::plan(&manifest, &home, &req, false).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    let text = crate::launch::preflight_text(&planned.prepared);
+    *shared.planned.lock().await = Some((request.clone(), planned));
     shared.send(Msg::Preflight { request, text });
     Ok(())
 }
@@ -435,13 +433,13 @@ async fn preflight(shared: &Shared, request: NewAgent) -> Result<(), String> {
 /// Brings a bottle up with its log in the right pane, which then becomes
 /// the agent's session.
 async fn launch(shared: &Shared, request: NewAgent) -> Result<(), String> {
-    let Some((planned_for, prepared, sidecar)) = shared.planned.lock().await.take() else {
+    let Some((planned_for, planned)) = shared.planned.lock().await.take() else {
         return Err("no plan to launch; press n again".into());
     };
     if planned_for != request {
         return Err("the plan changed; press n again".into());
     }
-    let slug = prepared.slug.clone();
+    let slug = planned.prepared.slug.clone();
     let log = shared.log_path(&slug, "bringup");
     let tail = shell_join(&[
         "tail".into(),
@@ -466,7 +464,7 @@ async fn launch(shared: &Shared, request: NewAgent) -> Result<(), String> {
             sink: &sink,
             interrupted: &interrupted,
         };
-        let result = lifecycle::bring_up(&ctx, &prepared, &sidecar);
+        let result = service::bring_up(&ctx, &planned);
         if let Err(e) = &result {
             sink.line(&format!("bot-bottle: error: {e}"));
         }
@@ -513,11 +511,7 @@ async fn stop(shared: &Shared, slug: String) -> Result<(), String> {
             sink: &sink,
             interrupted: &interrupted,
         };
-        let provider = home
-            .read_metadata(&target)
-            .map(|m| m.provider)
-            .unwrap_or(crate::provider::Provider::Shell);
-        lifecycle::take_down(&ctx, &target, provider).map_err(|e| e.to_string())
+        service::stop(&ctx, &target).map_err(|e| e.to_string())
     })
     .await
     .map_err(|e| e.to_string())?;

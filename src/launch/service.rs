@@ -14,8 +14,8 @@ use std::path::Path;
 
 use super::lifecycle::{self, Context, Settled};
 use super::{HostFacts, LaunchError, Prepared, StartRequest};
-use crate::backend::{Backend, BackendKind, BackendError};
 use crate::backend::docker::images::SidecarImage;
+use crate::backend::{Backend, BackendError, BackendKind};
 use crate::manifest::Manifest;
 use crate::provider::Provider;
 use crate::state::Home;
@@ -39,13 +39,11 @@ pub fn plan(
     dry_run: bool,
 ) -> Result<Planned, LaunchError> {
     let backend = request.backend.backend();
-    backend
-        .available()
-        .map_err(|u| BackendError::Unavailable {
-            backend: request.backend,
-            reason: u.reason,
-            fix: u.fix,
-        })?;
+    backend.available().map_err(|u| BackendError::Unavailable {
+        backend: request.backend,
+        reason: u.reason,
+        fix: u.fix,
+    })?;
     let sidecar = match dry_run {
         true => None,
         false => Some(backend.launch_checks()?),
@@ -119,8 +117,8 @@ pub fn backend_of(home: &Home, slug: &str) -> Result<Option<&'static dyn Backend
 
 /// Takes a bottle down and settles its state (see `lifecycle::take_down`).
 pub fn stop(ctx: &Context, slug: &str) -> Result<Settled, LaunchError> {
-    let backend = backend_of(ctx.home, slug)?
-        .ok_or_else(|| LaunchError::NotRunning(slug.to_owned()))?;
+    let backend =
+        backend_of(ctx.home, slug)?.ok_or_else(|| LaunchError::NotRunning(slug.to_owned()))?;
     let provider = ctx
         .home
         .read_metadata(slug)

@@ -23,7 +23,8 @@ use crate::backend::docker::files;
 use crate::backend::docker::gate::{Decide, DockerGate, GateError};
 use crate::egress::config::EgressConfig;
 use crate::exec::Sink;
-use crate::launch::lifecycle::{self, Context};
+use crate::launch::lifecycle::Context;
+use crate::launch::service;
 use crate::launch::{LaunchError, OWN_DOCKERFILE};
 use crate::state::{Home, StateError, write_atomic};
 
@@ -306,13 +307,12 @@ fn rebuild(
         slug,
         &Entry::decision(proposal, "approved", why, diff),
     )?;
-    let meta = home.read_metadata(slug)?;
     let ctx = Context {
         home,
         sink,
         interrupted: &std::sync::atomic::AtomicBool::new(false),
     };
-    lifecycle::take_down(&ctx, slug, meta.provider)?;
+    service::stop(&ctx, slug)?;
     Ok(Applied::Rebuild { resume })
 }
 

@@ -58,11 +58,22 @@ pub fn check() -> Result<String, ComposeError> {
 /// Starts the bottle's services, then waits until every one is ready:
 /// each readiness probe runs in its service's container, all at once.
 pub fn up(slug: &str, file: &Path, sink: &Sink) -> Result<(), ExecError> {
+    up_with(slug, file, sink, readiness().to_vec())
+}
+
+/// Starts the project's services and waits for the given probes, each
+/// `(service, argv)`.
+pub fn up_with(
+    slug: &str,
+    file: &Path,
+    sink: &Sink,
+    probes: Vec<(&str, Vec<String>)>,
+) -> Result<(), ExecError> {
     let mut cmd = DOCKER.command(["compose", "--progress", "plain", "-p", &project(slug), "-f"]);
     cmd.arg(file).args(["up", "--detach"]);
     DOCKER.run_to(&mut cmd, sink)?;
     std::thread::scope(|scope| {
-        let probes: Vec<_> = readiness()
+        let probes: Vec<_> = probes
             .into_iter()
             .map(|(service, argv)| {
                 scope.spawn(move || {

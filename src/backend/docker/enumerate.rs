@@ -123,6 +123,9 @@ pub fn parse_networks(text: &str) -> Vec<Network> {
 /// landed branches.
 pub fn active(home: &Home) -> Result<Vec<ActiveBottle>, ExecError> {
     let mut bottles = active_bottles(&containers()?, |slug| home.read_metadata(slug).ok());
+    // Another backend's sidecars (a smolmachines bundle) are not a docker
+    // bottle.
+    bottles.retain(|b| b.backend == crate::backend::BackendKind::Docker.name());
     for b in &mut bottles {
         b.landed = landed(home, &b.slug);
     }
@@ -179,7 +182,6 @@ pub fn active_bottles(
     bottles.sort_by(|a, b| (&a.started_at, &a.slug).cmp(&(&b.started_at, &b.slug)));
     bottles
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -244,15 +246,15 @@ garbage line
             root: dir.path().to_path_buf(),
         };
         assert!(landed(&home, "a-1").is_empty(), "no gate, nothing landed");
-        let gate = home.bottle_dir("a-1").join(gitgate::SERVICE);
+        let gate = home.bottle_dir("a-1").join(crate::gitgate::SERVICE);
         std::fs::create_dir_all(&gate).unwrap();
-        std::fs::write(gate.join(gitgate::LANDED_FILE), "{not json").unwrap();
+        std::fs::write(gate.join(crate::gitgate::LANDED_FILE), "{not json").unwrap();
         assert!(
             landed(&home, "a-1").is_empty(),
             "a bad file: nothing landed"
         );
         std::fs::write(
-            gate.join(gitgate::LANDED_FILE),
+            gate.join(crate::gitgate::LANDED_FILE),
             r#"{"branches": [
                 {"branch": "feature", "landed_as": "bot-bottle/a-1/feature",
                  "commit": "0123456789abcdef0123456789abcdef01234567", "at": "2026-12-03T04:00:00Z",

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
-use crate::backend::docker::enumerate;
+use crate::backend;
 use crate::dashboard::app::{AgentRow, Msg};
-use crate::exec::{self, DOCKER};
+use crate::exec;
 use crate::state::Home;
 use crate::supervise::apply::{self, queues};
 use crate::tmux::client::{Client, Event as TmuxEvent};
@@ -128,41 +128,19 @@ pub(super) fn spawn_proposals(
     });
 }
 
-/// Lists the bottles at start, then on docker events (or a send on the
-/// channel returned), at most once a second.
+/// Lists the bottles at start, then on the backends' events (or a send on
+/// the channel returned), at most once a second.
 pub(super) fn spawn_bottles(
     home: Home,
     msgs: mpsc::UnboundedSender<Msg>,
 ) -> mpsc::UnboundedSender<()> {
     let (changed, mut rx) = mpsc::unbounded_channel::<()>();
     let relist = changed.clone();
-    tokio::spawn(async move {
-        loop {
-            let events = DOCKER
-                .async_command([
-                    "events",
-                    "--filter",
-                    "label=dev.bot-bottle.slug",
-                    "--format",
-                    "{{.Status}}",
-                ])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::null())
-                .kill_on_drop(true)
-                .spawn();
-            if let Ok(mut child) = events
-                && let Some(out) = child.stdout.take()
-            {
-                let mut lines = BufReader::new(out).lines();
-                while let Ok(Some(_)) = lines.next_line().await {
-                    if changed.send(()).is_err() {
-                        return;
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_secs(5)).await;
+    for kind in backend::available() {
+        if let Some((program, args)) = kind.backend().events_argv() {
+            spawn_events(program, args, changed.clone());
         }
-    });
+    }
     tokio::spawn(async move {
         loop {
             let home = home.clone();
@@ -186,8 +164,34 @@ pub(super) fn spawn_bottles(
     relist
 }
 
+/// Sends on `changed` for every line a backend's event stream prints;
+/// restarts the stream when it ends.
+fn spawn_events(program: exec::Program, args: Vec<String>, changed: mpsc::UnboundedSender<()>) {
+    tokio::spawn(async move {
+        loop {
+            let events = program
+                .async_command(&args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .spawn();
+            if let Ok(mut child) = events
+                && let Some(out) = child.stdout.take()
+            {
+                let mut lines = BufReader::new(out).lines();
+                while let Ok(Some(_)) = lines.next_line().await {
+                    if changed.send(()).is_err() {
+                        return;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    });
+}
+
 fn list_rows(home: &Home) -> Result<Vec<AgentRow>, exec::ExecError> {
-    Ok(enumerate::active(home)?
+    Ok(backend::enumerate_all(home)?
         .into_iter()
         .map(|b| AgentRow {
             backend: b.backend,

@@ -1,0 +1,484 @@
+//! The smolmachines backend: the agent runs in a microVM that `smolvm`
+//! makes; its sidecars (egress, supervise, git-gate) run on docker as a
+//! compose project of their own, the bundle.
+//!
+//! ```text
+//! up:    images (docker) → bundle up (the plan without its agent; waits
+//!        for the sidecars) → the agent's image saved as an archive →
+//!        machine create (egress allowed only to the sidecars' addresses,
+//!        the agent's config folder mounted read-only, placeholders only
+//!        in its environment) → start → as root: /etc/hosts, the CA, the
+//!        workdir → the agent's start script, as the agent → ready
+//! down:  machine stop, delete → bundle down
+//! ```
+//!
+//! The machine is `bot-bottle-<slug>`, labelled with the slug and agent so
+//! `ls --json` finds bot-bottle's own. Sessions are `machine exec … --
+//! runuser -u agent -- ARGV`.
+
+pub mod argv;
+pub mod bundle;
+pub mod machines;
+
+use std::path::{Path, PathBuf};
+
+use self::argv::{As, MachineSpec};
+use crate::backend::docker::images::SidecarImage;
+use crate::backend::docker::plan::{AGENT_CONFIG_DIR, LABEL_AGENT, LABEL_SLUG, WORKDIR, readiness};
+use crate::backend::docker::session::{self, Io, Snapshot};
+use crate::backend::docker::{self, compose, enumerate, images};
+use crate::backend::{ActiveBottle, Backend, BackendKind, CleanupPart, Unavailable};
+use crate::exec::{DOCKER, ExecError, Program, SMOLVM, Sink, TAR};
+use crate::launch::lifecycle::Context;
+use crate::launch::{LaunchError, Prepared};
+use crate::provider::shell_quote;
+use crate::state::{Home, Metadata};
+
+pub struct Smolmachines;
+
+/// The machine of a bottle.
+pub fn machine_name(slug: &str) -> String {
+    compose::project(slug)
+}
+
+const BUNDLE_FILE: &str = "smolvm-bundle.json";
+
+impl Backend for Smolmachines {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Smolmachines
+    }
+
+    fn available(&self) -> Result<(), Unavailable> {
+        if let Err(e) = crate::exec::find(&SMOLVM) {
+            return Err(Unavailable {
+                reason: format!("smolvm is missing ({e})"),
+                fix: format!("{}; or use --backend docker", SMOLVM.install_hint),
+            });
+        }
+        docker::docker_available().map_err(|u| Unavailable {
+            reason: format!("its sidecars run on docker, and {}", u.reason),
+            fix: u.fix,
+        })
+    }
+
+    fn launch_checks(&self) -> Result<SidecarImage, LaunchError> {
+        compose::check()?;
+        Ok(images::sidecar_image()?)
+    }
+
+    fn preflight_lines(&self, prepared: &Prepared) -> Vec<(String, String)> {
+        let mut reach = vec!["egress", "supervise"];
+        if prepared.plan.git_gate.is_some() {
+            reach.push("git-gate");
+        }
+        vec![
+            (
+                "backend".into(),
+                "smolmachines (the agent in a microVM by smolvm; its sidecars on docker)".into(),
+            ),
+            (
+                "runtime".into(),
+                format!("microVM {}", machine_name(&prepared.slug)),
+            ),
+            (
+                "network".into(),
+                format!(
+                    "the microVM's egress reaches only {} (smolvm --allow-cidr of their addresses)",
+                    reach.join(", ")
+                ),
+            ),
+        ]
+    }
+
+    fn up(
+        &self,
+        ctx: &Context,
+        prepared: &Prepared,
+        sidecar: &SidecarImage,
+    ) -> Result<(), LaunchError> {
+        let slug = &prepared.slug;
+        let name = machine_name(slug);
+        let failed = |step: &str, e: &dyn std::fmt::Display| LaunchError::BringUp {
+            slug: slug.clone(),
+            reason: format!("{step}: {e}"),
+        };
+        docker::build_images(ctx, prepared, sidecar)?;
+        let bundle = bundle::compose(&prepared.plan.compose);
+        let dir = ctx.home.bottle_dir(slug);
+        let bundle_file = dir.join(BUNDLE_FILE);
+        crate::state::write_atomic(
+            &bundle_file,
+            serde_json::to_string_pretty(&bundle)
+                .unwrap_or_default()
+                .as_bytes(),
+            0o644,
+        )?;
+        let services = bundle::services(&bundle);
+        let probes = readiness()
+            .into_iter()
+            .filter(|(service, _)| services.iter().any(|s| s == service))
+            .collect();
+        ctx.sink
+            .line("bot-bottle: starting the sidecars (the bundle)");
+        if let Err(e) = compose::up_with(slug, &bundle_file, ctx.sink, probes) {
+            ctx.check()?;
+            ctx.sink.line(&compose::logs(slug));
+            return Err(failed("the sidecars did not come up", &e));
+        }
+        ctx.check()?;
+        let hosts = sidecar_addresses(slug, &services)
+            .map_err(|e| failed("the sidecars' addresses", &e))?;
+        let tar = image_archive(ctx.home, &prepared.plan.agent_image.tag, ctx.sink)?;
+        ctx.check()?;
+        let spec = MachineSpec {
+            name: name.clone(),
+            labels: vec![
+                (LABEL_SLUG.into(), slug.clone()),
+                (LABEL_AGENT.into(), prepared.metadata.agent.clone()),
+            ],
+            image_tar: tar.display().to_string(),
+            allow_cidrs: hosts.iter().map(|(_, ip)| format!("{ip}/32")).collect(),
+            volumes: vec![(
+                dir.join("agent").display().to_string(),
+                AGENT_CONFIG_DIR.into(),
+            )],
+            env: bundle::agent_env(&prepared.plan.compose),
+            workdir: WORKDIR.into(),
+            command: vec!["sleep".into(), "infinity".into()],
+        };
+        ctx.sink
+            .line(&format!("bot-bottle: creating the microVM {name}"));
+        smolvm_to(&argv::create(&spec), ctx.sink)
+            .map_err(|e| failed("smolvm machine create", &e))?;
+        smolvm_to(&argv::start(&name), ctx.sink).map_err(|e| failed("smolvm machine start", &e))?;
+        ctx.check()?;
+        let setup = bundle::setup_script(&hosts, AGENT_CONFIG_DIR, WORKDIR);
+        run_quiet(&argv::exec(
+            &name,
+            &sh(&setup),
+            Io::Detached,
+            None,
+            "/",
+            As::Root,
+        ))
+        .map_err(|e| failed("readying the microVM", &e))?;
+        let start = vec!["sh".into(), format!("{AGENT_CONFIG_DIR}/start.sh")];
+        run_quiet(&argv::exec_detached(&name, &start, WORKDIR))
+            .map_err(|e| failed("starting the agent", &e))?;
+        let ready = readiness()
+            .into_iter()
+            .find(|(service, _)| *service == "agent")
+            .map(|(_, argv)| argv)
+            .unwrap_or_default();
+        run_quiet(&argv::exec(
+            &name,
+            &ready,
+            Io::Detached,
+            None,
+            "/",
+            As::Agent,
+        ))
+        .map_err(|e| failed("the agent did not get ready", &e))?;
+        ctx.check()
+    }
+
+    fn down(&self, slug: &str, sink: &Sink) -> Result<(), ExecError> {
+        let name = machine_name(slug);
+        if let Some(m) = machines::list()?.into_iter().find(|m| m.name == name) {
+            if m.running {
+                smolvm_to(&argv::stop(&name), sink)?;
+            }
+            smolvm_to(&argv::delete(&name), sink)?;
+        }
+        compose::down(slug, sink)
+    }
+
+    fn logs(&self, slug: &str) -> String {
+        compose::logs(slug)
+    }
+
+    fn is_running(&self, slug: &str) -> Result<bool, ExecError> {
+        let name = machine_name(slug);
+        Ok(machines::list()?
+            .iter()
+            .any(|m| m.name == name && m.running))
+    }
+
+    fn exec_argv(&self, slug: &str, argv: &[String], io: Io, term: Option<&str>) -> Vec<String> {
+        std::iter::once(SMOLVM.path())
+            .chain(argv::exec(
+                &machine_name(slug),
+                argv,
+                io,
+                term,
+                WORKDIR,
+                As::Agent,
+            ))
+            .collect()
+    }
+
+    fn run(&self, slug: &str, argv: &[String], io: Io) -> Result<i32, ExecError> {
+        let term = std::env::var("TERM").ok();
+        let args = argv::exec(
+            &machine_name(slug),
+            argv,
+            io,
+            term.as_deref(),
+            WORKDIR,
+            As::Agent,
+        );
+        let mut cmd = SMOLVM.command(args);
+        if io == Io::Detached {
+            cmd.stdin(std::process::Stdio::null());
+        }
+        Ok(session::exit_code(SMOLVM.status(&mut cmd)?))
+    }
+
+    fn run_script(&self, slug: &str, script: &str) -> Result<(), ExecError> {
+        run_quiet(&argv::exec(
+            &machine_name(slug),
+            &sh(script),
+            Io::Detached,
+            None,
+            WORKDIR,
+            As::Agent,
+        ))
+    }
+
+    fn copy_in(
+        &self,
+        slug: &str,
+        from: &Path,
+        dest: &str,
+        exclude: &[&str],
+    ) -> Result<(), ExecError> {
+        let name = machine_name(slug);
+        let local = tempfile_path("bot-bottle-copy", "tar");
+        let mut tar = TAR.command(
+            exclude
+                .iter()
+                .map(|e| format!("--exclude=./{e}"))
+                .chain([
+                    "-c".into(),
+                    "-f".into(),
+                    local.display().to_string(),
+                    "-C".into(),
+                ])
+                .chain([from.display().to_string(), ".".into()]),
+        );
+        let packed = TAR.output(&mut tar).map(|_| ());
+        let result = packed.and_then(|()| {
+            let guest = "/tmp/.bb-copy.tar";
+            run_quiet(&argv::copy_to(&name, &local, guest))?;
+            let script = format!(
+                "set -e\nmkdir -p {d}\ntar -x -f {guest} -C {d}\nchown -R 1000:1000 {d}\nrm -f {guest}\n",
+                d = shell_quote(dest)
+            );
+            run_quiet(&argv::exec(&name, &sh(&script), Io::Detached, None, "/", As::Root))
+        });
+        let _ = std::fs::remove_file(&local);
+        result
+    }
+
+    fn wait_for_gate(&self, slug: &str) -> Result<(), ExecError> {
+        session::wait_for_gate(slug)
+    }
+
+    fn snapshot(
+        &self,
+        slug: &str,
+        dir: &str,
+        to: &Path,
+        limit: u64,
+    ) -> Result<Snapshot, ExecError> {
+        let name = machine_name(slug);
+        let (parent, base) = dir.rsplit_once('/').unwrap_or(("/", dir));
+        let guest = "/tmp/.bb-snapshot.tar";
+        let script = format!(
+            "[ -d {p}/{b} ] || exit 3; tar -C {p} -c -f {guest} {b}; wc -c < {guest}",
+            p = shell_quote(parent),
+            b = shell_quote(base)
+        );
+        let mut cmd = SMOLVM.command(argv::exec(
+            &name,
+            &sh(&script),
+            Io::Detached,
+            None,
+            "/",
+            As::Agent,
+        ));
+        cmd.stdin(std::process::Stdio::null());
+        let size: u64 = match SMOLVM.output(&mut cmd) {
+            Ok(out) => String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse()
+                .unwrap_or(u64::MAX),
+            Err(ExecError::Failed { ref status, .. }) if status == "exit 3" => {
+                return Ok(Snapshot::Absent);
+            }
+            Err(e) => return Err(e),
+        };
+        if size > limit {
+            return Ok(Snapshot::TooLarge { limit });
+        }
+        run_quiet(&argv::copy_from(&name, guest, to))?;
+        Ok(Snapshot::Saved { bytes: size })
+    }
+
+    fn restore(&self, slug: &str, from: &Path, into: &str) -> Result<(), ExecError> {
+        let name = machine_name(slug);
+        let guest = "/tmp/.bb-restore.tar";
+        run_quiet(&argv::copy_to(&name, from, guest))?;
+        let script = format!(
+            "set -e\nmkdir -p {d}\ntar -x -f {guest} -C {d}\nchown -R 1000:1000 {d}\nrm -f {guest}\n",
+            d = shell_quote(into)
+        );
+        run_quiet(&argv::exec(
+            &name,
+            &sh(&script),
+            Io::Detached,
+            None,
+            "/",
+            As::Root,
+        ))
+    }
+
+    fn enumerate(&self, home: &Home) -> Result<Vec<ActiveBottle>, ExecError> {
+        let running: Vec<machines::Machine> = machines::list()?
+            .into_iter()
+            .filter(|m| m.running)
+            .collect();
+        if running.is_empty() {
+            return Ok(Vec::new());
+        }
+        let containers = enumerate::containers()?;
+        Ok(running
+            .iter()
+            .map(|m| active(m, &containers, home.read_metadata(&m.slug).ok(), home))
+            .collect())
+    }
+
+    fn cleanup_plan(&self) -> Result<Box<dyn CleanupPart>, ExecError> {
+        Ok(Box::new(machines::MachineCleanup {
+            machines: machines::list()?,
+        }))
+    }
+
+    fn events_argv(&self) -> Option<(Program, Vec<String>)> {
+        // smolvm has no event stream; its bundle's containers come and go
+        // with the machine, and docker's events show those.
+        None
+    }
+}
+
+/// A running machine as the views show it: its sidecars from the bundle's
+/// containers, the rest from its metadata.
+fn active(
+    m: &machines::Machine,
+    containers: &[enumerate::Container],
+    meta: Option<Metadata>,
+    home: &Home,
+) -> ActiveBottle {
+    let mut services: Vec<String> = containers
+        .iter()
+        .filter(|c| c.slug == m.slug && c.up && c.role != "agent")
+        .map(|c| c.role.clone())
+        .collect();
+    services.sort();
+    ActiveBottle {
+        backend: BackendKind::Smolmachines.name().into(),
+        slug: m.slug.clone(),
+        agent: meta.as_ref().map(|m| m.agent.clone()).unwrap_or_default(),
+        started_at: meta
+            .as_ref()
+            .map(|m| m.started_at.clone())
+            .unwrap_or_default(),
+        services,
+        landed: crate::backend::active::landed(home, &m.slug),
+        label: meta
+            .as_ref()
+            .map_or_else(|| m.slug.clone(), |m| m.label.clone()),
+        color: meta.map_or_else(|| "cyan".to_owned(), |m| m.color),
+    }
+}
+
+fn sh(script: &str) -> Vec<String> {
+    vec!["sh".into(), "-c".into(), script.into()]
+}
+
+/// Runs smolvm with its output to the sink.
+fn smolvm_to(args: &[String], sink: &Sink) -> Result<(), ExecError> {
+    let mut cmd = SMOLVM.command(args);
+    cmd.stdin(std::process::Stdio::null());
+    SMOLVM.run_to(&mut cmd, sink)
+}
+
+/// Runs smolvm without a terminal; a failure carries its stderr.
+fn run_quiet(args: &[String]) -> Result<(), ExecError> {
+    let mut cmd = SMOLVM.command(args);
+    cmd.stdin(std::process::Stdio::null());
+    SMOLVM.output(&mut cmd).map(|_| ())
+}
+
+/// Each bundle service's address on the bottle's internal network, as
+/// `(service, address)`.
+fn sidecar_addresses(slug: &str, services: &[String]) -> Result<Vec<(String, String)>, String> {
+    let network = format!("{}_internal", compose::project(slug));
+    let mut out = Vec::new();
+    for service in services {
+        let container = compose::container(slug, service);
+        let format = format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}");
+        let got = DOCKER
+            .output(&mut DOCKER.command(["inspect", "--format", &format, &container]))
+            .map_err(|e| e.to_string())?;
+        let ip = String::from_utf8_lossy(&got.stdout).trim().to_owned();
+        if !bundle::is_ipv4(&ip) {
+            return Err(format!("{container} has no address on {network} ({ip:?})"));
+        }
+        out.push((service.clone(), ip));
+    }
+    Ok(out)
+}
+
+/// The agent's image as a `docker save` archive, which smolvm boots from;
+/// kept under `$BOT_BOTTLE_HOME/cache/smolvm/` by tag (tags are digests).
+fn image_archive(home: &Home, tag: &str, sink: &Sink) -> Result<PathBuf, LaunchError> {
+    let dir = home.root.join("cache").join("smolvm");
+    let file: String = tag
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = dir.join(format!("{file}.tar"));
+    if path.is_file() {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| crate::state::StateError::Io {
+        path: dir.clone(),
+        reason: e.to_string(),
+    })?;
+    sink.line(&format!("bot-bottle: saving {tag} for smolvm"));
+    let partial = dir.join(format!(".{file}.{}.partial", std::process::id()));
+    let mut cmd = DOCKER.command(["save", "--output"]);
+    cmd.arg(&partial).arg(tag);
+    let saved = DOCKER.output(&mut cmd).map(|_| ());
+    if let Err(e) = saved {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e.into());
+    }
+    std::fs::rename(&partial, &path).map_err(|e| crate::state::StateError::Io {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(path)
+}
+
+fn tempfile_path(prefix: &str, ext: &str) -> PathBuf {
+    let n: u64 = rand::random();
+    std::env::temp_dir().join(format!("{prefix}-{}-{n:x}.{ext}", std::process::id()))
+}
