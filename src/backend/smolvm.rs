@@ -49,9 +49,13 @@ impl Backend for Smolmachines {
     }
 
     fn available(&self) -> Result<(), Unavailable> {
-        if let Err(e) = crate::exec::find(&SMOLVM) {
+        if crate::exec::find(&SMOLVM).is_err() {
             return Err(Unavailable {
-                reason: format!("smolvm is missing ({e})"),
+                reason: format!(
+                    "smolvm is not installed ('{}' is not on PATH; {} can name it)",
+                    SMOLVM.path(),
+                    SMOLVM.env
+                ),
                 fix: format!("{}; or use --backend docker", SMOLVM.install_hint),
             });
         }
