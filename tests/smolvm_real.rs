@@ -1,0 +1,74 @@
+//! The smolmachines backend against the real `smolvm`, end to end: start,
+//! list, exec, the agent's egress, stop. smolvm cannot be installed on the
+//! CI machines (it needs libkrun), so without it this test says it was
+//! skipped; `tests/smolvm_contract.rs` drives the same code against a fake
+//! that checks every argv.
+
+mod support;
+
+use std::process::Command;
+
+use support::{Env, docker_or_skip};
+
+fn real_smolvm() -> bool {
+    let found = Command::new("smolvm")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("skipped smolvm_real: smolvm is not installed (it needs KVM and libkrun)");
+    }
+    found
+}
+
+/// Stops the machine even when the test fails.
+struct Machine<'a>(&'a Env, String);
+
+impl Drop for Machine<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.run(&["stop", &self.1]);
+        let name = format!("bot-bottle-{}", self.1);
+        let _ = Command::new("smolvm")
+            .args(["machine", "delete", "--name", &name, "--force"])
+            .output();
+    }
+}
+
+#[test]
+fn a_shell_bottle_in_a_microvm() {
+    if !real_smolvm() || !docker_or_skip("smolvm_real") {
+        return;
+    }
+    let env = Env::new();
+    let slug = env.start_detached(&["shell", "--backend", "smolmachines"]);
+    let _machine = Machine(&env, slug.clone());
+
+    let (code, out, err) = env.run(&["list", "active", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["slug"] == slug.as_str())
+        .unwrap_or_else(|| panic!("{slug} not listed: {out}"));
+    assert_eq!(row["backend"], "smolmachines");
+
+    let (code, out) = env.sh(&slug, "id -un; pwd");
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["agent", "/workspace"]);
+
+    // The proxy answers for a host no route allows: egress is reachable,
+    // and it refuses.
+    let (_, out) = env.sh(
+        &slug,
+        "curl -s -o /dev/null -w '%{http_code}' http://denied.invalid/",
+    );
+    assert_eq!(out.trim(), "403", "egress did not answer the microVM");
+
+    let (code, _, err) = env.run(&["stop", &slug]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = env.run(&["list", "active"]);
+    assert!(!out.contains(&slug), "{out}");
+    env.assert_no_state();
+}
