@@ -61,8 +61,17 @@ pub fn bring_up(
     prepared: &Prepared,
     sidecar: &SidecarImage,
 ) -> Result<(), LaunchError> {
+    bring_up_on(ctx, prepared.backend(), prepared, sidecar)
+}
+
+/// `bring_up` on a given backend (a fake, in tests).
+pub fn bring_up_on(
+    ctx: &Context,
+    backend: &dyn Backend,
+    prepared: &Prepared,
+    sidecar: &SidecarImage,
+) -> Result<(), LaunchError> {
     let slug = &prepared.slug;
-    let backend = prepared.backend();
     let resuming = ctx.home.bottle_dir(slug).exists();
     let result = bring_up_steps(ctx, backend, prepared, sidecar);
     if let Err(e) = &result {
@@ -263,35 +272,4 @@ fn snapshot(ctx: &Context, backend: &dyn Backend, slug: &str, provider: Provider
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_clone_script_moves_a_clone_under_the_copied_files() {
-        let gate = GatePlan {
-            image: "bot-bottle-git-gate:x".into(),
-            repo_top: "/home/u/proj".into(),
-            audit_log: "/home/u/.bot-bottle/audit/dev-abcde.jsonl".into(),
-            user_name: "dev (bot-bottle)".into(),
-            user_email: "dev-abcde@bot-bottle.invalid".into(),
-        };
-        let script = clone_script(&gate);
-        let lines: Vec<&str> = script.lines().collect();
-        assert_eq!(
-            lines[..6],
-            [
-                "set -e",
-                "rm -rf /tmp/.bb-clone",
-                "git clone --no-checkout -q http://git-gate:8418/repo.git /tmp/.bb-clone",
-                "mv /tmp/.bb-clone/.git /workspace/.git",
-                "rmdir /tmp/.bb-clone",
-                "git -C /workspace reset -q",
-            ]
-        );
-        assert_eq!(
-            lines[6],
-            "git -C /workspace config user.name >/dev/null || git -C /workspace config user.name 'dev (bot-bottle)'"
-        );
-        assert!(lines[7].ends_with("user.email dev-abcde@bot-bottle.invalid"));
-    }
-}
+mod tests;
