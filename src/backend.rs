@@ -319,6 +319,38 @@ mod tests {
     }
 
     #[test]
+    fn each_backend_runs_a_session_as_the_agent_in_the_workdir() {
+        let argv = vec!["bash".to_owned(), "-l".to_owned()];
+        let tty = Io::Interactive { tty: true };
+        let cases = [
+            (
+                BackendKind::Docker,
+                tty,
+                "docker exec -i -t -e TERM=xterm -u 1000:1000 -w /workspace bot-bottle-s-1-agent bash -l",
+            ),
+            (
+                BackendKind::Smolmachines,
+                tty,
+                "smolvm machine exec --name bot-bottle-s-1 -i -t -e TERM=xterm -w /workspace -- runuser -u agent -- bash -l",
+            ),
+            (
+                BackendKind::Docker,
+                Io::Detached,
+                "docker exec -u 1000:1000 -w /workspace bot-bottle-s-1-agent bash -l",
+            ),
+            (
+                BackendKind::Smolmachines,
+                Io::Detached,
+                "smolvm machine exec --name bot-bottle-s-1 -w /workspace -- runuser -u agent -- bash -l",
+            ),
+        ];
+        for (kind, io, want) in cases {
+            let got = kind.backend().exec_argv("s-1", &argv, io, Some("xterm"));
+            assert_eq!(got.join(" "), want, "{kind}");
+        }
+    }
+
+    #[test]
     fn names_round_trip() {
         for kind in BackendKind::ALL {
             assert_eq!(BackendKind::parse(kind.name()), Some(kind));
