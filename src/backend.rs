@@ -3,6 +3,7 @@
 //! name it, and another backend can join without changing them.
 
 pub mod docker;
+pub mod names;
 
 use std::fmt;
 

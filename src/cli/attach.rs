@@ -7,12 +7,13 @@ use clap::Args;
 
 use super::{Failure, exit_code, has_tty};
 use crate::launch::lifecycle::{self, Start};
-use crate::state::Home;
+use crate::state::{Home, Slug};
 
 #[derive(Debug, Args)]
 pub struct AttachArgs {
     /// The bottle's identity.
-    slug: String,
+    #[arg(value_parser = Slug::parse_arg)]
+    slug: Slug,
 }
 
 pub fn run(args: AttachArgs) -> Result<ExitCode, Failure> {

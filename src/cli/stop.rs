@@ -12,20 +12,20 @@ use crate::exec::Sink;
 use crate::launch::LaunchError;
 use crate::launch::lifecycle::{self, Context, Settled};
 use crate::provider::Provider;
-use crate::state::{Home, check_slug};
+use crate::state::{Home, Slug};
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
     /// The bottle's identity.
-    slug: String,
+    #[arg(value_parser = Slug::parse_arg)]
+    slug: Slug,
 }
 
 pub fn run(args: StopArgs) -> Result<ExitCode, Failure> {
     let home = Home::from_env()?;
-    check_slug(&args.slug)?;
     let meta = home.read_metadata(&args.slug).ok();
     if meta.is_none() && !session::is_running(&args.slug)? {
-        return Err(LaunchError::NotRunning(args.slug).into());
+        return Err(LaunchError::NotRunning(args.slug.into_string()).into());
     }
     let ctx = Context {
         home: &home,

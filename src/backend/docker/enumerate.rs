@@ -95,7 +95,7 @@ impl Landed {
 
 /// What a bottle's gate landed, from its state folder.
 pub fn landed(home: &Home, slug: &str) -> Vec<Landed> {
-    gitgate::read_landed(&home.bottle_dir(slug).join(gitgate::SERVICE))
+    gitgate::read_landed(&home.bottle(slug).gate_dir())
         .branches
         .iter()
         .map(Landed::from_gate)
@@ -321,7 +321,7 @@ garbage line
             root: dir.path().to_path_buf(),
         };
         assert!(landed(&home, "a-1").is_empty(), "no gate, nothing landed");
-        let gate = home.bottle_dir("a-1").join(gitgate::SERVICE);
+        let gate = home.bottle("a-1").gate_dir();
         std::fs::create_dir_all(&gate).unwrap();
         std::fs::write(gate.join(gitgate::LANDED_FILE), "{not json").unwrap();
         assert!(

@@ -10,16 +10,11 @@ use serde_json::{Map, Value};
 
 use super::plan::{DockerPlan, FileContent, TokenSlot};
 use crate::egress::ca;
-use crate::gitgate;
-use crate::state::{Home, Metadata, StateError, write_atomic};
+use crate::state::bottle_dir::AGENT;
+use crate::state::{BottleDir, Home, Metadata, StateError, write_atomic};
 
-pub const COMPOSE_FILE: &str = "compose.json";
-/// The bottle's current Dockerfile, which the agent reads and the operator
-/// sees a capability-block's diff against.
-pub const AGENT_DOCKERFILE: &str = "agent/Dockerfile";
-/// The route credentials, `{slot: value}`; removed whenever the bottle is
-/// down.
-pub const TOKENS: &str = "egress/tokens.json";
+/// Where the compose document is; prefer `BottleDir::compose_file`.
+pub use crate::state::bottle_dir::COMPOSE_FILE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FilesError {
@@ -34,22 +29,22 @@ pub enum FilesError {
 pub fn write_state(home: &Home, metadata: &Metadata, plan: &DockerPlan) -> Result<(), FilesError> {
     let root = home.state_root();
     make_dir(&root, 0o700)?;
-    let dir = home.bottle_dir(&plan.slug);
-    let fresh = !dir.exists();
+    let dir = home.bottle(&plan.slug);
+    let fresh = !dir.root().exists();
     let result = write_all(home, &dir, metadata, plan);
     if result.is_err() && fresh {
-        let _ = fs::remove_dir_all(&dir);
+        let _ = fs::remove_dir_all(dir.root());
     }
     result
 }
 
 fn write_all(
     home: &Home,
-    dir: &Path,
+    dir: &BottleDir,
     metadata: &Metadata,
     plan: &DockerPlan,
 ) -> Result<(), FilesError> {
-    make_dir(dir, 0o700)?;
+    make_dir(dir.root(), 0o700)?;
     home.write_metadata(&plan.slug, metadata)?;
     let needs_ca = plan
         .files
@@ -61,15 +56,12 @@ fn write_all(
         Default::default()
     };
     for file in &plan.files {
-        let path = dir.join(&file.path);
+        let path = dir.root().join(&file.path);
         let in_service = file.path.components().count() > 1;
         if let Some(service) = file.path.components().next().filter(|_| in_service) {
-            let mode = if service.as_os_str() == "agent" {
-                0o755
-            } else {
-                0o700
-            };
-            make_dir(&dir.join(service), mode)?;
+            let service = service.as_os_str().to_string_lossy();
+            let mode = if service == AGENT { 0o755 } else { 0o700 };
+            make_dir(&dir.service(&service), mode)?;
         }
         if let Some(parent) = path.parent() {
             make_dir(parent, 0o755)?;
@@ -103,7 +95,7 @@ fn write_all(
         touch(&gate.audit_log)?;
     }
     let compose = serde_json::to_string_pretty(&plan.compose).unwrap_or_default();
-    write_atomic(&dir.join(COMPOSE_FILE), compose.as_bytes(), 0o600)?;
+    write_atomic(&dir.compose_file(), compose.as_bytes(), 0o600)?;
     Ok(())
 }
 
@@ -119,13 +111,20 @@ fn tokens_json(slots: &[TokenSlot]) -> String {
     serde_json::to_string(&Value::Object(map)).unwrap_or_default()
 }
 
-/// Removes what may hold a secret even when the state is kept for resume.
+/// Removes what may hold a secret (`BottleDir::secrets`) even when the
+/// state is kept for resume; a launch writes them again.
 pub fn remove_secrets(home: &Home, slug: &str) {
-    let dir = home.bottle_dir(slug);
-    let _ = fs::remove_file(dir.join(TOKENS));
-    let gate = dir.join(gitgate::SERVICE);
-    let _ = fs::remove_file(gate.join(gitgate::TOKENS_FILE));
-    let _ = fs::remove_dir_all(gate.join(gitgate::SSH_DIR));
+    for path in home.bottle(slug).secrets() {
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => {
+                let _ = fs::remove_dir_all(&path);
+            }
+            Ok(_) => {
+                let _ = fs::remove_file(&path);
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 /// Makes `path` (and its folder) an empty file unless it exists.

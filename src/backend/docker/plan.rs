@@ -17,7 +17,7 @@ use crate::agent_cli::{self, CliPin, UnknownCli};
 use crate::egress::config::{AuthConfig, EgressConfig, RoleConfig, RouteConfig};
 use crate::manifest::{Agent, Bottle, ImageSource, Role, Route, Scheme};
 use crate::provider::{Provider, SessionSpec};
-use crate::state::LiveRoutes;
+use crate::state::{BottleDir, LiveRoutes};
 
 mod agent_env;
 mod agent_files;
@@ -237,7 +237,7 @@ pub fn readiness() -> [(&'static str, Vec<String>); 3] {
 /// Builds the plan. Pure: reads no file and no variable.
 pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
     let provider = input.agent.provider;
-    let project = format!("bot-bottle-{}", input.slug);
+    let project = crate::backend::names::project(input.slug);
     let Some(image) = &input.bottle.image else {
         return Err(PlanError::NoImage {
             bottles: input.bottle_names.join(" + "),
@@ -485,48 +485,41 @@ fn files(
     prompt: Option<&str>,
 ) -> Vec<PlannedFile> {
     let mut files = Vec::new();
-    let mut add = |path: String, content: FileContent, mode: u32| {
+    let mut add = |path: PathBuf, content: FileContent, mode: u32| {
         files.push(PlannedFile {
-            path: path.into(),
+            path,
             content,
             mode,
         })
     };
-    add("egress/ca.key".into(), FileContent::CaKey, 0o600);
-    add("egress/ca.pem".into(), FileContent::CaCert, 0o644);
-    add("agent/ca.pem".into(), FileContent::CaCert, 0o644);
+    let rel = BottleDir::relative();
+    add(rel.egress_ca_key(), FileContent::CaKey, 0o600);
+    add(rel.egress_ca(), FileContent::CaCert, 0o644);
+    add(rel.agent_ca(), FileContent::CaCert, 0o644);
     let trust = &input.bottle.egress.trust_upstream_ca;
     let config = serde_json::to_value(&live.config).unwrap_or_default();
     // The host's own record first: where no sidecar writes.
     add(
-        crate::state::LIVE_ROUTES.into(),
+        rel.live_routes(),
         FileContent::Text(pretty(&serde_json::to_value(live).unwrap_or_default())),
         0o600,
     );
     add(
-        "egress/routes.json".into(),
+        rel.egress_routes(),
         FileContent::Text(pretty(&config)),
         0o644,
     );
     let slots = token_slots(live);
-    add(
-        super::files::TOKENS.into(),
-        FileContent::Tokens(slots),
-        0o600,
-    );
+    add(rel.egress_tokens(), FileContent::Tokens(slots), 0o600);
     for (i, ca) in trust.iter().enumerate() {
         add(
-            format!("egress/upstream-ca/{i}.pem"),
+            rel.egress_upstream_ca(i),
             FileContent::Copy(ca.clone()),
             0o644,
         );
     }
     // What list-egress-routes shows; the host rewrites it with the routes.
-    add(
-        "supervise/routes.json".into(),
-        FileContent::Text(pretty(&config)),
-        0o644,
-    );
+    add(rel.routes_view(), FileContent::Text(pretty(&config)), 0o644);
 
     if let Some(gate) = &input.git_gate {
         git_gate::add_files(input, gate, live, &mut add);
