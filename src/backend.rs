@@ -14,6 +14,7 @@
 
 pub mod active;
 pub mod docker;
+pub mod names;
 pub mod orphans;
 pub mod smolvm;
 

@@ -117,11 +117,6 @@ pub fn agent_url() -> String {
     format!("http://{SERVICE}:{GATE_PORT}/{REPO}")
 }
 
-/// The gate's container, for `docker exec … sidecar git-decide`.
-pub fn container_name(slug: &str) -> String {
-    format!("bot-bottle-{slug}-{SERVICE}")
-}
-
 /// The branch prefix pushes land under in the operator's repository.
 pub fn land_prefix(slug: &str) -> String {
     format!("bot-bottle/{slug}/")

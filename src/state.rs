@@ -1,12 +1,8 @@
 //! Bottle state on the host, under `$BOT_BOTTLE_HOME`:
 //!
 //! ```text
-//! state/<slug>/metadata.json    what `resume` needs to relaunch the bottle
-//! state/<slug>/routes.json      the live routes, and which host variable
-//!                               fills each token slot (kept by the host,
-//!                               where no sidecar can write; `resume` uses it)
-//! state/<slug>/.preserve        keep this state after teardown
-//! state/<slug>/<service>/       files bind-mounted into that service
+//! state/<slug>/                 one bottle's state: see `bottle_dir`, the
+//!                               one place its files are named
 //! audit/<slug>.jsonl            decisions and edits; outlives the bottle
 //! ```
 
@@ -17,6 +13,12 @@ use std::path::{Path, PathBuf};
 
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
+
+pub mod bottle_dir;
+mod slug;
+
+pub use bottle_dir::BottleDir;
+pub use slug::Slug;
 
 use crate::egress::config::EgressConfig;
 use crate::provider::{Provider, SessionSpec};
@@ -81,8 +83,13 @@ impl Home {
         self.root.join("state")
     }
 
+    /// A bottle's state folder and the paths in it.
+    pub fn bottle(&self, slug: &str) -> BottleDir {
+        BottleDir::new(self.state_root().join(slug))
+    }
+
     pub fn bottle_dir(&self, slug: &str) -> PathBuf {
-        self.state_root().join(slug)
+        self.bottle(slug).root().to_path_buf()
     }
 
     pub fn audit_log(&self, slug: &str) -> PathBuf {
@@ -92,9 +99,9 @@ impl Home {
     /// The state folder of an existing bottle, or a clear error.
     pub fn existing_bottle_dir(&self, slug: &str) -> Result<PathBuf, StateError> {
         check_slug(slug)?;
-        let dir = self.bottle_dir(slug);
-        if dir.join(METADATA).is_file() {
-            Ok(dir)
+        let dir = self.bottle(slug);
+        if dir.metadata().is_file() {
+            Ok(dir.root().to_path_buf())
         } else {
             Err(StateError::NoState {
                 slug: slug.to_owned(),
@@ -104,7 +111,8 @@ impl Home {
     }
 
     pub fn read_metadata(&self, slug: &str) -> Result<Metadata, StateError> {
-        let path = self.existing_bottle_dir(slug)?.join(METADATA);
+        self.existing_bottle_dir(slug)?;
+        let path = self.bottle(slug).metadata();
         let text = fs::read_to_string(&path).map_err(|e| StateError::io(&path, e))?;
         serde_json::from_str(&text).map_err(|e| StateError::BadMetadata {
             path,
@@ -117,17 +125,13 @@ impl Home {
             path: self.bottle_dir(slug),
             reason: e.to_string(),
         })?;
-        write_atomic(
-            &self.bottle_dir(slug).join(METADATA),
-            text.as_bytes(),
-            0o644,
-        )
+        write_atomic(&self.bottle(slug).metadata(), text.as_bytes(), 0o644)
     }
 
     /// The bottle's live routes, if it has been launched since they were
     /// kept.
     pub fn read_live_routes(&self, slug: &str) -> Result<Option<LiveRoutes>, StateError> {
-        let path = self.bottle_dir(slug).join(LIVE_ROUTES);
+        let path = self.bottle(slug).live_routes();
         let text = match fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -142,7 +146,7 @@ impl Home {
     }
 
     pub fn write_live_routes(&self, slug: &str, routes: &LiveRoutes) -> Result<(), StateError> {
-        let path = self.bottle_dir(slug).join(LIVE_ROUTES);
+        let path = self.bottle(slug).live_routes();
         let text =
             serde_json::to_string_pretty(routes).map_err(|e| StateError::io(&path, e.into()))?;
         write_atomic(&path, text.as_bytes(), 0o600)
@@ -155,14 +159,14 @@ impl Home {
         use std::os::fd::AsRawFd;
         use std::os::unix::fs::OpenOptionsExt;
         check_slug(slug)?;
-        let dir = self.bottle_dir(slug);
-        if !dir.is_dir() {
+        let dir = self.bottle(slug);
+        if !dir.root().is_dir() {
             return Err(StateError::NoState {
                 slug: slug.to_owned(),
                 dir: self.state_root(),
             });
         }
-        let path = dir.join(LOCK);
+        let path = dir.lock();
         let file = fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -180,15 +184,15 @@ impl Home {
     }
 
     pub fn mark_preserved(&self, slug: &str) -> Result<(), StateError> {
-        write_atomic(&self.bottle_dir(slug).join(PRESERVE), b"", 0o644)
+        write_atomic(&self.bottle(slug).preserve(), b"", 0o644)
     }
 
     pub fn is_preserved(&self, slug: &str) -> bool {
-        self.bottle_dir(slug).join(PRESERVE).exists()
+        self.bottle(slug).preserve().exists()
     }
 
     pub fn clear_preserved(&self, slug: &str) -> Result<(), StateError> {
-        let path = self.bottle_dir(slug).join(PRESERVE);
+        let path = self.bottle(slug).preserve();
         match fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StateError::io(&path, e)),
             _ => Ok(()),
@@ -223,12 +227,6 @@ impl Home {
         Ok(slugs)
     }
 }
-
-const METADATA: &str = "metadata.json";
-/// Where `LiveRoutes` is kept, in the bottle's state folder.
-pub const LIVE_ROUTES: &str = "routes.json";
-const PRESERVE: &str = ".preserve";
-const LOCK: &str = ".lock";
 
 /// See `Home::lock_bottle`; the lock goes with the file.
 #[derive(Debug)]
@@ -285,28 +283,15 @@ pub fn slugify(label: &str) -> String {
 }
 
 /// A fresh identity: `<slug of label>-<5 random base36 characters>`.
+/// See `Slug::mint`.
 pub fn mint_identity(label: &str) -> String {
-    const BASE36: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut rng = rand::rng();
-    let suffix: String = (0..5)
-        .map(|_| BASE36[rng.random_range(0..BASE36.len())] as char)
-        .collect();
-    format!("{}-{suffix}", slugify(label))
+    Slug::mint(label).into_string()
 }
 
 /// Identities are used in paths and docker names: refuse anything else.
+/// See `Slug::parse`.
 pub fn check_slug(slug: &str) -> Result<(), StateError> {
-    let ok = !slug.is_empty()
-        && slug.len() <= 64
-        && slug
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !slug.starts_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(StateError::BadSlug(slug.to_owned()))
-    }
+    Slug::parse(slug).map(|_| ())
 }
 
 /// Writes through a temporary file and a rename, so readers never see half

@@ -11,6 +11,7 @@
 
 mod support;
 
+use bot_bottle::backend::names;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -149,7 +150,7 @@ impl Api {
 }
 
 fn outside(slug: &str) -> String {
-    format!("bot-bottle-{slug}_outside")
+    names::network(slug, "outside")
 }
 
 /// Method, path and size of each request, for failure messages.
@@ -292,7 +293,7 @@ fn new_slug(env: &Env, before: &[String], ended: &mut dyn FnMut() -> bool) -> St
 }
 
 fn state_slugs(env: &Env) -> Vec<String> {
-    std::fs::read_dir(env.home().join("state"))
+    std::fs::read_dir(bot_bottle::state::Home { root: env.home() }.state_root())
         .map(|d| {
             d.filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -359,7 +360,7 @@ fn attached_session(
 /// The real key is nowhere in the agent: not in its environment, any
 /// process, any file, nor in `docker inspect` or the compose file.
 fn assert_key_hidden(env: &Env, slug: &str, key: &str) {
-    let agent = format!("bot-bottle-{slug}-agent");
+    let agent = names::container(slug, "agent");
     let canary = unique("canary");
     docker_ok(&[
         "exec",
@@ -381,8 +382,7 @@ fn assert_key_hidden(env: &Env, slug: &str, key: &str) {
         !docker_ok(&["inspect", &agent]).contains(key),
         "the real key is in docker inspect"
     );
-    let compose =
-        std::fs::read_to_string(env.home().join("state").join(slug).join("compose.json")).unwrap();
+    let compose = std::fs::read_to_string(env.bottle(slug).compose_file()).unwrap();
     assert!(
         !compose.contains(key),
         "the real key is in the compose file"
@@ -657,11 +657,8 @@ fn claude_transcript_survives_a_failed_session_and_resume_continues_it() {
         attached_session(&env, &api, &["start", "e2e", "--yes"], &vars, None, 1);
     assert_ne!(code, 0, "the session should fail: {out}\n{err}");
     assert!(err.contains(&format!("bot-bottle resume {slug}")), "{err}");
-    let state = env.home().join("state").join(&slug);
-    assert!(
-        state.join("transcript.tar").is_file(),
-        "no transcript kept: {err}"
-    );
+    let state = env.bottle(&slug);
+    assert!(state.transcript().is_file(), "no transcript kept: {err}");
     assert_eq!(support::leftovers(&slug), (0, 0));
 
     let (_, code, out, err) = attached_session(
@@ -682,7 +679,7 @@ fn claude_transcript_survives_a_failed_session_and_resume_continues_it() {
     assert!(text.contains("echo TOOLMARK-1"), "{text}");
     assert!(text.contains("tool_result"), "{text}");
     assert!(
-        !state.exists(),
+        !state.root().exists(),
         "a session that ends with 0 removes its state"
     );
 }
@@ -859,7 +856,7 @@ impl Drop for Dashboard {
 /// Ends the agent's CLI the hard way (a crash): kills the process named
 /// `program` in the agent container, by its pid.
 fn crash_agent(slug: &str, program: &str) {
-    let agent = format!("bot-bottle-{slug}-agent");
+    let agent = names::container(slug, "agent");
     let script = format!(
         "for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = {program} ] && kill -9 ${{p#/proc/}}; done; true"
     );
@@ -934,8 +931,8 @@ fn codex_answers_and_resumes_its_transcript() {
     crash_agent(&slug, "codex");
     let screen = tmux.wait_screen("first", "SESSION-EXIT=", Duration::from_secs(180));
     assert!(!screen.contains("SESSION-EXIT=0"), "{screen}");
-    let state = env.home().join("state").join(&slug);
-    assert!(state.join("transcript.tar").is_file(), "{screen}");
+    let state = env.bottle(&slug);
+    assert!(state.transcript().is_file(), "{screen}");
 
     // `resume` continues it: the first turn holds the earlier one.
     let asked = api.turns().len();

@@ -4,6 +4,7 @@
 
 mod support;
 
+use bot_bottle::backend::names;
 use support::{Env, docker, docker_ok, docker_or_skip, leftovers, unique};
 
 #[test]
@@ -52,7 +53,7 @@ fn detached_launch_list_exec_and_stop_leave_nothing() {
     assert!(out.contains("CapEff:\t0000000000000000"), "{out}");
     // gVisor's /proc (runsc 2022) has no NoNewPrivs line: there, the
     // engine's record of the flag is what can be checked.
-    let agent = format!("bot-bottle-{slug}-agent");
+    let agent = names::container(&slug, "agent");
     if out.contains("NoNewPrivs:") {
         assert!(out.contains("NoNewPrivs:\t1"), "{out}");
     } else {
@@ -83,7 +84,7 @@ fn detached_launch_list_exec_and_stop_leave_nothing() {
     let (code, _, err) = env.run(&["stop", &slug]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(leftovers(&slug), (0, 0));
-    assert!(!env.home().join("state").join(&slug).exists());
+    assert!(!env.bottle(&slug).root().exists());
     let (code, _, err) = env.run(&["exec", &slug, "--", "true"]);
     assert_eq!(code, 2, "{err}");
 }
@@ -110,7 +111,7 @@ fn the_agent_reaches_nothing_but_its_sidecars() {
         "inspect",
         "--format",
         "{{.Config.Image}}",
-        &format!("bot-bottle-{slug}-egress"),
+        &names::container(&slug, "egress"),
     ]);
     docker_ok(&[
         "run",
@@ -182,10 +183,10 @@ fn the_agent_reaches_nothing_but_its_sidecars() {
             "inspect",
             "--format",
             "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
-            &format!("bot-bottle-{slug}-{service}"),
+            &names::container(&slug, service),
         ])
     };
-    assert_eq!(networks("agent"), format!("bot-bottle-{slug}_internal"));
+    assert_eq!(networks("agent"), names::network(&slug, "internal"));
     assert!(networks("egress").contains("_outside"));
     assert!(!networks("supervise").contains("_outside"));
     let internal = docker_ok(&[
@@ -193,14 +194,14 @@ fn the_agent_reaches_nothing_but_its_sidecars() {
         "inspect",
         "--format",
         "{{.Internal}}",
-        &format!("bot-bottle-{slug}_internal"),
+        &names::network(&slug, "internal"),
     ]);
     assert_eq!(internal, "true");
     let dns = docker_ok(&[
         "inspect",
         "--format",
         "{{json .HostConfig.Dns}}",
-        &format!("bot-bottle-{slug}-agent"),
+        &names::container(&slug, "agent"),
     ]);
     assert_eq!(dns, "[\"127.0.0.1\"]");
     env.run(&["stop", &slug]);
@@ -223,12 +224,9 @@ fn a_crashed_session_keeps_its_state_and_resume_relaunches_it() {
         .trim()
         .to_owned();
     env.track(&slug);
-    let state = env.home().join("state").join(&slug);
-    assert!(state.join(".preserve").exists(), "state not kept");
-    assert!(
-        !state.join("egress/tokens.json").exists(),
-        "kept state holds tokens"
-    );
+    let state = env.bottle(&slug);
+    assert!(state.preserve().exists(), "state not kept");
+    assert!(!state.egress_tokens().exists(), "kept state holds tokens");
     assert_eq!(leftovers(&slug), (0, 0));
 
     let (code, out, err) = env.run(&["resume", &slug, "--yes", "--detach"]);
@@ -290,9 +288,9 @@ fn cleanup_removes_everything_labelled() {
         "true",
     ]);
     env.track_container(&stray_ctr);
-    std::fs::create_dir_all(env.home().join("state/old-bbbbb")).unwrap();
-    std::fs::create_dir_all(env.home().join("state/kept-ccccc")).unwrap();
-    std::fs::write(env.home().join("state/kept-ccccc/.preserve"), "").unwrap();
+    std::fs::create_dir_all(env.bottle("old-bbbbb").root()).unwrap();
+    std::fs::create_dir_all(env.bottle("kept-ccccc").root()).unwrap();
+    std::fs::write(env.bottle("kept-ccccc").preserve(), "").unwrap();
 
     let (code, _, err) = env.run(&["cleanup"]);
     assert_eq!(
@@ -311,10 +309,10 @@ fn cleanup_removes_everything_labelled() {
         docker_ok(&["network", "ls", "--quiet", "--filter", all]),
         ""
     );
-    assert!(!env.home().join("state/old-bbbbb").exists());
-    assert!(!env.home().join("state").join(&slug).exists());
+    assert!(!env.bottle("old-bbbbb").root().exists());
+    assert!(!env.bottle(&slug).root().exists());
     assert!(
-        env.home().join("state/kept-ccccc").exists(),
+        env.bottle("kept-ccccc").root().exists(),
         "a state kept for resume was removed"
     );
 }

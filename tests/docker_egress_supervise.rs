@@ -5,6 +5,7 @@
 
 mod support;
 
+use bot_bottle::backend::names;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::thread::JoinHandle;
@@ -90,7 +91,7 @@ fn join_bottle(upstream: &str, slug: &str, names: &[&str]) {
     for n in names {
         args.extend(["--alias", n]);
     }
-    let network = format!("bot-bottle-{slug}_outside");
+    let network = names::network(slug, "outside");
     args.extend([network.as_str(), upstream]);
     docker_ok(&args);
 }
@@ -259,7 +260,7 @@ fn routes_credentials_and_proposals_end_to_end() {
     assert!(!direct.contains("REACHED"));
 
     // The real token is nowhere in the agent: env, /proc, files, inspect.
-    let agent = format!("bot-bottle-{slug}-agent");
+    let agent = names::container(&slug, "agent");
     let canary = unique("canary");
     docker_ok(&[
         "exec",
@@ -282,8 +283,7 @@ fn routes_credentials_and_proposals_end_to_end() {
         !docker_ok(&["inspect", &agent]).contains(&token),
         "the token is in docker inspect"
     );
-    let compose =
-        std::fs::read_to_string(env.home().join("state").join(&slug).join("compose.json")).unwrap();
+    let compose = std::fs::read_to_string(env.bottle(&slug).compose_file()).unwrap();
     assert!(!compose.contains(&token));
 
     // A proposal: the agent asks, the operator approves, the route works
@@ -418,7 +418,7 @@ fn routes_credentials_and_proposals_end_to_end() {
     docker_ok(&[
         "network",
         "disconnect",
-        &format!("bot-bottle-{slug}_outside"),
+        &names::network(&slug, "outside"),
         &upstream,
     ]);
     let (code, _, err) = env.run(&["stop", &slug]);
@@ -455,8 +455,8 @@ fn capability_block_rebuilds_the_bottle_on_resume() {
         (0, 0),
         "the bottle is taken down"
     );
-    let state = env.home().join("state").join(&slug);
-    assert!(state.join(".preserve").exists() && state.join("Dockerfile").exists());
+    let state = env.bottle(&slug);
+    assert!(state.preserve().exists() && state.own_dockerfile().exists());
 
     let (code, out, err) = env.run(&["resume", &slug, "--yes", "--detach"]);
     assert_eq!(code, 0, "{err}");

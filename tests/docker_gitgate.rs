@@ -4,6 +4,7 @@
 
 mod support;
 
+use bot_bottle::backend::names;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -134,7 +135,7 @@ fn pushes_land_as_branches_and_the_checks_hold() {
     assert!(out.contains(" M README.md"), "{out}");
 
     // No private key and no gate credential in the agent.
-    let agent_container = format!("bot-bottle-{slug}-agent");
+    let agent_container = names::container(&slug, "agent");
     assert!(!search_agent(&agent_container, &key_canary).contains(&key_canary));
 
     // A push lands as bot-bottle/<slug>/<branch>, exactly those commits.
@@ -354,10 +355,10 @@ fn pushes_go_upstream_only_for_allowed_branches() {
         "connect",
         "--alias",
         "upstream.test",
-        &format!("bot-bottle-{slug}_outside"),
+        &names::network(&slug, "outside"),
         &upstream,
     ]);
-    let agent_container = format!("bot-bottle-{slug}-agent");
+    let agent_container = names::container(&slug, "agent");
     assert!(!search_agent(&agent_container, &token).contains(&token));
 
     // An allowed branch lands and goes on upstream, with the gate's

@@ -14,6 +14,7 @@
 mod isolation;
 mod support;
 
+use bot_bottle::backend::names;
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
@@ -251,11 +252,11 @@ impl World {
             Runtime::Runsc => env.start_detached_with(&["shell"], &[("BOT_BOTTLE_RUNTIME", None)]),
         };
         for slug in [&a, &b] {
-            let agent = format!("bot-bottle-{slug}-agent");
+            let agent = names::container(slug, "agent");
             let used = docker_ok(&["inspect", "--format", "{{.HostConfig.Runtime}}", &agent]);
             assert_eq!(used, runtime.name(), "{agent} runs under {used}");
         }
-        let outside = format!("bot-bottle-{a}_outside");
+        let outside = names::network(&a, "outside");
         docker_ok(&[
             "network",
             "connect",
@@ -270,7 +271,7 @@ impl World {
             "network",
             "connect",
             &meta_net,
-            &format!("bot-bottle-{a}-egress"),
+            &names::container(&a, "egress"),
         ]);
 
         // The probe container: the agent's image under the same runtime, as
@@ -280,7 +281,7 @@ impl World {
             "inspect",
             "--format",
             "{{.Config.Image}}",
-            &format!("bot-bottle-{a}-agent"),
+            &names::container(&a, "agent"),
         ]);
         let teeth = unique("bbtest-iso-probe");
         let mut create = vec![
@@ -308,10 +309,10 @@ impl World {
         docker_ok(&["start", &teeth]);
 
         let networks = [
-            format!("bot-bottle-{a}_internal"),
-            format!("bot-bottle-{a}_outside"),
-            format!("bot-bottle-{b}_internal"),
-            format!("bot-bottle-{b}_outside"),
+            names::network(&a, "internal"),
+            names::network(&a, "outside"),
+            names::network(&b, "internal"),
+            names::network(&b, "outside"),
             up_net,
             teeth_net,
             meta_net,
@@ -609,7 +610,7 @@ fn judge_upstream(world: &World, agent: &Probes, report: &mut Report) {
 /// does not answer the host at its outside address.
 fn judge_sidecars(world: &World, report: &mut Report) {
     for (role, port) in [("egress", PROXY_PORT), ("supervise", MCP_PORT)] {
-        let container = format!("bot-bottle-{}-{role}", world.a);
+        let container = names::container(&world.a, role);
         let pid = docker_ok(&["inspect", "--format", "{{.State.Pid}}", &container]);
         let (tcp, udp) = listening(&pid);
         let extra: Vec<&(String, u16)> = tcp.iter().filter(|(_, p)| *p != port).collect();
@@ -627,8 +628,8 @@ fn judge_sidecars(world: &World, report: &mut Report) {
             report.breach(format!("{container} has UDP sockets: {udp:?}"));
         }
     }
-    let outside = format!("bot-bottle-{}_outside", world.a);
-    let egress = format!("bot-bottle-{}-egress", world.a);
+    let outside = names::network(&world.a, "outside");
+    let egress = names::container(&world.a, "egress");
     let ip: IpAddr = world.ip_on(&egress, &outside).parse().unwrap();
     if TcpStream::connect_timeout(&SocketAddr::new(ip, PROXY_PORT), Duration::from_secs(2)).is_ok()
     {

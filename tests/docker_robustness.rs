@@ -5,6 +5,7 @@
 
 mod support;
 
+use bot_bottle::backend::names;
 use bot_bottle::supervise::proposal::Request;
 use bot_bottle::supervise::queue::Queue;
 use serde_json::Value;
@@ -34,7 +35,7 @@ fn limits_and_the_sealed_network_are_what_docker_runs() {
     );
     let slug = env.start_detached(&["small"]);
     let limits = "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.PidsLimit}} {{.HostConfig.NanoCpus}}";
-    let container = |role: &str| format!("bot-bottle-{slug}-{role}");
+    let container = |role: &str| names::container(&slug, role);
     // Under gVisor the engine counts the sandbox's host tasks, several a
     // process.
     let pids = match inspect(&container("agent"), "{{.HostConfig.Runtime}}").as_str() {
@@ -69,7 +70,7 @@ fn limits_and_the_sealed_network_are_what_docker_runs() {
             "{role}: what it prints cannot fill the host's disk"
         );
     }
-    let network = format!("bot-bottle-{slug}_internal");
+    let network = names::network(&slug, "internal");
     let options: Value = serde_json::from_str(&docker_ok(&[
         "network",
         "inspect",
@@ -86,7 +87,7 @@ fn limits_and_the_sealed_network_are_what_docker_runs() {
 /// A proposal as the supervise sidecar would queue it (or a compromised
 /// one: the host checks again).
 fn queue(env: &Env, slug: &str, request: Request) -> String {
-    let dir = env.home().join("state").join(slug).join("supervise");
+    let dir = env.bottle(slug).supervise_dir();
     Queue::new(&dir)
         .submit(slug, request, "for the test".into())
         .unwrap()
@@ -108,7 +109,7 @@ fn approvals_survive_a_capability_rebuild_and_resume() {
     }
     let env = Env::new();
     let slug = env.start_detached(&["shell"]);
-    let state = env.home().join("state").join(&slug);
+    let state = env.bottle(&slug);
 
     // No route to these hosts yet: egress refuses them outright.
     assert_eq!(proxy_status(&env, &slug, "http://first.test/"), "403");
@@ -159,10 +160,10 @@ fn approvals_survive_a_capability_rebuild_and_resume() {
     let (code, _, err) = env.run(&["approve", &hostile]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("ADD is not allowed"), "{err}");
-    assert!(!state.join("Dockerfile").exists());
+    assert!(!state.own_dockerfile().exists());
 
     // A fine one: the bottle goes down, kept, to be rebuilt.
-    let current = std::fs::read_to_string(state.join("agent/Dockerfile")).unwrap();
+    let current = std::fs::read_to_string(state.agent_dockerfile()).unwrap();
     let rebuilt = queue(
         &env,
         &slug,
@@ -175,7 +176,7 @@ fn approvals_survive_a_capability_rebuild_and_resume() {
     assert_eq!(out.trim(), format!("bot-bottle resume {slug}"));
     assert_eq!(leftovers(&slug), (0, 0));
     assert!(
-        !state.join("egress/tokens.json").exists(),
+        !state.egress_tokens().exists(),
         "no token is kept while the bottle is down"
     );
 
@@ -198,9 +199,9 @@ fn approvals_survive_a_capability_rebuild_and_resume() {
     // operator named, read again at resume).
     assert_eq!(proxy_status(&env, &slug, "http://first.test/v1/x"), "502");
     assert_eq!(proxy_status(&env, &slug, "http://first.test/other"), "403");
-    let routes = std::fs::read_to_string(state.join("egress/routes.json")).unwrap();
+    let routes = std::fs::read_to_string(state.egress_routes()).unwrap();
     assert!(routes.contains("second.test"), "{routes}");
-    let tokens = std::fs::read_to_string(state.join("egress/tokens.json")).unwrap();
+    let tokens = std::fs::read_to_string(state.egress_tokens()).unwrap();
     assert!(tokens.contains("robustness-token-value"), "{tokens}");
     env.run(&["stop", &slug]);
     assert_eq!(leftovers(&slug), (0, 0));
@@ -245,9 +246,9 @@ fn an_oversized_transcript_is_cut_and_reported() {
         .unwrap_or_else(|| panic!("no resume hint: {err}"));
     let slug = hint.trim_start_matches("bot-bottle resume ").trim();
     env.track(slug);
-    let state = env.home().join("state").join(slug);
-    assert!(!state.join("transcript.tar").exists());
-    let partial: Vec<_> = std::fs::read_dir(&state)
+    let state = env.bottle(slug);
+    assert!(!state.transcript().exists());
+    let partial: Vec<_> = std::fs::read_dir(state.root())
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.metadata().map(|m| m.len() > 1 << 20).unwrap_or(false))

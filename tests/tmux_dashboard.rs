@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bot_bottle::egress::config::EgressConfig;
+use bot_bottle::state::Home;
 use bot_bottle::supervise::proposal::{Decision, Request};
 use bot_bottle::supervise::queue::Queue;
 use support::{Env, bin, docker_or_skip, kill_tmux_server, tmux_or_skip, unique};
@@ -201,15 +202,15 @@ impl Fake {
             dir,
             slug: "agent-aaaaa",
         };
-        let egress = fake.home().join("state").join(fake.slug).join("egress");
-        std::fs::create_dir_all(&egress).unwrap();
+        let state = Home { root: fake.home() }.bottle(fake.slug);
+        std::fs::create_dir_all(state.egress_dir()).unwrap();
         let routes = EgressConfig {
             listen: 3128,
             routes: vec![],
             trust_upstream_ca: vec![],
         };
         std::fs::write(
-            egress.join("routes.json"),
+            state.egress_routes(),
             serde_json::to_string(&routes).unwrap(),
         )
         .unwrap();
@@ -248,7 +249,7 @@ impl Fake {
     }
 
     fn queue(&self) -> Queue {
-        Queue::new(&self.home().join("state").join(self.slug).join("supervise"))
+        Queue::new(&Home { root: self.home() }.bottle(self.slug).supervise_dir())
     }
 
     fn open(&self) -> Session {
@@ -335,7 +336,11 @@ fn bootstrap_and_a_proposal_brings_the_user_to_the_dashboard() {
     // The user is in another window when an agent asks.
     s.tmux(&["new-window", "-t", "bot-bottle:", "-n", "elsewhere"]);
     assert_ne!(s.active_pane(), dashboard);
-    let queue = Queue::new(&home.join("state/agent-aaaaa/supervise"));
+    let queue = Queue::new(
+        &Home { root: home.clone() }
+            .bottle("agent-aaaaa")
+            .supervise_dir(),
+    );
     let asked = Instant::now();
     queue
         .submit(

@@ -9,19 +9,20 @@ use super::{Failure, exit_code, has_tty};
 use crate::launch::LaunchError;
 use crate::launch::lifecycle::{self, Start};
 use crate::launch::service;
-use crate::state::Home;
+use crate::state::{Home, Slug};
 
 #[derive(Debug, Args)]
 pub struct AttachArgs {
     /// The bottle's identity.
-    slug: String,
+    #[arg(value_parser = Slug::parse_arg)]
+    slug: Slug,
 }
 
 pub fn run(args: AttachArgs) -> Result<ExitCode, Failure> {
     let home = Home::from_env()?;
     let meta = home.read_metadata(&args.slug)?;
     let backend = service::backend_of(&home, &args.slug)?
-        .ok_or_else(|| LaunchError::NotRunning(args.slug.clone()))?;
+        .ok_or_else(|| LaunchError::NotRunning(args.slug.to_string()))?;
     let code = lifecycle::attach(
         backend,
         &args.slug,

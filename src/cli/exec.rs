@@ -9,23 +9,23 @@ use super::{Failure, exit_code};
 use crate::backend::docker::session::Io;
 use crate::launch::LaunchError;
 use crate::launch::service;
-use crate::state::{Home, check_slug};
+use crate::state::{Home, Slug};
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// The bottle's identity.
-    slug: String,
+    #[arg(value_parser = Slug::parse_arg)]
+    slug: Slug,
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "CMD")]
     command: Vec<String>,
 }
 
 pub fn run(args: ExecArgs) -> Result<ExitCode, Failure> {
-    check_slug(&args.slug)?;
     let home = Home::from_env()?;
     let backend = service::backend_of(&home, &args.slug)?;
     let Some(backend) = backend.filter(|b| b.is_running(&args.slug).unwrap_or(false)) else {
-        return Err(LaunchError::NotRunning(args.slug).into());
+        return Err(LaunchError::NotRunning(args.slug.into_string()).into());
     };
     let code = backend.run(&args.slug, &args.command, Io::Interactive { tty: false })?;
     Ok(exit_code(code))

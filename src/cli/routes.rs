@@ -7,7 +7,7 @@ use clap::Subcommand;
 
 use super::Failure;
 use crate::exec;
-use crate::state::{Home, check_slug};
+use crate::state::{Home, Slug};
 use crate::supervise::apply;
 
 #[derive(Debug, Subcommand)]
@@ -15,13 +15,13 @@ pub enum RoutesCommand {
     /// Edit a running bottle's routes.
     Edit {
         /// The bottle's identity.
-        slug: String,
+        #[arg(value_parser = Slug::parse_arg)]
+        slug: Slug,
     },
 }
 
 pub fn run(cmd: RoutesCommand) -> Result<ExitCode, Failure> {
     let RoutesCommand::Edit { slug } = cmd;
-    check_slug(&slug)?;
     let home = Home::from_env()?;
     let (_, text) = apply::routes_text(&home, &slug)?;
     let dir = tempfile_dir()?;

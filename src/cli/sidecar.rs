@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::Subcommand;
 
 use super::Failure;
+use crate::state::Slug;
 use crate::{egress, gitgate, supervise};
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
@@ -37,8 +38,8 @@ pub enum SidecarCommand {
         #[arg(long)]
         state: PathBuf,
         /// The bottle's identity, recorded in its proposals.
-        #[arg(long)]
-        slug: String,
+        #[arg(long, value_parser = Slug::parse_arg)]
+        slug: Slug,
         #[arg(long, default_value = "0.0.0.0:8765")]
         listen: std::net::SocketAddr,
         /// Seconds a tool call waits for the operator before saying it is pending.
@@ -109,7 +110,7 @@ pub fn run(cmd: SidecarCommand) -> Result<ExitCode, Failure> {
             runtime()?
                 .block_on(supervise::server::run(
                     state,
-                    slug,
+                    slug.into_string(),
                     listen,
                     Duration::from_secs(wait_secs),
                 ))

@@ -10,17 +10,17 @@ use super::Failure;
 use crate::exec::Sink;
 use crate::launch::lifecycle::{Context, Settled};
 use crate::launch::service;
-use crate::state::{Home, check_slug};
+use crate::state::{Home, Slug};
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
     /// The bottle's identity.
-    slug: String,
+    #[arg(value_parser = Slug::parse_arg)]
+    slug: Slug,
 }
 
 pub fn run(args: StopArgs) -> Result<ExitCode, Failure> {
     let home = Home::from_env()?;
-    check_slug(&args.slug)?;
     let ctx = Context {
         home: &home,
         sink: &Sink::Stderr,

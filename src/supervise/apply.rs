@@ -19,13 +19,12 @@ use super::merge::{self, Asked};
 use super::preview::{self, Current, Preview};
 use super::proposal::{Decision, Proposal, Request, Response};
 use super::queue::{Queue, QueueError, check_id, now};
-use crate::backend::docker::files;
 use crate::backend::docker::gate::{Decide, DockerGate, GateError};
 use crate::egress::config::EgressConfig;
 use crate::exec::Sink;
+use crate::launch::LaunchError;
 use crate::launch::lifecycle::Context;
 use crate::launch::service;
-use crate::launch::{LaunchError, OWN_DOCKERFILE};
 use crate::state::{Home, StateError, write_atomic};
 
 #[derive(Debug, thiserror::Error)]
@@ -153,11 +152,8 @@ pub fn preview_of(home: &Home, proposal: &Proposal) -> Preview {
             routes: Vec::new(),
             trust_upstream_ca: Vec::new(),
         });
-    let dockerfile = std::fs::read_to_string(
-        home.bottle_dir(&proposal.slug)
-            .join(files::AGENT_DOCKERFILE),
-    )
-    .unwrap_or_default();
+    let dockerfile =
+        std::fs::read_to_string(home.bottle(&proposal.slug).agent_dockerfile()).unwrap_or_default();
     preview::preview(
         &proposal.request,
         &Current {
@@ -281,9 +277,9 @@ fn rebuild(
         id: proposal.id.clone(),
         reason,
     })?;
-    let path = home.bottle_dir(slug).join(OWN_DOCKERFILE);
-    let before = std::fs::read_to_string(home.bottle_dir(slug).join(files::AGENT_DOCKERFILE))
-        .unwrap_or_default();
+    let dir = home.bottle(slug);
+    let path = dir.own_dockerfile();
+    let before = std::fs::read_to_string(dir.agent_dockerfile()).unwrap_or_default();
     write_atomic(&path, dockerfile.as_bytes(), 0o644)?;
     home.mark_preserved(slug)?;
     let resume = format!("bot-bottle resume {slug}");
@@ -407,10 +403,8 @@ pub fn reject_with(
 
 #[cfg(test)]
 mod tests {
-    use super::routes::egress_dir;
     use super::routes::tests::config;
     use super::*;
-    use crate::egress::config::{ROUTES_FILE, TOKENS_FILE};
 
     #[test]
     fn a_modified_request_is_checked_and_replaces_the_queued_one() {
@@ -418,7 +412,7 @@ mod tests {
         let home = Home {
             root: dir.path().to_path_buf(),
         };
-        let queue = Queue::new(&home.bottle_dir("dev-aaaaa").join("supervise"));
+        let queue = Queue::new(&home.bottle("dev-aaaaa").supervise_dir());
         let asked = Request::EgressBlock {
             host: "api.github.com".into(),
             path_allowlist: vec!["/".into()],
@@ -464,17 +458,17 @@ mod tests {
         let home = Home {
             root: dir.path().to_path_buf(),
         };
-        let egress = egress_dir(&home, "dev-aaaaa");
-        std::fs::create_dir_all(&egress).unwrap();
-        std::fs::write(egress.join(ROUTES_FILE), merge::pretty(&config())).unwrap();
-        std::fs::write(egress.join(TOKENS_FILE), r#"{"t0": "x"}"#).unwrap();
+        let bottle = home.bottle("dev-aaaaa");
+        std::fs::create_dir_all(bottle.egress_dir()).unwrap();
+        std::fs::write(bottle.egress_routes(), merge::pretty(&config())).unwrap();
+        std::fs::write(bottle.egress_tokens(), r#"{"t0": "x"}"#).unwrap();
         (dir, home)
     }
 
     #[test]
     fn widening_a_credential_needs_the_operator_to_say_so() {
         let (_dir, home) = home_with_routes();
-        let queue = Queue::new(&home.bottle_dir("dev-aaaaa").join("supervise"));
+        let queue = Queue::new(&home.bottle("dev-aaaaa").supervise_dir());
         let asked = Request::PipelockBlock {
             failed_url: "https://api.anthropic.com/v1/files".into(),
             host: "api.anthropic.com".into(),
@@ -515,7 +509,7 @@ mod tests {
     #[test]
     fn a_proposal_belongs_to_the_bottle_whose_queue_holds_it() {
         let (_dir, home) = home_with_routes();
-        let queue = Queue::new(&home.bottle_dir("dev-aaaaa").join("supervise"));
+        let queue = Queue::new(&home.bottle("dev-aaaaa").supervise_dir());
         let asked = Request::EgressBlock {
             host: "pypi.org".into(),
             path_allowlist: vec![],

@@ -1,6 +1,7 @@
 //! The three probe sets: in the other bottle's agent, in the test's probe
 //! container, and the battery proper in the agent of bottle A.
 
+use bot_bottle::backend::names;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
@@ -79,7 +80,7 @@ pub fn teeth_probes(world: &World) -> Probes {
         Expect::Reached,
         "the metadata server, from its network",
     );
-    let outside = format!("bot-bottle-{}_outside", world.a);
+    let outside = names::network(&world.a, "outside");
     let up_ip = world.ip_on(&world.upstream, &outside);
     p.tcp(
         "teeth-up-tcp",
@@ -100,7 +101,7 @@ pub fn teeth_probes(world: &World) -> Probes {
     }
 
     // The egress proxy answers the agent only: not on the outside network.
-    let egress_out = world.ip_on(&format!("bot-bottle-{}-egress", world.a), &outside);
+    let egress_out = world.ip_on(&names::container(&world.a, "egress"), &outside);
     p.tcp(
         "egress-outside-tcp",
         &egress_out,
@@ -125,8 +126,8 @@ pub fn agent_probes(world: &World) -> Probes {
     let run = &world.run;
     let port = world.port;
     let (a, b) = (&world.a, &world.b);
-    let internal = format!("bot-bottle-{a}_internal");
-    let outside = format!("bot-bottle-{a}_outside");
+    let internal = names::network(a, "internal");
+    let outside = names::network(a, "outside");
 
     // Its sidecars answer (by name and by address).
     p.tcp(
@@ -144,7 +145,7 @@ pub fn agent_probes(world: &World) -> Probes {
         "its own supervise",
     );
     for role in ["egress", "supervise"] {
-        let ip = world.ip_on(&format!("bot-bottle-{a}-{role}"), &internal);
+        let ip = world.ip_on(&names::container(a, role), &internal);
         let port = if role == "egress" {
             PROXY_PORT
         } else {
@@ -244,7 +245,7 @@ pub fn agent_probes(world: &World) -> Probes {
 
     // The other bottle: every address of each of its containers.
     for role in ["agent", "egress", "supervise"] {
-        let container = format!("bot-bottle-{b}-{role}");
+        let container = names::container(b, role);
         for (j, (net, ip)) in container_ips(&container).into_iter().enumerate() {
             let what = format!("the other bottle's {role} on {net}");
             let id = format!("b-{role}{j}");
@@ -398,7 +399,7 @@ pub fn agent_probes(world: &World) -> Probes {
     );
 
     // Its own egress at its outside address.
-    let egress_out = world.ip_on(&format!("bot-bottle-{a}-egress"), &outside);
+    let egress_out = world.ip_on(&names::container(a, "egress"), &outside);
     p.tcp(
         "own-egress-outside",
         &egress_out,
@@ -453,7 +454,7 @@ pub fn agent_probes(world: &World) -> Probes {
         b.clone(),
     ];
     for role in ["agent", "egress", "supervise"] {
-        names.push(format!("bot-bottle-{b}-{role}"));
+        names.push(names::container(b, role));
     }
     for (i, name) in names.iter().enumerate() {
         p.getent(

@@ -116,6 +116,11 @@ impl Env {
         self.dir.path().join("home")
     }
 
+    /// A bottle's state folder in this test's home.
+    pub fn bottle(&self, slug: &str) -> bot_bottle::state::BottleDir {
+        bot_bottle::state::Home { root: self.home() }.bottle(slug)
+    }
+
     pub fn proj(&self) -> PathBuf {
         self.dir.path().join("proj")
     }
@@ -229,9 +234,10 @@ impl Env {
 
     /// No bottle's state folder is left in this test's home.
     pub fn assert_no_state(&self) {
-        let state: Vec<_> = std::fs::read_dir(self.home().join("state"))
-            .map(|d| d.flatten().collect())
-            .unwrap_or_default();
+        let state: Vec<_> =
+            std::fs::read_dir(bot_bottle::state::Home { root: self.home() }.state_root())
+                .map(|d| d.flatten().collect())
+                .unwrap_or_default();
         assert!(state.is_empty(), "state left behind: {state:?}");
     }
 }
@@ -268,7 +274,7 @@ impl Drop for Env {
                 .args([
                     "compose",
                     "-p",
-                    &format!("bot-bottle-{slug}"),
+                    &bot_bottle::backend::names::project(slug),
                     "down",
                     "--volumes",
                     "--timeout",

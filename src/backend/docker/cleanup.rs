@@ -110,6 +110,7 @@ pub fn execute(plan: &CleanupPlan, sink: &Sink) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::names;
 
     fn container(name: &str, slug: &str, project: bool, running: bool) -> Container {
         Container {
@@ -117,7 +118,7 @@ mod tests {
             slug: slug.into(),
             role: "agent".into(),
             agent: "shell".into(),
-            project: project.then(|| format!("bot-bottle-{slug}")),
+            project: project.then(|| names::project(slug)),
             running,
             up: running,
             created: String::new(),
@@ -127,21 +128,21 @@ mod tests {
     #[test]
     fn plan_covers_projects_and_strays() {
         let containers = [
-            container("bot-bottle-a-agent", "a", true, true),
-            container("bot-bottle-a-egress", "a", true, false),
-            container("bot-bottle-b-agent", "b", true, false),
+            container(&names::container("a", "agent"), "a", true, true),
+            container(&names::container("a", "egress"), "a", true, false),
+            container(&names::container("b", "agent"), "b", true, false),
             container("manual", "c", false, true),
         ];
         let networks = [
             Network {
                 name: "bot-bottle-a_internal".into(),
                 slug: "a".into(),
-                project: Some("bot-bottle-a".into()),
+                project: Some(names::project("a")),
             },
             Network {
                 name: "bot-bottle-z_internal".into(),
                 slug: "z".into(),
-                project: Some("bot-bottle-z".into()),
+                project: Some(names::project("z")),
             },
             Network {
                 name: "loose".into(),

@@ -25,14 +25,7 @@ impl ComposeError {
     }
 }
 
-pub fn project(slug: &str) -> String {
-    format!("bot-bottle-{slug}")
-}
-
-/// The container of a bottle's service; the plan names them so.
-pub fn container(slug: &str, service: &str) -> String {
-    format!("bot-bottle-{slug}-{service}")
-}
+pub use crate::backend::names::{container, project};
 
 /// Compose's version, or why it cannot be used.
 pub fn check() -> Result<String, ComposeError> {

@@ -246,7 +246,7 @@ garbage line
             root: dir.path().to_path_buf(),
         };
         assert!(landed(&home, "a-1").is_empty(), "no gate, nothing landed");
-        let gate = home.bottle_dir("a-1").join(crate::gitgate::SERVICE);
+        let gate = home.bottle("a-1").gate_dir();
         std::fs::create_dir_all(&gate).unwrap();
         std::fs::write(gate.join(crate::gitgate::LANDED_FILE), "{not json").unwrap();
         assert!(

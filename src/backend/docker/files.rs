@@ -10,16 +10,11 @@ use serde_json::{Map, Value};
 
 use super::plan::{DockerPlan, FileContent, TokenSlot};
 use crate::egress::ca;
-use crate::gitgate;
-use crate::state::{Home, Metadata, StateError, write_atomic};
+use crate::state::bottle_dir::AGENT;
+use crate::state::{BottleDir, Home, Metadata, StateError, write_atomic};
 
-pub const COMPOSE_FILE: &str = "compose.json";
-/// The bottle's current Dockerfile, which the agent reads and the operator
-/// sees a capability-block's diff against.
-pub const AGENT_DOCKERFILE: &str = "agent/Dockerfile";
-/// The route credentials, `{slot: value}`; removed whenever the bottle is
-/// down.
-pub const TOKENS: &str = "egress/tokens.json";
+/// Where the compose document is; prefer `BottleDir::compose_file`.
+pub use crate::state::bottle_dir::COMPOSE_FILE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FilesError {
@@ -34,22 +29,22 @@ pub enum FilesError {
 pub fn write_state(home: &Home, metadata: &Metadata, plan: &DockerPlan) -> Result<(), FilesError> {
     let root = home.state_root();
     make_dir(&root, 0o700)?;
-    let dir = home.bottle_dir(&plan.slug);
-    let fresh = !dir.exists();
+    let dir = home.bottle(&plan.slug);
+    let fresh = !dir.root().exists();
     let result = write_all(home, &dir, metadata, plan);
     if result.is_err() && fresh {
-        let _ = fs::remove_dir_all(&dir);
+        let _ = fs::remove_dir_all(dir.root());
     }
     result
 }
 
 fn write_all(
     home: &Home,
-    dir: &Path,
+    dir: &BottleDir,
     metadata: &Metadata,
     plan: &DockerPlan,
 ) -> Result<(), FilesError> {
-    make_dir(dir, 0o700)?;
+    make_dir(dir.root(), 0o700)?;
     home.write_metadata(&plan.slug, metadata)?;
     let needs_ca = plan
         .files
@@ -61,15 +56,12 @@ fn write_all(
         Default::default()
     };
     for file in &plan.files {
-        let path = dir.join(&file.path);
+        let path = dir.root().join(&file.path);
         let in_service = file.path.components().count() > 1;
         if let Some(service) = file.path.components().next().filter(|_| in_service) {
-            let mode = if service.as_os_str() == "agent" {
-                0o755
-            } else {
-                0o700
-            };
-            make_dir(&dir.join(service), mode)?;
+            let service = service.as_os_str().to_string_lossy();
+            let mode = if service == AGENT { 0o755 } else { 0o700 };
+            make_dir(&dir.service(&service), mode)?;
         }
         if let Some(parent) = path.parent() {
             make_dir(parent, 0o755)?;
@@ -103,7 +95,7 @@ fn write_all(
         touch(&gate.audit_log)?;
     }
     let compose = serde_json::to_string_pretty(&plan.compose).unwrap_or_default();
-    write_atomic(&dir.join(COMPOSE_FILE), compose.as_bytes(), 0o600)?;
+    write_atomic(&dir.compose_file(), compose.as_bytes(), 0o600)?;
     Ok(())
 }
 
@@ -119,13 +111,20 @@ fn tokens_json(slots: &[TokenSlot]) -> String {
     serde_json::to_string(&Value::Object(map)).unwrap_or_default()
 }
 
-/// Removes what may hold a secret even when the state is kept for resume.
+/// Removes what may hold a secret (`BottleDir::secrets`) even when the
+/// state is kept for resume; a launch writes them again.
 pub fn remove_secrets(home: &Home, slug: &str) {
-    let dir = home.bottle_dir(slug);
-    let _ = fs::remove_file(dir.join(TOKENS));
-    let gate = dir.join(gitgate::SERVICE);
-    let _ = fs::remove_file(gate.join(gitgate::TOKENS_FILE));
-    let _ = fs::remove_dir_all(gate.join(gitgate::SSH_DIR));
+    for path in home.bottle(slug).secrets() {
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => {
+                let _ = fs::remove_dir_all(&path);
+            }
+            Ok(_) => {
+                let _ = fs::remove_file(&path);
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 /// Makes `path` (and its folder) an empty file unless it exists.
@@ -187,7 +186,7 @@ mod tests {
     use super::*;
     use crate::backend::docker::engine::EngineFacts;
     use crate::backend::docker::plan::{PlanInput, plan};
-    use crate::manifest::{Agent, Bottle, Egress, ImageSource, Origin, Skill};
+    use crate::manifest::{Agent, Auth, Bottle, Egress, ImageSource, Origin, Route, Scheme, Skill};
     use crate::provider::{Provider, SessionSpec};
 
     #[test]
@@ -258,35 +257,34 @@ mod tests {
         };
         write_state(&home, &meta, &plan).unwrap();
 
-        let mode = |p: &str| fs::metadata(state_dir.join(p)).unwrap().mode() & 0o777;
-        assert_eq!(mode("."), 0o700);
-        assert_eq!(mode("agent"), 0o755);
-        assert_eq!(mode("egress"), 0o700);
-        assert_eq!(mode("egress/ca.key"), 0o600);
-        assert_eq!(mode("compose.json"), 0o600);
+        let state = home.bottle("dev-aaaaa");
+        let mode = |p: &Path| fs::metadata(p).unwrap().mode() & 0o777;
+        assert_eq!(mode(state.root()), 0o700);
+        assert_eq!(mode(&state.agent_dir()), 0o755);
+        assert_eq!(mode(&state.egress_dir()), 0o700);
+        assert_eq!(mode(&state.egress_ca_key()), 0o600);
+        assert_eq!(mode(&state.compose_file()), 0o600);
         assert_eq!(
-            fs::read_to_string(state_dir.join("agent/skills/review/SKILL.md")).unwrap(),
+            fs::read_to_string(state.agent_dir().join("skills/review/SKILL.md")).unwrap(),
             "# review"
         );
-        let cert = fs::read_to_string(state_dir.join("agent/ca.pem")).unwrap();
+        let cert = fs::read_to_string(state.agent_ca()).unwrap();
         assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"));
-        assert_eq!(
-            cert,
-            fs::read_to_string(state_dir.join("egress/ca.pem")).unwrap()
-        );
+        assert_eq!(cert, fs::read_to_string(state.egress_ca()).unwrap());
         assert!(home.existing_bottle_dir("dev-aaaaa").is_ok());
         assert_eq!(home.read_metadata("dev-aaaaa").unwrap(), meta);
     }
 
-    #[test]
-    fn a_gate_gets_its_files_the_audit_log_and_loses_its_secrets_at_teardown() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A bottle with a git gate, an ssh key, two upstream CAs and a route
+    /// whose token is `$PATH` (set wherever tests run), planned; its state
+    /// is not written yet.
+    fn gate_bottle(dir: &Path) -> (Home, DockerPlan, Metadata) {
         let home = Home {
-            root: dir.path().join("home"),
+            root: dir.join("home"),
         };
-        let key = dir.path().join("id_ed25519");
-        fs::write(&key, "PRIVATE").unwrap();
-        let (ca1, ca2) = (dir.path().join("ca1.pem"), dir.path().join("ca2.pem"));
+        let key = dir.join("id_ed25519");
+        fs::write(&key, "PRIVATE ssh key").unwrap();
+        let (ca1, ca2) = (dir.join("ca1.pem"), dir.join("ca2.pem"));
         fs::write(&ca1, "ONE").unwrap();
         fs::write(&ca2, "TWO\n").unwrap();
         let agent = Agent {
@@ -315,15 +313,26 @@ mod tests {
             origin: Origin::Embedded,
         };
         bottle.egress.trust_upstream_ca = vec![ca1, ca2];
+        bottle.egress.routes.push(Route {
+            host: "api.example.com".into(),
+            path_allowlist: vec![],
+            auth: Some(Auth {
+                scheme: Some(Scheme::Bearer),
+                token_env: vec!["PATH".into()],
+            }),
+            role: None,
+            allow_private_addresses: None,
+            block_server_tools: None,
+        });
         let repo = crate::gitgate::operator::OperatorRepo {
-            top: dir.path().join("proj"),
-            git_dir: dir.path().join("proj/.git"),
-            common_dir: dir.path().join("proj/.git"),
+            top: dir.join("proj"),
+            git_dir: dir.join("proj/.git"),
+            common_dir: dir.join("proj/.git"),
             head: None,
         };
         let audit = home.audit_log("dev-ggggg");
         let state_dir = home.bottle_dir("dev-ggggg");
-        let env = BTreeSet::new();
+        let env = BTreeSet::from(["PATH".to_owned()]);
         let names = ["b".to_owned()];
         let plan = plan(&PlanInput {
             slug: "dev-ggggg",
@@ -358,23 +367,95 @@ mod tests {
             provider: Provider::Shell,
             session: SessionSpec::default(),
         };
+        (home, plan, meta)
+    }
+
+    #[test]
+    fn a_gate_gets_its_files_the_audit_log_and_loses_its_secrets_at_teardown() {
+        let dir = tempfile::tempdir().unwrap();
+        let (home, plan, meta) = gate_bottle(dir.path());
         write_state(&home, &meta, &plan).unwrap();
-        let mode = |p: &str| fs::metadata(state_dir.join(p)).unwrap().mode() & 0o777;
-        assert_eq!(mode("git-gate"), 0o700);
-        assert_eq!(mode("git-gate/ssh/id_0"), 0o600);
-        assert_eq!(mode("git-gate/tokens.json"), 0o600);
+        let state = home.bottle("dev-ggggg");
+        let mode = |p: &Path| fs::metadata(p).unwrap().mode() & 0o777;
+        assert_eq!(mode(&state.gate_dir()), 0o700);
+        assert_eq!(mode(&state.gate_ssh().join("id_0")), 0o600);
+        assert_eq!(mode(&state.gate_tokens()), 0o600);
         assert_eq!(
-            fs::read_to_string(state_dir.join("git-gate/upstream-ca.pem")).unwrap(),
+            fs::read_to_string(state.gate_upstream_ca()).unwrap(),
             "ONE\nTWO\n"
         );
-        assert!(state_dir.join("git-gate/gate.json").is_file());
-        assert!(state_dir.join("supervise/git-policy.md").is_file());
-        assert!(audit.is_file(), "a file for docker to mount, not a folder");
-        assert!(!state_dir.join("agent/ssh").exists());
+        assert!(state.gate_config().is_file());
+        assert!(state.git_policy().is_file());
+        assert!(
+            home.audit_log("dev-ggggg").is_file(),
+            "a file for docker to mount, not a folder"
+        );
+        assert!(!state.agent_dir().join("ssh").exists());
 
         remove_secrets(&home, "dev-ggggg");
-        assert!(!state_dir.join("git-gate/tokens.json").exists());
-        assert!(!state_dir.join("git-gate/ssh").exists());
-        assert!(state_dir.join("git-gate/gate.json").is_file());
+        assert!(!state.gate_tokens().exists());
+        assert!(!state.gate_ssh().exists());
+        assert!(state.gate_config().is_file());
+    }
+
+    /// Whatever the writer writes that holds a secret (a token, a private
+    /// key, a copied ssh key) is gone after `remove_secrets`, wherever the
+    /// layout puts it; what is not secret stays.
+    #[test]
+    fn remove_secrets_leaves_no_secret_the_writer_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let (home, plan, meta) = gate_bottle(dir.path());
+        write_state(&home, &meta, &plan).unwrap();
+        let state = home.bottle("dev-ggggg");
+        let secret: Vec<&Path> = plan
+            .files
+            .iter()
+            .filter(|f| match &f.content {
+                FileContent::Tokens(_) | FileContent::CaKey => true,
+                FileContent::Copy(_) => f.mode & 0o077 == 0,
+                _ => false,
+            })
+            .map(|f| f.path.as_path())
+            .collect();
+        assert!(
+            secret.len() >= 4,
+            "tokens twice, the CA key, the ssh key: {secret:?}"
+        );
+        let token = std::env::var("PATH").unwrap();
+        for rel in &secret {
+            assert!(state.root().join(rel).is_file(), "{}", rel.display());
+        }
+        assert!(
+            fs::read_to_string(state.egress_tokens())
+                .unwrap()
+                .contains(&token)
+        );
+
+        remove_secrets(&home, "dev-ggggg");
+        for rel in &secret {
+            assert!(
+                !state.root().join(rel).exists(),
+                "left behind: {}",
+                rel.display()
+            );
+        }
+        let mut left = Vec::new();
+        let mut todo = vec![state.root().to_path_buf()];
+        while let Some(d) = todo.pop() {
+            for entry in fs::read_dir(&d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    todo.push(path);
+                } else {
+                    let text = String::from_utf8_lossy(&fs::read(&path).unwrap()).into_owned();
+                    if text.contains("PRIVATE") || text.contains(&format!("\"{token}\"")) {
+                        left.push(path);
+                    }
+                }
+            }
+        }
+        assert!(left.is_empty(), "secrets left: {left:?}");
+        assert!(state.metadata().is_file() && state.compose_file().is_file());
+        assert!(state.egress_routes().is_file() && state.live_routes().is_file());
     }
 }

@@ -51,7 +51,7 @@ pub struct DockerGate;
 pub fn decide_args(slug: &str, id: &str, approve: bool) -> Vec<String> {
     [
         "exec",
-        &gitgate::container_name(slug),
+        &crate::backend::names::container(slug, gitgate::SERVICE),
         GATE_BINARY,
         "sidecar",
         "git-decide",

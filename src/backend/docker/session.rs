@@ -76,7 +76,7 @@ pub fn is_running(slug: &str) -> Result<bool, ExecError> {
 pub fn wait_for_gate(slug: &str) -> Result<(), ExecError> {
     let mut cmd = DOCKER.command([
         "exec".to_owned(),
-        crate::gitgate::container_name(slug),
+        container(slug, crate::gitgate::SERVICE),
         "/bot-bottle".into(),
         "sidecar".into(),
         "probe".into(),

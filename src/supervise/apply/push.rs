@@ -113,7 +113,7 @@ mod tests {
         let home = Home {
             root: dir.path().to_path_buf(),
         };
-        let queue = Queue::new(&home.bottle_dir("dev-aaaaa").join(crate::gitgate::SERVICE));
+        let queue = Queue::new(&home.bottle("dev-aaaaa").gate_dir());
         let p = queue
             .submit(
                 "dev-aaaaa",
@@ -210,7 +210,7 @@ mod tests {
         let home = Home {
             root: dir.path().to_path_buf(),
         };
-        let queue = Queue::new(&home.bottle_dir("dev-aaaaa").join("supervise"));
+        let queue = Queue::new(&home.bottle("dev-aaaaa").supervise_dir());
         let p = queue
             .submit("dev-aaaaa", Request::GitPush(held()), "forged".into())
             .unwrap();

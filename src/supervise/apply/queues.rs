@@ -19,7 +19,7 @@ use crate::supervise::proposal::{GitPush, Proposal, Request};
 use crate::supervise::queue::{Queue, check_id};
 
 /// The supervise sidecar's state folder, in a bottle's.
-pub const SUPERVISE: &str = "supervise";
+pub use crate::state::bottle_dir::SUPERVISE;
 
 /// Which sidecar's queue a proposal waits in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +52,7 @@ impl Source {
 pub fn queues(home: &Home, slug: &str) -> Vec<(Source, Queue)> {
     Source::ALL
         .iter()
-        .map(|s| (*s, Queue::new(&home.bottle_dir(slug).join(s.folder()))))
+        .map(|s| (*s, Queue::new(&home.bottle(slug).service(s.folder()))))
         .collect()
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::{ApplyError, Approval};
 use crate::backend::docker::session;
-use crate::egress::config::{EgressConfig, ROUTES_FILE, TOKENS_FILE, Tokens};
+use crate::egress::config::{EgressConfig, ROUTES_FILE, Tokens};
 use crate::egress::policy::Policy;
 use crate::exec::ExecError;
 use crate::manifest::{parse_scheme, validate_host};
@@ -17,9 +17,6 @@ use crate::supervise::audit::{self, Entry};
 use crate::supervise::merge::{self, Asked};
 use crate::supervise::proposal::Proposal;
 use crate::supervise::queue::now;
-use crate::supervise::server::ROUTES_VIEW;
-
-use super::queues::SUPERVISE;
 
 pub(super) fn add_route(
     home: &Home,
@@ -73,22 +70,18 @@ pub(super) fn add_route(
     Ok(merged.note)
 }
 
-pub(super) fn egress_dir(home: &Home, slug: &str) -> PathBuf {
-    home.bottle_dir(slug).join("egress")
-}
-
 /// The bottle's live routes and tokens. The routes are the host's own
 /// record (`state::LiveRoutes`), which no sidecar can write; a bottle
 /// launched before there was one has only the egress sidecar's copy. The
 /// sidecar can write in its folder, so its files are read bounded and
 /// without following links.
 pub fn read_routes(home: &Home, slug: &str) -> Result<(EgressConfig, Tokens), ApplyError> {
-    let dir = egress_dir(home, slug);
+    let dir = home.bottle(slug);
     let config = match home.read_live_routes(slug)? {
         Some(live) => live.config,
-        None => read_json(&dir.join(ROUTES_FILE))?,
+        None => read_json(&dir.egress_routes())?,
     };
-    let tokens_path = dir.join(TOKENS_FILE);
+    let tokens_path = dir.egress_tokens();
     let tokens = if tokens_path.exists() {
         read_json(&tokens_path)?
     } else {
@@ -141,13 +134,13 @@ fn write_routes(
         new_tokens.insert(t.slot, t.value);
     }
     Policy::new(after, &new_tokens).map_err(|e| ApplyError::Invalid(e.to_string()))?;
-    let egress = egress_dir(home, slug);
-    let view = home.bottle_dir(slug).join(SUPERVISE).join(ROUTES_VIEW);
+    let dir = home.bottle(slug);
+    let view = dir.routes_view();
     let (old_text, new_text) = (merge::pretty(before), merge::pretty(after));
     let old_tokens = serde_json::to_string(tokens).unwrap_or_default();
     let write = |routes: &str, tokens: &str| -> Result<(), StateError> {
-        write_atomic(&egress.join(TOKENS_FILE), tokens.as_bytes(), 0o600)?;
-        write_atomic(&egress.join(ROUTES_FILE), routes.as_bytes(), 0o644)?;
+        write_atomic(&dir.egress_tokens(), tokens.as_bytes(), 0o600)?;
+        write_atomic(&dir.egress_routes(), routes.as_bytes(), 0o644)?;
         write_atomic(&view, routes.as_bytes(), 0o644)
     };
     write(
@@ -261,7 +254,7 @@ pub fn check_edit(
 /// The routes file as the operator edits it.
 pub fn routes_text(home: &Home, slug: &str) -> Result<(PathBuf, String), ApplyError> {
     home.existing_bottle_dir(slug)?;
-    let path = egress_dir(home, slug).join(ROUTES_FILE);
+    let path = home.bottle(slug).egress_routes();
     let io = |reason: String| StateError::Io {
         path: path.clone(),
         reason,

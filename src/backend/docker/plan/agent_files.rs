@@ -5,11 +5,14 @@
 
 use std::fmt::Write as _;
 
+use std::path::PathBuf;
+
 use serde_json::json;
 
 use super::{AGENT_CONFIG_DIR, FileContent, PlanInput, READY_FILE, WORKDIR, pretty};
 use crate::manifest::{ImageSource, Role};
 use crate::provider::{self, AGENT_HOME, Provider};
+use crate::state::BottleDir;
 
 /// Adds the agent's files (paths relative to the state folder) through `add`.
 pub(super) fn add_agent_files(
@@ -17,11 +20,12 @@ pub(super) fn add_agent_files(
     mcp_url: &str,
     env: &[(String, String)],
     prompt: Option<&str>,
-    add: &mut impl FnMut(String, FileContent, u32),
+    add: &mut impl FnMut(PathBuf, FileContent, u32),
 ) {
+    let agent = BottleDir::relative().agent_dir();
     if let Some(prompt) = prompt {
         add(
-            "agent/prompt.md".into(),
+            agent.join("prompt.md"),
             FileContent::Text(format!("{prompt}\n")),
             0o644,
         );
@@ -33,26 +37,26 @@ pub(super) fn add_agent_files(
         None => String::new(),
     };
     add(
-        crate::backend::docker::files::AGENT_DOCKERFILE.into(),
+        BottleDir::relative().agent_dockerfile(),
         FileContent::Text(dockerfile),
         0o644,
     );
     let mcp = json!({"mcpServers": {"bot-bottle": {"type": "http", "url": mcp_url}}});
     add(
-        "agent/mcp.json".into(),
+        agent.join("mcp.json"),
         FileContent::Text(pretty(&mcp)),
         0o644,
     );
     if input.agent.provider == Provider::Codex {
         let (config, auth) = codex_files(env);
         add(
-            "agent/codex/config.toml".into(),
+            agent.join("codex/config.toml"),
             FileContent::Text(config),
             0o644,
         );
         if let Some(auth) = auth {
             add(
-                "agent/codex/auth.json".into(),
+                agent.join("codex/auth.json"),
                 FileContent::Text(auth),
                 0o644,
             );
@@ -60,13 +64,13 @@ pub(super) fn add_agent_files(
     }
     for skill in &input.agent.skills {
         add(
-            format!("agent/skills/{}", skill.name),
+            agent.join("skills").join(&skill.name),
             FileContent::CopyDir(skill.dir.clone()),
             0o755,
         );
     }
     add(
-        "agent/start.sh".into(),
+        agent.join("start.sh"),
         FileContent::Text(start_script(input, prompt)),
         0o755,
     );

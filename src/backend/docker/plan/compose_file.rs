@@ -10,7 +10,10 @@ use super::{
     LABEL_SLUG, MCP_PORT, PROXY_PORT, PlanInput, READY_FILE, Runtime, SIDECAR_STATE_DIR, WORKDIR,
 };
 use crate::backend::docker::seal;
+use crate::backend::names;
 use crate::gitgate::SERVICE;
+use crate::state::BottleDir;
+use crate::state::bottle_dir::AGENT;
 
 pub(super) fn labels(input: &PlanInput, role: &str) -> Value {
     json!({
@@ -31,7 +34,8 @@ pub(super) fn compose(
 }
 
 fn document(input: &PlanInput, image: &str, env: &[(String, String)], limits: &Resources) -> Value {
-    let state = |service: &str| input.state_dir.join(service).display().to_string();
+    let dir = BottleDir::new(input.state_dir.to_path_buf());
+    let state = |service: &str| dir.service(service).display().to_string();
     let sidecar_user = format!("{}:{}", input.host_user.0, input.host_user.1);
     let sidecar = |role: &str, networks: Value, port: u16| {
         let mut command = vec!["sidecar", role, "--state", SIDECAR_STATE_DIR];
@@ -40,7 +44,7 @@ fn document(input: &PlanInput, image: &str, env: &[(String, String)], limits: &R
         }
         json!({
             "image": input.sidecar_image,
-            "container_name": format!("bot-bottle-{}-{role}", input.slug),
+            "container_name": names::container(input.slug, role),
             "pull_policy": "never",
             "command": command,
             "user": sidecar_user,
@@ -60,7 +64,7 @@ fn document(input: &PlanInput, image: &str, env: &[(String, String)], limits: &R
     };
     let mut agent = json!({
         "image": image,
-        "container_name": format!("bot-bottle-{}-agent", input.slug),
+        "container_name": names::container(input.slug, AGENT),
         "pull_policy": "never",
         "hostname": input.slug,
         "user": AGENT_USER,
@@ -76,8 +80,11 @@ fn document(input: &PlanInput, image: &str, env: &[(String, String)], limits: &R
         "dns_opt": ["timeout:1", "attempts:1"],
         "networks": ["internal"],
         "volumes": [
-            format!("{}:{AGENT_CONFIG_DIR}:ro", state("agent")),
-            format!("{}/ca.pem:/etc/ssl/certs/ca-certificates.crt:ro", state("agent")),
+            format!("{}:{AGENT_CONFIG_DIR}:ro", dir.agent_dir().display()),
+            format!(
+                "{}:/etc/ssl/certs/ca-certificates.crt:ro",
+                dir.agent_ca().display()
+            ),
         ],
         "labels": labels(input, "agent"),
         "healthcheck": {
@@ -111,7 +118,7 @@ fn document(input: &PlanInput, image: &str, env: &[(String, String)], limits: &R
         services["agent"]["depends_on"][SERVICE] = json!({"condition": "service_started"});
     }
     json!({
-        "name": format!("bot-bottle-{}", input.slug),
+        "name": names::project(input.slug),
         "services": services,
         "networks": {
             "internal": {

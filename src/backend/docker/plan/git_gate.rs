@@ -13,14 +13,14 @@ use super::{
     FileContent, HEALTH_INTERVAL, PlanInput, SIDECAR_STATE_DIR, TokenSlot, pretty, token_slots,
 };
 use crate::backend::docker::images::gate_image_tag;
+use crate::backend::names;
 use crate::gitgate::operator::OperatorRepo;
 use crate::gitgate::{
-    self, AUDIT_MOUNT, Allow, CONFIG_FILE, DEFAULT_MAX_PUSH, DEFAULT_PROTECTED, GATE_PORT,
-    GateConfig, OPERATOR_MOUNT, RemoteAuth, RemoteConfig, SERVICE, SSH_DIR, TOKENS_FILE,
-    UPSTREAM_CA_FILE,
+    self, AUDIT_MOUNT, Allow, DEFAULT_MAX_PUSH, DEFAULT_PROTECTED, GATE_PORT, GateConfig,
+    OPERATOR_MOUNT, RemoteAuth, RemoteConfig, SERVICE,
 };
 use crate::manifest::{ImageSource, Origin, Scheme};
-use crate::state::LiveRoutes;
+use crate::state::{BottleDir, LiveRoutes};
 
 /// What the host tells the plan about the gate's surroundings.
 #[derive(Debug, Clone, Copy)]
@@ -171,12 +171,12 @@ pub(super) fn add_files(
     input: &PlanInput,
     gate: &GateInput,
     live: &LiveRoutes,
-    add: &mut impl FnMut(String, FileContent, u32),
+    add: &mut impl FnMut(PathBuf, FileContent, u32),
 ) {
     let config = gate_config(input, gate);
-    let dir = SERVICE;
+    let rel = BottleDir::relative();
     add(
-        format!("{dir}/{CONFIG_FILE}"),
+        rel.gate_config(),
         FileContent::Text(pretty(&serde_json::to_value(&config).unwrap_or_default())),
         0o644,
     );
@@ -187,21 +187,17 @@ pub(super) fn add_files(
             slots.push(token);
         }
     }
-    add(
-        format!("{dir}/{TOKENS_FILE}"),
-        FileContent::Tokens(slots),
-        0o600,
-    );
+    add(rel.gate_tokens(), FileContent::Tokens(slots), 0o600);
     for (i, entry) in input.bottle.ssh.iter().enumerate() {
         add(
-            format!("{dir}/{SSH_DIR}/{}", ssh_key(i)),
+            rel.gate_ssh().join(ssh_key(i)),
             FileContent::Copy(entry.identity_file.clone()),
             0o600,
         );
     }
     if let Some(known) = gate.known_hosts {
         add(
-            format!("{dir}/{SSH_DIR}/known_hosts"),
+            rel.gate_ssh().join("known_hosts"),
             FileContent::Copy(known.to_path_buf()),
             0o644,
         );
@@ -209,13 +205,13 @@ pub(super) fn add_files(
     let cas = &input.bottle.egress.trust_upstream_ca;
     if !cas.is_empty() {
         add(
-            format!("{dir}/{UPSTREAM_CA_FILE}"),
+            rel.gate_upstream_ca(),
             FileContent::Concat(cas.clone()),
             0o644,
         );
     }
     add(
-        format!("supervise/{}", gitgate::POLICY_FILE),
+        rel.git_policy(),
         FileContent::Text(gitgate::policy_text(&config)),
         0o644,
     );
@@ -238,7 +234,7 @@ pub(super) fn service(input: &PlanInput, gate: &GateInput) -> Value {
     }
     let mut service = json!({
         "image": gate_image_tag(input.sidecar_image),
-        "container_name": gitgate::container_name(input.slug),
+        "container_name": names::container(input.slug, SERVICE),
         "pull_policy": "never",
         "command": [
             "sidecar", "git-gate",
@@ -255,7 +251,7 @@ pub(super) fn service(input: &PlanInput, gate: &GateInput) -> Value {
         "networks": networks,
         // Long syntax: a path may hold ':'.
         "volumes": [
-            bind(&input.state_dir.join(SERVICE), SIDECAR_STATE_DIR, false),
+            bind(&BottleDir::new(input.state_dir.to_path_buf()).gate_dir(), SIDECAR_STATE_DIR, false),
             bind(common, OPERATOR_MOUNT, true),
             bind(&common.join("objects"), &format!("{OPERATOR_MOUNT}/objects"), false),
             bind(&common.join("refs"), &format!("{OPERATOR_MOUNT}/refs"), false),

@@ -118,7 +118,7 @@ pub(super) fn preflight(
     {
         row(if i == 0 { "git" } else { "" }, line);
     }
-    let agent_dir = input.state_dir.join("agent");
+    let agent_dir = crate::state::BottleDir::new(input.state_dir.to_path_buf()).agent_dir();
     row(
         "mounts",
         format!("{} -> {AGENT_CONFIG_DIR} (ro)", agent_dir.display()),

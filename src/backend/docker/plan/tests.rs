@@ -1,0 +1,626 @@
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::gitgate::operator::OperatorRepo;
+use crate::manifest::{Auth, Dockerfile, Egress, GitRemote, Limits, Origin, Skill, SshEntry};
+use serde_json::json;
+
+fn agent(provider: Provider) -> Agent {
+    Agent {
+        name: "dev".into(),
+        provider,
+        prompt: "Be careful.".into(),
+        bottles: vec![],
+        skills: vec![],
+        startup_args: vec![],
+        description: Some("a test agent".into()),
+        model: None,
+        color: None,
+        origin: Origin::Embedded,
+    }
+}
+
+fn bottle() -> Bottle {
+    Bottle {
+        name: "default".into(),
+        image: Some(ImageSource::Dockerfile(Dockerfile {
+            shown_as: "<embedded defaults>/Dockerfile".into(),
+            contents: "FROM debian:bookworm-slim\n".into(),
+            context: None,
+            from_agent: false,
+        })),
+        env: BTreeMap::new(),
+        egress: Egress::default(),
+        ssh: vec![],
+        limits: Limits::default(),
+        git: Default::default(),
+        origin: Origin::Embedded,
+    }
+}
+
+const ENGINE: EngineFacts = EngineFacts {
+    runtime: Runtime::Runc,
+    why: super::super::engine::RuntimeWhy::NotRegistered,
+    cpus: 4,
+};
+const ENGINE_RUNSC: EngineFacts = EngineFacts {
+    runtime: Runtime::Runsc,
+    why: super::super::engine::RuntimeWhy::Registered,
+    cpus: 4,
+};
+
+fn input<'a>(
+    agent: &'a Agent,
+    bottle: &'a Bottle,
+    env: &'a BTreeSet<String>,
+    names: &'a [String],
+) -> PlanInput<'a> {
+    PlanInput {
+        slug: "dev-abcde",
+        agent,
+        bottle,
+        bottle_names: names,
+        state_dir: Path::new("/home/u/.bot-bottle/state/dev-abcde"),
+        engine: &ENGINE,
+        sidecar_image: "bot-bottle-sidecar:test",
+        host_user: (1000, 1000),
+        host_env_set: env,
+        copy_cwd: None,
+        extra_args: &[],
+        context_digest: None,
+        live_routes: None,
+        git_gate: None,
+    }
+}
+
+fn full_bottle() -> Bottle {
+    let mut b = bottle();
+    b.env.insert("PRICE".into(), "$5".into());
+    b.env.insert("EDITOR".into(), "vi".into());
+    b.egress.routes = vec![
+        Route {
+            host: "api.anthropic.com".into(),
+            path_allowlist: vec![],
+            auth: Some(Auth {
+                scheme: None,
+                token_env: vec!["ANTHROPIC_API_KEY".into(), "CLAUDE_CODE_OAUTH_TOKEN".into()],
+            }),
+            role: Some(Role::AnthropicBaseUrl),
+            block_server_tools: Some(true),
+            ..Route::default()
+        },
+        Route {
+            host: "api.github.com".into(),
+            path_allowlist: vec!["/repos/".into()],
+            auth: Some(Auth {
+                scheme: Some(Scheme::Bearer),
+                token_env: vec!["GH_TOKEN".into()],
+            }),
+            ..Route::default()
+        },
+        Route {
+            host: "pypi.org".into(),
+            allow_private_addresses: Some(true),
+            ..Route::default()
+        },
+    ];
+    b.egress.trust_upstream_ca = vec!["/etc/corp-ca.pem".into()];
+    b.ssh = vec![SshEntry {
+        host: "github.com".into(),
+        identity_file: "/home/u/.ssh/id_ed25519".into(),
+    }];
+    b
+}
+
+#[test]
+fn shell_in_default_bottle() {
+    let agent = agent(Provider::Shell);
+    let bottle = bottle();
+    let env = BTreeSet::new();
+    let names = vec!["default".to_owned()];
+    let plan = plan(&input(&agent, &bottle, &env, &names)).unwrap();
+    insta::assert_snapshot!("shell_preflight", plan.preflight.render());
+    insta::assert_json_snapshot!("shell_compose", plan.compose);
+}
+
+#[test]
+fn claude_with_routes_tokens_ssh_and_skills() {
+    let mut agent = agent(Provider::Claude);
+    agent.skills = vec![Skill {
+        name: "review".into(),
+        dir: "/home/u/.bot-bottle/skills/review".into(),
+    }];
+    agent.startup_args = vec!["--verbose".into()];
+    let bottle = full_bottle();
+    let env: BTreeSet<String> = ["CLAUDE_CODE_OAUTH_TOKEN".to_owned()].into();
+    let names = vec!["claude".to_owned(), "gh".to_owned()];
+    let mut inp = input(&agent, &bottle, &env, &names);
+    inp.engine = &ENGINE_RUNSC;
+    inp.copy_cwd = Some(Path::new("/home/u/proj"));
+    let extra = vec!["fix it".to_owned()];
+    inp.extra_args = &extra;
+    let plan = plan(&inp).unwrap();
+    insta::assert_snapshot!("claude_preflight", plan.preflight.render());
+    insta::assert_json_snapshot!("claude_compose", plan.compose);
+    let listing: Vec<String> = plan
+        .files
+        .iter()
+        .map(|f| format!("{:o} {} {:?}", f.mode, f.path.display(), f.content))
+        .collect();
+    insta::assert_snapshot!("claude_files", listing.join("\n"));
+    assert_eq!(plan.session.args, ["--verbose", "fix it"]);
+}
+
+#[test]
+fn a_dockerfile_asking_for_an_unknown_cli_is_refused_before_anything_runs() {
+    let agent = agent(Provider::Claude);
+    let mut bottle = bottle();
+    if let Some(ImageSource::Dockerfile(d)) = &mut bottle.image {
+        d.contents = format!("# bot-bottle-cli: gemini\n{}", d.contents);
+    }
+    let env = BTreeSet::new();
+    let names = vec!["b".to_owned()];
+    let err = plan(&input(&agent, &bottle, &env, &names)).unwrap_err();
+    assert!(
+        matches!(&err, PlanError::UnknownCli { file, .. } if file == "<embedded defaults>/Dockerfile"),
+        "{err}"
+    );
+}
+
+#[test]
+fn codex_gets_its_base_url_a_placeholder_key_and_a_trusted_workdir() {
+    let agent = agent(Provider::Codex);
+    let mut bottle = bottle();
+    bottle.egress.routes = vec![Route {
+        host: "api.openai.com".into(),
+        auth: Some(Auth {
+            scheme: Some(Scheme::Bearer),
+            token_env: vec!["OPENAI_API_KEY".into()],
+        }),
+        role: Some(Role::OpenaiBaseUrl),
+        ..Route::default()
+    }];
+    let env: BTreeSet<String> = ["OPENAI_API_KEY".to_owned()].into();
+    let names = vec!["codex".to_owned()];
+    let plan = plan(&input(&agent, &bottle, &env, &names)).unwrap();
+    let text = |path: &str| {
+        let file = plan.files.iter().find(|f| f.path == Path::new(path));
+        match file.map(|f| &f.content) {
+            Some(FileContent::Text(t)) => t.clone(),
+            other => panic!("{path}: {other:?}"),
+        }
+    };
+    assert_eq!(
+        text("agent/codex/config.toml"),
+        "openai_base_url = \"http://egress:4002/v1\"\n\n[projects.\"/workspace\"]\ntrust_level = \"trusted\"\n"
+    );
+    let auth: Value = serde_json::from_str(&text("agent/codex/auth.json")).unwrap();
+    assert_eq!(
+        auth,
+        json!({"auth_mode": "apikey", "OPENAI_API_KEY": "bot-bottle-placeholder-openai-api-key"})
+    );
+    assert!(
+        text("agent/start.sh").contains("cp /etc/bot-bottle/codex/$f /home/agent/.codex/$f"),
+        "{}",
+        text("agent/start.sh")
+    );
+    let agent_env = &plan.compose["services"]["agent"]["environment"];
+    assert_eq!(agent_env["OPENAI_BASE_URL"], "http://egress:4002/v1");
+}
+
+#[test]
+fn no_secret_or_token_value_reaches_the_plan() {
+    let agent = agent(Provider::Claude);
+    let bottle = full_bottle();
+    let env: BTreeSet<String> = ["ANTHROPIC_API_KEY".to_owned(), "GH_TOKEN".to_owned()].into();
+    let names = vec!["claude".to_owned()];
+    let plan = plan(&input(&agent, &bottle, &env, &names)).unwrap();
+    let agent_env = &plan.compose["services"]["agent"]["environment"];
+    assert_eq!(
+        agent_env["ANTHROPIC_API_KEY"],
+        "bot-bottle-placeholder-anthropic-api-key"
+    );
+    assert_eq!(agent_env["ANTHROPIC_BASE_URL"], "http://egress:4001");
+    assert!(
+        agent_env.get("GH_TOKEN").is_none(),
+        "plain routes give the agent nothing"
+    );
+    let tokens = plan
+        .files
+        .iter()
+        .find(|f| f.path == BottleDir::relative().egress_tokens())
+        .unwrap();
+    assert_eq!(
+        tokens.content,
+        FileContent::Tokens(vec![
+            TokenSlot {
+                slot: "t0".into(),
+                host_env: "ANTHROPIC_API_KEY".into()
+            },
+            TokenSlot {
+                slot: "t1".into(),
+                host_env: "GH_TOKEN".into()
+            },
+        ])
+    );
+    let routes = plan
+        .files
+        .iter()
+        .find(|f| f.path == BottleDir::relative().egress_routes())
+        .unwrap();
+    let FileContent::Text(text) = &routes.content else {
+        panic!()
+    };
+    let config: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(
+        config["routes"][0]["auth"],
+        json!({"scheme": "header:x-api-key", "token": "t0"})
+    );
+}
+
+#[test]
+fn every_container_and_network_is_labelled_and_only_egress_goes_out() {
+    let agent = agent(Provider::Shell);
+    let bottle = bottle();
+    let env = BTreeSet::new();
+    let names = vec!["default".to_owned()];
+    let compose = plan(&input(&agent, &bottle, &env, &names)).unwrap().compose;
+    for section in ["services", "networks"] {
+        for (name, item) in compose[section].as_object().unwrap() {
+            assert_eq!(item["labels"][LABEL_SLUG], "dev-abcde", "{section}.{name}");
+            assert_eq!(item["labels"][LABEL_AGENT], "dev", "{section}.{name}");
+            assert!(item["labels"][LABEL_ROLE].is_string(), "{section}.{name}");
+        }
+    }
+    assert_eq!(compose["networks"]["internal"]["internal"], true);
+    assert_eq!(
+        compose["networks"]["internal"]["driver_opts"][INHIBIT_IPV4], "true",
+        "the host has no address the agent could reach"
+    );
+    for (name, service) in compose["services"].as_object().unwrap() {
+        for key in [
+            "mem_limit",
+            "memswap_limit",
+            "pids_limit",
+            "cpus",
+            "logging",
+        ] {
+            assert!(!service[key].is_null(), "{name} has no {key}");
+        }
+        let outside = service["networks"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("outside"));
+        assert_eq!(outside, name == "egress", "{name}");
+    }
+}
+
+#[test]
+fn dollars_are_escaped_for_compose() {
+    let agent = agent(Provider::Shell);
+    let bottle = full_bottle();
+    let env = BTreeSet::new();
+    let names = vec!["x".to_owned()];
+    let compose = plan(&input(&agent, &bottle, &env, &names)).unwrap().compose;
+    assert_eq!(compose["services"]["agent"]["environment"]["PRICE"], "$$5");
+}
+
+#[test]
+fn bottle_env_cannot_redirect_the_agent() {
+    let agent = agent(Provider::Shell);
+    let mut bottle = full_bottle();
+    bottle
+        .env
+        .insert("HTTPS_PROXY".into(), "http://elsewhere:1".into());
+    let env = BTreeSet::new();
+    let names = vec!["x".to_owned()];
+    let err = plan(&input(&agent, &bottle, &env, &names)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "bottles x: env.HTTPS_PROXY is set by bot-bottle itself"
+    );
+}
+
+#[test]
+fn bottle_limits_override_the_defaults_within_the_engine() {
+    let agent = agent(Provider::Shell);
+    let mut bottle = bottle();
+    let env = BTreeSet::new();
+    let names = vec!["big".to_owned()];
+    let one_cpu = EngineFacts { cpus: 1, ..ENGINE };
+    let mut inp = input(&agent, &bottle, &env, &names);
+    inp.engine = &one_cpu;
+    let agent_service = |p: DockerPlan| p.compose["services"]["agent"].clone();
+    let defaults = agent_service(plan(&inp).unwrap());
+    assert_eq!(
+        (
+            &defaults["mem_limit"],
+            &defaults["pids_limit"],
+            &defaults["cpus"]
+        ),
+        (&json!("4g"), &json!(1024), &json!(1.0)),
+        "the default CPUs are capped at the engine's"
+    );
+
+    bottle.limits = Limits {
+        memory: Some(512 << 20),
+        pids: None,
+        cpus: Some(0.25),
+    };
+    let mut inp = input(&agent, &bottle, &env, &names);
+    inp.engine = &one_cpu;
+    let p = plan(&inp).unwrap();
+    assert!(
+        p.preflight
+            .render()
+            .contains("agent 512m memory, 1024 processes, 0.25 CPUs")
+    );
+    let set = agent_service(p);
+    assert_eq!(
+        (
+            &set["mem_limit"],
+            &set["memswap_limit"],
+            &set["pids_limit"],
+            &set["cpus"]
+        ),
+        (&json!("512m"), &json!("512m"), &json!(1024), &json!(0.25))
+    );
+
+    bottle.limits.cpus = Some(3.0);
+    let mut inp = input(&agent, &bottle, &env, &names);
+    inp.engine = &one_cpu;
+    let err = plan(&inp).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "bottles big: limits.cpus 3 is more than the docker engine's 1 CPUs"
+    );
+    assert_eq!(err.hint(), "set limits.cpus to 1 or less in the bottle");
+}
+
+#[test]
+fn a_resumed_bottle_keeps_the_routes_it_lived_with() {
+    let agent = agent(Provider::Shell);
+    let bottle = full_bottle();
+    let env: BTreeSet<String> = ["GH_TOKEN".to_owned()].into();
+    let names = vec!["x".to_owned()];
+    let fresh = plan(&input(&agent, &bottle, &env, &names)).unwrap();
+    let rel = BottleDir::relative();
+    let written = |p: &DockerPlan, path: PathBuf| {
+        p.files
+            .iter()
+            .find(|f| f.path == path)
+            .map(|f| f.content.clone())
+            .unwrap()
+    };
+    // At launch, the host's record is what egress gets.
+    let FileContent::Text(record) = written(&fresh, rel.live_routes()) else {
+        panic!("the record is text");
+    };
+    let mut live: LiveRoutes = serde_json::from_str(&record).unwrap();
+    assert_eq!(
+        live.token_env.get("t0").map(String::as_str),
+        Some("GH_TOKEN")
+    );
+
+    // Approved during its life: a route with a credential of its own.
+    live.config.routes.push(RouteConfig {
+        host: "api.example.com".into(),
+        path_allowlist: vec!["/v2/".into()],
+        auth: Some(AuthConfig {
+            scheme: "bearer".into(),
+            token: "t1".into(),
+        }),
+        ..Default::default()
+    });
+    live.token_env.insert("t1".into(), "EXAMPLE_TOKEN".into());
+    let mut inp = input(&agent, &bottle, &env, &names);
+    inp.live_routes = Some(&live);
+    let resumed = plan(&inp).unwrap();
+    let FileContent::Text(routes) = written(&resumed, rel.egress_routes()) else {
+        panic!("routes are text");
+    };
+    assert_eq!(
+        serde_json::from_str::<EgressConfig>(&routes).unwrap(),
+        live.config
+    );
+    assert_eq!(
+        written(&resumed, rel.egress_tokens()),
+        FileContent::Tokens(vec![
+            TokenSlot {
+                slot: "t0".into(),
+                host_env: "GH_TOKEN".into()
+            },
+            TokenSlot {
+                slot: "t1".into(),
+                host_env: "EXAMPLE_TOKEN".into()
+            },
+        ])
+    );
+    let shown = resumed.preflight.render();
+    assert!(
+        shown.contains("api.example.com /v2/ [token from $EXAMPLE_TOKEN]")
+            && shown.contains("kept from its last run"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn byte_amounts_in_docker_units() {
+    for (bytes, want) in [
+        (4u64 << 30, "4g"),
+        (1536 << 20, "1536m"),
+        (64 << 10, "64k"),
+        (1000, "1000b"),
+    ] {
+        assert_eq!(format_bytes(bytes), want);
+    }
+}
+
+#[test]
+fn a_role_twice_is_refused() {
+    let agent = agent(Provider::Claude);
+    let mut bottle = full_bottle();
+    bottle.egress.routes[1].role = Some(Role::AnthropicBaseUrl);
+    let env = BTreeSet::new();
+    let names = vec!["a".to_owned(), "b".to_owned()];
+    let err = plan(&input(&agent, &bottle, &env, &names)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("two routes have role 'anthropic-base-url'"),
+        "{err}"
+    );
+}
+
+fn gate_bottle() -> Bottle {
+    let mut b = full_bottle();
+    if let Some(ImageSource::Dockerfile(d)) = &mut b.image {
+        d.shown_as = "/home/u/proj/docker/Dockerfile".into();
+        d.context = Some("/home/u/proj/docker".into());
+    }
+    b.origin = Origin::File("bot-bottle.json".into());
+    b.git.remotes = vec![
+        GitRemote {
+            name: "up".into(),
+            url: "https://git.example.test/o/r.git".into(),
+            host: "git.example.test".into(),
+            ssh: false,
+            branches: vec!["agent/*".into()],
+            auth: Some(Auth {
+                scheme: Some(Scheme::Basic),
+                token_env: vec!["UP_TOKEN".into()],
+            }),
+        },
+        GitRemote {
+            name: "gh".into(),
+            url: "git@github.com:o/r.git".into(),
+            host: "github.com".into(),
+            ssh: true,
+            branches: vec![],
+            auth: None,
+        },
+    ];
+    b.git.protected_paths = Some(vec![".github".into(), "docs/legal/**".into()]);
+    b.git.allow_tags = Some(true);
+    b
+}
+
+fn operator_repo() -> OperatorRepo {
+    OperatorRepo {
+        top: "/home/u/proj".into(),
+        git_dir: "/home/u/proj/.git".into(),
+        common_dir: "/home/u/proj/.git".into(),
+        head: Some("main".into()),
+    }
+}
+
+#[test]
+fn claude_with_a_git_gate_and_remotes() {
+    let agent = agent(Provider::Claude);
+    let bottle = gate_bottle();
+    let env: BTreeSet<String> = ["GH_TOKEN".to_owned(), "UP_TOKEN".to_owned()].into();
+    let names = vec!["claude".to_owned(), "gh".to_owned()];
+    let repo = operator_repo();
+    let audit = PathBuf::from("/home/u/.bot-bottle/audit/dev-abcde.jsonl");
+    let mut inp = input(&agent, &bottle, &env, &names);
+    inp.copy_cwd = Some(Path::new("/home/u/proj/src"));
+    inp.git_gate = Some(GateInput {
+        repo: &repo,
+        audit_log: &audit,
+        known_hosts: Some(Path::new("/home/u/.ssh/known_hosts")),
+    });
+    let plan = plan(&inp).unwrap();
+    insta::assert_snapshot!("gate_preflight", plan.preflight.render());
+    insta::assert_json_snapshot!("gate_compose_service", plan.compose["services"]["git-gate"]);
+    let listing: Vec<String> = plan
+        .files
+        .iter()
+        .filter(|f| f.path.starts_with("git-gate") || f.path.ends_with("git-policy.md"))
+        .map(|f| format!("{:o} {} {:?}", f.mode, f.path.display(), f.content))
+        .collect();
+    insta::assert_snapshot!("gate_files", listing.join("\n"));
+
+    let agent_service = &plan.compose["services"]["agent"];
+    assert_eq!(
+        agent_service["depends_on"]["git-gate"]["condition"],
+        "service_started"
+    );
+    assert_eq!(plan.copy_cwd, None, "the gate's clone replaces the copy");
+    let gate = plan.git_gate.as_ref().unwrap();
+    assert_eq!(gate.repo_top, Path::new("/home/u/proj"));
+    assert_eq!(gate.image, "bot-bottle-git-gate:test");
+    assert_eq!(gate.user_email, "dev-abcde@bot-bottle.invalid");
+    let prompt = plan.session.prompt.as_deref().unwrap();
+    assert!(
+        prompt.starts_with("Be careful.\n\nYour /workspace is a git clone")
+            && prompt.contains("`git-push-policy`"),
+        "{prompt}"
+    );
+    assert!(
+        plan.files.iter().all(|f| !f
+            .path
+            .starts_with(BottleDir::relative().agent_dir().join("ssh"))),
+        "no key reaches the agent"
+    );
+    let config = plan
+        .files
+        .iter()
+        .find(|f| f.path == BottleDir::relative().gate_config())
+        .map(|f| match &f.content {
+            FileContent::Text(t) => serde_json::from_str::<crate::gitgate::GateConfig>(t).unwrap(),
+            other => panic!("{other:?}"),
+        })
+        .unwrap();
+    assert_eq!(
+        config.protected_paths,
+        [
+            ".github",
+            "docs/legal/**",
+            "docker/Dockerfile",
+            "src/bot-bottle.json"
+        ]
+        .map(String::from),
+        "the bottle's own Dockerfile and manifest, relative to the top"
+    );
+}
+
+#[test]
+fn the_gate_goes_out_only_with_remotes_and_remotes_need_a_gate() {
+    let agent = agent(Provider::Shell);
+    let mut bottle = gate_bottle();
+    bottle.git.remotes.clear();
+    let env = BTreeSet::new();
+    let names = vec!["x".to_owned()];
+    let repo = operator_repo();
+    let audit = PathBuf::from("/a.jsonl");
+    let mut inp = input(&agent, &bottle, &env, &names);
+    inp.copy_cwd = Some(Path::new("/home/u/proj"));
+    inp.git_gate = Some(GateInput {
+        repo: &repo,
+        audit_log: &audit,
+        known_hosts: None,
+    });
+    let p = plan(&inp).unwrap();
+    assert_eq!(
+        p.compose["services"]["git-gate"]["networks"],
+        json!(["internal"])
+    );
+    assert_eq!(
+        p.session.prompt.as_deref(),
+        Some("Be careful."),
+        "a shell reads no prompt"
+    );
+
+    let bottle = gate_bottle();
+    let mut inp = input(&agent, &bottle, &env, &names);
+    inp.copy_cwd = Some(Path::new("/tmp/not-a-repo"));
+    let p = plan(&inp).unwrap();
+    assert!(p.compose["services"].get("git-gate").is_none());
+    assert_eq!(p.copy_cwd.as_deref(), Some(Path::new("/tmp/not-a-repo")));
+    let shown = p.preflight.render();
+    assert!(
+        shown.contains(
+            "git       no gate (--cwd is not inside a git repository): the bottles' remotes up, gh are unused"
+        ),
+        "{shown}"
+    );
+}

@@ -1,0 +1,222 @@
+//! The one description of a bottle's state folder, `state/<slug>/`:
+//!
+//! ```text
+//! metadata.json          what `resume` needs to relaunch the bottle
+//! routes.json            the live routes, and which host variable fills
+//!                        each token slot (kept by the host, where no
+//!                        sidecar can write; `resume` uses it)
+//! .preserve              keep this state after teardown
+//! .lock                  held while the operator's side changes the bottle
+//! compose.json           the compose project's document
+//! Dockerfile             the bottle's own Dockerfile, once a proposal
+//!                        changed it (built instead of the manifest's)
+//! transcript.tar         the agent's session files, kept for `resume`
+//! agent/                 mounted read-only into the agent
+//!   Dockerfile           the image's current Dockerfile
+//!   ca.pem               the bottle's CA, trusted by the agent
+//! egress/                the egress sidecar's state folder
+//!   ca.pem ca.key        the bottle's CA                       (key: secret)
+//!   routes.json          the policy egress enforces
+//!   tokens.json          the route credentials                 (secret)
+//!   upstream-ca/         extra upstream CAs
+//! supervise/             the supervise sidecar's folder and proposal queue
+//!   routes.json          what `list-egress-routes` shows
+//!   git-policy.md        the push policy in words
+//! git-gate/              the git gate's folder and held-push queue
+//!   gate.json            its config
+//!   tokens.json          remote credentials and scan secrets   (secret)
+//!   ssh/                 ssh keys and known_hosts              (secret)
+//!   upstream-ca.pem      extra CAs for HTTPS remotes
+//!   landed.json          what landed in the operator's repository
+//! ```
+//!
+//! Every path is spelled here and nowhere else: writers and readers ask a
+//! `BottleDir` for it. `BottleDir::relative()` gives the same paths
+//! relative to the folder, for the plan, which names its files so.
+//! The secret ones are listed by `secrets()`, which teardown removes.
+
+use std::path::{Path, PathBuf};
+
+use crate::egress::config as egress;
+use crate::gitgate;
+
+/// The services with a folder here; each folder is named after its service.
+pub const AGENT: &str = "agent";
+pub const EGRESS: &str = "egress";
+pub const SUPERVISE: &str = "supervise";
+pub const GIT_GATE: &str = gitgate::SERVICE;
+
+/// The compose document's name, for callers that still join it themselves.
+pub const COMPOSE_FILE: &str = "compose.json";
+
+/// `state/<slug>/`, or the same layout relative to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BottleDir {
+    root: PathBuf,
+}
+
+impl BottleDir {
+    pub fn new(root: PathBuf) -> BottleDir {
+        BottleDir { root }
+    }
+
+    /// The layout relative to the state folder: `egress/tokens.json`, ...
+    pub fn relative() -> BottleDir {
+        BottleDir {
+            root: PathBuf::new(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn at(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    pub fn metadata(&self) -> PathBuf {
+        self.at("metadata.json")
+    }
+
+    /// The host's record of the live routes (`state::LiveRoutes`).
+    pub fn live_routes(&self) -> PathBuf {
+        self.at("routes.json")
+    }
+
+    pub fn preserve(&self) -> PathBuf {
+        self.at(".preserve")
+    }
+
+    pub fn lock(&self) -> PathBuf {
+        self.at(".lock")
+    }
+
+    pub fn compose_file(&self) -> PathBuf {
+        self.at(COMPOSE_FILE)
+    }
+
+    /// The bottle's own Dockerfile, once an approved proposal changed it.
+    pub fn own_dockerfile(&self) -> PathBuf {
+        self.at("Dockerfile")
+    }
+
+    pub fn transcript(&self) -> PathBuf {
+        self.at("transcript.tar")
+    }
+
+    /// A service's folder, bind-mounted into its container.
+    pub fn service(&self, name: &str) -> PathBuf {
+        self.at(name)
+    }
+
+    pub fn agent_dir(&self) -> PathBuf {
+        self.service(AGENT)
+    }
+
+    /// The image's current Dockerfile, which the agent reads.
+    pub fn agent_dockerfile(&self) -> PathBuf {
+        self.agent_dir().join("Dockerfile")
+    }
+
+    pub fn agent_ca(&self) -> PathBuf {
+        self.agent_dir().join(egress::CA_CERT_FILE)
+    }
+
+    pub fn egress_dir(&self) -> PathBuf {
+        self.service(EGRESS)
+    }
+
+    pub fn egress_ca(&self) -> PathBuf {
+        self.egress_dir().join(egress::CA_CERT_FILE)
+    }
+
+    pub fn egress_ca_key(&self) -> PathBuf {
+        self.egress_dir().join(egress::CA_KEY_FILE)
+    }
+
+    /// The policy the egress sidecar enforces.
+    pub fn egress_routes(&self) -> PathBuf {
+        self.egress_dir().join(egress::ROUTES_FILE)
+    }
+
+    /// The route credentials, `{slot: value}`.
+    pub fn egress_tokens(&self) -> PathBuf {
+        self.egress_dir().join(egress::TOKENS_FILE)
+    }
+
+    /// The `i`th extra upstream CA egress trusts.
+    pub fn egress_upstream_ca(&self, i: usize) -> PathBuf {
+        self.egress_dir()
+            .join("upstream-ca")
+            .join(format!("{i}.pem"))
+    }
+
+    /// The supervise sidecar's folder, also its proposal queue.
+    pub fn supervise_dir(&self) -> PathBuf {
+        self.service(SUPERVISE)
+    }
+
+    /// What supervise's `list-egress-routes` shows.
+    pub fn routes_view(&self) -> PathBuf {
+        self.supervise_dir()
+            .join(crate::supervise::server::ROUTES_VIEW)
+    }
+
+    pub fn git_policy(&self) -> PathBuf {
+        self.supervise_dir().join(gitgate::POLICY_FILE)
+    }
+
+    /// The git gate's folder, also its held-push queue.
+    pub fn gate_dir(&self) -> PathBuf {
+        self.service(GIT_GATE)
+    }
+
+    pub fn gate_config(&self) -> PathBuf {
+        self.gate_dir().join(gitgate::CONFIG_FILE)
+    }
+
+    pub fn gate_tokens(&self) -> PathBuf {
+        self.gate_dir().join(gitgate::TOKENS_FILE)
+    }
+
+    pub fn gate_ssh(&self) -> PathBuf {
+        self.gate_dir().join(gitgate::SSH_DIR)
+    }
+
+    pub fn gate_upstream_ca(&self) -> PathBuf {
+        self.gate_dir().join(gitgate::UPSTREAM_CA_FILE)
+    }
+
+    /// Everything that may hold a secret, files and folders: removed
+    /// whenever the bottle is down, even when its state is kept.
+    pub fn secrets(&self) -> [PathBuf; 4] {
+        [
+            self.egress_tokens(),
+            self.egress_ca_key(),
+            self.gate_tokens(),
+            self.gate_ssh(),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_and_rooted_agree() {
+        let rel = BottleDir::relative();
+        let dir = BottleDir::new("/h/state/a-1".into());
+        assert_eq!(rel.egress_tokens(), Path::new("egress/tokens.json"));
+        assert_eq!(rel.gate_ssh(), Path::new("git-gate/ssh"));
+        assert_eq!(rel.live_routes(), Path::new("routes.json"));
+        assert_eq!(
+            dir.egress_tokens(),
+            Path::new("/h/state/a-1/egress/tokens.json")
+        );
+        for (r, a) in rel.secrets().iter().zip(dir.secrets()) {
+            assert_eq!(dir.root().join(r), a);
+        }
+    }
+}
