@@ -28,10 +28,6 @@ use crate::provider::SessionSpec;
 use crate::state::{self, Home, Metadata};
 use crate::supervise::dockerfile;
 
-/// A bottle's own Dockerfile in its state folder, from a capability-block
-/// approval; it replaces the image its bottles name.
-pub const OWN_DOCKERFILE: &str = "Dockerfile";
-
 /// What the user asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartRequest {
@@ -158,16 +154,15 @@ pub fn prepare(
     let label = req.label.clone().unwrap_or_else(|| agent.name.clone());
     let slug = match &req.identity {
         Some(identity) => {
-            state::check_slug(identity)?;
-            identity.clone()
+            state::Slug::parse(identity)?.into_string()
         }
-        None => state::mint_identity(&label),
+        None => state::Slug::mint(&label).into_string(),
     };
     let state_dir = home.bottle_dir(&slug);
     // A capability-block approval left this bottle its own Dockerfile: an
     // agent wrote it, so it is checked again and built without network or
     // context.
-    let own = state_dir.join(OWN_DOCKERFILE);
+    let own = home.bottle(&slug).own_dockerfile();
     if let Ok(contents) = std::fs::read_to_string(&own) {
         dockerfile::check(&contents).map_err(|reason| LaunchError::OwnDockerfile {
             path: own.clone(),

@@ -36,12 +36,10 @@ use crate::state::{Home, Metadata};
 
 pub struct Smolmachines;
 
-/// The machine of a bottle.
+/// The machine of a bottle: named as its compose project is.
 pub fn machine_name(slug: &str) -> String {
-    compose::project(slug)
+    crate::backend::names::project(slug)
 }
-
-const BUNDLE_FILE: &str = "smolvm-bundle.json";
 
 impl Backend for Smolmachines {
     fn kind(&self) -> BackendKind {
@@ -108,8 +106,8 @@ impl Backend for Smolmachines {
         };
         docker::build_images(ctx, prepared, sidecar)?;
         let bundle = bundle::compose(&prepared.plan.compose);
-        let dir = ctx.home.bottle_dir(slug);
-        let bundle_file = dir.join(BUNDLE_FILE);
+        let dir = ctx.home.bottle(slug);
+        let bundle_file = dir.smolvm_bundle();
         crate::state::write_atomic(
             &bundle_file,
             serde_json::to_string_pretty(&bundle)
@@ -143,7 +141,7 @@ impl Backend for Smolmachines {
             image_tar: tar.display().to_string(),
             allow_cidrs: hosts.iter().map(|(_, ip)| format!("{ip}/32")).collect(),
             volumes: vec![(
-                dir.join("agent").display().to_string(),
+                dir.agent_dir().display().to_string(),
                 AGENT_CONFIG_DIR.into(),
             )],
             env: bundle::agent_env(&prepared.plan.compose),
@@ -427,10 +425,10 @@ fn run_quiet(args: &[String]) -> Result<(), ExecError> {
 /// Each bundle service's address on the bottle's internal network, as
 /// `(service, address)`.
 fn sidecar_addresses(slug: &str, services: &[String]) -> Result<Vec<(String, String)>, String> {
-    let network = format!("{}_internal", compose::project(slug));
+    let network = crate::backend::names::network(slug, "internal");
     let mut out = Vec::new();
     for service in services {
-        let container = compose::container(slug, service);
+        let container = crate::backend::names::container(slug, service);
         let format = format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}");
         let got = DOCKER
             .output(&mut DOCKER.command(["inspect", "--format", &format, &container]))

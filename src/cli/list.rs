@@ -119,7 +119,7 @@ docker   b-1        shell  2026-12-03T04:00:00Z  egress,git-gate
         let home = Home {
             root: dir.path().to_path_buf(),
         };
-        let gate = home.bottle_dir("dev-aaaaa").join(crate::gitgate::SERVICE);
+        let gate = home.bottle("dev-aaaaa").gate_dir();
         std::fs::create_dir_all(&gate).unwrap();
         let landed = crate::gitgate::Landed {
             branches: vec![crate::gitgate::LandedBranch {

@@ -23,8 +23,6 @@ use crate::exec::Sink;
 use crate::provider::{AGENT_HOME, Provider, SessionSpec, shell_quote};
 use crate::state::Home;
 
-const TRANSCRIPT: &str = "transcript.tar";
-
 /// Where bring-up and teardown report, and how they learn of Ctrl-C.
 pub struct Context<'a> {
     pub home: &'a Home,
@@ -118,7 +116,7 @@ fn bring_up_steps(
     if let Some(gate) = &plan.git_gate {
         workspace_clone(ctx, backend, slug, gate)?;
     }
-    let transcript = ctx.home.bottle_dir(slug).join(TRANSCRIPT);
+    let transcript = ctx.home.bottle(slug).transcript();
     if transcript.is_file() {
         backend.restore(slug, &transcript, AGENT_HOME)?;
     }
@@ -255,7 +253,7 @@ fn snapshot(ctx: &Context, backend: &dyn Backend, slug: &str, provider: Provider
     let Some(dir) = provider.transcript_dir() else {
         return;
     };
-    let to = ctx.home.bottle_dir(slug).join(TRANSCRIPT);
+    let to = ctx.home.bottle(slug).transcript();
     let warning = match backend.snapshot(slug, &dir, &to, session::SNAPSHOT_LIMIT) {
         Ok(Snapshot::Saved { .. } | Snapshot::Absent) => return,
         Ok(Snapshot::TooLarge { limit }) => format!(

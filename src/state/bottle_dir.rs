@@ -11,6 +11,8 @@
 //! Dockerfile             the bottle's own Dockerfile, once a proposal
 //!                        changed it (built instead of the manifest's)
 //! transcript.tar         the agent's session files, kept for `resume`
+//! smolvm-bundle.json     a smolmachines bottle's sidecars: compose.json
+//!                        without its agent
 //! agent/                 mounted read-only into the agent
 //!   Dockerfile           the image's current Dockerfile
 //!   ca.pem               the bottle's CA, trusted by the agent
@@ -103,6 +105,11 @@ impl BottleDir {
 
     pub fn transcript(&self) -> PathBuf {
         self.at("transcript.tar")
+    }
+
+    /// A smolmachines bottle's sidecars, as a compose document.
+    pub fn smolvm_bundle(&self) -> PathBuf {
+        self.at("smolvm-bundle.json")
     }
 
     /// A service's folder, bind-mounted into its container.
