@@ -63,6 +63,7 @@ pub fn bootstrap(
     cwd: &Path,
     size: (u16, u16),
 ) -> Result<bool, SessionError> {
+    TMUX.find()?;
     let conf = conf_path(home)?;
     let conf = conf.display().to_string();
     let exe = std::env::current_exe()
