@@ -4,6 +4,7 @@
 
 use std::ffi::OsStr;
 use std::io;
+use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Output, Stdio};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,6 +187,14 @@ impl Program {
             .ok()
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| self.name.to_owned())
+    }
+
+    /// Where the program is: the override variable's path, or the name
+    /// looked up on `PATH`. Missing (or not executable) is
+    /// `ExecError::NotFound`, whose hint says how to install it — so a
+    /// caller can say so before running anything.
+    pub fn find(&self) -> Result<PathBuf, ExecError> {
+        locate(&self.path(), self.install_hint)
     }
 
     pub fn command<I, S>(&self, args: I) -> Command
@@ -390,6 +399,15 @@ impl Program {
     }
 }
 
+/// `path` looked up as the shell would: a bare name on `PATH`, a path
+/// with a slash as it is; found only when it is an executable file.
+fn locate(path: &str, hint: &'static str) -> Result<PathBuf, ExecError> {
+    which::which(path).map_err(|_| ExecError::NotFound {
+        program: path.to_owned(),
+        hint,
+    })
+}
+
 fn trace(cmd: &Command) {
     if std::env::var_os("BOT_BOTTLE_TRACE").is_some_and(|v| v == "1") {
         eprintln!("+ {}", describe(cmd));
@@ -457,6 +475,26 @@ mod tests {
         let err = MISSING.output(&mut MISSING.command(["x"])).unwrap_err();
         assert!(matches!(err, ExecError::NotFound { .. }));
         assert_eq!(err.hint().as_deref(), Some("install it"));
+    }
+
+    #[test]
+    fn find_looks_on_the_path_and_at_the_override() {
+        let sh = SH.find().unwrap();
+        assert!(sh.is_absolute() && sh.ends_with("sh"), "{}", sh.display());
+
+        let err = MISSING.find().unwrap_err();
+        assert_eq!(err.to_string(), "bot-bottle-no-such-program was not found");
+        assert_eq!(err.hint().as_deref(), Some("install it"));
+
+        // An override is a path: found when it is an executable file.
+        assert_eq!(locate(&sh.display().to_string(), "").unwrap(), sh);
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("not-executable");
+        std::fs::write(&plain, "#!/bin/sh\n").unwrap();
+        for path in [plain.as_path(), dir.path(), &dir.path().join("absent")] {
+            let err = locate(&path.display().to_string(), "h").unwrap_err();
+            assert!(matches!(err, ExecError::NotFound { .. }), "{err}");
+        }
     }
 
     #[test]

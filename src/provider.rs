@@ -145,16 +145,18 @@ pub fn shell_join(words: &[String]) -> String {
         .join(" ")
 }
 
+/// Quotes one word for a POSIX shell (shlex: bare when nothing in it is
+/// special, else single- or double-quoted).
+///
+/// A NUL cannot be quoted, nor passed to any program: exec takes C
+/// strings. Such a word is quoted with its NULs kept, so running the line
+/// fails there ("nul byte found") instead of running a shortened word.
+/// (Should shlex ever refuse something else, the word becomes a lone NUL,
+/// which fails the same way.)
 pub fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
-    if plain {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
-    }
+    shlex::try_quote(word)
+        .or_else(|_| shlex::Quoter::new().allow_nul(true).quote(word))
+        .map_or_else(|_| "\0".to_owned(), std::borrow::Cow::into_owned)
 }
 
 #[cfg(test)]
@@ -238,12 +240,33 @@ mod tests {
 
     #[test]
     fn quoting_survives_the_shell() {
-        for word in ["", "a b", "it's", "$HOME", "`x`", "a\nb", "plain-word"] {
+        for word in [
+            "",
+            "a b",
+            "it's",
+            "$HOME",
+            "`x`",
+            "a\nb",
+            "plain-word",
+            "a=b,c%",
+            "\"q\" 'q' \\",
+            "^x",
+            "é ✓",
+        ] {
             let out = std::process::Command::new("sh")
                 .args(["-c", &format!("printf %s {}", shell_quote(word))])
                 .output()
                 .unwrap();
             assert_eq!(String::from_utf8(out.stdout).unwrap(), word);
         }
+    }
+
+    #[test]
+    fn a_nul_is_kept_so_running_the_line_fails() {
+        assert_eq!(shell_quote("a\0b"), "'a\0b'");
+        let spawned = std::process::Command::new("sh")
+            .args(["-c", &format!("printf %s {}", shell_quote("a\0b"))])
+            .output();
+        assert!(spawned.is_err());
     }
 }

@@ -41,7 +41,7 @@ pub fn open(detach: bool) -> Result<ExitCode, Failure> {
     }
     let size = ratatui::crossterm::terminal::size().unwrap_or((200, 50));
     let made = session::bootstrap(&home, &socket, &cwd, size)?;
-    let attach = format!("tmux -L {socket} attach -t {}", session::SESSION);
+    let attach = session::attach_command_line(&socket);
     if detach {
         let what = if made { "made" } else { "already there" };
         eprintln!("bot-bottle: session {what}; attach with: {attach}");

@@ -52,10 +52,10 @@ pub fn hook_bin() -> Result<PathBuf, RepoError> {
     }
 }
 
-/// A hook script: hands the hook to `bin`. The path is single-quoted for sh.
+/// A hook script: hands the hook to `bin`. The path is quoted for sh.
 pub fn hook_script(bin: &Path, name: &str) -> String {
-    let quoted = bin.to_string_lossy().replace('\'', r"'\''");
-    format!("#!/bin/sh\nexec '{quoted}' sidecar git-hook {name} \"$@\"\n")
+    let quoted = crate::provider::shell_quote(&bin.to_string_lossy());
+    format!("#!/bin/sh\nexec {quoted} sidecar git-hook {name} \"$@\"\n")
 }
 
 /// The config the gate's repository runs with.
@@ -419,8 +419,8 @@ mod tests {
     fn hook_scripts_quote_the_program() {
         assert_eq!(
             hook_script(Path::new("/bot-bottle"), "update"),
-            "#!/bin/sh\nexec '/bot-bottle' sidecar git-hook update \"$@\"\n"
+            "#!/bin/sh\nexec /bot-bottle sidecar git-hook update \"$@\"\n"
         );
-        assert!(hook_script(Path::new("/a'b"), "update").contains(r"'/a'\''b'"));
+        assert!(hook_script(Path::new("/a'b $c"), "update").contains(r#"exec "/a'b "'$c' "#));
     }
 }

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::process::Stdio;
 use std::time::Duration;
 
+use tmux_interface::{AttachSession, ClientFlags, HasSession, Tmux};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
@@ -103,16 +104,7 @@ async fn session(
     events: &mpsc::UnboundedSender<Event>,
 ) -> End {
     let child = TMUX
-        .async_command([
-            "-S",
-            &target.socket_path,
-            "-C",
-            "attach-session",
-            "-t",
-            &target.session,
-            "-f",
-            "ignore-size",
-        ])
+        .async_command(control_args(target))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -171,6 +163,23 @@ async fn session(
     end
 }
 
+/// `tmux -S SOCKET -C attach-session …`: the control-mode connection.
+/// ignore-size: it has no terminal, so no size of its own.
+fn control_args(target: &Target) -> Vec<String> {
+    let attach = AttachSession::new()
+        .target_session(target.session.as_str())
+        .flags(ClientFlags {
+            ignore_size: Some(true),
+            ..ClientFlags::default()
+        });
+    super::args(
+        Tmux::new()
+            .socket_path(target.socket_path.as_str())
+            .control_mode()
+            .command(attach),
+    )
+}
+
 fn result(reply: Reply) -> Result<Vec<String>, ClientError> {
     if reply.ok {
         Ok(reply.lines)
@@ -180,16 +189,40 @@ fn result(reply: Reply) -> Result<Vec<String>, ClientError> {
 }
 
 async fn session_exists(target: &Target) -> bool {
-    TMUX.async_command([
-        "-S",
-        &target.socket_path,
-        "has-session",
-        "-t",
-        &target.session,
-    ])
+    TMUX.async_command(super::args(
+        Tmux::new()
+            .socket_path(target.socket_path.as_str())
+            .command(HasSession::new().target_session(target.session.as_str())),
+    ))
     .stdout(Stdio::null())
     .stderr(Stdio::null())
     .status()
     .await
     .is_ok_and(|s| s.success())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_control_connection_ignores_its_size() {
+        let target = Target {
+            socket_path: "/tmp/tmux-0/bb".into(),
+            session: "bot-bottle".into(),
+        };
+        assert_eq!(
+            control_args(&target),
+            [
+                "-C",
+                "-S",
+                "/tmp/tmux-0/bb",
+                "attach-session",
+                "-f",
+                "ignore-size",
+                "-t",
+                "bot-bottle"
+            ]
+        );
+    }
 }

@@ -1,12 +1,18 @@
 //! tmux commands as typed values, turned into one correctly quoted line
 //! each for the control connection. Pure.
 //!
-//! Every argument is single-quoted (tmux's parser then expands nothing in
-//! it); a line break cannot be sent at all. Targets are ids, never names
-//! or indexes. Formats that print lines start with an id, so no text an
-//! agent controls (a pane title, a window name) can start a reply line.
+//! The commands are built with `tmux_interface`'s builders (full command
+//! names, one flag a word); `line` quotes them for tmux's own parser, not
+//! for sh. The command name and flag words are known text and go as is;
+//! every other word is single-quoted (tmux's parser then expands nothing in
+//! it), and a line break cannot be sent at all. Targets are ids, never
+//! names or indexes. Formats that print lines start with an id, so no text
+//! an agent controls (a pane title, a window name) can start a reply line.
 
-use std::fmt;
+use tmux_interface::{
+    BreakPane, DisplayMessage, JoinPane, KillPane, ListPanes, NewWindow, RespawnPane, SelectPane,
+    SelectWindow, SetOption, TmuxCommand,
+};
 
 use super::control::{PaneId, WindowId};
 
@@ -14,7 +20,10 @@ use super::control::{PaneId, WindowId};
 #[error("a tmux argument cannot hold a line break or NUL: {0:?}")]
 pub struct QuoteError(pub String);
 
-/// Quotes one argument for tmux's command parser.
+/// Quotes one argument for tmux's command parser. (tmux's parser is not
+/// sh: inside single quotes nothing is expanded, and `'\''` closes, adds a
+/// quote and reopens, as in sh; a line break ends the command whatever
+/// the quoting, so it is refused.)
 pub fn quote(arg: &str) -> Result<String, QuoteError> {
     if arg.contains(['\n', '\r', '\0']) {
         return Err(QuoteError(arg.chars().take(40).collect()));
@@ -22,125 +31,144 @@ pub fn quote(arg: &str) -> Result<String, QuoteError> {
     Ok(format!("'{}'", arg.replace('\'', r"'\''")))
 }
 
-/// A command: its name, then arguments (flags are passed as is, values
-/// are quoted).
+/// A command, as `tmux_interface` builds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Command {
-    words: Vec<Word>,
-}
+pub struct Command(TmuxCommand<'static>);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Word {
-    /// A command name or a flag: known text, sent as is.
-    Bare(&'static str),
-    Value(String),
+impl From<TmuxCommand<'static>> for Command {
+    fn from(command: TmuxCommand<'static>) -> Command {
+        Command(command)
+    }
 }
 
 impl Command {
-    fn new(name: &'static str) -> Command {
-        Command {
-            words: vec![Word::Bare(name)],
-        }
-    }
-
-    fn flag(mut self, flag: &'static str) -> Command {
-        self.words.push(Word::Bare(flag));
-        self
-    }
-
-    fn value(mut self, value: impl fmt::Display) -> Command {
-        self.words.push(Word::Value(value.to_string()));
-        self
-    }
-
-    fn opt(self, flag: &'static str, value: impl fmt::Display) -> Command {
-        self.flag(flag).value(value)
+    /// The words, unquoted: the command name first.
+    fn words(&self) -> Vec<String> {
+        self.0
+            .to_vec()
+            .into_iter()
+            .map(|w| w.into_owned())
+            .collect()
     }
 
     /// The line to send.
     pub fn line(&self) -> Result<String, QuoteError> {
         let words = self
-            .words
-            .iter()
-            .map(|w| match w {
-                Word::Bare(text) => Ok((*text).to_owned()),
-                Word::Value(value) => quote(value),
+            .words()
+            .into_iter()
+            .enumerate()
+            .map(|(i, word)| {
+                if i == 0 || is_flag(&word) {
+                    Ok(word)
+                } else {
+                    quote(&word)
+                }
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(words.join(" "))
     }
 }
 
+/// A flag word (`-d`, `-F`): letters after one dash, nothing tmux's parser
+/// would read specially. (A value that looks like this means the same to
+/// tmux quoted or not: quoting never hides a word from its flag parser.)
+fn is_flag(word: &str) -> bool {
+    word.strip_prefix('-')
+        .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphabetic()))
+}
+
 /// A new detached window running `shell_command`; prints `pane_id`.
 pub fn new_window(name: &str, shell_command: &str) -> Command {
-    Command::new("new-window")
-        .flag("-d")
-        .flag("-P")
-        .opt("-F", "#{pane_id}")
-        .opt("-n", name)
-        .value(shell_command)
+    NewWindow::new()
+        .detached()
+        .print()
+        .format("#{pane_id}")
+        .window_name(name.to_owned())
+        .shell_command(shell_command.to_owned())
+        .build()
+        .into()
 }
 
 /// Moves `pane` beside `target` (to its right, `percent` of the width).
 pub fn join_pane(pane: PaneId, target: PaneId, percent: u8) -> Command {
-    Command::new("join-pane")
-        .flag("-d")
-        .flag("-h")
-        .opt("-l", format!("{percent}%"))
-        .opt("-s", pane)
-        .opt("-t", target)
+    let mut command = JoinPane::new()
+        .detached()
+        .horizontal()
+        .src_pane(pane.to_string())
+        .dst_pane(target.to_string())
+        .build();
+    // The builder writes a percentage as `-p N`, which tmux 3.1 replaced
+    // with `-l N%`.
+    command.push_option("-l", format!("{percent}%"));
+    command.into()
 }
 
 /// Moves `pane` out to a window of its own, in the background.
 pub fn break_pane(pane: PaneId, name: &str) -> Command {
-    Command::new("break-pane")
-        .flag("-d")
-        .opt("-n", name)
-        .opt("-s", pane)
+    BreakPane::new()
+        .detached()
+        .window_name(name.to_owned())
+        .src_pane(pane.to_string())
+        .build()
+        .into()
 }
 
 pub fn respawn_pane(pane: PaneId, shell_command: &str) -> Command {
-    Command::new("respawn-pane")
-        .flag("-k")
-        .opt("-t", pane)
-        .value(shell_command)
+    RespawnPane::new()
+        .kill()
+        .target_pane(pane.to_string())
+        .shell_command(shell_command.to_owned())
+        .build()
+        .into()
 }
 
 pub fn kill_pane(pane: PaneId) -> Command {
-    Command::new("kill-pane").opt("-t", pane)
+    KillPane::new().target_pane(pane.to_string()).build().into()
 }
 
 pub fn select_pane(pane: PaneId) -> Command {
-    Command::new("select-pane").opt("-t", pane)
+    SelectPane::new()
+        .target_pane(pane.to_string())
+        .build()
+        .into()
 }
 
 pub fn select_window(window: WindowId) -> Command {
-    Command::new("select-window").opt("-t", window)
+    SelectWindow::new()
+        .target_window(window.to_string())
+        .build()
+        .into()
 }
 
 /// Sets a user option (`@name`) on a pane.
 pub fn set_pane_option(pane: PaneId, name: &str, value: &str) -> Command {
-    Command::new("set-option")
-        .flag("-p")
-        .opt("-t", pane)
-        .value(name)
-        .value(value)
+    SetOption::new()
+        .pane()
+        .target_pane(pane.to_string())
+        .option(name.to_owned())
+        .value(value.to_owned())
+        .build()
+        .into()
 }
 
 /// Sets a user option (`@name`) on the session of `pane`.
 pub fn set_session_option(pane: PaneId, name: &str, value: &str) -> Command {
-    Command::new("set-option")
-        .opt("-t", pane)
-        .value(name)
-        .value(value)
+    SetOption::new()
+        .target_pane(pane.to_string())
+        .option(name.to_owned())
+        .value(value.to_owned())
+        .build()
+        .into()
 }
 
 /// Every pane of the server: `PANE_ID WINDOW_ID DEAD @bb_slug` per line.
 /// The id comes first, so an agent's text never starts a line.
 pub fn list_panes() -> Command {
-    Command::new("list-panes")
-        .flag("-a")
-        .opt("-F", "#{pane_id} #{window_id} #{pane_dead} #{@bb_slug}")
+    ListPanes::new()
+        .all()
+        .format("#{pane_id} #{window_id} #{pane_dead} #{@bb_slug}")
+        .build()
+        .into()
 }
 
 /// One row of `list_panes`.
@@ -178,15 +206,19 @@ pub fn parse_pane_rows(lines: &[String]) -> Vec<PaneRow> {
 
 /// The window a pane is in, and the session: `WINDOW_ID SESSION_ID`.
 pub fn pane_place(pane: PaneId) -> Command {
-    Command::new("display-message")
-        .flag("-p")
-        .opt("-t", pane)
-        .value("#{window_id} #{session_id}")
+    DisplayMessage::new()
+        .print()
+        .target_pane(pane.to_string())
+        .message("#{window_id} #{session_id}")
+        .build()
+        .into()
 }
 
 #[cfg(test)]
 mod tests {
     use std::process::{Command as Process, Stdio};
+
+    use tmux_interface::{KillServer, NewSession, Tmux};
 
     use super::*;
 
@@ -198,9 +230,42 @@ mod tests {
                 .unwrap(),
             r#"new-window -d -P -F '#{pane_id}' -n 'shell-ab12c' 'bot-bottle attach '\''shell-ab12c'\'''"#
         );
+        // -l after -s and -t: the same to tmux, which reads flags in any
+        // order.
         assert_eq!(
             join_pane(PaneId(4), PaneId(0), 70).line().unwrap(),
-            "join-pane -d -h -l '70%' -s '%4' -t '%0'"
+            "join-pane -d -h -s '%4' -t '%0' -l '70%'"
+        );
+        let cases = [
+            (break_pane(PaneId(4), "w"), "break-pane -d -n 'w' -s '%4'"),
+            (
+                respawn_pane(PaneId(4), "bot-bottle attach x"),
+                "respawn-pane -k -t '%4' 'bot-bottle attach x'",
+            ),
+            (kill_pane(PaneId(4)), "kill-pane -t '%4'"),
+            (select_pane(PaneId(4)), "select-pane -t '%4'"),
+            (select_window(WindowId(2)), "select-window -t '@2'"),
+            (
+                set_pane_option(PaneId(1), "@bb_log", ""),
+                "set-option -p -t '%1' '@bb_log' ''",
+            ),
+            (
+                set_session_option(PaneId(1), "@x", "it's"),
+                r"set-option -t '%1' '@x' 'it'\''s'",
+            ),
+            (
+                pane_place(PaneId(1)),
+                "display-message -p -t '%1' '#{window_id} #{session_id}'",
+            ),
+        ];
+        for (command, want) in cases {
+            assert_eq!(command.line().unwrap(), want);
+        }
+        // A value that looks like a flag is sent bare: the same words to
+        // tmux either way.
+        assert_eq!(
+            set_session_option(PaneId(1), "@x", "-t").line().unwrap(),
+            "set-option -t '%1' '@x' -t"
         );
         assert!(set_pane_option(PaneId(1), "@x", "a\nb").line().is_err());
         assert!(
@@ -244,29 +309,23 @@ mod tests {
             return;
         }
         let socket = format!("bb-quote-{}", std::process::id());
-        struct Server(String);
+        let tmux = || Tmux::new().socket_name(socket.clone());
+        struct Server(Vec<String>);
         impl Drop for Server {
             fn drop(&mut self) {
-                let _ = Process::new("tmux")
-                    .args(["-L", &self.0, "kill-server"])
-                    .output();
+                let _ = Process::new("tmux").args(&self.0).output();
             }
         }
         let started = Process::new("tmux")
-            .args([
-                "-L",
-                &socket,
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-s",
-                "q",
-            ])
+            .args(crate::tmux::args(
+                tmux()
+                    .file("/dev/null")
+                    .command(NewSession::new().detached().session_name("q")),
+            ))
             .status()
             .expect("tmux is missing: install it, or set BOT_BOTTLE_SKIP_TMUX=1 to skip");
         assert!(started.success());
-        let _server = Server(socket.clone());
+        let _server = Server(crate::tmux::args(tmux().command(KillServer::new())));
         let nasty = [
             "it's",
             "\"double\"",
@@ -283,10 +342,12 @@ mod tests {
         ];
         let mut script = String::new();
         for (i, value) in nasty.iter().enumerate() {
-            let set = Command::new("set-option")
-                .flag("-g")
-                .value(format!("@v{i}"))
-                .value(*value);
+            let set: Command = SetOption::new()
+                .global()
+                .option(format!("@v{i}"))
+                .value(*value)
+                .build()
+                .into();
             script.push_str(&set.line().unwrap());
             script.push('\n');
         }

@@ -4,6 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use tmux_interface::{
+    AttachSession, HasSession, ListPanes, NewSession, NewWindow, ShowOptions, SourceFile, Tmux,
+};
+
 use crate::exec::{ExecError, TMUX};
 use crate::state::{Home, StateError, write_atomic};
 
@@ -47,7 +51,7 @@ pub fn conf_path(home: &Home) -> Result<PathBuf, StateError> {
 
 /// Whether the session is there.
 pub fn exists(socket: &str) -> Result<bool, ExecError> {
-    let mut cmd = TMUX.command(["-L", socket, "has-session", "-t", SESSION]);
+    let mut cmd = on(socket, HasSession::new().target_session(SESSION));
     match TMUX.output(&mut cmd) {
         Ok(_) => Ok(true),
         Err(ExecError::Failed { .. }) => Ok(false),
@@ -63,64 +67,70 @@ pub fn bootstrap(
     cwd: &Path,
     size: (u16, u16),
 ) -> Result<bool, SessionError> {
+    TMUX.find()?;
     let conf = conf_path(home)?;
     let conf = conf.display().to_string();
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "bot-bottle".into());
     let dashboard = crate::provider::shell_join(&[exe, "dashboard".into()]);
-    let home_env = format!("BOT_BOTTLE_HOME={}", home.root.display());
+    let home_root = home.root.display().to_string();
+    let home_env = format!("BOT_BOTTLE_HOME={home_root}");
     if exists(socket)? {
-        TMUX.output(&mut TMUX.command(["-L", socket, "source-file", &conf]))?;
+        TMUX.output(&mut on(socket, SourceFile::new().path(conf.as_str())))?;
         if !dashboard_running(socket)? {
-            let mut cmd = TMUX.command([
-                "-L",
-                socket,
-                "new-window",
-                "-t",
-                &format!("{SESSION}:"),
-                "-n",
-                "dashboard",
-            ]);
-            cmd.args(["-e", &home_env, "-c"]).arg(cwd).arg(&dashboard);
+            let new_window = NewWindow::new()
+                .target_window(format!("{SESSION}:"))
+                .window_name("dashboard")
+                .environment(home_env.as_str());
+            let mut cmd = on(socket, new_window);
+            // -c and the command last: the directory is passed as is, not
+            // as text.
+            cmd.arg("-c").arg(cwd).arg(&dashboard);
             TMUX.output(&mut cmd)?;
         }
         return Ok(false);
     }
-    let (width, height) = (size.0.to_string(), size.1.to_string());
-    let mut cmd = TMUX.command([
-        "-L",
-        socket,
-        "-f",
-        &conf,
-        "new-session",
-        "-d",
-        "-s",
-        SESSION,
-        "-n",
-        "dashboard",
-    ]);
-    cmd.args(["-x", &width, "-y", &height, "-e", &home_env, "-c"])
-        .arg(cwd)
-        .arg(dashboard);
+    let new_session = NewSession::new()
+        .detached()
+        .session_name(SESSION)
+        .window_name("dashboard")
+        .width(usize::from(size.0))
+        .height(usize::from(size.1))
+        .environment("BOT_BOTTLE_HOME", home_root.as_str());
+    let mut cmd = TMUX.command(crate::tmux::args(
+        Tmux::new()
+            .socket_name(socket)
+            .file(conf.as_str())
+            .command(new_session),
+    ));
+    cmd.arg("-c").arg(cwd).arg(dashboard);
     cmd.env_remove("TMUX");
     TMUX.output(&mut cmd)?;
     // A server already running (another session on the socket) did not read -f.
-    TMUX.output(&mut TMUX.command(["-L", socket, "source-file", &conf]))?;
+    TMUX.output(&mut on(socket, SourceFile::new().path(conf.as_str())))?;
     Ok(true)
+}
+
+/// `tmux -L socket COMMAND`, to run with `TMUX`.
+fn on<'a>(
+    socket: &'a str,
+    command: impl Into<tmux_interface::TmuxCommand<'a>>,
+) -> std::process::Command {
+    TMUX.command(crate::tmux::args(
+        Tmux::new().socket_name(socket).command(command),
+    ))
 }
 
 /// Whether the pane the dashboard said it runs in is alive.
 fn dashboard_running(socket: &str) -> Result<bool, ExecError> {
-    let mut cmd = TMUX.command([
-        "-L",
+    let mut cmd = on(
         socket,
-        "show-options",
-        "-v",
-        "-t",
-        SESSION,
-        "@bb_dashboard_pane",
-    ]);
+        ShowOptions::new()
+            .value()
+            .target_pane(SESSION)
+            .option("@bb_dashboard_pane"),
+    );
     let pane = match TMUX.output(&mut cmd) {
         Ok(out) => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
         Err(ExecError::Failed { .. }) => return Ok(false),
@@ -129,14 +139,10 @@ fn dashboard_running(socket: &str) -> Result<bool, ExecError> {
     if pane.is_empty() {
         return Ok(false);
     }
-    let out = TMUX.output(&mut TMUX.command([
-        "-L",
+    let out = TMUX.output(&mut on(
         socket,
-        "list-panes",
-        "-a",
-        "-F",
-        "#{pane_id} #{pane_dead}",
-    ]))?;
+        ListPanes::new().all().format("#{pane_id} #{pane_dead}"),
+    ))?;
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
         .any(|l| l == format!("{pane} 0")))
@@ -145,14 +151,40 @@ fn dashboard_running(socket: &str) -> Result<bool, ExecError> {
 /// Attaches this terminal to the session; replaces this process. From
 /// inside another tmux too: the session is on its own socket.
 pub fn attach(socket: &str) -> ExecError {
-    let mut cmd = TMUX.command(["-L", socket, "attach-session", "-t", SESSION]);
+    let mut cmd = on(socket, attach_session());
     cmd.env_remove("TMUX");
     TMUX.exec(&mut cmd)
+}
+
+fn attach_session() -> AttachSession<'static> {
+    AttachSession::new().target_session(SESSION)
+}
+
+/// The shell command that attaches a terminal to the session, to show
+/// the user.
+pub fn attach_command_line(socket: &str) -> String {
+    let mut words = vec![TMUX.name.to_owned()];
+    words.extend(crate::tmux::args(
+        Tmux::new().socket_name(socket).command(attach_session()),
+    ));
+    crate::provider::shell_join(&words)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_attach_line_quotes_the_socket() {
+        assert_eq!(
+            attach_command_line("bot-bottle"),
+            "tmux -L bot-bottle attach-session -t bot-bottle"
+        );
+        assert_eq!(
+            attach_command_line("my socket"),
+            "tmux -L 'my socket' attach-session -t bot-bottle"
+        );
+    }
 
     #[test]
     fn the_shipped_conf_is_the_one_on_disk() {

@@ -27,8 +27,10 @@ impl ComposeError {
 
 pub use crate::backend::names::{container, project};
 
-/// Compose's version, or why it cannot be used.
+/// Compose's version, or why it cannot be used. A missing docker is
+/// `ExecError::NotFound`, with docker's install hint.
 pub fn check() -> Result<String, ComposeError> {
+    DOCKER.find()?;
     match DOCKER.output(&mut DOCKER.command(["compose", "version", "--short"])) {
         Ok(out) => {
             let version = String::from_utf8_lossy(&out.stdout)

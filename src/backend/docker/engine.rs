@@ -77,6 +77,7 @@ impl EngineFacts {
 /// Asks the engine; `BOT_BOTTLE_RUNTIME` (runc or runsc) overrides the
 /// automatic choice of gVisor whenever the engine has it.
 pub fn facts() -> Result<EngineFacts, EngineError> {
+    DOCKER.find()?;
     let out = DOCKER.output(&mut DOCKER.command([
         "info",
         "--format",
