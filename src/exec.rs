@@ -157,29 +157,6 @@ impl ExecError {
     }
 }
 
-/// Where a program is: its override variable's path, else found on PATH.
-pub fn find(program: &Program) -> Result<std::path::PathBuf, ExecError> {
-    let path = std::path::PathBuf::from(program.path());
-    let found = if path.components().count() > 1 {
-        is_executable(&path).then_some(path)
-    } else {
-        std::env::var_os("PATH").and_then(|dirs| {
-            std::env::split_paths(&dirs)
-                .map(|d| d.join(&path))
-                .find(|p| is_executable(p))
-        })
-    };
-    found.ok_or_else(|| ExecError::NotFound {
-        program: program.path(),
-        hint: program.install_hint,
-    })
-}
-
-fn is_executable(path: &std::path::Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
 impl Program {
     /// The path to run: the override variable's value, else the name.
     pub fn path(&self) -> String {

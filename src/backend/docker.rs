@@ -29,7 +29,7 @@ pub struct Docker;
 
 /// Whether docker itself is on this host, and why not.
 pub fn docker_available() -> Result<(), Unavailable> {
-    crate::exec::find(&DOCKER).map(|_| ()).map_err(|e| Unavailable {
+    DOCKER.find().map(|_| ()).map_err(|e| Unavailable {
         reason: e.to_string(),
         fix: "install Docker Engine (Debian: apt install docker.io), then run scripts/setup for compose".into(),
     })

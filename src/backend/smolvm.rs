@@ -47,7 +47,7 @@ impl Backend for Smolmachines {
     }
 
     fn available(&self) -> Result<(), Unavailable> {
-        if crate::exec::find(&SMOLVM).is_err() {
+        if SMOLVM.find().is_err() {
             return Err(Unavailable {
                 reason: format!(
                     "smolvm is not installed ('{}' is not on PATH; {} can name it)",
