@@ -142,7 +142,11 @@ impl App {
             .iter()
             .map(|b| Item {
                 name: b.clone(),
-                detail: String::new(),
+                detail: match b.as_str() {
+                    "docker" => "the agent in a container".into(),
+                    "smolmachines" => "the agent in a microVM (smolvm)".into(),
+                    _ => String::new(),
+                },
             })
             .collect();
         self.modal = Some(Modal::PickBackend {

@@ -787,6 +787,25 @@ fn new_agent_flow() {
 }
 
 #[test]
+fn with_two_backends_the_choice_reaches_the_plan() {
+    let mut a = app();
+    a.backends = vec!["docker".into(), "smolmachines".into()];
+    a.update(key('n'));
+    a.update(code(KeyCode::Enter));
+    assert!(a.update(code(KeyCode::Enter)).is_empty(), "asks first");
+    assert!(matches!(a.modal, Some(Modal::PickBackend { .. })));
+    keys(&mut a, "smol");
+    assert_eq!(
+        a.update(code(KeyCode::Enter)),
+        [Effect::Preflight(NewAgent {
+            agent: "shell".into(),
+            bottles: vec![],
+            backend: "smolmachines".into(),
+        })]
+    );
+}
+
+#[test]
 fn stop_slides_to_the_next_agent_and_closes_the_pane_at_the_end() {
     let mut a = app();
     a.update(key('x'));
