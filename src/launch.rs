@@ -153,9 +153,7 @@ pub fn prepare(
     let mut bottle = manifest::compose_bottles(manifest, &bottle_names)?;
     let label = req.label.clone().unwrap_or_else(|| agent.name.clone());
     let slug = match &req.identity {
-        Some(identity) => {
-            state::Slug::parse(identity)?.into_string()
-        }
+        Some(identity) => state::Slug::parse(identity)?.into_string(),
         None => state::Slug::mint(&label).into_string(),
     };
     let state_dir = home.bottle_dir(&slug);

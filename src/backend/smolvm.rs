@@ -18,20 +18,21 @@
 
 pub mod argv;
 pub mod bundle;
+pub mod guest;
 pub mod machines;
 
 use std::path::{Path, PathBuf};
 
 use self::argv::{As, MachineSpec};
+use self::guest::{run_quiet, sh, smolvm_to};
 use crate::backend::docker::images::SidecarImage;
 use crate::backend::docker::plan::{AGENT_CONFIG_DIR, LABEL_AGENT, LABEL_SLUG, WORKDIR, readiness};
 use crate::backend::docker::session::{self, Io, Snapshot};
 use crate::backend::docker::{self, compose, enumerate, images};
 use crate::backend::{ActiveBottle, Backend, BackendKind, CleanupPart, Unavailable};
-use crate::exec::{DOCKER, ExecError, Program, SMOLVM, Sink, TAR};
+use crate::exec::{DOCKER, ExecError, Program, SMOLVM, Sink};
 use crate::launch::lifecycle::Context;
 use crate::launch::{LaunchError, Prepared};
-use crate::provider::shell_quote;
 use crate::state::{Home, Metadata};
 
 pub struct Smolmachines;
@@ -254,32 +255,7 @@ impl Backend for Smolmachines {
         dest: &str,
         exclude: &[&str],
     ) -> Result<(), ExecError> {
-        let name = machine_name(slug);
-        let local = tempfile_path("bot-bottle-copy", "tar");
-        let mut tar = TAR.command(
-            exclude
-                .iter()
-                .map(|e| format!("--exclude=./{e}"))
-                .chain([
-                    "-c".into(),
-                    "-f".into(),
-                    local.display().to_string(),
-                    "-C".into(),
-                ])
-                .chain([from.display().to_string(), ".".into()]),
-        );
-        let packed = TAR.output(&mut tar).map(|_| ());
-        let result = packed.and_then(|()| {
-            let guest = "/tmp/.bb-copy.tar";
-            run_quiet(&argv::copy_to(&name, &local, guest))?;
-            let script = format!(
-                "set -e\nmkdir -p {d}\ntar -x -f {guest} -C {d}\nchown -R 1000:1000 {d}\nrm -f {guest}\n",
-                d = shell_quote(dest)
-            );
-            run_quiet(&argv::exec(&name, &sh(&script), Io::Detached, None, "/", As::Root))
-        });
-        let _ = std::fs::remove_file(&local);
-        result
+        guest::copy_in(&machine_name(slug), from, dest, exclude)
     }
 
     fn wait_for_gate(&self, slug: &str) -> Result<(), ExecError> {
@@ -293,56 +269,11 @@ impl Backend for Smolmachines {
         to: &Path,
         limit: u64,
     ) -> Result<Snapshot, ExecError> {
-        let name = machine_name(slug);
-        let (parent, base) = dir.rsplit_once('/').unwrap_or(("/", dir));
-        let guest = "/tmp/.bb-snapshot.tar";
-        let script = format!(
-            "[ -d {p}/{b} ] || exit 3; tar -C {p} -c -f {guest} {b}; wc -c < {guest}",
-            p = shell_quote(parent),
-            b = shell_quote(base)
-        );
-        let mut cmd = SMOLVM.command(argv::exec(
-            &name,
-            &sh(&script),
-            Io::Detached,
-            None,
-            "/",
-            As::Agent,
-        ));
-        cmd.stdin(std::process::Stdio::null());
-        let size: u64 = match SMOLVM.output(&mut cmd) {
-            Ok(out) => String::from_utf8_lossy(&out.stdout)
-                .trim()
-                .parse()
-                .unwrap_or(u64::MAX),
-            Err(ExecError::Failed { ref status, .. }) if status == "exit 3" => {
-                return Ok(Snapshot::Absent);
-            }
-            Err(e) => return Err(e),
-        };
-        if size > limit {
-            return Ok(Snapshot::TooLarge { limit });
-        }
-        run_quiet(&argv::copy_from(&name, guest, to))?;
-        Ok(Snapshot::Saved { bytes: size })
+        guest::snapshot(&machine_name(slug), dir, to, limit)
     }
 
     fn restore(&self, slug: &str, from: &Path, into: &str) -> Result<(), ExecError> {
-        let name = machine_name(slug);
-        let guest = "/tmp/.bb-restore.tar";
-        run_quiet(&argv::copy_to(&name, from, guest))?;
-        let script = format!(
-            "set -e\nmkdir -p {d}\ntar -x -f {guest} -C {d}\nchown -R 1000:1000 {d}\nrm -f {guest}\n",
-            d = shell_quote(into)
-        );
-        run_quiet(&argv::exec(
-            &name,
-            &sh(&script),
-            Io::Detached,
-            None,
-            "/",
-            As::Root,
-        ))
+        guest::restore(&machine_name(slug), from, into)
     }
 
     fn enumerate(&self, home: &Home) -> Result<Vec<ActiveBottle>, ExecError> {
@@ -404,24 +335,6 @@ fn active(
     }
 }
 
-fn sh(script: &str) -> Vec<String> {
-    vec!["sh".into(), "-c".into(), script.into()]
-}
-
-/// Runs smolvm with its output to the sink.
-fn smolvm_to(args: &[String], sink: &Sink) -> Result<(), ExecError> {
-    let mut cmd = SMOLVM.command(args);
-    cmd.stdin(std::process::Stdio::null());
-    SMOLVM.run_to(&mut cmd, sink)
-}
-
-/// Runs smolvm without a terminal; a failure carries its stderr.
-fn run_quiet(args: &[String]) -> Result<(), ExecError> {
-    let mut cmd = SMOLVM.command(args);
-    cmd.stdin(std::process::Stdio::null());
-    SMOLVM.output(&mut cmd).map(|_| ())
-}
-
 /// Each bundle service's address on the bottle's internal network, as
 /// `(service, address)`.
 fn sidecar_addresses(slug: &str, services: &[String]) -> Result<Vec<(String, String)>, String> {
@@ -478,9 +391,4 @@ fn image_archive(home: &Home, tag: &str, sink: &Sink) -> Result<PathBuf, LaunchE
         reason: e.to_string(),
     })?;
     Ok(path)
-}
-
-fn tempfile_path(prefix: &str, ext: &str) -> PathBuf {
-    let n: u64 = rand::random();
-    std::env::temp_dir().join(format!("{prefix}-{}-{n:x}.{ext}", std::process::id()))
 }

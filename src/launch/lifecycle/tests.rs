@@ -245,7 +245,6 @@ fn take_down_snapshots_only_what_is_kept() {
     );
 }
 
-
 #[test]
 fn the_clone_script_moves_a_clone_under_the_copied_files() {
     let gate = GatePlan {
