@@ -66,7 +66,7 @@ impl Landed {
 
 /// What a bottle's gate landed, from its state folder.
 pub fn landed(home: &Home, slug: &str) -> Vec<Landed> {
-    gitgate::read_landed(&home.bottle_dir(slug).join(gitgate::SERVICE))
+    gitgate::read_landed(&home.bottle(slug).gate_dir())
         .branches
         .iter()
         .map(Landed::from_gate)

@@ -59,9 +59,9 @@ impl Backend for Docker {
         prepared: &Prepared,
         sidecar: &SidecarImage,
     ) -> Result<(), LaunchError> {
-        let (slug, plan) = (&prepared.slug, &prepared.plan);
+        let slug = &prepared.slug;
         build_images(ctx, prepared, sidecar)?;
-        let compose_file = ctx.home.bottle_dir(slug).join(files::COMPOSE_FILE);
+        let compose_file = ctx.home.bottle(slug).compose_file();
         if let Err(e) = compose::up(slug, &compose_file, ctx.sink) {
             ctx.check()?;
             ctx.sink.line(&compose::logs(slug));
@@ -70,7 +70,6 @@ impl Backend for Docker {
                 reason: e.to_string(),
             });
         }
-        let _ = plan;
         match seal::seal(slug, &sidecar.tag)? {
             Sealed::Yes => {}
             Sealed::Loose { all } => ctx.sink.line(&format!(
