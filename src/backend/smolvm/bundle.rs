@@ -45,7 +45,8 @@ pub fn agent_env(plan: &Value) -> Vec<(String, String)> {
 pub fn setup_script(hosts: &[(String, String)], config_dir: &str, workdir: &str) -> String {
     let mut s = String::from("set -e\n");
     for (name, ip) in hosts {
-        s.push_str(&format!("echo '{ip} {name}' >> /etc/hosts\n"));
+        let line = crate::provider::shell_quote(&format!("{ip} {name}"));
+        s.push_str(&format!("echo {line} >> /etc/hosts\n"));
     }
     s.push_str(&format!(
         "cp {config_dir}/ca.pem /etc/ssl/certs/ca-certificates.crt\n\
