@@ -583,3 +583,84 @@ fn dry_run_with_cwd_in_a_git_repository_shows_the_gate_and_leaves_nothing() {
     assert!(!env.home().exists());
     assert_eq!(env.tree(), before);
 }
+
+#[test]
+fn a_backend_that_is_not_installed_is_one_line_that_says_how_to_get_it() {
+    let env = Env::new();
+    let before = env.tree();
+    let cases: &[(&[&str], Option<&str>, &[&str])] = &[
+        (
+            &["start", "shell", "--backend", "smolmachines", "--dry-run"],
+            None,
+            &[
+                "backend 'smolmachines' is not available here",
+                "smolvm is not installed",
+                "install",
+            ],
+        ),
+        (
+            &["start", "shell", "--dry-run"],
+            Some("smolmachines"),
+            &[
+                "backend 'smolmachines' is not available here",
+                "smolvm is not installed",
+            ],
+        ),
+        (
+            &["start", "shell", "--backend", "vm", "--dry-run"],
+            None,
+            &["unknown backend 'vm' (from --backend)"],
+        ),
+    ];
+    for (args, from_env, want) in cases {
+        let mut cmd = env.cmd(args);
+        if let Some(name) = from_env {
+            cmd.env("BOT_BOTTLE_BACKEND", name);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(first.starts_with("bot-bottle: error: "), "{stderr}");
+        for w in *want {
+            assert!(first.contains(w), "{args:?}: {first:?} lacks {w:?}");
+        }
+        if want[0].starts_with("backend") {
+            assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        }
+        assert_eq!(env.tree(), before, "{args:?} wrote something");
+    }
+}
+
+#[test]
+fn dry_run_on_smolmachines_shows_the_microvm_and_what_it_reaches() {
+    let env = Env::new();
+    let smolvm = env.dir.path().join("smolvm");
+    fs::write(&smolvm, "#!/bin/sh\nexit 0\n").unwrap();
+    fs::set_permissions(&smolvm, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = env
+        .cmd(&["start", "shell", "--backend", "smolmachines", "--dry-run"])
+        .env("BOT_BOTTLE_SMOLVM", &smolvm)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("backend   smolmachines (the agent in a microVM by smolvm"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("runtime   microVM bot-bottle-shell-"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("network   the microVM's egress reaches only egress, supervise"),
+        "{stdout}"
+    );
+    assert!(!env.home().exists());
+}
