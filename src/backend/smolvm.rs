@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! up:    images (docker) → bundle up (the plan without its agent; waits
-//!        for the sidecars) → the agent's image saved as an archive →
+//!        for the sidecars) → the agent's image, run as root (sessions
+//!        switch to the agent with runuser), saved as an archive →
 //!        machine create (egress allowed only to the sidecars' addresses,
 //!        the agent's config folder mounted read-only, placeholders only
 //!        in its environment) → start → as root: /etc/hosts, the CA, the
@@ -131,7 +132,8 @@ impl Backend for Smolmachines {
         ctx.check()?;
         let hosts = sidecar_addresses(slug, &services)
             .map_err(|e| failed("the sidecars' addresses", &e))?;
-        let tar = image_archive(ctx.home, &prepared.plan.agent_image.tag, ctx.sink)?;
+        let vm_image = images::ensure_vm_image(&prepared.plan.agent_image.tag, ctx.sink)?;
+        let tar = image_archive(ctx.home, &vm_image, ctx.sink)?;
         ctx.check()?;
         let spec = MachineSpec {
             name: name.clone(),

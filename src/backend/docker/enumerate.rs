@@ -123,9 +123,6 @@ pub fn parse_networks(text: &str) -> Vec<Network> {
 /// landed branches.
 pub fn active(home: &Home) -> Result<Vec<ActiveBottle>, ExecError> {
     let mut bottles = active_bottles(&containers()?, |slug| home.read_metadata(slug).ok());
-    // Another backend's sidecars (a smolmachines bundle) are not a docker
-    // bottle.
-    bottles.retain(|b| b.backend == crate::backend::BackendKind::Docker.name());
     for b in &mut bottles {
         b.landed = landed(home, &b.slug);
     }
@@ -138,8 +135,18 @@ pub fn active_bottles(
     containers: &[Container],
     metadata: impl Fn(&str) -> Option<Metadata>,
 ) -> Vec<ActiveBottle> {
+    // A docker bottle has an agent container, running or not; another
+    // backend's sidecars (a smolmachines bundle) have none.
+    let docker: std::collections::BTreeSet<&str> = containers
+        .iter()
+        .filter(|c| c.role == "agent")
+        .map(|c| c.slug.as_str())
+        .collect();
     let mut by_slug: BTreeMap<&str, Vec<&Container>> = BTreeMap::new();
-    for c in containers.iter().filter(|c| c.running) {
+    for c in containers
+        .iter()
+        .filter(|c| c.running && docker.contains(c.slug.as_str()))
+    {
         by_slug.entry(&c.slug).or_default().push(c);
     }
     let mut bottles: Vec<ActiveBottle> = by_slug
@@ -229,10 +236,11 @@ garbage line
                 )
             })
             .collect();
+        // d-4's lone sidecar is no docker bottle (a smolmachines bundle
+        // looks so); `cleanup` shows it.
         assert_eq!(
             rows,
             [
-                "d-4 shell 2026-11-25 07:00:00 +0000 UTC egress",
                 "b-2 codex 2026-11-25 09:00:00 +0000 UTC (starting)",
                 "a-1 shell 2026-11-25T10:00:00Z egress",
             ]

@@ -241,6 +241,38 @@ pub fn ensure_agent_image(image: &AgentImage, sink: &Sink) -> Result<(), ImageEr
 /// Where the Dockerfile goes in an archived build context.
 const CLI_BUILD_DOCKERFILE: &str = ".bot-bottle.Dockerfile";
 
+/// The agent's image for a microVM: the same image whose commands run as
+/// root (smolvm runs `machine exec` as the image's user; bot-bottle
+/// switches to the agent's with `runuser`). Built once per agent image.
+pub fn ensure_vm_image(agent_tag: &str, sink: &Sink) -> Result<String, ImageError> {
+    let tag = vm_image_tag(agent_tag);
+    if exists(&tag)? {
+        return Ok(tag);
+    }
+    let cmd = DOCKER.command([
+        "build",
+        "--force-rm",
+        "--network",
+        "none",
+        "--label",
+        &format!("{LABEL}=agent-vm"),
+        "-t",
+        &tag,
+        "-",
+    ]);
+    let dockerfile = format!("FROM {agent_tag}\nUSER root\n");
+    run_build(cmd, sink, |stdin| stdin.write_all(dockerfile.as_bytes()))?;
+    Ok(tag)
+}
+
+/// `bot-bottle-agent:<digest>` → `bot-bottle-agent-vm:<digest>`.
+pub fn vm_image_tag(agent_tag: &str) -> String {
+    match agent_tag.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => format!("{repo}-vm:{tag}"),
+        _ => format!("{agent_tag}-vm"),
+    }
+}
+
 /// Runs `docker build`, its output to the sink, feeding its stdin.
 fn run_build(
     mut cmd: std::process::Command,
@@ -566,7 +598,12 @@ mod tests {
     }
 
     #[test]
-    fn the_gate_image_shares_the_sidecar_digest_and_needs_git() {
+    fn derived_images_share_their_source_digest_and_the_gate_needs_git() {
+        assert_eq!(
+            vm_image_tag("bot-bottle-agent:0123abcd"),
+            "bot-bottle-agent-vm:0123abcd"
+        );
+        assert_eq!(vm_image_tag("localhost:5000/img"), "localhost:5000/img-vm");
         assert_eq!(
             gate_image_tag("bot-bottle-sidecar:0123abcd"),
             "bot-bottle-git-gate:0123abcd"
