@@ -142,6 +142,9 @@ impl Backend for Smolmachines {
                 (LABEL_AGENT.into(), prepared.metadata.agent.clone()),
             ],
             image_tar: tar.display().to_string(),
+            // A microVM has whole CPUs; the agent's limit, rounded up.
+            cpus: prepared.plan.limits.cpus.ceil().clamp(1.0, 255.0) as u8,
+            mem_mib: u32::try_from(prepared.plan.limits.memory >> 20).unwrap_or(u32::MAX),
             allow_cidrs: hosts.iter().map(|(_, ip)| format!("{ip}/32")).collect(),
             volumes: vec![(
                 dir.agent_dir().display().to_string(),

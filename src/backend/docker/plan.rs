@@ -24,7 +24,7 @@ mod agent_files;
 mod compose_file;
 mod git_gate;
 mod preflight;
-mod resources;
+pub mod resources;
 
 pub use git_gate::{GateInput, GatePlan};
 pub use preflight::Preflight;
@@ -105,13 +105,15 @@ pub struct PlanInput<'a> {
     pub git_gate: Option<GateInput<'a>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DockerPlan {
     pub slug: String,
     /// `bot-bottle-<slug>`.
     pub project: String,
     pub compose: Value,
     pub agent_image: AgentImage,
+    /// The agent's memory, processes and CPUs.
+    pub limits: resources::Resources,
     /// Relative to the state folder, in the order they are written.
     pub files: Vec<PlannedFile>,
     pub provider: Provider,
@@ -293,6 +295,7 @@ pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
         project,
         compose,
         agent_image,
+        limits,
         files,
         provider,
         session,

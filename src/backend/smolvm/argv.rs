@@ -13,6 +13,8 @@ pub struct MachineSpec {
     pub labels: Vec<(String, String)>,
     /// A `docker save` archive of the agent's image.
     pub image_tar: String,
+    pub cpus: u8,
+    pub mem_mib: u32,
     /// The only addresses the machine's egress may reach: the sidecars'.
     pub allow_cidrs: Vec<String>,
     /// `(host folder, guest path)`, mounted read-only.
@@ -29,6 +31,8 @@ pub fn create(spec: &MachineSpec) -> Vec<String> {
         args.extend(["--label".into(), format!("{k}={v}")]);
     }
     args.extend(["-I".into(), spec.image_tar.clone()]);
+    args.extend(["--cpus".into(), spec.cpus.to_string()]);
+    args.extend(["--mem".into(), spec.mem_mib.to_string()]);
     for cidr in &spec.allow_cidrs {
         args.extend(["--allow-cidr".into(), cidr.clone()]);
     }
@@ -145,6 +149,8 @@ mod tests {
             name: "bot-bottle-dev-abcde".into(),
             labels: vec![("dev.bot-bottle.slug".into(), "dev-abcde".into())],
             image_tar: "/h/cache/agent.tar".into(),
+            cpus: 2,
+            mem_mib: 4096,
             allow_cidrs: vec!["172.20.0.2/32".into(), "172.20.0.3/32".into()],
             volumes: vec![("/h/state/dev-abcde/agent".into(), "/etc/bot-bottle".into())],
             env: vec![("HTTPS_PROXY".into(), "http://egress:3128".into())],
@@ -155,7 +161,7 @@ mod tests {
         let cases: Vec<(Vec<String>, &str)> = vec![
             (
                 create(&spec),
-                "machine create --name bot-bottle-dev-abcde --label dev.bot-bottle.slug=dev-abcde -I /h/cache/agent.tar --allow-cidr 172.20.0.2/32 --allow-cidr 172.20.0.3/32 -v /h/state/dev-abcde/agent:/etc/bot-bottle:ro -e HTTPS_PROXY=http://egress:3128 -w /workspace -- sleep infinity",
+                "machine create --name bot-bottle-dev-abcde --label dev.bot-bottle.slug=dev-abcde -I /h/cache/agent.tar --cpus 2 --mem 4096 --allow-cidr 172.20.0.2/32 --allow-cidr 172.20.0.3/32 -v /h/state/dev-abcde/agent:/etc/bot-bottle:ro -e HTTPS_PROXY=http://egress:3128 -w /workspace -- sleep infinity",
             ),
             (start("m"), "machine start --name m"),
             (stop("m"), "machine stop --name m"),
