@@ -1,0 +1,779 @@
+//! The smolmachines backend against `tests/smolvm/fake-smolvm`, a stand-in
+//! for the `smolvm` CLI that parses argv as smolvm's clap definitions do and
+//! runs each machine as a docker container (see the script's header). The
+//! real bot-bottle drives it end to end: launch, list, exec, egress, stop,
+//! resume, cleanup, and a host without smolvm.
+//!
+//! Every argv bot-bottle passes to smolvm lands in the fake's `calls.log`;
+//! the tests assert on those shapes, and a shape real smolvm would reject
+//! fails in the fake first (exit 2, as clap does).
+//!
+//! Each test removes what it made, even when it fails (`Contract`'s drop).
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use support::{Env, container_ips, docker, docker_ok, docker_or_skip, leftovers, search_agent};
+
+/// The label the fake puts on each machine's container.
+const FAKE_LABEL: &str = "dev.bot-bottle.fake-smolvm";
+
+fn fake_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smolvm/fake-smolvm")
+}
+
+/// A test's `Env` with the fake smolvm: a folder on PATH holding `smolvm`
+/// (a link to the fake), `BOT_BOTTLE_SMOLVM` naming it, and the fake's own
+/// state folder. On drop: `cleanup --yes` (when no bottle of anyone else's
+/// was there to begin with), the bottles' labelled containers and networks,
+/// the fake's machines and containers, then the folders.
+struct Contract {
+    env: Env,
+    bin: PathBuf,
+    state: PathBuf,
+    /// Bot-bottle containers that were there before the test.
+    foreign: BTreeSet<String>,
+}
+
+impl Contract {
+    fn new() -> Contract {
+        let env = Env::new();
+        let python = Command::new("python3")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(python, "the fake smolvm needs python3 on PATH");
+        let bin = env.dir.path().join("fake-bin");
+        let state = env.dir.path().join("fake-smolvm");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::os::unix::fs::symlink(fake_script(), bin.join("smolvm")).unwrap();
+        let foreign = labelled_containers("dev.bot-bottle.slug");
+        Contract {
+            env,
+            bin,
+            state,
+            foreign,
+        }
+    }
+
+    fn smolvm(&self) -> PathBuf {
+        self.bin.join("smolvm")
+    }
+
+    fn path_with_fake(&self) -> String {
+        let old = std::env::var("PATH").unwrap_or_default();
+        format!("{}:{old}", self.bin.display())
+    }
+
+    /// bot-bottle, with the fake on PATH and in `BOT_BOTTLE_SMOLVM`.
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = self.env.cmd(args);
+        cmd.env("PATH", self.path_with_fake())
+            .env("BOT_BOTTLE_SMOLVM", self.smolvm())
+            .env("FAKE_SMOLVM_STATE", &self.state);
+        cmd
+    }
+
+    /// Runs bot-bottle; (exit code, stdout, stderr).
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        output(self.cmd(args))
+    }
+
+    /// `start AGENT --backend smolmachines --yes --detach` with `vars` set;
+    /// the identity.
+    fn start(&self, agent: &str, vars: &[(&str, &str)]) -> String {
+        let mut cmd = self.cmd(&[
+            "start",
+            agent,
+            "--backend",
+            "smolmachines",
+            "--yes",
+            "--detach",
+        ]);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let (code, out, err) = output(cmd);
+        let slug = out.trim().to_owned();
+        // Tracked before the check: a start that printed its identity and
+        // then failed still leaves a bottle to take down.
+        if !slug.is_empty() && !slug.contains('\n') {
+            self.env.track(&slug);
+        }
+        assert_eq!(code, 0, "start {agent} on smolmachines failed: {err}");
+        assert!(
+            !slug.is_empty() && !slug.contains('\n'),
+            "start printed more than the identity: {out:?}"
+        );
+        slug
+    }
+
+    /// The fake itself, on the test's state: `machine ls --json`.
+    fn machines(&self) -> Vec<Value> {
+        let out = Command::new(self.smolvm())
+            .args(["machine", "ls", "--json"])
+            .env("FAKE_SMOLVM_STATE", &self.state)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "fake smolvm machine ls: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    fn machine_names(&self) -> Vec<String> {
+        self.machines()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Every argv bot-bottle ran smolvm with, in order.
+    fn calls(&self) -> Vec<Vec<String>> {
+        std::fs::read_to_string(self.state.join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The calls of one `machine VERB`.
+    fn calls_of(&self, verb: &str) -> Vec<Vec<String>> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.len() >= 2 && c[0] == "machine" && c[1] == verb)
+            .collect()
+    }
+
+    /// `slug`'s row of `list active --json`.
+    fn row(&self, slug: &str) -> Value {
+        let (code, out, err) = self.run(&["list", "active", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let rows: Value = serde_json::from_str(&out).unwrap();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["slug"] == slug)
+            .unwrap_or_else(|| panic!("{slug} is not in list active --json: {out}"))
+            .clone()
+    }
+
+    /// The bundle's containers and the machine's container are gone, and
+    /// no machine or state is left of `slug`.
+    fn assert_gone(&self, slug: &str) {
+        assert_eq!(leftovers(slug), (0, 0), "the bundle of {slug} is left");
+        let machine = machine_name(slug);
+        assert!(
+            labelled_containers(&format!("{FAKE_LABEL}={machine}")).is_empty(),
+            "the container of machine {machine} is left"
+        );
+        assert!(
+            !self.machine_names().contains(&machine),
+            "machine {machine} is left: {:?}",
+            self.machines()
+        );
+        let (code, out, err) = self.run(&["list", "active", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(!out.contains(slug), "{slug} is still listed: {out}");
+    }
+}
+
+impl Drop for Contract {
+    fn drop(&mut self) {
+        // cleanup removes every bot-bottle container on the engine: only
+        // when there was none of anyone else's.
+        if self.foreign.is_empty() {
+            let _ = self
+                .cmd(&["cleanup", "--yes"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        // What the test's own bottles left, by label: the bundle's
+        // containers, then its networks.
+        for slug in self.calls().iter().filter_map(|c| created_slug(c)) {
+            let filter = format!("label=dev.bot-bottle.slug={slug}");
+            for id in docker_lines(&["ps", "--all", "--quiet", "--filter", &filter]) {
+                let _ = docker(&["rm", "--force", &id]);
+            }
+            for id in docker_lines(&["network", "ls", "--quiet", "--filter", &filter]) {
+                let _ = docker(&["network", "rm", &id]);
+            }
+        }
+        // The fake's machines: their records, then any container by label.
+        for name in std::fs::read_dir(self.state.join("machines"))
+            .map(|d| d.flatten().collect::<Vec<_>>())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()?
+                    .strip_suffix(".json")
+                    .map(String::from)
+            })
+        {
+            let _ = Command::new(self.smolvm())
+                .args(["machine", "delete", "--name", &name, "--force"])
+                .env("FAKE_SMOLVM_STATE", &self.state)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        for id in docker_lines(&[
+            "ps",
+            "--all",
+            "--quiet",
+            "--filter",
+            &format!("label={FAKE_LABEL}"),
+        ]) {
+            let _ = docker(&["rm", "--force", &id]);
+        }
+        let _ = std::fs::remove_dir_all(&self.state);
+        // Then `Env`'s drop: compose projects of tracked slugs, the folders.
+    }
+}
+
+fn output(mut cmd: Command) -> (i32, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn docker_lines(args: &[&str]) -> Vec<String> {
+    let out = docker(args);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn labelled_containers(label: &str) -> BTreeSet<String> {
+    docker_ok(&[
+        "ps",
+        "--all",
+        "--format",
+        "{{.Names}}",
+        "--filter",
+        &format!("label={label}"),
+    ])
+    .lines()
+    .filter(|l| !l.is_empty())
+    .map(String::from)
+    .collect()
+}
+
+fn machine_name(slug: &str) -> String {
+    format!("bot-bottle-{slug}")
+}
+
+/// The words of a call before its `--` (smolvm's own options).
+fn options(call: &[String]) -> &[String] {
+    let end = call.iter().position(|a| a == "--").unwrap_or(call.len());
+    &call[..end]
+}
+
+/// The words after a call's `--` (the command it runs).
+fn command(call: &[String]) -> &[String] {
+    match call.iter().position(|a| a == "--") {
+        Some(i) => &call[i + 1..],
+        None => &[],
+    }
+}
+
+/// Every value of an option before `--`, in any of its spellings
+/// (`--name X`, `--name=X`, `-n X`, `-nX`).
+fn values(call: &[String], long: &str, short: Option<char>) -> Vec<String> {
+    let opts = options(call);
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < opts.len() {
+        let a = &opts[i];
+        let mut take_next = false;
+        if a == &format!("--{long}") {
+            take_next = true;
+        } else if let Some(v) = a.strip_prefix(&format!("--{long}=")) {
+            found.push(v.to_owned());
+        } else if let Some(c) = short {
+            if a == &format!("-{c}") {
+                take_next = true;
+            } else if let Some(v) = a.strip_prefix(&format!("-{c}"))
+                && !a.starts_with("--")
+            {
+                found.push(v.trim_start_matches('=').to_owned());
+            }
+        }
+        if take_next && i + 1 < opts.len() {
+            found.push(opts[i + 1].clone());
+            i += 1;
+        }
+        i += 1;
+    }
+    found
+}
+
+/// The slug of a `machine create --name bot-bottle-SLUG` call.
+fn created_slug(call: &[String]) -> Option<String> {
+    if call.len() < 2 || call[0] != "machine" || call[1] != "create" {
+        return None;
+    }
+    values(call, "name", Some('n'))
+        .first()?
+        .strip_prefix("bot-bottle-")
+        .map(String::from)
+}
+
+/// The one `create` call for `slug`'s machine.
+fn create_call(c: &Contract, slug: &str) -> Vec<String> {
+    let name = machine_name(slug);
+    let creates: Vec<_> = c
+        .calls_of("create")
+        .into_iter()
+        .filter(|call| values(call, "name", Some('n')) == [name.clone()])
+        .collect();
+    assert_eq!(
+        creates.len(),
+        1,
+        "want one `machine create --name {name}`: {:?}",
+        c.calls()
+    );
+    creates.into_iter().next().unwrap()
+}
+
+/// A canary for a route's token: shaped like an Anthropic key, so DLP
+/// knows it too.
+fn canary() -> String {
+    format!(
+        "sk-ant-api03-bbcontract{}",
+        support::unique("canary").replace('-', "x")
+    )
+}
+
+/// An agent on the shell provider whose bottle has a route with a token
+/// from the host's `BB_CONTRACT_TOKEN`.
+fn write_contract_manifest(c: &Contract) {
+    c.env.write(
+        "proj/bot-bottle.json",
+        r#"{
+          "agents": {"contract": {"provider": "shell", "bottle": "contract"}},
+          "bottles": {"contract": {"extends": "default", "egress": {
+            "routes": [{"host": "upstream.test",
+                        "auth": {"scheme": "bearer", "token_env": "BB_CONTRACT_TOKEN"}}]}}}
+        }"#,
+    );
+}
+
+#[test]
+fn a_bottle_on_smolmachines_launches_lists_execs_reaches_egress_and_stops() {
+    if !docker_or_skip("a_bottle_on_smolmachines_launches_lists_execs_reaches_egress_and_stops") {
+        return;
+    }
+    let c = Contract::new();
+    write_contract_manifest(&c);
+    let token = canary();
+
+    // 1. The identity, listed on smolmachines.
+    let slug = c.start("contract", &[("BB_CONTRACT_TOKEN", token.as_str())]);
+    assert!(
+        slug.starts_with("contract-") && slug.len() == "contract-".len() + 5,
+        "{slug}"
+    );
+    let row = c.row(&slug);
+    assert_eq!(row["backend"], "smolmachines", "{row}");
+    assert_eq!(row["agent"], "contract", "{row}");
+    let (code, table, err) = c.run(&["list", "active"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains(&slug) && l.split_whitespace().next() == Some("smolmachines")),
+        "{table}"
+    );
+    let machine = machine_name(&slug);
+    let listed: Vec<_> = c
+        .machines()
+        .into_iter()
+        .filter(|m| m["name"] == machine.as_str())
+        .collect();
+    assert_eq!(listed.len(), 1, "{:?}", c.machines());
+    assert_eq!(listed[0]["state"], "running", "{}", listed[0]);
+
+    // 2. The create call: its name, a label with the slug, an archive, one
+    // allowed address per sidecar, and no credential.
+    let create = create_call(&c, &slug);
+    let labels = values(&create, "label", None);
+    assert!(
+        labels
+            .iter()
+            .any(|l| l.split_once('=').is_some_and(|(_, v)| v.contains(&slug))),
+        "no --label carries {slug}: {create:?}"
+    );
+    let images = values(&create, "image", Some('I'));
+    assert_eq!(images.len(), 1, "{create:?}");
+    assert!(
+        images[0].ends_with(".tar"),
+        "-I is not a `docker save` archive: {create:?}"
+    );
+    let record: Value = serde_json::from_str(
+        &std::fs::read_to_string(c.state.join("machines").join(format!("{machine}.json"))).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        docker(&["image", "inspect", record["image_id"].as_str().unwrap()])
+            .status
+            .success(),
+        "the archive's image is not on the engine: {record}"
+    );
+    let services: Vec<String> = row["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    assert!(!services.is_empty(), "{row}");
+    let bundle = labelled_containers(&format!("dev.bot-bottle.slug={slug}"));
+    let owner = |ip: &str| {
+        bundle
+            .iter()
+            .find(|ctr| container_ips(ctr).iter().any(|(_, a)| a == ip))
+            .cloned()
+    };
+    let cidrs = values(&create, "allow-cidr", None);
+    let mut reached = BTreeSet::new();
+    for cidr in &cidrs {
+        let ip = cidr
+            .strip_suffix("/32")
+            .unwrap_or_else(|| panic!("--allow-cidr {cidr} is not one address: {create:?}"));
+        let ctr = owner(ip).unwrap_or_else(|| {
+            panic!("--allow-cidr {cidr} is no container of the bundle {bundle:?}")
+        });
+        reached.insert(ctr);
+    }
+    assert_eq!(
+        (cidrs.len(), reached.len()),
+        (services.len(), services.len()),
+        "want one --allow-cidr per sidecar {services:?}: {cidrs:?} reach {reached:?}"
+    );
+    for call in c.calls() {
+        for arg in &call {
+            assert!(
+                !arg.contains(&token),
+                "the token is in a smolvm argv: {call:?}"
+            );
+        }
+    }
+    let kept =
+        std::fs::read_to_string(c.state.join("machines").join(format!("{machine}.json"))).unwrap();
+    assert!(
+        !kept.contains(&token),
+        "the token reached the machine's record (an `-e KEY` forwards the host's value)"
+    );
+    let seen = search_agent(&format!("fake-smolvm-{machine}"), &token);
+    assert!(
+        !seen.contains(&token),
+        "the token is in the machine: {seen}"
+    );
+
+    // 3. exec: as the agent, in its workdir, through `machine exec`.
+    let (code, out) = {
+        let (code, out, _) = c.run(&["exec", &slug, "--", "sh", "-c", "id -un; pwd"]);
+        (code, out)
+    };
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["agent", "/workspace"],
+        "{out}"
+    );
+    let exec = c
+        .calls_of("exec")
+        .into_iter()
+        .rfind(|call| command(call).ends_with(&["sh".into(), "-c".into(), "id -un; pwd".into()]))
+        .unwrap_or_else(|| {
+            panic!(
+                "no `machine exec ... -- sh -c 'id -un; pwd'`: {:?}",
+                c.calls()
+            )
+        });
+    assert_eq!(values(&exec, "name", None), [machine.as_str()], "{exec:?}");
+    let cmd = command(&exec);
+    if let Some(i) = cmd.iter().position(|a| a == "runuser") {
+        assert_eq!(&cmd[i..i + 4], ["runuser", "-u", "agent", "--"], "{exec:?}");
+    }
+    // exec returns the command's exit code.
+    let (code, _, _) = c.run(&["exec", &slug, "--", "sh", "-c", "exit 7"]);
+    assert_eq!(code, 7);
+
+    // 4. The agent reaches the egress proxy: a host no route allows is
+    // denied by the proxy itself (nothing leaves the host).
+    let (_, out, err) = c.run(&[
+        "exec",
+        &slug,
+        "--",
+        "sh",
+        "-c",
+        "curl -sS -m 10 -o /dev/null -w '%{http_code}' https://not-allowed.test/ 2>/dev/null; true",
+    ]);
+    assert_eq!(out.trim(), "403", "the proxy did not answer: {out} {err}");
+
+    // 5. stop: the machine, its container and the bundle are gone.
+    let (code, _, err) = c.run(&["stop", &slug]);
+    assert_eq!(code, 0, "{err}");
+    c.assert_gone(&slug);
+    assert!(!c.env.home().join("state").join(&slug).exists());
+    let (code, _, err) = c.run(&["list", "active"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = c.run(&["exec", &slug, "--", "true"]);
+    assert_eq!(code, 2, "exec in a stopped bottle: {err}");
+}
+
+#[test]
+fn a_crashed_session_on_smolmachines_is_kept_and_resumed_there() {
+    if !docker_or_skip("a_crashed_session_on_smolmachines_is_kept_and_resumed_there") {
+        return;
+    }
+    let c = Contract::new();
+    let (code, _, err) = c.run(&[
+        "start",
+        "shell",
+        "--backend",
+        "smolmachines",
+        "--yes",
+        "--",
+        "-c",
+        "exit 3",
+    ]);
+    let hint = err
+        .lines()
+        .find(|l| l.starts_with("bot-bottle resume "))
+        .unwrap_or_else(|| panic!("no resume hint (exit {code}): {err}"));
+    let slug = hint
+        .trim_start_matches("bot-bottle resume ")
+        .trim()
+        .to_owned();
+    c.env.track(&slug);
+    assert_eq!(code, 3, "{err}");
+    let state = c.env.home().join("state").join(&slug);
+    assert!(state.join(".preserve").exists(), "state not kept");
+    assert!(
+        !state.join("egress/tokens.json").exists(),
+        "kept state holds tokens"
+    );
+    c.assert_gone(&slug);
+
+    let (code, out, err) = c.run(&["resume", &slug, "--yes", "--detach"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), slug);
+    let row = c.row(&slug);
+    assert_eq!(row["backend"], "smolmachines", "{row}");
+    assert_eq!(
+        c.calls_of("create")
+            .iter()
+            .filter(|call| created_slug(call).as_deref() == Some(slug.as_str()))
+            .count(),
+        2,
+        "resume made no new machine of the same identity: {:?}",
+        c.calls()
+    );
+    let (code, out, _) = c.run(&["exec", &slug, "--", "sh", "-c", "id -un"]);
+    assert_eq!((code, out.trim()), (0, "agent"));
+    let (code, _, err) = c.run(&["resume", &slug, "--yes"]);
+    assert_eq!(code, 2, "resuming a running bottle: {err}");
+    let (code, _, err) = c.run(&["stop", &slug]);
+    assert_eq!(code, 0, "{err}");
+    c.assert_gone(&slug);
+}
+
+#[test]
+fn cleanup_plans_and_removes_machines_and_their_bundles() {
+    if !docker_or_skip("cleanup_plans_and_removes_machines_and_their_bundles") {
+        return;
+    }
+    let c = Contract::new();
+    // cleanup removes every bot-bottle container: refuse to run where some
+    // bottle of someone else's would go with it.
+    assert!(
+        c.foreign.is_empty(),
+        "bot-bottle containers this test did not make are running; stop them, or run the tests elsewhere:\n{:?}",
+        c.foreign
+    );
+    let slug = c.start("shell", &[]);
+    let machine = machine_name(&slug);
+    assert!(c.machine_names().contains(&machine));
+
+    let (code, _, err) = c.run(&["cleanup", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    let smol = err
+        .find("--- smolmachines ---")
+        .unwrap_or_else(|| panic!("no smolmachines section in the plan: {err}"));
+    let dock = err
+        .find("--- docker ---")
+        .unwrap_or_else(|| panic!("no docker section in the plan: {err}"));
+    let section = |start: usize| {
+        let rest = &err[start..];
+        let end = rest[4..].find("--- ").map_or(rest.len(), |i| i + 4);
+        rest[..end].to_owned()
+    };
+    assert!(
+        section(smol).contains(&machine),
+        "the smolmachines section does not name {machine}: {err}"
+    );
+    assert!(
+        section(dock).contains(&slug),
+        "the docker section does not name the bundle of {slug}: {err}"
+    );
+    assert_eq!(
+        docker_ok(&[
+            "ps",
+            "--all",
+            "--quiet",
+            "--filter",
+            "label=dev.bot-bottle.slug"
+        ]),
+        ""
+    );
+    assert_eq!(
+        docker_ok(&[
+            "network",
+            "ls",
+            "--quiet",
+            "--filter",
+            "label=dev.bot-bottle.slug"
+        ]),
+        ""
+    );
+    assert!(c.machines().is_empty(), "{:?}", c.machines());
+    assert!(
+        labelled_containers(FAKE_LABEL).is_empty(),
+        "machine containers are left"
+    );
+}
+
+#[test]
+fn without_smolvm_the_backend_says_how_to_get_it_and_the_rest_works() {
+    if !docker_or_skip("without_smolvm_the_backend_says_how_to_get_it_and_the_rest_works") {
+        return;
+    }
+    let c = Contract::new();
+    // PATH without any folder that holds a smolvm.
+    let path: Vec<String> = std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .filter(|d| !d.is_empty() && !Path::new(d).join("smolvm").exists())
+        .map(String::from)
+        .collect();
+    let path = path.join(":");
+    let bare = |args: &[&str]| {
+        let mut cmd = c.env.cmd(args);
+        cmd.env("PATH", &path)
+            .env_remove("BOT_BOTTLE_SMOLVM")
+            .env_remove("BOT_BOTTLE_BACKEND");
+        output(cmd)
+    };
+
+    let (code, out, err) = bare(&["start", "shell", "--backend", "smolmachines", "--dry-run"]);
+    assert_eq!(code, 2, "{out}{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "want one line: {err}");
+    assert!(
+        lines[0].contains("smolvm") && lines[0].contains("install"),
+        "{err}"
+    );
+
+    let (code, _, err) = bare(&["list", "active"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = bare(&["list", "active", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        c.foreign.is_empty(),
+        "bot-bottle containers this test did not make are running; stop them, or run the tests elsewhere:\n{:?}",
+        c.foreign
+    );
+    let (code, _, err) = bare(&["cleanup", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        c.calls().is_empty(),
+        "smolvm ran although it is not installed: {:?}",
+        c.calls()
+    );
+}
+
+/// The fake refuses what smolvm's clap would: a wrong argv from bot-bottle
+/// must fail here before it fails on a real host.
+#[test]
+fn the_fake_rejects_argv_smolvm_would_reject() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(fake_script())
+            .args(args)
+            .env("FAKE_SMOLVM_STATE", dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let usage: &[&[&str]] = &[
+        &["machine", "start", "bot-bottle-x"],
+        &["machine", "stop", "bot-bottle-x"],
+        &["machine", "delete", "-f"],
+        &["machine", "create", "--name", "a", "-I", "/x.tar", "sh"],
+        &["machine", "exec", "-n", "a", "--", "id"],
+        &["machine", "exec", "--name", "a", "-d", "-i", "--", "id"],
+        &["machine", "exec", "--name", "a", "-d", "-t", "--", "id"],
+        &["machine", "exec", "--name", "a", "--"],
+        &[
+            "machine", "exec", "--name", "a", "--user", "agent", "--", "id",
+        ],
+        &["machine", "create", "--name", "a", "--cpus", "256"],
+        &["machine", "create", "--name", "a", "--allow-cidr", "nope"],
+        &["machine", "ls", "--json", "--quiet"],
+        &["machine", "cp", "/a"],
+    ];
+    for args in usage {
+        let out = run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+    }
+    // The shapes bot-bottle uses parse (they fail later: no such machine).
+    let fine: &[&[&str]] = &[
+        &["machine", "start", "--name", "a"],
+        &["machine", "stop", "--name", "a"],
+        &["machine", "delete", "--name", "a", "-f"],
+        &[
+            "machine", "exec", "--name", "a", "-i", "-t", "-w", "/w", "-e", "K=V", "--", "id",
+        ],
+        &["machine", "exec", "--name", "a", "-d", "--", "sleep", "1"],
+        &["machine", "cp", "/etc/hostname", "a:/tmp/h"],
+    ];
+    for args in fine {
+        let out = run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.starts_with("Error: "), "{args:?}: {err}");
+    }
+    let out = run(&["machine", "ls", "--json"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+    let log = std::fs::read_to_string(dir.path().join("calls.log")).unwrap();
+    assert_eq!(log.lines().count(), usage.len() + fine.len() + 1);
+    assert_eq!(
+        log.lines().next().unwrap(),
+        r#"["machine", "start", "bot-bottle-x"]"#
+    );
+}
