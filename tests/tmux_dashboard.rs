@@ -647,3 +647,148 @@ fn agents_sessions_on_the_right_survive_switching_and_quitting() {
     let (_, list, _) = env.run(&["list", "active"]);
     assert!(list.contains(&first) && list.contains(&second), "{list}");
 }
+
+/// The fake smolvm of `tests/smolvm/fake-smolvm` on a PATH of the test's
+/// own; on drop, every machine it made and every bottle is removed.
+struct FakeSmolvm {
+    bin: PathBuf,
+    state: PathBuf,
+    home: PathBuf,
+}
+
+impl FakeSmolvm {
+    fn new(env: &Env) -> FakeSmolvm {
+        let bin = env.dir.path().join("fake-bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smolvm/fake-smolvm");
+        std::os::unix::fs::symlink(script, bin.join("smolvm")).unwrap();
+        FakeSmolvm {
+            bin,
+            state: env.dir.path().join("fake-smolvm"),
+            home: env.home(),
+        }
+    }
+
+    fn env(&self) -> Vec<(&'static str, PathBuf)> {
+        let path = format!(
+            "{}:{}",
+            self.bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        vec![
+            ("PATH", PathBuf::from(path)),
+            ("BOT_BOTTLE_SMOLVM", self.bin.join("smolvm")),
+            ("FAKE_SMOLVM_STATE", self.state.clone()),
+        ]
+    }
+
+    fn machines(&self) -> String {
+        let out = Command::new(self.bin.join("smolvm"))
+            .args(["machine", "ls", "--json"])
+            .env("FAKE_SMOLVM_STATE", &self.state)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for FakeSmolvm {
+    fn drop(&mut self) {
+        let mut cmd = Command::new(bin());
+        cmd.args(["cleanup", "--yes"])
+            .env("BOT_BOTTLE_HOME", &self.home)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        for (k, v) in self.env() {
+            cmd.env(k, v);
+        }
+        let _ = cmd.status();
+        let listed = Command::new("docker")
+            .args(["ps", "-aq", "--filter", "label=dev.bot-bottle.fake-smolvm"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        for id in listed.split_whitespace() {
+            let _ = Command::new("docker").args(["rm", "-f", id]).output();
+        }
+    }
+}
+
+#[test]
+fn the_dashboard_launches_and_stops_a_bottle_on_smolmachines() {
+    let test = "the_dashboard_launches_and_stops_a_bottle_on_smolmachines";
+    if !tmux_or_skip(test) || !docker_or_skip(test) {
+        return;
+    }
+    let env = Env::new();
+    let fake = FakeSmolvm::new(&env);
+    let vars = fake.env();
+    let vars: Vec<(&str, &Path)> = vars.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let s = Session::open_with(&env.home(), &env.proj(), bin(), &vars);
+    wait_for("the dashboard", Duration::from_secs(10), || {
+        !s.dashboard().is_empty()
+    });
+    let dashboard = s.dashboard();
+    wait_for("the dashboard to draw", Duration::from_secs(10), || {
+        s.screen(&dashboard).contains("bot-bottle")
+    });
+
+    // n: the agent, its own bottles, then a backend: both are available.
+    s.keys(&["n"]);
+    for k in ["s", "h", "e", "l", "l", "Enter", "Enter"] {
+        s.keys(&[k]);
+    }
+    wait_for("the backend picker", Duration::from_secs(5), || {
+        let screen = s.screen(&dashboard);
+        screen.contains("smolmachines") && screen.contains("microVM")
+    });
+    for k in ["s", "m", "o", "l", "Enter"] {
+        s.keys(&[k]);
+    }
+    wait_for("the preflight", Duration::from_secs(60), || {
+        s.screen(&dashboard).contains("microVM bot-bottle-shell-")
+    });
+    s.keys(&["y"]);
+    let slug = || {
+        s.panes()
+            .into_iter()
+            .map(|p| p.3)
+            .find(|slug| slug.starts_with("shell-"))
+    };
+    wait_for("the agent's session", Duration::from_secs(180), || {
+        slug().is_some_and(|slug| s.screen(&dashboard).contains(&slug))
+    });
+    let slug = slug().unwrap();
+    env.track(&slug);
+    assert!(fake.machines().contains(&format!("bot-bottle-{slug}")));
+    let listed = s.bot_bottle(&["list", "active"], &env.proj());
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("smolmachines") && l.contains(&slug)),
+        "{listed}"
+    );
+    let pane = s.panes().into_iter().find(|p| p.3 == slug).unwrap().0;
+    wait_for("a prompt in the microVM", Duration::from_secs(30), || {
+        s.screen(&pane).contains("agent@")
+    });
+
+    // x: taken down through the same backend.
+    s.tmux(&["select-pane", "-t", &dashboard]);
+    wait_for("its row", Duration::from_secs(10), || {
+        s.screen(&dashboard).contains(&format!("* {slug}"))
+    });
+    s.keys(&["x"]);
+    wait_for("the machine gone", Duration::from_secs(60), || {
+        !fake.machines().contains(&format!("bot-bottle-{slug}"))
+    });
+    wait_for("its row gone", Duration::from_secs(30), || {
+        let screen = s.screen(&dashboard);
+        // The status line at the bottom may name it; the rows may not.
+        let rows = screen.lines().rev().skip(1);
+        !rows.into_iter().any(|l| l.contains(&slug))
+    });
+    env.assert_no_state();
+}

@@ -77,6 +77,9 @@ struct Shared {
     /// The plan shown by the last preflight, to launch on `y`.
     planned: Mutex<Option<(NewAgent, Planned)>>,
     exe: String,
+    /// Lists the bottles again: a launch or a stop changed them, and not
+    /// every backend has events to say so.
+    relist: mpsc::UnboundedSender<()>,
 }
 
 impl Shared {
@@ -136,7 +139,9 @@ async fn main_loop(
         .await?;
 
     let (msgs, mut inbox) = mpsc::unbounded_channel();
+    let (relist, relist_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
+        relist: relist.clone(),
         home: home.clone(),
         cwd: cwd.clone(),
         panes: Mutex::new(Panes {
@@ -169,8 +174,8 @@ async fn main_loop(
     let terminal_lock = Arc::new(std::sync::Mutex::new(()));
     spawn_keys(msgs.clone(), Arc::clone(&terminal_lock));
     spawn_ticks(msgs.clone());
-    let relist_bottles = spawn_bottles(home.clone(), msgs.clone());
-    spawn_proposals(home.clone(), msgs.clone(), relist_bottles);
+    spawn_bottles(home.clone(), msgs.clone(), relist.clone(), relist_rx);
+    spawn_proposals(home.clone(), msgs.clone(), relist);
     spawn_output(client.clone(), tmux_events, dashboard, msgs.clone());
 
     let mut terminal = init_terminal()?;
@@ -480,6 +485,7 @@ async fn launch(shared: &Shared, request: NewAgent) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     panes.select(pane).await.map_err(|e| e.to_string())?;
+    let _ = shared.relist.send(());
     shared.send(Msg::Started(slug));
     Ok(())
 }
@@ -523,6 +529,7 @@ async fn stop(shared: &Shared, slug: String) -> Result<(), String> {
         .forget(&slug)
         .await
         .map_err(|e| e.to_string())?;
+    let _ = shared.relist.send(());
     shared.send(Msg::Stopped(slug));
     Ok(())
 }

@@ -129,13 +129,13 @@ pub(super) fn spawn_proposals(
 }
 
 /// Lists the bottles at start, then on the backends' events (or a send on
-/// the channel returned), at most once a second.
+/// `changed`), at most once a second.
 pub(super) fn spawn_bottles(
     home: Home,
     msgs: mpsc::UnboundedSender<Msg>,
-) -> mpsc::UnboundedSender<()> {
-    let (changed, mut rx) = mpsc::unbounded_channel::<()>();
-    let relist = changed.clone();
+    changed: mpsc::UnboundedSender<()>,
+    mut rx: mpsc::UnboundedReceiver<()>,
+) {
     for kind in backend::available() {
         if let Some((program, args)) = kind.backend().events_argv() {
             spawn_events(program, args, changed.clone());
@@ -161,7 +161,6 @@ pub(super) fn spawn_bottles(
             while rx.try_recv().is_ok() {}
         }
     });
-    relist
 }
 
 /// Sends on `changed` for every line a backend's event stream prints;
