@@ -9,11 +9,13 @@ use super::start::{self, Options};
 use super::{Failure, home_and_cwd, load_manifest};
 use crate::launch::lifecycle::Start;
 use crate::launch::service;
+use crate::state::Slug;
 
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
     /// The bottle's identity, as `start` printed it.
-    slug: String,
+    #[arg(value_parser = Slug::parse_arg)]
+    slug: Slug,
     /// Relaunch without asking.
     #[arg(long, short = 'y')]
     yes: bool,
