@@ -9,6 +9,8 @@
 
 pub mod lifecycle;
 pub mod service;
+#[cfg(test)]
+pub mod testing;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

@@ -24,10 +24,10 @@ pub mod machines;
 
 use std::path::{Path, PathBuf};
 
-use self::argv::{As, MachineSpec};
+use self::argv::As;
 use self::guest::{run_quiet, sh, smolvm_to};
 use crate::backend::docker::images::SidecarImage;
-use crate::backend::docker::plan::{AGENT_CONFIG_DIR, LABEL_AGENT, LABEL_SLUG, WORKDIR, readiness};
+use crate::backend::docker::plan::{AGENT_CONFIG_DIR, WORKDIR, readiness};
 use crate::backend::docker::session::{self, Io, Snapshot};
 use crate::backend::docker::{self, compose, enumerate, images};
 use crate::backend::{ActiveBottle, Backend, BackendKind, CleanupPart, Unavailable};
@@ -135,25 +135,14 @@ impl Backend for Smolmachines {
         let vm_image = images::ensure_vm_image(&prepared.plan.agent_image.tag, ctx.sink)?;
         let tar = image_archive(ctx.home, &vm_image, ctx.sink)?;
         ctx.check()?;
-        let spec = MachineSpec {
-            name: name.clone(),
-            labels: vec![
-                (LABEL_SLUG.into(), slug.clone()),
-                (LABEL_AGENT.into(), prepared.metadata.agent.clone()),
-            ],
-            image_tar: tar.display().to_string(),
-            // A microVM has whole CPUs; the agent's limit, rounded up.
-            cpus: prepared.plan.limits.cpus.ceil().clamp(1.0, 255.0) as u8,
-            mem_mib: u32::try_from(prepared.plan.limits.memory >> 20).unwrap_or(u32::MAX),
-            allow_cidrs: hosts.iter().map(|(_, ip)| format!("{ip}/32")).collect(),
-            volumes: vec![(
-                dir.agent_dir().display().to_string(),
-                AGENT_CONFIG_DIR.into(),
-            )],
-            env: bundle::agent_env(&prepared.plan.compose),
-            workdir: WORKDIR.into(),
-            command: vec!["sleep".into(), "infinity".into()],
-        };
+        let spec = bundle::machine_spec(&bundle::MachineInput {
+            slug,
+            agent: &prepared.metadata.agent,
+            plan: &prepared.plan,
+            agent_dir: &dir.agent_dir(),
+            image_tar: &tar,
+            sidecars: &hosts,
+        });
         ctx.sink
             .line(&format!("bot-bottle: creating the microVM {name}"));
         smolvm_to(&argv::create(&spec), ctx.sink)

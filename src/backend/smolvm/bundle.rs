@@ -1,8 +1,58 @@
 //! What a smolmachines bottle is made of, from docker's plan (pure): the
-//! bundle (the sidecars' compose project, without the agent), the agent's
-//! environment, and the script that readies the machine.
+//! bundle (the sidecars' compose project, without the agent), the machine
+//! the agent runs in, and the script that readies it.
+
+use std::path::Path;
 
 use serde_json::Value;
+
+use super::argv::MachineSpec;
+use super::machine_name;
+use crate::backend::docker::plan::{
+    AGENT_CONFIG_DIR, DockerPlan, LABEL_AGENT, LABEL_SLUG, WORKDIR,
+};
+
+/// What the machine is made from.
+pub struct MachineInput<'a> {
+    pub slug: &'a str,
+    pub agent: &'a str,
+    pub plan: &'a DockerPlan,
+    /// The bottle's `agent/` state folder: mounted read-only.
+    pub agent_dir: &'a Path,
+    pub image_tar: &'a Path,
+    /// `(service, address)` of each sidecar: the only addresses allowed.
+    pub sidecars: &'a [(String, String)],
+}
+
+/// The agent's machine: its environment as docker's plan gives the
+/// container (placeholders, never a route's credential), its config
+/// folder, its limits, and egress to the sidecars' addresses alone.
+pub fn machine_spec(input: &MachineInput) -> MachineSpec {
+    let limits = &input.plan.limits;
+    MachineSpec {
+        name: machine_name(input.slug),
+        labels: vec![
+            (LABEL_SLUG.into(), input.slug.into()),
+            (LABEL_AGENT.into(), input.agent.into()),
+        ],
+        image_tar: input.image_tar.display().to_string(),
+        // A microVM has whole CPUs: the agent's limit, rounded up.
+        cpus: limits.cpus.ceil().clamp(1.0, 255.0) as u8,
+        mem_mib: u32::try_from(limits.memory >> 20).unwrap_or(u32::MAX),
+        allow_cidrs: input
+            .sidecars
+            .iter()
+            .map(|(_, ip)| format!("{ip}/32"))
+            .collect(),
+        volumes: vec![(
+            input.agent_dir.display().to_string(),
+            AGENT_CONFIG_DIR.into(),
+        )],
+        env: agent_env(&input.plan.compose),
+        workdir: WORKDIR.into(),
+        command: vec!["sleep".into(), "infinity".into()],
+    }
+}
 
 /// The sidecars' compose document: docker's plan without its agent. The
 /// internal network keeps the host's address on its bridge, since the
@@ -100,6 +150,46 @@ mod tests {
                 ("HTTPS_PROXY".to_owned(), "http://egress:3128".to_owned()),
                 ("PS1".to_owned(), "$ ".to_owned()),
             ]
+        );
+    }
+
+    #[test]
+    fn the_machine_mounts_only_the_agents_folder_and_reaches_only_the_sidecars() {
+        let (_dir, home, prepared) = crate::launch::testing::planned(false);
+        let agent_dir = home.bottle(&prepared.slug).agent_dir();
+        let sidecars = [
+            ("egress".to_owned(), "172.20.0.2".to_owned()),
+            ("supervise".to_owned(), "172.20.0.3".to_owned()),
+        ];
+        let spec = machine_spec(&MachineInput {
+            slug: &prepared.slug,
+            agent: "shell",
+            plan: &prepared.plan,
+            agent_dir: &agent_dir,
+            image_tar: Path::new("/cache/agent.tar"),
+            sidecars: &sidecars,
+        });
+        assert_eq!(spec.name, format!("bot-bottle-{}", prepared.slug));
+        assert_eq!(spec.allow_cidrs, ["172.20.0.2/32", "172.20.0.3/32"]);
+        assert_eq!(
+            spec.volumes,
+            [(
+                agent_dir.display().to_string(),
+                "/etc/bot-bottle".to_owned()
+            )]
+        );
+        assert_eq!((spec.cpus, spec.mem_mib), (2, 4096), "the agent's limits");
+        assert_eq!(spec.env, agent_env(&prepared.plan.compose));
+        assert!(
+            spec.env
+                .iter()
+                .any(|(k, v)| k == "HTTPS_PROXY" && v.contains("egress")),
+            "{:?}",
+            spec.env
+        );
+        assert!(
+            spec.labels
+                .contains(&(LABEL_SLUG.to_owned(), prepared.slug.clone()))
         );
     }
 

@@ -1,19 +1,14 @@
 //! The launch sequence's order and its rollbacks, on a fake backend that
 //! records each step and fails where it is told to.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
-use std::time::SystemTime;
 
 use super::*;
-use crate::backend::docker::engine::{EngineFacts, RuntimeWhy};
-use crate::backend::docker::plan::Runtime;
 use crate::backend::{ActiveBottle, BackendKind, CleanupPart, Unavailable};
 use crate::exec::{ExecError, Program};
-use crate::launch::{HostFacts, StartRequest};
-use crate::manifest::{self, Sources};
+use crate::launch::testing::planned;
 
 /// Records every call; the step named in `fail` fails.
 struct Fake {
@@ -108,45 +103,6 @@ fn sidecar() -> SidecarImage {
         binary: "/bot-bottle".into(),
         tag: "bot-bottle-sidecar:test".into(),
     }
-}
-
-/// A home with a project folder, and a shell bottle planned for it.
-fn planned(copy_cwd: bool) -> (tempfile::TempDir, Home, Prepared) {
-    let dir = tempfile::tempdir().unwrap();
-    let home = Home {
-        root: dir.path().join("home"),
-    };
-    let proj = dir.path().join("proj");
-    std::fs::create_dir_all(&proj).unwrap();
-    let manifest = manifest::load(&Sources {
-        home: home.root.clone(),
-        cwd: proj.clone(),
-        user_home: None,
-    })
-    .unwrap();
-    let host = HostFacts {
-        env_set: BTreeSet::new(),
-        user: (1000, 1000),
-        engine: EngineFacts {
-            runtime: Runtime::Runc,
-            why: RuntimeWhy::NotRegistered,
-            cpus: 2,
-        },
-        sidecar_image: "bot-bottle-sidecar:test".into(),
-        now: SystemTime::UNIX_EPOCH,
-    };
-    let req = StartRequest {
-        agent: "shell".into(),
-        bottles: vec![],
-        backend: BackendKind::Docker,
-        label: None,
-        copy_cwd,
-        cwd: proj,
-        extra_args: vec![],
-        identity: None,
-    };
-    let prepared = crate::launch::prepare(&manifest, &home, &req, &host).unwrap();
-    (dir, home, prepared)
 }
 
 fn log(home: &Home) -> Sink {
