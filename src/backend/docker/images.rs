@@ -249,17 +249,7 @@ pub fn ensure_vm_image(agent_tag: &str, sink: &Sink) -> Result<String, ImageErro
     if exists(&tag)? {
         return Ok(tag);
     }
-    let cmd = DOCKER.command([
-        "build",
-        "--force-rm",
-        "--network",
-        "none",
-        "--label",
-        &format!("{LABEL}=agent-vm"),
-        "-t",
-        &tag,
-        "-",
-    ]);
+    let cmd = stdin_build(&tag, "agent-vm");
     let dockerfile = format!("FROM {agent_tag}\nUSER root\n");
     run_build(cmd, sink, |stdin| stdin.write_all(dockerfile.as_bytes()))?;
     Ok(tag)
@@ -271,6 +261,23 @@ pub fn vm_image_tag(agent_tag: &str) -> String {
         Some((repo, tag)) if !tag.contains('/') => format!("{repo}-vm:{tag}"),
         _ => format!("{agent_tag}-vm"),
     }
+}
+
+/// `docker build` of what comes on stdin (a Dockerfile, or a context as a
+/// tar archive), without network, labelled with its role.
+fn stdin_build(tag: &str, role: &str) -> std::process::Command {
+    DOCKER.command([
+        "build",
+        // The legacy builder keeps a failed step's container otherwise.
+        "--force-rm",
+        "--network",
+        "none",
+        "--label",
+        &format!("{LABEL}={role}"),
+        "-t",
+        tag,
+        "-",
+    ])
 }
 
 /// Runs `docker build`, its output to the sink, feeding its stdin.
@@ -513,17 +520,7 @@ pub fn ensure_gate_image(sidecar: &SidecarImage, sink: &Sink) -> Result<String, 
         "bot-bottle: building {tag} from {BASE_IMAGE} and {}",
         sidecar.binary.display()
     ));
-    let cmd = DOCKER.command([
-        "build",
-        "--force-rm",
-        "--network",
-        "none",
-        "--label",
-        &format!("{LABEL}=git-gate"),
-        "-t",
-        &tag,
-        "-",
-    ]);
+    let cmd = stdin_build(&tag, "git-gate");
     run_build(cmd, sink, |stdin| {
         let mut tar = tar::Builder::new(stdin);
         let dockerfile = gate_dockerfile();

@@ -22,19 +22,27 @@ pub enum Io {
 /// workdir.
 pub fn exec_args(slug: &str, argv: &[String], io: Io, term: Option<&str>) -> Vec<String> {
     let mut args: Vec<String> = vec!["exec".into()];
-    if let Io::Interactive { tty } = io {
-        args.push("-i".into());
-        if tty {
-            args.push("-t".into());
-            if let Some(term) = term {
-                args.extend(["-e".into(), format!("TERM={term}")]);
-            }
-        }
-    }
+    args.extend(io_flags(io, term));
     args.extend(["-u".into(), AGENT_USER.into(), "-w".into(), WORKDIR.into()]);
     args.push(container(slug, "agent"));
     args.extend(argv.iter().cloned());
     args
+}
+
+/// How `exec` (docker's, smolvm's) is connected: `-i` for stdin, `-t` and
+/// the caller's `TERM` for a terminal.
+pub fn io_flags(io: Io, term: Option<&str>) -> Vec<String> {
+    let mut flags = Vec::new();
+    if let Io::Interactive { tty } = io {
+        flags.push("-i".into());
+        if tty {
+            flags.push("-t".into());
+            if let Some(term) = term {
+                flags.extend(["-e".into(), format!("TERM={term}")]);
+            }
+        }
+    }
+    flags
 }
 
 /// Runs `argv` in the bottle with the caller's terminal; returns its exit

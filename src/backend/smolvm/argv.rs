@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::backend::docker::session::Io;
+use crate::backend::docker::session::{Io, io_flags};
 
 /// What a bottle's machine is created with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,15 +86,7 @@ pub fn exec(
     who: As,
 ) -> Vec<String> {
     let mut args = words(&["machine", "exec", "--name", name]);
-    if let Io::Interactive { tty } = io {
-        args.push("-i".into());
-        if tty {
-            args.push("-t".into());
-            if let Some(term) = term {
-                args.extend(["-e".into(), format!("TERM={term}")]);
-            }
-        }
-    }
+    args.extend(io_flags(io, term));
     args.extend(["-w".into(), workdir.into(), "--".into()]);
     if who == As::Agent {
         args.extend(words(&["runuser", "-u", AGENT_USER_NAME, "--"]));
