@@ -96,6 +96,23 @@ impl Budget {
     }
 }
 
+/// At most this much of a refused body is read and dropped.
+const DRAIN_LIMIT: usize = 64 << 20;
+
+/// Reads and drops the rest of a body that is refused before its end
+/// (within `DRAIN_LIMIT`, each frame within `idle`): a client still
+/// sending then reads the refusal, where closing on unread data would
+/// reset the connection under it.
+async fn drain(body: &mut Incoming, idle: std::time::Duration) {
+    let mut read = 0;
+    while read < DRAIN_LIMIT && !body.is_end_stream() {
+        match tokio::time::timeout(idle, body.frame()).await {
+            Ok(Some(Ok(frame))) => read += frame.data_ref().map_or(0, |d| d.len()),
+            _ => return,
+        }
+    }
+}
+
 pub async fn prepare(
     active: &Arc<Active>,
     env: &Env,
@@ -146,6 +163,9 @@ pub async fn prepare(
             leaked,
             permit: budget,
         });
+    }
+    if coding.is_some() || route.block_server_tools {
+        drain(&mut body, env.body_idle).await;
     }
     if let Some(coding) = coding {
         return Err(Refused::Deny(Denial::Body(format!(
