@@ -25,6 +25,7 @@ use clap::{Parser, Subcommand};
 
 use crate::backend::BackendError;
 use crate::backend::docker::engine::EngineError;
+use crate::backend::docker::subnets::SubnetError;
 use crate::exec::ExecError;
 use crate::launch::LaunchError;
 use crate::manifest::{self, Manifest, ManifestError, Sources};
@@ -182,6 +183,7 @@ impl From<LaunchError> for Failure {
         let code = match &e {
             LaunchError::State(e) => return Failure::from(e.clone()),
             LaunchError::Backend(_)
+            | LaunchError::Subnet(SubnetError::BadPool(_) | SubnetError::PoolTooSmall(_))
             | LaunchError::Manifest(_)
             | LaunchError::Plan(_)
             | LaunchError::OwnDockerfile { .. }

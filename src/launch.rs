@@ -87,6 +87,8 @@ pub enum LaunchError {
     Files(#[from] FilesError),
     #[error(transparent)]
     Seal(#[from] SealError),
+    #[error(transparent)]
+    Subnet(#[from] crate::backend::docker::subnets::SubnetError),
     #[error("--cwd: {0}")]
     Operator(#[from] OperatorError),
     #[error("interrupted; the bottle was taken down")]
@@ -113,6 +115,7 @@ impl LaunchError {
             LaunchError::Engine(e) => e.hint(),
             LaunchError::Compose(e) => e.hint(),
             LaunchError::Files(_) | LaunchError::Interrupted => None,
+            LaunchError::Subnet(e) => e.hint(),
             LaunchError::Operator(e) => Some(e.hint()),
             LaunchError::Seal(_) => Some(
                 "bring-up runs a short container on the host network with NET_ADMIN and a writable /proc/sys (it sets the bottle's bridge to drop broadcasts): the engine must allow that".into(),

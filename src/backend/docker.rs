@@ -11,6 +11,7 @@ pub mod images;
 pub mod plan;
 pub mod seal;
 pub mod session;
+pub mod subnets;
 
 use std::path::Path;
 
@@ -46,11 +47,12 @@ impl Backend for Docker {
 
     fn launch_checks(&self) -> Result<SidecarImage, LaunchError> {
         compose::check()?;
+        subnets::pool(std::env::var(subnets::POOL_ENV).ok().as_deref())?;
         Ok(images::sidecar_image()?)
     }
 
     fn preflight_lines(&self, _prepared: &Prepared) -> Vec<(String, String)> {
-        Vec::new()
+        vec![networks_line()]
     }
 
     fn up(
@@ -61,6 +63,7 @@ impl Backend for Docker {
     ) -> Result<(), LaunchError> {
         let slug = &prepared.slug;
         build_images(ctx, prepared, sidecar)?;
+        subnets::assign(ctx.home, &ctx.home.bottle(slug))?;
         let compose_file = ctx.home.bottle(slug).compose_file();
         if let Err(e) = compose::up(slug, &compose_file, ctx.sink) {
             ctx.check()?;
@@ -157,6 +160,19 @@ impl Backend for Docker {
             .to_vec(),
         ))
     }
+}
+
+/// The preflight's line for where the bottle's networks come from.
+pub fn networks_line() -> (String, String) {
+    let value = match subnets::pool(std::env::var(subnets::POOL_ENV).ok().as_deref()) {
+        Ok(pool) => format!(
+            "a /{} each from {pool} ({}), outside the engine's own pools",
+            subnets::PREFIX,
+            subnets::POOL_ENV
+        ),
+        Err(e) => e.to_string(),
+    };
+    ("subnets".into(), value)
 }
 
 /// The images a bottle's containers run, built or found: the sidecar, the

@@ -66,8 +66,7 @@ impl Backend for Smolmachines {
     }
 
     fn launch_checks(&self) -> Result<SidecarImage, LaunchError> {
-        compose::check()?;
-        Ok(images::sidecar_image()?)
+        docker::Docker.launch_checks()
     }
 
     fn preflight_lines(&self, prepared: &Prepared) -> Vec<(String, String)> {
@@ -76,6 +75,7 @@ impl Backend for Smolmachines {
             reach.push("git-gate");
         }
         vec![
+            docker::networks_line(),
             (
                 "backend".into(),
                 "smolmachines (the agent in a microVM by smolvm; its sidecars on docker)".into(),
@@ -107,8 +107,9 @@ impl Backend for Smolmachines {
             reason: format!("{step}: {e}"),
         };
         docker::build_images(ctx, prepared, sidecar)?;
-        let bundle = bundle::compose(&prepared.plan.compose);
         let dir = ctx.home.bottle(slug);
+        let compose = docker::subnets::assign(ctx.home, &dir)?;
+        let bundle = bundle::compose(&compose);
         let bundle_file = dir.smolvm_bundle();
         crate::state::write_atomic(
             &bundle_file,

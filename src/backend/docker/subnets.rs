@@ -1,0 +1,319 @@
+//! The bottles' networks come from a subnet pool bot-bottle manages, not
+//! from the engine's default pools (about 15 bottles' worth on a default
+//! engine: each bottle has two networks). Each network is a /28 of the pool
+//! (`BOT_BOTTLE_SUBNETS`, default 198.18.0.0/15: a range set aside for
+//! benchmarks, outside the engine's pools and rarely on a LAN), so the
+//! default pool holds 4096 bottles.
+//!
+//! Choosing is pure (`choose`); `assign` takes a lock in the home folder,
+//! reads what the engine and the other bottles' compose files hold, and
+//! writes the choice into this bottle's compose file: the lock is held for
+//! that alone, never across a bring-up.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::exec::{DOCKER, ExecError};
+use crate::state::{BottleDir, Home, write_atomic};
+
+pub const POOL_ENV: &str = "BOT_BOTTLE_SUBNETS";
+pub const DEFAULT_POOL: &str = "198.18.0.0/15";
+/// Each network's size: 14 addresses (a bottle's services and a gateway).
+pub const PREFIX: u8 = 28;
+
+/// An IPv4 network: its first address and prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Net {
+    pub base: u32,
+    pub prefix: u8,
+}
+
+impl Net {
+    pub fn parse(text: &str) -> Option<Net> {
+        let (addr, prefix) = text.trim().split_once('/')?;
+        let addr: Ipv4Addr = addr.parse().ok()?;
+        let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32)?;
+        let base = u32::from(addr) & mask(prefix);
+        Some(Net { base, prefix })
+    }
+
+    fn last(self) -> u32 {
+        self.base | !mask(self.prefix)
+    }
+
+    pub fn overlaps(self, other: Net) -> bool {
+        self.base <= other.last() && other.base <= self.last()
+    }
+}
+
+impl std::fmt::Display for Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", Ipv4Addr::from(self.base), self.prefix)
+    }
+}
+
+fn mask(prefix: u8) -> u32 {
+    match prefix {
+        0 => 0,
+        p => u32::MAX << (32 - u32::from(p)),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubnetError {
+    #[error("{POOL_ENV}={0:?} is not an IPv4 network like {DEFAULT_POOL}")]
+    BadPool(String),
+    #[error("{POOL_ENV}={0}: smaller than one /{PREFIX} network")]
+    PoolTooSmall(String),
+    #[error("the subnet pool {pool} has no {wanted} free /{PREFIX} networks left")]
+    Exhausted { pool: Net, wanted: usize },
+    #[error("{path}: {reason}")]
+    Io { path: String, reason: String },
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+}
+
+impl SubnetError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            SubnetError::BadPool(_) | SubnetError::PoolTooSmall(_) => Some(format!(
+                "set {POOL_ENV} to a private IPv4 range no LAN of yours uses, /{} or larger",
+                PREFIX - 1
+            )),
+            SubnetError::Exhausted { .. } => Some(format!(
+                "stop some bottles (`bot-bottle list active`), or set {POOL_ENV} to a larger range"
+            )),
+            SubnetError::Exec(e) => e.hint(),
+            SubnetError::Io { .. } => None,
+        }
+    }
+}
+
+/// The pool: `BOT_BOTTLE_SUBNETS`, else the default.
+pub fn pool(from_env: Option<&str>) -> Result<Net, SubnetError> {
+    let text = from_env.filter(|v| !v.is_empty()).unwrap_or(DEFAULT_POOL);
+    let net = Net::parse(text).ok_or_else(|| SubnetError::BadPool(text.to_owned()))?;
+    if net.prefix > PREFIX {
+        return Err(SubnetError::PoolTooSmall(text.to_owned()));
+    }
+    Ok(net)
+}
+
+/// The first `wanted` /28s of the pool that overlap nothing in `used`.
+pub fn choose(pool: Net, used: &[Net], wanted: usize) -> Result<Vec<Net>, SubnetError> {
+    let step = 1u64 << (32 - PREFIX);
+    let end = u64::from(pool.last()) + 1;
+    let mut out = Vec::new();
+    let mut at = u64::from(pool.base);
+    while at < end && out.len() < wanted {
+        let candidate = Net {
+            base: at as u32,
+            prefix: PREFIX,
+        };
+        match used.iter().find(|u| u.overlaps(candidate)) {
+            // Skip past what is in the way.
+            Some(u) => at = (u64::from(u.last()) + 1).div_ceil(step) * step,
+            None => {
+                out.push(candidate);
+                at += step;
+            }
+        }
+    }
+    if out.len() < wanted {
+        return Err(SubnetError::Exhausted { pool, wanted });
+    }
+    Ok(out)
+}
+
+/// The subnets a compose document asks for.
+pub fn in_compose(doc: &Value) -> Vec<Net> {
+    doc["networks"]
+        .as_object()
+        .into_iter()
+        .flat_map(|nets| nets.values())
+        .filter_map(|n| n["ipam"]["config"].as_array())
+        .flatten()
+        .filter_map(|c| c["subnet"].as_str().and_then(Net::parse))
+        .collect()
+}
+
+/// Gives each of the document's networks one of `subnets`, in order.
+pub fn with_subnets(mut doc: Value, subnets: &[Net]) -> Value {
+    if let Some(nets) = doc["networks"].as_object_mut() {
+        for (net, subnet) in nets.values_mut().zip(subnets) {
+            net["ipam"] = json!({"config": [{"subnet": subnet.to_string()}]});
+        }
+    }
+    doc
+}
+
+/// Every subnet the engine's networks use, with two docker calls (asked
+/// again once when a network went away between them).
+fn engine_subnets() -> Result<Vec<Net>, ExecError> {
+    let mut last = None;
+    for _ in 0..2 {
+        let ids = DOCKER.output(&mut DOCKER.command(["network", "ls", "--quiet"]))?;
+        let ids = String::from_utf8_lossy(&ids.stdout).into_owned();
+        if ids.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cmd = DOCKER.command([
+            "network",
+            "inspect",
+            "--format",
+            "{{range .IPAM.Config}}{{.Subnet}} {{end}}",
+        ]);
+        cmd.args(ids.split_whitespace());
+        match DOCKER.output(&mut cmd) {
+            Ok(out) => return Ok(parse_subnets(&String::from_utf8_lossy(&out.stdout))),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or(ExecError::Spawn {
+        program: "docker network inspect".into(),
+        reason: "no answer".into(),
+    }))
+}
+
+fn parse_subnets(text: &str) -> Vec<Net> {
+    text.split_whitespace().filter_map(Net::parse).collect()
+}
+
+/// Chooses this bottle's subnets and writes them into its compose file,
+/// under a lock, so bottles starting at once never pick the same ones.
+/// Returns the document as written.
+pub fn assign(home: &Home, dir: &BottleDir) -> Result<Value, SubnetError> {
+    let pool = pool(std::env::var(POOL_ENV).ok().as_deref())?;
+    let _lock = lock(&home.root)?;
+    let path = dir.compose_file();
+    let doc: Value = read_json(&path)?;
+    let wanted = doc["networks"].as_object().map_or(0, |n| n.len());
+    let mut used = engine_subnets()?;
+    // Bottles that chose and have not made their networks yet.
+    if let Ok(entries) = std::fs::read_dir(home.state_root()) {
+        for entry in entries.flatten().filter(|e| e.path() != dir.root()) {
+            let other = BottleDir::new(entry.path()).compose_file();
+            if let Ok(other) = read_json(&other) {
+                used.extend(in_compose(&other));
+            }
+        }
+    }
+    let doc = with_subnets(doc, &choose(pool, &used, wanted)?);
+    let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    write_atomic(&path, text.as_bytes(), 0o600).map_err(|e| SubnetError::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(doc)
+}
+
+fn read_json(path: &Path) -> Result<Value, SubnetError> {
+    let io = |reason: String| SubnetError::Io {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| io(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| io(e.to_string()))
+}
+
+/// `$BOT_BOTTLE_HOME/subnets.lock`, held until dropped.
+fn lock(home: &Path) -> Result<std::fs::File, SubnetError> {
+    use std::os::fd::AsRawFd;
+    let path = home.join("subnets.lock");
+    let io = |e: std::io::Error| SubnetError::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    // SAFETY: flock on a descriptor we own; no memory is involved.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(io(std::io::Error::last_os_error()));
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> Net {
+        Net::parse(s).unwrap()
+    }
+
+    #[test]
+    fn choosing_skips_what_is_in_use() {
+        let pool = net("198.18.0.0/15");
+        let cases: &[(&[&str], usize, &[&str])] = &[
+            (&[], 2, &["198.18.0.0/28", "198.18.0.16/28"]),
+            (
+                &["198.18.0.0/28", "172.17.0.0/16"],
+                2,
+                &["198.18.0.16/28", "198.18.0.32/28"],
+            ),
+            // A wider network in the pool, and one that straddles its start.
+            (&["198.18.0.0/24", "198.17.255.0/23"], 1, &["198.18.1.0/28"]),
+            (&["198.18.0.8/29"], 1, &["198.18.0.16/28"]),
+        ];
+        for (used, wanted, want) in cases {
+            let used: Vec<Net> = used.iter().map(|s| net(s)).collect();
+            let got: Vec<String> = choose(pool, &used, *wanted)
+                .unwrap()
+                .iter()
+                .map(Net::to_string)
+                .collect();
+            assert_eq!(got, *want, "{used:?}");
+        }
+    }
+
+    #[test]
+    fn a_full_pool_says_so() {
+        let pool = net("10.9.0.0/27");
+        assert_eq!(choose(pool, &[], 2).unwrap().len(), 2);
+        let err = choose(pool, &[net("10.9.0.16/28")], 2).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the subnet pool 10.9.0.0/27 has no 2 free /28 networks left"
+        );
+        assert!(err.hint().unwrap().contains("BOT_BOTTLE_SUBNETS"));
+    }
+
+    #[test]
+    fn the_pool_comes_from_the_environment() {
+        assert_eq!(pool(None).unwrap().to_string(), "198.18.0.0/15");
+        assert_eq!(pool(Some("")).unwrap().to_string(), "198.18.0.0/15");
+        assert_eq!(
+            pool(Some("10.50.0.0/16")).unwrap().to_string(),
+            "10.50.0.0/16"
+        );
+        assert_eq!(
+            pool(Some("10.50.0.0")).unwrap_err().to_string(),
+            "BOT_BOTTLE_SUBNETS=\"10.50.0.0\" is not an IPv4 network like 198.18.0.0/15"
+        );
+        assert!(matches!(
+            pool(Some("10.0.0.0/30")),
+            Err(SubnetError::PoolTooSmall(_))
+        ));
+    }
+
+    #[test]
+    fn a_compose_document_gets_one_subnet_per_network() {
+        let doc = json!({"networks": {"internal": {"internal": true}, "outside": {}}});
+        let doc = with_subnets(doc, &[net("198.18.0.0/28"), net("198.18.0.16/28")]);
+        assert_eq!(
+            doc["networks"]["internal"]["ipam"],
+            json!({"config": [{"subnet": "198.18.0.0/28"}]})
+        );
+        assert_eq!(doc["networks"]["internal"]["internal"], true);
+        assert_eq!(
+            in_compose(&doc),
+            [net("198.18.0.0/28"), net("198.18.0.16/28")]
+        );
+    }
+}
