@@ -156,8 +156,6 @@ impl Home {
     /// rejection, an edit), so two of them never interleave; released when
     /// dropped.
     pub fn lock_bottle(&self, slug: &str) -> Result<BottleLock, StateError> {
-        use std::os::fd::AsRawFd;
-        use std::os::unix::fs::OpenOptionsExt;
         check_slug(slug)?;
         let dir = self.bottle(slug);
         if !dir.root().is_dir() {
@@ -166,20 +164,7 @@ impl Home {
                 dir: self.state_root(),
             });
         }
-        let path = dir.lock();
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .map_err(|e| StateError::io(&path, e))?;
-        // SAFETY: flock on a descriptor we own; no memory is involved.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(StateError::io(&path, std::io::Error::last_os_error()));
-        }
+        let file = lock_file(&dir.lock())?;
         Ok(BottleLock(file))
     }
 
@@ -302,6 +287,27 @@ pub fn check_slug(slug: &str) -> Result<(), StateError> {
 /// following one, the temporary file has an unpredictable name and is
 /// created exclusively in that very folder, and the rename happens there
 /// too (a link at `path` itself is replaced, not followed).
+/// An exclusive lock on `path` (made if missing, never through a
+/// symlink), held until the file is dropped.
+pub fn lock_file(path: &Path) -> Result<fs::File, StateError> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| StateError::io(path, e))?;
+    // SAFETY: flock on a descriptor we own; no memory is involved.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(StateError::io(path, std::io::Error::last_os_error()));
+    }
+    Ok(file)
+}
+
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));

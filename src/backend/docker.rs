@@ -175,6 +175,12 @@ pub fn networks_line() -> (String, String) {
     ("subnets".into(), value)
 }
 
+/// Held while a bottle finds or builds its images, so bottles starting at
+/// once build each image once: the others wait, then find it.
+pub fn images_lock(home: &Home) -> Result<std::fs::File, crate::state::StateError> {
+    crate::state::lock_file(&home.root.join("images.lock"))
+}
+
 /// The images a bottle's containers run, built or found: the sidecar, the
 /// git gate's when it has one, the agent's. Shared with the backends whose
 /// sidecars run on docker.
@@ -183,6 +189,7 @@ pub fn build_images(
     prepared: &Prepared,
     sidecar: &SidecarImage,
 ) -> Result<(), LaunchError> {
+    let _lock = images_lock(ctx.home)?;
     images::ensure_sidecar_image(sidecar, ctx.sink)?;
     ctx.check()?;
     if prepared.plan.git_gate.is_some() {

@@ -133,8 +133,11 @@ impl Backend for Smolmachines {
         ctx.check()?;
         let hosts = sidecar_addresses(slug, &services)
             .map_err(|e| failed("the sidecars' addresses", &e))?;
-        let vm_image = images::ensure_vm_image(&prepared.plan.agent_image.tag, ctx.sink)?;
-        let tar = image_archive(ctx.home, &vm_image, ctx.sink)?;
+        let tar = {
+            let _lock = docker::images_lock(ctx.home)?;
+            let vm_image = images::ensure_vm_image(&prepared.plan.agent_image.tag, ctx.sink)?;
+            image_archive(ctx.home, &vm_image, ctx.sink)?
+        };
         ctx.check()?;
         let spec = bundle::machine_spec(&bundle::MachineInput {
             slug,

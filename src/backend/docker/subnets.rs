@@ -186,7 +186,11 @@ fn parse_subnets(text: &str) -> Vec<Net> {
 /// Returns the document as written.
 pub fn assign(home: &Home, dir: &BottleDir) -> Result<Value, SubnetError> {
     let pool = pool(std::env::var(POOL_ENV).ok().as_deref())?;
-    let _lock = lock(&home.root)?;
+    let lock = home.root.join("subnets.lock");
+    let _lock = crate::state::lock_file(&lock).map_err(|e| SubnetError::Io {
+        path: lock.display().to_string(),
+        reason: e.to_string(),
+    })?;
     let path = dir.compose_file();
     let doc: Value = read_json(&path)?;
     let wanted = doc["networks"].as_object().map_or(0, |n| n.len());
@@ -216,27 +220,6 @@ fn read_json(path: &Path) -> Result<Value, SubnetError> {
     };
     let text = std::fs::read_to_string(path).map_err(|e| io(e.to_string()))?;
     serde_json::from_str(&text).map_err(|e| io(e.to_string()))
-}
-
-/// `$BOT_BOTTLE_HOME/subnets.lock`, held until dropped.
-fn lock(home: &Path) -> Result<std::fs::File, SubnetError> {
-    use std::os::fd::AsRawFd;
-    let path = home.join("subnets.lock");
-    let io = |e: std::io::Error| SubnetError::Io {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    };
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io)?;
-    // SAFETY: flock on a descriptor we own; no memory is involved.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(io(std::io::Error::last_os_error()));
-    }
-    Ok(file)
 }
 
 #[cfg(test)]
