@@ -792,3 +792,45 @@ fn the_dashboard_launches_and_stops_a_bottle_on_smolmachines() {
     });
     env.assert_no_state();
 }
+
+#[test]
+fn the_dashboard_at_rest_runs_nothing() {
+    if !tmux_or_skip("the_dashboard_at_rest_runs_nothing") {
+        return;
+    }
+    let fake = Fake::new();
+    // The stand-in logs every call; `events` waits, as docker's does.
+    std::fs::write(
+        fake.docker(),
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\n[ \"$1\" = events ] && exec sleep 60\nexit 0\n",
+            fake.docker_log().display()
+        ),
+    )
+    .unwrap();
+    let _s = fake.open();
+    let calls = || {
+        std::fs::read_to_string(fake.docker_log())
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    wait_for("the first listing", Duration::from_secs(10), || {
+        calls().iter().any(|c| c.starts_with("ps"))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let settled = calls();
+    // Longer than any interval the dashboard ever polled at.
+    std::thread::sleep(Duration::from_secs(12));
+    let later = calls();
+    assert_eq!(
+        later[settled.len()..],
+        [] as [String; 0],
+        "the dashboard ran docker at rest"
+    );
+    assert!(
+        settled.iter().any(|c| c.starts_with("events")),
+        "it watches docker's events instead: {settled:?}"
+    );
+}

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::detail::Detail;
-use crate::backend::docker::enumerate::Landed;
+use super::detail::{DWELL_MS, Detail};
+use crate::backend::Landed;
 use crate::picker::Picker;
 use crate::supervise::apply::Pending;
 use crate::supervise::preview::Preview;
@@ -281,6 +281,29 @@ impl App {
         self.activity
             .get(slug)
             .is_some_and(|t| self.now.saturating_sub(*t) < BUSY_MS)
+    }
+
+    /// When (ms since start) what is drawn next changes with time alone:
+    /// a guard, an alert, a highlight or a busy mark ending, or an open
+    /// detail's dwell. `None` when nothing on screen depends on the clock:
+    /// the dashboard then sleeps until something happens.
+    pub fn next_change(&self) -> Option<u64> {
+        let now = self.now;
+        let detail = match &self.modal {
+            Some(
+                Modal::Detail(d)
+                | Modal::Widen { detail: d, .. }
+                | Modal::TokenEnv { detail: d, .. },
+            ) => Some(d.since + DWELL_MS),
+            _ => None,
+        };
+        [self.guard_until, self.alert_until]
+            .into_iter()
+            .chain(self.activity.values().map(|t| t + BUSY_MS))
+            .chain(self.arrivals.values().flatten().map(|t| t + HIGHLIGHT_MS))
+            .chain(detail)
+            .filter(|t| *t > now)
+            .min()
     }
 
     pub fn is_fresh(&self, id: &str) -> bool {

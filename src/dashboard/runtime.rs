@@ -13,7 +13,7 @@ use tokio::sync::{Mutex, mpsc};
 
 mod sources;
 
-use sources::{spawn_bottles, spawn_keys, spawn_output, spawn_proposals, spawn_ticks};
+use sources::{spawn_bottles, spawn_keys, spawn_output, spawn_proposals};
 
 use super::app::{AgentChoice, App, Effect, Msg, NewAgent};
 use super::panes::Panes;
@@ -173,7 +173,6 @@ async fn main_loop(
     shared.panes.lock().await.harden(dashboard).await?;
     let terminal_lock = Arc::new(std::sync::Mutex::new(()));
     spawn_keys(msgs.clone(), Arc::clone(&terminal_lock));
-    spawn_ticks(msgs.clone());
     spawn_bottles(home.clone(), msgs.clone(), relist.clone(), relist_rx);
     spawn_proposals(home.clone(), msgs.clone(), relist);
     spawn_output(client.clone(), tmux_events, dashboard, msgs.clone());
@@ -190,7 +189,19 @@ async fn main_loop(
             });
         }
         terminal.draw(|f| render(&app, f))?;
-        let Some(first) = inbox.recv().await else {
+        // Asleep until a message comes, or until what is drawn changes
+        // with time alone (`App::next_change`): nothing ticks at rest.
+        let wake = app.next_change().map(|ms| {
+            tokio::time::Instant::from_std(started + std::time::Duration::from_millis(ms))
+        });
+        let first = match wake {
+            Some(at) => tokio::select! {
+                msg = inbox.recv() => msg,
+                () = tokio::time::sleep_until(at) => Some(Msg::Tick(0)),
+            },
+            None => inbox.recv().await,
+        };
+        let Some(first) = first else {
             break Ok(());
         };
         let mut batch = vec![first];

@@ -849,3 +849,18 @@ fn status_stays_until_a_key_and_busy_follows_output() {
     a.update(Msg::Tick(10_000 + BUSY_MS));
     assert!(!a.is_busy("a-1"));
 }
+
+#[test]
+fn at_rest_nothing_needs_the_clock() {
+    let mut a = app();
+    a.update(Msg::Tick(10_000));
+    assert_eq!(a.next_change(), None, "nothing on screen ages");
+    a.update(Msg::Output("a-1".into()));
+    assert_eq!(
+        a.next_change(),
+        Some(10_000 + BUSY_MS),
+        "the busy mark ends"
+    );
+    a.update(Msg::Tick(10_000 + BUSY_MS));
+    assert_eq!(a.next_change(), None);
+}

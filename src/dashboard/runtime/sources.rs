@@ -53,18 +53,6 @@ pub(super) fn spawn_keys(msgs: mpsc::UnboundedSender<Msg>, terminal: Arc<std::sy
     });
 }
 
-pub(super) fn spawn_ticks(msgs: mpsc::UnboundedSender<Msg>) {
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_millis(250));
-        loop {
-            every.tick().await;
-            if msgs.send(Msg::Tick(0)).is_err() {
-                return;
-            }
-        }
-    });
-}
-
 /// Reloads the proposals whenever a file under `state/` changes (both
 /// queues of every bottle, see `apply::queues`), except for git's own
 /// churn in a gate's repository; a gate's `landed.json` relists the
@@ -102,10 +90,14 @@ pub(super) fn spawn_proposals(
             None
         }
     };
+    let mut watching = false;
     if let Some(w) = watcher.as_mut() {
         use notify::Watcher;
-        if let Err(e) = w.watch(&root, notify::RecursiveMode::Recursive) {
-            let _ = msgs.send(Msg::Status(format!("cannot watch {}: {e}", root.display())));
+        match w.watch(&root, notify::RecursiveMode::Recursive) {
+            Ok(()) => watching = true,
+            Err(e) => {
+                let _ = msgs.send(Msg::Status(format!("cannot watch {}: {e}", root.display())));
+            }
         }
     }
     tokio::spawn(async move {
@@ -119,9 +111,18 @@ pub(super) fn spawn_proposals(
             if msgs.send(Msg::Proposals(list)).is_err() {
                 return;
             }
-            // Wait for a change (or, in case the watcher misses one, 5 s), then
-            // let a burst of writes settle.
-            let _ = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+            // Wait for a change (every 5 s when the folder cannot be
+            // watched), then let a burst of writes settle.
+            match watching {
+                true => {
+                    if rx.recv().await.is_none() {
+                        return;
+                    }
+                }
+                false => {
+                    let _ = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+                }
+            }
             tokio::time::sleep(Duration::from_millis(10)).await;
             while rx.try_recv().is_ok() {}
         }
@@ -136,9 +137,11 @@ pub(super) fn spawn_bottles(
     changed: mpsc::UnboundedSender<()>,
     mut rx: mpsc::UnboundedReceiver<()>,
 ) {
+    let mut poll = false;
     for kind in backend::available() {
-        if let Some((program, args)) = kind.backend().events_argv() {
-            spawn_events(program, args, changed.clone());
+        match kind.backend().events_argv() {
+            Some((program, args)) => spawn_events(program, args, changed.clone()),
+            None => poll = true,
         }
     }
     tokio::spawn(async move {
@@ -156,7 +159,18 @@ pub(super) fn spawn_bottles(
                 }
                 Err(_) => {}
             }
-            let _ = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+            // A backend without events (smolvm) is asked again every
+            // 10 s; otherwise nothing is asked until something changes.
+            match poll {
+                true => {
+                    let _ = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+                }
+                false => {
+                    if rx.recv().await.is_none() {
+                        return;
+                    }
+                }
+            }
             tokio::time::sleep(Duration::from_secs(1)).await;
             while rx.try_recv().is_ok() {}
         }
