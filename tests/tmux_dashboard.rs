@@ -808,7 +808,23 @@ fn the_dashboard_at_rest_runs_nothing() {
         ),
     )
     .unwrap();
-    let _s = fake.open();
+    let s = fake.open();
+    let pid = s.tmux(&["display-message", "-p", "-t", &s.dashboard(), "#{pane_pid}"]);
+    // How often its threads have slept and woken, all told.
+    let wakeups = || -> u64 {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+            .flat_map(|status| {
+                status
+                    .lines()
+                    .filter(|l| l.starts_with("voluntary_ctxt_switches"))
+                    .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .sum()
+    };
     let calls = || {
         std::fs::read_to_string(fake.docker_log())
             .unwrap_or_default()
@@ -821,9 +837,17 @@ fn the_dashboard_at_rest_runs_nothing() {
     });
     std::thread::sleep(Duration::from_secs(2));
     let settled = calls();
+    let woke = wakeups();
     // Longer than any interval the dashboard ever polled at.
     std::thread::sleep(Duration::from_secs(12));
     let later = calls();
+    // The key reader waits on the terminal in 50 ms slices (240 in 12 s);
+    // nothing else should wake.
+    let woken = wakeups() - woke;
+    assert!(
+        woken < 600,
+        "the dashboard woke {woken} times in 12 s at rest"
+    );
     assert_eq!(
         later[settled.len()..],
         [] as [String; 0],

@@ -67,6 +67,14 @@ pub(super) fn spawn_proposals(
     let _ = std::fs::create_dir_all(&root);
     let watched = root.clone();
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // Reading the queue opens its folders: an access changes nothing,
+        // and answering it would read the queue again, and again.
+        if event
+            .as_ref()
+            .is_ok_and(|e| matches!(e.kind, notify::EventKind::Access(_)))
+        {
+            return;
+        }
         let churn = event.as_ref().is_ok_and(|e| {
             !e.paths.is_empty()
                 && e.paths
