@@ -149,10 +149,23 @@ impl Backend for Docker {
     fn events_argv(&self) -> Option<(Program, Vec<String>)> {
         Some((
             DOCKER,
+            // A bottle's containers coming and going, and their health;
+            // not the health checks' own execs, which would wake the
+            // dashboard every few seconds for nothing.
             [
                 "events",
                 "--filter",
                 &format!("label={}", plan::LABEL_SLUG),
+                "--filter",
+                "type=container",
+                "--filter",
+                "event=start",
+                "--filter",
+                "event=die",
+                "--filter",
+                "event=destroy",
+                "--filter",
+                "event=health_status",
                 "--format",
                 "{{.Status}}",
             ]
