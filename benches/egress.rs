@@ -152,11 +152,101 @@ fn start_mitmproxy(dir: &Path, upstream_ca: &Path, port: u16) -> (Child, PathBuf
     (child, conf.join("mitmproxy-ca-cert.pem"))
 }
 
+/// squid with TLS interception (`ssl_bump`), the same one allowed host and
+/// the same header added, its certificates minted by its helper.
+fn start_squid(dir: &Path, upstream_ca: &Path, port: u16) -> (Child, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let conf = dir.join("squid");
+    std::fs::create_dir_all(&conf).unwrap();
+    let (cert, key) = new_ca().unwrap();
+    let (ca, ca_key, db) = (
+        conf.join("ca.pem"),
+        conf.join("ca.key"),
+        conf.join("ssl_db"),
+    );
+    std::fs::write(&ca, &cert).unwrap();
+    std::fs::write(&ca_key, key).unwrap();
+    let certgen = "/usr/lib/squid/security_file_certgen";
+    let made = Command::new(certgen)
+        .args(["-c", "-s"])
+        .arg(&db)
+        .args(["-M", "16MB"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(made.success(), "{certgen} could not make its database");
+    let config = format!(
+        "http_port 127.0.0.1:{port} ssl-bump tls-cert={ca} tls-key={ca_key} generate-host-certificates=on dynamic_cert_mem_cache_size=16MB\n\
+         sslcrtd_program {certgen} -s {db} -M 16MB\n\
+         sslcrtd_children 4\n\
+         acl allowed dstdomain {HOST}\n\
+         acl allowed_sni ssl::server_name {HOST}\n\
+         acl step1 at_step SslBump1\n\
+         ssl_bump peek step1\n\
+         ssl_bump bump allowed_sni\n\
+         ssl_bump terminate all\n\
+         http_access allow allowed\n\
+         http_access deny all\n\
+         request_header_access Authorization deny all\n\
+         request_header_add Authorization \"Bearer {TOKEN}\" allowed\n\
+         tls_outgoing_options cafile={upstream}\n\
+         cache deny all\n\
+         access_log none\n\
+         cache_log {log}\n\
+         pid_filename {pid}\n\
+         coredump_dir {dir}\n\
+         shutdown_lifetime 0 seconds\n",
+        ca = ca.display(),
+        ca_key = ca_key.display(),
+        db = db.display(),
+        upstream = upstream_ca.display(),
+        log = conf.join("cache.log").display(),
+        pid = conf.join("squid.pid").display(),
+        dir = conf.display(),
+    );
+    let file = conf.join("squid.conf");
+    std::fs::write(&file, config).unwrap();
+    // squid drops to its own user: it must read all of this.
+    let chown = Command::new("chown")
+        .args(["-R", "proxy:proxy"])
+        .arg(&conf)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    for p in [dir, upstream_ca] {
+        let mode = if p.is_dir() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let bin = std::env::var("SQUID").unwrap_or_else(|_| "squid".into());
+    let child = Command::new(bin)
+        .args(["-N", "-f"])
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_port(port);
+    (child, ca)
+}
+
 /// A client that speaks to the upstream through a proxy: CONNECT, TLS
 /// trusting the proxy's CA, then HTTP/1.1 requests on one connection.
-async fn client(proxy: u16, ca: &Path) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
-    let mut stream = TcpStream::connect(("127.0.0.1", proxy)).await.unwrap();
+/// Without a proxy, straight to the upstream (trusting its CA).
+async fn client(
+    proxy: Option<u16>,
+    ca: &Path,
+) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
+    let mut stream = TcpStream::connect(("127.0.0.1", proxy.unwrap_or(443)))
+        .await
+        .unwrap();
     stream.set_nodelay(true).unwrap();
+    if proxy.is_some() {
+        connect(&mut stream).await;
+    }
+    tls_client(stream, ca).await
+}
+
+async fn connect(stream: &mut TcpStream) {
     stream
         .write_all(format!("CONNECT {HOST}:443 HTTP/1.1\r\nHost: {HOST}:443\r\n\r\n").as_bytes())
         .await
@@ -172,6 +262,12 @@ async fn client(proxy: u16, ca: &Path) -> hyper::client::conn::http1::SendReques
         "{}",
         String::from_utf8_lossy(&head)
     );
+}
+
+async fn tls_client(
+    stream: TcpStream,
+    ca: &Path,
+) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca).unwrap() {
         roots.add(cert.unwrap()).unwrap();
@@ -198,7 +294,7 @@ struct Load {
     p99: Duration,
 }
 
-async fn load(proxy: u16, ca: &Path, connections: usize, duration: Duration) -> Load {
+async fn load(proxy: Option<u16>, ca: &Path, connections: usize, duration: Duration) -> Load {
     let mut tasks = Vec::new();
     let start = Instant::now();
     for _ in 0..connections {
@@ -207,9 +303,14 @@ async fn load(proxy: u16, ca: &Path, connections: usize, duration: Duration) -> 
             let mut sender = client(proxy, &ca).await;
             let mut latencies = Vec::new();
             while start.elapsed() < duration {
+                // Through a proxy, the proxy puts the credential in.
+                let auth = match proxy {
+                    Some(_) => "Bearer placeholder".to_owned(),
+                    None => format!("Bearer {TOKEN}"),
+                };
                 let req = Request::get("/bench")
                     .header("host", HOST)
-                    .header("authorization", "Bearer placeholder")
+                    .header("authorization", auth)
                     .body(Empty::new())
                     .unwrap();
                 let t = Instant::now();
@@ -266,15 +367,22 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let upstream_ca = upstream(dir.path()).await;
+        load(None, &upstream_ca, 4, Duration::from_secs(1)).await;
+        let direct = load(None, &upstream_ca, connections, Duration::from_secs(seconds)).await;
+        println!(
+            "direct: {:.0} req/s, p99 {:.2} ms",
+            direct.requests as f64 / direct.seconds,
+            direct.p99.as_secs_f64() * 1000.0
+        );
         let mut results = Vec::new();
-        for name in ["bot-bottle", "mitmproxy"] {
-            let (mut child, ca) = match name {
-                "bot-bottle" => start_bot_bottle(dir.path(), &upstream_ca, 13128),
-                _ => start_mitmproxy(dir.path(), &upstream_ca, 18080),
+        for name in ["bot-bottle", "mitmproxy", "squid"] {
+            let (port, (mut child, ca)) = match name {
+                "bot-bottle" => (13128, start_bot_bottle(dir.path(), &upstream_ca, 13128)),
+                "mitmproxy" => (18080, start_mitmproxy(dir.path(), &upstream_ca, 18080)),
+                _ => (18090, start_squid(dir.path(), &upstream_ca, 18090)),
             };
-            let port = if name == "bot-bottle" { 13128 } else { 18080 };
-            load(port, &ca, 4, Duration::from_secs(1)).await;
-            let l = load(port, &ca, connections, Duration::from_secs(seconds)).await;
+            load(Some(port), &ca, 4, Duration::from_secs(1)).await;
+            let l = load(Some(port), &ca, connections, Duration::from_secs(seconds)).await;
             let rss = peak_rss(child.id());
             let _ = child.kill();
             let _ = child.wait();
@@ -287,9 +395,18 @@ fn main() {
             );
             results.push((rps, l.p99.as_secs_f64(), rss as f64));
         }
-        let (ours, theirs) = (results[0], results[1]);
-        println!("ratio req/s bot-bottle/mitmproxy: {:.2}", ours.0 / theirs.0);
-        println!("ratio p99 latency bot-bottle/mitmproxy: {:.3}", ours.1 / theirs.1);
-        println!("ratio rss bot-bottle/mitmproxy: {:.3}", ours.2 / theirs.2);
+        let ours = results[0];
+        let added = |p99: f64| (p99 - direct.p99.as_secs_f64()) * 1000.0;
+        println!(
+            "added p99 latency over direct ({connections} connections): bot-bottle {:.2} ms, mitmproxy {:.2} ms, squid {:.2} ms",
+            added(ours.1),
+            added(results[1].1),
+            added(results[2].1)
+        );
+        for (peer, theirs) in [("mitmproxy", results[1]), ("squid", results[2])] {
+            println!("ratio req/s bot-bottle/{peer}: {:.2}", ours.0 / theirs.0);
+            println!("ratio p99 latency bot-bottle/{peer}: {:.3}", ours.1 / theirs.1);
+            println!("ratio rss bot-bottle/{peer}: {:.3}", ours.2 / theirs.2);
+        }
     });
 }
