@@ -340,6 +340,16 @@ async fn load(proxy: Option<u16>, ca: &Path, connections: usize, duration: Durat
     }
 }
 
+/// A proxy under test; killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Peak resident memory of a process, in KiB.
 fn peak_rss(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -376,16 +386,17 @@ fn main() {
         );
         let mut results = Vec::new();
         for name in ["bot-bottle", "mitmproxy", "squid"] {
-            let (port, (mut child, ca)) = match name {
+            let (port, (child, ca)) = match name {
                 "bot-bottle" => (13128, start_bot_bottle(dir.path(), &upstream_ca, 13128)),
                 "mitmproxy" => (18080, start_mitmproxy(dir.path(), &upstream_ca, 18080)),
                 _ => (18090, start_squid(dir.path(), &upstream_ca, 18090)),
             };
+            // Killed when it goes, a failed run included.
+            let child = Running(child);
             load(Some(port), &ca, 4, Duration::from_secs(1)).await;
             let l = load(Some(port), &ca, connections, Duration::from_secs(seconds)).await;
-            let rss = peak_rss(child.id());
-            let _ = child.kill();
-            let _ = child.wait();
+            let rss = peak_rss(child.0.id());
+            drop(child);
             let rps = l.requests as f64 / l.seconds;
             println!(
                 "{name}: {rps:.0} req/s, p99 {:.2} ms, peak rss {} KiB ({} requests, {connections} connections, {seconds} s)",
