@@ -38,7 +38,6 @@ pub enum BackendKind {
 
 impl BackendKind {
     pub const ALL: [BackendKind; 2] = [BackendKind::Docker, BackendKind::Smolmachines];
-    pub const NAMES: &'static [&'static str] = &["docker", "smolmachines"];
 
     pub fn parse(name: &str) -> Option<BackendKind> {
         BackendKind::ALL.into_iter().find(|k| k.name() == name)
@@ -49,6 +48,19 @@ impl BackendKind {
             BackendKind::Docker => "docker",
             BackendKind::Smolmachines => "smolmachines",
         }
+    }
+
+    /// This backend, if it is available here; else why not and how to get it.
+    pub fn require(self) -> Result<&'static dyn Backend, BackendError> {
+        let backend = self.backend();
+        backend
+            .available()
+            .map(|()| backend)
+            .map_err(|u| BackendError::Unavailable {
+                backend: self,
+                reason: u.reason,
+                fix: u.fix,
+            })
     }
 
     /// The backend itself.
@@ -84,9 +96,10 @@ impl BackendError {
     /// The fix is in the message itself: one line says it all.
     pub fn hint(&self) -> Option<String> {
         match self {
-            BackendError::Unknown { .. } => {
-                Some(format!("known backends: {}", BackendKind::NAMES.join(", ")))
-            }
+            BackendError::Unknown { .. } => Some(format!(
+                "known backends: {}",
+                BackendKind::ALL.map(BackendKind::name).join(", ")
+            )),
             BackendError::Unavailable { .. } | BackendError::NoneAvailable { .. } => None,
         }
     }
@@ -356,6 +369,5 @@ mod tests {
         for kind in BackendKind::ALL {
             assert_eq!(BackendKind::parse(kind.name()), Some(kind));
         }
-        assert_eq!(BackendKind::NAMES.len(), BackendKind::ALL.len());
     }
 }

@@ -38,12 +38,7 @@ pub fn plan(
     request: &StartRequest,
     dry_run: bool,
 ) -> Result<Planned, LaunchError> {
-    let backend = request.backend.backend();
-    backend.available().map_err(|u| BackendError::Unavailable {
-        backend: request.backend,
-        reason: u.reason,
-        fix: u.fix,
-    })?;
+    let backend = request.backend.require()?;
     let sidecar = match dry_run {
         true => None,
         false => Some(backend.launch_checks()?),
