@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::dashboard::text::inert;
 use crate::gitgate::{self, LandedBranch};
-use crate::state::Home;
+use crate::state::{Home, Metadata};
 
 /// A running bottle, as `list active` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -23,6 +23,36 @@ pub struct ActiveBottle {
     pub label: String,
     #[serde(skip)]
     pub color: String,
+}
+
+impl ActiveBottle {
+    /// A running bottle from its metadata, when it has some; else from
+    /// what its backend saw (`agent`, `created`), its slug, and cyan.
+    pub fn new(
+        backend: &str,
+        slug: &str,
+        meta: Option<&Metadata>,
+        seen: (Option<&str>, Option<&str>),
+        services: Vec<String>,
+    ) -> ActiveBottle {
+        let (agent, created) = seen;
+        let or = |from_meta: Option<&String>, seen: Option<&str>| {
+            from_meta
+                .cloned()
+                .or_else(|| seen.map(String::from))
+                .unwrap_or_default()
+        };
+        ActiveBottle {
+            backend: backend.to_owned(),
+            slug: slug.to_owned(),
+            agent: or(meta.map(|m| &m.agent), agent),
+            started_at: or(meta.map(|m| &m.started_at), created),
+            services,
+            landed: Vec::new(),
+            label: meta.map_or_else(|| slug.to_owned(), |m| m.label.clone()),
+            color: meta.map_or_else(|| "cyan".to_owned(), |m| m.color.clone()),
+        }
+    }
 }
 
 /// A branch a bottle brought home, as `list active --json` shows it.

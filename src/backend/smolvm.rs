@@ -316,21 +316,15 @@ fn active(
         .map(|c| c.role.clone())
         .collect();
     services.sort();
-    ActiveBottle {
-        backend: BackendKind::Smolmachines.name().into(),
-        slug: m.slug.clone(),
-        agent: meta.as_ref().map(|m| m.agent.clone()).unwrap_or_default(),
-        started_at: meta
-            .as_ref()
-            .map(|m| m.started_at.clone())
-            .unwrap_or_default(),
+    let mut bottle = ActiveBottle::new(
+        BackendKind::Smolmachines.name(),
+        &m.slug,
+        meta.as_ref(),
+        (None, None),
         services,
-        landed: crate::backend::active::landed(home, &m.slug),
-        label: meta
-            .as_ref()
-            .map_or_else(|| m.slug.clone(), |m| m.label.clone()),
-        color: meta.map_or_else(|| "cyan".to_owned(), |m| m.color),
-    }
+    );
+    bottle.landed = crate::backend::active::landed(home, &m.slug);
+    bottle
 }
 
 /// Each bundle service's address on the bottle's internal network, as

@@ -160,30 +160,16 @@ pub fn active_bottles(
                 .collect();
             services.sort();
             let first = cs.first().copied();
-            ActiveBottle {
-                backend: meta
-                    .as_ref()
-                    .map_or_else(|| "docker".into(), |m| m.backend.clone()),
-                slug: slug.to_owned(),
-                agent: meta
-                    .as_ref()
-                    .map(|m| m.agent.clone())
-                    .or_else(|| first.map(|c| c.agent.clone()))
-                    .unwrap_or_default(),
-                started_at: meta
-                    .as_ref()
-                    .map(|m| m.started_at.clone())
-                    .or_else(|| first.map(|c| c.created.clone()))
-                    .unwrap_or_default(),
+            ActiveBottle::new(
+                meta.as_ref().map_or("docker", |m| m.backend.as_str()),
+                slug,
+                meta.as_ref(),
+                (
+                    first.map(|c| c.agent.as_str()),
+                    first.map(|c| c.created.as_str()),
+                ),
                 services,
-                landed: Vec::new(),
-                label: meta
-                    .as_ref()
-                    .map_or_else(|| slug.to_owned(), |m| m.label.clone()),
-                color: meta
-                    .as_ref()
-                    .map_or_else(|| "cyan".to_owned(), |m| m.color.clone()),
-            }
+            )
         })
         .collect();
     bottles.sort_by(|a, b| (&a.started_at, &a.slug).cmp(&(&b.started_at, &b.slug)));
