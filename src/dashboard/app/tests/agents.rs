@@ -1,0 +1,118 @@
+//! The agents pane: launching, stopping, activity, and rest.
+
+use super::*;
+
+#[test]
+fn new_agent_flow() {
+    let mut a = app();
+    a.update(key('n'));
+    assert!(matches!(a.modal, Some(Modal::PickAgent(_))));
+    a.update(code(KeyCode::Enter));
+    assert!(matches!(a.modal, Some(Modal::PickBottle { .. })));
+    a.update(key('g'));
+    a.update(key('i'));
+    let effects = a.update(code(KeyCode::Enter));
+    let request = NewAgent {
+        agent: "shell".into(),
+        bottles: vec!["github".into()],
+        backend: "docker".into(),
+    };
+    assert_eq!(
+        effects,
+        [Effect::Preflight(request.clone())],
+        "one backend: no backend choice"
+    );
+    a.update(Msg::Preflight {
+        request: request.clone(),
+        text: "plan".into(),
+    });
+    assert_eq!(a.update(key('y')), [Effect::Launch(request)]);
+    a.update(Msg::Started("d-4".into()));
+    assert!(a.owned.contains("d-4"));
+    assert_eq!(a.right.as_deref(), Some("d-4"));
+    a.update(Msg::Bottles(vec![row("a-1"), row("d-4")]));
+    assert_eq!(
+        a.selected_agent().unwrap().slug,
+        "d-4",
+        "the new agent is selected once listed"
+    );
+}
+
+#[test]
+fn with_two_backends_the_choice_reaches_the_plan() {
+    let mut a = app();
+    a.backends = vec!["docker".into(), "smolmachines".into()];
+    a.update(key('n'));
+    a.update(code(KeyCode::Enter));
+    assert!(a.update(code(KeyCode::Enter)).is_empty(), "asks first");
+    assert!(matches!(a.modal, Some(Modal::PickBackend { .. })));
+    keys(&mut a, "smol");
+    assert_eq!(
+        a.update(code(KeyCode::Enter)),
+        [Effect::Preflight(NewAgent {
+            agent: "shell".into(),
+            bottles: vec![],
+            backend: "smolmachines".into(),
+        })]
+    );
+}
+
+#[test]
+fn stop_slides_to_the_next_agent_and_closes_the_pane_at_the_end() {
+    let mut a = app();
+    a.update(key('x'));
+    assert!(
+        a.status.as_deref().unwrap().contains("bot-bottle stop a-1"),
+        "not owned"
+    );
+    a.owned.insert("a-1".into());
+    a.owned.insert("b-2".into());
+    a.owned.insert("c-3".into());
+    assert_eq!(a.update(key('x')), [Effect::Stop { slug: "a-1".into() }]);
+    assert_eq!(
+        a.update(Msg::Stopped("a-1".into())),
+        [Effect::Show {
+            slug: "b-2".into(),
+            focus: false
+        }]
+    );
+    a.update(key('j'));
+    a.update(Msg::Stopped("c-3".into()));
+    assert_eq!(
+        a.selected_agent().unwrap().slug,
+        "b-2",
+        "the last row stopped: the new last"
+    );
+    assert_eq!(a.update(Msg::Stopped("b-2".into())), [Effect::CloseRight]);
+    assert_eq!(a.right, None);
+}
+
+#[test]
+fn status_stays_until_a_key_and_busy_follows_output() {
+    let mut a = app();
+    a.update(Msg::Status("approved".into()));
+    a.update(Msg::Tick(10_000));
+    a.update(Msg::Bottles(vec![row("a-1")]));
+    assert_eq!(a.status.as_deref(), Some("approved"));
+    a.update(key('j'));
+    assert_eq!(a.status, None);
+    a.update(Msg::Output("a-1".into()));
+    assert!(a.is_busy("a-1"));
+    a.update(Msg::Tick(10_000 + BUSY_MS));
+    assert!(!a.is_busy("a-1"));
+}
+
+#[test]
+fn at_rest_nothing_needs_the_clock() {
+    let mut a = app();
+    a.update(Msg::Tick(10_000));
+    assert_eq!(a.next_change(), None, "nothing on screen ages");
+    a.update(Msg::Output("a-1".into()));
+    assert_eq!(
+        a.next_change(),
+        Some(10_000 + BUSY_MS),
+        "the busy mark ends"
+    );
+    a.update(Msg::Tick(10_000 + BUSY_MS));
+    assert_eq!(a.next_change(), None);
+}
