@@ -4,7 +4,8 @@
 //! port 443 is free; nothing leaves the machine.
 //!
 //! Environment: BOT_BOTTLE_BIN (the static bot-bottle), MITMDUMP (its
-//! path), BENCH_SECONDS (default 10), BENCH_CONNECTIONS (default 32).
+//! path), BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 32),
+//! BENCH_ROUNDS (default 3; figures are medians over the rounds).
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -157,6 +158,8 @@ fn start_mitmproxy(dir: &Path, upstream_ca: &Path, port: u16) -> (Child, PathBuf
 fn start_squid(dir: &Path, upstream_ca: &Path, port: u16) -> (Child, PathBuf) {
     use std::os::unix::fs::PermissionsExt;
     let conf = dir.join("squid");
+    // Fresh each round: its helper will not reuse a database.
+    let _ = std::fs::remove_dir_all(&conf);
     std::fs::create_dir_all(&conf).unwrap();
     let (cert, key) = new_ca().unwrap();
     let (ca, ca_key, db) = (
@@ -360,15 +363,53 @@ fn peak_rss(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// The median of some measurements.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Measured load through one proxy: req/s, p99 seconds, peak RSS KiB.
+async fn measure(
+    name: &str,
+    dir: &Path,
+    upstream_ca: &Path,
+    connections: usize,
+    seconds: u64,
+) -> (f64, f64, f64) {
+    let (port, (child, ca)) = match name {
+        "bot-bottle" => (13128, start_bot_bottle(dir, upstream_ca, 13128)),
+        "mitmproxy" => (18080, start_mitmproxy(dir, upstream_ca, 18080)),
+        _ => (18090, start_squid(dir, upstream_ca, 18090)),
+    };
+    // Killed when it goes, a failed run included.
+    let child = Running(child);
+    load(Some(port), &ca, 4, Duration::from_secs(1)).await;
+    let l = load(Some(port), &ca, connections, Duration::from_secs(seconds)).await;
+    let rss = peak_rss(child.0.id());
+    drop(child);
+    let rps = l.requests as f64 / l.seconds;
+    println!(
+        "  {name}: {rps:.0} req/s, p99 {:.2} ms, peak rss {rss} KiB ({} requests)",
+        l.p99.as_secs_f64() * 1000.0,
+        l.requests
+    );
+    (rps, l.p99.as_secs_f64(), rss as f64)
+}
+
 fn main() {
-    let seconds: u64 = std::env::var("BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
-    let connections: usize = std::env::var("BENCH_CONNECTIONS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(32);
+    let seconds: u64 = env_or("BENCH_SECONDS", 5);
+    let connections: usize = env_or("BENCH_CONNECTIONS", 32);
+    // Rounds alternate the proxies, so that a machine busy with something
+    // else for a while weighs on all of them; each figure is the median.
+    let rounds: usize = env_or("BENCH_ROUNDS", 3).max(1);
     let dir = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -378,43 +419,49 @@ fn main() {
     runtime.block_on(async {
         let upstream_ca = upstream(dir.path()).await;
         load(None, &upstream_ca, 4, Duration::from_secs(1)).await;
-        let direct = load(None, &upstream_ca, connections, Duration::from_secs(seconds)).await;
-        println!(
-            "direct: {:.0} req/s, p99 {:.2} ms",
-            direct.requests as f64 / direct.seconds,
-            direct.p99.as_secs_f64() * 1000.0
-        );
-        let mut results = Vec::new();
-        for name in ["bot-bottle", "mitmproxy", "squid"] {
-            let (port, (child, ca)) = match name {
-                "bot-bottle" => (13128, start_bot_bottle(dir.path(), &upstream_ca, 13128)),
-                "mitmproxy" => (18080, start_mitmproxy(dir.path(), &upstream_ca, 18080)),
-                _ => (18090, start_squid(dir.path(), &upstream_ca, 18090)),
-            };
-            // Killed when it goes, a failed run included.
-            let child = Running(child);
-            load(Some(port), &ca, 4, Duration::from_secs(1)).await;
-            let l = load(Some(port), &ca, connections, Duration::from_secs(seconds)).await;
-            let rss = peak_rss(child.0.id());
-            drop(child);
-            let rps = l.requests as f64 / l.seconds;
-            println!(
-                "{name}: {rps:.0} req/s, p99 {:.2} ms, peak rss {} KiB ({} requests, {connections} connections, {seconds} s)",
-                l.p99.as_secs_f64() * 1000.0,
-                rss,
-                l.requests
-            );
-            results.push((rps, l.p99.as_secs_f64(), rss as f64));
+        let names = ["direct", "bot-bottle", "squid", "mitmproxy"];
+        let mut runs: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); names.len()];
+        for round in 0..rounds {
+            println!("round {} of {rounds} ({connections} connections, {seconds} s each):", round + 1);
+            for (i, name) in names.iter().enumerate() {
+                // mitmproxy is two orders slower: once is enough.
+                if *name == "mitmproxy" && round > 0 {
+                    continue;
+                }
+                let run = if *name == "direct" {
+                    let l = load(None, &upstream_ca, connections, Duration::from_secs(seconds)).await;
+                    let rps = l.requests as f64 / l.seconds;
+                    println!("  direct: {rps:.0} req/s, p99 {:.2} ms", l.p99.as_secs_f64() * 1000.0);
+                    (rps, l.p99.as_secs_f64(), 0.0)
+                } else {
+                    measure(name, dir.path(), &upstream_ca, connections, seconds).await
+                };
+                runs[i].push(run);
+            }
         }
-        let ours = results[0];
-        let added = |p99: f64| (p99 - direct.p99.as_secs_f64()) * 1000.0;
+        let summary: Vec<(f64, f64, f64)> = runs
+            .into_iter()
+            .map(|r| {
+                (
+                    median(r.iter().map(|x| x.0).collect()),
+                    median(r.iter().map(|x| x.1).collect()),
+                    r.iter().map(|x| x.2).fold(0.0, f64::max),
+                )
+            })
+            .collect();
+        println!("medians over {rounds} rounds:");
+        for (name, (rps, p99, rss)) in names.iter().zip(&summary) {
+            println!("{name}: {rps:.0} req/s, p99 {:.2} ms, peak rss {rss:.0} KiB", p99 * 1000.0);
+        }
+        let (direct, ours) = (summary[0], summary[1]);
+        let added = |p99: f64| (p99 - direct.1) * 1000.0;
         println!(
-            "added p99 latency over direct ({connections} connections): bot-bottle {:.2} ms, mitmproxy {:.2} ms, squid {:.2} ms",
+            "added p99 latency over direct ({connections} connections): bot-bottle {:.2} ms, squid {:.2} ms, mitmproxy {:.2} ms",
             added(ours.1),
-            added(results[1].1),
-            added(results[2].1)
+            added(summary[2].1),
+            added(summary[3].1)
         );
-        for (peer, theirs) in [("mitmproxy", results[1]), ("squid", results[2])] {
+        for (peer, theirs) in [("mitmproxy", summary[3]), ("squid", summary[2])] {
             println!("ratio req/s bot-bottle/{peer}: {:.2}", ours.0 / theirs.0);
             println!("ratio p99 latency bot-bottle/{peer}: {:.3}", ours.1 / theirs.1);
             println!("ratio rss bot-bottle/{peer}: {:.3}", ours.2 / theirs.2);

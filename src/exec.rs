@@ -385,9 +385,13 @@ fn locate(path: &str, hint: &'static str) -> Result<PathBuf, ExecError> {
     })
 }
 
+/// With `BOT_BOTTLE_TRACE=1`, a command about to run, after the seconds
+/// since the first command traced (where a bring-up spends its time).
 fn trace(cmd: &Command) {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
     if std::env::var_os("BOT_BOTTLE_TRACE").is_some_and(|v| v == "1") {
-        eprintln!("+ {}", describe(cmd));
+        let since = START.get_or_init(std::time::Instant::now).elapsed();
+        eprintln!("+ [{:.3}] {}", since.as_secs_f64(), describe(cmd));
     }
 }
 

@@ -12,9 +12,13 @@ use super::Failure;
 use crate::state::Slug;
 use crate::{egress, gitgate, supervise};
 
+/// A sidecar runs on one thread. Its container is limited to one CPU or
+/// less, so more worker threads would only spend the quota sooner and be
+/// throttled for the rest of each period (a latency spike for every
+/// connection); one thread also keeps each connection's turn fair and the
+/// sidecar small. Blocking work still goes to tokio's blocking pool.
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::runtime(format!("cannot start the runtime: {e}"), None))

@@ -183,9 +183,13 @@ fn parse_subnets(text: &str) -> Vec<Net> {
 
 /// Chooses this bottle's subnets and writes them into its compose file,
 /// under a lock, so bottles starting at once never pick the same ones.
+/// The engine is asked before the lock is taken (bottles starting at once
+/// do not queue behind each other's docker calls); what other bottles chose
+/// since is in their compose files, read under the lock.
 /// Returns the document as written.
 pub fn assign(home: &Home, dir: &BottleDir) -> Result<Value, SubnetError> {
     let pool = pool(std::env::var(POOL_ENV).ok().as_deref())?;
+    let mut used = engine_subnets()?;
     let lock = home.root.join("subnets.lock");
     let _lock = crate::state::lock_file(&lock).map_err(|e| SubnetError::Io {
         path: lock.display().to_string(),
@@ -194,7 +198,6 @@ pub fn assign(home: &Home, dir: &BottleDir) -> Result<Value, SubnetError> {
     let path = dir.compose_file();
     let doc: Value = read_json(&path)?;
     let wanted = doc["networks"].as_object().map_or(0, |n| n.len());
-    let mut used = engine_subnets()?;
     // Bottles that chose and have not made their networks yet.
     if let Ok(entries) = std::fs::read_dir(home.state_root()) {
         for entry in entries.flatten().filter(|e| e.path() != dir.root()) {
