@@ -5,6 +5,7 @@
 pub mod agent_cli;
 pub mod backend;
 pub mod cli;
+pub mod colour;
 pub mod dashboard;
 pub mod egress;
 pub mod exec;
