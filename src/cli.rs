@@ -4,6 +4,7 @@
 mod approve;
 mod attach;
 mod cleanup;
+mod doctor;
 mod exec;
 mod image;
 mod list;
@@ -78,6 +79,11 @@ enum Command {
     /// Images.
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Check this machine: what bottles need, one line each, with the fix.
+    ///
+    /// Docker, compose, tmux, the base image, gVisor, smolvm, the subnet
+    /// pool, the binary. Exits 1 when a required one is missing.
+    Doctor,
     /// What runs inside the sidecar containers.
     #[command(subcommand, hide = true)]
     Sidecar(sidecar::SidecarCommand),
@@ -118,6 +124,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Reject(args) => approve::reject(args),
         Command::Routes(cmd) => routes::run(cmd),
         Command::Image(cmd) => image::run(cmd),
+        Command::Doctor => doctor::run(),
         Command::Sidecar(cmd) => sidecar::run(cmd),
     }
 }
