@@ -4,6 +4,7 @@
 mod approve;
 mod attach;
 mod cleanup;
+mod completions;
 mod doctor;
 mod exec;
 mod image;
@@ -84,6 +85,10 @@ enum Command {
     /// Docker, compose, tmux, the base image, gVisor, smolvm, the subnet
     /// pool, the binary. Exits 1 when a required one is missing.
     Doctor,
+    /// Shell completions: verbs, agents, bottles.
+    ///
+    /// Prints the shell code, e.g. `source <(bot-bottle completions bash)`.
+    Completions(completions::CompletionsArgs),
     /// What runs inside the sidecar containers.
     #[command(subcommand, hide = true)]
     Sidecar(sidecar::SidecarCommand),
@@ -99,6 +104,8 @@ impl Cli {
         )
     }
 }
+
+pub use completions::complete_from_env;
 
 pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let Some(command) = cli.command else {
@@ -125,6 +132,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Routes(cmd) => routes::run(cmd),
         Command::Image(cmd) => image::run(cmd),
         Command::Doctor => doctor::run(),
+        Command::Completions(args) => completions::run(args),
         Command::Sidecar(cmd) => sidecar::run(cmd),
     }
 }

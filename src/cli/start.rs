@@ -17,6 +17,7 @@ use crate::state::Home;
 #[derive(Debug, Args)]
 pub struct StartArgs {
     /// The agent to launch; with none, a picker (on a terminal).
+    #[arg(add = super::completions::agents())]
     agent: Option<String>,
     /// A bottle to run in; repeat to compose several, in order.
     #[arg(long = "bottle", value_name = "BOTTLE")]
