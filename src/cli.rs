@@ -4,6 +4,8 @@
 mod approve;
 mod attach;
 mod cleanup;
+mod completions;
+mod doctor;
 mod exec;
 mod image;
 mod list;
@@ -78,6 +80,15 @@ enum Command {
     /// Images.
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Check this machine: what bottles need, one line each, with the fix.
+    ///
+    /// Docker, compose, tmux, the base image, gVisor, smolvm, the subnet
+    /// pool, the binary. Exits 1 when a required one is missing.
+    Doctor,
+    /// Shell completions: verbs, agents, bottles.
+    ///
+    /// Prints the shell code, e.g. `source <(bot-bottle completions bash)`.
+    Completions(completions::CompletionsArgs),
     /// What runs inside the sidecar containers.
     #[command(subcommand, hide = true)]
     Sidecar(sidecar::SidecarCommand),
@@ -93,6 +104,8 @@ impl Cli {
         )
     }
 }
+
+pub use completions::complete_from_env;
 
 pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let Some(command) = cli.command else {
@@ -118,6 +131,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Reject(args) => approve::reject(args),
         Command::Routes(cmd) => routes::run(cmd),
         Command::Image(cmd) => image::run(cmd),
+        Command::Doctor => doctor::run(),
+        Command::Completions(args) => completions::run(args),
         Command::Sidecar(cmd) => sidecar::run(cmd),
     }
 }

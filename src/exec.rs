@@ -58,6 +58,12 @@ pub const SMOLVM: Program = Program {
     install_hint: "install smolvm: curl -sSL https://smolmachines.com/install.sh | bash (Linux with KVM, or macOS; see https://github.com/smol-machines/smolvm)",
 };
 
+pub const RUNSC: Program = Program {
+    name: "runsc",
+    env: "BOT_BOTTLE_RUNSC",
+    install_hint: "install gVisor and register it with the engine: BOT_BOTTLE_GVISOR=1 scripts/setup",
+};
+
 pub const TAR: Program = Program {
     name: "tar",
     env: "BOT_BOTTLE_TAR",

@@ -5,7 +5,9 @@
 pub mod agent_cli;
 pub mod backend;
 pub mod cli;
+pub mod colour;
 pub mod dashboard;
+pub mod doctor;
 pub mod egress;
 pub mod exec;
 pub mod gitgate;

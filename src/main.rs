@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    bot_bottle::cli::complete_from_env();
     let cli = bot_bottle::cli::Cli::parse();
     if cli.is_plain_command() {
         // Like other command-line tools: `bot-bottle list active | head`

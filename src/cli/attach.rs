@@ -14,7 +14,7 @@ use crate::state::{Home, Slug};
 #[derive(Debug, Args)]
 pub struct AttachArgs {
     /// The bottle's identity.
-    #[arg(value_parser = Slug::parse_arg)]
+    #[arg(value_parser = Slug::parse_arg, add = super::completions::running())]
     slug: Slug,
 }
 

@@ -14,7 +14,7 @@ use crate::state::{Home, Slug};
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// The bottle's identity.
-    #[arg(value_parser = Slug::parse_arg)]
+    #[arg(value_parser = Slug::parse_arg, add = super::completions::running())]
     slug: Slug,
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "CMD")]

@@ -6,6 +6,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use super::{Failure, home_and_cwd};
+use crate::backend;
+use crate::backend::docker::compose;
 use crate::dashboard::runtime::{self, DashboardError};
 use crate::tmux::session::{self, SessionError};
 
@@ -40,7 +42,17 @@ pub fn open(detach: bool) -> Result<ExitCode, Failure> {
         return Ok(ExitCode::SUCCESS);
     }
     let size = ratatui::crossterm::terminal::size().unwrap_or((200, 50));
-    let made = session::bootstrap(&home, &socket, &cwd, size)?;
+    let made = session::bootstrap(&home, &socket, &cwd, size).map_err(|e| {
+        let mut failure = Failure::from(e);
+        failure.hint = Some(match failure.hint.take() {
+            Some(hint) => format!("{hint}\n  hint: {DOCTOR}"),
+            None => DOCTOR.into(),
+        });
+        failure
+    })?;
+    if made && let Some(missing) = setup_missing() {
+        eprintln!("bot-bottle: {missing}, so no bottle can start here yet: {DOCTOR}");
+    }
     let attach = session::attach_command_line(&socket);
     if detach {
         let what = if made { "made" } else { "already there" };
@@ -56,6 +68,17 @@ pub fn open(detach: bool) -> Result<ExitCode, Failure> {
         ));
     }
     Err(session::attach(&socket).into())
+}
+
+const DOCTOR: &str = "run `bot-bottle doctor` to check this machine";
+
+/// On the first run: what bottles need and this machine lacks, found
+/// quickly (a backend's programs, compose), or nothing.
+fn setup_missing() -> Option<String> {
+    if backend::available().is_empty() {
+        return Some("no backend is available (docker is missing)".into());
+    }
+    compose::check().err().map(|e| e.to_string())
 }
 
 /// Whether this runs inside the session's own tmux server (attaching there

@@ -14,7 +14,7 @@ use crate::state::Slug;
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
     /// The bottle's identity, as `start` printed it.
-    #[arg(value_parser = Slug::parse_arg)]
+    #[arg(value_parser = Slug::parse_arg, add = super::completions::kept())]
     slug: Slug,
     /// Relaunch without asking.
     #[arg(long, short = 'y')]

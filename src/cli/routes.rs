@@ -15,7 +15,7 @@ pub enum RoutesCommand {
     /// Edit a running bottle's routes.
     Edit {
         /// The bottle's identity.
-        #[arg(value_parser = Slug::parse_arg)]
+        #[arg(value_parser = Slug::parse_arg, add = super::completions::running())]
         slug: Slug,
     },
 }

@@ -42,7 +42,7 @@ pub enum SidecarCommand {
         #[arg(long)]
         state: PathBuf,
         /// The bottle's identity, recorded in its proposals.
-        #[arg(long, value_parser = Slug::parse_arg)]
+        #[arg(long, value_parser = Slug::parse_arg, add = super::completions::running())]
         slug: Slug,
         #[arg(long, default_value = "0.0.0.0:8765")]
         listen: std::net::SocketAddr,

@@ -17,6 +17,7 @@ use crate::state::Home;
 #[derive(Debug, Args)]
 pub struct StartArgs {
     /// The agent to launch; with none, a picker (on a terminal).
+    #[arg(add = super::completions::agents())]
     agent: Option<String>,
     /// A bottle to run in; repeat to compose several, in order.
     #[arg(long = "bottle", value_name = "BOTTLE")]
@@ -50,7 +51,13 @@ pub fn run(args: StartArgs) -> Result<ExitCode, Failure> {
     let backend = backend::select(
         args.backend.as_deref(),
         std::env::var("BOT_BOTTLE_BACKEND").ok().as_deref(),
-    )?;
+    )
+    .map_err(|e| match e {
+        // No backend at all: the machine lacks what bottles need. A named
+        // one that is not available says its fix in its one line.
+        backend::BackendError::NoneAvailable { .. } => doctor_hint(e.into()),
+        e => Failure::from(e),
+    })?;
     let manifest = load_manifest(&home, &cwd)?;
     let dry_run = args.dry_run || std::env::var("BOT_BOTTLE_DRY_RUN").is_ok_and(|v| v == "1");
 
@@ -71,7 +78,12 @@ pub fn run(args: StartArgs) -> Result<ExitCode, Failure> {
         extra_args: args.args,
         identity: None,
     };
-    let planned = plan(&manifest, &home, &request, dry_run)?;
+    // Bad input is the manifest's or the command's; a failure at run time
+    // may be the machine's.
+    let planned = plan(&manifest, &home, &request, dry_run).map_err(|f| match f.code {
+        1 => doctor_hint(f),
+        _ => f,
+    })?;
     if dry_run {
         print!("{}", launch::preflight_text(&planned.prepared));
         eprintln!("bot-bottle: dry run: nothing was started or written");
@@ -86,6 +98,20 @@ pub fn run(args: StartArgs) -> Result<ExitCode, Failure> {
             start: Start::Fresh,
         },
     )
+    .map_err(doctor_hint)
+}
+
+/// Points a failed start at `bot-bottle doctor`, as one more hint line
+/// (not for an interrupt, which is no failure of the machine).
+fn doctor_hint(mut failure: Failure) -> Failure {
+    const DOCTOR: &str = "run `bot-bottle doctor` to check this machine";
+    if failure.code != 130 {
+        failure.hint = Some(match failure.hint.take() {
+            Some(hint) => format!("{hint}\n  hint: {DOCTOR}"),
+            None => DOCTOR.into(),
+        });
+    }
+    failure
 }
 
 /// Plans the launch (see `launch::service::plan`); warnings go to stderr.

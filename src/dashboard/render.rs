@@ -13,6 +13,18 @@ use super::text::{inert, slice};
 use crate::supervise::proposal::Request;
 
 pub fn render(app: &App, frame: &mut Frame) {
+    render_coloured(app, frame, crate::colour::env_allows());
+}
+
+/// `render`, in colour or (`NO_COLOR`) without: bold and reverse stay.
+pub fn render_coloured(app: &App, frame: &mut Frame, colours: bool) {
+    draw_frame(app, frame);
+    if !colours {
+        crate::colour::strip(frame.buffer_mut());
+    }
+}
+
+fn draw_frame(app: &App, frame: &mut Frame) {
     let area = frame.area();
     let most = (area.height.saturating_sub(6) / 2).max(3);
     let proposals_height = (app.proposals.len() as u16 + 2).clamp(3, most);

@@ -77,16 +77,27 @@ impl EngineFacts {
 /// Asks the engine; `BOT_BOTTLE_RUNTIME` (runc or runsc) overrides the
 /// automatic choice of gVisor whenever the engine has it.
 pub fn facts() -> Result<EngineFacts, EngineError> {
+    let wanted = std::env::var("BOT_BOTTLE_RUNTIME")
+        .ok()
+        .filter(|v| !v.is_empty());
+    facts_from_info(&info()?, wanted.as_deref())
+}
+
+/// Whether the engine has gVisor's runsc registered (whatever
+/// `BOT_BOTTLE_RUNTIME` says).
+pub fn runsc_registered() -> Result<bool, EngineError> {
+    Ok(facts_from_info(&info()?, None)?.runtime == Runtime::Runsc)
+}
+
+/// What `facts_from_info` reads.
+fn info() -> Result<String, ExecError> {
     DOCKER.find()?;
     let out = DOCKER.output(&mut DOCKER.command([
         "info",
         "--format",
         "{{json .Runtimes}}\n{{.NCPU}}",
     ]))?;
-    let wanted = std::env::var("BOT_BOTTLE_RUNTIME")
-        .ok()
-        .filter(|v| !v.is_empty());
-    facts_from_info(&String::from_utf8_lossy(&out.stdout), wanted.as_deref())
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Reads `docker info --format '{{json .Runtimes}}\n{{.NCPU}}'`.

@@ -103,6 +103,20 @@ pub fn pool(from_env: Option<&str>) -> Result<Net, SubnetError> {
 
 /// The first `wanted` /28s of the pool that overlap nothing in `used`.
 pub fn choose(pool: Net, used: &[Net], wanted: usize) -> Result<Vec<Net>, SubnetError> {
+    let out = free(pool, used, wanted);
+    if out.len() < wanted {
+        return Err(SubnetError::Exhausted { pool, wanted });
+    }
+    Ok(out)
+}
+
+/// How many /28s the pool holds.
+pub fn capacity(pool: Net) -> usize {
+    1usize << (PREFIX.saturating_sub(pool.prefix))
+}
+
+/// Up to `wanted` /28s of the pool that overlap nothing in `used`, first first.
+pub fn free(pool: Net, used: &[Net], wanted: usize) -> Vec<Net> {
     let step = 1u64 << (32 - PREFIX);
     let end = u64::from(pool.last()) + 1;
     let mut out = Vec::new();
@@ -121,10 +135,7 @@ pub fn choose(pool: Net, used: &[Net], wanted: usize) -> Result<Vec<Net>, Subnet
             }
         }
     }
-    if out.len() < wanted {
-        return Err(SubnetError::Exhausted { pool, wanted });
-    }
-    Ok(out)
+    out
 }
 
 /// The subnets a compose document asks for.
@@ -198,15 +209,7 @@ pub fn assign(home: &Home, dir: &BottleDir) -> Result<Value, SubnetError> {
     let path = dir.compose_file();
     let doc: Value = read_json(&path)?;
     let wanted = doc["networks"].as_object().map_or(0, |n| n.len());
-    // Bottles that chose and have not made their networks yet.
-    if let Ok(entries) = std::fs::read_dir(home.state_root()) {
-        for entry in entries.flatten().filter(|e| e.path() != dir.root()) {
-            let other = BottleDir::new(entry.path()).compose_file();
-            if let Ok(other) = read_json(&other) {
-                used.extend(in_compose(&other));
-            }
-        }
-    }
+    used.extend(chosen_in_state(home, Some(dir.root())));
     let doc = with_subnets(doc, &choose(pool, &used, wanted)?);
     let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     write_atomic(&path, text.as_bytes(), 0o600).map_err(|e| SubnetError::Io {
@@ -214,6 +217,31 @@ pub fn assign(home: &Home, dir: &BottleDir) -> Result<Value, SubnetError> {
         reason: e.to_string(),
     })?;
     Ok(doc)
+}
+
+/// The subnets taken: the engine's networks', and those the bottles' compose
+/// files chose and have not made yet (but `except`'s, the one choosing).
+pub fn in_use(home: &Home, except: Option<&Path>) -> Result<Vec<Net>, SubnetError> {
+    let mut used = engine_subnets()?;
+    used.extend(chosen_in_state(home, except));
+    Ok(used)
+}
+
+/// The subnets the bottles' compose files chose (but `except`'s).
+fn chosen_in_state(home: &Home, except: Option<&Path>) -> Vec<Net> {
+    let mut chosen = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(home.state_root()) {
+        for entry in entries.flatten() {
+            if except.is_some_and(|dir| entry.path() == dir) {
+                continue;
+            }
+            let other = BottleDir::new(entry.path()).compose_file();
+            if let Ok(other) = read_json(&other) {
+                chosen.extend(in_compose(&other));
+            }
+        }
+    }
+    chosen
 }
 
 fn read_json(path: &Path) -> Result<Value, SubnetError> {
@@ -256,6 +284,17 @@ mod tests {
                 .collect();
             assert_eq!(got, *want, "{used:?}");
         }
+    }
+
+    #[test]
+    fn free_counts_what_is_left() {
+        let pool = net("10.9.0.0/26");
+        assert_eq!(capacity(pool), 4);
+        assert_eq!(capacity(net("198.18.0.0/15")), 8192);
+        assert_eq!(free(pool, &[], usize::MAX).len(), 4);
+        assert_eq!(free(pool, &[net("10.9.0.16/28")], usize::MAX).len(), 3);
+        assert_eq!(free(pool, &[net("10.9.0.0/27")], usize::MAX).len(), 2);
+        assert_eq!(free(pool, &[net("10.0.0.0/8")], usize::MAX).len(), 0);
     }
 
     #[test]

@@ -365,3 +365,32 @@ fn empty_and_status() {
     app.update(Msg::Status("approved mwviajtx-ydza".into()));
     insta::assert_snapshot!(draw(&app, 50, 9));
 }
+
+#[test]
+fn no_color_drops_colours_but_keeps_the_selection() {
+    use ratatui::style::Color;
+    let mut app = app();
+    app.update(Msg::Proposals(vec![proposal()]));
+    let cells = |colours: bool| {
+        let mut term = Terminal::new(TestBackend::new(80, 20)).unwrap();
+        term.draw(|f| render_coloured(&app, f, colours)).unwrap();
+        term.backend().buffer().content.clone()
+    };
+    let coloured = cells(true);
+    let plain = cells(false);
+    let painted = |c: &ratatui::buffer::Cell| c.fg != Color::Reset || c.bg != Color::Reset;
+    assert!(coloured.iter().any(painted), "the frame has colours");
+    assert!(!plain.iter().any(painted), "NO_COLOR: no colour at all");
+    let with = |cells: &[ratatui::buffer::Cell], m: Modifier| -> Vec<usize> {
+        (0..cells.len())
+            .filter(|&i| cells[i].modifier.contains(m))
+            .collect()
+    };
+    for m in [Modifier::REVERSED, Modifier::BOLD] {
+        assert!(!with(&coloured, m).is_empty(), "{m:?} is used");
+        assert_eq!(with(&coloured, m), with(&plain, m), "{m:?} stays");
+    }
+    let text =
+        |cells: &[ratatui::buffer::Cell]| -> String { cells.iter().map(|c| c.symbol()).collect() };
+    assert_eq!(text(&coloured), text(&plain));
+}

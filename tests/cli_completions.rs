@@ -1,0 +1,206 @@
+//! `bot-bottle completions`: the shell code for bash, zsh and fish, and
+//! what the binary answers when the shell calls it back: verbs, running
+//! bottles' identities (from a stand-in docker), kept ones, the manifest's
+//! agents. No docker or tmux needed; bash is.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const VERBS: [&str; 6] = ["start", "attach", "stop", "resume", "doctor", "completions"];
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// A home with one kept bottle (`kept-aaaaa`), a project with an agent
+    /// (`reviewer`), and a docker that lists one running bottle
+    /// (`shell-b2c3d`).
+    fn new() -> Env {
+        let env = Env {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let root = env.dir.path();
+        fs::create_dir_all(root.join("home/state/kept-aaaaa")).unwrap();
+        fs::create_dir_all(root.join("proj/.bot-bottle/agents")).unwrap();
+        fs::write(
+            root.join("proj/.bot-bottle/agents/reviewer.md"),
+            "---\ndescription: reviews\nprovider: shell\n---\nReview the code.\n",
+        )
+        .unwrap();
+        let ps = "bot-bottle-shell-b2c3d-agent\trunning\tUp 3 minutes\tshell-b2c3d\tagent\tshell\tbot-bottle-shell-b2c3d\t2026-11-25 10:00:00 +0000 UTC";
+        let fake = root.join("fake-docker");
+        fs::write(
+            &fake,
+            format!("#!/bin/sh\ncase \"$1\" in ps) printf '%s\\n' '{ps}' ;; esac\n"),
+        )
+        .unwrap();
+        fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+        env
+    }
+
+    fn bin() -> PathBuf {
+        assert_cmd::cargo::cargo_bin("bot-bottle")
+    }
+
+    fn cmd(&self, program: &Path) -> Command {
+        let root = self.dir.path();
+        let mut cmd = Command::new(program);
+        cmd.current_dir(root.join("proj"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .env("HOME", root)
+            .env("BOT_BOTTLE_HOME", root.join("home"))
+            .env("BOT_BOTTLE_DOCKER", root.join("fake-docker"))
+            .env("BOT_BOTTLE_SMOLVM", root.join("no-smolvm"));
+        cmd
+    }
+
+    fn script(&self, shell: &str) -> String {
+        let out = self
+            .cmd(&Env::bin())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// What bash's completion offers for `line` (the last word is the one
+    /// being completed), through the sourced script.
+    fn bash(&self, line: &[&str]) -> Vec<String> {
+        let script = self.dir.path().join("complete.bash");
+        fs::write(&script, self.script("bash")).unwrap();
+        let words = line
+            .iter()
+            .map(|w| format!("'{w}'"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let run = format!(
+            "source '{}'\nCOMP_WORDS=({words})\nCOMP_CWORD={}\nCOMP_TYPE=9\n_clap_complete_bot_bottle bot-bottle '{}' '{}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+            script.display(),
+            line.len() - 1,
+            line[line.len() - 1],
+            line[line.len().saturating_sub(2)],
+        );
+        let out = self
+            .cmd(Path::new("bash"))
+            .args(["--norc", "-c", &run])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// What the binary answers fish (which passes the words as arguments).
+    fn fish(&self, line: &[&str]) -> Vec<String> {
+        let out = self
+            .cmd(&Env::bin())
+            .env("BOT_BOTTLE_COMPLETE", "fish")
+            .arg("--")
+            .args(line)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| l.split('\t').next().unwrap_or("").to_owned())
+            .collect()
+    }
+}
+
+#[test]
+fn a_script_for_each_shell_that_calls_the_binary_back() {
+    let env = Env::new();
+    let bin = Env::bin().display().to_string();
+    for shell in ["bash", "zsh", "fish"] {
+        let script = env.script(shell);
+        assert!(!script.trim().is_empty(), "{shell}");
+        assert!(script.contains("BOT_BOTTLE_COMPLETE"), "{shell}: {script}");
+        assert!(script.contains(&bin), "{shell} calls {bin} back: {script}");
+        assert!(script.contains("bot-bottle"), "{shell}: {script}");
+    }
+    let out = env
+        .cmd(&Env::bin())
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn the_verbs_complete_in_each_shell() {
+    let env = Env::new();
+    let bash = env.bash(&["bot-bottle", ""]);
+    let fish = env.fish(&["bot-bottle", ""]);
+    for verb in VERBS {
+        assert!(bash.iter().any(|c| c == verb), "bash: {verb} in {bash:?}");
+        assert!(fish.iter().any(|c| c == verb), "fish: {verb} in {fish:?}");
+    }
+    assert!(!bash.iter().any(|c| c == "sidecar"), "hidden: {bash:?}");
+    assert_eq!(env.bash(&["bot-bottle", "doc"]), ["doctor"]);
+    // zsh's protocol: the index of the word being completed.
+    let out = env
+        .cmd(&Env::bin())
+        .env("BOT_BOTTLE_COMPLETE", "zsh")
+        .env("_CLAP_COMPLETE_INDEX", "1")
+        .args(["--", "bot-bottle", "comp"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("completions"));
+}
+
+/// The candidates that are values, not flags (`--help` is offered too).
+fn values(candidates: Vec<String>) -> Vec<String> {
+    candidates
+        .into_iter()
+        .filter(|c| !c.starts_with('-'))
+        .collect()
+}
+
+#[test]
+fn values_come_from_the_live_state() {
+    let env = Env::new();
+    for verb in ["attach", "stop", "exec"] {
+        assert_eq!(
+            values(env.bash(&["bot-bottle", verb, ""])),
+            ["shell-b2c3d"],
+            "{verb}"
+        );
+    }
+    assert_eq!(
+        values(env.bash(&["bot-bottle", "routes", "edit", ""])),
+        ["shell-b2c3d"]
+    );
+    assert_eq!(
+        values(env.bash(&["bot-bottle", "resume", ""])),
+        ["kept-aaaaa"]
+    );
+    let agents = values(env.bash(&["bot-bottle", "start", ""]));
+    assert!(agents.iter().any(|a| a == "reviewer"), "{agents:?}");
+    assert!(
+        agents.iter().any(|a| a == "shell"),
+        "the built-in: {agents:?}"
+    );
+    assert_eq!(env.fish(&["bot-bottle", "start", "rev"]), ["reviewer"]);
+}
