@@ -254,11 +254,19 @@ impl Fake {
     }
 
     fn open(&self) -> Session {
+        self.open_with(&[])
+    }
+
+    /// `open`, with more variables in the dashboard's environment.
+    fn open_with(&self, env: &[(&str, &Path)]) -> Session {
+        let docker = self.docker();
+        let mut vars = vec![("BOT_BOTTLE_DOCKER", docker.as_path())];
+        vars.extend_from_slice(env);
         let s = Session::open_with(
             &self.home(),
             self.dir.path(),
             PathBuf::from(env!("CARGO_BIN_EXE_bot-bottle")),
-            &[("BOT_BOTTLE_DOCKER", &self.docker())],
+            &vars,
         );
         wait_for("the dashboard", Duration::from_secs(10), || {
             !s.dashboard().is_empty()
@@ -1019,4 +1027,58 @@ fn e_edits_a_live_bottles_routes_from_the_dashboard() {
         "and egress still lets it through"
     );
     s.keys(&["q"]);
+}
+
+/// `v` in the detail: the whole proposal in $PAGER, in the dashboard's
+/// pane; the dashboard comes back, and reading it there approves nothing.
+#[test]
+fn v_shows_the_whole_proposal_in_the_pager() {
+    if !tmux_or_skip("v_shows_the_whole_proposal_in_the_pager") {
+        return;
+    }
+    let fake = Fake::new();
+    let seen = fake.dir.path().join("paged.txt");
+    let pager = fake.dir.path().join("pager");
+    std::fs::write(
+        &pager,
+        format!("#!/bin/sh\ncp \"$1\" '{}'\n", seen.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pager, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let s = fake.open_with(&[("PAGER", &pager)]);
+    let dashboard = s.dashboard();
+    let p = fake
+        .queue()
+        .submit(
+            fake.slug,
+            long_request("api.example.test"),
+            "to run the tests".into(),
+        )
+        .unwrap();
+    wait_for("the proposal", Duration::from_secs(5), || {
+        s.screen(&dashboard).contains(&p.id)
+    });
+    std::thread::sleep(Duration::from_millis(1_500));
+    s.keys(&["v"]);
+    wait_for("the detail", Duration::from_secs(5), || {
+        s.screen(&dashboard).contains(&format!("proposal {}", p.id))
+    });
+    s.keys(&["v"]);
+    wait_for("the pager", Duration::from_secs(5), || {
+        std::fs::read_to_string(&seen).is_ok_and(|t| t.contains("(end of proposal)"))
+    });
+    let paged = std::fs::read_to_string(&seen).unwrap();
+    assert!(paged.contains("host      api.example.test"), "{paged}");
+    assert!(paged.contains("/api/v1/resource-00/") && paged.contains("/api/v1/resource-99/"));
+    wait_for("the detail back", Duration::from_secs(5), || {
+        s.screen(&dashboard).contains(&format!("proposal {}", p.id))
+    });
+    std::thread::sleep(Duration::from_millis(1_200));
+    s.keys(&["a"]);
+    wait_for("what is missing", Duration::from_secs(5), || {
+        s.screen(&dashboard).contains("scroll to the end first")
+    });
+    assert!(fake.queue().response(&p.id).is_none(), "nothing decided");
+    assert_eq!(fake.reloads(), 0);
 }
