@@ -415,6 +415,8 @@ fn a_long_dockerfile_scrolls_with_its_position_shown() {
         key(&mut app, k);
         assert!(hint(&app).starts_with(want), "{k:?}: {}", hint(&app));
     }
+    key(&mut app, KeyCode::PageDown);
+    insta::assert_snapshot!("dockerfile_60_second_page", draw(&app, 80, 24));
     key(&mut app, KeyCode::End);
     let end = draw(&app, 80, 24);
     assert!(end.contains("+RUN step 60") && end.contains("(end of proposal)"));
