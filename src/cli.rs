@@ -224,6 +224,7 @@ impl From<ApplyError> for Failure {
             ApplyError::Launch(e) => e.into(),
             ApplyError::Reload { .. } => Failure::runtime(e.to_string(), hint),
             ApplyError::Gate(_) => Failure::runtime(e.to_string(), hint),
+            ApplyError::Editor(e) => e.into(),
             e => Failure::usage(e.to_string(), hint),
         }
     }

@@ -73,19 +73,35 @@ pub const TAR: Program = Program {
 /// Opens `path` in the user's editor (`$VISUAL`, `$EDITOR`, else vi) and
 /// waits. The editor string may hold arguments, as for git.
 pub fn edit(path: &std::path::Path) -> Result<(), ExecError> {
-    let editor = ["VISUAL", "EDITOR"]
+    run_user_program(&["VISUAL", "EDITOR"], "vi", "editor", path)
+}
+
+/// Shows `path` in the user's pager (`$PAGER`, else less) and waits.
+pub fn page(path: &std::path::Path) -> Result<(), ExecError> {
+    run_user_program(&["PAGER"], "less", "pager", path)
+}
+
+/// The program the first of `vars` that is set names (else `fallback`),
+/// given `path`, through sh: the value may hold arguments.
+fn run_user_program(
+    vars: &[&str],
+    fallback: &str,
+    what: &str,
+    path: &std::path::Path,
+) -> Result<(), ExecError> {
+    let program = vars
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|e| !e.trim().is_empty()))
-        .unwrap_or_else(|| "vi".into());
+        .unwrap_or_else(|| fallback.into());
     const SH: Program = Program {
         name: "sh",
         env: "BOT_BOTTLE_SH",
-        install_hint: "a POSIX shell is needed to start the editor",
+        install_hint: "a POSIX shell is needed to start the editor or the pager",
     };
-    let mut cmd = SH.command(["-c", &format!("{editor} \"$1\""), "editor"]);
+    let mut cmd = SH.command(["-c", &format!("{program} \"$1\""), what]);
     cmd.arg(path);
     let status = SH.status(&mut cmd)?;
-    SH.check(&cmd, status, &format!("the editor ({editor}) failed"))
+    SH.check(&cmd, status, &format!("the {what} ({program}) failed"))
 }
 
 /// Where the progress output of long steps (builds, compose) goes: the

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use bot_bottle::backend::names;
 use bot_bottle::egress::config::EgressConfig;
 use bot_bottle::state::Home;
 use bot_bottle::supervise::proposal::{Decision, Request};
@@ -253,11 +254,19 @@ impl Fake {
     }
 
     fn open(&self) -> Session {
+        self.open_with(&[])
+    }
+
+    /// `open`, with more variables in the dashboard's environment.
+    fn open_with(&self, env: &[(&str, &Path)]) -> Session {
+        let docker = self.docker();
+        let mut vars = vec![("BOT_BOTTLE_DOCKER", docker.as_path())];
+        vars.extend_from_slice(env);
         let s = Session::open_with(
             &self.home(),
             self.dir.path(),
             PathBuf::from(env!("CARGO_BIN_EXE_bot-bottle")),
-            &[("BOT_BOTTLE_DOCKER", &self.docker())],
+            &vars,
         );
         wait_for("the dashboard", Duration::from_secs(10), || {
             !s.dashboard().is_empty()
@@ -857,4 +866,219 @@ fn the_dashboard_at_rest_runs_nothing() {
         settled.iter().any(|c| c.starts_with("events")),
         "it watches docker's events instead: {settled:?}"
     );
+}
+
+/// `e` on an agent: its live routes in $EDITOR, in the dashboard's pane,
+/// through the same path as `routes edit` (checked, reloaded, audited);
+/// what came of it in the status line. A bad edit is refused with the
+/// reason and changes nothing.
+#[test]
+fn e_edits_a_live_bottles_routes_from_the_dashboard() {
+    if !tmux_or_skip("e_edits_a_live_bottles_routes_from_the_dashboard")
+        || !docker_or_skip("e_edits_a_live_bottles_routes_from_the_dashboard")
+    {
+        return;
+    }
+    let env = Env::new();
+    let slug = env.start_detached(&["shell"]);
+
+    // Outside the bottle: a server of the test's own (the sidecar image's
+    // supervise server), reachable from egress as outside.test.
+    let sidecar = support::docker_ok(&[
+        "inspect",
+        "--format",
+        "{{.Config.Image}}",
+        &names::container(&slug, "egress"),
+    ]);
+    let target = unique("bbtest-outside");
+    support::docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &target,
+        "--label",
+        "dev.bot-bottle.test=1",
+        "--network",
+        &names::network(&slug, "outside"),
+        "--network-alias",
+        "outside.test",
+        "--entrypoint",
+        "/bot-bottle",
+        &sidecar,
+        "sidecar",
+        "supervise",
+        "--state",
+        "/tmp",
+        "--slug",
+        "outside",
+        "--listen",
+        "0.0.0.0:80",
+    ]);
+    env.track_container(&target);
+    // What the agent gets asking for it: egress's refusal, or the
+    // target's own answer (its server refuses a Host it does not know).
+    let answer = || env.sh(&slug, "curl -s -m 10 http://outside.test/; true").1;
+    let refused = "bot-bottle egress refused this request";
+    let reached = "Host header is not allowed";
+    let before = answer();
+    assert!(before.contains(refused), "no route to it yet: {before}");
+
+    // The editor: adds a route to outside.test, or (mode "bad") turns
+    // that host into a URL, which is no host.
+    let mode = env.dir.path().join("mode");
+    let editor = env.dir.path().join("editor");
+    let route = r#"{"host": "outside.test", "allow_private_addresses": true}"#;
+    std::fs::write(
+        &editor,
+        format!(
+            "#!/bin/sh\ncase \"$(cat '{mode}')\" in\n\
+             good) sed -i -e 's#\"routes\": \\[\\]#\"routes\": [{route}]#; t' -e 's#\"routes\": \\[#\"routes\": [{route},#' \"$1\" ;;\n\
+             bad) sed -i 's#\"outside.test\"#\"https://outside.test/x\"#' \"$1\" ;;\n\
+             esac\n",
+            mode = mode.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(&mode, "good").unwrap();
+
+    let s = Session::open_with(
+        &env.home(),
+        &env.proj(),
+        bin(),
+        &[("EDITOR", &editor), ("VISUAL", &editor)],
+    );
+    wait_for("the dashboard", Duration::from_secs(10), || {
+        !s.dashboard().is_empty()
+    });
+    // The status line's left part is not cut ("[bot-bottl").
+    let left = s.tmux(&[
+        "display-message",
+        "-p",
+        "-t",
+        "bot-bottle",
+        "#{E:status-left}",
+    ]);
+    let length: usize = s
+        .tmux(&["show-options", "-gv", "status-left-length"])
+        .parse()
+        .unwrap();
+    assert!(
+        left.trim_end().starts_with("[bot-bottle]") && left.chars().count() <= length,
+        "{left:?} in {length} columns"
+    );
+    let dashboard = s.dashboard();
+    wait_for("the bottle listed", Duration::from_secs(15), || {
+        s.screen(&dashboard).contains(&slug)
+    });
+    // At rest, the status line names the agent `e` acts on (the engine
+    // may run other bottles: the cursor goes to this one).
+    let named = || s.screen(&dashboard).contains(&format!("[{slug}] shell"));
+    for _ in 0..100 {
+        if named() {
+            break;
+        }
+        s.keys(&["j"]);
+    }
+    assert!(named(), "{}", s.screen(&dashboard));
+
+    s.keys(&["e"]);
+    wait_for(
+        "the reload in the status line",
+        Duration::from_secs(20),
+        || {
+            s.screen(&dashboard)
+                .contains(&format!("routes of {slug} reloaded"))
+        },
+    );
+    let after = answer();
+    assert!(after.contains(reached), "the target answers now: {after}");
+    let audit =
+        std::fs::read_to_string(env.home().join("audit").join(format!("{slug}.jsonl"))).unwrap();
+    let line: serde_json::Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (line["actor"].as_str(), line["tool"].as_str()),
+        (Some("operator"), Some("routes-edit"))
+    );
+    let routes = std::fs::read_to_string(env.bottle(&slug).egress_routes()).unwrap();
+    assert!(routes.contains("\"outside.test\""), "{routes}");
+
+    // A bad edit: refused with the reason, the old routes kept.
+    std::fs::write(&mode, "bad").unwrap();
+    s.keys(&["e"]);
+    wait_for(
+        "the refusal in the status line",
+        Duration::from_secs(20),
+        || {
+            s.screen(&dashboard)
+                .contains(&format!("routes of {slug} not changed:"))
+        },
+    );
+    let screen = s.screen(&dashboard);
+    assert!(screen.contains("https://outside.test/x"), "{screen}");
+    assert_eq!(
+        std::fs::read_to_string(env.bottle(&slug).egress_routes()).unwrap(),
+        routes,
+        "a bad edit changes nothing"
+    );
+    assert!(
+        answer().contains(reached),
+        "and egress still lets it through"
+    );
+    s.keys(&["q"]);
+}
+
+/// `v` in the detail: the whole proposal in $PAGER, in the dashboard's
+/// pane; the dashboard comes back, and reading it there approves nothing.
+#[test]
+fn v_shows_the_whole_proposal_in_the_pager() {
+    if !tmux_or_skip("v_shows_the_whole_proposal_in_the_pager") {
+        return;
+    }
+    let fake = Fake::new();
+    let seen = fake.dir.path().join("paged.txt");
+    let pager = fake.dir.path().join("pager");
+    std::fs::write(
+        &pager,
+        format!("#!/bin/sh\ncp \"$1\" '{}'\n", seen.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pager, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let s = fake.open_with(&[("PAGER", &pager)]);
+    let dashboard = s.dashboard();
+    let p = fake
+        .queue()
+        .submit(
+            fake.slug,
+            long_request("api.example.test"),
+            "to run the tests".into(),
+        )
+        .unwrap();
+    wait_for("the proposal", Duration::from_secs(5), || {
+        s.screen(&dashboard).contains(&p.id)
+    });
+    std::thread::sleep(Duration::from_millis(1_500));
+    s.keys(&["v"]);
+    wait_for("the detail", Duration::from_secs(5), || {
+        s.screen(&dashboard).contains(&format!("proposal {}", p.id))
+    });
+    s.keys(&["v"]);
+    wait_for("the pager", Duration::from_secs(5), || {
+        std::fs::read_to_string(&seen).is_ok_and(|t| t.contains("(end of proposal)"))
+    });
+    let paged = std::fs::read_to_string(&seen).unwrap();
+    assert!(paged.contains("host      api.example.test"), "{paged}");
+    assert!(paged.contains("/api/v1/resource-00/") && paged.contains("/api/v1/resource-99/"));
+    wait_for("the detail back", Duration::from_secs(5), || {
+        s.screen(&dashboard).contains(&format!("proposal {}", p.id))
+    });
+    std::thread::sleep(Duration::from_millis(1_200));
+    s.keys(&["a"]);
+    wait_for("what is missing", Duration::from_secs(5), || {
+        s.screen(&dashboard).contains("scroll to the end first")
+    });
+    assert!(fake.queue().response(&p.id).is_none(), "nothing decided");
+    assert_eq!(fake.reloads(), 0);
 }

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use super::Failure;
-use crate::exec;
 use crate::state::{Home, Slug};
 use crate::supervise::apply;
 
@@ -23,19 +22,7 @@ pub enum RoutesCommand {
 pub fn run(cmd: RoutesCommand) -> Result<ExitCode, Failure> {
     let RoutesCommand::Edit { slug } = cmd;
     let home = Home::from_env()?;
-    let (_, text) = apply::routes_text(&home, &slug)?;
-    let dir = tempfile_dir()?;
-    let path = dir.join("routes.json");
-    std::fs::write(&path, &text)
-        .map_err(|e| Failure::runtime(format!("{}: {e}", path.display()), None))?;
-    let result = (|| {
-        exec::edit(&path)?;
-        let edited = std::fs::read_to_string(&path)
-            .map_err(|e| Failure::runtime(format!("{}: {e}", path.display()), None))?;
-        Ok::<_, Failure>(apply::edit_routes(&home, &slug, &edited)?)
-    })();
-    let _ = std::fs::remove_dir_all(&dir);
-    match result? {
+    match apply::edit_routes_in_editor(&home, &slug)? {
         None => eprintln!("bot-bottle: no change"),
         Some(diff) => {
             eprint!("{diff}");
@@ -43,11 +30,4 @@ pub fn run(cmd: RoutesCommand) -> Result<ExitCode, Failure> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn tempfile_dir() -> Result<std::path::PathBuf, Failure> {
-    let dir = std::env::temp_dir().join(format!("bot-bottle-edit-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| Failure::runtime(format!("{}: {e}", dir.display()), None))?;
-    Ok(dir)
 }

@@ -169,6 +169,18 @@ pub enum Effect {
         id: String,
         reason: Option<String>,
     },
+    /// Edit a running bottle's routes in $EDITOR, as `bot-bottle routes
+    /// edit` does (checked, reloaded, rolled back, audited); the outcome
+    /// comes back as a status.
+    EditRoutes {
+        slug: String,
+    },
+    /// Show this text (a proposal's detail, inert) in $PAGER. Reading it
+    /// there approves nothing: the detail still needs every row on screen.
+    View {
+        id: String,
+        text: String,
+    },
     /// Plan a new agent and come back with its preflight.
     Preflight(NewAgent),
     /// Launch it, the bring-up log in the right pane.
@@ -202,6 +214,8 @@ pub struct App {
     pub guard_until: u64,
     /// Shown until the next key.
     pub status: Option<String>,
+    /// `?`: the footer shows the keys, until the next key.
+    pub help: bool,
     pub modal: Option<Modal>,
     /// The bottle whose session is in the right pane.
     pub right: Option<String>,
@@ -236,6 +250,7 @@ impl App {
             size: (0, 0),
             guard_until: 0,
             status: None,
+            help: false,
             modal: None,
             right: None,
             owned: BTreeSet::new(),
@@ -321,6 +336,7 @@ impl App {
                     return Vec::new();
                 }
                 self.status = None;
+                self.help = false;
                 self.key(key)
             }
             Msg::Key(_) => Vec::new(),
@@ -487,6 +503,10 @@ impl App {
                 self.modal = Some(Modal::PickAgent(self.agent_picker()));
                 Vec::new()
             }
+            KeyCode::Char('?') => {
+                self.help = true;
+                Vec::new()
+            }
             _ => match self.focus {
                 Focus::Agents => self.agents_key(key),
                 Focus::Proposals => self.proposals_key(key),
@@ -535,6 +555,16 @@ impl App {
     fn agents_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         match key.code {
             KeyCode::Enter => self.show_selected(true),
+            KeyCode::Char('e') => match self.selected_agent().map(|a| a.slug.clone()) {
+                Some(slug) => {
+                    self.status = Some(format!("editing the routes of {slug}…"));
+                    vec![Effect::EditRoutes { slug }]
+                }
+                None => {
+                    self.status = Some("no agent selected; n starts one".into());
+                    Vec::new()
+                }
+            },
             KeyCode::Char('x') => {
                 let Some(slug) = self.selected_agent().map(|a| a.slug.clone()) else {
                     return Vec::new();

@@ -269,6 +269,11 @@ impl Detail {
         &self.shown.proposal.id
     }
 
+    /// Every line, as a pager shows it (inert, one per line).
+    pub fn text(&self) -> String {
+        self.lines.iter().map(|l| format!("{}\n", l.text)).collect()
+    }
+
     /// New content for the same proposal: read from the start of the dwell
     /// again, nothing of it seen but what is on screen now.
     pub fn replace(&mut self, shown: Pending, now: u64, size: (u16, u16)) {

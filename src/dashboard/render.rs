@@ -48,7 +48,7 @@ fn header_line(app: &App) -> Line<'static> {
     let pending = app.proposals.len();
     let mut spans = vec![
         Span::styled(" bot-bottle ", Style::new().bold().reversed()),
-        Span::raw(format!(" {} agents · ", app.agents.len())),
+        Span::raw(format!(" {} · ", plural(app.agents.len(), "agent"))),
     ];
     let text = format!("{pending} pending");
     spans.push(if pending > 0 {
@@ -60,6 +60,11 @@ fn header_line(app: &App) -> Line<'static> {
         spans.push(Span::raw(format!(" · prefix Y/N: {}", inert(next))));
     }
     Line::from(spans)
+}
+
+/// "1 agent", "2 agents".
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
 fn pane_block(title: Line<'static>, focused: bool) -> Block<'static> {
@@ -272,12 +277,35 @@ fn footer_line(app: &App) -> Line<'static> {
         _ => {}
     }
     let help = match app.focus {
-        Focus::Agents => " Enter show · n new · x stop · Tab proposals · q quit",
+        Focus::Agents => " Enter show · e edit routes · n new · x stop · Tab proposals · q quit",
         Focus::Proposals => {
-            " Enter/a read it (approve from there) · r reject · m modify · Tab agents"
+            " Enter/a/v read it (approve from there) · r reject · m modify · Tab agents"
         }
     };
-    Line::from(help.dark_gray())
+    if app.help || app.focus == Focus::Proposals {
+        return Line::from(help.dark_gray());
+    }
+    idle_line(app)
+}
+
+/// At rest in the agents pane: which agent the agent keys act on (as the
+/// seeds' idle status line); `?` shows the keys instead.
+fn idle_line(app: &App) -> Line<'static> {
+    let keys = Span::styled("  ? keys", Style::new().dark_gray());
+    match app.selected_agent() {
+        Some(a) => Line::from(vec![
+            Span::raw(" ["),
+            Span::styled(
+                a.slug.clone(),
+                Style::new()
+                    .fg(color(&a.color))
+                    .add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(format!("] {} · {}", inert(&a.agent), inert(&a.backend))),
+            keys,
+        ]),
+        None => Line::from(vec![Span::raw(" [no active agents]  n starts one"), keys]),
+    }
 }
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {

@@ -231,6 +231,26 @@ async fn main_loop(
                             Err(e) => shared.send(Msg::Status(e)),
                         }
                     }
+                    Effect::EditRoutes { slug } => {
+                        let held = terminal_lock.lock().unwrap_or_else(|p| p.into_inner());
+                        restore_terminal();
+                        let outcome = edit_routes(&home, &slug);
+                        terminal = init_terminal()?;
+                        drop(held);
+                        terminal.clear()?;
+                        shared.send(Msg::Status(outcome));
+                    }
+                    Effect::View { id, text } => {
+                        let held = terminal_lock.lock().unwrap_or_else(|p| p.into_inner());
+                        restore_terminal();
+                        let outcome = view(&id, &text);
+                        terminal = init_terminal()?;
+                        drop(held);
+                        terminal.clear()?;
+                        if let Err(e) = outcome {
+                            shared.send(Msg::Status(e));
+                        }
+                    }
                     Effect::Bell => {
                         let mut out = std::io::stdout();
                         let _ = out.write_all(b"\x07").and_then(|()| out.flush());
@@ -350,7 +370,11 @@ async fn carry_out(shared: &Shared, effect: Effect) {
         Effect::Preflight(request) => preflight(shared, request).await,
         Effect::Launch(request) => launch(shared, request).await,
         Effect::Stop { slug } => stop(shared, slug).await,
-        Effect::Bell | Effect::Quit | Effect::Modify { .. } => Ok(()),
+        Effect::Bell
+        | Effect::Quit
+        | Effect::Modify { .. }
+        | Effect::EditRoutes { .. }
+        | Effect::View { .. } => Ok(()),
     };
     if let Err(e) = result {
         shared.send(Msg::Status(format!("error: {e}")));
@@ -412,6 +436,44 @@ fn modify(home: &Home, id: &str) -> Result<(), String> {
     apply::modify(home, id, &edited?)
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+/// `e`: the bottle's routes in $EDITOR, the same path as `bot-bottle
+/// routes edit` (the terminal is the editor's meanwhile); says what came
+/// of it.
+fn edit_routes(home: &Home, slug: &str) -> String {
+    match apply::edit_routes_in_editor(home, slug) {
+        Ok(None) => format!("routes of {slug}: no change"),
+        Ok(Some(diff)) => {
+            let count = |sign: char| {
+                diff.lines()
+                    .filter(|l| l.starts_with(sign) && !l.starts_with(&sign.to_string().repeat(3)))
+                    .count()
+            };
+            format!(
+                "routes of {slug} reloaded (+{} -{} lines, audited)",
+                count('+'),
+                count('-')
+            )
+        }
+        Err(e) => {
+            let hint = e.hint().map(|h| format!("; {h}")).unwrap_or_default();
+            format!("routes of {slug} not changed: {e}{hint}")
+        }
+    }
+}
+
+/// `v` in the detail: its text in $PAGER (the terminal is the pager's
+/// meanwhile).
+fn view(id: &str, text: &str) -> Result<(), String> {
+    let path = std::env::temp_dir().join(format!(
+        "bot-bottle-proposal-{id}-{}.txt",
+        std::process::id()
+    ));
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let shown = exec::page(&path).map_err(|e| e.to_string());
+    let _ = std::fs::remove_file(&path);
+    shown
 }
 
 async fn preflight(shared: &Shared, request: NewAgent) -> Result<(), String> {

@@ -12,7 +12,7 @@ pub mod queues;
 mod routes;
 
 use routes::add_route;
-pub use routes::{check_edit, edit_routes, read_routes, routes_text};
+pub use routes::{check_edit, edit_routes, edit_routes_in_editor, read_routes, routes_text};
 
 use super::audit::{self, Entry};
 use super::merge::{self, Asked};
@@ -65,6 +65,8 @@ pub enum ApplyError {
     HeldPush(String),
     #[error(transparent)]
     Gate(#[from] GateError),
+    #[error(transparent)]
+    Editor(crate::exec::ExecError),
 }
 
 impl ApplyError {
@@ -94,6 +96,7 @@ impl ApplyError {
                 "bot-bottle approve {id}, or: bot-bottle reject {id} --reason '...'"
             )),
             ApplyError::Gate(e) => e.hint(),
+            ApplyError::Editor(e) => e.hint(),
         }
     }
 }

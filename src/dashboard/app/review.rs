@@ -202,8 +202,13 @@ impl App {
             return Vec::new();
         };
         match key.code {
-            KeyCode::Enter | KeyCode::Char('a') => {
+            KeyCode::Enter | KeyCode::Char('a') | KeyCode::Char('v') => {
                 self.open_detail(&id);
+                Vec::new()
+            }
+            KeyCode::Char('e') => {
+                self.status =
+                    Some("e edits the selected agent's routes: Tab to the agents first".into());
                 Vec::new()
             }
             KeyCode::Char('m') => vec![Effect::Modify { id }],
@@ -239,6 +244,14 @@ impl App {
             KeyCode::Char('m') => vec![Effect::Modify {
                 id: detail.id().to_owned(),
             }],
+            KeyCode::Char('v') => {
+                let view = Effect::View {
+                    id: detail.id().to_owned(),
+                    text: detail.text(),
+                };
+                self.modal = Some(Modal::Detail(detail));
+                vec![view]
+            }
             KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') => Vec::new(),
             _ => {
                 self.modal = Some(Modal::Detail(detail));

@@ -394,3 +394,59 @@ fn no_color_drops_colours_but_keeps_the_selection() {
         |cells: &[ratatui::buffer::Cell]| -> String { cells.iter().map(|c| c.symbol()).collect() };
     assert_eq!(text(&coloured), text(&plain));
 }
+
+#[test]
+fn idle_line_names_the_selected_agent_and_question_mark_the_keys() {
+    let mut app = app();
+    let footer = |app: &App| draw(app, 70, 9).lines().last().unwrap().to_owned();
+    insta::assert_snapshot!("idle_selected", draw(&app, 70, 9));
+    key(&mut app, KeyCode::Char('?'));
+    assert!(footer(&app).contains("e edit routes"), "{}", footer(&app));
+    key(&mut app, KeyCode::Char('j'));
+    assert!(footer(&app).contains("[shell-zz9yx] shell · docker"));
+
+    let mut one = App::new(vec![], vec![], vec![]);
+    one.update(Msg::Bottles(app.agents[..1].to_vec()));
+    assert!(draw(&one, 70, 9).contains(" 1 agent · 0 pending"));
+    let none = App::new(vec![], vec![], vec![]);
+    insta::assert_snapshot!("idle_no_agents", draw(&none, 50, 9));
+}
+
+/// A 60-line Dockerfile reads to its end: every scrolling key, and where
+/// the view is.
+#[test]
+fn a_long_dockerfile_scrolls_with_its_position_shown() {
+    let mut p = capability();
+    p.preview.lines = (1..=60).map(|i| format!("+RUN step {i}")).collect();
+    let mut app = opened(p, 80, 24);
+    let hint = |app: &App| {
+        draw(app, 80, 24)
+            .lines()
+            .nth(21)
+            .unwrap()
+            .trim_matches(|c| c == '"' || c == '│' || c == ' ')
+            .to_owned()
+    };
+    // 7 header rows + 60 + the end mark; 20 rows on screen.
+    assert!(hint(&app).starts_with("1-20/68"), "{}", hint(&app));
+    for (k, want) in [
+        (KeyCode::Char('j'), "2-21/68"),
+        (KeyCode::Down, "3-22/68"),
+        (KeyCode::Char('k'), "2-21/68"),
+        (KeyCode::PageDown, "22-41/68"),
+        (KeyCode::PageUp, "2-21/68"),
+        (KeyCode::Char('G'), "49-68/68"),
+        (KeyCode::Char('g'), "1-20/68"),
+        (KeyCode::End, "49-68/68"),
+        (KeyCode::Up, "48-67/68"),
+        (KeyCode::Home, "1-20/68"),
+    ] {
+        key(&mut app, k);
+        assert!(hint(&app).starts_with(want), "{k:?}: {}", hint(&app));
+    }
+    key(&mut app, KeyCode::PageDown);
+    insta::assert_snapshot!("dockerfile_60_second_page", draw(&app, 80, 24));
+    key(&mut app, KeyCode::End);
+    let end = draw(&app, 80, 24);
+    assert!(end.contains("+RUN step 60") && end.contains("(end of proposal)"));
+}

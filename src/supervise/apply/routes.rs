@@ -193,6 +193,29 @@ pub fn edit_routes(home: &Home, slug: &str, edited: &str) -> Result<Option<Strin
     Ok(Some(diff))
 }
 
+/// `routes edit`, shared by the CLI and the dashboard's `e`: the live
+/// routes in $EDITOR, then `edit_routes` (checked, reloaded, rolled back
+/// if the reload fails, audited). The terminal is the editor's meanwhile.
+/// Returns the diff, or None when nothing changed.
+pub fn edit_routes_in_editor(home: &Home, slug: &str) -> Result<Option<String>, ApplyError> {
+    let (_, text) = routes_text(home, slug)?;
+    let dir = std::env::temp_dir().join(format!("bot-bottle-edit-{}-{slug}", std::process::id()));
+    let io = |path: &Path, e: std::io::Error| StateError::Io {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    let path = dir.join(ROUTES_FILE);
+    let result = (|| {
+        std::fs::write(&path, &text).map_err(|e| io(&path, e))?;
+        crate::exec::edit(&path).map_err(ApplyError::Editor)?;
+        let edited = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+        edit_routes(home, slug, &edited)
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
 /// What an edit may not do: name bad hosts or paths, use a token slot that
 /// holds nothing, or change what egress listens on (fixed at launch).
 pub fn check_edit(

@@ -116,3 +116,48 @@ fn at_rest_nothing_needs_the_clock() {
     a.update(Msg::Tick(10_000 + BUSY_MS));
     assert_eq!(a.next_change(), None);
 }
+
+#[test]
+fn e_edits_the_selected_agents_routes() {
+    let mut a = app();
+    a.update(key('j'));
+    assert_eq!(
+        a.update(key('e')),
+        [Effect::EditRoutes { slug: "b-2".into() }]
+    );
+    assert_eq!(a.status.as_deref(), Some("editing the routes of b-2…"));
+    // What came of it stays until the next key.
+    a.update(Msg::Status("routes of b-2 not changed: bad host".into()));
+    a.update(Msg::Tick(60_000));
+    assert_eq!(
+        a.status.as_deref(),
+        Some("routes of b-2 not changed: bad host")
+    );
+    a.update(key('k'));
+    assert_eq!(a.status, None);
+
+    // From the proposals pane, or with no agent: nothing, and why.
+    a.focus = Focus::Proposals;
+    a.update(Msg::Proposals(vec![pipelock("p1", "1")]));
+    a.update(Msg::Tick(120_000));
+    assert_eq!(a.update(key('e')), []);
+    assert!(a.status.as_deref().unwrap().contains("Tab to the agents"));
+    let mut empty = App::new(vec![], vec![], vec![]);
+    assert_eq!(empty.update(key('e')), []);
+    assert_eq!(
+        empty.status.as_deref(),
+        Some("no agent selected; n starts one")
+    );
+}
+
+#[test]
+fn question_mark_shows_the_keys_until_the_next_key() {
+    let mut a = app();
+    assert!(!a.help);
+    a.update(key('?'));
+    assert!(a.help);
+    a.update(Msg::Tick(30_000));
+    assert!(a.help, "time alone does not hide it");
+    a.update(key('j'));
+    assert!(!a.help);
+}

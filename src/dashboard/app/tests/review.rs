@@ -325,3 +325,23 @@ fn modify_then_read_again() {
         }]
     );
 }
+
+#[test]
+fn v_opens_the_detail_then_the_pager_which_approves_nothing() {
+    let mut a = listed(vec![long("p1", "1")]);
+    at(&mut a, 60_000);
+    assert_eq!(a.update(key('v')), [], "v in the list opens the detail");
+    assert_eq!(detail(&a).id(), "p1");
+    let effects = a.update(key('v'));
+    let [Effect::View { id, text }] = effects.as_slice() else {
+        panic!("no view: {effects:?}");
+    };
+    assert_eq!(id, "p1");
+    assert!(text.contains("+RUN step 0\n") && text.contains("+RUN step 59\n"));
+    assert!(text.ends_with("(end of proposal)\n"));
+    assert_eq!(detail(&a).id(), "p1", "the detail stays open");
+    // Read in the pager, not on the dashboard: the rows are still unseen.
+    at(&mut a, 90_000);
+    assert_eq!(approvals(&a.update(key('a'))), 0);
+    assert!(a.status.as_deref().unwrap().contains("scroll to the end"));
+}
