@@ -60,6 +60,7 @@ fn proposal() -> Pending {
             slug: "shell-ab12c".into(),
             created_at: "2026-11-25T10:05:00.000Z".into(),
             justification: "pip needs the index".into(),
+            source: Default::default(),
             request: Request::PipelockBlock {
                 failed_url: "https://pypi.org/simple/requests/".into(),
                 host: "pypi.org".into(),
@@ -95,6 +96,7 @@ fn capability() -> Pending {
             slug: "shell-ab12c".into(),
             created_at: "2026-11-25T10:06:00.000Z".into(),
             justification: "the tests need the compilers".into(),
+            source: Default::default(),
             request: Request::CapabilityBlock {
                 dockerfile: String::new(),
             },
@@ -307,6 +309,7 @@ fn held_push() -> Pending {
         slug: "shell-ab12c".into(),
         created_at: "2026-11-25T10:07:00.000Z".into(),
         justification: "held by the git gate: it changes a protected path".into(),
+        source: Default::default(),
         request: Request::GitPush(push),
     };
     let preview = crate::supervise::preview::preview(

@@ -14,6 +14,7 @@ use crate::dashboard::app::{AgentRow, Msg};
 use crate::exec;
 use crate::state::Home;
 use crate::supervise::apply::{self, queues};
+use crate::supervise::suggest;
 use crate::tmux::client::{Client, Event as TmuxEvent};
 use crate::tmux::command;
 use crate::tmux::control::{Notification, PaneId};
@@ -53,8 +54,9 @@ pub(super) fn spawn_keys(msgs: mpsc::UnboundedSender<Msg>, terminal: Arc<std::sy
     });
 }
 
-/// Reloads the proposals whenever a file under `state/` changes (both
-/// queues of every bottle, see `apply::queues`), except for git's own
+/// Reloads the proposals whenever a file under `state/` changes (the
+/// queues of every bottle, see `apply::queues`, and the decision logs
+/// learning mode reads, see `suggest`), except for git's own
 /// churn in a gate's repository; a gate's `landed.json` relists the
 /// bottles (`relist_bottles`), whose rows show what landed.
 pub(super) fn spawn_proposals(
@@ -112,10 +114,13 @@ pub(super) fn spawn_proposals(
         let _watcher = watcher;
         loop {
             let home = home.clone();
-            let list =
-                tokio::task::spawn_blocking(move || apply::pending(&home).unwrap_or_default())
-                    .await
-                    .unwrap_or_default();
+            // Learning mode first: denied requests become suggestions.
+            let list = tokio::task::spawn_blocking(move || {
+                suggest::sync_all(&home);
+                apply::pending(&home).unwrap_or_default()
+            })
+            .await
+            .unwrap_or_default();
             if msgs.send(Msg::Proposals(list)).is_err() {
                 return;
             }
