@@ -11,6 +11,7 @@ pub mod exec;
 pub mod gitgate;
 pub mod launch;
 pub mod manifest;
+pub mod notify;
 pub mod picker;
 pub mod provider;
 pub mod shutdown;

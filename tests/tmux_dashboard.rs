@@ -1037,3 +1037,63 @@ fn a_denied_request_becomes_a_suggestion_that_approved_lets_it_through() {
     );
     assert!(!s.screen(&dashboard).contains("from denials"));
 }
+
+/// A burst of proposals runs the operator's notify command once, with the
+/// proposals as JSON on its stdin.
+#[test]
+fn a_burst_of_proposals_is_one_notification() {
+    if !tmux_or_skip("a_burst_of_proposals_is_one_notification") {
+        return;
+    }
+    let fake = Fake::new();
+    let runs = fake.dir.path().join("notified");
+    let script = fake.dir.path().join("notify.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\ncat >> '{0}'\necho >> '{0}'\n", runs.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let s = Session::open_with(
+        &fake.home(),
+        fake.dir.path(),
+        PathBuf::from(env!("CARGO_BIN_EXE_bot-bottle")),
+        &[
+            ("BOT_BOTTLE_DOCKER", &fake.docker()),
+            ("BOT_BOTTLE_NOTIFY_COMMAND", &script),
+        ],
+    );
+    wait_for("the dashboard", Duration::from_secs(10), || {
+        s.screen(&s.dashboard()).contains("bot-bottle")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let queue = fake.queue();
+    for i in 0..4 {
+        queue
+            .submit(
+                fake.slug,
+                long_request(&format!("h{i}.example.test")),
+                "why".into(),
+            )
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    wait_for("the notification", Duration::from_secs(10), || {
+        runs.exists()
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let text = std::fs::read_to_string(&runs).unwrap();
+    let runs: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(runs.len(), 1, "{text}");
+    assert_eq!(runs[0]["count"], 4);
+    assert_eq!(runs[0]["proposals"][0]["source"], "agent");
+    assert_eq!(
+        runs[0]["proposals"][0]["request"]["host"],
+        "h0.example.test"
+    );
+}

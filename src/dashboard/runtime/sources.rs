@@ -110,6 +110,18 @@ pub(super) fn spawn_proposals(
             }
         }
     }
+    // Notifications beyond tmux: new arrivals (not those there at start).
+    let command = crate::notify::command(&home.root).unwrap_or_else(|e| {
+        let _ = msgs.send(Msg::Status(format!("notifications are off: {e}")));
+        None
+    });
+    let notifier = command.map(|command| {
+        let msgs = msgs.clone();
+        crate::notify::spawn(command, move |text| {
+            let _ = msgs.send(Msg::Status(text));
+        })
+    });
+    let mut seen: Option<std::collections::HashSet<String>> = None;
     tokio::spawn(async move {
         let _watcher = watcher;
         loop {
@@ -121,6 +133,12 @@ pub(super) fn spawn_proposals(
             })
             .await
             .unwrap_or_default();
+            if let Some(notifier) = &notifier {
+                let fresh = arrivals(&mut seen, &list);
+                if !fresh.is_empty() {
+                    let _ = notifier.send(fresh);
+                }
+            }
             if msgs.send(Msg::Proposals(list)).is_err() {
                 return;
             }
@@ -140,6 +158,25 @@ pub(super) fn spawn_proposals(
             while rx.try_recv().is_ok() {}
         }
     });
+}
+
+/// The proposals of `list` not seen before (none the first time: those
+/// were there at start); `seen` becomes the ids of `list`.
+fn arrivals(
+    seen: &mut Option<std::collections::HashSet<String>>,
+    list: &[apply::Pending],
+) -> Vec<crate::supervise::proposal::Proposal> {
+    let ids = list.iter().map(|p| p.proposal.id.clone()).collect();
+    let fresh = match seen {
+        Some(seen) => list
+            .iter()
+            .filter(|p| !seen.contains(&p.proposal.id))
+            .map(|p| p.proposal.clone())
+            .collect(),
+        None => Vec::new(),
+    };
+    *seen = Some(ids);
+    fresh
 }
 
 /// Lists the bottles at start, then on the backends' events (or a send on
