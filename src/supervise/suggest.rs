@@ -232,7 +232,7 @@ pub fn suggest(denials: &[Denied], known: &Known) -> Vec<Action> {
             .filter(waiting)
             .find(|p| route_of(&p.request).is_some_and(|(h, _)| h.eq_ignore_ascii_case(&host)));
         let justification = format!(
-            "Learning mode: egress denied {count} request{} to {host}{}. The agent did not ask for this; it is made from the decision log.",
+            "Learning mode: egress denied {count} request{} to {host}{}. Made from the decision log, not from a tool call: the agent did not ask for this route.",
             if count == 1 { "" } else { "s" },
             if count == 1 {
                 ""
