@@ -368,3 +368,27 @@ fn empty_and_status() {
     app.update(Msg::Status("approved mwviajtx-ydza".into()));
     insta::assert_snapshot!(draw(&app, 50, 9));
 }
+
+#[test]
+fn a_suggestion_from_denials_is_marked() {
+    let mut learned = proposal();
+    learned.proposal.id = "mwviajtx-lrnd".into();
+    learned.proposal.source = crate::supervise::proposal::Origin::Denied;
+    learned.proposal.request = Request::EgressBlock {
+        host: "pypi.org".into(),
+        path_allowlist: vec!["/simple/".into()],
+        auth: None,
+    };
+    let mut app = app();
+    app.update(Msg::Proposals(vec![proposal(), learned]));
+    let screen = draw(&app, 120, 20);
+    let marked: Vec<&str> = screen
+        .lines()
+        .filter(|l| l.contains("from denials"))
+        .collect();
+    assert_eq!(marked.len(), 1, "{screen}");
+    assert!(
+        marked[0].contains("egress-block  route pypi.org /simple/  from denials  shell-ab12c"),
+        "{screen}"
+    );
+}
