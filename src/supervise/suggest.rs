@@ -348,10 +348,14 @@ pub fn sync(home: &Home, slug: &str) -> Result<(), SuggestError> {
     if plan(home)?.0.is_empty() {
         return Ok(());
     }
-    // Again under the bottle's lock, which approvals hold.
-    let _lock = home
-        .lock_bottle(slug)
-        .map_err(super::apply::ApplyError::from)?;
+    // Again under the bottle's lock, which approvals hold; while one runs
+    // (a rebuild can take a while), this waits for the next change.
+    let Some(_lock) = home
+        .try_lock_bottle(slug)
+        .map_err(super::apply::ApplyError::from)?
+    else {
+        return Ok(());
+    };
     let (actions, queue) = plan(home)?;
     for action in actions {
         match action {

@@ -406,3 +406,17 @@ fn the_tail_keeps_whole_lines() {
     assert!(got.len() as u64 <= TAIL);
     assert!(got.lines().all(|l| l == one), "only whole lines");
 }
+
+#[test]
+fn a_bottle_being_changed_is_left_for_the_next_change() {
+    let (_dir, home) = home_with_denials(&["https://pypi.org/simple/x"]);
+    let held = home.lock_bottle("dev-aaaaa").unwrap();
+    sync(&home, "dev-aaaaa").unwrap();
+    assert!(
+        apply::pending(&home).unwrap().is_empty(),
+        "waits, does not block"
+    );
+    drop(held);
+    sync(&home, "dev-aaaaa").unwrap();
+    assert_eq!(apply::pending(&home).unwrap().len(), 1);
+}
