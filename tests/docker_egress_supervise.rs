@@ -180,13 +180,15 @@ fn egress_block(host: &str, why: &str) -> Value {
     json!({"name": "egress-block", "arguments": {"host": host, "justification": why}})
 }
 
-/// Waits until `proposals --json` lists `n` proposals.
+/// Waits until `proposals --json` lists `n` proposals of the agent's
+/// (learning mode's suggestions from denials are not counted).
 fn pending(env: &Env, n: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (code, out, err) = env.run(&["proposals", "--json"]);
         assert_eq!(code, 0, "{err}");
-        let list: Vec<Value> = serde_json::from_str(&out).unwrap();
+        let all: Vec<Value> = serde_json::from_str(&out).unwrap();
+        let list: Vec<Value> = all.into_iter().filter(|p| p["source"] == "agent").collect();
         if list.len() >= n || Instant::now() > deadline {
             assert_eq!(list.len(), n, "{out}");
             return list;

@@ -120,6 +120,20 @@ impl Queue {
         Ok(proposal)
     }
 
+    /// Removes a pending proposal nobody has to decide any more (a
+    /// suggestion the routes came to allow); an answered one stays.
+    pub fn withdraw(&self, id: &str) -> Result<(), QueueError> {
+        let path = self.path(QUEUE, id);
+        check_id(id).map_err(|e| io(&path, e))?;
+        if self.response(id).is_some() {
+            return Ok(());
+        }
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&path, e)),
+            _ => Ok(()),
+        }
+    }
+
     /// Rewrites a queued proposal (the operator edited its request).
     pub fn replace(&self, proposal: &Proposal) -> Result<(), QueueError> {
         let path = self.path(QUEUE, &proposal.id);

@@ -20,7 +20,9 @@
 //! (a suggestion or an agent's proposal), or that an agent's pending
 //! proposal asks for already. A waiting suggestion grows with new paths
 //! (rewritten in place: approving what was shown before is then refused
-//! as changed); the same denials again change nothing.
+//! as changed); the same denials again change nothing. A waiting one the
+//! routes come to allow in full (the agent's own ask was approved) is
+//! withdrawn.
 //!
 //! `sync` is the driver: it reads a bottle's log, routes and queues, and
 //! writes the suggestions queue (`state/<slug>/suggestions/`, which no
@@ -186,6 +188,10 @@ pub enum Action {
         request: Request,
         justification: String,
     },
+    /// A waiting suggestion the routes now allow in full (the operator
+    /// approved the agent's own ask, or edited the routes): nothing to
+    /// decide any more.
+    Withdraw { id: String },
 }
 
 /// The suggestions `denials` call for, given what is `known`.
@@ -207,9 +213,19 @@ pub fn suggest(denials: &[Denied], known: &Known) -> Vec<Action> {
             paths.insert(d.path.clone());
         }
     }
-    let waiting = |p: &&Proposal| p.source == Origin::Denied;
+    let stale = |p: &Proposal| {
+        route_of(&p.request).is_some_and(|(h, paths)| {
+            !paths.is_empty() && paths.iter().all(|path| allowed(known.routes, h, path))
+        })
+    };
+    let waiting = |p: &&Proposal| p.source == Origin::Denied && !stale(p);
     let mut room = MAX_PENDING.saturating_sub(known.pending.iter().filter(waiting).count());
-    let mut out = Vec::new();
+    let mut out: Vec<Action> = known
+        .pending
+        .iter()
+        .filter(|p| p.source == Origin::Denied && stale(p))
+        .map(|p| Action::Withdraw { id: p.id.clone() })
+        .collect();
     for (host, paths, count) in hosts {
         let open: Vec<&String> = paths
             .iter()
@@ -376,6 +392,7 @@ pub fn sync(home: &Home, slug: &str) -> Result<(), SuggestError> {
                     queue.replace(&p)?;
                 }
             }
+            Action::Withdraw { id } => queue.withdraw(&id)?,
         }
     }
     Ok(())

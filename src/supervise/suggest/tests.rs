@@ -155,6 +155,7 @@ fn show(actions: &[Action]) -> Vec<String> {
         .map(|a| match a {
             Action::New { request, .. } => format!("new {}", request.summary()),
             Action::Grow { id, request, .. } => format!("grow {id} {}", request.summary()),
+            Action::Withdraw { id } => format!("withdraw {id}"),
         })
         .collect()
 }
@@ -254,6 +255,17 @@ fn suggestions_group_by_host_and_skip_what_is_settled() {
             vec![],
             &waiting,
             vec!["grow m1-aaaa route pypi.org /simple/flask/ /simple/requests/"],
+        ),
+        (
+            "a waiting suggestion the routes now allow is withdrawn",
+            vec![
+                d("pypi.org", "/simple/requests/"),
+                d("pypi.org", "/other/x"),
+            ],
+            routes(&[("pypi.org", &["/simple/"])]),
+            vec![],
+            &waiting,
+            vec!["withdraw m1-aaaa", "new route pypi.org /other/"],
         ),
         (
             "the agent asked already",
@@ -419,4 +431,23 @@ fn a_bottle_being_changed_is_left_for_the_next_change() {
     drop(held);
     sync(&home, "dev-aaaaa").unwrap();
     assert_eq!(apply::pending(&home).unwrap().len(), 1);
+}
+
+#[test]
+fn a_suggestion_the_routes_came_to_allow_is_withdrawn() {
+    let (_dir, home) = home_with_denials(&["https://pypi.org/simple/x"]);
+    sync(&home, "dev-aaaaa").unwrap();
+    let id = apply::pending(&home).unwrap()[0].proposal.id.clone();
+    // The operator approved the agent's own ask for the host meanwhile.
+    let bottle = home.bottle("dev-aaaaa");
+    let config = routes(&[("a.com", &["/v1/"]), ("pypi.org", &[])]);
+    std::fs::write(
+        bottle.egress_routes(),
+        serde_json::to_string(&config).unwrap(),
+    )
+    .unwrap();
+    sync(&home, "dev-aaaaa").unwrap();
+    assert!(apply::pending(&home).unwrap().is_empty());
+    let queue = Queue::new(&bottle.suggestions_dir());
+    assert!(queue.find(&id).is_none() && queue.archived(&id).is_none());
 }
