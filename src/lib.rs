@@ -13,6 +13,7 @@ pub mod exec;
 pub mod gitgate;
 pub mod launch;
 pub mod manifest;
+pub mod notify;
 pub mod picker;
 pub mod provider;
 pub mod shutdown;

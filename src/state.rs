@@ -168,6 +168,19 @@ impl Home {
         Ok(BottleLock(file))
     }
 
+    /// `lock_bottle` without waiting: None while someone holds it.
+    pub fn try_lock_bottle(&self, slug: &str) -> Result<Option<BottleLock>, StateError> {
+        check_slug(slug)?;
+        let dir = self.bottle(slug);
+        if !dir.root().is_dir() {
+            return Err(StateError::NoState {
+                slug: slug.to_owned(),
+                dir: self.state_root(),
+            });
+        }
+        Ok(try_lock_file(&dir.lock())?.map(BottleLock))
+    }
+
     pub fn mark_preserved(&self, slug: &str) -> Result<(), StateError> {
         write_atomic(&self.bottle(slug).preserve(), b"", 0o644)
     }
@@ -290,6 +303,16 @@ pub fn check_slug(slug: &str) -> Result<(), StateError> {
 /// An exclusive lock on `path` (made if missing, never through a
 /// symlink), held until the file is dropped.
 pub fn lock_file(path: &Path) -> Result<fs::File, StateError> {
+    flock(path, libc::LOCK_EX)?
+        .ok_or_else(|| StateError::io(path, std::io::Error::from(std::io::ErrorKind::WouldBlock)))
+}
+
+/// `lock_file` without waiting: None while another holds it.
+pub fn try_lock_file(path: &Path) -> Result<Option<fs::File>, StateError> {
+    flock(path, libc::LOCK_EX | libc::LOCK_NB)
+}
+
+fn flock(path: &Path, operation: libc::c_int) -> Result<Option<fs::File>, StateError> {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::OpenOptionsExt;
     let file = fs::OpenOptions::new()
@@ -302,10 +325,14 @@ pub fn lock_file(path: &Path) -> Result<fs::File, StateError> {
         .open(path)
         .map_err(|e| StateError::io(path, e))?;
     // SAFETY: flock on a descriptor we own; no memory is involved.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(StateError::io(path, std::io::Error::last_os_error()));
+    if unsafe { libc::flock(file.as_raw_fd(), operation) } != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            return Ok(None);
+        }
+        return Err(StateError::io(path, e));
     }
-    Ok(file)
+    Ok(Some(file))
 }
 
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {

@@ -10,3 +10,4 @@ pub mod preview;
 pub mod proposal;
 pub mod queue;
 pub mod server;
+pub mod suggest;

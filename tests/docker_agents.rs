@@ -444,10 +444,12 @@ fn codex_tools_and_outputs(turn: &Value) -> String {
     format!("tools {tools:?}; calls and outputs {outputs:?}")
 }
 
+/// The agent's proposals (not learning mode's suggestions from denials).
 fn proposals(env: &Env) -> Vec<Value> {
     let (code, out, err) = env.run(&["proposals", "--json"]);
     assert_eq!(code, 0, "{err}");
-    serde_json::from_str(&out).unwrap()
+    let all: Vec<Value> = serde_json::from_str(&out).unwrap();
+    all.into_iter().filter(|p| p["source"] == "agent").collect()
 }
 
 fn pending(env: &Env, n: usize, limit: Duration) -> Vec<Value> {
@@ -455,7 +457,8 @@ fn pending(env: &Env, n: usize, limit: Duration) -> Vec<Value> {
     loop {
         let (code, out, err) = env.run(&["proposals", "--json"]);
         assert_eq!(code, 0, "{err}");
-        let list: Vec<Value> = serde_json::from_str(&out).unwrap();
+        let all: Vec<Value> = serde_json::from_str(&out).unwrap();
+        let list: Vec<Value> = all.into_iter().filter(|p| p["source"] == "agent").collect();
         if list.len() >= n || Instant::now() > deadline {
             assert_eq!(list.len(), n, "{out}");
             return list;

@@ -180,19 +180,35 @@ fn egress_block(host: &str, why: &str) -> Value {
     json!({"name": "egress-block", "arguments": {"host": host, "justification": why}})
 }
 
-/// Waits until `proposals --json` lists `n` proposals.
+/// Waits until `proposals --json` lists `n` proposals of the agent's
+/// (learning mode's suggestions from denials are not counted).
 fn pending(env: &Env, n: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (code, out, err) = env.run(&["proposals", "--json"]);
         assert_eq!(code, 0, "{err}");
-        let list: Vec<Value> = serde_json::from_str(&out).unwrap();
+        let all: Vec<Value> = serde_json::from_str(&out).unwrap();
+        let list: Vec<Value> = all.into_iter().filter(|p| p["source"] == "agent").collect();
         if list.len() >= n || Instant::now() > deadline {
             assert_eq!(list.len(), n, "{out}");
             return list;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Learning mode's suggestions (`source: denied`), their summaries sorted.
+fn suggestions(env: &Env) -> Vec<String> {
+    let (code, out, err) = env.run(&["proposals", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let all: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let mut found: Vec<String> = all
+        .iter()
+        .filter(|p| p["source"] == "denied")
+        .map(|p| p["summary"].as_str().unwrap_or("").to_owned())
+        .collect();
+    found.sort();
+    found
 }
 
 fn curl_code(env: &Env, slug: &str, url: &str) -> String {
@@ -289,6 +305,11 @@ fn routes_credentials_and_proposals_end_to_end() {
     // A proposal: the agent asks, the operator approves, the route works
     // without a restart, the audit log has the diff.
     assert_eq!(curl_code(&env, &slug, "https://newhost.test/"), "403");
+    // Learning mode: each denial a route could lift is a suggestion.
+    assert_eq!(
+        suggestions(&env),
+        ["route newhost.test /", "route upstream.test /admin"]
+    );
     let call = mcp_calls(
         &env,
         &slug,
@@ -331,6 +352,11 @@ fn routes_credentials_and_proposals_end_to_end() {
         "{line}"
     );
     assert!(!audit.contains(&token));
+    assert_eq!(
+        suggestions(&env),
+        ["route upstream.test /admin"],
+        "the suggestion the approved route allows is withdrawn"
+    );
 
     // A rejection carries its reason back.
     let call = mcp_calls(&env, &slug, vec![egress_block("other.test", "curiosity")]);
@@ -343,6 +369,11 @@ fn routes_credentials_and_proposals_end_to_end() {
         "{answer}"
     );
     assert_eq!(curl_code(&env, &slug, "https://other.test/"), "403");
+    assert_eq!(
+        suggestions(&env),
+        ["route upstream.test /admin"],
+        "nothing for a host the operator rejected"
+    );
 
     // Invalid input is refused and queues nothing.
     let answer = mcp_calls(&env, &slug, vec![egress_block("https://evil.test/x", "x"), json!({"name": "pipelock-block", "arguments": {"failed_url": "ftp://a.test/", "justification": "x"}})]).join();

@@ -1082,3 +1082,242 @@ fn v_shows_the_whole_proposal_in_the_pager() {
     assert!(fake.queue().response(&p.id).is_none(), "nothing decided");
     assert_eq!(fake.reloads(), 0);
 }
+
+/// A loopback upstream that answers every request `200 ok`.
+fn ok_upstream() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => seen.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    addr
+}
+
+/// curl through the proxy at `proxy`: the status code.
+fn curl_status(proxy: std::net::SocketAddr, url: &str) -> u16 {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "--max-time",
+            "10",
+            "-w",
+            "%{http_code}",
+        ])
+        .arg("--proxy")
+        .arg(format!("http://{proxy}"))
+        .arg(url)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+/// Learning mode end to end, the egress proxy on loopback in this process
+/// with the fake bottle's egress folder: a request it denies becomes a
+/// suggestion in the proposals pane; approved with the deliberate act, the
+/// routes reload and the same request passes. No suggestion comes for a
+/// host the routes allow, nor for one the operator rejected.
+#[test]
+fn a_denied_request_becomes_a_suggestion_that_approved_lets_it_through() {
+    use bot_bottle::egress::config::RouteConfig;
+    use bot_bottle::egress::proxy::{Bound, Limits, Options};
+    if !tmux_or_skip("a_denied_request_becomes_a_suggestion_that_approved_lets_it_through") {
+        return;
+    }
+    let fake = Fake::new();
+    let home = Home { root: fake.home() };
+    let state = home.bottle(fake.slug);
+    let route = |host: &str, paths: &[&str]| RouteConfig {
+        host: host.into(),
+        path_allowlist: paths.iter().map(|p| p.to_string()).collect(),
+        allow_private_addresses: true,
+        ..Default::default()
+    };
+    let routes = EgressConfig {
+        listen: 3128,
+        routes: vec![
+            route("api.example.test", &["/v1/"]),
+            route("allowed.example.test", &[]),
+        ],
+        trust_upstream_ca: vec![],
+    };
+    std::fs::write(
+        state.egress_routes(),
+        serde_json::to_string(&routes).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(state.egress_tokens(), "{}").unwrap();
+    let (ca, key) = bot_bottle::egress::ca::new_ca().unwrap();
+    std::fs::write(state.egress_ca(), ca).unwrap();
+    std::fs::write(state.egress_ca_key(), key).unwrap();
+    // The operator rejected the agent's ask for this host before.
+    let rejected = fake
+        .queue()
+        .submit(
+            fake.slug,
+            Request::PipelockBlock {
+                failed_url: "http://rejected.example.test/".into(),
+                host: "rejected.example.test".into(),
+            },
+            "why".into(),
+        )
+        .unwrap();
+    bot_bottle::supervise::apply::reject(&home, &rejected.id, Some("no")).unwrap();
+
+    let upstream = ok_upstream();
+    let overrides = [
+        "api.example.test",
+        "allowed.example.test",
+        "rejected.example.test",
+    ]
+    .iter()
+    .map(|h| (h.to_string(), upstream))
+    .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let bound = rt
+        .block_on(Bound::bind(Options {
+            state_dir: state.egress_dir(),
+            bind_ip: [127, 0, 0, 1].into(),
+            also_bind: vec![],
+            ephemeral_ports: true,
+            overrides: std::sync::Arc::new(overrides),
+            limits: Limits::default(),
+        }))
+        .unwrap();
+    let proxy = bound.proxy_addr().unwrap();
+    let shared = std::sync::Arc::clone(&bound.shared);
+    rt.spawn(bound.serve(std::future::pending()));
+
+    let s = fake.open();
+    let dashboard = s.dashboard();
+    let url = "http://api.example.test/v2/items";
+    assert_eq!(curl_status(proxy, url), 403, "outside the route's paths");
+    assert_eq!(curl_status(proxy, "http://allowed.example.test/x"), 200);
+    assert_eq!(curl_status(proxy, "http://rejected.example.test/x"), 403);
+    wait_for("the suggestion", Duration::from_secs(10), || {
+        s.screen(&dashboard).contains("from denials")
+    });
+    let listed = s.bot_bottle(&["proposals", "--json"], fake.dir.path());
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let rows = listed.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "only the denied path: {listed}");
+    assert_eq!(rows[0]["source"], "denied");
+    assert_eq!(rows[0]["summary"], "route api.example.test /v2/");
+    let id = rows[0]["id"].as_str().unwrap().to_owned();
+    assert!(
+        s.screen(&dashboard).contains("route api.example.test /v2/"),
+        "{}",
+        s.screen(&dashboard)
+    );
+
+    // The deliberate act: a pause, `a` opens the detail, a second, `a`.
+    std::thread::sleep(Duration::from_millis(1_500));
+    s.keys(&["a"]);
+    wait_for("the detail", Duration::from_secs(5), || {
+        s.screen(&dashboard).contains(&format!("proposal {id}"))
+    });
+    std::thread::sleep(Duration::from_millis(1_200));
+    s.keys(&["a"]);
+    wait_for("the reload", Duration::from_secs(10), || {
+        fake.reloads() == 1
+    });
+    // What `docker kill --signal HUP` does to the sidecar.
+    shared.reload().unwrap();
+    assert_eq!(curl_status(proxy, url), 200, "the same request passes");
+
+    let suggestions = Queue::new(&state.suggestions_dir());
+    assert_eq!(
+        suggestions.archived(&id).unwrap().response.decision,
+        Decision::Approved
+    );
+    // Nothing comes back: the path is allowed now, the host rejected.
+    assert_eq!(curl_status(proxy, "http://rejected.example.test/y"), 403);
+    std::thread::sleep(Duration::from_millis(500));
+    let listed = s.bot_bottle(&["proposals", "--json"], fake.dir.path());
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout).trim(),
+        "[]",
+        "no suggestion comes back"
+    );
+    assert!(!s.screen(&dashboard).contains("from denials"));
+}
+
+/// A burst of proposals runs the operator's notify command once, with the
+/// proposals as JSON on its stdin.
+#[test]
+fn a_burst_of_proposals_is_one_notification() {
+    if !tmux_or_skip("a_burst_of_proposals_is_one_notification") {
+        return;
+    }
+    let fake = Fake::new();
+    let runs = fake.dir.path().join("notified");
+    let script = fake.dir.path().join("notify.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\ncat >> '{0}'\necho >> '{0}'\n", runs.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let s = Session::open_with(
+        &fake.home(),
+        fake.dir.path(),
+        PathBuf::from(env!("CARGO_BIN_EXE_bot-bottle")),
+        &[
+            ("BOT_BOTTLE_DOCKER", &fake.docker()),
+            ("BOT_BOTTLE_NOTIFY_COMMAND", &script),
+        ],
+    );
+    wait_for("the dashboard", Duration::from_secs(10), || {
+        s.screen(&s.dashboard()).contains("bot-bottle")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let queue = fake.queue();
+    for i in 0..4 {
+        queue
+            .submit(
+                fake.slug,
+                long_request(&format!("h{i}.example.test")),
+                "why".into(),
+            )
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    wait_for("the notification", Duration::from_secs(10), || {
+        runs.exists()
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let text = std::fs::read_to_string(&runs).unwrap();
+    let runs: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(runs.len(), 1, "{text}");
+    assert_eq!(runs[0]["count"], 4);
+    assert_eq!(runs[0]["proposals"][0]["source"], "agent");
+    assert_eq!(
+        runs[0]["proposals"][0]["request"]["host"],
+        "h0.example.test"
+    );
+}

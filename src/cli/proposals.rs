@@ -1,6 +1,8 @@
 //! `bot-bottle proposals [--json]`: what agents are waiting for, across
 //! bottles, each with what approving it would grant, in full. Held pushes
-//! (the git gate's) are listed beside the agent's tool calls.
+//! (the git gate's) are listed beside the agent's tool calls, and so are
+//! the suggestions learning mode makes from denied requests (`source`:
+//! `denied`; the agent's own: `agent`), brought up to date first.
 
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -12,7 +14,8 @@ use super::Failure;
 use crate::dashboard::text::inert;
 use crate::state::Home;
 use crate::supervise::apply::{self, Pending};
-use crate::supervise::proposal::{GitPush, Request};
+use crate::supervise::proposal::{GitPush, Origin, Request};
+use crate::supervise::suggest;
 
 #[derive(Debug, Args)]
 pub struct ProposalsArgs {
@@ -26,6 +29,9 @@ struct Row {
     id: String,
     slug: String,
     tool: String,
+    /// Who asked: `agent`, or `denied` (learning mode made it from
+    /// requests egress denied).
+    source: Origin,
     summary: String,
     justification: String,
     /// Seconds since it was asked.
@@ -43,6 +49,7 @@ struct Row {
 
 pub fn run(args: ProposalsArgs) -> Result<ExitCode, Failure> {
     let home = Home::from_env()?;
+    suggest::sync_all(&home);
     let rows = rows(apply::pending(&home)?, SystemTime::now());
     if args.json {
         let text = serde_json::to_string_pretty(&rows)
@@ -71,6 +78,7 @@ fn rows(pending: Vec<Pending>, now: SystemTime) -> Vec<Row> {
                     .map_or(0, |d| d.as_secs()),
                 summary: p.request.summary(),
                 tool: p.request.tool().to_owned(),
+                source: p.source,
                 push: match p.request {
                     Request::GitPush(push) => Some(push),
                     _ => None,
@@ -96,8 +104,12 @@ fn table(rows: &[Row]) -> String {
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ");
+        let from = match r.source {
+            Origin::Denied => "  (from denials)",
+            Origin::Agent => "",
+        };
         out.push_str(&format!(
-            "{}  {}  {}  {}  ({}s ago)\n    why: {}\n",
+            "{}  {}  {}  {}  ({}s ago){from}\n    why: {}\n",
             inert(&r.id),
             inert(&r.slug),
             r.tool,
@@ -125,6 +137,7 @@ mod tests {
                 slug: "dev-aaaaa".into(),
                 created_at: "2026-12-03T04:00:00.000Z".into(),
                 justification: "held: protected path".into(),
+                source: Default::default(),
                 request: Request::GitPush(GitPush {
                     git_ref: "refs/heads/feature".into(),
                     old: "0".repeat(40),
@@ -177,6 +190,23 @@ mod tests {
         let json = serde_json::to_value(super::rows(vec![route], now)).unwrap();
         assert!(json[0].get("git_ref").is_none(), "{json}");
         assert_eq!(json[0]["tool"], "pipelock-block");
+        assert_eq!(json[0]["source"], "agent");
+
+        let mut learned = held();
+        learned.proposal.source = Origin::Denied;
+        learned.proposal.request = Request::EgressBlock {
+            host: "pypi.org".into(),
+            path_allowlist: vec!["/simple/".into()],
+            auth: None,
+        };
+        let listed = super::rows(vec![learned], now);
+        let json = serde_json::to_value(&listed).unwrap();
+        assert_eq!(json[0]["source"], "denied");
+        assert!(
+            table(&listed).contains("route pypi.org /simple/  (60s ago)  (from denials)\n"),
+            "{}",
+            table(&listed)
+        );
     }
 
     #[test]

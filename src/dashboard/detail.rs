@@ -341,6 +341,7 @@ mod tests {
                 slug: "a-1".into(),
                 created_at: "1".into(),
                 justification: "because".into(),
+                source: Default::default(),
                 request: Request::CapabilityBlock {
                     dockerfile: String::new(),
                 },

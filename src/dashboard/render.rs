@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Borders, Clear, List, ListItem, ListState, Paragra
 use super::app::{AgentRow, App, Focus, Modal};
 use super::detail::{self, Detail, Kind};
 use super::text::{inert, slice};
-use crate::supervise::proposal::Request;
+use crate::supervise::proposal::{Origin, Request};
 
 pub fn render(app: &App, frame: &mut Frame) {
     render_coloured(app, frame, crate::colour::env_allows());
@@ -94,15 +94,18 @@ fn render_proposals(app: &App, frame: &mut Frame, area: Rect) {
             } else {
                 Style::new()
             };
-            ListItem::new(Line::from(vec![
+            let mut spans = vec![
                 Span::styled(format!("{}  ", p.request.tool()), Style::new().bold()),
                 Span::raw(inert(&p.request.summary())),
-                Span::styled(
-                    format!("  {}  {}", inert(&p.slug), inert(&p.id)),
-                    Style::new().dark_gray(),
-                ),
-            ]))
-            .style(style)
+            ];
+            if p.source == Origin::Denied {
+                spans.push(Span::styled("  from denials", Style::new().yellow()));
+            }
+            spans.push(Span::styled(
+                format!("  {}  {}", inert(&p.slug), inert(&p.id)),
+                Style::new().dark_gray(),
+            ));
+            ListItem::new(Line::from(spans)).style(style)
         })
         .collect();
     let focused = app.focus == Focus::Proposals;

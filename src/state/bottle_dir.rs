@@ -24,6 +24,10 @@
 //! supervise/             the supervise sidecar's folder and proposal queue
 //!   routes.json          what `list-egress-routes` shows
 //!   git-policy.md        the push policy in words
+//!   decisions.jsonl      what egress allowed and denied (the agent
+//!                        chooses the URLs in it)
+//! suggestions/           proposals made on the host from denied
+//!                        requests (learning mode); no sidecar mounts it
 //! git-gate/              the git gate's folder and held-push queue
 //!   gate.json            its config
 //!   tokens.json          remote credentials and scan secrets   (secret)
@@ -47,6 +51,8 @@ pub const AGENT: &str = "agent";
 pub const EGRESS: &str = "egress";
 pub const SUPERVISE: &str = "supervise";
 pub const GIT_GATE: &str = gitgate::SERVICE;
+/// The host's own queue of suggestions (not a service).
+pub const SUGGESTIONS: &str = "suggestions";
 
 /// The compose document's name, for callers that still join it themselves.
 pub const COMPOSE_FILE: &str = "compose.json";
@@ -150,6 +156,17 @@ impl BottleDir {
     /// The route credentials, `{slot: value}`.
     pub fn egress_tokens(&self) -> PathBuf {
         self.egress_dir().join(egress::TOKENS_FILE)
+    }
+
+    /// The decision log egress writes.
+    pub fn egress_decisions(&self) -> PathBuf {
+        self.egress_dir().join(egress::DECISIONS_FILE)
+    }
+
+    /// The queue of proposals made from denied requests; only the host
+    /// writes it.
+    pub fn suggestions_dir(&self) -> PathBuf {
+        self.at(SUGGESTIONS)
     }
 
     /// The `i`th extra upstream CA egress trusts.

@@ -17,7 +17,7 @@ pub use routes::{check_edit, edit_routes, edit_routes_in_editor, read_routes, ro
 use super::audit::{self, Entry};
 use super::merge::{self, Asked};
 use super::preview::{self, Current, Preview};
-use super::proposal::{Decision, Proposal, Request, Response};
+use super::proposal::{Decision, Origin, Proposal, Request, Response};
 use super::queue::{Queue, QueueError, check_id, now};
 use crate::backend::docker::gate::{Decide, DockerGate, GateError};
 use crate::egress::config::EgressConfig;
@@ -262,6 +262,7 @@ pub fn approve_with(
         decided_at: now(),
         note: Some(note.clone()),
     })?;
+    settle_suggestion(&queue, &proposal)?;
     Ok((proposal, Applied::Routes { note }))
 }
 
@@ -394,6 +395,7 @@ pub fn reject_with(
         decided_at: now(),
         note: None,
     })?;
+    settle_suggestion(&queue, &proposal)?;
     let entry = Entry::decision(
         &proposal,
         "rejected",
@@ -402,6 +404,16 @@ pub fn reject_with(
     );
     audit::append(home, &proposal.slug, &entry)?;
     Ok(proposal)
+}
+
+/// A decided suggestion (learning mode) has no tool call waiting to take
+/// its answer: it goes to the archive at once, where learning mode finds
+/// what was rejected.
+fn settle_suggestion(queue: &Queue, proposal: &Proposal) -> Result<(), ApplyError> {
+    if proposal.source == Origin::Denied {
+        queue.archive(&proposal.id)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -14,7 +14,8 @@ use crate::state::{Home, StateError};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     pub time: String,
-    /// Who asked: "agent" (a proposal) or "operator" (an edit).
+    /// Who asked: "agent" (a proposal), "denied" (a suggestion learning
+    /// mode made from denied requests) or "operator" (an edit).
     pub actor: String,
     /// The tool, or "routes-edit".
     pub tool: String,
@@ -38,7 +39,7 @@ impl Entry {
     ) -> Entry {
         Entry {
             time: now(),
-            actor: "agent".into(),
+            actor: proposal.source.name().into(),
             tool: proposal.request.tool().into(),
             proposal: Some(proposal.id.clone()),
             decision: decision.into(),

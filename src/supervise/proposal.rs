@@ -82,6 +82,30 @@ pub struct Proposal {
     pub created_at: String,
     pub justification: String,
     pub request: Request,
+    /// Who asked. Set by the queue that holds it (see
+    /// `apply::queues::admit`), whatever the file says.
+    #[serde(default)]
+    pub source: Origin,
+}
+
+/// Who a proposal comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// The agent asked (a tool call), or its push was held.
+    #[default]
+    Agent,
+    /// Made on the host from requests egress denied (learning mode).
+    Denied,
+}
+
+impl Origin {
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Agent => "agent",
+            Origin::Denied => "denied",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -478,8 +502,10 @@ mod tests {
             created_at: "now".into(),
             justification,
             request,
+            source: Origin::Agent,
         };
         let text = serde_json::to_string(&p).unwrap();
+        assert!(text.contains("\"source\":\"agent\""), "{text}");
         assert!(text.contains("\"tool\":\"egress-block\""), "{text}");
         assert_eq!(serde_json::from_str::<Proposal>(&text).unwrap(), p);
     }

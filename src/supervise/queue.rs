@@ -14,7 +14,7 @@ use std::time::SystemTime;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
-use super::proposal::{Proposal, Request, Response};
+use super::proposal::{Origin, Proposal, Request, Response};
 use crate::state::{read_bounded, write_atomic};
 
 const QUEUE: &str = "queue";
@@ -80,17 +80,29 @@ impl Queue {
         request: Request,
         justification: String,
     ) -> Result<Proposal, QueueError> {
+        self.submit_as(slug, request, justification, Origin::Agent, MAX_QUEUED)
+    }
+
+    /// `submit`, for proposals from `source`, with at most `max` queued.
+    pub fn submit_as(
+        &self,
+        slug: &str,
+        request: Request,
+        justification: String,
+        source: Origin,
+        max: usize,
+    ) -> Result<Proposal, QueueError> {
         // Calls come in at once; counting and adding are one step.
         let _one_at_a_time = SUBMIT.lock().unwrap_or_else(|p| p.into_inner());
         let queued = self.all_queued()?;
         if let Some(existing) = queued.iter().find(|p| p.request == request) {
             return Ok(existing.clone());
         }
-        if queued.len() >= MAX_QUEUED {
+        if queued.len() >= max {
             return Err(io(
                 &self.dir.join(QUEUE),
                 format!(
-                    "{MAX_QUEUED} requests are already waiting for the operator; wait for their answers before asking again"
+                    "{max} requests are already waiting for the operator; wait for their answers before asking again"
                 ),
             ));
         }
@@ -100,11 +112,26 @@ impl Queue {
             created_at: now(),
             justification,
             request,
+            source,
         };
         let path = self.path(QUEUE, &proposal.id);
         let text = serde_json::to_vec_pretty(&proposal).map_err(|e| io(&path, e))?;
         write_atomic(&path, &text, 0o644).map_err(|e| io(&path, e))?;
         Ok(proposal)
+    }
+
+    /// Removes a pending proposal nobody has to decide any more (a
+    /// suggestion the routes came to allow); an answered one stays.
+    pub fn withdraw(&self, id: &str) -> Result<(), QueueError> {
+        let path = self.path(QUEUE, id);
+        check_id(id).map_err(|e| io(&path, e))?;
+        if self.response(id).is_some() {
+            return Ok(());
+        }
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&path, e)),
+            _ => Ok(()),
+        }
     }
 
     /// Rewrites a queued proposal (the operator edited its request).
@@ -179,6 +206,31 @@ impl Queue {
     pub fn archived(&self, id: &str) -> Option<Archived> {
         check_id(id).ok()?;
         read_json(&self.path(ARCHIVE, id))
+    }
+
+    /// Decided proposals: answered ones still queued, then the archive
+    /// (at most a bounded number of its files).
+    pub fn decided(&self) -> Vec<Archived> {
+        let mut out: Vec<Archived> = self
+            .all_queued()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|proposal| {
+                let response = self.response(&proposal.id)?;
+                Some(Archived { proposal, response })
+            })
+            .collect();
+        if let Ok(entries) = fs::read_dir(self.dir.join(ARCHIVE)) {
+            out.extend(
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                    .take(MAX_ENTRIES)
+                    .filter_map(|p| read_json::<Archived>(&p)),
+            );
+        }
+        out
     }
 }
 
@@ -262,6 +314,22 @@ mod tests {
         q.archive(&a.id).unwrap();
         assert!(q.find(&a.id).is_none() && q.response(&a.id).is_none());
         assert_eq!(q.archived(&a.id).unwrap().response, response);
+        let rejected = Response {
+            id: b.id.clone(),
+            decision: Decision::Rejected,
+            ..response.clone()
+        };
+        let decided = |q: &Queue| -> Vec<String> {
+            let mut ids: Vec<String> = q.decided().into_iter().map(|d| d.proposal.id).collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(decided(&q), std::slice::from_ref(&a.id), "the archive");
+        q.respond(&rejected).unwrap();
+        let mut both = vec![a.id.clone(), b.id.clone()];
+        both.sort();
+        assert_eq!(decided(&q), both, "answered, not yet archived, counts");
+        std::fs::remove_file(q.path(RESPONSES, &b.id)).unwrap();
         assert!(
             q.archive(&b.id).is_err(),
             "unanswered proposals stay queued"

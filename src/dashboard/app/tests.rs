@@ -39,6 +39,7 @@ fn proposal(id: &str, created: &str, request: Request) -> Pending {
             slug: "a-1".into(),
             created_at: created.into(),
             justification: "because".into(),
+            source: Default::default(),
             request,
         },
         preview: Preview {

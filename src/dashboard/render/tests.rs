@@ -60,6 +60,7 @@ fn proposal() -> Pending {
             slug: "shell-ab12c".into(),
             created_at: "2026-11-25T10:05:00.000Z".into(),
             justification: "pip needs the index".into(),
+            source: Default::default(),
             request: Request::PipelockBlock {
                 failed_url: "https://pypi.org/simple/requests/".into(),
                 host: "pypi.org".into(),
@@ -95,6 +96,7 @@ fn capability() -> Pending {
             slug: "shell-ab12c".into(),
             created_at: "2026-11-25T10:06:00.000Z".into(),
             justification: "the tests need the compilers".into(),
+            source: Default::default(),
             request: Request::CapabilityBlock {
                 dockerfile: String::new(),
             },
@@ -307,6 +309,7 @@ fn held_push() -> Pending {
         slug: "shell-ab12c".into(),
         created_at: "2026-11-25T10:07:00.000Z".into(),
         justification: "held by the git gate: it changes a protected path".into(),
+        source: Default::default(),
         request: Request::GitPush(push),
     };
     let preview = crate::supervise::preview::preview(
@@ -449,4 +452,28 @@ fn a_long_dockerfile_scrolls_with_its_position_shown() {
     key(&mut app, KeyCode::End);
     let end = draw(&app, 80, 24);
     assert!(end.contains("+RUN step 60") && end.contains("(end of proposal)"));
+}
+
+#[test]
+fn a_suggestion_from_denials_is_marked() {
+    let mut learned = proposal();
+    learned.proposal.id = "mwviajtx-lrnd".into();
+    learned.proposal.source = crate::supervise::proposal::Origin::Denied;
+    learned.proposal.request = Request::EgressBlock {
+        host: "pypi.org".into(),
+        path_allowlist: vec!["/simple/".into()],
+        auth: None,
+    };
+    let mut app = app();
+    app.update(Msg::Proposals(vec![proposal(), learned]));
+    let screen = draw(&app, 120, 20);
+    let marked: Vec<&str> = screen
+        .lines()
+        .filter(|l| l.contains("from denials"))
+        .collect();
+    assert_eq!(marked.len(), 1, "{screen}");
+    assert!(
+        marked[0].contains("egress-block  route pypi.org /simple/  from denials  shell-ab12c"),
+        "{screen}"
+    );
 }

@@ -14,6 +14,7 @@ use crate::dashboard::app::{AgentRow, Msg};
 use crate::exec;
 use crate::state::Home;
 use crate::supervise::apply::{self, queues};
+use crate::supervise::suggest;
 use crate::tmux::client::{Client, Event as TmuxEvent};
 use crate::tmux::command;
 use crate::tmux::control::{Notification, PaneId};
@@ -53,8 +54,9 @@ pub(super) fn spawn_keys(msgs: mpsc::UnboundedSender<Msg>, terminal: Arc<std::sy
     });
 }
 
-/// Reloads the proposals whenever a file under `state/` changes (both
-/// queues of every bottle, see `apply::queues`), except for git's own
+/// Reloads the proposals whenever a file under `state/` changes (the
+/// queues of every bottle, see `apply::queues`, and the decision logs
+/// learning mode reads, see `suggest`), except for git's own
 /// churn in a gate's repository; a gate's `landed.json` relists the
 /// bottles (`relist_bottles`), whose rows show what landed.
 pub(super) fn spawn_proposals(
@@ -108,14 +110,35 @@ pub(super) fn spawn_proposals(
             }
         }
     }
+    // Notifications beyond tmux: new arrivals (not those there at start).
+    let command = crate::notify::command(&home.root).unwrap_or_else(|e| {
+        let _ = msgs.send(Msg::Status(format!("notifications are off: {e}")));
+        None
+    });
+    let notifier = command.map(|command| {
+        let msgs = msgs.clone();
+        crate::notify::spawn(command, move |text| {
+            let _ = msgs.send(Msg::Status(text));
+        })
+    });
+    let mut seen: Option<std::collections::HashSet<String>> = None;
     tokio::spawn(async move {
         let _watcher = watcher;
         loop {
             let home = home.clone();
-            let list =
-                tokio::task::spawn_blocking(move || apply::pending(&home).unwrap_or_default())
-                    .await
-                    .unwrap_or_default();
+            // Learning mode first: denied requests become suggestions.
+            let list = tokio::task::spawn_blocking(move || {
+                suggest::sync_all(&home);
+                apply::pending(&home).unwrap_or_default()
+            })
+            .await
+            .unwrap_or_default();
+            if let Some(notifier) = &notifier {
+                let fresh = arrivals(&mut seen, &list);
+                if !fresh.is_empty() {
+                    let _ = notifier.send(fresh);
+                }
+            }
             if msgs.send(Msg::Proposals(list)).is_err() {
                 return;
             }
@@ -135,6 +158,25 @@ pub(super) fn spawn_proposals(
             while rx.try_recv().is_ok() {}
         }
     });
+}
+
+/// The proposals of `list` not seen before (none the first time: those
+/// were there at start); `seen` becomes the ids of `list`.
+fn arrivals(
+    seen: &mut Option<std::collections::HashSet<String>>,
+    list: &[apply::Pending],
+) -> Vec<crate::supervise::proposal::Proposal> {
+    let ids = list.iter().map(|p| p.proposal.id.clone()).collect();
+    let fresh = match seen {
+        Some(seen) => list
+            .iter()
+            .filter(|p| !seen.contains(&p.proposal.id))
+            .map(|p| p.proposal.clone())
+            .collect(),
+        None => Vec::new(),
+    };
+    *seen = Some(ids);
+    fresh
 }
 
 /// Lists the bottles at start, then on the backends' events (or a send on

@@ -3,19 +3,23 @@
 //! ```text
 //! state/<slug>/supervise/   the agent's tool calls (egress, image)
 //! state/<slug>/git-gate/    pushes the git gate held for the operator
+//! state/<slug>/suggestions/ routes made on the host from denied requests
 //! ```
 //!
-//! Both are written by sidecars, so what is read from them is untrusted:
-//! each queue admits only its own kind of proposal, an id that is not a
-//! proposal id is skipped, and the text of a held push is made inert (the
-//! gate copies commit subjects and file names, which the agent chose).
+//! The first two are written by sidecars, so what is read from them is
+//! untrusted: each queue admits only its own kind of proposal, an id that
+//! is not a proposal id is skipped, and the text of a held push is made
+//! inert (the gate copies commit subjects and file names, which the agent
+//! chose). A proposal's source is the queue's: a sidecar cannot pass its
+//! proposal off as one made from denials.
 
 use std::path::{Component, Path};
 
 use crate::dashboard::text::inert;
 use crate::gitgate;
 use crate::state::Home;
-use crate::supervise::proposal::{GitPush, Proposal, Request};
+use crate::state::bottle_dir::SUGGESTIONS;
+use crate::supervise::proposal::{GitPush, Origin, Proposal, Request};
 use crate::supervise::queue::{Queue, check_id};
 
 /// The supervise sidecar's state folder, in a bottle's.
@@ -28,23 +32,39 @@ pub enum Source {
     Supervise,
     /// The git gate: held pushes.
     Gate,
+    /// The host's suggestions from denied requests (learning mode).
+    Denied,
 }
 
 impl Source {
-    pub const ALL: [Source; 2] = [Source::Supervise, Source::Gate];
+    pub const ALL: [Source; 3] = [Source::Supervise, Source::Gate, Source::Denied];
 
-    /// The sidecar's folder in a bottle's state folder.
+    /// The queue's folder in a bottle's state folder.
     pub fn folder(self) -> &'static str {
         match self {
             Source::Supervise => SUPERVISE,
             Source::Gate => gitgate::SERVICE,
+            Source::Denied => SUGGESTIONS,
         }
     }
 
     /// Whether a proposal of this kind may come from this queue: git
-    /// pushes from the gate only, everything else from supervise only.
+    /// pushes from the gate only, routes from denials only, everything
+    /// else from supervise only.
     pub fn admits(self, request: &Request) -> bool {
-        matches!(request, Request::GitPush(_)) == (self == Source::Gate)
+        match self {
+            Source::Supervise => !matches!(request, Request::GitPush(_)),
+            Source::Gate => matches!(request, Request::GitPush(_)),
+            Source::Denied => matches!(request, Request::EgressBlock { .. }),
+        }
+    }
+
+    /// Who the proposals of this queue come from.
+    pub fn origin(self) -> Origin {
+        match self {
+            Source::Denied => Origin::Denied,
+            Source::Supervise | Source::Gate => Origin::Agent,
+        }
     }
 }
 
@@ -64,6 +84,7 @@ pub fn admit(source: Source, slug: &str, mut proposal: Proposal) -> Option<Propo
         return None;
     }
     proposal.slug = slug.to_owned();
+    proposal.source = source.origin();
     if let Request::GitPush(push) = &mut proposal.request {
         proposal.justification = multiline(&proposal.justification);
         proposal.created_at = inert(&proposal.created_at);
@@ -145,6 +166,7 @@ mod tests {
             created_at: "2026-12-03T04:00:00.000Z".into(),
             justification: "held".into(),
             request,
+            source: Origin::Denied,
         }
     }
 
@@ -155,10 +177,19 @@ mod tests {
             host: "pypi.org".into(),
         };
         let git = Request::GitPush(push());
+        let egress = Request::EgressBlock {
+            host: "pypi.org".into(),
+            path_allowlist: vec!["/simple/".into()],
+            auth: None,
+        };
         let cases = [
             (Source::Supervise, route.clone(), true),
-            (Source::Gate, route, false),
+            (Source::Gate, route.clone(), false),
+            (Source::Denied, route, false),
+            (Source::Supervise, egress.clone(), true),
+            (Source::Denied, egress, true),
             (Source::Supervise, git.clone(), false),
+            (Source::Denied, git.clone(), false),
             (Source::Gate, git, true),
         ];
         for (source, request, want) in cases {
@@ -166,6 +197,11 @@ mod tests {
             assert_eq!(got.is_some(), want, "{source:?} {request:?}");
             if let Some(p) = got {
                 assert_eq!(p.slug, "dev-aaaaa", "the queue's bottle, not the file's");
+                let origin = match source {
+                    Source::Denied => Origin::Denied,
+                    _ => Origin::Agent,
+                };
+                assert_eq!(p.source, origin, "the queue's source, not the file's");
             }
         }
         let mut bad_id = proposal(Request::GitPush(push()));
