@@ -1,5 +1,6 @@
 //! `bot-bottle start`.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -9,7 +10,7 @@ use crate::backend;
 use crate::exec::Sink;
 use crate::launch::lifecycle::{self, Context, Settled, Start};
 use crate::launch::service::{self, Planned};
-use crate::launch::{self, StartRequest};
+use crate::launch::{self, StartRequest, choose};
 use crate::manifest::Manifest;
 use crate::picker;
 use crate::state::Home;
@@ -28,9 +29,20 @@ pub struct StartArgs {
     /// A label for the bottle; its identity starts with it [default: the agent].
     #[arg(long, value_name = "TEXT")]
     label: Option<String>,
-    /// Copy this directory into the agent's workdir (it is not mounted).
-    #[arg(long)]
-    cwd: bool,
+    /// A color for it in the dashboard [default: the agent's, else one
+    /// derived from the label].
+    #[arg(long, value_name = "COLOR")]
+    color: Option<String>,
+    /// Copy this directory (or DIR, with --cwd=DIR) into the agent's
+    /// workdir (it is not mounted).
+    #[arg(
+        long,
+        value_name = "DIR",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = ""
+    )]
+    cwd: Option<PathBuf>,
     /// Print the preflight and exit; writes nothing (also BOT_BOTTLE_DRY_RUN=1).
     #[arg(long)]
     dry_run: bool,
@@ -61,13 +73,39 @@ pub fn run(args: StartArgs) -> Result<ExitCode, Failure> {
             None => return Ok(ExitCode::SUCCESS),
         },
     };
+    // On a terminal, with nothing composed by flags, the same steps as
+    // the dashboard's `n`: bottles, label, color, a directory to copy.
+    let composed = !args.bottles.is_empty()
+        || args.label.is_some()
+        || args.color.is_some()
+        || args.cwd.is_some();
+    let chosen = if composed || args.yes || args.detach || !has_tty() || !picker::available() {
+        Chosen {
+            bottles: args.bottles,
+            label: args.label,
+            color: args.color,
+            copy: args.cwd.map(|d| match d.as_os_str().is_empty() {
+                true => cwd.clone(),
+                false => cwd.join(d),
+            }),
+        }
+    } else {
+        match ask(&manifest, &home, &agent, &cwd)? {
+            Some(chosen) => chosen,
+            None => {
+                eprintln!("bot-bottle: cancelled; nothing was started");
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    };
     let request = StartRequest {
         agent,
-        bottles: args.bottles,
+        bottles: chosen.bottles,
         backend,
-        label: args.label,
-        copy_cwd: args.cwd,
-        cwd,
+        label: chosen.label,
+        color: chosen.color,
+        copy_cwd: chosen.copy.is_some(),
+        cwd: chosen.copy.unwrap_or(cwd),
         extra_args: args.args,
         identity: None,
     };
@@ -192,4 +230,91 @@ fn pick_agent(manifest: &Manifest, home: &Home) -> Result<Option<String>, Failur
         .collect();
     picker::run(picker::Picker::new("agent", items))
         .map_err(|e| Failure::runtime(format!("the agent picker failed: {e}"), None))
+}
+
+/// What the flags, or the steps on the terminal, chose.
+struct Chosen {
+    bottles: Vec<String>,
+    label: Option<String>,
+    color: Option<String>,
+    /// The directory to copy in.
+    copy: Option<PathBuf>,
+}
+
+/// The dashboard's `n` steps on the terminal (see `launch::choose`):
+/// bottles in order, a label no running bottle uses, a color, a
+/// directory to copy in. `None` when the operator cancels.
+fn ask(
+    manifest: &Manifest,
+    home: &Home,
+    agent: &str,
+    here: &Path,
+) -> Result<Option<Chosen>, Failure> {
+    let failed =
+        |e: std::io::Error| Failure::runtime(format!("the launch prompts failed: {e}"), None);
+    let own = launch::selected_bottles(manifest.agent(agent)?, &[]);
+    let items = manifest
+        .bottles
+        .keys()
+        .map(|b| picker::Item {
+            name: b.clone(),
+            detail: match own.contains(b) {
+                true => format!("{agent}'s own"),
+                false => String::new(),
+            },
+        })
+        .collect();
+    let Some(bottles) =
+        picker::run(picker::MultiPicker::new("bottles", items, &own)).map_err(failed)?
+    else {
+        return Ok(None);
+    };
+    // Best effort: without docker, nothing is known to run.
+    let running: Vec<String> = backend::enumerate_all(home)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|b| b.label)
+        .collect();
+    let running = running.iter().map(String::as_str);
+    let mut prompt = picker::Prompt::new("label", agent);
+    let label = loop {
+        let Some(label) = picker::run(prompt).map_err(failed)? else {
+            return Ok(None);
+        };
+        match choose::label_problem(&label, running.clone()) {
+            None => break label,
+            Some(problem) => {
+                let offer = match label.is_empty() {
+                    true => agent.to_owned(),
+                    false => choose::free_label(&label, running.clone()),
+                };
+                prompt = picker::Prompt::new("label", &offer).with_message(&problem);
+            }
+        }
+    };
+    let default = choose::default_color(manifest.agent(agent)?.color.as_deref(), &label);
+    let colors = choose::color_choices(&default)
+        .into_iter()
+        .map(|c| picker::Item {
+            detail: match c == default {
+                true => "the default".into(),
+                false => String::new(),
+            },
+            name: c,
+        })
+        .collect();
+    let Some(color) = picker::run(picker::Picker::new("color", colors)).map_err(failed)? else {
+        return Ok(None);
+    };
+    let dir = picker::Prompt::new("copy a directory in", &here.display().to_string())
+        .with_help("Enter accept · empty: copy nothing · Ctrl-U clear · Esc cancel");
+    let Some(dir) = picker::run(dir).map_err(failed)? else {
+        return Ok(None);
+    };
+    Ok(Some(Chosen {
+        bottles,
+        label: Some(label),
+        color: Some(color),
+        copy: choose::copy_dir(&dir, here),
+    }))
 }

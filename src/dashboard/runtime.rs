@@ -20,9 +20,9 @@ use super::panes::Panes;
 use super::render::render;
 use crate::backend::BackendKind;
 use crate::exec::{self, Sink};
-use crate::launch::StartRequest;
 use crate::launch::lifecycle::Context;
 use crate::launch::service::{self, Planned};
+use crate::launch::{StartRequest, choose};
 use crate::manifest::{self, Sources};
 use crate::provider::shell_join;
 use crate::state::Home;
@@ -167,6 +167,7 @@ async fn main_loop(
             .map(|k| k.name().to_owned())
             .collect(),
     );
+    app.cwd = cwd.display().to_string();
     if let Some(e) = load_error {
         app.update(Msg::Status(e));
     }
@@ -284,6 +285,7 @@ fn agent_choices(home: &Home, cwd: &Path) -> (Vec<AgentChoice>, Vec<String>, Opt
                     name: a.name.clone(),
                     description: a.description.clone().unwrap_or_default(),
                     bottles: a.bottles.clone(),
+                    color: a.color.clone(),
                 })
                 .collect(),
             m.bottles.keys().cloned().collect(),
@@ -426,13 +428,19 @@ async fn preflight(shared: &Shared, request: NewAgent) -> Result<(), String> {
             user_home: std::env::var_os("HOME").map(PathBuf::from),
         };
         let manifest = manifest::load(&sources).map_err(|e| e.to_string())?;
+        // As `start AGENT --bottle .. --label .. --color .. --cwd=DIR`.
+        let copy = wanted
+            .cwd
+            .as_deref()
+            .and_then(|d| choose::copy_dir(d, &cwd));
         let req = StartRequest {
             agent: wanted.agent,
             bottles: wanted.bottles,
             backend,
-            label: None,
-            copy_cwd: false,
-            cwd,
+            label: Some(wanted.label),
+            color: Some(wanted.color),
+            copy_cwd: copy.is_some(),
+            cwd: copy.unwrap_or(cwd),
             extra_args: Vec::new(),
             identity: None,
         };

@@ -141,6 +141,7 @@ fn app() -> App {
             name: "shell".into(),
             description: "a shell".into(),
             bottles: vec!["default".into()],
+            color: None,
         }],
         vec!["default".into(), "github".into()],
         vec!["docker".into()],
@@ -187,6 +188,7 @@ fn approvals(effects: &[Effect]) -> usize {
 }
 
 mod agents;
+mod launch;
 mod review;
 
 #[test]

@@ -31,6 +31,7 @@ fn app() -> App {
             name: "shell".into(),
             description: "a plain shell".into(),
             bottles: vec![],
+            color: None,
         }],
         vec!["default".into()],
         vec!["docker".into()],
