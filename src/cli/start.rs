@@ -40,7 +40,7 @@ pub struct StartArgs {
         value_name = "DIR",
         num_args = 0..=1,
         require_equals = true,
-        default_missing_value = ""
+        default_missing_value = "."
     )]
     cwd: Option<PathBuf>,
     /// Print the preflight and exit; writes nothing (also BOT_BOTTLE_DRY_RUN=1).
@@ -84,7 +84,7 @@ pub fn run(args: StartArgs) -> Result<ExitCode, Failure> {
             bottles: args.bottles,
             label: args.label,
             color: args.color,
-            copy: args.cwd.map(|d| match d.as_os_str().is_empty() {
+            copy: args.cwd.map(|d| match d == Path::new(".") {
                 true => cwd.clone(),
                 false => cwd.join(d),
             }),
