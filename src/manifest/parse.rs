@@ -196,14 +196,12 @@ fn agent(name: &str, prompt: String, f: &Fields, src: &Source) -> Result<RawAgen
         check_name(f.place, "skills", s)?;
     }
     let color = f.string("color")?;
-    if let Some(c) = &color {
-        if !is_color(c) {
-            return Err(f.invalid(
-                "color",
-                format!("unknown color '{c}'"),
-                Some(suggest(c, COLORS, "colors (or #rrggbb)")),
-            ));
-        }
+    if let Some(c) = color.as_deref().filter(|c| !is_color(c)) {
+        return Err(f.invalid(
+            "color",
+            format!("unknown color '{c}'"),
+            Some(suggest(c, COLORS, "colors (or #rrggbb)")),
+        ));
     }
     let model = f.string("model")?;
     if model.as_deref() == Some("") {

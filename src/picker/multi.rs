@@ -227,7 +227,8 @@ mod tests {
         use KeyCode::{Backspace, Char, Down, Enter, Esc, Up};
         let space = Char(' ');
         // (pre-filled, keys, outcome after the last)
-        let cases: &[(&[&str], &[KeyEvent], Outcome<Vec<String>>)] = &[
+        type Case<'a> = (&'a [&'a str], &'a [KeyEvent], Outcome<Vec<String>>);
+        let cases: &[Case] = &[
             (&["default"], &[plain(Enter)], chosen(&["default"])),
             (&["default"], &[ctrl('d')], chosen(&["default"])),
             (
