@@ -206,6 +206,45 @@ fn the_dashboard_launches_bottles_in_toggle_order_under_a_free_label() {
     assert_eq!(metadata["copy_cwd"], false);
     let (_, env_out) = env.sh(&slug, "echo extra=$EXTRA");
     assert!(env_out.contains("extra=1"), "{env_out}");
+
+    // `start` on a terminal asks again for a label in use, the same way.
+    let command = format!(
+        "env BOT_BOTTLE_HOME={} {} start shell --dry-run; echo EXIT=$?; sleep 60",
+        env.home().display(),
+        bin().display(),
+    );
+    s.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "cli",
+        "-x",
+        "120",
+        "-y",
+        "30",
+        "-c",
+        &env.proj().display().to_string(),
+        &command,
+    ]);
+    s.wait_screen("cli:", "the bottles", Duration::from_secs(10), |screen| {
+        screen.contains("[1] default")
+    });
+    s.keys("cli:", &["Enter", "C-u", "fresh", "Enter"]);
+    s.wait_screen(
+        "cli:",
+        "the label asked again",
+        Duration::from_secs(10),
+        |screen| {
+            screen.contains("\"fresh\" is already in use") && screen.contains("label: fresh-2")
+        },
+    );
+    s.keys("cli:", &["Escape"]);
+    s.wait_screen(
+        "cli:",
+        "nothing started",
+        Duration::from_secs(10),
+        |screen| screen.contains("nothing was started") && screen.contains("EXIT=0"),
+    );
 }
 
 #[test]
