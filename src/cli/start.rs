@@ -307,7 +307,7 @@ fn ask(
         return Ok(None);
     };
     let dir = picker::Prompt::new("copy a directory in", &here.display().to_string())
-        .with_help("Enter accept · empty: copy nothing · Ctrl-U clear · Esc cancel");
+        .with_help("empty copies nothing · Ctrl-U clear · Esc cancel");
     let Some(dir) = picker::run(dir).map_err(failed)? else {
         return Ok(None);
     };

@@ -16,13 +16,13 @@ pub fn label_problem<'a>(
     running: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
     if label.trim().is_empty() {
-        return Some("a label is needed: the bottle's identity starts with it".into());
+        return Some("a label is needed (the identity starts with it)".into());
     }
     let mine = slugify(label);
     running
         .into_iter()
         .any(|r| slugify(r) == mine)
-        .then(|| format!("\"{label}\" is already in use by a running bottle: choose another"))
+        .then(|| format!("\"{label}\" is already in use"))
 }
 
 /// The label to offer instead of a taken one: `label-2`, `label-3`, … the

@@ -171,7 +171,7 @@ impl MultiPicker {
         };
         frame.render_widget(order_line, order);
         frame.render_widget(
-            Line::from("Space toggle (in order) · Enter/Ctrl-D confirm · Esc cancel").dim(),
+            Line::from("Space toggle · Enter/Ctrl-D confirm · Esc cancel").dim(),
             help,
         );
     }

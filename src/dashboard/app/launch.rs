@@ -53,7 +53,7 @@ impl App {
                 Outcome::Cancelled => Vec::new(),
                 Outcome::Chosen(bottles) => {
                     request.bottles = bottles;
-                    let prompt = label_prompt(&request.agent);
+                    let prompt = Prompt::new("label", &request.agent);
                     self.keep(Modal::Label { request, prompt })
                 }
             },
@@ -70,7 +70,7 @@ impl App {
                             true => request.agent.clone(),
                             false => choose::free_label(&label, running),
                         };
-                        let prompt = label_prompt(&offer).with_message(&problem);
+                        let prompt = Prompt::new("label", &offer).with_message(&problem);
                         return self.keep(Modal::Label { request, prompt });
                     }
                     request.label = label;
@@ -203,9 +203,4 @@ impl App {
     }
 }
 
-const CWD_HELP: &str = "Enter accept · empty: copy nothing · Ctrl-U clear · Esc cancel";
-
-fn label_prompt(initial: &str) -> Prompt {
-    Prompt::new("label", initial)
-        .with_help("Enter accept · the identity starts with it · Ctrl-U clear · Esc cancel")
-}
+const CWD_HELP: &str = "empty copies nothing · Ctrl-U clear · Esc cancel";

@@ -366,3 +366,18 @@ fn empty_and_status() {
     app.update(Msg::Status("approved mwviajtx-ydza".into()));
     insta::assert_snapshot!(draw(&app, 50, 9));
 }
+
+#[test]
+fn the_launch_steps_in_their_modal() {
+    let mut app = app();
+    key(&mut app, KeyCode::Char('n'));
+    key(&mut app, KeyCode::Enter);
+    insta::assert_snapshot!("launch_bottles", draw(&app, 60, 16));
+    key(&mut app, KeyCode::Enter);
+    // A label a running bottle uses: asked again, a free one offered.
+    for c in "-ab12c".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    key(&mut app, KeyCode::Enter);
+    insta::assert_snapshot!("launch_label_again", draw(&app, 60, 12));
+}
