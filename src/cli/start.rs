@@ -8,9 +8,10 @@ use clap::Args;
 use super::{Failure, confirm, exit_code, has_tty, home_and_cwd, interrupt_flag, load_manifest};
 use crate::backend;
 use crate::exec::Sink;
+use crate::launch::choose::{self, Choices};
 use crate::launch::lifecycle::{self, Context, Settled, Start};
 use crate::launch::service::{self, Planned};
-use crate::launch::{self, StartRequest, choose};
+use crate::launch::{self, StartRequest};
 use crate::manifest::Manifest;
 use crate::picker;
 use crate::state::Home;
@@ -66,7 +67,7 @@ pub fn run(args: StartArgs) -> Result<ExitCode, Failure> {
     let manifest = load_manifest(&home, &cwd)?;
     let dry_run = args.dry_run || std::env::var("BOT_BOTTLE_DRY_RUN").is_ok_and(|v| v == "1");
 
-    let agent = match args.agent {
+    let agent = match args.agent.clone() {
         Some(agent) => agent,
         None => match pick_agent(&manifest, &home)? {
             Some(agent) => agent,
@@ -80,15 +81,7 @@ pub fn run(args: StartArgs) -> Result<ExitCode, Failure> {
         || args.color.is_some()
         || args.cwd.is_some();
     let chosen = if composed || args.yes || args.detach || !has_tty() || !picker::available() {
-        Chosen {
-            bottles: args.bottles,
-            label: args.label,
-            color: args.color,
-            copy: args.cwd.map(|d| match d == Path::new(".") {
-                true => cwd.clone(),
-                false => cwd.join(d),
-            }),
-        }
+        flagged(&args, &cwd)
     } else {
         match ask(&manifest, &home, &agent, &cwd)? {
             Some(chosen) => chosen,
@@ -98,17 +91,7 @@ pub fn run(args: StartArgs) -> Result<ExitCode, Failure> {
             }
         }
     };
-    let request = StartRequest {
-        agent,
-        bottles: chosen.bottles,
-        backend,
-        label: chosen.label,
-        color: chosen.color,
-        copy_cwd: chosen.copy.is_some(),
-        cwd: chosen.copy.unwrap_or(cwd),
-        extra_args: args.args,
-        identity: None,
-    };
+    let request = chosen.request(agent, backend, cwd, args.args);
     let planned = plan(&manifest, &home, &request, dry_run)?;
     if dry_run {
         print!("{}", launch::preflight_text(&planned.prepared));
@@ -232,13 +215,17 @@ fn pick_agent(manifest: &Manifest, home: &Home) -> Result<Option<String>, Failur
         .map_err(|e| Failure::runtime(format!("the agent picker failed: {e}"), None))
 }
 
-/// What the flags, or the steps on the terminal, chose.
-struct Chosen {
-    bottles: Vec<String>,
-    label: Option<String>,
-    color: Option<String>,
-    /// The directory to copy in.
-    copy: Option<PathBuf>,
+/// What the flags chose; `--cwd` alone is `here`.
+fn flagged(args: &StartArgs, here: &Path) -> Choices {
+    Choices {
+        bottles: args.bottles.clone(),
+        label: args.label.clone(),
+        color: args.color.clone(),
+        copy: args.cwd.as_ref().map(|d| match d == Path::new(".") {
+            true => here.to_path_buf(),
+            false => here.join(d),
+        }),
+    }
 }
 
 /// The dashboard's `n` steps on the terminal (see `launch::choose`):
@@ -249,7 +236,7 @@ fn ask(
     home: &Home,
     agent: &str,
     here: &Path,
-) -> Result<Option<Chosen>, Failure> {
+) -> Result<Option<Choices>, Failure> {
     let failed =
         |e: std::io::Error| Failure::runtime(format!("the launch prompts failed: {e}"), None);
     let own = launch::selected_bottles(manifest.agent(agent)?, &[]);
@@ -311,10 +298,69 @@ fn ask(
     let Some(dir) = picker::run(dir).map_err(failed)? else {
         return Ok(None);
     };
-    Ok(Some(Chosen {
+    Ok(Some(Choices {
         bottles,
         label: Some(label),
         color: Some(color),
         copy: choose::copy_dir(&dir, here),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::dashboard::app::NewAgent;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: StartArgs,
+    }
+
+    fn flags(args: &[&str]) -> Choices {
+        let cli =
+            Cli::try_parse_from(std::iter::once("start").chain(args.iter().copied())).unwrap();
+        flagged(&cli.args, Path::new("/proj"))
+    }
+
+    /// What the dashboard's `n` chose is what these flags give.
+    #[test]
+    fn the_dashboards_choices_are_starts_flags() {
+        let here = Path::new("/proj");
+        let new = |cwd: Option<&str>| NewAgent {
+            agent: "shell".into(),
+            bottles: vec!["extra".into(), "default".into()],
+            label: "Fix bug".into(),
+            color: "pink".into(),
+            cwd: cwd.map(str::to_owned),
+            backend: "docker".into(),
+        };
+        let composed = [
+            "shell", "--bottle", "extra", "--bottle", "default", "--label", "Fix bug", "--color",
+            "pink",
+        ];
+        // (what the dashboard's directory step had, the --cwd flag)
+        let cases: &[(Option<&str>, Option<&str>)] = &[
+            (None, None),
+            (Some("/proj"), Some("--cwd")),
+            (Some("sub"), Some("--cwd=sub")),
+            (Some("/elsewhere"), Some("--cwd=/elsewhere")),
+        ];
+        for (typed, flag) in cases {
+            let mut args = composed.to_vec();
+            args.extend(*flag);
+            assert_eq!(new(*typed).choices(here), flags(&args), "{flag:?}");
+        }
+        let request = new(Some("sub")).choices(here).request(
+            "shell".into(),
+            crate::backend::BackendKind::Docker,
+            here.to_path_buf(),
+            vec![],
+        );
+        assert_eq!(request.cwd, Path::new("/proj/sub"));
+        assert!(request.copy_cwd);
+        assert_eq!(request.bottles, ["extra", "default"]);
+    }
 }

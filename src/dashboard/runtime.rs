@@ -22,7 +22,6 @@ use crate::backend::BackendKind;
 use crate::exec::{self, Sink};
 use crate::launch::lifecycle::Context;
 use crate::launch::service::{self, Planned};
-use crate::launch::{StartRequest, choose};
 use crate::manifest::{self, Sources};
 use crate::provider::shell_join;
 use crate::state::Home;
@@ -429,21 +428,9 @@ async fn preflight(shared: &Shared, request: NewAgent) -> Result<(), String> {
         };
         let manifest = manifest::load(&sources).map_err(|e| e.to_string())?;
         // As `start AGENT --bottle .. --label .. --color .. --cwd=DIR`.
-        let copy = wanted
-            .cwd
-            .as_deref()
-            .and_then(|d| choose::copy_dir(d, &cwd));
-        let req = StartRequest {
-            agent: wanted.agent,
-            bottles: wanted.bottles,
-            backend,
-            label: Some(wanted.label),
-            color: Some(wanted.color),
-            copy_cwd: copy.is_some(),
-            cwd: copy.unwrap_or(cwd),
-            extra_args: Vec::new(),
-            identity: None,
-        };
+        let req = wanted
+            .choices(&cwd)
+            .request(wanted.agent, backend, cwd, Vec::new());
         service::plan(&manifest, &home, &req, false).map_err(|e| e.to_string())
     })
     .await

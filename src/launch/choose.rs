@@ -5,8 +5,46 @@
 
 use std::path::{Path, PathBuf};
 
+use super::StartRequest;
+use crate::backend::BackendKind;
 use crate::manifest::COLORS;
 use crate::state::slugify;
+
+/// What a launch was given, by flags (`start --bottle --label --color
+/// --cwd`) or by the steps (on the terminal, in the dashboard): one way
+/// to a start request, whichever asked.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Choices {
+    /// In order; empty: the agent's own.
+    pub bottles: Vec<String>,
+    pub label: Option<String>,
+    pub color: Option<String>,
+    /// The directory to copy in.
+    pub copy: Option<PathBuf>,
+}
+
+impl Choices {
+    /// The request; `here` is where the launch was asked from.
+    pub fn request(
+        self,
+        agent: String,
+        backend: BackendKind,
+        here: PathBuf,
+        extra_args: Vec<String>,
+    ) -> StartRequest {
+        StartRequest {
+            agent,
+            bottles: self.bottles,
+            backend,
+            label: self.label,
+            color: self.color,
+            copy_cwd: self.copy.is_some(),
+            cwd: self.copy.unwrap_or(here),
+            extra_args,
+            identity: None,
+        }
+    }
+}
 
 /// Why a label cannot be used, to say when asking again; `None` when it
 /// can. A label is taken when a running bottle's label makes the same

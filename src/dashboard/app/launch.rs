@@ -5,7 +5,9 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use super::{AgentChoice, App, Effect, Modal, NewAgent};
-use crate::launch::choose;
+use std::path::Path;
+
+use crate::launch::choose::{self, Choices};
 use crate::picker::{Item, MultiPicker, Outcome, Picker, Prompt};
 
 impl App {
@@ -200,6 +202,19 @@ impl App {
             .collect();
         let picker = Picker::new("backend", items);
         self.keep(Modal::PickBackend { request, picker })
+    }
+}
+
+impl NewAgent {
+    /// What was chosen, as `start`'s flags would give it (`here`: the
+    /// dashboard's directory, which a relative one is taken from).
+    pub fn choices(&self, here: &Path) -> Choices {
+        Choices {
+            bottles: self.bottles.clone(),
+            label: Some(self.label.clone()),
+            color: Some(self.color.clone()),
+            copy: self.cwd.as_deref().and_then(|d| choose::copy_dir(d, here)),
+        }
     }
 }
 
