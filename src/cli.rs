@@ -202,6 +202,8 @@ impl From<LaunchError> for Failure {
             | LaunchError::Manifest(_)
             | LaunchError::Plan(_)
             | LaunchError::OwnDockerfile { .. }
+            | LaunchError::BadColor(_)
+            | LaunchError::NoCwd(_)
             | LaunchError::Engine(EngineError::BadRuntime(_) | EngineError::NoRunsc)
             | LaunchError::NotRunning(_)
             | LaunchError::AlreadyRunning(_) => 2,

@@ -7,6 +7,7 @@
 //! `service` is what the CLI and the dashboard call, so both launch,
 //! resume and stop the same way.
 
+pub mod choose;
 pub mod lifecycle;
 pub mod service;
 #[cfg(test)]
@@ -38,6 +39,8 @@ pub struct StartRequest {
     pub bottles: Vec<String>,
     pub backend: BackendKind,
     pub label: Option<String>,
+    /// `--color`; else the agent's, else one derived from the label.
+    pub color: Option<String>,
     pub copy_cwd: bool,
     pub cwd: PathBuf,
     /// The ARGS after `--`.
@@ -101,6 +104,10 @@ pub enum LaunchError {
     BringUp { slug: String, reason: String },
     #[error("{path}: {reason}")]
     OwnDockerfile { path: PathBuf, reason: String },
+    #[error("--color: unknown color '{0}'")]
+    BadColor(String),
+    #[error("--cwd: {0} is not a directory")]
+    NoCwd(PathBuf),
 }
 
 impl LaunchError {
@@ -131,6 +138,13 @@ impl LaunchError {
             LaunchError::OwnDockerfile { .. } => Some(
                 "it came from an approved capability-block; fix or remove it to use the bottles' own image".into(),
             ),
+            LaunchError::BadColor(_) => Some(format!(
+                "name one of: {} (or #rrggbb)",
+                manifest::COLORS.join(", ")
+            )),
+            LaunchError::NoCwd(_) => {
+                Some("name a directory that exists, or start without --cwd".into())
+            }
         }
     }
 }
@@ -157,6 +171,12 @@ pub fn prepare(
     let bottle_names = selected_bottles(agent, &req.bottles);
     let mut bottle = manifest::compose_bottles(manifest, &bottle_names)?;
     let label = req.label.clone().unwrap_or_else(|| agent.name.clone());
+    if let Some(c) = req.color.as_deref().filter(|c| !manifest::is_color(c)) {
+        return Err(LaunchError::BadColor(c.to_owned()));
+    }
+    if req.copy_cwd && !req.cwd.is_dir() {
+        return Err(LaunchError::NoCwd(req.cwd.clone()));
+    }
     let slug = match &req.identity {
         Some(identity) => state::Slug::parse(identity)?.into_string(),
         None => state::Slug::mint(&label).into_string(),
@@ -226,10 +246,10 @@ pub fn prepare(
         bottles: bottle_names,
         cwd: req.cwd.clone(),
         copy_cwd: req.copy_cwd,
-        color: agent
+        color: req
             .color
             .clone()
-            .unwrap_or_else(|| color_for(&label).to_owned()),
+            .unwrap_or_else(|| choose::default_color(agent.color.as_deref(), &label)),
         label,
         backend: req.backend.name().to_owned(),
         started_at: humantime::format_rfc3339_seconds(host.now).to_string(),
@@ -246,6 +266,22 @@ pub fn prepare(
         metadata,
         plan,
     };
+    // What the operator chose to tell this bottle by, after its identity.
+    let rows = &mut prepared.plan.preflight.rows;
+    let at = rows
+        .iter()
+        .position(|(l, _)| l == "identity")
+        .map_or(rows.len().min(1), |i| i + 1);
+    rows.insert(
+        at,
+        (
+            "label".to_owned(),
+            format!(
+                "{} (color {})",
+                prepared.metadata.label, prepared.metadata.color
+            ),
+        ),
+    );
     // The backend says how it runs the bottle, in place of docker's rows.
     for (label, value) in req.backend.backend().preflight_lines(&prepared) {
         let rows = &mut prepared.plan.preflight.rows;
@@ -342,6 +378,7 @@ mod tests {
             bottles: bottles.iter().map(|s| s.to_string()).collect(),
             backend: BackendKind::Docker,
             label: None,
+            color: None,
             copy_cwd: false,
             cwd: "/proj".into(),
             extra_args: vec![],

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 pub use error::{ManifestError, Place};
 pub use load::{Sources, load, notify_command};
-pub use parse::{parse_scheme, validate_host};
+pub use parse::{COLORS, is_color, parse_scheme, validate_host};
 pub use resolve::compose_bottles;
 
 use crate::provider::Provider;

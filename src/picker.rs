@@ -1,7 +1,9 @@
-//! A type-to-filter picker: `start` with no agent on a terminal uses it.
+//! The choosers of a launch, shared by `start` on a terminal and the
+//! dashboard's `n`: a type-to-filter `Picker` (one item), a `MultiPicker`
+//! (several, in the order they were toggled) and a one-line `Prompt`.
 //!
-//! `Picker` is pure state (keys in, outcome out) with a pure `render`; `run`
-//! is the thin terminal loop around them, drawn inline on stderr.
+//! Each is pure state (keys in, outcome out) with a pure `render_in`; `run`
+//! is the thin terminal loop around any of them, drawn inline on stderr.
 
 use std::io::{self, IsTerminal};
 
@@ -12,6 +14,12 @@ use ratatui::style::{Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{List, ListItem, ListState};
 use ratatui::{Frame, Terminal, TerminalOptions, Viewport};
+
+mod multi;
+mod prompt;
+
+pub use multi::MultiPicker;
+pub use prompt::Prompt;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
@@ -28,10 +36,26 @@ pub struct Picker {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Outcome<T = String> {
     Pending,
-    Chosen(String),
+    Chosen(T),
     Cancelled,
+}
+
+/// What `run` drives: one of the choosers.
+pub trait Chooser {
+    type Chosen;
+    fn key(&mut self, key: KeyEvent) -> Outcome<Self::Chosen>;
+    fn render_in(&self, frame: &mut Frame, area: Rect);
+    /// The rows it needs on the terminal.
+    fn height(&self) -> u16;
+}
+
+/// Whether an item shows under a filter: its name or detail contains
+/// it, ignoring case.
+fn matches(item: &Item, filter: &str) -> bool {
+    let needle = filter.to_lowercase();
+    item.name.to_lowercase().contains(&needle) || item.detail.to_lowercase().contains(&needle)
 }
 
 /// Rows of the list shown at once.
@@ -49,12 +73,9 @@ impl Picker {
 
     /// The items whose name or detail contains the filter, ignoring case.
     pub fn visible(&self) -> Vec<&Item> {
-        let needle = self.filter.to_lowercase();
         self.items
             .iter()
-            .filter(|i| {
-                i.name.to_lowercase().contains(&needle) || i.detail.to_lowercase().contains(&needle)
-            })
+            .filter(|i| matches(i, &self.filter))
             .collect()
     }
 
@@ -158,9 +179,22 @@ pub fn available() -> bool {
     io::stdin().is_terminal() && io::stderr().is_terminal()
 }
 
-/// Shows the picker inline on stderr until a choice or a cancel.
-pub fn run(mut picker: Picker) -> io::Result<Option<String>> {
-    let height = ROWS.min(picker.items.len() as u16).max(1) + 2;
+impl Chooser for Picker {
+    type Chosen = String;
+    fn key(&mut self, key: KeyEvent) -> Outcome {
+        Picker::key(self, key)
+    }
+    fn render_in(&self, frame: &mut Frame, area: Rect) {
+        Picker::render_in(self, frame, area)
+    }
+    fn height(&self) -> u16 {
+        ROWS.min(self.items.len() as u16).max(1) + 2
+    }
+}
+
+/// Shows a chooser inline on stderr until a choice or a cancel.
+pub fn run<C: Chooser>(mut picker: C) -> io::Result<Option<C::Chosen>> {
+    let height = picker.height();
     let backend = ratatui::backend::CrosstermBackend::new(io::stderr());
     let mut term = Terminal::with_options(
         backend,
@@ -170,7 +204,7 @@ pub fn run(mut picker: Picker) -> io::Result<Option<String>> {
     )?;
     terminal::enable_raw_mode()?;
     let result = (|| loop {
-        term.draw(|f| picker.render(f))?;
+        term.draw(|f| picker.render_in(f, f.area()))?;
         if let Event::Key(key) = event::read()? {
             match picker.key(key) {
                 Outcome::Pending => {}

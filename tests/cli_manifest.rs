@@ -664,3 +664,90 @@ fn dry_run_on_smolmachines_shows_the_microvm_and_what_it_reaches() {
     );
     assert!(!env.home().exists());
 }
+
+#[test]
+fn dry_run_shows_what_the_flags_composed_in_order() {
+    let env = Env::new();
+    env.write(CWD_JSON, r#"{"bottles": {"up": {}}}"#);
+    fs::create_dir_all(env.proj().join("sub")).unwrap();
+    let before = env.tree();
+    let out = env
+        .cmd(&[
+            "start",
+            "shell",
+            "--bottle",
+            "up",
+            "--bottle",
+            "default",
+            "--label",
+            "Fix bug",
+            "--color",
+            "pink",
+            "--cwd=sub",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let row = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} row: {stdout}"))
+            .to_owned()
+    };
+    assert!(row("identity").contains("fix-bug-"), "{stdout}");
+    assert!(row("label").ends_with("Fix bug (color pink)"), "{stdout}");
+    assert!(row("bottles").ends_with("up + default"), "{stdout}");
+    let sub = env.proj().join("sub");
+    assert!(
+        row("workdir").contains(&format!("a copy of {}", sub.display())),
+        "{stdout}"
+    );
+    // --cwd alone is still this directory, and an agent positional after it
+    // is not taken for a directory.
+    let out = env
+        .cmd(&["start", "--cwd", "shell", "--dry-run"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains(&format!("a copy of {}", env.proj().display())),
+        "{stdout}"
+    );
+    let after = env.tree();
+    let added: Vec<_> = after.keys().filter(|k| !before.contains_key(*k)).collect();
+    assert!(added.is_empty(), "{added:?}");
+    assert_eq!(after, before);
+}
+
+#[test]
+fn a_bad_color_or_a_missing_cwd_is_one_line_and_exit_2() {
+    let env = Env::new();
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["start", "shell", "--color", "mauve", "--dry-run"],
+            &["--color: unknown color 'mauve'", "pink"],
+        ),
+        (
+            &["start", "shell", "--cwd=nowhere", "--dry-run"],
+            &[
+                "--cwd:",
+                "nowhere is not a directory",
+                "start without --cwd",
+            ],
+        ),
+    ];
+    for (args, want) in cases {
+        let out = env.cmd(args).output().unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        for w in *want {
+            assert!(stderr.contains(w), "{args:?}: {stderr}");
+        }
+        assert!(stderr.lines().count() <= 2, "{args:?}: {stderr}");
+    }
+    assert!(!env.home().exists());
+}

@@ -743,9 +743,12 @@ fn the_dashboard_launches_and_stops_a_bottle_on_smolmachines() {
         s.screen(&dashboard).contains("bot-bottle")
     });
 
-    // n: the agent, its own bottles, then a backend: both are available.
+    // n: the agent, its own bottles, its label and color, no directory,
+    // then a backend: both are available.
     s.keys(&["n"]);
-    for k in ["s", "h", "e", "l", "l", "Enter", "Enter"] {
+    for k in [
+        "s", "h", "e", "l", "l", "Enter", "Enter", "Enter", "Enter", "C-u", "Enter",
+    ] {
         s.keys(&[k]);
     }
     wait_for("the backend picker", Duration::from_secs(5), || {

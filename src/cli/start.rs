@@ -1,5 +1,6 @@
 //! `bot-bottle start`.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -7,6 +8,7 @@ use clap::Args;
 use super::{Failure, confirm, exit_code, has_tty, home_and_cwd, interrupt_flag, load_manifest};
 use crate::backend;
 use crate::exec::Sink;
+use crate::launch::choose::{self, Choices};
 use crate::launch::lifecycle::{self, Context, Settled, Start};
 use crate::launch::service::{self, Planned};
 use crate::launch::{self, StartRequest};
@@ -29,9 +31,20 @@ pub struct StartArgs {
     /// A label for the bottle; its identity starts with it [default: the agent].
     #[arg(long, value_name = "TEXT")]
     label: Option<String>,
-    /// Copy this directory into the agent's workdir (it is not mounted).
-    #[arg(long)]
-    cwd: bool,
+    /// A color for it in the dashboard [default: the agent's, else one
+    /// derived from the label].
+    #[arg(long, value_name = "COLOR")]
+    color: Option<String>,
+    /// Copy this directory (or DIR, with --cwd=DIR) into the agent's
+    /// workdir (it is not mounted).
+    #[arg(
+        long,
+        value_name = "DIR",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "."
+    )]
+    cwd: Option<PathBuf>,
     /// Print the preflight and exit; writes nothing (also BOT_BOTTLE_DRY_RUN=1).
     #[arg(long)]
     dry_run: bool,
@@ -61,23 +74,31 @@ pub fn run(args: StartArgs) -> Result<ExitCode, Failure> {
     let manifest = load_manifest(&home, &cwd)?;
     let dry_run = args.dry_run || std::env::var("BOT_BOTTLE_DRY_RUN").is_ok_and(|v| v == "1");
 
-    let agent = match args.agent {
+    let agent = match args.agent.clone() {
         Some(agent) => agent,
         None => match pick_agent(&manifest, &home)? {
             Some(agent) => agent,
             None => return Ok(ExitCode::SUCCESS),
         },
     };
-    let request = StartRequest {
-        agent,
-        bottles: args.bottles,
-        backend,
-        label: args.label,
-        copy_cwd: args.cwd,
-        cwd,
-        extra_args: args.args,
-        identity: None,
+    // On a terminal, with nothing composed by flags, the same steps as
+    // the dashboard's `n`: bottles, label, color, a directory to copy.
+    let composed = !args.bottles.is_empty()
+        || args.label.is_some()
+        || args.color.is_some()
+        || args.cwd.is_some();
+    let chosen = if composed || args.yes || args.detach || !has_tty() || !picker::available() {
+        flagged(&args, &cwd)
+    } else {
+        match ask(&manifest, &home, &agent, &cwd)? {
+            Some(chosen) => chosen,
+            None => {
+                eprintln!("bot-bottle: cancelled; nothing was started");
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
     };
+    let request = chosen.request(agent, backend, cwd, args.args);
     // Bad input is the manifest's or the command's; a failure at run time
     // may be the machine's.
     let planned = plan(&manifest, &home, &request, dry_run).map_err(|f| match f.code {
@@ -218,4 +239,154 @@ fn pick_agent(manifest: &Manifest, home: &Home) -> Result<Option<String>, Failur
         .collect();
     picker::run(picker::Picker::new("agent", items))
         .map_err(|e| Failure::runtime(format!("the agent picker failed: {e}"), None))
+}
+
+/// What the flags chose; `--cwd` alone is `here`.
+fn flagged(args: &StartArgs, here: &Path) -> Choices {
+    Choices {
+        bottles: args.bottles.clone(),
+        label: args.label.clone(),
+        color: args.color.clone(),
+        copy: args.cwd.as_ref().map(|d| match d == Path::new(".") {
+            true => here.to_path_buf(),
+            false => here.join(d),
+        }),
+    }
+}
+
+/// The dashboard's `n` steps on the terminal (see `launch::choose`):
+/// bottles in order, a label no running bottle uses, a color, a
+/// directory to copy in. `None` when the operator cancels.
+fn ask(
+    manifest: &Manifest,
+    home: &Home,
+    agent: &str,
+    here: &Path,
+) -> Result<Option<Choices>, Failure> {
+    let failed =
+        |e: std::io::Error| Failure::runtime(format!("the launch prompts failed: {e}"), None);
+    let own = launch::selected_bottles(manifest.agent(agent)?, &[]);
+    let items = manifest
+        .bottles
+        .keys()
+        .map(|b| picker::Item {
+            name: b.clone(),
+            detail: match own.contains(b) {
+                true => format!("{agent}'s own"),
+                false => String::new(),
+            },
+        })
+        .collect();
+    let Some(bottles) =
+        picker::run(picker::MultiPicker::new("bottles", items, &own)).map_err(failed)?
+    else {
+        return Ok(None);
+    };
+    // Best effort: without docker, nothing is known to run.
+    let running: Vec<String> = backend::enumerate_all(home)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|b| b.label)
+        .collect();
+    let running = running.iter().map(String::as_str);
+    let mut prompt = picker::Prompt::new("label", agent);
+    let label = loop {
+        let Some(label) = picker::run(prompt).map_err(failed)? else {
+            return Ok(None);
+        };
+        match choose::label_problem(&label, running.clone()) {
+            None => break label,
+            Some(problem) => {
+                let offer = match label.is_empty() {
+                    true => agent.to_owned(),
+                    false => choose::free_label(&label, running.clone()),
+                };
+                prompt = picker::Prompt::new("label", &offer).with_message(&problem);
+            }
+        }
+    };
+    let default = choose::default_color(manifest.agent(agent)?.color.as_deref(), &label);
+    let colors = choose::color_choices(&default)
+        .into_iter()
+        .map(|c| picker::Item {
+            detail: match c == default {
+                true => "the default".into(),
+                false => String::new(),
+            },
+            name: c,
+        })
+        .collect();
+    let Some(color) = picker::run(picker::Picker::new("color", colors)).map_err(failed)? else {
+        return Ok(None);
+    };
+    let dir = picker::Prompt::new("copy a directory in", &here.display().to_string())
+        .with_help("empty copies nothing · Ctrl-U clear · Esc cancel");
+    let Some(dir) = picker::run(dir).map_err(failed)? else {
+        return Ok(None);
+    };
+    Ok(Some(Choices {
+        bottles,
+        label: Some(label),
+        color: Some(color),
+        copy: choose::copy_dir(&dir, here),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::dashboard::app::NewAgent;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: StartArgs,
+    }
+
+    fn flags(args: &[&str]) -> Choices {
+        let cli =
+            Cli::try_parse_from(std::iter::once("start").chain(args.iter().copied())).unwrap();
+        flagged(&cli.args, Path::new("/proj"))
+    }
+
+    /// What the dashboard's `n` chose is what these flags give.
+    #[test]
+    fn the_dashboards_choices_are_starts_flags() {
+        let here = Path::new("/proj");
+        let new = |cwd: Option<&str>| NewAgent {
+            agent: "shell".into(),
+            bottles: vec!["extra".into(), "default".into()],
+            label: "Fix bug".into(),
+            color: "pink".into(),
+            cwd: cwd.map(str::to_owned),
+            backend: "docker".into(),
+        };
+        let composed = [
+            "shell", "--bottle", "extra", "--bottle", "default", "--label", "Fix bug", "--color",
+            "pink",
+        ];
+        // (what the dashboard's directory step had, the --cwd flag)
+        let cases: &[(Option<&str>, Option<&str>)] = &[
+            (None, None),
+            (Some("/proj"), Some("--cwd")),
+            (Some("sub"), Some("--cwd=sub")),
+            (Some("/elsewhere"), Some("--cwd=/elsewhere")),
+        ];
+        for (typed, flag) in cases {
+            let mut args = composed.to_vec();
+            args.extend(*flag);
+            assert_eq!(new(*typed).choices(here), flags(&args), "{flag:?}");
+        }
+        let request = new(Some("sub")).choices(here).request(
+            "shell".into(),
+            crate::backend::BackendKind::Docker,
+            here.to_path_buf(),
+            vec![],
+        );
+        assert_eq!(request.cwd, Path::new("/proj/sub"));
+        assert!(request.copy_cwd);
+        assert_eq!(request.bottles, ["extra", "default"]);
+    }
 }

@@ -11,7 +11,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::detail::{DWELL_MS, Detail};
 use crate::backend::Landed;
-use crate::picker::Picker;
+use crate::picker::{MultiPicker, Picker, Prompt};
 use crate::supervise::apply::Pending;
 use crate::supervise::preview::Preview;
 use crate::supervise::proposal::Proposal;
@@ -59,14 +59,22 @@ pub struct AgentChoice {
     pub description: String,
     /// Its default bottles.
     pub bottles: Vec<String>,
+    /// Its own color, if it names one.
+    pub color: Option<String>,
 }
 
-/// What `n` asks for, once chosen.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What `n` asks for, once chosen: what `start AGENT --bottle A
+/// --bottle B --label L --color C --cwd=D --backend X` would launch.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NewAgent {
     pub agent: String,
-    /// Empty: the agent's own selection.
+    /// In the order chosen; empty: the agent's own selection.
     pub bottles: Vec<String>,
+    pub label: String,
+    pub color: String,
+    /// The directory to copy in, as typed (relative to the dashboard's
+    /// directory); `None`: nothing is copied.
+    pub cwd: Option<String>,
     pub backend: String,
 }
 
@@ -93,13 +101,26 @@ pub enum Modal {
         input: String,
     },
     PickAgent(Picker),
+    /// The `n` flow after the agent: each step carries what is chosen so
+    /// far (see `launch`).
     PickBottle {
-        agent: String,
+        request: NewAgent,
+        picker: MultiPicker,
+    },
+    Label {
+        request: NewAgent,
+        prompt: Prompt,
+    },
+    PickColor {
+        request: NewAgent,
         picker: Picker,
     },
+    Cwd {
+        request: NewAgent,
+        prompt: Prompt,
+    },
     PickBackend {
-        agent: String,
-        bottles: Vec<String>,
+        request: NewAgent,
         picker: Picker,
     },
     Preflight {
@@ -232,6 +253,8 @@ pub struct App {
     pub choices: Vec<AgentChoice>,
     pub bottle_names: Vec<String>,
     pub backends: Vec<String>,
+    /// The directory the dashboard was opened in: what `n` offers to copy.
+    pub cwd: String,
     proposals_loaded: bool,
     /// What the tmux status line was last told.
     published: Option<(usize, Option<String>)>,
@@ -261,6 +284,7 @@ impl App {
             choices,
             bottle_names,
             backends,
+            cwd: String::new(),
             proposals_loaded: false,
             published: None,
             select_when_listed: None,
@@ -595,14 +619,14 @@ impl App {
             } => self.token_key(detail, widen, input, key),
             modal @ (Modal::PickAgent(_)
             | Modal::PickBottle { .. }
+            | Modal::Label { .. }
+            | Modal::PickColor { .. }
+            | Modal::Cwd { .. }
             | Modal::PickBackend { .. }
             | Modal::Preflight { .. }) => self.new_agent_key(modal, key),
         }
     }
 }
-
-/// The bottle choice that means "the agent's own selection".
-pub const DEFAULT_BOTTLES: &str = "(agent's own)";
 
 pub(crate) enum Line {
     Editing(String),

@@ -334,9 +334,11 @@ fn render_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
             return render_token(detail, input, frame, area);
         }
         Modal::Reason { .. } => ("reject: reason for the agent", 3),
-        Modal::PickAgent(_) | Modal::PickBottle { .. } | Modal::PickBackend { .. } => {
-            ("new agent", 14)
-        }
+        Modal::PickAgent(_)
+        | Modal::PickBottle { .. }
+        | Modal::PickColor { .. }
+        | Modal::PickBackend { .. } => ("new agent", 14),
+        Modal::Label { .. } | Modal::Cwd { .. } => ("new agent", 5),
         Modal::Preflight { .. } => ("launch this agent? y/n", area.height),
     };
     let rect = centered(area, area.width.saturating_sub(2).max(20), height);
@@ -355,10 +357,12 @@ fn render_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
             );
         }
         Modal::PickAgent(picker)
-        | Modal::PickBottle { picker, .. }
+        | Modal::PickColor { picker, .. }
         | Modal::PickBackend { picker, .. } => {
             picker.render_in(frame, inner);
         }
+        Modal::PickBottle { picker, .. } => picker.render_in(frame, inner),
+        Modal::Label { prompt, .. } | Modal::Cwd { prompt, .. } => prompt.render_in(frame, inner),
         Modal::Preflight { text, .. } => {
             frame.render_widget(
                 Paragraph::new(text.clone()).wrap(Wrap { trim: false }),

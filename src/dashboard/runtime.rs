@@ -20,7 +20,6 @@ use super::panes::Panes;
 use super::render::render;
 use crate::backend::BackendKind;
 use crate::exec::{self, Sink};
-use crate::launch::StartRequest;
 use crate::launch::lifecycle::Context;
 use crate::launch::service::{self, Planned};
 use crate::manifest::{self, Sources};
@@ -167,6 +166,7 @@ async fn main_loop(
             .map(|k| k.name().to_owned())
             .collect(),
     );
+    app.cwd = cwd.display().to_string();
     if let Some(e) = load_error {
         app.update(Msg::Status(e));
     }
@@ -304,6 +304,7 @@ fn agent_choices(home: &Home, cwd: &Path) -> (Vec<AgentChoice>, Vec<String>, Opt
                     name: a.name.clone(),
                     description: a.description.clone().unwrap_or_default(),
                     bottles: a.bottles.clone(),
+                    color: a.color.clone(),
                 })
                 .collect(),
             m.bottles.keys().cloned().collect(),
@@ -488,16 +489,10 @@ async fn preflight(shared: &Shared, request: NewAgent) -> Result<(), String> {
             user_home: std::env::var_os("HOME").map(PathBuf::from),
         };
         let manifest = manifest::load(&sources).map_err(|e| e.to_string())?;
-        let req = StartRequest {
-            agent: wanted.agent,
-            bottles: wanted.bottles,
-            backend,
-            label: None,
-            copy_cwd: false,
-            cwd,
-            extra_args: Vec::new(),
-            identity: None,
-        };
+        // As `start AGENT --bottle .. --label .. --color .. --cwd=DIR`.
+        let req = wanted
+            .choices(&cwd)
+            .request(wanted.agent, backend, cwd, Vec::new());
         service::plan(&manifest, &home, &req, false).map_err(|e| e.to_string())
     })
     .await

@@ -85,6 +85,7 @@ pub fn resume_request(home: &Home, slug: &str, here: &Path) -> Result<StartReque
         bottles: meta.bottles,
         backend,
         label: Some(meta.label),
+        color: Some(meta.color),
         copy_cwd: meta.copy_cwd,
         cwd,
         extra_args: Vec::new(),

@@ -40,6 +40,7 @@ pub fn planned(copy_cwd: bool) -> (tempfile::TempDir, Home, Prepared) {
         bottles: vec![],
         backend: BackendKind::Docker,
         label: None,
+        color: None,
         copy_cwd,
         cwd: proj,
         extra_args: vec![],

@@ -121,7 +121,8 @@ const ROUTE_KEYS: &[&str] = &[
 ];
 const AUTH_KEYS: &[&str] = &["scheme", "token_env"];
 const SSH_KEYS: &[&str] = &["host", "identity_file"];
-const COLORS: &[&str] = &[
+/// The colors an agent (or `start --color`) may name, besides `#rrggbb`.
+pub const COLORS: &[&str] = &[
     "red", "green", "yellow", "blue", "magenta", "cyan", "white", "orange", "purple", "pink",
     "gray",
 ];
@@ -228,16 +229,12 @@ fn agent(name: &str, prompt: String, f: &Fields, src: &Source) -> Result<RawAgen
         check_name(f.place, "skills", s)?;
     }
     let color = f.string("color")?;
-    if let Some(c) = &color {
-        let hex =
-            c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|ch| ch.is_ascii_hexdigit());
-        if !hex && !COLORS.contains(&c.as_str()) {
-            return Err(f.invalid(
-                "color",
-                format!("unknown color '{c}'"),
-                Some(suggest(c, COLORS, "colors (or #rrggbb)")),
-            ));
-        }
+    if let Some(c) = color.as_deref().filter(|c| !is_color(c)) {
+        return Err(f.invalid(
+            "color",
+            format!("unknown color '{c}'"),
+            Some(suggest(c, COLORS, "colors (or #rrggbb)")),
+        ));
     }
     let model = f.string("model")?;
     if model.as_deref() == Some("") {
@@ -445,6 +442,12 @@ fn check_env_name(f: &Fields, key: &str, name: &str) -> Result<(), ManifestError
     } else {
         Err(f.invalid(key, format!("'{name}' is not a variable name"), None))
     }
+}
+
+/// One of `COLORS` or `#rrggbb`.
+pub fn is_color(c: &str) -> bool {
+    let hex = c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|ch| ch.is_ascii_hexdigit());
+    hex || COLORS.contains(&c)
 }
 
 fn suggest(word: &str, options: &[&str], what: &str) -> String {

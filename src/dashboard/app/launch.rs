@@ -1,10 +1,14 @@
-//! The `n` flow, pure: pick an agent, a bottle, a backend, read the
-//! preflight, launch.
+//! The `n` flow, pure: pick an agent, its bottles (in order), a label (a
+//! free one), a color, a directory to copy in, a backend, read the
+//! preflight, launch. The choices are `start`'s (see `launch::choose`).
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
-use super::{App, DEFAULT_BOTTLES, Effect, Modal, NewAgent};
-use crate::picker::{Item, Outcome, Picker};
+use super::{AgentChoice, App, Effect, Modal, NewAgent};
+use std::path::Path;
+
+use crate::launch::choose::{self, Choices};
+use crate::picker::{Item, MultiPicker, Outcome, Picker, Prompt};
 
 impl App {
     pub(super) fn agent_picker(&self) -> Picker {
@@ -27,115 +31,162 @@ impl App {
         Picker::new("new agent", items)
     }
 
-    /// A key while one of the `n` flow's modals is open.
+    /// A key while one of the `n` flow's modals is open. Each step
+    /// passes what is chosen so far to the next; Esc anywhere drops it.
     pub(super) fn new_agent_key(&mut self, modal: Modal, key: KeyEvent) -> Vec<Effect> {
         match modal {
             Modal::PickAgent(mut picker) => match picker.key(key) {
-                Outcome::Pending => {
-                    self.modal = Some(Modal::PickAgent(picker));
-                    Vec::new()
-                }
+                Outcome::Pending => self.keep(Modal::PickAgent(picker)),
                 Outcome::Cancelled => Vec::new(),
                 Outcome::Chosen(agent) => {
-                    self.modal = Some(Modal::PickBottle {
-                        picker: self.bottle_picker(&agent),
+                    let picker = self.bottle_picker(&agent);
+                    let request = NewAgent {
                         agent,
-                    });
-                    Vec::new()
+                        ..NewAgent::default()
+                    };
+                    self.keep(Modal::PickBottle { request, picker })
                 }
             },
-            Modal::PickBottle { agent, mut picker } => match picker.key(key) {
-                Outcome::Pending => {
-                    self.modal = Some(Modal::PickBottle { agent, picker });
-                    Vec::new()
-                }
+            Modal::PickBottle {
+                mut request,
+                mut picker,
+            } => match picker.key(key) {
+                Outcome::Pending => self.keep(Modal::PickBottle { request, picker }),
                 Outcome::Cancelled => Vec::new(),
-                Outcome::Chosen(choice) => {
-                    let bottles = if choice == DEFAULT_BOTTLES {
-                        Vec::new()
-                    } else {
-                        vec![choice]
-                    };
-                    self.pick_backend(agent, bottles)
+                Outcome::Chosen(bottles) => {
+                    request.bottles = bottles;
+                    let prompt = Prompt::new("label", &request.agent);
+                    self.keep(Modal::Label { request, prompt })
+                }
+            },
+            Modal::Label {
+                mut request,
+                mut prompt,
+            } => match prompt.key(key) {
+                Outcome::Pending => self.keep(Modal::Label { request, prompt }),
+                Outcome::Cancelled => Vec::new(),
+                Outcome::Chosen(label) => {
+                    let running = self.agents.iter().map(|a| a.label.as_str());
+                    if let Some(problem) = choose::label_problem(&label, running.clone()) {
+                        let offer = match label.is_empty() {
+                            true => request.agent.clone(),
+                            false => choose::free_label(&label, running),
+                        };
+                        let prompt = Prompt::new("label", &offer).with_message(&problem);
+                        return self.keep(Modal::Label { request, prompt });
+                    }
+                    request.label = label;
+                    let picker = self.color_picker(&request);
+                    self.keep(Modal::PickColor { request, picker })
+                }
+            },
+            Modal::PickColor {
+                mut request,
+                mut picker,
+            } => match picker.key(key) {
+                Outcome::Pending => self.keep(Modal::PickColor { request, picker }),
+                Outcome::Cancelled => Vec::new(),
+                Outcome::Chosen(color) => {
+                    request.color = color;
+                    let prompt = Prompt::new("copy a directory in", &self.cwd).with_help(CWD_HELP);
+                    self.keep(Modal::Cwd { request, prompt })
+                }
+            },
+            Modal::Cwd {
+                mut request,
+                mut prompt,
+            } => match prompt.key(key) {
+                Outcome::Pending => self.keep(Modal::Cwd { request, prompt }),
+                Outcome::Cancelled => Vec::new(),
+                Outcome::Chosen(dir) => {
+                    request.cwd = (!dir.is_empty()).then_some(dir);
+                    self.pick_backend(request)
                 }
             },
             Modal::PickBackend {
-                agent,
-                bottles,
+                mut request,
                 mut picker,
             } => match picker.key(key) {
-                Outcome::Pending => {
-                    self.modal = Some(Modal::PickBackend {
-                        agent,
-                        bottles,
-                        picker,
-                    });
-                    Vec::new()
-                }
+                Outcome::Pending => self.keep(Modal::PickBackend { request, picker }),
                 Outcome::Cancelled => Vec::new(),
-                Outcome::Chosen(backend) => vec![Effect::Preflight(NewAgent {
-                    agent,
-                    bottles,
-                    backend,
-                })],
+                Outcome::Chosen(backend) => {
+                    request.backend = backend;
+                    vec![Effect::Preflight(request)]
+                }
             },
             Modal::Preflight { request, text } => match key.code {
                 KeyCode::Char('y') | KeyCode::Char('Y') => {
-                    self.status = Some(format!("starting {}…", request.agent));
+                    self.status = Some(format!("starting {}…", request.label));
                     vec![Effect::Launch(request)]
                 }
                 KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
                     self.status = Some("not started".into());
                     Vec::new()
                 }
-                _ => {
-                    self.modal = Some(Modal::Preflight { request, text });
-                    Vec::new()
-                }
+                _ => self.keep(Modal::Preflight { request, text }),
             },
-            other => {
-                self.modal = Some(other);
-                Vec::new()
-            }
+            other => self.keep(other),
         }
     }
 
-    fn bottle_picker(&self, agent: &str) -> Picker {
-        let defaults = self
-            .choices
-            .iter()
-            .find(|c| c.name == agent)
+    fn keep(&mut self, modal: Modal) -> Vec<Effect> {
+        self.modal = Some(modal);
+        Vec::new()
+    }
+
+    fn choice(&self, agent: &str) -> Option<&AgentChoice> {
+        self.choices.iter().find(|c| c.name == agent)
+    }
+
+    /// Every bottle, the agent's own chosen already (or `default`, as
+    /// `start` without `--bottle`).
+    fn bottle_picker(&self, agent: &str) -> MultiPicker {
+        let own = self
+            .choice(agent)
             .map(|c| c.bottles.clone())
-            .unwrap_or_default();
-        let default_text = if defaults.is_empty() {
-            "default".to_owned()
-        } else {
-            defaults.join(" + ")
-        };
-        let mut items = vec![Item {
-            name: DEFAULT_BOTTLES.into(),
-            detail: format!("the agent's own: {default_text}"),
-        }];
-        items.extend(self.bottle_names.iter().map(|b| Item {
-            name: b.clone(),
-            detail: String::new(),
-        }));
-        Picker::new("bottle", items)
+            .filter(|b| !b.is_empty())
+            .unwrap_or_else(|| vec!["default".to_owned()]);
+        let items = self
+            .bottle_names
+            .iter()
+            .map(|b| Item {
+                name: b.clone(),
+                detail: match own.contains(b) {
+                    true => format!("{agent}'s own"),
+                    false => String::new(),
+                },
+            })
+            .collect();
+        MultiPicker::new("bottles", items, &own)
+    }
+
+    /// The colors, the one `start` would give first.
+    fn color_picker(&self, request: &NewAgent) -> Picker {
+        let own = self.choice(&request.agent).and_then(|c| c.color.clone());
+        let default = choose::default_color(own.as_deref(), &request.label);
+        let items = choose::color_choices(&default)
+            .into_iter()
+            .map(|c| Item {
+                detail: match (c == default, own.is_some()) {
+                    (true, true) => format!("{}'s own", request.agent),
+                    (true, false) => "the default for this label".into(),
+                    (false, _) => String::new(),
+                },
+                name: c,
+            })
+            .collect();
+        Picker::new("color", items)
     }
 
     /// The backend choice is skipped when there is only one.
-    fn pick_backend(&mut self, agent: String, bottles: Vec<String>) -> Vec<Effect> {
+    fn pick_backend(&mut self, mut request: NewAgent) -> Vec<Effect> {
         if self.backends.len() <= 1 {
-            let backend = self
+            request.backend = self
                 .backends
                 .first()
                 .cloned()
                 .unwrap_or_else(|| "docker".into());
-            return vec![Effect::Preflight(NewAgent {
-                agent,
-                bottles,
-                backend,
-            })];
+            return vec![Effect::Preflight(request)];
         }
         let items = self
             .backends
@@ -149,11 +200,22 @@ impl App {
                 },
             })
             .collect();
-        self.modal = Some(Modal::PickBackend {
-            agent,
-            bottles,
-            picker: Picker::new("backend", items),
-        });
-        Vec::new()
+        let picker = Picker::new("backend", items);
+        self.keep(Modal::PickBackend { request, picker })
     }
 }
+
+impl NewAgent {
+    /// What was chosen, as `start`'s flags would give it (`here`: the
+    /// dashboard's directory, which a relative one is taken from).
+    pub fn choices(&self, here: &Path) -> Choices {
+        Choices {
+            bottles: self.bottles.clone(),
+            label: Some(self.label.clone()),
+            color: Some(self.color.clone()),
+            copy: self.cwd.as_deref().and_then(|d| choose::copy_dir(d, here)),
+        }
+    }
+}
+
+const CWD_HELP: &str = "empty copies nothing · Ctrl-U clear · Esc cancel";

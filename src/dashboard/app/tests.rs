@@ -142,6 +142,7 @@ fn app() -> App {
             name: "shell".into(),
             description: "a shell".into(),
             bottles: vec!["default".into()],
+            color: None,
         }],
         vec!["default".into(), "github".into()],
         vec!["docker".into()],
@@ -188,6 +189,7 @@ fn approvals(effects: &[Effect]) -> usize {
 }
 
 mod agents;
+mod launch;
 mod review;
 
 #[test]

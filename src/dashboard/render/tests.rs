@@ -31,6 +31,7 @@ fn app() -> App {
             name: "shell".into(),
             description: "a plain shell".into(),
             bottles: vec![],
+            color: None,
         }],
         vec!["default".into()],
         vec!["docker".into()],
@@ -476,4 +477,19 @@ fn a_suggestion_from_denials_is_marked() {
         marked[0].contains("egress-block  route pypi.org /simple/  from denials  shell-ab12c"),
         "{screen}"
     );
+}
+
+#[test]
+fn the_launch_steps_in_their_modal() {
+    let mut app = app();
+    key(&mut app, KeyCode::Char('n'));
+    key(&mut app, KeyCode::Enter);
+    insta::assert_snapshot!("launch_bottles", draw(&app, 60, 16));
+    key(&mut app, KeyCode::Enter);
+    // A label a running bottle uses: asked again, a free one offered.
+    for c in "-ab12c".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    key(&mut app, KeyCode::Enter);
+    insta::assert_snapshot!("launch_label_again", draw(&app, 60, 12));
 }

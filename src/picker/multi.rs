@@ -1,0 +1,329 @@
+//! Several items, in order: Space toggles the item under the cursor, and
+//! the order of toggling is the order of the result (each chosen row
+//! shows its position). Enter or Ctrl-D confirms; typing filters.
+
+use ratatui::Frame;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{List, ListItem, ListState};
+
+use super::{Chooser, Item, Outcome, ROWS, matches};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultiPicker {
+    title: String,
+    items: Vec<Item>,
+    /// Names chosen, in the order they were toggled on.
+    chosen: Vec<String>,
+    filter: String,
+    cursor: usize,
+    /// Said after a confirm with nothing chosen.
+    note: Option<String>,
+}
+
+impl MultiPicker {
+    /// `initial` is chosen already, in its order (names not among the
+    /// items are left out).
+    pub fn new(title: &str, items: Vec<Item>, initial: &[String]) -> MultiPicker {
+        let mut chosen: Vec<String> = Vec::new();
+        for name in initial {
+            if items.iter().any(|i| &i.name == name) && !chosen.contains(name) {
+                chosen.push(name.clone());
+            }
+        }
+        MultiPicker {
+            title: title.to_owned(),
+            items,
+            chosen,
+            filter: String::new(),
+            cursor: 0,
+            note: None,
+        }
+    }
+
+    pub fn visible(&self) -> Vec<&Item> {
+        self.items
+            .iter()
+            .filter(|i| matches(i, &self.filter))
+            .collect()
+    }
+
+    /// What is chosen so far, in order.
+    pub fn chosen(&self) -> &[String] {
+        &self.chosen
+    }
+
+    /// The 1-based position of `name` in the choice.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.chosen.iter().position(|c| c == name).map(|i| i + 1)
+    }
+
+    pub fn key(&mut self, key: KeyEvent) -> Outcome<Vec<String>> {
+        if key.kind == KeyEventKind::Release {
+            return Outcome::Pending;
+        }
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        self.note = None;
+        match key.code {
+            KeyCode::Char('c') if ctrl => return Outcome::Cancelled,
+            KeyCode::Char('d') if ctrl => return self.confirm(),
+            KeyCode::Enter => return self.confirm(),
+            KeyCode::Char('n') if ctrl => self.step(1),
+            KeyCode::Char('p') if ctrl => self.step(-1),
+            KeyCode::Esc if self.filter.is_empty() => return Outcome::Cancelled,
+            KeyCode::Esc => self.set_filter(String::new()),
+            KeyCode::Char(' ') => self.toggle(),
+            KeyCode::Down | KeyCode::Tab => self.step(1),
+            KeyCode::Up | KeyCode::BackTab => self.step(-1),
+            KeyCode::Backspace => {
+                let mut f = self.filter.clone();
+                f.pop();
+                self.set_filter(f);
+            }
+            KeyCode::Char(c) if !ctrl && !c.is_control() => {
+                let f = format!("{}{c}", self.filter);
+                self.set_filter(f);
+            }
+            _ => {}
+        }
+        Outcome::Pending
+    }
+
+    fn confirm(&mut self) -> Outcome<Vec<String>> {
+        if self.chosen.is_empty() {
+            self.note = Some("choose at least one: Space on it".into());
+            return Outcome::Pending;
+        }
+        Outcome::Chosen(self.chosen.clone())
+    }
+
+    fn toggle(&mut self) {
+        let Some(name) = self.visible().get(self.cursor).map(|i| i.name.clone()) else {
+            return;
+        };
+        match self.chosen.iter().position(|c| *c == name) {
+            Some(i) => {
+                self.chosen.remove(i);
+            }
+            None => self.chosen.push(name),
+        }
+    }
+
+    fn set_filter(&mut self, filter: String) {
+        self.filter = filter;
+        self.cursor = 0;
+    }
+
+    fn step(&mut self, delta: isize) {
+        let n = self.visible().len();
+        if n > 0 {
+            self.cursor = (self.cursor as isize + delta).rem_euclid(n as isize) as usize;
+        }
+    }
+
+    pub fn render_in(&self, frame: &mut Frame, area: Rect) {
+        let [prompt, list, order, help] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Min(1),
+            Constraint::Length(1),
+            Constraint::Length(1),
+        ])
+        .areas(area);
+        frame.render_widget(
+            Line::from(vec![
+                Span::styled(format!("{}: ", self.title), Style::new().bold()),
+                Span::raw(self.filter.as_str()),
+                Span::styled("█", Style::new().add_modifier(Modifier::SLOW_BLINK)),
+            ]),
+            prompt,
+        );
+        let visible = self.visible();
+        let width = visible.iter().map(|i| i.name.len()).max().unwrap_or(0);
+        let items: Vec<ListItem> = visible
+            .iter()
+            .map(|i| {
+                let mark = match self.position(&i.name) {
+                    Some(n) => format!("[{n}] "),
+                    None => "[ ] ".to_owned(),
+                };
+                ListItem::new(Line::from(vec![
+                    Span::styled(mark, Style::new().bold()),
+                    Span::raw(format!("{:width$}  ", i.name)),
+                    Span::styled(i.detail.as_str(), Style::new().dim()),
+                ]))
+            })
+            .collect();
+        if items.is_empty() {
+            frame.render_widget(Line::from("  (nothing matches)").dim(), list);
+        } else {
+            let mut state = ListState::default().with_selected(Some(self.cursor));
+            let list_widget = List::new(items)
+                .highlight_symbol("> ")
+                .highlight_style(Style::new().reversed());
+            frame.render_stateful_widget(list_widget, list, &mut state);
+        }
+        let order_line = match &self.note {
+            Some(note) => Line::from(Span::styled(note.as_str(), Style::new().yellow().bold())),
+            None if self.chosen.is_empty() => Line::from("in order: (none yet)".dim()),
+            None => Line::from(format!("in order: {}", self.chosen.join(" + "))),
+        };
+        frame.render_widget(order_line, order);
+        frame.render_widget(
+            Line::from("Space toggle · Enter/Ctrl-D confirm · Esc cancel").dim(),
+            help,
+        );
+    }
+}
+
+impl Chooser for MultiPicker {
+    type Chosen = Vec<String>;
+    fn key(&mut self, key: KeyEvent) -> Outcome<Vec<String>> {
+        MultiPicker::key(self, key)
+    }
+    fn render_in(&self, frame: &mut Frame, area: Rect) {
+        MultiPicker::render_in(self, frame, area)
+    }
+    fn height(&self) -> u16 {
+        ROWS.min(self.items.len() as u16).max(1) + 3
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+
+    fn picker(initial: &[&str]) -> MultiPicker {
+        let item = |n: &str| Item {
+            name: n.into(),
+            detail: String::new(),
+        };
+        let initial: Vec<String> = initial.iter().map(|s| s.to_string()).collect();
+        MultiPicker::new(
+            "bottles",
+            vec![item("default"), item("github"), item("npm")],
+            &initial,
+        )
+    }
+
+    fn ctrl(c: char) -> KeyEvent {
+        KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+    }
+
+    fn plain(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    fn chosen(v: &[&str]) -> Outcome<Vec<String>> {
+        Outcome::Chosen(v.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn keys() {
+        use KeyCode::{Backspace, Char, Down, Enter, Esc, Up};
+        let space = Char(' ');
+        // (pre-filled, keys, outcome after the last)
+        type Case<'a> = (&'a [&'a str], &'a [KeyEvent], Outcome<Vec<String>>);
+        let cases: &[Case] = &[
+            (&["default"], &[plain(Enter)], chosen(&["default"])),
+            (&["default"], &[ctrl('d')], chosen(&["default"])),
+            (
+                &["npm", "default"],
+                &[plain(Enter)],
+                chosen(&["npm", "default"]),
+            ),
+            (&["nope", "github"], &[plain(Enter)], chosen(&["github"])),
+            (&[], &[plain(Enter)], Outcome::Pending),
+            (
+                &[],
+                &[
+                    plain(Down),
+                    plain(Down),
+                    plain(space),
+                    plain(Up),
+                    plain(space),
+                    plain(Enter),
+                ],
+                chosen(&["npm", "github"]),
+            ),
+            (
+                &["default"],
+                &[
+                    plain(space),
+                    plain(Down),
+                    plain(space),
+                    plain(Up),
+                    plain(space),
+                    plain(Enter),
+                ],
+                chosen(&["github", "default"]),
+            ),
+            (
+                &["default"],
+                &[
+                    plain(Char('n')),
+                    plain(Char('p')),
+                    plain(space),
+                    plain(Enter),
+                ],
+                chosen(&["default", "npm"]),
+            ),
+            (
+                &[],
+                &[
+                    plain(Char('z')),
+                    plain(space),
+                    plain(Backspace),
+                    plain(space),
+                    plain(Enter),
+                ],
+                chosen(&["default"]),
+            ),
+            (
+                &["default"],
+                &[plain(Char('z')), plain(Esc)],
+                Outcome::Pending,
+            ),
+            (&["default"], &[plain(Esc)], Outcome::Cancelled),
+            (&["default"], &[ctrl('c')], Outcome::Cancelled),
+        ];
+        for (initial, keys, want) in cases {
+            let mut p = picker(initial);
+            let mut last = Outcome::Pending;
+            for k in *keys {
+                last = p.key(*k);
+            }
+            assert_eq!(&last, want, "{initial:?} {keys:?}");
+        }
+    }
+
+    #[test]
+    fn positions_follow_the_toggling() {
+        let mut p = picker(&["github"]);
+        p.key(plain(KeyCode::Char(' ')));
+        assert_eq!(p.chosen(), ["github", "default"]);
+        assert_eq!(p.position("default"), Some(2));
+        p.key(plain(KeyCode::Down));
+        p.key(plain(KeyCode::Char(' ')));
+        assert_eq!(p.chosen(), ["default"], "untoggled: the rest move up");
+        assert_eq!(p.position("default"), Some(1));
+    }
+
+    #[test]
+    fn render_snapshot() {
+        let mut p = picker(&["npm"]);
+        p.key(plain(KeyCode::Char(' ')));
+        p.key(plain(KeyCode::Down));
+        let mut term = Terminal::new(TestBackend::new(60, 7)).unwrap();
+        term.draw(|f| p.render_in(f, f.area())).unwrap();
+        insta::assert_snapshot!(term.backend());
+        let mut p = picker(&[]);
+        p.key(plain(KeyCode::Enter));
+        term.draw(|f| p.render_in(f, f.area())).unwrap();
+        insta::assert_snapshot!("nothing_chosen", term.backend());
+    }
+}

@@ -1,0 +1,170 @@
+//! One line of text, pre-filled and editable, with an optional message
+//! above it (why it is asked again). Enter accepts what is there (even
+//! nothing), Ctrl-U clears, Esc cancels.
+
+use ratatui::Frame;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style, Stylize};
+use ratatui::text::{Line, Span};
+
+use super::{Chooser, Outcome};
+
+/// Longest input accepted.
+const MAX: usize = 500;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    title: String,
+    input: String,
+    /// Shown above the input, e.g. why it is asked again.
+    message: Option<String>,
+    help: String,
+}
+
+impl Prompt {
+    pub fn new(title: &str, initial: &str) -> Prompt {
+        Prompt {
+            title: title.to_owned(),
+            input: initial.to_owned(),
+            message: None,
+            help: "Enter accept · Ctrl-U clear · Esc cancel".into(),
+        }
+    }
+
+    pub fn with_message(mut self, message: &str) -> Prompt {
+        self.message = Some(message.to_owned());
+        self
+    }
+
+    /// What the help line says (e.g. what an empty answer means).
+    pub fn with_help(mut self, help: &str) -> Prompt {
+        self.help = help.to_owned();
+        self
+    }
+
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    pub fn key(&mut self, key: KeyEvent) -> Outcome {
+        if key.kind == KeyEventKind::Release {
+            return Outcome::Pending;
+        }
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Char('c') if ctrl => return Outcome::Cancelled,
+            KeyCode::Char('u') if ctrl => self.input.clear(),
+            KeyCode::Esc => return Outcome::Cancelled,
+            KeyCode::Enter => return Outcome::Chosen(self.input.trim().to_owned()),
+            KeyCode::Backspace => {
+                self.input.pop();
+            }
+            KeyCode::Char(c) if !ctrl && !c.is_control() && self.input.len() < MAX => {
+                self.input.push(c)
+            }
+            _ => {}
+        }
+        Outcome::Pending
+    }
+
+    pub fn render_in(&self, frame: &mut Frame, area: Rect) {
+        let [message, prompt, help] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Length(1),
+            Constraint::Length(1),
+        ])
+        .areas(area);
+        if let Some(text) = &self.message {
+            frame.render_widget(
+                Line::from(Span::styled(text.as_str(), Style::new().yellow().bold())),
+                message,
+            );
+        }
+        frame.render_widget(
+            Line::from(vec![
+                Span::styled(format!("{}: ", self.title), Style::new().bold()),
+                Span::raw(self.input.as_str()),
+                Span::styled("█", Style::new().add_modifier(Modifier::SLOW_BLINK)),
+            ]),
+            prompt,
+        );
+        frame.render_widget(Line::from(self.help.as_str()).dim(), help);
+    }
+}
+
+impl Chooser for Prompt {
+    type Chosen = String;
+    fn key(&mut self, key: KeyEvent) -> Outcome {
+        Prompt::key(self, key)
+    }
+    fn render_in(&self, frame: &mut Frame, area: Rect) {
+        Prompt::render_in(self, frame, area)
+    }
+    fn height(&self) -> u16 {
+        3
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+
+    fn plain(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn keys() {
+        use KeyCode::{Backspace, Char, Enter, Esc};
+        let ctrl_u = KeyEvent::new(Char('u'), KeyModifiers::CONTROL);
+        let ctrl_c = KeyEvent::new(Char('c'), KeyModifiers::CONTROL);
+        // (pre-filled, keys, outcome after the last)
+        let cases: &[(&str, &[KeyEvent], Outcome)] = &[
+            ("shell", &[plain(Enter)], Outcome::Chosen("shell".into())),
+            (
+                "shell",
+                &[plain(Char('-')), plain(Char('2')), plain(Enter)],
+                Outcome::Chosen("shell-2".into()),
+            ),
+            (
+                "shell",
+                &[plain(Backspace), plain(Backspace), plain(Enter)],
+                Outcome::Chosen("she".into()),
+            ),
+            (
+                "/proj",
+                &[ctrl_u, plain(Char('x')), plain(Enter)],
+                Outcome::Chosen("x".into()),
+            ),
+            ("/proj", &[ctrl_u, plain(Enter)], Outcome::Chosen("".into())),
+            ("  a b  ", &[plain(Enter)], Outcome::Chosen("a b".into())),
+            ("shell", &[plain(Char('x'))], Outcome::Pending),
+            ("shell", &[plain(Esc)], Outcome::Cancelled),
+            ("shell", &[ctrl_c], Outcome::Cancelled),
+        ];
+        for (initial, keys, want) in cases {
+            let mut p = Prompt::new("label", initial);
+            let mut last = Outcome::Pending;
+            for k in *keys {
+                last = p.key(*k);
+            }
+            assert_eq!(&last, want, "{initial:?} {keys:?}");
+        }
+    }
+
+    #[test]
+    fn render_snapshot() {
+        let p = Prompt::new("label", "shell-2").with_message("\"shell\" is already in use");
+        let mut term = Terminal::new(TestBackend::new(50, 3)).unwrap();
+        term.draw(|f| p.render_in(f, f.area())).unwrap();
+        insta::assert_snapshot!(term.backend());
+    }
+}

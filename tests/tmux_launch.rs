@@ -1,0 +1,321 @@
+//! Composing a launch, as the operator does it: the dashboard's `n`
+//! (bottles in the order toggled, a label no running bottle uses, a
+//! color, a directory to copy in) with real tmux on a private socket and
+//! the real docker engine, and `start` on a terminal (a tmux pane) with
+//! the same steps. Every tmux server and bottle a test makes is removed,
+//! even when it fails.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{Env, bin, docker_or_skip, kill_tmux_server, tmux_or_skip, unique};
+
+/// A tmux server of the test's own; killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new() -> Tmux {
+        Tmux {
+            socket: unique("bbtest-launch"),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .env_remove("TMUX")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+    }
+
+    fn screen(&self, pane: &str) -> String {
+        self.run(&["capture-pane", "-p", "-J", "-t", pane])
+    }
+
+    /// Sends tmux key names (or literal text), a little apart.
+    fn keys(&self, pane: &str, keys: &[&str]) {
+        for k in keys {
+            self.run(&["send-keys", "-t", pane, k]);
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    fn wait_screen(&self, pane: &str, what: &str, timeout: Duration, ok: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let screen = self.screen(pane);
+            if ok(&screen) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        kill_tmux_server(&self.socket);
+    }
+}
+
+/// A second bottle beside the built-in `default`, in the project's manifest.
+fn with_extra_bottle(proj: &Path) {
+    std::fs::write(
+        proj.join("bot-bottle.json"),
+        r#"{"bottles": {"extra": {"env": {"EXTRA": "1"}}}}"#,
+    )
+    .unwrap();
+}
+
+/// In the bottle step: `default` off, then `extra`, then `default`, so
+/// the order is extra, default. The filter finds each (Esc clears it).
+const TOGGLE_EXTRA_THEN_DEFAULT: &[&str] = &[
+    "default", "Space", "Escape", "extra", "Space", "Escape", "default", "Space", "Enter",
+];
+
+#[test]
+fn the_dashboard_launches_bottles_in_toggle_order_under_a_free_label() {
+    let test = "the_dashboard_launches_bottles_in_toggle_order_under_a_free_label";
+    if !tmux_or_skip(test) || !docker_or_skip(test) {
+        return;
+    }
+    let env = Env::new();
+    with_extra_bottle(&env.proj());
+    let taken = env.start_detached(&["shell", "--label", "taken"]);
+    let s = Tmux::new();
+    let out = Command::new(bin())
+        .arg("--detach")
+        .current_dir(env.proj())
+        .env("BOT_BOTTLE_HOME", env.home())
+        .env("BOT_BOTTLE_TMUX_SOCKET", &s.socket)
+        .env_remove("TMUX")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dashboard_pane = || {
+        s.run(&[
+            "show-options",
+            "-v",
+            "-t",
+            "bot-bottle",
+            "@bb_dashboard_pane",
+        ])
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while dashboard_pane().is_empty() {
+        assert!(Instant::now() < deadline, "the dashboard never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let dashboard = dashboard_pane();
+    s.wait_screen(
+        &dashboard,
+        "the running bottle listed",
+        Duration::from_secs(20),
+        |screen| screen.contains(&taken),
+    );
+
+    s.keys(&dashboard, &["n", "shell", "Enter"]);
+    s.wait_screen(
+        &dashboard,
+        "the bottles, the agent's chosen",
+        Duration::from_secs(5),
+        |screen| screen.contains("[1] default"),
+    );
+    s.keys(&dashboard, &TOGGLE_EXTRA_THEN_DEFAULT[..8]);
+    s.wait_screen(
+        &dashboard,
+        "the order numbered",
+        Duration::from_secs(5),
+        |screen| screen.contains("in order: extra + default"),
+    );
+    s.keys(&dashboard, &["Enter"]);
+    // A label a running bottle uses is asked again.
+    s.keys(&dashboard, &["C-u", "taken", "Enter"]);
+    s.wait_screen(
+        &dashboard,
+        "the label asked again",
+        Duration::from_secs(5),
+        |screen| {
+            screen.contains("\"taken\" is already in use") && screen.contains("label: taken-2")
+        },
+    );
+    s.keys(&dashboard, &["C-u", "fresh", "Enter"]);
+    s.wait_screen(&dashboard, "the colors", Duration::from_secs(5), |screen| {
+        screen.contains("color:") && screen.contains("magenta")
+    });
+    s.keys(&dashboard, &["mag", "Enter"]);
+    s.wait_screen(
+        &dashboard,
+        "the directory",
+        Duration::from_secs(5),
+        |screen| screen.contains("copy a directory in:"),
+    );
+    s.keys(&dashboard, &["C-u", "Enter"]);
+    s.wait_screen(
+        &dashboard,
+        "the preflight",
+        Duration::from_secs(60),
+        |screen| {
+            screen.contains("launch this agent?")
+                && screen.contains("extra + default")
+                && screen.contains("fresh (color magenta)")
+        },
+    );
+    s.keys(&dashboard, &["y"]);
+
+    let slug = || {
+        s.run(&["list-panes", "-a", "-F", "#{@bb_slug}"])
+            .lines()
+            .find(|l| l.starts_with("fresh-"))
+            .map(str::to_owned)
+    };
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while slug().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the new bottle never came up: {}",
+            s.screen(&dashboard)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let slug = slug().unwrap();
+    env.track(&slug);
+    let metadata: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(env.bottle(&slug).metadata()).unwrap())
+            .unwrap();
+    assert_eq!(metadata["bottles"], serde_json::json!(["extra", "default"]));
+    assert_eq!(metadata["label"], "fresh");
+    assert_eq!(metadata["color"], "magenta");
+    assert_eq!(metadata["copy_cwd"], false);
+    let (_, env_out) = env.sh(&slug, "echo extra=$EXTRA");
+    assert!(env_out.contains("extra=1"), "{env_out}");
+
+    // `start` on a terminal asks again for a label in use, the same way.
+    let command = format!(
+        "env BOT_BOTTLE_HOME={} {} start shell --dry-run; echo EXIT=$?; sleep 60",
+        env.home().display(),
+        bin().display(),
+    );
+    s.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "cli",
+        "-x",
+        "120",
+        "-y",
+        "30",
+        "-c",
+        &env.proj().display().to_string(),
+        &command,
+    ]);
+    s.wait_screen("cli:", "the bottles", Duration::from_secs(10), |screen| {
+        screen.contains("[1] default")
+    });
+    s.keys("cli:", &["Enter", "C-u", "fresh", "Enter"]);
+    s.wait_screen(
+        "cli:",
+        "the label asked again",
+        Duration::from_secs(10),
+        |screen| {
+            screen.contains("\"fresh\" is already in use") && screen.contains("label: fresh-2")
+        },
+    );
+    s.keys("cli:", &["Escape"]);
+    s.wait_screen(
+        "cli:",
+        "nothing started",
+        Duration::from_secs(10),
+        |screen| screen.contains("nothing was started") && screen.contains("EXIT=0"),
+    );
+}
+
+#[test]
+fn start_on_a_terminal_asks_the_same_steps() {
+    if !tmux_or_skip("start_on_a_terminal_asks_the_same_steps") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let proj = dir.path().join("proj");
+    std::fs::create_dir_all(proj.join("sub")).unwrap();
+    with_extra_bottle(&proj);
+    // A docker that answers only `docker info` (a dry run asks nothing else
+    // that matters; listing what runs fails, so no label is taken).
+    let fake = dir.path().join("fake-docker");
+    std::fs::write(&fake, "#!/bin/sh\necho '{\"runc\":{\"path\":\"runc\"}}'\n").unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let s = Tmux::new();
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_bot-bottle"));
+    let command = format!(
+        "env BOT_BOTTLE_HOME={} BOT_BOTTLE_DOCKER={} {} start shell --dry-run; echo EXIT=$?; sleep 60",
+        dir.path().join("home").display(),
+        fake.display(),
+        exe.display(),
+    );
+    s.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "-c",
+        &proj.display().to_string(),
+        &command,
+    ]);
+    let pane = "t:";
+    s.wait_screen(pane, "the bottles", Duration::from_secs(10), |screen| {
+        screen.contains("[1] default")
+    });
+    s.keys(pane, TOGGLE_EXTRA_THEN_DEFAULT);
+    s.wait_screen(pane, "the label", Duration::from_secs(5), |screen| {
+        screen.contains("label: shell")
+    });
+    // Empty is asked again; then a label of our own.
+    s.keys(pane, &["C-u", "Enter"]);
+    s.wait_screen(
+        pane,
+        "the label asked again",
+        Duration::from_secs(5),
+        |screen| screen.contains("a label is needed"),
+    );
+    s.keys(pane, &["C-u", "Term", "Enter"]);
+    s.wait_screen(pane, "the colors", Duration::from_secs(5), |screen| {
+        screen.contains("color:")
+    });
+    s.keys(pane, &["pink", "Enter"]);
+    s.wait_screen(pane, "the directory", Duration::from_secs(5), |screen| {
+        screen.contains(&format!("copy a directory in: {}", proj.display()))
+    });
+    s.keys(pane, &["C-u", "sub", "Enter"]);
+    s.wait_screen(pane, "the preflight", Duration::from_secs(20), |screen| {
+        screen.contains("EXIT=0")
+    });
+    let screen = s.screen(pane);
+    assert!(screen.contains("extra + default"), "{screen}");
+    assert!(screen.contains("Term (color pink)"), "{screen}");
+    assert!(screen.contains("term-"), "{screen}");
+    assert!(
+        screen.contains(&format!("a copy of {}", proj.join("sub").display())),
+        "{screen}"
+    );
+}
