@@ -80,6 +80,18 @@ fn limits_and_the_sealed_network_are_what_docker_runs() {
     ]))
     .unwrap();
     assert_eq!(options["com.docker.network.bridge.inhibit_ipv4"], "true");
+    // Sealed: strict reverse-path filtering and no IPv6 on the bridge (the
+    // engine is on this host, so its settings are in this /proc/sys).
+    let bridge = options["com.docker.network.bridge.name"].as_str().unwrap();
+    let setting = |path: String| std::fs::read_to_string(&path).unwrap_or(path);
+    assert_eq!(
+        setting(format!("/proc/sys/net/ipv4/conf/{bridge}/rp_filter")).trim(),
+        "1"
+    );
+    assert_eq!(
+        setting(format!("/proc/sys/net/ipv6/conf/{bridge}/disable_ipv6")).trim(),
+        "1"
+    );
     env.run(&["stop", &slug]);
     assert_eq!(leftovers(&slug), (0, 0));
 }

@@ -169,6 +169,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
+        // Streamed answers go out in several writes: no Nagle delay.
+        let _ = stream.set_nodelay(true);
         let shared = Arc::clone(&shared);
         let service = service_fn(move |req| handle(Arc::clone(&shared), peer, req));
         let mut builder = hyper::server::conn::http1::Builder::new();

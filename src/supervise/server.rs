@@ -273,6 +273,10 @@ pub async fn run(
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
+            // An answer goes out in more than one write (head, then body):
+            // with Nagle's algorithm the second waits for the agent's
+            // delayed ACK, 40 ms on every tool call.
+            let _ = stream.set_nodelay(true);
             let service = TowerToHyperService::new(service.clone());
             tokio::spawn(async move {
                 let _ = hyper::server::conn::http1::Builder::new()

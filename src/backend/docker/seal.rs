@@ -6,10 +6,12 @@
 //! are not routed through the bridge on the host), and IPv6 is switched off
 //! there. Both are settings of the bridge itself, so they go away with it.
 //!
-//! Writing them needs CAP_NET_ADMIN in the host's network namespace:
-//! bot-bottle asks the engine for it, with a short-lived container of the
-//! sidecar image on the host network with that one capability and a
-//! writable `/proc/sys` (`bot-bottle sidecar seal-bridge`).
+//! Writing them needs CAP_NET_ADMIN in the host's network namespace. When
+//! bot-bottle runs as root beside the engine (the bridge is in its own
+//! `/proc/sys`), it writes them itself; otherwise it asks the engine, with
+//! a short-lived container of the sidecar image on the host network with
+//! that one capability and a writable `/proc/sys` (`bot-bottle sidecar
+//! seal-bridge`). Both write and read back the same settings (`seal_at`).
 
 use std::path::Path;
 
@@ -97,9 +99,21 @@ pub fn seal_at(proc_sys: &Path, bridge: &str) -> Result<Sealed, SealError> {
 /// Exit code of the helper when the settings are in place but loose.
 pub const LOOSE_EXIT: i32 = 3;
 
-/// Seals the bottle's internal bridge from a helper container.
+/// Seals the bottle's internal bridge: directly when this process may,
+/// else from a helper container.
 pub fn seal(slug: &str, sidecar_image: &str) -> Result<Sealed, SealError> {
     let bridge = bridge_name(slug);
+    let proc_sys = Path::new("/proc/sys");
+    // SAFETY: geteuid cannot fail and touches no memory.
+    let root = unsafe { libc::geteuid() } == 0;
+    // The bridge is in this namespace only when the engine is on this host
+    // (not a remote context, not from inside a container).
+    if root
+        && proc_sys.join("net/ipv4/conf").join(&bridge).is_dir()
+        && let Ok(sealed) = seal_at(proc_sys, &bridge)
+    {
+        return Ok(sealed);
+    }
     let mut cmd = DOCKER.command([
         "run",
         "--rm",
