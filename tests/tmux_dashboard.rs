@@ -119,6 +119,22 @@ impl Session {
             std::thread::sleep(Duration::from_millis(150));
         }
     }
+
+    /// Moves the agents' cursor to `slug` (the engine may run other tests'
+    /// bottles, listed among this one's): until the status line names it.
+    fn select(&self, slug: &str) {
+        let pane = self.dashboard();
+        let named = || self.screen(&pane).contains(&format!("[{slug}] "));
+        for key in ["j", "k"] {
+            for _ in 0..60 {
+                if named() {
+                    return;
+                }
+                self.keys(&[key]);
+            }
+        }
+        panic!("{slug} is not in the list: {}", self.screen(&pane));
+    }
 }
 
 impl Drop for Session {
@@ -595,6 +611,7 @@ fn agents_sessions_on_the_right_survive_switching_and_quitting() {
             vec![second.clone(), first.clone()]
         }
     };
+    s.select(&order[0]);
     s.keys(&["Enter"]);
     let session_of = |slug: &str| s.panes().into_iter().find(|p| p.3 == slug).map(|p| p.0);
     wait_for("the first session", Duration::from_secs(10), || {
@@ -609,7 +626,8 @@ fn agents_sessions_on_the_right_survive_switching_and_quitting() {
     });
 
     // Another agent: the first is parked, alive, not killed.
-    s.keys(&["j", "Enter"]);
+    s.select(&order[1]);
+    s.keys(&["Enter"]);
     wait_for("the second session", Duration::from_secs(10), || {
         session_of(&order[1]).is_some()
     });
@@ -640,7 +658,8 @@ fn agents_sessions_on_the_right_survive_switching_and_quitting() {
         },
     );
     // Back to the first: the same pane, the same session.
-    s.keys(&["k", "Enter"]);
+    s.select(&order[0]);
+    s.keys(&["Enter"]);
     wait_for(
         "the first back on the right",
         Duration::from_secs(5),
@@ -977,14 +996,13 @@ fn e_edits_a_live_bottles_routes_from_the_dashboard() {
     });
     // At rest, the status line names the agent `e` acts on (the engine
     // may run other bottles: the cursor goes to this one).
-    let named = || s.screen(&dashboard).contains(&format!("[{slug}] shell"));
-    for _ in 0..100 {
-        if named() {
-            break;
-        }
-        s.keys(&["j"]);
-    }
-    assert!(named(), "{}", s.screen(&dashboard));
+    s.select(&slug);
+    assert!(
+        s.screen(&dashboard)
+            .contains(&format!("[{slug}] shell · docker")),
+        "{}",
+        s.screen(&dashboard)
+    );
 
     s.keys(&["e"]);
     wait_for(
