@@ -139,14 +139,7 @@ impl Picker {
             Constraint::Length(1),
         ])
         .areas(area);
-        frame.render_widget(
-            Line::from(vec![
-                Span::styled(format!("{}: ", self.title), Style::new().bold()),
-                Span::raw(self.filter.as_str()),
-                Span::styled("█", Style::new().add_modifier(Modifier::SLOW_BLINK)),
-            ]),
-            prompt,
-        );
+        frame.render_widget(filter_line(&self.title, &self.filter), prompt);
         let visible = self.visible();
         let width = visible.iter().map(|i| i.name.len()).max().unwrap_or(0);
         let items: Vec<ListItem> = visible
@@ -216,6 +209,15 @@ pub fn run<C: Chooser>(mut picker: C) -> io::Result<Option<C::Chosen>> {
     let _ = terminal::disable_raw_mode();
     let _ = term.clear();
     result
+}
+
+/// The first row of a picker: its title and what has been typed to filter.
+pub(crate) fn filter_line<'a>(title: &'a str, filter: &'a str) -> Line<'a> {
+    Line::from(vec![
+        Span::styled(format!("{title}: "), Style::new().bold()),
+        Span::raw(filter),
+        Span::styled("█", Style::new().add_modifier(Modifier::SLOW_BLINK)),
+    ])
 }
 
 #[cfg(test)]

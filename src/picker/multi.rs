@@ -5,11 +5,11 @@
 use ratatui::Frame;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style, Stylize};
+use ratatui::style::{Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{List, ListItem, ListState};
 
-use super::{Chooser, Item, Outcome, ROWS, matches};
+use super::{Chooser, Item, Outcome, ROWS, filter_line, matches};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MultiPicker {
@@ -131,14 +131,7 @@ impl MultiPicker {
             Constraint::Length(1),
         ])
         .areas(area);
-        frame.render_widget(
-            Line::from(vec![
-                Span::styled(format!("{}: ", self.title), Style::new().bold()),
-                Span::raw(self.filter.as_str()),
-                Span::styled("█", Style::new().add_modifier(Modifier::SLOW_BLINK)),
-            ]),
-            prompt,
-        );
+        frame.render_widget(filter_line(&self.title, &self.filter), prompt);
         let visible = self.visible();
         let width = visible.iter().map(|i| i.name.len()).max().unwrap_or(0);
         let items: Vec<ListItem> = visible
