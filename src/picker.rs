@@ -29,6 +29,13 @@ pub struct Item {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Picker {
+    list: Filtered,
+}
+
+/// A titled list filtered by what is typed, with a cursor: what every
+/// picker shares (its keys, its prompt row and its rows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Filtered {
     title: String,
     items: Vec<Item>,
     filter: String,
@@ -61,9 +68,9 @@ fn matches(item: &Item, filter: &str) -> bool {
 /// Rows of the list shown at once.
 const ROWS: u16 = 10;
 
-impl Picker {
-    pub fn new(title: &str, items: Vec<Item>) -> Picker {
-        Picker {
+impl Filtered {
+    fn new(title: &str, items: Vec<Item>) -> Filtered {
+        Filtered {
             title: title.to_owned(),
             items,
             filter: String::new(),
@@ -72,33 +79,29 @@ impl Picker {
     }
 
     /// The items whose name or detail contains the filter, ignoring case.
-    pub fn visible(&self) -> Vec<&Item> {
+    fn visible(&self) -> Vec<&Item> {
         self.items
             .iter()
             .filter(|i| matches(i, &self.filter))
             .collect()
     }
 
-    pub fn title(&self) -> &str {
-        &self.title
+    /// The item under the cursor.
+    fn current(&self) -> Option<&Item> {
+        self.visible().get(self.cursor).copied()
     }
 
-    pub fn key(&mut self, key: KeyEvent) -> Outcome {
-        if key.kind == KeyEventKind::Release {
-            return Outcome::Pending;
-        }
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
-            KeyCode::Char('c' | 'd') if ctrl => return Outcome::Cancelled,
+    /// The rows the list takes on a terminal.
+    fn rows(&self) -> u16 {
+        ROWS.min(self.items.len() as u16).max(1)
+    }
+
+    /// Moving and filtering: the keys every picker reads alike.
+    fn edit(&mut self, code: KeyCode, ctrl: bool) {
+        match code {
             KeyCode::Char('n') if ctrl => self.step(1),
             KeyCode::Char('p') if ctrl => self.step(-1),
-            KeyCode::Esc if self.filter.is_empty() => return Outcome::Cancelled,
             KeyCode::Esc => self.set_filter(String::new()),
-            KeyCode::Enter => {
-                if let Some(item) = self.visible().get(self.cursor) {
-                    return Outcome::Chosen(item.name.clone());
-                }
-            }
             KeyCode::Down | KeyCode::Tab => self.step(1),
             KeyCode::Up | KeyCode::BackTab => self.step(-1),
             KeyCode::Backspace => {
@@ -112,7 +115,6 @@ impl Picker {
             }
             _ => {}
         }
-        Outcome::Pending
     }
 
     fn set_filter(&mut self, filter: String) {
@@ -127,6 +129,80 @@ impl Picker {
         }
     }
 
+    /// The title and filter in `prompt`, the visible items in `list`, each
+    /// after its `mark`.
+    fn render_in(
+        &self,
+        frame: &mut Frame,
+        prompt: Rect,
+        list: Rect,
+        mark: impl Fn(&Item) -> Option<Span<'static>>,
+    ) {
+        frame.render_widget(
+            Line::from(vec![
+                Span::styled(format!("{}: ", self.title), Style::new().bold()),
+                Span::raw(self.filter.as_str()),
+                Span::styled("█", Style::new().add_modifier(Modifier::SLOW_BLINK)),
+            ]),
+            prompt,
+        );
+        let visible = self.visible();
+        let width = visible.iter().map(|i| i.name.len()).max().unwrap_or(0);
+        let items: Vec<ListItem> = visible
+            .iter()
+            .map(|i| {
+                let mut spans: Vec<Span> = mark(i).into_iter().collect();
+                spans.push(Span::raw(format!("{:width$}  ", i.name)));
+                spans.push(Span::styled(i.detail.as_str(), Style::new().dim()));
+                ListItem::new(Line::from(spans))
+            })
+            .collect();
+        if items.is_empty() {
+            frame.render_widget(Line::from("  (nothing matches)").dim(), list);
+        } else {
+            let mut state = ListState::default().with_selected(Some(self.cursor));
+            let list_widget = List::new(items)
+                .highlight_symbol("> ")
+                .highlight_style(Style::new().reversed());
+            frame.render_stateful_widget(list_widget, list, &mut state);
+        }
+    }
+}
+
+impl Picker {
+    pub fn new(title: &str, items: Vec<Item>) -> Picker {
+        Picker {
+            list: Filtered::new(title, items),
+        }
+    }
+
+    /// The items whose name or detail contains the filter, ignoring case.
+    pub fn visible(&self) -> Vec<&Item> {
+        self.list.visible()
+    }
+
+    pub fn title(&self) -> &str {
+        &self.list.title
+    }
+
+    pub fn key(&mut self, key: KeyEvent) -> Outcome {
+        if key.kind == KeyEventKind::Release {
+            return Outcome::Pending;
+        }
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Char('c' | 'd') if ctrl => return Outcome::Cancelled,
+            KeyCode::Esc if self.list.filter.is_empty() => return Outcome::Cancelled,
+            KeyCode::Enter => {
+                if let Some(item) = self.list.current() {
+                    return Outcome::Chosen(item.name.clone());
+                }
+            }
+            code => self.list.edit(code, ctrl),
+        }
+        Outcome::Pending
+    }
+
     pub fn render(&self, frame: &mut Frame) {
         self.render_in(frame, frame.area());
     }
@@ -139,27 +215,7 @@ impl Picker {
             Constraint::Length(1),
         ])
         .areas(area);
-        frame.render_widget(filter_line(&self.title, &self.filter), prompt);
-        let visible = self.visible();
-        let width = visible.iter().map(|i| i.name.len()).max().unwrap_or(0);
-        let items: Vec<ListItem> = visible
-            .iter()
-            .map(|i| {
-                ListItem::new(Line::from(vec![
-                    Span::raw(format!("{:width$}  ", i.name)),
-                    Span::styled(i.detail.as_str(), Style::new().dim()),
-                ]))
-            })
-            .collect();
-        if items.is_empty() {
-            frame.render_widget(Line::from("  (nothing matches)").dim(), list);
-        } else {
-            let mut state = ListState::default().with_selected(Some(self.cursor));
-            let list_widget = List::new(items)
-                .highlight_symbol("> ")
-                .highlight_style(Style::new().reversed());
-            frame.render_stateful_widget(list_widget, list, &mut state);
-        }
+        self.list.render_in(frame, prompt, list, |_| None);
         frame.render_widget(
             Line::from("type to filter · ↑/↓ move · Enter choose · Esc cancel").dim(),
             help,
@@ -181,7 +237,7 @@ impl Chooser for Picker {
         Picker::render_in(self, frame, area)
     }
     fn height(&self) -> u16 {
-        ROWS.min(self.items.len() as u16).max(1) + 2
+        self.list.rows() + 2
     }
 }
 
@@ -209,15 +265,6 @@ pub fn run<C: Chooser>(mut picker: C) -> io::Result<Option<C::Chosen>> {
     let _ = terminal::disable_raw_mode();
     let _ = term.clear();
     result
-}
-
-/// The first row of a picker: its title and what has been typed to filter.
-pub(crate) fn filter_line<'a>(title: &'a str, filter: &'a str) -> Line<'a> {
-    Line::from(vec![
-        Span::styled(format!("{title}: "), Style::new().bold()),
-        Span::raw(filter),
-        Span::styled("█", Style::new().add_modifier(Modifier::SLOW_BLINK)),
-    ])
 }
 
 #[cfg(test)]

@@ -7,18 +7,14 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{List, ListItem, ListState};
 
-use super::{Chooser, Item, Outcome, ROWS, filter_line, matches};
+use super::{Chooser, Filtered, Item, Outcome};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MultiPicker {
-    title: String,
-    items: Vec<Item>,
+    list: Filtered,
     /// Names chosen, in the order they were toggled on.
     chosen: Vec<String>,
-    filter: String,
-    cursor: usize,
     /// Said after a confirm with nothing chosen.
     note: Option<String>,
 }
@@ -34,20 +30,14 @@ impl MultiPicker {
             }
         }
         MultiPicker {
-            title: title.to_owned(),
-            items,
+            list: Filtered::new(title, items),
             chosen,
-            filter: String::new(),
-            cursor: 0,
             note: None,
         }
     }
 
     pub fn visible(&self) -> Vec<&Item> {
-        self.items
-            .iter()
-            .filter(|i| matches(i, &self.filter))
-            .collect()
+        self.list.visible()
     }
 
     /// What is chosen so far, in order.
@@ -70,23 +60,9 @@ impl MultiPicker {
             KeyCode::Char('c') if ctrl => return Outcome::Cancelled,
             KeyCode::Char('d') if ctrl => return self.confirm(),
             KeyCode::Enter => return self.confirm(),
-            KeyCode::Char('n') if ctrl => self.step(1),
-            KeyCode::Char('p') if ctrl => self.step(-1),
-            KeyCode::Esc if self.filter.is_empty() => return Outcome::Cancelled,
-            KeyCode::Esc => self.set_filter(String::new()),
+            KeyCode::Esc if self.list.filter.is_empty() => return Outcome::Cancelled,
             KeyCode::Char(' ') => self.toggle(),
-            KeyCode::Down | KeyCode::Tab => self.step(1),
-            KeyCode::Up | KeyCode::BackTab => self.step(-1),
-            KeyCode::Backspace => {
-                let mut f = self.filter.clone();
-                f.pop();
-                self.set_filter(f);
-            }
-            KeyCode::Char(c) if !ctrl && !c.is_control() => {
-                let f = format!("{}{c}", self.filter);
-                self.set_filter(f);
-            }
-            _ => {}
+            code => self.list.edit(code, ctrl),
         }
         Outcome::Pending
     }
@@ -100,7 +76,7 @@ impl MultiPicker {
     }
 
     fn toggle(&mut self) {
-        let Some(name) = self.visible().get(self.cursor).map(|i| i.name.clone()) else {
+        let Some(name) = self.list.current().map(|i| i.name.clone()) else {
             return;
         };
         match self.chosen.iter().position(|c| *c == name) {
@@ -108,18 +84,6 @@ impl MultiPicker {
                 self.chosen.remove(i);
             }
             None => self.chosen.push(name),
-        }
-    }
-
-    fn set_filter(&mut self, filter: String) {
-        self.filter = filter;
-        self.cursor = 0;
-    }
-
-    fn step(&mut self, delta: isize) {
-        let n = self.visible().len();
-        if n > 0 {
-            self.cursor = (self.cursor as isize + delta).rem_euclid(n as isize) as usize;
         }
     }
 
@@ -131,32 +95,13 @@ impl MultiPicker {
             Constraint::Length(1),
         ])
         .areas(area);
-        frame.render_widget(filter_line(&self.title, &self.filter), prompt);
-        let visible = self.visible();
-        let width = visible.iter().map(|i| i.name.len()).max().unwrap_or(0);
-        let items: Vec<ListItem> = visible
-            .iter()
-            .map(|i| {
-                let mark = match self.position(&i.name) {
-                    Some(n) => format!("[{n}] "),
-                    None => "[ ] ".to_owned(),
-                };
-                ListItem::new(Line::from(vec![
-                    Span::styled(mark, Style::new().bold()),
-                    Span::raw(format!("{:width$}  ", i.name)),
-                    Span::styled(i.detail.as_str(), Style::new().dim()),
-                ]))
-            })
-            .collect();
-        if items.is_empty() {
-            frame.render_widget(Line::from("  (nothing matches)").dim(), list);
-        } else {
-            let mut state = ListState::default().with_selected(Some(self.cursor));
-            let list_widget = List::new(items)
-                .highlight_symbol("> ")
-                .highlight_style(Style::new().reversed());
-            frame.render_stateful_widget(list_widget, list, &mut state);
-        }
+        self.list.render_in(frame, prompt, list, |i| {
+            let mark = match self.position(&i.name) {
+                Some(n) => format!("[{n}] "),
+                None => "[ ] ".to_owned(),
+            };
+            Some(Span::styled(mark, Style::new().bold()))
+        });
         let order_line = match &self.note {
             Some(note) => Line::from(Span::styled(note.as_str(), Style::new().yellow().bold())),
             None if self.chosen.is_empty() => Line::from("in order: (none yet)".dim()),
@@ -179,7 +124,7 @@ impl Chooser for MultiPicker {
         MultiPicker::render_in(self, frame, area)
     }
     fn height(&self) -> u16 {
-        ROWS.min(self.items.len() as u16).max(1) + 3
+        self.list.rows() + 3
     }
 }
 
