@@ -7,11 +7,14 @@
 //! path), BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 32),
 //! BENCH_ROUNDS (default 3; figures are medians over the rounds).
 
+mod support;
+
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::{Running, env_or, rss};
 
 use bot_bottle::egress::ca::{Signer, new_ca};
 use bytes::Bytes;
@@ -343,37 +346,10 @@ async fn load(proxy: Option<u16>, ca: &Path, connections: usize, duration: Durat
     }
 }
 
-/// A proxy under test; killed when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Peak resident memory of a process, in KiB.
-fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 /// The median of some measurements.
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
 }
 
 /// Measured load through one proxy: req/s, p99 seconds, peak RSS KiB.
@@ -393,7 +369,7 @@ async fn measure(
     let child = Running(child);
     load(Some(port), &ca, 4, Duration::from_secs(1)).await;
     let l = load(Some(port), &ca, connections, Duration::from_secs(seconds)).await;
-    let rss = peak_rss(child.0.id());
+    let rss = rss(child.0.id()).1;
     drop(child);
     let rps = l.requests as f64 / l.seconds;
     println!(

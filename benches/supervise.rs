@@ -7,8 +7,11 @@
 //! Environment: BOT_BOTTLE_BIN (the static bot-bottle), BENCH_SECONDS
 //! (default 5), BENCH_CONNECTIONS (default 32).
 
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::{Running, env_or, rss};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -18,35 +21,6 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 const PORT: u16 = 18765;
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Resident memory of a process, now and at its peak, in KiB.
-fn rss(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 async fn post(
     sender: &mut SendRequest<Full<Bytes>>,
