@@ -127,18 +127,24 @@ pub const COLORS: &[&str] = &[
     "gray",
 ];
 
-/// Parses a `bot-bottle.json`.
-pub fn parse_json(
-    text: &str,
-    src: &Source,
-) -> Result<(Vec<RawAgent>, Vec<RawBottle>), ManifestError> {
-    let doc: Value = serde_json::from_str(text).map_err(|e| ManifestError::Syntax {
+/// A `bot-bottle.json`'s document; a syntax error names the file, line
+/// and column.
+fn json_doc(text: &str, src: &Source) -> Result<Value, ManifestError> {
+    serde_json::from_str(text).map_err(|e| ManifestError::Syntax {
         file: src.origin.to_string(),
         format: "JSON",
         line: e.line(),
         column: e.column(),
         message: strip_position(&e.to_string()),
-    })?;
+    })
+}
+
+/// Parses a `bot-bottle.json`.
+pub fn parse_json(
+    text: &str,
+    src: &Source,
+) -> Result<(Vec<RawAgent>, Vec<RawBottle>), ManifestError> {
+    let doc = json_doc(text, src)?;
     let place = Place::file(&src.origin);
     let top = Fields::new(&doc, &place, "", TOP_KEYS)?;
     notify(&top)?;
@@ -163,13 +169,7 @@ pub fn parse_json(
 /// The `notify.command` of a `bot-bottle.json`: run on new proposals
 /// (see `crate::notify`).
 pub fn notify_command(text: &str, src: &Source) -> Result<Option<String>, ManifestError> {
-    let doc: Value = serde_json::from_str(text).map_err(|e| ManifestError::Syntax {
-        file: src.origin.to_string(),
-        format: "JSON",
-        line: e.line(),
-        column: e.column(),
-        message: strip_position(&e.to_string()),
-    })?;
+    let doc = json_doc(text, src)?;
     let place = Place::file(&src.origin);
     notify(&Fields::new(&doc, &place, "", TOP_KEYS)?)
 }
