@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::{
-    Env, UPSTREAM_IMAGE, docker, docker_ok, docker_or_skip, kill_tmux_server, search_agent,
+    Env, Tmux, UPSTREAM_IMAGE, docker, docker_ok, docker_or_skip, kill_tmux_server, search_agent,
     tmux_or_skip, unique, upstream_certs, upstream_image,
 };
 
@@ -687,28 +687,8 @@ fn claude_transcript_survives_a_failed_session_and_resume_continues_it() {
     );
 }
 
-/// A tmux server of the test's own, on a private socket; killed on drop.
-struct Tmux {
-    socket: String,
-}
-
+/// What these tests do with their tmux server (`support::Tmux`).
 impl Tmux {
-    fn new() -> Tmux {
-        Tmux {
-            socket: unique("bbtest-agents-tmux"),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
     /// A window running `argv` in `cwd` with `vars`, the pane kept after
     /// the command ends (its status then shows).
     fn window(&self, name: &str, cwd: &Path, vars: &[(String, String)], argv: &[String]) {
@@ -783,12 +763,6 @@ impl Tmux {
         self.run(&["send-keys", "-t", &target, "-l", text]);
         std::thread::sleep(Duration::from_millis(500));
         self.run(&["send-keys", "-t", &target, "Enter"]);
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        kill_tmux_server(&self.socket);
     }
 }
 
@@ -897,7 +871,7 @@ fn codex_answers_and_resumes_its_transcript() {
         ("ANTHROPIC_API_KEY".into(), anthropic.clone()),
     ];
     let bin = support::bin().to_string_lossy().into_owned();
-    let tmux = Tmux::new();
+    let tmux = Tmux::new("bbtest-agents-tmux");
 
     // A fresh interactive session, as the operator gets it.
     let before = state_slugs(&env);
@@ -991,7 +965,7 @@ fn codex_asks_through_mcp_and_a_resume_with_no_transcript_starts_afresh() {
     api.join(&slug);
 
     // `attach` resumes the last session; there is none, so a fresh one.
-    let tmux = Tmux::new();
+    let tmux = Tmux::new("bbtest-agents-tmux");
     let bin = support::bin().to_string_lossy().into_owned();
     let vars: Vec<(String, String)> = vec![(
         "BOT_BOTTLE_HOME".into(),

@@ -12,31 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{Env, bin, docker_or_skip, kill_tmux_server, tmux_or_skip, unique};
+use support::{Env, Tmux, bin, docker_or_skip, tmux_or_skip};
 
-/// A tmux server of the test's own; killed on drop.
-struct Tmux {
-    socket: String,
-}
-
+/// What these tests do with their tmux server (`support::Tmux`).
 impl Tmux {
-    fn new() -> Tmux {
-        Tmux {
-            socket: unique("bbtest-launch"),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .env_remove("TMUX")
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
-    }
-
     fn screen(&self, pane: &str) -> String {
         self.run(&["capture-pane", "-p", "-J", "-t", pane])
     }
@@ -65,12 +44,6 @@ impl Tmux {
     }
 }
 
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        kill_tmux_server(&self.socket);
-    }
-}
-
 /// A second bottle beside the built-in `default`, in the project's manifest.
 fn with_extra_bottle(proj: &Path) {
     std::fs::write(
@@ -95,7 +68,7 @@ fn the_dashboard_launches_bottles_in_toggle_order_under_a_free_label() {
     let env = Env::new();
     with_extra_bottle(&env.proj());
     let taken = env.start_detached(&["shell", "--label", "taken"]);
-    let s = Tmux::new();
+    let s = Tmux::new("bbtest-launch");
     let out = Command::new(bin())
         .arg("--detach")
         .current_dir(env.proj())
@@ -261,7 +234,7 @@ fn start_on_a_terminal_asks_the_same_steps() {
     let fake = dir.path().join("fake-docker");
     std::fs::write(&fake, "#!/bin/sh\necho '{\"runc\":{\"path\":\"runc\"}}'\n").unwrap();
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let s = Tmux::new();
+    let s = Tmux::new("bbtest-launch");
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_bot-bottle"));
     let command = format!(
         "env BOT_BOTTLE_HOME={} BOT_BOTTLE_DOCKER={} {} start shell --dry-run; echo EXIT=$?; sleep 60",

@@ -243,6 +243,38 @@ impl Env {
 }
 
 /// Kills a test's tmux server, and removes the socket file tmux 3.3 leaves.
+/// A tmux server of the test's own, on a private socket; killed on drop.
+pub struct Tmux {
+    pub socket: String,
+}
+
+impl Tmux {
+    pub fn new(prefix: &str) -> Tmux {
+        Tmux {
+            socket: unique(prefix),
+        }
+    }
+
+    /// Runs a tmux command on this server (never the caller's own tmux);
+    /// its output without trailing whitespace.
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .env_remove("TMUX")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        kill_tmux_server(&self.socket);
+    }
+}
+
 pub fn kill_tmux_server(socket: &str) {
     let path = Command::new("tmux")
         .args(["-L", socket, "display-message", "-p", "#{socket_path}"])
