@@ -2,7 +2,8 @@
 //! after them, the deliberate act of approving, the new-agent flow.
 
 use super::*;
-use crate::dashboard::detail::DWELL_MS;
+use crate::dashboard::detail::{DWELL_MS, Detail};
+use crate::supervise::preview::Preview;
 use crate::supervise::proposal::{AuthRequest, Request};
 
 const SIZE: (u16, u16) = (80, 24);

@@ -1,0 +1,202 @@
+//! The dashboard's vocabulary: what it learns (`Msg`), what it asks the
+//! runtime to do (`Effect`), what it shows (`AgentRow`, `Modal`) and
+//! what `n` asks for (`NewAgent`). Data only; the logic is in `App`.
+
+use ratatui::crossterm::event::KeyEvent;
+
+use crate::backend::Landed;
+use crate::dashboard::detail::Detail;
+use crate::picker::{MultiPicker, Picker, Prompt};
+use crate::supervise::apply::Pending;
+use crate::supervise::preview::Preview;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Proposals,
+    Agents,
+}
+
+/// A running bottle, as the agents pane shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentRow {
+    pub backend: String,
+    pub slug: String,
+    pub label: String,
+    pub color: String,
+    pub agent: String,
+    pub started_at: String,
+    /// Sidecars up; empty while only the agent is.
+    pub services: Vec<String>,
+    /// The branches its git gate landed (inert).
+    pub landed: Vec<Landed>,
+}
+
+/// An agent definition the `n` picker offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentChoice {
+    pub name: String,
+    pub description: String,
+    /// Its default bottles.
+    pub bottles: Vec<String>,
+    /// Its own color, if it names one.
+    pub color: Option<String>,
+}
+
+/// What `n` asks for, once chosen: what `start AGENT --bottle A
+/// --bottle B --label L --color C --cwd=D --backend X` would launch.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewAgent {
+    pub agent: String,
+    /// In the order chosen; empty: the agent's own selection.
+    pub bottles: Vec<String>,
+    pub label: String,
+    pub color: String,
+    /// The directory to copy in, as typed (relative to the dashboard's
+    /// directory); `None`: nothing is copied.
+    pub cwd: Option<String>,
+    pub backend: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Modal {
+    /// A proposal in full; `a` here is the only way to approve.
+    Detail(Box<Detail>),
+    /// The reason for a rejection.
+    Reason {
+        id: String,
+        input: String,
+    },
+    /// After `a` on a proposal that sends an existing credential to more
+    /// paths: the operator types "yes".
+    Widen {
+        detail: Box<Detail>,
+        input: String,
+    },
+    /// The host variable holding a new route's credential; starts empty.
+    TokenEnv {
+        detail: Box<Detail>,
+        /// The operator confirmed widening first.
+        widen: bool,
+        input: String,
+    },
+    PickAgent(Picker),
+    /// The `n` flow after the agent: each step carries what is chosen so
+    /// far (see `launch`).
+    PickBottle {
+        request: NewAgent,
+        picker: MultiPicker,
+    },
+    Label {
+        request: NewAgent,
+        prompt: Prompt,
+    },
+    PickColor {
+        request: NewAgent,
+        picker: Picker,
+    },
+    Cwd {
+        request: NewAgent,
+        prompt: Prompt,
+    },
+    PickBackend {
+        request: NewAgent,
+        picker: Picker,
+    },
+    Preflight {
+        request: NewAgent,
+        text: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    Key(KeyEvent),
+    /// A bracketed paste: a tmux binding's request (`bot-bottle:Y:ID`, see
+    /// `parse_binding`); anything else pasted is ignored.
+    Paste(String),
+    /// The time, in milliseconds since the dashboard started.
+    Tick(u64),
+    /// The size of the frame the dashboard is drawn in.
+    Resize {
+        width: u16,
+        height: u16,
+    },
+    Bottles(Vec<AgentRow>),
+    /// The pending proposals, oldest first, with what approving grants.
+    Proposals(Vec<Pending>),
+    /// The session pane of this bottle printed something.
+    Output(String),
+    Status(String),
+    /// A plan for `n`, to confirm.
+    Preflight {
+        request: NewAgent,
+        text: String,
+    },
+    /// A bottle this dashboard started is up; its session is on the right.
+    Started(String),
+    /// A bottle this dashboard stopped is gone.
+    Stopped(String),
+    /// The operator saved an edit of this proposal; it is shown again.
+    Modified(String),
+    /// The focus jump of an alert is done: keys reach the dashboard now.
+    Focused,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Put the bottle's session in the right pane; `focus` moves the user there.
+    Show {
+        slug: String,
+        focus: bool,
+    },
+    /// Close the right pane (no agent left to show).
+    CloseRight,
+    /// Approve what the operator read: `shown` is the preview on screen,
+    /// and the runtime refuses if the proposal now grants anything else.
+    Approve {
+        id: String,
+        token_env: Option<String>,
+        /// The operator confirmed sending an existing credential to more
+        /// paths (never without the preview saying so).
+        widen_credential: bool,
+        shown: Preview,
+    },
+    /// Let the operator edit the request; what they save is shown again.
+    Modify {
+        id: String,
+    },
+    Reject {
+        id: String,
+        reason: Option<String>,
+    },
+    /// Edit a running bottle's routes in $EDITOR, as `bot-bottle routes
+    /// edit` does (checked, reloaded, rolled back, audited); the outcome
+    /// comes back as a status.
+    EditRoutes {
+        slug: String,
+    },
+    /// Show this text (a proposal's detail, inert) in $PAGER. Reading it
+    /// there approves nothing: the detail still needs every row on screen.
+    View {
+        id: String,
+        text: String,
+    },
+    /// Plan a new agent and come back with its preflight.
+    Preflight(NewAgent),
+    /// Launch it, the bring-up log in the right pane.
+    Launch(NewAgent),
+    /// Take a bottle down, the teardown log in the right pane.
+    Stop {
+        slug: String,
+    },
+    Bell,
+    /// Bring the user to the dashboard pane, from wherever they are.
+    FocusDashboard,
+    /// For the tmux status line: the pending count, and the id `prefix Y`
+    /// and `prefix N` act on (the oldest pending).
+    SetPending {
+        count: usize,
+        next: Option<String>,
+    },
+    Quit,
+}
