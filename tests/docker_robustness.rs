@@ -1,7 +1,7 @@
 //! Limits and robustness on the real engine: container limits as docker
 //! sees them, approvals that survive a capability rebuild and a resume, an
 //! agent's Dockerfile refused or built without network, and a transcript
-//! too large to keep.
+//! too large to keep, and networks another container holds removed at stop.
 
 mod support;
 
@@ -94,6 +94,40 @@ fn limits_and_the_sealed_network_are_what_docker_runs() {
     );
     env.run(&["stop", &slug]);
     assert_eq!(leftovers(&slug), (0, 0));
+}
+
+#[test]
+fn stop_removes_networks_another_container_still_uses() {
+    if !docker_or_skip("stop_removes_networks_another_container_still_uses") {
+        return;
+    }
+    let env = Env::new();
+    let slug = env.start_detached(&["shell"]);
+    // A bystander on the bottle's outside network: compose alone skips a
+    // network in use and reports success, leaving it behind.
+    let bystander = support::unique("bystander");
+    env.track_container(&bystander);
+    let image = inspect(&names::container(&slug, "agent"), "{{.Config.Image}}");
+    docker_ok(&[
+        "run",
+        "--detach",
+        "--name",
+        &bystander,
+        "--network",
+        &names::network(&slug, "outside"),
+        &image,
+        "sleep",
+        "600",
+    ]);
+    let (code, _, err) = env.run(&["stop", &slug]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(leftovers(&slug), (0, 0), "{err}");
+    assert_eq!(inspect(&bystander, "{{.State.Running}}"), "true");
+    assert_eq!(
+        inspect(&bystander, "{{len .NetworkSettings.Networks}}"),
+        "0",
+        "the bystander is only disconnected"
+    );
 }
 
 /// A proposal as the supervise sidecar would queue it (or a compromised
