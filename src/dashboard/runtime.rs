@@ -1,16 +1,17 @@
 //! The dashboard's runtime: feeds the app messages (see `sources`: keys,
 //! ticks, the proposal queue through notify, bottles on docker events, pane
-//! output through the tmux control connection) and carries out its effects.
+//! output through the tmux control connection) and carries out its effects
+//! (see `effects`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use tokio::sync::{Mutex, mpsc};
 
+mod effects;
 mod sources;
 
 use sources::{spawn_bottles, spawn_keys, spawn_output, spawn_proposals};
@@ -18,15 +19,10 @@ use sources::{spawn_bottles, spawn_keys, spawn_output, spawn_proposals};
 use super::app::{AgentChoice, App, Effect, Msg, NewAgent};
 use super::panes::Panes;
 use super::render::render;
-use crate::backend::BackendKind;
-use crate::exec::{self, Sink};
-use crate::launch::lifecycle::Context;
-use crate::launch::service::{self, Planned};
+use crate::launch::service::Planned;
 use crate::manifest::{self, Sources};
 use crate::provider::shell_join;
 use crate::state::Home;
-use crate::supervise::apply::{self, Applied};
-use crate::supervise::preview::Preview;
 use crate::tmux::client::{Client, ClientError, Target};
 use crate::tmux::command;
 use crate::tmux::control::{PaneId, WindowId};
@@ -95,6 +91,20 @@ impl Shared {
             "attach".into(),
             slug.into(),
         ])
+    }
+
+    /// An empty log for a bring-up or a teardown, and the command of a pane
+    /// that follows it.
+    fn log(&self, slug: &str, what: &str) -> (PathBuf, String) {
+        let path = self.log_path(slug, what);
+        let tail = shell_join(&[
+            "tail".into(),
+            "-n".into(),
+            "+1".into(),
+            "-F".into(),
+            path.display().to_string(),
+        ]);
+        (path, tail)
     }
 
     fn log_path(&self, slug: &str, what: &str) -> PathBuf {
@@ -220,33 +230,24 @@ async fn main_loop(
                 match effect {
                     Effect::Quit => quit = true,
                     Effect::Modify { id } => {
-                        let held = terminal_lock.lock().unwrap_or_else(|p| p.into_inner());
-                        restore_terminal();
-                        let outcome = modify(&home, &id);
-                        terminal = init_terminal()?;
-                        drop(held);
-                        terminal.clear()?;
+                        let outcome = handed_over(&mut terminal, &terminal_lock, || {
+                            effects::modify(&home, &id)
+                        })?;
                         match outcome {
                             Ok(()) => shared.send(Msg::Modified(id)),
                             Err(e) => shared.send(Msg::Status(e)),
                         }
                     }
                     Effect::EditRoutes { slug } => {
-                        let held = terminal_lock.lock().unwrap_or_else(|p| p.into_inner());
-                        restore_terminal();
-                        let outcome = edit_routes(&home, &slug);
-                        terminal = init_terminal()?;
-                        drop(held);
-                        terminal.clear()?;
+                        let outcome = handed_over(&mut terminal, &terminal_lock, || {
+                            effects::edit_routes(&home, &slug)
+                        })?;
                         shared.send(Msg::Status(outcome));
                     }
                     Effect::View { id, text } => {
-                        let held = terminal_lock.lock().unwrap_or_else(|p| p.into_inner());
-                        restore_terminal();
-                        let outcome = view(&id, &text);
-                        terminal = init_terminal()?;
-                        drop(held);
-                        terminal.clear()?;
+                        let outcome = handed_over(&mut terminal, &terminal_lock, || {
+                            effects::view(&id, &text)
+                        })?;
                         if let Err(e) = outcome {
                             shared.send(Msg::Status(e));
                         }
@@ -257,7 +258,7 @@ async fn main_loop(
                     }
                     other => {
                         let shared = Arc::clone(&shared);
-                        tokio::spawn(async move { carry_out(&shared, other).await });
+                        tokio::spawn(async move { effects::carry_out(&shared, other).await });
                     }
                 }
             }
@@ -281,6 +282,22 @@ fn init_terminal() -> std::io::Result<ratatui::DefaultTerminal> {
     Ok(terminal)
 }
 
+/// Runs `f` with the terminal handed over (an editor or a pager owns it
+/// meanwhile; the key reader waits on `lock`), then takes it back.
+fn handed_over<T>(
+    terminal: &mut ratatui::DefaultTerminal,
+    lock: &std::sync::Mutex<()>,
+    f: impl FnOnce() -> T,
+) -> std::io::Result<T> {
+    let held = lock.lock().unwrap_or_else(|p| p.into_inner());
+    restore_terminal();
+    let outcome = f();
+    *terminal = init_terminal()?;
+    drop(held);
+    terminal.clear()?;
+    Ok(outcome)
+}
+
 fn restore_terminal() {
     let _ = ratatui::crossterm::execute!(
         std::io::stdout(),
@@ -291,12 +308,7 @@ fn restore_terminal() {
 
 /// The agents `n` offers, from the manifests (an error is shown, not fatal).
 fn agent_choices(home: &Home, cwd: &Path) -> (Vec<AgentChoice>, Vec<String>, Option<String>) {
-    let sources = Sources {
-        home: home.root.clone(),
-        cwd: cwd.to_path_buf(),
-        user_home: std::env::var_os("HOME").map(PathBuf::from),
-    };
-    match manifest::load(&sources) {
+    match manifest::load(&sources(home, cwd)) {
         Ok(m) => (
             m.agents
                 .values()
@@ -314,290 +326,11 @@ fn agent_choices(home: &Home, cwd: &Path) -> (Vec<AgentChoice>, Vec<String>, Opt
     }
 }
 
-async fn carry_out(shared: &Shared, effect: Effect) {
-    let result: Result<(), String> = match effect {
-        Effect::Show { slug, focus } => {
-            let command = shared.attach_command(&slug);
-            shared
-                .panes
-                .lock()
-                .await
-                .show(&slug, focus, &command)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        }
-        Effect::CloseRight => shared
-            .panes
-            .lock()
-            .await
-            .close_right()
-            .await
-            .map_err(|e| e.to_string()),
-        Effect::FocusDashboard => {
-            let moved = shared.panes.lock().await.focus_dashboard().await;
-            if moved.is_ok() {
-                shared.send(Msg::Focused);
-            }
-            moved.map_err(|e| e.to_string())
-        }
-        Effect::SetPending { count, next } => shared
-            .panes
-            .lock()
-            .await
-            .set_pending(count, next.as_deref())
-            .await
-            .map_err(|e| e.to_string()),
-        Effect::Approve {
-            id,
-            token_env,
-            widen_credential,
-            shown,
-        } => approve(shared, id, token_env, widen_credential, shown).await,
-        Effect::Reject { id, reason } => {
-            let home = shared.home.clone();
-            let done =
-                tokio::task::spawn_blocking(move || apply::reject(&home, &id, reason.as_deref()))
-                    .await;
-            match done {
-                Ok(Ok(p)) => {
-                    shared.send(Msg::Status(format!("rejected {} for {}", p.id, p.slug)));
-                    Ok(())
-                }
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(e) => Err(e.to_string()),
-            }
-        }
-        Effect::Preflight(request) => preflight(shared, request).await,
-        Effect::Launch(request) => launch(shared, request).await,
-        Effect::Stop { slug } => stop(shared, slug).await,
-        Effect::Bell
-        | Effect::Quit
-        | Effect::Modify { .. }
-        | Effect::EditRoutes { .. }
-        | Effect::View { .. } => Ok(()),
-    };
-    if let Err(e) = result {
-        shared.send(Msg::Status(format!("error: {e}")));
+/// Where the manifests are, for the dashboard opened in `cwd`.
+fn sources(home: &Home, cwd: &Path) -> Sources {
+    Sources {
+        home: home.root.clone(),
+        cwd: cwd.to_path_buf(),
+        user_home: std::env::var_os("HOME").map(PathBuf::from),
     }
-}
-
-/// Approves what the operator read: if approving `id` would now grant
-/// anything but `shown` (the routes changed meanwhile, the request was
-/// edited), nothing is approved and the detail shows the new preview.
-async fn approve(
-    shared: &Shared,
-    id: String,
-    token_env: Option<String>,
-    widen_credential: bool,
-    shown: Preview,
-) -> Result<(), String> {
-    let home = shared.home.clone();
-    let sink = Sink::File(shared.log_path("apply", "last"));
-    let done = tokio::task::spawn_blocking(move || {
-        let approval = apply::Approval {
-            token_env: token_env.as_deref(),
-            widen_credential,
-            shown: Some(&shown),
-        };
-        apply::approve(&home, &id, &approval, &sink)
-    })
-    .await
-    .map_err(|e| e.to_string())?;
-    match done {
-        Ok((p, Applied::Routes { note })) => {
-            shared.send(Msg::Status(format!("approved {}: {note}", p.id)))
-        }
-        Ok((p, Applied::Rebuild { resume })) => shared.send(Msg::Status(format!(
-            "approved {}; {} is down, rebuild it with: {resume}",
-            p.id, p.slug
-        ))),
-        Ok((p, Applied::Git { note })) => shared.send(Msg::Status(format!(
-            "approved {}: {}",
-            p.id,
-            note.lines().collect::<Vec<_>>().join("; ")
-        ))),
-        Err(e) => {
-            let hint = e.hint().map(|h| format!(" ({h})")).unwrap_or_default();
-            return Err(format!("{e}{hint}"));
-        }
-    }
-    Ok(())
-}
-
-/// Edits a proposal's request in $EDITOR (the terminal is ours meanwhile).
-fn modify(home: &Home, id: &str) -> Result<(), String> {
-    let text = apply::request_text(home, id).map_err(|e| e.to_string())?;
-    let path = std::env::temp_dir().join(format!("bot-bottle-proposal-{id}.json"));
-    std::fs::write(&path, text).map_err(|e| e.to_string())?;
-    let edited = exec::edit(&path)
-        .map_err(|e| e.to_string())
-        .and_then(|()| std::fs::read_to_string(&path).map_err(|e| e.to_string()));
-    let _ = std::fs::remove_file(&path);
-    apply::modify(home, id, &edited?)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-}
-
-/// `e`: the bottle's routes in $EDITOR, the same path as `bot-bottle
-/// routes edit` (the terminal is the editor's meanwhile); says what came
-/// of it.
-fn edit_routes(home: &Home, slug: &str) -> String {
-    match apply::edit_routes_in_editor(home, slug) {
-        Ok(None) => format!("routes of {slug}: no change"),
-        Ok(Some(diff)) => {
-            let count = |sign: char| {
-                diff.lines()
-                    .filter(|l| l.starts_with(sign) && !l.starts_with(&sign.to_string().repeat(3)))
-                    .count()
-            };
-            format!(
-                "routes of {slug} reloaded (+{} -{} lines, audited)",
-                count('+'),
-                count('-')
-            )
-        }
-        Err(e) => {
-            let hint = e.hint().map(|h| format!("; {h}")).unwrap_or_default();
-            format!("routes of {slug} not changed: {e}{hint}")
-        }
-    }
-}
-
-/// `v` in the detail: its text in $PAGER (the terminal is the pager's
-/// meanwhile).
-fn view(id: &str, text: &str) -> Result<(), String> {
-    let path = std::env::temp_dir().join(format!(
-        "bot-bottle-proposal-{id}-{}.txt",
-        std::process::id()
-    ));
-    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let shown = exec::page(&path).map_err(|e| e.to_string());
-    let _ = std::fs::remove_file(&path);
-    shown
-}
-
-async fn preflight(shared: &Shared, request: NewAgent) -> Result<(), String> {
-    let (home, cwd) = (shared.home.clone(), shared.cwd.clone());
-    let wanted = request.clone();
-    let planned = tokio::task::spawn_blocking(move || -> Result<Planned, String> {
-        let backend = BackendKind::parse(&wanted.backend)
-            .ok_or_else(|| format!("unknown backend {}", wanted.backend))?;
-        let sources = Sources {
-            home: home.root.clone(),
-            cwd: cwd.clone(),
-            user_home: std::env::var_os("HOME").map(PathBuf::from),
-        };
-        let manifest = manifest::load(&sources).map_err(|e| e.to_string())?;
-        // As `start AGENT --bottle .. --label .. --color .. --cwd=DIR`.
-        let req = wanted
-            .choices(&cwd)
-            .request(wanted.agent, backend, cwd, Vec::new());
-        service::plan(&manifest, &home, &req, false).map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())??;
-    let text = crate::launch::preflight_text(&planned.prepared);
-    *shared.planned.lock().await = Some((request.clone(), planned));
-    shared.send(Msg::Preflight { request, text });
-    Ok(())
-}
-
-/// Brings a bottle up with its log in the right pane, which then becomes
-/// the agent's session.
-async fn launch(shared: &Shared, request: NewAgent) -> Result<(), String> {
-    let Some((planned_for, planned)) = shared.planned.lock().await.take() else {
-        return Err("no plan to launch; press n again".into());
-    };
-    if planned_for != request {
-        return Err("the plan changed; press n again".into());
-    }
-    let slug = planned.prepared.slug.clone();
-    let log = shared.log_path(&slug, "bringup");
-    let tail = shell_join(&[
-        "tail".into(),
-        "-n".into(),
-        "+1".into(),
-        "-F".into(),
-        log.display().to_string(),
-    ]);
-    let pane = shared
-        .panes
-        .lock()
-        .await
-        .show_log(&slug, &tail)
-        .await
-        .map_err(|e| e.to_string())?;
-    let home = shared.home.clone();
-    let sink = Sink::File(log.clone());
-    let up = tokio::task::spawn_blocking(move || {
-        let interrupted = AtomicBool::new(false);
-        let ctx = Context {
-            home: &home,
-            sink: &sink,
-            interrupted: &interrupted,
-        };
-        let result = service::bring_up(&ctx, &planned);
-        if let Err(e) = &result {
-            sink.line(&format!("bot-bottle: error: {e}"));
-        }
-        result.map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())?;
-    up.map_err(|e| format!("{slug} did not come up: {e}"))?;
-    let command = shared.attach_command(&slug);
-    let mut panes = shared.panes.lock().await;
-    panes
-        .log_becomes_session(pane, &slug, &command)
-        .await
-        .map_err(|e| e.to_string())?;
-    panes.select(pane).await.map_err(|e| e.to_string())?;
-    let _ = shared.relist.send(());
-    shared.send(Msg::Started(slug));
-    Ok(())
-}
-
-/// Takes a bottle down with its log in the right pane.
-async fn stop(shared: &Shared, slug: String) -> Result<(), String> {
-    let log = shared.log_path(&slug, "teardown");
-    let tail = shell_join(&[
-        "tail".into(),
-        "-n".into(),
-        "+1".into(),
-        "-F".into(),
-        log.display().to_string(),
-    ]);
-    shared
-        .panes
-        .lock()
-        .await
-        .show_log(&slug, &tail)
-        .await
-        .map_err(|e| e.to_string())?;
-    let home = shared.home.clone();
-    let target = slug.clone();
-    let down = tokio::task::spawn_blocking(move || {
-        let interrupted = AtomicBool::new(false);
-        let sink = Sink::File(log);
-        let ctx = Context {
-            home: &home,
-            sink: &sink,
-            interrupted: &interrupted,
-        };
-        service::stop(&ctx, &target).map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())?;
-    down?;
-    shared
-        .panes
-        .lock()
-        .await
-        .forget(&slug)
-        .await
-        .map_err(|e| e.to_string())?;
-    let _ = shared.relist.send(());
-    shared.send(Msg::Stopped(slug));
-    Ok(())
 }

@@ -1,0 +1,285 @@
+//! The dashboard's effects carried out: panes shown and closed, proposals
+//! approved and rejected, a launch's preflight and bring-up, a stop, and
+//! the editor and pager the terminal is handed to.
+
+use std::sync::atomic::AtomicBool;
+
+use super::{Shared, sources};
+use crate::backend::BackendKind;
+use crate::dashboard::app::{Effect, Msg, NewAgent};
+use crate::exec::{self, Sink};
+use crate::launch::lifecycle::Context;
+use crate::launch::service::{self, Planned};
+use crate::manifest;
+use crate::state::Home;
+use crate::supervise::apply::{self, Applied};
+use crate::supervise::preview::Preview;
+
+pub(super) async fn carry_out(shared: &Shared, effect: Effect) {
+    let result: Result<(), String> = match effect {
+        Effect::Show { slug, focus } => {
+            let command = shared.attach_command(&slug);
+            shared
+                .panes
+                .lock()
+                .await
+                .show(&slug, focus, &command)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+        Effect::CloseRight => shared
+            .panes
+            .lock()
+            .await
+            .close_right()
+            .await
+            .map_err(|e| e.to_string()),
+        Effect::FocusDashboard => {
+            let moved = shared.panes.lock().await.focus_dashboard().await;
+            if moved.is_ok() {
+                shared.send(Msg::Focused);
+            }
+            moved.map_err(|e| e.to_string())
+        }
+        Effect::SetPending { count, next } => shared
+            .panes
+            .lock()
+            .await
+            .set_pending(count, next.as_deref())
+            .await
+            .map_err(|e| e.to_string()),
+        Effect::Approve {
+            id,
+            token_env,
+            widen_credential,
+            shown,
+        } => approve(shared, id, token_env, widen_credential, shown).await,
+        Effect::Reject { id, reason } => {
+            let home = shared.home.clone();
+            let done =
+                tokio::task::spawn_blocking(move || apply::reject(&home, &id, reason.as_deref()))
+                    .await;
+            match done {
+                Ok(Ok(p)) => {
+                    shared.send(Msg::Status(format!("rejected {} for {}", p.id, p.slug)));
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        Effect::Preflight(request) => preflight(shared, request).await,
+        Effect::Launch(request) => launch(shared, request).await,
+        Effect::Stop { slug } => stop(shared, slug).await,
+        Effect::Bell
+        | Effect::Quit
+        | Effect::Modify { .. }
+        | Effect::EditRoutes { .. }
+        | Effect::View { .. } => Ok(()),
+    };
+    if let Err(e) = result {
+        shared.send(Msg::Status(format!("error: {e}")));
+    }
+}
+
+/// Approves what the operator read: if approving `id` would now grant
+/// anything but `shown` (the routes changed meanwhile, the request was
+/// edited), nothing is approved and the detail shows the new preview.
+async fn approve(
+    shared: &Shared,
+    id: String,
+    token_env: Option<String>,
+    widen_credential: bool,
+    shown: Preview,
+) -> Result<(), String> {
+    let home = shared.home.clone();
+    let sink = Sink::File(shared.log_path("apply", "last"));
+    let done = tokio::task::spawn_blocking(move || {
+        let approval = apply::Approval {
+            token_env: token_env.as_deref(),
+            widen_credential,
+            shown: Some(&shown),
+        };
+        apply::approve(&home, &id, &approval, &sink)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    match done {
+        Ok((p, Applied::Routes { note })) => {
+            shared.send(Msg::Status(format!("approved {}: {note}", p.id)))
+        }
+        Ok((p, Applied::Rebuild { resume })) => shared.send(Msg::Status(format!(
+            "approved {}; {} is down, rebuild it with: {resume}",
+            p.id, p.slug
+        ))),
+        Ok((p, Applied::Git { note })) => shared.send(Msg::Status(format!(
+            "approved {}: {}",
+            p.id,
+            note.lines().collect::<Vec<_>>().join("; ")
+        ))),
+        Err(e) => {
+            let hint = e.hint().map(|h| format!(" ({h})")).unwrap_or_default();
+            return Err(format!("{e}{hint}"));
+        }
+    }
+    Ok(())
+}
+
+/// Edits a proposal's request in $EDITOR (the terminal is ours meanwhile).
+pub(super) fn modify(home: &Home, id: &str) -> Result<(), String> {
+    let text = apply::request_text(home, id).map_err(|e| e.to_string())?;
+    let path = std::env::temp_dir().join(format!("bot-bottle-proposal-{id}.json"));
+    std::fs::write(&path, text).map_err(|e| e.to_string())?;
+    let edited = exec::edit(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|()| std::fs::read_to_string(&path).map_err(|e| e.to_string()));
+    let _ = std::fs::remove_file(&path);
+    apply::modify(home, id, &edited?)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// `e`: the bottle's routes in $EDITOR, the same path as `bot-bottle
+/// routes edit` (the terminal is the editor's meanwhile); says what came
+/// of it.
+pub(super) fn edit_routes(home: &Home, slug: &str) -> String {
+    match apply::edit_routes_in_editor(home, slug) {
+        Ok(None) => format!("routes of {slug}: no change"),
+        Ok(Some(diff)) => {
+            let count = |sign: char| {
+                diff.lines()
+                    .filter(|l| l.starts_with(sign) && !l.starts_with(&sign.to_string().repeat(3)))
+                    .count()
+            };
+            format!(
+                "routes of {slug} reloaded (+{} -{} lines, audited)",
+                count('+'),
+                count('-')
+            )
+        }
+        Err(e) => {
+            let hint = e.hint().map(|h| format!("; {h}")).unwrap_or_default();
+            format!("routes of {slug} not changed: {e}{hint}")
+        }
+    }
+}
+
+/// `v` in the detail: its text in $PAGER (the terminal is the pager's
+/// meanwhile).
+pub(super) fn view(id: &str, text: &str) -> Result<(), String> {
+    let path = std::env::temp_dir().join(format!(
+        "bot-bottle-proposal-{id}-{}.txt",
+        std::process::id()
+    ));
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let shown = exec::page(&path).map_err(|e| e.to_string());
+    let _ = std::fs::remove_file(&path);
+    shown
+}
+
+async fn preflight(shared: &Shared, request: NewAgent) -> Result<(), String> {
+    let (home, cwd) = (shared.home.clone(), shared.cwd.clone());
+    let wanted = request.clone();
+    let planned = tokio::task::spawn_blocking(move || -> Result<Planned, String> {
+        let backend = BackendKind::parse(&wanted.backend)
+            .ok_or_else(|| format!("unknown backend {}", wanted.backend))?;
+        let manifest = manifest::load(&sources(&home, &cwd)).map_err(|e| e.to_string())?;
+        // As `start AGENT --bottle .. --label .. --color .. --cwd=DIR`.
+        let req = wanted
+            .choices(&cwd)
+            .request(wanted.agent, backend, cwd, Vec::new());
+        service::plan(&manifest, &home, &req, false).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    let text = crate::launch::preflight_text(&planned.prepared);
+    *shared.planned.lock().await = Some((request.clone(), planned));
+    shared.send(Msg::Preflight { request, text });
+    Ok(())
+}
+
+/// Brings a bottle up with its log in the right pane, which then becomes
+/// the agent's session.
+async fn launch(shared: &Shared, request: NewAgent) -> Result<(), String> {
+    let Some((planned_for, planned)) = shared.planned.lock().await.take() else {
+        return Err("no plan to launch; press n again".into());
+    };
+    if planned_for != request {
+        return Err("the plan changed; press n again".into());
+    }
+    let slug = planned.prepared.slug.clone();
+    let (log, tail) = shared.log(&slug, "bringup");
+    let pane = shared
+        .panes
+        .lock()
+        .await
+        .show_log(&slug, &tail)
+        .await
+        .map_err(|e| e.to_string())?;
+    let home = shared.home.clone();
+    let sink = Sink::File(log.clone());
+    let up = tokio::task::spawn_blocking(move || {
+        let interrupted = AtomicBool::new(false);
+        let ctx = Context {
+            home: &home,
+            sink: &sink,
+            interrupted: &interrupted,
+        };
+        let result = service::bring_up(&ctx, &planned);
+        if let Err(e) = &result {
+            sink.line(&format!("bot-bottle: error: {e}"));
+        }
+        result.map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    up.map_err(|e| format!("{slug} did not come up: {e}"))?;
+    let command = shared.attach_command(&slug);
+    let mut panes = shared.panes.lock().await;
+    panes
+        .log_becomes_session(pane, &slug, &command)
+        .await
+        .map_err(|e| e.to_string())?;
+    panes.select(pane).await.map_err(|e| e.to_string())?;
+    let _ = shared.relist.send(());
+    shared.send(Msg::Started(slug));
+    Ok(())
+}
+
+/// Takes a bottle down with its log in the right pane.
+async fn stop(shared: &Shared, slug: String) -> Result<(), String> {
+    let (log, tail) = shared.log(&slug, "teardown");
+    shared
+        .panes
+        .lock()
+        .await
+        .show_log(&slug, &tail)
+        .await
+        .map_err(|e| e.to_string())?;
+    let home = shared.home.clone();
+    let target = slug.clone();
+    let down = tokio::task::spawn_blocking(move || {
+        let interrupted = AtomicBool::new(false);
+        let sink = Sink::File(log);
+        let ctx = Context {
+            home: &home,
+            sink: &sink,
+            interrupted: &interrupted,
+        };
+        service::stop(&ctx, &target).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    down?;
+    shared
+        .panes
+        .lock()
+        .await
+        .forget(&slug)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = shared.relist.send(());
+    shared.send(Msg::Stopped(slug));
+    Ok(())
+}
