@@ -1,7 +1,7 @@
 //! Limits and robustness on the real engine: container limits as docker
 //! sees them, approvals that survive a capability rebuild and a resume, an
-//! agent's Dockerfile refused or built without network, and a transcript
-//! too large to keep, and networks another container holds removed at stop.
+//! agent's Dockerfile refused or built without network, a transcript too
+//! large to keep, and a network another container holds removed at stop.
 
 mod support;
 

@@ -107,26 +107,36 @@ pub fn down(slug: &str, sink: &Sink) -> Result<(), ExecError> {
     let mut cmd = DOCKER.command(["compose", "--progress", "plain", "-p", &project]);
     cmd.args(["down", "--volumes", "--remove-orphans", "--timeout", "5"]);
     let compose = DOCKER.run_to(&mut cmd, sink);
-    if !listed(&["ps", "--all", "--quiet"], &project)?.is_empty() {
-        return compose;
+    match (compose, remove_left_networks(slug, &project, sink)) {
+        (_, Ok(true)) => Ok(()),
+        (Err(e), _) | (Ok(()), Err(e)) => Err(e),
+        (Ok(()), Ok(false)) => Ok(()),
     }
-    let networks = || listed(&["network", "ls", "--format", "{{.Name}}"], &project);
+}
+
+/// Removes the project's networks compose left, once none of its
+/// containers is left: true when there were some and they are gone.
+fn remove_left_networks(slug: &str, project: &str, sink: &Sink) -> Result<bool, ExecError> {
+    if !listed(&["ps", "--all", "--quiet"], project)?.is_empty() {
+        return Ok(false);
+    }
+    let networks = || listed(&["network", "ls", "--format", "{{.Name}}"], project);
     let stuck = networks()?;
     if stuck.is_empty() {
-        return compose;
+        return Ok(false);
     }
-    if remove_all(networks, |n| remove_network(slug, n), std::thread::sleep)? {
-        sink.line(&format!(
-            "bot-bottle: removed {} (still attached after compose down)",
-            stuck.join(", ")
-        ));
-        return Ok(());
+    if !remove_all(networks, |n| remove_network(slug, n), std::thread::sleep)? {
+        return Err(ExecError::Failed {
+            command: format!("docker network rm {}", stuck.join(" ")),
+            status: "still in use".into(),
+            stderr: "the engine keeps endpoints on the bottle's networks after force-disconnecting them: see `docker network inspect`, and restart the engine if they name no container".into(),
+        });
     }
-    compose.and(Err(ExecError::Failed {
-        command: format!("docker network rm {}", stuck.join(" ")),
-        status: "still in use".into(),
-        stderr: "the engine keeps endpoints on the bottle's networks after force-disconnecting them: see `docker network inspect`, and restart the engine if they name no container".into(),
-    }))
+    sink.line(&format!(
+        "bot-bottle: removed {} (still attached after compose down)",
+        stuck.join(", ")
+    ));
+    Ok(true)
 }
 
 /// The pauses between tries at removing what is left.
