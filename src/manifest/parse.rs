@@ -9,10 +9,12 @@ use serde_json::{Map, Value};
 use super::error::closest;
 use super::{Git, Limits, ManifestError, Origin, Place, Route};
 
+mod fields;
 mod git;
 mod limits;
 mod route;
 use crate::provider::Provider;
+use fields::{Fields, kind};
 use route::route;
 pub use route::{parse_scheme, validate_host};
 
@@ -454,148 +456,6 @@ fn suggest(word: &str, options: &[&str], what: &str) -> String {
     match closest(word, options.iter().copied()) {
         Some(s) => format!("did you mean '{s}'?"),
         None => format!("{what}: {}", options.join(", ")),
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// An object being read, which rejects keys it does not know.
-struct Fields<'a> {
-    map: Map<String, Value>,
-    place: &'a Place,
-    prefix: String,
-}
-
-impl<'a> Fields<'a> {
-    fn new(
-        value: &Value,
-        place: &'a Place,
-        prefix: &str,
-        allowed: &'static [&'static str],
-    ) -> Result<Self, ManifestError> {
-        let Value::Object(map) = value else {
-            let key = prefix.trim_end_matches('.');
-            let message = format!("expected an object, found {}", kind(value));
-            return Err(ManifestError::Invalid {
-                place: place.clone(),
-                key: key.into(),
-                message,
-                hint: None,
-            });
-        };
-        for key in map.keys() {
-            if key == "runtime" {
-                return Err(ManifestError::RuntimeKey {
-                    place: place.clone(),
-                    key: format!("{prefix}{key}"),
-                });
-            }
-            if !allowed.contains(&key.as_str()) {
-                return Err(ManifestError::UnknownKey {
-                    place: place.clone(),
-                    key: format!("{prefix}{key}"),
-                    suggestion: closest(key, allowed.iter().copied())
-                        .map(|s| format!("{prefix}{s}")),
-                    valid: allowed.to_vec(),
-                });
-            }
-        }
-        Ok(Fields {
-            map: map.clone(),
-            place,
-            prefix: prefix.to_owned(),
-        })
-    }
-
-    fn invalid(&self, key: &str, message: String, hint: Option<String>) -> ManifestError {
-        ManifestError::Invalid {
-            place: self.place.clone(),
-            key: format!("{}{key}", self.prefix),
-            message,
-            hint,
-        }
-    }
-
-    fn get(&self, key: &str) -> Option<&Value> {
-        self.map.get(key).filter(|v| !v.is_null())
-    }
-
-    fn string(&self, key: &str) -> Result<Option<String>, ManifestError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(v) => {
-                Err(self.invalid(key, format!("expected a string, found {}", kind(v)), None))
-            }
-        }
-    }
-
-    fn boolean(&self, key: &str) -> Result<Option<bool>, ManifestError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(v) => Err(self.invalid(
-                key,
-                format!("expected true or false, found {}", kind(v)),
-                None,
-            )),
-        }
-    }
-
-    fn required_string(&self, key: &str) -> Result<String, ManifestError> {
-        self.string(key)?
-            .ok_or_else(|| self.invalid(key, "is missing".into(), None))
-    }
-
-    fn array(&self, key: &str) -> Result<Vec<Value>, ManifestError> {
-        match self.get(key) {
-            None => Ok(Vec::new()),
-            Some(Value::Array(items)) => Ok(items.clone()),
-            Some(v) => Err(self.invalid(key, format!("expected a list, found {}", kind(v)), None)),
-        }
-    }
-
-    /// A list of strings.
-    fn list(&self, key: &str) -> Result<Vec<String>, ManifestError> {
-        self.array(key)?
-            .iter()
-            .enumerate()
-            .map(|(i, v)| match v {
-                Value::String(s) => Ok(s.clone()),
-                v => Err(self.invalid(
-                    &format!("{key}[{i}]"),
-                    format!("expected a string, found {}", kind(v)),
-                    None,
-                )),
-            })
-            .collect()
-    }
-
-    /// One string, or a list of them.
-    fn string_or_list(&self, key: &str) -> Result<Vec<String>, ManifestError> {
-        match self.get(key) {
-            Some(Value::String(s)) => Ok(vec![s.clone()]),
-            _ => self.list(key),
-        }
-    }
-
-    fn entries(&self, key: &str) -> Result<Vec<(&String, &Value)>, ManifestError> {
-        match self.get(key) {
-            None => Ok(Vec::new()),
-            Some(Value::Object(map)) => Ok(map.iter().collect()),
-            Some(v) => {
-                Err(self.invalid(key, format!("expected an object, found {}", kind(v)), None))
-            }
-        }
     }
 }
 
