@@ -8,6 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod support;
+
 const VERBS: [&str; 6] = ["start", "attach", "stop", "resume", "doctor", "completions"];
 
 struct Env {
@@ -59,17 +61,7 @@ impl Env {
     }
 
     fn script(&self, shell: &str) -> String {
-        let out = self
-            .cmd(&Env::bin())
-            .args(["completions", shell])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        support::succeed(self.cmd(&Env::bin()).args(["completions", shell]))
     }
 
     /// What bash's completion offers for `line` (the last word is the one
@@ -89,18 +81,7 @@ impl Env {
             line[line.len() - 1],
             line[line.len().saturating_sub(2)],
         );
-        let out = self
-            .cmd(Path::new("bash"))
-            .args(["--norc", "-c", &run])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
+        support::succeed(self.cmd(Path::new("bash")).args(["--norc", "-c", &run]))
             .lines()
             .map(str::to_owned)
             .collect()
@@ -108,23 +89,15 @@ impl Env {
 
     /// What the binary answers fish (which passes the words as arguments).
     fn fish(&self, line: &[&str]) -> Vec<String> {
-        let out = self
-            .cmd(&Env::bin())
-            .env("BOT_BOTTLE_COMPLETE", "fish")
-            .arg("--")
-            .args(line)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| l.split('\t').next().unwrap_or("").to_owned())
-            .collect()
+        support::succeed(
+            self.cmd(&Env::bin())
+                .env("BOT_BOTTLE_COMPLETE", "fish")
+                .arg("--")
+                .args(line),
+        )
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or("").to_owned())
+        .collect()
     }
 }
 

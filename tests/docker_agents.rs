@@ -777,16 +777,10 @@ impl Dashboard {
         let dashboard = Dashboard {
             socket: unique("bbtest-agents-dash"),
         };
-        let out = env
-            .cmd(&["--detach"])
-            .env("BOT_BOTTLE_TMUX_SOCKET", &dashboard.socket)
-            .env_remove("TMUX")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        support::succeed(
+            env.cmd(&["--detach"])
+                .env("BOT_BOTTLE_TMUX_SOCKET", &dashboard.socket)
+                .env_remove("TMUX"),
         );
         dashboard
     }

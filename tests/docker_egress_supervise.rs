@@ -243,13 +243,7 @@ fn routes_credentials_and_proposals_end_to_end() {
     let token = format!("e2e-secret-{}", unique("t"));
     let mut start = env.cmd(&["start", "e2e", "--yes", "--detach"]);
     start.env("E2E_UPSTREAM_TOKEN", &token);
-    let out = start.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let slug = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let slug = support::succeed(&mut start).trim().to_owned();
     env.track(&slug);
     join_bottle(
         &upstream,

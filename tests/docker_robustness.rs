@@ -185,12 +185,7 @@ fn approvals_survive_a_capability_rebuild_and_resume() {
     );
     let mut approve = env.cmd(&["approve", &credentialed, "--token-env", "BB_TEST_TOKEN"]);
     approve.env("BB_TEST_TOKEN", "robustness-token-value");
-    let out = approve.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::succeed(&mut approve);
     // Allowed now: the request goes on, to a name nothing answers (502).
     assert_eq!(proxy_status(&env, &slug, "http://first.test/v1/x"), "502");
 

@@ -116,17 +116,12 @@ impl Contract {
 
     /// The fake itself, on the test's state: `machine ls --json`.
     fn machines(&self) -> Vec<Value> {
-        let out = Command::new(self.smolvm())
-            .args(["machine", "ls", "--json"])
-            .env("FAKE_SMOLVM_STATE", &self.state)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "fake smolvm machine ls: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = support::succeed(
+            Command::new(self.smolvm())
+                .args(["machine", "ls", "--json"])
+                .env("FAKE_SMOLVM_STATE", &self.state),
         );
-        serde_json::from_slice::<Value>(&out.stdout)
+        serde_json::from_str::<Value>(&out)
             .unwrap()
             .as_array()
             .unwrap()

@@ -32,21 +32,16 @@ impl Server {
         let server = Server {
             socket: unique("bbtest-clip"),
         };
-        let out = Command::new("tmux")
-            .args(["-L", &server.socket, "-f"])
-            .arg(conf)
-            .args(["new-session", "-d", "-s", name, "-x"])
-            .arg(size.0.to_string())
-            .arg("-y")
-            .arg(size.1.to_string())
-            .arg(command)
-            .env_remove("TMUX")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "tmux: {}",
-            String::from_utf8_lossy(&out.stderr)
+        support::succeed(
+            Command::new("tmux")
+                .args(["-L", &server.socket, "-f"])
+                .arg(conf)
+                .args(["new-session", "-d", "-s", name, "-x"])
+                .arg(size.0.to_string())
+                .arg("-y")
+                .arg(size.1.to_string())
+                .arg(command)
+                .env_remove("TMUX"),
         );
         server
     }

@@ -163,21 +163,16 @@ impl Operator {
             socket: unique("bbtest-operator"),
         };
         let attach = format!("env -u TMUX tmux -L {} attach -t bot-bottle", s.socket);
-        let out = Command::new("tmux")
-            .args(["-L", &operator.socket, "-f"])
-            .arg(&conf)
-            .args(["new-session", "-d", "-s", "operator", "-x"])
-            .arg(size.0.to_string())
-            .arg("-y")
-            .arg(size.1.to_string())
-            .arg(attach)
-            .env_remove("TMUX")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        support::succeed(
+            Command::new("tmux")
+                .args(["-L", &operator.socket, "-f"])
+                .arg(&conf)
+                .args(["new-session", "-d", "-s", "operator", "-x"])
+                .arg(size.0.to_string())
+                .arg("-y")
+                .arg(size.1.to_string())
+                .arg(attach)
+                .env_remove("TMUX"),
         );
         wait_for("the operator's client", Duration::from_secs(10), || {
             !s.tmux(&["list-clients", "-F", "#{client_name}"]).is_empty()

@@ -69,18 +69,13 @@ fn the_dashboard_launches_bottles_in_toggle_order_under_a_free_label() {
     with_extra_bottle(&env.proj());
     let taken = env.start_detached(&["shell", "--label", "taken"]);
     let s = Tmux::new("bbtest-launch");
-    let out = Command::new(bin())
-        .arg("--detach")
-        .current_dir(env.proj())
-        .env("BOT_BOTTLE_HOME", env.home())
-        .env("BOT_BOTTLE_TMUX_SOCKET", &s.socket)
-        .env_remove("TMUX")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    support::succeed(
+        Command::new(bin())
+            .arg("--detach")
+            .current_dir(env.proj())
+            .env("BOT_BOTTLE_HOME", env.home())
+            .env("BOT_BOTTLE_TMUX_SOCKET", &s.socket)
+            .env_remove("TMUX"),
     );
     let dashboard_pane = || {
         s.run(&[

@@ -69,13 +69,18 @@ pub fn docker(args: &[&str]) -> Output {
 }
 
 pub fn docker_ok(args: &[&str]) -> String {
-    let out = docker(args);
+    succeed(Command::new("docker").args(args)).trim().to_owned()
+}
+
+/// Runs `cmd`, which must succeed; returns its stdout.
+pub fn succeed(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
-        "docker {args:?}: {}",
+        "{cmd:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A test's own `BOT_BOTTLE_HOME` and working directory; on drop, takes
@@ -220,16 +225,7 @@ impl Env {
 
     /// `routes edit SLUG` with `editor` as $EDITOR; it must succeed.
     pub fn edit_routes(&self, slug: &str, editor: &str) {
-        let out = self
-            .cmd(&["routes", "edit", slug])
-            .env("EDITOR", editor)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        succeed(self.cmd(&["routes", "edit", slug]).env("EDITOR", editor));
     }
 
     /// No bottle's state folder is left in this test's home.
