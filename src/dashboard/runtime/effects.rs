@@ -14,6 +14,7 @@ use crate::manifest;
 use crate::state::Home;
 use crate::supervise::apply::{self, Applied};
 use crate::supervise::preview::Preview;
+use crate::tmux::control::PaneId;
 
 pub(super) async fn carry_out(shared: &Shared, effect: Effect) {
     let result: Result<(), String> = match effect {
@@ -209,31 +210,13 @@ async fn launch(shared: &Shared, request: NewAgent) -> Result<(), String> {
         return Err("the plan changed; press n again".into());
     }
     let slug = planned.prepared.slug.clone();
-    let (log, tail) = shared.log(&slug, "bringup");
-    let pane = shared
-        .panes
-        .lock()
-        .await
-        .show_log(&slug, &tail)
-        .await
-        .map_err(|e| e.to_string())?;
-    let home = shared.home.clone();
-    let sink = Sink::File(log.clone());
-    let up = tokio::task::spawn_blocking(move || {
-        let interrupted = AtomicBool::new(false);
-        let ctx = Context {
-            home: &home,
-            sink: &sink,
-            interrupted: &interrupted,
-        };
-        let result = service::bring_up(&ctx, &planned);
-        if let Err(e) = &result {
-            sink.line(&format!("bot-bottle: error: {e}"));
-        }
-        result.map_err(|e| e.to_string())
+    let (pane, up) = in_log_pane(shared, &slug, "bringup", move |ctx| {
+        service::bring_up(ctx, &planned).map_err(|e| {
+            ctx.sink.line(&format!("bot-bottle: error: {e}"));
+            e.to_string()
+        })
     })
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     up.map_err(|e| format!("{slug} did not come up: {e}"))?;
     let command = shared.attach_command(&slug);
     let mut panes = shared.panes.lock().await;
@@ -249,28 +232,11 @@ async fn launch(shared: &Shared, request: NewAgent) -> Result<(), String> {
 
 /// Takes a bottle down with its log in the right pane.
 async fn stop(shared: &Shared, slug: String) -> Result<(), String> {
-    let (log, tail) = shared.log(&slug, "teardown");
-    shared
-        .panes
-        .lock()
-        .await
-        .show_log(&slug, &tail)
-        .await
-        .map_err(|e| e.to_string())?;
-    let home = shared.home.clone();
     let target = slug.clone();
-    let down = tokio::task::spawn_blocking(move || {
-        let interrupted = AtomicBool::new(false);
-        let sink = Sink::File(log);
-        let ctx = Context {
-            home: &home,
-            sink: &sink,
-            interrupted: &interrupted,
-        };
-        service::stop(&ctx, &target).map_err(|e| e.to_string())
+    let (_, down) = in_log_pane(shared, &slug, "teardown", move |ctx| {
+        service::stop(ctx, &target).map_err(|e| e.to_string())
     })
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     down?;
     shared
         .panes
@@ -282,4 +248,37 @@ async fn stop(shared: &Shared, slug: String) -> Result<(), String> {
     let _ = shared.relist.send(());
     shared.send(Msg::Stopped(slug));
     Ok(())
+}
+
+/// Runs `work` off the async threads with its output in a fresh log
+/// (`what`: bringup, teardown) that the bottle's right pane follows;
+/// returns that pane and what `work` returned.
+async fn in_log_pane<T: Send + 'static>(
+    shared: &Shared,
+    slug: &str,
+    what: &str,
+    work: impl FnOnce(&Context) -> Result<T, String> + Send + 'static,
+) -> Result<(PaneId, Result<T, String>), String> {
+    let (log, tail) = shared.log(slug, what);
+    let pane = shared
+        .panes
+        .lock()
+        .await
+        .show_log(slug, &tail)
+        .await
+        .map_err(|e| e.to_string())?;
+    let home = shared.home.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let interrupted = AtomicBool::new(false);
+        let sink = Sink::File(log);
+        let ctx = Context {
+            home: &home,
+            sink: &sink,
+            interrupted: &interrupted,
+        };
+        work(&ctx)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok((pane, done))
 }
