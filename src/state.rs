@@ -156,20 +156,17 @@ impl Home {
     /// rejection, an edit), so two of them never interleave; released when
     /// dropped.
     pub fn lock_bottle(&self, slug: &str) -> Result<BottleLock, StateError> {
-        check_slug(slug)?;
-        let dir = self.bottle(slug);
-        if !dir.root().is_dir() {
-            return Err(StateError::NoState {
-                slug: slug.to_owned(),
-                dir: self.state_root(),
-            });
-        }
-        let file = lock_file(&dir.lock())?;
+        let file = lock_file(&self.bottle_folder(slug)?.lock())?;
         Ok(BottleLock(file))
     }
 
     /// `lock_bottle` without waiting: None while someone holds it.
     pub fn try_lock_bottle(&self, slug: &str) -> Result<Option<BottleLock>, StateError> {
+        Ok(try_lock_file(&self.bottle_folder(slug)?.lock())?.map(BottleLock))
+    }
+
+    /// The state folder of bottle `slug`, which must be there.
+    fn bottle_folder(&self, slug: &str) -> Result<BottleDir, StateError> {
         check_slug(slug)?;
         let dir = self.bottle(slug);
         if !dir.root().is_dir() {
@@ -178,7 +175,7 @@ impl Home {
                 dir: self.state_root(),
             });
         }
-        Ok(try_lock_file(&dir.lock())?.map(BottleLock))
+        Ok(dir)
     }
 
     pub fn mark_preserved(&self, slug: &str) -> Result<(), StateError> {
