@@ -2,7 +2,7 @@
 //! queue (file notifications), the bottles (docker's events) and the
 //! sessions' output (tmux `%output`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -64,7 +64,8 @@ pub(super) fn spawn_proposals(
     msgs: mpsc::UnboundedSender<Msg>,
     relist_bottles: mpsc::UnboundedSender<()>,
 ) {
-    let (changed, mut rx) = mpsc::unbounded_channel::<()>();
+    // What changed: a bottle's state, or (None) anything.
+    let (changed, mut rx) = mpsc::unbounded_channel::<Option<String>>();
     let root = home.state_root();
     let _ = std::fs::create_dir_all(&root);
     let watched = root.clone();
@@ -84,7 +85,16 @@ pub(super) fn spawn_proposals(
                     .all(|p| queues::is_repository_churn(&watched, p))
         });
         if !churn {
-            let _ = changed.send(());
+            match event.as_ref().map(|e| &e.paths) {
+                Ok(paths) if !paths.is_empty() => {
+                    for path in paths {
+                        let _ = changed.send(queues::bottle_of(&watched, path));
+                    }
+                }
+                _ => {
+                    let _ = changed.send(None);
+                }
+            }
         }
         let landed = event
             .as_ref()
@@ -124,11 +134,19 @@ pub(super) fn spawn_proposals(
     let mut seen: Option<std::collections::HashSet<String>> = None;
     tokio::spawn(async move {
         let _watcher = watcher;
+        // The bottles whose state changed since the last look; None: all.
+        let mut dirty: Option<BTreeSet<String>> = None;
         loop {
             let home = home.clone();
+            let bottles = dirty.replace(BTreeSet::new());
             // Learning mode first: denied requests become suggestions.
             let list = tokio::task::spawn_blocking(move || {
-                suggest::sync_all(&home);
+                match bottles {
+                    None => suggest::sync_all(&home),
+                    Some(slugs) => slugs.iter().for_each(|slug| {
+                        let _ = suggest::sync(&home, slug);
+                    }),
+                }
                 apply::pending(&home).unwrap_or_default()
             })
             .await
@@ -144,18 +162,28 @@ pub(super) fn spawn_proposals(
             }
             // Wait for a change (every 5 s when the folder cannot be
             // watched), then let a burst of writes settle.
-            match watching {
-                true => {
-                    if rx.recv().await.is_none() {
-                        return;
-                    }
-                }
+            let first = match watching {
+                true => match rx.recv().await {
+                    Some(first) => first,
+                    None => return,
+                },
                 false => {
-                    let _ = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    None
+                }
+            };
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let mut changes = vec![first];
+            while let Ok(more) = rx.try_recv() {
+                changes.push(more);
+            }
+            for change in changes {
+                match (change, dirty.as_mut()) {
+                    (Some(slug), Some(slugs)) => _ = slugs.insert(slug),
+                    (Some(_), None) => {}
+                    (None, _) => dirty = None,
                 }
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            while rx.try_recv().is_ok() {}
         }
     });
 }

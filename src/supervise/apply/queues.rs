@@ -128,6 +128,15 @@ pub fn is_repository_churn(root: &Path, path: &Path) -> bool {
     parts.len() > 2 && parts[1] == gitgate::SERVICE && parts[2] == gitgate::REPO
 }
 
+/// The bottle whose state folder holds `path` (under the state root
+/// `root`).
+pub fn bottle_of(root: &Path, path: &Path) -> Option<String> {
+    match path.strip_prefix(root).ok()?.components().next()? {
+        Component::Normal(slug) => slug.to_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
 /// Whether `path` (under the state root `root`) is a gate's `landed.json`
 /// (or the temporary file it is written through).
 pub fn is_landed(root: &Path, path: &Path) -> bool {
@@ -167,6 +176,22 @@ mod tests {
             justification: "held".into(),
             request,
             source: Origin::Denied,
+        }
+    }
+
+    #[test]
+    fn a_path_names_its_bottle() {
+        let root = Path::new("/h/state");
+        for (path, slug) in [
+            (
+                "/h/state/shell-aaaaa/egress/decisions.jsonl",
+                Some("shell-aaaaa"),
+            ),
+            ("/h/state/shell-aaaaa", Some("shell-aaaaa")),
+            ("/h/state", None),
+            ("/h/other/shell-aaaaa/x", None),
+        ] {
+            assert_eq!(bottle_of(root, Path::new(path)).as_deref(), slug, "{path}");
         }
     }
 
