@@ -706,11 +706,12 @@ fn a_kept_gate_that_borrowed_the_operators_objects_gets_its_own() {
 
     let gate = start(f.options(1 << 20));
     assert!(!repo.join("objects/info/alternates").exists());
+    // (The clone waits for the gate's first mirroring.)
+    let clone = f.clone(gate.addr, "clone");
+    assert_eq!(f.git(&clone, &["rev-parse", "origin/kept"]), dev);
     f.git(&repo, &["fsck", "--connectivity-only", "--no-dangling"]);
     let out = f.run_git(&repo, &["cat-file", "-e", &hidden]);
     assert!(!out.status.success(), "the gate took more than it keeps");
-    let clone = f.clone(gate.addr, "clone");
-    assert_eq!(f.git(&clone, &["rev-parse", "origin/kept"]), dev);
 }
 
 #[test]
