@@ -824,6 +824,20 @@ fn compressed_request_bodies_count_what_they_decode_to() {
         f.commit(&clone, "n.txt", &format!("{i}\n"), &format!("n{i}"));
     }
     f.git(&f.path("op"), &["checkout", "-q", "dev"]);
-    f.commit(&f.path("op"), "d.txt", "d\n", "dev moves");
-    f.git(&clone, &["fetch", "-q", "origin"]);
+    let dev = f.commit(&f.path("op"), "d.txt", "d\n", "dev moves");
+    let out = Command::new("git")
+        .current_dir(&clone)
+        .args(["fetch", "-q", "origin"])
+        .env("HOME", f.path("home"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TRACE_CURL", "1")
+        .env("GIT_TRACE_CURL_NO_DATA", "1")
+        .env("NO_PROXY", "*")
+        .env("no_proxy", "*")
+        .output()
+        .unwrap();
+    let trace = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{trace}");
+    assert!(trace.contains("Content-Encoding: gzip"), "{trace}");
+    assert_eq!(f.git(&clone, &["rev-parse", "origin/dev"]), dev);
 }
