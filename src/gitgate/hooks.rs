@@ -176,35 +176,34 @@ fn pre_receive(
     let config = env.config()?;
     let git = Git::hook();
     let held = env.held()?;
-    let mut refusals = Vec::new();
     if updates.len() > MAX_PUSH_REFS {
-        refusals.push(format!(
+        let why = format!(
             "the push names {} refs; a push may name at most {MAX_PUSH_REFS}: push them in parts",
             updates.len()
-        ));
+        );
+        return Ok(refuse(env, &[why], out));
     }
-    if refusals.is_empty() {
-        for (old, new, name) in updates {
-            let object = if is_zero(new) {
-                None
-            } else {
-                Some(Object::from_type(&git.run(["cat-file", "-t", new])?))
-            };
-            let fast_forward = !is_zero(old)
-                && !is_zero(new)
-                && object == Some(Object::Commit)
-                && git.test(["merge-base", "--is-ancestor", old, new])?;
-            let update = RefUpdate {
-                name: name.clone(),
-                old: old.clone(),
-                new: new.clone(),
-                fast_forward,
-                object,
-            };
-            let pending = held.get(name).map(String::as_str);
-            if let Verdict::Refuse(why) = policy::verdict(&update, config.allow, pending) {
-                refusals.push(why);
-            }
+    let mut refusals = Vec::new();
+    for (old, new, name) in updates {
+        let object = if is_zero(new) {
+            None
+        } else {
+            Some(Object::from_type(&git.run(["cat-file", "-t", new])?))
+        };
+        let fast_forward = !is_zero(old)
+            && !is_zero(new)
+            && object == Some(Object::Commit)
+            && git.test(["merge-base", "--is-ancestor", old, new])?;
+        let update = RefUpdate {
+            name: name.clone(),
+            old: old.clone(),
+            new: new.clone(),
+            fast_forward,
+            object,
+        };
+        let pending = held.get(name).map(String::as_str);
+        if let Verdict::Refuse(why) = policy::verdict(&update, config.allow, pending) {
+            refusals.push(why);
         }
     }
     if refusals.is_empty()
@@ -230,6 +229,11 @@ fn pre_receive(
     if refusals.is_empty() {
         return Ok(true);
     }
+    Ok(refuse(env, &refusals, out))
+}
+
+/// Says why a push is refused, and audits it; false (the hook's answer).
+fn refuse(env: &GateEnv, refusals: &[String], out: &mut dyn Write) -> bool {
     line(
         out,
         "bot-bottle git gate: push refused, nothing was updated:",
@@ -238,7 +242,7 @@ fn pre_receive(
         line(out, &format!("  - {why}"));
         Audit::new("refused", why.clone()).write(env, out);
     }
-    Ok(false)
+    false
 }
 
 /// Refuses a push that would give the bottle more than `MAX_BRANCHES`
