@@ -12,11 +12,17 @@
 //! agent ──push──► http server ──CGI──► git http-backend ──► receive-pack
 //!                                        hooks (this binary):
 //!   pre-receive  (objects in quarantine)  refuse: deletion, tag, non-ff,
-//!                                         too large, a secret in any commit
+//!                                         too large, too many refs or
+//!                                         branches, a secret in any commit
 //!   update       (per ref, objects in)    hold: a protected path → proposal
 //!   post-receive (refs updated)           land in the operator's repository,
-//!                                         forward upstream or propose it
+//!                                         forward upstream (every commit the
+//!                                         remote lacks scanned) or propose it
 //! ```
+//!
+//! The server counts a request body as git will read it (decoded, under
+//! the push limit) before git sees it; the repository keeps its own
+//! objects (`repo`), so the agent reads only the branches it mirrors.
 //!
 //! The sidecar's state folder (`state/<slug>/git-gate/`, `/state` inside):
 //!
@@ -26,7 +32,8 @@
 //!                  the bottle, for the DLP scan; removed at teardown
 //! ssh/             keys of `ssh` entries and known_hosts; removed at teardown
 //! upstream-ca.pem  extra CAs for HTTPS remotes (optional)
-//! repo.git/        the bare repository (made by the sidecar)
+//! repo.git/        the bare repository (made by the sidecar): the objects
+//!                  of the operator's branches and of the agent's pushes
 //! landed.json      Landed: what reached the operator's repository
 //! queue/ responses/ archive/   git-push proposals (supervise's Queue layout)
 //! ```
@@ -38,7 +45,7 @@
 
 pub mod operator;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 mod decide;
 mod deliver;
@@ -86,14 +93,31 @@ pub const HELD_REFS: &str = "refs/bot-bottle/held/";
 /// The default size limit of one push, in bytes.
 pub const DEFAULT_MAX_PUSH: u64 = 64 << 20;
 
-/// Paths a push may not change without the operator's approval: CI
-/// definitions, git's own config files and whatever runs on the operator's
-/// machine when they open the tree. A pattern without `/` matches a file
-/// or folder name at any depth; a path is protected when it or one of its
-/// folders matches. Matching ignores case. The bottle's own manifest files
-/// and Dockerfiles are added by the plan.
+/// Refs one push may name.
+pub const MAX_PUSH_REFS: usize = 32;
+/// Branches (landed or held) and tags a bottle may have in its gate.
+pub const MAX_BRANCHES: usize = 128;
+/// The longest ref name a push may use, in bytes.
+pub const MAX_REF_NAME: usize = 255;
+/// `landed.json` is read at most this large: more than `MAX_BRANCHES`
+/// entries of the longest names can fill (see the test).
+pub const MAX_LANDED_BYTES: u64 = 4 << 20;
+
+/// Paths a push may not change without the operator's approval: what runs
+/// code, or steers a program that does, on the operator's machine when
+/// they open the tree, enter it, commit in it, or run their usual tools
+/// there (git, an editor, a coding agent, a package manager, `make`). The
+/// project's source and its ordinary manifests (`package.json`,
+/// `Cargo.toml`) are not here: they are code the operator reviews as code.
+/// A pattern without `/` matches a file or folder name at any depth; a
+/// path is protected when it or one of its folders matches. Matching
+/// ignores case. The bottle's own manifest files and Dockerfiles are added
+/// by the plan. The README's Git section lists them with the reasons.
 pub const DEFAULT_PROTECTED: &[&str] = &[
+    // git's own files (`.gitattributes` filters, `.gitmodules`) and
+    // GitHub's and GitLab's CI.
     ".git*",
+    // CI definitions.
     ".ci",
     ".circleci",
     ".buildkite",
@@ -104,10 +128,80 @@ pub const DEFAULT_PROTECTED: &[&str] = &[
     "Jenkinsfile",
     "azure-pipelines.yml",
     "bitbucket-pipelines.yml",
-    ".pre-commit-config.yaml",
+    // Git hook managers: run on commit and push.
+    ".husky",
+    "lefthook*",
+    ".lefthook*",
+    ".pre-commit-config.*",
+    ".overcommit.yml",
+    ".simple-git-hooks*",
+    "simple-git-hooks*",
+    // Coding agents' instructions, hooks and MCP servers.
+    ".claude",
+    "CLAUDE.md",
+    "CLAUDE.local.md",
+    ".mcp.json",
+    ".codex",
+    "AGENTS.md",
+    "AGENTS.override.md",
+    ".gemini",
+    "GEMINI.md",
+    ".cursor",
+    ".cursorrules",
+    ".windsurf",
+    ".windsurfrules",
+    ".clinerules",
+    ".roo",
+    ".continue",
+    ".aider*",
+    ".amazonq",
+    // Environments and toolchains: run or download programs on entering
+    // the folder or on the first command.
     ".envrc",
+    "mise*.toml",
+    ".mise*.toml",
+    ".mise",
+    "mise",
+    ".tool-versions",
+    ".prototools",
+    "rust-toolchain",
+    "rust-toolchain.toml",
+    ".nvmrc",
+    ".node-version",
+    ".python-version",
+    ".ruby-version",
+    ".java-version",
+    ".sdkmanrc",
+    ".bazelversion",
+    ".bazelrc",
+    // Editors and dev containers: tasks, settings and extensions.
     ".vscode",
     ".devcontainer",
+    ".idea",
+    ".zed",
+    "*.code-workspace",
+    // Package managers' and build tools' configuration that names
+    // programs to run (`.cargo/config.toml`'s runners, `yarnPath`).
+    ".cargo",
+    ".npmrc",
+    ".yarnrc",
+    ".yarnrc.yml",
+    ".yarn",
+    ".pnpmfile.cjs",
+    "bunfig.toml",
+    ".mvn",
+    "mvnw",
+    "gradlew",
+    "gradle-wrapper.properties",
+    // Build entry points run by habit.
+    "Makefile",
+    "GNUmakefile",
+    "*.mk",
+    "justfile",
+    ".justfile",
+    "Taskfile*",
+    "Rakefile",
+    // bot-bottle's own manifests.
     ".bot-bottle",
     "bot-bottle.json",
 ];
@@ -191,13 +285,29 @@ pub struct LandedBranch {
     pub forwarded: Vec<String>,
 }
 
-/// Reads a bottle's `landed.json`: the sidecar writes it, so it is read
-/// bounded and a bad one reads as nothing landed.
-pub fn read_landed(gate_dir: &Path) -> Landed {
-    crate::state::read_bounded(&gate_dir.join(LANDED_FILE), 1 << 20)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default()
+#[derive(Debug, thiserror::Error)]
+pub enum LandedError {
+    #[error(
+        "{path}: {reason}; the gate keeps there which branches are the agent's, so nothing lands and the operator's branches are not mirrored until it reads again: restore or repair the file, or stop the bottle"
+    )]
+    Unreadable { path: PathBuf, reason: String },
+}
+
+/// Reads a bottle's `landed.json` (none: nothing landed). The gate decides
+/// by it which branches are the agent's, so a file that cannot be read is
+/// an error, never "nothing landed". Read bounded: the sidecar writes it.
+pub fn read_landed(gate_dir: &Path) -> Result<Landed, LandedError> {
+    let path = gate_dir.join(LANDED_FILE);
+    let unreadable = |reason: String| LandedError::Unreadable {
+        path: path.clone(),
+        reason,
+    };
+    match crate::state::read_bounded(&path, MAX_LANDED_BYTES) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| unreadable(format!("not what the gate writes: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Landed::default()),
+        Err(e) => Err(unreadable(e.to_string())),
+    }
 }
 
 /// The push policy in words, for the agent (`git-push-policy`) and the
@@ -232,7 +342,7 @@ pub fn policy_text(config: &GateConfig) -> String {
         s.push_str(&format!("- Refused: {}.\n", refused.join("; ")));
     }
     s.push_str(&format!(
-        "- A push larger than {} MiB is refused.\n",
+        "- A push larger than {} MiB is refused, and so is one naming more than {MAX_PUSH_REFS} refs; the bottle may have at most {MAX_BRANCHES} branches and tags (landed or held).\n",
         config.max_push_bytes >> 20
     ));
     s.push_str("- Every commit of a push is scanned for secrets (API keys, private keys, tokens, this bottle's credentials): one hit refuses the whole push, naming the commit and file; remove it from every commit (rewrite them locally), then push again.\n");
@@ -242,6 +352,9 @@ pub fn policy_text(config: &GateConfig) -> String {
     ));
     if config.remotes.is_empty() {
         s.push_str("- Nothing is pushed upstream: the operator takes it from there.\n");
+    }
+    if !config.remotes.is_empty() {
+        s.push_str("- Before a branch goes upstream, every commit the remote does not have yet is scanned the same way, the operator's included: a hit keeps the branch home, and the push's output names the commit.\n");
     }
     for remote in &config.remotes {
         let branches = if remote.branches.is_empty() {
@@ -294,6 +407,58 @@ mod tests {
         let text = policy_text(&c);
         assert!(!text.contains("Refused"), "{text}");
         assert!(text.contains("Upstream `up`: pushes to agent/*"), "{text}");
+    }
+
+    #[test]
+    fn landed_json_reads_strictly() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_landed(dir.path()).unwrap(), Landed::default());
+        let path = dir.path().join(LANDED_FILE);
+        let landed = Landed {
+            branches: vec![LandedBranch {
+                branch: "feature".into(),
+                landed_as: "bot-bottle/dev-abcde/feature".into(),
+                commit: "a".repeat(40),
+                at: "2026-01-01T00:00:00Z".into(),
+                forwarded: vec![],
+            }],
+        };
+        std::fs::write(&path, serde_json::to_vec(&landed).unwrap()).unwrap();
+        assert_eq!(read_landed(dir.path()).unwrap(), landed);
+        let too_large = format!(
+            "{}{}",
+            serde_json::to_string(&landed).unwrap(),
+            " ".repeat(MAX_LANDED_BYTES as usize)
+        );
+        for bad in ["{not json", "[]", too_large.as_str()] {
+            std::fs::write(&path, bad).unwrap();
+            let e = read_landed(dir.path()).unwrap_err().to_string();
+            assert!(
+                e.contains("landed.json") && e.contains("stop the bottle"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_landed_bound_holds_more_than_the_caps_can_fill() {
+        // The longest ref name, of a character JSON doubles; a long
+        // identity; many remotes with long names.
+        let branch = "\"".repeat(MAX_REF_NAME - "refs/heads/".len());
+        let slug = format!("{}-abcde", "x".repeat(58));
+        let full = Landed {
+            branches: (0..MAX_BRANCHES)
+                .map(|_| LandedBranch {
+                    branch: branch.clone(),
+                    landed_as: format!("{}{branch}", land_prefix(&slug)),
+                    commit: "f".repeat(64),
+                    at: "2026-12-31T23:59:59.999999999Z".into(),
+                    forwarded: (0..16).map(|i| format!("{i:0>64}")).collect(),
+                })
+                .collect(),
+        };
+        let size = serde_json::to_vec_pretty(&full).unwrap().len() as u64;
+        assert!(size * 2 < MAX_LANDED_BYTES, "{size}");
     }
 
     #[test]

@@ -62,6 +62,34 @@ fn operator_repo(env: &Env) {
     env.write("proj/README.md", "hello, uncommitted\n");
 }
 
+/// What of the operator's repository the agent must never get: a stash, a
+/// remote-tracking branch, `refs/original`, another bottle's branch and
+/// notes, each an object of its own (made without touching the working
+/// tree). Returns (what, object id).
+fn hidden_objects(proj: &Path) -> Vec<(&'static str, String)> {
+    let stash = git(proj, &["stash", "create", "hidden"]);
+    git(proj, &["stash", "store", "-m", "hidden", &stash]);
+    let mut hidden = vec![("the stash", stash)];
+    for (what, name) in [
+        ("a remote-tracking branch", "refs/remotes/origin/wip"),
+        ("refs/original", "refs/original/refs/heads/main"),
+        (
+            "another bottle's branch",
+            "refs/heads/bot-bottle/other-zzzzz/x",
+        ),
+    ] {
+        let commit = git(
+            proj,
+            &["commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", what],
+        );
+        git(proj, &["update-ref", name, &commit]);
+        hidden.push((what, commit));
+    }
+    git(proj, &["notes", "add", "-m", "not for the agent", "HEAD"]);
+    hidden.push(("the notes", git(proj, &["rev-parse", "refs/notes/commits"])));
+    hidden
+}
+
 fn pending_pushes(env: &Env) -> Vec<Value> {
     let (code, out, err) = env.run(&["proposals", "--json"]);
     assert_eq!(code, 0, "{err}");
@@ -112,10 +140,36 @@ fn pushes_land_as_branches_and_the_checks_hold() {
         .as_str(),
     );
     let proj = env.proj();
+    let hidden = hidden_objects(&proj);
     let before = refs(&proj);
     let status_before = git(&proj, &["status", "--porcelain"]);
     let slug = env.start_detached(&["dev", "--cwd"]);
     let prefix = format!("bot-bottle/{slug}");
+
+    // None of the operator's other refs and objects reaches the agent: not
+    // by id (protocol v2 and v0), not named by an advertisement.
+    let ids: Vec<&str> = hidden.iter().map(|(_, oid)| oid.as_str()).collect();
+    let out = agent_ok(
+        &env,
+        &slug,
+        &format!(
+            "for oid in {}; do git fetch -q origin $oid 2>/dev/null && echo FETCHED $oid; \
+             git -c protocol.version=0 fetch -q origin $oid 2>/dev/null && echo FETCHED $oid; \
+             git cat-file -e $oid 2>/dev/null && echo HAS $oid; done; true",
+            ids.join(" ")
+        ),
+    );
+    assert!(!out.contains("FETCHED") && !out.contains("HAS"), "{out}");
+    let out = agent_ok(
+        &env,
+        &slug,
+        "git ls-remote origin; git -c protocol.version=0 ls-remote origin; \
+         GIT_TRACE_PACKET=1 git push --dry-run origin HEAD:refs/heads/probe",
+    );
+    assert!(out.contains("refs/heads/main"), "{out}");
+    for (what, oid) in &hidden {
+        assert!(!out.contains(oid.as_str()), "{what} ({oid}) shown: {out}");
+    }
 
     // The workspace is a clone of the gate, with history and the
     // operator's uncommitted change.
@@ -419,6 +473,38 @@ fn pushes_go_upstream_only_for_allowed_branches() {
             .lines()
             .any(|l| l.contains("git-push") && l.contains("forwarded")),
         "{audit}"
+    );
+
+    // The operator commits a token locally and does not push it; the agent
+    // builds on it. The branch lands home, but does not go upstream: the
+    // remote lacks the operator's commit, and it is scanned too.
+    let secret = format!("ghp_{}", "Zq8vN3xLr5Kw2Yp7Tm4Hs6Jd9Fb1Gc0Xa2Ve");
+    env.write("proj/deploy.env", &format!("TOKEN={secret}\n"));
+    git(&env.proj(), &["add", "deploy.env"]);
+    git(&env.proj(), &["commit", "-q", "-m", "local deploy config"]);
+    let unpushed = git(&env.proj(), &["rev-parse", "HEAD"]);
+    let out = agent_ok(
+        &env,
+        &slug,
+        "git fetch -q origin && git checkout -q -b agent/leak origin/main && echo z > z.txt \
+         && git add z.txt && git commit -q -m z && git push origin agent/leak",
+    );
+    assert!(
+        out.contains(&format!("bot-bottle/{slug}/agent/leak")),
+        "{out}"
+    );
+    assert!(out.contains("not forwarded"), "{out}");
+    assert!(out.contains(&unpushed[..10]), "{out}");
+    assert!(!out.contains(&secret), "{out}");
+    assert!(git(&up_repo, &["branch", "--list", "agent/leak"]).is_empty());
+    let has = Command::new("git")
+        .args(["cat-file", "-e", &unpushed])
+        .current_dir(&up_repo)
+        .status()
+        .unwrap();
+    assert!(
+        !has.success(),
+        "the operator's unpushed commit went upstream"
     );
     let (code, _, err) = env.run(&["stop", &slug]);
     assert_eq!(code, 0, "{err}");

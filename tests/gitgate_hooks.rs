@@ -1,16 +1,16 @@
 //! The git gate's push path with real git in temporary folders: an
-//! operator repository, a bare gate repository borrowing its objects
-//! (alternates) with this binary as its hooks, and an agent's clone that
-//! pushes to it. No docker, no network: `git push` to a path runs
-//! receive-pack, and so the hooks, right here, with the pushing process's
-//! environment (the `BOT_BOTTLE_GATE_*` variables).
+//! operator repository, the gate's bare repository as the sidecar prepares
+//! it (this binary as its hooks, the operator's branches mirrored), and an
+//! agent's clone that pushes to it. No docker, no network: `git push` to a
+//! path runs receive-pack, and so the hooks, right here, with the pushing
+//! process's environment (the `BOT_BOTTLE_GATE_*` variables).
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use bot_bottle::gitgate::repo::GateRepo;
 use bot_bottle::gitgate::{self, GateEnv};
 use serde_json::{Value, json};
 
@@ -48,36 +48,6 @@ impl Gate {
             git(&op, &["add", file]);
             git(&op, &["commit", "-q", "-m", &format!("add {file}")]);
         }
-        let repo = gate.repo();
-        git(
-            &gate.root,
-            &["init", "-q", "--bare", "-b", "main", repo.to_str().unwrap()],
-        );
-        fs::write(
-            repo.join("objects/info/alternates"),
-            format!("{}\n", gate.op_git().join("objects").display()),
-        )
-        .unwrap();
-        for (key, value) in [
-            ("receive.hideRefs", "refs/bot-bottle"),
-            ("uploadpack.hideRefs", "refs/bot-bottle"),
-        ] {
-            git(&repo, &["config", key, value]);
-        }
-        for hook in ["pre-receive", "update", "post-receive"] {
-            let path = repo.join("hooks").join(hook);
-            fs::write(
-                &path,
-                format!(
-                    "#!/bin/sh\nexec '{}' sidecar git-hook {hook} \"$@\"\n",
-                    env!("CARGO_BIN_EXE_bot-bottle")
-                ),
-            )
-            .unwrap();
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        let main = gate.op(&["rev-parse", "main"]);
-        git(&repo, &["update-ref", "refs/heads/main", &main]);
         let config = json!({
             "slug": SLUG,
             "operator": true,
@@ -87,7 +57,15 @@ impl Gate {
             "max_push_bytes": max_push_bytes,
             "remotes": remotes,
         });
+        fs::create_dir_all(gate.state()).unwrap();
         fs::write(gate.state().join("gate.json"), config.to_string()).unwrap();
+        // The gate's repository as the sidecar makes it, with this binary
+        // as its hooks.
+        let config: gitgate::GateConfig = serde_json::from_value(config).unwrap();
+        let repo = gate.gate_repo();
+        repo.prepare(&config, Path::new(env!("CARGO_BIN_EXE_bot-bottle")))
+            .unwrap();
+        repo.refresh().unwrap();
         fs::write(
             gate.state().join("tokens.json"),
             json!({"up": "user:pass-for-upstream", "secret": TOKEN}).to_string(),
@@ -98,7 +76,7 @@ impl Gate {
             &[
                 "clone",
                 "-q",
-                &format!("file://{}", repo.display()),
+                &format!("file://{}", gate.repo().display()),
                 "agent",
             ],
         );
@@ -110,6 +88,9 @@ impl Gate {
     }
     fn repo(&self) -> PathBuf {
         self.state().join("repo.git")
+    }
+    fn gate_repo(&self) -> GateRepo {
+        GateRepo::new(&self.state(), Some(&self.op_git()))
     }
     fn op_git(&self) -> PathBuf {
         self.root.join("operator/.git")
@@ -173,6 +154,14 @@ impl Gate {
             out.status.success(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
+    }
+
+    /// `landed.json`, read as it is (none: nothing landed).
+    fn landed(&self) -> gitgate::Landed {
+        match fs::read(self.state().join(gitgate::LANDED_FILE)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap(),
+            Err(_) => gitgate::Landed::default(),
+        }
     }
 
     fn queued(&self) -> Vec<Value> {
@@ -242,7 +231,7 @@ fn a_push_lands_as_the_bottles_branch_and_nothing_else_changes() {
         git(&gate.root.join("operator"), &["status", "--porcelain"]),
         ""
     );
-    let landed_file = gitgate::read_landed(&gate.state());
+    let landed_file = gate.landed();
     assert_eq!(landed_file.branches.len(), 1);
     assert_eq!(landed_file.branches[0].landed_as, landed);
     assert_eq!(landed_file.branches[0].commit, c2);
@@ -443,10 +432,7 @@ fn forwarding_goes_upstream_only_for_matching_branches() {
     assert!(ok, "{stderr}");
     assert!(stderr.contains("forwarded to upstream up"), "{stderr}");
     assert_eq!(git(&upstream, &["rev-parse", "refs/heads/agent/x"]), x);
-    assert_eq!(
-        gitgate::read_landed(&gate.state()).branches[0].forwarded,
-        vec!["up"]
-    );
+    assert_eq!(gate.landed().branches[0].forwarded, vec!["up"]);
 
     git(&gate.agent(), &["checkout", "-q", "-b", "other", "main"]);
     let other = gate.commit("o.txt", Some("o\n"), "o");
@@ -478,7 +464,7 @@ fn forwarding_goes_upstream_only_for_matching_branches() {
     let mut out = Vec::new();
     gitgate::decide_in(&gate.env(), &id, true, &mut out).unwrap();
     assert_eq!(git(&upstream, &["rev-parse", "refs/heads/other"]), other2);
-    let landed = gitgate::read_landed(&gate.state());
+    let landed = gate.landed();
     let other_landed = landed
         .branches
         .iter()
@@ -570,7 +556,7 @@ fn what_the_manifest_allows_lands_and_forced_pushes_go_upstream_with_a_lease() {
         gate.op(&["for-each-ref", &format!("refs/heads/bot-bottle/{SLUG}/")])
             .is_empty()
     );
-    assert!(gitgate::read_landed(&gate.state()).branches.is_empty());
+    assert!(gate.landed().branches.is_empty());
     assert_eq!(
         git(&upstream, &["rev-parse", "refs/heads/feature"]),
         rewritten
@@ -593,16 +579,11 @@ fn merges_of_the_operators_work_and_binary_files_are_scanned_for_what_they_add()
     fs::write(op.join("blob.bin"), &binary).unwrap();
     git(&op, &["add", "."]);
     git(&op, &["commit", "-q", "-m", "fixtures"]);
-    let main = gate.op(&["rev-parse", "main"]);
     git(&gate.agent(), &["checkout", "-q", "-b", "feature"]);
     gate.commit("mine.txt", Some("mine\n"), "mine");
-    // The agent fetches the operator's main through the gate; then the
-    // gate's main goes back, so only the operator's refs (alternates)
-    // know the fixtures commit.
-    let old_main = git(&gate.repo(), &["rev-parse", "main"]);
-    git(&gate.repo(), &["update-ref", "refs/heads/main", &main]);
+    // The agent fetches the operator's main through the gate and merges.
+    gate.gate_repo().refresh().unwrap();
     git(&gate.agent(), &["fetch", "-q", "origin"]);
-    git(&gate.repo(), &["update-ref", "refs/heads/main", &old_main]);
     git(&gate.agent(), &["merge", "-q", "--no-edit", "origin/main"]);
     binary.extend(b" more");
     fs::write(gate.agent().join("blob.bin"), &binary).unwrap();
@@ -631,4 +612,264 @@ fn a_push_too_large_to_scan_is_refused() {
     let (ok, stderr) = gate.push(&["big"]);
     assert!(!ok);
     assert!(stderr.contains("too large to scan"), "{stderr}");
+}
+
+/// A bare repository in `dir` standing in for an upstream; the operator's
+/// `main` pushed to it.
+fn upstream_with_main(dir: &Path, gate: &Gate) -> PathBuf {
+    let upstream = dir.join("upstream.git");
+    git(
+        dir,
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "-b",
+            "main",
+            upstream.to_str().unwrap(),
+        ],
+    );
+    git(
+        &gate.root.join("operator"),
+        &["push", "-q", upstream.to_str().unwrap(), "main"],
+    );
+    upstream
+}
+
+/// Whether a repository has an object.
+fn has_object(repo: &Path, oid: &str) -> bool {
+    command(repo)
+        .args(["cat-file", "-e", oid])
+        .status()
+        .unwrap()
+        .success()
+}
+
+#[test]
+fn forwarding_scans_every_commit_the_remote_does_not_have() {
+    let dir = tempfile::tempdir().unwrap();
+    let gate = Gate::new(json!([{
+        "name": "up",
+        "url": dir.path().join("upstream.git").display().to_string(),
+        "branches": ["agent/*"],
+    }]));
+    let upstream = upstream_with_main(dir.path(), &gate);
+    let op = gate.root.join("operator");
+
+    // The operator's fixture with a key shape, pushed upstream long ago;
+    // then the remote moves on with a commit the operator has fetched
+    // (a remote-tracking branch, which the gate does not mirror) but not
+    // merged. A branch on the operator's main brings the remote nothing
+    // but its own commit: it goes on.
+    fs::write(op.join("fixture.env"), format!("KEY={AWS_KEY}\n")).unwrap();
+    git(&op, &["add", "fixture.env"]);
+    git(&op, &["commit", "-q", "-m", "operator's fixture"]);
+    git(&op, &["push", "-q", upstream.to_str().unwrap(), "main"]);
+    let other = dir.path().join("other");
+    git(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            upstream.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
+    );
+    fs::write(other.join("theirs.txt"), "theirs\n").unwrap();
+    git(&other, &["add", "theirs.txt"]);
+    git(&other, &["commit", "-q", "-m", "someone else's"]);
+    git(&other, &["push", "-q", "origin", "main"]);
+    git(
+        &op,
+        &[
+            "fetch",
+            "-q",
+            upstream.to_str().unwrap(),
+            "main:refs/remotes/up/main",
+        ],
+    );
+    gate.gate_repo().refresh().unwrap();
+    git(&gate.agent(), &["fetch", "-q", "origin"]);
+    git(
+        &gate.agent(),
+        &["checkout", "-q", "-b", "agent/ok", "origin/main"],
+    );
+    let ok_commit = gate.commit("ok.txt", Some("ok\n"), "fine");
+    let (ok, stderr) = gate.push(&["agent/ok"]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("forwarded to upstream up"), "{stderr}");
+    assert_eq!(
+        git(&upstream, &["rev-parse", "refs/heads/agent/ok"]),
+        ok_commit
+    );
+
+    // The operator commits a key locally and does not push it. The agent
+    // branches from that main: the branch is clean, but forwarding it
+    // would carry the operator's commit upstream, so it is not forwarded.
+    fs::write(
+        op.join("local.env"),
+        format!("AWS_ACCESS_KEY_ID={AWS_KEY}\n"),
+    )
+    .unwrap();
+    git(&op, &["add", "local.env"]);
+    git(&op, &["commit", "-q", "-m", "local only"]);
+    let unpushed = gate.op(&["rev-parse", "main"]);
+    gate.gate_repo().refresh().unwrap();
+    git(&gate.agent(), &["fetch", "-q", "origin"]);
+    git(
+        &gate.agent(),
+        &["checkout", "-q", "-b", "agent/x", "origin/main"],
+    );
+    let x = gate.commit("x.txt", Some("x\n"), "x");
+    let (ok, stderr) = gate.push(&["agent/x"]);
+    assert!(ok, "it lands home all the same: {stderr}");
+    assert!(
+        stderr.contains(&format!("landed as bot-bottle/{SLUG}/agent/x")),
+        "{stderr}"
+    );
+    assert_eq!(
+        gate.op(&["rev-parse", &format!("bot-bottle/{SLUG}/agent/x")]),
+        x
+    );
+    assert!(stderr.contains("not forwarded"), "{stderr}");
+    assert!(stderr.contains(&unpushed[..10]), "{stderr}");
+    assert!(stderr.contains("local.env"), "{stderr}");
+    assert!(stderr.contains("aws-access-key-id"), "{stderr}");
+    assert!(!stderr.contains(AWS_KEY), "{stderr}");
+    assert!(git(&upstream, &["for-each-ref", "refs/heads/agent/x"]).is_empty());
+    assert!(
+        !has_object(&upstream, &unpushed),
+        "the secret went upstream"
+    );
+    let landed = gate.landed();
+    let x_landed = landed
+        .branches
+        .iter()
+        .find(|b| b.branch == "agent/x")
+        .unwrap();
+    assert!(x_landed.forwarded.is_empty(), "{landed:?}");
+    let decisions = gate.audit_decisions();
+    assert_eq!(
+        decisions.last().map(String::as_str),
+        Some("refused"),
+        "{decisions:?}"
+    );
+    let audit = fs::read_to_string(gate.audit()).unwrap();
+    assert!(!audit.contains(AWS_KEY));
+}
+
+#[test]
+fn a_small_pack_of_deltas_is_kept_as_a_pack() {
+    // 41 near-copies of 256 KiB of noise: a pack of a few hundred KiB,
+    // 10 MiB once unpacked. The limit (4 MiB) counts what git writes.
+    let gate = Gate::with(
+        json!([]),
+        json!({"force_push": false, "delete": false, "tags": false}),
+        4 << 20,
+    );
+    let loose_before = gate.op(&["count-objects"]);
+    git(&gate.agent(), &["checkout", "-q", "-b", "deltas"]);
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let noise: Vec<u8> = (0..256 << 10)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    for i in 0..41 {
+        let mut copy = noise.clone();
+        copy[i * 997] ^= 0x5a;
+        fs::write(gate.agent().join(format!("copy{i}.bin")), copy).unwrap();
+    }
+    git(&gate.agent(), &["add", "."]);
+    git(&gate.agent(), &["commit", "-q", "-m", "copies"]);
+    let head = git(&gate.agent(), &["rev-parse", "HEAD"]);
+    let (ok, stderr) = gate.push(&["deltas"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        gate.op(&["rev-parse", &format!("bot-bottle/{SLUG}/deltas")]),
+        head
+    );
+    // Kept as packs, on both sides: no loose object was written.
+    let loose = git(&gate.repo(), &["count-objects"]);
+    assert!(loose.starts_with("0 objects"), "{loose}");
+    assert_eq!(gate.op(&["count-objects"]), loose_before);
+    let packs: u64 = fs::read_dir(gate.repo().join("objects/pack"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(packs < 2 << 20, "{packs} bytes of packs");
+}
+
+/// `landed.json` naming `n` branches `b0`… at `commit`.
+fn landed_json(n: usize, commit: &str) -> String {
+    let branches: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"branch": format!("b{i}"), "landed_as": format!("bot-bottle/{SLUG}/b{i}"),
+                   "commit": commit, "at": "2026-01-01T00:00:00Z"})
+        })
+        .collect();
+    json!({ "branches": branches }).to_string()
+}
+
+#[test]
+fn refs_per_push_and_branches_per_bottle_are_capped() {
+    let gate = Gate::new(json!([]));
+    let before = gate.op_refs();
+    git(&gate.agent(), &["checkout", "-q", "-b", "feature"]);
+    let head = gate.commit("a.txt", Some("a\n"), "a");
+    // 33 refs in one push: more than a push may name (32).
+    let many: Vec<String> = (0..33)
+        .map(|i| format!("HEAD:refs/heads/many/{i}"))
+        .collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let (ok, stderr) = gate.push(&many);
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains("33 refs"), "{stderr}");
+    assert!(stderr.contains("at most 32"), "{stderr}");
+    assert_eq!(gate.op_refs(), before);
+    assert!(git(&gate.repo(), &["for-each-ref", "refs/heads/many/"]).is_empty());
+
+    // A bottle with 128 branches (landed and held) gets no new one; a
+    // branch it has already moves on.
+    fs::write(
+        gate.state().join(gitgate::LANDED_FILE),
+        landed_json(128, &head),
+    )
+    .unwrap();
+    let (ok, stderr) = gate.push(&["feature:refs/heads/one-more"]);
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains("128 branches"), "{stderr}");
+    assert_eq!(gate.op_refs(), before);
+    let (ok, stderr) = gate.push(&["feature:refs/heads/b7"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(gate.landed().branches.len(), 128);
+}
+
+#[test]
+fn an_unreadable_landed_file_stops_landing_and_is_never_read_as_empty() {
+    let gate = Gate::new(json!([]));
+    git(&gate.agent(), &["checkout", "-q", "-b", "feature"]);
+    gate.commit("a.txt", Some("a\n"), "a");
+    assert!(gate.push(&["feature"]).0);
+    let before = gate.op_refs();
+    let path = gate.state().join(gitgate::LANDED_FILE);
+    for bad in [
+        "{not json".to_owned(),
+        format!("{}{}", landed_json(1, "abc"), " ".repeat(5 << 20)),
+    ] {
+        fs::write(&path, &bad).unwrap();
+        git(&gate.agent(), &["checkout", "-q", "-b", "another", "main"]);
+        gate.commit("b.txt", Some("b\n"), "b");
+        let (ok, stderr) = gate.push(&["another"]);
+        assert!(!ok, "{stderr}");
+        assert!(stderr.contains("landed.json"), "{stderr}");
+        assert_eq!(gate.op_refs(), before);
+        // The file is left for the operator to look at, not rewritten.
+        assert_eq!(fs::read_to_string(&path).unwrap(), bad);
+        git(&gate.agent(), &["checkout", "-q", "feature"]);
+        git(&gate.agent(), &["branch", "-q", "-D", "another"]);
+    }
 }

@@ -94,9 +94,11 @@ impl Landed {
     }
 }
 
-/// What a bottle's gate landed, from its state folder.
+/// What a bottle's gate landed, from its state folder. For showing only: a
+/// file that cannot be read shows nothing (the gate itself stops on it).
 pub fn landed(home: &Home, slug: &str) -> Vec<Landed> {
     gitgate::read_landed(&home.bottle(slug).gate_dir())
+        .unwrap_or_default()
         .branches
         .iter()
         .map(Landed::from_gate)

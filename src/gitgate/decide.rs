@@ -97,7 +97,7 @@ pub fn decide_in(
             out.write_all(&note).ok();
             return Err(fail(format!("{branch} reached no remote; see above")));
         }
-        let mut landed = read_landed(&env.state);
+        let mut landed = read_landed(&env.state)?;
         if let Some(b) = landed.branches.iter_mut().find(|b| b.branch == branch) {
             for r in reached {
                 if !b.forwarded.contains(&r) {

@@ -145,7 +145,7 @@ pub fn deliver(
         if let Some(op) = operator {
             Git::at(op).run(["update-ref", "-d", &format!("refs/heads/{landed_as}")])?;
         }
-        let mut landed = read_landed(&env.state);
+        let mut landed = read_landed(&env.state)?;
         landed.branches.retain(|b| b.branch != branch);
         write_landed(env, &landed)?;
         line(
@@ -184,7 +184,7 @@ pub fn deliver(
         }
     };
     let forwarded = forward(env, config, name, branch, old, new, &diff, out)?;
-    let mut landed = read_landed(&env.state);
+    let mut landed = read_landed(&env.state)?;
     landed.branches.retain(|b| b.branch != branch);
     landed.branches.push(LandedBranch {
         branch: branch.to_owned(),
@@ -197,7 +197,8 @@ pub fn deliver(
 }
 
 /// Fetches `new` from the gate into the operator's repository as `target`,
-/// with none of the operator's hooks, reflogs or housekeeping.
+/// with none of the operator's hooks, reflogs or housekeeping, kept as the
+/// pack it comes as (never expanded into loose objects).
 fn land(
     operator: &std::path::Path,
     repo: &std::path::Path,
@@ -211,6 +212,9 @@ fn land(
         "maintenance.auto=false",
         "fetch.writeCommitGraph=false",
         "fetch.recurseSubmodules=false",
+        "fetch.unpackLimit=1",
+        "transfer.unpackLimit=1",
+        "protocol.version=2",
     ]
     .iter()
     .flat_map(|c| ["-c".to_owned(), (*c).to_owned()])
@@ -340,6 +344,16 @@ pub(crate) fn send(
                 );
                 reached.push(name.clone());
                 Audit::new("forwarded", format!("{branch} to {name} at {new}"))
+            }
+            Err(GateError::Refused(why)) => {
+                line(
+                    out,
+                    &format!("{branch}: not forwarded to upstream {name}: {why}"),
+                );
+                Audit::new(
+                    "refused",
+                    format!("not forwarding {branch} to {name}: {why}"),
+                )
             }
             Err(e) => {
                 line(

@@ -1,6 +1,7 @@
 //! Running git for the gate's hooks and decisions, and the errors of the
 //! push path.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -23,6 +24,11 @@ pub enum GateError {
     Decide { id: String, reason: String },
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Landed(#[from] super::LandedError),
+    /// A refusal, in words the agent (or the operator) can act on.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl GateError {
@@ -56,18 +62,34 @@ const REPO_VARS: &[&str] = &[
 pub struct Git {
     /// `None`: the repository (and quarantine) git gave this hook.
     dir: Option<PathBuf>,
+    /// Another object store git may read, for this process only.
+    borrowed: Option<PathBuf>,
 }
 
 impl Git {
     /// The repository a hook runs in, quarantined objects included.
     pub fn hook() -> Git {
-        Git { dir: None }
+        Git {
+            dir: None,
+            borrowed: None,
+        }
     }
 
     /// A repository by its git directory, nothing inherited.
     pub fn at(dir: &Path) -> Git {
         Git {
             dir: Some(dir.to_path_buf()),
+            borrowed: None,
+        }
+    }
+
+    /// This repository reading `objects` (another repository's object
+    /// store) too, in the commands this runs and nowhere else: the
+    /// repository itself never borrows.
+    pub fn reading(&self, objects: &Path) -> Git {
+        Git {
+            borrowed: Some(objects.to_path_buf()),
+            ..self.clone()
         }
     }
 
@@ -83,8 +105,10 @@ impl Git {
             }
             cmd.arg(format!("--git-dir={}", dir.display()));
         }
-        // The repositories (the operator's, and through alternates) may
-        // belong to another user.
+        if let Some(objects) = &self.borrowed {
+            cmd.env("GIT_ALTERNATE_OBJECT_DIRECTORIES", objects);
+        }
+        // The operator's repository may belong to another user.
         cmd.args(["-c", "safe.directory=*"]);
         cmd.args(args);
         cmd.env("GIT_TERMINAL_PROMPT", "0");
@@ -98,6 +122,37 @@ impl Git {
         S: AsRef<std::ffi::OsStr>,
     {
         let out = GIT.output(&mut self.command(args))?;
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        while text.ends_with('\n') {
+            text.pop();
+        }
+        Ok(text)
+    }
+
+    /// `run` with `input` on git's stdin.
+    pub fn run_with_input<I, S>(&self, args: I, input: &str) -> Result<String, GateError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = self.command(args);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = GIT.spawn(&mut cmd)?;
+        let stdin = child.stdin.take();
+        let input = input.to_owned();
+        // Written beside the reading, so a large output cannot stall it.
+        let writer = std::thread::spawn(move || {
+            if let Some(mut stdin) = stdin {
+                let _ = stdin.write_all(input.as_bytes());
+            }
+        });
+        let out = child
+            .wait_with_output()
+            .map_err(|e| GateError::Git(format!("git: {e}")))?;
+        let _ = writer.join();
+        GIT.check(&cmd, out.status, &String::from_utf8_lossy(&out.stderr))?;
         let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
         while text.ends_with('\n') {
             text.pop();
@@ -187,10 +242,10 @@ pub fn printable_lines(text: &str) -> String {
 }
 
 /// The rev-list arguments of what a push of `name` from `old` to `new`
-/// brings: `new` and its history that neither `old` nor any other ref (of
-/// this repository or, through the alternates, the operator's) has. The
-/// same before and after the ref is updated. Hidden refs (held pushes)
-/// do not count: what they hold was not let through.
+/// brings: `new` and its history that neither `old` nor any other ref of
+/// the gate's repository has. The same before and after the ref is
+/// updated. Hidden refs (held pushes) do not count: what they hold was
+/// not let through.
 pub fn new_range(name: &str, old: &str, new: &str) -> Vec<String> {
     let mut args = vec![new.to_owned()];
     if !super::policy::is_zero(old) {
@@ -201,7 +256,6 @@ pub fn new_range(name: &str, old: &str, new: &str) -> Vec<String> {
         format!("--exclude={name}"),
         "--exclude=refs/bot-bottle/*".into(),
         "--all".into(),
-        "--alternate-refs".into(),
     ]);
     args
 }

@@ -2,7 +2,7 @@
 //! holds, `post-receive` delivers. Each is `bot-bottle sidecar git-hook
 //! <name>`; what it writes reaches the agent as `remote:` lines.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -10,7 +10,9 @@ use super::deliver::{self, Audit};
 use super::git::{GateError, Git, new_range};
 use super::policy::{self, Object, RefUpdate, Verdict, is_zero};
 use super::scan::{self, Outcome};
-use super::{CONFIG_FILE, GateConfig, REPO, TOKENS_FILE, paths};
+use super::{
+    CONFIG_FILE, GateConfig, MAX_BRANCHES, MAX_PUSH_REFS, REPO, TOKENS_FILE, paths, read_landed,
+};
 use crate::egress::dlp::Scanner;
 use crate::supervise::proposal::{GitPush, Request};
 use crate::supervise::queue::Queue;
@@ -79,6 +81,12 @@ impl GateEnv {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
             Err(e) => Err(GateError::io(&path, e)),
         }
+    }
+
+    /// The DLP scanner, knowing the bottle's own secrets.
+    pub fn scanner(&self) -> Result<Scanner, GateError> {
+        let secrets: Vec<String> = self.tokens()?.into_values().collect();
+        Ok(Scanner::new(&secrets))
     }
 
     /// Refs held for the operator: ref → proposal id.
@@ -168,6 +176,13 @@ fn pre_receive(
     let config = env.config()?;
     let git = Git::hook();
     let held = env.held()?;
+    if updates.len() > MAX_PUSH_REFS {
+        let why = format!(
+            "the push names {} refs; a push may name at most {MAX_PUSH_REFS}: push them in parts",
+            updates.len()
+        );
+        return Ok(refuse(env, &[why], out));
+    }
     let mut refusals = Vec::new();
     for (old, new, name) in updates {
         let object = if is_zero(new) {
@@ -191,6 +206,11 @@ fn pre_receive(
             refusals.push(why);
         }
     }
+    if refusals.is_empty()
+        && let Some(why) = over_the_cap(env, &git, &held, updates)?
+    {
+        refusals.push(why);
+    }
     if refusals.is_empty() {
         let size = quarantine_size();
         if size > config.max_push_bytes {
@@ -201,32 +221,19 @@ fn pre_receive(
             ));
         }
     }
-    if refusals.is_empty() {
-        let mut commits = Vec::new();
-        let mut seen = HashSet::new();
-        for (old, new, name) in updates.iter().filter(|(_, new, _)| !is_zero(new)) {
-            let mut args = vec!["rev-list".to_owned(), "--reverse".into()];
-            args.extend(new_range(name, old, new));
-            for c in git.run(args)?.lines() {
-                if seen.insert(c.to_owned()) {
-                    commits.push(c.to_owned());
-                }
-            }
-        }
-        let secrets: Vec<String> = env.tokens()?.into_values().collect();
-        let budget = config.max_push_bytes.saturating_mul(4);
-        match scan::scan_commits(&git, &commits, &Scanner::new(&secrets), budget)? {
-            Outcome::Clean => {}
-            Outcome::Found(hit) => refusals.push(hit.message()),
-            Outcome::TooLarge { budget } => refusals.push(format!(
-                "the push is too large to scan for secrets (more than {} MiB of new content); push it in smaller parts",
-                budget >> 20
-            )),
-        }
+    if refusals.is_empty()
+        && let Some(why) = scan_push(env, &config, &git, updates)?
+    {
+        refusals.push(why);
     }
     if refusals.is_empty() {
         return Ok(true);
     }
+    Ok(refuse(env, &refusals, out))
+}
+
+/// Says why a push is refused, and audits it; false (the hook's answer).
+fn refuse(env: &GateEnv, refusals: &[String], out: &mut dyn Write) -> bool {
     line(
         out,
         "bot-bottle git gate: push refused, nothing was updated:",
@@ -235,7 +242,93 @@ fn pre_receive(
         line(out, &format!("  - {why}"));
         Audit::new("refused", why.clone()).write(env, out);
     }
-    Ok(false)
+    false
+}
+
+/// Refuses a push that would give the bottle more than `MAX_BRANCHES`
+/// branches and tags: the landed and held ones, the gate's tags (all the
+/// agent's), and those it creates. A `landed.json` that cannot be read
+/// refuses it too: it would pass for "nothing landed".
+fn over_the_cap(
+    env: &GateEnv,
+    git: &Git,
+    held: &BTreeMap<String, String>,
+    updates: &[(String, String, String)],
+) -> Result<Option<String>, GateError> {
+    let landed = match read_landed(&env.state) {
+        Ok(landed) => landed,
+        Err(e) => return Ok(Some(e.to_string())),
+    };
+    let mut owned: BTreeSet<String> = landed
+        .branches
+        .into_iter()
+        .map(|b| format!("refs/heads/{}", b.branch))
+        .collect();
+    owned.extend(held.keys().cloned());
+    let tags = git.run(["for-each-ref", "--format=%(refname)", "refs/tags/"])?;
+    owned.extend(tags.lines().map(str::to_owned));
+    let mut added = 0;
+    for (_, new, name) in updates {
+        if is_zero(new) {
+            owned.remove(name);
+        } else if !owned.contains(name) {
+            added += 1;
+        }
+    }
+    if added == 0 || owned.len() + added <= MAX_BRANCHES {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "this bottle has {} branches and tags (landed or held), and may have at most {MAX_BRANCHES}: push to one of those instead of a new one",
+        owned.len()
+    )))
+}
+
+/// The DLP scan of every commit the push brings (message, added lines,
+/// new files) with the bottle's secrets; the refusal, if any.
+fn scan_push(
+    env: &GateEnv,
+    config: &GateConfig,
+    git: &Git,
+    updates: &[(String, String, String)],
+) -> Result<Option<String>, GateError> {
+    let mut commits = Vec::new();
+    let mut seen = HashSet::new();
+    let mut too_many = false;
+    for (old, new, name) in updates.iter().filter(|(_, new, _)| !is_zero(new)) {
+        match scan::range_commits(git, &new_range(name, old, new), "")? {
+            Some(range) => {
+                for c in range {
+                    if seen.insert(c.clone()) {
+                        commits.push(c);
+                    }
+                }
+            }
+            None => too_many = true,
+        }
+        too_many |= commits.len() > scan::MAX_COMMITS;
+        if too_many {
+            break;
+        }
+    }
+    let budget = scan::budget(config.max_push_bytes);
+    let outcome = if too_many {
+        Outcome::TooMany
+    } else {
+        scan::scan_commits(git, &commits, &env.scanner()?, budget)?
+    };
+    Ok(match outcome {
+        Outcome::Clean => None,
+        Outcome::Found(hit) => Some(hit.message()),
+        Outcome::TooLarge { budget } => Some(format!(
+            "the push is too large to scan for secrets (more than {} MiB of new content); push it in smaller parts",
+            budget >> 20
+        )),
+        Outcome::TooMany => Some(format!(
+            "the push brings more than {} new commits, more than the gate scans for secrets at once; push it in parts",
+            scan::MAX_COMMITS
+        )),
+    })
 }
 
 /// Bytes under `$GIT_QUARANTINE_PATH`: what the push brings.

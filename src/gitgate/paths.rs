@@ -144,6 +144,60 @@ mod tests {
     }
 
     #[test]
+    fn the_defaults_cover_what_runs_code_on_the_operators_machine() {
+        let patterns = defaults();
+        #[rustfmt::skip]
+        let protected: &[&str] = &[
+            // Hook managers.
+            ".husky/pre-commit", "web/.husky/_/husky.sh", "lefthook.yml", "lefthook.yaml",
+            "lefthook-local.yml", ".lefthook.yml", ".lefthook-local.yaml", "lefthook.toml",
+            ".lefthook/pre-commit/lint.sh", ".pre-commit-config.yaml", ".pre-commit-config.yml",
+            ".overcommit.yml", ".simple-git-hooks.json", "simple-git-hooks.js",
+            // Coding agents.
+            ".claude/settings.json", "sub/.claude/commands/x.md", "CLAUDE.md", "docs/CLAUDE.md",
+            "CLAUDE.local.md", ".mcp.json", ".codex/config.toml", "AGENTS.md", "pkg/AGENTS.md",
+            "AGENTS.override.md", ".gemini/settings.json", "GEMINI.md", ".cursor/mcp.json",
+            ".cursorrules", ".windsurfrules", ".clinerules", ".roo/mcp.json",
+            ".continue/config.yaml", ".aider.conf.yml", ".amazonq/mcp.json",
+            // Environments and toolchains.
+            ".envrc", "mise.toml", "mise.local.toml", "mise.dev.toml", ".mise.toml",
+            ".mise/config.toml", ".config/mise/config.toml", ".config/mise.toml",
+            ".tool-versions", "rust-toolchain", "rust-toolchain.toml", ".nvmrc", ".node-version",
+            ".python-version", ".ruby-version", ".java-version", ".sdkmanrc", ".prototools",
+            ".bazelversion", ".bazelrc",
+            // Editors and dev containers.
+            ".vscode/tasks.json", ".devcontainer/devcontainer.json", ".idea/workspace.xml",
+            ".zed/tasks.json", "app.code-workspace",
+            // Package managers and build tools that run what they are told.
+            ".cargo/config.toml", "crates/x/.cargo/config", ".npmrc", ".yarnrc", ".yarnrc.yml",
+            ".yarn/releases/yarn-4.cjs", ".pnpmfile.cjs", "bunfig.toml", ".mvn/extensions.xml",
+            "mvnw", "gradlew", "gradle/wrapper/gradle-wrapper.properties",
+            // Build entry points.
+            "Makefile", "makefile", "GNUmakefile", "sub/Makefile", "rules.mk", "justfile",
+            "Justfile", ".justfile", "Taskfile.yml", "Taskfile.dist.yaml", "taskfile.yaml",
+            "Rakefile",
+        ];
+        for path in protected {
+            assert!(
+                protected_by(&patterns, path).is_some(),
+                "{path} is not protected"
+            );
+        }
+        // The project's source and its ordinary manifests are code the
+        // operator reviews as code.
+        #[rustfmt::skip]
+        let ordinary: &[&str] = &[
+            "package.json", "Cargo.toml", "Cargo.lock", "pyproject.toml", "go.mod", "setup.py",
+            "src/main.rs", "src/make.rs", "src/makefile_parser.py", "docs/agents.md.txt",
+            "tools/claude_client.py", "README.md", "Dockerfile", "mk/notes.txt", "src/mise.rs",
+            "yarn.lock", "pnpm-lock.yaml", ".editorconfig", ".env.example",
+        ];
+        for path in ordinary {
+            assert_eq!(protected_by(&patterns, path), None, "{path}");
+        }
+    }
+
+    #[test]
     fn branch_patterns_table() {
         let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         #[rustfmt::skip]

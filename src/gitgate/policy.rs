@@ -1,7 +1,7 @@
 //! The ref-update decision, pure: what `pre-receive` accepts or refuses
 //! for one pushed ref, before anything looks at the commits.
 
-use super::Allow;
+use super::{Allow, MAX_REF_NAME};
 
 /// The kind of object a ref is set to (`git cat-file -t`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +80,12 @@ pub fn verdict(update: &RefUpdate, allow: Allow, pending: Option<&str>) -> Verdi
             "{kind} {short} is held for the operator as proposal {id}; wait for their decision before pushing it again"
         ));
     }
+    if !deleting && name.len() > MAX_REF_NAME {
+        let shown: String = short.chars().take(60).collect();
+        return refuse(format!(
+            "{kind} {shown}…: its name is longer than {MAX_REF_NAME} bytes; use a shorter one"
+        ));
+    }
     if kind == "tag" && !allow.tags {
         return refuse(format!(
             "tag {short}: tags are not allowed in this bottle; push a branch instead (tags can stay local)"
@@ -152,10 +158,16 @@ mod tests {
     #[test]
     fn ref_update_table() {
         use Object::*;
+        let longest = format!("refs/heads/{}", "x".repeat(MAX_REF_NAME - 11));
+        let too_long = format!("{longest}y");
         // (ref, old, new, fast_forward, object, allow flags, pending,
         //  refused-with (None: accepted))
         #[rustfmt::skip]
         let table: &[Row] = &[
+            // Names: at most MAX_REF_NAME bytes.
+            (&longest, Z, A, false, Some(Commit), "", None, None),
+            (&too_long, Z, A, false, Some(Commit), "fdt", None, Some("longer than 255 bytes")),
+            (&too_long, A, B, true, Some(Commit), "fdt", None, Some("longer than 255 bytes")),
             // Branches: creation, fast-forward, non-fast-forward.
             ("refs/heads/main", Z, A, false, Some(Commit), "", None, None),
             ("refs/heads/feature/x", Z, A, false, Some(Commit), "", None, None),

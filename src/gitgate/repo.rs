@@ -2,18 +2,25 @@
 //! restart) when the sidecar starts, and kept in step with the operator's
 //! branches by `refresh`.
 //!
-//! Its objects borrow the operator's through `objects/info/alternates`, so a
-//! clone costs no copy. Its branches mirror the operator's (never their
-//! `bot-bottle/**` ones), except the branches the agent pushed: those are the
-//! agent's from then on (`landed.json`). `refs/bot-bottle/*` (held pushes) are
-//! hidden from fetches and pushes alike.
+//! It keeps its own objects: those of the branches it mirrors, fetched from
+//! the operator's repository, and those the agent pushed. It never borrows
+//! the operator's object store (`objects/info/alternates`): git would name
+//! every ref tip of it in receive-pack's advertisement (`.have` lines), and
+//! protocol v2 hands out any object a repository has to whoever names its
+//! id, so the stash, remote-tracking branches, notes, `refs/original` and
+//! other bottles' branches would all be the agent's to read.
+//!
+//! Its branches mirror the operator's (never their `bot-bottle/**` ones),
+//! except the branches the agent pushed: those are the agent's from then on
+//! (`landed.json`). `refs/bot-bottle/*` (held pushes) are hidden from
+//! fetches and pushes alike.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use super::GateConfig;
+use super::{GateConfig, LandedError};
 use crate::exec::{ExecError, GIT};
 
 /// The hooks the gate installs; each runs `<bin> sidecar git-hook <name>`.
@@ -34,6 +41,8 @@ pub enum RepoError {
     HookBin(String),
     #[error("the operator's branch list is unreadable: {0}")]
     RefList(String),
+    #[error(transparent)]
+    Landed(#[from] LandedError),
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> RepoError {
@@ -58,7 +67,8 @@ pub fn hook_script(bin: &Path, name: &str) -> String {
     format!("#!/bin/sh\nexec {quoted} sidecar git-hook {name} \"$@\"\n")
 }
 
-/// The config the gate's repository runs with.
+/// The config the gate's repository runs with, beside
+/// `receive.maxInputSize` (the push limit).
 pub const REPO_CONFIG: &[(&str, &str)] = &[
     ("http.receivepack", "true"),
     ("http.uploadpack", "true"),
@@ -66,7 +76,19 @@ pub const REPO_CONFIG: &[(&str, &str)] = &[
     ("receive.fsckObjects", "true"),
     ("uploadpack.hideRefs", "refs/bot-bottle"),
     ("receive.hideRefs", "refs/bot-bottle"),
+    // Protocol v0 serves only what the advertisement names (v2 serves any
+    // object the repository has: which is why it has only the agent's).
+    ("uploadpack.allowTipSHA1InWant", "false"),
+    ("uploadpack.allowReachableSHA1InWant", "false"),
+    ("uploadpack.allowAnySHA1InWant", "false"),
+    // What comes in stays the pack it came as: a small pack of deltas is
+    // never expanded into loose objects, so a push takes no more room than
+    // it brought.
+    ("transfer.unpackLimit", "1"),
+    ("receive.unpackLimit", "1"),
+    ("fetch.unpackLimit", "1"),
     ("gc.auto", "0"),
+    ("maintenance.auto", "false"),
     ("core.logAllRefUpdates", "false"),
 ];
 
@@ -91,13 +113,12 @@ impl GateRepo {
     }
 
     fn git(&self) -> std::process::Command {
-        let mut cmd = GIT.command(["-c", "safe.directory=*", "--git-dir"]);
-        cmd.arg(self.path());
-        cmd
+        git_at(&self.path())
     }
 
-    /// Makes the repository, or brings a kept one up to date: alternates,
-    /// config, hooks (running `hook_bin`), HEAD. Safe to run on every start.
+    /// Makes the repository, or brings a kept one up to date: config,
+    /// hooks (running `hook_bin`), HEAD, and its own objects. Safe to run
+    /// on every start.
     pub fn prepare(&self, config: &GateConfig, hook_bin: &Path) -> Result<(), RepoError> {
         let repo = self.path();
         if !repo.join("HEAD").is_file() {
@@ -105,21 +126,14 @@ impl GateRepo {
             cmd.arg(&repo);
             GIT.output(&mut cmd)?;
         }
-        let alternates = repo.join("objects/info/alternates");
-        match &self.operator {
-            Some(operator) => {
-                let line = format!("{}\n", operator.join("objects").display());
-                write_file(&alternates, line.as_bytes(), false)?;
-            }
-            None => {
-                if alternates.exists() {
-                    std::fs::remove_file(&alternates).map_err(|e| io_err(&alternates, e))?;
-                }
-            }
-        }
         for (key, value) in REPO_CONFIG {
             GIT.output(self.git().args(["config", key, value]))?;
         }
+        let max_input = config.max_push_bytes.to_string();
+        GIT.output(
+            self.git()
+                .args(["config", "receive.maxInputSize", &max_input]),
+        )?;
         let hooks = repo.join("hooks");
         std::fs::create_dir_all(&hooks).map_err(|e| io_err(&hooks, e))?;
         for name in HOOKS {
@@ -133,21 +147,37 @@ impl GateRepo {
             let target = format!("refs/heads/{head}");
             GIT.output(self.git().args(["symbolic-ref", "HEAD", &target]))?;
         }
-        Ok(())
+        self.own_objects()
+    }
+
+    /// A gate made by an earlier version borrowed the operator's objects
+    /// (`objects/info/alternates`): copies in what its refs reach, then
+    /// stops borrowing.
+    fn own_objects(&self) -> Result<(), RepoError> {
+        let alternates = self.path().join("objects/info/alternates");
+        if std::fs::symlink_metadata(&alternates).is_err() {
+            return Ok(());
+        }
+        // Without `-l`, repack packs what the refs reach from the
+        // alternates too.
+        GIT.output(self.git().args(["repack", "-a", "-d", "-q"]))?;
+        std::fs::remove_file(&alternates).map_err(|e| io_err(&alternates, e))
     }
 
     /// Mirrors the operator's branches into the gate, except the agent's own
-    /// (`owned`, from `landed.json`). Returns how many refs changed. Without
-    /// an operator repository there is nothing to mirror.
+    /// (`owned`, from `landed.json`): fetches their objects from the
+    /// operator's repository, then moves the refs. Returns how many refs
+    /// changed. Costs two ref listings when nothing changed. Without an
+    /// operator repository there is nothing to mirror; with a `landed.json`
+    /// that cannot be read, nothing is mirrored (it would take the agent's
+    /// branches for the operator's).
     pub fn refresh(&self) -> Result<usize, RepoError> {
         let Some(operator) = &self.operator else {
             return Ok(0);
         };
-        let mut cmd = GIT.command(["-c", "safe.directory=*", "--git-dir"]);
-        cmd.arg(operator);
-        let theirs = branches(&GIT.output(cmd.args(FOR_EACH_REF))?.stdout)?;
+        let theirs = branches(&GIT.output(git_at(operator).args(FOR_EACH_REF))?.stdout)?;
         let ours = branches(&GIT.output(self.git().args(FOR_EACH_REF))?.stdout)?;
-        let owned: BTreeSet<String> = super::read_landed(&self.state)
+        let owned: BTreeSet<String> = super::read_landed(&self.state)?
             .branches
             .into_iter()
             .map(|b| b.branch)
@@ -156,6 +186,7 @@ impl GateRepo {
         if updates.is_empty() {
             return Ok(0);
         }
+        self.fetch(operator, &wanted(&updates))?;
         let mut input = String::new();
         for u in &updates {
             input.push_str(&u.stdin_line());
@@ -165,6 +196,52 @@ impl GateRepo {
         update_ref_stdin(&mut cmd, &input)?;
         Ok(updates.len())
     }
+
+    /// Fetches `oids` and what they reach from the operator's repository:
+    /// exactly the objects of the branches mirrored, by id (protocol v2
+    /// serves an id even when its branch has moved on since it was read).
+    fn fetch(&self, operator: &Path, oids: &[&str]) -> Result<(), RepoError> {
+        if oids.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = self.git();
+        cmd.args([
+            "-c",
+            "protocol.version=2",
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--no-recurse-submodules",
+            "--",
+        ]);
+        cmd.arg(operator);
+        cmd.args(oids);
+        GIT.output(&mut cmd)?;
+        Ok(())
+    }
+}
+
+/// git in a repository by its git directory (the operator's may belong to
+/// another user).
+fn git_at(dir: &Path) -> std::process::Command {
+    let mut cmd = GIT.command(["-c", "safe.directory=*", "--git-dir"]);
+    cmd.arg(dir);
+    cmd
+}
+
+/// The commits a refresh sets branches to, each once.
+fn wanted(updates: &[RefUpdate]) -> Vec<&str> {
+    let mut oids: Vec<&str> = updates
+        .iter()
+        .filter_map(|u| match u {
+            RefUpdate::Set { new, .. } => Some(new.as_str()),
+            RefUpdate::Delete { .. } => None,
+        })
+        .collect();
+    oids.sort_unstable();
+    oids.dedup();
+    oids
 }
 
 const FOR_EACH_REF: &[&str] = &[

@@ -31,15 +31,20 @@ pub struct Hit {
 }
 
 impl Hit {
-    /// The refusal the agent reads.
-    pub fn message(&self) -> String {
+    /// What was found where: `a secret (kind) in commit … (subject), file …`.
+    pub fn found(&self) -> String {
         let commit = match &self.subject {
             Some(subject) => format!("commit {} ({subject:?})", self.commit),
             None => format!("commit {}", self.commit),
         };
+        format!("a secret ({}) in {commit}, {}", self.kind, self.place)
+    }
+
+    /// The refusal the agent reads.
+    pub fn message(&self) -> String {
         format!(
-            "a secret ({}) in {commit}, {}: remove it from that commit and every later one (git rebase -i, or git commit --amend), then push again",
-            self.kind, self.place
+            "{}: remove it from that commit and every later one (git rebase -i, or git commit --amend), then push again",
+            self.found()
         )
     }
 }
@@ -52,6 +57,40 @@ pub enum Outcome {
     TooLarge {
         budget: u64,
     },
+    /// More commits than one scan looks at (`MAX_COMMITS`).
+    TooMany,
+}
+
+/// The most commits one scan looks at: each costs a `git diff-tree`.
+pub const MAX_COMMITS: usize = 10_000;
+
+/// The bytes one scan reads at most: four times a push's limit.
+pub fn budget(max_push_bytes: u64) -> u64 {
+    max_push_bytes.saturating_mul(4)
+}
+
+/// The commits of a range, oldest first: `rev-list` arguments, and
+/// revisions one a line on stdin (`stdin` may be empty). `None` when
+/// there are more than `MAX_COMMITS`.
+pub fn range_commits(
+    git: &Git,
+    args: &[String],
+    stdin: &str,
+) -> Result<Option<Vec<String>>, GateError> {
+    let mut all = vec![
+        "rev-list".to_owned(),
+        "--reverse".into(),
+        format!("--max-count={}", MAX_COMMITS + 1),
+    ];
+    all.extend(args.iter().cloned());
+    let out = if stdin.is_empty() {
+        git.run(all)?
+    } else {
+        all.push("--stdin".into());
+        git.run_with_input(all, stdin)?
+    };
+    let commits: Vec<String> = out.lines().map(str::to_owned).collect();
+    Ok((commits.len() <= MAX_COMMITS).then_some(commits))
 }
 
 /// Scans `commits` (full ids, oldest first) in the repository `git` sees.

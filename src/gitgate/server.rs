@@ -4,10 +4,19 @@
 //! Pushes run one at a time (a lock held until `receive-pack` and its hooks
 //! have exited), so checks, landing and the refresh of the operator's
 //! branches never race. Every upload-pack advertisement first refreshes the
-//! gate's branches from the operator's repository.
+//! gate's branches from the operator's repository (the first one waits for
+//! the refresh the gate starts with).
+//!
+//! Request bodies are counted as git reads them: a compressed one is
+//! decoded by the gate, under the cap (`body`). A push is capped at the
+//! bottle's push limit, so receive-pack never writes more than that; one
+//! that passes it mid-way is answered the way git reports a refusal
+//! (`report`).
 
+mod body;
 mod cgi;
 mod env;
+mod report;
 mod route;
 
 pub use route::{Refusal, Route, Service, route};
@@ -30,6 +39,7 @@ use tokio::sync::{Mutex, Semaphore};
 
 use super::repo::{GateRepo, RepoError};
 use super::{CONFIG_FILE, GateConfig, REPO};
+use crate::egress::decode::{Coding, coding};
 
 /// The response body type.
 type GateBody = BoxBody<Bytes, std::io::Error>;
@@ -42,6 +52,9 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_CONNECTIONS: usize = 64;
 /// `gate.json` is read at most this large.
 const MAX_CONFIG: u64 = 1 << 20;
+/// The most a fetch request (wants and haves) may decode to: what `git
+/// http-backend` itself buffers (`GIT_HTTP_MAX_REQUEST_BUFFER`'s default).
+pub const MAX_FETCH_REQUEST: u64 = 10 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -95,27 +108,31 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// Prepares the repository (and refreshes its branches), then listens.
+    /// Prepares the repository, listens, and starts mirroring the
+    /// operator's branches (the first fetch may take a while: requests that
+    /// need the branches wait for it).
     pub async fn bind(opts: Options, addr: SocketAddr) -> Result<Gate, ServerError> {
         let repo = GateRepo::new(&opts.state, opts.operator.as_deref());
         let (r, config, bin) = (repo.clone(), opts.config.clone(), opts.hook_bin.clone());
-        tokio::task::spawn_blocking(move || {
-            r.prepare(&config, &bin)?;
-            r.refresh()
-        })
-        .await
-        .map_err(|e| ServerError::Task(e.to_string()))??;
+        tokio::task::spawn_blocking(move || r.prepare(&config, &bin))
+            .await
+            .map_err(|e| ServerError::Task(e.to_string()))??;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| ServerError::Bind {
                 addr,
                 reason: e.to_string(),
             })?;
-        let shared = Arc::new(Shared {
-            opts,
-            repo,
-            push: Arc::new(Mutex::new(())),
+        let push = Arc::new(Mutex::new(()));
+        let first = Arc::clone(&push).lock_owned().await;
+        let r = repo.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = r.refresh() {
+                eprintln!("git-gate: mirroring the operator's branches: {e}");
+            }
+            drop(first);
         });
+        let shared = Arc::new(Shared { opts, repo, push });
         Ok(Gate { listener, shared })
     }
 
@@ -187,13 +204,14 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-/// The most a request body may bring: twice a push's limit (git's framing
-/// and a generous margin), plus 1 MiB.
-pub fn body_cap(config: &GateConfig) -> u64 {
-    config
-        .max_push_bytes
-        .saturating_mul(2)
-        .saturating_add(1 << 20)
+/// The most a request body may decode to: a push, the bottle's push limit
+/// (its command list and pack; `receive.maxInputSize` holds the pack to
+/// it too); a fetch request, `MAX_FETCH_REQUEST`.
+pub fn body_cap(config: &GateConfig, service: Service) -> u64 {
+    match service {
+        Service::ReceivePack => config.max_push_bytes,
+        Service::UploadPack => MAX_FETCH_REQUEST,
+    }
 }
 
 async fn handle(
@@ -246,15 +264,22 @@ async fn answer(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
             return r;
         }
     };
-    let cap = body_cap(&shared.opts.config);
+    let (Route::InfoRefs(service) | Route::Rpc(service)) = route;
+    let cap = body_cap(&shared.opts.config, service);
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > cap) {
-        return too_large(&shared.opts.config);
+        return too_large(&shared.opts.config, service);
     }
+    let coding = match coding(req.headers()) {
+        Ok(None) => None,
+        Ok(Some(Coding::Gzip)) => Some(Coding::Gzip),
+        Ok(Some(other)) => return unsupported(&format!("Content-Encoding '{}'", other.name())),
+        Err(what) => return unsupported(&what),
+    };
     let guard = match route {
         Route::Rpc(Service::ReceivePack) => Some(Arc::clone(&shared.push).lock_owned().await),
         Route::InfoRefs(Service::UploadPack) if shared.opts.operator.is_some() => {
@@ -273,10 +298,11 @@ async fn answer(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
         &shared.opts,
         (req.method(), req.uri(), req.headers()),
         peer,
-        declared,
+        declared.filter(|_| coding.is_none()),
     );
     let cmd = cgi::http_backend(env);
-    match cgi::run(cmd, req.into_body(), cap, guard).await {
+    let mut body = body::RequestBody::new(req.into_body(), coding, cap);
+    match cgi::run(cmd, &mut body, cap, guard).await {
         Ok(cgi::Outcome::Answer(head, body)) => {
             let mut response = Response::new(body.boxed());
             *response.status_mut() = head.status;
@@ -285,8 +311,15 @@ async fn answer(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
             }
             response
         }
-        Ok(cgi::Outcome::TooLarge) => too_large(&shared.opts.config),
+        Ok(cgi::Outcome::TooLarge) => match service {
+            Service::ReceivePack => push_refused(&shared.opts.config, body.head()),
+            Service::UploadPack => too_large(&shared.opts.config, service),
+        },
         Ok(cgi::Outcome::ClientGone) => text(StatusCode::BAD_REQUEST, "the request body broke off"),
+        Ok(cgi::Outcome::Invalid(why)) => text(
+            StatusCode::BAD_REQUEST,
+            &format!("the request body is {why}"),
+        ),
         Err(e) => {
             eprintln!("git-gate: {e}");
             text(StatusCode::BAD_GATEWAY, &e.to_string())
@@ -294,13 +327,62 @@ async fn answer(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
     }
 }
 
-fn too_large(config: &GateConfig) -> Response<GateBody> {
-    text(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        &format!(
+/// Why a body is too large, in words.
+fn too_large_text(config: &GateConfig, service: Service) -> String {
+    match service {
+        Service::ReceivePack => format!(
             "push refused: larger than this gate's limit of {}; push fewer or smaller commits (large files do not belong in the repository)",
             env::size_text(config.max_push_bytes)
         ),
+        Service::UploadPack => format!(
+            "fetch refused: its request is larger than this gate's limit of {}; fetch fewer branches at once",
+            env::size_text(MAX_FETCH_REQUEST)
+        ),
+    }
+}
+
+fn too_large(config: &GateConfig, service: Service) -> Response<GateBody> {
+    text(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &too_large_text(config, service),
+    )
+}
+
+/// A push over the limit, answered as git reports a refused push (when
+/// its command list is at hand), so the agent reads why.
+fn push_refused(config: &GateConfig, head: &[u8]) -> Response<GateBody> {
+    let message = format!(
+        "bot-bottle git gate: {}",
+        too_large_text(config, Service::ReceivePack)
+    );
+    let reason = format!(
+        "larger than the gate's limit of {}",
+        env::size_text(config.max_push_bytes)
+    );
+    let Some(answer) = report::commands(head).and_then(|c| report::refusal(&c, &message, &reason))
+    else {
+        return too_large(config, Service::ReceivePack);
+    };
+    let body = Full::new(Bytes::from(answer))
+        .map_err(|never| match never {})
+        .boxed();
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/x-git-receive-pack-result"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-cache, max-age=0, must-revalidate"),
+    );
+    response
+}
+
+fn unsupported(what: &str) -> Response<GateBody> {
+    text(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        &format!("{what} is not accepted: git sends its requests gzip-compressed or not at all"),
     )
 }
 
@@ -309,16 +391,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_body_cap_is_twice_a_push_and_a_mebibyte() {
+    fn a_push_is_capped_at_its_limit_and_a_fetch_request_at_gits() {
         let mut config: GateConfig = serde_json::from_value(serde_json::json!({
             "slug": "dev-aaaaa", "operator": false, "protected_paths": [],
             "allow": {"force_push": false, "delete": false, "tags": false},
             "max_push_bytes": 10, "remotes": []
         }))
         .unwrap();
-        assert_eq!(body_cap(&config), 20 + (1 << 20));
+        assert_eq!(body_cap(&config, Service::ReceivePack), 10);
+        assert_eq!(body_cap(&config, Service::UploadPack), 10 << 20);
         config.max_push_bytes = u64::MAX;
-        assert_eq!(body_cap(&config), u64::MAX);
+        assert_eq!(body_cap(&config, Service::ReceivePack), u64::MAX);
+        assert!(too_large_text(&config, Service::UploadPack).contains("10 MiB"));
     }
 
     #[test]

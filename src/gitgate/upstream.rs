@@ -2,6 +2,7 @@
 //! never appears in an argument list (`ps` shows those) nor in a message:
 //! headers go to git through `GIT_CONFIG_*` variables, keys by file name.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -9,16 +10,18 @@ use base64::Engine as _;
 
 use super::git::{GateError, Git};
 use super::hooks::{GateEnv, line};
+use super::scan::{self, Outcome};
 use super::{GateConfig, RemoteAuth, RemoteConfig, SSH_DIR, UPSTREAM_CA_FILE};
 use crate::exec::GIT;
 
 /// The system's CA bundle, which extra CAs are added to.
 const SYSTEM_CAS: &str = "/etc/ssl/certs/ca-certificates.crt";
 
-/// Pushes `new` to `refs/heads/<branch>` of `remote`. A plain push (the
-/// remote refuses a non-fast-forward) unless the bottle allows
-/// force-pushes: then a forced push with a lease on the value the remote
-/// had just before.
+/// Pushes `new` to `refs/heads/<branch>` of `remote`, once every commit
+/// the remote does not have yet has passed the DLP scan (`Refused` when
+/// one has not). A plain push (the remote refuses a non-fast-forward)
+/// unless the bottle allows force-pushes: then a forced push with a lease
+/// on the value the remote had just before.
 pub fn push(
     env: &GateEnv,
     config: &GateConfig,
@@ -29,17 +32,14 @@ pub fn push(
 ) -> Result<(), GateError> {
     let vars = credentials(env, remote, out)?;
     let gate = Git::at(&env.repo());
+    let theirs = remote_refs(&gate, remote, &vars)?;
+    if let Some(why) = unsent_refusal(env, config, &gate, new, &theirs)? {
+        return Err(GateError::Refused(why));
+    }
     let target = format!("refs/heads/{branch}");
     let mut args = vec!["push".to_owned(), "--quiet".into(), "--no-verify".into()];
     if config.allow.force_push {
-        let mut ls = gate.command(["ls-remote", "--", &remote.url, &target]);
-        ls.envs(vars.iter().map(|(k, v)| (k, v)));
-        let seen = GIT.output(&mut ls)?;
-        let expected = String::from_utf8_lossy(&seen.stdout)
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .to_owned();
+        let expected = theirs.get(&target).map_or("", String::as_str);
         args.push(format!("--force-with-lease={target}:{expected}"));
     }
     args.extend(["--".into(), remote.url.clone(), format!("{new}:{target}")]);
@@ -47,6 +47,68 @@ pub fn push(
     cmd.envs(vars.iter().map(|(k, v)| (k, v)));
     GIT.output(&mut cmd).map(|_| ())?;
     Ok(())
+}
+
+/// Every ref of the remote and the object it points at (`ls-remote`, with
+/// the gate's credential).
+fn remote_refs(
+    gate: &Git,
+    remote: &RemoteConfig,
+    vars: &[(String, String)],
+) -> Result<BTreeMap<String, String>, GateError> {
+    let mut ls = gate.command(["ls-remote", "--", &remote.url]);
+    ls.envs(vars.iter().map(|(k, v)| (k, v)));
+    let out = GIT.output(&mut ls)?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(oid, name)| (name.to_owned(), oid.to_owned()))
+        .collect())
+}
+
+/// The DLP scan of what a push of `new` brings the remote: every commit
+/// reachable from it and from none of the remote's refs (those the gate,
+/// or the operator's repository, has; a ref neither has excludes nothing,
+/// so more is scanned, never less). The operator's commits are scanned
+/// too: the gate mirrors their branches, pushed upstream or not. The
+/// refusal, if any.
+fn unsent_refusal(
+    env: &GateEnv,
+    config: &GateConfig,
+    gate: &Git,
+    new: &str,
+    theirs: &BTreeMap<String, String>,
+) -> Result<Option<String>, GateError> {
+    let walk = match &env.operator {
+        Some(operator) => gate.reading(&operator.join("objects")),
+        None => gate.clone(),
+    };
+    let mut revs = format!("{new}\n");
+    let tips: BTreeSet<&String> = theirs.values().collect();
+    for tip in tips {
+        revs.push_str(&format!("^{tip}\n"));
+    }
+    let args = ["--ignore-missing".to_owned()];
+    let budget = scan::budget(config.max_push_bytes);
+    let outcome = match scan::range_commits(&walk, &args, &revs)? {
+        Some(commits) => scan::scan_commits(gate, &commits, &env.scanner()?, budget)?,
+        None => Outcome::TooMany,
+    };
+    Ok(match outcome {
+        Outcome::Clean => None,
+        Outcome::Found(hit) => Some(format!(
+            "{}, and the remote does not have that commit yet (every commit it lacks is scanned, the operator's too); the operator can push it themselves",
+            hit.found()
+        )),
+        Outcome::TooLarge { budget } => Some(format!(
+            "the remote lacks more than {} MiB of its commits, more than the gate scans for secrets at once; the operator can push it themselves",
+            budget >> 20
+        )),
+        Outcome::TooMany => Some(format!(
+            "the remote lacks more than {} of its commits, more than the gate scans for secrets at once; the operator can push it themselves",
+            scan::MAX_COMMITS
+        )),
+    })
 }
 
 /// The variables that give git the remote's credentials and CAs.

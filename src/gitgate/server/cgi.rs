@@ -1,6 +1,6 @@
-//! Running `git http-backend` as a CGI program: the request body streamed
-//! into its stdin under a byte cap, its header block parsed, the rest of its
-//! stdout streamed back as the response body.
+//! Running `git http-backend` as a CGI program: the request body (decoded,
+//! see `body`) streamed into its stdin under a byte cap, its header block
+//! parsed, the rest of its stdout streamed back as the response body.
 //!
 //! git writes its header block before it reads the request and reads the
 //! whole request before it writes much more, so the body is pumped in full
@@ -15,11 +15,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::{Body, Frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::{OwnedMutexGuard, mpsc, oneshot};
+
+use super::body::{Chunk, RequestBody};
 
 /// The most a CGI header block may hold.
 const MAX_HEAD: usize = 16 * 1024;
@@ -28,11 +29,9 @@ const CHANNEL_DEPTH: usize = 32;
 /// A refused body is read on for at least this many bytes (else the cap's)
 /// before the answer.
 const DRAIN_MIN: u64 = 64 << 20;
-/// A client that sends or reads nothing for this long is given up on (its
-/// program runs to its end regardless).
+/// A client that reads nothing for this long is given up on (its program
+/// runs to its end regardless).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
-/// How long a refused body is read on before the answer.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a finished request's program may take to exit (hooks land
 /// pushes and forward them upstream) before it is killed.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
@@ -125,21 +124,22 @@ pub enum Outcome {
     Answer(Head, ChannelBody),
     /// The request body passed the cap; the program was cut off.
     TooLarge,
-    /// The client's body broke off.
+    /// The client's body broke off or stalled.
     ClientGone,
+    /// The request body does not decode: why.
+    Invalid(String),
 }
 
 /// Runs `cmd` (git http-backend, its environment set) with `body` on its
-/// stdin, at most `cap` bytes. `guard` is held until the program exits.
+/// stdin, within the body's cap. `guard` is held until the program exits.
 pub async fn run<B>(
     mut cmd: tokio::process::Command,
-    mut body: B,
+    body: &mut RequestBody<B>,
     cap: u64,
     guard: Option<OwnedMutexGuard<()>>,
 ) -> Result<Outcome, CgiError>
 where
     B: Body<Data = Bytes> + Unpin,
-    B::Error: std::fmt::Display,
 {
     cmd.stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -152,73 +152,42 @@ where
     let (head_tx, head_rx) = oneshot::channel();
     let (body_tx, body_rx) = mpsc::channel(CHANNEL_DEPTH);
     tokio::spawn(output(child, stdout, head_tx, body_tx, guard));
-    match pump(&mut body, stdin, cap).await {
-        Pumped::Done => {}
-        Pumped::TooLarge => {
-            drain(&mut body, cap.max(DRAIN_MIN)).await;
+    // Closing stdin early (by returning) makes `http-backend` and
+    // `receive-pack` fail on a truncated pack, which removes their
+    // quarantine.
+    match pump(body, stdin).await {
+        Chunk::End => {}
+        Chunk::TooLarge => {
+            body.drain(cap.max(DRAIN_MIN)).await;
             return Ok(Outcome::TooLarge);
         }
-        Pumped::ClientGone => return Ok(Outcome::ClientGone),
+        Chunk::Invalid(why) => return Ok(Outcome::Invalid(why)),
+        Chunk::Gone | Chunk::Data(_) => return Ok(Outcome::ClientGone),
     }
     let head = head_rx.await.map_err(|_| CgiError::NoHead)??;
     Ok(Outcome::Answer(head, ChannelBody { rx: body_rx }))
 }
 
-enum Pumped {
-    Done,
-    TooLarge,
-    ClientGone,
-}
-
-/// Reads (and drops) what remains of a refused body, at most `limit` bytes
-/// and `DRAIN_TIMEOUT`: a client still sending when the connection closes
-/// would lose the answer to a reset.
-async fn drain<B>(body: &mut B, limit: u64)
+/// Streams the request body into the program's stdin, then closes it.
+/// Returns how the body ended (`End` also when the program stopped
+/// reading: its answer says why).
+async fn pump<B>(body: &mut RequestBody<B>, mut stdin: ChildStdin) -> Chunk
 where
     B: Body<Data = Bytes> + Unpin,
 {
-    let mut total: u64 = 0;
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {
-        while let Some(Ok(frame)) = body.frame().await {
-            if let Ok(data) = frame.into_data() {
-                total = total.saturating_add(data.len() as u64);
-                if total > limit {
-                    return;
+    loop {
+        match body.next().await {
+            Chunk::Data(data) => {
+                if stdin.write_all(&data).await.is_err() {
+                    return Chunk::End;
                 }
             }
-        }
-    })
-    .await;
-}
-
-/// Streams the request body into the program's stdin, then closes it.
-async fn pump<B>(body: &mut B, mut stdin: ChildStdin, cap: u64) -> Pumped
-where
-    B: Body<Data = Bytes> + Unpin,
-    B::Error: std::fmt::Display,
-{
-    let mut total: u64 = 0;
-    loop {
-        let frame = match tokio::time::timeout(IDLE_TIMEOUT, body.frame()).await {
-            Ok(Some(Ok(frame))) => frame,
-            Ok(None) => break,
-            // Broken off, or stalled: either way it holds the push lock.
-            Ok(Some(Err(_))) | Err(_) => return Pumped::ClientGone,
-        };
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        total = total.saturating_add(data.len() as u64);
-        if total > cap {
-            return Pumped::TooLarge;
-        }
-        if stdin.write_all(&data).await.is_err() {
-            // It stopped reading: its answer says why.
-            return Pumped::Done;
+            Chunk::End => break,
+            other => return other,
         }
     }
     let _ = stdin.shutdown().await;
-    Pumped::Done
+    Chunk::End
 }
 
 /// Reads the header block, then streams the rest into `body_tx`; when the

@@ -9,6 +9,9 @@ use http::{HeaderMap, Method, Uri, header};
 use super::Options;
 
 /// The CGI environment of one request (the inherited environment aside).
+/// `content_length`: of the body as git reads it (None when the gate
+/// decoded it). No `Content-Encoding` is passed on: the gate decodes
+/// bodies itself, under its cap.
 pub fn cgi_env(
     opts: &Options,
     (method, uri, headers): (&Method, &Uri, &HeaderMap),
@@ -40,7 +43,6 @@ pub fn cgi_env(
     }
     let optional = [
         ("CONTENT_TYPE", header(header::CONTENT_TYPE)),
-        ("HTTP_CONTENT_ENCODING", header(header::CONTENT_ENCODING)),
         (
             "GIT_PROTOCOL",
             header(header::HeaderName::from_static("git-protocol")),
@@ -113,7 +115,6 @@ mod tests {
             ("REMOTE_USER", "agent"),
             ("REMOTE_ADDR", "10.0.0.2"),
             ("CONTENT_LENGTH", "7"),
-            ("HTTP_CONTENT_ENCODING", "gzip"),
             ("GIT_PROTOCOL", "version=2"),
             ("BOT_BOTTLE_GATE_STATE", "/state"),
             ("BOT_BOTTLE_GATE_OPERATOR", "/operator"),
@@ -122,6 +123,7 @@ mod tests {
             assert_eq!(get(name), Some(want), "{name}");
         }
         assert!(!env.iter().any(|(_, v)| v.contains("secret")));
+        assert!(!env.iter().any(|(n, _)| n == "HTTP_CONTENT_ENCODING"));
         opts.operator = None;
         opts.audit = None;
         let env = cgi_env(&opts, (&Method::POST, &uri, &HeaderMap::new()), peer, None);
