@@ -58,7 +58,7 @@ mod scan;
 pub mod server;
 mod upstream;
 
-pub use decide::{decide, decide_in};
+pub use decide::{Shown, decide, decide_in};
 pub use git::GateError;
 pub use hooks::{AUDIT_VAR, GateEnv, OPERATOR_VAR, STATE_VAR, run_hook, run_hook_in};
 

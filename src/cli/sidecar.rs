@@ -76,17 +76,38 @@ pub enum SidecarCommand {
         args: Vec<String>,
     },
     /// Applies the operator's decision on a git-push proposal (the host
-    /// runs it in the gate with `docker exec`).
+    /// runs it in the gate with `docker exec`). Approving names what the
+    /// operator was shown; the gate refuses if its proposal is not that.
     GitDecide {
         /// The gate's state folder.
         #[arg(long)]
         state: PathBuf,
         #[arg(long)]
         id: String,
-        #[arg(long, required_unless_present = "reject", conflicts_with = "reject")]
+        #[arg(
+            long,
+            required_unless_present = "reject",
+            conflicts_with = "reject",
+            requires_all = ["git_ref", "old", "new"]
+        )]
         approve: bool,
         #[arg(long)]
         reject: bool,
+        /// The ref shown (approve).
+        #[arg(long = "ref", value_name = "REF")]
+        git_ref: Option<String>,
+        /// Its value before the push, as shown (approve).
+        #[arg(long)]
+        old: Option<String>,
+        /// The commit shown (approve): the one landed or forwarded.
+        #[arg(long)]
+        new: Option<String>,
+        /// The push was shown as landing (approve).
+        #[arg(long)]
+        land: bool,
+        /// A remote it was shown going to (approve; repeatable).
+        #[arg(long, value_name = "NAME")]
+        forward: Vec<String>,
     },
     /// Exit 0 when something accepts TCP connections at ADDR (healthchecks).
     Probe {
@@ -149,7 +170,30 @@ pub fn run(cmd: SidecarCommand) -> Result<ExitCode, Failure> {
             id,
             approve,
             reject: _,
-        } => git_decide(state, &id, approve),
+            git_ref,
+            old,
+            new,
+            land,
+            forward,
+        } => {
+            let shown = match (approve, git_ref, old, new) {
+                (true, Some(git_ref), Some(old), Some(new)) => Some(gitgate::Shown {
+                    git_ref,
+                    old,
+                    new,
+                    land,
+                    forward,
+                }),
+                (true, ..) => {
+                    return Err(Failure::usage(
+                        "git-decide --approve needs --ref, --old and --new: what the operator was shown",
+                        None,
+                    ));
+                }
+                (false, ..) => None,
+            };
+            git_decide(state, &id, shown.as_ref())
+        }
         SidecarCommand::Probe { addr, wait } => {
             let deadline = std::time::Instant::now() + Duration::from_secs(wait);
             let up = || {
@@ -188,7 +232,11 @@ fn git_hook(name: &str, args: &[String]) -> Result<ExitCode, Failure> {
     }
 }
 
-fn git_decide(state: PathBuf, id: &str, approve: bool) -> Result<ExitCode, Failure> {
+fn git_decide(
+    state: PathBuf,
+    id: &str,
+    shown: Option<&gitgate::Shown>,
+) -> Result<ExitCode, Failure> {
     use crate::gitgate::{AUDIT_MOUNT, AUDIT_VAR, GateEnv, OPERATOR_MOUNT, OPERATOR_VAR};
     // The variables (as the server sets them for its hooks), else the
     // mounts, when they exist.
@@ -203,7 +251,7 @@ fn git_decide(state: PathBuf, id: &str, approve: bool) -> Result<ExitCode, Failu
         operator: pick(OPERATOR_VAR, OPERATOR_MOUNT),
         audit: pick(AUDIT_VAR, AUDIT_MOUNT),
     };
-    crate::gitgate::decide_in(&env, id, approve, &mut std::io::stdout())
+    crate::gitgate::decide_in(&env, id, shown, &mut std::io::stdout())
         .map_err(|e| Failure::runtime(format!("git-decide: {e}"), None))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -69,6 +69,9 @@ pub struct App {
     published: Option<(usize, Option<String>)>,
     /// A bottle to select once the listing shows it (one just started).
     select_when_listed: Option<String>,
+    /// A proposal whose detail opens once the listing shows it (the
+    /// operator's own edit): its arrival is no alert.
+    open_when_listed: Option<String>,
 }
 
 impl App {
@@ -97,6 +100,7 @@ impl App {
             proposals_loaded: false,
             published: None,
             select_when_listed: None,
+            open_when_listed: None,
         }
     }
 
@@ -219,9 +223,16 @@ impl App {
                 Vec::new()
             }
             Msg::Stopped(slug) => self.stopped(&slug),
-            Msg::Modified(id) => {
-                if self.open_detail(&id) {
-                    self.status = Some(format!("edited {id}: read what it grants now; a approves"));
+            Msg::Modified { old, new } => {
+                self.status = Some(if old == new {
+                    format!("{old}: the edit changed nothing")
+                } else {
+                    format!(
+                        "edited {old}: it is now proposal {new}; read what it grants, then a approves"
+                    )
+                });
+                if !self.open_detail(&new) {
+                    self.open_when_listed = Some(new);
                 }
                 Vec::new()
             }
@@ -247,6 +258,7 @@ impl App {
             .iter()
             .map(|p| &p.proposal)
             .filter(|p| !self.arrivals.contains_key(&p.id))
+            .filter(|p| self.open_when_listed.as_ref() != Some(&p.id))
             .collect();
         let newest = fresh
             .iter()
@@ -268,6 +280,14 @@ impl App {
                     .min(self.proposals.len().saturating_sub(1))
             });
         self.follow_modal();
+        if let Some(id) = self.open_when_listed.take() {
+            if self.pending(&id).is_some() {
+                self.arrivals.insert(id.clone(), None);
+                self.open_detail(&id);
+            } else {
+                self.open_when_listed = Some(id);
+            }
+        }
         let mut effects = Vec::new();
         let published = (
             self.proposals.len(),

@@ -99,6 +99,12 @@ pub fn lines(p: &Pending) -> Vec<DetailLine> {
         field("tool", proposal.request.tool()),
         field("asked at", &proposal.created_at),
     ];
+    if let Some(replaced) = &proposal.replaces {
+        out.push(field(
+            "replaces",
+            &format!("{replaced} (withdrawn: it changed)"),
+        ));
+    }
     let target = match &proposal.request {
         Request::EgressBlock { host, .. } | Request::PipelockBlock { host, .. } => {
             Some(("host", host))
@@ -345,6 +351,7 @@ mod tests {
                 request: Request::CapabilityBlock {
                     dockerfile: String::new(),
                 },
+                replaces: None,
             },
             preview: Preview {
                 lines: preview.iter().map(|s| s.to_string()).collect(),

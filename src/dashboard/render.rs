@@ -282,7 +282,7 @@ fn footer_line(app: &App) -> Line<'static> {
     let help = match app.focus {
         Focus::Agents => " Enter show · e edit routes · n new · x stop · Tab proposals · q quit",
         Focus::Proposals => {
-            " Enter/a/v read it (approve from there) · r reject · m modify · Tab agents"
+            " Enter/v read it (a approves from there) · r reject · m modify · Tab agents"
         }
     };
     if app.help || app.focus == Focus::Proposals {

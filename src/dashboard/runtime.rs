@@ -234,7 +234,7 @@ async fn main_loop(
                             effects::modify(&home, &id)
                         })?;
                         match outcome {
-                            Ok(()) => shared.send(Msg::Modified(id)),
+                            Ok(new) => shared.send(Msg::Modified { old: id, new }),
                             Err(e) => shared.send(Msg::Status(e)),
                         }
                     }

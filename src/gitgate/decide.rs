@@ -1,5 +1,8 @@
 //! The operator's decision on a git-push proposal, applied inside the gate
 //! (`bot-bottle sidecar git-decide`, run by the host with `docker exec`).
+//! An approval names what the operator was shown (`Shown`): the gate
+//! applies it only when its own queue entry is exactly that, so the commit
+//! landed or forwarded is the one that was shown.
 
 use std::io::Write;
 
@@ -10,25 +13,75 @@ use super::hooks::{GateEnv, line};
 use super::policy::{branch_of, tag_of};
 use super::read_landed;
 use crate::supervise::audit::Entry;
-use crate::supervise::proposal::{Decision, Request, Response};
-use crate::supervise::queue::{check_id, now};
+use crate::supervise::proposal::{Decision, GitPush, Request, Response};
+use crate::supervise::queue::check_id;
 
-/// Applies the decision on proposal `id`, with the folders from the
-/// `BOT_BOTTLE_GATE_*` variables.
-pub fn decide(id: &str, approve: bool, out: &mut dyn Write) -> Result<(), GateError> {
+/// What the operator was shown of a held push that decides what approving
+/// it does: the ref, its value before, the commit, whether it lands, and
+/// the remotes it goes to. These are the fields that survive the host
+/// making the proposal inert unchanged (hex ids, refs as the gate writes
+/// them), so they are compared, not text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown {
+    pub git_ref: String,
+    pub old: String,
+    pub new: String,
+    pub land: bool,
+    pub forward: Vec<String>,
+}
+
+impl Shown {
+    pub fn of(push: &GitPush) -> Shown {
+        Shown {
+            git_ref: push.git_ref.clone(),
+            old: push.old.clone(),
+            new: push.new.clone(),
+            land: push.land,
+            forward: push.forward.clone(),
+        }
+    }
+
+    /// Where `push` differs from what was shown: None when it does not.
+    fn differs(&self, push: &GitPush) -> Option<String> {
+        let now = Shown::of(push);
+        let field = if now.git_ref != self.git_ref {
+            "its ref"
+        } else if now.old != self.old {
+            "its old value"
+        } else if now.new != self.new {
+            "its commit"
+        } else if now.land != self.land {
+            "whether it lands"
+        } else if now.forward != self.forward {
+            "its list of remotes"
+        } else {
+            return None;
+        };
+        Some(format!(
+            "{field} is not what the operator was shown; nothing was landed or forwarded: list the proposals again"
+        ))
+    }
+}
+
+/// Applies the decision on proposal `id` (`Some`: approve what was shown;
+/// `None`: reject), with the folders from the `BOT_BOTTLE_GATE_*`
+/// variables.
+pub fn decide(id: &str, approve: Option<&Shown>, out: &mut dyn Write) -> Result<(), GateError> {
     decide_in(&GateEnv::from_env()?, id, approve, out)
 }
 
-/// Approve: a held push updates its branch (if it has not moved since),
-/// lands and goes upstream; a forward proposal goes to its remotes.
-/// Reject: the held commits are dropped. Either way the answer goes to the
-/// queue and the proposal to the archive.
+/// Approve (what was `shown`, which the queue entry must be): a held push
+/// updates its branch (if it has not moved since), lands and goes
+/// upstream; a forward proposal goes to its remotes. Reject: the held
+/// commits are dropped. Either way the answer goes to the queue and the
+/// proposal to the archive.
 pub fn decide_in(
     env: &GateEnv,
     id: &str,
-    approve: bool,
+    shown: Option<&Shown>,
     out: &mut dyn Write,
 ) -> Result<(), GateError> {
+    let approve = shown.is_some();
     let fail = |reason: String| GateError::Decide {
         id: id.to_owned(),
         reason,
@@ -52,6 +105,9 @@ pub fn decide_in(
         return Err(fail(
             "its ref or commits are not what the gate writes; reject it".into(),
         ));
+    }
+    if let Some(differs) = shown.and_then(|s| s.differs(push)) {
+        return Err(fail(differs));
     }
     let config = env.config()?;
     let gate = Git::at(&env.repo());
@@ -128,11 +184,8 @@ pub fn decide_in(
         Decision::Rejected
     };
     queue.respond(&Response {
-        id: id.to_owned(),
-        decision,
-        reason: None,
-        decided_at: now(),
         note: Some(String::from_utf8_lossy(&note).trim().to_owned()).filter(|n| !n.is_empty()),
+        ..Response::new(id, decision)
     })?;
     queue.archive(id)?;
     let word = if approve { "approved" } else { "rejected" };

@@ -80,22 +80,28 @@ pub fn matching_remotes(config: &GateConfig, branch: &str) -> Vec<String> {
 
 /// `git diff --stat` of what a push of `name` brings.
 pub fn diffstat(git: &Git, name: &str, old: &str, new: &str) -> Result<String, GateError> {
-    let base = if is_zero(old) {
-        let mut args = vec!["rev-list".to_owned(), "--reverse".into()];
-        args.extend(new_range(name, old, new));
-        let oldest = git.run(args)?.lines().next().map(str::to_owned);
-        match oldest {
-            Some(c) => match git.run(["rev-parse", "--verify", "--quiet", &format!("{c}^")]) {
-                Ok(parent) => parent,
-                Err(_) => git.empty_tree()?,
-            },
-            None => new.to_owned(),
-        }
-    } else {
-        old.to_owned()
-    };
+    let base = range_base(git, name, old, new)?;
     let stat = git.run(["diff", "--no-color", "--stat=100", &base, new])?;
     Ok(super::git::printable_lines(&stat))
+}
+
+/// What a push of `name` from `old` to `new` is compared with: `old`, or
+/// for a new ref the parent of the oldest commit it brings (the empty tree
+/// when that is a root).
+pub fn range_base(git: &Git, name: &str, old: &str, new: &str) -> Result<String, GateError> {
+    if !is_zero(old) {
+        return Ok(old.to_owned());
+    }
+    let mut args = vec!["rev-list".to_owned(), "--reverse".into()];
+    args.extend(new_range(name, old, new));
+    let oldest = git.run(args)?.lines().next().map(str::to_owned);
+    match oldest {
+        Some(c) => match git.run(["rev-parse", "--verify", "--quiet", &format!("{c}^")]) {
+            Ok(parent) => Ok(parent),
+            Err(_) => git.empty_tree(),
+        },
+        None => Ok(new.to_owned()),
+    }
 }
 
 /// Delivers one accepted ref (post-receive, or an approval): lands it,
@@ -276,17 +282,35 @@ fn forward(
             commits: Git::at(&env.repo())
                 .commit_lines(&new_range(name, old, new))
                 .unwrap_or_default(),
+            protected_diff: String::new(),
         };
         let queue = env.queue();
-        let waiting = queue
-            .pending()?
-            .into_iter()
-            .find(|p| matches!(&p.request, Request::GitPush(g) if !g.land && g.git_ref == name));
+        let waiting = queue.pending()?.into_iter().find_map(|p| match p.request {
+            Request::GitPush(g) if !g.land && g.git_ref == name => {
+                Some((p.id, p.justification, g.old))
+            }
+            _ => None,
+        });
         let id = match waiting {
-            Some(mut p) => {
-                p.request = Request::GitPush(push);
-                queue.replace(&p)?;
-                p.id
+            // Pushed again while its forwarding waits: a new proposal from
+            // where the waiting one started, and that one is withdrawn (the
+            // operator may have read it; it never changes under its id).
+            Some((waiting, justification, since)) => {
+                let gate = Git::at(&env.repo());
+                let push = GitPush {
+                    diffstat: diffstat(&gate, name, &since, new)
+                        .unwrap_or_else(|_| push.diffstat.clone()),
+                    commits: gate
+                        .commit_lines(&new_range(name, &since, new))
+                        .unwrap_or_else(|_| push.commits.clone()),
+                    old: since,
+                    ..push
+                };
+                let note = format!("{branch} was pushed again: a new proposal forwards {new}");
+                let replaced =
+                    queue.supersede(&waiting, Request::GitPush(push), justification, &note)?;
+                queue.archive(&waiting)?;
+                replaced.id
             }
             None => {
                 queue

@@ -14,7 +14,7 @@ use super::{
     CONFIG_FILE, GateConfig, MAX_BRANCHES, MAX_PUSH_REFS, REPO, TOKENS_FILE, paths, read_landed,
 };
 use crate::egress::dlp::Scanner;
-use crate::supervise::proposal::{GitPush, Request};
+use crate::supervise::proposal::{GitPush, MAX_PROTECTED_DIFF, Request};
 use crate::supervise::queue::Queue;
 
 /// The gate's folders, as the server passes them to the hooks.
@@ -389,6 +389,18 @@ fn update(
     if touched.is_empty() {
         return Ok(true);
     }
+    let short = name.strip_prefix("refs/heads/").unwrap_or(name);
+    let protected_diff = match protected_diff(&git, name, old, new, &touched)? {
+        Ok(diff) => diff,
+        Err(why) => {
+            line(
+                out,
+                &format!("bot-bottle git gate: {short} is refused, nothing was updated: {why}"),
+            );
+            Audit::new("refused", format!("{short}: {why}")).write(env, out);
+            return Ok(false);
+        }
+    };
     let reasons: Vec<String> = touched
         .iter()
         .take(MAX_LINES)
@@ -411,8 +423,9 @@ fn update(
         reasons: reasons.clone(),
         diffstat: deliver::diffstat(&git, name, old, new)?,
         commits: git.commit_lines(&range)?,
+        protected_diff,
     };
-    let diff = push.diffstat.clone();
+    let diff = format!("{}\n{}", push.diffstat, push.protected_diff);
     let proposal = env.queue().submit(
         &config.slug,
         Request::GitPush(push),
@@ -423,7 +436,6 @@ fn update(
         &format!("{}{}", super::HELD_REFS, proposal.id),
         new,
     ])?;
-    let short = name.strip_prefix("refs/heads/").unwrap_or(name);
     line(
         out,
         &format!(
@@ -437,4 +449,66 @@ fn update(
         .diff(diff)
         .write(env, out);
     Ok(false)
+}
+
+/// Protected files one push may change at most: each is read in full.
+const MAX_PROTECTED_FILES: usize = 256;
+
+/// What the operator reads before a push that changes protected paths
+/// lands: the whole `git diff` of its range limited to those paths
+/// (`Ok(Ok)`), or why it cannot be reviewed and is refused (`Ok(Err)`):
+/// too many files, a diff longer than `MAX_PROTECTED_DIFF`, or a binary
+/// file (its bytes cannot be read as text). The repository's attributes
+/// and diff drivers are not used; paths are taken literally.
+fn protected_diff(
+    git: &Git,
+    name: &str,
+    old: &str,
+    new: &str,
+    touched: &[(String, String)],
+) -> Result<Result<String, String>, GateError> {
+    if touched.len() > MAX_PROTECTED_FILES {
+        return Ok(Err(format!(
+            "it changes {} protected files, more than the {MAX_PROTECTED_FILES} the operator can review at once; push them in smaller parts",
+            touched.len()
+        )));
+    }
+    let base = deliver::range_base(git, name, old, new)?;
+    let diff = |extra: &[&str]| -> Result<String, GateError> {
+        let mut args: Vec<String> = [
+            "--literal-pathspecs",
+            "diff",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--no-renames",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        args.extend([base.clone(), new.to_owned(), "--".into()]);
+        args.extend(touched.iter().map(|(path, _)| path.clone()));
+        git.run(args)
+    };
+    // `-\t-\tpath` is a file git cannot show as text.
+    let numstat = diff(&["--numstat", "-z"])?;
+    let binary: Vec<&str> = numstat
+        .split('\0')
+        .filter_map(|entry| entry.strip_prefix("-\t-\t"))
+        .collect();
+    if let Some(path) = binary.first() {
+        return Ok(Err(format!(
+            "it changes the binary file {} under a protected path: the operator cannot review it as text; change it outside the bottle",
+            super::git::printable(path)
+        )));
+    }
+    let text = diff(&[])?;
+    if text.len() > MAX_PROTECTED_DIFF {
+        return Ok(Err(format!(
+            "its changes to protected paths are {} KiB, more than the {} KiB the operator can review; push them in smaller parts",
+            text.len() >> 10,
+            MAX_PROTECTED_DIFF >> 10
+        )));
+    }
+    Ok(Ok(text))
 }

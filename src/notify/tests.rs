@@ -16,6 +16,7 @@ fn proposal(i: usize) -> Proposal {
         } else {
             Origin::Denied
         },
+        replaces: None,
     }
 }
 

@@ -5,11 +5,12 @@
 //!
 //! `queues` is where a bottle's proposals wait (supervise's and the git
 //! gate's), `routes` changes a bottle's routes, `push` decides the pushes
-//! the gate held.
+//! the gate held, `shown` binds an approval to what its operator read.
 
 mod push;
 pub mod queues;
 mod routes;
+pub mod shown;
 
 use routes::add_route;
 pub use routes::{check_edit, edit_routes, edit_routes_in_editor, read_routes, routes_text};
@@ -26,6 +27,7 @@ use crate::launch::LaunchError;
 use crate::launch::lifecycle::Context;
 use crate::launch::service;
 use crate::state::{Home, StateError, write_atomic};
+pub use shown::{DIGEST_LEN, digest};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -55,8 +57,10 @@ pub enum ApplyError {
     Invalid(String),
     #[error("the Dockerfile proposed in {id} cannot be built here: {reason}")]
     Dockerfile { id: String, reason: String },
-    #[error("proposal {0} changed since you read it: nothing was approved")]
+    #[error("proposal {0} changed since you read it: run `bot-bottle proposals` again")]
     Changed(String),
+    #[error("proposal {0} was not shown to you: run `bot-bottle proposals` first")]
+    Unread(String),
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
@@ -86,7 +90,9 @@ impl ApplyError {
                 Some("is the bottle running? see `bot-bottle list active`".into())
             }
             ApplyError::Invalid(_) => Some("fix the routes and save again".into()),
-            ApplyError::Changed(_) => Some("read what it grants now, then decide again".into()),
+            ApplyError::Changed(id) | ApplyError::Unread(id) => Some(format!(
+                "nothing was approved; read what approving {id} grants now, then approve it again"
+            )),
             ApplyError::Dockerfile { id, .. } => Some(format!(
                 "reject it, saying why: bot-bottle reject {id} --reason '...'"
             )),
@@ -200,8 +206,10 @@ pub struct Approval<'a> {
     /// The operator saw that an existing credential goes to more paths,
     /// and means it.
     pub widen_credential: bool,
-    /// What the operator was shown; approving anything else is refused.
-    pub shown: Option<&'a Preview>,
+    /// The digest (`shown::digest`) of what the operator read; approving
+    /// is refused when the proposal no longer shows just that, and
+    /// without one.
+    pub digest: Option<&'a str>,
 }
 
 /// Approves a proposal and applies it.
@@ -223,12 +231,20 @@ pub fn approve_with(
     gate: &dyn Decide,
 ) -> Result<(Proposal, Applied), ApplyError> {
     let _lock = home.lock_bottle(&locate(home, id)?.proposal.slug)?;
-    // Again under the lock: someone may have decided it meanwhile.
+    // Again under the lock: someone may have decided it meanwhile, and
+    // what approving grants is what it grants now.
     let Located { queue, proposal } = locate(home, id)?;
-    if let Some(shown) = approval.shown
-        && preview_of(home, &proposal) != *shown
-    {
-        return Err(ApplyError::Changed(proposal.id));
+    let preview = preview_of(home, &proposal);
+    let now = digest(&Pending {
+        proposal: proposal.clone(),
+        preview,
+    });
+    match approval.digest {
+        None => return Err(ApplyError::Unread(proposal.id)),
+        Some(shown) if !shown.trim().eq_ignore_ascii_case(&now) => {
+            return Err(ApplyError::Changed(proposal.id));
+        }
+        Some(_) => {}
     }
     let asked = match &proposal.request {
         Request::EgressBlock {
@@ -256,11 +272,8 @@ pub fn approve_with(
     };
     let note = add_route(home, &proposal, &asked, approval)?;
     queue.respond(&Response {
-        id: proposal.id.clone(),
-        decision: Decision::Approved,
-        reason: None,
-        decided_at: now(),
         note: Some(note.clone()),
+        ..Response::new(&proposal.id, Decision::Approved)
     })?;
     settle_suggestion(&queue, &proposal)?;
     Ok((proposal, Applied::Routes { note }))
@@ -295,6 +308,7 @@ fn rebuild(
         note: Some(format!(
             "this bottle is being taken down; `{resume}` rebuilds it from your Dockerfile"
         )),
+        replaced_by: None,
     };
     queue.respond(&response)?;
     queue.archive(&proposal.id)?;
@@ -325,14 +339,13 @@ pub fn request_text(home: &Home, id: &str) -> Result<String, ApplyError> {
     Ok(text)
 }
 
-/// Replaces a pending proposal's request with the operator's edit, checked
-/// as the agent's input is. The tool stays the same.
+/// The operator's edit of a pending proposal's request, checked as the
+/// agent's input is (the tool stays the same), becomes a new proposal; the
+/// one edited is withdrawn for it (a waiting tool call is told, and
+/// follows). Returns the new proposal (the same one when nothing changed).
 pub fn modify(home: &Home, id: &str, edited: &str) -> Result<Proposal, ApplyError> {
     let _lock = home.lock_bottle(&locate(home, id)?.proposal.slug)?;
-    let Located {
-        queue,
-        mut proposal,
-    } = locate(home, id)?;
+    let Located { queue, proposal } = locate(home, id)?;
     unmodifiable(&proposal)?;
     let request: Request = serde_json::from_str(edited)
         .map_err(|e| ApplyError::Invalid(format!("the edited request: {e}")))?;
@@ -356,9 +369,27 @@ pub fn modify(home: &Home, id: &str, edited: &str) -> Result<Proposal, ApplyErro
     );
     let (checked, _) = super::proposal::parse(request.tool(), &args)
         .map_err(|e| ApplyError::Invalid(e.to_string()))?;
-    proposal.request = checked;
-    queue.replace(&proposal)?;
-    Ok(proposal)
+    if checked == proposal.request {
+        return Ok(proposal);
+    }
+    let new = queue.supersede(
+        &proposal.id,
+        checked,
+        proposal.justification.clone(),
+        "the operator edited it",
+    )?;
+    settle_suggestion(&queue, &proposal)?;
+    let new = queues::admit(queue_source(&proposal), &proposal.slug, new)
+        .ok_or_else(|| ApplyError::NotFound(id.to_owned()))?;
+    Ok(new)
+}
+
+/// The queue a located proposal came from (held pushes are never edited).
+fn queue_source(proposal: &Proposal) -> queues::Source {
+    match proposal.source {
+        Origin::Denied => queues::Source::Denied,
+        Origin::Agent => queues::Source::Supervise,
+    }
 }
 
 /// A held push is what the agent pushed: approve it or reject it.
@@ -389,11 +420,8 @@ pub fn reject_with(
         return Ok(proposal);
     }
     queue.respond(&Response {
-        id: proposal.id.clone(),
-        decision: Decision::Rejected,
         reason: reason.map(str::to_owned),
-        decided_at: now(),
-        note: None,
+        ..Response::new(&proposal.id, Decision::Rejected)
     })?;
     settle_suggestion(&queue, &proposal)?;
     let entry = Entry::decision(
@@ -421,8 +449,10 @@ mod tests {
     use super::routes::tests::config;
     use super::*;
 
+    /// The operator's edit is checked as the agent's input is, and is a
+    /// new proposal: the edited one is withdrawn for it, never rewritten.
     #[test]
-    fn a_modified_request_is_checked_and_replaces_the_queued_one() {
+    fn an_edit_is_checked_and_becomes_a_new_proposal() {
         let dir = tempfile::tempdir().unwrap();
         let home = Home {
             root: dir.path().to_path_buf(),
@@ -436,27 +466,40 @@ mod tests {
         let p = queue.submit("dev-aaaaa", asked, "why".into()).unwrap();
         assert_eq!(pending(&home).unwrap().len(), 1);
         let text = request_text(&home, &p.id).unwrap();
+        assert_eq!(
+            modify(&home, &p.id, &text).unwrap(),
+            p,
+            "no change, no new proposal"
+        );
         let edited = text.replace("\"/\"", "\"/repos/acme/\"");
         let modified = modify(&home, &p.id, &edited).unwrap();
+        assert_ne!(modified.id, p.id, "a new id");
+        assert_eq!(modified.replaces.as_deref(), Some(p.id.as_str()));
         assert_eq!(
             modified.request.summary(),
             "route api.github.com /repos/acme/"
         );
-        assert_eq!(
-            queue.find(&p.id).unwrap().request,
-            modified.request,
-            "the queue holds the edit"
-        );
         assert_eq!(modified.justification, "why");
+        assert_eq!(queue.find(&p.id).unwrap(), p, "the old one as it was");
+        let withdrawn = queue.response(&p.id).unwrap();
+        assert_eq!(withdrawn.decision, Decision::Withdrawn);
+        assert_eq!(withdrawn.replaced_by.as_deref(), Some(modified.id.as_str()));
+        let listed = pending(&home).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].proposal, modified);
+        assert!(matches!(
+            approve(&home, &p.id, &Approval::default(), &Sink::Stderr),
+            Err(ApplyError::NotFound(_))
+        ));
 
         let bad_host = text.replace("api.github.com", "https://x");
         assert!(matches!(
-            modify(&home, &p.id, &bad_host),
+            modify(&home, &modified.id, &bad_host),
             Err(ApplyError::Invalid(_))
         ));
         let other_tool = r#"{"tool": "capability-block", "dockerfile": "FROM x"}"#;
         assert!(
-            modify(&home, &p.id, other_tool)
+            modify(&home, &modified.id, other_tool)
                 .unwrap_err()
                 .to_string()
                 .contains("keep the tool")
@@ -465,6 +508,61 @@ mod tests {
             modify(&home, "nope-0000", &text),
             Err(ApplyError::NotFound(_))
         ));
+        assert_eq!(
+            pending(&home).unwrap().len(),
+            1,
+            "refused edits add nothing"
+        );
+    }
+
+    /// `approve` applies only what was read: without a digest, or with
+    /// the digest of what the proposal showed before, nothing changes.
+    #[test]
+    fn approving_needs_the_digest_of_what_it_shows_now() {
+        let (_dir, home) = home_with_routes();
+        let queue = Queue::new(&home.bottle("dev-aaaaa").supervise_dir());
+        let asked = Request::EgressBlock {
+            host: "example.org".into(),
+            path_allowlist: vec!["/simple/".into()],
+            auth: None,
+        };
+        let p = queue.submit("dev-aaaaa", asked, "pip".into()).unwrap();
+        let read = digest(&pending(&home).unwrap()[0]);
+        let unread = approve(&home, &p.id, &Approval::default(), &Sink::Stderr).unwrap_err();
+        assert_eq!(
+            unread.to_string(),
+            format!(
+                "proposal {} was not shown to you: run `bot-bottle proposals` first",
+                p.id
+            )
+        );
+        // The routes change meanwhile: it grants something else now.
+        let mut routes = config();
+        routes.routes.push(crate::egress::config::RouteConfig {
+            host: "example.org".into(),
+            path_allowlist: vec!["/other/".into()],
+            ..Default::default()
+        });
+        std::fs::write(
+            home.bottle("dev-aaaaa").egress_routes(),
+            merge::pretty(&routes),
+        )
+        .unwrap();
+        let shown = Approval {
+            digest: Some(&read),
+            ..Approval::default()
+        };
+        let changed = approve(&home, &p.id, &shown, &Sink::Stderr).unwrap_err();
+        assert_eq!(
+            changed.to_string(),
+            format!(
+                "proposal {} changed since you read it: run `bot-bottle proposals` again",
+                p.id
+            )
+        );
+        assert!(changed.hint().unwrap().starts_with("nothing was approved"));
+        assert_eq!(read_routes(&home, "dev-aaaaa").unwrap().0, routes);
+        assert!(queue.response(&p.id).is_none(), "still pending");
     }
 
     /// A home with one bottle whose live routes are `config()`.
@@ -491,7 +589,12 @@ mod tests {
         let p = queue.submit("dev-aaaaa", asked, "why".into()).unwrap();
         let listed = pending(&home).unwrap();
         assert!(listed[0].preview.widens_credential);
-        let err = approve(&home, &p.id, &Approval::default(), &Sink::Stderr).unwrap_err();
+        let read = digest(&listed[0]);
+        let shown = Approval {
+            digest: Some(&read),
+            ..Approval::default()
+        };
+        let err = approve(&home, &p.id, &shown, &Sink::Stderr).unwrap_err();
         assert_eq!(
             err.to_string(),
             format!(
@@ -500,10 +603,13 @@ mod tests {
             )
         );
         assert!(err.hint().unwrap().contains("--widen-credential"));
-        let stale = Preview::default();
+        let stale = digest(&Pending {
+            preview: Preview::default(),
+            ..listed[0].clone()
+        });
         let approval = Approval {
             widen_credential: true,
-            shown: Some(&stale),
+            digest: Some(&stale),
             ..Approval::default()
         };
         assert!(

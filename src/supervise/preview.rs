@@ -60,7 +60,8 @@ pub fn preview(request: &Request, current: &Current) -> Preview {
 }
 
 /// A held push: what approving does, why it waits, its commits and
-/// diffstat, all as the gate found them.
+/// diffstat, and the whole diff of the protected paths it changes, all as
+/// the gate found them.
 fn git_push(current: &Current, push: &GitPush) -> Preview {
     let branch = push
         .git_ref
@@ -88,6 +89,10 @@ fn git_push(current: &Current, push: &GitPush) -> Preview {
     if !push.diffstat.trim().is_empty() {
         lines.push("files:".into());
         lines.extend(push.diffstat.lines().map(|l| format!("  {l}")));
+    }
+    if !push.protected_diff.is_empty() {
+        lines.push("the changes to protected paths, in full:".into());
+        lines.extend(push.protected_diff.lines().map(str::to_owned));
     }
     Preview {
         lines,
@@ -323,6 +328,7 @@ mod tests {
                 reasons: vec!["branch 'feature' is not among remote 'up''s branches".into()],
                 diffstat: " a.rs | 1 +\n 1 file changed".into(),
                 commits: vec!["0123456 add a".into()],
+                protected_diff: String::new(),
             })
         };
         let (text, widens) = show(push(true, &[]));
@@ -342,6 +348,18 @@ mod tests {
         );
         let (text, _) = show(push(false, &[]));
         assert!(text.contains("would do nothing"), "{text}");
+        let mut with_diff = push(true, &[]);
+        if let Request::GitPush(p) = &mut with_diff {
+            p.protected_diff =
+                "--- a/ci.yml\n+++ b/ci.yml\n-on: push\n+on: [push, pull_request]".into();
+        }
+        let (text, _) = show(with_diff);
+        assert!(
+            text.ends_with(
+                "the changes to protected paths, in full:\n--- a/ci.yml\n+++ b/ci.yml\n-on: push\n+on: [push, pull_request]"
+            ),
+            "{text}"
+        );
         assert!(!preview_of(&push(true, &["up"])).needs_token);
     }
 

@@ -19,6 +19,9 @@ const MAX_PATH: usize = 256;
 const MAX_URL: usize = 2048;
 const MAX_DOCKERFILE: usize = 64 * 1024;
 const MAX_TOKEN_REF: usize = 64;
+/// The longest protected diff a held push may carry: a longer one cannot
+/// be reviewed on a screen, and the gate refuses the push.
+pub const MAX_PROTECTED_DIFF: usize = 128 * 1024;
 
 /// What an agent asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +66,11 @@ pub struct GitPush {
     pub diffstat: String,
     /// `<short sha> <subject>` of each commit, oldest first.
     pub commits: Vec<String>,
+    /// The full `git diff` of the range, limited to the protected paths
+    /// it changes: what approving lets into the operator's repository
+    /// there, to be read in full (empty when it changes none).
+    #[serde(default)]
+    pub protected_diff: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +94,10 @@ pub struct Proposal {
     /// `apply::queues::admit`), whatever the file says.
     #[serde(default)]
     pub source: Origin,
+    /// The proposal this one replaced (withdrawn for it): a proposal never
+    /// changes under its id, a change is a new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
 }
 
 /// Who a proposal comes from.
@@ -113,6 +125,9 @@ impl Origin {
 pub enum Decision {
     Approved,
     Rejected,
+    /// Nobody decided it: it changed (see `replaced_by`), or nothing is
+    /// left to decide.
+    Withdrawn,
 }
 
 /// The operator's answer, as written to `responses/<id>.json`.
@@ -126,6 +141,23 @@ pub struct Response {
     /// What the approval changed, for the agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Withdrawn for this proposal, its changed version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<String>,
+}
+
+impl Response {
+    /// The answer `decision` on proposal `id`, now.
+    pub fn new(id: &str, decision: Decision) -> Response {
+        Response {
+            id: id.to_owned(),
+            decision,
+            reason: None,
+            decided_at: super::queue::now(),
+            note: None,
+            replaced_by: None,
+        }
+    }
 }
 
 impl Request {
@@ -503,6 +535,7 @@ mod tests {
             justification,
             request,
             source: Origin::Agent,
+            replaces: None,
         };
         let text = serde_json::to_string(&p).unwrap();
         assert!(text.contains("\"source\":\"agent\""), "{text}");

@@ -14,7 +14,7 @@ use std::time::SystemTime;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
-use super::proposal::{Origin, Proposal, Request, Response};
+use super::proposal::{Decision, Origin, Proposal, Request, Response};
 use crate::state::{read_bounded, write_atomic};
 
 const QUEUE: &str = "queue";
@@ -26,8 +26,10 @@ pub const MAX_QUEUED: usize = 32;
 /// The files of a queue folder read at most: a sidecar writes them, so
 /// the host never reads an unbounded number or size of them.
 const MAX_ENTRIES: usize = 256;
-/// A proposal is at most a 64 KiB Dockerfile and a short justification.
-const MAX_FILE: u64 = 256 * 1024;
+/// A proposal is at most a 64 KiB Dockerfile and a short justification,
+/// or a held push with its protected diff (`MAX_PROTECTED_DIFF`, which
+/// JSON's escapes can make a few times longer).
+const MAX_FILE: u64 = 1024 * 1024;
 
 /// Held while a proposal is submitted, so concurrent calls cannot all see
 /// room for one more (the sidecar is the one process that submits).
@@ -113,29 +115,77 @@ impl Queue {
             justification,
             request,
             source,
+            replaces: None,
         };
-        let path = self.path(QUEUE, &proposal.id);
-        let text = serde_json::to_vec_pretty(&proposal).map_err(|e| io(&path, e))?;
-        write_atomic(&path, &text, 0o644).map_err(|e| io(&path, e))?;
+        self.write(&proposal)?;
         Ok(proposal)
     }
 
-    /// Removes a pending proposal nobody has to decide any more (a
-    /// suggestion the routes came to allow); an answered one stays.
-    pub fn withdraw(&self, id: &str) -> Result<(), QueueError> {
+    /// Withdraws a pending proposal nobody has to decide any more (a
+    /// suggestion the routes came to allow): it is answered `withdrawn`,
+    /// with `note` saying why. An answered one stays as it was.
+    pub fn withdraw(&self, id: &str, note: &str) -> Result<(), QueueError> {
         let path = self.path(QUEUE, id);
         check_id(id).map_err(|e| io(&path, e))?;
-        if self.response(id).is_some() {
+        if self.response(id).is_some() || self.find(id).is_none() {
             return Ok(());
         }
-        match fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&path, e)),
-            _ => Ok(()),
-        }
+        self.respond(&Response {
+            note: Some(note.to_owned()),
+            ..Response::new(id, Decision::Withdrawn)
+        })
     }
 
-    /// Rewrites a queued proposal (the operator edited its request).
-    pub fn replace(&self, proposal: &Proposal) -> Result<(), QueueError> {
+    /// A pending proposal changed: the change is queued as a new proposal
+    /// (a new id, `replaces` naming the old one), then the old one is
+    /// answered `withdrawn` with `replaced_by` and `note`, so a tool call
+    /// waiting on it is told and can follow. A proposal never changes
+    /// under its id: what the operator read under an id is what approving
+    /// it does. When the same request already waits, that one is the
+    /// replacement. Returns the new proposal.
+    pub fn supersede(
+        &self,
+        id: &str,
+        request: Request,
+        justification: String,
+        note: &str,
+    ) -> Result<Proposal, QueueError> {
+        let path = self.path(QUEUE, id);
+        check_id(id).map_err(|e| io(&path, e))?;
+        let _one_at_a_time = SUBMIT.lock().unwrap_or_else(|p| p.into_inner());
+        let old = self
+            .find(id)
+            .filter(|_| self.response(id).is_none())
+            .ok_or_else(|| io(&path, "no pending proposal by that id to replace"))?;
+        let waiting = self
+            .all_queued()?
+            .into_iter()
+            .find(|p| p.id != id && p.request == request && self.response(&p.id).is_none());
+        let new = match waiting {
+            Some(p) => p,
+            None => {
+                let proposal = Proposal {
+                    id: new_id(),
+                    slug: old.slug.clone(),
+                    created_at: now(),
+                    justification,
+                    request,
+                    source: old.source,
+                    replaces: Some(old.id.clone()),
+                };
+                self.write(&proposal)?;
+                proposal
+            }
+        };
+        self.respond(&Response {
+            note: Some(note.to_owned()),
+            replaced_by: Some(new.id.clone()),
+            ..Response::new(id, Decision::Withdrawn)
+        })?;
+        Ok(new)
+    }
+
+    fn write(&self, proposal: &Proposal) -> Result<(), QueueError> {
         let path = self.path(QUEUE, &proposal.id);
         check_id(&proposal.id).map_err(|e| io(&path, e))?;
         let text = serde_json::to_vec_pretty(proposal).map_err(|e| io(&path, e))?;
@@ -307,6 +357,7 @@ mod tests {
             reason: None,
             decided_at: now(),
             note: Some("a.com added".into()),
+            replaced_by: None,
         };
         q.respond(&response).unwrap();
         assert_eq!(q.pending().unwrap(), std::slice::from_ref(&b));
@@ -361,7 +412,11 @@ mod tests {
         // Files a sidecar could plant: a link, a huge file.
         let queue = dir.path().join(QUEUE);
         std::os::unix::fs::symlink("/dev/zero", queue.join("zzz-link.json")).unwrap();
-        std::fs::write(queue.join("zzz-big.json"), vec![b' '; 300 * 1024]).unwrap();
+        std::fs::write(
+            queue.join("zzz-big.json"),
+            vec![b' '; MAX_FILE as usize + 1],
+        )
+        .unwrap();
         assert_eq!(q.pending().unwrap().len(), MAX_QUEUED);
         assert!(q.find("zzz-link").is_none() && q.find("zzz-big").is_none());
     }
@@ -385,6 +440,55 @@ mod tests {
         });
         assert_eq!(accepted, MAX_QUEUED);
         assert_eq!(q.pending().unwrap().len(), MAX_QUEUED);
+    }
+
+    /// A change is a new proposal: what was read under an id stays what
+    /// approving that id would do.
+    #[test]
+    fn a_changed_proposal_is_a_new_one_and_the_old_is_withdrawn() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Queue::new(dir.path());
+        let a = q.submit("s-1", request("a.com"), "why".into()).unwrap();
+        let grown = q
+            .supersede(&a.id, request("b.com"), "why, now".into(), "edited")
+            .unwrap();
+        assert_ne!(grown.id, a.id, "a new id");
+        assert_eq!(grown.replaces.as_deref(), Some(a.id.as_str()));
+        assert_eq!((grown.slug.as_str(), grown.source), ("s-1", Origin::Agent));
+        assert_eq!(q.find(&a.id).unwrap(), a, "the old one is as it was");
+        let answer = q.response(&a.id).unwrap();
+        assert_eq!(answer.decision, Decision::Withdrawn);
+        assert_eq!(answer.replaced_by.as_deref(), Some(grown.id.as_str()));
+        assert_eq!(answer.note.as_deref(), Some("edited"));
+        assert_eq!(q.pending().unwrap(), std::slice::from_ref(&grown));
+
+        // A withdrawn or decided one cannot be replaced again.
+        assert!(
+            q.supersede(&a.id, request("c.com"), "x".into(), "x")
+                .is_err()
+        );
+        // The same request waiting already: that one replaces it.
+        let c = q.submit("s-1", request("c.com"), "why".into()).unwrap();
+        let same = q
+            .supersede(&grown.id, request("c.com"), "x".into(), "x")
+            .unwrap();
+        assert_eq!(same.id, c.id);
+        assert_eq!(q.pending().unwrap(), std::slice::from_ref(&c));
+
+        // Withdrawn with nothing in its place; an answered one stays.
+        q.withdraw(&c.id, "the routes allow it now").unwrap();
+        let answer = q.response(&c.id).unwrap();
+        assert_eq!(
+            (answer.decision, answer.replaced_by),
+            (Decision::Withdrawn, None)
+        );
+        q.withdraw(&c.id, "again").unwrap();
+        assert_eq!(
+            q.response(&c.id).unwrap().note.as_deref(),
+            Some("the routes allow it now")
+        );
+        assert!(q.pending().unwrap().is_empty());
+        assert!(q.withdraw("../x", "no").is_err());
     }
 
     #[test]

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use super::proposal::{
     self, CAPABILITY_BLOCK, Decision, EGRESS_BLOCK, GIT_PUSH_POLICY, LIST_EGRESS_ROUTES,
-    PIPELOCK_BLOCK, Request,
+    PIPELOCK_BLOCK, Proposal, Request, Response,
 };
 use super::queue::Queue;
 use crate::egress::config::EgressConfig;
@@ -54,9 +54,12 @@ impl Supervisor {
         }
     }
 
+    /// Queues the request and waits for the operator's answer. A proposal
+    /// withdrawn for a changed one (the operator edited it) is followed:
+    /// the call waits for the new one and says so in its answer.
     async fn ask(&self, request: Request, justification: String) -> CallToolResult {
         let tool = request.tool();
-        let proposal = match self.queue.submit(&self.slug, request, justification) {
+        let asked = match self.queue.submit(&self.slug, request, justification) {
             Ok(p) => p,
             Err(e) => {
                 return CallToolResult::error(vec![ContentBlock::text(format!(
@@ -65,31 +68,73 @@ impl Supervisor {
             }
         };
         let deadline = tokio::time::Instant::now() + self.wait;
+        // What this call waits on: the proposal asked, then each that
+        // replaced the one before.
+        let mut chain = vec![asked];
+        let mut replaced_note: Option<String> = None;
         loop {
-            if let Some(response) = self.queue.response(&proposal.id) {
-                let _ = self.queue.archive(&proposal.id);
+            let current = chain[chain.len() - 1].clone();
+            if let Some(response) = self.answer(&current.id) {
+                let next = response
+                    .replaced_by
+                    .as_deref()
+                    .filter(|_| response.decision == Decision::Withdrawn)
+                    .filter(|_| chain.len() < MAX_FOLLOW)
+                    .filter(|next| chain.iter().all(|p| p.id != *next))
+                    .and_then(|next| self.proposal(next));
+                if let Some(next) = next {
+                    replaced_note.get_or_insert(response.note.unwrap_or_default());
+                    chain.push(next);
+                    continue;
+                }
+                for p in &chain {
+                    let _ = self.queue.archive(&p.id);
+                }
+                let replaced = replaced_text(&chain, replaced_note.as_deref());
                 return match response.decision {
                     Decision::Approved => {
                         CallToolResult::success(vec![ContentBlock::text(format!(
-                            "approved: {}",
-                            response.note.unwrap_or_else(|| proposal.request.summary())
+                            "approved: {}{replaced}",
+                            response.note.unwrap_or_else(|| current.request.summary())
                         ))])
                     }
                     Decision::Rejected => CallToolResult::error(vec![ContentBlock::text(format!(
-                        "rejected by the operator: {}",
+                        "rejected by the operator: {}{replaced}",
                         response.reason.unwrap_or_else(|| "no reason given".into())
                     ))]),
+                    Decision::Withdrawn => {
+                        CallToolResult::error(vec![ContentBlock::text(format!(
+                            "withdrawn: request {} was withdrawn before the operator decided it ({}){replaced}",
+                            current.id,
+                            response.note.unwrap_or_else(|| "no reason given".into())
+                        ))])
+                    }
                 };
             }
             if tokio::time::Instant::now() >= deadline {
                 return CallToolResult::success(vec![ContentBlock::text(format!(
-                    "pending: request {} ({}) is still waiting for the operator. Call {tool} again with the same arguments to keep waiting for the decision.",
-                    proposal.id,
-                    proposal.request.summary()
+                    "pending: request {} ({}) is still waiting for the operator. Call {tool} again with the same arguments to keep waiting for the decision.{}",
+                    current.id,
+                    current.request.summary(),
+                    replaced_text(&chain, replaced_note.as_deref())
                 ))]);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The answer on proposal `id`, waiting or archived.
+    fn answer(&self, id: &str) -> Option<Response> {
+        self.queue
+            .response(id)
+            .or_else(|| self.queue.archived(id).map(|a| a.response))
+    }
+
+    /// Proposal `id`, waiting or archived.
+    fn proposal(&self, id: &str) -> Option<Proposal> {
+        self.queue
+            .find(id)
+            .or_else(|| self.queue.archived(id).map(|a| a.proposal))
     }
 
     fn list_routes(&self) -> CallToolResult {
@@ -137,6 +182,26 @@ impl Supervisor {
         CallToolResult::success(vec![ContentBlock::text(
             text.unwrap_or_else(|| NO_GATE.to_owned()),
         )])
+    }
+}
+
+/// Replacements one call follows at most.
+const MAX_FOLLOW: usize = 16;
+
+/// What the agent is told when the proposal it asked for was replaced by
+/// a changed one before it was decided; empty when it was not.
+fn replaced_text(chain: &[Proposal], note: Option<&str>) -> String {
+    match (chain.first(), chain.last()) {
+        (Some(first), Some(last)) if chain.len() > 1 => format!(
+            " (your request {} changed before it was decided{}: it was withdrawn and replaced by request {}, {}, which this answer is about)",
+            first.id,
+            note.filter(|n| !n.is_empty())
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default(),
+            last.id,
+            last.request.summary()
+        ),
+        _ => String::new(),
     }
 }
 
@@ -297,7 +362,6 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::supervise::proposal::Response;
     use crate::supervise::queue::now;
 
     fn text(result: &CallToolResult) -> String {
@@ -331,6 +395,7 @@ mod tests {
                 reason: Some("use the mirror".into()),
                 decided_at: now(),
                 note: None,
+                replaced_by: None,
             })
             .unwrap();
         let second = s.ask(ask(), "pip, again".into()).await;
@@ -339,6 +404,108 @@ mod tests {
         assert!(
             queue.archived(&pending[0].id).is_some(),
             "delivered decisions are archived"
+        );
+    }
+
+    fn pypi() -> Request {
+        Request::PipelockBlock {
+            failed_url: "https://pypi.org/simple/".into(),
+            host: "pypi.org".into(),
+        }
+    }
+
+    fn narrowed() -> Request {
+        Request::EgressBlock {
+            host: "pypi.org".into(),
+            path_allowlist: vec!["/simple/".into()],
+            auth: None,
+        }
+    }
+
+    /// The operator edits the request while the call waits: the call is
+    /// told its proposal was withdrawn for the new one, and follows it.
+    #[tokio::test]
+    async fn a_waiting_call_is_told_its_proposal_was_replaced_and_follows_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Supervisor::new(dir.path(), "dev-aaaaa", Duration::from_secs(20));
+        let queue = Queue::new(dir.path());
+        let call = tokio::spawn({
+            let s = s.clone();
+            async move { s.ask(pypi(), "pip".into()).await }
+        });
+        let asked = loop {
+            if let Some(p) = queue.pending().unwrap().pop() {
+                break p;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let edited = queue
+            .supersede(
+                &asked.id,
+                narrowed(),
+                "pip".into(),
+                "edited by the operator",
+            )
+            .unwrap();
+        queue
+            .respond(&Response {
+                note: Some("pypi.org /simple/ is now reachable".into()),
+                ..Response::new(&edited.id, Decision::Approved)
+            })
+            .unwrap();
+        let answer = text(&call.await.unwrap());
+        assert_eq!(
+            answer,
+            format!(
+                "approved: pypi.org /simple/ is now reachable (your request {} changed before it was decided (edited by the operator): it was withdrawn and replaced by request {}, route pypi.org /simple/, which this answer is about)",
+                asked.id, edited.id
+            )
+        );
+        assert!(queue.archived(&asked.id).is_some() && queue.archived(&edited.id).is_some());
+    }
+
+    /// The call had stopped waiting when its proposal was replaced: asking
+    /// again with the same arguments waits for the replacement; a proposal
+    /// withdrawn with nothing in its place says so.
+    #[tokio::test]
+    async fn asking_again_follows_a_replacement_and_a_withdrawal_is_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Supervisor::new(dir.path(), "dev-aaaaa", Duration::from_millis(150));
+        let queue = Queue::new(dir.path());
+        assert!(text(&s.ask(pypi(), "pip".into()).await).starts_with("pending: "));
+        let asked = queue.pending().unwrap().remove(0);
+        let edited = queue
+            .supersede(&asked.id, narrowed(), "pip".into(), "edited")
+            .unwrap();
+        let again = text(&s.ask(pypi(), "pip".into()).await);
+        assert!(
+            again.starts_with(&format!(
+                "pending: request {} (route pypi.org /simple/)",
+                edited.id
+            )),
+            "{again}"
+        );
+        assert!(
+            again.contains(&format!("your request {} changed", asked.id)),
+            "{again}"
+        );
+        assert_eq!(
+            queue.pending().unwrap(),
+            std::slice::from_ref(&edited),
+            "nothing new queued"
+        );
+        queue
+            .withdraw(&edited.id, "nothing left to decide")
+            .unwrap();
+        let last = s.ask(pypi(), "pip".into()).await;
+        assert_eq!(last.is_error, Some(true));
+        assert!(
+            text(&last).starts_with(&format!(
+                "withdrawn: request {} was withdrawn before the operator decided it (nothing left to decide)",
+                edited.id
+            )),
+            "{}",
+            text(&last)
         );
     }
 

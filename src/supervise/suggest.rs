@@ -18,11 +18,11 @@
 //! (`/simple/requests/x.whl` → `/simple/requests/`). Nothing comes back
 //! that the routes allow now, that the operator rejected for that host
 //! (a suggestion or an agent's proposal), or that an agent's pending
-//! proposal asks for already. A waiting suggestion grows with new paths
-//! (rewritten in place: approving what was shown before is then refused
-//! as changed); the same denials again change nothing. A waiting one the
-//! routes come to allow in full (the agent's own ask was approved) is
-//! withdrawn.
+//! proposal asks for already. A waiting suggestion grows with new paths:
+//! the grown one is a new suggestion, and the one before is withdrawn
+//! (never changed under its id, so approving what was read means just
+//! that); the same denials again change nothing. A waiting one the routes
+//! come to allow in full (the agent's own ask was approved) is withdrawn.
 //!
 //! `sync` is the driver: it reads a bottle's log, routes and queues, and
 //! writes the suggestions queue (`state/<slug>/suggestions/`, which no
@@ -54,6 +54,10 @@ const MAX_PATHS_SEEN: usize = 64;
 const TAIL: u64 = 256 * 1024;
 /// A path longer than this is dropped (the agent's `egress-block` limit).
 const MAX_PATH: usize = 256;
+/// Why a suggestion was withdrawn: more paths were denied, or the routes
+/// allow what it asks.
+const GROWN: &str = "egress denied more paths: a new suggestion asks for them too";
+const ALLOWED: &str = "the routes allow what it asked for now";
 
 /// One denied request a route could allow: its host and canonical path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -386,13 +390,15 @@ pub fn sync(home: &Home, slug: &str) -> Result<(), SuggestError> {
                 request,
                 justification,
             } => {
-                if let Some(mut p) = queue.find(&id).filter(|_| queue.response(&id).is_none()) {
-                    p.request = request;
-                    p.justification = justification;
-                    queue.replace(&p)?;
-                }
+                // A new suggestion; the one the operator may have read is
+                // withdrawn, never changed under its id.
+                queue.supersede(&id, request, justification, GROWN)?;
+                queue.archive(&id)?;
             }
-            Action::Withdraw { id } => queue.withdraw(&id)?,
+            Action::Withdraw { id } => {
+                queue.withdraw(&id, ALLOWED)?;
+                let _ = queue.archive(&id);
+            }
         }
     }
     Ok(())

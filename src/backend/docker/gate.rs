@@ -1,14 +1,17 @@
 //! Deciding a held push: the host asks the bottle's git gate to apply the
 //! operator's decision (`docker exec <gate> /bot-bottle sidecar git-decide
-//! …`). The gate updates its refs, lands and forwards the push, writes the
-//! response into its queue and archives the proposal; the host only runs
-//! the command and reports what the gate printed.
+//! …`). An approval passes what the operator was shown (the ref, its old
+//! value, the commit, landing and remotes: `gitgate::Shown`), and the gate
+//! refuses unless its own proposal is exactly that. The gate updates its
+//! refs, lands and forwards the push, writes the response into its queue
+//! and archives the proposal; the host only runs the command and reports
+//! what the gate printed.
 //!
 //! `Decide` is the seam: `apply` runs against it, tests against a fake.
 
 use crate::dashboard::text::inert;
 use crate::exec::{DOCKER, ExecError};
-use crate::gitgate;
+use crate::gitgate::{self, Shown};
 
 /// Where the binary is inside the gate's container.
 pub const GATE_BINARY: &str = "/bot-bottle";
@@ -37,10 +40,11 @@ impl GateError {
     }
 }
 
-/// Applies the operator's decision on a held push in a bottle's gate;
-/// returns what the gate printed.
+/// Applies the operator's decision on a held push in a bottle's gate
+/// (`Some`: approve what was shown; `None`: reject); returns what the gate
+/// printed.
 pub trait Decide {
-    fn decide(&self, slug: &str, id: &str, approve: bool) -> Result<String, GateError>;
+    fn decide(&self, slug: &str, id: &str, approve: Option<&Shown>) -> Result<String, GateError>;
 }
 
 /// The real gate, through `docker exec`.
@@ -48,8 +52,9 @@ pub trait Decide {
 pub struct DockerGate;
 
 /// The `docker` arguments that decide proposal `id` in `slug`'s gate.
-pub fn decide_args(slug: &str, id: &str, approve: bool) -> Vec<String> {
-    [
+/// Values go as `--name=value`, so none is read as an option.
+pub fn decide_args(slug: &str, id: &str, approve: Option<&Shown>) -> Vec<String> {
+    let mut args: Vec<String> = [
         "exec",
         &crate::backend::names::container(slug, gitgate::SERVICE),
         GATE_BINARY,
@@ -59,14 +64,29 @@ pub fn decide_args(slug: &str, id: &str, approve: bool) -> Vec<String> {
         GATE_STATE,
         "--id",
         id,
-        if approve { "--approve" } else { "--reject" },
     ]
     .map(String::from)
-    .to_vec()
+    .to_vec();
+    match approve {
+        None => args.push("--reject".into()),
+        Some(shown) => {
+            args.extend([
+                "--approve".to_owned(),
+                format!("--ref={}", shown.git_ref),
+                format!("--old={}", shown.old),
+                format!("--new={}", shown.new),
+            ]);
+            if shown.land {
+                args.push("--land".into());
+            }
+            args.extend(shown.forward.iter().map(|r| format!("--forward={r}")));
+        }
+    }
+    args
 }
 
 impl Decide for DockerGate {
-    fn decide(&self, slug: &str, id: &str, approve: bool) -> Result<String, GateError> {
+    fn decide(&self, slug: &str, id: &str, approve: Option<&Shown>) -> Result<String, GateError> {
         let mut cmd = DOCKER.command(decide_args(slug, id, approve));
         match DOCKER.output(&mut cmd) {
             Ok(out) => {
@@ -120,12 +140,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_command_names_the_gate_and_the_decision() {
+    fn the_command_names_the_gate_the_decision_and_what_was_shown() {
+        let shown = Shown {
+            git_ref: "refs/heads/ci".into(),
+            old: "0".repeat(40),
+            new: "b".repeat(40),
+            land: true,
+            forward: vec!["up".into(), "-x".into()],
+        };
         assert_eq!(
-            decide_args("dev-abcde", "m1-abcd", true).join(" "),
-            "exec bot-bottle-dev-abcde-git-gate /bot-bottle sidecar git-decide --state /state --id m1-abcd --approve"
+            decide_args("dev-abcde", "m1-abcd", Some(&shown)).join(" "),
+            format!(
+                "exec bot-bottle-dev-abcde-git-gate /bot-bottle sidecar git-decide --state /state --id m1-abcd --approve --ref=refs/heads/ci --old={} --new={} --land --forward=up --forward=-x",
+                "0".repeat(40),
+                "b".repeat(40)
+            )
         );
-        assert!(decide_args("dev-abcde", "m1-abcd", false).ends_with(&["--reject".into()]));
+        let forward_only = Shown {
+            land: false,
+            ..shown
+        };
+        assert!(
+            !decide_args("dev-abcde", "m1-abcd", Some(&forward_only)).contains(&"--land".into())
+        );
+        assert!(decide_args("dev-abcde", "m1-abcd", None).ends_with(&["--reject".into()]));
     }
 
     #[test]

@@ -8,7 +8,6 @@ use crate::backend::Landed;
 use crate::dashboard::detail::Detail;
 use crate::picker::{MultiPicker, Picker, Prompt};
 use crate::supervise::apply::Pending;
-use crate::supervise::preview::Preview;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -136,8 +135,12 @@ pub enum Msg {
     Started(String),
     /// A bottle this dashboard stopped is gone.
     Stopped(String),
-    /// The operator saved an edit of this proposal; it is shown again.
-    Modified(String),
+    /// The operator saved an edit of proposal `old`: it was withdrawn for
+    /// the new proposal `new`, which is shown to be read.
+    Modified {
+        old: String,
+        new: String,
+    },
     /// The focus jump of an alert is done: keys reach the dashboard now.
     Focused,
 }
@@ -151,15 +154,16 @@ pub enum Effect {
     },
     /// Close the right pane (no agent left to show).
     CloseRight,
-    /// Approve what the operator read: `shown` is the preview on screen,
-    /// and the runtime refuses if the proposal now grants anything else.
+    /// Approve what the operator read: `digest` is the digest of the
+    /// detail on screen (`apply::digest`), and approving is refused if the
+    /// proposal now shows anything else.
     Approve {
         id: String,
         token_env: Option<String>,
         /// The operator confirmed sending an existing credential to more
         /// paths (never without the preview saying so).
         widen_credential: bool,
-        shown: Preview,
+        digest: String,
     },
     /// Let the operator edit the request; what they save is shown again.
     Modify {

@@ -3,9 +3,15 @@
 //! - after an alert moves focus here, keys are ignored until the keyboard
 //!   has been quiet for `GUARD_MS`, so what the operator was typing
 //!   elsewhere decides nothing;
-//! - `a` or Enter in the list only opens the detail; `a` in the detail
-//!   approves only once every row of it has been on screen and it has been
-//!   open `DWELL_MS`;
+//! - Enter or `v` in the list opens the detail, and `a` in the detail
+//!   approves: no key both opens and approves, so typing `a`, a pause,
+//!   `a` approves nothing (`a` in the list says how to read it); `a`
+//!   approves only once every row of the detail has been on screen and it
+//!   has been open `DWELL_MS`;
+//! - an approval carries the digest of the detail read, and is refused if
+//!   the proposal shows anything else by then; a proposal withdrawn for a
+//!   changed one closes its detail and says so (the new one is read
+//!   afresh);
 //! - widening where an existing credential goes needs "yes" typed; a new
 //!   credential needs its host variable typed into an empty prompt;
 //! - `prefix Y` / `prefix N` (tmux bindings) name the proposal the status
@@ -15,6 +21,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use super::{App, Effect, Focus, GUARD_MS, Line, Modal, edit_line};
 use crate::dashboard::detail::{Detail, Scroll};
+use crate::supervise::apply::digest;
 use crate::supervise::proposal::Request;
 use crate::supervise::queue::check_id;
 
@@ -179,7 +186,7 @@ impl App {
             }
         };
         let Some(current) = self.pending(&id).cloned() else {
-            self.status = Some(format!("proposal {id} is no longer pending"));
+            self.withdrawn(&id);
             return;
         };
         let (now, size) = (self.now, self.size);
@@ -197,13 +204,42 @@ impl App {
         });
     }
 
+    /// The proposal of a closed detail is gone: decided elsewhere, or
+    /// withdrawn for a changed one (a listed proposal `replaces` it), whose
+    /// row the cursor goes to, to be read afresh.
+    fn withdrawn(&mut self, id: &str) {
+        let replacement = self
+            .proposals
+            .iter()
+            .position(|p| p.proposal.replaces.as_deref() == Some(id));
+        let Some(i) = replacement else {
+            self.status = Some(format!("proposal {id} is no longer pending"));
+            return;
+        };
+        self.focus = Focus::Proposals;
+        self.proposal_sel = i;
+        let new = self.proposals[i].proposal.id.clone();
+        if self.open_when_listed.as_deref() != Some(new.as_str()) {
+            self.status = Some(format!(
+                "proposal {id} was withdrawn: it changed, and is now proposal {new}; Enter reads it"
+            ));
+        }
+    }
+
     pub(super) fn proposals_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         let Some(id) = self.selected_proposal().map(|p| p.id.clone()) else {
             return Vec::new();
         };
         match key.code {
-            KeyCode::Enter | KeyCode::Char('a') | KeyCode::Char('v') => {
+            KeyCode::Enter | KeyCode::Char('v') => {
                 self.open_detail(&id);
+                Vec::new()
+            }
+            KeyCode::Char('a') => {
+                self.status = Some(
+                    "a approves from the proposal's detail: Enter (or v) opens it to be read"
+                        .into(),
+                );
                 Vec::new()
             }
             KeyCode::Char('e') => {
@@ -299,7 +335,7 @@ impl App {
             id,
             token_env,
             widen_credential: widen && detail.shown.preview.widens_credential,
-            shown: detail.shown.preview.clone(),
+            digest: digest(&detail.shown),
         }]
     }
 

@@ -16,8 +16,14 @@ fn code(c: KeyCode) -> Msg {
     Msg::Key(KeyEvent::new(c, KeyModifiers::NONE))
 }
 
+/// Typed text; `\n` is Enter.
 fn keys(a: &mut App, text: &str) -> Vec<Effect> {
-    text.chars().flat_map(|c| a.update(key(c))).collect()
+    text.chars()
+        .flat_map(|c| match c {
+            '\n' => a.update(code(KeyCode::Enter)),
+            c => a.update(key(c)),
+        })
+        .collect()
 }
 
 fn row(slug: &str) -> AgentRow {
@@ -42,6 +48,7 @@ fn proposal(id: &str, created: &str, request: Request) -> Pending {
             justification: "because".into(),
             source: Default::default(),
             request,
+            replaces: None,
         },
         preview: Preview {
             lines: vec!["a new route to pypi.org, every path".into()],
@@ -131,6 +138,7 @@ fn held_push(id: &str) -> Pending {
             reasons: vec!["changes protected path .github/workflows/ci.yml".into()],
             diffstat: " .github/workflows/ci.yml | 2 +-".into(),
             commits: vec!["bbbbbbb fix the ci".into()],
+            protected_diff: String::new(),
         }),
     );
     p.preview.lines = vec!["→ would land bbbbbbbbbbbb as bot-bottle/a-1/feature".into()];
@@ -348,7 +356,7 @@ fn the_guard_lasts_until_the_keyboard_pauses() {
     assert_eq!(a.modal, None);
     at(&mut a, 22_100 + GUARD_MS);
     assert!(!a.guarded());
-    a.update(key('a'));
+    a.update(code(KeyCode::Enter));
     assert_eq!(detail(&a).id(), "p1", "after a pause, keys count again");
 }
 

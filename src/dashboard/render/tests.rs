@@ -66,6 +66,7 @@ fn proposal() -> Pending {
                 failed_url: "https://pypi.org/simple/requests/".into(),
                 host: "pypi.org".into(),
             },
+            replaces: None,
         },
         preview: Preview {
             lines: vec![
@@ -101,6 +102,7 @@ fn capability() -> Pending {
             request: Request::CapabilityBlock {
                 dockerfile: String::new(),
             },
+            replaces: None,
         },
         preview: Preview {
             lines,
@@ -304,6 +306,7 @@ fn held_push() -> Pending {
         reasons: vec!["changes protected path .github/workflows/ci.yml".into()],
         diffstat: " .github/workflows/ci.yml | 2 +-\n src/lib.rs               | 9 +++++++++\n 2 files changed, 10 insertions(+), 1 deletion(-)".into(),
         commits: vec!["bbbbbbb fix the ci".into(), "ccccccc add the parser".into()],
+        protected_diff: "diff --git a/.github/workflows/ci.yml b/.github/workflows/ci.yml\n--- a/.github/workflows/ci.yml\n+++ b/.github/workflows/ci.yml\n@@ -1 +1 @@\n-on: push\n+on: [push, pull_request]".into(),
     };
     let proposal = Proposal {
         id: "mx1a2b3c-gate".into(),
@@ -312,6 +315,7 @@ fn held_push() -> Pending {
         justification: "held by the git gate: it changes a protected path".into(),
         source: Default::default(),
         request: Request::GitPush(push),
+        replaces: None,
     };
     let preview = crate::supervise::preview::preview(
         &proposal.request,
@@ -359,8 +363,8 @@ fn a_held_push_in_the_list_and_landed_branches_of_the_selected_agent() {
 
 #[test]
 fn held_push_detail() {
-    let app = opened(held_push(), 80, 24);
-    insta::assert_snapshot!(draw(&app, 80, 24));
+    let app = opened(held_push(), 80, 30);
+    insta::assert_snapshot!(draw(&app, 80, 30));
 }
 
 #[test]

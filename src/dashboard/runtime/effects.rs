@@ -13,7 +13,6 @@ use crate::launch::service::{self, Planned};
 use crate::manifest;
 use crate::state::Home;
 use crate::supervise::apply::{self, Applied};
-use crate::supervise::preview::Preview;
 use crate::tmux::control::PaneId;
 
 pub(super) async fn carry_out(shared: &Shared, effect: Effect) {
@@ -54,8 +53,8 @@ pub(super) async fn carry_out(shared: &Shared, effect: Effect) {
             id,
             token_env,
             widen_credential,
-            shown,
-        } => approve(shared, id, token_env, widen_credential, shown).await,
+            digest,
+        } => approve(shared, id, token_env, widen_credential, digest).await,
         Effect::Reject { id, reason } => {
             let home = shared.home.clone();
             let done =
@@ -84,15 +83,15 @@ pub(super) async fn carry_out(shared: &Shared, effect: Effect) {
     }
 }
 
-/// Approves what the operator read: if approving `id` would now grant
-/// anything but `shown` (the routes changed meanwhile, the request was
-/// edited), nothing is approved and the detail shows the new preview.
+/// Approves what the operator read: if proposal `id` would now show
+/// anything but what `digest` is the digest of (the routes changed
+/// meanwhile), nothing is approved and the detail shows it anew.
 async fn approve(
     shared: &Shared,
     id: String,
     token_env: Option<String>,
     widen_credential: bool,
-    shown: Preview,
+    digest: String,
 ) -> Result<(), String> {
     let home = shared.home.clone();
     let sink = Sink::File(shared.log_path("apply", "last"));
@@ -100,7 +99,7 @@ async fn approve(
         let approval = apply::Approval {
             token_env: token_env.as_deref(),
             widen_credential,
-            shown: Some(&shown),
+            digest: Some(&digest),
         };
         apply::approve(&home, &id, &approval, &sink)
     })
@@ -127,8 +126,9 @@ async fn approve(
     Ok(())
 }
 
-/// Edits a proposal's request in $EDITOR (the terminal is ours meanwhile).
-pub(super) fn modify(home: &Home, id: &str) -> Result<(), String> {
+/// Edits a proposal's request in $EDITOR (the terminal is ours meanwhile);
+/// returns the id of the new proposal the edit became.
+pub(super) fn modify(home: &Home, id: &str) -> Result<String, String> {
     let text = apply::request_text(home, id).map_err(|e| e.to_string())?;
     let path = std::env::temp_dir().join(format!("bot-bottle-proposal-{id}.json"));
     std::fs::write(&path, text).map_err(|e| e.to_string())?;
@@ -137,7 +137,7 @@ pub(super) fn modify(home: &Home, id: &str) -> Result<(), String> {
         .and_then(|()| std::fs::read_to_string(&path).map_err(|e| e.to_string()));
     let _ = std::fs::remove_file(&path);
     apply::modify(home, id, &edited?)
-        .map(|_| ())
+        .map(|p| p.id)
         .map_err(|e| e.to_string())
 }
 

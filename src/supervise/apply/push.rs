@@ -1,24 +1,27 @@
 //! Deciding a push the git gate held. The gate does the work (moves the
 //! ref, lands, forwards, answers and archives the proposal in its own
-//! queue); the host asks it through a `Decide` and, once it has done it,
+//! queue); the host asks it through a `Decide`, passing what the operator
+//! was shown (the gate refuses anything else) and, once it has done it,
 //! records the decision in the bottle's audit log. A gate that fails
 //! leaves the proposal pending and the log untouched.
 
 use super::ApplyError;
 use crate::backend::docker::gate::Decide;
 use crate::dashboard::text::inert;
+use crate::gitgate::Shown;
 use crate::state::Home;
 use crate::supervise::audit::{self, Entry};
 use crate::supervise::proposal::{GitPush, Proposal};
 
-/// What the audit log keeps of a held push: its diffstat and commits.
+/// What the audit log keeps of a held push: its commits, diffstat and
+/// protected diff, as the operator read them.
 pub fn audit_diff(push: &GitPush) -> String {
     let mut diff = String::new();
     for commit in &push.commits {
         diff.push_str(commit);
         diff.push('\n');
     }
-    for line in push.diffstat.lines() {
+    for line in push.diffstat.lines().chain(push.protected_diff.lines()) {
         diff.push_str(line);
         diff.push('\n');
     }
@@ -35,7 +38,8 @@ pub fn decide(
     reason: Option<&str>,
     gate: &dyn Decide,
 ) -> Result<String, ApplyError> {
-    let printed = gate.decide(&proposal.slug, &proposal.id, approve)?;
+    let shown = approve.then(|| Shown::of(push));
+    let printed = gate.decide(&proposal.slug, &proposal.id, shown.as_ref())?;
     let note: String = printed.lines().map(inert).collect::<Vec<_>>().join("\n");
     let decision = if approve { "approved" } else { "rejected" };
     let why = if approve {
@@ -55,7 +59,9 @@ pub fn decide(
 mod tests {
     use std::cell::RefCell;
 
-    use super::super::{Applied, Approval, approve_with, locate, pending, reject_with};
+    use super::super::{
+        Applied, ApplyError, Approval, approve_with, digest, locate, pending, reject_with,
+    };
     use super::*;
     use crate::backend::docker::gate::GateError;
     use crate::exec::Sink;
@@ -64,7 +70,7 @@ mod tests {
 
     /// A gate that records what it was asked and answers as told.
     struct FakeGate {
-        calls: RefCell<Vec<(String, String, bool)>>,
+        calls: RefCell<Vec<(String, String, Option<Shown>)>>,
         answer: Result<String, String>,
     }
 
@@ -78,10 +84,15 @@ mod tests {
     }
 
     impl Decide for FakeGate {
-        fn decide(&self, slug: &str, id: &str, approve: bool) -> Result<String, GateError> {
+        fn decide(
+            &self,
+            slug: &str,
+            id: &str,
+            approve: Option<&Shown>,
+        ) -> Result<String, GateError> {
             self.calls
                 .borrow_mut()
-                .push((slug.to_owned(), id.to_owned(), approve));
+                .push((slug.to_owned(), id.to_owned(), approve.cloned()));
             self.answer.clone().map_err(|reason| match reason.as_str() {
                 "down" => GateError::NotRunning {
                     slug: slug.to_owned(),
@@ -104,6 +115,7 @@ mod tests {
             reasons: vec!["changes protected path .github/workflows/ci.yml".into()],
             diffstat: " .github/workflows/ci.yml | 2 +-\n 1 file changed".into(),
             commits: vec!["bbbbbbb fix the ci".into()],
+            protected_diff: "-on: push\n+on: [push, pull_request]".into(),
         }
     }
 
@@ -124,8 +136,21 @@ mod tests {
         (dir, home, queue, p)
     }
 
+    /// The digest of proposal `id` as the listing shows it now.
+    fn read(home: &Home, id: &str) -> String {
+        let listed = pending(home).unwrap();
+        digest(listed.iter().find(|p| p.proposal.id == id).unwrap())
+    }
+
+    fn approving(digest: &str) -> Approval<'_> {
+        Approval {
+            digest: Some(digest),
+            ..Approval::default()
+        }
+    }
+
     #[test]
-    fn approving_asks_the_gate_and_audits() {
+    fn approving_asks_the_gate_for_what_was_shown_and_audits() {
         let (_dir, home, _queue, p) = home_with_held();
         let listed = pending(&home).unwrap();
         assert_eq!(listed.len(), 1, "the gate's queue is listed");
@@ -133,12 +158,23 @@ mod tests {
         let gate = FakeGate::answering(Ok(
             "landed as bot-bottle/dev-aaaaa/feature\nforwarded to upstream up\x1b[2J\n",
         ));
+        let shown = read(&home, &p.id);
         let (proposal, applied) =
-            approve_with(&home, &p.id, &Approval::default(), &Sink::Stderr, &gate).unwrap();
+            approve_with(&home, &p.id, &approving(&shown), &Sink::Stderr, &gate).unwrap();
         assert_eq!(proposal.id, p.id);
         assert_eq!(
             gate.calls.borrow().as_slice(),
-            [("dev-aaaaa".to_owned(), p.id.clone(), true)]
+            [(
+                "dev-aaaaa".to_owned(),
+                p.id.clone(),
+                Some(Shown {
+                    git_ref: "refs/heads/feature".into(),
+                    old: "0".repeat(40),
+                    new: "b".repeat(40),
+                    land: true,
+                    forward: vec!["up".into()],
+                })
+            )]
         );
         assert_eq!(
             applied,
@@ -159,8 +195,32 @@ mod tests {
         );
         assert_eq!(
             log[0].diff,
-            "bbbbbbb fix the ci\n .github/workflows/ci.yml | 2 +-\n 1 file changed\n"
+            "bbbbbbb fix the ci\n .github/workflows/ci.yml | 2 +-\n 1 file changed\n-on: push\n+on: [push, pull_request]\n",
+            "the audit keeps the protected diff read"
         );
+    }
+
+    /// A digest of what was read before, or none: the gate is not asked.
+    #[test]
+    fn a_push_not_read_as_it_is_is_not_sent_to_the_gate() {
+        let (_dir, home, _queue, p) = home_with_held();
+        let gate = FakeGate::answering(Ok("landed"));
+        let listed = pending(&home).unwrap();
+        let mut earlier = listed[0].clone();
+        let Request::GitPush(push) = &mut earlier.proposal.request else {
+            panic!("not a push")
+        };
+        push.new = "c".repeat(40);
+        let stale = digest(&earlier);
+        for (approval, want) in [
+            (Approval::default(), "was not shown to you"),
+            (approving(&stale), "changed since you read it"),
+        ] {
+            let err = approve_with(&home, &p.id, &approval, &Sink::Stderr, &gate).unwrap_err();
+            assert!(err.to_string().contains(want), "{err}");
+        }
+        assert!(gate.calls.borrow().is_empty(), "the gate was not asked");
+        assert!(locate(&home, &p.id).is_ok(), "still pending");
     }
 
     #[test]
@@ -171,7 +231,7 @@ mod tests {
         assert_eq!(rejected.id, p.id);
         assert_eq!(
             gate.calls.borrow().as_slice(),
-            [("dev-aaaaa".to_owned(), p.id.clone(), false)]
+            [("dev-aaaaa".to_owned(), p.id.clone(), None)]
         );
         let log = audit::read(&home, "dev-aaaaa");
         assert_eq!(log[0].decision, "rejected");
@@ -183,8 +243,9 @@ mod tests {
         for answer in ["down", "refs/heads/feature moved"] {
             let (_dir, home, queue, p) = home_with_held();
             let gate = FakeGate::answering(Err(answer));
+            let shown = read(&home, &p.id);
             let err =
-                approve_with(&home, &p.id, &Approval::default(), &Sink::Stderr, &gate).unwrap_err();
+                approve_with(&home, &p.id, &approving(&shown), &Sink::Stderr, &gate).unwrap_err();
             if answer == "down" {
                 assert_eq!(
                     err.to_string(),
@@ -217,7 +278,7 @@ mod tests {
         assert!(pending(&home).unwrap().is_empty());
         let gate = FakeGate::answering(Ok("landed"));
         assert!(matches!(
-            approve_with(&home, &p.id, &Approval::default(), &Sink::Stderr, &gate),
+            approve_with(&home, &p.id, &approving("0123"), &Sink::Stderr, &gate),
             Err(ApplyError::NotFound(_))
         ));
         assert!(gate.calls.borrow().is_empty());

@@ -85,6 +85,7 @@ pub fn admit(source: Source, slug: &str, mut proposal: Proposal) -> Option<Propo
     }
     proposal.slug = slug.to_owned();
     proposal.source = source.origin();
+    proposal.replaces = proposal.replaces.filter(|id| check_id(id).is_ok());
     if let Request::GitPush(push) = &mut proposal.request {
         proposal.justification = multiline(&proposal.justification);
         proposal.created_at = inert(&proposal.created_at);
@@ -93,7 +94,8 @@ pub fn admit(source: Source, slug: &str, mut proposal: Proposal) -> Option<Propo
     Some(proposal)
 }
 
-/// Every string of a held push, inert (the diffstat keeps its lines).
+/// Every string of a held push, inert (the diffstat and the protected
+/// diff keep their lines).
 fn clean_push(push: &mut GitPush) {
     for s in [&mut push.git_ref, &mut push.old, &mut push.new] {
         *s = inert(s);
@@ -104,11 +106,13 @@ fn clean_push(push: &mut GitPush) {
         }
     }
     push.diffstat = multiline(&push.diffstat);
+    push.protected_diff = multiline(&push.protected_diff);
 }
 
-/// Inert line by line, the line breaks kept.
+/// Inert line by line, the line breaks (`\n`) kept: a carriage return is
+/// shown, never acted on.
 fn multiline(text: &str) -> String {
-    text.lines().map(inert).collect::<Vec<_>>().join("\n")
+    text.split('\n').map(inert).collect::<Vec<_>>().join("\n")
 }
 
 /// Whether a change at `path` (under the state root `root`) is only git's
@@ -165,6 +169,7 @@ mod tests {
             reasons: vec!["changes protected path .github/workflows/ci.yml".into()],
             diffstat: " ci.yml | 2 +-\n 1 file changed".into(),
             commits: vec!["abc1234 fix ci".into()],
+            protected_diff: String::new(),
         }
     }
 
@@ -176,6 +181,7 @@ mod tests {
             justification: "held".into(),
             request,
             source: Origin::Denied,
+            replaces: None,
         }
     }
 
@@ -241,6 +247,7 @@ mod tests {
         p.reasons = vec!["path \x1b[2J".into()];
         p.git_ref = "refs/heads/\x1b[31mx".into();
         p.diffstat = " a\x1b[2J | 1 +\n 1 file changed\r".into();
+        p.protected_diff = "+run: curl x\r\n+\x1b]52;c;aGk=\x07\n\u{202e}+ok\n".into();
         let admitted = admit(Source::Gate, "dev-aaaaa", proposal(Request::GitPush(p))).unwrap();
         let Request::GitPush(p) = &admitted.request else {
             panic!("kind changed")
@@ -252,6 +259,10 @@ mod tests {
         assert_eq!(p.reasons, ["path \\u{1b}[2J"]);
         assert_eq!(p.git_ref, "refs/heads/\\u{1b}[31mx");
         assert_eq!(p.diffstat, " a\\u{1b}[2J | 1 +\n 1 file changed\\u{d}");
+        assert_eq!(
+            p.protected_diff, "+run: curl x\\u{d}\n+\\u{1b}]52;c;aGk=\\u{7}\n\\u{202e}+ok\n",
+            "line by line, every line kept, a carriage return shown"
+        );
         let all = serde_json::to_string(&admitted).unwrap();
         assert!(!all.contains('\u{1b}'), "{all}");
     }

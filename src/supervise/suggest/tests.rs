@@ -145,6 +145,7 @@ fn pending(id: &str, source: Origin, request: Request) -> Proposal {
         justification: "why".into(),
         request,
         source,
+        replaces: None,
     }
 }
 
@@ -449,5 +450,44 @@ fn a_suggestion_the_routes_came_to_allow_is_withdrawn() {
     sync(&home, "dev-aaaaa").unwrap();
     assert!(apply::pending(&home).unwrap().is_empty());
     let queue = Queue::new(&bottle.suggestions_dir());
-    assert!(queue.find(&id).is_none() && queue.archived(&id).is_none());
+    assert!(queue.find(&id).is_none());
+    let archived = queue.archived(&id).unwrap();
+    assert_eq!(
+        (archived.response.decision, archived.response.replaced_by),
+        (crate::supervise::proposal::Decision::Withdrawn, None)
+    );
+}
+
+/// A suggestion that grows is a new suggestion: the one the operator may
+/// have read is withdrawn, not rewritten, so approving it by its id
+/// cannot grant the grown paths.
+#[test]
+fn a_grown_suggestion_is_a_new_one_and_the_old_is_withdrawn() {
+    let (_dir, home) = home_with_denials(&["https://pypi.org/simple/x"]);
+    sync(&home, "dev-aaaaa").unwrap();
+    let first = apply::pending(&home).unwrap().remove(0).proposal;
+    assert_eq!(first.request.summary(), "route pypi.org /simple/");
+    let bottle = home.bottle("dev-aaaaa");
+    let mut d = Decision::new("deny", "GET", "https://pypi.org/").because("no route");
+    d.tool = Some("pipelock-block");
+    Log::open(&bottle.egress_decisions()).record(&d);
+    sync(&home, "dev-aaaaa").unwrap();
+    let listed = apply::pending(&home).unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let grown = &listed[0].proposal;
+    assert_ne!(grown.id, first.id, "a new id");
+    assert_eq!(grown.replaces.as_deref(), Some(first.id.as_str()));
+    assert_eq!(grown.request.summary(), "route pypi.org /");
+    let queue = Queue::new(&bottle.suggestions_dir());
+    let old = queue.archived(&first.id).unwrap();
+    assert_eq!(old.proposal, first, "the old one as it was read");
+    assert_eq!(
+        old.response.decision,
+        crate::supervise::proposal::Decision::Withdrawn
+    );
+    assert_eq!(old.response.replaced_by.as_deref(), Some(grown.id.as_str()));
+    assert!(matches!(
+        apply::locate(&home, &first.id),
+        Err(apply::ApplyError::NotFound(_))
+    ));
 }

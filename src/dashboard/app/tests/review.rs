@@ -1,9 +1,12 @@
 //! The proposal detail: what approving takes, and what must be read again.
 
 use super::*;
+use crate::supervise::apply::digest;
 
+/// Enter or `v` opens the detail; `a` in the list opens nothing and says
+/// how to read it: no key both opens and approves.
 #[test]
-fn a_in_the_list_opens_the_detail_and_never_approves() {
+fn the_list_opens_the_detail_with_enter_or_v_and_a_opens_nothing() {
     for p in [
         pipelock("p1", "1"),
         long("p1", "1"),
@@ -11,7 +14,7 @@ fn a_in_the_list_opens_the_detail_and_never_approves() {
         widening("p1"),
     ] {
         let tool = p.proposal.request.tool();
-        for open in [key('a'), code(KeyCode::Enter)] {
+        for open in [code(KeyCode::Enter), key('v')] {
             let mut a = listed(vec![p.clone()]);
             at(&mut a, 60_000);
             assert_eq!(a.update(open), [], "{tool}");
@@ -19,6 +22,18 @@ fn a_in_the_list_opens_the_detail_and_never_approves() {
             assert_eq!((d.id(), d.since, d.scroll), ("p1", 60_000, 0), "{tool}");
             assert_eq!(d.shown, p, "{tool}: the detail shows the preview");
         }
+        let mut a = listed(vec![p.clone()]);
+        at(&mut a, 60_000);
+        assert_eq!(a.update(key('a')), [], "{tool}");
+        assert_eq!(a.modal, None, "{tool}: a opens nothing");
+        assert!(
+            a.status
+                .as_deref()
+                .unwrap()
+                .contains("Enter (or v) opens it"),
+            "{tool}: {:?}",
+            a.status
+        );
     }
 }
 
@@ -30,75 +45,93 @@ fn approving_needs_all_of_it_seen_and_a_dwell() {
     let line_by_line = "j".repeat(60);
     let cases: Vec<Gate> = vec![
         (
-            "aa typed fast",
+            "a, a pause, a: ordinary typing",
             pipelock("p1", "1"),
-            vec![(0, "a"), (80, "a")],
+            vec![(0, "a"), (DWELL_MS * 2, "a")],
+            false,
+        ),
+        (
+            "a, pauses, a, a",
+            pipelock("p1", "1"),
+            vec![(0, "a"), (DWELL_MS * 2, "a"), (DWELL_MS * 4, "a")],
+            false,
+        ),
+        (
+            "Enter, a typed fast",
+            pipelock("p1", "1"),
+            vec![(0, "\n"), (80, "a")],
             false,
         ),
         (
             "short, before the dwell",
             pipelock("p1", "1"),
-            vec![(0, "a"), (DWELL_MS - 1, "a")],
+            vec![(0, "\n"), (DWELL_MS - 1, "a")],
             false,
         ),
         (
             "short, after the dwell",
             pipelock("p1", "1"),
-            vec![(0, "a"), (DWELL_MS, "a")],
+            vec![(0, "\n"), (DWELL_MS, "a")],
+            true,
+        ),
+        (
+            "v opens, a after the dwell",
+            pipelock("p1", "1"),
+            vec![(0, "v"), (DWELL_MS, "a")],
             true,
         ),
         (
             "long, not scrolled",
             long("p1", "1"),
-            vec![(0, "a"), (5_000, "a")],
+            vec![(0, "\n"), (5_000, "a")],
             false,
         ),
         (
             "long, jumped to the end",
             long("p1", "1"),
-            vec![(0, "a"), (2_000, "G"), (5_000, "a")],
+            vec![(0, "\n"), (2_000, "G"), (5_000, "a")],
             false,
         ),
         (
             "long, half read",
             long("p1", "1"),
-            vec![(0, "a"), (2_000, "  "), (5_000, "a")],
+            vec![(0, "\n"), (2_000, "  "), (5_000, "a")],
             false,
         ),
         (
             "long, read, fast",
             long("p1", "1"),
-            vec![(0, "a"), (100, "        "), (200, "a")],
+            vec![(0, "\n"), (100, "        "), (200, "a")],
             false,
         ),
         (
             "long, read by paging",
             long("p1", "1"),
-            vec![(0, "a"), (500, "        "), (DWELL_MS, "a")],
+            vec![(0, "\n"), (500, "        "), (DWELL_MS, "a")],
             true,
         ),
         (
             "long, read line by line then G",
             long("p1", "1"),
-            vec![(0, "a"), (300, &line_by_line), (900, "G"), (1_500, "a")],
+            vec![(0, "\n"), (300, &line_by_line), (900, "G"), (1_500, "a")],
             true,
         ),
         (
-            "a held push, aa typed fast",
+            "a held push, typed fast",
             held_push("p1"),
-            vec![(0, "a"), (80, "a")],
+            vec![(0, "\n"), (80, "a")],
             false,
         ),
         (
             "a held push, after the dwell: no token question",
             held_push("p1"),
-            vec![(0, "a"), (DWELL_MS, "a")],
+            vec![(0, "\n"), (DWELL_MS, "a")],
             true,
         ),
         (
             "closed and opened again",
             pipelock("p1", "1"),
-            vec![(0, "a"), (900, "q"), (1_000, "a"), (1_100, "a")],
+            vec![(0, "\n"), (900, "q"), (1_000, "\n"), (1_100, "a")],
             false,
         ),
     ];
@@ -121,13 +154,17 @@ fn approving_needs_all_of_it_seen_and_a_dwell() {
                     id: "p1".into(),
                     token_env: None,
                     widen_credential: false,
-                    shown: p.preview.clone(),
+                    digest: digest(&p),
                 }),
                 "{name}"
             );
         } else {
             let status = a.status.clone().unwrap_or_default();
-            assert!(status.starts_with("not approved"), "{name}: {status}");
+            let says = match a.modal {
+                Some(_) => status.starts_with("not approved"),
+                None => status.contains("Enter (or v) opens it"),
+            };
+            assert!(says, "{name}: {status}");
         }
     }
 }
@@ -136,7 +173,7 @@ fn approving_needs_all_of_it_seen_and_a_dwell() {
 fn the_status_line_says_what_is_missing() {
     let mut a = listed(vec![long("p1", "1")]);
     at(&mut a, 60_000);
-    keys(&mut a, "aa");
+    keys(&mut a, "\na");
     assert!(
         a.status
             .as_deref()
@@ -154,7 +191,7 @@ fn a_narrow_terminal_means_more_to_scroll() {
     p.preview.lines = vec!["x".repeat(400)];
     let mut a = listed(vec![p]);
     at(&mut a, 60_000);
-    a.update(key('a'));
+    a.update(code(KeyCode::Enter));
     at(&mut a, 62_000);
     assert_eq!(approvals(&a.update(key('a'))), 1, "wide: it fits");
 
@@ -166,7 +203,7 @@ fn a_narrow_terminal_means_more_to_scroll() {
         height: 16,
     });
     at(&mut a, 60_000);
-    a.update(key('a'));
+    a.update(code(KeyCode::Enter));
     at(&mut a, 62_000);
     assert_eq!(
         approvals(&a.update(key('a'))),
@@ -181,7 +218,7 @@ fn a_narrow_terminal_means_more_to_scroll() {
 fn widening_a_credential_needs_yes() {
     let open = |a: &mut App| {
         at(a, 60_000);
-        a.update(key('a'));
+        a.update(code(KeyCode::Enter));
         at(a, 62_000);
     };
     let mut a = listed(vec![widening("p1")]);
@@ -201,7 +238,7 @@ fn widening_a_credential_needs_yes() {
             id: "p1".into(),
             token_env: None,
             widen_credential: true,
-            shown: widening("p1").preview,
+            digest: digest(&widening("p1")),
         }]
     );
 
@@ -230,7 +267,7 @@ fn widening_a_credential_needs_yes() {
 fn the_token_prompt_starts_empty_and_names_the_host() {
     let mut a = listed(vec![with_auth("p2")]);
     at(&mut a, 60_000);
-    a.update(key('a'));
+    a.update(code(KeyCode::Enter));
     at(&mut a, 62_000);
     assert_eq!(a.update(key('a')), []);
     assert!(
@@ -252,13 +289,13 @@ fn the_token_prompt_starts_empty_and_names_the_host() {
             id: "p2".into(),
             token_env: Some("MY_GH_TOKEN".into()),
             widen_credential: false,
-            shown: with_auth("p2").preview,
+            digest: digest(&with_auth("p2")),
         }]
     );
     // A paste into the prompt is not typing.
     let mut a = listed(vec![with_auth("p2")]);
     at(&mut a, 60_000);
-    a.update(key('a'));
+    a.update(code(KeyCode::Enter));
     at(&mut a, 62_000);
     a.update(key('a'));
     a.update(Msg::Paste("GITHUB_TOKEN".into()));
@@ -269,7 +306,7 @@ fn the_token_prompt_starts_empty_and_names_the_host() {
 fn what_changes_under_the_detail_must_be_read_again() {
     let mut a = listed(vec![pipelock("p1", "1")]);
     at(&mut a, 60_000);
-    a.update(key('a'));
+    a.update(code(KeyCode::Enter));
     at(&mut a, 62_000);
     let mut changed = pipelock("p1", "1");
     changed
@@ -284,13 +321,13 @@ fn what_changes_under_the_detail_must_be_read_again() {
     at(&mut a, 63_000);
     assert!(matches!(
         a.update(key('a')).as_slice(),
-        [Effect::Approve { shown, .. }] if *shown == changed.preview
+        [Effect::Approve { digest: d, .. }] if *d == digest(&changed)
     ));
 
     // A prompt over a detail whose proposal changed goes back to it.
     let mut a = listed(vec![widening("p1")]);
     at(&mut a, 60_000);
-    a.update(key('a'));
+    a.update(code(KeyCode::Enter));
     at(&mut a, 62_000);
     a.update(key('a'));
     assert!(matches!(a.modal, Some(Modal::Widen { .. })));
@@ -303,17 +340,57 @@ fn what_changes_under_the_detail_must_be_read_again() {
     assert!(a.status.as_deref().unwrap().contains("no longer pending"));
 }
 
+/// The operator's edit is a new proposal: its detail opens once listed,
+/// to be read from the start, and its arrival is no alert.
 #[test]
-fn modify_then_read_again() {
+fn modify_then_read_the_new_one() {
     let mut a = listed(vec![pipelock("p1", "1")]);
     at(&mut a, 60_000);
+    a.update(code(KeyCode::Enter));
     assert_eq!(a.update(key('m')), [Effect::Modify { id: "p1".into() }]);
+    at(&mut a, 70_000);
     assert_eq!(
-        a.update(Msg::Modified("p1".into())),
+        a.update(Msg::Modified {
+            old: "p1".into(),
+            new: "p2".into()
+        }),
         [],
         "saving approves nothing"
     );
-    assert_eq!(detail(&a).since, 60_000);
+    assert!(
+        a.status
+            .as_deref()
+            .unwrap()
+            .contains("it is now proposal p2")
+    );
+    let mut edited = pipelock("p2", "2");
+    edited.proposal.replaces = Some("p1".into());
+    let effects = a.update(Msg::Proposals(vec![edited.clone()]));
+    assert!(
+        !effects.contains(&Effect::Bell) && !a.guarded(),
+        "one's own edit is no alert: {effects:?}"
+    );
+    let d = detail(&a);
+    assert_eq!((d.id(), d.since), ("p2", 70_000));
+    assert!(d.text().contains("replaces  p1 (withdrawn: it changed)"));
+    assert_eq!(approvals(&a.update(key('a'))), 0, "read it first");
+    at(&mut a, 71_000);
+    assert_eq!(
+        a.update(key('a')),
+        [Effect::Approve {
+            id: "p2".into(),
+            token_env: None,
+            widen_credential: false,
+            digest: digest(&edited),
+        }]
+    );
+
+    let mut a = listed(vec![pipelock("p1", "1")]);
+    a.update(Msg::Modified {
+        old: "p1".into(),
+        new: "p1".into(),
+    });
+    assert!(a.status.as_deref().unwrap().contains("changed nothing"));
     a.update(code(KeyCode::Esc));
     a.update(key('r'));
     keys(&mut a, "no need");
@@ -324,6 +401,36 @@ fn modify_then_read_again() {
             reason: Some("no need".into())
         }]
     );
+}
+
+/// A proposal withdrawn for a changed one (a suggestion grown, a branch
+/// pushed again) closes its detail, prompts included; the status line
+/// says so and the cursor goes to the new one, which is read afresh.
+#[test]
+fn a_withdrawn_proposal_closes_its_detail_and_says_what_replaced_it() {
+    for prompt in [false, true] {
+        let mut a = listed(vec![widening("p1"), pipelock("p0", "0")]);
+        at(&mut a, 60_000);
+        a.update(code(KeyCode::Enter));
+        at(&mut a, 62_000);
+        if prompt {
+            a.update(key('a'));
+            assert!(matches!(a.modal, Some(Modal::Widen { .. })));
+        }
+        let mut grown = widening("p2");
+        grown.proposal.replaces = Some("p1".into());
+        a.update(Msg::Proposals(vec![pipelock("p0", "0"), grown]));
+        assert_eq!(a.modal, None, "closed");
+        assert_eq!(
+            a.status.as_deref(),
+            Some("proposal p1 was withdrawn: it changed, and is now proposal p2; Enter reads it")
+        );
+        assert_eq!(a.selected_proposal().unwrap().id, "p2");
+        at(&mut a, 64_000);
+        assert_eq!(a.update(key('a')), [], "a in the list approves nothing");
+        a.update(code(KeyCode::Enter));
+        assert_eq!(detail(&a).since, 64_000, "read from the start");
+    }
 }
 
 #[test]

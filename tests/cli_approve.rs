@@ -1,0 +1,270 @@
+//! `bot-bottle proposals` and `approve` from the command line: approving
+//! applies exactly what was listed, and refuses, with one line that says
+//! what to do and exit 2, a proposal never listed, one that shows anything
+//! else now, and one withdrawn for a changed one. No engine: a stand-in
+//! `docker` records the egress reload an approval asks for.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use assert_cmd::Command;
+use bot_bottle::egress::config::{EgressConfig, RouteConfig};
+use bot_bottle::state::Home;
+use bot_bottle::supervise::proposal::{Decision, Request};
+use bot_bottle::supervise::queue::Queue;
+use serde_json::Value;
+
+const SLUG: &str = "dev-aaaaa";
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// A home with one bottle whose live routes allow `a.example.org`.
+    fn new() -> Env {
+        let env = Env {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let docker = env.dir.path().join("fake-docker");
+        fs::write(
+            &docker,
+            format!(
+                "#!/bin/sh\necho \"$*\" >> '{}'\n",
+                env.dir.path().join("docker.log").display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&docker, fs::Permissions::from_mode(0o755)).unwrap();
+        env.set_routes(&[("a.example.org", &[])]);
+        env
+    }
+
+    fn home(&self) -> Home {
+        Home {
+            root: self.dir.path().join("home"),
+        }
+    }
+
+    fn set_routes(&self, routes: &[(&str, &[&str])]) {
+        let config = EgressConfig {
+            listen: 3128,
+            routes: routes
+                .iter()
+                .map(|(host, paths)| RouteConfig {
+                    host: (*host).into(),
+                    path_allowlist: paths.iter().map(|p| p.to_string()).collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            trust_upstream_ca: vec![],
+        };
+        let bottle = self.home().bottle(SLUG);
+        fs::create_dir_all(bottle.egress_dir()).unwrap();
+        fs::write(
+            bottle.egress_routes(),
+            serde_json::to_string(&config).unwrap(),
+        )
+        .unwrap();
+    }
+
+    fn routes(&self) -> String {
+        fs::read_to_string(self.home().bottle(SLUG).egress_routes()).unwrap()
+    }
+
+    fn queue(&self) -> Queue {
+        Queue::new(&self.home().bottle(SLUG).supervise_dir())
+    }
+
+    fn reloads(&self) -> usize {
+        fs::read_to_string(self.dir.path().join("docker.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("kill --signal HUP"))
+            .count()
+    }
+
+    /// (exit code, stdout, stderr)
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::cargo_bin("bot-bottle")
+            .unwrap()
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .env("HOME", self.dir.path())
+            .env("BOT_BOTTLE_HOME", &self.home().root)
+            .env("BOT_BOTTLE_DOCKER", self.dir.path().join("fake-docker"))
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `proposals --json`: each id and its digest.
+    fn listed(&self) -> Vec<(String, String)> {
+        let (code, out, err) = self.run(&["proposals", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let rows: Vec<Value> = serde_json::from_str(&out).unwrap();
+        rows.iter()
+            .map(|r| {
+                (
+                    r["id"].as_str().unwrap().to_owned(),
+                    r["digest"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn route(host: &str, paths: &[&str]) -> Request {
+    Request::EgressBlock {
+        host: host.into(),
+        path_allowlist: paths.iter().map(|p| p.to_string()).collect(),
+        auth: None,
+    }
+}
+
+/// One error line naming the proposal, one hint line, exit 2.
+fn refused(env: &Env, args: &[&str], want: &str) {
+    let (code, out, err) = env.run(args);
+    assert_eq!(code, 2, "{args:?}: {out}{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert_eq!(lines[0], format!("bot-bottle: error: {want}"));
+    assert!(
+        lines[1].starts_with("  hint: nothing was approved"),
+        "{err}"
+    );
+}
+
+#[test]
+fn approve_applies_only_what_proposals_showed() {
+    let env = Env::new();
+    let p = env
+        .queue()
+        .submit(SLUG, route("b.example.org", &["/v1/"]), "tests".into())
+        .unwrap();
+    let before = env.routes();
+
+    // Never listed: nothing approved.
+    refused(
+        &env,
+        &["approve", &p.id],
+        &format!(
+            "proposal {} was not shown to you: run `bot-bottle proposals` first",
+            p.id
+        ),
+    );
+
+    // Listed; then the live routes change what approving it grants.
+    let (code, table, err) = env.run(&["proposals"]);
+    assert_eq!(code, 0, "{err}");
+    let shown = table
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("digest: "))
+        .unwrap_or_else(|| panic!("no digest: {table}"))
+        .to_owned();
+    assert_eq!(env.listed(), [(p.id.clone(), shown.clone())]);
+    env.set_routes(&[("a.example.org", &[]), ("b.example.org", &["/v0/"])]);
+    let changed = env.routes();
+    let moved = format!(
+        "proposal {} changed since you read it: run `bot-bottle proposals` again",
+        p.id
+    );
+    refused(&env, &["approve", &p.id], &moved);
+    refused(&env, &["approve", &p.id, "--digest", &shown], &moved);
+    assert_eq!(env.routes(), changed, "nothing approved");
+    assert_eq!(env.reloads(), 0);
+    assert!(env.queue().response(&p.id).is_none(), "still pending");
+
+    // Read again: approved, as shown.
+    let [(_, now)] = env.listed().try_into().unwrap();
+    assert_ne!(now, shown);
+    let (code, _, err) = env.run(&["approve", &p.id]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.reloads(), 1);
+    assert!(env.routes().contains("/v1/"), "{}", env.routes());
+    assert_ne!(env.routes(), before);
+    let answer = env.queue().response(&p.id).unwrap();
+    assert_eq!(answer.decision, Decision::Approved);
+
+    // The record of what was shown is the operator's alone.
+    let mode = fs::metadata(env.home().root.join("shown.json"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn a_digest_given_is_checked_like_the_one_recorded() {
+    let env = Env::new();
+    let p = env
+        .queue()
+        .submit(SLUG, route("c.example.org", &[]), "tests".into())
+        .unwrap();
+    let [(id, digest)] = env.listed().try_into().unwrap();
+    assert_eq!(id, p.id);
+    let last = if digest.ends_with('0') { '1' } else { '0' };
+    let wrong = format!("{}{last}", &digest[..digest.len() - 1]);
+    refused(
+        &env,
+        &["approve", &p.id, "--digest", &wrong],
+        &format!(
+            "proposal {} changed since you read it: run `bot-bottle proposals` again",
+            p.id
+        ),
+    );
+    // A script that read it elsewhere passes the digest it read.
+    std::fs::remove_file(env.home().root.join("shown.json")).unwrap();
+    let (code, _, err) = env.run(&["approve", &p.id, "--digest", &digest]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.reloads(), 1);
+}
+
+/// A proposal withdrawn for a changed one (here: a suggestion that grew)
+/// cannot be approved by its id any more, and the new one must be read
+/// before it can be.
+#[test]
+fn a_withdrawn_proposal_is_not_approved_and_its_replacement_must_be_read() {
+    let env = Env::new();
+    let old = env
+        .queue()
+        .submit(SLUG, route("d.example.org", &["/simple/"]), "tests".into())
+        .unwrap();
+    let [(id, _)] = env.listed().try_into().unwrap();
+    assert_eq!(id, old.id);
+    let new = env
+        .queue()
+        .supersede(
+            &old.id,
+            route("d.example.org", &["/"]),
+            "tests".into(),
+            "grew",
+        )
+        .unwrap();
+    let (code, _, err) = env.run(&["approve", &old.id]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "bot-bottle: error: no pending proposal '{}'",
+            old.id
+        )),
+        "{err}"
+    );
+    refused(
+        &env,
+        &["approve", &new.id],
+        &format!(
+            "proposal {} was not shown to you: run `bot-bottle proposals` first",
+            new.id
+        ),
+    );
+    assert_eq!(env.reloads(), 0);
+    let (code, table, _) = env.run(&["proposals"]);
+    assert_eq!(code, 0);
+    assert!(table.contains(&new.id) && !table.contains(&format!("{}  ", old.id)));
+}
