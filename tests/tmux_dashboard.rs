@@ -476,6 +476,11 @@ fn approving_takes_reading_the_proposal_to_its_end() {
     });
     assert!(queue.response(&p.id).is_none(), "a paste approves nothing");
     operator.types(&["a"], Duration::from_millis(100));
+    wait_for("the question", Duration::from_secs(5), || {
+        s.screen(&dashboard).contains(&format!("approve {}?", p.id))
+    });
+    std::thread::sleep(Duration::from_millis(1_200));
+    operator.types(&["y"], Duration::from_millis(100));
     wait_for("the approval", Duration::from_secs(10), || {
         queue.response(&p.id).is_some()
     });
@@ -485,7 +490,9 @@ fn approving_takes_reading_the_proposal_to_its_end() {
 
 /// Ordinary typing approves nothing: `a`, a pause, `a` on a proposal that
 /// fits on the screen opens nothing (no key both opens the detail and
-/// approves), and the status line says how to read it.
+/// approves), and the status line says how to read it; a command, Enter,
+/// a pause, then a word starting with `a` only asks, and the word typed
+/// on answers no.
 #[test]
 fn a_pause_a_approves_nothing() {
     if !tmux_or_skip("a_pause_a_approves_nothing") {
@@ -519,6 +526,19 @@ fn a_pause_a_approves_nothing() {
     std::thread::sleep(Duration::from_millis(1_500));
     let screen = s.screen(&dashboard);
     assert!(!screen.contains("approving grants"), "{screen}");
+    assert!(queue.response(&p.id).is_none(), "nothing approved");
+
+    // `ls`, Enter, waiting for its output, then `apt`.
+    operator.types(&["l", "s", "Enter"], Duration::from_millis(80));
+    wait_for("the detail", Duration::from_secs(5), || {
+        s.screen(&dashboard).contains("approving grants")
+    });
+    std::thread::sleep(Duration::from_millis(1_500));
+    operator.types(&["a", "p", "t"], Duration::from_millis(80));
+    std::thread::sleep(Duration::from_millis(1_500));
+    let screen = s.screen(&dashboard);
+    assert!(screen.contains("approving grants"), "{screen}");
+    assert!(!screen.contains(&format!("approve {}?", p.id)), "{screen}");
     assert!(queue.response(&p.id).is_none(), "nothing approved");
     assert_eq!(fake.reloads(), 0);
 }
@@ -1356,7 +1376,8 @@ fn a_denied_request_becomes_a_suggestion_that_approved_lets_it_through() {
         s.screen(&dashboard)
     );
 
-    // The deliberate act: a pause, Enter opens the detail, a second, `a`.
+    // The deliberate act: a pause, Enter opens the detail, a second, `a`,
+    // a second, `y`.
     std::thread::sleep(Duration::from_millis(1_500));
     s.keys(&["Enter"]);
     wait_for("the detail", Duration::from_secs(5), || {
@@ -1364,6 +1385,11 @@ fn a_denied_request_becomes_a_suggestion_that_approved_lets_it_through() {
     });
     std::thread::sleep(Duration::from_millis(1_200));
     s.keys(&["a"]);
+    wait_for("the question", Duration::from_secs(5), || {
+        s.screen(&dashboard).contains(&format!("approve {id}?"))
+    });
+    std::thread::sleep(Duration::from_millis(1_200));
+    s.keys(&["y"]);
     wait_for("the reload", Duration::from_secs(10), || {
         fake.reloads() == 1
     });

@@ -20,7 +20,7 @@ mod messages;
 mod review;
 
 pub use messages::{AgentChoice, AgentRow, Effect, Focus, Modal, Msg, NewAgent};
-pub use review::{BINDING_PREFIX, Binding, parse_binding};
+pub use review::{BINDING_PREFIX, Binding, CONFIRM_MS, parse_binding};
 
 /// How long a new proposal stays highlighted, and an agent counts as busy
 /// after its last output, in milliseconds.
@@ -147,6 +147,7 @@ impl App {
                 | Modal::Widen { detail: d, .. }
                 | Modal::TokenEnv { detail: d, .. },
             ) => Some(d.since + DWELL_MS),
+            Some(Modal::Confirm { since, .. }) => Some(since + CONFIRM_MS),
             _ => None,
         };
         [self.guard_until, self.alert_until]
@@ -440,6 +441,7 @@ impl App {
         match modal {
             Modal::Detail(detail) => self.detail_key(detail, key),
             Modal::Reason { id, input } => self.reason_key(id, input, key),
+            Modal::Confirm { detail, since } => self.confirm_key(detail, since, key),
             Modal::Widen { detail, input } => self.widen_key(detail, input, key),
             Modal::TokenEnv {
                 detail,

@@ -271,8 +271,12 @@ fn footer_line(app: &App) -> Line<'static> {
     match &app.modal {
         Some(Modal::Detail(_)) => {
             return Line::from(
-                " a approves once every line has been on screen, after a second".dark_gray(),
+                " a, then y, approves once every line has been on screen, after a second"
+                    .dark_gray(),
             );
+        }
+        Some(Modal::Confirm { .. }) => {
+            return Line::from(" y approves · any other key goes back to the proposal".dark_gray());
         }
         Some(Modal::Widen { .. } | Modal::TokenEnv { .. }) => {
             return Line::from(" Enter confirms · Esc goes back to the proposal".dark_gray());
@@ -325,6 +329,10 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 fn render_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
     let (title, height) = match modal {
         Modal::Detail(d) => return render_detail(app, d, frame, area),
+        Modal::Confirm { detail, .. } => {
+            render_detail(app, detail, frame, area);
+            return render_confirm(detail, frame, area);
+        }
         Modal::Widen { detail, input } => {
             render_detail(app, detail, frame, area);
             return render_widen(detail, input, frame, area);
@@ -369,7 +377,8 @@ fn render_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
                 inner,
             );
         }
-        Modal::Detail(_) | Modal::Widen { .. } | Modal::TokenEnv { .. } => {}
+        Modal::Detail(_) | Modal::Confirm { .. } | Modal::Widen { .. } | Modal::TokenEnv { .. } => {
+        }
     }
 }
 
@@ -472,6 +481,14 @@ fn input_line(input: &str) -> Line<'static> {
         Span::raw(inert(input)),
         Span::raw("█"),
     ])
+}
+
+fn render_confirm(d: &Detail, frame: &mut Frame, area: Rect) {
+    let lines = vec![
+        Line::from(inert(&d.shown.proposal.request.summary())),
+        Line::from("y approves it; any other key goes back".dark_gray()),
+    ];
+    prompt_box(format!(" approve {}? ", inert(d.id())), lines, frame, area);
 }
 
 fn render_widen(d: &Detail, input: &str, frame: &mut Frame, area: Rect) {

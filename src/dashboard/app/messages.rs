@@ -65,6 +65,13 @@ pub enum Modal {
         id: String,
         input: String,
     },
+    /// After `a` in a detail read in full: approving waits for `y`, typed
+    /// once the question has been on screen `CONFIRM_MS` (since `since`);
+    /// any other key goes back to the detail.
+    Confirm {
+        detail: Box<Detail>,
+        since: u64,
+    },
     /// After `a` on a proposal that sends an existing credential to more
     /// paths: the operator types "yes".
     Widen {

@@ -6,8 +6,12 @@
 //! - Enter or `v` in the list opens the detail, and `a` in the detail
 //!   approves: no key both opens and approves, so typing `a`, a pause,
 //!   `a` approves nothing (`a` in the list says how to read it); `a`
-//!   approves only once every row of the detail has been on screen and it
+//!   asks only once every row of the detail has been on screen and it
 //!   has been open `DWELL_MS`;
+//! - `a` asks, and only `y` typed after the question has been on screen
+//!   `CONFIRM_MS` approves (any other key goes back): typing that runs on
+//!   — a command, Enter, a pause, a word starting with `a` — answers
+//!   nothing;
 //! - an approval carries the digest of the detail read, and is refused if
 //!   the proposal shows anything else by then; a proposal withdrawn for a
 //!   changed one closes its detail and says so (the new one is read
@@ -24,6 +28,9 @@ use crate::dashboard::detail::{Detail, Scroll};
 use crate::supervise::apply::digest;
 use crate::supervise::proposal::Request;
 use crate::supervise::queue::check_id;
+
+/// How long the approval question is on screen before `y` counts.
+pub const CONFIRM_MS: u64 = 1_000;
 
 /// What a tmux binding's paste starts with.
 pub const BINDING_PREFIX: &str = "bot-bottle:";
@@ -161,7 +168,10 @@ impl App {
     pub(super) fn fit_detail(&mut self) {
         let size = self.size;
         if let Some(
-            Modal::Detail(d) | Modal::Widen { detail: d, .. } | Modal::TokenEnv { detail: d, .. },
+            Modal::Detail(d)
+            | Modal::Confirm { detail: d, .. }
+            | Modal::Widen { detail: d, .. }
+            | Modal::TokenEnv { detail: d, .. },
         ) = &mut self.modal
         {
             d.fit(size);
@@ -177,6 +187,7 @@ impl App {
         };
         let id = match &modal {
             Modal::Detail(d)
+            | Modal::Confirm { detail: d, .. }
             | Modal::Widen { detail: d, .. }
             | Modal::TokenEnv { detail: d, .. } => d.id().to_owned(),
             Modal::Reason { id, .. } => id.clone(),
@@ -192,6 +203,7 @@ impl App {
         let (now, size) = (self.now, self.size);
         self.modal = Some(match modal {
             Modal::Detail(mut d)
+            | Modal::Confirm { detail: mut d, .. }
             | Modal::Widen { detail: mut d, .. }
             | Modal::TokenEnv { detail: mut d, .. }
                 if d.shown != current =>
@@ -296,14 +308,43 @@ impl App {
         }
     }
 
-    /// `a` in the detail: approves only what has been read in full, for
-    /// long enough; then asks what it still needs.
+    /// `a` in the detail: asks to approve what has been read in full, for
+    /// long enough.
     fn approve(&mut self, detail: Box<Detail>) -> Vec<Effect> {
         if let Some(missing) = detail.missing(self.now, self.size) {
             self.status = Some(missing.text());
             self.modal = Some(Modal::Detail(detail));
             return Vec::new();
         }
+        self.modal = Some(Modal::Confirm {
+            detail,
+            since: self.now,
+        });
+        Vec::new()
+    }
+
+    /// The answer to "approve it?": `y`, once the question has been on
+    /// screen `CONFIRM_MS`, goes on to what approving still needs; `y`
+    /// sooner, or any other key, goes back to the detail.
+    pub(super) fn confirm_key(
+        &mut self,
+        detail: Box<Detail>,
+        since: u64,
+        key: KeyEvent,
+    ) -> Vec<Effect> {
+        let answer = match key.code {
+            KeyCode::Char('y') if self.now >= since + CONFIRM_MS => return self.confirmed(detail),
+            KeyCode::Char('y') => "not approved: read the question, then y",
+            _ => "not approved: a, then y, approves",
+        };
+        self.status = Some(answer.into());
+        self.modal = Some(Modal::Detail(detail));
+        Vec::new()
+    }
+
+    /// Confirmed: a widening asks for "yes" first, then the token prompt or
+    /// the approval.
+    fn confirmed(&mut self, detail: Box<Detail>) -> Vec<Effect> {
         if detail.shown.preview.widens_credential {
             self.modal = Some(Modal::Widen {
                 detail,

@@ -252,6 +252,9 @@ fn prompts_over_the_detail() {
     let mut app = opened(widen, 72, 16);
     app.update(Msg::Tick(5_000));
     key(&mut app, KeyCode::Char('a'));
+    insta::assert_snapshot!("confirm_prompt", draw(&app, 72, 16));
+    app.update(Msg::Tick(6_000));
+    key(&mut app, KeyCode::Char('y'));
     key(&mut app, KeyCode::Char('y'));
     insta::assert_snapshot!("widen_prompt", draw(&app, 72, 16));
 
@@ -268,6 +271,8 @@ fn prompts_over_the_detail() {
     let mut app = opened(token, 72, 16);
     app.update(Msg::Tick(5_000));
     key(&mut app, KeyCode::Char('a'));
+    app.update(Msg::Tick(6_000));
+    key(&mut app, KeyCode::Char('y'));
     insta::assert_snapshot!("token_prompt", draw(&app, 72, 16));
 }
 

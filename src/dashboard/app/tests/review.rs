@@ -1,6 +1,7 @@
 //! The proposal detail: what approving takes, and what must be read again.
 
 use super::*;
+use crate::dashboard::app::CONFIRM_MS;
 use crate::supervise::apply::digest;
 
 /// Enter or `v` opens the detail; `a` in the list opens nothing and says
@@ -37,6 +38,15 @@ fn the_list_opens_the_detail_with_enter_or_v_and_a_opens_nothing() {
     }
 }
 
+/// `a` in the detail, then `y` once the question has been on screen.
+fn approve_now(a: &mut App) -> Vec<Effect> {
+    let mut effects = a.update(key('a'));
+    let then = a.now + CONFIRM_MS;
+    at(a, then);
+    effects.extend(a.update(key('y')));
+    effects
+}
+
 /// (name, proposal, steps: (ms after opening, keys), approves)
 type Gate<'a> = (&'a str, Pending, Vec<(u64, &'a str)>, bool);
 
@@ -71,13 +81,13 @@ fn approving_needs_all_of_it_seen_and_a_dwell() {
         (
             "short, after the dwell",
             pipelock("p1", "1"),
-            vec![(0, "\n"), (DWELL_MS, "a")],
+            vec![(0, "\n"), (DWELL_MS, "a"), (DWELL_MS + CONFIRM_MS, "y")],
             true,
         ),
         (
             "v opens, a after the dwell",
             pipelock("p1", "1"),
-            vec![(0, "v"), (DWELL_MS, "a")],
+            vec![(0, "v"), (DWELL_MS, "a"), (DWELL_MS + CONFIRM_MS, "y")],
             true,
         ),
         (
@@ -107,13 +117,24 @@ fn approving_needs_all_of_it_seen_and_a_dwell() {
         (
             "long, read by paging",
             long("p1", "1"),
-            vec![(0, "\n"), (500, "        "), (DWELL_MS, "a")],
+            vec![
+                (0, "\n"),
+                (500, "        "),
+                (DWELL_MS, "a"),
+                (DWELL_MS + CONFIRM_MS, "y"),
+            ],
             true,
         ),
         (
             "long, read line by line then G",
             long("p1", "1"),
-            vec![(0, "\n"), (300, &line_by_line), (900, "G"), (1_500, "a")],
+            vec![
+                (0, "\n"),
+                (300, &line_by_line),
+                (900, "G"),
+                (1_500, "a"),
+                (1_500 + CONFIRM_MS, "y"),
+            ],
             true,
         ),
         (
@@ -125,13 +146,37 @@ fn approving_needs_all_of_it_seen_and_a_dwell() {
         (
             "a held push, after the dwell: no token question",
             held_push("p1"),
-            vec![(0, "\n"), (DWELL_MS, "a")],
+            vec![(0, "\n"), (DWELL_MS, "a"), (DWELL_MS + CONFIRM_MS, "y")],
             true,
         ),
         (
             "closed and opened again",
             pipelock("p1", "1"),
             vec![(0, "\n"), (900, "q"), (1_000, "\n"), (1_100, "a")],
+            false,
+        ),
+        (
+            "Enter, a pause, a word starting with a: asks, answers nothing",
+            pipelock("p1", "1"),
+            vec![(0, "\n"), (DWELL_MS, "apt")],
+            false,
+        ),
+        (
+            "a, then y typed fast",
+            pipelock("p1", "1"),
+            vec![(0, "\n"), (DWELL_MS, "ay")],
+            false,
+        ),
+        (
+            "a, then y before the question was read",
+            pipelock("p1", "1"),
+            vec![(0, "\n"), (DWELL_MS, "a"), (DWELL_MS + CONFIRM_MS - 1, "y")],
+            false,
+        ),
+        (
+            "a, a pause, another key",
+            pipelock("p1", "1"),
+            vec![(0, "\n"), (DWELL_MS, "a"), (DWELL_MS + CONFIRM_MS, "n")],
             false,
         ),
     ];
@@ -161,7 +206,9 @@ fn approving_needs_all_of_it_seen_and_a_dwell() {
         } else {
             let status = a.status.clone().unwrap_or_default();
             let says = match a.modal {
-                Some(_) => status.starts_with("not approved"),
+                // What an answer left in the status line; a key typed
+                // after it (the detail ignores it) clears it.
+                Some(_) => status.is_empty() || status.starts_with("not approved"),
                 None => status.contains("Enter (or v) opens it"),
             };
             assert!(says, "{name}: {status}");
@@ -193,7 +240,7 @@ fn a_narrow_terminal_means_more_to_scroll() {
     at(&mut a, 60_000);
     a.update(code(KeyCode::Enter));
     at(&mut a, 62_000);
-    assert_eq!(approvals(&a.update(key('a'))), 1, "wide: it fits");
+    assert_eq!(approvals(&approve_now(&mut a)), 1, "wide: it fits");
 
     let mut p = pipelock("p1", "1");
     p.preview.lines = vec!["x".repeat(400)];
@@ -211,7 +258,7 @@ fn a_narrow_terminal_means_more_to_scroll() {
         "narrow: it wraps past the end"
     );
     keys(&mut a, "    ");
-    assert_eq!(approvals(&a.update(key('a'))), 1);
+    assert_eq!(approvals(&approve_now(&mut a)), 1);
 }
 
 #[test]
@@ -223,13 +270,13 @@ fn widening_a_credential_needs_yes() {
     };
     let mut a = listed(vec![widening("p1")]);
     open(&mut a);
-    assert_eq!(a.update(key('a')), []);
+    assert_eq!(approve_now(&mut a), []);
     assert!(matches!(&a.modal, Some(Modal::Widen { input, .. }) if input.is_empty()));
     keys(&mut a, "y");
     assert_eq!(a.update(code(KeyCode::Enter)), [], "y alone is not yes");
     assert!(a.status.as_deref().unwrap().starts_with("not approved"));
     detail(&a);
-    a.update(key('a'));
+    approve_now(&mut a);
     assert_eq!(keys(&mut a, "yes"), []);
     let effects = a.update(code(KeyCode::Enter));
     assert_eq!(
@@ -245,17 +292,17 @@ fn widening_a_credential_needs_yes() {
     // Esc goes back to the detail, which still counts as read.
     let mut a = listed(vec![widening("p1")]);
     open(&mut a);
-    a.update(key('a'));
+    approve_now(&mut a);
     a.update(code(KeyCode::Esc));
     detail(&a);
-    a.update(key('a'));
+    approve_now(&mut a);
     assert!(matches!(a.modal, Some(Modal::Widen { .. })));
 
     // Without the preview saying so, never.
     let mut a = listed(vec![pipelock("p1", "1")]);
     open(&mut a);
     assert!(matches!(
-        a.update(key('a')).as_slice(),
+        approve_now(&mut a).as_slice(),
         [Effect::Approve {
             widen_credential: false,
             ..
@@ -269,7 +316,7 @@ fn the_token_prompt_starts_empty_and_names_the_host() {
     at(&mut a, 60_000);
     a.update(code(KeyCode::Enter));
     at(&mut a, 62_000);
-    assert_eq!(a.update(key('a')), []);
+    assert_eq!(approve_now(&mut a), []);
     assert!(
         matches!(&a.modal, Some(Modal::TokenEnv { input, widen: false, .. }) if input.is_empty()),
         "never pre-filled with the agent's suggestion"
@@ -297,7 +344,7 @@ fn the_token_prompt_starts_empty_and_names_the_host() {
     at(&mut a, 60_000);
     a.update(code(KeyCode::Enter));
     at(&mut a, 62_000);
-    a.update(key('a'));
+    approve_now(&mut a);
     a.update(Msg::Paste("GITHUB_TOKEN".into()));
     assert!(matches!(&a.modal, Some(Modal::TokenEnv { input, .. }) if input.is_empty()));
 }
@@ -320,7 +367,7 @@ fn what_changes_under_the_detail_must_be_read_again() {
     assert_eq!(approvals(&a.update(key('a'))), 0);
     at(&mut a, 63_000);
     assert!(matches!(
-        a.update(key('a')).as_slice(),
+        approve_now(&mut a).as_slice(),
         [Effect::Approve { digest: d, .. }] if *d == digest(&changed)
     ));
 
@@ -329,7 +376,7 @@ fn what_changes_under_the_detail_must_be_read_again() {
     at(&mut a, 60_000);
     a.update(code(KeyCode::Enter));
     at(&mut a, 62_000);
-    a.update(key('a'));
+    approve_now(&mut a);
     assert!(matches!(a.modal, Some(Modal::Widen { .. })));
     a.update(Msg::Proposals(vec![pipelock("p1", "1")]));
     detail(&a);
@@ -376,7 +423,7 @@ fn modify_then_read_the_new_one() {
     assert_eq!(approvals(&a.update(key('a'))), 0, "read it first");
     at(&mut a, 71_000);
     assert_eq!(
-        a.update(key('a')),
+        approve_now(&mut a),
         [Effect::Approve {
             id: "p2".into(),
             token_env: None,
@@ -414,7 +461,7 @@ fn a_withdrawn_proposal_closes_its_detail_and_says_what_replaced_it() {
         a.update(code(KeyCode::Enter));
         at(&mut a, 62_000);
         if prompt {
-            a.update(key('a'));
+            approve_now(&mut a);
             assert!(matches!(a.modal, Some(Modal::Widen { .. })));
         }
         let mut grown = widening("p2");
