@@ -29,6 +29,7 @@ use clap::{Parser, Subcommand};
 use crate::backend::BackendError;
 use crate::backend::docker::engine::EngineError;
 use crate::backend::docker::subnets::SubnetError;
+use crate::dashboard::text::inert;
 use crate::exec::ExecError;
 use crate::launch::LaunchError;
 use crate::manifest::{self, Manifest, ManifestError, Sources};
@@ -173,10 +174,12 @@ impl Failure {
         }
     }
 
+    /// Prints it, inert: an error may quote what a repository's manifest
+    /// or an agent wrote.
     pub fn report(&self) -> ExitCode {
-        eprintln!("bot-bottle: error: {}", self.message);
+        eprintln!("bot-bottle: error: {}", inert_lines(&self.message));
         if let Some(hint) = &self.hint {
-            eprintln!("  hint: {hint}");
+            eprintln!("  hint: {}", inert_lines(hint));
         }
         ExitCode::from(self.code)
     }
@@ -274,9 +277,15 @@ fn home_and_cwd() -> Result<(Home, PathBuf), Failure> {
 fn load_manifest(home: &Home, cwd: &Path) -> Result<Manifest, Failure> {
     let manifest = manifest::load(&Sources::new(&home.root, cwd))?;
     if let Some(note) = manifest.project.note() {
-        eprintln!("bot-bottle: {note}");
+        eprintln!("bot-bottle: {}", inert_lines(&note));
     }
     Ok(manifest)
+}
+
+/// `text` with nothing a terminal would act on, line by line (the line
+/// breaks of a message with more than one are kept).
+fn inert_lines(text: &str) -> String {
+    text.split('\n').map(inert).collect::<Vec<_>>().join("\n")
 }
 
 /// Asks a yes/no question on the terminal; `--yes` skips it.

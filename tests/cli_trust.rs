@@ -499,3 +499,30 @@ fn a_trusted_projects_agent_uses_its_own_skills_and_they_count_in_the_digest() {
         run.stderr
     );
 }
+
+#[test]
+fn what_a_repository_wrote_reaches_the_terminal_inert() {
+    let env = Env::new();
+    // A key that is an escape sequence (set the clipboard), in the line
+    // that says the project is not used.
+    env.write(
+        "proj/bot-bottle.json",
+        "{\"bottles\": {\"x\": {\"\\u001b]52;c;aGk=\\u0007\": 1}}}",
+    );
+    let run = env.run(&["start", "shell", "--dry-run"]).ok();
+    assert!(!run.stderr.contains('\x1b'), "{:?}", run.stderr);
+    assert!(run.stderr.contains("\\u{1b}]52;c;aGk="), "{}", run.stderr);
+    // A file name in what `trust` shows.
+    env.write(
+        "proj/bot-bottle.json",
+        r#"{"agents": {"dev": {"provider": "shell", "skills": ["s"]}}}"#,
+    );
+    env.write("proj/skills/s/\x1b[2Jclear", "x");
+    let run = env.run(&["trust", "--yes"]).ok();
+    assert!(!run.stdout.contains('\x1b'), "{:?}", run.stdout);
+    assert!(
+        run.stdout.contains("./skills/s/\\u{1b}[2Jclear"),
+        "{}",
+        run.stdout
+    );
+}

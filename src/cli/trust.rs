@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{Failure, confirm, home_and_cwd};
+use crate::dashboard::text::inert;
 use crate::launch::trust::{self, TrustError};
 use crate::manifest::Sources;
 
@@ -53,7 +54,10 @@ pub fn run(args: TrustArgs) -> Result<ExitCode, Failure> {
     }
     let sources = Sources::new(&home.root, &dir);
     let summary = trust::summary(&sources)?;
-    print!("{}", summary.render());
+    // Names in it are the repository's: shown inert.
+    for line in summary.render().lines() {
+        println!("{}", inert(line));
+    }
     if trust::is_trusted(&home, &summary)? {
         eprintln!(
             "bot-bottle: {} in {} is trusted already, as it is",

@@ -333,6 +333,7 @@ fn render_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
             render_detail(app, detail, frame, area);
             return render_token(detail, input, frame, area);
         }
+        Modal::Trust(step) => return trust::render(step, frame, area),
         Modal::Reason { .. } => ("reject: reason for the agent", 3),
         Modal::PickAgent(_)
         | Modal::PickBottle { .. }
@@ -369,7 +370,7 @@ fn render_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
                 inner,
             );
         }
-        Modal::Detail(_) | Modal::Widen { .. } | Modal::TokenEnv { .. } => {}
+        Modal::Detail(_) | Modal::Widen { .. } | Modal::TokenEnv { .. } | Modal::Trust(_) => {}
     }
 }
 
@@ -520,6 +521,8 @@ fn route_host(request: &Request) -> String {
         Request::GitPush(push) => push.git_ref.clone(),
     }
 }
+
+mod trust;
 
 #[cfg(test)]
 mod tests;
