@@ -429,17 +429,9 @@ fn a_projects_skill_never_reaches_the_operators_own_agent() {
         "proj/bot-bottle.json",
         r#"{"agents": {"dev": {"provider": "shell"}}}"#,
     );
-    env.run(&["trust", "--yes"]).ok();
-    env.write(
-        "home/agents/rev.md",
-        "---\nprovider: shell\nskills: [lint]\n---\nReview.\n",
-    );
-    // Trusted or not, the operator's agent looks only in its own folders:
-    // the project's skill is not found for it.
-    for trusted in [true, false] {
-        if !trusted {
-            env.run(&["trust", "--revoke"]).ok();
-        }
+    let rev = "---\nprovider: shell\nskills: [lint]\n---\nReview.\n";
+    env.write("home/agents/rev.md", rev);
+    let not_found = |trusted: bool| {
         let run = env.run(&["start", "rev", "--dry-run"]);
         assert_eq!(
             run.code,
@@ -459,7 +451,14 @@ fn a_projects_skill_never_reaches_the_operators_own_agent() {
             "{}",
             run.stderr
         );
-    }
+    };
+    // Untrusted or trusted, the operator's agent looks only in its own
+    // folders: the project's skill is not found for it.
+    not_found(false);
+    fs::remove_file(env.home().join("agents/rev.md")).unwrap();
+    env.run(&["trust", "--yes"]).ok();
+    env.write("home/agents/rev.md", rev);
+    not_found(true);
     // A home skill of the same name is the one the agent gets.
     env.write("home/skills/lint/SKILL.md", "---\nname: lint\n---\nmine\n");
     let run = env.run(&["start", "rev", "--dry-run"]).ok();
