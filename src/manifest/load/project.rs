@@ -183,6 +183,7 @@ fn read_raw(
             Origin::Project("bot-bottle.json".into()),
             sources.cwd.clone(),
         );
+        inside(sources, &path, &src.origin)?;
         let text = read(&path, &src.origin)?;
         files.push((shown(found, &path), text.clone().into_bytes()));
         if parse::notify_command(&text, &src)?.is_some() {
@@ -205,6 +206,7 @@ fn read_raw(
         for (path, stem) in markdown_files(&dot.join("agents"))? {
             let rel = PathBuf::from(".bot-bottle/agents").join(format!("{stem}.md"));
             let src = source(Origin::Project(rel), dot.clone());
+            inside(sources, &path, &src.origin)?;
             let text = read(&path, &src.origin)?;
             files.push((shown(found, &path), text.clone().into_bytes()));
             level
@@ -213,6 +215,19 @@ fn read_raw(
         }
     }
     Ok(level)
+}
+
+/// A project's own file may not be a link to one elsewhere (a key file
+/// read as an agent's prompt).
+fn inside(sources: &Sources, path: &Path, origin: &Origin) -> Result<(), ManifestError> {
+    match stays_inside(sources, path) {
+        true => Ok(()),
+        false => Err(ManifestError::Read {
+            file: origin.to_string(),
+            reason: "it leads outside the project (a link?); a project's manifest is its own files"
+                .into(),
+        }),
+    }
 }
 
 /// The other files the project makes bot-bottle read: its Dockerfiles,

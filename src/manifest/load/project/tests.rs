@@ -279,3 +279,24 @@ fn a_projects_skill_may_not_lead_outside_it() {
     );
     assert!(matches!(load(&s).unwrap().project, Project::Broken { .. }));
 }
+
+#[test]
+fn a_projects_own_files_may_not_be_links_to_elsewhere() {
+    for link in ["proj/bot-bottle.json", "proj/.bot-bottle/agents/a.md"] {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "secrets/id_rsa",
+            "-----BEGIN OPENSSH PRIVATE KEY-----",
+        );
+        fs::create_dir_all(dir.path().join(link).parent().unwrap()).unwrap();
+        symlink(dir.path().join("secrets/id_rsa"), dir.path().join(link)).unwrap();
+        let s = sources(dir.path());
+        let err = inspect(&s).unwrap_err().to_string();
+        assert!(err.contains("leads outside the project"), "{link}: {err}");
+        assert!(
+            matches!(load(&s).unwrap().project, Project::Broken { .. }),
+            "{link}"
+        );
+    }
+}
