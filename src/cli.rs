@@ -16,6 +16,7 @@ mod routes;
 mod sidecar;
 mod start;
 mod stop;
+mod trust;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ use clap::{Parser, Subcommand};
 use crate::backend::BackendError;
 use crate::backend::docker::engine::EngineError;
 use crate::backend::docker::subnets::SubnetError;
+use crate::dashboard::text::inert;
 use crate::exec::ExecError;
 use crate::launch::LaunchError;
 use crate::manifest::{self, Manifest, ManifestError, Sources};
@@ -85,6 +87,14 @@ enum Command {
     /// Docker, compose, tmux, the base image, gVisor, smolvm, the subnet
     /// pool, the binary. Exits 1 when a required one is missing.
     Doctor,
+    /// Trust the manifest of this directory (or DIR), after reading it.
+    ///
+    /// A project's `bot-bottle.json` and `.bot-bottle/` come from whoever
+    /// wrote the repository: they are used only once trusted, and only as
+    /// long as every file they make bot-bottle read is unchanged. Shows
+    /// those files, what they define and what of them reaches your secrets
+    /// and network, then records their digest.
+    Trust(trust::TrustArgs),
     /// Shell completions: verbs, agents, bottles.
     ///
     /// Prints the shell code, e.g. `source <(bot-bottle completions bash)`.
@@ -132,6 +142,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Routes(cmd) => routes::run(cmd),
         Command::Image(cmd) => image::run(cmd),
         Command::Doctor => doctor::run(),
+        Command::Trust(args) => trust::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Sidecar(cmd) => sidecar::run(cmd),
     }
@@ -163,10 +174,12 @@ impl Failure {
         }
     }
 
+    /// Prints it, inert: an error may quote what a repository's manifest
+    /// or an agent wrote.
     pub fn report(&self) -> ExitCode {
-        eprintln!("bot-bottle: error: {}", self.message);
+        eprintln!("bot-bottle: error: {}", inert_lines(&self.message));
         if let Some(hint) = &self.hint {
-            eprintln!("  hint: {hint}");
+            eprintln!("  hint: {}", inert_lines(hint));
         }
         ExitCode::from(self.code)
     }
@@ -258,15 +271,21 @@ fn home_and_cwd() -> Result<(Home, PathBuf), Failure> {
     Ok((home, cwd))
 }
 
+/// The manifests of the home and of `cwd`. A project there that is not
+/// used (not trusted, or broken) is one line on stderr; it never stops
+/// the operator's own agents.
 fn load_manifest(home: &Home, cwd: &Path) -> Result<Manifest, Failure> {
-    let sources = Sources {
-        home: home.root.clone(),
-        cwd: cwd.to_path_buf(),
-        user_home: std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .map(PathBuf::from),
-    };
-    Ok(manifest::load(&sources)?)
+    let manifest = manifest::load(&Sources::new(&home.root, cwd))?;
+    if let Some(note) = manifest.project.note() {
+        eprintln!("bot-bottle: {}", inert_lines(&note));
+    }
+    Ok(manifest)
+}
+
+/// `text` with nothing a terminal would act on, line by line (the line
+/// breaks of a message with more than one are kept).
+fn inert_lines(text: &str) -> String {
+    text.split('\n').map(inert).collect::<Vec<_>>().join("\n")
 }
 
 /// Asks a yes/no question on the terminal; `--yes` skips it.

@@ -12,6 +12,7 @@ pub mod lifecycle;
 pub mod service;
 #[cfg(test)]
 pub mod testing;
+pub mod trust;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -282,6 +283,12 @@ pub fn prepare(
             ),
         ),
     );
+    mark_definitions(
+        &mut prepared.plan.preflight.rows,
+        manifest,
+        agent,
+        &prepared.metadata.bottles,
+    );
     // The backend says how it runs the bottle, in place of docker's rows.
     for (label, value) in req.backend.backend().preflight_lines(&prepared) {
         let rows = &mut prepared.plan.preflight.rows;
@@ -291,6 +298,42 @@ pub fn prepare(
         }
     }
     Ok(prepared)
+}
+
+/// The agent's and the bottles' rows say which of them a project's
+/// manifest defined, and what of the operator's (or built-in) each
+/// replaced.
+fn mark_definitions(
+    rows: &mut [(String, String)],
+    manifest: &Manifest,
+    agent: &Agent,
+    bottles: &[String],
+) {
+    let mark = |kind: &str, name: &str, origin: &manifest::Origin| match (
+        origin.is_project(),
+        manifest.project.replaces(kind, name),
+    ) {
+        (false, _) => String::new(),
+        (true, Some(replaced)) => format!(" (from {origin}, replaces {})", replaced.described()),
+        (true, None) => origin.mark(),
+    };
+    for (label, value) in rows.iter_mut() {
+        match label.as_str() {
+            "agent" => value.push_str(&mark("agent", &agent.name, &agent.origin)),
+            "bottles" => {
+                *value = bottles
+                    .iter()
+                    .map(|b| {
+                        let origin = manifest.bottles.get(b).map(|x| &x.origin);
+                        let marked = origin.map(|o| mark("bottle", b, o)).unwrap_or_default();
+                        format!("{b}{marked}")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            }
+            _ => {}
+        }
+    }
 }
 
 /// What the plan needs to know of this host. Without a sidecar image (a

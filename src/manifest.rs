@@ -5,31 +5,78 @@
 //! earlier one's agent or bottle of the same name. Everything is validated at
 //! load, before anything is written: a bad manifest never half-launches.
 //!
+//! The directory's own manifest is a project's: whoever wrote the
+//! repository wrote it. It is used only once the operator trusts that exact
+//! content (`trust`), and what it contributes is marked (`Origin::Project`,
+//! carried on every part of a bottle by `Provenance`).
+//!
 //! `parse` turns text into definitions (pure), `resolve` merges sources and
-//! `extends:` chains (pure), and `load` does the file reads around them.
+//! `extends:` chains (pure), `trust` digests a project and says what it
+//! reaches, and `load` does the file reads around them.
 
 mod error;
 mod load;
 mod parse;
+mod provenance;
 mod resolve;
+mod trust;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use error::{ManifestError, Place};
-pub use load::{Sources, load, notify_command};
+pub use load::{Sources, inspect, load, notify_command};
 pub use parse::{COLORS, is_color, parse_scheme, validate_host};
+pub use provenance::{Part, Provenance};
 pub use resolve::compose_bottles;
+pub use trust::{Defined, Project, Reach, Summary, TRUST_FILE, TrustStore, reach};
 
 use crate::provider::Provider;
 
 /// Where a definition came from; every error names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Origin {
     Embedded,
-    /// A file, with the path as the user should see it.
+    /// One of the operator's files (`$BOT_BOTTLE_HOME`), with the path as
+    /// the user should see it.
     File(PathBuf),
+    /// A file of the directory bot-bottle runs from: a project's, written
+    /// by whoever wrote the repository. The path is relative to that
+    /// directory and shown as `./PATH`.
+    Project(PathBuf),
+}
+
+impl Origin {
+    /// The file, as the user should see it; None for embedded defaults.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Origin::Embedded => None,
+            Origin::File(path) | Origin::Project(path) => Some(path),
+        }
+    }
+
+    pub fn is_project(&self) -> bool {
+        matches!(self, Origin::Project(_))
+    }
+
+    /// What the preflight adds to a line a project contributed:
+    /// ` (from ./bot-bottle.json)`; nothing for the operator's own.
+    pub fn mark(&self) -> String {
+        match self {
+            Origin::Project(_) => format!(" (from {self})"),
+            _ => String::new(),
+        }
+    }
+
+    /// `the built-in one` or `the one in FILE`: what a later definition
+    /// of the same name replaced.
+    pub fn described(&self) -> String {
+        match self {
+            Origin::Embedded => "the built-in one".into(),
+            other => format!("the one in {other}"),
+        }
+    }
 }
 
 impl fmt::Display for Origin {
@@ -37,6 +84,7 @@ impl fmt::Display for Origin {
         match self {
             Origin::Embedded => f.write_str("<embedded defaults>"),
             Origin::File(path) => write!(f, "{}", path.display()),
+            Origin::Project(path) => write!(f, "./{}", path.display()),
         }
     }
 }
@@ -46,16 +94,22 @@ impl fmt::Display for Origin {
 pub struct Manifest {
     pub agents: BTreeMap<String, Agent>,
     pub bottles: BTreeMap<String, Bottle>,
+    /// The directory's own manifest: used (trusted), or why not.
+    pub project: Project,
 }
 
 impl Manifest {
+    /// The agent `name`; one only an unused project defines is an error
+    /// that says why it is not used.
     pub fn agent(&self, name: &str) -> Result<&Agent, ManifestError> {
-        self.agents
-            .get(name)
-            .ok_or_else(|| ManifestError::UnknownAgent {
-                name: name.to_owned(),
-                known: self.agents.keys().cloned().collect(),
-            })
+        self.agents.get(name).ok_or_else(|| {
+            self.project
+                .not_used("agent", name)
+                .unwrap_or_else(|| ManifestError::UnknownAgent {
+                    name: name.to_owned(),
+                    known: self.agents.keys().cloned().collect(),
+                })
+        })
     }
 
     pub fn agent_names(&self) -> Vec<String> {
@@ -100,6 +154,8 @@ pub struct Bottle {
     /// The git gate's policy and upstream remotes.
     pub git: Git,
     pub origin: Origin,
+    /// Which file set each part, through `extends:` and `--bottle`.
+    pub provenance: Provenance,
 }
 
 /// Resource limits of the agent's container, as the manifest sets them.

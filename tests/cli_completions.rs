@@ -169,6 +169,10 @@ fn values_come_from_the_live_state() {
         values(env.bash(&["bot-bottle", "resume", ""])),
         ["kept-aaaaa"]
     );
+    // The project's agent only once it is trusted.
+    let agents = values(env.bash(&["bot-bottle", "start", ""]));
+    assert!(!agents.iter().any(|a| a == "reviewer"), "{agents:?}");
+    support::succeed(env.cmd(&Env::bin()).args(["trust", "--yes"]));
     let agents = values(env.bash(&["bot-bottle", "start", ""]));
     assert!(agents.iter().any(|a| a == "reviewer"), "{agents:?}");
     assert!(

@@ -51,6 +51,16 @@ impl Env {
         cmd
     }
 
+    /// `bot-bottle trust --yes`: the operator trusts the project as it is.
+    fn trust(&self) {
+        let out = self.cmd(&["trust", "--yes"]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Every file under the test folder, with its size.
     fn tree(&self) -> BTreeMap<PathBuf, u64> {
         fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, u64>) {
@@ -69,6 +79,8 @@ impl Env {
     }
 }
 
+/// The operator's own manifest: an error in it stops every start (a
+/// project's never does: see `tests/cli_trust.rs`).
 const HOME_JSON: &str = "home/bot-bottle.json";
 const CWD_JSON: &str = "proj/bot-bottle.json";
 
@@ -93,33 +105,33 @@ const CASES: &[Case] = &[
     Case {
         name: "invalid YAML frontmatter",
         files: &[(
-            "proj/.bot-bottle/agents/dev.md",
+            "home/agents/dev.md",
             "---\nprovider: shell\nbottle: [a\n---\nbody\n",
         )],
         args: &["start", "dev", "--dry-run"],
-        first_line: &[".bot-bottle/agents/dev.md:", "invalid YAML frontmatter"],
+        first_line: &["home/agents/dev.md:", "invalid YAML frontmatter"],
         hint: None,
     },
     Case {
         name: "unclosed frontmatter",
         files: &[(
-            "proj/.bot-bottle/agents/dev.md",
+            "home/agents/dev.md",
             "---\nprovider: shell\n\nYou are dev.\n",
         )],
         args: &["start", "dev", "--dry-run"],
-        first_line: &[".bot-bottle/agents/dev.md:1:", "never closed"],
+        first_line: &["home/agents/dev.md:1:", "never closed"],
         hint: Some("'---'"),
     },
     Case {
         name: "unknown top-level key",
-        files: &[(CWD_JSON, r#"{"agent": {}}"#)],
+        files: &[(HOME_JSON, r#"{"agent": {}}"#)],
         args: &["start", "shell", "--dry-run"],
         first_line: &["bot-bottle.json", "unknown key 'agent'"],
         hint: Some("did you mean 'agents'?"),
     },
     Case {
         name: "unknown bottle key",
-        files: &[(CWD_JSON, r#"{"bottles": {"dev": {"imgae": "debian"}}}"#)],
+        files: &[(HOME_JSON, r#"{"bottles": {"dev": {"imgae": "debian"}}}"#)],
         args: &["start", "shell", "--dry-run"],
         first_line: &["bot-bottle.json: bottle 'dev'", "unknown key 'imgae'"],
         hint: Some("did you mean 'image'?"),
@@ -127,7 +139,7 @@ const CASES: &[Case] = &[
     Case {
         name: "unknown route key",
         files: &[(
-            CWD_JSON,
+            HOME_JSON,
             r#"{"bottles": {"dev": {"egress": {"routes": [{"host": "a.com", "paths": ["/"]}]}}}}"#,
         )],
         args: &["start", "shell", "--dry-run"],
@@ -143,7 +155,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "unknown provider",
-        files: &[(CWD_JSON, r#"{"agents": {"dev": {"provider": "cluade"}}}"#)],
+        files: &[(HOME_JSON, r#"{"agents": {"dev": {"provider": "cluade"}}}"#)],
         args: &["start", "dev", "--dry-run"],
         first_line: &[
             "bot-bottle.json: agent 'dev'",
@@ -161,7 +173,7 @@ const CASES: &[Case] = &[
     Case {
         name: "unknown bottle in an agent",
         files: &[(
-            CWD_JSON,
+            HOME_JSON,
             r#"{"agents": {"dev": {"provider": "shell", "bottle": "gpu"}}}"#,
         )],
         args: &["start", "shell", "--dry-run"],
@@ -180,7 +192,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "unknown extends target",
-        files: &[(CWD_JSON, r#"{"bottles": {"dev": {"extends": "nope"}}}"#)],
+        files: &[(HOME_JSON, r#"{"bottles": {"dev": {"extends": "nope"}}}"#)],
         args: &["start", "shell", "--dry-run"],
         first_line: &[
             "bot-bottle.json: bottle 'dev'",
@@ -191,7 +203,7 @@ const CASES: &[Case] = &[
     Case {
         name: "extends cycle",
         files: &[(
-            CWD_JSON,
+            HOME_JSON,
             r#"{"bottles": {"a": {"extends": "b"}, "b": {"extends": "a"}}}"#,
         )],
         args: &["start", "shell", "--dry-run"],
@@ -201,7 +213,7 @@ const CASES: &[Case] = &[
     Case {
         name: "image and dockerfile",
         files: &[(
-            CWD_JSON,
+            HOME_JSON,
             r#"{"bottles": {"dev": {"image": "debian", "dockerfile": "Dockerfile"}}}"#,
         )],
         args: &["start", "shell", "--dry-run"],
@@ -211,7 +223,7 @@ const CASES: &[Case] = &[
     Case {
         name: "missing Dockerfile",
         files: &[(
-            CWD_JSON,
+            HOME_JSON,
             r#"{"bottles": {"dev": {"dockerfile": "docker/Dockerfile"}}}"#,
         )],
         args: &["start", "shell", "--dry-run"],
@@ -225,7 +237,7 @@ const CASES: &[Case] = &[
     Case {
         name: "route host with a scheme",
         files: &[(
-            CWD_JSON,
+            HOME_JSON,
             r#"{"bottles": {"dev": {"egress": {"routes": [{"host": "https://api.github.com"}]}}}}"#,
         )],
         args: &["start", "shell", "--dry-run"],
@@ -235,7 +247,7 @@ const CASES: &[Case] = &[
     Case {
         name: "route host with a port",
         files: &[(
-            CWD_JSON,
+            HOME_JSON,
             r#"{"bottles": {"dev": {"egress": {"routes": [{"host": "api.github.com:8443"}]}}}}"#,
         )],
         args: &["start", "shell", "--dry-run"],
@@ -245,7 +257,7 @@ const CASES: &[Case] = &[
     Case {
         name: "route host with a path",
         files: &[(
-            CWD_JSON,
+            HOME_JSON,
             r#"{"bottles": {"dev": {"egress": {"routes": [{"host": "api.github.com/repos"}]}}}}"#,
         )],
         args: &["start", "shell", "--dry-run"],
@@ -255,7 +267,7 @@ const CASES: &[Case] = &[
     Case {
         name: "empty route host",
         files: &[(
-            CWD_JSON,
+            HOME_JSON,
             r#"{"bottles": {"dev": {"egress": {"routes": [{"host": ""}]}}}}"#,
         )],
         args: &["start", "shell", "--dry-run"],
@@ -265,7 +277,7 @@ const CASES: &[Case] = &[
     Case {
         name: "path_allowlist entry without a slash",
         files: &[(
-            CWD_JSON,
+            HOME_JSON,
             r#"{"bottles": {"dev": {"egress": {"routes": [{"host": "a.com", "path_allowlist": ["v1/"]}]}}}}"#,
         )],
         args: &["start", "shell", "--dry-run"],
@@ -278,7 +290,7 @@ const CASES: &[Case] = &[
     Case {
         name: "auth without token_env",
         files: &[(
-            CWD_JSON,
+            HOME_JSON,
             r#"{"bottles": {"dev": {"egress": {"routes": [{"host": "a.com", "auth": {"scheme": "bearer"}}]}}}}"#,
         )],
         args: &["start", "shell", "--dry-run"],
@@ -288,7 +300,7 @@ const CASES: &[Case] = &[
     Case {
         name: "auth with an unknown scheme",
         files: &[(
-            CWD_JSON,
+            HOME_JSON,
             r#"{"bottles": {"dev": {"egress": {"routes": [{"host": "a.com", "auth": {"scheme": "token", "token_env": "T"}}]}}}}"#,
         )],
         args: &["start", "shell", "--dry-run"],
@@ -298,7 +310,7 @@ const CASES: &[Case] = &[
     Case {
         name: "missing ssh identity file",
         files: &[(
-            CWD_JSON,
+            HOME_JSON,
             r#"{"bottles": {"dev": {"ssh": [{"host": "github.com", "identity_file": "~/.ssh/nope"}]}}}"#,
         )],
         args: &["start", "shell", "--dry-run"],
@@ -312,7 +324,7 @@ const CASES: &[Case] = &[
     Case {
         name: "runtime key",
         files: &[(
-            CWD_JSON,
+            HOME_JSON,
             r#"{"bottles": {"dev": {"image": "debian", "runtime": "runsc"}}}"#,
         )],
         args: &["start", "shell", "--dry-run"],
@@ -326,19 +338,19 @@ const CASES: &[Case] = &[
     Case {
         name: "an agent defined twice in one folder",
         files: &[
-            (CWD_JSON, r#"{"agents": {"dev": {"provider": "shell"}}}"#),
-            (
-                "proj/.bot-bottle/agents/dev.md",
-                "---\nprovider: shell\n---\n",
-            ),
+            (HOME_JSON, r#"{"agents": {"dev": {"provider": "shell"}}}"#),
+            ("home/agents/dev.md", "---\nprovider: shell\n---\n"),
         ],
         args: &["start", "shell", "--dry-run"],
-        first_line: &[".bot-bottle/agents/dev.md: agent 'dev' is also defined in bot-bottle.json"],
+        first_line: &[
+            "home/agents/dev.md: agent 'dev' is also defined in ",
+            "home/bot-bottle.json",
+        ],
         hint: Some("keep one"),
     },
     Case {
         name: "env value that is not a string",
-        files: &[(CWD_JSON, r#"{"bottles": {"dev": {"env": {"DEBUG": 1}}}}"#)],
+        files: &[(HOME_JSON, r#"{"bottles": {"dev": {"env": {"DEBUG": 1}}}}"#)],
         args: &["start", "shell", "--dry-run"],
         first_line: &[
             "bottle 'dev'",
@@ -349,7 +361,7 @@ const CASES: &[Case] = &[
     Case {
         name: "a composed bottle without an image",
         files: &[(
-            CWD_JSON,
+            HOME_JSON,
             r#"{"bottles": {"gh": {"egress": {"routes": [{"host": "api.github.com"}]}}}}"#,
         )],
         args: &["start", "shell", "--bottle", "gh", "--dry-run"],
@@ -359,7 +371,7 @@ const CASES: &[Case] = &[
     Case {
         name: "unknown git key",
         files: &[(
-            CWD_JSON,
+            HOME_JSON,
             r#"{"bottles": {"dev": {"git": {"allow_force_pushes": true}}}}"#,
         )],
         args: &["start", "shell", "--dry-run"],
@@ -369,7 +381,7 @@ const CASES: &[Case] = &[
     Case {
         name: "a git remote with a bad URL",
         files: &[(
-            CWD_JSON,
+            HOME_JSON,
             r#"{"bottles": {"dev": {"git": {"remotes": [{"name": "up", "url": "https://u:p@h.test/r.git"}]}}}}"#,
         )],
         args: &["start", "shell", "--dry-run"],
@@ -379,7 +391,7 @@ const CASES: &[Case] = &[
     Case {
         name: "an ssh remote without an ssh entry",
         files: &[(
-            CWD_JSON,
+            HOME_JSON,
             r#"{"bottles": {"dev": {"git": {"remotes": [{"name": "up", "url": "git@h.test:o/r.git"}]}}}}"#,
         )],
         args: &["start", "shell", "--dry-run"],
@@ -393,7 +405,7 @@ const CASES: &[Case] = &[
     Case {
         name: "auth on an ssh remote",
         files: &[(
-            CWD_JSON,
+            HOME_JSON,
             r#"{"bottles": {"dev": {"git": {"remotes": [{"name": "up", "url": "ssh://git@h.test/r", "auth": {"scheme": "bearer", "token_env": "T"}}]}}}}"#,
         )],
         args: &["start", "shell", "--dry-run"],
@@ -513,6 +525,7 @@ fn user_manifests_compose_with_the_defaults() {
         "proj/.bot-bottle/agents/reviewer.md",
         "---\ndescription: reviews\nprovider: shell\nbottle: [default, gh]\n---\nReview the code.\n",
     );
+    env.trust();
     let out = env
         .cmd(&["start", "reviewer", "--dry-run", "--label", "Review PR 7"])
         .env("GH_TOKEN", "secret-value")
@@ -554,6 +567,7 @@ fn dry_run_with_cwd_in_a_git_repository_shows_the_gate_and_leaves_nothing() {
         CWD_JSON,
         r#"{"bottles": {"up": {"git": {"remotes": [{"name": "up", "url": "https://h.test/o/r.git", "branches": ["agent/*"]}]}}}}"#,
     );
+    env.trust();
     let before = env.tree();
     let out = env
         .cmd(&[
@@ -580,7 +594,6 @@ fn dry_run_with_cwd_in_a_git_repository_shows_the_gate_and_leaves_nothing() {
         "{stdout}"
     );
     assert!(stdout.contains("a clone of"), "{stdout}");
-    assert!(!env.home().exists());
     assert_eq!(env.tree(), before);
 }
 
@@ -670,6 +683,7 @@ fn dry_run_shows_what_the_flags_composed_in_order() {
     let env = Env::new();
     env.write(CWD_JSON, r#"{"bottles": {"up": {}}}"#);
     fs::create_dir_all(env.proj().join("sub")).unwrap();
+    env.trust();
     let before = env.tree();
     let out = env
         .cmd(&[
@@ -700,7 +714,10 @@ fn dry_run_shows_what_the_flags_composed_in_order() {
     };
     assert!(row("identity").contains("fix-bug-"), "{stdout}");
     assert!(row("label").ends_with("Fix bug (color pink)"), "{stdout}");
-    assert!(row("bottles").ends_with("up + default"), "{stdout}");
+    assert!(
+        row("bottles").ends_with("up (from ./bot-bottle.json) + default"),
+        "{stdout}"
+    );
     let sub = env.proj().join("sub");
     assert!(
         row("workdir").contains(&format!("a copy of {}", sub.display())),

@@ -190,6 +190,7 @@ fn write_manifest(env: &Env, agents: Value) {
         "proj/.bot-bottle/skills/e2e-skill/SKILL.md",
         "---\nname: e2e-skill\ndescription: SKILLMARK-e2e tells whether the bottle's skills reach the agent\n---\nDo nothing.\n",
     );
+    env.trust();
 }
 
 /// The variables a start gets: the real test keys (which only egress may

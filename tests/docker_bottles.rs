@@ -358,6 +358,7 @@ fn a_launch_that_fails_midway_leaves_nothing() {
         r#"{"agents": {"broken": {"provider": "shell", "bottle": "broken"}},
             "bottles": {"broken": {"image": "bot-bottle-test-no-such-image:1"}}}"#,
     );
+    env.trust();
     let (code, out, err) = env.run(&["start", "broken", "--yes", "--detach"]);
     assert_eq!(code, 1, "{err}");
     assert!(out.is_empty(), "{out}");
@@ -442,6 +443,7 @@ fn a_failed_image_build_leaves_no_container() {
         r#"{"agents": {"broken": {"provider": "shell", "bottle": "broken"}},
             "bottles": {"broken": {"dockerfile": "bottle/Dockerfile"}}}"#,
     );
+    env.trust();
     let (code, _, err) = env.run(&["start", "broken", "--yes", "--detach"]);
     assert_ne!(code, 0, "{err}");
     assert!(err.contains("docker build"), "{err}");
@@ -470,6 +472,7 @@ fn a_cli_image_that_can_get_no_cli_fails_in_one_line_and_leaves_nothing() {
         r#"{"agents": {"nocli": {"provider": "claude", "bottle": "nocli"}},
             "bottles": {"nocli": {"dockerfile": "bottle/Dockerfile"}}}"#,
     );
+    env.trust();
     let fail = env.dir.path().join("fail");
     std::fs::write(&fail, "#!/bin/sh\necho \"no network here\" >&2\nexit 1\n").unwrap();
     use std::os::unix::fs::PermissionsExt;

@@ -240,6 +240,7 @@ fn routes_credentials_and_proposals_end_to_end() {
             "trust_upstream_ca": ["test-ca.pem"]}}}
         }"#,
     );
+    env.trust();
     let token = format!("e2e-secret-{}", unique("t"));
     let mut start = env.cmd(&["start", "e2e", "--yes", "--detach"]);
     start.env("E2E_UPSTREAM_TOKEN", &token);

@@ -139,6 +139,7 @@ fn pushes_land_as_branches_and_the_checks_hold() {
         )
         .as_str(),
     );
+    env.trust();
     let proj = env.proj();
     let hidden = hidden_objects(&proj);
     let before = refs(&proj);
@@ -404,6 +405,7 @@ fn pushes_go_upstream_only_for_allowed_branches() {
                                  "auth": {"scheme": "basic", "token_env": ["E2E_GIT_TOKEN"]}}]}}}
         }"#,
     );
+    env.trust();
     let slug = env.start_detached_with(&["dev", "--cwd"], &[("E2E_GIT_TOKEN", Some(&token))]);
     docker_ok(&[
         "network",

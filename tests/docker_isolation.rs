@@ -242,6 +242,7 @@ impl World {
                 "trust_upstream_ca": ["test-ca.pem"]}}}
             }"#,
         );
+        env.trust();
         let token = format!("bbiso{}", random_hex(16));
         // A's runtime is forced; B's is bot-bottle's own choice, which must
         // be gVisor wherever runsc is registered.

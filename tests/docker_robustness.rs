@@ -27,6 +27,7 @@ fn limits_and_the_sealed_network_are_what_docker_runs() {
               "limits": {"memory": "512m", "pids": 300, "cpus": 1}}},
             "agents": {"small": {"provider": "shell", "bottle": "small"}}}"#,
     );
+    env.trust();
     let (code, preflight, err) = env.run(&["start", "small", "--dry-run"]);
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -280,6 +281,7 @@ fn an_oversized_transcript_is_cut_and_reported() {
         r#"{"bottles": {"fake": {"dockerfile": "image/Dockerfile"}},
             "agents": {"fake": {"provider": "claude", "bottle": "fake"}}}"#,
     );
+    env.trust();
     let (code, _, err) = env.run(&["start", "fake", "--yes"]);
     assert_eq!(code, 1, "{err}");
     assert!(

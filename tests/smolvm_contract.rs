@@ -372,6 +372,7 @@ fn write_contract_manifest(c: &Contract) {
                         "auth": {"scheme": "bearer", "token_env": "BB_CONTRACT_TOKEN"}}]}}}
         }"#,
     );
+    c.env.trust();
 }
 
 #[test]

@@ -14,8 +14,9 @@ use clap::{Args, CommandFactory, ValueEnum};
 use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
 use clap_complete::env::{CompleteEnv, EnvCompleter, Shells};
 
-use super::{Cli, Failure, home_and_cwd, load_manifest};
+use super::{Cli, Failure, home_and_cwd};
 use crate::backend;
+use crate::manifest::{self, Sources};
 use crate::state::Home;
 
 /// The variable that turns a run into a completion request.
@@ -92,14 +93,16 @@ pub fn kept() -> ArgValueCandidates {
     })
 }
 
-/// Completes an argument with the manifest's agents.
+/// Completes an argument with the agents of the manifests in use (a
+/// project's only when it is trusted); says nothing of a project that is
+/// not.
 pub fn agents() -> ArgValueCandidates {
     ArgValueCandidates::new(|| {
-        candidates(
-            home_and_cwd()
-                .and_then(|(home, cwd)| load_manifest(&home, &cwd))
-                .map(|m| m.agent_names()),
-        )
+        candidates(home_and_cwd().and_then(|(home, cwd)| {
+            manifest::load(&Sources::new(&home.root, &cwd))
+                .map(|m| m.agent_names())
+                .map_err(Failure::from)
+        }))
     })
 }
 

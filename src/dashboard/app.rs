@@ -19,6 +19,7 @@ mod launch;
 mod messages;
 mod review;
 
+pub use launch::{TRUST_DWELL_MS, TrustStep};
 pub use messages::{AgentChoice, AgentRow, Effect, Focus, Modal, Msg, NewAgent};
 pub use review::{BINDING_PREFIX, Binding, CONFIRM_MS, parse_binding};
 
@@ -64,6 +65,8 @@ pub struct App {
     pub backends: Vec<String>,
     /// The directory the dashboard was opened in: what `n` offers to copy.
     pub cwd: String,
+    /// Its manifest, not trusted: `n` asks about it first (once).
+    pub untrusted: Option<Box<crate::manifest::Summary>>,
     proposals_loaded: bool,
     /// What the tmux status line was last told.
     published: Option<(usize, Option<String>)>,
@@ -97,6 +100,7 @@ impl App {
             bottle_names,
             backends,
             cwd: String::new(),
+            untrusted: None,
             proposals_loaded: false,
             published: None,
             select_when_listed: None,
@@ -208,6 +212,13 @@ impl App {
                 self.status = Some(text);
                 Vec::new()
             }
+            Msg::Offer {
+                choices,
+                bottles,
+                untrusted,
+                status,
+                pick,
+            } => self.offer(choices, bottles, untrusted, status, pick),
             Msg::Preflight { request, text } => {
                 self.modal = Some(Modal::Preflight { request, text });
                 Vec::new()
@@ -353,10 +364,7 @@ impl App {
             KeyCode::Char('P') => self.next_in_list(),
             KeyCode::Char('J') => self.cycle(1),
             KeyCode::Char('K') => self.cycle(-1),
-            KeyCode::Char('n') => {
-                self.modal = Some(Modal::PickAgent(self.agent_picker()));
-                Vec::new()
-            }
+            KeyCode::Char('n') => self.new_agent(),
             KeyCode::Char('?') => {
                 self.help = true;
                 Vec::new()
@@ -448,6 +456,7 @@ impl App {
                 widen,
                 input,
             } => self.token_key(detail, widen, input, key),
+            Modal::Trust(step) => self.trust_key(step, key),
             modal @ (Modal::PickAgent(_)
             | Modal::PickBottle { .. }
             | Modal::Label { .. }

@@ -341,6 +341,7 @@ fn render_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
             render_detail(app, detail, frame, area);
             return render_token(detail, input, frame, area);
         }
+        Modal::Trust(step) => return trust::render(step, frame, area),
         Modal::Reason { .. } => ("reject: reason for the agent", 3),
         Modal::PickAgent(_)
         | Modal::PickBottle { .. }
@@ -377,8 +378,11 @@ fn render_modal(app: &App, modal: &Modal, frame: &mut Frame, area: Rect) {
                 inner,
             );
         }
-        Modal::Detail(_) | Modal::Confirm { .. } | Modal::Widen { .. } | Modal::TokenEnv { .. } => {
-        }
+        Modal::Detail(_)
+        | Modal::Confirm { .. }
+        | Modal::Widen { .. }
+        | Modal::TokenEnv { .. }
+        | Modal::Trust(_) => {}
     }
 }
 
@@ -537,6 +541,8 @@ fn route_host(request: &Request) -> String {
         Request::GitPush(push) => push.git_ref.clone(),
     }
 }
+
+mod trust;
 
 #[cfg(test)]
 mod tests;

@@ -19,8 +19,8 @@ use sources::{spawn_bottles, spawn_keys, spawn_output, spawn_proposals};
 use super::app::{AgentChoice, App, Effect, Msg, NewAgent};
 use super::panes::Panes;
 use super::render::render;
-use crate::launch::service::Planned;
-use crate::manifest::{self, Sources};
+use crate::launch::{self, service::Planned};
+use crate::manifest::{self, Project, Sources, Summary};
 use crate::provider::shell_join;
 use crate::state::Home;
 use crate::tmux::client::{Client, ClientError, Target};
@@ -167,18 +167,19 @@ async fn main_loop(
             .unwrap_or_else(|_| "bot-bottle".into()),
     });
 
-    let (choices, bottles, load_error) = agent_choices(&home, &cwd);
+    let offered = offer(&home, &cwd);
     let mut app = App::new(
-        choices,
-        bottles,
+        offered.choices,
+        offered.bottles,
         crate::backend::available()
             .iter()
             .map(|k| k.name().to_owned())
             .collect(),
     );
     app.cwd = cwd.display().to_string();
-    if let Some(e) = load_error {
-        app.update(Msg::Status(e));
+    app.untrusted = offered.untrusted;
+    if let Some(note) = offered.note {
+        app.update(Msg::Status(note));
     }
     shared.panes.lock().await.harden(dashboard).await?;
     let terminal_lock = Arc::new(std::sync::Mutex::new(()));
@@ -306,11 +307,22 @@ fn restore_terminal() {
     ratatui::restore();
 }
 
-/// The agents `n` offers, from the manifests (an error is shown, not fatal).
-fn agent_choices(home: &Home, cwd: &Path) -> (Vec<AgentChoice>, Vec<String>, Option<String>) {
-    match manifest::load(&sources(home, cwd)) {
-        Ok(m) => (
-            m.agents
+/// What `n` offers, from the manifests: the agents and bottles in use,
+/// the directory's manifest when it is not trusted (to ask about), and the
+/// line that says why a project is not used. An error of the operator's
+/// own manifests offers nothing, and is that line.
+struct Offer {
+    choices: Vec<AgentChoice>,
+    bottles: Vec<String>,
+    untrusted: Option<Box<Summary>>,
+    note: Option<String>,
+}
+
+fn offer(home: &Home, cwd: &Path) -> Offer {
+    match manifest::load(&Sources::new(&home.root, cwd)) {
+        Ok(m) => Offer {
+            choices: m
+                .agents
                 .values()
                 .map(|a| AgentChoice {
                     name: a.name.clone(),
@@ -319,18 +331,47 @@ fn agent_choices(home: &Home, cwd: &Path) -> (Vec<AgentChoice>, Vec<String>, Opt
                     color: a.color.clone(),
                 })
                 .collect(),
-            m.bottles.keys().cloned().collect(),
-            None,
-        ),
-        Err(e) => (Vec::new(), Vec::new(), Some(format!("manifest: {e}"))),
+            bottles: m.bottles.keys().cloned().collect(),
+            note: m.project.note(),
+            untrusted: match m.project {
+                Project::Untrusted { summary, .. } => Some(Box::new(summary)),
+                _ => None,
+            },
+        },
+        Err(e) => Offer {
+            choices: Vec::new(),
+            bottles: Vec::new(),
+            untrusted: None,
+            note: Some(format!("manifest: {e}")),
+        },
     }
 }
 
-/// Where the manifests are, for the dashboard opened in `cwd`.
-fn sources(home: &Home, cwd: &Path) -> Sources {
-    Sources {
-        home: home.root.clone(),
-        cwd: cwd.to_path_buf(),
-        user_home: std::env::var_os("HOME").map(PathBuf::from),
-    }
+/// The trust step's `y`: records what was shown (unless the project
+/// changed since), then offers what the manifests give now.
+async fn trust(shared: &Shared, shown: Summary) -> Result<(), String> {
+    let (home, cwd) = (shared.home.clone(), shared.cwd.clone());
+    let (outcome, offer) = tokio::task::spawn_blocking(move || {
+        let outcome =
+            launch::trust::trust(&home, &Sources::new(&home.root, &cwd), &shown).map(|()| shown);
+        (outcome, offer(&home, &cwd))
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let status = match outcome {
+        Ok(s) => format!(
+            "trusted {} in {}: its agents and bottles are offered",
+            s.shown,
+            s.dir.display()
+        ),
+        Err(e) => format!("not trusted: {e}"),
+    };
+    shared.send(Msg::Offer {
+        choices: offer.choices,
+        bottles: offer.bottles,
+        untrusted: offer.untrusted,
+        status,
+        pick: true,
+    });
+    Ok(())
 }

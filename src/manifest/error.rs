@@ -30,7 +30,7 @@ impl fmt::Display for Place {
     }
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum ManifestError {
     #[error("{file}: cannot read: {reason}")]
     Read { file: String, reason: String },
@@ -93,6 +93,19 @@ pub enum ManifestError {
 
     #[error("bottles {bottles} name no image")]
     NoImage { bottles: String },
+
+    /// A project's definition, or one of its parts that reaches the
+    /// operator's secrets, asked for while the project is not trusted.
+    #[error("{0}")]
+    NotTrusted(Box<NotTrusted>),
+
+    #[error("unknown {kind} '{name}' ({file} is not used: {reason})")]
+    ProjectBroken {
+        kind: &'static str,
+        name: String,
+        file: String,
+        reason: String,
+    },
 }
 
 impl ManifestError {
@@ -123,6 +136,10 @@ impl ManifestError {
             ManifestError::NoImage { .. } => Some(
                 "set 'image' or 'dockerfile' in one of them, or add --bottle default first".into(),
             ),
+            ManifestError::NotTrusted(n) => Some(n.hint()),
+            ManifestError::ProjectBroken { .. } => {
+                Some("fix it, then run `bot-bottle trust` to use it".into())
+            }
             _ => None,
         }
     }
@@ -134,6 +151,51 @@ fn key_prefix(key: &str) -> String {
         String::new()
     } else {
         format!("{key}: ")
+    }
+}
+
+/// What of a project that is not trusted was asked for: a whole
+/// definition (`key` empty), or a part of it that reaches the operator's
+/// secrets or network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotTrusted {
+    pub place: Place,
+    /// As written: `egress.routes[0].auth.token_env`; empty for a whole
+    /// definition.
+    pub key: String,
+    /// `sends $TOKEN to host`.
+    pub what: String,
+    /// `./bot-bottle.json`.
+    pub file: String,
+    /// Trusted once, changed since.
+    pub changed: bool,
+    /// `bot-bottle trust`, with the folder when it is not the current one.
+    pub command: String,
+}
+
+impl fmt::Display for NotTrusted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = super::trust::state(self.changed);
+        match self.key.is_empty() {
+            true => write!(f, "{}: not used: {} {state}", self.place, self.file),
+            false => write!(
+                f,
+                "{}: {}: {}, and {} {state}",
+                self.place, self.key, self.what, self.file
+            ),
+        }
+    }
+}
+
+impl NotTrusted {
+    fn hint(&self) -> String {
+        match self.key.is_empty() {
+            true => format!("read {}, then run `{}` to use it", self.file, self.command),
+            false => format!(
+                "a project's manifest reaches your secrets and network only once you trust it: read {}, then run `{}`",
+                self.file, self.command
+            ),
+        }
     }
 }
 

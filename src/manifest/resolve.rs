@@ -6,10 +6,12 @@
 
 use std::collections::BTreeMap;
 
-use super::{Agent, Bottle, Git, Limits, Manifest, ManifestError, Place, Route};
+use super::{
+    Agent, Bottle, Git, Limits, Manifest, ManifestError, Place, Project, Provenance, Route,
+};
 
 /// One source level (embedded, home or cwd) after its files are read.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Level {
     pub agents: Vec<Agent>,
     pub bottles: Vec<(Bottle, Option<String>)>,
@@ -20,32 +22,9 @@ pub fn resolve(levels: Vec<Level>) -> Result<Manifest, ManifestError> {
     let mut agents: BTreeMap<String, Agent> = BTreeMap::new();
     let mut defs: BTreeMap<String, (Bottle, Option<String>)> = BTreeMap::new();
     for level in levels {
-        let mut seen_agents: BTreeMap<String, Agent> = BTreeMap::new();
-        for agent in level.agents {
-            if let Some(first) = seen_agents.get(&agent.name) {
-                return Err(duplicate(
-                    "agent",
-                    &agent.name,
-                    first.origin.clone(),
-                    agent.origin,
-                ));
-            }
-            seen_agents.insert(agent.name.clone(), agent);
-        }
-        let mut seen_bottles: BTreeMap<String, (Bottle, Option<String>)> = BTreeMap::new();
-        for def in level.bottles {
-            if let Some((first, _)) = seen_bottles.get(&def.0.name) {
-                return Err(duplicate(
-                    "bottle",
-                    &def.0.name,
-                    first.origin.clone(),
-                    def.0.origin,
-                ));
-            }
-            seen_bottles.insert(def.0.name.clone(), def);
-        }
-        agents.extend(seen_agents);
-        defs.extend(seen_bottles);
+        unique(&level)?;
+        agents.extend(level.agents.into_iter().map(|a| (a.name.clone(), a)));
+        defs.extend(level.bottles.into_iter().map(|d| (d.0.name.clone(), d)));
     }
 
     let mut bottles = BTreeMap::new();
@@ -65,7 +44,38 @@ pub fn resolve(levels: Vec<Level>) -> Result<Manifest, ManifestError> {
             });
         }
     }
-    Ok(Manifest { agents, bottles })
+    Ok(Manifest {
+        agents,
+        bottles,
+        project: Project::None,
+    })
+}
+
+/// One level defines each agent and bottle once.
+pub fn unique(level: &Level) -> Result<(), ManifestError> {
+    let mut agents: BTreeMap<&str, &Agent> = BTreeMap::new();
+    for agent in &level.agents {
+        if let Some(first) = agents.insert(&agent.name, agent) {
+            return Err(duplicate(
+                "agent",
+                &agent.name,
+                first.origin.clone(),
+                agent.origin.clone(),
+            ));
+        }
+    }
+    let mut bottles: BTreeMap<&str, &Bottle> = BTreeMap::new();
+    for (bottle, _) in &level.bottles {
+        if let Some(first) = bottles.insert(&bottle.name, bottle) {
+            return Err(duplicate(
+                "bottle",
+                &bottle.name,
+                first.origin.clone(),
+                bottle.origin.clone(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn duplicate(
@@ -145,6 +155,7 @@ pub fn merge(base: &Bottle, over: &Bottle) -> Bottle {
         },
         git: merge_git(&base.git, &over.git),
         origin: over.origin.clone(),
+        provenance: Provenance::merge(&base.provenance, &over.provenance),
     }
 }
 
@@ -217,18 +228,20 @@ fn union<T: Clone + PartialEq>(a: &[T], b: &[T]) -> Vec<T> {
 }
 
 /// The bottles named, merged in order into the one a launch runs in. It
-/// must end up with an image.
+/// must end up with an image, and what of it reaches the operator's
+/// secrets must come from the operator's files or a trusted project.
 pub fn compose_bottles(manifest: &Manifest, names: &[String]) -> Result<Bottle, ManifestError> {
     let mut composed: Option<Bottle> = None;
     for name in names {
-        let bottle =
+        let bottle = manifest.bottles.get(name).ok_or_else(|| {
             manifest
-                .bottles
-                .get(name)
-                .ok_or_else(|| ManifestError::UnknownBottleFlag {
+                .project
+                .not_used("bottle", name)
+                .unwrap_or_else(|| ManifestError::UnknownBottleFlag {
                     name: name.clone(),
                     known: manifest.bottles.keys().cloned().collect(),
-                })?;
+                })
+        })?;
         composed = Some(match composed {
             None => bottle.clone(),
             Some(base) => merge(&base, bottle),
@@ -243,6 +256,7 @@ pub fn compose_bottles(manifest: &Manifest, names: &[String]) -> Result<Bottle, 
         });
     }
     bottle.name = names.join("+");
+    manifest.project.check_parts(&bottle)?;
     Ok(bottle)
 }
 
@@ -263,6 +277,7 @@ mod tests {
             limits: Default::default(),
             git: Default::default(),
             origin: Origin::File("m.json".into()),
+            provenance: Default::default(),
         }
     }
 

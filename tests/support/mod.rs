@@ -223,6 +223,12 @@ impl Env {
         std::fs::write(path, text).unwrap();
     }
 
+    /// `bot-bottle trust --yes` in the project: the operator trusts its
+    /// manifest as the test wrote it (so write the files it names first).
+    pub fn trust(&self) {
+        succeed(&mut self.cmd(&["trust", "--yes"]));
+    }
+
     /// `routes edit SLUG` with `editor` as $EDITOR; it must succeed.
     pub fn edit_routes(&self, slug: &str, editor: &str) {
         succeed(self.cmd(&["routes", "edit", slug]).env("EDITOR", editor));

@@ -222,6 +222,7 @@ mod tests {
             limits: Default::default(),
             git: Default::default(),
             origin: Origin::Embedded,
+            provenance: Default::default(),
         };
         let state_dir = home.bottle_dir("dev-aaaaa");
         let env = BTreeSet::new();
@@ -311,6 +312,7 @@ mod tests {
             limits: Default::default(),
             git: Default::default(),
             origin: Origin::Embedded,
+            provenance: Default::default(),
         };
         bottle.egress.trust_upstream_ca = vec![ca1, ca2];
         bottle.egress.routes.push(Route {

@@ -1,16 +1,154 @@
 //! The `n` flow, pure: pick an agent, its bottles (in order), a label (a
 //! free one), a color, a directory to copy in, a backend, read the
 //! preflight, launch. The choices are `start`'s (see `launch::choose`).
+//!
+//! In a directory whose manifest is not trusted, `n` first shows what
+//! trusting it would use (`bot-bottle trust`'s summary) and asks: `y`
+//! trusts it, once all of it has been on screen for a second; any other
+//! key goes on without it. It is asked once per dashboard.
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::layout::Rect;
 
 use super::{AgentChoice, App, Effect, Modal, NewAgent};
 use std::path::Path;
 
+use crate::dashboard::text::{inert, slice, wrap};
 use crate::launch::choose::{self, Choices};
+use crate::manifest::Summary;
 use crate::picker::{Item, MultiPicker, Outcome, Picker, Prompt};
 
+/// `y` in the trust step counts only this long (ms) after it is shown.
+pub const TRUST_DWELL_MS: u64 = 1_000;
+
+/// The trust step: a project's manifest that is not trusted, in full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustStep {
+    pub summary: Summary,
+    /// When it was shown (ms since the dashboard started).
+    pub since: u64,
+    /// The first row on screen.
+    pub scroll: usize,
+    /// Every row has been on screen.
+    pub seen_all: bool,
+}
+
+impl TrustStep {
+    /// Where the step is drawn in a frame of `area`: all of it but the
+    /// status line, which says why a key did nothing.
+    pub fn rect(area: Rect) -> Rect {
+        let width = area.width.saturating_sub(2).max(20).min(area.width);
+        let height = area.height.saturating_sub(1);
+        Rect::new(area.x + (area.width - width) / 2, area.y, width, height)
+    }
+
+    /// Its rows, wrapped (and made inert) for a frame of `size`, and how
+    /// many are on screen at once: the box's inside, less its key line.
+    pub fn rows(&self, size: (u16, u16)) -> (Vec<String>, usize) {
+        let rect = TrustStep::rect(Rect::new(0, 0, size.0, size.1));
+        let width = rect.width.saturating_sub(2) as usize;
+        let visible = (rect.height.saturating_sub(3) as usize).max(1);
+        let rows = self
+            .summary
+            .render()
+            .lines()
+            .map(inert)
+            .flat_map(|line| {
+                wrap(&line, width)
+                    .iter()
+                    .map(|r| slice(&line, r))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        (rows, visible)
+    }
+
+    /// Moves by `delta` rows, within what there is; notes when every row
+    /// has been on screen.
+    fn scroll_by(&mut self, delta: isize, size: (u16, u16)) {
+        let (rows, visible) = self.rows(size);
+        let last = rows.len().saturating_sub(visible);
+        self.scroll = self.scroll.saturating_add_signed(delta).min(last);
+        if self.scroll + visible >= rows.len() {
+            self.seen_all = true;
+        }
+    }
+}
+
 impl App {
+    /// `n`: the trust step first, when this directory's manifest is not
+    /// trusted and it was not asked yet; then the agent picker.
+    pub(super) fn new_agent(&mut self) -> Vec<Effect> {
+        match self.untrusted.take() {
+            Some(summary) => {
+                let mut step = TrustStep {
+                    summary: *summary,
+                    since: self.now,
+                    scroll: 0,
+                    seen_all: false,
+                };
+                step.scroll_by(0, self.size);
+                self.keep(Modal::Trust(Box::new(step)))
+            }
+            None => self.keep(Modal::PickAgent(self.agent_picker())),
+        }
+    }
+
+    /// A key in the trust step: `y` trusts what is shown (once all of it
+    /// has been on screen for a second), scrolling keys scroll, anything
+    /// else goes on without it.
+    pub(super) fn trust_key(&mut self, mut step: Box<TrustStep>, key: KeyEvent) -> Vec<Effect> {
+        let page = step.rows(self.size).1 as isize;
+        let delta = match key.code {
+            KeyCode::Char('j') | KeyCode::Down => 1,
+            KeyCode::Char('k') | KeyCode::Up => -1,
+            KeyCode::Char(' ') | KeyCode::PageDown => page,
+            KeyCode::Char('b') | KeyCode::PageUp => -page,
+            KeyCode::Char('y') | KeyCode::Char('Y') => {
+                if !step.seen_all {
+                    self.status = Some("read all of it first: j/k, space/b scroll".into());
+                    return self.keep(Modal::Trust(step));
+                }
+                if self.now < step.since + TRUST_DWELL_MS {
+                    self.status = Some("read it first: y trusts it a second after it shows".into());
+                    return self.keep(Modal::Trust(step));
+                }
+                self.status = Some(format!("trusting {}…", step.summary.shown));
+                return vec![Effect::Trust(Box::new(step.summary))];
+            }
+            _ => {
+                self.status = Some(format!(
+                    "going on without {}: its agents and bottles are not used",
+                    step.summary.shown
+                ));
+                return self.keep(Modal::PickAgent(self.agent_picker()));
+            }
+        };
+        step.scroll_by(delta, self.size);
+        self.keep(Modal::Trust(step))
+    }
+
+    /// The manifests were read again (after the trust step): what `n`
+    /// offers now; `pick` goes on to the agent (or asks again, when the
+    /// project changed since it was shown).
+    pub(super) fn offer(
+        &mut self,
+        choices: Vec<AgentChoice>,
+        bottles: Vec<String>,
+        untrusted: Option<Box<Summary>>,
+        status: String,
+        pick: bool,
+    ) -> Vec<Effect> {
+        self.choices = choices;
+        self.bottle_names = bottles;
+        self.untrusted = untrusted;
+        self.status = Some(status);
+        if pick && self.modal.is_none() {
+            return self.new_agent();
+        }
+        Vec::new()
+    }
+
     pub(super) fn agent_picker(&self) -> Picker {
         let items = self
             .choices

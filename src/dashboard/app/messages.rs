@@ -4,8 +4,10 @@
 
 use ratatui::crossterm::event::KeyEvent;
 
+use super::launch::TrustStep;
 use crate::backend::Landed;
 use crate::dashboard::detail::Detail;
+use crate::manifest::Summary;
 use crate::picker::{MultiPicker, Picker, Prompt};
 use crate::supervise::apply::Pending;
 
@@ -85,6 +87,9 @@ pub enum Modal {
         widen: bool,
         input: String,
     },
+    /// `n` in a directory whose manifest is not trusted: what trusting it
+    /// would use, and `y` to trust it (see `launch`).
+    Trust(Box<TrustStep>),
     PickAgent(Picker),
     /// The `n` flow after the agent: each step carries what is chosen so
     /// far (see `launch`).
@@ -133,6 +138,16 @@ pub enum Msg {
     /// The session pane of this bottle printed something.
     Output(String),
     Status(String),
+    /// What `n` offers, read again after the trust step; `pick` goes on
+    /// to the agent.
+    Offer {
+        choices: Vec<AgentChoice>,
+        bottles: Vec<String>,
+        /// The directory's manifest, when it is (still) not trusted.
+        untrusted: Option<Box<Summary>>,
+        status: String,
+        pick: bool,
+    },
     /// A plan for `n`, to confirm.
     Preflight {
         request: NewAgent,
@@ -192,6 +207,9 @@ pub enum Effect {
         id: String,
         text: String,
     },
+    /// Trust the directory's manifest, if it is still what was shown;
+    /// then read the manifests again (`Msg::Offer`).
+    Trust(Box<Summary>),
     /// Plan a new agent and come back with its preflight.
     Preflight(NewAgent),
     /// Launch it, the bring-up log in the right pane.

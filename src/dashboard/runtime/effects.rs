@@ -4,13 +4,13 @@
 
 use std::sync::atomic::AtomicBool;
 
-use super::{Shared, sources};
+use super::Shared;
 use crate::backend::BackendKind;
 use crate::dashboard::app::{Effect, Msg, NewAgent};
 use crate::exec::{self, Sink};
 use crate::launch::lifecycle::Context;
 use crate::launch::service::{self, Planned};
-use crate::manifest;
+use crate::manifest::{self, Sources};
 use crate::state::Home;
 use crate::supervise::apply::{self, Applied};
 use crate::tmux::control::PaneId;
@@ -69,6 +69,7 @@ pub(super) async fn carry_out(shared: &Shared, effect: Effect) {
                 Err(e) => Err(e.to_string()),
             }
         }
+        Effect::Trust(summary) => super::trust(shared, *summary).await,
         Effect::Preflight(request) => preflight(shared, request).await,
         Effect::Launch(request) => launch(shared, request).await,
         Effect::Stop { slug } => stop(shared, slug).await,
@@ -185,7 +186,8 @@ async fn preflight(shared: &Shared, request: NewAgent) -> Result<(), String> {
     let planned = tokio::task::spawn_blocking(move || -> Result<Planned, String> {
         let backend = BackendKind::parse(&wanted.backend)
             .ok_or_else(|| format!("unknown backend {}", wanted.backend))?;
-        let manifest = manifest::load(&sources(&home, &cwd)).map_err(|e| e.to_string())?;
+        let manifest =
+            manifest::load(&Sources::new(&home.root, &cwd)).map_err(|e| e.to_string())?;
         // As `start AGENT --bottle .. --label .. --color .. --cwd=DIR`.
         let req = wanted
             .choices(&cwd)

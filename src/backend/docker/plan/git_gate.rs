@@ -19,7 +19,7 @@ use crate::gitgate::{
     self, AUDIT_MOUNT, Allow, DEFAULT_MAX_PUSH, DEFAULT_PROTECTED, GATE_PORT, GateConfig,
     OPERATOR_MOUNT, RemoteAuth, RemoteConfig, SERVICE,
 };
-use crate::manifest::{ImageSource, Origin, Scheme};
+use crate::manifest::{ImageSource, Scheme};
 use crate::state::{BottleDir, LiveRoutes};
 
 /// What the host tells the plan about the gate's surroundings.
@@ -143,8 +143,8 @@ fn own_files(input: &PlanInput, top: &Path) -> Vec<String> {
         paths.push(PathBuf::from(&d.shown_as));
     }
     for origin in [&input.bottle.origin, &input.agent.origin] {
-        if let Origin::File(path) = origin {
-            paths.push(path.clone());
+        if let Some(path) = origin.path() {
+            paths.push(path.to_path_buf());
         }
     }
     let mut out = Vec::new();

@@ -1,5 +1,8 @@
 //! The preflight: what a launch will do, shown before anything happens
-//! (and by `--dry-run`). Pure.
+//! (and by `--dry-run`). Pure. Every line a project's manifest contributed
+//! (a route, a variable, the image, a key, a CA, a remote, the agent's
+//! prompt, skills and arguments) ends with `(from ./bot-bottle.json)`, so
+//! the operator tells a repository's wishes from their own.
 
 use std::fmt::Write as _;
 
@@ -7,6 +10,7 @@ use super::resources::{EGRESS_RESOURCES, GATE_RESOURCES, Resources, SUPERVISE_RE
 use super::{
     AGENT_CONFIG_DIR, AgentImage, PlanInput, PlannedRoute, RoutePlan, STANDARD_ENV, WORKDIR,
 };
+use crate::manifest::{Part, Provenance};
 use crate::provider::{self, SessionSpec};
 use crate::state::LiveRoutes;
 
@@ -39,6 +43,9 @@ pub(super) fn preflight(
     let mut rows: Vec<(String, String)> = Vec::new();
     let mut row = |k: &str, v: String| rows.push((k.to_owned(), v));
     let agent = input.agent;
+    let from = &input.bottle.provenance;
+    // The agent's own parts (prompt, skills, arguments) are its file's.
+    let agent_mark = agent.origin.mark();
     let mut agent_line = format!("{} ({})", agent.name, agent.provider.name());
     if let Some(d) = &agent.description {
         let _ = write!(agent_line, " — {d}");
@@ -81,8 +88,13 @@ pub(super) fn preflight(
             "{} (built from {}, an approved capability-block: no network, no build context)",
             image.tag, b.shown_as
         ),
-        Some(b) => format!("{} (built from {})", image.tag, b.shown_as),
-        None => image.tag.clone(),
+        Some(b) => format!(
+            "{} (built from {}){}",
+            image.tag,
+            b.shown_as,
+            from.mark(&Part::Image)
+        ),
+        None => format!("{}{}", image.tag, from.mark(&Part::Image)),
     };
     row("image", image_line);
     if let Some(pin) = image.build.as_ref().and_then(|b| b.cli) {
@@ -90,7 +102,7 @@ pub(super) fn preflight(
     }
     let egress_rows = match input.live_routes {
         Some(_) => kept_route_lines(live),
-        None => route_lines(routes),
+        None => route_lines(routes, from),
     };
     if egress_rows.is_empty() {
         row("egress", "none: the agent reaches no host".into());
@@ -98,10 +110,10 @@ pub(super) fn preflight(
     for (i, line) in egress_rows.into_iter().enumerate() {
         row(if i == 0 { "egress" } else { "" }, line);
     }
-    let names: Vec<&str> = env
+    let names: Vec<String> = env
         .iter()
         .skip(STANDARD_ENV.len())
-        .map(|(k, _)| k.as_str())
+        .map(|(k, _)| format!("{k}{}", from.mark(&Part::Env(k.clone()))))
         .collect();
     let standard = "+ proxy, CA and BOT_BOTTLE_* variables";
     row(
@@ -112,16 +124,51 @@ pub(super) fn preflight(
             format!("{} {standard}", names.join(" "))
         },
     );
+    for (i, e) in input.bottle.ssh.iter().enumerate() {
+        let part = Part::Ssh(e.host.clone(), e.identity_file.clone());
+        row(
+            if i == 0 { "ssh" } else { "" },
+            format!(
+                "{} key {} (the git gate's, never the agent's){}",
+                e.host,
+                e.identity_file.display(),
+                from.mark(&part)
+            ),
+        );
+    }
+    for (i, ca) in input.bottle.egress.trust_upstream_ca.iter().enumerate() {
+        row(
+            if i == 0 { "CAs" } else { "" },
+            format!(
+                "{} (egress trusts it to vouch for every upstream host){}",
+                ca.display(),
+                from.mark(&Part::Ca(ca.clone()))
+            ),
+        );
+    }
     for (i, line) in super::git_gate::preflight_rows(input, gate)
         .into_iter()
         .enumerate()
     {
-        row(if i == 0 { "git" } else { "" }, line);
+        row(if i == 0 { "git" } else { "" }, marked_remote(line, input));
+    }
+    for (i, skill) in agent.skills.iter().enumerate() {
+        row(
+            if i == 0 { "skills" } else { "" },
+            format!("{} ({}){agent_mark}", skill.name, skill.dir.display()),
+        );
     }
     let agent_dir = crate::state::BottleDir::new(input.state_dir.to_path_buf()).agent_dir();
+    let prompt_mark = match agent.origin.is_project() {
+        true => format!(" (the prompt and skills from {})", agent.origin),
+        false => String::new(),
+    };
     row(
         "mounts",
-        format!("{} -> {AGENT_CONFIG_DIR} (ro)", agent_dir.display()),
+        format!(
+            "{} -> {AGENT_CONFIG_DIR} (ro){prompt_mark}",
+            agent_dir.display()
+        ),
     );
     if let Some(gate) = gate {
         row(
@@ -157,14 +204,32 @@ pub(super) fn preflight(
     };
     row(
         "command",
-        provider::shell_join(&agent.provider.fresh_argv(&shown)),
+        provider::shell_join(&agent.provider.fresh_argv(&shown)) + &agent_mark,
     );
     Preflight { rows }
 }
 
+/// A git row with the mark of the remote it is about, when a project set it.
+fn marked_remote(line: String, input: &PlanInput) -> String {
+    let remote = input
+        .bottle
+        .git
+        .remotes
+        .iter()
+        .find(|r| line.starts_with(&format!("upstream {} ", r.name)));
+    match remote {
+        Some(r) => {
+            let mark = input.bottle.provenance.mark(&Part::Remote(r.name.clone()));
+            line + &mark
+        }
+        None => line,
+    }
+}
+
 /// One line per route of the bottles: host, paths, where its token comes
-/// from (or which variables are unset), its role and switches.
-fn route_lines(routes: &RoutePlan) -> Vec<String> {
+/// from (or which variables are unset), its role and switches, and the
+/// mark of a project that set or added to it.
+fn route_lines(routes: &RoutePlan, from: &Provenance) -> Vec<String> {
     let mut lines = Vec::new();
     for r in &routes.routes {
         let mut line = r.route.host.clone();
@@ -191,7 +256,8 @@ fn route_lines(routes: &RoutePlan) -> Vec<String> {
         if let Some(role) = r.route.role {
             let _ = write!(line, " [{}]", role.base_url_env());
         }
-        lines.push(line + &switches(&live_switches(r)));
+        line += &switches(&live_switches(r));
+        lines.push(line + &from.mark(&Part::Route(r.route.host.clone())));
     }
     lines
 }

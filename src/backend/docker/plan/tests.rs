@@ -35,6 +35,7 @@ fn bottle() -> Bottle {
         limits: Limits::default(),
         git: Default::default(),
         origin: Origin::Embedded,
+        provenance: Default::default(),
     }
 }
 
@@ -623,4 +624,65 @@ fn the_gate_goes_out_only_with_remotes_and_remotes_need_a_gate() {
         ),
         "{shown}"
     );
+}
+
+/// Every line a project's manifest contributed ends with its mark; the
+/// operator's own lines do not.
+#[test]
+fn the_preflight_marks_what_a_project_contributed() {
+    use crate::manifest::Provenance;
+    let agent = agent(Provider::Claude);
+    let mut bottle = gate_bottle();
+    bottle.origin = Origin::File("/home/u/.bot-bottle/bot-bottle.json".into());
+    bottle.provenance = Provenance::of(&bottle);
+    // A project's bottle composed on top that sets PRICE, the remote `up`
+    // and adds to the route to api.github.com.
+    let mut theirs = gate_bottle();
+    theirs.origin = Origin::Project("bot-bottle.json".into());
+    theirs.image = None;
+    theirs.env = BTreeMap::from([("PRICE".to_owned(), "$5".to_owned())]);
+    theirs.egress.routes.retain(|r| r.host == "api.github.com");
+    theirs.egress.trust_upstream_ca.clear();
+    theirs.ssh.clear();
+    theirs.git.remotes.retain(|r| r.name == "up");
+    bottle.provenance = Provenance::merge(&bottle.provenance, &Provenance::of(&theirs));
+    let env: BTreeSet<String> = ["GH_TOKEN".to_owned(), "UP_TOKEN".to_owned()].into();
+    let names = vec!["claude".to_owned()];
+    let repo = operator_repo();
+    let audit = PathBuf::from("/home/u/.bot-bottle/audit/dev-abcde.jsonl");
+    let mut inp = input(&agent, &bottle, &env, &names);
+    inp.copy_cwd = Some(Path::new("/home/u/proj"));
+    inp.git_gate = Some(GateInput {
+        repo: &repo,
+        audit_log: &audit,
+        known_hosts: None,
+    });
+    let shown = plan(&inp).unwrap().preflight.render();
+    const MARK: &str = " (from ./bot-bottle.json)";
+    // (a line's distinctive start, marked?)
+    let cases: &[(&str, bool)] = &[
+        ("api.github.com /repos/", true),
+        ("api.anthropic.com", false),
+        ("pypi.org", false),
+        ("upstream up ", true),
+        ("upstream gh ", false),
+        ("github.com key", false),
+        ("/etc/corp-ca.pem", false),
+        ("bot-bottle-agent:", false),
+    ];
+    for (start, marked) in cases {
+        let line = shown
+            .lines()
+            .find(|l| {
+                l.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .contains(start)
+            })
+            .unwrap_or_else(|| panic!("no line with {start:?}: {shown}"));
+        assert_eq!(line.ends_with(MARK), *marked, "{line}");
+    }
+    let env_line = shown.lines().find(|l| l.starts_with("  env ")).unwrap();
+    assert!(env_line.contains(&format!("PRICE{MARK}")), "{env_line}");
+    assert!(env_line.contains("EDITOR PRICE"), "{env_line}");
 }

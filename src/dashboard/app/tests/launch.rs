@@ -177,3 +177,148 @@ fn the_agents_own_color_is_offered_first() {
         [Effect::Preflight(NewAgent { color, .. })] if color == "red"
     ));
 }
+
+/// A project's summary with `files` files, as `trust` shows it.
+fn untrusted(files: usize) -> Box<crate::manifest::Summary> {
+    Box::new(crate::manifest::Summary {
+        dir: "/proj".into(),
+        shown: "./bot-bottle.json".into(),
+        digest: "sha256:0".into(),
+        files: (0..files).map(|i| format!("./file-{i}")).collect(),
+        agents: vec![],
+        bottles: vec![],
+        reach: vec![],
+    })
+}
+
+fn trust_step(a: &App) -> Option<&crate::dashboard::app::TrustStep> {
+    match &a.modal {
+        Some(Modal::Trust(step)) => Some(step),
+        _ => None,
+    }
+}
+
+/// Keys pressed, each at a time (ms after the step is shown).
+type Presses = &'static [(u64, &'static str)];
+
+#[test]
+fn n_asks_first_about_an_untrusted_project_and_y_needs_it_read() {
+    // (files in the summary, keys after `n` with the times they are
+    // pressed at, trusted?)
+    let cases: &[(usize, Presses, bool)] = &[
+        // `y` at once is not read yet; a second later it is.
+        (2, &[(0, "y")], false),
+        (2, &[(0, "y"), (999, "y")], false),
+        (2, &[(0, "y"), (1_000, "y")], true),
+        (2, &[(1_500, "y")], true),
+        (2, &[(1_500, "Y")], true),
+        // Longer than the screen: only once scrolled to its end.
+        (60, &[(2_000, "y")], false),
+        (60, &[(2_000, "<space>"), (2_000, "y")], false),
+        (
+            60,
+            &[(2_000, "<space>"), (2_000, "<space>"), (2_000, "y")],
+            false,
+        ),
+        (
+            60,
+            &[
+                (2_000, "<space>"),
+                (2_000, "<space>"),
+                (2_000, "<space>"),
+                (2_000, "y"),
+            ],
+            true,
+        ),
+    ];
+    for (files, presses, trusted) in cases {
+        let mut a = app();
+        a.untrusted = Some(untrusted(*files));
+        at(&mut a, 10_000);
+        a.update(key('n'));
+        assert!(trust_step(&a).is_some(), "{presses:?}");
+        let mut last = Vec::new();
+        for (ms, k) in *presses {
+            at(&mut a, 10_000 + ms);
+            last = press(&mut a, &[k]);
+        }
+        let want: Vec<Effect> = match trusted {
+            true => vec![Effect::Trust(untrusted(*files))],
+            false => vec![],
+        };
+        assert_eq!(last, want, "{files} {presses:?}");
+        assert_eq!(trust_step(&a).is_some(), !trusted, "{files} {presses:?}");
+    }
+}
+
+#[test]
+fn any_other_key_goes_on_without_the_project_and_it_is_asked_once() {
+    for other in ["n", "<esc>", "<enter>", "s"] {
+        let mut a = app();
+        a.untrusted = Some(untrusted(1));
+        at(&mut a, 10_000);
+        a.update(key('n'));
+        at(&mut a, 12_000);
+        assert_eq!(press(&mut a, &[other]), vec![], "{other}");
+        assert!(
+            matches!(a.modal, Some(Modal::PickAgent(_))),
+            "{other}: {:?}",
+            a.modal
+        );
+        assert!(
+            a.status
+                .as_deref()
+                .unwrap()
+                .contains("going on without ./bot-bottle.json")
+        );
+        a.update(code(KeyCode::Esc));
+        a.update(key('n'));
+        assert!(matches!(a.modal, Some(Modal::PickAgent(_))), "{other}");
+    }
+}
+
+#[test]
+fn after_trusting_the_agents_are_offered_again_or_asked_again_if_it_changed() {
+    let mut a = app();
+    let project_agent = AgentChoice {
+        name: "dev".into(),
+        description: String::new(),
+        bottles: vec![],
+        color: None,
+    };
+    // Trusted: the project's agent is offered, the picker opens.
+    a.update(Msg::Offer {
+        choices: vec![project_agent.clone()],
+        bottles: vec!["default".into()],
+        untrusted: None,
+        status: "trusted".into(),
+        pick: true,
+    });
+    assert_eq!(a.choices, std::slice::from_ref(&project_agent));
+    assert!(matches!(a.modal, Some(Modal::PickAgent(_))));
+    // Changed since it was shown: the new summary is shown again.
+    let mut a = app();
+    at(&mut a, 5_000);
+    a.update(Msg::Offer {
+        choices: vec![],
+        bottles: vec![],
+        untrusted: Some(untrusted(3)),
+        status: "not trusted: changed".into(),
+        pick: true,
+    });
+    let step = trust_step(&a).expect("asked again");
+    assert_eq!(step.summary.files.len(), 3);
+    assert_eq!(step.since, 5_000);
+    // A modal the operator opened meanwhile is left alone.
+    let mut a = app();
+    a.update(key('n'));
+    a.update(Msg::Offer {
+        choices: vec![project_agent],
+        bottles: vec![],
+        untrusted: Some(untrusted(1)),
+        status: "x".into(),
+        pick: true,
+    });
+    assert!(matches!(a.modal, Some(Modal::PickAgent(_))));
+    assert!(a.untrusted.is_some(), "asked at the next n");
+}
