@@ -1331,3 +1331,178 @@ RUN useradd -u 1000 -m -s /bin/sh agent && mkdir -p /etc/ssl/certs \
     assert!(err.contains("took longer than 3 s: cut off"), "{err}");
     c.assert_gone(&slug);
 }
+
+/// Egress with a bottle key, on loopback (no docker): a request without
+/// the key, or with a wrong one, is refused (407) on the proxy port and on
+/// a role listener; with it, the request goes on, without the key, and a
+/// request through the proxy to egress's own role listener is served as
+/// that listener serves it (the route's host, its paths).
+#[tokio::test]
+async fn egress_with_a_bottle_key_serves_only_its_holder() {
+    use bot_bottle::egress::client_key::ClientKey;
+    use bot_bottle::egress::config::{EgressConfig, RoleConfig, RouteConfig};
+    use bot_bottle::egress::proxy::{Bound, Limits, Options};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // A plain upstream that answers with the request it got.
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_addr = upstream.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = upstream.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    head.len()
+                );
+                let _ = s.write_all(reply.as_bytes()).await;
+                let _ = s.write_all(&head).await;
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("egress");
+    std::fs::create_dir_all(&state).unwrap();
+    let (ca_cert, ca_key) = bot_bottle::egress::ca::new_ca().unwrap();
+    std::fs::write(state.join("ca.pem"), ca_cert).unwrap();
+    std::fs::write(state.join("ca.key"), ca_key).unwrap();
+    let plain = RouteConfig {
+        host: "plain.test".into(),
+        allow_private_addresses: true,
+        ..Default::default()
+    };
+    let role = RouteConfig {
+        host: "api.test".into(),
+        path_allowlist: vec!["/v1/messages".into()],
+        role: Some(RoleConfig {
+            name: "anthropic-base-url".into(),
+            listen: 4001,
+        }),
+        ..Default::default()
+    };
+    let config = EgressConfig {
+        listen: 3128,
+        routes: vec![plain, role],
+        trust_upstream_ca: vec![],
+    };
+    std::fs::write(
+        state.join("routes.json"),
+        serde_json::to_string(&config).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(state.join("tokens.json"), "{}").unwrap();
+    let overrides = std::collections::HashMap::from([("plain.test".to_owned(), upstream_addr)]);
+    let bound = Bound::bind(Options {
+        state_dir: state.clone(),
+        bind_ip: [127, 0, 0, 1].into(),
+        also_bind: vec![],
+        ephemeral_ports: true,
+        overrides: std::sync::Arc::new(overrides),
+        limits: Limits::default(),
+    })
+    .await
+    .unwrap();
+    let key = ClientKey::generate();
+    bound.require_client_key(key.clone());
+    let proxy = bound.proxy_addr().unwrap();
+    let role_listener = bound.addr(4001).unwrap();
+    tokio::spawn(bound.serve(std::future::pending()));
+
+    /// (status, the whole answer).
+    async fn exchange(addr: std::net::SocketAddr, request: String) -> (u16, String) {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut got)).await;
+        let text = String::from_utf8_lossy(&got).into_owned();
+        let code = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (code, text)
+    }
+    let basic = |password: &str| {
+        use base64::Engine as _;
+        let creds = base64::engine::general_purpose::STANDARD.encode(format!("bottle:{password}"));
+        format!("Proxy-Authorization: Basic {creds}\r\n")
+    };
+    let get = |url: &str, host: &str, auth: &str| {
+        format!("GET {url} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n")
+    };
+    let wrong = "0".repeat(64);
+
+    for auth in [
+        String::new(),
+        basic(&wrong),
+        format!("Authorization: Bearer {}\r\n", key.expose()),
+    ] {
+        let (code, text) = exchange(proxy, get("http://plain.test/", "plain.test", &auth)).await;
+        assert_eq!(code, 407, "{auth:?}: {text}");
+        assert!(
+            text.to_ascii_lowercase()
+                .contains("proxy-authenticate: basic"),
+            "{text}"
+        );
+        let connect = format!(
+            "CONNECT plain.test:443 HTTP/1.1\r\nHost: plain.test:443\r\n{auth}Connection: close\r\n\r\n"
+        );
+        assert_eq!(exchange(proxy, connect).await.0, 407, "{auth:?}");
+        let direct = get("/v1/messages", "egress:4001", &auth);
+        assert_eq!(exchange(role_listener, direct).await.0, 407, "{auth:?}");
+    }
+
+    // With the key: through, and the key stops at egress.
+    let (code, text) = exchange(
+        proxy,
+        get("http://plain.test/", "plain.test", &basic(key.expose())),
+    )
+    .await;
+    assert_eq!(code, 200, "{text}");
+    assert!(
+        text.contains("GET / HTTP/1.1"),
+        "not the upstream's answer: {text}"
+    );
+    assert!(
+        !text.to_ascii_lowercase().contains("proxy-authorization"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(key.expose()),
+        "the key went upstream: {text}"
+    );
+    // Bearer works as well as Basic.
+    let bearer = format!("Proxy-Authorization: Bearer {}\r\n", key.expose());
+    assert_eq!(
+        exchange(proxy, get("http://plain.test/", "plain.test", &bearer))
+            .await
+            .0,
+        200
+    );
+
+    // Through the proxy to egress's own role listener: its route decides
+    // (a path outside it is refused as the route's, for api.test).
+    let (code, text) = exchange(
+        proxy,
+        get(
+            "http://egress:4001/v1/models",
+            "egress:4001",
+            &basic(key.expose()),
+        ),
+    )
+    .await;
+    assert_eq!(code, 403, "{text}");
+    let log = std::fs::read_to_string(state.join("decisions.jsonl")).unwrap_or_default();
+    assert!(
+        log.contains("https://api.test/v1/models"),
+        "not served as the role: {log}"
+    );
+    assert!(!log.contains(key.expose()), "the key was logged");
+}
