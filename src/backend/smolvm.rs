@@ -3,13 +3,16 @@
 //! compose project of their own, the bundle.
 //!
 //! ```text
-//! up:    images (docker) → bundle up (the plan without its agent; waits
-//!        for the sidecars) → the agent's image, run as root (sessions
-//!        switch to the agent with runuser), saved as an archive →
-//!        machine create (egress allowed only to the sidecars' addresses,
-//!        the agent's config folder mounted read-only, placeholders only
-//!        in its environment) → start → as root: /etc/hosts, the CA, the
-//!        workdir → the agent's start script, as the agent → ready
+//! up:    images (docker) → the bottle key (`keyed`) → bundle up (the plan
+//!        without its agent, each sidecar requiring the key; waits for
+//!        the sidecars) → egress's resolver told their addresses → the
+//!        agent's image, run as root (sessions switch to the agent with
+//!        runuser), saved as an archive → machine create (egress allowed
+//!        only to the sidecars' addresses on smolvm's virtio-net backend,
+//!        DNS only to egress's resolver, the agent's config folder mounted
+//!        read-only, placeholders only in its environment, the key only
+//!        by file) → start → as root: /etc/hosts, the CA, the workdir →
+//!        the agent's start script, as the agent → ready
 //! down:  machine stop, delete → bundle down
 //! ```
 //!
@@ -20,6 +23,7 @@
 pub mod argv;
 pub mod bundle;
 pub mod guest;
+pub mod keyed;
 pub mod machines;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +35,7 @@ use crate::backend::docker::plan::{AGENT_CONFIG_DIR, WORKDIR, readiness};
 use crate::backend::docker::session::{self, Io, Snapshot};
 use crate::backend::docker::{self, compose, enumerate, images};
 use crate::backend::{ActiveBottle, Backend, BackendKind, CleanupPart, Unavailable};
+use crate::egress::client_key::ClientKey;
 use crate::exec::{DOCKER, ExecError, Program, SMOLVM, Sink};
 use crate::launch::lifecycle::Context;
 use crate::launch::{LaunchError, Prepared};
@@ -87,7 +92,7 @@ impl Backend for Smolmachines {
             (
                 "network".into(),
                 format!(
-                    "the microVM's egress reaches only {} (smolvm --allow-cidr of their addresses)",
+                    "the microVM's egress reaches only {} (smolvm --allow-cidr of their addresses, virtio-net), which serve it alone (the bottle key); its DNS answers only their names (--dns at egress)",
                     reach.join(", ")
                 ),
             ),
@@ -119,6 +124,11 @@ impl Backend for Smolmachines {
             0o644,
         )?;
         let services = bundle::services(&bundle);
+        // The bottle key, before the sidecars start: they require it.
+        let key = ClientKey::generate();
+        let env = keyed::agent_env(&bundle::agent_env(&prepared.plan.compose), &key);
+        let agent_files = keyed::agent_files(&prepared.plan.files);
+        let secret_files = keyed::write(&dir, &key, &services, &env.keyed, &agent_files)?;
         let probes = readiness()
             .into_iter()
             .filter(|(service, _)| services.iter().any(|s| s == service))
@@ -133,6 +143,11 @@ impl Backend for Smolmachines {
         ctx.check()?;
         let hosts = sidecar_addresses(slug, &services)
             .map_err(|e| failed("the sidecars' addresses", &e))?;
+        crate::state::write_atomic(
+            &dir.egress_dns_hosts(),
+            crate::egress::resolver::table_json(&hosts).as_bytes(),
+            0o644,
+        )?;
         let tar = {
             let _lock = docker::images_lock(ctx.home)?;
             let vm_image = images::ensure_vm_image(&prepared.plan.agent_image.tag, ctx.sink)?;
@@ -146,6 +161,8 @@ impl Backend for Smolmachines {
             agent_dir: &dir.agent_dir(),
             image_tar: &tar,
             sidecars: &hosts,
+            env: &env.plain,
+            secret_files: &secret_files,
         });
         ctx.sink
             .line(&format!("bot-bottle: creating the microVM {name}"));
@@ -267,7 +284,13 @@ impl Backend for Smolmachines {
         to: &Path,
         limit: u64,
     ) -> Result<Snapshot, ExecError> {
-        guest::snapshot(&machine_name(slug), dir, to, limit)
+        guest::snapshot(
+            &machine_name(slug),
+            dir,
+            to,
+            limit,
+            session::snapshot_timeout(),
+        )
     }
 
     fn restore(&self, slug: &str, from: &Path, into: &str) -> Result<(), ExecError> {

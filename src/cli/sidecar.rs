@@ -35,6 +35,13 @@ pub enum SidecarCommand {
         /// internal network's addresses.
         #[arg(long = "bind")]
         bind: Vec<std::net::IpAddr>,
+        /// Serve only clients that present the bottle key in this file.
+        #[arg(long)]
+        client_key: Option<PathBuf>,
+        /// Also answer DNS on port 53 of the same addresses, for the names
+        /// in this file only (a smolmachines bottle's resolver).
+        #[arg(long)]
+        dns_hosts: Option<PathBuf>,
     },
     /// The supervise MCP server: the agent's tools to ask for capability.
     Supervise {
@@ -49,6 +56,9 @@ pub enum SidecarCommand {
         /// Seconds a tool call waits for the operator before saying it is pending.
         #[arg(long, default_value_t = 50)]
         wait_secs: u64,
+        /// Serve only clients that present the bottle key in this file.
+        #[arg(long)]
+        client_key: Option<PathBuf>,
     },
     /// The git gate: serves the bottle's repository over smart HTTP, checks
     /// pushes, lands them. Reads STATE/gate.json.
@@ -64,6 +74,9 @@ pub enum SidecarCommand {
         audit: Option<PathBuf>,
         #[arg(long, default_value = "0.0.0.0:8418")]
         listen: std::net::SocketAddr,
+        /// Serve only clients that present the bottle key in this file.
+        #[arg(long)]
+        client_key: Option<PathBuf>,
     },
     /// Seals a bottle's internal bridge on the host (run privileged, on the
     /// host network, by bring-up): strict reverse-path filtering, no IPv6.
@@ -120,9 +133,35 @@ pub enum SidecarCommand {
 
 pub fn run(cmd: SidecarCommand) -> Result<ExitCode, Failure> {
     match cmd {
-        SidecarCommand::Egress { state, bind } => {
+        SidecarCommand::Egress {
+            state,
+            bind,
+            client_key,
+            dns_hosts,
+        } => {
+            let key = read_key(client_key.as_deref(), "egress")?;
             runtime()?
-                .block_on(egress::proxy::run(state, bind))
+                .block_on(async move {
+                    let bind = match (&dns_hosts, bind.is_empty()) {
+                        (Some(_), true) => {
+                            egress::listen::internal_addresses().map_err(|e| e.to_string())?
+                        }
+                        _ => bind,
+                    };
+                    if let Some(hosts) = dns_hosts {
+                        let addrs: Vec<std::net::SocketAddr> = bind
+                            .iter()
+                            .map(|ip| (*ip, egress::resolver::DNS_PORT).into())
+                            .collect();
+                        let resolver = egress::resolver::Resolver::bind(&addrs, hosts)
+                            .await
+                            .map_err(|e| format!("cannot answer DNS on {addrs:?}: {e}"))?;
+                        tokio::spawn(resolver.serve());
+                    }
+                    egress::proxy::run(state, bind, key)
+                        .await
+                        .map_err(|e| e.to_string())
+                })
                 .map_err(|e| Failure::runtime(format!("egress: {e}"), None))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -131,13 +170,16 @@ pub fn run(cmd: SidecarCommand) -> Result<ExitCode, Failure> {
             slug,
             listen,
             wait_secs,
+            client_key,
         } => {
+            let key = read_key(client_key.as_deref(), "supervise")?;
             runtime()?
                 .block_on(supervise::server::run(
                     state,
                     slug.into_string(),
                     listen,
                     Duration::from_secs(wait_secs),
+                    key,
                 ))
                 .map_err(|e| Failure::runtime(format!("supervise: {e}"), None))?;
             Ok(ExitCode::SUCCESS)
@@ -147,9 +189,11 @@ pub fn run(cmd: SidecarCommand) -> Result<ExitCode, Failure> {
             operator,
             audit,
             listen,
+            client_key,
         } => {
+            let key = read_key(client_key.as_deref(), "git-gate")?;
             runtime()?
-                .block_on(gitgate::server::run(state, operator, audit, listen))
+                .block_on(gitgate::server::run(state, operator, audit, listen, key))
                 .map_err(|e| Failure::runtime(format!("git-gate: {e}"), None))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -215,6 +259,17 @@ pub fn run(cmd: SidecarCommand) -> Result<ExitCode, Failure> {
             }
         }
     }
+}
+
+/// The bottle key a sidecar is told to require: a sidecar told to require
+/// one and unable to read it does not start.
+fn read_key(
+    path: Option<&std::path::Path>,
+    sidecar: &str,
+) -> Result<Option<egress::client_key::ClientKey>, Failure> {
+    path.map(egress::client_key::ClientKey::read)
+        .transpose()
+        .map_err(|e| Failure::runtime(format!("{sidecar}: {e}"), None))
 }
 
 /// A hook's answer is its exit status; what it says goes to the agent.

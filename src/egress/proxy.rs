@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode};
@@ -26,6 +26,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use super::ca::Signer;
+use super::client_key::ClientKey;
 use super::config::{self, CA_KEY_FILE, DECISIONS_FILE, EgressConfig};
 use super::decisions::{Decision, Log};
 use super::forward::{self, Active, Entry, Env};
@@ -107,6 +108,8 @@ pub struct Shared {
     tunnels: Arc<Semaphore>,
     /// Requests being served, so shutdown can wait for them.
     in_flight: AtomicUsize,
+    /// The bottle key every client must present, when the plan sets one.
+    client_key: OnceLock<ClientKey>,
 }
 
 /// Counts a request as in flight while it lives.
@@ -254,6 +257,7 @@ impl Bound {
             tunnels: Arc::new(Semaphore::new(limits.tunnels)),
             limits,
             in_flight: AtomicUsize::new(0),
+            client_key: OnceLock::new(),
         });
         Ok(Bound {
             shared,
@@ -282,6 +286,12 @@ impl Bound {
     /// The forward proxy's actual address.
     pub fn proxy_addr(&self) -> Option<SocketAddr> {
         self.addr(self.proxy_port)
+    }
+
+    /// From now on every listener serves only clients that present `key`
+    /// (see `admit`).
+    pub fn require_client_key(&self, key: ClientKey) {
+        let _ = self.shared.client_key.set(key);
     }
 
     /// Serves until `shutdown` resolves, then gives requests in flight a
@@ -337,6 +347,10 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, entry: Option<E
             let entry = entry.clone();
             async move {
                 let _counted = InFlight::new(&shared.in_flight);
+                let (entry, req) = match admit(&shared, entry, req) {
+                    Ok(admitted) => admitted,
+                    Err(refused) => return Ok(*refused),
+                };
                 match entry {
                     Some(entry) => {
                         forward::handle(shared.active(), Arc::clone(&shared.env), entry, req).await
@@ -428,10 +442,76 @@ async fn proxy_request(
     ))
 }
 
+/// A request let in, and the listener that serves it.
+type Admitted = (Option<Entry>, Request<Incoming>);
+
+/// With a bottle key, a request is served only when it presents the key
+/// in `Proxy-Authorization` (the user info of the agent's proxy URL), on
+/// every listener; the header goes no further. A request through the
+/// proxy to one of egress's own role listeners (`http://egress:PORT/…`,
+/// which the agent sends through the proxy when it has a key) is served
+/// as that listener serves it. Without a key, nothing changes.
+fn admit(
+    shared: &Shared,
+    entry: Option<Entry>,
+    mut req: Request<Incoming>,
+) -> Result<Admitted, Box<Response<Body>>> {
+    let Some(key) = shared.client_key.get() else {
+        return Ok((entry, req));
+    };
+    if !key.accepts(req.headers().get(http::header::PROXY_AUTHORIZATION)) {
+        // Nothing of the request is logged: it came from outside the bottle.
+        eprintln!("egress: refused a client without the bottle key");
+        let mut refused = forward::text(
+            StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+            "bot-bottle egress serves only its bottle's agent, which presents the bottle key as proxy credentials.\n",
+        );
+        refused.headers_mut().insert(
+            http::header::PROXY_AUTHENTICATE,
+            http::HeaderValue::from_static("Basic realm=\"bot-bottle egress\""),
+        );
+        return Err(Box::new(refused));
+    }
+    req.headers_mut().remove(http::header::PROXY_AUTHORIZATION);
+    if entry.is_none()
+        && req.method() != Method::CONNECT
+        && let Some(port) = own_role_port(&shared.active().policy, req.uri())
+    {
+        let path = req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+        if let Ok(uri) = path.parse() {
+            *req.uri_mut() = uri;
+            return Ok((Some(Entry::BaseUrl { port }), req));
+        }
+    }
+    Ok((entry, req))
+}
+
+/// The role port an absolute `http://egress:PORT/…` URI names, if egress
+/// has a role listener there.
+fn own_role_port(policy: &Policy, uri: &http::Uri) -> Option<u16> {
+    let host = uri.host()?.trim_end_matches('.');
+    let port = uri.port_u16()?;
+    (uri.scheme_str() == Some("http")
+        && host.eq_ignore_ascii_case(EGRESS_HOST)
+        && policy.route_for_port(port).is_some())
+    .then_some(port)
+}
+
+/// The name the agent reaches egress by.
+const EGRESS_HOST: &str = "egress";
+
 /// Runs the sidecar: serves until SIGTERM or SIGINT, reloading on SIGHUP.
 /// It listens on `bind` when given, else on loopback and the internal
-/// network's addresses only (see `listen`).
-pub async fn run(state_dir: PathBuf, bind: Vec<IpAddr>) -> Result<(), ProxyError> {
+/// network's addresses only (see `listen`); with `client_key`, only for
+/// clients that present it.
+pub async fn run(
+    state_dir: PathBuf,
+    bind: Vec<IpAddr>,
+    client_key: Option<ClientKey>,
+) -> Result<(), ProxyError> {
     let ips = if bind.is_empty() {
         listen::internal_addresses()?
     } else {
@@ -450,6 +530,9 @@ pub async fn run(state_dir: PathBuf, bind: Vec<IpAddr>) -> Result<(), ProxyError
         limits: Limits::default(),
     })
     .await?;
+    if let Some(key) = client_key {
+        bound.require_client_key(key);
+    }
     let shared = Arc::clone(&bound.shared);
     eprintln!("egress: listening on {:?}", bound.addrs());
     let signals = async move {

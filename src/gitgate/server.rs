@@ -25,7 +25,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -39,6 +39,7 @@ use tokio::sync::{Mutex, Semaphore};
 
 use super::repo::{GateRepo, RepoError};
 use super::{CONFIG_FILE, GateConfig, REPO};
+use crate::egress::client_key::ClientKey;
 use crate::egress::decode::{Coding, coding};
 
 /// The response body type.
@@ -99,6 +100,8 @@ struct Shared {
     /// Held by a push from its request until its hooks are done, and by a
     /// refresh.
     push: Arc<Mutex<()>>,
+    /// The bottle key every client must present, when the plan sets one.
+    client_key: OnceLock<ClientKey>,
 }
 
 /// A prepared, listening gate.
@@ -132,12 +135,23 @@ impl Gate {
             }
             drop(first);
         });
-        let shared = Arc::new(Shared { opts, repo, push });
+        let shared = Arc::new(Shared {
+            opts,
+            repo,
+            push,
+            client_key: OnceLock::new(),
+        });
         Ok(Gate { listener, shared })
     }
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.listener.local_addr().ok()
+    }
+
+    /// From now on the gate serves only clients that present `key` (see
+    /// `unauthorized`).
+    pub fn require_client_key(&self, key: ClientKey) {
+        let _ = self.shared.client_key.set(key);
     }
 
     /// Serves until `shutdown` resolves, then waits (a while) for a push in
@@ -152,12 +166,14 @@ impl Gate {
     }
 }
 
-/// `bot-bottle sidecar git-gate`: serves until SIGTERM or SIGINT.
+/// `bot-bottle sidecar git-gate`: serves until SIGTERM or SIGINT; with
+/// `client_key`, only to clients that present it.
 pub async fn run(
     state: PathBuf,
     operator: Option<PathBuf>,
     audit: Option<PathBuf>,
     addr: SocketAddr,
+    client_key: Option<ClientKey>,
 ) -> Result<(), ServerError> {
     let config = load_config(&state)?;
     let hook_bin = super::repo::hook_bin()?;
@@ -169,6 +185,9 @@ pub async fn run(
         hook_bin,
     };
     let gate = Gate::bind(opts, addr).await?;
+    if let Some(key) = client_key {
+        gate.require_client_key(key);
+    }
     let shown = gate.local_addr().unwrap_or(addr);
     eprintln!("git-gate: serving http://{shown}/{REPO}");
     gate.serve(crate::shutdown::requested()).await;
@@ -246,6 +265,9 @@ fn text(status: StatusCode, message: &str) -> Response<GateBody> {
 }
 
 async fn answer(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Response<GateBody> {
+    if let Some(refused) = unauthorized(shared.client_key.get(), &req) {
+        return refused;
+    }
     let route = match route(req.method(), req.uri().path(), req.uri().query()) {
         Ok(route) => route,
         Err(Refusal::NotFound) => {
@@ -325,6 +347,25 @@ async fn answer(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
             text(StatusCode::BAD_GATEWAY, &e.to_string())
         }
     }
+}
+
+/// With a bottle key (smolmachines: see `egress::client_key`), a request
+/// that does not present it in `Authorization` gets a 401 that asks git
+/// for credentials.
+fn unauthorized(key: Option<&ClientKey>, req: &Request<Incoming>) -> Option<Response<GateBody>> {
+    let key = key?;
+    if key.accepts(req.headers().get(header::AUTHORIZATION)) {
+        return None;
+    }
+    let mut r = text(
+        StatusCode::UNAUTHORIZED,
+        "this gate serves only its bottle's agent, which presents the bottle key",
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Basic realm=\"bot-bottle git gate\""),
+    );
+    Some(r)
 }
 
 /// Why a body is too large, in words.

@@ -254,7 +254,7 @@ fn snapshot(ctx: &Context, backend: &dyn Backend, slug: &str, provider: Provider
         return;
     };
     let to = ctx.home.bottle(slug).transcript();
-    let warning = match backend.snapshot(slug, &dir, &to, session::SNAPSHOT_LIMIT) {
+    let warning = match backend.snapshot(slug, &dir, &to, session::snapshot_limit()) {
         Ok(Snapshot::Saved { .. } | Snapshot::Absent) => return,
         Ok(Snapshot::TooLarge { limit }) => format!(
             "the transcript in {dir} is larger than {} MiB: cut off, not kept; `resume` starts a fresh session",
@@ -262,7 +262,7 @@ fn snapshot(ctx: &Context, backend: &dyn Backend, slug: &str, provider: Provider
         ),
         Ok(Snapshot::TimedOut) => format!(
             "copying the transcript in {dir} took longer than {} s: cut off, not kept; `resume` starts a fresh session",
-            session::SNAPSHOT_TIMEOUT.as_secs()
+            session::snapshot_timeout().as_secs()
         ),
         Err(e) => format!("no transcript snapshot: {e}"),
     };

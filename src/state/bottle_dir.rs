@@ -13,6 +13,9 @@
 //! transcript.tar         the agent's session files, kept for `resume`
 //! smolvm-bundle.json     a smolmachines bottle's sidecars: compose.json
 //!                        without its agent
+//! smolvm-env/            a smolmachines bottle's variables that carry
+//!                        its key, one file each (smolvm --secret-file)
+//!                                                              (secret)
 //! agent/                 mounted read-only into the agent
 //!   Dockerfile           the image's current Dockerfile
 //!   ca.pem               the bottle's CA, trusted by the agent
@@ -21,11 +24,15 @@
 //!   routes.json          the policy egress enforces
 //!   tokens.json          the route credentials                 (secret)
 //!   upstream-ca/         extra upstream CAs
+//!   client-key           the bottle key, on smolmachines       (secret)
+//!   dns-hosts.json       the sidecars' names and addresses, which a
+//!                        smolmachines bottle's resolver answers
 //! supervise/             the supervise sidecar's folder and proposal queue
 //!   routes.json          what `list-egress-routes` shows
 //!   git-policy.md        the push policy in words
 //!   decisions.jsonl      what egress allowed and denied (the agent
 //!                        chooses the URLs in it)
+//!   client-key           the bottle key, on smolmachines       (secret)
 //! suggestions/           proposals made on the host from denied
 //!                        requests (learning mode); no sidecar mounts it
 //! git-gate/              the git gate's folder and held-push queue
@@ -34,6 +41,7 @@
 //!   ssh/                 ssh keys and known_hosts              (secret)
 //!   upstream-ca.pem      extra CAs for HTTPS remotes
 //!   landed.json          what landed in the operator's repository
+//!   client-key           the bottle key, on smolmachines       (secret)
 //! ```
 //!
 //! Every path is spelled here and nowhere else: writers and readers ask a
@@ -116,6 +124,23 @@ impl BottleDir {
     /// A smolmachines bottle's sidecars, as a compose document.
     pub fn smolvm_bundle(&self) -> PathBuf {
         self.at("smolvm-bundle.json")
+    }
+
+    /// A smolmachines bottle's variables that carry its key: one file a
+    /// variable, named after it, which smolvm reads at each exec.
+    pub fn smolvm_env(&self) -> PathBuf {
+        self.at("smolvm-env")
+    }
+
+    /// The bottle key a sidecar requires (smolmachines), in its folder.
+    pub fn client_key(&self, service: &str) -> PathBuf {
+        self.service(service)
+            .join(crate::egress::client_key::CLIENT_KEY_FILE)
+    }
+
+    /// The names a smolmachines bottle's resolver answers.
+    pub fn egress_dns_hosts(&self) -> PathBuf {
+        self.egress_dir().join(crate::egress::resolver::HOSTS_FILE)
     }
 
     /// A service's folder, bind-mounted into its container.
@@ -214,12 +239,16 @@ impl BottleDir {
 
     /// Everything that may hold a secret, files and folders: removed
     /// whenever the bottle is down, even when its state is kept.
-    pub fn secrets(&self) -> [PathBuf; 4] {
+    pub fn secrets(&self) -> [PathBuf; 8] {
         [
             self.egress_tokens(),
             self.egress_ca_key(),
             self.gate_tokens(),
             self.gate_ssh(),
+            self.client_key(EGRESS),
+            self.client_key(SUPERVISE),
+            self.client_key(GIT_GATE),
+            self.smolvm_env(),
         ]
     }
 }

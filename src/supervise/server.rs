@@ -25,6 +25,7 @@ use super::proposal::{
     PIPELOCK_BLOCK, Proposal, Request, Response,
 };
 use super::queue::Queue;
+use crate::egress::client_key::ClientKey;
 use crate::egress::config::EgressConfig;
 
 /// Where the agent reaches the server, inside the bottle.
@@ -308,12 +309,14 @@ impl ServerHandler for Supervisor {
     }
 }
 
-/// Serves MCP on `addr` until SIGTERM or SIGINT.
+/// Serves MCP on `addr` until SIGTERM or SIGINT; with `client_key`, only
+/// to clients that present it (see `authorized`).
 pub async fn run(
     state_dir: PathBuf,
     slug: String,
     addr: SocketAddr,
     wait: Duration,
+    client_key: Option<ClientKey>,
 ) -> std::io::Result<()> {
     let supervisor = Supervisor::new(&state_dir, &slug, wait);
     let hosts = [
@@ -342,7 +345,10 @@ pub async fn run(
             // with Nagle's algorithm the second waits for the agent's
             // delayed ACK, 40 ms on every tool call.
             let _ = stream.set_nodelay(true);
-            let service = TowerToHyperService::new(service.clone());
+            let service = authorized(
+                TowerToHyperService::new(service.clone()),
+                client_key.clone(),
+            );
             tokio::spawn(async move {
                 let _ = hyper::server::conn::http1::Builder::new()
                     .keep_alive(true)
@@ -357,6 +363,57 @@ pub async fn run(
         _ = stop => eprintln!("supervise: shutting down"),
     }
     Ok(())
+}
+
+/// The MCP service, answering 401 to a request that does not present the
+/// bottle key in `Authorization` when there is one (smolmachines: see
+/// `egress::client_key`). Nothing of a refused request is logged.
+#[derive(Clone)]
+struct Authorized<S> {
+    inner: S,
+    key: Option<ClientKey>,
+}
+
+type McpResponse =
+    http::Response<http_body_util::combinators::BoxBody<bytes::Bytes, std::convert::Infallible>>;
+
+fn authorized<S>(inner: S, key: Option<ClientKey>) -> Authorized<S> {
+    Authorized { inner, key }
+}
+
+impl<S> hyper::service::Service<http::Request<hyper::body::Incoming>> for Authorized<S>
+where
+    S: hyper::service::Service<http::Request<hyper::body::Incoming>, Response = McpResponse>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = McpResponse;
+    type Error = S::Error;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<McpResponse, S::Error>> + Send>>;
+
+    fn call(&self, req: http::Request<hyper::body::Incoming>) -> Self::Future {
+        let allowed = self
+            .key
+            .as_ref()
+            .is_none_or(|k| k.accepts(req.headers().get(http::header::AUTHORIZATION)));
+        if allowed {
+            return Box::pin(self.inner.call(req));
+        }
+        use http_body_util::BodyExt;
+        let body = http_body_util::Full::new(bytes::Bytes::from_static(
+            b"bot-bottle supervise serves only its bottle's agent, which presents the bottle key.\n",
+        ))
+        .map_err(|never| match never {})
+        .boxed();
+        let mut refused = http::Response::new(body);
+        *refused.status_mut() = http::StatusCode::UNAUTHORIZED;
+        refused.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Bearer realm=\"bot-bottle supervise\""),
+        );
+        Box::pin(std::future::ready(Ok(refused)))
+    }
 }
 
 #[cfg(test)]

@@ -172,6 +172,24 @@ fn finish(cmd: &mut Command) -> Result<(), ExecError> {
 pub const SNAPSHOT_LIMIT: u64 = 256 << 20;
 pub const SNAPSHOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
+/// `SNAPSHOT_LIMIT`, or a lower one in bytes from
+/// `BOT_BOTTLE_SNAPSHOT_LIMIT` (tests lower it; a higher one is ignored).
+pub fn snapshot_limit() -> u64 {
+    lowered("BOT_BOTTLE_SNAPSHOT_LIMIT").map_or(SNAPSHOT_LIMIT, |n| n.min(SNAPSHOT_LIMIT))
+}
+
+/// `SNAPSHOT_TIMEOUT`, or a lower one in seconds from
+/// `BOT_BOTTLE_SNAPSHOT_TIMEOUT` (tests lower it; a higher one is ignored).
+pub fn snapshot_timeout() -> std::time::Duration {
+    lowered("BOT_BOTTLE_SNAPSHOT_TIMEOUT").map_or(SNAPSHOT_TIMEOUT, |n| {
+        std::time::Duration::from_secs(n).min(SNAPSHOT_TIMEOUT)
+    })
+}
+
+fn lowered(var: &str) -> Option<u64> {
+    std::env::var(var).ok()?.trim().parse().ok()
+}
+
 /// What a snapshot of the agent's folder came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Snapshot {
@@ -189,7 +207,7 @@ pub enum Snapshot {
 }
 
 /// Saves the agent's `dir` (a folder in its home) as a tar file on the
-/// host, streamed, within `limit` bytes and `SNAPSHOT_TIMEOUT`.
+/// host, streamed, within `limit` bytes and `snapshot_timeout()`.
 pub fn snapshot(slug: &str, dir: &str, to: &Path, limit: u64) -> Result<Snapshot, ExecError> {
     let (parent, name) = dir.rsplit_once('/').unwrap_or(("/", dir));
     let script = format!(
@@ -199,7 +217,7 @@ pub fn snapshot(slug: &str, dir: &str, to: &Path, limit: u64) -> Result<Snapshot
     );
     let argv: Vec<String> = vec!["sh".into(), "-c".into(), script];
     let mut cmd = DOCKER.command(exec_args(slug, &argv, Io::Detached, None));
-    match DOCKER.stdout_to_file(&mut cmd, to, limit, SNAPSHOT_TIMEOUT) {
+    match DOCKER.stdout_to_file(&mut cmd, to, limit, snapshot_timeout()) {
         Ok(Capped::Written(bytes)) => Ok(Snapshot::Saved { bytes }),
         Ok(Capped::TooLarge) => Ok(Snapshot::TooLarge { limit }),
         Ok(Capped::TimedOut) => Ok(Snapshot::TimedOut),

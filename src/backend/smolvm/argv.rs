@@ -17,9 +17,16 @@ pub struct MachineSpec {
     pub mem_mib: u32,
     /// The only addresses the machine's egress may reach: the sidecars'.
     pub allow_cidrs: Vec<String>,
+    /// smolvm's network backend (`--net-backend`).
+    pub net_backend: String,
+    /// The guest's only resolver (`--dns`).
+    pub dns: Option<String>,
     /// `(host folder, guest path)`, mounted read-only.
     pub volumes: Vec<(String, String)>,
     pub env: Vec<(String, String)>,
+    /// `(variable, host file)`: variables whose values smolvm reads from
+    /// the file at each exec (`--secret-file`), so they are in no argv.
+    pub secret_files: Vec<(String, String)>,
     pub workdir: String,
     /// The machine's workload: it keeps the machine up between sessions.
     pub command: Vec<String>,
@@ -36,11 +43,18 @@ pub fn create(spec: &MachineSpec) -> Vec<String> {
     for cidr in &spec.allow_cidrs {
         args.extend(["--allow-cidr".into(), cidr.clone()]);
     }
+    args.extend(["--net-backend".into(), spec.net_backend.clone()]);
+    if let Some(dns) = &spec.dns {
+        args.extend(["--dns".into(), dns.clone()]);
+    }
     for (host, guest) in &spec.volumes {
         args.extend(["-v".into(), format!("{host}:{guest}:ro")]);
     }
     for (k, v) in &spec.env {
         args.extend(["-e".into(), format!("{k}={v}")]);
+    }
+    for (k, file) in &spec.secret_files {
+        args.extend(["--secret-file".into(), format!("{k}={file}")]);
     }
     args.extend(["-w".into(), spec.workdir.clone(), "--".into()]);
     args.extend(spec.command.iter().cloned());
@@ -95,6 +109,16 @@ pub fn exec(
     args
 }
 
+/// `machine exec --stream` as the agent: its output passed on as it comes
+/// (without `--stream`, smolvm holds all of it until the command ends).
+pub fn exec_streamed(name: &str, argv: &[String], workdir: &str) -> Vec<String> {
+    let mut args = words(&["machine", "exec", "--name", name, "--stream", "-w", workdir]);
+    args.push("--".into());
+    args.extend(words(&["runuser", "-u", AGENT_USER_NAME, "--"]));
+    args.extend(argv.iter().cloned());
+    args
+}
+
 /// `machine exec -d`: started in the background, as the agent.
 pub fn exec_detached(name: &str, argv: &[String], workdir: &str) -> Vec<String> {
     let mut args = words(&["machine", "exec", "--name", name, "-d", "-w", workdir, "--"]);
@@ -144,8 +168,14 @@ mod tests {
             cpus: 2,
             mem_mib: 4096,
             allow_cidrs: vec!["172.20.0.2/32".into(), "172.20.0.3/32".into()],
+            net_backend: "virtio-net".into(),
+            dns: Some("172.20.0.2".into()),
             volumes: vec![("/h/state/dev-abcde/agent".into(), "/etc/bot-bottle".into())],
-            env: vec![("HTTPS_PROXY".into(), "http://egress:3128".into())],
+            env: vec![("NO_PROXY".into(), "supervise".into())],
+            secret_files: vec![(
+                "HTTPS_PROXY".into(),
+                "/h/state/dev-abcde/smolvm-env/HTTPS_PROXY".into(),
+            )],
             workdir: "/workspace".into(),
             command: argv(&["sleep", "infinity"]),
         };
@@ -153,7 +183,7 @@ mod tests {
         let cases: Vec<(Vec<String>, &str)> = vec![
             (
                 create(&spec),
-                "machine create --name bot-bottle-dev-abcde --label dev.bot-bottle.slug=dev-abcde -I /h/cache/agent.tar --cpus 2 --mem 4096 --allow-cidr 172.20.0.2/32 --allow-cidr 172.20.0.3/32 -v /h/state/dev-abcde/agent:/etc/bot-bottle:ro -e HTTPS_PROXY=http://egress:3128 -w /workspace -- sleep infinity",
+                "machine create --name bot-bottle-dev-abcde --label dev.bot-bottle.slug=dev-abcde -I /h/cache/agent.tar --cpus 2 --mem 4096 --allow-cidr 172.20.0.2/32 --allow-cidr 172.20.0.3/32 --net-backend virtio-net --dns 172.20.0.2 -v /h/state/dev-abcde/agent:/etc/bot-bottle:ro -e NO_PROXY=supervise --secret-file HTTPS_PROXY=/h/state/dev-abcde/smolvm-env/HTTPS_PROXY -w /workspace -- sleep infinity",
             ),
             (start("m"), "machine start --name m"),
             (stop("m"), "machine stop --name m"),
@@ -184,6 +214,10 @@ mod tests {
             (
                 exec("m", &sh, Io::Detached, None, "/", As::Root),
                 "machine exec --name m -w / -- sh -c echo hi",
+            ),
+            (
+                exec_streamed("m", &sh, "/"),
+                "machine exec --name m --stream -w / -- runuser -u agent -- sh -c echo hi",
             ),
             (
                 exec_detached("m", &sh, "/workspace"),

@@ -2,15 +2,23 @@
 //! bundle (the sidecars' compose project, without the agent), the machine
 //! the agent runs in, and the script that readies it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use super::argv::MachineSpec;
 use super::machine_name;
 use crate::backend::docker::plan::{
-    AGENT_CONFIG_DIR, DockerPlan, LABEL_AGENT, LABEL_SLUG, WORKDIR,
+    AGENT_CONFIG_DIR, DockerPlan, LABEL_AGENT, LABEL_SLUG, SIDECAR_STATE_DIR, WORKDIR,
 };
+use crate::egress::client_key::CLIENT_KEY_FILE;
+use crate::egress::resolver::{DNS_PORT, HOSTS_FILE};
+use crate::state::bottle_dir::EGRESS;
+
+/// The network backend bot-bottle asks smolvm for: its egress policy
+/// (`--allow-cidr`) is enforced there, and the guest's DNS goes only to
+/// `--dns` (smolvm's TSI backend enforces neither; see the README).
+pub const NET_BACKEND: &str = "virtio-net";
 
 /// What the machine is made from.
 pub struct MachineInput<'a> {
@@ -22,11 +30,16 @@ pub struct MachineInput<'a> {
     pub image_tar: &'a Path,
     /// `(service, address)` of each sidecar: the only addresses allowed.
     pub sidecars: &'a [(String, String)],
+    /// The agent's environment that may be in an argv (`keyed::agent_env`).
+    pub env: &'a [(String, String)],
+    /// `(variable, file)` of what carries the bottle key.
+    pub secret_files: &'a [(String, PathBuf)],
 }
 
 /// The agent's machine: its environment as docker's plan gives the
-/// container (placeholders, never a route's credential), its config
-/// folder, its limits, and egress to the sidecars' addresses alone.
+/// container (placeholders, never a route's credential; what carries the
+/// bottle key by file), its config folder, its limits, egress to the
+/// sidecars' addresses alone, and egress's resolver as its only DNS.
 pub fn machine_spec(input: &MachineInput) -> MachineSpec {
     let limits = &input.plan.limits;
     MachineSpec {
@@ -44,11 +57,22 @@ pub fn machine_spec(input: &MachineInput) -> MachineSpec {
             .iter()
             .map(|(_, ip)| format!("{ip}/32"))
             .collect(),
+        net_backend: NET_BACKEND.into(),
+        dns: input
+            .sidecars
+            .iter()
+            .find(|(service, _)| service == EGRESS)
+            .map(|(_, ip)| ip.clone()),
         volumes: vec![(
             input.agent_dir.display().to_string(),
             AGENT_CONFIG_DIR.into(),
         )],
-        env: agent_env(&input.plan.compose),
+        env: input.env.to_vec(),
+        secret_files: input
+            .secret_files
+            .iter()
+            .map(|(name, path)| (name.clone(), path.display().to_string()))
+            .collect(),
         workdir: WORKDIR.into(),
         command: vec!["sleep".into(), "infinity".into()],
     }
@@ -56,11 +80,27 @@ pub fn machine_spec(input: &MachineInput) -> MachineSpec {
 
 /// The sidecars' compose document: docker's plan without its agent. The
 /// internal network keeps the host's address on its bridge, since the
-/// machine reaches the sidecars through the host.
+/// machine reaches the sidecars through the host; so each sidecar serves
+/// only clients with the bottle key (`keyed`). Egress also answers the
+/// machine's DNS, for the sidecars' names alone (`egress::resolver`),
+/// which takes the one privileged port its network namespace allows.
 pub fn compose(plan: &Value) -> Value {
     let mut doc = plan.clone();
     if let Some(services) = doc["services"].as_object_mut() {
         services.shift_remove("agent");
+        for (name, service) in services.iter_mut() {
+            let Some(command) = service["command"].as_array_mut() else {
+                continue;
+            };
+            let state = |file: &str| Value::String(format!("{SIDECAR_STATE_DIR}/{file}"));
+            command.extend([Value::from("--client-key"), state(CLIENT_KEY_FILE)]);
+            if name == EGRESS {
+                command.extend([Value::from("--dns-hosts"), state(HOSTS_FILE)]);
+                service["sysctls"] = serde_json::json!({
+                    "net.ipv4.ip_unprivileged_port_start": DNS_PORT.to_string(),
+                });
+            }
+        }
     }
     if let Some(opts) = doc["networks"]["internal"]["driver_opts"].as_object_mut() {
         opts.shift_remove("com.docker.network.bridge.inhibit_ipv4");
@@ -133,8 +173,42 @@ mod tests {
 
     #[test]
     fn the_bundle_is_the_plan_without_its_agent() {
-        let b = compose(&plan());
+        let mut p = plan();
+        p["services"]["egress"]["command"] = json!(["sidecar", "egress", "--state", "/state"]);
+        p["services"]["supervise"]["command"] =
+            json!(["sidecar", "supervise", "--state", "/state"]);
+        let b = compose(&p);
         assert_eq!(services(&b), ["egress", "supervise"]);
+        // Each sidecar requires the bottle key; egress answers DNS too.
+        assert_eq!(
+            b["services"]["egress"]["command"],
+            json!([
+                "sidecar",
+                "egress",
+                "--state",
+                "/state",
+                "--client-key",
+                "/state/client-key",
+                "--dns-hosts",
+                "/state/dns-hosts.json"
+            ])
+        );
+        assert_eq!(
+            b["services"]["egress"]["sysctls"],
+            json!({"net.ipv4.ip_unprivileged_port_start": "53"})
+        );
+        assert_eq!(
+            b["services"]["supervise"]["command"],
+            json!([
+                "sidecar",
+                "supervise",
+                "--state",
+                "/state",
+                "--client-key",
+                "/state/client-key"
+            ])
+        );
+        assert!(b["services"]["supervise"].get("sysctls").is_none());
         assert_eq!(
             b["networks"]["internal"]["driver_opts"],
             json!({"com.docker.network.bridge.name": "bb-x"})
@@ -161,6 +235,11 @@ mod tests {
             ("egress".to_owned(), "172.20.0.2".to_owned()),
             ("supervise".to_owned(), "172.20.0.3".to_owned()),
         ];
+        let env = [("NO_PROXY".to_owned(), "supervise".to_owned())];
+        let secret_files = [(
+            "HTTPS_PROXY".to_owned(),
+            PathBuf::from("/s/smolvm-env/HTTPS_PROXY"),
+        )];
         let spec = machine_spec(&MachineInput {
             slug: &prepared.slug,
             agent: "shell",
@@ -168,9 +247,17 @@ mod tests {
             agent_dir: &agent_dir,
             image_tar: Path::new("/cache/agent.tar"),
             sidecars: &sidecars,
+            env: &env,
+            secret_files: &secret_files,
         });
         assert_eq!(spec.name, format!("bot-bottle-{}", prepared.slug));
         assert_eq!(spec.allow_cidrs, ["172.20.0.2/32", "172.20.0.3/32"]);
+        // smolvm's backend that enforces the CIDRs, and egress's resolver
+        // as the only one.
+        assert_eq!(
+            (spec.net_backend.as_str(), spec.dns.as_deref()),
+            ("virtio-net", Some("172.20.0.2"))
+        );
         assert_eq!(
             spec.volumes,
             [(
@@ -179,13 +266,13 @@ mod tests {
             )]
         );
         assert_eq!((spec.cpus, spec.mem_mib), (2, 4096), "the agent's limits");
-        assert_eq!(spec.env, agent_env(&prepared.plan.compose));
-        assert!(
-            spec.env
-                .iter()
-                .any(|(k, v)| k == "HTTPS_PROXY" && v.contains("egress")),
-            "{:?}",
-            spec.env
+        assert_eq!(spec.env, env);
+        assert_eq!(
+            spec.secret_files,
+            [(
+                "HTTPS_PROXY".to_owned(),
+                "/s/smolvm-env/HTTPS_PROXY".to_owned()
+            )]
         );
         assert!(
             spec.labels

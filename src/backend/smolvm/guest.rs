@@ -1,11 +1,12 @@
 //! Running things in a bottle's machine and moving files in and out of it:
-//! `machine exec` and `machine cp` (binary-safe), never stdout pipes.
+//! `machine exec`, and `machine cp` (binary-safe) into it; out of it, the
+//! transcript is streamed by `machine exec --stream` and counted here.
 
 use std::path::{Path, PathBuf};
 
 use super::argv::{self, As};
 use crate::backend::docker::session::{Io, Snapshot};
-use crate::exec::{ExecError, SMOLVM, Sink, TAR};
+use crate::exec::{Capped, ExecError, SMOLVM, Sink, TAR};
 use crate::provider::shell_quote;
 
 pub fn sh(script: &str) -> Vec<String> {
@@ -54,34 +55,36 @@ pub fn copy_in(name: &str, from: &Path, dest: &str, exclude: &[&str]) -> Result<
     result
 }
 
-/// The agent's `dir` as a tar file on the host, unless it is larger than
-/// `limit`: packed in the machine, measured, then copied out.
-pub fn snapshot(name: &str, dir: &str, to: &Path, limit: u64) -> Result<Snapshot, ExecError> {
+/// The agent's `dir` as a tar file on the host, streamed out of the
+/// machine (`machine exec --stream`) and counted by the host: past `limit`
+/// bytes or `timeout`, smolvm is killed and nothing is kept. Nothing the
+/// agent says about the size is believed (it controls its home and what
+/// runs as it).
+pub fn snapshot(
+    name: &str,
+    dir: &str,
+    to: &Path,
+    limit: u64,
+    timeout: std::time::Duration,
+) -> Result<Snapshot, ExecError> {
+    let mut cmd = SMOLVM.command(argv::exec_streamed(name, &sh(&snapshot_script(dir)), "/"));
+    match SMOLVM.stdout_to_file(&mut cmd, to, limit, timeout) {
+        Ok(Capped::Written(bytes)) => Ok(Snapshot::Saved { bytes }),
+        Ok(Capped::TooLarge) => Ok(Snapshot::TooLarge { limit }),
+        Ok(Capped::TimedOut) => Ok(Snapshot::TimedOut),
+        Err(ExecError::Failed { ref status, .. }) if status == "exit 3" => Ok(Snapshot::Absent),
+        Err(e) => Err(e),
+    }
+}
+
+/// Exits 3 when `dir` is not there, else writes it as a tar to stdout.
+fn snapshot_script(dir: &str) -> String {
     let (parent, base) = dir.rsplit_once('/').unwrap_or(("/", dir));
-    let guest = "/tmp/.bb-snapshot.tar";
-    let script = format!(
-        "[ -d {p}/{b} ] || exit 3; tar -C {p} -c -f {guest} {b}; wc -c < {guest}",
+    format!(
+        "[ -d {p}/{b} ] || exit 3; exec tar -C {p} -c {b}",
         p = shell_quote(parent),
         b = shell_quote(base)
-    );
-    let args = argv::exec(name, &sh(&script), Io::Detached, None, "/", As::Agent);
-    let mut cmd = SMOLVM.command(args);
-    cmd.stdin(std::process::Stdio::null());
-    let size: u64 = match SMOLVM.output(&mut cmd) {
-        Ok(out) => String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .unwrap_or(u64::MAX),
-        Err(ExecError::Failed { ref status, .. }) if status == "exit 3" => {
-            return Ok(Snapshot::Absent);
-        }
-        Err(e) => return Err(e),
-    };
-    if size > limit {
-        return Ok(Snapshot::TooLarge { limit });
-    }
-    run_quiet(&argv::copy_from(name, guest, to))?;
-    Ok(Snapshot::Saved { bytes: size })
+    )
 }
 
 /// A snapshot unpacked into the agent's `into`.
@@ -111,6 +114,18 @@ fn temp_path(prefix: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_snapshot_streams_the_folder_and_says_when_it_is_absent() {
+        assert_eq!(
+            snapshot_script("/home/agent/.claude"),
+            "[ -d /home/agent/.claude ] || exit 3; exec tar -C /home/agent -c .claude"
+        );
+        assert_eq!(
+            snapshot_script("/home/agent/my dir"),
+            "[ -d /home/agent/'my dir' ] || exit 3; exec tar -C /home/agent -c 'my dir'"
+        );
+    }
 
     #[test]
     fn unpacking_quotes_the_destination() {
