@@ -946,6 +946,12 @@ fn the_dashboard_launches_and_stops_a_bottle_on_smolmachines() {
         let rows = screen.lines().rev().skip(1);
         !rows.into_iter().any(|l| l.contains(&slug))
     });
+    // The row goes with the machine; the bundle's teardown and the state
+    // folder's removal come after it.
+    let state = bot_bottle::state::Home { root: env.home() }.state_root();
+    wait_for("its state removed", Duration::from_secs(60), || {
+        std::fs::read_dir(&state).map_or(true, |mut d| d.next().is_none())
+    });
     env.assert_no_state();
 }
 
