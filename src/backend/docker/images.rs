@@ -14,6 +14,7 @@ use super::cli_fetch;
 use super::plan::AgentImage;
 use crate::agent_cli::{self, CliSource, NPM_BUILD_ARG};
 use crate::exec::{DEBOOTSTRAP, DOCKER, ExecError, Sink, TAR};
+use crate::state::scratch::Scratch;
 
 /// The image the embedded Dockerfiles start from; `image bootstrap` makes it.
 pub const BASE_IMAGE: &str = "debian:bookworm-slim";
@@ -101,7 +102,9 @@ pub fn bootstrap(sink: &Sink) -> Result<bool, ImageError> {
     }
     let mirror = std::env::var("BOT_BOTTLE_DEBIAN_MIRROR")
         .unwrap_or_else(|_| "http://deb.debian.org/debian".into());
-    let root = temp_dir("bot-bottle-rootfs")?;
+    let scratch = scratch("rootfs")?;
+    // A folder debootstrap makes (0755): tar records it as the image's `/`.
+    let root = scratch.path().join("rootfs");
     let result = (|| {
         sink.line(&format!(
             "bot-bottle: debootstrap bookworm into {} ({mirror})",
@@ -135,7 +138,7 @@ pub fn bootstrap(sink: &Sink) -> Result<bool, ImageError> {
         DOCKER.check(&import, status, "docker import failed")?;
         Ok(())
     })();
-    let _ = fs::remove_dir_all(&root);
+    drop(scratch);
     result.map(|()| true)
 }
 
@@ -162,20 +165,13 @@ fn clear_dir(dir: &Path) {
     }
 }
 
-fn temp_dir(prefix: &str) -> Result<PathBuf, ImageError> {
-    let base = std::env::temp_dir();
-    for n in 0u32.. {
-        let dir = base.join(format!("{prefix}-{}-{n}", std::process::id()));
-        match fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(ImageError::io(&dir, e)),
-        }
-    }
-    Err(ImageError::io(
-        &base,
-        std::io::Error::other("no free temporary name"),
-    ))
+/// A private folder of one use under the temporary folder (see
+/// `state::scratch`), removed when dropped.
+fn scratch(purpose: &str) -> Result<Scratch, ImageError> {
+    Scratch::new(purpose).map_err(|e| ImageError::Io {
+        path: std::env::temp_dir(),
+        reason: e.to_string(),
+    })
 }
 
 /// Builds the agent image unless an image of that tag (that content) exists.
@@ -218,7 +214,8 @@ pub fn ensure_agent_image(image: &AgentImage, sink: &Sink) -> Result<(), ImageEr
     };
     // The CLI (hundreds of MB) is fetched into a folder of its own and
     // sent with the bottle's context as one archive; nothing is kept.
-    let cli = temp_dir("bot-bottle-cli")?;
+    let scratch = scratch("cli")?;
+    let cli = scratch.path().to_path_buf();
     let result = (|| {
         let source = cli_fetch::fetch(pin, &cli, sink)?;
         let npm = match source {
@@ -234,7 +231,7 @@ pub fn ensure_agent_image(image: &AgentImage, sink: &Sink) -> Result<(), ImageEr
             write_context(stdin, build.context.as_deref(), &cli, &build.dockerfile)
         })
     })();
-    let _ = fs::remove_dir_all(&cli);
+    drop(scratch);
     result
 }
 
