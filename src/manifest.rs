@@ -18,7 +18,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use error::{ManifestError, Place};
-pub use load::{Sources, load, notify_command};
+pub use load::{Sources, capability_base_images, load, notify_command};
 pub use parse::{COLORS, is_color, parse_scheme, validate_host};
 pub use resolve::compose_bottles;
 

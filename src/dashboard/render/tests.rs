@@ -323,6 +323,7 @@ fn held_push() -> Pending {
                 trust_upstream_ca: vec![],
             },
             dockerfile: "",
+            bases: None,
         },
     );
     Pending { proposal, preview }
