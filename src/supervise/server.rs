@@ -206,7 +206,7 @@ pub fn tools() -> Vec<Tool> {
         Tool::new(
             CAPABILITY_BLOCK,
             format!(
-                "Ask the operator for a changed image: pass the whole new Dockerfile (the current one is at {AGENT_DOCKERFILE}). It is built with no network and an empty build context: start FROM an image that has what you need and use RUN; ADD, COPY without --from, RUN options (--mount, --network) and parser directives are refused. If approved, this bottle is taken down to be rebuilt; your session ends."
+                "Ask the operator for a changed image: pass the whole new Dockerfile (the current one is at {AGENT_DOCKERFILE}). It is built with no network and an empty build context: start FROM an image that has what you need and use RUN; ADD, COPY without --from, RUN options (--mount, --network), heredocs and parser directives are refused. FROM and COPY --from may name only this bottle's own images (the one it runs, and those the current Dockerfile reads), the ones the operator listed, or earlier stages; a refusal lists them. If approved, this bottle is taken down to be rebuilt; your session ends."
             ),
             schema(json!({
                 "type": "object",
