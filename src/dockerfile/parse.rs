@@ -75,6 +75,13 @@ pub fn is_comment(line: &str) -> bool {
     line.trim_start().starts_with('#')
 }
 
+/// Whether `line` ends in an escaped backslash (`\\`, then only spaces
+/// or tabs): today's parser ends the instruction there, older ones (the
+/// legacy builder of Docker 20.10) continue it on the next line.
+pub fn ends_ambiguously(line: &str) -> bool {
+    !is_comment(line) && line.trim_end_matches([' ', '\t']).ends_with("\\\\")
+}
+
 /// `line` without its continuation mark, and whether it had one: one `\`
 /// at the end (then only spaces or tabs), not itself escaped by a `\`.
 fn continued(line: &str) -> (&str, bool) {
