@@ -464,6 +464,7 @@ impl Images {
             .args(["build", "--network", "none", "-q", "-t", tag, "-"])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         use std::io::Write;
@@ -473,7 +474,12 @@ impl Images {
             .unwrap()
             .write_all(dockerfile.as_bytes())
             .unwrap();
-        assert!(build.wait().unwrap().success(), "docker build {tag}");
+        let out = build.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "docker build {tag}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     fn track(&self, tag: &str) {
