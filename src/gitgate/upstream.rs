@@ -294,5 +294,6 @@ mod tests {
                 .unwrap()
                 .ends_with("EXTRA CA\n")
         );
+        std::fs::remove_file(&bundle).unwrap();
     }
 }
