@@ -25,12 +25,12 @@ use crate::backend::docker::images::{self, ImageError, SidecarImage};
 use crate::backend::docker::plan::{self, DockerPlan, GateInput, PlanError, PlanInput};
 use crate::backend::docker::seal::SealError;
 use crate::backend::{Backend, BackendError, BackendKind};
+use crate::dockerfile;
 use crate::exec::ExecError;
 use crate::gitgate::operator::{self, OperatorError};
 use crate::manifest::{self, Agent, Dockerfile, ImageSource, Manifest, ManifestError};
 use crate::provider::SessionSpec;
 use crate::state::{self, Home, Metadata};
-use crate::supervise::dockerfile;
 
 /// What the user asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,6 +226,9 @@ pub fn prepare(
         Some(_) => home.read_live_routes(&slug)?,
         None => None,
     };
+    // What an agent's Dockerfile may read besides the bottle's own images:
+    // the operator's list, from the home manifest alone.
+    let base_images = manifest::capability_base_images(&home.root)?;
     let plan = plan::plan(&PlanInput {
         slug: &slug,
         agent,
@@ -241,6 +244,7 @@ pub fn prepare(
         context_digest: digest.as_deref(),
         live_routes: live_routes.as_ref(),
         git_gate,
+        base_images: &base_images,
     })?;
     let metadata = Metadata {
         agent: agent.name.clone(),

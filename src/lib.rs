@@ -7,6 +7,7 @@ pub mod backend;
 pub mod cli;
 pub mod colour;
 pub mod dashboard;
+pub mod dockerfile;
 pub mod doctor;
 pub mod egress;
 pub mod exec;

@@ -26,7 +26,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use error::{ManifestError, Place};
-pub use load::{Sources, inspect, load, notify_command};
+pub use load::{Sources, capability_base_images, inspect, load, notify_command};
 pub use parse::{COLORS, is_color, parse_scheme, validate_host};
 pub use provenance::{Part, Provenance};
 pub use resolve::compose_bottles;

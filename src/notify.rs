@@ -13,11 +13,15 @@
 //! Stdin: `{"count": N, "summary": "...", "proposals": [...]}`, each
 //! proposal as `bot-bottle proposals --json` names its fields (`id`,
 //! `slug`, `source`, `request`, `justification`, ...) plus `summary`; at
-//! most `MAX_LISTED` of them, `count` says how many arrived.
+//! most `MAX_LISTED` of them, `count` says how many arrived. Every string
+//! in it is inert (`dashboard::text::inert`): an agent wrote most of them,
+//! and a command that shows them (a desktop notification, a terminal, a
+//! chat message) must not be handed escape sequences or bidi overrides.
 
 use std::time::Duration;
 
 use serde::Serialize;
+use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -150,6 +154,29 @@ fn one_line(p: &Proposal) -> String {
     crate::dashboard::text::inert(&format!("{} ({}{from})", p.request.summary(), p.slug))
 }
 
+impl Batch {
+    /// What the command reads on its stdin: the batch as JSON, every
+    /// string in it (keys too) inert, whichever field it came from.
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(&inert_strings(serde_json::to_value(self)?))
+    }
+}
+
+/// `value` with every string and key made inert.
+fn inert_strings(value: Value) -> Value {
+    let inert = crate::dashboard::text::inert;
+    match value {
+        Value::String(s) => Value::String(inert(&s)),
+        Value::Array(items) => Value::Array(items.into_iter().map(inert_strings).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (inert(&k), inert_strings(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// The command: `BOT_BOTTLE_NOTIFY_COMMAND`, else `notify.command` of
 /// `$BOT_BOTTLE_HOME/bot-bottle.json` (`home`; a project's manifest may not
 /// name one). None when neither does.
@@ -173,7 +200,9 @@ pub enum NotifyError {
 /// Runs `command` with `batch` as JSON on its stdin; waits at most
 /// `timeout`.
 pub async fn run(command: &str, batch: &Batch, timeout: Duration) -> Result<(), NotifyError> {
-    let json = serde_json::to_vec(batch).map_err(|e| NotifyError::Start(e.to_string()))?;
+    let json = batch
+        .to_json()
+        .map_err(|e| NotifyError::Start(e.to_string()))?;
     let mut child = SH
         .async_command(["-c", command])
         .stdin(std::process::Stdio::piped())

@@ -15,6 +15,7 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 pub mod bottle_dir;
+pub mod scratch;
 mod slug;
 
 pub use bottle_dir::BottleDir;

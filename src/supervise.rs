@@ -4,7 +4,6 @@
 
 pub mod apply;
 pub mod audit;
-pub mod dockerfile;
 pub mod merge;
 pub mod preview;
 pub mod proposal;

@@ -452,26 +452,179 @@ fn routes_credentials_and_proposals_end_to_end() {
     assert_eq!(support::leftovers(&slug), (0, 0));
 }
 
+/// Images a test made on the engine (and tags it caused), removed when
+/// dropped; declared before the `Env`, so its bottles go first.
+#[derive(Default)]
+struct Images(std::sync::Mutex<Vec<String>>);
+
+impl Images {
+    /// Builds `tag` from `dockerfile` (no network, no context).
+    fn build(&self, tag: &str, dockerfile: &str) {
+        self.track(tag);
+        let mut build = std::process::Command::new("docker")
+            .args(["build", "--network", "none", "-q", "-t", tag, "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        build
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(dockerfile.as_bytes())
+            .unwrap();
+        let out = build.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "docker build {tag}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn track(&self, tag: &str) {
+        self.0.lock().unwrap().push(tag.to_owned());
+    }
+}
+
+impl Drop for Images {
+    fn drop(&mut self) {
+        for tag in self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .rev()
+        {
+            let _ = support::docker(&["rmi", tag]);
+        }
+    }
+}
+
+fn image_id(reference: &str) -> String {
+    docker_ok(&["image", "inspect", "--format", "{{.Id}}", reference])
+        .trim()
+        .to_owned()
+}
+
+fn capability_block(dockerfile: &str) -> Value {
+    json!({"name": "capability-block", "arguments": {"dockerfile": dockerfile, "justification": "needs it"}})
+}
+
+/// The `grants` lines `proposals --json` shows for proposal `id`.
+fn grants(env: &Env, id: &str) -> String {
+    let (code, out, err) = env.run(&["proposals", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let all: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let row = all.iter().find(|p| p["id"] == id).unwrap();
+    row["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A capability-block reads only the bottle's own images and the ones the
+/// operator listed, pinned to the ids the preview shows: a private image
+/// of the engine is refused at the tool call and again on the host, an
+/// allowed one the engine lacks is never pulled, and the rebuild uses the
+/// pinned image even once its name is gone.
 #[test]
 fn capability_block_rebuilds_the_bottle_on_resume() {
     if !docker_or_skip("capability_block_rebuilds_the_bottle_on_resume") {
         return;
     }
+    let images = Images::default();
     let env = Env::new();
+    // The operator's private image, and one the operator lists.
+    let private = format!("{}:1", unique("bbtest-private"));
+    images.build(
+        &private,
+        "FROM debian:bookworm-slim\nRUN echo private > /secret\n",
+    );
+    let listed = format!("{}:1", unique("bbtest-listed"));
+    images.build(
+        &listed,
+        "FROM debian:bookworm-slim\nRUN echo listed > /listed\n",
+    );
+    let absent = format!("{}:1", unique("bbtest-absent"));
+    env.write(
+        "home/bot-bottle.json",
+        &json!({"capability": {"base_images": [listed, absent]}}).to_string(),
+    );
     let slug = env.start_detached(&["shell"]);
     let (code, current) = env.sh(&slug, "cat /etc/bot-bottle/Dockerfile");
     assert_eq!(code, 0);
     assert!(current.contains("FROM debian:bookworm-slim"), "{current}");
-    let dockerfile =
-        format!("{current}USER root\nRUN echo rebuilt > /etc/capability-marker\nUSER agent\n");
-    let call = mcp_calls(
+
+    // At the tool call: the private image, as FROM and as COPY --from.
+    let refused = mcp_calls(
         &env,
         &slug,
         vec![
-            json!({"name": "capability-block", "arguments": {"dockerfile": dockerfile, "justification": "needs a marker"}}),
+            capability_block(&format!("FROM {private}\n")),
+            capability_block(&format!("{current}COPY --from={private} /secret /secret\n")),
         ],
+    )
+    .join();
+    let after = current.lines().count() + 1;
+    for (line, how) in [(1, "FROM"), (after, "COPY --from")] {
+        let want = format!(
+            "invalid request, nothing was queued: dockerfile: line {line}: {how} {private}: not an image this bottle may build from"
+        );
+        assert!(refused.contains(&want), "{want}\n{refused}");
+    }
+
+    let dockerfile = format!(
+        "{current}COPY --from={listed} /listed /listed\nUSER root\nRUN echo rebuilt > /etc/capability-marker\nUSER agent\n"
     );
+    let call = mcp_calls(&env, &slug, vec![capability_block(&dockerfile)]);
     let id = pending(&env, 1)[0]["id"].as_str().unwrap().to_owned();
+    let (debian_id, listed_id) = (image_id("debian:bookworm-slim"), image_id(&listed));
+    let shown = grants(&env, &id);
+    for want in [
+        format!("FROM debian:bookworm-slim = {debian_id} (this bottle's own)"),
+        format!("COPY --from {listed} = {listed_id} (capability.base_images)"),
+    ] {
+        assert!(shown.contains(&want), "{want}\n{shown}");
+    }
+
+    // On the host: what a sidecar the agent took over could queue unchecked.
+    let queue = bot_bottle::supervise::queue::Queue::new(&env.bottle(&slug).supervise_dir());
+    let planted = |dockerfile: String| {
+        let request = bot_bottle::supervise::proposal::Request::CapabilityBlock { dockerfile };
+        queue.submit(&slug, request, "planted".into()).unwrap().id
+    };
+    let (from_private, from_absent) = (
+        planted(format!("FROM {private}\n")),
+        planted(format!("{current}COPY --from={absent} /a /a\n")),
+    );
+    for (planted, want) in [
+        (
+            &from_private,
+            format!("line 1: FROM {private}: not an image this bottle may build from"),
+        ),
+        (
+            &from_absent,
+            format!(
+                "line {after}: COPY --from {absent} is not on this engine, and it is never pulled"
+            ),
+        ),
+    ] {
+        let (code, _, err) = env.run(&["approve", planted]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(&want), "{want}\n{err}");
+        assert_eq!(env.run(&["reject", planted]).0, 0);
+    }
+    assert!(grants(&env, &id).contains(&listed_id), "still pending");
+    assert!(
+        !env.bottle(&slug).own_dockerfile().exists(),
+        "nothing was approved"
+    );
+
     let (code, out, err) = env.run(&["approve", &id]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), format!("bot-bottle resume {slug}"));
@@ -482,14 +635,35 @@ fn capability_block_rebuilds_the_bottle_on_resume() {
         "the bottle is taken down"
     );
     let state = env.bottle(&slug);
-    assert!(state.preserve().exists() && state.own_dockerfile().exists());
+    assert!(state.preserve().exists());
+    let pin = |id: &str| format!("bot-bottle-base:{}", id.trim_start_matches("sha256:"));
+    images.track(&pin(&listed_id));
+    let own = std::fs::read_to_string(state.own_dockerfile()).unwrap();
+    assert_eq!(
+        own,
+        dockerfile
+            .replacen("debian:bookworm-slim", &pin(&debian_id), 1)
+            .replace(&listed, &pin(&listed_id)),
+        "the approved Dockerfile, its images pinned by id"
+    );
 
+    // The name goes; the pinned image stays, and nothing is pulled.
+    assert!(support::docker(&["rmi", &listed]).status.success());
     let (code, out, err) = env.run(&["resume", &slug, "--yes", "--detach"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), slug);
+    images.track(
+        docker_ok(&[
+            "inspect",
+            "--format",
+            "{{.Config.Image}}",
+            &names::container(&slug, "agent"),
+        ])
+        .trim(),
+    );
     assert_eq!(
-        env.sh(&slug, "cat /etc/capability-marker").1.trim(),
-        "rebuilt"
+        env.sh(&slug, "cat /etc/capability-marker /listed").1,
+        "rebuilt\nlisted\n"
     );
     env.run(&["stop", &slug]);
 }

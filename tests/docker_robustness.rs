@@ -1,7 +1,8 @@
 //! Limits and robustness on the real engine: container limits as docker
 //! sees them, approvals that survive a capability rebuild and a resume, an
 //! agent's Dockerfile refused or built without network, a transcript too
-//! large to keep, and a network another container holds removed at stop.
+//! large to keep, a network another container holds removed at stop, and
+//! an image's ENTRYPOINT that runs only behind a sealed bridge.
 
 mod support;
 
@@ -303,4 +304,80 @@ fn an_oversized_transcript_is_cut_and_reported() {
         .collect();
     assert!(partial.is_empty(), "nothing large is left in the state");
     assert_eq!(leftovers(slug), (0, 0));
+}
+
+/// An image's ENTRYPOINT: broadcasts to the port in `$BBTEST_PORT` as the
+/// first thing the container does, writes down how many went out, then
+/// runs what the bottle runs.
+const EARLY_ENTRYPOINT: &str = r#"#!/bin/sh
+perl -MSocket -e '
+  socket(my $s, PF_INET, SOCK_DGRAM, 0) or die "socket: $!";
+  setsockopt($s, SOL_SOCKET, SO_BROADCAST, 1) or die "broadcast: $!";
+  my $sent = 0;
+  for my $i (1..20) {
+    $sent++ if send($s, "bbtest-early $i\n", 0, sockaddr_in($ENV{BBTEST_PORT}, INADDR_BROADCAST));
+  }
+  open(my $f, ">", "/tmp/bbtest-early") or die; print $f "sent $sent\n";
+'
+exec "$@"
+"#;
+
+/// Whatever reached `socket` so far.
+fn drain(socket: &std::net::UdpSocket) -> Vec<String> {
+    socket.set_nonblocking(true).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    loop {
+        match socket.recv_from(&mut buf) {
+            Ok((n, from)) => got.push(format!("{from}: {}", String::from_utf8_lossy(&buf[..n]))),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return got,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[test]
+fn an_images_entrypoint_runs_only_behind_a_sealed_bridge() {
+    if !docker_or_skip("an_images_entrypoint_runs_only_behind_a_sealed_bridge") {
+        return;
+    }
+    let all = std::fs::read_to_string("/proc/sys/net/ipv4/conf/all/rp_filter").unwrap_or_default();
+    if all.trim() == "2" {
+        eprintln!(
+            "an_images_entrypoint_runs_only_behind_a_sealed_bridge: skipped: this host's net.ipv4.conf.all.rp_filter is 2 (loose), which lets broadcasts through whatever the bridge says (out of scope, see the README)"
+        );
+        return;
+    }
+    let env = Env::new();
+    // The host's listener: every address, so a broadcast reaches it.
+    let listener = std::net::UdpSocket::bind(("0.0.0.0", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    env.write("home/early/entry.sh", EARLY_ENTRYPOINT);
+    env.write(
+        "home/early/Dockerfile",
+        "FROM debian:bookworm-slim\n\
+         RUN useradd --create-home --uid 1000 --shell /bin/bash agent && mkdir -p /workspace && chown agent:agent /workspace\n\
+         COPY entry.sh /usr/local/bin/early\n\
+         ENTRYPOINT [\"sh\", \"/usr/local/bin/early\"]\n\
+         USER agent\n\
+         WORKDIR /workspace\n",
+    );
+    env.write(
+        "home/bot-bottle.json",
+        &serde_json::json!({
+            "bottles": {"early": {"dockerfile": "early/Dockerfile", "env": {"BBTEST_PORT": port.to_string()}}},
+            "agents": {"early": {"provider": "shell", "bottle": "early"}}
+        })
+        .to_string(),
+    );
+    let slug = env.start_detached(&["early"]);
+    // It ran before the bottle was ready, so before `start` returned.
+    assert_eq!(env.sh(&slug, "cat /tmp/bbtest-early").1, "sent 20\n");
+    let got = drain(&listener);
+    assert!(
+        got.is_empty(),
+        "the image's first broadcasts reached the host: {got:?}"
+    );
+    env.run(&["stop", &slug]);
+    assert_eq!(leftovers(&slug), (0, 0));
 }

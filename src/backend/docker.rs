@@ -65,21 +65,12 @@ impl Backend for Docker {
         build_images(ctx, prepared, sidecar)?;
         subnets::assign(ctx.home, &ctx.home.bottle(slug))?;
         let compose_file = ctx.home.bottle(slug).compose_file();
-        if let Err(e) = compose::up(slug, &compose_file, ctx.sink) {
-            ctx.check()?;
-            ctx.sink.line(&compose::logs(slug));
-            return Err(LaunchError::BringUp {
-                slug: slug.clone(),
-                reason: e.to_string(),
-            });
-        }
-        match seal::seal(slug, &sidecar.tag)? {
-            Sealed::Yes => {}
-            Sealed::Loose { all } => ctx.sink.line(&format!(
-                "bot-bottle: warning: this host's net.ipv4.conf.all.rp_filter is {}: UDP broadcasts from the bottle reach host services listening on every address; `sysctl -w net.ipv4.conf.all.rp_filter=1` stops that",
-                all.trim()
-            )),
-        }
+        bring_up(&Compose {
+            ctx,
+            slug,
+            file: &compose_file,
+            sidecar: &sidecar.tag,
+        })?;
         ctx.check()
     }
 
@@ -175,6 +166,67 @@ impl Backend for Docker {
     }
 }
 
+/// The steps of a bottle's bring-up, which `bring_up` takes in order.
+trait BringUp {
+    /// Its networks and containers, made; nothing started.
+    fn create(&self) -> Result<(), LaunchError>;
+    /// Its internal bridge sealed (see `seal`).
+    fn seal(&self) -> Result<(), LaunchError>;
+    /// Its services started, and ready.
+    fn start(&self) -> Result<(), LaunchError>;
+}
+
+/// Nothing in the bottle runs before its internal bridge is sealed: not
+/// the agent, and not an approved image's ENTRYPOINT, which runs first.
+fn bring_up(steps: &impl BringUp) -> Result<(), LaunchError> {
+    steps.create()?;
+    steps.seal()?;
+    steps.start()
+}
+
+/// `BringUp` on the engine, with docker compose.
+struct Compose<'a> {
+    ctx: &'a Context<'a>,
+    slug: &'a str,
+    file: &'a Path,
+    sidecar: &'a str,
+}
+
+impl Compose<'_> {
+    /// A failed compose step, with what the services logged.
+    fn failed(&self, e: ExecError) -> LaunchError {
+        if let Err(stopped) = self.ctx.check() {
+            return stopped;
+        }
+        self.ctx.sink.line(&compose::logs(self.slug));
+        LaunchError::BringUp {
+            slug: self.slug.to_owned(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+impl BringUp for Compose<'_> {
+    fn create(&self) -> Result<(), LaunchError> {
+        compose::create(self.slug, self.file, self.ctx.sink).map_err(|e| self.failed(e))
+    }
+
+    fn seal(&self) -> Result<(), LaunchError> {
+        match seal::seal(self.slug, self.sidecar)? {
+            Sealed::Yes => {}
+            Sealed::Loose { all } => self.ctx.sink.line(&format!(
+                "bot-bottle: warning: this host's net.ipv4.conf.all.rp_filter is {}: UDP broadcasts from the bottle reach host services listening on every address; `sysctl -w net.ipv4.conf.all.rp_filter=1` stops that",
+                all.trim()
+            )),
+        }
+        Ok(())
+    }
+
+    fn start(&self) -> Result<(), LaunchError> {
+        compose::up(self.slug, self.file, self.ctx.sink).map_err(|e| self.failed(e))
+    }
+}
+
 /// The preflight's line for where the bottle's networks come from.
 pub fn networks_line() -> (String, String) {
     let value = match subnets::pool(std::env::var(subnets::POOL_ENV).ok().as_deref()) {
@@ -211,4 +263,61 @@ pub fn build_images(
     }
     images::ensure_agent_image(&prepared.plan.agent_image, ctx.sink)?;
     ctx.check()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    /// Records each step; the one named in `fail` fails.
+    struct Steps {
+        done: RefCell<Vec<&'static str>>,
+        fail: &'static str,
+    }
+
+    impl Steps {
+        fn step(&self, name: &'static str) -> Result<(), LaunchError> {
+            self.done.borrow_mut().push(name);
+            if name == self.fail {
+                return Err(LaunchError::BringUp {
+                    slug: "dev-aaaaa".into(),
+                    reason: format!("{name} failed"),
+                });
+            }
+            Ok(())
+        }
+    }
+
+    impl BringUp for Steps {
+        fn create(&self) -> Result<(), LaunchError> {
+            self.step("create")
+        }
+        fn seal(&self) -> Result<(), LaunchError> {
+            self.step("seal")
+        }
+        fn start(&self) -> Result<(), LaunchError> {
+            self.step("start")
+        }
+    }
+
+    #[test]
+    fn the_bridge_is_sealed_before_anything_in_the_bottle_starts() {
+        let cases: &[(&str, &[&str])] = &[
+            ("", &["create", "seal", "start"]),
+            ("create", &["create"]),
+            // A bridge that could not be sealed: nothing is started.
+            ("seal", &["create", "seal"]),
+            ("start", &["create", "seal", "start"]),
+        ];
+        for (fail, want) in cases {
+            let steps = Steps {
+                done: RefCell::new(Vec::new()),
+                fail,
+            };
+            assert_eq!(bring_up(&steps).is_ok(), fail.is_empty(), "{fail}");
+            assert_eq!(*steps.done.borrow(), *want, "failing at {fail:?}");
+        }
+    }
 }

@@ -175,7 +175,9 @@ pub fn ssh_command(ssh_dir: &Path, key: &str) -> Result<(String, Option<String>)
         (known, "yes", None)
     } else {
         (
-            std::env::temp_dir().join("bot-bottle-known_hosts"),
+            // Kept between pushes, so the key first seen is the one held
+            // to; in a folder no one else can plant a key in.
+            scratch()?.join("known_hosts"),
             "accept-new",
             Some(
                 "no known_hosts in the gate's ssh folder: the host key is accepted on first use"
@@ -199,8 +201,8 @@ pub fn ssh_command(ssh_dir: &Path, key: &str) -> Result<(String, Option<String>)
     Ok((crate::provider::shell_join(&words), note))
 }
 
-/// The system's CAs plus `upstream-ca.pem`, written once to a temporary
-/// file; `None` when there are no extra CAs.
+/// The system's CAs plus `upstream-ca.pem`, written to the gate's private
+/// temporary folder; `None` when there are no extra CAs.
 fn ca_bundle(state: &Path) -> Result<Option<PathBuf>, GateError> {
     let extra = state.join(UPSTREAM_CA_FILE);
     let Ok(extra) = std::fs::read(&extra) else {
@@ -209,9 +211,15 @@ fn ca_bundle(state: &Path) -> Result<Option<PathBuf>, GateError> {
     let mut bundle = std::fs::read(SYSTEM_CAS).unwrap_or_default();
     bundle.push(b'\n');
     bundle.extend(extra);
-    let path = std::env::temp_dir().join("bot-bottle-gate-cas.pem");
-    crate::state::write_atomic(&path, &bundle, 0o644).map_err(|e| GateError::io(&path, e))?;
+    let path = scratch()?.join("upstream-cas.pem");
+    crate::state::write_atomic(&path, &bundle, 0o600).map_err(|e| GateError::io(&path, e))?;
     Ok(Some(path))
+}
+
+/// The gate's own folder under the temporary folder (see
+/// `state::scratch::user_dir`).
+fn scratch() -> Result<PathBuf, GateError> {
+    crate::state::scratch::user_dir("gate").map_err(|e| GateError::io(&std::env::temp_dir(), e))
 }
 
 #[cfg(test)]
@@ -301,5 +309,53 @@ mod tests {
         for bad in ["", "../x", "a/b", ".hidden"] {
             assert!(ssh_command(dir.path(), bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn its_temporary_files_are_private_and_planted_ones_are_not_used() {
+        use crate::state::scratch::planted::Planted;
+        use std::os::unix::fs::MetadataExt;
+        let private = |path: &Path| {
+            let folder = std::fs::symlink_metadata(path.parent().unwrap()).unwrap();
+            // SAFETY: geteuid cannot fail and touches no memory.
+            let uid = unsafe { libc::geteuid() };
+            folder.is_dir() && folder.mode() & 0o077 == 0 && folder.uid() == uid
+        };
+        let watched = tempfile::tempdir().unwrap();
+        let watched = watched.path().join("watched");
+        std::fs::write(&watched, "another user's").unwrap();
+
+        // Host keys learned on first use, where another user could plant
+        // theirs.
+        let planted = Planted::at("bot-bottle-known_hosts", &watched);
+        let ssh = tempfile::tempdir().unwrap();
+        let (cmd, _) = ssh_command(ssh.path(), "id_0").unwrap();
+        let words = shlex::split(&cmd).unwrap();
+        let known = words
+            .iter()
+            .find_map(|w| w.strip_prefix("UserKnownHostsFile="))
+            .map(PathBuf::from)
+            .unwrap();
+        assert_ne!(known, planted.0);
+        assert!(private(&known), "{}", known.display());
+        let (again, _) = ssh_command(ssh.path(), "id_0").unwrap();
+        assert_eq!(again, cmd, "learned keys are kept between pushes");
+        drop(planted);
+
+        // The CA bundle.
+        let planted = Planted::at("bot-bottle-gate-cas.pem", &watched);
+        let state = tempfile::tempdir().unwrap();
+        std::fs::write(state.path().join(UPSTREAM_CA_FILE), "EXTRA CA\n").unwrap();
+        let bundle = ca_bundle(state.path()).unwrap().unwrap();
+        assert!(planted.intact(&watched), "the planted link is left alone");
+        assert_eq!(std::fs::read_to_string(&watched).unwrap(), "another user's");
+        assert_ne!(bundle, planted.0);
+        assert!(private(&bundle), "{}", bundle.display());
+        assert!(
+            std::fs::read_to_string(&bundle)
+                .unwrap()
+                .ends_with("EXTRA CA\n")
+        );
+        std::fs::remove_file(&bundle).unwrap();
     }
 }

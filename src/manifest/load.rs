@@ -147,6 +147,22 @@ pub fn notify_command(home: &Path) -> Result<Option<String>, ManifestError> {
     parse::notify_command(&read(&json, &src.origin)?, &src)
 }
 
+/// The `capability.base_images` of `$BOT_BOTTLE_HOME/bot-bottle.json`
+/// (`home`): the images an agent's Dockerfile may read besides the
+/// bottle's own (see `crate::dockerfile::images`).
+pub fn capability_base_images(home: &Path) -> Result<Vec<String>, ManifestError> {
+    let json = home.join("bot-bottle.json");
+    if !json.is_file() {
+        return Ok(Vec::new());
+    }
+    let src = Source {
+        origin: Origin::File(json.clone()),
+        base_dir: Some(home.to_path_buf()),
+        home: None,
+    };
+    Ok(parse::capability_base_images(&read(&json, &src.origin)?, &src)?.unwrap_or_default())
+}
+
 fn read(path: &Path, origin: &Origin) -> Result<String, ManifestError> {
     fs::read_to_string(path).map_err(|e| ManifestError::Read {
         file: origin.to_string(),
@@ -425,6 +441,67 @@ mod tests {
         );
         assert!(inspect(&s).is_err(), "it cannot be trusted either");
         assert_eq!(notify_command(&s.home).unwrap(), None);
+    }
+
+    #[test]
+    fn capability_base_images_come_from_home_only() {
+        let cases: Vec<(&str, Result<Vec<&str>, &str>)> = vec![
+            (r#"{}"#, Ok(vec![])),
+            (
+                r#"{"capability": {"base_images": ["node:20", "ghcr.io/acme/tools:1.2"]}}"#,
+                Ok(vec!["node:20", "ghcr.io/acme/tools:1.2"]),
+            ),
+            (
+                r#"{"capability": {"base_images": ["node:$V"]}}"#,
+                Err(
+                    "home/bot-bottle.json: capability.base_images[0]: 'node:$V' is not a plain image reference: '$' (no variables, quotes or escapes)",
+                ),
+            ),
+            (
+                r#"{"capability": {"base_images": "node:20"}}"#,
+                Err(
+                    "home/bot-bottle.json: capability.base_images: expected a list, found a string",
+                ),
+            ),
+            (
+                r#"{"capability": {"images": []}}"#,
+                Err("home/bot-bottle.json: unknown key 'capability.images'"),
+            ),
+        ];
+        for (json, want) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let s = sources(dir.path());
+            fs::create_dir_all(&s.home).unwrap();
+            fs::write(s.home.join("bot-bottle.json"), json).unwrap();
+            let got = capability_base_images(&s.home).map_err(|e| {
+                e.to_string()
+                    .replace(&format!("{}/", dir.path().display()), "")
+            });
+            let want = want
+                .map(|l| l.into_iter().map(str::to_owned).collect::<Vec<_>>())
+                .map_err(str::to_owned);
+            assert_eq!(got, want, "{json}");
+            assert_eq!(load(&s).is_ok(), want.is_ok(), "{json}");
+        }
+        // A project's manifest may not widen what an agent's build reads.
+        let dir = tempfile::tempdir().unwrap();
+        let s = sources(dir.path());
+        fs::create_dir_all(&s.cwd).unwrap();
+        fs::write(
+            s.cwd.join("bot-bottle.json"),
+            r#"{"capability": {"base_images": ["acme/private:latest"]}}"#,
+        )
+        .unwrap();
+        let m = load(&s).unwrap();
+        assert_eq!(
+            m.project.note().unwrap(),
+            "./bot-bottle.json: capability: is read from $BOT_BOTTLE_HOME/bot-bottle.json only: a project's manifest may not choose which of your images an agent's Dockerfile can read; the project's agents and bottles are not used"
+        );
+        assert!(inspect(&s).is_err(), "it cannot be trusted either");
+        assert_eq!(
+            capability_base_images(&s.home).unwrap(),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

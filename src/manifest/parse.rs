@@ -77,9 +77,12 @@ pub struct RawBottle {
     pub origin: Origin,
 }
 
-const TOP_KEYS: &[&str] = &["agents", "bottles", "notify"];
+const TOP_KEYS: &[&str] = &["agents", "bottles", "notify", "capability"];
 /// `notify`: operator settings, read from `$BOT_BOTTLE_HOME` only.
 const NOTIFY_KEYS: &[&str] = &["command"];
+/// `capability`: which images an agent's Dockerfile may read besides the
+/// bottle's own; from `$BOT_BOTTLE_HOME` only.
+const CAPABILITY_KEYS: &[&str] = &["base_images"];
 const JSON_AGENT_KEYS: &[&str] = &[
     "provider",
     "prompt",
@@ -150,6 +153,7 @@ pub fn parse_json(
     let place = Place::file(&src.origin);
     let top = Fields::new(&doc, &place, "", TOP_KEYS)?;
     notify(&top)?;
+    capability(&top)?;
 
     let mut agents = Vec::new();
     for (name, value) in top.entries("agents")? {
@@ -190,6 +194,35 @@ fn notify(top: &Fields) -> Result<Option<String>, ManifestError> {
         ));
     }
     Ok(Some(command))
+}
+
+/// The `capability.base_images` of a `bot-bottle.json`, None when it has
+/// no `capability` (see `crate::dockerfile::images`).
+pub fn capability_base_images(
+    text: &str,
+    src: &Source,
+) -> Result<Option<Vec<String>>, ManifestError> {
+    let doc = json_doc(text, src)?;
+    let place = Place::file(&src.origin);
+    capability(&Fields::new(&doc, &place, "", TOP_KEYS)?)
+}
+
+fn capability(top: &Fields) -> Result<Option<Vec<String>>, ManifestError> {
+    let Some(value) = top.get("capability") else {
+        return Ok(None);
+    };
+    let fields = Fields::new(value, top.place, "capability.", CAPABILITY_KEYS)?;
+    let images = fields.list("base_images")?;
+    for (i, image) in images.iter().enumerate() {
+        crate::dockerfile::images::normalize(image).map_err(|why| {
+            fields.invalid(
+                &format!("base_images[{i}]"),
+                format!("'{image}' {why}"),
+                Some("name each image as docker does: node:20, ghcr.io/acme/tools:1.2".into()),
+            )
+        })?;
+    }
+    Ok(Some(images))
 }
 
 /// Parses a markdown agent: YAML frontmatter between `---` lines, then the

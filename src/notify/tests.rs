@@ -178,3 +178,124 @@ async fn a_failing_or_hanging_command_is_an_error() {
     // A command that ignores its stdin is fine.
     run("true", &batch, TIMEOUT).await.unwrap();
 }
+
+/// What an agent could put in a field: an escape sequence (colour, title,
+/// clipboard), a bell, DEL, a C1 CSI, a newline, a tab, bidi overrides
+/// and a zero-width space.
+const NASTY: &str =
+    "a\x1b]52;c;ZXZpbA==\x07b\x1b[2J\x7f\u{9b}31m\n\t\u{202e}cod.exe\u{2066}\u{200b}z";
+
+/// Proposals of every kind with `NASTY` in every field an agent (or a
+/// sidecar it took over, which writes the queue files) controls.
+fn nasty_proposals() -> Vec<Proposal> {
+    let n = |s: &str| format!("{s}{NASTY}");
+    let requests = [
+        Request::EgressBlock {
+            host: n("h.com"),
+            path_allowlist: vec![n("/p/")],
+            auth: Some(crate::supervise::proposal::AuthRequest {
+                scheme: n("bearer"),
+                token_ref: Some(n("TOKEN")),
+            }),
+        },
+        Request::PipelockBlock {
+            failed_url: n("https://h.com/"),
+            host: n("h.com"),
+        },
+        Request::CapabilityBlock {
+            dockerfile: n("FROM debian\n"),
+        },
+        Request::GitPush(crate::supervise::proposal::GitPush {
+            git_ref: n("refs/heads/x"),
+            old: n("0"),
+            new: n("1"),
+            land: true,
+            forward: vec![n("up")],
+            reasons: vec![n("changes protected path")],
+            diffstat: n(" a | 1 +"),
+            commits: vec![n("0123456 subject")],
+            protected_diff: n("+x"),
+        }),
+    ];
+    requests
+        .into_iter()
+        .enumerate()
+        .map(|(i, request)| {
+            let mut p = proposal(i);
+            p.id = n("id");
+            p.slug = n("slug");
+            p.created_at = n("2026");
+            p.justification = n("why");
+            p.request = request;
+            p
+        })
+        .collect()
+}
+
+/// Every string in a JSON value, keys too.
+fn strings(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+        serde_json::Value::Object(map) => map.iter().for_each(|(k, v)| {
+            out.push(k.clone());
+            strings(v, out);
+        }),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn no_field_reaches_the_command_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("stdin");
+    let command = script(dir.path(), &format!("cat > '{}'", out.display()));
+    let mut t = Throttle::new(Duration::ZERO, Duration::ZERO);
+    let now = Instant::now();
+    let proposals = nasty_proposals();
+    t.arrive(now, proposals.clone());
+    let batch = t.take(now).unwrap();
+    run(&command, &batch, TIMEOUT).await.unwrap();
+    let bytes = std::fs::read(&out).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    let raw: Vec<char> = text
+        .chars()
+        .filter(|c| {
+            c.is_control() || crate::dashboard::text::inert(&c.to_string()) != c.to_string()
+        })
+        .collect();
+    assert!(
+        raw.is_empty(),
+        "{} raw characters on stdin, the first: {:?}",
+        raw.len(),
+        &raw[..raw.len().min(5)]
+    );
+    // And once the command decodes the JSON: nothing it would act on.
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut all = Vec::new();
+    strings(&json, &mut all);
+    for s in &all {
+        assert_eq!(&crate::dashboard::text::inert(s), s, "a field is not inert");
+    }
+    // Every field is there, made visible rather than dropped.
+    assert_eq!(json["proposals"].as_array().unwrap().len(), proposals.len());
+    let visible = crate::dashboard::text::inert(NASTY);
+    for (i, kind) in [
+        "egress-block",
+        "pipelock-block",
+        "capability-block",
+        "git-push",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let p = &json["proposals"][i];
+        assert_eq!(p["request"]["tool"], *kind);
+        assert_eq!(p["justification"], format!("why{visible}"));
+        assert_eq!(p["slug"], format!("slug{visible}"));
+    }
+    assert_eq!(
+        json["proposals"][3]["request"]["commits"][0],
+        format!("0123456 subject{visible}")
+    );
+}

@@ -9,7 +9,10 @@
 //! .lock                  held while the operator's side changes the bottle
 //! compose.json           the compose project's document
 //! Dockerfile             the bottle's own Dockerfile, once a proposal
-//!                        changed it (built instead of the manifest's)
+//!                        changed it (built instead of the manifest's),
+//!                        its images pinned by id
+//! base-images.json       the images an agent's Dockerfile may read (kept
+//!                        by the host: approvals check against it)
 //! transcript.tar         the agent's session files, kept for `resume`
 //! smolvm-bundle.json     a smolmachines bottle's sidecars: compose.json
 //!                        without its agent
@@ -29,6 +32,7 @@
 //!                        smolmachines bottle's resolver answers
 //! supervise/             the supervise sidecar's folder and proposal queue
 //!   routes.json          what `list-egress-routes` shows
+//!   base-images.json     the images a capability-block may read
 //!   git-policy.md        the push policy in words
 //!   decisions.jsonl      what egress allowed and denied (the agent
 //!                        chooses the URLs in it)
@@ -51,6 +55,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::dockerfile::images;
 use crate::egress::config as egress;
 use crate::gitgate;
 
@@ -115,6 +120,12 @@ impl BottleDir {
     /// The bottle's own Dockerfile, once an approved proposal changed it.
     pub fn own_dockerfile(&self) -> PathBuf {
         self.at("Dockerfile")
+    }
+
+    /// The images an agent's Dockerfile may read
+    /// (`dockerfile::images::Allowed`), as the launch recorded them.
+    pub fn base_images(&self) -> PathBuf {
+        self.at(images::ALLOWED_FILE)
     }
 
     pub fn transcript(&self) -> PathBuf {
@@ -210,6 +221,11 @@ impl BottleDir {
     pub fn routes_view(&self) -> PathBuf {
         self.supervise_dir()
             .join(crate::supervise::server::ROUTES_VIEW)
+    }
+
+    /// The same list, for supervise to check a capability-block with.
+    pub fn supervise_base_images(&self) -> PathBuf {
+        self.supervise_dir().join(images::ALLOWED_FILE)
     }
 
     pub fn git_policy(&self) -> PathBuf {

@@ -5,8 +5,10 @@
 //!
 //! `queues` is where a bottle's proposals wait (supervise's and the git
 //! gate's), `routes` changes a bottle's routes, `push` decides the pushes
-//! the gate held, `shown` binds an approval to what its operator read.
+//! the gate held, `shown` binds an approval to what its operator read,
+//! `image` checks and applies a new Dockerfile.
 
+pub mod image;
 mod push;
 pub mod queues;
 mod routes;
@@ -16,17 +18,15 @@ use routes::add_route;
 pub use routes::{check_edit, edit_routes, edit_routes_in_editor, read_routes, routes_text};
 
 use super::audit::{self, Entry};
-use super::merge::{self, Asked};
+use super::merge::Asked;
 use super::preview::{self, Current, Preview};
 use super::proposal::{Decision, Origin, Proposal, Request, Response};
-use super::queue::{Queue, QueueError, check_id, now};
+use super::queue::{Queue, QueueError, check_id};
 use crate::backend::docker::gate::{Decide, DockerGate, GateError};
 use crate::egress::config::EgressConfig;
 use crate::exec::Sink;
 use crate::launch::LaunchError;
-use crate::launch::lifecycle::Context;
-use crate::launch::service;
-use crate::state::{Home, StateError, write_atomic};
+use crate::state::{Home, StateError};
 pub use shown::{DIGEST_LEN, digest};
 
 #[derive(Debug, thiserror::Error)]
@@ -163,12 +163,19 @@ pub fn preview_of(home: &Home, proposal: &Proposal) -> Preview {
         });
     let dockerfile =
         std::fs::read_to_string(home.bottle(&proposal.slug).agent_dockerfile()).unwrap_or_default();
+    let bases = match &proposal.request {
+        Request::CapabilityBlock { dockerfile } => {
+            Some(image::bases(home, &proposal.slug, dockerfile))
+        }
+        _ => None,
+    };
     preview::preview(
         &proposal.request,
         &Current {
             slug: &proposal.slug,
             routes: &routes,
             dockerfile: &dockerfile,
+            bases: bases.as_ref(),
         },
     )
 }
@@ -262,7 +269,7 @@ pub fn approve_with(
             scheme: None,
         },
         Request::CapabilityBlock { dockerfile } => {
-            let applied = rebuild(home, &proposal, dockerfile, &queue, sink)?;
+            let applied = image::rebuild(home, &proposal, dockerfile, &queue, sink)?;
             return Ok((proposal, applied));
         }
         Request::GitPush(held) => {
@@ -277,57 +284,6 @@ pub fn approve_with(
     })?;
     settle_suggestion(&queue, &proposal)?;
     Ok((proposal, Applied::Routes { note }))
-}
-
-/// capability-block: the new Dockerfile becomes the bottle's own, its state
-/// is kept, and it is taken down; `resume` rebuilds it.
-fn rebuild(
-    home: &Home,
-    proposal: &Proposal,
-    dockerfile: &str,
-    queue: &Queue,
-    sink: &Sink,
-) -> Result<Applied, ApplyError> {
-    let slug = &proposal.slug;
-    // Checked where it was asked for; checked again here, where it counts.
-    super::dockerfile::check(dockerfile).map_err(|reason| ApplyError::Dockerfile {
-        id: proposal.id.clone(),
-        reason,
-    })?;
-    let dir = home.bottle(slug);
-    let path = dir.own_dockerfile();
-    let before = std::fs::read_to_string(dir.agent_dockerfile()).unwrap_or_default();
-    write_atomic(&path, dockerfile.as_bytes(), 0o644)?;
-    home.mark_preserved(slug)?;
-    let resume = format!("bot-bottle resume {slug}");
-    let response = Response {
-        id: proposal.id.clone(),
-        decision: Decision::Approved,
-        reason: None,
-        decided_at: now(),
-        note: Some(format!(
-            "this bottle is being taken down; `{resume}` rebuilds it from your Dockerfile"
-        )),
-        replaced_by: None,
-    };
-    queue.respond(&response)?;
-    queue.archive(&proposal.id)?;
-    let (why, diff) = (
-        Some(proposal.justification.clone()),
-        merge::diff(&before, dockerfile, "Dockerfile"),
-    );
-    audit::append(
-        home,
-        slug,
-        &Entry::decision(proposal, "approved", why, diff),
-    )?;
-    let ctx = Context {
-        home,
-        sink,
-        interrupted: &std::sync::atomic::AtomicBool::new(false),
-    };
-    service::stop(&ctx, slug)?;
-    Ok(Applied::Rebuild { resume })
 }
 
 /// The request of a pending proposal, as the operator edits it.
@@ -448,6 +404,7 @@ fn settle_suggestion(queue: &Queue, proposal: &Proposal) -> Result<(), ApplyErro
 mod tests {
     use super::routes::tests::config;
     use super::*;
+    use crate::supervise::merge;
 
     /// The operator's edit is checked as the agent's input is, and is a
     /// new proposal: the edited one is withdrawn for it, never rewritten.

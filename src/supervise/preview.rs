@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::merge::{self, Asked};
 use super::proposal::{GitPush, Request};
+use crate::dockerfile::images::Resolved;
 use crate::egress::config::EgressConfig;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -26,6 +27,9 @@ pub struct Current<'a> {
     pub slug: &'a str,
     pub routes: &'a EgressConfig,
     pub dockerfile: &'a str,
+    /// For a capability-block: the images its Dockerfile reads, each with
+    /// its id on this engine, or why it may not read them.
+    pub bases: Option<&'a Result<Vec<Resolved>, String>>,
 }
 
 pub fn preview(request: &Request, current: &Current) -> Preview {
@@ -187,14 +191,12 @@ fn route(
 }
 
 fn image(current: &Current, dockerfile: &str) -> Preview {
-    let mut lines = vec![
-        format!(
-            "a new image for {}: approving takes the bottle down, and `bot-bottle resume {}` rebuilds it",
-            current.slug, current.slug
-        ),
-        "built with no network and an empty build context; the changes to the current Dockerfile:"
-            .into(),
-    ];
+    let mut lines = vec![format!(
+        "a new image for {}: approving takes the bottle down, and `bot-bottle resume {}` rebuilds it",
+        current.slug, current.slug
+    )];
+    lines.extend(bases(current.bases));
+    lines.push("the changes to the current Dockerfile:".into());
     let diff = merge::diff(current.dockerfile, dockerfile, "Dockerfile");
     if diff.is_empty() {
         lines.push("(none: it is the current Dockerfile)".into());
@@ -205,6 +207,34 @@ fn image(current: &Current, dockerfile: &str) -> Preview {
         widens_credential: false,
         needs_token: false,
     }
+}
+
+/// The images a new Dockerfile is built from, each with the id it is
+/// pinned to; or why approving it fails.
+fn bases(bases: Option<&Result<Vec<Resolved>, String>>) -> Vec<String> {
+    const REFUSED: &str = "REFUSED: approving fails:";
+    let bases = match bases {
+        None => return vec![format!("{REFUSED} the images it reads were not checked")],
+        Some(Err(reason)) => return vec![format!("{REFUSED} {reason}")],
+        Some(Ok(bases)) if bases.is_empty() => {
+            return vec![
+                "built from no image (scratch and its own stages), with no network and an empty build context".into(),
+            ];
+        }
+        Some(Ok(bases)) => bases,
+    };
+    let mut lines = vec![
+        "built with no network and an empty build context, from exactly these images of this engine (pinned by id, never pulled):".into(),
+    ];
+    for base in bases {
+        let named = &base.named;
+        let what = format!("line {}: {} {}", named.line, named.how, named.reference);
+        lines.push(match &base.id {
+            Some(id) => format!("  {what} = {id} ({})", named.grant.describe()),
+            None => format!("  {what}: not on this engine, and never pulled: {REFUSED} pull or build it, then look again"),
+        });
+    }
+    lines
 }
 
 #[cfg(test)]
@@ -248,6 +278,7 @@ mod tests {
                 slug: "dev-aaaaa",
                 routes: &routes,
                 dockerfile: "FROM debian:bookworm-slim\nUSER agent\n",
+                bases: Some(&Ok(vec![])),
             },
         )
     }
@@ -386,6 +417,66 @@ mod tests {
         assert!(
             same.contains("(none: it is the current Dockerfile)"),
             "{same}"
+        );
+    }
+
+    #[test]
+    fn a_new_dockerfile_shows_each_image_it_reads_with_the_id_it_is_pinned_to() {
+        use crate::dockerfile::images::{self, Allowed};
+        let dockerfile = "FROM debian:bookworm-slim\nCOPY --from=node:20 /a /a\n";
+        let allowed = Allowed {
+            own: vec!["debian:bookworm-slim".into()],
+            listed: vec!["node:20".into()],
+        };
+        let named = images::check(dockerfile, &allowed).unwrap();
+        let id = format!("sha256:{}", "c3".repeat(32));
+        let text = |bases: &Result<Vec<Resolved>, String>| {
+            let routes = routes();
+            let current = Current {
+                slug: "dev-aaaaa",
+                routes: &routes,
+                dockerfile: "FROM debian:bookworm-slim\n",
+                bases: Some(bases),
+            };
+            let request = Request::CapabilityBlock {
+                dockerfile: dockerfile.into(),
+            };
+            preview(&request, &current).lines[1..3].join("\n")
+        };
+        let both = Ok(vec![
+            Resolved {
+                named: named[0].clone(),
+                id: Some(id.clone()),
+            },
+            Resolved {
+                named: named[1].clone(),
+                id: Some(id.clone()),
+            },
+        ]);
+        let shown = text(&both);
+        assert_eq!(
+            shown,
+            format!(
+                "built with no network and an empty build context, from exactly these images of this engine (pinned by id, never pulled):\n  line 1: FROM debian:bookworm-slim = {id} (this bottle's own)"
+            )
+        );
+        let missing = Ok(vec![Resolved {
+            named: named[1].clone(),
+            id: None,
+        }]);
+        assert!(
+            text(&missing).ends_with(
+                "  line 2: COPY --from node:20: not on this engine, and never pulled: REFUSED: approving fails: pull or build it, then look again"
+            ),
+            "{}",
+            text(&missing)
+        );
+        let refused = Err("line 1: FROM private:1: not an image this bottle may build from".into());
+        assert!(
+            text(&refused)
+                .starts_with("REFUSED: approving fails: line 1: FROM private:1: not an image"),
+            "{}",
+            text(&refused)
         );
     }
 }

@@ -267,7 +267,7 @@ pub fn parse(tool: &str, args: &Map<String, Value>) -> Result<(Request, String),
         _ => {
             let dockerfile = text(args, "dockerfile", MAX_DOCKERFILE, true)?
                 .ok_or_else(|| bad("dockerfile", "is required: the whole new Dockerfile"))?;
-            super::dockerfile::check(&dockerfile).map_err(|p| bad("dockerfile", p))?;
+            crate::dockerfile::check(&dockerfile).map_err(|p| bad("dockerfile", p))?;
             Request::CapabilityBlock { dockerfile }
         }
     };

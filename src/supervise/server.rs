@@ -25,6 +25,7 @@ use super::proposal::{
     PIPELOCK_BLOCK, Proposal, Request, Response,
 };
 use super::queue::Queue;
+use crate::dockerfile::images::{self, Allowed};
 use crate::egress::client_key::ClientKey;
 use crate::egress::config::EgressConfig;
 
@@ -173,6 +174,26 @@ impl Supervisor {
         CallToolResult::success(vec![ContentBlock::text(lines.join("\n"))])
     }
 
+    /// A new Dockerfile reads only the images this bottle may read (its
+    /// own, and those the operator listed), as the plan wrote them down;
+    /// the host checks again when it is approved and before it is built.
+    fn readable_images(&self, request: &Request) -> Result<(), proposal::InputError> {
+        let Request::CapabilityBlock { dockerfile } = request else {
+            return Ok(());
+        };
+        let path = self.state_dir.join(images::ALLOWED_FILE);
+        let allowed: Allowed = crate::state::read_bounded(&path, MAX_POLICY)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        images::check(dockerfile, &allowed)
+            .map(|_| ())
+            .map_err(|problem| proposal::InputError {
+                field: "dockerfile".into(),
+                problem,
+            })
+    }
+
     /// The push policy the plan wrote (`gitgate::POLICY_FILE`); a bottle
     /// without one has no git gate.
     fn git_policy(&self) -> CallToolResult {
@@ -251,7 +272,7 @@ pub fn tools() -> Vec<Tool> {
         Tool::new(
             CAPABILITY_BLOCK,
             format!(
-                "Ask the operator for a changed image: pass the whole new Dockerfile (the current one is at {AGENT_DOCKERFILE}). It is built with no network and an empty build context: start FROM an image that has what you need and use RUN; ADD, COPY without --from, RUN options (--mount, --network) and parser directives are refused. If approved, this bottle is taken down to be rebuilt; your session ends."
+                "Ask the operator for a changed image: pass the whole new Dockerfile (the current one is at {AGENT_DOCKERFILE}). It is built with no network and an empty build context: start FROM an image that has what you need and use RUN; ADD, COPY without --from, RUN options (--mount, --network), heredocs and parser directives are refused. FROM and COPY --from may name only this bottle's own images (the one it runs, and those the current Dockerfile reads), the ones the operator listed, or earlier stages; a refusal lists them. If approved, this bottle is taken down to be rebuilt; your session ends."
             ),
             schema(json!({
                 "type": "object",
@@ -299,7 +320,10 @@ impl ServerHandler for Supervisor {
             return Ok(self.git_policy().into());
         }
         let args = request.arguments.unwrap_or_default();
-        let result = match proposal::parse(&request.name, &args) {
+        let parsed = proposal::parse(&request.name, &args).and_then(|(req, justification)| {
+            self.readable_images(&req).map(|()| (req, justification))
+        });
+        let result = match parsed {
             Ok((req, justification)) => self.ask(req, justification).await,
             Err(e) => CallToolResult::error(vec![ContentBlock::text(format!(
                 "invalid request, nothing was queued: {e}"
@@ -576,6 +600,46 @@ mod tests {
         let policy = "Your /workspace is a git clone.\n- Push early and often.\n";
         std::fs::write(dir.path().join(crate::gitgate::POLICY_FILE), policy).unwrap();
         assert_eq!(text(&s.git_policy()), policy);
+    }
+
+    #[test]
+    fn a_new_dockerfile_may_read_only_the_images_the_plan_wrote_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Supervisor::new(dir.path(), "dev-aaaaa", Duration::from_millis(10));
+        let ask = |dockerfile: &str| {
+            s.readable_images(&Request::CapabilityBlock {
+                dockerfile: dockerfile.into(),
+            })
+            .map_err(|e| e.to_string())
+        };
+        // No list: nothing may be read.
+        assert!(ask("FROM debian:bookworm-slim\n").is_err());
+        let allowed = Allowed {
+            own: vec!["debian:bookworm-slim".into()],
+            listed: vec!["node:20".into()],
+        };
+        std::fs::write(
+            dir.path().join(images::ALLOWED_FILE),
+            serde_json::to_string(&allowed).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            ask("FROM debian:bookworm-slim\nCOPY --from=node:20 /a /a\n"),
+            Ok(())
+        );
+        let err = ask("FROM debian:bookworm-slim\nCOPY --from=acme/private /a /a\n").unwrap_err();
+        assert!(
+            err.starts_with("dockerfile: line 2: COPY --from acme/private: not an image this bottle may build from"),
+            "{err}"
+        );
+        assert_eq!(
+            s.readable_images(&Request::PipelockBlock {
+                failed_url: "https://x.com/".into(),
+                host: "x.com".into()
+            })
+            .map_err(|e| e.to_string()),
+            Ok(())
+        );
     }
 
     #[test]

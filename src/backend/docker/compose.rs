@@ -52,6 +52,14 @@ pub fn check() -> Result<String, ComposeError> {
     }
 }
 
+/// Makes the project's networks and containers, and starts nothing: what
+/// runs in a container (an image's ENTRYPOINT first) waits for `up`.
+pub fn create(slug: &str, file: &Path, sink: &Sink) -> Result<(), ExecError> {
+    let mut cmd = DOCKER.command(["compose", "--progress", "plain", "-p", &project(slug), "-f"]);
+    cmd.arg(file).args(["up", "--no-start"]);
+    DOCKER.run_to(&mut cmd, sink)
+}
+
 /// Starts the bottle's services, then waits until every one is ready:
 /// each readiness probe runs in its service's container, all at once.
 pub fn up(slug: &str, file: &Path, sink: &Sink) -> Result<(), ExecError> {

@@ -242,6 +242,7 @@ mod tests {
             context_digest: None,
             live_routes: None,
             git_gate: None,
+            base_images: &[],
         })
         .unwrap();
         let meta = Metadata {
@@ -355,6 +356,7 @@ mod tests {
                 audit_log: &audit,
                 known_hosts: None,
             }),
+            base_images: &[],
         })
         .unwrap();
         let meta = Metadata {

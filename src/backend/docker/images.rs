@@ -13,7 +13,9 @@ use sha2::{Digest, Sha256};
 use super::cli_fetch;
 use super::plan::AgentImage;
 use crate::agent_cli::{self, CliSource, NPM_BUILD_ARG};
+use crate::dockerfile::images;
 use crate::exec::{DEBOOTSTRAP, DOCKER, ExecError, Sink, TAR};
+use crate::state::scratch::Scratch;
 
 /// The image the embedded Dockerfiles start from; `image bootstrap` makes it.
 pub const BASE_IMAGE: &str = "debian:bookworm-slim";
@@ -39,6 +41,12 @@ pub enum ImageError {
     NotStatic { binary: PathBuf },
     #[error("{path}: {reason}")]
     Io { path: PathBuf, reason: String },
+    #[error("{shown_as}: {reason}")]
+    Unpinned { shown_as: String, reason: String },
+    #[error(
+        "image {id}, which an approval pinned this bottle's Dockerfile to, is no longer on this engine (it is never pulled)"
+    )]
+    PinGone { id: String },
     #[error("cannot get {cli} for the image: npm: {npm}; PyPI: {pypi}")]
     CliUnavailable {
         cli: String,
@@ -64,6 +72,12 @@ impl ImageError {
             ImageError::CliUnavailable { .. } => Some(
                 "make npm's registry or PyPI reachable from this host (its npm or pip configuration: registry, mirror, proxy), or give the bottle an `image` that has the CLI".into(),
             ),
+            ImageError::Unpinned { .. } => Some(
+                "an agent's Dockerfile is built only as an approval wrote it; remove the file to go back to the bottle's own image".into(),
+            ),
+            ImageError::PinGone { .. } => Some(
+                "remove the bottle's Dockerfile (state/<identity>/Dockerfile) to go back to its own image, and ask the agent again".into(),
+            ),
             ImageError::Io { .. } => None,
         }
     }
@@ -79,12 +93,33 @@ impl ImageError {
 pub const STATIC_BUILD: &str = "RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target x86_64-unknown-linux-gnu";
 
 pub fn exists(tag: &str) -> Result<bool, ExecError> {
-    let mut cmd = DOCKER.command(["image", "inspect", "--format", "{{.Id}}", tag]);
+    Ok(image_id(tag)?.is_some())
+}
+
+/// The id (`sha256:…`) of the image `reference` names on this engine;
+/// None when there is none. Never pulls.
+pub fn image_id(reference: &str) -> Result<Option<String>, ExecError> {
+    let mut cmd = DOCKER.command(["image", "inspect", "--format", "{{.Id}}", "--", reference]);
     match DOCKER.output(&mut cmd) {
-        Ok(_) => Ok(true),
-        Err(ExecError::Failed { .. }) => Ok(false),
+        Ok(out) => Ok(Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())),
+        Err(ExecError::Failed { .. }) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Tags image `id` as its pin (`dockerfile::images::pin_tag`) unless the
+/// pin is that image already; an id the engine no longer has is
+/// `PinGone`, never pulled.
+pub fn pin(id: &str) -> Result<String, ImageError> {
+    let tag = images::pin_tag(id);
+    if image_id(&tag)?.as_deref() == Some(id) {
+        return Ok(tag);
+    }
+    if image_id(id)?.as_deref() != Some(id) {
+        return Err(ImageError::PinGone { id: id.to_owned() });
+    }
+    DOCKER.output(&mut DOCKER.command(["tag", "--", id, &tag]))?;
+    Ok(tag)
 }
 
 /// Makes the base image from Debian packages when it is missing: debootstrap
@@ -101,7 +136,9 @@ pub fn bootstrap(sink: &Sink) -> Result<bool, ImageError> {
     }
     let mirror = std::env::var("BOT_BOTTLE_DEBIAN_MIRROR")
         .unwrap_or_else(|_| "http://deb.debian.org/debian".into());
-    let root = temp_dir("bot-bottle-rootfs")?;
+    let scratch = scratch("rootfs")?;
+    // A folder debootstrap makes (0755): tar records it as the image's `/`.
+    let root = scratch.path().join("rootfs");
     let result = (|| {
         sink.line(&format!(
             "bot-bottle: debootstrap bookworm into {} ({mirror})",
@@ -135,7 +172,7 @@ pub fn bootstrap(sink: &Sink) -> Result<bool, ImageError> {
         DOCKER.check(&import, status, "docker import failed")?;
         Ok(())
     })();
-    let _ = fs::remove_dir_all(&root);
+    drop(scratch);
     result.map(|()| true)
 }
 
@@ -162,20 +199,13 @@ fn clear_dir(dir: &Path) {
     }
 }
 
-fn temp_dir(prefix: &str) -> Result<PathBuf, ImageError> {
-    let base = std::env::temp_dir();
-    for n in 0u32.. {
-        let dir = base.join(format!("{prefix}-{}-{n}", std::process::id()));
-        match fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(ImageError::io(&dir, e)),
-        }
-    }
-    Err(ImageError::io(
-        &base,
-        std::io::Error::other("no free temporary name"),
-    ))
+/// A private folder of one use under the temporary folder (see
+/// `state::scratch`), removed when dropped.
+fn scratch(purpose: &str) -> Result<Scratch, ImageError> {
+    Scratch::new(purpose).map_err(|e| ImageError::Io {
+        path: std::env::temp_dir(),
+        reason: e.to_string(),
+    })
 }
 
 /// Builds the agent image unless an image of that tag (that content) exists.
@@ -186,7 +216,18 @@ pub fn ensure_agent_image(image: &AgentImage, sink: &Sink) -> Result<(), ImageEr
     if exists(&image.tag)? {
         return Ok(());
     }
-    for base in base_images(&build.dockerfile) {
+    if build.pinned {
+        // An agent wrote it: it reads the images an approval pinned, each
+        // still that image, and nothing the engine would have to fetch.
+        let ids = images::pinned_ids(&build.dockerfile).map_err(|reason| ImageError::Unpinned {
+            shown_as: build.shown_as.clone(),
+            reason,
+        })?;
+        for id in ids {
+            pin(&id)?;
+        }
+    }
+    for base in images::plain_images(&build.dockerfile) {
         if base == BASE_IMAGE && !exists(&base)? {
             return Err(ImageError::BaseMissing(base));
         }
@@ -218,7 +259,8 @@ pub fn ensure_agent_image(image: &AgentImage, sink: &Sink) -> Result<(), ImageEr
     };
     // The CLI (hundreds of MB) is fetched into a folder of its own and
     // sent with the bottle's context as one archive; nothing is kept.
-    let cli = temp_dir("bot-bottle-cli")?;
+    let scratch = scratch("cli")?;
+    let cli = scratch.path().to_path_buf();
     let result = (|| {
         let source = cli_fetch::fetch(pin, &cli, sink)?;
         let npm = match source {
@@ -234,7 +276,7 @@ pub fn ensure_agent_image(image: &AgentImage, sink: &Sink) -> Result<(), ImageEr
             write_context(stdin, build.context.as_deref(), &cli, &build.dockerfile)
         })
     })();
-    let _ = fs::remove_dir_all(&cli);
+    drop(scratch);
     result
 }
 
@@ -332,27 +374,6 @@ fn write_context(
     header.set_cksum();
     tar.append_data(&mut header, CLI_BUILD_DOCKERFILE, dockerfile.as_bytes())?;
     tar.finish()
-}
-
-/// The images a Dockerfile starts from, without build stages' own names.
-pub fn base_images(dockerfile: &str) -> Vec<String> {
-    let mut stages: Vec<String> = Vec::new();
-    let mut bases = Vec::new();
-    for line in dockerfile.lines() {
-        let mut words = line.split_whitespace();
-        if !words.next().is_some_and(|w| w.eq_ignore_ascii_case("FROM")) {
-            continue;
-        }
-        let rest: Vec<&str> = words.filter(|w| !w.starts_with("--")).collect();
-        let Some(image) = rest.first() else { continue };
-        if *image != "scratch" && !stages.iter().any(|s| s == image) {
-            bases.push((*image).to_owned());
-        }
-        if rest.len() >= 3 && rest[1].eq_ignore_ascii_case("AS") {
-            stages.push(rest[2].to_owned());
-        }
-    }
-    bases
 }
 
 /// A digest of a build context: every file's path and bytes, `.git` aside.
@@ -574,27 +595,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn from_lines() {
-        let cases: &[(&str, &[&str])] = &[
-            (
-                "FROM debian:bookworm-slim\nRUN x",
-                &["debian:bookworm-slim"],
-            ),
-            (
-                "from --platform=linux/amd64 node:20 AS build\nFROM build\nFROM scratch",
-                &["node:20"],
-            ),
-            (
-                "# FROM nope\nFROM a AS b\nFROM b AS c\nFROM c\nFROM d",
-                &["a", "d"],
-            ),
-        ];
-        for (dockerfile, want) in cases {
-            assert_eq!(base_images(dockerfile), *want, "{dockerfile}");
-        }
-    }
-
-    #[test]
     fn derived_images_share_their_source_digest_and_the_gate_needs_git() {
         assert_eq!(
             vm_image_tag("bot-bottle-agent:0123abcd"),
@@ -606,7 +606,7 @@ mod tests {
             "bot-bottle-git-gate:0123abcd"
         );
         let dockerfile = gate_dockerfile();
-        assert_eq!(base_images(&dockerfile), [BASE_IMAGE]);
+        assert_eq!(images::plain_images(&dockerfile), [BASE_IMAGE]);
         assert!(dockerfile.contains("command -v git"), "{dockerfile}");
         assert!(dockerfile.ends_with("ENTRYPOINT [\"/bot-bottle\"]\n"));
     }

@@ -103,6 +103,9 @@ pub struct PlanInput<'a> {
     /// The operator's repository `--cwd` is in: the bottle gets a git gate
     /// and its workspace is a clone.
     pub git_gate: Option<GateInput<'a>>,
+    /// `capability.base_images` of the operator's manifest: what an
+    /// agent's Dockerfile may read besides the bottle's own images.
+    pub base_images: &'a [String],
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -142,6 +145,9 @@ pub struct ImageBuild {
     pub network: bool,
     /// The agent CLI the Dockerfile asks for (`# bot-bottle-cli:`).
     pub cli: Option<&'static CliPin>,
+    /// An agent wrote it: it reads only images an approval pinned by id
+    /// (`dockerfile::images::pinned_ids`), checked again before the build.
+    pub pinned: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -286,7 +292,14 @@ pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
         }
     };
     let env = agent_env(input, &routes, &mcp_url);
-    let files = files(input, &live, &mcp_url, &env, session.prompt.as_deref());
+    let files = files(
+        input,
+        &live,
+        &agent_image.tag,
+        &mcp_url,
+        &env,
+        session.prompt.as_deref(),
+    );
     let compose = compose_file::compose(input, &agent_image.tag, &env, &limits);
     let preflight =
         preflight::preflight(input, &agent_image, &routes, &live, &env, &session, &limits);
@@ -343,6 +356,7 @@ fn agent_image(image: &ImageSource, context_digest: Option<&str>) -> Result<Agen
                     shown_as: d.shown_as.clone(),
                     network: !d.from_agent,
                     cli,
+                    pinned: d.from_agent,
                 }),
             }
         }
@@ -483,6 +497,7 @@ pub fn placeholder_token(host_env: &str) -> String {
 fn files(
     input: &PlanInput,
     live: &LiveRoutes,
+    agent_tag: &str,
     mcp_url: &str,
     env: &[(String, String)],
     prompt: Option<&str>,
@@ -523,6 +538,16 @@ fn files(
     }
     // What list-egress-routes shows; the host rewrites it with the routes.
     add(rel.routes_view(), FileContent::Text(pretty(&config)), 0o644);
+    // What a capability-block may read: the host's record, and supervise's
+    // copy to check the tool call with.
+    let allowed = agent_files::allowed_images(input, agent_tag);
+    let allowed = pretty(&serde_json::to_value(allowed).unwrap_or_default());
+    add(rel.base_images(), FileContent::Text(allowed.clone()), 0o600);
+    add(
+        rel.supervise_base_images(),
+        FileContent::Text(allowed),
+        0o644,
+    );
 
     if let Some(gate) = &input.git_gate {
         git_gate::add_files(input, gate, live, &mut add);

@@ -332,6 +332,7 @@ fn held_push() -> Pending {
                 trust_upstream_ca: vec![],
             },
             dockerfile: "",
+            bases: None,
         },
     );
     Pending { proposal, preview }

@@ -2,6 +2,7 @@
 //! approved and rejected, a launch's preflight and bring-up, a stop, and
 //! the editor and pager the terminal is handed to.
 
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use super::Shared;
@@ -12,6 +13,7 @@ use crate::launch::lifecycle::Context;
 use crate::launch::service::{self, Planned};
 use crate::manifest::{self, Sources};
 use crate::state::Home;
+use crate::state::scratch::Scratch;
 use crate::supervise::apply::{self, Applied};
 use crate::tmux::control::PaneId;
 
@@ -130,13 +132,25 @@ async fn approve(
 /// Edits a proposal's request in $EDITOR (the terminal is ours meanwhile);
 /// returns the id of the new proposal the edit became.
 pub(super) fn modify(home: &Home, id: &str) -> Result<String, String> {
+    modify_with(home, id, exec::edit)
+}
+
+/// `modify`, the file handed to `editor`.
+fn modify_with(
+    home: &Home,
+    id: &str,
+    editor: impl FnOnce(&Path) -> Result<(), exec::ExecError>,
+) -> Result<String, String> {
     let text = apply::request_text(home, id).map_err(|e| e.to_string())?;
-    let path = std::env::temp_dir().join(format!("bot-bottle-proposal-{id}.json"));
-    std::fs::write(&path, text).map_err(|e| e.to_string())?;
-    let edited = exec::edit(&path)
+    // A folder of its own, not a name in /tmp someone else could make first.
+    let scratch = Scratch::new("proposal").map_err(|e| e.to_string())?;
+    let path = scratch
+        .write("request.json", text.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let edited = editor(&path)
         .map_err(|e| e.to_string())
         .and_then(|()| std::fs::read_to_string(&path).map_err(|e| e.to_string()));
-    let _ = std::fs::remove_file(&path);
+    drop(scratch);
     apply::modify(home, id, &edited?)
         .map(|p| p.id)
         .map_err(|e| e.to_string())
@@ -170,14 +184,20 @@ pub(super) fn edit_routes(home: &Home, slug: &str) -> String {
 /// `v` in the detail: its text in $PAGER (the terminal is the pager's
 /// meanwhile).
 pub(super) fn view(id: &str, text: &str) -> Result<(), String> {
-    let path = std::env::temp_dir().join(format!(
-        "bot-bottle-proposal-{id}-{}.txt",
-        std::process::id()
-    ));
-    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let shown = exec::page(&path).map_err(|e| e.to_string());
-    let _ = std::fs::remove_file(&path);
-    shown
+    view_with(id, text, exec::page)
+}
+
+/// `view`, the file handed to `pager`.
+fn view_with(
+    id: &str,
+    text: &str,
+    pager: impl FnOnce(&Path) -> Result<(), exec::ExecError>,
+) -> Result<(), String> {
+    let scratch = Scratch::new("proposal").map_err(|e| e.to_string())?;
+    let path = scratch
+        .write(&format!("{id}.txt"), text.as_bytes())
+        .map_err(|e| e.to_string())?;
+    pager(&path).map_err(|e| e.to_string())
 }
 
 async fn preflight(shared: &Shared, request: NewAgent) -> Result<(), String> {
@@ -283,4 +303,83 @@ async fn in_log_pane<T: Send + 'static>(
     .await
     .map_err(|e| e.to_string())?;
     Ok((pane, done))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::scratch::planted::Planted;
+    use crate::supervise::proposal::Request;
+    use crate::supervise::queue::Queue;
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::symlink_metadata(path)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    #[test]
+    fn the_editor_and_the_pager_get_private_files_and_planted_links_are_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home {
+            root: dir.path().to_path_buf(),
+        };
+        let slug = crate::state::Slug::mint("plant").into_string();
+        let queue = Queue::new(&home.bottle(&slug).supervise_dir());
+        let asked = Request::EgressBlock {
+            host: "pypi.org".into(),
+            path_allowlist: vec![],
+            auth: None,
+        };
+        let p = queue.submit(&slug, asked, "why".into()).unwrap();
+        let watched = dir.path().join("watched");
+        std::fs::write(&watched, "the operator's file").unwrap();
+
+        // Where `m` used to write the request.
+        let planted = Planted::at(&format!("bot-bottle-proposal-{}.json", p.id), &watched);
+        let mut handed = None;
+        modify_with(&home, &p.id, |path| {
+            handed = Some((path.to_path_buf(), mode(path), mode(path.parent().unwrap())));
+            Ok(())
+        })
+        .unwrap();
+        let (path, file_mode, dir_mode) = handed.unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&watched).unwrap(),
+            "the operator's file"
+        );
+        assert!(planted.intact(&watched));
+        assert_eq!((file_mode, dir_mode), (0o600, 0o700), "{}", path.display());
+        assert!(!path.exists(), "removed afterwards");
+        drop(planted);
+
+        // Where `v` used to write the text for the pager.
+        let planted = Planted::at(
+            &format!("bot-bottle-proposal-{}-{}.txt", p.id, std::process::id()),
+            &watched,
+        );
+        let mut handed = None;
+        view_with(&p.id, "the proposal", |path| {
+            handed = Some((
+                path.to_path_buf(),
+                std::fs::read_to_string(path).unwrap(),
+                mode(path),
+                mode(path.parent().unwrap()),
+            ));
+            Ok(())
+        })
+        .unwrap();
+        let (path, text, file_mode, dir_mode) = handed.unwrap();
+        assert_eq!(text, "the proposal");
+        assert_eq!(
+            std::fs::read_to_string(&watched).unwrap(),
+            "the operator's file"
+        );
+        assert!(planted.intact(&watched));
+        assert_eq!((file_mode, dir_mode), (0o600, 0o700), "{}", path.display());
+        assert!(!path.exists(), "removed afterwards");
+    }
 }

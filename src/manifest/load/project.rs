@@ -197,6 +197,17 @@ fn read_raw(
                 )),
             });
         }
+        if parse::capability_base_images(&text, &src)?.is_some() {
+            return Err(ManifestError::Invalid {
+                place: Place::file(&src.origin),
+                key: "capability".into(),
+                message: "is read from $BOT_BOTTLE_HOME/bot-bottle.json only: a project's manifest may not choose which of your images an agent's Dockerfile can read".into(),
+                hint: Some(format!(
+                    "move it to {}",
+                    sources.home.join("bot-bottle.json").display()
+                )),
+            });
+        }
         let (agents, bottles) = parse::parse_json(&text, &src)?;
         level.agents.extend(agents);
         level.bottles.extend(bottles);

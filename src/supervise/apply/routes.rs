@@ -12,6 +12,7 @@ use crate::egress::config::{EgressConfig, ROUTES_FILE, Tokens};
 use crate::egress::policy::Policy;
 use crate::exec::ExecError;
 use crate::manifest::{parse_scheme, validate_host};
+use crate::state::scratch::Scratch;
 use crate::state::{Home, LiveRoutes, StateError, read_bounded, write_atomic};
 use crate::supervise::audit::{self, Entry};
 use crate::supervise::merge::{self, Asked};
@@ -198,22 +199,26 @@ pub fn edit_routes(home: &Home, slug: &str, edited: &str) -> Result<Option<Strin
 /// if the reload fails, audited). The terminal is the editor's meanwhile.
 /// Returns the diff, or None when nothing changed.
 pub fn edit_routes_in_editor(home: &Home, slug: &str) -> Result<Option<String>, ApplyError> {
+    edit_routes_with(home, slug, crate::exec::edit)
+}
+
+/// `edit_routes_in_editor`, the file handed to `editor`.
+fn edit_routes_with(
+    home: &Home,
+    slug: &str,
+    editor: impl FnOnce(&Path) -> Result<(), ExecError>,
+) -> Result<Option<String>, ApplyError> {
     let (_, text) = routes_text(home, slug)?;
-    let dir = std::env::temp_dir().join(format!("bot-bottle-edit-{}-{slug}", std::process::id()));
-    let io = |path: &Path, e: std::io::Error| StateError::Io {
-        path: path.to_path_buf(),
+    // A folder of its own, not a name in /tmp someone else could make first.
+    let scratch = Scratch::new("edit")?;
+    let path = scratch.write(ROUTES_FILE, text.as_bytes())?;
+    editor(&path).map_err(ApplyError::Editor)?;
+    let edited = std::fs::read_to_string(&path).map_err(|e| StateError::Io {
+        path: path.clone(),
         reason: e.to_string(),
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-    let path = dir.join(ROUTES_FILE);
-    let result = (|| {
-        std::fs::write(&path, &text).map_err(|e| io(&path, e))?;
-        crate::exec::edit(&path).map_err(ApplyError::Editor)?;
-        let edited = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
-        edit_routes(home, slug, &edited)
-    })();
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    })?;
+    drop(scratch);
+    edit_routes(home, slug, &edited)
 }
 
 /// What an edit may not do: name bad hosts or paths, use a token slot that
@@ -353,5 +358,48 @@ pub(super) mod tests {
             }))
             .contains("is not bearer")
         );
+    }
+
+    #[test]
+    fn the_editor_gets_a_private_file_and_a_planted_link_is_not_followed() {
+        use crate::state::scratch::planted::Planted;
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home {
+            root: dir.path().to_path_buf(),
+        };
+        let slug = crate::state::Slug::mint("plant").into_string();
+        let bottle = home.bottle(&slug);
+        std::fs::create_dir_all(bottle.egress_dir()).unwrap();
+        std::fs::write(bottle.egress_routes(), merge::pretty(&config())).unwrap();
+        std::fs::write(bottle.egress_tokens(), r#"{"t0": "x"}"#).unwrap();
+        std::fs::write(bottle.metadata(), "{}").unwrap();
+        // Another user's link where the edit used to go.
+        let watched = tempfile::tempdir().unwrap();
+        let planted = Planted::at(
+            &format!("bot-bottle-edit-{}-{slug}", std::process::id()),
+            watched.path(),
+        );
+        let mut handed = None;
+        let changed = edit_routes_with(&home, &slug, |path| {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode();
+            handed = Some((
+                path.to_path_buf(),
+                mode(path) & 0o777,
+                mode(path.parent().unwrap()) & 0o777,
+            ));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(changed, None);
+        let (path, file_mode, dir_mode) = handed.unwrap();
+        assert_eq!(
+            std::fs::read_dir(watched.path()).unwrap().count(),
+            0,
+            "nothing was written through the planted link"
+        );
+        assert!(planted.intact(watched.path()));
+        assert_eq!((file_mode, dir_mode), (0o600, 0o700), "{}", path.display());
+        assert!(!path.exists(), "removed afterwards");
     }
 }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use super::{AGENT_CONFIG_DIR, FileContent, PlanInput, READY_FILE, WORKDIR, pretty};
+use crate::dockerfile::images::{self, Allowed};
 use crate::manifest::{ImageSource, Role};
 use crate::provider::{self, AGENT_HOME, Provider};
 use crate::state::BottleDir;
@@ -31,14 +32,9 @@ pub(super) fn add_agent_files(
         );
     }
     // The current image, for the agent to start a capability-block from.
-    let dockerfile = match &input.bottle.image {
-        Some(ImageSource::Dockerfile(d)) => d.contents.clone(),
-        Some(ImageSource::Image(reference)) => format!("FROM {reference}\n"),
-        None => String::new(),
-    };
     add(
         BottleDir::relative().agent_dockerfile(),
-        FileContent::Text(dockerfile),
+        FileContent::Text(current_dockerfile(input)),
         0o644,
     );
     let mcp = json!({"mcpServers": {"bot-bottle": {"type": "http", "url": mcp_url}}});
@@ -74,6 +70,31 @@ pub(super) fn add_agent_files(
         FileContent::Text(start_script(input, prompt)),
         0o755,
     );
+}
+
+/// The bottle's current Dockerfile, as the agent reads it.
+fn current_dockerfile(input: &PlanInput) -> String {
+    match &input.bottle.image {
+        Some(ImageSource::Dockerfile(d)) => d.contents.clone(),
+        Some(ImageSource::Image(reference)) => format!("FROM {reference}\n"),
+        None => String::new(),
+    }
+}
+
+/// What a capability-block may read: the bottle's own images (the one it
+/// runs, tagged `agent_tag`, and those its current Dockerfile reads) and
+/// the operator's `capability.base_images`.
+pub(super) fn allowed_images(input: &PlanInput, agent_tag: &str) -> Allowed {
+    let mut own = vec![agent_tag.to_owned()];
+    for image in images::plain_images(&current_dockerfile(input)) {
+        if !own.contains(&image) {
+            own.push(image);
+        }
+    }
+    Allowed {
+        own,
+        listed: input.base_images.to_vec(),
+    }
 }
 
 /// Runs in the agent container as its user: puts the bottle's files where

