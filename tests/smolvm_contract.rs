@@ -1507,3 +1507,65 @@ async fn egress_with_a_bottle_key_serves_only_its_holder() {
     );
     assert!(!log.contains(key.expose()), "the key was logged");
 }
+
+/// Copies into the machine (`--cwd`, a resumed transcript) go through a
+/// folder of root's with a name no one can guess, not a fixed name in
+/// /tmp where an image (an approved capability-block one) holds what it
+/// likes: its links there are neither written through nor replaced, no
+/// setuid bit comes across, and nothing is left behind.
+#[test]
+fn copies_into_the_machine_follow_no_link_of_the_image() {
+    if !docker_or_skip("copies_into_the_machine_follow_no_link_of_the_image") {
+        return;
+    }
+    let c = Contract::new();
+    write_home_manifest(
+        &c,
+        r#"{
+          "agents": {"lnk": {"provider": "shell", "bottle": "lnkbox"}},
+          "bottles": {"lnkbox": {"dockerfile": "lnk.Dockerfile"}}
+        }"#,
+    );
+    std::fs::write(
+        c.env.home().join("lnk.Dockerfile"),
+        r#"FROM debian:bookworm-slim
+RUN useradd -u 1000 -m -s /bin/sh agent && mkdir -p /etc/ssl/certs \
+ && echo untouched > /etc/bb-victim \
+ && ln -s /etc/bb-victim /tmp/.bb-copy.tar \
+ && ln -s /etc/bb-victim /tmp/.bb-restore.tar
+"#,
+    )
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("hello.txt"), "hi\n").unwrap();
+    let suid = work.path().join("suid");
+    std::fs::write(&suid, "#!/bin/sh\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&suid, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let cwd = format!("--cwd={}", work.path().display());
+    let slug = c.start_with("lnk", &[&cwd], &[]);
+    let (code, out, err) = c.run(&[
+        "exec",
+        &slug,
+        "--",
+        "sh",
+        "-c",
+        "cat /etc/bb-victim /workspace/hello.txt; stat -c '%U %a' /workspace/suid; ls -A /tmp | grep -vx .bot-bottle-ready",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "untouched",
+            "hi",
+            "agent 755",
+            ".bb-copy.tar",
+            ".bb-restore.tar"
+        ],
+        "root wrote through the image's link, or left the archive: {out}"
+    );
+    let (code, _, err) = c.run(&["stop", &slug]);
+    assert_eq!(code, 0, "{err}");
+    c.assert_gone(&slug);
+}

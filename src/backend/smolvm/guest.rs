@@ -2,12 +2,13 @@
 //! `machine exec`, and `machine cp` (binary-safe) into it; out of it, the
 //! transcript is streamed by `machine exec --stream` and counted here.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::argv::{self, As};
 use crate::backend::docker::session::{Io, Snapshot};
 use crate::exec::{Capped, ExecError, SMOLVM, Sink, TAR};
 use crate::provider::shell_quote;
+use crate::state::scratch::Scratch;
 
 pub fn sh(script: &str) -> Vec<String> {
     vec!["sh".into(), "-c".into(), script.into()]
@@ -27,18 +28,79 @@ pub fn run_quiet(args: &[String]) -> Result<(), ExecError> {
     SMOLVM.output(&mut cmd).map(|_| ())
 }
 
-/// Unpacks the archive at `archive` into `dest`, owned by the agent.
-fn unpack_script(archive: &str, dest: &str) -> String {
+/// Unpacks `archive` (in the private folder `dir`) into `dest`, owned by
+/// the agent, then removes the folder. The archive's owners and modes are
+/// not kept (`--no-same-owner`, `--no-same-permissions`): nothing it holds
+/// becomes root's, or setuid.
+fn unpack_script(dir: &str, archive: &str, dest: &str) -> String {
     format!(
-        "set -e\nmkdir -p {d}\ntar -x -f {archive} -C {d}\nchown -R 1000:1000 {d}\nrm -f {archive}\n",
-        d = shell_quote(dest)
+        "set -e
+mkdir -p {d}
+tar --no-same-owner --no-same-permissions -x -f {a} -C {d}
+chown -R 1000:1000 {d}
+rm -rf {dir}
+",
+        a = shell_quote(archive),
+        d = shell_quote(dest),
+        dir = shell_quote(dir),
     )
 }
 
+/// A folder for a copy into the machine that only root may enter, with a
+/// name no one can guess (`mktemp -d`, as root): the agent can neither
+/// plant a link where the copy lands nor swap the archive before root
+/// unpacks it. A fixed name in /tmp (an approved image may hold a link
+/// there) would have root write, and unpack, where the agent chose.
+fn private_dir(name: &str) -> Result<String, ExecError> {
+    let args = argv::exec(
+        name,
+        &sh("mktemp -d /tmp/.bb-copy.XXXXXXXXXX"),
+        Io::Detached,
+        None,
+        "/",
+        As::Root,
+    );
+    let mut cmd = SMOLVM.command(args);
+    cmd.stdin(std::process::Stdio::null());
+    let out = SMOLVM.output(&mut cmd)?;
+    let dir = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    checked_dir(&dir).ok_or_else(|| ExecError::Failed {
+        command: "smolvm machine exec mktemp".into(),
+        status: "unexpected output".into(),
+        stderr: format!("mktemp printed {:?}, not a folder under /tmp", clip(&dir)),
+    })
+}
+
+/// What `mktemp -d /tmp/.bb-copy.XXXXXXXXXX` prints, and nothing else.
+fn checked_dir(dir: &str) -> Option<String> {
+    let rest = dir.strip_prefix("/tmp/.bb-copy.")?;
+    let ok = rest.len() == 10 && rest.chars().all(|c| c.is_ascii_alphanumeric());
+    ok.then(|| dir.to_owned())
+}
+
+fn clip(text: &str) -> String {
+    text.chars().take(80).collect()
+}
+
+/// A host archive into the machine's `dest`: copied into a folder of
+/// root's (`private_dir`), unpacked there as root for the agent.
+fn send_archive(name: &str, archive: &Path, dest: &str) -> Result<(), ExecError> {
+    let dir = private_dir(name)?;
+    let guest = format!("{dir}/archive.tar");
+    run_quiet(&argv::copy_to(name, archive, &guest))?;
+    root(name, &unpack_script(&dir, &guest, dest))
+}
+
 /// A host folder's contents into `dest`, leaving out the top-level
-/// entries in `exclude`: packed on the host, copied, unpacked as root.
+/// entries in `exclude`: packed on the host (in a private scratch folder),
+/// copied, unpacked as root.
 pub fn copy_in(name: &str, from: &Path, dest: &str, exclude: &[&str]) -> Result<(), ExecError> {
-    let local = temp_path("bot-bottle-copy");
+    let scratch = Scratch::new("copy").map_err(|e| ExecError::Failed {
+        command: "a scratch folder for the copy".into(),
+        status: "failed".into(),
+        stderr: e.to_string(),
+    })?;
+    let local = scratch.path().join("copy.tar");
     let mut tar = TAR.command(
         exclude
             .iter()
@@ -46,13 +108,8 @@ pub fn copy_in(name: &str, from: &Path, dest: &str, exclude: &[&str]) -> Result<
             .chain(["-c".into(), "-f".into(), local.display().to_string()])
             .chain(["-C".into(), from.display().to_string(), ".".into()]),
     );
-    let guest = "/tmp/.bb-copy.tar";
-    let result = TAR
-        .output(&mut tar)
-        .and_then(|_| run_quiet(&argv::copy_to(name, &local, guest)))
-        .and_then(|()| root(name, &unpack_script(guest, dest)));
-    let _ = std::fs::remove_file(&local);
-    result
+    TAR.output(&mut tar)?;
+    send_archive(name, &local, dest)
 }
 
 /// The agent's `dir` as a tar file on the host, streamed out of the
@@ -89,9 +146,7 @@ fn snapshot_script(dir: &str) -> String {
 
 /// A snapshot unpacked into the agent's `into`.
 pub fn restore(name: &str, from: &Path, into: &str) -> Result<(), ExecError> {
-    let guest = "/tmp/.bb-restore.tar";
-    run_quiet(&argv::copy_to(name, from, guest))?;
-    root(name, &unpack_script(guest, into))
+    send_archive(name, from, into)
 }
 
 /// `sh -c script` in the machine as root.
@@ -104,11 +159,6 @@ pub fn root(name: &str, script: &str) -> Result<(), ExecError> {
         "/",
         As::Root,
     ))
-}
-
-fn temp_path(prefix: &str) -> PathBuf {
-    let n: u64 = rand::random();
-    std::env::temp_dir().join(format!("{prefix}-{}-{n:x}.tar", std::process::id()))
 }
 
 #[cfg(test)]
@@ -128,10 +178,29 @@ mod tests {
     }
 
     #[test]
-    fn unpacking_quotes_the_destination() {
+    fn unpacking_quotes_and_keeps_no_owner_or_mode() {
         assert_eq!(
-            unpack_script("/tmp/a.tar", "/home/agent/my dir"),
-            "set -e\nmkdir -p '/home/agent/my dir'\ntar -x -f /tmp/a.tar -C '/home/agent/my dir'\nchown -R 1000:1000 '/home/agent/my dir'\nrm -f /tmp/a.tar\n"
+            unpack_script(
+                "/tmp/.bb-copy.AbC123xyz0",
+                "/tmp/.bb-copy.AbC123xyz0/archive.tar",
+                "/home/agent/my dir"
+            ),
+            "set -e\nmkdir -p '/home/agent/my dir'\ntar --no-same-owner --no-same-permissions -x -f /tmp/.bb-copy.AbC123xyz0/archive.tar -C '/home/agent/my dir'\nchown -R 1000:1000 '/home/agent/my dir'\nrm -rf /tmp/.bb-copy.AbC123xyz0\n"
         );
+    }
+
+    #[test]
+    fn only_what_mktemp_makes_is_taken_for_the_private_folder() {
+        let cases = [
+            ("/tmp/.bb-copy.AbC123xyz0", true),
+            ("/tmp/.bb-copy.AbC123xyz", false),
+            ("/tmp/.bb-copy.AbC123xyz0/..", false),
+            ("/tmp/.bb-copy.AbC12 xyz0", false),
+            ("/etc/.bb-copy.AbC123xyz0", false),
+            ("", false),
+        ];
+        for (dir, ok) in cases {
+            assert_eq!(checked_dir(dir).is_some(), ok, "{dir:?}");
+        }
     }
 }
