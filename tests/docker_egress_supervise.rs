@@ -614,6 +614,8 @@ fn capability_block_rebuilds_the_bottle_on_resume() {
             ),
         ),
     ] {
+        // Read first (`approve` applies only what `proposals` showed).
+        assert_eq!(env.run(&["proposals"]).0, 0);
         let (code, _, err) = env.run(&["approve", planted]);
         assert_eq!(code, 2, "{err}");
         assert!(err.contains(&want), "{want}\n{err}");
