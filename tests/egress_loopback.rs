@@ -908,3 +908,72 @@ async fn slow_and_idle_clients_are_let_go() {
     assert_eq!(code, 200, "{body}");
     drop(hogs);
 }
+
+/// Sends `head` and then all of `body` to the proxy over plain TCP, while
+/// reading the answer to its end. Returns whether every byte of the body
+/// went out (an error when the connection was reset under the client),
+/// and the answer.
+async fn send_whole(proxy: &Proxy, head: &str, body: Vec<u8>) -> (std::io::Result<()>, String) {
+    let stream = TcpStream::connect(proxy.addr).await.unwrap();
+    let (mut rx, mut tx) = stream.into_split();
+    let head = head.to_owned();
+    let sender = tokio::spawn(async move {
+        tx.write_all(head.as_bytes()).await?;
+        for piece in body.chunks(64 * 1024) {
+            tx.write_all(piece).await?;
+        }
+        tx.flush().await?;
+        // Keep the sending half open until the answer is read.
+        Ok::<_, std::io::Error>(tx)
+    });
+    let mut answer = Vec::new();
+    let read = rx.read_to_end(&mut answer);
+    let _ = tokio::time::timeout(Duration::from_secs(60), read).await;
+    let sent = sender.await.unwrap().map(drop);
+    (sent, String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_reach_a_client_still_sending() {
+    let proxy = start_proxy(Limits::default()).await;
+    // Far more than the socket buffers hold: the client is still sending
+    // when the proxy decides.
+    let size = 24 * 1024 * 1024;
+    let mut with_key = vec![b'a'; size];
+    let key = format!(" AKIA{} ", "QWERTYUIOPASDFGH");
+    with_key[4 << 20..(4 << 20) + key.len()].copy_from_slice(key.as_bytes());
+    let cases = [
+        // Refused from its headers: an unknown host, a secret in a header.
+        ("elsewhere.test", "", vec![b'a'; size], "elsewhere.test"),
+        (
+            "plain.test",
+            "X-Debug: AKIAQWERTYUIOPASDFGH\r\n",
+            vec![b'a'; size],
+            "secret",
+        ),
+        // Refused part way: compressed and too large to check, a secret
+        // in a body that streams.
+        (
+            "plain.test",
+            "Content-Encoding: gzip\r\n",
+            vec![b'a'; size],
+            "too large to decode",
+        ),
+        ("plain.test", "", with_key, "secret"),
+    ];
+    for (host, extra, body, why) in cases {
+        let head = format!(
+            "POST http://{host}/upload HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let (sent, answer) = send_whole(&proxy, &head, body).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 403") && answer.contains(why),
+            "{host} {extra}: {answer:?}"
+        );
+        assert!(
+            sent.is_ok(),
+            "{host} {extra}: sending was cut off: {sent:?}"
+        );
+    }
+}
