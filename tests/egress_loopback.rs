@@ -1031,6 +1031,14 @@ async fn layered_encodings_are_refused() {
         hex(STANDARD.encode(gzip(own.as_bytes())).as_bytes()),
         base32(&zlib(key.as_bytes())),
         STANDARD.encode(STANDARD.encode(gzip(key.as_bytes()))),
+        format!(
+            r#"{{"type":"Buffer","data":[{}]}}"#,
+            GH_TOKEN
+                .bytes()
+                .map(|b| b.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
     ];
     for body in &bodies {
         let (code, reply) = curl_file(&proxy, url, body.as_bytes(), &[]).await;

@@ -10,8 +10,9 @@
 //! An agent can wrap a secret in encodings, so a text is scanned as it is
 //! and as decoded views of it: escapes taken off (percent, JSON and other
 //! backslash forms, HTML references) and invisible or look-alike
-//! characters folded (see `unescape`), then the runs of base64, base32
-//! and hex in that decoded at every alignment (see `runs`), what is
+//! characters folded (see `unescape`), then the runs of base64, base32,
+//! hex and decimal bytes in that decoded at every alignment (see `runs`),
+//! what is
 //! compressed in what they decode to (gzip, zlib, raw deflate, zstd; see
 //! `inflate`) decompressed, and the same again on all of those, a few
 //! layers deep. Every decoded view is no larger than the text it comes
@@ -51,7 +52,7 @@ pub struct Finding {
     pub kind: &'static str,
     /// How it was written, the outermost layer: "raw", "url", "json",
     /// "html", "unicode" (invisible or look-alike characters), "base64",
-    /// "base32", "hex"; "nested" for an unscannable text.
+    /// "base32", "hex", "decimal"; "nested" for an unscannable text.
     pub encoding: &'static str,
 }
 
@@ -60,8 +61,8 @@ const MIN_SECRET: usize = 8;
 /// Bytes of a stream kept to find a match that spans chunks: enough for a
 /// secret of a kilobyte under a few layers of encoding.
 const WINDOW: usize = 16 * 1024;
-/// Layers of base64, base32, hex or compression decoded, one inside the
-/// other.
+/// Layers of base64, base32, hex, decimal or compression decoded, one
+/// inside the other.
 const MAX_DEPTH: usize = 3;
 /// Passes of escape decoding per layer (`%252D` is two).
 const UNESCAPE_PASSES: usize = 3;
@@ -224,7 +225,7 @@ struct Walk<'a> {
 
 impl Walk<'_> {
     /// Scans `text` (written as `how`), its unescaped form, then what the
-    /// base64, base32 and hex runs in that decode to, and what is
+    /// base64, base32, hex and decimal runs in that decode to, and what is
     /// compressed in those, depth first.
     fn view(&mut self, text: &[u8], how: &'static str, depth: usize) -> Option<Finding> {
         // Hex forms of own secrets are looked for where there are hex runs.
@@ -261,6 +262,7 @@ impl Walk<'_> {
                 "base64",
             ),
             (runs::has_base32_run(text), Runs::base32, "base32"),
+            (runs::has_decimal_run(text), Runs::decimal, "decimal"),
             (
                 hex_runs || (!hex_forms && runs::has_hex_run(text)),
                 Runs::hex,
@@ -693,6 +695,10 @@ mod tests {
             "const thisisaverylongidentifierwithoutanyuppercaseletters = anotherlongidentifierinlowercase;",
             "apple\nbanana\ncherry\ndamson\nelderberry\nfig\ngrape\nhoneydew\nkiwi\nlemon\nmango\n",
             "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567abcdefghijklmnopqrstuvwxyz234567",
+            // Numbers that are not bytes, and bytes that are not words.
+            "[0.0123, -0.4567, 0.8912, 0.3456, -0.789, 0.1234, 0.5678, 0.9012, 0.3456]",
+            "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]",
+            "version 1.2.3, build 456 789, released 2024-01-01 at 10:30",
             // Compressed words, base64-encoded (a gzip, a zlib).
             "H4sIAAAAAAACAw3JyQGAIAwEwFa2ALUaG4gQEZFEIXhVr9+ZcWEcLbqEqeglmPXG2vJeoScX2N8bvQ+8hg4l1tRnEgqcWQwkHka/WSGXooThA6tIU71PAAAA",
             "eJwNyckBgCAMBMBWtgC1GhuIEBGRRCF4Va/fmXFhHC26hKnoJZj1xtryXqEnF9jfG70PvIYOJdbUZxIKnFkMJB5Gv1khl6KE4QOFShz9",
@@ -941,6 +947,21 @@ mod tests {
             ("percent of json", "url", |k| pct(&json_mixed(k))),
             ("base64 of hex of json", "base64", |k| {
                 STANDARD.encode(hex(json_mixed(k).as_bytes()))
+            }),
+            ("decimal bytes", "decimal", |k| {
+                let bytes: Vec<String> = k.bytes().map(|b| b.to_string()).collect();
+                format!("[{}]", bytes.join(","))
+            }),
+            ("node buffer json", "decimal", |k| {
+                let bytes: Vec<String> = k.bytes().map(|b| b.to_string()).collect();
+                format!(r#"{{"type":"Buffer","data":[{}]}}"#, bytes.join(", "))
+            }),
+            ("decimal of gzip", "decimal", |k| {
+                let bytes: Vec<String> = squeeze("gzip", &config(k))
+                    .iter()
+                    .map(|b| b.to_string())
+                    .collect();
+                bytes.join(" ")
             }),
             ("base32", "base32", |k| b32(k.as_bytes())),
             ("base32 lower unpadded", "base32", |k| {

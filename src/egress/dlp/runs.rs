@@ -1,11 +1,14 @@
 //! Runs of base64 (both alphabets, padded or not, wrapped with line
 //! breaks), of base32 (RFC 4648's alphabet in one case, padded or not,
-//! wrapped) and of hex (either case, optionally as `0x41`, `41 42`,
-//! `41:42`) found in a text and decoded, at every alignment, keeping only
+//! wrapped), of hex (either case, optionally as `0x41`, `41 42`,
+//! `41:42`) and of bytes written as decimal numbers (`[115, 107, 45]`, as
+//! a JSON array or a Node Buffer has them) found in a text and decoded, at
+//! every alignment, keeping only
 //! what decodes to text (the bytes each run decodes to are also handed to
 //! the caller whole, for what is compressed in them). A view is never
 //! longer than the text it comes from: base64 takes four characters per
-//! three bytes, base32 eight per five, hex two per byte.
+//! three bytes, base32 eight per five, hex two per byte, decimal two or
+//! more.
 
 use super::unescape::{Fold, TRIGGER, fold, utf8_at};
 
@@ -15,6 +18,8 @@ const MIN_BASE64: usize = 16;
 const MIN_BASE32: usize = 16;
 /// Runs of hex digits shorter than this are not decoded (under 8 bytes).
 const MIN_HEX: usize = 16;
+/// Runs of decimal bytes shorter than this are not decoded.
+const MIN_DECIMAL: usize = 8;
 /// Ends each stretch of decoded text in a view, so no match spans two.
 const SEPARATOR: u8 = 0;
 /// Decoded bytes are kept only in stretches of text at least this long.
@@ -346,6 +351,40 @@ impl Runs {
         runs
     }
 
+    /// Runs of bytes written as decimal numbers (0 to 255, no sign or
+    /// point) separated by a comma, a comma and spaces, or spaces.
+    pub(super) fn decimal(text: &[u8]) -> Runs {
+        let mut runs = Runs {
+            symbols: Vec::new(),
+            ends: Vec::new(),
+            bits: 8,
+        };
+        let mut i = 0;
+        let mut before = 0;
+        while i < text.len() {
+            let Some((byte, len)) = decimal_at(text, i) else {
+                runs.close(before, MIN_DECIMAL);
+                before = runs.symbols.len();
+                i += 1;
+                continue;
+            };
+            runs.symbols.push(byte);
+            i += len;
+            let rest = &text[i..];
+            let comma = usize::from(rest.first() == Some(&b','));
+            let spaces = rest[comma..].iter().take_while(|&&b| b == b' ').count();
+            let next = rest.get(comma + spaces).is_some_and(u8::is_ascii_digit);
+            if (comma + spaces) > 0 && next {
+                i += comma + spaces;
+            } else {
+                runs.close(before, MIN_DECIMAL);
+                before = runs.symbols.len();
+            }
+        }
+        runs.close(before, MIN_DECIMAL);
+        runs
+    }
+
     /// Ends the run that started at symbol `start`: kept if it has at
     /// least `min` symbols, else taken back.
     fn close(&mut self, start: usize, min: usize) {
@@ -361,7 +400,7 @@ impl Runs {
     }
 
     /// How many alignments a run can have: the symbols that make whole
-    /// bytes (4 of base64, 8 of base32, 2 of hex).
+    /// bytes (4 of base64, 8 of base32, 2 of hex, 1 of decimal).
     pub(super) fn alignments(&self) -> usize {
         group(self.bits)
     }
@@ -404,10 +443,51 @@ impl Runs {
 /// How many symbols of `bits` bits make whole bytes.
 fn group(bits: u32) -> usize {
     match bits {
+        8 => 1,
         6 => 4,
         5 => 8,
         _ => 2,
     }
+}
+
+/// The byte a decimal number at `i` stands for, and its length: one to
+/// three digits, not part of a longer number or a decimal fraction.
+fn decimal_at(text: &[u8], i: usize) -> Option<(u8, usize)> {
+    let glued = |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'.');
+    if glued(i.checked_sub(1).and_then(|p| text.get(p))) {
+        return None;
+    }
+    let len = text[i..]
+        .iter()
+        .take(4)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if !(1..=3).contains(&len) || glued(text.get(i + len)) {
+        return None;
+    }
+    let value = text[i..i + len]
+        .iter()
+        .fold(0u32, |v, &d| v * 10 + u32::from(d - b'0'));
+    Some((u8::try_from(value).ok()?, len))
+}
+
+/// Whether `text` may have a run of decimal bytes: a number, a comma or
+/// spaces, and another number, somewhere. `Runs::decimal` decides. Most
+/// text has few digits, which are all this looks at.
+pub(super) fn has_decimal_run(text: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(p) = text[i..].iter().position(u8::is_ascii_digit) {
+        let number = &text[i + p..];
+        let digits = number.iter().take_while(|b| b.is_ascii_digit()).count();
+        let rest = &number[digits..];
+        let comma = usize::from(rest.first() == Some(&b','));
+        let spaces = rest[comma..].iter().take_while(|&&b| b == b' ').count();
+        if comma + spaces > 0 && rest.get(comma + spaces).is_some_and(u8::is_ascii_digit) {
+            return true;
+        }
+        i += p + digits;
+    }
+    false
 }
 
 /// Symbols of `bits` bits each, as bytes; a last partial byte is dropped.
@@ -426,6 +506,7 @@ fn decode_symbols(symbols: &[u8], bits: u32, out: &mut Vec<u8>) {
                 let v = g.iter().fold(0u64, |v, &s| v << 5 | u64::from(s));
                 out.extend_from_slice(&v.to_be_bytes()[3..]);
             }
+            8 => out.push(g[0]),
             _ => out.push(g[0] << 4 | g[1]),
         }
     }
@@ -675,6 +756,35 @@ mod tests {
     }
 
     #[test]
+    fn decimal_runs_decode() {
+        let payload = b"sk-ant-api03";
+        let numbers: Vec<String> = payload.iter().map(u8::to_string).collect();
+        for text in [
+            format!("[{}]", numbers.join(",")),
+            format!("{{\"data\":[{}]}}", numbers.join(", ")),
+            format!("bytes: {} end", numbers.join(" ")),
+        ] {
+            let runs = Runs::decimal(text.as_bytes());
+            assert_eq!(runs.alignments(), 1);
+            assert_eq!(
+                runs.decode(0, false),
+                [payload.as_slice(), b"\0"].concat(),
+                "{text}"
+            );
+        }
+        for text in [
+            "[0.12, 0.34, 0.56, 0.78, 0.91, 0.23, 0.45, 0.67, 0.89]",
+            "1,000,000 and 2,500,000",
+            "[1, 2, 3]",
+            "[256, 300, 1000, 4096, 512, 999, 1024, 2048]",
+            "v1.2.3 build 20240101",
+            "x1, x2, x3, x4, x5, x6, x7, x8, x9",
+        ] {
+            assert!(Runs::decimal(text.as_bytes()).is_empty(), "{text}");
+        }
+    }
+
+    #[test]
     fn hex_runs_decode_with_separators() {
         let payload = b"sk-ant-api03";
         let plain: String = payload.iter().map(|b| format!("{b:02x}")).collect();
@@ -714,15 +824,19 @@ mod tests {
             "KRUGKIDROVUWG2ZAMJZG653OEBTG66BANJ2W24DTEBXXMZLSEB2GQZJANRQXU6JAMRXWO===".to_owned(),
             "krugkidrovuwg2zamjzg653o\nebtg66banj2w24dt".to_owned(),
             "aVeryLongCamelCaseIdentifierName".to_owned(),
+            "[115,107,45,97,110,116,45,97]".to_owned(),
+            "115 107 45 97 110 116 45 97".to_owned(),
         ];
         for text in &texts {
             let t = text.as_bytes();
             assert!(has_base64_run(t) || Runs::base64(t).is_empty(), "{text}");
             assert!(has_hex_run(t) || Runs::hex(t).is_empty(), "{text}");
             assert!(has_base32_run(t) || Runs::base32(t).is_empty(), "{text}");
+            assert!(has_decimal_run(t) || Runs::decimal(t).is_empty(), "{text}");
         }
         let prose = texts[0].as_bytes();
         assert!(!has_base64_run(prose) && !has_hex_run(prose) && !has_base32_run(prose));
+        assert!(!has_decimal_run(prose));
         assert!(unescape(prose).is_none());
         let indented = texts[1].as_bytes();
         assert!(!has_base64_run(indented) && !has_hex_run(indented));
