@@ -933,7 +933,8 @@ async fn send_whole(proxy: &Proxy, head: &str, body: Vec<u8>) -> (std::io::Resul
     (sent, String::from_utf8_lossy(&answer).into_owned())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// On one thread, as the sidecar runs.
+#[tokio::test]
 async fn refusals_reach_a_client_still_sending() {
     let proxy = start_proxy(Limits::default()).await;
     // Far more than the socket buffers hold: the client is still sending
