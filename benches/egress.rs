@@ -6,6 +6,10 @@
 //! Environment: BOT_BOTTLE_BIN (the static bot-bottle), MITMDUMP (its
 //! path), BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 32),
 //! BENCH_ROUNDS (default 3; figures are medians over the rounds).
+//!
+//! First it measures the DLP scanner alone over request bodies of a few
+//! kinds (MB/s, median of BENCH_SCANS, default 9); `BENCH_ONLY=dlp` stops
+//! there, and needs neither root nor the peers.
 
 mod support;
 
@@ -16,7 +20,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::{Running, env_or, rss};
 
+use base64::Engine as _;
 use bot_bottle::egress::ca::{Signer, new_ca};
+use bot_bottle::egress::dlp::Scanner;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
@@ -380,7 +386,128 @@ async fn measure(
     (rps, l.p99.as_secs_f64(), rss as f64)
 }
 
+/// Deterministic bytes from `alphabet`.
+fn noise(seed: u64, n: usize, alphabet: &[u8]) -> String {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            alphabet[(x % alphabet.len() as u64) as usize] as char
+        })
+        .collect()
+}
+
+/// Request bodies of the kinds agents send, clean (nothing to find, so
+/// every view is scanned), about 1 MiB each.
+fn dlp_bodies() -> Vec<(&'static str, Vec<u8>)> {
+    let mib = 1 << 20;
+    let prose =
+        "The quick brown fox jumps over the lazy dog; risk-management and \"task-tracking\".\\n";
+    let code = "fn main() {\\n    let total: u64 = items.iter().map(|i| i.price * 3).sum();\\n    println!(\\\"{total}\\\");\\n}\\n";
+    let chat = format!(
+        r#"{{"model":"m","messages":[{{"role":"user","content":"{}"}},{{"role":"user","content":"{}"}}]}}"#,
+        prose.repeat(mib / 2 / prose.len()),
+        code.repeat(mib / 2 / code.len())
+    );
+    let b64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let image = format!(
+        r#"{{"messages":[{{"role":"user","content":[{{"type":"image","source":{{"type":"base64","media_type":"image/png","data":"{}"}}}}]}}]}}"#,
+        noise(1, mib, b64)
+    );
+    let minified = "function a(b){return b.maskElement&&b.taskQueue.length>0?b.riskScore:null}var c=a({color:\"#3b15623a\",id:\"550e8400-e29b-41d4-a716-446655440000\"});"
+        .repeat(mib / 150);
+    let hex = noise(2, mib, b"0123456789abcdef");
+    let sql = "SELECT ORDERS.ID, CUSTOMERS.NAME FROM ORDERS INNER JOIN CUSTOMERS ON ORDERS.CUSTOMER_ID = CUSTOMERS.ID WHERE STATUS = 'SHIPPED';\n"
+        .repeat(mib / 120);
+    // Lower case: upper-case noise holds AKIA and a run that follows.
+    let base32 = noise(3, mib, b"abcdefghijklmnopqrstuvwxyz234567");
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    // A screenshot: a PNG (whose pixels are not decompressed) of lines of
+    // text on a light background.
+    let png = |pixels: &[u8]| {
+        let png = [b"\x89PNG\r\n\x1a\n".as_slice(), &deflated(pixels)].concat();
+        format!(r#"{{"type":"image","source":{{"data":"{}"}}}}"#, b64(&png))
+    };
+    let shades = [0x20u8, 0x40, 0x80, 0xc0, 0xf0, 0xf0, 0xf0, 0xf0];
+    let glyphs: Vec<u8> = noise(4, 1280 * 4, b"01234567")
+        .bytes()
+        .map(|c| shades[usize::from(c - b'0')])
+        .collect();
+    let ui: Vec<u8> = (0..800)
+        .flat_map(|row| {
+            let text = row % 20 < 12;
+            let line: Vec<u8> = (0..1280 * 4)
+                .map(|x| match x % 4 {
+                    3 => 0xff,
+                    _ if text && x < 900 * 4 => glyphs[(x + row * 7) % glyphs.len()],
+                    _ => 0xf5,
+                })
+                .collect();
+            std::iter::once(0u8).chain(line)
+        })
+        .collect();
+    // Logs, gzip-compressed and base64-encoded, decompressed to be scanned.
+    let logs: String = (0..mib / 64)
+        .map(|i| {
+            format!(
+                "2025-01-01T00:00:{:02} INFO request {i} served in {} ms\n",
+                i % 60,
+                i % 997
+            )
+        })
+        .collect();
+    let packed = format!(r#"{{"logs":"{}"}}"#, b64(&deflated(logs.as_bytes())));
+    vec![
+        ("chat json", chat.into_bytes()),
+        ("base64 image json", image.into_bytes()),
+        ("minified js", minified.into_bytes()),
+        ("hex", hex.into_bytes()),
+        ("upper-case sql", sql.into_bytes()),
+        ("base32 noise", base32.into_bytes()),
+        ("png ui screenshot json", png(&ui).into_bytes()),
+        ("base64 of zlib logs", packed.into_bytes()),
+    ]
+}
+
+fn deflated(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// The DLP scanner alone: MB/s over each kind of body, whole and streamed.
+fn dlp_bench() {
+    let scans: usize = env_or("BENCH_SCANS", 9).max(1);
+    let scanner = Scanner::new(&["bench-own-secret-0123456789".to_owned()]);
+    println!("dlp scan, MB/s (median of {scans}):");
+    for (name, body) in dlp_bodies() {
+        let rate = |f: &dyn Fn() -> bool| {
+            let runs: Vec<f64> = (0..scans)
+                .map(|_| {
+                    let start = Instant::now();
+                    assert!(f(), "{name}: a clean body was refused");
+                    body.len() as f64 / 1e6 / start.elapsed().as_secs_f64()
+                })
+                .collect();
+            median(runs)
+        };
+        let whole = rate(&|| scanner.scan(&body).is_none());
+        let streamed = rate(&|| {
+            let mut scan = scanner.stream();
+            body.chunks(64 * 1024).all(|c| scan.feed(c).is_none())
+        });
+        println!("  {name}: whole {whole:.0}, streamed {streamed:.0}");
+    }
+}
+
 fn main() {
+    dlp_bench();
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "dlp") {
+        return;
+    }
     let seconds: u64 = env_or("BENCH_SECONDS", 5);
     let connections: usize = env_or("BENCH_CONNECTIONS", 32);
     // Rounds alternate the proxies, so that a machine busy with something

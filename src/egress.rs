@@ -5,6 +5,7 @@
 //! coming back in an answer.
 
 pub mod address;
+pub mod agent_body;
 pub mod ca;
 pub mod client_key;
 pub mod config;

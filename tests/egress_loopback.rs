@@ -908,3 +908,174 @@ async fn slow_and_idle_clients_are_let_go() {
     assert_eq!(code, 200, "{body}");
     drop(hogs);
 }
+
+/// Sends `head` and then all of `body` to the proxy over plain TCP, while
+/// reading the answer to its end. Returns whether every byte of the body
+/// went out (an error when the connection was reset under the client),
+/// and the answer.
+async fn send_whole(proxy: &Proxy, head: &str, body: Vec<u8>) -> (std::io::Result<()>, String) {
+    let stream = TcpStream::connect(proxy.addr).await.unwrap();
+    let (mut rx, mut tx) = stream.into_split();
+    let head = head.to_owned();
+    let sender = tokio::spawn(async move {
+        tx.write_all(head.as_bytes()).await?;
+        for piece in body.chunks(64 * 1024) {
+            tx.write_all(piece).await?;
+        }
+        tx.flush().await?;
+        // Keep the sending half open until the answer is read.
+        Ok::<_, std::io::Error>(tx)
+    });
+    let mut answer = Vec::new();
+    let read = rx.read_to_end(&mut answer);
+    let _ = tokio::time::timeout(Duration::from_secs(60), read).await;
+    let sent = sender.await.unwrap().map(drop);
+    (sent, String::from_utf8_lossy(&answer).into_owned())
+}
+
+/// On one thread, as the sidecar runs.
+#[tokio::test]
+async fn refusals_reach_a_client_still_sending() {
+    let proxy = start_proxy(Limits::default()).await;
+    // Far more than the socket buffers hold: the client is still sending
+    // when the proxy decides.
+    let size = 24 * 1024 * 1024;
+    let mut with_key = vec![b'a'; size];
+    let key = format!(" AKIA{} ", "QWERTYUIOPASDFGH");
+    with_key[4 << 20..(4 << 20) + key.len()].copy_from_slice(key.as_bytes());
+    let cases = [
+        // Refused from its headers: an unknown host, a secret in a header.
+        ("elsewhere.test", "", vec![b'a'; size], "elsewhere.test"),
+        (
+            "plain.test",
+            "X-Debug: AKIAQWERTYUIOPASDFGH\r\n",
+            vec![b'a'; size],
+            "secret",
+        ),
+        // Refused part way: compressed and too large to check, a secret
+        // in a body that streams.
+        (
+            "plain.test",
+            "Content-Encoding: gzip\r\n",
+            vec![b'a'; size],
+            "too large to decode",
+        ),
+        ("plain.test", "", with_key, "secret"),
+    ];
+    for (host, extra, body, why) in cases {
+        let head = format!(
+            "POST http://{host}/upload HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let (sent, answer) = send_whole(&proxy, &head, body).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 403") && answer.contains(why),
+            "{host} {extra}: {answer:?}"
+        );
+        assert!(
+            sent.is_ok(),
+            "{host} {extra}: sending was cut off: {sent:?}"
+        );
+    }
+}
+
+/// RFC 4648 base32, upper case, padded.
+fn base32(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::new();
+    for group in bytes.chunks(5) {
+        let mut block = [0u8; 5];
+        block[..group.len()].copy_from_slice(group);
+        let v = block.iter().fold(0u64, |v, &b| v << 8 | u64::from(b));
+        for i in 0..8 {
+            out.push(if i < (group.len() * 8).div_ceil(5) {
+                ALPHABET[(v >> (35 - 5 * i) & 31) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layered_encodings_are_refused() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let proxy = start_proxy(Limits::default()).await;
+    let url = "https://upstream.test/repos/acme/upload";
+    let aws = format!("AKIA{}", "QWERTYUIOPASDFGH");
+    let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    // Compressed for real: a random key alone may be stored as it is, so
+    // each is in a text that repeats it.
+    let best = flate2::Compression::best();
+    let gzip = |d: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), best);
+        e.write_all(d).unwrap();
+        e.finish().unwrap()
+    };
+    let zlib = |d: &[u8]| {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), best);
+        e.write_all(d).unwrap();
+        e.finish().unwrap()
+    };
+    let own = format!("GITHUB_TOKEN={GH_TOKEN}\nGH_TOKEN={GH_TOKEN}\n");
+    let key = format!("aws_access_key_id = {aws}\n# {aws}\n");
+    // The bottle's own credential and a known key shape, layered.
+    let bodies = [
+        format!(r#"{{"note": "{}"}}"#, base32(GH_TOKEN.as_bytes())),
+        base32(GH_TOKEN.as_bytes())
+            .trim_end_matches('=')
+            .to_lowercase(),
+        format!(r#"{{"blob": "{}"}}"#, STANDARD.encode(gzip(key.as_bytes()))),
+        format!("x={}", URL_SAFE_NO_PAD.encode(zlib(own.as_bytes()))),
+        hex(STANDARD.encode(gzip(own.as_bytes())).as_bytes()),
+        base32(&zlib(key.as_bytes())),
+        STANDARD.encode(STANDARD.encode(gzip(key.as_bytes()))),
+        format!(
+            r#"{{"type":"Buffer","data":[{}]}}"#,
+            GH_TOKEN
+                .bytes()
+                .map(|b| b.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    ];
+    for body in &bodies {
+        let (code, reply) = curl_file(&proxy, url, body.as_bytes(), &[]).await;
+        assert_eq!(code, 403, "{body}: {reply}");
+        assert!(reply.contains("secret"), "{reply}");
+    }
+    // In the URL and in a header too.
+    let query = format!("{url}?d={}", URL_SAFE_NO_PAD.encode(gzip(own.as_bytes())));
+    let (code, reply) = curl(&proxy, &query, &[]).await;
+    assert_eq!(code, 403, "{reply}");
+    let header = format!("X-Trace: {}", base32(aws.as_bytes()).to_lowercase());
+    let (code, reply) = curl(&proxy, url, &["-H", &header]).await;
+    assert_eq!(code, 403, "{reply}");
+    // Compressed past what is decompressed to check it: refused, and the
+    // agent is told why.
+    let bomb = format!(
+        r#"{{"blob": "{}"}}"#,
+        STANDARD.encode(gzip(&vec![b'a'; 8 << 20]))
+    );
+    let (code, reply) = curl_file(&proxy, url, bomb.as_bytes(), &[]).await;
+    assert_eq!(code, 403, "{reply}");
+    assert!(reply.contains("compressed past"), "{reply}");
+    // Clean look-alikes pass, as sent.
+    let prose = "The quick brown fox jumps over the lazy dog. ".repeat(200);
+    let clean = [
+        format!(r#"{{"note": "{}"}}"#, base32(prose.as_bytes())),
+        format!(
+            r#"{{"blob": "{}"}}"#,
+            STANDARD.encode(gzip(prose.as_bytes()))
+        ),
+        hex(&zlib(prose.as_bytes())),
+        "SELECT ORDERS.ID FROM ORDERS WHERE CUSTOMERS.NAME = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'".into(),
+    ];
+    for body in &clean {
+        let (code, reply) = curl_file(&proxy, url, body.as_bytes(), &[]).await;
+        assert_eq!(code, 200, "{body}: {reply}");
+        assert_eq!(echoed(&reply)["body_len"], body.len());
+    }
+}

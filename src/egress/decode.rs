@@ -76,7 +76,7 @@ pub enum DecodeError {
 }
 
 /// The largest zstd window accepted: bounds the decoder's memory.
-const ZSTD_MAX_WINDOW: u64 = 8 * 1024 * 1024;
+pub const ZSTD_MAX_WINDOW: u64 = 8 * 1024 * 1024;
 const PIECE: usize = 64 * 1024;
 
 /// Decodes a whole body, at most `limit` bytes of output per reading.

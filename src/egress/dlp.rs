@@ -10,25 +10,36 @@
 //! An agent can wrap a secret in encodings, so a text is scanned as it is
 //! and as decoded views of it: escapes taken off (percent, JSON and other
 //! backslash forms, HTML references) and invisible or look-alike
-//! characters folded (see `unescape`), then the runs of base64 and hex in
-//! that decoded at every alignment (see `runs`), and the same again on
-//! what they decode to, a few levels deep. Every view is no larger than
-//! the text it comes from, and all of them together are capped at a
-//! multiple of it: a text that would need more is reported "unscannable"
-//! rather than let through. A clean text (no escapes, no long base64 or
-//! hex runs) costs a few quick passes over its bytes and no copy.
+//! characters folded (see `unescape`), then the runs of base64, base32,
+//! hex and decimal bytes in that decoded at every alignment (see `runs`),
+//! what is
+//! compressed in what they decode to (gzip, zlib, raw deflate, zstd; see
+//! `inflate`) decompressed, and the same again on all of those, a few
+//! layers deep. Every decoded view is no larger than the text it comes
+//! from, and all of them together are capped at a multiple of it; what is
+//! decompressed is scanned piece by piece, as a streamed body is, and
+//! capped in all at the same multiple or 1 MiB. A text that would need
+//! more is reported "unscannable" rather than let through (an answer
+//! scanned for the bottle's own secrets is not cut off for a compressed
+//! stream that goes past the cap). A clean text (no escapes, no long
+//! base64, base32 or hex runs) costs a few quick passes over its bytes and
+//! no copy.
 //!
 //! A body too large to buffer is scanned as it streams, with a window that
 //! carries a match, encoded or not, across chunks.
 
+mod inflate;
 mod runs;
 mod shapes;
 mod unescape;
+
+use std::ops::ControlFlow;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 
+use inflate::{Inflater, Starts};
 use runs::Runs;
 use shapes::Shapes;
 
@@ -41,7 +52,7 @@ pub struct Finding {
     pub kind: &'static str,
     /// How it was written, the outermost layer: "raw", "url", "json",
     /// "html", "unicode" (invisible or look-alike characters), "base64",
-    /// "hex"; "nested" for an unscannable text.
+    /// "base32", "hex", "decimal"; "nested" for an unscannable text.
     pub encoding: &'static str,
 }
 
@@ -50,7 +61,8 @@ const MIN_SECRET: usize = 8;
 /// Bytes of a stream kept to find a match that spans chunks: enough for a
 /// secret of a kilobyte under a few layers of encoding.
 const WINDOW: usize = 16 * 1024;
-/// Layers of base64 or hex decoded, one inside the other.
+/// Layers of base64, base32, hex, decimal or compression decoded, one
+/// inside the other.
 const MAX_DEPTH: usize = 3;
 /// Passes of escape decoding per layer (`%252D` is two).
 const UNESCAPE_PASSES: usize = 3;
@@ -59,12 +71,23 @@ const UNESCAPE_PASSES: usize = 3;
 /// text, base64 images and a few nested layers stay far below.
 const BUDGET_FACTOR: usize = 32;
 const BUDGET_FLOOR: usize = 64 * 1024;
+/// What the streams compressed in a text may decompress to in all: the
+/// text's budget, or this much if more; past that it is unscannable.
+const INFLATE_FLOOR: usize = 1024 * 1024;
+
+/// The budget of a text's decoded views.
+fn budget(len: usize) -> usize {
+    len.saturating_mul(BUDGET_FACTOR)
+        .saturating_add(BUDGET_FLOOR)
+}
 
 /// Forms of the bottle's secrets in one automaton, and how each is written.
 type Forms = (AhoCorasick, Vec<&'static str>);
 
 pub struct Scanner {
     shapes: Shapes,
+    /// Finds compressed streams in decoded bytes.
+    streams: Starts,
     /// Raw and base64 forms, and `+` for a space: letters match exactly.
     exact: Option<Forms>,
     /// Percent-encoded forms: their hex digits in either case.
@@ -109,6 +132,7 @@ impl Scanner {
         }
         Scanner {
             shapes: Shapes::new(),
+            streams: Starts::new(),
             exact: automaton(exact, false),
             percent: automaton(percent, true),
             hex: automaton(hexes, true),
@@ -170,10 +194,9 @@ impl Scanner {
         Walk {
             scanner: self,
             own_only,
-            budget: text
-                .len()
-                .saturating_mul(BUDGET_FACTOR)
-                .saturating_add(BUDGET_FLOOR),
+            budget: budget(text.len()),
+            inflate_left: budget(text.len()).max(INFLATE_FLOOR),
+            inflater: None,
         }
         .view(text, "raw", 0)
     }
@@ -194,11 +217,16 @@ struct Walk<'a> {
     scanner: &'a Scanner,
     own_only: bool,
     budget: usize,
+    /// Bytes compressed streams may still decompress to.
+    inflate_left: usize,
+    /// Made at the first compressed stream, then reused.
+    inflater: Option<Inflater>,
 }
 
 impl Walk<'_> {
     /// Scans `text` (written as `how`), its unescaped form, then what the
-    /// base64 and hex runs in that decode to, depth first.
+    /// base64, base32, hex and decimal runs in that decode to, and what is
+    /// compressed in those, depth first.
     fn view(&mut self, text: &[u8], how: &'static str, depth: usize) -> Option<Finding> {
         // Hex forms of own secrets are looked for where there are hex runs.
         let hex_forms = self.scanner.hex.is_some();
@@ -233,6 +261,8 @@ impl Walk<'_> {
                 Runs::base64 as fn(&[u8]) -> Runs,
                 "base64",
             ),
+            (runs::has_base32_run(text), Runs::base32, "base32"),
+            (runs::has_decimal_run(text), Runs::decimal, "decimal"),
             (
                 hex_runs || (!hex_forms && runs::has_hex_run(text)),
                 Runs::hex,
@@ -240,19 +270,77 @@ impl Walk<'_> {
             ),
         ];
         let (mut scratch, mut decoded) = (Vec::new(), Vec::new());
+        let non_ascii = self.scanner.non_ascii;
         for (_, find, layer) in decoders.into_iter().filter(|(needed, _, _)| *needed) {
             let runs = find(text);
+            let how = outer(how, layer);
             for skip in (0..runs.alignments()).take_while(|_| !runs.is_empty()) {
-                runs.decode_into(skip, self.scanner.non_ascii, &mut scratch, &mut decoded);
+                let mut found = None;
+                runs.decode_into(skip, non_ascii, &mut scratch, &mut decoded, |bytes| {
+                    if found.is_none() {
+                        found = self.compressed(bytes, how, depth + 1);
+                    }
+                });
+                if found.is_some() {
+                    return found;
+                }
                 if decoded.is_empty() {
                     continue;
                 }
                 if let Some(f) = self.spend(decoded.len()) {
                     return Some(f);
                 }
-                if let Some(f) = self.view(&decoded, outer(how, layer), depth + 1) {
+                if let Some(f) = self.view(&decoded, how, depth + 1) {
                     return Some(f);
                 }
+            }
+        }
+        None
+    }
+
+    /// The streams compressed in `bytes` (what one run decoded to, a
+    /// layer at `depth`), decompressed piece by piece and scanned as a
+    /// streamed body is: the text in each piece, with the end of the
+    /// pieces before it (so a secret cut between two is seen whole), is a
+    /// view one layer deeper, with a budget of its own. What they all
+    /// decompress to is bounded by `inflate_left`.
+    fn compressed(&mut self, bytes: &[u8], how: &'static str, depth: usize) -> Option<Finding> {
+        if depth >= MAX_DEPTH || bytes.is_empty() {
+            return None;
+        }
+        let non_ascii = self.scanner.non_ascii;
+        for (at, format) in self.scanner.streams.find(bytes, non_ascii) {
+            let mut inflater = self.inflater.take().unwrap_or_else(Inflater::new);
+            let (mut carry, mut view, mut found) = (Vec::new(), Vec::new(), None);
+            inflater.each_piece(&bytes[at..], format, &mut |piece| {
+                let Some(left) = self.inflate_left.checked_sub(piece.len()) else {
+                    // An answer is scanned for the credential an upstream
+                    // would echo, which no echo compresses past the
+                    // bound: the rest of the stream is let be there.
+                    found = (!self.own_only).then_some(TOO_DEEP);
+                    return ControlFlow::Break(());
+                };
+                carry.extend_from_slice(piece);
+                view.clear();
+                runs::text_only(&carry, &mut view, non_ascii);
+                let mut piece_walk = Walk {
+                    scanner: self.scanner,
+                    own_only: self.own_only,
+                    budget: budget(view.len()),
+                    inflate_left: left,
+                    inflater: None,
+                };
+                found = piece_walk.view(&view, how, depth + 1);
+                self.inflate_left = piece_walk.inflate_left;
+                carry.drain(..carry.len().saturating_sub(WINDOW));
+                match found {
+                    Some(_) => ControlFlow::Break(()),
+                    None => ControlFlow::Continue(()),
+                }
+            });
+            self.inflater = Some(inflater);
+            if found.is_some() {
+                return found;
             }
         }
         None
@@ -301,13 +389,19 @@ impl Walk<'_> {
                 self.budget = left;
                 None
             }
-            None => Some(Finding {
-                kind: "unscannable",
-                encoding: "nested",
-            }),
+            None => Some(TOO_DEEP),
         }
     }
 }
+
+/// The kind of a finding in a text encoded or compressed past what the
+/// scanner decodes: refused, since what it hides cannot be seen.
+pub const UNSCANNABLE: &str = "unscannable";
+
+const TOO_DEEP: Finding = Finding {
+    kind: UNSCANNABLE,
+    encoding: "nested",
+};
 
 /// The name of an encoding seen through `outside`: the outermost layer.
 fn outer(outside: &'static str, inside: &'static str) -> &'static str {
@@ -595,6 +689,19 @@ mod tests {
             "this is short and fine",
             "//# sourceMappingURL=data:application/json;base64,eyJ2ZXJzaW9uIjozLCJzb3VyY2VzIjpbImEuanMiXSwibmFtZXMiOltdLCJtYXBwaW5ncyI6IkFBQUEifQ==",
             "apiVersion: v1\nkind: Secret\ndata:\n  config: eyJhdXRocyI6e319\n  note: cmlzay1tYW5hZ2VtZW50LWFuZC10YXNrLXRyYWNraW5nLWZyYW1ld29yay12ZXJzaW9uLXR3bw==\n",
+            // Base32 of words, and what looks like base32 but is words.
+            "KRUGKIDROVUWG2ZAMJZG653OEBTG66BANJ2W24DTEBXXMZLSEB2GQZJANRQXU6JAMRXWO===",
+            "SELECT ORDERS.ID, CUSTOMERS.NAME FROM ORDERS INNER JOIN CUSTOMERS ON ORDERS.CUSTOMER_ID = CUSTOMERS.ID",
+            "const thisisaverylongidentifierwithoutanyuppercaseletters = anotherlongidentifierinlowercase;",
+            "apple\nbanana\ncherry\ndamson\nelderberry\nfig\ngrape\nhoneydew\nkiwi\nlemon\nmango\n",
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567abcdefghijklmnopqrstuvwxyz234567",
+            // Numbers that are not bytes, and bytes that are not words.
+            "[0.0123, -0.4567, 0.8912, 0.3456, -0.789, 0.1234, 0.5678, 0.9012, 0.3456]",
+            "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]",
+            "version 1.2.3, build 456 789, released 2024-01-01 at 10:30",
+            // Compressed words, base64-encoded (a gzip, a zlib).
+            "H4sIAAAAAAACAw3JyQGAIAwEwFa2ALUaG4gQEZFEIXhVr9+ZcWEcLbqEqeglmPXG2vJeoScX2N8bvQ+8hg4l1tRnEgqcWQwkHka/WSGXooThA6tIU71PAAAA",
+            "eJwNyckBgCAMBMBWtgC1GhuIEBGRRCF4Va/fmXFhHC26hKnoJZj1xtryXqEnF9jfG70PvIYOJdbUZxIKnFkMJB5Gv1khl6KE4QOFShz9",
         ];
         for text in negatives {
             assert_eq!(kind(&s, text), None, "{text}");
@@ -646,6 +753,58 @@ mod tests {
             .enumerate()
             .flat_map(|(i, c)| [c, invisible[i % invisible.len()]])
             .collect()
+    }
+
+    /// RFC 4648 base32, upper case, padded.
+    fn b32(bytes: &[u8]) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+        let mut out = String::new();
+        for group in bytes.chunks(5) {
+            let mut block = [0u8; 5];
+            block[..group.len()].copy_from_slice(group);
+            let v = block.iter().fold(0u64, |v, &b| v << 8 | u64::from(b));
+            let symbols = (group.len() * 8).div_ceil(5);
+            for i in 0..8 {
+                out.push(if i < symbols {
+                    ALPHABET[(v >> (35 - 5 * i) & 31) as usize] as char
+                } else {
+                    '='
+                });
+            }
+        }
+        out
+    }
+
+    /// A key in a text it is compressed with: written twice, so that the
+    /// second is a copy of the first (a random key alone may be stored
+    /// rather than compressed).
+    fn config(k: &str) -> Vec<u8> {
+        format!("export API_KEY={k}\nexport API_KEY_AGAIN={k}\n").into_bytes()
+    }
+
+    fn squeeze(kind: &str, text: &[u8]) -> Vec<u8> {
+        use flate2::Compression;
+        use std::io::Write as _;
+        match kind {
+            "gzip" => {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), Compression::default());
+                e.write_all(text).unwrap();
+                e.finish().unwrap()
+            }
+            "zlib" => {
+                let mut e = flate2::write::ZlibEncoder::new(Vec::new(), Compression::best());
+                e.write_all(text).unwrap();
+                e.finish().unwrap()
+            }
+            "deflate" => {
+                let mut e = flate2::write::DeflateEncoder::new(Vec::new(), Compression::fast());
+                e.write_all(text).unwrap();
+                e.finish().unwrap()
+            }
+            _ => {
+                ruzstd::encoding::compress_to_vec(text, ruzstd::encoding::CompressionLevel::Fastest)
+            }
+        }
     }
 
     fn wrap76(s: &str) -> String {
@@ -788,6 +947,99 @@ mod tests {
             ("percent of json", "url", |k| pct(&json_mixed(k))),
             ("base64 of hex of json", "base64", |k| {
                 STANDARD.encode(hex(json_mixed(k).as_bytes()))
+            }),
+            ("decimal bytes", "decimal", |k| {
+                let bytes: Vec<String> = k.bytes().map(|b| b.to_string()).collect();
+                format!("[{}]", bytes.join(","))
+            }),
+            ("node buffer json", "decimal", |k| {
+                let bytes: Vec<String> = k.bytes().map(|b| b.to_string()).collect();
+                format!(r#"{{"type":"Buffer","data":[{}]}}"#, bytes.join(", "))
+            }),
+            ("decimal of gzip", "decimal", |k| {
+                let bytes: Vec<String> = squeeze("gzip", &config(k))
+                    .iter()
+                    .map(|b| b.to_string())
+                    .collect();
+                bytes.join(" ")
+            }),
+            ("base32", "base32", |k| b32(k.as_bytes())),
+            ("base32 lower unpadded", "base32", |k| {
+                b32(k.as_bytes()).trim_end_matches('=').to_lowercase()
+            }),
+            ("base32 behind a letter", "base32", |k| {
+                format!("Q{}", b32(format!("..{k}").as_bytes()))
+            }),
+            ("base32 in a sentence", "base32", |k| {
+                format!("token {} end", b32(format!("user:{k}").as_bytes()))
+            }),
+            ("base32 wrapped at 76", "base32", |k| {
+                wrap76(&b32(format!("{}{k}", "pad ".repeat(28)).as_bytes())).replace("\r", "")
+            }),
+            ("base32 of base64", "base32", |k| {
+                b32(STANDARD.encode(k).as_bytes())
+            }),
+            ("base64 of base32", "base64", |k| {
+                STANDARD.encode(b32(k.as_bytes()))
+            }),
+            (
+                "hex of base32",
+                "hex",
+                |k| hex(b32(k.as_bytes()).as_bytes()),
+            ),
+            ("base64 of gzip", "base64", |k| {
+                STANDARD.encode(squeeze("gzip", k.as_bytes()))
+            }),
+            ("base64url of zlib", "base64", |k| {
+                URL_SAFE_NO_PAD.encode(squeeze("zlib", &config(k)))
+            }),
+            ("base64 of raw deflate", "base64", |k| {
+                STANDARD.encode(squeeze("deflate", &config(k)))
+            }),
+            ("base64 of zstd", "base64", |k| {
+                STANDARD.encode(squeeze("zstd", &config(k)))
+            }),
+            ("base64 of gzip behind a letter", "base64", |k| {
+                format!("X{}", STANDARD.encode(squeeze("gzip", &config(k))))
+            }),
+            ("base64 of gzip in a path", "base64", |k| {
+                format!(
+                    "/upload/v1/{}",
+                    URL_SAFE_NO_PAD.encode(squeeze("gzip", &config(k)))
+                )
+            }),
+            ("base64 of gzip of padded json", "base64", |k| {
+                let body = format!(r#"{{"pad":"{}","k":"{k}"}}"#, "words and ".repeat(200));
+                wrap76(&STANDARD.encode(squeeze("gzip", body.as_bytes())))
+            }),
+            ("base64 of two gzip members", "base64", |k| {
+                let members = [
+                    squeeze("gzip", b"first member "),
+                    squeeze("gzip", &config(k)),
+                ];
+                STANDARD.encode(members.concat())
+            }),
+            ("hex of gzip", "hex", |k| hex(&squeeze("gzip", &config(k)))),
+            ("base32 of zlib", "base32", |k| {
+                b32(&squeeze("zlib", &config(k)))
+            }),
+            ("json of base64 of deflate", "json", |k| {
+                format!(
+                    r#"{{"b":"{}"}}"#,
+                    json_mixed(&STANDARD.encode(squeeze("deflate", &config(k))))
+                )
+            }),
+            ("percent of base64 of zlib", "url", |k| {
+                pct(&STANDARD.encode(squeeze("zlib", &config(k))))
+            }),
+            ("base64 of gzip of base64", "base64", |k| {
+                STANDARD.encode(squeeze("gzip", STANDARD.encode(k).as_bytes()))
+            }),
+            ("hex of base64 of gzip", "hex", |k| {
+                hex(STANDARD.encode(squeeze("gzip", &config(k))).as_bytes())
+            }),
+            ("base64 of base64 of zlib", "base64", |k| {
+                STANDARD.encode(STANDARD.encode(squeeze("zlib", &config(k))))
             }),
         ]
     }
@@ -939,6 +1191,9 @@ mod tests {
                     "hex pairs",
                     "base64 of json",
                     "percent of base64",
+                    "base32 wrapped at 76",
+                    "base64 of gzip",
+                    "hex of gzip",
                 ]
                 .contains(name)
             })
@@ -1025,9 +1280,63 @@ mod tests {
             STANDARD.encode(STANDARD.encode(&prose)),
             pct(&prose),
             json_all(&prose[..64 * 1024]),
+            b32(prose.as_bytes()),
+            b32(&noise[..256 * 1024]).to_lowercase(),
+            // Compressed a hundred times over, within what is decompressed.
+            STANDARD.encode(squeeze("gzip", prose.as_bytes())),
+            hex(&squeeze("zlib", prose.as_bytes())),
         ] {
             assert_eq!(kind(&s, &text), None, "{}", &text[..80]);
         }
+        // A screenshot: a PNG whose pixels (compressed by design, some of
+        // them reading as hex or base64) are not decompressed.
+        let pixels: Vec<u8> = (0..1920 * 1080 * 4)
+            .map(|i| {
+                if i % 7680 == 0 {
+                    1
+                } else {
+                    b"3A"[i / 40_000 % 2]
+                }
+            })
+            .collect();
+        let png = [
+            b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\x07\x80\0\0\x04\x38\x08\x06\0\0\0\0\0\0\0"
+                .as_slice(),
+            &(squeeze("zlib", &pixels).len() as u32).to_be_bytes(),
+            b"IDAT",
+            &squeeze("zlib", &pixels),
+        ]
+        .concat();
+        let shot = format!(
+            r#"{{"type":"image","source":{{"type":"base64","media_type":"image/png","data":"{}"}}}}"#,
+            STANDARD.encode(&png)
+        );
+        assert_eq!(kind(&s, &shot), None);
+    }
+
+    #[test]
+    fn compression_is_bounded() {
+        let s = scanner();
+        let unscannable = Some(("unscannable", "nested"));
+        // A bomb, small as it is sent: what it decompresses to is capped.
+        let bomb = STANDARD.encode(squeeze("gzip", &vec![b'a'; 16 << 20]));
+        assert!(bomb.len() < 200 * 1024, "{}", bomb.len());
+        assert_eq!(kind(&s, &format!(r#"{{"data":"{bomb}"}}"#)), unscannable);
+        // Words compressed past both 32 times their size and 1 MiB.
+        let words = "risk-management and task-tracking, ".repeat(60_000);
+        let packed = STANDARD.encode(squeeze("zlib", words.as_bytes()));
+        assert_eq!(kind(&s, &packed), unscannable);
+        // An answer scanned for the bottle's own secrets only is not cut
+        // off for it.
+        assert_eq!(s.scan_own(bomb.as_bytes()), None);
+        // The same cap holds for a streamed body, chunk by chunk.
+        let mut scan = s.stream();
+        let found = bomb
+            .as_bytes()
+            .chunks(64 * 1024)
+            .find_map(|c| scan.feed(c))
+            .map(|f| (f.kind, f.encoding));
+        assert_eq!(found, unscannable);
     }
 
     #[test]
@@ -1038,6 +1347,8 @@ mod tests {
             scanner: &s,
             own_only: false,
             budget: 10,
+            inflate_left: 10,
+            inflater: None,
         };
         let text = STANDARD.encode("nothing secret in here at all, just words");
         let f = walk.view(text.as_bytes(), "raw", 0);

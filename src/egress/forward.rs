@@ -13,6 +13,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use tokio::sync::Semaphore;
 
+use super::agent_body::AgentBody;
 use super::decisions::{Decision, Log};
 use super::dlp::Scanner;
 use super::policy::{self, CREDENTIAL_HEADERS, Denial, METHOD_OVERRIDES, Policy, Route, Scheme};
@@ -87,6 +88,9 @@ pub async fn handle(
     entry: Entry,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
+    // Every answer below may come before the body's end: dropped unread,
+    // the rest of it is drained while the answer goes out.
+    let req = req.map(|body| AgentBody::new(body, env.body_idle));
     let method = req.method().to_string();
     let log = &env.log;
     let Some(target) = target(&active.policy, &entry, &req) else {
@@ -224,7 +228,7 @@ fn active_redacted(active: &Active, message: String) -> String {
     }
 }
 
-fn target(policy: &Policy, entry: &Entry, req: &Request<Incoming>) -> Option<Target> {
+fn target<B>(policy: &Policy, entry: &Entry, req: &Request<B>) -> Option<Target> {
     let host_header = req
         .headers()
         .get(header::HOST)
@@ -259,7 +263,7 @@ fn target(policy: &Policy, entry: &Entry, req: &Request<Incoming>) -> Option<Tar
 }
 
 /// The URL and headers, for known secret patterns and the bottle's own.
-fn scan_head(dlp: &Scanner, req: &Request<Incoming>, exempt: Option<&str>) -> Option<&'static str> {
+fn scan_head<B>(dlp: &Scanner, req: &Request<B>, exempt: Option<&str>) -> Option<&'static str> {
     let uri = req.uri().path_and_query().map_or("", |p| p.as_str());
     if let Some(f) = dlp.scan_url(uri) {
         return Some(f.kind);

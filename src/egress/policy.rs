@@ -19,6 +19,7 @@ use std::net::IpAddr;
 use base64::Engine as _;
 
 use super::config::{EgressConfig, Tokens};
+use super::dlp::UNSCANNABLE;
 use super::path;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,6 +175,9 @@ impl Denial {
                 format!("the body asks for a server-side tool: {field} ({why})")
             }
             Denial::Body(why) => format!("the request body {why}"),
+            Denial::Secret { kind: UNSCANNABLE } => {
+                "the request is encoded or compressed past what the proxy decodes to check it for secrets".to_owned()
+            }
             Denial::Secret { kind } => format!("the request carries a secret ({kind})"),
         }
     }
@@ -205,6 +209,10 @@ impl Denial {
             Denial::Port { .. } => writeln!(
                 out,
                 "Only HTTPS on port 443, and plain HTTP on port 80, can leave the bottle."
+            ),
+            Denial::Secret { kind: UNSCANNABLE } => writeln!(
+                out,
+                "Send it with fewer layers of encoding, or less compressed, and retry."
             ),
             Denial::Secret { .. } => writeln!(
                 out,
@@ -851,6 +859,15 @@ mod tests {
             Policy::new(&config, &Tokens::new()).unwrap().routes()[0].inject,
             None
         );
+    }
+
+    #[test]
+    fn an_unscannable_request_is_told_so() {
+        let body = Denial::Secret { kind: UNSCANNABLE }.body("https://a.com/x");
+        assert!(body.contains("encoded or compressed past"), "{body}");
+        assert!(body.contains("fewer layers"), "{body}");
+        let body = Denial::Secret { kind: "jwt" }.body("https://a.com/x");
+        assert!(body.contains("carries a secret (jwt)"), "{body}");
     }
 
     #[test]

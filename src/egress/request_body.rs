@@ -3,8 +3,11 @@
 //! Bodies up to a limit are read whole and checked before anything leaves:
 //! DLP over the bytes as sent and, when they are compressed, over what
 //! they decode to (gzip, deflate, zstd; bounded, so a zip bomb is refused
-//! rather than unpacked); on a route with `block_server_tools`, the
-//! server-tools rule too. The bytes go upstream as they came.
+//! rather than unpacked, and counted before it is scanned, so a bomb costs
+//! its decoding only); on a route with `block_server_tools`, the
+//! server-tools rule too. A large or compressed body is checked off the
+//! proxy's one thread, which goes on serving other connections. The bytes
+//! go upstream as they came.
 //!
 //! A larger body streams, scanned as it goes and held back a little so a
 //! secret cut across chunks never leaves in part. It may not be compressed
@@ -18,13 +21,14 @@
 use std::convert::Infallible;
 use std::sync::{Arc, OnceLock};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 use http::header::CONTENT_TYPE;
 use http_body_util::{BodyExt, Full};
-use hyper::body::{Body as _, Incoming};
+use hyper::body::Body as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::agent_body::AgentBody;
 use super::decode::{self, Coding};
 use super::dlp::Scanner;
 use super::forward::{Active, Env};
@@ -96,29 +100,12 @@ impl Budget {
     }
 }
 
-/// At most this much of a refused body is read and dropped.
-const DRAIN_LIMIT: usize = 64 << 20;
-
-/// Reads and drops the rest of a body that is refused before its end
-/// (within `DRAIN_LIMIT`, each frame within `idle`): a client still
-/// sending then reads the refusal, where closing on unread data would
-/// reset the connection under it.
-async fn drain(body: &mut Incoming, idle: std::time::Duration) {
-    let mut read = 0;
-    while read < DRAIN_LIMIT && !body.is_end_stream() {
-        match tokio::time::timeout(idle, body.frame()).await {
-            Ok(Some(Ok(frame))) => read += frame.data_ref().map_or(0, |d| d.len()),
-            _ => return,
-        }
-    }
-}
-
 pub async fn prepare(
     active: &Arc<Active>,
     env: &Env,
     route: &Route,
     headers: &HeaderMap,
-    mut body: Incoming,
+    mut body: AgentBody,
 ) -> Result<Prepared, Refused> {
     let coding = decode::coding(headers).map_err(|what| {
         Refused::Deny(Denial::Body(format!(
@@ -157,15 +144,21 @@ pub async fn prepare(
     let leaked = Arc::new(OnceLock::new());
     if buf.len() <= limit {
         let buf = buf.freeze();
-        check_whole(active, route, headers, coding, &buf, &mut budget)?;
+        let whole = Whole {
+            active: Arc::clone(active),
+            block_server_tools: route.block_server_tools,
+            content_type: headers
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            coding,
+            body: buf.clone(),
+        };
         return Ok(Prepared {
+            permit: check(whole, budget).await?,
             body: Full::new(buf).map_err(|e: Infallible| match e {}).boxed(),
             leaked,
-            permit: budget,
         });
-    }
-    if coding.is_some() || route.block_server_tools {
-        drain(&mut body, env.body_idle).await;
     }
     if let Some(coding) = coding {
         return Err(Refused::Deny(Denial::Body(format!(
@@ -199,41 +192,63 @@ pub async fn prepare(
     })
 }
 
-/// A whole body: DLP over it as sent and as decoded, and the server-tools
-/// rule where the route asks for it.
-fn check_whole(
-    active: &Active,
-    route: &Route,
-    headers: &HeaderMap,
+/// A whole body and what its check needs, owned, so that the check can
+/// run on another thread.
+struct Whole {
+    active: Arc<Active>,
+    block_server_tools: bool,
+    content_type: Option<String>,
     coding: Option<Coding>,
-    body: &[u8],
-    budget: &mut Budget,
-) -> Result<(), Refused> {
+    body: Bytes,
+}
+
+/// Whole bodies over this size, and compressed ones, are checked on the
+/// blocking pool: the sidecar serves every connection from one thread,
+/// which a long check (a large body, a compression bomb) would stall.
+const CHECK_INLINE: usize = 64 * 1024;
+
+/// Checks a whole body; gives the budget back for the body's send.
+async fn check(whole: Whole, mut budget: Budget) -> Result<Budget, Refused> {
+    if whole.coding.is_none() && whole.body.len() <= CHECK_INLINE {
+        return check_whole(&whole, &mut budget).map(|()| budget);
+    }
+    tokio::task::spawn_blocking(move || check_whole(&whole, &mut budget).map(|()| budget))
+        .await
+        .unwrap_or(Err(Refused::Busy))
+}
+
+/// A whole body: DLP over it as sent and as decoded, and the server-tools
+/// rule where the route asks for it. A compressed body is decoded once to
+/// count before it is decoded to be scanned, so a bomb is refused for its
+/// size at the cost of the decoding alone.
+fn check_whole(whole: &Whole, budget: &mut Budget) -> Result<(), Refused> {
+    let (active, body) = (&whole.active, &whole.body[..]);
     if let Some(f) = active.dlp.scan(body) {
         return Err(Refused::Deny(Denial::Secret { kind: f.kind }));
     }
-    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let tools = |decoded: &[u8]| {
-        server_tools::check_body(decoded, content_type).map_err(|r| {
+        server_tools::check_body(decoded, whole.content_type.as_deref()).map_err(|r| {
             Refused::Deny(Denial::ServerTool {
                 field: r.field,
                 why: r.why,
             })
         })
     };
-    let Some(coding) = coding else {
-        return if route.block_server_tools {
+    let Some(coding) = whole.coding else {
+        return if whole.block_server_tools {
             tools(body)
         } else {
             Ok(())
         };
     };
-    let keep = route.block_server_tools;
+    let keep = whole.block_server_tools;
     let limit = if keep {
         SERVER_TOOLS_BODY_LIMIT
     } else {
         DECODED_LIMIT
     };
+    let undecodable = |e: decode::DecodeError| Refused::Deny(Denial::Body(e.to_string()));
+    decode::decode_all(body, coding, limit, |_, _| {}).map_err(undecodable)?;
     let mut scans = [active.dlp.stream(), active.dlp.stream()];
     let mut found = None;
     let mut kept: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
@@ -251,7 +266,7 @@ fn check_whole(
             }
         }
     })
-    .map_err(|e| Refused::Deny(Denial::Body(e.to_string())))?;
+    .map_err(undecodable)?;
     if let Some(f) = found {
         return Err(Refused::Deny(Denial::Secret { kind: f.kind }));
     }

@@ -1,15 +1,25 @@
 //! Runs of base64 (both alphabets, padded or not, wrapped with line
-//! breaks) and of hex (either case, optionally as `0x41`, `41 42`,
-//! `41:42`) found in a text and decoded, at every alignment, keeping only
-//! what decodes to text. A view is never longer than the text it comes
-//! from: base64 takes four characters per three bytes, hex two per byte.
+//! breaks), of base32 (RFC 4648's alphabet in one case, padded or not,
+//! wrapped), of hex (either case, optionally as `0x41`, `41 42`,
+//! `41:42`) and of bytes written as decimal numbers (`[115, 107, 45]`, as
+//! a JSON array or a Node Buffer has them) found in a text and decoded, at
+//! every alignment, keeping only
+//! what decodes to text (the bytes each run decodes to are also handed to
+//! the caller whole, for what is compressed in them). A view is never
+//! longer than the text it comes from: base64 takes four characters per
+//! three bytes, base32 eight per five, hex two per byte, decimal two or
+//! more.
 
 use super::unescape::{Fold, TRIGGER, fold, utf8_at};
 
 /// Runs of base64 shorter than this are not decoded (under 12 bytes).
 const MIN_BASE64: usize = 16;
+/// Runs of base32 shorter than this are not decoded (under 10 bytes).
+const MIN_BASE32: usize = 16;
 /// Runs of hex digits shorter than this are not decoded (under 8 bytes).
 const MIN_HEX: usize = 16;
+/// Runs of decimal bytes shorter than this are not decoded.
+const MIN_DECIMAL: usize = 8;
 /// Ends each stretch of decoded text in a view, so no match spans two.
 const SEPARATOR: u8 = 0;
 /// Decoded bytes are kept only in stretches of text at least this long.
@@ -20,6 +30,9 @@ const C_HEX: u8 = 4;
 /// Goes on in a hex run without being a digit (separators, `0x`).
 const C_HEX_GAP: u8 = 8;
 const C_NEWLINE: u8 = 16;
+/// Base32 in upper case (`A-Z2-7`), and in lower case (`a-z2-7`).
+const C_BASE32_UPPER: u8 = 32;
+const C_BASE32_LOWER: u8 = 64;
 
 /// Each byte's part in the quick looks `next_window` takes.
 const CLASS: [u8; 256] = {
@@ -39,6 +52,12 @@ const CLASS: [u8; 256] = {
         }
         if matches!(byte, b'\n' | b'\r') {
             c |= C_NEWLINE | C_HEX_GAP;
+        }
+        if byte.is_ascii_uppercase() || (byte >= b'2' && byte <= b'7') {
+            c |= C_BASE32_UPPER;
+        }
+        if byte.is_ascii_lowercase() || (byte >= b'2' && byte <= b'7') {
+            c |= C_BASE32_LOWER;
         }
         t[b] = c;
         b += 1;
@@ -60,8 +79,17 @@ pub(super) fn has_hex_run(text: &[u8]) -> bool {
     next_window(text, 0, HEX_RUN).is_some()
 }
 
+/// Whether `text` has a run of base32 long enough to decode, in either
+/// case, as `has_base64_run`.
+pub(super) fn has_base32_run(text: &[u8]) -> bool {
+    BASE32_RUNS
+        .iter()
+        .any(|kind| next_window(text, 0, *kind).is_some())
+}
+
 /// What makes a run worth decoding: bytes of the `run` classes, at least
 /// `core` of them of the `core` classes, over `RUN` bytes.
+#[derive(Clone, Copy)]
 struct RunKind {
     run: u8,
     core: u8,
@@ -74,6 +102,22 @@ const BASE64_RUN: RunKind = RunKind {
     core: C_BASE64,
     min_core: MIN_BASE64 * 3 / 4,
 };
+/// Base32 symbols in upper case, and in lower case: an encoder writes
+/// one, and ordinary text (base64 too) seldom keeps to one for long. A
+/// line break goes on a run only after a full line (see `Runs::base32`):
+/// lines of short words are not base32.
+const BASE32_RUNS: [RunKind; 2] = [
+    RunKind {
+        run: C_BASE32_UPPER,
+        core: C_BASE32_UPPER,
+        min_core: MIN_BASE32,
+    },
+    RunKind {
+        run: C_BASE32_LOWER,
+        core: C_BASE32_LOWER,
+        min_core: MIN_BASE32,
+    },
+];
 /// Hex digits, of which separators and `0x` may take up half.
 const HEX_RUN: RunKind = RunKind {
     run: C_HEX | C_HEX_GAP,
@@ -81,7 +125,7 @@ const HEX_RUN: RunKind = RunKind {
     min_core: MIN_HEX / 2,
 };
 const RUN: usize = 16;
-const _: () = assert!(MIN_BASE64 == RUN && MIN_HEX == RUN);
+const _: () = assert!(MIN_BASE64 == RUN && MIN_BASE32 == RUN && MIN_HEX == RUN);
 
 fn is(b: u8, class: u8) -> bool {
     CLASS[b as usize] & class != 0
@@ -141,6 +185,23 @@ const BASE64: [i8; 256] = {
     t
 };
 
+/// A base32 symbol's value (RFC 4648, either case); -1 for anything else.
+const BASE32: [i8; 256] = {
+    let mut t = [-1i8; 256];
+    let mut i = 0;
+    while i < 26 {
+        t[b'A' as usize + i] = i as i8;
+        t[b'a' as usize + i] = i as i8;
+        i += 1;
+    }
+    let mut d = 0;
+    while d < 6 {
+        t[b'2' as usize + d] = 26 + d as i8;
+        d += 1;
+    }
+    t
+};
+
 /// A hex digit's value; -1 for anything else.
 const HEX: [i8; 256] = {
     let mut t = [-1i8; 256];
@@ -195,12 +256,44 @@ impl Runs {
                     .filter(|&v| v >= 0)
                     .map(|v| v as u8),
             );
-            if runs.symbols.len() - before >= MIN_BASE64 {
-                runs.ends.push(runs.symbols.len());
-            } else {
-                runs.symbols.truncate(before);
-            }
+            runs.close(before, MIN_BASE64);
             from = end;
+        }
+        runs
+    }
+
+    /// Runs of base32 symbols in one case, upper then lower; a run ends
+    /// at padding or anything else, and goes on over a line break that
+    /// ends a line of at least `MIN_BASE32` symbols (as `base32` wraps
+    /// them).
+    pub(super) fn base32(text: &[u8]) -> Runs {
+        let mut runs = Runs {
+            symbols: Vec::new(),
+            ends: Vec::new(),
+            bits: 5,
+        };
+        for kind in BASE32_RUNS {
+            let mut from = 0;
+            while let Some(window) = next_window(text, from, kind) {
+                let mut i = run_start(text, from, window, kind.run);
+                let (before, mut line) = (runs.symbols.len(), 0);
+                while let Some(&b) = text.get(i) {
+                    if let Some(v) = u8::try_from(BASE32[b as usize])
+                        .ok()
+                        .filter(|_| is(b, kind.run))
+                    {
+                        runs.symbols.push(v);
+                        (line, i) = (line + 1, i + 1);
+                    } else if is(b, C_NEWLINE) && line >= MIN_BASE32 {
+                        let crlf = b == b'\r' && text.get(i + 1) == Some(&b'\n');
+                        (line, i) = (0, i + 1 + usize::from(crlf));
+                    } else {
+                        break;
+                    }
+                }
+                runs.close(before, MIN_BASE32);
+                from = i.max(from + 1);
+            }
         }
         runs
     }
@@ -252,36 +345,77 @@ impl Runs {
                 }
                 break;
             }
-            if runs.symbols.len() - start >= MIN_HEX {
-                runs.ends.push(runs.symbols.len());
-            } else {
-                runs.symbols.truncate(start);
-            }
+            runs.close(start, MIN_HEX);
             from = i.max(from + 1);
         }
         runs
+    }
+
+    /// Runs of bytes written as decimal numbers (0 to 255, no sign or
+    /// point) separated by a comma, a comma and spaces, or spaces.
+    pub(super) fn decimal(text: &[u8]) -> Runs {
+        let mut runs = Runs {
+            symbols: Vec::new(),
+            ends: Vec::new(),
+            bits: 8,
+        };
+        let mut i = 0;
+        let mut before = 0;
+        while i < text.len() {
+            let Some((byte, len)) = decimal_at(text, i) else {
+                runs.close(before, MIN_DECIMAL);
+                before = runs.symbols.len();
+                i += 1;
+                continue;
+            };
+            runs.symbols.push(byte);
+            i += len;
+            let rest = &text[i..];
+            let comma = usize::from(rest.first() == Some(&b','));
+            let spaces = rest[comma..].iter().take_while(|&&b| b == b' ').count();
+            let next = rest.get(comma + spaces).is_some_and(u8::is_ascii_digit);
+            if (comma + spaces) > 0 && next {
+                i += comma + spaces;
+            } else {
+                runs.close(before, MIN_DECIMAL);
+                before = runs.symbols.len();
+            }
+        }
+        runs.close(before, MIN_DECIMAL);
+        runs
+    }
+
+    /// Ends the run that started at symbol `start`: kept if it has at
+    /// least `min` symbols, else taken back.
+    fn close(&mut self, start: usize, min: usize) {
+        if self.symbols.len() - start >= min {
+            self.ends.push(self.symbols.len());
+        } else {
+            self.symbols.truncate(start);
+        }
     }
 
     pub(super) fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }
 
-    /// How many alignments a run can have: 4 symbols of base64 make whole
-    /// bytes, 2 of hex.
+    /// How many alignments a run can have: the symbols that make whole
+    /// bytes (4 of base64, 8 of base32, 2 of hex, 1 of decimal).
     pub(super) fn alignments(&self) -> usize {
-        if self.bits == 6 { 4 } else { 2 }
+        group(self.bits)
     }
 
     /// Every run decoded from its `skip`th symbol, and of that only the
     /// stretches of text (see `text_only`), each ended by a NUL, into
-    /// `out`; `scratch` holds one run's bytes. Both are cleared first, so
-    /// one pair serves every alignment.
+    /// `out`; `scratch` holds one run's bytes, which `each_run` is handed
+    /// whole. Both are cleared first, so one pair serves every alignment.
     pub(super) fn decode_into(
         &self,
         skip: usize,
         keep_utf8: bool,
         scratch: &mut Vec<u8>,
         out: &mut Vec<u8>,
+        mut each_run: impl FnMut(&[u8]),
     ) {
         out.clear();
         let mut start = 0;
@@ -292,6 +426,7 @@ impl Runs {
                 self.bits,
                 scratch,
             );
+            each_run(scratch);
             text_only(scratch, out, keep_utf8);
             start = end;
         }
@@ -300,24 +435,79 @@ impl Runs {
     #[cfg(test)]
     pub(super) fn decode(&self, skip: usize, keep_utf8: bool) -> Vec<u8> {
         let mut out = Vec::new();
-        self.decode_into(skip, keep_utf8, &mut Vec::new(), &mut out);
+        self.decode_into(skip, keep_utf8, &mut Vec::new(), &mut out, |_| {});
         out
     }
 }
 
+/// How many symbols of `bits` bits make whole bytes.
+fn group(bits: u32) -> usize {
+    match bits {
+        8 => 1,
+        6 => 4,
+        5 => 8,
+        _ => 2,
+    }
+}
+
+/// The byte a decimal number at `i` stands for, and its length: one to
+/// three digits, not part of a longer number or a decimal fraction.
+fn decimal_at(text: &[u8], i: usize) -> Option<(u8, usize)> {
+    let glued = |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'.');
+    if glued(i.checked_sub(1).and_then(|p| text.get(p))) {
+        return None;
+    }
+    let len = text[i..]
+        .iter()
+        .take(4)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if !(1..=3).contains(&len) || glued(text.get(i + len)) {
+        return None;
+    }
+    let value = text[i..i + len]
+        .iter()
+        .fold(0u32, |v, &d| v * 10 + u32::from(d - b'0'));
+    Some((u8::try_from(value).ok()?, len))
+}
+
+/// Whether `text` may have a run of decimal bytes: a number, a comma or
+/// spaces, and another number, somewhere. `Runs::decimal` decides. Most
+/// text has few digits, which are all this looks at.
+pub(super) fn has_decimal_run(text: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(p) = text[i..].iter().position(u8::is_ascii_digit) {
+        let number = &text[i + p..];
+        let digits = number.iter().take_while(|b| b.is_ascii_digit()).count();
+        let rest = &number[digits..];
+        let comma = usize::from(rest.first() == Some(&b','));
+        let spaces = rest[comma..].iter().take_while(|&&b| b == b' ').count();
+        if comma + spaces > 0 && rest.get(comma + spaces).is_some_and(u8::is_ascii_digit) {
+            return true;
+        }
+        i += p + digits;
+    }
+    false
+}
+
 /// Symbols of `bits` bits each, as bytes; a last partial byte is dropped.
 fn decode_symbols(symbols: &[u8], bits: u32, out: &mut Vec<u8>) {
-    let whole = if bits == 6 { 4 } else { 2 };
-    let mut groups = symbols.chunks_exact(whole);
+    let mut groups = symbols.chunks_exact(group(bits));
     for g in &mut groups {
-        if bits == 6 {
-            let v = u32::from(g[0]) << 18
-                | u32::from(g[1]) << 12
-                | u32::from(g[2]) << 6
-                | u32::from(g[3]);
-            out.extend_from_slice(&[(v >> 16) as u8, (v >> 8) as u8, v as u8]);
-        } else {
-            out.push(g[0] << 4 | g[1]);
+        match bits {
+            6 => {
+                let v = u32::from(g[0]) << 18
+                    | u32::from(g[1]) << 12
+                    | u32::from(g[2]) << 6
+                    | u32::from(g[3]);
+                out.extend_from_slice(&[(v >> 16) as u8, (v >> 8) as u8, v as u8]);
+            }
+            5 => {
+                let v = g.iter().fold(0u64, |v, &s| v << 5 | u64::from(s));
+                out.extend_from_slice(&v.to_be_bytes()[3..]);
+            }
+            8 => out.push(g[0]),
+            _ => out.push(g[0] << 4 | g[1]),
         }
     }
     let (mut acc, mut held) = (0u32, 0u32);
@@ -401,7 +591,7 @@ fn look(bytes: &[u8], i: usize, keep_utf8: bool) -> Look {
 /// with ASCII are dropped, so UTF-16 text reads as ASCII. Without a
 /// branch per byte for plain text or binary: this runs over every byte of
 /// a decoded image.
-fn text_only(bytes: &[u8], out: &mut Vec<u8>, keep_utf8: bool) {
+pub(super) fn text_only(bytes: &[u8], out: &mut Vec<u8>, keep_utf8: bool) {
     let classes = if keep_utf8 {
         &TEXT_UTF8
     } else {
@@ -500,6 +690,100 @@ mod tests {
         assert!(Runs::base64(b"short words, nothing_long here").is_empty());
     }
 
+    /// RFC 4648 base32, upper case, padded.
+    fn b32(bytes: &[u8]) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+        let bits: Vec<u8> = bytes
+            .iter()
+            .flat_map(|b| (0..8).rev().map(move |i| b >> i & 1))
+            .collect();
+        let mut out: String = bits
+            .chunks(5)
+            .map(|c| {
+                let v = c.iter().chain([0u8; 5].iter()).take(5);
+                ALPHABET[v.fold(0usize, |v, &b| v << 1 | usize::from(b))] as char
+            })
+            .collect();
+        while !out.len().is_multiple_of(8) {
+            out.push('=');
+        }
+        out
+    }
+
+    #[test]
+    fn base32_runs_decode_at_every_alignment() {
+        let payload = b"the payload sk-ant-api03 hidden here";
+        let upper = b32(payload);
+        let wrapped: String = b32(&payload.repeat(4))
+            .as_bytes()
+            .chunks(76)
+            .map(|c| format!("{}\n", String::from_utf8_lossy(c)))
+            .collect();
+        for encoded in [
+            upper.clone(),
+            upper.to_lowercase(),
+            upper.trim_end_matches('=').to_owned(),
+            wrapped,
+        ] {
+            for prefix in ["", "Q", "AB7", "ab7"] {
+                let text = format!("token: {prefix}{encoded} end");
+                let runs = Runs::base32(text.as_bytes());
+                let found = (0..runs.alignments())
+                    .map(|k| runs.decode(k, false))
+                    .any(|v| v.windows(payload.len()).any(|w| w == payload));
+                assert!(found, "{text}");
+            }
+        }
+        assert_eq!(Runs::base32(b"x").alignments(), 8);
+    }
+
+    #[test]
+    fn base32_runs_keep_to_one_case_and_full_lines() {
+        // Each half is a run of its own.
+        let halves = Runs::base32(b"ABCDEFGHIJKLMNOPabcdefghijklmnop");
+        assert_eq!(halves.ends, vec![16, 32]);
+        for text in [
+            "aVeryLongCamelCaseIdentifierNameThatGoesOnAndOn",
+            "apple\nbanana\ncherry\ndamson\nelderberry\nfig\ngrape\n",
+            "short words, nothing_long here",
+            "ABCDEFGHIJKLMNO",
+        ] {
+            assert!(Runs::base32(text.as_bytes()).is_empty(), "{text}");
+        }
+        // A line break goes on a run only after a full line.
+        let wrapped = Runs::base32(b"ABCDEFGHIJKLMNOPQRST\r\nUVWXYZ");
+        assert_eq!(wrapped.ends, vec![26]);
+    }
+
+    #[test]
+    fn decimal_runs_decode() {
+        let payload = b"sk-ant-api03";
+        let numbers: Vec<String> = payload.iter().map(u8::to_string).collect();
+        for text in [
+            format!("[{}]", numbers.join(",")),
+            format!("{{\"data\":[{}]}}", numbers.join(", ")),
+            format!("bytes: {} end", numbers.join(" ")),
+        ] {
+            let runs = Runs::decimal(text.as_bytes());
+            assert_eq!(runs.alignments(), 1);
+            assert_eq!(
+                runs.decode(0, false),
+                [payload.as_slice(), b"\0"].concat(),
+                "{text}"
+            );
+        }
+        for text in [
+            "[0.12, 0.34, 0.56, 0.78, 0.91, 0.23, 0.45, 0.67, 0.89]",
+            "1,000,000 and 2,500,000",
+            "[1, 2, 3]",
+            "[256, 300, 1000, 4096, 512, 999, 1024, 2048]",
+            "v1.2.3 build 20240101",
+            "x1, x2, x3, x4, x5, x6, x7, x8, x9",
+        ] {
+            assert!(Runs::decimal(text.as_bytes()).is_empty(), "{text}");
+        }
+    }
+
     #[test]
     fn hex_runs_decode_with_separators() {
         let payload = b"sk-ant-api03";
@@ -537,14 +821,22 @@ mod tests {
             "0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48".to_owned(),
             "a bad bee faced a decade".to_owned(),
             "%41 and \\u0041 and &#65;".to_owned(),
+            "KRUGKIDROVUWG2ZAMJZG653OEBTG66BANJ2W24DTEBXXMZLSEB2GQZJANRQXU6JAMRXWO===".to_owned(),
+            "krugkidrovuwg2zamjzg653o\nebtg66banj2w24dt".to_owned(),
+            "aVeryLongCamelCaseIdentifierName".to_owned(),
+            "[115,107,45,97,110,116,45,97]".to_owned(),
+            "115 107 45 97 110 116 45 97".to_owned(),
         ];
         for text in &texts {
             let t = text.as_bytes();
             assert!(has_base64_run(t) || Runs::base64(t).is_empty(), "{text}");
             assert!(has_hex_run(t) || Runs::hex(t).is_empty(), "{text}");
+            assert!(has_base32_run(t) || Runs::base32(t).is_empty(), "{text}");
+            assert!(has_decimal_run(t) || Runs::decimal(t).is_empty(), "{text}");
         }
         let prose = texts[0].as_bytes();
-        assert!(!has_base64_run(prose) && !has_hex_run(prose));
+        assert!(!has_base64_run(prose) && !has_hex_run(prose) && !has_base32_run(prose));
+        assert!(!has_decimal_run(prose));
         assert!(unescape(prose).is_none());
         let indented = texts[1].as_bytes();
         assert!(!has_base64_run(indented) && !has_hex_run(indented));
@@ -604,13 +896,14 @@ mod tests {
     fn views_are_never_larger_than_their_text() {
         let texts = [
             "QUJD".repeat(100),
+            "MFRGG".repeat(100),
             "ab".repeat(100),
             "0x41, ".repeat(50),
             "%41\\u0041&#65;\u{200B}".repeat(30),
         ];
         for text in texts {
             let t = text.as_bytes();
-            for runs in [Runs::base64(t), Runs::hex(t)] {
+            for runs in [Runs::base64(t), Runs::base32(t), Runs::hex(t)] {
                 for k in 0..runs.alignments() {
                     assert!(runs.decode(k, false).len() <= t.len());
                 }
