@@ -154,6 +154,12 @@ pub fn pending(home: &Home) -> Result<Vec<Pending>, ApplyError> {
 /// What approving `proposal` would grant now; a bottle whose routes cannot
 /// be read previews against no routes.
 pub fn preview_of(home: &Home, proposal: &Proposal) -> Preview {
+    preview_and_bases(home, proposal).0
+}
+
+/// `preview_of`, with the images a new Dockerfile reads as resolved for
+/// it: approving pins exactly those, not what a second look might find.
+fn preview_and_bases(home: &Home, proposal: &Proposal) -> (Preview, Option<image::Bases>) {
     let routes = read_routes(home, &proposal.slug)
         .map(|(config, _)| config)
         .unwrap_or_else(|_| EgressConfig {
@@ -169,7 +175,7 @@ pub fn preview_of(home: &Home, proposal: &Proposal) -> Preview {
         }
         _ => None,
     };
-    preview::preview(
+    let preview = preview::preview(
         &proposal.request,
         &Current {
             slug: &proposal.slug,
@@ -177,7 +183,8 @@ pub fn preview_of(home: &Home, proposal: &Proposal) -> Preview {
             dockerfile: &dockerfile,
             bases: bases.as_ref(),
         },
-    )
+    );
+    (preview, bases)
 }
 
 pub fn locate(home: &Home, id: &str) -> Result<Located, ApplyError> {
@@ -241,7 +248,7 @@ pub fn approve_with(
     // Again under the lock: someone may have decided it meanwhile, and
     // what approving grants is what it grants now.
     let Located { queue, proposal } = locate(home, id)?;
-    let preview = preview_of(home, &proposal);
+    let (preview, bases) = preview_and_bases(home, &proposal);
     let now = digest(&Pending {
         proposal: proposal.clone(),
         preview,
@@ -269,7 +276,8 @@ pub fn approve_with(
             scheme: None,
         },
         Request::CapabilityBlock { dockerfile } => {
-            let applied = image::rebuild(home, &proposal, dockerfile, &queue, sink)?;
+            let bases = bases.unwrap_or_else(|| Err("its images were not looked up".into()));
+            let applied = image::rebuild(home, &proposal, dockerfile, bases, &queue, sink)?;
             return Ok((proposal, applied));
         }
         Request::GitPush(held) => {

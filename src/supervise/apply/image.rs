@@ -21,9 +21,12 @@ use crate::supervise::queue::Queue;
 /// The list is a few names; a larger file is not read.
 const MAX_ALLOWED: u64 = 64 * 1024;
 
-/// The images `dockerfile` reads, each with its id on this engine; the
+/// The images a Dockerfile reads, each with its id on this engine; the
 /// error says why the bottle may not build it.
-pub fn bases(home: &Home, slug: &str, dockerfile: &str) -> Result<Vec<Resolved>, String> {
+pub type Bases = Result<Vec<Resolved>, String>;
+
+/// `Bases` of `dockerfile` for bottle `slug`.
+pub fn bases(home: &Home, slug: &str, dockerfile: &str) -> Bases {
     let named = images::check(dockerfile, &allowed(home, slug)?)?;
     named
         .into_iter()
@@ -45,11 +48,14 @@ fn allowed(home: &Home, slug: &str) -> Result<Allowed, String> {
 }
 
 /// The approved Dockerfile becomes the bottle's own, its images pinned by
-/// id; its state is kept, and it is taken down: `resume` rebuilds it.
+/// the ids the operator was shown (`bases`, resolved for the preview the
+/// approval was checked against); its state is kept, and it is taken
+/// down: `resume` rebuilds it.
 pub(super) fn rebuild(
     home: &Home,
     proposal: &Proposal,
     dockerfile: &str,
+    bases: Bases,
     queue: &Queue,
     sink: &Sink,
 ) -> Result<Applied, ApplyError> {
@@ -62,7 +68,7 @@ pub(super) fn rebuild(
     crate::dockerfile::check(dockerfile).map_err(refused)?;
     let mut named: Vec<Named> = Vec::new();
     let mut ids = Vec::new();
-    for base in bases(home, slug, dockerfile).map_err(refused)? {
+    for base in bases.map_err(refused)? {
         let Some(id) = base.id else {
             let n = &base.named;
             return Err(refused(format!(
