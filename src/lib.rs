@@ -20,4 +20,5 @@ pub mod provider;
 pub mod shutdown;
 pub mod state;
 pub mod supervise;
+pub mod text;
 pub mod tmux;

@@ -198,7 +198,7 @@ pub fn ssh_command(ssh_dir: &Path, key: &str) -> Result<(String, Option<String>)
         "-o".into(),
         "BatchMode=yes".into(),
     ];
-    Ok((crate::provider::shell_join(&words), note))
+    Ok((crate::text::shell_join(&words), note))
 }
 
 /// The system's CAs plus `upstream-ca.pem`, written to the gate's private

@@ -7,11 +7,11 @@
 
 use super::ApplyError;
 use crate::backend::docker::gate::Decide;
-use crate::dashboard::text::inert;
 use crate::gitgate::Shown;
 use crate::state::Home;
 use crate::supervise::audit::{self, Entry};
 use crate::supervise::proposal::{GitPush, Proposal};
+use crate::text::inert;
 
 /// What the audit log keeps of a held push: its commits, diffstat and
 /// protected diff, as the operator read them.
