@@ -35,7 +35,7 @@
 //! repo.git/        the bare repository (made by the sidecar): the objects
 //!                  of the operator's branches and of the agent's pushes
 //! landed.json      Landed: what reached the operator's repository
-//! queue/ responses/ archive/   git-push proposals (supervise's Queue layout)
+//! queue/ responses/ archive/   git-push proposals (`proposal::queue`'s layout)
 //! ```
 //!
 //! Mounted beside it: the operator's git directory at `/operator` (its

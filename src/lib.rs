@@ -16,6 +16,7 @@ pub mod launch;
 pub mod manifest;
 pub mod notify;
 pub mod picker;
+pub mod proposal;
 pub mod provider;
 pub mod shutdown;
 pub mod state;

@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::exec::Program;
-use crate::supervise::proposal::{Origin, Proposal};
+use crate::proposal::{Origin, Proposal};
 
 /// The variable that names the command.
 pub const COMMAND_ENV: &str = "BOT_BOTTLE_NOTIFY_COMMAND";

@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Borders, Clear, List, ListItem, ListState, Paragra
 use super::app::{AgentRow, App, Focus, Modal};
 use super::detail::{self, Detail, Kind};
 use super::text::slice;
-use crate::supervise::proposal::{Origin, Request};
+use crate::proposal::{Origin, Request};
 use crate::text::inert;
 
 pub fn render(app: &App, frame: &mut Frame) {

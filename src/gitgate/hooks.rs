@@ -14,8 +14,8 @@ use super::{
     CONFIG_FILE, GateConfig, MAX_BRANCHES, MAX_PUSH_REFS, REPO, TOKENS_FILE, paths, read_landed,
 };
 use crate::egress::dlp::Scanner;
-use crate::supervise::proposal::{GitPush, MAX_PROTECTED_DIFF, Request};
-use crate::supervise::queue::Queue;
+use crate::proposal::queue::Queue;
+use crate::proposal::{GitPush, MAX_PROTECTED_DIFF, Request};
 
 /// The gate's folders, as the server passes them to the hooks.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 use super::*;
-use crate::supervise::proposal::Request;
+use crate::proposal::Request;
 
 fn proposal(i: usize) -> Proposal {
     Proposal {
@@ -193,7 +193,7 @@ fn nasty_proposals() -> Vec<Proposal> {
         Request::EgressBlock {
             host: n("h.com"),
             path_allowlist: vec![n("/p/")],
-            auth: Some(crate::supervise::proposal::AuthRequest {
+            auth: Some(crate::proposal::AuthRequest {
                 scheme: n("bearer"),
                 token_ref: Some(n("TOKEN")),
             }),
@@ -205,7 +205,7 @@ fn nasty_proposals() -> Vec<Proposal> {
         Request::CapabilityBlock {
             dockerfile: n("FROM debian\n"),
         },
-        Request::GitPush(crate::supervise::proposal::GitPush {
+        Request::GitPush(crate::proposal::GitPush {
             git_ref: n("refs/heads/x"),
             old: n("0"),
             new: n("1"),

@@ -20,14 +20,14 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
 
-use super::proposal::{
-    self, CAPABILITY_BLOCK, Decision, EGRESS_BLOCK, GIT_PUSH_POLICY, LIST_EGRESS_ROUTES,
-    PIPELOCK_BLOCK, Proposal, Request, Response,
-};
-use super::queue::Queue;
 use crate::dockerfile::images::{self, Allowed};
 use crate::egress::client_key::ClientKey;
 use crate::egress::config::EgressConfig;
+use crate::proposal::queue::Queue;
+use crate::proposal::{
+    self, CAPABILITY_BLOCK, Decision, EGRESS_BLOCK, GIT_PUSH_POLICY, LIST_EGRESS_ROUTES,
+    PIPELOCK_BLOCK, Proposal, Request, Response,
+};
 
 /// Where the agent reaches the server, inside the bottle.
 pub const MCP_HOST: &str = "supervise";
@@ -443,7 +443,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::supervise::queue::now;
+    use crate::proposal::queue::now;
 
     fn text(result: &CallToolResult) -> String {
         serde_json::to_value(result).unwrap()["content"][0]["text"]
