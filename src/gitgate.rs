@@ -24,7 +24,8 @@
 //! the push limit) before git sees it; the repository keeps its own
 //! objects (`repo`), so the agent reads only the branches it mirrors.
 //!
-//! The sidecar's state folder (`state/<slug>/git-gate/`, `/state` inside):
+//! The sidecar's state folder (`state/<slug>/git-gate/`, `/state` inside;
+//! the names the plan writes are `state::bottle_dir::gate_files`):
 //!
 //! ```text
 //! gate.json        GateConfig, written by the plan
@@ -66,24 +67,13 @@ use serde::{Deserialize, Serialize};
 
 /// The port the gate serves git on, on the bottle's internal network.
 pub const GATE_PORT: u16 = 8418;
-/// The compose service, container role and host name of the gate.
-pub const SERVICE: &str = "git-gate";
+/// The compose service, container role and host name of the gate; its
+/// folder in the bottle's state folder has the same name.
+pub const SERVICE: &str = crate::state::bottle_dir::GIT_GATE;
 /// The repository's path in URLs and in the state folder.
 pub const REPO: &str = "repo.git";
-/// The state folder's config file.
-pub const CONFIG_FILE: &str = "gate.json";
-/// The state folder's credentials and scan secrets.
-pub const TOKENS_FILE: &str = "tokens.json";
-/// The state folder's ssh keys and known_hosts.
-pub const SSH_DIR: &str = "ssh";
-/// Extra CA certificates (PEM) the gate trusts for HTTPS remotes, beside
-/// the system's: the bottle's `egress.trust_upstream_ca`.
-pub const UPSTREAM_CA_FILE: &str = "upstream-ca.pem";
 /// What landed, written by the gate, read by `list active` and the dashboard.
 pub const LANDED_FILE: &str = "landed.json";
-/// The push policy in words (`policy_text`), in the supervise sidecar's
-/// state folder, for its `git-push-policy` tool.
-pub const POLICY_FILE: &str = "git-policy.md";
 /// Where the operator's git directory is mounted in the gate.
 pub const OPERATOR_MOUNT: &str = "/operator";
 /// Where the bottle's audit log is mounted in the gate.
