@@ -9,8 +9,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bot_bottle::supervise::proposal::Request;
-use bot_bottle::supervise::queue::Queue;
+use bot_bottle::proposal::Request;
+use bot_bottle::proposal::queue::Queue;
 
 const ROUNDS: usize = 20;
 

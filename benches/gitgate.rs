@@ -14,7 +14,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{Running, env_or, rss};
 
-use bot_bottle::gitgate::{Allow, CONFIG_FILE, GateConfig};
+use bot_bottle::gitgate::{Allow, GateConfig};
+use bot_bottle::state::bottle_dir::gate_files::CONFIG_FILE;
 
 const PORT: u16 = 18418;
 

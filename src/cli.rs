@@ -29,12 +29,12 @@ use clap::{Parser, Subcommand};
 use crate::backend::BackendError;
 use crate::backend::docker::engine::EngineError;
 use crate::backend::docker::subnets::SubnetError;
-use crate::dashboard::text::inert;
 use crate::exec::ExecError;
 use crate::launch::LaunchError;
 use crate::manifest::{self, Manifest, ManifestError, Sources};
 use crate::state::{Home, StateError};
 use crate::supervise::apply::ApplyError;
+use crate::text::inert;
 
 #[derive(Debug, Parser)]
 #[command(

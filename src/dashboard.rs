@@ -2,8 +2,8 @@
 //! on top, agents below; the selected agent's session on the right.
 //!
 //! `app` is the state and its logic (pure), `detail` the proposal view an
-//! approval must go through (pure), `text` makes agent text inert and
-//! wraps it (pure), `render` draws it all (pure), `runtime` feeds the app
+//! approval must go through (pure), `text` measures and wraps the
+//! text shown (pure; `crate::text` makes it inert), `render` draws it all (pure), `runtime` feeds the app
 //! messages and carries out its effects.
 
 pub mod app;

@@ -420,7 +420,7 @@ fn trace(cmd: &Command) {
 fn describe(cmd: &Command) -> String {
     let mut words = vec![cmd.get_program().to_string_lossy().into_owned()];
     words.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
-    crate::provider::shell_join(&words)
+    crate::text::shell_join(&words)
 }
 
 fn describe_status(status: ExitStatus) -> String {

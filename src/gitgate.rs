@@ -24,7 +24,8 @@
 //! the push limit) before git sees it; the repository keeps its own
 //! objects (`repo`), so the agent reads only the branches it mirrors.
 //!
-//! The sidecar's state folder (`state/<slug>/git-gate/`, `/state` inside):
+//! The sidecar's state folder (`state/<slug>/git-gate/`, `/state` inside;
+//! the names the plan writes are `state::bottle_dir::gate_files`):
 //!
 //! ```text
 //! gate.json        GateConfig, written by the plan
@@ -35,7 +36,7 @@
 //! repo.git/        the bare repository (made by the sidecar): the objects
 //!                  of the operator's branches and of the agent's pushes
 //! landed.json      Landed: what reached the operator's repository
-//! queue/ responses/ archive/   git-push proposals (supervise's Queue layout)
+//! queue/ responses/ archive/   git-push proposals (`proposal::queue`'s layout)
 //! ```
 //!
 //! Mounted beside it: the operator's git directory at `/operator` (its
@@ -66,24 +67,13 @@ use serde::{Deserialize, Serialize};
 
 /// The port the gate serves git on, on the bottle's internal network.
 pub const GATE_PORT: u16 = 8418;
-/// The compose service, container role and host name of the gate.
-pub const SERVICE: &str = "git-gate";
+/// The compose service, container role and host name of the gate; its
+/// folder in the bottle's state folder has the same name.
+pub const SERVICE: &str = crate::state::bottle_dir::GIT_GATE;
 /// The repository's path in URLs and in the state folder.
 pub const REPO: &str = "repo.git";
-/// The state folder's config file.
-pub const CONFIG_FILE: &str = "gate.json";
-/// The state folder's credentials and scan secrets.
-pub const TOKENS_FILE: &str = "tokens.json";
-/// The state folder's ssh keys and known_hosts.
-pub const SSH_DIR: &str = "ssh";
-/// Extra CA certificates (PEM) the gate trusts for HTTPS remotes, beside
-/// the system's: the bottle's `egress.trust_upstream_ca`.
-pub const UPSTREAM_CA_FILE: &str = "upstream-ca.pem";
 /// What landed, written by the gate, read by `list active` and the dashboard.
 pub const LANDED_FILE: &str = "landed.json";
-/// The push policy in words (`policy_text`), in the supervise sidecar's
-/// state folder, for its `git-push-policy` tool.
-pub const POLICY_FILE: &str = "git-policy.md";
 /// Where the operator's git directory is mounted in the gate.
 pub const OPERATOR_MOUNT: &str = "/operator";
 /// Where the bottle's audit log is mounted in the gate.
@@ -102,109 +92,6 @@ pub const MAX_REF_NAME: usize = 255;
 /// `landed.json` is read at most this large: more than `MAX_BRANCHES`
 /// entries of the longest names can fill (see the test).
 pub const MAX_LANDED_BYTES: u64 = 4 << 20;
-
-/// Paths a push may not change without the operator's approval: what runs
-/// code, or steers a program that does, on the operator's machine when
-/// they open the tree, enter it, commit in it, or run their usual tools
-/// there (git, an editor, a coding agent, a package manager, `make`). The
-/// project's source and its ordinary manifests (`package.json`,
-/// `Cargo.toml`) are not here: they are code the operator reviews as code.
-/// A pattern without `/` matches a file or folder name at any depth; a
-/// path is protected when it or one of its folders matches. Matching
-/// ignores case. The bottle's own manifest files and Dockerfiles are added
-/// by the plan. The README's Git section lists them with the reasons.
-pub const DEFAULT_PROTECTED: &[&str] = &[
-    // git's own files (`.gitattributes` filters, `.gitmodules`) and
-    // GitHub's and GitLab's CI.
-    ".git*",
-    // CI definitions.
-    ".ci",
-    ".circleci",
-    ".buildkite",
-    ".woodpecker",
-    ".woodpecker.yml",
-    ".drone.yml",
-    ".travis.yml",
-    "Jenkinsfile",
-    "azure-pipelines.yml",
-    "bitbucket-pipelines.yml",
-    // Git hook managers: run on commit and push.
-    ".husky",
-    "lefthook*",
-    ".lefthook*",
-    ".pre-commit-config.*",
-    ".overcommit.yml",
-    ".simple-git-hooks*",
-    "simple-git-hooks*",
-    // Coding agents' instructions, hooks and MCP servers.
-    ".claude",
-    "CLAUDE.md",
-    "CLAUDE.local.md",
-    ".mcp.json",
-    ".codex",
-    "AGENTS.md",
-    "AGENTS.override.md",
-    ".gemini",
-    "GEMINI.md",
-    ".cursor",
-    ".cursorrules",
-    ".windsurf",
-    ".windsurfrules",
-    ".clinerules",
-    ".roo",
-    ".continue",
-    ".aider*",
-    ".amazonq",
-    // Environments and toolchains: run or download programs on entering
-    // the folder or on the first command.
-    ".envrc",
-    "mise*.toml",
-    ".mise*.toml",
-    ".mise",
-    "mise",
-    ".tool-versions",
-    ".prototools",
-    "rust-toolchain",
-    "rust-toolchain.toml",
-    ".nvmrc",
-    ".node-version",
-    ".python-version",
-    ".ruby-version",
-    ".java-version",
-    ".sdkmanrc",
-    ".bazelversion",
-    ".bazelrc",
-    // Editors and dev containers: tasks, settings and extensions.
-    ".vscode",
-    ".devcontainer",
-    ".idea",
-    ".zed",
-    "*.code-workspace",
-    // Package managers' and build tools' configuration that names
-    // programs to run (`.cargo/config.toml`'s runners, `yarnPath`).
-    ".cargo",
-    ".npmrc",
-    ".yarnrc",
-    ".yarnrc.yml",
-    ".yarn",
-    ".pnpmfile.cjs",
-    "bunfig.toml",
-    ".mvn",
-    "mvnw",
-    "gradlew",
-    "gradle-wrapper.properties",
-    // Build entry points run by habit.
-    "Makefile",
-    "GNUmakefile",
-    "*.mk",
-    "justfile",
-    ".justfile",
-    "Taskfile*",
-    "Rakefile",
-    // bot-bottle's own manifests.
-    ".bot-bottle",
-    "bot-bottle.json",
-];
 
 /// The URL the agent's `origin` points at.
 pub fn agent_url() -> String {
@@ -226,7 +113,7 @@ pub struct GateConfig {
     /// The operator's checked-out branch, the clone's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head: Option<String>,
-    /// Patterns as in `DEFAULT_PROTECTED`, already expanded.
+    /// Patterns as in `manifest::DEFAULT_PROTECTED`, already expanded.
     pub protected_paths: Vec<String>,
     pub allow: Allow,
     /// Bytes one push may bring.

@@ -12,11 +12,14 @@
 //!
 //! `parse` turns text into definitions (pure), `resolve` merges sources and
 //! `extends:` chains (pure), `trust` digests a project and says what it
-//! reaches, and `load` does the file reads around them.
+//! reaches, and `load` does the file reads around them. `protected` holds
+//! the git gate's default protected paths, what `git.protected_paths`
+//! means when unset.
 
 mod error;
 mod load;
 mod parse;
+mod protected;
 mod provenance;
 mod resolve;
 mod trust;
@@ -28,6 +31,7 @@ use std::path::{Path, PathBuf};
 pub use error::{ManifestError, Place};
 pub use load::{Sources, capability_base_images, inspect, load, notify_command};
 pub use parse::{COLORS, is_color, parse_scheme, validate_host};
+pub use protected::DEFAULT_PROTECTED;
 pub use provenance::{Part, Provenance};
 pub use resolve::compose_bottles;
 pub use trust::{Defined, Project, Reach, Summary, TRUST_FILE, TrustStore, reach};
@@ -273,7 +277,7 @@ impl Role {
 pub struct Git {
     /// Unique by name.
     pub remotes: Vec<GitRemote>,
-    /// Patterns as in `gitgate::DEFAULT_PROTECTED`, `default` expanded
+    /// Patterns as in `DEFAULT_PROTECTED`, `default` expanded
     /// already. None: the defaults.
     pub protected_paths: Option<Vec<String>>,
     pub allow_force_push: Option<bool>,

@@ -14,7 +14,7 @@
 //! proposal as `bot-bottle proposals --json` names its fields (`id`,
 //! `slug`, `source`, `request`, `justification`, ...) plus `summary`; at
 //! most `MAX_LISTED` of them, `count` says how many arrived. Every string
-//! in it is inert (`dashboard::text::inert`): an agent wrote most of them,
+//! in it is inert (`text::inert`): an agent wrote most of them,
 //! and a command that shows them (a desktop notification, a terminal, a
 //! chat message) must not be handed escape sequences or bidi overrides.
 
@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::exec::Program;
-use crate::supervise::proposal::{Origin, Proposal};
+use crate::proposal::{Origin, Proposal};
 
 /// The variable that names the command.
 pub const COMMAND_ENV: &str = "BOT_BOTTLE_NOTIFY_COMMAND";
@@ -151,7 +151,7 @@ fn one_line(p: &Proposal) -> String {
         Origin::Denied => ", from denials",
         Origin::Agent => "",
     };
-    crate::dashboard::text::inert(&format!("{} ({}{from})", p.request.summary(), p.slug))
+    crate::text::inert(&format!("{} ({}{from})", p.request.summary(), p.slug))
 }
 
 impl Batch {
@@ -164,7 +164,7 @@ impl Batch {
 
 /// `value` with every string and key made inert.
 fn inert_strings(value: Value) -> Value {
-    let inert = crate::dashboard::text::inert;
+    let inert = crate::text::inert;
     match value {
         Value::String(s) => Value::String(inert(&s)),
         Value::Array(items) => Value::Array(items.into_iter().map(inert_strings).collect()),
@@ -230,7 +230,7 @@ pub async fn run(command: &str, batch: &Batch, timeout: Duration) -> Result<(), 
         .unwrap_or("");
     Err(NotifyError::Failed {
         status: out.status.to_string(),
-        stderr: crate::dashboard::text::inert(&last.chars().take(200).collect::<String>()),
+        stderr: crate::text::inert(&last.chars().take(200).collect::<String>()),
     })
 }
 

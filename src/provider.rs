@@ -3,6 +3,8 @@
 //! Pure. Every session runs with the provider's own permission prompts off —
 //! the bottle is the boundary — and `start AGENT -- ARGS` appends ARGS.
 
+use crate::text::shell_join;
+
 /// Paths inside the agent container that providers are pointed at.
 pub const MCP_CONFIG_FILE: &str = "/etc/bot-bottle/mcp.json";
 /// The agent user's home inside the bottle.
@@ -136,29 +138,6 @@ impl Provider {
     }
 }
 
-/// Quotes words for `sh -c`, so none is split or expanded.
-pub fn shell_join(words: &[String]) -> String {
-    words
-        .iter()
-        .map(|w| shell_quote(w))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Quotes one word for a POSIX shell (shlex: bare when nothing in it is
-/// special, else single- or double-quoted).
-///
-/// A NUL cannot be quoted, nor passed to any program: exec takes C
-/// strings. Such a word is quoted with its NULs kept, so running the line
-/// fails there ("nul byte found") instead of running a shortened word.
-/// (Should shlex ever refuse something else, the word becomes a lone NUL,
-/// which fails the same way.)
-pub fn shell_quote(word: &str) -> String {
-    shlex::try_quote(word)
-        .or_else(|_| shlex::Quoter::new().allow_nul(true).quote(word))
-        .map_or_else(|_| "\0".to_owned(), std::borrow::Cow::into_owned)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,37 +215,5 @@ mod tests {
             argv[2],
             "claude --dangerously-skip-permissions --model opus --continue || exec claude --dangerously-skip-permissions --model opus"
         );
-    }
-
-    #[test]
-    fn quoting_survives_the_shell() {
-        for word in [
-            "",
-            "a b",
-            "it's",
-            "$HOME",
-            "`x`",
-            "a\nb",
-            "plain-word",
-            "a=b,c%",
-            "\"q\" 'q' \\",
-            "^x",
-            "é ✓",
-        ] {
-            let out = std::process::Command::new("sh")
-                .args(["-c", &format!("printf %s {}", shell_quote(word))])
-                .output()
-                .unwrap();
-            assert_eq!(String::from_utf8(out.stdout).unwrap(), word);
-        }
-    }
-
-    #[test]
-    fn a_nul_is_kept_so_running_the_line_fails() {
-        assert_eq!(shell_quote("a\0b"), "'a\0b'");
-        let spawned = std::process::Command::new("sh")
-            .args(["-c", &format!("printf %s {}", shell_quote("a\0b"))])
-            .output();
-        assert!(spawned.is_err());
     }
 }

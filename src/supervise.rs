@@ -1,12 +1,11 @@
-//! Supervise: how an agent asks for more capability, and how the operator
-//! answers. The sidecar serves MCP tools that queue proposals; the host
-//! lists them, applies approved ones and writes the audit log.
+//! Supervise: the two ends of the proposal protocol (`crate::proposal`).
+//! The sidecar (`server`) serves MCP tools that queue proposals; the host
+//! lists them, previews and applies approved ones (`apply`, `merge`,
+//! `preview`) and writes the audit log; `suggest` makes proposals from
+//! denied requests.
 
 pub mod apply;
-pub mod audit;
 pub mod merge;
 pub mod preview;
-pub mod proposal;
-pub mod queue;
 pub mod server;
 pub mod suggest;

@@ -9,9 +9,9 @@ use std::os::unix::fs::PermissionsExt;
 
 use assert_cmd::Command;
 use bot_bottle::egress::config::{EgressConfig, RouteConfig};
+use bot_bottle::proposal::queue::Queue;
+use bot_bottle::proposal::{Decision, Request};
 use bot_bottle::state::Home;
-use bot_bottle::supervise::proposal::{Decision, Request};
-use bot_bottle::supervise::queue::Queue;
 use serde_json::Value;
 
 const SLUG: &str = "dev-aaaaa";

@@ -694,15 +694,15 @@ impl Tmux {
     /// the command ends (its status then shows).
     fn window(&self, name: &str, cwd: &Path, vars: &[(String, String)], argv: &[String]) {
         let mut script = String::from("cd ");
-        script.push_str(&bot_bottle::provider::shell_quote(&cwd.to_string_lossy()));
+        script.push_str(&bot_bottle::text::shell_quote(&cwd.to_string_lossy()));
         for (k, v) in vars {
             script.push_str(&format!(
                 "; export {k}={}",
-                bot_bottle::provider::shell_quote(v)
+                bot_bottle::text::shell_quote(v)
             ));
         }
         script.push_str("; ");
-        script.push_str(&bot_bottle::provider::shell_join(argv));
+        script.push_str(&bot_bottle::text::shell_join(argv));
         script.push_str("; echo SESSION-EXIT=$?; sleep 600");
         let first = !Command::new("tmux")
             .args(["-L", &self.socket, "has-session"])

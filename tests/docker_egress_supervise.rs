@@ -593,9 +593,9 @@ fn capability_block_rebuilds_the_bottle_on_resume() {
     }
 
     // On the host: what a sidecar the agent took over could queue unchecked.
-    let queue = bot_bottle::supervise::queue::Queue::new(&env.bottle(&slug).supervise_dir());
+    let queue = bot_bottle::proposal::queue::Queue::new(&env.bottle(&slug).supervise_dir());
     let planted = |dockerfile: String| {
-        let request = bot_bottle::supervise::proposal::Request::CapabilityBlock { dockerfile };
+        let request = bot_bottle::proposal::Request::CapabilityBlock { dockerfile };
         queue.submit(&slug, request, "planted".into()).unwrap().id
     };
     let (from_private, from_absent) = (

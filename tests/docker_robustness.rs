@@ -7,8 +7,8 @@
 mod support;
 
 use bot_bottle::backend::names;
-use bot_bottle::supervise::proposal::Request;
-use bot_bottle::supervise::queue::Queue;
+use bot_bottle::proposal::Request;
+use bot_bottle::proposal::queue::Queue;
 use serde_json::Value;
 use support::{Env, docker_ok, docker_or_skip, leftovers};
 
@@ -184,7 +184,7 @@ fn approvals_survive_a_capability_rebuild_and_resume() {
         Request::EgressBlock {
             host: "second.test".into(),
             path_allowlist: vec![],
-            auth: Some(bot_bottle::supervise::proposal::AuthRequest {
+            auth: Some(bot_bottle::proposal::AuthRequest {
                 scheme: "bearer".into(),
                 token_ref: None,
             }),

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use bot_bottle::backend::names;
 use bot_bottle::egress::config::EgressConfig;
+use bot_bottle::proposal::queue::Queue;
+use bot_bottle::proposal::{Decision, Request};
 use bot_bottle::state::Home;
-use bot_bottle::supervise::proposal::{Decision, Request};
-use bot_bottle::supervise::queue::Queue;
 use support::{Env, bin, docker_or_skip, kill_tmux_server, tmux_or_skip, unique};
 
 /// A bot-bottle tmux server of the test's own; killed on drop.

@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 
-use crate::dashboard::text::inert;
 use crate::gitgate::{self, LandedBranch};
 use crate::state::{Home, Metadata};
+use crate::text::inert;
 
 /// A running bottle, as `list active` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -14,11 +14,11 @@ use clap::Args;
 use serde::Serialize;
 
 use super::Failure;
-use crate::dashboard::text::inert;
+use crate::proposal::{GitPush, Origin, Request};
 use crate::state::Home;
 use crate::supervise::apply::{self, Pending};
-use crate::supervise::proposal::{GitPush, Origin, Request};
 use crate::supervise::suggest;
+use crate::text::inert;
 
 #[derive(Debug, Args)]
 pub struct ProposalsArgs {
@@ -145,8 +145,8 @@ fn table(rows: &[Row]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proposal::Proposal;
     use crate::supervise::preview::Preview;
-    use crate::supervise::proposal::Proposal;
 
     fn held() -> Pending {
         Pending {

@@ -9,9 +9,9 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{Failure, confirm, home_and_cwd};
-use crate::dashboard::text::inert;
 use crate::launch::trust::{self, TrustError};
 use crate::manifest::Sources;
+use crate::text::inert;
 
 #[derive(Debug, Args)]
 pub struct TrustArgs {

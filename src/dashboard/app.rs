@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::detail::DWELL_MS;
+use crate::proposal::Proposal;
+use crate::proposal::queue::check_id;
 use crate::supervise::apply::Pending;
-use crate::supervise::proposal::Proposal;
-use crate::supervise::queue::check_id;
 
 mod launch;
 mod messages;

@@ -8,9 +8,10 @@
 use ratatui::layout::Rect;
 use ratatui::widgets::{Block, Borders};
 
-use super::text::{inert, wrap};
+use super::text::wrap;
+use crate::proposal::Request;
 use crate::supervise::apply::Pending;
-use crate::supervise::proposal::Request;
+use crate::text::inert;
 
 /// How long the detail must have been open (with this content) before it
 /// can approve, in milliseconds: "aa" typed fast approves nothing.
@@ -337,8 +338,8 @@ impl Detail {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proposal::Proposal;
     use crate::supervise::preview::Preview;
-    use crate::supervise::proposal::Proposal;
 
     fn pending(preview: &[&str]) -> Pending {
         Pending {

@@ -9,8 +9,9 @@ use ratatui::widgets::{Block, Borders, Clear, List, ListItem, ListState, Paragra
 
 use super::app::{AgentRow, App, Focus, Modal};
 use super::detail::{self, Detail, Kind};
-use super::text::{inert, slice};
-use crate::supervise::proposal::{Origin, Request};
+use super::text::slice;
+use crate::proposal::{Origin, Request};
+use crate::text::inert;
 
 pub fn render(app: &App, frame: &mut Frame) {
     render_coloured(app, frame, crate::colour::env_allows());

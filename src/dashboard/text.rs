@@ -1,54 +1,11 @@
-//! Text an agent wrote, made inert and measured, pure. Everything the
-//! dashboard shows from a proposal goes through `inert`; the detail view
-//! wraps with `wrap`, and the same function decides which parts of it
-//! have been on screen, so "seen" means what the renderer drew.
+//! Text the dashboard shows, measured and wrapped, pure. Everything it
+//! shows from a proposal goes through `crate::text::inert` first; the
+//! detail view wraps with `wrap`, and the same function decides which
+//! parts of it have been on screen, so "seen" means what the renderer drew.
 
 use std::ops::Range;
 
 use ratatui::text::Span;
-
-/// `text` with nothing a terminal would act on: control characters (C0,
-/// DEL, C1), and the invisible ones that reorder or hide text (bidi
-/// overrides, zero-width characters, variation selectors, tags) become
-/// visible escapes such as `\u{1b}`; a tab becomes `\t`.
-pub fn inert(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c == '\t' {
-            out.push_str("\\t");
-        } else if c.is_control() || invisible(c) {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Characters that draw nothing, or change how others are drawn.
-fn invisible(c: char) -> bool {
-    matches!(
-        c as u32,
-        0x00AD
-            | 0x034F
-            | 0x061C
-            | 0x115F
-            | 0x1160
-            | 0x17B4
-            | 0x17B5
-            | 0x180B..=0x180F
-            | 0x200B..=0x200F
-            | 0x2028..=0x202E
-            | 0x2060..=0x206F
-            | 0x3164
-            | 0xFE00..=0xFE0F
-            | 0xFEFF
-            | 0xFFA0
-            | 0xFFF9..=0xFFFB
-            | 0x1D173..=0x1D17A
-            | 0xE0000..=0xE0FFF
-    )
-}
 
 /// Columns a character takes, as the renderer counts them.
 pub fn char_width(c: char) -> usize {
@@ -107,29 +64,6 @@ pub fn slice(text: &str, range: &Range<usize>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn inert_text() {
-        let cases = [
-            ("plain", "plain"),
-            ("é ✓ 日本", "é ✓ 日本"),
-            ("\x1b]52;c;aGk=\x07", "\\u{1b}]52;c;aGk=\\u{7}"),
-            ("a\tb", "a\\tb"),
-            ("line\nbreak\r", "line\\u{a}break\\u{d}"),
-            ("\u{9b}31m", "\\u{9b}31m"),
-            ("del\x7f", "del\\u{7f}"),
-            ("abc\u{202e}fed", "abc\\u{202e}fed"),
-            ("zero\u{200b}width", "zero\\u{200b}width"),
-            ("\u{2066}isolate\u{2069}", "\\u{2066}isolate\\u{2069}"),
-            ("\u{feff}bom", "\\u{feff}bom"),
-            ("tag\u{e0041}", "tag\\u{e0041}"),
-        ];
-        for (input, want) in cases {
-            let got = inert(input);
-            assert_eq!(got, want, "{input:?}");
-            assert!(!got.chars().any(|c| c.is_control()), "{input:?}");
-        }
-    }
 
     #[test]
     fn wrapping() {

@@ -12,9 +12,9 @@ use super::git::{GateError, Git};
 use super::hooks::{GateEnv, line};
 use super::policy::{branch_of, tag_of};
 use super::read_landed;
-use crate::supervise::audit::Entry;
-use crate::supervise::proposal::{Decision, GitPush, Request, Response};
-use crate::supervise::queue::check_id;
+use crate::proposal::audit::Entry;
+use crate::proposal::queue::check_id;
+use crate::proposal::{Decision, GitPush, Request, Response};
 
 /// What the operator was shown of a held push that decides what approving
 /// it does: the ref, its value before, the commit, whether it lands, and

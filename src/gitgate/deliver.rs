@@ -8,9 +8,9 @@ use super::git::{GateError, Git, new_range};
 use super::hooks::{GateEnv, line};
 use super::policy::{branch_of, is_zero, tag_of};
 use super::{GateConfig, LANDED_FILE, LandedBranch, land_prefix, paths, read_landed, upstream};
-use crate::supervise::audit::Entry;
-use crate::supervise::proposal::{GitPush, Request};
-use crate::supervise::queue::now;
+use crate::proposal::audit::Entry;
+use crate::proposal::queue::now;
+use crate::proposal::{GitPush, Request};
 
 /// One audit line of the gate (tool `git-push`).
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ impl Audit {
             entry: Entry {
                 time: now(),
                 actor: "agent".into(),
-                tool: crate::supervise::proposal::GIT_PUSH.into(),
+                tool: crate::proposal::GIT_PUSH.into(),
                 proposal: None,
                 decision: decision.into(),
                 reason: Some(reason),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::exec::{ExecError, GIT};
-use crate::supervise::queue::QueueError;
+use crate::proposal::queue::QueueError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {

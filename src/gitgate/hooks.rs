@@ -10,12 +10,11 @@ use super::deliver::{self, Audit};
 use super::git::{GateError, Git, new_range};
 use super::policy::{self, Object, RefUpdate, Verdict, is_zero};
 use super::scan::{self, Outcome};
-use super::{
-    CONFIG_FILE, GateConfig, MAX_BRANCHES, MAX_PUSH_REFS, REPO, TOKENS_FILE, paths, read_landed,
-};
+use super::{GateConfig, MAX_BRANCHES, MAX_PUSH_REFS, REPO, paths, read_landed};
 use crate::egress::dlp::Scanner;
-use crate::supervise::proposal::{GitPush, MAX_PROTECTED_DIFF, Request};
-use crate::supervise::queue::Queue;
+use crate::proposal::queue::Queue;
+use crate::proposal::{GitPush, MAX_PROTECTED_DIFF, Request};
+use crate::state::bottle_dir::gate_files::{CONFIG_FILE, TOKENS_FILE};
 
 /// The gate's folders, as the server passes them to the hooks.
 #[derive(Debug, Clone, PartialEq, Eq)]

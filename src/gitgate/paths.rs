@@ -1,6 +1,6 @@
 //! Path and branch patterns, pure.
 //!
-//! Protected paths (see `gitgate::DEFAULT_PROTECTED`): a pattern without
+//! Protected paths (see `manifest::DEFAULT_PROTECTED`): a pattern without
 //! `/` names a file or folder at any depth; one with `/` is anchored at the
 //! repository's root. A path is protected when it, or one of the folders it
 //! is in, matches. `*` stands for any run of characters within one name,
@@ -87,7 +87,7 @@ fn name_matches(pattern: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gitgate::DEFAULT_PROTECTED;
+    use crate::manifest::DEFAULT_PROTECTED;
 
     fn defaults() -> Vec<String> {
         DEFAULT_PROTECTED.iter().map(|s| s.to_string()).collect()

@@ -63,7 +63,7 @@ pub fn hook_bin() -> Result<PathBuf, RepoError> {
 
 /// A hook script: hands the hook to `bin`. The path is quoted for sh.
 pub fn hook_script(bin: &Path, name: &str) -> String {
-    let quoted = crate::provider::shell_quote(&bin.to_string_lossy());
+    let quoted = crate::text::shell_quote(&bin.to_string_lossy());
     format!("#!/bin/sh\nexec {quoted} sidecar git-hook {name} \"$@\"\n")
 }
 

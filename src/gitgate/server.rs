@@ -38,9 +38,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{Mutex, Semaphore};
 
 use super::repo::{GateRepo, RepoError};
-use super::{CONFIG_FILE, GateConfig, REPO};
+use super::{GateConfig, REPO};
 use crate::egress::client_key::ClientKey;
 use crate::egress::decode::{Coding, coding};
+use crate::state::bottle_dir::gate_files::CONFIG_FILE;
 
 /// The response body type.
 type GateBody = BoxBody<Bytes, std::io::Error>;

@@ -11,8 +11,9 @@ use base64::Engine as _;
 use super::git::{GateError, Git};
 use super::hooks::{GateEnv, line};
 use super::scan::{self, Outcome};
-use super::{GateConfig, RemoteAuth, RemoteConfig, SSH_DIR, UPSTREAM_CA_FILE};
+use super::{GateConfig, RemoteAuth, RemoteConfig};
 use crate::exec::GIT;
+use crate::state::bottle_dir::gate_files::{SSH_DIR, TOKENS_FILE, UPSTREAM_CA_FILE};
 
 /// The system's CA bundle, which extra CAs are added to.
 const SYSTEM_CAS: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -123,7 +124,7 @@ fn credentials(
         env.tokens()?
             .remove(slot)
             .ok_or_else(|| GateError::BadState {
-                path: env.state.join(super::TOKENS_FILE),
+                path: env.state.join(TOKENS_FILE),
                 reason: format!("no credential in slot {slot:?} for remote {}", remote.name),
             })
     };
@@ -198,7 +199,7 @@ pub fn ssh_command(ssh_dir: &Path, key: &str) -> Result<(String, Option<String>)
         "-o".into(),
         "BatchMode=yes".into(),
     ];
-    Ok((crate::provider::shell_join(&words), note))
+    Ok((crate::text::shell_join(&words), note))
 }
 
 /// The system's CAs plus `upstream-ca.pem`, written to the gate's private

@@ -20,8 +20,9 @@ use crate::backend::docker::images::SidecarImage;
 use crate::backend::docker::plan::{GatePlan, WORKDIR};
 use crate::backend::docker::session::{self, Io, Snapshot};
 use crate::exec::Sink;
-use crate::provider::{AGENT_HOME, Provider, SessionSpec, shell_quote};
+use crate::provider::{AGENT_HOME, Provider, SessionSpec};
 use crate::state::Home;
+use crate::text::shell_quote;
 
 /// Where bring-up and teardown report, and how they learn of Ctrl-C.
 pub struct Context<'a> {

@@ -257,7 +257,7 @@ pub fn trust_command(dir: &Path) -> String {
         true => "bot-bottle trust".into(),
         false => format!(
             "bot-bottle trust {}",
-            crate::provider::shell_quote(&dir.display().to_string())
+            crate::text::shell_quote(&dir.display().to_string())
         ),
     }
 }

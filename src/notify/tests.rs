@@ -1,5 +1,5 @@
 use super::*;
-use crate::supervise::proposal::Request;
+use crate::proposal::Request;
 
 fn proposal(i: usize) -> Proposal {
     Proposal {
@@ -193,7 +193,7 @@ fn nasty_proposals() -> Vec<Proposal> {
         Request::EgressBlock {
             host: n("h.com"),
             path_allowlist: vec![n("/p/")],
-            auth: Some(crate::supervise::proposal::AuthRequest {
+            auth: Some(crate::proposal::AuthRequest {
                 scheme: n("bearer"),
                 token_ref: Some(n("TOKEN")),
             }),
@@ -205,7 +205,7 @@ fn nasty_proposals() -> Vec<Proposal> {
         Request::CapabilityBlock {
             dockerfile: n("FROM debian\n"),
         },
-        Request::GitPush(crate::supervise::proposal::GitPush {
+        Request::GitPush(crate::proposal::GitPush {
             git_ref: n("refs/heads/x"),
             old: n("0"),
             new: n("1"),
@@ -260,9 +260,7 @@ async fn no_field_reaches_the_command_raw() {
     let text = String::from_utf8(bytes).unwrap();
     let raw: Vec<char> = text
         .chars()
-        .filter(|c| {
-            c.is_control() || crate::dashboard::text::inert(&c.to_string()) != c.to_string()
-        })
+        .filter(|c| c.is_control() || crate::text::inert(&c.to_string()) != c.to_string())
         .collect();
     assert!(
         raw.is_empty(),
@@ -275,11 +273,11 @@ async fn no_field_reaches_the_command_raw() {
     let mut all = Vec::new();
     strings(&json, &mut all);
     for s in &all {
-        assert_eq!(&crate::dashboard::text::inert(s), s, "a field is not inert");
+        assert_eq!(&crate::text::inert(s), s, "a field is not inert");
     }
     // Every field is there, made visible rather than dropped.
     assert_eq!(json["proposals"].as_array().unwrap().len(), proposals.len());
-    let visible = crate::dashboard::text::inert(NASTY);
+    let visible = crate::text::inert(NASTY);
     for (i, kind) in [
         "egress-block",
         "pipelock-block",

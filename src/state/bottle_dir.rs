@@ -57,18 +57,42 @@ use std::path::{Path, PathBuf};
 
 use crate::dockerfile::images;
 use crate::egress::config as egress;
-use crate::gitgate;
 
-/// The services with a folder here; each folder is named after its service.
+/// The services with a folder here; each folder is named after its service
+/// (`gitgate::SERVICE` is `GIT_GATE`).
 pub const AGENT: &str = "agent";
 pub const EGRESS: &str = "egress";
 pub const SUPERVISE: &str = "supervise";
-pub const GIT_GATE: &str = gitgate::SERVICE;
+pub const GIT_GATE: &str = "git-gate";
 /// The host's own queue of suggestions (not a service).
 pub const SUGGESTIONS: &str = "suggestions";
 
 /// The compose document's name, for callers that still join it themselves.
 pub const COMPOSE_FILE: &str = "compose.json";
+
+/// Files of the supervise sidecar's folder that it reads by these names.
+pub mod supervise_files {
+    /// The live routes, a copy without secrets that the host keeps
+    /// current, for the `list-egress-routes` tool.
+    pub const ROUTES_VIEW: &str = "routes.json";
+    /// The push policy in words (`gitgate::policy_text`), for the
+    /// `git-push-policy` tool.
+    pub const POLICY_FILE: &str = "git-policy.md";
+}
+
+/// Files of the git gate's folder (`/state` in its container) that the gate
+/// reads by these names.
+pub mod gate_files {
+    /// The config file, `gitgate::GateConfig`, written by the plan.
+    pub const CONFIG_FILE: &str = "gate.json";
+    /// The credentials and scan secrets.
+    pub const TOKENS_FILE: &str = "tokens.json";
+    /// The ssh keys and known_hosts.
+    pub const SSH_DIR: &str = "ssh";
+    /// Extra CA certificates (PEM) the gate trusts for HTTPS remotes,
+    /// beside the system's: the bottle's `egress.trust_upstream_ca`.
+    pub const UPSTREAM_CA_FILE: &str = "upstream-ca.pem";
+}
 
 /// `state/<slug>/`, or the same layout relative to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,8 +243,7 @@ impl BottleDir {
 
     /// What supervise's `list-egress-routes` shows.
     pub fn routes_view(&self) -> PathBuf {
-        self.supervise_dir()
-            .join(crate::supervise::server::ROUTES_VIEW)
+        self.supervise_dir().join(supervise_files::ROUTES_VIEW)
     }
 
     /// The same list, for supervise to check a capability-block with.
@@ -229,7 +252,7 @@ impl BottleDir {
     }
 
     pub fn git_policy(&self) -> PathBuf {
-        self.supervise_dir().join(gitgate::POLICY_FILE)
+        self.supervise_dir().join(supervise_files::POLICY_FILE)
     }
 
     /// The git gate's folder, also its held-push queue.
@@ -238,19 +261,19 @@ impl BottleDir {
     }
 
     pub fn gate_config(&self) -> PathBuf {
-        self.gate_dir().join(gitgate::CONFIG_FILE)
+        self.gate_dir().join(gate_files::CONFIG_FILE)
     }
 
     pub fn gate_tokens(&self) -> PathBuf {
-        self.gate_dir().join(gitgate::TOKENS_FILE)
+        self.gate_dir().join(gate_files::TOKENS_FILE)
     }
 
     pub fn gate_ssh(&self) -> PathBuf {
-        self.gate_dir().join(gitgate::SSH_DIR)
+        self.gate_dir().join(gate_files::SSH_DIR)
     }
 
     pub fn gate_upstream_ca(&self) -> PathBuf {
-        self.gate_dir().join(gitgate::UPSTREAM_CA_FILE)
+        self.gate_dir().join(gate_files::UPSTREAM_CA_FILE)
     }
 
     /// Everything that may hold a secret, files and folders: removed

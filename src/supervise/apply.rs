@@ -17,15 +17,15 @@ pub mod shown;
 use routes::add_route;
 pub use routes::{check_edit, edit_routes, edit_routes_in_editor, read_routes, routes_text};
 
-use super::audit::{self, Entry};
 use super::merge::Asked;
 use super::preview::{self, Current, Preview};
-use super::proposal::{Decision, Origin, Proposal, Request, Response};
-use super::queue::{Queue, QueueError, check_id};
 use crate::backend::docker::gate::{Decide, DockerGate, GateError};
 use crate::egress::config::EgressConfig;
 use crate::exec::Sink;
 use crate::launch::LaunchError;
+use crate::proposal::audit::{self, Entry};
+use crate::proposal::queue::{Queue, QueueError, check_id};
+use crate::proposal::{Decision, Origin, Proposal, Request, Response};
 use crate::state::{Home, StateError};
 pub use shown::{DIGEST_LEN, digest};
 
@@ -331,7 +331,7 @@ pub fn modify(home: &Home, id: &str, edited: &str) -> Result<Proposal, ApplyErro
         "justification".into(),
         proposal.justification.clone().into(),
     );
-    let (checked, _) = super::proposal::parse(request.tool(), &args)
+    let (checked, _) = crate::proposal::parse(request.tool(), &args)
         .map_err(|e| ApplyError::Invalid(e.to_string()))?;
     if checked == proposal.request {
         return Ok(proposal);

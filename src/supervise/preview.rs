@@ -6,9 +6,9 @@
 use serde::Serialize;
 
 use super::merge::{self, Asked};
-use super::proposal::{GitPush, Request};
 use crate::dockerfile::images::Resolved;
 use crate::egress::config::EgressConfig;
+use crate::proposal::{GitPush, Request};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Preview {
@@ -241,7 +241,7 @@ fn bases(bases: Option<&Result<Vec<Resolved>, String>>) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::egress::config::{AuthConfig, RouteConfig};
-    use crate::supervise::proposal::AuthRequest;
+    use crate::proposal::AuthRequest;
 
     fn routes() -> EgressConfig {
         EgressConfig {

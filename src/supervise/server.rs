@@ -20,20 +20,19 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
 
-use super::proposal::{
-    self, CAPABILITY_BLOCK, Decision, EGRESS_BLOCK, GIT_PUSH_POLICY, LIST_EGRESS_ROUTES,
-    PIPELOCK_BLOCK, Proposal, Request, Response,
-};
-use super::queue::Queue;
 use crate::dockerfile::images::{self, Allowed};
 use crate::egress::client_key::ClientKey;
 use crate::egress::config::EgressConfig;
+use crate::proposal::queue::Queue;
+use crate::proposal::{
+    self, CAPABILITY_BLOCK, Decision, EGRESS_BLOCK, GIT_PUSH_POLICY, LIST_EGRESS_ROUTES,
+    PIPELOCK_BLOCK, Proposal, Request, Response,
+};
+use crate::state::bottle_dir::supervise_files::{POLICY_FILE, ROUTES_VIEW};
 
 /// Where the agent reaches the server, inside the bottle.
 pub const MCP_HOST: &str = "supervise";
 pub const MCP_PATH: &str = "/mcp";
-/// The live routes, a copy without secrets that the host keeps current.
-pub const ROUTES_VIEW: &str = "routes.json";
 /// The bottle's current Dockerfile, as the agent can read it.
 pub const AGENT_DOCKERFILE: &str = "/etc/bot-bottle/Dockerfile";
 
@@ -194,10 +193,10 @@ impl Supervisor {
             })
     }
 
-    /// The push policy the plan wrote (`gitgate::POLICY_FILE`); a bottle
+    /// The push policy the plan wrote (`POLICY_FILE`); a bottle
     /// without one has no git gate.
     fn git_policy(&self) -> CallToolResult {
-        let path = self.state_dir.join(crate::gitgate::POLICY_FILE);
+        let path = self.state_dir.join(POLICY_FILE);
         let text = crate::state::read_bounded(&path, MAX_POLICY)
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok());
@@ -443,7 +442,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::supervise::queue::now;
+    use crate::proposal::queue::now;
 
     fn text(result: &CallToolResult) -> String {
         serde_json::to_value(result).unwrap()["content"][0]["text"]
@@ -598,7 +597,7 @@ mod tests {
         assert!(none.contains("has no git gate"), "{none}");
         assert!(none.contains("without --cwd in a git repository"), "{none}");
         let policy = "Your /workspace is a git clone.\n- Push early and often.\n";
-        std::fs::write(dir.path().join(crate::gitgate::POLICY_FILE), policy).unwrap();
+        std::fs::write(dir.path().join(POLICY_FILE), policy).unwrap();
         assert_eq!(text(&s.git_policy()), policy);
     }
 

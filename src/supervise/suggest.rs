@@ -36,11 +36,11 @@ use std::path::Path;
 use serde_json::{Map, Value, json};
 
 use super::apply::{queues, read_routes};
-use super::proposal::{self, EGRESS_BLOCK, Origin, Proposal, Request};
-use super::queue::Queue;
 use crate::egress::config::EgressConfig;
 use crate::egress::path;
 use crate::manifest::validate_host;
+use crate::proposal::queue::Queue;
+use crate::proposal::{self, EGRESS_BLOCK, Origin, Proposal, Request};
 use crate::state::Home;
 
 /// Suggestions a bottle may have waiting; more hosts wait their turn.
@@ -318,7 +318,7 @@ pub enum SuggestError {
     #[error("learning mode: {0}")]
     Apply(#[from] super::apply::ApplyError),
     #[error("learning mode: {0}")]
-    Queue(#[from] super::queue::QueueError),
+    Queue(#[from] crate::proposal::queue::QueueError),
 }
 
 /// Brings every bottle's suggestions up to date with its decision log.

@@ -73,7 +73,7 @@ pub fn bootstrap(
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "bot-bottle".into());
-    let dashboard = crate::provider::shell_join(&[exe, "dashboard".into()]);
+    let dashboard = crate::text::shell_join(&[exe, "dashboard".into()]);
     let home_root = home.root.display().to_string();
     let home_env = format!("BOT_BOTTLE_HOME={home_root}");
     if exists(socket)? {
@@ -167,7 +167,7 @@ pub fn attach_command_line(socket: &str) -> String {
     words.extend(crate::tmux::args(
         Tmux::new().socket_name(socket).command(attach_session()),
     ));
-    crate::provider::shell_join(&words)
+    crate::text::shell_join(&words)
 }
 
 #[cfg(test)]

@@ -9,9 +9,9 @@
 //!
 //! `Decide` is the seam: `apply` runs against it, tests against a fake.
 
-use crate::dashboard::text::inert;
 use crate::exec::{DOCKER, ExecError};
 use crate::gitgate::{self, Shown};
+use crate::text::inert;
 
 /// Where the binary is inside the gate's container.
 pub const GATE_BINARY: &str = "/bot-bottle";

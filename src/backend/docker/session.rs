@@ -212,8 +212,8 @@ pub fn snapshot(slug: &str, dir: &str, to: &Path, limit: u64) -> Result<Snapshot
     let (parent, name) = dir.rsplit_once('/').unwrap_or(("/", dir));
     let script = format!(
         "[ -d {0}/{1} ] || exit 3; tar -C {0} -c {1}",
-        crate::provider::shell_quote(parent),
-        crate::provider::shell_quote(name)
+        crate::text::shell_quote(parent),
+        crate::text::shell_quote(name)
     );
     let argv: Vec<String> = vec!["sh".into(), "-c".into(), script];
     let mut cmd = DOCKER.command(exec_args(slug, &argv, Io::Detached, None));

@@ -135,7 +135,7 @@ pub fn agent_env(plan: &Value) -> Vec<(String, String)> {
 pub fn setup_script(hosts: &[(String, String)], config_dir: &str, workdir: &str) -> String {
     let mut s = String::from("set -e\n");
     for (name, ip) in hosts {
-        let line = crate::provider::shell_quote(&format!("{ip} {name}"));
+        let line = crate::text::shell_quote(&format!("{ip} {name}"));
         s.push_str(&format!("echo {line} >> /etc/hosts\n"));
     }
     s.push_str(&format!(

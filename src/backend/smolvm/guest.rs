@@ -7,8 +7,8 @@ use std::path::Path;
 use super::argv::{self, As};
 use crate::backend::docker::session::{Io, Snapshot};
 use crate::exec::{Capped, ExecError, SMOLVM, Sink, TAR};
-use crate::provider::shell_quote;
 use crate::state::scratch::Scratch;
+use crate::text::shell_quote;
 
 pub fn sh(script: &str) -> Vec<String> {
     vec!["sh".into(), "-c".into(), script.into()]

@@ -13,10 +13,11 @@ use ratatui::layout::Rect;
 use super::{AgentChoice, App, Effect, Modal, NewAgent};
 use std::path::Path;
 
-use crate::dashboard::text::{inert, slice, wrap};
+use crate::dashboard::text::{slice, wrap};
 use crate::launch::choose::{self, Choices};
 use crate::manifest::Summary;
 use crate::picker::{Item, MultiPicker, Outcome, Picker, Prompt};
+use crate::text::inert;
 
 /// `y` in the trust step counts only this long (ms) after it is shown.
 pub const TRUST_DWELL_MS: u64 = 1_000;

@@ -25,9 +25,9 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use super::{App, Effect, Focus, GUARD_MS, Line, Modal, edit_line};
 use crate::dashboard::detail::{Detail, Scroll};
+use crate::proposal::Request;
+use crate::proposal::queue::check_id;
 use crate::supervise::apply::digest;
-use crate::supervise::proposal::Request;
-use crate::supervise::queue::check_id;
 
 /// How long the approval question is on screen before `y` counts.
 pub const CONFIRM_MS: u64 = 1_000;

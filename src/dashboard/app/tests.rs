@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::dashboard::detail::{DWELL_MS, Detail};
+use crate::proposal::{AuthRequest, Request};
 use crate::supervise::preview::Preview;
-use crate::supervise::proposal::{AuthRequest, Request};
 
 const SIZE: (u16, u16) = (80, 24);
 
@@ -129,7 +129,7 @@ fn held_push(id: &str) -> Pending {
     let mut p = proposal(
         id,
         "4",
-        Request::GitPush(crate::supervise::proposal::GitPush {
+        Request::GitPush(crate::proposal::GitPush {
             git_ref: "refs/heads/feature".into(),
             old: "a".repeat(40),
             new: "b".repeat(40),

@@ -7,9 +7,9 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
 use crate::dashboard::app::{AgentChoice, Msg};
+use crate::proposal::Proposal;
 use crate::supervise::apply::Pending;
 use crate::supervise::preview::Preview;
-use crate::supervise::proposal::Proposal;
 
 fn term(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
     let mut term = Terminal::new(TestBackend::new(width, height)).unwrap();
@@ -262,7 +262,7 @@ fn prompts_over_the_detail() {
     token.proposal.request = Request::EgressBlock {
         host: "api.github.com".into(),
         path_allowlist: vec![],
-        auth: Some(crate::supervise::proposal::AuthRequest {
+        auth: Some(crate::proposal::AuthRequest {
             scheme: "bearer".into(),
             token_ref: Some("GITHUB_TOKEN".into()),
         }),
@@ -302,7 +302,7 @@ fn agent_text_is_inert() {
 
 /// A push the git gate held: a protected path changed.
 fn held_push() -> Pending {
-    let push = crate::supervise::proposal::GitPush {
+    let push = crate::proposal::GitPush {
         git_ref: "refs/heads/feature".into(),
         old: "a".repeat(40),
         new: "b".repeat(40),
@@ -469,7 +469,7 @@ fn a_long_dockerfile_scrolls_with_its_position_shown() {
 fn a_suggestion_from_denials_is_marked() {
     let mut learned = proposal();
     learned.proposal.id = "mwviajtx-lrnd".into();
-    learned.proposal.source = crate::supervise::proposal::Origin::Denied;
+    learned.proposal.source = crate::proposal::Origin::Denied;
     learned.proposal.request = Request::EgressBlock {
         host: "pypi.org".into(),
         path_allowlist: vec!["/simple/".into()],

@@ -9,7 +9,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use crate::dashboard::app::TrustStep;
-use crate::dashboard::text::inert;
+use crate::text::inert;
 
 pub(super) fn render(step: &TrustStep, frame: &mut Frame, area: Rect) {
     let rect = TrustStep::rect(area);

@@ -308,9 +308,9 @@ async fn in_log_pane<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proposal::Request;
+    use crate::proposal::queue::Queue;
     use crate::state::scratch::planted::Planted;
-    use crate::supervise::proposal::Request;
-    use crate::supervise::queue::Queue;
 
     fn mode(path: &Path) -> u32 {
         use std::os::unix::fs::PermissionsExt;

@@ -193,7 +193,7 @@ pub(super) fn spawn_proposals(
 fn arrivals(
     seen: &mut Option<std::collections::HashSet<String>>,
     list: &[apply::Pending],
-) -> Vec<crate::supervise::proposal::Proposal> {
+) -> Vec<crate::proposal::Proposal> {
     let ids = list.iter().map(|p| p.proposal.id.clone()).collect();
     let fresh = match seen {
         Some(seen) => list

@@ -3,8 +3,7 @@
 use serde_json::Value;
 
 use super::{Fields, limits};
-use crate::gitgate::DEFAULT_PROTECTED;
-use crate::manifest::{Git, GitRemote, ManifestError, Place, Scheme};
+use crate::manifest::{DEFAULT_PROTECTED, Git, GitRemote, ManifestError, Place, Scheme};
 
 pub(super) const KEYS: &[&str] = &[
     "remotes",

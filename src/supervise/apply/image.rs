@@ -12,11 +12,11 @@ use crate::dockerfile::images::{self, Allowed, Named, Resolved};
 use crate::exec::Sink;
 use crate::launch::lifecycle::Context;
 use crate::launch::service;
+use crate::proposal::audit::{self, Entry};
+use crate::proposal::queue::Queue;
+use crate::proposal::{Decision, Proposal, Response};
 use crate::state::{Home, read_bounded, write_atomic};
-use crate::supervise::audit::{self, Entry};
 use crate::supervise::merge;
-use crate::supervise::proposal::{Decision, Proposal, Response};
-use crate::supervise::queue::Queue;
 
 /// The list is a few names; a larger file is not read.
 const MAX_ALLOWED: u64 = 64 * 1024;

@@ -7,11 +7,11 @@
 
 use super::ApplyError;
 use crate::backend::docker::gate::Decide;
-use crate::dashboard::text::inert;
 use crate::gitgate::Shown;
+use crate::proposal::audit::{self, Entry};
+use crate::proposal::{GitPush, Proposal};
 use crate::state::Home;
-use crate::supervise::audit::{self, Entry};
-use crate::supervise::proposal::{GitPush, Proposal};
+use crate::text::inert;
 
 /// What the audit log keeps of a held push: its commits, diffstat and
 /// protected diff, as the operator read them.
@@ -65,8 +65,8 @@ mod tests {
     use super::*;
     use crate::backend::docker::gate::GateError;
     use crate::exec::Sink;
-    use crate::supervise::proposal::Request;
-    use crate::supervise::queue::Queue;
+    use crate::proposal::Request;
+    use crate::proposal::queue::Queue;
 
     /// A gate that records what it was asked and answers as told.
     struct FakeGate {

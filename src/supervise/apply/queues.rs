@@ -15,12 +15,12 @@
 
 use std::path::{Component, Path};
 
-use crate::dashboard::text::inert;
 use crate::gitgate;
+use crate::proposal::queue::{Queue, check_id};
+use crate::proposal::{GitPush, Origin, Proposal, Request};
 use crate::state::Home;
 use crate::state::bottle_dir::SUGGESTIONS;
-use crate::supervise::proposal::{GitPush, Origin, Proposal, Request};
-use crate::supervise::queue::{Queue, check_id};
+use crate::text::inert;
 
 /// The supervise sidecar's state folder, in a bottle's.
 pub use crate::state::bottle_dir::SUPERVISE;

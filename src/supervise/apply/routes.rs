@@ -12,12 +12,12 @@ use crate::egress::config::{EgressConfig, ROUTES_FILE, Tokens};
 use crate::egress::policy::Policy;
 use crate::exec::ExecError;
 use crate::manifest::{parse_scheme, validate_host};
+use crate::proposal::Proposal;
+use crate::proposal::audit::{self, Entry};
+use crate::proposal::queue::now;
 use crate::state::scratch::Scratch;
 use crate::state::{Home, LiveRoutes, StateError, read_bounded, write_atomic};
-use crate::supervise::audit::{self, Entry};
 use crate::supervise::merge::{self, Asked};
-use crate::supervise::proposal::Proposal;
-use crate::supervise::queue::now;
 
 pub(super) fn add_route(
     home: &Home,

@@ -17,8 +17,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::Pending;
+use crate::proposal::{Origin, Request};
 use crate::state::{Home, StateError, lock_file, read_bounded, write_atomic};
-use crate::supervise::proposal::{Origin, Request};
 
 /// Hex characters of a digest: short enough to read and type, long
 /// enough that no change goes unnoticed by chance.
@@ -101,8 +101,8 @@ fn read(home: &Home) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proposal::{GitPush, Proposal};
     use crate::supervise::preview::Preview;
-    use crate::supervise::proposal::{GitPush, Proposal};
 
     fn pending() -> Pending {
         Pending {

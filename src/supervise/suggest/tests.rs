@@ -381,7 +381,7 @@ fn sync_queues_one_suggestion_and_a_rejection_sticks() {
     apply::reject(&home, &p.proposal.id, Some("not needed")).unwrap();
     let queue = Queue::new(&home.bottle("dev-aaaaa").suggestions_dir());
     assert!(queue.archived(&p.proposal.id).is_some(), "archived at once");
-    let audit = crate::supervise::audit::read(&home, "dev-aaaaa");
+    let audit = crate::proposal::audit::read(&home, "dev-aaaaa");
     assert_eq!(audit[0].actor, "denied");
     assert_eq!(audit[0].decision, "rejected");
     sync(&home, "dev-aaaaa").unwrap();
@@ -454,7 +454,7 @@ fn a_suggestion_the_routes_came_to_allow_is_withdrawn() {
     let archived = queue.archived(&id).unwrap();
     assert_eq!(
         (archived.response.decision, archived.response.replaced_by),
-        (crate::supervise::proposal::Decision::Withdrawn, None)
+        (crate::proposal::Decision::Withdrawn, None)
     );
 }
 
@@ -481,10 +481,7 @@ fn a_grown_suggestion_is_a_new_one_and_the_old_is_withdrawn() {
     let queue = Queue::new(&bottle.suggestions_dir());
     let old = queue.archived(&first.id).unwrap();
     assert_eq!(old.proposal, first, "the old one as it was read");
-    assert_eq!(
-        old.response.decision,
-        crate::supervise::proposal::Decision::Withdrawn
-    );
+    assert_eq!(old.response.decision, crate::proposal::Decision::Withdrawn);
     assert_eq!(old.response.replaced_by.as_deref(), Some(grown.id.as_str()));
     assert!(matches!(
         apply::locate(&home, &first.id),

@@ -12,8 +12,9 @@ use serde_json::json;
 use super::{AGENT_CONFIG_DIR, FileContent, PlanInput, READY_FILE, WORKDIR, pretty};
 use crate::dockerfile::images::{self, Allowed};
 use crate::manifest::{ImageSource, Role};
-use crate::provider::{self, AGENT_HOME, Provider};
+use crate::provider::{AGENT_HOME, Provider};
 use crate::state::BottleDir;
+use crate::text::shell_quote;
 
 /// Adds the agent's files (paths relative to the state folder) through `add`.
 pub(super) fn add_agent_files(
@@ -102,7 +103,7 @@ pub(super) fn allowed_images(input: &PlanInput, agent_tag: &str) -> Allowed {
 fn start_script(input: &PlanInput, prompt: Option<&str>) -> String {
     let provider = input.agent.provider;
     let mut s = String::from("#!/bin/sh\nset -e\n");
-    let q = provider::shell_quote;
+    let q = shell_quote;
     if !input.agent.skills.is_empty() {
         let dir = skills_dir(provider);
         let _ = writeln!(

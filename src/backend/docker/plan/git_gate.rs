@@ -16,10 +16,10 @@ use crate::backend::docker::images::gate_image_tag;
 use crate::backend::names;
 use crate::gitgate::operator::OperatorRepo;
 use crate::gitgate::{
-    self, AUDIT_MOUNT, Allow, DEFAULT_MAX_PUSH, DEFAULT_PROTECTED, GATE_PORT, GateConfig,
-    OPERATOR_MOUNT, RemoteAuth, RemoteConfig, SERVICE,
+    self, AUDIT_MOUNT, Allow, DEFAULT_MAX_PUSH, GATE_PORT, GateConfig, OPERATOR_MOUNT, RemoteAuth,
+    RemoteConfig, SERVICE,
 };
-use crate::manifest::{ImageSource, Scheme};
+use crate::manifest::{DEFAULT_PROTECTED, ImageSource, Scheme};
 use crate::state::{BottleDir, LiveRoutes};
 
 /// What the host tells the plan about the gate's surroundings.

@@ -11,8 +11,9 @@ use super::{
     AGENT_CONFIG_DIR, AgentImage, PlanInput, PlannedRoute, RoutePlan, STANDARD_ENV, WORKDIR,
 };
 use crate::manifest::{Part, Provenance};
-use crate::provider::{self, SessionSpec};
+use crate::provider::SessionSpec;
 use crate::state::LiveRoutes;
+use crate::text::shell_join;
 
 /// The summary shown before launch, as (label, value) rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,7 +205,7 @@ pub(super) fn preflight(
     };
     row(
         "command",
-        provider::shell_join(&agent.provider.fresh_argv(&shown)) + &agent_mark,
+        shell_join(&agent.provider.fresh_argv(&shown)) + &agent_mark,
     );
     Preflight { rows }
 }

@@ -7,7 +7,7 @@ use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 
-use super::proposal::Proposal;
+use super::Proposal;
 use super::queue::now;
 use crate::state::{Home, StateError};
 

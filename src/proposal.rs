@@ -1,5 +1,14 @@
-//! Proposals, pure: what an agent may ask for, the checks its input must
-//! pass (it is untrusted), and the records written to the queue.
+//! The proposal protocol: how an agent asks for more capability, shared by
+//! the sidecars that ask (supervise, the git gate's held pushes) and the
+//! host that answers (the dashboard, `approve`, `reject`).
+//!
+//! This file is the model, pure: what an agent may ask for, the checks its
+//! input must pass (it is untrusted), and the records written to the
+//! queue. `queue` is the queue's files in a sidecar's state folder;
+//! `audit` is the log of every decision, which outlives the bottle.
+
+pub mod audit;
+pub mod queue;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -153,7 +162,7 @@ impl Response {
             id: id.to_owned(),
             decision,
             reason: None,
-            decided_at: super::queue::now(),
+            decided_at: queue::now(),
             note: None,
             replaced_by: None,
         }

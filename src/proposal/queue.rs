@@ -1,5 +1,6 @@
-//! The proposal queue: files in the supervise state folder, shared by the
-//! sidecar (which submits and waits) and the host (which answers).
+//! The proposal queue: files in a sidecar's state folder (supervise's, or
+//! the git gate's for held pushes), shared by the sidecar (which submits
+//! and waits) and the host (which answers).
 //!
 //! ```text
 //! queue/<id>.json      a pending proposal, written atomically
@@ -14,7 +15,7 @@ use std::time::SystemTime;
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
-use super::proposal::{Decision, Origin, Proposal, Request, Response};
+use super::{Decision, Origin, Proposal, Request, Response};
 use crate::state::{read_bounded, write_atomic};
 
 const QUEUE: &str = "queue";
@@ -329,7 +330,6 @@ pub fn now() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::supervise::proposal::Decision;
 
     fn request(host: &str) -> Request {
         Request::PipelockBlock {
