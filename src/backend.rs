@@ -13,6 +13,7 @@
 //! says why and how to get it.
 
 pub mod active;
+pub mod bringup;
 pub mod docker;
 pub mod names;
 pub mod orphans;
@@ -23,9 +24,9 @@ use std::path::Path;
 
 pub use active::{ActiveBottle, Landed};
 
+use bringup::{BringUpError, Context, Prepared};
+
 use crate::exec::{ExecError, Sink};
-use crate::launch::lifecycle::Context;
-use crate::launch::{LaunchError, Prepared};
 use crate::state::Home;
 use docker::images::SidecarImage;
 use docker::session::{Io, Snapshot};
@@ -122,7 +123,7 @@ pub trait Backend: Send + Sync {
     fn available(&self) -> Result<(), Unavailable>;
 
     /// What a launch checks before planning (tools, the sidecar image).
-    fn launch_checks(&self) -> Result<SidecarImage, LaunchError>;
+    fn launch_checks(&self) -> Result<SidecarImage, BringUpError>;
 
     /// Lines the preflight adds for this backend.
     fn preflight_lines(&self, prepared: &Prepared) -> Vec<(String, String)>;
@@ -134,7 +135,7 @@ pub trait Backend: Send + Sync {
         ctx: &Context,
         prepared: &Prepared,
         sidecar: &SidecarImage,
-    ) -> Result<(), LaunchError>;
+    ) -> Result<(), BringUpError>;
 
     /// Takes everything of the bottle down; its state folder stays.
     fn down(&self, slug: &str, sink: &Sink) -> Result<(), ExecError>;

@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 
 use self::argv::As;
 use self::guest::{run_quiet, sh, smolvm_to};
+use crate::backend::bringup::{BringUpError, Context, Prepared};
 use crate::backend::docker::images::SidecarImage;
 use crate::backend::docker::plan::{AGENT_CONFIG_DIR, WORKDIR, readiness};
 use crate::backend::docker::session::{self, Io, Snapshot};
@@ -37,8 +38,6 @@ use crate::backend::docker::{self, compose, enumerate, images};
 use crate::backend::{ActiveBottle, Backend, BackendKind, CleanupPart, Unavailable};
 use crate::egress::client_key::ClientKey;
 use crate::exec::{DOCKER, ExecError, Program, SMOLVM, Sink};
-use crate::launch::lifecycle::Context;
-use crate::launch::{LaunchError, Prepared};
 use crate::state::{Home, Metadata};
 
 pub struct Smolmachines;
@@ -70,7 +69,7 @@ impl Backend for Smolmachines {
         })
     }
 
-    fn launch_checks(&self) -> Result<SidecarImage, LaunchError> {
+    fn launch_checks(&self) -> Result<SidecarImage, BringUpError> {
         docker::Docker.launch_checks()
     }
 
@@ -104,10 +103,10 @@ impl Backend for Smolmachines {
         ctx: &Context,
         prepared: &Prepared,
         sidecar: &SidecarImage,
-    ) -> Result<(), LaunchError> {
+    ) -> Result<(), BringUpError> {
         let slug = &prepared.slug;
         let name = machine_name(slug);
-        let failed = |step: &str, e: &dyn std::fmt::Display| LaunchError::BringUp {
+        let failed = |step: &str, e: &dyn std::fmt::Display| BringUpError::Failed {
             slug: slug.clone(),
             reason: format!("{step}: {e}"),
         };
@@ -372,7 +371,7 @@ fn sidecar_addresses(slug: &str, services: &[String]) -> Result<Vec<(String, Str
 
 /// The agent's image as a `docker save` archive, which smolvm boots from;
 /// kept under `$BOT_BOTTLE_HOME/cache/smolvm/` by tag (tags are digests).
-fn image_archive(home: &Home, tag: &str, sink: &Sink) -> Result<PathBuf, LaunchError> {
+fn image_archive(home: &Home, tag: &str, sink: &Sink) -> Result<PathBuf, BringUpError> {
     let dir = home.root.join("cache").join("smolvm");
     let file: String = tag
         .chars()

@@ -7,10 +7,10 @@
 //! image is ever pulled: one the engine does not have is refused.
 
 use super::{Applied, ApplyError};
+use crate::backend::bringup::Context;
 use crate::backend::docker::images as engine;
 use crate::dockerfile::images::{self, Allowed, Named, Resolved};
 use crate::exec::Sink;
-use crate::launch::lifecycle::Context;
 use crate::launch::service;
 use crate::state::{Home, read_bounded, write_atomic};
 use crate::supervise::audit::{self, Entry};
