@@ -15,8 +15,10 @@
 pub mod active;
 pub mod bringup;
 pub mod docker;
+pub mod files;
 pub mod names;
 pub mod orphans;
+pub mod session;
 pub mod smolvm;
 
 use std::fmt;
@@ -24,12 +26,11 @@ use std::path::Path;
 
 pub use active::{ActiveBottle, Landed};
 
-use bringup::{BringUpError, Context, Prepared};
+use bringup::{BringUpError, Context, Prepared, SidecarImage};
 
 use crate::exec::{ExecError, Sink};
 use crate::state::Home;
-use docker::images::SidecarImage;
-use docker::session::{Io, Snapshot};
+use session::{Io, Snapshot};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum BackendKind {

@@ -18,11 +18,11 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use crate::backend::bringup::{BringUpError, Prepared};
+use crate::backend::bringup::{BringUpError, Prepared, SidecarImage};
 use crate::backend::docker::engine::{self, EngineError, EngineFacts};
-use crate::backend::docker::files::FilesError;
-use crate::backend::docker::images::{self, ImageError, SidecarImage};
+use crate::backend::docker::images::{self, ImageError};
 use crate::backend::docker::plan::{self, GateInput, PlanError, PlanInput};
+use crate::backend::files::FilesError;
 use crate::backend::{BackendError, BackendKind};
 use crate::dockerfile;
 use crate::exec::ExecError;

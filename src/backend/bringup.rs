@@ -1,9 +1,10 @@
 //! What a backend is given to bring a bottle up, and what bring-up can
 //! fail with. The launch sequence (`launch::lifecycle`) hands a backend a
 //! `Context` (where to report, whether the operator interrupted) and the
-//! `Prepared` bottle; a backend's `launch_checks` and `up` answer with a
+//! `Prepared` bottle and the `SidecarImage`; a backend's `launch_checks` and `up` answer with a
 //! `BringUpError`, which the launch's own error wraps.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::docker::compose::ComposeError;
@@ -32,6 +33,14 @@ impl Context<'_> {
             Ok(())
         }
     }
+}
+
+/// The static binary that goes into the sidecar image, and the image's
+/// tag: what a backend's checks found, and what its sidecars run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SidecarImage {
+    pub binary: PathBuf,
+    pub tag: String,
 }
 
 /// A bottle planned for launch: its identity, its metadata, its plan, and

@@ -5,7 +5,6 @@ pub mod cli_fetch;
 pub mod compose;
 pub mod engine;
 pub mod enumerate;
-pub mod files;
 pub mod gate;
 pub mod images;
 pub mod plan;
@@ -15,13 +14,12 @@ pub mod subnets;
 
 use std::path::Path;
 
-use crate::backend::bringup::{BringUpError, Context, Prepared};
+use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
+use crate::backend::session::{Io, Snapshot};
 use crate::backend::{ActiveBottle, Backend, BackendKind, CleanupPart, Unavailable};
 use crate::exec::{DOCKER, ExecError, Program, Sink};
 use crate::state::Home;
-use images::SidecarImage;
 use seal::Sealed;
-use session::{Io, Snapshot};
 
 /// One compose project per bottle: the agent and its sidecars are
 /// containers; the agent's only network is internal.

@@ -30,11 +30,11 @@ use std::path::{Path, PathBuf};
 
 use self::argv::As;
 use self::guest::{run_quiet, sh, smolvm_to};
-use crate::backend::bringup::{BringUpError, Context, Prepared};
-use crate::backend::docker::images::SidecarImage;
+use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
 use crate::backend::docker::plan::{AGENT_CONFIG_DIR, WORKDIR, readiness};
-use crate::backend::docker::session::{self, Io, Snapshot};
+use crate::backend::docker::session;
 use crate::backend::docker::{self, compose, enumerate, images};
+use crate::backend::session::{Io, Snapshot, exit_code, snapshot_timeout};
 use crate::backend::{ActiveBottle, Backend, BackendKind, CleanupPart, Unavailable};
 use crate::egress::client_key::ClientKey;
 use crate::exec::{DOCKER, ExecError, Program, SMOLVM, Sink};
@@ -248,7 +248,7 @@ impl Backend for Smolmachines {
         if io == Io::Detached {
             cmd.stdin(std::process::Stdio::null());
         }
-        Ok(session::exit_code(SMOLVM.status(&mut cmd)?))
+        Ok(exit_code(SMOLVM.status(&mut cmd)?))
     }
 
     fn run_script(&self, slug: &str, script: &str) -> Result<(), ExecError> {
@@ -283,13 +283,7 @@ impl Backend for Smolmachines {
         to: &Path,
         limit: u64,
     ) -> Result<Snapshot, ExecError> {
-        guest::snapshot(
-            &machine_name(slug),
-            dir,
-            to,
-            limit,
-            session::snapshot_timeout(),
-        )
+        guest::snapshot(&machine_name(slug), dir, to, limit, snapshot_timeout())
     }
 
     fn restore(&self, slug: &str, from: &Path, into: &str) -> Result<(), ExecError> {

@@ -15,11 +15,10 @@ use std::sync::atomic::Ordering;
 
 use super::LaunchError;
 use crate::backend::Backend;
-use crate::backend::bringup::{BringUpError, Context, Prepared};
-use crate::backend::docker::files;
-use crate::backend::docker::images::SidecarImage;
+use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
 use crate::backend::docker::plan::{GatePlan, WORKDIR};
-use crate::backend::docker::session::{self, Io, Snapshot};
+use crate::backend::files;
+use crate::backend::session::{self, Io, Snapshot};
 use crate::provider::{AGENT_HOME, Provider, SessionSpec, shell_quote};
 
 /// What happened to a bottle's state at the end.

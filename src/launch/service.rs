@@ -14,8 +14,7 @@ use std::path::Path;
 
 use super::lifecycle::{self, Settled};
 use super::{HostFacts, LaunchError, StartRequest};
-use crate::backend::bringup::{BringUpError, Context, Prepared};
-use crate::backend::docker::images::SidecarImage;
+use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
 use crate::backend::{Backend, BackendError, BackendKind};
 use crate::manifest::Manifest;
 use crate::provider::Provider;

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use self::agent_env::{STANDARD_ENV, agent_env, check_env};
 use super::engine::EngineFacts;
 use crate::agent_cli::{self, CliPin, UnknownCli};
+use crate::backend::files::{FileContent, PlannedFile, TokenSlot};
 use crate::egress::config::{AuthConfig, EgressConfig, RoleConfig, RouteConfig};
 use crate::manifest::{Agent, Bottle, ImageSource, Role, Route, Scheme};
 use crate::provider::{Provider, SessionSpec};
@@ -148,37 +149,6 @@ pub struct ImageBuild {
     /// An agent wrote it: it reads only images an approval pinned by id
     /// (`dockerfile::images::pinned_ids`), checked again before the build.
     pub pinned: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlannedFile {
-    pub path: PathBuf,
-    pub content: FileContent,
-    pub mode: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FileContent {
-    Text(String),
-    /// A host file, copied.
-    Copy(PathBuf),
-    /// A host folder, copied with everything in it.
-    CopyDir(PathBuf),
-    /// Host files, one after the other (PEM bundles).
-    Concat(Vec<PathBuf>),
-    /// The route tokens, as JSON `{slot: value}`, each value read from the
-    /// host variable named, at write time.
-    Tokens(Vec<TokenSlot>),
-    /// The bottle's CA certificate, made when the files are written.
-    CaCert,
-    /// The bottle's CA private key.
-    CaKey,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenSlot {
-    pub slot: String,
-    pub host_env: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
