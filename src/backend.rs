@@ -16,6 +16,8 @@ pub mod active;
 pub mod bringup;
 pub mod docker;
 pub mod files;
+pub mod labels;
+pub mod layout;
 pub mod names;
 pub mod orphans;
 pub mod session;

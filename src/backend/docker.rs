@@ -15,6 +15,7 @@ pub mod subnets;
 use std::path::Path;
 
 use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
+use crate::backend::labels::LABEL_SLUG;
 use crate::backend::session::{Io, Snapshot};
 use crate::backend::{ActiveBottle, Backend, BackendKind, CleanupPart, Unavailable};
 use crate::exec::{DOCKER, ExecError, Program, Sink};
@@ -143,7 +144,7 @@ impl Backend for Docker {
             [
                 "events",
                 "--filter",
-                &format!("label={}", plan::LABEL_SLUG),
+                &format!("label={LABEL_SLUG}"),
                 "--filter",
                 "type=container",
                 "--filter",

@@ -16,8 +16,9 @@ use std::sync::atomic::Ordering;
 use super::LaunchError;
 use crate::backend::Backend;
 use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
-use crate::backend::docker::plan::{GatePlan, WORKDIR};
+use crate::backend::docker::plan::GatePlan;
 use crate::backend::files;
+use crate::backend::layout::WORKDIR;
 use crate::backend::session::{self, Io, Snapshot};
 use crate::provider::{AGENT_HOME, Provider, SessionSpec, shell_quote};
 

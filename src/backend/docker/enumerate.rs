@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::plan::{LABEL_AGENT, LABEL_ROLE, LABEL_SLUG};
+use crate::backend::labels::{LABEL_AGENT, LABEL_ROLE, LABEL_SLUG};
 use crate::exec::{DOCKER, ExecError};
 use crate::state::{Home, Metadata};
 

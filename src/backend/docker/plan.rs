@@ -15,6 +15,7 @@ use self::agent_env::{STANDARD_ENV, agent_env, check_env};
 use super::engine::EngineFacts;
 use crate::agent_cli::{self, CliPin, UnknownCli};
 use crate::backend::files::{FileContent, PlannedFile, TokenSlot};
+use crate::backend::layout::{READY_FILE, SIDECAR_STATE_DIR};
 use crate::egress::config::{AuthConfig, EgressConfig, RoleConfig, RouteConfig};
 use crate::manifest::{Agent, Bottle, ImageSource, Role, Route, Scheme};
 use crate::provider::{Provider, SessionSpec};
@@ -40,18 +41,6 @@ const INHIBIT_IPV4: &str = "com.docker.network.bridge.inhibit_ipv4";
 
 pub const PROXY_PORT: u16 = 3128;
 pub const MCP_PORT: u16 = 8765;
-/// Where the agent's state folder is mounted, read-only.
-pub const AGENT_CONFIG_DIR: &str = "/etc/bot-bottle";
-/// Where a sidecar's state folder is mounted.
-pub const SIDECAR_STATE_DIR: &str = "/state";
-pub const WORKDIR: &str = "/workspace";
-/// Created by the agent container once it is set up; its healthcheck.
-pub const READY_FILE: &str = "/tmp/.bot-bottle-ready";
-/// The agent's user; the embedded Dockerfiles create it.
-pub const AGENT_USER: &str = "1000:1000";
-pub const LABEL_SLUG: &str = "dev.bot-bottle.slug";
-pub const LABEL_AGENT: &str = "dev.bot-bottle.agent";
-pub const LABEL_ROLE: &str = "dev.bot-bottle.role";
 /// How often docker checks a running service's health. Each check is an
 /// exec, which costs CPU, so it is rare; a bring-up does not wait for it
 /// but probes readiness itself (see `readiness`), which is what Engine 25's

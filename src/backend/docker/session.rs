@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::compose::container;
-use super::plan::{AGENT_USER, WORKDIR};
+use crate::backend::layout::{AGENT_USER, WORKDIR};
 use crate::backend::session::{Io, Snapshot, exit_code, io_flags, snapshot_timeout};
 use crate::exec::{Capped, DOCKER, ExecError, TAR};
 

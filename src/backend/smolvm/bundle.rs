@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use super::argv::MachineSpec;
 use super::machine_name;
-use crate::backend::docker::plan::{
-    AGENT_CONFIG_DIR, DockerPlan, LABEL_AGENT, LABEL_SLUG, SIDECAR_STATE_DIR, WORKDIR,
-};
+use crate::backend::docker::plan::DockerPlan;
+use crate::backend::labels::{LABEL_AGENT, LABEL_SLUG};
+use crate::backend::layout::{AGENT_CONFIG_DIR, SIDECAR_STATE_DIR, WORKDIR};
 use crate::egress::client_key::CLIENT_KEY_FILE;
 use crate::egress::resolver::{DNS_PORT, HOSTS_FILE};
 use crate::state::bottle_dir::EGRESS;
