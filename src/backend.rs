@@ -21,6 +21,7 @@ pub mod layout;
 pub mod names;
 pub mod orphans;
 pub mod session;
+pub mod sidecars;
 pub mod smolvm;
 
 use std::fmt;
@@ -33,6 +34,7 @@ use bringup::{BringUpError, Context, Prepared, SidecarImage};
 use crate::exec::{ExecError, Sink};
 use crate::state::Home;
 use session::{Io, Snapshot};
+use sidecars::Sidecars;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum BackendKind {
@@ -189,6 +191,9 @@ pub trait Backend: Send + Sync {
     /// A command whose output lines mean "the bottles changed", for the
     /// dashboard; `None` when the backend has no event stream.
     fn events_argv(&self) -> Option<(crate::exec::Program, Vec<String>)>;
+
+    /// What the host's approvals act through on its running bottles.
+    fn sidecars(&self) -> &'static dyn Sidecars;
 }
 
 /// One backend's part of a cleanup plan.

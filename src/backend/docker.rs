@@ -17,6 +17,7 @@ use std::path::Path;
 use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
 use crate::backend::labels::LABEL_SLUG;
 use crate::backend::session::{Io, Snapshot};
+use crate::backend::sidecars::Sidecars;
 use crate::backend::{ActiveBottle, Backend, BackendKind, CleanupPart, Unavailable};
 use crate::exec::{DOCKER, ExecError, Program, Sink};
 use crate::state::Home;
@@ -25,6 +26,24 @@ use seal::Sealed;
 /// One compose project per bottle: the agent and its sidecars are
 /// containers; the agent's only network is internal.
 pub struct Docker;
+
+/// The sidecars of bottles whose sidecars run on docker: reached with
+/// `docker kill` and `docker exec`, their images on docker's engine.
+pub struct DockerSidecars;
+
+impl Sidecars for DockerSidecars {
+    fn reload_egress(&self, slug: &str) -> Result<(), ExecError> {
+        session::reload_egress(slug)
+    }
+
+    fn image_id(&self, reference: &str) -> Result<Option<String>, ExecError> {
+        images::image_id(reference)
+    }
+
+    fn pin_image(&self, id: &str) -> Result<String, images::ImageError> {
+        images::pin(id)
+    }
+}
 
 /// Whether docker itself is on this host, and why not.
 pub fn docker_available() -> Result<(), Unavailable> {
@@ -161,6 +180,10 @@ impl Backend for Docker {
             .map(String::from)
             .to_vec(),
         ))
+    }
+
+    fn sidecars(&self) -> &'static dyn Sidecars {
+        &DockerSidecars
     }
 }
 

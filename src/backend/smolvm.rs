@@ -36,6 +36,7 @@ use crate::backend::docker::session;
 use crate::backend::docker::{self, compose, enumerate, images};
 use crate::backend::layout::{AGENT_CONFIG_DIR, WORKDIR};
 use crate::backend::session::{Io, Snapshot, exit_code, snapshot_timeout};
+use crate::backend::sidecars::Sidecars;
 use crate::backend::{ActiveBottle, Backend, BackendKind, CleanupPart, Unavailable};
 use crate::egress::client_key::ClientKey;
 use crate::exec::{DOCKER, ExecError, Program, SMOLVM, Sink};
@@ -316,6 +317,11 @@ impl Backend for Smolmachines {
         // smolvm has no event stream; its bundle's containers come and go
         // with the machine, and docker's events show those.
         None
+    }
+
+    fn sidecars(&self) -> &'static dyn Sidecars {
+        // The bundle runs on docker.
+        &docker::DockerSidecars
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
 use super::*;
+use crate::backend::sidecars::Sidecars;
 use crate::backend::{ActiveBottle, BackendKind, CleanupPart, Unavailable};
 use crate::exec::{ExecError, Program, Sink};
 use crate::launch::testing::planned;
@@ -96,6 +97,9 @@ impl Backend for Fake {
     }
     fn events_argv(&self) -> Option<(Program, Vec<String>)> {
         None
+    }
+    fn sidecars(&self) -> &'static dyn Sidecars {
+        &crate::backend::docker::DockerSidecars
     }
 }
 

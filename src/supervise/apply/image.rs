@@ -8,7 +8,7 @@
 
 use super::{Applied, ApplyError};
 use crate::backend::bringup::Context;
-use crate::backend::docker::images as engine;
+use crate::backend::sidecars::OfBottle;
 use crate::dockerfile::images::{self, Allowed, Named, Resolved};
 use crate::exec::Sink;
 use crate::launch::service;
@@ -31,7 +31,9 @@ pub fn bases(home: &Home, slug: &str, dockerfile: &str) -> Bases {
     named
         .into_iter()
         .map(|named| {
-            let id = engine::image_id(&named.entry).map_err(|e| e.to_string())?;
+            let id = (OfBottle { home })
+                .image_id(slug, &named.entry)
+                .map_err(|e| e.to_string())?;
             Ok(Resolved { named, id })
         })
         .collect()
@@ -76,7 +78,9 @@ pub(super) fn rebuild(
                 n.line, n.how, n.reference
             )));
         };
-        engine::pin(&id).map_err(|e| refused(e.to_string()))?;
+        (OfBottle { home })
+            .pin_image(slug, &id)
+            .map_err(|e| refused(e.to_string()))?;
         named.push(base.named);
         ids.push(id);
     }

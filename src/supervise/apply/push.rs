@@ -6,7 +6,7 @@
 //! leaves the proposal pending and the log untouched.
 
 use super::ApplyError;
-use crate::backend::docker::gate::Decide;
+use crate::backend::sidecars::Decide;
 use crate::dashboard::text::inert;
 use crate::gitgate::Shown;
 use crate::state::Home;
@@ -63,7 +63,7 @@ mod tests {
         Applied, ApplyError, Approval, approve_with, digest, locate, pending, reject_with,
     };
     use super::*;
-    use crate::backend::docker::gate::GateError;
+    use crate::backend::sidecars::GateError;
     use crate::exec::Sink;
     use crate::supervise::proposal::Request;
     use crate::supervise::queue::Queue;
