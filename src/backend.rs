@@ -11,6 +11,14 @@
 //! Selection: `--backend`, else `BOT_BOTTLE_BACKEND`, else the first one
 //! available here. A named backend that is not available is an error that
 //! says why and how to get it.
+//!
+//! What the trait speaks, shared by every backend: `bringup` (the context,
+//! the prepared bottle, the sidecar image, and `BringUpError`), `session`
+//! (how a command is connected, transcript snapshots), `files` (a bottle's
+//! files, planned and written), `layout` (where things are inside a
+//! bottle), `labels`, `names`, `active` (a running bottle as the views show
+//! it) and `sidecars` (what the host's approvals act through). Nothing here
+//! names `launch`, which drives it.
 
 pub mod active;
 pub mod bringup;
