@@ -11,11 +11,25 @@
 //! Selection: `--backend`, else `BOT_BOTTLE_BACKEND`, else the first one
 //! available here. A named backend that is not available is an error that
 //! says why and how to get it.
+//!
+//! What the trait speaks, shared by every backend: `bringup` (the context,
+//! the prepared bottle, the sidecar image, and `BringUpError`), `session`
+//! (how a command is connected, transcript snapshots), `files` (a bottle's
+//! files, planned and written), `layout` (where things are inside a
+//! bottle), `labels`, `names`, `active` (a running bottle as the views show
+//! it) and `sidecars` (what the host's approvals act through). Nothing here
+//! names `launch`, which drives it.
 
 pub mod active;
+pub mod bringup;
 pub mod docker;
+pub mod files;
+pub mod labels;
+pub mod layout;
 pub mod names;
 pub mod orphans;
+pub mod session;
+pub mod sidecars;
 pub mod smolvm;
 
 use std::fmt;
@@ -23,12 +37,12 @@ use std::path::Path;
 
 pub use active::{ActiveBottle, Landed};
 
+use bringup::{BringUpError, Context, Prepared, SidecarImage};
+
 use crate::exec::{ExecError, Sink};
-use crate::launch::lifecycle::Context;
-use crate::launch::{LaunchError, Prepared};
 use crate::state::Home;
-use docker::images::SidecarImage;
-use docker::session::{Io, Snapshot};
+use session::{Io, Snapshot};
+use sidecars::Sidecars;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum BackendKind {
@@ -122,7 +136,7 @@ pub trait Backend: Send + Sync {
     fn available(&self) -> Result<(), Unavailable>;
 
     /// What a launch checks before planning (tools, the sidecar image).
-    fn launch_checks(&self) -> Result<SidecarImage, LaunchError>;
+    fn launch_checks(&self) -> Result<SidecarImage, BringUpError>;
 
     /// Lines the preflight adds for this backend.
     fn preflight_lines(&self, prepared: &Prepared) -> Vec<(String, String)>;
@@ -134,7 +148,7 @@ pub trait Backend: Send + Sync {
         ctx: &Context,
         prepared: &Prepared,
         sidecar: &SidecarImage,
-    ) -> Result<(), LaunchError>;
+    ) -> Result<(), BringUpError>;
 
     /// Takes everything of the bottle down; its state folder stays.
     fn down(&self, slug: &str, sink: &Sink) -> Result<(), ExecError>;
@@ -185,6 +199,9 @@ pub trait Backend: Send + Sync {
     /// A command whose output lines mean "the bottles changed", for the
     /// dashboard; `None` when the backend has no event stream.
     fn events_argv(&self) -> Option<(crate::exec::Program, Vec<String>)>;
+
+    /// What the host's approvals act through on its running bottles.
+    fn sidecars(&self) -> &'static dyn Sidecars;
 }
 
 /// One backend's part of a cleanup plan.

@@ -27,6 +27,7 @@ use std::sync::atomic::AtomicBool;
 use clap::{Parser, Subcommand};
 
 use crate::backend::BackendError;
+use crate::backend::bringup::BringUpError;
 use crate::backend::docker::engine::EngineError;
 use crate::backend::docker::subnets::SubnetError;
 use crate::exec::ExecError;
@@ -209,9 +210,13 @@ impl From<LaunchError> for Failure {
     fn from(e: LaunchError) -> Failure {
         let hint = e.hint();
         let code = match &e {
-            LaunchError::State(e) => return Failure::from(e.clone()),
+            LaunchError::State(e) | LaunchError::BringUp(BringUpError::State(e)) => {
+                return Failure::from(e.clone());
+            }
             LaunchError::Backend(_)
-            | LaunchError::Subnet(SubnetError::BadPool(_) | SubnetError::PoolTooSmall(_))
+            | LaunchError::BringUp(BringUpError::Subnet(
+                SubnetError::BadPool(_) | SubnetError::PoolTooSmall(_),
+            ))
             | LaunchError::Manifest(_)
             | LaunchError::Plan(_)
             | LaunchError::OwnDockerfile { .. }
@@ -220,7 +225,7 @@ impl From<LaunchError> for Failure {
             | LaunchError::Engine(EngineError::BadRuntime(_) | EngineError::NoRunsc)
             | LaunchError::NotRunning(_)
             | LaunchError::AlreadyRunning(_) => 2,
-            LaunchError::Interrupted => 130,
+            LaunchError::BringUp(BringUpError::Interrupted) => 130,
             _ => 1,
         };
         Failure {

@@ -18,13 +18,12 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use crate::backend::docker::compose::ComposeError;
+use crate::backend::bringup::{BringUpError, Prepared, SidecarImage};
 use crate::backend::docker::engine::{self, EngineError, EngineFacts};
-use crate::backend::docker::files::FilesError;
-use crate::backend::docker::images::{self, ImageError, SidecarImage};
-use crate::backend::docker::plan::{self, DockerPlan, GateInput, PlanError, PlanInput};
-use crate::backend::docker::seal::SealError;
-use crate::backend::{Backend, BackendError, BackendKind};
+use crate::backend::docker::images::{self, ImageError};
+use crate::backend::docker::plan::{self, GateInput, PlanError, PlanInput};
+use crate::backend::files::FilesError;
+use crate::backend::{BackendError, BackendKind};
 use crate::dockerfile;
 use crate::exec::ExecError;
 use crate::gitgate::operator::{self, OperatorError};
@@ -61,14 +60,6 @@ pub struct HostFacts {
     pub now: SystemTime,
 }
 
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    pub backend: BackendKind,
-    pub slug: String,
-    pub metadata: Metadata,
-    pub plan: DockerPlan,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
     #[error(transparent)]
@@ -86,23 +77,15 @@ pub enum LaunchError {
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error(transparent)]
-    Compose(#[from] ComposeError),
-    #[error(transparent)]
     Files(#[from] FilesError),
     #[error(transparent)]
-    Seal(#[from] SealError),
-    #[error(transparent)]
-    Subnet(#[from] crate::backend::docker::subnets::SubnetError),
+    BringUp(#[from] BringUpError),
     #[error("--cwd: {0}")]
     Operator(#[from] OperatorError),
-    #[error("interrupted; the bottle was taken down")]
-    Interrupted,
     #[error("bottle '{0}' is not running")]
     NotRunning(String),
     #[error("bottle '{0}' is already running")]
     AlreadyRunning(String),
-    #[error("bottle '{slug}' did not come up: {reason}")]
-    BringUp { slug: String, reason: String },
     #[error("{path}: {reason}")]
     OwnDockerfile { path: PathBuf, reason: String },
     #[error("--color: unknown color '{0}'")]
@@ -121,13 +104,9 @@ impl LaunchError {
             LaunchError::Image(e) => e.hint(),
             LaunchError::Exec(e) => e.hint(),
             LaunchError::Engine(e) => e.hint(),
-            LaunchError::Compose(e) => e.hint(),
-            LaunchError::Files(_) | LaunchError::Interrupted => None,
-            LaunchError::Subnet(e) => e.hint(),
+            LaunchError::Files(_) => None,
+            LaunchError::BringUp(e) => e.hint(),
             LaunchError::Operator(e) => Some(e.hint()),
-            LaunchError::Seal(_) => Some(
-                "bring-up runs a short container on the host network with NET_ADMIN and a writable /proc/sys (it sets the bottle's bridge to drop broadcasts): the engine must allow that".into(),
-            ),
             LaunchError::NotRunning(_) => Some(
                 "see `bot-bottle list active`; a stopped bottle with kept state can be resumed"
                     .into(),
@@ -135,7 +114,6 @@ impl LaunchError {
             LaunchError::AlreadyRunning(slug) => {
                 Some(format!("attach to it: bot-bottle attach {slug}"))
             }
-            LaunchError::BringUp { .. } => Some("the services' last log lines are above".into()),
             LaunchError::OwnDockerfile { .. } => Some(
                 "it came from an approved capability-block; fix or remove it to use the bottles' own image".into(),
             ),
@@ -383,13 +361,6 @@ pub fn color_for(label: &str) -> &'static str {
         acc.wrapping_mul(31).wrapping_add(u32::from(b))
     });
     PALETTE[sum as usize % PALETTE.len()]
-}
-
-impl Prepared {
-    /// The backend that runs this bottle.
-    pub fn backend(&self) -> &'static dyn Backend {
-        self.backend.backend()
-    }
 }
 
 /// The preflight shown before launch (and by `--dry-run`).

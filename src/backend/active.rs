@@ -114,3 +114,48 @@ pub fn services_text(bottle: &ActiveBottle) -> String {
         bottle.services.join(",")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn landed_branches_are_read_from_the_gate_and_made_inert() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home {
+            root: dir.path().to_path_buf(),
+        };
+        assert!(landed(&home, "a-1").is_empty(), "no gate, nothing landed");
+        let gate = home.bottle("a-1").gate_dir();
+        std::fs::create_dir_all(&gate).unwrap();
+        std::fs::write(gate.join(crate::gitgate::LANDED_FILE), "{not json").unwrap();
+        assert!(
+            landed(&home, "a-1").is_empty(),
+            "a bad file: nothing landed"
+        );
+        std::fs::write(
+            gate.join(crate::gitgate::LANDED_FILE),
+            r#"{"branches": [
+                {"branch": "feature", "landed_as": "bot-bottle/a-1/feature",
+                 "commit": "0123456789abcdef0123456789abcdef01234567", "at": "2026-12-03T04:00:00Z",
+                 "forwarded": ["up"]},
+                {"branch": "x\u001b[2J", "landed_as": "bot-bottle/a-1/x", "commit": "abc", "at": ""}
+            ]}"#,
+        )
+        .unwrap();
+        let got = landed(&home, "a-1");
+        assert_eq!(
+            got.iter().map(Landed::text).collect::<Vec<_>>(),
+            [
+                "feature → bot-bottle/a-1/feature @0123456 (→ up)",
+                "x\\u{1b}[2J → bot-bottle/a-1/x @abc",
+            ]
+        );
+        let json = serde_json::to_value(&got[0]).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"branch": "feature", "landed_as": "bot-bottle/a-1/feature",
+                "commit": "0123456789abcdef0123456789abcdef01234567", "forwarded": ["up"]})
+        );
+    }
+}

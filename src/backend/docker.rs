@@ -5,7 +5,6 @@ pub mod cli_fetch;
 pub mod compose;
 pub mod engine;
 pub mod enumerate;
-pub mod files;
 pub mod gate;
 pub mod images;
 pub mod plan;
@@ -15,18 +14,36 @@ pub mod subnets;
 
 use std::path::Path;
 
+use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
+use crate::backend::labels::LABEL_SLUG;
+use crate::backend::session::{Io, Snapshot};
+use crate::backend::sidecars::Sidecars;
 use crate::backend::{ActiveBottle, Backend, BackendKind, CleanupPart, Unavailable};
 use crate::exec::{DOCKER, ExecError, Program, Sink};
-use crate::launch::lifecycle::Context;
-use crate::launch::{LaunchError, Prepared};
 use crate::state::Home;
-use images::SidecarImage;
 use seal::Sealed;
-use session::{Io, Snapshot};
 
 /// One compose project per bottle: the agent and its sidecars are
 /// containers; the agent's only network is internal.
 pub struct Docker;
+
+/// The sidecars of bottles whose sidecars run on docker: reached with
+/// `docker kill` and `docker exec`, their images on docker's engine.
+pub struct DockerSidecars;
+
+impl Sidecars for DockerSidecars {
+    fn reload_egress(&self, slug: &str) -> Result<(), ExecError> {
+        session::reload_egress(slug)
+    }
+
+    fn image_id(&self, reference: &str) -> Result<Option<String>, ExecError> {
+        images::image_id(reference)
+    }
+
+    fn pin_image(&self, id: &str) -> Result<String, images::ImageError> {
+        images::pin(id)
+    }
+}
 
 /// Whether docker itself is on this host, and why not.
 pub fn docker_available() -> Result<(), Unavailable> {
@@ -45,7 +62,7 @@ impl Backend for Docker {
         docker_available()
     }
 
-    fn launch_checks(&self) -> Result<SidecarImage, LaunchError> {
+    fn launch_checks(&self) -> Result<SidecarImage, BringUpError> {
         compose::check()?;
         subnets::pool(std::env::var(subnets::POOL_ENV).ok().as_deref())?;
         Ok(images::sidecar_image()?)
@@ -60,7 +77,7 @@ impl Backend for Docker {
         ctx: &Context,
         prepared: &Prepared,
         sidecar: &SidecarImage,
-    ) -> Result<(), LaunchError> {
+    ) -> Result<(), BringUpError> {
         let slug = &prepared.slug;
         build_images(ctx, prepared, sidecar)?;
         subnets::assign(ctx.home, &ctx.home.bottle(slug))?;
@@ -146,7 +163,7 @@ impl Backend for Docker {
             [
                 "events",
                 "--filter",
-                &format!("label={}", plan::LABEL_SLUG),
+                &format!("label={LABEL_SLUG}"),
                 "--filter",
                 "type=container",
                 "--filter",
@@ -164,21 +181,25 @@ impl Backend for Docker {
             .to_vec(),
         ))
     }
+
+    fn sidecars(&self) -> &'static dyn Sidecars {
+        &DockerSidecars
+    }
 }
 
 /// The steps of a bottle's bring-up, which `bring_up` takes in order.
 trait BringUp {
     /// Its networks and containers, made; nothing started.
-    fn create(&self) -> Result<(), LaunchError>;
+    fn create(&self) -> Result<(), BringUpError>;
     /// Its internal bridge sealed (see `seal`).
-    fn seal(&self) -> Result<(), LaunchError>;
+    fn seal(&self) -> Result<(), BringUpError>;
     /// Its services started, and ready.
-    fn start(&self) -> Result<(), LaunchError>;
+    fn start(&self) -> Result<(), BringUpError>;
 }
 
 /// Nothing in the bottle runs before its internal bridge is sealed: not
 /// the agent, and not an approved image's ENTRYPOINT, which runs first.
-fn bring_up(steps: &impl BringUp) -> Result<(), LaunchError> {
+fn bring_up(steps: &impl BringUp) -> Result<(), BringUpError> {
     steps.create()?;
     steps.seal()?;
     steps.start()
@@ -194,12 +215,12 @@ struct Compose<'a> {
 
 impl Compose<'_> {
     /// A failed compose step, with what the services logged.
-    fn failed(&self, e: ExecError) -> LaunchError {
+    fn failed(&self, e: ExecError) -> BringUpError {
         if let Err(stopped) = self.ctx.check() {
             return stopped;
         }
         self.ctx.sink.line(&compose::logs(self.slug));
-        LaunchError::BringUp {
+        BringUpError::Failed {
             slug: self.slug.to_owned(),
             reason: e.to_string(),
         }
@@ -207,11 +228,11 @@ impl Compose<'_> {
 }
 
 impl BringUp for Compose<'_> {
-    fn create(&self) -> Result<(), LaunchError> {
+    fn create(&self) -> Result<(), BringUpError> {
         compose::create(self.slug, self.file, self.ctx.sink).map_err(|e| self.failed(e))
     }
 
-    fn seal(&self) -> Result<(), LaunchError> {
+    fn seal(&self) -> Result<(), BringUpError> {
         match seal::seal(self.slug, self.sidecar)? {
             Sealed::Yes => {}
             Sealed::Loose { all } => self.ctx.sink.line(&format!(
@@ -222,7 +243,7 @@ impl BringUp for Compose<'_> {
         Ok(())
     }
 
-    fn start(&self) -> Result<(), LaunchError> {
+    fn start(&self) -> Result<(), BringUpError> {
         compose::up(self.slug, self.file, self.ctx.sink).map_err(|e| self.failed(e))
     }
 }
@@ -253,7 +274,7 @@ pub fn build_images(
     ctx: &Context,
     prepared: &Prepared,
     sidecar: &SidecarImage,
-) -> Result<(), LaunchError> {
+) -> Result<(), BringUpError> {
     let _lock = images_lock(ctx.home)?;
     images::ensure_sidecar_image(sidecar, ctx.sink)?;
     ctx.check()?;
@@ -278,10 +299,10 @@ mod tests {
     }
 
     impl Steps {
-        fn step(&self, name: &'static str) -> Result<(), LaunchError> {
+        fn step(&self, name: &'static str) -> Result<(), BringUpError> {
             self.done.borrow_mut().push(name);
             if name == self.fail {
-                return Err(LaunchError::BringUp {
+                return Err(BringUpError::Failed {
                     slug: "dev-aaaaa".into(),
                     reason: format!("{name} failed"),
                 });
@@ -291,13 +312,13 @@ mod tests {
     }
 
     impl BringUp for Steps {
-        fn create(&self) -> Result<(), LaunchError> {
+        fn create(&self) -> Result<(), BringUpError> {
             self.step("create")
         }
-        fn seal(&self) -> Result<(), LaunchError> {
+        fn seal(&self) -> Result<(), BringUpError> {
             self.step("seal")
         }
-        fn start(&self) -> Result<(), LaunchError> {
+        fn start(&self) -> Result<(), BringUpError> {
             self.step("start")
         }
     }

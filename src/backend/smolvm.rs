@@ -30,15 +30,16 @@ use std::path::{Path, PathBuf};
 
 use self::argv::As;
 use self::guest::{run_quiet, sh, smolvm_to};
-use crate::backend::docker::images::SidecarImage;
-use crate::backend::docker::plan::{AGENT_CONFIG_DIR, WORKDIR, readiness};
-use crate::backend::docker::session::{self, Io, Snapshot};
+use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
+use crate::backend::docker::plan::readiness;
+use crate::backend::docker::session;
 use crate::backend::docker::{self, compose, enumerate, images};
+use crate::backend::layout::{AGENT_CONFIG_DIR, WORKDIR};
+use crate::backend::session::{Io, Snapshot, exit_code, snapshot_timeout};
+use crate::backend::sidecars::Sidecars;
 use crate::backend::{ActiveBottle, Backend, BackendKind, CleanupPart, Unavailable};
 use crate::egress::client_key::ClientKey;
 use crate::exec::{DOCKER, ExecError, Program, SMOLVM, Sink};
-use crate::launch::lifecycle::Context;
-use crate::launch::{LaunchError, Prepared};
 use crate::state::{Home, Metadata};
 
 pub struct Smolmachines;
@@ -70,7 +71,7 @@ impl Backend for Smolmachines {
         })
     }
 
-    fn launch_checks(&self) -> Result<SidecarImage, LaunchError> {
+    fn launch_checks(&self) -> Result<SidecarImage, BringUpError> {
         docker::Docker.launch_checks()
     }
 
@@ -104,10 +105,10 @@ impl Backend for Smolmachines {
         ctx: &Context,
         prepared: &Prepared,
         sidecar: &SidecarImage,
-    ) -> Result<(), LaunchError> {
+    ) -> Result<(), BringUpError> {
         let slug = &prepared.slug;
         let name = machine_name(slug);
-        let failed = |step: &str, e: &dyn std::fmt::Display| LaunchError::BringUp {
+        let failed = |step: &str, e: &dyn std::fmt::Display| BringUpError::Failed {
             slug: slug.clone(),
             reason: format!("{step}: {e}"),
         };
@@ -249,7 +250,7 @@ impl Backend for Smolmachines {
         if io == Io::Detached {
             cmd.stdin(std::process::Stdio::null());
         }
-        Ok(session::exit_code(SMOLVM.status(&mut cmd)?))
+        Ok(exit_code(SMOLVM.status(&mut cmd)?))
     }
 
     fn run_script(&self, slug: &str, script: &str) -> Result<(), ExecError> {
@@ -284,13 +285,7 @@ impl Backend for Smolmachines {
         to: &Path,
         limit: u64,
     ) -> Result<Snapshot, ExecError> {
-        guest::snapshot(
-            &machine_name(slug),
-            dir,
-            to,
-            limit,
-            session::snapshot_timeout(),
-        )
+        guest::snapshot(&machine_name(slug), dir, to, limit, snapshot_timeout())
     }
 
     fn restore(&self, slug: &str, from: &Path, into: &str) -> Result<(), ExecError> {
@@ -322,6 +317,11 @@ impl Backend for Smolmachines {
         // smolvm has no event stream; its bundle's containers come and go
         // with the machine, and docker's events show those.
         None
+    }
+
+    fn sidecars(&self) -> &'static dyn Sidecars {
+        // The bundle runs on docker.
+        &docker::DockerSidecars
     }
 }
 
@@ -372,7 +372,7 @@ fn sidecar_addresses(slug: &str, services: &[String]) -> Result<Vec<(String, Str
 
 /// The agent's image as a `docker save` archive, which smolvm boots from;
 /// kept under `$BOT_BOTTLE_HOME/cache/smolvm/` by tag (tags are digests).
-fn image_archive(home: &Home, tag: &str, sink: &Sink) -> Result<PathBuf, LaunchError> {
+fn image_archive(home: &Home, tag: &str, sink: &Sink) -> Result<PathBuf, BringUpError> {
     let dir = home.root.join("cache").join("smolvm");
     let file: String = tag
         .chars()

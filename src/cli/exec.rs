@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{Failure, exit_code};
-use crate::backend::docker::session::Io;
+use crate::backend::session::Io;
 use crate::launch::LaunchError;
 use crate::launch::service;
 use crate::state::{Home, Slug};

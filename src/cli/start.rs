@@ -7,9 +7,10 @@ use clap::Args;
 
 use super::{Failure, confirm, exit_code, has_tty, home_and_cwd, interrupt_flag, load_manifest};
 use crate::backend;
+use crate::backend::bringup::Context;
 use crate::exec::Sink;
 use crate::launch::choose::{self, Choices};
-use crate::launch::lifecycle::{self, Context, Settled, Start};
+use crate::launch::lifecycle::{self, Settled, Start};
 use crate::launch::service::{self, Planned};
 use crate::launch::{self, StartRequest};
 use crate::manifest::Manifest;

@@ -7,8 +7,9 @@ use std::sync::atomic::AtomicBool;
 use clap::Args;
 
 use super::Failure;
+use crate::backend::bringup::Context;
 use crate::exec::Sink;
-use crate::launch::lifecycle::{Context, Settled};
+use crate::launch::lifecycle::Settled;
 use crate::launch::service;
 use crate::state::{Home, Slug};
 

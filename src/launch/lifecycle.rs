@@ -11,36 +11,17 @@
 //!            → settle: exit 0 removes state/<slug>, else it is kept
 //! ```
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
-use super::{LaunchError, Prepared};
+use super::LaunchError;
 use crate::backend::Backend;
-use crate::backend::docker::files;
-use crate::backend::docker::images::SidecarImage;
-use crate::backend::docker::plan::{GatePlan, WORKDIR};
-use crate::backend::docker::session::{self, Io, Snapshot};
-use crate::exec::Sink;
+use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
+use crate::backend::docker::plan::GatePlan;
+use crate::backend::files;
+use crate::backend::layout::WORKDIR;
+use crate::backend::session::{self, Io, Snapshot};
 use crate::provider::{AGENT_HOME, Provider, SessionSpec};
-use crate::state::Home;
 use crate::text::shell_quote;
-
-/// Where bring-up and teardown report, and how they learn of Ctrl-C.
-pub struct Context<'a> {
-    pub home: &'a Home,
-    pub sink: &'a Sink,
-    /// Set by a signal handler; checked between steps.
-    pub interrupted: &'a AtomicBool,
-}
-
-impl Context<'_> {
-    pub fn check(&self) -> Result<(), LaunchError> {
-        if self.interrupted.load(Ordering::SeqCst) {
-            Err(LaunchError::Interrupted)
-        } else {
-            Ok(())
-        }
-    }
-}
 
 /// What happened to a bottle's state at the end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +72,7 @@ pub fn bring_up_on(
             let _ = ctx.home.remove_bottle_state(slug);
         }
         if ctx.interrupted.load(Ordering::SeqCst) {
-            return Err(LaunchError::Interrupted);
+            return Err(BringUpError::Interrupted.into());
         }
     }
     result
@@ -143,10 +124,10 @@ fn workspace_clone(
     ctx.check()?;
     let failed = |step: &str, e: crate::exec::ExecError| {
         ctx.sink.line(&backend.logs(slug));
-        LaunchError::BringUp {
+        LaunchError::from(BringUpError::Failed {
             slug: slug.to_owned(),
             reason: format!("{step}: {e}"),
-        }
+        })
     };
     backend
         .wait_for_gate(slug)

@@ -12,9 +12,9 @@
 
 use std::path::Path;
 
-use super::lifecycle::{self, Context, Settled};
-use super::{HostFacts, LaunchError, Prepared, StartRequest};
-use crate::backend::docker::images::SidecarImage;
+use super::lifecycle::{self, Settled};
+use super::{HostFacts, LaunchError, StartRequest};
+use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
 use crate::backend::{Backend, BackendError, BackendKind};
 use crate::manifest::Manifest;
 use crate::provider::Provider;
@@ -57,7 +57,7 @@ pub fn bring_up(ctx: &Context, planned: &Planned) -> Result<(), LaunchError> {
     let sidecar = planned
         .sidecar
         .as_ref()
-        .ok_or_else(|| LaunchError::BringUp {
+        .ok_or_else(|| BringUpError::Failed {
             slug: planned.prepared.slug.clone(),
             reason: "a dry run's plan cannot be launched".into(),
         })?;

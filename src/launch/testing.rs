@@ -3,8 +3,9 @@
 use std::collections::BTreeSet;
 use std::time::SystemTime;
 
-use super::{HostFacts, Prepared, StartRequest};
+use super::{HostFacts, StartRequest};
 use crate::backend::BackendKind;
+use crate::backend::bringup::Prepared;
 use crate::backend::docker::engine::{EngineFacts, RuntimeWhy};
 use crate::backend::docker::plan::Runtime;
 use crate::manifest::{self, Sources};

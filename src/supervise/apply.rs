@@ -19,7 +19,7 @@ pub use routes::{check_edit, edit_routes, edit_routes_in_editor, read_routes, ro
 
 use super::merge::Asked;
 use super::preview::{self, Current, Preview};
-use crate::backend::docker::gate::{Decide, DockerGate, GateError};
+use crate::backend::sidecars::{Decide, GateError, OfBottle};
 use crate::egress::config::EgressConfig;
 use crate::exec::Sink;
 use crate::launch::LaunchError;
@@ -233,7 +233,7 @@ pub fn approve(
     approval: &Approval,
     sink: &Sink,
 ) -> Result<(Proposal, Applied), ApplyError> {
-    approve_with(home, id, approval, sink, &DockerGate)
+    approve_with(home, id, approval, sink, &OfBottle { home })
 }
 
 /// `approve`, held pushes decided through `gate`.
@@ -367,7 +367,7 @@ fn unmodifiable(proposal: &Proposal) -> Result<(), ApplyError> {
 /// Rejects a proposal; the reason reaches the agent (for a held push, the
 /// gate drops it and the reason goes to the audit log).
 pub fn reject(home: &Home, id: &str, reason: Option<&str>) -> Result<Proposal, ApplyError> {
-    reject_with(home, id, reason, &DockerGate)
+    reject_with(home, id, reason, &OfBottle { home })
 }
 
 /// `reject`, held pushes decided through `gate`.

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use super::plan::{LABEL_AGENT, LABEL_ROLE, LABEL_SLUG};
+use crate::backend::labels::{LABEL_AGENT, LABEL_ROLE, LABEL_SLUG};
 use crate::exec::{DOCKER, ExecError};
 use crate::state::{Home, Metadata};
 
-pub use crate::backend::active::{ActiveBottle, Landed, landed, services_text};
+use crate::backend::active::{ActiveBottle, landed};
 
 const COMPOSE_PROJECT: &str = "com.docker.compose.project";
 
@@ -179,6 +179,7 @@ pub fn active_bottles(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::active::services_text;
 
     const PS: &str = "\
 bot-bottle-a-1-agent\trunning\tUp 3 minutes (healthy)\ta-1\tagent\tshell\tbot-bottle-a-1\t2026-11-25 10:00:00 +0000 UTC
@@ -230,46 +231,6 @@ garbage line
                 "b-2 codex 2026-11-25 09:00:00 +0000 UTC (starting)",
                 "a-1 shell 2026-11-25T10:00:00Z egress",
             ]
-        );
-    }
-
-    #[test]
-    fn landed_branches_are_read_from_the_gate_and_made_inert() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = Home {
-            root: dir.path().to_path_buf(),
-        };
-        assert!(landed(&home, "a-1").is_empty(), "no gate, nothing landed");
-        let gate = home.bottle("a-1").gate_dir();
-        std::fs::create_dir_all(&gate).unwrap();
-        std::fs::write(gate.join(crate::gitgate::LANDED_FILE), "{not json").unwrap();
-        assert!(
-            landed(&home, "a-1").is_empty(),
-            "a bad file: nothing landed"
-        );
-        std::fs::write(
-            gate.join(crate::gitgate::LANDED_FILE),
-            r#"{"branches": [
-                {"branch": "feature", "landed_as": "bot-bottle/a-1/feature",
-                 "commit": "0123456789abcdef0123456789abcdef01234567", "at": "2026-12-03T04:00:00Z",
-                 "forwarded": ["up"]},
-                {"branch": "x\u001b[2J", "landed_as": "bot-bottle/a-1/x", "commit": "abc", "at": ""}
-            ]}"#,
-        )
-        .unwrap();
-        let got = landed(&home, "a-1");
-        assert_eq!(
-            got.iter().map(Landed::text).collect::<Vec<_>>(),
-            [
-                "feature → bot-bottle/a-1/feature @0123456 (→ up)",
-                "x\\u{1b}[2J → bot-bottle/a-1/x @abc",
-            ]
-        );
-        let json = serde_json::to_value(&got[0]).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({"branch": "feature", "landed_as": "bot-bottle/a-1/feature",
-                "commit": "0123456789abcdef0123456789abcdef01234567", "forwarded": ["up"]})
         );
     }
 

@@ -7,8 +7,11 @@
 //! and archives the proposal; the host only runs the command and reports
 //! what the gate printed.
 //!
-//! `Decide` is the seam: `apply` runs against it, tests against a fake.
+//! `Decide` (`backend::sidecars`) is the seam: `apply` runs against it,
+//! tests against a fake.
 
+use super::DockerSidecars;
+use crate::backend::sidecars::{Decide, GateError};
 use crate::exec::{DOCKER, ExecError};
 use crate::gitgate::{self, Shown};
 use crate::text::inert;
@@ -17,39 +20,6 @@ use crate::text::inert;
 pub const GATE_BINARY: &str = "/bot-bottle";
 /// The gate's state folder inside its container.
 pub const GATE_STATE: &str = "/state";
-
-#[derive(Debug, thiserror::Error)]
-pub enum GateError {
-    #[error("the git gate of bottle '{slug}' is not running: resume the bottle first")]
-    NotRunning { slug: String },
-    #[error("the git gate of bottle '{slug}' refused: {reason}")]
-    Refused { slug: String, reason: String },
-    #[error("the git gate of bottle '{slug}' could not be asked: {reason}")]
-    Unreachable { slug: String, reason: String },
-}
-
-impl GateError {
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            GateError::NotRunning { slug } => Some(format!("bot-bottle resume {slug}")),
-            GateError::Refused { .. } => {
-                Some("see `bot-bottle proposals`; reject it if it can no longer land".into())
-            }
-            GateError::Unreachable { .. } => Some("is docker running?".into()),
-        }
-    }
-}
-
-/// Applies the operator's decision on a held push in a bottle's gate
-/// (`Some`: approve what was shown; `None`: reject); returns what the gate
-/// printed.
-pub trait Decide {
-    fn decide(&self, slug: &str, id: &str, approve: Option<&Shown>) -> Result<String, GateError>;
-}
-
-/// The real gate, through `docker exec`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DockerGate;
 
 /// The `docker` arguments that decide proposal `id` in `slug`'s gate.
 /// Values go as `--name=value`, so none is read as an option.
@@ -85,7 +55,7 @@ pub fn decide_args(slug: &str, id: &str, approve: Option<&Shown>) -> Vec<String>
     args
 }
 
-impl Decide for DockerGate {
+impl Decide for DockerSidecars {
     fn decide(&self, slug: &str, id: &str, approve: Option<&Shown>) -> Result<String, GateError> {
         let mut cmd = DOCKER.command(decide_args(slug, id, approve));
         match DOCKER.output(&mut cmd) {

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use super::cli_fetch;
 use super::plan::AgentImage;
 use crate::agent_cli::{self, CliSource, NPM_BUILD_ARG};
+use crate::backend::bringup::SidecarImage;
 use crate::dockerfile::images;
 use crate::exec::{DEBOOTSTRAP, DOCKER, ExecError, Sink, TAR};
 use crate::state::scratch::Scratch;
@@ -436,13 +437,6 @@ pub fn gate_image_tag(sidecar_tag: &str) -> String {
         .rsplit_once(':')
         .map_or(sidecar_tag, |(_, digest)| digest);
     format!("bot-bottle-git-gate:{digest}")
-}
-
-/// The static binary that goes into the sidecar image, and the image's tag.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SidecarImage {
-    pub binary: PathBuf,
-    pub tag: String,
 }
 
 /// `BOT_BOTTLE_SIDECAR_BIN`, else this binary; it must be static.

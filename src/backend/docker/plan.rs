@@ -14,6 +14,8 @@ use sha2::{Digest, Sha256};
 use self::agent_env::{STANDARD_ENV, agent_env, check_env};
 use super::engine::EngineFacts;
 use crate::agent_cli::{self, CliPin, UnknownCli};
+use crate::backend::files::{FileContent, PlannedFile, TokenSlot};
+use crate::backend::layout::{READY_FILE, SIDECAR_STATE_DIR};
 use crate::egress::config::{AuthConfig, EgressConfig, RoleConfig, RouteConfig};
 use crate::manifest::{Agent, Bottle, ImageSource, Role, Route, Scheme};
 use crate::provider::{Provider, SessionSpec};
@@ -39,18 +41,6 @@ const INHIBIT_IPV4: &str = "com.docker.network.bridge.inhibit_ipv4";
 
 pub const PROXY_PORT: u16 = 3128;
 pub const MCP_PORT: u16 = 8765;
-/// Where the agent's state folder is mounted, read-only.
-pub const AGENT_CONFIG_DIR: &str = "/etc/bot-bottle";
-/// Where a sidecar's state folder is mounted.
-pub const SIDECAR_STATE_DIR: &str = "/state";
-pub const WORKDIR: &str = "/workspace";
-/// Created by the agent container once it is set up; its healthcheck.
-pub const READY_FILE: &str = "/tmp/.bot-bottle-ready";
-/// The agent's user; the embedded Dockerfiles create it.
-pub const AGENT_USER: &str = "1000:1000";
-pub const LABEL_SLUG: &str = "dev.bot-bottle.slug";
-pub const LABEL_AGENT: &str = "dev.bot-bottle.agent";
-pub const LABEL_ROLE: &str = "dev.bot-bottle.role";
 /// How often docker checks a running service's health. Each check is an
 /// exec, which costs CPU, so it is rare; a bring-up does not wait for it
 /// but probes readiness itself (see `readiness`), which is what Engine 25's
@@ -148,37 +138,6 @@ pub struct ImageBuild {
     /// An agent wrote it: it reads only images an approval pinned by id
     /// (`dockerfile::images::pinned_ids`), checked again before the build.
     pub pinned: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlannedFile {
-    pub path: PathBuf,
-    pub content: FileContent,
-    pub mode: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FileContent {
-    Text(String),
-    /// A host file, copied.
-    Copy(PathBuf),
-    /// A host folder, copied with everything in it.
-    CopyDir(PathBuf),
-    /// Host files, one after the other (PEM bundles).
-    Concat(Vec<PathBuf>),
-    /// The route tokens, as JSON `{slot: value}`, each value read from the
-    /// host variable named, at write time.
-    Tokens(Vec<TokenSlot>),
-    /// The bottle's CA certificate, made when the files are written.
-    CaCert,
-    /// The bottle's CA private key.
-    CaKey,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenSlot {
-    pub slot: String,
-    pub host_env: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]

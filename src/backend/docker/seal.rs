@@ -17,7 +17,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::plan::{LABEL_ROLE, LABEL_SLUG};
+use crate::backend::labels::{LABEL_ROLE, LABEL_SLUG};
 use crate::exec::{DOCKER, ExecError};
 
 /// The bridge option that names the internal network's bridge.

@@ -6,17 +6,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::compose::container;
-use super::plan::{AGENT_USER, WORKDIR};
+use crate::backend::layout::{AGENT_USER, WORKDIR};
+use crate::backend::session::{Io, Snapshot, exit_code, io_flags, snapshot_timeout};
 use crate::exec::{Capped, DOCKER, ExecError, TAR};
-
-/// How a command is connected to the caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Io {
-    /// stdin passed through; a terminal too when there is one.
-    Interactive { tty: bool },
-    /// No stdin.
-    Detached,
-}
 
 /// `docker exec` for `argv` in the agent container, as its user, in the
 /// workdir.
@@ -29,22 +21,6 @@ pub fn exec_args(slug: &str, argv: &[String], io: Io, term: Option<&str>) -> Vec
     args
 }
 
-/// How `exec` (docker's, smolvm's) is connected: `-i` for stdin, `-t` and
-/// the caller's `TERM` for a terminal.
-pub fn io_flags(io: Io, term: Option<&str>) -> Vec<String> {
-    let mut flags = Vec::new();
-    if let Io::Interactive { tty } = io {
-        flags.push("-i".into());
-        if tty {
-            flags.push("-t".into());
-            if let Some(term) = term {
-                flags.extend(["-e".into(), format!("TERM={term}")]);
-            }
-        }
-    }
-    flags
-}
-
 /// Runs `argv` in the bottle with the caller's terminal; returns its exit
 /// code (128 + signal when it was killed).
 pub fn run(slug: &str, argv: &[String], io: Io) -> Result<i32, ExecError> {
@@ -55,14 +31,6 @@ pub fn run(slug: &str, argv: &[String], io: Io) -> Result<i32, ExecError> {
     }
     let status = DOCKER.status(&mut cmd)?;
     Ok(exit_code(status))
-}
-
-pub fn exit_code(status: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    status
-        .code()
-        .or_else(|| status.signal().map(|s| 128 + s))
-        .unwrap_or(1)
 }
 
 /// Whether the bottle's agent container is running.
@@ -165,45 +133,6 @@ fn finish(cmd: &mut Command) -> Result<(), ExecError> {
             reason: e.to_string(),
         })?;
     DOCKER.check(cmd, out.status, String::from_utf8_lossy(&out.stderr).trim())
-}
-
-/// A transcript snapshot is at most this large, and takes at most this long:
-/// the agent controls what is in its home.
-pub const SNAPSHOT_LIMIT: u64 = 256 << 20;
-pub const SNAPSHOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
-
-/// `SNAPSHOT_LIMIT`, or a lower one in bytes from
-/// `BOT_BOTTLE_SNAPSHOT_LIMIT` (tests lower it; a higher one is ignored).
-pub fn snapshot_limit() -> u64 {
-    lowered("BOT_BOTTLE_SNAPSHOT_LIMIT").map_or(SNAPSHOT_LIMIT, |n| n.min(SNAPSHOT_LIMIT))
-}
-
-/// `SNAPSHOT_TIMEOUT`, or a lower one in seconds from
-/// `BOT_BOTTLE_SNAPSHOT_TIMEOUT` (tests lower it; a higher one is ignored).
-pub fn snapshot_timeout() -> std::time::Duration {
-    lowered("BOT_BOTTLE_SNAPSHOT_TIMEOUT").map_or(SNAPSHOT_TIMEOUT, |n| {
-        std::time::Duration::from_secs(n).min(SNAPSHOT_TIMEOUT)
-    })
-}
-
-fn lowered(var: &str) -> Option<u64> {
-    std::env::var(var).ok()?.trim().parse().ok()
-}
-
-/// What a snapshot of the agent's folder came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Snapshot {
-    Saved {
-        bytes: u64,
-    },
-    /// The folder does not exist.
-    Absent,
-    /// Larger than the limit: cut off, nothing kept.
-    TooLarge {
-        limit: u64,
-    },
-    /// Slower than the timeout: cut off, nothing kept.
-    TimedOut,
 }
 
 /// Saves the agent's `dir` (a folder in its home) as a tar file on the

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::backend::docker::session::{Io, io_flags};
+use crate::backend::session::{Io, io_flags};
 
 /// What a bottle's machine is created with.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use super::argv::MachineSpec;
 use super::machine_name;
-use crate::backend::docker::plan::{
-    AGENT_CONFIG_DIR, DockerPlan, LABEL_AGENT, LABEL_SLUG, SIDECAR_STATE_DIR, WORKDIR,
-};
+use crate::backend::docker::plan::DockerPlan;
+use crate::backend::labels::{LABEL_AGENT, LABEL_SLUG};
+use crate::backend::layout::{AGENT_CONFIG_DIR, SIDECAR_STATE_DIR, WORKDIR};
 use crate::egress::client_key::CLIENT_KEY_FILE;
 use crate::egress::resolver::{DNS_PORT, HOSTS_FILE};
 use crate::state::bottle_dir::EGRESS;
@@ -153,7 +153,12 @@ pub fn is_ipv4(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
+    use crate::backend::docker::engine::{EngineFacts, RuntimeWhy};
+    use crate::backend::docker::plan::{PlanInput, Runtime};
+    use crate::state::Home;
     use serde_json::json;
 
     fn plan() -> Value {
@@ -227,10 +232,51 @@ mod tests {
         );
     }
 
+    /// The embedded shell agent in the default bottle, planned for a home
+    /// in `dir` as a launch plans it.
+    fn shell_plan(dir: &Path, slug: &str) -> (Home, DockerPlan) {
+        let home = Home {
+            root: dir.join("home"),
+        };
+        let manifest = crate::manifest::load(&crate::manifest::Sources {
+            home: home.root.clone(),
+            cwd: dir.join("proj"),
+            user_home: None,
+        })
+        .unwrap();
+        let names = vec!["default".to_owned()];
+        let bottle = crate::manifest::compose_bottles(&manifest, &names).unwrap();
+        let engine = EngineFacts {
+            runtime: Runtime::Runc,
+            why: RuntimeWhy::NotRegistered,
+            cpus: 2,
+        };
+        let plan = crate::backend::docker::plan::plan(&PlanInput {
+            slug,
+            agent: manifest.agent("shell").unwrap(),
+            bottle: &bottle,
+            bottle_names: &names,
+            state_dir: &home.bottle_dir(slug),
+            engine: &engine,
+            sidecar_image: "bot-bottle-sidecar:test",
+            host_user: (1000, 1000),
+            host_env_set: &BTreeSet::new(),
+            copy_cwd: None,
+            extra_args: &[],
+            context_digest: None,
+            live_routes: None,
+            git_gate: None,
+            base_images: &[],
+        })
+        .unwrap();
+        (home, plan)
+    }
+
     #[test]
     fn the_machine_mounts_only_the_agents_folder_and_reaches_only_the_sidecars() {
-        let (_dir, home, prepared) = crate::launch::testing::planned(false);
-        let agent_dir = home.bottle(&prepared.slug).agent_dir();
+        let dir = tempfile::tempdir().unwrap();
+        let (home, plan) = shell_plan(dir.path(), "shell-abcde");
+        let agent_dir = home.bottle("shell-abcde").agent_dir();
         let sidecars = [
             ("egress".to_owned(), "172.20.0.2".to_owned()),
             ("supervise".to_owned(), "172.20.0.3".to_owned()),
@@ -241,16 +287,16 @@ mod tests {
             PathBuf::from("/s/smolvm-env/HTTPS_PROXY"),
         )];
         let spec = machine_spec(&MachineInput {
-            slug: &prepared.slug,
+            slug: "shell-abcde",
             agent: "shell",
-            plan: &prepared.plan,
+            plan: &plan,
             agent_dir: &agent_dir,
             image_tar: Path::new("/cache/agent.tar"),
             sidecars: &sidecars,
             env: &env,
             secret_files: &secret_files,
         });
-        assert_eq!(spec.name, format!("bot-bottle-{}", prepared.slug));
+        assert_eq!(spec.name, "bot-bottle-shell-abcde");
         assert_eq!(spec.allow_cidrs, ["172.20.0.2/32", "172.20.0.3/32"]);
         // smolvm's backend that enforces the CIDRs, and egress's resolver
         // as the only one.
@@ -276,7 +322,7 @@ mod tests {
         );
         assert!(
             spec.labels
-                .contains(&(LABEL_SLUG.to_owned(), prepared.slug.clone()))
+                .contains(&(LABEL_SLUG.to_owned(), "shell-abcde".to_owned()))
         );
     }
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::argv::{self, As};
-use crate::backend::docker::session::{Io, Snapshot};
+use crate::backend::session::{Io, Snapshot};
 use crate::exec::{Capped, ExecError, SMOLVM, Sink, TAR};
 use crate::state::scratch::Scratch;
 use crate::text::shell_quote;

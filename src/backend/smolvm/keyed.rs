@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::backend::docker::plan::{FileContent, PlannedFile};
+use crate::backend::files::{FileContent, PlannedFile};
 use crate::egress::client_key::{ClientKey, KEY_ENV, KEY_USER};
 use crate::gitgate::{GATE_PORT, SERVICE as GATE};
 use crate::state::{BottleDir, StateError, bottle_dir, write_atomic};

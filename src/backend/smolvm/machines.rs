@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::Deserialize;
 
 use super::{SMOLVM, argv};
-use crate::backend::docker::plan::LABEL_SLUG;
+use crate::backend::labels::LABEL_SLUG;
 use crate::backend::{BackendKind, CleanupPart};
 use crate::exec::{ExecError, Sink};
 

@@ -342,13 +342,13 @@ fn held_push() -> Pending {
 fn a_held_push_in_the_list_and_landed_branches_of_the_selected_agent() {
     let mut app = app();
     app.agents[0].landed = vec![
-        crate::backend::docker::enumerate::Landed {
+        crate::backend::Landed {
             branch: "feature".into(),
             landed_as: "bot-bottle/shell-ab12c/feature".into(),
             commit: "0123456789abcdef0123456789abcdef01234567".into(),
             forwarded: vec!["up".into()],
         },
-        crate::backend::docker::enumerate::Landed {
+        crate::backend::Landed {
             branch: "docs".into(),
             landed_as: "bot-bottle/shell-ab12c/docs".into(),
             commit: "fedcba9876543210fedcba9876543210fedcba98".into(),

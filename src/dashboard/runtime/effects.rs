@@ -7,9 +7,9 @@ use std::sync::atomic::AtomicBool;
 
 use super::Shared;
 use crate::backend::BackendKind;
+use crate::backend::bringup::Context;
 use crate::dashboard::app::{Effect, Msg, NewAgent};
 use crate::exec::{self, Sink};
-use crate::launch::lifecycle::Context;
 use crate::launch::service::{self, Planned};
 use crate::manifest::{self, Sources};
 use crate::state::Home;

@@ -6,9 +6,11 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
 use super::*;
+use crate::backend::sidecars::Sidecars;
 use crate::backend::{ActiveBottle, BackendKind, CleanupPart, Unavailable};
-use crate::exec::{ExecError, Program};
+use crate::exec::{ExecError, Program, Sink};
 use crate::launch::testing::planned;
+use crate::state::Home;
 
 /// Records every call; the step named in `fail` fails.
 struct Fake {
@@ -48,13 +50,13 @@ impl Backend for Fake {
     fn available(&self) -> Result<(), Unavailable> {
         Ok(())
     }
-    fn launch_checks(&self) -> Result<SidecarImage, LaunchError> {
+    fn launch_checks(&self) -> Result<SidecarImage, BringUpError> {
         Ok(sidecar())
     }
     fn preflight_lines(&self, _: &Prepared) -> Vec<(String, String)> {
         Vec::new()
     }
-    fn up(&self, _: &Context, _: &Prepared, _: &SidecarImage) -> Result<(), LaunchError> {
+    fn up(&self, _: &Context, _: &Prepared, _: &SidecarImage) -> Result<(), BringUpError> {
         Ok(self.step("up")?)
     }
     fn down(&self, _: &str, _: &Sink) -> Result<(), ExecError> {
@@ -95,6 +97,9 @@ impl Backend for Fake {
     }
     fn events_argv(&self) -> Option<(Program, Vec<String>)> {
         None
+    }
+    fn sidecars(&self) -> &'static dyn Sidecars {
+        &crate::backend::docker::DockerSidecars
     }
 }
 

@@ -7,10 +7,10 @@
 //! image is ever pulled: one the engine does not have is refused.
 
 use super::{Applied, ApplyError};
-use crate::backend::docker::images as engine;
+use crate::backend::bringup::Context;
+use crate::backend::sidecars::OfBottle;
 use crate::dockerfile::images::{self, Allowed, Named, Resolved};
 use crate::exec::Sink;
-use crate::launch::lifecycle::Context;
 use crate::launch::service;
 use crate::proposal::audit::{self, Entry};
 use crate::proposal::queue::Queue;
@@ -31,7 +31,9 @@ pub fn bases(home: &Home, slug: &str, dockerfile: &str) -> Bases {
     named
         .into_iter()
         .map(|named| {
-            let id = engine::image_id(&named.entry).map_err(|e| e.to_string())?;
+            let id = (OfBottle { home })
+                .image_id(slug, &named.entry)
+                .map_err(|e| e.to_string())?;
             Ok(Resolved { named, id })
         })
         .collect()
@@ -76,7 +78,9 @@ pub(super) fn rebuild(
                 n.line, n.how, n.reference
             )));
         };
-        engine::pin(&id).map_err(|e| refused(e.to_string()))?;
+        (OfBottle { home })
+            .pin_image(slug, &id)
+            .map_err(|e| refused(e.to_string()))?;
         named.push(base.named);
         ids.push(id);
     }

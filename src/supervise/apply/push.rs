@@ -6,7 +6,7 @@
 //! leaves the proposal pending and the log untouched.
 
 use super::ApplyError;
-use crate::backend::docker::gate::Decide;
+use crate::backend::sidecars::Decide;
 use crate::gitgate::Shown;
 use crate::proposal::audit::{self, Entry};
 use crate::proposal::{GitPush, Proposal};
@@ -63,7 +63,7 @@ mod tests {
         Applied, ApplyError, Approval, approve_with, digest, locate, pending, reject_with,
     };
     use super::*;
-    use crate::backend::docker::gate::GateError;
+    use crate::backend::sidecars::GateError;
     use crate::exec::Sink;
     use crate::proposal::Request;
     use crate::proposal::queue::Queue;

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{ApplyError, Approval};
-use crate::backend::docker::session;
+use crate::backend::sidecars::OfBottle;
 use crate::egress::config::{EgressConfig, ROUTES_FILE, Tokens};
 use crate::egress::policy::Policy;
 use crate::exec::ExecError;
@@ -148,7 +148,7 @@ fn write_routes(
         &new_text,
         &serde_json::to_string(&new_tokens).unwrap_or_default(),
     )?;
-    if let Err(e) = session::reload_egress(slug) {
+    if let Err(e) = (OfBottle { home }).reload_egress(slug) {
         write(&old_text, &old_tokens)?;
         return Err(ApplyError::Reload {
             slug: slug.to_owned(),

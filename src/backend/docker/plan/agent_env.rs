@@ -2,7 +2,8 @@
 //! variables, each role's base URL and placeholder token, then the
 //! bottle's own `env`, which may not set any of those. Pure.
 
-use super::{AGENT_CONFIG_DIR, PROXY_PORT, PlanError, PlanInput, RoutePlan, placeholder_token};
+use super::{PROXY_PORT, PlanError, PlanInput, RoutePlan, placeholder_token};
+use crate::backend::layout::AGENT_CONFIG_DIR;
 use crate::manifest::Role;
 use crate::provider::AGENT_HOME;
 

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::{AGENT_CONFIG_DIR, FileContent, PlanInput, READY_FILE, WORKDIR, pretty};
+use super::{FileContent, PlanInput, pretty};
+use crate::backend::layout::{AGENT_CONFIG_DIR, READY_FILE, WORKDIR};
 use crate::dockerfile::images::{self, Allowed};
 use crate::manifest::{ImageSource, Role};
 use crate::provider::{AGENT_HOME, Provider};

@@ -5,11 +5,12 @@
 use serde_json::{Value, json};
 
 use super::resources::{EGRESS_RESOURCES, Resources, SUPERVISE_RESOURCES};
-use super::{
-    AGENT_CONFIG_DIR, AGENT_USER, HEALTH_INTERVAL, INHIBIT_IPV4, LABEL_AGENT, LABEL_ROLE,
-    LABEL_SLUG, MCP_PORT, PROXY_PORT, PlanInput, READY_FILE, Runtime, SIDECAR_STATE_DIR, WORKDIR,
-};
+use super::{HEALTH_INTERVAL, INHIBIT_IPV4, MCP_PORT, PROXY_PORT, PlanInput, Runtime};
 use crate::backend::docker::seal;
+use crate::backend::labels::{LABEL_AGENT, LABEL_ROLE, LABEL_SLUG};
+use crate::backend::layout::{
+    AGENT_CONFIG_DIR, AGENT_USER, READY_FILE, SIDECAR_STATE_DIR, WORKDIR,
+};
 use crate::backend::names;
 use crate::gitgate::SERVICE;
 use crate::state::BottleDir;

@@ -9,10 +9,9 @@ use serde_json::{Value, json};
 
 use super::compose_file::labels;
 use super::resources::GATE_RESOURCES;
-use super::{
-    FileContent, HEALTH_INTERVAL, PlanInput, SIDECAR_STATE_DIR, TokenSlot, pretty, token_slots,
-};
+use super::{FileContent, HEALTH_INTERVAL, PlanInput, TokenSlot, pretty, token_slots};
 use crate::backend::docker::images::gate_image_tag;
+use crate::backend::layout::{SIDECAR_STATE_DIR, WORKDIR};
 use crate::backend::names;
 use crate::gitgate::operator::OperatorRepo;
 use crate::gitgate::{
@@ -273,7 +272,7 @@ pub(super) fn service(input: &PlanInput, gate: &GateInput) -> Value {
 pub(super) fn prompt_paragraph() -> String {
     format!(
         "Your {} is a git clone whose `origin` is the bot-bottle git gate: commit your work and push it there (any branch name) to hand it to the operator; the operator's uncommitted changes show as changes in the clone. Call the `git-push-policy` tool for the rules before you push.",
-        super::WORKDIR
+        WORKDIR
     )
 }
 

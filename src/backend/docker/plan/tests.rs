@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::backend::labels::{LABEL_AGENT, LABEL_ROLE, LABEL_SLUG};
 use crate::gitgate::operator::OperatorRepo;
 use crate::manifest::{Auth, Dockerfile, Egress, GitRemote, Limits, Origin, Skill, SshEntry};
 use serde_json::json;

@@ -1,20 +1,54 @@
-//! Writes a plan's files under `state/<slug>/`: metadata, the bottle's CA,
-//! each service's folder, and the compose file. A fresh bottle's folder is
+//! A bottle's files: what a plan says to write (`PlannedFile`), and
+//! writing them under `state/<slug>/`: metadata, the bottle's CA, each
+//! service's folder, and the compose file. A fresh bottle's folder is
 //! removed again if any write fails, so nothing half-written stays.
 
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::plan::{DockerPlan, FileContent, TokenSlot};
+use super::docker::plan::DockerPlan;
 use crate::egress::ca;
 use crate::state::bottle_dir::AGENT;
 use crate::state::{BottleDir, Home, Metadata, StateError, write_atomic};
 
-/// Where the compose document is; prefer `BottleDir::compose_file`.
-pub use crate::state::bottle_dir::COMPOSE_FILE;
+/// A file the plan writes under the bottle's state folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedFile {
+    /// Relative to the state folder; its first part is the service
+    /// whose folder it is in, when it has more than one.
+    pub path: PathBuf,
+    pub content: FileContent,
+    pub mode: u32,
+}
+
+/// What goes into a planned file, made when the files are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileContent {
+    Text(String),
+    /// A host file, copied.
+    Copy(PathBuf),
+    /// A host folder, copied with everything in it.
+    CopyDir(PathBuf),
+    /// Host files, one after the other (PEM bundles).
+    Concat(Vec<PathBuf>),
+    /// The route tokens, as JSON `{slot: value}`, each value read from the
+    /// host variable named, at write time.
+    Tokens(Vec<TokenSlot>),
+    /// The bottle's CA certificate, made when the files are written.
+    CaCert,
+    /// The bottle's CA private key.
+    CaKey,
+}
+
+/// A route token's slot, and the host variable its value is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSlot {
+    pub slot: String,
+    pub host_env: String,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum FilesError {

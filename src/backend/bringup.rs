@@ -1,0 +1,100 @@
+//! What a backend is given to bring a bottle up, and what bring-up can
+//! fail with. The launch sequence (`launch::lifecycle`) hands a backend a
+//! `Context` (where to report, whether the operator interrupted) and the
+//! `Prepared` bottle and the `SidecarImage`; a backend's `launch_checks` and `up` answer with a
+//! `BringUpError`, which the launch's own error wraps.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::docker::compose::ComposeError;
+use super::docker::images::ImageError;
+use super::docker::plan::DockerPlan;
+use super::docker::seal::SealError;
+use super::docker::subnets::SubnetError;
+use super::{Backend, BackendKind};
+use crate::exec::{ExecError, Sink};
+use crate::state::{Home, Metadata, StateError};
+
+/// Where bring-up and teardown report, and how they learn of Ctrl-C.
+pub struct Context<'a> {
+    pub home: &'a Home,
+    pub sink: &'a Sink,
+    /// Set by a signal handler; checked between steps.
+    pub interrupted: &'a AtomicBool,
+}
+
+impl Context<'_> {
+    /// `Interrupted` once the operator interrupted; checked between steps.
+    pub fn check(&self) -> Result<(), BringUpError> {
+        if self.interrupted.load(Ordering::SeqCst) {
+            Err(BringUpError::Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The static binary that goes into the sidecar image, and the image's
+/// tag: what a backend's checks found, and what its sidecars run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SidecarImage {
+    pub binary: PathBuf,
+    pub tag: String,
+}
+
+/// A bottle planned for launch: its identity, its metadata, its plan, and
+/// the backend that runs it. Nothing of it is written yet.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub backend: BackendKind,
+    pub slug: String,
+    pub metadata: Metadata,
+    pub plan: DockerPlan,
+}
+
+impl Prepared {
+    /// The backend that runs this bottle.
+    pub fn backend(&self) -> &'static dyn Backend {
+        self.backend.backend()
+    }
+}
+
+/// Why a backend's checks or its bring-up of a bottle failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BringUpError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error(transparent)]
+    Compose(#[from] ComposeError),
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    #[error(transparent)]
+    Subnet(#[from] SubnetError),
+    #[error("interrupted; the bottle was taken down")]
+    Interrupted,
+    #[error("bottle '{slug}' did not come up: {reason}")]
+    Failed { slug: String, reason: String },
+}
+
+impl BringUpError {
+    /// What to do about it, when the message does not say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            BringUpError::State(e) => e.hint(),
+            BringUpError::Image(e) => e.hint(),
+            BringUpError::Exec(e) => e.hint(),
+            BringUpError::Compose(e) => e.hint(),
+            BringUpError::Subnet(e) => e.hint(),
+            BringUpError::Interrupted => None,
+            BringUpError::Seal(_) => Some(
+                "bring-up runs a short container on the host network with NET_ADMIN and a writable /proc/sys (it sets the bottle's bridge to drop broadcasts): the engine must allow that".into(),
+            ),
+            BringUpError::Failed { .. } => Some("the services' last log lines are above".into()),
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! What the host asks of a running bottle's sidecars once the operator
+//! decided: egress reloads its routes, the git gate decides a held push,
+//! and the engine resolves and pins the images a capability-block reads.
+//! Each backend answers for its own bottles (`Backend::sidecars`); the
+//! host's approvals reach them through `OfBottle`, and never run a
+//! backend's program themselves.
+
+use crate::backend::BackendKind;
+use crate::backend::docker::images::ImageError;
+use crate::exec::ExecError;
+use crate::gitgate::Shown;
+use crate::state::Home;
+
+/// Why a bottle's git gate did not decide a held push.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error("the git gate of bottle '{slug}' is not running: resume the bottle first")]
+    NotRunning { slug: String },
+    #[error("the git gate of bottle '{slug}' refused: {reason}")]
+    Refused { slug: String, reason: String },
+    #[error("the git gate of bottle '{slug}' could not be asked: {reason}")]
+    Unreachable { slug: String, reason: String },
+}
+
+impl GateError {
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            GateError::NotRunning { slug } => Some(format!("bot-bottle resume {slug}")),
+            GateError::Refused { .. } => {
+                Some("see `bot-bottle proposals`; reject it if it can no longer land".into())
+            }
+            GateError::Unreachable { .. } => Some("is docker running?".into()),
+        }
+    }
+}
+
+/// Applies the operator's decision on a held push in a bottle's gate
+/// (`Some`: approve what was shown; `None`: reject); returns what the gate
+/// printed.
+pub trait Decide {
+    /// Decides proposal `id`, held in bottle `slug`'s gate.
+    fn decide(&self, slug: &str, id: &str, approve: Option<&Shown>) -> Result<String, GateError>;
+}
+
+/// The host's actions on a running bottle's sidecars, and on the engine
+/// that builds its agent's image.
+pub trait Sidecars: Decide + Send + Sync {
+    /// Tells bottle `slug`'s egress to reload its routes and tokens.
+    fn reload_egress(&self, slug: &str) -> Result<(), ExecError>;
+
+    /// The id of the image `reference` names on the engine; `None` when
+    /// the engine does not have it.
+    fn image_id(&self, reference: &str) -> Result<Option<String>, ExecError>;
+
+    /// Pins image `id` so an approved Dockerfile reads exactly it; an id
+    /// the engine no longer has is an error, never pulled.
+    fn pin_image(&self, id: &str) -> Result<String, ImageError>;
+}
+
+/// The sidecars of whichever bottle an action names: those of the backend
+/// its metadata names, else docker's (every backend runs its sidecars on
+/// docker).
+#[derive(Debug, Clone, Copy)]
+pub struct OfBottle<'a> {
+    pub home: &'a Home,
+}
+
+impl OfBottle<'_> {
+    fn of(&self, slug: &str) -> &'static dyn Sidecars {
+        self.home
+            .read_metadata(slug)
+            .ok()
+            .and_then(|m| BackendKind::parse(&m.backend))
+            .unwrap_or(BackendKind::Docker)
+            .backend()
+            .sidecars()
+    }
+
+    /// `Sidecars::reload_egress` of bottle `slug`'s backend.
+    pub fn reload_egress(&self, slug: &str) -> Result<(), ExecError> {
+        self.of(slug).reload_egress(slug)
+    }
+
+    /// `Sidecars::image_id` on the engine of bottle `slug`'s backend.
+    pub fn image_id(&self, slug: &str, reference: &str) -> Result<Option<String>, ExecError> {
+        self.of(slug).image_id(reference)
+    }
+
+    /// `Sidecars::pin_image` on the engine of bottle `slug`'s backend.
+    pub fn pin_image(&self, slug: &str, id: &str) -> Result<String, ImageError> {
+        self.of(slug).pin_image(id)
+    }
+}
+
+impl Decide for OfBottle<'_> {
+    fn decide(&self, slug: &str, id: &str, approve: Option<&Shown>) -> Result<String, GateError> {
+        self.of(slug).decide(slug, id, approve)
+    }
+}
