@@ -517,6 +517,55 @@ mod tests {
     }
 
     #[test]
+    fn a_head_is_admitted_within_its_cap_and_in_an_encoding_the_gate_decodes() {
+        let config: GateConfig = serde_json::from_value(serde_json::json!({
+            "slug": "dev-aaaaa", "operator": false, "protected_paths": [],
+            "allow": {"force_push": false, "delete": false, "tags": false},
+            "max_push_bytes": 10, "remotes": []
+        }))
+        .unwrap();
+        let push = "/repo.git/git-receive-pack";
+        let admit_with = |method: &str, path: &str, headers: &[(&str, &str)]| {
+            let mut req = Request::builder().method(method).uri(path);
+            for (name, value) in headers {
+                req = req.header(*name, *value);
+            }
+            admit(&config, &req.body(()).unwrap())
+        };
+        assert_eq!(
+            admit_with("POST", push, &[("content-length", "10")]),
+            Ok(Admitted {
+                route: Route::Rpc(Service::ReceivePack),
+                cap: 10,
+                declared: Some(10),
+                coding: None,
+            })
+        );
+        assert_eq!(
+            admit_with("POST", push, &[("content-encoding", "gzip")]).map(|a| a.coding),
+            Ok(Some(Coding::Gzip))
+        );
+        for (method, path, headers, want) in [
+            ("GET", "/x", &[][..], Refused::Route(Refusal::NotFound)),
+            ("GET", push, &[], Refused::Route(Refusal::Method("POST"))),
+            (
+                "POST",
+                push,
+                &[("content-length", "11")],
+                Refused::TooLarge(Service::ReceivePack),
+            ),
+            (
+                "POST",
+                push,
+                &[("content-encoding", "zstd")],
+                Refused::Unsupported("Content-Encoding 'zstd'".into()),
+            ),
+        ] {
+            assert_eq!(admit_with(method, path, headers), Err(want), "{path}");
+        }
+    }
+
+    #[test]
     fn a_missing_config_names_its_file() {
         let dir = tempfile::tempdir().unwrap();
         let e = load_config(dir.path()).unwrap_err().to_string();
