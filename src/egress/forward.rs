@@ -82,6 +82,9 @@ pub struct Target {
     host_header: Option<String>,
 }
 
+/// One request from the agent: its head admitted, its body prepared, sent
+/// upstream, the answer passed back (see `response`); every refusal
+/// logged and answered here.
 pub async fn handle(
     active: Arc<Active>,
     env: Arc<Env>,

@@ -23,6 +23,8 @@ use super::forward::{self, Active, Env, strip_hop_by_hop};
 use super::scan_body::{Look, Scanned};
 use super::upstream::{Body, BoxError};
 
+/// The upstream's answer on its way to the agent: logged, and scanned for
+/// the bottle's own secrets when it has any (see the module's doc).
 pub fn pass(
     active: &Arc<Active>,
     env: &Arc<Env>,
