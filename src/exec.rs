@@ -277,7 +277,6 @@ impl Program {
         limit: u64,
         timeout: std::time::Duration,
     ) -> Result<Capped, ExecError> {
-        use std::io::{Read, Write};
         let io_err = |e: io::Error| ExecError::Spawn {
             program: file.display().to_string(),
             reason: e.to_string(),
@@ -293,81 +292,31 @@ impl Program {
             .stderr(Stdio::piped());
         let mut child = self.spawn(cmd)?;
         let pid = child.id() as libc::pid_t;
-        // The watchdog kills the program at the deadline unless told the
-        // program is done.
-        let (done, done_rx) = std::sync::mpsc::channel::<()>();
-        let watchdog = std::thread::spawn(move || {
-            let fired = done_rx.recv_timeout(timeout).is_err();
-            if fired {
-                // SAFETY: kill has no memory effects; the pid is our child,
-                // not yet reaped (we wait only after joining this thread).
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            fired
-        });
-        let mut stderr = child.stderr.take();
-        let stderr_reader = std::thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(e) = stderr.as_mut() {
-                let _ = e.take(64 * 1024).read_to_string(&mut text);
-            }
-            text
-        });
-        let mut written: u64 = 0;
-        let mut too_large = false;
-        let mut failure = None;
-        if let Some(mut stdout) = child.stdout.take() {
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                match stdout.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) if written + n as u64 > limit => {
-                        too_large = true;
-                        // SAFETY: as above.
-                        unsafe { libc::kill(pid, libc::SIGKILL) };
-                        break;
-                    }
-                    Ok(n) => {
-                        if let Err(e) = out.write_all(&buf[..n]) {
-                            failure = Some(e);
-                            // SAFETY: as above.
-                            unsafe { libc::kill(pid, libc::SIGKILL) };
-                            break;
-                        }
-                        written += n as u64;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
-                }
-            }
-        }
-        let _ = done.send(());
-        let timed_out = watchdog.join().unwrap_or(false);
+        let watchdog = Watchdog::start(pid, timeout);
+        let stderr_reader = read_stderr(child.stderr.take());
+        let copied = match child.stdout.take() {
+            Some(mut stdout) => copy_capped(&mut stdout, &mut out, limit, || kill(pid)),
+            None => Copied::All(0),
+        };
+        let timed_out = watchdog.stop();
         let status = child.wait().map_err(|e| self.spawn_error(e))?;
         let stderr = stderr_reader.join().unwrap_or_default();
-        let outcome = if too_large {
-            Capped::TooLarge
-        } else if timed_out {
-            Capped::TimedOut
-        } else if let Some(e) = failure {
-            let _ = std::fs::remove_file(file);
-            return Err(io_err(e));
-        } else if status.success() {
-            out.sync_all().map_err(io_err)?;
-            return Ok(Capped::Written(written));
-        } else {
-            let _ = std::fs::remove_file(file);
-            return Err(ExecError::Failed {
+        let result = match (copied, timed_out) {
+            (Copied::TooLarge, _) => Ok(Capped::TooLarge),
+            (_, true) => Ok(Capped::TimedOut),
+            (Copied::Failed(e), _) => Err(io_err(e)),
+            (Copied::All(written), _) if status.success() => {
+                out.sync_all().map_err(io_err)?;
+                return Ok(Capped::Written(written));
+            }
+            (Copied::All(_), _) => Err(ExecError::Failed {
                 command: describe(cmd),
                 status: describe_status(status),
                 stderr: last_lines(&stderr),
-            });
+            }),
         };
         let _ = std::fs::remove_file(file);
-        Ok(outcome)
+        result
     }
 
     /// An error for a non-zero status.
@@ -394,6 +343,92 @@ impl Program {
                 program: self.path(),
                 reason: e.to_string(),
             }
+        }
+    }
+}
+
+/// Kills our child `pid` with SIGKILL.
+fn kill(pid: libc::pid_t) {
+    // SAFETY: kill has no memory effects; the pid is our child, not yet
+    // reaped (`stdout_to_file` waits only after stopping its watchdog).
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+}
+
+/// A thread reading the first 64 KiB of a child's stderr.
+fn read_stderr(stderr: Option<std::process::ChildStderr>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut text = String::new();
+        if let Some(e) = stderr {
+            let _ = e.take(64 * 1024).read_to_string(&mut text);
+        }
+        text
+    })
+}
+
+/// A thread that kills a child at its deadline unless stopped first.
+struct Watchdog {
+    done: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<bool>,
+}
+
+impl Watchdog {
+    fn start(pid: libc::pid_t, timeout: std::time::Duration) -> Self {
+        let (done, done_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let fired = done_rx.recv_timeout(timeout).is_err();
+            if fired {
+                kill(pid);
+            }
+            fired
+        });
+        Watchdog { done, thread }
+    }
+
+    /// Tells it the program is done; whether it had fired already.
+    fn stop(self) -> bool {
+        let _ = self.done.send(());
+        self.thread.join().unwrap_or(false)
+    }
+}
+
+/// How copying a capped stdout ended.
+#[derive(Debug)]
+enum Copied {
+    /// All of it, this many bytes.
+    All(u64),
+    /// More than the limit: the copy stopped and `kill` ran.
+    TooLarge,
+    /// Reading or writing failed (`kill` ran for a failed write).
+    Failed(io::Error),
+}
+
+/// Copies `from` into `to` until its end, never more than `limit` bytes
+/// (past it, or when a write fails, calls `kill` and stops).
+fn copy_capped(
+    from: &mut impl io::Read,
+    to: &mut impl io::Write,
+    limit: u64,
+    kill: impl Fn(),
+) -> Copied {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut written: u64 = 0;
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) => return Copied::All(written),
+            Ok(n) if written + n as u64 > limit => {
+                kill();
+                return Copied::TooLarge;
+            }
+            Ok(n) => {
+                if let Err(e) = to.write_all(&buf[..n]) {
+                    kill();
+                    return Copied::Failed(e);
+                }
+                written += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Copied::Failed(e),
         }
     }
 }
@@ -497,6 +532,25 @@ mod tests {
         for path in [plain.as_path(), dir.path(), &dir.path().join("absent")] {
             let err = locate(&path.display().to_string(), "h").unwrap_err();
             assert!(matches!(err, ExecError::NotFound { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn copy_capped_stops_past_the_limit_and_kills() {
+        for (input, limit, all, killed) in [
+            (&b""[..], 0, Some(0), false),
+            (b"12345", 5, Some(5), false),
+            (b"12345", 4, None, true),
+        ] {
+            let killed_now = std::cell::Cell::new(false);
+            let mut to = Vec::new();
+            let copied = copy_capped(&mut &input[..], &mut to, limit, || killed_now.set(true));
+            match copied {
+                Copied::All(n) => assert_eq!((Some(n), to.as_slice()), (all, input)),
+                Copied::TooLarge => assert_eq!(all, None),
+                Copied::Failed(e) => panic!("{e}"),
+            }
+            assert_eq!(killed_now.get(), killed, "{input:?} {limit}");
         }
     }
 

@@ -263,29 +263,15 @@ pub fn normalize(reference: &str) -> Result<String, String> {
         Some((named, digest)) => (named, Some(digest)),
         None => (reference, None),
     };
-    if let Some(digest) = digest {
-        let hex = digest.strip_prefix("sha256:").unwrap_or("");
-        if hex.len() != 64
-            || !hex
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        {
-            return not("a digest is sha256: and 64 lower-case hex digits");
-        }
+    if digest.is_some_and(|d| !is_digest(d)) {
+        return not("a digest is sha256: and 64 lower-case hex digits");
     }
     let (name, tag) = match named.rsplit_once(':') {
         Some((name, tag)) if !tag.contains('/') => (name, Some(tag)),
         _ => (named, None),
     };
-    if let Some(tag) = tag {
-        let ok = tag.len() <= 128
-            && tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
-            && tag
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-        if !ok {
-            return not("a tag is letters, digits, '_', '.' and '-'");
-        }
+    if tag.is_some_and(|t| !is_tag(t)) {
+        return not("a tag is letters, digits, '_', '.' and '-'");
     }
     let mut parts: Vec<&str> = name.split('/').collect();
     let domain = match parts.as_slice() {
@@ -294,31 +280,68 @@ pub fn normalize(reference: &str) -> Result<String, String> {
         }
         _ => None,
     };
-    if let Some(domain) = domain {
-        let (host, port) = domain.split_once(':').unwrap_or((domain, ""));
-        let ok = host.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && host
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-".contains(c))
-            && port.chars().all(|c| c.is_ascii_digit())
-            && port.is_empty() != domain.contains(':');
-        if !ok {
-            return not("a registry is a lower-case host name, and a port");
-        }
+    if domain.is_some_and(|d| !is_registry(d)) {
+        return not("a registry is a lower-case host name, and a port");
     }
-    let component = |p: &str| {
-        !p.is_empty()
-            && p.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && p.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && p.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
-    };
-    if !parts.iter().all(|p| component(p)) {
+    if !parts.iter().all(|p| is_component(p)) {
         return not("a name is lower-case letters, digits and '.', '_', '-' between '/'");
     }
     if domain.is_none() && parts.len() == 1 && is_hex_id(parts[0]) {
         return not("an image id; name the image");
     }
+    Ok(full_name(domain, &parts, tag, digest))
+}
+
+/// `sha256:` and 64 lower-case hex digits.
+fn is_digest(digest: &str) -> bool {
+    let hex = digest.strip_prefix("sha256:").unwrap_or("");
+    hex.len() == 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+/// At most 128 letters, digits, '_', '.' and '-', not starting with '.'
+/// or '-'.
+fn is_tag(tag: &str) -> bool {
+    tag.len() <= 128
+        && tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// A lower-case host name, with a port after ':' if there is a ':'.
+fn is_registry(domain: &str) -> bool {
+    let (host, port) = domain.split_once(':').unwrap_or((domain, ""));
+    host.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && host
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".-".contains(c))
+        && port.chars().all(|c| c.is_ascii_digit())
+        && port.is_empty() != domain.contains(':')
+}
+
+/// One '/'-separated part of a name: lower-case letters, digits and
+/// '.', '_', '-', starting and ending with a letter or digit.
+fn is_component(part: &str) -> bool {
+    !part.is_empty()
+        && part.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && part.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && part
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+}
+
+/// The name in full from its checked parts: `docker.io` when there is no
+/// registry, `library/` before a one-part path there, `:latest` when there
+/// is neither tag nor digest.
+fn full_name(
+    domain: Option<&str>,
+    parts: &[&str],
+    tag: Option<&str>,
+    digest: Option<&str>,
+) -> String {
     let domain = match domain {
         None | Some("index.docker.io") => "docker.io",
         Some(d) => d,
@@ -338,7 +361,7 @@ pub fn normalize(reference: &str) -> Result<String, String> {
         full.push('@');
         full.push_str(digest);
     }
-    Ok(full)
+    full
 }
 
 fn is_hex_id(name: &str) -> bool {

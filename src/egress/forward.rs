@@ -82,6 +82,9 @@ pub struct Target {
     host_header: Option<String>,
 }
 
+/// One request from the agent: its head admitted, its body prepared, sent
+/// upstream, the answer passed back (see `response`); every refusal
+/// logged and answered here.
 pub async fn handle(
     active: Arc<Active>,
     env: Arc<Env>,
@@ -93,68 +96,154 @@ pub async fn handle(
     let req = req.map(|body| AgentBody::new(body, env.body_idle));
     let method = req.method().to_string();
     let log = &env.log;
-    let Some(target) = target(&active.policy, &entry, &req) else {
-        log.record(
-            &Decision::new("deny", &method, &req.uri().to_string())
-                .because("not a request this listener serves"),
-        );
+    let Admitted {
+        target,
+        url,
+        route,
+        path,
+    } = match admit(&active, &entry, &req, &method) {
+        Ok(admitted) => admitted,
+        Err(HeadRefused::NotServed) => {
+            log.record(
+                &Decision::new("deny", &method, &req.uri().to_string())
+                    .because("not a request this listener serves"),
+            );
+            return Ok(text(
+                StatusCode::BAD_REQUEST,
+                "bot-bottle egress: send requests through the proxy (HTTP_PROXY / HTTPS_PROXY)\n",
+            ));
+        }
+        Err(HeadRefused::Denied { url, denial }) => return Ok(deny(log, &method, &url, denial)),
+    };
+
+    let (parts, body) = req.into_parts();
+    let prepared = match request_body::prepare(&active, &env, &route, &parts.headers, body).await {
+        Ok(prepared) => prepared,
+        Err(refused) => return Ok(body_refused(log, &method, &url, refused)),
+    };
+    let scan_answers = active.dlp.has_own();
+    let Some(upstream) =
+        upstream_request(&parts, &route, &target, &path, prepared.body, scan_answers)
+    else {
         return Ok(text(
             StatusCode::BAD_REQUEST,
-            "bot-bottle egress: send requests through the proxy (HTTP_PROXY / HTTPS_PROXY)\n",
+            "bot-bottle egress: cannot rebuild this request\n",
         ));
     };
-    let raw_path = req.uri().path().to_owned();
+    let result = active.client.request(upstream).await;
+    drop(prepared.permit);
+    Ok(match result {
+        Ok(resp) => response::pass(&active, &env, &method, &url, resp),
+        Err(e) => upstream_failed(
+            &active,
+            log,
+            &method,
+            &url,
+            &target.host,
+            &e,
+            prepared.leaked.get().copied(),
+        ),
+    })
+}
+
+/// A request the policy lets through, with what forwarding it needs.
+struct Admitted {
+    target: Target,
+    /// The request as logged: scheme, host and the path as sent.
+    url: String,
+    route: Route,
+    /// The path to send upstream (see `policy::Allowed::path`).
+    path: String,
+}
+
+/// Why a request's head is refused.
+enum HeadRefused {
+    /// It is not a request this listener serves.
+    NotServed,
+    /// The policy, the secret scan or the method-override rule says no
+    /// (`url`: the request as logged).
+    Denied { url: String, denial: Denial },
+}
+
+/// The checks on a request's head: a target this listener serves, the
+/// policy's decision, no secret in the head, no method override.
+fn admit<B>(
+    active: &Active,
+    entry: &Entry,
+    req: &Request<B>,
+    method: &str,
+) -> Result<Admitted, HeadRefused> {
+    let target = target(&active.policy, entry, req).ok_or(HeadRefused::NotServed)?;
+    let raw_path = req.uri().path();
     let url = format!("{}://{}{}", target.scheme.name(), target.host, raw_path);
     let decision = active.policy.decide(&policy::Request {
-        method: &method,
+        method,
         scheme: target.scheme,
         host: &target.host,
         port: target.port,
         host_header: target.host_header.as_deref(),
-        path: &raw_path,
+        path: raw_path,
     });
     let exempt = decision
         .as_ref()
         .ok()
         .and_then(|a| a.route.inject.as_ref())
         .map(|i| i.header.as_str());
-    if let Some(kind) = scan_head(&active.dlp, &req, exempt) {
-        return Ok(deny(log, &method, &url, Denial::Secret { kind }));
+    if let Some(kind) = scan_head(&active.dlp, req, exempt) {
+        let denial = Denial::Secret { kind };
+        return Err(HeadRefused::Denied { url, denial });
     }
     let (route, path) = match decision {
         Ok(allowed) => (allowed.route.clone(), allowed.path),
-        Err(denial) => return Ok(deny(log, &method, &url, denial)),
+        Err(denial) => return Err(HeadRefused::Denied { url, denial }),
     };
     let overrides = METHOD_OVERRIDES
         .iter()
         .flat_map(|name| req.headers().get_all(*name))
         .filter_map(|v| v.to_str().ok());
     if let Err(denial) = policy::check_overrides(overrides, req.uri().query()) {
-        return Ok(deny(log, &method, &url, denial));
+        return Err(HeadRefused::Denied { url, denial });
     }
+    Ok(Admitted {
+        target,
+        url,
+        route,
+        path,
+    })
+}
 
-    let (parts, body) = req.into_parts();
-    let prepared = match request_body::prepare(&active, &env, &route, &parts.headers, body).await {
-        Ok(prepared) => prepared,
-        Err(Refused::Deny(denial)) => return Ok(deny(log, &method, &url, denial)),
-        Err(Refused::Busy) => {
+/// The answer to a request whose body was refused.
+fn body_refused(log: &Log, method: &str, url: &str, refused: Refused) -> Response<Body> {
+    match refused {
+        Refused::Deny(denial) => deny(log, method, url, denial),
+        Refused::Busy => {
             log.record(
-                &Decision::new("deny", &method, &url)
+                &Decision::new("deny", method, url)
                     .because("busy: too many request bodies are being buffered"),
             );
-            return Ok(text(
+            text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "bot-bottle egress is buffering too many request bodies right now; retry shortly.\n",
-            ));
+            )
         }
-        Err(Refused::Read(e)) => {
-            return Ok(text(
-                StatusCode::BAD_REQUEST,
-                &format!("bot-bottle egress: cannot read the request body: {e}\n"),
-            ));
-        }
-    };
+        Refused::Read(e) => text(
+            StatusCode::BAD_REQUEST,
+            &format!("bot-bottle egress: cannot read the request body: {e}\n"),
+        ),
+    }
+}
 
+/// The request to send upstream: the route's target, the path as
+/// decided, the agent's query, the forwarded headers. None when it
+/// cannot be built.
+fn upstream_request<B>(
+    parts: &http::request::Parts,
+    route: &Route,
+    target: &Target,
+    path: &str,
+    body: B,
+    scan_answers: bool,
+) -> Option<Request<B>> {
     let query = parts
         .uri
         .query()
@@ -167,56 +256,46 @@ pub async fn handle(
             target.scheme.name(),
             target.host
         ))
-        .body(prepared.body);
-    let scan_answers = active.dlp.has_own();
-    if let Ok(req) = upstream.as_mut() {
-        *req.headers_mut() = forwarded_headers(&parts.headers, &route, &target, scan_answers);
+        .body(body)
+        .ok()?;
+    *upstream.headers_mut() = forwarded_headers(&parts.headers, route, target, scan_answers);
+    Some(upstream)
+}
+
+/// The answer when the upstream request failed: a secret the body scan
+/// found (`leaked`), an address the resolver refused, else a 502.
+fn upstream_failed(
+    active: &Active,
+    log: &Log,
+    method: &str,
+    url: &str,
+    host: &str,
+    e: &(dyn std::error::Error + 'static),
+    leaked: Option<&'static str>,
+) -> Response<Body> {
+    if let Some(kind) = leaked {
+        return deny(log, method, url, Denial::Secret { kind });
     }
-    let Ok(upstream) = upstream else {
-        return Ok(text(
-            StatusCode::BAD_REQUEST,
-            "bot-bottle egress: cannot rebuild this request\n",
-        ));
-    };
-    let result = active.client.request(upstream).await;
-    drop(prepared.permit);
-    match result {
-        Ok(resp) => Ok(response::pass(&active, &env, &method, &url, resp)),
-        Err(_) if prepared.leaked.get().is_some() => Ok(deny(
-            log,
-            &method,
-            &url,
-            Denial::Secret {
-                kind: prepared
-                    .leaked
-                    .get()
-                    .copied()
-                    .unwrap_or("a secret in the body"),
-            },
-        )),
-        Err(e) => {
-            if let Some(b) = upstream::blocked(&e) {
-                let denial = Denial::PrivateAddress {
-                    host: b.host.clone(),
-                    addr: b.addr,
-                    class: b.class,
-                };
-                return Ok(deny(log, &method, &url, denial));
-            }
-            let why = error_chain(&e);
-            log.record(&Decision {
-                status: Some(502),
-                ..Decision::new("allow", &method, &url).because(&format!("upstream failed: {why}"))
-            });
-            Ok(text(
-                StatusCode::BAD_GATEWAY,
-                &active_redacted(
-                    &active,
-                    format!("bot-bottle egress: {} did not answer: {why}\n", target.host),
-                ),
-            ))
-        }
+    if let Some(b) = upstream::blocked(e) {
+        let denial = Denial::PrivateAddress {
+            host: b.host.clone(),
+            addr: b.addr,
+            class: b.class,
+        };
+        return deny(log, method, url, denial);
     }
+    let why = error_chain(e);
+    log.record(&Decision {
+        status: Some(502),
+        ..Decision::new("allow", method, url).because(&format!("upstream failed: {why}"))
+    });
+    text(
+        StatusCode::BAD_GATEWAY,
+        &active_redacted(
+            active,
+            format!("bot-bottle egress: {host} did not answer: {why}\n"),
+        ),
+    )
 }
 
 /// Never lets a message of the proxy's own carry a secret.

@@ -100,6 +100,9 @@ impl Budget {
     }
 }
 
+/// The body to send upstream for a request on `route`: read whole and
+/// checked when it fits the limit, else streamed and scanned as it goes
+/// (when it may be).
 pub async fn prepare(
     active: &Arc<Active>,
     env: &Env,
@@ -118,29 +121,7 @@ pub async fn prepare(
         BODY_BUFFER_LIMIT
     };
     let mut budget = Budget::new(Arc::clone(&env.buffers));
-    let mut buf = BytesMut::new();
-    let mut ended = body.is_end_stream();
-    while !ended && buf.len() <= limit {
-        let frame = match tokio::time::timeout(env.body_idle, body.frame()).await {
-            Err(_) => {
-                return Err(Refused::Read(format!(
-                    "no data for {} s",
-                    env.body_idle.as_secs()
-                )));
-            }
-            Ok(None) => break,
-            Ok(Some(Err(e))) => return Err(Refused::Read(e.to_string())),
-            Ok(Some(Ok(frame))) => frame,
-        };
-        // Trailers are not forwarded.
-        if let Ok(data) = frame.into_data() {
-            if !budget.cover(buf.len() + data.len()) {
-                return Err(Refused::Busy);
-            }
-            buf.extend_from_slice(&data);
-        }
-        ended = body.is_end_stream();
-    }
+    let buf = read_past(&mut body, limit, env.body_idle, &mut budget).await?;
     let leaked = Arc::new(OnceLock::new());
     if buf.len() <= limit {
         let buf = buf.freeze();
@@ -160,19 +141,7 @@ pub async fn prepare(
             leaked,
         });
     }
-    if let Some(coding) = coding {
-        return Err(Refused::Deny(Denial::Body(format!(
-            "is {}-compressed and over {} MiB: too large to decode and check before it leaves; send it uncompressed",
-            coding.name(),
-            limit >> 20
-        ))));
-    }
-    if route.block_server_tools {
-        return Err(Refused::Deny(Denial::Body(format!(
-            "is over {} MiB, too large to check for server-side tools",
-            limit >> 20
-        ))));
-    }
+    may_stream(coding, route.block_server_tools, limit).map_err(Refused::Deny)?;
     let tell = Arc::clone(&leaked);
     let scanner: Arc<dyn AsRef<Scanner> + Send + Sync> = Arc::clone(active) as _;
     let streamed = Scanned::new(
@@ -190,6 +159,61 @@ pub async fn prepare(
         leaked,
         permit: budget,
     })
+}
+
+/// Reads `body` until its end or until more than `limit` bytes are in,
+/// each byte covered by `budget`; a stall of `idle` is a read failure.
+/// Trailers are dropped (they are not forwarded).
+async fn read_past(
+    body: &mut AgentBody,
+    limit: usize,
+    idle: std::time::Duration,
+    budget: &mut Budget,
+) -> Result<BytesMut, Refused> {
+    let mut buf = BytesMut::new();
+    let mut ended = body.is_end_stream();
+    while !ended && buf.len() <= limit {
+        let frame = match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => {
+                return Err(Refused::Read(format!("no data for {} s", idle.as_secs())));
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return Err(Refused::Read(e.to_string())),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(data) = frame.into_data() {
+            if !budget.cover(buf.len() + data.len()) {
+                return Err(Refused::Busy);
+            }
+            buf.extend_from_slice(&data);
+        }
+        ended = body.is_end_stream();
+    }
+    Ok(buf)
+}
+
+/// Whether a body over `limit` may stream: not when it is compressed (it
+/// could not be checked before it left), nor on a route that refuses
+/// server-side tools (the rule needs the whole body).
+fn may_stream(
+    coding: Option<Coding>,
+    block_server_tools: bool,
+    limit: usize,
+) -> Result<(), Denial> {
+    if let Some(coding) = coding {
+        return Err(Denial::Body(format!(
+            "is {}-compressed and over {} MiB: too large to decode and check before it leaves; send it uncompressed",
+            coding.name(),
+            limit >> 20
+        )));
+    }
+    if block_server_tools {
+        return Err(Denial::Body(format!(
+            "is over {} MiB, too large to check for server-side tools",
+            limit >> 20
+        )));
+    }
+    Ok(())
 }
 
 /// A whole body and what its check needs, owned, so that the check can
@@ -279,4 +303,29 @@ fn check_whole(whole: &Whole, budget: &mut Budget) -> Result<(), Refused> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_plain_body_on_an_ordinary_route_streams() {
+        let why = |coding, block| match may_stream(coding, block, BODY_BUFFER_LIMIT) {
+            Ok(()) => None,
+            Err(Denial::Body(why)) => Some(why),
+            Err(other) => panic!("{other:?}"),
+        };
+        assert_eq!(why(None, false), None);
+        assert_eq!(
+            why(Some(Coding::Gzip), false).as_deref(),
+            Some(
+                "is gzip-compressed and over 1 MiB: too large to decode and check before it leaves; send it uncompressed"
+            )
+        );
+        assert_eq!(
+            why(None, true).as_deref(),
+            Some("is over 1 MiB, too large to check for server-side tools")
+        );
+    }
 }

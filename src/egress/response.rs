@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use http::header::{self, HeaderName};
+use http::header::{self, HeaderMap, HeaderName};
 use http::{Extensions, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
@@ -23,6 +23,8 @@ use super::forward::{self, Active, Env, strip_hop_by_hop};
 use super::scan_body::{Look, Scanned};
 use super::upstream::{Body, BoxError};
 
+/// The upstream's answer on its way to the agent: logged, and scanned for
+/// the bottle's own secrets when it has any (see the module's doc).
 pub fn pass(
     active: &Arc<Active>,
     env: &Arc<Env>,
@@ -59,47 +61,55 @@ pub fn pass(
         || parts.status == StatusCode::NO_CONTENT
         || parts.status == StatusCode::NOT_MODIFIED
         || body.is_end_stream();
-    let mut decoder = None;
-    if !bodiless {
-        match decode::coding(&parts.headers) {
-            Ok(None) => {}
-            Ok(Some(coding)) => match StreamDecoder::new(coding) {
-                Some(d) => {
-                    decoder = Some(d);
-                    // Passed on decoded: these described the encoded bytes.
-                    for name in [header::CONTENT_ENCODING, header::CONTENT_LENGTH] {
-                        parts.headers.remove(name);
-                    }
-                    parts.headers.remove(HeaderName::from_static("content-md5"));
-                }
-                None => {
-                    return cut(
-                        env,
-                        method,
-                        url,
-                        &format!(
-                            "the answer is {}-encoded, which the proxy cannot scan as it streams",
-                            coding.name()
-                        ),
-                    );
-                }
-            },
-            Err(what) => {
-                return cut(
-                    env,
-                    method,
-                    url,
-                    &format!("the answer is in {what}, which the proxy cannot scan"),
-                );
-            }
+    let decoder = if bodiless {
+        None
+    } else {
+        match decoder(&mut parts.headers) {
+            Ok(decoder) => decoder,
+            Err(why) => return cut(env, method, url, &why),
         }
-    }
+    };
     env.log.record(&Decision {
         status: Some(status),
         ..Decision::new("allow", method, url)
     });
-    let env2 = Arc::clone(env);
-    let (method2, url2) = (method.to_owned(), url.to_owned());
+    Response::from_parts(parts, scanned(active, env, method, url, body, decoder))
+}
+
+/// The decoder a body in the coding `headers` name needs to be scanned,
+/// if any: the headers that described the encoded bytes are removed, as
+/// it is passed on decoded. Err is why the proxy cannot scan it.
+fn decoder(headers: &mut HeaderMap) -> Result<Option<StreamDecoder>, String> {
+    let Some(coding) = decode::coding(headers)
+        .map_err(|what| format!("the answer is in {what}, which the proxy cannot scan"))?
+    else {
+        return Ok(None);
+    };
+    let Some(decoder) = StreamDecoder::new(coding) else {
+        return Err(format!(
+            "the answer is {}-encoded, which the proxy cannot scan as it streams",
+            coding.name()
+        ));
+    };
+    for name in [header::CONTENT_ENCODING, header::CONTENT_LENGTH] {
+        headers.remove(name);
+    }
+    headers.remove(HeaderName::from_static("content-md5"));
+    Ok(Some(decoder))
+}
+
+/// The body scanned for the bottle's own secrets as it streams (decoded
+/// first by `decoder`); a hit cuts it off and is logged.
+fn scanned(
+    active: &Arc<Active>,
+    env: &Arc<Env>,
+    method: &str,
+    url: &str,
+    body: Incoming,
+    decoder: Option<StreamDecoder>,
+) -> Body {
+    let env = Arc::clone(env);
+    let (method, url) = (method.to_owned(), url.to_owned());
     let scanner: Arc<dyn AsRef<Scanner> + Send + Sync> = Arc::clone(active) as _;
     let mut scanned = Scanned::new(
         body,
@@ -107,9 +117,9 @@ pub fn pass(
         Look::Own,
         active.own_holdback,
         Box::new(move |kind| {
-            env2.log.record(&Decision {
+            env.log.record(&Decision {
                 status: Some(502),
-                ..Decision::new("deny", &method2, &url2).because(&format!(
+                ..Decision::new("deny", &method, &url).because(&format!(
                     "the answer's body carried the credential the proxy adds ({kind}); cut off before it"
                 ))
             });
@@ -118,7 +128,7 @@ pub fn pass(
     if let Some(d) = decoder {
         scanned = scanned.decoded(d);
     }
-    Response::from_parts(parts, scanned.boxed())
+    scanned.boxed()
 }
 
 /// Answers 502 instead of the upstream's answer, and logs why.

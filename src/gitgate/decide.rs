@@ -11,7 +11,7 @@ use super::deliver::{self, Audit};
 use super::git::{GateError, Git};
 use super::hooks::{GateEnv, line};
 use super::policy::{branch_of, tag_of};
-use super::read_landed;
+use super::{GateConfig, read_landed};
 use crate::proposal::audit::Entry;
 use crate::proposal::queue::check_id;
 use crate::proposal::{Decision, GitPush, Request, Response};
@@ -97,85 +97,15 @@ pub fn decide_in(
     let Request::GitPush(push) = &proposal.request else {
         return Err(fail("not a git-push proposal".into()));
     };
-    let hex = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_hexdigit());
-    let sane = (branch_of(&push.git_ref).is_some() || tag_of(&push.git_ref).is_some())
-        && hex(&push.old)
-        && hex(&push.new);
-    if approve && !sane {
-        return Err(fail(
-            "its ref or commits are not what the gate writes; reject it".into(),
-        ));
-    }
-    if let Some(differs) = shown.and_then(|s| s.differs(push)) {
-        return Err(fail(differs));
-    }
+    decidable(push, shown).map_err(fail)?;
     let config = env.config()?;
-    let gate = Git::at(&env.repo());
-    let held = format!("{HELD_REFS}{id}");
-    let branch = branch_of(&push.git_ref).unwrap_or(&push.git_ref).to_owned();
     let mut note = Vec::<u8>::new();
     if approve && push.land {
-        match gate.ref_value(&held)? {
-            Some(v) if v == push.new => {}
-            _ => {
-                return Err(fail(format!(
-                    "its held commits ({held}) are gone; reject it"
-                )));
-            }
-        }
-        gate.run(["update-ref", &push.git_ref, &push.new, &push.old])
-            .map_err(|_| {
-                fail(format!(
-                    "{branch} moved since the push was held; reject it and ask the agent to push again"
-                ))
-            })?;
-        gate.run(["update-ref", "-d", &held])?;
-        deliver::deliver(
-            env,
-            &config,
-            &push.git_ref,
-            &push.old,
-            &push.new,
-            Some(id),
-            &mut note,
-        )?;
+        land(env, &config, push, id, &mut note)?;
     } else if approve {
-        let reached = deliver::send(
-            env,
-            &config,
-            &push.forward,
-            &branch,
-            &push.new,
-            Some(id),
-            &mut note,
-        );
-        if reached.is_empty() {
-            out.write_all(&note).ok();
-            return Err(fail(format!("{branch} reached no remote; see above")));
-        }
-        let mut landed = read_landed(&env.state)?;
-        if let Some(b) = landed.branches.iter_mut().find(|b| b.branch == branch) {
-            for r in reached {
-                if !b.forwarded.contains(&r) {
-                    b.forwarded.push(r);
-                }
-            }
-            deliver::write_landed(env, &landed)?;
-        }
+        forward(env, &config, push, id, &mut note, out)?;
     } else {
-        if push.land && gate.ref_value(&held)?.is_some() {
-            gate.run(["update-ref", "-d", &held])?;
-        }
-        line(
-            &mut note,
-            &if push.land {
-                format!(
-                    "{branch}: rejected; the held commits are dropped and the branch stays as it was"
-                )
-            } else {
-                format!("{branch}: rejected; it is not forwarded upstream")
-            },
-        );
+        drop_held(env, push, id, &mut note)?;
     }
     out.write_all(&note).ok();
     let decision = if approve {
@@ -197,4 +127,182 @@ pub fn decide_in(
     ))
     .write(env, out);
     Ok(())
+}
+
+/// Whether `push` may be decided as asked (`shown`: approve what was
+/// shown; None: reject): an approval needs a ref and commits of the form
+/// the gate writes, and the push to be what was shown. Err is why not.
+fn decidable(push: &GitPush, shown: Option<&Shown>) -> Result<(), String> {
+    let hex = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_hexdigit());
+    let sane = (branch_of(&push.git_ref).is_some() || tag_of(&push.git_ref).is_some())
+        && hex(&push.old)
+        && hex(&push.new);
+    if shown.is_some() && !sane {
+        return Err("its ref or commits are not what the gate writes; reject it".into());
+    }
+    match shown.and_then(|s| s.differs(push)) {
+        Some(differs) => Err(differs),
+        None => Ok(()),
+    }
+}
+
+/// The ref held for proposal `id`, and the branch (or ref) `push` names.
+fn held_and_branch<'p>(push: &'p GitPush, id: &str) -> (String, &'p str) {
+    let held = format!("{HELD_REFS}{id}");
+    (held, branch_of(&push.git_ref).unwrap_or(&push.git_ref))
+}
+
+/// Approves a held push: its ref moves to the held commits (if it has not
+/// moved since), which land and go upstream.
+fn land(
+    env: &GateEnv,
+    config: &GateConfig,
+    push: &GitPush,
+    id: &str,
+    note: &mut Vec<u8>,
+) -> Result<(), GateError> {
+    let fail = |reason: String| GateError::Decide {
+        id: id.to_owned(),
+        reason,
+    };
+    let gate = Git::at(&env.repo());
+    let (held, branch) = held_and_branch(push, id);
+    match gate.ref_value(&held)? {
+        Some(v) if v == push.new => {}
+        _ => {
+            return Err(fail(format!(
+                "its held commits ({held}) are gone; reject it"
+            )));
+        }
+    }
+    gate.run(["update-ref", &push.git_ref, &push.new, &push.old])
+        .map_err(|_| {
+            fail(format!(
+                "{branch} moved since the push was held; reject it and ask the agent to push again"
+            ))
+        })?;
+    gate.run(["update-ref", "-d", &held])?;
+    deliver::deliver(
+        env,
+        config,
+        &push.git_ref,
+        &push.old,
+        &push.new,
+        Some(id),
+        note,
+    )
+}
+
+/// Approves a forward proposal: the commit goes to its remotes, and the
+/// ones it reached are recorded with the landed branch. Reaching none is
+/// an error (the note, written to `out`, says why).
+fn forward(
+    env: &GateEnv,
+    config: &GateConfig,
+    push: &GitPush,
+    id: &str,
+    note: &mut Vec<u8>,
+    out: &mut dyn Write,
+) -> Result<(), GateError> {
+    let (_, branch) = held_and_branch(push, id);
+    let reached = deliver::send(
+        env,
+        config,
+        &push.forward,
+        branch,
+        &push.new,
+        Some(id),
+        note,
+    );
+    if reached.is_empty() {
+        out.write_all(note).ok();
+        return Err(GateError::Decide {
+            id: id.to_owned(),
+            reason: format!("{branch} reached no remote; see above"),
+        });
+    }
+    let mut landed = read_landed(&env.state)?;
+    if let Some(b) = landed.branches.iter_mut().find(|b| b.branch == branch) {
+        for r in reached {
+            if !b.forwarded.contains(&r) {
+                b.forwarded.push(r);
+            }
+        }
+        deliver::write_landed(env, &landed)?;
+    }
+    Ok(())
+}
+
+/// Rejects: a held push's commits are dropped; either way the note says
+/// what became of it.
+fn drop_held(env: &GateEnv, push: &GitPush, id: &str, note: &mut Vec<u8>) -> Result<(), GateError> {
+    let gate = Git::at(&env.repo());
+    let (held, branch) = held_and_branch(push, id);
+    if push.land && gate.ref_value(&held)?.is_some() {
+        gate.run(["update-ref", "-d", &held])?;
+    }
+    line(
+        note,
+        &if push.land {
+            format!(
+                "{branch}: rejected; the held commits are dropped and the branch stays as it was"
+            )
+        } else {
+            format!("{branch}: rejected; it is not forwarded upstream")
+        },
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push(git_ref: &str, old: &str) -> GitPush {
+        GitPush {
+            git_ref: git_ref.into(),
+            old: old.into(),
+            new: "abc123".into(),
+            land: true,
+            forward: vec![],
+            reasons: vec![],
+            diffstat: String::new(),
+            commits: vec![],
+            protected_diff: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_approval_needs_a_sane_push_that_is_what_was_shown() {
+        let sane = push("refs/heads/main", "0000");
+        let moved = Shown {
+            new: "def456".into(),
+            ..Shown::of(&sane)
+        };
+        let not_written = "its ref or commits are not what the gate writes; reject it";
+        for (push, shown, want) in [
+            (&sane, Some(&Shown::of(&sane)), None),
+            (&sane, None, None),
+            (&push("HEAD", "0000"), None, None),
+            (
+                &push("HEAD", "0000"),
+                Some(&Shown::of(&sane)),
+                Some(not_written),
+            ),
+            (
+                &push("refs/tags/v1", "zz"),
+                Some(&Shown::of(&sane)),
+                Some(not_written),
+            ),
+            (
+                &sane,
+                Some(&moved),
+                Some(
+                    "its commit is not what the operator was shown; nothing was landed or forwarded: list the proposals again",
+                ),
+            ),
+        ] {
+            assert_eq!(decidable(push, shown).err().as_deref(), want, "{push:?}");
+        }
+    }
 }

@@ -115,81 +115,31 @@ pub fn deliver(
     proposal: Option<&str>,
     out: &mut dyn Write,
 ) -> Result<(), GateError> {
-    let gate = Git::at(&env.repo());
-    let operator = env.operator.as_ref().filter(|_| config.operator);
-    let tag = |a: Audit| match proposal {
-        Some(id) => a.proposal(id),
-        None => a,
+    let to = Delivery {
+        env,
+        operator: env.operator.as_deref().filter(|_| config.operator),
+        proposal,
     };
     if let Some(t) = tag_of(name) {
-        let target = format!("refs/tags/{}{t}", land_prefix(&config.slug));
-        match operator {
-            Some(op) if is_zero(new) => {
-                Git::at(op).run(["update-ref", "-d", &target])?;
-                line(
-                    out,
-                    &format!("tag {t}: removed {target} from the operator's repository"),
-                );
-            }
-            Some(op) => {
-                land(op, &env.repo(), new, &target)?;
-                line(
-                    out,
-                    &format!("tag {t}: landed as {target} (tags are never forwarded upstream)"),
-                );
-            }
-            None => line(out, &format!("tag {t}: kept in the gate")),
-        }
-        tag(Audit::new("landed", format!("tag {t} as {target}"))).write(env, out);
-        return Ok(());
+        return to.tag(&config.slug, t, new, out);
     }
     let Some(branch) = branch_of(name) else {
         return Ok(());
     };
     let landed_as = format!("{}{branch}", land_prefix(&config.slug));
     if is_zero(new) {
-        if let Some(op) = operator {
-            Git::at(op).run(["update-ref", "-d", &format!("refs/heads/{landed_as}")])?;
-        }
-        let mut landed = read_landed(&env.state)?;
-        landed.branches.retain(|b| b.branch != branch);
-        write_landed(env, &landed)?;
-        line(
-            out,
-            &format!("{branch}: deleted here; {landed_as} removed (nothing is deleted upstream)"),
-        );
-        tag(Audit::new(
-            "landed",
-            format!("deleted {branch} ({landed_as})"),
-        ))
-        .write(env, out);
-        return Ok(());
+        return to.delete_branch(branch, &landed_as, out);
     }
-    let diff = diffstat(&gate, name, old, new).unwrap_or_default();
-    let landed_as = match operator {
-        Some(op) => {
-            land(op, &env.repo(), new, &format!("refs/heads/{landed_as}"))?;
-            line(
-                out,
-                &format!("{branch}: landed as {landed_as} in the operator's repository"),
-            );
-            tag(Audit::new(
-                "landed",
-                format!("{branch} as {landed_as} at {new}"),
-            ))
-            .diff(diff.clone())
-            .write(env, out);
-            landed_as
-        }
-        None => {
-            line(
-                out,
-                &format!("{branch}: kept in the gate (no operator repository is mounted)"),
-            );
-            String::new()
-        }
+    let diff = diffstat(&Git::at(&env.repo()), name, old, new).unwrap_or_default();
+    let landed_as = to.land_branch(branch, landed_as, new, &diff, out)?;
+    let pushed = Pushed {
+        name,
+        branch,
+        old,
+        new,
+        diff: &diff,
     };
-    let forwarded = forward(env, config, name, branch, old, new, &diff, out)?;
+    let forwarded = forward(env, config, pushed, out)?;
     let mut landed = read_landed(&env.state)?;
     landed.branches.retain(|b| b.branch != branch);
     landed.branches.push(LandedBranch {
@@ -200,6 +150,111 @@ pub fn deliver(
         forwarded,
     });
     write_landed(env, &landed)
+}
+
+/// Where one ref is delivered.
+struct Delivery<'a> {
+    env: &'a GateEnv,
+    /// The operator's repository, when one is mounted and landing is on.
+    operator: Option<&'a std::path::Path>,
+    /// The proposal whose approval delivers it, if any.
+    proposal: Option<&'a str>,
+}
+
+impl Delivery<'_> {
+    /// Writes `audit`, tagged with the proposal.
+    fn audit(&self, audit: Audit, out: &mut dyn Write) {
+        match self.proposal {
+            Some(id) => audit.proposal(id),
+            None => audit,
+        }
+        .write(self.env, out);
+    }
+
+    /// Tag `t`: landed in (or, deleted, removed from) the operator's
+    /// repository under the bottle's prefix; never forwarded.
+    fn tag(&self, slug: &str, t: &str, new: &str, out: &mut dyn Write) -> Result<(), GateError> {
+        let target = format!("refs/tags/{}{t}", land_prefix(slug));
+        match self.operator {
+            Some(op) if is_zero(new) => {
+                Git::at(op).run(["update-ref", "-d", &target])?;
+                line(
+                    out,
+                    &format!("tag {t}: removed {target} from the operator's repository"),
+                );
+            }
+            Some(op) => {
+                land(op, &self.env.repo(), new, &target)?;
+                line(
+                    out,
+                    &format!("tag {t}: landed as {target} (tags are never forwarded upstream)"),
+                );
+            }
+            None => line(out, &format!("tag {t}: kept in the gate")),
+        }
+        self.audit(Audit::new("landed", format!("tag {t} as {target}")), out);
+        Ok(())
+    }
+
+    /// A deleted branch: its landed copy removed, its record dropped;
+    /// nothing is deleted upstream.
+    fn delete_branch(
+        &self,
+        branch: &str,
+        landed_as: &str,
+        out: &mut dyn Write,
+    ) -> Result<(), GateError> {
+        if let Some(op) = self.operator {
+            Git::at(op).run(["update-ref", "-d", &format!("refs/heads/{landed_as}")])?;
+        }
+        let mut landed = read_landed(&self.env.state)?;
+        landed.branches.retain(|b| b.branch != branch);
+        write_landed(self.env, &landed)?;
+        line(
+            out,
+            &format!("{branch}: deleted here; {landed_as} removed (nothing is deleted upstream)"),
+        );
+        self.audit(
+            Audit::new("landed", format!("deleted {branch} ({landed_as})")),
+            out,
+        );
+        Ok(())
+    }
+
+    /// Lands `branch` at `new` as `landed_as` in the operator's
+    /// repository, if one is mounted; returns what it landed as (empty:
+    /// kept in the gate only).
+    fn land_branch(
+        &self,
+        branch: &str,
+        landed_as: String,
+        new: &str,
+        diff: &str,
+        out: &mut dyn Write,
+    ) -> Result<String, GateError> {
+        let Some(op) = self.operator else {
+            line(
+                out,
+                &format!("{branch}: kept in the gate (no operator repository is mounted)"),
+            );
+            return Ok(String::new());
+        };
+        land(
+            op,
+            &self.env.repo(),
+            new,
+            &format!("refs/heads/{landed_as}"),
+        )?;
+        line(
+            out,
+            &format!("{branch}: landed as {landed_as} in the operator's repository"),
+        );
+        self.audit(
+            Audit::new("landed", format!("{branch} as {landed_as} at {new}")).diff(diff.to_owned()),
+            out,
+        );
+        Ok(landed_as)
+    }
 }
 
 /// Fetches `new` from the gate into the operator's repository as `target`,
@@ -245,100 +300,139 @@ pub(crate) fn write_landed(env: &GateEnv, landed: &super::Landed) -> Result<(), 
 /// Sends a landed branch to the remotes whose patterns match it; when there
 /// are remotes and none matches, proposes forwarding it. Returns the
 /// remotes it reached.
-#[allow(clippy::too_many_arguments)]
 fn forward(
     env: &GateEnv,
     config: &GateConfig,
-    name: &str,
-    branch: &str,
-    old: &str,
-    new: &str,
-    diff: &str,
+    pushed: Pushed,
     out: &mut dyn Write,
 ) -> Result<Vec<String>, GateError> {
     if config.remotes.is_empty() {
         return Ok(Vec::new());
     }
-    let matching = matching_remotes(config, branch);
+    let matching = matching_remotes(config, pushed.branch);
     if matching.is_empty() {
-        let names: Vec<String> = config.remotes.iter().map(|r| r.name.clone()).collect();
-        let push = GitPush {
-            git_ref: name.to_owned(),
-            old: old.to_owned(),
-            new: new.to_owned(),
-            land: false,
-            forward: names.clone(),
-            reasons: config
-                .remotes
-                .iter()
-                .map(|r| {
-                    format!(
-                        "branch '{branch}' is not among remote '{}''s branches",
-                        r.name
-                    )
-                })
-                .collect(),
-            diffstat: diff.to_owned(),
-            commits: Git::at(&env.repo())
-                .commit_lines(&new_range(name, old, new))
-                .unwrap_or_default(),
-            protected_diff: String::new(),
-        };
-        let queue = env.queue();
-        let waiting = queue.pending()?.into_iter().find_map(|p| match p.request {
-            Request::GitPush(g) if !g.land && g.git_ref == name => {
-                Some((p.id, p.justification, g.old))
-            }
-            _ => None,
-        });
-        let id = match waiting {
-            // Pushed again while its forwarding waits: a new proposal from
-            // where the waiting one started, and that one is withdrawn (the
-            // operator may have read it; it never changes under its id).
-            Some((waiting, justification, since)) => {
-                let gate = Git::at(&env.repo());
-                let push = GitPush {
-                    diffstat: diffstat(&gate, name, &since, new)
-                        .unwrap_or_else(|_| push.diffstat.clone()),
-                    commits: gate
-                        .commit_lines(&new_range(name, &since, new))
-                        .unwrap_or_else(|_| push.commits.clone()),
-                    old: since,
-                    ..push
-                };
-                let note = format!("{branch} was pushed again: a new proposal forwards {new}");
-                let replaced =
-                    queue.supersede(&waiting, Request::GitPush(push), justification, &note)?;
-                queue.archive(&waiting)?;
-                replaced.id
-            }
-            None => {
-                queue
-                    .submit(
-                        &config.slug,
-                        Request::GitPush(push),
-                        format!("forward {branch} upstream"),
-                    )?
-                    .id
-            }
-        };
-        line(
-            out,
-            &format!(
-                "{branch}: forwarding it to {} waits for the operator as proposal {id}",
-                names.join(", ")
-            ),
-        );
-        Audit::new(
-            "held",
-            format!("forwarding {branch} to {}", names.join(", ")),
-        )
-        .proposal(&id)
-        .diff(diff.to_owned())
-        .write(env, out);
+        propose_forward(env, config, pushed, out)?;
         return Ok(Vec::new());
     }
-    Ok(send(env, config, &matching, branch, new, None, out))
+    Ok(send(
+        env,
+        config,
+        &matching,
+        pushed.branch,
+        pushed.new,
+        None,
+        out,
+    ))
+}
+
+/// A branch pushed to the gate, on its way upstream.
+#[derive(Debug, Clone, Copy)]
+struct Pushed<'a> {
+    /// The full ref: `refs/heads/<branch>`.
+    name: &'a str,
+    branch: &'a str,
+    old: &'a str,
+    new: &'a str,
+    /// `git diff --stat` of what the push brings.
+    diff: &'a str,
+}
+
+/// Proposes forwarding `branch` (which no remote takes without asking)
+/// to every remote: a new proposal, or one that replaces the proposal
+/// already waiting for this ref.
+fn propose_forward(
+    env: &GateEnv,
+    config: &GateConfig,
+    pushed: Pushed,
+    out: &mut dyn Write,
+) -> Result<(), GateError> {
+    let Pushed {
+        name,
+        branch,
+        old,
+        new,
+        diff,
+    } = pushed;
+    let names: Vec<String> = config.remotes.iter().map(|r| r.name.clone()).collect();
+    let push = GitPush {
+        git_ref: name.to_owned(),
+        old: old.to_owned(),
+        new: new.to_owned(),
+        land: false,
+        forward: names.clone(),
+        reasons: unmatched_reasons(config, branch),
+        diffstat: diff.to_owned(),
+        commits: Git::at(&env.repo())
+            .commit_lines(&new_range(name, old, new))
+            .unwrap_or_default(),
+        protected_diff: String::new(),
+    };
+    let queue = env.queue();
+    let waiting = queue.pending()?.into_iter().find_map(|p| match p.request {
+        Request::GitPush(g) if !g.land && g.git_ref == name => Some((p.id, p.justification, g.old)),
+        _ => None,
+    });
+    let id = match waiting {
+        // Pushed again while its forwarding waits: a new proposal from
+        // where the waiting one started, and that one is withdrawn (the
+        // operator may have read it; it never changes under its id).
+        Some((waiting, justification, since)) => {
+            let gate = Git::at(&env.repo());
+            let push = GitPush {
+                diffstat: diffstat(&gate, name, &since, new)
+                    .unwrap_or_else(|_| push.diffstat.clone()),
+                commits: gate
+                    .commit_lines(&new_range(name, &since, new))
+                    .unwrap_or_else(|_| push.commits.clone()),
+                old: since,
+                ..push
+            };
+            let note = format!("{branch} was pushed again: a new proposal forwards {new}");
+            let replaced =
+                queue.supersede(&waiting, Request::GitPush(push), justification, &note)?;
+            queue.archive(&waiting)?;
+            replaced.id
+        }
+        None => {
+            queue
+                .submit(
+                    &config.slug,
+                    Request::GitPush(push),
+                    format!("forward {branch} upstream"),
+                )?
+                .id
+        }
+    };
+    line(
+        out,
+        &format!(
+            "{branch}: forwarding it to {} waits for the operator as proposal {id}",
+            names.join(", ")
+        ),
+    );
+    Audit::new(
+        "held",
+        format!("forwarding {branch} to {}", names.join(", ")),
+    )
+    .proposal(&id)
+    .diff(diff.to_owned())
+    .write(env, out);
+    Ok(())
+}
+
+/// Why forwarding `branch` waits: a line for each remote, none of whose
+/// branch patterns match it.
+fn unmatched_reasons(config: &GateConfig, branch: &str) -> Vec<String> {
+    config
+        .remotes
+        .iter()
+        .map(|r| {
+            format!(
+                "branch '{branch}' is not among remote '{}''s branches",
+                r.name
+            )
+        })
+        .collect()
 }
 
 /// Pushes `new` as `branch` to each named remote; returns those reached.

@@ -349,6 +349,8 @@ fn tree_size(dir: &Path) -> u64 {
         .sum()
 }
 
+/// The `update` hook for one ref: a push that changes protected paths is
+/// held for the operator (false: the ref is not updated now).
 fn update(
     env: &GateEnv,
     name: &str,
@@ -362,6 +364,47 @@ fn update(
     let config = env.config()?;
     let git = Git::hook();
     let range = new_range(name, old, new);
+    let touched = protected_touched(&git, &config.protected_paths, &range)?;
+    if touched.is_empty() {
+        return Ok(true);
+    }
+    let short = name.strip_prefix("refs/heads/").unwrap_or(name);
+    let protected_diff = match protected_diff(&git, name, old, new, &touched)? {
+        Ok(diff) => diff,
+        Err(why) => {
+            line(
+                out,
+                &format!("bot-bottle git gate: {short} is refused, nothing was updated: {why}"),
+            );
+            Audit::new("refused", format!("{short}: {why}")).write(env, out);
+            return Ok(false);
+        }
+    };
+    let forward = policy::branch_of(name)
+        .map(|b| deliver::matching_remotes(&config, b))
+        .unwrap_or_default();
+    let push = GitPush {
+        git_ref: name.to_owned(),
+        old: old.to_owned(),
+        new: new.to_owned(),
+        land: true,
+        forward,
+        reasons: protected_reasons(&touched),
+        diffstat: deliver::diffstat(&git, name, old, new)?,
+        commits: git.commit_lines(&range)?,
+        protected_diff,
+    };
+    hold(env, &config, &git, push, short, out)?;
+    Ok(false)
+}
+
+/// The protected paths the commits of `range` change, each with the
+/// pattern that protects it, in the order first met.
+fn protected_touched(
+    git: &Git,
+    patterns: &[String],
+    range: &[String],
+) -> Result<Vec<(String, String)>, GateError> {
     let mut args = vec!["rev-list".to_owned(), "--reverse".into()];
     args.extend(range.iter().cloned());
     let mut touched: Vec<(String, String)> = Vec::new();
@@ -378,29 +421,20 @@ fn update(
             commit,
         ])?;
         for path in files.split('\0').filter(|p| !p.is_empty()) {
-            if let Some(pattern) = paths::protected_by(&config.protected_paths, path)
+            if let Some(pattern) = paths::protected_by(patterns, path)
                 && !touched.iter().any(|(p, _)| p == path)
             {
                 touched.push((path.to_owned(), pattern.to_owned()));
             }
         }
     }
-    if touched.is_empty() {
-        return Ok(true);
-    }
-    let short = name.strip_prefix("refs/heads/").unwrap_or(name);
-    let protected_diff = match protected_diff(&git, name, old, new, &touched)? {
-        Ok(diff) => diff,
-        Err(why) => {
-            line(
-                out,
-                &format!("bot-bottle git gate: {short} is refused, nothing was updated: {why}"),
-            );
-            Audit::new("refused", format!("{short}: {why}")).write(env, out);
-            return Ok(false);
-        }
-    };
-    let reasons: Vec<String> = touched
+    Ok(touched)
+}
+
+/// Why a push that changes the `touched` protected paths waits, a line a
+/// path (at most `MAX_LINES`).
+fn protected_reasons(touched: &[(String, String)]) -> Vec<String> {
+    touched
         .iter()
         .take(MAX_LINES)
         .map(|(path, pattern)| {
@@ -409,21 +443,21 @@ fn update(
                 super::git::printable(path)
             )
         })
-        .collect();
-    let forward = policy::branch_of(name)
-        .map(|b| deliver::matching_remotes(&config, b))
-        .unwrap_or_default();
-    let push = GitPush {
-        git_ref: name.to_owned(),
-        old: old.to_owned(),
-        new: new.to_owned(),
-        land: true,
-        forward,
-        reasons: reasons.clone(),
-        diffstat: deliver::diffstat(&git, name, old, new)?,
-        commits: git.commit_lines(&range)?,
-        protected_diff,
-    };
+        .collect()
+}
+
+/// Holds `push` (of branch `short`) for the operator: a proposal in the queue, its commits
+/// kept under a held ref, a line to the pusher and one to the audit log.
+fn hold(
+    env: &GateEnv,
+    config: &GateConfig,
+    git: &Git,
+    push: GitPush,
+    short: &str,
+    out: &mut dyn Write,
+) -> Result<(), GateError> {
+    let reasons = push.reasons.join(", ");
+    let new = push.new.clone();
     let diff = format!("{}\n{}", push.diffstat, push.protected_diff);
     let proposal = env.queue().submit(
         &config.slug,
@@ -433,21 +467,20 @@ fn update(
     git.run([
         "update-ref",
         &format!("{}{}", super::HELD_REFS, proposal.id),
-        new,
+        &new,
     ])?;
     line(
         out,
         &format!(
-            "bot-bottle git gate: {short} is held for the operator as proposal {}: it {}. It lands when approved; do not push it again.",
+            "bot-bottle git gate: {short} is held for the operator as proposal {}: it {reasons}. It lands when approved; do not push it again.",
             proposal.id,
-            reasons.join(", ")
         ),
     );
-    Audit::new("held", format!("{short}: {}", reasons.join(", ")))
+    Audit::new("held", format!("{short}: {reasons}"))
         .proposal(&proposal.id)
         .diff(diff)
         .write(env, out);
-    Ok(false)
+    Ok(())
 }
 
 /// Protected files one push may change at most: each is read in full.

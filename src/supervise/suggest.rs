@@ -200,23 +200,6 @@ pub enum Action {
 
 /// The suggestions `denials` call for, given what is `known`.
 pub fn suggest(denials: &[Denied], known: &Known) -> Vec<Action> {
-    // Host → distinct paths, and how many denials, bounded.
-    let mut hosts: Vec<(String, BTreeSet<String>, usize)> = Vec::new();
-    for d in denials {
-        let i = match hosts.iter().position(|(h, ..)| *h == d.host) {
-            Some(i) => i,
-            None if hosts.len() < MAX_HOSTS => {
-                hosts.push((d.host.clone(), BTreeSet::new(), 0));
-                hosts.len() - 1
-            }
-            None => continue,
-        };
-        let (_, paths, count) = &mut hosts[i];
-        *count += 1;
-        if paths.len() < MAX_PATHS_SEEN {
-            paths.insert(d.path.clone());
-        }
-    }
     let stale = |p: &Proposal| {
         route_of(&p.request).is_some_and(|(h, paths)| {
             !paths.is_empty() && paths.iter().all(|path| allowed(known.routes, h, path))
@@ -230,19 +213,8 @@ pub fn suggest(denials: &[Denied], known: &Known) -> Vec<Action> {
         .filter(|p| p.source == Origin::Denied && stale(p))
         .map(|p| Action::Withdraw { id: p.id.clone() })
         .collect();
-    for (host, paths, count) in hosts {
-        let open: Vec<&String> = paths
-            .iter()
-            .filter(|p| !allowed(known.routes, &host, p))
-            .filter(|p| !known.rejected.iter().any(|r| covers(r, &host, p)))
-            .filter(|p| {
-                !known
-                    .pending
-                    .iter()
-                    .filter(|q| q.source == Origin::Agent)
-                    .any(|q| covers(&q.request, &host, p))
-            })
-            .collect();
+    for (host, paths, count) in by_host(denials) {
+        let open = open_paths(known, &host, &paths);
         if open.is_empty() {
             continue;
         }
@@ -251,15 +223,7 @@ pub fn suggest(denials: &[Denied], known: &Known) -> Vec<Action> {
             .iter()
             .filter(waiting)
             .find(|p| route_of(&p.request).is_some_and(|(h, _)| h.eq_ignore_ascii_case(&host)));
-        let justification = format!(
-            "Learning mode: egress denied {count} request{} to {host}{}. Made from the decision log, not from a tool call: the agent did not ask for this route.",
-            if count == 1 { "" } else { "s" },
-            if count == 1 {
-                ""
-            } else {
-                " (in the recent log)"
-            },
-        );
+        let justification = justification(&host, count);
         match existing {
             Some(p) => {
                 let (_, before) = route_of(&p.request).unwrap_or((&host, &[]));
@@ -290,6 +254,60 @@ pub fn suggest(denials: &[Denied], known: &Known) -> Vec<Action> {
         }
     }
     out
+}
+
+/// The hosts `denials` name (at most `MAX_HOSTS`, in the order first
+/// met), each with its distinct paths (at most `MAX_PATHS_SEEN`) and how
+/// many denials it had.
+fn by_host(denials: &[Denied]) -> Vec<(String, BTreeSet<String>, usize)> {
+    let mut hosts: Vec<(String, BTreeSet<String>, usize)> = Vec::new();
+    for d in denials {
+        let i = match hosts.iter().position(|(h, ..)| *h == d.host) {
+            Some(i) => i,
+            None if hosts.len() < MAX_HOSTS => {
+                hosts.push((d.host.clone(), BTreeSet::new(), 0));
+                hosts.len() - 1
+            }
+            None => continue,
+        };
+        let (_, paths, count) = &mut hosts[i];
+        *count += 1;
+        if paths.len() < MAX_PATHS_SEEN {
+            paths.insert(d.path.clone());
+        }
+    }
+    hosts
+}
+
+/// The denied `paths` of `host` still worth a suggestion: not let
+/// through by the routes, not covered by a rejection or by a proposal of
+/// the agent's own that waits.
+fn open_paths<'p>(known: &Known, host: &str, paths: &'p BTreeSet<String>) -> Vec<&'p String> {
+    paths
+        .iter()
+        .filter(|p| !allowed(known.routes, host, p))
+        .filter(|p| !known.rejected.iter().any(|r| covers(r, host, p)))
+        .filter(|p| {
+            !known
+                .pending
+                .iter()
+                .filter(|q| q.source == Origin::Agent)
+                .any(|q| covers(&q.request, host, p))
+        })
+        .collect()
+}
+
+/// Why a suggestion made from `count` denials to `host` is there.
+fn justification(host: &str, count: usize) -> String {
+    format!(
+        "Learning mode: egress denied {count} request{} to {host}{}. Made from the decision log, not from a tool call: the agent did not ask for this route.",
+        if count == 1 { "" } else { "s" },
+        if count == 1 {
+            ""
+        } else {
+            " (in the recent log)"
+        },
+    )
 }
 
 /// Whether the routes let `path` on `host` through, as egress decides.

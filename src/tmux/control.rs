@@ -247,6 +247,8 @@ fn numbers(rest: &[u8]) -> Option<(u64, u64, u32)> {
     it.next().is_none().then_some(parsed)
 }
 
+/// One `%`-line outside a command's block; what it does not know (or
+/// cannot parse) is `Other`.
 fn notification(line: &[u8]) -> Notification {
     let other = || Notification::Other(String::from_utf8_lossy(line).into_owned());
     // `%output %P data`: the data is bytes, octal-escaped.
@@ -273,12 +275,17 @@ fn notification(line: &[u8]) -> Notification {
             _ => other(),
         };
     }
-    let text = String::from_utf8_lossy(line);
+    text_notification(&String::from_utf8_lossy(line)).unwrap_or_else(other)
+}
+
+/// A notification whose arguments are text (all but the output ones);
+/// None for an unknown kind or malformed arguments. One arm a kind.
+fn text_notification(text: &str) -> Option<Notification> {
     let mut words = text.splitn(2, ' ');
     let kind = words.next().unwrap_or("");
     let args = words.next().unwrap_or("");
     let (first, rest) = args.split_once(' ').unwrap_or((args, ""));
-    let parsed = match kind {
+    match kind {
         "%pause" => PaneId::parse(first).map(Notification::Pause),
         "%continue" => PaneId::parse(first).map(Notification::Continue),
         "%pane-mode-changed" => PaneId::parse(first).map(Notification::PaneModeChanged),
@@ -339,8 +346,7 @@ fn notification(line: &[u8]) -> Notification {
                 })
         }
         _ => None,
-    };
-    parsed.unwrap_or_else(other)
+    }
 }
 
 /// The first space-separated word (as text) and the rest (as bytes).

@@ -199,25 +199,12 @@ impl App {
                 }
             },
             Modal::Label {
-                mut request,
+                request,
                 mut prompt,
             } => match prompt.key(key) {
                 Outcome::Pending => self.keep(Modal::Label { request, prompt }),
                 Outcome::Cancelled => Vec::new(),
-                Outcome::Chosen(label) => {
-                    let running = self.agents.iter().map(|a| a.label.as_str());
-                    if let Some(problem) = choose::label_problem(&label, running.clone()) {
-                        let offer = match label.is_empty() {
-                            true => request.agent.clone(),
-                            false => choose::free_label(&label, running),
-                        };
-                        let prompt = Prompt::new("label", &offer).with_message(&problem);
-                        return self.keep(Modal::Label { request, prompt });
-                    }
-                    request.label = label;
-                    let picker = self.color_picker(&request);
-                    self.keep(Modal::PickColor { request, picker })
-                }
+                Outcome::Chosen(label) => self.label_chosen(request, label),
             },
             Modal::PickColor {
                 mut request,
@@ -253,18 +240,40 @@ impl App {
                     vec![Effect::Preflight(request)]
                 }
             },
-            Modal::Preflight { request, text } => match key.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') => {
-                    self.status = Some(format!("starting {}…", request.label));
-                    vec![Effect::Launch(request)]
-                }
-                KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
-                    self.status = Some("not started".into());
-                    Vec::new()
-                }
-                _ => self.keep(Modal::Preflight { request, text }),
-            },
+            Modal::Preflight { request, text } => self.preflight_key(request, text, key),
             other => self.keep(other),
+        }
+    }
+
+    /// The label step's answer: one that is taken or malformed asks again
+    /// (offering a free one); a good one goes on to the colour.
+    fn label_chosen(&mut self, mut request: NewAgent, label: String) -> Vec<Effect> {
+        let running = self.agents.iter().map(|a| a.label.as_str());
+        if let Some(problem) = choose::label_problem(&label, running.clone()) {
+            let offer = match label.is_empty() {
+                true => request.agent.clone(),
+                false => choose::free_label(&label, running),
+            };
+            let prompt = Prompt::new("label", &offer).with_message(&problem);
+            return self.keep(Modal::Label { request, prompt });
+        }
+        request.label = label;
+        let picker = self.color_picker(&request);
+        self.keep(Modal::PickColor { request, picker })
+    }
+
+    /// A key on the preflight: y starts the agent, n or Esc does not.
+    fn preflight_key(&mut self, request: NewAgent, text: String, key: KeyEvent) -> Vec<Effect> {
+        match key.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') => {
+                self.status = Some(format!("starting {}…", request.label));
+                vec![Effect::Launch(request)]
+            }
+            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc => {
+                self.status = Some("not started".into());
+                Vec::new()
+            }
+            _ => self.keep(Modal::Preflight { request, text }),
         }
     }
 
