@@ -45,10 +45,9 @@ fn status<'a>(lines: &'a [(String, String, String)], check: &str) -> (&'a str, &
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn doctor_on_this_machine() {
-    if !support::docker_or_skip("doctor_on_this_machine") {
-        return;
-    }
+    support::require_docker();
     let home = tempfile::tempdir().unwrap();
     let out = Command::new(support::bin())
         .arg("doctor")
@@ -211,10 +210,9 @@ impl Drop for Server {
 }
 
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn the_first_run_without_docker_points_at_doctor() {
-    if !support::tmux_or_skip("the_first_run_without_docker_points_at_doctor") {
-        return;
-    }
+    support::require_tmux();
     let dir = tempfile::tempdir().unwrap();
     let server = Server(format!("bbdoctor-{}", std::process::id()));
     let open = || {

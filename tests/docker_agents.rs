@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::{
-    Env, Tmux, UPSTREAM_IMAGE, docker, docker_ok, docker_or_skip, kill_tmux_server, search_agent,
-    tmux_or_skip, unique, upstream_certs, upstream_image,
+    Env, Tmux, UPSTREAM_IMAGE, docker, docker_ok, kill_tmux_server, require_docker, require_tmux,
+    search_agent, unique, upstream_certs, upstream_image,
 };
 
 const MODEL_API: &str = include_str!("agents/model_api.py");
@@ -472,10 +472,9 @@ const CLAUDE_PROMPT: &str = "PROMPTMARK-claude: you are tested end to end.";
 const CODEX_PROMPT: &str = "PROMPTMARK-codex: you are tested end to end.";
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn claude_answers_through_egress_holding_only_a_placeholder() {
-    if !docker_or_skip("claude_answers_through_egress_holding_only_a_placeholder") {
-        return;
-    }
+    require_docker();
     let env = Env::new();
     let api = Api::start(
         &env,
@@ -531,10 +530,9 @@ fn claude_answers_through_egress_holding_only_a_placeholder() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn claude_asks_through_mcp_and_the_approved_route_works() {
-    if !docker_or_skip("claude_asks_through_mcp_and_the_approved_route_works") {
-        return;
-    }
+    require_docker();
     let env = Env::new();
     let api = Api::start(
         &env,
@@ -575,7 +573,10 @@ fn claude_asks_through_mcp_and_the_approved_route_works() {
     assert_eq!(listed[0]["justification"], "to fetch the e2e fixtures");
     let id = listed[0]["id"].as_str().unwrap().to_owned();
     // The operator sees it on the dashboard too.
-    if tmux_or_skip("claude_asks_through_mcp_and_the_approved_route_works: the dashboard") {
+    if cfg!(skip_tmux) {
+        eprintln!("skipped the dashboard's part: BOT_BOTTLE_SKIP_TMUX=1");
+    } else {
+        require_tmux();
         Dashboard::open(&env).wait_for("newhost.test", Duration::from_secs(30));
     }
     let (code, _, err) = env.run(&["approve", &id]);
@@ -633,10 +634,9 @@ fn claude_asks_through_mcp_and_the_approved_route_works() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn claude_transcript_survives_a_failed_session_and_resume_continues_it() {
-    if !docker_or_skip("claude_transcript_survives_a_failed_session_and_resume_continues_it") {
-        return;
-    }
+    require_docker();
     let env = Env::new();
     // The first turn asks for a tool; `--max-turns 1` then ends the session
     // with an error, after the tool ran. The resumed session's first turn
@@ -836,12 +836,13 @@ fn crash_agent(slug: &str, program: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    any(skip_docker, skip_tmux),
+    ignore = "BOT_BOTTLE_SKIP_DOCKER=1 or BOT_BOTTLE_SKIP_TMUX=1"
+)]
 fn codex_answers_and_resumes_its_transcript() {
-    if !docker_or_skip("codex_answers_and_resumes_its_transcript")
-        || !tmux_or_skip("codex_answers_and_resumes_its_transcript")
-    {
-        return;
-    }
+    require_docker();
+    require_tmux();
     let env = Env::new();
     let api = Api::start(
         &env,
@@ -933,12 +934,13 @@ fn codex_answers_and_resumes_its_transcript() {
 }
 
 #[test]
+#[cfg_attr(
+    any(skip_docker, skip_tmux),
+    ignore = "BOT_BOTTLE_SKIP_DOCKER=1 or BOT_BOTTLE_SKIP_TMUX=1"
+)]
 fn codex_asks_through_mcp_and_a_resume_with_no_transcript_starts_afresh() {
-    if !docker_or_skip("codex_asks_through_mcp_and_a_resume_with_no_transcript_starts_afresh")
-        || !tmux_or_skip("codex_asks_through_mcp_and_a_resume_with_no_transcript_starts_afresh")
-    {
-        return;
-    }
+    require_docker();
+    require_tmux();
     let env = Env::new();
     let api = Api::start(
         &env,

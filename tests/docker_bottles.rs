@@ -5,13 +5,12 @@
 mod support;
 
 use bot_bottle::backend::names;
-use support::{Env, docker, docker_ok, docker_or_skip, leftovers, unique};
+use support::{Env, docker, docker_ok, leftovers, require_docker, unique};
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn detached_launch_list_exec_and_stop_leave_nothing() {
-    if !docker_or_skip("detached_launch_list_exec_and_stop_leave_nothing") {
-        return;
-    }
+    require_docker();
     let env = Env::new();
     std::fs::write(env.proj().join("notes.txt"), "copied, not mounted\n").unwrap();
     let slug = env.start_detached(&["shell", "--cwd"]);
@@ -90,10 +89,9 @@ fn detached_launch_list_exec_and_stop_leave_nothing() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn the_agent_reaches_nothing_but_its_sidecars() {
-    if !docker_or_skip("the_agent_reaches_nothing_but_its_sidecars") {
-        return;
-    }
+    require_docker();
     let env = Env::new();
     // An "outside" host of the test's own, on another network, listening.
     let network = unique("bbtest-outside");
@@ -208,10 +206,9 @@ fn the_agent_reaches_nothing_but_its_sidecars() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn a_crashed_session_keeps_its_state_and_resume_relaunches_it() {
-    if !docker_or_skip("a_crashed_session_keeps_its_state_and_resume_relaunches_it") {
-        return;
-    }
+    require_docker();
     let env = Env::new();
     let (code, _, err) = env.run(&["start", "shell", "--yes", "--", "-c", "exit 3"]);
     assert_eq!(code, 3, "{err}");
@@ -246,10 +243,9 @@ fn a_crashed_session_keeps_its_state_and_resume_relaunches_it() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn cleanup_removes_everything_labelled() {
-    if !docker_or_skip("cleanup_removes_everything_labelled") {
-        return;
-    }
+    require_docker();
     let env = Env::new();
     // cleanup removes every bot-bottle container: refuse to run where some
     // bottle of someone else's would go with it.
@@ -318,10 +314,9 @@ fn cleanup_removes_everything_labelled() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn two_concurrent_starts_get_distinct_identities() {
-    if !docker_or_skip("two_concurrent_starts_get_distinct_identities") {
-        return;
-    }
+    require_docker();
     let env = Env::new();
     let spawn = || {
         env.cmd(&["start", "shell", "--yes", "--detach"])
@@ -348,10 +343,9 @@ fn two_concurrent_starts_get_distinct_identities() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn a_launch_that_fails_midway_leaves_nothing() {
-    if !docker_or_skip("a_launch_that_fails_midway_leaves_nothing") {
-        return;
-    }
+    require_docker();
     let env = Env::new();
     env.write(
         "proj/bot-bottle.json",
@@ -376,10 +370,9 @@ fn a_launch_that_fails_midway_leaves_nothing() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn ctrl_c_during_bring_up_leaves_nothing() {
-    if !docker_or_skip("ctrl_c_during_bring_up_leaves_nothing") {
-        return;
-    }
+    require_docker();
     use std::io::{BufRead, BufReader};
     let env = Env::new();
     let mut child = env
@@ -428,10 +421,9 @@ fn ctrl_c_during_bring_up_leaves_nothing() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn a_failed_image_build_leaves_no_container() {
-    if !docker_or_skip("a_failed_image_build_leaves_no_container") {
-        return;
-    }
+    require_docker();
     let env = Env::new();
     let marker = unique("bbtest-failed-step");
     env.write(
@@ -455,10 +447,9 @@ fn a_failed_image_build_leaves_no_container() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn a_cli_image_that_can_get_no_cli_fails_in_one_line_and_leaves_nothing() {
-    if !docker_or_skip("a_cli_image_that_can_get_no_cli_fails_in_one_line_and_leaves_nothing") {
-        return;
-    }
+    require_docker();
     let env = Env::new();
     // A Dockerfile of its own (so an image of this content never exists)
     // that asks for Claude Code, on a host where npm and pip both fail.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::{
-    Env, UPSTREAM_IMAGE, docker_ok, docker_or_skip, search_agent, unique, upstream_certs,
+    Env, UPSTREAM_IMAGE, docker_ok, require_docker, search_agent, unique, upstream_certs,
     upstream_image,
 };
 
@@ -220,10 +220,9 @@ fn curl_code(env: &Env, slug: &str, url: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn routes_credentials_and_proposals_end_to_end() {
-    if !docker_or_skip("routes_credentials_and_proposals_end_to_end") {
-        return;
-    }
+    require_docker();
     let env = Env::new();
     let upstream = start_upstream(
         &env,
@@ -533,10 +532,9 @@ fn grants(env: &Env, id: &str) -> String {
 /// allowed one the engine lacks is never pulled, and the rebuild uses the
 /// pinned image even once its name is gone.
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn capability_block_rebuilds_the_bottle_on_resume() {
-    if !docker_or_skip("capability_block_rebuilds_the_bottle_on_resume") {
-        return;
-    }
+    require_docker();
     let images = Images::default();
     let env = Env::new();
     // The operator's private image, and one the operator lists.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{
-    Env, UPSTREAM_IMAGE, docker_ok, docker_or_skip, search_agent, unique, upstream_certs,
+    Env, UPSTREAM_IMAGE, docker_ok, require_docker, search_agent, unique, upstream_certs,
     upstream_image,
 };
 
@@ -113,10 +113,9 @@ fn push_proposal(env: &Env, branch: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn pushes_land_as_branches_and_the_checks_hold() {
-    if !docker_or_skip("pushes_land_as_branches_and_the_checks_hold") {
-        return;
-    }
+    require_docker();
     let env = Env::new();
     operator_repo(&env);
     let key_canary = unique("not-a-real-key");
@@ -386,10 +385,9 @@ fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn pushes_go_upstream_only_for_allowed_branches() {
-    if !docker_or_skip("pushes_go_upstream_only_for_allowed_branches") {
-        return;
-    }
+    require_docker();
     let env = Env::new();
     operator_repo(&env);
     let token = format!("x-access-token:{}", unique("gitup-secret"));

@@ -28,7 +28,7 @@ use isolation::probes::{
 };
 use isolation::report::Report;
 use serde_json::Value;
-use support::{Env, UPSTREAM_IMAGE, container_ips, docker_ok, docker_or_skip, unique};
+use support::{Env, UPSTREAM_IMAGE, container_ips, docker_ok, require_docker, unique};
 
 const UPSTREAM_PY: &str = include_str!("isolation/upstream.py");
 
@@ -58,22 +58,19 @@ impl Runtime {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn isolation_under_runc() {
-    if !docker_or_skip("isolation_under_runc") {
-        return;
-    }
+    require_docker();
     battery(Runtime::Runc);
 }
 
 #[test]
+#[cfg_attr(
+    any(skip_docker, skip_gvisor),
+    ignore = "BOT_BOTTLE_SKIP_DOCKER=1 or BOT_BOTTLE_SKIP_GVISOR=1"
+)]
 fn isolation_under_runsc() {
-    if !docker_or_skip("isolation_under_runsc") {
-        return;
-    }
-    if std::env::var("BOT_BOTTLE_SKIP_GVISOR").is_ok_and(|v| v == "1") {
-        eprintln!("skipped isolation_under_runsc: BOT_BOTTLE_SKIP_GVISOR=1");
-        return;
-    }
+    require_docker();
     let runtimes = docker_ok(&["info", "--format", "{{json .Runtimes}}"]);
     let runtimes: Value = serde_json::from_str(&runtimes).unwrap_or_default();
     assert!(

@@ -10,17 +10,16 @@ use bot_bottle::backend::names;
 use bot_bottle::supervise::proposal::Request;
 use bot_bottle::supervise::queue::Queue;
 use serde_json::Value;
-use support::{Env, docker_ok, docker_or_skip, leftovers};
+use support::{Env, docker_ok, leftovers, require_docker};
 
 fn inspect(container: &str, format: &str) -> String {
     docker_ok(&["inspect", "--format", format, container])
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn limits_and_the_sealed_network_are_what_docker_runs() {
-    if !docker_or_skip("limits_and_the_sealed_network_are_what_docker_runs") {
-        return;
-    }
+    require_docker();
     let env = Env::new();
     env.write(
         "proj/bot-bottle.json",
@@ -99,10 +98,9 @@ fn limits_and_the_sealed_network_are_what_docker_runs() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn stop_removes_networks_another_container_still_uses() {
-    if !docker_or_skip("stop_removes_networks_another_container_still_uses") {
-        return;
-    }
+    require_docker();
     let env = Env::new();
     let slug = env.start_detached(&["shell"]);
     // A bystander on the bottle's outside network: compose alone skips a
@@ -156,10 +154,9 @@ fn proxy_status(env: &Env, slug: &str, url: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn approvals_survive_a_capability_rebuild_and_resume() {
-    if !docker_or_skip("approvals_survive_a_capability_rebuild_and_resume") {
-        return;
-    }
+    require_docker();
     let env = Env::new();
     let slug = env.start_detached(&["shell"]);
     let state = env.bottle(&slug);
@@ -256,10 +253,9 @@ fn approvals_survive_a_capability_rebuild_and_resume() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn an_oversized_transcript_is_cut_and_reported() {
-    if !docker_or_skip("an_oversized_transcript_is_cut_and_reported") {
-        return;
-    }
+    require_docker();
     let env = Env::new();
     // A stand-in `claude` that fills its transcript folder past the limit,
     // then fails, so the bottle is kept and its transcript snapshotted.
@@ -337,10 +333,9 @@ fn drain(socket: &std::net::UdpSocket) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn an_images_entrypoint_runs_only_behind_a_sealed_bridge() {
-    if !docker_or_skip("an_images_entrypoint_runs_only_behind_a_sealed_bridge") {
-        return;
-    }
+    require_docker();
     let all = std::fs::read_to_string("/proc/sys/net/ipv4/conf/all/rp_filter").unwrap_or_default();
     if all.trim() == "2" {
         eprintln!(

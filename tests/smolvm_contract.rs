@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{
-    Env, UPSTREAM_IMAGE, container_ips, docker, docker_ok, docker_or_skip, leftovers, search_agent,
+    Env, UPSTREAM_IMAGE, container_ips, docker, docker_ok, leftovers, require_docker, search_agent,
     unique, upstream_image,
 };
 
@@ -389,10 +389,9 @@ fn write_contract_manifest(c: &Contract) {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn a_bottle_on_smolmachines_launches_lists_execs_reaches_egress_and_stops() {
-    if !docker_or_skip("a_bottle_on_smolmachines_launches_lists_execs_reaches_egress_and_stops") {
-        return;
-    }
+    require_docker();
     let c = Contract::new();
     write_contract_manifest(&c);
     let token = canary();
@@ -553,10 +552,9 @@ fn a_bottle_on_smolmachines_launches_lists_execs_reaches_egress_and_stops() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn a_crashed_session_on_smolmachines_is_kept_and_resumed_there() {
-    if !docker_or_skip("a_crashed_session_on_smolmachines_is_kept_and_resumed_there") {
-        return;
-    }
+    require_docker();
     let c = Contract::new();
     let (code, _, err) = c.run(&[
         "start",
@@ -610,10 +608,9 @@ fn a_crashed_session_on_smolmachines_is_kept_and_resumed_there() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn cleanup_plans_and_removes_machines_and_their_bundles() {
-    if !docker_or_skip("cleanup_plans_and_removes_machines_and_their_bundles") {
-        return;
-    }
+    require_docker();
     let c = Contract::new();
     // cleanup removes every bot-bottle container: refuse to run where some
     // bottle of someone else's would go with it.
@@ -675,10 +672,9 @@ fn cleanup_plans_and_removes_machines_and_their_bundles() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn without_smolvm_the_backend_says_how_to_get_it_and_the_rest_works() {
-    if !docker_or_skip("without_smolvm_the_backend_says_how_to_get_it_and_the_rest_works") {
-        return;
-    }
+    require_docker();
     let c = Contract::new();
     // PATH without any folder that holds a smolvm.
     let path: Vec<String> = std::env::var("PATH")
@@ -907,11 +903,9 @@ impl Nameserver {
 /// host's first nameserver and the public fallback; a container on its
 /// network shows the same probes reach it where a path exists.
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn the_microvm_resolves_only_its_sidecars_and_reaches_no_resolver_of_the_host() {
-    if !docker_or_skip("the_microvm_resolves_only_its_sidecars_and_reaches_no_resolver_of_the_host")
-    {
-        return;
-    }
+    require_docker();
     let c = Contract::new();
     let ns = Nameserver::start(&c);
     let resolv = c.env.dir.path().join("host-resolv.conf");
@@ -1043,10 +1037,9 @@ fn http_status(addr: &str, request: &str) -> u16 {
 /// all of them: a route through the proxy and its role listener, an MCP
 /// call, a git push that lands. The key is in no smolvm argv.
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn a_host_process_cannot_use_the_sidecars_and_the_agent_can() {
-    if !docker_or_skip("a_host_process_cannot_use_the_sidecars_and_the_agent_can") {
-        return;
-    }
+    require_docker();
     let c = Contract::new();
     write_home_manifest(
         &c,
@@ -1273,10 +1266,9 @@ fn run_bounded(mut cmd: Command, bound: Duration) -> Option<(i32, String)> {
 /// deadline. The agent is a `claude` that writes 3 MB of transcript and
 /// crashes, so the bottle is kept and its transcript snapshotted.
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn the_transcript_snapshot_is_bounded_by_what_the_host_counts() {
-    if !docker_or_skip("the_transcript_snapshot_is_bounded_by_what_the_host_counts") {
-        return;
-    }
+    require_docker();
     let c = Contract::new();
     write_home_manifest(
         &c,
@@ -1514,10 +1506,9 @@ async fn egress_with_a_bottle_key_serves_only_its_holder() {
 /// likes: its links there are neither written through nor replaced, no
 /// setuid bit comes across, and nothing is left behind.
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn copies_into_the_machine_follow_no_link_of_the_image() {
-    if !docker_or_skip("copies_into_the_machine_follow_no_link_of_the_image") {
-        return;
-    }
+    require_docker();
     let c = Contract::new();
     write_home_manifest(
         &c,

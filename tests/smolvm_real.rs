@@ -8,7 +8,7 @@ mod support;
 
 use std::process::Command;
 
-use support::{Env, docker_or_skip};
+use support::{Env, require_docker};
 
 fn real_smolvm() -> bool {
     let found = Command::new("smolvm")
@@ -35,10 +35,12 @@ impl Drop for Machine<'_> {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn a_shell_bottle_in_a_microvm() {
-    if !real_smolvm() || !docker_or_skip("smolvm_real") {
+    if !real_smolvm() {
         return;
     }
+    require_docker();
     let env = Env::new();
     let slug = env.start_detached(&["shell", "--backend", "smolmachines"]);
     let _machine = Machine(&env, slug.clone());

@@ -19,7 +19,7 @@ mod support;
 use bot_bottle::dashboard::panes::Panes;
 use bot_bottle::tmux::client::{Client, Target};
 use bot_bottle::tmux::control::{PaneId, WindowId};
-use support::{tmux_or_skip, unique};
+use support::{require_tmux, unique};
 
 /// A tmux server on a private socket; killed on drop.
 struct Server {
@@ -223,10 +223,9 @@ const ALL: Leaks = Leaks {
 };
 
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn the_conf_keeps_agent_output_off_the_clipboard_and_the_terminal() {
-    if !tmux_or_skip("the_conf_keeps_agent_output_off_the_clipboard_and_the_terminal") {
-        return;
-    }
+    require_tmux();
     let dir = tempfile::tempdir().unwrap();
     let ours = shipped_conf().display().to_string();
     let cases = [
@@ -265,10 +264,9 @@ fn the_conf_keeps_agent_output_off_the_clipboard_and_the_terminal() {
 /// and renaming back on after it: the panes the dashboard makes still
 /// refuse them (set-clipboard is a server option: theirs to keep off).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 async fn panes_the_dashboard_makes_refuse_passthrough_whatever_the_global() {
-    if !tmux_or_skip("panes_the_dashboard_makes_refuse_passthrough_whatever_the_global") {
-        return;
-    }
+    require_tmux();
     let dir = tempfile::tempdir().unwrap();
     let ours = shipped_conf().display().to_string();
     let conf = conf(

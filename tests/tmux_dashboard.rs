@@ -15,7 +15,7 @@ use bot_bottle::egress::config::EgressConfig;
 use bot_bottle::state::Home;
 use bot_bottle::supervise::proposal::{Decision, Request};
 use bot_bottle::supervise::queue::Queue;
-use support::{Env, bin, docker_or_skip, kill_tmux_server, tmux_or_skip, unique};
+use support::{Env, bin, kill_tmux_server, require_docker, require_tmux, unique};
 
 /// A bot-bottle tmux server of the test's own; killed on drop.
 struct Session {
@@ -310,10 +310,9 @@ fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
 }
 
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn bootstrap_and_a_proposal_brings_the_user_to_the_dashboard() {
-    if !tmux_or_skip("bootstrap_and_a_proposal_brings_the_user_to_the_dashboard") {
-        return;
-    }
+    require_tmux();
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     let s = Session::open_with(
@@ -405,10 +404,9 @@ fn bootstrap_and_a_proposal_brings_the_user_to_the_dashboard() {
 /// right after decides nothing; Enter opens the detail, which approves
 /// only once it has been scrolled to its end, and not by a jump to the end.
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn approving_takes_reading_the_proposal_to_its_end() {
-    if !tmux_or_skip("approving_takes_reading_the_proposal_to_its_end") {
-        return;
-    }
+    require_tmux();
     let fake = Fake::new();
     let s = fake.open();
     let dashboard = s.dashboard();
@@ -494,10 +492,9 @@ fn approving_takes_reading_the_proposal_to_its_end() {
 /// a pause, then a word starting with `a` only asks, and the word typed
 /// on answers no.
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn a_pause_a_approves_nothing() {
-    if !tmux_or_skip("a_pause_a_approves_nothing") {
-        return;
-    }
+    require_tmux();
     let fake = Fake::new();
     let s = fake.open();
     let dashboard = s.dashboard();
@@ -548,10 +545,9 @@ fn a_pause_a_approves_nothing() {
 /// closes the detail; the status line says what replaced it, and the new
 /// one is read from the start.
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn a_withdrawn_proposals_detail_closes_and_says_what_replaced_it() {
-    if !tmux_or_skip("a_withdrawn_proposals_detail_closes_and_says_what_replaced_it") {
-        return;
-    }
+    require_tmux();
     let fake = Fake::new();
     let s = fake.open();
     let dashboard = s.dashboard();
@@ -616,10 +612,9 @@ fn a_withdrawn_proposals_detail_closes_and_says_what_replaced_it() {
 /// `prefix Y` and `prefix N` act on the proposal the status line names,
 /// wherever the cursor is, and Y only opens it.
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn prefix_y_and_n_act_on_the_proposal_the_status_line_names() {
-    if !tmux_or_skip("prefix_y_and_n_act_on_the_proposal_the_status_line_names") {
-        return;
-    }
+    require_tmux();
     let fake = Fake::new();
     let s = fake.open();
     let dashboard = s.dashboard();
@@ -698,12 +693,13 @@ fn prefix_y_and_n_act_on_the_proposal_the_status_line_names() {
 }
 
 #[test]
+#[cfg_attr(
+    any(skip_docker, skip_tmux),
+    ignore = "BOT_BOTTLE_SKIP_DOCKER=1 or BOT_BOTTLE_SKIP_TMUX=1"
+)]
 fn agents_sessions_on_the_right_survive_switching_and_quitting() {
-    if !tmux_or_skip("agents_sessions_on_the_right_survive_switching_and_quitting")
-        || !docker_or_skip("agents_sessions_on_the_right_survive_switching_and_quitting")
-    {
-        return;
-    }
+    require_tmux();
+    require_docker();
     let env = Env::new();
     let first = env.start_detached(&["shell"]);
     let second = env.start_detached(&["shell"]);
@@ -869,11 +865,13 @@ impl Drop for FakeSmolvm {
 }
 
 #[test]
+#[cfg_attr(
+    any(skip_docker, skip_tmux),
+    ignore = "BOT_BOTTLE_SKIP_DOCKER=1 or BOT_BOTTLE_SKIP_TMUX=1"
+)]
 fn the_dashboard_launches_and_stops_a_bottle_on_smolmachines() {
-    let test = "the_dashboard_launches_and_stops_a_bottle_on_smolmachines";
-    if !tmux_or_skip(test) || !docker_or_skip(test) {
-        return;
-    }
+    require_tmux();
+    require_docker();
     let env = Env::new();
     let fake = FakeSmolvm::new(&env);
     let vars = fake.env();
@@ -956,10 +954,9 @@ fn the_dashboard_launches_and_stops_a_bottle_on_smolmachines() {
 }
 
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn the_dashboard_at_rest_runs_nothing() {
-    if !tmux_or_skip("the_dashboard_at_rest_runs_nothing") {
-        return;
-    }
+    require_tmux();
     let fake = Fake::new();
     // The stand-in logs every call; `events` waits, as docker's does.
     std::fs::write(
@@ -1026,12 +1023,13 @@ fn the_dashboard_at_rest_runs_nothing() {
 /// what came of it in the status line. A bad edit is refused with the
 /// reason and changes nothing.
 #[test]
+#[cfg_attr(
+    any(skip_docker, skip_tmux),
+    ignore = "BOT_BOTTLE_SKIP_DOCKER=1 or BOT_BOTTLE_SKIP_TMUX=1"
+)]
 fn e_edits_a_live_bottles_routes_from_the_dashboard() {
-    if !tmux_or_skip("e_edits_a_live_bottles_routes_from_the_dashboard")
-        || !docker_or_skip("e_edits_a_live_bottles_routes_from_the_dashboard")
-    {
-        return;
-    }
+    require_tmux();
+    require_docker();
     let env = Env::new();
     let slug = env.start_detached(&["shell"]);
 
@@ -1184,10 +1182,9 @@ fn e_edits_a_live_bottles_routes_from_the_dashboard() {
 /// `v` in the detail: the whole proposal in $PAGER, in the dashboard's
 /// pane; the dashboard comes back, and reading it there approves nothing.
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn v_shows_the_whole_proposal_in_the_pager() {
-    if !tmux_or_skip("v_shows_the_whole_proposal_in_the_pager") {
-        return;
-    }
+    require_tmux();
     let fake = Fake::new();
     let seen = fake.dir.path().join("paged.txt");
     let pager = fake.dir.path().join("pager");
@@ -1286,12 +1283,11 @@ fn curl_status(proxy: std::net::SocketAddr, url: &str) -> u16 {
 /// routes reload and the same request passes. No suggestion comes for a
 /// host the routes allow, nor for one the operator rejected.
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn a_denied_request_becomes_a_suggestion_that_approved_lets_it_through() {
     use bot_bottle::egress::config::RouteConfig;
     use bot_bottle::egress::proxy::{Bound, Limits, Options};
-    if !tmux_or_skip("a_denied_request_becomes_a_suggestion_that_approved_lets_it_through") {
-        return;
-    }
+    require_tmux();
     let fake = Fake::new();
     let home = Home { root: fake.home() };
     let state = home.bottle(fake.slug);
@@ -1423,10 +1419,9 @@ fn a_denied_request_becomes_a_suggestion_that_approved_lets_it_through() {
 /// A burst of proposals runs the operator's notify command once, with the
 /// proposals as JSON on its stdin.
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn a_burst_of_proposals_is_one_notification() {
-    if !tmux_or_skip("a_burst_of_proposals_is_one_notification") {
-        return;
-    }
+    require_tmux();
     let fake = Fake::new();
     let runs = fake.dir.path().join("notified");
     let script = fake.dir.path().join("notify.sh");

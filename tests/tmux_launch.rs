@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{Env, Tmux, bin, docker_or_skip, tmux_or_skip};
+use support::{Env, Tmux, bin, require_docker, require_tmux};
 
 /// What these tests do with their tmux server (`support::Tmux`).
 impl Tmux {
@@ -60,11 +60,13 @@ const TOGGLE_EXTRA_THEN_DEFAULT: &[&str] = &[
 ];
 
 #[test]
+#[cfg_attr(
+    any(skip_docker, skip_tmux),
+    ignore = "BOT_BOTTLE_SKIP_DOCKER=1 or BOT_BOTTLE_SKIP_TMUX=1"
+)]
 fn the_dashboard_launches_bottles_in_toggle_order_under_a_free_label() {
-    let test = "the_dashboard_launches_bottles_in_toggle_order_under_a_free_label";
-    if !tmux_or_skip(test) || !docker_or_skip(test) {
-        return;
-    }
+    require_tmux();
+    require_docker();
     let env = Env::new();
     with_extra_bottle(&env.proj());
     env.trust();
@@ -217,10 +219,9 @@ fn the_dashboard_launches_bottles_in_toggle_order_under_a_free_label() {
 }
 
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn start_on_a_terminal_asks_the_same_steps() {
-    if !tmux_or_skip("start_on_a_terminal_asks_the_same_steps") {
-        return;
-    }
+    require_tmux();
     let dir = tempfile::tempdir().unwrap();
     let proj = dir.path().join("proj");
     std::fs::create_dir_all(proj.join("sub")).unwrap();
@@ -304,10 +305,9 @@ fn start_on_a_terminal_asks_the_same_steps() {
 /// summary has been on screen a second — trusts it, and its agents are
 /// offered. No docker: a stand-in answers what the dashboard asks.
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn the_dashboards_n_asks_before_using_a_projects_manifest() {
-    if !tmux_or_skip("the_dashboards_n_asks_before_using_a_projects_manifest") {
-        return;
-    }
+    require_tmux();
     let dir = tempfile::tempdir().unwrap();
     let proj = dir.path().join("proj");
     std::fs::create_dir_all(&proj).unwrap();

@@ -12,40 +12,34 @@ use std::sync::{Mutex, MutexGuard};
 /// little for several bottles at once.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// Whether docker tests should run: they must, unless the caller opts out
-/// with BOT_BOTTLE_SKIP_DOCKER=1; a missing engine is a failure.
-pub fn docker_or_skip(test: &str) -> bool {
-    if std::env::var("BOT_BOTTLE_SKIP_DOCKER").is_ok_and(|v| v == "1") {
-        eprintln!("skipped {test}: BOT_BOTTLE_SKIP_DOCKER=1");
-        return false;
-    }
+/// Fails the test unless the docker engine answers. A test that calls it
+/// carries `#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]`:
+/// the opt-out marks it ignored (see build.rs); without it, a missing
+/// engine is a failure.
+pub fn require_docker() {
     let ok = Command::new("docker")
         .args(["info", "--format", "{{.ServerVersion}}"])
         .output()
         .is_ok_and(|o| o.status.success());
     assert!(
         ok,
-        "{test}: the docker engine does not answer; start it, or set BOT_BOTTLE_SKIP_DOCKER=1 to skip"
+        "the docker engine does not answer; start it, or set BOT_BOTTLE_SKIP_DOCKER=1 to skip"
     );
-    true
 }
 
-/// Whether tmux tests should run: they must, unless the caller opts out
-/// with BOT_BOTTLE_SKIP_TMUX=1; a missing tmux is a failure.
-pub fn tmux_or_skip(test: &str) -> bool {
-    if std::env::var("BOT_BOTTLE_SKIP_TMUX").is_ok_and(|v| v == "1") {
-        eprintln!("skipped {test}: BOT_BOTTLE_SKIP_TMUX=1");
-        return false;
-    }
+/// Fails the test unless tmux runs. A test that calls it carries
+/// `#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]`: the
+/// opt-out marks it ignored (see build.rs); without it, a missing tmux is
+/// a failure.
+pub fn require_tmux() {
     let ok = Command::new("tmux")
         .arg("-V")
         .output()
         .is_ok_and(|o| o.status.success());
     assert!(
         ok,
-        "{test}: tmux is missing; install it (scripts/setup does), or set BOT_BOTTLE_SKIP_TMUX=1 to skip"
+        "tmux is missing; install it (scripts/setup does), or set BOT_BOTTLE_SKIP_TMUX=1 to skip"
     );
-    true
 }
 
 /// The static bot-bottle: `BOT_BOTTLE_BIN`, else the release build of
