@@ -20,10 +20,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{
-    Env, Tmux, UPSTREAM_IMAGE, docker, docker_ok, kill_tmux_server, require_docker, require_tmux,
-    search_agent, unique, upstream_certs, upstream_image,
-};
+use support::docker::{Env, docker, docker_ok, search_agent};
+use support::needs::require_tmux;
+use support::tmux::{Tmux, kill_tmux_server};
+use support::unique;
+use support::upstream::{UPSTREAM_IMAGE, upstream_certs, upstream_image};
 
 const MODEL_API: &str = include_str!("agents/model_api.py");
 
@@ -474,7 +475,6 @@ const CODEX_PROMPT: &str = "PROMPTMARK-codex: you are tested end to end.";
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn claude_answers_through_egress_holding_only_a_placeholder() {
-    require_docker();
     let env = Env::new();
     let api = Api::start(
         &env,
@@ -526,13 +526,12 @@ fn claude_answers_through_egress_holding_only_a_placeholder() {
     api.leave(&slug);
     let (code, _, err) = env.run(&["stop", &slug]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(support::leftovers(&slug), (0, 0));
+    assert_eq!(support::docker::leftovers(&slug), (0, 0));
 }
 
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn claude_asks_through_mcp_and_the_approved_route_works() {
-    require_docker();
     let env = Env::new();
     let api = Api::start(
         &env,
@@ -636,7 +635,6 @@ fn claude_asks_through_mcp_and_the_approved_route_works() {
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn claude_transcript_survives_a_failed_session_and_resume_continues_it() {
-    require_docker();
     let env = Env::new();
     // The first turn asks for a tool; `--max-turns 1` then ends the session
     // with an error, after the tool ran. The resumed session's first turn
@@ -663,7 +661,7 @@ fn claude_transcript_survives_a_failed_session_and_resume_continues_it() {
     assert!(err.contains(&format!("bot-bottle resume {slug}")), "{err}");
     let state = env.bottle(&slug);
     assert!(state.transcript().is_file(), "no transcript kept: {err}");
-    assert_eq!(support::leftovers(&slug), (0, 0));
+    assert_eq!(support::docker::leftovers(&slug), (0, 0));
 
     let (_, code, out, err) = attached_session(
         &env,
@@ -688,7 +686,7 @@ fn claude_transcript_survives_a_failed_session_and_resume_continues_it() {
     );
 }
 
-/// What these tests do with their tmux server (`support::Tmux`).
+/// What these tests do with their tmux server (`support::tmux::Tmux`).
 impl Tmux {
     /// A window running `argv` in `cwd` with `vars`, the pane kept after
     /// the command ends (its status then shows).
@@ -836,12 +834,9 @@ fn crash_agent(slug: &str, program: &str) {
 }
 
 #[test]
-#[cfg_attr(
-    any(skip_docker, skip_tmux),
-    ignore = "BOT_BOTTLE_SKIP_DOCKER=1 or BOT_BOTTLE_SKIP_TMUX=1"
-)]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
+#[cfg_attr(all(skip_tmux, not(skip_docker)), ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn codex_answers_and_resumes_its_transcript() {
-    require_docker();
     require_tmux();
     let env = Env::new();
     let api = Api::start(
@@ -866,7 +861,7 @@ fn codex_answers_and_resumes_its_transcript() {
         ("OPENAI_API_KEY".into(), key.clone()),
         ("ANTHROPIC_API_KEY".into(), anthropic.clone()),
     ];
-    let bin = support::bin().to_string_lossy().into_owned();
+    let bin = support::docker::bin().to_string_lossy().into_owned();
     let tmux = Tmux::new("bbtest-agents-tmux");
 
     // A fresh interactive session, as the operator gets it.
@@ -934,12 +929,9 @@ fn codex_answers_and_resumes_its_transcript() {
 }
 
 #[test]
-#[cfg_attr(
-    any(skip_docker, skip_tmux),
-    ignore = "BOT_BOTTLE_SKIP_DOCKER=1 or BOT_BOTTLE_SKIP_TMUX=1"
-)]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
+#[cfg_attr(all(skip_tmux, not(skip_docker)), ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn codex_asks_through_mcp_and_a_resume_with_no_transcript_starts_afresh() {
-    require_docker();
     require_tmux();
     let env = Env::new();
     let api = Api::start(
@@ -963,7 +955,7 @@ fn codex_asks_through_mcp_and_a_resume_with_no_transcript_starts_afresh() {
 
     // `attach` resumes the last session; there is none, so a fresh one.
     let tmux = Tmux::new("bbtest-agents-tmux");
-    let bin = support::bin().to_string_lossy().into_owned();
+    let bin = support::docker::bin().to_string_lossy().into_owned();
     let vars: Vec<(String, String)> = vec![(
         "BOT_BOTTLE_HOME".into(),
         env.home().to_string_lossy().into(),

@@ -1,16 +1,17 @@
 //! Bottles on the real docker engine: launch, list, exec, stop, isolation,
 //! crash and resume, cleanup, concurrent starts. Each test removes what it
-//! made, even when it fails (see `support::Env`).
+//! made, even when it fails (see `support::docker::Env`).
 
 mod support;
 
 use bot_bottle::backend::names;
-use support::{Env, docker, docker_ok, leftovers, require_docker, unique};
+use support::docker::{Env, docker, docker_ok, leftovers};
+use support::needs::require_docker;
+use support::unique;
 
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn detached_launch_list_exec_and_stop_leave_nothing() {
-    require_docker();
     let env = Env::new();
     std::fs::write(env.proj().join("notes.txt"), "copied, not mounted\n").unwrap();
     let slug = env.start_detached(&["shell", "--cwd"]);
@@ -91,7 +92,6 @@ fn detached_launch_list_exec_and_stop_leave_nothing() {
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn the_agent_reaches_nothing_but_its_sidecars() {
-    require_docker();
     let env = Env::new();
     // An "outside" host of the test's own, on another network, listening.
     let network = unique("bbtest-outside");
@@ -208,7 +208,6 @@ fn the_agent_reaches_nothing_but_its_sidecars() {
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn a_crashed_session_keeps_its_state_and_resume_relaunches_it() {
-    require_docker();
     let env = Env::new();
     let (code, _, err) = env.run(&["start", "shell", "--yes", "--", "-c", "exit 3"]);
     assert_eq!(code, 3, "{err}");
@@ -245,7 +244,6 @@ fn a_crashed_session_keeps_its_state_and_resume_relaunches_it() {
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn cleanup_removes_everything_labelled() {
-    require_docker();
     let env = Env::new();
     // cleanup removes every bot-bottle container: refuse to run where some
     // bottle of someone else's would go with it.
@@ -316,7 +314,6 @@ fn cleanup_removes_everything_labelled() {
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn two_concurrent_starts_get_distinct_identities() {
-    require_docker();
     let env = Env::new();
     let spawn = || {
         env.cmd(&["start", "shell", "--yes", "--detach"])
@@ -345,7 +342,6 @@ fn two_concurrent_starts_get_distinct_identities() {
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn a_launch_that_fails_midway_leaves_nothing() {
-    require_docker();
     let env = Env::new();
     env.write(
         "proj/bot-bottle.json",
@@ -423,7 +419,6 @@ fn ctrl_c_during_bring_up_leaves_nothing() {
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn a_failed_image_build_leaves_no_container() {
-    require_docker();
     let env = Env::new();
     let marker = unique("bbtest-failed-step");
     env.write(
@@ -449,7 +444,6 @@ fn a_failed_image_build_leaves_no_container() {
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn a_cli_image_that_can_get_no_cli_fails_in_one_line_and_leaves_nothing() {
-    require_docker();
     let env = Env::new();
     // A Dockerfile of its own (so an image of this content never exists)
     // that asks for Claude Code, on a host where npm and pip both fail.

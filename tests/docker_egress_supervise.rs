@@ -12,10 +12,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{
-    Env, UPSTREAM_IMAGE, docker_ok, require_docker, search_agent, unique, upstream_certs,
-    upstream_image,
-};
+use support::docker::{Env, docker_ok, search_agent};
+use support::needs::require_docker;
+use support::unique;
+use support::upstream::{UPSTREAM_IMAGE, upstream_certs, upstream_image};
 
 /// Answers every request with its path and the names of its headers, and
 /// logs it whole (header values too) to /log/seen.jsonl: the egress cuts a
@@ -222,7 +222,6 @@ fn curl_code(env: &Env, slug: &str, url: &str) -> String {
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn routes_credentials_and_proposals_end_to_end() {
-    require_docker();
     let env = Env::new();
     let upstream = start_upstream(
         &env,
@@ -448,7 +447,7 @@ fn routes_credentials_and_proposals_end_to_end() {
     ]);
     let (code, _, err) = env.run(&["stop", &slug]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(support::leftovers(&slug), (0, 0));
+    assert_eq!(support::docker::leftovers(&slug), (0, 0));
 }
 
 /// Images a test made on the engine (and tags it caused), removed when
@@ -496,7 +495,7 @@ impl Drop for Images {
             .iter()
             .rev()
         {
-            let _ = support::docker(&["rmi", tag]);
+            let _ = support::docker::docker(&["rmi", tag]);
         }
     }
 }
@@ -630,7 +629,7 @@ fn capability_block_rebuilds_the_bottle_on_resume() {
     assert_eq!(out.trim(), format!("bot-bottle resume {slug}"));
     let _ = call.join_within(Duration::from_secs(30));
     assert_eq!(
-        support::leftovers(&slug),
+        support::docker::leftovers(&slug),
         (0, 0),
         "the bottle is taken down"
     );
@@ -648,7 +647,7 @@ fn capability_block_rebuilds_the_bottle_on_resume() {
     );
 
     // The name goes; the pinned image stays, and nothing is pulled.
-    assert!(support::docker(&["rmi", &listed]).status.success());
+    assert!(support::docker::docker(&["rmi", &listed]).status.success());
     let (code, out, err) = env.run(&["resume", &slug, "--yes", "--detach"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), slug);

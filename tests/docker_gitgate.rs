@@ -10,10 +10,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{
-    Env, UPSTREAM_IMAGE, docker_ok, require_docker, search_agent, unique, upstream_certs,
-    upstream_image,
-};
+use support::docker::{Env, docker_ok, search_agent};
+use support::unique;
+use support::upstream::{UPSTREAM_IMAGE, upstream_certs, upstream_image};
 
 const UPSTREAM_SERVER: &str = include_str!("gitgate/upstream.py");
 
@@ -115,7 +114,6 @@ fn push_proposal(env: &Env, branch: &str) -> String {
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn pushes_land_as_branches_and_the_checks_hold() {
-    require_docker();
     let env = Env::new();
     operator_repo(&env);
     let key_canary = unique("not-a-real-key");
@@ -387,7 +385,6 @@ fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn pushes_go_upstream_only_for_allowed_branches() {
-    require_docker();
     let env = Env::new();
     operator_repo(&env);
     let token = format!("x-access-token:{}", unique("gitup-secret"));

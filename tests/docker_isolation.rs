@@ -28,7 +28,10 @@ use isolation::probes::{
 };
 use isolation::report::Report;
 use serde_json::Value;
-use support::{Env, UPSTREAM_IMAGE, container_ips, docker_ok, require_docker, unique};
+use support::docker::{Env, container_ips, docker_ok};
+use support::needs::require_docker;
+use support::unique;
+use support::upstream::UPSTREAM_IMAGE;
 
 const UPSTREAM_PY: &str = include_str!("isolation/upstream.py");
 
@@ -65,9 +68,10 @@ fn isolation_under_runc() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 #[cfg_attr(
-    any(skip_docker, skip_gvisor),
-    ignore = "BOT_BOTTLE_SKIP_DOCKER=1 or BOT_BOTTLE_SKIP_GVISOR=1"
+    all(skip_gvisor, not(skip_docker)),
+    ignore = "BOT_BOTTLE_SKIP_GVISOR=1"
 )]
 fn isolation_under_runsc() {
     require_docker();
@@ -181,9 +185,9 @@ struct World {
 
 impl World {
     fn build(env: &Env, runtime: Runtime, port: u16) -> World {
-        support::upstream_image();
+        support::upstream::upstream_image();
         let certs = env.dir.path().join("upstream-certs");
-        let ca = support::upstream_certs(&certs, NAMES);
+        let ca = support::upstream::upstream_certs(&certs, NAMES);
         std::fs::write(env.proj().join("test-ca.pem"), ca).unwrap();
         std::fs::write(certs.join("upstream.py"), UPSTREAM_PY).unwrap();
         let up_log = env.dir.path().join("upstream-log");

@@ -10,7 +10,8 @@ use bot_bottle::backend::names;
 use bot_bottle::supervise::proposal::Request;
 use bot_bottle::supervise::queue::Queue;
 use serde_json::Value;
-use support::{Env, docker_ok, leftovers, require_docker};
+use support::docker::{Env, docker_ok, leftovers};
+use support::needs::require_docker;
 
 fn inspect(container: &str, format: &str) -> String {
     docker_ok(&["inspect", "--format", format, container])
@@ -19,7 +20,6 @@ fn inspect(container: &str, format: &str) -> String {
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn limits_and_the_sealed_network_are_what_docker_runs() {
-    require_docker();
     let env = Env::new();
     env.write(
         "proj/bot-bottle.json",
@@ -100,7 +100,6 @@ fn limits_and_the_sealed_network_are_what_docker_runs() {
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn stop_removes_networks_another_container_still_uses() {
-    require_docker();
     let env = Env::new();
     let slug = env.start_detached(&["shell"]);
     // A bystander on the bottle's outside network: compose alone skips a
@@ -156,7 +155,6 @@ fn proxy_status(env: &Env, slug: &str, url: &str) -> String {
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn approvals_survive_a_capability_rebuild_and_resume() {
-    require_docker();
     let env = Env::new();
     let slug = env.start_detached(&["shell"]);
     let state = env.bottle(&slug);
@@ -255,7 +253,6 @@ fn approvals_survive_a_capability_rebuild_and_resume() {
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn an_oversized_transcript_is_cut_and_reported() {
-    require_docker();
     let env = Env::new();
     // A stand-in `claude` that fills its transcript folder past the limit,
     // then fails, so the bottle is kept and its transcript snapshotted.

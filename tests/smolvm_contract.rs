@@ -20,10 +20,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{
-    Env, UPSTREAM_IMAGE, container_ips, docker, docker_ok, leftovers, require_docker, search_agent,
-    unique, upstream_image,
-};
+use support::docker::{Env, container_ips, docker, docker_ok, leftovers, search_agent};
+use support::unique;
+use support::upstream::{UPSTREAM_IMAGE, upstream_image};
 
 /// The label the fake puts on each machine's container.
 const FAKE_LABEL: &str = "dev.bot-bottle.fake-smolvm";
@@ -391,7 +390,6 @@ fn write_contract_manifest(c: &Contract) {
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn a_bottle_on_smolmachines_launches_lists_execs_reaches_egress_and_stops() {
-    require_docker();
     let c = Contract::new();
     write_contract_manifest(&c);
     let token = canary();
@@ -554,7 +552,6 @@ fn a_bottle_on_smolmachines_launches_lists_execs_reaches_egress_and_stops() {
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn a_crashed_session_on_smolmachines_is_kept_and_resumed_there() {
-    require_docker();
     let c = Contract::new();
     let (code, _, err) = c.run(&[
         "start",
@@ -610,7 +607,6 @@ fn a_crashed_session_on_smolmachines_is_kept_and_resumed_there() {
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn cleanup_plans_and_removes_machines_and_their_bundles() {
-    require_docker();
     let c = Contract::new();
     // cleanup removes every bot-bottle container: refuse to run where some
     // bottle of someone else's would go with it.
@@ -674,7 +670,6 @@ fn cleanup_plans_and_removes_machines_and_their_bundles() {
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn without_smolvm_the_backend_says_how_to_get_it_and_the_rest_works() {
-    require_docker();
     let c = Contract::new();
     // PATH without any folder that holds a smolvm.
     let path: Vec<String> = std::env::var("PATH")
@@ -905,7 +900,6 @@ impl Nameserver {
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn the_microvm_resolves_only_its_sidecars_and_reaches_no_resolver_of_the_host() {
-    require_docker();
     let c = Contract::new();
     let ns = Nameserver::start(&c);
     let resolv = c.env.dir.path().join("host-resolv.conf");
@@ -1039,7 +1033,6 @@ fn http_status(addr: &str, request: &str) -> u16 {
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn a_host_process_cannot_use_the_sidecars_and_the_agent_can() {
-    require_docker();
     let c = Contract::new();
     write_home_manifest(
         &c,
@@ -1268,7 +1261,6 @@ fn run_bounded(mut cmd: Command, bound: Duration) -> Option<(i32, String)> {
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn the_transcript_snapshot_is_bounded_by_what_the_host_counts() {
-    require_docker();
     let c = Contract::new();
     write_home_manifest(
         &c,
@@ -1508,7 +1500,6 @@ async fn egress_with_a_bottle_key_serves_only_its_holder() {
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn copies_into_the_machine_follow_no_link_of_the_image() {
-    require_docker();
     let c = Contract::new();
     write_home_manifest(
         &c,

@@ -8,7 +8,7 @@ mod support;
 
 use std::process::Command;
 
-use support::{Env, require_docker};
+use support::docker::Env;
 
 fn real_smolvm() -> bool {
     let found = Command::new("smolvm")
@@ -40,7 +40,6 @@ fn a_shell_bottle_in_a_microvm() {
     if !real_smolvm() {
         return;
     }
-    require_docker();
     let env = Env::new();
     let slug = env.start_detached(&["shell", "--backend", "smolmachines"]);
     let _machine = Machine(&env, slug.clone());

@@ -19,7 +19,8 @@ mod support;
 use bot_bottle::dashboard::panes::Panes;
 use bot_bottle::tmux::client::{Client, Target};
 use bot_bottle::tmux::control::{PaneId, WindowId};
-use support::{require_tmux, unique};
+use support::needs::require_tmux;
+use support::unique;
 
 /// A tmux server on a private socket; killed on drop.
 struct Server {

@@ -15,7 +15,10 @@ use bot_bottle::egress::config::EgressConfig;
 use bot_bottle::state::Home;
 use bot_bottle::supervise::proposal::{Decision, Request};
 use bot_bottle::supervise::queue::Queue;
-use support::{Env, bin, kill_tmux_server, require_docker, require_tmux, unique};
+use support::docker::{Env, bin};
+use support::needs::require_tmux;
+use support::tmux::kill_tmux_server;
+use support::unique;
 
 /// A bot-bottle tmux server of the test's own; killed on drop.
 struct Session {
@@ -693,13 +696,10 @@ fn prefix_y_and_n_act_on_the_proposal_the_status_line_names() {
 }
 
 #[test]
-#[cfg_attr(
-    any(skip_docker, skip_tmux),
-    ignore = "BOT_BOTTLE_SKIP_DOCKER=1 or BOT_BOTTLE_SKIP_TMUX=1"
-)]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
+#[cfg_attr(all(skip_tmux, not(skip_docker)), ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn agents_sessions_on_the_right_survive_switching_and_quitting() {
     require_tmux();
-    require_docker();
     let env = Env::new();
     let first = env.start_detached(&["shell"]);
     let second = env.start_detached(&["shell"]);
@@ -865,13 +865,10 @@ impl Drop for FakeSmolvm {
 }
 
 #[test]
-#[cfg_attr(
-    any(skip_docker, skip_tmux),
-    ignore = "BOT_BOTTLE_SKIP_DOCKER=1 or BOT_BOTTLE_SKIP_TMUX=1"
-)]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
+#[cfg_attr(all(skip_tmux, not(skip_docker)), ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn the_dashboard_launches_and_stops_a_bottle_on_smolmachines() {
     require_tmux();
-    require_docker();
     let env = Env::new();
     let fake = FakeSmolvm::new(&env);
     let vars = fake.env();
@@ -1023,26 +1020,23 @@ fn the_dashboard_at_rest_runs_nothing() {
 /// what came of it in the status line. A bad edit is refused with the
 /// reason and changes nothing.
 #[test]
-#[cfg_attr(
-    any(skip_docker, skip_tmux),
-    ignore = "BOT_BOTTLE_SKIP_DOCKER=1 or BOT_BOTTLE_SKIP_TMUX=1"
-)]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
+#[cfg_attr(all(skip_tmux, not(skip_docker)), ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn e_edits_a_live_bottles_routes_from_the_dashboard() {
     require_tmux();
-    require_docker();
     let env = Env::new();
     let slug = env.start_detached(&["shell"]);
 
     // Outside the bottle: a server of the test's own (the sidecar image's
     // supervise server), reachable from egress as outside.test.
-    let sidecar = support::docker_ok(&[
+    let sidecar = support::docker::docker_ok(&[
         "inspect",
         "--format",
         "{{.Config.Image}}",
         &names::container(&slug, "egress"),
     ]);
     let target = unique("bbtest-outside");
-    support::docker_ok(&[
+    support::docker::docker_ok(&[
         "run",
         "-d",
         "--name",

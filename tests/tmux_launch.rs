@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{Env, Tmux, bin, require_docker, require_tmux};
+use support::docker::{Env, bin};
+use support::needs::require_tmux;
+use support::tmux::Tmux;
 
-/// What these tests do with their tmux server (`support::Tmux`).
+/// What these tests do with their tmux server (`support::tmux::Tmux`).
 impl Tmux {
     fn screen(&self, pane: &str) -> String {
         self.run(&["capture-pane", "-p", "-J", "-t", pane])
@@ -60,13 +62,10 @@ const TOGGLE_EXTRA_THEN_DEFAULT: &[&str] = &[
 ];
 
 #[test]
-#[cfg_attr(
-    any(skip_docker, skip_tmux),
-    ignore = "BOT_BOTTLE_SKIP_DOCKER=1 or BOT_BOTTLE_SKIP_TMUX=1"
-)]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
+#[cfg_attr(all(skip_tmux, not(skip_docker)), ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn the_dashboard_launches_bottles_in_toggle_order_under_a_free_label() {
     require_tmux();
-    require_docker();
     let env = Env::new();
     with_extra_bottle(&env.proj());
     env.trust();

@@ -9,7 +9,7 @@ use base64::Engine as _;
 
 use super::host::{host_addresses, hostname};
 use super::probes::{Expect, Probes, q, url_host};
-use crate::support::container_ips;
+use crate::support::docker::container_ips;
 use crate::{
     CATCH_PORT, MCP_PORT, METADATA_IP, PROXY_PORT, Runtime, UPSTREAM_CATCH, World, broadcast_of,
     random_alnum,

@@ -1,0 +1,287 @@
+//! The tests that drive the real docker engine: the static binary, a
+//! private `BOT_BOTTLE_HOME` per test, looking into containers, and
+//! cleanup of everything a test made, even when it fails.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
+
+use super::succeed;
+
+/// Docker tests run one at a time: `cleanup` is global, and two cores are
+/// little for several bottles at once.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// The static bot-bottle: `BOT_BOTTLE_BIN`, else the release build of
+/// `scripts/build`.
+pub fn bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("BOT_BOTTLE_BIN") {
+        return PathBuf::from(path);
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/x86_64-unknown-linux-gnu/release/bot-bottle");
+    assert!(
+        path.exists(),
+        "no static bot-bottle at {}: run scripts/build (scripts/test does), or set BOT_BOTTLE_BIN",
+        path.display()
+    );
+    path
+}
+
+pub fn docker(args: &[&str]) -> Output {
+    Command::new("docker").args(args).output().unwrap()
+}
+
+pub fn docker_ok(args: &[&str]) -> String {
+    succeed(Command::new("docker").args(args)).trim().to_owned()
+}
+
+/// A test's own `BOT_BOTTLE_HOME` and working directory; on drop, takes
+/// down its bottles and removes what it made. It needs the docker engine
+/// (`needs::require_docker`), so a test that makes one carries
+/// `#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]`.
+pub struct Env {
+    _serial: MutexGuard<'static, ()>,
+    pub dir: tempfile::TempDir,
+    slugs: Mutex<Vec<String>>,
+    containers: Mutex<Vec<String>>,
+    networks: Mutex<Vec<String>>,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        super::needs::require_docker();
+        let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("proj")).unwrap();
+        let base = Command::new("docker")
+            .args(["image", "inspect", "debian:bookworm-slim"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(
+            base.success(),
+            "the base image is missing: run `bot-bottle image bootstrap` (scripts/test does)"
+        );
+        Env {
+            _serial: serial,
+            dir,
+            slugs: Mutex::new(Vec::new()),
+            containers: Mutex::new(Vec::new()),
+            networks: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// A bottle's state folder in this test's home.
+    pub fn bottle(&self, slug: &str) -> bot_bottle::state::BottleDir {
+        bot_bottle::state::Home { root: self.home() }.bottle(slug)
+    }
+
+    pub fn proj(&self) -> PathBuf {
+        self.dir.path().join("proj")
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin());
+        cmd.args(args)
+            .current_dir(self.proj())
+            .env("BOT_BOTTLE_HOME", self.home())
+            .env_remove("BOT_BOTTLE_DRY_RUN")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs bot-bottle; returns (exit code, stdout, stderr).
+    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.cmd(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `start … --yes --detach`; returns the identity.
+    pub fn start_detached(&self, extra: &[&str]) -> String {
+        let mut args = vec!["start"];
+        args.extend_from_slice(extra);
+        args.extend(["--yes", "--detach"]);
+        let (code, out, err) = self.run(&args);
+        assert_eq!(code, 0, "start failed: {err}");
+        let slug = out.trim().to_owned();
+        assert!(
+            !slug.is_empty() && !slug.contains('\n'),
+            "start printed more than the identity: {out:?}"
+        );
+        self.track(&slug);
+        slug
+    }
+
+    pub fn track(&self, slug: &str) {
+        self.slugs.lock().unwrap().push(slug.to_owned());
+    }
+
+    pub fn track_container(&self, name: &str) {
+        self.containers.lock().unwrap().push(name.to_owned());
+    }
+
+    pub fn track_network(&self, name: &str) {
+        self.networks.lock().unwrap().push(name.to_owned());
+    }
+
+    /// `start … --yes --detach` with variables set in bot-bottle's
+    /// environment (a route's token, `BOT_BOTTLE_RUNTIME`), or removed
+    /// from it (`None`); returns the identity.
+    pub fn start_detached_with(&self, extra: &[&str], vars: &[(&str, Option<&str>)]) -> String {
+        let mut args = vec!["start"];
+        args.extend_from_slice(extra);
+        args.extend(["--yes", "--detach"]);
+        let mut cmd = self.cmd(&args);
+        for (k, v) in vars {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        // Tracked before the check: a start that printed its identity and
+        // then failed still leaves a bottle to take down.
+        if !stdout.is_empty() && !stdout.contains('\n') {
+            self.track(&stdout);
+        }
+        assert!(
+            out.status.success(),
+            "start {extra:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !stdout.is_empty() && !stdout.contains('\n'),
+            "start printed more than the identity: {stdout:?}"
+        );
+        stdout
+    }
+
+    /// `exec SLUG -- sh -c SCRIPT`; returns (exit code, stdout).
+    pub fn sh(&self, slug: &str, script: &str) -> (i32, String) {
+        let (code, out, _) = self.run(&["exec", slug, "--", "sh", "-c", script]);
+        (code, out)
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let path = self.dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// `bot-bottle trust --yes` in the project: the operator trusts its
+    /// manifest as the test wrote it (so write the files it names first).
+    pub fn trust(&self) {
+        succeed(&mut self.cmd(&["trust", "--yes"]));
+    }
+
+    /// `routes edit SLUG` with `editor` as $EDITOR; it must succeed.
+    pub fn edit_routes(&self, slug: &str, editor: &str) {
+        succeed(self.cmd(&["routes", "edit", slug]).env("EDITOR", editor));
+    }
+
+    /// No bottle's state folder is left in this test's home.
+    pub fn assert_no_state(&self) {
+        let state: Vec<_> =
+            std::fs::read_dir(bot_bottle::state::Home { root: self.home() }.state_root())
+                .map(|d| d.flatten().collect())
+                .unwrap_or_default();
+        assert!(state.is_empty(), "state left behind: {state:?}");
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        // The test's own containers first: one joined to a bottle's network
+        // would keep compose from removing that network.
+        for name in self
+            .containers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = docker(&["rm", "--force", name]);
+        }
+        for slug in self.slugs.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = Command::new("docker")
+                .args([
+                    "compose",
+                    "-p",
+                    &bot_bottle::backend::names::project(slug),
+                    "down",
+                    "--volumes",
+                    "--timeout",
+                    "1",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        for name in self
+            .networks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = docker(&["network", "rm", name]);
+        }
+    }
+}
+
+/// Labelled containers and networks of a bottle that are still there.
+pub fn leftovers(slug: &str) -> (usize, usize) {
+    let filter = format!("label=dev.bot-bottle.slug={slug}");
+    let count = |s: String| s.lines().filter(|l| !l.is_empty()).count();
+    (
+        count(docker_ok(&["ps", "--all", "--quiet", "--filter", &filter])),
+        count(docker_ok(&[
+            "network", "ls", "--quiet", "--filter", &filter,
+        ])),
+    )
+}
+
+/// A container's address on each of its networks: (network, IPv4).
+pub fn container_ips(container: &str) -> Vec<(String, String)> {
+    docker_ok(&[
+        "inspect",
+        "--format",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{$v.IPAddress}}\n{{end}}",
+        container,
+    ])
+    .lines()
+    .filter_map(|l| l.split_once(' '))
+    .filter(|(_, ip)| !ip.is_empty())
+    .map(|(n, ip)| (n.to_owned(), ip.to_owned()))
+    .collect()
+}
+
+/// The agent's environment, every process's environment and command line,
+/// and the files holding `needle`. The needle goes in on stdin, so no
+/// command line of the search holds it.
+pub fn search_agent(agent: &str, needle: &str) -> String {
+    let mut check = Command::new("docker")
+        .args([
+            "exec", "-i", "-u", "0", agent, "sh", "-c",
+            "read -r needle; env; cat /proc/*/environ /proc/*/cmdline 2>/dev/null | tr '\\0' '\\n'; \
+             printf '%s' \"$needle\" | grep -rlsF -f - --exclude-dir=proc --exclude-dir=sys /; true",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        writeln!(check.stdin.take().unwrap(), "{needle}").unwrap();
+    }
+    String::from_utf8_lossy(&check.wait_with_output().unwrap().stdout).into_owned()
+}
