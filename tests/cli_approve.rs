@@ -7,42 +7,42 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use assert_cmd::Command;
 use bot_bottle::egress::config::{EgressConfig, RouteConfig};
 use bot_bottle::state::Home;
 use bot_bottle::supervise::proposal::{Decision, Request};
 use bot_bottle::supervise::queue::Queue;
 use serde_json::Value;
 
+mod support;
+
+use support::cli::CliEnv;
+use support::fake;
+
 const SLUG: &str = "dev-aaaaa";
 
 struct Env {
-    dir: tempfile::TempDir,
+    cli: CliEnv,
 }
 
 impl Env {
     /// A home with one bottle whose live routes allow `a.example.org`.
     fn new() -> Env {
-        let env = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let docker = env.dir.path().join("fake-docker");
-        fs::write(
-            &docker,
-            format!(
+        let cli = CliEnv::new();
+        fake::script(
+            &cli.docker(),
+            &format!(
                 "#!/bin/sh\necho \"$*\" >> '{}'\n",
-                env.dir.path().join("docker.log").display()
+                cli.dir.path().join("docker.log").display()
             ),
-        )
-        .unwrap();
-        fs::set_permissions(&docker, fs::Permissions::from_mode(0o755)).unwrap();
+        );
+        let env = Env { cli };
         env.set_routes(&[("a.example.org", &[])]);
         env
     }
 
     fn home(&self) -> Home {
         Home {
-            root: self.dir.path().join("home"),
+            root: self.cli.home(),
         }
     }
 
@@ -77,7 +77,7 @@ impl Env {
     }
 
     fn reloads(&self) -> usize {
-        fs::read_to_string(self.dir.path().join("docker.log"))
+        fs::read_to_string(self.cli.dir.path().join("docker.log"))
             .unwrap_or_default()
             .lines()
             .filter(|l| l.starts_with("kill --signal HUP"))
@@ -86,16 +86,7 @@ impl Env {
 
     /// (exit code, stdout, stderr)
     fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::cargo_bin("bot-bottle")
-            .unwrap()
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap())
-            .env("HOME", self.dir.path())
-            .env("BOT_BOTTLE_HOME", &self.home().root)
-            .env("BOT_BOTTLE_DOCKER", self.dir.path().join("fake-docker"))
-            .output()
-            .unwrap();
+        let out = self.cli.cmd(args).output().unwrap();
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -170,7 +170,6 @@ const DOCTOR_HINT: &str = "  hint: run `bot-bottle doctor` to check this machine
 
 #[test]
 fn a_failed_start_points_at_doctor() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     // No docker: no backend.
     let (stderr, code) = start(dir.path(), &dir.path().join("no-docker"));
@@ -183,12 +182,10 @@ fn a_failed_start_points_at_doctor() {
     // A docker whose engine does not answer (but for `info`): compose fails,
     // and its own hint comes first.
     let fake = dir.path().join("fake-docker");
-    std::fs::write(
+    support::fake::script(
         &fake,
         "#!/bin/sh\ncase \"$1\" in info) echo '{\"runc\":{}}'; echo 2 ;; *) echo 'Cannot connect to the Docker daemon' >&2; exit 1 ;; esac\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let (stderr, code) = start(dir.path(), &fake);
     assert_eq!(code, Some(1), "{stderr}");
     let lines: Vec<&str> = stderr.lines().collect();

@@ -459,9 +459,7 @@ fn a_cli_image_that_can_get_no_cli_fails_in_one_line_and_leaves_nothing() {
     );
     env.trust();
     let fail = env.dir.path().join("fail");
-    std::fs::write(&fail, "#!/bin/sh\necho \"no network here\" >&2\nexit 1\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&fail, std::fs::Permissions::from_mode(0o755)).unwrap();
+    support::fake::script(&fail, "#!/bin/sh\necho \"no network here\" >&2\nexit 1\n");
     let child = env
         .cmd(&["start", "nocli", "--yes", "--detach"])
         .env("BOT_BOTTLE_NPM", &fail)

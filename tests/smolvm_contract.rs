@@ -1407,12 +1407,7 @@ async fn egress_with_a_bottle_key_serves_only_its_holder() {
         let mut got = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut got)).await;
         let text = String::from_utf8_lossy(&got).into_owned();
-        let code = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        (code, text)
+        (support::http::status(&text), text)
     }
     let basic = |password: &str| {
         use base64::Engine as _;

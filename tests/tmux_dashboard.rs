@@ -230,16 +230,13 @@ impl Fake {
         )
         .unwrap();
         let docker = fake.docker();
-        std::fs::write(
+        support::fake::script(
             &docker,
-            format!(
+            &format!(
                 "#!/bin/sh\necho \"$*\" >> '{}'\n",
                 fake.docker_log().display()
             ),
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
+        );
         fake
     }
 
@@ -1073,19 +1070,16 @@ fn e_edits_a_live_bottles_routes_from_the_dashboard() {
     let mode = env.dir.path().join("mode");
     let editor = env.dir.path().join("editor");
     let route = r#"{"host": "outside.test", "allow_private_addresses": true}"#;
-    std::fs::write(
+    support::fake::script(
         &editor,
-        format!(
+        &format!(
             "#!/bin/sh\ncase \"$(cat '{mode}')\" in\n\
              good) sed -i -e 's#\"routes\": \\[\\]#\"routes\": [{route}]#; t' -e 's#\"routes\": \\[#\"routes\": [{route},#' \"$1\" ;;\n\
              bad) sed -i 's#\"outside.test\"#\"https://outside.test/x\"#' \"$1\" ;;\n\
              esac\n",
             mode = mode.display()
         ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     std::fs::write(&mode, "good").unwrap();
 
     let s = Session::open_with(
@@ -1182,13 +1176,10 @@ fn v_shows_the_whole_proposal_in_the_pager() {
     let fake = Fake::new();
     let seen = fake.dir.path().join("paged.txt");
     let pager = fake.dir.path().join("pager");
-    std::fs::write(
+    support::fake::script(
         &pager,
-        format!("#!/bin/sh\ncp \"$1\" '{}'\n", seen.display()),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&pager, std::fs::Permissions::from_mode(0o755)).unwrap();
+        &format!("#!/bin/sh\ncp \"$1\" '{}'\n", seen.display()),
+    );
     let s = fake.open_with(&[("PAGER", &pager)]);
     let dashboard = s.dashboard();
     let p = fake
@@ -1419,13 +1410,10 @@ fn a_burst_of_proposals_is_one_notification() {
     let fake = Fake::new();
     let runs = fake.dir.path().join("notified");
     let script = fake.dir.path().join("notify.sh");
-    std::fs::write(
+    support::fake::script(
         &script,
-        format!("#!/bin/sh\ncat >> '{0}'\necho >> '{0}'\n", runs.display()),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        &format!("#!/bin/sh\ncat >> '{0}'\necho >> '{0}'\n", runs.display()),
+    );
     let s = Session::open_with(
         &fake.home(),
         fake.dir.path(),

@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -234,8 +233,7 @@ fn start_on_a_terminal_asks_the_same_steps() {
     // A docker that answers only `docker info` (a dry run asks nothing else
     // that matters; listing what runs fails, so no label is taken).
     let fake = dir.path().join("fake-docker");
-    std::fs::write(&fake, "#!/bin/sh\necho '{\"runc\":{\"path\":\"runc\"}}'\n").unwrap();
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    support::fake::script(&fake, support::fake::DOCKER_INFO_RUNC);
     let s = Tmux::new("bbtest-launch");
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_bot-bottle"));
     let command = format!(
@@ -318,12 +316,10 @@ fn the_dashboards_n_asks_before_using_a_projects_manifest() {
     )
     .unwrap();
     let fake = dir.path().join("fake-docker");
-    std::fs::write(
+    support::fake::script(
         &fake,
         "#!/bin/sh\ncase \"$1\" in info) echo '{\"runc\":{\"path\":\"runc\"}}' ;; esac\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let home = dir.path().join("home");
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_bot-bottle"));
     let open = |s: &Tmux| -> String {

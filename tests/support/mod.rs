@@ -7,14 +7,20 @@
 //! - `upstream`: the image and certificates of the upstream containers
 //!   docker tests put behind a bottle;
 //! - `tmux`: a tmux server of the test's own;
+//! - `cli`: a test folder for running bot-bottle without an engine;
+//! - `fake`: stand-ins for docker, an editor, a pager, a hook;
+//! - `http`: reading a raw HTTP/1.1 response;
 //!
-//! and, here, the two that every kind of test uses.
+//! and, here, the few that every kind of test uses.
 //!
 //! Each test file is its own crate and uses part of this module.
 
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod docker;
+pub mod fake;
+pub mod http;
 pub mod needs;
 pub mod tmux;
 pub mod upstream;
@@ -41,4 +47,16 @@ pub fn unique(prefix: &str) -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)
     )
+}
+
+/// A fixed pseudo-random sequence (xorshift64 from `seed`): bytes taken
+/// from it do not compress, and are the same on every run.
+pub fn xorshift(seed: u64) -> impl Iterator<Item = u64> {
+    let mut state = seed;
+    std::iter::repeat_with(move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    })
 }
