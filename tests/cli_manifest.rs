@@ -6,7 +6,7 @@ use std::fs;
 
 mod support;
 
-use support::cli::CliEnv;
+use support::cli::{CliEnv, stdout_ok};
 
 /// The operator's own manifest: an error in it stops every start (a
 /// project's never does: see `tests/cli_trust.rs`).
@@ -408,13 +408,7 @@ fn dry_run_on_a_fresh_machine_prints_the_preflight_and_leaves_nothing() {
     let env = CliEnv::new();
     let before = env.tree();
     let out = env.cmd(&["start", "shell", "--dry-run"]).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = stdout_ok(out);
     assert!(stdout.contains("agent     shell (shell)"), "{stdout}");
     assert!(stdout.contains("backend   docker"), "{stdout}");
     assert!(stdout.contains("image     bot-bottle-agent:"), "{stdout}");
@@ -431,13 +425,7 @@ fn dry_run_from_the_environment_and_args_after_the_separator() {
         .env("BOT_BOTTLE_DRY_RUN", "1")
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = stdout_ok(out);
     assert!(stdout.contains("command   bash -c 'exit 3'"), "{stdout}");
     assert!(!env.home().exists());
 }
@@ -460,13 +448,7 @@ fn user_manifests_compose_with_the_defaults() {
         .env("GH_TOKEN", "secret-value")
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = stdout_ok(out);
     assert!(stdout.contains("bottles   default + gh"), "{stdout}");
     assert!(
         stdout.contains("api.github.com /repos/ [token from $GH_TOKEN]"),
@@ -584,13 +566,7 @@ fn dry_run_on_smolmachines_shows_the_microvm_and_what_it_reaches() {
         .env("BOT_BOTTLE_SMOLVM", &smolvm)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = stdout_ok(out);
     assert!(
         stdout.contains("backend   smolmachines (the agent in a microVM by smolvm"),
         "{stdout}"

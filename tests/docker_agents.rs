@@ -20,9 +20,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::docker::{Env, docker, docker_ok, search_agent};
+use support::docker::{Env, assert_search_works, docker, docker_ok, search_agent};
 use support::needs::require_tmux;
-use support::tmux::{Tmux, kill_tmux_server};
+use support::tmux::Tmux;
 use support::unique;
 use support::upstream::{UPSTREAM_IMAGE, upstream_certs, upstream_image};
 
@@ -363,19 +363,7 @@ fn attached_session(
 /// process, any file, nor in `docker inspect` or the compose file.
 fn assert_key_hidden(env: &Env, slug: &str, key: &str) {
     let agent = names::container(slug, "agent");
-    let canary = unique("canary");
-    docker_ok(&[
-        "exec",
-        &agent,
-        "sh",
-        "-c",
-        &format!("echo {canary} > /tmp/canary"),
-    ]);
-    let seen = search_agent(&agent, &canary);
-    assert!(
-        seen.contains("BOT_BOTTLE_SLUG=") && seen.contains("/tmp/canary"),
-        "the search itself is broken: {seen}"
-    );
+    assert_search_works(&agent);
     assert!(
         !search_agent(&agent, key).contains(key),
         "the real key is visible in the agent container"
@@ -768,30 +756,24 @@ impl Tmux {
 /// The operator's bot-bottle tmux session (`bot-bottle --detach`, on a
 /// socket of the test's own; killed on drop), for what its dashboard shows.
 struct Dashboard {
-    socket: String,
+    server: Tmux,
 }
 
 impl Dashboard {
     fn open(env: &Env) -> Dashboard {
         let dashboard = Dashboard {
-            socket: unique("bbtest-agents-dash"),
+            server: Tmux::new("bbtest-agents-dash"),
         };
         support::succeed(
             env.cmd(&["--detach"])
-                .env("BOT_BOTTLE_TMUX_SOCKET", &dashboard.socket)
+                .env("BOT_BOTTLE_TMUX_SOCKET", &dashboard.server.socket)
                 .env_remove("TMUX"),
         );
         dashboard
     }
 
     fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+        self.server.run(args)
     }
 
     fn wait_for(&self, what: &str, limit: Duration) {
@@ -814,12 +796,6 @@ impl Dashboard {
             );
             std::thread::sleep(Duration::from_millis(300));
         }
-    }
-}
-
-impl Drop for Dashboard {
-    fn drop(&mut self) {
-        kill_tmux_server(&self.socket);
     }
 }
 

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::docker::{Env, docker_ok, search_agent};
+use support::docker::{Env, assert_search_works, docker_ok, search_agent};
 use support::needs::require_docker;
 use support::unique;
 use support::upstream::{UPSTREAM_IMAGE, upstream_certs, upstream_image};
@@ -270,19 +270,7 @@ fn routes_credentials_and_proposals_end_to_end() {
 
     // The real token is nowhere in the agent: env, /proc, files, inspect.
     let agent = names::container(&slug, "agent");
-    let canary = unique("canary");
-    docker_ok(&[
-        "exec",
-        &agent,
-        "sh",
-        "-c",
-        &format!("echo {canary} > /tmp/canary"),
-    ]);
-    let seen = search_agent(&agent, &canary);
-    assert!(
-        seen.contains("BOT_BOTTLE_SLUG=") && seen.contains("/tmp/canary"),
-        "the search itself is broken: {seen}"
-    );
+    assert_search_works(&agent);
     let inside = search_agent(&agent, &token);
     assert!(
         !inside.contains(&token),

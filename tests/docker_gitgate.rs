@@ -7,12 +7,13 @@ mod support;
 use bot_bottle::backend::names;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use support::docker::{Env, docker_ok, search_agent};
 use support::unique;
 use support::upstream::{UPSTREAM_IMAGE, upstream_certs, upstream_image};
+use support::wait::wait_for;
 
 const UPSTREAM_SERVER: &str = include_str!("gitgate/upstream.py");
 
@@ -374,14 +375,6 @@ fn start_upstream(env: &Env, auth: &str) -> (String, std::path::PathBuf) {
     (name, srv.join("up.git"))
 }
 
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn pushes_go_upstream_only_for_allowed_branches() {
@@ -451,9 +444,11 @@ fn pushes_go_upstream_only_for_allowed_branches() {
     let id = push_proposal(&env, "other");
     let (code, out, err) = env.run(&["approve", &id]);
     assert_eq!(code, 0, "{out}{err}");
-    wait_for("the approved branch upstream", || {
-        !git(&up_repo, &["branch", "--list", "other"]).is_empty()
-    });
+    wait_for(
+        "the approved branch upstream",
+        Duration::from_secs(20),
+        || !git(&up_repo, &["branch", "--list", "other"]).is_empty(),
+    );
     assert_eq!(git(&up_repo, &["rev-parse", "refs/heads/other"]), other);
 
     // Only the gate spoke to the upstream, always with the credential.

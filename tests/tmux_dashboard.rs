@@ -17,12 +17,13 @@ use bot_bottle::supervise::proposal::{Decision, Request};
 use bot_bottle::supervise::queue::Queue;
 use support::docker::{Env, bin};
 use support::needs::require_tmux;
-use support::tmux::kill_tmux_server;
+use support::tmux::Tmux;
 use support::unique;
+use support::wait::wait_for;
 
 /// A bot-bottle tmux server of the test's own; killed on drop.
 struct Session {
-    socket: String,
+    server: Tmux,
     home: PathBuf,
     bin: PathBuf,
     /// Extra environment for bot-bottle (and so for the tmux server it
@@ -38,7 +39,7 @@ impl Session {
 
     fn open_with(home: &Path, cwd: &Path, bin: PathBuf, env: &[(&str, &Path)]) -> Session {
         let session = Session {
-            socket: unique("bbtest-tmux"),
+            server: Tmux::new("bbtest-tmux"),
             home: home.to_path_buf(),
             bin,
             env: env
@@ -60,7 +61,7 @@ impl Session {
         cmd.args(args)
             .current_dir(cwd)
             .env("BOT_BOTTLE_HOME", &self.home)
-            .env("BOT_BOTTLE_TMUX_SOCKET", &self.socket)
+            .env("BOT_BOTTLE_TMUX_SOCKET", &self.server.socket)
             .env_remove("TMUX");
         for (k, v) in &self.env {
             cmd.env(k, v);
@@ -69,13 +70,7 @@ impl Session {
     }
 
     fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+        self.server.run(args)
     }
 
     fn option(&self, name: &str) -> String {
@@ -140,18 +135,12 @@ impl Session {
     }
 }
 
-impl Drop for Session {
-    fn drop(&mut self) {
-        kill_tmux_server(&self.socket);
-    }
-}
-
 /// The operator at a terminal: a client attached to the session, running
 /// in a pane of an outer tmux server of the test's own (killed on drop);
 /// what is typed there goes through the session's key bindings, as typing
 /// does.
 struct Operator {
-    socket: String,
+    server: Tmux,
 }
 
 impl Operator {
@@ -163,12 +152,15 @@ impl Operator {
         )
         .unwrap();
         let operator = Operator {
-            socket: unique("bbtest-operator"),
+            server: Tmux::new("bbtest-operator"),
         };
-        let attach = format!("env -u TMUX tmux -L {} attach -t bot-bottle", s.socket);
+        let attach = format!(
+            "env -u TMUX tmux -L {} attach -t bot-bottle",
+            s.server.socket
+        );
         support::succeed(
             Command::new("tmux")
-                .args(["-L", &operator.socket, "-f"])
+                .args(["-L", &operator.server.socket, "-f"])
                 .arg(&conf)
                 .args(["new-session", "-d", "-s", "operator", "-x"])
                 .arg(size.0.to_string())
@@ -187,18 +179,12 @@ impl Operator {
     fn types(&self, keys: &[&str], apart: Duration) {
         for k in keys {
             let out = Command::new("tmux")
-                .args(["-L", &self.socket, "send-keys", "-t", "operator:", k])
+                .args(["-L", &self.server.socket, "send-keys", "-t", "operator:", k])
                 .output()
                 .unwrap();
             assert!(out.status.success());
             std::thread::sleep(apart);
         }
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        kill_tmux_server(&self.socket);
     }
 }
 
@@ -298,14 +284,6 @@ fn long_request(host: &str) -> Request {
             .map(|i| format!("/api/v1/resource-{i:02}/"))
             .collect(),
         auth: None,
-    }
-}
-
-fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

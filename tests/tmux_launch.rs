@@ -78,21 +78,7 @@ fn the_dashboard_launches_bottles_in_toggle_order_under_a_free_label() {
             .env("BOT_BOTTLE_TMUX_SOCKET", &s.socket)
             .env_remove("TMUX"),
     );
-    let dashboard_pane = || {
-        s.run(&[
-            "show-options",
-            "-v",
-            "-t",
-            "bot-bottle",
-            "@bb_dashboard_pane",
-        ])
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while dashboard_pane().is_empty() {
-        assert!(Instant::now() < deadline, "the dashboard never started");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let dashboard = dashboard_pane();
+    let dashboard = s.wait_dashboard();
     s.wait_screen(
         &dashboard,
         "the running bottle listed",
@@ -332,21 +318,7 @@ fn the_dashboards_n_asks_before_using_a_projects_manifest() {
                 .env("BOT_BOTTLE_TMUX_SOCKET", &s.socket)
                 .env_remove("TMUX"),
         );
-        let pane = || {
-            s.run(&[
-                "show-options",
-                "-v",
-                "-t",
-                "bot-bottle",
-                "@bb_dashboard_pane",
-            ])
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while pane().is_empty() {
-            assert!(Instant::now() < deadline, "the dashboard never started");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let pane = pane();
+        let pane = s.wait_dashboard();
         s.wait_screen(&pane, "the dashboard", Duration::from_secs(10), |screen| {
             screen.contains("bot-bottle")
         });

@@ -99,3 +99,15 @@ impl CliEnv {
         out
     }
 }
+
+/// The stdout of `out`, which must have exited 0 (else the test fails
+/// with its stderr).
+pub fn stdout_ok(out: std::process::Output) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 
-use super::succeed;
+use super::{succeed, unique};
 
 /// Docker tests run one at a time: `cleanup` is global, and two cores are
 /// little for several bottles at once.
@@ -284,4 +284,22 @@ pub fn search_agent(agent: &str, needle: &str) -> String {
         writeln!(check.stdin.take().unwrap(), "{needle}").unwrap();
     }
     String::from_utf8_lossy(&check.wait_with_output().unwrap().stdout).into_owned()
+}
+
+/// Fails unless `search_agent` works in `agent`: it finds a canary written
+/// to a file there, and the bottle's own variables.
+pub fn assert_search_works(agent: &str) {
+    let canary = unique("canary");
+    docker_ok(&[
+        "exec",
+        agent,
+        "sh",
+        "-c",
+        &format!("echo {canary} > /tmp/canary"),
+    ]);
+    let seen = search_agent(agent, &canary);
+    assert!(
+        seen.contains("BOT_BOTTLE_SLUG=") && seen.contains("/tmp/canary"),
+        "the search itself is broken: {seen}"
+    );
 }

@@ -10,6 +10,7 @@
 //! - `cli`: a test folder for running bot-bottle without an engine;
 //! - `fake`: stand-ins for docker, an editor, a pager, a hook;
 //! - `http`: reading a raw HTTP/1.1 response;
+//! - `wait`: waiting for what another process does;
 //!
 //! and, here, the few that every kind of test uses.
 //!
@@ -24,6 +25,7 @@ pub mod http;
 pub mod needs;
 pub mod tmux;
 pub mod upstream;
+pub mod wait;
 
 use std::process::Command;
 

@@ -1,8 +1,10 @@
 //! A tmux server of the test's own, on a private socket.
 
 use std::process::Command;
+use std::time::Duration;
 
 use super::unique;
+use super::wait::wait_for;
 
 /// A tmux server of the test's own, on a private socket; killed on drop.
 pub struct Tmux {
@@ -27,6 +29,19 @@ impl Tmux {
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+    }
+
+    /// An option of bot-bottle's session on this server.
+    pub fn option(&self, name: &str) -> String {
+        self.run(&["show-options", "-v", "-t", "bot-bottle", name])
+    }
+
+    /// The dashboard's pane, once bot-bottle has made it (at most 10 s).
+    pub fn wait_dashboard(&self) -> String {
+        wait_for("the dashboard to start", Duration::from_secs(10), || {
+            !self.option("@bb_dashboard_pane").is_empty()
+        });
+        self.option("@bb_dashboard_pane")
     }
 }
 
