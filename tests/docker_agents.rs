@@ -24,7 +24,7 @@ use support::docker::{Env, assert_search_works, docker, docker_ok, search_agent}
 use support::needs::require_tmux;
 use support::tmux::Tmux;
 use support::unique;
-use support::upstream::{UPSTREAM_IMAGE, upstream_certs, upstream_image};
+use support::upstream::{run_upstream, upstream_certs, upstream_image};
 
 const MODEL_API: &str = include_str!("agents/model_api.py");
 
@@ -58,30 +58,27 @@ impl Api {
             dir,
         };
         api.script(rules);
-        let network = unique("bbtest-api-net");
-        docker_ok(&["network", "create", &network]);
-        env.track_network(&network);
-        docker_ok(&[
-            "run",
-            "-d",
-            "--name",
+        let network = env.network("bbtest-api-net");
+        run_upstream(
+            env,
             &api.name,
-            "--network",
             &network,
-            "-v",
-            &format!("{}:/api:ro", api.dir.display()),
-            "-v",
-            &format!("{}:/log", api.dir.join("log").display()),
-            UPSTREAM_IMAGE,
-            "python3",
-            "/api/model_api.py",
-            "/api/script.json",
-            "/log/requests.jsonl",
-            "443",
-            "/api/cert.pem",
-            "/api/key.pem",
-        ]);
-        env.track_container(&api.name);
+            &[
+                "-v",
+                &format!("{}:/api:ro", api.dir.display()),
+                "-v",
+                &format!("{}:/log", api.dir.join("log").display()),
+            ],
+            &[
+                "python3",
+                "/api/model_api.py",
+                "/api/script.json",
+                "/log/requests.jsonl",
+                "443",
+                "/api/cert.pem",
+                "/api/key.pem",
+            ],
+        );
         api
     }
 
@@ -442,21 +439,6 @@ fn proposals(env: &Env) -> Vec<Value> {
     all.into_iter().filter(|p| p["source"] == "agent").collect()
 }
 
-fn pending(env: &Env, n: usize, limit: Duration) -> Vec<Value> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let (code, out, err) = env.run(&["proposals", "--json"]);
-        assert_eq!(code, 0, "{err}");
-        let all: Vec<Value> = serde_json::from_str(&out).unwrap();
-        let list: Vec<Value> = all.into_iter().filter(|p| p["source"] == "agent").collect();
-        if list.len() >= n || Instant::now() > deadline {
-            assert_eq!(list.len(), n, "{out}");
-            return list;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
 const CLAUDE_PROMPT: &str = "PROMPTMARK-claude: you are tested end to end.";
 const CODEX_PROMPT: &str = "PROMPTMARK-codex: you are tested end to end.";
 
@@ -553,7 +535,7 @@ fn claude_asks_through_mcp_and_the_approved_route_works() {
     // Nothing scripted on bot-bottle's side: the real Claude Code calls the
     // tool the model asked for, and waits for the operator.
     let session = Running::spawn(env.cmd(&["attach", &slug]));
-    let listed = pending(&env, 1, Duration::from_secs(180));
+    let listed = env.pending(1, Duration::from_secs(180));
     assert_eq!(listed[0]["slug"], slug.as_str());
     assert_eq!(listed[0]["tool"], "egress-block");
     assert_eq!(listed[0]["summary"], "route newhost.test");
@@ -959,7 +941,7 @@ fn codex_asks_through_mcp_and_a_resume_with_no_transcript_starts_afresh() {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-    let listed = pending(&env, 1, Duration::ZERO);
+    let listed = env.pending(1, Duration::ZERO);
     let turns = api.turns();
     let first = turns.first().unwrap();
     // Codex offers the supervise server's tools as a namespace of its own.

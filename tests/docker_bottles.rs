@@ -105,32 +105,13 @@ fn the_agent_reaches_nothing_but_its_sidecars() {
     ]);
     env.track_network(&network);
     let slug = env.start_detached(&["shell"]);
-    let sidecar = docker_ok(&[
-        "inspect",
-        "--format",
-        "{{.Config.Image}}",
-        &names::container(&slug, "egress"),
-    ]);
-    docker_ok(&[
-        "run",
-        "-d",
-        "--name",
+    let sidecar = env.serve_outside(
+        &slug,
         &target,
-        "--network",
-        &network,
-        "--entrypoint",
-        "/bot-bottle",
-        &sidecar,
-        "sidecar",
-        "supervise",
-        "--state",
-        "/tmp",
-        "--slug",
+        &["--network", &network],
         "target",
-        "--listen",
         "0.0.0.0:8080",
-    ]);
-    env.track_container(&target);
+    );
     let ip = docker_ok(&[
         "inspect",
         "--format",

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use support::docker::{Env, assert_search_works, docker_ok, search_agent};
 use support::needs::require_docker;
 use support::unique;
-use support::upstream::{UPSTREAM_IMAGE, upstream_certs, upstream_image};
+use support::upstream::{run_upstream, upstream_certs, upstream_image};
 
 /// Answers every request with its path and the names of its headers, and
 /// logs it whole (header values too) to /log/seen.jsonl: the egress cuts a
@@ -62,26 +62,20 @@ fn start_upstream(env: &Env, names: &[&str], ca_path: &Path) -> String {
     std::fs::write(certs.join("echo.py"), ECHO_SERVER).unwrap();
     let log = env.dir.path().join("upstream-log");
     std::fs::create_dir_all(&log).unwrap();
-    let network = unique("bbtest-upstream-net");
-    docker_ok(&["network", "create", &network]);
-    env.track_network(&network);
+    let network = env.network("bbtest-upstream-net");
     let name = unique("bbtest-upstream");
-    docker_ok(&[
-        "run",
-        "-d",
-        "--name",
+    run_upstream(
+        env,
         &name,
-        "--network",
         &network,
-        "-v",
-        &format!("{}:/certs:ro", certs.display()),
-        "-v",
-        &format!("{}:/log", log.display()),
-        UPSTREAM_IMAGE,
-        "python3",
-        "/certs/echo.py",
-    ]);
-    env.track_container(&name);
+        &[
+            "-v",
+            &format!("{}:/certs:ro", certs.display()),
+            "-v",
+            &format!("{}:/log", log.display()),
+        ],
+        &["python3", "/certs/echo.py"],
+    );
     name
 }
 
@@ -178,23 +172,6 @@ impl McpCall {
 
 fn egress_block(host: &str, why: &str) -> Value {
     json!({"name": "egress-block", "arguments": {"host": host, "justification": why}})
-}
-
-/// Waits until `proposals --json` lists `n` proposals of the agent's
-/// (learning mode's suggestions from denials are not counted).
-fn pending(env: &Env, n: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (code, out, err) = env.run(&["proposals", "--json"]);
-        assert_eq!(code, 0, "{err}");
-        let all: Vec<Value> = serde_json::from_str(&out).unwrap();
-        let list: Vec<Value> = all.into_iter().filter(|p| p["source"] == "agent").collect();
-        if list.len() >= n || Instant::now() > deadline {
-            assert_eq!(list.len(), n, "{out}");
-            return list;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// Learning mode's suggestions (`source: denied`), their summaries sorted.
@@ -296,7 +273,7 @@ fn routes_credentials_and_proposals_end_to_end() {
         &slug,
         vec![egress_block("newhost.test", "to fetch the fixtures")],
     );
-    let listed = pending(&env, 1);
+    let listed = env.pending(1, Duration::from_secs(30));
     assert_eq!(listed[0]["slug"], slug.as_str());
     assert_eq!(listed[0]["tool"], "egress-block");
     assert_eq!(listed[0]["summary"], "route newhost.test");
@@ -341,7 +318,10 @@ fn routes_credentials_and_proposals_end_to_end() {
 
     // A rejection carries its reason back.
     let call = mcp_calls(&env, &slug, vec![egress_block("other.test", "curiosity")]);
-    let id = pending(&env, 1)[0]["id"].as_str().unwrap().to_owned();
+    let id = env.pending(1, Duration::from_secs(30))[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (code, _, err) = env.run(&["reject", &id, "--reason", "not for this task"]);
     assert_eq!(code, 0, "{err}");
     let answer = call.join();
@@ -365,7 +345,7 @@ fn routes_credentials_and_proposals_end_to_end() {
         2,
         "{answer}"
     );
-    pending(&env, 0);
+    env.pending(0, Duration::from_secs(30));
 
     // A burst of 40 proposals from one agent: the queue holds 32 (none of
     // them lost), the other 8 are told to wait for the operator.
@@ -373,7 +353,7 @@ fn routes_credentials_and_proposals_end_to_end() {
         .map(|i| egress_block(&format!("burst{i}.test"), "burst"))
         .collect();
     let call = mcp_calls(&env, &slug, burst);
-    let listed = pending(&env, 32);
+    let listed = env.pending(32, Duration::from_secs(30));
     let mut hosts: Vec<String> = listed
         .iter()
         .map(|p| p["summary"].as_str().unwrap().to_owned())
@@ -567,7 +547,10 @@ fn capability_block_rebuilds_the_bottle_on_resume() {
         "{current}COPY --from={listed} /listed /listed\nUSER root\nRUN echo rebuilt > /etc/capability-marker\nUSER agent\n"
     );
     let call = mcp_calls(&env, &slug, vec![capability_block(&dockerfile)]);
-    let id = pending(&env, 1)[0]["id"].as_str().unwrap().to_owned();
+    let id = env.pending(1, Duration::from_secs(30))[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (debian_id, listed_id) = (image_id("debian:bookworm-slim"), image_id(&listed));
     let shown = grants(&env, &id);
     for want in [

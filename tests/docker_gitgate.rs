@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 use support::docker::{Env, docker_ok, search_agent};
 use support::unique;
-use support::upstream::{UPSTREAM_IMAGE, upstream_certs, upstream_image};
+use support::upstream::{run_upstream, upstream_certs, upstream_image};
 use support::wait::wait_for;
 
 const UPSTREAM_SERVER: &str = include_str!("gitgate/upstream.py");
@@ -337,9 +337,7 @@ fn start_upstream(env: &Env, auth: &str) -> (String, std::path::PathBuf) {
     git(&srv.join("up.git"), &["config", "http.receivepack", "true"]);
     let log = env.dir.path().join("upstream-log");
     std::fs::create_dir_all(&log).unwrap();
-    let network = unique("bbtest-gitup-net");
-    docker_ok(&["network", "create", &network]);
-    env.track_network(&network);
+    let network = env.network("bbtest-gitup-net");
     let name = unique("bbtest-gitup");
     let user = format!("{}:{}", unsafe { libc::getuid() }, unsafe {
         libc::getgid()
@@ -348,30 +346,26 @@ fn start_upstream(env: &Env, auth: &str) -> (String, std::path::PathBuf) {
         "Basic {}",
         base64::Engine::encode(&base64::engine::general_purpose::STANDARD, auth)
     );
-    docker_ok(&[
-        "run",
-        "-d",
-        "--name",
+    run_upstream(
+        env,
         &name,
-        "--network",
         &network,
-        "--user",
-        &user,
-        "-e",
-        "HOME=/tmp",
-        "-e",
-        &format!("EXPECTED_AUTH={expected}"),
-        "-v",
-        &format!("{}:/certs:ro", certs.display()),
-        "-v",
-        &format!("{}:/srv", srv.display()),
-        "-v",
-        &format!("{}:/log", log.display()),
-        UPSTREAM_IMAGE,
-        "python3",
-        "/certs/upstream.py",
-    ]);
-    env.track_container(&name);
+        &[
+            "--user",
+            &user,
+            "-e",
+            "HOME=/tmp",
+            "-e",
+            &format!("EXPECTED_AUTH={expected}"),
+            "-v",
+            &format!("{}:/certs:ro", certs.display()),
+            "-v",
+            &format!("{}:/srv", srv.display()),
+            "-v",
+            &format!("{}:/log", log.display()),
+        ],
+        &["python3", "/certs/upstream.py"],
+    );
     (name, srv.join("up.git"))
 }
 

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::docker::{Env, container_ips, docker, docker_ok, leftovers, search_agent};
 use support::unique;
-use support::upstream::{UPSTREAM_IMAGE, upstream_image};
+use support::upstream::{run_upstream, upstream_image};
 
 /// The label the fake puts on each machine's container.
 const FAKE_LABEL: &str = "dev.bot-bottle.fake-smolvm";
@@ -844,24 +844,13 @@ impl Nameserver {
         .unwrap();
         let srv = format!("{}:/srv:ro", dir.display());
         let log = format!("{}:/log", dir.join("log").display());
-        docker_ok(&[
-            "run",
-            "-d",
-            "--name",
+        run_upstream(
+            &c.env,
             &network,
-            "--network",
             &network,
-            "--label",
-            "dev.bot-bottle.test=1",
-            "-v",
-            &srv,
-            "-v",
-            &log,
-            UPSTREAM_IMAGE,
-            "python3",
-            "/srv/nameserver.py",
-        ]);
-        c.env.track_container(&network);
+            &["--label", "dev.bot-bottle.test=1", "-v", &srv, "-v", &log],
+            &["python3", "/srv/nameserver.py"],
+        );
         let ns = Nameserver {
             ip: container_ips(&network)[0].1.clone(),
             network,

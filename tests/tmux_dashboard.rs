@@ -1004,37 +1004,21 @@ fn e_edits_a_live_bottles_routes_from_the_dashboard() {
 
     // Outside the bottle: a server of the test's own (the sidecar image's
     // supervise server), reachable from egress as outside.test.
-    let sidecar = support::docker::docker_ok(&[
-        "inspect",
-        "--format",
-        "{{.Config.Image}}",
-        &names::container(&slug, "egress"),
-    ]);
     let target = unique("bbtest-outside");
-    support::docker::docker_ok(&[
-        "run",
-        "-d",
-        "--name",
+    env.serve_outside(
+        &slug,
         &target,
-        "--label",
-        "dev.bot-bottle.test=1",
-        "--network",
-        &names::network(&slug, "outside"),
-        "--network-alias",
-        "outside.test",
-        "--entrypoint",
-        "/bot-bottle",
-        &sidecar,
-        "sidecar",
-        "supervise",
-        "--state",
-        "/tmp",
-        "--slug",
+        &[
+            "--label",
+            "dev.bot-bottle.test=1",
+            "--network",
+            &names::network(&slug, "outside"),
+            "--network-alias",
+            "outside.test",
+        ],
         "outside",
-        "--listen",
         "0.0.0.0:80",
-    ]);
-    env.track_container(&target);
+    );
     // What the agent gets asking for it: egress's refusal, or the
     // target's own answer (its server refuses a Host it does not know).
     let answer = || env.sh(&slug, "curl -s -m 10 http://outside.test/; true").1;

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use super::{succeed, unique};
 
@@ -134,6 +135,15 @@ impl Env {
         self.networks.lock().unwrap().push(name.to_owned());
     }
 
+    /// A docker network of the test's own, named from `prefix`; removed at
+    /// the end.
+    pub fn network(&self, prefix: &str) -> String {
+        let network = unique(prefix);
+        docker_ok(&["network", "create", &network]);
+        self.track_network(&network);
+        network
+    }
+
     /// `start … --yes --detach` with variables set in bot-bottle's
     /// environment (a route's token, `BOT_BOTTLE_RUNTIME`), or removed
     /// from it (`None`); returns the identity.
@@ -188,6 +198,63 @@ impl Env {
     /// `routes edit SLUG` with `editor` as $EDITOR; it must succeed.
     pub fn edit_routes(&self, slug: &str, editor: &str) {
         succeed(self.cmd(&["routes", "edit", slug]).env("EDITOR", editor));
+    }
+
+    /// A server of the test's own outside `bottle`: a container `name`
+    /// (tracked) of the bottle's sidecar image running its supervise
+    /// server as `slug` on `listen`, started with `run_args` (its
+    /// networks). Returns the sidecar image.
+    pub fn serve_outside(
+        &self,
+        bottle: &str,
+        name: &str,
+        run_args: &[&str],
+        slug: &str,
+        listen: &str,
+    ) -> String {
+        let sidecar = docker_ok(&[
+            "inspect",
+            "--format",
+            "{{.Config.Image}}",
+            &bot_bottle::backend::names::container(bottle, "egress"),
+        ]);
+        let mut args = vec!["run", "-d", "--name", name];
+        args.extend_from_slice(run_args);
+        args.extend([
+            "--entrypoint",
+            "/bot-bottle",
+            &sidecar,
+            "sidecar",
+            "supervise",
+            "--state",
+            "/tmp",
+            "--slug",
+            slug,
+            "--listen",
+            listen,
+        ]);
+        docker_ok(&args);
+        self.track_container(name);
+        sidecar
+    }
+
+    /// Waits (at most `limit`) until `proposals --json` lists `n`
+    /// proposals of the agent's (learning mode's suggestions from denials
+    /// are not counted), and returns them; fails if it lists another
+    /// number then.
+    pub fn pending(&self, n: usize, limit: Duration) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let (code, out, err) = self.run(&["proposals", "--json"]);
+            assert_eq!(code, 0, "{err}");
+            let all: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+            let list: Vec<_> = all.into_iter().filter(|p| p["source"] == "agent").collect();
+            if list.len() >= n || Instant::now() > deadline {
+                assert_eq!(list.len(), n, "{out}");
+                return list;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// No bottle's state folder is left in this test's home.

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use super::docker::docker;
+use super::docker::{Env, docker, docker_ok};
 
 /// The image of the tests' upstream containers: python3 on the base image;
 /// built once, then cached.
@@ -69,4 +69,16 @@ pub fn upstream_certs(dir: &Path, names: &[&str]) -> String {
     )
     .unwrap();
     ca_pem
+}
+
+/// Starts an upstream container `name` on `network`: `run_args` (its
+/// volumes, user, environment), then `command` on the upstream image.
+/// `env` removes it at the end.
+pub fn run_upstream(env: &Env, name: &str, network: &str, run_args: &[&str], command: &[&str]) {
+    let mut args = vec!["run", "-d", "--name", name, "--network", network];
+    args.extend_from_slice(run_args);
+    args.push(UPSTREAM_IMAGE);
+    args.extend_from_slice(command);
+    docker_ok(&args);
+    env.track_container(name);
 }
