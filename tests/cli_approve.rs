@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use bot_bottle::egress::config::{EgressConfig, RouteConfig};
 use bot_bottle::state::Home;
-use bot_bottle::supervise::proposal::{Decision, Request};
+use bot_bottle::supervise::proposal::Decision;
 use bot_bottle::supervise::queue::Queue;
 use serde_json::Value;
 
@@ -17,6 +17,7 @@ mod support;
 
 use support::cli::CliEnv;
 use support::fake;
+use support::proposals::egress_block;
 
 const SLUG: &str = "dev-aaaaa";
 
@@ -110,14 +111,6 @@ impl Env {
     }
 }
 
-fn route(host: &str, paths: &[&str]) -> Request {
-    Request::EgressBlock {
-        host: host.into(),
-        path_allowlist: paths.iter().map(|p| p.to_string()).collect(),
-        auth: None,
-    }
-}
-
 /// One error line naming the proposal, one hint line, exit 2.
 fn refused(env: &Env, args: &[&str], want: &str) {
     let (code, out, err) = env.run(args);
@@ -136,7 +129,11 @@ fn approve_applies_only_what_proposals_showed() {
     let env = Env::new();
     let p = env
         .queue()
-        .submit(SLUG, route("b.example.org", &["/v1/"]), "tests".into())
+        .submit(
+            SLUG,
+            egress_block("b.example.org", &["/v1/"]),
+            "tests".into(),
+        )
         .unwrap();
     let before = env.routes();
 
@@ -195,7 +192,7 @@ fn a_digest_given_is_checked_like_the_one_recorded() {
     let env = Env::new();
     let p = env
         .queue()
-        .submit(SLUG, route("c.example.org", &[]), "tests".into())
+        .submit(SLUG, egress_block("c.example.org", &[]), "tests".into())
         .unwrap();
     let [(id, digest)] = env.listed().try_into().unwrap();
     assert_eq!(id, p.id);
@@ -224,7 +221,11 @@ fn a_withdrawn_proposal_is_not_approved_and_its_replacement_must_be_read() {
     let env = Env::new();
     let old = env
         .queue()
-        .submit(SLUG, route("d.example.org", &["/simple/"]), "tests".into())
+        .submit(
+            SLUG,
+            egress_block("d.example.org", &["/simple/"]),
+            "tests".into(),
+        )
         .unwrap();
     let [(id, _)] = env.listed().try_into().unwrap();
     assert_eq!(id, old.id);
@@ -232,7 +233,7 @@ fn a_withdrawn_proposal_is_not_approved_and_its_replacement_must_be_read() {
         .queue()
         .supersede(
             &old.id,
-            route("d.example.org", &["/"]),
+            egress_block("d.example.org", &["/"]),
             "tests".into(),
             "grew",
         )

@@ -20,15 +20,7 @@ fn detached_launch_list_exec_and_stop_leave_nothing() {
         "{slug}"
     );
 
-    let (code, out, _) = env.run(&["list", "active", "--json"]);
-    assert_eq!(code, 0);
-    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let row = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["slug"] == slug.as_str())
-        .unwrap();
+    let row = env.row(&slug);
     assert_eq!(row["backend"], "docker");
     assert_eq!(row["agent"], "shell");
     assert_eq!(row["services"], serde_json::json!(["egress", "supervise"]));

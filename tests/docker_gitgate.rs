@@ -302,7 +302,7 @@ fn pushes_land_as_branches_and_the_checks_hold() {
     let (code, out, err) = env.run(&["list", "active", "--json"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(&format!("{prefix}/feature")), "{out}");
-    let audit = std::fs::read_to_string(env.home().join(format!("audit/{slug}.jsonl"))).unwrap();
+    let audit = audit(&env, &slug);
     assert!(
         audit
             .lines()
@@ -318,6 +318,11 @@ fn pushes_land_as_branches_and_the_checks_hold() {
         head
     );
     env.assert_no_state();
+}
+
+/// The bottle's audit log.
+fn audit(env: &Env, slug: &str) -> String {
+    std::fs::read_to_string(env.home().join(format!("audit/{slug}.jsonl"))).unwrap()
 }
 
 /// Starts the test's upstream: a bare repository served over HTTPS with
@@ -460,7 +465,7 @@ fn pushes_go_upstream_only_for_allowed_branches() {
         !out.contains(&token),
         "the gate's output shows the credential"
     );
-    let audit = std::fs::read_to_string(env.home().join(format!("audit/{slug}.jsonl"))).unwrap();
+    let audit = audit(&env, &slug);
     assert!(
         audit
             .lines()

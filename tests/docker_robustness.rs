@@ -12,6 +12,7 @@ use bot_bottle::supervise::queue::Queue;
 use serde_json::Value;
 use support::docker::{Env, docker_ok, leftovers};
 use support::needs::require_docker;
+use support::proposals::egress_block;
 
 fn inspect(container: &str, format: &str) -> String {
     docker_ok(&["inspect", "--format", format, container])
@@ -162,15 +163,7 @@ fn approvals_survive_a_capability_rebuild_and_resume() {
     // No route to these hosts yet: egress refuses them outright.
     assert_eq!(proxy_status(&env, &slug, "http://first.test/"), "403");
 
-    let id = queue(
-        &env,
-        &slug,
-        Request::EgressBlock {
-            host: "first.test".into(),
-            path_allowlist: vec!["/v1/".into()],
-            auth: None,
-        },
-    );
+    let id = queue(&env, &slug, egress_block("first.test", &["/v1/"]));
     let (code, _, err) = env.run(&["approve", &id]);
     assert_eq!(code, 0, "{err}");
     let credentialed = queue(

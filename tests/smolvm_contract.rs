@@ -997,14 +997,7 @@ fn http_status(addr: &str, request: &str) -> u16 {
         .unwrap_or_else(|e| panic!("{addr} does not answer the host: {e}"));
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     s.write_all(request.as_bytes()).unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !got.windows(2).any(|w| w == b"\r\n") {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-        }
-    }
+    let got = support::http::read_until(&mut s, b"\r\n");
     let line = String::from_utf8_lossy(&got).into_owned();
     line.split_whitespace()
         .nth(1)

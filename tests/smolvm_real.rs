@@ -44,15 +44,7 @@ fn a_shell_bottle_in_a_microvm() {
     let slug = env.start_detached(&["shell", "--backend", "smolmachines"]);
     let _machine = Machine(&env, slug.clone());
 
-    let (code, out, err) = env.run(&["list", "active", "--json"]);
-    assert_eq!(code, 0, "{err}");
-    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let row = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["slug"] == slug.as_str())
-        .unwrap_or_else(|| panic!("{slug} not listed: {out}"));
+    let row = env.row(&slug);
     assert_eq!(row["backend"], "smolmachines");
 
     let (code, out) = env.sh(&slug, "id -un; pwd");

@@ -77,6 +77,21 @@ async fn next_output(
         .unwrap_or(false)
 }
 
+/// Whether `want` comes within 5 s.
+async fn next_event(events: &mut tokio::sync::mpsc::UnboundedReceiver<Event>, want: Event) -> bool {
+    let wait = async {
+        while let Some(event) = events.recv().await {
+            if event == want {
+                return true;
+            }
+        }
+        false
+    };
+    tokio::time::timeout(Duration::from_secs(5), wait)
+        .await
+        .unwrap_or(false)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 async fn commands_notifications_and_reconnecting() {
@@ -125,17 +140,10 @@ async fn commands_notifications_and_reconnecting() {
         .unwrap()
         .to_owned();
     server.tmux(&["detach-client", "-t", &control]);
-    let reconnected = tokio::time::timeout(Duration::from_secs(5), async {
-        while let Some(event) = events.recv().await {
-            if event == Event::Reconnected {
-                return true;
-            }
-        }
-        false
-    })
-    .await
-    .unwrap_or(false);
-    assert!(reconnected, "no reconnection");
+    assert!(
+        next_event(&mut events, Event::Reconnected).await,
+        "no reconnection"
+    );
     let rows = command::parse_pane_rows(&client.run(&command::list_panes()).await.unwrap());
     assert_eq!(rows.len(), 2, "commands work again");
     server.tmux(&[
@@ -149,15 +157,5 @@ async fn commands_notifications_and_reconnecting() {
 
     // The session ends: the client says so and stops.
     server.tmux(&["kill-session", "-t", "c"]);
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        while let Some(event) = events.recv().await {
-            if event == Event::Closed {
-                return true;
-            }
-        }
-        false
-    })
-    .await
-    .unwrap_or(false);
-    assert!(closed);
+    assert!(next_event(&mut events, Event::Closed).await);
 }

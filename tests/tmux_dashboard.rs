@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 use bot_bottle::backend::names;
 use bot_bottle::egress::config::EgressConfig;
 use bot_bottle::state::Home;
-use bot_bottle::supervise::proposal::{Decision, Request};
+use bot_bottle::supervise::proposal::Decision;
 use bot_bottle::supervise::queue::Queue;
 use support::docker::{Env, bin};
 use support::needs::require_tmux;
+use support::proposals::{egress_block, long_egress_block, pipelock_block};
 use support::tmux::Tmux;
 use support::unique;
 use support::wait::wait_for;
@@ -277,16 +278,6 @@ impl Fake {
 }
 
 /// A route with many paths: what approving grants is longer than the screen.
-fn long_request(host: &str) -> Request {
-    Request::EgressBlock {
-        host: host.into(),
-        path_allowlist: (0..100)
-            .map(|i| format!("/api/v1/resource-{i:02}/"))
-            .collect(),
-        auth: None,
-    }
-}
-
 #[test]
 #[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn bootstrap_and_a_proposal_brings_the_user_to_the_dashboard() {
@@ -342,11 +333,7 @@ fn bootstrap_and_a_proposal_brings_the_user_to_the_dashboard() {
     queue
         .submit(
             "agent-aaaaa",
-            Request::EgressBlock {
-                host: "api.example.test".into(),
-                path_allowlist: vec!["/v1/".into()],
-                auth: None,
-            },
+            egress_block("api.example.test", &["/v1/"]),
             "to run the tests".into(),
         )
         .unwrap();
@@ -398,7 +385,7 @@ fn approving_takes_reading_the_proposal_to_its_end() {
     let p = queue
         .submit(
             fake.slug,
-            long_request("api.example.test"),
+            long_egress_block("api.example.test"),
             "to run the tests".into(),
         )
         .unwrap();
@@ -481,10 +468,7 @@ fn a_pause_a_approves_nothing() {
     let p = queue
         .submit(
             fake.slug,
-            Request::PipelockBlock {
-                failed_url: "https://short.example.test/".into(),
-                host: "short.example.test".into(),
-            },
+            pipelock_block("https://short.example.test/", "short.example.test"),
             "short".into(),
         )
         .unwrap();
@@ -534,11 +518,7 @@ fn a_withdrawn_proposals_detail_closes_and_says_what_replaced_it() {
     let old = queue
         .submit(
             fake.slug,
-            Request::EgressBlock {
-                host: "grow.example.test".into(),
-                path_allowlist: vec!["/simple/".into()],
-                auth: None,
-            },
+            egress_block("grow.example.test", &["/simple/"]),
             "first".into(),
         )
         .unwrap();
@@ -601,10 +581,7 @@ fn prefix_y_and_n_act_on_the_proposal_the_status_line_names() {
     let first = queue
         .submit(
             fake.slug,
-            Request::PipelockBlock {
-                failed_url: "https://first.example.test/".into(),
-                host: "first.example.test".into(),
-            },
+            pipelock_block("https://first.example.test/", "first.example.test"),
             "first".into(),
         )
         .unwrap();
@@ -614,7 +591,7 @@ fn prefix_y_and_n_act_on_the_proposal_the_status_line_names() {
     let second = queue
         .submit(
             fake.slug,
-            long_request("second.example.test"),
+            long_egress_block("second.example.test"),
             "second".into(),
         )
         .unwrap();
@@ -1148,7 +1125,7 @@ fn v_shows_the_whole_proposal_in_the_pager() {
         .queue()
         .submit(
             fake.slug,
-            long_request("api.example.test"),
+            long_egress_block("api.example.test"),
             "to run the tests".into(),
         )
         .unwrap();
@@ -1181,19 +1158,12 @@ fn v_shows_the_whole_proposal_in_the_pager() {
 
 /// A loopback upstream that answers every request `200 ok`.
 fn ok_upstream() -> std::net::SocketAddr {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         for mut stream in listener.incoming().flatten() {
-            let mut seen = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => seen.extend_from_slice(&buf[..n]),
-                }
-            }
+            support::http::read_until(&mut stream, b"\r\n\r\n");
             let _ = stream
                 .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
         }
@@ -1266,10 +1236,7 @@ fn a_denied_request_becomes_a_suggestion_that_approved_lets_it_through() {
         .queue()
         .submit(
             fake.slug,
-            Request::PipelockBlock {
-                failed_url: "http://rejected.example.test/".into(),
-                host: "rejected.example.test".into(),
-            },
+            pipelock_block("http://rejected.example.test/", "rejected.example.test"),
             "why".into(),
         )
         .unwrap();
@@ -1394,7 +1361,7 @@ fn a_burst_of_proposals_is_one_notification() {
         queue
             .submit(
                 fake.slug,
-                long_request(&format!("h{i}.example.test")),
+                long_egress_block(&format!("h{i}.example.test")),
                 "why".into(),
             )
             .unwrap();

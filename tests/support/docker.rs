@@ -177,6 +177,19 @@ impl Env {
         stdout
     }
 
+    /// `slug`'s row of `list active --json`.
+    pub fn row(&self, slug: &str) -> serde_json::Value {
+        let (code, out, err) = self.run(&["list", "active", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["slug"] == slug)
+            .unwrap_or_else(|| panic!("{slug} not listed: {out}"))
+            .clone()
+    }
+
     /// `exec SLUG -- sh -c SCRIPT`; returns (exit code, stdout).
     pub fn sh(&self, slug: &str, script: &str) -> (i32, String) {
         let (code, out, _) = self.run(&["exec", slug, "--", "sh", "-c", script]);
@@ -271,20 +284,15 @@ impl Drop for Env {
     fn drop(&mut self) {
         // The test's own containers first: one joined to a bottle's network
         // would keep compose from removing that network.
-        for name in self
-            .containers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = docker(&["rm", "--force", name]);
+        for name in tracked(&self.containers) {
+            let _ = docker(&["rm", "--force", &name]);
         }
-        for slug in self.slugs.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for slug in tracked(&self.slugs) {
             let _ = Command::new("docker")
                 .args([
                     "compose",
                     "-p",
-                    &bot_bottle::backend::names::project(slug),
+                    &bot_bottle::backend::names::project(&slug),
                     "down",
                     "--volumes",
                     "--timeout",
@@ -294,15 +302,15 @@ impl Drop for Env {
                 .stderr(Stdio::null())
                 .status();
         }
-        for name in self
-            .networks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = docker(&["network", "rm", name]);
+        for name in tracked(&self.networks) {
+            let _ = docker(&["network", "rm", &name]);
         }
     }
+}
+
+/// What an `Env` tracked, even when a failed test poisoned the lock.
+fn tracked(list: &Mutex<Vec<String>>) -> Vec<String> {
+    list.lock().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
 /// Labelled containers and networks of a bottle that are still there.

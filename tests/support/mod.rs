@@ -9,7 +9,8 @@
 //! - `tmux`: a tmux server of the test's own;
 //! - `cli`: a test folder for running bot-bottle without an engine;
 //! - `fake`: stand-ins for docker, an editor, a pager, a hook;
-//! - `http`: reading a raw HTTP/1.1 response;
+//! - `http`: reading raw HTTP/1.1;
+//! - `proposals`: requests for a bottle's proposal queue;
 //! - `wait`: waiting for what another process does;
 //!
 //! and, here, the few that every kind of test uses.
@@ -23,6 +24,7 @@ pub mod docker;
 pub mod fake;
 pub mod http;
 pub mod needs;
+pub mod proposals;
 pub mod tmux;
 pub mod upstream;
 pub mod wait;
