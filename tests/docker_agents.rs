@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::docker::{Env, assert_search_works, docker, docker_ok, search_agent};
 use support::needs::require_tmux;
+use support::proposals::assert_proposal;
 use support::tmux::Tmux;
 use support::unique;
 use support::upstream::{run_upstream, upstream_certs, upstream_image};
@@ -536,11 +537,13 @@ fn claude_asks_through_mcp_and_the_approved_route_works() {
     // tool the model asked for, and waits for the operator.
     let session = Running::spawn(env.cmd(&["attach", &slug]));
     let listed = env.pending(1, Duration::from_secs(180));
-    assert_eq!(listed[0]["slug"], slug.as_str());
-    assert_eq!(listed[0]["tool"], "egress-block");
-    assert_eq!(listed[0]["summary"], "route newhost.test");
-    assert_eq!(listed[0]["justification"], "to fetch the e2e fixtures");
-    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    let id = assert_proposal(
+        &listed[0],
+        &slug,
+        "egress-block",
+        "route newhost.test",
+        "to fetch the e2e fixtures",
+    );
     // The operator sees it on the dashboard too.
     if cfg!(skip_tmux) {
         eprintln!("skipped the dashboard's part: BOT_BOTTLE_SKIP_TMUX=1");

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::docker::{Env, assert_search_works, docker_ok, search_agent};
 use support::needs::require_docker;
+use support::proposals::assert_proposal;
 use support::unique;
 use support::upstream::{run_upstream, upstream_certs, upstream_image};
 
@@ -274,11 +275,13 @@ fn routes_credentials_and_proposals_end_to_end() {
         vec![egress_block("newhost.test", "to fetch the fixtures")],
     );
     let listed = env.pending(1, Duration::from_secs(30));
-    assert_eq!(listed[0]["slug"], slug.as_str());
-    assert_eq!(listed[0]["tool"], "egress-block");
-    assert_eq!(listed[0]["summary"], "route newhost.test");
-    assert_eq!(listed[0]["justification"], "to fetch the fixtures");
-    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    let id = assert_proposal(
+        &listed[0],
+        &slug,
+        "egress-block",
+        "route newhost.test",
+        "to fetch the fixtures",
+    );
     let (code, _, err) = env.run(&["approve", &id]);
     assert_eq!(code, 0, "{err}");
     let answer = call.join();

@@ -302,13 +302,7 @@ fn pushes_land_as_branches_and_the_checks_hold() {
     let (code, out, err) = env.run(&["list", "active", "--json"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(&format!("{prefix}/feature")), "{out}");
-    let audit = audit(&env, &slug);
-    assert!(
-        audit
-            .lines()
-            .any(|l| l.contains("git-push") && l.contains("landed")),
-        "{audit}"
-    );
+    assert_audited(&env, &slug, "landed");
 
     // The bottle goes; the landed branches stay.
     let (code, _, err) = env.run(&["stop", &slug]);
@@ -320,9 +314,15 @@ fn pushes_land_as_branches_and_the_checks_hold() {
     env.assert_no_state();
 }
 
-/// The bottle's audit log.
-fn audit(env: &Env, slug: &str) -> String {
-    std::fs::read_to_string(env.home().join(format!("audit/{slug}.jsonl"))).unwrap()
+/// The bottle's audit log has a `git-push` entry that says `outcome`.
+fn assert_audited(env: &Env, slug: &str, outcome: &str) {
+    let audit = std::fs::read_to_string(env.home().join(format!("audit/{slug}.jsonl"))).unwrap();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("git-push") && l.contains(outcome)),
+        "{audit}"
+    );
 }
 
 /// Starts the test's upstream: a bare repository served over HTTPS with
@@ -465,13 +465,7 @@ fn pushes_go_upstream_only_for_allowed_branches() {
         !out.contains(&token),
         "the gate's output shows the credential"
     );
-    let audit = audit(&env, &slug);
-    assert!(
-        audit
-            .lines()
-            .any(|l| l.contains("git-push") && l.contains("forwarded")),
-        "{audit}"
-    );
+    assert_audited(&env, &slug, "forwarded");
 
     // The operator commits a token locally and does not push it; the agent
     // builds on it. The branch lands home, but does not go upstream: the

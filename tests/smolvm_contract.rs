@@ -169,13 +169,7 @@ impl Contract {
     fn row(&self, slug: &str) -> Value {
         let (code, out, err) = self.run(&["list", "active", "--json"]);
         assert_eq!(code, 0, "{err}");
-        let rows: Value = serde_json::from_str(&out).unwrap();
-        rows.as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["slug"] == slug)
-            .unwrap_or_else(|| panic!("{slug} is not in list active --json: {out}"))
-            .clone()
+        support::docker::listed_row(&out, slug)
     }
 
     /// The bundle's containers and the machine's container are gone, and

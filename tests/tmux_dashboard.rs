@@ -247,6 +247,15 @@ impl Fake {
             .count()
     }
 
+    /// `open`, and the operator attached at a terminal of `size`: the
+    /// session, its dashboard's pane, the operator.
+    fn open_attached(&self, size: (u16, u16)) -> (Session, String, Operator) {
+        let s = self.open();
+        let dashboard = s.dashboard();
+        let operator = Operator::attach(&s, self.dir.path(), size);
+        (s, dashboard, operator)
+    }
+
     fn queue(&self) -> Queue {
         Queue::new(&Home { root: self.home() }.bottle(self.slug).supervise_dir())
     }
@@ -373,9 +382,7 @@ fn bootstrap_and_a_proposal_brings_the_user_to_the_dashboard() {
 fn approving_takes_reading_the_proposal_to_its_end() {
     require_tmux();
     let fake = Fake::new();
-    let s = fake.open();
-    let dashboard = s.dashboard();
-    let operator = Operator::attach(&s, fake.dir.path(), (80, 16));
+    let (s, dashboard, operator) = fake.open_attached((80, 16));
     s.tmux(&["new-window", "-t", "bot-bottle:", "-n", "elsewhere"]);
     wait_for("the operator elsewhere", Duration::from_secs(5), || {
         s.active_pane() != dashboard
@@ -461,9 +468,7 @@ fn approving_takes_reading_the_proposal_to_its_end() {
 fn a_pause_a_approves_nothing() {
     require_tmux();
     let fake = Fake::new();
-    let s = fake.open();
-    let dashboard = s.dashboard();
-    let operator = Operator::attach(&s, fake.dir.path(), (100, 30));
+    let (s, dashboard, operator) = fake.open_attached((100, 30));
     let queue = fake.queue();
     let p = queue
         .submit(
@@ -511,9 +516,7 @@ fn a_pause_a_approves_nothing() {
 fn a_withdrawn_proposals_detail_closes_and_says_what_replaced_it() {
     require_tmux();
     let fake = Fake::new();
-    let s = fake.open();
-    let dashboard = s.dashboard();
-    let operator = Operator::attach(&s, fake.dir.path(), (100, 30));
+    let (s, dashboard, operator) = fake.open_attached((100, 30));
     let queue = fake.queue();
     let old = queue
         .submit(
@@ -574,9 +577,7 @@ fn a_withdrawn_proposals_detail_closes_and_says_what_replaced_it() {
 fn prefix_y_and_n_act_on_the_proposal_the_status_line_names() {
     require_tmux();
     let fake = Fake::new();
-    let s = fake.open();
-    let dashboard = s.dashboard();
-    let operator = Operator::attach(&s, fake.dir.path(), (100, 30));
+    let (s, dashboard, operator) = fake.open_attached((100, 30));
     let queue = fake.queue();
     let first = queue
         .submit(

@@ -181,13 +181,7 @@ impl Env {
     pub fn row(&self, slug: &str) -> serde_json::Value {
         let (code, out, err) = self.run(&["list", "active", "--json"]);
         assert_eq!(code, 0, "{err}");
-        let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
-        rows.as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["slug"] == slug)
-            .unwrap_or_else(|| panic!("{slug} not listed: {out}"))
-            .clone()
+        listed_row(&out, slug)
     }
 
     /// `exec SLUG -- sh -c SCRIPT`; returns (exit code, stdout).
@@ -311,6 +305,17 @@ impl Drop for Env {
 /// What an `Env` tracked, even when a failed test poisoned the lock.
 fn tracked(list: &Mutex<Vec<String>>) -> Vec<String> {
     list.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// `slug`'s row in `list`, the output of `list active --json`.
+pub fn listed_row(list: &str, slug: &str) -> serde_json::Value {
+    let rows: serde_json::Value = serde_json::from_str(list).unwrap();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["slug"] == slug)
+        .unwrap_or_else(|| panic!("{slug} is not in list active --json: {list}"))
+        .clone()
 }
 
 /// Labelled containers and networks of a bottle that are still there.

@@ -32,3 +32,19 @@ pub fn pipelock_block(failed_url: &str, host: &str) -> Request {
         host: host.into(),
     }
 }
+
+/// Checks an agent's proposal as `proposals --json` lists it: its bottle,
+/// tool, summary and justification. Returns its id.
+pub fn assert_proposal(
+    listed: &serde_json::Value,
+    slug: &str,
+    tool: &str,
+    summary: &str,
+    justification: &str,
+) -> String {
+    assert_eq!(listed["slug"], slug);
+    assert_eq!(listed["tool"], tool);
+    assert_eq!(listed["summary"], summary);
+    assert_eq!(listed["justification"], justification);
+    listed["id"].as_str().unwrap().to_owned()
+}
