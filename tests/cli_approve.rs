@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use bot_bottle::egress::config::{EgressConfig, RouteConfig};
 use bot_bottle::state::Home;
-use bot_bottle::supervise::proposal::Decision;
+use bot_bottle::supervise::proposal::{Decision, Proposal, Request};
 use bot_bottle::supervise::queue::Queue;
 use serde_json::Value;
 
@@ -77,6 +77,11 @@ impl Env {
         Queue::new(&self.home().bottle(SLUG).supervise_dir())
     }
 
+    /// `request` from the bottle's agent, justified "tests".
+    fn propose(&self, request: Request) -> Proposal {
+        self.queue().submit(SLUG, request, "tests".into()).unwrap()
+    }
+
     fn reloads(&self) -> usize {
         fs::read_to_string(self.cli.dir.path().join("docker.log"))
             .unwrap_or_default()
@@ -127,14 +132,7 @@ fn refused(env: &Env, args: &[&str], want: &str) {
 #[test]
 fn approve_applies_only_what_proposals_showed() {
     let env = Env::new();
-    let p = env
-        .queue()
-        .submit(
-            SLUG,
-            egress_block("b.example.org", &["/v1/"]),
-            "tests".into(),
-        )
-        .unwrap();
+    let p = env.propose(egress_block("b.example.org", &["/v1/"]));
     let before = env.routes();
 
     // Never listed: nothing approved.
@@ -190,10 +188,7 @@ fn approve_applies_only_what_proposals_showed() {
 #[test]
 fn a_digest_given_is_checked_like_the_one_recorded() {
     let env = Env::new();
-    let p = env
-        .queue()
-        .submit(SLUG, egress_block("c.example.org", &[]), "tests".into())
-        .unwrap();
+    let p = env.propose(egress_block("c.example.org", &[]));
     let [(id, digest)] = env.listed().try_into().unwrap();
     assert_eq!(id, p.id);
     let last = if digest.ends_with('0') { '1' } else { '0' };
@@ -219,14 +214,7 @@ fn a_digest_given_is_checked_like_the_one_recorded() {
 #[test]
 fn a_withdrawn_proposal_is_not_approved_and_its_replacement_must_be_read() {
     let env = Env::new();
-    let old = env
-        .queue()
-        .submit(
-            SLUG,
-            egress_block("d.example.org", &["/simple/"]),
-            "tests".into(),
-        )
-        .unwrap();
+    let old = env.propose(egress_block("d.example.org", &["/simple/"]));
     let [(id, _)] = env.listed().try_into().unwrap();
     assert_eq!(id, old.id);
     let new = env

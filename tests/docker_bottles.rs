@@ -326,16 +326,7 @@ fn a_launch_that_fails_midway_leaves_nothing() {
     assert_eq!(code, 1, "{err}");
     assert!(out.is_empty(), "{out}");
     assert!(err.contains("did not come up"), "{err}");
-    let filter = "label=dev.bot-bottle.agent=broken";
-    assert_eq!(
-        docker_ok(&["ps", "--all", "--quiet", "--filter", filter]),
-        ""
-    );
-    assert_eq!(
-        docker_ok(&["network", "ls", "--quiet", "--filter", filter]),
-        ""
-    );
-    env.assert_no_state();
+    assert_nothing_left_of(&env, "broken");
 }
 
 #[test]
@@ -394,16 +385,11 @@ fn ctrl_c_during_bring_up_leaves_nothing() {
 fn a_failed_image_build_leaves_no_container() {
     let env = Env::new();
     let marker = unique("bbtest-failed-step");
-    env.write(
-        "proj/bottle/Dockerfile",
+    env.trust_agent_image(
+        "broken",
+        "shell",
         &format!("FROM debian:bookworm-slim\nRUN echo {marker} && false\n"),
     );
-    env.write(
-        "proj/bot-bottle.json",
-        r#"{"agents": {"broken": {"provider": "shell", "bottle": "broken"}},
-            "bottles": {"broken": {"dockerfile": "bottle/Dockerfile"}}}"#,
-    );
-    env.trust();
     let (code, _, err) = env.run(&["start", "broken", "--yes", "--detach"]);
     assert_ne!(code, 0, "{err}");
     assert!(err.contains("docker build"), "{err}");
@@ -421,16 +407,11 @@ fn a_cli_image_that_can_get_no_cli_fails_in_one_line_and_leaves_nothing() {
     // A Dockerfile of its own (so an image of this content never exists)
     // that asks for Claude Code, on a host where npm and pip both fail.
     let marker = unique("bbtest-cli");
-    env.write(
-        "proj/bottle/Dockerfile",
+    env.trust_agent_image(
+        "nocli",
+        "claude",
         &format!("# bot-bottle-cli: claude\nFROM debian:bookworm-slim\nCOPY cli/ /usr/local/bin/\nRUN echo {marker}\n"),
     );
-    env.write(
-        "proj/bot-bottle.json",
-        r#"{"agents": {"nocli": {"provider": "claude", "bottle": "nocli"}},
-            "bottles": {"nocli": {"dockerfile": "bottle/Dockerfile"}}}"#,
-    );
-    env.trust();
     let fail = env.dir.path().join("fail");
     support::fake::script(&fail, "#!/bin/sh\necho \"no network here\" >&2\nexit 1\n");
     let child = env
@@ -454,15 +435,20 @@ fn a_cli_image_that_can_get_no_cli_fails_in_one_line_and_leaves_nothing() {
             && line.contains("PyPI: `pip download claude-agent-sdk==0.2.189` failed"),
         "{line}"
     );
-    let filter = "label=dev.bot-bottle.agent=nocli";
+    assert_nothing_left_of(&env, "nocli");
+    assert!(!cli_dir.exists(), "{} is left", cli_dir.display());
+}
+
+/// No container, network or state of a bottle of `agent` is left.
+fn assert_nothing_left_of(env: &Env, agent: &str) {
+    let filter = format!("label=dev.bot-bottle.agent={agent}");
     assert_eq!(
-        docker_ok(&["ps", "--all", "--quiet", "--filter", filter]),
+        docker_ok(&["ps", "--all", "--quiet", "--filter", &filter]),
         ""
     );
     assert_eq!(
-        docker_ok(&["network", "ls", "--quiet", "--filter", filter]),
+        docker_ok(&["network", "ls", "--quiet", "--filter", &filter]),
         ""
     );
     env.assert_no_state();
-    assert!(!cli_dir.exists(), "{} is left", cli_dir.display());
 }

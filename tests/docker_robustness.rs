@@ -250,25 +250,20 @@ fn an_oversized_transcript_is_cut_and_reported() {
     // A stand-in `claude` that fills its transcript folder past the limit,
     // then fails, so the bottle is kept and its transcript snapshotted.
     env.write(
-        "proj/image/claude",
+        "proj/bottle/claude",
         "#!/bin/sh\nmkdir -p \"$HOME/.claude\"\nhead -c 300M /dev/zero > \"$HOME/.claude/huge\"\nexit 1\n",
     );
     let default = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/manifest/defaults/Dockerfile"),
     )
     .unwrap();
-    env.write(
-        "proj/image/Dockerfile",
+    env.trust_agent_image(
+        "fake",
+        "claude",
         &format!(
             "{default}USER root\nCOPY claude /usr/local/bin/claude\nRUN chmod 755 /usr/local/bin/claude\nUSER agent\n"
         ),
     );
-    env.write(
-        "proj/bot-bottle.json",
-        r#"{"bottles": {"fake": {"dockerfile": "image/Dockerfile"}},
-            "agents": {"fake": {"provider": "claude", "bottle": "fake"}}}"#,
-    );
-    env.trust();
     let (code, _, err) = env.run(&["start", "fake", "--yes"]);
     assert_eq!(code, 1, "{err}");
     assert!(

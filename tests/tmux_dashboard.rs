@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bot_bottle::backend::names;
 use bot_bottle::egress::config::EgressConfig;
 use bot_bottle::state::Home;
-use bot_bottle::supervise::proposal::Decision;
+use bot_bottle::supervise::proposal::{Decision, Proposal, Request};
 use bot_bottle::supervise::queue::Queue;
 use support::docker::{Env, bin};
 use support::needs::require_tmux;
@@ -256,6 +256,11 @@ impl Fake {
         (s, dashboard, operator)
     }
 
+    /// `request` from the bottle's agent, justified by `why`.
+    fn propose(&self, request: Request, why: &str) -> Proposal {
+        self.queue().submit(self.slug, request, why.into()).unwrap()
+    }
+
     fn queue(&self) -> Queue {
         Queue::new(&Home { root: self.home() }.bottle(self.slug).supervise_dir())
     }
@@ -389,13 +394,7 @@ fn approving_takes_reading_the_proposal_to_its_end() {
     });
 
     let queue = fake.queue();
-    let p = queue
-        .submit(
-            fake.slug,
-            long_egress_block("api.example.test"),
-            "to run the tests".into(),
-        )
-        .unwrap();
+    let p = fake.propose(long_egress_block("api.example.test"), "to run the tests");
     wait_for("focus on the dashboard", Duration::from_secs(5), || {
         s.active_pane() == dashboard
     });
@@ -470,13 +469,10 @@ fn a_pause_a_approves_nothing() {
     let fake = Fake::new();
     let (s, dashboard, operator) = fake.open_attached((100, 30));
     let queue = fake.queue();
-    let p = queue
-        .submit(
-            fake.slug,
-            pipelock_block("https://short.example.test/", "short.example.test"),
-            "short".into(),
-        )
-        .unwrap();
+    let p = fake.propose(
+        pipelock_block("https://short.example.test/", "short.example.test"),
+        "short",
+    );
     wait_for("the proposal", Duration::from_secs(5), || {
         s.screen(&dashboard).contains(&p.id)
     });
@@ -518,13 +514,7 @@ fn a_withdrawn_proposals_detail_closes_and_says_what_replaced_it() {
     let fake = Fake::new();
     let (s, dashboard, operator) = fake.open_attached((100, 30));
     let queue = fake.queue();
-    let old = queue
-        .submit(
-            fake.slug,
-            egress_block("grow.example.test", &["/simple/"]),
-            "first".into(),
-        )
-        .unwrap();
+    let old = fake.propose(egress_block("grow.example.test", &["/simple/"]), "first");
     wait_for("the proposal", Duration::from_secs(5), || {
         s.screen(&dashboard).contains(&old.id)
     });
@@ -579,23 +569,14 @@ fn prefix_y_and_n_act_on_the_proposal_the_status_line_names() {
     let fake = Fake::new();
     let (s, dashboard, operator) = fake.open_attached((100, 30));
     let queue = fake.queue();
-    let first = queue
-        .submit(
-            fake.slug,
-            pipelock_block("https://first.example.test/", "first.example.test"),
-            "first".into(),
-        )
-        .unwrap();
+    let first = fake.propose(
+        pipelock_block("https://first.example.test/", "first.example.test"),
+        "first",
+    );
     wait_for("the first", Duration::from_secs(5), || {
         s.option("@bb_next_proposal") == first.id
     });
-    let second = queue
-        .submit(
-            fake.slug,
-            long_egress_block("second.example.test"),
-            "second".into(),
-        )
-        .unwrap();
+    let second = fake.propose(long_egress_block("second.example.test"), "second");
     wait_for("the second listed", Duration::from_secs(5), || {
         s.option("@bb_pending") == "2"
     });
@@ -1122,14 +1103,7 @@ fn v_shows_the_whole_proposal_in_the_pager() {
     );
     let s = fake.open_with(&[("PAGER", &pager)]);
     let dashboard = s.dashboard();
-    let p = fake
-        .queue()
-        .submit(
-            fake.slug,
-            long_egress_block("api.example.test"),
-            "to run the tests".into(),
-        )
-        .unwrap();
+    let p = fake.propose(long_egress_block("api.example.test"), "to run the tests");
     wait_for("the proposal", Duration::from_secs(5), || {
         s.screen(&dashboard).contains(&p.id)
     });
@@ -1233,14 +1207,10 @@ fn a_denied_request_becomes_a_suggestion_that_approved_lets_it_through() {
     std::fs::write(state.egress_ca(), ca).unwrap();
     std::fs::write(state.egress_ca_key(), key).unwrap();
     // The operator rejected the agent's ask for this host before.
-    let rejected = fake
-        .queue()
-        .submit(
-            fake.slug,
-            pipelock_block("http://rejected.example.test/", "rejected.example.test"),
-            "why".into(),
-        )
-        .unwrap();
+    let rejected = fake.propose(
+        pipelock_block("http://rejected.example.test/", "rejected.example.test"),
+        "why",
+    );
     bot_bottle::supervise::apply::reject(&home, &rejected.id, Some("no")).unwrap();
 
     let upstream = ok_upstream();
@@ -1357,15 +1327,8 @@ fn a_burst_of_proposals_is_one_notification() {
         s.screen(&s.dashboard()).contains("bot-bottle")
     });
     std::thread::sleep(Duration::from_millis(500));
-    let queue = fake.queue();
     for i in 0..4 {
-        queue
-            .submit(
-                fake.slug,
-                long_egress_block(&format!("h{i}.example.test")),
-                "why".into(),
-            )
-            .unwrap();
+        fake.propose(long_egress_block(&format!("h{i}.example.test")), "why");
         std::thread::sleep(Duration::from_millis(100));
     }
     wait_for("the notification", Duration::from_secs(10), || {

@@ -249,15 +249,7 @@ pub fn agent_probes(world: &World) -> Probes {
         for (j, (net, ip)) in container_ips(&container).into_iter().enumerate() {
             let what = format!("the other bottle's {role} on {net}");
             let id = format!("b-{role}{j}");
-            for port in [CATCH_PORT, PROXY_PORT, MCP_PORT] {
-                p.tcp(
-                    &format!("{id}-tcp{port}"),
-                    &ip,
-                    port,
-                    Expect::Blocked,
-                    &what,
-                );
-            }
+            p.tcp_blocked(&id, &ip, &[CATCH_PORT, PROXY_PORT, MCP_PORT], &what);
             p.udp(&format!("{id}-udp"), &ip, CATCH_PORT, &what);
             for port in [CATCH_PORT, PROXY_PORT, MCP_PORT] {
                 p.curl(
@@ -283,15 +275,7 @@ pub fn agent_probes(world: &World) -> Probes {
     for (j, (net, ip)) in container_ips(&world.upstream).into_iter().enumerate() {
         let what = format!("the upstream on {net}");
         let id = format!("up{j}");
-        for port in [443, 80, UPSTREAM_CATCH] {
-            p.tcp(
-                &format!("{id}-tcp{port}"),
-                &ip,
-                port,
-                Expect::Blocked,
-                &what,
-            );
-        }
+        p.tcp_blocked(&id, &ip, &[443, 80, UPSTREAM_CATCH], &what);
         p.udp(&format!("{id}-udp"), &ip, UPSTREAM_CATCH, &what);
         p.curl(
             &format!("{id}-curl"),

@@ -202,6 +202,19 @@ impl Env {
         succeed(&mut self.cmd(&["trust", "--yes"]));
     }
 
+    /// A project whose agent `agent` (of `provider`) runs in a bottle of
+    /// its own, built from `dockerfile` (written to `proj/bottle/`, which
+    /// is its build context); trusted.
+    pub fn trust_agent_image(&self, agent: &str, provider: &str, dockerfile: &str) {
+        self.write("proj/bottle/Dockerfile", dockerfile);
+        let manifest = serde_json::json!({
+            "agents": {agent: {"provider": provider, "bottle": agent}},
+            "bottles": {agent: {"dockerfile": "bottle/Dockerfile"}}
+        });
+        self.write("proj/bot-bottle.json", &manifest.to_string());
+        self.trust();
+    }
+
     /// `routes edit SLUG` with `editor` as $EDITOR; it must succeed.
     pub fn edit_routes(&self, slug: &str, editor: &str) {
         succeed(self.cmd(&["routes", "edit", slug]).env("EDITOR", editor));
