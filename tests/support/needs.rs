@@ -7,7 +7,16 @@
 //! #[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 //! ```
 //!
-//! Without the opt-out, a missing engine or tmux fails the test here.
+//! A test that needs both puts the second behind the first, so that only
+//! one `ignore` applies:
+//!
+//! ```text
+//! #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
+//! #[cfg_attr(all(skip_tmux, not(skip_docker)), ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
+//! ```
+//!
+//! Without the opt-out, a missing engine or tmux fails the test here
+//! (`docker::Env::new` asks for the engine itself).
 
 use std::process::Command;
 
