@@ -7,42 +7,43 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use assert_cmd::Command;
 use bot_bottle::egress::config::{EgressConfig, RouteConfig};
 use bot_bottle::proposal::queue::Queue;
-use bot_bottle::proposal::{Decision, Request};
+use bot_bottle::proposal::{Decision, Proposal, Request};
 use bot_bottle::state::Home;
 use serde_json::Value;
+
+mod support;
+
+use support::cli::CliEnv;
+use support::fake;
+use support::proposals::egress_block;
 
 const SLUG: &str = "dev-aaaaa";
 
 struct Env {
-    dir: tempfile::TempDir,
+    cli: CliEnv,
 }
 
 impl Env {
     /// A home with one bottle whose live routes allow `a.example.org`.
     fn new() -> Env {
-        let env = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let docker = env.dir.path().join("fake-docker");
-        fs::write(
-            &docker,
-            format!(
+        let cli = CliEnv::new();
+        fake::script(
+            &cli.docker(),
+            &format!(
                 "#!/bin/sh\necho \"$*\" >> '{}'\n",
-                env.dir.path().join("docker.log").display()
+                cli.dir.path().join("docker.log").display()
             ),
-        )
-        .unwrap();
-        fs::set_permissions(&docker, fs::Permissions::from_mode(0o755)).unwrap();
+        );
+        let env = Env { cli };
         env.set_routes(&[("a.example.org", &[])]);
         env
     }
 
     fn home(&self) -> Home {
         Home {
-            root: self.dir.path().join("home"),
+            root: self.cli.home(),
         }
     }
 
@@ -76,8 +77,13 @@ impl Env {
         Queue::new(&self.home().bottle(SLUG).supervise_dir())
     }
 
+    /// `request` from the bottle's agent, justified "tests".
+    fn propose(&self, request: Request) -> Proposal {
+        self.queue().submit(SLUG, request, "tests".into()).unwrap()
+    }
+
     fn reloads(&self) -> usize {
-        fs::read_to_string(self.dir.path().join("docker.log"))
+        fs::read_to_string(self.cli.dir.path().join("docker.log"))
             .unwrap_or_default()
             .lines()
             .filter(|l| l.starts_with("kill --signal HUP"))
@@ -86,16 +92,7 @@ impl Env {
 
     /// (exit code, stdout, stderr)
     fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::cargo_bin("bot-bottle")
-            .unwrap()
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap())
-            .env("HOME", self.dir.path())
-            .env("BOT_BOTTLE_HOME", &self.home().root)
-            .env("BOT_BOTTLE_DOCKER", self.dir.path().join("fake-docker"))
-            .output()
-            .unwrap();
+        let out = self.cli.cmd(args).output().unwrap();
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -119,14 +116,6 @@ impl Env {
     }
 }
 
-fn route(host: &str, paths: &[&str]) -> Request {
-    Request::EgressBlock {
-        host: host.into(),
-        path_allowlist: paths.iter().map(|p| p.to_string()).collect(),
-        auth: None,
-    }
-}
-
 /// One error line naming the proposal, one hint line, exit 2.
 fn refused(env: &Env, args: &[&str], want: &str) {
     let (code, out, err) = env.run(args);
@@ -143,10 +132,7 @@ fn refused(env: &Env, args: &[&str], want: &str) {
 #[test]
 fn approve_applies_only_what_proposals_showed() {
     let env = Env::new();
-    let p = env
-        .queue()
-        .submit(SLUG, route("b.example.org", &["/v1/"]), "tests".into())
-        .unwrap();
+    let p = env.propose(egress_block("b.example.org", &["/v1/"]));
     let before = env.routes();
 
     // Never listed: nothing approved.
@@ -202,10 +188,7 @@ fn approve_applies_only_what_proposals_showed() {
 #[test]
 fn a_digest_given_is_checked_like_the_one_recorded() {
     let env = Env::new();
-    let p = env
-        .queue()
-        .submit(SLUG, route("c.example.org", &[]), "tests".into())
-        .unwrap();
+    let p = env.propose(egress_block("c.example.org", &[]));
     let [(id, digest)] = env.listed().try_into().unwrap();
     assert_eq!(id, p.id);
     let last = if digest.ends_with('0') { '1' } else { '0' };
@@ -231,17 +214,14 @@ fn a_digest_given_is_checked_like_the_one_recorded() {
 #[test]
 fn a_withdrawn_proposal_is_not_approved_and_its_replacement_must_be_read() {
     let env = Env::new();
-    let old = env
-        .queue()
-        .submit(SLUG, route("d.example.org", &["/simple/"]), "tests".into())
-        .unwrap();
+    let old = env.propose(egress_block("d.example.org", &["/simple/"]));
     let [(id, _)] = env.listed().try_into().unwrap();
     assert_eq!(id, old.id);
     let new = env
         .queue()
         .supersede(
             &old.id,
-            route("d.example.org", &["/"]),
+            egress_block("d.example.org", &["/"]),
             "tests".into(),
             "grew",
         )

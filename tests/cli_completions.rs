@@ -4,16 +4,17 @@
 //! agents. No docker or tmux needed; bash is.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod support;
 
+use support::cli::CliEnv;
+
 const VERBS: [&str; 6] = ["start", "attach", "stop", "resume", "doctor", "completions"];
 
 struct Env {
-    dir: tempfile::TempDir,
+    cli: CliEnv,
 }
 
 impl Env {
@@ -21,26 +22,16 @@ impl Env {
     /// (`reviewer`), and a docker that lists one running bottle
     /// (`shell-b2c3d`).
     fn new() -> Env {
-        let env = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let root = env.dir.path();
-        fs::create_dir_all(root.join("home/state/kept-aaaaa")).unwrap();
-        fs::create_dir_all(root.join("proj/.bot-bottle/agents")).unwrap();
-        fs::write(
-            root.join("proj/.bot-bottle/agents/reviewer.md"),
-            "---\ndescription: reviews\nprovider: shell\n---\nReview the code.\n",
-        )
-        .unwrap();
         let ps = "bot-bottle-shell-b2c3d-agent\trunning\tUp 3 minutes\tshell-b2c3d\tagent\tshell\tbot-bottle-shell-b2c3d\t2026-11-25 10:00:00 +0000 UTC";
-        let fake = root.join("fake-docker");
-        fs::write(
-            &fake,
-            format!("#!/bin/sh\ncase \"$1\" in ps) printf '%s\\n' '{ps}' ;; esac\n"),
-        )
-        .unwrap();
-        fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
-        env
+        let cli = CliEnv::with_docker(&format!(
+            "#!/bin/sh\ncase \"$1\" in ps) printf '%s\\n' '{ps}' ;; esac\n"
+        ));
+        fs::create_dir_all(cli.home().join("state/kept-aaaaa")).unwrap();
+        cli.write(
+            "proj/.bot-bottle/agents/reviewer.md",
+            "---\ndescription: reviews\nprovider: shell\n---\nReview the code.\n",
+        );
+        Env { cli }
     }
 
     fn bin() -> PathBuf {
@@ -48,15 +39,8 @@ impl Env {
     }
 
     fn cmd(&self, program: &Path) -> Command {
-        let root = self.dir.path();
-        let mut cmd = Command::new(program);
-        cmd.current_dir(root.join("proj"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap())
-            .env("HOME", root)
-            .env("BOT_BOTTLE_HOME", root.join("home"))
-            .env("BOT_BOTTLE_DOCKER", root.join("fake-docker"))
-            .env("BOT_BOTTLE_SMOLVM", root.join("no-smolvm"));
+        let mut cmd = self.cli.command(program);
+        cmd.env("BOT_BOTTLE_SMOLVM", self.cli.dir.path().join("no-smolvm"));
         cmd
     }
 
@@ -67,7 +51,7 @@ impl Env {
     /// What bash's completion offers for `line` (the last word is the one
     /// being completed), through the sourced script.
     fn bash(&self, line: &[&str]) -> Vec<String> {
-        let script = self.dir.path().join("complete.bash");
+        let script = self.cli.dir.path().join("complete.bash");
         fs::write(&script, self.script("bash")).unwrap();
         let words = line
             .iter()

@@ -45,12 +45,11 @@ fn status<'a>(lines: &'a [(String, String, String)], check: &str) -> (&'a str, &
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn doctor_on_this_machine() {
-    if !support::docker_or_skip("doctor_on_this_machine") {
-        return;
-    }
+    support::needs::require_docker();
     let home = tempfile::tempdir().unwrap();
-    let out = Command::new(support::bin())
+    let out = Command::new(support::docker::bin())
         .arg("doctor")
         .env("BOT_BOTTLE_HOME", home.path())
         .env("NO_COLOR", "1")
@@ -60,17 +59,17 @@ fn doctor_on_this_machine() {
     assert!(!stdout.contains('\x1b'), "no colour: {stdout}");
     let lines = lines_of(&out);
 
-    let version = support::docker_ok(&["version", "--format", "{{.Server.Version}}"]);
+    let version = support::docker::docker_ok(&["version", "--format", "{{.Server.Version}}"]);
     assert_eq!(
         status(&lines, "docker"),
         ("ok", format!("engine {version} answers").as_str())
     );
-    let compose = support::docker_ok(&["compose", "version", "--short"]);
+    let compose = support::docker::docker_ok(&["compose", "version", "--short"]);
     let (s, found) = status(&lines, "compose");
     assert_eq!(s, "ok");
     assert!(found.contains(compose.trim_start_matches('v')), "{found}");
 
-    let base = support::docker(&["image", "inspect", "debian:bookworm-slim"]);
+    let base = support::docker::docker(&["image", "inspect", "debian:bookworm-slim"]);
     let (s, found) = status(&lines, "base image");
     if base.status.success() {
         assert_eq!((s, found), ("ok", "debian:bookworm-slim is in the engine"));
@@ -79,7 +78,7 @@ fn doctor_on_this_machine() {
         assert!(found.contains("fix: bot-bottle image bootstrap"), "{found}");
     }
 
-    let runtimes = support::docker_ok(&["info", "--format", "{{json .Runtimes}}"]);
+    let runtimes = support::docker::docker_ok(&["info", "--format", "{{json .Runtimes}}"]);
     let (s, found) = status(&lines, "runsc");
     if runtimes.contains("\"runsc\"") {
         assert_eq!(s, "ok", "{found}");
@@ -171,7 +170,6 @@ const DOCTOR_HINT: &str = "  hint: run `bot-bottle doctor` to check this machine
 
 #[test]
 fn a_failed_start_points_at_doctor() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     // No docker: no backend.
     let (stderr, code) = start(dir.path(), &dir.path().join("no-docker"));
@@ -184,12 +182,10 @@ fn a_failed_start_points_at_doctor() {
     // A docker whose engine does not answer (but for `info`): compose fails,
     // and its own hint comes first.
     let fake = dir.path().join("fake-docker");
-    std::fs::write(
+    support::fake::script(
         &fake,
         "#!/bin/sh\ncase \"$1\" in info) echo '{\"runc\":{}}'; echo 2 ;; *) echo 'Cannot connect to the Docker daemon' >&2; exit 1 ;; esac\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let (stderr, code) = start(dir.path(), &fake);
     assert_eq!(code, Some(1), "{stderr}");
     let lines: Vec<&str> = stderr.lines().collect();
@@ -211,10 +207,9 @@ impl Drop for Server {
 }
 
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn the_first_run_without_docker_points_at_doctor() {
-    if !support::tmux_or_skip("the_first_run_without_docker_points_at_doctor") {
-        return;
-    }
+    support::needs::require_tmux();
     let dir = tempfile::tempdir().unwrap();
     let server = Server(format!("bbdoctor-{}", std::process::id()));
     let open = || {

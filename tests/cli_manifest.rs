@@ -2,82 +2,11 @@
 //! error line, and nothing written. These need neither docker nor tmux:
 //! `BOT_BOTTLE_DOCKER` points at a stand-in that answers `docker info`.
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+mod support;
 
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        let env = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        fs::create_dir_all(env.proj()).unwrap();
-        let fake = env.dir.path().join("fake-docker");
-        fs::write(&fake, "#!/bin/sh\necho '{\"runc\":{\"path\":\"runc\"}}'\n").unwrap();
-        fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
-        env
-    }
-
-    fn home(&self) -> PathBuf {
-        self.dir.path().join("home")
-    }
-
-    fn proj(&self) -> PathBuf {
-        self.dir.path().join("proj")
-    }
-
-    fn write(&self, rel: &str, text: &str) {
-        let path = self.dir.path().join(rel);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("bot-bottle").unwrap();
-        cmd.args(args)
-            .current_dir(self.proj())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap())
-            .env("HOME", self.dir.path())
-            .env("BOT_BOTTLE_HOME", self.home())
-            .env("BOT_BOTTLE_DOCKER", self.dir.path().join("fake-docker"));
-        cmd
-    }
-
-    /// `bot-bottle trust --yes`: the operator trusts the project as it is.
-    fn trust(&self) {
-        let out = self.cmd(&["trust", "--yes"]).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// Every file under the test folder, with its size.
-    fn tree(&self) -> BTreeMap<PathBuf, u64> {
-        fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, u64>) {
-            for entry in fs::read_dir(dir).unwrap() {
-                let entry = entry.unwrap();
-                let meta = entry.metadata().unwrap();
-                out.insert(entry.path(), meta.len());
-                if meta.is_dir() {
-                    walk(&entry.path(), out);
-                }
-            }
-        }
-        let mut out = BTreeMap::new();
-        walk(self.dir.path(), &mut out);
-        out
-    }
-}
+use support::cli::{CliEnv, stdout_ok};
 
 /// The operator's own manifest: an error in it stops every start (a
 /// project's never does: see `tests/cli_trust.rs`).
@@ -425,7 +354,7 @@ const CASES: &[Case] = &[
 fn bad_manifests_exit_2_with_one_located_line_and_write_nothing() {
     assert!(CASES.len() >= 15);
     for case in CASES {
-        let env = Env::new();
+        let env = CliEnv::new();
         for (path, text) in case.files {
             env.write(path, text);
         }
@@ -476,16 +405,10 @@ fn bad_manifests_exit_2_with_one_located_line_and_write_nothing() {
 
 #[test]
 fn dry_run_on_a_fresh_machine_prints_the_preflight_and_leaves_nothing() {
-    let env = Env::new();
+    let env = CliEnv::new();
     let before = env.tree();
     let out = env.cmd(&["start", "shell", "--dry-run"]).output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = stdout_ok(out);
     assert!(stdout.contains("agent     shell (shell)"), "{stdout}");
     assert!(stdout.contains("backend   docker"), "{stdout}");
     assert!(stdout.contains("image     bot-bottle-agent:"), "{stdout}");
@@ -496,26 +419,20 @@ fn dry_run_on_a_fresh_machine_prints_the_preflight_and_leaves_nothing() {
 
 #[test]
 fn dry_run_from_the_environment_and_args_after_the_separator() {
-    let env = Env::new();
+    let env = CliEnv::new();
     let out = env
         .cmd(&["start", "shell", "--", "-c", "exit 3"])
         .env("BOT_BOTTLE_DRY_RUN", "1")
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = stdout_ok(out);
     assert!(stdout.contains("command   bash -c 'exit 3'"), "{stdout}");
     assert!(!env.home().exists());
 }
 
 #[test]
 fn user_manifests_compose_with_the_defaults() {
-    let env = Env::new();
+    let env = CliEnv::new();
     env.write(
         HOME_JSON,
         r#"{"bottles": {"gh": {"egress": {"routes": [{"host": "api.github.com", "path_allowlist": ["/repos/"],
@@ -531,13 +448,7 @@ fn user_manifests_compose_with_the_defaults() {
         .env("GH_TOKEN", "secret-value")
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = stdout_ok(out);
     assert!(stdout.contains("bottles   default + gh"), "{stdout}");
     assert!(
         stdout.contains("api.github.com /repos/ [token from $GH_TOKEN]"),
@@ -549,7 +460,7 @@ fn user_manifests_compose_with_the_defaults() {
 
 #[test]
 fn start_without_an_agent_and_without_a_terminal_names_the_choices() {
-    let env = Env::new();
+    let env = CliEnv::new();
     let out = env.cmd(&["start"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
@@ -559,7 +470,7 @@ fn start_without_an_agent_and_without_a_terminal_names_the_choices() {
 
 #[test]
 fn dry_run_with_cwd_in_a_git_repository_shows_the_gate_and_leaves_nothing() {
-    let env = Env::new();
+    let env = CliEnv::new();
     env.write("proj/.git/HEAD", "ref: refs/heads/main\n");
     fs::create_dir_all(env.proj().join(".git/objects")).unwrap();
     fs::create_dir_all(env.proj().join(".git/refs/heads")).unwrap();
@@ -599,7 +510,7 @@ fn dry_run_with_cwd_in_a_git_repository_shows_the_gate_and_leaves_nothing() {
 
 #[test]
 fn a_backend_that_is_not_installed_is_one_line_that_says_how_to_get_it() {
-    let env = Env::new();
+    let env = CliEnv::new();
     let before = env.tree();
     let cases: &[(&[&str], Option<&str>, &[&str])] = &[
         (
@@ -647,22 +558,15 @@ fn a_backend_that_is_not_installed_is_one_line_that_says_how_to_get_it() {
 
 #[test]
 fn dry_run_on_smolmachines_shows_the_microvm_and_what_it_reaches() {
-    let env = Env::new();
+    let env = CliEnv::new();
     let smolvm = env.dir.path().join("smolvm");
-    fs::write(&smolvm, "#!/bin/sh\nexit 0\n").unwrap();
-    fs::set_permissions(&smolvm, fs::Permissions::from_mode(0o755)).unwrap();
+    support::fake::script(&smolvm, "#!/bin/sh\nexit 0\n");
     let out = env
         .cmd(&["start", "shell", "--backend", "smolmachines", "--dry-run"])
         .env("BOT_BOTTLE_SMOLVM", &smolvm)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = stdout_ok(out);
     assert!(
         stdout.contains("backend   smolmachines (the agent in a microVM by smolvm"),
         "{stdout}"
@@ -680,7 +584,7 @@ fn dry_run_on_smolmachines_shows_the_microvm_and_what_it_reaches() {
 
 #[test]
 fn dry_run_shows_what_the_flags_composed_in_order() {
-    let env = Env::new();
+    let env = CliEnv::new();
     env.write(CWD_JSON, r#"{"bottles": {"up": {}}}"#);
     fs::create_dir_all(env.proj().join("sub")).unwrap();
     env.trust();
@@ -742,7 +646,7 @@ fn dry_run_shows_what_the_flags_composed_in_order() {
 
 #[test]
 fn a_bad_color_or_a_missing_cwd_is_one_line_and_exit_2() {
-    let env = Env::new();
+    let env = CliEnv::new();
     let cases: &[(&[&str], &[&str])] = &[
         (
             &["start", "shell", "--color", "mauve", "--dry-run"],

@@ -8,55 +8,15 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::process::Output;
 
-use assert_cmd::Command;
+mod support;
 
-struct Env {
-    dir: tempfile::TempDir,
-}
+use support::cli::CliEnv;
 
-impl Env {
-    fn new() -> Env {
-        let env = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        fs::create_dir_all(env.proj()).unwrap();
-        let fake = env.dir.path().join("fake-docker");
-        fs::write(&fake, "#!/bin/sh\necho '{\"runc\":{\"path\":\"runc\"}}'\n").unwrap();
-        fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
-        env
-    }
-
-    fn home(&self) -> PathBuf {
-        self.dir.path().join("home")
-    }
-
-    fn proj(&self) -> PathBuf {
-        self.dir.path().join("proj")
-    }
-
-    fn write(&self, rel: &str, text: &str) {
-        let path = self.dir.path().join(rel);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        let out = Command::cargo_bin("bot-bottle")
-            .unwrap()
-            .args(args)
-            .current_dir(self.proj())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap())
-            .env("HOME", self.dir.path())
-            .env("BOT_BOTTLE_HOME", self.home())
-            .env("BOT_BOTTLE_DOCKER", self.dir.path().join("fake-docker"))
-            .output()
-            .unwrap();
-        Run::from(out)
-    }
+/// Runs bot-bottle in `env`.
+fn run_in(env: &CliEnv, args: &[&str]) -> Run {
+    Run::from(env.cmd(args).output().unwrap())
 }
 
 struct Run {
@@ -131,7 +91,7 @@ const HOSTILE: &str = r#"{
   }
 }"#;
 
-fn hostile(env: &Env) {
+fn hostile(env: &CliEnv) {
     env.write("proj/bot-bottle.json", HOSTILE);
     env.write(
         "proj/ca.pem",
@@ -142,9 +102,9 @@ fn hostile(env: &Env) {
 
 #[test]
 fn an_untrusted_project_is_not_used_and_says_so_in_one_line() {
-    let env = Env::new();
+    let env = CliEnv::new();
     hostile(&env);
-    let run = env.run(&["start", "claude", "--dry-run"]).ok();
+    let run = run_in(&env, &["start", "claude", "--dry-run"]).ok();
     // The built-in claude, its bottle and route; nothing of the project.
     assert!(
         run.rows("agent")[0].contains("claude (claude)"),
@@ -182,13 +142,13 @@ fn an_untrusted_project_is_not_used_and_says_so_in_one_line() {
 
 #[test]
 fn asking_for_what_only_an_untrusted_project_defines_is_refused_naming_the_key() {
-    let env = Env::new();
+    let env = CliEnv::new();
     hostile(&env);
     for args in [
         &["start", "dev", "--dry-run"][..],
         &["start", "shell", "--bottle", "evil", "--dry-run"],
     ] {
-        let run = env.run(args);
+        let run = run_in(&env, args);
         assert_eq!(run.code, Some(2), "{args:?}: {}", run.stderr);
         assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
         let errors: Vec<&str> = run
@@ -226,9 +186,9 @@ fn asking_for_what_only_an_untrusted_project_defines_is_refused_naming_the_key()
 
 #[test]
 fn trusting_shows_what_reaches_secrets_then_the_preflight_marks_the_projects_lines() {
-    let env = Env::new();
+    let env = CliEnv::new();
     hostile(&env);
-    let run = env.run(&["trust", "--yes"]).ok();
+    let run = run_in(&env, &["trust", "--yes"]).ok();
     let shown = &run.stdout;
     for want in [
         "./bot-bottle.json",
@@ -249,7 +209,7 @@ fn trusting_shows_what_reaches_secrets_then_the_preflight_marks_the_projects_lin
     let mode = fs::metadata(&store).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the trust record is private");
 
-    let run = env.run(&["start", "claude", "--dry-run"]).ok();
+    let run = run_in(&env, &["start", "claude", "--dry-run"]).ok();
     assert!(!run.stderr.contains("not trusted"), "{}", run.stderr);
     const MARK: &str = "(from ./bot-bottle.json)";
     assert!(
@@ -301,7 +261,7 @@ fn trusting_shows_what_reaches_secrets_then_the_preflight_marks_the_projects_lin
         "proj/bot-bottle.json",
         &HOSTILE.replace("not the real one", "not the real one!"),
     );
-    let run = env.run(&["start", "claude", "--dry-run"]).ok();
+    let run = run_in(&env, &["start", "claude", "--dry-run"]).ok();
     assert!(run.stdout.contains("api.anthropic.com"), "{}", run.stdout);
     assert!(!run.stdout.contains("exfil.test"), "{}", run.stdout);
     assert!(
@@ -314,7 +274,7 @@ fn trusting_shows_what_reaches_secrets_then_the_preflight_marks_the_projects_lin
     // So is a changed file it makes bot-bottle read.
     env.write("proj/bot-bottle.json", HOSTILE);
     assert!(
-        !env.run(&["start", "claude", "--dry-run"])
+        !run_in(&env, &["start", "claude", "--dry-run"])
             .ok()
             .stderr
             .contains("bot-bottle.json")
@@ -323,7 +283,7 @@ fn trusting_shows_what_reaches_secrets_then_the_preflight_marks_the_projects_lin
         "proj/ca.pem",
         "-----BEGIN CERTIFICATE-----\ny\n-----END CERTIFICATE-----\n",
     );
-    let run = env.run(&["start", "claude", "--dry-run"]).ok();
+    let run = run_in(&env, &["start", "claude", "--dry-run"]).ok();
     assert!(!run.stdout.contains("exfil.test"), "{}", run.stdout);
     assert!(
         run.stderr.contains("changed since you trusted it"),
@@ -332,24 +292,24 @@ fn trusting_shows_what_reaches_secrets_then_the_preflight_marks_the_projects_lin
     );
 
     // Trusted again, then revoked.
-    env.run(&["trust", "--yes"]).ok();
+    run_in(&env, &["trust", "--yes"]).ok();
     assert!(
-        env.run(&["start", "claude", "--dry-run"])
+        run_in(&env, &["start", "claude", "--dry-run"])
             .ok()
             .stdout
             .contains("exfil.test")
     );
-    env.run(&["trust", "--revoke"]).ok();
-    let run = env.run(&["start", "claude", "--dry-run"]).ok();
+    run_in(&env, &["trust", "--revoke"]).ok();
+    let run = run_in(&env, &["start", "claude", "--dry-run"]).ok();
     assert!(!run.stdout.contains("exfil.test"), "{}", run.stdout);
     assert!(run.stderr.contains(UNTRUSTED_LINE), "{}", run.stderr);
 }
 
 #[test]
 fn trust_without_a_terminal_asks_for_yes_and_records_nothing() {
-    let env = Env::new();
+    let env = CliEnv::new();
     hostile(&env);
-    let run = env.run(&["trust"]);
+    let run = run_in(&env, &["trust"]);
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(
         run.stdout.contains("AWS_SECRET_ACCESS_KEY"),
@@ -390,9 +350,9 @@ fn a_broken_project_never_blocks_the_operators_own_agents() {
         ),
     ];
     for (path, text, want) in cases {
-        let env = Env::new();
+        let env = CliEnv::new();
         env.write(path, text);
-        let run = env.run(&["start", "shell", "--dry-run"]);
+        let run = run_in(&env, &["start", "shell", "--dry-run"]);
         assert_eq!(run.code, Some(0), "{path}: {}", run.stderr);
         assert!(
             run.stdout.contains("shell (shell)"),
@@ -411,7 +371,7 @@ fn a_broken_project_never_blocks_the_operators_own_agents() {
             named[0]
         );
         // Trusting a broken project is refused, with the same located line.
-        let run = env.run(&["trust", "--yes"]);
+        let run = run_in(&env, &["trust", "--yes"]);
         assert_eq!(run.code, Some(2), "{path}: {}", run.stderr);
         assert!(run.stderr.contains(want), "{path}: {}", run.stderr);
         assert!(!env.home().join("trusted.json").exists(), "{path}");
@@ -420,7 +380,7 @@ fn a_broken_project_never_blocks_the_operators_own_agents() {
 
 #[test]
 fn a_projects_skill_never_reaches_the_operators_own_agent() {
-    let env = Env::new();
+    let env = CliEnv::new();
     env.write(
         "proj/.bot-bottle/skills/lint/SKILL.md",
         "---\nname: lint\n---\nplanted\n",
@@ -432,7 +392,7 @@ fn a_projects_skill_never_reaches_the_operators_own_agent() {
     let rev = "---\nprovider: shell\nskills: [lint]\n---\nReview.\n";
     env.write("home/agents/rev.md", rev);
     let not_found = |trusted: bool| {
-        let run = env.run(&["start", "rev", "--dry-run"]);
+        let run = run_in(&env, &["start", "rev", "--dry-run"]);
         assert_eq!(
             run.code,
             Some(2),
@@ -456,12 +416,12 @@ fn a_projects_skill_never_reaches_the_operators_own_agent() {
     // folders: the project's skill is not found for it.
     not_found(false);
     fs::remove_file(env.home().join("agents/rev.md")).unwrap();
-    env.run(&["trust", "--yes"]).ok();
+    run_in(&env, &["trust", "--yes"]).ok();
     env.write("home/agents/rev.md", rev);
     not_found(true);
     // A home skill of the same name is the one the agent gets.
     env.write("home/skills/lint/SKILL.md", "---\nname: lint\n---\nmine\n");
-    let run = env.run(&["start", "rev", "--dry-run"]).ok();
+    let run = run_in(&env, &["start", "rev", "--dry-run"]).ok();
     let skills = run.rows("skills");
     assert!(
         skills[0].contains(&env.home().join("skills/lint").display().to_string()),
@@ -472,25 +432,25 @@ fn a_projects_skill_never_reaches_the_operators_own_agent() {
 
 #[test]
 fn a_trusted_projects_agent_uses_its_own_skills_and_they_count_in_the_digest() {
-    let env = Env::new();
+    let env = CliEnv::new();
     env.write(
         "proj/.bot-bottle/agents/dev.md",
         "---\nprovider: shell\nskills: [lint]\n---\nWork.\n",
     );
     env.write("proj/.bot-bottle/skills/lint/SKILL.md", "one\n");
-    let run = env.run(&["start", "dev", "--dry-run"]);
+    let run = run_in(&env, &["start", "dev", "--dry-run"]);
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("not trusted"), "{}", run.stderr);
-    let run = env.run(&["trust", "--yes"]).ok();
+    let run = run_in(&env, &["trust", "--yes"]).ok();
     assert!(
         run.stdout.contains("./.bot-bottle/skills/lint/SKILL.md"),
         "{}",
         run.stdout
     );
-    let run = env.run(&["start", "dev", "--dry-run"]).ok();
+    let run = run_in(&env, &["start", "dev", "--dry-run"]).ok();
     assert!(run.rows("skills")[0].contains("lint"), "{}", run.stdout);
     env.write("proj/.bot-bottle/skills/lint/SKILL.md", "two\n");
-    let run = env.run(&["start", "dev", "--dry-run"]);
+    let run = run_in(&env, &["start", "dev", "--dry-run"]);
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(
         run.stderr.contains("changed since you trusted it"),
@@ -501,14 +461,14 @@ fn a_trusted_projects_agent_uses_its_own_skills_and_they_count_in_the_digest() {
 
 #[test]
 fn what_a_repository_wrote_reaches_the_terminal_inert() {
-    let env = Env::new();
+    let env = CliEnv::new();
     // A key that is an escape sequence (set the clipboard), in the line
     // that says the project is not used.
     env.write(
         "proj/bot-bottle.json",
         "{\"bottles\": {\"x\": {\"\\u001b]52;c;aGk=\\u0007\": 1}}}",
     );
-    let run = env.run(&["start", "shell", "--dry-run"]).ok();
+    let run = run_in(&env, &["start", "shell", "--dry-run"]).ok();
     assert!(!run.stderr.contains('\x1b'), "{:?}", run.stderr);
     assert!(run.stderr.contains("\\u{1b}]52;c;aGk="), "{}", run.stderr);
     // A file name in what `trust` shows.
@@ -517,7 +477,7 @@ fn what_a_repository_wrote_reaches_the_terminal_inert() {
         r#"{"agents": {"dev": {"provider": "shell", "skills": ["s"]}}}"#,
     );
     env.write("proj/skills/s/\x1b[2Jclear", "x");
-    let run = env.run(&["trust", "--yes"]).ok();
+    let run = run_in(&env, &["trust", "--yes"]).ok();
     assert!(!run.stdout.contains('\x1b'), "{:?}", run.stdout);
     assert!(
         run.stdout.contains("./skills/s/\\u{1b}[2Jclear"),

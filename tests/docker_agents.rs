@@ -20,10 +20,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{
-    Env, Tmux, UPSTREAM_IMAGE, docker, docker_ok, docker_or_skip, kill_tmux_server, search_agent,
-    tmux_or_skip, unique, upstream_certs, upstream_image,
-};
+use support::docker::{Env, assert_search_works, docker, docker_ok, search_agent};
+use support::needs::require_tmux;
+use support::proposals::assert_proposal;
+use support::tmux::Tmux;
+use support::unique;
+use support::upstream::{run_upstream, upstream_certs, upstream_image};
 
 const MODEL_API: &str = include_str!("agents/model_api.py");
 
@@ -57,30 +59,27 @@ impl Api {
             dir,
         };
         api.script(rules);
-        let network = unique("bbtest-api-net");
-        docker_ok(&["network", "create", &network]);
-        env.track_network(&network);
-        docker_ok(&[
-            "run",
-            "-d",
-            "--name",
+        let network = env.network("bbtest-api-net");
+        run_upstream(
+            env,
             &api.name,
-            "--network",
             &network,
-            "-v",
-            &format!("{}:/api:ro", api.dir.display()),
-            "-v",
-            &format!("{}:/log", api.dir.join("log").display()),
-            UPSTREAM_IMAGE,
-            "python3",
-            "/api/model_api.py",
-            "/api/script.json",
-            "/log/requests.jsonl",
-            "443",
-            "/api/cert.pem",
-            "/api/key.pem",
-        ]);
-        env.track_container(&api.name);
+            &[
+                "-v",
+                &format!("{}:/api:ro", api.dir.display()),
+                "-v",
+                &format!("{}:/log", api.dir.join("log").display()),
+            ],
+            &[
+                "python3",
+                "/api/model_api.py",
+                "/api/script.json",
+                "/log/requests.jsonl",
+                "443",
+                "/api/cert.pem",
+                "/api/key.pem",
+            ],
+        );
         api
     }
 
@@ -362,19 +361,7 @@ fn attached_session(
 /// process, any file, nor in `docker inspect` or the compose file.
 fn assert_key_hidden(env: &Env, slug: &str, key: &str) {
     let agent = names::container(slug, "agent");
-    let canary = unique("canary");
-    docker_ok(&[
-        "exec",
-        &agent,
-        "sh",
-        "-c",
-        &format!("echo {canary} > /tmp/canary"),
-    ]);
-    let seen = search_agent(&agent, &canary);
-    assert!(
-        seen.contains("BOT_BOTTLE_SLUG=") && seen.contains("/tmp/canary"),
-        "the search itself is broken: {seen}"
-    );
+    assert_search_works(&agent);
     assert!(
         !search_agent(&agent, key).contains(key),
         "the real key is visible in the agent container"
@@ -453,29 +440,12 @@ fn proposals(env: &Env) -> Vec<Value> {
     all.into_iter().filter(|p| p["source"] == "agent").collect()
 }
 
-fn pending(env: &Env, n: usize, limit: Duration) -> Vec<Value> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let (code, out, err) = env.run(&["proposals", "--json"]);
-        assert_eq!(code, 0, "{err}");
-        let all: Vec<Value> = serde_json::from_str(&out).unwrap();
-        let list: Vec<Value> = all.into_iter().filter(|p| p["source"] == "agent").collect();
-        if list.len() >= n || Instant::now() > deadline {
-            assert_eq!(list.len(), n, "{out}");
-            return list;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
 const CLAUDE_PROMPT: &str = "PROMPTMARK-claude: you are tested end to end.";
 const CODEX_PROMPT: &str = "PROMPTMARK-codex: you are tested end to end.";
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn claude_answers_through_egress_holding_only_a_placeholder() {
-    if !docker_or_skip("claude_answers_through_egress_holding_only_a_placeholder") {
-        return;
-    }
     let env = Env::new();
     let api = Api::start(
         &env,
@@ -527,14 +497,12 @@ fn claude_answers_through_egress_holding_only_a_placeholder() {
     api.leave(&slug);
     let (code, _, err) = env.run(&["stop", &slug]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(support::leftovers(&slug), (0, 0));
+    assert_eq!(support::docker::leftovers(&slug), (0, 0));
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn claude_asks_through_mcp_and_the_approved_route_works() {
-    if !docker_or_skip("claude_asks_through_mcp_and_the_approved_route_works") {
-        return;
-    }
     let env = Env::new();
     let api = Api::start(
         &env,
@@ -568,14 +536,19 @@ fn claude_asks_through_mcp_and_the_approved_route_works() {
     // Nothing scripted on bot-bottle's side: the real Claude Code calls the
     // tool the model asked for, and waits for the operator.
     let session = Running::spawn(env.cmd(&["attach", &slug]));
-    let listed = pending(&env, 1, Duration::from_secs(180));
-    assert_eq!(listed[0]["slug"], slug.as_str());
-    assert_eq!(listed[0]["tool"], "egress-block");
-    assert_eq!(listed[0]["summary"], "route newhost.test");
-    assert_eq!(listed[0]["justification"], "to fetch the e2e fixtures");
-    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    let listed = env.pending(1, Duration::from_secs(180));
+    let id = assert_proposal(
+        &listed[0],
+        &slug,
+        "egress-block",
+        "route newhost.test",
+        "to fetch the e2e fixtures",
+    );
     // The operator sees it on the dashboard too.
-    if tmux_or_skip("claude_asks_through_mcp_and_the_approved_route_works: the dashboard") {
+    if cfg!(skip_tmux) {
+        eprintln!("skipped the dashboard's part: BOT_BOTTLE_SKIP_TMUX=1");
+    } else {
+        require_tmux();
         Dashboard::open(&env).wait_for("newhost.test", Duration::from_secs(30));
     }
     let (code, _, err) = env.run(&["approve", &id]);
@@ -633,10 +606,8 @@ fn claude_asks_through_mcp_and_the_approved_route_works() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn claude_transcript_survives_a_failed_session_and_resume_continues_it() {
-    if !docker_or_skip("claude_transcript_survives_a_failed_session_and_resume_continues_it") {
-        return;
-    }
     let env = Env::new();
     // The first turn asks for a tool; `--max-turns 1` then ends the session
     // with an error, after the tool ran. The resumed session's first turn
@@ -663,7 +634,7 @@ fn claude_transcript_survives_a_failed_session_and_resume_continues_it() {
     assert!(err.contains(&format!("bot-bottle resume {slug}")), "{err}");
     let state = env.bottle(&slug);
     assert!(state.transcript().is_file(), "no transcript kept: {err}");
-    assert_eq!(support::leftovers(&slug), (0, 0));
+    assert_eq!(support::docker::leftovers(&slug), (0, 0));
 
     let (_, code, out, err) = attached_session(
         &env,
@@ -688,7 +659,7 @@ fn claude_transcript_survives_a_failed_session_and_resume_continues_it() {
     );
 }
 
-/// What these tests do with their tmux server (`support::Tmux`).
+/// What these tests do with their tmux server (`support::tmux::Tmux`).
 impl Tmux {
     /// A window running `argv` in `cwd` with `vars`, the pane kept after
     /// the command ends (its status then shows).
@@ -770,30 +741,24 @@ impl Tmux {
 /// The operator's bot-bottle tmux session (`bot-bottle --detach`, on a
 /// socket of the test's own; killed on drop), for what its dashboard shows.
 struct Dashboard {
-    socket: String,
+    server: Tmux,
 }
 
 impl Dashboard {
     fn open(env: &Env) -> Dashboard {
         let dashboard = Dashboard {
-            socket: unique("bbtest-agents-dash"),
+            server: Tmux::new("bbtest-agents-dash"),
         };
         support::succeed(
             env.cmd(&["--detach"])
-                .env("BOT_BOTTLE_TMUX_SOCKET", &dashboard.socket)
+                .env("BOT_BOTTLE_TMUX_SOCKET", &dashboard.server.socket)
                 .env_remove("TMUX"),
         );
         dashboard
     }
 
     fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+        self.server.run(args)
     }
 
     fn wait_for(&self, what: &str, limit: Duration) {
@@ -819,12 +784,6 @@ impl Dashboard {
     }
 }
 
-impl Drop for Dashboard {
-    fn drop(&mut self) {
-        kill_tmux_server(&self.socket);
-    }
-}
-
 /// Ends the agent's CLI the hard way (a crash): kills the process named
 /// `program` in the agent container, by its pid.
 fn crash_agent(slug: &str, program: &str) {
@@ -836,12 +795,10 @@ fn crash_agent(slug: &str, program: &str) {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
+#[cfg_attr(all(skip_tmux, not(skip_docker)), ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn codex_answers_and_resumes_its_transcript() {
-    if !docker_or_skip("codex_answers_and_resumes_its_transcript")
-        || !tmux_or_skip("codex_answers_and_resumes_its_transcript")
-    {
-        return;
-    }
+    require_tmux();
     let env = Env::new();
     let api = Api::start(
         &env,
@@ -865,7 +822,7 @@ fn codex_answers_and_resumes_its_transcript() {
         ("OPENAI_API_KEY".into(), key.clone()),
         ("ANTHROPIC_API_KEY".into(), anthropic.clone()),
     ];
-    let bin = support::bin().to_string_lossy().into_owned();
+    let bin = support::docker::bin().to_string_lossy().into_owned();
     let tmux = Tmux::new("bbtest-agents-tmux");
 
     // A fresh interactive session, as the operator gets it.
@@ -933,12 +890,10 @@ fn codex_answers_and_resumes_its_transcript() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
+#[cfg_attr(all(skip_tmux, not(skip_docker)), ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn codex_asks_through_mcp_and_a_resume_with_no_transcript_starts_afresh() {
-    if !docker_or_skip("codex_asks_through_mcp_and_a_resume_with_no_transcript_starts_afresh")
-        || !tmux_or_skip("codex_asks_through_mcp_and_a_resume_with_no_transcript_starts_afresh")
-    {
-        return;
-    }
+    require_tmux();
     let env = Env::new();
     let api = Api::start(
         &env,
@@ -961,7 +916,7 @@ fn codex_asks_through_mcp_and_a_resume_with_no_transcript_starts_afresh() {
 
     // `attach` resumes the last session; there is none, so a fresh one.
     let tmux = Tmux::new("bbtest-agents-tmux");
-    let bin = support::bin().to_string_lossy().into_owned();
+    let bin = support::docker::bin().to_string_lossy().into_owned();
     let vars: Vec<(String, String)> = vec![(
         "BOT_BOTTLE_HOME".into(),
         env.home().to_string_lossy().into(),
@@ -989,7 +944,7 @@ fn codex_asks_through_mcp_and_a_resume_with_no_transcript_starts_afresh() {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-    let listed = pending(&env, 1, Duration::ZERO);
+    let listed = env.pending(1, Duration::ZERO);
     let turns = api.turns();
     let first = turns.first().unwrap();
     // Codex offers the supervise server's tools as a namespace of its own.

@@ -1,17 +1,17 @@
 //! Bottles on the real docker engine: launch, list, exec, stop, isolation,
 //! crash and resume, cleanup, concurrent starts. Each test removes what it
-//! made, even when it fails (see `support::Env`).
+//! made, even when it fails (see `support::docker::Env`).
 
 mod support;
 
 use bot_bottle::backend::names;
-use support::{Env, docker, docker_ok, docker_or_skip, leftovers, unique};
+use support::docker::{Env, docker, docker_ok, leftovers};
+use support::needs::require_docker;
+use support::unique;
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn detached_launch_list_exec_and_stop_leave_nothing() {
-    if !docker_or_skip("detached_launch_list_exec_and_stop_leave_nothing") {
-        return;
-    }
     let env = Env::new();
     std::fs::write(env.proj().join("notes.txt"), "copied, not mounted\n").unwrap();
     let slug = env.start_detached(&["shell", "--cwd"]);
@@ -20,15 +20,7 @@ fn detached_launch_list_exec_and_stop_leave_nothing() {
         "{slug}"
     );
 
-    let (code, out, _) = env.run(&["list", "active", "--json"]);
-    assert_eq!(code, 0);
-    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let row = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["slug"] == slug.as_str())
-        .unwrap();
+    let row = env.row(&slug);
     assert_eq!(row["backend"], "docker");
     assert_eq!(row["agent"], "shell");
     assert_eq!(row["services"], serde_json::json!(["egress", "supervise"]));
@@ -90,10 +82,8 @@ fn detached_launch_list_exec_and_stop_leave_nothing() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn the_agent_reaches_nothing_but_its_sidecars() {
-    if !docker_or_skip("the_agent_reaches_nothing_but_its_sidecars") {
-        return;
-    }
     let env = Env::new();
     // An "outside" host of the test's own, on another network, listening.
     let network = unique("bbtest-outside");
@@ -107,32 +97,13 @@ fn the_agent_reaches_nothing_but_its_sidecars() {
     ]);
     env.track_network(&network);
     let slug = env.start_detached(&["shell"]);
-    let sidecar = docker_ok(&[
-        "inspect",
-        "--format",
-        "{{.Config.Image}}",
-        &names::container(&slug, "egress"),
-    ]);
-    docker_ok(&[
-        "run",
-        "-d",
-        "--name",
+    let sidecar = env.serve_outside(
+        &slug,
         &target,
-        "--network",
-        &network,
-        "--entrypoint",
-        "/bot-bottle",
-        &sidecar,
-        "sidecar",
-        "supervise",
-        "--state",
-        "/tmp",
-        "--slug",
+        &["--network", &network],
         "target",
-        "--listen",
         "0.0.0.0:8080",
-    ]);
-    env.track_container(&target);
+    );
     let ip = docker_ok(&[
         "inspect",
         "--format",
@@ -208,10 +179,8 @@ fn the_agent_reaches_nothing_but_its_sidecars() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn a_crashed_session_keeps_its_state_and_resume_relaunches_it() {
-    if !docker_or_skip("a_crashed_session_keeps_its_state_and_resume_relaunches_it") {
-        return;
-    }
     let env = Env::new();
     let (code, _, err) = env.run(&["start", "shell", "--yes", "--", "-c", "exit 3"]);
     assert_eq!(code, 3, "{err}");
@@ -246,10 +215,8 @@ fn a_crashed_session_keeps_its_state_and_resume_relaunches_it() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn cleanup_removes_everything_labelled() {
-    if !docker_or_skip("cleanup_removes_everything_labelled") {
-        return;
-    }
     let env = Env::new();
     // cleanup removes every bot-bottle container: refuse to run where some
     // bottle of someone else's would go with it.
@@ -318,10 +285,8 @@ fn cleanup_removes_everything_labelled() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn two_concurrent_starts_get_distinct_identities() {
-    if !docker_or_skip("two_concurrent_starts_get_distinct_identities") {
-        return;
-    }
     let env = Env::new();
     let spawn = || {
         env.cmd(&["start", "shell", "--yes", "--detach"])
@@ -348,10 +313,8 @@ fn two_concurrent_starts_get_distinct_identities() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn a_launch_that_fails_midway_leaves_nothing() {
-    if !docker_or_skip("a_launch_that_fails_midway_leaves_nothing") {
-        return;
-    }
     let env = Env::new();
     env.write(
         "proj/bot-bottle.json",
@@ -363,23 +326,13 @@ fn a_launch_that_fails_midway_leaves_nothing() {
     assert_eq!(code, 1, "{err}");
     assert!(out.is_empty(), "{out}");
     assert!(err.contains("did not come up"), "{err}");
-    let filter = "label=dev.bot-bottle.agent=broken";
-    assert_eq!(
-        docker_ok(&["ps", "--all", "--quiet", "--filter", filter]),
-        ""
-    );
-    assert_eq!(
-        docker_ok(&["network", "ls", "--quiet", "--filter", filter]),
-        ""
-    );
-    env.assert_no_state();
+    assert_nothing_left_of(&env, "broken");
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn ctrl_c_during_bring_up_leaves_nothing() {
-    if !docker_or_skip("ctrl_c_during_bring_up_leaves_nothing") {
-        return;
-    }
+    require_docker();
     use std::io::{BufRead, BufReader};
     let env = Env::new();
     let mut child = env
@@ -428,22 +381,15 @@ fn ctrl_c_during_bring_up_leaves_nothing() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn a_failed_image_build_leaves_no_container() {
-    if !docker_or_skip("a_failed_image_build_leaves_no_container") {
-        return;
-    }
     let env = Env::new();
     let marker = unique("bbtest-failed-step");
-    env.write(
-        "proj/bottle/Dockerfile",
+    env.trust_agent_image(
+        "broken",
+        "shell",
         &format!("FROM debian:bookworm-slim\nRUN echo {marker} && false\n"),
     );
-    env.write(
-        "proj/bot-bottle.json",
-        r#"{"agents": {"broken": {"provider": "shell", "bottle": "broken"}},
-            "bottles": {"broken": {"dockerfile": "bottle/Dockerfile"}}}"#,
-    );
-    env.trust();
     let (code, _, err) = env.run(&["start", "broken", "--yes", "--detach"]);
     assert_ne!(code, 0, "{err}");
     assert!(err.contains("docker build"), "{err}");
@@ -455,28 +401,19 @@ fn a_failed_image_build_leaves_no_container() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn a_cli_image_that_can_get_no_cli_fails_in_one_line_and_leaves_nothing() {
-    if !docker_or_skip("a_cli_image_that_can_get_no_cli_fails_in_one_line_and_leaves_nothing") {
-        return;
-    }
     let env = Env::new();
     // A Dockerfile of its own (so an image of this content never exists)
     // that asks for Claude Code, on a host where npm and pip both fail.
     let marker = unique("bbtest-cli");
-    env.write(
-        "proj/bottle/Dockerfile",
+    env.trust_agent_image(
+        "nocli",
+        "claude",
         &format!("# bot-bottle-cli: claude\nFROM debian:bookworm-slim\nCOPY cli/ /usr/local/bin/\nRUN echo {marker}\n"),
     );
-    env.write(
-        "proj/bot-bottle.json",
-        r#"{"agents": {"nocli": {"provider": "claude", "bottle": "nocli"}},
-            "bottles": {"nocli": {"dockerfile": "bottle/Dockerfile"}}}"#,
-    );
-    env.trust();
     let fail = env.dir.path().join("fail");
-    std::fs::write(&fail, "#!/bin/sh\necho \"no network here\" >&2\nexit 1\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&fail, std::fs::Permissions::from_mode(0o755)).unwrap();
+    support::fake::script(&fail, "#!/bin/sh\necho \"no network here\" >&2\nexit 1\n");
     let child = env
         .cmd(&["start", "nocli", "--yes", "--detach"])
         .env("BOT_BOTTLE_NPM", &fail)
@@ -498,15 +435,20 @@ fn a_cli_image_that_can_get_no_cli_fails_in_one_line_and_leaves_nothing() {
             && line.contains("PyPI: `pip download claude-agent-sdk==0.2.189` failed"),
         "{line}"
     );
-    let filter = "label=dev.bot-bottle.agent=nocli";
+    assert_nothing_left_of(&env, "nocli");
+    assert!(!cli_dir.exists(), "{} is left", cli_dir.display());
+}
+
+/// No container, network or state of a bottle of `agent` is left.
+fn assert_nothing_left_of(env: &Env, agent: &str) {
+    let filter = format!("label=dev.bot-bottle.agent={agent}");
     assert_eq!(
-        docker_ok(&["ps", "--all", "--quiet", "--filter", filter]),
+        docker_ok(&["ps", "--all", "--quiet", "--filter", &filter]),
         ""
     );
     assert_eq!(
-        docker_ok(&["network", "ls", "--quiet", "--filter", filter]),
+        docker_ok(&["network", "ls", "--quiet", "--filter", &filter]),
         ""
     );
     env.assert_no_state();
-    assert!(!cli_dir.exists(), "{} is left", cli_dir.display());
 }

@@ -12,10 +12,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{
-    Env, UPSTREAM_IMAGE, docker_ok, docker_or_skip, search_agent, unique, upstream_certs,
-    upstream_image,
-};
+use support::docker::{Env, assert_search_works, docker_ok, search_agent};
+use support::needs::require_docker;
+use support::proposals::assert_proposal;
+use support::unique;
+use support::upstream::{run_upstream, upstream_certs, upstream_image};
 
 /// Answers every request with its path and the names of its headers, and
 /// logs it whole (header values too) to /log/seen.jsonl: the egress cuts a
@@ -62,26 +63,20 @@ fn start_upstream(env: &Env, names: &[&str], ca_path: &Path) -> String {
     std::fs::write(certs.join("echo.py"), ECHO_SERVER).unwrap();
     let log = env.dir.path().join("upstream-log");
     std::fs::create_dir_all(&log).unwrap();
-    let network = unique("bbtest-upstream-net");
-    docker_ok(&["network", "create", &network]);
-    env.track_network(&network);
+    let network = env.network("bbtest-upstream-net");
     let name = unique("bbtest-upstream");
-    docker_ok(&[
-        "run",
-        "-d",
-        "--name",
+    run_upstream(
+        env,
         &name,
-        "--network",
         &network,
-        "-v",
-        &format!("{}:/certs:ro", certs.display()),
-        "-v",
-        &format!("{}:/log", log.display()),
-        UPSTREAM_IMAGE,
-        "python3",
-        "/certs/echo.py",
-    ]);
-    env.track_container(&name);
+        &[
+            "-v",
+            &format!("{}:/certs:ro", certs.display()),
+            "-v",
+            &format!("{}:/log", log.display()),
+        ],
+        &["python3", "/certs/echo.py"],
+    );
     name
 }
 
@@ -180,23 +175,6 @@ fn egress_block(host: &str, why: &str) -> Value {
     json!({"name": "egress-block", "arguments": {"host": host, "justification": why}})
 }
 
-/// Waits until `proposals --json` lists `n` proposals of the agent's
-/// (learning mode's suggestions from denials are not counted).
-fn pending(env: &Env, n: usize) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (code, out, err) = env.run(&["proposals", "--json"]);
-        assert_eq!(code, 0, "{err}");
-        let all: Vec<Value> = serde_json::from_str(&out).unwrap();
-        let list: Vec<Value> = all.into_iter().filter(|p| p["source"] == "agent").collect();
-        if list.len() >= n || Instant::now() > deadline {
-            assert_eq!(list.len(), n, "{out}");
-            return list;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// Learning mode's suggestions (`source: denied`), their summaries sorted.
 fn suggestions(env: &Env) -> Vec<String> {
     let (code, out, err) = env.run(&["proposals", "--json"]);
@@ -220,10 +198,8 @@ fn curl_code(env: &Env, slug: &str, url: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn routes_credentials_and_proposals_end_to_end() {
-    if !docker_or_skip("routes_credentials_and_proposals_end_to_end") {
-        return;
-    }
     let env = Env::new();
     let upstream = start_upstream(
         &env,
@@ -272,19 +248,7 @@ fn routes_credentials_and_proposals_end_to_end() {
 
     // The real token is nowhere in the agent: env, /proc, files, inspect.
     let agent = names::container(&slug, "agent");
-    let canary = unique("canary");
-    docker_ok(&[
-        "exec",
-        &agent,
-        "sh",
-        "-c",
-        &format!("echo {canary} > /tmp/canary"),
-    ]);
-    let seen = search_agent(&agent, &canary);
-    assert!(
-        seen.contains("BOT_BOTTLE_SLUG=") && seen.contains("/tmp/canary"),
-        "the search itself is broken: {seen}"
-    );
+    assert_search_works(&agent);
     let inside = search_agent(&agent, &token);
     assert!(
         !inside.contains(&token),
@@ -310,12 +274,14 @@ fn routes_credentials_and_proposals_end_to_end() {
         &slug,
         vec![egress_block("newhost.test", "to fetch the fixtures")],
     );
-    let listed = pending(&env, 1);
-    assert_eq!(listed[0]["slug"], slug.as_str());
-    assert_eq!(listed[0]["tool"], "egress-block");
-    assert_eq!(listed[0]["summary"], "route newhost.test");
-    assert_eq!(listed[0]["justification"], "to fetch the fixtures");
-    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    let listed = env.pending(1, Duration::from_secs(30));
+    let id = assert_proposal(
+        &listed[0],
+        &slug,
+        "egress-block",
+        "route newhost.test",
+        "to fetch the fixtures",
+    );
     let (code, _, err) = env.run(&["approve", &id]);
     assert_eq!(code, 0, "{err}");
     let answer = call.join();
@@ -355,7 +321,10 @@ fn routes_credentials_and_proposals_end_to_end() {
 
     // A rejection carries its reason back.
     let call = mcp_calls(&env, &slug, vec![egress_block("other.test", "curiosity")]);
-    let id = pending(&env, 1)[0]["id"].as_str().unwrap().to_owned();
+    let id = env.pending(1, Duration::from_secs(30))[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (code, _, err) = env.run(&["reject", &id, "--reason", "not for this task"]);
     assert_eq!(code, 0, "{err}");
     let answer = call.join();
@@ -379,7 +348,7 @@ fn routes_credentials_and_proposals_end_to_end() {
         2,
         "{answer}"
     );
-    pending(&env, 0);
+    env.pending(0, Duration::from_secs(30));
 
     // A burst of 40 proposals from one agent: the queue holds 32 (none of
     // them lost), the other 8 are told to wait for the operator.
@@ -387,7 +356,7 @@ fn routes_credentials_and_proposals_end_to_end() {
         .map(|i| egress_block(&format!("burst{i}.test"), "burst"))
         .collect();
     let call = mcp_calls(&env, &slug, burst);
-    let listed = pending(&env, 32);
+    let listed = env.pending(32, Duration::from_secs(30));
     let mut hosts: Vec<String> = listed
         .iter()
         .map(|p| p["summary"].as_str().unwrap().to_owned())
@@ -449,7 +418,7 @@ fn routes_credentials_and_proposals_end_to_end() {
     ]);
     let (code, _, err) = env.run(&["stop", &slug]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(support::leftovers(&slug), (0, 0));
+    assert_eq!(support::docker::leftovers(&slug), (0, 0));
 }
 
 /// Images a test made on the engine (and tags it caused), removed when
@@ -497,7 +466,7 @@ impl Drop for Images {
             .iter()
             .rev()
         {
-            let _ = support::docker(&["rmi", tag]);
+            let _ = support::docker::docker(&["rmi", tag]);
         }
     }
 }
@@ -533,10 +502,9 @@ fn grants(env: &Env, id: &str) -> String {
 /// allowed one the engine lacks is never pulled, and the rebuild uses the
 /// pinned image even once its name is gone.
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn capability_block_rebuilds_the_bottle_on_resume() {
-    if !docker_or_skip("capability_block_rebuilds_the_bottle_on_resume") {
-        return;
-    }
+    require_docker();
     let images = Images::default();
     let env = Env::new();
     // The operator's private image, and one the operator lists.
@@ -582,7 +550,10 @@ fn capability_block_rebuilds_the_bottle_on_resume() {
         "{current}COPY --from={listed} /listed /listed\nUSER root\nRUN echo rebuilt > /etc/capability-marker\nUSER agent\n"
     );
     let call = mcp_calls(&env, &slug, vec![capability_block(&dockerfile)]);
-    let id = pending(&env, 1)[0]["id"].as_str().unwrap().to_owned();
+    let id = env.pending(1, Duration::from_secs(30))[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (debian_id, listed_id) = (image_id("debian:bookworm-slim"), image_id(&listed));
     let shown = grants(&env, &id);
     for want in [
@@ -632,7 +603,7 @@ fn capability_block_rebuilds_the_bottle_on_resume() {
     assert_eq!(out.trim(), format!("bot-bottle resume {slug}"));
     let _ = call.join_within(Duration::from_secs(30));
     assert_eq!(
-        support::leftovers(&slug),
+        support::docker::leftovers(&slug),
         (0, 0),
         "the bottle is taken down"
     );
@@ -650,7 +621,7 @@ fn capability_block_rebuilds_the_bottle_on_resume() {
     );
 
     // The name goes; the pinned image stays, and nothing is pulled.
-    assert!(support::docker(&["rmi", &listed]).status.success());
+    assert!(support::docker::docker(&["rmi", &listed]).status.success());
     let (code, out, err) = env.run(&["resume", &slug, "--yes", "--detach"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), slug);

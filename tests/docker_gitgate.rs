@@ -7,13 +7,13 @@ mod support;
 use bot_bottle::backend::names;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
-use support::{
-    Env, UPSTREAM_IMAGE, docker_ok, docker_or_skip, search_agent, unique, upstream_certs,
-    upstream_image,
-};
+use support::docker::{Env, docker_ok, search_agent};
+use support::unique;
+use support::upstream::{run_upstream, upstream_certs, upstream_image};
+use support::wait::wait_for;
 
 const UPSTREAM_SERVER: &str = include_str!("gitgate/upstream.py");
 
@@ -113,10 +113,8 @@ fn push_proposal(env: &Env, branch: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn pushes_land_as_branches_and_the_checks_hold() {
-    if !docker_or_skip("pushes_land_as_branches_and_the_checks_hold") {
-        return;
-    }
     let env = Env::new();
     operator_repo(&env);
     let key_canary = unique("not-a-real-key");
@@ -304,13 +302,7 @@ fn pushes_land_as_branches_and_the_checks_hold() {
     let (code, out, err) = env.run(&["list", "active", "--json"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(&format!("{prefix}/feature")), "{out}");
-    let audit = std::fs::read_to_string(env.home().join(format!("audit/{slug}.jsonl"))).unwrap();
-    assert!(
-        audit
-            .lines()
-            .any(|l| l.contains("git-push") && l.contains("landed")),
-        "{audit}"
-    );
+    assert_audited(&env, &slug, "landed");
 
     // The bottle goes; the landed branches stay.
     let (code, _, err) = env.run(&["stop", &slug]);
@@ -320,6 +312,17 @@ fn pushes_land_as_branches_and_the_checks_hold() {
         head
     );
     env.assert_no_state();
+}
+
+/// The bottle's audit log has a `git-push` entry that says `outcome`.
+fn assert_audited(env: &Env, slug: &str, outcome: &str) {
+    let audit = std::fs::read_to_string(env.home().join(format!("audit/{slug}.jsonl"))).unwrap();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("git-push") && l.contains(outcome)),
+        "{audit}"
+    );
 }
 
 /// Starts the test's upstream: a bare repository served over HTTPS with
@@ -339,9 +342,7 @@ fn start_upstream(env: &Env, auth: &str) -> (String, std::path::PathBuf) {
     git(&srv.join("up.git"), &["config", "http.receivepack", "true"]);
     let log = env.dir.path().join("upstream-log");
     std::fs::create_dir_all(&log).unwrap();
-    let network = unique("bbtest-gitup-net");
-    docker_ok(&["network", "create", &network]);
-    env.track_network(&network);
+    let network = env.network("bbtest-gitup-net");
     let name = unique("bbtest-gitup");
     let user = format!("{}:{}", unsafe { libc::getuid() }, unsafe {
         libc::getgid()
@@ -350,46 +351,32 @@ fn start_upstream(env: &Env, auth: &str) -> (String, std::path::PathBuf) {
         "Basic {}",
         base64::Engine::encode(&base64::engine::general_purpose::STANDARD, auth)
     );
-    docker_ok(&[
-        "run",
-        "-d",
-        "--name",
+    run_upstream(
+        env,
         &name,
-        "--network",
         &network,
-        "--user",
-        &user,
-        "-e",
-        "HOME=/tmp",
-        "-e",
-        &format!("EXPECTED_AUTH={expected}"),
-        "-v",
-        &format!("{}:/certs:ro", certs.display()),
-        "-v",
-        &format!("{}:/srv", srv.display()),
-        "-v",
-        &format!("{}:/log", log.display()),
-        UPSTREAM_IMAGE,
-        "python3",
-        "/certs/upstream.py",
-    ]);
-    env.track_container(&name);
+        &[
+            "--user",
+            &user,
+            "-e",
+            "HOME=/tmp",
+            "-e",
+            &format!("EXPECTED_AUTH={expected}"),
+            "-v",
+            &format!("{}:/certs:ro", certs.display()),
+            "-v",
+            &format!("{}:/srv", srv.display()),
+            "-v",
+            &format!("{}:/log", log.display()),
+        ],
+        &["python3", "/certs/upstream.py"],
+    );
     (name, srv.join("up.git"))
 }
 
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn pushes_go_upstream_only_for_allowed_branches() {
-    if !docker_or_skip("pushes_go_upstream_only_for_allowed_branches") {
-        return;
-    }
     let env = Env::new();
     operator_repo(&env);
     let token = format!("x-access-token:{}", unique("gitup-secret"));
@@ -456,9 +443,11 @@ fn pushes_go_upstream_only_for_allowed_branches() {
     let id = push_proposal(&env, "other");
     let (code, out, err) = env.run(&["approve", &id]);
     assert_eq!(code, 0, "{out}{err}");
-    wait_for("the approved branch upstream", || {
-        !git(&up_repo, &["branch", "--list", "other"]).is_empty()
-    });
+    wait_for(
+        "the approved branch upstream",
+        Duration::from_secs(20),
+        || !git(&up_repo, &["branch", "--list", "other"]).is_empty(),
+    );
     assert_eq!(git(&up_repo, &["rev-parse", "refs/heads/other"]), other);
 
     // Only the gate spoke to the upstream, always with the credential.
@@ -476,13 +465,7 @@ fn pushes_go_upstream_only_for_allowed_branches() {
         !out.contains(&token),
         "the gate's output shows the credential"
     );
-    let audit = std::fs::read_to_string(env.home().join(format!("audit/{slug}.jsonl"))).unwrap();
-    assert!(
-        audit
-            .lines()
-            .any(|l| l.contains("git-push") && l.contains("forwarded")),
-        "{audit}"
-    );
+    assert_audited(&env, &slug, "forwarded");
 
     // The operator commits a token locally and does not push it; the agent
     // builds on it. The branch lands home, but does not go upstream: the

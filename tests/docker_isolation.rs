@@ -28,7 +28,10 @@ use isolation::probes::{
 };
 use isolation::report::Report;
 use serde_json::Value;
-use support::{Env, UPSTREAM_IMAGE, container_ips, docker_ok, docker_or_skip, unique};
+use support::docker::{Env, container_ips, docker_ok};
+use support::needs::require_docker;
+use support::unique;
+use support::upstream::UPSTREAM_IMAGE;
 
 const UPSTREAM_PY: &str = include_str!("isolation/upstream.py");
 
@@ -58,22 +61,20 @@ impl Runtime {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn isolation_under_runc() {
-    if !docker_or_skip("isolation_under_runc") {
-        return;
-    }
+    require_docker();
     battery(Runtime::Runc);
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
+#[cfg_attr(
+    all(skip_gvisor, not(skip_docker)),
+    ignore = "BOT_BOTTLE_SKIP_GVISOR=1"
+)]
 fn isolation_under_runsc() {
-    if !docker_or_skip("isolation_under_runsc") {
-        return;
-    }
-    if std::env::var("BOT_BOTTLE_SKIP_GVISOR").is_ok_and(|v| v == "1") {
-        eprintln!("skipped isolation_under_runsc: BOT_BOTTLE_SKIP_GVISOR=1");
-        return;
-    }
+    require_docker();
     let runtimes = docker_ok(&["info", "--format", "{{json .Runtimes}}"]);
     let runtimes: Value = serde_json::from_str(&runtimes).unwrap_or_default();
     assert!(
@@ -184,9 +185,9 @@ struct World {
 
 impl World {
     fn build(env: &Env, runtime: Runtime, port: u16) -> World {
-        support::upstream_image();
+        support::upstream::upstream_image();
         let certs = env.dir.path().join("upstream-certs");
-        let ca = support::upstream_certs(&certs, NAMES);
+        let ca = support::upstream::upstream_certs(&certs, NAMES);
         std::fs::write(env.proj().join("test-ca.pem"), ca).unwrap();
         std::fs::write(certs.join("upstream.py"), UPSTREAM_PY).unwrap();
         let up_log = env.dir.path().join("upstream-log");

@@ -10,17 +10,17 @@ use bot_bottle::backend::names;
 use bot_bottle::proposal::Request;
 use bot_bottle::proposal::queue::Queue;
 use serde_json::Value;
-use support::{Env, docker_ok, docker_or_skip, leftovers};
+use support::docker::{Env, docker_ok, leftovers};
+use support::needs::require_docker;
+use support::proposals::egress_block;
 
 fn inspect(container: &str, format: &str) -> String {
     docker_ok(&["inspect", "--format", format, container])
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn limits_and_the_sealed_network_are_what_docker_runs() {
-    if !docker_or_skip("limits_and_the_sealed_network_are_what_docker_runs") {
-        return;
-    }
     let env = Env::new();
     env.write(
         "proj/bot-bottle.json",
@@ -99,10 +99,8 @@ fn limits_and_the_sealed_network_are_what_docker_runs() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn stop_removes_networks_another_container_still_uses() {
-    if !docker_or_skip("stop_removes_networks_another_container_still_uses") {
-        return;
-    }
     let env = Env::new();
     let slug = env.start_detached(&["shell"]);
     // A bystander on the bottle's outside network: compose alone skips a
@@ -156,10 +154,8 @@ fn proxy_status(env: &Env, slug: &str, url: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn approvals_survive_a_capability_rebuild_and_resume() {
-    if !docker_or_skip("approvals_survive_a_capability_rebuild_and_resume") {
-        return;
-    }
     let env = Env::new();
     let slug = env.start_detached(&["shell"]);
     let state = env.bottle(&slug);
@@ -167,15 +163,7 @@ fn approvals_survive_a_capability_rebuild_and_resume() {
     // No route to these hosts yet: egress refuses them outright.
     assert_eq!(proxy_status(&env, &slug, "http://first.test/"), "403");
 
-    let id = queue(
-        &env,
-        &slug,
-        Request::EgressBlock {
-            host: "first.test".into(),
-            path_allowlist: vec!["/v1/".into()],
-            auth: None,
-        },
-    );
+    let id = queue(&env, &slug, egress_block("first.test", &["/v1/"]));
     let (code, _, err) = env.run(&["approve", &id]);
     assert_eq!(code, 0, "{err}");
     let credentialed = queue(
@@ -256,33 +244,26 @@ fn approvals_survive_a_capability_rebuild_and_resume() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn an_oversized_transcript_is_cut_and_reported() {
-    if !docker_or_skip("an_oversized_transcript_is_cut_and_reported") {
-        return;
-    }
     let env = Env::new();
     // A stand-in `claude` that fills its transcript folder past the limit,
     // then fails, so the bottle is kept and its transcript snapshotted.
     env.write(
-        "proj/image/claude",
+        "proj/bottle/claude",
         "#!/bin/sh\nmkdir -p \"$HOME/.claude\"\nhead -c 300M /dev/zero > \"$HOME/.claude/huge\"\nexit 1\n",
     );
     let default = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/manifest/defaults/Dockerfile"),
     )
     .unwrap();
-    env.write(
-        "proj/image/Dockerfile",
+    env.trust_agent_image(
+        "fake",
+        "claude",
         &format!(
             "{default}USER root\nCOPY claude /usr/local/bin/claude\nRUN chmod 755 /usr/local/bin/claude\nUSER agent\n"
         ),
     );
-    env.write(
-        "proj/bot-bottle.json",
-        r#"{"bottles": {"fake": {"dockerfile": "image/Dockerfile"}},
-            "agents": {"fake": {"provider": "claude", "bottle": "fake"}}}"#,
-    );
-    env.trust();
     let (code, _, err) = env.run(&["start", "fake", "--yes"]);
     assert_eq!(code, 1, "{err}");
     assert!(
@@ -337,10 +318,9 @@ fn drain(socket: &std::net::UdpSocket) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn an_images_entrypoint_runs_only_behind_a_sealed_bridge() {
-    if !docker_or_skip("an_images_entrypoint_runs_only_behind_a_sealed_bridge") {
-        return;
-    }
+    require_docker();
     let all = std::fs::read_to_string("/proc/sys/net/ipv4/conf/all/rp_filter").unwrap_or_default();
     if all.trim() == "2" {
         eprintln!(

@@ -4,16 +4,14 @@
 
 mod support;
 
-use support::{Env, docker_ok, docker_or_skip};
+use support::docker::{Env, docker_ok};
 
 const BOTTLES: usize = 20;
 const AT_ONCE: usize = 4;
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn twenty_bottles_start_at_once_on_a_default_engine() {
-    if !docker_or_skip("twenty_bottles_start_at_once_on_a_default_engine") {
-        return;
-    }
     let env = Env::new();
     let started = std::time::Instant::now();
     let slugs: Vec<String> = std::thread::scope(|scope| {

@@ -31,6 +31,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+mod support;
+
 const GH_TOKEN: &str = "ghp_realtokenvalue0123456789abcdefghijkl";
 const API_KEY: &str = "sk-upstream-real-key-0123456789";
 const LLM_KEY: &str = "llm-real-key-9876543210-zyxwvu";
@@ -705,14 +707,9 @@ async fn compressed_request_bodies_are_checked() {
     assert_eq!(code, 200, "{reply}");
     assert_eq!(echoed(&reply)["body_len"], clean.len());
     // Too large to check before it leaves: refused, not streamed unchecked.
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let big: Vec<u8> = (0..3 * 1024 * 1024)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
+    let big: Vec<u8> = support::xorshift(0x2545_f491_4f6c_dd1d)
+        .take(3 * 1024 * 1024)
+        .map(|x| x as u8)
         .collect();
     let (code, reply) =
         curl_file(&proxy, url, &gzip(&big), &["-H", "Content-Encoding: gzip"]).await;

@@ -14,6 +14,8 @@ use bot_bottle::gitgate::repo::GateRepo;
 use bot_bottle::gitgate::{self, GateEnv};
 use serde_json::{Value, json};
 
+mod support;
+
 const SLUG: &str = "dev-abcde";
 const TOKEN: &str = "tok-Zq8vN3xLr5Kw2Yp7";
 /// A realistic AWS access key id (the documentation's example shape).
@@ -822,14 +824,9 @@ fn a_small_pack_of_deltas_is_kept_as_a_pack() {
     );
     let loose_before = gate.op(&["count-objects"]);
     git(&gate.agent(), &["checkout", "-q", "-b", "deltas"]);
-    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-    let noise: Vec<u8> = (0..256 << 10)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
+    let noise: Vec<u8> = support::xorshift(0x2545_f491_4f6c_dd1d)
+        .take(256 << 10)
+        .map(|x| (x >> 24) as u8)
         .collect();
     for i in 0..41 {
         let mut copy = noise.clone();

@@ -10,6 +10,8 @@ use std::process::{Command, Output};
 use bot_bottle::gitgate::server::{Gate, Options};
 use bot_bottle::gitgate::{Allow, GateConfig, LANDED_FILE, Landed, LandedBranch};
 
+mod support;
+
 struct Fixture {
     _tmp: tempfile::TempDir,
     root: PathBuf,
@@ -24,16 +26,13 @@ impl Fixture {
             std::fs::create_dir_all(root.join(dir)).unwrap();
         }
         let hook = root.join("hook.sh");
-        std::fs::write(
+        support::fake::script(
             &hook,
-            format!(
+            &format!(
                 "#!/bin/sh\necho \"$3 state=$BOT_BOTTLE_GATE_STATE op=$BOT_BOTTLE_GATE_OPERATOR\" >> '{}'\ncat >/dev/null\nexit 0\n",
                 root.join("hooks.log").display()
             ),
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        );
         let f = Fixture { _tmp: tmp, root };
         let op = f.path("op");
         f.git(&op, &["init", "-q", "-b", "main"]);
@@ -219,14 +218,7 @@ fn raw(addr: SocketAddr, request: &str) -> (u16, String) {
     stream.write_all(request.as_bytes()).unwrap();
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
-    (status, body)
+    support::http::status_and_body(&response)
 }
 
 /// One HTTP/1.1 POST of `body` with `headers` (CRLF-terminated lines).
@@ -241,14 +233,7 @@ fn post(addr: SocketAddr, target: &str, headers: &str, body: &[u8]) -> (u16, Str
     let _ = stream.write_all(body);
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
-    (status, body)
+    support::http::status_and_body(&response)
 }
 
 /// One pkt-line of git's protocol.
@@ -404,14 +389,9 @@ fn a_chunked_push_over_the_limit_is_refused_and_leaves_nothing() {
     // 1.5 MiB of noise: more than the limit, less than twice it. git sends
     // a body larger than its post buffer (1 MiB) chunked, without a
     // Content-Length.
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let noise: Vec<u8> = (0..3 << 19)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
+    let noise: Vec<u8> = support::xorshift(0x9e37_79b9_7f4a_7c15)
+        .take(3 << 19)
+        .map(|x| x as u8)
         .collect();
     std::fs::write(clone.join("noise.bin"), noise).unwrap();
     f.git(&clone, &["add", "noise.bin"]);

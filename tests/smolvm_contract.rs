@@ -20,10 +20,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{
-    Env, UPSTREAM_IMAGE, container_ips, docker, docker_ok, docker_or_skip, leftovers, search_agent,
-    unique, upstream_image,
-};
+use support::docker::{Env, container_ips, docker, docker_ok, leftovers, search_agent};
+use support::unique;
+use support::upstream::{run_upstream, upstream_image};
 
 /// The label the fake puts on each machine's container.
 const FAKE_LABEL: &str = "dev.bot-bottle.fake-smolvm";
@@ -170,13 +169,7 @@ impl Contract {
     fn row(&self, slug: &str) -> Value {
         let (code, out, err) = self.run(&["list", "active", "--json"]);
         assert_eq!(code, 0, "{err}");
-        let rows: Value = serde_json::from_str(&out).unwrap();
-        rows.as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["slug"] == slug)
-            .unwrap_or_else(|| panic!("{slug} is not in list active --json: {out}"))
-            .clone()
+        support::docker::listed_row(&out, slug)
     }
 
     /// The bundle's containers and the machine's container are gone, and
@@ -389,10 +382,8 @@ fn write_contract_manifest(c: &Contract) {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn a_bottle_on_smolmachines_launches_lists_execs_reaches_egress_and_stops() {
-    if !docker_or_skip("a_bottle_on_smolmachines_launches_lists_execs_reaches_egress_and_stops") {
-        return;
-    }
     let c = Contract::new();
     write_contract_manifest(&c);
     let token = canary();
@@ -553,10 +544,8 @@ fn a_bottle_on_smolmachines_launches_lists_execs_reaches_egress_and_stops() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn a_crashed_session_on_smolmachines_is_kept_and_resumed_there() {
-    if !docker_or_skip("a_crashed_session_on_smolmachines_is_kept_and_resumed_there") {
-        return;
-    }
     let c = Contract::new();
     let (code, _, err) = c.run(&[
         "start",
@@ -610,10 +599,8 @@ fn a_crashed_session_on_smolmachines_is_kept_and_resumed_there() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn cleanup_plans_and_removes_machines_and_their_bundles() {
-    if !docker_or_skip("cleanup_plans_and_removes_machines_and_their_bundles") {
-        return;
-    }
     let c = Contract::new();
     // cleanup removes every bot-bottle container: refuse to run where some
     // bottle of someone else's would go with it.
@@ -675,10 +662,8 @@ fn cleanup_plans_and_removes_machines_and_their_bundles() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn without_smolvm_the_backend_says_how_to_get_it_and_the_rest_works() {
-    if !docker_or_skip("without_smolvm_the_backend_says_how_to_get_it_and_the_rest_works") {
-        return;
-    }
     let c = Contract::new();
     // PATH without any folder that holds a smolvm.
     let path: Vec<String> = std::env::var("PATH")
@@ -853,24 +838,13 @@ impl Nameserver {
         .unwrap();
         let srv = format!("{}:/srv:ro", dir.display());
         let log = format!("{}:/log", dir.join("log").display());
-        docker_ok(&[
-            "run",
-            "-d",
-            "--name",
+        run_upstream(
+            &c.env,
             &network,
-            "--network",
             &network,
-            "--label",
-            "dev.bot-bottle.test=1",
-            "-v",
-            &srv,
-            "-v",
-            &log,
-            UPSTREAM_IMAGE,
-            "python3",
-            "/srv/nameserver.py",
-        ]);
-        c.env.track_container(&network);
+            &["--label", "dev.bot-bottle.test=1", "-v", &srv, "-v", &log],
+            &["python3", "/srv/nameserver.py"],
+        );
         let ns = Nameserver {
             ip: container_ips(&network)[0].1.clone(),
             network,
@@ -907,11 +881,8 @@ impl Nameserver {
 /// host's first nameserver and the public fallback; a container on its
 /// network shows the same probes reach it where a path exists.
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn the_microvm_resolves_only_its_sidecars_and_reaches_no_resolver_of_the_host() {
-    if !docker_or_skip("the_microvm_resolves_only_its_sidecars_and_reaches_no_resolver_of_the_host")
-    {
-        return;
-    }
     let c = Contract::new();
     let ns = Nameserver::start(&c);
     let resolv = c.env.dir.path().join("host-resolv.conf");
@@ -1020,14 +991,7 @@ fn http_status(addr: &str, request: &str) -> u16 {
         .unwrap_or_else(|e| panic!("{addr} does not answer the host: {e}"));
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     s.write_all(request.as_bytes()).unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !got.windows(2).any(|w| w == b"\r\n") {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-        }
-    }
+    let got = support::http::read_until(&mut s, b"\r\n");
     let line = String::from_utf8_lossy(&got).into_owned();
     line.split_whitespace()
         .nth(1)
@@ -1043,10 +1007,8 @@ fn http_status(addr: &str, request: &str) -> u16 {
 /// all of them: a route through the proxy and its role listener, an MCP
 /// call, a git push that lands. The key is in no smolvm argv.
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn a_host_process_cannot_use_the_sidecars_and_the_agent_can() {
-    if !docker_or_skip("a_host_process_cannot_use_the_sidecars_and_the_agent_can") {
-        return;
-    }
     let c = Contract::new();
     write_home_manifest(
         &c,
@@ -1273,10 +1235,8 @@ fn run_bounded(mut cmd: Command, bound: Duration) -> Option<(i32, String)> {
 /// deadline. The agent is a `claude` that writes 3 MB of transcript and
 /// crashes, so the bottle is kept and its transcript snapshotted.
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn the_transcript_snapshot_is_bounded_by_what_the_host_counts() {
-    if !docker_or_skip("the_transcript_snapshot_is_bounded_by_what_the_host_counts") {
-        return;
-    }
     let c = Contract::new();
     write_home_manifest(
         &c,
@@ -1423,12 +1383,7 @@ async fn egress_with_a_bottle_key_serves_only_its_holder() {
         let mut got = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut got)).await;
         let text = String::from_utf8_lossy(&got).into_owned();
-        let code = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        (code, text)
+        (support::http::status(&text), text)
     }
     let basic = |password: &str| {
         use base64::Engine as _;
@@ -1514,10 +1469,8 @@ async fn egress_with_a_bottle_key_serves_only_its_holder() {
 /// likes: its links there are neither written through nor replaced, no
 /// setuid bit comes across, and nothing is left behind.
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn copies_into_the_machine_follow_no_link_of_the_image() {
-    if !docker_or_skip("copies_into_the_machine_follow_no_link_of_the_image") {
-        return;
-    }
     let c = Contract::new();
     write_home_manifest(
         &c,

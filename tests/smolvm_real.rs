@@ -8,7 +8,7 @@ mod support;
 
 use std::process::Command;
 
-use support::{Env, docker_or_skip};
+use support::docker::Env;
 
 fn real_smolvm() -> bool {
     let found = Command::new("smolvm")
@@ -35,23 +35,16 @@ impl Drop for Machine<'_> {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn a_shell_bottle_in_a_microvm() {
-    if !real_smolvm() || !docker_or_skip("smolvm_real") {
+    if !real_smolvm() {
         return;
     }
     let env = Env::new();
     let slug = env.start_detached(&["shell", "--backend", "smolmachines"]);
     let _machine = Machine(&env, slug.clone());
 
-    let (code, out, err) = env.run(&["list", "active", "--json"]);
-    assert_eq!(code, 0, "{err}");
-    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let row = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["slug"] == slug.as_str())
-        .unwrap_or_else(|| panic!("{slug} not listed: {out}"));
+    let row = env.row(&slug);
     assert_eq!(row["backend"], "smolmachines");
 
     let (code, out) = env.sh(&slug, "id -un; pwd");

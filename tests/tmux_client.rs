@@ -11,11 +11,10 @@ use bot_bottle::tmux::control::Notification;
 struct Server(String);
 
 impl Server {
-    fn start() -> Option<Server> {
-        if std::env::var("BOT_BOTTLE_SKIP_TMUX").is_ok_and(|v| v == "1") {
-            eprintln!("skipped: BOT_BOTTLE_SKIP_TMUX=1");
-            return None;
-        }
+    /// A tmux server on a private socket, with one session `c`. Its
+    /// tests carry `#[cfg_attr(skip_tmux, ignore = …)]`: without the
+    /// opt-out, a missing tmux is a failure.
+    fn start() -> Server {
         let name = format!("bb-client-{}", std::process::id());
         let ok = Command::new("tmux")
             .args([
@@ -35,7 +34,7 @@ impl Server {
             .status()
             .expect("tmux is missing: install it, or set BOT_BOTTLE_SKIP_TMUX=1 to skip");
         assert!(ok.success());
-        Some(Server(name))
+        Server(name)
     }
 
     fn tmux(&self, args: &[&str]) -> String {
@@ -78,11 +77,25 @@ async fn next_output(
         .unwrap_or(false)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn commands_notifications_and_reconnecting() {
-    let Some(server) = Server::start() else {
-        return;
+/// Whether `want` comes within 5 s.
+async fn next_event(events: &mut tokio::sync::mpsc::UnboundedReceiver<Event>, want: Event) -> bool {
+    let wait = async {
+        while let Some(event) = events.recv().await {
+            if event == want {
+                return true;
+            }
+        }
+        false
     };
+    tokio::time::timeout(Duration::from_secs(5), wait)
+        .await
+        .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
+async fn commands_notifications_and_reconnecting() {
+    let server = Server::start();
     let (client, mut events) = Client::connect(Target {
         socket_path: server.socket_path(),
         session: "c".into(),
@@ -127,17 +140,10 @@ async fn commands_notifications_and_reconnecting() {
         .unwrap()
         .to_owned();
     server.tmux(&["detach-client", "-t", &control]);
-    let reconnected = tokio::time::timeout(Duration::from_secs(5), async {
-        while let Some(event) = events.recv().await {
-            if event == Event::Reconnected {
-                return true;
-            }
-        }
-        false
-    })
-    .await
-    .unwrap_or(false);
-    assert!(reconnected, "no reconnection");
+    assert!(
+        next_event(&mut events, Event::Reconnected).await,
+        "no reconnection"
+    );
     let rows = command::parse_pane_rows(&client.run(&command::list_panes()).await.unwrap());
     assert_eq!(rows.len(), 2, "commands work again");
     server.tmux(&[
@@ -151,15 +157,5 @@ async fn commands_notifications_and_reconnecting() {
 
     // The session ends: the client says so and stops.
     server.tmux(&["kill-session", "-t", "c"]);
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        while let Some(event) = events.recv().await {
-            if event == Event::Closed {
-                return true;
-            }
-        }
-        false
-    })
-    .await
-    .unwrap_or(false);
-    assert!(closed);
+    assert!(next_event(&mut events, Event::Closed).await);
 }

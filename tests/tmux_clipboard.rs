@@ -12,14 +12,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod support;
 
 use bot_bottle::dashboard::panes::Panes;
 use bot_bottle::tmux::client::{Client, Target};
 use bot_bottle::tmux::control::{PaneId, WindowId};
-use support::{tmux_or_skip, unique};
+use support::needs::require_tmux;
+use support::unique;
+use support::wait::wait_for;
 
 /// A tmux server on a private socket; killed on drop.
 struct Server {
@@ -120,20 +122,12 @@ fn terminal(dir: &Path, inner: &Server, session: &str) -> Server {
     );
     let attach = format!("env -u TMUX tmux -L {} attach -t {session}", inner.socket);
     let outer = Server::start(&conf, "outer", (100, 30), &attach);
-    wait_for("the inner client", || {
+    wait_for("the inner client", Duration::from_secs(10), || {
         !inner
             .tmux(&["list-clients", "-F", "#{client_name}"])
             .is_empty()
     });
     outer
-}
-
-fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The escapes, each carrying a marker.
@@ -180,18 +174,22 @@ fn probe(inner: &Server, outer: &Server, pane: &str, tag: &str) -> Leaks {
     inner.print(pane, done.as_bytes());
     // The command line holds only octal escapes: the marker on screen is
     // the output.
-    wait_for("the probe to be printed", || {
+    wait_for("the probe to be printed", Duration::from_secs(10), || {
         inner
             .tmux(&["capture-pane", "-p", "-t", pane])
             .contains(&done)
     });
     // The client passes on what its server sent in order: once the marker
     // is on the outer screen, whatever came before it has been through.
-    wait_for("the probe on the operator's screen", || {
-        outer
-            .tmux(&["capture-pane", "-p", "-t", "outer:"])
-            .contains(&done)
-    });
+    wait_for(
+        "the probe on the operator's screen",
+        Duration::from_secs(10),
+        || {
+            outer
+                .tmux(&["capture-pane", "-p", "-t", "outer:"])
+                .contains(&done)
+        },
+    );
     let outer_buffers = outer.buffers();
     let inner_buffers = inner.buffers();
     let outer_title = outer.tmux(&["display-message", "-p", "-t", "outer:", "#{pane_title}"]);
@@ -223,10 +221,9 @@ const ALL: Leaks = Leaks {
 };
 
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn the_conf_keeps_agent_output_off_the_clipboard_and_the_terminal() {
-    if !tmux_or_skip("the_conf_keeps_agent_output_off_the_clipboard_and_the_terminal") {
-        return;
-    }
+    require_tmux();
     let dir = tempfile::tempdir().unwrap();
     let ours = shipped_conf().display().to_string();
     let cases = [
@@ -265,10 +262,9 @@ fn the_conf_keeps_agent_output_off_the_clipboard_and_the_terminal() {
 /// and renaming back on after it: the panes the dashboard makes still
 /// refuse them (set-clipboard is a server option: theirs to keep off).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 async fn panes_the_dashboard_makes_refuse_passthrough_whatever_the_global() {
-    if !tmux_or_skip("panes_the_dashboard_makes_refuse_passthrough_whatever_the_global") {
-        return;
-    }
+    require_tmux();
     let dir = tempfile::tempdir().unwrap();
     let ours = shipped_conf().display().to_string();
     let conf = conf(

@@ -13,13 +13,18 @@ use std::time::{Duration, Instant};
 use bot_bottle::backend::names;
 use bot_bottle::egress::config::EgressConfig;
 use bot_bottle::proposal::queue::Queue;
-use bot_bottle::proposal::{Decision, Request};
+use bot_bottle::proposal::{Decision, Proposal, Request};
 use bot_bottle::state::Home;
-use support::{Env, bin, docker_or_skip, kill_tmux_server, tmux_or_skip, unique};
+use support::docker::{Env, bin};
+use support::needs::require_tmux;
+use support::proposals::{egress_block, long_egress_block, pipelock_block};
+use support::tmux::Tmux;
+use support::unique;
+use support::wait::wait_for;
 
 /// A bot-bottle tmux server of the test's own; killed on drop.
 struct Session {
-    socket: String,
+    server: Tmux,
     home: PathBuf,
     bin: PathBuf,
     /// Extra environment for bot-bottle (and so for the tmux server it
@@ -35,7 +40,7 @@ impl Session {
 
     fn open_with(home: &Path, cwd: &Path, bin: PathBuf, env: &[(&str, &Path)]) -> Session {
         let session = Session {
-            socket: unique("bbtest-tmux"),
+            server: Tmux::new("bbtest-tmux"),
             home: home.to_path_buf(),
             bin,
             env: env
@@ -57,7 +62,7 @@ impl Session {
         cmd.args(args)
             .current_dir(cwd)
             .env("BOT_BOTTLE_HOME", &self.home)
-            .env("BOT_BOTTLE_TMUX_SOCKET", &self.socket)
+            .env("BOT_BOTTLE_TMUX_SOCKET", &self.server.socket)
             .env_remove("TMUX");
         for (k, v) in &self.env {
             cmd.env(k, v);
@@ -66,13 +71,7 @@ impl Session {
     }
 
     fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+        self.server.run(args)
     }
 
     fn option(&self, name: &str) -> String {
@@ -137,18 +136,12 @@ impl Session {
     }
 }
 
-impl Drop for Session {
-    fn drop(&mut self) {
-        kill_tmux_server(&self.socket);
-    }
-}
-
 /// The operator at a terminal: a client attached to the session, running
 /// in a pane of an outer tmux server of the test's own (killed on drop);
 /// what is typed there goes through the session's key bindings, as typing
 /// does.
 struct Operator {
-    socket: String,
+    server: Tmux,
 }
 
 impl Operator {
@@ -160,12 +153,15 @@ impl Operator {
         )
         .unwrap();
         let operator = Operator {
-            socket: unique("bbtest-operator"),
+            server: Tmux::new("bbtest-operator"),
         };
-        let attach = format!("env -u TMUX tmux -L {} attach -t bot-bottle", s.socket);
+        let attach = format!(
+            "env -u TMUX tmux -L {} attach -t bot-bottle",
+            s.server.socket
+        );
         support::succeed(
             Command::new("tmux")
-                .args(["-L", &operator.socket, "-f"])
+                .args(["-L", &operator.server.socket, "-f"])
                 .arg(&conf)
                 .args(["new-session", "-d", "-s", "operator", "-x"])
                 .arg(size.0.to_string())
@@ -184,18 +180,12 @@ impl Operator {
     fn types(&self, keys: &[&str], apart: Duration) {
         for k in keys {
             let out = Command::new("tmux")
-                .args(["-L", &self.socket, "send-keys", "-t", "operator:", k])
+                .args(["-L", &self.server.socket, "send-keys", "-t", "operator:", k])
                 .output()
                 .unwrap();
             assert!(out.status.success());
             std::thread::sleep(apart);
         }
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        kill_tmux_server(&self.socket);
     }
 }
 
@@ -227,16 +217,13 @@ impl Fake {
         )
         .unwrap();
         let docker = fake.docker();
-        std::fs::write(
+        support::fake::script(
             &docker,
-            format!(
+            &format!(
                 "#!/bin/sh\necho \"$*\" >> '{}'\n",
                 fake.docker_log().display()
             ),
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
+        );
         fake
     }
 
@@ -258,6 +245,20 @@ impl Fake {
             .lines()
             .filter(|l| l.starts_with("kill --signal HUP"))
             .count()
+    }
+
+    /// `open`, and the operator attached at a terminal of `size`: the
+    /// session, its dashboard's pane, the operator.
+    fn open_attached(&self, size: (u16, u16)) -> (Session, String, Operator) {
+        let s = self.open();
+        let dashboard = s.dashboard();
+        let operator = Operator::attach(&s, self.dir.path(), size);
+        (s, dashboard, operator)
+    }
+
+    /// `request` from the bottle's agent, justified by `why`.
+    fn propose(&self, request: Request, why: &str) -> Proposal {
+        self.queue().submit(self.slug, request, why.into()).unwrap()
     }
 
     fn queue(&self) -> Queue {
@@ -291,29 +292,10 @@ impl Fake {
 }
 
 /// A route with many paths: what approving grants is longer than the screen.
-fn long_request(host: &str) -> Request {
-    Request::EgressBlock {
-        host: host.into(),
-        path_allowlist: (0..100)
-            .map(|i| format!("/api/v1/resource-{i:02}/"))
-            .collect(),
-        auth: None,
-    }
-}
-
-fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn bootstrap_and_a_proposal_brings_the_user_to_the_dashboard() {
-    if !tmux_or_skip("bootstrap_and_a_proposal_brings_the_user_to_the_dashboard") {
-        return;
-    }
+    require_tmux();
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     let s = Session::open_with(
@@ -365,11 +347,7 @@ fn bootstrap_and_a_proposal_brings_the_user_to_the_dashboard() {
     queue
         .submit(
             "agent-aaaaa",
-            Request::EgressBlock {
-                host: "api.example.test".into(),
-                path_allowlist: vec!["/v1/".into()],
-                auth: None,
-            },
+            egress_block("api.example.test", &["/v1/"]),
             "to run the tests".into(),
         )
         .unwrap();
@@ -405,27 +383,18 @@ fn bootstrap_and_a_proposal_brings_the_user_to_the_dashboard() {
 /// right after decides nothing; Enter opens the detail, which approves
 /// only once it has been scrolled to its end, and not by a jump to the end.
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn approving_takes_reading_the_proposal_to_its_end() {
-    if !tmux_or_skip("approving_takes_reading_the_proposal_to_its_end") {
-        return;
-    }
+    require_tmux();
     let fake = Fake::new();
-    let s = fake.open();
-    let dashboard = s.dashboard();
-    let operator = Operator::attach(&s, fake.dir.path(), (80, 16));
+    let (s, dashboard, operator) = fake.open_attached((80, 16));
     s.tmux(&["new-window", "-t", "bot-bottle:", "-n", "elsewhere"]);
     wait_for("the operator elsewhere", Duration::from_secs(5), || {
         s.active_pane() != dashboard
     });
 
     let queue = fake.queue();
-    let p = queue
-        .submit(
-            fake.slug,
-            long_request("api.example.test"),
-            "to run the tests".into(),
-        )
-        .unwrap();
+    let p = fake.propose(long_egress_block("api.example.test"), "to run the tests");
     wait_for("focus on the dashboard", Duration::from_secs(5), || {
         s.active_pane() == dashboard
     });
@@ -494,25 +463,16 @@ fn approving_takes_reading_the_proposal_to_its_end() {
 /// a pause, then a word starting with `a` only asks, and the word typed
 /// on answers no.
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn a_pause_a_approves_nothing() {
-    if !tmux_or_skip("a_pause_a_approves_nothing") {
-        return;
-    }
+    require_tmux();
     let fake = Fake::new();
-    let s = fake.open();
-    let dashboard = s.dashboard();
-    let operator = Operator::attach(&s, fake.dir.path(), (100, 30));
+    let (s, dashboard, operator) = fake.open_attached((100, 30));
     let queue = fake.queue();
-    let p = queue
-        .submit(
-            fake.slug,
-            Request::PipelockBlock {
-                failed_url: "https://short.example.test/".into(),
-                host: "short.example.test".into(),
-            },
-            "short".into(),
-        )
-        .unwrap();
+    let p = fake.propose(
+        pipelock_block("https://short.example.test/", "short.example.test"),
+        "short",
+    );
     wait_for("the proposal", Duration::from_secs(5), || {
         s.screen(&dashboard).contains(&p.id)
     });
@@ -548,26 +508,13 @@ fn a_pause_a_approves_nothing() {
 /// closes the detail; the status line says what replaced it, and the new
 /// one is read from the start.
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn a_withdrawn_proposals_detail_closes_and_says_what_replaced_it() {
-    if !tmux_or_skip("a_withdrawn_proposals_detail_closes_and_says_what_replaced_it") {
-        return;
-    }
+    require_tmux();
     let fake = Fake::new();
-    let s = fake.open();
-    let dashboard = s.dashboard();
-    let operator = Operator::attach(&s, fake.dir.path(), (100, 30));
+    let (s, dashboard, operator) = fake.open_attached((100, 30));
     let queue = fake.queue();
-    let old = queue
-        .submit(
-            fake.slug,
-            Request::EgressBlock {
-                host: "grow.example.test".into(),
-                path_allowlist: vec!["/simple/".into()],
-                auth: None,
-            },
-            "first".into(),
-        )
-        .unwrap();
+    let old = fake.propose(egress_block("grow.example.test", &["/simple/"]), "first");
     wait_for("the proposal", Duration::from_secs(5), || {
         s.screen(&dashboard).contains(&old.id)
     });
@@ -616,35 +563,20 @@ fn a_withdrawn_proposals_detail_closes_and_says_what_replaced_it() {
 /// `prefix Y` and `prefix N` act on the proposal the status line names,
 /// wherever the cursor is, and Y only opens it.
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn prefix_y_and_n_act_on_the_proposal_the_status_line_names() {
-    if !tmux_or_skip("prefix_y_and_n_act_on_the_proposal_the_status_line_names") {
-        return;
-    }
+    require_tmux();
     let fake = Fake::new();
-    let s = fake.open();
-    let dashboard = s.dashboard();
-    let operator = Operator::attach(&s, fake.dir.path(), (100, 30));
+    let (s, dashboard, operator) = fake.open_attached((100, 30));
     let queue = fake.queue();
-    let first = queue
-        .submit(
-            fake.slug,
-            Request::PipelockBlock {
-                failed_url: "https://first.example.test/".into(),
-                host: "first.example.test".into(),
-            },
-            "first".into(),
-        )
-        .unwrap();
+    let first = fake.propose(
+        pipelock_block("https://first.example.test/", "first.example.test"),
+        "first",
+    );
     wait_for("the first", Duration::from_secs(5), || {
         s.option("@bb_next_proposal") == first.id
     });
-    let second = queue
-        .submit(
-            fake.slug,
-            long_request("second.example.test"),
-            "second".into(),
-        )
-        .unwrap();
+    let second = fake.propose(long_egress_block("second.example.test"), "second");
     wait_for("the second listed", Duration::from_secs(5), || {
         s.option("@bb_pending") == "2"
     });
@@ -698,12 +630,10 @@ fn prefix_y_and_n_act_on_the_proposal_the_status_line_names() {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
+#[cfg_attr(all(skip_tmux, not(skip_docker)), ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn agents_sessions_on_the_right_survive_switching_and_quitting() {
-    if !tmux_or_skip("agents_sessions_on_the_right_survive_switching_and_quitting")
-        || !docker_or_skip("agents_sessions_on_the_right_survive_switching_and_quitting")
-    {
-        return;
-    }
+    require_tmux();
     let env = Env::new();
     let first = env.start_detached(&["shell"]);
     let second = env.start_detached(&["shell"]);
@@ -869,11 +799,10 @@ impl Drop for FakeSmolvm {
 }
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
+#[cfg_attr(all(skip_tmux, not(skip_docker)), ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn the_dashboard_launches_and_stops_a_bottle_on_smolmachines() {
-    let test = "the_dashboard_launches_and_stops_a_bottle_on_smolmachines";
-    if !tmux_or_skip(test) || !docker_or_skip(test) {
-        return;
-    }
+    require_tmux();
     let env = Env::new();
     let fake = FakeSmolvm::new(&env);
     let vars = fake.env();
@@ -956,10 +885,9 @@ fn the_dashboard_launches_and_stops_a_bottle_on_smolmachines() {
 }
 
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn the_dashboard_at_rest_runs_nothing() {
-    if !tmux_or_skip("the_dashboard_at_rest_runs_nothing") {
-        return;
-    }
+    require_tmux();
     let fake = Fake::new();
     // The stand-in logs every call; `events` waits, as docker's does.
     std::fs::write(
@@ -1026,48 +954,30 @@ fn the_dashboard_at_rest_runs_nothing() {
 /// what came of it in the status line. A bad edit is refused with the
 /// reason and changes nothing.
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
+#[cfg_attr(all(skip_tmux, not(skip_docker)), ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn e_edits_a_live_bottles_routes_from_the_dashboard() {
-    if !tmux_or_skip("e_edits_a_live_bottles_routes_from_the_dashboard")
-        || !docker_or_skip("e_edits_a_live_bottles_routes_from_the_dashboard")
-    {
-        return;
-    }
+    require_tmux();
     let env = Env::new();
     let slug = env.start_detached(&["shell"]);
 
     // Outside the bottle: a server of the test's own (the sidecar image's
     // supervise server), reachable from egress as outside.test.
-    let sidecar = support::docker_ok(&[
-        "inspect",
-        "--format",
-        "{{.Config.Image}}",
-        &names::container(&slug, "egress"),
-    ]);
     let target = unique("bbtest-outside");
-    support::docker_ok(&[
-        "run",
-        "-d",
-        "--name",
+    env.serve_outside(
+        &slug,
         &target,
-        "--label",
-        "dev.bot-bottle.test=1",
-        "--network",
-        &names::network(&slug, "outside"),
-        "--network-alias",
-        "outside.test",
-        "--entrypoint",
-        "/bot-bottle",
-        &sidecar,
-        "sidecar",
-        "supervise",
-        "--state",
-        "/tmp",
-        "--slug",
+        &[
+            "--label",
+            "dev.bot-bottle.test=1",
+            "--network",
+            &names::network(&slug, "outside"),
+            "--network-alias",
+            "outside.test",
+        ],
         "outside",
-        "--listen",
         "0.0.0.0:80",
-    ]);
-    env.track_container(&target);
+    );
     // What the agent gets asking for it: egress's refusal, or the
     // target's own answer (its server refuses a Host it does not know).
     let answer = || env.sh(&slug, "curl -s -m 10 http://outside.test/; true").1;
@@ -1081,19 +991,16 @@ fn e_edits_a_live_bottles_routes_from_the_dashboard() {
     let mode = env.dir.path().join("mode");
     let editor = env.dir.path().join("editor");
     let route = r#"{"host": "outside.test", "allow_private_addresses": true}"#;
-    std::fs::write(
+    support::fake::script(
         &editor,
-        format!(
+        &format!(
             "#!/bin/sh\ncase \"$(cat '{mode}')\" in\n\
              good) sed -i -e 's#\"routes\": \\[\\]#\"routes\": [{route}]#; t' -e 's#\"routes\": \\[#\"routes\": [{route},#' \"$1\" ;;\n\
              bad) sed -i 's#\"outside.test\"#\"https://outside.test/x\"#' \"$1\" ;;\n\
              esac\n",
             mode = mode.display()
         ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     std::fs::write(&mode, "good").unwrap();
 
     let s = Session::open_with(
@@ -1184,30 +1091,19 @@ fn e_edits_a_live_bottles_routes_from_the_dashboard() {
 /// `v` in the detail: the whole proposal in $PAGER, in the dashboard's
 /// pane; the dashboard comes back, and reading it there approves nothing.
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn v_shows_the_whole_proposal_in_the_pager() {
-    if !tmux_or_skip("v_shows_the_whole_proposal_in_the_pager") {
-        return;
-    }
+    require_tmux();
     let fake = Fake::new();
     let seen = fake.dir.path().join("paged.txt");
     let pager = fake.dir.path().join("pager");
-    std::fs::write(
+    support::fake::script(
         &pager,
-        format!("#!/bin/sh\ncp \"$1\" '{}'\n", seen.display()),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&pager, std::fs::Permissions::from_mode(0o755)).unwrap();
+        &format!("#!/bin/sh\ncp \"$1\" '{}'\n", seen.display()),
+    );
     let s = fake.open_with(&[("PAGER", &pager)]);
     let dashboard = s.dashboard();
-    let p = fake
-        .queue()
-        .submit(
-            fake.slug,
-            long_request("api.example.test"),
-            "to run the tests".into(),
-        )
-        .unwrap();
+    let p = fake.propose(long_egress_block("api.example.test"), "to run the tests");
     wait_for("the proposal", Duration::from_secs(5), || {
         s.screen(&dashboard).contains(&p.id)
     });
@@ -1237,19 +1133,12 @@ fn v_shows_the_whole_proposal_in_the_pager() {
 
 /// A loopback upstream that answers every request `200 ok`.
 fn ok_upstream() -> std::net::SocketAddr {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         for mut stream in listener.incoming().flatten() {
-            let mut seen = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => seen.extend_from_slice(&buf[..n]),
-                }
-            }
+            support::http::read_until(&mut stream, b"\r\n\r\n");
             let _ = stream
                 .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
         }
@@ -1286,12 +1175,11 @@ fn curl_status(proxy: std::net::SocketAddr, url: &str) -> u16 {
 /// routes reload and the same request passes. No suggestion comes for a
 /// host the routes allow, nor for one the operator rejected.
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn a_denied_request_becomes_a_suggestion_that_approved_lets_it_through() {
     use bot_bottle::egress::config::RouteConfig;
     use bot_bottle::egress::proxy::{Bound, Limits, Options};
-    if !tmux_or_skip("a_denied_request_becomes_a_suggestion_that_approved_lets_it_through") {
-        return;
-    }
+    require_tmux();
     let fake = Fake::new();
     let home = Home { root: fake.home() };
     let state = home.bottle(fake.slug);
@@ -1319,17 +1207,10 @@ fn a_denied_request_becomes_a_suggestion_that_approved_lets_it_through() {
     std::fs::write(state.egress_ca(), ca).unwrap();
     std::fs::write(state.egress_ca_key(), key).unwrap();
     // The operator rejected the agent's ask for this host before.
-    let rejected = fake
-        .queue()
-        .submit(
-            fake.slug,
-            Request::PipelockBlock {
-                failed_url: "http://rejected.example.test/".into(),
-                host: "rejected.example.test".into(),
-            },
-            "why".into(),
-        )
-        .unwrap();
+    let rejected = fake.propose(
+        pipelock_block("http://rejected.example.test/", "rejected.example.test"),
+        "why",
+    );
     bot_bottle::supervise::apply::reject(&home, &rejected.id, Some("no")).unwrap();
 
     let upstream = ok_upstream();
@@ -1423,20 +1304,16 @@ fn a_denied_request_becomes_a_suggestion_that_approved_lets_it_through() {
 /// A burst of proposals runs the operator's notify command once, with the
 /// proposals as JSON on its stdin.
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn a_burst_of_proposals_is_one_notification() {
-    if !tmux_or_skip("a_burst_of_proposals_is_one_notification") {
-        return;
-    }
+    require_tmux();
     let fake = Fake::new();
     let runs = fake.dir.path().join("notified");
     let script = fake.dir.path().join("notify.sh");
-    std::fs::write(
+    support::fake::script(
         &script,
-        format!("#!/bin/sh\ncat >> '{0}'\necho >> '{0}'\n", runs.display()),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        &format!("#!/bin/sh\ncat >> '{0}'\necho >> '{0}'\n", runs.display()),
+    );
     let s = Session::open_with(
         &fake.home(),
         fake.dir.path(),
@@ -1450,15 +1327,8 @@ fn a_burst_of_proposals_is_one_notification() {
         s.screen(&s.dashboard()).contains("bot-bottle")
     });
     std::thread::sleep(Duration::from_millis(500));
-    let queue = fake.queue();
     for i in 0..4 {
-        queue
-            .submit(
-                fake.slug,
-                long_request(&format!("h{i}.example.test")),
-                "why".into(),
-            )
-            .unwrap();
+        fake.propose(long_egress_block(&format!("h{i}.example.test")), "why");
         std::thread::sleep(Duration::from_millis(100));
     }
     wait_for("the notification", Duration::from_secs(10), || {

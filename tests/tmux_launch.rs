@@ -7,14 +7,15 @@
 
 mod support;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{Env, Tmux, bin, docker_or_skip, tmux_or_skip};
+use support::docker::{Env, bin};
+use support::needs::require_tmux;
+use support::tmux::Tmux;
 
-/// What these tests do with their tmux server (`support::Tmux`).
+/// What these tests do with their tmux server (`support::tmux::Tmux`).
 impl Tmux {
     fn screen(&self, pane: &str) -> String {
         self.run(&["capture-pane", "-p", "-J", "-t", pane])
@@ -60,11 +61,10 @@ const TOGGLE_EXTRA_THEN_DEFAULT: &[&str] = &[
 ];
 
 #[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
+#[cfg_attr(all(skip_tmux, not(skip_docker)), ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn the_dashboard_launches_bottles_in_toggle_order_under_a_free_label() {
-    let test = "the_dashboard_launches_bottles_in_toggle_order_under_a_free_label";
-    if !tmux_or_skip(test) || !docker_or_skip(test) {
-        return;
-    }
+    require_tmux();
     let env = Env::new();
     with_extra_bottle(&env.proj());
     env.trust();
@@ -78,21 +78,7 @@ fn the_dashboard_launches_bottles_in_toggle_order_under_a_free_label() {
             .env("BOT_BOTTLE_TMUX_SOCKET", &s.socket)
             .env_remove("TMUX"),
     );
-    let dashboard_pane = || {
-        s.run(&[
-            "show-options",
-            "-v",
-            "-t",
-            "bot-bottle",
-            "@bb_dashboard_pane",
-        ])
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while dashboard_pane().is_empty() {
-        assert!(Instant::now() < deadline, "the dashboard never started");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let dashboard = dashboard_pane();
+    let dashboard = s.wait_dashboard();
     s.wait_screen(
         &dashboard,
         "the running bottle listed",
@@ -217,10 +203,9 @@ fn the_dashboard_launches_bottles_in_toggle_order_under_a_free_label() {
 }
 
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn start_on_a_terminal_asks_the_same_steps() {
-    if !tmux_or_skip("start_on_a_terminal_asks_the_same_steps") {
-        return;
-    }
+    require_tmux();
     let dir = tempfile::tempdir().unwrap();
     let proj = dir.path().join("proj");
     std::fs::create_dir_all(proj.join("sub")).unwrap();
@@ -234,8 +219,7 @@ fn start_on_a_terminal_asks_the_same_steps() {
     // A docker that answers only `docker info` (a dry run asks nothing else
     // that matters; listing what runs fails, so no label is taken).
     let fake = dir.path().join("fake-docker");
-    std::fs::write(&fake, "#!/bin/sh\necho '{\"runc\":{\"path\":\"runc\"}}'\n").unwrap();
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    support::fake::script(&fake, support::fake::DOCKER_INFO_RUNC);
     let s = Tmux::new("bbtest-launch");
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_bot-bottle"));
     let command = format!(
@@ -304,10 +288,9 @@ fn start_on_a_terminal_asks_the_same_steps() {
 /// summary has been on screen a second — trusts it, and its agents are
 /// offered. No docker: a stand-in answers what the dashboard asks.
 #[test]
+#[cfg_attr(skip_tmux, ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
 fn the_dashboards_n_asks_before_using_a_projects_manifest() {
-    if !tmux_or_skip("the_dashboards_n_asks_before_using_a_projects_manifest") {
-        return;
-    }
+    require_tmux();
     let dir = tempfile::tempdir().unwrap();
     let proj = dir.path().join("proj");
     std::fs::create_dir_all(&proj).unwrap();
@@ -319,12 +302,10 @@ fn the_dashboards_n_asks_before_using_a_projects_manifest() {
     )
     .unwrap();
     let fake = dir.path().join("fake-docker");
-    std::fs::write(
+    support::fake::script(
         &fake,
         "#!/bin/sh\ncase \"$1\" in info) echo '{\"runc\":{\"path\":\"runc\"}}' ;; esac\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let home = dir.path().join("home");
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_bot-bottle"));
     let open = |s: &Tmux| -> String {
@@ -337,21 +318,7 @@ fn the_dashboards_n_asks_before_using_a_projects_manifest() {
                 .env("BOT_BOTTLE_TMUX_SOCKET", &s.socket)
                 .env_remove("TMUX"),
         );
-        let pane = || {
-            s.run(&[
-                "show-options",
-                "-v",
-                "-t",
-                "bot-bottle",
-                "@bb_dashboard_pane",
-            ])
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while pane().is_empty() {
-            assert!(Instant::now() < deadline, "the dashboard never started");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let pane = pane();
+        let pane = s.wait_dashboard();
         s.wait_screen(&pane, "the dashboard", Duration::from_secs(10), |screen| {
             screen.contains("bot-bottle")
         });

@@ -9,7 +9,7 @@ use base64::Engine as _;
 
 use super::host::{host_addresses, hostname};
 use super::probes::{Expect, Probes, q, url_host};
-use crate::support::container_ips;
+use crate::support::docker::container_ips;
 use crate::{
     CATCH_PORT, MCP_PORT, METADATA_IP, PROXY_PORT, Runtime, UPSTREAM_CATCH, World, broadcast_of,
     random_alnum,
@@ -249,15 +249,7 @@ pub fn agent_probes(world: &World) -> Probes {
         for (j, (net, ip)) in container_ips(&container).into_iter().enumerate() {
             let what = format!("the other bottle's {role} on {net}");
             let id = format!("b-{role}{j}");
-            for port in [CATCH_PORT, PROXY_PORT, MCP_PORT] {
-                p.tcp(
-                    &format!("{id}-tcp{port}"),
-                    &ip,
-                    port,
-                    Expect::Blocked,
-                    &what,
-                );
-            }
+            p.tcp_blocked(&id, &ip, &[CATCH_PORT, PROXY_PORT, MCP_PORT], &what);
             p.udp(&format!("{id}-udp"), &ip, CATCH_PORT, &what);
             for port in [CATCH_PORT, PROXY_PORT, MCP_PORT] {
                 p.curl(
@@ -283,15 +275,7 @@ pub fn agent_probes(world: &World) -> Probes {
     for (j, (net, ip)) in container_ips(&world.upstream).into_iter().enumerate() {
         let what = format!("the upstream on {net}");
         let id = format!("up{j}");
-        for port in [443, 80, UPSTREAM_CATCH] {
-            p.tcp(
-                &format!("{id}-tcp{port}"),
-                &ip,
-                port,
-                Expect::Blocked,
-                &what,
-            );
-        }
+        p.tcp_blocked(&id, &ip, &[443, 80, UPSTREAM_CATCH], &what);
         p.udp(&format!("{id}-udp"), &ip, UPSTREAM_CATCH, &what);
         p.curl(
             &format!("{id}-curl"),

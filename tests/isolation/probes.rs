@@ -80,6 +80,20 @@ impl Probes {
         );
     }
 
+    /// A blocked `tcp` probe of `addr` on each of `ports`, named
+    /// `{id}-tcp{port}`.
+    pub fn tcp_blocked(&mut self, id: &str, addr: &str, ports: &[u16], what: &str) {
+        for &port in ports {
+            self.tcp(
+                &format!("{id}-tcp{port}"),
+                addr,
+                port,
+                Expect::Blocked,
+                what,
+            );
+        }
+    }
+
     pub fn udp(&mut self, id: &str, addr: &str, port: u16, what: &str) {
         self.add(
             id,
