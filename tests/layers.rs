@@ -163,3 +163,40 @@ fn no_layer_is_listed_twice_and_none_is_stale() {
         seen.push(module);
     }
 }
+
+/// The README's picture of the layers, top to bottom: each line's module
+/// names, before the description.
+fn readme_layers() -> Vec<Vec<String>> {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let (_, after) = readme
+        .split_once("<!-- layers:")
+        .expect("README.md has no `<!-- layers:` picture");
+    let block = after
+        .split("```text\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the README's layers picture is a ```text block");
+    block
+        .lines()
+        .map(|line| {
+            let names = line.split("  ").next().unwrap_or("");
+            names.split_whitespace().map(str::to_owned).collect()
+        })
+        .collect()
+}
+
+#[test]
+fn the_readme_pictures_these_layers() {
+    let mut expected: Vec<Vec<String>> = LAYERS
+        .iter()
+        .map(|layer| layer.iter().map(|m| (*m).to_owned()).collect())
+        .collect();
+    expected.reverse();
+    assert_eq!(
+        readme_layers(),
+        expected,
+        "README.md's layers picture (Architecture) differs from LAYERS in tests/layers.rs: \
+         make them say the same, top layer first"
+    );
+}
