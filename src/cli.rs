@@ -337,3 +337,6 @@ fn has_tty() -> bool {
 fn exit_code(code: i32) -> ExitCode {
     ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
 }
+
+#[cfg(test)]
+mod tests;
