@@ -15,6 +15,7 @@ use crate::backend::files::FilesError;
 use crate::backend::sidecars::GateError;
 use crate::backend::{BackendError, BackendKind};
 use crate::dashboard::runtime::DashboardError;
+use crate::error::UserError;
 use crate::exec::ExecError;
 use crate::gitgate::operator::OperatorError;
 use crate::launch::LaunchError;

@@ -19,6 +19,7 @@ use sources::{spawn_bottles, spawn_keys, spawn_output, spawn_proposals};
 use super::app::{AgentChoice, App, Effect, Msg, NewAgent};
 use super::panes::Panes;
 use super::render::render;
+use crate::error::{ExitKind, UserError};
 use crate::launch::{self, service::Planned};
 use crate::manifest::{self, Project, Sources, Summary};
 use crate::state::Home;
@@ -37,13 +38,20 @@ pub enum DashboardError {
     Tmux(#[from] ClientError),
 }
 
-impl DashboardError {
-    pub fn hint(&self) -> Option<String> {
+impl UserError for DashboardError {
+    fn hint(&self) -> Option<String> {
         match self {
             DashboardError::NotInTmux => {
                 Some("run `bot-bottle` to open its tmux session with the dashboard".into())
             }
-            _ => None,
+            DashboardError::Terminal(_) | DashboardError::Tmux(_) => None,
+        }
+    }
+
+    fn kind(&self) -> ExitKind {
+        match self {
+            DashboardError::NotInTmux => ExitKind::Usage,
+            DashboardError::Terminal(_) | DashboardError::Tmux(_) => ExitKind::Runtime,
         }
     }
 }

@@ -5,6 +5,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::error::{ExitKind, UserError};
+
 /// The operator's repository a gate lands pushes in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperatorRepo {
@@ -30,15 +32,24 @@ pub enum OperatorError {
     NotAGitDir { path: PathBuf },
 }
 
-impl OperatorError {
-    pub fn hint(&self) -> String {
-        match self {
+impl UserError for OperatorError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             OperatorError::Read { .. } => {
                 "make the repository readable, or start without --cwd".into()
             }
             OperatorError::BadGitFile { .. } | OperatorError::NotAGitDir { .. } => {
                 "repair the repository (`git worktree repair`), or start from outside it".into()
             }
+        })
+    }
+
+    /// The repository `--cwd` copies is found on disk, at run time.
+    fn kind(&self) -> ExitKind {
+        match self {
+            OperatorError::Read { .. }
+            | OperatorError::BadGitFile { .. }
+            | OperatorError::NotAGitDir { .. } => ExitKind::Runtime,
         }
     }
 }

@@ -9,6 +9,7 @@ use super::Shared;
 use crate::backend::BackendKind;
 use crate::backend::bringup::Context;
 use crate::dashboard::app::{Effect, Msg, NewAgent};
+use crate::error::{self, UserError};
 use crate::exec::{self, Sink};
 use crate::launch::service::{self, Planned};
 use crate::manifest::{self, Sources};
@@ -121,10 +122,7 @@ async fn approve(
             p.id,
             note.lines().collect::<Vec<_>>().join("; ")
         ))),
-        Err(e) => {
-            let hint = e.hint().map(|h| format!(" ({h})")).unwrap_or_default();
-            return Err(format!("{e}{hint}"));
-        }
+        Err(e) => return Err(error::one_line(&e)),
     }
     Ok(())
 }
