@@ -22,10 +22,13 @@ pub struct OperatorRepo {
     pub head: Option<String>,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
-    #[error("{path}: {reason}")]
-    Read { path: PathBuf, reason: String },
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: not a `gitdir: PATH` line")]
     BadGitFile { path: PathBuf },
     #[error("{path}: the git directory it names has no objects/ or refs/")]
@@ -110,10 +113,10 @@ fn read(path: &Path) -> Result<String, OperatorError> {
     fs::read_to_string(path).map_err(|e| io(path, e))
 }
 
-fn io(path: &Path, e: std::io::Error) -> OperatorError {
+fn io(path: &Path, source: std::io::Error) -> OperatorError {
     OperatorError::Read {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        source,
     }
 }
 
