@@ -39,6 +39,7 @@ pub use active::{ActiveBottle, Landed};
 
 use bringup::{BringUpError, Context, Prepared, SidecarImage};
 
+use crate::error::{ExitKind, UserError};
 use crate::exec::{ExecError, Sink};
 use crate::state::Home;
 use session::{Io, Snapshot};
@@ -106,15 +107,24 @@ pub enum BackendError {
     NoneAvailable { reason: String, fix: String },
 }
 
-impl BackendError {
+impl UserError for BackendError {
     /// The fix is in the message itself: one line says it all.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             BackendError::Unknown { .. } => Some(format!(
                 "known backends: {}",
                 BackendKind::ALL.map(BackendKind::name).join(", ")
             )),
             BackendError::Unavailable { .. } | BackendError::NoneAvailable { .. } => None,
+        }
+    }
+
+    /// Which backend to use is the user's choice, or the machine's setup.
+    fn kind(&self) -> ExitKind {
+        match self {
+            BackendError::Unknown { .. }
+            | BackendError::Unavailable { .. }
+            | BackendError::NoneAvailable { .. } => ExitKind::Usage,
         }
     }
 }

@@ -26,15 +26,9 @@ use std::sync::atomic::AtomicBool;
 
 use clap::{Parser, Subcommand};
 
-use crate::backend::BackendError;
-use crate::backend::bringup::BringUpError;
-use crate::backend::docker::engine::EngineError;
-use crate::backend::docker::subnets::SubnetError;
-use crate::exec::ExecError;
-use crate::launch::LaunchError;
-use crate::manifest::{self, Manifest, ManifestError, Sources};
-use crate::state::{Home, StateError};
-use crate::supervise::apply::ApplyError;
+use crate::error::UserError;
+use crate::manifest::{self, Manifest, Sources};
+use crate::state::Home;
 use crate::text::inert;
 
 #[derive(Debug, Parser)]
@@ -186,85 +180,15 @@ impl Failure {
     }
 }
 
-impl From<ManifestError> for Failure {
-    fn from(e: ManifestError) -> Failure {
-        Failure::usage(e.to_string(), e.hint())
-    }
-}
-
-impl From<StateError> for Failure {
-    fn from(e: StateError) -> Failure {
-        let code = match e {
-            StateError::BadSlug(_) | StateError::NoState { .. } | StateError::NoHome => 2,
-            StateError::Io { .. } | StateError::BadMetadata { .. } => 1,
-        };
+/// Every error a user sees becomes a failure the one way: its message,
+/// its hint, its kind's exit code.
+impl<E: UserError> From<E> for Failure {
+    fn from(e: E) -> Failure {
         Failure {
             message: e.to_string(),
             hint: e.hint(),
-            code,
+            code: e.kind().code(),
         }
-    }
-}
-
-impl From<LaunchError> for Failure {
-    fn from(e: LaunchError) -> Failure {
-        let hint = e.hint();
-        let code = match &e {
-            LaunchError::State(e) | LaunchError::BringUp(BringUpError::State(e)) => {
-                return Failure::from(e.clone());
-            }
-            LaunchError::Backend(_)
-            | LaunchError::BringUp(BringUpError::Subnet(
-                SubnetError::BadPool(_) | SubnetError::PoolTooSmall(_),
-            ))
-            | LaunchError::Manifest(_)
-            | LaunchError::Plan(_)
-            | LaunchError::OwnDockerfile { .. }
-            | LaunchError::BadColor(_)
-            | LaunchError::NoCwd(_)
-            | LaunchError::Engine(EngineError::BadRuntime(_) | EngineError::NoRunsc)
-            | LaunchError::NotRunning(_)
-            | LaunchError::AlreadyRunning(_) => 2,
-            LaunchError::BringUp(BringUpError::Interrupted) => 130,
-            _ => 1,
-        };
-        Failure {
-            message: e.to_string(),
-            hint,
-            code,
-        }
-    }
-}
-
-impl From<ApplyError> for Failure {
-    fn from(e: ApplyError) -> Failure {
-        let hint = e.hint();
-        match e {
-            ApplyError::State(e) => e.into(),
-            ApplyError::Launch(e) => e.into(),
-            ApplyError::Reload { .. } => Failure::runtime(e.to_string(), hint),
-            ApplyError::Gate(_) => Failure::runtime(e.to_string(), hint),
-            ApplyError::Editor(e) => e.into(),
-            e => Failure::usage(e.to_string(), hint),
-        }
-    }
-}
-
-impl From<BackendError> for Failure {
-    fn from(e: BackendError) -> Failure {
-        Failure::usage(e.to_string(), e.hint())
-    }
-}
-
-impl From<EngineError> for Failure {
-    fn from(e: EngineError) -> Failure {
-        LaunchError::from(e).into()
-    }
-}
-
-impl From<ExecError> for Failure {
-    fn from(e: ExecError) -> Failure {
-        Failure::runtime(e.to_string(), e.hint())
     }
 }
 
@@ -337,3 +261,6 @@ fn has_tty() -> bool {
 fn exit_code(code: i32) -> ExitCode {
     ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
 }
+
+#[cfg(test)]
+mod tests;

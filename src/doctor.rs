@@ -9,6 +9,7 @@ use crate::backend::docker::engine::EngineError;
 use crate::backend::docker::images::{BASE_IMAGE, ImageError};
 use crate::backend::docker::subnets::{self, Net, SubnetError};
 use crate::colour::{self, Colour};
+use crate::error::UserError;
 
 /// Why a fact could not be had, and what to do about it (the owning
 /// module's own message and hint).

@@ -7,6 +7,8 @@ use std::io;
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Output, Stdio};
 
+use crate::error::{ExitKind, UserError};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Program {
     pub name: &'static str,
@@ -170,11 +172,19 @@ pub enum ExecError {
     },
 }
 
-impl ExecError {
-    pub fn hint(&self) -> Option<String> {
+impl UserError for ExecError {
+    fn hint(&self) -> Option<String> {
         match self {
             ExecError::NotFound { hint, .. } => Some((*hint).to_owned()),
-            _ => None,
+            ExecError::Spawn { .. } | ExecError::Failed { .. } => None,
+        }
+    }
+
+    fn kind(&self) -> ExitKind {
+        match self {
+            ExecError::NotFound { .. } | ExecError::Spawn { .. } | ExecError::Failed { .. } => {
+                ExitKind::Runtime
+            }
         }
     }
 }

@@ -25,6 +25,7 @@ use crate::backend::docker::plan::{self, GateInput, PlanError, PlanInput};
 use crate::backend::files::FilesError;
 use crate::backend::{BackendError, BackendKind};
 use crate::dockerfile;
+use crate::error::{ExitKind, UserError};
 use crate::exec::ExecError;
 use crate::gitgate::operator::{self, OperatorError};
 use crate::manifest::{self, Agent, Dockerfile, ImageSource, Manifest, ManifestError};
@@ -94,8 +95,8 @@ pub enum LaunchError {
     NoCwd(PathBuf),
 }
 
-impl LaunchError {
-    pub fn hint(&self) -> Option<String> {
+impl UserError for LaunchError {
+    fn hint(&self) -> Option<String> {
         match self {
             LaunchError::Backend(e) => e.hint(),
             LaunchError::Manifest(e) => e.hint(),
@@ -106,7 +107,7 @@ impl LaunchError {
             LaunchError::Engine(e) => e.hint(),
             LaunchError::Files(_) => None,
             LaunchError::BringUp(e) => e.hint(),
-            LaunchError::Operator(e) => Some(e.hint()),
+            LaunchError::Operator(e) => e.hint(),
             LaunchError::NotRunning(_) => Some(
                 "see `bot-bottle list active`; a stopped bottle with kept state can be resumed"
                     .into(),
@@ -124,6 +125,28 @@ impl LaunchError {
             LaunchError::NoCwd(_) => {
                 Some("name a directory that exists, or start without --cwd".into())
             }
+        }
+    }
+
+    /// What the user asked for, or how the manifests and the machine are
+    /// set up, is theirs to fix (2); the rest failed at run time (1).
+    fn kind(&self) -> ExitKind {
+        match self {
+            LaunchError::Backend(e) => e.kind(),
+            LaunchError::Manifest(e) => e.kind(),
+            LaunchError::State(e) => e.kind(),
+            LaunchError::Image(e) => e.kind(),
+            LaunchError::Exec(e) => e.kind(),
+            LaunchError::Engine(e) => e.kind(),
+            LaunchError::BringUp(e) => e.kind(),
+            LaunchError::Plan(_)
+            | LaunchError::NotRunning(_)
+            | LaunchError::AlreadyRunning(_)
+            | LaunchError::OwnDockerfile { .. }
+            | LaunchError::BadColor(_)
+            | LaunchError::NoCwd(_) => ExitKind::Usage,
+            // Writing a bottle's files fails at run time, whatever the cause.
+            LaunchError::Files(_) | LaunchError::Operator(_) => ExitKind::Runtime,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod dashboard;
 pub mod dockerfile;
 pub mod doctor;
 pub mod egress;
+pub mod error;
 pub mod exec;
 pub mod gitgate;
 pub mod launch;

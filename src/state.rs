@@ -22,6 +22,7 @@ pub use bottle_dir::BottleDir;
 pub use slug::Slug;
 
 use crate::egress::config::EgressConfig;
+use crate::error::{ExitKind, UserError};
 use crate::provider::{Provider, SessionSpec};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -38,17 +39,28 @@ pub enum StateError {
     BadMetadata { path: PathBuf, reason: String },
 }
 
-impl StateError {
-    pub fn hint(&self) -> Option<String> {
+impl UserError for StateError {
+    fn hint(&self) -> Option<String> {
         match self {
             StateError::BadSlug(_) => Some("identities look like 'shell-k3x9q'; see `bot-bottle list active`".into()),
             StateError::NoState { .. } => Some(
                 "running bottles: `bot-bottle list active`; a bottle keeps its state only after an error, or a proposal that changed it".into(),
             ),
-            _ => None,
+            StateError::NoHome | StateError::Io { .. } | StateError::BadMetadata { .. } => None,
         }
     }
 
+    fn kind(&self) -> ExitKind {
+        match self {
+            StateError::BadSlug(_) | StateError::NoState { .. } | StateError::NoHome => {
+                ExitKind::Usage
+            }
+            StateError::Io { .. } | StateError::BadMetadata { .. } => ExitKind::Runtime,
+        }
+    }
+}
+
+impl StateError {
     fn io(path: &Path, e: std::io::Error) -> StateError {
         StateError::Io {
             path: path.to_path_buf(),

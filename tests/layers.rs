@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 /// own, and none of its own layer or after.
 const LAYERS: &[&[&str]] = &[
     // Leaves: they name no module of the crate.
-    &["text", "colour", "shutdown", "picker"],
+    &["text", "colour", "shutdown", "picker", "error"],
     // Dockerfiles, the agents' CLIs, and the egress sidecar.
     &["agent_cli", "dockerfile", "egress"],
     // Running programs; the agents' command lines.

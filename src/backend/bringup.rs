@@ -13,6 +13,7 @@ use super::docker::plan::DockerPlan;
 use super::docker::seal::SealError;
 use super::docker::subnets::SubnetError;
 use super::{Backend, BackendKind};
+use crate::error::{ExitKind, UserError};
 use crate::exec::{ExecError, Sink};
 use crate::state::{Home, Metadata, StateError};
 
@@ -81,9 +82,9 @@ pub enum BringUpError {
     Failed { slug: String, reason: String },
 }
 
-impl BringUpError {
+impl UserError for BringUpError {
     /// What to do about it, when the message does not say.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             BringUpError::State(e) => e.hint(),
             BringUpError::Image(e) => e.hint(),
@@ -95,6 +96,18 @@ impl BringUpError {
                 "bring-up runs a short container on the host network with NET_ADMIN and a writable /proc/sys (it sets the bottle's bridge to drop broadcasts): the engine must allow that".into(),
             ),
             BringUpError::Failed { .. } => Some("the services' last log lines are above".into()),
+        }
+    }
+
+    fn kind(&self) -> ExitKind {
+        match self {
+            BringUpError::State(e) => e.kind(),
+            BringUpError::Image(e) => e.kind(),
+            BringUpError::Exec(e) => e.kind(),
+            BringUpError::Compose(e) => e.kind(),
+            BringUpError::Subnet(e) => e.kind(),
+            BringUpError::Seal(_) | BringUpError::Failed { .. } => ExitKind::Runtime,
+            BringUpError::Interrupted => ExitKind::Interrupted,
         }
     }
 }

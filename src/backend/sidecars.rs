@@ -7,6 +7,7 @@
 
 use crate::backend::BackendKind;
 use crate::backend::docker::images::ImageError;
+use crate::error::{ExitKind, UserError};
 use crate::exec::ExecError;
 use crate::gitgate::Shown;
 use crate::state::Home;
@@ -22,15 +23,23 @@ pub enum GateError {
     Unreachable { slug: String, reason: String },
 }
 
-impl GateError {
+impl UserError for GateError {
     /// What to do about it.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             GateError::NotRunning { slug } => Some(format!("bot-bottle resume {slug}")),
             GateError::Refused { .. } => {
                 Some("see `bot-bottle proposals`; reject it if it can no longer land".into())
             }
             GateError::Unreachable { .. } => Some("is docker running?".into()),
+        }
+    }
+
+    fn kind(&self) -> ExitKind {
+        match self {
+            GateError::NotRunning { .. }
+            | GateError::Refused { .. }
+            | GateError::Unreachable { .. } => ExitKind::Runtime,
         }
     }
 }

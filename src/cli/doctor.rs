@@ -9,6 +9,7 @@ use crate::backend::BackendKind;
 use crate::backend::docker::images::{self, BASE_IMAGE};
 use crate::backend::docker::{compose, docker_available, engine, subnets};
 use crate::doctor::{self, Fact, Facts, PoolUse, Problem};
+use crate::error::UserError;
 use crate::exec::{DOCKER, ExecError, RUNSC, SMOLVM, TMUX};
 use crate::state::Home;
 

@@ -17,8 +17,7 @@ pub enum ImageCommand {
 
 pub fn run(cmd: ImageCommand) -> Result<ExitCode, Failure> {
     let ImageCommand::Bootstrap = cmd;
-    let built =
-        images::bootstrap(&Sink::Stderr).map_err(|e| Failure::runtime(e.to_string(), e.hint()))?;
+    let built = images::bootstrap(&Sink::Stderr)?;
     if built {
         eprintln!("bot-bottle: made {BASE_IMAGE} from Debian packages");
     } else {

@@ -8,29 +8,8 @@ use std::process::ExitCode;
 use super::{Failure, home_and_cwd};
 use crate::backend;
 use crate::backend::docker::compose;
-use crate::dashboard::runtime::{self, DashboardError};
-use crate::tmux::session::{self, SessionError};
-
-impl From<SessionError> for Failure {
-    fn from(e: SessionError) -> Failure {
-        Failure::runtime(e.to_string(), e.hint())
-    }
-}
-
-impl From<DashboardError> for Failure {
-    fn from(e: DashboardError) -> Failure {
-        let code = if matches!(e, DashboardError::NotInTmux) {
-            2
-        } else {
-            1
-        };
-        Failure {
-            message: e.to_string(),
-            hint: e.hint(),
-            code,
-        }
-    }
-}
+use crate::dashboard::runtime;
+use crate::tmux::session;
 
 pub fn open(detach: bool) -> Result<ExitCode, Failure> {
     let (home, cwd) = home_and_cwd()?;

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{Failure, confirm, home_and_cwd};
-use crate::launch::trust::{self, TrustError};
+use crate::launch::trust;
 use crate::manifest::Sources;
 use crate::text::inert;
 
@@ -24,16 +24,6 @@ pub struct TrustArgs {
     /// Forget it: its agents and bottles are not used until trusted again.
     #[arg(long)]
     revoke: bool,
-}
-
-impl From<TrustError> for Failure {
-    fn from(e: TrustError) -> Failure {
-        let hint = e.hint();
-        match e {
-            TrustError::State(e) => e.into(),
-            e => Failure::usage(e.to_string(), hint),
-        }
-    }
 }
 
 pub fn run(args: TrustArgs) -> Result<ExitCode, Failure> {

@@ -19,6 +19,7 @@ use sources::{spawn_bottles, spawn_keys, spawn_output, spawn_proposals};
 use super::app::{AgentChoice, App, Effect, Msg, NewAgent};
 use super::panes::Panes;
 use super::render::render;
+use crate::error::{ExitKind, UserError};
 use crate::launch::{self, service::Planned};
 use crate::manifest::{self, Project, Sources, Summary};
 use crate::state::Home;
@@ -37,13 +38,20 @@ pub enum DashboardError {
     Tmux(#[from] ClientError),
 }
 
-impl DashboardError {
-    pub fn hint(&self) -> Option<String> {
+impl UserError for DashboardError {
+    fn hint(&self) -> Option<String> {
         match self {
             DashboardError::NotInTmux => {
                 Some("run `bot-bottle` to open its tmux session with the dashboard".into())
             }
-            _ => None,
+            DashboardError::Terminal(_) | DashboardError::Tmux(_) => None,
+        }
+    }
+
+    fn kind(&self) -> ExitKind {
+        match self {
+            DashboardError::NotInTmux => ExitKind::Usage,
+            DashboardError::Terminal(_) | DashboardError::Tmux(_) => ExitKind::Runtime,
         }
     }
 }
@@ -236,7 +244,7 @@ async fn main_loop(
                         })?;
                         match outcome {
                             Ok(new) => shared.send(Msg::Modified { old: id, new }),
-                            Err(e) => shared.send(Msg::Status(e)),
+                            Err(e) => shared.send(Msg::Status(e.to_string())),
                         }
                     }
                     Effect::EditRoutes { slug } => {
@@ -250,7 +258,7 @@ async fn main_loop(
                             effects::view(&id, &text)
                         })?;
                         if let Err(e) = outcome {
-                            shared.send(Msg::Status(e));
+                            shared.send(Msg::Status(e.to_string()));
                         }
                     }
                     Effect::Bell => {
@@ -349,15 +357,14 @@ fn offer(home: &Home, cwd: &Path) -> Offer {
 
 /// The trust step's `y`: records what was shown (unless the project
 /// changed since), then offers what the manifests give now.
-async fn trust(shared: &Shared, shown: Summary) -> Result<(), String> {
+async fn trust(shared: &Shared, shown: Summary) -> Result<(), effects::EffectError> {
     let (home, cwd) = (shared.home.clone(), shared.cwd.clone());
     let (outcome, offer) = tokio::task::spawn_blocking(move || {
         let outcome =
             launch::trust::trust(&home, &Sources::new(&home.root, &cwd), &shown).map(|()| shown);
         (outcome, offer(&home, &cwd))
     })
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     let status = match outcome {
         Ok(s) => format!(
             "trusted {} in {}: its agents and bottles are offered",

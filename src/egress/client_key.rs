@@ -29,9 +29,12 @@ pub const CLIENT_KEY_FILE: &str = "client-key";
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error(
-        "cannot read the bottle key {path}: {reason}; the bottle's state is incomplete, start it again"
+        "cannot read the bottle key {path}: {source}; the bottle's state is incomplete, start it again"
     )]
-    Read { path: PathBuf, reason: String },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(
         "{path} is not a bottle key ({KEY_BYTES} random bytes in hex); the bottle's state is damaged, start it again"
     )]
@@ -60,9 +63,9 @@ impl ClientKey {
         let mut text = String::new();
         std::fs::File::open(path)
             .and_then(|f| f.take(4 * KEY_BYTES as u64).read_to_string(&mut text))
-            .map_err(|e| KeyError::Read {
+            .map_err(|source| KeyError::Read {
                 path: path.to_path_buf(),
-                reason: e.to_string(),
+                source,
             })?;
         ClientKey::parse(text.trim()).ok_or_else(|| KeyError::Malformed {
             path: path.to_path_buf(),

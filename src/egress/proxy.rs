@@ -44,8 +44,11 @@ pub enum ProxyError {
     Trust(#[from] upstream::TrustError),
     #[error("{path}: {reason}")]
     Ca { path: PathBuf, reason: String },
-    #[error("cannot listen on {addr}: {reason}")]
-    Bind { addr: SocketAddr, reason: String },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Listen(#[from] listen::ListenError),
 }
@@ -233,10 +236,7 @@ impl Bound {
                 let addr = SocketAddr::new(*ip, if options.ephemeral_ports { 0 } else { *port });
                 let listener = TcpListener::bind(addr)
                     .await
-                    .map_err(|e| ProxyError::Bind {
-                        addr,
-                        reason: e.to_string(),
-                    })?;
+                    .map_err(|source| ProxyError::Bind { addr, source })?;
                 listeners.push((*port, listener));
             }
         }

@@ -5,6 +5,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::error::{ExitKind, UserError};
+
 /// The operator's repository a gate lands pushes in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperatorRepo {
@@ -20,25 +22,37 @@ pub struct OperatorRepo {
     pub head: Option<String>,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
-    #[error("{path}: {reason}")]
-    Read { path: PathBuf, reason: String },
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: not a `gitdir: PATH` line")]
     BadGitFile { path: PathBuf },
     #[error("{path}: the git directory it names has no objects/ or refs/")]
     NotAGitDir { path: PathBuf },
 }
 
-impl OperatorError {
-    pub fn hint(&self) -> String {
-        match self {
+impl UserError for OperatorError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             OperatorError::Read { .. } => {
                 "make the repository readable, or start without --cwd".into()
             }
             OperatorError::BadGitFile { .. } | OperatorError::NotAGitDir { .. } => {
                 "repair the repository (`git worktree repair`), or start from outside it".into()
             }
+        })
+    }
+
+    /// The repository `--cwd` copies is found on disk, at run time.
+    fn kind(&self) -> ExitKind {
+        match self {
+            OperatorError::Read { .. }
+            | OperatorError::BadGitFile { .. }
+            | OperatorError::NotAGitDir { .. } => ExitKind::Runtime,
         }
     }
 }
@@ -99,10 +113,10 @@ fn read(path: &Path) -> Result<String, OperatorError> {
     fs::read_to_string(path).map_err(|e| io(path, e))
 }
 
-fn io(path: &Path, e: std::io::Error) -> OperatorError {
+fn io(path: &Path, source: std::io::Error) -> OperatorError {
     OperatorError::Read {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        source,
     }
 }
 

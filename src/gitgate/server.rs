@@ -64,8 +64,11 @@ pub enum ServerError {
     Config { path: PathBuf, reason: String },
     #[error("preparing the gate's repository: {0}")]
     Repo(#[from] RepoError),
-    #[error("cannot listen on {addr}: {reason}; is another gate running?")]
-    Bind { addr: SocketAddr, reason: String },
+    #[error("cannot listen on {addr}: {source}; is another gate running?")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("the gate's setup task failed: {0}")]
     Task(String),
 }
@@ -123,10 +126,7 @@ impl Gate {
             .map_err(|e| ServerError::Task(e.to_string()))??;
         let listener = TcpListener::bind(addr)
             .await
-            .map_err(|e| ServerError::Bind {
-                addr,
-                reason: e.to_string(),
-            })?;
+            .map_err(|source| ServerError::Bind { addr, source })?;
         let push = Arc::new(Mutex::new(()));
         let first = Arc::clone(&push).lock_owned().await;
         let r = repo.clone();

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::error::{ExitKind, UserError};
 use crate::manifest::{self, ManifestError, Sources, Summary, TRUST_FILE, TrustStore};
 use crate::state::{self, Home, StateError};
 
@@ -22,13 +23,21 @@ pub enum TrustError {
     Nothing(PathBuf),
 }
 
-impl TrustError {
-    pub fn hint(&self) -> Option<String> {
+impl UserError for TrustError {
+    fn hint(&self) -> Option<String> {
         match self {
             TrustError::Manifest(e) => e.hint(),
             TrustError::State(e) => e.hint(),
             TrustError::Changed { .. } => Some("read it again, then trust it".into()),
             TrustError::Nothing(_) => None,
+        }
+    }
+
+    fn kind(&self) -> ExitKind {
+        match self {
+            TrustError::Manifest(e) => e.kind(),
+            TrustError::State(e) => e.kind(),
+            TrustError::Changed { .. } | TrustError::Nothing(_) => ExitKind::Usage,
         }
     }
 }

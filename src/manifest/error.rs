@@ -4,6 +4,7 @@
 use std::fmt;
 
 use super::Origin;
+use crate::error::{ExitKind, UserError};
 
 /// A file, and the agent or bottle in it an error is about, as shown:
 /// `bot-bottle.json: bottle 'dev'`.
@@ -108,9 +109,9 @@ pub enum ManifestError {
     },
 }
 
-impl ManifestError {
+impl UserError for ManifestError {
     /// A second line saying what to do, when the first does not.
-    pub fn hint(&self) -> Option<String> {
+    fn hint(&self) -> Option<String> {
         match self {
             ManifestError::UnknownKey {
                 suggestion: Some(s),
@@ -140,7 +141,29 @@ impl ManifestError {
             ManifestError::ProjectBroken { .. } => {
                 Some("fix it, then run `bot-bottle trust` to use it".into())
             }
-            _ => None,
+            ManifestError::Read { .. }
+            | ManifestError::Syntax { .. }
+            | ManifestError::ExtendsCycle { .. } => None,
+        }
+    }
+
+    /// A manifest error is always the operator's input to fix.
+    fn kind(&self) -> ExitKind {
+        match self {
+            ManifestError::Read { .. }
+            | ManifestError::Syntax { .. }
+            | ManifestError::UnclosedFrontmatter { .. }
+            | ManifestError::UnknownKey { .. }
+            | ManifestError::RuntimeKey { .. }
+            | ManifestError::Invalid { .. }
+            | ManifestError::UnknownAgent { .. }
+            | ManifestError::UnknownBottle { .. }
+            | ManifestError::UnknownBottleFlag { .. }
+            | ManifestError::ExtendsCycle { .. }
+            | ManifestError::Duplicate { .. }
+            | ManifestError::NoImage { .. }
+            | ManifestError::NotTrusted(_)
+            | ManifestError::ProjectBroken { .. } => ExitKind::Usage,
         }
     }
 }

@@ -265,6 +265,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::error::UserError;
     use crate::manifest::{Auth, Egress, ImageSource, Origin, Scheme, SshEntry};
 
     fn bottle(name: &str) -> Bottle {

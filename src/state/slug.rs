@@ -6,6 +6,7 @@ use std::ops::Deref;
 use serde::{Deserialize, Serialize};
 
 use super::{StateError, slugify};
+use crate::error::UserError;
 
 /// A bottle identity such as `shell-k3x9q`: lower-case letters, digits and
 /// dashes, not starting with a dash, at most 64 characters. Identities are

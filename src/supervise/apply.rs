@@ -21,6 +21,7 @@ use super::merge::Asked;
 use super::preview::{self, Current, Preview};
 use crate::backend::sidecars::{Decide, GateError, OfBottle};
 use crate::egress::config::EgressConfig;
+use crate::error::{ExitKind, UserError};
 use crate::exec::Sink;
 use crate::launch::LaunchError;
 use crate::proposal::audit::{self, Entry};
@@ -73,8 +74,8 @@ pub enum ApplyError {
     Editor(crate::exec::ExecError),
 }
 
-impl ApplyError {
-    pub fn hint(&self) -> Option<String> {
+impl UserError for ApplyError {
+    fn hint(&self) -> Option<String> {
         match self {
             ApplyError::NotFound(_) => Some("see `bot-bottle proposals`".into()),
             ApplyError::NeedsToken { id, host, .. } => Some(format!(
@@ -103,6 +104,27 @@ impl ApplyError {
             )),
             ApplyError::Gate(e) => e.hint(),
             ApplyError::Editor(e) => e.hint(),
+        }
+    }
+
+    /// A proposal that cannot be approved as asked is the operator's to
+    /// fix (2); a bottle that cannot be reached failed at run time (1).
+    fn kind(&self) -> ExitKind {
+        match self {
+            ApplyError::State(e) => e.kind(),
+            ApplyError::Launch(e) => e.kind(),
+            ApplyError::Gate(e) => e.kind(),
+            ApplyError::Editor(e) => e.kind(),
+            ApplyError::Reload { .. } => ExitKind::Runtime,
+            ApplyError::NotFound(_)
+            | ApplyError::NeedsToken { .. }
+            | ApplyError::WidensCredential { .. }
+            | ApplyError::TokenUnset(_)
+            | ApplyError::Invalid(_)
+            | ApplyError::Dockerfile { .. }
+            | ApplyError::Changed(_)
+            | ApplyError::Unread(_)
+            | ApplyError::HeldPush(_) => ExitKind::Usage,
         }
     }
 }

@@ -8,6 +8,7 @@ use tmux_interface::{
     AttachSession, HasSession, ListPanes, NewSession, NewWindow, ShowOptions, SourceFile, Tmux,
 };
 
+use crate::error::{ExitKind, UserError};
 use crate::exec::{ExecError, TMUX};
 use crate::state::{Home, StateError, write_atomic};
 
@@ -31,11 +32,18 @@ pub enum SessionError {
     State(#[from] StateError),
 }
 
-impl SessionError {
-    pub fn hint(&self) -> Option<String> {
+impl UserError for SessionError {
+    fn hint(&self) -> Option<String> {
         match self {
             SessionError::Exec(e) => e.hint(),
             SessionError::State(e) => e.hint(),
+        }
+    }
+
+    /// Opening the session fails at run time, whatever the cause.
+    fn kind(&self) -> ExitKind {
+        match self {
+            SessionError::Exec(_) | SessionError::State(_) => ExitKind::Runtime,
         }
     }
 }

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::plan::readiness;
+use crate::error::{ExitKind, UserError};
 use crate::exec::{DOCKER, ExecError, Sink};
 use crate::gitgate;
 use crate::state::bottle_dir::AGENT;
@@ -15,14 +16,21 @@ pub enum ComposeError {
     Exec(#[from] ExecError),
 }
 
-impl ComposeError {
-    pub fn hint(&self) -> Option<String> {
+impl UserError for ComposeError {
+    fn hint(&self) -> Option<String> {
         match self {
             ComposeError::Missing(_) => Some(
                 "run scripts/setup (it installs Debian trixie's docker-compose as the plugin), or install docker-compose-plugin from Docker's repository"
                     .into(),
             ),
             ComposeError::Exec(e) => e.hint(),
+        }
+    }
+
+    fn kind(&self) -> ExitKind {
+        match self {
+            ComposeError::Missing(_) => ExitKind::Runtime,
+            ComposeError::Exec(e) => e.kind(),
         }
     }
 }

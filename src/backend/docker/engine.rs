@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::plan::Runtime;
+use crate::error::{ExitKind, UserError};
 use crate::exec::{DOCKER, ExecError};
 
 #[derive(Debug, thiserror::Error)]
@@ -15,8 +16,8 @@ pub enum EngineError {
     NoRunsc,
 }
 
-impl EngineError {
-    pub fn hint(&self) -> Option<String> {
+impl UserError for EngineError {
+    fn hint(&self) -> Option<String> {
         match self {
             EngineError::Exec(e) => e.hint(),
             EngineError::BadRuntime(_) => Some(
@@ -25,6 +26,13 @@ impl EngineError {
             EngineError::NoRunsc => Some(
                 "register gVisor with the engine: BOT_BOTTLE_GVISOR=1 scripts/setup".into(),
             ),
+        }
+    }
+
+    fn kind(&self) -> ExitKind {
+        match self {
+            EngineError::Exec(e) => e.kind(),
+            EngineError::BadRuntime(_) | EngineError::NoRunsc => ExitKind::Usage,
         }
     }
 }

@@ -15,6 +15,7 @@ use super::plan::AgentImage;
 use crate::agent_cli::{self, CliSource, NPM_BUILD_ARG};
 use crate::backend::bringup::SidecarImage;
 use crate::dockerfile::images;
+use crate::error::{ExitKind, UserError};
 use crate::exec::{DEBOOTSTRAP, DOCKER, ExecError, Sink, TAR};
 use crate::state::scratch::Scratch;
 
@@ -56,8 +57,8 @@ pub enum ImageError {
     },
 }
 
-impl ImageError {
-    pub fn hint(&self) -> Option<String> {
+impl UserError for ImageError {
+    fn hint(&self) -> Option<String> {
         match self {
             ImageError::Exec(e) => e.hint(),
             ImageError::BaseMissing(_) => {
@@ -83,6 +84,22 @@ impl ImageError {
         }
     }
 
+    fn kind(&self) -> ExitKind {
+        match self {
+            ImageError::Exec(e) => e.kind(),
+            ImageError::BaseMissing(_)
+            | ImageError::GateBaseMissing(_)
+            | ImageError::NeedRoot
+            | ImageError::NotStatic { .. }
+            | ImageError::Io { .. }
+            | ImageError::Unpinned { .. }
+            | ImageError::PinGone { .. }
+            | ImageError::CliUnavailable { .. } => ExitKind::Runtime,
+        }
+    }
+}
+
+impl ImageError {
     pub(super) fn io(path: &Path, e: std::io::Error) -> ImageError {
         ImageError::Io {
             path: path.to_path_buf(),

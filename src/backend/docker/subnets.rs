@@ -15,6 +15,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+use crate::error::{ExitKind, UserError};
 use crate::exec::{DOCKER, ExecError};
 use crate::state::{BottleDir, Home, write_atomic};
 
@@ -75,8 +76,8 @@ pub enum SubnetError {
     Exec(#[from] ExecError),
 }
 
-impl SubnetError {
-    pub fn hint(&self) -> Option<String> {
+impl UserError for SubnetError {
+    fn hint(&self) -> Option<String> {
         match self {
             SubnetError::BadPool(_) | SubnetError::PoolTooSmall(_) => Some(format!(
                 "set {POOL_ENV} to a private IPv4 range no LAN of yours uses, /{} or larger",
@@ -87,6 +88,15 @@ impl SubnetError {
             )),
             SubnetError::Exec(e) => e.hint(),
             SubnetError::Io { .. } => None,
+        }
+    }
+
+    /// A pool that cannot work is the user's setting to fix.
+    fn kind(&self) -> ExitKind {
+        match self {
+            SubnetError::BadPool(_) | SubnetError::PoolTooSmall(_) => ExitKind::Usage,
+            SubnetError::Exhausted { .. } | SubnetError::Io { .. } => ExitKind::Runtime,
+            SubnetError::Exec(e) => e.kind(),
         }
     }
 }

@@ -9,16 +9,55 @@ use super::Shared;
 use crate::backend::BackendKind;
 use crate::backend::bringup::Context;
 use crate::dashboard::app::{Effect, Msg, NewAgent};
-use crate::exec::{self, Sink};
+use crate::error::{self, UserError};
+use crate::exec::{self, ExecError, Sink};
+use crate::launch::LaunchError;
 use crate::launch::service::{self, Planned};
-use crate::manifest::{self, Sources};
-use crate::state::Home;
+use crate::manifest::{self, ManifestError, Sources};
 use crate::state::scratch::Scratch;
-use crate::supervise::apply::{self, Applied};
+use crate::state::{Home, StateError};
+use crate::supervise::apply::{self, Applied, ApplyError};
+use crate::tmux::client::ClientError;
 use crate::tmux::control::PaneId;
 
+/// Why an effect failed, kept typed until the status line shows it: its
+/// `Display` is the one place an effect's error becomes text.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum EffectError {
+    #[error(transparent)]
+    Tmux(#[from] ClientError),
+    #[error(transparent)]
+    Task(#[from] tokio::task::JoinError),
+    /// An approval that failed also says what to do about it.
+    #[error("{}", error::one_line(.0))]
+    Approve(ApplyError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    #[error("{slug} did not come up: {source}")]
+    NotUp {
+        slug: String,
+        source: Box<LaunchError>,
+    },
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("unknown backend {0}")]
+    UnknownBackend(String),
+    #[error("no plan to launch; press n again")]
+    NoPlan,
+    #[error("the plan changed; press n again")]
+    PlanChanged,
+}
+
 pub(super) async fn carry_out(shared: &Shared, effect: Effect) {
-    let result: Result<(), String> = match effect {
+    let result: Result<(), EffectError> = match effect {
         Effect::Show { slug, focus } => {
             let command = shared.attach_command(&slug);
             shared
@@ -28,7 +67,7 @@ pub(super) async fn carry_out(shared: &Shared, effect: Effect) {
                 .show(&slug, focus, &command)
                 .await
                 .map(|_| ())
-                .map_err(|e| e.to_string())
+                .map_err(EffectError::from)
         }
         Effect::CloseRight => shared
             .panes
@@ -36,13 +75,13 @@ pub(super) async fn carry_out(shared: &Shared, effect: Effect) {
             .await
             .close_right()
             .await
-            .map_err(|e| e.to_string()),
+            .map_err(EffectError::from),
         Effect::FocusDashboard => {
             let moved = shared.panes.lock().await.focus_dashboard().await;
             if moved.is_ok() {
                 shared.send(Msg::Focused);
             }
-            moved.map_err(|e| e.to_string())
+            moved.map_err(EffectError::from)
         }
         Effect::SetPending { count, next } => shared
             .panes
@@ -50,7 +89,7 @@ pub(super) async fn carry_out(shared: &Shared, effect: Effect) {
             .await
             .set_pending(count, next.as_deref())
             .await
-            .map_err(|e| e.to_string()),
+            .map_err(EffectError::from),
         Effect::Approve {
             id,
             token_env,
@@ -67,8 +106,8 @@ pub(super) async fn carry_out(shared: &Shared, effect: Effect) {
                     shared.send(Msg::Status(format!("rejected {} for {}", p.id, p.slug)));
                     Ok(())
                 }
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(e) => Err(e.to_string()),
+                Ok(Err(e)) => Err(e.into()),
+                Err(e) => Err(e.into()),
             }
         }
         Effect::Trust(summary) => super::trust(shared, *summary).await,
@@ -95,7 +134,7 @@ async fn approve(
     token_env: Option<String>,
     widen_credential: bool,
     digest: String,
-) -> Result<(), String> {
+) -> Result<(), EffectError> {
     let home = shared.home.clone();
     let sink = Sink::File(shared.log_path("apply", "last"));
     let done = tokio::task::spawn_blocking(move || {
@@ -106,8 +145,7 @@ async fn approve(
         };
         apply::approve(&home, &id, &approval, &sink)
     })
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     match done {
         Ok((p, Applied::Routes { note })) => {
             shared.send(Msg::Status(format!("approved {}: {note}", p.id)))
@@ -121,17 +159,14 @@ async fn approve(
             p.id,
             note.lines().collect::<Vec<_>>().join("; ")
         ))),
-        Err(e) => {
-            let hint = e.hint().map(|h| format!(" ({h})")).unwrap_or_default();
-            return Err(format!("{e}{hint}"));
-        }
+        Err(e) => return Err(EffectError::Approve(e)),
     }
     Ok(())
 }
 
 /// Edits a proposal's request in $EDITOR (the terminal is ours meanwhile);
 /// returns the id of the new proposal the edit became.
-pub(super) fn modify(home: &Home, id: &str) -> Result<String, String> {
+pub(super) fn modify(home: &Home, id: &str) -> Result<String, EffectError> {
     modify_with(home, id, exec::edit)
 }
 
@@ -139,21 +174,17 @@ pub(super) fn modify(home: &Home, id: &str) -> Result<String, String> {
 fn modify_with(
     home: &Home,
     id: &str,
-    editor: impl FnOnce(&Path) -> Result<(), exec::ExecError>,
-) -> Result<String, String> {
-    let text = apply::request_text(home, id).map_err(|e| e.to_string())?;
+    editor: impl FnOnce(&Path) -> Result<(), ExecError>,
+) -> Result<String, EffectError> {
+    let text = apply::request_text(home, id)?;
     // A folder of its own, not a name in /tmp someone else could make first.
-    let scratch = Scratch::new("proposal").map_err(|e| e.to_string())?;
-    let path = scratch
-        .write("request.json", text.as_bytes())
-        .map_err(|e| e.to_string())?;
+    let scratch = Scratch::new("proposal")?;
+    let path = scratch.write("request.json", text.as_bytes())?;
     let edited = editor(&path)
-        .map_err(|e| e.to_string())
-        .and_then(|()| std::fs::read_to_string(&path).map_err(|e| e.to_string()));
+        .map_err(EffectError::from)
+        .and_then(|()| Ok(std::fs::read_to_string(&path)?));
     drop(scratch);
-    apply::modify(home, id, &edited?)
-        .map(|p| p.id)
-        .map_err(|e| e.to_string())
+    Ok(apply::modify(home, id, &edited?)?.id)
 }
 
 /// `e`: the bottle's routes in $EDITOR, the same path as `bot-bottle
@@ -183,7 +214,7 @@ pub(super) fn edit_routes(home: &Home, slug: &str) -> String {
 
 /// `v` in the detail: its text in $PAGER (the terminal is the pager's
 /// meanwhile).
-pub(super) fn view(id: &str, text: &str) -> Result<(), String> {
+pub(super) fn view(id: &str, text: &str) -> Result<(), EffectError> {
     view_with(id, text, exec::page)
 }
 
@@ -191,31 +222,27 @@ pub(super) fn view(id: &str, text: &str) -> Result<(), String> {
 fn view_with(
     id: &str,
     text: &str,
-    pager: impl FnOnce(&Path) -> Result<(), exec::ExecError>,
-) -> Result<(), String> {
-    let scratch = Scratch::new("proposal").map_err(|e| e.to_string())?;
-    let path = scratch
-        .write(&format!("{id}.txt"), text.as_bytes())
-        .map_err(|e| e.to_string())?;
-    pager(&path).map_err(|e| e.to_string())
+    pager: impl FnOnce(&Path) -> Result<(), ExecError>,
+) -> Result<(), EffectError> {
+    let scratch = Scratch::new("proposal")?;
+    let path = scratch.write(&format!("{id}.txt"), text.as_bytes())?;
+    Ok(pager(&path)?)
 }
 
-async fn preflight(shared: &Shared, request: NewAgent) -> Result<(), String> {
+async fn preflight(shared: &Shared, request: NewAgent) -> Result<(), EffectError> {
     let (home, cwd) = (shared.home.clone(), shared.cwd.clone());
     let wanted = request.clone();
-    let planned = tokio::task::spawn_blocking(move || -> Result<Planned, String> {
+    let planned = tokio::task::spawn_blocking(move || -> Result<Planned, EffectError> {
         let backend = BackendKind::parse(&wanted.backend)
-            .ok_or_else(|| format!("unknown backend {}", wanted.backend))?;
-        let manifest =
-            manifest::load(&Sources::new(&home.root, &cwd)).map_err(|e| e.to_string())?;
+            .ok_or_else(|| EffectError::UnknownBackend(wanted.backend.clone()))?;
+        let manifest = manifest::load(&Sources::new(&home.root, &cwd))?;
         // As `start AGENT --bottle .. --label .. --color .. --cwd=DIR`.
         let req = wanted
             .choices(&cwd)
             .request(wanted.agent, backend, cwd, Vec::new());
-        service::plan(&manifest, &home, &req, false).map_err(|e| e.to_string())
+        Ok(service::plan(&manifest, &home, &req, false)?)
     })
-    .await
-    .map_err(|e| e.to_string())??;
+    .await??;
     let text = crate::launch::preflight_text(&planned.prepared);
     *shared.planned.lock().await = Some((request.clone(), planned));
     shared.send(Msg::Preflight { request, text });
@@ -224,49 +251,42 @@ async fn preflight(shared: &Shared, request: NewAgent) -> Result<(), String> {
 
 /// Brings a bottle up with its log in the right pane, which then becomes
 /// the agent's session.
-async fn launch(shared: &Shared, request: NewAgent) -> Result<(), String> {
+async fn launch(shared: &Shared, request: NewAgent) -> Result<(), EffectError> {
     let Some((planned_for, planned)) = shared.planned.lock().await.take() else {
-        return Err("no plan to launch; press n again".into());
+        return Err(EffectError::NoPlan);
     };
     if planned_for != request {
-        return Err("the plan changed; press n again".into());
+        return Err(EffectError::PlanChanged);
     }
     let slug = planned.prepared.slug.clone();
     let (pane, up) = in_log_pane(shared, &slug, "bringup", move |ctx| {
-        service::bring_up(ctx, &planned).map_err(|e| {
+        service::bring_up(ctx, &planned).inspect_err(|e| {
             ctx.sink.line(&format!("bot-bottle: error: {e}"));
-            e.to_string()
         })
     })
     .await?;
-    up.map_err(|e| format!("{slug} did not come up: {e}"))?;
+    up.map_err(|source| EffectError::NotUp {
+        slug: slug.clone(),
+        source: Box::new(source),
+    })?;
     let command = shared.attach_command(&slug);
     let mut panes = shared.panes.lock().await;
-    panes
-        .log_becomes_session(pane, &slug, &command)
-        .await
-        .map_err(|e| e.to_string())?;
-    panes.select(pane).await.map_err(|e| e.to_string())?;
+    panes.log_becomes_session(pane, &slug, &command).await?;
+    panes.select(pane).await?;
     let _ = shared.relist.send(());
     shared.send(Msg::Started(slug));
     Ok(())
 }
 
 /// Takes a bottle down with its log in the right pane.
-async fn stop(shared: &Shared, slug: String) -> Result<(), String> {
+async fn stop(shared: &Shared, slug: String) -> Result<(), EffectError> {
     let target = slug.clone();
     let (_, down) = in_log_pane(shared, &slug, "teardown", move |ctx| {
-        service::stop(ctx, &target).map_err(|e| e.to_string())
+        service::stop(ctx, &target)
     })
     .await?;
     down?;
-    shared
-        .panes
-        .lock()
-        .await
-        .forget(&slug)
-        .await
-        .map_err(|e| e.to_string())?;
+    shared.panes.lock().await.forget(&slug).await?;
     let _ = shared.relist.send(());
     shared.send(Msg::Stopped(slug));
     Ok(())
@@ -279,16 +299,10 @@ async fn in_log_pane<T: Send + 'static>(
     shared: &Shared,
     slug: &str,
     what: &str,
-    work: impl FnOnce(&Context) -> Result<T, String> + Send + 'static,
-) -> Result<(PaneId, Result<T, String>), String> {
+    work: impl FnOnce(&Context) -> Result<T, LaunchError> + Send + 'static,
+) -> Result<(PaneId, Result<T, LaunchError>), EffectError> {
     let (log, tail) = shared.log(slug, what);
-    let pane = shared
-        .panes
-        .lock()
-        .await
-        .show_log(slug, &tail)
-        .await
-        .map_err(|e| e.to_string())?;
+    let pane = shared.panes.lock().await.show_log(slug, &tail).await?;
     let home = shared.home.clone();
     let done = tokio::task::spawn_blocking(move || {
         let interrupted = AtomicBool::new(false);
@@ -300,8 +314,7 @@ async fn in_log_pane<T: Send + 'static>(
         };
         work(&ctx)
     })
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     Ok((pane, done))
 }
 
@@ -311,6 +324,19 @@ mod tests {
     use crate::proposal::Request;
     use crate::proposal::queue::Queue;
     use crate::state::scratch::planted::Planted;
+
+    #[test]
+    fn a_failed_approval_says_its_hint_and_a_failed_rejection_does_not() {
+        let missing = || ApplyError::NotFound("7".into());
+        assert_eq!(
+            EffectError::Approve(missing()).to_string(),
+            "no pending proposal '7' (see `bot-bottle proposals`)"
+        );
+        assert_eq!(
+            EffectError::from(missing()).to_string(),
+            "no pending proposal '7'"
+        );
+    }
 
     fn mode(path: &Path) -> u32 {
         use std::os::unix::fs::PermissionsExt;

@@ -241,6 +241,7 @@ fn host_of(authority: &str, ssh: bool) -> Result<String, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::UserError;
 
     #[test]
     fn urls() {

@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use crate::error::UserError;
 use crate::manifest::{
     Auth, Egress, Git, GitRemote, ImageSource, Provenance, Route, Scheme, SshEntry,
 };

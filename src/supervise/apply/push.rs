@@ -64,6 +64,7 @@ mod tests {
     };
     use super::*;
     use crate::backend::sidecars::GateError;
+    use crate::error::UserError;
     use crate::exec::Sink;
     use crate::proposal::Request;
     use crate::proposal::queue::Queue;
