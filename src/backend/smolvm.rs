@@ -34,7 +34,7 @@ use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
 use crate::backend::docker::plan::readiness;
 use crate::backend::docker::session;
 use crate::backend::docker::{self, compose, enumerate, images};
-use crate::backend::layout::{AGENT_CONFIG_DIR, WORKDIR};
+use crate::contract::paths::{AGENT_CONFIG_DIR, WORKDIR};
 use crate::backend::session::{Io, Snapshot, exit_code, snapshot_timeout};
 use crate::backend::sidecars::Sidecars;
 use crate::backend::{ActiveBottle, Backend, BackendKind, CleanupPart, Unavailable};
@@ -46,7 +46,7 @@ pub struct Smolmachines;
 
 /// The machine of a bottle: named as its compose project is.
 pub fn machine_name(slug: &str) -> String {
-    crate::backend::names::project(slug)
+    crate::contract::services::project(slug)
 }
 
 impl Backend for Smolmachines {
@@ -356,7 +356,7 @@ fn sidecar_addresses(slug: &str, services: &[String]) -> Result<Vec<(String, Str
     let network = crate::backend::names::network(slug, "internal");
     let mut out = Vec::new();
     for service in services {
-        let container = crate::backend::names::container(slug, service);
+        let container = crate::contract::services::container(slug, service);
         let format = format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}");
         let got = DOCKER
             .output(&mut DOCKER.command(["inspect", "--format", &format, &container]))

@@ -23,8 +23,6 @@ pub const KEY_USER: &str = "bottle";
 /// The variable that holds the key in the agent's environment.
 pub const KEY_ENV: &str = "BOT_BOTTLE_KEY";
 
-/// The key's file, in each sidecar's state folder.
-pub const CLIENT_KEY_FILE: &str = "client-key";
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {

@@ -170,12 +170,12 @@ impl BottleDir {
     /// The bottle key a sidecar requires (smolmachines), in its folder.
     pub fn client_key(&self, service: &str) -> PathBuf {
         self.service(service)
-            .join(crate::egress::client_key::CLIENT_KEY_FILE)
+            .join(crate::contract::paths::CLIENT_KEY_FILE)
     }
 
     /// The names a smolmachines bottle's resolver answers.
     pub fn egress_dns_hosts(&self) -> PathBuf {
-        self.egress_dir().join(crate::egress::resolver::HOSTS_FILE)
+        self.egress_dir().join(crate::contract::paths::HOSTS_FILE)
     }
 
     /// A service's folder, bind-mounted into its container.

@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 
 use crate::dockerfile::images::{self, Allowed};
 use crate::egress::client_key::ClientKey;
+use crate::contract::services::{MCP_PATH, SUPERVISE as MCP_HOST};
 use crate::egress::config::EgressConfig;
 use crate::proposal::queue::Queue;
 use crate::proposal::{
@@ -30,9 +31,6 @@ use crate::proposal::{
 };
 use crate::state::bottle_dir::supervise_files::{POLICY_FILE, ROUTES_VIEW};
 
-/// Where the agent reaches the server, inside the bottle.
-pub const MCP_HOST: &str = "supervise";
-pub const MCP_PATH: &str = "/mcp";
 /// The bottle's current Dockerfile, as the agent can read it.
 pub const AGENT_DOCKERFILE: &str = "/etc/bot-bottle/Dockerfile";
 

@@ -3,9 +3,8 @@
 use std::path::Path;
 
 use super::plan::readiness;
+use crate::contract::services::{AGENT, Sidecar, container, project};
 use crate::exec::{DOCKER, ExecError, Sink};
-use crate::gitgate;
-use crate::state::bottle_dir::AGENT;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ComposeError {
@@ -26,8 +25,6 @@ impl ComposeError {
         }
     }
 }
-
-pub use crate::backend::names::{container, project};
 
 /// Compose's version, or why it cannot be used. A missing docker is
 /// `ExecError::NotFound`, with docker's install hint.
@@ -195,7 +192,7 @@ fn remove_network(slug: &str, network: &str) {
         .output(&mut inspect)
         .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
         .unwrap_or_default();
-    let own = [AGENT, "egress", "supervise", gitgate::SERVICE].map(|s| container(slug, s));
+    let own = [AGENT].into_iter().chain(Sidecar::ALL.map(Sidecar::name)).map(|s| container(slug, s));
     let mut names: Vec<String> = listed.split_whitespace().map(str::to_owned).collect();
     for name in own {
         if !names.contains(&name) {

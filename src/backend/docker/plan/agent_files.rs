@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use super::{FileContent, PlanInput, pretty};
-use crate::backend::layout::{AGENT_CONFIG_DIR, READY_FILE, WORKDIR};
+use crate::contract::paths::{AGENT_CONFIG_DIR, READY_FILE, WORKDIR};
 use crate::dockerfile::images::{self, Allowed};
 use crate::manifest::{ImageSource, Role};
 use crate::provider::{AGENT_HOME, Provider};

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use super::resources::{EGRESS_RESOURCES, GATE_RESOURCES, Resources, SUPERVISE_RESOURCES};
 use super::{AgentImage, PlanInput, PlannedRoute, RoutePlan, STANDARD_ENV};
-use crate::backend::layout::{AGENT_CONFIG_DIR, WORKDIR};
+use crate::contract::paths::{AGENT_CONFIG_DIR, WORKDIR};
 use crate::manifest::{Part, Provenance};
 use crate::provider::SessionSpec;
 use crate::state::LiveRoutes;
