@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 /// Bottom to top. A module may name the modules of any layer before its
 /// own, and none of its own layer or after.
 const LAYERS: &[&[&str]] = &[
-    // Leaves: they name no module of the crate.
-    &["text", "colour", "shutdown", "picker"],
+    // Leaves: they name no module of the crate (`contract` is the names
+    // both sides of a bottle use: services, ports, paths, command lines).
+    &["text", "colour", "shutdown", "picker", "contract"],
     // Dockerfiles, the agents' CLIs, and the egress sidecar.
     &["agent_cli", "dockerfile", "egress"],
     // Running programs; the agents' command lines.

@@ -1,7 +1,9 @@
-//! The docker networks of a bottle (compose names them `<project>_<name>`;
-//! the project and container names are `contract::services`).
+//! The docker names of a bottle: its networks (compose names them
+//! `<project>_<name>`), beside its compose project and the containers of
+//! its services, which are the contract's (`contract::services`) and
+//! re-exported here for the tests that name a bottle's containers.
 
-use crate::contract::services::project;
+pub use crate::contract::services::{container, project};
 
 /// A network of a bottle's compose project: `bot-bottle-<slug>_<name>`.
 pub fn network(slug: &str, name: &str) -> String {

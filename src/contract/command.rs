@@ -17,9 +17,12 @@ pub fn serve(sidecar: Sidecar, slug: &str) -> Vec<String> {
     match sidecar {
         Sidecar::Egress => {}
         Sidecar::Supervise => argv.extend(strings(["--slug", slug])),
-        Sidecar::GitGate => {
-            argv.extend(strings(["--operator", OPERATOR_MOUNT, "--audit", AUDIT_MOUNT]))
-        }
+        Sidecar::GitGate => argv.extend(strings([
+            "--operator",
+            OPERATOR_MOUNT,
+            "--audit",
+            AUDIT_MOUNT,
+        ])),
     }
     argv
 }
@@ -82,17 +85,44 @@ mod tests {
         );
         assert_eq!(
             serve(Sidecar::GitGate, "a-1"),
-            ["sidecar", "git-gate", "--state", "/state", "--operator", "/operator", "--audit", "/audit.jsonl"]
+            [
+                "sidecar",
+                "git-gate",
+                "--state",
+                "/state",
+                "--operator",
+                "/operator",
+                "--audit",
+                "/audit.jsonl"
+            ]
         );
         assert_eq!(
             keyed(Sidecar::Egress),
-            ["--client-key", "/state/client-key", "--dns-hosts", "/state/dns-hosts.json"]
+            [
+                "--client-key",
+                "/state/client-key",
+                "--dns-hosts",
+                "/state/dns-hosts.json"
+            ]
         );
-        assert_eq!(keyed(Sidecar::Supervise), ["--client-key", "/state/client-key"]);
+        assert_eq!(
+            keyed(Sidecar::Supervise),
+            ["--client-key", "/state/client-key"]
+        );
         assert_eq!(
             probe(8418, Some(30)),
-            ["/bot-bottle", "sidecar", "probe", "--wait", "30", "127.0.0.1:8418"]
+            [
+                "/bot-bottle",
+                "sidecar",
+                "probe",
+                "--wait",
+                "30",
+                "127.0.0.1:8418"
+            ]
         );
-        assert_eq!(probe(3128, None), ["/bot-bottle", "sidecar", "probe", "127.0.0.1:3128"]);
+        assert_eq!(
+            probe(3128, None),
+            ["/bot-bottle", "sidecar", "probe", "127.0.0.1:3128"]
+        );
     }
 }

@@ -23,7 +23,6 @@ pub const KEY_USER: &str = "bottle";
 /// The variable that holds the key in the agent's environment.
 pub const KEY_ENV: &str = "BOT_BOTTLE_KEY";
 
-
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error(

@@ -55,15 +55,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::contract::services::{AGENT, EGRESS, GIT_GATE, SUPERVISE};
 use crate::dockerfile::images;
 use crate::egress::config as egress;
 
-/// The services with a folder here; each folder is named after its service
-/// (`gitgate::SERVICE` is `GIT_GATE`).
-pub const AGENT: &str = "agent";
-pub const EGRESS: &str = "egress";
-pub const SUPERVISE: &str = "supervise";
-pub const GIT_GATE: &str = "git-gate";
 /// The host's own queue of suggestions (not a service).
 pub const SUGGESTIONS: &str = "suggestions";
 

@@ -20,9 +20,9 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
 
+use crate::contract::services::{MCP_PATH, SUPERVISE as MCP_HOST};
 use crate::dockerfile::images::{self, Allowed};
 use crate::egress::client_key::ClientKey;
-use crate::contract::services::{MCP_PATH, SUPERVISE as MCP_HOST};
 use crate::egress::config::EgressConfig;
 use crate::proposal::queue::Queue;
 use crate::proposal::{

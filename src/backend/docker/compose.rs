@@ -192,7 +192,10 @@ fn remove_network(slug: &str, network: &str) {
         .output(&mut inspect)
         .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
         .unwrap_or_default();
-    let own = [AGENT].into_iter().chain(Sidecar::ALL.map(Sidecar::name)).map(|s| container(slug, s));
+    let own = [AGENT]
+        .into_iter()
+        .chain(Sidecar::ALL.map(Sidecar::name))
+        .map(|s| container(slug, s));
     let mut names: Vec<String> = listed.split_whitespace().map(str::to_owned).collect();
     for name in own {
         if !names.contains(&name) {

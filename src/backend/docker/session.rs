@@ -5,10 +5,10 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::contract::paths::{AGENT_USER, WORKDIR};
-use crate::contract::services::{AGENT, GIT_GATE, GATE_PORT, EGRESS, container};
-use crate::contract::command;
 use crate::backend::session::{Io, Snapshot, exit_code, io_flags, snapshot_timeout};
+use crate::contract::command;
+use crate::contract::paths::{AGENT_USER, WORKDIR};
+use crate::contract::services::{AGENT, EGRESS, GATE_PORT, GIT_GATE, container};
 use crate::exec::{Capped, DOCKER, ExecError, TAR};
 
 /// `docker exec` for `argv` in the agent container, as its user, in the

@@ -3,8 +3,8 @@
 //! bottle's own `env`, which may not set any of those. Pure.
 
 use super::{PlanError, PlanInput, RoutePlan, placeholder_token};
-use crate::contract::services::{EGRESS, PROXY_PORT};
 use crate::contract::paths::AGENT_CONFIG_DIR;
+use crate::contract::services::{EGRESS, PROXY_PORT};
 use crate::manifest::Role;
 use crate::provider::AGENT_HOME;
 

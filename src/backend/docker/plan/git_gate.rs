@@ -15,9 +15,7 @@ use crate::contract::command;
 use crate::contract::paths::{AUDIT_MOUNT, OPERATOR_MOUNT, SIDECAR_STATE_DIR, WORKDIR};
 use crate::contract::services::{self as names, GIT_GATE, Sidecar};
 use crate::gitgate::operator::OperatorRepo;
-use crate::gitgate::{
-    self, Allow, DEFAULT_MAX_PUSH, GateConfig, RemoteAuth, RemoteConfig,
-};
+use crate::gitgate::{self, Allow, DEFAULT_MAX_PUSH, GateConfig, RemoteAuth, RemoteConfig};
 use crate::manifest::{DEFAULT_PROTECTED, ImageSource, Scheme};
 use crate::state::{BottleDir, LiveRoutes};
 

@@ -176,7 +176,7 @@ pub(super) fn preflight(
             format!(
                 "{} -> git-gate {} (objects and refs writable)",
                 gate.repo.common_dir.display(),
-                crate::gitgate::OPERATOR_MOUNT
+                crate::contract::paths::OPERATOR_MOUNT
             ),
         );
         row(
