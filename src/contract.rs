@@ -3,10 +3,13 @@
 //! (`services`), where things are inside the containers (`paths`), and
 //! the sidecars' command lines (`command`). Both sides use it: the
 //! backends that write a bottle's plan and run its sidecars, and the
-//! sidecars (`bot-bottle sidecar …`) that read what the plan wrote.
+//! sidecars (`bot-bottle sidecar …`) that read what the plan wrote. The
+//! tmux options the dashboard sets for the session's configuration are
+//! here too (`tmux`).
 //!
 //! It names no other module of the crate, so every module may name it.
 
 pub mod command;
 pub mod paths;
 pub mod services;
+pub mod tmux;

@@ -38,6 +38,7 @@ use crate::backend::session::{Io, Snapshot, exit_code, snapshot_timeout};
 use crate::backend::sidecars::Sidecars;
 use crate::backend::{ActiveBottle, Backend, BackendKind, CleanupPart, Unavailable};
 use crate::contract::paths::{AGENT_CONFIG_DIR, WORKDIR};
+use crate::contract::services::{EGRESS, GIT_GATE, SUPERVISE};
 use crate::egress::client_key::ClientKey;
 use crate::exec::{DOCKER, ExecError, Program, SMOLVM, Sink};
 use crate::state::{Home, Metadata};
@@ -76,9 +77,9 @@ impl Backend for Smolmachines {
     }
 
     fn preflight_lines(&self, prepared: &Prepared) -> Vec<(String, String)> {
-        let mut reach = vec!["egress", "supervise"];
+        let mut reach = vec![EGRESS, SUPERVISE];
         if prepared.plan.git_gate.is_some() {
-            reach.push("git-gate");
+            reach.push(GIT_GATE);
         }
         vec![
             docker::networks_line(),
