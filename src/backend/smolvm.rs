@@ -37,7 +37,7 @@ use crate::backend::docker::{self, compose, enumerate, images};
 use crate::backend::session::{Io, Snapshot, exit_code, snapshot_timeout};
 use crate::backend::sidecars::Sidecars;
 use crate::backend::{ActiveBottle, Backend, BackendKind, CleanupPart, Unavailable};
-use crate::contract::paths::{AGENT_CONFIG_DIR, WORKDIR};
+use crate::contract::paths::{AGENT_CONFIG_DIR, WORKDIR, agent_file, agent_files};
 use crate::contract::services::{EGRESS, GIT_GATE, SUPERVISE};
 use crate::egress::client_key::ClientKey;
 use crate::exec::{DOCKER, ExecError, Program, SMOLVM, Sink};
@@ -182,7 +182,7 @@ impl Backend for Smolmachines {
             As::Root,
         ))
         .map_err(|e| failed("readying the microVM", &e))?;
-        let start = vec!["sh".into(), format!("{AGENT_CONFIG_DIR}/start.sh")];
+        let start = vec!["sh".into(), agent_file(agent_files::START_SCRIPT)];
         run_quiet(&argv::exec_detached(&name, &start, WORKDIR))
             .map_err(|e| failed("starting the agent", &e))?;
         let ready = readiness()

@@ -25,3 +25,23 @@ pub const AUDIT_MOUNT: &str = "/audit.jsonl";
 pub const CLIENT_KEY_FILE: &str = "client-key";
 /// Egress's DNS answers, `{"name": "IPv4"}`, in its state folder.
 pub const HOSTS_FILE: &str = "dns-hosts.json";
+
+/// The agent's files: in its folder of the bottle's state folder on the
+/// host, and in `AGENT_CONFIG_DIR` in its container.
+pub mod agent_files {
+    /// What the agent's container runs: readies it, then the session.
+    pub const START_SCRIPT: &str = "start.sh";
+    /// The MCP configuration that points the agent at supervise.
+    pub const MCP_CONFIG: &str = "mcp.json";
+    /// The agent's prompt, when it has one.
+    pub const PROMPT: &str = "prompt.md";
+    /// The image's current Dockerfile, for a capability-block.
+    pub const DOCKERFILE: &str = "Dockerfile";
+    /// The bottle's CA certificate, which the agent trusts.
+    pub const CA: &str = "ca.pem";
+}
+
+/// Where one of the agent's files (`agent_files`) is in its container.
+pub fn agent_file(name: &str) -> String {
+    format!("{AGENT_CONFIG_DIR}/{name}")
+}

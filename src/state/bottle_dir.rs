@@ -55,6 +55,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::contract::paths::agent_files;
 use crate::contract::services::{AGENT, EGRESS, GIT_GATE, SUPERVISE};
 use crate::dockerfile::images;
 use crate::egress::config as egress;
@@ -184,11 +185,11 @@ impl BottleDir {
 
     /// The image's current Dockerfile, which the agent reads.
     pub fn agent_dockerfile(&self) -> PathBuf {
-        self.agent_dir().join("Dockerfile")
+        self.agent_dir().join(agent_files::DOCKERFILE)
     }
 
     pub fn agent_ca(&self) -> PathBuf {
-        self.agent_dir().join(egress::CA_CERT_FILE)
+        self.agent_dir().join(agent_files::CA)
     }
 
     pub fn egress_dir(&self) -> PathBuf {

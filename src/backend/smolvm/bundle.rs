@@ -11,7 +11,7 @@ use super::machine_name;
 use crate::backend::docker::plan::DockerPlan;
 use crate::backend::labels::{LABEL_AGENT, LABEL_SLUG};
 use crate::contract::command;
-use crate::contract::paths::{AGENT_CONFIG_DIR, WORKDIR};
+use crate::contract::paths::{AGENT_CONFIG_DIR, AGENT_USER, WORKDIR, agent_files};
 use crate::contract::services::{AGENT, EGRESS, Sidecar};
 use crate::egress::resolver::DNS_PORT;
 
@@ -140,9 +140,10 @@ pub fn setup_script(hosts: &[(String, String)], config_dir: &str, workdir: &str)
         s.push_str(&format!("echo {line} >> /etc/hosts\n"));
     }
     s.push_str(&format!(
-        "cp {config_dir}/ca.pem /etc/ssl/certs/ca-certificates.crt\n\
+        "cp {config_dir}/{} /etc/ssl/certs/ca-certificates.crt\n\
          mkdir -p {workdir}\n\
-         chown 1000:1000 {workdir}\n"
+         chown {AGENT_USER} {workdir}\n",
+        agent_files::CA
     ));
     s
 }

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::backend::files::{FileContent, PlannedFile};
+use crate::contract::paths::agent_files;
 use crate::contract::services::{EGRESS, GATE_PORT, GIT_GATE as GATE};
 use crate::egress::client_key::{ClientKey, KEY_ENV, KEY_USER};
 use crate::state::{BottleDir, StateError, write_atomic};
@@ -82,7 +83,7 @@ pub fn agent_env(env: &[(String, String)], key: &ClientKey) -> AgentEnv {
 /// files never hold it).
 pub fn agent_files(files: &[PlannedFile]) -> Vec<(PathBuf, String)> {
     let agent = BottleDir::relative().agent_dir();
-    let mcp = agent.join("mcp.json");
+    let mcp = agent.join(agent_files::MCP_CONFIG);
     let codex = agent.join("codex/config.toml");
     let mut out = Vec::new();
     for file in files {

@@ -3,7 +3,7 @@
 //! bottle's own `env`, which may not set any of those. Pure.
 
 use super::{PlanError, PlanInput, RoutePlan, placeholder_token};
-use crate::contract::paths::AGENT_CONFIG_DIR;
+use crate::contract::paths::{agent_file, agent_files};
 use crate::contract::services::{EGRESS, PROXY_PORT};
 use crate::manifest::Role;
 use crate::provider::AGENT_HOME;
@@ -33,7 +33,7 @@ pub(super) fn agent_env(
     mcp_url: &str,
 ) -> Vec<(String, String)> {
     let proxy = format!("http://{EGRESS}:{PROXY_PORT}");
-    let ca = format!("{AGENT_CONFIG_DIR}/ca.pem");
+    let ca = agent_file(agent_files::CA);
     let mut env: Vec<(String, String)> = Vec::new();
     let mut set = |k: &str, v: &str| {
         env.retain(|(key, _)| key != k);

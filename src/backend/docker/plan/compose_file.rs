@@ -10,7 +10,7 @@ use crate::backend::docker::seal;
 use crate::backend::labels::{LABEL_AGENT, LABEL_ROLE, LABEL_SLUG};
 use crate::contract::command;
 use crate::contract::paths::{
-    AGENT_CONFIG_DIR, AGENT_USER, READY_FILE, SIDECAR_STATE_DIR, WORKDIR,
+    AGENT_CONFIG_DIR, AGENT_USER, READY_FILE, SIDECAR_STATE_DIR, WORKDIR, agent_file, agent_files,
 };
 use crate::contract::services::{self as names, AGENT, EGRESS, GIT_GATE, SUPERVISE, Sidecar};
 use crate::state::BottleDir;
@@ -67,7 +67,7 @@ fn document(input: &PlanInput, image: &str, env: &[(String, String)], limits: &R
         "user": AGENT_USER,
         "working_dir": WORKDIR,
         "init": true,
-        "command": ["sh", format!("{AGENT_CONFIG_DIR}/start.sh")],
+        "command": ["sh", agent_file(agent_files::START_SCRIPT)],
         "environment": env.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges:true"],
