@@ -4,12 +4,13 @@
 //! the sidecars' command lines (`command`). Both sides use it: the
 //! backends that write a bottle's plan and run its sidecars, and the
 //! sidecars (`bot-bottle sidecar …`) that read what the plan wrote. The
-//! tmux options the dashboard sets for the session's configuration are
-//! here too (`tmux`).
+//! git gate's environment (`gate`) and the tmux options the dashboard
+//! sets for the session's configuration (`tmux`) are here too.
 //!
 //! It names no other module of the crate, so every module may name it.
 
 pub mod command;
+pub mod gate;
 pub mod paths;
 pub mod services;
 pub mod tmux;

@@ -293,8 +293,9 @@ fn git_decide(
     id: &str,
     shown: Option<&gitgate::Shown>,
 ) -> Result<ExitCode, Failure> {
+    use crate::contract::gate::{AUDIT_VAR, OPERATOR_VAR};
     use crate::contract::paths::{AUDIT_MOUNT, OPERATOR_MOUNT};
-    use crate::gitgate::{AUDIT_VAR, GateEnv, OPERATOR_VAR};
+    use crate::gitgate::GateEnv;
     // The variables (as the server sets them for its hooks), else the
     // mounts, when they exist.
     let pick = |var: &str, mount: &str| {

@@ -11,6 +11,7 @@ use super::git::{GateError, Git, new_range};
 use super::policy::{self, Object, RefUpdate, Verdict, is_zero};
 use super::scan::{self, Outcome};
 use super::{GateConfig, MAX_BRANCHES, MAX_PUSH_REFS, REPO, paths, read_landed};
+use crate::contract::gate::{AUDIT_VAR, OPERATOR_VAR, STATE_VAR};
 use crate::egress::dlp::Scanner;
 use crate::proposal::queue::Queue;
 use crate::proposal::{GitPush, MAX_PROTECTED_DIFF, Request};
@@ -25,10 +26,6 @@ pub struct GateEnv {
     /// The bottle's audit log, when mounted.
     pub audit: Option<PathBuf>,
 }
-
-pub const STATE_VAR: &str = "BOT_BOTTLE_GATE_STATE";
-pub const OPERATOR_VAR: &str = "BOT_BOTTLE_GATE_OPERATOR";
-pub const AUDIT_VAR: &str = "BOT_BOTTLE_GATE_AUDIT";
 
 /// Lines a push names at most, so a huge push makes a short answer.
 const MAX_LINES: usize = 10;
