@@ -15,9 +15,9 @@
 //! What the trait speaks, shared by every backend: `bringup` (the context,
 //! the prepared bottle, the sidecar image, and `BringUpError`), `session`
 //! (how a command is connected, transcript snapshots), `files` (a bottle's
-//! files, planned and written), `layout` (where things are inside a
-//! bottle), `labels`, `names`, `active` (a running bottle as the views show
-//! it) and `sidecars` (what the host's approvals act through). Nothing here
+//! files, planned and written), `labels`, `names` (docker's networks;
+//! where things are inside a bottle is `contract`), `active` (a running
+//! bottle as the views show it) and `sidecars` (what the host's approvals act through). Nothing here
 //! names `launch`, which drives it.
 
 pub mod active;
@@ -25,7 +25,6 @@ pub mod bringup;
 pub mod docker;
 pub mod files;
 pub mod labels;
-pub mod layout;
 pub mod names;
 pub mod orphans;
 pub mod session;

@@ -59,25 +59,20 @@ mod scan;
 pub mod server;
 mod upstream;
 
+/// The gate's environment, also by its old path (the hook tests set it).
+pub use crate::contract::gate::{AUDIT_VAR, OPERATOR_VAR, STATE_VAR};
 pub use decide::{Shown, decide, decide_in};
 pub use git::GateError;
-pub use hooks::{AUDIT_VAR, GateEnv, OPERATOR_VAR, STATE_VAR, run_hook, run_hook_in};
+pub use hooks::{GateEnv, run_hook, run_hook_in};
 
 use serde::{Deserialize, Serialize};
 
-/// The port the gate serves git on, on the bottle's internal network.
-pub const GATE_PORT: u16 = 8418;
-/// The compose service, container role and host name of the gate; its
-/// folder in the bottle's state folder has the same name.
-pub const SERVICE: &str = crate::state::bottle_dir::GIT_GATE;
+use crate::contract::services::{GATE_PORT, GIT_GATE};
+
 /// The repository's path in URLs and in the state folder.
 pub const REPO: &str = "repo.git";
 /// What landed, written by the gate, read by `list active` and the dashboard.
 pub const LANDED_FILE: &str = "landed.json";
-/// Where the operator's git directory is mounted in the gate.
-pub const OPERATOR_MOUNT: &str = "/operator";
-/// Where the bottle's audit log is mounted in the gate.
-pub const AUDIT_MOUNT: &str = "/audit.jsonl";
 /// Held pushes (protected paths) keep their objects under this hidden ref.
 pub const HELD_REFS: &str = "refs/bot-bottle/held/";
 /// The default size limit of one push, in bytes.
@@ -95,7 +90,7 @@ pub const MAX_LANDED_BYTES: u64 = 4 << 20;
 
 /// The URL the agent's `origin` points at.
 pub fn agent_url() -> String {
-    format!("http://{SERVICE}:{GATE_PORT}/{REPO}")
+    format!("http://{GIT_GATE}:{GATE_PORT}/{REPO}")
 }
 
 /// The branch prefix pushes land under in the operator's repository.

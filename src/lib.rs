@@ -6,6 +6,7 @@ pub mod agent_cli;
 pub mod backend;
 pub mod cli;
 pub mod colour;
+pub mod contract;
 pub mod dashboard;
 pub mod dockerfile;
 pub mod doctor;

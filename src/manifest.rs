@@ -36,6 +36,7 @@ pub use provenance::{Part, Provenance};
 pub use resolve::compose_bottles;
 pub use trust::{Defined, Project, Reach, Summary, TRUST_FILE, TrustStore, reach};
 
+use crate::contract::auth;
 use crate::provider::Provider;
 
 /// Where a definition came from; every error names it.
@@ -235,9 +236,9 @@ pub enum Scheme {
 impl fmt::Display for Scheme {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Scheme::Bearer => f.write_str("bearer"),
-            Scheme::Basic => f.write_str("basic"),
-            Scheme::Header(name) => write!(f, "header:{name}"),
+            Scheme::Bearer => f.write_str(auth::BEARER),
+            Scheme::Basic => f.write_str(auth::BASIC),
+            Scheme::Header(name) => write!(f, "{}:{name}", auth::HEADER),
         }
     }
 }

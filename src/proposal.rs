@@ -13,6 +13,7 @@ pub mod queue;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::contract::audit::actor;
 use crate::manifest::{parse_scheme, validate_host};
 
 pub const EGRESS_BLOCK: &str = "egress-block";
@@ -123,8 +124,8 @@ pub enum Origin {
 impl Origin {
     pub fn name(self) -> &'static str {
         match self {
-            Origin::Agent => "agent",
-            Origin::Denied => "denied",
+            Origin::Agent => actor::AGENT,
+            Origin::Denied => actor::DENIED,
         }
     }
 }

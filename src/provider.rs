@@ -3,10 +3,10 @@
 //! Pure. Every session runs with the provider's own permission prompts off —
 //! the bottle is the boundary — and `start AGENT -- ARGS` appends ARGS.
 
+use crate::contract::paths::{agent_file, agent_files};
 use crate::text::shell_join;
 
 /// Paths inside the agent container that providers are pointed at.
-pub const MCP_CONFIG_FILE: &str = "/etc/bot-bottle/mcp.json";
 /// The agent user's home inside the bottle.
 pub const AGENT_HOME: &str = "/home/agent";
 
@@ -99,7 +99,7 @@ impl Provider {
                 }
                 if spec.mcp_url.is_some() {
                     push("--mcp-config");
-                    push(MCP_CONFIG_FILE);
+                    push(&agent_file(agent_files::MCP_CONFIG));
                 }
                 if let Some(model) = &spec.model {
                     push("--model");

@@ -14,7 +14,11 @@ use std::path::{Path, PathBuf};
 /// own, and none of its own layer or after.
 const LAYERS: &[&[&str]] = &[
     // Leaves: they name no module of the crate.
-    &["text", "colour", "shutdown", "picker", "error"],
+    &["text", "colour", "shutdown", "picker"],
+    // The conventions every piece shares: the errors a user sees, and the
+    // names both sides of a bottle use (services, ports, paths, command
+    // lines).
+    &["error", "contract"],
     // Dockerfiles, the agents' CLIs, and the egress sidecar.
     &["agent_cli", "dockerfile", "egress"],
     // Running programs; the agents' command lines.

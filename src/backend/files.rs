@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use super::docker::plan::DockerPlan;
+use crate::contract::services::AGENT;
 use crate::egress::ca;
-use crate::state::bottle_dir::AGENT;
 use crate::state::{BottleDir, Home, Metadata, StateError, write_atomic};
 
 /// A file the plan writes under the bottle's state folder.

@@ -34,10 +34,11 @@ use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
 use crate::backend::docker::plan::readiness;
 use crate::backend::docker::session;
 use crate::backend::docker::{self, compose, enumerate, images};
-use crate::backend::layout::{AGENT_CONFIG_DIR, WORKDIR};
 use crate::backend::session::{Io, Snapshot, exit_code, snapshot_timeout};
 use crate::backend::sidecars::Sidecars;
 use crate::backend::{ActiveBottle, Backend, BackendKind, CleanupPart, Unavailable};
+use crate::contract::paths::{AGENT_CONFIG_DIR, WORKDIR, agent_file, agent_files};
+use crate::contract::services::{EGRESS, GIT_GATE, SUPERVISE};
 use crate::egress::client_key::ClientKey;
 use crate::exec::{DOCKER, ExecError, Program, SMOLVM, Sink};
 use crate::state::{Home, Metadata};
@@ -46,7 +47,7 @@ pub struct Smolmachines;
 
 /// The machine of a bottle: named as its compose project is.
 pub fn machine_name(slug: &str) -> String {
-    crate::backend::names::project(slug)
+    crate::contract::services::project(slug)
 }
 
 impl Backend for Smolmachines {
@@ -76,9 +77,9 @@ impl Backend for Smolmachines {
     }
 
     fn preflight_lines(&self, prepared: &Prepared) -> Vec<(String, String)> {
-        let mut reach = vec!["egress", "supervise"];
+        let mut reach = vec![EGRESS, SUPERVISE];
         if prepared.plan.git_gate.is_some() {
-            reach.push("git-gate");
+            reach.push(GIT_GATE);
         }
         vec![
             docker::networks_line(),
@@ -181,7 +182,7 @@ impl Backend for Smolmachines {
             As::Root,
         ))
         .map_err(|e| failed("readying the microVM", &e))?;
-        let start = vec!["sh".into(), format!("{AGENT_CONFIG_DIR}/start.sh")];
+        let start = vec!["sh".into(), agent_file(agent_files::START_SCRIPT)];
         run_quiet(&argv::exec_detached(&name, &start, WORKDIR))
             .map_err(|e| failed("starting the agent", &e))?;
         let ready = readiness()
@@ -356,7 +357,7 @@ fn sidecar_addresses(slug: &str, services: &[String]) -> Result<Vec<(String, Str
     let network = crate::backend::names::network(slug, "internal");
     let mut out = Vec::new();
     for service in services {
-        let container = crate::backend::names::container(slug, service);
+        let container = crate::contract::services::container(slug, service);
         let format = format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}");
         let got = DOCKER
             .output(&mut DOCKER.command(["inspect", "--format", &format, &container]))

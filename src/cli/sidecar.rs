@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::Subcommand;
 
 use super::Failure;
+use crate::contract::services::{EGRESS, GATE_PORT, GIT_GATE, MCP_PORT, SUPERVISE, listen_any};
 use crate::state::Slug;
 use crate::{egress, gitgate, supervise};
 
@@ -51,7 +52,7 @@ pub enum SidecarCommand {
         /// The bottle's identity, recorded in its proposals.
         #[arg(long, value_parser = Slug::parse_arg, add = super::completions::running())]
         slug: Slug,
-        #[arg(long, default_value = "0.0.0.0:8765")]
+        #[arg(long, default_value_t = listen_any(MCP_PORT))]
         listen: std::net::SocketAddr,
         /// Seconds a tool call waits for the operator before saying it is pending.
         #[arg(long, default_value_t = 50)]
@@ -72,7 +73,7 @@ pub enum SidecarCommand {
         /// The bottle's audit log, when mounted.
         #[arg(long)]
         audit: Option<PathBuf>,
-        #[arg(long, default_value = "0.0.0.0:8418")]
+        #[arg(long, default_value_t = listen_any(GATE_PORT))]
         listen: std::net::SocketAddr,
         /// Serve only clients that present the bottle key in this file.
         #[arg(long)]
@@ -139,7 +140,7 @@ pub fn run(cmd: SidecarCommand) -> Result<ExitCode, Failure> {
             client_key,
             dns_hosts,
         } => {
-            let key = read_key(client_key.as_deref(), "egress")?;
+            let key = read_key(client_key.as_deref(), EGRESS)?;
             runtime()?
                 .block_on(async move {
                     let bind = match (&dns_hosts, bind.is_empty()) {
@@ -172,7 +173,7 @@ pub fn run(cmd: SidecarCommand) -> Result<ExitCode, Failure> {
             wait_secs,
             client_key,
         } => {
-            let key = read_key(client_key.as_deref(), "supervise")?;
+            let key = read_key(client_key.as_deref(), SUPERVISE)?;
             runtime()?
                 .block_on(supervise::server::run(
                     state,
@@ -191,7 +192,7 @@ pub fn run(cmd: SidecarCommand) -> Result<ExitCode, Failure> {
             listen,
             client_key,
         } => {
-            let key = read_key(client_key.as_deref(), "git-gate")?;
+            let key = read_key(client_key.as_deref(), GIT_GATE)?;
             runtime()?
                 .block_on(gitgate::server::run(state, operator, audit, listen, key))
                 .map_err(|e| Failure::runtime(format!("git-gate: {e}"), None))?;
@@ -292,7 +293,9 @@ fn git_decide(
     id: &str,
     shown: Option<&gitgate::Shown>,
 ) -> Result<ExitCode, Failure> {
-    use crate::gitgate::{AUDIT_MOUNT, AUDIT_VAR, GateEnv, OPERATOR_MOUNT, OPERATOR_VAR};
+    use crate::contract::gate::{AUDIT_VAR, OPERATOR_VAR};
+    use crate::contract::paths::{AUDIT_MOUNT, OPERATOR_MOUNT};
+    use crate::gitgate::GateEnv;
     // The variables (as the server sets them for its hooks), else the
     // mounts, when they exist.
     let pick = |var: &str, mount: &str| {

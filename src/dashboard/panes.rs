@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::contract::tmux as options;
 use crate::tmux::client::{Client, ClientError};
 use crate::tmux::command::{self, PaneRow};
 use crate::tmux::control::{PaneId, WindowId};
@@ -147,7 +148,7 @@ impl Panes {
             match op {
                 Op::Create => {
                     let pane = self.new_pane(slug, session_command).await?;
-                    self.tag(pane, "@bb_slug", slug).await?;
+                    self.tag(pane, options::SLUG, slug).await?;
                     created = Some(pane);
                 }
                 Op::Respawn(pane) => {
@@ -194,7 +195,7 @@ impl Panes {
     ) -> Result<PaneId, ClientError> {
         let rows = self.rows().await?;
         let pane = self.new_pane(&format!("{slug}-log"), tail_command).await?;
-        self.tag(pane, "@bb_log", slug).await?;
+        self.tag(pane, options::LOG, slug).await?;
         for other in right_panes(&rows, self.dashboard) {
             if self.logs.contains_key(&other) {
                 self.client.run(&command::kill_pane(other)).await?;
@@ -225,9 +226,9 @@ impl Panes {
             .run(&command::respawn_pane(pane, session_command))
             .await?;
         self.client
-            .run(&command::set_pane_option(pane, "@bb_log", ""))
+            .run(&command::set_pane_option(pane, options::LOG, ""))
             .await?;
-        self.tag(pane, "@bb_slug", slug).await?;
+        self.tag(pane, options::SLUG, slug).await?;
         self.logs.remove(&pane);
         self.sessions.insert(pane, slug.to_owned());
         Ok(())
@@ -272,14 +273,14 @@ impl Panes {
         self.client
             .run(&command::set_session_option(
                 self.dashboard,
-                "@bb_next_proposal",
+                options::NEXT_PROPOSAL,
                 next.unwrap_or(""),
             ))
             .await?;
         self.client
             .run(&command::set_session_option(
                 self.dashboard,
-                "@bb_pending",
+                options::PENDING,
                 &count.to_string(),
             ))
             .await

@@ -19,6 +19,7 @@ use sources::{spawn_bottles, spawn_keys, spawn_output, spawn_proposals};
 use super::app::{AgentChoice, App, Effect, Msg, NewAgent};
 use super::panes::Panes;
 use super::render::render;
+use crate::contract::tmux as options;
 use crate::error::{ExitKind, UserError};
 use crate::launch::{self, service::Planned};
 use crate::manifest::{self, Project, Sources, Summary};
@@ -143,14 +144,14 @@ async fn main_loop(
     client
         .run(&command::set_session_option(
             dashboard,
-            "@bb_dashboard_pane",
+            options::DASHBOARD_PANE,
             &dashboard.to_string(),
         ))
         .await?;
     client
         .run(&command::set_session_option(
             dashboard,
-            "@bb_dashboard_window",
+            options::DASHBOARD_WINDOW,
             &window.to_string(),
         ))
         .await?;

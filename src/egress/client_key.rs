@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use http::HeaderValue;
 
+use crate::contract::auth;
+
 /// Random bytes in a key; it is written as twice as many hex digits.
 const KEY_BYTES: usize = 32;
 
@@ -22,9 +24,6 @@ pub const KEY_USER: &str = "bottle";
 
 /// The variable that holds the key in the agent's environment.
 pub const KEY_ENV: &str = "BOT_BOTTLE_KEY";
-
-/// The key's file, in each sidecar's state folder.
-pub const CLIENT_KEY_FILE: &str = "client-key";
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -90,10 +89,10 @@ impl ClientKey {
         };
         let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value, ""));
         let rest = rest.trim();
-        if scheme.eq_ignore_ascii_case("bearer") {
+        if scheme.eq_ignore_ascii_case(auth::BEARER) {
             return same(rest.as_bytes(), self.0.as_bytes());
         }
-        if scheme.eq_ignore_ascii_case("basic") {
+        if scheme.eq_ignore_ascii_case(auth::BASIC) {
             let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(rest) else {
                 return false;
             };

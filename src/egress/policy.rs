@@ -21,6 +21,7 @@ use base64::Engine as _;
 use super::config::{EgressConfig, Tokens};
 use super::dlp::UNSCANNABLE;
 use super::path;
+use crate::contract::auth;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
@@ -501,8 +502,8 @@ pub fn split_host_port(authority: &str, default: u16) -> (&str, Option<u16>) {
 fn injection(scheme: &str, token: &str) -> Option<Injection> {
     let lower = scheme.to_ascii_lowercase();
     let (header, value) = match lower.as_str() {
-        "bearer" => ("authorization".to_owned(), format!("Bearer {token}")),
-        "basic" => (
+        auth::BEARER => ("authorization".to_owned(), format!("Bearer {token}")),
+        auth::BASIC => (
             "authorization".to_owned(),
             format!(
                 "Basic {}",
@@ -511,7 +512,8 @@ fn injection(scheme: &str, token: &str) -> Option<Injection> {
         ),
         _ => (
             lower
-                .strip_prefix("header:")
+                .strip_prefix(auth::HEADER)
+                .and_then(|rest| rest.strip_prefix(':'))
                 .filter(|n| !n.is_empty())?
                 .to_owned(),
             token.to_owned(),

@@ -34,6 +34,8 @@ use super::listen;
 use super::policy::{self, Denial, Policy, Scheme};
 use super::upstream::{self, Body, Overrides};
 
+use crate::contract::services::EGRESS;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
     #[error(transparent)]
@@ -495,13 +497,10 @@ fn own_role_port(policy: &Policy, uri: &http::Uri) -> Option<u16> {
     let host = uri.host()?.trim_end_matches('.');
     let port = uri.port_u16()?;
     (uri.scheme_str() == Some("http")
-        && host.eq_ignore_ascii_case(EGRESS_HOST)
+        && host.eq_ignore_ascii_case(EGRESS)
         && policy.route_for_port(port).is_some())
     .then_some(port)
 }
-
-/// The name the agent reaches egress by.
-const EGRESS_HOST: &str = "egress";
 
 /// Runs the sidecar: serves until SIGTERM or SIGINT, reloading on SIGHUP.
 /// It listens on `bind` when given, else on loopback and the internal

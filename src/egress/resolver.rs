@@ -20,11 +20,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
 
+use crate::contract::paths::HOSTS_FILE;
+
 /// The port resolvers answer on (smolvm forwards the guest's queries
 /// there).
 pub const DNS_PORT: u16 = 53;
-/// The answers, `{"name": "IPv4"}`, in egress's state folder.
-pub const HOSTS_FILE: &str = "dns-hosts.json";
 /// The answers' time to live, in seconds.
 const TTL: u32 = 60;
 /// Bytes of a query read; a longer one is not a query for a sidecar.

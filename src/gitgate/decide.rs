@@ -12,6 +12,7 @@ use super::git::{GateError, Git};
 use super::hooks::{GateEnv, line};
 use super::policy::{branch_of, tag_of};
 use super::{GateConfig, read_landed};
+use crate::contract::audit::decision;
 use crate::proposal::audit::Entry;
 use crate::proposal::queue::check_id;
 use crate::proposal::{Decision, GitPush, Request, Response};
@@ -118,7 +119,11 @@ pub fn decide_in(
         ..Response::new(id, decision)
     })?;
     queue.archive(id)?;
-    let word = if approve { "approved" } else { "rejected" };
+    let word = if approve {
+        decision::APPROVED
+    } else {
+        decision::REJECTED
+    };
     Audit::from_entry(Entry::decision(
         &proposal,
         word,

@@ -8,6 +8,7 @@ use super::git::{GateError, Git, new_range};
 use super::hooks::{GateEnv, line};
 use super::policy::{branch_of, is_zero, tag_of};
 use super::{GateConfig, LANDED_FILE, LandedBranch, land_prefix, paths, read_landed, upstream};
+use crate::contract::audit::{actor, decision};
 use crate::proposal::audit::Entry;
 use crate::proposal::queue::now;
 use crate::proposal::{GitPush, Request};
@@ -19,13 +20,12 @@ pub struct Audit {
 }
 
 impl Audit {
-    /// `decision`: "landed", "forwarded", "held", "refused", "approved",
-    /// "rejected".
+    /// `decision`: one of `contract::audit::decision`.
     pub fn new(decision: &str, reason: String) -> Audit {
         Audit {
             entry: Entry {
                 time: now(),
-                actor: "agent".into(),
+                actor: actor::AGENT.into(),
                 tool: crate::proposal::GIT_PUSH.into(),
                 proposal: None,
                 decision: decision.into(),
@@ -192,7 +192,10 @@ impl Delivery<'_> {
             }
             None => line(out, &format!("tag {t}: kept in the gate")),
         }
-        self.audit(Audit::new("landed", format!("tag {t} as {target}")), out);
+        self.audit(
+            Audit::new(decision::LANDED, format!("tag {t} as {target}")),
+            out,
+        );
         Ok(())
     }
 
@@ -215,7 +218,7 @@ impl Delivery<'_> {
             &format!("{branch}: deleted here; {landed_as} removed (nothing is deleted upstream)"),
         );
         self.audit(
-            Audit::new("landed", format!("deleted {branch} ({landed_as})")),
+            Audit::new(decision::LANDED, format!("deleted {branch} ({landed_as})")),
             out,
         );
         Ok(())
@@ -250,7 +253,11 @@ impl Delivery<'_> {
             &format!("{branch}: landed as {landed_as} in the operator's repository"),
         );
         self.audit(
-            Audit::new("landed", format!("{branch} as {landed_as} at {new}")).diff(diff.to_owned()),
+            Audit::new(
+                decision::LANDED,
+                format!("{branch} as {landed_as} at {new}"),
+            )
+            .diff(diff.to_owned()),
             out,
         );
         Ok(landed_as)
@@ -411,7 +418,7 @@ fn propose_forward(
         ),
     );
     Audit::new(
-        "held",
+        decision::HELD,
         format!("forwarding {branch} to {}", names.join(", ")),
     )
     .proposal(&id)
@@ -461,7 +468,7 @@ pub(crate) fn send(
                     &format!("{branch}: forwarded to upstream {name} as {branch}"),
                 );
                 reached.push(name.clone());
-                Audit::new("forwarded", format!("{branch} to {name} at {new}"))
+                Audit::new(decision::FORWARDED, format!("{branch} to {name} at {new}"))
             }
             Err(GateError::Refused(why)) => {
                 line(
@@ -469,7 +476,7 @@ pub(crate) fn send(
                     &format!("{branch}: not forwarded to upstream {name}: {why}"),
                 );
                 Audit::new(
-                    "refused",
+                    decision::REFUSED,
                     format!("not forwarding {branch} to {name}: {why}"),
                 )
             }
@@ -479,7 +486,7 @@ pub(crate) fn send(
                     &format!("{branch}: forwarding to upstream {name} failed: {e}"),
                 );
                 Audit::new(
-                    "refused",
+                    decision::REFUSED,
                     format!("forwarding {branch} to {name} failed: {e}"),
                 )
             }

@@ -11,6 +11,8 @@ use super::git::{GateError, Git, new_range};
 use super::policy::{self, Object, RefUpdate, Verdict, is_zero};
 use super::scan::{self, Outcome};
 use super::{GateConfig, MAX_BRANCHES, MAX_PUSH_REFS, REPO, paths, read_landed};
+use crate::contract::audit::decision;
+use crate::contract::gate::{AUDIT_VAR, OPERATOR_VAR, STATE_VAR};
 use crate::egress::dlp::Scanner;
 use crate::proposal::queue::Queue;
 use crate::proposal::{GitPush, MAX_PROTECTED_DIFF, Request};
@@ -25,10 +27,6 @@ pub struct GateEnv {
     /// The bottle's audit log, when mounted.
     pub audit: Option<PathBuf>,
 }
-
-pub const STATE_VAR: &str = "BOT_BOTTLE_GATE_STATE";
-pub const OPERATOR_VAR: &str = "BOT_BOTTLE_GATE_OPERATOR";
-pub const AUDIT_VAR: &str = "BOT_BOTTLE_GATE_AUDIT";
 
 /// Lines a push names at most, so a huge push makes a short answer.
 const MAX_LINES: usize = 10;
@@ -239,7 +237,7 @@ fn refuse(env: &GateEnv, refusals: &[String], out: &mut dyn Write) -> bool {
     );
     for why in refusals.iter().take(MAX_LINES) {
         line(out, &format!("  - {why}"));
-        Audit::new("refused", why.clone()).write(env, out);
+        Audit::new(decision::REFUSED, why.clone()).write(env, out);
     }
     false
 }
@@ -376,7 +374,7 @@ fn update(
                 out,
                 &format!("bot-bottle git gate: {short} is refused, nothing was updated: {why}"),
             );
-            Audit::new("refused", format!("{short}: {why}")).write(env, out);
+            Audit::new(decision::REFUSED, format!("{short}: {why}")).write(env, out);
             return Ok(false);
         }
     };
@@ -476,7 +474,7 @@ fn hold(
             proposal.id,
         ),
     );
-    Audit::new("held", format!("{short}: {reasons}"))
+    Audit::new(decision::HELD, format!("{short}: {reasons}"))
         .proposal(&proposal.id)
         .diff(diff)
         .write(env, out);

@@ -21,13 +21,13 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use super::{GateConfig, LandedError};
+use crate::contract::gate::HOOK_BIN_VAR;
 use crate::exec::{ExecError, GIT};
 
 /// The hooks the gate installs; each runs `<bin> sidecar git-hook <name>`.
 pub const HOOKS: &[&str] = &["pre-receive", "update", "post-receive"];
 /// Overrides the program the hook scripts run (default: this binary), so
 /// tests can stand a script in for the policy.
-pub const HOOK_BIN_ENV: &str = "BOT_BOTTLE_GATE_HOOK_BIN";
 /// The operator's branches the gate never mirrors (the landed ones).
 const LANDED_NAMESPACE: &str = "bot-bottle/";
 
@@ -37,7 +37,7 @@ pub enum RepoError {
     Git(#[from] ExecError),
     #[error("{path}: {reason} (check that the state folder is writable)")]
     Io { path: PathBuf, reason: String },
-    #[error("cannot tell which program the hooks should run: {0}; set {HOOK_BIN_ENV}")]
+    #[error("cannot tell which program the hooks should run: {0}; set {HOOK_BIN_VAR}")]
     HookBin(String),
     #[error("the operator's branch list is unreadable: {0}")]
     RefList(String),
@@ -52,10 +52,10 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> RepoError {
     }
 }
 
-/// The program the hook scripts run: `$BOT_BOTTLE_GATE_HOOK_BIN`, else this
+/// The program the hook scripts run: `HOOK_BIN_VAR` when set, else this
 /// binary.
 pub fn hook_bin() -> Result<PathBuf, RepoError> {
-    match std::env::var_os(HOOK_BIN_ENV).filter(|v| !v.is_empty()) {
+    match std::env::var_os(HOOK_BIN_VAR).filter(|v| !v.is_empty()) {
         Some(bin) => Ok(PathBuf::from(bin)),
         None => std::env::current_exe().map_err(|e| RepoError::HookBin(e.to_string())),
     }

@@ -18,8 +18,8 @@ use crate::backend::Backend;
 use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
 use crate::backend::docker::plan::GatePlan;
 use crate::backend::files;
-use crate::backend::layout::WORKDIR;
 use crate::backend::session::{self, Io, Snapshot};
+use crate::contract::paths::WORKDIR;
 use crate::provider::{AGENT_HOME, Provider, SessionSpec};
 use crate::text::shell_quote;
 

@@ -14,14 +14,13 @@ use crate::state::{Home, StateError};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     pub time: String,
-    /// Who asked: "agent" (a proposal), "denied" (a suggestion learning
-    /// mode made from denied requests) or "operator" (an edit).
+    /// Who asked: one of `contract::audit::actor`.
     pub actor: String,
     /// The tool, or "routes-edit".
     pub tool: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proposal: Option<String>,
-    /// "approved", "rejected" or "edited".
+    /// What was decided: one of `contract::audit::decision`.
     pub decision: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

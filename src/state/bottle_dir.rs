@@ -55,15 +55,11 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::contract::paths::agent_files;
+use crate::contract::services::{AGENT, EGRESS, GIT_GATE, SUPERVISE};
 use crate::dockerfile::images;
 use crate::egress::config as egress;
 
-/// The services with a folder here; each folder is named after its service
-/// (`gitgate::SERVICE` is `GIT_GATE`).
-pub const AGENT: &str = "agent";
-pub const EGRESS: &str = "egress";
-pub const SUPERVISE: &str = "supervise";
-pub const GIT_GATE: &str = "git-gate";
 /// The host's own queue of suggestions (not a service).
 pub const SUGGESTIONS: &str = "suggestions";
 
@@ -170,12 +166,12 @@ impl BottleDir {
     /// The bottle key a sidecar requires (smolmachines), in its folder.
     pub fn client_key(&self, service: &str) -> PathBuf {
         self.service(service)
-            .join(crate::egress::client_key::CLIENT_KEY_FILE)
+            .join(crate::contract::paths::CLIENT_KEY_FILE)
     }
 
     /// The names a smolmachines bottle's resolver answers.
     pub fn egress_dns_hosts(&self) -> PathBuf {
-        self.egress_dir().join(crate::egress::resolver::HOSTS_FILE)
+        self.egress_dir().join(crate::contract::paths::HOSTS_FILE)
     }
 
     /// A service's folder, bind-mounted into its container.
@@ -189,11 +185,11 @@ impl BottleDir {
 
     /// The image's current Dockerfile, which the agent reads.
     pub fn agent_dockerfile(&self) -> PathBuf {
-        self.agent_dir().join("Dockerfile")
+        self.agent_dir().join(agent_files::DOCKERFILE)
     }
 
     pub fn agent_ca(&self) -> PathBuf {
-        self.agent_dir().join(egress::CA_CERT_FILE)
+        self.agent_dir().join(agent_files::CA)
     }
 
     pub fn egress_dir(&self) -> PathBuf {

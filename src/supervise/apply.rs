@@ -20,6 +20,7 @@ pub use routes::{check_edit, edit_routes, edit_routes_in_editor, read_routes, ro
 use super::merge::Asked;
 use super::preview::{self, Current, Preview};
 use crate::backend::sidecars::{Decide, GateError, OfBottle};
+use crate::contract::audit::decision;
 use crate::egress::config::EgressConfig;
 use crate::error::{ExitKind, UserError};
 use crate::exec::Sink;
@@ -412,7 +413,7 @@ pub fn reject_with(
     settle_suggestion(&queue, &proposal)?;
     let entry = Entry::decision(
         &proposal,
-        "rejected",
+        decision::REJECTED,
         reason.map(str::to_owned),
         String::new(),
     );

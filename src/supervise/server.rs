@@ -20,6 +20,8 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
 
+use crate::contract::paths::{agent_file, agent_files};
+use crate::contract::services::{MCP_PATH, SUPERVISE as MCP_HOST};
 use crate::dockerfile::images::{self, Allowed};
 use crate::egress::client_key::ClientKey;
 use crate::egress::config::EgressConfig;
@@ -29,12 +31,6 @@ use crate::proposal::{
     PIPELOCK_BLOCK, Proposal, Request, Response,
 };
 use crate::state::bottle_dir::supervise_files::{POLICY_FILE, ROUTES_VIEW};
-
-/// Where the agent reaches the server, inside the bottle.
-pub const MCP_HOST: &str = "supervise";
-pub const MCP_PATH: &str = "/mcp";
-/// The bottle's current Dockerfile, as the agent can read it.
-pub const AGENT_DOCKERFILE: &str = "/etc/bot-bottle/Dockerfile";
 
 #[derive(Clone)]
 pub struct Supervisor {
@@ -271,7 +267,8 @@ pub fn tools() -> Vec<Tool> {
         Tool::new(
             CAPABILITY_BLOCK,
             format!(
-                "Ask the operator for a changed image: pass the whole new Dockerfile (the current one is at {AGENT_DOCKERFILE}). It is built with no network and an empty build context: start FROM an image that has what you need and use RUN; ADD, COPY without --from, RUN options (--mount, --network), heredocs and parser directives are refused. FROM and COPY --from may name only this bottle's own images (the one it runs, and those the current Dockerfile reads), the ones the operator listed, or earlier stages; a refusal lists them. If approved, this bottle is taken down to be rebuilt; your session ends."
+                "Ask the operator for a changed image: pass the whole new Dockerfile (the current one is at {}). It is built with no network and an empty build context: start FROM an image that has what you need and use RUN; ADD, COPY without --from, RUN options (--mount, --network), heredocs and parser directives are refused. FROM and COPY --from may name only this bottle's own images (the one it runs, and those the current Dockerfile reads), the ones the operator listed, or earlier stages; a refusal lists them. If approved, this bottle is taken down to be rebuilt; your session ends.",
+                agent_file(agent_files::DOCKERFILE)
             ),
             schema(json!({
                 "type": "object",

@@ -15,6 +15,7 @@ use tmux_interface::{
 };
 
 use super::control::{PaneId, WindowId};
+use crate::contract::tmux as options;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a tmux argument cannot hold a line break or NUL: {0:?}")]
@@ -166,7 +167,10 @@ pub fn set_session_option(pane: PaneId, name: &str, value: &str) -> Command {
 pub fn list_panes() -> Command {
     ListPanes::new()
         .all()
-        .format("#{pane_id} #{window_id} #{pane_dead} #{@bb_slug}")
+        .format(format!(
+            "#{{pane_id}} #{{window_id}} #{{pane_dead}} #{{{}}}",
+            options::SLUG
+        ))
         .build()
         .into()
 }

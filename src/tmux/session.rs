@@ -137,7 +137,7 @@ fn dashboard_running(socket: &str) -> Result<bool, ExecError> {
         ShowOptions::new()
             .value()
             .target_pane(SESSION)
-            .option("@bb_dashboard_pane"),
+            .option(crate::contract::tmux::DASHBOARD_PANE),
     );
     let pane = match TMUX.output(&mut cmd) {
         Ok(out) => String::from_utf8_lossy(&out.stdout).trim().to_owned(),

@@ -110,7 +110,7 @@ pub fn execute(plan: &CleanupPlan, sink: &Sink) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::names;
+    use crate::contract::services as names;
 
     fn container(name: &str, slug: &str, project: bool, running: bool) -> Container {
         Container {

@@ -3,10 +3,9 @@
 use std::path::Path;
 
 use super::plan::readiness;
+use crate::contract::services::{AGENT, Sidecar, container, project};
 use crate::error::{ExitKind, UserError};
 use crate::exec::{DOCKER, ExecError, Sink};
-use crate::gitgate;
-use crate::state::bottle_dir::AGENT;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ComposeError {
@@ -34,8 +33,6 @@ impl UserError for ComposeError {
         }
     }
 }
-
-pub use crate::backend::names::{container, project};
 
 /// Compose's version, or why it cannot be used. A missing docker is
 /// `ExecError::NotFound`, with docker's install hint.
@@ -203,7 +200,10 @@ fn remove_network(slug: &str, network: &str) {
         .output(&mut inspect)
         .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
         .unwrap_or_default();
-    let own = [AGENT, "egress", "supervise", gitgate::SERVICE].map(|s| container(slug, s));
+    let own = [AGENT]
+        .into_iter()
+        .chain(Sidecar::ALL.map(Sidecar::name))
+        .map(|s| container(slug, s));
     let mut names: Vec<String> = listed.split_whitespace().map(str::to_owned).collect();
     for name in own {
         if !names.contains(&name) {

@@ -12,31 +12,17 @@
 
 use super::DockerSidecars;
 use crate::backend::sidecars::{Decide, GateError};
+use crate::contract::command;
+use crate::contract::services::{GIT_GATE, container};
 use crate::exec::{DOCKER, ExecError};
-use crate::gitgate::{self, Shown};
+use crate::gitgate::Shown;
 use crate::text::inert;
-
-/// Where the binary is inside the gate's container.
-pub const GATE_BINARY: &str = "/bot-bottle";
-/// The gate's state folder inside its container.
-pub const GATE_STATE: &str = "/state";
 
 /// The `docker` arguments that decide proposal `id` in `slug`'s gate.
 /// Values go as `--name=value`, so none is read as an option.
 pub fn decide_args(slug: &str, id: &str, approve: Option<&Shown>) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "exec",
-        &crate::backend::names::container(slug, gitgate::SERVICE),
-        GATE_BINARY,
-        "sidecar",
-        "git-decide",
-        "--state",
-        GATE_STATE,
-        "--id",
-        id,
-    ]
-    .map(String::from)
-    .to_vec();
+    let mut args = vec!["exec".to_owned(), container(slug, GIT_GATE)];
+    args.extend(command::git_decide(id));
     match approve {
         None => args.push("--reject".into()),
         Some(shown) => {

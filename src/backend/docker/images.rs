@@ -14,6 +14,7 @@ use super::cli_fetch;
 use super::plan::AgentImage;
 use crate::agent_cli::{self, CliSource, NPM_BUILD_ARG};
 use crate::backend::bringup::SidecarImage;
+use crate::contract::paths::BINARY;
 use crate::dockerfile::images;
 use crate::error::{ExitKind, UserError};
 use crate::exec::{DEBOOTSTRAP, DOCKER, ExecError, Sink, TAR};
@@ -511,7 +512,8 @@ pub fn ensure_sidecar_image(image: &SidecarImage, sink: &Sink) -> Result<(), Ima
         .map_err(io)?;
     let bytes = archive.into_inner().map_err(io)?;
 
-    let mut cmd = import_command(&image.tag, "sidecar", &["ENTRYPOINT [\"/bot-bottle\"]"]);
+    let entrypoint = format!("ENTRYPOINT [\"{BINARY}\"]");
+    let mut cmd = import_command(&image.tag, "sidecar", &[&entrypoint]);
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -533,8 +535,8 @@ fn gate_dockerfile() -> String {
     format!(
         "FROM {BASE_IMAGE}\n\
          RUN command -v git >/dev/null && command -v ssh >/dev/null || {{ echo 'bot-bottle: {BASE_IMAGE} lacks git or ssh: make it with bot-bottle image bootstrap' >&2; exit 1; }}\n\
-         COPY bot-bottle /bot-bottle\n\
-         ENTRYPOINT [\"/bot-bottle\"]\n"
+         COPY bot-bottle {BINARY}\n\
+         ENTRYPOINT [\"{BINARY}\"]\n"
     )
 }
 

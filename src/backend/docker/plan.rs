@@ -15,7 +15,9 @@ use self::agent_env::{STANDARD_ENV, agent_env, check_env};
 use super::engine::EngineFacts;
 use crate::agent_cli::{self, CliPin, UnknownCli};
 use crate::backend::files::{FileContent, PlannedFile, TokenSlot};
-use crate::backend::layout::{READY_FILE, SIDECAR_STATE_DIR};
+use crate::contract::command;
+use crate::contract::paths::{READY_FILE, SIDECAR_STATE_DIR};
+use crate::contract::services::{AGENT, MCP_PATH, MCP_PORT, PROXY_PORT, SUPERVISE, Sidecar};
 use crate::egress::config::{AuthConfig, EgressConfig, RoleConfig, RouteConfig};
 use crate::manifest::{Agent, Bottle, ImageSource, Role, Route, Scheme};
 use crate::provider::{Provider, SessionSpec};
@@ -39,8 +41,6 @@ pub use resources::{
 /// host answers nothing on it; its containers still reach each other.
 const INHIBIT_IPV4: &str = "com.docker.network.bridge.inhibit_ipv4";
 
-pub const PROXY_PORT: u16 = 3128;
-pub const MCP_PORT: u16 = 8765;
 /// How often docker checks a running service's health. Each check is an
 /// exec, which costs CPU, so it is rare; a bring-up does not wait for it
 /// but probes readiness itself (see `readiness`), which is what Engine 25's
@@ -184,27 +184,21 @@ impl PlanError {
 /// How to tell each service is ready, as a command run in its container
 /// that waits (up to 30 s) until it is.
 pub fn readiness() -> [(&'static str, Vec<String>); 3] {
-    let probe = |port: u16| -> Vec<String> {
-        ["/bot-bottle", "sidecar", "probe", "--wait", "30"]
-            .map(String::from)
-            .into_iter()
-            .chain([format!("127.0.0.1:{port}")])
-            .collect()
-    };
+    let probe = |sidecar: Sidecar| (sidecar.name(), command::probe(sidecar.port(), Some(30)));
     let ready = format!(
         "i=0; until [ -e {READY_FILE} ]; do i=$((i+1)); [ $i -lt 600 ] || exit 1; sleep 0.05; done"
     );
     [
-        ("egress", probe(PROXY_PORT)),
-        ("supervise", probe(MCP_PORT)),
-        ("agent", vec!["sh".into(), "-c".into(), ready]),
+        probe(Sidecar::Egress),
+        probe(Sidecar::Supervise),
+        (AGENT, vec!["sh".into(), "-c".into(), ready]),
     ]
 }
 
 /// Builds the plan. Pure: reads no file and no variable.
 pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
     let provider = input.agent.provider;
-    let project = crate::backend::names::project(input.slug);
+    let project = crate::contract::services::project(input.slug);
     let Some(image) = &input.bottle.image else {
         return Err(PlanError::NoImage {
             bottles: input.bottle_names.join(" + "),
@@ -215,7 +209,7 @@ pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
     check_env(input, &routes)?;
     let limits = resources::agent_limits(input)?;
 
-    let mcp_url = format!("http://supervise:{MCP_PORT}/mcp");
+    let mcp_url = format!("http://{SUPERVISE}:{MCP_PORT}{MCP_PATH}");
     let mut prompt = input.agent.prompt.clone();
     if input.git_gate.is_some() && provider != Provider::Shell {
         if !prompt.is_empty() {

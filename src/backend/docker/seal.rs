@@ -114,7 +114,7 @@ pub fn seal(slug: &str, sidecar_image: &str) -> Result<Sealed, SealError> {
     {
         return Ok(sealed);
     }
-    let mut cmd = DOCKER.command([
+    let run = [
         "run",
         "--rm",
         "--network",
@@ -137,10 +137,12 @@ pub fn seal(slug: &str, sidecar_image: &str) -> Result<Sealed, SealError> {
         "--label",
         &format!("{LABEL_ROLE}=seal"),
         sidecar_image,
-        "sidecar",
-        "seal-bridge",
-        &bridge,
-    ]);
+    ];
+    let mut cmd = DOCKER.command(
+        run.map(String::from)
+            .into_iter()
+            .chain(crate::contract::command::seal_bridge(&bridge)),
+    );
     match DOCKER.output(&mut cmd) {
         Ok(_) => Ok(Sealed::Yes),
         Err(ExecError::Failed { status, stderr, .. }) if status == format!("exit {LOOSE_EXIT}") => {

@@ -5,9 +5,10 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use super::compose::container;
-use crate::backend::layout::{AGENT_USER, WORKDIR};
 use crate::backend::session::{Io, Snapshot, exit_code, io_flags, snapshot_timeout};
+use crate::contract::command;
+use crate::contract::paths::{AGENT_USER, WORKDIR};
+use crate::contract::services::{AGENT, EGRESS, GATE_PORT, GIT_GATE, container};
 use crate::exec::{Capped, DOCKER, ExecError, TAR};
 
 /// `docker exec` for `argv` in the agent container, as its user, in the
@@ -16,7 +17,7 @@ pub fn exec_args(slug: &str, argv: &[String], io: Io, term: Option<&str>) -> Vec
     let mut args: Vec<String> = vec!["exec".into()];
     args.extend(io_flags(io, term));
     args.extend(["-u".into(), AGENT_USER.into(), "-w".into(), WORKDIR.into()]);
-    args.push(container(slug, "agent"));
+    args.push(container(slug, AGENT));
     args.extend(argv.iter().cloned());
     args
 }
@@ -39,7 +40,7 @@ pub fn is_running(slug: &str) -> Result<bool, ExecError> {
         "inspect",
         "--format",
         "{{.State.Running}}",
-        &container(slug, "agent"),
+        &container(slug, AGENT),
     ]);
     match DOCKER.output(&mut cmd) {
         Ok(out) => Ok(String::from_utf8_lossy(&out.stdout).trim() == "true"),
@@ -50,22 +51,17 @@ pub fn is_running(slug: &str) -> Result<bool, ExecError> {
 
 /// Waits (up to 30 s) until the bottle's git gate answers.
 pub fn wait_for_gate(slug: &str) -> Result<(), ExecError> {
-    let mut cmd = DOCKER.command([
-        "exec".to_owned(),
-        container(slug, crate::gitgate::SERVICE),
-        "/bot-bottle".into(),
-        "sidecar".into(),
-        "probe".into(),
-        "--wait".into(),
-        "30".into(),
-        format!("127.0.0.1:{}", crate::gitgate::GATE_PORT),
-    ]);
+    let mut cmd = DOCKER.command(
+        ["exec".to_owned(), container(slug, GIT_GATE)]
+            .into_iter()
+            .chain(command::probe(GATE_PORT, Some(30))),
+    );
     DOCKER.output(&mut cmd).map(|_| ())
 }
 
 /// Sends SIGHUP to the bottle's egress sidecar: it reloads its routes.
 pub fn reload_egress(slug: &str) -> Result<(), ExecError> {
-    let mut cmd = DOCKER.command(["kill", "--signal", "HUP", &container(slug, "egress")]);
+    let mut cmd = DOCKER.command(["kill", "--signal", "HUP", &container(slug, EGRESS)]);
     DOCKER.output(&mut cmd).map(|_| ())
 }
 

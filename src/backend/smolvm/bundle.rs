@@ -10,10 +10,10 @@ use super::argv::MachineSpec;
 use super::machine_name;
 use crate::backend::docker::plan::DockerPlan;
 use crate::backend::labels::{LABEL_AGENT, LABEL_SLUG};
-use crate::backend::layout::{AGENT_CONFIG_DIR, SIDECAR_STATE_DIR, WORKDIR};
-use crate::egress::client_key::CLIENT_KEY_FILE;
-use crate::egress::resolver::{DNS_PORT, HOSTS_FILE};
-use crate::state::bottle_dir::EGRESS;
+use crate::contract::command;
+use crate::contract::paths::{AGENT_CONFIG_DIR, AGENT_USER, WORKDIR, agent_files};
+use crate::contract::services::{AGENT, EGRESS, Sidecar};
+use crate::egress::resolver::DNS_PORT;
 
 /// The network backend bot-bottle asks smolvm for: its egress policy
 /// (`--allow-cidr`) is enforced there, and the guest's DNS goes only to
@@ -87,15 +87,16 @@ pub fn machine_spec(input: &MachineInput) -> MachineSpec {
 pub fn compose(plan: &Value) -> Value {
     let mut doc = plan.clone();
     if let Some(services) = doc["services"].as_object_mut() {
-        services.shift_remove("agent");
+        services.shift_remove(AGENT);
         for (name, service) in services.iter_mut() {
-            let Some(command) = service["command"].as_array_mut() else {
+            let Some(argv) = service["command"].as_array_mut() else {
                 continue;
             };
-            let state = |file: &str| Value::String(format!("{SIDECAR_STATE_DIR}/{file}"));
-            command.extend([Value::from("--client-key"), state(CLIENT_KEY_FILE)]);
-            if name == EGRESS {
-                command.extend([Value::from("--dns-hosts"), state(HOSTS_FILE)]);
+            let Some(sidecar) = Sidecar::ALL.into_iter().find(|s| s.name() == name) else {
+                continue;
+            };
+            argv.extend(command::keyed(sidecar).into_iter().map(Value::from));
+            if sidecar == Sidecar::Egress {
                 service["sysctls"] = serde_json::json!({
                     "net.ipv4.ip_unprivileged_port_start": DNS_PORT.to_string(),
                 });
@@ -119,7 +120,7 @@ pub fn services(bundle: &Value) -> Vec<String> {
 /// The agent's environment as docker's plan gives it to the container
 /// (compose's `$$` back to `$`).
 pub fn agent_env(plan: &Value) -> Vec<(String, String)> {
-    plan["services"]["agent"]["environment"]
+    plan["services"][AGENT]["environment"]
         .as_object()
         .map(|env| {
             env.iter()
@@ -139,9 +140,10 @@ pub fn setup_script(hosts: &[(String, String)], config_dir: &str, workdir: &str)
         s.push_str(&format!("echo {line} >> /etc/hosts\n"));
     }
     s.push_str(&format!(
-        "cp {config_dir}/ca.pem /etc/ssl/certs/ca-certificates.crt\n\
+        "cp {config_dir}/{} /etc/ssl/certs/ca-certificates.crt\n\
          mkdir -p {workdir}\n\
-         chown 1000:1000 {workdir}\n"
+         chown {AGENT_USER} {workdir}\n",
+        agent_files::CA
     ));
     s
 }

@@ -22,9 +22,10 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::backend::files::{FileContent, PlannedFile};
+use crate::contract::paths::agent_files;
+use crate::contract::services::{EGRESS, GATE_PORT, GIT_GATE as GATE};
 use crate::egress::client_key::{ClientKey, KEY_ENV, KEY_USER};
-use crate::gitgate::{GATE_PORT, SERVICE as GATE};
-use crate::state::{BottleDir, StateError, bottle_dir, write_atomic};
+use crate::state::{BottleDir, StateError, write_atomic};
 
 const PROXY_VARS: [&str; 4] = ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"];
 const NO_PROXY_VARS: [&str; 2] = ["NO_PROXY", "no_proxy"];
@@ -50,10 +51,7 @@ pub fn agent_env(env: &[(String, String)], key: &ClientKey) -> AgentEnv {
             };
             keyed.push((name.clone(), url));
         } else if NO_PROXY_VARS.contains(&name.as_str()) {
-            let hosts: Vec<&str> = value
-                .split(',')
-                .filter(|h| h.trim() != bottle_dir::EGRESS)
-                .collect();
+            let hosts: Vec<&str> = value.split(',').filter(|h| h.trim() != EGRESS).collect();
             plain.push((name.clone(), hosts.join(",")));
         } else {
             plain.push((name.clone(), value.clone()));
@@ -85,7 +83,7 @@ pub fn agent_env(env: &[(String, String)], key: &ClientKey) -> AgentEnv {
 /// files never hold it).
 pub fn agent_files(files: &[PlannedFile]) -> Vec<(PathBuf, String)> {
     let agent = BottleDir::relative().agent_dir();
-    let mcp = agent.join("mcp.json");
+    let mcp = agent.join(agent_files::MCP_CONFIG);
     let codex = agent.join("codex/config.toml");
     let mut out = Vec::new();
     for file in files {

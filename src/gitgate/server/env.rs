@@ -7,6 +7,7 @@ use std::path::Path;
 use http::{HeaderMap, Method, Uri, header};
 
 use super::Options;
+use crate::contract::gate::{AUDIT_VAR, OPERATOR_VAR, STATE_VAR};
 
 /// The CGI environment of one request (the inherited environment aside).
 /// `content_length`: of the body as git reads it (None when the gate
@@ -36,7 +37,7 @@ pub fn cgi_env(
         ("REMOTE_USER".into(), "agent".into()),
         ("REMOTE_ADDR".into(), peer.ip().to_string()),
         ("GATEWAY_INTERFACE".into(), "CGI/1.1".into()),
-        ("BOT_BOTTLE_GATE_STATE".into(), path_text(&opts.state)),
+        (STATE_VAR.into(), path_text(&opts.state)),
     ];
     if let Some(n) = content_length {
         env.push(("CONTENT_LENGTH".into(), n.to_string()));
@@ -47,14 +48,8 @@ pub fn cgi_env(
             "GIT_PROTOCOL",
             header(header::HeaderName::from_static("git-protocol")),
         ),
-        (
-            "BOT_BOTTLE_GATE_OPERATOR",
-            opts.operator.as_deref().map(path_text),
-        ),
-        (
-            "BOT_BOTTLE_GATE_AUDIT",
-            opts.audit.as_deref().map(path_text),
-        ),
+        (OPERATOR_VAR, opts.operator.as_deref().map(path_text)),
+        (AUDIT_VAR, opts.audit.as_deref().map(path_text)),
     ];
     for (name, value) in optional {
         if let Some(value) = value {

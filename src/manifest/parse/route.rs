@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::{AUTH_KEYS, Fields, ROUTE_KEYS, check_env_name, suggest};
+use crate::contract::auth;
 use crate::manifest::{Auth, ManifestError, Place, Role, Route, Scheme};
 
 pub(super) fn route(value: &Value, place: &Place, prefix: &str) -> Result<Route, ManifestError> {
@@ -97,12 +98,12 @@ pub(super) fn auth(
 
 pub fn parse_scheme(s: &str) -> Option<Scheme> {
     match s.to_ascii_lowercase().as_str() {
-        "bearer" => Some(Scheme::Bearer),
-        "basic" => Some(Scheme::Basic),
+        auth::BEARER => Some(Scheme::Bearer),
+        auth::BASIC => Some(Scheme::Basic),
         _ => {
             let (kind, name) = s.split_once(':')?;
             let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-            (kind.eq_ignore_ascii_case("header") && !name.is_empty() && name.chars().all(token))
+            (kind.eq_ignore_ascii_case(auth::HEADER) && !name.is_empty() && name.chars().all(token))
                 .then(|| Scheme::Header(name.to_owned()))
         }
     }

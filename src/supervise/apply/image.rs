@@ -9,6 +9,7 @@
 use super::{Applied, ApplyError};
 use crate::backend::bringup::Context;
 use crate::backend::sidecars::OfBottle;
+use crate::contract::audit::decision;
 use crate::dockerfile::images::{self, Allowed, Named, Resolved};
 use crate::exec::Sink;
 use crate::launch::service;
@@ -105,7 +106,7 @@ pub(super) fn rebuild(
     audit::append(
         home,
         slug,
-        &Entry::decision(proposal, "approved", why, diff),
+        &Entry::decision(proposal, decision::APPROVED, why, diff),
     )?;
     let ctx = Context {
         home,

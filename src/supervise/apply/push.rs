@@ -7,6 +7,7 @@
 
 use super::ApplyError;
 use crate::backend::sidecars::Decide;
+use crate::contract::audit::decision;
 use crate::gitgate::Shown;
 use crate::proposal::audit::{self, Entry};
 use crate::proposal::{GitPush, Proposal};
@@ -41,7 +42,11 @@ pub fn decide(
     let shown = approve.then(|| Shown::of(push));
     let printed = gate.decide(&proposal.slug, &proposal.id, shown.as_ref())?;
     let note: String = printed.lines().map(inert).collect::<Vec<_>>().join("\n");
-    let decision = if approve { "approved" } else { "rejected" };
+    let decision = if approve {
+        decision::APPROVED
+    } else {
+        decision::REJECTED
+    };
     let why = if approve {
         Some(proposal.justification.clone())
     } else {

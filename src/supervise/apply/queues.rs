@@ -23,7 +23,7 @@ use crate::state::bottle_dir::SUGGESTIONS;
 use crate::text::inert;
 
 /// The supervise sidecar's state folder, in a bottle's.
-pub use crate::state::bottle_dir::SUPERVISE;
+use crate::contract::services::{GIT_GATE, SUPERVISE};
 
 /// Which sidecar's queue a proposal waits in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +43,7 @@ impl Source {
     pub fn folder(self) -> &'static str {
         match self {
             Source::Supervise => SUPERVISE,
-            Source::Gate => gitgate::SERVICE,
+            Source::Gate => GIT_GATE,
             Source::Denied => SUGGESTIONS,
         }
     }
@@ -129,7 +129,7 @@ pub fn is_repository_churn(root: &Path, path: &Path) -> bool {
             _ => None,
         })
         .collect();
-    parts.len() > 2 && parts[1] == gitgate::SERVICE && parts[2] == gitgate::REPO
+    parts.len() > 2 && parts[1] == GIT_GATE && parts[2] == gitgate::REPO
 }
 
 /// The bottle whose state folder holds `path` (under the state root
@@ -149,7 +149,7 @@ pub fn is_landed(root: &Path, path: &Path) -> bool {
     };
     let parts: Vec<&std::ffi::OsStr> = rest.iter().collect();
     parts.len() == 3
-        && parts[1] == gitgate::SERVICE
+        && parts[1] == GIT_GATE
         && parts[2]
             .to_str()
             .is_some_and(|name| name.contains(gitgate::LANDED_FILE))

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::{ApplyError, Approval};
 use crate::backend::sidecars::OfBottle;
+use crate::contract::audit::{actor, decision};
 use crate::egress::config::{EgressConfig, ROUTES_FILE, Tokens};
 use crate::egress::policy::Policy;
 use crate::exec::ExecError;
@@ -66,7 +67,7 @@ pub(super) fn add_route(
     audit::append(
         home,
         slug,
-        &Entry::decision(proposal, "approved", why, diff),
+        &Entry::decision(proposal, decision::APPROVED, why, diff),
     )?;
     Ok(merged.note)
 }
@@ -183,10 +184,10 @@ pub fn edit_routes(home: &Home, slug: &str, edited: &str) -> Result<Option<Strin
         slug,
         &Entry {
             time: now(),
-            actor: "operator".into(),
+            actor: actor::OPERATOR.into(),
             tool: "routes-edit".into(),
             proposal: None,
-            decision: "edited".into(),
+            decision: decision::EDITED.into(),
             reason: None,
             diff: diff.clone(),
         },

@@ -2,8 +2,9 @@
 //! variables, each role's base URL and placeholder token, then the
 //! bottle's own `env`, which may not set any of those. Pure.
 
-use super::{PROXY_PORT, PlanError, PlanInput, RoutePlan, placeholder_token};
-use crate::backend::layout::AGENT_CONFIG_DIR;
+use super::{PlanError, PlanInput, RoutePlan, placeholder_token};
+use crate::contract::paths::{agent_file, agent_files};
+use crate::contract::services::{EGRESS, PROXY_PORT};
 use crate::manifest::Role;
 use crate::provider::AGENT_HOME;
 
@@ -31,8 +32,8 @@ pub(super) fn agent_env(
     routes: &RoutePlan,
     mcp_url: &str,
 ) -> Vec<(String, String)> {
-    let proxy = format!("http://egress:{PROXY_PORT}");
-    let ca = format!("{AGENT_CONFIG_DIR}/ca.pem");
+    let proxy = format!("http://{EGRESS}:{PROXY_PORT}");
+    let ca = agent_file(agent_files::CA);
     let mut env: Vec<(String, String)> = Vec::new();
     let mut set = |k: &str, v: &str| {
         env.retain(|(key, _)| key != k);

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use super::{FileContent, PlanInput, pretty};
-use crate::backend::layout::{AGENT_CONFIG_DIR, READY_FILE, WORKDIR};
+use crate::contract::paths::{AGENT_CONFIG_DIR, READY_FILE, WORKDIR, agent_file, agent_files};
 use crate::dockerfile::images::{self, Allowed};
 use crate::manifest::{ImageSource, Role};
 use crate::provider::{AGENT_HOME, Provider};
@@ -28,7 +28,7 @@ pub(super) fn add_agent_files(
     let agent = BottleDir::relative().agent_dir();
     if let Some(prompt) = prompt {
         add(
-            agent.join("prompt.md"),
+            agent.join(agent_files::PROMPT),
             FileContent::Text(format!("{prompt}\n")),
             0o644,
         );
@@ -41,7 +41,7 @@ pub(super) fn add_agent_files(
     );
     let mcp = json!({"mcpServers": {"bot-bottle": {"type": "http", "url": mcp_url}}});
     add(
-        agent.join("mcp.json"),
+        agent.join(agent_files::MCP_CONFIG),
         FileContent::Text(pretty(&mcp)),
         0o644,
     );
@@ -68,7 +68,7 @@ pub(super) fn add_agent_files(
         );
     }
     add(
-        agent.join("start.sh"),
+        agent.join(agent_files::START_SCRIPT),
         FileContent::Text(start_script(input, prompt)),
         0o755,
     );
@@ -123,7 +123,8 @@ fn start_script(input: &PlanInput, prompt: Option<&str>) -> String {
         if prompt.is_some() {
             let _ = writeln!(
                 s,
-                "cp {AGENT_CONFIG_DIR}/prompt.md {AGENT_HOME}/.codex/AGENTS.md"
+                "cp {} {AGENT_HOME}/.codex/AGENTS.md",
+                agent_file(agent_files::PROMPT)
             );
         }
     }

@@ -5,16 +5,15 @@
 use serde_json::{Value, json};
 
 use super::resources::{EGRESS_RESOURCES, Resources, SUPERVISE_RESOURCES};
-use super::{HEALTH_INTERVAL, INHIBIT_IPV4, MCP_PORT, PROXY_PORT, PlanInput, Runtime};
+use super::{HEALTH_INTERVAL, INHIBIT_IPV4, PlanInput, Runtime};
 use crate::backend::docker::seal;
 use crate::backend::labels::{LABEL_AGENT, LABEL_ROLE, LABEL_SLUG};
-use crate::backend::layout::{
-    AGENT_CONFIG_DIR, AGENT_USER, READY_FILE, SIDECAR_STATE_DIR, WORKDIR,
+use crate::contract::command;
+use crate::contract::paths::{
+    AGENT_CONFIG_DIR, AGENT_USER, READY_FILE, SIDECAR_STATE_DIR, WORKDIR, agent_file, agent_files,
 };
-use crate::backend::names;
-use crate::gitgate::SERVICE;
+use crate::contract::services::{self as names, AGENT, EGRESS, GIT_GATE, SUPERVISE, Sidecar};
 use crate::state::BottleDir;
-use crate::state::bottle_dir::AGENT;
 
 pub(super) fn labels(input: &PlanInput, role: &str) -> Value {
     json!({
@@ -38,16 +37,13 @@ fn document(input: &PlanInput, image: &str, env: &[(String, String)], limits: &R
     let dir = BottleDir::new(input.state_dir.to_path_buf());
     let state = |service: &str| dir.service(service).display().to_string();
     let sidecar_user = format!("{}:{}", input.host_user.0, input.host_user.1);
-    let sidecar = |role: &str, networks: Value, port: u16| {
-        let mut command = vec!["sidecar", role, "--state", SIDECAR_STATE_DIR];
-        if role == "supervise" {
-            command.extend(["--slug", input.slug]);
-        }
+    let sidecar = |sidecar: Sidecar, networks: Value| {
+        let role = sidecar.name();
         json!({
             "image": input.sidecar_image,
             "container_name": names::container(input.slug, role),
             "pull_policy": "never",
-            "command": command,
+            "command": command::serve(sidecar, input.slug),
             "user": sidecar_user,
             "read_only": true,
             "cap_drop": ["ALL"],
@@ -56,7 +52,7 @@ fn document(input: &PlanInput, image: &str, env: &[(String, String)], limits: &R
             "volumes": [format!("{}:{SIDECAR_STATE_DIR}", state(role))],
             "labels": labels(input, role),
             "healthcheck": {
-                "test": ["CMD", "/bot-bottle", "sidecar", "probe", format!("127.0.0.1:{port}")],
+                "test": ([vec!["CMD".to_owned()], command::probe(sidecar.port(), None)].concat()),
                 "interval": HEALTH_INTERVAL,
                 "timeout": "5s",
                 "retries": 3,
@@ -71,7 +67,7 @@ fn document(input: &PlanInput, image: &str, env: &[(String, String)], limits: &R
         "user": AGENT_USER,
         "working_dir": WORKDIR,
         "init": true,
-        "command": ["sh", format!("{AGENT_CONFIG_DIR}/start.sh")],
+        "command": ["sh", agent_file(agent_files::START_SCRIPT)],
         "environment": env.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges:true"],
@@ -87,7 +83,7 @@ fn document(input: &PlanInput, image: &str, env: &[(String, String)], limits: &R
                 dir.agent_ca().display()
             ),
         ],
-        "labels": labels(input, "agent"),
+        "labels": labels(input, AGENT),
         "healthcheck": {
             "test": ["CMD", "test", "-e", READY_FILE],
             "interval": HEALTH_INTERVAL,
@@ -95,28 +91,28 @@ fn document(input: &PlanInput, image: &str, env: &[(String, String)], limits: &R
             "retries": 3,
         },
         "depends_on": {
-            "egress": {"condition": "service_started"},
-            "supervise": {"condition": "service_started"},
+            EGRESS: {"condition": "service_started"},
+            SUPERVISE: {"condition": "service_started"},
         },
     });
     if input.engine.runtime == Runtime::Runsc {
         agent["runtime"] = json!("runsc");
     }
     limits.apply_agent(&mut agent, input.engine.runtime);
-    let mut egress = sidecar("egress", json!(["internal", "outside"]), PROXY_PORT);
+    let mut egress = sidecar(Sidecar::Egress, json!(["internal", "outside"]));
     EGRESS_RESOURCES.within(input.engine).apply(&mut egress);
-    let mut supervise = sidecar("supervise", json!(["internal"]), MCP_PORT);
+    let mut supervise = sidecar(Sidecar::Supervise, json!(["internal"]));
     SUPERVISE_RESOURCES
         .within(input.engine)
         .apply(&mut supervise);
     let mut services = json!({
-        "agent": agent,
-        "egress": egress,
-        "supervise": supervise,
+        AGENT: agent,
+        EGRESS: egress,
+        SUPERVISE: supervise,
     });
     if let Some(gate) = &input.git_gate {
-        services[SERVICE] = super::git_gate::service(input, gate);
-        services["agent"]["depends_on"][SERVICE] = json!({"condition": "service_started"});
+        services[GIT_GATE] = super::git_gate::service(input, gate);
+        services[AGENT]["depends_on"][GIT_GATE] = json!({"condition": "service_started"});
     }
     json!({
         "name": names::project(input.slug),

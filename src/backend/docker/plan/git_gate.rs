@@ -11,13 +11,11 @@ use super::compose_file::labels;
 use super::resources::GATE_RESOURCES;
 use super::{FileContent, HEALTH_INTERVAL, PlanInput, TokenSlot, pretty, token_slots};
 use crate::backend::docker::images::gate_image_tag;
-use crate::backend::layout::{SIDECAR_STATE_DIR, WORKDIR};
-use crate::backend::names;
+use crate::contract::command;
+use crate::contract::paths::{AUDIT_MOUNT, OPERATOR_MOUNT, SIDECAR_STATE_DIR, WORKDIR};
+use crate::contract::services::{self as names, GIT_GATE, Sidecar};
 use crate::gitgate::operator::OperatorRepo;
-use crate::gitgate::{
-    self, AUDIT_MOUNT, Allow, DEFAULT_MAX_PUSH, GATE_PORT, GateConfig, OPERATOR_MOUNT, RemoteAuth,
-    RemoteConfig, SERVICE,
-};
+use crate::gitgate::{self, Allow, DEFAULT_MAX_PUSH, GateConfig, RemoteAuth, RemoteConfig};
 use crate::manifest::{DEFAULT_PROTECTED, ImageSource, Scheme};
 use crate::state::{BottleDir, LiveRoutes};
 
@@ -233,14 +231,9 @@ pub(super) fn service(input: &PlanInput, gate: &GateInput) -> Value {
     }
     let mut service = json!({
         "image": gate_image_tag(input.sidecar_image),
-        "container_name": names::container(input.slug, SERVICE),
+        "container_name": names::container(input.slug, GIT_GATE),
         "pull_policy": "never",
-        "command": [
-            "sidecar", "git-gate",
-            "--state", SIDECAR_STATE_DIR,
-            "--operator", OPERATOR_MOUNT,
-            "--audit", AUDIT_MOUNT,
-        ],
+        "command": command::serve(Sidecar::GitGate, input.slug),
         "user": format!("{}:{}", input.host_user.0, input.host_user.1),
         "read_only": true,
         "tmpfs": ["/tmp"],
@@ -256,9 +249,9 @@ pub(super) fn service(input: &PlanInput, gate: &GateInput) -> Value {
             bind(&common.join("refs"), &format!("{OPERATOR_MOUNT}/refs"), false),
             bind(gate.audit_log, AUDIT_MOUNT, false),
         ],
-        "labels": labels(input, SERVICE),
+        "labels": labels(input, GIT_GATE),
         "healthcheck": {
-            "test": ["CMD", "/bot-bottle", "sidecar", "probe", format!("127.0.0.1:{GATE_PORT}")],
+            "test": ([vec!["CMD".to_owned()], command::probe(Sidecar::GitGate.port(), None)].concat()),
             "interval": HEALTH_INTERVAL,
             "timeout": "5s",
             "retries": 3,

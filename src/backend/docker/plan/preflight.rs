@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use super::resources::{EGRESS_RESOURCES, GATE_RESOURCES, Resources, SUPERVISE_RESOURCES};
 use super::{AgentImage, PlanInput, PlannedRoute, RoutePlan, STANDARD_ENV};
-use crate::backend::layout::{AGENT_CONFIG_DIR, WORKDIR};
+use crate::contract::paths::{AGENT_CONFIG_DIR, WORKDIR};
 use crate::manifest::{Part, Provenance};
 use crate::provider::SessionSpec;
 use crate::state::LiveRoutes;
@@ -176,7 +176,7 @@ pub(super) fn preflight(
             format!(
                 "{} -> git-gate {} (objects and refs writable)",
                 gate.repo.common_dir.display(),
-                crate::gitgate::OPERATOR_MOUNT
+                crate::contract::paths::OPERATOR_MOUNT
             ),
         );
         row(
