@@ -100,7 +100,7 @@ impl UserError for LaunchError {
         match self {
             LaunchError::Backend(e) => e.hint(),
             LaunchError::Manifest(e) => e.hint(),
-            LaunchError::Plan(e) => Some(e.hint()),
+            LaunchError::Plan(e) => e.hint(),
             LaunchError::State(e) => e.hint(),
             LaunchError::Image(e) => e.hint(),
             LaunchError::Exec(e) => e.hint(),
@@ -139,8 +139,8 @@ impl UserError for LaunchError {
             LaunchError::Exec(e) => e.kind(),
             LaunchError::Engine(e) => e.kind(),
             LaunchError::BringUp(e) => e.kind(),
-            LaunchError::Plan(_)
-            | LaunchError::NotRunning(_)
+            LaunchError::Plan(e) => e.kind(),
+            LaunchError::NotRunning(_)
             | LaunchError::AlreadyRunning(_)
             | LaunchError::OwnDockerfile { .. }
             | LaunchError::BadColor(_)

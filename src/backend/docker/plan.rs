@@ -19,6 +19,7 @@ use crate::contract::command;
 use crate::contract::paths::{READY_FILE, SIDECAR_STATE_DIR};
 use crate::contract::services::{AGENT, MCP_PATH, MCP_PORT, PROXY_PORT, SUPERVISE, Sidecar};
 use crate::egress::config::{AuthConfig, EgressConfig, RoleConfig, RouteConfig};
+use crate::error::{ExitKind, UserError};
 use crate::manifest::{Agent, Bottle, ImageSource, Role, Route, Scheme};
 use crate::provider::{Provider, SessionSpec};
 use crate::state::{BottleDir, LiveRoutes};
@@ -163,9 +164,9 @@ pub enum PlanError {
     },
 }
 
-impl PlanError {
-    pub fn hint(&self) -> String {
-        match self {
+impl UserError for PlanError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
             PlanError::RoleTwice { .. } => "keep the role on one route".into(),
             PlanError::NoImage { .. } => "set 'image' or 'dockerfile' in one of them".into(),
             PlanError::ReservedEnv { .. } => {
@@ -177,6 +178,17 @@ impl PlanError {
             PlanError::TooManyCpus { engine, .. } => {
                 format!("set limits.cpus to {engine} or less in the bottle")
             }
+        })
+    }
+
+    /// Every plan error is the manifest's to fix.
+    fn kind(&self) -> ExitKind {
+        match self {
+            PlanError::RoleTwice { .. }
+            | PlanError::NoImage { .. }
+            | PlanError::ReservedEnv { .. }
+            | PlanError::UnknownCli { .. }
+            | PlanError::TooManyCpus { .. } => ExitKind::Usage,
         }
     }
 }

@@ -379,7 +379,10 @@ fn bottle_limits_override_the_defaults_within_the_engine() {
         err.to_string(),
         "bottles big: limits.cpus 3 is more than the docker engine's 1 CPUs"
     );
-    assert_eq!(err.hint(), "set limits.cpus to 1 or less in the bottle");
+    assert_eq!(
+        err.hint().as_deref(),
+        Some("set limits.cpus to 1 or less in the bottle")
+    );
 }
 
 #[test]
