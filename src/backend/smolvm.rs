@@ -40,7 +40,7 @@ use crate::backend::{ActiveBottle, Backend, BackendKind, CleanupPart, Unavailabl
 use crate::contract::paths::{AGENT_CONFIG_DIR, WORKDIR, agent_file, agent_files};
 use crate::contract::services::{EGRESS, GIT_GATE, SUPERVISE};
 use crate::egress::client_key::ClientKey;
-use crate::exec::{DOCKER, ExecError, Program, SMOLVM, Sink};
+use crate::exec::{ExecError, Program, SMOLVM, Sink};
 use crate::state::{Home, Metadata};
 
 pub struct Smolmachines;
@@ -358,11 +358,7 @@ fn sidecar_addresses(slug: &str, services: &[String]) -> Result<Vec<(String, Str
     let mut out = Vec::new();
     for service in services {
         let container = crate::contract::services::container(slug, service);
-        let format = format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}");
-        let got = DOCKER
-            .output(&mut DOCKER.command(["inspect", "--format", &format, &container]))
-            .map_err(|e| e.to_string())?;
-        let ip = String::from_utf8_lossy(&got.stdout).trim().to_owned();
+        let ip = enumerate::address_on(&container, &network).map_err(|e| e.to_string())?;
         if !bundle::is_ipv4(&ip) {
             return Err(format!("{container} has no address on {network} ({ip:?})"));
         }
@@ -395,9 +391,7 @@ fn image_archive(home: &Home, tag: &str, sink: &Sink) -> Result<PathBuf, BringUp
     })?;
     sink.line(&format!("bot-bottle: saving {tag} for smolvm"));
     let partial = dir.join(format!(".{file}.{}.partial", std::process::id()));
-    let mut cmd = DOCKER.command(["save", "--output"]);
-    cmd.arg(&partial).arg(tag);
-    let saved = DOCKER.output(&mut cmd).map(|_| ());
+    let saved = images::save(tag, &partial);
     if let Err(e) = saved {
         let _ = std::fs::remove_file(&partial);
         return Err(e.into());

@@ -10,7 +10,7 @@ use crate::backend::docker::images::{self, BASE_IMAGE};
 use crate::backend::docker::{compose, docker_available, engine, subnets};
 use crate::doctor::{self, Fact, Facts, PoolUse, Problem};
 use crate::error::UserError;
-use crate::exec::{DOCKER, ExecError, RUNSC, SMOLVM, TMUX};
+use crate::exec::{ExecError, RUNSC, SMOLVM, TMUX};
 use crate::state::Home;
 
 pub fn run() -> Result<ExitCode, Failure> {
@@ -71,10 +71,8 @@ fn subnet_problem(e: subnets::SubnetError) -> Problem {
 /// The engine's version: docker is there and its engine answers.
 fn engine_version() -> Fact<String> {
     docker_available().map_err(|u| Problem::new(u.reason, Some(u.fix)))?;
-    let out = DOCKER
-        .output(&mut DOCKER.command(["version", "--format", "{{.Server.Version}}"]))
-        .map_err(|e| Problem::new(format!("the engine does not answer: {e}"), e.hint()))?;
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    engine::server_version()
+        .map_err(|e| Problem::new(format!("the engine does not answer: {e}"), e.hint()))
 }
 
 fn tmux_version() -> Fact<String> {

@@ -98,6 +98,12 @@ pub fn runsc_registered() -> Result<bool, EngineError> {
 }
 
 /// What `facts_from_info` reads.
+/// The engine's version, as its server reports it.
+pub fn server_version() -> Result<String, ExecError> {
+    let out = DOCKER.output(&mut DOCKER.command(["version", "--format", "{{.Server.Version}}"]))?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
 fn info() -> Result<String, ExecError> {
     DOCKER.find()?;
     let out = DOCKER.output(&mut DOCKER.command([

@@ -176,6 +176,14 @@ pub fn active_bottles(
     bottles
 }
 
+/// `container`'s address on `network`, as the engine reports it (empty
+/// when it has none there).
+pub fn address_on(container: &str, network: &str) -> Result<String, ExecError> {
+    let format = format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}");
+    let got = DOCKER.output(&mut DOCKER.command(["inspect", "--format", &format, container]))?;
+    Ok(String::from_utf8_lossy(&got.stdout).trim().to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -117,6 +117,13 @@ pub fn exists(tag: &str) -> Result<bool, ExecError> {
 
 /// The id (`sha256:…`) of the image `reference` names on this engine;
 /// None when there is none. Never pulls.
+/// `tag` written to `path` as an image archive (`docker save`).
+pub fn save(tag: &str, path: &Path) -> Result<(), ExecError> {
+    let mut cmd = DOCKER.command(["save", "--output"]);
+    cmd.arg(path).arg(tag);
+    DOCKER.output(&mut cmd).map(|_| ())
+}
+
 pub fn image_id(reference: &str) -> Result<Option<String>, ExecError> {
     let mut cmd = DOCKER.command(["image", "inspect", "--format", "{{.Id}}", "--", reference]);
     match DOCKER.output(&mut cmd) {
