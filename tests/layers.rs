@@ -61,28 +61,11 @@ fn modules() -> Vec<String> {
 
 /// A module's own source files, test files left out.
 fn files_of(module: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
     let file = src().join(format!("{module}.rs"));
-    if file.is_file() {
-        out.push(file);
-    }
-    let mut dirs = vec![src().join(module)];
-    while let Some(dir) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                if path.file_name().is_some_and(|n| n != "tests") {
-                    dirs.push(path);
-                }
-            } else if path.extension().is_some_and(|e| e == "rs")
-                && path.file_name().is_some_and(|n| n != "tests.rs")
-            {
-                out.push(path);
-            }
-        }
+    let dir = src().join(module);
+    let mut out: Vec<PathBuf> = file.is_file().then_some(file).into_iter().collect();
+    if dir.is_dir() {
+        out.extend(sources_under(&dir));
     }
     out
 }
@@ -202,5 +185,58 @@ fn the_readme_pictures_these_layers() {
         expected,
         "README.md's layers picture (Architecture) differs from LAYERS in tests/layers.rs: \
          make them say the same, top layer first"
+    );
+}
+
+/// Every source file under `dir`, test files left out.
+fn sources_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n != "tests") {
+                    dirs.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && path.file_name().is_some_and(|n| n != "tests.rs")
+            {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn only_the_docker_backend_runs_docker() {
+    let docker_backend = src().join("backend").join("docker");
+    let mut found = Vec::new();
+    for file in sources_under(&src()) {
+        if file.starts_with(&docker_backend)
+            || file == src().join("backend/docker.rs")
+            || file == src().join("exec.rs")
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        for (n, line) in code.lines().enumerate() {
+            let line = line.split("//").next().unwrap_or("");
+            let names_docker = line
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .any(|word| word == "DOCKER");
+            if names_docker {
+                let shown = file.strip_prefix(src()).unwrap().display();
+                found.push(format!("src/{shown}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "only src/backend/docker* runs docker (exec::DOCKER); give these a docker backend \
+         function instead:\n{}",
+        found.join("\n")
     );
 }
