@@ -17,13 +17,15 @@ use crate::backend::bringup::SidecarImage;
 use crate::contract::paths::BINARY;
 use crate::dockerfile::images;
 use crate::error::{ExitKind, UserError};
-use crate::exec::{DEBOOTSTRAP, DOCKER, ExecError, Sink, TAR};
+use crate::exec::{DOCKER, ExecError, Sink};
 use crate::state::scratch::Scratch;
+
+mod base;
+pub use base::bootstrap;
 
 /// The image the embedded Dockerfiles start from; `image bootstrap` makes it.
 pub const BASE_IMAGE: &str = "debian:bookworm-slim";
 /// Packages the base gets, so the default bottle needs no network to build.
-const BASE_PACKAGES: &str = "ca-certificates,curl,git,openssh-client";
 const LABEL: &str = "dev.bot-bottle.image";
 /// On an agent image with a CLI: which, and where it came from.
 pub const CLI_LABEL: &str = "dev.bot-bottle.cli";
@@ -148,61 +150,7 @@ pub fn pin(id: &str) -> Result<String, ImageError> {
     Ok(tag)
 }
 
-/// Makes the base image from Debian packages when it is missing: debootstrap
-/// a minimal bookworm, then `docker import` it under `BASE_IMAGE`. Returns
-/// whether it had to.
-pub fn bootstrap(sink: &Sink) -> Result<bool, ImageError> {
-    if exists(BASE_IMAGE)? {
-        return Ok(false);
-    }
-    DEBOOTSTRAP.output(&mut DEBOOTSTRAP.command(["--version"]))?;
-    // SAFETY: geteuid cannot fail and touches no memory.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err(ImageError::NeedRoot);
-    }
-    let mirror = std::env::var("BOT_BOTTLE_DEBIAN_MIRROR")
-        .unwrap_or_else(|_| "http://deb.debian.org/debian".into());
-    let scratch = scratch("rootfs")?;
-    // A folder debootstrap makes (0755): tar records it as the image's `/`.
-    let root = scratch.path().join("rootfs");
-    let result = (|| {
-        sink.line(&format!(
-            "bot-bottle: debootstrap bookworm into {} ({mirror})",
-            root.display()
-        ));
-        let mut cmd = DEBOOTSTRAP.command([
-            "--variant=minbase",
-            &format!("--include={BASE_PACKAGES}"),
-            "bookworm",
-        ]);
-        cmd.arg(&root).arg(&mirror);
-        DEBOOTSTRAP.run_to(&mut cmd, sink)?;
-        for dir in ["var/lib/apt/lists", "var/cache/apt/archives"] {
-            clear_dir(&root.join(dir));
-        }
-        sink.line(&format!("bot-bottle: importing it as {BASE_IMAGE}"));
-        let mut tar = TAR.command(["--numeric-owner", "-C"]);
-        tar.arg(&root).args(["-c", "."]).stdout(Stdio::piped());
-        let mut tar = TAR.spawn(&mut tar)?;
-        let tar_out = tar
-            .stdout
-            .take()
-            .map(Stdio::from)
-            .unwrap_or_else(Stdio::null);
-        let mut import = import_command(BASE_IMAGE, "base", &["CMD [\"/bin/bash\"]"]);
-        import
-            .stdin(tar_out)
-            .stdout(sink.stdio().map_err(|e| ImageError::io(&root, e))?);
-        let status = DOCKER.status(&mut import)?;
-        let _ = tar.wait();
-        DOCKER.check(&import, status, "docker import failed")?;
-        Ok(())
-    })();
-    drop(scratch);
-    result.map(|()| true)
-}
-
-fn import_command(tag: &str, kind: &str, changes: &[&str]) -> std::process::Command {
+pub(super) fn import_command(tag: &str, kind: &str, changes: &[&str]) -> std::process::Command {
     let mut cmd = DOCKER.command(["import"]);
     for change in changes {
         cmd.args(["--change", change]);
@@ -212,22 +160,9 @@ fn import_command(tag: &str, kind: &str, changes: &[&str]) -> std::process::Comm
     cmd
 }
 
-fn clear_dir(dir: &Path) {
-    if let Ok(entries) = fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let _ = if path.is_dir() {
-                fs::remove_dir_all(&path)
-            } else {
-                fs::remove_file(&path)
-            };
-        }
-    }
-}
-
 /// A private folder of one use under the temporary folder (see
 /// `state::scratch`), removed when dropped.
-fn scratch(purpose: &str) -> Result<Scratch, ImageError> {
+pub(super) fn scratch(purpose: &str) -> Result<Scratch, ImageError> {
     Scratch::new(purpose).map_err(|e| ImageError::Io {
         path: std::env::temp_dir(),
         reason: e.to_string(),
