@@ -30,6 +30,12 @@ pub const DEBOOTSTRAP: Program = Program {
     install_hint: "install it: apt-get install debootstrap (scripts/setup does)",
 };
 
+pub const APT_GET: Program = Program {
+    name: "apt-get",
+    env: "BOT_BOTTLE_APT_GET",
+    install_hint: "run on a host with apt, or set BOT_BOTTLE_DEBIAN_MIRROR to a Debian mirror's URL",
+};
+
 pub const TMUX: Program = Program {
     name: "tmux",
     env: "BOT_BOTTLE_TMUX",

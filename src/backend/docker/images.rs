@@ -42,6 +42,8 @@ pub enum ImageError {
     GateBaseMissing(String),
     #[error("making the base image needs root (debootstrap does)")]
     NeedRoot,
+    #[error("none of this machine's apt sources serves Debian bookworm or trixie main")]
+    NoMirror,
     #[error("{binary} is linked dynamically: the sidecar image needs a static bot-bottle")]
     NotStatic { binary: PathBuf },
     #[error("{path}: {reason}")]
@@ -71,6 +73,9 @@ impl UserError for ImageError {
                 "it has git and openssh-client; or start without --cwd in a git repository".into(),
             ),
             ImageError::NeedRoot => Some("run it as root: sudo bot-bottle image bootstrap".into()),
+            ImageError::NoMirror => Some(
+                "add a Debian source to apt, or set BOT_BOTTLE_DEBIAN_MIRROR to a Debian mirror's URL".into(),
+            ),
             ImageError::NotStatic { .. } => Some(format!(
                 "build one with `{STATIC_BUILD}` and run target/x86_64-unknown-linux-gnu/release/bot-bottle (scripts/bot-bottle does), or point BOT_BOTTLE_SIDECAR_BIN at it"
             )),
@@ -93,6 +98,7 @@ impl UserError for ImageError {
             ImageError::BaseMissing(_)
             | ImageError::GateBaseMissing(_)
             | ImageError::NeedRoot
+            | ImageError::NoMirror
             | ImageError::NotStatic { .. }
             | ImageError::Io { .. }
             | ImageError::Unpinned { .. }

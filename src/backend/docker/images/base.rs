@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Stdio;
 
 use super::{BASE_IMAGE, ImageError, exists, import_command, scratch};
-use crate::exec::{DEBOOTSTRAP, DOCKER, Sink, TAR};
+use crate::exec::{APT_GET, DEBOOTSTRAP, DOCKER, Sink, TAR};
 
 /// What the base carries beyond minbase: what the git gate and an agent's
 /// tools need to reach the network and git.
@@ -24,8 +24,7 @@ pub fn bootstrap(sink: &Sink) -> Result<bool, ImageError> {
     if unsafe { libc::geteuid() } != 0 {
         return Err(ImageError::NeedRoot);
     }
-    let mirror = std::env::var("BOT_BOTTLE_DEBIAN_MIRROR")
-        .unwrap_or_else(|_| "http://deb.debian.org/debian".into());
+    let mirror = mirror()?;
     let scratch = scratch("rootfs")?;
     // A folder debootstrap makes (0755): tar records it as the image's `/`.
     let root = scratch.path().join("rootfs");
@@ -75,6 +74,63 @@ fn clear_dir(dir: &Path) {
             } else {
                 fs::remove_file(&path)
             };
+        }
+    }
+}
+
+/// Where debootstrap fetches from: `BOT_BOTTLE_DEBIAN_MIRROR`, else the
+/// machine's own apt source for Debian (its mirror, its proxy), never an
+/// address of ours.
+fn mirror() -> Result<String, ImageError> {
+    if let Some(set) = std::env::var("BOT_BOTTLE_DEBIAN_MIRROR")
+        .ok()
+        .filter(|m| !m.is_empty())
+    {
+        return Ok(set);
+    }
+    let out = APT_GET.output(&mut APT_GET.command([
+        "indextargets",
+        "--format",
+        "$(REPO_URI) $(RELEASE) $(TARGET_OF) $(COMPONENT)",
+    ]))?;
+    debian_mirror(&String::from_utf8_lossy(&out.stdout)).ok_or(ImageError::NoMirror)
+}
+
+/// The first source in `apt-get indextargets` lines ("URI RELEASE
+/// TARGET_OF COMPONENT") that serves Debian bookworm or trixie main
+/// packages.
+fn debian_mirror(indextargets: &str) -> Option<String> {
+    indextargets.lines().find_map(
+        |line| match line.split_whitespace().collect::<Vec<_>>()[..] {
+            [uri, "bookworm" | "trixie", "deb", "main"] => Some(uri.to_owned()),
+            _ => None,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::debian_mirror;
+
+    #[test]
+    fn the_mirror_is_the_machines_own_debian_source() {
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                "http://mirror.example/debian/ bookworm deb main\n",
+                Some("http://mirror.example/debian/"),
+            ),
+            (
+                "http://sec.example/debian-security/ bookworm-security deb main\n\
+                 http://mirror.example/debian/ trixie deb-src main\n\
+                 http://mirror.example/debian/ trixie deb contrib\n\
+                 http://mirror.example/debian/ trixie deb main\n",
+                Some("http://mirror.example/debian/"),
+            ),
+            ("http://archive.example/ubuntu/ noble deb main\n", None),
+            ("", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(debian_mirror(text).as_deref(), *want, "{text}");
         }
     }
 }
