@@ -60,7 +60,6 @@ pub mod server;
 mod upstream;
 
 /// The gate's environment, also by its old path (the hook tests set it).
-pub use crate::contract::gate::{AUDIT_VAR, OPERATOR_VAR, STATE_VAR};
 pub use decide::{Shown, decide, decide_in};
 pub use git::GateError;
 pub use hooks::{GateEnv, run_hook, run_hook_in};

@@ -10,6 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use bot_bottle::contract::gate;
 use bot_bottle::gitgate::repo::GateRepo;
 use bot_bottle::gitgate::{self, GateEnv};
 use serde_json::{Value, json};
@@ -147,9 +148,9 @@ impl Gate {
             .arg("push")
             .arg("origin")
             .args(args)
-            .env(gitgate::STATE_VAR, self.state())
-            .env(gitgate::OPERATOR_VAR, self.op_git())
-            .env(gitgate::AUDIT_VAR, self.audit())
+            .env(gate::STATE_VAR, self.state())
+            .env(gate::OPERATOR_VAR, self.op_git())
+            .env(gate::AUDIT_VAR, self.audit())
             .output()
             .unwrap();
         (
@@ -183,8 +184,8 @@ impl Gate {
             .arg(self.state())
             .args(["--id", id])
             .args(extra)
-            .env(gitgate::OPERATOR_VAR, self.op_git())
-            .env(gitgate::AUDIT_VAR, self.audit())
+            .env(gate::OPERATOR_VAR, self.op_git())
+            .env(gate::AUDIT_VAR, self.audit())
             .output()
             .unwrap()
     }
