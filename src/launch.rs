@@ -19,9 +19,9 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use crate::backend::bringup::{BringUpError, Prepared, SidecarImage};
-use crate::backend::docker::engine::{self, EngineError, EngineFacts};
+use crate::backend::docker::engine::{self, EngineError};
 use crate::backend::docker::images::{self, ImageError};
-use crate::backend::docker::plan::{self, GateInput, PlanError, PlanInput};
+use crate::plan::{self, EngineFacts, GateInput, PlanError, PlanInput};
 use crate::backend::files::FilesError;
 use crate::backend::{BackendError, BackendKind};
 use crate::dockerfile;
@@ -397,6 +397,7 @@ pub fn preflight_text(prepared: &Prepared) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contract::services::Sidecar;
     use crate::manifest::Sources;
 
     fn facts() -> HostFacts {
@@ -404,8 +405,8 @@ mod tests {
             env_set: BTreeSet::new(),
             user: (1000, 1000),
             engine: EngineFacts {
-                runtime: crate::backend::docker::plan::Runtime::Runc,
-                why: engine::RuntimeWhy::NotRegistered,
+                runtime: crate::plan::Runtime::Runc,
+                why: crate::plan::RuntimeWhy::NotRegistered,
                 cpus: 2,
             },
             sidecar_image: "bot-bottle-sidecar:test".into(),
@@ -510,7 +511,7 @@ mod tests {
         assert_eq!(gate.repo_top, proj);
         assert_eq!(gate.audit_log, home.audit_log(&p.slug));
         assert_eq!(p.plan.copy_cwd, None);
-        assert!(p.plan.compose["services"]["git-gate"].is_object());
+        assert!(p.plan.sidecar(Sidecar::GitGate).is_some());
         assert!(p.metadata.copy_cwd, "resume finds the repository again");
     }
 }

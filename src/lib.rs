@@ -18,6 +18,7 @@ pub mod launch;
 pub mod manifest;
 pub mod notify;
 pub mod picker;
+pub mod plan;
 pub mod proposal;
 pub mod provider;
 pub mod shutdown;

@@ -28,6 +28,8 @@ const LAYERS: &[&[&str]] = &[
     // The proposal protocol, which the sidecars and the host both speak.
     &["proposal"],
     &["gitgate", "notify", "tmux"],
+    // A bottle's plan, in no backend's words.
+    &["plan"],
     // What runs a bottle, then the one launch sequence over it.
     &["backend"],
     &["launch"],

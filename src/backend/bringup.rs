@@ -9,12 +9,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::docker::compose::ComposeError;
 use super::docker::images::ImageError;
-use super::docker::plan::DockerPlan;
 use super::docker::seal::SealError;
 use super::docker::subnets::SubnetError;
 use super::{Backend, BackendKind};
 use crate::error::{ExitKind, UserError};
+use crate::contract::command;
+use crate::contract::paths::READY_FILE;
+use crate::contract::services::{AGENT, Sidecar};
 use crate::exec::{ExecError, Sink};
+use crate::plan::BottlePlan;
 use crate::state::{Home, Metadata, StateError};
 
 /// Where bring-up and teardown report, and how they learn of Ctrl-C.
@@ -51,7 +54,7 @@ pub struct Prepared {
     pub backend: BackendKind,
     pub slug: String,
     pub metadata: Metadata,
-    pub plan: DockerPlan,
+    pub plan: BottlePlan,
 }
 
 impl Prepared {
@@ -59,6 +62,20 @@ impl Prepared {
     pub fn backend(&self) -> &'static dyn Backend {
         self.backend.backend()
     }
+}
+
+/// How to tell each service is ready, as a command run in its container
+/// that waits (up to 30 s) until it is.
+pub fn readiness() -> [(&'static str, Vec<String>); 3] {
+    let probe = |sidecar: Sidecar| (sidecar.name(), command::probe(sidecar.port(), Some(30)));
+    let ready = format!(
+        "i=0; until [ -e {READY_FILE} ]; do i=$((i+1)); [ $i -lt 600 ] || exit 1; sleep 0.05; done"
+    );
+    [
+        probe(Sidecar::Egress),
+        probe(Sidecar::Supervise),
+        (AGENT, vec!["sh".into(), "-c".into(), ready]),
+    ]
 }
 
 /// Why a backend's checks or its bring-up of a bottle failed.

@@ -3,11 +3,11 @@
 pub mod cleanup;
 pub mod cli_fetch;
 pub mod compose;
+pub mod compose_file;
 pub mod engine;
 pub mod enumerate;
 pub mod gate;
 pub mod images;
-pub mod plan;
 pub mod seal;
 pub mod session;
 pub mod subnets;
@@ -21,6 +21,8 @@ use crate::backend::sidecars::Sidecars;
 use crate::backend::{ActiveBottle, Backend, BackendKind, CleanupPart, Unavailable};
 use crate::exec::{DOCKER, ExecError, Program, Sink};
 use crate::state::Home;
+use crate::plan::Network;
+use compose_file::AgentPlace;
 use seal::Sealed;
 
 /// One compose project per bottle: the agent and its sidecars are
@@ -80,8 +82,11 @@ impl Backend for Docker {
     ) -> Result<(), BringUpError> {
         let slug = &prepared.slug;
         build_images(ctx, prepared, sidecar)?;
-        subnets::assign(ctx.home, &ctx.home.bottle(slug))?;
-        let compose_file = ctx.home.bottle(slug).compose_file();
+        let dir = ctx.home.bottle(slug);
+        subnets::assign(ctx.home, &dir, Network::ALL.len(), |nets| {
+            compose_file::render(&prepared.plan, AgentPlace::Container, nets)
+        })?;
+        let compose_file = dir.compose_file();
         bring_up(&Compose {
             ctx,
             slug,
@@ -282,7 +287,7 @@ pub fn build_images(
         images::ensure_gate_image(sidecar, ctx.sink)?;
         ctx.check()?;
     }
-    images::ensure_agent_image(&prepared.plan.agent_image, ctx.sink)?;
+    images::ensure_agent_image(&prepared.plan.agent.image, ctx.sink)?;
     ctx.check()
 }
 

@@ -1,54 +1,19 @@
 //! A bottle's files: what a plan says to write (`PlannedFile`), and
 //! writing them under `state/<slug>/`: metadata, the bottle's CA, each
-//! service's folder, and the compose file. A fresh bottle's folder is
+//! service's folder. (The backend writes its own documents, such as
+//! docker's compose file, when it brings the bottle up.) A fresh bottle's folder is
 //! removed again if any write fails, so nothing half-written stays.
 
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::docker::plan::DockerPlan;
+use crate::plan::{BottlePlan, FileContent, TokenSlot};
 use crate::contract::services::AGENT;
 use crate::egress::ca;
 use crate::state::{BottleDir, Home, Metadata, StateError, write_atomic};
-
-/// A file the plan writes under the bottle's state folder.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlannedFile {
-    /// Relative to the state folder; its first part is the service
-    /// whose folder it is in, when it has more than one.
-    pub path: PathBuf,
-    pub content: FileContent,
-    pub mode: u32,
-}
-
-/// What goes into a planned file, made when the files are written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FileContent {
-    Text(String),
-    /// A host file, copied.
-    Copy(PathBuf),
-    /// A host folder, copied with everything in it.
-    CopyDir(PathBuf),
-    /// Host files, one after the other (PEM bundles).
-    Concat(Vec<PathBuf>),
-    /// The route tokens, as JSON `{slot: value}`, each value read from the
-    /// host variable named, at write time.
-    Tokens(Vec<TokenSlot>),
-    /// The bottle's CA certificate, made when the files are written.
-    CaCert,
-    /// The bottle's CA private key.
-    CaKey,
-}
-
-/// A route token's slot, and the host variable its value is read from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenSlot {
-    pub slot: String,
-    pub host_env: String,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum FilesError {
@@ -60,7 +25,7 @@ pub enum FilesError {
 
 /// Writes everything the bottle's containers mount. The agent's folder is
 /// world-readable (its user is not the host's); the rest is the user's own.
-pub fn write_state(home: &Home, metadata: &Metadata, plan: &DockerPlan) -> Result<(), FilesError> {
+pub fn write_state(home: &Home, metadata: &Metadata, plan: &BottlePlan) -> Result<(), FilesError> {
     let root = home.state_root();
     make_dir(&root, 0o700)?;
     let dir = home.bottle(&plan.slug);
@@ -76,7 +41,7 @@ fn write_all(
     home: &Home,
     dir: &BottleDir,
     metadata: &Metadata,
-    plan: &DockerPlan,
+    plan: &BottlePlan,
 ) -> Result<(), FilesError> {
     make_dir(dir.root(), 0o700)?;
     home.write_metadata(&plan.slug, metadata)?;
@@ -128,8 +93,6 @@ fn write_all(
         // Mounted into the gate: a file, or docker would make a folder.
         touch(&gate.audit_log)?;
     }
-    let compose = serde_json::to_string_pretty(&plan.compose).unwrap_or_default();
-    write_atomic(&dir.compose_file(), compose.as_bytes(), 0o600)?;
     Ok(())
 }
 
@@ -214,13 +177,12 @@ fn io(path: &Path, e: std::io::Error) -> StateError {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeSet;
     use std::os::unix::fs::MetadataExt;
 
     use super::*;
-    use crate::backend::docker::engine::EngineFacts;
-    use crate::backend::docker::plan::{PlanInput, plan};
-    use crate::manifest::{Agent, Auth, Bottle, Egress, ImageSource, Origin, Route, Scheme, Skill};
+    use crate::manifest::{Auth, ImageSource, Route, Scheme, Skill};
+    use crate::plan::{GateInput, PlanInput, plan, testing};
     use crate::provider::{Provider, SessionSpec};
 
     #[test]
@@ -232,51 +194,22 @@ mod tests {
         let home = Home {
             root: dir.path().join("home"),
         };
-        let agent = Agent {
-            name: "dev".into(),
-            provider: Provider::Shell,
-            prompt: "hi".into(),
-            bottles: vec![],
-            skills: vec![Skill {
-                name: "review".into(),
-                dir: skill,
-            }],
-            startup_args: vec![],
-            description: None,
-            model: None,
-            color: None,
-            origin: Origin::Embedded,
-        };
-        let bottle = Bottle {
-            name: "b".into(),
-            image: Some(ImageSource::Image("debian".into())),
-            env: BTreeMap::new(),
-            egress: Egress::default(),
-            ssh: vec![],
-            limits: Default::default(),
-            git: Default::default(),
-            origin: Origin::Embedded,
-            provenance: Default::default(),
-        };
+        let mut agent = testing::agent(Provider::Shell);
+        agent.skills = vec![Skill {
+            name: "review".into(),
+            dir: skill,
+        }];
+        let mut bottle = testing::bottle();
+        bottle.image = Some(ImageSource::Image("debian".into()));
         let state_dir = home.bottle_dir("dev-aaaaa");
         let env = BTreeSet::new();
         let names = ["b".to_owned()];
         let plan = plan(&PlanInput {
             slug: "dev-aaaaa",
-            agent: &agent,
-            bottle: &bottle,
-            bottle_names: &names,
             state_dir: &state_dir,
-            engine: &EngineFacts::unknown(),
             sidecar_image: "s",
             host_user: (0, 0),
-            host_env_set: &env,
-            copy_cwd: None,
-            extra_args: &[],
-            context_digest: None,
-            live_routes: None,
-            git_gate: None,
-            base_images: &[],
+            ..testing::input(&agent, &bottle, &env, &names)
         })
         .unwrap();
         let meta = Metadata {
@@ -299,7 +232,6 @@ mod tests {
         assert_eq!(mode(&state.agent_dir()), 0o755);
         assert_eq!(mode(&state.egress_dir()), 0o700);
         assert_eq!(mode(&state.egress_ca_key()), 0o600);
-        assert_eq!(mode(&state.compose_file()), 0o600);
         assert_eq!(
             fs::read_to_string(state.agent_dir().join("skills/review/SKILL.md")).unwrap(),
             "# review"
@@ -314,7 +246,7 @@ mod tests {
     /// A bottle with a git gate, an ssh key, two upstream CAs and a route
     /// whose token is `$PATH` (set wherever tests run), planned; its state
     /// is not written yet.
-    fn gate_bottle(dir: &Path) -> (Home, DockerPlan, Metadata) {
+    fn gate_bottle(dir: &Path) -> (Home, BottlePlan, Metadata) {
         let home = Home {
             root: dir.join("home"),
         };
@@ -323,32 +255,14 @@ mod tests {
         let (ca1, ca2) = (dir.join("ca1.pem"), dir.join("ca2.pem"));
         fs::write(&ca1, "ONE").unwrap();
         fs::write(&ca2, "TWO\n").unwrap();
-        let agent = Agent {
-            name: "dev".into(),
-            provider: Provider::Shell,
-            prompt: String::new(),
-            bottles: vec![],
-            skills: vec![],
-            startup_args: vec![],
-            description: None,
-            model: None,
-            color: None,
-            origin: Origin::Embedded,
-        };
-        let mut bottle = Bottle {
-            name: "b".into(),
-            image: Some(ImageSource::Image("debian".into())),
-            env: BTreeMap::new(),
-            egress: Egress::default(),
-            ssh: vec![crate::manifest::SshEntry {
-                host: "h.test".into(),
-                identity_file: key,
-            }],
-            limits: Default::default(),
-            git: Default::default(),
-            origin: Origin::Embedded,
-            provenance: Default::default(),
-        };
+        let mut agent = testing::agent(Provider::Shell);
+        agent.prompt = String::new();
+        let mut bottle = testing::bottle();
+        bottle.image = Some(ImageSource::Image("debian".into()));
+        bottle.ssh = vec![crate::manifest::SshEntry {
+            host: "h.test".into(),
+            identity_file: key,
+        }];
         bottle.egress.trust_upstream_ca = vec![ca1, ca2];
         bottle.egress.routes.push(Route {
             host: "api.example.com".into(),
@@ -373,24 +287,16 @@ mod tests {
         let names = ["b".to_owned()];
         let plan = plan(&PlanInput {
             slug: "dev-ggggg",
-            agent: &agent,
-            bottle: &bottle,
-            bottle_names: &names,
             state_dir: &state_dir,
-            engine: &EngineFacts::unknown(),
             sidecar_image: "s",
             host_user: (0, 0),
-            host_env_set: &env,
             copy_cwd: Some(&repo.top),
-            extra_args: &[],
-            context_digest: None,
-            live_routes: None,
-            git_gate: Some(crate::backend::docker::plan::GateInput {
+            git_gate: Some(GateInput {
                 repo: &repo,
                 audit_log: &audit,
                 known_hosts: None,
             }),
-            base_images: &[],
+            ..testing::input(&agent, &bottle, &env, &names)
         })
         .unwrap();
         let meta = Metadata {
@@ -493,7 +399,7 @@ mod tests {
             }
         }
         assert!(left.is_empty(), "secrets left: {left:?}");
-        assert!(state.metadata().is_file() && state.compose_file().is_file());
+        assert!(state.metadata().is_file());
         assert!(state.egress_routes().is_file() && state.live_routes().is_file());
     }
 }

@@ -30,8 +30,8 @@ use std::path::{Path, PathBuf};
 
 use self::argv::As;
 use self::guest::{run_quiet, sh, smolvm_to};
-use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
-use crate::backend::docker::plan::readiness;
+use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage, readiness};
+use crate::backend::docker::compose_file::{self, AgentPlace};
 use crate::backend::docker::session;
 use crate::backend::docker::{self, compose, enumerate, images};
 use crate::backend::session::{Io, Snapshot, exit_code, snapshot_timeout};
@@ -41,6 +41,7 @@ use crate::contract::paths::{AGENT_CONFIG_DIR, WORKDIR, agent_file, agent_files}
 use crate::contract::services::{EGRESS, GIT_GATE, SUPERVISE};
 use crate::egress::client_key::ClientKey;
 use crate::exec::{ExecError, Program, SMOLVM, Sink};
+use crate::plan::Network;
 use crate::state::{Home, Metadata};
 
 pub struct Smolmachines;
@@ -115,20 +116,17 @@ impl Backend for Smolmachines {
         };
         docker::build_images(ctx, prepared, sidecar)?;
         let dir = ctx.home.bottle(slug);
-        let compose = docker::subnets::assign(ctx.home, &dir)?;
-        let bundle = bundle::compose(&compose);
-        let bundle_file = dir.smolvm_bundle();
-        crate::state::write_atomic(
-            &bundle_file,
-            serde_json::to_string_pretty(&bundle)
-                .unwrap_or_default()
-                .as_bytes(),
-            0o644,
-        )?;
-        let services = bundle::services(&bundle);
+        // The sidecars alone, serving the microVM through the host.
+        docker::subnets::assign(ctx.home, &dir, Network::ALL.len(), |nets| {
+            compose_file::render(&prepared.plan, AgentPlace::Elsewhere, nets)
+        })?;
+        let bundle_file = dir.compose_file();
+        let services: Vec<String> = (prepared.plan.sidecars.iter())
+            .map(|s| s.sidecar.name().to_owned())
+            .collect();
         // The bottle key, before the sidecars start: they require it.
         let key = ClientKey::generate();
-        let env = keyed::agent_env(&bundle::agent_env(&prepared.plan.compose), &key);
+        let env = keyed::agent_env(&prepared.plan.agent.env, &key);
         let agent_files = keyed::agent_files(&prepared.plan.files);
         let secret_files = keyed::write(&dir, &key, &services, &env.keyed, &agent_files)?;
         let probes = readiness()
@@ -152,7 +150,7 @@ impl Backend for Smolmachines {
         )?;
         let tar = {
             let _lock = docker::images_lock(ctx.home)?;
-            let vm_image = images::ensure_vm_image(&prepared.plan.agent_image.tag, ctx.sink)?;
+            let vm_image = images::ensure_vm_image(&prepared.plan.agent.image.tag, ctx.sink)?;
             image_archive(ctx.home, &vm_image, ctx.sink)?
         };
         ctx.check()?;

@@ -8,7 +8,7 @@ use crate::backend::bringup::BringUpError;
 use crate::backend::docker::compose::ComposeError;
 use crate::backend::docker::engine::EngineError;
 use crate::backend::docker::images::ImageError;
-use crate::backend::docker::plan::PlanError;
+use crate::plan::PlanError;
 use crate::backend::docker::seal::SealError;
 use crate::backend::docker::subnets::SubnetError;
 use crate::backend::files::FilesError;

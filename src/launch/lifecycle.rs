@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 use super::LaunchError;
 use crate::backend::Backend;
 use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
-use crate::backend::docker::plan::GatePlan;
+use crate::plan::GatePlan;
 use crate::backend::files;
 use crate::backend::session::{self, Io, Snapshot};
 use crate::contract::paths::WORKDIR;

@@ -6,8 +6,7 @@ use std::time::SystemTime;
 use super::{HostFacts, StartRequest};
 use crate::backend::BackendKind;
 use crate::backend::bringup::Prepared;
-use crate::backend::docker::engine::{EngineFacts, RuntimeWhy};
-use crate::backend::docker::plan::Runtime;
+use crate::plan::{EngineFacts, Runtime, RuntimeWhy};
 use crate::manifest::{self, Sources};
 use crate::state::Home;
 

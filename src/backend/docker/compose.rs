@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::plan::readiness;
+use crate::backend::bringup::readiness;
 use crate::contract::services::{AGENT, Sidecar, container, project};
 use crate::error::{ExitKind, UserError};
 use crate::exec::{DOCKER, ExecError, Sink};

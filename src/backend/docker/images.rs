@@ -11,7 +11,7 @@ use std::process::Stdio;
 use sha2::{Digest, Sha256};
 
 use super::cli_fetch;
-use super::plan::AgentImage;
+use crate::plan::{AgentImage, gate_image_tag};
 use crate::agent_cli::{self, CliSource, NPM_BUILD_ARG};
 use crate::backend::bringup::SidecarImage;
 use crate::contract::paths::BINARY;
@@ -394,15 +394,6 @@ fn hash_reader(hash: &mut Sha256, reader: &mut impl Read) -> std::io::Result<()>
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The git gate's image for a sidecar image: the base (git, ssh) and the
-/// same binary, so tagged by the same digest.
-pub fn gate_image_tag(sidecar_tag: &str) -> String {
-    let digest = sidecar_tag
-        .rsplit_once(':')
-        .map_or(sidecar_tag, |(_, digest)| digest);
-    format!("bot-bottle-git-gate:{digest}")
 }
 
 /// `BOT_BOTTLE_SIDECAR_BIN`, else this binary; it must be static.

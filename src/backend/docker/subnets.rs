@@ -7,13 +7,13 @@
 //!
 //! Choosing is pure (`choose`); `assign` takes a lock in the home folder,
 //! reads what the engine and the other bottles' compose files hold, and
-//! writes the choice into this bottle's compose file: the lock is held for
-//! that alone, never across a bring-up.
+//! writes this bottle's compose file, rendered with its choice: the lock
+//! is held for that alone, never across a bring-up.
 
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::error::{ExitKind, UserError};
 use crate::exec::{DOCKER, ExecError};
@@ -160,16 +160,6 @@ pub fn in_compose(doc: &Value) -> Vec<Net> {
         .collect()
 }
 
-/// Gives each of the document's networks one of `subnets`, in order.
-pub fn with_subnets(mut doc: Value, subnets: &[Net]) -> Value {
-    if let Some(nets) = doc["networks"].as_object_mut() {
-        for (net, subnet) in nets.values_mut().zip(subnets) {
-            net["ipam"] = json!({"config": [{"subnet": subnet.to_string()}]});
-        }
-    }
-    doc
-}
-
 /// Every subnet the engine's networks use, with two docker calls (asked
 /// again once when a network went away between them).
 fn engine_subnets() -> Result<Vec<Net>, ExecError> {
@@ -202,13 +192,18 @@ fn parse_subnets(text: &str) -> Vec<Net> {
     text.split_whitespace().filter_map(Net::parse).collect()
 }
 
-/// Chooses this bottle's subnets and writes them into its compose file,
-/// under a lock, so bottles starting at once never pick the same ones.
-/// The engine is asked before the lock is taken (bottles starting at once
-/// do not queue behind each other's docker calls); what other bottles chose
-/// since is in their compose files, read under the lock.
-/// Returns the document as written.
-pub fn assign(home: &Home, dir: &BottleDir) -> Result<Value, SubnetError> {
+/// Chooses this bottle's subnets (`wanted` of them) and writes the
+/// compose document `render` makes with them to `file`, under a lock, so
+/// bottles starting at once never pick the same ones. The engine is asked
+/// before the lock is taken (bottles starting at once do not queue behind
+/// each other's docker calls); what other bottles chose since is in their
+/// compose files, read under the lock. Returns the document as written.
+pub fn assign(
+    home: &Home,
+    dir: &BottleDir,
+    wanted: usize,
+    render: impl FnOnce(&[Net]) -> Value,
+) -> Result<Value, SubnetError> {
     let pool = pool(std::env::var(POOL_ENV).ok().as_deref())?;
     let mut used = engine_subnets()?;
     let lock = home.root.join("subnets.lock");
@@ -216,11 +211,9 @@ pub fn assign(home: &Home, dir: &BottleDir) -> Result<Value, SubnetError> {
         path: lock.display().to_string(),
         reason: e.to_string(),
     })?;
-    let path = dir.compose_file();
-    let doc: Value = read_json(&path)?;
-    let wanted = doc["networks"].as_object().map_or(0, |n| n.len());
     used.extend(chosen_in_state(home, Some(dir.root())));
-    let doc = with_subnets(doc, &choose(pool, &used, wanted)?);
+    let doc = render(&choose(pool, &used, wanted)?);
+    let path = dir.compose_file();
     let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     write_atomic(&path, text.as_bytes(), 0o600).map_err(|e| SubnetError::Io {
         path: path.display().to_string(),
@@ -339,16 +332,18 @@ mod tests {
 
     #[test]
     fn a_compose_document_gets_one_subnet_per_network() {
-        let doc = json!({"networks": {"internal": {"internal": true}, "outside": {}}});
-        let doc = with_subnets(doc, &[net("198.18.0.0/28"), net("198.18.0.16/28")]);
+        use crate::backend::docker::compose_file::{AgentPlace, render};
+        use crate::plan::testing::{agent, bottle, input};
+        let (agent, bottle) = (agent(crate::provider::Provider::Shell), bottle());
+        let (env, names) = (Default::default(), ["default".to_owned()]);
+        let plan = crate::plan::plan(&input(&agent, &bottle, &env, &names)).unwrap();
+        let nets = [net("198.18.0.0/28"), net("198.18.0.16/28")];
+        let doc = render(&plan, AgentPlace::Container, &nets);
         assert_eq!(
             doc["networks"]["internal"]["ipam"],
-            json!({"config": [{"subnet": "198.18.0.0/28"}]})
+            serde_json::json!({"config": [{"subnet": "198.18.0.0/28"}]})
         );
         assert_eq!(doc["networks"]["internal"]["internal"], true);
-        assert_eq!(
-            in_compose(&doc),
-            [net("198.18.0.0/28"), net("198.18.0.16/28")]
-        );
+        assert_eq!(in_compose(&doc), nets);
     }
 }

@@ -1,19 +1,16 @@
-//! What a smolmachines bottle is made of, from docker's plan (pure): the
-//! bundle (the sidecars' compose project, without the agent), the machine
-//! the agent runs in, and the script that readies it.
+//! What a smolmachines bottle is made of, from its plan (pure): the
+//! machine the agent runs in, and the script that readies it. (Its
+//! sidecars are docker's rendering of the plan without the agent:
+//! `compose_file::render` with `AgentPlace::Elsewhere`.)
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use super::argv::MachineSpec;
 use super::machine_name;
-use crate::backend::docker::plan::DockerPlan;
+use crate::plan::BottlePlan;
 use crate::backend::labels::{LABEL_AGENT, LABEL_SLUG};
-use crate::contract::command;
 use crate::contract::paths::{AGENT_CONFIG_DIR, AGENT_USER, WORKDIR, agent_files};
-use crate::contract::services::{AGENT, EGRESS, Sidecar};
-use crate::egress::resolver::DNS_PORT;
+use crate::contract::services::EGRESS;
 
 /// The network backend bot-bottle asks smolvm for: its egress policy
 /// (`--allow-cidr`) is enforced there, and the guest's DNS goes only to
@@ -24,7 +21,7 @@ pub const NET_BACKEND: &str = "virtio-net";
 pub struct MachineInput<'a> {
     pub slug: &'a str,
     pub agent: &'a str,
-    pub plan: &'a DockerPlan,
+    pub plan: &'a BottlePlan,
     /// The bottle's `agent/` state folder: mounted read-only.
     pub agent_dir: &'a Path,
     pub image_tar: &'a Path,
@@ -41,7 +38,7 @@ pub struct MachineInput<'a> {
 /// bottle key by file), its config folder, its limits, egress to the
 /// sidecars' addresses alone, and egress's resolver as its only DNS.
 pub fn machine_spec(input: &MachineInput) -> MachineSpec {
-    let limits = &input.plan.limits;
+    let limits = &input.plan.agent.limits;
     MachineSpec {
         name: machine_name(input.slug),
         labels: vec![
@@ -78,58 +75,6 @@ pub fn machine_spec(input: &MachineInput) -> MachineSpec {
     }
 }
 
-/// The sidecars' compose document: docker's plan without its agent. The
-/// internal network keeps the host's address on its bridge, since the
-/// machine reaches the sidecars through the host; so each sidecar serves
-/// only clients with the bottle key (`keyed`). Egress also answers the
-/// machine's DNS, for the sidecars' names alone (`egress::resolver`),
-/// which takes the one privileged port its network namespace allows.
-pub fn compose(plan: &Value) -> Value {
-    let mut doc = plan.clone();
-    if let Some(services) = doc["services"].as_object_mut() {
-        services.shift_remove(AGENT);
-        for (name, service) in services.iter_mut() {
-            let Some(argv) = service["command"].as_array_mut() else {
-                continue;
-            };
-            let Some(sidecar) = Sidecar::ALL.into_iter().find(|s| s.name() == name) else {
-                continue;
-            };
-            argv.extend(command::keyed(sidecar).into_iter().map(Value::from));
-            if sidecar == Sidecar::Egress {
-                service["sysctls"] = serde_json::json!({
-                    "net.ipv4.ip_unprivileged_port_start": DNS_PORT.to_string(),
-                });
-            }
-        }
-    }
-    if let Some(opts) = doc["networks"]["internal"]["driver_opts"].as_object_mut() {
-        opts.shift_remove("com.docker.network.bridge.inhibit_ipv4");
-    }
-    doc
-}
-
-/// The services of the bundle, in the compose document's order.
-pub fn services(bundle: &Value) -> Vec<String> {
-    bundle["services"]
-        .as_object()
-        .map(|s| s.keys().cloned().collect())
-        .unwrap_or_default()
-}
-
-/// The agent's environment as docker's plan gives it to the container
-/// (compose's `$$` back to `$`).
-pub fn agent_env(plan: &Value) -> Vec<(String, String)> {
-    plan["services"][AGENT]["environment"]
-        .as_object()
-        .map(|env| {
-            env.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").replace("$$", "$")))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Run as root in the machine once it is up: the sidecars by name (there
 /// is no docker DNS in a microVM), the bottle's CA as the system's, and a
 /// workdir the agent owns.
@@ -158,47 +103,38 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::backend::docker::engine::{EngineFacts, RuntimeWhy};
-    use crate::backend::docker::plan::{PlanInput, Runtime};
+    use crate::backend::docker::compose_file::{AgentPlace, render};
+    use crate::backend::docker::seal;
+    use crate::contract::command;
+    use crate::contract::services::Sidecar;
+    use crate::plan::{EngineFacts, PlanInput, Runtime, RuntimeWhy};
     use crate::state::Home;
     use serde_json::json;
 
-    fn plan() -> Value {
-        json!({
-            "name": "bot-bottle-dev-abcde",
-            "services": {
-                "agent": {"environment": {"HTTPS_PROXY": "http://egress:3128", "PS1": "$$ "}},
-                "egress": {"image": "s"},
-                "supervise": {"image": "s"},
-            },
-            "networks": {"internal": {"internal": true, "driver_opts": {
-                "com.docker.network.bridge.inhibit_ipv4": "true",
-                "com.docker.network.bridge.name": "bb-x",
-            }}},
-        })
-    }
-
     #[test]
     fn the_bundle_is_the_plan_without_its_agent() {
-        let mut p = plan();
-        p["services"]["egress"]["command"] = json!(["sidecar", "egress", "--state", "/state"]);
-        p["services"]["supervise"]["command"] =
-            json!(["sidecar", "supervise", "--state", "/state"]);
-        let b = compose(&p);
-        assert_eq!(services(&b), ["egress", "supervise"]);
+        let dir = tempfile::tempdir().unwrap();
+        let (_, plan) = shell_plan(dir.path(), "shell-abcde");
+        let b = render(&plan, AgentPlace::Elsewhere, &[]);
+        let services: Vec<&String> = b["services"].as_object().unwrap().keys().collect();
+        assert_eq!(services, ["egress", "supervise"]);
         // Each sidecar requires the bottle key; egress answers DNS too.
+        let serve = |sidecar, extra: &[&str]| {
+            let mut argv = command::serve(sidecar, "shell-abcde");
+            argv.extend(extra.iter().map(|s| s.to_string()));
+            json!(argv)
+        };
         assert_eq!(
             b["services"]["egress"]["command"],
-            json!([
-                "sidecar",
-                "egress",
-                "--state",
-                "/state",
-                "--client-key",
-                "/state/client-key",
-                "--dns-hosts",
-                "/state/dns-hosts.json"
-            ])
+            serve(
+                Sidecar::Egress,
+                &[
+                    "--client-key",
+                    "/state/client-key",
+                    "--dns-hosts",
+                    "/state/dns-hosts.json"
+                ]
+            )
         );
         assert_eq!(
             b["services"]["egress"]["sysctls"],
@@ -206,37 +142,34 @@ mod tests {
         );
         assert_eq!(
             b["services"]["supervise"]["command"],
-            json!([
-                "sidecar",
-                "supervise",
-                "--state",
-                "/state",
-                "--client-key",
-                "/state/client-key"
-            ])
+            serve(Sidecar::Supervise, &["--client-key", "/state/client-key"])
         );
         assert!(b["services"]["supervise"].get("sysctls").is_none());
         assert_eq!(
             b["networks"]["internal"]["driver_opts"],
-            json!({"com.docker.network.bridge.name": "bb-x"})
+            json!({"com.docker.network.bridge.name": seal::bridge_name("shell-abcde")})
         );
         assert_eq!(b["networks"]["internal"]["internal"], true);
     }
 
     #[test]
-    fn the_agents_env_is_unescaped() {
-        assert_eq!(
-            agent_env(&plan()),
-            [
-                ("HTTPS_PROXY".to_owned(), "http://egress:3128".to_owned()),
-                ("PS1".to_owned(), "$ ".to_owned()),
-            ]
+    fn the_agents_env_is_the_plans_not_compose_escaped() {
+        use crate::plan::testing::{agent, full_bottle, input};
+        let (agent, bottle) = (agent(crate::provider::Provider::Shell), full_bottle());
+        let (env, names) = (BTreeSet::new(), ["x".to_owned()]);
+        let plan = crate::plan::plan(&input(&agent, &bottle, &env, &names)).unwrap();
+        assert!(
+            plan.agent
+                .env
+                .contains(&("PRICE".to_owned(), "$5".to_owned()))
         );
+        let doc = render(&plan, AgentPlace::Container, &[]);
+        assert_eq!(doc["services"]["agent"]["environment"]["PRICE"], "$$5");
     }
 
     /// The embedded shell agent in the default bottle, planned for a home
     /// in `dir` as a launch plans it.
-    fn shell_plan(dir: &Path, slug: &str) -> (Home, DockerPlan) {
+    fn shell_plan(dir: &Path, slug: &str) -> (Home, BottlePlan) {
         let home = Home {
             root: dir.join("home"),
         };
@@ -253,7 +186,7 @@ mod tests {
             why: RuntimeWhy::NotRegistered,
             cpus: 2,
         };
-        let plan = crate::backend::docker::plan::plan(&PlanInput {
+        let plan = crate::plan::plan(&PlanInput {
             slug,
             agent: manifest.agent("shell").unwrap(),
             bottle: &bottle,

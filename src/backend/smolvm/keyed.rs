@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::backend::files::{FileContent, PlannedFile};
+use crate::plan::{FileContent, PlannedFile};
 use crate::contract::paths::agent_files;
 use crate::contract::services::{EGRESS, GATE_PORT, GIT_GATE as GATE};
 use crate::egress::client_key::{ClientKey, KEY_ENV, KEY_USER};

@@ -1,121 +1,17 @@
-use std::collections::BTreeMap;
-
+use super::testing::*;
 use super::*;
+use crate::backend::docker::compose_file::{AgentPlace, INHIBIT_IPV4, render};
 use crate::backend::labels::{LABEL_AGENT, LABEL_ROLE, LABEL_SLUG};
 use crate::gitgate::operator::OperatorRepo;
-use crate::manifest::{Auth, Dockerfile, Egress, GitRemote, Limits, Origin, Skill, SshEntry};
+use crate::manifest::{Auth, Dockerfile, GitRemote, Limits, Origin, Skill};
 use serde_json::json;
 
+/// The plan as docker's compose document, before any subnet is chosen.
+fn compose(plan: &BottlePlan) -> Value {
+    render(plan, AgentPlace::Container, &[])
+}
+
 mod gate;
-
-fn agent(provider: Provider) -> Agent {
-    Agent {
-        name: "dev".into(),
-        provider,
-        prompt: "Be careful.".into(),
-        bottles: vec![],
-        skills: vec![],
-        startup_args: vec![],
-        description: Some("a test agent".into()),
-        model: None,
-        color: None,
-        origin: Origin::Embedded,
-    }
-}
-
-fn bottle() -> Bottle {
-    Bottle {
-        name: "default".into(),
-        image: Some(ImageSource::Dockerfile(Dockerfile {
-            shown_as: "<embedded defaults>/Dockerfile".into(),
-            contents: "FROM debian:bookworm-slim\n".into(),
-            context: None,
-            from_agent: false,
-        })),
-        env: BTreeMap::new(),
-        egress: Egress::default(),
-        ssh: vec![],
-        limits: Limits::default(),
-        git: Default::default(),
-        origin: Origin::Embedded,
-        provenance: Default::default(),
-    }
-}
-
-const ENGINE: EngineFacts = EngineFacts {
-    runtime: Runtime::Runc,
-    why: super::super::engine::RuntimeWhy::NotRegistered,
-    cpus: 4,
-};
-const ENGINE_RUNSC: EngineFacts = EngineFacts {
-    runtime: Runtime::Runsc,
-    why: super::super::engine::RuntimeWhy::Registered,
-    cpus: 4,
-};
-
-fn input<'a>(
-    agent: &'a Agent,
-    bottle: &'a Bottle,
-    env: &'a BTreeSet<String>,
-    names: &'a [String],
-) -> PlanInput<'a> {
-    PlanInput {
-        slug: "dev-abcde",
-        agent,
-        bottle,
-        bottle_names: names,
-        state_dir: Path::new("/home/u/.bot-bottle/state/dev-abcde"),
-        engine: &ENGINE,
-        sidecar_image: "bot-bottle-sidecar:test",
-        host_user: (1000, 1000),
-        host_env_set: env,
-        copy_cwd: None,
-        extra_args: &[],
-        context_digest: None,
-        live_routes: None,
-        git_gate: None,
-        base_images: &[],
-    }
-}
-
-fn full_bottle() -> Bottle {
-    let mut b = bottle();
-    b.env.insert("PRICE".into(), "$5".into());
-    b.env.insert("EDITOR".into(), "vi".into());
-    b.egress.routes = vec![
-        Route {
-            host: "api.anthropic.com".into(),
-            path_allowlist: vec![],
-            auth: Some(Auth {
-                scheme: None,
-                token_env: vec!["ANTHROPIC_API_KEY".into(), "CLAUDE_CODE_OAUTH_TOKEN".into()],
-            }),
-            role: Some(Role::AnthropicBaseUrl),
-            block_server_tools: Some(true),
-            ..Route::default()
-        },
-        Route {
-            host: "api.github.com".into(),
-            path_allowlist: vec!["/repos/".into()],
-            auth: Some(Auth {
-                scheme: Some(Scheme::Bearer),
-                token_env: vec!["GH_TOKEN".into()],
-            }),
-            ..Route::default()
-        },
-        Route {
-            host: "pypi.org".into(),
-            allow_private_addresses: Some(true),
-            ..Route::default()
-        },
-    ];
-    b.egress.trust_upstream_ca = vec!["/etc/corp-ca.pem".into()];
-    b.ssh = vec![SshEntry {
-        host: "github.com".into(),
-        identity_file: "/home/u/.ssh/id_ed25519".into(),
-    }];
-    b
-}
 
 #[test]
 fn shell_in_default_bottle() {
@@ -125,7 +21,7 @@ fn shell_in_default_bottle() {
     let names = vec!["default".to_owned()];
     let plan = plan(&input(&agent, &bottle, &env, &names)).unwrap();
     insta::assert_snapshot!("shell_preflight", plan.preflight.render());
-    insta::assert_json_snapshot!("shell_compose", plan.compose);
+    insta::assert_json_snapshot!("shell_compose", compose(&plan));
 }
 
 #[test]
@@ -146,7 +42,7 @@ fn claude_with_routes_tokens_ssh_and_skills() {
     inp.extra_args = &extra;
     let plan = plan(&inp).unwrap();
     insta::assert_snapshot!("claude_preflight", plan.preflight.render());
-    insta::assert_json_snapshot!("claude_compose", plan.compose);
+    insta::assert_json_snapshot!("claude_compose", compose(&plan));
     let listing: Vec<String> = plan
         .files
         .iter()
@@ -209,7 +105,7 @@ fn codex_gets_its_base_url_a_placeholder_key_and_a_trusted_workdir() {
         "{}",
         text("agent/start.sh")
     );
-    let agent_env = &plan.compose["services"]["agent"]["environment"];
+    let agent_env = &compose(&plan)["services"]["agent"]["environment"];
     assert_eq!(agent_env["OPENAI_BASE_URL"], "http://egress:4002/v1");
 }
 
@@ -220,7 +116,7 @@ fn no_secret_or_token_value_reaches_the_plan() {
     let env: BTreeSet<String> = ["ANTHROPIC_API_KEY".to_owned(), "GH_TOKEN".to_owned()].into();
     let names = vec!["claude".to_owned()];
     let plan = plan(&input(&agent, &bottle, &env, &names)).unwrap();
-    let agent_env = &plan.compose["services"]["agent"]["environment"];
+    let agent_env = &compose(&plan)["services"]["agent"]["environment"];
     assert_eq!(
         agent_env["ANTHROPIC_API_KEY"],
         "bot-bottle-placeholder-anthropic-api-key"
@@ -269,7 +165,8 @@ fn every_container_and_network_is_labelled_and_only_egress_goes_out() {
     let bottle = bottle();
     let env = BTreeSet::new();
     let names = vec!["default".to_owned()];
-    let compose = plan(&input(&agent, &bottle, &env, &names)).unwrap().compose;
+    let p = plan(&input(&agent, &bottle, &env, &names)).unwrap();
+    let compose = compose(&p);
     for section in ["services", "networks"] {
         for (name, item) in compose[section].as_object().unwrap() {
             assert_eq!(item["labels"][LABEL_SLUG], "dev-abcde", "{section}.{name}");
@@ -306,7 +203,8 @@ fn dollars_are_escaped_for_compose() {
     let bottle = full_bottle();
     let env = BTreeSet::new();
     let names = vec!["x".to_owned()];
-    let compose = plan(&input(&agent, &bottle, &env, &names)).unwrap().compose;
+    let p = plan(&input(&agent, &bottle, &env, &names)).unwrap();
+    let compose = compose(&p);
     assert_eq!(compose["services"]["agent"]["environment"]["PRICE"], "$$5");
 }
 
@@ -335,7 +233,7 @@ fn bottle_limits_override_the_defaults_within_the_engine() {
     let one_cpu = EngineFacts { cpus: 1, ..ENGINE };
     let mut inp = input(&agent, &bottle, &env, &names);
     inp.engine = &one_cpu;
-    let agent_service = |p: DockerPlan| p.compose["services"]["agent"].clone();
+    let agent_service = |p: BottlePlan| compose(&p)["services"]["agent"].clone();
     let defaults = agent_service(plan(&inp).unwrap());
     assert_eq!(
         (
@@ -393,7 +291,7 @@ fn a_resumed_bottle_keeps_the_routes_it_lived_with() {
     let names = vec!["x".to_owned()];
     let fresh = plan(&input(&agent, &bottle, &env, &names)).unwrap();
     let rel = BottleDir::relative();
-    let written = |p: &DockerPlan, path: PathBuf| {
+    let written = |p: &BottlePlan, path: PathBuf| {
         p.files
             .iter()
             .find(|f| f.path == path)
@@ -535,7 +433,7 @@ fn a_capability_block_may_read_the_bottles_own_images_and_the_listed_ones() {
         let rel = BottleDir::relative();
         let allowed = file(rel.base_images());
         assert_eq!(allowed, file(rel.supervise_base_images()));
-        let mut own = vec![plan.agent_image.tag.clone()];
+        let mut own = vec![plan.agent.image.tag.clone()];
         own.extend(reads.iter().map(|s| s.to_string()));
         assert_eq!(
             allowed,
@@ -544,7 +442,7 @@ fn a_capability_block_may_read_the_bottles_own_images_and_the_listed_ones() {
                 listed: listed.clone()
             }
         );
-        let build = plan.agent_image.build.as_ref();
+        let build = plan.agent.image.build.as_ref();
         assert_eq!(
             build.is_some_and(|b| b.pinned),
             build.is_some_and(|b| !b.network),

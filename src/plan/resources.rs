@@ -1,10 +1,7 @@
-//! What each container of a bottle may use: memory, processes, CPUs, and
-//! the log the engine keeps of it. Pure.
+//! What each container of a bottle may use: memory, processes, CPUs.
+//! Pure.
 
-use serde_json::{Value, json};
-
-use super::{PlanError, PlanInput, Runtime};
-use crate::backend::docker::engine::EngineFacts;
+use super::{EngineFacts, PlanError, PlanInput, Runtime};
 use crate::manifest::Limits;
 
 /// What a container may use.
@@ -47,9 +44,6 @@ pub const SUPERVISE_RESOURCES: Resources = Resources {
 /// limit, in processes, is given to the engine in host tasks.
 pub const GVISOR_TASKS_PER_PROCESS: u32 = 8;
 
-/// Each container's log, kept by the engine, in two files of this size.
-const LOG_MAX_SIZE: &str = "1m";
-
 /// The agent's resources: the bottle's limits over the defaults.
 pub(super) fn agent_limits(input: &PlanInput) -> Result<Resources, PlanError> {
     let Limits { memory, pids, cpus } = &input.bottle.limits;
@@ -76,28 +70,6 @@ impl Resources {
         Resources {
             cpus: self.cpus.min(f64::from(engine.cpus)),
             ..self
-        }
-    }
-
-    pub(super) fn apply(&self, service: &mut Value) {
-        let memory = format_bytes(self.memory);
-        service["mem_limit"] = json!(memory);
-        service["memswap_limit"] = json!(memory);
-        service["pids_limit"] = json!(self.pids);
-        service["cpus"] = json!(self.cpus);
-        // What a container prints is kept by the engine, on the host's
-        // disk: bounded, whatever the engine's default.
-        service["logging"] = json!({
-            "driver": "json-file",
-            "options": {"max-size": LOG_MAX_SIZE, "max-file": "2"},
-        });
-    }
-
-    /// As `apply`, for the agent's container under `runtime`.
-    pub(super) fn apply_agent(&self, service: &mut Value, runtime: Runtime) {
-        self.apply(service);
-        if runtime == Runtime::Runsc {
-            service["pids_limit"] = json!(self.pids.saturating_mul(GVISOR_TASKS_PER_PROCESS));
         }
     }
 

@@ -1,19 +1,17 @@
 //! The git gate of a bottle, when `--cwd` is in a git repository: its
-//! compose service, its files (`git-gate/…` and the supervise sidecar's
+//! sidecar, its files (`git-gate/…` and the supervise sidecar's
 //! copy of the policy), its preflight rows and the agent's prompt
 //! paragraph. Pure.
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
-
-use super::compose_file::labels;
 use super::resources::GATE_RESOURCES;
-use super::{FileContent, HEALTH_INTERVAL, PlanInput, TokenSlot, pretty, token_slots};
-use crate::backend::docker::images::gate_image_tag;
+use super::{
+    FileContent, Mount, Network, PlanInput, SidecarSpec, TokenSlot, pretty, token_slots,
+};
 use crate::contract::command;
 use crate::contract::paths::{AUDIT_MOUNT, OPERATOR_MOUNT, SIDECAR_STATE_DIR, WORKDIR};
-use crate::contract::services::{self as names, GIT_GATE, Sidecar};
+use crate::contract::services::Sidecar;
 use crate::gitgate::operator::OperatorRepo;
 use crate::gitgate::{self, Allow, DEFAULT_MAX_PUSH, GateConfig, RemoteAuth, RemoteConfig};
 use crate::manifest::{DEFAULT_PROTECTED, ImageSource, Scheme};
@@ -214,51 +212,55 @@ pub(super) fn add_files(
     );
 }
 
-/// The `git-gate` compose service.
-pub(super) fn service(input: &PlanInput, gate: &GateInput) -> Value {
-    let bind = |source: &Path, target: &str, read_only: bool| {
-        json!({
-            "type": "bind",
-            "source": source.display().to_string(),
-            "target": target,
-            "read_only": read_only,
-        })
+/// The git gate's sidecar: the gate image, its state folder, the
+/// operator's repository (read-only, but for the objects and refs it
+/// lands pushes in) and the bottle's audit log; outside only when it
+/// forwards to remotes.
+pub(super) fn sidecar(input: &PlanInput, gate: &GateInput) -> SidecarSpec {
+    let mount = |source: PathBuf, target: String, read_only: bool| Mount {
+        source,
+        target,
+        read_only,
     };
     let common = &gate.repo.common_dir;
-    let mut networks = vec!["internal"];
+    let mut networks = vec![Network::Internal];
     if !input.bottle.git.remotes.is_empty() {
-        networks.push("outside");
+        networks.push(Network::Outside);
     }
-    let mut service = json!({
-        "image": gate_image_tag(input.sidecar_image),
-        "container_name": names::container(input.slug, GIT_GATE),
-        "pull_policy": "never",
-        "command": command::serve(Sidecar::GitGate, input.slug),
-        "user": format!("{}:{}", input.host_user.0, input.host_user.1),
-        "read_only": true,
-        "tmpfs": ["/tmp"],
-        "environment": {"HOME": "/tmp"},
-        "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges:true"],
-        "networks": networks,
-        // Long syntax: a path may hold ':'.
-        "volumes": [
-            bind(&BottleDir::new(input.state_dir.to_path_buf()).gate_dir(), SIDECAR_STATE_DIR, false),
-            bind(common, OPERATOR_MOUNT, true),
-            bind(&common.join("objects"), &format!("{OPERATOR_MOUNT}/objects"), false),
-            bind(&common.join("refs"), &format!("{OPERATOR_MOUNT}/refs"), false),
-            bind(gate.audit_log, AUDIT_MOUNT, false),
+    SidecarSpec {
+        sidecar: Sidecar::GitGate,
+        image: gate_image_tag(input.sidecar_image),
+        command: command::serve(Sidecar::GitGate, input.slug),
+        user: input.host_user,
+        networks,
+        mounts: vec![
+            mount(
+                BottleDir::new(input.state_dir.to_path_buf()).gate_dir(),
+                SIDECAR_STATE_DIR.into(),
+                false,
+            ),
+            mount(common.clone(), OPERATOR_MOUNT.into(), true),
+            mount(
+                common.join("objects"),
+                format!("{OPERATOR_MOUNT}/objects"),
+                false,
+            ),
+            mount(common.join("refs"), format!("{OPERATOR_MOUNT}/refs"), false),
+            mount(gate.audit_log.to_path_buf(), AUDIT_MOUNT.into(), false),
         ],
-        "labels": labels(input, GIT_GATE),
-        "healthcheck": {
-            "test": ([vec!["CMD".to_owned()], command::probe(Sidecar::GitGate.port(), None)].concat()),
-            "interval": HEALTH_INTERVAL,
-            "timeout": "5s",
-            "retries": 3,
-        },
-    });
-    GATE_RESOURCES.within(input.engine).apply(&mut service);
-    service
+        env: vec![("HOME".into(), "/tmp".into())],
+        tmpfs: vec!["/tmp".into()],
+        resources: GATE_RESOURCES.within(input.engine),
+    }
+}
+
+/// The git gate's image for a sidecar image: the base (git, ssh) and the
+/// same binary, so tagged by the same digest.
+pub fn gate_image_tag(sidecar_tag: &str) -> String {
+    let digest = sidecar_tag
+        .rsplit_once(':')
+        .map_or(sidecar_tag, |(_, digest)| digest);
+    format!("bot-bottle-git-gate:{digest}")
 }
 
 /// The paragraph the agent's prompt gets.

@@ -1,5 +1,11 @@
-//! The docker launch plan, as pure data: the compose document, the image to
-//! build, the files to write under `state/<slug>/`, and the preflight.
+//! A bottle's plan, as pure data and in no backend's words: the agent
+//! (image, environment, limits, mounts, user, workdir, command), the
+//! sidecars (each a typed spec), the files to write under `state/<slug>/`,
+//! the session, the git gate and the preflight. Backends render it: docker
+//! as a compose document (`backend::docker::compose_file`), smolmachines
+//! as a compose document of the sidecars and a microVM for the agent.
+//! What is decided at bring-up (subnets, addresses) is an input of the
+//! renderer, never written into the plan.
 //!
 //! The agent is on the `internal` network only; `egress` also joins
 //! `outside`. No secret value appears here: tokens are named by the host
@@ -12,12 +18,12 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use self::agent_env::{STANDARD_ENV, agent_env, check_env};
-use super::engine::EngineFacts;
 use crate::agent_cli::{self, CliPin, UnknownCli};
-use crate::backend::files::{FileContent, PlannedFile, TokenSlot};
 use crate::contract::command;
-use crate::contract::paths::{READY_FILE, SIDECAR_STATE_DIR};
-use crate::contract::services::{AGENT, MCP_PATH, MCP_PORT, PROXY_PORT, SUPERVISE, Sidecar};
+use crate::contract::paths::{
+    AGENT_CONFIG_DIR, AGENT_USER, SIDECAR_STATE_DIR, WORKDIR, agent_file,
+};
+use crate::contract::services::{MCP_PATH, MCP_PORT, PROXY_PORT, SUPERVISE, Sidecar};
 use crate::egress::config::{AuthConfig, EgressConfig, RoleConfig, RouteConfig};
 use crate::error::{ExitKind, UserError};
 use crate::manifest::{Agent, Bottle, ImageSource, Role, Route, Scheme};
@@ -26,44 +32,22 @@ use crate::state::{BottleDir, LiveRoutes};
 
 mod agent_env;
 mod agent_files;
-mod compose_file;
+mod files;
 mod git_gate;
 mod preflight;
 pub mod resources;
+mod runtime;
+#[cfg(test)]
+pub(crate) mod testing;
 
-pub use git_gate::{GateInput, GatePlan};
+pub use files::{FileContent, PlannedFile, TokenSlot};
+pub use git_gate::{GateInput, GatePlan, gate_image_tag};
 pub use preflight::Preflight;
 pub use resources::{
     AGENT_RESOURCES, EGRESS_RESOURCES, GATE_RESOURCES, GVISOR_TASKS_PER_PROCESS, Resources,
     SUPERVISE_RESOURCES, format_bytes,
 };
-
-/// The internal network's bridge gets no IPv4 address on the host, so the
-/// host answers nothing on it; its containers still reach each other.
-const INHIBIT_IPV4: &str = "com.docker.network.bridge.inhibit_ipv4";
-
-/// How often docker checks a running service's health. Each check is an
-/// exec, which costs CPU, so it is rare; a bring-up does not wait for it
-/// but probes readiness itself (see `readiness`), which is what Engine 25's
-/// `start_interval` would give.
-const HEALTH_INTERVAL: &str = "30s";
-
-/// The container runtime of the agent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Runtime {
-    Runc,
-    /// gVisor, when the engine has it registered.
-    Runsc,
-}
-
-impl Runtime {
-    pub fn name(self) -> &'static str {
-        match self {
-            Runtime::Runc => "runc",
-            Runtime::Runsc => "runsc",
-        }
-    }
-}
+pub use runtime::{EngineFacts, Runtime, RuntimeWhy};
 
 /// Everything a plan is made from.
 #[derive(Debug, Clone)]
@@ -99,15 +83,13 @@ pub struct PlanInput<'a> {
     pub base_images: &'a [String],
 }
 
+/// A bottle's plan: everything a backend needs to bring it up.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DockerPlan {
+pub struct BottlePlan {
     pub slug: String,
-    /// `bot-bottle-<slug>`.
-    pub project: String,
-    pub compose: Value,
-    pub agent_image: AgentImage,
-    /// The agent's memory, processes and CPUs.
-    pub limits: resources::Resources,
+    pub agent: AgentSpec,
+    /// egress and supervise, then the git gate when there is one.
+    pub sidecars: Vec<SidecarSpec>,
     /// Relative to the state folder, in the order they are written.
     pub files: Vec<PlannedFile>,
     pub provider: Provider,
@@ -117,6 +99,77 @@ pub struct DockerPlan {
     /// The git gate, when `--cwd` is in a git repository.
     pub git_gate: Option<GatePlan>,
     pub preflight: Preflight,
+}
+
+impl BottlePlan {
+    /// The sidecar's spec, when the bottle has that sidecar.
+    pub fn sidecar(&self, which: Sidecar) -> Option<&SidecarSpec> {
+        self.sidecars.iter().find(|s| s.sidecar == which)
+    }
+}
+
+/// The agent: what it runs, as whom, with what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentSpec {
+    /// The manifest's name of the agent.
+    pub name: String,
+    pub image: AgentImage,
+    pub hostname: String,
+    pub user: &'static str,
+    pub workdir: &'static str,
+    pub command: Vec<String>,
+    /// In order; names and values are never secret.
+    pub env: Vec<(String, String)>,
+    /// The agent's memory, processes and CPUs.
+    pub limits: Resources,
+    pub runtime: Runtime,
+    pub mounts: Vec<Mount>,
+}
+
+/// A sidecar: the bot-bottle binary serving one role.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SidecarSpec {
+    pub sidecar: Sidecar,
+    pub image: String,
+    pub command: Vec<String>,
+    /// The host user's uid and gid: the files it writes in its state
+    /// folder belong to the user.
+    pub user: (u32, u32),
+    pub networks: Vec<Network>,
+    pub mounts: Vec<Mount>,
+    pub env: Vec<(String, String)>,
+    /// Writable scratch folders in memory (its root is read-only).
+    pub tmpfs: Vec<String>,
+    pub resources: Resources,
+}
+
+/// The networks of a bottle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    /// The agent's only network: no route out, no address of the host.
+    Internal,
+    /// Where egress (and a gate with remotes) reach upstream.
+    Outside,
+}
+
+impl Network {
+    /// Both, in the order a backend makes them.
+    pub const ALL: [Network; 2] = [Network::Internal, Network::Outside];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Network::Internal => "internal",
+            Network::Outside => "outside",
+        }
+    }
+}
+
+/// A host path seen at `target` inside a container or machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub source: PathBuf,
+    pub target: String,
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,24 +246,9 @@ impl UserError for PlanError {
     }
 }
 
-/// How to tell each service is ready, as a command run in its container
-/// that waits (up to 30 s) until it is.
-pub fn readiness() -> [(&'static str, Vec<String>); 3] {
-    let probe = |sidecar: Sidecar| (sidecar.name(), command::probe(sidecar.port(), Some(30)));
-    let ready = format!(
-        "i=0; until [ -e {READY_FILE} ]; do i=$((i+1)); [ $i -lt 600 ] || exit 1; sleep 0.05; done"
-    );
-    [
-        probe(Sidecar::Egress),
-        probe(Sidecar::Supervise),
-        (AGENT, vec!["sh".into(), "-c".into(), ready]),
-    ]
-}
-
 /// Builds the plan. Pure: reads no file and no variable.
-pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
+pub fn plan(input: &PlanInput) -> Result<BottlePlan, PlanError> {
     let provider = input.agent.provider;
-    let project = crate::contract::services::project(input.slug);
     let Some(image) = &input.bottle.image else {
         return Err(PlanError::NoImage {
             bottles: input.bottle_names.join(" + "),
@@ -265,15 +303,46 @@ pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
         &env,
         session.prompt.as_deref(),
     );
-    let compose = compose_file::compose(input, &agent_image.tag, &env, &limits);
     let preflight =
         preflight::preflight(input, &agent_image, &routes, &live, &env, &session, &limits);
-    Ok(DockerPlan {
-        slug: input.slug.to_owned(),
-        project,
-        compose,
-        agent_image,
+    let dir = BottleDir::new(input.state_dir.to_path_buf());
+    let agent = AgentSpec {
+        name: input.agent.name.clone(),
+        image: agent_image,
+        hostname: input.slug.to_owned(),
+        user: AGENT_USER,
+        workdir: WORKDIR,
+        command: vec!["sh".into(), agent_file(crate::contract::paths::agent_files::START_SCRIPT)],
+        env,
         limits,
+        runtime: input.engine.runtime,
+        mounts: vec![
+            Mount {
+                source: dir.agent_dir(),
+                target: AGENT_CONFIG_DIR.into(),
+                read_only: true,
+            },
+            Mount {
+                source: dir.agent_ca(),
+                target: "/etc/ssl/certs/ca-certificates.crt".into(),
+                read_only: true,
+            },
+        ],
+    };
+    let mut sidecars = vec![
+        sidecar(input, Sidecar::Egress, EGRESS_RESOURCES),
+        sidecar(input, Sidecar::Supervise, SUPERVISE_RESOURCES),
+    ];
+    sidecars.extend(
+        input
+            .git_gate
+            .as_ref()
+            .map(|gate| git_gate::sidecar(input, gate)),
+    );
+    Ok(BottlePlan {
+        slug: input.slug.to_owned(),
+        agent,
+        sidecars,
         files,
         provider,
         session,
@@ -287,6 +356,31 @@ pub fn plan(input: &PlanInput) -> Result<DockerPlan, PlanError> {
             .map(|gate| git_gate::gate_plan(input, gate)),
         preflight,
     })
+}
+
+/// egress or supervise: the sidecar image serving one role, its state
+/// folder mounted; egress alone also reaches outside.
+fn sidecar(input: &PlanInput, which: Sidecar, resources: Resources) -> SidecarSpec {
+    let networks = match which {
+        Sidecar::Egress => vec![Network::Internal, Network::Outside],
+        _ => vec![Network::Internal],
+    };
+    let dir = BottleDir::new(input.state_dir.to_path_buf());
+    SidecarSpec {
+        sidecar: which,
+        image: input.sidecar_image.to_owned(),
+        command: command::serve(which, input.slug),
+        user: input.host_user,
+        networks,
+        mounts: vec![Mount {
+            source: dir.service(which.name()),
+            target: SIDECAR_STATE_DIR.into(),
+            read_only: false,
+        }],
+        env: Vec::new(),
+        tmpfs: Vec::new(),
+        resources: resources.within(input.engine),
+    }
 }
 
 /// The image tag: the bottle's reference, or one named by the content of

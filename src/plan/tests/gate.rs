@@ -1,6 +1,8 @@
 //! Plans of bottles with a git gate: the gate's service and files, when
 //! it goes out, and the preflight's marks on what a project contributed.
 
+use std::collections::BTreeMap;
+
 use super::*;
 
 fn gate_bottle() -> Bottle {
@@ -62,7 +64,7 @@ fn claude_with_a_git_gate_and_remotes() {
     });
     let plan = plan(&inp).unwrap();
     insta::assert_snapshot!("gate_preflight", plan.preflight.render());
-    insta::assert_json_snapshot!("gate_compose_service", plan.compose["services"]["git-gate"]);
+    insta::assert_json_snapshot!("gate_compose_service", compose(&plan)["services"]["git-gate"]);
     let listing: Vec<String> = plan
         .files
         .iter()
@@ -71,7 +73,7 @@ fn claude_with_a_git_gate_and_remotes() {
         .collect();
     insta::assert_snapshot!("gate_files", listing.join("\n"));
 
-    let agent_service = &plan.compose["services"]["agent"];
+    let agent_service = &compose(&plan)["services"]["agent"];
     assert_eq!(
         agent_service["depends_on"]["git-gate"]["condition"],
         "service_started"
@@ -133,7 +135,7 @@ fn the_gate_goes_out_only_with_remotes_and_remotes_need_a_gate() {
     });
     let p = plan(&inp).unwrap();
     assert_eq!(
-        p.compose["services"]["git-gate"]["networks"],
+        compose(&p)["services"]["git-gate"]["networks"],
         json!(["internal"])
     );
     assert_eq!(
@@ -146,7 +148,7 @@ fn the_gate_goes_out_only_with_remotes_and_remotes_need_a_gate() {
     let mut inp = input(&agent, &bottle, &env, &names);
     inp.copy_cwd = Some(Path::new("/tmp/not-a-repo"));
     let p = plan(&inp).unwrap();
-    assert!(p.compose["services"].get("git-gate").is_none());
+    assert!(compose(&p)["services"].get("git-gate").is_none());
     assert_eq!(p.copy_cwd.as_deref(), Some(Path::new("/tmp/not-a-repo")));
     let shown = p.preflight.render();
     assert!(
