@@ -167,6 +167,28 @@ pub trait Backend: Send + Sync {
 
     fn is_running(&self, slug: &str) -> Result<bool, ExecError>;
 
+    /// Every running bottle of this backend, with one query.
+    fn enumerate(&self, home: &Home) -> Result<Vec<ActiveBottle>, ExecError>;
+
+    /// What `cleanup` would remove of this backend (not the state folders,
+    /// which `cleanup` plans across backends).
+    fn cleanup_plan(&self) -> Result<Box<dyn CleanupPart>, ExecError>;
+
+    /// A command whose output lines mean "the bottles changed", for the
+    /// dashboard; `None` when the backend has no event stream.
+    fn events_argv(&self) -> Option<(crate::exec::Program, Vec<String>)>;
+
+    /// What runs its agents.
+    fn agent(&self) -> &dyn AgentRuntime;
+
+    /// What runs its sidecars, which the host's approvals act through.
+    fn sidecars(&self) -> &dyn Sidecars;
+}
+
+/// What runs a bottle's agent (a container, a microVM): sessions and
+/// commands in it, and files in and out of it. A backend is this and its
+/// `Sidecars`; smolmachines pairs a microVM with docker's sidecars.
+pub trait AgentRuntime: Send + Sync {
     /// The argv (program first) that runs `argv` in the agent, as its user,
     /// in the workdir.
     fn exec_argv(&self, slug: &str, argv: &[String], io: Io, term: Option<&str>) -> Vec<String>;
@@ -188,29 +210,12 @@ pub trait Backend: Send + Sync {
         exclude: &[&str],
     ) -> Result<(), ExecError>;
 
-    /// Waits until the bottle's git gate answers.
-    fn wait_for_gate(&self, slug: &str) -> Result<(), ExecError>;
-
     /// Saves the agent's `dir` as a tar file on the host, within `limit`.
     fn snapshot(&self, slug: &str, dir: &str, to: &Path, limit: u64)
     -> Result<Snapshot, ExecError>;
 
     /// Unpacks a snapshot into the agent's `into`.
     fn restore(&self, slug: &str, from: &Path, into: &str) -> Result<(), ExecError>;
-
-    /// Every running bottle of this backend, with one query.
-    fn enumerate(&self, home: &Home) -> Result<Vec<ActiveBottle>, ExecError>;
-
-    /// What `cleanup` would remove of this backend (not the state folders,
-    /// which `cleanup` plans across backends).
-    fn cleanup_plan(&self) -> Result<Box<dyn CleanupPart>, ExecError>;
-
-    /// A command whose output lines mean "the bottles changed", for the
-    /// dashboard; `None` when the backend has no event stream.
-    fn events_argv(&self) -> Option<(crate::exec::Program, Vec<String>)>;
-
-    /// What the host's approvals act through on its running bottles.
-    fn sidecars(&self) -> &'static dyn Sidecars;
 }
 
 /// One backend's part of a cleanup plan.
@@ -385,7 +390,10 @@ mod tests {
             ),
         ];
         for (kind, io, want) in cases {
-            let got = kind.backend().exec_argv("s-1", &argv, io, Some("xterm"));
+            let got = kind
+                .backend()
+                .agent()
+                .exec_argv("s-1", &argv, io, Some("xterm"));
             assert_eq!(got.join(" "), want, "{kind}");
         }
     }

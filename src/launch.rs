@@ -21,7 +21,6 @@ use std::time::SystemTime;
 use crate::backend::bringup::{BringUpError, Prepared, SidecarImage};
 use crate::backend::docker::engine::{self, EngineError};
 use crate::backend::docker::images::{self, ImageError};
-use crate::plan::{self, EngineFacts, GateInput, PlanError, PlanInput};
 use crate::backend::files::FilesError;
 use crate::backend::{BackendError, BackendKind};
 use crate::dockerfile;
@@ -29,6 +28,7 @@ use crate::error::{ExitKind, UserError};
 use crate::exec::ExecError;
 use crate::gitgate::operator::{self, OperatorError};
 use crate::manifest::{self, Agent, Dockerfile, ImageSource, Manifest, ManifestError};
+use crate::plan::{self, EngineFacts, GateInput, PlanError, PlanInput};
 use crate::provider::SessionSpec;
 use crate::state::{self, Home, Metadata};
 

@@ -312,7 +312,10 @@ pub fn plan(input: &PlanInput) -> Result<BottlePlan, PlanError> {
         hostname: input.slug.to_owned(),
         user: AGENT_USER,
         workdir: WORKDIR,
-        command: vec!["sh".into(), agent_file(crate::contract::paths::agent_files::START_SCRIPT)],
+        command: vec![
+            "sh".into(),
+            agent_file(crate::contract::paths::agent_files::START_SCRIPT),
+        ],
         env,
         limits,
         runtime: input.engine.runtime,

@@ -18,10 +18,10 @@ use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
 use crate::backend::labels::LABEL_SLUG;
 use crate::backend::session::{Io, Snapshot};
 use crate::backend::sidecars::Sidecars;
-use crate::backend::{ActiveBottle, Backend, BackendKind, CleanupPart, Unavailable};
+use crate::backend::{ActiveBottle, AgentRuntime, Backend, BackendKind, CleanupPart, Unavailable};
 use crate::exec::{DOCKER, ExecError, Program, Sink};
-use crate::state::Home;
 use crate::plan::Network;
+use crate::state::Home;
 use compose_file::AgentPlace;
 use seal::Sealed;
 
@@ -34,6 +34,10 @@ pub struct Docker;
 pub struct DockerSidecars;
 
 impl Sidecars for DockerSidecars {
+    fn wait_for_gate(&self, slug: &str) -> Result<(), ExecError> {
+        session::wait_for_gate(slug)
+    }
+
     fn reload_egress(&self, slug: &str) -> Result<(), ExecError> {
         session::reload_egress(slug)
     }
@@ -108,48 +112,6 @@ impl Backend for Docker {
         session::is_running(slug)
     }
 
-    fn exec_argv(&self, slug: &str, argv: &[String], io: Io, term: Option<&str>) -> Vec<String> {
-        std::iter::once(DOCKER.path())
-            .chain(session::exec_args(slug, argv, io, term))
-            .collect()
-    }
-
-    fn run(&self, slug: &str, argv: &[String], io: Io) -> Result<i32, ExecError> {
-        session::run(slug, argv, io)
-    }
-
-    fn run_script(&self, slug: &str, script: &str) -> Result<(), ExecError> {
-        session::run_script(slug, script)
-    }
-
-    fn copy_in(
-        &self,
-        slug: &str,
-        from: &Path,
-        dest: &str,
-        exclude: &[&str],
-    ) -> Result<(), ExecError> {
-        session::copy_in(slug, from, dest, exclude)
-    }
-
-    fn wait_for_gate(&self, slug: &str) -> Result<(), ExecError> {
-        session::wait_for_gate(slug)
-    }
-
-    fn snapshot(
-        &self,
-        slug: &str,
-        dir: &str,
-        to: &Path,
-        limit: u64,
-    ) -> Result<Snapshot, ExecError> {
-        session::snapshot(slug, dir, to, limit)
-    }
-
-    fn restore(&self, slug: &str, from: &Path, into: &str) -> Result<(), ExecError> {
-        session::restore(slug, from, into)
-    }
-
     fn enumerate(&self, home: &Home) -> Result<Vec<ActiveBottle>, ExecError> {
         enumerate::active(home)
     }
@@ -187,8 +149,56 @@ impl Backend for Docker {
         ))
     }
 
-    fn sidecars(&self) -> &'static dyn Sidecars {
+    fn agent(&self) -> &dyn AgentRuntime {
+        &Container
+    }
+
+    fn sidecars(&self) -> &dyn Sidecars {
         &DockerSidecars
+    }
+}
+
+/// The agent in a container of its compose project, reached with
+/// `docker exec` and `docker cp`.
+pub struct Container;
+
+impl AgentRuntime for Container {
+    fn exec_argv(&self, slug: &str, argv: &[String], io: Io, term: Option<&str>) -> Vec<String> {
+        std::iter::once(DOCKER.path())
+            .chain(session::exec_args(slug, argv, io, term))
+            .collect()
+    }
+
+    fn run(&self, slug: &str, argv: &[String], io: Io) -> Result<i32, ExecError> {
+        session::run(slug, argv, io)
+    }
+
+    fn run_script(&self, slug: &str, script: &str) -> Result<(), ExecError> {
+        session::run_script(slug, script)
+    }
+
+    fn copy_in(
+        &self,
+        slug: &str,
+        from: &Path,
+        dest: &str,
+        exclude: &[&str],
+    ) -> Result<(), ExecError> {
+        session::copy_in(slug, from, dest, exclude)
+    }
+
+    fn snapshot(
+        &self,
+        slug: &str,
+        dir: &str,
+        to: &Path,
+        limit: u64,
+    ) -> Result<Snapshot, ExecError> {
+        session::snapshot(slug, dir, to, limit)
+    }
+
+    fn restore(&self, slug: &str, from: &Path, into: &str) -> Result<(), ExecError> {
+        session::restore(slug, from, into)
     }
 }
 

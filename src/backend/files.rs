@@ -10,9 +10,9 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use crate::plan::{BottlePlan, FileContent, TokenSlot};
 use crate::contract::services::AGENT;
 use crate::egress::ca;
+use crate::plan::{BottlePlan, FileContent, TokenSlot};
 use crate::state::{BottleDir, Home, Metadata, StateError, write_atomic};
 
 #[derive(Debug, thiserror::Error)]

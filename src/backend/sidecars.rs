@@ -55,6 +55,9 @@ pub trait Decide {
 /// The host's actions on a running bottle's sidecars, and on the engine
 /// that builds its agent's image.
 pub trait Sidecars: Decide + Send + Sync {
+    /// Waits until bottle `slug`'s git gate answers.
+    fn wait_for_gate(&self, slug: &str) -> Result<(), ExecError>;
+
     /// Tells bottle `slug`'s egress to reload its routes and tokens.
     fn reload_egress(&self, slug: &str) -> Result<(), ExecError>;
 

@@ -32,11 +32,10 @@ use self::argv::As;
 use self::guest::{run_quiet, sh, smolvm_to};
 use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage, readiness};
 use crate::backend::docker::compose_file::{self, AgentPlace};
-use crate::backend::docker::session;
 use crate::backend::docker::{self, compose, enumerate, images};
 use crate::backend::session::{Io, Snapshot, exit_code, snapshot_timeout};
 use crate::backend::sidecars::Sidecars;
-use crate::backend::{ActiveBottle, Backend, BackendKind, CleanupPart, Unavailable};
+use crate::backend::{ActiveBottle, AgentRuntime, Backend, BackendKind, CleanupPart, Unavailable};
 use crate::contract::paths::{AGENT_CONFIG_DIR, WORKDIR, agent_file, agent_files};
 use crate::contract::services::{EGRESS, GIT_GATE, SUPERVISE};
 use crate::egress::client_key::ClientKey;
@@ -222,6 +221,47 @@ impl Backend for Smolmachines {
             .any(|m| m.name == name && m.running))
     }
 
+    fn enumerate(&self, home: &Home) -> Result<Vec<ActiveBottle>, ExecError> {
+        let running: Vec<machines::Machine> = machines::list()?
+            .into_iter()
+            .filter(|m| m.running)
+            .collect();
+        if running.is_empty() {
+            return Ok(Vec::new());
+        }
+        let containers = enumerate::containers()?;
+        Ok(running
+            .iter()
+            .map(|m| active(m, &containers, home.read_metadata(&m.slug).ok(), home))
+            .collect())
+    }
+
+    fn cleanup_plan(&self) -> Result<Box<dyn CleanupPart>, ExecError> {
+        Ok(Box::new(machines::MachineCleanup {
+            machines: machines::list()?,
+        }))
+    }
+
+    fn events_argv(&self) -> Option<(Program, Vec<String>)> {
+        // smolvm has no event stream; its bundle's containers come and go
+        // with the machine, and docker's events show those.
+        None
+    }
+
+    fn agent(&self) -> &dyn AgentRuntime {
+        &MicroVm
+    }
+
+    fn sidecars(&self) -> &dyn Sidecars {
+        // The bundle runs on docker.
+        &docker::DockerSidecars
+    }
+}
+
+/// The agent in a microVM, reached with `smolvm machine exec`.
+pub struct MicroVm;
+
+impl AgentRuntime for MicroVm {
     fn exec_argv(&self, slug: &str, argv: &[String], io: Io, term: Option<&str>) -> Vec<String> {
         std::iter::once(SMOLVM.path())
             .chain(argv::exec(
@@ -273,10 +313,6 @@ impl Backend for Smolmachines {
         guest::copy_in(&machine_name(slug), from, dest, exclude)
     }
 
-    fn wait_for_gate(&self, slug: &str) -> Result<(), ExecError> {
-        session::wait_for_gate(slug)
-    }
-
     fn snapshot(
         &self,
         slug: &str,
@@ -289,38 +325,6 @@ impl Backend for Smolmachines {
 
     fn restore(&self, slug: &str, from: &Path, into: &str) -> Result<(), ExecError> {
         guest::restore(&machine_name(slug), from, into)
-    }
-
-    fn enumerate(&self, home: &Home) -> Result<Vec<ActiveBottle>, ExecError> {
-        let running: Vec<machines::Machine> = machines::list()?
-            .into_iter()
-            .filter(|m| m.running)
-            .collect();
-        if running.is_empty() {
-            return Ok(Vec::new());
-        }
-        let containers = enumerate::containers()?;
-        Ok(running
-            .iter()
-            .map(|m| active(m, &containers, home.read_metadata(&m.slug).ok(), home))
-            .collect())
-    }
-
-    fn cleanup_plan(&self) -> Result<Box<dyn CleanupPart>, ExecError> {
-        Ok(Box::new(machines::MachineCleanup {
-            machines: machines::list()?,
-        }))
-    }
-
-    fn events_argv(&self) -> Option<(Program, Vec<String>)> {
-        // smolvm has no event stream; its bundle's containers come and go
-        // with the machine, and docker's events show those.
-        None
-    }
-
-    fn sidecars(&self) -> &'static dyn Sidecars {
-        // The bundle runs on docker.
-        &docker::DockerSidecars
     }
 }
 

@@ -27,6 +27,8 @@ pub fn run(args: ExecArgs) -> Result<ExitCode, Failure> {
     let Some(backend) = backend.filter(|b| b.is_running(&args.slug).unwrap_or(false)) else {
         return Err(LaunchError::NotRunning(args.slug.into_string()).into());
     };
-    let code = backend.run(&args.slug, &args.command, Io::Interactive { tty: false })?;
+    let code = backend
+        .agent()
+        .run(&args.slug, &args.command, Io::Interactive { tty: false })?;
     Ok(exit_code(code))
 }

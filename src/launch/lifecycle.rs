@@ -16,10 +16,10 @@ use std::sync::atomic::Ordering;
 use super::LaunchError;
 use crate::backend::Backend;
 use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
-use crate::plan::GatePlan;
 use crate::backend::files;
 use crate::backend::session::{self, Io, Snapshot};
 use crate::contract::paths::WORKDIR;
+use crate::plan::GatePlan;
 use crate::provider::{AGENT_HOME, Provider, SessionSpec};
 use crate::text::shell_quote;
 
@@ -93,14 +93,14 @@ fn bring_up_steps(
             "bot-bottle: copying {} into {WORKDIR}",
             cwd.display()
         ));
-        backend.copy_in(slug, cwd, WORKDIR, &[])?;
+        backend.agent().copy_in(slug, cwd, WORKDIR, &[])?;
     }
     if let Some(gate) = &plan.git_gate {
         workspace_clone(ctx, backend, slug, gate)?;
     }
     let transcript = ctx.home.bottle(slug).transcript();
     if transcript.is_file() {
-        backend.restore(slug, &transcript, AGENT_HOME)?;
+        backend.agent().restore(slug, &transcript, AGENT_HOME)?;
     }
     ctx.check()?;
     ctx.home.clear_preserved(slug)?;
@@ -120,7 +120,9 @@ fn workspace_clone(
         "bot-bottle: copying {} into {WORKDIR}, a clone of it through the git gate",
         gate.repo_top.display()
     ));
-    backend.copy_in(slug, &gate.repo_top, WORKDIR, &[".git"])?;
+    backend
+        .agent()
+        .copy_in(slug, &gate.repo_top, WORKDIR, &[".git"])?;
     ctx.check()?;
     let failed = |step: &str, e: crate::exec::ExecError| {
         ctx.sink.line(&backend.logs(slug));
@@ -130,9 +132,11 @@ fn workspace_clone(
         })
     };
     backend
+        .sidecars()
         .wait_for_gate(slug)
         .map_err(|e| failed("the git gate did not answer", e))?;
     backend
+        .agent()
         .run_script(slug, &clone_script(gate))
         .map_err(|e| failed("cloning the git gate's repository failed", e))
 }
@@ -183,7 +187,7 @@ pub fn attach(
     if !backend.is_running(slug)? {
         return Err(LaunchError::NotRunning(slug.to_owned()));
     }
-    Ok(backend.run(
+    Ok(backend.agent().run(
         slug,
         &session_argv(provider, spec, start),
         Io::Interactive { tty },
@@ -236,7 +240,10 @@ fn snapshot(ctx: &Context, backend: &dyn Backend, slug: &str, provider: Provider
         return;
     };
     let to = ctx.home.bottle(slug).transcript();
-    let warning = match backend.snapshot(slug, &dir, &to, session::snapshot_limit()) {
+    let warning = match backend
+        .agent()
+        .snapshot(slug, &dir, &to, session::snapshot_limit())
+    {
         Ok(Snapshot::Saved { .. } | Snapshot::Absent) => return,
         Ok(Snapshot::TooLarge { limit }) => format!(
             "the transcript in {dir} is larger than {} MiB: cut off, not kept; `resume` starts a fresh session",

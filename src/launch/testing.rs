@@ -6,8 +6,8 @@ use std::time::SystemTime;
 use super::{HostFacts, StartRequest};
 use crate::backend::BackendKind;
 use crate::backend::bringup::Prepared;
-use crate::plan::{EngineFacts, Runtime, RuntimeWhy};
 use crate::manifest::{self, Sources};
+use crate::plan::{EngineFacts, Runtime, RuntimeWhy};
 use crate::state::Home;
 
 /// A home with a project folder, and a shell bottle planned for it.

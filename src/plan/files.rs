@@ -39,4 +39,3 @@ pub struct TokenSlot {
     pub slot: String,
     pub host_env: String,
 }
-

@@ -6,9 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::resources::GATE_RESOURCES;
-use super::{
-    FileContent, Mount, Network, PlanInput, SidecarSpec, TokenSlot, pretty, token_slots,
-};
+use super::{FileContent, Mount, Network, PlanInput, SidecarSpec, TokenSlot, pretty, token_slots};
 use crate::contract::command;
 use crate::contract::paths::{AUDIT_MOUNT, OPERATOR_MOUNT, SIDECAR_STATE_DIR, WORKDIR};
 use crate::contract::services::Sidecar;

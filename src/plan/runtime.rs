@@ -64,4 +64,3 @@ impl EngineFacts {
         format!("{} ({why})", self.runtime.name())
     }
 }
-

@@ -120,4 +120,3 @@ pub(crate) fn full_bottle() -> Bottle {
     }];
     b
 }
-

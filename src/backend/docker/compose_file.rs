@@ -231,4 +231,3 @@ fn escape_interpolation(value: Value) -> Value {
         other => other,
     }
 }
-

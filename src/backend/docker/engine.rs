@@ -2,9 +2,9 @@
 
 use serde_json::Value;
 
-use crate::plan::{EngineFacts, Runtime, RuntimeWhy};
 use crate::error::{ExitKind, UserError};
 use crate::exec::{DOCKER, ExecError};
+use crate::plan::{EngineFacts, Runtime, RuntimeWhy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

@@ -11,13 +11,13 @@ use std::process::Stdio;
 use sha2::{Digest, Sha256};
 
 use super::cli_fetch;
-use crate::plan::{AgentImage, gate_image_tag};
 use crate::agent_cli::{self, CliSource, NPM_BUILD_ARG};
 use crate::backend::bringup::SidecarImage;
 use crate::contract::paths::BINARY;
 use crate::dockerfile::images;
 use crate::error::{ExitKind, UserError};
 use crate::exec::{DOCKER, ExecError, Sink};
+use crate::plan::{AgentImage, gate_image_tag};
 use crate::state::scratch::Scratch;
 
 mod base;

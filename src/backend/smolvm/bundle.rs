@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use super::argv::MachineSpec;
 use super::machine_name;
-use crate::plan::BottlePlan;
 use crate::backend::labels::{LABEL_AGENT, LABEL_SLUG};
 use crate::contract::paths::{AGENT_CONFIG_DIR, AGENT_USER, WORKDIR, agent_files};
 use crate::contract::services::EGRESS;
+use crate::plan::BottlePlan;
 
 /// The network backend bot-bottle asks smolvm for: its egress policy
 /// (`--allow-cidr`) is enforced there, and the guest's DNS goes only to

@@ -21,10 +21,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::plan::{FileContent, PlannedFile};
 use crate::contract::paths::agent_files;
 use crate::contract::services::{EGRESS, GATE_PORT, GIT_GATE as GATE};
 use crate::egress::client_key::{ClientKey, KEY_ENV, KEY_USER};
+use crate::plan::{FileContent, PlannedFile};
 use crate::state::{BottleDir, StateError, write_atomic};
 
 const PROXY_VARS: [&str; 4] = ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"];

@@ -6,9 +6,11 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
 use super::*;
-use crate::backend::sidecars::Sidecars;
-use crate::backend::{ActiveBottle, BackendKind, CleanupPart, Unavailable};
+use crate::backend::docker::images::ImageError;
+use crate::backend::sidecars::{Decide, GateError, Sidecars};
+use crate::backend::{ActiveBottle, AgentRuntime, BackendKind, CleanupPart, Unavailable};
 use crate::exec::{ExecError, Program, Sink};
+use crate::gitgate::Shown;
 use crate::launch::testing::planned;
 use crate::state::Home;
 
@@ -68,6 +70,24 @@ impl Backend for Fake {
     fn is_running(&self, _: &str) -> Result<bool, ExecError> {
         Ok(true)
     }
+    fn enumerate(&self, _: &Home) -> Result<Vec<ActiveBottle>, ExecError> {
+        Ok(Vec::new())
+    }
+    fn cleanup_plan(&self) -> Result<Box<dyn CleanupPart>, ExecError> {
+        unreachable!("not part of a launch")
+    }
+    fn events_argv(&self) -> Option<(Program, Vec<String>)> {
+        None
+    }
+    fn agent(&self) -> &dyn AgentRuntime {
+        self
+    }
+    fn sidecars(&self) -> &dyn Sidecars {
+        self
+    }
+}
+
+impl AgentRuntime for Fake {
     fn exec_argv(&self, _: &str, argv: &[String], _: Io, _: Option<&str>) -> Vec<String> {
         argv.to_vec()
     }
@@ -80,26 +100,32 @@ impl Backend for Fake {
     fn copy_in(&self, _: &str, _: &Path, _: &str, _: &[&str]) -> Result<(), ExecError> {
         self.step("copy_in")
     }
-    fn wait_for_gate(&self, _: &str) -> Result<(), ExecError> {
-        self.step("wait_for_gate")
-    }
     fn snapshot(&self, _: &str, _: &str, _: &Path, _: u64) -> Result<Snapshot, ExecError> {
         self.step("snapshot").map(|()| Snapshot::Absent)
     }
     fn restore(&self, _: &str, _: &Path, _: &str) -> Result<(), ExecError> {
         self.step("restore")
     }
-    fn enumerate(&self, _: &Home) -> Result<Vec<ActiveBottle>, ExecError> {
-        Ok(Vec::new())
+}
+
+impl Sidecars for Fake {
+    fn wait_for_gate(&self, _: &str) -> Result<(), ExecError> {
+        self.step("wait_for_gate")
     }
-    fn cleanup_plan(&self) -> Result<Box<dyn CleanupPart>, ExecError> {
+    fn reload_egress(&self, _: &str) -> Result<(), ExecError> {
         unreachable!("not part of a launch")
     }
-    fn events_argv(&self) -> Option<(Program, Vec<String>)> {
-        None
+    fn image_id(&self, _: &str) -> Result<Option<String>, ExecError> {
+        unreachable!("not part of a launch")
     }
-    fn sidecars(&self) -> &'static dyn Sidecars {
-        &crate::backend::docker::DockerSidecars
+    fn pin_image(&self, _: &str) -> Result<String, ImageError> {
+        unreachable!("not part of a launch")
+    }
+}
+
+impl Decide for Fake {
+    fn decide(&self, _: &str, _: &str, _: Option<&Shown>) -> Result<String, GateError> {
+        unreachable!("not part of a launch")
     }
 }
 

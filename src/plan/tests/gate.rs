@@ -64,7 +64,10 @@ fn claude_with_a_git_gate_and_remotes() {
     });
     let plan = plan(&inp).unwrap();
     insta::assert_snapshot!("gate_preflight", plan.preflight.render());
-    insta::assert_json_snapshot!("gate_compose_service", compose(&plan)["services"]["git-gate"]);
+    insta::assert_json_snapshot!(
+        "gate_compose_service",
+        compose(&plan)["services"]["git-gate"]
+    );
     let listing: Vec<String> = plan
         .files
         .iter()
