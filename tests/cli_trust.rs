@@ -42,6 +42,7 @@ impl Run {
     }
 
     /// Asserts that the run was refused (exit 2) saying `why`.
+    #[track_caller]
     fn refused(self, why: &str) {
         assert_eq!(self.code, Some(2), "{}", self.stderr);
         assert!(self.stderr.contains(why), "{}", self.stderr);

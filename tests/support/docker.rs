@@ -125,6 +125,7 @@ impl Env {
 
     /// `stop` (whatever it answers), after which nothing labelled for the
     /// bottle is left.
+    #[track_caller]
     pub fn stop_leaving_nothing(&self, slug: &str) {
         self.run(&["stop", slug]);
         assert_eq!(leftovers(slug), (0, 0));
