@@ -41,6 +41,13 @@ impl Run {
         self
     }
 
+    /// Asserts that the run was refused (exit 2) saying `why`.
+    #[track_caller]
+    fn refused(self, why: &str) {
+        assert_eq!(self.code, Some(2), "{}", self.stderr);
+        assert!(self.stderr.contains(why), "{}", self.stderr);
+    }
+
     /// The preflight row `name` (and the rows that continue it).
     fn rows(&self, name: &str) -> Vec<String> {
         let mut out = Vec::new();
@@ -57,6 +64,13 @@ impl Run {
         }
         assert!(!out.is_empty(), "no {name} row: {}", self.stdout);
         out
+    }
+
+    /// Whether a line of the row `name` contains every one of `parts`.
+    fn any_row(&self, name: &str, parts: &[&str]) -> bool {
+        self.rows(name)
+            .iter()
+            .any(|l| parts.iter().all(|p| l.contains(p)))
     }
 }
 
@@ -238,20 +252,9 @@ fn trusting_shows_what_reaches_secrets_then_the_preflight_marks_the_projects_lin
         "{}",
         run.stdout
     );
-    assert!(
-        run.rows("ssh")
-            .iter()
-            .any(|l| l.contains("id_ed25519") && l.contains(MARK)),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.rows("CAs")
-            .iter()
-            .any(|l| l.contains("ca.pem") && l.contains(MARK)),
-        "{}",
-        run.stdout
-    );
+    for (name, what) in [("ssh", "id_ed25519"), ("CAs", "ca.pem")] {
+        assert!(run.any_row(name, &[what, MARK]), "{}", run.stdout);
+    }
     // The built-in parts it kept are not marked.
     let row = |name: &str| run.rows(name)[0].clone();
     assert!(!row("runtime").contains(MARK));
@@ -438,9 +441,7 @@ fn a_trusted_projects_agent_uses_its_own_skills_and_they_count_in_the_digest() {
         "---\nprovider: shell\nskills: [lint]\n---\nWork.\n",
     );
     env.write("proj/.bot-bottle/skills/lint/SKILL.md", "one\n");
-    let run = run_in(&env, &["start", "dev", "--dry-run"]);
-    assert_eq!(run.code, Some(2), "{}", run.stderr);
-    assert!(run.stderr.contains("not trusted"), "{}", run.stderr);
+    run_in(&env, &["start", "dev", "--dry-run"]).refused("not trusted");
     let run = run_in(&env, &["trust", "--yes"]).ok();
     assert!(
         run.stdout.contains("./.bot-bottle/skills/lint/SKILL.md"),
@@ -450,13 +451,7 @@ fn a_trusted_projects_agent_uses_its_own_skills_and_they_count_in_the_digest() {
     let run = run_in(&env, &["start", "dev", "--dry-run"]).ok();
     assert!(run.rows("skills")[0].contains("lint"), "{}", run.stdout);
     env.write("proj/.bot-bottle/skills/lint/SKILL.md", "two\n");
-    let run = run_in(&env, &["start", "dev", "--dry-run"]);
-    assert_eq!(run.code, Some(2), "{}", run.stderr);
-    assert!(
-        run.stderr.contains("changed since you trusted it"),
-        "{}",
-        run.stderr
-    );
+    run_in(&env, &["start", "dev", "--dry-run"]).refused("changed since you trusted it");
 }
 
 #[test]

@@ -5,7 +5,7 @@
 mod support;
 
 use bot_bottle::backend::names;
-use support::docker::{Env, docker, docker_ok, leftovers};
+use support::docker::{Env, docker, docker_ok, leftovers, resume_hint};
 use support::needs::require_docker;
 use support::unique;
 
@@ -184,13 +184,8 @@ fn a_crashed_session_keeps_its_state_and_resume_relaunches_it() {
     let env = Env::new();
     let (code, _, err) = env.run(&["start", "shell", "--yes", "--", "-c", "exit 3"]);
     assert_eq!(code, 3, "{err}");
-    let hint = err
-        .lines()
-        .find(|l| l.starts_with("bot-bottle resume "))
-        .unwrap_or_else(|| panic!("no resume hint: {err}"));
-    let slug = hint
-        .trim_start_matches("bot-bottle resume ")
-        .trim()
+    let slug = resume_hint(&err)
+        .unwrap_or_else(|| panic!("no resume hint: {err}"))
         .to_owned();
     env.track(&slug);
     let state = env.bottle(&slug);
@@ -206,8 +201,7 @@ fn a_crashed_session_keeps_its_state_and_resume_relaunches_it() {
     assert_eq!(env.sh(&slug, "hostname").1.trim(), slug);
     let (code, _, err) = env.run(&["resume", &slug, "--yes"]);
     assert_eq!(code, 2, "resuming a running bottle: {err}");
-    env.run(&["stop", &slug]);
-    assert_eq!(leftovers(&slug), (0, 0));
+    env.stop_leaving_nothing(&slug);
 
     let (code, _, err) = env.run(&["resume", "shell-zzzzz"]);
     assert_eq!(code, 2);

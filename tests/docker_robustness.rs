@@ -10,7 +10,7 @@ use bot_bottle::backend::names;
 use bot_bottle::proposal::Request;
 use bot_bottle::proposal::queue::Queue;
 use serde_json::Value;
-use support::docker::{Env, docker_ok, leftovers};
+use support::docker::{Env, docker_ok, leftovers, resume_hint};
 use support::needs::require_docker;
 use support::proposals::egress_block;
 
@@ -94,8 +94,7 @@ fn limits_and_the_sealed_network_are_what_docker_runs() {
         setting(format!("/proc/sys/net/ipv6/conf/{bridge}/disable_ipv6")).trim(),
         "1"
     );
-    env.run(&["stop", &slug]);
-    assert_eq!(leftovers(&slug), (0, 0));
+    env.stop_leaving_nothing(&slug);
 }
 
 #[test]
@@ -239,8 +238,7 @@ fn approvals_survive_a_capability_rebuild_and_resume() {
     assert!(routes.contains("second.test"), "{routes}");
     let tokens = std::fs::read_to_string(state.egress_tokens()).unwrap();
     assert!(tokens.contains("robustness-token-value"), "{tokens}");
-    env.run(&["stop", &slug]);
-    assert_eq!(leftovers(&slug), (0, 0));
+    env.stop_leaving_nothing(&slug);
 }
 
 #[test]
@@ -270,11 +268,7 @@ fn an_oversized_transcript_is_cut_and_reported() {
         err.contains("is larger than 256 MiB: cut off, not kept"),
         "{err}"
     );
-    let hint = err
-        .lines()
-        .find(|l| l.starts_with("bot-bottle resume "))
-        .unwrap_or_else(|| panic!("no resume hint: {err}"));
-    let slug = hint.trim_start_matches("bot-bottle resume ").trim();
+    let slug = resume_hint(&err).unwrap_or_else(|| panic!("no resume hint: {err}"));
     env.track(slug);
     let state = env.bottle(slug);
     assert!(!state.transcript().exists());
@@ -358,6 +352,5 @@ fn an_images_entrypoint_runs_only_behind_a_sealed_bridge() {
         got.is_empty(),
         "the image's first broadcasts reached the host: {got:?}"
     );
-    env.run(&["stop", &slug]);
-    assert_eq!(leftovers(&slug), (0, 0));
+    env.stop_leaving_nothing(&slug);
 }

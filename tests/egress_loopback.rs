@@ -446,46 +446,30 @@ async fn routes_injection_dlp_and_reload() {
     // DLP: a known token pattern in a header, and the route's own secret
     // base64-encoded in the body, never reach the upstream.
     let aws = format!("AKIA{}", "QWERTYUIOPASDFGH");
-    let (code, body) = curl(
-        &proxy,
-        "https://upstream.test/repos/acme/x",
-        &["-H", &format!("X-Debug: {aws}")],
-    )
-    .await;
-    assert_eq!(code, 403, "{body}");
-    assert!(body.contains("secret"), "{body}");
+    let header = format!("X-Debug: {aws}");
     use base64::Engine as _;
     let encoded = base64::engine::general_purpose::STANDARD.encode(GH_TOKEN);
-    let (code, body) = curl(
-        &proxy,
-        "https://upstream.test/repos/acme/x",
-        &["--data", &format!("{{\"note\": \"{encoded}\"}}")],
-    )
-    .await;
-    assert_eq!(code, 403, "{body}");
+    let data = format!("{{\"note\": \"{encoded}\"}}");
+    // What the refusal must say, where the test looks at it.
+    for (args, says) in [(["-H", &header], Some("secret")), (["--data", &data], None)] {
+        let (code, body) = curl(&proxy, "https://upstream.test/repos/acme/x", &args).await;
+        assert_eq!(code, 403, "{body}");
+        if let Some(says) = says {
+            assert!(body.contains(says), "{body}");
+        }
+    }
 
     // A large body is scanned as it streams: a secret after the buffered part.
+    let upload = "https://upstream.test/repos/acme/upload";
     let mut big = "a".repeat(3 * 1024 * 1024);
     big.push_str(GH_TOKEN);
-    let (code, _) = curl_file(
-        &proxy,
-        "https://upstream.test/repos/acme/upload",
-        big.as_bytes(),
-        &[],
-    )
-    .await;
+    let (code, _) = curl_file(&proxy, upload, big.as_bytes(), &[]).await;
     assert_ne!(
         code, 200,
         "a secret at the end of a large body went through"
     );
     let clean = "b".repeat(3 * 1024 * 1024);
-    let (code, body) = curl_file(
-        &proxy,
-        "https://upstream.test/repos/acme/upload",
-        clean.as_bytes(),
-        &[],
-    )
-    .await;
+    let (code, body) = curl_file(&proxy, upload, clean.as_bytes(), &[]).await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(echoed(&body)["body_len"], 3 * 1024 * 1024);
 

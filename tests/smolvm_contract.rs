@@ -20,7 +20,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::docker::{Env, container_ips, docker, docker_ok, leftovers, search_agent};
+use support::docker::{
+    Env, container_ips, docker, docker_ok, leftovers, resume_hint, search_agent,
+};
 use support::unique;
 use support::upstream::{run_upstream, upstream_image};
 
@@ -557,13 +559,8 @@ fn a_crashed_session_on_smolmachines_is_kept_and_resumed_there() {
         "-c",
         "exit 3",
     ]);
-    let hint = err
-        .lines()
-        .find(|l| l.starts_with("bot-bottle resume "))
-        .unwrap_or_else(|| panic!("no resume hint (exit {code}): {err}"));
-    let slug = hint
-        .trim_start_matches("bot-bottle resume ")
-        .trim()
+    let slug = resume_hint(&err)
+        .unwrap_or_else(|| panic!("no resume hint (exit {code}): {err}"))
         .to_owned();
     c.env.track(&slug);
     assert_eq!(code, 3, "{err}");
@@ -1263,11 +1260,8 @@ RUN useradd -u 1000 -m -s /bin/sh agent && mkdir -p /etc/ssl/certs \
         cmd.env(var.0, var.1);
         let (code, err) = run_bounded(cmd, Duration::from_secs(400))
             .expect("start hung: the transcript snapshot was not cut off at its deadline");
-        let slug = err
-            .lines()
-            .find_map(|l| l.strip_prefix("bot-bottle resume "))
+        let slug = resume_hint(&err)
             .unwrap_or_else(|| panic!("no resume hint (exit {code}): {err}"))
-            .trim()
             .to_owned();
         c.env.track(&slug);
         assert_eq!(code, 3, "{err}");

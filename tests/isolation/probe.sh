@@ -43,40 +43,37 @@ out() {
   printf 'R %s %s\n' "$id" "$*" > "$OUT/$id"
 }
 
-
-# A TCP connection with bash's /dev/tcp, in a fork: "connected" or
-# "failed" ("timeout" when `finish` had to kill it).
-p_tcp() {
-  local id=$1 addr
-  addr=${2//@IF@/$IFACE}
-  (
-    if exec 3<>"/dev/tcp/$addr/$3"; then
-      out "$id" tcp connected
-      printf 'bbprobe %s %s\n' "$RUN" "$id" >&3
-    else
-      out "$id" tcp failed
-    fi
-  ) 2>/dev/null &
+# Runs `KIND_probe ID ADDR PORT` in a fork (ADDR with `@IF@` replaced, its
+# stderr dropped), recorded for `finish` to time out.
+fork_probe() {
+  local kind=$1 id=$2
+  "${kind}_probe" "$id" "${3//@IF@/$IFACE}" "$4" 2>/dev/null &
   FORKED_IDS+=("$id")
-  FORKED_KINDS+=(tcp)
+  FORKED_KINDS+=("$kind")
   FORKED_PIDS+=($!)
 }
 
-# A UDP datagram with bash's /dev/udp, in a fork: "sent" or "failed" (only
-# the listener can tell whether it arrived).
-p_udp() {
-  local id=$1 addr
-  addr=${2//@IF@/$IFACE}
-  (
-    if printf 'bbprobe %s %s\n' "$RUN" "$id" > "/dev/udp/$addr/$3"; then
-      out "$id" udp sent
-    else
-      out "$id" udp failed
-    fi
-  ) 2>/dev/null &
-  FORKED_IDS+=("$id")
-  FORKED_KINDS+=(udp)
-  FORKED_PIDS+=($!)
+# A TCP connection with bash's /dev/tcp: "connected" or "failed"
+# ("timeout" when `finish` had to kill it).
+p_tcp() { fork_probe tcp "$@"; }
+tcp_probe() {
+  if exec 3<>"/dev/tcp/$2/$3"; then
+    out "$1" tcp connected
+    printf 'bbprobe %s %s\n' "$RUN" "$1" >&3
+  else
+    out "$1" tcp failed
+  fi
+}
+
+# A UDP datagram with bash's /dev/udp: "sent" or "failed" (only the
+# listener can tell whether it arrived).
+p_udp() { fork_probe udp "$@"; }
+udp_probe() {
+  if printf 'bbprobe %s %s\n' "$RUN" "$1" > "/dev/udp/$2/$3"; then
+    out "$1" udp sent
+  else
+    out "$1" udp failed
+  fi
 }
 
 # curl with proxies ignored (--noproxy '*'): exit code, HTTP code, seconds

@@ -123,6 +123,14 @@ impl Env {
         slug
     }
 
+    /// `stop` (whatever it answers), after which nothing labelled for the
+    /// bottle is left.
+    #[track_caller]
+    pub fn stop_leaving_nothing(&self, slug: &str) {
+        self.run(&["stop", slug]);
+        assert_eq!(leftovers(slug), (0, 0));
+    }
+
     pub fn track(&self, slug: &str) {
         self.slugs.lock().unwrap().push(slug.to_owned());
     }
@@ -329,6 +337,14 @@ pub fn listed_row(list: &str, slug: &str) -> serde_json::Value {
         .find(|r| r["slug"] == slug)
         .unwrap_or_else(|| panic!("{slug} is not in list active --json: {list}"))
         .clone()
+}
+
+/// The bottle a failed or crashed start says to resume: SLUG in the
+/// `bot-bottle resume SLUG` line of its stderr `err`.
+pub fn resume_hint(err: &str) -> Option<&str> {
+    err.lines()
+        .find_map(|l| l.strip_prefix("bot-bottle resume "))
+        .map(str::trim)
 }
 
 /// Labelled containers and networks of a bottle that are still there.
