@@ -20,33 +20,36 @@
 //! bottle as the views show it) and `sidecars` (what the host's approvals act through). Nothing here
 //! names `launch`, which drives it.
 
-pub mod active;
-pub mod bringup;
-pub mod docker;
-pub mod files;
-pub mod labels;
+pub(crate) mod active;
+pub(crate) mod bringup;
+pub(crate) mod docker;
+pub(crate) mod files;
+pub(crate) mod labels;
 pub mod names;
-pub mod orphans;
-pub mod session;
-pub mod sidecars;
-pub mod smolvm;
+pub(crate) mod orphans;
+pub(crate) mod session;
+pub(crate) mod sidecars;
+pub(crate) mod smolvm;
 
 use std::fmt;
 use std::path::Path;
 
-pub use active::{ActiveBottle, Landed};
+pub(crate) use active::{ActiveBottle, Landed};
 
 use bringup::{BringUpError, Context, Prepared, SidecarImage};
 
 use crate::error::{ExitKind, UserError};
-use crate::exec::{ExecError, Sink};
+use crate::exec::{ExecError, Program, Sink};
 use crate::state::Home;
 use session::{Io, Snapshot};
 use sidecars::Sidecars;
 
+/// The kinds of backend bot-bottle can run a bottle on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum BackendKind {
+    /// Containers on a docker engine.
     Docker,
+    /// A microVM by smolvm for the agent; its sidecars on docker.
     Smolmachines,
 }
 
@@ -65,7 +68,7 @@ impl BackendKind {
     }
 
     /// This backend, if it is available here; else why not and how to get it.
-    pub fn require(self) -> Result<&'static dyn Backend, BackendError> {
+    pub(crate) fn require(self) -> Result<&'static dyn Backend, BackendError> {
         let backend = self.backend();
         backend
             .available()
@@ -78,7 +81,7 @@ impl BackendKind {
     }
 
     /// The backend itself.
-    pub fn backend(self) -> &'static dyn Backend {
+    pub(crate) fn backend(self) -> &'static dyn Backend {
         match self {
             BackendKind::Docker => &docker::Docker,
             BackendKind::Smolmachines => &smolvm::Smolmachines,
@@ -92,6 +95,7 @@ impl fmt::Display for BackendKind {
     }
 }
 
+/// Why no backend, or not the one named, can be used.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum BackendError {
     #[error("unknown backend '{name}' (from {from})")]
@@ -130,7 +134,7 @@ impl UserError for BackendError {
 
 /// Why a backend cannot be used here, and what gets it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unavailable {
+pub(crate) struct Unavailable {
     pub reason: String,
     pub fix: String,
 }
@@ -138,9 +142,7 @@ pub struct Unavailable {
 /// Where a bottle runs: everything a bottle's life needs from it. Every
 /// method that names a bottle takes its identity; what a backend keeps on
 /// the host lives in the bottle's state folder (`state::BottleDir`).
-pub trait Backend: Send + Sync {
-    fn kind(&self) -> BackendKind;
-
+pub(crate) trait Backend: Send + Sync {
     /// Whether this host can run bottles here; finds programs, runs none.
     fn available(&self) -> Result<(), Unavailable>;
 
@@ -188,13 +190,27 @@ pub trait Backend: Send + Sync {
 /// What runs a bottle's agent (a container, a microVM): sessions and
 /// commands in it, and files in and out of it. A backend is this and its
 /// `Sidecars`; smolmachines pairs a microVM with docker's sidecars.
-pub trait AgentRuntime: Send + Sync {
-    /// The argv (program first) that runs `argv` in the agent, as its user,
-    /// in the workdir.
-    fn exec_argv(&self, slug: &str, argv: &[String], io: Io, term: Option<&str>) -> Vec<String>;
+pub(crate) trait AgentRuntime: Send + Sync {
+    /// The program, and its arguments, that run `argv` in the agent, as
+    /// its user, in the workdir.
+    fn exec_command(
+        &self,
+        slug: &str,
+        argv: &[String],
+        io: Io,
+        term: Option<&str>,
+    ) -> (Program, Vec<String>);
 
     /// Runs `argv` in the agent with the caller's terminal; its exit code.
-    fn run(&self, slug: &str, argv: &[String], io: Io) -> Result<i32, ExecError>;
+    fn run(&self, slug: &str, argv: &[String], io: Io) -> Result<i32, ExecError> {
+        let term = std::env::var("TERM").ok();
+        let (program, args) = self.exec_command(slug, argv, io, term.as_deref());
+        let mut cmd = program.command(args);
+        if io == Io::Detached {
+            cmd.stdin(std::process::Stdio::null());
+        }
+        Ok(session::exit_code(program.status(&mut cmd)?))
+    }
 
     /// Runs `sh -c script` in the agent as its user; a failure carries
     /// what it printed on stderr.
@@ -219,7 +235,7 @@ pub trait AgentRuntime: Send + Sync {
 }
 
 /// One backend's part of a cleanup plan.
-pub trait CleanupPart {
+pub(crate) trait CleanupPart {
     fn backend(&self) -> BackendKind;
     fn is_empty(&self) -> bool;
     /// Indented lines, one per kind of thing.
@@ -229,7 +245,7 @@ pub trait CleanupPart {
 }
 
 /// The backends available here, in the order they are preferred.
-pub fn available() -> Vec<BackendKind> {
+pub(crate) fn available() -> Vec<BackendKind> {
     BackendKind::ALL
         .into_iter()
         .filter(|k| k.backend().available().is_ok())
@@ -238,11 +254,11 @@ pub fn available() -> Vec<BackendKind> {
 
 /// `--backend`, else `BOT_BOTTLE_BACKEND`, else the first available; a
 /// named backend must be available.
-pub fn select(flag: Option<&str>, env: Option<&str>) -> Result<BackendKind, BackendError> {
+pub(crate) fn select(flag: Option<&str>, env: Option<&str>) -> Result<BackendKind, BackendError> {
     select_with(flag, env, |k| k.backend().available())
 }
 
-pub fn select_with(
+pub(crate) fn select_with(
     flag: Option<&str>,
     env: Option<&str>,
     available: impl Fn(BackendKind) -> Result<(), Unavailable>,
@@ -287,7 +303,7 @@ pub fn select_with(
 
 /// Every running bottle of every available backend, sorted by start time.
 /// A backend that is not installed here has none to show.
-pub fn enumerate_all(home: &Home) -> Result<Vec<ActiveBottle>, ExecError> {
+pub(crate) fn enumerate_all(home: &Home) -> Result<Vec<ActiveBottle>, ExecError> {
     let mut bottles = Vec::new();
     for kind in available() {
         bottles.extend(kind.backend().enumerate(home)?);
@@ -390,10 +406,11 @@ mod tests {
             ),
         ];
         for (kind, io, want) in cases {
-            let got = kind
-                .backend()
-                .agent()
-                .exec_argv("s-1", &argv, io, Some("xterm"));
+            let (program, args) =
+                kind.backend()
+                    .agent()
+                    .exec_command("s-1", &argv, io, Some("xterm"));
+            let got = [vec![program.path()], args].concat();
             assert_eq!(got.join(" "), want, "{kind}");
         }
     }

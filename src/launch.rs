@@ -511,7 +511,12 @@ mod tests {
         assert_eq!(gate.repo_top, proj);
         assert_eq!(gate.audit_log, home.audit_log(&p.slug));
         assert_eq!(p.plan.copy_cwd, None);
-        assert!(p.plan.sidecar(Sidecar::GitGate).is_some());
+        assert!(
+            p.plan
+                .sidecars
+                .iter()
+                .any(|s| s.sidecar == Sidecar::GitGate)
+        );
         assert!(p.metadata.copy_cwd, "resume finds the repository again");
     }
 }

@@ -14,11 +14,11 @@ pub mod egress;
 pub mod error;
 pub mod exec;
 pub mod gitgate;
-pub mod launch;
+pub(crate) mod launch;
 pub mod manifest;
 pub mod notify;
 pub mod picker;
-pub mod plan;
+pub(crate) mod plan;
 pub mod proposal;
 pub mod provider;
 pub mod shutdown;
@@ -26,3 +26,7 @@ pub mod state;
 pub mod supervise;
 pub mod text;
 pub mod tmux;
+
+/// Under gVisor, how many host tasks one of the agent's processes counts
+/// as against its pid limit (the tests check the limit the engine got).
+pub use plan::GVISOR_TASKS_PER_PROCESS;

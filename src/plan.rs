@@ -44,8 +44,7 @@ pub use files::{FileContent, PlannedFile, TokenSlot};
 pub use git_gate::{GateInput, GatePlan, gate_image_tag};
 pub use preflight::Preflight;
 pub use resources::{
-    AGENT_RESOURCES, EGRESS_RESOURCES, GATE_RESOURCES, GVISOR_TASKS_PER_PROCESS, Resources,
-    SUPERVISE_RESOURCES, format_bytes,
+    EGRESS_RESOURCES, GVISOR_TASKS_PER_PROCESS, Resources, SUPERVISE_RESOURCES, format_bytes,
 };
 pub use runtime::{EngineFacts, Runtime, RuntimeWhy};
 
@@ -99,13 +98,6 @@ pub struct BottlePlan {
     /// The git gate, when `--cwd` is in a git repository.
     pub git_gate: Option<GatePlan>,
     pub preflight: Preflight,
-}
-
-impl BottlePlan {
-    /// The sidecar's spec, when the bottle has that sidecar.
-    pub fn sidecar(&self, which: Sidecar) -> Option<&SidecarSpec> {
-        self.sidecars.iter().find(|s| s.sidecar == which)
-    }
 }
 
 /// The agent: what it runs, as whom, with what.

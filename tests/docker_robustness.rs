@@ -41,7 +41,7 @@ fn limits_and_the_sealed_network_are_what_docker_runs() {
     // Under gVisor the engine counts the sandbox's host tasks, several a
     // process.
     let pids = match inspect(&container("agent"), "{{.HostConfig.Runtime}}").as_str() {
-        "runsc" => 300 * bot_bottle::plan::GVISOR_TASKS_PER_PROCESS,
+        "runsc" => 300 * bot_bottle::GVISOR_TASKS_PER_PROCESS,
         _ => 300,
     };
     assert_eq!(

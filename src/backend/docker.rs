@@ -18,7 +18,7 @@ use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
 use crate::backend::labels::LABEL_SLUG;
 use crate::backend::session::{Io, Snapshot};
 use crate::backend::sidecars::Sidecars;
-use crate::backend::{ActiveBottle, AgentRuntime, Backend, BackendKind, CleanupPart, Unavailable};
+use crate::backend::{ActiveBottle, AgentRuntime, Backend, CleanupPart, Unavailable};
 use crate::exec::{DOCKER, ExecError, Program, Sink};
 use crate::plan::Network;
 use crate::state::Home;
@@ -60,10 +60,6 @@ pub fn docker_available() -> Result<(), Unavailable> {
 }
 
 impl Backend for Docker {
-    fn kind(&self) -> BackendKind {
-        BackendKind::Docker
-    }
-
     fn available(&self) -> Result<(), Unavailable> {
         docker_available()
     }
@@ -163,14 +159,14 @@ impl Backend for Docker {
 pub struct Container;
 
 impl AgentRuntime for Container {
-    fn exec_argv(&self, slug: &str, argv: &[String], io: Io, term: Option<&str>) -> Vec<String> {
-        std::iter::once(DOCKER.path())
-            .chain(session::exec_args(slug, argv, io, term))
-            .collect()
-    }
-
-    fn run(&self, slug: &str, argv: &[String], io: Io) -> Result<i32, ExecError> {
-        session::run(slug, argv, io)
+    fn exec_command(
+        &self,
+        slug: &str,
+        argv: &[String],
+        io: Io,
+        term: Option<&str>,
+    ) -> (Program, Vec<String>) {
+        (DOCKER, session::exec_args(slug, argv, io, term))
     }
 
     fn run_script(&self, slug: &str, script: &str) -> Result<(), ExecError> {

@@ -33,7 +33,7 @@ use self::guest::{run_quiet, sh, smolvm_to};
 use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage, readiness};
 use crate::backend::docker::compose_file::{self, AgentPlace};
 use crate::backend::docker::{self, compose, enumerate, images};
-use crate::backend::session::{Io, Snapshot, exit_code, snapshot_timeout};
+use crate::backend::session::{Io, Snapshot, snapshot_timeout};
 use crate::backend::sidecars::Sidecars;
 use crate::backend::{ActiveBottle, AgentRuntime, Backend, BackendKind, CleanupPart, Unavailable};
 use crate::contract::paths::{AGENT_CONFIG_DIR, WORKDIR, agent_file, agent_files};
@@ -51,10 +51,6 @@ pub fn machine_name(slug: &str) -> String {
 }
 
 impl Backend for Smolmachines {
-    fn kind(&self) -> BackendKind {
-        BackendKind::Smolmachines
-    }
-
     fn available(&self) -> Result<(), Unavailable> {
         if SMOLVM.find().is_err() {
             return Err(Unavailable {
@@ -262,34 +258,15 @@ impl Backend for Smolmachines {
 pub struct MicroVm;
 
 impl AgentRuntime for MicroVm {
-    fn exec_argv(&self, slug: &str, argv: &[String], io: Io, term: Option<&str>) -> Vec<String> {
-        std::iter::once(SMOLVM.path())
-            .chain(argv::exec(
-                &machine_name(slug),
-                argv,
-                io,
-                term,
-                WORKDIR,
-                As::Agent,
-            ))
-            .collect()
-    }
-
-    fn run(&self, slug: &str, argv: &[String], io: Io) -> Result<i32, ExecError> {
-        let term = std::env::var("TERM").ok();
-        let args = argv::exec(
-            &machine_name(slug),
-            argv,
-            io,
-            term.as_deref(),
-            WORKDIR,
-            As::Agent,
-        );
-        let mut cmd = SMOLVM.command(args);
-        if io == Io::Detached {
-            cmd.stdin(std::process::Stdio::null());
-        }
-        Ok(exit_code(SMOLVM.status(&mut cmd)?))
+    fn exec_command(
+        &self,
+        slug: &str,
+        argv: &[String],
+        io: Io,
+        term: Option<&str>,
+    ) -> (Program, Vec<String>) {
+        let args = argv::exec(&machine_name(slug), argv, io, term, WORKDIR, As::Agent);
+        (SMOLVM, args)
     }
 
     fn run_script(&self, slug: &str, script: &str) -> Result<(), ExecError> {

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::backend::session::{Io, Snapshot, exit_code, io_flags, snapshot_timeout};
+use crate::backend::session::{Io, Snapshot, io_flags, snapshot_timeout};
 use crate::contract::command;
 use crate::contract::paths::{AGENT_USER, WORKDIR};
 use crate::contract::services::{AGENT, EGRESS, GATE_PORT, GIT_GATE, container};
@@ -20,18 +20,6 @@ pub fn exec_args(slug: &str, argv: &[String], io: Io, term: Option<&str>) -> Vec
     args.push(container(slug, AGENT));
     args.extend(argv.iter().cloned());
     args
-}
-
-/// Runs `argv` in the bottle with the caller's terminal; returns its exit
-/// code (128 + signal when it was killed).
-pub fn run(slug: &str, argv: &[String], io: Io) -> Result<i32, ExecError> {
-    let term = std::env::var("TERM").ok();
-    let mut cmd = DOCKER.command(exec_args(slug, argv, io, term.as_deref()));
-    if io == Io::Detached {
-        cmd.stdin(Stdio::null());
-    }
-    let status = DOCKER.status(&mut cmd)?;
-    Ok(exit_code(status))
 }
 
 /// Whether the bottle's agent container is running.

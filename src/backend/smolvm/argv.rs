@@ -137,16 +137,6 @@ pub fn copy_to(name: &str, from: &Path, to: &str) -> Vec<String> {
     ]
 }
 
-/// `machine cp` of a machine's file to the host.
-pub fn copy_from(name: &str, from: &str, to: &Path) -> Vec<String> {
-    vec![
-        "machine".into(),
-        "cp".into(),
-        format!("{name}:{from}"),
-        to.display().to_string(),
-    ]
-}
-
 fn words(w: &[&str]) -> Vec<String> {
     w.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -226,10 +216,6 @@ mod tests {
             (
                 copy_to("m", Path::new("/tmp/a.tar"), "/tmp/b.tar"),
                 "machine cp /tmp/a.tar m:/tmp/b.tar",
-            ),
-            (
-                copy_from("m", "/tmp/b.tar", Path::new("/tmp/a.tar")),
-                "machine cp m:/tmp/b.tar /tmp/a.tar",
             ),
         ];
         for (got, want) in cases {

@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use super::*;
 use crate::backend::docker::images::ImageError;
 use crate::backend::sidecars::{Decide, GateError, Sidecars};
-use crate::backend::{ActiveBottle, AgentRuntime, BackendKind, CleanupPart, Unavailable};
+use crate::backend::{ActiveBottle, AgentRuntime, CleanupPart, Unavailable};
 use crate::exec::{ExecError, Program, Sink};
 use crate::gitgate::Shown;
 use crate::launch::testing::planned;
@@ -46,9 +46,6 @@ impl Fake {
 }
 
 impl Backend for Fake {
-    fn kind(&self) -> BackendKind {
-        BackendKind::Docker
-    }
     fn available(&self) -> Result<(), Unavailable> {
         Ok(())
     }
@@ -88,8 +85,14 @@ impl Backend for Fake {
 }
 
 impl AgentRuntime for Fake {
-    fn exec_argv(&self, _: &str, argv: &[String], _: Io, _: Option<&str>) -> Vec<String> {
-        argv.to_vec()
+    fn exec_command(
+        &self,
+        _: &str,
+        argv: &[String],
+        _: Io,
+        _: Option<&str>,
+    ) -> (Program, Vec<String>) {
+        (crate::exec::DOCKER, argv.to_vec())
     }
     fn run(&self, _: &str, _: &[String], _: Io) -> Result<i32, ExecError> {
         self.step("run").map(|()| 0)
