@@ -54,12 +54,15 @@ pub enum BackendKind {
 }
 
 impl BackendKind {
+    /// Every backend, in the order they are preferred.
     pub const ALL: [BackendKind; 2] = [BackendKind::Docker, BackendKind::Smolmachines];
 
+    /// The backend a name (as `--backend` takes it) names.
     pub fn parse(name: &str) -> Option<BackendKind> {
         BackendKind::ALL.into_iter().find(|k| k.name() == name)
     }
 
+    /// Its name, as `--backend` takes it and the metadata records it.
     pub fn name(self) -> &'static str {
         match self {
             BackendKind::Docker => "docker",
@@ -98,16 +101,32 @@ impl fmt::Display for BackendKind {
 /// Why no backend, or not the one named, can be used.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum BackendError {
+    /// A name that is no backend's.
     #[error("unknown backend '{name}' (from {from})")]
-    Unknown { name: String, from: &'static str },
+    Unknown {
+        /// The name given.
+        name: String,
+        /// Where it was given: `--backend` or `BOT_BOTTLE_BACKEND`.
+        from: &'static str,
+    },
+    /// The backend named cannot run here.
     #[error("backend '{backend}' is not available here: {reason}; {fix}")]
     Unavailable {
+        /// The backend named.
         backend: BackendKind,
+        /// Why not.
         reason: String,
+        /// What gets it.
         fix: String,
     },
+    /// None can run here.
     #[error("no backend is available here: {reason}; {fix}")]
-    NoneAvailable { reason: String, fix: String },
+    NoneAvailable {
+        /// Why the first one cannot.
+        reason: String,
+        /// What gets it.
+        fix: String,
+    },
 }
 
 impl UserError for BackendError {
