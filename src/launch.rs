@@ -10,6 +10,7 @@
 pub mod choose;
 pub mod lifecycle;
 pub mod service;
+pub mod steps;
 #[cfg(test)]
 pub mod testing;
 pub mod trust;

@@ -13,6 +13,7 @@ mod support;
 
 use bot_bottle::backend::names;
 use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -370,11 +371,17 @@ fn assert_key_hidden(env: &Env, slug: &str, key: &str) {
         !docker_ok(&["inspect", &agent]).contains(key),
         "the real key is in docker inspect"
     );
-    let compose = std::fs::read_to_string(env.bottle(slug).compose_file()).unwrap();
+    let compose_file = env.bottle(slug).compose_file();
+    let compose = std::fs::read_to_string(&compose_file).unwrap();
     assert!(
         !compose.contains(key),
         "the real key is in the compose file"
     );
+    let mode = std::fs::metadata(&compose_file)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the compose file is the user's alone");
 }
 
 /// Every text of a request body, as one string.

@@ -9,9 +9,10 @@ use super::{Failure, confirm, exit_code, has_tty, home_and_cwd, interrupt_flag, 
 use crate::backend;
 use crate::backend::bringup::Context;
 use crate::exec::Sink;
-use crate::launch::choose::{self, Choices};
+use crate::launch::choose::Choices;
 use crate::launch::lifecycle::{self, Settled, Start};
 use crate::launch::service::{self, Planned};
+use crate::launch::steps::{Answer, Ask, Offer, Steps};
 use crate::launch::{self, StartRequest};
 use crate::manifest::Manifest;
 use crate::picker;
@@ -255,9 +256,9 @@ fn flagged(args: &StartArgs, here: &Path) -> Choices {
     }
 }
 
-/// The dashboard's `n` steps on the terminal (see `launch::choose`):
-/// bottles in order, a label no running bottle uses, a color, a
-/// directory to copy in. `None` when the operator cancels.
+/// The dashboard's `n` steps on the terminal (`launch::steps`): bottles
+/// in order, a label no running bottle uses, a color, a directory to copy
+/// in. `None` when the operator cancels.
 fn ask(
     manifest: &Manifest,
     home: &Home,
@@ -266,71 +267,56 @@ fn ask(
 ) -> Result<Option<Choices>, Failure> {
     let failed =
         |e: std::io::Error| Failure::runtime(format!("the launch prompts failed: {e}"), None);
-    let own = launch::selected_bottles(manifest.agent(agent)?, &[]);
-    let items = manifest
-        .bottles
-        .keys()
-        .map(|b| picker::Item {
-            name: b.clone(),
-            detail: match own.contains(b) {
-                true => format!("{agent}'s own"),
-                false => String::new(),
-            },
-        })
-        .collect();
-    let Some(bottles) =
-        picker::run(picker::MultiPicker::new("bottles", items, &own)).map_err(failed)?
-    else {
-        return Ok(None);
-    };
+    let own = manifest.agent(agent)?;
     // Best effort: without docker, nothing is known to run.
-    let running: Vec<String> = backend::enumerate_all(home)
+    let running = backend::enumerate_all(home)
         .unwrap_or_default()
         .into_iter()
         .map(|b| b.label)
         .collect();
-    let running = running.iter().map(String::as_str);
-    let mut prompt = picker::Prompt::new("label", agent);
-    let label = loop {
-        let Some(label) = picker::run(prompt).map_err(failed)? else {
-            return Ok(None);
-        };
-        match choose::label_problem(&label, running.clone()) {
-            None => break label,
-            Some(problem) => {
-                let offer = match label.is_empty() {
-                    true => agent.to_owned(),
-                    false => choose::free_label(&label, running.clone()),
-                };
-                prompt = picker::Prompt::new("label", &offer).with_message(&problem);
+    let mut steps = Steps::new(Offer {
+        agent: agent.to_owned(),
+        agent_color: own.color.clone(),
+        own: launch::selected_bottles(own, &[]),
+        bottles: manifest.bottles.keys().cloned().collect(),
+        running,
+        // Chosen already, by --backend or the machine.
+        backends: Vec::new(),
+        here: here.display().to_string(),
+    });
+    while let Some(ask) = steps.ask() {
+        let answer = match ask {
+            Ask::Bottles { items, chosen } => {
+                picker::run(picker::MultiPicker::new("bottles", items, &chosen))
+                    .map_err(failed)?
+                    .map(Answer::Many)
             }
+            Ask::Label { offer, problem } => {
+                let prompt = picker::Prompt::new("label", &offer);
+                let prompt = match problem {
+                    Some(problem) => prompt.with_message(&problem),
+                    None => prompt,
+                };
+                picker::run(prompt).map_err(failed)?.map(Answer::One)
+            }
+            Ask::Color { items } => picker::run(picker::Picker::new("color", items))
+                .map_err(failed)?
+                .map(Answer::One),
+            Ask::Copy { offer } => {
+                let prompt = picker::Prompt::new("copy a directory in", &offer)
+                    .with_help("empty copies nothing · Ctrl-U clear · Esc cancel");
+                picker::run(prompt).map_err(failed)?.map(Answer::One)
+            }
+            Ask::Backend { items } => picker::run(picker::Picker::new("backend", items))
+                .map_err(failed)?
+                .map(Answer::One),
+        };
+        match answer {
+            Some(answer) => steps.answer(answer),
+            None => return Ok(None),
         }
-    };
-    let default = choose::default_color(manifest.agent(agent)?.color.as_deref(), &label);
-    let colors = choose::color_choices(&default)
-        .into_iter()
-        .map(|c| picker::Item {
-            detail: match c == default {
-                true => "the default".into(),
-                false => String::new(),
-            },
-            name: c,
-        })
-        .collect();
-    let Some(color) = picker::run(picker::Picker::new("color", colors)).map_err(failed)? else {
-        return Ok(None);
-    };
-    let dir = picker::Prompt::new("copy a directory in", &here.display().to_string())
-        .with_help("empty copies nothing · Ctrl-U clear · Esc cancel");
-    let Some(dir) = picker::run(dir).map_err(failed)? else {
-        return Ok(None);
-    };
-    Ok(Some(Choices {
-        bottles,
-        label: Some(label),
-        color: Some(color),
-        copy: choose::copy_dir(&dir, here),
-    }))
+    }
+    Ok(Some(steps.chosen().choices(here)))
 }
 
 #[cfg(test)]
