@@ -34,7 +34,9 @@ pub use parse::{COLORS, is_color, parse_scheme, validate_host};
 pub use protected::DEFAULT_PROTECTED;
 pub use provenance::{Part, Provenance};
 pub use resolve::compose_bottles;
-pub use trust::{Defined, Project, Reach, Summary, TRUST_FILE, TrustStore, reach};
+pub use trust::{Defined, Project, Reach, Summary, TrustStore, reach};
+// Only for launch/trust.rs, until it asks `Home::trust_file`.
+pub(crate) use crate::state::TRUST_FILE;
 
 use crate::contract::auth;
 use crate::provider::Provider;

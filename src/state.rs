@@ -1,10 +1,5 @@
-//! Bottle state on the host, under `$BOT_BOTTLE_HOME`:
-//!
-//! ```text
-//! state/<slug>/                 one bottle's state: see `bottle_dir`, the
-//!                               one place its files are named
-//! audit/<slug>.jsonl            decisions and edits; outlives the bottle
-//! ```
+//! Bottle state on the host, under `$BOT_BOTTLE_HOME`: `home` names the
+//! home folder's paths, `bottle_dir` those of one bottle's state folder.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -15,10 +10,14 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 pub mod bottle_dir;
+mod home;
 pub mod scratch;
 mod slug;
 
 pub use bottle_dir::BottleDir;
+pub use home::Home;
+// Only for launch/trust.rs, until it asks `Home::trust_file`.
+pub(crate) use home::TRUST_FILE;
 pub use slug::Slug;
 
 use crate::egress::config::EgressConfig;
@@ -66,173 +65,6 @@ impl StateError {
             path: path.to_path_buf(),
             reason: e.to_string(),
         }
-    }
-}
-
-/// `$BOT_BOTTLE_HOME`: manifests, state and audit logs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Home {
-    pub root: PathBuf,
-}
-
-impl Home {
-    /// `BOT_BOTTLE_HOME`, else `~/.bot-bottle`; made absolute, since its
-    /// folders are mounted into containers.
-    pub fn from_env() -> Result<Home, StateError> {
-        if let Some(dir) = std::env::var_os("BOT_BOTTLE_HOME").filter(|v| !v.is_empty()) {
-            let dir = PathBuf::from(dir);
-            let root = std::path::absolute(&dir).map_err(|e| StateError::io(&dir, e))?;
-            return Ok(Home { root });
-        }
-        let home = std::env::var_os("HOME")
-            .filter(|v| !v.is_empty())
-            .ok_or(StateError::NoHome)?;
-        Ok(Home {
-            root: PathBuf::from(home).join(".bot-bottle"),
-        })
-    }
-
-    pub fn state_root(&self) -> PathBuf {
-        self.root.join("state")
-    }
-
-    /// A bottle's state folder and the paths in it.
-    pub fn bottle(&self, slug: &str) -> BottleDir {
-        BottleDir::new(self.state_root().join(slug))
-    }
-
-    pub fn bottle_dir(&self, slug: &str) -> PathBuf {
-        self.bottle(slug).root().to_path_buf()
-    }
-
-    pub fn audit_log(&self, slug: &str) -> PathBuf {
-        self.root.join("audit").join(format!("{slug}.jsonl"))
-    }
-
-    /// The state folder of an existing bottle, or a clear error.
-    pub fn existing_bottle_dir(&self, slug: &str) -> Result<PathBuf, StateError> {
-        check_slug(slug)?;
-        let dir = self.bottle(slug);
-        if dir.metadata().is_file() {
-            Ok(dir.root().to_path_buf())
-        } else {
-            Err(StateError::NoState {
-                slug: slug.to_owned(),
-                dir: self.state_root(),
-            })
-        }
-    }
-
-    pub fn read_metadata(&self, slug: &str) -> Result<Metadata, StateError> {
-        self.existing_bottle_dir(slug)?;
-        let path = self.bottle(slug).metadata();
-        let text = fs::read_to_string(&path).map_err(|e| StateError::io(&path, e))?;
-        serde_json::from_str(&text).map_err(|e| StateError::BadMetadata {
-            path,
-            reason: e.to_string(),
-        })
-    }
-
-    pub fn write_metadata(&self, slug: &str, metadata: &Metadata) -> Result<(), StateError> {
-        let text = serde_json::to_string_pretty(metadata).map_err(|e| StateError::Io {
-            path: self.bottle_dir(slug),
-            reason: e.to_string(),
-        })?;
-        write_atomic(&self.bottle(slug).metadata(), text.as_bytes(), 0o644)
-    }
-
-    /// The bottle's live routes, if it has been launched since they were
-    /// kept.
-    pub fn read_live_routes(&self, slug: &str) -> Result<Option<LiveRoutes>, StateError> {
-        let path = self.bottle(slug).live_routes();
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StateError::io(&path, e)),
-        };
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| StateError::BadMetadata {
-                path,
-                reason: e.to_string(),
-            })
-    }
-
-    pub fn write_live_routes(&self, slug: &str, routes: &LiveRoutes) -> Result<(), StateError> {
-        let path = self.bottle(slug).live_routes();
-        let text =
-            serde_json::to_string_pretty(routes).map_err(|e| StateError::io(&path, e.into()))?;
-        write_atomic(&path, text.as_bytes(), 0o600)
-    }
-
-    /// Taken while the operator's side changes a bottle (an approval, a
-    /// rejection, an edit), so two of them never interleave; released when
-    /// dropped.
-    pub fn lock_bottle(&self, slug: &str) -> Result<BottleLock, StateError> {
-        let file = lock_file(&self.bottle_folder(slug)?.lock())?;
-        Ok(BottleLock(file))
-    }
-
-    /// `lock_bottle` without waiting: None while someone holds it.
-    pub fn try_lock_bottle(&self, slug: &str) -> Result<Option<BottleLock>, StateError> {
-        Ok(try_lock_file(&self.bottle_folder(slug)?.lock())?.map(BottleLock))
-    }
-
-    /// The state folder of bottle `slug`, which must be there.
-    fn bottle_folder(&self, slug: &str) -> Result<BottleDir, StateError> {
-        check_slug(slug)?;
-        let dir = self.bottle(slug);
-        if !dir.root().is_dir() {
-            return Err(StateError::NoState {
-                slug: slug.to_owned(),
-                dir: self.state_root(),
-            });
-        }
-        Ok(dir)
-    }
-
-    pub fn mark_preserved(&self, slug: &str) -> Result<(), StateError> {
-        write_atomic(&self.bottle(slug).preserve(), b"", 0o644)
-    }
-
-    pub fn is_preserved(&self, slug: &str) -> bool {
-        self.bottle(slug).preserve().exists()
-    }
-
-    pub fn clear_preserved(&self, slug: &str) -> Result<(), StateError> {
-        let path = self.bottle(slug).preserve();
-        match fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StateError::io(&path, e)),
-            _ => Ok(()),
-        }
-    }
-
-    /// Removes a bottle's state folder; the audit log stays.
-    pub fn remove_bottle_state(&self, slug: &str) -> Result<(), StateError> {
-        check_slug(slug)?;
-        let dir = self.bottle_dir(slug);
-        match fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StateError::io(&dir, e)),
-            _ => Ok(()),
-        }
-    }
-
-    /// The identities that have a state folder.
-    pub fn list_state(&self) -> Result<Vec<String>, StateError> {
-        let root = self.state_root();
-        let entries = match fs::read_dir(&root) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(StateError::io(&root, e)),
-        };
-        let mut slugs: Vec<String> = entries
-            .filter_map(Result::ok)
-            .filter(|e| e.path().is_dir())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|s| check_slug(s).is_ok())
-            .collect();
-        slugs.sort();
-        Ok(slugs)
     }
 }
 

@@ -117,9 +117,8 @@ impl Shared {
     }
 
     fn log_path(&self, slug: &str, what: &str) -> PathBuf {
-        let dir = self.home.root.join("logs");
-        let _ = std::fs::create_dir_all(&dir);
-        let path = dir.join(format!("{slug}-{what}.log"));
+        let _ = std::fs::create_dir_all(self.home.logs_dir());
+        let path = self.home.log_file(slug, what);
         let _ = std::fs::write(&path, "");
         path
     }

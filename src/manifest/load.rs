@@ -395,7 +395,7 @@ fn missing(place: &Place, key: &str, path: &Path, what: &str) -> ManifestError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{Project, TRUST_FILE, TrustStore};
+    use crate::manifest::{Project, TrustStore};
     use crate::provider::Provider;
 
     pub(super) fn sources(dir: &Path) -> Sources {
@@ -439,8 +439,11 @@ mod tests {
         let summary = inspect(s).unwrap().unwrap();
         let mut store = TrustStore::read(&s.home).unwrap();
         store.trust(&summary.dir, &summary.digest);
-        fs::create_dir_all(&s.home).unwrap();
-        fs::write(s.home.join(TRUST_FILE), store.to_json()).unwrap();
+        let home = crate::state::Home {
+            root: s.home.clone(),
+        };
+        home.create().unwrap();
+        fs::write(home.trust_file(), store.to_json()).unwrap();
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! written by whoever wrote the repository.
 //!
 //! Here, pure: the digest of every file a project makes bot-bottle read,
-//! the record of trusted digests (`$BOT_BOTTLE_HOME/trusted.json`), what a
+//! the record of trusted digests (`Home::trust_file`), what a
 //! project defines and which of its parts reach the operator's secrets or
 //! network (`reach`), and what a load found (`Project`): the line that says
 //! a project is not used, the error for asking for what only such a project
@@ -19,9 +19,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::error::NotTrusted;
 use super::{Bottle, ManifestError, Origin, Part, Place};
-
-/// The record of trusted projects, in `$BOT_BOTTLE_HOME`.
-pub const TRUST_FILE: &str = "trusted.json";
+use crate::state::Home;
 
 /// The working directory's manifest, as a load found it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -188,9 +186,13 @@ pub struct TrustStore {
 }
 
 impl TrustStore {
-    /// `$BOT_BOTTLE_HOME/trusted.json`; an empty record when there is none.
+    /// The record in home folder `home` (`Home::trust_file`); an empty
+    /// record when there is none.
     pub fn read(home: &Path) -> Result<TrustStore, ManifestError> {
-        let path = home.join(TRUST_FILE);
+        let path = Home {
+            root: home.to_path_buf(),
+        }
+        .trust_file();
         match std::fs::read_to_string(&path) {
             Ok(text) => TrustStore::parse(&text, &path.display().to_string()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TrustStore::default()),

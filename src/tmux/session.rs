@@ -50,7 +50,7 @@ impl UserError for SessionError {
 
 /// Writes the configuration where tmux can read it.
 pub fn conf_path(home: &Home) -> Result<PathBuf, StateError> {
-    let path = home.root.join("tmux").join("bot-bottle.conf");
+    let path = home.tmux_conf();
     if std::fs::read_to_string(&path).ok().as_deref() != Some(CONF) {
         write_atomic(&path, CONF.as_bytes(), 0o644)?;
     }
