@@ -28,13 +28,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use error::{ManifestError, Place};
-pub use load::{Sources, capability_base_images, inspect, load, notify_command};
-pub use parse::{COLORS, is_color, parse_scheme, validate_host};
-pub use protected::DEFAULT_PROTECTED;
-pub use provenance::{Part, Provenance};
-pub use resolve::compose_bottles;
-pub use trust::{Defined, Project, Reach, Summary, TrustStore, reach};
+pub(crate) use error::{ManifestError, Place};
+pub(crate) use load::{Sources, capability_base_images, inspect, load, notify_command};
+pub(crate) use parse::{COLORS, is_color, parse_scheme, validate_host};
+pub(crate) use protected::DEFAULT_PROTECTED;
+pub(crate) use provenance::{Part, Provenance};
+pub(crate) use resolve::compose_bottles;
+pub(crate) use trust::{Defined, Project, Summary, TrustStore};
 // Only for launch/trust.rs, until it asks `Home::trust_file`.
 pub(crate) use crate::state::TRUST_FILE;
 
@@ -63,13 +63,13 @@ impl Origin {
         }
     }
 
-    pub fn is_project(&self) -> bool {
+    pub(crate) fn is_project(&self) -> bool {
         matches!(self, Origin::Project(_))
     }
 
     /// What the preflight adds to a line a project contributed:
     /// ` (from ./bot-bottle.json)`; nothing for the operator's own.
-    pub fn mark(&self) -> String {
+    pub(crate) fn mark(&self) -> String {
         match self {
             Origin::Project(_) => format!(" (from {self})"),
             _ => String::new(),
@@ -78,7 +78,7 @@ impl Origin {
 
     /// `the built-in one` or `the one in FILE`: what a later definition
     /// of the same name replaced.
-    pub fn described(&self) -> String {
+    pub(crate) fn described(&self) -> String {
         match self {
             Origin::Embedded => "the built-in one".into(),
             other => format!("the one in {other}"),
@@ -119,7 +119,7 @@ impl Manifest {
         })
     }
 
-    pub fn agent_names(&self) -> Vec<String> {
+    pub(crate) fn agent_names(&self) -> Vec<String> {
         self.agents.keys().cloned().collect()
     }
 }
@@ -265,7 +265,7 @@ impl Role {
     }
 
     /// The variable that points the agent's client at the route.
-    pub fn base_url_env(self) -> &'static str {
+    pub(crate) fn base_url_env(self) -> &'static str {
         match self {
             Role::AnthropicBaseUrl => "ANTHROPIC_BASE_URL",
             Role::OpenaiBaseUrl => "OPENAI_BASE_URL",

@@ -11,14 +11,14 @@ use serde::{Deserialize, Serialize};
 
 pub mod bottle_dir;
 mod home;
-pub mod scratch;
+pub(crate) mod scratch;
 mod slug;
 
 pub use bottle_dir::BottleDir;
 pub use home::Home;
 // Only for launch/trust.rs, until it asks `Home::trust_file`.
 pub(crate) use home::TRUST_FILE;
-pub use slug::Slug;
+pub(crate) use slug::Slug;
 
 use crate::egress::config::EgressConfig;
 use crate::error::{ExitKind, UserError};
@@ -70,7 +70,7 @@ impl StateError {
 
 /// See `Home::lock_bottle`; the lock goes with the file.
 #[derive(Debug)]
-pub struct BottleLock(#[allow(dead_code)] fs::File);
+pub(crate) struct BottleLock(#[allow(dead_code)] fs::File);
 
 /// The routes a bottle lives with: what it was launched with plus what was
 /// approved or edited since. `resume` relaunches with them, so nothing
@@ -102,7 +102,7 @@ pub struct Metadata {
 
 /// A label as it can appear in an identity: lower-case letters, digits
 /// and single dashes, at most 32 characters; "bottle" when nothing is left.
-pub fn slugify(label: &str) -> String {
+pub(crate) fn slugify(label: &str) -> String {
     let mut slug = String::new();
     for c in label.chars().flat_map(char::to_lowercase) {
         if c.is_ascii_alphanumeric() {
@@ -122,15 +122,9 @@ pub fn slugify(label: &str) -> String {
     }
 }
 
-/// A fresh identity: `<slug of label>-<5 random base36 characters>`.
-/// See `Slug::mint`.
-pub fn mint_identity(label: &str) -> String {
-    Slug::mint(label).into_string()
-}
-
 /// Identities are used in paths and docker names: refuse anything else.
 /// See `Slug::parse`.
-pub fn check_slug(slug: &str) -> Result<(), StateError> {
+fn check_slug(slug: &str) -> Result<(), StateError> {
     Slug::parse(slug).map(|_| ())
 }
 
@@ -144,13 +138,13 @@ pub fn check_slug(slug: &str) -> Result<(), StateError> {
 /// too (a link at `path` itself is replaced, not followed).
 /// An exclusive lock on `path` (made if missing, never through a
 /// symlink), held until the file is dropped.
-pub fn lock_file(path: &Path) -> Result<fs::File, StateError> {
+pub(crate) fn lock_file(path: &Path) -> Result<fs::File, StateError> {
     flock(path, libc::LOCK_EX)?
         .ok_or_else(|| StateError::io(path, std::io::Error::from(std::io::ErrorKind::WouldBlock)))
 }
 
 /// `lock_file` without waiting: None while another holds it.
-pub fn try_lock_file(path: &Path) -> Result<Option<fs::File>, StateError> {
+fn try_lock_file(path: &Path) -> Result<Option<fs::File>, StateError> {
     flock(path, libc::LOCK_EX | libc::LOCK_NB)
 }
 
@@ -177,7 +171,7 @@ fn flock(path: &Path, operation: libc::c_int) -> Result<Option<fs::File>, StateE
     Ok(Some(file))
 }
 
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| StateError::io(dir, e))?;
@@ -217,7 +211,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateErr
 
 /// Reads at most `max` bytes of a file a sidecar may have written, without
 /// following a symbolic link; a longer file is an error, not a long read.
-pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let file = fs::OpenOptions::new()
@@ -362,8 +356,8 @@ mod tests {
 
     #[test]
     fn identities_are_distinct_and_valid() {
-        let a = mint_identity("Shell");
-        let b = mint_identity("Shell");
+        let a = Slug::mint("Shell").into_string();
+        let b = Slug::mint("Shell").into_string();
         assert_ne!(a, b);
         assert!(
             a.starts_with("shell-") && a.len() == "shell-".len() + 5,

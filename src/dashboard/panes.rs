@@ -21,7 +21,7 @@ const RIGHT_PERCENT: u8 = 60;
 /// sources the conf into their own tmux may turn them on after it): no
 /// escape sequence passes through to the operator's terminal, and no
 /// program renames the window it is in.
-pub const PANE_OPTIONS: [(&str, &str); 2] = [("allow-passthrough", "off"), ("allow-rename", "off")];
+const PANE_OPTIONS: [(&str, &str); 2] = [("allow-passthrough", "off"), ("allow-rename", "off")];
 
 /// A pane, already there or about to be made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +49,7 @@ pub enum Op {
 /// What to do to show `slug`'s session: reuse its pane (respawned if
 /// dead) or make one, park what is on the right, join it, and focus it if
 /// asked.
-pub fn show_ops(
+fn show_ops(
     rows: &[PaneRow],
     logs: &BTreeMap<PaneId, String>,
     dashboard: PaneId,
@@ -95,7 +95,7 @@ pub fn show_ops(
 }
 
 /// The panes of the dashboard's window other than the dashboard.
-pub fn right_panes(rows: &[PaneRow], dashboard: PaneId) -> Vec<PaneId> {
+fn right_panes(rows: &[PaneRow], dashboard: PaneId) -> Vec<PaneId> {
     let home = rows.iter().find(|r| r.pane == dashboard).map(|r| r.window);
     rows.iter()
         .filter(|r| Some(r.window) == home && r.pane != dashboard)
@@ -216,7 +216,7 @@ impl Panes {
     }
 
     /// The log pane becomes the bottle's session.
-    pub async fn log_becomes_session(
+    pub(crate) async fn log_becomes_session(
         &mut self,
         pane: PaneId,
         slug: &str,
@@ -244,7 +244,7 @@ impl Panes {
     }
 
     /// Closes whatever is right of the dashboard.
-    pub async fn close_right(&mut self) -> Result<(), ClientError> {
+    pub(crate) async fn close_right(&mut self) -> Result<(), ClientError> {
         let rows = self.rows().await?;
         for pane in right_panes(&rows, self.dashboard) {
             self.client.run(&command::kill_pane(pane)).await?;
@@ -260,7 +260,7 @@ impl Panes {
     }
 
     /// Brings the session's current window to the dashboard and focuses it.
-    pub async fn focus_dashboard(&self) -> Result<(), ClientError> {
+    pub(crate) async fn focus_dashboard(&self) -> Result<(), ClientError> {
         self.client
             .run(&command::select_window(self.window))
             .await?;
@@ -269,7 +269,11 @@ impl Panes {
 
     /// The status line's pending count, and the id `prefix Y` / `prefix N`
     /// name (empty when none).
-    pub async fn set_pending(&self, count: usize, next: Option<&str>) -> Result<(), ClientError> {
+    pub(crate) async fn set_pending(
+        &self,
+        count: usize,
+        next: Option<&str>,
+    ) -> Result<(), ClientError> {
         self.client
             .run(&command::set_session_option(
                 self.dashboard,
@@ -288,7 +292,7 @@ impl Panes {
     }
 
     /// `PANE_OPTIONS` on `pane`.
-    pub async fn harden(&self, pane: PaneId) -> Result<(), ClientError> {
+    pub(crate) async fn harden(&self, pane: PaneId) -> Result<(), ClientError> {
         for (name, value) in PANE_OPTIONS {
             self.client
                 .run(&command::set_pane_option(pane, name, value))

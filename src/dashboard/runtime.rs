@@ -30,7 +30,7 @@ use crate::tmux::command;
 use crate::tmux::control::{PaneId, WindowId};
 
 #[derive(Debug, thiserror::Error)]
-pub enum DashboardError {
+pub(crate) enum DashboardError {
     #[error("the dashboard runs inside tmux")]
     NotInTmux,
     #[error("terminal: {0}")]
@@ -58,7 +58,7 @@ impl UserError for DashboardError {
 }
 
 /// Runs the dashboard in this tmux pane until `q`.
-pub fn run(home: Home, cwd: PathBuf) -> Result<(), DashboardError> {
+pub(crate) fn run(home: Home, cwd: PathBuf) -> Result<(), DashboardError> {
     let tmux = std::env::var("TMUX").map_err(|_| DashboardError::NotInTmux)?;
     let socket_path = tmux.split(',').next().unwrap_or("").to_owned();
     let dashboard = std::env::var("TMUX_PANE")

@@ -85,7 +85,7 @@ pub struct Reach {
 /// host variable sent somewhere (a route's or a remote's `token_env`), an
 /// ssh key, a route to private addresses, an upstream CA. Keys are as the
 /// bottle's own file writes them.
-pub fn reach(bottle: &Bottle) -> Vec<Reach> {
+pub(crate) fn reach(bottle: &Bottle) -> Vec<Reach> {
     let place = Place::bottle(&bottle.origin, &bottle.name);
     let mut out = Vec::new();
     let mut add = |part: Part, key: String, what: String| {
@@ -163,7 +163,7 @@ pub fn reach(bottle: &Bottle) -> Vec<Reach> {
 
 /// The digest of a project: sha256 over each file's path and contents,
 /// in path order, each length-prefixed (so no two sets of files collide).
-pub fn digest(files: &[(String, Vec<u8>)]) -> String {
+pub(super) fn digest(files: &[(String, Vec<u8>)]) -> String {
     let mut sorted: Vec<&(String, Vec<u8>)> = files.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     let mut hash = Sha256::new();
@@ -180,7 +180,7 @@ pub fn digest(files: &[(String, Vec<u8>)]) -> String {
 /// The trusted projects: folder → digest of the content trusted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TrustStore {
+pub(crate) struct TrustStore {
     version: u32,
     projects: BTreeMap<String, String>,
 }
@@ -188,7 +188,7 @@ pub struct TrustStore {
 impl TrustStore {
     /// The record in home folder `home` (`Home::trust_file`); an empty
     /// record when there is none.
-    pub fn read(home: &Path) -> Result<TrustStore, ManifestError> {
+    pub(crate) fn read(home: &Path) -> Result<TrustStore, ManifestError> {
         let path = Home {
             root: home.to_path_buf(),
         }
@@ -203,7 +203,7 @@ impl TrustStore {
         }
     }
 
-    pub fn parse(text: &str, file: &str) -> Result<TrustStore, ManifestError> {
+    pub(crate) fn parse(text: &str, file: &str) -> Result<TrustStore, ManifestError> {
         serde_json::from_str(text).map_err(|e| ManifestError::Syntax {
             file: file.to_owned(),
             format: "trust record",
@@ -213,7 +213,7 @@ impl TrustStore {
         })
     }
 
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         let mut text = serde_json::to_string_pretty(&TrustStore {
             version: 1,
             projects: self.projects.clone(),
@@ -224,16 +224,16 @@ impl TrustStore {
     }
 
     /// The digest trusted for `dir`, if any.
-    pub fn get(&self, dir: &Path) -> Option<&str> {
+    pub(crate) fn get(&self, dir: &Path) -> Option<&str> {
         self.projects.get(&key(dir)).map(String::as_str)
     }
 
-    pub fn trust(&mut self, dir: &Path, digest: &str) {
+    pub(crate) fn trust(&mut self, dir: &Path, digest: &str) {
         self.projects.insert(key(dir), digest.to_owned());
     }
 
     /// Whether `dir` was trusted.
-    pub fn revoke(&mut self, dir: &Path) -> bool {
+    pub(crate) fn revoke(&mut self, dir: &Path) -> bool {
         self.projects.remove(&key(dir)).is_some()
     }
 }
@@ -251,7 +251,7 @@ fn short(e: &serde_json::Error) -> String {
 }
 
 /// `bot-bottle trust`, naming `dir` unless it is the current directory.
-pub fn trust_command(dir: &Path) -> String {
+pub(super) fn trust_command(dir: &Path) -> String {
     let here = std::env::current_dir()
         .ok()
         .and_then(|d| d.canonicalize().ok());
@@ -266,7 +266,7 @@ pub fn trust_command(dir: &Path) -> String {
 
 impl Summary {
     /// What `bot-bottle trust` shows, and the dashboard before it asks.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -342,7 +342,7 @@ impl Summary {
 }
 
 impl Project {
-    pub fn is_trusted(&self) -> bool {
+    pub(crate) fn is_trusted(&self) -> bool {
         matches!(self, Project::Trusted(_))
     }
 
@@ -366,7 +366,7 @@ impl Project {
     /// The error for asking for the `kind` `name` (`agent` or `bottle`)
     /// that only this unused project could define; None when the project
     /// is used or does not define it.
-    pub fn not_used(&self, kind: &'static str, name: &str) -> Option<ManifestError> {
+    pub(crate) fn not_used(&self, kind: &'static str, name: &str) -> Option<ManifestError> {
         match self {
             Project::None | Project::Trusted(_) => None,
             Project::Broken { shown, error } => Some(ManifestError::ProjectBroken {
@@ -412,7 +412,7 @@ impl Project {
     /// Refuses a part of `bottle` that reaches the operator's secrets or
     /// network and came from a project that is not trusted. Loading uses
     /// no such project; this holds whatever a caller put together.
-    pub fn check_parts(&self, bottle: &Bottle) -> Result<(), ManifestError> {
+    pub(crate) fn check_parts(&self, bottle: &Bottle) -> Result<(), ManifestError> {
         if self.is_trusted() {
             return Ok(());
         }
@@ -447,7 +447,7 @@ impl Project {
 }
 
 /// `is not trusted`, or `changed since you trusted it`.
-pub fn state(changed: bool) -> &'static str {
+pub(super) fn state(changed: bool) -> &'static str {
     match changed {
         true => "changed since you trusted it",
         false => "is not trusted",

@@ -14,7 +14,7 @@ use super::{Chooser, Outcome};
 const MAX: usize = 500;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Prompt {
+pub(crate) struct Prompt {
     title: String,
     input: String,
     /// Shown above the input, e.g. why it is asked again.
@@ -23,7 +23,7 @@ pub struct Prompt {
 }
 
 impl Prompt {
-    pub fn new(title: &str, initial: &str) -> Prompt {
+    pub(crate) fn new(title: &str, initial: &str) -> Prompt {
         Prompt {
             title: title.to_owned(),
             input: initial.to_owned(),
@@ -32,26 +32,28 @@ impl Prompt {
         }
     }
 
-    pub fn with_message(mut self, message: &str) -> Prompt {
+    pub(crate) fn with_message(mut self, message: &str) -> Prompt {
         self.message = Some(message.to_owned());
         self
     }
 
     /// What the help line says (e.g. what an empty answer means).
-    pub fn with_help(mut self, help: &str) -> Prompt {
+    pub(crate) fn with_help(mut self, help: &str) -> Prompt {
         self.help = help.to_owned();
         self
     }
 
-    pub fn input(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn input(&self) -> &str {
         &self.input
     }
 
-    pub fn message(&self) -> Option<&str> {
+    #[cfg(test)]
+    pub(crate) fn message(&self) -> Option<&str> {
         self.message.as_deref()
     }
 
-    pub fn key(&mut self, key: KeyEvent) -> Outcome {
+    pub(crate) fn key(&mut self, key: KeyEvent) -> Outcome {
         if key.kind == KeyEventKind::Release {
             return Outcome::Pending;
         }
@@ -72,7 +74,7 @@ impl Prompt {
         Outcome::Pending
     }
 
-    pub fn render_in(&self, frame: &mut Frame, area: Rect) {
+    pub(crate) fn render_in(&self, frame: &mut Frame, area: Rect) {
         let [message, prompt, help] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Length(1),

@@ -61,19 +61,19 @@ use crate::dockerfile::images;
 use crate::egress::config as egress;
 
 /// The host's own queue of suggestions (not a service).
-pub const SUGGESTIONS: &str = "suggestions";
+pub(crate) const SUGGESTIONS: &str = "suggestions";
 
-/// The compose document's name, for callers that still join it themselves.
-pub const COMPOSE_FILE: &str = "compose.json";
+/// The compose document's name.
+const COMPOSE_FILE: &str = "compose.json";
 
 /// Files of the supervise sidecar's folder that it reads by these names.
-pub mod supervise_files {
+pub(crate) mod supervise_files {
     /// The live routes, a copy without secrets that the host keeps
     /// current, for the `list-egress-routes` tool.
-    pub const ROUTES_VIEW: &str = "routes.json";
+    pub(crate) const ROUTES_VIEW: &str = "routes.json";
     /// The push policy in words (`gitgate::policy_text`), for the
     /// `git-push-policy` tool.
-    pub const POLICY_FILE: &str = "git-policy.md";
+    pub(crate) const POLICY_FILE: &str = "git-policy.md";
 }
 
 /// Files of the git gate's folder (`/state` in its container) that the gate
@@ -82,12 +82,12 @@ pub mod gate_files {
     /// The config file, `gitgate::GateConfig`, written by the plan.
     pub const CONFIG_FILE: &str = "gate.json";
     /// The credentials and scan secrets.
-    pub const TOKENS_FILE: &str = "tokens.json";
+    pub(crate) const TOKENS_FILE: &str = "tokens.json";
     /// The ssh keys and known_hosts.
-    pub const SSH_DIR: &str = "ssh";
+    pub(crate) const SSH_DIR: &str = "ssh";
     /// Extra CA certificates (PEM) the gate trusts for HTTPS remotes,
     /// beside the system's: the bottle's `egress.trust_upstream_ca`.
-    pub const UPSTREAM_CA_FILE: &str = "upstream-ca.pem";
+    pub(crate) const UPSTREAM_CA_FILE: &str = "upstream-ca.pem";
 }
 
 /// `state/<slug>/`, or the same layout relative to it.
@@ -121,7 +121,7 @@ impl BottleDir {
     }
 
     /// The host's record of the live routes (`state::LiveRoutes`).
-    pub fn live_routes(&self) -> PathBuf {
+    pub(crate) fn live_routes(&self) -> PathBuf {
         self.at("routes.json")
     }
 
@@ -153,13 +153,13 @@ impl BottleDir {
     }
 
     /// A smolmachines bottle's sidecars, as a compose document.
-    pub fn smolvm_bundle(&self) -> PathBuf {
+    pub(crate) fn smolvm_bundle(&self) -> PathBuf {
         self.at("smolvm-bundle.json")
     }
 
     /// A smolmachines bottle's variables that carry its key: one file a
     /// variable, named after it, which smolvm reads at each exec.
-    pub fn smolvm_env(&self) -> PathBuf {
+    pub(crate) fn smolvm_env(&self) -> PathBuf {
         self.at("smolvm-env")
     }
 
@@ -170,7 +170,7 @@ impl BottleDir {
     }
 
     /// The names a smolmachines bottle's resolver answers.
-    pub fn egress_dns_hosts(&self) -> PathBuf {
+    pub(crate) fn egress_dns_hosts(&self) -> PathBuf {
         self.egress_dir().join(crate::contract::paths::HOSTS_FILE)
     }
 
@@ -179,7 +179,7 @@ impl BottleDir {
         self.at(name)
     }
 
-    pub fn agent_dir(&self) -> PathBuf {
+    pub(crate) fn agent_dir(&self) -> PathBuf {
         self.service(AGENT)
     }
 
@@ -188,7 +188,7 @@ impl BottleDir {
         self.agent_dir().join(agent_files::DOCKERFILE)
     }
 
-    pub fn agent_ca(&self) -> PathBuf {
+    pub(crate) fn agent_ca(&self) -> PathBuf {
         self.agent_dir().join(agent_files::CA)
     }
 
@@ -226,7 +226,7 @@ impl BottleDir {
     }
 
     /// The `i`th extra upstream CA egress trusts.
-    pub fn egress_upstream_ca(&self, i: usize) -> PathBuf {
+    pub(crate) fn egress_upstream_ca(&self, i: usize) -> PathBuf {
         self.egress_dir()
             .join("upstream-ca")
             .join(format!("{i}.pem"))
@@ -238,37 +238,37 @@ impl BottleDir {
     }
 
     /// What supervise's `list-egress-routes` shows.
-    pub fn routes_view(&self) -> PathBuf {
+    pub(crate) fn routes_view(&self) -> PathBuf {
         self.supervise_dir().join(supervise_files::ROUTES_VIEW)
     }
 
     /// The same list, for supervise to check a capability-block with.
-    pub fn supervise_base_images(&self) -> PathBuf {
+    pub(crate) fn supervise_base_images(&self) -> PathBuf {
         self.supervise_dir().join(images::ALLOWED_FILE)
     }
 
-    pub fn git_policy(&self) -> PathBuf {
+    pub(crate) fn git_policy(&self) -> PathBuf {
         self.supervise_dir().join(supervise_files::POLICY_FILE)
     }
 
     /// The git gate's folder, also its held-push queue.
-    pub fn gate_dir(&self) -> PathBuf {
+    pub(crate) fn gate_dir(&self) -> PathBuf {
         self.service(GIT_GATE)
     }
 
-    pub fn gate_config(&self) -> PathBuf {
+    pub(crate) fn gate_config(&self) -> PathBuf {
         self.gate_dir().join(gate_files::CONFIG_FILE)
     }
 
-    pub fn gate_tokens(&self) -> PathBuf {
+    pub(crate) fn gate_tokens(&self) -> PathBuf {
         self.gate_dir().join(gate_files::TOKENS_FILE)
     }
 
-    pub fn gate_ssh(&self) -> PathBuf {
+    pub(crate) fn gate_ssh(&self) -> PathBuf {
         self.gate_dir().join(gate_files::SSH_DIR)
     }
 
-    pub fn gate_upstream_ca(&self) -> PathBuf {
+    pub(crate) fn gate_upstream_ca(&self) -> PathBuf {
         self.gate_dir().join(gate_files::UPSTREAM_CA_FILE)
     }
 

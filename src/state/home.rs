@@ -78,12 +78,12 @@ impl Home {
         self.bottle(slug).root().to_path_buf()
     }
 
-    pub fn audit_log(&self, slug: &str) -> PathBuf {
+    pub(crate) fn audit_log(&self, slug: &str) -> PathBuf {
         self.at("audit").join(format!("{slug}.jsonl"))
     }
 
     /// The trusted projects' digests (`manifest::TrustStore`).
-    pub fn trust_file(&self) -> PathBuf {
+    pub(crate) fn trust_file(&self) -> PathBuf {
         self.at(TRUST_FILE)
     }
 
@@ -93,12 +93,12 @@ impl Home {
     }
 
     /// The digests of the proposals last shown (`supervise::apply::shown`).
-    pub fn shown_file(&self) -> PathBuf {
+    pub(crate) fn shown_file(&self) -> PathBuf {
         self.at("shown.json")
     }
 
     /// Held while the shown record changes.
-    pub fn shown_lock(&self) -> PathBuf {
+    pub(crate) fn shown_lock(&self) -> PathBuf {
         self.at(".shown.lock")
     }
 
@@ -120,22 +120,22 @@ impl Home {
     }
 
     /// The tmux session's configuration.
-    pub fn tmux_conf(&self) -> PathBuf {
+    pub(crate) fn tmux_conf(&self) -> PathBuf {
         self.at("tmux").join("bot-bottle.conf")
     }
 
     /// The folder of the dashboard's pane logs.
-    pub fn logs_dir(&self) -> PathBuf {
+    pub(crate) fn logs_dir(&self) -> PathBuf {
         self.at("logs")
     }
 
     /// The log of a bring-up or a teardown (`what`) of bottle `slug`.
-    pub fn log_file(&self, slug: &str, what: &str) -> PathBuf {
+    pub(crate) fn log_file(&self, slug: &str, what: &str) -> PathBuf {
         self.logs_dir().join(format!("{slug}-{what}.log"))
     }
 
     /// The state folder of an existing bottle, or a clear error.
-    pub fn existing_bottle_dir(&self, slug: &str) -> Result<PathBuf, StateError> {
+    pub(crate) fn existing_bottle_dir(&self, slug: &str) -> Result<PathBuf, StateError> {
         check_slug(slug)?;
         let dir = self.bottle(slug);
         if dir.metadata().is_file() {
@@ -148,7 +148,7 @@ impl Home {
         }
     }
 
-    pub fn read_metadata(&self, slug: &str) -> Result<Metadata, StateError> {
+    pub(crate) fn read_metadata(&self, slug: &str) -> Result<Metadata, StateError> {
         self.existing_bottle_dir(slug)?;
         let path = self.bottle(slug).metadata();
         let text = fs::read_to_string(&path).map_err(|e| StateError::io(&path, e))?;
@@ -158,7 +158,7 @@ impl Home {
         })
     }
 
-    pub fn write_metadata(&self, slug: &str, metadata: &Metadata) -> Result<(), StateError> {
+    pub(crate) fn write_metadata(&self, slug: &str, metadata: &Metadata) -> Result<(), StateError> {
         let text = serde_json::to_string_pretty(metadata).map_err(|e| StateError::Io {
             path: self.bottle_dir(slug),
             reason: e.to_string(),
@@ -168,7 +168,7 @@ impl Home {
 
     /// The bottle's live routes, if it has been launched since they were
     /// kept.
-    pub fn read_live_routes(&self, slug: &str) -> Result<Option<LiveRoutes>, StateError> {
+    pub(crate) fn read_live_routes(&self, slug: &str) -> Result<Option<LiveRoutes>, StateError> {
         let path = self.bottle(slug).live_routes();
         let text = match fs::read_to_string(&path) {
             Ok(text) => text,
@@ -183,7 +183,11 @@ impl Home {
             })
     }
 
-    pub fn write_live_routes(&self, slug: &str, routes: &LiveRoutes) -> Result<(), StateError> {
+    pub(crate) fn write_live_routes(
+        &self,
+        slug: &str,
+        routes: &LiveRoutes,
+    ) -> Result<(), StateError> {
         let path = self.bottle(slug).live_routes();
         let text =
             serde_json::to_string_pretty(routes).map_err(|e| StateError::io(&path, e.into()))?;
@@ -193,13 +197,13 @@ impl Home {
     /// Taken while the operator's side changes a bottle (an approval, a
     /// rejection, an edit), so two of them never interleave; released when
     /// dropped.
-    pub fn lock_bottle(&self, slug: &str) -> Result<BottleLock, StateError> {
+    pub(crate) fn lock_bottle(&self, slug: &str) -> Result<BottleLock, StateError> {
         let file = lock_file(&self.bottle_folder(slug)?.lock())?;
         Ok(BottleLock(file))
     }
 
     /// `lock_bottle` without waiting: None while someone holds it.
-    pub fn try_lock_bottle(&self, slug: &str) -> Result<Option<BottleLock>, StateError> {
+    pub(crate) fn try_lock_bottle(&self, slug: &str) -> Result<Option<BottleLock>, StateError> {
         Ok(try_lock_file(&self.bottle_folder(slug)?.lock())?.map(BottleLock))
     }
 
@@ -216,15 +220,15 @@ impl Home {
         Ok(dir)
     }
 
-    pub fn mark_preserved(&self, slug: &str) -> Result<(), StateError> {
+    pub(crate) fn mark_preserved(&self, slug: &str) -> Result<(), StateError> {
         write_atomic(&self.bottle(slug).preserve(), b"", 0o644)
     }
 
-    pub fn is_preserved(&self, slug: &str) -> bool {
+    pub(crate) fn is_preserved(&self, slug: &str) -> bool {
         self.bottle(slug).preserve().exists()
     }
 
-    pub fn clear_preserved(&self, slug: &str) -> Result<(), StateError> {
+    pub(crate) fn clear_preserved(&self, slug: &str) -> Result<(), StateError> {
         let path = self.bottle(slug).preserve();
         match fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StateError::io(&path, e)),
@@ -233,7 +237,7 @@ impl Home {
     }
 
     /// Removes a bottle's state folder; the audit log stays.
-    pub fn remove_bottle_state(&self, slug: &str) -> Result<(), StateError> {
+    pub(crate) fn remove_bottle_state(&self, slug: &str) -> Result<(), StateError> {
         check_slug(slug)?;
         let dir = self.bottle_dir(slug);
         match fs::remove_dir_all(&dir) {
@@ -243,7 +247,7 @@ impl Home {
     }
 
     /// The identities that have a state folder.
-    pub fn list_state(&self) -> Result<Vec<String>, StateError> {
+    pub(crate) fn list_state(&self) -> Result<Vec<String>, StateError> {
         let root = self.state_root();
         let entries = match fs::read_dir(&root) {
             Ok(entries) => entries,

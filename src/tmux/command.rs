@@ -25,7 +25,7 @@ pub struct QuoteError(pub String);
 /// sh: inside single quotes nothing is expanded, and `'\''` closes, adds a
 /// quote and reopens, as in sh; a line break ends the command whatever
 /// the quoting, so it is refused.)
-pub fn quote(arg: &str) -> Result<String, QuoteError> {
+pub(crate) fn quote(arg: &str) -> Result<String, QuoteError> {
     if arg.contains(['\n', '\r', '\0']) {
         return Err(QuoteError(arg.chars().take(40).collect()));
     }
@@ -91,7 +91,7 @@ pub fn new_window(name: &str, shell_command: &str) -> Command {
 }
 
 /// Moves `pane` beside `target` (to its right, `percent` of the width).
-pub fn join_pane(pane: PaneId, target: PaneId, percent: u8) -> Command {
+pub(crate) fn join_pane(pane: PaneId, target: PaneId, percent: u8) -> Command {
     let mut command = JoinPane::new()
         .detached()
         .horizontal()
@@ -105,7 +105,7 @@ pub fn join_pane(pane: PaneId, target: PaneId, percent: u8) -> Command {
 }
 
 /// Moves `pane` out to a window of its own, in the background.
-pub fn break_pane(pane: PaneId, name: &str) -> Command {
+pub(crate) fn break_pane(pane: PaneId, name: &str) -> Command {
     BreakPane::new()
         .detached()
         .window_name(name.to_owned())
@@ -114,7 +114,7 @@ pub fn break_pane(pane: PaneId, name: &str) -> Command {
         .into()
 }
 
-pub fn respawn_pane(pane: PaneId, shell_command: &str) -> Command {
+pub(crate) fn respawn_pane(pane: PaneId, shell_command: &str) -> Command {
     RespawnPane::new()
         .kill()
         .target_pane(pane.to_string())
@@ -127,14 +127,14 @@ pub fn kill_pane(pane: PaneId) -> Command {
     KillPane::new().target_pane(pane.to_string()).build().into()
 }
 
-pub fn select_pane(pane: PaneId) -> Command {
+pub(crate) fn select_pane(pane: PaneId) -> Command {
     SelectPane::new()
         .target_pane(pane.to_string())
         .build()
         .into()
 }
 
-pub fn select_window(window: WindowId) -> Command {
+pub(crate) fn select_window(window: WindowId) -> Command {
     SelectWindow::new()
         .target_window(window.to_string())
         .build()
@@ -142,7 +142,7 @@ pub fn select_window(window: WindowId) -> Command {
 }
 
 /// Sets a user option (`@name`) on a pane.
-pub fn set_pane_option(pane: PaneId, name: &str, value: &str) -> Command {
+pub(crate) fn set_pane_option(pane: PaneId, name: &str, value: &str) -> Command {
     SetOption::new()
         .pane()
         .target_pane(pane.to_string())
@@ -153,7 +153,7 @@ pub fn set_pane_option(pane: PaneId, name: &str, value: &str) -> Command {
 }
 
 /// Sets a user option (`@name`) on the session of `pane`.
-pub fn set_session_option(pane: PaneId, name: &str, value: &str) -> Command {
+pub(crate) fn set_session_option(pane: PaneId, name: &str, value: &str) -> Command {
     SetOption::new()
         .target_pane(pane.to_string())
         .option(name.to_owned())
@@ -209,7 +209,7 @@ pub fn parse_pane_rows(lines: &[String]) -> Vec<PaneRow> {
 }
 
 /// The window a pane is in, and the session: `WINDOW_ID SESSION_ID`.
-pub fn pane_place(pane: PaneId) -> Command {
+pub(crate) fn pane_place(pane: PaneId) -> Command {
     DisplayMessage::new()
         .print()
         .target_pane(pane.to_string())

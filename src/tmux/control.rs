@@ -14,7 +14,7 @@ use std::fmt;
 
 /// A line longer than this is dropped whole: the parser's memory stays
 /// bounded whatever arrives.
-pub const MAX_LINE: usize = 16 * 1024 * 1024;
+const MAX_LINE: usize = 16 * 1024 * 1024;
 /// Lines kept of one reply block.
 const MAX_BLOCK_LINES: usize = 100_000;
 
@@ -362,7 +362,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Undoes `%output`'s escaping: `\ooo` is the byte with that octal value;
 /// everything else is itself.
-pub fn decode_octal(data: &[u8]) -> Vec<u8> {
+fn decode_octal(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len());
     let mut i = 0;
     while i < data.len() {

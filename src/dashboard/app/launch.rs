@@ -20,11 +20,11 @@ use crate::picker::{Item, MultiPicker, Outcome, Picker, Prompt};
 use crate::text::inert;
 
 /// `y` in the trust step counts only this long (ms) after it is shown.
-pub const TRUST_DWELL_MS: u64 = 1_000;
+const TRUST_DWELL_MS: u64 = 1_000;
 
 /// The trust step: a project's manifest that is not trusted, in full.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrustStep {
+pub(crate) struct TrustStep {
     pub summary: Summary,
     /// When it was shown (ms since the dashboard started).
     pub since: u64,
@@ -37,7 +37,7 @@ pub struct TrustStep {
 impl TrustStep {
     /// Where the step is drawn in a frame of `area`: all of it but the
     /// status line, which says why a key did nothing.
-    pub fn rect(area: Rect) -> Rect {
+    pub(crate) fn rect(area: Rect) -> Rect {
         let width = area.width.saturating_sub(2).max(20).min(area.width);
         let height = area.height.saturating_sub(1);
         Rect::new(area.x + (area.width - width) / 2, area.y, width, height)
@@ -45,7 +45,7 @@ impl TrustStep {
 
     /// Its rows, wrapped (and made inert) for a frame of `size`, and how
     /// many are on screen at once: the box's inside, less its key line.
-    pub fn rows(&self, size: (u16, u16)) -> (Vec<String>, usize) {
+    pub(crate) fn rows(&self, size: (u16, u16)) -> (Vec<String>, usize) {
         let rect = TrustStep::rect(Rect::new(0, 0, size.0, size.1));
         let width = rect.width.saturating_sub(2) as usize;
         let visible = (rect.height.saturating_sub(3) as usize).max(1);
@@ -356,7 +356,7 @@ impl App {
 impl NewAgent {
     /// What was chosen, as `start`'s flags would give it (`here`: the
     /// dashboard's directory, which a relative one is taken from).
-    pub fn choices(&self, here: &Path) -> Choices {
+    pub(crate) fn choices(&self, here: &Path) -> Choices {
         Choices {
             bottles: self.bottles.clone(),
             label: Some(self.label.clone()),

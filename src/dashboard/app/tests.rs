@@ -1,6 +1,7 @@
 //! The app's logic, message by message: navigation, alerts and the guard
 //! after them, the deliberate act of approving, the new-agent flow.
 
+use super::review::{Binding, parse_binding};
 use super::*;
 use crate::dashboard::detail::{DWELL_MS, Detail};
 use crate::proposal::{AuthRequest, Request};
