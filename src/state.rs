@@ -24,18 +24,39 @@ use crate::egress::config::EgressConfig;
 use crate::error::{ExitKind, UserError};
 use crate::provider::{Provider, SessionSpec};
 
+/// Why the host's state could not be found, read or written.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StateError {
+    /// Neither BOT_BOTTLE_HOME nor HOME is set.
     #[error("cannot find the home folder: set BOT_BOTTLE_HOME or HOME")]
     NoHome,
+    /// Not an identity (`Slug::parse`): what was given.
     #[error("'{0}' is not a bottle identity")]
     BadSlug(String),
+    /// The bottle has no state folder.
     #[error("no state for bottle '{slug}' in {dir}")]
-    NoState { slug: String, dir: PathBuf },
+    NoState {
+        /// The identity asked for.
+        slug: String,
+        /// Where state folders are.
+        dir: PathBuf,
+    },
+    /// Reading or writing a file failed.
     #[error("{path}: {reason}")]
-    Io { path: PathBuf, reason: String },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The system's reason.
+        reason: String,
+    },
+    /// A bottle's metadata (or its live routes) is not what was written.
     #[error("{path}: unreadable metadata: {reason}")]
-    BadMetadata { path: PathBuf, reason: String },
+    BadMetadata {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong with it.
+        reason: String,
+    },
 }
 
 impl UserError for StateError {
@@ -78,6 +99,7 @@ pub(crate) struct BottleLock(#[allow(dead_code)] fs::File);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LiveRoutes {
+    /// The routes, as egress enforces them.
     pub config: EgressConfig,
     /// Token slot → the host variable whose value fills it.
     pub token_env: BTreeMap<String, String>,
@@ -86,17 +108,25 @@ pub struct LiveRoutes {
 /// What a bottle was launched with; `resume` relaunches from it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metadata {
+    /// The agent's name in the manifest.
     pub agent: String,
+    /// The bottles composed for it, in order.
     pub bottles: Vec<String>,
+    /// The directory it was started from, or the one copied in.
     pub cwd: PathBuf,
+    /// Whether `cwd` was copied into the bottle.
     pub copy_cwd: bool,
+    /// What the operator sees it as; its identity is made from it.
     pub label: String,
+    /// Its colour in the dashboard and the session.
     pub color: String,
+    /// The backend it runs on (`docker`, `smolmachines`).
     pub backend: String,
     /// RFC 3339, UTC.
     pub started_at: String,
     /// How sessions are started in this bottle, for `attach` and `resume`.
     pub provider: Provider,
+    /// What its sessions are started with, besides the provider.
     pub session: SessionSpec,
 }
 

@@ -25,14 +25,14 @@ const PANE_OPTIONS: [(&str, &str); 2] = [("allow-passthrough", "off"), ("allow-r
 
 /// A pane, already there or about to be made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
+pub(crate) enum Target {
     Pane(PaneId),
     /// The pane the `Create` op made.
     Created,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     /// A new session pane for the bottle, in a background window.
     Create,
     /// Start the dead session again (resuming).
@@ -105,8 +105,11 @@ fn right_panes(rows: &[PaneRow], dashboard: PaneId) -> Vec<PaneId> {
 
 /// The tmux side of the dashboard.
 pub struct Panes {
+    /// The control-mode connection.
     pub client: Client,
+    /// The dashboard's own pane.
     pub dashboard: PaneId,
+    /// The dashboard's window, where a session is shown beside it.
     pub window: WindowId,
     /// The pane showing each bottle's session (for `%output`).
     pub sessions: BTreeMap<PaneId, String>,
@@ -115,7 +118,7 @@ pub struct Panes {
 }
 
 impl Panes {
-    pub async fn rows(&mut self) -> Result<Vec<PaneRow>, ClientError> {
+    pub(crate) async fn rows(&mut self) -> Result<Vec<PaneRow>, ClientError> {
         let rows = command::parse_pane_rows(&self.client.run(&command::list_panes()).await?);
         self.sessions = rows
             .iter()
@@ -235,7 +238,7 @@ impl Panes {
     }
 
     /// Closes the panes of a bottle that is gone (its session, parked or not).
-    pub async fn forget(&mut self, slug: &str) -> Result<(), ClientError> {
+    pub(crate) async fn forget(&mut self, slug: &str) -> Result<(), ClientError> {
         let rows = self.rows().await?;
         for row in rows.iter().filter(|r| r.slug.as_deref() == Some(slug)) {
             self.client.run(&command::kill_pane(row.pane)).await?;
@@ -252,7 +255,7 @@ impl Panes {
         Ok(())
     }
 
-    pub async fn select(&self, pane: PaneId) -> Result<(), ClientError> {
+    pub(crate) async fn select(&self, pane: PaneId) -> Result<(), ClientError> {
         self.client
             .run(&command::select_pane(pane))
             .await

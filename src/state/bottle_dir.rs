@@ -97,17 +97,19 @@ pub struct BottleDir {
 }
 
 impl BottleDir {
+    /// The layout at `root`, a bottle's state folder.
     pub fn new(root: PathBuf) -> BottleDir {
         BottleDir { root }
     }
 
     /// The layout relative to the state folder: `egress/tokens.json`, ...
-    pub fn relative() -> BottleDir {
+    pub(crate) fn relative() -> BottleDir {
         BottleDir {
             root: PathBuf::new(),
         }
     }
 
+    /// The state folder itself.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -116,6 +118,7 @@ impl BottleDir {
         self.root.join(rel)
     }
 
+    /// What `resume` needs to relaunch the bottle (`state::Metadata`).
     pub fn metadata(&self) -> PathBuf {
         self.at("metadata.json")
     }
@@ -125,14 +128,17 @@ impl BottleDir {
         self.at("routes.json")
     }
 
+    /// There when the state is kept after teardown.
     pub fn preserve(&self) -> PathBuf {
         self.at(".preserve")
     }
 
+    /// Held while the operator's side changes the bottle.
     pub fn lock(&self) -> PathBuf {
         self.at(".lock")
     }
 
+    /// The compose project's document.
     pub fn compose_file(&self) -> PathBuf {
         self.at(COMPOSE_FILE)
     }
@@ -144,10 +150,11 @@ impl BottleDir {
 
     /// The images an agent's Dockerfile may read
     /// (`dockerfile::images::Allowed`), as the launch recorded them.
-    pub fn base_images(&self) -> PathBuf {
+    pub(crate) fn base_images(&self) -> PathBuf {
         self.at(images::ALLOWED_FILE)
     }
 
+    /// The agent's session files, kept for `resume`.
     pub fn transcript(&self) -> PathBuf {
         self.at("transcript.tar")
     }
@@ -164,7 +171,7 @@ impl BottleDir {
     }
 
     /// The bottle key a sidecar requires (smolmachines), in its folder.
-    pub fn client_key(&self, service: &str) -> PathBuf {
+    pub(crate) fn client_key(&self, service: &str) -> PathBuf {
         self.service(service)
             .join(crate::contract::paths::CLIENT_KEY_FILE)
     }
@@ -175,7 +182,7 @@ impl BottleDir {
     }
 
     /// A service's folder, bind-mounted into its container.
-    pub fn service(&self, name: &str) -> PathBuf {
+    pub(crate) fn service(&self, name: &str) -> PathBuf {
         self.at(name)
     }
 
@@ -192,14 +199,17 @@ impl BottleDir {
         self.agent_dir().join(agent_files::CA)
     }
 
+    /// The egress sidecar's folder.
     pub fn egress_dir(&self) -> PathBuf {
         self.service(EGRESS)
     }
 
+    /// The bottle's CA certificate.
     pub fn egress_ca(&self) -> PathBuf {
         self.egress_dir().join(egress::CA_CERT_FILE)
     }
 
+    /// The bottle's CA key (secret).
     pub fn egress_ca_key(&self) -> PathBuf {
         self.egress_dir().join(egress::CA_KEY_FILE)
     }
@@ -274,7 +284,7 @@ impl BottleDir {
 
     /// Everything that may hold a secret, files and folders: removed
     /// whenever the bottle is down, even when its state is kept.
-    pub fn secrets(&self) -> [PathBuf; 8] {
+    pub(crate) fn secrets(&self) -> [PathBuf; 8] {
         [
             self.egress_tokens(),
             self.egress_ca_key(),

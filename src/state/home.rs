@@ -36,13 +36,14 @@ pub(crate) const TRUST_FILE: &str = "trusted.json";
 /// `$BOT_BOTTLE_HOME`: manifests, state and audit logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Home {
+    /// The folder, absolute.
     pub root: PathBuf,
 }
 
 impl Home {
     /// `BOT_BOTTLE_HOME`, else `~/.bot-bottle`; made absolute, since its
     /// folders are mounted into containers.
-    pub fn from_env() -> Result<Home, StateError> {
+    pub(crate) fn from_env() -> Result<Home, StateError> {
         if let Some(dir) = std::env::var_os("BOT_BOTTLE_HOME").filter(|v| !v.is_empty()) {
             let dir = PathBuf::from(dir);
             let root = std::path::absolute(&dir).map_err(|e| StateError::io(&dir, e))?;
@@ -61,10 +62,11 @@ impl Home {
     }
 
     /// Makes the home folder, if it is not there yet.
-    pub fn create(&self) -> Result<(), StateError> {
+    pub(crate) fn create(&self) -> Result<(), StateError> {
         fs::create_dir_all(&self.root).map_err(|e| StateError::io(&self.root, e))
     }
 
+    /// The folder of the bottles' state folders.
     pub fn state_root(&self) -> PathBuf {
         self.at("state")
     }
@@ -74,7 +76,7 @@ impl Home {
         BottleDir::new(self.state_root().join(slug))
     }
 
-    pub fn bottle_dir(&self, slug: &str) -> PathBuf {
+    pub(crate) fn bottle_dir(&self, slug: &str) -> PathBuf {
         self.bottle(slug).root().to_path_buf()
     }
 

@@ -17,6 +17,7 @@ use tmux_interface::{
 use super::control::{PaneId, WindowId};
 use crate::contract::tmux as options;
 
+/// An argument tmux cannot be given: its start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a tmux argument cannot hold a line break or NUL: {0:?}")]
 pub struct QuoteError(pub String);
@@ -123,6 +124,7 @@ pub(crate) fn respawn_pane(pane: PaneId, shell_command: &str) -> Command {
         .into()
 }
 
+/// Closes `pane`, and whatever runs in it.
 pub fn kill_pane(pane: PaneId) -> Command {
     KillPane::new().target_pane(pane.to_string()).build().into()
 }
@@ -178,13 +180,17 @@ pub fn list_panes() -> Command {
 /// One row of `list_panes`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaneRow {
+    /// The pane.
     pub pane: PaneId,
+    /// Its window.
     pub window: WindowId,
+    /// Whether what ran in it has ended (the pane stays, as remain-on-exit).
     pub dead: bool,
     /// The bottle whose session this pane is, if any.
     pub slug: Option<String>,
 }
 
+/// The rows of `list_panes`' output; a line that is not one is skipped.
 pub fn parse_pane_rows(lines: &[String]) -> Vec<PaneRow> {
     lines
         .iter()
