@@ -259,10 +259,39 @@ pub(crate) fn run<C: Chooser>(mut picker: C) -> io::Result<Option<C::Chosen>> {
     result
 }
 
+/// Keys for the choosers' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    use super::{Chooser, Outcome};
+
+    pub(crate) fn plain(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    pub(crate) fn ctrl(c: char) -> KeyEvent {
+        KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+    }
+
+    /// Presses `keys` in turn; the outcome of the last (Pending for none).
+    pub(crate) fn last_outcome<C: Chooser>(
+        chooser: &mut C,
+        keys: impl IntoIterator<Item = KeyEvent>,
+    ) -> Outcome<C::Chosen> {
+        let mut last = Outcome::Pending;
+        for key in keys {
+            last = chooser.key(key);
+        }
+        last
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use ratatui::backend::TestBackend;
 
+    use super::testing::{last_outcome, plain};
     use super::*;
 
     fn picker() -> Picker {
@@ -322,11 +351,7 @@ mod tests {
             (&[KeyCode::Esc], Outcome::Cancelled),
         ];
         for (keys, want) in cases {
-            let mut p = picker();
-            let mut last = Outcome::Pending;
-            for k in *keys {
-                last = press(&mut p, *k);
-            }
+            let last = last_outcome(&mut picker(), keys.iter().copied().map(plain));
             assert_eq!(&last, want, "{keys:?}");
         }
         let mut p = picker();

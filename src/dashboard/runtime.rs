@@ -140,20 +140,14 @@ async fn main_loop(
         .and_then(|l| l.split(' ').next())
         .and_then(WindowId::parse)
         .ok_or_else(|| ClientError::Failed(format!("where is {dashboard}? {place:?}")))?;
-    client
-        .run(&command::set_session_option(
-            dashboard,
-            options::DASHBOARD_PANE,
-            &dashboard.to_string(),
-        ))
-        .await?;
-    client
-        .run(&command::set_session_option(
-            dashboard,
-            options::DASHBOARD_WINDOW,
-            &window.to_string(),
-        ))
-        .await?;
+    for (option, value) in [
+        (options::DASHBOARD_PANE, dashboard.to_string()),
+        (options::DASHBOARD_WINDOW, window.to_string()),
+    ] {
+        client
+            .run(&command::set_session_option(dashboard, option, &value))
+            .await?;
+    }
 
     let (msgs, mut inbox) = mpsc::unbounded_channel();
     let (relist, relist_rx) = mpsc::unbounded_channel();

@@ -131,6 +131,7 @@ mod tests {
     use ratatui::backend::TestBackend;
 
     use super::*;
+    use crate::picker::testing::{ctrl, last_outcome, plain};
 
     fn picker(initial: &[&str]) -> MultiPicker {
         let item = |n: &str| Item {
@@ -143,14 +144,6 @@ mod tests {
             vec![item("default"), item("github"), item("npm")],
             &initial,
         )
-    }
-
-    fn ctrl(c: char) -> KeyEvent {
-        KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
-    }
-
-    fn plain(code: KeyCode) -> KeyEvent {
-        KeyEvent::new(code, KeyModifiers::NONE)
     }
 
     fn chosen(v: &[&str]) -> Outcome<Vec<String>> {
@@ -227,11 +220,7 @@ mod tests {
             (&["default"], &[ctrl('c')], Outcome::Cancelled),
         ];
         for (initial, keys, want) in cases {
-            let mut p = picker(initial);
-            let mut last = Outcome::Pending;
-            for k in *keys {
-                last = p.key(*k);
-            }
+            let last = last_outcome(&mut picker(initial), keys.iter().copied());
             assert_eq!(&last, want, "{initial:?} {keys:?}");
         }
     }

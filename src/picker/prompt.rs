@@ -118,16 +118,12 @@ mod tests {
     use ratatui::backend::TestBackend;
 
     use super::*;
-
-    fn plain(code: KeyCode) -> KeyEvent {
-        KeyEvent::new(code, KeyModifiers::NONE)
-    }
+    use crate::picker::testing::{ctrl, last_outcome, plain};
 
     #[test]
     fn keys() {
         use KeyCode::{Backspace, Char, Enter, Esc};
-        let ctrl_u = KeyEvent::new(Char('u'), KeyModifiers::CONTROL);
-        let ctrl_c = KeyEvent::new(Char('c'), KeyModifiers::CONTROL);
+        let (ctrl_u, ctrl_c) = (ctrl('u'), ctrl('c'));
         // (pre-filled, keys, outcome after the last)
         let cases: &[(&str, &[KeyEvent], Outcome)] = &[
             ("shell", &[plain(Enter)], Outcome::Chosen("shell".into())),
@@ -153,11 +149,7 @@ mod tests {
             ("shell", &[ctrl_c], Outcome::Cancelled),
         ];
         for (initial, keys, want) in cases {
-            let mut p = Prompt::new("label", initial);
-            let mut last = Outcome::Pending;
-            for k in *keys {
-                last = p.key(*k);
-            }
+            let last = last_outcome(&mut Prompt::new("label", initial), keys.iter().copied());
             assert_eq!(&last, want, "{initial:?} {keys:?}");
         }
     }
