@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::{
-    Agent, Bottle, Git, Limits, Manifest, ManifestError, Place, Project, Provenance, Route,
+    Agent, Bottle, Git, Limits, Manifest, ManifestError, Origin, Place, Project, Provenance, Route,
 };
 
 /// One source level (embedded, home or cwd) after its files are read.
@@ -53,26 +53,29 @@ pub(super) fn resolve(levels: Vec<Level>) -> Result<Manifest, ManifestError> {
 
 /// One level defines each agent and bottle once.
 pub(super) fn unique(level: &Level) -> Result<(), ManifestError> {
-    let mut agents: BTreeMap<&str, &Agent> = BTreeMap::new();
-    for agent in &level.agents {
-        if let Some(first) = agents.insert(&agent.name, agent) {
-            return Err(duplicate(
-                "agent",
-                &agent.name,
-                first.origin.clone(),
-                agent.origin.clone(),
-            ));
-        }
-    }
-    let mut bottles: BTreeMap<&str, &Bottle> = BTreeMap::new();
-    for (bottle, _) in &level.bottles {
-        if let Some(first) = bottles.insert(&bottle.name, bottle) {
-            return Err(duplicate(
-                "bottle",
-                &bottle.name,
-                first.origin.clone(),
-                bottle.origin.clone(),
-            ));
+    defined_once(
+        "agent",
+        level.agents.iter().map(|a| (a.name.as_str(), &a.origin)),
+    )?;
+    defined_once(
+        "bottle",
+        level
+            .bottles
+            .iter()
+            .map(|(b, _)| (b.name.as_str(), &b.origin)),
+    )
+}
+
+/// The first `kind` named twice in `defined`, as the error that names both
+/// places.
+fn defined_once<'a>(
+    kind: &'static str,
+    defined: impl Iterator<Item = (&'a str, &'a Origin)>,
+) -> Result<(), ManifestError> {
+    let mut seen: BTreeMap<&str, &Origin> = BTreeMap::new();
+    for (name, origin) in defined {
+        if let Some(first) = seen.insert(name, origin) {
+            return Err(duplicate(kind, name, first.clone(), origin.clone()));
         }
     }
     Ok(())
