@@ -159,14 +159,7 @@ impl Panes {
                         .run(&command::respawn_pane(pane, session_command))
                         .await?;
                 }
-                Op::Park(pane) => {
-                    let name = self
-                        .sessions
-                        .get(&pane)
-                        .cloned()
-                        .unwrap_or_else(|| "parked".into());
-                    self.client.run(&command::break_pane(pane, &name)).await?;
-                }
+                Op::Park(pane) => self.park(pane).await?,
                 Op::Kill(pane) => {
                     self.client.run(&command::kill_pane(pane)).await?;
                     self.logs.remove(&pane);
@@ -203,12 +196,7 @@ impl Panes {
             if self.logs.contains_key(&other) {
                 self.client.run(&command::kill_pane(other)).await?;
             } else {
-                let name = self
-                    .sessions
-                    .get(&other)
-                    .cloned()
-                    .unwrap_or_else(|| "parked".into());
-                self.client.run(&command::break_pane(other, &name)).await?;
+                self.park(other).await?;
             }
         }
         self.client
@@ -234,6 +222,13 @@ impl Panes {
         self.tag(pane, options::SLUG, slug).await?;
         self.logs.remove(&pane);
         self.sessions.insert(pane, slug.to_owned());
+        Ok(())
+    }
+
+    /// Moves `pane` out to a background window named after its bottle.
+    async fn park(&self, pane: PaneId) -> Result<(), ClientError> {
+        let name = self.sessions.get(&pane).map_or("parked", String::as_str);
+        self.client.run(&command::break_pane(pane, name)).await?;
         Ok(())
     }
 
