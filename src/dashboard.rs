@@ -8,6 +8,8 @@
 
 pub(crate) mod app;
 pub(crate) mod detail;
+#[cfg(test)]
+mod fixtures;
 pub mod panes;
 pub(crate) mod render;
 pub(crate) mod runtime;

@@ -105,23 +105,9 @@ fn with_auth(id: &str) -> Pending {
 }
 
 fn widening(id: &str) -> Pending {
-    let mut p = proposal(
-        id,
-        "3",
-        Request::EgressBlock {
-            host: "api.github.com".into(),
-            path_allowlist: vec!["/".into()],
-            auth: None,
-        },
-    );
-    p.preview = Preview {
-        lines: vec![
-            "widens the route to api.github.com:".into(),
-            "WARNING: the route to api.github.com carries a credential that the proxy adds; approving also sends it to /".into(),
-        ],
-        widens_credential: true,
-        ..Default::default()
-    };
+    let (request, preview) = crate::dashboard::fixtures::widening();
+    let mut p = proposal(id, "3", request);
+    p.preview = preview;
     p
 }
 
