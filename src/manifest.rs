@@ -35,8 +35,8 @@ pub(crate) use protected::DEFAULT_PROTECTED;
 pub(crate) use provenance::{Part, Provenance};
 pub(crate) use resolve::compose_bottles;
 pub(crate) use trust::{Defined, Project, Summary, TrustStore};
-// Only for launch/trust.rs, until it asks `Home::trust_file`.
-pub(crate) use crate::state::TRUST_FILE;
+// Only for launch/trust.rs, until it asks `TrustStore::path`.
+pub(crate) use trust::TRUST_FILE;
 
 use crate::contract::auth;
 use crate::provider::Provider;

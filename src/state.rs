@@ -16,8 +16,6 @@ mod slug;
 
 pub use bottle_dir::BottleDir;
 pub use home::Home;
-// Only for launch/trust.rs, until it asks `Home::trust_file`.
-pub(crate) use home::TRUST_FILE;
 pub(crate) use slug::Slug;
 
 use crate::egress::config::EgressConfig;

@@ -439,11 +439,8 @@ mod tests {
         let summary = inspect(s).unwrap().unwrap();
         let mut store = TrustStore::read(&s.home).unwrap();
         store.trust(&summary.dir, &summary.digest);
-        let home = crate::state::Home {
-            root: s.home.clone(),
-        };
-        home.create().unwrap();
-        fs::write(home.trust_file(), store.to_json()).unwrap();
+        fs::create_dir_all(&s.home).unwrap();
+        fs::write(TrustStore::path(&s.home), store.to_json()).unwrap();
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! written by whoever wrote the repository.
 //!
 //! Here, pure: the digest of every file a project makes bot-bottle read,
-//! the record of trusted digests (`Home::trust_file`), what a
+//! the record of trusted digests (`$BOT_BOTTLE_HOME/trusted.json`), what a
 //! project defines and which of its parts reach the operator's secrets or
 //! network (`reach`), and what a load found (`Project`): the line that says
 //! a project is not used, the error for asking for what only such a project
@@ -19,7 +19,11 @@ use sha2::{Digest as _, Sha256};
 
 use super::error::NotTrusted;
 use super::{Bottle, ManifestError, Origin, Part, Place};
-use crate::state::Home;
+
+/// The record of trusted projects, in `$BOT_BOTTLE_HOME`. Named here, not
+/// by `state::Home`: the two modules are one layer, and neither names the
+/// other.
+pub(crate) const TRUST_FILE: &str = "trusted.json";
 
 /// The working directory's manifest, as a load found it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -186,13 +190,15 @@ pub(crate) struct TrustStore {
 }
 
 impl TrustStore {
-    /// The record in home folder `home` (`Home::trust_file`); an empty
-    /// record when there is none.
+    /// The record in home folder `home`.
+    pub(crate) fn path(home: &Path) -> PathBuf {
+        home.join(TRUST_FILE)
+    }
+
+    /// The record in home folder `home`; an empty record when there is
+    /// none.
     pub(crate) fn read(home: &Path) -> Result<TrustStore, ManifestError> {
-        let path = Home {
-            root: home.to_path_buf(),
-        }
-        .trust_file();
+        let path = TrustStore::path(home);
         match std::fs::read_to_string(&path) {
             Ok(text) => TrustStore::parse(&text, &path.display().to_string()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TrustStore::default()),

@@ -5,8 +5,10 @@
 //! bot-bottle.json agents/ skills/   the operator's manifest (see `manifest`)
 //! state/<slug>/                     one bottle's state: see `bottle_dir`
 //! audit/<slug>.jsonl                decisions and edits; outlives the bottle
-//! trusted.json                      the trusted projects' digests (private)
-//! trusted.json.lock                 held while that record changes
+//! trusted.json(.lock)               the trusted projects' digests and
+//!                                   its lock: `manifest::TrustStore::path`
+//!                                   names it (manifest is this module's
+//!                                   layer: neither names the other)
 //! shown.json                        the proposal digests `bot-bottle
 //!                                   proposals` showed (private)
 //! .shown.lock                       held while that record changes
@@ -19,8 +21,8 @@
 //!                                   dashboard's panes follow
 //! ```
 //!
-//! Every path is spelled here and nowhere else: writers and readers ask
-//! `Home` for it.
+//! Every other path is spelled here and nowhere else: writers and readers
+//! ask `Home` for it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -29,9 +31,6 @@ use super::{
     BottleDir, BottleLock, LiveRoutes, Metadata, StateError, check_slug, lock_file, try_lock_file,
     write_atomic,
 };
-
-/// The record of trusted projects (`manifest::TrustStore`).
-pub(crate) const TRUST_FILE: &str = "trusted.json";
 
 /// `$BOT_BOTTLE_HOME`: manifests, state and audit logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,16 +81,6 @@ impl Home {
 
     pub(crate) fn audit_log(&self, slug: &str) -> PathBuf {
         self.at("audit").join(format!("{slug}.jsonl"))
-    }
-
-    /// The trusted projects' digests (`manifest::TrustStore`).
-    pub(crate) fn trust_file(&self) -> PathBuf {
-        self.at(TRUST_FILE)
-    }
-
-    /// Held while the trust record changes.
-    pub fn trust_lock(&self) -> PathBuf {
-        self.at(format!("{TRUST_FILE}.lock"))
     }
 
     /// The digests of the proposals last shown (`supervise::apply::shown`).
@@ -279,8 +268,6 @@ mod tests {
         let cases = [
             (home.state_root(), "/h/state"),
             (home.audit_log("a-1"), "/h/audit/a-1.jsonl"),
-            (home.trust_file(), "/h/trusted.json"),
-            (home.trust_lock(), "/h/trusted.json.lock"),
             (home.shown_file(), "/h/shown.json"),
             (home.shown_lock(), "/h/.shown.lock"),
             (home.images_lock(), "/h/images.lock"),

@@ -4,8 +4,7 @@ use std::path::Path;
 
 use super::super::tests::{sources, trust};
 use super::super::{inspect, load};
-use crate::manifest::Project;
-use crate::state::Home;
+use crate::manifest::{Project, TrustStore};
 
 fn write(dir: &Path, rel: &str, text: &str) {
     let path = dir.join(rel);
@@ -238,12 +237,9 @@ fn a_project_that_does_not_resolve_cannot_be_trusted_and_is_not_used() {
     let summary = super::examine(&s, &super::find(&s).unwrap(), &load(&s).unwrap())
         .unwrap()
         .0;
-    let home = Home {
-        root: s.home.clone(),
-    };
-    home.create().unwrap();
+    fs::create_dir_all(&s.home).unwrap();
     fs::write(
-        home.trust_file(),
+        TrustStore::path(&s.home),
         format!(
             r#"{{"version": 1, "projects": {{"{}": "{}"}}}}"#,
             summary.dir.display(),
