@@ -38,6 +38,7 @@ use crate::text::inert;
     about = "Run AI coding agents in sandboxed bottles",
     long_about = "Run AI coding agents in sandboxed bottles.\n\nWith no command, opens bot-bottle's tmux session (made if missing) with the dashboard."
 )]
+/// The command line, as clap parses it.
 pub struct Cli {
     /// With no command: make the tmux session without attaching to it.
     #[arg(long)]
@@ -112,6 +113,8 @@ impl Cli {
 
 pub use completions::complete_from_env;
 
+/// Runs what the command line asks: with no command, opens the tmux
+/// session.
 pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let Some(command) = cli.command else {
         return open::open(cli.detach);
@@ -147,13 +150,14 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
 /// (2 for bad input or usage, 1 for failures at run time).
 #[derive(Debug)]
 pub struct Failure {
-    pub message: String,
-    pub hint: Option<String>,
-    pub code: u8,
+    pub(crate) message: String,
+    pub(crate) hint: Option<String>,
+    pub(crate) code: u8,
 }
 
 impl Failure {
-    pub fn usage(message: impl Into<String>, hint: Option<String>) -> Failure {
+    /// Bad input or usage: exit code 2.
+    pub(crate) fn usage(message: impl Into<String>, hint: Option<String>) -> Failure {
         Failure {
             message: message.into(),
             hint,
@@ -161,7 +165,8 @@ impl Failure {
         }
     }
 
-    pub fn runtime(message: impl Into<String>, hint: Option<String>) -> Failure {
+    /// A failure at run time: exit code 1.
+    pub(crate) fn runtime(message: impl Into<String>, hint: Option<String>) -> Failure {
         Failure {
             message: message.into(),
             hint,

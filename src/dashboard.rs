@@ -6,9 +6,11 @@
 //! text shown (pure; `crate::text` makes it inert), `render` draws it all (pure), `runtime` feeds the app
 //! messages and carries out its effects.
 
-pub mod app;
-pub mod detail;
+pub(crate) mod app;
+pub(crate) mod detail;
+#[cfg(test)]
+mod fixtures;
 pub mod panes;
-pub mod render;
-pub mod runtime;
-pub mod text;
+pub(crate) mod render;
+pub(crate) mod runtime;
+pub(crate) mod text;

@@ -14,13 +14,13 @@ use crate::error::UserError;
 /// Why a fact could not be had, and what to do about it (the owning
 /// module's own message and hint).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
+pub(crate) struct Problem {
     pub what: String,
     pub fix: Option<String>,
 }
 
 impl Problem {
-    pub fn new(what: impl Into<String>, fix: Option<String>) -> Problem {
+    pub(crate) fn new(what: impl Into<String>, fix: Option<String>) -> Problem {
         Problem {
             what: what.into(),
             fix,
@@ -28,11 +28,11 @@ impl Problem {
     }
 }
 
-pub type Fact<T> = Result<T, Problem>;
+pub(crate) type Fact<T> = Result<T, Problem>;
 
 /// How full the bottles' subnet pool is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolUse {
+pub(crate) struct PoolUse {
     pub pool: Net,
     /// Free /28 networks.
     pub free: usize,
@@ -42,7 +42,7 @@ pub struct PoolUse {
 
 /// What the driver found on this machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Facts {
+pub(crate) struct Facts {
     /// The engine's version, when it answers.
     pub engine: Fact<String>,
     /// Docker Compose v2's version.
@@ -63,7 +63,7 @@ pub struct Facts {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     Ok,
     /// Something required is missing: bottles cannot run.
     Missing,
@@ -72,7 +72,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             Status::Ok => "ok",
             Status::Missing => "missing",
@@ -91,7 +91,7 @@ impl Status {
 
 /// One check's result.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Line {
+pub(crate) struct Line {
     pub status: Status,
     pub check: &'static str,
     pub found: String,
@@ -102,7 +102,7 @@ pub struct Line {
 const NETWORKS_PER_BOTTLE: usize = 2;
 
 /// The lines, in a fixed order.
-pub fn check(facts: &Facts) -> Vec<Line> {
+pub(crate) fn check(facts: &Facts) -> Vec<Line> {
     vec![
         engine(&facts.engine),
         required("compose", &facts.compose, |v| format!("docker compose {v}")),
@@ -116,7 +116,7 @@ pub fn check(facts: &Facts) -> Vec<Line> {
 }
 
 /// Whether bottles can run: nothing required is missing.
-pub fn healthy(lines: &[Line]) -> bool {
+pub(crate) fn healthy(lines: &[Line]) -> bool {
     lines.iter().all(|l| l.status != Status::Missing)
 }
 
@@ -260,7 +260,7 @@ fn binary(fact: &Fact<PathBuf>) -> Line {
 }
 
 /// The report: one line per check, `fix:` after what was found.
-pub fn render(lines: &[Line], colours: bool) -> String {
+pub(crate) fn render(lines: &[Line], colours: bool) -> String {
     let width = lines.iter().map(|l| l.check.len()).max().unwrap_or(0);
     let mut out = String::new();
     for l in lines {

@@ -18,17 +18,17 @@ use ratatui::{Frame, Terminal, TerminalOptions, Viewport};
 mod multi;
 mod prompt;
 
-pub use multi::MultiPicker;
-pub use prompt::Prompt;
+pub(crate) use multi::MultiPicker;
+pub(crate) use prompt::Prompt;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Item {
+pub(crate) struct Item {
     pub name: String,
     pub detail: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Picker {
+pub(crate) struct Picker {
     list: Filtered,
 }
 
@@ -43,14 +43,14 @@ struct Filtered {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome<T = String> {
+pub(crate) enum Outcome<T = String> {
     Pending,
     Chosen(T),
     Cancelled,
 }
 
 /// What `run` drives: one of the choosers.
-pub trait Chooser {
+pub(crate) trait Chooser {
     type Chosen;
     fn key(&mut self, key: KeyEvent) -> Outcome<Self::Chosen>;
     fn render_in(&self, frame: &mut Frame, area: Rect);
@@ -170,22 +170,13 @@ impl Filtered {
 }
 
 impl Picker {
-    pub fn new(title: &str, items: Vec<Item>) -> Picker {
+    pub(crate) fn new(title: &str, items: Vec<Item>) -> Picker {
         Picker {
             list: Filtered::new(title, items),
         }
     }
 
-    /// The items whose name or detail contains the filter, ignoring case.
-    pub fn visible(&self) -> Vec<&Item> {
-        self.list.visible()
-    }
-
-    pub fn title(&self) -> &str {
-        &self.list.title
-    }
-
-    pub fn key(&mut self, key: KeyEvent) -> Outcome {
+    pub(crate) fn key(&mut self, key: KeyEvent) -> Outcome {
         if key.kind == KeyEventKind::Release {
             return Outcome::Pending;
         }
@@ -203,12 +194,13 @@ impl Picker {
         Outcome::Pending
     }
 
-    pub fn render(&self, frame: &mut Frame) {
+    #[cfg(test)]
+    pub(crate) fn render(&self, frame: &mut Frame) {
         self.render_in(frame, frame.area());
     }
 
     /// Draws the picker in `area` of the frame.
-    pub fn render_in(&self, frame: &mut Frame, area: Rect) {
+    pub(crate) fn render_in(&self, frame: &mut Frame, area: Rect) {
         let [prompt, list, help] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Min(1),
@@ -224,7 +216,7 @@ impl Picker {
 }
 
 /// Whether a picker can be shown: stdin and stderr are terminals.
-pub fn available() -> bool {
+pub(crate) fn available() -> bool {
     io::stdin().is_terminal() && io::stderr().is_terminal()
 }
 
@@ -242,7 +234,7 @@ impl Chooser for Picker {
 }
 
 /// Shows a chooser inline on stderr until a choice or a cancel.
-pub fn run<C: Chooser>(mut picker: C) -> io::Result<Option<C::Chosen>> {
+pub(crate) fn run<C: Chooser>(mut picker: C) -> io::Result<Option<C::Chosen>> {
     let height = picker.height();
     let backend = ratatui::backend::CrosstermBackend::new(io::stderr());
     let mut term = Terminal::with_options(
@@ -267,10 +259,39 @@ pub fn run<C: Chooser>(mut picker: C) -> io::Result<Option<C::Chosen>> {
     result
 }
 
+/// Keys for the choosers' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    use super::{Chooser, Outcome};
+
+    pub(crate) fn plain(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    pub(crate) fn ctrl(c: char) -> KeyEvent {
+        KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+    }
+
+    /// Presses `keys` in turn; the outcome of the last (Pending for none).
+    pub(crate) fn last_outcome<C: Chooser>(
+        chooser: &mut C,
+        keys: impl IntoIterator<Item = KeyEvent>,
+    ) -> Outcome<C::Chosen> {
+        let mut last = Outcome::Pending;
+        for key in keys {
+            last = chooser.key(key);
+        }
+        last
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use ratatui::backend::TestBackend;
 
+    use super::testing::{last_outcome, plain};
     use super::*;
 
     fn picker() -> Picker {
@@ -330,11 +351,7 @@ mod tests {
             (&[KeyCode::Esc], Outcome::Cancelled),
         ];
         for (keys, want) in cases {
-            let mut p = picker();
-            let mut last = Outcome::Pending;
-            for k in *keys {
-                last = press(&mut p, *k);
-            }
+            let last = last_outcome(&mut picker(), keys.iter().copied().map(plain));
             assert_eq!(&last, want, "{keys:?}");
         }
         let mut p = picker();

@@ -1,10 +1,5 @@
-//! Bottle state on the host, under `$BOT_BOTTLE_HOME`:
-//!
-//! ```text
-//! state/<slug>/                 one bottle's state: see `bottle_dir`, the
-//!                               one place its files are named
-//! audit/<slug>.jsonl            decisions and edits; outlives the bottle
-//! ```
+//! Bottle state on the host, under `$BOT_BOTTLE_HOME`: `home` names the
+//! home folder's paths, `bottle_dir` those of one bottle's state folder.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -15,28 +10,51 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 pub mod bottle_dir;
-pub mod scratch;
+mod home;
+pub(crate) mod scratch;
 mod slug;
 
 pub use bottle_dir::BottleDir;
-pub use slug::Slug;
+pub use home::Home;
+pub(crate) use slug::Slug;
 
 use crate::egress::config::EgressConfig;
 use crate::error::{ExitKind, UserError};
 use crate::provider::{Provider, SessionSpec};
 
+/// Why the host's state could not be found, read or written.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StateError {
+    /// Neither BOT_BOTTLE_HOME nor HOME is set.
     #[error("cannot find the home folder: set BOT_BOTTLE_HOME or HOME")]
     NoHome,
+    /// Not an identity (`Slug::parse`): what was given.
     #[error("'{0}' is not a bottle identity")]
     BadSlug(String),
+    /// The bottle has no state folder.
     #[error("no state for bottle '{slug}' in {dir}")]
-    NoState { slug: String, dir: PathBuf },
+    NoState {
+        /// The identity asked for.
+        slug: String,
+        /// Where state folders are.
+        dir: PathBuf,
+    },
+    /// Reading or writing a file failed.
     #[error("{path}: {reason}")]
-    Io { path: PathBuf, reason: String },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The system's reason.
+        reason: String,
+    },
+    /// A bottle's metadata (or its live routes) is not what was written.
     #[error("{path}: unreadable metadata: {reason}")]
-    BadMetadata { path: PathBuf, reason: String },
+    BadMetadata {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong with it.
+        reason: String,
+    },
 }
 
 impl UserError for StateError {
@@ -69,176 +87,9 @@ impl StateError {
     }
 }
 
-/// `$BOT_BOTTLE_HOME`: manifests, state and audit logs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Home {
-    pub root: PathBuf,
-}
-
-impl Home {
-    /// `BOT_BOTTLE_HOME`, else `~/.bot-bottle`; made absolute, since its
-    /// folders are mounted into containers.
-    pub fn from_env() -> Result<Home, StateError> {
-        if let Some(dir) = std::env::var_os("BOT_BOTTLE_HOME").filter(|v| !v.is_empty()) {
-            let dir = PathBuf::from(dir);
-            let root = std::path::absolute(&dir).map_err(|e| StateError::io(&dir, e))?;
-            return Ok(Home { root });
-        }
-        let home = std::env::var_os("HOME")
-            .filter(|v| !v.is_empty())
-            .ok_or(StateError::NoHome)?;
-        Ok(Home {
-            root: PathBuf::from(home).join(".bot-bottle"),
-        })
-    }
-
-    pub fn state_root(&self) -> PathBuf {
-        self.root.join("state")
-    }
-
-    /// A bottle's state folder and the paths in it.
-    pub fn bottle(&self, slug: &str) -> BottleDir {
-        BottleDir::new(self.state_root().join(slug))
-    }
-
-    pub fn bottle_dir(&self, slug: &str) -> PathBuf {
-        self.bottle(slug).root().to_path_buf()
-    }
-
-    pub fn audit_log(&self, slug: &str) -> PathBuf {
-        self.root.join("audit").join(format!("{slug}.jsonl"))
-    }
-
-    /// The state folder of an existing bottle, or a clear error.
-    pub fn existing_bottle_dir(&self, slug: &str) -> Result<PathBuf, StateError> {
-        check_slug(slug)?;
-        let dir = self.bottle(slug);
-        if dir.metadata().is_file() {
-            Ok(dir.root().to_path_buf())
-        } else {
-            Err(StateError::NoState {
-                slug: slug.to_owned(),
-                dir: self.state_root(),
-            })
-        }
-    }
-
-    pub fn read_metadata(&self, slug: &str) -> Result<Metadata, StateError> {
-        self.existing_bottle_dir(slug)?;
-        let path = self.bottle(slug).metadata();
-        let text = fs::read_to_string(&path).map_err(|e| StateError::io(&path, e))?;
-        serde_json::from_str(&text).map_err(|e| StateError::BadMetadata {
-            path,
-            reason: e.to_string(),
-        })
-    }
-
-    pub fn write_metadata(&self, slug: &str, metadata: &Metadata) -> Result<(), StateError> {
-        let text = serde_json::to_string_pretty(metadata).map_err(|e| StateError::Io {
-            path: self.bottle_dir(slug),
-            reason: e.to_string(),
-        })?;
-        write_atomic(&self.bottle(slug).metadata(), text.as_bytes(), 0o644)
-    }
-
-    /// The bottle's live routes, if it has been launched since they were
-    /// kept.
-    pub fn read_live_routes(&self, slug: &str) -> Result<Option<LiveRoutes>, StateError> {
-        let path = self.bottle(slug).live_routes();
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StateError::io(&path, e)),
-        };
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| StateError::BadMetadata {
-                path,
-                reason: e.to_string(),
-            })
-    }
-
-    pub fn write_live_routes(&self, slug: &str, routes: &LiveRoutes) -> Result<(), StateError> {
-        let path = self.bottle(slug).live_routes();
-        let text =
-            serde_json::to_string_pretty(routes).map_err(|e| StateError::io(&path, e.into()))?;
-        write_atomic(&path, text.as_bytes(), 0o600)
-    }
-
-    /// Taken while the operator's side changes a bottle (an approval, a
-    /// rejection, an edit), so two of them never interleave; released when
-    /// dropped.
-    pub fn lock_bottle(&self, slug: &str) -> Result<BottleLock, StateError> {
-        let file = lock_file(&self.bottle_folder(slug)?.lock())?;
-        Ok(BottleLock(file))
-    }
-
-    /// `lock_bottle` without waiting: None while someone holds it.
-    pub fn try_lock_bottle(&self, slug: &str) -> Result<Option<BottleLock>, StateError> {
-        Ok(try_lock_file(&self.bottle_folder(slug)?.lock())?.map(BottleLock))
-    }
-
-    /// The state folder of bottle `slug`, which must be there.
-    fn bottle_folder(&self, slug: &str) -> Result<BottleDir, StateError> {
-        check_slug(slug)?;
-        let dir = self.bottle(slug);
-        if !dir.root().is_dir() {
-            return Err(StateError::NoState {
-                slug: slug.to_owned(),
-                dir: self.state_root(),
-            });
-        }
-        Ok(dir)
-    }
-
-    pub fn mark_preserved(&self, slug: &str) -> Result<(), StateError> {
-        write_atomic(&self.bottle(slug).preserve(), b"", 0o644)
-    }
-
-    pub fn is_preserved(&self, slug: &str) -> bool {
-        self.bottle(slug).preserve().exists()
-    }
-
-    pub fn clear_preserved(&self, slug: &str) -> Result<(), StateError> {
-        let path = self.bottle(slug).preserve();
-        match fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StateError::io(&path, e)),
-            _ => Ok(()),
-        }
-    }
-
-    /// Removes a bottle's state folder; the audit log stays.
-    pub fn remove_bottle_state(&self, slug: &str) -> Result<(), StateError> {
-        check_slug(slug)?;
-        let dir = self.bottle_dir(slug);
-        match fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StateError::io(&dir, e)),
-            _ => Ok(()),
-        }
-    }
-
-    /// The identities that have a state folder.
-    pub fn list_state(&self) -> Result<Vec<String>, StateError> {
-        let root = self.state_root();
-        let entries = match fs::read_dir(&root) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(StateError::io(&root, e)),
-        };
-        let mut slugs: Vec<String> = entries
-            .filter_map(Result::ok)
-            .filter(|e| e.path().is_dir())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|s| check_slug(s).is_ok())
-            .collect();
-        slugs.sort();
-        Ok(slugs)
-    }
-}
-
 /// See `Home::lock_bottle`; the lock goes with the file.
 #[derive(Debug)]
-pub struct BottleLock(#[allow(dead_code)] fs::File);
+pub(crate) struct BottleLock(#[allow(dead_code)] fs::File);
 
 /// The routes a bottle lives with: what it was launched with plus what was
 /// approved or edited since. `resume` relaunches with them, so nothing
@@ -246,6 +97,7 @@ pub struct BottleLock(#[allow(dead_code)] fs::File);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LiveRoutes {
+    /// The routes, as egress enforces them.
     pub config: EgressConfig,
     /// Token slot → the host variable whose value fills it.
     pub token_env: BTreeMap<String, String>,
@@ -254,23 +106,31 @@ pub struct LiveRoutes {
 /// What a bottle was launched with; `resume` relaunches from it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metadata {
+    /// The agent's name in the manifest.
     pub agent: String,
+    /// The bottles composed for it, in order.
     pub bottles: Vec<String>,
+    /// The directory it was started from, or the one copied in.
     pub cwd: PathBuf,
+    /// Whether `cwd` was copied into the bottle.
     pub copy_cwd: bool,
+    /// What the operator sees it as; its identity is made from it.
     pub label: String,
+    /// Its colour in the dashboard and the session.
     pub color: String,
+    /// The backend it runs on (`docker`, `smolmachines`).
     pub backend: String,
     /// RFC 3339, UTC.
     pub started_at: String,
     /// How sessions are started in this bottle, for `attach` and `resume`.
     pub provider: Provider,
+    /// What its sessions are started with, besides the provider.
     pub session: SessionSpec,
 }
 
 /// A label as it can appear in an identity: lower-case letters, digits
 /// and single dashes, at most 32 characters; "bottle" when nothing is left.
-pub fn slugify(label: &str) -> String {
+pub(crate) fn slugify(label: &str) -> String {
     let mut slug = String::new();
     for c in label.chars().flat_map(char::to_lowercase) {
         if c.is_ascii_alphanumeric() {
@@ -290,15 +150,9 @@ pub fn slugify(label: &str) -> String {
     }
 }
 
-/// A fresh identity: `<slug of label>-<5 random base36 characters>`.
-/// See `Slug::mint`.
-pub fn mint_identity(label: &str) -> String {
-    Slug::mint(label).into_string()
-}
-
 /// Identities are used in paths and docker names: refuse anything else.
 /// See `Slug::parse`.
-pub fn check_slug(slug: &str) -> Result<(), StateError> {
+fn check_slug(slug: &str) -> Result<(), StateError> {
     Slug::parse(slug).map(|_| ())
 }
 
@@ -312,13 +166,13 @@ pub fn check_slug(slug: &str) -> Result<(), StateError> {
 /// too (a link at `path` itself is replaced, not followed).
 /// An exclusive lock on `path` (made if missing, never through a
 /// symlink), held until the file is dropped.
-pub fn lock_file(path: &Path) -> Result<fs::File, StateError> {
+pub(crate) fn lock_file(path: &Path) -> Result<fs::File, StateError> {
     flock(path, libc::LOCK_EX)?
         .ok_or_else(|| StateError::io(path, std::io::Error::from(std::io::ErrorKind::WouldBlock)))
 }
 
 /// `lock_file` without waiting: None while another holds it.
-pub fn try_lock_file(path: &Path) -> Result<Option<fs::File>, StateError> {
+fn try_lock_file(path: &Path) -> Result<Option<fs::File>, StateError> {
     flock(path, libc::LOCK_EX | libc::LOCK_NB)
 }
 
@@ -345,7 +199,7 @@ fn flock(path: &Path, operation: libc::c_int) -> Result<Option<fs::File>, StateE
     Ok(Some(file))
 }
 
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateError> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| StateError::io(dir, e))?;
@@ -385,7 +239,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StateErr
 
 /// Reads at most `max` bytes of a file a sidecar may have written, without
 /// following a symbolic link; a longer file is an error, not a long read.
-pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let file = fs::OpenOptions::new()
@@ -530,8 +384,8 @@ mod tests {
 
     #[test]
     fn identities_are_distinct_and_valid() {
-        let a = mint_identity("Shell");
-        let b = mint_identity("Shell");
+        let a = Slug::mint("Shell").into_string();
+        let b = Slug::mint("Shell").into_string();
         assert_ne!(a, b);
         assert!(
             a.starts_with("shell-") && a.len() == "shell-".len() + 5,

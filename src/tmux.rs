@@ -3,7 +3,7 @@
 pub mod client;
 pub mod command;
 pub mod control;
-pub mod session;
+pub(crate) mod session;
 
 /// The arguments of one `tmux` run, as `tmux_interface` builds it
 /// (global flags, then the command), without the program name: for

@@ -16,7 +16,7 @@ use crate::state::Home;
 use crate::supervise::apply::{self, Applied, Approval};
 
 #[derive(Debug, Args)]
-pub struct ApproveArgs {
+pub(super) struct ApproveArgs {
     /// The proposal's id, as `bot-bottle proposals` shows it.
     id: String,
     /// The digest of what you read (`bot-bottle proposals` shows it), for
@@ -32,7 +32,7 @@ pub struct ApproveArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RejectArgs {
+pub(super) struct RejectArgs {
     /// The proposal's id.
     id: String,
     /// Why; the agent reads it.
@@ -40,7 +40,7 @@ pub struct RejectArgs {
     reason: Option<String>,
 }
 
-pub fn approve(args: ApproveArgs) -> Result<ExitCode, Failure> {
+pub(super) fn approve(args: ApproveArgs) -> Result<ExitCode, Failure> {
     let home = Home::from_env()?;
     let shown = args
         .digest
@@ -76,7 +76,7 @@ pub fn approve(args: ApproveArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn reject(args: RejectArgs) -> Result<ExitCode, Failure> {
+pub(super) fn reject(args: RejectArgs) -> Result<ExitCode, Failure> {
     let home = Home::from_env()?;
     let proposal = apply::reject(&home, &args.id, args.reason.as_deref())?;
     eprintln!("bot-bottle: rejected {} for {}", proposal.id, proposal.slug);

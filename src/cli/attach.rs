@@ -12,13 +12,13 @@ use crate::launch::service;
 use crate::state::{Home, Slug};
 
 #[derive(Debug, Args)]
-pub struct AttachArgs {
+pub(super) struct AttachArgs {
     /// The bottle's identity.
     #[arg(value_parser = Slug::parse_arg, add = super::completions::running())]
     slug: Slug,
 }
 
-pub fn run(args: AttachArgs) -> Result<ExitCode, Failure> {
+pub(super) fn run(args: AttachArgs) -> Result<ExitCode, Failure> {
     let home = Home::from_env()?;
     let meta = home.read_metadata(&args.slug)?;
     let backend = service::backend_of(&home, &args.slug)?

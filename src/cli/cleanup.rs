@@ -12,13 +12,13 @@ use crate::exec::Sink;
 use crate::state::Home;
 
 #[derive(Debug, Args)]
-pub struct CleanupArgs {
+pub(super) struct CleanupArgs {
     /// Remove without asking.
     #[arg(long, short = 'y')]
     yes: bool,
 }
 
-pub fn run(args: CleanupArgs) -> Result<ExitCode, Failure> {
+pub(super) fn run(args: CleanupArgs) -> Result<ExitCode, Failure> {
     let home = Home::from_env()?;
     let available = backend::available();
     // Machines before the sidecars they reach: the later backends first.

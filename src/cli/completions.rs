@@ -20,10 +20,10 @@ use crate::manifest::{self, Sources};
 use crate::state::Home;
 
 /// The variable that turns a run into a completion request.
-pub const VAR: &str = "BOT_BOTTLE_COMPLETE";
+pub(super) const VAR: &str = "BOT_BOTTLE_COMPLETE";
 
 #[derive(Debug, Args)]
-pub struct CompletionsArgs {
+pub(super) struct CompletionsArgs {
     /// The shell to complete in.
     shell: Shell,
 }
@@ -51,7 +51,7 @@ pub fn complete_from_env() {
     CompleteEnv::with_factory(Cli::command).var(VAR).complete();
 }
 
-pub fn run(args: CompletionsArgs) -> Result<ExitCode, Failure> {
+pub(super) fn run(args: CompletionsArgs) -> Result<ExitCode, Failure> {
     let name = args.shell.name();
     let shells = Shells::builtins();
     let shell: &dyn EnvCompleter = shells
@@ -82,12 +82,12 @@ fn completer() -> OsString {
 }
 
 /// Completes an argument with the identities of running bottles.
-pub fn running() -> ArgValueCandidates {
+pub(super) fn running() -> ArgValueCandidates {
     ArgValueCandidates::new(|| candidates(Home::from_env().map(|h| running_slugs(&h))))
 }
 
 /// Completes an argument with the identities whose state is kept.
-pub fn kept() -> ArgValueCandidates {
+pub(super) fn kept() -> ArgValueCandidates {
     ArgValueCandidates::new(|| {
         candidates(Home::from_env().map(|h| h.list_state().unwrap_or_default()))
     })
@@ -96,7 +96,7 @@ pub fn kept() -> ArgValueCandidates {
 /// Completes an argument with the agents of the manifests in use (a
 /// project's only when it is trusted); says nothing of a project that is
 /// not.
-pub fn agents() -> ArgValueCandidates {
+pub(super) fn agents() -> ArgValueCandidates {
     ArgValueCandidates::new(|| {
         candidates(home_and_cwd().and_then(|(home, cwd)| {
             manifest::load(&Sources::new(&home.root, &cwd))

@@ -13,7 +13,7 @@ use crate::error::UserError;
 use crate::exec::{ExecError, RUNSC, SMOLVM, TMUX};
 use crate::state::Home;
 
-pub fn run() -> Result<ExitCode, Failure> {
+pub(super) fn run() -> Result<ExitCode, Failure> {
     let facts = gather();
     let lines = doctor::check(&facts);
     print!("{}", doctor::render(&lines, crate::colour::stdout()));

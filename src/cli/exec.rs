@@ -12,7 +12,7 @@ use crate::launch::service;
 use crate::state::{Home, Slug};
 
 #[derive(Debug, Args)]
-pub struct ExecArgs {
+pub(super) struct ExecArgs {
     /// The bottle's identity.
     #[arg(value_parser = Slug::parse_arg, add = super::completions::running())]
     slug: Slug,
@@ -21,7 +21,7 @@ pub struct ExecArgs {
     command: Vec<String>,
 }
 
-pub fn run(args: ExecArgs) -> Result<ExitCode, Failure> {
+pub(super) fn run(args: ExecArgs) -> Result<ExitCode, Failure> {
     let home = Home::from_env()?;
     let backend = service::backend_of(&home, &args.slug)?;
     let Some(backend) = backend.filter(|b| b.is_running(&args.slug).unwrap_or(false)) else {

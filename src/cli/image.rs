@@ -9,13 +9,13 @@ use crate::backend::docker::images::{self, BASE_IMAGE};
 use crate::exec::Sink;
 
 #[derive(Debug, Subcommand)]
-pub enum ImageCommand {
+pub(super) enum ImageCommand {
     /// Make the base image from Debian packages (debootstrap, then docker
     /// import), for hosts without a registry. Quick when it is there.
     Bootstrap,
 }
 
-pub fn run(cmd: ImageCommand) -> Result<ExitCode, Failure> {
+pub(super) fn run(cmd: ImageCommand) -> Result<ExitCode, Failure> {
     let ImageCommand::Bootstrap = cmd;
     let built = images::bootstrap(&Sink::Stderr)?;
     if built {

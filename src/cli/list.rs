@@ -10,7 +10,7 @@ use crate::backend::{self, ActiveBottle, active};
 use crate::state::Home;
 
 #[derive(Debug, Subcommand)]
-pub enum ListCommand {
+pub(super) enum ListCommand {
     /// The running bottles: backend, identity, agent, start time, sidecars
     /// up, and the branches each one landed.
     Active {
@@ -20,7 +20,7 @@ pub enum ListCommand {
     },
 }
 
-pub fn run(cmd: ListCommand) -> Result<ExitCode, Failure> {
+pub(super) fn run(cmd: ListCommand) -> Result<ExitCode, Failure> {
     let ListCommand::Active { json } = cmd;
     let home = Home::from_env()?;
     let bottles = backend::enumerate_all(&home)?;

@@ -11,7 +11,7 @@ use crate::backend::docker::compose;
 use crate::dashboard::runtime;
 use crate::tmux::session;
 
-pub fn open(detach: bool) -> Result<ExitCode, Failure> {
+pub(super) fn open(detach: bool) -> Result<ExitCode, Failure> {
     let (home, cwd) = home_and_cwd()?;
     let socket = session::socket_name();
     if !detach && inside(&socket) {
@@ -70,7 +70,7 @@ fn inside(socket: &str) -> bool {
         .is_some_and(|name| name == socket)
 }
 
-pub fn dashboard() -> Result<ExitCode, Failure> {
+pub(super) fn dashboard() -> Result<ExitCode, Failure> {
     let (home, cwd) = home_and_cwd()?;
     runtime::run(home, cwd)?;
     Ok(ExitCode::SUCCESS)

@@ -21,7 +21,7 @@ use crate::supervise::suggest;
 use crate::text::inert;
 
 #[derive(Debug, Args)]
-pub struct ProposalsArgs {
+pub(super) struct ProposalsArgs {
     /// A JSON array instead of a table.
     #[arg(long)]
     json: bool,
@@ -53,7 +53,7 @@ struct Row {
     push: Option<GitPush>,
 }
 
-pub fn run(args: ProposalsArgs) -> Result<ExitCode, Failure> {
+pub(super) fn run(args: ProposalsArgs) -> Result<ExitCode, Failure> {
     let home = Home::from_env()?;
     suggest::sync_all(&home);
     let pending = apply::pending(&home)?;

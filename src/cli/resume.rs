@@ -12,7 +12,7 @@ use crate::launch::service;
 use crate::state::Slug;
 
 #[derive(Debug, Args)]
-pub struct ResumeArgs {
+pub(super) struct ResumeArgs {
     /// The bottle's identity, as `start` printed it.
     #[arg(value_parser = Slug::parse_arg, add = super::completions::kept())]
     slug: Slug,
@@ -24,7 +24,7 @@ pub struct ResumeArgs {
     detach: bool,
 }
 
-pub fn run(args: ResumeArgs) -> Result<ExitCode, Failure> {
+pub(super) fn run(args: ResumeArgs) -> Result<ExitCode, Failure> {
     let (home, here) = home_and_cwd()?;
     let request = service::resume_request(&home, &args.slug, &here)?;
     // The manifests of the directory it was started from, when it is still there.

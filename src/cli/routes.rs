@@ -10,7 +10,7 @@ use crate::state::{Home, Slug};
 use crate::supervise::apply;
 
 #[derive(Debug, Subcommand)]
-pub enum RoutesCommand {
+pub(super) enum RoutesCommand {
     /// Edit a running bottle's routes.
     Edit {
         /// The bottle's identity.
@@ -19,7 +19,7 @@ pub enum RoutesCommand {
     },
 }
 
-pub fn run(cmd: RoutesCommand) -> Result<ExitCode, Failure> {
+pub(super) fn run(cmd: RoutesCommand) -> Result<ExitCode, Failure> {
     let RoutesCommand::Edit { slug } = cmd;
     let home = Home::from_env()?;
     match apply::edit_routes_in_editor(&home, &slug)? {

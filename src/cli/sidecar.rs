@@ -26,7 +26,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum SidecarCommand {
+pub(super) enum SidecarCommand {
     /// The egress proxy: routes, credentials, DLP.
     Egress {
         /// The sidecar's state folder (routes.json, tokens.json, the CA).
@@ -132,7 +132,7 @@ pub enum SidecarCommand {
     },
 }
 
-pub fn run(cmd: SidecarCommand) -> Result<ExitCode, Failure> {
+pub(super) fn run(cmd: SidecarCommand) -> Result<ExitCode, Failure> {
     match cmd {
         SidecarCommand::Egress {
             state,

@@ -19,7 +19,7 @@ use crate::picker;
 use crate::state::Home;
 
 #[derive(Debug, Args)]
-pub struct StartArgs {
+pub(super) struct StartArgs {
     /// The agent to launch; with none, a picker (on a terminal).
     #[arg(add = super::completions::agents())]
     agent: Option<String>,
@@ -61,7 +61,7 @@ pub struct StartArgs {
     args: Vec<String>,
 }
 
-pub fn run(args: StartArgs) -> Result<ExitCode, Failure> {
+pub(super) fn run(args: StartArgs) -> Result<ExitCode, Failure> {
     let (home, cwd) = home_and_cwd()?;
     let backend = backend::select(
         args.backend.as_deref(),
@@ -138,7 +138,7 @@ fn doctor_hint(mut failure: Failure) -> Failure {
 }
 
 /// Plans the launch (see `launch::service::plan`); warnings go to stderr.
-pub fn plan(
+pub(super) fn plan(
     manifest: &Manifest,
     home: &Home,
     request: &StartRequest,
@@ -151,7 +151,7 @@ pub fn plan(
     Ok(planned)
 }
 
-pub struct Options {
+pub(super) struct Options {
     pub yes: bool,
     pub detach: bool,
     pub start: Start,
@@ -159,7 +159,7 @@ pub struct Options {
 
 /// Shows the preflight, asks, brings the bottle up, and either prints its
 /// identity (`--detach`) or attaches and settles it when the session ends.
-pub fn launch(home: &Home, planned: &Planned, opts: &Options) -> Result<ExitCode, Failure> {
+pub(super) fn launch(home: &Home, planned: &Planned, opts: &Options) -> Result<ExitCode, Failure> {
     let prepared = &planned.prepared;
     eprint!("{}", launch::preflight_text(prepared));
     if !opts.yes && !confirm("launch this agent?")? {

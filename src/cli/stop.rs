@@ -14,13 +14,13 @@ use crate::launch::service;
 use crate::state::{Home, Slug};
 
 #[derive(Debug, Args)]
-pub struct StopArgs {
+pub(super) struct StopArgs {
     /// The bottle's identity.
     #[arg(value_parser = Slug::parse_arg, add = super::completions::running())]
     slug: Slug,
 }
 
-pub fn run(args: StopArgs) -> Result<ExitCode, Failure> {
+pub(super) fn run(args: StopArgs) -> Result<ExitCode, Failure> {
     let home = Home::from_env()?;
     let ctx = Context {
         home: &home,

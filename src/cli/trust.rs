@@ -14,7 +14,7 @@ use crate::manifest::Sources;
 use crate::text::inert;
 
 #[derive(Debug, Args)]
-pub struct TrustArgs {
+pub(super) struct TrustArgs {
     /// The project's folder [default: this directory].
     #[arg(value_name = "DIR")]
     dir: Option<PathBuf>,
@@ -26,7 +26,7 @@ pub struct TrustArgs {
     revoke: bool,
 }
 
-pub fn run(args: TrustArgs) -> Result<ExitCode, Failure> {
+pub(super) fn run(args: TrustArgs) -> Result<ExitCode, Failure> {
     let (home, here) = home_and_cwd()?;
     let dir = match args.dir {
         Some(dir) => here.join(dir),

@@ -19,21 +19,21 @@ mod launch;
 mod messages;
 mod review;
 
-pub use launch::{TRUST_DWELL_MS, TrustStep};
-pub use messages::{AgentChoice, AgentRow, Effect, Focus, Modal, Msg, NewAgent};
-pub use review::{BINDING_PREFIX, Binding, CONFIRM_MS, parse_binding};
+pub(crate) use launch::TrustStep;
+pub(crate) use messages::{AgentChoice, AgentRow, Effect, Focus, Modal, Msg, NewAgent};
+pub(crate) use review::CONFIRM_MS;
 
 /// How long a new proposal stays highlighted, and an agent counts as busy
 /// after its last output, in milliseconds.
-pub const HIGHLIGHT_MS: u64 = 5_000;
-pub const BUSY_MS: u64 = 1_500;
+const HIGHLIGHT_MS: u64 = 5_000;
+const BUSY_MS: u64 = 1_500;
 /// After an alert moves focus here, keys are ignored until the keyboard
 /// has been quiet this long (milliseconds): what the operator was typing
 /// elsewhere decides nothing.
-pub const GUARD_MS: u64 = 1_000;
+pub(crate) const GUARD_MS: u64 = 1_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct App {
+pub(crate) struct App {
     pub focus: Focus,
     pub agents: Vec<AgentRow>,
     pub agent_sel: usize,
@@ -78,7 +78,11 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(choices: Vec<AgentChoice>, bottle_names: Vec<String>, backends: Vec<String>) -> App {
+    pub(crate) fn new(
+        choices: Vec<AgentChoice>,
+        bottle_names: Vec<String>,
+        backends: Vec<String>,
+    ) -> App {
         App {
             focus: Focus::Agents,
             agents: Vec::new(),
@@ -108,20 +112,20 @@ impl App {
         }
     }
 
-    pub fn selected_agent(&self) -> Option<&AgentRow> {
+    pub(crate) fn selected_agent(&self) -> Option<&AgentRow> {
         self.agents.get(self.agent_sel)
     }
 
-    pub fn selected_proposal(&self) -> Option<&Proposal> {
+    fn selected_proposal(&self) -> Option<&Proposal> {
         self.proposals.get(self.proposal_sel).map(|p| &p.proposal)
     }
 
-    pub fn pending(&self, id: &str) -> Option<&Pending> {
+    pub(crate) fn pending(&self, id: &str) -> Option<&Pending> {
         self.proposals.iter().find(|p| p.proposal.id == id)
     }
 
     /// The proposal `prefix Y` and `prefix N` act on: the oldest pending.
-    pub fn next_proposal(&self) -> Option<&str> {
+    pub(crate) fn next_proposal(&self) -> Option<&str> {
         self.proposals
             .first()
             .map(|p| p.proposal.id.as_str())
@@ -129,11 +133,11 @@ impl App {
     }
 
     /// Whether keys are being ignored after an alert.
-    pub fn guarded(&self) -> bool {
+    pub(crate) fn guarded(&self) -> bool {
         self.now < self.guard_until
     }
 
-    pub fn is_busy(&self, slug: &str) -> bool {
+    pub(crate) fn is_busy(&self, slug: &str) -> bool {
         self.activity
             .get(slug)
             .is_some_and(|t| self.now.saturating_sub(*t) < BUSY_MS)
@@ -143,7 +147,7 @@ impl App {
     /// a guard, an alert, a highlight or a busy mark ending, or an open
     /// detail's dwell. `None` when nothing on screen depends on the clock:
     /// the dashboard then sleeps until something happens.
-    pub fn next_change(&self) -> Option<u64> {
+    pub(crate) fn next_change(&self) -> Option<u64> {
         let now = self.now;
         let detail = match &self.modal {
             Some(
@@ -163,7 +167,7 @@ impl App {
             .min()
     }
 
-    pub fn is_fresh(&self, id: &str) -> bool {
+    pub(crate) fn is_fresh(&self, id: &str) -> bool {
         self.arrivals
             .get(id)
             .copied()
@@ -171,7 +175,7 @@ impl App {
             .is_some_and(|t| self.now.saturating_sub(t) < HIGHLIGHT_MS)
     }
 
-    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+    pub(crate) fn update(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
             Msg::Key(key) if key.kind != KeyEventKind::Release => {
                 if self.swallow() {
@@ -474,7 +478,7 @@ pub(crate) enum Line {
     Cancelled,
 }
 
-pub(crate) fn edit_line(mut input: String, key: KeyEvent) -> Line {
+fn edit_line(mut input: String, key: KeyEvent) -> Line {
     match key.code {
         KeyCode::Enter => Line::Done(input),
         KeyCode::Esc => Line::Cancelled,

@@ -15,13 +15,13 @@ use crate::text::inert;
 
 /// How long the detail must have been open (with this content) before it
 /// can approve, in milliseconds: "aa" typed fast approves nothing.
-pub const DWELL_MS: u64 = 1_000;
+pub(crate) const DWELL_MS: u64 = 1_000;
 
 /// Width of the header's labels.
 const LABEL: usize = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// `label value`; the label is the first `LABEL` chars.
     Field,
     /// The host a route goes to, the ref a push goes to.
@@ -36,14 +36,14 @@ pub enum Kind {
 
 /// One logical line of the detail, inert.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DetailLine {
+pub(crate) struct DetailLine {
     pub kind: Kind,
     pub text: String,
 }
 
 /// One screen row: chars `start..end` of line `line`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Row {
+pub(crate) struct Row {
     pub line: usize,
     pub start: usize,
     pub end: usize,
@@ -51,7 +51,7 @@ pub struct Row {
 
 /// Where the detail is drawn in a frame of this size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Areas {
+pub(crate) struct Areas {
     pub modal: Rect,
     /// The scrolled text.
     pub body: Rect,
@@ -61,7 +61,7 @@ pub struct Areas {
 
 /// The detail's place: the whole frame but its last row (the status line
 /// stays visible).
-pub fn areas(frame: Rect) -> Areas {
+pub(crate) fn areas(frame: Rect) -> Areas {
     let modal = Rect {
         height: frame.height.saturating_sub(1),
         ..frame
@@ -80,7 +80,7 @@ pub fn areas(frame: Rect) -> Areas {
 }
 
 /// The detail's body for a frame of `size` (width, height).
-pub fn body(size: (u16, u16)) -> Rect {
+pub(crate) fn body(size: (u16, u16)) -> Rect {
     areas(Rect::new(0, 0, size.0, size.1)).body
 }
 
@@ -92,7 +92,7 @@ fn field(label: &str, value: &str) -> DetailLine {
 }
 
 /// Every line the detail shows for `p`.
-pub fn lines(p: &Pending) -> Vec<DetailLine> {
+pub(crate) fn lines(p: &Pending) -> Vec<DetailLine> {
     let proposal = &p.proposal;
     let mut out = vec![
         field("id", &proposal.id),
@@ -153,7 +153,7 @@ pub fn lines(p: &Pending) -> Vec<DetailLine> {
 }
 
 /// The screen rows of `lines` at `width` columns.
-pub fn rows(lines: &[DetailLine], width: u16) -> Vec<Row> {
+pub(crate) fn rows(lines: &[DetailLine], width: u16) -> Vec<Row> {
     lines
         .iter()
         .enumerate()
@@ -207,7 +207,7 @@ impl Coverage {
 
 /// The detail view of one proposal.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Detail {
+pub(crate) struct Detail {
     /// What is on screen: the proposal and its preview when opened (or when
     /// they last changed). An approval carries this preview.
     pub shown: Pending,
@@ -221,7 +221,7 @@ pub struct Detail {
 
 /// What an approval from the detail still lacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Missing {
+pub(crate) enum Missing {
     /// Rows never on screen.
     Unseen(usize),
     /// Milliseconds of dwell left.
@@ -229,7 +229,7 @@ pub enum Missing {
 }
 
 impl Missing {
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         match self {
             Missing::Unseen(n) => format!(
                 "not approved: scroll to the end first ({n} more row{} to read; j, space, G)",
@@ -245,7 +245,7 @@ impl Missing {
 
 /// A scrolling key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scroll {
+pub(crate) enum Scroll {
     Down(usize),
     Up(usize),
     PageDown,
@@ -255,7 +255,7 @@ pub enum Scroll {
 }
 
 impl Detail {
-    pub fn new(shown: Pending, now: u64, size: (u16, u16)) -> Detail {
+    pub(crate) fn new(shown: Pending, now: u64, size: (u16, u16)) -> Detail {
         let mut d = Detail::unseen_at(shown, now, 0);
         d.fit(size);
         d
@@ -272,25 +272,25 @@ impl Detail {
         }
     }
 
-    pub fn id(&self) -> &str {
+    pub(crate) fn id(&self) -> &str {
         &self.shown.proposal.id
     }
 
     /// Every line, as a pager shows it (inert, one per line).
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         self.lines.iter().map(|l| format!("{}\n", l.text)).collect()
     }
 
     /// New content for the same proposal: read from the start of the dwell
     /// again, nothing of it seen but what is on screen now.
-    pub fn replace(&mut self, shown: Pending, now: u64, size: (u16, u16)) {
+    pub(crate) fn replace(&mut self, shown: Pending, now: u64, size: (u16, u16)) {
         *self = Detail::unseen_at(shown, now, self.scroll);
         self.fit(size);
     }
 
     /// The rows at this size, the scroll clamped, what is on screen marked
     /// as seen. Called after every change of scroll, size or content.
-    pub fn fit(&mut self, size: (u16, u16)) {
+    pub(crate) fn fit(&mut self, size: (u16, u16)) {
         let body = body(size);
         let rows = rows(&self.lines, body.width);
         let height = body.height as usize;
@@ -303,7 +303,7 @@ impl Detail {
         }
     }
 
-    pub fn scroll(&mut self, how: Scroll, size: (u16, u16)) {
+    pub(crate) fn scroll(&mut self, how: Scroll, size: (u16, u16)) {
         let page = (body(size).height as usize).max(1);
         self.scroll = match how {
             Scroll::Down(n) => self.scroll.saturating_add(n),
@@ -317,7 +317,7 @@ impl Detail {
     }
 
     /// Rows at this size never (wholly) on screen.
-    pub fn unseen(&self, size: (u16, u16)) -> usize {
+    pub(crate) fn unseen(&self, size: (u16, u16)) -> usize {
         rows(&self.lines, body(size).width)
             .iter()
             .filter(|r| !self.seen.covers(r))
@@ -325,7 +325,7 @@ impl Detail {
     }
 
     /// What approving still needs, at `now`; None when it may.
-    pub fn missing(&self, now: u64, size: (u16, u16)) -> Option<Missing> {
+    pub(crate) fn missing(&self, now: u64, size: (u16, u16)) -> Option<Missing> {
         let unseen = self.unseen(size);
         if unseen > 0 {
             return Some(Missing::Unseen(unseen));

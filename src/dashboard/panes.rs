@@ -21,18 +21,18 @@ const RIGHT_PERCENT: u8 = 60;
 /// sources the conf into their own tmux may turn them on after it): no
 /// escape sequence passes through to the operator's terminal, and no
 /// program renames the window it is in.
-pub const PANE_OPTIONS: [(&str, &str); 2] = [("allow-passthrough", "off"), ("allow-rename", "off")];
+const PANE_OPTIONS: [(&str, &str); 2] = [("allow-passthrough", "off"), ("allow-rename", "off")];
 
 /// A pane, already there or about to be made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
+pub(crate) enum Target {
     Pane(PaneId),
     /// The pane the `Create` op made.
     Created,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     /// A new session pane for the bottle, in a background window.
     Create,
     /// Start the dead session again (resuming).
@@ -49,7 +49,7 @@ pub enum Op {
 /// What to do to show `slug`'s session: reuse its pane (respawned if
 /// dead) or make one, park what is on the right, join it, and focus it if
 /// asked.
-pub fn show_ops(
+fn show_ops(
     rows: &[PaneRow],
     logs: &BTreeMap<PaneId, String>,
     dashboard: PaneId,
@@ -95,7 +95,7 @@ pub fn show_ops(
 }
 
 /// The panes of the dashboard's window other than the dashboard.
-pub fn right_panes(rows: &[PaneRow], dashboard: PaneId) -> Vec<PaneId> {
+fn right_panes(rows: &[PaneRow], dashboard: PaneId) -> Vec<PaneId> {
     let home = rows.iter().find(|r| r.pane == dashboard).map(|r| r.window);
     rows.iter()
         .filter(|r| Some(r.window) == home && r.pane != dashboard)
@@ -105,8 +105,11 @@ pub fn right_panes(rows: &[PaneRow], dashboard: PaneId) -> Vec<PaneId> {
 
 /// The tmux side of the dashboard.
 pub struct Panes {
+    /// The control-mode connection.
     pub client: Client,
+    /// The dashboard's own pane.
     pub dashboard: PaneId,
+    /// The dashboard's window, where a session is shown beside it.
     pub window: WindowId,
     /// The pane showing each bottle's session (for `%output`).
     pub sessions: BTreeMap<PaneId, String>,
@@ -115,7 +118,7 @@ pub struct Panes {
 }
 
 impl Panes {
-    pub async fn rows(&mut self) -> Result<Vec<PaneRow>, ClientError> {
+    pub(crate) async fn rows(&mut self) -> Result<Vec<PaneRow>, ClientError> {
         let rows = command::parse_pane_rows(&self.client.run(&command::list_panes()).await?);
         self.sessions = rows
             .iter()
@@ -156,14 +159,7 @@ impl Panes {
                         .run(&command::respawn_pane(pane, session_command))
                         .await?;
                 }
-                Op::Park(pane) => {
-                    let name = self
-                        .sessions
-                        .get(&pane)
-                        .cloned()
-                        .unwrap_or_else(|| "parked".into());
-                    self.client.run(&command::break_pane(pane, &name)).await?;
-                }
+                Op::Park(pane) => self.park(pane).await?,
                 Op::Kill(pane) => {
                     self.client.run(&command::kill_pane(pane)).await?;
                     self.logs.remove(&pane);
@@ -200,12 +196,7 @@ impl Panes {
             if self.logs.contains_key(&other) {
                 self.client.run(&command::kill_pane(other)).await?;
             } else {
-                let name = self
-                    .sessions
-                    .get(&other)
-                    .cloned()
-                    .unwrap_or_else(|| "parked".into());
-                self.client.run(&command::break_pane(other, &name)).await?;
+                self.park(other).await?;
             }
         }
         self.client
@@ -216,7 +207,7 @@ impl Panes {
     }
 
     /// The log pane becomes the bottle's session.
-    pub async fn log_becomes_session(
+    pub(crate) async fn log_becomes_session(
         &mut self,
         pane: PaneId,
         slug: &str,
@@ -234,8 +225,15 @@ impl Panes {
         Ok(())
     }
 
+    /// Moves `pane` out to a background window named after its bottle.
+    async fn park(&self, pane: PaneId) -> Result<(), ClientError> {
+        let name = self.sessions.get(&pane).map_or("parked", String::as_str);
+        self.client.run(&command::break_pane(pane, name)).await?;
+        Ok(())
+    }
+
     /// Closes the panes of a bottle that is gone (its session, parked or not).
-    pub async fn forget(&mut self, slug: &str) -> Result<(), ClientError> {
+    pub(crate) async fn forget(&mut self, slug: &str) -> Result<(), ClientError> {
         let rows = self.rows().await?;
         for row in rows.iter().filter(|r| r.slug.as_deref() == Some(slug)) {
             self.client.run(&command::kill_pane(row.pane)).await?;
@@ -244,7 +242,7 @@ impl Panes {
     }
 
     /// Closes whatever is right of the dashboard.
-    pub async fn close_right(&mut self) -> Result<(), ClientError> {
+    pub(crate) async fn close_right(&mut self) -> Result<(), ClientError> {
         let rows = self.rows().await?;
         for pane in right_panes(&rows, self.dashboard) {
             self.client.run(&command::kill_pane(pane)).await?;
@@ -252,7 +250,7 @@ impl Panes {
         Ok(())
     }
 
-    pub async fn select(&self, pane: PaneId) -> Result<(), ClientError> {
+    pub(crate) async fn select(&self, pane: PaneId) -> Result<(), ClientError> {
         self.client
             .run(&command::select_pane(pane))
             .await
@@ -260,7 +258,7 @@ impl Panes {
     }
 
     /// Brings the session's current window to the dashboard and focuses it.
-    pub async fn focus_dashboard(&self) -> Result<(), ClientError> {
+    pub(crate) async fn focus_dashboard(&self) -> Result<(), ClientError> {
         self.client
             .run(&command::select_window(self.window))
             .await?;
@@ -269,7 +267,11 @@ impl Panes {
 
     /// The status line's pending count, and the id `prefix Y` / `prefix N`
     /// name (empty when none).
-    pub async fn set_pending(&self, count: usize, next: Option<&str>) -> Result<(), ClientError> {
+    pub(crate) async fn set_pending(
+        &self,
+        count: usize,
+        next: Option<&str>,
+    ) -> Result<(), ClientError> {
         self.client
             .run(&command::set_session_option(
                 self.dashboard,
@@ -288,7 +290,7 @@ impl Panes {
     }
 
     /// `PANE_OPTIONS` on `pane`.
-    pub async fn harden(&self, pane: PaneId) -> Result<(), ClientError> {
+    pub(crate) async fn harden(&self, pane: PaneId) -> Result<(), ClientError> {
         for (name, value) in PANE_OPTIONS {
             self.client
                 .run(&command::set_pane_option(pane, name, value))

@@ -13,12 +13,12 @@ use super::text::slice;
 use crate::proposal::{Origin, Request};
 use crate::text::inert;
 
-pub fn render(app: &App, frame: &mut Frame) {
+pub(crate) fn render(app: &App, frame: &mut Frame) {
     render_coloured(app, frame, crate::colour::env_allows());
 }
 
 /// `render`, in colour or (`NO_COLOR`) without: bold and reverse stay.
-pub fn render_coloured(app: &App, frame: &mut Frame, colours: bool) {
+fn render_coloured(app: &App, frame: &mut Frame, colours: bool) {
     draw_frame(app, frame);
     if !colours {
         crate::colour::strip(frame.buffer_mut());
@@ -236,7 +236,7 @@ fn clock(rfc3339: &str) -> String {
     rfc3339.get(11..19).unwrap_or(rfc3339).to_owned()
 }
 
-pub fn color(name: &str) -> Color {
+pub(crate) fn color(name: &str) -> Color {
     match name {
         "red" => Color::Red,
         "green" => Color::Green,

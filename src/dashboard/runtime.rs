@@ -30,7 +30,7 @@ use crate::tmux::command;
 use crate::tmux::control::{PaneId, WindowId};
 
 #[derive(Debug, thiserror::Error)]
-pub enum DashboardError {
+pub(crate) enum DashboardError {
     #[error("the dashboard runs inside tmux")]
     NotInTmux,
     #[error("terminal: {0}")]
@@ -58,7 +58,7 @@ impl UserError for DashboardError {
 }
 
 /// Runs the dashboard in this tmux pane until `q`.
-pub fn run(home: Home, cwd: PathBuf) -> Result<(), DashboardError> {
+pub(crate) fn run(home: Home, cwd: PathBuf) -> Result<(), DashboardError> {
     let tmux = std::env::var("TMUX").map_err(|_| DashboardError::NotInTmux)?;
     let socket_path = tmux.split(',').next().unwrap_or("").to_owned();
     let dashboard = std::env::var("TMUX_PANE")
@@ -117,9 +117,8 @@ impl Shared {
     }
 
     fn log_path(&self, slug: &str, what: &str) -> PathBuf {
-        let dir = self.home.root.join("logs");
-        let _ = std::fs::create_dir_all(&dir);
-        let path = dir.join(format!("{slug}-{what}.log"));
+        let _ = std::fs::create_dir_all(self.home.logs_dir());
+        let path = self.home.log_file(slug, what);
         let _ = std::fs::write(&path, "");
         path
     }
@@ -141,20 +140,14 @@ async fn main_loop(
         .and_then(|l| l.split(' ').next())
         .and_then(WindowId::parse)
         .ok_or_else(|| ClientError::Failed(format!("where is {dashboard}? {place:?}")))?;
-    client
-        .run(&command::set_session_option(
-            dashboard,
-            options::DASHBOARD_PANE,
-            &dashboard.to_string(),
-        ))
-        .await?;
-    client
-        .run(&command::set_session_option(
-            dashboard,
-            options::DASHBOARD_WINDOW,
-            &window.to_string(),
-        ))
-        .await?;
+    for (option, value) in [
+        (options::DASHBOARD_PANE, dashboard.to_string()),
+        (options::DASHBOARD_WINDOW, window.to_string()),
+    ] {
+        client
+            .run(&command::set_session_option(dashboard, option, &value))
+            .await?;
+    }
 
     let (msgs, mut inbox) = mpsc::unbounded_channel();
     let (relist, relist_rx) = mpsc::unbounded_channel();

@@ -8,13 +8,14 @@ use std::ops::Range;
 use ratatui::text::Span;
 
 /// Columns a character takes, as the renderer counts them.
-pub fn char_width(c: char) -> usize {
+fn char_width(c: char) -> usize {
     let mut buf = [0u8; 4];
     Span::raw(&*c.encode_utf8(&mut buf)).width()
 }
 
 /// Columns a string takes, as the renderer counts them.
-pub fn width(text: &str) -> usize {
+#[cfg(test)]
+pub(crate) fn width(text: &str) -> usize {
     Span::raw(text).width()
 }
 
@@ -22,7 +23,7 @@ pub fn width(text: &str) -> usize {
 /// ranges of char indices; breaks after a space when one is in the second
 /// half of the row, else anywhere. An empty text is one empty row. Every
 /// char is in exactly one row, in order.
-pub fn wrap(text: &str, width: usize) -> Vec<Range<usize>> {
+pub(crate) fn wrap(text: &str, width: usize) -> Vec<Range<usize>> {
     let width = width.max(2);
     let mut rows = Vec::new();
     let (mut start, mut used) = (0usize, 0usize);
@@ -54,7 +55,7 @@ pub fn wrap(text: &str, width: usize) -> Vec<Range<usize>> {
 }
 
 /// The chars of `text` in `range`.
-pub fn slice(text: &str, range: &Range<usize>) -> String {
+pub(crate) fn slice(text: &str, range: &Range<usize>) -> String {
     text.chars()
         .skip(range.start)
         .take(range.end - range.start)

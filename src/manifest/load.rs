@@ -72,7 +72,7 @@ struct RawLevel {
 /// The directory's own manifest is loaded apart (see `project`): it is
 /// used only when trusted, and its failure is `Manifest::project`, never
 /// the load's.
-pub fn load(sources: &Sources) -> Result<Manifest, ManifestError> {
+pub(crate) fn load(sources: &Sources) -> Result<Manifest, ManifestError> {
     let base = base_levels(sources)?;
     let manifest = resolve::resolve(base.clone())?;
     Ok(project::add(sources, base, manifest))
@@ -81,7 +81,7 @@ pub fn load(sources: &Sources) -> Result<Manifest, ManifestError> {
 /// What `bot-bottle trust` shows of the directory's manifest, checked as
 /// if it were trusted; None when there is none. Its errors are the
 /// project's (and the operator's, which come first).
-pub fn inspect(sources: &Sources) -> Result<Option<Summary>, ManifestError> {
+pub(crate) fn inspect(sources: &Sources) -> Result<Option<Summary>, ManifestError> {
     let base = base_levels(sources)?;
     let manifest = resolve::resolve(base.clone())?;
     project::inspect(sources, base, &manifest)
@@ -134,7 +134,7 @@ fn read_home(sources: &Sources) -> Result<RawLevel, ManifestError> {
 
 /// The notify command of `$BOT_BOTTLE_HOME/bot-bottle.json` (`home`), if
 /// it names one (see `crate::notify`).
-pub fn notify_command(home: &Path) -> Result<Option<String>, ManifestError> {
+pub(crate) fn notify_command(home: &Path) -> Result<Option<String>, ManifestError> {
     match home_manifest(home)? {
         None => Ok(None),
         Some((text, src)) => parse::notify_command(&text, &src),
@@ -144,7 +144,7 @@ pub fn notify_command(home: &Path) -> Result<Option<String>, ManifestError> {
 /// The `capability.base_images` of `$BOT_BOTTLE_HOME/bot-bottle.json`
 /// (`home`): the images an agent's Dockerfile may read besides the
 /// bottle's own (see `crate::dockerfile::images`).
-pub fn capability_base_images(home: &Path) -> Result<Vec<String>, ManifestError> {
+pub(crate) fn capability_base_images(home: &Path) -> Result<Vec<String>, ManifestError> {
     match home_manifest(home)? {
         None => Ok(Vec::new()),
         Some((text, src)) => Ok(parse::capability_base_images(&text, &src)?.unwrap_or_default()),
@@ -395,7 +395,7 @@ fn missing(place: &Place, key: &str, path: &Path, what: &str) -> ManifestError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{Project, TRUST_FILE, TrustStore};
+    use crate::manifest::{Project, TrustStore};
     use crate::provider::Provider;
 
     pub(super) fn sources(dir: &Path) -> Sources {
@@ -440,7 +440,7 @@ mod tests {
         let mut store = TrustStore::read(&s.home).unwrap();
         store.trust(&summary.dir, &summary.digest);
         fs::create_dir_all(&s.home).unwrap();
-        fs::write(s.home.join(TRUST_FILE), store.to_json()).unwrap();
+        fs::write(TrustStore::path(&s.home), store.to_json()).unwrap();
     }
 
     #[test]

@@ -16,11 +16,11 @@ mod route;
 use crate::provider::Provider;
 use fields::{Fields, kind};
 use route::route;
-pub use route::{parse_scheme, validate_host};
+pub(crate) use route::{parse_scheme, validate_host};
 
 /// A file being parsed: who it is, and what its relative paths are against.
 #[derive(Debug, Clone)]
-pub struct Source {
+pub(super) struct Source {
     pub origin: Origin,
     /// The folder relative paths start from; None for embedded defaults.
     pub base_dir: Option<PathBuf>,
@@ -42,7 +42,7 @@ impl Source {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawAgent {
+pub(super) struct RawAgent {
     pub name: String,
     pub provider: Provider,
     pub prompt: String,
@@ -58,13 +58,13 @@ pub struct RawAgent {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RawImage {
+pub(super) enum RawImage {
     Image(String),
     Dockerfile(PathBuf),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawBottle {
+pub(super) struct RawBottle {
     pub name: String,
     pub extends: Option<String>,
     pub image: Option<RawImage>,
@@ -127,7 +127,7 @@ const ROUTE_KEYS: &[&str] = &[
 const AUTH_KEYS: &[&str] = &["scheme", "token_env"];
 const SSH_KEYS: &[&str] = &["host", "identity_file"];
 /// The colors an agent (or `start --color`) may name, besides `#rrggbb`.
-pub const COLORS: &[&str] = &[
+pub(crate) const COLORS: &[&str] = &[
     "red", "green", "yellow", "blue", "magenta", "cyan", "white", "orange", "purple", "pink",
     "gray",
 ];
@@ -145,7 +145,7 @@ fn json_doc(text: &str, src: &Source) -> Result<Value, ManifestError> {
 }
 
 /// Parses a `bot-bottle.json`.
-pub fn parse_json(
+pub(super) fn parse_json(
     text: &str,
     src: &Source,
 ) -> Result<(Vec<RawAgent>, Vec<RawBottle>), ManifestError> {
@@ -174,7 +174,7 @@ pub fn parse_json(
 
 /// The `notify.command` of a `bot-bottle.json`: run on new proposals
 /// (see `crate::notify`).
-pub fn notify_command(text: &str, src: &Source) -> Result<Option<String>, ManifestError> {
+pub(super) fn notify_command(text: &str, src: &Source) -> Result<Option<String>, ManifestError> {
     let doc = json_doc(text, src)?;
     let place = Place::file(&src.origin);
     notify(&Fields::new(&doc, &place, "", TOP_KEYS)?)
@@ -198,7 +198,7 @@ fn notify(top: &Fields) -> Result<Option<String>, ManifestError> {
 
 /// The `capability.base_images` of a `bot-bottle.json`, None when it has
 /// no `capability` (see `crate::dockerfile::images`).
-pub fn capability_base_images(
+pub(super) fn capability_base_images(
     text: &str,
     src: &Source,
 ) -> Result<Option<Vec<String>>, ManifestError> {
@@ -227,7 +227,11 @@ fn capability(top: &Fields) -> Result<Option<Vec<String>>, ManifestError> {
 
 /// Parses a markdown agent: YAML frontmatter between `---` lines, then the
 /// prompt. The agent is named after the file stem.
-pub fn parse_agent_md(text: &str, name: &str, src: &Source) -> Result<RawAgent, ManifestError> {
+pub(super) fn parse_agent_md(
+    text: &str,
+    name: &str,
+    src: &Source,
+) -> Result<RawAgent, ManifestError> {
     let file = src.origin.to_string();
     let (front, body) =
         split_frontmatter(text).ok_or(ManifestError::UnclosedFrontmatter { file: file.clone() })?;
@@ -422,7 +426,7 @@ fn ssh_entry(
 
 /// Splits off YAML frontmatter. Returns None when it is opened and never
 /// closed; otherwise the YAML (if any) and the body.
-pub fn split_frontmatter(text: &str) -> Option<(Option<&str>, &str)> {
+pub(super) fn split_frontmatter(text: &str) -> Option<(Option<&str>, &str)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text.split_inclusive('\n');
     let Some(first) = lines.next() else {
@@ -503,7 +507,7 @@ fn check_env_name(f: &Fields, key: &str, name: &str) -> Result<(), ManifestError
 }
 
 /// One of `COLORS` or `#rrggbb`.
-pub fn is_color(c: &str) -> bool {
+pub(crate) fn is_color(c: &str) -> bool {
     let hex = c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|ch| ch.is_ascii_hexdigit());
     hex || COLORS.contains(&c)
 }

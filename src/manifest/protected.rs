@@ -11,7 +11,7 @@
 /// path is protected when it or one of its folders matches. Matching
 /// ignores case. The bottle's own manifest files and Dockerfiles are added
 /// by the plan. The README's Git section lists them with the reasons.
-pub const DEFAULT_PROTECTED: &[&str] = &[
+pub(crate) const DEFAULT_PROTECTED: &[&str] = &[
     // git's own files (`.gitattributes` filters, `.gitmodules`) and
     // GitHub's and GitLab's CI.
     ".git*",

@@ -103,7 +103,7 @@ impl Provenance {
     }
 
     /// The files that set `part`; empty when none is recorded.
-    pub fn origins(&self, part: &Part) -> &[Origin] {
+    fn origins(&self, part: &Part) -> &[Origin] {
         self.0.get(part).map_or(&[], Vec::as_slice)
     }
 
@@ -113,7 +113,7 @@ impl Provenance {
     }
 
     /// What the preflight adds to the line of `part` (see `Origin::mark`).
-    pub fn mark(&self, part: &Part) -> String {
+    pub(crate) fn mark(&self, part: &Part) -> String {
         self.project(part).map(Origin::mark).unwrap_or_default()
     }
 }

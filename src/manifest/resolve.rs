@@ -7,18 +7,18 @@
 use std::collections::BTreeMap;
 
 use super::{
-    Agent, Bottle, Git, Limits, Manifest, ManifestError, Place, Project, Provenance, Route,
+    Agent, Bottle, Git, Limits, Manifest, ManifestError, Origin, Place, Project, Provenance, Route,
 };
 
 /// One source level (embedded, home or cwd) after its files are read.
 #[derive(Debug, Clone, Default)]
-pub struct Level {
+pub(super) struct Level {
     pub agents: Vec<Agent>,
     pub bottles: Vec<(Bottle, Option<String>)>,
 }
 
 /// Merges the levels in order and applies every `extends:` chain.
-pub fn resolve(levels: Vec<Level>) -> Result<Manifest, ManifestError> {
+pub(super) fn resolve(levels: Vec<Level>) -> Result<Manifest, ManifestError> {
     let mut agents: BTreeMap<String, Agent> = BTreeMap::new();
     let mut defs: BTreeMap<String, (Bottle, Option<String>)> = BTreeMap::new();
     for level in levels {
@@ -52,27 +52,30 @@ pub fn resolve(levels: Vec<Level>) -> Result<Manifest, ManifestError> {
 }
 
 /// One level defines each agent and bottle once.
-pub fn unique(level: &Level) -> Result<(), ManifestError> {
-    let mut agents: BTreeMap<&str, &Agent> = BTreeMap::new();
-    for agent in &level.agents {
-        if let Some(first) = agents.insert(&agent.name, agent) {
-            return Err(duplicate(
-                "agent",
-                &agent.name,
-                first.origin.clone(),
-                agent.origin.clone(),
-            ));
-        }
-    }
-    let mut bottles: BTreeMap<&str, &Bottle> = BTreeMap::new();
-    for (bottle, _) in &level.bottles {
-        if let Some(first) = bottles.insert(&bottle.name, bottle) {
-            return Err(duplicate(
-                "bottle",
-                &bottle.name,
-                first.origin.clone(),
-                bottle.origin.clone(),
-            ));
+pub(super) fn unique(level: &Level) -> Result<(), ManifestError> {
+    defined_once(
+        "agent",
+        level.agents.iter().map(|a| (a.name.as_str(), &a.origin)),
+    )?;
+    defined_once(
+        "bottle",
+        level
+            .bottles
+            .iter()
+            .map(|(b, _)| (b.name.as_str(), &b.origin)),
+    )
+}
+
+/// The first `kind` named twice in `defined`, as the error that names both
+/// places.
+fn defined_once<'a>(
+    kind: &'static str,
+    defined: impl Iterator<Item = (&'a str, &'a Origin)>,
+) -> Result<(), ManifestError> {
+    let mut seen: BTreeMap<&str, &Origin> = BTreeMap::new();
+    for (name, origin) in defined {
+        if let Some(first) = seen.insert(name, origin) {
+            return Err(duplicate(kind, name, first.clone(), origin.clone()));
         }
     }
     Ok(())
@@ -126,7 +129,7 @@ fn extend(
 }
 
 /// `over` laid on `base`; the result keeps `over`'s name and origin.
-pub fn merge(base: &Bottle, over: &Bottle) -> Bottle {
+pub(super) fn merge(base: &Bottle, over: &Bottle) -> Bottle {
     let mut env = base.env.clone();
     env.extend(over.env.clone());
     let mut routes = base.egress.routes.clone();
@@ -230,7 +233,10 @@ fn union<T: Clone + PartialEq>(a: &[T], b: &[T]) -> Vec<T> {
 /// The bottles named, merged in order into the one a launch runs in. It
 /// must end up with an image, and what of it reaches the operator's
 /// secrets must come from the operator's files or a trusted project.
-pub fn compose_bottles(manifest: &Manifest, names: &[String]) -> Result<Bottle, ManifestError> {
+pub(crate) fn compose_bottles(
+    manifest: &Manifest,
+    names: &[String],
+) -> Result<Bottle, ManifestError> {
     let mut composed: Option<Bottle> = None;
     for name in names {
         let bottle = manifest.bottles.get(name).ok_or_else(|| {

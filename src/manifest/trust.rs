@@ -20,8 +20,10 @@ use sha2::{Digest as _, Sha256};
 use super::error::NotTrusted;
 use super::{Bottle, ManifestError, Origin, Part, Place};
 
-/// The record of trusted projects, in `$BOT_BOTTLE_HOME`.
-pub const TRUST_FILE: &str = "trusted.json";
+/// The record of trusted projects, in `$BOT_BOTTLE_HOME`. Named here, not
+/// by `state::Home`: the two modules are one layer, and neither names the
+/// other.
+pub(crate) const TRUST_FILE: &str = "trusted.json";
 
 /// The working directory's manifest, as a load found it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -87,7 +89,7 @@ pub struct Reach {
 /// host variable sent somewhere (a route's or a remote's `token_env`), an
 /// ssh key, a route to private addresses, an upstream CA. Keys are as the
 /// bottle's own file writes them.
-pub fn reach(bottle: &Bottle) -> Vec<Reach> {
+pub(crate) fn reach(bottle: &Bottle) -> Vec<Reach> {
     let place = Place::bottle(&bottle.origin, &bottle.name);
     let mut out = Vec::new();
     let mut add = |part: Part, key: String, what: String| {
@@ -165,7 +167,7 @@ pub fn reach(bottle: &Bottle) -> Vec<Reach> {
 
 /// The digest of a project: sha256 over each file's path and contents,
 /// in path order, each length-prefixed (so no two sets of files collide).
-pub fn digest(files: &[(String, Vec<u8>)]) -> String {
+pub(super) fn digest(files: &[(String, Vec<u8>)]) -> String {
     let mut sorted: Vec<&(String, Vec<u8>)> = files.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     let mut hash = Sha256::new();
@@ -182,15 +184,21 @@ pub fn digest(files: &[(String, Vec<u8>)]) -> String {
 /// The trusted projects: folder → digest of the content trusted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TrustStore {
+pub(crate) struct TrustStore {
     version: u32,
     projects: BTreeMap<String, String>,
 }
 
 impl TrustStore {
-    /// `$BOT_BOTTLE_HOME/trusted.json`; an empty record when there is none.
-    pub fn read(home: &Path) -> Result<TrustStore, ManifestError> {
-        let path = home.join(TRUST_FILE);
+    /// The record in home folder `home`.
+    pub(crate) fn path(home: &Path) -> PathBuf {
+        home.join(TRUST_FILE)
+    }
+
+    /// The record in home folder `home`; an empty record when there is
+    /// none.
+    pub(crate) fn read(home: &Path) -> Result<TrustStore, ManifestError> {
+        let path = TrustStore::path(home);
         match std::fs::read_to_string(&path) {
             Ok(text) => TrustStore::parse(&text, &path.display().to_string()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TrustStore::default()),
@@ -201,7 +209,7 @@ impl TrustStore {
         }
     }
 
-    pub fn parse(text: &str, file: &str) -> Result<TrustStore, ManifestError> {
+    pub(crate) fn parse(text: &str, file: &str) -> Result<TrustStore, ManifestError> {
         serde_json::from_str(text).map_err(|e| ManifestError::Syntax {
             file: file.to_owned(),
             format: "trust record",
@@ -211,7 +219,7 @@ impl TrustStore {
         })
     }
 
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         let mut text = serde_json::to_string_pretty(&TrustStore {
             version: 1,
             projects: self.projects.clone(),
@@ -222,16 +230,16 @@ impl TrustStore {
     }
 
     /// The digest trusted for `dir`, if any.
-    pub fn get(&self, dir: &Path) -> Option<&str> {
+    pub(crate) fn get(&self, dir: &Path) -> Option<&str> {
         self.projects.get(&key(dir)).map(String::as_str)
     }
 
-    pub fn trust(&mut self, dir: &Path, digest: &str) {
+    pub(crate) fn trust(&mut self, dir: &Path, digest: &str) {
         self.projects.insert(key(dir), digest.to_owned());
     }
 
     /// Whether `dir` was trusted.
-    pub fn revoke(&mut self, dir: &Path) -> bool {
+    pub(crate) fn revoke(&mut self, dir: &Path) -> bool {
         self.projects.remove(&key(dir)).is_some()
     }
 }
@@ -249,7 +257,7 @@ fn short(e: &serde_json::Error) -> String {
 }
 
 /// `bot-bottle trust`, naming `dir` unless it is the current directory.
-pub fn trust_command(dir: &Path) -> String {
+pub(super) fn trust_command(dir: &Path) -> String {
     let here = std::env::current_dir()
         .ok()
         .and_then(|d| d.canonicalize().ok());
@@ -264,7 +272,7 @@ pub fn trust_command(dir: &Path) -> String {
 
 impl Summary {
     /// What `bot-bottle trust` shows, and the dashboard before it asks.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -340,7 +348,7 @@ impl Summary {
 }
 
 impl Project {
-    pub fn is_trusted(&self) -> bool {
+    pub(crate) fn is_trusted(&self) -> bool {
         matches!(self, Project::Trusted(_))
     }
 
@@ -364,7 +372,7 @@ impl Project {
     /// The error for asking for the `kind` `name` (`agent` or `bottle`)
     /// that only this unused project could define; None when the project
     /// is used or does not define it.
-    pub fn not_used(&self, kind: &'static str, name: &str) -> Option<ManifestError> {
+    pub(crate) fn not_used(&self, kind: &'static str, name: &str) -> Option<ManifestError> {
         match self {
             Project::None | Project::Trusted(_) => None,
             Project::Broken { shown, error } => Some(ManifestError::ProjectBroken {
@@ -410,7 +418,7 @@ impl Project {
     /// Refuses a part of `bottle` that reaches the operator's secrets or
     /// network and came from a project that is not trusted. Loading uses
     /// no such project; this holds whatever a caller put together.
-    pub fn check_parts(&self, bottle: &Bottle) -> Result<(), ManifestError> {
+    pub(crate) fn check_parts(&self, bottle: &Bottle) -> Result<(), ManifestError> {
         if self.is_trusted() {
             return Ok(());
         }
@@ -445,7 +453,7 @@ impl Project {
 }
 
 /// `is not trusted`, or `changed since you trusted it`.
-pub fn state(changed: bool) -> &'static str {
+pub(super) fn state(changed: bool) -> &'static str {
     match changed {
         true => "changed since you trusted it",
         false => "is not trusted",

@@ -11,7 +11,7 @@ use ratatui::text::{Line, Span};
 use super::{Chooser, Filtered, Item, Outcome};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MultiPicker {
+pub(crate) struct MultiPicker {
     list: Filtered,
     /// Names chosen, in the order they were toggled on.
     chosen: Vec<String>,
@@ -22,7 +22,7 @@ pub struct MultiPicker {
 impl MultiPicker {
     /// `initial` is chosen already, in its order (names not among the
     /// items are left out).
-    pub fn new(title: &str, items: Vec<Item>, initial: &[String]) -> MultiPicker {
+    pub(crate) fn new(title: &str, items: Vec<Item>, initial: &[String]) -> MultiPicker {
         let mut chosen: Vec<String> = Vec::new();
         for name in initial {
             if items.iter().any(|i| &i.name == name) && !chosen.contains(name) {
@@ -36,21 +36,18 @@ impl MultiPicker {
         }
     }
 
-    pub fn visible(&self) -> Vec<&Item> {
-        self.list.visible()
-    }
-
     /// What is chosen so far, in order.
-    pub fn chosen(&self) -> &[String] {
+    #[cfg(test)]
+    pub(crate) fn chosen(&self) -> &[String] {
         &self.chosen
     }
 
     /// The 1-based position of `name` in the choice.
-    pub fn position(&self, name: &str) -> Option<usize> {
+    pub(crate) fn position(&self, name: &str) -> Option<usize> {
         self.chosen.iter().position(|c| c == name).map(|i| i + 1)
     }
 
-    pub fn key(&mut self, key: KeyEvent) -> Outcome<Vec<String>> {
+    pub(crate) fn key(&mut self, key: KeyEvent) -> Outcome<Vec<String>> {
         if key.kind == KeyEventKind::Release {
             return Outcome::Pending;
         }
@@ -87,7 +84,7 @@ impl MultiPicker {
         }
     }
 
-    pub fn render_in(&self, frame: &mut Frame, area: Rect) {
+    pub(crate) fn render_in(&self, frame: &mut Frame, area: Rect) {
         let [prompt, list, order, help] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Min(1),
@@ -134,6 +131,7 @@ mod tests {
     use ratatui::backend::TestBackend;
 
     use super::*;
+    use crate::picker::testing::{ctrl, last_outcome, plain};
 
     fn picker(initial: &[&str]) -> MultiPicker {
         let item = |n: &str| Item {
@@ -146,14 +144,6 @@ mod tests {
             vec![item("default"), item("github"), item("npm")],
             &initial,
         )
-    }
-
-    fn ctrl(c: char) -> KeyEvent {
-        KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
-    }
-
-    fn plain(code: KeyCode) -> KeyEvent {
-        KeyEvent::new(code, KeyModifiers::NONE)
     }
 
     fn chosen(v: &[&str]) -> Outcome<Vec<String>> {
@@ -230,11 +220,7 @@ mod tests {
             (&["default"], &[ctrl('c')], Outcome::Cancelled),
         ];
         for (initial, keys, want) in cases {
-            let mut p = picker(initial);
-            let mut last = Outcome::Pending;
-            for k in *keys {
-                last = p.key(*k);
-            }
+            let last = last_outcome(&mut picker(initial), keys.iter().copied());
             assert_eq!(&last, want, "{initial:?} {keys:?}");
         }
     }

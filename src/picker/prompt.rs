@@ -14,7 +14,7 @@ use super::{Chooser, Outcome};
 const MAX: usize = 500;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Prompt {
+pub(crate) struct Prompt {
     title: String,
     input: String,
     /// Shown above the input, e.g. why it is asked again.
@@ -23,7 +23,7 @@ pub struct Prompt {
 }
 
 impl Prompt {
-    pub fn new(title: &str, initial: &str) -> Prompt {
+    pub(crate) fn new(title: &str, initial: &str) -> Prompt {
         Prompt {
             title: title.to_owned(),
             input: initial.to_owned(),
@@ -32,26 +32,28 @@ impl Prompt {
         }
     }
 
-    pub fn with_message(mut self, message: &str) -> Prompt {
+    pub(crate) fn with_message(mut self, message: &str) -> Prompt {
         self.message = Some(message.to_owned());
         self
     }
 
     /// What the help line says (e.g. what an empty answer means).
-    pub fn with_help(mut self, help: &str) -> Prompt {
+    pub(crate) fn with_help(mut self, help: &str) -> Prompt {
         self.help = help.to_owned();
         self
     }
 
-    pub fn input(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn input(&self) -> &str {
         &self.input
     }
 
-    pub fn message(&self) -> Option<&str> {
+    #[cfg(test)]
+    pub(crate) fn message(&self) -> Option<&str> {
         self.message.as_deref()
     }
 
-    pub fn key(&mut self, key: KeyEvent) -> Outcome {
+    pub(crate) fn key(&mut self, key: KeyEvent) -> Outcome {
         if key.kind == KeyEventKind::Release {
             return Outcome::Pending;
         }
@@ -72,7 +74,7 @@ impl Prompt {
         Outcome::Pending
     }
 
-    pub fn render_in(&self, frame: &mut Frame, area: Rect) {
+    pub(crate) fn render_in(&self, frame: &mut Frame, area: Rect) {
         let [message, prompt, help] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Length(1),
@@ -116,16 +118,12 @@ mod tests {
     use ratatui::backend::TestBackend;
 
     use super::*;
-
-    fn plain(code: KeyCode) -> KeyEvent {
-        KeyEvent::new(code, KeyModifiers::NONE)
-    }
+    use crate::picker::testing::{ctrl, last_outcome, plain};
 
     #[test]
     fn keys() {
         use KeyCode::{Backspace, Char, Enter, Esc};
-        let ctrl_u = KeyEvent::new(Char('u'), KeyModifiers::CONTROL);
-        let ctrl_c = KeyEvent::new(Char('c'), KeyModifiers::CONTROL);
+        let (ctrl_u, ctrl_c) = (ctrl('u'), ctrl('c'));
         // (pre-filled, keys, outcome after the last)
         let cases: &[(&str, &[KeyEvent], Outcome)] = &[
             ("shell", &[plain(Enter)], Outcome::Chosen("shell".into())),
@@ -151,11 +149,7 @@ mod tests {
             ("shell", &[ctrl_c], Outcome::Cancelled),
         ];
         for (initial, keys, want) in cases {
-            let mut p = Prompt::new("label", initial);
-            let mut last = Outcome::Pending;
-            for k in *keys {
-                last = p.key(*k);
-            }
+            let last = last_outcome(&mut Prompt::new("label", initial), keys.iter().copied());
             assert_eq!(&last, want, "{initial:?} {keys:?}");
         }
     }

@@ -61,19 +61,19 @@ use crate::dockerfile::images;
 use crate::egress::config as egress;
 
 /// The host's own queue of suggestions (not a service).
-pub const SUGGESTIONS: &str = "suggestions";
+pub(crate) const SUGGESTIONS: &str = "suggestions";
 
-/// The compose document's name, for callers that still join it themselves.
-pub const COMPOSE_FILE: &str = "compose.json";
+/// The compose document's name.
+const COMPOSE_FILE: &str = "compose.json";
 
 /// Files of the supervise sidecar's folder that it reads by these names.
-pub mod supervise_files {
+pub(crate) mod supervise_files {
     /// The live routes, a copy without secrets that the host keeps
     /// current, for the `list-egress-routes` tool.
-    pub const ROUTES_VIEW: &str = "routes.json";
+    pub(crate) const ROUTES_VIEW: &str = "routes.json";
     /// The push policy in words (`gitgate::policy_text`), for the
     /// `git-push-policy` tool.
-    pub const POLICY_FILE: &str = "git-policy.md";
+    pub(crate) const POLICY_FILE: &str = "git-policy.md";
 }
 
 /// Files of the git gate's folder (`/state` in its container) that the gate
@@ -82,12 +82,12 @@ pub mod gate_files {
     /// The config file, `gitgate::GateConfig`, written by the plan.
     pub const CONFIG_FILE: &str = "gate.json";
     /// The credentials and scan secrets.
-    pub const TOKENS_FILE: &str = "tokens.json";
+    pub(crate) const TOKENS_FILE: &str = "tokens.json";
     /// The ssh keys and known_hosts.
-    pub const SSH_DIR: &str = "ssh";
+    pub(crate) const SSH_DIR: &str = "ssh";
     /// Extra CA certificates (PEM) the gate trusts for HTTPS remotes,
     /// beside the system's: the bottle's `egress.trust_upstream_ca`.
-    pub const UPSTREAM_CA_FILE: &str = "upstream-ca.pem";
+    pub(crate) const UPSTREAM_CA_FILE: &str = "upstream-ca.pem";
 }
 
 /// `state/<slug>/`, or the same layout relative to it.
@@ -97,17 +97,19 @@ pub struct BottleDir {
 }
 
 impl BottleDir {
+    /// The layout at `root`, a bottle's state folder.
     pub fn new(root: PathBuf) -> BottleDir {
         BottleDir { root }
     }
 
     /// The layout relative to the state folder: `egress/tokens.json`, ...
-    pub fn relative() -> BottleDir {
+    pub(crate) fn relative() -> BottleDir {
         BottleDir {
             root: PathBuf::new(),
         }
     }
 
+    /// The state folder itself.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -116,23 +118,27 @@ impl BottleDir {
         self.root.join(rel)
     }
 
+    /// What `resume` needs to relaunch the bottle (`state::Metadata`).
     pub fn metadata(&self) -> PathBuf {
         self.at("metadata.json")
     }
 
     /// The host's record of the live routes (`state::LiveRoutes`).
-    pub fn live_routes(&self) -> PathBuf {
+    pub(crate) fn live_routes(&self) -> PathBuf {
         self.at("routes.json")
     }
 
+    /// There when the state is kept after teardown.
     pub fn preserve(&self) -> PathBuf {
         self.at(".preserve")
     }
 
+    /// Held while the operator's side changes the bottle.
     pub fn lock(&self) -> PathBuf {
         self.at(".lock")
     }
 
+    /// The compose project's document.
     pub fn compose_file(&self) -> PathBuf {
         self.at(COMPOSE_FILE)
     }
@@ -144,42 +150,43 @@ impl BottleDir {
 
     /// The images an agent's Dockerfile may read
     /// (`dockerfile::images::Allowed`), as the launch recorded them.
-    pub fn base_images(&self) -> PathBuf {
+    pub(crate) fn base_images(&self) -> PathBuf {
         self.at(images::ALLOWED_FILE)
     }
 
+    /// The agent's session files, kept for `resume`.
     pub fn transcript(&self) -> PathBuf {
         self.at("transcript.tar")
     }
 
     /// A smolmachines bottle's sidecars, as a compose document.
-    pub fn smolvm_bundle(&self) -> PathBuf {
+    pub(crate) fn smolvm_bundle(&self) -> PathBuf {
         self.at("smolvm-bundle.json")
     }
 
     /// A smolmachines bottle's variables that carry its key: one file a
     /// variable, named after it, which smolvm reads at each exec.
-    pub fn smolvm_env(&self) -> PathBuf {
+    pub(crate) fn smolvm_env(&self) -> PathBuf {
         self.at("smolvm-env")
     }
 
     /// The bottle key a sidecar requires (smolmachines), in its folder.
-    pub fn client_key(&self, service: &str) -> PathBuf {
+    pub(crate) fn client_key(&self, service: &str) -> PathBuf {
         self.service(service)
             .join(crate::contract::paths::CLIENT_KEY_FILE)
     }
 
     /// The names a smolmachines bottle's resolver answers.
-    pub fn egress_dns_hosts(&self) -> PathBuf {
+    pub(crate) fn egress_dns_hosts(&self) -> PathBuf {
         self.egress_dir().join(crate::contract::paths::HOSTS_FILE)
     }
 
     /// A service's folder, bind-mounted into its container.
-    pub fn service(&self, name: &str) -> PathBuf {
+    pub(crate) fn service(&self, name: &str) -> PathBuf {
         self.at(name)
     }
 
-    pub fn agent_dir(&self) -> PathBuf {
+    pub(crate) fn agent_dir(&self) -> PathBuf {
         self.service(AGENT)
     }
 
@@ -188,18 +195,21 @@ impl BottleDir {
         self.agent_dir().join(agent_files::DOCKERFILE)
     }
 
-    pub fn agent_ca(&self) -> PathBuf {
+    pub(crate) fn agent_ca(&self) -> PathBuf {
         self.agent_dir().join(agent_files::CA)
     }
 
+    /// The egress sidecar's folder.
     pub fn egress_dir(&self) -> PathBuf {
         self.service(EGRESS)
     }
 
+    /// The bottle's CA certificate.
     pub fn egress_ca(&self) -> PathBuf {
         self.egress_dir().join(egress::CA_CERT_FILE)
     }
 
+    /// The bottle's CA key (secret).
     pub fn egress_ca_key(&self) -> PathBuf {
         self.egress_dir().join(egress::CA_KEY_FILE)
     }
@@ -226,7 +236,7 @@ impl BottleDir {
     }
 
     /// The `i`th extra upstream CA egress trusts.
-    pub fn egress_upstream_ca(&self, i: usize) -> PathBuf {
+    pub(crate) fn egress_upstream_ca(&self, i: usize) -> PathBuf {
         self.egress_dir()
             .join("upstream-ca")
             .join(format!("{i}.pem"))
@@ -238,43 +248,43 @@ impl BottleDir {
     }
 
     /// What supervise's `list-egress-routes` shows.
-    pub fn routes_view(&self) -> PathBuf {
+    pub(crate) fn routes_view(&self) -> PathBuf {
         self.supervise_dir().join(supervise_files::ROUTES_VIEW)
     }
 
     /// The same list, for supervise to check a capability-block with.
-    pub fn supervise_base_images(&self) -> PathBuf {
+    pub(crate) fn supervise_base_images(&self) -> PathBuf {
         self.supervise_dir().join(images::ALLOWED_FILE)
     }
 
-    pub fn git_policy(&self) -> PathBuf {
+    pub(crate) fn git_policy(&self) -> PathBuf {
         self.supervise_dir().join(supervise_files::POLICY_FILE)
     }
 
     /// The git gate's folder, also its held-push queue.
-    pub fn gate_dir(&self) -> PathBuf {
+    pub(crate) fn gate_dir(&self) -> PathBuf {
         self.service(GIT_GATE)
     }
 
-    pub fn gate_config(&self) -> PathBuf {
+    pub(crate) fn gate_config(&self) -> PathBuf {
         self.gate_dir().join(gate_files::CONFIG_FILE)
     }
 
-    pub fn gate_tokens(&self) -> PathBuf {
+    pub(crate) fn gate_tokens(&self) -> PathBuf {
         self.gate_dir().join(gate_files::TOKENS_FILE)
     }
 
-    pub fn gate_ssh(&self) -> PathBuf {
+    pub(crate) fn gate_ssh(&self) -> PathBuf {
         self.gate_dir().join(gate_files::SSH_DIR)
     }
 
-    pub fn gate_upstream_ca(&self) -> PathBuf {
+    pub(crate) fn gate_upstream_ca(&self) -> PathBuf {
         self.gate_dir().join(gate_files::UPSTREAM_CA_FILE)
     }
 
     /// Everything that may hold a secret, files and folders: removed
     /// whenever the bottle is down, even when its state is kept.
-    pub fn secrets(&self) -> [PathBuf; 8] {
+    pub(crate) fn secrets(&self) -> [PathBuf; 8] {
         [
             self.egress_tokens(),
             self.egress_ca_key(),

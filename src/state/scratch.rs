@@ -20,13 +20,13 @@ use super::StateError;
 
 /// A private folder of one use under the temporary folder.
 #[derive(Debug)]
-pub struct Scratch {
+pub(crate) struct Scratch {
     dir: tempfile::TempDir,
 }
 
 impl Scratch {
     /// `bot-bottle-<purpose>-<random>`, mode 0700.
-    pub fn new(purpose: &str) -> Result<Scratch, StateError> {
+    pub(crate) fn new(purpose: &str) -> Result<Scratch, StateError> {
         let base = std::env::temp_dir();
         let dir = tempfile::Builder::new()
             .prefix(&format!("bot-bottle-{purpose}-"))
@@ -36,13 +36,13 @@ impl Scratch {
         Ok(Scratch { dir })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
     /// A new file `name` in the folder holding `bytes`, mode 0600; an
     /// existing one is an error, never overwritten.
-    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, StateError> {
+    pub(crate) fn write(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, StateError> {
         let path = self.dir.path().join(name);
         let mut file = fs::OpenOptions::new()
             .write(true)
@@ -60,7 +60,7 @@ impl Scratch {
 /// `bot-bottle-<purpose>-<uid>` under the temporary folder, kept between
 /// runs: made with mode 0700 when missing; refused when it is a link, not
 /// a folder, another user's, or open to group or others.
-pub fn user_dir(purpose: &str) -> Result<PathBuf, StateError> {
+pub(crate) fn user_dir(purpose: &str) -> Result<PathBuf, StateError> {
     // SAFETY: geteuid cannot fail and touches no memory.
     let uid = unsafe { libc::geteuid() };
     let dir = std::env::temp_dir().join(format!("bot-bottle-{purpose}-{uid}"));
@@ -93,15 +93,15 @@ pub fn user_dir(purpose: &str) -> Result<PathBuf, StateError> {
 
 /// For tests: what another user could plant in the temporary folder.
 #[cfg(test)]
-pub mod planted {
+pub(crate) mod planted {
     use std::path::{Path, PathBuf};
 
     /// A symlink planted at `name` in the shared temporary folder, to a
     /// target the test watches; removed when dropped.
-    pub struct Planted(pub PathBuf);
+    pub(crate) struct Planted(pub PathBuf);
 
     impl Planted {
-        pub fn at(name: &str, target: &Path) -> Planted {
+        pub(crate) fn at(name: &str, target: &Path) -> Planted {
             let path = std::env::temp_dir().join(name);
             let _ = std::fs::remove_file(&path);
             std::os::unix::fs::symlink(target, &path).unwrap();
@@ -109,7 +109,7 @@ pub mod planted {
         }
 
         /// Still the link it was, to `target`.
-        pub fn intact(&self, target: &Path) -> bool {
+        pub(crate) fn intact(&self, target: &Path) -> bool {
             std::fs::read_link(&self.0).is_ok_and(|t| t == target)
         }
     }

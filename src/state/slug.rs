@@ -13,11 +13,11 @@ use crate::error::UserError;
 /// used in paths and docker names, so nothing else gets one.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Slug(String);
+pub(crate) struct Slug(String);
 
 impl Slug {
     /// The identity `text` spells, or `StateError::BadSlug`.
-    pub fn parse(text: &str) -> Result<Slug, StateError> {
+    pub(crate) fn parse(text: &str) -> Result<Slug, StateError> {
         let ok = !text.is_empty()
             && text.len() <= 64
             && text
@@ -32,7 +32,7 @@ impl Slug {
     }
 
     /// A fresh identity: `<slug of label>-<5 random base36 characters>`.
-    pub fn mint(label: &str) -> Slug {
+    pub(crate) fn mint(label: &str) -> Slug {
         use rand::RngExt;
         const BASE36: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
         let mut rng = rand::rng();
@@ -44,18 +44,19 @@ impl Slug {
 
     /// For clap's `value_parser`: the error with its hint, so a bad
     /// identity is refused at parse time (exit 2) with both.
-    pub fn parse_arg(text: &str) -> Result<Slug, String> {
+    pub(crate) fn parse_arg(text: &str) -> Result<Slug, String> {
         Slug::parse(text).map_err(|e| match e.hint() {
             Some(hint) => format!("{e}\n  hint: {hint}"),
             None => e.to_string(),
         })
     }
 
-    pub fn as_str(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
-    pub fn into_string(self) -> String {
+    pub(crate) fn into_string(self) -> String {
         self.0
     }
 }

@@ -15,12 +15,16 @@ use super::command::Command;
 use super::control::{Event as Wire, Notification, Parser, Reply};
 use crate::exec::TMUX;
 
+/// Why a command sent to tmux got no output.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {
+    /// tmux answered with an error: its message.
     #[error("tmux: {0}")]
     Failed(String),
+    /// The connection is gone, and with it the answer.
     #[error("the tmux connection is gone")]
     Disconnected,
+    /// The command could not be written on one line.
     #[error(transparent)]
     Quote(#[from] super::command::QuoteError),
 }
@@ -28,6 +32,7 @@ pub enum ClientError {
 /// What the client passes on besides replies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// What tmux reported unasked.
     Notification(Notification),
     /// The connection dropped and was made again: state may have changed.
     Reconnected,
@@ -39,12 +44,16 @@ pub enum Event {
 /// and a session on it.
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// The server's socket.
     pub socket_path: String,
+    /// The session to attach to.
     pub session: String,
 }
 
 type Pending = oneshot::Sender<Result<Vec<String>, ClientError>>;
 
+/// A tmux control-mode connection that runs commands and reconnects when
+/// it drops; cheap to clone, every clone the same connection.
 #[derive(Clone)]
 pub struct Client {
     requests: mpsc::UnboundedSender<(String, Pending)>,

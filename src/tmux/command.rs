@@ -17,6 +17,7 @@ use tmux_interface::{
 use super::control::{PaneId, WindowId};
 use crate::contract::tmux as options;
 
+/// An argument tmux cannot be given: its start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a tmux argument cannot hold a line break or NUL: {0:?}")]
 pub struct QuoteError(pub String);
@@ -25,7 +26,7 @@ pub struct QuoteError(pub String);
 /// sh: inside single quotes nothing is expanded, and `'\''` closes, adds a
 /// quote and reopens, as in sh; a line break ends the command whatever
 /// the quoting, so it is refused.)
-pub fn quote(arg: &str) -> Result<String, QuoteError> {
+pub(crate) fn quote(arg: &str) -> Result<String, QuoteError> {
     if arg.contains(['\n', '\r', '\0']) {
         return Err(QuoteError(arg.chars().take(40).collect()));
     }
@@ -91,7 +92,7 @@ pub fn new_window(name: &str, shell_command: &str) -> Command {
 }
 
 /// Moves `pane` beside `target` (to its right, `percent` of the width).
-pub fn join_pane(pane: PaneId, target: PaneId, percent: u8) -> Command {
+pub(crate) fn join_pane(pane: PaneId, target: PaneId, percent: u8) -> Command {
     let mut command = JoinPane::new()
         .detached()
         .horizontal()
@@ -105,7 +106,7 @@ pub fn join_pane(pane: PaneId, target: PaneId, percent: u8) -> Command {
 }
 
 /// Moves `pane` out to a window of its own, in the background.
-pub fn break_pane(pane: PaneId, name: &str) -> Command {
+pub(crate) fn break_pane(pane: PaneId, name: &str) -> Command {
     BreakPane::new()
         .detached()
         .window_name(name.to_owned())
@@ -114,7 +115,7 @@ pub fn break_pane(pane: PaneId, name: &str) -> Command {
         .into()
 }
 
-pub fn respawn_pane(pane: PaneId, shell_command: &str) -> Command {
+pub(crate) fn respawn_pane(pane: PaneId, shell_command: &str) -> Command {
     RespawnPane::new()
         .kill()
         .target_pane(pane.to_string())
@@ -123,18 +124,19 @@ pub fn respawn_pane(pane: PaneId, shell_command: &str) -> Command {
         .into()
 }
 
+/// Closes `pane`, and whatever runs in it.
 pub fn kill_pane(pane: PaneId) -> Command {
     KillPane::new().target_pane(pane.to_string()).build().into()
 }
 
-pub fn select_pane(pane: PaneId) -> Command {
+pub(crate) fn select_pane(pane: PaneId) -> Command {
     SelectPane::new()
         .target_pane(pane.to_string())
         .build()
         .into()
 }
 
-pub fn select_window(window: WindowId) -> Command {
+pub(crate) fn select_window(window: WindowId) -> Command {
     SelectWindow::new()
         .target_window(window.to_string())
         .build()
@@ -142,7 +144,7 @@ pub fn select_window(window: WindowId) -> Command {
 }
 
 /// Sets a user option (`@name`) on a pane.
-pub fn set_pane_option(pane: PaneId, name: &str, value: &str) -> Command {
+pub(crate) fn set_pane_option(pane: PaneId, name: &str, value: &str) -> Command {
     SetOption::new()
         .pane()
         .target_pane(pane.to_string())
@@ -153,7 +155,7 @@ pub fn set_pane_option(pane: PaneId, name: &str, value: &str) -> Command {
 }
 
 /// Sets a user option (`@name`) on the session of `pane`.
-pub fn set_session_option(pane: PaneId, name: &str, value: &str) -> Command {
+pub(crate) fn set_session_option(pane: PaneId, name: &str, value: &str) -> Command {
     SetOption::new()
         .target_pane(pane.to_string())
         .option(name.to_owned())
@@ -178,13 +180,17 @@ pub fn list_panes() -> Command {
 /// One row of `list_panes`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaneRow {
+    /// The pane.
     pub pane: PaneId,
+    /// Its window.
     pub window: WindowId,
+    /// Whether what ran in it has ended (the pane stays, as remain-on-exit).
     pub dead: bool,
     /// The bottle whose session this pane is, if any.
     pub slug: Option<String>,
 }
 
+/// The rows of `list_panes`' output; a line that is not one is skipped.
 pub fn parse_pane_rows(lines: &[String]) -> Vec<PaneRow> {
     lines
         .iter()
@@ -209,7 +215,7 @@ pub fn parse_pane_rows(lines: &[String]) -> Vec<PaneRow> {
 }
 
 /// The window a pane is in, and the session: `WINDOW_ID SESSION_ID`.
-pub fn pane_place(pane: PaneId) -> Command {
+pub(crate) fn pane_place(pane: PaneId) -> Command {
     DisplayMessage::new()
         .print()
         .target_pane(pane.to_string())

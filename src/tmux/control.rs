@@ -14,7 +14,7 @@ use std::fmt;
 
 /// A line longer than this is dropped whole: the parser's memory stays
 /// bounded whatever arrives.
-pub const MAX_LINE: usize = 16 * 1024 * 1024;
+const MAX_LINE: usize = 16 * 1024 * 1024;
 /// Lines kept of one reply block.
 const MAX_BLOCK_LINES: usize = 100_000;
 
@@ -25,6 +25,7 @@ macro_rules! id_type {
         pub struct $name(pub u32);
 
         impl $name {
+            /// The id from its target form; None for anything else.
             pub fn parse(s: &str) -> Option<$name> {
                 s.strip_prefix($prefix)?.parse().ok().map($name)
             }
@@ -42,9 +43,12 @@ id_type!(PaneId, "%");
 id_type!(WindowId, "@");
 id_type!(SessionId, "$");
 
+/// What one line of the stream completes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
+pub(crate) enum Event {
+    /// A command's reply block.
     Reply(Reply),
+    /// A notification.
     Notification(Notification),
     /// `%exit`, with its reason if any. Nothing follows.
     Exit(Option<String>),
@@ -52,72 +56,122 @@ pub enum Event {
     Stray(Vec<u8>),
 }
 
+/// A command's reply block.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
+pub(crate) struct Reply {
+    /// The command's number, as tmux counts them.
     pub number: u64,
     /// The command came from this client (flags bit 1).
     pub from_client: bool,
     /// `%end`, not `%error`.
     pub ok: bool,
+    /// The output (or error) lines.
     pub lines: Vec<String>,
 }
 
+/// A notification: a line outside blocks that tmux's control mode
+/// documents (`%name ...`), its fields parsed. Each variant is the
+/// notification of that name; tmux(1), CONTROL MODE, says when each comes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notification {
+    /// `%output`: what a pane's program wrote.
     Output {
+        /// The pane.
         pane: PaneId,
+        /// The bytes, unescaped.
         data: Vec<u8>,
     },
+    /// `%extended-output`: output, with how late it is (flow control).
     ExtendedOutput {
+        /// The pane.
         pane: PaneId,
+        /// How long the output waited, in milliseconds.
         age_ms: u64,
+        /// The bytes, unescaped.
         data: Vec<u8>,
     },
+    /// `%pause`: the pane's output is paused (flow control).
     Pause(PaneId),
+    /// `%continue`: the pane's output flows again.
     Continue(PaneId),
+    /// `%window-add`: a window was linked to this session.
     WindowAdd(WindowId),
+    /// `%window-close`: a window of this session closed.
     WindowClose(WindowId),
+    /// `%window-renamed`: a window of this session was renamed.
     WindowRenamed {
+        /// The window.
         window: WindowId,
+        /// Its new name.
         name: String,
     },
+    /// `%unlinked-window-add`: a window was made in another session.
     UnlinkedWindowAdd(WindowId),
+    /// `%unlinked-window-close`: a window of another session closed.
     UnlinkedWindowClose(WindowId),
+    /// `%unlinked-window-renamed`: a window of another session was renamed.
     UnlinkedWindowRenamed {
+        /// The window.
         window: WindowId,
+        /// Its new name.
         name: String,
     },
+    /// `%window-pane-changed`: a window's active pane changed.
     WindowPaneChanged {
+        /// The window.
         window: WindowId,
+        /// Its active pane now.
         pane: PaneId,
     },
+    /// `%layout-change`: a window's layout changed.
     LayoutChange {
+        /// The window.
         window: WindowId,
+        /// The layout, in tmux's notation.
         layout: String,
     },
+    /// `%session-changed`: this client now shows another session.
     SessionChanged {
+        /// The session.
         session: SessionId,
+        /// Its name.
         name: String,
     },
+    /// `%client-session-changed`: another client now shows another session.
     ClientSessionChanged {
+        /// The client's name.
         client: String,
+        /// The session.
         session: SessionId,
+        /// Its name.
         name: String,
     },
+    /// `%session-renamed`: this session was renamed.
     SessionRenamed {
+        /// Its new name.
         name: String,
     },
+    /// `%session-window-changed`: a session's current window changed.
     SessionWindowChanged {
+        /// The session.
         session: SessionId,
+        /// Its current window now.
         window: WindowId,
     },
+    /// `%sessions-changed`: a session was made or closed.
     SessionsChanged,
+    /// `%client-detached`: a client detached.
     ClientDetached {
+        /// The client's name.
         client: String,
     },
+    /// `%pane-mode-changed`: a pane entered or left a mode (copy mode...).
     PaneModeChanged(PaneId),
+    /// `%subscription-changed`: a subscribed format's value changed.
     SubscriptionChanged {
+        /// The subscription's name.
         name: String,
+        /// The format's value now.
         value: String,
     },
     /// One this parser does not model, or a malformed known one: the line.
@@ -129,8 +183,9 @@ struct Block {
     lines: Vec<String>,
 }
 
+/// The stream's state between lines: the open block, a partial line.
 #[derive(Default)]
-pub struct Parser {
+pub(crate) struct Parser {
     buf: Vec<u8>,
     block: Option<Block>,
     /// Dropping the rest of a line that grew past MAX_LINE.
@@ -139,12 +194,12 @@ pub struct Parser {
 }
 
 impl Parser {
-    pub fn new() -> Parser {
+    pub(crate) fn new() -> Parser {
         Parser::default()
     }
 
     /// Feeds bytes as they arrive; returns the events they complete.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<Event> {
+    pub(crate) fn feed(&mut self, bytes: &[u8]) -> Vec<Event> {
         let mut events = Vec::new();
         let mut rest = bytes;
         while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
@@ -362,7 +417,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Undoes `%output`'s escaping: `\ooo` is the byte with that octal value;
 /// everything else is itself.
-pub fn decode_octal(data: &[u8]) -> Vec<u8> {
+fn decode_octal(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len());
     let mut i = 0;
     while i < data.len() {

@@ -12,12 +12,12 @@ use crate::error::{ExitKind, UserError};
 use crate::exec::{ExecError, TMUX};
 use crate::state::{Home, StateError, write_atomic};
 
-pub const SESSION: &str = "bot-bottle";
+const SESSION: &str = "bot-bottle";
 /// The configuration, as shipped in `tmux/bot-bottle.conf`.
-pub const CONF: &str = include_str!("../../tmux/bot-bottle.conf");
+const CONF: &str = include_str!("../../tmux/bot-bottle.conf");
 
 /// `BOT_BOTTLE_TMUX_SOCKET`, else `bot-bottle` (as in `tmux -L`).
-pub fn socket_name() -> String {
+pub(crate) fn socket_name() -> String {
     std::env::var("BOT_BOTTLE_TMUX_SOCKET")
         .ok()
         .filter(|s| !s.is_empty())
@@ -25,7 +25,7 @@ pub fn socket_name() -> String {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum SessionError {
+pub(crate) enum SessionError {
     #[error(transparent)]
     Exec(#[from] ExecError),
     #[error(transparent)]
@@ -49,8 +49,8 @@ impl UserError for SessionError {
 }
 
 /// Writes the configuration where tmux can read it.
-pub fn conf_path(home: &Home) -> Result<PathBuf, StateError> {
-    let path = home.root.join("tmux").join("bot-bottle.conf");
+fn conf_path(home: &Home) -> Result<PathBuf, StateError> {
+    let path = home.tmux_conf();
     if std::fs::read_to_string(&path).ok().as_deref() != Some(CONF) {
         write_atomic(&path, CONF.as_bytes(), 0o644)?;
     }
@@ -58,7 +58,7 @@ pub fn conf_path(home: &Home) -> Result<PathBuf, StateError> {
 }
 
 /// Whether the session is there.
-pub fn exists(socket: &str) -> Result<bool, ExecError> {
+pub(crate) fn exists(socket: &str) -> Result<bool, ExecError> {
     let mut cmd = on(socket, HasSession::new().target_session(SESSION));
     match TMUX.output(&mut cmd) {
         Ok(_) => Ok(true),
@@ -69,7 +69,7 @@ pub fn exists(socket: &str) -> Result<bool, ExecError> {
 
 /// Makes the session with the dashboard in its first pane, unless it is
 /// there. Returns whether it was made.
-pub fn bootstrap(
+pub(crate) fn bootstrap(
     home: &Home,
     socket: &str,
     cwd: &Path,
@@ -158,7 +158,7 @@ fn dashboard_running(socket: &str) -> Result<bool, ExecError> {
 
 /// Attaches this terminal to the session; replaces this process. From
 /// inside another tmux too: the session is on its own socket.
-pub fn attach(socket: &str) -> ExecError {
+pub(crate) fn attach(socket: &str) -> ExecError {
     let mut cmd = on(socket, attach_session());
     cmd.env_remove("TMUX");
     TMUX.exec(&mut cmd)
@@ -170,7 +170,7 @@ fn attach_session() -> AttachSession<'static> {
 
 /// The shell command that attaches a terminal to the session, to show
 /// the user.
-pub fn attach_command_line(socket: &str) -> String {
+pub(crate) fn attach_command_line(socket: &str) -> String {
     let mut words = vec![TMUX.name.to_owned()];
     words.extend(crate::tmux::args(
         Tmux::new().socket_name(socket).command(attach_session()),

@@ -16,15 +16,15 @@ use std::path::Path;
 use crate::dashboard::text::{slice, wrap};
 use crate::launch::choose::{self, Choices};
 use crate::manifest::Summary;
-use crate::picker::{Item, MultiPicker, Outcome, Picker, Prompt};
+use crate::picker::{Chooser, Item, MultiPicker, Outcome, Picker, Prompt};
 use crate::text::inert;
 
 /// `y` in the trust step counts only this long (ms) after it is shown.
-pub const TRUST_DWELL_MS: u64 = 1_000;
+const TRUST_DWELL_MS: u64 = 1_000;
 
 /// The trust step: a project's manifest that is not trusted, in full.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrustStep {
+pub(crate) struct TrustStep {
     pub summary: Summary,
     /// When it was shown (ms since the dashboard started).
     pub since: u64,
@@ -37,7 +37,7 @@ pub struct TrustStep {
 impl TrustStep {
     /// Where the step is drawn in a frame of `area`: all of it but the
     /// status line, which says why a key did nothing.
-    pub fn rect(area: Rect) -> Rect {
+    pub(crate) fn rect(area: Rect) -> Rect {
         let width = area.width.saturating_sub(2).max(20).min(area.width);
         let height = area.height.saturating_sub(1);
         Rect::new(area.x + (area.width - width) / 2, area.y, width, height)
@@ -45,7 +45,7 @@ impl TrustStep {
 
     /// Its rows, wrapped (and made inert) for a frame of `size`, and how
     /// many are on screen at once: the box's inside, less its key line.
-    pub fn rows(&self, size: (u16, u16)) -> (Vec<String>, usize) {
+    pub(crate) fn rows(&self, size: (u16, u16)) -> (Vec<String>, usize) {
         let rect = TrustStep::rect(Rect::new(0, 0, size.0, size.1));
         let width = rect.width.saturating_sub(2) as usize;
         let visible = (rect.height.saturating_sub(3) as usize).max(1);
@@ -174,74 +174,89 @@ impl App {
     /// passes what is chosen so far to the next; Esc anywhere drops it.
     pub(super) fn new_agent_key(&mut self, modal: Modal, key: KeyEvent) -> Vec<Effect> {
         match modal {
-            Modal::PickAgent(mut picker) => match picker.key(key) {
-                Outcome::Pending => self.keep(Modal::PickAgent(picker)),
-                Outcome::Cancelled => Vec::new(),
-                Outcome::Chosen(agent) => {
-                    let picker = self.bottle_picker(&agent);
+            Modal::PickAgent(picker) => self.flow_step(
+                (),
+                picker,
+                key,
+                |(), picker| Modal::PickAgent(picker),
+                |app, (), agent| {
+                    let picker = app.bottle_picker(&agent);
                     let request = NewAgent {
                         agent,
                         ..NewAgent::default()
                     };
-                    self.keep(Modal::PickBottle { request, picker })
-                }
-            },
-            Modal::PickBottle {
-                mut request,
-                mut picker,
-            } => match picker.key(key) {
-                Outcome::Pending => self.keep(Modal::PickBottle { request, picker }),
-                Outcome::Cancelled => Vec::new(),
-                Outcome::Chosen(bottles) => {
+                    app.keep(Modal::PickBottle { request, picker })
+                },
+            ),
+            Modal::PickBottle { request, picker } => self.flow_step(
+                request,
+                picker,
+                key,
+                |request, picker| Modal::PickBottle { request, picker },
+                |app, mut request, bottles| {
                     request.bottles = bottles;
                     let prompt = Prompt::new("label", &request.agent);
-                    self.keep(Modal::Label { request, prompt })
-                }
-            },
-            Modal::Label {
+                    app.keep(Modal::Label { request, prompt })
+                },
+            ),
+            Modal::Label { request, prompt } => self.flow_step(
                 request,
-                mut prompt,
-            } => match prompt.key(key) {
-                Outcome::Pending => self.keep(Modal::Label { request, prompt }),
-                Outcome::Cancelled => Vec::new(),
-                Outcome::Chosen(label) => self.label_chosen(request, label),
-            },
-            Modal::PickColor {
-                mut request,
-                mut picker,
-            } => match picker.key(key) {
-                Outcome::Pending => self.keep(Modal::PickColor { request, picker }),
-                Outcome::Cancelled => Vec::new(),
-                Outcome::Chosen(color) => {
+                prompt,
+                key,
+                |request, prompt| Modal::Label { request, prompt },
+                Self::label_chosen,
+            ),
+            Modal::PickColor { request, picker } => self.flow_step(
+                request,
+                picker,
+                key,
+                |request, picker| Modal::PickColor { request, picker },
+                |app, mut request, color| {
                     request.color = color;
-                    let prompt = Prompt::new("copy a directory in", &self.cwd).with_help(CWD_HELP);
-                    self.keep(Modal::Cwd { request, prompt })
-                }
-            },
-            Modal::Cwd {
-                mut request,
-                mut prompt,
-            } => match prompt.key(key) {
-                Outcome::Pending => self.keep(Modal::Cwd { request, prompt }),
-                Outcome::Cancelled => Vec::new(),
-                Outcome::Chosen(dir) => {
+                    let prompt = Prompt::new("copy a directory in", &app.cwd).with_help(CWD_HELP);
+                    app.keep(Modal::Cwd { request, prompt })
+                },
+            ),
+            Modal::Cwd { request, prompt } => self.flow_step(
+                request,
+                prompt,
+                key,
+                |request, prompt| Modal::Cwd { request, prompt },
+                |app, mut request, dir| {
                     request.cwd = (!dir.is_empty()).then_some(dir);
-                    self.pick_backend(request)
-                }
-            },
-            Modal::PickBackend {
-                mut request,
-                mut picker,
-            } => match picker.key(key) {
-                Outcome::Pending => self.keep(Modal::PickBackend { request, picker }),
-                Outcome::Cancelled => Vec::new(),
-                Outcome::Chosen(backend) => {
+                    app.pick_backend(request)
+                },
+            ),
+            Modal::PickBackend { request, picker } => self.flow_step(
+                request,
+                picker,
+                key,
+                |request, picker| Modal::PickBackend { request, picker },
+                |_, mut request, backend| {
                     request.backend = backend;
                     vec![Effect::Preflight(request)]
-                }
-            },
+                },
+            ),
             Modal::Preflight { request, text } => self.preflight_key(request, text, key),
             other => self.keep(other),
+        }
+    }
+
+    /// One step of the flow takes `key`: while its chooser is open the
+    /// modal stays (`reopen` puts it back together with what is chosen so
+    /// far); Esc drops the flow; a choice goes on to `next`.
+    fn flow_step<R, C: Chooser>(
+        &mut self,
+        request: R,
+        mut chooser: C,
+        key: KeyEvent,
+        reopen: impl FnOnce(R, C) -> Modal,
+        next: impl FnOnce(&mut Self, R, C::Chosen) -> Vec<Effect>,
+    ) -> Vec<Effect> {
+        match chooser.key(key) {
+            Outcome::Pending => self.keep(reopen(request, chooser)),
+            Outcome::Cancelled => Vec::new(),
+            Outcome::Chosen(chosen) => next(self, request, chosen),
         }
     }
 
@@ -356,7 +371,7 @@ impl App {
 impl NewAgent {
     /// What was chosen, as `start`'s flags would give it (`here`: the
     /// dashboard's directory, which a relative one is taken from).
-    pub fn choices(&self, here: &Path) -> Choices {
+    pub(crate) fn choices(&self, here: &Path) -> Choices {
         Choices {
             bottles: self.bottles.clone(),
             label: Some(self.label.clone()),

@@ -12,14 +12,14 @@ use crate::picker::{MultiPicker, Picker, Prompt};
 use crate::supervise::apply::Pending;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Focus {
+pub(crate) enum Focus {
     Proposals,
     Agents,
 }
 
 /// A running bottle, as the agents pane shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentRow {
+pub(crate) struct AgentRow {
     pub backend: String,
     pub slug: String,
     pub label: String,
@@ -34,7 +34,7 @@ pub struct AgentRow {
 
 /// An agent definition the `n` picker offers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentChoice {
+pub(crate) struct AgentChoice {
     pub name: String,
     pub description: String,
     /// Its default bottles.
@@ -46,7 +46,7 @@ pub struct AgentChoice {
 /// What `n` asks for, once chosen: what `start AGENT --bottle A
 /// --bottle B --label L --color C --cwd=D --backend X` would launch.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct NewAgent {
+pub(crate) struct NewAgent {
     pub agent: String,
     /// In the order chosen; empty: the agent's own selection.
     pub bottles: Vec<String>,
@@ -59,7 +59,7 @@ pub struct NewAgent {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Modal {
+pub(crate) enum Modal {
     /// A proposal in full; `a` here is the only way to approve.
     Detail(Box<Detail>),
     /// The reason for a rejection.
@@ -120,7 +120,7 @@ pub enum Modal {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Msg {
+pub(crate) enum Msg {
     Key(KeyEvent),
     /// A bracketed paste: a tmux binding's request (`bot-bottle:Y:ID`, see
     /// `parse_binding`); anything else pasted is ignored.
@@ -168,7 +168,7 @@ pub enum Msg {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
+pub(crate) enum Effect {
     /// Put the bottle's session in the right pane; `focus` moves the user there.
     Show {
         slug: String,

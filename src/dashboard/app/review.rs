@@ -30,16 +30,16 @@ use crate::proposal::queue::check_id;
 use crate::supervise::apply::digest;
 
 /// How long the approval question is on screen before `y` counts.
-pub const CONFIRM_MS: u64 = 1_000;
+pub(crate) const CONFIRM_MS: u64 = 1_000;
 
 /// What a tmux binding's paste starts with.
-pub const BINDING_PREFIX: &str = "bot-bottle:";
+const BINDING_PREFIX: &str = "bot-bottle:";
 
 /// A request from a tmux binding, delivered as a bracketed paste (which
 /// no key typed can produce, and the dashboard pane's input only gets
 /// from tmux and the operator's keyboard).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Binding {
+pub(crate) enum Binding {
     /// `prefix Y`: open this proposal's detail (empty: none was pending).
     Open(String),
     /// `prefix N`: ask the reason to reject this one.
@@ -53,7 +53,7 @@ pub enum Binding {
 
 /// `bot-bottle:Y:ID`, `bot-bottle:N:ID`, `bot-bottle:P`, `bot-bottle:J`,
 /// `bot-bottle:K`; anything else is no binding.
-pub fn parse_binding(text: &str) -> Option<Binding> {
+pub(crate) fn parse_binding(text: &str) -> Option<Binding> {
     let rest = text.strip_prefix(BINDING_PREFIX)?;
     match rest.split_once(':') {
         Some(("Y", id)) => Some(Binding::Open(id.to_owned())),

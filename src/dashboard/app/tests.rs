@@ -1,6 +1,7 @@
 //! The app's logic, message by message: navigation, alerts and the guard
 //! after them, the deliberate act of approving, the new-agent flow.
 
+use super::review::{Binding, parse_binding};
 use super::*;
 use crate::dashboard::detail::{DWELL_MS, Detail};
 use crate::proposal::{AuthRequest, Request};
@@ -104,23 +105,9 @@ fn with_auth(id: &str) -> Pending {
 }
 
 fn widening(id: &str) -> Pending {
-    let mut p = proposal(
-        id,
-        "3",
-        Request::EgressBlock {
-            host: "api.github.com".into(),
-            path_allowlist: vec!["/".into()],
-            auth: None,
-        },
-    );
-    p.preview = Preview {
-        lines: vec![
-            "widens the route to api.github.com:".into(),
-            "WARNING: the route to api.github.com carries a credential that the proxy adds; approving also sends it to /".into(),
-        ],
-        widens_credential: true,
-        ..Default::default()
-    };
+    let (request, preview) = crate::dashboard::fixtures::widening();
+    let mut p = proposal(id, "3", request);
+    p.preview = preview;
     p
 }
 

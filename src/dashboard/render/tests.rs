@@ -236,19 +236,7 @@ fn what_the_app_counts_as_seen_is_what_is_drawn() {
 #[test]
 fn prompts_over_the_detail() {
     let mut widen = proposal();
-    widen.proposal.request = Request::EgressBlock {
-        host: "api.github.com".into(),
-        path_allowlist: vec!["/".into()],
-        auth: None,
-    };
-    widen.preview = Preview {
-        lines: vec![
-            "widens the route to api.github.com:".into(),
-            "WARNING: the route to api.github.com carries a credential that the proxy adds; approving also sends it to /".into(),
-        ],
-        widens_credential: true,
-        ..Default::default()
-    };
+    (widen.proposal.request, widen.preview) = crate::dashboard::fixtures::widening();
     let mut app = opened(widen, 72, 16);
     app.update(Msg::Tick(5_000));
     key(&mut app, KeyCode::Char('a'));

@@ -347,6 +347,38 @@ mod tests {
             & 0o777
     }
 
+    /// What the editor or the pager was handed, seen while it had it.
+    struct Handed {
+        path: std::path::PathBuf,
+        text: String,
+        file_mode: u32,
+        dir_mode: u32,
+    }
+
+    impl Handed {
+        fn at(path: &Path) -> Handed {
+            Handed {
+                path: path.to_path_buf(),
+                text: std::fs::read_to_string(path).unwrap(),
+                file_mode: mode(path),
+                dir_mode: mode(path.parent().unwrap()),
+            }
+        }
+
+        /// A private file in a private folder, removed afterwards; the
+        /// link planted where it used to be left the watched file alone.
+        fn assert_private(&self, planted: &Planted, watched: &Path) {
+            assert_eq!(
+                std::fs::read_to_string(watched).unwrap(),
+                "the operator's file"
+            );
+            assert!(planted.intact(watched));
+            let modes = (self.file_mode, self.dir_mode);
+            assert_eq!(modes, (0o600, 0o700), "{}", self.path.display());
+            assert!(!self.path.exists(), "removed afterwards");
+        }
+    }
+
     #[test]
     fn the_editor_and_the_pager_get_private_files_and_planted_links_are_not_followed() {
         let dir = tempfile::tempdir().unwrap();
@@ -368,18 +400,11 @@ mod tests {
         let planted = Planted::at(&format!("bot-bottle-proposal-{}.json", p.id), &watched);
         let mut handed = None;
         modify_with(&home, &p.id, |path| {
-            handed = Some((path.to_path_buf(), mode(path), mode(path.parent().unwrap())));
+            handed = Some(Handed::at(path));
             Ok(())
         })
         .unwrap();
-        let (path, file_mode, dir_mode) = handed.unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&watched).unwrap(),
-            "the operator's file"
-        );
-        assert!(planted.intact(&watched));
-        assert_eq!((file_mode, dir_mode), (0o600, 0o700), "{}", path.display());
-        assert!(!path.exists(), "removed afterwards");
+        handed.unwrap().assert_private(&planted, &watched);
         drop(planted);
 
         // Where `v` used to write the text for the pager.
@@ -389,23 +414,12 @@ mod tests {
         );
         let mut handed = None;
         view_with(&p.id, "the proposal", |path| {
-            handed = Some((
-                path.to_path_buf(),
-                std::fs::read_to_string(path).unwrap(),
-                mode(path),
-                mode(path.parent().unwrap()),
-            ));
+            handed = Some(Handed::at(path));
             Ok(())
         })
         .unwrap();
-        let (path, text, file_mode, dir_mode) = handed.unwrap();
-        assert_eq!(text, "the proposal");
-        assert_eq!(
-            std::fs::read_to_string(&watched).unwrap(),
-            "the operator's file"
-        );
-        assert!(planted.intact(&watched));
-        assert_eq!((file_mode, dir_mode), (0o600, 0o700), "{}", path.display());
-        assert!(!path.exists(), "removed afterwards");
+        let handed = handed.unwrap();
+        assert_eq!(handed.text, "the proposal");
+        handed.assert_private(&planted, &watched);
     }
 }

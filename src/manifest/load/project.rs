@@ -187,26 +187,20 @@ fn read_raw(
         let text = read(&path, &src.origin)?;
         files.push((shown(found, &path), text.clone().into_bytes()));
         if parse::notify_command(&text, &src)?.is_some() {
-            return Err(ManifestError::Invalid {
-                place: Place::file(&src.origin),
-                key: "notify".into(),
-                message: "is read from $BOT_BOTTLE_HOME/bot-bottle.json only: a project's manifest may not run commands on your machine".into(),
-                hint: Some(format!(
-                    "move it to {}",
-                    sources.home.join("bot-bottle.json").display()
-                )),
-            });
+            return Err(home_only(
+                sources,
+                &src,
+                "notify",
+                "run commands on your machine",
+            ));
         }
         if parse::capability_base_images(&text, &src)?.is_some() {
-            return Err(ManifestError::Invalid {
-                place: Place::file(&src.origin),
-                key: "capability".into(),
-                message: "is read from $BOT_BOTTLE_HOME/bot-bottle.json only: a project's manifest may not choose which of your images an agent's Dockerfile can read".into(),
-                hint: Some(format!(
-                    "move it to {}",
-                    sources.home.join("bot-bottle.json").display()
-                )),
-            });
+            return Err(home_only(
+                sources,
+                &src,
+                "capability",
+                "choose which of your images an agent's Dockerfile can read",
+            ));
         }
         let (agents, bottles) = parse::parse_json(&text, &src)?;
         level.agents.extend(agents);
@@ -230,6 +224,22 @@ fn read_raw(
 
 /// A project's own file may not be a link to one elsewhere (a key file
 /// read as an agent's prompt).
+/// The error for `key` in a project's manifest, which only the operator's
+/// own may set: it would let the project `what`.
+fn home_only(sources: &Sources, src: &Source, key: &str, what: &str) -> ManifestError {
+    ManifestError::Invalid {
+        place: Place::file(&src.origin),
+        key: key.into(),
+        message: format!(
+            "is read from $BOT_BOTTLE_HOME/bot-bottle.json only: a project's manifest may not {what}"
+        ),
+        hint: Some(format!(
+            "move it to {}",
+            sources.home.join("bot-bottle.json").display()
+        )),
+    }
+}
+
 fn inside(sources: &Sources, path: &Path, origin: &Origin) -> Result<(), ManifestError> {
     match stays_inside(sources, path) {
         true => Ok(()),

@@ -188,7 +188,7 @@ fn check_pattern(pattern: &str) -> Result<(), &'static str> {
 
 /// The host of a git URL, lower-cased, and whether it is reached over ssh;
 /// or what is wrong with it.
-pub fn remote_url(url: &str) -> Result<(String, bool), &'static str> {
+pub(super) fn remote_url(url: &str) -> Result<(String, bool), &'static str> {
     if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err("holds a space or a control character");
     }

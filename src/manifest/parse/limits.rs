@@ -38,33 +38,42 @@ pub(super) fn parse(f: &Fields) -> Result<Limits, ManifestError> {
             }
         }
     };
-    let pids = match f.get("pids") {
-        None => None,
-        Some(v) => match v.as_u64() {
-            Some(n) if (MIN_PIDS..=u64::from(u32::MAX)).contains(&n) => u32::try_from(n).ok(),
-            _ => {
-                return Err(f.invalid(
-                    "pids",
-                    format!("{v} is not a process count of at least {MIN_PIDS}"),
-                    Some("e.g. \"pids\": 1024".into()),
-                ));
-            }
+    let pids = number(
+        f,
+        "pids",
+        |v| {
+            v.as_u64()
+                .filter(|n| *n >= MIN_PIDS)
+                .and_then(|n| u32::try_from(n).ok())
         },
-    };
-    let cpus = match f.get("cpus") {
-        None => None,
-        Some(v) => match v.as_f64() {
-            Some(n) if n.is_finite() && n >= 0.01 => Some(n),
-            _ => {
-                return Err(f.invalid(
-                    "cpus",
-                    format!("{v} is not a number of CPUs"),
-                    Some("e.g. \"cpus\": 1.5 (at least 0.01)".into()),
-                ));
-            }
-        },
-    };
+        &format!("a process count of at least {MIN_PIDS}"),
+        "e.g. \"pids\": 1024",
+    )?;
+    let cpus = number(
+        f,
+        "cpus",
+        |v| v.as_f64().filter(|n| n.is_finite() && *n >= 0.01),
+        "a number of CPUs",
+        "e.g. \"cpus\": 1.5 (at least 0.01)",
+    )?;
     Ok(Limits { memory, pids, cpus })
+}
+
+/// `key`'s value as `read` takes it, if set; one it refuses is an error
+/// saying it is not `what`, with `hint`.
+fn number<T>(
+    f: &Fields,
+    key: &str,
+    read: impl Fn(&Value) -> Option<T>,
+    what: &str,
+    hint: &str,
+) -> Result<Option<T>, ManifestError> {
+    let Some(v) = f.get(key) else {
+        return Ok(None);
+    };
+    read(v)
+        .map(Some)
+        .ok_or_else(|| f.invalid(key, format!("{v} is not {what}"), Some(hint.into())))
 }
 
 /// `512m`, `4g`, `1.5g`, `1048576` (docker's units: b, k, m, g, binary).

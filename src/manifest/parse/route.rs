@@ -96,7 +96,7 @@ pub(super) fn auth(
     Ok(Auth { scheme, token_env })
 }
 
-pub fn parse_scheme(s: &str) -> Option<Scheme> {
+pub(crate) fn parse_scheme(s: &str) -> Option<Scheme> {
     match s.to_ascii_lowercase().as_str() {
         auth::BEARER => Some(Scheme::Bearer),
         auth::BASIC => Some(Scheme::Basic),
@@ -111,7 +111,7 @@ pub fn parse_scheme(s: &str) -> Option<Scheme> {
 
 /// Checks that `host` is a bare DNS hostname and returns it lower-cased, or
 /// says what is wrong with it ("has a scheme", "has a port"…).
-pub fn validate_host(host: &str) -> Result<String, &'static str> {
+pub(crate) fn validate_host(host: &str) -> Result<String, &'static str> {
     if host.is_empty() {
         return Err("is empty");
     }

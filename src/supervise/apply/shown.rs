@@ -7,7 +7,7 @@
 //! proposals` records the digests it printed (`record`), which `bot-bottle
 //! approve` then uses (`last_shown`).
 //!
-//! The record is `$BOT_BOTTLE_HOME/shown.json`: the operator's own, private
+//! The record is `Home::shown_file`: the operator's own, private
 //! (0600), written atomically under a lock, and bounded (only proposals
 //! still pending are kept, at most `MAX_RECORDS`).
 
@@ -23,9 +23,6 @@ use crate::state::{Home, StateError, lock_file, read_bounded, write_atomic};
 /// Hex characters of a digest: short enough to read and type, long
 /// enough that no change goes unnoticed by chance.
 pub const DIGEST_LEN: usize = 16;
-/// The record, and its lock, in `$BOT_BOTTLE_HOME`.
-const FILE: &str = "shown.json";
-const LOCK: &str = ".shown.lock";
 const MAX_RECORDS: usize = 4096;
 const MAX_BYTES: u64 = 1 << 20;
 
@@ -72,18 +69,15 @@ pub fn digest(p: &Pending) -> String {
 /// each id's digest replaces the one shown before; ids no longer pending
 /// are forgotten.
 pub fn record(home: &Home, listed: &[Pending]) -> Result<(), StateError> {
-    std::fs::create_dir_all(&home.root).map_err(|e| StateError::Io {
-        path: home.root.clone(),
-        reason: e.to_string(),
-    })?;
-    let _lock = lock_file(&home.root.join(LOCK))?;
+    home.create()?;
+    let _lock = lock_file(&home.shown_lock())?;
     let mut shown = read(home);
     shown.retain(|id, _| listed.iter().any(|p| &p.proposal.id == id));
     for p in listed.iter().take(MAX_RECORDS) {
         shown.insert(p.proposal.id.clone(), digest(p));
     }
     let text = serde_json::to_vec_pretty(&shown).unwrap_or_default();
-    write_atomic(&home.root.join(FILE), &text, 0o600)
+    write_atomic(&home.shown_file(), &text, 0o600)
 }
 
 /// The digest last shown for proposal `id`, if it was shown.
@@ -92,7 +86,7 @@ pub fn last_shown(home: &Home, id: &str) -> Option<String> {
 }
 
 fn read(home: &Home) -> BTreeMap<String, String> {
-    read_bounded(&home.root.join(FILE), MAX_BYTES)
+    read_bounded(&home.shown_file(), MAX_BYTES)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default()
@@ -197,7 +191,7 @@ mod tests {
         other.proposal.id = "m2-abcd".into();
         record(&home, &[pending(), other.clone()]).unwrap();
         assert_eq!(last_shown(&home, "m1-abcd"), Some(digest(&pending())));
-        let mode = std::fs::metadata(home.root.join(FILE))
+        let mode = std::fs::metadata(home.shown_file())
             .unwrap()
             .permissions()
             .mode();
@@ -208,7 +202,7 @@ mod tests {
         assert_eq!(last_shown(&home, "m2-abcd"), Some(digest(&other)));
         assert_eq!(last_shown(&home, "m1-abcd"), None);
         // A broken record is no record.
-        std::fs::write(home.root.join(FILE), "{not json").unwrap();
+        std::fs::write(home.shown_file(), "{not json").unwrap();
         assert_eq!(last_shown(&home, "m2-abcd"), None);
         record(&home, &[other.clone()]).unwrap();
         assert_eq!(last_shown(&home, "m2-abcd"), Some(digest(&other)));

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::super::tests::{sources, trust};
 use super::super::{inspect, load};
-use crate::manifest::{Project, TRUST_FILE};
+use crate::manifest::{Project, TrustStore};
 
 fn write(dir: &Path, rel: &str, text: &str) {
     let path = dir.join(rel);
@@ -237,15 +237,16 @@ fn a_project_that_does_not_resolve_cannot_be_trusted_and_is_not_used() {
     let summary = super::examine(&s, &super::find(&s).unwrap(), &load(&s).unwrap())
         .unwrap()
         .0;
-    write(
-        dir.path(),
-        &format!("home/{TRUST_FILE}"),
-        &format!(
+    fs::create_dir_all(&s.home).unwrap();
+    fs::write(
+        TrustStore::path(&s.home),
+        format!(
             r#"{{"version": 1, "projects": {{"{}": "{}"}}}}"#,
             summary.dir.display(),
             summary.digest
         ),
-    );
+    )
+    .unwrap();
     let m = load(&s).unwrap();
     assert!(
         matches!(m.project, Project::Broken { .. }),

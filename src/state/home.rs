@@ -1,0 +1,283 @@
+//! The one description of the home folder, `$BOT_BOTTLE_HOME` (default
+//! `~/.bot-bottle`):
+//!
+//! ```text
+//! bot-bottle.json agents/ skills/   the operator's manifest (see `manifest`)
+//! state/<slug>/                     one bottle's state: see `bottle_dir`
+//! audit/<slug>.jsonl                decisions and edits; outlives the bottle
+//! trusted.json(.lock)               the trusted projects' digests and
+//!                                   its lock: `manifest::TrustStore::path`
+//!                                   names it (manifest is this module's
+//!                                   layer: neither names the other)
+//! shown.json                        the proposal digests `bot-bottle
+//!                                   proposals` showed (private)
+//! .shown.lock                       held while that record changes
+//! images.lock                       held while a bottle finds or builds
+//!                                   its images
+//! subnets.lock                      held while a bottle picks its subnets
+//! cache/smolvm/                     the agents' images, saved for smolvm
+//! tmux/bot-bottle.conf              the tmux session's configuration
+//! logs/<slug>-<what>.log            bring-up and teardown logs, which the
+//!                                   dashboard's panes follow
+//! ```
+//!
+//! Every other path is spelled here and nowhere else: writers and readers
+//! ask `Home` for it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::{
+    BottleDir, BottleLock, LiveRoutes, Metadata, StateError, check_slug, lock_file, try_lock_file,
+    write_atomic,
+};
+
+/// `$BOT_BOTTLE_HOME`: manifests, state and audit logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Home {
+    /// The folder, absolute.
+    pub root: PathBuf,
+}
+
+impl Home {
+    /// `BOT_BOTTLE_HOME`, else `~/.bot-bottle`; made absolute, since its
+    /// folders are mounted into containers.
+    pub(crate) fn from_env() -> Result<Home, StateError> {
+        if let Some(dir) = std::env::var_os("BOT_BOTTLE_HOME").filter(|v| !v.is_empty()) {
+            let dir = PathBuf::from(dir);
+            let root = std::path::absolute(&dir).map_err(|e| StateError::io(&dir, e))?;
+            return Ok(Home { root });
+        }
+        let home = std::env::var_os("HOME")
+            .filter(|v| !v.is_empty())
+            .ok_or(StateError::NoHome)?;
+        Ok(Home {
+            root: PathBuf::from(home).join(".bot-bottle"),
+        })
+    }
+
+    fn at(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Makes the home folder, if it is not there yet.
+    pub(crate) fn create(&self) -> Result<(), StateError> {
+        fs::create_dir_all(&self.root).map_err(|e| StateError::io(&self.root, e))
+    }
+
+    /// The folder of the bottles' state folders.
+    pub fn state_root(&self) -> PathBuf {
+        self.at("state")
+    }
+
+    /// A bottle's state folder and the paths in it.
+    pub fn bottle(&self, slug: &str) -> BottleDir {
+        BottleDir::new(self.state_root().join(slug))
+    }
+
+    pub(crate) fn bottle_dir(&self, slug: &str) -> PathBuf {
+        self.bottle(slug).root().to_path_buf()
+    }
+
+    pub(crate) fn audit_log(&self, slug: &str) -> PathBuf {
+        self.at("audit").join(format!("{slug}.jsonl"))
+    }
+
+    /// The digests of the proposals last shown (`supervise::apply::shown`).
+    pub(crate) fn shown_file(&self) -> PathBuf {
+        self.at("shown.json")
+    }
+
+    /// Held while the shown record changes.
+    pub(crate) fn shown_lock(&self) -> PathBuf {
+        self.at(".shown.lock")
+    }
+
+    /// Held while a bottle finds or builds its images, so bottles starting
+    /// at once build each image once.
+    pub fn images_lock(&self) -> PathBuf {
+        self.at("images.lock")
+    }
+
+    /// Held while a bottle picks its subnets, so bottles starting at once
+    /// never pick the same ones.
+    pub fn subnets_lock(&self) -> PathBuf {
+        self.at("subnets.lock")
+    }
+
+    /// smolmachines' cache: the agents' images as `docker save` archives.
+    pub fn smolvm_cache(&self) -> PathBuf {
+        self.at("cache").join("smolvm")
+    }
+
+    /// The tmux session's configuration.
+    pub(crate) fn tmux_conf(&self) -> PathBuf {
+        self.at("tmux").join("bot-bottle.conf")
+    }
+
+    /// The folder of the dashboard's pane logs.
+    pub(crate) fn logs_dir(&self) -> PathBuf {
+        self.at("logs")
+    }
+
+    /// The log of a bring-up or a teardown (`what`) of bottle `slug`.
+    pub(crate) fn log_file(&self, slug: &str, what: &str) -> PathBuf {
+        self.logs_dir().join(format!("{slug}-{what}.log"))
+    }
+
+    /// The state folder of an existing bottle, or a clear error.
+    pub(crate) fn existing_bottle_dir(&self, slug: &str) -> Result<PathBuf, StateError> {
+        check_slug(slug)?;
+        let dir = self.bottle(slug);
+        if dir.metadata().is_file() {
+            Ok(dir.root().to_path_buf())
+        } else {
+            Err(StateError::NoState {
+                slug: slug.to_owned(),
+                dir: self.state_root(),
+            })
+        }
+    }
+
+    pub(crate) fn read_metadata(&self, slug: &str) -> Result<Metadata, StateError> {
+        self.existing_bottle_dir(slug)?;
+        let path = self.bottle(slug).metadata();
+        let text = fs::read_to_string(&path).map_err(|e| StateError::io(&path, e))?;
+        serde_json::from_str(&text).map_err(|e| StateError::BadMetadata {
+            path,
+            reason: e.to_string(),
+        })
+    }
+
+    pub(crate) fn write_metadata(&self, slug: &str, metadata: &Metadata) -> Result<(), StateError> {
+        let text = serde_json::to_string_pretty(metadata).map_err(|e| StateError::Io {
+            path: self.bottle_dir(slug),
+            reason: e.to_string(),
+        })?;
+        write_atomic(&self.bottle(slug).metadata(), text.as_bytes(), 0o644)
+    }
+
+    /// The bottle's live routes, if it has been launched since they were
+    /// kept.
+    pub(crate) fn read_live_routes(&self, slug: &str) -> Result<Option<LiveRoutes>, StateError> {
+        let path = self.bottle(slug).live_routes();
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StateError::io(&path, e)),
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| StateError::BadMetadata {
+                path,
+                reason: e.to_string(),
+            })
+    }
+
+    pub(crate) fn write_live_routes(
+        &self,
+        slug: &str,
+        routes: &LiveRoutes,
+    ) -> Result<(), StateError> {
+        let path = self.bottle(slug).live_routes();
+        let text =
+            serde_json::to_string_pretty(routes).map_err(|e| StateError::io(&path, e.into()))?;
+        write_atomic(&path, text.as_bytes(), 0o600)
+    }
+
+    /// Taken while the operator's side changes a bottle (an approval, a
+    /// rejection, an edit), so two of them never interleave; released when
+    /// dropped.
+    pub(crate) fn lock_bottle(&self, slug: &str) -> Result<BottleLock, StateError> {
+        let file = lock_file(&self.bottle_folder(slug)?.lock())?;
+        Ok(BottleLock(file))
+    }
+
+    /// `lock_bottle` without waiting: None while someone holds it.
+    pub(crate) fn try_lock_bottle(&self, slug: &str) -> Result<Option<BottleLock>, StateError> {
+        Ok(try_lock_file(&self.bottle_folder(slug)?.lock())?.map(BottleLock))
+    }
+
+    /// The state folder of bottle `slug`, which must be there.
+    fn bottle_folder(&self, slug: &str) -> Result<BottleDir, StateError> {
+        check_slug(slug)?;
+        let dir = self.bottle(slug);
+        if !dir.root().is_dir() {
+            return Err(StateError::NoState {
+                slug: slug.to_owned(),
+                dir: self.state_root(),
+            });
+        }
+        Ok(dir)
+    }
+
+    pub(crate) fn mark_preserved(&self, slug: &str) -> Result<(), StateError> {
+        write_atomic(&self.bottle(slug).preserve(), b"", 0o644)
+    }
+
+    pub(crate) fn is_preserved(&self, slug: &str) -> bool {
+        self.bottle(slug).preserve().exists()
+    }
+
+    pub(crate) fn clear_preserved(&self, slug: &str) -> Result<(), StateError> {
+        let path = self.bottle(slug).preserve();
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StateError::io(&path, e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes a bottle's state folder; the audit log stays.
+    pub(crate) fn remove_bottle_state(&self, slug: &str) -> Result<(), StateError> {
+        check_slug(slug)?;
+        let dir = self.bottle_dir(slug);
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StateError::io(&dir, e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The identities that have a state folder.
+    pub(crate) fn list_state(&self) -> Result<Vec<String>, StateError> {
+        let root = self.state_root();
+        let entries = match fs::read_dir(&root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StateError::io(&root, e)),
+        };
+        let mut slugs: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|s| check_slug(s).is_ok())
+            .collect();
+        slugs.sort();
+        Ok(slugs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// These files outlive a version of bot-bottle: their names must not
+    /// change.
+    #[test]
+    fn the_layout_is_stable() {
+        let home = Home { root: "/h".into() };
+        let cases = [
+            (home.state_root(), "/h/state"),
+            (home.audit_log("a-1"), "/h/audit/a-1.jsonl"),
+            (home.shown_file(), "/h/shown.json"),
+            (home.shown_lock(), "/h/.shown.lock"),
+            (home.images_lock(), "/h/images.lock"),
+            (home.subnets_lock(), "/h/subnets.lock"),
+            (home.smolvm_cache(), "/h/cache/smolvm"),
+            (home.tmux_conf(), "/h/tmux/bot-bottle.conf"),
+            (home.log_file("a-1", "up"), "/h/logs/a-1-up.log"),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, Path::new(want));
+        }
+    }
+}
