@@ -36,7 +36,6 @@ pub(crate) use provenance::{Part, Provenance};
 pub(crate) use resolve::compose_bottles;
 pub(crate) use trust::{Defined, Project, Summary, TrustStore};
 // Only for launch/trust.rs, until it asks `TrustStore::path`.
-pub(crate) use trust::TRUST_FILE;
 
 use crate::contract::auth;
 use crate::provider::Provider;

@@ -275,7 +275,7 @@ pub fn networks_line() -> (String, String) {
 /// Held while a bottle finds or builds its images, so bottles starting at
 /// once build each image once: the others wait, then find it.
 pub fn images_lock(home: &Home) -> Result<std::fs::File, crate::state::StateError> {
-    crate::state::lock_file(&home.root.join("images.lock"))
+    crate::state::lock_file(&home.images_lock())
 }
 
 /// The images a bottle's containers run, built or found: the sidecar, the

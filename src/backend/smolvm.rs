@@ -349,7 +349,7 @@ fn sidecar_addresses(slug: &str, services: &[String]) -> Result<Vec<(String, Str
 /// The agent's image as a `docker save` archive, which smolvm boots from;
 /// kept under `$BOT_BOTTLE_HOME/cache/smolvm/` by tag (tags are digests).
 fn image_archive(home: &Home, tag: &str, sink: &Sink) -> Result<PathBuf, BringUpError> {
-    let dir = home.root.join("cache").join("smolvm");
+    let dir = home.smolvm_cache();
     let file: String = tag
         .chars()
         .map(|c| {

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{ExitKind, UserError};
-use crate::manifest::{self, ManifestError, Sources, Summary, TRUST_FILE, TrustStore};
+use crate::manifest::{self, ManifestError, Sources, Summary, TrustStore};
 use crate::state::{self, Home, StateError};
 
 #[derive(Debug, thiserror::Error)]
@@ -76,12 +76,9 @@ pub fn revoke(home: &Home, dir: &Path) -> Result<bool, TrustError> {
 
 /// Reads, changes and writes the record under its lock.
 fn update<T>(home: &Home, change: impl FnOnce(&mut TrustStore) -> T) -> Result<T, TrustError> {
-    std::fs::create_dir_all(&home.root).map_err(|e| StateError::Io {
-        path: home.root.clone(),
-        reason: e.to_string(),
-    })?;
-    let path = home.root.join(TRUST_FILE);
-    let _lock = state::lock_file(&home.root.join(format!("{TRUST_FILE}.lock")))?;
+    home.create()?;
+    let path = TrustStore::path(&home.root);
+    let _lock = state::lock_file(&path.with_extension("json.lock"))?;
     let mut store = TrustStore::read(&home.root)?;
     let out = change(&mut store);
     state::write_atomic(&path, store.to_json().as_bytes(), 0o600)?;

@@ -23,7 +23,7 @@ use super::{Bottle, ManifestError, Origin, Part, Place};
 /// The record of trusted projects, in `$BOT_BOTTLE_HOME`. Named here, not
 /// by `state::Home`: the two modules are one layer, and neither names the
 /// other.
-pub(crate) const TRUST_FILE: &str = "trusted.json";
+const TRUST_FILE: &str = "trusted.json";
 
 /// The working directory's manifest, as a load found it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

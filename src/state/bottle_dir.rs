@@ -7,15 +7,15 @@
 //!                        sidecar can write; `resume` uses it)
 //! .preserve              keep this state after teardown
 //! .lock                  held while the operator's side changes the bottle
-//! compose.json           the compose project's document
+//! compose.json           the compose project's document, written by the
+//!                        backend at bring-up (for smolmachines, its
+//!                        sidecars alone)
 //! Dockerfile             the bottle's own Dockerfile, once a proposal
 //!                        changed it (built instead of the manifest's),
 //!                        its images pinned by id
 //! base-images.json       the images an agent's Dockerfile may read (kept
 //!                        by the host: approvals check against it)
 //! transcript.tar         the agent's session files, kept for `resume`
-//! smolvm-bundle.json     a smolmachines bottle's sidecars: compose.json
-//!                        without its agent
 //! smolvm-env/            a smolmachines bottle's variables that carry
 //!                        its key, one file each (smolvm --secret-file)
 //!                                                              (secret)
@@ -157,11 +157,6 @@ impl BottleDir {
     /// The agent's session files, kept for `resume`.
     pub fn transcript(&self) -> PathBuf {
         self.at("transcript.tar")
-    }
-
-    /// A smolmachines bottle's sidecars, as a compose document.
-    pub(crate) fn smolvm_bundle(&self) -> PathBuf {
-        self.at("smolvm-bundle.json")
     }
 
     /// A smolmachines bottle's variables that carry its key: one file a

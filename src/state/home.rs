@@ -95,18 +95,18 @@ impl Home {
 
     /// Held while a bottle finds or builds its images, so bottles starting
     /// at once build each image once.
-    pub fn images_lock(&self) -> PathBuf {
+    pub(crate) fn images_lock(&self) -> PathBuf {
         self.at("images.lock")
     }
 
     /// Held while a bottle picks its subnets, so bottles starting at once
     /// never pick the same ones.
-    pub fn subnets_lock(&self) -> PathBuf {
+    pub(crate) fn subnets_lock(&self) -> PathBuf {
         self.at("subnets.lock")
     }
 
     /// smolmachines' cache: the agents' images as `docker save` archives.
-    pub fn smolvm_cache(&self) -> PathBuf {
+    pub(crate) fn smolvm_cache(&self) -> PathBuf {
         self.at("cache").join("smolvm")
     }
 

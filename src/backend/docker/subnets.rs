@@ -206,7 +206,7 @@ pub fn assign(
 ) -> Result<Value, SubnetError> {
     let pool = pool(std::env::var(POOL_ENV).ok().as_deref())?;
     let mut used = engine_subnets()?;
-    let lock = home.root.join("subnets.lock");
+    let lock = home.subnets_lock();
     let _lock = crate::state::lock_file(&lock).map_err(|e| SubnetError::Io {
         path: lock.display().to_string(),
         reason: e.to_string(),
