@@ -8,11 +8,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub const ROUTES_FILE: &str = "routes.json";
-pub const TOKENS_FILE: &str = "tokens.json";
-pub const DECISIONS_FILE: &str = "decisions.jsonl";
-pub const CA_CERT_FILE: &str = "ca.pem";
-pub const CA_KEY_FILE: &str = "ca.key";
+pub(crate) const ROUTES_FILE: &str = "routes.json";
+pub(crate) const TOKENS_FILE: &str = "tokens.json";
+pub(crate) const DECISIONS_FILE: &str = "decisions.jsonl";
+pub(crate) const CA_CERT_FILE: &str = "ca.pem";
+pub(crate) const CA_KEY_FILE: &str = "ca.key";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,16 +68,16 @@ pub struct RoleConfig {
     pub listen: u16,
 }
 
-pub type Tokens = BTreeMap<String, String>;
+pub(crate) type Tokens = BTreeMap<String, String>;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {reason}")]
 pub struct ConfigError {
-    pub path: String,
-    pub reason: String,
+    pub(crate) path: String,
+    pub(crate) reason: String,
 }
 
-pub fn read_config(dir: &Path) -> Result<(EgressConfig, Tokens), ConfigError> {
+pub(crate) fn read_config(dir: &Path) -> Result<(EgressConfig, Tokens), ConfigError> {
     let config: EgressConfig = read_json(&dir.join(ROUTES_FILE))?;
     let tokens_path = dir.join(TOKENS_FILE);
     let tokens = if tokens_path.exists() {

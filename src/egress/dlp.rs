@@ -49,11 +49,11 @@ pub struct Finding {
     /// The shape's name ("anthropic-api-key", "jwt"…), "injected-secret"
     /// for the bottle's own, or "unscannable" for a text encoded over and
     /// over past what the scanner decodes.
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// How it was written, the outermost layer: "raw", "url", "json",
     /// "html", "unicode" (invisible or look-alike characters), "base64",
     /// "base32", "hex", "decimal"; "nested" for an unscannable text.
-    pub encoding: &'static str,
+    pub(crate) encoding: &'static str,
 }
 
 /// Secrets shorter than this are not looked for: too many false hits.
@@ -154,7 +154,7 @@ impl Scanner {
     /// Looks for the bottle's own secrets only (not the known token
     /// shapes), as written and decoded: what an upstream's response must
     /// never hand back.
-    pub fn scan_own(&self, haystack: &[u8]) -> Option<Finding> {
+    pub(crate) fn scan_own(&self, haystack: &[u8]) -> Option<Finding> {
         if !self.has_own() {
             return None;
         }
@@ -162,13 +162,13 @@ impl Scanner {
     }
 
     /// Whether the bottle has secrets of its own to look for.
-    pub fn has_own(&self) -> bool {
+    pub(crate) fn has_own(&self) -> bool {
         self.exact.is_some()
     }
 
     /// Scans a URL (path and query, or an authority) as `scan` does;
     /// percent-encoding is among the escapes it takes off.
-    pub fn scan_url(&self, url: &str) -> Option<Finding> {
+    pub(crate) fn scan_url(&self, url: &str) -> Option<Finding> {
         self.scan(url.as_bytes())
     }
 
@@ -181,8 +181,9 @@ impl Scanner {
         }
     }
 
+    #[cfg(test)]
     /// A chunked scan for the bottle's own secrets only, as `scan_own`.
-    pub fn stream_own(&self) -> StreamScan<'_> {
+    pub(crate) fn stream_own(&self) -> StreamScan<'_> {
         StreamScan {
             scanner: self,
             own_only: true,
@@ -396,7 +397,7 @@ impl Walk<'_> {
 
 /// The kind of a finding in a text encoded or compressed past what the
 /// scanner decodes: refused, since what it hides cannot be seen.
-pub const UNSCANNABLE: &str = "unscannable";
+pub(crate) const UNSCANNABLE: &str = "unscannable";
 
 const TOO_DEEP: Finding = Finding {
     kind: UNSCANNABLE,

@@ -33,7 +33,7 @@ pub enum ListenError {
 
 /// The interfaces that carry a default route, from the contents of
 /// `/proc/net/route`.
-pub fn default_route_interfaces(table: &str) -> BTreeSet<String> {
+pub(crate) fn default_route_interfaces(table: &str) -> BTreeSet<String> {
     table
         .lines()
         .skip(1)
@@ -56,7 +56,7 @@ pub fn default_route_interfaces(table: &str) -> BTreeSet<String> {
 /// The addresses to listen on, given the interfaces with a default route
 /// and every (interface, IPv4 address): loopback first, then the internal
 /// ones. An interface label such as `eth0:1` counts as `eth0`.
-pub fn choose(
+pub(crate) fn choose(
     outside: &BTreeSet<String>,
     addresses: &[(String, Ipv4Addr)],
 ) -> Result<Vec<IpAddr>, ListenError> {
@@ -95,14 +95,14 @@ pub fn choose(
 
 /// The addresses the sidecar listens on, from this machine's interfaces
 /// and routing table.
-pub fn internal_addresses() -> Result<Vec<IpAddr>, ListenError> {
+pub(crate) fn internal_addresses() -> Result<Vec<IpAddr>, ListenError> {
     let table = std::fs::read_to_string(ROUTE_TABLE).map_err(ListenError::RouteTable)?;
     let addresses = interface_addresses().map_err(ListenError::Interfaces)?;
     choose(&default_route_interfaces(&table), &addresses)
 }
 
 /// Every (interface, IPv4 address) of this machine.
-pub fn interface_addresses() -> io::Result<Vec<(String, Ipv4Addr)>> {
+pub(crate) fn interface_addresses() -> io::Result<Vec<(String, Ipv4Addr)>> {
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills `head` with a list that is freed below.
     if unsafe { libc::getifaddrs(&mut head) } != 0 {

@@ -278,7 +278,7 @@ impl Bound {
     }
 
     /// Every address a listener is bound to.
-    pub fn addrs(&self) -> Vec<SocketAddr> {
+    pub(crate) fn addrs(&self) -> Vec<SocketAddr> {
         self.listeners
             .iter()
             .filter_map(|(_, l)| l.local_addr().ok())
@@ -506,7 +506,7 @@ fn own_role_port(policy: &Policy, uri: &http::Uri) -> Option<u16> {
 /// It listens on `bind` when given, else on loopback and the internal
 /// network's addresses only (see `listen`); with `client_key`, only for
 /// clients that present it.
-pub async fn run(
+pub(crate) async fn run(
     state_dir: PathBuf,
     bind: Vec<IpAddr>,
     client_key: Option<ClientKey>,
