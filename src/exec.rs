@@ -9,6 +9,7 @@ use std::process::{Command, ExitStatus, Output, Stdio};
 
 use crate::error::{ExitKind, UserError};
 
+/// An external program bot-bottle runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Program {
     pub(crate) name: &'static str,
@@ -116,7 +117,9 @@ fn run_user_program(
 /// terminal's stderr, or a log file a tmux pane tails.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sink {
+    /// The terminal's stderr.
     Stderr,
+    /// Appended to this file.
     File(std::path::PathBuf),
 }
 
@@ -164,16 +167,33 @@ pub(crate) enum Capped {
     TimedOut,
 }
 
+/// Running an external program failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
+    /// The program is not installed.
     #[error("{program} was not found")]
-    NotFound { program: String, hint: &'static str },
+    NotFound {
+        /// The program's name.
+        program: String,
+        /// How to install it.
+        hint: &'static str,
+    },
+    /// The program could not be started.
     #[error("could not run {program}: {reason}")]
-    Spawn { program: String, reason: String },
+    Spawn {
+        /// The program's name.
+        program: String,
+        /// Why not.
+        reason: String,
+    },
+    /// The program ran and exited non-zero.
     #[error("`{command}` failed ({status}): {stderr}")]
     Failed {
+        /// The command line.
         command: String,
+        /// How it exited.
         status: String,
+        /// What it wrote to stderr.
         stderr: String,
     },
 }

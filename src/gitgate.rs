@@ -101,6 +101,7 @@ pub(crate) fn land_prefix(slug: &str) -> String {
 /// the manifest; the gate never changes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GateConfig {
+    /// The bottle's slug.
     pub slug: String,
     /// An operator repository is mounted at `/operator`.
     pub operator: bool,
@@ -109,9 +110,11 @@ pub struct GateConfig {
     pub head: Option<String>,
     /// Patterns as in `manifest::DEFAULT_PROTECTED`, already expanded.
     pub protected_paths: Vec<String>,
+    /// What pushes may do besides fast-forward a branch.
     pub allow: Allow,
     /// Bytes one push may bring.
     pub max_push_bytes: u64,
+    /// Where approved pushes are forwarded.
     pub remotes: Vec<RemoteConfig>,
 }
 
@@ -150,28 +153,39 @@ pub(crate) enum RemoteAuth {
 /// `landed.json`: the branches a bottle brought home.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Landed {
+    /// One entry a landed branch.
     pub branches: Vec<LandedBranch>,
 }
 
+/// A branch that landed in the operator's repository.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LandedBranch {
     /// The agent's branch name (`feature`).
     pub branch: String,
     /// The operator's branch (`bot-bottle/<slug>/feature`).
     pub landed_as: String,
+    /// The commit that landed.
     pub commit: String,
+    /// When (RFC 3339).
     pub at: String,
     /// Remotes it was forwarded to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forwarded: Vec<String>,
 }
 
+/// `landed.json` cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum LandedError {
     #[error(
         "{path}: {reason}; the gate keeps there which branches are the agent's, so nothing lands and the operator's branches are not mirrored until it reads again: restore or repair the file, or stop the bottle"
     )]
-    Unreadable { path: PathBuf, reason: String },
+    /// The file is there but cannot be read or parsed.
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// Reads a bottle's `landed.json` (none: nothing landed). The gate decides

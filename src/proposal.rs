@@ -40,16 +40,27 @@ pub enum Request {
     /// One route: a host, optionally limited to paths, optionally with a
     /// credential the operator names when approving.
     EgressBlock {
+        /// The host.
         host: String,
+        /// Path prefixes; empty means every path.
         #[serde(default)]
         path_allowlist: Vec<String>,
+        /// The credential the agent thinks the route needs.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         auth: Option<AuthRequest>,
     },
     /// The host of a URL the proxy refused, with no path limit.
-    PipelockBlock { failed_url: String, host: String },
+    PipelockBlock {
+        /// The URL the proxy refused.
+        failed_url: String,
+        /// Its host.
+        host: String,
+    },
     /// A new image: the whole new Dockerfile.
-    CapabilityBlock { dockerfile: String },
+    CapabilityBlock {
+        /// The whole Dockerfile.
+        dockerfile: String,
+    },
     /// A push the git gate held for the operator (written by the gate, not
     /// by a tool call): landing it home, forwarding it upstream, or both.
     GitPush(GitPush),
@@ -83,6 +94,7 @@ pub struct GitPush {
     pub(crate) protected_diff: String,
 }
 
+/// The credential an egress proposal asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthRequest {
     /// `bearer`, `basic` or `header:NAME`.
@@ -95,6 +107,7 @@ pub struct AuthRequest {
 /// A queued proposal, as written to `queue/<id>.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Proposal {
+    /// Unique within its queue.
     pub id: String,
     pub(crate) slug: String,
     pub(crate) created_at: String,
@@ -130,10 +143,13 @@ impl Origin {
     }
 }
 
+/// What became of a proposal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
+    /// The operator approved it.
     Approved,
+    /// The operator rejected it.
     Rejected,
     /// Nobody decided it: it changed (see `replaced_by`), or nothing is
     /// left to decide.
@@ -144,7 +160,9 @@ pub enum Decision {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Response {
     pub(crate) id: String,
+    /// What became of it.
     pub decision: Decision,
+    /// Why, when the operator said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub(crate) decided_at: String,

@@ -10,11 +10,15 @@ use crate::text::shell_join;
 /// The agent user's home inside the bottle.
 pub(crate) const AGENT_HOME: &str = "/home/agent";
 
+/// Which agent a bottle runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
+    /// Claude Code.
     Claude,
+    /// OpenAI's Codex CLI.
     Codex,
+    /// A plain shell, no agent.
     Shell,
 }
 

@@ -84,6 +84,7 @@ fn budget(len: usize) -> usize {
 /// Forms of the bottle's secrets in one automaton, and how each is written.
 type Forms = (AhoCorasick, Vec<&'static str>);
 
+/// Finds the bottle's secrets, and secret-shaped strings, in what leaves.
 pub struct Scanner {
     shapes: Shapes,
     /// Finds compressed streams in decoded bytes.
@@ -104,6 +105,7 @@ pub struct Scanner {
 }
 
 impl Scanner {
+    /// A scanner for the given secrets (ones shorter than `MIN_SECRET` are ignored).
     pub fn new(secrets: &[String]) -> Scanner {
         let (mut exact, mut percent, mut hexes) = (Vec::new(), Vec::new(), Vec::new());
         for secret in secrets
@@ -422,6 +424,7 @@ fn automaton(patterns: Vec<(Vec<u8>, &'static str)>, caseless: bool) -> Option<F
         .map(|ac| (ac, encodings))
 }
 
+/// A scan over a body that arrives in chunks.
 pub struct StreamScan<'a> {
     scanner: &'a Scanner,
     own_only: bool,

@@ -19,16 +19,25 @@ const ROUTE_TABLE: &str = "/proc/net/route";
 /// RTF_UP: the route is usable.
 const RTF_UP: u32 = 0x1;
 
+/// Finding the address to listen on failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ListenError {
+    /// The kernel's route table could not be read.
     #[error("cannot read {ROUTE_TABLE}: {0}")]
     RouteTable(io::Error),
+    /// The interfaces could not be listed.
     #[error("cannot list the network interfaces: {0}")]
     Interfaces(io::Error),
     #[error(
         "no address on an internal network to listen on (interfaces: {found}; default route via: {outside}); egress must be attached to the bottle's internal network"
     )]
-    NoInternalAddress { found: String, outside: String },
+    /// No interface is on an internal network.
+    NoInternalAddress {
+        /// The interfaces' addresses.
+        found: String,
+        /// The interfaces that carry the default route.
+        outside: String,
+    },
 }
 
 /// The interfaces that carry a default route, from the contents of

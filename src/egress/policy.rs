@@ -75,10 +75,17 @@ pub(crate) struct Policy {
     routes: Vec<Route>,
 }
 
+/// A route table that cannot be enforced.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PolicyError {
+    /// A route names an auth scheme egress does not know.
     #[error("route {host}: unknown auth scheme '{scheme}'")]
-    Scheme { host: String, scheme: String },
+    Scheme {
+        /// The route's host.
+        host: String,
+        /// The scheme it names.
+        scheme: String,
+    },
 }
 
 /// How a request reached the proxy.

@@ -78,6 +78,7 @@ pub(crate) fn blocked<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'
     None
 }
 
+/// An upstream CA file could not be read or parsed.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {reason}")]
 pub struct TrustError {

@@ -24,10 +24,15 @@ use crate::proposal::{Decision, GitPush, Request, Response};
 /// them), so they are compared, not text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shown {
+    /// The ref pushed.
     pub git_ref: String,
+    /// Its old commit.
     pub old: String,
+    /// Its new commit.
     pub new: String,
+    /// Whether it lands in the operator's repository.
     pub land: bool,
+    /// The remotes it is forwarded to.
     pub forward: Vec<String>,
 }
 

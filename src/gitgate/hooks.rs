@@ -21,6 +21,7 @@ use crate::state::bottle_dir::gate_files::{CONFIG_FILE, TOKENS_FILE};
 /// The gate's folders, as the server passes them to the hooks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GateEnv {
+    /// The gate's state folder.
     pub state: PathBuf,
     /// The operator's git directory, when mounted.
     pub operator: Option<PathBuf>,

@@ -22,17 +22,29 @@ pub struct OperatorRepo {
     pub(crate) head: Option<String>,
 }
 
+/// The operator's git directory cannot be found.
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
+    /// A file could not be read.
     #[error("{path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why not.
         source: std::io::Error,
     },
+    /// A `.git` file without a `gitdir:` line.
     #[error("{path}: not a `gitdir: PATH` line")]
-    BadGitFile { path: PathBuf },
+    BadGitFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The folder named is not a git directory.
     #[error("{path}: the git directory it names has no objects/ or refs/")]
-    NotAGitDir { path: PathBuf },
+    NotAGitDir {
+        /// The path.
+        path: PathBuf,
+    },
 }
 
 impl UserError for OperatorError {

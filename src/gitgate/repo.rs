@@ -31,16 +31,27 @@ pub(crate) const HOOKS: &[&str] = &["pre-receive", "update", "post-receive"];
 /// The operator's branches the gate never mirrors (the landed ones).
 const LANDED_NAMESPACE: &str = "bot-bottle/";
 
+/// Preparing or reading the gate's repository failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
+    /// A git command failed.
     #[error("git failed on the gate's repository: {0}")]
     Git(#[from] ExecError),
+    /// A file could not be read or written.
     #[error("{path}: {reason} (check that the state folder is writable)")]
-    Io { path: PathBuf, reason: String },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The hook program is unknown.
     #[error("cannot tell which program the hooks should run: {0}; set {HOOK_BIN_VAR}")]
     HookBin(String),
+    /// The operator's branches could not be listed.
     #[error("the operator's branch list is unreadable: {0}")]
     RefList(String),
+    /// `landed.json` is unreadable.
     #[error(transparent)]
     Landed(#[from] LandedError),
 }
@@ -100,6 +111,7 @@ pub struct GateRepo {
 }
 
 impl GateRepo {
+    /// The gate's repository in `state`, mirroring the operator's at `operator` when given.
     pub fn new(state: &Path, operator: Option<&Path>) -> GateRepo {
         GateRepo {
             state: state.to_path_buf(),

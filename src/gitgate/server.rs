@@ -58,17 +58,29 @@ const MAX_CONFIG: u64 = 1 << 20;
 /// http-backend` itself buffers (`GIT_HTTP_MAX_REQUEST_BUFFER`'s default).
 pub(crate) const MAX_FETCH_REQUEST: u64 = 10 << 20;
 
+/// Starting the gate's server failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// The gate's configuration is unreadable.
     #[error("{path}: {reason}; the plan writes it when the bottle starts")]
-    Config { path: PathBuf, reason: String },
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The repository could not be prepared.
     #[error("preparing the gate's repository: {0}")]
     Repo(#[from] RepoError),
+    /// The server could not bind.
     #[error("cannot listen on {addr}: {source}; is another gate running?")]
     Bind {
+        /// The address.
         addr: SocketAddr,
+        /// Why not.
         source: std::io::Error,
     },
+    /// A setup task panicked or was cancelled.
     #[error("the gate's setup task failed: {0}")]
     Task(String),
 }
@@ -93,6 +105,7 @@ pub struct Options {
     pub operator: Option<PathBuf>,
     /// The bottle's audit log (`/audit.jsonl`), when mounted.
     pub audit: Option<PathBuf>,
+    /// The gate's configuration.
     pub config: GateConfig,
     /// The program the hook scripts run (`repo::hook_bin()`).
     pub hook_bin: PathBuf,
@@ -145,6 +158,7 @@ impl Gate {
         Ok(Gate { listener, shared })
     }
 
+    /// The address it listens on.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.listener.local_addr().ok()
     }

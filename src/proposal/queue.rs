@@ -36,6 +36,7 @@ const MAX_FILE: u64 = 1024 * 1024;
 /// room for one more (the sidecar is the one process that submits).
 static SUBMIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// A queue file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {reason}")]
 pub struct QueueError {
@@ -54,6 +55,7 @@ fn io(path: &Path, e: impl std::fmt::Display) -> QueueError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Archived {
     pub(crate) proposal: Proposal,
+    /// The operator's answer.
     pub response: Response,
 }
 
@@ -226,6 +228,7 @@ impl Queue {
         read_json(&self.path(QUEUE, id))
     }
 
+    /// The answer to proposal `id`, once decided.
     pub fn response(&self, id: &str) -> Option<Response> {
         check_id(id).ok()?;
         read_json(&self.path(RESPONSES, id))
@@ -254,6 +257,7 @@ impl Queue {
         Ok(())
     }
 
+    /// Proposal `id` and its answer, once archived.
     pub fn archived(&self, id: &str) -> Option<Archived> {
         check_id(id).ok()?;
         read_json(&self.path(ARCHIVE, id))

@@ -31,46 +31,77 @@ use crate::proposal::{Decision, Origin, Proposal, Request, Response};
 use crate::state::{Home, StateError};
 pub(crate) use shown::digest;
 
+/// Approving, rejecting or editing a proposal failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
+    /// No pending proposal has this id.
     #[error("no pending proposal '{0}'")]
     NotFound(String),
     #[error(
         "proposal {id} asks for a {scheme} credential for {host}: name the host variable that holds it"
     )]
+    /// An egress proposal with a credential needs the host variable that holds it.
     NeedsToken {
+        /// The proposal.
         id: String,
+        /// The route's host.
         host: String,
+        /// The credential's scheme.
         scheme: String,
     },
     #[error(
         "proposal {id} would send the credential of {host} to more paths ({paths}): confirm that you mean it"
     )]
+    /// Approving would send a credential to more paths; the operator must confirm.
     WidensCredential {
+        /// The proposal.
         id: String,
+        /// The route's host.
         host: String,
+        /// The paths it would reach.
         paths: String,
     },
+    /// The named host variable is not set.
     #[error("${0} is not set on this host")]
     TokenUnset(String),
+    /// The running egress did not take the new routes.
     #[error("the routes of bottle '{slug}' could not be reloaded ({reason}); nothing was changed")]
-    Reload { slug: String, reason: String },
+    Reload {
+        /// The bottle.
+        slug: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The proposal or the edit is invalid.
     #[error("{0}")]
     Invalid(String),
+    /// A proposed Dockerfile cannot be built.
     #[error("the Dockerfile proposed in {id} cannot be built here: {reason}")]
-    Dockerfile { id: String, reason: String },
+    Dockerfile {
+        /// The proposal.
+        id: String,
+        /// Why not.
+        reason: String,
+    },
+    /// The proposal changed since the operator read it.
     #[error("proposal {0} changed since you read it: run `bot-bottle proposals` again")]
     Changed(String),
+    /// The operator did not read the proposal first.
     #[error("proposal {0} was not shown to you: run `bot-bottle proposals` first")]
     Unread(String),
+    /// The bottle's state is unreadable.
     #[error(transparent)]
     State(#[from] StateError),
+    /// Rebuilding the bottle failed.
     #[error(transparent)]
     Launch(#[from] LaunchError),
+    /// A held push cannot be edited.
     #[error("proposal {0} is a held push: it cannot be edited, only approved or rejected")]
     HeldPush(String),
+    /// The git gate refused or is down.
     #[error(transparent)]
     Gate(#[from] GateError),
+    /// The editor failed.
     #[error(transparent)]
     Editor(crate::exec::ExecError),
 }
