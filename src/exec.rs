@@ -9,70 +9,71 @@ use std::process::{Command, ExitStatus, Output, Stdio};
 
 use crate::error::{ExitKind, UserError};
 
+/// An external program bot-bottle runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Program {
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// The variable that overrides the program's path.
-    pub env: &'static str,
+    pub(crate) env: &'static str,
     /// What to do when it is missing.
-    pub install_hint: &'static str,
+    pub(crate) install_hint: &'static str,
 }
 
-pub const DOCKER: Program = Program {
+pub(crate) const DOCKER: Program = Program {
     name: "docker",
     env: "BOT_BOTTLE_DOCKER",
     install_hint: "install Docker Engine (https://docs.docker.com/engine/install/) or run scripts/setup",
 };
 
-pub const DEBOOTSTRAP: Program = Program {
+pub(crate) const DEBOOTSTRAP: Program = Program {
     name: "debootstrap",
     env: "BOT_BOTTLE_DEBOOTSTRAP",
     install_hint: "install it: apt-get install debootstrap (scripts/setup does)",
 };
 
-pub const APT_GET: Program = Program {
+pub(crate) const APT_GET: Program = Program {
     name: "apt-get",
     env: "BOT_BOTTLE_APT_GET",
     install_hint: "run on a host with apt, or set BOT_BOTTLE_DEBIAN_MIRROR to a Debian mirror's URL",
 };
 
-pub const TMUX: Program = Program {
+pub(crate) const TMUX: Program = Program {
     name: "tmux",
     env: "BOT_BOTTLE_TMUX",
     install_hint: "install tmux (apt-get install tmux; scripts/setup does)",
 };
 
-pub const NPM: Program = Program {
+pub(crate) const NPM: Program = Program {
     name: "npm",
     env: "BOT_BOTTLE_NPM",
     install_hint: "install it (apt-get install npm), or let PyPI provide the CLI",
 };
 
-pub const PYTHON: Program = Program {
+pub(crate) const PYTHON: Program = Program {
     name: "python3",
     env: "BOT_BOTTLE_PYTHON",
     install_hint: "install python3 and pip (apt-get install python3-pip; scripts/setup does)",
 };
 
-pub const GIT: Program = Program {
+pub(crate) const GIT: Program = Program {
     name: "git",
     env: "BOT_BOTTLE_GIT",
     install_hint: "install git (apt-get install git; the git-gate image has it)",
 };
 
-pub const SMOLVM: Program = Program {
+pub(crate) const SMOLVM: Program = Program {
     name: "smolvm",
     env: "BOT_BOTTLE_SMOLVM",
     install_hint: "install smolvm: curl -sSL https://smolmachines.com/install.sh | bash (Linux with KVM, or macOS; see https://github.com/smol-machines/smolvm)",
 };
 
-pub const RUNSC: Program = Program {
+pub(crate) const RUNSC: Program = Program {
     name: "runsc",
     env: "BOT_BOTTLE_RUNSC",
     install_hint: "install gVisor and register it with the engine: BOT_BOTTLE_GVISOR=1 scripts/setup",
 };
 
-pub const TAR: Program = Program {
+pub(crate) const TAR: Program = Program {
     name: "tar",
     env: "BOT_BOTTLE_TAR",
     install_hint: "install GNU tar",
@@ -80,12 +81,12 @@ pub const TAR: Program = Program {
 
 /// Opens `path` in the user's editor (`$VISUAL`, `$EDITOR`, else vi) and
 /// waits. The editor string may hold arguments, as for git.
-pub fn edit(path: &std::path::Path) -> Result<(), ExecError> {
+pub(crate) fn edit(path: &std::path::Path) -> Result<(), ExecError> {
     run_user_program(&["VISUAL", "EDITOR"], "vi", "editor", path)
 }
 
 /// Shows `path` in the user's pager (`$PAGER`, else less) and waits.
-pub fn page(path: &std::path::Path) -> Result<(), ExecError> {
+pub(crate) fn page(path: &std::path::Path) -> Result<(), ExecError> {
     run_user_program(&["PAGER"], "less", "pager", path)
 }
 
@@ -116,13 +117,15 @@ fn run_user_program(
 /// terminal's stderr, or a log file a tmux pane tails.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sink {
+    /// The terminal's stderr.
     Stderr,
+    /// Appended to this file.
     File(std::path::PathBuf),
 }
 
 impl Sink {
     /// A handle for a child's stdout or stderr.
-    pub fn stdio(&self) -> io::Result<Stdio> {
+    pub(crate) fn stdio(&self) -> io::Result<Stdio> {
         match self {
             Sink::Stderr => Ok(Stdio::from(io::stderr())),
             Sink::File(path) => {
@@ -136,7 +139,7 @@ impl Sink {
     }
 
     /// Writes one line of our own.
-    pub fn line(&self, text: &str) {
+    pub(crate) fn line(&self, text: &str) {
         use std::io::Write;
         match self {
             Sink::Stderr => eprintln!("{text}"),
@@ -155,7 +158,7 @@ impl Sink {
 
 /// How a capped run ended (see `Program::stdout_to_file`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Capped {
+pub(crate) enum Capped {
     /// It finished; this many bytes are in the file.
     Written(u64),
     /// It wrote more than the limit; the file is gone.
@@ -164,16 +167,33 @@ pub enum Capped {
     TimedOut,
 }
 
+/// Running an external program failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
+    /// The program is not installed.
     #[error("{program} was not found")]
-    NotFound { program: String, hint: &'static str },
+    NotFound {
+        /// The program's name.
+        program: String,
+        /// How to install it.
+        hint: &'static str,
+    },
+    /// The program could not be started.
     #[error("could not run {program}: {reason}")]
-    Spawn { program: String, reason: String },
+    Spawn {
+        /// The program's name.
+        program: String,
+        /// Why not.
+        reason: String,
+    },
+    /// The program ran and exited non-zero.
     #[error("`{command}` failed ({status}): {stderr}")]
     Failed {
+        /// The command line.
         command: String,
+        /// How it exited.
         status: String,
+        /// What it wrote to stderr.
         stderr: String,
     },
 }
@@ -197,7 +217,7 @@ impl UserError for ExecError {
 
 impl Program {
     /// The path to run: the override variable's value, else the name.
-    pub fn path(&self) -> String {
+    pub(crate) fn path(&self) -> String {
         std::env::var(self.env)
             .ok()
             .filter(|p| !p.is_empty())
@@ -208,11 +228,11 @@ impl Program {
     /// looked up on `PATH`. Missing (or not executable) is
     /// `ExecError::NotFound`, whose hint says how to install it — so a
     /// caller can say so before running anything.
-    pub fn find(&self) -> Result<PathBuf, ExecError> {
+    pub(crate) fn find(&self) -> Result<PathBuf, ExecError> {
         locate(&self.path(), self.install_hint)
     }
 
-    pub fn command<I, S>(&self, args: I) -> Command
+    pub(crate) fn command<I, S>(&self, args: I) -> Command
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
@@ -223,7 +243,7 @@ impl Program {
     }
 
     /// Runs to completion with output captured; a non-zero exit is an error.
-    pub fn output(&self, cmd: &mut Command) -> Result<Output, ExecError> {
+    pub(crate) fn output(&self, cmd: &mut Command) -> Result<Output, ExecError> {
         trace(cmd);
         let out = cmd
             .stdin(Stdio::null())
@@ -241,14 +261,14 @@ impl Program {
     }
 
     /// Runs to completion with the caller's terminal; returns the status.
-    pub fn status(&self, cmd: &mut Command) -> Result<ExitStatus, ExecError> {
+    pub(crate) fn status(&self, cmd: &mut Command) -> Result<ExitStatus, ExecError> {
         trace(cmd);
         cmd.status().map_err(|e| self.spawn_error(e))
     }
 
     /// Runs to completion with its output sent to `sink`; a non-zero exit
     /// is an error.
-    pub fn run_to(&self, cmd: &mut Command, sink: &Sink) -> Result<(), ExecError> {
+    pub(crate) fn run_to(&self, cmd: &mut Command, sink: &Sink) -> Result<(), ExecError> {
         let spawn = |e: io::Error| ExecError::Spawn {
             program: self.path(),
             reason: e.to_string(),
@@ -260,7 +280,7 @@ impl Program {
     }
 
     /// The same command for tokio, for programs driven asynchronously.
-    pub fn async_command<I, S>(&self, args: I) -> tokio::process::Command
+    pub(crate) fn async_command<I, S>(&self, args: I) -> tokio::process::Command
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
@@ -271,14 +291,14 @@ impl Program {
     }
 
     /// Replaces this process with the command (returns only on failure).
-    pub fn exec(&self, cmd: &mut Command) -> ExecError {
+    pub(crate) fn exec(&self, cmd: &mut Command) -> ExecError {
         use std::os::unix::process::CommandExt;
         trace(cmd);
         self.spawn_error(cmd.exec())
     }
 
     /// Starts it; the caller waits.
-    pub fn spawn(&self, cmd: &mut Command) -> Result<std::process::Child, ExecError> {
+    pub(crate) fn spawn(&self, cmd: &mut Command) -> Result<std::process::Child, ExecError> {
         trace(cmd);
         cmd.spawn().map_err(|e| self.spawn_error(e))
     }
@@ -286,7 +306,7 @@ impl Program {
     /// Runs to completion with its stdout streamed into `file` (created
     /// anew), never more than `limit` bytes and never longer than
     /// `timeout`: past either, the program is killed and the file removed.
-    pub fn stdout_to_file(
+    pub(crate) fn stdout_to_file(
         &self,
         cmd: &mut Command,
         file: &std::path::Path,
@@ -336,7 +356,12 @@ impl Program {
     }
 
     /// An error for a non-zero status.
-    pub fn check(&self, cmd: &Command, status: ExitStatus, detail: &str) -> Result<(), ExecError> {
+    pub(crate) fn check(
+        &self,
+        cmd: &Command,
+        status: ExitStatus,
+        detail: &str,
+    ) -> Result<(), ExecError> {
         if status.success() {
             Ok(())
         } else {

@@ -52,48 +52,48 @@ mod decide;
 mod deliver;
 mod git;
 mod hooks;
-pub mod paths;
-pub mod policy;
+pub(crate) mod paths;
+pub(crate) mod policy;
 pub mod repo;
 mod scan;
 pub mod server;
 mod upstream;
 
 /// The gate's environment, also by its old path (the hook tests set it).
-pub use decide::{Shown, decide, decide_in};
-pub use git::GateError;
-pub use hooks::{GateEnv, run_hook, run_hook_in};
+pub use decide::{Shown, decide_in};
+pub use hooks::GateEnv;
+pub(crate) use hooks::run_hook;
 
 use serde::{Deserialize, Serialize};
 
 use crate::contract::services::{GATE_PORT, GIT_GATE};
 
 /// The repository's path in URLs and in the state folder.
-pub const REPO: &str = "repo.git";
+pub(crate) const REPO: &str = "repo.git";
 /// What landed, written by the gate, read by `list active` and the dashboard.
 pub const LANDED_FILE: &str = "landed.json";
 /// Held pushes (protected paths) keep their objects under this hidden ref.
-pub const HELD_REFS: &str = "refs/bot-bottle/held/";
+pub(crate) const HELD_REFS: &str = "refs/bot-bottle/held/";
 /// The default size limit of one push, in bytes.
-pub const DEFAULT_MAX_PUSH: u64 = 64 << 20;
+pub(crate) const DEFAULT_MAX_PUSH: u64 = 64 << 20;
 
 /// Refs one push may name.
-pub const MAX_PUSH_REFS: usize = 32;
+pub(crate) const MAX_PUSH_REFS: usize = 32;
 /// Branches (landed or held) and tags a bottle may have in its gate.
-pub const MAX_BRANCHES: usize = 128;
+pub(crate) const MAX_BRANCHES: usize = 128;
 /// The longest ref name a push may use, in bytes.
-pub const MAX_REF_NAME: usize = 255;
+pub(crate) const MAX_REF_NAME: usize = 255;
 /// `landed.json` is read at most this large: more than `MAX_BRANCHES`
 /// entries of the longest names can fill (see the test).
-pub const MAX_LANDED_BYTES: u64 = 4 << 20;
+pub(crate) const MAX_LANDED_BYTES: u64 = 4 << 20;
 
 /// The URL the agent's `origin` points at.
-pub fn agent_url() -> String {
+pub(crate) fn agent_url() -> String {
     format!("http://{GIT_GATE}:{GATE_PORT}/{REPO}")
 }
 
 /// The branch prefix pushes land under in the operator's repository.
-pub fn land_prefix(slug: &str) -> String {
+pub(crate) fn land_prefix(slug: &str) -> String {
     format!("bot-bottle/{slug}/")
 }
 
@@ -101,6 +101,7 @@ pub fn land_prefix(slug: &str) -> String {
 /// the manifest; the gate never changes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GateConfig {
+    /// The bottle's slug.
     pub slug: String,
     /// An operator repository is mounted at `/operator`.
     pub operator: bool,
@@ -109,36 +110,38 @@ pub struct GateConfig {
     pub head: Option<String>,
     /// Patterns as in `manifest::DEFAULT_PROTECTED`, already expanded.
     pub protected_paths: Vec<String>,
+    /// What pushes may do besides fast-forward a branch.
     pub allow: Allow,
     /// Bytes one push may bring.
     pub max_push_bytes: u64,
+    /// Where approved pushes are forwarded.
     pub remotes: Vec<RemoteConfig>,
 }
 
 /// What the manifest allows beyond fast-forwards of branches.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allow {
-    pub force_push: bool,
-    pub delete: bool,
-    pub tags: bool,
+    pub(crate) force_push: bool,
+    pub(crate) delete: bool,
+    pub(crate) tags: bool,
 }
 
 /// An upstream the gate forwards to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoteConfig {
-    pub name: String,
-    pub url: String,
+    pub(crate) name: String,
+    pub(crate) url: String,
     /// Branch patterns (`*` within a name component, `**` across) pushed
     /// on without asking; any other branch is a proposal.
-    pub branches: Vec<String>,
+    pub(crate) branches: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth: Option<RemoteAuth>,
+    pub(crate) auth: Option<RemoteAuth>,
 }
 
 /// How the gate authenticates to a remote. Secrets are named, never held.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
-pub enum RemoteAuth {
+pub(crate) enum RemoteAuth {
     /// An ssh key in `ssh/` (a file name there).
     Ssh { key: String },
     /// `Authorization: Basic`, the slot's value being `user:password`.
@@ -150,34 +153,45 @@ pub enum RemoteAuth {
 /// `landed.json`: the branches a bottle brought home.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Landed {
+    /// One entry a landed branch.
     pub branches: Vec<LandedBranch>,
 }
 
+/// A branch that landed in the operator's repository.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LandedBranch {
     /// The agent's branch name (`feature`).
     pub branch: String,
     /// The operator's branch (`bot-bottle/<slug>/feature`).
     pub landed_as: String,
+    /// The commit that landed.
     pub commit: String,
+    /// When (RFC 3339).
     pub at: String,
     /// Remotes it was forwarded to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forwarded: Vec<String>,
 }
 
+/// `landed.json` cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum LandedError {
     #[error(
         "{path}: {reason}; the gate keeps there which branches are the agent's, so nothing lands and the operator's branches are not mirrored until it reads again: restore or repair the file, or stop the bottle"
     )]
-    Unreadable { path: PathBuf, reason: String },
+    /// The file is there but cannot be read or parsed.
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// Reads a bottle's `landed.json` (none: nothing landed). The gate decides
 /// by it which branches are the agent's, so a file that cannot be read is
 /// an error, never "nothing landed". Read bounded: the sidecar writes it.
-pub fn read_landed(gate_dir: &Path) -> Result<Landed, LandedError> {
+pub(crate) fn read_landed(gate_dir: &Path) -> Result<Landed, LandedError> {
     let path = gate_dir.join(LANDED_FILE);
     let unreadable = |reason: String| LandedError::Unreadable {
         path: path.clone(),
@@ -193,7 +207,7 @@ pub fn read_landed(gate_dir: &Path) -> Result<Landed, LandedError> {
 
 /// The push policy in words, for the agent (`git-push-policy`) and the
 /// prompt. Pure.
-pub fn policy_text(config: &GateConfig) -> String {
+pub(crate) fn policy_text(config: &GateConfig) -> String {
     let mut s = String::new();
     s.push_str(&format!(
         "Your /workspace is a git clone; its `origin` ({}) is the bot-bottle git gate, the only git remote you can reach.\n",

@@ -30,18 +30,18 @@ use crate::exec::Program;
 use crate::proposal::{Origin, Proposal};
 
 /// The variable that names the command.
-pub const COMMAND_ENV: &str = "BOT_BOTTLE_NOTIFY_COMMAND";
+pub(crate) const COMMAND_ENV: &str = "BOT_BOTTLE_NOTIFY_COMMAND";
 /// How long arrivals are held, so a burst goes out as one.
-pub const SETTLE: Duration = Duration::from_secs(1);
+pub(crate) const SETTLE: Duration = Duration::from_secs(1);
 /// The least time between two runs.
-pub const GAP: Duration = Duration::from_secs(30);
+pub(crate) const GAP: Duration = Duration::from_secs(30);
 /// How long the command may run.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 /// Proposals listed in one notification at most.
-pub const MAX_LISTED: usize = 20;
+pub(crate) const MAX_LISTED: usize = 20;
 
 /// The shell that runs the command.
-pub const SH: Program = Program {
+pub(crate) const SH: Program = Program {
     name: "sh",
     env: "BOT_BOTTLE_SH",
     install_hint: "a POSIX shell is needed to run BOT_BOTTLE_NOTIFY_COMMAND",
@@ -49,24 +49,24 @@ pub const SH: Program = Program {
 
 /// What one run of the command is told.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Batch {
+pub(crate) struct Batch {
     /// How many proposals arrived since the last run.
-    pub count: usize,
+    pub(crate) count: usize,
     /// One line: "3 new proposals: route pypi.org /simple/ (dev-aaaaa), ...".
-    pub summary: String,
-    pub proposals: Vec<Item>,
+    pub(crate) summary: String,
+    pub(crate) proposals: Vec<Item>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Item {
+pub(crate) struct Item {
     #[serde(flatten)]
-    pub proposal: Proposal,
-    pub summary: String,
+    pub(crate) proposal: Proposal,
+    pub(crate) summary: String,
 }
 
 /// Holds arrivals until a run is due.
 #[derive(Debug, Clone)]
-pub struct Throttle {
+pub(crate) struct Throttle {
     settle: Duration,
     gap: Duration,
     last_run: Option<Instant>,
@@ -76,7 +76,7 @@ pub struct Throttle {
 }
 
 impl Throttle {
-    pub fn new(settle: Duration, gap: Duration) -> Throttle {
+    pub(crate) fn new(settle: Duration, gap: Duration) -> Throttle {
         Throttle {
             settle,
             gap,
@@ -88,7 +88,7 @@ impl Throttle {
     }
 
     /// New proposals arrive at `now`.
-    pub fn arrive(&mut self, now: Instant, new: Vec<Proposal>) {
+    pub(crate) fn arrive(&mut self, now: Instant, new: Vec<Proposal>) {
         if new.is_empty() {
             return;
         }
@@ -102,7 +102,7 @@ impl Throttle {
     }
 
     /// When the held proposals may go out; None when none are held.
-    pub fn due(&self) -> Option<Instant> {
+    pub(crate) fn due(&self) -> Option<Instant> {
         let settled = self.first_held? + self.settle;
         Some(match self.last_run {
             Some(last) => settled.max(last + self.gap),
@@ -111,7 +111,7 @@ impl Throttle {
     }
 
     /// The batch to send at `now`, if one is due.
-    pub fn take(&mut self, now: Instant) -> Option<Batch> {
+    pub(crate) fn take(&mut self, now: Instant) -> Option<Batch> {
         if self.due()? > now {
             return None;
         }
@@ -157,7 +157,7 @@ fn one_line(p: &Proposal) -> String {
 impl Batch {
     /// What the command reads on its stdin: the batch as JSON, every
     /// string in it (keys too) inert, whichever field it came from.
-    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+    pub(crate) fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
         serde_json::to_vec(&inert_strings(serde_json::to_value(self)?))
     }
 }
@@ -180,7 +180,9 @@ fn inert_strings(value: Value) -> Value {
 /// The command: `BOT_BOTTLE_NOTIFY_COMMAND`, else `notify.command` of
 /// `$BOT_BOTTLE_HOME/bot-bottle.json` (`home`; a project's manifest may not
 /// name one). None when neither does.
-pub fn command(home: &std::path::Path) -> Result<Option<String>, crate::manifest::ManifestError> {
+pub(crate) fn command(
+    home: &std::path::Path,
+) -> Result<Option<String>, crate::manifest::ManifestError> {
     match std::env::var(COMMAND_ENV) {
         Ok(c) if !c.trim().is_empty() => Ok(Some(c)),
         _ => crate::manifest::notify_command(home),
@@ -188,7 +190,7 @@ pub fn command(home: &std::path::Path) -> Result<Option<String>, crate::manifest
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum NotifyError {
+pub(crate) enum NotifyError {
     #[error("the notify command could not start: {0}")]
     Start(String),
     #[error("the notify command failed ({status}): {stderr}")]
@@ -199,7 +201,11 @@ pub enum NotifyError {
 
 /// Runs `command` with `batch` as JSON on its stdin; waits at most
 /// `timeout`.
-pub async fn run(command: &str, batch: &Batch, timeout: Duration) -> Result<(), NotifyError> {
+pub(crate) async fn run(
+    command: &str,
+    batch: &Batch,
+    timeout: Duration,
+) -> Result<(), NotifyError> {
     let json = batch
         .to_json()
         .map_err(|e| NotifyError::Start(e.to_string()))?;
@@ -236,7 +242,7 @@ pub async fn run(command: &str, batch: &Batch, timeout: Duration) -> Result<(), 
 
 /// Starts the notifier for `command`: send it the proposals that arrive;
 /// failures go to `status`. It waits, doing nothing, while none arrive.
-pub fn spawn(
+pub(crate) fn spawn(
     command: String,
     status: impl Fn(String) + Send + 'static,
 ) -> mpsc::UnboundedSender<Vec<Proposal>> {

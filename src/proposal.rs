@@ -7,7 +7,7 @@
 //! queue. `queue` is the queue's files in a sidecar's state folder;
 //! `audit` is the log of every decision, which outlives the bottle.
 
-pub mod audit;
+pub(crate) mod audit;
 pub mod queue;
 
 use serde::{Deserialize, Serialize};
@@ -16,12 +16,12 @@ use serde_json::{Map, Value};
 use crate::contract::audit::actor;
 use crate::manifest::{parse_scheme, validate_host};
 
-pub const EGRESS_BLOCK: &str = "egress-block";
-pub const PIPELOCK_BLOCK: &str = "pipelock-block";
-pub const CAPABILITY_BLOCK: &str = "capability-block";
-pub const LIST_EGRESS_ROUTES: &str = "list-egress-routes";
-pub const GIT_PUSH: &str = "git-push";
-pub const GIT_PUSH_POLICY: &str = "git-push-policy";
+pub(crate) const EGRESS_BLOCK: &str = "egress-block";
+pub(crate) const PIPELOCK_BLOCK: &str = "pipelock-block";
+pub(crate) const CAPABILITY_BLOCK: &str = "capability-block";
+pub(crate) const LIST_EGRESS_ROUTES: &str = "list-egress-routes";
+pub(crate) const GIT_PUSH: &str = "git-push";
+pub(crate) const GIT_PUSH_POLICY: &str = "git-push-policy";
 
 const MAX_JUSTIFICATION: usize = 2000;
 const MAX_PATHS: usize = 32;
@@ -31,7 +31,7 @@ const MAX_DOCKERFILE: usize = 64 * 1024;
 const MAX_TOKEN_REF: usize = 64;
 /// The longest protected diff a held push may carry: a longer one cannot
 /// be reviewed on a screen, and the gate refuses the push.
-pub const MAX_PROTECTED_DIFF: usize = 128 * 1024;
+pub(crate) const MAX_PROTECTED_DIFF: usize = 128 * 1024;
 
 /// What an agent asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,16 +40,27 @@ pub enum Request {
     /// One route: a host, optionally limited to paths, optionally with a
     /// credential the operator names when approving.
     EgressBlock {
+        /// The host.
         host: String,
+        /// Path prefixes; empty means every path.
         #[serde(default)]
         path_allowlist: Vec<String>,
+        /// The credential the agent thinks the route needs.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         auth: Option<AuthRequest>,
     },
     /// The host of a URL the proxy refused, with no path limit.
-    PipelockBlock { failed_url: String, host: String },
+    PipelockBlock {
+        /// The URL the proxy refused.
+        failed_url: String,
+        /// Its host.
+        host: String,
+    },
     /// A new image: the whole new Dockerfile.
-    CapabilityBlock { dockerfile: String },
+    CapabilityBlock {
+        /// The whole Dockerfile.
+        dockerfile: String,
+    },
     /// A push the git gate held for the operator (written by the gate, not
     /// by a tool call): landing it home, forwarding it upstream, or both.
     GitPush(GitPush),
@@ -59,30 +70,31 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GitPush {
     /// The full ref pushed: `refs/heads/feature`.
-    pub git_ref: String,
+    pub(crate) git_ref: String,
     /// The gate's value before the push (40 zeros: a new branch).
-    pub old: String,
-    pub new: String,
+    pub(crate) old: String,
+    pub(crate) new: String,
     /// Land it as `bot-bottle/<slug>/<branch>` on approval (false: it has
     /// landed already and waits only to go upstream).
-    pub land: bool,
+    pub(crate) land: bool,
     /// Remotes it goes to on approval.
     #[serde(default)]
-    pub forward: Vec<String>,
+    pub(crate) forward: Vec<String>,
     /// Why it waits: "changes protected path .github/workflows/ci.yml",
     /// "branch 'x' is not among remote 'up''s branches".
-    pub reasons: Vec<String>,
+    pub(crate) reasons: Vec<String>,
     /// `git diff --stat` of the range.
-    pub diffstat: String,
+    pub(crate) diffstat: String,
     /// `<short sha> <subject>` of each commit, oldest first.
-    pub commits: Vec<String>,
+    pub(crate) commits: Vec<String>,
     /// The full `git diff` of the range, limited to the protected paths
     /// it changes: what approving lets into the operator's repository
     /// there, to be read in full (empty when it changes none).
     #[serde(default)]
-    pub protected_diff: String,
+    pub(crate) protected_diff: String,
 }
 
+/// The credential an egress proposal asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthRequest {
     /// `bearer`, `basic` or `header:NAME`.
@@ -95,25 +107,26 @@ pub struct AuthRequest {
 /// A queued proposal, as written to `queue/<id>.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Proposal {
+    /// Unique within its queue.
     pub id: String,
-    pub slug: String,
-    pub created_at: String,
-    pub justification: String,
-    pub request: Request,
+    pub(crate) slug: String,
+    pub(crate) created_at: String,
+    pub(crate) justification: String,
+    pub(crate) request: Request,
     /// Who asked. Set by the queue that holds it (see
     /// `apply::queues::admit`), whatever the file says.
     #[serde(default)]
-    pub source: Origin,
+    pub(crate) source: Origin,
     /// The proposal this one replaced (withdrawn for it): a proposal never
     /// changes under its id, a change is a new one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replaces: Option<String>,
+    pub(crate) replaces: Option<String>,
 }
 
 /// Who a proposal comes from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Origin {
+pub(crate) enum Origin {
     /// The agent asked (a tool call), or its push was held.
     #[default]
     Agent,
@@ -122,7 +135,7 @@ pub enum Origin {
 }
 
 impl Origin {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Origin::Agent => actor::AGENT,
             Origin::Denied => actor::DENIED,
@@ -130,10 +143,13 @@ impl Origin {
     }
 }
 
+/// What became of a proposal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
+    /// The operator approved it.
     Approved,
+    /// The operator rejected it.
     Rejected,
     /// Nobody decided it: it changed (see `replaced_by`), or nothing is
     /// left to decide.
@@ -143,22 +159,24 @@ pub enum Decision {
 /// The operator's answer, as written to `responses/<id>.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Response {
-    pub id: String,
+    pub(crate) id: String,
+    /// What became of it.
     pub decision: Decision,
+    /// Why, when the operator said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    pub decided_at: String,
+    pub(crate) decided_at: String,
     /// What the approval changed, for the agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
     /// Withdrawn for this proposal, its changed version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replaced_by: Option<String>,
+    pub(crate) replaced_by: Option<String>,
 }
 
 impl Response {
     /// The answer `decision` on proposal `id`, now.
-    pub fn new(id: &str, decision: Decision) -> Response {
+    pub(crate) fn new(id: &str, decision: Decision) -> Response {
         Response {
             id: id.to_owned(),
             decision,
@@ -171,7 +189,7 @@ impl Response {
 }
 
 impl Request {
-    pub fn tool(&self) -> &'static str {
+    pub(crate) fn tool(&self) -> &'static str {
         match self {
             Request::EgressBlock { .. } => EGRESS_BLOCK,
             Request::PipelockBlock { .. } => PIPELOCK_BLOCK,
@@ -181,7 +199,7 @@ impl Request {
     }
 
     /// One line for listings; every part of it was validated.
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         match self {
             Request::EgressBlock {
                 host,
@@ -231,9 +249,9 @@ impl Request {
 /// Why a tool call was refused; the agent reads it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {problem}")]
-pub struct InputError {
-    pub field: String,
-    pub problem: String,
+pub(crate) struct InputError {
+    pub(crate) field: String,
+    pub(crate) problem: String,
 }
 
 fn bad(field: &str, problem: impl Into<String>) -> InputError {
@@ -245,7 +263,10 @@ fn bad(field: &str, problem: impl Into<String>) -> InputError {
 
 /// Checks a tool call's arguments; returns the request and the
 /// justification.
-pub fn parse(tool: &str, args: &Map<String, Value>) -> Result<(Request, String), InputError> {
+pub(crate) fn parse(
+    tool: &str,
+    args: &Map<String, Value>,
+) -> Result<(Request, String), InputError> {
     let allowed: &[&str] = match tool {
         EGRESS_BLOCK => &["host", "path_allowlist", "auth", "justification"],
         PIPELOCK_BLOCK => &["failed_url", "justification"],
@@ -376,7 +397,7 @@ fn text(
 }
 
 /// The host of an http(s) URL, validated as a route host.
-pub fn url_host(url: &str) -> Result<String, String> {
+pub(crate) fn url_host(url: &str) -> Result<String, String> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))

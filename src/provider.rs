@@ -8,13 +8,17 @@ use crate::text::shell_join;
 
 /// Paths inside the agent container that providers are pointed at.
 /// The agent user's home inside the bottle.
-pub const AGENT_HOME: &str = "/home/agent";
+pub(crate) const AGENT_HOME: &str = "/home/agent";
 
+/// Which agent a bottle runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
+    /// Claude Code.
     Claude,
+    /// OpenAI's Codex CLI.
     Codex,
+    /// A plain shell, no agent.
     Shell,
 }
 
@@ -23,18 +27,18 @@ pub enum Provider {
 pub struct SessionSpec {
     /// The agent's system prompt, added to the provider's own. Codex reads
     /// it from `~/.codex/AGENTS.md`, which the bottle writes.
-    pub prompt: Option<String>,
+    pub(crate) prompt: Option<String>,
     /// The supervise MCP server's URL, when the bottle has one.
-    pub mcp_url: Option<String>,
-    pub model: Option<String>,
+    pub(crate) mcp_url: Option<String>,
+    pub(crate) model: Option<String>,
     /// The agent's `startup_args`, then the ARGS given after `--`.
-    pub args: Vec<String>,
+    pub(crate) args: Vec<String>,
 }
 
 impl Provider {
-    pub const NAMES: &'static [&'static str] = &["claude", "codex", "shell"];
+    pub(crate) const NAMES: &'static [&'static str] = &["claude", "codex", "shell"];
 
-    pub fn parse(name: &str) -> Option<Provider> {
+    pub(crate) fn parse(name: &str) -> Option<Provider> {
         match name {
             "claude" => Some(Provider::Claude),
             "codex" => Some(Provider::Codex),
@@ -43,7 +47,7 @@ impl Provider {
         }
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Provider::Claude => "claude",
             Provider::Codex => "codex",
@@ -52,19 +56,19 @@ impl Provider {
     }
 
     /// The argv of a new session.
-    pub fn fresh_argv(self, spec: &SessionSpec) -> Vec<String> {
+    pub(crate) fn fresh_argv(self, spec: &SessionSpec) -> Vec<String> {
         self.argv(spec, false)
     }
 
     /// The argv that resumes the last session, or None when the provider
     /// has no such thing (a shell starts afresh).
-    pub fn resume_argv(self, spec: &SessionSpec) -> Option<Vec<String>> {
+    pub(crate) fn resume_argv(self, spec: &SessionSpec) -> Option<Vec<String>> {
         (self != Provider::Shell).then(|| self.argv(spec, true))
     }
 
     /// Resume, and start afresh if resuming fails (a session never typed
     /// in has nothing to resume): `sh -c 'RESUME || exec FRESH'`.
-    pub fn resume_or_fresh_argv(self, spec: &SessionSpec) -> Vec<String> {
+    pub(crate) fn resume_or_fresh_argv(self, spec: &SessionSpec) -> Vec<String> {
         let fresh = self.fresh_argv(spec);
         match self.resume_argv(spec) {
             None => fresh,
@@ -78,7 +82,7 @@ impl Provider {
 
     /// Where the provider keeps its transcripts in the bottle, for the
     /// snapshot taken at teardown.
-    pub fn transcript_dir(self) -> Option<String> {
+    pub(crate) fn transcript_dir(self) -> Option<String> {
         match self {
             Provider::Claude => Some(format!("{AGENT_HOME}/.claude")),
             Provider::Codex => Some(format!("{AGENT_HOME}/.codex")),

@@ -1,7 +1,7 @@
 //! The signal a sidecar stops on.
 
 /// Resolves on SIGTERM or SIGINT (never, when they cannot be watched).
-pub async fn requested() {
+pub(crate) async fn requested() {
     use tokio::signal::unix::{SignalKind, signal};
     if let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),

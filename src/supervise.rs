@@ -5,7 +5,7 @@
 //! denied requests.
 
 pub mod apply;
-pub mod merge;
-pub mod preview;
-pub mod server;
-pub mod suggest;
+pub(crate) mod merge;
+pub(crate) mod preview;
+pub(crate) mod server;
+pub(crate) mod suggest;

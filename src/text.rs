@@ -7,7 +7,7 @@
 /// DEL, C1), and the invisible ones that reorder or hide text (bidi
 /// overrides, zero-width characters, variation selectors, tags) become
 /// visible escapes such as `\u{1b}`; a tab becomes `\t`.
-pub fn inert(text: &str) -> String {
+pub(crate) fn inert(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c == '\t' {

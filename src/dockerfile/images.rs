@@ -18,30 +18,30 @@ use super::parse::{self, Instruction, is_blank};
 /// The tag an approved image is pinned under: `bot-bottle-base:<its id's
 /// hex>`. A name of the `library` namespace, which only Docker publishes
 /// to, so nothing can be pulled in its stead.
-pub const PIN_REPOSITORY: &str = "bot-bottle-base";
+pub(crate) const PIN_REPOSITORY: &str = "bot-bottle-base";
 
 /// Where a bottle's `Allowed` is written, in its folder and supervise's.
-pub const ALLOWED_FILE: &str = "base-images.json";
+pub(crate) const ALLOWED_FILE: &str = "base-images.json";
 
 /// The images an agent's Dockerfile may read, as written at launch.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Allowed {
+pub(crate) struct Allowed {
     /// The bottle's own: the image it runs, and the images its current
     /// Dockerfile reads.
-    pub own: Vec<String>,
+    pub(crate) own: Vec<String>,
     /// What the operator listed in `capability.base_images`.
-    pub listed: Vec<String>,
+    pub(crate) listed: Vec<String>,
 }
 
 /// Why an image may be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Grant {
+pub(crate) enum Grant {
     Own,
     Listed,
 }
 
 impl Grant {
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Grant::Own => "this bottle's own",
             Grant::Listed => "capability.base_images",
@@ -51,16 +51,16 @@ impl Grant {
 
 /// An image an agent's Dockerfile reads, and the entry that allows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Named {
-    pub line: usize,
+pub(crate) struct Named {
+    pub(crate) line: usize,
     /// `FROM` or `COPY --from`.
-    pub how: &'static str,
+    pub(crate) how: &'static str,
     /// As the Dockerfile writes it.
-    pub reference: String,
+    pub(crate) reference: String,
     /// The allowed entry it is (the operator's or the bottle's spelling),
     /// which is what gets resolved to an image id.
-    pub entry: String,
-    pub grant: Grant,
+    pub(crate) entry: String,
+    pub(crate) grant: Grant,
     /// Where the reference is in the Dockerfile, to pin it in place.
     span: std::ops::Range<usize>,
 }
@@ -68,9 +68,9 @@ pub struct Named {
 /// An image an agent's Dockerfile reads, and its id on this engine (None:
 /// the engine has no such image).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolved {
-    pub named: Named,
-    pub id: Option<String>,
+pub(crate) struct Resolved {
+    pub(crate) named: Named,
+    pub(crate) id: Option<String>,
 }
 
 /// What an instruction reads.
@@ -245,7 +245,7 @@ fn is_stage_name(name: &str) -> bool {
 /// `[domain/]path[:tag][@sha256:hex]`, the domain `docker.io` and the path
 /// under `library/` when none is given, the tag `latest` when neither a
 /// tag nor a digest is.
-pub fn normalize(reference: &str) -> Result<String, String> {
+pub(crate) fn normalize(reference: &str) -> Result<String, String> {
     let not = |what: &str| Err(format!("is not a plain image reference: {what}"));
     if reference.is_empty() || reference.len() > 255 {
         return not("empty, or longer than 255 characters");
@@ -371,7 +371,7 @@ fn is_hex_id(name: &str) -> bool {
 /// Every image an agent's Dockerfile reads, each with the allowed entry it
 /// is; the error says what is not allowed and what is, for the agent to
 /// act on.
-pub fn check(dockerfile: &str, allowed: &Allowed) -> Result<Vec<Named>, String> {
+pub(crate) fn check(dockerfile: &str, allowed: &Allowed) -> Result<Vec<Named>, String> {
     // Only a Dockerfile that docker and this check read alike.
     super::check(dockerfile)?;
     let entries: Vec<(String, &String, Grant)> = allowed
@@ -423,7 +423,7 @@ fn list(entries: &[String]) -> String {
 }
 
 /// The tag an image id is pinned under.
-pub fn pin_tag(id: &str) -> String {
+pub(crate) fn pin_tag(id: &str) -> String {
     format!(
         "{PIN_REPOSITORY}:{}",
         id.strip_prefix("sha256:").unwrap_or(id)
@@ -433,7 +433,7 @@ pub fn pin_tag(id: &str) -> String {
 /// The Dockerfile with each image it reads replaced by the tag its image
 /// id is pinned under (`ids[i]` for `named[i]`, both from `check`), and
 /// nothing else changed.
-pub fn pin(dockerfile: &str, named: &[Named], ids: &[String]) -> String {
+pub(crate) fn pin(dockerfile: &str, named: &[Named], ids: &[String]) -> String {
     let mut out = dockerfile.to_owned();
     let mut edits: Vec<(&std::ops::Range<usize>, String)> = named
         .iter()
@@ -449,7 +449,7 @@ pub fn pin(dockerfile: &str, named: &[Named], ids: &[String]) -> String {
 
 /// The image ids an approved Dockerfile is pinned to, checked before it is
 /// built: every image it reads must be a pin (`pin_tag`).
-pub fn pinned_ids(dockerfile: &str) -> Result<Vec<String>, String> {
+pub(crate) fn pinned_ids(dockerfile: &str) -> Result<Vec<String>, String> {
     super::check(dockerfile)?;
     let mut ids = Vec::new();
     for read in reads(dockerfile) {
@@ -479,7 +479,7 @@ pub fn pinned_ids(dockerfile: &str) -> Result<Vec<String>, String> {
 /// The images a Dockerfile reads that are plain references, each once, in
 /// order: what a bottle built from it may read again. What the rule cannot
 /// follow (an `ARG` in `FROM`) is left out.
-pub fn plain_images(dockerfile: &str) -> Vec<String> {
+pub(crate) fn plain_images(dockerfile: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for read in reads(dockerfile) {
         if let Target::Image { reference, .. } = read.target

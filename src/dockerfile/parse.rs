@@ -11,10 +11,10 @@
 /// One instruction: its text (continuations joined, leading whitespace
 /// dropped) and where each byte of it is in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Instruction {
+pub(crate) struct Instruction {
     /// The line it starts on, from 1.
-    pub line: usize,
-    pub text: String,
+    pub(crate) line: usize,
+    pub(crate) text: String,
     /// For each byte of `text`: where it is in the file.
     origin: Vec<usize>,
 }
@@ -22,7 +22,7 @@ pub struct Instruction {
 impl Instruction {
     /// The keyword, upper-cased: the text up to the first blank, as
     /// docker cuts it (only ASCII blanks cut it).
-    pub fn keyword(&self) -> String {
+    pub(crate) fn keyword(&self) -> String {
         self.text
             .split(is_blank)
             .next()
@@ -31,7 +31,7 @@ impl Instruction {
     }
 
     /// What follows the keyword, and where it starts in `text`.
-    pub fn args(&self) -> (usize, &str) {
+    pub(crate) fn args(&self) -> (usize, &str) {
         match self.text.find(is_blank) {
             None => (self.text.len(), ""),
             Some(end) => {
@@ -44,7 +44,7 @@ impl Instruction {
 
     /// Where `text[start..end]` is in the file, as a byte range, if it is
     /// there as it is (not cut by a continuation).
-    pub fn span(&self, start: usize, end: usize) -> Option<std::ops::Range<usize>> {
+    pub(crate) fn span(&self, start: usize, end: usize) -> Option<std::ops::Range<usize>> {
         let first = *self.origin.get(start)?;
         let last = *self.origin.get(end.checked_sub(1)?)?;
         (last + 1 == first + (end - start)).then_some(first..last + 1)
@@ -52,13 +52,13 @@ impl Instruction {
 }
 
 /// The blanks docker cuts an instruction's words at.
-pub fn is_blank(c: char) -> bool {
+pub(crate) fn is_blank(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\u{b}' | '\u{c}' | '\r')
 }
 
 /// The lines of `text` as docker reads them: cut at `\n`, trailing `\r`s
 /// dropped, a byte-order mark before the first dropped.
-pub fn lines(text: &str) -> Vec<&str> {
+pub(crate) fn lines(text: &str) -> Vec<&str> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines: Vec<&str> = text.split('\n').collect();
     if text.ends_with('\n') || text.is_empty() {
@@ -71,14 +71,14 @@ pub fn lines(text: &str) -> Vec<&str> {
 }
 
 /// Whether docker reads `line` as a comment.
-pub fn is_comment(line: &str) -> bool {
+pub(crate) fn is_comment(line: &str) -> bool {
     line.trim_start().starts_with('#')
 }
 
 /// Whether `line` ends in an escaped backslash (`\\`, then only spaces
 /// or tabs): today's parser ends the instruction there, older ones (the
 /// legacy builder of Docker 20.10) continue it on the next line.
-pub fn ends_ambiguously(line: &str) -> bool {
+pub(crate) fn ends_ambiguously(line: &str) -> bool {
     !is_comment(line) && line.trim_end_matches([' ', '\t']).ends_with("\\\\")
 }
 
@@ -93,7 +93,7 @@ fn continued(line: &str) -> (&str, bool) {
 }
 
 /// The instructions of a Dockerfile.
-pub fn instructions(dockerfile: &str) -> Vec<Instruction> {
+pub(crate) fn instructions(dockerfile: &str) -> Vec<Instruction> {
     // Each line is a slice of `dockerfile`: where it starts in it.
     let at = |line: &str| line.as_ptr() as usize - dockerfile.as_ptr() as usize;
     let lines = lines(dockerfile);

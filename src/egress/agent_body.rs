@@ -20,23 +20,23 @@ use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 /// At most this much of a body nobody reads is read and dropped.
-pub const DRAIN_LIMIT: usize = 64 << 20;
+pub(crate) const DRAIN_LIMIT: usize = 64 << 20;
 /// And for at most this long in all.
-pub const DRAIN_TIME: Duration = Duration::from_secs(60);
+pub(crate) const DRAIN_TIME: Duration = Duration::from_secs(60);
 
-pub struct AgentBody<B: Drainable = Incoming> {
+pub(crate) struct AgentBody<B: Drainable = Incoming> {
     inner: Option<B>,
     /// How long the drain waits for the next piece.
     idle: Duration,
 }
 
 /// What can be drained in the background.
-pub trait Drainable: Body<Data: Send, Error: Send> + Send + Unpin + 'static {}
+pub(crate) trait Drainable: Body<Data: Send, Error: Send> + Send + Unpin + 'static {}
 
 impl<B: Body<Data: Send, Error: Send> + Send + Unpin + 'static> Drainable for B {}
 
 impl<B: Drainable> AgentBody<B> {
-    pub fn new(inner: B, idle: Duration) -> AgentBody<B> {
+    pub(crate) fn new(inner: B, idle: Duration) -> AgentBody<B> {
         AgentBody {
             inner: Some(inner),
             idle,

@@ -14,6 +14,7 @@ use time::{Duration, OffsetDateTime};
 /// not, and a fixed name lets the sidecar rebuild the issuer from the key.
 const CA_NAME: &str = "bot-bottle egress CA";
 
+/// Making or reading the certificate authority failed.
 #[derive(Debug, thiserror::Error)]
 #[error("certificate authority: {0}")]
 pub struct CaError(String);
@@ -55,7 +56,9 @@ pub struct Signer {
 
 /// A leaf certificate and its key, ready for rustls.
 pub struct Leaf {
+    /// The leaf first, then the CA that signed it.
     pub chain: Vec<CertificateDer<'static>>,
+    /// The leaf's private key.
     pub key: PrivateKeyDer<'static>,
 }
 

@@ -20,13 +20,13 @@ use crate::contract::auth;
 const KEY_BYTES: usize = 32;
 
 /// The user name put in URLs that carry the key (any name is accepted).
-pub const KEY_USER: &str = "bottle";
+pub(crate) const KEY_USER: &str = "bottle";
 
 /// The variable that holds the key in the agent's environment.
-pub const KEY_ENV: &str = "BOT_BOTTLE_KEY";
+pub(crate) const KEY_ENV: &str = "BOT_BOTTLE_KEY";
 
 #[derive(Debug, thiserror::Error)]
-pub enum KeyError {
+pub(crate) enum KeyError {
     #[error(
         "cannot read the bottle key {path}: {source}; the bottle's state is incomplete, start it again"
     )]
@@ -58,7 +58,7 @@ impl ClientKey {
     }
 
     /// The key in `path` (surrounding whitespace ignored).
-    pub fn read(path: &Path) -> Result<ClientKey, KeyError> {
+    pub(crate) fn read(path: &Path) -> Result<ClientKey, KeyError> {
         let mut text = String::new();
         std::fs::File::open(path)
             .and_then(|f| f.take(4 * KEY_BYTES as u64).read_to_string(&mut text))
@@ -83,7 +83,7 @@ impl ClientKey {
 
     /// Whether an `Authorization` or `Proxy-Authorization` value carries
     /// the key: `Bearer KEY`, or `Basic` of `USER:KEY`.
-    pub fn accepts(&self, value: Option<&HeaderValue>) -> bool {
+    pub(crate) fn accepts(&self, value: Option<&HeaderValue>) -> bool {
         let Some(value) = value.and_then(|v| v.to_str().ok()) else {
             return false;
         };

@@ -8,23 +8,26 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub const ROUTES_FILE: &str = "routes.json";
-pub const TOKENS_FILE: &str = "tokens.json";
-pub const DECISIONS_FILE: &str = "decisions.jsonl";
-pub const CA_CERT_FILE: &str = "ca.pem";
-pub const CA_KEY_FILE: &str = "ca.key";
+pub(crate) const ROUTES_FILE: &str = "routes.json";
+pub(crate) const TOKENS_FILE: &str = "tokens.json";
+pub(crate) const DECISIONS_FILE: &str = "decisions.jsonl";
+pub(crate) const CA_CERT_FILE: &str = "ca.pem";
+pub(crate) const CA_KEY_FILE: &str = "ca.key";
 
+/// Egress's configuration for one bottle (`routes.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EgressConfig {
     /// The forward proxy's port.
     pub listen: u16,
+    /// The hosts the bottle may reach.
     pub routes: Vec<RouteConfig>,
     /// Extra CA files to trust upstream, besides the public roots.
     #[serde(default)]
     pub trust_upstream_ca: Vec<String>,
 }
 
+/// One host the bottle may reach, and how.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
@@ -33,8 +36,10 @@ pub struct RouteConfig {
     /// Path prefixes; empty means every path.
     #[serde(default)]
     pub path_allowlist: Vec<String>,
+    /// The credential egress adds to requests on this route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthConfig>,
+    /// Served as a plain-HTTP base URL for an agent CLI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<RoleConfig>,
     /// The host may resolve to a loopback, private, link-local or CGNAT
@@ -51,6 +56,7 @@ fn is_false(b: &bool) -> bool {
     !b
 }
 
+/// The credential of a route: the scheme and which token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
@@ -60,24 +66,27 @@ pub struct AuthConfig {
     pub token: String,
 }
 
+/// A route served as a base URL on its own port (e.g. the model API).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoleConfig {
+    /// The role's name.
     pub name: String,
     /// The port egress serves the role's base URL on.
     pub listen: u16,
 }
 
-pub type Tokens = BTreeMap<String, String>;
+pub(crate) type Tokens = BTreeMap<String, String>;
 
+/// The configuration could not be read or is invalid.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {reason}")]
 pub struct ConfigError {
-    pub path: String,
-    pub reason: String,
+    pub(crate) path: String,
+    pub(crate) reason: String,
 }
 
-pub fn read_config(dir: &Path) -> Result<(EgressConfig, Tokens), ConfigError> {
+pub(crate) fn read_config(dir: &Path) -> Result<(EgressConfig, Tokens), ConfigError> {
     let config: EgressConfig = read_json(&dir.join(ROUTES_FILE))?;
     let tokens_path = dir.join(TOKENS_FILE);
     let tokens = if tokens_path.exists() {

@@ -16,30 +16,30 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 /// The size at which the log is rotated.
-pub const LOG_LIMIT: u64 = 8 * 1024 * 1024;
+pub(crate) const LOG_LIMIT: u64 = 8 * 1024 * 1024;
 /// The longest URL and reason kept, in bytes.
 const FIELD_LIMIT: usize = 512;
 const METHOD_LIMIT: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Decision {
-    pub time: String,
+pub(crate) struct Decision {
+    pub(crate) time: String,
     /// "allow" or "deny".
-    pub action: &'static str,
-    pub method: String,
+    pub(crate) action: &'static str,
+    pub(crate) method: String,
     /// scheme://host/path, without the query.
-    pub url: String,
+    pub(crate) url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
     /// The MCP tool the denial pointed the agent at.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool: Option<&'static str>,
+    pub(crate) tool: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
+    pub(crate) status: Option<u16>,
 }
 
 impl Decision {
-    pub fn new(action: &'static str, method: &str, url: &str) -> Decision {
+    pub(crate) fn new(action: &'static str, method: &str, url: &str) -> Decision {
         Decision {
             time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             action,
@@ -52,7 +52,7 @@ impl Decision {
     }
 
     /// Sets the reason, clipped.
-    pub fn because(mut self, reason: &str) -> Decision {
+    pub(crate) fn because(mut self, reason: &str) -> Decision {
         self.reason = Some(clip(reason, FIELD_LIMIT));
         self
     }
@@ -60,7 +60,7 @@ impl Decision {
 
 /// At most `limit` bytes of `text`, cut at a character boundary, with a
 /// mark when cut.
-pub fn clip(text: &str, limit: usize) -> String {
+pub(crate) fn clip(text: &str, limit: usize) -> String {
     if text.len() <= limit {
         return text.to_owned();
     }
@@ -71,7 +71,7 @@ pub fn clip(text: &str, limit: usize) -> String {
     format!("{}…", &text[..end])
 }
 
-pub struct Log {
+pub(crate) struct Log {
     state: Mutex<State>,
 }
 
@@ -84,12 +84,12 @@ struct State {
 
 impl Log {
     /// Appends to `path`; if it cannot be opened, decisions go to stderr.
-    pub fn open(path: &Path) -> Log {
+    pub(crate) fn open(path: &Path) -> Log {
         Log::with_limit(path, LOG_LIMIT)
     }
 
     /// As `open`, rotating at `limit` bytes.
-    pub fn with_limit(path: &Path, limit: u64) -> Log {
+    pub(crate) fn with_limit(path: &Path, limit: u64) -> Log {
         let file = append(path);
         if file.is_none() {
             eprintln!(
@@ -111,7 +111,7 @@ impl Log {
         }
     }
 
-    pub fn record(&self, decision: &Decision) {
+    pub(crate) fn record(&self, decision: &Decision) {
         let Ok(mut line) = serde_json::to_string(decision) else {
             return;
         };

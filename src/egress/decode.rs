@@ -14,7 +14,7 @@ use http::HeaderMap;
 use http::header::CONTENT_ENCODING;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Coding {
+pub(crate) enum Coding {
     Gzip,
     /// zlib-wrapped deflate, as the standard says, or raw deflate, as some
     /// servers send.
@@ -23,7 +23,7 @@ pub enum Coding {
 }
 
 impl Coding {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Coding::Gzip => "gzip",
             Coding::Deflate => "deflate",
@@ -34,7 +34,7 @@ impl Coding {
 
 /// The body's coding from its Content-Encoding headers: None for identity;
 /// Err names what cannot be decoded (an unknown coding, or several stacked).
-pub fn coding(headers: &HeaderMap) -> Result<Option<Coding>, String> {
+pub(crate) fn coding(headers: &HeaderMap) -> Result<Option<Coding>, String> {
     let mut found = Vec::new();
     for value in headers.get_all(CONTENT_ENCODING) {
         let value = value
@@ -65,7 +65,7 @@ pub fn coding(headers: &HeaderMap) -> Result<Option<Coding>, String> {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum DecodeError {
+pub(crate) enum DecodeError {
     #[error("decodes to more than {limit} bytes")]
     TooLarge { limit: usize },
     #[error("is not valid {coding}: {reason}")]
@@ -76,7 +76,7 @@ pub enum DecodeError {
 }
 
 /// The largest zstd window accepted: bounds the decoder's memory.
-pub const ZSTD_MAX_WINDOW: u64 = 8 * 1024 * 1024;
+pub(crate) const ZSTD_MAX_WINDOW: u64 = 8 * 1024 * 1024;
 const PIECE: usize = 64 * 1024;
 
 /// Decodes a whole body, at most `limit` bytes of output per reading.
@@ -85,7 +85,7 @@ const PIECE: usize = 64 * 1024;
 /// upstreams differ on which they try; other codings have one reading.
 /// Ok lists the readings that decoded completely (at least one); a failed
 /// reading may have sent some output first.
-pub fn decode_all(
+pub(crate) fn decode_all(
     body: &[u8],
     coding: Coding,
     limit: usize,
@@ -264,7 +264,7 @@ impl Read for ZstdFrames<'_> {
 }
 
 /// A gzip or deflate response decoded as it streams, in bounded steps.
-pub struct StreamDecoder {
+pub(crate) struct StreamDecoder {
     state: State,
 }
 
@@ -282,7 +282,7 @@ const STEP_INPUT: usize = 1024;
 
 impl StreamDecoder {
     /// None for a coding that cannot be decoded as it streams.
-    pub fn new(coding: Coding) -> Option<StreamDecoder> {
+    pub(crate) fn new(coding: Coding) -> Option<StreamDecoder> {
         let state = match coding {
             Coding::Gzip => State::Gzip(write::MultiGzDecoder::new(Vec::new())),
             Coding::Deflate => State::Sniff(Vec::new()),
@@ -292,7 +292,7 @@ impl StreamDecoder {
     }
 
     /// Takes some of `input`; returns how much it took and what came out.
-    pub fn step(&mut self, input: &[u8]) -> io::Result<(usize, Vec<u8>)> {
+    pub(crate) fn step(&mut self, input: &[u8]) -> io::Result<(usize, Vec<u8>)> {
         let input = &input[..input.len().min(STEP_INPUT)];
         if let State::Sniff(head) = &mut self.state {
             head.extend_from_slice(input);
@@ -325,7 +325,7 @@ impl StreamDecoder {
 
     /// The rest of the output, once the input has ended; an error if the
     /// stream was cut short.
-    pub fn finish(&mut self) -> io::Result<Vec<u8>> {
+    pub(crate) fn finish(&mut self) -> io::Result<Vec<u8>> {
         match &mut self.state {
             State::Gzip(d) => d.try_finish()?,
             State::Zlib(d) => d.try_finish()?,

@@ -49,11 +49,11 @@ pub struct Finding {
     /// The shape's name ("anthropic-api-key", "jwt"…), "injected-secret"
     /// for the bottle's own, or "unscannable" for a text encoded over and
     /// over past what the scanner decodes.
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// How it was written, the outermost layer: "raw", "url", "json",
     /// "html", "unicode" (invisible or look-alike characters), "base64",
     /// "base32", "hex", "decimal"; "nested" for an unscannable text.
-    pub encoding: &'static str,
+    pub(crate) encoding: &'static str,
 }
 
 /// Secrets shorter than this are not looked for: too many false hits.
@@ -84,6 +84,7 @@ fn budget(len: usize) -> usize {
 /// Forms of the bottle's secrets in one automaton, and how each is written.
 type Forms = (AhoCorasick, Vec<&'static str>);
 
+/// Finds the bottle's secrets, and secret-shaped strings, in what leaves.
 pub struct Scanner {
     shapes: Shapes,
     /// Finds compressed streams in decoded bytes.
@@ -104,6 +105,7 @@ pub struct Scanner {
 }
 
 impl Scanner {
+    /// A scanner for the given secrets (ones shorter than `MIN_SECRET` are ignored).
     pub fn new(secrets: &[String]) -> Scanner {
         let (mut exact, mut percent, mut hexes) = (Vec::new(), Vec::new(), Vec::new());
         for secret in secrets
@@ -154,7 +156,7 @@ impl Scanner {
     /// Looks for the bottle's own secrets only (not the known token
     /// shapes), as written and decoded: what an upstream's response must
     /// never hand back.
-    pub fn scan_own(&self, haystack: &[u8]) -> Option<Finding> {
+    pub(crate) fn scan_own(&self, haystack: &[u8]) -> Option<Finding> {
         if !self.has_own() {
             return None;
         }
@@ -162,13 +164,13 @@ impl Scanner {
     }
 
     /// Whether the bottle has secrets of its own to look for.
-    pub fn has_own(&self) -> bool {
+    pub(crate) fn has_own(&self) -> bool {
         self.exact.is_some()
     }
 
     /// Scans a URL (path and query, or an authority) as `scan` does;
     /// percent-encoding is among the escapes it takes off.
-    pub fn scan_url(&self, url: &str) -> Option<Finding> {
+    pub(crate) fn scan_url(&self, url: &str) -> Option<Finding> {
         self.scan(url.as_bytes())
     }
 
@@ -181,8 +183,9 @@ impl Scanner {
         }
     }
 
+    #[cfg(test)]
     /// A chunked scan for the bottle's own secrets only, as `scan_own`.
-    pub fn stream_own(&self) -> StreamScan<'_> {
+    pub(crate) fn stream_own(&self) -> StreamScan<'_> {
         StreamScan {
             scanner: self,
             own_only: true,
@@ -396,7 +399,7 @@ impl Walk<'_> {
 
 /// The kind of a finding in a text encoded or compressed past what the
 /// scanner decodes: refused, since what it hides cannot be seen.
-pub const UNSCANNABLE: &str = "unscannable";
+pub(crate) const UNSCANNABLE: &str = "unscannable";
 
 const TOO_DEEP: Finding = Finding {
     kind: UNSCANNABLE,
@@ -421,6 +424,7 @@ fn automaton(patterns: Vec<(Vec<u8>, &'static str)>, caseless: bool) -> Option<F
         .map(|ac| (ac, encodings))
 }
 
+/// A scan over a body that arrives in chunks.
 pub struct StreamScan<'a> {
     scanner: &'a Scanner,
     own_only: bool,

@@ -23,17 +23,17 @@ use super::upstream::{self, Body, Upstream};
 
 /// The policy in force, with what is built from it. Swapped whole on reload;
 /// a request keeps the one it started with.
-pub struct Active {
-    pub policy: Policy,
-    pub dlp: Scanner,
-    pub client: Upstream,
+pub(crate) struct Active {
+    pub(crate) policy: Policy,
+    pub(crate) dlp: Scanner,
+    pub(crate) client: Upstream,
     /// Bytes of a response held back while it is scanned for the bottle's
     /// own secrets: more than the longest form the scanner looks for.
-    pub own_holdback: usize,
+    pub(crate) own_holdback: usize,
 }
 
 impl Active {
-    pub fn new(policy: Policy, client: Upstream) -> Active {
+    pub(crate) fn new(policy: Policy, client: Upstream) -> Active {
         let secrets = policy.secrets();
         let longest = secrets.iter().map(String::len).max().unwrap_or(0);
         Active {
@@ -54,17 +54,17 @@ impl AsRef<Scanner> for Active {
 }
 
 /// What every request shares besides the policy.
-pub struct Env {
-    pub log: Log,
+pub(crate) struct Env {
+    pub(crate) log: Log,
     /// KiB of request bodies being buffered, all requests together.
-    pub buffers: Arc<Semaphore>,
+    pub(crate) buffers: Arc<Semaphore>,
     /// How long a request body may stall while it is buffered.
-    pub body_idle: Duration,
+    pub(crate) body_idle: Duration,
 }
 
 /// Where a request came in.
 #[derive(Debug, Clone)]
-pub enum Entry {
+pub(crate) enum Entry {
     /// Inside a CONNECT tunnel to this host, on port 443.
     Tunnel { host: String },
     /// An absolute-form plain HTTP request to the proxy port.
@@ -74,10 +74,10 @@ pub enum Entry {
 }
 
 /// The facts of a request's target, whichever way it came in.
-pub struct Target {
-    pub scheme: Scheme,
-    pub host: String,
-    pub port: u16,
+pub(crate) struct Target {
+    pub(crate) scheme: Scheme,
+    pub(crate) host: String,
+    pub(crate) port: u16,
     /// The Host header to check against the target, if any.
     host_header: Option<String>,
 }
@@ -85,7 +85,7 @@ pub struct Target {
 /// One request from the agent: its head admitted, its body prepared, sent
 /// upstream, the answer passed back (see `response`); every refusal
 /// logged and answered here.
-pub async fn handle(
+pub(crate) async fn handle(
     active: Arc<Active>,
     env: Arc<Env>,
     entry: Entry,
@@ -427,7 +427,7 @@ const HOP_BY_HOP: [&str; 9] = [
     "upgrade",
 ];
 
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<String> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -443,7 +443,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-pub fn deny(log: &Log, method: &str, url: &str, denial: Denial) -> Response<Body> {
+pub(crate) fn deny(log: &Log, method: &str, url: &str, denial: Denial) -> Response<Body> {
     let mut d = Decision::new("deny", method, url).because(&denial.reason());
     d.tool = denial.tool();
     d.status = Some(403);
@@ -454,7 +454,7 @@ pub fn deny(log: &Log, method: &str, url: &str, denial: Denial) -> Response<Body
     )
 }
 
-pub fn text(status: StatusCode, body: &str) -> Response<Body> {
+pub(crate) fn text(status: StatusCode, body: &str) -> Response<Body> {
     let mut resp = Response::new(
         Full::new(Bytes::from(body.to_owned()))
             .map_err(|e: Infallible| match e {})
@@ -468,7 +468,7 @@ pub fn text(status: StatusCode, body: &str) -> Response<Body> {
     resp
 }
 
-pub fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -19,21 +19,30 @@ const ROUTE_TABLE: &str = "/proc/net/route";
 /// RTF_UP: the route is usable.
 const RTF_UP: u32 = 0x1;
 
+/// Finding the address to listen on failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ListenError {
+    /// The kernel's route table could not be read.
     #[error("cannot read {ROUTE_TABLE}: {0}")]
     RouteTable(io::Error),
+    /// The interfaces could not be listed.
     #[error("cannot list the network interfaces: {0}")]
     Interfaces(io::Error),
     #[error(
         "no address on an internal network to listen on (interfaces: {found}; default route via: {outside}); egress must be attached to the bottle's internal network"
     )]
-    NoInternalAddress { found: String, outside: String },
+    /// No interface is on an internal network.
+    NoInternalAddress {
+        /// The interfaces' addresses.
+        found: String,
+        /// The interfaces that carry the default route.
+        outside: String,
+    },
 }
 
 /// The interfaces that carry a default route, from the contents of
 /// `/proc/net/route`.
-pub fn default_route_interfaces(table: &str) -> BTreeSet<String> {
+pub(crate) fn default_route_interfaces(table: &str) -> BTreeSet<String> {
     table
         .lines()
         .skip(1)
@@ -56,7 +65,7 @@ pub fn default_route_interfaces(table: &str) -> BTreeSet<String> {
 /// The addresses to listen on, given the interfaces with a default route
 /// and every (interface, IPv4 address): loopback first, then the internal
 /// ones. An interface label such as `eth0:1` counts as `eth0`.
-pub fn choose(
+pub(crate) fn choose(
     outside: &BTreeSet<String>,
     addresses: &[(String, Ipv4Addr)],
 ) -> Result<Vec<IpAddr>, ListenError> {
@@ -95,14 +104,14 @@ pub fn choose(
 
 /// The addresses the sidecar listens on, from this machine's interfaces
 /// and routing table.
-pub fn internal_addresses() -> Result<Vec<IpAddr>, ListenError> {
+pub(crate) fn internal_addresses() -> Result<Vec<IpAddr>, ListenError> {
     let table = std::fs::read_to_string(ROUTE_TABLE).map_err(ListenError::RouteTable)?;
     let addresses = interface_addresses().map_err(ListenError::Interfaces)?;
     choose(&default_route_interfaces(&table), &addresses)
 }
 
 /// Every (interface, IPv4 address) of this machine.
-pub fn interface_addresses() -> io::Result<Vec<(String, Ipv4Addr)>> {
+pub(crate) fn interface_addresses() -> io::Result<Vec<(String, Ipv4Addr)>> {
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills `head` with a list that is freed below.
     if unsafe { libc::getifaddrs(&mut head) } != 0 {

@@ -17,11 +17,11 @@
 //!   escape.
 
 /// Why a path was refused; it completes "the path ...".
-pub type Problem = &'static str;
+pub(crate) type Problem = &'static str;
 
 /// The canonical form of `path` (the path alone, no query), or why there
 /// is none.
-pub fn canonical(path: &str) -> Result<String, Problem> {
+pub(crate) fn canonical(path: &str) -> Result<String, Problem> {
     let bytes = path.as_bytes();
     if bytes.first() != Some(&b'/') {
         return Err("is not an absolute path");
@@ -60,7 +60,7 @@ pub fn canonical(path: &str) -> Result<String, Problem> {
 }
 
 /// Whether the canonical `path` is under one of the allowlist's prefixes.
-pub fn allowed(path: &str, allowlist: &[String]) -> bool {
+pub(crate) fn allowed(path: &str, allowlist: &[String]) -> bool {
     allowlist
         .iter()
         .any(|prefix| path.starts_with(prefix.as_str()))

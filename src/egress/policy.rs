@@ -12,7 +12,6 @@
 //! - A route that adds a credential is HTTPS only: plain HTTP would carry
 //!   the credential in cleartext.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
@@ -24,34 +23,34 @@ use super::path;
 use crate::contract::auth;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    pub host: String,
-    pub path_allowlist: Vec<String>,
-    pub inject: Option<Injection>,
+pub(crate) struct Route {
+    pub(crate) host: String,
+    pub(crate) path_allowlist: Vec<String>,
+    pub(crate) inject: Option<Injection>,
     /// The port this route is served on as a base URL, for a role.
-    pub role_port: Option<u16>,
+    pub(crate) role_port: Option<u16>,
     /// The host may resolve to a non-public address.
-    pub allow_private_addresses: bool,
+    pub(crate) allow_private_addresses: bool,
     /// Request bodies may not ask the API for server-side tools.
-    pub block_server_tools: bool,
+    pub(crate) block_server_tools: bool,
 }
 
 /// A credential header the proxy sets on a route's requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Injection {
+pub(crate) struct Injection {
     /// Lower-case header name.
-    pub header: String,
+    pub(crate) header: String,
     /// The whole header value; a secret.
-    pub value: String,
+    pub(crate) value: String,
 }
 
 /// Headers the agent may not set itself on a route with a credential.
-pub const CREDENTIAL_HEADERS: [&str; 2] = ["authorization", "proxy-authorization"];
+pub(crate) const CREDENTIAL_HEADERS: [&str; 2] = ["authorization", "proxy-authorization"];
 
 /// The methods that may leave. TRACE and TRACK echo the request back,
 /// credential included; CONNECT inside a tunnel and unknown methods have
 /// no business upstream.
-pub const METHODS: [&str; 17] = [
+pub(crate) const METHODS: [&str; 17] = [
     "GET",
     "HEAD",
     "POST",
@@ -72,32 +71,39 @@ pub const METHODS: [&str; 17] = [
 ];
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Policy {
+pub(crate) struct Policy {
     routes: Vec<Route>,
 }
 
+/// A route table that cannot be enforced.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PolicyError {
+    /// A route names an auth scheme egress does not know.
     #[error("route {host}: unknown auth scheme '{scheme}'")]
-    Scheme { host: String, scheme: String },
+    Scheme {
+        /// The route's host.
+        host: String,
+        /// The scheme it names.
+        scheme: String,
+    },
 }
 
 /// How a request reached the proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
+pub(crate) enum Scheme {
     Https,
     Http,
 }
 
 impl Scheme {
-    pub fn default_port(self) -> u16 {
+    pub(crate) fn default_port(self) -> u16 {
         match self {
             Scheme::Https => 443,
             Scheme::Http => 80,
         }
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Scheme::Https => "https",
             Scheme::Http => "http",
@@ -107,7 +113,7 @@ impl Scheme {
 
 /// Why a request was refused; its `body` tells the agent what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Denial {
+pub(crate) enum Denial {
     IpTarget(String),
     Port {
         host: String,
@@ -153,7 +159,7 @@ pub enum Denial {
 
 impl Denial {
     /// A short reason, for the decision log.
-    pub fn reason(&self) -> String {
+    pub(crate) fn reason(&self) -> String {
         match self {
             Denial::IpTarget(ip) => format!("raw IP address {ip}"),
             Denial::Port { port, .. } => format!("port {port} is not allowed"),
@@ -184,7 +190,7 @@ impl Denial {
     }
 
     /// The MCP tool that asks for this to be allowed, if one can.
-    pub fn tool(&self) -> Option<&'static str> {
+    pub(crate) fn tool(&self) -> Option<&'static str> {
         match self {
             Denial::UnknownHost(_) => Some("pipelock-block"),
             Denial::PathNotAllowed { .. } => Some("egress-block"),
@@ -193,7 +199,7 @@ impl Denial {
     }
 
     /// The 403's body: what was refused and which tool to call.
-    pub fn body(&self, url: &str) -> String {
+    pub(crate) fn body(&self, url: &str) -> String {
         let mut out = format!(
             "bot-bottle egress refused this request: {}.\n",
             self.reason()
@@ -254,29 +260,29 @@ impl Denial {
 
 /// The facts of one request that the policy decides on.
 #[derive(Debug, Clone, Copy)]
-pub struct Request<'a> {
-    pub method: &'a str,
-    pub scheme: Scheme,
+pub(crate) struct Request<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) scheme: Scheme,
     /// The host the connection is for: CONNECT's, or the absolute URL's.
-    pub host: &'a str,
-    pub port: u16,
+    pub(crate) host: &'a str,
+    pub(crate) port: u16,
     /// The Host header (or `:authority`), when the request has one.
-    pub host_header: Option<&'a str>,
+    pub(crate) host_header: Option<&'a str>,
     /// The path as sent, without the query.
-    pub path: &'a str,
+    pub(crate) path: &'a str,
 }
 
 /// A request the policy lets through.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Allowed<'a> {
-    pub route: &'a Route,
+pub(crate) struct Allowed<'a> {
+    pub(crate) route: &'a Route,
     /// The path to send upstream: the canonical form that was checked, on a
     /// route with a path_allowlist; as sent otherwise.
-    pub path: String,
+    pub(crate) path: String,
 }
 
 impl Policy {
-    pub fn new(config: &EgressConfig, tokens: &Tokens) -> Result<Policy, PolicyError> {
+    pub(crate) fn new(config: &EgressConfig, tokens: &Tokens) -> Result<Policy, PolicyError> {
         let mut routes = Vec::new();
         for r in &config.routes {
             let inject =
@@ -311,7 +317,8 @@ impl Policy {
         Ok(Policy { routes })
     }
 
-    pub fn routes(&self) -> &[Route] {
+    #[cfg(test)]
+    pub(crate) fn routes(&self) -> &[Route] {
         &self.routes
     }
 
@@ -319,7 +326,7 @@ impl Policy {
     /// Each as injected, the token alone, and the forms a JSON encoder
     /// gives them (`"`, `\\`, and `/` as PHP escapes it), for an upstream
     /// that quotes them back.
-    pub fn secrets(&self) -> Vec<String> {
+    pub(crate) fn secrets(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for inject in self.routes.iter().filter_map(|r| r.inject.as_ref()) {
             let mut forms = vec![inject.value.clone()];
@@ -342,7 +349,7 @@ impl Policy {
     }
 
     /// The hosts whose routes may reach non-public addresses.
-    pub fn private_hosts(&self) -> std::collections::HashSet<String> {
+    pub(crate) fn private_hosts(&self) -> std::collections::HashSet<String> {
         self.routes
             .iter()
             .filter(|r| r.allow_private_addresses)
@@ -350,12 +357,12 @@ impl Policy {
             .collect()
     }
 
-    pub fn route_for_port(&self, port: u16) -> Option<&Route> {
+    pub(crate) fn route_for_port(&self, port: u16) -> Option<&Route> {
         self.routes.iter().find(|r| r.role_port == Some(port))
     }
 
     /// Decides on a request; Ok is the route it may take.
-    pub fn decide(&self, req: &Request) -> Result<Allowed<'_>, Denial> {
+    pub(crate) fn decide(&self, req: &Request) -> Result<Allowed<'_>, Denial> {
         let host = req.host.trim_end_matches('.').to_ascii_lowercase();
         check_target(&host, req.port, req.scheme)?;
         if let Some(header) = req.host_header {
@@ -385,7 +392,7 @@ impl Policy {
 
 /// Headers, and a query parameter, that frameworks read as the request's
 /// real method (a POST that becomes a TRACE upstream).
-pub const METHOD_OVERRIDES: [&str; 3] = [
+pub(crate) const METHOD_OVERRIDES: [&str; 3] = [
     "x-http-method-override",
     "x-http-method",
     "x-method-override",
@@ -393,7 +400,7 @@ pub const METHOD_OVERRIDES: [&str; 3] = [
 
 /// Refuses a method override (from `METHOD_OVERRIDES` headers, or a
 /// `_method` query parameter) that names a method not in `METHODS`.
-pub fn check_overrides<'a>(
+pub(crate) fn check_overrides<'a>(
     headers: impl IntoIterator<Item = &'a str>,
     query: Option<&str>,
 ) -> Result<(), Denial> {
@@ -416,7 +423,7 @@ pub fn check_overrides<'a>(
 }
 
 /// Refuses raw IPs and ports other than the scheme's default.
-pub fn check_target(host: &str, port: u16, scheme: Scheme) -> Result<(), Denial> {
+pub(crate) fn check_target(host: &str, port: u16, scheme: Scheme) -> Result<(), Denial> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if bare.parse::<IpAddr>().is_ok() {
         return Err(Denial::IpTarget(host.to_owned()));
@@ -431,7 +438,7 @@ pub fn check_target(host: &str, port: u16, scheme: Scheme) -> Result<(), Denial>
 }
 
 /// Checks a path against a route's allowlist; Ok is the path to forward.
-pub fn check_path(route: &Route, raw: &str) -> Result<String, Denial> {
+pub(crate) fn check_path(route: &Route, raw: &str) -> Result<String, Denial> {
     if route.path_allowlist.is_empty() {
         return Ok(raw.to_owned());
     }
@@ -451,7 +458,7 @@ pub fn check_path(route: &Route, raw: &str) -> Result<String, Denial> {
 }
 
 /// `%XX` to bytes, repeatedly, so double encoding cannot hide a segment.
-pub fn percent_decode(input: &[u8]) -> Vec<u8> {
+pub(crate) fn percent_decode(input: &[u8]) -> Vec<u8> {
     let mut current = input.to_vec();
     for _ in 0..4 {
         let next = decode_once(&current);
@@ -485,7 +492,7 @@ fn decode_once(input: &[u8]) -> Vec<u8> {
 }
 
 /// `host:port` (or `[v6]:port`) to its parts; the port defaults.
-pub fn split_host_port(authority: &str, default: u16) -> (&str, Option<u16>) {
+pub(crate) fn split_host_port(authority: &str, default: u16) -> (&str, Option<u16>) {
     if let Some(rest) = authority.strip_prefix('[') {
         return match rest.split_once(']') {
             Some((host, "")) => (host, Some(default)),
@@ -522,9 +529,10 @@ fn injection(scheme: &str, token: &str) -> Option<Injection> {
     Some(Injection { header, value })
 }
 
+#[cfg(test)]
 /// The route table as the agent may see it: no secret, only which routes
 /// carry a credential.
-pub fn describe(routes: &[Route]) -> BTreeMap<String, String> {
+pub(crate) fn describe(routes: &[Route]) -> std::collections::BTreeMap<String, String> {
     routes
         .iter()
         .map(|r| {

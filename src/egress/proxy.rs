@@ -36,25 +36,40 @@ use super::upstream::{self, Body, Overrides};
 
 use crate::contract::services::EGRESS;
 
+/// Starting the proxy failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
+    /// The configuration is unreadable or invalid.
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    /// The route table cannot be enforced.
     #[error(transparent)]
     Policy(#[from] policy::PolicyError),
+    /// An upstream CA file is unusable.
     #[error(transparent)]
     Trust(#[from] upstream::TrustError),
+    /// The certificate authority could not be made or read.
     #[error("{path}: {reason}")]
-    Ca { path: PathBuf, reason: String },
+    Ca {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The address.
         addr: SocketAddr,
+        /// Why not.
         source: std::io::Error,
     },
+    /// No address to listen on.
     #[error(transparent)]
     Listen(#[from] listen::ListenError),
 }
 
+/// How to start the proxy.
 pub struct Options {
     /// Holds routes.json, tokens.json and the CA; gets decisions.jsonl.
     pub state_dir: PathBuf,
@@ -66,6 +81,7 @@ pub struct Options {
     pub ephemeral_ports: bool,
     /// Fixed addresses for upstream names (tests); empty in the sidecar.
     pub overrides: Overrides,
+    /// Bounds on connections and bodies.
     pub limits: Limits,
 }
 
@@ -198,6 +214,7 @@ fn load_active(
 
 /// The listeners, bound, with the port each was configured for.
 pub struct Bound {
+    /// What every listener shares: the policy, the scanner, the decision log.
     pub shared: Arc<Shared>,
     /// The forward proxy's configured port.
     proxy_port: u16,
@@ -278,7 +295,7 @@ impl Bound {
     }
 
     /// Every address a listener is bound to.
-    pub fn addrs(&self) -> Vec<SocketAddr> {
+    pub(crate) fn addrs(&self) -> Vec<SocketAddr> {
         self.listeners
             .iter()
             .filter_map(|(_, l)| l.local_addr().ok())
@@ -506,7 +523,7 @@ fn own_role_port(policy: &Policy, uri: &http::Uri) -> Option<u16> {
 /// It listens on `bind` when given, else on loopback and the internal
 /// network's addresses only (see `listen`); with `client_key`, only for
 /// clients that present it.
-pub async fn run(
+pub(crate) async fn run(
     state_dir: PathBuf,
     bind: Vec<IpAddr>,
     client_key: Option<ClientKey>,

@@ -38,25 +38,25 @@ use super::server_tools;
 use super::upstream::Body;
 
 /// Bodies up to this size are checked whole before anything goes upstream.
-pub const BODY_BUFFER_LIMIT: usize = 1024 * 1024;
+pub(crate) const BODY_BUFFER_LIMIT: usize = 1024 * 1024;
 /// On a route that refuses server-side tools, the whole body is needed:
 /// up to this size (the model APIs' own request limit).
-pub const SERVER_TOOLS_BODY_LIMIT: usize = 32 * 1024 * 1024;
+pub(crate) const SERVER_TOOLS_BODY_LIMIT: usize = 32 * 1024 * 1024;
 /// A compressed body may decode to at most this much.
-pub const DECODED_LIMIT: usize = 64 * 1024 * 1024;
+pub(crate) const DECODED_LIMIT: usize = 64 * 1024 * 1024;
 /// Bytes of a streamed body held back until what follows is scanned: the
 /// scanner's own window.
-pub const STREAM_HOLDBACK: usize = 8 * 1024;
+pub(crate) const STREAM_HOLDBACK: usize = 8 * 1024;
 
-pub struct Prepared {
-    pub body: Body,
+pub(crate) struct Prepared {
+    pub(crate) body: Body,
     /// Set, with what was found, when a streamed body carried a secret.
-    pub leaked: Arc<OnceLock<&'static str>>,
+    pub(crate) leaked: Arc<OnceLock<&'static str>>,
     /// The share of the buffer budget this body holds until it is sent.
-    pub permit: Budget,
+    pub(crate) permit: Budget,
 }
 
-pub enum Refused {
+pub(crate) enum Refused {
     Deny(Denial),
     /// The buffer budget is spent; retry later.
     Busy,
@@ -65,14 +65,14 @@ pub enum Refused {
 }
 
 /// A share of the buffer budget, in KiB.
-pub struct Budget {
+pub(crate) struct Budget {
     pool: Arc<Semaphore>,
     held: Option<OwnedSemaphorePermit>,
     kib: u32,
 }
 
 impl Budget {
-    pub fn new(pool: Arc<Semaphore>) -> Budget {
+    pub(crate) fn new(pool: Arc<Semaphore>) -> Budget {
         Budget {
             pool,
             held: None,
@@ -81,7 +81,7 @@ impl Budget {
     }
 
     /// Holds enough for `bytes` in all; false when the budget is spent.
-    pub fn cover(&mut self, bytes: usize) -> bool {
+    pub(crate) fn cover(&mut self, bytes: usize) -> bool {
         let need = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
         if need <= self.kib {
             return true;
@@ -103,7 +103,7 @@ impl Budget {
 /// The body to send upstream for a request on `route`: read whole and
 /// checked when it fits the limit, else streamed and scanned as it goes
 /// (when it may be).
-pub async fn prepare(
+pub(crate) async fn prepare(
     active: &Arc<Active>,
     env: &Env,
     route: &Route,

@@ -24,7 +24,7 @@ use crate::contract::paths::HOSTS_FILE;
 
 /// The port resolvers answer on (smolvm forwards the guest's queries
 /// there).
-pub const DNS_PORT: u16 = 53;
+pub(crate) const DNS_PORT: u16 = 53;
 /// The answers' time to live, in seconds.
 const TTL: u32 = 60;
 /// Bytes of a query read; a longer one is not a query for a sidecar.
@@ -36,10 +36,10 @@ const MAX_TCP: usize = 16;
 const TCP_IDLE: Duration = Duration::from_secs(10);
 
 /// Names (lowercase, without a trailing dot) and their addresses.
-pub type Table = BTreeMap<String, Ipv4Addr>;
+pub(crate) type Table = BTreeMap<String, Ipv4Addr>;
 
 /// The table in a hosts file's JSON.
-pub fn parse_table(json: &[u8]) -> Result<Table, String> {
+pub(crate) fn parse_table(json: &[u8]) -> Result<Table, String> {
     let raw: BTreeMap<String, Ipv4Addr> =
         serde_json::from_slice(json).map_err(|e| format!("not a {HOSTS_FILE}: {e}"))?;
     Ok(raw
@@ -49,7 +49,7 @@ pub fn parse_table(json: &[u8]) -> Result<Table, String> {
 }
 
 /// The JSON of a table, for the host to write.
-pub fn table_json(entries: &[(String, String)]) -> String {
+pub(crate) fn table_json(entries: &[(String, String)]) -> String {
     let map: serde_json::Map<String, serde_json::Value> = entries
         .iter()
         .map(|(name, ip)| (name.clone(), serde_json::Value::String(ip.clone())))
@@ -65,7 +65,7 @@ const CLASS_IN: u16 = 1;
 
 /// The answer to one DNS message, or None for what is not a query (it
 /// gets no answer at all).
-pub fn answer(query: &[u8], table: &Table) -> Option<Vec<u8>> {
+pub(crate) fn answer(query: &[u8], table: &Table) -> Option<Vec<u8>> {
     if query.len() < 12 || query[2] & 0x80 != 0 {
         return None;
     }
@@ -149,7 +149,7 @@ fn read_table(path: &Path) -> Table {
 }
 
 /// The resolver's sockets, bound: UDP and TCP on each address.
-pub struct Resolver {
+pub(crate) struct Resolver {
     udp: Vec<UdpSocket>,
     tcp: Vec<TcpListener>,
     hosts: PathBuf,
@@ -158,7 +158,7 @@ pub struct Resolver {
 impl Resolver {
     /// Binds UDP and TCP on each of `addrs` (port 0: one free port for
     /// both), answering from the table in `hosts`.
-    pub async fn bind(addrs: &[SocketAddr], hosts: PathBuf) -> std::io::Result<Resolver> {
+    pub(crate) async fn bind(addrs: &[SocketAddr], hosts: PathBuf) -> std::io::Result<Resolver> {
         let (mut udp, mut tcp) = (Vec::new(), Vec::new());
         for addr in addrs {
             let mut tries = 0;
@@ -177,8 +177,9 @@ impl Resolver {
         Ok(Resolver { udp, tcp, hosts })
     }
 
+    #[cfg(test)]
     /// Where it answers.
-    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+    pub(crate) fn local_addrs(&self) -> Vec<SocketAddr> {
         self.udp
             .iter()
             .filter_map(|u| u.local_addr().ok())
@@ -187,7 +188,7 @@ impl Resolver {
 
     /// Answers until the task is dropped; the table is read again for
     /// each query, so the host's update is seen.
-    pub async fn serve(self) {
+    pub(crate) async fn serve(self) {
         let hosts = Arc::new(self.hosts);
         let tcp_slots = Arc::new(Semaphore::new(MAX_TCP));
         let mut tasks = tokio::task::JoinSet::new();

@@ -25,7 +25,7 @@ use super::upstream::{Body, BoxError};
 
 /// The upstream's answer on its way to the agent: logged, and scanned for
 /// the bottle's own secrets when it has any (see the module's doc).
-pub fn pass(
+pub(crate) fn pass(
     active: &Arc<Active>,
     env: &Arc<Env>,
     method: &str,

@@ -21,19 +21,19 @@ use super::upstream::BoxError;
 
 /// What to look for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Look {
+pub(crate) enum Look {
     /// Known secret shapes and the bottle's own secrets (requests).
     All,
     /// The bottle's own secrets only (responses).
     Own,
 }
 
-pub type OnSecret = Box<dyn FnOnce(&'static str) + Send + Sync>;
+pub(crate) type OnSecret = Box<dyn FnOnce(&'static str) + Send + Sync>;
 
 /// What `poll_frame` answers.
 type Polled = Poll<Option<Result<Frame<Bytes>, BoxError>>>;
 
-pub struct Scanned<B> {
+pub(crate) struct Scanned<B> {
     inner: B,
     scanner: Arc<dyn AsRef<Scanner> + Send + Sync>,
     look: Look,
@@ -51,7 +51,7 @@ pub struct Scanned<B> {
 }
 
 impl<B> Scanned<B> {
-    pub fn new(
+    pub(crate) fn new(
         inner: B,
         scanner: Arc<dyn AsRef<Scanner> + Send + Sync>,
         look: Look,
@@ -74,13 +74,13 @@ impl<B> Scanned<B> {
     }
 
     /// Decodes the body before scanning it, and passes it on decoded.
-    pub fn decoded(mut self, decoder: StreamDecoder) -> Scanned<B> {
+    pub(crate) fn decoded(mut self, decoder: StreamDecoder) -> Scanned<B> {
         self.decoder = Some(decoder);
         self
     }
 
     /// Bytes already read from `inner`, which come first.
-    pub fn after(mut self, head: Bytes) -> Scanned<B> {
+    pub(crate) fn after(mut self, head: Bytes) -> Scanned<B> {
         self.head = Some(head).filter(|h| !h.is_empty());
         self
     }

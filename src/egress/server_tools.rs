@@ -35,9 +35,9 @@ use serde_json::{Map, Value};
 
 /// What was refused: the field (a JSON path) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub field: String,
-    pub why: String,
+pub(crate) struct Refusal {
+    pub(crate) field: String,
+    pub(crate) why: String,
 }
 
 fn refuse(field: &str, why: impl Into<String>) -> Refusal {
@@ -52,7 +52,7 @@ fn refuse(field: &str, why: impl Into<String>) -> Refusal {
 }
 
 /// Checks a decoded request body.
-pub fn check_body(body: &[u8], content_type: Option<&str>) -> Result<(), Refusal> {
+pub(crate) fn check_body(body: &[u8], content_type: Option<&str>) -> Result<(), Refusal> {
     let text = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let Some(first) = text.iter().find(|b| !b.is_ascii_whitespace()) else {
         return Ok(());
@@ -94,12 +94,12 @@ pub fn check_body(body: &[u8], content_type: Option<&str>) -> Result<(), Refusal
 }
 
 /// Parses JSON strictly: a duplicate key is an error.
-pub fn parse(text: &[u8]) -> Result<Value, serde_json::Error> {
+pub(crate) fn parse(text: &[u8]) -> Result<Value, serde_json::Error> {
     serde_json::from_slice::<Strict>(text).map(|s| s.0)
 }
 
 /// Checks a parsed body.
-pub fn check(body: &Value) -> Result<(), Refusal> {
+pub(crate) fn check(body: &Value) -> Result<(), Refusal> {
     walk(body, "")
 }
 

@@ -31,16 +31,16 @@ use tokio::net::TcpStream;
 
 use super::address;
 
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-pub type Body = BoxBody<Bytes, BoxError>;
-pub type Upstream = Client<HttpsConnector<Guarded>, Body>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type Body = BoxBody<Bytes, BoxError>;
+pub(crate) type Upstream = Client<HttpsConnector<Guarded>, Body>;
 
 /// Names that resolve to a fixed address (the port too): lets tests point a
 /// route at a local server. Empty in the sidecar.
-pub type Overrides = Arc<HashMap<String, SocketAddr>>;
+pub(crate) type Overrides = Arc<HashMap<String, SocketAddr>>;
 
 /// The hosts whose routes may reach non-public addresses.
-pub type PrivateHosts = Arc<HashSet<String>>;
+pub(crate) type PrivateHosts = Arc<HashSet<String>>;
 
 /// Idle upstream connections kept per host: as many as a busy agent keeps
 /// requests in flight to one API. Fewer, and under load the pool closes
@@ -53,14 +53,14 @@ const POOL_IDLE_PER_HOST: usize = 64;
 /// A connection refused because its address is not public.
 #[derive(Debug, thiserror::Error)]
 #[error("{host} resolves to {addr}, a non-public address ({class})")]
-pub struct Blocked {
-    pub host: String,
-    pub addr: IpAddr,
-    pub class: &'static str,
+pub(crate) struct Blocked {
+    pub(crate) host: String,
+    pub(crate) addr: IpAddr,
+    pub(crate) class: &'static str,
 }
 
 /// The `Blocked` behind a client error, if that is why it failed.
-pub fn blocked<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a Blocked> {
+pub(crate) fn blocked<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a Blocked> {
     let mut current = Some(e);
     while let Some(err) = current {
         if let Some(b) = err.downcast_ref::<Blocked>() {
@@ -78,14 +78,15 @@ pub fn blocked<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a Block
     None
 }
 
+/// An upstream CA file could not be read or parsed.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {reason}")]
 pub struct TrustError {
-    pub path: String,
-    pub reason: String,
+    pub(crate) path: String,
+    pub(crate) reason: String,
 }
 
-pub fn client(
+pub(crate) fn client(
     trust_files: &[String],
     overrides: Overrides,
     private: PrivateHosts,
@@ -137,7 +138,7 @@ pub fn client(
 /// The TCP connector, refusing a connection whose peer is not public
 /// (unless its host may be private).
 #[derive(Debug, Clone)]
-pub struct Guarded {
+pub(crate) struct Guarded {
     http: HttpConnector<Resolver>,
     private: PrivateHosts,
 }
@@ -176,7 +177,7 @@ impl tower_service::Service<Uri> for Guarded {
 /// System DNS, after the overrides; only public addresses, unless the host
 /// may be private.
 #[derive(Debug, Clone)]
-pub struct Resolver {
+pub(crate) struct Resolver {
     overrides: Overrides,
     private: PrivateHosts,
 }

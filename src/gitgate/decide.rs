@@ -24,15 +24,20 @@ use crate::proposal::{Decision, GitPush, Request, Response};
 /// them), so they are compared, not text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shown {
+    /// The ref pushed.
     pub git_ref: String,
+    /// Its old commit.
     pub old: String,
+    /// Its new commit.
     pub new: String,
+    /// Whether it lands in the operator's repository.
     pub land: bool,
+    /// The remotes it is forwarded to.
     pub forward: Vec<String>,
 }
 
 impl Shown {
-    pub fn of(push: &GitPush) -> Shown {
+    pub(crate) fn of(push: &GitPush) -> Shown {
         Shown {
             git_ref: push.git_ref.clone(),
             old: push.old.clone(),
@@ -62,13 +67,6 @@ impl Shown {
             "{field} is not what the operator was shown; nothing was landed or forwarded: list the proposals again"
         ))
     }
-}
-
-/// Applies the decision on proposal `id` (`Some`: approve what was shown;
-/// `None`: reject), with the folders from the `BOT_BOTTLE_GATE_*`
-/// variables.
-pub fn decide(id: &str, approve: Option<&Shown>, out: &mut dyn Write) -> Result<(), GateError> {
-    decide_in(&GateEnv::from_env()?, id, approve, out)
 }
 
 /// Approve (what was `shown`, which the queue entry must be): a held push

@@ -15,13 +15,13 @@ use crate::proposal::{GitPush, Request};
 
 /// One audit line of the gate (tool `git-push`).
 #[derive(Debug, Clone)]
-pub struct Audit {
+pub(crate) struct Audit {
     entry: Entry,
 }
 
 impl Audit {
     /// `decision`: one of `contract::audit::decision`.
-    pub fn new(decision: &str, reason: String) -> Audit {
+    pub(crate) fn new(decision: &str, reason: String) -> Audit {
         Audit {
             entry: Entry {
                 time: now(),
@@ -35,23 +35,23 @@ impl Audit {
         }
     }
 
-    pub fn proposal(mut self, id: &str) -> Audit {
+    pub(crate) fn proposal(mut self, id: &str) -> Audit {
         self.entry.proposal = Some(id.to_owned());
         self
     }
 
-    pub fn diff(mut self, diff: String) -> Audit {
+    pub(crate) fn diff(mut self, diff: String) -> Audit {
         self.entry.diff = diff;
         self
     }
 
-    pub fn from_entry(entry: Entry) -> Audit {
+    pub(crate) fn from_entry(entry: Entry) -> Audit {
         Audit { entry }
     }
 
     /// Appends it to the bottle's audit log, when one is mounted; a
     /// failure is said, not fatal.
-    pub fn write(&self, env: &GateEnv, out: &mut dyn Write) {
+    pub(crate) fn write(&self, env: &GateEnv, out: &mut dyn Write) {
         let Some(path) = &env.audit else { return };
         let result = (|| -> std::io::Result<()> {
             let mut text = serde_json::to_string(&self.entry).map_err(std::io::Error::other)?;
@@ -69,7 +69,7 @@ impl Audit {
 }
 
 /// The remotes a branch goes to without asking.
-pub fn matching_remotes(config: &GateConfig, branch: &str) -> Vec<String> {
+pub(crate) fn matching_remotes(config: &GateConfig, branch: &str) -> Vec<String> {
     config
         .remotes
         .iter()
@@ -79,7 +79,7 @@ pub fn matching_remotes(config: &GateConfig, branch: &str) -> Vec<String> {
 }
 
 /// `git diff --stat` of what a push of `name` brings.
-pub fn diffstat(git: &Git, name: &str, old: &str, new: &str) -> Result<String, GateError> {
+pub(crate) fn diffstat(git: &Git, name: &str, old: &str, new: &str) -> Result<String, GateError> {
     let base = range_base(git, name, old, new)?;
     let stat = git.run(["diff", "--no-color", "--stat=100", &base, new])?;
     Ok(super::git::printable_lines(&stat))
@@ -88,7 +88,7 @@ pub fn diffstat(git: &Git, name: &str, old: &str, new: &str) -> Result<String, G
 /// What a push of `name` from `old` to `new` is compared with: `old`, or
 /// for a new ref the parent of the oldest commit it brings (the empty tree
 /// when that is a root).
-pub fn range_base(git: &Git, name: &str, old: &str, new: &str) -> Result<String, GateError> {
+pub(crate) fn range_base(git: &Git, name: &str, old: &str, new: &str) -> Result<String, GateError> {
     if !is_zero(old) {
         return Ok(old.to_owned());
     }
@@ -106,7 +106,7 @@ pub fn range_base(git: &Git, name: &str, old: &str, new: &str) -> Result<String,
 
 /// Delivers one accepted ref (post-receive, or an approval): lands it,
 /// records it, forwards it.
-pub fn deliver(
+pub(crate) fn deliver(
     env: &GateEnv,
     config: &GateConfig,
     name: &str,

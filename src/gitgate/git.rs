@@ -32,7 +32,7 @@ pub enum GateError {
 }
 
 impl GateError {
-    pub fn io(path: &Path, e: impl std::fmt::Display) -> GateError {
+    pub(crate) fn io(path: &Path, e: impl std::fmt::Display) -> GateError {
         GateError::Io {
             path: path.to_path_buf(),
             reason: e.to_string(),
@@ -59,7 +59,7 @@ const REPO_VARS: &[&str] = &[
 
 /// git in one repository.
 #[derive(Debug, Clone)]
-pub struct Git {
+pub(crate) struct Git {
     /// `None`: the repository (and quarantine) git gave this hook.
     dir: Option<PathBuf>,
     /// Another object store git may read, for this process only.
@@ -68,7 +68,7 @@ pub struct Git {
 
 impl Git {
     /// The repository a hook runs in, quarantined objects included.
-    pub fn hook() -> Git {
+    pub(crate) fn hook() -> Git {
         Git {
             dir: None,
             borrowed: None,
@@ -76,7 +76,7 @@ impl Git {
     }
 
     /// A repository by its git directory, nothing inherited.
-    pub fn at(dir: &Path) -> Git {
+    pub(crate) fn at(dir: &Path) -> Git {
         Git {
             dir: Some(dir.to_path_buf()),
             borrowed: None,
@@ -86,14 +86,14 @@ impl Git {
     /// This repository reading `objects` (another repository's object
     /// store) too, in the commands this runs and nowhere else: the
     /// repository itself never borrows.
-    pub fn reading(&self, objects: &Path) -> Git {
+    pub(crate) fn reading(&self, objects: &Path) -> Git {
         Git {
             borrowed: Some(objects.to_path_buf()),
             ..self.clone()
         }
     }
 
-    pub fn command<I, S>(&self, args: I) -> Command
+    pub(crate) fn command<I, S>(&self, args: I) -> Command
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
@@ -116,7 +116,7 @@ impl Git {
     }
 
     /// stdout, trailing newline off; a non-zero exit is an error.
-    pub fn run<I, S>(&self, args: I) -> Result<String, GateError>
+    pub(crate) fn run<I, S>(&self, args: I) -> Result<String, GateError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
@@ -130,7 +130,7 @@ impl Git {
     }
 
     /// `run` with `input` on git's stdin.
-    pub fn run_with_input<I, S>(&self, args: I, input: &str) -> Result<String, GateError>
+    pub(crate) fn run_with_input<I, S>(&self, args: I, input: &str) -> Result<String, GateError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
@@ -162,7 +162,7 @@ impl Git {
 
     /// Exit 0 → true, 1 → false (`merge-base --is-ancestor`,
     /// `show-ref --verify --quiet`); anything else is an error.
-    pub fn test<I, S>(&self, args: I) -> Result<bool, GateError>
+    pub(crate) fn test<I, S>(&self, args: I) -> Result<bool, GateError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
@@ -183,7 +183,7 @@ impl Git {
     }
 
     /// The value of a ref, if it exists.
-    pub fn ref_value(&self, name: &str) -> Result<Option<String>, GateError> {
+    pub(crate) fn ref_value(&self, name: &str) -> Result<Option<String>, GateError> {
         if !self.test(["show-ref", "--verify", "--quiet", name])? {
             return Ok(None);
         }
@@ -196,13 +196,13 @@ impl Git {
     }
 
     /// The empty tree's id in this repository's hash.
-    pub fn empty_tree(&self) -> Result<String, GateError> {
+    pub(crate) fn empty_tree(&self) -> Result<String, GateError> {
         self.run(["hash-object", "-t", "tree", "--stdin"])
     }
 
     /// `<short sha> <subject>` of the commits of `range` (rev-list
     /// arguments), oldest first.
-    pub fn commit_lines(&self, range: &[String]) -> Result<Vec<String>, GateError> {
+    pub(crate) fn commit_lines(&self, range: &[String]) -> Result<Vec<String>, GateError> {
         let mut args = vec![
             "log".to_owned(),
             "--reverse".into(),
@@ -221,18 +221,18 @@ impl Git {
 
 /// Entries of a list shown to the operator (commits, diffstat lines): a
 /// proposal file must stay small.
-pub const MAX_LIST: usize = 200;
+pub(crate) const MAX_LIST: usize = 200;
 
 /// Text the agent controls (paths, subjects) made safe to show on a
 /// terminal: control characters (escape sequences, newlines) replaced.
-pub fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { '\u{fffd}' } else { c })
         .collect()
 }
 
 /// `printable` line by line, at most `MAX_LIST` lines.
-pub fn printable_lines(text: &str) -> String {
+pub(crate) fn printable_lines(text: &str) -> String {
     let total = text.lines().count();
     let mut out: Vec<String> = text.lines().take(MAX_LIST).map(printable).collect();
     if total > MAX_LIST {
@@ -246,7 +246,7 @@ pub fn printable_lines(text: &str) -> String {
 /// the gate's repository has. The same before and after the ref is
 /// updated. Hidden refs (held pushes) do not count: what they hold was
 /// not let through.
-pub fn new_range(name: &str, old: &str, new: &str) -> Vec<String> {
+pub(crate) fn new_range(name: &str, old: &str, new: &str) -> Vec<String> {
     let mut args = vec![new.to_owned()];
     if !super::policy::is_zero(old) {
         args.push(format!("^{old}"));

@@ -21,6 +21,7 @@ use crate::state::bottle_dir::gate_files::{CONFIG_FILE, TOKENS_FILE};
 /// The gate's folders, as the server passes them to the hooks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GateEnv {
+    /// The gate's state folder.
     pub state: PathBuf,
     /// The operator's git directory, when mounted.
     pub operator: Option<PathBuf>,
@@ -32,7 +33,7 @@ pub struct GateEnv {
 const MAX_LINES: usize = 10;
 
 impl GateEnv {
-    pub fn from_env() -> Result<GateEnv, GateError> {
+    pub(crate) fn from_env() -> Result<GateEnv, GateError> {
         let var = |name| {
             std::env::var_os(name)
                 .filter(|v| !v.is_empty())
@@ -49,15 +50,15 @@ impl GateEnv {
         })
     }
 
-    pub fn repo(&self) -> PathBuf {
+    pub(crate) fn repo(&self) -> PathBuf {
         self.state.join(REPO)
     }
 
-    pub fn queue(&self) -> Queue {
+    pub(crate) fn queue(&self) -> Queue {
         Queue::new(&self.state)
     }
 
-    pub fn config(&self) -> Result<GateConfig, GateError> {
+    pub(crate) fn config(&self) -> Result<GateConfig, GateError> {
         let path = self.state.join(CONFIG_FILE);
         let bytes =
             crate::state::read_bounded(&path, 1 << 20).map_err(|e| GateError::io(&path, e))?;
@@ -68,7 +69,7 @@ impl GateEnv {
     }
 
     /// `tokens.json`; none is no tokens.
-    pub fn tokens(&self) -> Result<BTreeMap<String, String>, GateError> {
+    pub(crate) fn tokens(&self) -> Result<BTreeMap<String, String>, GateError> {
         let path = self.state.join(TOKENS_FILE);
         match crate::state::read_bounded(&path, 1 << 20) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| GateError::BadState {
@@ -81,13 +82,13 @@ impl GateEnv {
     }
 
     /// The DLP scanner, knowing the bottle's own secrets.
-    pub fn scanner(&self) -> Result<Scanner, GateError> {
+    pub(crate) fn scanner(&self) -> Result<Scanner, GateError> {
         let secrets: Vec<String> = self.tokens()?.into_values().collect();
         Ok(Scanner::new(&secrets))
     }
 
     /// Refs held for the operator: ref → proposal id.
-    pub fn held(&self) -> Result<BTreeMap<String, String>, GateError> {
+    pub(crate) fn held(&self) -> Result<BTreeMap<String, String>, GateError> {
         Ok(self
             .queue()
             .pending()?
@@ -101,7 +102,7 @@ impl GateEnv {
 }
 
 /// Runs one hook; `Ok(false)` refuses (the hook exits non-zero).
-pub fn run_hook(
+pub(crate) fn run_hook(
     name: &str,
     args: &[String],
     stdin: &mut dyn Read,
@@ -111,7 +112,7 @@ pub fn run_hook(
 }
 
 /// `run_hook` with the folders given.
-pub fn run_hook_in(
+fn run_hook_in(
     env: &GateEnv,
     name: &str,
     args: &[String],

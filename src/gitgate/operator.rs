@@ -11,28 +11,40 @@ use crate::error::{ExitKind, UserError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OperatorRepo {
     /// The working tree's top folder, copied into the agent's workspace.
-    pub top: PathBuf,
+    pub(crate) top: PathBuf,
     /// This working tree's git directory (a worktree's own, for a linked
     /// worktree).
-    pub git_dir: PathBuf,
+    pub(crate) git_dir: PathBuf,
     /// The git directory holding `objects/` and `refs/`, mounted in the
     /// gate.
-    pub common_dir: PathBuf,
+    pub(crate) common_dir: PathBuf,
     /// The checked-out branch (`main`), None when HEAD is detached.
-    pub head: Option<String>,
+    pub(crate) head: Option<String>,
 }
 
+/// The operator's git directory cannot be found.
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
+    /// A file could not be read.
     #[error("{path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why not.
         source: std::io::Error,
     },
+    /// A `.git` file without a `gitdir:` line.
     #[error("{path}: not a `gitdir: PATH` line")]
-    BadGitFile { path: PathBuf },
+    BadGitFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The folder named is not a git directory.
     #[error("{path}: the git directory it names has no objects/ or refs/")]
-    NotAGitDir { path: PathBuf },
+    NotAGitDir {
+        /// The path.
+        path: PathBuf,
+    },
 }
 
 impl UserError for OperatorError {
@@ -58,7 +70,7 @@ impl UserError for OperatorError {
 }
 
 /// The repository `start` is in, if any: the nearest `.git` above it.
-pub fn find(start: &Path) -> Result<Option<OperatorRepo>, OperatorError> {
+pub(crate) fn find(start: &Path) -> Result<Option<OperatorRepo>, OperatorError> {
     for dir in start.ancestors() {
         let dot_git = dir.join(".git");
         let Ok(meta) = fs::symlink_metadata(&dot_git) else {
@@ -100,7 +112,7 @@ fn parse_git_file(text: &str) -> Option<&str> {
 
 /// `ref: refs/heads/main` → `main`; anything else (a detached commit) →
 /// None.
-pub fn head_branch(head: &str) -> Option<String> {
+pub(crate) fn head_branch(head: &str) -> Option<String> {
     let branch = head
         .trim()
         .strip_prefix("ref:")?

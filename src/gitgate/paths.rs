@@ -11,7 +11,7 @@
 //! match the whole branch name, and respect case, as git does.
 
 /// The first pattern that protects `path`, if any.
-pub fn protected_by<'a>(patterns: &'a [String], path: &str) -> Option<&'a str> {
+pub(crate) fn protected_by<'a>(patterns: &'a [String], path: &str) -> Option<&'a str> {
     let path = path.to_lowercase();
     let names = components(&path);
     patterns
@@ -22,7 +22,7 @@ pub fn protected_by<'a>(patterns: &'a [String], path: &str) -> Option<&'a str> {
 
 /// Whether a branch (`feature/x`, without `refs/heads/`) matches one of
 /// a remote's patterns.
-pub fn branch_matches(patterns: &[String], branch: &str) -> bool {
+pub(crate) fn branch_matches(patterns: &[String], branch: &str) -> bool {
     let names = components(branch);
     patterns
         .iter()

@@ -5,7 +5,7 @@ use super::{Allow, MAX_REF_NAME};
 
 /// The kind of object a ref is set to (`git cat-file -t`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Object {
+pub(crate) enum Object {
     Commit,
     /// An annotated tag.
     Tag,
@@ -14,7 +14,7 @@ pub enum Object {
 }
 
 impl Object {
-    pub fn from_type(kind: &str) -> Object {
+    pub(crate) fn from_type(kind: &str) -> Object {
         match kind.trim() {
             "commit" => Object::Commit,
             "tag" => Object::Tag,
@@ -25,41 +25,41 @@ impl Object {
 
 /// One line of a push: `<old> <new> <ref>`, with what git knows about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefUpdate {
-    pub name: String,
-    pub old: String,
-    pub new: String,
+pub(crate) struct RefUpdate {
+    pub(crate) name: String,
+    pub(crate) old: String,
+    pub(crate) new: String,
     /// `old` is an ancestor of `new` (meaningless for a creation or a
     /// deletion).
-    pub fast_forward: bool,
+    pub(crate) fast_forward: bool,
     /// What `new` is; `None` for a deletion.
-    pub object: Option<Object>,
+    pub(crate) object: Option<Object>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Accept,
     /// Why, in words the agent can act on.
     Refuse(String),
 }
 
-pub fn is_zero(oid: &str) -> bool {
+pub(crate) fn is_zero(oid: &str) -> bool {
     !oid.is_empty() && oid.bytes().all(|b| b == b'0')
 }
 
 /// The branch of a `refs/heads/…` ref.
-pub fn branch_of(name: &str) -> Option<&str> {
+pub(crate) fn branch_of(name: &str) -> Option<&str> {
     name.strip_prefix("refs/heads/").filter(|b| !b.is_empty())
 }
 
 /// The tag of a `refs/tags/…` ref.
-pub fn tag_of(name: &str) -> Option<&str> {
+pub(crate) fn tag_of(name: &str) -> Option<&str> {
     name.strip_prefix("refs/tags/").filter(|t| !t.is_empty())
 }
 
 /// Decides one ref. `pending` is the id of a proposal still holding this
 /// ref for the operator.
-pub fn verdict(update: &RefUpdate, allow: Allow, pending: Option<&str>) -> Verdict {
+pub(crate) fn verdict(update: &RefUpdate, allow: Allow, pending: Option<&str>) -> Verdict {
     let refuse = |s: String| Verdict::Refuse(s);
     let name = &update.name;
     let (creating, deleting) = (is_zero(&update.old), is_zero(&update.new));

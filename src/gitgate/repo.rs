@@ -25,22 +25,33 @@ use crate::contract::gate::HOOK_BIN_VAR;
 use crate::exec::{ExecError, GIT};
 
 /// The hooks the gate installs; each runs `<bin> sidecar git-hook <name>`.
-pub const HOOKS: &[&str] = &["pre-receive", "update", "post-receive"];
+pub(crate) const HOOKS: &[&str] = &["pre-receive", "update", "post-receive"];
 /// Overrides the program the hook scripts run (default: this binary), so
 /// tests can stand a script in for the policy.
 /// The operator's branches the gate never mirrors (the landed ones).
 const LANDED_NAMESPACE: &str = "bot-bottle/";
 
+/// Preparing or reading the gate's repository failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
+    /// A git command failed.
     #[error("git failed on the gate's repository: {0}")]
     Git(#[from] ExecError),
+    /// A file could not be read or written.
     #[error("{path}: {reason} (check that the state folder is writable)")]
-    Io { path: PathBuf, reason: String },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The hook program is unknown.
     #[error("cannot tell which program the hooks should run: {0}; set {HOOK_BIN_VAR}")]
     HookBin(String),
+    /// The operator's branches could not be listed.
     #[error("the operator's branch list is unreadable: {0}")]
     RefList(String),
+    /// `landed.json` is unreadable.
     #[error(transparent)]
     Landed(#[from] LandedError),
 }
@@ -54,7 +65,7 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> RepoError {
 
 /// The program the hook scripts run: `HOOK_BIN_VAR` when set, else this
 /// binary.
-pub fn hook_bin() -> Result<PathBuf, RepoError> {
+pub(crate) fn hook_bin() -> Result<PathBuf, RepoError> {
     match std::env::var_os(HOOK_BIN_VAR).filter(|v| !v.is_empty()) {
         Some(bin) => Ok(PathBuf::from(bin)),
         None => std::env::current_exe().map_err(|e| RepoError::HookBin(e.to_string())),
@@ -62,14 +73,14 @@ pub fn hook_bin() -> Result<PathBuf, RepoError> {
 }
 
 /// A hook script: hands the hook to `bin`. The path is quoted for sh.
-pub fn hook_script(bin: &Path, name: &str) -> String {
+pub(crate) fn hook_script(bin: &Path, name: &str) -> String {
     let quoted = crate::text::shell_quote(&bin.to_string_lossy());
     format!("#!/bin/sh\nexec {quoted} sidecar git-hook {name} \"$@\"\n")
 }
 
 /// The config the gate's repository runs with, beside
 /// `receive.maxInputSize` (the push limit).
-pub const REPO_CONFIG: &[(&str, &str)] = &[
+pub(crate) const REPO_CONFIG: &[(&str, &str)] = &[
     ("http.receivepack", "true"),
     ("http.uploadpack", "true"),
     ("http.getanyfile", "false"),
@@ -100,6 +111,7 @@ pub struct GateRepo {
 }
 
 impl GateRepo {
+    /// The gate's repository in `state`, mirroring the operator's at `operator` when given.
     pub fn new(state: &Path, operator: Option<&Path>) -> GateRepo {
         GateRepo {
             state: state.to_path_buf(),
@@ -108,7 +120,7 @@ impl GateRepo {
     }
 
     /// `<state>/repo.git`.
-    pub fn path(&self) -> PathBuf {
+    pub(crate) fn path(&self) -> PathBuf {
         self.state.join(super::REPO)
     }
 
@@ -290,7 +302,7 @@ fn write_file(path: &Path, bytes: &[u8], executable: bool) -> Result<(), RepoErr
 
 /// Parses `for-each-ref` output into branch → object id, leaving out the
 /// `bot-bottle/**` branches. Pure.
-pub fn branches(out: &[u8]) -> Result<BTreeMap<String, String>, RepoError> {
+pub(crate) fn branches(out: &[u8]) -> Result<BTreeMap<String, String>, RepoError> {
     let text = std::str::from_utf8(out).map_err(|e| RepoError::RefList(e.to_string()))?;
     let mut map = BTreeMap::new();
     for line in text.lines().filter(|l| !l.is_empty()) {
@@ -312,7 +324,7 @@ pub fn branches(out: &[u8]) -> Result<BTreeMap<String, String>, RepoError> {
 
 /// One change to the gate's branches.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RefUpdate {
+pub(crate) enum RefUpdate {
     /// Set `branch` to `new`; `old` is its current value (None: create).
     Set {
         branch: String,
@@ -348,7 +360,7 @@ impl RefUpdate {
 
 /// What makes the gate's branches (`ours`) mirror the operator's
 /// (`theirs`), leaving the agent's (`owned`) alone. Pure.
-pub fn refresh_updates(
+pub(crate) fn refresh_updates(
     theirs: &BTreeMap<String, String>,
     ours: &BTreeMap<String, String>,
     owned: &BTreeSet<String>,

@@ -19,20 +19,20 @@ use crate::exec::GIT;
 
 /// The first secret found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hit {
+pub(crate) struct Hit {
     /// Short sha.
-    pub commit: String,
+    pub(crate) commit: String,
     /// The commit's subject, unless the secret is in the message.
-    pub subject: Option<String>,
+    pub(crate) subject: Option<String>,
     /// "the commit message", "file <path>", or "a file name".
-    pub place: String,
+    pub(crate) place: String,
     /// The scanner's finding kind: never the secret.
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
 }
 
 impl Hit {
     /// What was found where: `a secret (kind) in commit … (subject), file …`.
-    pub fn found(&self) -> String {
+    pub(crate) fn found(&self) -> String {
         let commit = match &self.subject {
             Some(subject) => format!("commit {} ({subject:?})", self.commit),
             None => format!("commit {}", self.commit),
@@ -41,7 +41,7 @@ impl Hit {
     }
 
     /// The refusal the agent reads.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         format!(
             "{}: remove it from that commit and every later one (git rebase -i, or git commit --amend), then push again",
             self.found()
@@ -50,7 +50,7 @@ impl Hit {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Clean,
     Found(Hit),
     /// More bytes to read than the budget allows.
@@ -62,17 +62,17 @@ pub enum Outcome {
 }
 
 /// The most commits one scan looks at: each costs a `git diff-tree`.
-pub const MAX_COMMITS: usize = 10_000;
+pub(crate) const MAX_COMMITS: usize = 10_000;
 
 /// The bytes one scan reads at most: four times a push's limit.
-pub fn budget(max_push_bytes: u64) -> u64 {
+pub(crate) fn budget(max_push_bytes: u64) -> u64 {
     max_push_bytes.saturating_mul(4)
 }
 
 /// The commits of a range, oldest first: `rev-list` arguments, and
 /// revisions one a line on stdin (`stdin` may be empty). `None` when
 /// there are more than `MAX_COMMITS`.
-pub fn range_commits(
+pub(crate) fn range_commits(
     git: &Git,
     args: &[String],
     stdin: &str,
@@ -94,7 +94,7 @@ pub fn range_commits(
 }
 
 /// Scans `commits` (full ids, oldest first) in the repository `git` sees.
-pub fn scan_commits(
+pub(crate) fn scan_commits(
     git: &Git,
     commits: &[String],
     scanner: &Scanner,

@@ -19,7 +19,7 @@ mod env;
 mod report;
 mod route;
 
-pub use route::{Refusal, Route, Service, route};
+pub(crate) use route::{Refusal, Route, Service, route};
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -56,25 +56,37 @@ const MAX_CONNECTIONS: usize = 64;
 const MAX_CONFIG: u64 = 1 << 20;
 /// The most a fetch request (wants and haves) may decode to: what `git
 /// http-backend` itself buffers (`GIT_HTTP_MAX_REQUEST_BUFFER`'s default).
-pub const MAX_FETCH_REQUEST: u64 = 10 << 20;
+pub(crate) const MAX_FETCH_REQUEST: u64 = 10 << 20;
 
+/// Starting the gate's server failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// The gate's configuration is unreadable.
     #[error("{path}: {reason}; the plan writes it when the bottle starts")]
-    Config { path: PathBuf, reason: String },
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The repository could not be prepared.
     #[error("preparing the gate's repository: {0}")]
     Repo(#[from] RepoError),
+    /// The server could not bind.
     #[error("cannot listen on {addr}: {source}; is another gate running?")]
     Bind {
+        /// The address.
         addr: SocketAddr,
+        /// Why not.
         source: std::io::Error,
     },
+    /// A setup task panicked or was cancelled.
     #[error("the gate's setup task failed: {0}")]
     Task(String),
 }
 
 /// Reads `<state>/gate.json`.
-pub fn load_config(state: &Path) -> Result<GateConfig, ServerError> {
+pub(crate) fn load_config(state: &Path) -> Result<GateConfig, ServerError> {
     let path = state.join(CONFIG_FILE);
     let err = |reason: String| ServerError::Config {
         path: path.clone(),
@@ -93,6 +105,7 @@ pub struct Options {
     pub operator: Option<PathBuf>,
     /// The bottle's audit log (`/audit.jsonl`), when mounted.
     pub audit: Option<PathBuf>,
+    /// The gate's configuration.
     pub config: GateConfig,
     /// The program the hook scripts run (`repo::hook_bin()`).
     pub hook_bin: PathBuf,
@@ -145,13 +158,14 @@ impl Gate {
         Ok(Gate { listener, shared })
     }
 
+    /// The address it listens on.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.listener.local_addr().ok()
     }
 
     /// From now on the gate serves only clients that present `key` (see
     /// `unauthorized`).
-    pub fn require_client_key(&self, key: ClientKey) {
+    pub(crate) fn require_client_key(&self, key: ClientKey) {
         let _ = self.shared.client_key.set(key);
     }
 
@@ -169,7 +183,7 @@ impl Gate {
 
 /// `bot-bottle sidecar git-gate`: serves until SIGTERM or SIGINT; with
 /// `client_key`, only to clients that present it.
-pub async fn run(
+pub(crate) async fn run(
     state: PathBuf,
     operator: Option<PathBuf>,
     audit: Option<PathBuf>,
@@ -227,7 +241,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 /// The most a request body may decode to: a push, the bottle's push limit
 /// (its command list and pack; `receive.maxInputSize` holds the pack to
 /// it too); a fetch request, `MAX_FETCH_REQUEST`.
-pub fn body_cap(config: &GateConfig, service: Service) -> u64 {
+pub(crate) fn body_cap(config: &GateConfig, service: Service) -> u64 {
     match service {
         Service::ReceivePack => config.max_push_bytes,
         Service::UploadPack => MAX_FETCH_REQUEST,

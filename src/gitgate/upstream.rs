@@ -23,7 +23,7 @@ const SYSTEM_CAS: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// one has not). A plain push (the remote refuses a non-fast-forward)
 /// unless the bottle allows force-pushes: then a forced push with a lease
 /// on the value the remote had just before.
-pub fn push(
+pub(crate) fn push(
     env: &GateEnv,
     config: &GateConfig,
     remote: &RemoteConfig,
@@ -164,7 +164,10 @@ fn credentials(
 
 /// `GIT_SSH_COMMAND` for a key in `ssh/`, and a note when there is no
 /// `known_hosts` (then a host key is accepted on first use).
-pub fn ssh_command(ssh_dir: &Path, key: &str) -> Result<(String, Option<String>), GateError> {
+pub(crate) fn ssh_command(
+    ssh_dir: &Path,
+    key: &str,
+) -> Result<(String, Option<String>), GateError> {
     if key.is_empty() || key.contains('/') || key.starts_with('.') {
         return Err(GateError::BadState {
             path: ssh_dir.to_path_buf(),

@@ -12,25 +12,25 @@ use super::queue::now;
 use crate::state::{Home, StateError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Entry {
-    pub time: String,
+pub(crate) struct Entry {
+    pub(crate) time: String,
     /// Who asked: one of `contract::audit::actor`.
-    pub actor: String,
+    pub(crate) actor: String,
     /// The tool, or "routes-edit".
-    pub tool: String,
+    pub(crate) tool: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proposal: Option<String>,
+    pub(crate) proposal: Option<String>,
     /// What was decided: one of `contract::audit::decision`.
-    pub decision: String,
+    pub(crate) decision: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
     /// A unified diff of the routes (or the Dockerfile) before and after.
-    pub diff: String,
+    pub(crate) diff: String,
 }
 
 impl Entry {
     /// The operator's decision on an agent's proposal.
-    pub fn decision(
+    pub(crate) fn decision(
         proposal: &Proposal,
         decision: &str,
         reason: Option<String>,
@@ -48,7 +48,7 @@ impl Entry {
     }
 }
 
-pub fn append(home: &Home, slug: &str, entry: &Entry) -> Result<(), StateError> {
+pub(crate) fn append(home: &Home, slug: &str, entry: &Entry) -> Result<(), StateError> {
     let path = home.audit_log(slug);
     let io = |e: std::io::Error| StateError::Io {
         path: path.clone(),
@@ -67,7 +67,8 @@ pub fn append(home: &Home, slug: &str, entry: &Entry) -> Result<(), StateError> 
     file.write_all(line.as_bytes()).map_err(io)
 }
 
-pub fn read(home: &Home, slug: &str) -> Vec<Entry> {
+#[cfg(test)]
+pub(crate) fn read(home: &Home, slug: &str) -> Vec<Entry> {
     std::fs::read_to_string(home.audit_log(slug))
         .unwrap_or_default()
         .lines()

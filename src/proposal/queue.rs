@@ -23,7 +23,7 @@ const RESPONSES: &str = "responses";
 const ARCHIVE: &str = "archive";
 /// Proposals a bottle may have queued and not yet archived; past this, the
 /// agent is told to wait for the operator's answers.
-pub const MAX_QUEUED: usize = 32;
+pub(crate) const MAX_QUEUED: usize = 32;
 /// The files of a queue folder read at most: a sidecar writes them, so
 /// the host never reads an unbounded number or size of them.
 const MAX_ENTRIES: usize = 256;
@@ -36,11 +36,12 @@ const MAX_FILE: u64 = 1024 * 1024;
 /// room for one more (the sidecar is the one process that submits).
 static SUBMIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// A queue file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {reason}")]
 pub struct QueueError {
-    pub path: PathBuf,
-    pub reason: String,
+    pub(crate) path: PathBuf,
+    pub(crate) reason: String,
 }
 
 fn io(path: &Path, e: impl std::fmt::Display) -> QueueError {
@@ -53,7 +54,8 @@ fn io(path: &Path, e: impl std::fmt::Display) -> QueueError {
 /// A decided proposal, as archived.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Archived {
-    pub proposal: Proposal,
+    pub(crate) proposal: Proposal,
+    /// The operator's answer.
     pub response: Response,
 }
 
@@ -87,7 +89,7 @@ impl Queue {
     }
 
     /// `submit`, for proposals from `source`, with at most `max` queued.
-    pub fn submit_as(
+    pub(crate) fn submit_as(
         &self,
         slug: &str,
         request: Request,
@@ -125,7 +127,7 @@ impl Queue {
     /// Withdraws a pending proposal nobody has to decide any more (a
     /// suggestion the routes came to allow): it is answered `withdrawn`,
     /// with `note` saying why. An answered one stays as it was.
-    pub fn withdraw(&self, id: &str, note: &str) -> Result<(), QueueError> {
+    pub(crate) fn withdraw(&self, id: &str, note: &str) -> Result<(), QueueError> {
         let path = self.path(QUEUE, id);
         check_id(id).map_err(|e| io(&path, e))?;
         if self.response(id).is_some() || self.find(id).is_none() {
@@ -221,18 +223,19 @@ impl Queue {
             .collect())
     }
 
-    pub fn find(&self, id: &str) -> Option<Proposal> {
+    pub(crate) fn find(&self, id: &str) -> Option<Proposal> {
         check_id(id).ok()?;
         read_json(&self.path(QUEUE, id))
     }
 
+    /// The answer to proposal `id`, once decided.
     pub fn response(&self, id: &str) -> Option<Response> {
         check_id(id).ok()?;
         read_json(&self.path(RESPONSES, id))
     }
 
     /// Records the operator's answer (the waiting tool call picks it up).
-    pub fn respond(&self, response: &Response) -> Result<(), QueueError> {
+    pub(crate) fn respond(&self, response: &Response) -> Result<(), QueueError> {
         let path = self.path(RESPONSES, &response.id);
         check_id(&response.id).map_err(|e| io(&path, e))?;
         let text = serde_json::to_vec_pretty(response).map_err(|e| io(&path, e))?;
@@ -240,7 +243,7 @@ impl Queue {
     }
 
     /// Moves an answered proposal to the archive.
-    pub fn archive(&self, id: &str) -> Result<(), QueueError> {
+    pub(crate) fn archive(&self, id: &str) -> Result<(), QueueError> {
         let (Some(proposal), Some(response)) = (self.find(id), self.response(id)) else {
             return Err(io(&self.path(QUEUE, id), "no answered proposal by that id"));
         };
@@ -254,6 +257,7 @@ impl Queue {
         Ok(())
     }
 
+    /// Proposal `id` and its answer, once archived.
     pub fn archived(&self, id: &str) -> Option<Archived> {
         check_id(id).ok()?;
         read_json(&self.path(ARCHIVE, id))
@@ -261,7 +265,7 @@ impl Queue {
 
     /// Decided proposals: answered ones still queued, then the archive
     /// (at most a bounded number of its files).
-    pub fn decided(&self) -> Vec<Archived> {
+    pub(crate) fn decided(&self) -> Vec<Archived> {
         let mut out: Vec<Archived> = self
             .all_queued()
             .unwrap_or_default()
@@ -291,7 +295,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
 }
 
 /// A fresh proposal id: the time in base36, then 4 random characters.
-pub fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     const BASE36: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let mut millis = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -310,7 +314,7 @@ pub fn new_id() -> String {
 }
 
 /// Ids are used in paths: refuse anything but the shape `new_id` makes.
-pub fn check_id(id: &str) -> Result<(), String> {
+pub(crate) fn check_id(id: &str) -> Result<(), String> {
     let ok = !id.is_empty()
         && id.len() <= 40
         && id
@@ -323,7 +327,7 @@ pub fn check_id(id: &str) -> Result<(), String> {
     }
 }
 
-pub fn now() -> String {
+pub(crate) fn now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 

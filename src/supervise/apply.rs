@@ -8,14 +8,14 @@
 //! the gate held, `shown` binds an approval to what its operator read,
 //! `image` checks and applies a new Dockerfile.
 
-pub mod image;
+pub(crate) mod image;
 mod push;
-pub mod queues;
+pub(crate) mod queues;
 mod routes;
-pub mod shown;
+pub(crate) mod shown;
 
 use routes::add_route;
-pub use routes::{check_edit, edit_routes, edit_routes_in_editor, read_routes, routes_text};
+pub(crate) use routes::{edit_routes_in_editor, read_routes};
 
 use super::merge::Asked;
 use super::preview::{self, Current, Preview};
@@ -29,48 +29,79 @@ use crate::proposal::audit::{self, Entry};
 use crate::proposal::queue::{Queue, QueueError, check_id};
 use crate::proposal::{Decision, Origin, Proposal, Request, Response};
 use crate::state::{Home, StateError};
-pub use shown::{DIGEST_LEN, digest};
+pub(crate) use shown::digest;
 
+/// Approving, rejecting or editing a proposal failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
+    /// No pending proposal has this id.
     #[error("no pending proposal '{0}'")]
     NotFound(String),
     #[error(
         "proposal {id} asks for a {scheme} credential for {host}: name the host variable that holds it"
     )]
+    /// An egress proposal with a credential needs the host variable that holds it.
     NeedsToken {
+        /// The proposal.
         id: String,
+        /// The route's host.
         host: String,
+        /// The credential's scheme.
         scheme: String,
     },
     #[error(
         "proposal {id} would send the credential of {host} to more paths ({paths}): confirm that you mean it"
     )]
+    /// Approving would send a credential to more paths; the operator must confirm.
     WidensCredential {
+        /// The proposal.
         id: String,
+        /// The route's host.
         host: String,
+        /// The paths it would reach.
         paths: String,
     },
+    /// The named host variable is not set.
     #[error("${0} is not set on this host")]
     TokenUnset(String),
+    /// The running egress did not take the new routes.
     #[error("the routes of bottle '{slug}' could not be reloaded ({reason}); nothing was changed")]
-    Reload { slug: String, reason: String },
+    Reload {
+        /// The bottle.
+        slug: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The proposal or the edit is invalid.
     #[error("{0}")]
     Invalid(String),
+    /// A proposed Dockerfile cannot be built.
     #[error("the Dockerfile proposed in {id} cannot be built here: {reason}")]
-    Dockerfile { id: String, reason: String },
+    Dockerfile {
+        /// The proposal.
+        id: String,
+        /// Why not.
+        reason: String,
+    },
+    /// The proposal changed since the operator read it.
     #[error("proposal {0} changed since you read it: run `bot-bottle proposals` again")]
     Changed(String),
+    /// The operator did not read the proposal first.
     #[error("proposal {0} was not shown to you: run `bot-bottle proposals` first")]
     Unread(String),
+    /// The bottle's state is unreadable.
     #[error(transparent)]
     State(#[from] StateError),
+    /// Rebuilding the bottle failed.
     #[error(transparent)]
     Launch(#[from] LaunchError),
+    /// A held push cannot be edited.
     #[error("proposal {0} is a held push: it cannot be edited, only approved or rejected")]
     HeldPush(String),
+    /// The git gate refused or is down.
     #[error(transparent)]
     Gate(#[from] GateError),
+    /// The editor failed.
     #[error(transparent)]
     Editor(crate::exec::ExecError),
 }
@@ -140,22 +171,22 @@ impl From<QueueError> for ApplyError {
 }
 
 /// A pending proposal and the queue it is in.
-pub struct Located {
-    pub queue: Queue,
-    pub proposal: Proposal,
+pub(crate) struct Located {
+    pub(crate) queue: Queue,
+    pub(crate) proposal: Proposal,
 }
 
 /// A pending proposal, with what approving it would grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
-    pub proposal: Proposal,
-    pub preview: Preview,
+    pub(crate) proposal: Proposal,
+    pub(crate) preview: Preview,
 }
 
 /// Every pending proposal, in every bottle and each of its queues (see
 /// `queues`), oldest first. A proposal's bottle is the one whose queue
 /// holds it, whatever the file says.
-pub fn pending(home: &Home) -> Result<Vec<Pending>, ApplyError> {
+pub(crate) fn pending(home: &Home) -> Result<Vec<Pending>, ApplyError> {
     let mut all = Vec::new();
     for slug in home.list_state()? {
         for (source, queue) in queues::queues(home, &slug) {
@@ -176,7 +207,7 @@ pub fn pending(home: &Home) -> Result<Vec<Pending>, ApplyError> {
 
 /// What approving `proposal` would grant now; a bottle whose routes cannot
 /// be read previews against no routes.
-pub fn preview_of(home: &Home, proposal: &Proposal) -> Preview {
+pub(crate) fn preview_of(home: &Home, proposal: &Proposal) -> Preview {
     preview_and_bases(home, proposal).0
 }
 
@@ -210,7 +241,7 @@ fn preview_and_bases(home: &Home, proposal: &Proposal) -> (Preview, Option<image
     (preview, bases)
 }
 
-pub fn locate(home: &Home, id: &str) -> Result<Located, ApplyError> {
+pub(crate) fn locate(home: &Home, id: &str) -> Result<Located, ApplyError> {
     check_id(id).map_err(|_| ApplyError::NotFound(id.to_owned()))?;
     for slug in home.list_state()? {
         for (source, q) in queues::queues(home, &slug) {
@@ -225,7 +256,7 @@ pub fn locate(home: &Home, id: &str) -> Result<Located, ApplyError> {
 
 /// What an approval did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied {
+pub(crate) enum Applied {
     /// The routes changed and egress reloaded; the note says how.
     Routes { note: String },
     /// The bottle was taken down to be rebuilt by this command.
@@ -237,20 +268,20 @@ pub enum Applied {
 
 /// The operator's answer to what an approval needs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Approval<'a> {
+pub(crate) struct Approval<'a> {
     /// The host variable holding the credential a new route asks for.
-    pub token_env: Option<&'a str>,
+    pub(crate) token_env: Option<&'a str>,
     /// The operator saw that an existing credential goes to more paths,
     /// and means it.
-    pub widen_credential: bool,
+    pub(crate) widen_credential: bool,
     /// The digest (`shown::digest`) of what the operator read; approving
     /// is refused when the proposal no longer shows just that, and
     /// without one.
-    pub digest: Option<&'a str>,
+    pub(crate) digest: Option<&'a str>,
 }
 
 /// Approves a proposal and applies it.
-pub fn approve(
+pub(crate) fn approve(
     home: &Home,
     id: &str,
     approval: &Approval,
@@ -260,7 +291,7 @@ pub fn approve(
 }
 
 /// `approve`, held pushes decided through `gate`.
-pub fn approve_with(
+pub(crate) fn approve_with(
     home: &Home,
     id: &str,
     approval: &Approval,
@@ -318,7 +349,7 @@ pub fn approve_with(
 }
 
 /// The request of a pending proposal, as the operator edits it.
-pub fn request_text(home: &Home, id: &str) -> Result<String, ApplyError> {
+pub(crate) fn request_text(home: &Home, id: &str) -> Result<String, ApplyError> {
     let Located { proposal, .. } = locate(home, id)?;
     unmodifiable(&proposal)?;
     let mut text = serde_json::to_string_pretty(&proposal.request).unwrap_or_default();
@@ -330,7 +361,7 @@ pub fn request_text(home: &Home, id: &str) -> Result<String, ApplyError> {
 /// agent's input is (the tool stays the same), becomes a new proposal; the
 /// one edited is withdrawn for it (a waiting tool call is told, and
 /// follows). Returns the new proposal (the same one when nothing changed).
-pub fn modify(home: &Home, id: &str, edited: &str) -> Result<Proposal, ApplyError> {
+pub(crate) fn modify(home: &Home, id: &str, edited: &str) -> Result<Proposal, ApplyError> {
     let _lock = home.lock_bottle(&locate(home, id)?.proposal.slug)?;
     let Located { queue, proposal } = locate(home, id)?;
     unmodifiable(&proposal)?;
@@ -394,7 +425,7 @@ pub fn reject(home: &Home, id: &str, reason: Option<&str>) -> Result<Proposal, A
 }
 
 /// `reject`, held pushes decided through `gate`.
-pub fn reject_with(
+pub(crate) fn reject_with(
     home: &Home,
     id: &str,
     reason: Option<&str>,

@@ -16,28 +16,28 @@ use crate::egress::config::{AuthConfig, EgressConfig, RouteConfig};
 
 /// A route asked for: by egress-block, or by pipelock-block (no paths).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Asked<'a> {
-    pub host: &'a str,
+pub(crate) struct Asked<'a> {
+    pub(crate) host: &'a str,
     /// Empty: every path.
-    pub paths: &'a [String],
+    pub(crate) paths: &'a [String],
     /// The scheme of the credential asked for, if any.
-    pub scheme: Option<&'a str>,
+    pub(crate) scheme: Option<&'a str>,
 }
 
 /// The routes after the merge, and the token slot a new credentialled route
 /// takes (its value is the operator's to supply).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Merged {
-    pub config: EgressConfig,
-    pub new_slot: Option<String>,
+pub(crate) struct Merged {
+    pub(crate) config: EgressConfig,
+    pub(crate) new_slot: Option<String>,
     /// What changed, for the agent and the audit log.
-    pub note: String,
+    pub(crate) note: String,
     /// The host's route carries a credential, which would now also go to
     /// these paths (empty: every path).
-    pub widens_credential: Option<Vec<String>>,
+    pub(crate) widens_credential: Option<Vec<String>>,
 }
 
-pub fn merge(config: &EgressConfig, asked: &Asked, taken_slots: &[String]) -> Merged {
+pub(crate) fn merge(config: &EgressConfig, asked: &Asked, taken_slots: &[String]) -> Merged {
     let host = asked.host.to_ascii_lowercase();
     let mut config = config.clone();
     if let Some(route) = config
@@ -124,7 +124,7 @@ fn union_paths(existing: &[String], asked: &[String]) -> Vec<String> {
 }
 
 /// `t<N>` for the lowest N no route and no token uses.
-pub fn next_slot(config: &EgressConfig, taken: &[String]) -> String {
+pub(crate) fn next_slot(config: &EgressConfig, taken: &[String]) -> String {
     let used: Vec<&str> = config
         .routes
         .iter()
@@ -138,7 +138,7 @@ pub fn next_slot(config: &EgressConfig, taken: &[String]) -> String {
 }
 
 /// A unified diff of two texts, for the audit log.
-pub fn diff(before: &str, after: &str, name: &str) -> String {
+pub(crate) fn diff(before: &str, after: &str, name: &str) -> String {
     TextDiff::from_lines(before, after)
         .unified_diff()
         .context_radius(3)
@@ -146,7 +146,7 @@ pub fn diff(before: &str, after: &str, name: &str) -> String {
         .to_string()
 }
 
-pub fn pretty(config: &EgressConfig) -> String {
+pub(crate) fn pretty(config: &EgressConfig) -> String {
     let mut text = serde_json::to_string_pretty(config).unwrap_or_default();
     text.push('\n');
     text

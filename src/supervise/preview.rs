@@ -11,28 +11,28 @@ use crate::egress::config::EgressConfig;
 use crate::proposal::{GitPush, Request};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Preview {
+pub(crate) struct Preview {
     /// Every line of it; nothing is approved that is not here.
-    pub lines: Vec<String>,
+    pub(crate) lines: Vec<String>,
     /// Approving sends a credential the proxy adds to more paths than now:
     /// the operator has to confirm that explicitly.
-    pub widens_credential: bool,
+    pub(crate) widens_credential: bool,
     /// Approving makes a new route with a credential: the operator names
     /// the host variable that holds it.
-    pub needs_token: bool,
+    pub(crate) needs_token: bool,
 }
 
 /// The current state a preview is computed against.
-pub struct Current<'a> {
-    pub slug: &'a str,
-    pub routes: &'a EgressConfig,
-    pub dockerfile: &'a str,
+pub(crate) struct Current<'a> {
+    pub(crate) slug: &'a str,
+    pub(crate) routes: &'a EgressConfig,
+    pub(crate) dockerfile: &'a str,
     /// For a capability-block: the images its Dockerfile reads, each with
     /// its id on this engine, or why it may not read them.
-    pub bases: Option<&'a Result<Vec<Resolved>, String>>,
+    pub(crate) bases: Option<&'a Result<Vec<Resolved>, String>>,
 }
 
-pub fn preview(request: &Request, current: &Current) -> Preview {
+pub(crate) fn preview(request: &Request, current: &Current) -> Preview {
     match request {
         Request::EgressBlock {
             host,

@@ -33,7 +33,7 @@ use crate::proposal::{
 use crate::state::bottle_dir::supervise_files::{POLICY_FILE, ROUTES_VIEW};
 
 #[derive(Clone)]
-pub struct Supervisor {
+pub(crate) struct Supervisor {
     queue: Queue,
     slug: String,
     state_dir: PathBuf,
@@ -42,7 +42,7 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    pub fn new(state_dir: &Path, slug: &str, wait: Duration) -> Supervisor {
+    pub(crate) fn new(state_dir: &Path, slug: &str, wait: Duration) -> Supervisor {
         Supervisor {
             queue: Queue::new(state_dir),
             slug: slug.to_owned(),
@@ -231,7 +231,7 @@ fn schema(value: Value) -> Arc<serde_json::Map<String, Value>> {
     Arc::new(value.as_object().cloned().unwrap_or_default())
 }
 
-pub fn tools() -> Vec<Tool> {
+pub(crate) fn tools() -> Vec<Tool> {
     let justification = json!({"type": "string", "description": "Why you need this, for the operator (at most 2000 characters)."});
     vec![
         Tool::new(
@@ -331,7 +331,7 @@ impl ServerHandler for Supervisor {
 
 /// Serves MCP on `addr` until SIGTERM or SIGINT; with `client_key`, only
 /// to clients that present it (see `authorized`).
-pub async fn run(
+pub(crate) async fn run(
     state_dir: PathBuf,
     slug: String,
     addr: SocketAddr,

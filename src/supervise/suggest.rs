@@ -44,9 +44,9 @@ use crate::proposal::{self, EGRESS_BLOCK, Origin, Proposal, Request};
 use crate::state::Home;
 
 /// Suggestions a bottle may have waiting; more hosts wait their turn.
-pub const MAX_PENDING: usize = 8;
+pub(crate) const MAX_PENDING: usize = 8;
 /// Path prefixes one suggestion lists at most.
-pub const MAX_PATHS: usize = 8;
+pub(crate) const MAX_PATHS: usize = 8;
 /// Hosts and distinct paths per host looked at in one pass.
 const MAX_HOSTS: usize = 64;
 const MAX_PATHS_SEEN: usize = 64;
@@ -61,13 +61,13 @@ const ALLOWED: &str = "the routes allow what it asked for now";
 
 /// One denied request a route could allow: its host and canonical path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Denied {
-    pub host: String,
-    pub path: String,
+pub(crate) struct Denied {
+    pub(crate) host: String,
+    pub(crate) path: String,
 }
 
 /// A line of the decision log, if it is a denial a route could lift.
-pub fn denied(line: &str) -> Option<Denied> {
+pub(crate) fn denied(line: &str) -> Option<Denied> {
     let entry: Map<String, Value> = serde_json::from_str(line).ok()?;
     let tool = entry.get("tool")?.as_str()?;
     if entry.get("action")?.as_str()? != "deny"
@@ -107,7 +107,7 @@ fn from_url(url: &str) -> Option<Denied> {
 /// The folder a path is in, as an allowlist prefix: `/a/b/c` → `/a/b/`;
 /// a folder (`/a/b/`) and a path of one segment (`/a`) stay themselves,
 /// so `/` alone is every path.
-pub fn group(path: &str) -> String {
+pub(crate) fn group(path: &str) -> String {
     if path.ends_with('/') {
         return path.to_owned();
     }
@@ -120,7 +120,7 @@ pub fn group(path: &str) -> String {
 /// Prefixes for `paths`: their folders, without one another's sub-paths,
 /// at most `MAX_PATHS` (their first segments when there are more, then
 /// the first of those in order; the rest come once these are decided).
-pub fn prefixes<'a>(paths: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+pub(crate) fn prefixes<'a>(paths: impl IntoIterator<Item = &'a String>) -> Vec<String> {
     let grouped: BTreeSet<String> = paths.into_iter().map(|p| group(p)).collect();
     let mut out = minimal(grouped);
     if out.len() > MAX_PATHS {
@@ -170,18 +170,18 @@ fn covers(asked: &Request, host: &str, path: &str) -> bool {
 
 /// What a bottle has now, against which denials are weighed.
 #[derive(Debug, Clone, Copy)]
-pub struct Known<'a> {
+pub(crate) struct Known<'a> {
     /// The live routes.
-    pub routes: &'a EgressConfig,
+    pub(crate) routes: &'a EgressConfig,
     /// Requests the operator rejected (suggestions and agents' proposals).
-    pub rejected: &'a [Request],
+    pub(crate) rejected: &'a [Request],
     /// Proposals waiting: the agent's and the suggestions.
-    pub pending: &'a [Proposal],
+    pub(crate) pending: &'a [Proposal],
 }
 
 /// What `sync` writes to the suggestions queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     New {
         request: Request,
         justification: String,
@@ -199,7 +199,7 @@ pub enum Action {
 }
 
 /// The suggestions `denials` call for, given what is `known`.
-pub fn suggest(denials: &[Denied], known: &Known) -> Vec<Action> {
+pub(crate) fn suggest(denials: &[Denied], known: &Known) -> Vec<Action> {
     let stale = |p: &Proposal| {
         route_of(&p.request).is_some_and(|(h, paths)| {
             !paths.is_empty() && paths.iter().all(|path| allowed(known.routes, h, path))
@@ -332,7 +332,7 @@ fn checked(host: &str, paths: &[String], justification: &str) -> Option<Request>
 
 /// Why a bottle's suggestions could not be brought up to date.
 #[derive(Debug, thiserror::Error)]
-pub enum SuggestError {
+pub(crate) enum SuggestError {
     #[error("learning mode: {0}")]
     Apply(#[from] super::apply::ApplyError),
     #[error("learning mode: {0}")]
@@ -341,14 +341,14 @@ pub enum SuggestError {
 
 /// Brings every bottle's suggestions up to date with its decision log.
 /// A bottle whose state cannot be read is skipped.
-pub fn sync_all(home: &Home) {
+pub(crate) fn sync_all(home: &Home) {
     for slug in home.list_state().unwrap_or_default() {
         let _ = sync(home, &slug);
     }
 }
 
 /// Brings a bottle's suggestions up to date with its decision log.
-pub fn sync(home: &Home, slug: &str) -> Result<(), SuggestError> {
+pub(crate) fn sync(home: &Home, slug: &str) -> Result<(), SuggestError> {
     let dir = home.bottle(slug);
     let Some(log) = tail(&dir.egress_decisions()) else {
         return Ok(());

@@ -22,7 +22,7 @@ const HEAD_KEPT: usize = 64 * 1024;
 
 /// What a body gives next.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Chunk {
+pub(crate) enum Chunk {
     /// Decoded bytes, within the cap.
     Data(Bytes),
     /// The body is over.
@@ -36,7 +36,7 @@ pub enum Chunk {
 }
 
 /// A request body, decoded and counted.
-pub struct RequestBody<B> {
+pub(crate) struct RequestBody<B> {
     body: B,
     decoder: Option<StreamDecoder>,
     /// Compressed bytes taken from the body, not decoded yet.
@@ -53,7 +53,7 @@ where
 {
     /// `coding`: how the client compressed it (None: it did not); `cap`:
     /// the most it may decode to.
-    pub fn new(body: B, coding: Option<Coding>, cap: u64) -> RequestBody<B> {
+    pub(crate) fn new(body: B, coding: Option<Coding>, cap: u64) -> RequestBody<B> {
         RequestBody {
             body,
             decoder: coding.and_then(StreamDecoder::new),
@@ -66,12 +66,12 @@ where
     }
 
     /// The first decoded bytes (at most 64 KiB).
-    pub fn head(&self) -> &[u8] {
+    pub(crate) fn head(&self) -> &[u8] {
         &self.head
     }
 
     /// The next decoded bytes, at most about a MiB at a time.
-    pub async fn next(&mut self) -> Chunk {
+    pub(crate) async fn next(&mut self) -> Chunk {
         loop {
             if self.ended {
                 return Chunk::End;
@@ -132,7 +132,7 @@ where
     /// Reads (and drops) what the client still sends of a refused body, at
     /// most `limit` bytes as sent and `DRAIN_TIMEOUT`: a client still
     /// sending when the connection closes would lose the answer to a reset.
-    pub async fn drain(&mut self, limit: u64) {
+    pub(crate) async fn drain(&mut self, limit: u64) {
         let mut total: u64 = 0;
         let body = &mut self.body;
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, async {

@@ -37,7 +37,7 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 const EXIT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug, thiserror::Error)]
-pub enum CgiError {
+pub(crate) enum CgiError {
     #[error("could not run git http-backend: {0}; is git installed in the gate's image?")]
     Spawn(io::Error),
     #[error("git http-backend ended without an answer; see the gate's log")]
@@ -50,9 +50,9 @@ pub enum CgiError {
 
 /// The parsed CGI header block.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Head {
-    pub status: StatusCode,
-    pub headers: Vec<(HeaderName, HeaderValue)>,
+pub(crate) struct Head {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 /// Finds the end of the header block in `buf`: (head length, body offset).
@@ -69,7 +69,7 @@ fn head_end(buf: &[u8]) -> Option<(usize, usize)> {
 }
 
 /// Parses a CGI header block (without its blank line). Pure.
-pub fn parse_head(block: &[u8]) -> Result<Head, CgiError> {
+pub(crate) fn parse_head(block: &[u8]) -> Result<Head, CgiError> {
     let text = std::str::from_utf8(block).map_err(|e| CgiError::BadHead(e.to_string()))?;
     let mut head = Head {
         status: StatusCode::OK,
@@ -103,7 +103,7 @@ pub fn parse_head(block: &[u8]) -> Result<Head, CgiError> {
 
 /// `git http-backend` with `env` on top of this process's environment,
 /// less git's own variables (but its traces) and with a HOME.
-pub fn http_backend(env: Vec<(String, String)>) -> tokio::process::Command {
+pub(crate) fn http_backend(env: Vec<(String, String)>) -> tokio::process::Command {
     let mut cmd = crate::exec::GIT.async_command(["http-backend"]);
     for (name, _) in std::env::vars_os() {
         let text = name.to_string_lossy();
@@ -119,7 +119,7 @@ pub fn http_backend(env: Vec<(String, String)>) -> tokio::process::Command {
 }
 
 /// How a run went.
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The program answered; its body streams from the channel.
     Answer(Head, ChannelBody),
     /// The request body passed the cap; the program was cut off.
@@ -132,7 +132,7 @@ pub enum Outcome {
 
 /// Runs `cmd` (git http-backend, its environment set) with `body` on its
 /// stdin, within the body's cap. `guard` is held until the program exits.
-pub async fn run<B>(
+pub(crate) async fn run<B>(
     mut cmd: tokio::process::Command,
     body: &mut RequestBody<B>,
     cap: u64,
@@ -262,7 +262,7 @@ async fn send(tx: &mpsc::Sender<Result<Frame<Bytes>, io::Error>>, data: Bytes) -
 }
 
 /// A response body fed from a channel.
-pub struct ChannelBody {
+pub(crate) struct ChannelBody {
     rx: mpsc::Receiver<Result<Frame<Bytes>, io::Error>>,
 }
 

@@ -13,7 +13,7 @@ use crate::contract::gate::{AUDIT_VAR, OPERATOR_VAR, STATE_VAR};
 /// `content_length`: of the body as git reads it (None when the gate
 /// decoded it). No `Content-Encoding` is passed on: the gate decodes
 /// bodies itself, under its cap.
-pub fn cgi_env(
+pub(crate) fn cgi_env(
     opts: &Options,
     (method, uri, headers): (&Method, &Uri, &HeaderMap),
     peer: SocketAddr,
@@ -60,7 +60,7 @@ pub fn cgi_env(
 }
 
 /// `64 MiB`, or `100 bytes` under a mebibyte.
-pub fn size_text(bytes: u64) -> String {
+pub(crate) fn size_text(bytes: u64) -> String {
     if bytes >= 1 << 20 {
         format!("{} MiB", bytes >> 20)
     } else {

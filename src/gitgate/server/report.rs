@@ -9,9 +9,9 @@
 
 /// What a push's command list asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Commands {
-    pub refs: Vec<String>,
-    pub caps: Vec<String>,
+pub(crate) struct Commands {
+    pub(crate) refs: Vec<String>,
+    pub(crate) caps: Vec<String>,
 }
 
 /// The most one pkt-line carries, its four length digits included.
@@ -19,7 +19,7 @@ const MAX_PKT: usize = 65520;
 
 /// Reads the command list from the start of a push's body; None when it
 /// is not all there or is not one.
-pub fn commands(head: &[u8]) -> Option<Commands> {
+pub(crate) fn commands(head: &[u8]) -> Option<Commands> {
     let mut rest = head;
     let mut found = Commands {
         refs: Vec::new(),
@@ -69,7 +69,7 @@ fn pkt(payload: &[u8]) -> Vec<u8> {
 /// `message` to show (side-band 2, as `remote:` lines), then a status
 /// report that names `reason` for each ref. None when the client asked
 /// for no status report: it could take the answer for success.
-pub fn refusal(commands: &Commands, message: &str, reason: &str) -> Option<Vec<u8>> {
+pub(crate) fn refusal(commands: &Commands, message: &str, reason: &str) -> Option<Vec<u8>> {
     let has = |cap: &str| commands.caps.iter().any(|c| c == cap);
     if !has("report-status") && !has("report-status-v2") {
         return None;

@@ -7,14 +7,14 @@ use crate::gitgate::REPO;
 
 /// The two git services served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Service {
+pub(crate) enum Service {
     UploadPack,
     ReceivePack,
 }
 
 /// A request the gate serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
+pub(crate) enum Route {
     /// `GET /repo.git/info/refs?service=…`: the advertisement.
     InfoRefs(Service),
     /// `POST /repo.git/git-…`: the exchange.
@@ -23,14 +23,14 @@ pub enum Route {
 
 /// Why a request is not served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     NotFound,
     /// A served path with another method; carries the one allowed.
     Method(&'static str),
 }
 
 /// Which route a request takes. Pure.
-pub fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Route, Refusal> {
+pub(crate) fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Route, Refusal> {
     let (want, route) = match path.strip_prefix('/').and_then(|p| p.strip_prefix(REPO)) {
         Some("/info/refs") => {
             let service = match query {

@@ -24,10 +24,10 @@ const MAX_ALLOWED: u64 = 64 * 1024;
 
 /// The images a Dockerfile reads, each with its id on this engine; the
 /// error says why the bottle may not build it.
-pub type Bases = Result<Vec<Resolved>, String>;
+pub(crate) type Bases = Result<Vec<Resolved>, String>;
 
 /// `Bases` of `dockerfile` for bottle `slug`.
-pub fn bases(home: &Home, slug: &str, dockerfile: &str) -> Bases {
+pub(crate) fn bases(home: &Home, slug: &str, dockerfile: &str) -> Bases {
     let named = images::check(dockerfile, &allowed(home, slug)?)?;
     named
         .into_iter()

@@ -16,7 +16,7 @@ use crate::text::inert;
 
 /// What the audit log keeps of a held push: its commits, diffstat and
 /// protected diff, as the operator read them.
-pub fn audit_diff(push: &GitPush) -> String {
+pub(crate) fn audit_diff(push: &GitPush) -> String {
     let mut diff = String::new();
     for commit in &push.commits {
         diff.push_str(commit);
@@ -31,7 +31,7 @@ pub fn audit_diff(push: &GitPush) -> String {
 
 /// Asks the gate to apply the decision; returns what it printed (inert,
 /// line by line), after auditing it.
-pub fn decide(
+pub(crate) fn decide(
     home: &Home,
     proposal: &Proposal,
     push: &GitPush,

@@ -27,7 +27,7 @@ use crate::contract::services::{GIT_GATE, SUPERVISE};
 
 /// Which sidecar's queue a proposal waits in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     /// The supervise sidecar: the agent's tool calls.
     Supervise,
     /// The git gate: held pushes.
@@ -37,10 +37,10 @@ pub enum Source {
 }
 
 impl Source {
-    pub const ALL: [Source; 3] = [Source::Supervise, Source::Gate, Source::Denied];
+    pub(crate) const ALL: [Source; 3] = [Source::Supervise, Source::Gate, Source::Denied];
 
     /// The queue's folder in a bottle's state folder.
-    pub fn folder(self) -> &'static str {
+    pub(crate) fn folder(self) -> &'static str {
         match self {
             Source::Supervise => SUPERVISE,
             Source::Gate => GIT_GATE,
@@ -51,7 +51,7 @@ impl Source {
     /// Whether a proposal of this kind may come from this queue: git
     /// pushes from the gate only, routes from denials only, everything
     /// else from supervise only.
-    pub fn admits(self, request: &Request) -> bool {
+    pub(crate) fn admits(self, request: &Request) -> bool {
         match self {
             Source::Supervise => !matches!(request, Request::GitPush(_)),
             Source::Gate => matches!(request, Request::GitPush(_)),
@@ -60,7 +60,7 @@ impl Source {
     }
 
     /// Who the proposals of this queue come from.
-    pub fn origin(self) -> Origin {
+    pub(crate) fn origin(self) -> Origin {
         match self {
             Source::Denied => Origin::Denied,
             Source::Supervise | Source::Gate => Origin::Agent,
@@ -69,7 +69,7 @@ impl Source {
 }
 
 /// A bottle's queues, supervise's first.
-pub fn queues(home: &Home, slug: &str) -> Vec<(Source, Queue)> {
+pub(crate) fn queues(home: &Home, slug: &str) -> Vec<(Source, Queue)> {
     Source::ALL
         .iter()
         .map(|s| (*s, Queue::new(&home.bottle(slug).service(s.folder()))))
@@ -79,7 +79,7 @@ pub fn queues(home: &Home, slug: &str) -> Vec<(Source, Queue)> {
 /// A proposal read from `source`'s queue of bottle `slug`, as the host
 /// may use it: None when that queue may not hold it. Its bottle is the
 /// one whose queue holds it, whatever the file says.
-pub fn admit(source: Source, slug: &str, mut proposal: Proposal) -> Option<Proposal> {
+pub(crate) fn admit(source: Source, slug: &str, mut proposal: Proposal) -> Option<Proposal> {
     if !source.admits(&proposal.request) || check_id(&proposal.id).is_err() {
         return None;
     }
@@ -118,7 +118,7 @@ fn multiline(text: &str) -> String {
 /// Whether a change at `path` (under the state root `root`) is only git's
 /// own churn in a gate's repository: the dashboard need not list the
 /// proposals again for it.
-pub fn is_repository_churn(root: &Path, path: &Path) -> bool {
+pub(crate) fn is_repository_churn(root: &Path, path: &Path) -> bool {
     let Ok(rest) = path.strip_prefix(root) else {
         return false;
     };
@@ -134,7 +134,7 @@ pub fn is_repository_churn(root: &Path, path: &Path) -> bool {
 
 /// The bottle whose state folder holds `path` (under the state root
 /// `root`).
-pub fn bottle_of(root: &Path, path: &Path) -> Option<String> {
+pub(crate) fn bottle_of(root: &Path, path: &Path) -> Option<String> {
     match path.strip_prefix(root).ok()?.components().next()? {
         Component::Normal(slug) => slug.to_str().map(str::to_owned),
         _ => None,
@@ -143,7 +143,7 @@ pub fn bottle_of(root: &Path, path: &Path) -> Option<String> {
 
 /// Whether `path` (under the state root `root`) is a gate's `landed.json`
 /// (or the temporary file it is written through).
-pub fn is_landed(root: &Path, path: &Path) -> bool {
+pub(crate) fn is_landed(root: &Path, path: &Path) -> bool {
     let Ok(rest) = path.strip_prefix(root) else {
         return false;
     };

@@ -77,7 +77,7 @@ pub(super) fn add_route(
 /// launched before there was one has only the egress sidecar's copy. The
 /// sidecar can write in its folder, so its files are read bounded and
 /// without following links.
-pub fn read_routes(home: &Home, slug: &str) -> Result<(EgressConfig, Tokens), ApplyError> {
+pub(crate) fn read_routes(home: &Home, slug: &str) -> Result<(EgressConfig, Tokens), ApplyError> {
     let dir = home.bottle(slug);
     let config = match home.read_live_routes(slug)? {
         Some(live) => live.config,
@@ -169,7 +169,11 @@ fn reload_reason(e: &ExecError) -> String {
 
 /// An operator's edit of the routes: validated, applied with a reload,
 /// audited. Returns the diff, or None when nothing changed.
-pub fn edit_routes(home: &Home, slug: &str, edited: &str) -> Result<Option<String>, ApplyError> {
+pub(crate) fn edit_routes(
+    home: &Home,
+    slug: &str,
+    edited: &str,
+) -> Result<Option<String>, ApplyError> {
     let _lock = home.lock_bottle(slug)?;
     let (before, tokens) = read_routes(home, slug)?;
     let after: EgressConfig = serde_json::from_str(edited)
@@ -199,7 +203,7 @@ pub fn edit_routes(home: &Home, slug: &str, edited: &str) -> Result<Option<Strin
 /// routes in $EDITOR, then `edit_routes` (checked, reloaded, rolled back
 /// if the reload fails, audited). The terminal is the editor's meanwhile.
 /// Returns the diff, or None when nothing changed.
-pub fn edit_routes_in_editor(home: &Home, slug: &str) -> Result<Option<String>, ApplyError> {
+pub(crate) fn edit_routes_in_editor(home: &Home, slug: &str) -> Result<Option<String>, ApplyError> {
     edit_routes_with(home, slug, crate::exec::edit)
 }
 
@@ -224,7 +228,7 @@ fn edit_routes_with(
 
 /// What an edit may not do: name bad hosts or paths, use a token slot that
 /// holds nothing, or change what egress listens on (fixed at launch).
-pub fn check_edit(
+pub(crate) fn check_edit(
     before: &EgressConfig,
     after: &EgressConfig,
     tokens: &Tokens,
@@ -281,7 +285,7 @@ pub fn check_edit(
 }
 
 /// The routes file as the operator edits it.
-pub fn routes_text(home: &Home, slug: &str) -> Result<(PathBuf, String), ApplyError> {
+pub(crate) fn routes_text(home: &Home, slug: &str) -> Result<(PathBuf, String), ApplyError> {
     home.existing_bottle_dir(slug)?;
     let path = home.bottle(slug).egress_routes();
     let io = |reason: String| StateError::Io {
