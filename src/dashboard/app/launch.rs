@@ -11,10 +11,9 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::Rect;
 
 use super::{AgentChoice, App, Effect, Modal, NewAgent};
-use std::path::Path;
 
 use crate::dashboard::text::{slice, wrap};
-use crate::launch::choose::{self, Choices};
+use crate::launch::steps::{Answer, Ask, Offer, Steps};
 use crate::manifest::Summary;
 use crate::picker::{Chooser, Item, MultiPicker, Outcome, Picker, Prompt};
 use crate::text::inert;
@@ -170,81 +169,53 @@ impl App {
         Picker::new("new agent", items)
     }
 
-    /// A key while one of the `n` flow's modals is open. Each step
-    /// passes what is chosen so far to the next; Esc anywhere drops it.
+    /// A key while one of the `n` flow's modals is open. Each step shows
+    /// what `launch::steps` asks and passes the steps on; Esc anywhere
+    /// drops them.
     pub(super) fn new_agent_key(&mut self, modal: Modal, key: KeyEvent) -> Vec<Effect> {
+        use Modal::{Cwd, Label, PickAgent, PickBackend, PickBottle, PickColor};
         match modal {
-            Modal::PickAgent(picker) => self.flow_step(
+            PickAgent(picker) => self.flow_step(
                 (),
                 picker,
                 key,
-                |(), picker| Modal::PickAgent(picker),
+                |(), p| PickAgent(p),
                 |app, (), agent| {
-                    let picker = app.bottle_picker(&agent);
-                    let request = NewAgent {
-                        agent,
-                        ..NewAgent::default()
-                    };
-                    app.keep(Modal::PickBottle { request, picker })
+                    let steps = Steps::new(app.steps_offer(agent));
+                    app.next_step(steps)
                 },
             ),
-            Modal::PickBottle { request, picker } => self.flow_step(
-                request,
-                picker,
-                key,
-                |request, picker| Modal::PickBottle { request, picker },
-                |app, mut request, bottles| {
-                    request.bottles = bottles;
-                    let prompt = Prompt::new("label", &request.agent);
-                    app.keep(Modal::Label { request, prompt })
-                },
-            ),
-            Modal::Label { request, prompt } => self.flow_step(
-                request,
-                prompt,
-                key,
-                |request, prompt| Modal::Label { request, prompt },
-                Self::label_chosen,
-            ),
-            Modal::PickColor { request, picker } => self.flow_step(
-                request,
-                picker,
-                key,
-                |request, picker| Modal::PickColor { request, picker },
-                |app, mut request, color| {
-                    request.color = color;
-                    let prompt = Prompt::new("copy a directory in", &app.cwd).with_help(CWD_HELP);
-                    app.keep(Modal::Cwd { request, prompt })
-                },
-            ),
-            Modal::Cwd { request, prompt } => self.flow_step(
-                request,
-                prompt,
-                key,
-                |request, prompt| Modal::Cwd { request, prompt },
-                |app, mut request, dir| {
-                    request.cwd = (!dir.is_empty()).then_some(dir);
-                    app.pick_backend(request)
-                },
-            ),
-            Modal::PickBackend { request, picker } => self.flow_step(
-                request,
-                picker,
-                key,
-                |request, picker| Modal::PickBackend { request, picker },
-                |_, mut request, backend| {
-                    request.backend = backend;
-                    vec![Effect::Preflight(request)]
-                },
-            ),
+            PickBottle { request, picker } => {
+                let reopen = |request, picker| PickBottle { request, picker };
+                self.flow_step(request, picker, key, reopen, |app, mut steps, bottles| {
+                    steps.answer(Answer::Many(bottles));
+                    app.next_step(steps)
+                })
+            }
+            Label { request, prompt } => {
+                let reopen = |request, prompt| Label { request, prompt };
+                self.flow_step(request, prompt, key, reopen, Self::answered)
+            }
+            PickColor { request, picker } => {
+                let reopen = |request, picker| PickColor { request, picker };
+                self.flow_step(request, picker, key, reopen, Self::answered)
+            }
+            Cwd { request, prompt } => {
+                let reopen = |request, prompt| Cwd { request, prompt };
+                self.flow_step(request, prompt, key, reopen, Self::answered)
+            }
+            PickBackend { request, picker } => {
+                let reopen = |request, picker| PickBackend { request, picker };
+                self.flow_step(request, picker, key, reopen, Self::answered)
+            }
             Modal::Preflight { request, text } => self.preflight_key(request, text, key),
             other => self.keep(other),
         }
     }
 
     /// One step of the flow takes `key`: while its chooser is open the
-    /// modal stays (`reopen` puts it back together with what is chosen so
-    /// far); Esc drops the flow; a choice goes on to `next`.
+    /// modal stays (`reopen` puts it back together with the steps so far);
+    /// Esc drops the flow; a choice goes on to `next`.
     fn flow_step<R, C: Chooser>(
         &mut self,
         request: R,
@@ -260,21 +231,43 @@ impl App {
         }
     }
 
-    /// The label step's answer: one that is taken or malformed asks again
-    /// (offering a free one); a good one goes on to the colour.
-    fn label_chosen(&mut self, mut request: NewAgent, label: String) -> Vec<Effect> {
-        let running = self.agents.iter().map(|a| a.label.as_str());
-        if let Some(problem) = choose::label_problem(&label, running.clone()) {
-            let offer = match label.is_empty() {
-                true => request.agent.clone(),
-                false => choose::free_label(&label, running),
-            };
-            let prompt = Prompt::new("label", &offer).with_message(&problem);
-            return self.keep(Modal::Label { request, prompt });
-        }
-        request.label = label;
-        let picker = self.color_picker(&request);
-        self.keep(Modal::PickColor { request, picker })
+    /// A step answered with one item or text.
+    fn answered(&mut self, mut steps: Steps, answer: String) -> Vec<Effect> {
+        steps.answer(Answer::One(answer));
+        self.next_step(steps)
+    }
+
+    /// The modal of what the steps ask next; once nothing is left, the
+    /// preflight of what they chose.
+    fn next_step(&mut self, request: Steps) -> Vec<Effect> {
+        let modal = match request.ask() {
+            None => return vec![Effect::Preflight(request.chosen().clone())],
+            Some(Ask::Bottles { items, chosen }) => Modal::PickBottle {
+                picker: MultiPicker::new("bottles", items, &chosen),
+                request,
+            },
+            Some(Ask::Label { offer, problem }) => {
+                let prompt = Prompt::new("label", &offer);
+                let prompt = match problem {
+                    Some(problem) => prompt.with_message(&problem),
+                    None => prompt,
+                };
+                Modal::Label { request, prompt }
+            }
+            Some(Ask::Color { items }) => Modal::PickColor {
+                picker: Picker::new("color", items),
+                request,
+            },
+            Some(Ask::Copy { offer }) => Modal::Cwd {
+                prompt: Prompt::new("copy a directory in", &offer).with_help(CWD_HELP),
+                request,
+            },
+            Some(Ask::Backend { items }) => Modal::PickBackend {
+                picker: Picker::new("backend", items),
+                request,
+            },
+        };
+        self.keep(modal)
     }
 
     /// A key on the preflight: y starts the agent, n or Esc does not.
@@ -297,86 +290,27 @@ impl App {
         Vec::new()
     }
 
-    fn choice(&self, agent: &str) -> Option<&AgentChoice> {
-        self.choices.iter().find(|c| c.name == agent)
-    }
-
-    /// Every bottle, the agent's own chosen already (or `default`, as
-    /// `start` without `--bottle`).
-    fn bottle_picker(&self, agent: &str) -> MultiPicker {
-        let own = self
-            .choice(agent)
+    /// What the steps offer for `agent`: its own bottles (or `default`,
+    /// as `start` without `--bottle`), every bottle, the running labels,
+    /// the backends (docker when none is known) and this directory.
+    fn steps_offer(&self, agent: String) -> Offer {
+        let choice = self.choices.iter().find(|c| c.name == agent);
+        let own = choice
             .map(|c| c.bottles.clone())
             .filter(|b| !b.is_empty())
             .unwrap_or_else(|| vec!["default".to_owned()]);
-        let items = self
-            .bottle_names
-            .iter()
-            .map(|b| Item {
-                name: b.clone(),
-                detail: match own.contains(b) {
-                    true => format!("{agent}'s own"),
-                    false => String::new(),
-                },
-            })
-            .collect();
-        MultiPicker::new("bottles", items, &own)
-    }
-
-    /// The colors, the one `start` would give first.
-    fn color_picker(&self, request: &NewAgent) -> Picker {
-        let own = self.choice(&request.agent).and_then(|c| c.color.clone());
-        let default = choose::default_color(own.as_deref(), &request.label);
-        let items = choose::color_choices(&default)
-            .into_iter()
-            .map(|c| Item {
-                detail: match (c == default, own.is_some()) {
-                    (true, true) => format!("{}'s own", request.agent),
-                    (true, false) => "the default for this label".into(),
-                    (false, _) => String::new(),
-                },
-                name: c,
-            })
-            .collect();
-        Picker::new("color", items)
-    }
-
-    /// The backend choice is skipped when there is only one.
-    fn pick_backend(&mut self, mut request: NewAgent) -> Vec<Effect> {
-        if self.backends.len() <= 1 {
-            request.backend = self
-                .backends
-                .first()
-                .cloned()
-                .unwrap_or_else(|| "docker".into());
-            return vec![Effect::Preflight(request)];
-        }
-        let items = self
-            .backends
-            .iter()
-            .map(|b| Item {
-                name: b.clone(),
-                detail: match b.as_str() {
-                    "docker" => "the agent in a container".into(),
-                    "smolmachines" => "the agent in a microVM (smolvm)".into(),
-                    _ => String::new(),
-                },
-            })
-            .collect();
-        let picker = Picker::new("backend", items);
-        self.keep(Modal::PickBackend { request, picker })
-    }
-}
-
-impl NewAgent {
-    /// What was chosen, as `start`'s flags would give it (`here`: the
-    /// dashboard's directory, which a relative one is taken from).
-    pub(crate) fn choices(&self, here: &Path) -> Choices {
-        Choices {
-            bottles: self.bottles.clone(),
-            label: Some(self.label.clone()),
-            color: Some(self.color.clone()),
-            copy: self.cwd.as_deref().and_then(|d| choose::copy_dir(d, here)),
+        let backends = match self.backends.is_empty() {
+            true => vec!["docker".to_owned()],
+            false => self.backends.clone(),
+        };
+        Offer {
+            agent_color: choice.and_then(|c| c.color.clone()),
+            own,
+            bottles: self.bottle_names.clone(),
+            running: self.agents.iter().map(|a| a.label.clone()).collect(),
+            backends,
+            here: self.cwd.clone(),
+            agent,
         }
     }
 }

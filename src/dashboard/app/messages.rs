@@ -7,6 +7,7 @@ use ratatui::crossterm::event::KeyEvent;
 use super::launch::TrustStep;
 use crate::backend::Landed;
 use crate::dashboard::detail::Detail;
+use crate::launch::steps::Steps;
 use crate::manifest::Summary;
 use crate::picker::{MultiPicker, Picker, Prompt};
 use crate::supervise::apply::Pending;
@@ -43,20 +44,9 @@ pub(crate) struct AgentChoice {
     pub color: Option<String>,
 }
 
-/// What `n` asks for, once chosen: what `start AGENT --bottle A
-/// --bottle B --label L --color C --cwd=D --backend X` would launch.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct NewAgent {
-    pub agent: String,
-    /// In the order chosen; empty: the agent's own selection.
-    pub bottles: Vec<String>,
-    pub label: String,
-    pub color: String,
-    /// The directory to copy in, as typed (relative to the dashboard's
-    /// directory); `None`: nothing is copied.
-    pub cwd: Option<String>,
-    pub backend: String,
-}
+/// What `n` asks for, once chosen: the steps' (`launch::steps`), the same
+/// as `start` on a terminal.
+pub(crate) use crate::launch::steps::Chosen as NewAgent;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Modal {
@@ -91,26 +81,26 @@ pub(crate) enum Modal {
     /// would use, and `y` to trust it (see `launch`).
     Trust(Box<TrustStep>),
     PickAgent(Picker),
-    /// The `n` flow after the agent: each step carries what is chosen so
-    /// far (see `launch`).
+    /// The `n` flow after the agent: each step shows what `launch::steps`
+    /// asks, and carries the steps so far.
     PickBottle {
-        request: NewAgent,
+        request: Steps,
         picker: MultiPicker,
     },
     Label {
-        request: NewAgent,
+        request: Steps,
         prompt: Prompt,
     },
     PickColor {
-        request: NewAgent,
+        request: Steps,
         picker: Picker,
     },
     Cwd {
-        request: NewAgent,
+        request: Steps,
         prompt: Prompt,
     },
     PickBackend {
-        request: NewAgent,
+        request: Steps,
         picker: Picker,
     },
     Preflight {
