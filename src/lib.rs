@@ -1,27 +1,31 @@
 //! bot-bottle: run AI coding agents in sandboxed bottles, and steer them
 //! from one tmux session. The binary is `src/main.rs`; this library is
-//! everything it is made of.
+//! everything it is made of. Its outside surface is what the binary, the
+//! tests and the benchmarks use, each item documented; the rest is
+//! `pub(crate)`.
 
-pub mod agent_cli;
+#![warn(missing_docs)]
+
+pub(crate) mod agent_cli;
 pub mod backend;
 pub mod cli;
-pub mod colour;
+pub(crate) mod colour;
 pub mod contract;
 pub mod dashboard;
-pub mod dockerfile;
-pub mod doctor;
+pub(crate) mod dockerfile;
+pub(crate) mod doctor;
 pub mod egress;
-pub mod error;
-pub mod exec;
+pub(crate) mod error;
+pub(crate) mod exec;
 pub mod gitgate;
 pub(crate) mod launch;
-pub mod manifest;
-pub mod notify;
-pub mod picker;
+pub(crate) mod manifest;
+pub(crate) mod notify;
+pub(crate) mod picker;
 pub(crate) mod plan;
 pub mod proposal;
-pub mod provider;
-pub mod shutdown;
+pub(crate) mod provider;
+pub(crate) mod shutdown;
 pub mod state;
 pub mod supervise;
 pub mod text;
