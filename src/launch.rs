@@ -1,5 +1,10 @@
 //! Launching a bottle, shared by the CLI and the dashboard.
 //!
+//! `steps` is what an interactive launch asks, in order (the agent's
+//! bottles, a label, a color, a directory, a backend), as one pure state
+//! machine that `start` on a terminal and the dashboard's `n` both walk;
+//! `choose` holds its rules and turns the answers (or `start`'s flags)
+//! into a start request.
 //! `prepare` goes from a start request to a plan: it picks the agent and
 //! its bottles, mints (or pins) the identity, and plans the bottle, writing
 //! nothing, so the caller can show the preflight and ask first.

@@ -22,6 +22,7 @@ use crate::agent_cli::{self, CliPin, UnknownCli};
 use crate::contract::command;
 use crate::contract::paths::{
     AGENT_CONFIG_DIR, AGENT_USER, SIDECAR_STATE_DIR, WORKDIR, agent_file,
+    agent_files as agent_file_names,
 };
 use crate::contract::services::{MCP_PATH, MCP_PORT, PROXY_PORT, SUPERVISE, Sidecar};
 use crate::egress::config::{AuthConfig, EgressConfig, RoleConfig, RouteConfig};
@@ -35,7 +36,7 @@ mod agent_files;
 mod files;
 mod git_gate;
 mod preflight;
-pub mod resources;
+mod resources;
 mod runtime;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -304,10 +305,7 @@ pub fn plan(input: &PlanInput) -> Result<BottlePlan, PlanError> {
         hostname: input.slug.to_owned(),
         user: AGENT_USER,
         workdir: WORKDIR,
-        command: vec![
-            "sh".into(),
-            agent_file(crate::contract::paths::agent_files::START_SCRIPT),
-        ],
+        command: vec!["sh".into(), agent_file(agent_file_names::START_SCRIPT)],
         env,
         limits,
         runtime: input.engine.runtime,

@@ -1,7 +1,6 @@
-//! The choices of an interactive launch, pure: what `start` on a terminal
-//! and the dashboard's `n` ask (bottles in order, a label, a color, a
-//! directory to copy in), their defaults, and when a label is asked again.
-//! The asking itself is the caller's (prompts on the terminal, modals).
+//! The choices of a launch, pure: what `start`'s flags or the interactive
+//! steps (`steps`) chose, as one start request; the rules the steps ask
+//! by (a free label, the default color, a directory to copy in).
 
 use std::path::{Path, PathBuf};
 
