@@ -107,7 +107,7 @@ mod tests {
     use crate::backend::docker::seal;
     use crate::contract::command;
     use crate::contract::services::Sidecar;
-    use crate::plan::{EngineFacts, PlanInput, Runtime, RuntimeWhy};
+    use crate::plan::{PlanInput, testing};
     use crate::state::Home;
     use serde_json::json;
 
@@ -154,10 +154,12 @@ mod tests {
 
     #[test]
     fn the_agents_env_is_the_plans_not_compose_escaped() {
-        use crate::plan::testing::{agent, full_bottle, input};
-        let (agent, bottle) = (agent(crate::provider::Provider::Shell), full_bottle());
+        let (agent, bottle) = (
+            testing::agent(crate::provider::Provider::Shell),
+            testing::full_bottle(),
+        );
         let (env, names) = (BTreeSet::new(), ["x".to_owned()]);
-        let plan = crate::plan::plan(&input(&agent, &bottle, &env, &names)).unwrap();
+        let plan = crate::plan::plan(&testing::input(&agent, &bottle, &env, &names)).unwrap();
         assert!(
             plan.agent
                 .env
@@ -181,27 +183,12 @@ mod tests {
         .unwrap();
         let names = vec!["default".to_owned()];
         let bottle = crate::manifest::compose_bottles(&manifest, &names).unwrap();
-        let engine = EngineFacts {
-            runtime: Runtime::Runc,
-            why: RuntimeWhy::NotRegistered,
-            cpus: 2,
-        };
+        let env = BTreeSet::new();
+        let agent = manifest.agent("shell").unwrap();
         let plan = crate::plan::plan(&PlanInput {
             slug,
-            agent: manifest.agent("shell").unwrap(),
-            bottle: &bottle,
-            bottle_names: &names,
             state_dir: &home.bottle_dir(slug),
-            engine: &engine,
-            sidecar_image: "bot-bottle-sidecar:test",
-            host_user: (1000, 1000),
-            host_env_set: &BTreeSet::new(),
-            copy_cwd: None,
-            extra_args: &[],
-            context_digest: None,
-            live_routes: None,
-            git_gate: None,
-            base_images: &[],
+            ..testing::input(agent, &bottle, &env, &names)
         })
         .unwrap();
         (home, plan)
