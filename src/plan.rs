@@ -298,30 +298,7 @@ pub fn plan(input: &PlanInput) -> Result<BottlePlan, PlanError> {
     );
     let preflight =
         preflight::preflight(input, &agent_image, &routes, &live, &env, &session, &limits);
-    let dir = BottleDir::new(input.state_dir.to_path_buf());
-    let agent = AgentSpec {
-        name: input.agent.name.clone(),
-        image: agent_image,
-        hostname: input.slug.to_owned(),
-        user: AGENT_USER,
-        workdir: WORKDIR,
-        command: vec!["sh".into(), agent_file(agent_file_names::START_SCRIPT)],
-        env,
-        limits,
-        runtime: input.engine.runtime,
-        mounts: vec![
-            Mount {
-                source: dir.agent_dir(),
-                target: AGENT_CONFIG_DIR.into(),
-                read_only: true,
-            },
-            Mount {
-                source: dir.agent_ca(),
-                target: "/etc/ssl/certs/ca-certificates.crt".into(),
-                read_only: true,
-            },
-        ],
-    };
+    let agent = agent_spec(input, agent_image, env, limits);
     let mut sidecars = vec![
         sidecar(input, Sidecar::Egress, EGRESS_RESOURCES),
         sidecar(input, Sidecar::Supervise, SUPERVISE_RESOURCES),
@@ -349,6 +326,41 @@ pub fn plan(input: &PlanInput) -> Result<BottlePlan, PlanError> {
             .map(|gate| git_gate::gate_plan(input, gate)),
         preflight,
     })
+}
+
+/// The agent: its image and limits, the environment `agent_env` made,
+/// as the agent user in the workdir, running its start script, with its
+/// config folder and the bottle's CA mounted read-only.
+fn agent_spec(
+    input: &PlanInput,
+    image: AgentImage,
+    env: Vec<(String, String)>,
+    limits: Resources,
+) -> AgentSpec {
+    let dir = BottleDir::new(input.state_dir.to_path_buf());
+    AgentSpec {
+        name: input.agent.name.clone(),
+        image,
+        hostname: input.slug.to_owned(),
+        user: AGENT_USER,
+        workdir: WORKDIR,
+        command: vec!["sh".into(), agent_file(agent_file_names::START_SCRIPT)],
+        env,
+        limits,
+        runtime: input.engine.runtime,
+        mounts: vec![
+            Mount {
+                source: dir.agent_dir(),
+                target: AGENT_CONFIG_DIR.into(),
+                read_only: true,
+            },
+            Mount {
+                source: dir.agent_ca(),
+                target: "/etc/ssl/certs/ca-certificates.crt".into(),
+                read_only: true,
+            },
+        ],
+    }
 }
 
 /// egress or supervise: the sidecar image serving one role, its state
