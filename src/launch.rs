@@ -252,6 +252,7 @@ pub fn prepare(
         live_routes: live_routes.as_ref(),
         git_gate,
         base_images: &base_images,
+        backend: req.backend.name(),
     })?;
     let metadata = Metadata {
         agent: agent.name.clone(),

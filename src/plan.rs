@@ -81,6 +81,8 @@ pub struct PlanInput<'a> {
     /// `capability.base_images` of the operator's manifest: what an
     /// agent's Dockerfile may read besides the bottle's own images.
     pub base_images: &'a [String],
+    /// The backend's name, for the preflight (a backend adds its own rows).
+    pub backend: &'a str,
 }
 
 /// A bottle's plan: everything a backend needs to bring it up.

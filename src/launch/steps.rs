@@ -9,6 +9,7 @@
 use std::path::Path;
 
 use super::choose::{self, Choices};
+use crate::backend::BackendKind;
 use crate::picker::Item;
 
 /// What the steps offer, as the caller knows it when they start.
@@ -245,10 +246,10 @@ fn own_detail(own: bool, agent: &str) -> String {
 }
 
 fn backend_detail(backend: &str) -> String {
-    match backend {
-        "docker" => "the agent in a container".into(),
-        "smolmachines" => "the agent in a microVM (smolvm)".into(),
-        _ => String::new(),
+    match BackendKind::parse(backend) {
+        Some(BackendKind::Docker) => "the agent in a container".into(),
+        Some(BackendKind::Smolmachines) => "the agent in a microVM (smolvm)".into(),
+        None => String::new(),
     }
 }
 

@@ -53,7 +53,7 @@ pub(super) fn preflight(
     row("agent", agent_line);
     row("identity", input.slug.to_owned());
     row("bottles", input.bottle_names.join(" + "));
-    row("backend", "docker".into());
+    row("backend", input.backend.to_owned());
     row("runtime", input.engine.runtime_line());
     let gate = input.git_gate.as_ref();
     row(

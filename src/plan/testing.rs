@@ -79,6 +79,7 @@ pub(crate) fn input<'a>(
         live_routes: None,
         git_gate: None,
         base_images: &[],
+        backend: "docker",
     }
 }
 

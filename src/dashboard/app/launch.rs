@@ -12,6 +12,7 @@ use ratatui::layout::Rect;
 
 use super::{AgentChoice, App, Effect, Modal, NewAgent};
 
+use crate::backend::BackendKind;
 use crate::dashboard::text::{slice, wrap};
 use crate::launch::steps::{Answer, Ask, Offer, Steps};
 use crate::manifest::Summary;
@@ -300,7 +301,7 @@ impl App {
             .filter(|b| !b.is_empty())
             .unwrap_or_else(|| vec!["default".to_owned()]);
         let backends = match self.backends.is_empty() {
-            true => vec!["docker".to_owned()],
+            true => vec![BackendKind::Docker.name().to_owned()],
             false => self.backends.clone(),
         };
         Offer {
