@@ -116,7 +116,10 @@ impl Backend for Smolmachines {
             compose_file::render(&prepared.plan, AgentPlace::Elsewhere, nets)
         })?;
         let bundle_file = dir.compose_file();
-        let services: Vec<String> = (prepared.plan.sidecars.iter())
+        let services: Vec<String> = prepared
+            .plan
+            .sidecars
+            .iter()
             .map(|s| s.sidecar.name().to_owned())
             .collect();
         // The bottle key, before the sidecars start: they require it.
