@@ -15,28 +15,12 @@ pub struct Resources {
 
 /// The agent's, unless its bottles' `limits` say otherwise (CPUs are also
 /// capped at the engine's).
-pub const AGENT_RESOURCES: Resources = Resources {
-    memory: 4 << 30,
-    pids: 1024,
-    cpus: 2.0,
-};
+pub const AGENT_RESOURCES: Resources = Resources::new(4 << 30, 1024, 2.0);
 /// The sidecars' are fixed: they hold no agent work.
-pub const EGRESS_RESOURCES: Resources = Resources {
-    memory: 256 << 20,
-    pids: 256,
-    cpus: 1.0,
-};
+pub const EGRESS_RESOURCES: Resources = Resources::new(256 << 20, 256, 1.0);
 /// git (pack, index, diff of a push) needs more than the proxy.
-pub const GATE_RESOURCES: Resources = Resources {
-    memory: 256 << 20,
-    pids: 256,
-    cpus: 1.0,
-};
-pub const SUPERVISE_RESOURCES: Resources = Resources {
-    memory: 128 << 20,
-    pids: 128,
-    cpus: 0.5,
-};
+pub const GATE_RESOURCES: Resources = Resources::new(256 << 20, 256, 1.0);
+pub const SUPERVISE_RESOURCES: Resources = Resources::new(128 << 20, 128, 0.5);
 
 /// Under gVisor one process of the agent's is several tasks of the host
 /// (the sandbox's threads), which the engine's pid limit counts: reaching
@@ -65,6 +49,11 @@ pub(super) fn agent_limits(input: &PlanInput) -> Result<Resources, PlanError> {
 }
 
 impl Resources {
+    /// Memory in bytes, processes, CPUs.
+    const fn new(memory: u64, pids: u32, cpus: f64) -> Resources {
+        Resources { memory, pids, cpus }
+    }
+
     /// The same, with no more CPUs than the engine has.
     pub(super) fn within(self, engine: &EngineFacts) -> Resources {
         Resources {

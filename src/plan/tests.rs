@@ -11,15 +11,23 @@ fn compose(plan: &BottlePlan) -> Value {
     render(plan, AgentPlace::Container, &[])
 }
 
+/// The plan of `bottle`, selected as `names`, with no host variable set.
+fn plan_without_env(
+    agent: &Agent,
+    bottle: &Bottle,
+    names: &[&str],
+) -> Result<BottlePlan, PlanError> {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    plan(&input(agent, bottle, &BTreeSet::new(), &names))
+}
+
 mod gate;
 
 #[test]
 fn shell_in_default_bottle() {
     let agent = agent(Provider::Shell);
     let bottle = bottle();
-    let env = BTreeSet::new();
-    let names = vec!["default".to_owned()];
-    let plan = plan(&input(&agent, &bottle, &env, &names)).unwrap();
+    let plan = plan_without_env(&agent, &bottle, &["default"]).unwrap();
     insta::assert_snapshot!("shell_preflight", plan.preflight.render());
     insta::assert_json_snapshot!("shell_compose", compose(&plan));
 }
@@ -59,9 +67,7 @@ fn a_dockerfile_asking_for_an_unknown_cli_is_refused_before_anything_runs() {
     if let Some(ImageSource::Dockerfile(d)) = &mut bottle.image {
         d.contents = format!("# bot-bottle-cli: gemini\n{}", d.contents);
     }
-    let env = BTreeSet::new();
-    let names = vec!["b".to_owned()];
-    let err = plan(&input(&agent, &bottle, &env, &names)).unwrap_err();
+    let err = plan_without_env(&agent, &bottle, &["b"]).unwrap_err();
     assert!(
         matches!(&err, PlanError::UnknownCli { file, .. } if file == "<embedded defaults>/Dockerfile"),
         "{err}"
@@ -163,9 +169,7 @@ fn no_secret_or_token_value_reaches_the_plan() {
 fn every_container_and_network_is_labelled_and_only_egress_goes_out() {
     let agent = agent(Provider::Shell);
     let bottle = bottle();
-    let env = BTreeSet::new();
-    let names = vec!["default".to_owned()];
-    let p = plan(&input(&agent, &bottle, &env, &names)).unwrap();
+    let p = plan_without_env(&agent, &bottle, &["default"]).unwrap();
     let compose = compose(&p);
     for section in ["services", "networks"] {
         for (name, item) in compose[section].as_object().unwrap() {
@@ -201,9 +205,7 @@ fn every_container_and_network_is_labelled_and_only_egress_goes_out() {
 fn dollars_are_escaped_for_compose() {
     let agent = agent(Provider::Shell);
     let bottle = full_bottle();
-    let env = BTreeSet::new();
-    let names = vec!["x".to_owned()];
-    let p = plan(&input(&agent, &bottle, &env, &names)).unwrap();
+    let p = plan_without_env(&agent, &bottle, &["x"]).unwrap();
     let compose = compose(&p);
     assert_eq!(compose["services"]["agent"]["environment"]["PRICE"], "$$5");
 }
@@ -215,9 +217,7 @@ fn bottle_env_cannot_redirect_the_agent() {
     bottle
         .env
         .insert("HTTPS_PROXY".into(), "http://elsewhere:1".into());
-    let env = BTreeSet::new();
-    let names = vec!["x".to_owned()];
-    let err = plan(&input(&agent, &bottle, &env, &names)).unwrap_err();
+    let err = plan_without_env(&agent, &bottle, &["x"]).unwrap_err();
     assert_eq!(
         err.to_string(),
         "bottles x: env.HTTPS_PROXY is set by bot-bottle itself"
@@ -231,10 +231,13 @@ fn bottle_limits_override_the_defaults_within_the_engine() {
     let env = BTreeSet::new();
     let names = vec!["big".to_owned()];
     let one_cpu = EngineFacts { cpus: 1, ..ENGINE };
-    let mut inp = input(&agent, &bottle, &env, &names);
-    inp.engine = &one_cpu;
+    let plan_on_one_cpu = |bottle: &Bottle| {
+        let mut inp = input(&agent, bottle, &env, &names);
+        inp.engine = &one_cpu;
+        plan(&inp)
+    };
     let agent_service = |p: BottlePlan| compose(&p)["services"]["agent"].clone();
-    let defaults = agent_service(plan(&inp).unwrap());
+    let defaults = agent_service(plan_on_one_cpu(&bottle).unwrap());
     assert_eq!(
         (
             &defaults["mem_limit"],
@@ -250,9 +253,7 @@ fn bottle_limits_override_the_defaults_within_the_engine() {
         pids: None,
         cpus: Some(0.25),
     };
-    let mut inp = input(&agent, &bottle, &env, &names);
-    inp.engine = &one_cpu;
-    let p = plan(&inp).unwrap();
+    let p = plan_on_one_cpu(&bottle).unwrap();
     assert!(
         p.preflight
             .render()
@@ -270,9 +271,7 @@ fn bottle_limits_override_the_defaults_within_the_engine() {
     );
 
     bottle.limits.cpus = Some(3.0);
-    let mut inp = input(&agent, &bottle, &env, &names);
-    inp.engine = &one_cpu;
-    let err = plan(&inp).unwrap_err();
+    let err = plan_on_one_cpu(&bottle).unwrap_err();
     assert_eq!(
         err.to_string(),
         "bottles big: limits.cpus 3 is more than the docker engine's 1 CPUs"
@@ -367,9 +366,7 @@ fn a_role_twice_is_refused() {
     let agent = agent(Provider::Claude);
     let mut bottle = full_bottle();
     bottle.egress.routes[1].role = Some(Role::AnthropicBaseUrl);
-    let env = BTreeSet::new();
-    let names = vec!["a".to_owned(), "b".to_owned()];
-    let err = plan(&input(&agent, &bottle, &env, &names)).unwrap_err();
+    let err = plan_without_env(&agent, &bottle, &["a", "b"]).unwrap_err();
     assert!(
         err.to_string()
             .contains("two routes have role 'anthropic-base-url'"),

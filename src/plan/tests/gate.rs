@@ -47,22 +47,43 @@ fn operator_repo() -> OperatorRepo {
     }
 }
 
+/// The plan of `bottle` started with `--cwd cwd` inside the operator's
+/// repository (`operator_repo`), its gate auditing to `audit`.
+fn gated_plan(
+    agent: &Agent,
+    bottle: &Bottle,
+    env: &BTreeSet<String>,
+    names: &[String],
+    cwd: &str,
+    audit: &str,
+    known_hosts: Option<&Path>,
+) -> BottlePlan {
+    let repo = operator_repo();
+    let audit = PathBuf::from(audit);
+    let mut inp = input(agent, bottle, env, names);
+    inp.copy_cwd = Some(Path::new(cwd));
+    inp.git_gate = Some(GateInput {
+        repo: &repo,
+        audit_log: &audit,
+        known_hosts,
+    });
+    plan(&inp).unwrap()
+}
 #[test]
 fn claude_with_a_git_gate_and_remotes() {
     let agent = agent(Provider::Claude);
     let bottle = gate_bottle();
     let env: BTreeSet<String> = ["GH_TOKEN".to_owned(), "UP_TOKEN".to_owned()].into();
     let names = vec!["claude".to_owned(), "gh".to_owned()];
-    let repo = operator_repo();
-    let audit = PathBuf::from("/home/u/.bot-bottle/audit/dev-abcde.jsonl");
-    let mut inp = input(&agent, &bottle, &env, &names);
-    inp.copy_cwd = Some(Path::new("/home/u/proj/src"));
-    inp.git_gate = Some(GateInput {
-        repo: &repo,
-        audit_log: &audit,
-        known_hosts: Some(Path::new("/home/u/.ssh/known_hosts")),
-    });
-    let plan = plan(&inp).unwrap();
+    let plan = gated_plan(
+        &agent,
+        &bottle,
+        &env,
+        &names,
+        "/home/u/proj/src",
+        "/home/u/.bot-bottle/audit/dev-abcde.jsonl",
+        Some(Path::new("/home/u/.ssh/known_hosts")),
+    );
     insta::assert_snapshot!("gate_preflight", plan.preflight.render());
     insta::assert_json_snapshot!(
         "gate_compose_service",
@@ -127,16 +148,15 @@ fn the_gate_goes_out_only_with_remotes_and_remotes_need_a_gate() {
     bottle.git.remotes.clear();
     let env = BTreeSet::new();
     let names = vec!["x".to_owned()];
-    let repo = operator_repo();
-    let audit = PathBuf::from("/a.jsonl");
-    let mut inp = input(&agent, &bottle, &env, &names);
-    inp.copy_cwd = Some(Path::new("/home/u/proj"));
-    inp.git_gate = Some(GateInput {
-        repo: &repo,
-        audit_log: &audit,
-        known_hosts: None,
-    });
-    let p = plan(&inp).unwrap();
+    let p = gated_plan(
+        &agent,
+        &bottle,
+        &env,
+        &names,
+        "/home/u/proj",
+        "/a.jsonl",
+        None,
+    );
     assert_eq!(
         compose(&p)["services"]["git-gate"]["networks"],
         json!(["internal"])
@@ -184,16 +204,17 @@ fn the_preflight_marks_what_a_project_contributed() {
     bottle.provenance = Provenance::merge(&bottle.provenance, &Provenance::of(&theirs));
     let env: BTreeSet<String> = ["GH_TOKEN".to_owned(), "UP_TOKEN".to_owned()].into();
     let names = vec!["claude".to_owned()];
-    let repo = operator_repo();
-    let audit = PathBuf::from("/home/u/.bot-bottle/audit/dev-abcde.jsonl");
-    let mut inp = input(&agent, &bottle, &env, &names);
-    inp.copy_cwd = Some(Path::new("/home/u/proj"));
-    inp.git_gate = Some(GateInput {
-        repo: &repo,
-        audit_log: &audit,
-        known_hosts: None,
-    });
-    let shown = plan(&inp).unwrap().preflight.render();
+    let shown = gated_plan(
+        &agent,
+        &bottle,
+        &env,
+        &names,
+        "/home/u/proj",
+        "/home/u/.bot-bottle/audit/dev-abcde.jsonl",
+        None,
+    )
+    .preflight
+    .render();
     const MARK: &str = " (from ./bot-bottle.json)";
     // (a line's distinctive start, marked?)
     let cases: &[(&str, bool)] = &[
