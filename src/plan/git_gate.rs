@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::preflight::no_token;
 use super::resources::GATE_RESOURCES;
 use super::{FileContent, Mount, Network, PlanInput, SidecarSpec, TokenSlot, pretty, token_slots};
 use crate::contract::command;
@@ -314,14 +315,7 @@ pub(super) fn preflight_rows(input: &PlanInput, gate: Option<&GateInput>) -> Vec
                 Some((token, _)) => format!("[token from ${}]", token.host_env),
                 None => String::new(),
             },
-            (None, Some(auth)) => format!(
-                "[no token: {} unset]",
-                auth.token_env
-                    .iter()
-                    .map(|n| format!("${n}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            (None, Some(auth)) => no_token(auth),
             (None, None) => "[no credential]".into(),
         };
         rows.push(format!(

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use super::resources::{EGRESS_RESOURCES, GATE_RESOURCES, Resources, SUPERVISE_RESOURCES};
 use super::{AgentImage, PlanInput, PlannedRoute, RoutePlan, STANDARD_ENV};
 use crate::contract::paths::{AGENT_CONFIG_DIR, WORKDIR};
-use crate::manifest::{Part, Provenance};
+use crate::manifest::{Auth, Part, Provenance};
 use crate::provider::SessionSpec;
 use crate::state::LiveRoutes;
 use crate::text::shell_join;
@@ -241,15 +241,7 @@ fn route_lines(routes: &RoutePlan, from: &Provenance) -> Vec<String> {
                 let _ = write!(line, " [token from ${}]", t.host_env);
             }
             (Some(auth), None) => {
-                let _ = write!(
-                    line,
-                    " [no token: {} unset]",
-                    auth.token_env
-                        .iter()
-                        .map(|n| format!("${n}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
+                let _ = write!(line, " {}", no_token(auth));
             }
             (None, None) => {}
         }
@@ -260,6 +252,12 @@ fn route_lines(routes: &RoutePlan, from: &Provenance) -> Vec<String> {
         lines.push(line + &from.mark(&Part::Route(r.route.host.clone())));
     }
     lines
+}
+
+/// `[no token: $A, $B unset]`: none of the variables `auth` reads is set.
+pub(super) fn no_token(auth: &Auth) -> String {
+    let names: Vec<String> = auth.token_env.iter().map(|n| format!("${n}")).collect();
+    format!("[no token: {} unset]", names.join(", "))
 }
 
 fn live_switches(r: &PlannedRoute) -> (bool, bool) {
