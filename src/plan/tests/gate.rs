@@ -48,18 +48,17 @@ fn operator_repo() -> OperatorRepo {
 }
 
 /// The plan of `bottle` started with `--cwd cwd` inside the operator's
-/// repository (`operator_repo`), its gate auditing to `audit`.
+/// repository (`operator_repo`).
 fn gated_plan(
     agent: &Agent,
     bottle: &Bottle,
     env: &BTreeSet<String>,
     names: &[String],
     cwd: &str,
-    audit: &str,
     known_hosts: Option<&Path>,
 ) -> BottlePlan {
     let repo = operator_repo();
-    let audit = PathBuf::from(audit);
+    let audit = PathBuf::from("/home/u/.bot-bottle/audit/dev-abcde.jsonl");
     let mut inp = input(agent, bottle, env, names);
     inp.copy_cwd = Some(Path::new(cwd));
     inp.git_gate = Some(GateInput {
@@ -81,7 +80,6 @@ fn claude_with_a_git_gate_and_remotes() {
         &env,
         &names,
         "/home/u/proj/src",
-        "/home/u/.bot-bottle/audit/dev-abcde.jsonl",
         Some(Path::new("/home/u/.ssh/known_hosts")),
     );
     insta::assert_snapshot!("gate_preflight", plan.preflight.render());
@@ -148,15 +146,7 @@ fn the_gate_goes_out_only_with_remotes_and_remotes_need_a_gate() {
     bottle.git.remotes.clear();
     let env = BTreeSet::new();
     let names = vec!["x".to_owned()];
-    let p = gated_plan(
-        &agent,
-        &bottle,
-        &env,
-        &names,
-        "/home/u/proj",
-        "/a.jsonl",
-        None,
-    );
+    let p = gated_plan(&agent, &bottle, &env, &names, "/home/u/proj", None);
     assert_eq!(
         compose(&p)["services"]["git-gate"]["networks"],
         json!(["internal"])
@@ -204,17 +194,9 @@ fn the_preflight_marks_what_a_project_contributed() {
     bottle.provenance = Provenance::merge(&bottle.provenance, &Provenance::of(&theirs));
     let env: BTreeSet<String> = ["GH_TOKEN".to_owned(), "UP_TOKEN".to_owned()].into();
     let names = vec!["claude".to_owned()];
-    let shown = gated_plan(
-        &agent,
-        &bottle,
-        &env,
-        &names,
-        "/home/u/proj",
-        "/home/u/.bot-bottle/audit/dev-abcde.jsonl",
-        None,
-    )
-    .preflight
-    .render();
+    let shown = gated_plan(&agent, &bottle, &env, &names, "/home/u/proj", None)
+        .preflight
+        .render();
     const MARK: &str = " (from ./bot-bottle.json)";
     // (a line's distinctive start, marked?)
     let cases: &[(&str, bool)] = &[
