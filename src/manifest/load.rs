@@ -218,7 +218,12 @@ fn finish_level(raw: RawLevel, sources: &Sources, kind: Kind) -> Result<Level, M
 /// `$BOT_BOTTLE_HOME/skills/`. The operator's agents never look in a
 /// project, and a project's skill may not lead outside it.
 fn finish_agent(raw: RawAgent, sources: &Sources, kind: Kind) -> Result<Agent, ManifestError> {
-    let mut search: Vec<PathBuf> = raw.skills_dir.iter().cloned().collect();
+    let RawAgent {
+        mut agent,
+        skills: names,
+        skills_dir,
+    } = raw;
+    let mut search: Vec<PathBuf> = skills_dir.into_iter().collect();
     let project_skills = (kind == Kind::Project).then(|| sources.cwd.join(".bot-bottle/skills"));
     for dir in project_skills
         .into_iter()
@@ -229,13 +234,13 @@ fn finish_agent(raw: RawAgent, sources: &Sources, kind: Kind) -> Result<Agent, M
         }
     }
     let invalid = |message: String, hint: String| ManifestError::Invalid {
-        place: Place::agent(&raw.origin, &raw.name),
+        place: Place::agent(&agent.origin, &agent.name),
         key: "skills".into(),
         message,
         hint: Some(hint),
     };
     let mut skills = Vec::new();
-    for name in &raw.skills {
+    for name in &names {
         let Some(dir) = search.iter().map(|d| d.join(name)).find(|d| d.is_dir()) else {
             let looked: Vec<String> = search
                 .iter()
@@ -260,18 +265,8 @@ fn finish_agent(raw: RawAgent, sources: &Sources, kind: Kind) -> Result<Agent, M
             dir,
         });
     }
-    Ok(Agent {
-        name: raw.name,
-        provider: raw.provider,
-        prompt: raw.prompt,
-        bottles: raw.bottles,
-        skills,
-        startup_args: raw.startup_args,
-        description: raw.description,
-        model: raw.model,
-        color: raw.color,
-        origin: raw.origin,
-    })
+    agent.skills = skills;
+    Ok(agent)
 }
 
 /// A parsed bottle made whole: its Dockerfile read, the files it names

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 use super::error::closest;
-use super::{Git, Limits, ManifestError, Origin, Place, Route};
+use super::{Agent, Git, Limits, ManifestError, Origin, Place, Route};
 
 mod fields;
 mod git;
@@ -41,18 +41,13 @@ impl Source {
     }
 }
 
+/// An agent as written: its skills named, not yet looked up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct RawAgent {
-    pub name: String,
-    pub provider: Provider,
-    pub prompt: String,
-    pub bottles: Vec<String>,
+    /// The agent, its `skills` still empty.
+    pub agent: Agent,
+    /// The skills it names.
     pub skills: Vec<String>,
-    pub startup_args: Vec<String>,
-    pub description: Option<String>,
-    pub model: Option<String>,
-    pub color: Option<String>,
-    pub origin: Origin,
     /// Where this agent's skills are looked up first.
     pub skills_dir: Option<PathBuf>,
 }
@@ -284,16 +279,19 @@ fn agent(name: &str, prompt: String, f: &Fields, src: &Source) -> Result<RawAgen
         ));
     }
     Ok(RawAgent {
-        name: name.to_owned(),
-        provider,
-        prompt,
-        bottles,
+        agent: Agent {
+            name: name.to_owned(),
+            provider,
+            prompt,
+            bottles,
+            skills: Vec::new(),
+            startup_args: f.list("startup_args")?,
+            description: f.string("description")?,
+            model,
+            color,
+            origin: src.origin.clone(),
+        },
         skills,
-        startup_args: f.list("startup_args")?,
-        description: f.string("description")?,
-        model,
-        color,
-        origin: src.origin.clone(),
         skills_dir: src.base_dir.as_ref().map(|b| b.join("skills")),
     })
 }

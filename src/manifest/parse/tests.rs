@@ -89,8 +89,8 @@ fn json_with_everything() {
         }"#;
     let (agents, bottles) = parse_json(text, &src()).unwrap();
     let dev = &agents[0];
-    assert_eq!(dev.provider, Provider::Codex);
-    assert_eq!(dev.bottles, ["base", "gh"]);
+    assert_eq!(dev.agent.provider, Provider::Codex);
+    assert_eq!(dev.agent.bottles, ["base", "gh"]);
     assert_eq!(dev.skills, ["review"]);
     let gh = bottles.iter().find(|b| b.name == "gh").unwrap();
     assert_eq!(gh.routes[0].host, "api.github.com");
@@ -162,10 +162,10 @@ fn limits_and_route_switches() {
 fn markdown_agent() {
     let text = "---\nname: reviewer\ndescription: reviews\ntools: Read, Grep\nmodel: opus\nbottle: default\n---\n\nYou review code.\n";
     let a = parse_agent_md(text, "reviewer", &src()).unwrap();
-    assert_eq!(a.provider, Provider::Claude);
-    assert_eq!(a.prompt, "You review code.");
-    assert_eq!(a.model.as_deref(), Some("opus"));
-    assert_eq!(a.bottles, ["default"]);
+    assert_eq!(a.agent.provider, Provider::Claude);
+    assert_eq!(a.agent.prompt, "You review code.");
+    assert_eq!(a.agent.model.as_deref(), Some("opus"));
+    assert_eq!(a.agent.bottles, ["default"]);
 }
 
 #[test]
