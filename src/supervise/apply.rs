@@ -472,10 +472,7 @@ mod tests {
     /// new proposal: the edited one is withdrawn for it, never rewritten.
     #[test]
     fn an_edit_is_checked_and_becomes_a_new_proposal() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = Home {
-            root: dir.path().to_path_buf(),
-        };
+        let (_dir, home) = temp_home();
         let queue = Queue::new(&home.bottle("dev-aaaaa").supervise_dir());
         let asked = Request::EgressBlock {
             host: "api.github.com".into(),
@@ -567,11 +564,7 @@ mod tests {
             merge::pretty(&routes),
         )
         .unwrap();
-        let shown = Approval {
-            digest: Some(&read),
-            ..Approval::default()
-        };
-        let changed = approve(&home, &p.id, &shown, &Sink::Stderr).unwrap_err();
+        let changed = approve(&home, &p.id, &approving(&read), &Sink::Stderr).unwrap_err();
         assert_eq!(
             changed.to_string(),
             format!(
@@ -584,16 +577,36 @@ mod tests {
         assert!(queue.response(&p.id).is_none(), "still pending");
     }
 
-    /// A home with one bottle whose live routes are `config()`.
-    fn home_with_routes() -> (tempfile::TempDir, Home) {
+    /// An empty home in a temporary folder, which lives as long as the
+    /// folder returned with it.
+    pub(super) fn temp_home() -> (tempfile::TempDir, Home) {
         let dir = tempfile::tempdir().unwrap();
         let home = Home {
             root: dir.path().to_path_buf(),
         };
-        let bottle = home.bottle("dev-aaaaa");
+        (dir, home)
+    }
+
+    /// Gives bottle `slug` of `home` the live routes `config()`.
+    pub(super) fn write_routes(home: &Home, slug: &str) {
+        let bottle = home.bottle(slug);
         std::fs::create_dir_all(bottle.egress_dir()).unwrap();
         std::fs::write(bottle.egress_routes(), merge::pretty(&config())).unwrap();
         std::fs::write(bottle.egress_tokens(), r#"{"t0": "x"}"#).unwrap();
+    }
+
+    /// What an operator who read `digest` approves with.
+    pub(super) fn approving(digest: &str) -> Approval<'_> {
+        Approval {
+            digest: Some(digest),
+            ..Approval::default()
+        }
+    }
+
+    /// A home with one bottle whose live routes are `config()`.
+    fn home_with_routes() -> (tempfile::TempDir, Home) {
+        let (dir, home) = temp_home();
+        write_routes(&home, "dev-aaaaa");
         (dir, home)
     }
 
@@ -609,11 +622,7 @@ mod tests {
         let listed = pending(&home).unwrap();
         assert!(listed[0].preview.widens_credential);
         let read = digest(&listed[0]);
-        let shown = Approval {
-            digest: Some(&read),
-            ..Approval::default()
-        };
-        let err = approve(&home, &p.id, &shown, &Sink::Stderr).unwrap_err();
+        let err = approve(&home, &p.id, &approving(&read), &Sink::Stderr).unwrap_err();
         assert_eq!(
             err.to_string(),
             format!(
