@@ -94,6 +94,15 @@ pub struct GitPush {
     pub(crate) protected_diff: String,
 }
 
+impl GitPush {
+    /// The branch pushed: `feature` of `refs/heads/feature`.
+    pub(crate) fn branch(&self) -> &str {
+        self.git_ref
+            .strip_prefix("refs/heads/")
+            .unwrap_or(&self.git_ref)
+    }
+}
+
 /// The credential an egress proposal asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthRequest {
@@ -225,10 +234,7 @@ impl Request {
                 format!("new Dockerfile ({} lines)", dockerfile.lines().count())
             }
             Request::GitPush(push) => {
-                let branch = push
-                    .git_ref
-                    .strip_prefix("refs/heads/")
-                    .unwrap_or(&push.git_ref);
+                let branch = push.branch();
                 let mut what = Vec::new();
                 if push.land {
                     what.push("land".to_owned());
