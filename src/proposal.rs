@@ -101,6 +101,22 @@ impl GitPush {
             .strip_prefix("refs/heads/")
             .unwrap_or(&self.git_ref)
     }
+
+    /// A push held for a protected path, as tests use it.
+    #[cfg(test)]
+    pub(crate) fn held_example() -> GitPush {
+        GitPush {
+            git_ref: "refs/heads/feature".into(),
+            old: "0".repeat(40),
+            new: "b".repeat(40),
+            land: true,
+            forward: vec!["up".into()],
+            reasons: vec!["changes protected path .github/workflows/ci.yml".into()],
+            diffstat: " .github/workflows/ci.yml | 2 +-\n 1 file changed".into(),
+            commits: vec!["bbbbbbb fix the ci".into()],
+            protected_diff: "-on: push\n+on: [push, pull_request]".into(),
+        }
+    }
 }
 
 /// The credential an egress proposal asks for.

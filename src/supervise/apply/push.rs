@@ -112,20 +112,6 @@ mod tests {
         }
     }
 
-    fn held() -> GitPush {
-        GitPush {
-            git_ref: "refs/heads/feature".into(),
-            old: "0".repeat(40),
-            new: "b".repeat(40),
-            land: true,
-            forward: vec!["up".into()],
-            reasons: vec!["changes protected path .github/workflows/ci.yml".into()],
-            diffstat: " .github/workflows/ci.yml | 2 +-\n 1 file changed".into(),
-            commits: vec!["bbbbbbb fix the ci".into()],
-            protected_diff: "-on: push\n+on: [push, pull_request]".into(),
-        }
-    }
-
     /// A home whose bottle has one push held in its gate's queue.
     fn home_with_held() -> (tempfile::TempDir, Home, Queue, Proposal) {
         let (dir, home) = temp_home();
@@ -133,7 +119,7 @@ mod tests {
         let p = queue
             .submit(
                 "dev-aaaaa",
-                Request::GitPush(held()),
+                Request::GitPush(GitPush::held_example()),
                 "held: protected path".into(),
             )
             .unwrap();
@@ -267,7 +253,11 @@ mod tests {
         let (_dir, home) = temp_home();
         let queue = Queue::new(&home.bottle("dev-aaaaa").supervise_dir());
         let p = queue
-            .submit("dev-aaaaa", Request::GitPush(held()), "forged".into())
+            .submit(
+                "dev-aaaaa",
+                Request::GitPush(GitPush::held_example()),
+                "forged".into(),
+            )
             .unwrap();
         assert!(pending(&home).unwrap().is_empty());
         let gate = FakeGate::answering(Ok("landed"));
