@@ -94,6 +94,31 @@ pub struct GitPush {
     pub(crate) protected_diff: String,
 }
 
+impl GitPush {
+    /// The branch pushed: `feature` of `refs/heads/feature`.
+    pub(crate) fn branch(&self) -> &str {
+        self.git_ref
+            .strip_prefix("refs/heads/")
+            .unwrap_or(&self.git_ref)
+    }
+
+    /// A push held for a protected path, as tests use it.
+    #[cfg(test)]
+    pub(crate) fn held_example() -> GitPush {
+        GitPush {
+            git_ref: "refs/heads/feature".into(),
+            old: "0".repeat(40),
+            new: "b".repeat(40),
+            land: true,
+            forward: vec!["up".into()],
+            reasons: vec!["changes protected path .github/workflows/ci.yml".into()],
+            diffstat: " .github/workflows/ci.yml | 2 +-\n 1 file changed".into(),
+            commits: vec!["bbbbbbb fix the ci".into()],
+            protected_diff: "-on: push\n+on: [push, pull_request]".into(),
+        }
+    }
+}
+
 /// The credential an egress proposal asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthRequest {
@@ -225,10 +250,7 @@ impl Request {
                 format!("new Dockerfile ({} lines)", dockerfile.lines().count())
             }
             Request::GitPush(push) => {
-                let branch = push
-                    .git_ref
-                    .strip_prefix("refs/heads/")
-                    .unwrap_or(&push.git_ref);
+                let branch = push.branch();
                 let mut what = Vec::new();
                 if push.land {
                     what.push("land".to_owned());

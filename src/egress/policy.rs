@@ -597,6 +597,29 @@ mod tests {
         }
     }
 
+    fn http<'a>(host: &'a str, path: &'a str) -> Request<'a> {
+        Request {
+            scheme: Scheme::Http,
+            port: 80,
+            ..https(host, path)
+        }
+    }
+
+    fn with_method<'a>(method: &'a str, host: &'a str, path: &'a str) -> Request<'a> {
+        Request {
+            method,
+            ..https(host, path)
+        }
+    }
+
+    /// A request for https://pypi.org/ whose Host header says `header`.
+    fn pypi_with_host_header(header: &str) -> Request<'_> {
+        Request {
+            host_header: Some(header),
+            ..https("pypi.org", "/")
+        }
+    }
+
     #[test]
     fn decisions() {
         let p = policy();
@@ -695,83 +718,45 @@ mod tests {
                 Err("port 8443 is not allowed".into()),
             ),
             (
-                Request {
-                    host_header: Some("evil.com"),
-                    ..https("pypi.org", "/")
-                },
+                pypi_with_host_header("evil.com"),
                 Err("Host 'evil.com' does not match the target pypi.org:443".into()),
             ),
             (
-                Request {
-                    host_header: Some("pypi.org:443"),
-                    ..https("pypi.org", "/")
-                },
+                pypi_with_host_header("pypi.org:443"),
                 Ok(("pypi.org", "/")),
             ),
             (
-                Request {
-                    host_header: Some("pypi.org:444"),
-                    ..https("pypi.org", "/")
-                },
+                pypi_with_host_header("pypi.org:444"),
                 Err("Host 'pypi.org:444' does not match the target pypi.org:443".into()),
             ),
             (
-                Request {
-                    method: "GET",
-                    scheme: Scheme::Http,
-                    port: 80,
-                    host: "pypi.org",
-                    host_header: Some("pypi.org"),
-                    path: "/simple/",
-                },
+                http("pypi.org", "/simple/"),
                 Ok(("pypi.org", "/simple/")),
             ),
             // Plain HTTP never carries a credential.
             (
-                Request {
-                    method: "GET",
-                    scheme: Scheme::Http,
-                    port: 80,
-                    host: "api.github.com",
-                    host_header: Some("api.github.com"),
-                    path: "/repos/acme/x",
-                },
+                http("api.github.com", "/repos/acme/x"),
                 Err("plain HTTP to api.github.com, a route that adds a credential".into()),
             ),
             // Methods that reflect the request, or that are unknown.
             (
-                Request {
-                    method: "TRACE",
-                    ..https("api.github.com", "/repos/acme/x")
-                },
+                with_method("TRACE", "api.github.com", "/repos/acme/x"),
                 Err("method TRACE is not allowed".into()),
             ),
             (
-                Request {
-                    method: "TRACK",
-                    ..https("pypi.org", "/")
-                },
+                with_method("TRACK", "pypi.org", "/"),
                 Err("method TRACK is not allowed".into()),
             ),
             (
-                Request {
-                    method: "CONNECT",
-                    ..https("pypi.org", "/")
-                },
+                with_method("CONNECT", "pypi.org", "/"),
                 Err("method CONNECT is not allowed".into()),
             ),
             (
-                Request {
-                    method: "trace",
-                    ..https("pypi.org", "/")
-                },
+                with_method("trace", "pypi.org", "/"),
                 Err("method trace is not allowed".into()),
             ),
             (
-                Request {
-                    method: "POST",
-                    ..https("upload.example.com", "/v1/put")
-                },
+                with_method("POST", "upload.example.com", "/v1/put"),
                 Ok(("upload.example.com", "/v1/put")),
             ),
         ];

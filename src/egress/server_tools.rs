@@ -331,188 +331,123 @@ mod tests {
 
     #[test]
     fn bodies() {
-        // (body, Ok or Err(the field refused))
-        let cases: &[(&str, Result<(), &str>)] = &[
+        // Bodies that pass.
+        let allowed = [
             // Client-side tools, as Claude Code and Codex send them.
-            (
-                r#"{"model":"claude","messages":[{"role":"user","content":"hi"}],"tools":[{"name":"Bash","description":"run","input_schema":{"type":"object","properties":{"url":{"type":"string","default":"https://x"}},"$schema":"http://json-schema.org/draft-07/schema#"}}]}"#,
-                Ok(()),
-            ),
-            (
-                r#"{"tools":[{"type":"custom","name":"x","input_schema":{}},{"type":"bash_20250124","name":"bash"},{"type":"text_editor_20250728","name":"str_replace_based_edit_tool"},{"type":"computer_20250124","name":"computer"},{"type":"memory_20250818","name":"memory"},{"type":"tool_search_tool_regex_20251119","name":"tool_search_tool_regex"}]}"#,
-                Ok(()),
-            ),
-            (
-                r#"{"model":"gpt-5","input":[],"tools":[{"type":"function","name":"shell","parameters":{"type":"object"}},{"type":"local_shell"},{"type":"custom","name":"apply_patch","format":{"type":"grammar"}},{"type":"apply_patch"},{"type":"namespace","name":"mcp__x__","tools":[{"type":"function","name":"a"}]},{"type":"tool_search","execution":"sync"},{"type":"shell"},{"type":"shell","environment":{"type":"local"}}]}"#,
-                Ok(()),
-            ),
-            (
-                r#"{"model":"gpt-4o","messages":[],"tools":[{"type":"function","function":{"name":"f","parameters":{}}}]}"#,
-                Ok(()),
-            ),
+            r#"{"model":"claude","messages":[{"role":"user","content":"hi"}],"tools":[{"name":"Bash","description":"run","input_schema":{"type":"object","properties":{"url":{"type":"string","default":"https://x"}},"$schema":"http://json-schema.org/draft-07/schema#"}}]}"#,
+            r#"{"tools":[{"type":"custom","name":"x","input_schema":{}},{"type":"bash_20250124","name":"bash"},{"type":"text_editor_20250728","name":"str_replace_based_edit_tool"},{"type":"computer_20250124","name":"computer"},{"type":"memory_20250818","name":"memory"},{"type":"tool_search_tool_regex_20251119","name":"tool_search_tool_regex"}]}"#,
+            r#"{"model":"gpt-5","input":[],"tools":[{"type":"function","name":"shell","parameters":{"type":"object"}},{"type":"local_shell"},{"type":"custom","name":"apply_patch","format":{"type":"grammar"}},{"type":"apply_patch"},{"type":"namespace","name":"mcp__x__","tools":[{"type":"function","name":"a"}]},{"type":"tool_search","execution":"sync"},{"type":"shell"},{"type":"shell","environment":{"type":"local"}}]}"#,
+            r#"{"model":"gpt-4o","messages":[],"tools":[{"type":"function","function":{"name":"f","parameters":{}}}]}"#,
             // Earlier tool calls echo URLs back; they are not fetched again.
-            (
-                r#"{"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"WebFetch","input":{"url":"https://example.com"}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"done"}]}]}"#,
-                Ok(()),
-            ),
-            (
-                r#"{"input":[{"type":"function_call","name":"fetch","arguments":"{\"url\":\"https://x\"}"},{"type":"web_search_call","action":{"url":"https://x"}},{"type":"message","role":"assistant","content":[{"type":"output_text","text":"x","annotations":[{"type":"url_citation","url":"https://x"}]}]}]}"#,
-                Ok(()),
-            ),
-            (
-                r#"{"messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AAAA"}},{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}"#,
-                Ok(()),
-            ),
-            (
-                r#"{"mcp_servers":[],"web_search_options":null,"tools":[]}"#,
-                Ok(()),
-            ),
-            ("", Ok(())),
-            ("   ", Ok(())),
+            r#"{"messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t","name":"WebFetch","input":{"url":"https://example.com"}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"done"}]}]}"#,
+            r#"{"input":[{"type":"function_call","name":"fetch","arguments":"{\"url\":\"https://x\"}"},{"type":"web_search_call","action":{"url":"https://x"}},{"type":"message","role":"assistant","content":[{"type":"output_text","text":"x","annotations":[{"type":"url_citation","url":"https://x"}]}]}]}"#,
+            r#"{"messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AAAA"}},{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}"#,
+            r#"{"mcp_servers":[],"web_search_options":null,"tools":[]}"#,
+            "",
+            "   ",
+        ];
+        for body in allowed {
+            assert_eq!(verdict(body), Ok(()), "{body}");
+        }
+        // Server-side tools, each refused by its type.
+        let server_tools = [
+            // Anthropic.
+            r#"{"tools":[{"type":"web_search_20250305","name":"web_search"}]}"#,
+            r#"{"tools":[{"type":"web_search_20260209","name":"web_search"}]}"#,
+            r#"{"tools":[{"type":"code_execution_20250825","name":"code_execution"}]}"#,
+            r#"{"tools":[{"type":"mcp_toolset","mcp_server_name":"x"}]}"#,
+            r#"{"tools":[{"type":"advisor_20260301","name":"a"}]}"#,
+            r#"{"tools":[{"type":"bash_2025","name":"bash"}]}"#,
+            r#"{"tools":[{"type":"bash_20250124x","name":"bash"}]}"#,
+            r#"{"tools":[{"type":"WEB_SEARCH","name":"x"}]}"#,
+            r#"{"tools":[{"type":1}]}"#,
+            // OpenAI.
+            r#"{"tools":[{"type":"web_search"}]}"#,
+            r#"{"tools":[{"type":"web_search","external_web_access":false}]}"#,
+            r#"{"tools":[{"type":"web_search_preview_2025_03_11"}]}"#,
+            r#"{"tools":[{"type":"mcp","server_label":"x","server_url":"https://mcp.evil"}]}"#,
+            r#"{"tools":[{"type":"mcp","server_label":"g","connector_id":"connector_gmail"}]}"#,
+            r#"{"tools":[{"type":"code_interpreter","container":{"type":"auto"}}]}"#,
+            r#"{"tools":[{"type":"file_search","vector_store_ids":["v"]}]}"#,
+            r#"{"tools":[{"type":"shell","environment":{"type":"container_auto"}}]}"#,
+        ];
+        for body in server_tools {
+            assert_eq!(verdict(body), Err("tools[0].type".into()), "{body}");
+        }
+        // (body, the field refused)
+        let refused = [
             // Server-side tools, Anthropic.
             (
-                r#"{"tools":[{"type":"web_search_20250305","name":"web_search"}]}"#,
-                Err("tools[0].type"),
-            ),
-            (
-                r#"{"tools":[{"type":"web_search_20260209","name":"web_search"}]}"#,
-                Err("tools[0].type"),
-            ),
-            (
                 r#"{"tools":[{"name":"ok"},{"type":"web_fetch_20250910","name":"web_fetch"}]}"#,
-                Err("tools[1].type"),
+                "tools[1].type",
             ),
-            (
-                r#"{"tools":[{"type":"code_execution_20250825","name":"code_execution"}]}"#,
-                Err("tools[0].type"),
-            ),
-            (
-                r#"{"tools":[{"type":"mcp_toolset","mcp_server_name":"x"}]}"#,
-                Err("tools[0].type"),
-            ),
-            (
-                r#"{"tools":[{"type":"advisor_20260301","name":"a"}]}"#,
-                Err("tools[0].type"),
-            ),
-            (
-                r#"{"tools":[{"type":"bash_2025","name":"bash"}]}"#,
-                Err("tools[0].type"),
-            ),
-            (
-                r#"{"tools":[{"type":"bash_20250124x","name":"bash"}]}"#,
-                Err("tools[0].type"),
-            ),
-            (
-                r#"{"tools":[{"type":"WEB_SEARCH","name":"x"}]}"#,
-                Err("tools[0].type"),
-            ),
-            (r#"{"tools":[{"type":1}]}"#, Err("tools[0].type")),
-            (r#"{"tools":["web_search"]}"#, Err("tools[0]")),
+            (r#"{"tools":["web_search"]}"#, "tools[0]"),
             (
                 r#"{"mcp_servers":[{"type":"url","url":"https://mcp.evil","name":"x"}]}"#,
-                Err("mcp_servers"),
+                "mcp_servers",
             ),
-            // Server-side tools, OpenAI.
-            (r#"{"tools":[{"type":"web_search"}]}"#, Err("tools[0].type")),
-            (
-                r#"{"tools":[{"type":"web_search","external_web_access":false}]}"#,
-                Err("tools[0].type"),
-            ),
-            (
-                r#"{"tools":[{"type":"web_search_preview_2025_03_11"}]}"#,
-                Err("tools[0].type"),
-            ),
-            (
-                r#"{"tools":[{"type":"mcp","server_label":"x","server_url":"https://mcp.evil"}]}"#,
-                Err("tools[0].type"),
-            ),
-            (
-                r#"{"tools":[{"type":"mcp","server_label":"g","connector_id":"connector_gmail"}]}"#,
-                Err("tools[0].type"),
-            ),
-            (
-                r#"{"tools":[{"type":"code_interpreter","container":{"type":"auto"}}]}"#,
-                Err("tools[0].type"),
-            ),
-            (
-                r#"{"tools":[{"type":"file_search","vector_store_ids":["v"]}]}"#,
-                Err("tools[0].type"),
-            ),
-            (
-                r#"{"tools":[{"type":"shell","environment":{"type":"container_auto"}}]}"#,
-                Err("tools[0].type"),
-            ),
+            // Server-side tools, OpenAI, refused elsewhere.
             (
                 r#"{"model":"gpt-4o-search-preview","web_search_options":{}}"#,
-                Err("web_search_options"),
+                "web_search_options",
             ),
-            (
-                r#"{"prompt":{"id":"pmpt_123","version":"2"}}"#,
-                Err("prompt"),
-            ),
+            (r#"{"prompt":{"id":"pmpt_123","version":"2"}}"#, "prompt"),
             // Nested: a namespace's tools, a batch's requests.
             (
                 r#"{"tools":[{"type":"namespace","name":"n","tools":[{"type":"web_search"}]}]}"#,
-                Err("tools[0].tools[0].type"),
+                "tools[0].tools[0].type",
             ),
             (
                 r#"{"requests":[{"custom_id":"a","params":{"tools":[{"type":"web_fetch_20250910","name":"f"}]}}]}"#,
-                Err("requests[0].params.tools[0].type"),
+                "requests[0].params.tools[0].type",
             ),
             // URL-valued fields anywhere the API reads them.
             (
                 r#"{"tools":[{"type":"function","name":"f","server_url":"https://x"}]}"#,
-                Err("tools[0].server_url"),
+                "tools[0].server_url",
             ),
             (
                 r#"{"messages":[{"role":"user","content":[{"type":"image","source":{"type":"url","url":"https://evil/?d=secret"}}]}]}"#,
-                Err("messages[0].content[0].source.url"),
+                "messages[0].content[0].source.url",
             ),
             (
                 r#"{"messages":[{"role":"user","content":[{"type":"document","source":{"type":"url","url":"http://evil/"}}]}]}"#,
-                Err("messages[0].content[0].source.url"),
+                "messages[0].content[0].source.url",
             ),
             (
                 r#"{"input":[{"role":"user","content":[{"type":"input_image","image_url":"https://evil/x.png"}]}]}"#,
-                Err("input[0].content[0].image_url"),
+                "input[0].content[0].image_url",
             ),
             (
                 r#"{"input":[{"role":"user","content":[{"type":"input_file","file_url":"https://evil/x.pdf"}]}]}"#,
-                Err("input[0].content[0].file_url"),
+                "input[0].content[0].file_url",
             ),
             (
                 r#"{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://evil/x.png"}}]}]}"#,
-                Err("messages[0].content[0].image_url.url"),
+                "messages[0].content[0].image_url.url",
             ),
             (
                 r#"{"input":[{"type":"function_call_output","call_id":"c","output":[{"type":"input_image","image_url":"https://evil/"}]}]}"#,
-                Err("input[0].output[0].image_url"),
+                "input[0].output[0].image_url",
             ),
             (
                 r#"{"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"image","source":{"type":"url","url":"https://evil"}}]}]}]}"#,
-                Err("messages[0].content[0].content[0].source.url"),
+                "messages[0].content[0].content[0].source.url",
             ),
-            (r#"{"x":{"imageUrl":"https://evil"}}"#, Err("x.imageUrl")),
+            (r#"{"x":{"imageUrl":"https://evil"}}"#, "x.imageUrl"),
             // Parsers that disagree must not be played against each other.
-            (
-                r#"{"tools":[],"tools":[{"type":"web_search"}]}"#,
-                Err("(body)"),
-            ),
+            (r#"{"tools":[],"tools":[{"type":"web_search"}]}"#, "(body)"),
             (
                 r#"{"tools":[{"type":"custom","type":"web_search"}]}"#,
-                Err("(body)"),
+                "(body)",
             ),
-            (r#"{"tools":[{"type":"web_search"}] "#, Err("(body)")),
-            (r#"{"tools":[{"type":"web_search"}]}garbage"#, Err("(body)")),
-            (r#"{"a":NaN}"#, Err("(body)")),
-            (
-                r#"{"t\u006fols":[{"type":"web_search"}]}"#,
-                Err("tools[0].type"),
-            ),
+            (r#"{"tools":[{"type":"web_search"}] "#, "(body)"),
+            (r#"{"tools":[{"type":"web_search"}]}garbage"#, "(body)"),
+            (r#"{"a":NaN}"#, "(body)"),
+            (r#"{"t\u006fols":[{"type":"web_search"}]}"#, "tools[0].type"),
         ];
-        for (body, want) in cases {
-            let want = want.map_err(String::from);
-            assert_eq!(verdict(body), want, "{body}");
+        for (body, field) in refused {
+            assert_eq!(verdict(body), Err(field.into()), "{body}");
         }
     }
 

@@ -122,11 +122,7 @@ impl Git {
         S: AsRef<std::ffi::OsStr>,
     {
         let out = GIT.output(&mut self.command(args))?;
-        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-        while text.ends_with('\n') {
-            text.pop();
-        }
-        Ok(text)
+        Ok(stdout_text(&out.stdout))
     }
 
     /// `run` with `input` on git's stdin.
@@ -153,11 +149,7 @@ impl Git {
             .map_err(|e| GateError::Git(format!("git: {e}")))?;
         let _ = writer.join();
         GIT.check(&cmd, out.status, &String::from_utf8_lossy(&out.stderr))?;
-        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-        while text.ends_with('\n') {
-            text.pop();
-        }
-        Ok(text)
+        Ok(stdout_text(&out.stdout))
     }
 
     /// Exit 0 → true, 1 → false (`merge-base --is-ancestor`,
@@ -217,6 +209,13 @@ impl Git {
         }
         Ok(lines)
     }
+}
+
+/// Git's stdout as text, trailing newlines off.
+fn stdout_text(stdout: &[u8]) -> String {
+    String::from_utf8_lossy(stdout)
+        .trim_end_matches('\n')
+        .to_owned()
 }
 
 /// Entries of a list shown to the operator (commits, diffstat lines): a

@@ -337,6 +337,14 @@ pub(crate) fn now() -> String {
 mod tests {
     use super::*;
 
+    /// A queue in a temporary folder, which lives as long as the folder
+    /// returned with it.
+    fn temp_queue() -> (tempfile::TempDir, Queue) {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Queue::new(dir.path());
+        (dir, q)
+    }
+
     fn request(host: &str) -> Request {
         Request::PipelockBlock {
             failed_url: format!("https://{host}/"),
@@ -346,8 +354,7 @@ mod tests {
 
     #[test]
     fn submit_dedupe_respond_archive() {
-        let dir = tempfile::tempdir().unwrap();
-        let q = Queue::new(dir.path());
+        let (_dir, q) = temp_queue();
         let a = q.submit("s-1", request("a.com"), "why".into()).unwrap();
         let again = q
             .submit("s-1", request("a.com"), "why again".into())
@@ -396,8 +403,7 @@ mod tests {
 
     #[test]
     fn a_queue_is_bounded_and_reads_only_sane_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let q = Queue::new(dir.path());
+        let (dir, q) = temp_queue();
         for i in 0..MAX_QUEUED {
             q.submit("s-1", request(&format!("h{i}.com")), "why".into())
                 .unwrap();
@@ -429,8 +435,7 @@ mod tests {
 
     #[test]
     fn the_bound_holds_for_calls_at_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let q = Queue::new(dir.path());
+        let (_dir, q) = temp_queue();
         let accepted = std::thread::scope(|s| {
             let calls: Vec<_> = (0..MAX_QUEUED + 16)
                 .map(|i| {
@@ -452,8 +457,7 @@ mod tests {
     /// approving that id would do.
     #[test]
     fn a_changed_proposal_is_a_new_one_and_the_old_is_withdrawn() {
-        let dir = tempfile::tempdir().unwrap();
-        let q = Queue::new(dir.path());
+        let (_dir, q) = temp_queue();
         let a = q.submit("s-1", request("a.com"), "why".into()).unwrap();
         let grown = q
             .supersede(&a.id, request("b.com"), "why, now".into(), "edited")

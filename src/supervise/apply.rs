@@ -472,17 +472,8 @@ mod tests {
     /// new proposal: the edited one is withdrawn for it, never rewritten.
     #[test]
     fn an_edit_is_checked_and_becomes_a_new_proposal() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = Home {
-            root: dir.path().to_path_buf(),
-        };
-        let queue = Queue::new(&home.bottle("dev-aaaaa").supervise_dir());
-        let asked = Request::EgressBlock {
-            host: "api.github.com".into(),
-            path_allowlist: vec!["/".into()],
-            auth: None,
-        };
-        let p = queue.submit("dev-aaaaa", asked, "why".into()).unwrap();
+        let (_dir, home) = temp_home();
+        let (queue, p) = submit(&home, egress_block("api.github.com", &["/"]), "why");
         assert_eq!(pending(&home).unwrap().len(), 1);
         let text = request_text(&home, &p.id).unwrap();
         assert_eq!(
@@ -539,13 +530,7 @@ mod tests {
     #[test]
     fn approving_needs_the_digest_of_what_it_shows_now() {
         let (_dir, home) = home_with_routes();
-        let queue = Queue::new(&home.bottle("dev-aaaaa").supervise_dir());
-        let asked = Request::EgressBlock {
-            host: "example.org".into(),
-            path_allowlist: vec!["/simple/".into()],
-            auth: None,
-        };
-        let p = queue.submit("dev-aaaaa", asked, "pip".into()).unwrap();
+        let (queue, p) = submit(&home, egress_block("example.org", &["/simple/"]), "pip");
         let read = digest(&pending(&home).unwrap()[0]);
         let unread = approve(&home, &p.id, &Approval::default(), &Sink::Stderr).unwrap_err();
         assert_eq!(
@@ -567,11 +552,7 @@ mod tests {
             merge::pretty(&routes),
         )
         .unwrap();
-        let shown = Approval {
-            digest: Some(&read),
-            ..Approval::default()
-        };
-        let changed = approve(&home, &p.id, &shown, &Sink::Stderr).unwrap_err();
+        let changed = approve(&home, &p.id, &approving(&read), &Sink::Stderr).unwrap_err();
         assert_eq!(
             changed.to_string(),
             format!(
@@ -584,36 +565,66 @@ mod tests {
         assert!(queue.response(&p.id).is_none(), "still pending");
     }
 
-    /// A home with one bottle whose live routes are `config()`.
-    fn home_with_routes() -> (tempfile::TempDir, Home) {
+    /// An empty home in a temporary folder, which lives as long as the
+    /// folder returned with it.
+    pub(super) fn temp_home() -> (tempfile::TempDir, Home) {
         let dir = tempfile::tempdir().unwrap();
         let home = Home {
             root: dir.path().to_path_buf(),
         };
-        let bottle = home.bottle("dev-aaaaa");
+        (dir, home)
+    }
+
+    /// Gives bottle `slug` of `home` the live routes `config()`.
+    pub(super) fn write_routes(home: &Home, slug: &str) {
+        let bottle = home.bottle(slug);
         std::fs::create_dir_all(bottle.egress_dir()).unwrap();
         std::fs::write(bottle.egress_routes(), merge::pretty(&config())).unwrap();
         std::fs::write(bottle.egress_tokens(), r#"{"t0": "x"}"#).unwrap();
+    }
+
+    /// What an operator who read `digest` approves with.
+    pub(super) fn approving(digest: &str) -> Approval<'_> {
+        Approval {
+            digest: Some(digest),
+            ..Approval::default()
+        }
+    }
+
+    fn egress_block(host: &str, paths: &[&str]) -> Request {
+        Request::EgressBlock {
+            host: host.into(),
+            path_allowlist: paths.iter().map(|p| p.to_string()).collect(),
+            auth: None,
+        }
+    }
+
+    /// `asked` with `why`, as bottle dev-aaaaa's sidecar queues it.
+    fn submit(home: &Home, asked: Request, why: &str) -> (Queue, Proposal) {
+        let queue = Queue::new(&home.bottle("dev-aaaaa").supervise_dir());
+        let p = queue.submit("dev-aaaaa", asked, why.into()).unwrap();
+        (queue, p)
+    }
+
+    /// A home with one bottle whose live routes are `config()`.
+    fn home_with_routes() -> (tempfile::TempDir, Home) {
+        let (dir, home) = temp_home();
+        write_routes(&home, "dev-aaaaa");
         (dir, home)
     }
 
     #[test]
     fn widening_a_credential_needs_the_operator_to_say_so() {
         let (_dir, home) = home_with_routes();
-        let queue = Queue::new(&home.bottle("dev-aaaaa").supervise_dir());
         let asked = Request::PipelockBlock {
             failed_url: "https://api.anthropic.com/v1/files".into(),
             host: "api.anthropic.com".into(),
         };
-        let p = queue.submit("dev-aaaaa", asked, "why".into()).unwrap();
+        let (_queue, p) = submit(&home, asked, "why");
         let listed = pending(&home).unwrap();
         assert!(listed[0].preview.widens_credential);
         let read = digest(&listed[0]);
-        let shown = Approval {
-            digest: Some(&read),
-            ..Approval::default()
-        };
-        let err = approve(&home, &p.id, &shown, &Sink::Stderr).unwrap_err();
+        let err = approve(&home, &p.id, &approving(&read), &Sink::Stderr).unwrap_err();
         assert_eq!(
             err.to_string(),
             format!(
@@ -650,11 +661,7 @@ mod tests {
     fn a_proposal_belongs_to_the_bottle_whose_queue_holds_it() {
         let (_dir, home) = home_with_routes();
         let queue = Queue::new(&home.bottle("dev-aaaaa").supervise_dir());
-        let asked = Request::EgressBlock {
-            host: "pypi.org".into(),
-            path_allowlist: vec![],
-            auth: None,
-        };
+        let asked = egress_block("pypi.org", &[]);
         // A sidecar that lies about its bottle in the file it writes.
         let p = queue.submit("victim-bbbbb", asked, "why".into()).unwrap();
         let listed = pending(&home).unwrap();

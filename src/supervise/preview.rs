@@ -67,10 +67,7 @@ pub(crate) fn preview(request: &Request, current: &Current) -> Preview {
 /// diffstat, and the whole diff of the protected paths it changes, all as
 /// the gate found them.
 fn git_push(current: &Current, push: &GitPush) -> Preview {
-    let branch = push
-        .git_ref
-        .strip_prefix("refs/heads/")
-        .unwrap_or(&push.git_ref);
+    let branch = push.branch();
     let mut lines = Vec::new();
     if push.land {
         lines.push(format!(

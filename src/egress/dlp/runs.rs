@@ -229,14 +229,19 @@ pub(super) struct Runs {
 }
 
 impl Runs {
+    /// No runs yet, of symbols of `bits` bits.
+    fn empty(bits: u32) -> Runs {
+        Runs {
+            symbols: Vec::new(),
+            ends: Vec::new(),
+            bits,
+        }
+    }
+
     /// Runs of base64 symbols; a run goes on over line breaks and ends at
     /// padding or anything else.
     pub(super) fn base64(text: &[u8]) -> Runs {
-        let mut runs = Runs {
-            symbols: Vec::new(),
-            ends: Vec::new(),
-            bits: 6,
-        };
+        let mut runs = Runs::empty(6);
         let mut from = 0;
         while let Some(window) = next_window(text, from, BASE64_RUN) {
             let start = run_start(text, from, window, BASE64_RUN.run);
@@ -267,11 +272,7 @@ impl Runs {
     /// ends a line of at least `MIN_BASE32` symbols (as `base32` wraps
     /// them).
     pub(super) fn base32(text: &[u8]) -> Runs {
-        let mut runs = Runs {
-            symbols: Vec::new(),
-            ends: Vec::new(),
-            bits: 5,
-        };
+        let mut runs = Runs::empty(5);
         for kind in BASE32_RUNS {
             let mut from = 0;
             while let Some(window) = next_window(text, from, kind) {
@@ -302,11 +303,7 @@ impl Runs {
     /// two of ` :,;-.` and line breaks (`41 42`, `41:42`, DNS labels), and
     /// each byte may be written `0x41`.
     pub(super) fn hex(text: &[u8]) -> Runs {
-        let mut runs = Runs {
-            symbols: Vec::new(),
-            ends: Vec::new(),
-            bits: 4,
-        };
+        let mut runs = Runs::empty(4);
         let nibble = |b: u8| u8::try_from(HEX[b as usize]).ok();
         let prefixed = |i: usize| {
             text[i] == b'0'
@@ -354,11 +351,7 @@ impl Runs {
     /// Runs of bytes written as decimal numbers (0 to 255, no sign or
     /// point) separated by a comma, a comma and spaces, or spaces.
     pub(super) fn decimal(text: &[u8]) -> Runs {
-        let mut runs = Runs {
-            symbols: Vec::new(),
-            ends: Vec::new(),
-            bits: 8,
-        };
+        let mut runs = Runs::empty(8);
         let mut i = 0;
         let mut before = 0;
         while i < text.len() {

@@ -57,116 +57,87 @@ struct Shape {
     after_word: Option<fn(&[u8]) -> bool>,
 }
 
+impl Shape {
+    const fn new(
+        kind: &'static str,
+        prefixes: &'static [&'static str],
+        parts: &'static [Part],
+    ) -> Shape {
+        Shape {
+            kind,
+            prefixes,
+            parts,
+            after_word: None,
+        }
+    }
+
+    /// Found inside words only if the first run satisfies `judge`.
+    const fn after_word(self, judge: fn(&[u8]) -> bool) -> Shape {
+        Shape {
+            after_word: Some(judge),
+            ..self
+        }
+    }
+}
+
 use Class::*;
 use Part::*;
 
 /// Most specific first: at one position, the first shape that matches
 /// names the finding.
 const SHAPES: &[Shape] = &[
-    Shape {
-        kind: "anthropic-api-key",
-        prefixes: &["sk-ant-"],
-        parts: &[Run(Key, 32)],
-        after_word: Some(anthropic_like),
-    },
-    Shape {
-        kind: "openai-api-key",
-        prefixes: &["sk-"],
-        parts: &[Run(Key, 32)],
-        after_word: Some(looks_random),
-    },
-    Shape {
-        kind: "github-token",
-        prefixes: &["ghp_", "gho_", "ghu_", "ghs_", "ghr_"],
-        parts: &[Run(Alnum, 36)],
-        after_word: None,
-    },
-    Shape {
-        kind: "github-token",
-        prefixes: &["github_pat_"],
-        parts: &[Run(Word, 60)],
-        after_word: None,
-    },
-    Shape {
-        kind: "gitlab-token",
-        prefixes: &["glpat-"],
-        parts: &[Run(Key, 20)],
-        after_word: None,
-    },
-    Shape {
-        kind: "slack-token",
-        prefixes: &[
+    Shape::new("anthropic-api-key", &["sk-ant-"], &[Run(Key, 32)]).after_word(anthropic_like),
+    Shape::new("openai-api-key", &["sk-"], &[Run(Key, 32)]).after_word(looks_random),
+    Shape::new(
+        "github-token",
+        &["ghp_", "gho_", "ghu_", "ghs_", "ghr_"],
+        &[Run(Alnum, 36)],
+    ),
+    Shape::new("github-token", &["github_pat_"], &[Run(Word, 60)]),
+    Shape::new("gitlab-token", &["glpat-"], &[Run(Key, 20)]),
+    Shape::new(
+        "slack-token",
+        &[
             "xoxa-", "xoxb-", "xoxe-", "xoxo-", "xoxp-", "xoxr-", "xoxs-", "xapp-",
         ],
-        parts: &[Run(Dash, 10)],
-        after_word: None,
-    },
-    Shape {
-        kind: "aws-access-key-id",
-        prefixes: &["AKIA", "ASIA"],
-        parts: &[Run(UpperDigit, 16)],
-        after_word: None,
-    },
-    Shape {
-        kind: "google-api-key",
-        prefixes: &["AIza"],
-        parts: &[Run(Key, 35)],
-        after_word: None,
-    },
-    Shape {
-        kind: "stripe-key",
-        prefixes: &["sk_live_", "rk_live_", "sk_test_", "rk_test_"],
-        parts: &[Run(Alnum, 24)],
-        after_word: None,
-    },
-    Shape {
-        kind: "npm-token",
-        prefixes: &["npm_"],
-        parts: &[Run(Alnum, 36)],
-        after_word: None,
-    },
-    Shape {
-        kind: "huggingface-token",
-        prefixes: &["hf_"],
-        parts: &[Run(Letters, 34)],
-        after_word: Some(looks_random),
-    },
-    Shape {
-        kind: "pypi-token",
-        prefixes: &["pypi-AgEIcHlwaS5vcmc"],
-        parts: &[Run(Key, 50)],
-        after_word: None,
-    },
-    Shape {
-        kind: "age-secret-key",
-        prefixes: &["AGE-SECRET-KEY-1"],
-        parts: &[Run(UpperDigit, 58)],
-        after_word: None,
-    },
-    Shape {
-        kind: "sendgrid-key",
-        prefixes: &["SG."],
-        parts: &[Run(Key, 22), Lit(b"."), Run(Key, 43)],
-        after_word: None,
-    },
-    Shape {
-        kind: "private-key",
-        prefixes: &["-----BEGIN"],
-        parts: &[PemPrivateLabel],
-        after_word: None,
-    },
-    Shape {
-        kind: "jwt",
-        prefixes: &["eyJ"],
-        parts: &[
+        &[Run(Dash, 10)],
+    ),
+    Shape::new(
+        "aws-access-key-id",
+        &["AKIA", "ASIA"],
+        &[Run(UpperDigit, 16)],
+    ),
+    Shape::new("google-api-key", &["AIza"], &[Run(Key, 35)]),
+    Shape::new(
+        "stripe-key",
+        &["sk_live_", "rk_live_", "sk_test_", "rk_test_"],
+        &[Run(Alnum, 24)],
+    ),
+    Shape::new("npm-token", &["npm_"], &[Run(Alnum, 36)]),
+    Shape::new("huggingface-token", &["hf_"], &[Run(Letters, 34)]).after_word(looks_random),
+    Shape::new("pypi-token", &["pypi-AgEIcHlwaS5vcmc"], &[Run(Key, 50)]),
+    Shape::new(
+        "age-secret-key",
+        &["AGE-SECRET-KEY-1"],
+        &[Run(UpperDigit, 58)],
+    ),
+    Shape::new(
+        "sendgrid-key",
+        &["SG."],
+        &[Run(Key, 22), Lit(b"."), Run(Key, 43)],
+    ),
+    Shape::new("private-key", &["-----BEGIN"], &[PemPrivateLabel]),
+    Shape::new(
+        "jwt",
+        &["eyJ"],
+        &[
             Run(Key, 8),
             Lit(b".eyJ"),
             Run(Key, 8),
             Lit(b"."),
             Run(Key, 8),
         ],
-        after_word: None,
-    },
+    ),
 ];
 
 /// What the prefix automaton looks for: each shape's prefixes start with

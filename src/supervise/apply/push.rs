@@ -64,6 +64,7 @@ pub(crate) fn decide(
 mod tests {
     use std::cell::RefCell;
 
+    use super::super::tests::{approving, temp_home};
     use super::super::{
         Applied, ApplyError, Approval, approve_with, digest, locate, pending, reject_with,
     };
@@ -111,31 +112,14 @@ mod tests {
         }
     }
 
-    fn held() -> GitPush {
-        GitPush {
-            git_ref: "refs/heads/feature".into(),
-            old: "0".repeat(40),
-            new: "b".repeat(40),
-            land: true,
-            forward: vec!["up".into()],
-            reasons: vec!["changes protected path .github/workflows/ci.yml".into()],
-            diffstat: " .github/workflows/ci.yml | 2 +-\n 1 file changed".into(),
-            commits: vec!["bbbbbbb fix the ci".into()],
-            protected_diff: "-on: push\n+on: [push, pull_request]".into(),
-        }
-    }
-
     /// A home whose bottle has one push held in its gate's queue.
     fn home_with_held() -> (tempfile::TempDir, Home, Queue, Proposal) {
-        let dir = tempfile::tempdir().unwrap();
-        let home = Home {
-            root: dir.path().to_path_buf(),
-        };
+        let (dir, home) = temp_home();
         let queue = Queue::new(&home.bottle("dev-aaaaa").gate_dir());
         let p = queue
             .submit(
                 "dev-aaaaa",
-                Request::GitPush(held()),
+                Request::GitPush(GitPush::held_example()),
                 "held: protected path".into(),
             )
             .unwrap();
@@ -146,13 +130,6 @@ mod tests {
     fn read(home: &Home, id: &str) -> String {
         let listed = pending(home).unwrap();
         digest(listed.iter().find(|p| p.proposal.id == id).unwrap())
-    }
-
-    fn approving(digest: &str) -> Approval<'_> {
-        Approval {
-            digest: Some(digest),
-            ..Approval::default()
-        }
     }
 
     #[test]
@@ -273,13 +250,14 @@ mod tests {
 
     #[test]
     fn a_push_in_the_supervise_queue_is_not_listed_or_decided() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = Home {
-            root: dir.path().to_path_buf(),
-        };
+        let (_dir, home) = temp_home();
         let queue = Queue::new(&home.bottle("dev-aaaaa").supervise_dir());
         let p = queue
-            .submit("dev-aaaaa", Request::GitPush(held()), "forged".into())
+            .submit(
+                "dev-aaaaa",
+                Request::GitPush(GitPush::held_example()),
+                "forged".into(),
+            )
             .unwrap();
         assert!(pending(&home).unwrap().is_empty());
         let gate = FakeGate::answering(Ok("landed"));

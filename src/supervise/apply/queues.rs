@@ -159,20 +159,6 @@ pub(crate) fn is_landed(root: &Path, path: &Path) -> bool {
 mod tests {
     use super::*;
 
-    fn push() -> GitPush {
-        GitPush {
-            git_ref: "refs/heads/feature".into(),
-            old: "0".repeat(40),
-            new: "a".repeat(40),
-            land: true,
-            forward: vec![],
-            reasons: vec!["changes protected path .github/workflows/ci.yml".into()],
-            diffstat: " ci.yml | 2 +-\n 1 file changed".into(),
-            commits: vec!["abc1234 fix ci".into()],
-            protected_diff: String::new(),
-        }
-    }
-
     fn proposal(request: Request) -> Proposal {
         Proposal {
             id: "m1-abcd".into(),
@@ -207,7 +193,7 @@ mod tests {
             failed_url: "https://pypi.org/".into(),
             host: "pypi.org".into(),
         };
-        let git = Request::GitPush(push());
+        let git = Request::GitPush(GitPush::held_example());
         let egress = Request::EgressBlock {
             host: "pypi.org".into(),
             path_allowlist: vec!["/simple/".into()],
@@ -235,14 +221,14 @@ mod tests {
                 assert_eq!(p.source, origin, "the queue's source, not the file's");
             }
         }
-        let mut bad_id = proposal(Request::GitPush(push()));
+        let mut bad_id = proposal(Request::GitPush(GitPush::held_example()));
         bad_id.id = "../../x".into();
         assert!(admit(Source::Gate, "dev-aaaaa", bad_id).is_none());
     }
 
     #[test]
     fn a_held_push_is_made_inert() {
-        let mut p = push();
+        let mut p = GitPush::held_example();
         p.commits = vec!["abc1234 \x1b]52;c;aGk=\x07 subject\u{202e}".into()];
         p.reasons = vec!["path \x1b[2J".into()];
         p.git_ref = "refs/heads/\x1b[31mx".into();

@@ -299,6 +299,7 @@ pub(crate) fn routes_text(home: &Home, slug: &str) -> Result<(PathBuf, String), 
 
 #[cfg(test)]
 pub(super) mod tests {
+    use super::super::tests::{temp_home, write_routes};
     use super::*;
     use crate::egress::config::{AuthConfig, RoleConfig, RouteConfig};
 
@@ -368,15 +369,10 @@ pub(super) mod tests {
     #[test]
     fn the_editor_gets_a_private_file_and_a_planted_link_is_not_followed() {
         use crate::state::scratch::planted::Planted;
-        let dir = tempfile::tempdir().unwrap();
-        let home = Home {
-            root: dir.path().to_path_buf(),
-        };
+        let (_dir, home) = temp_home();
         let slug = crate::state::Slug::mint("plant").into_string();
+        write_routes(&home, &slug);
         let bottle = home.bottle(&slug);
-        std::fs::create_dir_all(bottle.egress_dir()).unwrap();
-        std::fs::write(bottle.egress_routes(), merge::pretty(&config())).unwrap();
-        std::fs::write(bottle.egress_tokens(), r#"{"t0": "x"}"#).unwrap();
         std::fs::write(bottle.metadata(), "{}").unwrap();
         // Another user's link where the edit used to go.
         let watched = tempfile::tempdir().unwrap();
