@@ -1,6 +1,6 @@
 //! Proposals the app's and the renderer's tests both show.
 
-use crate::proposal::Request;
+use crate::proposal::{GitPush, Request};
 use crate::supervise::preview::Preview;
 
 /// A request that widens a route carrying a credential to every path, and
@@ -20,4 +20,19 @@ pub(crate) fn widening() -> (Request, Preview) {
         ..Default::default()
     };
     (request, preview)
+}
+
+/// A push the git gate held: it changes a protected path.
+pub(crate) fn held_push() -> GitPush {
+    GitPush {
+        git_ref: "refs/heads/feature".into(),
+        old: "a".repeat(40),
+        new: "b".repeat(40),
+        land: true,
+        forward: vec![],
+        reasons: vec!["changes protected path .github/workflows/ci.yml".into()],
+        diffstat: " .github/workflows/ci.yml | 2 +-".into(),
+        commits: vec!["bbbbbbb fix the ci".into()],
+        protected_diff: String::new(),
+    }
 }

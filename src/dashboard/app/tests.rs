@@ -116,17 +116,7 @@ fn held_push(id: &str) -> Pending {
     let mut p = proposal(
         id,
         "4",
-        Request::GitPush(crate::proposal::GitPush {
-            git_ref: "refs/heads/feature".into(),
-            old: "a".repeat(40),
-            new: "b".repeat(40),
-            land: true,
-            forward: vec![],
-            reasons: vec!["changes protected path .github/workflows/ci.yml".into()],
-            diffstat: " .github/workflows/ci.yml | 2 +-".into(),
-            commits: vec!["bbbbbbb fix the ci".into()],
-            protected_diff: String::new(),
-        }),
+        Request::GitPush(crate::dashboard::fixtures::held_push()),
     );
     p.preview.lines = vec!["→ would land bbbbbbbbbbbb as bot-bottle/a-1/feature".into()];
     p

@@ -291,15 +291,10 @@ fn agent_text_is_inert() {
 /// A push the git gate held: a protected path changed.
 fn held_push() -> Pending {
     let push = crate::proposal::GitPush {
-        git_ref: "refs/heads/feature".into(),
-        old: "a".repeat(40),
-        new: "b".repeat(40),
-        land: true,
-        forward: vec![],
-        reasons: vec!["changes protected path .github/workflows/ci.yml".into()],
         diffstat: " .github/workflows/ci.yml | 2 +-\n src/lib.rs               | 9 +++++++++\n 2 files changed, 10 insertions(+), 1 deletion(-)".into(),
         commits: vec!["bbbbbbb fix the ci".into(), "ccccccc add the parser".into()],
         protected_diff: "diff --git a/.github/workflows/ci.yml b/.github/workflows/ci.yml\n--- a/.github/workflows/ci.yml\n+++ b/.github/workflows/ci.yml\n@@ -1 +1 @@\n-on: push\n+on: [push, pull_request]".into(),
+        ..crate::dashboard::fixtures::held_push()
     };
     let proposal = Proposal {
         id: "mx1a2b3c-gate".into(),
