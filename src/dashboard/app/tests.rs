@@ -27,6 +27,18 @@ fn keys(a: &mut App, text: &str) -> Vec<Effect> {
         .collect()
 }
 
+/// Types `reason` and Enter into the reason prompt: it rejects `id`.
+fn types_a_rejection(a: &mut App, id: &str, reason: &str) {
+    keys(a, reason);
+    assert_eq!(
+        a.update(code(KeyCode::Enter)),
+        [Effect::Reject {
+            id: id.into(),
+            reason: Some(reason.into())
+        }]
+    );
+}
+
 fn row(slug: &str) -> AgentRow {
     AgentRow {
         backend: "docker".into(),
@@ -364,14 +376,7 @@ fn prefix_y_and_n_act_on_the_id_they_name() {
             input: String::new()
         })
     );
-    keys(&mut a, "no");
-    assert_eq!(
-        a.update(code(KeyCode::Enter)),
-        [Effect::Reject {
-            id: "p3".into(),
-            reason: Some("no".into())
-        }]
-    );
+    types_a_rejection(&mut a, "p3", "no");
 
     let cases = [
         (
