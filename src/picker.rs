@@ -176,7 +176,20 @@ impl Picker {
         }
     }
 
-    pub(crate) fn key(&mut self, key: KeyEvent) -> Outcome {
+    #[cfg(test)]
+    pub(crate) fn render(&self, frame: &mut Frame) {
+        self.render_in(frame, frame.area());
+    }
+}
+
+/// Whether a picker can be shown: stdin and stderr are terminals.
+pub(crate) fn available() -> bool {
+    io::stdin().is_terminal() && io::stderr().is_terminal()
+}
+
+impl Chooser for Picker {
+    type Chosen = String;
+    fn key(&mut self, key: KeyEvent) -> Outcome {
         if key.kind == KeyEventKind::Release {
             return Outcome::Pending;
         }
@@ -194,13 +207,8 @@ impl Picker {
         Outcome::Pending
     }
 
-    #[cfg(test)]
-    pub(crate) fn render(&self, frame: &mut Frame) {
-        self.render_in(frame, frame.area());
-    }
-
     /// Draws the picker in `area` of the frame.
-    pub(crate) fn render_in(&self, frame: &mut Frame, area: Rect) {
+    fn render_in(&self, frame: &mut Frame, area: Rect) {
         let [prompt, list, help] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Min(1),
@@ -213,21 +221,7 @@ impl Picker {
             help,
         );
     }
-}
 
-/// Whether a picker can be shown: stdin and stderr are terminals.
-pub(crate) fn available() -> bool {
-    io::stdin().is_terminal() && io::stderr().is_terminal()
-}
-
-impl Chooser for Picker {
-    type Chosen = String;
-    fn key(&mut self, key: KeyEvent) -> Outcome {
-        Picker::key(self, key)
-    }
-    fn render_in(&self, frame: &mut Frame, area: Rect) {
-        Picker::render_in(self, frame, area)
-    }
     fn height(&self) -> u16 {
         self.list.rows() + 2
     }

@@ -52,8 +52,11 @@ impl Prompt {
     pub(crate) fn message(&self) -> Option<&str> {
         self.message.as_deref()
     }
+}
 
-    pub(crate) fn key(&mut self, key: KeyEvent) -> Outcome {
+impl Chooser for Prompt {
+    type Chosen = String;
+    fn key(&mut self, key: KeyEvent) -> Outcome {
         if key.kind == KeyEventKind::Release {
             return Outcome::Pending;
         }
@@ -74,7 +77,7 @@ impl Prompt {
         Outcome::Pending
     }
 
-    pub(crate) fn render_in(&self, frame: &mut Frame, area: Rect) {
+    fn render_in(&self, frame: &mut Frame, area: Rect) {
         let [message, prompt, help] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Length(1),
@@ -97,16 +100,7 @@ impl Prompt {
         );
         frame.render_widget(Line::from(self.help.as_str()).dim(), help);
     }
-}
 
-impl Chooser for Prompt {
-    type Chosen = String;
-    fn key(&mut self, key: KeyEvent) -> Outcome {
-        Prompt::key(self, key)
-    }
-    fn render_in(&self, frame: &mut Frame, area: Rect) {
-        Prompt::render_in(self, frame, area)
-    }
     fn height(&self) -> u16 {
         3
     }
