@@ -52,7 +52,15 @@ pub(crate) enum Outcome<T = String> {
 /// What `run` drives: one of the choosers.
 pub(crate) trait Chooser {
     type Chosen;
-    fn key(&mut self, key: KeyEvent) -> Outcome<Self::Chosen>;
+    /// Takes a key event; releases are ignored.
+    fn key(&mut self, key: KeyEvent) -> Outcome<Self::Chosen> {
+        if key.kind == KeyEventKind::Release {
+            return Outcome::Pending;
+        }
+        self.press(key.code, key.modifiers.contains(KeyModifiers::CONTROL))
+    }
+    /// Takes a pressed key; `ctrl` when Control is held.
+    fn press(&mut self, code: KeyCode, ctrl: bool) -> Outcome<Self::Chosen>;
     fn render_in(&self, frame: &mut Frame, area: Rect);
     /// The rows it needs on the terminal.
     fn height(&self) -> u16;
@@ -189,12 +197,8 @@ pub(crate) fn available() -> bool {
 
 impl Chooser for Picker {
     type Chosen = String;
-    fn key(&mut self, key: KeyEvent) -> Outcome {
-        if key.kind == KeyEventKind::Release {
-            return Outcome::Pending;
-        }
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
+    fn press(&mut self, code: KeyCode, ctrl: bool) -> Outcome {
+        match code {
             KeyCode::Char('c' | 'd') if ctrl => return Outcome::Cancelled,
             KeyCode::Esc if self.list.filter.is_empty() => return Outcome::Cancelled,
             KeyCode::Enter => {

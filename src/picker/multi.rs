@@ -3,7 +3,7 @@
 //! shows its position). Enter or Ctrl-D confirms; typing filters.
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Style, Stylize};
 use ratatui::text::{Line, Span};
@@ -70,13 +70,9 @@ impl MultiPicker {
 
 impl Chooser for MultiPicker {
     type Chosen = Vec<String>;
-    fn key(&mut self, key: KeyEvent) -> Outcome<Vec<String>> {
-        if key.kind == KeyEventKind::Release {
-            return Outcome::Pending;
-        }
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    fn press(&mut self, code: KeyCode, ctrl: bool) -> Outcome<Vec<String>> {
         self.note = None;
-        match key.code {
+        match code {
             KeyCode::Char('c') if ctrl => return Outcome::Cancelled,
             KeyCode::Char('d') if ctrl => return self.confirm(),
             KeyCode::Enter => return self.confirm(),
@@ -123,6 +119,7 @@ impl Chooser for MultiPicker {
 mod tests {
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
+    use ratatui::crossterm::event::KeyEvent;
 
     use super::*;
     use crate::picker::testing::{ctrl, last_outcome, plain};

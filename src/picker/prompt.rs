@@ -3,7 +3,7 @@
 //! nothing), Ctrl-U clears, Esc cancels.
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
@@ -56,12 +56,8 @@ impl Prompt {
 
 impl Chooser for Prompt {
     type Chosen = String;
-    fn key(&mut self, key: KeyEvent) -> Outcome {
-        if key.kind == KeyEventKind::Release {
-            return Outcome::Pending;
-        }
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
+    fn press(&mut self, code: KeyCode, ctrl: bool) -> Outcome {
+        match code {
             KeyCode::Char('c') if ctrl => return Outcome::Cancelled,
             KeyCode::Char('u') if ctrl => self.input.clear(),
             KeyCode::Esc => return Outcome::Cancelled,
@@ -110,6 +106,7 @@ impl Chooser for Prompt {
 mod tests {
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
+    use ratatui::crossterm::event::KeyEvent;
 
     use super::*;
     use crate::picker::testing::{ctrl, last_outcome, plain};
