@@ -139,13 +139,7 @@ impl Sink {
     pub(crate) fn stdio(&self) -> io::Result<Stdio> {
         match self {
             Sink::Stderr => Ok(Stdio::from(io::stderr())),
-            Sink::File(path) => {
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)?;
-                Ok(Stdio::from(file))
-            }
+            Sink::File(path) => Ok(Stdio::from(append_to(path)?)),
         }
     }
 
@@ -155,16 +149,20 @@ impl Sink {
         match self {
             Sink::Stderr => eprintln!("{text}"),
             Sink::File(path) => {
-                if let Ok(mut f) = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                {
+                if let Ok(mut f) = append_to(path) {
                     let _ = writeln!(f, "{text}");
                 }
             }
         }
     }
+}
+
+/// `path` opened for appending, created if missing.
+fn append_to(path: &std::path::Path) -> io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
 }
 
 /// How a capped run ended (see `Program::stdout_to_file`).
