@@ -122,6 +122,11 @@ fn opened(p: Pending, width: u16, height: u16) -> App {
     app
 }
 
+/// The frame of `p`'s detail, opened at that size.
+fn drawn_open(p: Pending, width: u16, height: u16) -> String {
+    draw(&opened(p, width, height), width, height)
+}
+
 #[test]
 fn agents_and_proposals() {
     let mut app = app();
@@ -181,8 +186,7 @@ fn capability_detail_top_scrolled_and_end() {
 
 #[test]
 fn narrow_detail_wraps() {
-    let app = opened(capability(), 34, 20);
-    insta::assert_snapshot!(draw(&app, 34, 20));
+    insta::assert_snapshot!(drawn_open(capability(), 34, 20));
 }
 
 /// The rows the app counts as on screen are the rows drawn, at every
@@ -352,8 +356,7 @@ fn a_held_push_in_the_list_and_landed_branches_of_the_selected_agent() {
 
 #[test]
 fn held_push_detail() {
-    let app = opened(held_push(), 80, 30);
-    insta::assert_snapshot!(draw(&app, 80, 30));
+    insta::assert_snapshot!(drawn_open(held_push(), 80, 30));
 }
 
 #[test]
