@@ -40,16 +40,7 @@ fn types_a_rejection(a: &mut App, id: &str, reason: &str) {
 }
 
 fn row(slug: &str) -> AgentRow {
-    AgentRow {
-        backend: "docker".into(),
-        slug: slug.into(),
-        label: slug.into(),
-        color: "cyan".into(),
-        agent: "shell".into(),
-        started_at: "2026-11-25T10:00:00Z".into(),
-        services: vec!["egress".into(), "supervise".into()],
-        landed: vec![],
-    }
+    crate::dashboard::fixtures::row(slug, &["egress", "supervise"])
 }
 
 fn proposal(id: &str, created: &str, request: Request) -> Pending {

@@ -7,6 +7,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
 use crate::dashboard::app::{AgentChoice, Msg};
+use crate::dashboard::fixtures::row;
 use crate::proposal::Proposal;
 use crate::supervise::apply::Pending;
 use crate::supervise::preview::Preview;
@@ -36,16 +37,6 @@ fn app() -> App {
         vec!["default".into()],
         vec!["docker".into()],
     );
-    let row = |slug: &str, services: &[&str]| AgentRow {
-        backend: "docker".into(),
-        slug: slug.into(),
-        label: slug.into(),
-        color: "cyan".into(),
-        agent: "shell".into(),
-        started_at: "2026-11-25T10:04:05Z".into(),
-        services: services.iter().map(|s| s.to_string()).collect(),
-        landed: vec![],
-    };
     app.update(Msg::Bottles(vec![
         row("shell-ab12c", &["egress", "supervise"]),
         row("shell-zz9yx", &[]),
