@@ -19,65 +19,76 @@ pub struct Program {
     pub(crate) install_hint: &'static str,
 }
 
-pub(crate) const DOCKER: Program = Program {
-    name: "docker",
-    env: "BOT_BOTTLE_DOCKER",
-    install_hint: "install Docker Engine (https://docs.docker.com/engine/install/) or run scripts/setup",
-};
+impl Program {
+    /// A program named `name`, its path overridden by `env`.
+    pub(crate) const fn new(
+        name: &'static str,
+        env: &'static str,
+        install_hint: &'static str,
+    ) -> Program {
+        Program {
+            name,
+            env,
+            install_hint,
+        }
+    }
+}
 
-pub(crate) const DEBOOTSTRAP: Program = Program {
-    name: "debootstrap",
-    env: "BOT_BOTTLE_DEBOOTSTRAP",
-    install_hint: "install it: apt-get install debootstrap (scripts/setup does)",
-};
+pub(crate) const DOCKER: Program = Program::new(
+    "docker",
+    "BOT_BOTTLE_DOCKER",
+    "install Docker Engine (https://docs.docker.com/engine/install/) or run scripts/setup",
+);
 
-pub(crate) const APT_GET: Program = Program {
-    name: "apt-get",
-    env: "BOT_BOTTLE_APT_GET",
-    install_hint: "run on a host with apt, or set BOT_BOTTLE_DEBIAN_MIRROR to a Debian mirror's URL",
-};
+pub(crate) const DEBOOTSTRAP: Program = Program::new(
+    "debootstrap",
+    "BOT_BOTTLE_DEBOOTSTRAP",
+    "install it: apt-get install debootstrap (scripts/setup does)",
+);
 
-pub(crate) const TMUX: Program = Program {
-    name: "tmux",
-    env: "BOT_BOTTLE_TMUX",
-    install_hint: "install tmux (apt-get install tmux; scripts/setup does)",
-};
+pub(crate) const APT_GET: Program = Program::new(
+    "apt-get",
+    "BOT_BOTTLE_APT_GET",
+    "run on a host with apt, or set BOT_BOTTLE_DEBIAN_MIRROR to a Debian mirror's URL",
+);
 
-pub(crate) const NPM: Program = Program {
-    name: "npm",
-    env: "BOT_BOTTLE_NPM",
-    install_hint: "install it (apt-get install npm), or let PyPI provide the CLI",
-};
+pub(crate) const TMUX: Program = Program::new(
+    "tmux",
+    "BOT_BOTTLE_TMUX",
+    "install tmux (apt-get install tmux; scripts/setup does)",
+);
 
-pub(crate) const PYTHON: Program = Program {
-    name: "python3",
-    env: "BOT_BOTTLE_PYTHON",
-    install_hint: "install python3 and pip (apt-get install python3-pip; scripts/setup does)",
-};
+pub(crate) const NPM: Program = Program::new(
+    "npm",
+    "BOT_BOTTLE_NPM",
+    "install it (apt-get install npm), or let PyPI provide the CLI",
+);
 
-pub(crate) const GIT: Program = Program {
-    name: "git",
-    env: "BOT_BOTTLE_GIT",
-    install_hint: "install git (apt-get install git; the git-gate image has it)",
-};
+pub(crate) const PYTHON: Program = Program::new(
+    "python3",
+    "BOT_BOTTLE_PYTHON",
+    "install python3 and pip (apt-get install python3-pip; scripts/setup does)",
+);
 
-pub(crate) const SMOLVM: Program = Program {
-    name: "smolvm",
-    env: "BOT_BOTTLE_SMOLVM",
-    install_hint: "install smolvm: curl -sSL https://smolmachines.com/install.sh | bash (Linux with KVM, or macOS; see https://github.com/smol-machines/smolvm)",
-};
+pub(crate) const GIT: Program = Program::new(
+    "git",
+    "BOT_BOTTLE_GIT",
+    "install git (apt-get install git; the git-gate image has it)",
+);
 
-pub(crate) const RUNSC: Program = Program {
-    name: "runsc",
-    env: "BOT_BOTTLE_RUNSC",
-    install_hint: "install gVisor and register it with the engine: BOT_BOTTLE_GVISOR=1 scripts/setup",
-};
+pub(crate) const SMOLVM: Program = Program::new(
+    "smolvm",
+    "BOT_BOTTLE_SMOLVM",
+    "install smolvm: curl -sSL https://smolmachines.com/install.sh | bash (Linux with KVM, or macOS; see https://github.com/smol-machines/smolvm)",
+);
 
-pub(crate) const TAR: Program = Program {
-    name: "tar",
-    env: "BOT_BOTTLE_TAR",
-    install_hint: "install GNU tar",
-};
+pub(crate) const RUNSC: Program = Program::new(
+    "runsc",
+    "BOT_BOTTLE_RUNSC",
+    "install gVisor and register it with the engine: BOT_BOTTLE_GVISOR=1 scripts/setup",
+);
+
+pub(crate) const TAR: Program = Program::new("tar", "BOT_BOTTLE_TAR", "install GNU tar");
 
 /// Opens `path` in the user's editor (`$VISUAL`, `$EDITOR`, else vi) and
 /// waits. The editor string may hold arguments, as for git.
@@ -102,11 +113,11 @@ fn run_user_program(
         .iter()
         .find_map(|v| std::env::var(v).ok().filter(|e| !e.trim().is_empty()))
         .unwrap_or_else(|| fallback.into());
-    const SH: Program = Program {
-        name: "sh",
-        env: "BOT_BOTTLE_SH",
-        install_hint: "a POSIX shell is needed to start the editor or the pager",
-    };
+    const SH: Program = Program::new(
+        "sh",
+        "BOT_BOTTLE_SH",
+        "a POSIX shell is needed to start the editor or the pager",
+    );
     let mut cmd = SH.command(["-c", &format!("{program} \"$1\""), what]);
     cmd.arg(path);
     let status = SH.status(&mut cmd)?;
@@ -128,13 +139,7 @@ impl Sink {
     pub(crate) fn stdio(&self) -> io::Result<Stdio> {
         match self {
             Sink::Stderr => Ok(Stdio::from(io::stderr())),
-            Sink::File(path) => {
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)?;
-                Ok(Stdio::from(file))
-            }
+            Sink::File(path) => Ok(Stdio::from(append_to(path)?)),
         }
     }
 
@@ -144,16 +149,20 @@ impl Sink {
         match self {
             Sink::Stderr => eprintln!("{text}"),
             Sink::File(path) => {
-                if let Ok(mut f) = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                {
+                if let Ok(mut f) = append_to(path) {
                     let _ = writeln!(f, "{text}");
                 }
             }
         }
     }
+}
+
+/// `path` opened for appending, created if missing.
+fn append_to(path: &std::path::Path) -> io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
 }
 
 /// How a capped run ended (see `Program::stdout_to_file`).
@@ -527,16 +536,12 @@ fn last_lines(stderr: &str) -> String {
 mod tests {
     use super::*;
 
-    const SH: Program = Program {
-        name: "sh",
-        env: "BOT_BOTTLE_TEST_SH_UNSET",
-        install_hint: "",
-    };
-    const MISSING: Program = Program {
-        name: "bot-bottle-no-such-program",
-        env: "BOT_BOTTLE_TEST_MISSING_UNSET",
-        install_hint: "install it",
-    };
+    const SH: Program = Program::new("sh", "BOT_BOTTLE_TEST_SH_UNSET", "");
+    const MISSING: Program = Program::new(
+        "bot-bottle-no-such-program",
+        "BOT_BOTTLE_TEST_MISSING_UNSET",
+        "install it",
+    );
 
     #[test]
     fn output_success_failure_and_missing() {

@@ -52,7 +52,15 @@ pub(crate) enum Outcome<T = String> {
 /// What `run` drives: one of the choosers.
 pub(crate) trait Chooser {
     type Chosen;
-    fn key(&mut self, key: KeyEvent) -> Outcome<Self::Chosen>;
+    /// Takes a key event; releases are ignored.
+    fn key(&mut self, key: KeyEvent) -> Outcome<Self::Chosen> {
+        if key.kind == KeyEventKind::Release {
+            return Outcome::Pending;
+        }
+        self.press(key.code, key.modifiers.contains(KeyModifiers::CONTROL))
+    }
+    /// Takes a pressed key; `ctrl` when Control is held.
+    fn press(&mut self, code: KeyCode, ctrl: bool) -> Outcome<Self::Chosen>;
     fn render_in(&self, frame: &mut Frame, area: Rect);
     /// The rows it needs on the terminal.
     fn height(&self) -> u16;
@@ -176,12 +184,21 @@ impl Picker {
         }
     }
 
-    pub(crate) fn key(&mut self, key: KeyEvent) -> Outcome {
-        if key.kind == KeyEventKind::Release {
-            return Outcome::Pending;
-        }
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
+    #[cfg(test)]
+    pub(crate) fn render(&self, frame: &mut Frame) {
+        self.render_in(frame, frame.area());
+    }
+}
+
+/// Whether a picker can be shown: stdin and stderr are terminals.
+pub(crate) fn available() -> bool {
+    io::stdin().is_terminal() && io::stderr().is_terminal()
+}
+
+impl Chooser for Picker {
+    type Chosen = String;
+    fn press(&mut self, code: KeyCode, ctrl: bool) -> Outcome {
+        match code {
             KeyCode::Char('c' | 'd') if ctrl => return Outcome::Cancelled,
             KeyCode::Esc if self.list.filter.is_empty() => return Outcome::Cancelled,
             KeyCode::Enter => {
@@ -194,13 +211,8 @@ impl Picker {
         Outcome::Pending
     }
 
-    #[cfg(test)]
-    pub(crate) fn render(&self, frame: &mut Frame) {
-        self.render_in(frame, frame.area());
-    }
-
     /// Draws the picker in `area` of the frame.
-    pub(crate) fn render_in(&self, frame: &mut Frame, area: Rect) {
+    fn render_in(&self, frame: &mut Frame, area: Rect) {
         let [prompt, list, help] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Min(1),
@@ -213,21 +225,7 @@ impl Picker {
             help,
         );
     }
-}
 
-/// Whether a picker can be shown: stdin and stderr are terminals.
-pub(crate) fn available() -> bool {
-    io::stdin().is_terminal() && io::stderr().is_terminal()
-}
-
-impl Chooser for Picker {
-    type Chosen = String;
-    fn key(&mut self, key: KeyEvent) -> Outcome {
-        Picker::key(self, key)
-    }
-    fn render_in(&self, frame: &mut Frame, area: Rect) {
-        Picker::render_in(self, frame, area)
-    }
     fn height(&self) -> u16 {
         self.list.rows() + 2
     }

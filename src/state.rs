@@ -398,10 +398,7 @@ mod tests {
 
     #[test]
     fn metadata_round_trip_preserve_and_remove() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = Home {
-            root: dir.path().to_path_buf(),
-        };
+        let (_dir, home) = Home::temp();
         let meta = Metadata {
             agent: "shell".into(),
             bottles: vec!["default".into()],

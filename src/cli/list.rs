@@ -115,10 +115,7 @@ docker   b-1        shell  2026-12-03T04:00:00Z  egress,git-gate
 
     #[test]
     fn json_has_the_landed_branches() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = Home {
-            root: dir.path().to_path_buf(),
-        };
+        let (_dir, home) = Home::temp();
         let gate = home.bottle("dev-aaaaa").gate_dir();
         std::fs::create_dir_all(&gate).unwrap();
         let landed = crate::gitgate::Landed {

@@ -132,6 +132,12 @@ impl App {
             .filter(|id| check_id(id).is_ok())
     }
 
+    /// Shows `modal` (opens it, or leaves it open): nothing else to do.
+    fn keep(&mut self, modal: Modal) -> Vec<Effect> {
+        self.modal = Some(modal);
+        Vec::new()
+    }
+
     /// Whether keys are being ignored after an alert.
     pub(crate) fn guarded(&self) -> bool {
         self.now < self.guard_until
@@ -223,10 +229,7 @@ impl App {
                 status,
                 pick,
             } => self.offer(choices, bottles, untrusted, status, pick),
-            Msg::Preflight { request, text } => {
-                self.modal = Some(Modal::Preflight { request, text });
-                Vec::new()
-            }
+            Msg::Preflight { request, text } => self.keep(Modal::Preflight { request, text }),
             Msg::Started(slug) => {
                 self.status = Some(format!("{slug} is up"));
                 self.owned.insert(slug.clone());

@@ -10,6 +10,7 @@ use ratatui::widgets::{Block, Borders, Clear, List, ListItem, ListState, Paragra
 use super::app::{AgentRow, App, Focus, Modal};
 use super::detail::{self, Detail, Kind};
 use super::text::slice;
+use crate::picker::Chooser;
 use crate::proposal::{Origin, Request};
 use crate::text::inert;
 

@@ -3,7 +3,7 @@
 //! shows its position). Enter or Ctrl-D confirms; typing filters.
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Style, Stylize};
 use ratatui::text::{Line, Span};
@@ -47,23 +47,6 @@ impl MultiPicker {
         self.chosen.iter().position(|c| c == name).map(|i| i + 1)
     }
 
-    pub(crate) fn key(&mut self, key: KeyEvent) -> Outcome<Vec<String>> {
-        if key.kind == KeyEventKind::Release {
-            return Outcome::Pending;
-        }
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        self.note = None;
-        match key.code {
-            KeyCode::Char('c') if ctrl => return Outcome::Cancelled,
-            KeyCode::Char('d') if ctrl => return self.confirm(),
-            KeyCode::Enter => return self.confirm(),
-            KeyCode::Esc if self.list.filter.is_empty() => return Outcome::Cancelled,
-            KeyCode::Char(' ') => self.toggle(),
-            code => self.list.edit(code, ctrl),
-        }
-        Outcome::Pending
-    }
-
     fn confirm(&mut self) -> Outcome<Vec<String>> {
         if self.chosen.is_empty() {
             self.note = Some("choose at least one: Space on it".into());
@@ -83,8 +66,24 @@ impl MultiPicker {
             None => self.chosen.push(name),
         }
     }
+}
 
-    pub(crate) fn render_in(&self, frame: &mut Frame, area: Rect) {
+impl Chooser for MultiPicker {
+    type Chosen = Vec<String>;
+    fn press(&mut self, code: KeyCode, ctrl: bool) -> Outcome<Vec<String>> {
+        self.note = None;
+        match code {
+            KeyCode::Char('c') if ctrl => return Outcome::Cancelled,
+            KeyCode::Char('d') if ctrl => return self.confirm(),
+            KeyCode::Enter => return self.confirm(),
+            KeyCode::Esc if self.list.filter.is_empty() => return Outcome::Cancelled,
+            KeyCode::Char(' ') => self.toggle(),
+            code => self.list.edit(code, ctrl),
+        }
+        Outcome::Pending
+    }
+
+    fn render_in(&self, frame: &mut Frame, area: Rect) {
         let [prompt, list, order, help] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Min(1),
@@ -110,16 +109,7 @@ impl MultiPicker {
             help,
         );
     }
-}
 
-impl Chooser for MultiPicker {
-    type Chosen = Vec<String>;
-    fn key(&mut self, key: KeyEvent) -> Outcome<Vec<String>> {
-        MultiPicker::key(self, key)
-    }
-    fn render_in(&self, frame: &mut Frame, area: Rect) {
-        MultiPicker::render_in(self, frame, area)
-    }
     fn height(&self) -> u16 {
         self.list.rows() + 3
     }
@@ -129,6 +119,7 @@ impl Chooser for MultiPicker {
 mod tests {
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
+    use ratatui::crossterm::event::KeyEvent;
 
     use super::*;
     use crate::picker::testing::{ctrl, last_outcome, plain};

@@ -3,7 +3,7 @@
 //! nothing), Ctrl-U clears, Esc cancels.
 
 use ratatui::Frame;
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
@@ -52,13 +52,12 @@ impl Prompt {
     pub(crate) fn message(&self) -> Option<&str> {
         self.message.as_deref()
     }
+}
 
-    pub(crate) fn key(&mut self, key: KeyEvent) -> Outcome {
-        if key.kind == KeyEventKind::Release {
-            return Outcome::Pending;
-        }
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
+impl Chooser for Prompt {
+    type Chosen = String;
+    fn press(&mut self, code: KeyCode, ctrl: bool) -> Outcome {
+        match code {
             KeyCode::Char('c') if ctrl => return Outcome::Cancelled,
             KeyCode::Char('u') if ctrl => self.input.clear(),
             KeyCode::Esc => return Outcome::Cancelled,
@@ -74,7 +73,7 @@ impl Prompt {
         Outcome::Pending
     }
 
-    pub(crate) fn render_in(&self, frame: &mut Frame, area: Rect) {
+    fn render_in(&self, frame: &mut Frame, area: Rect) {
         let [message, prompt, help] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Length(1),
@@ -97,16 +96,7 @@ impl Prompt {
         );
         frame.render_widget(Line::from(self.help.as_str()).dim(), help);
     }
-}
 
-impl Chooser for Prompt {
-    type Chosen = String;
-    fn key(&mut self, key: KeyEvent) -> Outcome {
-        Prompt::key(self, key)
-    }
-    fn render_in(&self, frame: &mut Frame, area: Rect) {
-        Prompt::render_in(self, frame, area)
-    }
     fn height(&self) -> u16 {
         3
     }
@@ -116,6 +106,7 @@ impl Chooser for Prompt {
 mod tests {
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
+    use ratatui::crossterm::event::KeyEvent;
 
     use super::*;
     use crate::picker::testing::{ctrl, last_outcome, plain};

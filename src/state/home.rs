@@ -56,6 +56,17 @@ impl Home {
         })
     }
 
+    /// A home in a new temporary folder, which lasts as long as the
+    /// `TempDir` returned with it.
+    #[cfg(test)]
+    pub(crate) fn temp() -> (tempfile::TempDir, Home) {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home {
+            root: dir.path().to_path_buf(),
+        };
+        (dir, home)
+    }
+
     fn at(&self, rel: impl AsRef<Path>) -> PathBuf {
         self.root.join(rel)
     }

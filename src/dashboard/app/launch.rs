@@ -286,11 +286,6 @@ impl App {
         }
     }
 
-    fn keep(&mut self, modal: Modal) -> Vec<Effect> {
-        self.modal = Some(modal);
-        Vec::new()
-    }
-
     /// What the steps offer for `agent`: its own bottles (or `default`,
     /// as `start` without `--bottle`), every bottle, the running labels,
     /// the backends (docker when none is known) and this directory.

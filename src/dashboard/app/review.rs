@@ -280,8 +280,7 @@ impl App {
         };
         if let Some(how) = scroll {
             detail.scroll(how, self.size);
-            self.modal = Some(Modal::Detail(detail));
-            return Vec::new();
+            return self.keep(Modal::Detail(detail));
         }
         match key.code {
             KeyCode::Char('a') => self.approve(detail),
@@ -301,10 +300,7 @@ impl App {
                 vec![view]
             }
             KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') => Vec::new(),
-            _ => {
-                self.modal = Some(Modal::Detail(detail));
-                Vec::new()
-            }
+            _ => self.keep(Modal::Detail(detail)),
         }
     }
 
@@ -313,14 +309,12 @@ impl App {
     fn approve(&mut self, detail: Box<Detail>) -> Vec<Effect> {
         if let Some(missing) = detail.missing(self.now, self.size) {
             self.status = Some(missing.text());
-            self.modal = Some(Modal::Detail(detail));
-            return Vec::new();
+            return self.keep(Modal::Detail(detail));
         }
-        self.modal = Some(Modal::Confirm {
+        self.keep(Modal::Confirm {
             detail,
             since: self.now,
-        });
-        Vec::new()
+        })
     }
 
     /// The answer to "approve it?": `y`, once the question has been on
@@ -338,19 +332,17 @@ impl App {
             _ => "not approved: a, then y, approves",
         };
         self.status = Some(answer.into());
-        self.modal = Some(Modal::Detail(detail));
-        Vec::new()
+        self.keep(Modal::Detail(detail))
     }
 
     /// Confirmed: a widening asks for "yes" first, then the token prompt or
     /// the approval.
     fn confirmed(&mut self, detail: Box<Detail>) -> Vec<Effect> {
         if detail.shown.preview.widens_credential {
-            self.modal = Some(Modal::Widen {
+            return self.keep(Modal::Widen {
                 detail,
                 input: String::new(),
             });
-            return Vec::new();
         }
         self.approved(detail, false)
     }
@@ -359,12 +351,11 @@ impl App {
     /// a new credential needs one, else the approval.
     fn approved(&mut self, detail: Box<Detail>, widen: bool) -> Vec<Effect> {
         if detail.shown.preview.needs_token {
-            self.modal = Some(Modal::TokenEnv {
+            return self.keep(Modal::TokenEnv {
                 detail,
                 widen,
                 input: String::new(),
             });
-            return Vec::new();
         }
         self.approval(&detail, None, widen)
     }
@@ -382,10 +373,7 @@ impl App {
 
     pub(super) fn reason_key(&mut self, id: String, input: String, key: KeyEvent) -> Vec<Effect> {
         match edit_line(input, key) {
-            Line::Editing(input) => {
-                self.modal = Some(Modal::Reason { id, input });
-                Vec::new()
-            }
+            Line::Editing(input) => self.keep(Modal::Reason { id, input }),
             Line::Done(reason) => vec![Effect::Reject {
                 id,
                 reason: (!reason.trim().is_empty()).then(|| reason.trim().to_owned()),
@@ -401,21 +389,14 @@ impl App {
         key: KeyEvent,
     ) -> Vec<Effect> {
         match edit_line(input, key) {
-            Line::Editing(input) => {
-                self.modal = Some(Modal::Widen { detail, input });
-                Vec::new()
-            }
+            Line::Editing(input) => self.keep(Modal::Widen { detail, input }),
             Line::Done(answer) if answer.trim() == "yes" => self.approved(detail, true),
             Line::Done(_) => {
                 self.status =
                     Some("not approved: type yes, then Enter, to send the credential there".into());
-                self.modal = Some(Modal::Detail(detail));
-                Vec::new()
+                self.keep(Modal::Detail(detail))
             }
-            Line::Cancelled => {
-                self.modal = Some(Modal::Detail(detail));
-                Vec::new()
-            }
+            Line::Cancelled => self.keep(Modal::Detail(detail)),
         }
     }
 
@@ -427,14 +408,11 @@ impl App {
         key: KeyEvent,
     ) -> Vec<Effect> {
         match edit_line(input, key) {
-            Line::Editing(input) => {
-                self.modal = Some(Modal::TokenEnv {
-                    detail,
-                    widen,
-                    input,
-                });
-                Vec::new()
-            }
+            Line::Editing(input) => self.keep(Modal::TokenEnv {
+                detail,
+                widen,
+                input,
+            }),
             Line::Done(name) => {
                 let name = name.trim().to_owned();
                 if variable_name(&name) {
@@ -446,17 +424,13 @@ impl App {
                 } else {
                     format!("'{name}' is not a variable name")
                 });
-                self.modal = Some(Modal::TokenEnv {
+                self.keep(Modal::TokenEnv {
                     detail,
                     widen,
                     input: name,
-                });
-                Vec::new()
+                })
             }
-            Line::Cancelled => {
-                self.modal = Some(Modal::Detail(detail));
-                Vec::new()
-            }
+            Line::Cancelled => self.keep(Modal::Detail(detail)),
         }
     }
 }

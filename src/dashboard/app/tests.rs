@@ -27,17 +27,20 @@ fn keys(a: &mut App, text: &str) -> Vec<Effect> {
         .collect()
 }
 
+/// Types `reason` and Enter into the reason prompt: it rejects `id`.
+fn types_a_rejection(a: &mut App, id: &str, reason: &str) {
+    keys(a, reason);
+    assert_eq!(
+        a.update(code(KeyCode::Enter)),
+        [Effect::Reject {
+            id: id.into(),
+            reason: Some(reason.into())
+        }]
+    );
+}
+
 fn row(slug: &str) -> AgentRow {
-    AgentRow {
-        backend: "docker".into(),
-        slug: slug.into(),
-        label: slug.into(),
-        color: "cyan".into(),
-        agent: "shell".into(),
-        started_at: "2026-11-25T10:00:00Z".into(),
-        services: vec!["egress".into(), "supervise".into()],
-        landed: vec![],
-    }
+    crate::dashboard::fixtures::row(slug, &["egress", "supervise"])
 }
 
 fn proposal(id: &str, created: &str, request: Request) -> Pending {
@@ -116,17 +119,7 @@ fn held_push(id: &str) -> Pending {
     let mut p = proposal(
         id,
         "4",
-        Request::GitPush(crate::proposal::GitPush {
-            git_ref: "refs/heads/feature".into(),
-            old: "a".repeat(40),
-            new: "b".repeat(40),
-            land: true,
-            forward: vec![],
-            reasons: vec!["changes protected path .github/workflows/ci.yml".into()],
-            diffstat: " .github/workflows/ci.yml | 2 +-".into(),
-            commits: vec!["bbbbbbb fix the ci".into()],
-            protected_diff: String::new(),
-        }),
+        Request::GitPush(crate::dashboard::fixtures::held_push()),
     );
     p.preview.lines = vec!["→ would land bbbbbbbbbbbb as bot-bottle/a-1/feature".into()];
     p
@@ -374,14 +367,7 @@ fn prefix_y_and_n_act_on_the_id_they_name() {
             input: String::new()
         })
     );
-    keys(&mut a, "no");
-    assert_eq!(
-        a.update(code(KeyCode::Enter)),
-        [Effect::Reject {
-            id: "p3".into(),
-            reason: Some("no".into())
-        }]
-    );
+    types_a_rejection(&mut a, "p3", "no");
 
     let cases = [
         (

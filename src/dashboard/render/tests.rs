@@ -7,6 +7,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
 use crate::dashboard::app::{AgentChoice, Msg};
+use crate::dashboard::fixtures::row;
 use crate::proposal::Proposal;
 use crate::supervise::apply::Pending;
 use crate::supervise::preview::Preview;
@@ -36,16 +37,6 @@ fn app() -> App {
         vec!["default".into()],
         vec!["docker".into()],
     );
-    let row = |slug: &str, services: &[&str]| AgentRow {
-        backend: "docker".into(),
-        slug: slug.into(),
-        label: slug.into(),
-        color: "cyan".into(),
-        agent: "shell".into(),
-        started_at: "2026-11-25T10:04:05Z".into(),
-        services: services.iter().map(|s| s.to_string()).collect(),
-        landed: vec![],
-    };
     app.update(Msg::Bottles(vec![
         row("shell-ab12c", &["egress", "supervise"]),
         row("shell-zz9yx", &[]),
@@ -122,6 +113,11 @@ fn opened(p: Pending, width: u16, height: u16) -> App {
     app
 }
 
+/// The frame of `p`'s detail, opened at that size.
+fn drawn_open(p: Pending, width: u16, height: u16) -> String {
+    draw(&opened(p, width, height), width, height)
+}
+
 #[test]
 fn agents_and_proposals() {
     let mut app = app();
@@ -181,8 +177,7 @@ fn capability_detail_top_scrolled_and_end() {
 
 #[test]
 fn narrow_detail_wraps() {
-    let app = opened(capability(), 34, 20);
-    insta::assert_snapshot!(draw(&app, 34, 20));
+    insta::assert_snapshot!(drawn_open(capability(), 34, 20));
 }
 
 /// The rows the app counts as on screen are the rows drawn, at every
@@ -291,15 +286,10 @@ fn agent_text_is_inert() {
 /// A push the git gate held: a protected path changed.
 fn held_push() -> Pending {
     let push = crate::proposal::GitPush {
-        git_ref: "refs/heads/feature".into(),
-        old: "a".repeat(40),
-        new: "b".repeat(40),
-        land: true,
-        forward: vec![],
-        reasons: vec!["changes protected path .github/workflows/ci.yml".into()],
         diffstat: " .github/workflows/ci.yml | 2 +-\n src/lib.rs               | 9 +++++++++\n 2 files changed, 10 insertions(+), 1 deletion(-)".into(),
         commits: vec!["bbbbbbb fix the ci".into(), "ccccccc add the parser".into()],
         protected_diff: "diff --git a/.github/workflows/ci.yml b/.github/workflows/ci.yml\n--- a/.github/workflows/ci.yml\n+++ b/.github/workflows/ci.yml\n@@ -1 +1 @@\n-on: push\n+on: [push, pull_request]".into(),
+        ..crate::dashboard::fixtures::held_push()
     };
     let proposal = Proposal {
         id: "mx1a2b3c-gate".into(),
@@ -357,8 +347,7 @@ fn a_held_push_in_the_list_and_landed_branches_of_the_selected_agent() {
 
 #[test]
 fn held_push_detail() {
-    let app = opened(held_push(), 80, 30);
-    insta::assert_snapshot!(draw(&app, 80, 30));
+    insta::assert_snapshot!(drawn_open(held_push(), 80, 30));
 }
 
 #[test]

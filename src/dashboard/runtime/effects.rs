@@ -381,10 +381,7 @@ mod tests {
 
     #[test]
     fn the_editor_and_the_pager_get_private_files_and_planted_links_are_not_followed() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = Home {
-            root: dir.path().to_path_buf(),
-        };
+        let (dir, home) = Home::temp();
         let slug = crate::state::Slug::mint("plant").into_string();
         let queue = Queue::new(&home.bottle(&slug).supervise_dir());
         let asked = Request::EgressBlock {

@@ -440,14 +440,7 @@ fn modify_then_read_the_new_one() {
     assert!(a.status.as_deref().unwrap().contains("changed nothing"));
     a.update(code(KeyCode::Esc));
     a.update(key('r'));
-    keys(&mut a, "no need");
-    assert_eq!(
-        a.update(code(KeyCode::Enter)),
-        [Effect::Reject {
-            id: "p1".into(),
-            reason: Some("no need".into())
-        }]
-    );
+    types_a_rejection(&mut a, "p1", "no need");
 }
 
 /// A proposal withdrawn for a changed one (a suggestion grown, a branch
