@@ -40,7 +40,8 @@ use bringup::{BringUpError, Context, Prepared, SidecarImage};
 
 use crate::error::{ExitKind, UserError};
 use crate::exec::{ExecError, Program, Sink};
-use crate::state::Home;
+use crate::state::{Home, StateError};
+pub(crate) use labels::Homes;
 use session::{Io, Snapshot};
 use sidecars::Sidecars;
 
@@ -158,6 +159,33 @@ pub(crate) struct Unavailable {
     pub fix: String,
 }
 
+/// Why the running bottles cannot be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    /// The home's identity cannot be read or made.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The engine cannot be asked.
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+}
+
+impl UserError for ListError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ListError::State(e) => e.hint(),
+            ListError::Exec(e) => e.hint(),
+        }
+    }
+
+    fn kind(&self) -> ExitKind {
+        match self {
+            ListError::State(e) => e.kind(),
+            ListError::Exec(e) => e.kind(),
+        }
+    }
+}
+
 /// Where a bottle runs: everything a bottle's life needs from it. Every
 /// method that names a bottle takes its identity; what a backend keeps on
 /// the host lives in the bottle's state folder (`state::BottleDir`).
@@ -188,12 +216,13 @@ pub(crate) trait Backend: Send + Sync {
 
     fn is_running(&self, slug: &str) -> Result<bool, ExecError>;
 
-    /// Every running bottle of this backend, with one query.
-    fn enumerate(&self, home: &Home) -> Result<Vec<ActiveBottle>, ExecError>;
+    /// Every running bottle of this backend that `homes` sees, with one
+    /// query.
+    fn enumerate(&self, home: &Home, homes: &Homes) -> Result<Vec<ActiveBottle>, ExecError>;
 
-    /// What `cleanup` would remove of this backend (not the state folders,
-    /// which `cleanup` plans across backends).
-    fn cleanup_plan(&self) -> Result<Box<dyn CleanupPart>, ExecError>;
+    /// What `cleanup` would remove of this backend: what `home` owns (not
+    /// the state folders, which `cleanup` plans across backends).
+    fn cleanup_plan(&self, home: &Home, ours: &Homes) -> Result<Box<dyn CleanupPart>, ExecError>;
 
     /// A command whose output lines mean "the bottles changed", for the
     /// dashboard; `None` when the backend has no event stream.
@@ -320,12 +349,17 @@ pub(crate) fn select_with(
     })
 }
 
-/// Every running bottle of every available backend, sorted by start time.
-/// A backend that is not installed here has none to show.
-pub(crate) fn enumerate_all(home: &Home) -> Result<Vec<ActiveBottle>, ExecError> {
+/// Every running bottle of every available backend, sorted by start time:
+/// this home's, and with `all_homes` the others' too. A backend that is not
+/// installed here has none to show.
+pub(crate) fn enumerate_all(home: &Home, all_homes: bool) -> Result<Vec<ActiveBottle>, ListError> {
+    let homes = Homes {
+        id: home.id()?,
+        all: all_homes,
+    };
     let mut bottles = Vec::new();
     for kind in available() {
-        bottles.extend(kind.backend().enumerate(home)?);
+        bottles.extend(kind.backend().enumerate(home, &homes)?);
     }
     bottles.sort_by(|a, b| (&a.started_at, &a.slug).cmp(&(&b.started_at, &b.slug)));
     Ok(bottles)

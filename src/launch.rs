@@ -93,6 +93,8 @@ pub enum LaunchError {
     NotRunning(String),
     #[error("bottle '{0}' is already running")]
     AlreadyRunning(String),
+    #[error("bottle '{0}' belongs to another bot-bottle home on this engine")]
+    OtherHome(String),
     #[error("{path}: {reason}")]
     OwnDockerfile { path: PathBuf, reason: String },
     #[error("--color: unknown color '{0}'")]
@@ -121,6 +123,9 @@ impl UserError for LaunchError {
             LaunchError::AlreadyRunning(slug) => {
                 Some(format!("attach to it: bot-bottle attach {slug}"))
             }
+            LaunchError::OtherHome(_) => Some(
+                "a home acts only on its own bottles: use the BOT_BOTTLE_HOME that made it (`bot-bottle list active --all-homes` shows each one's home)".into(),
+            ),
             LaunchError::OwnDockerfile { .. } => Some(
                 "it came from an approved capability-block; fix or remove it to use the bottles' own image".into(),
             ),
@@ -148,6 +153,7 @@ impl UserError for LaunchError {
             LaunchError::Plan(e) => e.kind(),
             LaunchError::NotRunning(_)
             | LaunchError::AlreadyRunning(_)
+            | LaunchError::OtherHome(_)
             | LaunchError::OwnDockerfile { .. }
             | LaunchError::BadColor(_)
             | LaunchError::NoCwd(_) => ExitKind::Usage,

@@ -55,6 +55,12 @@ pub enum StateError {
         /// What was wrong with it.
         reason: String,
     },
+    /// The home's identity file holds something else than one.
+    #[error("{path}: not a home identity (12 lowercase hex digits)")]
+    BadHomeId {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
 impl UserError for StateError {
@@ -64,15 +70,19 @@ impl UserError for StateError {
             StateError::NoState { .. } => Some(
                 "running bottles: `bot-bottle list active`; a bottle keeps its state only after an error, or a proposal that changed it".into(),
             ),
+            StateError::BadHomeId { .. } => Some(
+                "remove the file and a new identity is made; this home's running bottles then show only with --all-homes: take them down first".into(),
+            ),
             StateError::NoHome | StateError::Io { .. } | StateError::BadMetadata { .. } => None,
         }
     }
 
     fn kind(&self) -> ExitKind {
         match self {
-            StateError::BadSlug(_) | StateError::NoState { .. } | StateError::NoHome => {
-                ExitKind::Usage
-            }
+            StateError::BadSlug(_)
+            | StateError::NoState { .. }
+            | StateError::NoHome
+            | StateError::BadHomeId { .. } => ExitKind::Usage,
             StateError::Io { .. } | StateError::BadMetadata { .. } => ExitKind::Runtime,
         }
     }

@@ -210,48 +210,110 @@ fn a_crashed_session_keeps_its_state_and_resume_relaunches_it() {
 
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
-fn cleanup_removes_everything_labelled() {
+fn cleanup_removes_what_its_home_made_and_nothing_of_another_homes() {
     let env = Env::new();
-    // cleanup removes every bot-bottle container: refuse to run where some
-    // bottle of someone else's would go with it.
-    let foreign = docker_ok(&[
-        "ps",
-        "--all",
-        "--format",
-        "{{.Names}}",
-        "--filter",
-        "label=dev.bot-bottle.slug",
-    ]);
-    assert!(
-        foreign.is_empty(),
-        "bot-bottle containers this test did not make are running; stop them, or run the tests elsewhere:\n{foreign}"
-    );
+    // Another home on the same engine (a team's build box, CI beside an
+    // operator's bottles): its bottle runs through the whole test.
+    let other_home = env.dir.path().join("other-home");
+    let in_other = |args: &[&str]| {
+        let out = env
+            .cmd(args)
+            .env("BOT_BOTTLE_HOME", &other_home)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, theirs, err) = in_other(&["start", "shell", "--yes", "--detach"]);
+    let theirs = theirs.trim().to_owned();
+    // Taken down at the end by its compose project (`Env`'s drop), not
+    // through a home.
+    if !theirs.is_empty() && !theirs.contains('\n') {
+        env.track(&theirs);
+    }
+    assert_eq!(code, 0, "{err}");
+    let their_id = std::fs::read_to_string(other_home.join("home-id")).unwrap();
+    let their_id = their_id.trim();
+
     let slug = env.start_detached(&["shell"]);
+    let our_id = std::fs::read_to_string(env.home().join("home-id")).unwrap();
+    let our_id = our_id.trim().to_owned();
+    assert_ne!(our_id, their_id);
+    let ours = format!("label=dev.bot-bottle.home={our_id}");
     let stray_net = unique("bbtest-stray-net");
     let stray_ctr = unique("bbtest-stray-ctr");
+    let older_ctr = unique("bbtest-older-ctr");
+    let loose_ctr = unique("bbtest-loose-ctr");
     docker_ok(&[
         "network",
         "create",
         "--label",
         "dev.bot-bottle.slug=stray-aaaaa",
+        "--label",
+        &format!("dev.bot-bottle.home={our_id}"),
         &stray_net,
     ]);
     env.track_network(&stray_net);
-    docker_ok(&[
-        "create",
-        "--name",
-        &stray_ctr,
-        "--label",
-        "dev.bot-bottle.slug=stray-aaaaa",
-        "--label",
-        "dev.bot-bottle.role=agent",
-        "debian:bookworm-slim",
-        "true",
-    ]);
-    env.track_container(&stray_ctr);
+    // This home's stray; one from before bottles carried their home, whose
+    // state this home has; and one of those whose state it has not.
+    for (name, slug, home) in [
+        (&stray_ctr, "stray-aaaaa", Some(our_id.as_str())),
+        (&older_ctr, "older-ddddd", None),
+        (&loose_ctr, "loose-eeeee", None),
+    ] {
+        let mut args = vec![
+            "create".to_owned(),
+            "--name".into(),
+            name.clone(),
+            "--label".into(),
+            format!("dev.bot-bottle.slug={slug}"),
+            "--label".into(),
+            "dev.bot-bottle.role=agent".into(),
+        ];
+        if let Some(home) = home {
+            args.extend(["--label".into(), format!("dev.bot-bottle.home={home}")]);
+        }
+        args.extend(["debian:bookworm-slim".into(), "true".into()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        docker_ok(&args);
+        env.track_container(name);
+    }
+    std::fs::create_dir_all(env.bottle("older-ddddd").root()).unwrap();
     std::fs::create_dir_all(env.bottle("old-bbbbb").root()).unwrap();
     std::fs::create_dir_all(env.bottle("kept-ccccc").root()).unwrap();
     std::fs::write(env.bottle("kept-ccccc").preserve(), "").unwrap();
+
+    // Each home lists its own; --all-homes shows the other's, with its home.
+    let (code, out, err) = env.run(&["list", "active", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&slug) && !out.contains(&theirs), "{out}");
+    let (code, out, err) = env.run(&["list", "active", "--json", "--all-homes"]);
+    assert_eq!(code, 0, "{err}");
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let row = |s: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["slug"] == s)
+            .cloned()
+    };
+    assert_eq!(row(&theirs).unwrap()["other_home"], their_id, "{out}");
+    assert!(row(&slug).unwrap().get("other_home").is_none(), "{out}");
+    let (code, out, _) = in_other(&["list", "active"]);
+    assert_eq!(code, 0);
+    assert!(out.contains(&theirs) && !out.contains(&slug), "{out}");
+    // Seen, not changed.
+    for verb in [
+        &["stop", theirs.as_str()][..],
+        &["exec", theirs.as_str(), "--", "true"],
+    ] {
+        let (code, _, err) = env.run(verb);
+        assert_eq!(code, 2, "{verb:?}: {err}");
+        assert!(err.contains("belongs to another bot-bottle home"), "{err}");
+    }
 
     let (code, _, err) = env.run(&["cleanup"]);
     assert_eq!(
@@ -260,15 +322,46 @@ fn cleanup_removes_everything_labelled() {
     );
     let (code, _, err) = env.run(&["cleanup", "--yes"]);
     assert_eq!(code, 0, "{err}");
-    assert!(
-        err.contains(&slug) && err.contains(&stray_ctr) && err.contains(&stray_net),
-        "{err}"
-    );
-    let all = "label=dev.bot-bottle.slug";
-    assert_eq!(docker_ok(&["ps", "--all", "--quiet", "--filter", all]), "");
+    for made in [&slug, &stray_ctr, &stray_net, &older_ctr] {
+        assert!(err.contains(made.as_str()), "{made} not in the plan: {err}");
+    }
+    for not_ours in [&theirs, &loose_ctr] {
+        assert!(
+            !err.contains(not_ours.as_str()),
+            "{not_ours} in the plan: {err}"
+        );
+    }
     assert_eq!(
-        docker_ok(&["network", "ls", "--quiet", "--filter", all]),
+        docker_ok(&["ps", "--all", "--quiet", "--filter", &ours]),
         ""
+    );
+    assert_eq!(
+        docker_ok(&["network", "ls", "--quiet", "--filter", &ours]),
+        ""
+    );
+    let exists = |name: &str| {
+        !docker_ok(&[
+            "ps",
+            "--all",
+            "--quiet",
+            "--filter",
+            &format!("name=^{name}$"),
+        ])
+        .is_empty()
+    };
+    assert!(
+        !exists(&older_ctr),
+        "an older bottle with this home's state is its"
+    );
+    assert!(
+        exists(&loose_ctr),
+        "an older bottle without this home's state is left"
+    );
+    let (code, out, _) = in_other(&["list", "active", "--json"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(&theirs),
+        "the other home's bottle was taken down: {out}"
     );
     assert!(!env.bottle("old-bbbbb").root().exists());
     assert!(!env.bottle(&slug).root().exists());

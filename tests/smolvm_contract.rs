@@ -35,15 +35,13 @@ fn fake_script() -> PathBuf {
 
 /// A test's `Env` with the fake smolvm: a folder on PATH holding `smolvm`
 /// (a link to the fake), `BOT_BOTTLE_SMOLVM` naming it, and the fake's own
-/// state folder. On drop: `cleanup --yes` (when no bottle of anyone else's
-/// was there to begin with), the bottles' labelled containers and networks,
-/// the fake's machines and containers, then the folders.
+/// state folder. On drop: `cleanup --yes` (it touches this test's home's
+/// bottles alone), the bottles' labelled containers and networks, the
+/// fake's machines and containers, then the folders.
 struct Contract {
     env: Env,
     bin: PathBuf,
     state: PathBuf,
-    /// Bot-bottle containers that were there before the test.
-    foreign: BTreeSet<String>,
 }
 
 impl Contract {
@@ -60,13 +58,7 @@ impl Contract {
         let state = env.dir.path().join("fake-smolvm");
         std::fs::create_dir_all(&bin).unwrap();
         std::os::unix::fs::symlink(fake_script(), bin.join("smolvm")).unwrap();
-        let foreign = labelled_containers("dev.bot-bottle.slug");
-        Contract {
-            env,
-            bin,
-            state,
-            foreign,
-        }
+        Contract { env, bin, state }
     }
 
     fn smolvm(&self) -> PathBuf {
@@ -196,15 +188,11 @@ impl Contract {
 
 impl Drop for Contract {
     fn drop(&mut self) {
-        // cleanup removes every bot-bottle container on the engine: only
-        // when there was none of anyone else's.
-        if self.foreign.is_empty() {
-            let _ = self
-                .cmd(&["cleanup", "--yes"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
+        let _ = self
+            .cmd(&["cleanup", "--yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         // What the test's own bottles left, by label: the bundle's
         // containers, then its networks.
         for slug in self.calls().iter().filter_map(|c| created_slug(c)) {
@@ -599,13 +587,6 @@ fn a_crashed_session_on_smolmachines_is_kept_and_resumed_there() {
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn cleanup_plans_and_removes_machines_and_their_bundles() {
     let c = Contract::new();
-    // cleanup removes every bot-bottle container: refuse to run where some
-    // bottle of someone else's would go with it.
-    assert!(
-        c.foreign.is_empty(),
-        "bot-bottle containers this test did not make are running; stop them, or run the tests elsewhere:\n{:?}",
-        c.foreign
-    );
     let slug = c.start("shell", &[]);
     let machine = machine_name(&slug);
     assert!(c.machine_names().contains(&machine));
@@ -631,24 +612,16 @@ fn cleanup_plans_and_removes_machines_and_their_bundles() {
         section(dock).contains(&slug),
         "the docker section does not name the bundle of {slug}: {err}"
     );
+    // Nothing of this home's is left (another home's bottles may run on
+    // the same engine; cleanup leaves them).
+    let home_id = std::fs::read_to_string(c.env.home().join("home-id")).unwrap();
+    let ours = format!("label=dev.bot-bottle.home={}", home_id.trim());
     assert_eq!(
-        docker_ok(&[
-            "ps",
-            "--all",
-            "--quiet",
-            "--filter",
-            "label=dev.bot-bottle.slug"
-        ]),
+        docker_ok(&["ps", "--all", "--quiet", "--filter", &ours]),
         ""
     );
     assert_eq!(
-        docker_ok(&[
-            "network",
-            "ls",
-            "--quiet",
-            "--filter",
-            "label=dev.bot-bottle.slug"
-        ]),
+        docker_ok(&["network", "ls", "--quiet", "--filter", &ours]),
         ""
     );
     assert!(c.machines().is_empty(), "{:?}", c.machines());
@@ -691,11 +664,6 @@ fn without_smolvm_the_backend_says_how_to_get_it_and_the_rest_works() {
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = bare(&["list", "active", "--json"]);
     assert_eq!(code, 0, "{err}");
-    assert!(
-        c.foreign.is_empty(),
-        "bot-bottle containers this test did not make are running; stop them, or run the tests elsewhere:\n{:?}",
-        c.foreign
-    );
     let (code, _, err) = bare(&["cleanup", "--yes"]);
     assert_eq!(code, 0, "{err}");
     assert!(

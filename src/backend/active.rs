@@ -18,6 +18,10 @@ pub struct ActiveBottle {
     pub services: Vec<String>,
     /// What its git gate landed in the operator's repository.
     pub landed: Vec<Landed>,
+    /// The identity of the home that made it, when that is not this one
+    /// (`--all-homes`; empty for an older bottle without the label).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_home: Option<String>,
     /// From the metadata, for the dashboard.
     #[serde(skip)]
     pub label: String,
@@ -49,6 +53,7 @@ impl ActiveBottle {
             started_at: or(meta.map(|m| &m.started_at), created),
             services,
             landed: Vec::new(),
+            other_home: None,
             label: meta.map_or_else(|| slug.to_owned(), |m| m.label.clone()),
             color: meta.map_or_else(|| "cyan".to_owned(), |m| m.color.clone()),
         }

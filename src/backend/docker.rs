@@ -15,14 +15,14 @@ pub mod subnets;
 use std::path::Path;
 
 use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
-use crate::backend::labels::LABEL_SLUG;
+use crate::backend::labels::{Homes, LABEL_SLUG};
 use crate::backend::session::{Io, Snapshot};
 use crate::backend::sidecars::Sidecars;
 use crate::backend::{ActiveBottle, AgentRuntime, Backend, CleanupPart, Unavailable};
 use crate::exec::{DOCKER, ExecError, Program, Sink};
 use crate::plan::Network;
 use crate::state::Home;
-use compose_file::AgentPlace;
+use compose_file::{AgentPlace, Target};
 use seal::Sealed;
 
 /// One compose project per bottle: the agent and its sidecars are
@@ -83,8 +83,14 @@ impl Backend for Docker {
         let slug = &prepared.slug;
         build_images(ctx, prepared, sidecar)?;
         let dir = ctx.home.bottle(slug);
-        subnets::assign(ctx.home, &dir, Network::ALL.len(), |nets| {
-            compose_file::render(&prepared.plan, AgentPlace::Container, nets)
+        let home_id = ctx.home.id()?;
+        subnets::assign(ctx.home, &dir, Network::ALL.len(), |subnets| {
+            let target = Target {
+                place: AgentPlace::Container,
+                home_id: &home_id,
+                subnets,
+            };
+            compose_file::render(&prepared.plan, target)
         })?;
         let compose_file = dir.compose_file();
         bring_up(&Compose {
@@ -92,6 +98,7 @@ impl Backend for Docker {
             slug,
             file: &compose_file,
             sidecar: &sidecar.tag,
+            home_id: &home_id,
         })?;
         ctx.check()
     }
@@ -108,13 +115,13 @@ impl Backend for Docker {
         session::is_running(slug)
     }
 
-    fn enumerate(&self, home: &Home) -> Result<Vec<ActiveBottle>, ExecError> {
-        enumerate::active(home)
+    fn enumerate(&self, home: &Home, homes: &Homes) -> Result<Vec<ActiveBottle>, ExecError> {
+        enumerate::active(home, homes)
     }
 
-    fn cleanup_plan(&self) -> Result<Box<dyn CleanupPart>, ExecError> {
-        let plan = cleanup::plan(&enumerate::containers()?, &enumerate::networks()?);
-        Ok(Box::new(plan))
+    fn cleanup_plan(&self, home: &Home, ours: &Homes) -> Result<Box<dyn CleanupPart>, ExecError> {
+        let (containers, networks) = enumerate::seen(home, ours)?;
+        Ok(Box::new(cleanup::plan(&containers, &networks)))
     }
 
     fn events_argv(&self) -> Option<(Program, Vec<String>)> {
@@ -222,6 +229,7 @@ struct Compose<'a> {
     slug: &'a str,
     file: &'a Path,
     sidecar: &'a str,
+    home_id: &'a str,
 }
 
 impl Compose<'_> {
@@ -244,7 +252,7 @@ impl BringUp for Compose<'_> {
     }
 
     fn seal(&self) -> Result<(), BringUpError> {
-        match seal::seal(self.slug, self.sidecar)? {
+        match seal::seal(self.slug, self.home_id, self.sidecar)? {
             Sealed::Yes => {}
             Sealed::Loose { all } => self.ctx.sink.line(&format!(
                 "bot-bottle: warning: this host's net.ipv4.conf.all.rp_filter is {}: UDP broadcasts from the bottle reach host services listening on every address; `sysctl -w net.ipv4.conf.all.rp_filter=1` stops that",

@@ -31,17 +31,19 @@ use std::path::{Path, PathBuf};
 use self::argv::As;
 use self::guest::{run_quiet, sh, smolvm_to};
 use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage, readiness};
-use crate::backend::docker::compose_file::{self, AgentPlace};
+use crate::backend::docker::compose_file::{self, AgentPlace, Target};
 use crate::backend::docker::{self, compose, enumerate, images};
 use crate::backend::session::{Io, Snapshot, snapshot_timeout};
 use crate::backend::sidecars::Sidecars;
-use crate::backend::{ActiveBottle, AgentRuntime, Backend, BackendKind, CleanupPart, Unavailable};
+use crate::backend::{
+    ActiveBottle, AgentRuntime, Backend, BackendKind, CleanupPart, Homes, Unavailable,
+};
 use crate::contract::paths::{AGENT_CONFIG_DIR, WORKDIR, agent_file, agent_files};
 use crate::contract::services::{EGRESS, GIT_GATE, SUPERVISE};
 use crate::egress::client_key::ClientKey;
 use crate::exec::{ExecError, Program, SMOLVM, Sink};
 use crate::plan::Network;
-use crate::state::{Home, Metadata};
+use crate::state::Home;
 
 pub struct Smolmachines;
 
@@ -112,8 +114,14 @@ impl Backend for Smolmachines {
         docker::build_images(ctx, prepared, sidecar)?;
         let dir = ctx.home.bottle(slug);
         // The sidecars alone, serving the microVM through the host.
-        docker::subnets::assign(ctx.home, &dir, Network::ALL.len(), |nets| {
-            compose_file::render(&prepared.plan, AgentPlace::Elsewhere, nets)
+        let home_id = ctx.home.id()?;
+        docker::subnets::assign(ctx.home, &dir, Network::ALL.len(), |subnets| {
+            let target = Target {
+                place: AgentPlace::Elsewhere,
+                home_id: &home_id,
+                subnets,
+            };
+            compose_file::render(&prepared.plan, target)
         })?;
         let bundle_file = dir.compose_file();
         let services: Vec<String> = prepared
@@ -154,6 +162,7 @@ impl Backend for Smolmachines {
         ctx.check()?;
         let spec = bundle::machine_spec(&bundle::MachineInput {
             slug,
+            home_id: &home_id,
             agent: &prepared.metadata.agent,
             plan: &prepared.plan,
             agent_dir: &dir.agent_dir(),
@@ -220,24 +229,24 @@ impl Backend for Smolmachines {
             .any(|m| m.name == name && m.running))
     }
 
-    fn enumerate(&self, home: &Home) -> Result<Vec<ActiveBottle>, ExecError> {
-        let running: Vec<machines::Machine> = machines::list()?
+    fn enumerate(&self, home: &Home, homes: &Homes) -> Result<Vec<ActiveBottle>, ExecError> {
+        let running: Vec<machines::Machine> = machines::seen(home, homes)?
             .into_iter()
             .filter(|m| m.running)
             .collect();
         if running.is_empty() {
             return Ok(Vec::new());
         }
-        let containers = enumerate::containers()?;
+        let containers = enumerate::seen_containers(home, homes)?;
         Ok(running
             .iter()
-            .map(|m| active(m, &containers, home.read_metadata(&m.slug).ok(), home))
+            .map(|m| active(m, &containers, home, homes))
             .collect())
     }
 
-    fn cleanup_plan(&self) -> Result<Box<dyn CleanupPart>, ExecError> {
+    fn cleanup_plan(&self, home: &Home, ours: &Homes) -> Result<Box<dyn CleanupPart>, ExecError> {
         Ok(Box::new(machines::MachineCleanup {
-            machines: machines::list()?,
+            machines: machines::seen(home, ours)?,
         }))
     }
 
@@ -313,9 +322,11 @@ impl AgentRuntime for MicroVm {
 fn active(
     m: &machines::Machine,
     containers: &[enumerate::Container],
-    meta: Option<Metadata>,
     home: &Home,
+    homes: &Homes,
 ) -> ActiveBottle {
+    let ours = homes.owns(m.home.as_deref(), || home.bottle(&m.slug).root().is_dir());
+    let meta = ours.then(|| home.read_metadata(&m.slug).ok()).flatten();
     let mut services: Vec<String> = containers
         .iter()
         .filter(|c| c.slug == m.slug && c.up && c.role != "agent")
@@ -329,7 +340,11 @@ fn active(
         (None, None),
         services,
     );
-    bottle.landed = crate::backend::active::landed(home, &m.slug);
+    if ours {
+        bottle.landed = crate::backend::active::landed(home, &m.slug);
+    } else {
+        bottle.other_home = Some(m.home.clone().unwrap_or_default());
+    }
     bottle
 }
 

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{Failure, confirm};
-use crate::backend::{self, CleanupPart, orphans};
+use crate::backend::{self, CleanupPart, Homes, orphans};
 use crate::exec::Sink;
 use crate::state::Home;
 
@@ -21,10 +21,15 @@ pub(super) struct CleanupArgs {
 pub(super) fn run(args: CleanupArgs) -> Result<ExitCode, Failure> {
     let home = Home::from_env()?;
     let available = backend::available();
+    // This home's alone: never a bottle another home made on this engine.
+    let ours = Homes {
+        id: home.id()?,
+        all: false,
+    };
     // Machines before the sidecars they reach: the later backends first.
     let mut parts: Vec<Box<dyn CleanupPart>> = Vec::new();
     for kind in available.iter().rev() {
-        parts.push(kind.backend().cleanup_plan()?);
+        parts.push(kind.backend().cleanup_plan(&home, &ours)?);
     }
     let folders: Vec<orphans::Folder> = home
         .list_state()?

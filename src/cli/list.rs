@@ -1,5 +1,7 @@
-//! `bot-bottle list active [--json]`: the running bottles, each with the
-//! branches its git gate landed in the operator's repository.
+//! `bot-bottle list active [--json] [--all-homes]`: the running bottles,
+//! each with the branches its git gate landed in the operator's
+//! repository; this home's, or with `--all-homes` every home's on the
+//! engine (the others' read-only, their home's identity shown).
 
 use std::process::ExitCode;
 
@@ -17,13 +19,17 @@ pub(super) enum ListCommand {
         /// A JSON array instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also the bottles other homes made on the engine, with their
+        /// home's identity (`other_home`); they can be seen, not changed.
+        #[arg(long)]
+        all_homes: bool,
     },
 }
 
 pub(super) fn run(cmd: ListCommand) -> Result<ExitCode, Failure> {
-    let ListCommand::Active { json } = cmd;
+    let ListCommand::Active { json, all_homes } = cmd;
     let home = Home::from_env()?;
-    let bottles = backend::enumerate_all(&home)?;
+    let bottles = backend::enumerate_all(&home, all_homes)?;
     if json {
         let text = serde_json::to_string_pretty(&bottles)
             .map_err(|e| Failure::runtime(e.to_string(), None))?;
@@ -31,27 +37,38 @@ pub(super) fn run(cmd: ListCommand) -> Result<ExitCode, Failure> {
     } else if bottles.is_empty() {
         eprintln!("bot-bottle: no bottles are running");
     } else {
-        print!("{}", table(&bottles));
+        print!("{}", table(&bottles, all_homes));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn table(bottles: &[ActiveBottle]) -> String {
-    let mut rows = vec![
-        ["BACKEND", "SLUG", "AGENT", "STARTED", "SERVICES"]
-            .map(String::from)
-            .to_vec(),
-    ];
+/// The table; with `homes`, a first column names each bottle's home
+/// (`this`, another's identity, `?` for an older bottle without one).
+fn table(bottles: &[ActiveBottle], homes: bool) -> String {
+    let mut header = vec!["BACKEND", "SLUG", "AGENT", "STARTED", "SERVICES"];
+    if homes {
+        header.insert(0, "HOME");
+    }
+    let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
     for b in bottles {
-        rows.push(vec![
+        let mut row = vec![
             b.backend.clone(),
             b.slug.clone(),
             b.agent.clone(),
             b.started_at.clone(),
             active::services_text(b),
-        ]);
+        ];
+        if homes {
+            let home = match b.other_home.as_deref() {
+                None => "this",
+                Some("") => "?",
+                Some(id) => id,
+            };
+            row.insert(0, home.to_owned());
+        }
+        rows.push(row);
     }
-    let widths: Vec<usize> = (0..5)
+    let widths: Vec<usize> = (0..rows[0].len())
         .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
         .collect();
     let line = |r: &Vec<String>| {
@@ -85,6 +102,7 @@ mod tests {
             started_at: "2026-12-03T04:00:00Z".into(),
             services: vec!["egress".into(), "git-gate".into()],
             landed,
+            other_home: None,
             label: slug.into(),
             color: "cyan".into(),
         }
@@ -101,7 +119,10 @@ mod tests {
 
     #[test]
     fn the_table_shows_landed_branches_under_their_bottle() {
-        let text = table(&[bottle("dev-aaaaa", vec![feature()]), bottle("b-1", vec![])]);
+        let text = table(
+            &[bottle("dev-aaaaa", vec![feature()]), bottle("b-1", vec![])],
+            false,
+        );
         assert_eq!(
             text,
             "\
@@ -111,6 +132,30 @@ docker   dev-aaaaa  shell  2026-12-03T04:00:00Z  egress,git-gate
 docker   b-1        shell  2026-12-03T04:00:00Z  egress,git-gate
 "
         );
+    }
+
+    #[test]
+    fn with_all_homes_the_table_names_each_bottles_home() {
+        let theirs = |id: &str| ActiveBottle {
+            other_home: Some(id.into()),
+            ..bottle("c-3", vec![])
+        };
+        let text = table(
+            &[bottle("a-1", vec![]), theirs("0123456789ab"), theirs("")],
+            true,
+        );
+        assert_eq!(
+            text,
+            "\
+HOME          BACKEND  SLUG  AGENT  STARTED               SERVICES
+this          docker   a-1   shell  2026-12-03T04:00:00Z  egress,git-gate
+0123456789ab  docker   c-3   shell  2026-12-03T04:00:00Z  egress,git-gate
+?             docker   c-3   shell  2026-12-03T04:00:00Z  egress,git-gate
+"
+        );
+        let json = serde_json::to_value([bottle("a-1", vec![]), theirs("0123456789ab")]).unwrap();
+        assert!(json[0].get("other_home").is_none(), "this home's: no key");
+        assert_eq!(json[1]["other_home"], "0123456789ab");
     }
 
     #[test]

@@ -223,7 +223,7 @@ fn pick_agent(manifest: &Manifest, home: &Home) -> Result<Option<String>, Failur
         ));
     }
     // How many of each run (best effort: without docker, no counts).
-    let running = backend::enumerate_all(home).unwrap_or_default();
+    let running = backend::enumerate_all(home, false).unwrap_or_default();
     let items = manifest
         .agents
         .values()
@@ -269,7 +269,7 @@ fn ask(
         |e: std::io::Error| Failure::runtime(format!("the launch prompts failed: {e}"), None);
     let own = manifest.agent(agent)?;
     // Best effort: without docker, nothing is known to run.
-    let running = backend::enumerate_all(home)
+    let running = backend::enumerate_all(home, false)
         .unwrap_or_default()
         .into_iter()
         .map(|b| b.label)

@@ -15,7 +15,7 @@ use std::path::Path;
 use super::lifecycle::{self, Settled};
 use super::{HostFacts, LaunchError, StartRequest};
 use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
-use crate::backend::{Backend, BackendError, BackendKind};
+use crate::backend::{Backend, BackendError, BackendKind, Homes};
 use crate::manifest::Manifest;
 use crate::provider::Provider;
 use crate::state::Home;
@@ -95,6 +95,7 @@ pub fn resume_request(home: &Home, slug: &str, here: &Path) -> Result<StartReque
 
 /// The backend a bottle runs on: its metadata's, else the first available
 /// backend that runs it; `None` when nothing runs it and it has no state.
+/// A bottle another home made is refused: a home acts on its own alone.
 pub fn backend_of(home: &Home, slug: &str) -> Result<Option<&'static dyn Backend>, LaunchError> {
     if let Ok(meta) = home.read_metadata(slug) {
         let kind = BackendKind::parse(&meta.backend).ok_or_else(|| BackendError::Unknown {
@@ -103,9 +104,21 @@ pub fn backend_of(home: &Home, slug: &str) -> Result<Option<&'static dyn Backend
         })?;
         return Ok(Some(kind.backend()));
     }
+    let ours = Homes {
+        id: home.id()?,
+        all: false,
+    };
     for kind in crate::backend::available() {
-        if kind.backend().is_running(slug)? {
-            return Ok(Some(kind.backend()));
+        let backend = kind.backend();
+        if backend.is_running(slug)? {
+            return match backend
+                .enumerate(home, &ours)?
+                .iter()
+                .any(|b| b.slug == slug)
+            {
+                true => Ok(Some(backend)),
+                false => Err(LaunchError::OtherHome(slug.to_owned())),
+            };
         }
     }
     Ok(None)

@@ -1,6 +1,6 @@
 use super::testing::*;
 use super::*;
-use crate::backend::docker::compose_file::{AgentPlace, INHIBIT_IPV4, render};
+use crate::backend::docker::compose_file::{AgentPlace, INHIBIT_IPV4, Target, render};
 use crate::backend::labels::{LABEL_AGENT, LABEL_ROLE, LABEL_SLUG};
 use crate::gitgate::operator::OperatorRepo;
 use crate::manifest::{Auth, Dockerfile, GitRemote, Limits, Origin, Skill};
@@ -8,7 +8,7 @@ use serde_json::json;
 
 /// The plan as docker's compose document, before any subnet is chosen.
 fn compose(plan: &BottlePlan) -> Value {
-    render(plan, AgentPlace::Container, &[])
+    render(plan, Target::test(AgentPlace::Container))
 }
 
 /// The plan of `bottle`, selected as `names`, with no host variable set.

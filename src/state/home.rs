@@ -5,6 +5,9 @@
 //! bot-bottle.json agents/ skills/   the operator's manifest (see `manifest`)
 //! state/<slug>/                     one bottle's state: see `bottle_dir`
 //! audit/<slug>.jsonl                decisions and edits; outlives the bottle
+//! home-id                           this home's identity, which labels
+//!                                   everything its bottles make on an
+//!                                   engine (`Home::id`)
 //! trusted.json(.lock)               the trusted projects' digests and
 //!                                   its lock: `manifest::TrustStore::path`
 //!                                   names it (manifest is this module's
@@ -31,6 +34,9 @@ use super::{
     BottleDir, BottleLock, LiveRoutes, Metadata, StateError, check_slug, lock_file, try_lock_file,
     write_atomic,
 };
+
+/// The file that holds the home's identity (`Home::id`).
+const HOME_ID_FILE: &str = "home-id";
 
 /// `$BOT_BOTTLE_HOME`: manifests, state and audit logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +80,41 @@ impl Home {
     /// Makes the home folder, if it is not there yet.
     pub(crate) fn create(&self) -> Result<(), StateError> {
         fs::create_dir_all(&self.root).map_err(|e| StateError::io(&self.root, e))
+    }
+
+    /// This home's identity: 12 hex digits, made the first time it is
+    /// asked for and kept in `home-id`. Everything a bottle makes on an
+    /// engine carries it, so a home sees, lists and cleans up only its own
+    /// bottles on an engine others use too.
+    pub fn id(&self) -> Result<String, StateError> {
+        let path = self.at(HOME_ID_FILE);
+        if !path.exists() {
+            self.create()?;
+            // Written aside, then linked into place: the link fails when a
+            // second process made it first, and then its identity holds.
+            let aside = self.at(format!(".{HOME_ID_FILE}.{:016x}", rand::random::<u64>()));
+            let made = format!("{:012x}\n", rand::random::<u64>() >> 16);
+            fs::write(&aside, made).map_err(|e| StateError::io(&aside, e))?;
+            let linked = fs::hard_link(&aside, &path);
+            let _ = fs::remove_file(&aside);
+            match linked {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                    return Err(StateError::io(&path, e));
+                }
+                _ => {}
+            }
+        }
+        let text = fs::read_to_string(&path).map_err(|e| StateError::io(&path, e))?;
+        let id = text.trim();
+        if id.len() == 12
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
+            Ok(id.to_owned())
+        } else {
+            Err(StateError::BadHomeId { path })
+        }
     }
 
     /// The folder of the bottles' state folders.
@@ -289,6 +330,59 @@ mod tests {
         ];
         for (got, want) in cases {
             assert_eq!(got, Path::new(want));
+        }
+    }
+
+    #[test]
+    fn the_home_id_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home {
+            root: dir.path().join("h"),
+        };
+        let id = home.id().unwrap();
+        assert_eq!(id.len(), 12);
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        assert_eq!(home.id().unwrap(), id, "asked again, the same");
+        assert_eq!(
+            fs::read_to_string(home.at(HOME_ID_FILE)).unwrap(),
+            format!("{id}\n")
+        );
+        let other = Home {
+            root: dir.path().join("other"),
+        };
+        assert_ne!(other.id().unwrap(), id, "another home, another id");
+        let left: Vec<_> = fs::read_dir(&home.root).unwrap().collect();
+        assert_eq!(left.len(), 1, "nothing but the file is left: {left:?}");
+    }
+
+    #[test]
+    fn homes_made_at_once_agree_on_one_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("h");
+        let ids: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| Home { root: root.clone() }.id().unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    }
+
+    #[test]
+    fn a_spoiled_home_id_is_refused_with_its_file_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home {
+            root: dir.path().to_path_buf(),
+        };
+        for bad in ["", "xyz", "0123456789AB", "0123456789ab0", "0123456789a\n0"] {
+            fs::write(home.at(HOME_ID_FILE), bad).unwrap();
+            let e = home.id().unwrap_err();
+            assert!(matches!(e, StateError::BadHomeId { .. }), "{bad:?}: {e}");
+            assert!(e.to_string().contains("home-id"), "{e}");
+            assert_eq!(
+                crate::error::UserError::kind(&e),
+                crate::error::ExitKind::Usage
+            );
         }
     }
 }

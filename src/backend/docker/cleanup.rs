@@ -119,6 +119,7 @@ mod tests {
             role: "agent".into(),
             agent: "shell".into(),
             project: project.then(|| names::project(slug)),
+            home: None,
             running,
             up: running,
             created: String::new(),
@@ -138,16 +139,19 @@ mod tests {
                 name: "bot-bottle-a_internal".into(),
                 slug: "a".into(),
                 project: Some(names::project("a")),
+                home: None,
             },
             Network {
                 name: "bot-bottle-z_internal".into(),
                 slug: "z".into(),
                 project: Some(names::project("z")),
+                home: None,
             },
             Network {
                 name: "loose".into(),
                 slug: "y".into(),
                 project: None,
+                home: None,
             },
         ];
         let plan = plan(&containers, &networks);

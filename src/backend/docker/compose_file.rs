@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::seal;
 use super::subnets::Net;
-use crate::backend::labels::{LABEL_AGENT, LABEL_ROLE, LABEL_SLUG};
+use crate::backend::labels::{LABEL_AGENT, LABEL_HOME, LABEL_ROLE, LABEL_SLUG};
 use crate::contract::command;
 use crate::contract::paths::READY_FILE;
 use crate::contract::services::{self as names, AGENT, EGRESS, Sidecar};
@@ -43,19 +43,50 @@ pub enum AgentPlace {
     Elsewhere,
 }
 
-/// The compose document of `plan`, its networks given `subnets` in order
-/// (none: the engine's choice), `$` escaped for compose.
-pub fn render(plan: &BottlePlan, place: AgentPlace, subnets: &[Net]) -> Value {
-    escape_interpolation(document(plan, place, subnets))
+/// Where and for whom a plan is rendered: decided at bring-up, not by the
+/// plan.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// Where the agent runs.
+    pub place: AgentPlace,
+    /// The identity of the home that brings it up, on every label.
+    pub home_id: &'a str,
+    /// The networks' subnets in order (none: the engine's choice).
+    pub subnets: &'a [Net],
 }
 
-fn document(plan: &BottlePlan, place: AgentPlace, subnets: &[Net]) -> Value {
+#[cfg(test)]
+impl Target<'static> {
+    /// For tests: the home `0123456789ab`, no subnets chosen.
+    pub fn test(place: AgentPlace) -> Self {
+        Target {
+            place,
+            home_id: "0123456789ab",
+            subnets: &[],
+        }
+    }
+}
+
+/// The compose document of `plan` for `target`, `$` escaped for compose.
+pub fn render(plan: &BottlePlan, target: Target) -> Value {
+    escape_interpolation(document(plan, target))
+}
+
+fn document(plan: &BottlePlan, target: Target) -> Value {
+    let Target {
+        place,
+        home_id,
+        subnets,
+    } = target;
     let mut services = Map::new();
     if place == AgentPlace::Container {
-        services.insert(AGENT.into(), agent(plan));
+        services.insert(AGENT.into(), agent(plan, home_id));
     }
     for spec in &plan.sidecars {
-        services.insert(spec.sidecar.name().into(), sidecar(plan, spec, place));
+        services.insert(
+            spec.sidecar.name().into(),
+            sidecar(plan, spec, place, home_id),
+        );
     }
     let mut internal_opts = Map::new();
     if place == AgentPlace::Container {
@@ -69,9 +100,9 @@ fn document(plan: &BottlePlan, place: AgentPlace, subnets: &[Net]) -> Value {
         "internal": {
             "internal": true,
             "driver_opts": internal_opts,
-            "labels": labels(plan, "internal"),
+            "labels": labels(plan, home_id, "internal"),
         },
-        "outside": {"labels": labels(plan, "outside")},
+        "outside": {"labels": labels(plan, home_id, "outside")},
     });
     for (net, subnet) in Network::ALL.iter().zip(subnets) {
         networks[net.name()]["ipam"] = json!({"config": [{"subnet": subnet.to_string()}]});
@@ -83,15 +114,16 @@ fn document(plan: &BottlePlan, place: AgentPlace, subnets: &[Net]) -> Value {
     })
 }
 
-fn labels(plan: &BottlePlan, role: &str) -> Value {
+fn labels(plan: &BottlePlan, home_id: &str, role: &str) -> Value {
     json!({
         LABEL_SLUG: plan.slug,
+        LABEL_HOME: home_id,
         LABEL_AGENT: plan.agent.name,
         LABEL_ROLE: role,
     })
 }
 
-fn agent(plan: &BottlePlan) -> Value {
+fn agent(plan: &BottlePlan, home_id: &str) -> Value {
     let spec = &plan.agent;
     let mut depends_on = Map::new();
     for sidecar in &plan.sidecars {
@@ -118,7 +150,7 @@ fn agent(plan: &BottlePlan) -> Value {
         "dns_opt": ["timeout:1", "attempts:1"],
         "networks": ["internal"],
         "volumes": spec.mounts.iter().map(short_mount).collect::<Vec<_>>(),
-        "labels": labels(plan, AGENT),
+        "labels": labels(plan, home_id, AGENT),
         "healthcheck": {
             "test": ["CMD", "test", "-e", READY_FILE],
             "interval": HEALTH_INTERVAL,
@@ -137,7 +169,7 @@ fn agent(plan: &BottlePlan) -> Value {
     agent
 }
 
-fn sidecar(plan: &BottlePlan, spec: &SidecarSpec, place: AgentPlace) -> Value {
+fn sidecar(plan: &BottlePlan, spec: &SidecarSpec, place: AgentPlace, home_id: &str) -> Value {
     let role = spec.sidecar.name();
     let mut command = spec.command.clone();
     if place == AgentPlace::Elsewhere {
@@ -166,7 +198,7 @@ fn sidecar(plan: &BottlePlan, spec: &SidecarSpec, place: AgentPlace) -> Value {
         Sidecar::GitGate => json!(spec.mounts.iter().map(long_mount).collect::<Vec<_>>()),
         _ => json!(spec.mounts.iter().map(short_mount).collect::<Vec<_>>()),
     };
-    service["labels"] = labels(plan, role);
+    service["labels"] = labels(plan, home_id, role);
     service["healthcheck"] = json!({
         "test": ([vec!["CMD".to_owned()], command::probe(spec.sidecar.port(), None)].concat()),
         "interval": HEALTH_INTERVAL,

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::backend::labels::{LABEL_AGENT, LABEL_ROLE, LABEL_SLUG};
+use crate::backend::labels::{Homes, LABEL_AGENT, LABEL_HOME, LABEL_ROLE, LABEL_SLUG};
 use crate::exec::{DOCKER, ExecError};
 use crate::state::{Home, Metadata};
 
@@ -20,6 +20,8 @@ pub struct Container {
     pub agent: String,
     /// The compose project, when compose made it.
     pub project: Option<String>,
+    /// The home that made it; none on a bottle older than the label.
+    pub home: Option<String>,
     pub running: bool,
     /// Running, and not unhealthy.
     pub up: bool,
@@ -32,6 +34,8 @@ pub struct Network {
     pub name: String,
     pub slug: String,
     pub project: Option<String>,
+    /// The home that made it; none on a bottle older than the label.
+    pub home: Option<String>,
 }
 
 const SEP: &str = "\t";
@@ -46,6 +50,7 @@ pub fn containers() -> Result<Vec<Container>, ExecError> {
         &label(LABEL_ROLE),
         &label(LABEL_AGENT),
         &label(COMPOSE_PROJECT),
+        &label(LABEL_HOME),
         "{{.CreatedAt}}",
     ]
     .join(SEP);
@@ -63,7 +68,13 @@ pub fn containers() -> Result<Vec<Container>, ExecError> {
 
 /// Every network bot-bottle labelled.
 pub fn networks() -> Result<Vec<Network>, ExecError> {
-    let format = ["{{.Name}}", &label(LABEL_SLUG), &label(COMPOSE_PROJECT)].join(SEP);
+    let format = [
+        "{{.Name}}",
+        &label(LABEL_SLUG),
+        &label(COMPOSE_PROJECT),
+        &label(LABEL_HOME),
+    ]
+    .join(SEP);
     let mut cmd = DOCKER.command(["network", "ls", "--filter", &format!("label={LABEL_SLUG}")]);
     cmd.args(["--format", &format]);
     let out = DOCKER.output(&mut cmd)?;
@@ -82,7 +93,18 @@ pub fn parse_containers(text: &str) -> Vec<Container> {
     text.lines()
         .filter_map(|line| {
             let f: Vec<&str> = line.split(SEP).collect();
-            let [name, state, status, slug, role, agent, project, created] = f.as_slice() else {
+            let [
+                name,
+                state,
+                status,
+                slug,
+                role,
+                agent,
+                project,
+                home,
+                created,
+            ] = f.as_slice()
+            else {
                 return None;
             };
             let running = *state == "running";
@@ -93,6 +115,7 @@ pub fn parse_containers(text: &str) -> Vec<Container> {
                 role: (*role).to_owned(),
                 agent: (*agent).to_owned(),
                 project: field(project),
+                home: field(home),
                 running,
                 up: running && healthy,
                 created: (*created).to_owned(),
@@ -106,25 +129,61 @@ pub fn parse_networks(text: &str) -> Vec<Network> {
     text.lines()
         .filter_map(|line| {
             let f: Vec<&str> = line.split(SEP).collect();
-            let [name, slug, project] = f.as_slice() else {
+            let [name, slug, project, home] = f.as_slice() else {
                 return None;
             };
             Some(Network {
                 name: (*name).to_owned(),
                 slug: (*slug).to_owned(),
                 project: field(project),
+                home: field(home),
             })
         })
         .filter(|n| !n.slug.is_empty())
         .collect()
 }
 
-/// Every running bottle: one docker call, then each one's metadata and
-/// landed branches.
-pub fn active(home: &Home) -> Result<Vec<ActiveBottle>, ExecError> {
-    let mut bottles = active_bottles(&containers()?, |slug| home.read_metadata(slug).ok());
+/// The containers and networks `homes` sees: one docker call each.
+pub fn seen(home: &Home, homes: &Homes) -> Result<(Vec<Container>, Vec<Network>), ExecError> {
+    let networks = networks()?
+        .into_iter()
+        .filter(|n| homes.sees(n.home.as_deref(), || has_state(home, &n.slug)))
+        .collect();
+    Ok((seen_containers(home, homes)?, networks))
+}
+
+/// The containers `homes` sees: one docker call.
+pub fn seen_containers(home: &Home, homes: &Homes) -> Result<Vec<Container>, ExecError> {
+    Ok(containers()?
+        .into_iter()
+        .filter(|c| homes.sees(c.home.as_deref(), || has_state(home, &c.slug)))
+        .collect())
+}
+
+fn has_state(home: &Home, slug: &str) -> bool {
+    home.bottle(slug).root().is_dir()
+}
+
+/// Every running bottle `homes` sees: one docker call, then each one's
+/// metadata and landed branches (another home's have neither here).
+pub fn active(home: &Home, homes: &Homes) -> Result<Vec<ActiveBottle>, ExecError> {
+    let containers = seen_containers(home, homes)?;
+    let theirs = |slug: &str| {
+        containers
+            .iter()
+            .find(|c| c.slug == slug)
+            .filter(|c| !homes.owns(c.home.as_deref(), || has_state(home, slug)))
+            .map(|c| c.home.clone().unwrap_or_default())
+    };
+    let mut bottles = active_bottles(&containers, |slug| match theirs(slug) {
+        Some(_) => None,
+        None => home.read_metadata(slug).ok(),
+    });
     for b in &mut bottles {
-        b.landed = landed(home, &b.slug);
+        b.other_home = theirs(&b.slug);
+        if b.other_home.is_none() {
+            b.landed = landed(home, &b.slug);
+        }
     }
     Ok(bottles)
 }
@@ -190,12 +249,12 @@ mod tests {
     use crate::backend::active::services_text;
 
     const PS: &str = "\
-bot-bottle-a-1-agent\trunning\tUp 3 minutes (healthy)\ta-1\tagent\tshell\tbot-bottle-a-1\t2026-11-25 10:00:00 +0000 UTC
-bot-bottle-a-1-egress\trunning\tUp 3 minutes (healthy)\ta-1\tegress\tshell\tbot-bottle-a-1\t2026-11-25 10:00:00 +0000 UTC
-bot-bottle-a-1-supervise\trunning\tUp 3 minutes (unhealthy)\ta-1\tsupervise\tshell\tbot-bottle-a-1\t2026-11-25 10:00:00 +0000 UTC
-bot-bottle-b-2-agent\trunning\tUp 1 second\tb-2\tagent\tcodex\tbot-bottle-b-2\t2026-11-25 09:00:00 +0000 UTC
-bot-bottle-c-3-agent\texited\tExited (0)\tc-3\tagent\tshell\tbot-bottle-c-3\t2026-11-25 08:00:00 +0000 UTC
-stray\trunning\tUp\td-4\tegress\tshell\t\t2026-11-25 07:00:00 +0000 UTC
+bot-bottle-a-1-agent\trunning\tUp 3 minutes (healthy)\ta-1\tagent\tshell\tbot-bottle-a-1\t0123456789ab\t2026-11-25 10:00:00 +0000 UTC
+bot-bottle-a-1-egress\trunning\tUp 3 minutes (healthy)\ta-1\tegress\tshell\tbot-bottle-a-1\t0123456789ab\t2026-11-25 10:00:00 +0000 UTC
+bot-bottle-a-1-supervise\trunning\tUp 3 minutes (unhealthy)\ta-1\tsupervise\tshell\tbot-bottle-a-1\t0123456789ab\t2026-11-25 10:00:00 +0000 UTC
+bot-bottle-b-2-agent\trunning\tUp 1 second\tb-2\tagent\tcodex\tbot-bottle-b-2\t\t2026-11-25 09:00:00 +0000 UTC
+bot-bottle-c-3-agent\texited\tExited (0)\tc-3\tagent\tshell\tbot-bottle-c-3\tba9876543210\t2026-11-25 08:00:00 +0000 UTC
+stray\trunning\tUp\td-4\tegress\tshell\t\t\t2026-11-25 07:00:00 +0000 UTC
 garbage line
 ";
 
@@ -204,6 +263,8 @@ garbage line
         let cs = parse_containers(PS);
         assert_eq!(cs.len(), 6);
         assert_eq!(cs[5].project, None);
+        assert_eq!(cs[0].home.as_deref(), Some("0123456789ab"));
+        assert_eq!(cs[3].home, None, "an older bottle has no home label");
         let meta = |slug: &str| {
             (slug == "a-1").then(|| Metadata {
                 agent: "shell".into(),
@@ -244,9 +305,12 @@ garbage line
 
     #[test]
     fn networks() {
-        let ns =
-            parse_networks("bot-bottle-a-1_internal\ta-1\tbot-bottle-a-1\nloose\tb-2\t\n\nx\t\t\n");
+        let ns = parse_networks(
+            "bot-bottle-a-1_internal\ta-1\tbot-bottle-a-1\t0123456789ab\nloose\tb-2\t\t\n\nx\t\t\t\n",
+        );
         assert_eq!(ns.len(), 2);
+        assert_eq!(ns[0].home.as_deref(), Some("0123456789ab"));
         assert_eq!(ns[1].project, None);
+        assert_eq!(ns[1].home, None);
     }
 }

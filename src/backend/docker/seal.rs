@@ -17,7 +17,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::backend::labels::{LABEL_ROLE, LABEL_SLUG};
+use crate::backend::labels::{LABEL_HOME, LABEL_ROLE, LABEL_SLUG};
 use crate::exec::{DOCKER, ExecError};
 
 /// The bridge option that names the internal network's bridge.
@@ -101,7 +101,7 @@ pub const LOOSE_EXIT: i32 = 3;
 
 /// Seals the bottle's internal bridge: directly when this process may,
 /// else from a helper container.
-pub fn seal(slug: &str, sidecar_image: &str) -> Result<Sealed, SealError> {
+pub fn seal(slug: &str, home_id: &str, sidecar_image: &str) -> Result<Sealed, SealError> {
     let bridge = bridge_name(slug);
     let proc_sys = Path::new("/proc/sys");
     // SAFETY: geteuid cannot fail and touches no memory.
@@ -136,6 +136,8 @@ pub fn seal(slug: &str, sidecar_image: &str) -> Result<Sealed, SealError> {
         &format!("{LABEL_SLUG}={slug}"),
         "--label",
         &format!("{LABEL_ROLE}=seal"),
+        "--label",
+        &format!("{LABEL_HOME}={home_id}"),
         sidecar_image,
     ];
     let mut cmd = DOCKER.command(

@@ -332,13 +332,17 @@ mod tests {
 
     #[test]
     fn a_compose_document_gets_one_subnet_per_network() {
-        use crate::backend::docker::compose_file::{AgentPlace, render};
+        use crate::backend::docker::compose_file::{AgentPlace, Target, render};
         use crate::plan::testing::{agent, bottle, input};
         let (agent, bottle) = (agent(crate::provider::Provider::Shell), bottle());
         let (env, names) = (Default::default(), ["default".to_owned()]);
         let plan = crate::plan::plan(&input(&agent, &bottle, &env, &names)).unwrap();
         let nets = [net("198.18.0.0/28"), net("198.18.0.16/28")];
-        let doc = render(&plan, AgentPlace::Container, &nets);
+        let target = Target {
+            subnets: &nets,
+            ..Target::test(AgentPlace::Container)
+        };
+        let doc = render(&plan, target);
         assert_eq!(
             doc["networks"]["internal"]["ipam"],
             serde_json::json!({"config": [{"subnet": "198.18.0.0/28"}]})

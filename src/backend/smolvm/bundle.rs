@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::argv::MachineSpec;
 use super::machine_name;
-use crate::backend::labels::{LABEL_AGENT, LABEL_SLUG};
+use crate::backend::labels::{LABEL_AGENT, LABEL_HOME, LABEL_SLUG};
 use crate::contract::paths::{AGENT_CONFIG_DIR, AGENT_USER, WORKDIR, agent_files};
 use crate::contract::services::EGRESS;
 use crate::plan::BottlePlan;
@@ -20,6 +20,8 @@ pub const NET_BACKEND: &str = "virtio-net";
 /// What the machine is made from.
 pub struct MachineInput<'a> {
     pub slug: &'a str,
+    /// The identity of the home that brings it up, on its labels.
+    pub home_id: &'a str,
     pub agent: &'a str,
     pub plan: &'a BottlePlan,
     /// The bottle's `agent/` state folder: mounted read-only.
@@ -43,6 +45,7 @@ pub fn machine_spec(input: &MachineInput) -> MachineSpec {
         name: machine_name(input.slug),
         labels: vec![
             (LABEL_SLUG.into(), input.slug.into()),
+            (LABEL_HOME.into(), input.home_id.into()),
             (LABEL_AGENT.into(), input.agent.into()),
         ],
         image_tar: input.image_tar.display().to_string(),
@@ -103,7 +106,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::backend::docker::compose_file::{AgentPlace, render};
+    use crate::backend::docker::compose_file::{AgentPlace, Target, render};
     use crate::backend::docker::seal;
     use crate::contract::command;
     use crate::contract::services::Sidecar;
@@ -115,7 +118,7 @@ mod tests {
     fn the_bundle_is_the_plan_without_its_agent() {
         let dir = tempfile::tempdir().unwrap();
         let (_, plan) = shell_plan(dir.path(), "shell-abcde");
-        let b = render(&plan, AgentPlace::Elsewhere, &[]);
+        let b = render(&plan, Target::test(AgentPlace::Elsewhere));
         let services: Vec<&String> = b["services"].as_object().unwrap().keys().collect();
         assert_eq!(services, ["egress", "supervise"]);
         // Each sidecar requires the bottle key; egress answers DNS too.
@@ -165,7 +168,7 @@ mod tests {
                 .env
                 .contains(&("PRICE".to_owned(), "$5".to_owned()))
         );
-        let doc = render(&plan, AgentPlace::Container, &[]);
+        let doc = render(&plan, Target::test(AgentPlace::Container));
         assert_eq!(doc["services"]["agent"]["environment"]["PRICE"], "$$5");
     }
 
@@ -210,6 +213,7 @@ mod tests {
         )];
         let spec = machine_spec(&MachineInput {
             slug: "shell-abcde",
+            home_id: "0123456789ab",
             agent: "shell",
             plan: &plan,
             agent_dir: &agent_dir,

@@ -7,15 +7,18 @@ use std::fmt::Write as _;
 use serde::Deserialize;
 
 use super::{SMOLVM, argv};
-use crate::backend::labels::LABEL_SLUG;
+use crate::backend::labels::{Homes, LABEL_HOME, LABEL_SLUG};
 use crate::backend::{BackendKind, CleanupPart};
 use crate::exec::{ExecError, Sink};
+use crate::state::Home;
 
 /// One machine bot-bottle made (it carries the slug label).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Machine {
     pub name: String,
     pub slug: String,
+    /// The home that made it; none on a machine older than the label.
+    pub home: Option<String>,
     pub running: bool,
     /// Unix seconds.
     pub created_at: u64,
@@ -43,6 +46,7 @@ pub fn parse(json: &str) -> Result<Vec<Machine>, String> {
             let slug = m.labels.get(LABEL_SLUG)?.clone();
             Some(Machine {
                 running: m.state == "running",
+                home: m.labels.get(LABEL_HOME).cloned(),
                 name: m.name,
                 slug,
                 created_at: m.created_at.unwrap_or(0),
@@ -58,6 +62,14 @@ pub fn list() -> Result<Vec<Machine>, ExecError> {
         program: "smolvm machine ls".into(),
         reason,
     })
+}
+
+/// The machines `homes` sees: one call.
+pub fn seen(home: &Home, homes: &Homes) -> Result<Vec<Machine>, ExecError> {
+    Ok(list()?
+        .into_iter()
+        .filter(|m| homes.sees(m.home.as_deref(), || home.bottle(&m.slug).root().is_dir()))
+        .collect())
 }
 
 /// smolmachines' part of `cleanup`: its machines, stopped and deleted
@@ -121,7 +133,8 @@ mod tests {
           {"name": "bot-bottle-dev-abcde", "state": "running", "cpus": 1, "memory_mib": 512,
            "pid": 4242, "mounts": 1, "ports": 0, "created_at": 1764000000,
            "image": "/h/cache/agent.tar", "ephemeral": false, "gpu": false,
-           "labels": {"dev.bot-bottle.slug": "dev-abcde", "dev.bot-bottle.agent": "dev"},
+           "labels": {"dev.bot-bottle.slug": "dev-abcde", "dev.bot-bottle.agent": "dev",
+                      "dev.bot-bottle.home": "0123456789ab"},
            "restart_policy": "never", "health_cmd": null, "network": true},
           {"name": "bot-bottle-old-zzzzz", "state": "stopped", "labels": {"dev.bot-bottle.slug": "old-zzzzz"},
            "created_at": 1763000000},
@@ -134,12 +147,14 @@ mod tests {
                 Machine {
                     name: "bot-bottle-dev-abcde".into(),
                     slug: "dev-abcde".into(),
+                    home: Some("0123456789ab".into()),
                     running: true,
                     created_at: 1764000000,
                 },
                 Machine {
                     name: "bot-bottle-old-zzzzz".into(),
                     slug: "old-zzzzz".into(),
+                    home: None,
                     running: false,
                     created_at: 1763000000,
                 },

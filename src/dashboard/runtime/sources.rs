@@ -281,8 +281,8 @@ fn spawn_events(program: exec::Program, args: Vec<String>, changed: mpsc::Unboun
     });
 }
 
-fn list_rows(home: &Home) -> Result<Vec<AgentRow>, exec::ExecError> {
-    Ok(backend::enumerate_all(home)?
+fn list_rows(home: &Home) -> Result<Vec<AgentRow>, backend::ListError> {
+    Ok(backend::enumerate_all(home, false)?
         .into_iter()
         .map(|b| AgentRow {
             backend: b.backend,

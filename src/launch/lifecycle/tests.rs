@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use super::*;
 use crate::backend::docker::images::ImageError;
 use crate::backend::sidecars::{Decide, GateError, Sidecars};
-use crate::backend::{ActiveBottle, AgentRuntime, CleanupPart, Unavailable};
+use crate::backend::{ActiveBottle, AgentRuntime, CleanupPart, Homes, Unavailable};
 use crate::exec::{ExecError, Program, Sink};
 use crate::gitgate::Shown;
 use crate::launch::testing::planned;
@@ -67,10 +67,10 @@ impl Backend for Fake {
     fn is_running(&self, _: &str) -> Result<bool, ExecError> {
         Ok(true)
     }
-    fn enumerate(&self, _: &Home) -> Result<Vec<ActiveBottle>, ExecError> {
+    fn enumerate(&self, _: &Home, _: &Homes) -> Result<Vec<ActiveBottle>, ExecError> {
         Ok(Vec::new())
     }
-    fn cleanup_plan(&self) -> Result<Box<dyn CleanupPart>, ExecError> {
+    fn cleanup_plan(&self, _: &Home, _: &Homes) -> Result<Box<dyn CleanupPart>, ExecError> {
         unreachable!("not part of a launch")
     }
     fn events_argv(&self) -> Option<(Program, Vec<String>)> {
