@@ -126,10 +126,7 @@ mod tests {
 
     #[test]
     fn landed_branches_are_read_from_the_gate_and_made_inert() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = Home {
-            root: dir.path().to_path_buf(),
-        };
+        let (_dir, home) = Home::temp();
         assert!(landed(&home, "a-1").is_empty(), "no gate, nothing landed");
         let gate = home.bottle("a-1").gate_dir();
         std::fs::create_dir_all(&gate).unwrap();

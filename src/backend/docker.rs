@@ -12,7 +12,7 @@ pub mod seal;
 pub mod session;
 pub mod subnets;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
 use crate::backend::labels::{Homes, LABEL_SLUG};
@@ -20,7 +20,7 @@ use crate::backend::session::{Io, Snapshot};
 use crate::backend::sidecars::Sidecars;
 use crate::backend::{ActiveBottle, AgentRuntime, Backend, CleanupPart, Unavailable};
 use crate::exec::{DOCKER, ExecError, Program, Sink};
-use crate::plan::Network;
+use crate::plan::{BottlePlan, Network};
 use crate::state::Home;
 use compose_file::{AgentPlace, Target};
 use seal::Sealed;
@@ -82,17 +82,7 @@ impl Backend for Docker {
     ) -> Result<(), BringUpError> {
         let slug = &prepared.slug;
         build_images(ctx, prepared, sidecar)?;
-        let dir = ctx.home.bottle(slug);
-        let home_id = ctx.home.id()?;
-        subnets::assign(ctx.home, &dir, Network::ALL.len(), |subnets| {
-            let target = Target {
-                place: AgentPlace::Container,
-                home_id: &home_id,
-                subnets,
-            };
-            compose_file::render(&prepared.plan, target)
-        })?;
-        let compose_file = dir.compose_file();
+        let (home_id, compose_file) = write_compose(ctx, &prepared.plan, AgentPlace::Container)?;
         bring_up(&Compose {
             ctx,
             slug,
@@ -289,6 +279,27 @@ pub fn images_lock(home: &Home) -> Result<std::fs::File, crate::state::StateErro
 /// The images a bottle's containers run, built or found: the sidecar, the
 /// git gate's when it has one, the agent's. Shared with the backends whose
 /// sidecars run on docker.
+/// Writes the bottle's compose document, its agent at `place`: its
+/// subnets chosen under their lock, everything labelled with this home's
+/// identity. Returns that identity and the file.
+pub fn write_compose(
+    ctx: &Context,
+    plan: &BottlePlan,
+    place: AgentPlace,
+) -> Result<(String, PathBuf), BringUpError> {
+    let dir = ctx.home.bottle(&plan.slug);
+    let home_id = ctx.home.id()?;
+    subnets::assign(ctx.home, &dir, Network::ALL.len(), |subnets| {
+        let target = Target {
+            place,
+            home_id: &home_id,
+            subnets,
+        };
+        compose_file::render(plan, target)
+    })?;
+    Ok((home_id, dir.compose_file()))
+}
+
 pub fn build_images(
     ctx: &Context,
     prepared: &Prepared,

@@ -212,18 +212,7 @@ mod tests {
             ..testing::input(&agent, &bottle, &env, &names)
         })
         .unwrap();
-        let meta = Metadata {
-            agent: "dev".into(),
-            bottles: vec!["b".into()],
-            cwd: "/".into(),
-            copy_cwd: false,
-            label: "dev".into(),
-            color: "cyan".into(),
-            backend: "docker".into(),
-            started_at: "now".into(),
-            provider: Provider::Shell,
-            session: SessionSpec::default(),
-        };
+        let meta = metadata(None);
         write_state(&home, &meta, &plan).unwrap();
 
         let state = home.bottle("dev-aaaaa");
@@ -241,6 +230,23 @@ mod tests {
         assert_eq!(cert, fs::read_to_string(state.egress_ca()).unwrap());
         assert!(home.existing_bottle_dir("dev-aaaaa").is_ok());
         assert_eq!(home.read_metadata("dev-aaaaa").unwrap(), meta);
+    }
+
+    /// Bottle `b`'s metadata for agent `dev`, its folder copied in from
+    /// `copied` (else none).
+    fn metadata(copied: Option<&Path>) -> Metadata {
+        Metadata {
+            agent: "dev".into(),
+            bottles: vec!["b".into()],
+            cwd: copied.unwrap_or(Path::new("/")).to_path_buf(),
+            copy_cwd: copied.is_some(),
+            label: "dev".into(),
+            color: "cyan".into(),
+            backend: "docker".into(),
+            started_at: "now".into(),
+            provider: Provider::Shell,
+            session: SessionSpec::default(),
+        }
     }
 
     /// A bottle with a git gate, an ssh key, two upstream CAs and a route
@@ -299,18 +305,7 @@ mod tests {
             ..testing::input(&agent, &bottle, &env, &names)
         })
         .unwrap();
-        let meta = Metadata {
-            agent: "dev".into(),
-            bottles: vec!["b".into()],
-            cwd: repo.top.clone(),
-            copy_cwd: true,
-            label: "dev".into(),
-            color: "cyan".into(),
-            backend: "docker".into(),
-            started_at: "now".into(),
-            provider: Provider::Shell,
-            session: SessionSpec::default(),
-        };
+        let meta = metadata(Some(&repo.top));
         (home, plan, meta)
     }
 

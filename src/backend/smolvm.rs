@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use self::argv::As;
 use self::guest::{run_quiet, sh, smolvm_to};
 use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage, readiness};
-use crate::backend::docker::compose_file::{self, AgentPlace, Target};
+use crate::backend::docker::compose_file::AgentPlace;
 use crate::backend::docker::{self, compose, enumerate, images};
 use crate::backend::session::{Io, Snapshot, snapshot_timeout};
 use crate::backend::sidecars::Sidecars;
@@ -42,7 +42,6 @@ use crate::contract::paths::{AGENT_CONFIG_DIR, WORKDIR, agent_file, agent_files}
 use crate::contract::services::{EGRESS, GIT_GATE, SUPERVISE};
 use crate::egress::client_key::ClientKey;
 use crate::exec::{ExecError, Program, SMOLVM, Sink};
-use crate::plan::Network;
 use crate::state::Home;
 
 pub struct Smolmachines;
@@ -114,16 +113,8 @@ impl Backend for Smolmachines {
         docker::build_images(ctx, prepared, sidecar)?;
         let dir = ctx.home.bottle(slug);
         // The sidecars alone, serving the microVM through the host.
-        let home_id = ctx.home.id()?;
-        docker::subnets::assign(ctx.home, &dir, Network::ALL.len(), |subnets| {
-            let target = Target {
-                place: AgentPlace::Elsewhere,
-                home_id: &home_id,
-                subnets,
-            };
-            compose_file::render(&prepared.plan, target)
-        })?;
-        let bundle_file = dir.compose_file();
+        let (home_id, bundle_file) =
+            docker::write_compose(ctx, &prepared.plan, AgentPlace::Elsewhere)?;
         let services: Vec<String> = prepared
             .plan
             .sidecars

@@ -157,15 +157,9 @@ mod tests {
                 justification: "held: protected path".into(),
                 source: Default::default(),
                 request: Request::GitPush(GitPush {
-                    git_ref: "refs/heads/feature".into(),
-                    old: "0".repeat(40),
-                    new: "b".repeat(40),
-                    land: true,
-                    forward: vec!["up".into()],
-                    reasons: vec!["changes protected path .github/workflows/ci.yml".into()],
                     diffstat: " .github/workflows/ci.yml | 2 +-".into(),
                     commits: vec!["bbbbbbb fix \x1b[2Jthe ci".into()],
-                    protected_diff: "-on: push\n+on: [push, pull_request]".into(),
+                    ..GitPush::held_example()
                 }),
                 replaces: None,
             },

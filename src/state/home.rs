@@ -370,10 +370,7 @@ mod tests {
 
     #[test]
     fn a_spoiled_home_id_is_refused_with_its_file_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = Home {
-            root: dir.path().to_path_buf(),
-        };
+        let (_dir, home) = Home::temp();
         for bad in ["", "xyz", "0123456789AB", "0123456789ab0", "0123456789a\n0"] {
             fs::write(home.at(HOME_ID_FILE), bad).unwrap();
             let e = home.id().unwrap_err();

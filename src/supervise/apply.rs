@@ -472,7 +472,7 @@ mod tests {
     /// new proposal: the edited one is withdrawn for it, never rewritten.
     #[test]
     fn an_edit_is_checked_and_becomes_a_new_proposal() {
-        let (_dir, home) = temp_home();
+        let (_dir, home) = Home::temp();
         let (queue, p) = submit(&home, egress_block("api.github.com", &["/"]), "why");
         assert_eq!(pending(&home).unwrap().len(), 1);
         let text = request_text(&home, &p.id).unwrap();
@@ -565,16 +565,6 @@ mod tests {
         assert!(queue.response(&p.id).is_none(), "still pending");
     }
 
-    /// An empty home in a temporary folder, which lives as long as the
-    /// folder returned with it.
-    pub(super) fn temp_home() -> (tempfile::TempDir, Home) {
-        let dir = tempfile::tempdir().unwrap();
-        let home = Home {
-            root: dir.path().to_path_buf(),
-        };
-        (dir, home)
-    }
-
     /// Gives bottle `slug` of `home` the live routes `config()`.
     pub(super) fn write_routes(home: &Home, slug: &str) {
         let bottle = home.bottle(slug);
@@ -608,7 +598,7 @@ mod tests {
 
     /// A home with one bottle whose live routes are `config()`.
     fn home_with_routes() -> (tempfile::TempDir, Home) {
-        let (dir, home) = temp_home();
+        let (dir, home) = Home::temp();
         write_routes(&home, "dev-aaaaa");
         (dir, home)
     }

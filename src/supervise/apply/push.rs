@@ -64,7 +64,7 @@ pub(crate) fn decide(
 mod tests {
     use std::cell::RefCell;
 
-    use super::super::tests::{approving, temp_home};
+    use super::super::tests::approving;
     use super::super::{
         Applied, ApplyError, Approval, approve_with, digest, locate, pending, reject_with,
     };
@@ -114,7 +114,7 @@ mod tests {
 
     /// A home whose bottle has one push held in its gate's queue.
     fn home_with_held() -> (tempfile::TempDir, Home, Queue, Proposal) {
-        let (dir, home) = temp_home();
+        let (dir, home) = Home::temp();
         let queue = Queue::new(&home.bottle("dev-aaaaa").gate_dir());
         let p = queue
             .submit(
@@ -250,7 +250,7 @@ mod tests {
 
     #[test]
     fn a_push_in_the_supervise_queue_is_not_listed_or_decided() {
-        let (_dir, home) = temp_home();
+        let (_dir, home) = Home::temp();
         let queue = Queue::new(&home.bottle("dev-aaaaa").supervise_dir());
         let p = queue
             .submit(

@@ -299,7 +299,7 @@ pub(crate) fn routes_text(home: &Home, slug: &str) -> Result<(PathBuf, String), 
 
 #[cfg(test)]
 pub(super) mod tests {
-    use super::super::tests::{temp_home, write_routes};
+    use super::super::tests::write_routes;
     use super::*;
     use crate::egress::config::{AuthConfig, RoleConfig, RouteConfig};
 
@@ -369,7 +369,7 @@ pub(super) mod tests {
     #[test]
     fn the_editor_gets_a_private_file_and_a_planted_link_is_not_followed() {
         use crate::state::scratch::planted::Planted;
-        let (_dir, home) = temp_home();
+        let (_dir, home) = Home::temp();
         let slug = crate::state::Slug::mint("plant").into_string();
         write_routes(&home, &slug);
         let bottle = home.bottle(&slug);

@@ -330,10 +330,7 @@ fn a_flood_of_denials_is_bounded() {
 /// A home with one bottle: routes, and a decision log written by the
 /// proxy's own writer.
 fn home_with_denials(urls: &[&str]) -> (tempfile::TempDir, Home) {
-    let dir = tempfile::tempdir().unwrap();
-    let home = Home {
-        root: dir.path().to_path_buf(),
-    };
+    let (dir, home) = Home::temp();
     let bottle = home.bottle("dev-aaaaa");
     std::fs::create_dir_all(bottle.egress_dir()).unwrap();
     let config = routes(&[("a.com", &["/v1/"])]);
