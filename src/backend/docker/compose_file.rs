@@ -10,7 +10,7 @@ use super::subnets::Net;
 use crate::backend::labels::{LABEL_AGENT, LABEL_HOME, LABEL_ROLE, LABEL_SLUG};
 use crate::contract::command;
 use crate::contract::paths::READY_FILE;
-use crate::contract::services::{self as names, AGENT, EGRESS, Sidecar};
+use crate::contract::services::{self as names, AGENT, EGRESS};
 use crate::egress::resolver::DNS_PORT;
 use crate::plan::{
     BottlePlan, GVISOR_TASKS_PER_PROCESS, Mount, Network, Resources, Runtime, SidecarSpec,
@@ -149,7 +149,7 @@ fn agent(plan: &BottlePlan, home_id: &str) -> Value {
         "dns": ["127.0.0.1"],
         "dns_opt": ["timeout:1", "attempts:1"],
         "networks": ["internal"],
-        "volumes": spec.mounts.iter().map(short_mount).collect::<Vec<_>>(),
+        "volumes": spec.mounts.iter().map(mount).collect::<Vec<_>>(),
         "labels": labels(plan, home_id, AGENT),
         "healthcheck": {
             "test": ["CMD", "test", "-e", READY_FILE],
@@ -192,12 +192,7 @@ fn sidecar(plan: &BottlePlan, spec: &SidecarSpec, place: AgentPlace, home_id: &s
     service["cap_drop"] = json!(["ALL"]);
     service["security_opt"] = json!(["no-new-privileges:true"]);
     service["networks"] = json!(spec.networks.iter().map(|n| n.name()).collect::<Vec<_>>());
-    // The gate's mounts are the operator's repository, whose path may hold
-    // ':', so they take the long syntax.
-    service["volumes"] = match spec.sidecar {
-        Sidecar::GitGate => json!(spec.mounts.iter().map(long_mount).collect::<Vec<_>>()),
-        _ => json!(spec.mounts.iter().map(short_mount).collect::<Vec<_>>()),
-    };
+    service["volumes"] = json!(spec.mounts.iter().map(mount).collect::<Vec<_>>());
     service["labels"] = labels(plan, home_id, role);
     service["healthcheck"] = json!({
         "test": ([vec!["CMD".to_owned()], command::probe(spec.sidecar.port(), None)].concat()),
@@ -222,12 +217,11 @@ fn environment(env: &[(String, String)]) -> Value {
     )
 }
 
-fn short_mount(mount: &Mount) -> String {
-    let ro = if mount.read_only { ":ro" } else { "" };
-    format!("{}:{}{ro}", mount.source.display(), mount.target)
-}
-
-fn long_mount(mount: &Mount) -> Value {
+/// A bind mount in compose's long syntax: a path may hold ':' (the home,
+/// the operator's repository), which the short `src:dst:ro` would split;
+/// and a source that is not there fails the bring-up instead of appearing
+/// as an empty folder made by the engine.
+fn mount(mount: &Mount) -> Value {
     json!({
         "type": "bind",
         "source": mount.source.display().to_string(),
@@ -261,5 +255,46 @@ fn escape_interpolation(value: Value) -> Value {
                 .collect(),
         ),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use super::*;
+    use crate::plan::PlanInput;
+    use crate::plan::testing::{agent, bottle, input};
+    use crate::provider::Provider;
+
+    /// A home whose path holds ':' (and ',', '=') is mounted whole, in
+    /// every service: compose's short syntax would cut it at the ':'.
+    #[test]
+    fn every_mount_keeps_a_path_with_colons_whole() {
+        let (agent, bottle) = (agent(Provider::Shell), bottle());
+        let (env, names) = (BTreeSet::new(), ["default".to_owned()]);
+        let state_dir = Path::new("/home/u/a:b,c=d/state/dev-abcde");
+        let plan = crate::plan::plan(&PlanInput {
+            state_dir,
+            ..input(&agent, &bottle, &env, &names)
+        })
+        .unwrap();
+        let doc = render(&plan, Target::test(AgentPlace::Container));
+        let mut seen = 0;
+        for (name, service) in doc["services"].as_object().unwrap() {
+            for volume in service["volumes"].as_array().unwrap() {
+                assert_eq!(volume["type"], "bind", "{name}: {volume}");
+                let source = volume["source"].as_str().unwrap();
+                assert!(
+                    source.starts_with(state_dir.to_str().unwrap()),
+                    "{name}: {volume}"
+                );
+                assert!(volume["target"].as_str().unwrap().starts_with('/'));
+                assert!(volume["read_only"].is_boolean());
+                seen += 1;
+            }
+        }
+        assert!(seen >= 3, "{doc}");
     }
 }
