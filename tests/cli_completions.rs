@@ -19,14 +19,24 @@ struct Env {
 
 impl Env {
     /// A home with one kept bottle (`kept-aaaaa`), a project with an agent
-    /// (`reviewer`), and a docker that lists one running bottle
-    /// (`shell-b2c3d`).
+    /// (`reviewer`), and a docker that lists one running bottle of this
+    /// home's (`shell-b2c3d`) and one of another home's (`their-zzzzz`),
+    /// which is never offered.
     fn new() -> Env {
-        let ps = "bot-bottle-shell-b2c3d-agent\trunning\tUp 3 minutes\tshell-b2c3d\tagent\tshell\tbot-bottle-shell-b2c3d\t2026-11-25 10:00:00 +0000 UTC";
+        let row = |slug: &str, home: &str| {
+            format!(
+                "bot-bottle-{slug}-agent\trunning\tUp 3 minutes\t{slug}\tagent\tshell\tbot-bottle-{slug}\t{home}\t2026-11-25 10:00:00 +0000 UTC"
+            )
+        };
+        let (ours, theirs) = (
+            row("shell-b2c3d", "0123456789ab"),
+            row("their-zzzzz", "ba9876543210"),
+        );
         let cli = CliEnv::with_docker(&format!(
-            "#!/bin/sh\ncase \"$1\" in ps) printf '%s\\n' '{ps}' ;; esac\n"
+            "#!/bin/sh\ncase \"$1\" in ps) printf '%s\\n' '{ours}' '{theirs}' ;; esac\n"
         ));
         fs::create_dir_all(cli.home().join("state/kept-aaaaa")).unwrap();
+        fs::write(cli.home().join("home-id"), "0123456789ab\n").unwrap();
         cli.write(
             "proj/.bot-bottle/agents/reviewer.md",
             "---\ndescription: reviews\nprovider: shell\n---\nReview the code.\n",
