@@ -106,45 +106,9 @@ impl Backend for Smolmachines {
     ) -> Result<(), BringUpError> {
         let slug = &prepared.slug;
         let name = machine_name(slug);
-        let failed = |step: &str, e: &dyn std::fmt::Display| BringUpError::Failed {
-            slug: slug.clone(),
-            reason: format!("{step}: {e}"),
-        };
         docker::build_images(ctx, prepared, sidecar)?;
         let dir = ctx.home.bottle(slug);
-        // The sidecars alone, serving the microVM through the host.
-        let (home_id, bundle_file) =
-            docker::write_compose(ctx, &prepared.plan, AgentPlace::Elsewhere)?;
-        let services: Vec<String> = prepared
-            .plan
-            .sidecars
-            .iter()
-            .map(|s| s.sidecar.name().to_owned())
-            .collect();
-        // The bottle key, before the sidecars start: they require it.
-        let key = ClientKey::generate();
-        let env = keyed::agent_env(&prepared.plan.agent.env, &key);
-        let agent_files = keyed::agent_files(&prepared.plan.files);
-        let secret_files = keyed::write(&dir, &key, &services, &env.keyed, &agent_files)?;
-        let probes = readiness()
-            .into_iter()
-            .filter(|(service, _)| services.iter().any(|s| s == service))
-            .collect();
-        ctx.sink
-            .line("bot-bottle: starting the sidecars (the bundle)");
-        if let Err(e) = compose::up_with(slug, &bundle_file, ctx.sink, probes) {
-            ctx.check()?;
-            ctx.sink.line(&compose::logs(slug));
-            return Err(failed("the sidecars did not come up", &e));
-        }
-        ctx.check()?;
-        let hosts = sidecar_addresses(slug, &services)
-            .map_err(|e| failed("the sidecars' addresses", &e))?;
-        crate::state::write_atomic(
-            &dir.egress_dns_hosts(),
-            crate::egress::resolver::table_json(&hosts).as_bytes(),
-            0o644,
-        )?;
+        let bundle = bundle_up(ctx, prepared)?;
         let tar = {
             let _lock = docker::images_lock(ctx.home)?;
             let vm_image = images::ensure_vm_image(&prepared.plan.agent.image.tag, ctx.sink)?;
@@ -153,48 +117,25 @@ impl Backend for Smolmachines {
         ctx.check()?;
         let spec = bundle::machine_spec(&bundle::MachineInput {
             slug,
-            home_id: &home_id,
+            home_id: &bundle.home_id,
             agent: &prepared.metadata.agent,
             plan: &prepared.plan,
             agent_dir: &dir.agent_dir(),
             image_tar: &tar,
-            sidecars: &hosts,
-            env: &env.plain,
-            secret_files: &secret_files,
+            sidecars: &bundle.hosts,
+            env: &bundle.env.plain,
+            secret_files: &bundle.secret_files,
         });
         ctx.sink
             .line(&format!("bot-bottle: creating the microVM {name}"));
         smolvm_to(&argv::create(&spec), ctx.sink)
-            .map_err(|e| failed("smolvm machine create", &e))?;
-        smolvm_to(&argv::start(&name), ctx.sink).map_err(|e| failed("smolvm machine start", &e))?;
+            .map_err(|e| failed(slug, "smolvm machine create", &e))?;
+        smolvm_to(&argv::start(&name), ctx.sink)
+            .map_err(|e| failed(slug, "smolvm machine start", &e))?;
         ctx.check()?;
-        let setup = bundle::setup_script(&hosts, AGENT_CONFIG_DIR, WORKDIR);
-        run_quiet(&argv::exec(
-            &name,
-            &sh(&setup),
-            Io::Detached,
-            None,
-            "/",
-            As::Root,
-        ))
-        .map_err(|e| failed("readying the microVM", &e))?;
-        let start = vec!["sh".into(), agent_file(agent_files::START_SCRIPT)];
-        run_quiet(&argv::exec_detached(&name, &start, WORKDIR))
-            .map_err(|e| failed("starting the agent", &e))?;
-        let ready = readiness()
-            .into_iter()
-            .find(|(service, _)| *service == "agent")
-            .map(|(_, argv)| argv)
-            .unwrap_or_default();
-        run_quiet(&argv::exec(
-            &name,
-            &ready,
-            Io::Detached,
-            None,
-            "/",
-            As::Agent,
-        ))
-        .map_err(|e| failed("the agent did not get ready", &e))?;
+        for (step, args) in guest_steps(&name, &bundle.hosts) {
+            run_quiet(&args).map_err(|e| failed(slug, step, &e))?;
+        }
         ctx.check()
     }
 
@@ -339,6 +280,105 @@ fn active(
     bottle
 }
 
+/// A bottle's bring-up failing at `step`.
+fn failed(slug: &str, step: &str, e: &dyn std::fmt::Display) -> BringUpError {
+    BringUpError::Failed {
+        slug: slug.to_owned(),
+        reason: format!("{step}: {e}"),
+    }
+}
+
+/// What the machine is made with once its bundle is up.
+struct Bundle {
+    /// The identity of the home that brings it up.
+    home_id: String,
+    /// The agent's environment, split around the bottle key.
+    env: keyed::AgentEnv,
+    /// `(variable, file)` of what carries the bottle key.
+    secret_files: Vec<(String, PathBuf)>,
+    /// `(service, address)` of each sidecar.
+    hosts: Vec<(String, String)>,
+}
+
+/// The sidecars alone, serving the microVM through the host: the bottle
+/// key written before they start (they require it), the bundle up and
+/// waited for, then egress's resolver told their addresses.
+fn bundle_up(ctx: &Context, prepared: &Prepared) -> Result<Bundle, BringUpError> {
+    let slug = &prepared.slug;
+    let dir = ctx.home.bottle(slug);
+    let (home_id, bundle_file) = docker::write_compose(ctx, &prepared.plan, AgentPlace::Elsewhere)?;
+    let services: Vec<String> = prepared
+        .plan
+        .sidecars
+        .iter()
+        .map(|s| s.sidecar.name().to_owned())
+        .collect();
+    // The bottle key, before the sidecars start: they require it.
+    let key = ClientKey::generate();
+    let env = keyed::agent_env(&prepared.plan.agent.env, &key);
+    let agent_files = keyed::agent_files(&prepared.plan.files);
+    let secret_files = keyed::write(&dir, &key, &services, &env.keyed, &agent_files)?;
+    ctx.sink
+        .line("bot-bottle: starting the sidecars (the bundle)");
+    if let Err(e) = compose::up_with(slug, &bundle_file, ctx.sink, bundle_probes(&services)) {
+        ctx.check()?;
+        ctx.sink.line(&compose::logs(slug));
+        return Err(failed(slug, "the sidecars did not come up", &e));
+    }
+    ctx.check()?;
+    let hosts = sidecar_addresses(slug, &services)
+        .map_err(|e| failed(slug, "the sidecars' addresses", &e))?;
+    crate::state::write_atomic(
+        &dir.egress_dns_hosts(),
+        crate::egress::resolver::table_json(&hosts).as_bytes(),
+        0o644,
+    )?;
+    Ok(Bundle {
+        home_id,
+        env,
+        secret_files,
+        hosts,
+    })
+}
+
+/// The readiness probes of the bundle's `services` that have one, in
+/// `readiness` order.
+fn bundle_probes(services: &[String]) -> Vec<(&'static str, Vec<String>)> {
+    readiness()
+        .into_iter()
+        .filter(|(service, _)| services.iter().any(|s| s == service))
+        .collect()
+}
+
+/// What readies the started machine `name`, in order, each as the step
+/// its failure names and smolvm's argv: as root, the sidecars in
+/// /etc/hosts, the CA and the workdir; the agent's start script, in the
+/// background, as the agent; then, as the agent, the wait until it is
+/// ready.
+fn guest_steps(name: &str, hosts: &[(String, String)]) -> [(&'static str, Vec<String>); 3] {
+    let setup = bundle::setup_script(hosts, AGENT_CONFIG_DIR, WORKDIR);
+    let start = vec!["sh".into(), agent_file(agent_files::START_SCRIPT)];
+    let ready = readiness()
+        .into_iter()
+        .find(|(service, _)| *service == "agent")
+        .map(|(_, argv)| argv)
+        .unwrap_or_default();
+    [
+        (
+            "readying the microVM",
+            argv::exec(name, &sh(&setup), Io::Detached, None, "/", As::Root),
+        ),
+        (
+            "starting the agent",
+            argv::exec_detached(name, &start, WORKDIR),
+        ),
+        (
+            "the agent did not get ready",
+            argv::exec(name, &ready, Io::Detached, None, "/", As::Agent),
+        ),
+    ]
+}
+
 /// Each bundle service's address on the bottle's internal network, as
 /// `(service, address)`.
 fn sidecar_addresses(slug: &str, services: &[String]) -> Result<Vec<(String, String)>, String> {
@@ -389,4 +429,98 @@ fn image_archive(home: &Home, tag: &str, sink: &Sink) -> Result<PathBuf, BringUp
         reason: e.to_string(),
     })?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(probes: &[(&'static str, Vec<String>)]) -> Vec<&'static str> {
+        probes.iter().map(|(service, _)| *service).collect()
+    }
+
+    #[test]
+    fn the_bundle_waits_for_its_sidecars_that_have_a_probe() {
+        let cases: [(&[&str], &[&str]); 5] = [
+            (&[], &[]),
+            (&[EGRESS], &[EGRESS]),
+            (&[SUPERVISE, GIT_GATE], &[SUPERVISE]),
+            (&[GIT_GATE, SUPERVISE, EGRESS], &[EGRESS, SUPERVISE]),
+            (&[EGRESS, SUPERVISE, GIT_GATE], &[EGRESS, SUPERVISE]),
+        ];
+        for (services, want) in cases {
+            let services: Vec<String> = services.iter().map(|s| s.to_string()).collect();
+            let probes = bundle_probes(&services);
+            assert_eq!(names(&probes), want, "{services:?}");
+            for (service, argv) in probes {
+                let expected = readiness()
+                    .into_iter()
+                    .find(|(s, _)| *s == service)
+                    .map(|(_, argv)| argv);
+                assert_eq!(Some(argv), expected, "{service}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_started_machine_is_readied_then_started_then_waited_for() {
+        let hosts = vec![
+            (EGRESS.to_owned(), "10.0.0.2".to_owned()),
+            (SUPERVISE.to_owned(), "10.0.0.3".to_owned()),
+        ];
+        let steps = guest_steps("bot-bottle-x", &hosts);
+        let labels: Vec<&str> = steps.iter().map(|(step, _)| *step).collect();
+        assert_eq!(
+            labels,
+            [
+                "readying the microVM",
+                "starting the agent",
+                "the agent did not get ready"
+            ]
+        );
+        let runuser = |args: &[String]| args.iter().any(|a| a == "runuser");
+        let [(_, setup), (_, start), (_, ready)] = &steps;
+
+        // As root, at /, a script naming each sidecar.
+        assert!(!runuser(setup), "{setup:?}");
+        assert_eq!(setup[..4], ["machine", "exec", "--name", "bot-bottle-x"]);
+        let script = setup.last().unwrap();
+        assert!(script.contains("10.0.0.2 egress"), "{script}");
+        assert!(script.contains("10.0.0.3 supervise"), "{script}");
+        assert_eq!(
+            *setup,
+            argv::exec(
+                "bot-bottle-x",
+                &sh(&bundle::setup_script(&hosts, AGENT_CONFIG_DIR, WORKDIR)),
+                Io::Detached,
+                None,
+                "/",
+                As::Root
+            )
+        );
+
+        // In the background, as the agent, its start script in the workdir.
+        assert!(
+            runuser(start) && start.iter().any(|a| a == "-d"),
+            "{start:?}"
+        );
+        assert_eq!(
+            start[start.len() - 2..],
+            ["sh".to_owned(), agent_file(agent_files::START_SCRIPT)]
+        );
+        assert!(start.windows(2).any(|w| w == ["-w", WORKDIR]), "{start:?}");
+
+        // As the agent, the agent's readiness wait.
+        let wait = readiness()
+            .into_iter()
+            .find(|(service, _)| *service == "agent")
+            .map(|(_, argv)| argv)
+            .unwrap();
+        assert!(runuser(ready), "{ready:?}");
+        assert!(ready.ends_with(&wait), "{ready:?}");
+        assert_eq!(
+            *ready,
+            argv::exec("bot-bottle-x", &wait, Io::Detached, None, "/", As::Agent)
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! `bot-bottle sidecar …`: what runs inside the sidecar containers. Hidden
 //! from help; the compose file calls it.
 
-use std::net::ToSocketAddrs;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -139,33 +139,7 @@ pub(super) fn run(cmd: SidecarCommand) -> Result<ExitCode, Failure> {
             bind,
             client_key,
             dns_hosts,
-        } => {
-            let key = read_key(client_key.as_deref(), EGRESS)?;
-            runtime()?
-                .block_on(async move {
-                    let bind = match (&dns_hosts, bind.is_empty()) {
-                        (Some(_), true) => {
-                            egress::listen::internal_addresses().map_err(|e| e.to_string())?
-                        }
-                        _ => bind,
-                    };
-                    if let Some(hosts) = dns_hosts {
-                        let addrs: Vec<std::net::SocketAddr> = bind
-                            .iter()
-                            .map(|ip| (*ip, egress::resolver::DNS_PORT).into())
-                            .collect();
-                        let resolver = egress::resolver::Resolver::bind(&addrs, hosts)
-                            .await
-                            .map_err(|e| format!("cannot answer DNS on {addrs:?}: {e}"))?;
-                        tokio::spawn(resolver.serve());
-                    }
-                    egress::proxy::run(state, bind, key)
-                        .await
-                        .map_err(|e| e.to_string())
-                })
-                .map_err(|e| Failure::runtime(format!("egress: {e}"), None))?;
-            Ok(ExitCode::SUCCESS)
-        }
+        } => egress(state, bind, client_key, dns_hosts),
         SidecarCommand::Supervise {
             state,
             slug,
@@ -198,17 +172,7 @@ pub(super) fn run(cmd: SidecarCommand) -> Result<ExitCode, Failure> {
                 .map_err(|e| Failure::runtime(format!("git-gate: {e}"), None))?;
             Ok(ExitCode::SUCCESS)
         }
-        SidecarCommand::SealBridge { bridge } => {
-            use crate::backend::docker::seal::{LOOSE_EXIT, Sealed, seal_at};
-            match seal_at(std::path::Path::new("/proc/sys"), &bridge) {
-                Ok(Sealed::Yes) => Ok(ExitCode::SUCCESS),
-                Ok(Sealed::Loose { all }) => {
-                    eprint!("{all}");
-                    Ok(ExitCode::from(LOOSE_EXIT as u8))
-                }
-                Err(e) => Err(Failure::runtime(format!("seal-bridge: {e}"), None)),
-            }
-        }
+        SidecarCommand::SealBridge { bridge } => seal_bridge(&bridge),
         SidecarCommand::GitHook { name, args } => git_hook(&name, &args),
         SidecarCommand::GitDecide {
             state,
@@ -221,44 +185,118 @@ pub(super) fn run(cmd: SidecarCommand) -> Result<ExitCode, Failure> {
             land,
             forward,
         } => {
-            let shown = match (approve, git_ref, old, new) {
-                (true, Some(git_ref), Some(old), Some(new)) => Some(gitgate::Shown {
-                    git_ref,
-                    old,
-                    new,
-                    land,
-                    forward,
-                }),
-                (true, ..) => {
-                    return Err(Failure::usage(
-                        "git-decide --approve needs --ref, --old and --new: what the operator was shown",
-                        None,
-                    ));
-                }
-                (false, ..) => None,
-            };
+            let shown = shown(approve, git_ref, old, new, land, forward)?;
             git_decide(state, &id, shown.as_ref())
         }
-        SidecarCommand::Probe { addr, wait } => {
-            let deadline = std::time::Instant::now() + Duration::from_secs(wait);
-            let up = || {
-                addr.to_socket_addrs()
-                    .ok()
-                    .and_then(|mut a| a.next())
-                    .is_some_and(|a| {
-                        std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok()
-                    })
+        SidecarCommand::Probe { addr, wait } => Ok(probe(&addr, Duration::from_secs(wait))),
+    }
+}
+
+/// The egress proxy, and its DNS resolver when it has names to answer.
+fn egress(
+    state: PathBuf,
+    bind: Vec<IpAddr>,
+    client_key: Option<PathBuf>,
+    dns_hosts: Option<PathBuf>,
+) -> Result<ExitCode, Failure> {
+    let key = read_key(client_key.as_deref(), EGRESS)?;
+    runtime()?
+        .block_on(async move {
+            let bind = if binds_internal(dns_hosts.is_some(), &bind) {
+                egress::listen::internal_addresses().map_err(|e| e.to_string())?
+            } else {
+                bind
             };
-            loop {
-                if up() {
-                    return Ok(ExitCode::SUCCESS);
-                }
-                if std::time::Instant::now() >= deadline {
-                    return Ok(ExitCode::FAILURE);
-                }
-                std::thread::sleep(Duration::from_millis(25));
+            if let Some(hosts) = dns_hosts {
+                let addrs = dns_addresses(&bind);
+                let resolver = egress::resolver::Resolver::bind(&addrs, hosts)
+                    .await
+                    .map_err(|e| format!("cannot answer DNS on {addrs:?}: {e}"))?;
+                tokio::spawn(resolver.serve());
             }
+            egress::proxy::run(state, bind, key)
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .map_err(|e| Failure::runtime(format!("egress: {e}"), None))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether egress listens on the internal network's addresses, looked up
+/// here: when it answers DNS and was given none. Otherwise it listens on
+/// what it was given (none: the proxy's own choice).
+fn binds_internal(dns: bool, bind: &[IpAddr]) -> bool {
+    dns && bind.is_empty()
+}
+
+/// Where the resolver answers: the DNS port of each address egress
+/// listens on.
+fn dns_addresses(bind: &[IpAddr]) -> Vec<SocketAddr> {
+    bind.iter()
+        .map(|ip| (*ip, egress::resolver::DNS_PORT).into())
+        .collect()
+}
+
+/// Seals the bridge; a seal the host's `all` setting overrides says so on
+/// stderr and exits with its own status.
+fn seal_bridge(bridge: &str) -> Result<ExitCode, Failure> {
+    use crate::backend::docker::seal::{LOOSE_EXIT, Sealed, seal_at};
+    match seal_at(std::path::Path::new("/proc/sys"), bridge) {
+        Ok(Sealed::Yes) => Ok(ExitCode::SUCCESS),
+        Ok(Sealed::Loose { all }) => {
+            eprint!("{all}");
+            Ok(ExitCode::from(LOOSE_EXIT as u8))
         }
+        Err(e) => Err(Failure::runtime(format!("seal-bridge: {e}"), None)),
+    }
+}
+
+/// What the operator was shown, from git-decide's flags: approving needs
+/// the ref, its old value and the new commit; rejecting names nothing.
+fn shown(
+    approve: bool,
+    git_ref: Option<String>,
+    old: Option<String>,
+    new: Option<String>,
+    land: bool,
+    forward: Vec<String>,
+) -> Result<Option<gitgate::Shown>, Failure> {
+    match (approve, git_ref, old, new) {
+        (true, Some(git_ref), Some(old), Some(new)) => Ok(Some(gitgate::Shown {
+            git_ref,
+            old,
+            new,
+            land,
+            forward,
+        })),
+        (true, ..) => Err(Failure::usage(
+            "git-decide --approve needs --ref, --old and --new: what the operator was shown",
+            None,
+        )),
+        (false, ..) => Ok(None),
+    }
+}
+
+/// Success once something accepts TCP connections at `addr`, trying every
+/// 25 ms until `wait` has passed (at least once); failure after that.
+fn probe(addr: &str, wait: Duration) -> ExitCode {
+    let deadline = std::time::Instant::now() + wait;
+    let up = || {
+        addr.to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .is_some_and(|a| {
+                std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok()
+            })
+    };
+    loop {
+        if up() {
+            return ExitCode::SUCCESS;
+        }
+        if std::time::Instant::now() >= deadline {
+            return ExitCode::FAILURE;
+        }
+        std::thread::sleep(Duration::from_millis(25));
     }
 }
 
@@ -312,4 +350,78 @@ fn git_decide(
     crate::gitgate::decide_in(&env, id, shown, &mut std::io::stdout())
         .map_err(|e| Failure::runtime(format!("git-decide: {e}"), None))?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn egress_looks_up_internal_addresses_only_for_dns_without_binds() {
+        let given = ["10.0.0.2".parse::<IpAddr>().unwrap()];
+        let cases: [(bool, &[IpAddr], bool); 4] = [
+            (true, &[], true),
+            (true, &given, false),
+            (false, &[], false),
+            (false, &given, false),
+        ];
+        for (dns, bind, want) in cases {
+            assert_eq!(binds_internal(dns, bind), want, "dns {dns}, bind {bind:?}");
+        }
+    }
+
+    #[test]
+    fn the_resolver_answers_on_each_bound_address() {
+        let bind: Vec<IpAddr> = vec!["10.0.0.2".parse().unwrap(), "::1".parse().unwrap()];
+        let want: Vec<SocketAddr> = vec![
+            format!("10.0.0.2:{}", egress::resolver::DNS_PORT)
+                .parse()
+                .unwrap(),
+            format!("[::1]:{}", egress::resolver::DNS_PORT)
+                .parse()
+                .unwrap(),
+        ];
+        assert_eq!(dns_addresses(&bind), want);
+        assert!(dns_addresses(&[]).is_empty());
+    }
+
+    #[test]
+    fn git_decide_flags_name_what_was_shown() {
+        let s = |v: &str| Some(v.to_owned());
+        let full = gitgate::Shown {
+            git_ref: "refs/heads/main".into(),
+            old: "a".into(),
+            new: "b".into(),
+            land: true,
+            forward: vec!["origin".into()],
+        };
+        // (approve, ref, old, new): what comes out, or the usage code.
+        type Case = (bool, Option<String>, Option<String>, Option<String>);
+        let cases: [(Case, Result<Option<&gitgate::Shown>, u8>); 6] = [
+            (
+                (true, s("refs/heads/main"), s("a"), s("b")),
+                Ok(Some(&full)),
+            ),
+            ((true, None, s("a"), s("b")), Err(2)),
+            ((true, s("refs/heads/main"), None, s("b")), Err(2)),
+            ((true, s("refs/heads/main"), s("a"), None), Err(2)),
+            ((false, None, None, None), Ok(None)),
+            ((false, s("refs/heads/main"), s("a"), s("b")), Ok(None)),
+        ];
+        for ((approve, git_ref, old, new), want) in cases {
+            let got = shown(approve, git_ref, old, new, true, vec!["origin".into()]);
+            match (got, want) {
+                (Ok(got), Ok(want)) => assert_eq!(got.as_ref(), want),
+                (Err(f), Err(code)) => {
+                    assert_eq!(f.code, code);
+                    assert!(
+                        f.message.contains("--ref, --old and --new"),
+                        "{}",
+                        f.message
+                    );
+                }
+                (got, want) => panic!("approve {approve}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
 }
