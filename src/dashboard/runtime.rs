@@ -160,11 +160,12 @@ async fn main_loop(
             .unwrap_or_else(|_| "bot-bottle".into()),
     });
 
+    let offered = offer(&home, &cwd);
     let backends = crate::backend::available()
         .iter()
         .map(|k| k.name().to_owned())
         .collect();
-    let mut app = opening(offer(&home, &cwd), backends, &cwd);
+    let mut app = opening(offered, backends, &cwd);
     shared.panes.lock().await.harden(dashboard).await?;
     let terminal_lock = Arc::new(std::sync::Mutex::new(()));
     spawn_keys(msgs.clone(), Arc::clone(&terminal_lock));
@@ -173,7 +174,7 @@ async fn main_loop(
     spawn_output(client.clone(), tmux_events, dashboard, msgs.clone());
 
     let mut terminal = init_terminal()?;
-    // An error leaves the terminal as it is, as it always has.
+    // Only the loop's end restores the terminal: an error returns at once.
     draw_loop(&mut app, &mut terminal, inbox, &shared, &terminal_lock).await?;
     restore_terminal();
     Ok(())
