@@ -11,12 +11,14 @@ use std::time::Instant;
 
 use tokio::sync::{Mutex, mpsc};
 
+mod dispatch;
 mod effects;
 mod sources;
 
+use dispatch::Route;
 use sources::{spawn_bottles, spawn_keys, spawn_output, spawn_proposals};
 
-use super::app::{AgentChoice, App, Effect, Msg, NewAgent};
+use super::app::{AgentChoice, App, Msg, NewAgent};
 use super::panes::Panes;
 use super::render::render;
 use crate::contract::tmux as options;
@@ -124,6 +126,8 @@ impl Shared {
     }
 }
 
+/// Claims this pane for the dashboard, feeds the app from its sources and
+/// draws it until `q`.
 async fn main_loop(
     home: Home,
     cwd: PathBuf,
@@ -134,22 +138,9 @@ async fn main_loop(
         socket_path,
         session: dashboard.to_string(),
     });
-    let place = client.run(&command::pane_place(dashboard)).await?;
-    let window = place
-        .first()
-        .and_then(|l| l.split(' ').next())
-        .and_then(WindowId::parse)
-        .ok_or_else(|| ClientError::Failed(format!("where is {dashboard}? {place:?}")))?;
-    for (option, value) in [
-        (options::DASHBOARD_PANE, dashboard.to_string()),
-        (options::DASHBOARD_WINDOW, window.to_string()),
-    ] {
-        client
-            .run(&command::set_session_option(dashboard, option, &value))
-            .await?;
-    }
+    let window = claim(&client, dashboard).await?;
 
-    let (msgs, mut inbox) = mpsc::unbounded_channel();
+    let (msgs, inbox) = mpsc::unbounded_channel();
     let (relist, relist_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         relist: relist.clone(),
@@ -170,19 +161,11 @@ async fn main_loop(
     });
 
     let offered = offer(&home, &cwd);
-    let mut app = App::new(
-        offered.choices,
-        offered.bottles,
-        crate::backend::available()
-            .iter()
-            .map(|k| k.name().to_owned())
-            .collect(),
-    );
-    app.cwd = cwd.display().to_string();
-    app.untrusted = offered.untrusted;
-    if let Some(note) = offered.note {
-        app.update(Msg::Status(note));
-    }
+    let backends = crate::backend::available()
+        .iter()
+        .map(|k| k.name().to_owned())
+        .collect();
+    let mut app = opening(offered, backends, &cwd);
     shared.panes.lock().await.harden(dashboard).await?;
     let terminal_lock = Arc::new(std::sync::Mutex::new(()));
     spawn_keys(msgs.clone(), Arc::clone(&terminal_lock));
@@ -191,87 +174,131 @@ async fn main_loop(
     spawn_output(client.clone(), tmux_events, dashboard, msgs.clone());
 
     let mut terminal = init_terminal()?;
+    // Only the loop's end restores the terminal: an error returns at once.
+    draw_loop(&mut app, &mut terminal, inbox, &shared, &terminal_lock).await?;
+    restore_terminal();
+    Ok(())
+}
+
+/// Finds the dashboard's window and tells the session which pane and
+/// window are the dashboard's (the tmux bindings read them).
+async fn claim(client: &Client, dashboard: PaneId) -> Result<WindowId, ClientError> {
+    let place = client.run(&command::pane_place(dashboard)).await?;
+    let window = window_of(&place)
+        .ok_or_else(|| ClientError::Failed(format!("where is {dashboard}? {place:?}")))?;
+    for (option, value) in [
+        (options::DASHBOARD_PANE, dashboard.to_string()),
+        (options::DASHBOARD_WINDOW, window.to_string()),
+    ] {
+        client
+            .run(&command::set_session_option(dashboard, option, &value))
+            .await?;
+    }
+    Ok(window)
+}
+
+/// The window in `command::pane_place`'s answer (`WINDOW_ID SESSION_ID`).
+fn window_of(place: &[String]) -> Option<WindowId> {
+    place
+        .first()
+        .and_then(|l| l.split(' ').next())
+        .and_then(WindowId::parse)
+}
+
+/// The app at start: what `n` offers, the backends to choose from, the
+/// directory it was opened in, and the offer's note as the status.
+fn opening(offered: Offer, backends: Vec<String>, cwd: &Path) -> App {
+    let mut app = App::new(offered.choices, offered.bottles, backends);
+    app.cwd = cwd.display().to_string();
+    app.untrusted = offered.untrusted;
+    if let Some(note) = offered.note {
+        app.update(Msg::Status(note));
+    }
+    app
+}
+
+/// Draws the app, sleeps until a message comes (or the screen changes
+/// with time alone), handles every message waiting, and carries out their
+/// effects, one message at a time; until `q`, or until no sender is left.
+async fn draw_loop(
+    app: &mut App,
+    terminal: &mut ratatui::DefaultTerminal,
+    mut inbox: mpsc::UnboundedReceiver<Msg>,
+    shared: &Arc<Shared>,
+    terminal_lock: &std::sync::Mutex<()>,
+) -> Result<(), DashboardError> {
     let started = Instant::now();
-    let result = loop {
-        // The app decides what is on screen with the size it is drawn at.
-        let size = terminal.size()?;
-        if (size.width, size.height) != app.size {
-            app.update(Msg::Resize {
-                width: size.width,
-                height: size.height,
-            });
-        }
-        terminal.draw(|f| render(&app, f))?;
-        // Asleep until a message comes, or until what is drawn changes
-        // with time alone (`App::next_change`): nothing ticks at rest.
-        let wake = app.next_change().map(|ms| {
-            tokio::time::Instant::from_std(started + std::time::Duration::from_millis(ms))
-        });
-        let first = match wake {
-            Some(at) => tokio::select! {
-                msg = inbox.recv() => msg,
-                () = tokio::time::sleep_until(at) => Some(Msg::Tick(0)),
-            },
-            None => inbox.recv().await,
+    loop {
+        draw(terminal, app)?;
+        let Some(batch) = next_batch(&mut inbox, app.next_change(), started).await else {
+            return Ok(());
         };
-        let Some(first) = first else {
-            break Ok(());
-        };
-        let mut batch = vec![first];
-        while let Ok(more) = inbox.try_recv() {
-            batch.push(more);
-        }
         let mut quit = false;
         for msg in batch {
-            // Every message is handled at the time it is handled: a key's
-            // time decides whether it falls in the guard after an alert.
-            app.update(Msg::Tick(started.elapsed().as_millis() as u64));
-            if let Msg::Tick(_) = msg {
-                continue;
-            }
-            for effect in app.update(msg) {
-                match effect {
-                    Effect::Quit => quit = true,
-                    Effect::Modify { id } => {
-                        let outcome = handed_over(&mut terminal, &terminal_lock, || {
-                            effects::modify(&home, &id)
-                        })?;
-                        match outcome {
-                            Ok(new) => shared.send(Msg::Modified { old: id, new }),
-                            Err(e) => shared.send(Msg::Status(e.to_string())),
-                        }
-                    }
-                    Effect::EditRoutes { slug } => {
-                        let outcome = handed_over(&mut terminal, &terminal_lock, || {
-                            effects::edit_routes(&home, &slug)
-                        })?;
-                        shared.send(Msg::Status(outcome));
-                    }
-                    Effect::View { id, text } => {
-                        let outcome = handed_over(&mut terminal, &terminal_lock, || {
-                            effects::view(&id, &text)
-                        })?;
-                        if let Err(e) = outcome {
-                            shared.send(Msg::Status(e.to_string()));
-                        }
-                    }
-                    Effect::Bell => {
+            let now = started.elapsed().as_millis() as u64;
+            for effect in dispatch::handle(app, now, msg) {
+                match dispatch::route(effect) {
+                    Route::Quit => quit = true,
+                    Route::Bell => {
                         let mut out = std::io::stdout();
                         let _ = out.write_all(b"\x07").and_then(|()| out.flush());
                     }
-                    other => {
-                        let shared = Arc::clone(&shared);
-                        tokio::spawn(async move { effects::carry_out(&shared, other).await });
+                    Route::HandOver(handover) => {
+                        let outcome =
+                            handed_over(terminal, terminal_lock, || handover.run(&shared.home))?;
+                        if let Some(msg) = dispatch::reply(outcome) {
+                            shared.send(msg);
+                        }
+                    }
+                    Route::Spawn(effect) => {
+                        let shared = Arc::clone(shared);
+                        tokio::spawn(async move { effects::carry_out(&shared, effect).await });
                     }
                 }
             }
         }
         if quit {
-            break Ok(());
+            return Ok(());
         }
-    };
-    restore_terminal();
-    result
+    }
+}
+
+/// Draws the app at the terminal's size: the app decides what is on
+/// screen with the size it is drawn at.
+fn draw(terminal: &mut ratatui::DefaultTerminal, app: &mut App) -> std::io::Result<()> {
+    let size = terminal.size()?;
+    if (size.width, size.height) != app.size {
+        app.update(Msg::Resize {
+            width: size.width,
+            height: size.height,
+        });
+    }
+    terminal.draw(|f| render(app, f))?;
+    Ok(())
+}
+
+/// The messages waiting once one comes, or a tick when what is drawn
+/// changes with time alone (at `next_change`, ms since `started`):
+/// nothing ticks at rest. None when no sender is left.
+async fn next_batch(
+    inbox: &mut mpsc::UnboundedReceiver<Msg>,
+    next_change: Option<u64>,
+    started: Instant,
+) -> Option<Vec<Msg>> {
+    let wake = next_change
+        .map(|ms| tokio::time::Instant::from_std(started + std::time::Duration::from_millis(ms)));
+    let first = match wake {
+        Some(at) => tokio::select! {
+            msg = inbox.recv() => msg,
+            () = tokio::time::sleep_until(at) => Some(Msg::Tick(0)),
+        },
+        None => inbox.recv().await,
+    }?;
+    let mut batch = vec![first];
+    while let Ok(more) = inbox.try_recv() {
+        batch.push(more);
+    }
+    Some(batch)
 }
 
 /// The terminal in raw mode, with bracketed paste: a paste arrives as one
@@ -375,4 +402,63 @@ async fn trust(shared: &Shared, shown: Summary) -> Result<(), effects::EffectErr
         pick: true,
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_is_the_first_word_of_the_answer() {
+        let cases: [(&[&str], Option<&str>); 5] = [
+            (&["@3 $1"], Some("@3")),
+            (&["@12"], Some("@12")),
+            (&["%3 $1"], None),
+            (&["", "@3 $1"], None),
+            (&[], None),
+        ];
+        for (place, want) in cases {
+            let place: Vec<String> = place.iter().map(|l| l.to_string()).collect();
+            assert_eq!(
+                window_of(&place).map(|w| w.to_string()).as_deref(),
+                want,
+                "{place:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_app_at_start_offers_what_the_manifests_give() {
+        let choice = AgentChoice {
+            name: "shell".into(),
+            description: "a shell".into(),
+            bottles: vec!["dev".into()],
+            color: Some("cyan".into()),
+        };
+        let offered = Offer {
+            choices: vec![choice.clone()],
+            bottles: vec!["dev".into()],
+            untrusted: None,
+            note: None,
+        };
+        let app = opening(offered, vec!["docker".into()], Path::new("/src/p"));
+        assert_eq!(app.choices, [choice]);
+        assert_eq!(app.bottle_names, ["dev"]);
+        assert_eq!(app.backends, ["docker"]);
+        assert_eq!(app.cwd, "/src/p");
+        assert_eq!(app.untrusted, None);
+        assert_eq!(app.status, None);
+    }
+
+    #[test]
+    fn the_offers_note_is_the_status_at_start() {
+        let offered = Offer {
+            choices: Vec::new(),
+            bottles: Vec::new(),
+            untrusted: None,
+            note: Some("manifest: bad".into()),
+        };
+        let app = opening(offered, Vec::new(), Path::new("/"));
+        assert_eq!(app.status.as_deref(), Some("manifest: bad"));
+    }
 }

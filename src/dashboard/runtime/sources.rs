@@ -2,7 +2,8 @@
 //! queue (file notifications), the bottles (docker's events) and the
 //! sessions' output (tmux `%output`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use tokio::sync::mpsc;
 use crate::backend;
 use crate::dashboard::app::{AgentRow, Msg};
 use crate::exec;
+use crate::proposal::Proposal;
 use crate::state::Home;
 use crate::supervise::apply::{self, queues};
 use crate::supervise::suggest;
@@ -65,45 +67,71 @@ pub(super) fn spawn_proposals(
     relist_bottles: mpsc::UnboundedSender<()>,
 ) {
     // What changed: a bottle's state, or (None) anything.
-    let (changed, mut rx) = mpsc::unbounded_channel::<Option<String>>();
+    let (changed, rx) = mpsc::unbounded_channel::<Option<String>>();
     let root = home.state_root();
     let _ = std::fs::create_dir_all(&root);
     let watched = root.clone();
-    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        // Reading the queue opens its folders: an access changes nothing,
-        // and answering it would read the queue again, and again.
-        if event
-            .as_ref()
-            .is_ok_and(|e| matches!(e.kind, notify::EventKind::Access(_)))
-        {
-            return;
+    let (watcher, watching) = watch(&root, &msgs, move |event: notify::Result<notify::Event>| {
+        let reaction = reaction(&watched, &event);
+        for bottle in reaction.reload {
+            let _ = changed.send(bottle);
         }
-        let churn = event.as_ref().is_ok_and(|e| {
-            !e.paths.is_empty()
-                && e.paths
-                    .iter()
-                    .all(|p| queues::is_repository_churn(&watched, p))
-        });
-        if !churn {
-            match event.as_ref().map(|e| &e.paths) {
-                Ok(paths) if !paths.is_empty() => {
-                    for path in paths {
-                        let _ = changed.send(queues::bottle_of(&watched, path));
-                    }
-                }
-                _ => {
-                    let _ = changed.send(None);
-                }
-            }
-        }
-        let landed = event
-            .as_ref()
-            .is_ok_and(|e| e.paths.iter().any(|p| queues::is_landed(&watched, p)));
-        if landed {
+        if reaction.relist {
             let _ = relist_bottles.send(());
         }
     });
-    let mut watcher = match watcher {
+    let notifier = notifier(&home, &msgs);
+    tokio::spawn(async move {
+        let _watcher = watcher;
+        reload_proposals(home, msgs, rx, watching, notifier).await;
+    });
+}
+
+/// What a change under the state root `root` asks for.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Reaction {
+    /// The bottles whose proposals to reload, one a path; None: all.
+    reload: Vec<Option<String>>,
+    /// Whether to list the bottles again (a gate's `landed.json`).
+    relist: bool,
+}
+
+/// What `event` under `root` asks for. Reading the queue opens its
+/// folders: an access changes nothing, and answering it would read the
+/// queue again, and again. Git's own churn in a gate's repository reloads
+/// nothing; an event without paths (or a failed one) reloads everything.
+fn reaction(root: &Path, event: &notify::Result<notify::Event>) -> Reaction {
+    let Ok(event) = event else {
+        return Reaction {
+            reload: vec![None],
+            relist: false,
+        };
+    };
+    if matches!(event.kind, notify::EventKind::Access(_)) {
+        return Reaction::default();
+    }
+    let paths = &event.paths;
+    let churn = !paths.is_empty() && paths.iter().all(|p| queues::is_repository_churn(root, p));
+    let reload = match (churn, paths.is_empty()) {
+        (true, _) => Vec::new(),
+        (false, true) => vec![None],
+        (false, false) => paths.iter().map(|p| queues::bottle_of(root, p)).collect(),
+    };
+    Reaction {
+        reload,
+        relist: paths.iter().any(|p| queues::is_landed(root, p)),
+    }
+}
+
+/// Watches `root` (recursively) with `handler`, and says on `msgs` why
+/// not when it cannot. The watcher watches while it is kept; true when
+/// it watches.
+fn watch(
+    root: &Path,
+    msgs: &mpsc::UnboundedSender<Msg>,
+    handler: impl notify::EventHandler,
+) -> (Option<notify::RecommendedWatcher>, bool) {
+    let mut watcher = match notify::recommended_watcher(handler) {
         Ok(w) => Some(w),
         Err(e) => {
             let _ = msgs.send(Msg::Status(format!("cannot watch the proposal queue: {e}")));
@@ -113,87 +141,123 @@ pub(super) fn spawn_proposals(
     let mut watching = false;
     if let Some(w) = watcher.as_mut() {
         use notify::Watcher;
-        match w.watch(&root, notify::RecursiveMode::Recursive) {
+        match w.watch(root, notify::RecursiveMode::Recursive) {
             Ok(()) => watching = true,
             Err(e) => {
                 let _ = msgs.send(Msg::Status(format!("cannot watch {}: {e}", root.display())));
             }
         }
     }
-    // Notifications beyond tmux: new arrivals (not those there at start).
+    (watcher, watching)
+}
+
+/// Notifications beyond tmux, of new arrivals (not those there at start),
+/// when the operator configured a command; says on `msgs` why not when
+/// the configuration cannot be read.
+fn notifier(
+    home: &Home,
+    msgs: &mpsc::UnboundedSender<Msg>,
+) -> Option<mpsc::UnboundedSender<Vec<Proposal>>> {
     let command = crate::notify::command(&home.root).unwrap_or_else(|e| {
         let _ = msgs.send(Msg::Status(format!("notifications are off: {e}")));
         None
     });
-    let notifier = command.map(|command| {
+    command.map(|command| {
         let msgs = msgs.clone();
         crate::notify::spawn(command, move |text| {
             let _ = msgs.send(Msg::Status(text));
         })
-    });
-    let mut seen: Option<std::collections::HashSet<String>> = None;
-    tokio::spawn(async move {
-        let _watcher = watcher;
-        // The bottles whose state changed since the last look; None: all.
-        let mut dirty: Option<BTreeSet<String>> = None;
-        loop {
-            let home = home.clone();
-            let bottles = dirty.replace(BTreeSet::new());
-            // Learning mode first: denied requests become suggestions.
-            let list = tokio::task::spawn_blocking(move || {
-                match bottles {
-                    None => suggest::sync_all(&home),
-                    Some(slugs) => slugs.iter().for_each(|slug| {
-                        let _ = suggest::sync(&home, slug);
-                    }),
-                }
-                apply::pending(&home).unwrap_or_default()
-            })
-            .await
-            .unwrap_or_default();
-            if let Some(notifier) = &notifier {
-                let fresh = arrivals(&mut seen, &list);
-                if !fresh.is_empty() {
-                    let _ = notifier.send(fresh);
-                }
-            }
-            if msgs.send(Msg::Proposals(list)).is_err() {
-                return;
-            }
-            // Wait for a change (every 5 s when the folder cannot be
-            // watched), then let a burst of writes settle.
-            let first = match watching {
-                true => match rx.recv().await {
-                    Some(first) => first,
-                    None => return,
-                },
-                false => {
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                    None
-                }
-            };
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            let mut changes = vec![first];
-            while let Ok(more) = rx.try_recv() {
-                changes.push(more);
-            }
-            for change in changes {
-                match (change, dirty.as_mut()) {
-                    (Some(slug), Some(slugs)) => _ = slugs.insert(slug),
-                    (Some(_), None) => {}
-                    (None, _) => dirty = None,
-                }
+    })
+}
+
+/// Sends the proposals, then again after every change on `changed` (every
+/// 5 s when the folder is not `watching`), new arrivals to `notifier`;
+/// until the app or the watcher is gone.
+async fn reload_proposals(
+    home: Home,
+    msgs: mpsc::UnboundedSender<Msg>,
+    mut changed: mpsc::UnboundedReceiver<Option<String>>,
+    watching: bool,
+    notifier: Option<mpsc::UnboundedSender<Vec<Proposal>>>,
+) {
+    let mut seen: Option<HashSet<String>> = None;
+    // The bottles whose state changed since the last look; None: all.
+    let mut dirty: Option<BTreeSet<String>> = None;
+    loop {
+        let list = pending(home.clone(), dirty.replace(BTreeSet::new())).await;
+        if let Some(notifier) = &notifier {
+            let fresh = arrivals(&mut seen, &list);
+            if !fresh.is_empty() {
+                let _ = notifier.send(fresh);
             }
         }
-    });
+        if msgs.send(Msg::Proposals(list)).is_err() {
+            return;
+        }
+        let Some(changes) = next_changes(&mut changed, watching).await else {
+            return;
+        };
+        dirty = settle(dirty, changes);
+    }
+}
+
+/// The pending proposals, learning mode first: the denied requests of
+/// `bottles` (None: of all) become suggestions.
+async fn pending(home: Home, bottles: Option<BTreeSet<String>>) -> Vec<apply::Pending> {
+    tokio::task::spawn_blocking(move || {
+        match bottles {
+            None => suggest::sync_all(&home),
+            Some(slugs) => slugs.iter().for_each(|slug| {
+                let _ = suggest::sync(&home, slug);
+            }),
+        }
+        apply::pending(&home).unwrap_or_default()
+    })
+    .await
+    .unwrap_or_default()
+}
+
+/// Waits for a change (5 s when the folder is not `watching`: then
+/// anything may have changed), then lets a burst of writes settle: the
+/// changes since. None when no watcher is left to say.
+async fn next_changes(
+    changed: &mut mpsc::UnboundedReceiver<Option<String>>,
+    watching: bool,
+) -> Option<Vec<Option<String>>> {
+    let first = match watching {
+        true => changed.recv().await?,
+        false => {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            None
+        }
+    };
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let mut changes = vec![first];
+    while let Ok(more) = changed.try_recv() {
+        changes.push(more);
+    }
+    Some(changes)
+}
+
+/// The bottles to look at after `changes` (a bottle's, or None:
+/// anything's), given those already `dirty` (None: all).
+fn settle(
+    mut dirty: Option<BTreeSet<String>>,
+    changes: Vec<Option<String>>,
+) -> Option<BTreeSet<String>> {
+    for change in changes {
+        match (change, dirty.as_mut()) {
+            (Some(slug), Some(slugs)) => _ = slugs.insert(slug),
+            (Some(_), None) => {}
+            (None, _) => dirty = None,
+        }
+    }
+    dirty
 }
 
 /// The proposals of `list` not seen before (none the first time: those
 /// were there at start); `seen` becomes the ids of `list`.
-fn arrivals(
-    seen: &mut Option<std::collections::HashSet<String>>,
-    list: &[apply::Pending],
-) -> Vec<crate::proposal::Proposal> {
+fn arrivals(seen: &mut Option<HashSet<String>>, list: &[apply::Pending]) -> Vec<Proposal> {
     let ids = list.iter().map(|p| p.proposal.id.clone()).collect();
     let fresh = match seen {
         Some(seen) => list
@@ -343,4 +407,122 @@ pub(super) fn spawn_output(
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{AccessKind, CreateKind, EventKind, ModifyKind};
+
+    use super::*;
+    use crate::dashboard::fixtures;
+
+    const ROOT: &str = "/h/state";
+
+    fn event(kind: EventKind, paths: &[&str]) -> notify::Result<notify::Event> {
+        Ok(paths
+            .iter()
+            .fold(notify::Event::new(kind), |e, p| e.add_path(p.into())))
+    }
+
+    fn reload(bottles: &[Option<&str>]) -> Vec<Option<String>> {
+        bottles.iter().map(|b| b.map(str::to_owned)).collect()
+    }
+
+    #[test]
+    fn a_change_under_the_state_root_reloads_its_bottles_and_a_landing_relists() {
+        let modify = EventKind::Modify(ModifyKind::Any);
+        let queue = "/h/state/a-1/supervise/queue/p1.json";
+        let churn = "/h/state/a-1/git-gate/repo.git/objects/ab/cd";
+        let landed = "/h/state/a-1/git-gate/landed.json";
+        // (event, bottles reloaded, relisted)
+        let cases = [
+            (event(modify, &[queue]), reload(&[Some("a-1")]), false),
+            (
+                event(
+                    EventKind::Create(CreateKind::File),
+                    &[queue, "/h/state/b-2/x"],
+                ),
+                reload(&[Some("a-1"), Some("b-2")]),
+                false,
+            ),
+            (event(modify, &["/elsewhere/x"]), reload(&[None]), false),
+            (event(modify, &[]), reload(&[None]), false),
+            (event(modify, &[churn]), reload(&[]), false),
+            (
+                event(modify, &[churn, queue]),
+                reload(&[Some("a-1"), Some("a-1")]),
+                false,
+            ),
+            (event(modify, &[landed]), reload(&[Some("a-1")]), true),
+            (
+                event(EventKind::Access(AccessKind::Any), &[queue, landed]),
+                reload(&[]),
+                false,
+            ),
+            (
+                Err(notify::Error::generic("overflow")),
+                reload(&[None]),
+                false,
+            ),
+        ];
+        for (event, bottles, relist) in cases {
+            let want = Reaction {
+                reload: bottles,
+                relist,
+            };
+            assert_eq!(reaction(Path::new(ROOT), &event), want, "{event:?}");
+        }
+    }
+
+    #[test]
+    fn the_bottles_to_look_at_gather_until_anything_changes() {
+        let set = |slugs: &[&str]| -> Option<BTreeSet<String>> {
+            Some(slugs.iter().map(|s| s.to_string()).collect())
+        };
+        // (dirty, changes, after)
+        let cases = [
+            (set(&[]), reload(&[Some("a-1")]), set(&["a-1"])),
+            (
+                set(&["a-1"]),
+                reload(&[Some("b-2"), Some("a-1")]),
+                set(&["a-1", "b-2"]),
+            ),
+            (set(&["a-1"]), reload(&[Some("b-2"), None]), None),
+            (set(&["a-1"]), reload(&[None, Some("b-2")]), None),
+            (None, reload(&[Some("a-1")]), None),
+            (set(&["a-1"]), reload(&[]), set(&["a-1"])),
+        ];
+        for (dirty, changes, want) in cases {
+            let shown = format!("{dirty:?} after {changes:?}");
+            assert_eq!(settle(dirty, changes), want, "{shown}");
+        }
+    }
+
+    #[test]
+    fn arrivals_are_the_proposals_not_seen_before_and_none_at_start() {
+        let pending = |id: &str| {
+            let (request, preview) = fixtures::widening();
+            apply::Pending {
+                proposal: Proposal {
+                    id: id.into(),
+                    slug: "a-1".into(),
+                    created_at: "2026-11-25T10:04:05Z".into(),
+                    justification: "because".into(),
+                    source: Default::default(),
+                    request,
+                    replaces: None,
+                },
+                preview,
+            }
+        };
+        let ids = |fresh: Vec<Proposal>| fresh.into_iter().map(|p| p.id).collect::<Vec<_>>();
+        let mut seen = None;
+        assert!(arrivals(&mut seen, &[pending("p1")]).is_empty());
+        assert_eq!(
+            ids(arrivals(&mut seen, &[pending("p1"), pending("p2")])),
+            ["p2"]
+        );
+        assert!(arrivals(&mut seen, &[pending("p2")]).is_empty());
+        assert_eq!(ids(arrivals(&mut seen, &[pending("p1")])), ["p1"]);
+    }
 }
