@@ -202,6 +202,8 @@ pub fn prepare(
         None => state::Slug::mint(&label).into_string(),
     };
     let state_dir = home.bottle_dir(&slug);
+    // A capability-block approval may have left this bottle its own
+    // Dockerfile.
     let own = home.bottle(&slug).own_dockerfile();
     if let Ok(contents) = std::fs::read_to_string(&own) {
         bottle.image = Some(own_image(&own, contents)?);
