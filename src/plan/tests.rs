@@ -518,12 +518,12 @@ fn live_routes_are_the_kept_ones_or_the_bottles_with_the_tokens_set() {
     let agent = agent(Provider::Shell);
     let bottle = full_bottle();
     let names = vec!["x".to_owned()];
-    let cases: [(&[&str], &[(&str, &str)]); 3] = [
-        (&[], &[]),
-        (&["GH_TOKEN"], &[("t0", "GH_TOKEN")]),
+    let cases = [
+        (vec![], vec![]),
+        (vec!["GH_TOKEN"], vec![("t0", "GH_TOKEN")]),
         (
-            &["ANTHROPIC_API_KEY", "GH_TOKEN"],
-            &[("t0", "ANTHROPIC_API_KEY"), ("t1", "GH_TOKEN")],
+            vec!["ANTHROPIC_API_KEY", "GH_TOKEN"],
+            vec![("t0", "ANTHROPIC_API_KEY"), ("t1", "GH_TOKEN")],
         ),
     ];
     for (set, want) in cases {
