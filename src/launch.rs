@@ -7,7 +7,9 @@
 //! into a start request.
 //! `prepare` goes from a start request to a plan: it picks the agent and
 //! its bottles, mints (or pins) the identity, and plans the bottle, writing
-//! nothing, so the caller can show the preflight and ask first.
+//! nothing, so the caller can show the preflight and ask first; `preflight`
+//! adds the launch's own rows to it (the label, a project's definitions,
+//! the backend's rows).
 //! `lifecycle` then brings the bottle up, runs sessions and settles it;
 //! `service` is what the CLI and the dashboard call, so both launch,
 //! resume and stop the same way.
