@@ -7,13 +7,16 @@
 //! into a start request.
 //! `prepare` goes from a start request to a plan: it picks the agent and
 //! its bottles, mints (or pins) the identity, and plans the bottle, writing
-//! nothing, so the caller can show the preflight and ask first.
+//! nothing, so the caller can show the preflight and ask first; `preflight`
+//! adds the launch's own rows to it (the label, a project's definitions,
+//! the backend's rows).
 //! `lifecycle` then brings the bottle up, runs sessions and settles it;
 //! `service` is what the CLI and the dashboard call, so both launch,
 //! resume and stop the same way.
 
 pub mod choose;
 pub mod lifecycle;
+mod preflight;
 pub mod service;
 pub mod steps;
 #[cfg(test)]
@@ -21,7 +24,7 @@ pub mod testing;
 pub mod trust;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::backend::bringup::{BringUpError, Prepared, SidecarImage};
@@ -175,6 +178,11 @@ pub fn selected_bottles(agent: &Agent, flags: &[String]) -> Vec<String> {
     }
 }
 
+/// Goes from a start request to a plan, writing nothing: picks the agent
+/// and its bottles, mints (or pins) the identity, reads what the plan
+/// needs from the host (a bottle's own Dockerfile, the build context's
+/// digest, the operator's repository, kept routes, the capability list),
+/// plans the bottle and adds the launch's rows to its preflight.
 pub fn prepare(
     manifest: &Manifest,
     home: &Home,
@@ -196,27 +204,15 @@ pub fn prepare(
         None => state::Slug::mint(&label).into_string(),
     };
     let state_dir = home.bottle_dir(&slug);
-    // A capability-block approval left this bottle its own Dockerfile: an
-    // agent wrote it, so it is checked again and built without network or
-    // context.
+    // A capability-block approval may have left this bottle its own
+    // Dockerfile.
     let own = home.bottle(&slug).own_dockerfile();
     if let Ok(contents) = std::fs::read_to_string(&own) {
-        dockerfile::check(&contents).map_err(|reason| LaunchError::OwnDockerfile {
-            path: own.clone(),
-            reason,
-        })?;
-        bottle.image = Some(ImageSource::Dockerfile(Dockerfile {
-            shown_as: own.display().to_string(),
-            contents,
-            context: None,
-            from_agent: true,
-        }));
+        bottle.image = Some(own_image(&own, contents)?);
     }
-    let digest = match &bottle.image {
-        Some(ImageSource::Dockerfile(Dockerfile {
-            context: Some(dir), ..
-        })) => Some(images::context_digest(dir)?),
-        _ => None,
+    let digest = match context_dir(bottle.image.as_ref()) {
+        Some(dir) => Some(images::context_digest(dir)?),
+        None => None,
     };
     let copy_cwd = req.copy_cwd.then_some(req.cwd.as_path());
     // With --cwd in a git repository the bottle gets a git gate, and its
@@ -226,9 +222,7 @@ pub fn prepare(
         None => None,
     };
     let audit_log = home.audit_log(&slug);
-    let known_hosts = std::env::var_os("HOME")
-        .map(|h| PathBuf::from(h).join(".ssh/known_hosts"))
-        .filter(|p| p.is_file());
+    let known_hosts = known_hosts();
     let git_gate = repo.as_ref().map(|repo| GateInput {
         repo,
         audit_log: &audit_log,
@@ -260,9 +254,70 @@ pub fn prepare(
         base_images: &base_images,
         backend: req.backend.name(),
     })?;
-    let metadata = Metadata {
+    let metadata = metadata(agent, req, bottle_names, label, host.now, &plan.session);
+    let mut prepared = Prepared {
+        backend: req.backend,
+        slug,
+        metadata,
+        plan,
+    };
+    let rows = &mut prepared.plan.preflight.rows;
+    preflight::add_launch_rows(rows, manifest, agent, &prepared.metadata);
+    // The backend says how it runs the bottle, in place of docker's rows.
+    let backend_rows = req.backend.backend().preflight_lines(&prepared);
+    preflight::put_rows(&mut prepared.plan.preflight.rows, backend_rows);
+    Ok(prepared)
+}
+
+/// The operator's `~/.ssh/known_hosts`, when it is a file.
+fn known_hosts() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".ssh/known_hosts"))
+        .filter(|p| p.is_file())
+}
+
+/// The image of a bottle that a capability-block approval left its own
+/// Dockerfile (at `path`, holding `contents`): an agent wrote it, so it is
+/// checked again and built without network or context.
+fn own_image(path: &Path, contents: String) -> Result<ImageSource, LaunchError> {
+    dockerfile::check(&contents).map_err(|reason| LaunchError::OwnDockerfile {
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    Ok(ImageSource::Dockerfile(Dockerfile {
+        shown_as: path.display().to_string(),
+        contents,
+        context: None,
+        from_agent: true,
+    }))
+}
+
+/// The build context whose digest names the image: a Dockerfile's folder,
+/// when it has one.
+fn context_dir(image: Option<&ImageSource>) -> Option<&Path> {
+    match image {
+        Some(ImageSource::Dockerfile(Dockerfile {
+            context: Some(dir), ..
+        })) => Some(dir),
+        _ => None,
+    }
+}
+
+/// What the state folder keeps of a launch: the request's choices (its
+/// color, else the agent's, else one derived from the label), when it
+/// started, and how later sessions start (`attach` and `resume` do not
+/// repeat the ARGS of `start`).
+fn metadata(
+    agent: &Agent,
+    req: &StartRequest,
+    bottles: Vec<String>,
+    label: String,
+    now: SystemTime,
+    session: &SessionSpec,
+) -> Metadata {
+    Metadata {
         agent: agent.name.clone(),
-        bottles: bottle_names,
+        bottles,
         cwd: req.cwd.clone(),
         copy_cwd: req.copy_cwd,
         color: req
@@ -271,86 +326,12 @@ pub fn prepare(
             .unwrap_or_else(|| choose::default_color(agent.color.as_deref(), &label)),
         label,
         backend: req.backend.name().to_owned(),
-        started_at: humantime::format_rfc3339_seconds(host.now).to_string(),
+        started_at: humantime::format_rfc3339_seconds(now).to_string(),
         provider: agent.provider,
-        // Later sessions (attach, resume) do not repeat the ARGS of `start`.
         session: SessionSpec {
             args: agent.startup_args.clone(),
-            ..plan.session.clone()
+            ..session.clone()
         },
-    };
-    let mut prepared = Prepared {
-        backend: req.backend,
-        slug,
-        metadata,
-        plan,
-    };
-    // What the operator chose to tell this bottle by, after its identity.
-    let rows = &mut prepared.plan.preflight.rows;
-    let at = rows
-        .iter()
-        .position(|(l, _)| l == "identity")
-        .map_or(rows.len().min(1), |i| i + 1);
-    rows.insert(
-        at,
-        (
-            "label".to_owned(),
-            format!(
-                "{} (color {})",
-                prepared.metadata.label, prepared.metadata.color
-            ),
-        ),
-    );
-    mark_definitions(
-        &mut prepared.plan.preflight.rows,
-        manifest,
-        agent,
-        &prepared.metadata.bottles,
-    );
-    // The backend says how it runs the bottle, in place of docker's rows.
-    for (label, value) in req.backend.backend().preflight_lines(&prepared) {
-        let rows = &mut prepared.plan.preflight.rows;
-        match rows.iter_mut().find(|(l, _)| *l == label) {
-            Some(row) => row.1 = value,
-            None => rows.push((label, value)),
-        }
-    }
-    Ok(prepared)
-}
-
-/// The agent's and the bottles' rows say which of them a project's
-/// manifest defined, and what of the operator's (or built-in) each
-/// replaced.
-fn mark_definitions(
-    rows: &mut [(String, String)],
-    manifest: &Manifest,
-    agent: &Agent,
-    bottles: &[String],
-) {
-    let mark = |kind: &str, name: &str, origin: &manifest::Origin| match (
-        origin.is_project(),
-        manifest.project.replaces(kind, name),
-    ) {
-        (false, _) => String::new(),
-        (true, Some(replaced)) => format!(" (from {origin}, replaces {})", replaced.described()),
-        (true, None) => origin.mark(),
-    };
-    for (label, value) in rows.iter_mut() {
-        match label.as_str() {
-            "agent" => value.push_str(&mark("agent", &agent.name, &agent.origin)),
-            "bottles" => {
-                *value = bottles
-                    .iter()
-                    .map(|b| {
-                        let origin = manifest.bottles.get(b).map(|x| &x.origin);
-                        let marked = origin.map(|o| mark("bottle", b, o)).unwrap_or_default();
-                        format!("{b}{marked}")
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" + ")
-            }
-            _ => {}
-        }
     }
 }
 
@@ -531,5 +512,92 @@ mod tests {
                 .any(|s| s.sidecar == Sidecar::GitGate)
         );
         assert!(p.metadata.copy_cwd, "resume finds the repository again");
+    }
+
+    #[test]
+    fn an_own_dockerfile_is_checked_and_built_without_network_or_context() {
+        let path = Path::new("/h/state/b/Dockerfile");
+        let Ok(ImageSource::Dockerfile(d)) = own_image(path, "FROM x\n".into()) else {
+            panic!("a plain Dockerfile is the bottle's image");
+        };
+        assert_eq!(
+            (
+                d.shown_as.as_str(),
+                d.contents.as_str(),
+                d.context,
+                d.from_agent
+            ),
+            ("/h/state/b/Dockerfile", "FROM x\n", None, true)
+        );
+        let err = own_image(path, "# syntax=x\nFROM x\n".into()).unwrap_err();
+        assert!(
+            matches!(&err, LaunchError::OwnDockerfile { path: p, reason }
+                if p == path && reason.starts_with("line 1:")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn only_a_dockerfile_with_a_folder_has_a_context() {
+        let dockerfile = |context: Option<&str>| {
+            ImageSource::Dockerfile(Dockerfile {
+                shown_as: "Dockerfile".into(),
+                contents: "FROM x\n".into(),
+                context: context.map(PathBuf::from),
+                from_agent: false,
+            })
+        };
+        let cases = [
+            (None, None),
+            (Some(ImageSource::Image("debian".into())), None),
+            (Some(dockerfile(None)), None),
+            (
+                Some(dockerfile(Some("/p/docker"))),
+                Some(Path::new("/p/docker")),
+            ),
+        ];
+        for (image, want) in cases {
+            assert_eq!(context_dir(image.as_ref()), want, "{image:?}");
+        }
+    }
+
+    #[test]
+    fn metadata_takes_the_color_asked_else_the_agent_s_else_the_label_s() {
+        let (_dir, manifest, _home) = setup();
+        let mut agent = manifest.agent("shell").unwrap().clone();
+        agent.startup_args = vec!["--verbose".into()];
+        let session = SessionSpec {
+            args: vec!["--verbose".into(), "fix it".into()],
+            model: Some("m".into()),
+            ..SessionSpec::default()
+        };
+        let cases = [
+            (Some("red"), Some("blue"), "red"),
+            (None, Some("blue"), "blue"),
+            (None, None, color_for("Fix")),
+        ];
+        for (asked, agents, want) in cases {
+            let mut req = request("shell", &[]);
+            req.color = asked.map(str::to_owned);
+            agent.color = agents.map(str::to_owned);
+            let names = vec!["default".to_owned()];
+            let m = metadata(
+                &agent,
+                &req,
+                names,
+                "Fix".into(),
+                SystemTime::UNIX_EPOCH,
+                &session,
+            );
+            assert_eq!(m.color, want);
+            assert_eq!((m.label.as_str(), m.backend.as_str()), ("Fix", "docker"));
+            assert_eq!(m.started_at, "1970-01-01T00:00:00Z");
+            assert_eq!(
+                m.session.args,
+                ["--verbose"],
+                "later sessions drop the ARGS"
+            );
+            assert_eq!(m.session.model.as_deref(), Some("m"));
+        }
     }
 }

@@ -255,40 +255,8 @@ pub fn plan(input: &PlanInput) -> Result<BottlePlan, PlanError> {
     let limits = resources::agent_limits(input)?;
 
     let mcp_url = format!("http://{SUPERVISE}:{MCP_PORT}{MCP_PATH}");
-    let mut prompt = input.agent.prompt.clone();
-    if input.git_gate.is_some() && provider != Provider::Shell {
-        if !prompt.is_empty() {
-            prompt.push_str("\n\n");
-        }
-        prompt.push_str(&git_gate::prompt_paragraph());
-    }
-    let session = SessionSpec {
-        prompt: (!prompt.is_empty()).then_some(prompt),
-        mcp_url: Some(mcp_url.clone()),
-        model: input.agent.model.clone(),
-        args: input
-            .agent
-            .startup_args
-            .iter()
-            .chain(input.extra_args)
-            .cloned()
-            .collect(),
-    };
-
-    let live = match input.live_routes {
-        Some(kept) => kept.clone(),
-        None => {
-            let trust = &input.bottle.egress.trust_upstream_ca;
-            LiveRoutes {
-                config: routes.egress_config(trust),
-                token_env: routes
-                    .tokens()
-                    .into_iter()
-                    .map(|t| (t.slot, t.host_env))
-                    .collect(),
-            }
-        }
-    };
+    let session = session(input, &mcp_url);
+    let live = live_routes(input, &routes);
     let env = agent_env(input, &routes, &mcp_url);
     let files = files(
         input,
@@ -300,21 +268,10 @@ pub fn plan(input: &PlanInput) -> Result<BottlePlan, PlanError> {
     );
     let preflight =
         preflight::preflight(input, &agent_image, &routes, &live, &env, &session, &limits);
-    let agent = agent_spec(input, agent_image, env, limits);
-    let mut sidecars = vec![
-        sidecar(input, Sidecar::Egress, EGRESS_RESOURCES),
-        sidecar(input, Sidecar::Supervise, SUPERVISE_RESOURCES),
-    ];
-    sidecars.extend(
-        input
-            .git_gate
-            .as_ref()
-            .map(|gate| git_gate::sidecar(input, gate)),
-    );
     Ok(BottlePlan {
         slug: input.slug.to_owned(),
-        agent,
-        sidecars,
+        agent: agent_spec(input, agent_image, env, limits),
+        sidecars: sidecars(input),
         files,
         provider,
         session,
@@ -328,6 +285,65 @@ pub fn plan(input: &PlanInput) -> Result<BottlePlan, PlanError> {
             .map(|gate| git_gate::gate_plan(input, gate)),
         preflight,
     })
+}
+
+/// How sessions start: the agent's prompt (with a paragraph on the git
+/// gate when there is one and the agent is not a shell), supervise's MCP
+/// URL, the agent's model, and its startup arguments followed by the ARGS.
+fn session(input: &PlanInput, mcp_url: &str) -> SessionSpec {
+    let mut prompt = input.agent.prompt.clone();
+    if input.git_gate.is_some() && input.agent.provider != Provider::Shell {
+        if !prompt.is_empty() {
+            prompt.push_str("\n\n");
+        }
+        prompt.push_str(&git_gate::prompt_paragraph());
+    }
+    SessionSpec {
+        prompt: (!prompt.is_empty()).then_some(prompt),
+        mcp_url: Some(mcp_url.to_owned()),
+        model: input.agent.model.clone(),
+        args: input
+            .agent
+            .startup_args
+            .iter()
+            .chain(input.extra_args)
+            .cloned()
+            .collect(),
+    }
+}
+
+/// The routes egress starts with: those a resumed bottle kept, else the
+/// bottles' own, each token named by its slot and host variable.
+fn live_routes(input: &PlanInput, routes: &RoutePlan) -> LiveRoutes {
+    match input.live_routes {
+        Some(kept) => kept.clone(),
+        None => {
+            let trust = &input.bottle.egress.trust_upstream_ca;
+            LiveRoutes {
+                config: routes.egress_config(trust),
+                token_env: routes
+                    .tokens()
+                    .into_iter()
+                    .map(|t| (t.slot, t.host_env))
+                    .collect(),
+            }
+        }
+    }
+}
+
+/// egress and supervise, then the git gate when there is one.
+fn sidecars(input: &PlanInput) -> Vec<SidecarSpec> {
+    let mut sidecars = vec![
+        sidecar(input, Sidecar::Egress, EGRESS_RESOURCES),
+        sidecar(input, Sidecar::Supervise, SUPERVISE_RESOURCES),
+    ];
+    sidecars.extend(
+        input
+            .git_gate
+            .as_ref()
+            .map(|gate| git_gate::sidecar(input, gate)),
+    );
+    sidecars
 }
 
 /// The agent: its image and limits, the environment `agent_env` made,

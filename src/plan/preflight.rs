@@ -7,9 +7,9 @@
 use std::fmt::Write as _;
 
 use super::resources::{EGRESS_RESOURCES, GATE_RESOURCES, Resources, SUPERVISE_RESOURCES};
-use super::{AgentImage, PlanInput, PlannedRoute, RoutePlan, STANDARD_ENV};
+use super::{AgentImage, EngineFacts, GateInput, PlanInput, PlannedRoute, RoutePlan, STANDARD_ENV};
 use crate::contract::paths::{AGENT_CONFIG_DIR, WORKDIR};
-use crate::manifest::{Auth, Part, Provenance};
+use crate::manifest::{Agent, Auth, Bottle, Part, Provenance};
 use crate::provider::SessionSpec;
 use crate::state::LiveRoutes;
 use crate::text::shell_join;
@@ -31,6 +31,8 @@ impl Preflight {
     }
 }
 
+/// The preflight of a plan: who the agent is, where and how it runs, what
+/// it may reach, what it is given and what it starts with, in that order.
 pub(super) fn preflight(
     input: &PlanInput,
     image: &AgentImage,
@@ -46,44 +48,106 @@ pub(super) fn preflight(
     let from = &input.bottle.provenance;
     // The agent's own parts (prompt, skills, arguments) are its file's.
     let agent_mark = agent.origin.mark();
-    let mut agent_line = format!("{} ({})", agent.name, agent.provider.name());
-    if let Some(d) = &agent.description {
-        let _ = write!(agent_line, " — {d}");
-    }
-    row("agent", agent_line);
+    let gate = input.git_gate.as_ref();
+    row("agent", agent_line(agent));
     row("identity", input.slug.to_owned());
     row("bottles", input.bottle_names.join(" + "));
     row("backend", input.backend.to_owned());
     row("runtime", input.engine.runtime_line());
-    let gate = input.git_gate.as_ref();
-    row(
-        "network",
-        match gate {
-            Some(_) => {
-                "internal only: the agent reaches egress, supervise and git-gate, not the host"
-            }
-            None => "internal only: the agent reaches egress and supervise, not the host",
-        }
-        .into(),
-    );
+    row("network", network_line(gate.is_some()).into());
     row(
         "limits",
         format!("agent {}", limits.describe_agent(input.engine.runtime)),
     );
-    let mut sidecars = format!(
+    row("", sidecar_limits(input.engine, gate.is_some()));
+    row("image", image_line(image, from));
+    if let Some(pin) = image.build.as_ref().and_then(|b| b.cli) {
+        row("cli", format!("{} ({})", pin.describe(), pin.sources()));
+    }
+    let egress = match input.live_routes {
+        Some(_) => kept_route_lines(live),
+        None => route_lines(routes, from),
+    };
+    for (label, line) in labelled("egress", or_none(egress)) {
+        row(label, line);
+    }
+    row("env", env_line(env, from));
+    for (label, line) in labelled("ssh", ssh_lines(input.bottle)) {
+        row(label, line);
+    }
+    for (label, line) in labelled("CAs", ca_lines(input.bottle)) {
+        row(label, line);
+    }
+    let git = super::git_gate::preflight_rows(input, gate)
+        .into_iter()
+        .map(|line| marked_remote(line, input));
+    for (label, line) in labelled("git", git) {
+        row(label, line);
+    }
+    let skills = agent
+        .skills
+        .iter()
+        .map(|skill| format!("{} ({}){agent_mark}", skill.name, skill.dir.display()));
+    for (label, line) in labelled("skills", skills) {
+        row(label, line);
+    }
+    for (label, line) in workspace_rows(input, gate) {
+        row(label, line);
+    }
+    row("command", command_line(agent, session));
+    Preflight { rows }
+}
+
+/// `lines` as rows, the first labelled `label` and the rest blank, so
+/// they read as one group.
+fn labelled(
+    label: &str,
+    lines: impl IntoIterator<Item = String>,
+) -> impl Iterator<Item = (&str, String)> {
+    lines
+        .into_iter()
+        .enumerate()
+        .map(move |(i, line)| (if i == 0 { label } else { "" }, line))
+}
+
+/// The agent's name, provider and description.
+fn agent_line(agent: &Agent) -> String {
+    let mut line = format!("{} ({})", agent.name, agent.provider.name());
+    if let Some(d) = &agent.description {
+        let _ = write!(line, " — {d}");
+    }
+    line
+}
+
+/// What the agent's network reaches: its sidecars, never the host.
+fn network_line(gated: bool) -> &'static str {
+    match gated {
+        true => "internal only: the agent reaches egress, supervise and git-gate, not the host",
+        false => "internal only: the agent reaches egress and supervise, not the host",
+    }
+}
+
+/// The sidecars' limits, within what the engine has.
+fn sidecar_limits(engine: &EngineFacts, gated: bool) -> String {
+    let mut line = format!(
         "egress {}; supervise {}",
-        EGRESS_RESOURCES.within(input.engine).describe(),
-        SUPERVISE_RESOURCES.within(input.engine).describe()
+        EGRESS_RESOURCES.within(engine).describe(),
+        SUPERVISE_RESOURCES.within(engine).describe()
     );
-    if gate.is_some() {
+    if gated {
         let _ = write!(
-            sidecars,
+            line,
             "; git-gate {}",
-            GATE_RESOURCES.within(input.engine).describe()
+            GATE_RESOURCES.within(engine).describe()
         );
     }
-    row("", sidecars);
-    let image_line = match &image.build {
+    line
+}
+
+/// The image's tag and what it is built from; an agent's Dockerfile says
+/// it is built without network or context.
+fn image_line(image: &AgentImage, from: &Provenance) -> String {
+    match &image.build {
         Some(b) if !b.network => format!(
             "{} (built from {}, an approved capability-block: no network, no build context)",
             image.tag, b.shown_as
@@ -95,118 +159,123 @@ pub(super) fn preflight(
             from.mark(&Part::Image)
         ),
         None => format!("{}{}", image.tag, from.mark(&Part::Image)),
-    };
-    row("image", image_line);
-    if let Some(pin) = image.build.as_ref().and_then(|b| b.cli) {
-        row("cli", format!("{} ({})", pin.describe(), pin.sources()));
     }
-    let egress_rows = match input.live_routes {
-        Some(_) => kept_route_lines(live),
-        None => route_lines(routes, from),
-    };
-    if egress_rows.is_empty() {
-        row("egress", "none: the agent reaches no host".into());
+}
+
+/// `lines`, or the one line saying the agent reaches no host.
+fn or_none(lines: Vec<String>) -> Vec<String> {
+    match lines.is_empty() {
+        true => vec!["none: the agent reaches no host".into()],
+        false => lines,
     }
-    for (i, line) in egress_rows.into_iter().enumerate() {
-        row(if i == 0 { "egress" } else { "" }, line);
-    }
+}
+
+/// The bottles' variables by name (after the standard ones), then the
+/// standard ones in a word.
+fn env_line(env: &[(String, String)], from: &Provenance) -> String {
     let names: Vec<String> = env
         .iter()
         .skip(STANDARD_ENV.len())
         .map(|(k, _)| format!("{k}{}", from.mark(&Part::Env(k.clone()))))
         .collect();
     let standard = "+ proxy, CA and BOT_BOTTLE_* variables";
-    row(
-        "env",
-        if names.is_empty() {
-            standard.to_owned()
-        } else {
-            format!("{} {standard}", names.join(" "))
-        },
-    );
-    for (i, e) in input.bottle.ssh.iter().enumerate() {
-        let part = Part::Ssh(e.host.clone(), e.identity_file.clone());
-        row(
-            if i == 0 { "ssh" } else { "" },
+    if names.is_empty() {
+        standard.to_owned()
+    } else {
+        format!("{} {standard}", names.join(" "))
+    }
+}
+
+/// One line per ssh key: its host and file, which the git gate holds.
+fn ssh_lines(bottle: &Bottle) -> Vec<String> {
+    let from = &bottle.provenance;
+    bottle
+        .ssh
+        .iter()
+        .map(|e| {
+            let part = Part::Ssh(e.host.clone(), e.identity_file.clone());
             format!(
                 "{} key {} (the git gate's, never the agent's){}",
                 e.host,
                 e.identity_file.display(),
                 from.mark(&part)
-            ),
-        );
-    }
-    for (i, ca) in input.bottle.egress.trust_upstream_ca.iter().enumerate() {
-        row(
-            if i == 0 { "CAs" } else { "" },
+            )
+        })
+        .collect()
+}
+
+/// One line per CA egress trusts upstream.
+fn ca_lines(bottle: &Bottle) -> Vec<String> {
+    let from = &bottle.provenance;
+    bottle
+        .egress
+        .trust_upstream_ca
+        .iter()
+        .map(|ca| {
             format!(
                 "{} (egress trusts it to vouch for every upstream host){}",
                 ca.display(),
                 from.mark(&Part::Ca(ca.clone()))
-            ),
-        );
-    }
-    for (i, line) in super::git_gate::preflight_rows(input, gate)
-        .into_iter()
-        .enumerate()
-    {
-        row(if i == 0 { "git" } else { "" }, marked_remote(line, input));
-    }
-    for (i, skill) in agent.skills.iter().enumerate() {
-        row(
-            if i == 0 { "skills" } else { "" },
-            format!("{} ({}){agent_mark}", skill.name, skill.dir.display()),
-        );
-    }
+            )
+        })
+        .collect()
+}
+
+/// The agent's config folder, the repository the gate holds (with a git
+/// gate), and what the workdir starts as: a clone through the gate, a
+/// copy of `--cwd`, or empty.
+fn workspace_rows(input: &PlanInput, gate: Option<&GateInput>) -> Vec<(&'static str, String)> {
+    let agent = input.agent;
     let agent_dir = crate::state::BottleDir::new(input.state_dir.to_path_buf()).agent_dir();
     let prompt_mark = match agent.origin.is_project() {
         true => format!(" (the prompt and skills from {})", agent.origin),
         false => String::new(),
     };
-    row(
+    let mut rows = vec![(
         "mounts",
         format!(
             "{} -> {AGENT_CONFIG_DIR} (ro){prompt_mark}",
             agent_dir.display()
         ),
-    );
+    )];
     if let Some(gate) = gate {
-        row(
+        rows.push((
             "",
             format!(
                 "{} -> git-gate {} (objects and refs writable)",
                 gate.repo.common_dir.display(),
                 crate::contract::paths::OPERATOR_MOUNT
             ),
-        );
-        row(
+        ));
+        rows.push((
             "workdir",
             format!(
                 "{WORKDIR} (a clone of {} through the git gate, with its uncommitted changes)",
                 gate.repo.top.display()
             ),
-        );
+        ));
     } else if let Some(cwd) = input.copy_cwd {
-        row(
+        rows.push((
             "workdir",
             format!("{WORKDIR} (a copy of {})", cwd.display()),
-        );
+        ));
     } else {
-        row(
+        rows.push((
             "workdir",
             format!("{WORKDIR} (empty; --cwd copies this directory in)"),
-        );
+        ));
     }
-    // The prompt is long; the preflight names it rather than printing it.
+    rows
+}
+
+/// The agent's first command, its prompt named rather than printed (it is
+/// long), marked when a project's agent file set it.
+fn command_line(agent: &Agent, session: &SessionSpec) -> String {
     let shown = SessionSpec {
         prompt: session.prompt.as_ref().map(|_| "<prompt>".to_owned()),
         ..session.clone()
     };
-    row(
-        "command",
-        shell_join(&agent.provider.fresh_argv(&shown)) + &agent_mark,
-    );
-    Preflight { rows }
+    shell_join(&agent.provider.fresh_argv(&shown)) + &agent.origin.mark()
 }
 
 /// A git row with the mark of the remote it is about, when a project set it.
@@ -302,4 +371,216 @@ fn kept_route_lines(live: &LiveRoutes) -> Vec<String> {
         lines.push("(kept from its last run, approvals and edits included)".into());
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::gitgate::operator::OperatorRepo;
+    use crate::manifest::Origin;
+    use crate::plan::ImageBuild;
+    use crate::plan::testing::{ENGINE, agent, bottle, full_bottle, input};
+    use crate::provider::Provider;
+
+    /// `bottle` as a project's manifest defined it: every part marked.
+    fn projects(mut b: Bottle) -> Bottle {
+        b.origin = Origin::Project("bot-bottle.json".into());
+        b.provenance = Provenance::of(&b);
+        b
+    }
+
+    const MARK: &str = " (from ./bot-bottle.json)";
+
+    #[test]
+    fn a_group_labels_its_first_line_only() {
+        let cases = [
+            (vec![], vec![]),
+            (vec!["a"], vec![("ssh", "a")]),
+            (
+                vec!["a", "b", "c"],
+                vec![("ssh", "a"), ("", "b"), ("", "c")],
+            ),
+        ];
+        for (lines, want) in cases {
+            let got: Vec<(&str, String)> =
+                labelled("ssh", lines.iter().map(|l| l.to_string())).collect();
+            let want: Vec<(&str, String)> = want.iter().map(|(l, v)| (*l, v.to_string())).collect();
+            assert_eq!(got, want, "{lines:?}");
+        }
+        assert_eq!(or_none(vec![]), ["none: the agent reaches no host"]);
+        assert_eq!(or_none(vec!["a".into()]), ["a"]);
+    }
+
+    #[test]
+    fn the_agent_line_has_its_description_when_it_has_one() {
+        let mut a = agent(Provider::Claude);
+        assert_eq!(agent_line(&a), "dev (claude) — a test agent");
+        a.description = None;
+        assert_eq!(agent_line(&a), "dev (claude)");
+    }
+
+    #[test]
+    fn a_git_gate_is_named_among_what_the_agent_reaches_and_its_limits() {
+        for gated in [false, true] {
+            assert_eq!(network_line(gated).contains("git-gate"), gated);
+            let limits = sidecar_limits(&ENGINE, gated);
+            assert!(limits.starts_with("egress "), "{limits}");
+            assert!(limits.contains("; supervise "), "{limits}");
+            assert_eq!(limits.contains("; git-gate "), gated, "{limits}");
+        }
+    }
+
+    #[test]
+    fn the_image_line_says_how_it_is_built_and_who_asked() {
+        let build = |network| ImageBuild {
+            dockerfile: "FROM x\n".into(),
+            context: None,
+            shown_as: "./Dockerfile".into(),
+            network,
+            cli: None,
+            pinned: !network,
+        };
+        let image = |build| AgentImage {
+            tag: "t:1".into(),
+            build,
+        };
+        let ours = bottle().provenance;
+        let theirs = projects(bottle()).provenance;
+        let cases = [
+            (image(None), &ours, "t:1".to_owned()),
+            (image(None), &theirs, format!("t:1{MARK}")),
+            (
+                image(Some(build(true))),
+                &theirs,
+                format!("t:1 (built from ./Dockerfile){MARK}"),
+            ),
+            (
+                image(Some(build(false))),
+                &theirs,
+                "t:1 (built from ./Dockerfile, an approved capability-block: no network, no build context)".to_owned(),
+            ),
+        ];
+        for (image, from, want) in cases {
+            assert_eq!(image_line(&image, from), want);
+        }
+    }
+
+    #[test]
+    fn the_env_line_names_the_bottles_variables_before_the_standard_ones() {
+        let standard: Vec<(String, String)> = STANDARD_ENV
+            .iter()
+            .map(|k| (k.to_string(), String::new()))
+            .collect();
+        let with = |names: &[&str]| {
+            let mut env = standard.clone();
+            env.extend(names.iter().map(|n| (n.to_string(), "v".to_owned())));
+            env
+        };
+        let b = projects(full_bottle());
+        let cases = [
+            (
+                with(&[]),
+                "+ proxy, CA and BOT_BOTTLE_* variables".to_owned(),
+            ),
+            (
+                with(&["EDITOR", "OTHER"]),
+                format!("EDITOR{MARK} OTHER + proxy, CA and BOT_BOTTLE_* variables"),
+            ),
+        ];
+        for (env, want) in cases {
+            assert_eq!(env_line(&env, &b.provenance), want);
+        }
+    }
+
+    #[test]
+    fn ssh_keys_and_cas_are_one_line_each_marked_when_a_project_set_them() {
+        assert!(ssh_lines(&bottle()).is_empty());
+        assert!(ca_lines(&bottle()).is_empty());
+        for (b, mark) in [(full_bottle(), ""), (projects(full_bottle()), MARK)] {
+            assert_eq!(
+                ssh_lines(&b),
+                [format!(
+                    "github.com key /home/u/.ssh/id_ed25519 (the git gate's, never the agent's){mark}"
+                )]
+            );
+            assert_eq!(
+                ca_lines(&b),
+                [format!(
+                    "/etc/corp-ca.pem (egress trusts it to vouch for every upstream host){mark}"
+                )]
+            );
+        }
+    }
+
+    #[test]
+    fn the_workdir_is_a_clone_through_the_gate_else_a_copy_else_empty() {
+        let repo = OperatorRepo {
+            top: "/home/u/proj".into(),
+            git_dir: "/home/u/proj/.git".into(),
+            common_dir: "/home/u/proj/.git".into(),
+            head: None,
+        };
+        let audit = PathBuf::from("/a.jsonl");
+        let gate = GateInput {
+            repo: &repo,
+            audit_log: &audit,
+            known_hosts: None,
+        };
+        let a = agent(Provider::Shell);
+        let b = bottle();
+        let env = BTreeSet::new();
+        let cases = [
+            (None, None, vec!["mounts", "workdir"], "(empty; --cwd"),
+            (
+                Some("/home/u/x"),
+                None,
+                vec!["mounts", "workdir"],
+                "(a copy of /home/u/x)",
+            ),
+            (
+                Some("/home/u/proj"),
+                Some(&gate),
+                vec!["mounts", "", "workdir"],
+                "(a clone of /home/u/proj through the git gate",
+            ),
+        ];
+        for (cwd, gate, labels, workdir) in cases {
+            let mut inp = input(&a, &b, &env, &[]);
+            inp.copy_cwd = cwd.map(Path::new);
+            let rows = workspace_rows(&inp, gate);
+            let got: Vec<&str> = rows.iter().map(|(l, _)| *l).collect();
+            assert_eq!(got, labels);
+            assert!(rows[0].1.ends_with(" (ro)"), "{}", rows[0].1);
+            let last = &rows[rows.len() - 1].1;
+            assert!(last.contains(workdir), "{last}");
+        }
+
+        let mut a = agent(Provider::Shell);
+        a.origin = Origin::Project("bot-bottle.json".into());
+        let rows = workspace_rows(&input(&a, &b, &env, &[]), None);
+        assert!(
+            rows[0]
+                .1
+                .ends_with("(ro) (the prompt and skills from ./bot-bottle.json)"),
+            "{}",
+            rows[0].1
+        );
+    }
+
+    #[test]
+    fn the_command_names_the_prompt_and_marks_a_project_s_agent() {
+        let session = SessionSpec {
+            prompt: Some("a long prompt".into()),
+            ..SessionSpec::default()
+        };
+        let mut a = agent(Provider::Claude);
+        let line = command_line(&a, &session);
+        assert!(line.contains("<prompt>"), "{line}");
+        assert!(!line.contains("a long prompt"), "{line}");
+        a.origin = Origin::Project("bot-bottle.json".into());
+        assert!(command_line(&a, &session).ends_with(MARK));
+    }
 }

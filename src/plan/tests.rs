@@ -447,3 +447,135 @@ fn a_capability_block_may_read_the_bottles_own_images_and_the_listed_ones() {
         );
     }
 }
+
+/// An operator's repository for plans with a git gate.
+fn repo() -> OperatorRepo {
+    OperatorRepo {
+        top: "/home/u/proj".into(),
+        git_dir: "/home/u/proj/.git".into(),
+        common_dir: "/home/u/proj/.git".into(),
+        head: Some("main".into()),
+    }
+}
+
+#[test]
+fn the_session_tells_an_agent_but_not_a_shell_of_the_git_gate() {
+    let para = git_gate::prompt_paragraph();
+    let both = format!("Be careful.\n\n{para}");
+    let cases = [
+        (Provider::Claude, "Be careful.", false, Some("Be careful.")),
+        (Provider::Claude, "Be careful.", true, Some(both.as_str())),
+        (Provider::Codex, "", true, Some(para.as_str())),
+        (Provider::Claude, "", false, None),
+        (Provider::Shell, "", true, None),
+        (Provider::Shell, "Be careful.", true, Some("Be careful.")),
+    ];
+    let (repo, audit) = (repo(), PathBuf::from("/a.jsonl"));
+    let bottle = bottle();
+    let env = BTreeSet::new();
+    for (provider, prompt, gated, want) in cases {
+        let mut agent = agent(provider);
+        agent.prompt = prompt.into();
+        let mut inp = input(&agent, &bottle, &env, &[]);
+        if gated {
+            inp.git_gate = Some(GateInput {
+                repo: &repo,
+                audit_log: &audit,
+                known_hosts: None,
+            });
+        }
+        let spec = session(&inp, "http://s/mcp");
+        assert_eq!(
+            spec.prompt.as_deref(),
+            want,
+            "{provider:?} {prompt:?} {gated}"
+        );
+        assert_eq!(spec.mcp_url.as_deref(), Some("http://s/mcp"));
+    }
+}
+
+#[test]
+fn the_session_runs_the_agent_s_model_and_arguments_then_the_args() {
+    let mut agent = agent(Provider::Claude);
+    agent.model = Some("opus".into());
+    agent.startup_args = vec!["--verbose".into()];
+    let bottle = bottle();
+    let env = BTreeSet::new();
+    let extra = vec!["fix it".to_owned()];
+    let cases: [(&[String], &[&str]); 2] =
+        [(&[], &["--verbose"]), (&extra, &["--verbose", "fix it"])];
+    for (extra_args, want) in cases {
+        let mut inp = input(&agent, &bottle, &env, &[]);
+        inp.extra_args = extra_args;
+        let spec = session(&inp, "http://s/mcp");
+        assert_eq!(spec.args, want);
+        assert_eq!(spec.model.as_deref(), Some("opus"));
+    }
+}
+
+#[test]
+fn live_routes_are_the_kept_ones_or_the_bottles_with_the_tokens_set() {
+    let agent = agent(Provider::Shell);
+    let bottle = full_bottle();
+    let names = vec!["x".to_owned()];
+    let cases = [
+        (vec![], vec![]),
+        (vec!["GH_TOKEN"], vec![("t0", "GH_TOKEN")]),
+        (
+            vec!["ANTHROPIC_API_KEY", "GH_TOKEN"],
+            vec![("t0", "ANTHROPIC_API_KEY"), ("t1", "GH_TOKEN")],
+        ),
+    ];
+    for (set, want) in cases {
+        let env: BTreeSet<String> = set.iter().map(|s| s.to_string()).collect();
+        let inp = input(&agent, &bottle, &env, &names);
+        let live = live_routes(&inp, &RoutePlan::new(&inp).unwrap());
+        let tokens: Vec<(&str, &str)> = live
+            .token_env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(tokens, want, "{set:?}");
+        let hosts: Vec<&str> = live.config.routes.iter().map(|r| r.host.as_str()).collect();
+        assert_eq!(hosts, ["api.anthropic.com", "api.github.com", "pypi.org"]);
+        assert_eq!(live.config.trust_upstream_ca.len(), 1);
+    }
+
+    let kept = LiveRoutes {
+        config: EgressConfig {
+            listen: 1,
+            routes: vec![],
+            trust_upstream_ca: vec![],
+        },
+        token_env: [("t3".to_owned(), "OLD".to_owned())].into(),
+    };
+    let env = BTreeSet::new();
+    let mut inp = input(&agent, &bottle, &env, &names);
+    inp.live_routes = Some(&kept);
+    let live = live_routes(&inp, &RoutePlan::new(&inp).unwrap());
+    assert_eq!(live, kept, "a resumed bottle's routes replace its bottles'");
+}
+
+#[test]
+fn sidecars_are_egress_and_supervise_then_the_gate() {
+    let (repo, audit) = (repo(), PathBuf::from("/a.jsonl"));
+    let agent = agent(Provider::Shell);
+    let bottle = bottle();
+    let env = BTreeSet::new();
+    for gated in [false, true] {
+        let mut inp = input(&agent, &bottle, &env, &[]);
+        if gated {
+            inp.git_gate = Some(GateInput {
+                repo: &repo,
+                audit_log: &audit,
+                known_hosts: None,
+            });
+        }
+        let which: Vec<Sidecar> = sidecars(&inp).iter().map(|s| s.sidecar).collect();
+        let mut want = vec![Sidecar::Egress, Sidecar::Supervise];
+        if gated {
+            want.push(Sidecar::GitGate);
+        }
+        assert_eq!(which, want);
+    }
+}
