@@ -174,10 +174,10 @@ async fn main_loop(
     spawn_output(client.clone(), tmux_events, dashboard, msgs.clone());
 
     let mut terminal = init_terminal()?;
-    // Only the loop's end restores the terminal: an error returns at once.
-    draw_loop(&mut app, &mut terminal, inbox, &shared, &terminal_lock).await?;
+    // The terminal is given back however the loop ends, an error too.
+    let ended = draw_loop(&mut app, &mut terminal, inbox, &shared, &terminal_lock).await;
     restore_terminal();
-    Ok(())
+    ended
 }
 
 /// Finds the dashboard's window and tells the session which pane and
