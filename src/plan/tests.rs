@@ -1,7 +1,7 @@
 use super::testing::*;
 use super::*;
 use crate::backend::docker::compose_file::{AgentPlace, INHIBIT_IPV4, Target, render};
-use crate::backend::labels::{LABEL_AGENT, LABEL_ROLE, LABEL_SLUG};
+use crate::backend::labels::{LABEL_AGENT, LABEL_HOME, LABEL_ROLE, LABEL_SLUG};
 use crate::gitgate::operator::OperatorRepo;
 use crate::manifest::{Auth, Dockerfile, GitRemote, Limits, Origin, Skill};
 use serde_json::json;
@@ -175,6 +175,10 @@ fn every_container_and_network_is_labelled_and_only_egress_goes_out() {
         for (name, item) in compose[section].as_object().unwrap() {
             assert_eq!(item["labels"][LABEL_SLUG], "dev-abcde", "{section}.{name}");
             assert_eq!(item["labels"][LABEL_AGENT], "dev", "{section}.{name}");
+            assert_eq!(
+                item["labels"][LABEL_HOME], "0123456789ab",
+                "{section}.{name}"
+            );
             assert!(item["labels"][LABEL_ROLE].is_string(), "{section}.{name}");
         }
     }
