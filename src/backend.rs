@@ -42,7 +42,7 @@ use crate::error::{ExitKind, UserError};
 use crate::exec::{ExecError, Program, Sink};
 use crate::state::{Home, StateError};
 pub(crate) use labels::Homes;
-use session::{Io, Snapshot};
+use session::{Io, Selection, Snapshot};
 use sidecars::Sidecars;
 
 /// The kinds of backend bot-bottle can run a bottle on.
@@ -264,14 +264,14 @@ pub(crate) trait AgentRuntime: Send + Sync {
     /// what it printed on stderr.
     fn run_script(&self, slug: &str, script: &str) -> Result<(), ExecError>;
 
-    /// Copies a host folder's contents into the agent's `dest`, owned by
-    /// the agent's user, leaving out the top-level entries in `exclude`.
+    /// Copies `what` of a host folder into the agent's `dest`, owned by
+    /// the agent's user.
     fn copy_in(
         &self,
         slug: &str,
         from: &Path,
         dest: &str,
-        exclude: &[&str],
+        what: &Selection,
     ) -> Result<(), ExecError>;
 
     /// Saves the agent's `dir` as a tar file on the host, within `limit`.

@@ -22,6 +22,7 @@ pub mod steps;
 #[cfg(test)]
 pub mod testing;
 pub mod trust;
+pub mod work_tree;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -52,6 +53,8 @@ pub struct StartRequest {
     /// `--color`; else the agent's, else one derived from the label.
     pub color: Option<String>,
     pub copy_cwd: bool,
+    /// `--cwd-include-ignored`: the files git ignores are copied too.
+    pub include_ignored: bool,
     pub cwd: PathBuf,
     /// The ARGS after `--`.
     pub extra_args: Vec<String>,
@@ -223,11 +226,19 @@ pub fn prepare(
     };
     let audit_log = home.audit_log(&slug);
     let known_hosts = known_hosts();
-    let git_gate = repo.as_ref().map(|repo| GateInput {
-        repo,
-        audit_log: &audit_log,
-        known_hosts: known_hosts.as_deref(),
-    });
+    // What of the working tree the clone is given: what git does not ignore.
+    let work_tree = repo
+        .as_ref()
+        .map(|repo| work_tree::survey(&repo.top, req.include_ignored));
+    let git_gate = repo
+        .as_ref()
+        .zip(work_tree.as_ref())
+        .map(|(repo, work_tree)| GateInput {
+            repo,
+            audit_log: &audit_log,
+            known_hosts: known_hosts.as_deref(),
+            work_tree,
+        });
     // A resumed bottle keeps the routes it lived with.
     let live_routes = match &req.identity {
         Some(_) => home.read_live_routes(&slug)?,
@@ -320,6 +331,7 @@ fn metadata(
         bottles,
         cwd: req.cwd.clone(),
         copy_cwd: req.copy_cwd,
+        include_ignored: req.include_ignored,
         color: req
             .color
             .clone()
@@ -416,6 +428,7 @@ mod tests {
             label: None,
             color: None,
             copy_cwd: false,
+            include_ignored: false,
             cwd: "/proj".into(),
             extra_args: vec![],
             identity: None,

@@ -42,7 +42,7 @@ mod runtime;
 pub(crate) mod testing;
 
 pub use files::{FileContent, PlannedFile, TokenSlot};
-pub use git_gate::{GateInput, GatePlan, gate_image_tag};
+pub use git_gate::{GateInput, GatePlan, WorkTree, gate_image_tag};
 pub use preflight::Preflight;
 pub use resources::{
     EGRESS_RESOURCES, GVISOR_TASKS_PER_PROCESS, Resources, SUPERVISE_RESOURCES, format_bytes,

@@ -124,6 +124,9 @@ pub struct Metadata {
     pub cwd: PathBuf,
     /// Whether `cwd` was copied into the bottle.
     pub copy_cwd: bool,
+    /// Whether the files git ignores were copied too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub include_ignored: bool,
     /// What the operator sees it as; its identity is made from it.
     pub label: String,
     /// Its colour in the dashboard and the session.
@@ -414,6 +417,7 @@ mod tests {
             bottles: vec!["default".into()],
             cwd: "/proj".into(),
             copy_cwd: true,
+            include_ignored: false,
             label: "shell".into(),
             color: "cyan".into(),
             backend: "docker".into(),

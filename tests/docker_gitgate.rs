@@ -501,3 +501,63 @@ fn pushes_go_upstream_only_for_allowed_branches() {
     let (code, _, err) = env.run(&["stop", &slug]);
     assert_eq!(code, 0, "{err}");
 }
+
+/// `--cwd` in a repository copies what git does not ignore (tracked,
+/// changed, untracked), never what it ignores unless asked, and says so in
+/// the preflight; a file named like one of tar's options is a file.
+#[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
+fn the_workspace_gets_what_git_does_not_ignore() {
+    let env = Env::new();
+    operator_repo(&env);
+    env.write("proj/.gitignore", "target/\n");
+    env.write("proj/target/debug/big", &"x".repeat(1 << 20));
+    env.write("proj/notes.txt", "untracked\n");
+    // Read as an option, it would have tar delete what it archived.
+    env.write("proj/--remove-files", "a file\n");
+
+    let (code, out, err) = env.run(&["start", "shell", "--cwd", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    let shown = format!("{out}{err}");
+    assert!(
+        shown.contains("files, leaving out 1.0 MiB that git ignores"),
+        "{shown}"
+    );
+
+    let slug = env.start_detached(&["shell", "--cwd"]);
+    let out = agent_ok(
+        &env,
+        &slug,
+        "cat notes.txt ./--remove-files; git status --porcelain; \
+         test -e target && echo HAS-TARGET; true",
+    );
+    assert!(out.contains("untracked\na file\n"), "{out}");
+    assert!(
+        out.contains(" M README.md") && out.contains("?? notes.txt"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("HAS-TARGET"),
+        "an ignored folder was copied: {out}"
+    );
+    for kept in ["README.md", "notes.txt", "src/lib.rs", "target/debug/big"] {
+        assert!(
+            env.proj().join(kept).is_file(),
+            "{kept} left the operator's tree"
+        );
+    }
+    env.stop_leaving_nothing(&slug);
+
+    let slug = env.start_detached(&["shell", "--cwd", "--cwd-include-ignored"]);
+    let out = agent_ok(
+        &env,
+        &slug,
+        "wc -c < target/debug/big; git status --porcelain",
+    );
+    assert!(out.starts_with(&format!("{}\n", 1 << 20)), "{out}");
+    assert!(
+        !out.contains("target"),
+        "ignored files show as ignored: {out}"
+    );
+    env.stop_leaving_nothing(&slug);
+}

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
 use crate::backend::labels::{Homes, LABEL_SLUG};
-use crate::backend::session::{Io, Snapshot};
+use crate::backend::session::{Io, Selection, Snapshot};
 use crate::backend::sidecars::Sidecars;
 use crate::backend::{ActiveBottle, AgentRuntime, Backend, CleanupPart, Unavailable};
 use crate::exec::{DOCKER, ExecError, Program, Sink};
@@ -175,9 +175,9 @@ impl AgentRuntime for Container {
         slug: &str,
         from: &Path,
         dest: &str,
-        exclude: &[&str],
+        what: &Selection,
     ) -> Result<(), ExecError> {
-        session::copy_in(slug, from, dest, exclude)
+        session::copy_in(slug, from, dest, what)
     }
 
     fn snapshot(

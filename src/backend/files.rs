@@ -240,6 +240,7 @@ mod tests {
             bottles: vec!["b".into()],
             cwd: copied.unwrap_or(Path::new("/")).to_path_buf(),
             copy_cwd: copied.is_some(),
+            include_ignored: false,
             label: "dev".into(),
             color: "cyan".into(),
             backend: "docker".into(),
@@ -301,6 +302,7 @@ mod tests {
                 repo: &repo,
                 audit_log: &audit,
                 known_hosts: None,
+                work_tree: &crate::plan::testing::EMPTY_WORK_TREE,
             }),
             ..testing::input(&agent, &bottle, &env, &names)
         })

@@ -2,6 +2,36 @@
 //! how a command is connected to the caller, what its exit code is, and
 //! what a transcript snapshot came to and how far it may go.
 
+/// What of a host folder `copy_in` copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection<'a> {
+    /// All of it, but the top-level entries named.
+    AllBut(&'a [&'a str]),
+    /// The paths named, relative to the folder, in a list file: each
+    /// ended by a NUL, none read as an option of tar's (a repository's
+    /// file may be named `--checkpoint-action=…`).
+    Listed(&'a std::path::Path),
+}
+
+impl Selection<'_> {
+    /// What `tar -c -C FOLDER` is given to archive this selection.
+    pub fn tar_args(&self) -> Vec<String> {
+        match self {
+            Selection::AllBut(exclude) => exclude
+                .iter()
+                .map(|name| format!("--exclude=./{name}"))
+                .chain([".".to_owned()])
+                .collect(),
+            Selection::Listed(list) => vec![
+                "--null".into(),
+                "--verbatim-files-from".into(),
+                "--files-from".into(),
+                list.display().to_string(),
+            ],
+        }
+    }
+}
+
 /// How a command is connected to the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Io {
@@ -74,4 +104,33 @@ pub enum Snapshot {
     },
     /// Slower than the timeout: cut off, nothing kept.
     TimedOut,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_selection_is_what_tar_archives() {
+        let list = std::path::Path::new("/s/copy.list");
+        let cases: [(Selection, &[&str]); 3] = [
+            (Selection::AllBut(&[]), &["."]),
+            (
+                Selection::AllBut(&[".git", "x y"]),
+                &["--exclude=./.git", "--exclude=./x y", "."],
+            ),
+            (
+                Selection::Listed(list),
+                &[
+                    "--null",
+                    "--verbatim-files-from",
+                    "--files-from",
+                    "/s/copy.list",
+                ],
+            ),
+        ];
+        for (selection, want) in cases {
+            assert_eq!(selection.tar_args(), want, "{selection:?}");
+        }
+    }
 }

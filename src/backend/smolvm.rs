@@ -33,7 +33,7 @@ use self::guest::{run_quiet, sh, smolvm_to};
 use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage, readiness};
 use crate::backend::docker::compose_file::AgentPlace;
 use crate::backend::docker::{self, compose, enumerate, images};
-use crate::backend::session::{Io, Snapshot, snapshot_timeout};
+use crate::backend::session::{Io, Selection, Snapshot, snapshot_timeout};
 use crate::backend::sidecars::Sidecars;
 use crate::backend::{
     ActiveBottle, AgentRuntime, Backend, BackendKind, CleanupPart, Homes, Unavailable,
@@ -229,9 +229,9 @@ impl AgentRuntime for MicroVm {
         slug: &str,
         from: &Path,
         dest: &str,
-        exclude: &[&str],
+        what: &Selection,
     ) -> Result<(), ExecError> {
-        guest::copy_in(&machine_name(slug), from, dest, exclude)
+        guest::copy_in(&machine_name(slug), from, dest, what)
     }
 
     fn snapshot(

@@ -47,6 +47,10 @@ pub(super) struct StartArgs {
         default_missing_value = "."
     )]
     cwd: Option<PathBuf>,
+    /// With --cwd in a git repository: copy the files git ignores too
+    /// (build outputs, caches); without it they are left out.
+    #[arg(long, requires = "cwd")]
+    cwd_include_ignored: bool,
     /// Print the preflight and exit; writes nothing (also BOT_BOTTLE_DRY_RUN=1).
     #[arg(long)]
     dry_run: bool,
@@ -100,7 +104,8 @@ pub(super) fn run(args: StartArgs) -> Result<ExitCode, Failure> {
             }
         }
     };
-    let request = chosen.request(agent, backend, cwd, args.args);
+    let mut request = chosen.request(agent, backend, cwd, args.args);
+    request.include_ignored = args.cwd_include_ignored;
     // Bad input is the manifest's or the command's; a failure at run time
     // may be the machine's.
     let planned = plan(&manifest, &home, &request, dry_run).map_err(|f| match f.code {

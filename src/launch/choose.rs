@@ -38,6 +38,7 @@ impl Choices {
             label: self.label,
             color: self.color,
             copy_cwd: self.copy.is_some(),
+            include_ignored: false,
             cwd: self.copy.unwrap_or(here),
             extra_args,
             identity: None,

@@ -11,16 +11,18 @@
 //!            → settle: exit 0 removes state/<slug>, else it is kept
 //! ```
 
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 use super::LaunchError;
 use crate::backend::Backend;
 use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
 use crate::backend::files;
-use crate::backend::session::{self, Io, Snapshot};
+use crate::backend::session::{self, Io, Selection, Snapshot};
 use crate::contract::paths::WORKDIR;
-use crate::plan::GatePlan;
+use crate::plan::{GatePlan, WorkTree};
 use crate::provider::{AGENT_HOME, Provider, SessionSpec};
+use crate::state;
 use crate::text::shell_quote;
 
 /// What happened to a bottle's state at the end.
@@ -93,7 +95,9 @@ fn bring_up_steps(
             "bot-bottle: copying {} into {WORKDIR}",
             cwd.display()
         ));
-        backend.agent().copy_in(slug, cwd, WORKDIR, &[])?;
+        backend
+            .agent()
+            .copy_in(slug, cwd, WORKDIR, &Selection::AllBut(&[]))?;
     }
     if let Some(gate) = &plan.git_gate {
         workspace_clone(ctx, backend, slug, gate)?;
@@ -117,12 +121,30 @@ fn workspace_clone(
     gate: &GatePlan,
 ) -> Result<(), LaunchError> {
     ctx.sink.line(&format!(
-        "bot-bottle: copying {} into {WORKDIR}, a clone of it through the git gate",
-        gate.repo_top.display()
+        "bot-bottle: copying {} into {WORKDIR}, a clone of it through the git gate: {}",
+        gate.repo_top.display(),
+        gate.work_tree.summary()
     ));
-    backend
-        .agent()
-        .copy_in(slug, &gate.repo_top, WORKDIR, &[".git"])?;
+    match &gate.work_tree {
+        WorkTree::NotIgnored { files, .. } => {
+            let list = ctx.home.bottle(slug).work_tree_list();
+            state::write_atomic(&list, &nul_ended(files), 0o600)?;
+            let copied =
+                backend
+                    .agent()
+                    .copy_in(slug, &gate.repo_top, WORKDIR, &Selection::Listed(&list));
+            let _ = std::fs::remove_file(&list);
+            copied?;
+        }
+        WorkTree::Everything { .. } => {
+            backend.agent().copy_in(
+                slug,
+                &gate.repo_top,
+                WORKDIR,
+                &Selection::AllBut(&[".git"]),
+            )?;
+        }
+    }
     ctx.check()?;
     let failed = |step: &str, e: crate::exec::ExecError| {
         ctx.sink.line(&backend.logs(slug));
@@ -139,6 +161,17 @@ fn workspace_clone(
         .agent()
         .run_script(slug, &clone_script(gate))
         .map_err(|e| failed("cloning the git gate's repository failed", e))
+}
+
+/// `paths`, each ended by a NUL: a list `tar --null --files-from` reads.
+fn nul_ended(paths: &[PathBuf]) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = Vec::new();
+    for path in paths {
+        out.extend_from_slice(path.as_os_str().as_bytes());
+        out.push(0);
+    }
+    out
 }
 
 /// Clones the gate's repository beside the workspace and moves its `.git`

@@ -89,6 +89,7 @@ mod tests {
             bottles: bottles.iter().map(|b| b.to_string()).collect(),
             cwd: "/proj".into(),
             copy_cwd: false,
+            include_ignored: false,
             label: "Fix".into(),
             color: "cyan".into(),
             backend: "docker".into(),

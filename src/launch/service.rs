@@ -87,6 +87,7 @@ pub fn resume_request(home: &Home, slug: &str, here: &Path) -> Result<StartReque
         label: Some(meta.label),
         color: Some(meta.color),
         copy_cwd: meta.copy_cwd,
+        include_ignored: meta.include_ignored,
         cwd,
         extra_args: Vec::new(),
         identity: Some(slug.to_owned()),

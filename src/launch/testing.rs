@@ -42,6 +42,7 @@ pub fn planned(copy_cwd: bool) -> (tempfile::TempDir, Home, Prepared) {
         label: None,
         color: None,
         copy_cwd,
+        include_ignored: false,
         cwd: proj,
         extra_args: vec![],
         identity: None,

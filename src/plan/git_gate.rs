@@ -24,6 +24,61 @@ pub struct GateInput<'a> {
     pub audit_log: &'a Path,
     /// The host user's `~/.ssh/known_hosts`, when there is one.
     pub known_hosts: Option<&'a Path>,
+    /// What of the working tree the workspace gets beside the clone.
+    pub work_tree: &'a WorkTree,
+}
+
+/// What of the operator's working tree is copied into the workspace, under
+/// the clone's `.git`: what git does not ignore, unless asked otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkTree {
+    /// The tracked and the untracked files git does not ignore.
+    NotIgnored {
+        /// Relative to the working tree's top, as git lists them.
+        files: Vec<PathBuf>,
+        /// What they come to.
+        bytes: u64,
+        /// What the files git ignores come to: left out.
+        ignored: u64,
+    },
+    /// All of it but `.git`, ignored files too, for the reason given
+    /// (`--cwd-include-ignored`; git could not list it).
+    Everything {
+        /// Why.
+        why: String,
+    },
+}
+
+impl WorkTree {
+    /// What the preflight says is copied.
+    pub fn summary(&self) -> String {
+        match self {
+            WorkTree::NotIgnored {
+                files,
+                bytes,
+                ignored,
+            } => {
+                let copied = format!("copies {} in {} files", size_text(*bytes), files.len());
+                match ignored {
+                    0 => copied,
+                    _ => format!(
+                        "{copied}, leaving out {} that git ignores (--cwd-include-ignored copies it too)",
+                        size_text(*ignored)
+                    ),
+                }
+            }
+            WorkTree::Everything { why } => format!("copies all of it, ignored files too: {why}"),
+        }
+    }
+}
+
+/// `3.1 MiB`, `6.0 GiB`; `512 bytes` under a kibibyte.
+pub fn size_text(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    match UNITS.iter().find(|(size, _)| bytes >= *size) {
+        Some((size, unit)) => format!("{:.1} {unit}", bytes as f64 / *size as f64),
+        None => format!("{bytes} bytes"),
+    }
 }
 
 /// What bring-up needs to make the agent's workspace a clone.
@@ -32,6 +87,8 @@ pub struct GatePlan {
     pub image: String,
     /// Copied into the workspace, its `.git` aside.
     pub repo_top: PathBuf,
+    /// What of it is copied.
+    pub work_tree: WorkTree,
     /// The audit log, made before bring-up so docker mounts a file.
     pub audit_log: PathBuf,
     /// The agent's git identity, unless its image sets one.
@@ -43,6 +100,7 @@ pub(super) fn gate_plan(input: &PlanInput, gate: &GateInput) -> GatePlan {
     GatePlan {
         image: gate_image_tag(input.sidecar_image),
         repo_top: gate.repo.top.clone(),
+        work_tree: gate.work_tree.clone(),
         audit_log: gate.audit_log.to_path_buf(),
         user_name: format!("{} (bot-bottle)", input.agent.name),
         user_email: format!("{}@bot-bottle.invalid", input.slug),
@@ -353,5 +411,44 @@ mod tests {
         assert_eq!(remote_slot("up"), "remote:up");
         assert_eq!(ssh_key(2), "id_2");
         assert!(prompt_paragraph().contains("`git-push-policy`"));
+    }
+
+    #[test]
+    fn sizes_read_in_the_largest_unit_they_reach() {
+        let cases = [
+            (0, "0 bytes"),
+            (1023, "1023 bytes"),
+            (1024, "1.0 KiB"),
+            (3_300_000, "3.1 MiB"),
+            (6 << 30, "6.0 GiB"),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(size_text(bytes), want, "{bytes}");
+        }
+    }
+
+    #[test]
+    fn the_preflight_says_what_is_copied_and_what_is_left_out() {
+        let listed = |ignored| WorkTree::NotIgnored {
+            files: vec!["a".into(), "b".into()],
+            bytes: 2048,
+            ignored,
+        };
+        let cases = [
+            (listed(0), "copies 2.0 KiB in 2 files"),
+            (
+                listed(6 << 30),
+                "copies 2.0 KiB in 2 files, leaving out 6.0 GiB that git ignores (--cwd-include-ignored copies it too)",
+            ),
+            (
+                WorkTree::Everything {
+                    why: "--cwd-include-ignored".into(),
+                },
+                "copies all of it, ignored files too: --cwd-include-ignored",
+            ),
+        ];
+        for (tree, want) in cases {
+            assert_eq!(tree.summary(), want);
+        }
     }
 }

@@ -254,6 +254,7 @@ fn workspace_rows(input: &PlanInput, gate: Option<&GateInput>) -> Vec<(&'static 
                 gate.repo.top.display()
             ),
         ));
+        rows.push(("", gate.work_tree.summary()));
     } else if let Some(cwd) = input.copy_cwd {
         rows.push((
             "workdir",
@@ -528,6 +529,7 @@ mod tests {
             repo: &repo,
             audit_log: &audit,
             known_hosts: None,
+            work_tree: &crate::plan::testing::EMPTY_WORK_TREE,
         };
         let a = agent(Provider::Shell);
         let b = bottle();
@@ -543,10 +545,11 @@ mod tests {
             (
                 Some("/home/u/proj"),
                 Some(&gate),
-                vec!["mounts", "", "workdir"],
+                vec!["mounts", "", "workdir", ""],
                 "(a clone of /home/u/proj through the git gate",
             ),
         ];
+        // With the gate, what of the working tree is copied follows.
         for (cwd, gate, labels, workdir) in cases {
             let mut inp = input(&a, &b, &env, &[]);
             inp.copy_cwd = cwd.map(Path::new);
@@ -554,8 +557,8 @@ mod tests {
             let got: Vec<&str> = rows.iter().map(|(l, _)| *l).collect();
             assert_eq!(got, labels);
             assert!(rows[0].1.ends_with(" (ro)"), "{}", rows[0].1);
-            let last = &rows[rows.len() - 1].1;
-            assert!(last.contains(workdir), "{last}");
+            let row = &rows.iter().find(|(l, _)| *l == "workdir").unwrap().1;
+            assert!(row.contains(workdir), "{row}");
         }
 
         let mut a = agent(Provider::Shell);

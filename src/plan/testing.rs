@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use super::{EngineFacts, PlanInput, Runtime, RuntimeWhy};
+use super::{EngineFacts, PlanInput, Runtime, RuntimeWhy, WorkTree};
 use crate::manifest::{
     Agent, Auth, Bottle, Dockerfile, Egress, ImageSource, Limits, Origin, Role, Route, Scheme,
     SshEntry,
@@ -121,3 +121,10 @@ pub(crate) fn full_bottle() -> Bottle {
     }];
     b
 }
+
+/// A working tree whose copy is nothing (its listing is not the point).
+pub static EMPTY_WORK_TREE: WorkTree = WorkTree::NotIgnored {
+    files: Vec::new(),
+    bytes: 0,
+    ignored: 0,
+};

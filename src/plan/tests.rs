@@ -486,6 +486,7 @@ fn the_session_tells_an_agent_but_not_a_shell_of_the_git_gate() {
                 repo: &repo,
                 audit_log: &audit,
                 known_hosts: None,
+                work_tree: &crate::plan::testing::EMPTY_WORK_TREE,
             });
         }
         let spec = session(&inp, "http://s/mcp");
@@ -573,6 +574,7 @@ fn sidecars_are_egress_and_supervise_then_the_gate() {
                 repo: &repo,
                 audit_log: &audit,
                 known_hosts: None,
+                work_tree: &crate::plan::testing::EMPTY_WORK_TREE,
             });
         }
         let which: Vec<Sidecar> = sidecars(&inp).iter().map(|s| s.sidecar).collect();

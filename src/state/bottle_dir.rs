@@ -16,6 +16,8 @@
 //! base-images.json       the images an agent's Dockerfile may read (kept
 //!                        by the host: approvals check against it)
 //! transcript.tar         the agent's session files, kept for `resume`
+//! work-tree.list         the working tree's files copied into the
+//!                        workspace at bring-up, each ended by a NUL
 //! smolvm-env/            a smolmachines bottle's variables that carry
 //!                        its key, one file each (smolvm --secret-file)
 //!                                                              (secret)
@@ -157,6 +159,11 @@ impl BottleDir {
     /// The agent's session files, kept for `resume`.
     pub fn transcript(&self) -> PathBuf {
         self.at("transcript.tar")
+    }
+
+    /// The working tree's files copied into the workspace at bring-up.
+    pub fn work_tree_list(&self) -> PathBuf {
+        self.at("work-tree.list")
     }
 
     /// A smolmachines bottle's variables that carry its key: one file a

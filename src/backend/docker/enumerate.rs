@@ -271,6 +271,7 @@ garbage line
                 bottles: vec![],
                 cwd: "/".into(),
                 copy_cwd: false,
+                include_ignored: false,
                 label: "a".into(),
                 color: "cyan".into(),
                 backend: "docker".into(),

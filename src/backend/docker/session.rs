@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::backend::session::{Io, Snapshot, io_flags, snapshot_timeout};
+use crate::backend::session::{Io, Selection, Snapshot, io_flags, snapshot_timeout};
 use crate::contract::command;
 use crate::contract::paths::{AGENT_USER, WORKDIR};
 use crate::contract::services::{AGENT, EGRESS, GATE_PORT, GIT_GATE, container};
@@ -53,15 +53,11 @@ pub fn reload_egress(slug: &str) -> Result<(), ExecError> {
     DOCKER.output(&mut cmd).map(|_| ())
 }
 
-/// Copies the contents of a host folder into the agent's `dest`, owned by
-/// the agent's user, leaving out the top-level entries named in `exclude`.
-/// Nothing is mounted.
-pub fn copy_in(slug: &str, from: &Path, dest: &str, exclude: &[&str]) -> Result<(), ExecError> {
-    let mut tar = TAR.command(tar_create_args(exclude));
-    tar.arg("-C")
-        .arg(from)
-        .args(["-c", "."])
-        .stdout(Stdio::piped());
+/// Copies `what` of a host folder into the agent's `dest`, owned by the
+/// agent's user. Nothing is mounted.
+pub fn copy_in(slug: &str, from: &Path, dest: &str, what: &Selection) -> Result<(), ExecError> {
+    let mut tar = TAR.command(["-c".into(), "-C".into(), from.display().to_string()]);
+    tar.args(what.tar_args()).stdout(Stdio::piped());
     let mut tar = TAR.spawn(&mut tar)?;
     let input = tar
         .stdout
@@ -87,14 +83,6 @@ pub fn copy_in(slug: &str, from: &Path, dest: &str, exclude: &[&str]) -> Result<
             reason: e.to_string(),
         }),
     }
-}
-
-/// `--exclude` options for top-level entries of the archived folder.
-fn tar_create_args(exclude: &[&str]) -> Vec<String> {
-    exclude
-        .iter()
-        .map(|name| format!("--exclude=./{name}"))
-        .collect()
 }
 
 /// Runs `sh -c script` in the agent container as its user, in the workdir;
@@ -154,12 +142,6 @@ pub fn restore(slug: &str, from: &Path, into: &str) -> Result<(), ExecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn excluded_entries_are_anchored_at_the_top() {
-        assert_eq!(tar_create_args(&[".git"]), ["--exclude=./.git"]);
-        assert!(tar_create_args(&[]).is_empty());
-    }
 
     #[test]
     fn exec_argv() {

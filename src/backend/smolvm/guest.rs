@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::argv::{self, As};
-use crate::backend::session::{Io, Snapshot};
+use crate::backend::session::{Io, Selection, Snapshot};
 use crate::exec::{Capped, ExecError, SMOLVM, Sink, TAR};
 use crate::state::scratch::Scratch;
 use crate::text::shell_quote;
@@ -91,10 +91,9 @@ fn send_archive(name: &str, archive: &Path, dest: &str) -> Result<(), ExecError>
     root(name, &unpack_script(&dir, &guest, dest))
 }
 
-/// A host folder's contents into `dest`, leaving out the top-level
-/// entries in `exclude`: packed on the host (in a private scratch folder),
-/// copied, unpacked as root.
-pub fn copy_in(name: &str, from: &Path, dest: &str, exclude: &[&str]) -> Result<(), ExecError> {
+/// `what` of a host folder into `dest`: packed on the host (in a private
+/// scratch folder), copied, unpacked as root.
+pub fn copy_in(name: &str, from: &Path, dest: &str, what: &Selection) -> Result<(), ExecError> {
     let scratch = Scratch::new("copy").map_err(|e| ExecError::Failed {
         command: "a scratch folder for the copy".into(),
         status: "failed".into(),
@@ -102,11 +101,11 @@ pub fn copy_in(name: &str, from: &Path, dest: &str, exclude: &[&str]) -> Result<
     })?;
     let local = scratch.path().join("copy.tar");
     let mut tar = TAR.command(
-        exclude
-            .iter()
-            .map(|e| format!("--exclude=./{e}"))
-            .chain(["-c".into(), "-f".into(), local.display().to_string()])
-            .chain(["-C".into(), from.display().to_string(), ".".into()]),
+        ["-c", "-f", &local.display().to_string()]
+            .map(String::from)
+            .into_iter()
+            .chain(["-C".into(), from.display().to_string()])
+            .chain(what.tar_args()),
     );
     TAR.output(&mut tar)?;
     send_archive(name, &local, dest)

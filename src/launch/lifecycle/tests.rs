@@ -100,7 +100,7 @@ impl AgentRuntime for Fake {
     fn run_script(&self, _: &str, _: &str) -> Result<(), ExecError> {
         self.step("run_script")
     }
-    fn copy_in(&self, _: &str, _: &Path, _: &str, _: &[&str]) -> Result<(), ExecError> {
+    fn copy_in(&self, _: &str, _: &Path, _: &str, _: &Selection) -> Result<(), ExecError> {
         self.step("copy_in")
     }
     fn snapshot(&self, _: &str, _: &str, _: &Path, _: u64) -> Result<Snapshot, ExecError> {
@@ -243,6 +243,7 @@ fn the_clone_script_moves_a_clone_under_the_copied_files() {
         audit_log: "/home/u/.bot-bottle/audit/dev-abcde.jsonl".into(),
         user_name: "dev (bot-bottle)".into(),
         user_email: "dev-abcde@bot-bottle.invalid".into(),
+        work_tree: crate::plan::testing::EMPTY_WORK_TREE.clone(),
     };
     let script = clone_script(&gate);
     let lines: Vec<&str> = script.lines().collect();

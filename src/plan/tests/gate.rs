@@ -61,10 +61,17 @@ fn gated_plan(
     let audit = PathBuf::from("/home/u/.bot-bottle/audit/dev-abcde.jsonl");
     let mut inp = input(agent, bottle, env, names);
     inp.copy_cwd = Some(Path::new(cwd));
+    // A checkout after a build: its sources, and the build's outputs.
+    let work_tree = WorkTree::NotIgnored {
+        files: vec!["README.md".into(), "src/main.rs".into()],
+        bytes: 3_300_000,
+        ignored: 6 << 30,
+    };
     inp.git_gate = Some(GateInput {
         repo: &repo,
         audit_log: &audit,
         known_hosts,
+        work_tree: &work_tree,
     });
     plan(&inp).unwrap()
 }

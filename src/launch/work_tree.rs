@@ -1,0 +1,184 @@
+//! What of the operator's working tree a bottle's workspace gets beside
+//! the clone: git lists what it does not ignore (the tracked files and the
+//! untracked ones), and what it ignores (build outputs, caches) is counted
+//! for the preflight, not copied. Reads the repository through git and the
+//! files' sizes; the choice itself is `plan::WorkTree`.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::exec::{ExecError, GIT};
+use crate::plan::WorkTree;
+
+/// What of the working tree at `top` is copied: all of it with
+/// `include_ignored`, else what git does not ignore. When git cannot list
+/// it (not installed, a repository it refuses), all of it, saying why.
+pub fn survey(top: &Path, include_ignored: bool) -> WorkTree {
+    if include_ignored {
+        return WorkTree::Everything {
+            why: "--cwd-include-ignored".into(),
+        };
+    }
+    not_ignored(top).unwrap_or_else(|e| WorkTree::Everything {
+        why: format!("git could not list what it ignores ({e})"),
+    })
+}
+
+fn not_ignored(top: &Path) -> Result<WorkTree, ExecError> {
+    // A tracked file deleted in the working tree is listed, and not there.
+    let files: Vec<PathBuf> = git_paths(top, &["--cached", "--others", "--exclude-standard"])?
+        .into_iter()
+        .filter(|p| fs::symlink_metadata(top.join(p)).is_ok())
+        .collect();
+    let bytes = files.iter().map(|p| size_of(&top.join(p))).sum();
+    let ignored = git_paths(
+        top,
+        &["--others", "--ignored", "--exclude-standard", "--directory"],
+    )?
+    .iter()
+    .map(|p| size_of(&top.join(p)))
+    .sum();
+    Ok(WorkTree::NotIgnored {
+        files,
+        bytes,
+        ignored,
+    })
+}
+
+/// `git ls-files -z ARGS` in `top`. The repository's own configuration
+/// starts no file-system monitor for it.
+fn git_paths(top: &Path, args: &[&str]) -> Result<Vec<PathBuf>, ExecError> {
+    let mut cmd = GIT.command(
+        [
+            OsStr::new("-c"),
+            OsStr::new("core.fsmonitor=false"),
+            OsStr::new("-C"),
+            top.as_os_str(),
+            OsStr::new("ls-files"),
+            OsStr::new("-z"),
+        ]
+        .into_iter()
+        .chain(args.iter().map(OsStr::new)),
+    );
+    Ok(split_nul(&GIT.output(&mut cmd)?.stdout))
+}
+
+/// The paths of NUL-ended output, as they are (no quoting, any bytes).
+pub fn split_nul(out: &[u8]) -> Vec<PathBuf> {
+    out.split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| PathBuf::from(OsStr::from_bytes(p)))
+        .collect()
+}
+
+/// A file's size, or what the files below a folder come to; links are
+/// not followed.
+fn size_of(path: &Path) -> u64 {
+    let mut total = 0;
+    let mut left = vec![path.to_path_buf()];
+    while let Some(path) = left.pop() {
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if !meta.is_dir() {
+            total += meta.len();
+            continue;
+        }
+        if let Ok(entries) = fs::read_dir(&path) {
+            left.extend(entries.flatten().map(|e| e.path()));
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_ended_paths_are_taken_as_they_are() {
+        let cases: [(&[u8], &[&str]); 4] = [
+            (b"", &[]),
+            (b"a\0", &["a"]),
+            (b"src/a b.rs\0--x=y\0d/\0", &["src/a b.rs", "--x=y", "d/"]),
+            (b"line\nbreak\0", &["line\nbreak"]),
+        ];
+        for (out, want) in cases {
+            let want: Vec<PathBuf> = want.iter().map(PathBuf::from).collect();
+            assert_eq!(split_nul(out), want, "{out:?}");
+        }
+    }
+
+    #[test]
+    fn a_folder_counts_its_files_and_not_its_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("d/e")).unwrap();
+        fs::write(root.join("d/a"), [0u8; 100]).unwrap();
+        fs::write(root.join("d/e/b"), [0u8; 20]).unwrap();
+        let big = root.join("big");
+        fs::write(&big, [0u8; 5000]).unwrap();
+        std::os::unix::fs::symlink(&big, root.join("d/link")).unwrap();
+        let link_len = fs::symlink_metadata(root.join("d/link")).unwrap().len();
+        assert_eq!(size_of(&root.join("d")), 120 + link_len);
+        assert_eq!(size_of(&root.join("d/a")), 100);
+        assert_eq!(size_of(&root.join("gone")), 0);
+    }
+
+    #[test]
+    fn asked_for_everything_git_is_not_asked() {
+        let tree = survey(Path::new("/nonexistent"), true);
+        assert_eq!(
+            tree,
+            WorkTree::Everything {
+                why: "--cwd-include-ignored".into()
+            }
+        );
+    }
+
+    /// Against real git: what it tracks (changed or not) and what it does
+    /// not ignore is listed; what it ignores is counted; a deleted tracked
+    /// file is not listed.
+    #[test]
+    fn git_lists_what_it_does_not_ignore() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path();
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .arg("-C")
+                .arg(top)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "git {args:?}: {out:?}");
+        };
+        git(&["init", "-q"]);
+        fs::write(top.join(".gitignore"), "target/\n*.log\n").unwrap();
+        fs::write(top.join("kept.rs"), "fn main() {}\n").unwrap();
+        fs::write(top.join("gone.rs"), "x").unwrap();
+        fs::write(top.join("forced.log"), "tracked though ignored").unwrap();
+        git(&["add", ".gitignore", "kept.rs", "gone.rs"]);
+        git(&["add", "-f", "forced.log"]);
+        fs::remove_file(top.join("gone.rs")).unwrap();
+        fs::write(top.join("new.rs"), "untracked").unwrap();
+        fs::write(top.join("noise.log"), [0u8; 700]).unwrap();
+        fs::create_dir_all(top.join("target/debug")).unwrap();
+        fs::write(top.join("target/debug/big"), [0u8; 3000]).unwrap();
+        let WorkTree::NotIgnored {
+            mut files,
+            bytes,
+            ignored,
+        } = survey(top, false)
+        else {
+            panic!("git could not list it");
+        };
+        files.sort();
+        let want = [".gitignore", "forced.log", "kept.rs", "new.rs"];
+        assert_eq!(files, want.map(PathBuf::from));
+        let sizes: u64 = want.iter().map(|f| size_of(&top.join(f))).sum();
+        assert_eq!(bytes, sizes);
+        assert_eq!(ignored, 3700);
+    }
+}
