@@ -8,7 +8,11 @@
 //! Choosing is pure (`choose`); `assign` takes a lock in the home folder,
 //! reads what the engine and the other bottles' compose files hold, and
 //! writes this bottle's compose file, rendered with its choice: the lock
-//! is held for that alone, never across a bring-up.
+//! is held for that alone, never across a bring-up. Another home on the
+//! same engine holds another lock and its own compose files: the search
+//! starts at a random place in the pool, so two homes starting bottles at
+//! once seldom reach for the same subnets (and when they do, the engine
+//! refuses the second network: that bring-up fails, nothing is shared).
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -111,9 +115,22 @@ pub fn pool(from_env: Option<&str>) -> Result<Net, SubnetError> {
     Ok(net)
 }
 
-/// The first `wanted` /28s of the pool that overlap nothing in `used`.
-pub fn choose(pool: Net, used: &[Net], wanted: usize) -> Result<Vec<Net>, SubnetError> {
-    let out = free(pool, used, wanted);
+/// `wanted` /28s of the pool that overlap nothing in `used`: the first
+/// from the pool's `start`th /28 on, going round to its beginning. A
+/// random start keeps homes that share an engine (and cannot see each
+/// other's choices before their networks exist) off the same subnets.
+pub fn choose(
+    pool: Net,
+    used: &[Net],
+    wanted: usize,
+    start: usize,
+) -> Result<Vec<Net>, SubnetError> {
+    let step = 1u64 << (32 - PREFIX);
+    let from = u64::from(pool.base) + (start % capacity(pool)) as u64 * step;
+    let end = u64::from(pool.last()) + 1;
+    let mut out = free_in(from, end, used, wanted);
+    let more = free_in(u64::from(pool.base), from, used, wanted - out.len());
+    out.extend(more);
     if out.len() < wanted {
         return Err(SubnetError::Exhausted { pool, wanted });
     }
@@ -127,10 +144,18 @@ pub fn capacity(pool: Net) -> usize {
 
 /// Up to `wanted` /28s of the pool that overlap nothing in `used`, first first.
 pub fn free(pool: Net, used: &[Net], wanted: usize) -> Vec<Net> {
+    free_in(
+        u64::from(pool.base),
+        u64::from(pool.last()) + 1,
+        used,
+        wanted,
+    )
+}
+
+/// Up to `wanted` free /28s from address `at` (a /28's start) to `end`.
+fn free_in(mut at: u64, end: u64, used: &[Net], wanted: usize) -> Vec<Net> {
     let step = 1u64 << (32 - PREFIX);
-    let end = u64::from(pool.last()) + 1;
     let mut out = Vec::new();
-    let mut at = u64::from(pool.base);
     while at < end && out.len() < wanted {
         let candidate = Net {
             base: at as u32,
@@ -212,7 +237,8 @@ pub fn assign(
         reason: e.to_string(),
     })?;
     used.extend(chosen_in_state(home, Some(dir.root())));
-    let doc = render(&choose(pool, &used, wanted)?);
+    let start = rand::random::<u32>() as usize;
+    let doc = render(&choose(pool, &used, wanted, start)?);
     let path = dir.compose_file();
     let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     write_atomic(&path, text.as_bytes(), 0o600).map_err(|e| SubnetError::Io {
@@ -280,13 +306,42 @@ mod tests {
         ];
         for (used, wanted, want) in cases {
             let used: Vec<Net> = used.iter().map(|s| net(s)).collect();
-            let got: Vec<String> = choose(pool, &used, *wanted)
+            let got: Vec<String> = choose(pool, &used, *wanted, 0)
                 .unwrap()
                 .iter()
                 .map(Net::to_string)
                 .collect();
             assert_eq!(got, *want, "{used:?}");
         }
+    }
+
+    #[test]
+    fn choosing_starts_where_asked_and_goes_round() {
+        let pool = net("10.9.0.0/26");
+        let cases: &[(usize, &[&str], usize, &[&str])] = &[
+            (2, &[], 2, &["10.9.0.32/28", "10.9.0.48/28"]),
+            (3, &[], 2, &["10.9.0.48/28", "10.9.0.0/28"]),
+            // The start is taken modulo the pool's size.
+            (7, &[], 1, &["10.9.0.48/28"]),
+            (
+                3,
+                &["10.9.0.48/28", "10.9.0.0/28"],
+                2,
+                &["10.9.0.16/28", "10.9.0.32/28"],
+            ),
+            (1, &["10.9.0.0/27"], 2, &["10.9.0.32/28", "10.9.0.48/28"]),
+        ];
+        for (start, used, wanted, want) in cases {
+            let used: Vec<Net> = used.iter().map(|s| net(s)).collect();
+            let got: Vec<String> = choose(pool, &used, *wanted, *start)
+                .unwrap()
+                .iter()
+                .map(Net::to_string)
+                .collect();
+            assert_eq!(got, *want, "start {start}, used {used:?}");
+        }
+        let full = [net("10.9.0.0/26")];
+        assert!(choose(pool, &full, 1, 2).is_err());
     }
 
     #[test]
@@ -303,8 +358,8 @@ mod tests {
     #[test]
     fn a_full_pool_says_so() {
         let pool = net("10.9.0.0/27");
-        assert_eq!(choose(pool, &[], 2).unwrap().len(), 2);
-        let err = choose(pool, &[net("10.9.0.16/28")], 2).unwrap_err();
+        assert_eq!(choose(pool, &[], 2, 1).unwrap().len(), 2);
+        let err = choose(pool, &[net("10.9.0.16/28")], 2, 1).unwrap_err();
         assert_eq!(
             err.to_string(),
             "the subnet pool 10.9.0.0/27 has no 2 free /28 networks left"
