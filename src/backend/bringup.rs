@@ -97,6 +97,9 @@ pub enum BringUpError {
     Interrupted,
     #[error("bottle '{slug}' did not come up: {reason}")]
     Failed { slug: String, reason: String },
+    /// A folder the backend mounts has a path its mounts cannot name.
+    #[error("{path}: smolvm cannot mount a folder whose path holds ':'")]
+    Unmountable { path: PathBuf },
 }
 
 impl UserError for BringUpError {
@@ -113,6 +116,9 @@ impl UserError for BringUpError {
                 "bring-up runs a short container on the host network with NET_ADMIN and a writable /proc/sys (it sets the bottle's bridge to drop broadcasts): the engine must allow that".into(),
             ),
             BringUpError::Failed { .. } => Some("the services' last log lines are above".into()),
+            BringUpError::Unmountable { .. } => Some(
+                "set BOT_BOTTLE_HOME to a folder whose path has no ':', or start with --backend docker".into(),
+            ),
         }
     }
 
@@ -125,6 +131,7 @@ impl UserError for BringUpError {
             BringUpError::Subnet(e) => e.kind(),
             BringUpError::Seal(_) | BringUpError::Failed { .. } => ExitKind::Runtime,
             BringUpError::Interrupted => ExitKind::Interrupted,
+            BringUpError::Unmountable { .. } => ExitKind::Usage,
         }
     }
 }

@@ -106,8 +106,9 @@ impl Backend for Smolmachines {
     ) -> Result<(), BringUpError> {
         let slug = &prepared.slug;
         let name = machine_name(slug);
-        docker::build_images(ctx, prepared, sidecar)?;
         let dir = ctx.home.bottle(slug);
+        mountable(&dir.agent_dir())?;
+        docker::build_images(ctx, prepared, sidecar)?;
         let bundle = bundle_up(ctx, prepared)?;
         let tar = {
             let _lock = docker::images_lock(ctx.home)?;
@@ -257,7 +258,7 @@ fn active(
     home: &Home,
     homes: &Homes,
 ) -> ActiveBottle {
-    let ours = homes.owns(m.home.as_deref(), || home.bottle(&m.slug).root().is_dir());
+    let ours = homes.owns(m.home.as_deref(), || home.has_bottle(&m.slug));
     let meta = ours.then(|| home.read_metadata(&m.slug).ok()).flatten();
     let mut services: Vec<String> = containers
         .iter()
@@ -278,6 +279,17 @@ fn active(
         bottle.other_home = Some(m.home.clone().unwrap_or_default());
     }
     bottle
+}
+
+/// smolvm's `-v HOST:GUEST:ro` has no other syntax: a host path with ':'
+/// would be cut there.
+fn mountable(path: &Path) -> Result<(), BringUpError> {
+    match path.as_os_str().as_encoded_bytes().contains(&b':') {
+        true => Err(BringUpError::Unmountable {
+            path: path.to_path_buf(),
+        }),
+        false => Ok(()),
+    }
 }
 
 /// A bottle's bring-up failing at `step`.
@@ -522,5 +534,18 @@ mod tests {
             *ready,
             argv::exec("bot-bottle-x", &wait, Io::Detached, None, "/", As::Agent)
         );
+    }
+
+    #[test]
+    fn a_folder_whose_path_holds_a_colon_is_refused_before_anything_runs() {
+        use crate::error::UserError;
+        assert!(mountable(Path::new("/home/u/.bot-bottle/state/a-1/agent")).is_ok());
+        let e = mountable(Path::new("/home/u/a:b/state/a-1/agent")).unwrap_err();
+        assert!(
+            e.to_string().starts_with("/home/u/a:b/state/a-1/agent: "),
+            "{e}"
+        );
+        assert_eq!(e.kind(), crate::error::ExitKind::Usage);
+        assert!(e.hint().unwrap().contains("BOT_BOTTLE_HOME"));
     }
 }

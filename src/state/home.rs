@@ -177,6 +177,12 @@ impl Home {
         self.logs_dir().join(format!("{slug}-{what}.log"))
     }
 
+    /// Whether `slug` names a bottle identity this home has a state
+    /// folder for (a label read off an engine may name anything).
+    pub(crate) fn has_bottle(&self, slug: &str) -> bool {
+        check_slug(slug).is_ok() && self.bottle(slug).root().is_dir()
+    }
+
     /// The state folder of an existing bottle, or a clear error.
     pub(crate) fn existing_bottle_dir(&self, slug: &str) -> Result<PathBuf, StateError> {
         check_slug(slug)?;
@@ -366,6 +372,17 @@ mod tests {
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    }
+
+    #[test]
+    fn a_bottle_is_had_only_by_a_real_identity_with_a_folder() {
+        let (_dir, home) = Home::temp();
+        fs::create_dir_all(home.bottle("dev-abcde").root()).unwrap();
+        fs::create_dir_all(home.state_root().join("x")).unwrap();
+        assert!(home.has_bottle("dev-abcde"));
+        for not in ["dev-zzzzz", "..", ".", "", "../state", "x/..", "/etc"] {
+            assert!(!home.has_bottle(not), "{not:?}");
+        }
     }
 
     #[test]

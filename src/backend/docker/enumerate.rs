@@ -161,7 +161,7 @@ pub fn seen_containers(home: &Home, homes: &Homes) -> Result<Vec<Container>, Exe
 }
 
 fn has_state(home: &Home, slug: &str) -> bool {
-    home.bottle(slug).root().is_dir()
+    home.has_bottle(slug)
 }
 
 /// Every running bottle `homes` sees: one docker call, then each one's

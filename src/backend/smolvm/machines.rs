@@ -68,7 +68,7 @@ pub fn list() -> Result<Vec<Machine>, ExecError> {
 pub fn seen(home: &Home, homes: &Homes) -> Result<Vec<Machine>, ExecError> {
     Ok(list()?
         .into_iter()
-        .filter(|m| homes.sees(m.home.as_deref(), || home.bottle(&m.slug).root().is_dir()))
+        .filter(|m| homes.sees(m.home.as_deref(), || home.has_bottle(&m.slug)))
         .collect())
 }
 
