@@ -11,7 +11,6 @@
 //!            → settle: exit 0 removes state/<slug>, else it is kept
 //! ```
 
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 use super::LaunchError;
@@ -128,7 +127,7 @@ fn workspace_clone(
     match &gate.work_tree {
         WorkTree::NotIgnored { files, .. } => {
             let list = ctx.home.bottle(slug).work_tree_list();
-            state::write_atomic(&list, &nul_ended(files), 0o600)?;
+            state::write_atomic(&list, &super::work_tree::nul_ended(files), 0o600)?;
             let copied =
                 backend
                     .agent()
@@ -161,17 +160,6 @@ fn workspace_clone(
         .agent()
         .run_script(slug, &clone_script(gate))
         .map_err(|e| failed("cloning the git gate's repository failed", e))
-}
-
-/// `paths`, each ended by a NUL: a list `tar --null --files-from` reads.
-fn nul_ended(paths: &[PathBuf]) -> Vec<u8> {
-    use std::os::unix::ffi::OsStrExt;
-    let mut out = Vec::new();
-    for path in paths {
-        out.extend_from_slice(path.as_os_str().as_bytes());
-        out.push(0);
-    }
-    out
 }
 
 /// Clones the gate's repository beside the workspace and moves its `.git`

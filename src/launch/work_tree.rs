@@ -73,6 +73,17 @@ pub fn split_nul(out: &[u8]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// `paths`, each ended by a NUL: what `split_nul` reads back, and the list
+/// `tar --null --files-from` reads.
+pub fn nul_ended(paths: &[PathBuf]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for path in paths {
+        out.extend_from_slice(path.as_os_str().as_bytes());
+        out.push(0);
+    }
+    out
+}
+
 /// A file's size, or what the files below a folder come to; links are
 /// not followed.
 fn size_of(path: &Path) -> u64 {
@@ -108,6 +119,7 @@ mod tests {
         for (out, want) in cases {
             let want: Vec<PathBuf> = want.iter().map(PathBuf::from).collect();
             assert_eq!(split_nul(out), want, "{out:?}");
+            assert_eq!(split_nul(&nul_ended(&want)), want, "round trip");
         }
     }
 

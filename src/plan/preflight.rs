@@ -380,7 +380,6 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use super::*;
-    use crate::gitgate::operator::OperatorRepo;
     use crate::manifest::Origin;
     use crate::plan::ImageBuild;
     use crate::plan::testing::{ENGINE, agent, bottle, full_bottle, input};
@@ -518,19 +517,9 @@ mod tests {
 
     #[test]
     fn the_workdir_is_a_clone_through_the_gate_else_a_copy_else_empty() {
-        let repo = OperatorRepo {
-            top: "/home/u/proj".into(),
-            git_dir: "/home/u/proj/.git".into(),
-            common_dir: "/home/u/proj/.git".into(),
-            head: None,
-        };
+        let repo = crate::plan::testing::operator_repo();
         let audit = PathBuf::from("/a.jsonl");
-        let gate = GateInput {
-            repo: &repo,
-            audit_log: &audit,
-            known_hosts: None,
-            work_tree: &crate::plan::testing::EMPTY_WORK_TREE,
-        };
+        let gate = crate::plan::testing::gate(&repo, &audit);
         let a = agent(Provider::Shell);
         let b = bottle();
         let env = BTreeSet::new();

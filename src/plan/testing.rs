@@ -5,7 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use super::{EngineFacts, PlanInput, Runtime, RuntimeWhy, WorkTree};
+use super::{EngineFacts, GateInput, PlanInput, Runtime, RuntimeWhy, WorkTree};
+use crate::gitgate::operator::OperatorRepo;
 use crate::manifest::{
     Agent, Auth, Bottle, Dockerfile, Egress, ImageSource, Limits, Origin, Role, Route, Scheme,
     SshEntry,
@@ -120,6 +121,28 @@ pub(crate) fn full_bottle() -> Bottle {
         identity_file: "/home/u/.ssh/id_ed25519".into(),
     }];
     b
+}
+
+/// The operator's repository of plans with a git gate: `/home/u/proj`, on
+/// `main`.
+pub fn operator_repo() -> OperatorRepo {
+    OperatorRepo {
+        top: "/home/u/proj".into(),
+        git_dir: "/home/u/proj/.git".into(),
+        common_dir: "/home/u/proj/.git".into(),
+        head: Some("main".into()),
+    }
+}
+
+/// A gate in `repo`, auditing to `audit`, without known hosts; its
+/// working tree copies nothing.
+pub fn gate<'a>(repo: &'a OperatorRepo, audit: &'a Path) -> GateInput<'a> {
+    GateInput {
+        repo,
+        audit_log: audit,
+        known_hosts: None,
+        work_tree: &EMPTY_WORK_TREE,
+    }
 }
 
 /// A working tree whose copy is nothing (its listing is not the point).

@@ -2,7 +2,6 @@ use super::testing::*;
 use super::*;
 use crate::backend::docker::compose_file::{AgentPlace, INHIBIT_IPV4, Target, render};
 use crate::backend::labels::{LABEL_AGENT, LABEL_HOME, LABEL_ROLE, LABEL_SLUG};
-use crate::gitgate::operator::OperatorRepo;
 use crate::manifest::{Auth, Dockerfile, GitRemote, Limits, Origin, Skill};
 use serde_json::json;
 
@@ -452,16 +451,6 @@ fn a_capability_block_may_read_the_bottles_own_images_and_the_listed_ones() {
     }
 }
 
-/// An operator's repository for plans with a git gate.
-fn repo() -> OperatorRepo {
-    OperatorRepo {
-        top: "/home/u/proj".into(),
-        git_dir: "/home/u/proj/.git".into(),
-        common_dir: "/home/u/proj/.git".into(),
-        head: Some("main".into()),
-    }
-}
-
 #[test]
 fn the_session_tells_an_agent_but_not_a_shell_of_the_git_gate() {
     let para = git_gate::prompt_paragraph();
@@ -474,7 +463,7 @@ fn the_session_tells_an_agent_but_not_a_shell_of_the_git_gate() {
         (Provider::Shell, "", true, None),
         (Provider::Shell, "Be careful.", true, Some("Be careful.")),
     ];
-    let (repo, audit) = (repo(), PathBuf::from("/a.jsonl"));
+    let (repo, audit) = (operator_repo(), PathBuf::from("/a.jsonl"));
     let bottle = bottle();
     let env = BTreeSet::new();
     for (provider, prompt, gated, want) in cases {
@@ -482,12 +471,7 @@ fn the_session_tells_an_agent_but_not_a_shell_of_the_git_gate() {
         agent.prompt = prompt.into();
         let mut inp = input(&agent, &bottle, &env, &[]);
         if gated {
-            inp.git_gate = Some(GateInput {
-                repo: &repo,
-                audit_log: &audit,
-                known_hosts: None,
-                work_tree: &crate::plan::testing::EMPTY_WORK_TREE,
-            });
+            inp.git_gate = Some(gate(&repo, &audit));
         }
         let spec = session(&inp, "http://s/mcp");
         assert_eq!(
@@ -563,19 +547,14 @@ fn live_routes_are_the_kept_ones_or_the_bottles_with_the_tokens_set() {
 
 #[test]
 fn sidecars_are_egress_and_supervise_then_the_gate() {
-    let (repo, audit) = (repo(), PathBuf::from("/a.jsonl"));
+    let (repo, audit) = (operator_repo(), PathBuf::from("/a.jsonl"));
     let agent = agent(Provider::Shell);
     let bottle = bottle();
     let env = BTreeSet::new();
     for gated in [false, true] {
         let mut inp = input(&agent, &bottle, &env, &[]);
         if gated {
-            inp.git_gate = Some(GateInput {
-                repo: &repo,
-                audit_log: &audit,
-                known_hosts: None,
-                work_tree: &crate::plan::testing::EMPTY_WORK_TREE,
-            });
+            inp.git_gate = Some(gate(&repo, &audit));
         }
         let which: Vec<Sidecar> = sidecars(&inp).iter().map(|s| s.sidecar).collect();
         let mut want = vec![Sidecar::Egress, Sidecar::Supervise];

@@ -147,7 +147,7 @@ pub fn parse_networks(text: &str) -> Vec<Network> {
 pub fn seen(home: &Home, homes: &Homes) -> Result<(Vec<Container>, Vec<Network>), ExecError> {
     let networks = networks()?
         .into_iter()
-        .filter(|n| homes.sees(n.home.as_deref(), || has_state(home, &n.slug)))
+        .filter(|n| homes.sees(n.home.as_deref(), || home.has_bottle(&n.slug)))
         .collect();
     Ok((seen_containers(home, homes)?, networks))
 }
@@ -156,12 +156,8 @@ pub fn seen(home: &Home, homes: &Homes) -> Result<(Vec<Container>, Vec<Network>)
 pub fn seen_containers(home: &Home, homes: &Homes) -> Result<Vec<Container>, ExecError> {
     Ok(containers()?
         .into_iter()
-        .filter(|c| homes.sees(c.home.as_deref(), || has_state(home, &c.slug)))
+        .filter(|c| homes.sees(c.home.as_deref(), || home.has_bottle(&c.slug)))
         .collect())
-}
-
-fn has_state(home: &Home, slug: &str) -> bool {
-    home.has_bottle(slug)
 }
 
 /// Every running bottle `homes` sees: one docker call, then each one's
@@ -172,7 +168,7 @@ pub fn active(home: &Home, homes: &Homes) -> Result<Vec<ActiveBottle>, ExecError
         containers
             .iter()
             .find(|c| c.slug == slug)
-            .filter(|c| !homes.owns(c.home.as_deref(), || has_state(home, slug)))
+            .filter(|c| !homes.owns(c.home.as_deref(), || home.has_bottle(slug)))
             .map(|c| c.home.clone().unwrap_or_default())
     };
     let mut bottles = active_bottles(&containers, |slug| match theirs(slug) {

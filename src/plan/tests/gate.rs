@@ -38,15 +38,6 @@ fn gate_bottle() -> Bottle {
     b
 }
 
-fn operator_repo() -> OperatorRepo {
-    OperatorRepo {
-        top: "/home/u/proj".into(),
-        git_dir: "/home/u/proj/.git".into(),
-        common_dir: "/home/u/proj/.git".into(),
-        head: Some("main".into()),
-    }
-}
-
 /// The plan of `bottle` started with `--cwd cwd` inside the operator's
 /// repository (`operator_repo`).
 fn gated_plan(
