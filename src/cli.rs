@@ -7,6 +7,7 @@ mod cleanup;
 mod completions;
 mod doctor;
 mod exec;
+mod freeze;
 mod image;
 mod list;
 mod open;
@@ -61,6 +62,14 @@ enum Command {
     Exec(exec::ExecArgs),
     /// Take a bottle down.
     Stop(stop::StopArgs),
+    /// The kill switch: stop bottles at once, losing nothing.
+    ///
+    /// Each bottle's egress refuses every request and its agent's
+    /// processes are paused, their memory kept; `thaw` undoes it. A frozen
+    /// bottle is shown as such, and refuses `attach` and `exec`.
+    Freeze(freeze::SwitchArgs),
+    /// Undo `freeze`: egress serves the routes again, the agent runs on.
+    Thaw(freeze::SwitchArgs),
     /// List bottles.
     #[command(subcommand)]
     List(list::ListCommand),
@@ -132,6 +141,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Attach(args) => attach::run(args),
         Command::Exec(args) => exec::run(args),
         Command::Stop(args) => stop::run(args),
+        Command::Freeze(args) => freeze::run(args, crate::launch::freeze::Switch::Freeze),
+        Command::Thaw(args) => freeze::run(args, crate::launch::freeze::Switch::Thaw),
         Command::List(cmd) => list::run(cmd),
         Command::Cleanup(args) => cleanup::run(args),
         Command::Proposals(args) => proposals::run(args),

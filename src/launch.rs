@@ -15,6 +15,7 @@
 //! resume and stop the same way.
 
 pub mod choose;
+pub mod freeze;
 pub mod lifecycle;
 mod preflight;
 pub mod service;

@@ -371,6 +371,103 @@ fn cleanup_removes_what_its_home_made_and_nothing_of_another_homes() {
     );
 }
 
+/// The engine's word on whether the agent container of `slug` is paused.
+fn paused(slug: &str) -> bool {
+    docker_ok(&[
+        "inspect",
+        "--format",
+        "{{.State.Paused}}",
+        &names::container(slug, "agent"),
+    ]) == "true"
+}
+
+#[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
+fn freeze_pauses_the_agent_and_closes_egress_and_thaw_undoes_both() {
+    let env = Env::new();
+    let a = env.start_detached(&["shell"]);
+    let b = env.start_detached(&["shell"]);
+    // Through the bottle's own proxy, to a name no route has (and nobody
+    // owns: egress answers it itself, frozen or not).
+    let probe = "curl -sS -m 10 http://nothing.bot-bottle.test/";
+    let (_, out) = env.sh(&a, probe);
+    assert!(
+        out.contains("no route for nothing.bot-bottle.test"),
+        "{out}"
+    );
+
+    let (code, _, err) = env.run(&["freeze", &a]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(&format!("froze {a}")), "{err}");
+    assert!(paused(&a) && !paused(&b));
+    assert_eq!(env.row(&a)["frozen"], true, "listed, and as frozen");
+    assert_eq!(env.row(&b)["frozen"], false);
+    let (_, table, _) = env.run(&["list", "active"]);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains(&a) && l.contains("FROZEN egress,supervise")),
+        "{table}"
+    );
+    for verb in ["exec", "attach"] {
+        let mut args = vec![verb, a.as_str()];
+        if verb == "exec" {
+            args.extend(["--", "true"]);
+        }
+        let (code, _, err) = env.run(&args);
+        assert_eq!(code, 2, "{verb}: {err}");
+        assert!(err.contains("is frozen") && err.contains("thaw"), "{err}");
+    }
+    // Egress refuses on its own, whatever the agent's state: unpaused
+    // behind bot-bottle's back, the agent still sends nothing.
+    docker_ok(&["unpause", &names::container(&a, "agent")]);
+    let (_, out, _) = env.run(&["exec", &a, "--", "sh", "-c", probe]);
+    assert!(out.is_empty(), "exec is refused while frozen: {out}");
+    let (code, out) = exec_in_agent(&a, probe);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("the operator froze this bottle"), "{out}");
+    // Freezing what is frozen already is no error.
+    let (code, _, err) = env.run(&["freeze", &a]);
+    assert_eq!(code, 0, "{err}");
+    assert!(paused(&a));
+
+    let (code, _, err) = env.run(&["thaw", &a]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!paused(&a));
+    assert_eq!(env.row(&a)["frozen"], false);
+    let (_, out) = env.sh(&a, probe);
+    assert!(out.contains("no route for"), "egress serves again: {out}");
+
+    // --all: every bottle of this home at once; a frozen one stops cleanly.
+    let (code, _, err) = env.run(&["freeze", "--all"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(paused(&a) && paused(&b));
+    env.stop_leaving_nothing(&b);
+    let (code, _, err) = env.run(&["thaw", "--all"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!paused(&a));
+    let (code, _, err) = env.run(&["freeze", "no-such-bottle"]);
+    assert_eq!(code, 2, "{err}");
+    env.stop_leaving_nothing(&a);
+}
+
+/// `docker exec` in the agent as its user, past bot-bottle.
+fn exec_in_agent(slug: &str, script: &str) -> (i32, String) {
+    let out = docker(&[
+        "exec",
+        "-u",
+        "1000",
+        &names::container(slug, "agent"),
+        "sh",
+        "-c",
+        script,
+    ]);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 #[test]
 #[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
 fn two_concurrent_starts_get_distinct_identities() {

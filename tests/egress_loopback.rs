@@ -1060,3 +1060,47 @@ async fn layered_encodings_are_refused() {
         assert_eq!(echoed(&reply)["body_len"], body.len());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_bottle_sends_nothing_until_thawed() {
+    let proxy = start_proxy(Limits::default()).await;
+    let frozen = proxy.state.join("frozen");
+    std::fs::write(&frozen, "").unwrap();
+    proxy.shared.reload().unwrap();
+
+    // Every way out is refused: a tunnel, plain HTTP, a role's base URL.
+    // CONNECT is refused before a tunnel opens.
+    for url in [
+        "https://newhost.test/x",
+        "https://upstream.test/repos/acme/x",
+    ] {
+        let (code, body) = curl(&proxy, url, &[]).await;
+        assert_ne!(code, 200, "{url}: {body}");
+    }
+    let (code, body) = curl(&proxy, "http://plain.test/", &[]).await;
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("the operator froze this bottle"), "{body}");
+    let url = format!("http://{}/v1/messages", proxy.base_url);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", &url])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "403");
+    // Logged as the operator's doing: no tool, so learning mode skips it.
+    let frozen_denials: Vec<Value> = log_lines(&proxy)
+        .into_iter()
+        .filter(|d| d["reason"] == "the operator froze this bottle")
+        .collect();
+    assert_eq!(frozen_denials.len(), 4, "{frozen_denials:?}");
+    assert!(frozen_denials.iter().all(|d| d.get("tool").is_none()));
+
+    // Thawed: the routes are in force again.
+    std::fs::remove_file(&frozen).unwrap();
+    proxy.shared.reload().unwrap();
+    let (code, body) = curl(&proxy, "https://upstream.test/repos/acme/x", &[]).await;
+    assert_eq!(code, 200, "{body}");
+}

@@ -522,7 +522,36 @@ fn a_bottle_on_smolmachines_launches_lists_execs_reaches_egress_and_stops() {
     ]);
     assert_eq!(out.trim(), "403", "the proxy did not answer: {out} {err}");
 
-    // 5. stop: the machine, its container and the bundle are gone.
+    // 5. freeze: every process of the agent's user stopped, egress told;
+    // thaw: both undone.
+    let vm = format!("fake-smolvm-{machine}");
+    docker_ok(&["exec", "-d", "-u", "1000", &vm, "sleep", "1000"]);
+    let sleeper = || {
+        docker_ok(&[
+            "exec",
+            &vm,
+            "sh",
+            "-c",
+            "for p in /proc/[0-9]*; do grep -q '^Name:.sleep$' $p/status 2>/dev/null && grep '^State' $p/status; done",
+        ])
+    };
+    assert!(sleeper().contains("S (sleeping)"), "{}", sleeper());
+    let (code, _, err) = c.run(&["freeze", &slug]);
+    assert_eq!(code, 0, "{err}");
+    assert!(sleeper().contains("T (stopped)"), "{}", sleeper());
+    assert_eq!(c.row(&slug)["frozen"], true);
+    let (code, _, err) = c.run(&["exec", &slug, "--", "true"]);
+    assert_eq!(code, 2, "exec in a frozen bottle: {err}");
+    assert!(
+        c.env.bottle(&slug).is_frozen(),
+        "egress's marker (what egress does with it: tests/egress_loopback.rs)"
+    );
+    let (code, _, err) = c.run(&["thaw", &slug]);
+    assert_eq!(code, 0, "{err}");
+    assert!(sleeper().contains("S (sleeping)"), "{}", sleeper());
+    assert_eq!(c.row(&slug)["frozen"], false);
+
+    // 6. stop: the machine, its container and the bundle are gone.
     let (code, _, err) = c.run(&["stop", &slug]);
     assert_eq!(code, 0, "{err}");
     c.assert_gone(&slug);

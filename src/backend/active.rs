@@ -18,6 +18,9 @@ pub struct ActiveBottle {
     pub services: Vec<String>,
     /// What its git gate landed in the operator's repository.
     pub landed: Vec<Landed>,
+    /// The operator froze it (`bot-bottle freeze`): egress refuses
+    /// everything, its agent is paused.
+    pub frozen: bool,
     /// The identity of the home that made it, when that is not this one
     /// (`--all-homes`; empty for an older bottle without the label).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -53,6 +56,7 @@ impl ActiveBottle {
             started_at: or(meta.map(|m| &m.started_at), created),
             services,
             landed: Vec::new(),
+            frozen: false,
             other_home: None,
             label: meta.map_or_else(|| slug.to_owned(), |m| m.label.clone()),
             color: meta.map_or_else(|| "cyan".to_owned(), |m| m.color.clone()),
@@ -111,12 +115,16 @@ pub fn landed(home: &Home, slug: &str) -> Vec<Landed> {
 }
 
 /// The services column: the sidecars, or `(starting)` while only the agent
-/// is up.
+/// is up; `FROZEN` first when the operator froze it.
 pub fn services_text(bottle: &ActiveBottle) -> String {
-    if bottle.services.is_empty() {
+    let services = if bottle.services.is_empty() {
         "(starting)".into()
     } else {
         bottle.services.join(",")
+    };
+    match bottle.frozen {
+        true => format!("FROZEN {services}"),
+        false => services,
     }
 }
 

@@ -38,8 +38,8 @@ impl Sidecars for DockerSidecars {
         session::wait_for_gate(slug)
     }
 
-    fn reload_egress(&self, slug: &str) -> Result<(), ExecError> {
-        session::reload_egress(slug)
+    fn reload_egress(&self, slugs: &[&str]) -> Result<(), ExecError> {
+        session::reload_egress(slugs)
     }
 
     fn image_id(&self, reference: &str) -> Result<Option<String>, ExecError> {
@@ -192,6 +192,10 @@ impl AgentRuntime for Container {
 
     fn restore(&self, slug: &str, from: &Path, into: &str) -> Result<(), ExecError> {
         session::restore(slug, from, into)
+    }
+
+    fn set_frozen(&self, slugs: &[&str], frozen: bool) -> Result<(), ExecError> {
+        session::pause_agents(slugs, frozen)
     }
 }
 

@@ -58,8 +58,9 @@ pub trait Sidecars: Decide + Send + Sync {
     /// Waits until bottle `slug`'s git gate answers.
     fn wait_for_gate(&self, slug: &str) -> Result<(), ExecError>;
 
-    /// Tells bottle `slug`'s egress to reload its routes and tokens.
-    fn reload_egress(&self, slug: &str) -> Result<(), ExecError>;
+    /// Tells the egress of each of `slugs` to reload its routes, tokens
+    /// and whether it is frozen: one call for all of them.
+    fn reload_egress(&self, slugs: &[&str]) -> Result<(), ExecError>;
 
     /// The id of the image `reference` names on the engine; `None` when
     /// the engine does not have it.
@@ -91,7 +92,7 @@ impl OfBottle<'_> {
 
     /// `Sidecars::reload_egress` of bottle `slug`'s backend.
     pub fn reload_egress(&self, slug: &str) -> Result<(), ExecError> {
-        self.of(slug).reload_egress(slug)
+        self.of(slug).reload_egress(&[slug])
     }
 
     /// `Sidecars::image_id` on the engine of bottle `slug`'s backend.

@@ -248,6 +248,35 @@ impl AgentRuntime for MicroVm {
     fn restore(&self, slug: &str, from: &Path, into: &str) -> Result<(), ExecError> {
         guest::restore(&machine_name(slug), from, into)
     }
+
+    /// smolvm has no pause: every process of the agent's user is stopped
+    /// (SIGSTOP, which it cannot catch) or continued, from a shell of that
+    /// user, which `kill -1` spares; the machines at once.
+    fn set_frozen(&self, slugs: &[&str], frozen: bool) -> Result<(), ExecError> {
+        let script = if frozen {
+            "kill -STOP -1"
+        } else {
+            "kill -CONT -1"
+        };
+        std::thread::scope(|s| {
+            let runs: Vec<_> = slugs
+                .iter()
+                .map(|slug| (slug, s.spawn(move || self.run_script(slug, script))))
+                .collect();
+            runs.into_iter()
+                .map(|(slug, r)| {
+                    r.join().unwrap_or_else(|_| {
+                        Err(ExecError::Failed {
+                            command: format!("{script} in {}", machine_name(slug)),
+                            status: "its thread panicked".into(),
+                            stderr: String::new(),
+                        })
+                    })
+                })
+                .collect::<Result<Vec<()>, ExecError>>()
+                .map(|_| ())
+        })
+    }
 }
 
 /// A running machine as the views show it: its sidecars from the bundle's
@@ -275,6 +304,7 @@ fn active(
     );
     if ours {
         bottle.landed = crate::backend::active::landed(home, &m.slug);
+        bottle.frozen = home.bottle(&m.slug).is_frozen();
     } else {
         bottle.other_home = Some(m.home.clone().unwrap_or_default());
     }

@@ -8,7 +8,7 @@ use clap::Args;
 use super::{Failure, exit_code, has_tty};
 use crate::launch::LaunchError;
 use crate::launch::lifecycle::{self, Start};
-use crate::launch::service;
+use crate::launch::{freeze, service};
 use crate::state::{Home, Slug};
 
 #[derive(Debug, Args)]
@@ -22,7 +22,9 @@ pub(super) fn run(args: AttachArgs) -> Result<ExitCode, Failure> {
     let home = Home::from_env()?;
     let meta = home.read_metadata(&args.slug)?;
     let backend = service::backend_of(&home, &args.slug)?
-        .ok_or_else(|| LaunchError::NotRunning(args.slug.to_string()))?;
+        .ok_or_else(|| LaunchError::NotRunning(args.slug.to_string()))?
+        .backend();
+    freeze::refuse_frozen(&home, &args.slug)?;
     let code = lifecycle::attach(
         backend,
         &args.slug,

@@ -8,7 +8,7 @@ use clap::Args;
 use super::{Failure, exit_code};
 use crate::backend::session::Io;
 use crate::launch::LaunchError;
-use crate::launch::service;
+use crate::launch::{freeze, service};
 use crate::state::{Home, Slug};
 
 #[derive(Debug, Args)]
@@ -23,10 +23,11 @@ pub(super) struct ExecArgs {
 
 pub(super) fn run(args: ExecArgs) -> Result<ExitCode, Failure> {
     let home = Home::from_env()?;
-    let backend = service::backend_of(&home, &args.slug)?;
+    let backend = service::backend_of(&home, &args.slug)?.map(|k| k.backend());
     let Some(backend) = backend.filter(|b| b.is_running(&args.slug).unwrap_or(false)) else {
         return Err(LaunchError::NotRunning(args.slug.into_string()).into());
     };
+    freeze::refuse_frozen(&home, &args.slug)?;
     let code = backend
         .agent()
         .run(&args.slug, &args.command, Io::Interactive { tty: false })?;

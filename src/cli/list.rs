@@ -102,6 +102,7 @@ mod tests {
             started_at: "2026-12-03T04:00:00Z".into(),
             services: vec!["egress".into(), "git-gate".into()],
             landed,
+            frozen: false,
             other_home: None,
             label: slug.into(),
             color: "cyan".into(),
@@ -132,6 +133,17 @@ docker   dev-aaaaa  shell  2026-12-03T04:00:00Z  egress,git-gate
 docker   b-1        shell  2026-12-03T04:00:00Z  egress,git-gate
 "
         );
+    }
+
+    #[test]
+    fn a_frozen_bottle_says_so() {
+        let frozen = ActiveBottle {
+            frozen: true,
+            ..bottle("dev-aaaaa", vec![])
+        };
+        let text = table(std::slice::from_ref(&frozen), false);
+        assert!(text.contains("  FROZEN egress,git-gate\n"), "{text}");
+        assert_eq!(serde_json::to_value(&frozen).unwrap()["frozen"], true);
     }
 
     #[test]

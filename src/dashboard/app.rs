@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::detail::DWELL_MS;
+use crate::launch::freeze::Switch;
 use crate::proposal::Proposal;
 use crate::proposal::queue::check_id;
 use crate::supervise::apply::Pending;
@@ -434,6 +435,8 @@ impl App {
                     Vec::new()
                 }
             },
+            KeyCode::Char('f') => self.switch_selected(),
+            KeyCode::Char('F') => self.freeze_all(),
             KeyCode::Char('x') => {
                 let Some(slug) = self.selected_agent().map(|a| a.slug.clone()) else {
                     return Vec::new();
@@ -450,6 +453,47 @@ impl App {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// `f`: the selected agent frozen, or thawed if it is.
+    fn switch_selected(&mut self) -> Vec<Effect> {
+        let Some(a) = self.selected_agent() else {
+            self.status = Some("no agent selected; n starts one".into());
+            return Vec::new();
+        };
+        let to = if a.frozen {
+            Switch::Thaw
+        } else {
+            Switch::Freeze
+        };
+        let slugs = vec![a.slug.clone()];
+        self.switch(slugs, to)
+    }
+
+    /// `F`: every agent frozen at once (those that are not already).
+    fn freeze_all(&mut self) -> Vec<Effect> {
+        let slugs: Vec<String> = self
+            .agents
+            .iter()
+            .filter(|a| !a.frozen)
+            .map(|a| a.slug.clone())
+            .collect();
+        if slugs.is_empty() {
+            self.status = Some("every agent is frozen already; f thaws one".into());
+            return Vec::new();
+        }
+        self.switch(slugs, Switch::Freeze)
+    }
+
+    fn switch(&mut self, slugs: Vec<String>, to: Switch) -> Vec<Effect> {
+        let frozen = to == Switch::Freeze;
+        // Shown at once; the next listing says what the bottles really are.
+        for a in self.agents.iter_mut().filter(|a| slugs.contains(&a.slug)) {
+            a.frozen = frozen;
+        }
+        let verb = if frozen { "freezing" } else { "thawing" };
+        self.status = Some(format!("{verb} {}…", slugs.join(", ")));
+        vec![Effect::Switch { slugs, to }]
     }
 
     fn modal_key(&mut self, modal: Modal, key: KeyEvent) -> Vec<Effect> {

@@ -15,6 +15,7 @@ pub(crate) fn row(slug: &str, services: &[&str]) -> AgentRow {
         started_at: "2026-11-25T10:04:05Z".into(),
         services: services.iter().map(|s| s.to_string()).collect(),
         landed: vec![],
+        frozen: false,
     }
 }
 

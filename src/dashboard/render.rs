@@ -210,7 +210,9 @@ fn agent_line(app: &App, a: &AgentRow) -> Line<'static> {
     } else {
         a.services.join(",")
     };
-    let (activity, activity_style) = if app.is_busy(&a.slug) {
+    let (activity, activity_style) = if a.frozen {
+        ("FROZEN", Style::new().light_blue().bold())
+    } else if app.is_busy(&a.slug) {
         ("busy", Style::new().yellow())
     } else {
         ("idle", Style::new().dark_gray())
@@ -286,7 +288,9 @@ fn footer_line(app: &App) -> Line<'static> {
         _ => {}
     }
     let help = match app.focus {
-        Focus::Agents => " Enter show · e edit routes · n new · x stop · Tab proposals · q quit",
+        Focus::Agents => {
+            " Enter show · e edit routes · n new · f freeze/thaw · F freeze all · x stop · Tab proposals · q quit"
+        }
         Focus::Proposals => {
             " Enter/v read it (a approves from there) · r reject · m modify · Tab agents"
         }

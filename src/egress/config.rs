@@ -13,6 +13,9 @@ pub(crate) const TOKENS_FILE: &str = "tokens.json";
 pub(crate) const DECISIONS_FILE: &str = "decisions.jsonl";
 pub(crate) const CA_CERT_FILE: &str = "ca.pem";
 pub(crate) const CA_KEY_FILE: &str = "ca.key";
+/// Present while the operator has the bottle frozen (`bot-bottle freeze`):
+/// egress refuses every request. The host writes it, a SIGHUP reloads it.
+pub(crate) const FROZEN_FILE: &str = "frozen";
 
 /// Egress's configuration for one bottle (`routes.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +87,15 @@ pub(crate) type Tokens = BTreeMap<String, String>;
 pub struct ConfigError {
     pub(crate) path: String,
     pub(crate) reason: String,
+}
+
+/// Whether the operator froze the bottle whose egress state is in `dir`.
+/// A marker that cannot be checked counts as present: refusing is safe.
+pub(crate) fn is_frozen(dir: &Path) -> bool {
+    !matches!(
+        std::fs::symlink_metadata(dir.join(FROZEN_FILE)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound
+    )
 }
 
 pub(crate) fn read_config(dir: &Path) -> Result<(EgressConfig, Tokens), ConfigError> {

@@ -30,10 +30,12 @@ pub(crate) struct Active {
     /// Bytes of a response held back while it is scanned for the bottle's
     /// own secrets: more than the longest form the scanner looks for.
     pub(crate) own_holdback: usize,
+    /// The operator froze the bottle: every request is refused.
+    pub(crate) frozen: bool,
 }
 
 impl Active {
-    pub(crate) fn new(policy: Policy, client: Upstream) -> Active {
+    pub(crate) fn new(policy: Policy, client: Upstream, frozen: bool) -> Active {
         let secrets = policy.secrets();
         let longest = secrets.iter().map(String::len).max().unwrap_or(0);
         Active {
@@ -43,6 +45,7 @@ impl Active {
             // The scanner's longest form of a secret is percent-encoding
             // (three bytes a byte); leave room for longer ones.
             own_holdback: 6 * longest + 64,
+            frozen,
         }
     }
 }
@@ -176,6 +179,12 @@ fn admit<B>(
     let target = target(&active.policy, entry, req).ok_or(HeadRefused::NotServed)?;
     let raw_path = req.uri().path();
     let url = format!("{}://{}{}", target.scheme.name(), target.host, raw_path);
+    if active.frozen {
+        return Err(HeadRefused::Denied {
+            url,
+            denial: Denial::Frozen,
+        });
+    }
     let decision = active.policy.decide(&policy::Request {
         method,
         scheme: target.scheme,

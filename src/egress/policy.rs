@@ -155,6 +155,8 @@ pub(crate) enum Denial {
     Secret {
         kind: &'static str,
     },
+    /// The operator froze the bottle (`bot-bottle freeze`): nothing leaves.
+    Frozen,
 }
 
 impl Denial {
@@ -186,6 +188,7 @@ impl Denial {
                 "the request is encoded or compressed past what the proxy decodes to check it for secrets".to_owned()
             }
             Denial::Secret { kind } => format!("the request carries a secret ({kind})"),
+            Denial::Frozen => "the operator froze this bottle".to_owned(),
         }
     }
 
@@ -252,6 +255,10 @@ impl Denial {
             Denial::Body(_) => writeln!(
                 out,
                 "Send the body uncompressed, or gzip/deflate/zstd compressed, and within the size limit."
+            ),
+            Denial::Frozen => writeln!(
+                out,
+                "Nothing leaves the bottle until the operator thaws it; there is nothing to ask for."
             ),
         };
         out

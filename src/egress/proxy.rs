@@ -203,13 +203,14 @@ fn load_active(
     overrides: &Overrides,
 ) -> Result<(Active, EgressConfig), ProxyError> {
     let (config, tokens) = config::read_config(state_dir)?;
+    let frozen = config::is_frozen(state_dir);
     let policy = Policy::new(&config, &tokens)?;
     let client = upstream::client(
         &config.trust_upstream_ca,
         Arc::clone(overrides),
         Arc::new(policy.private_hosts()),
     )?;
-    Ok((Active::new(policy, client), config))
+    Ok((Active::new(policy, client, frozen), config))
 }
 
 /// The listeners, bound, with the port each was configured for.
@@ -405,7 +406,10 @@ async fn proxy_request(
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     let url = format!("https://{host}/");
     let port = port.unwrap_or(0);
-    let refused = if let Some(f) = shared.active().dlp.scan_url(&authority) {
+    let active = shared.active();
+    let refused = if active.frozen {
+        Some(Denial::Frozen)
+    } else if let Some(f) = active.dlp.scan_url(&authority) {
         Some(Denial::Secret { kind: f.kind })
     } else {
         policy::check_target(&host, port, Scheme::Https).err()

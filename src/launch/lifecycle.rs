@@ -246,6 +246,8 @@ pub fn take_down(
     }
     backend.down(slug, ctx.sink)?;
     files::remove_secrets(ctx.home, slug);
+    // A freeze ends with the bottle: a resumed one starts thawed.
+    let _ = std::fs::remove_file(ctx.home.bottle(slug).egress_frozen());
     if ctx.home.is_preserved(slug) {
         Ok(Settled::Preserved)
     } else {

@@ -15,7 +15,7 @@ use std::path::Path;
 use super::lifecycle::{self, Settled};
 use super::{HostFacts, LaunchError, StartRequest};
 use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
-use crate::backend::{Backend, BackendError, BackendKind, Homes};
+use crate::backend::{BackendError, BackendKind, Homes};
 use crate::manifest::Manifest;
 use crate::provider::Provider;
 use crate::state::Home;
@@ -97,13 +97,13 @@ pub fn resume_request(home: &Home, slug: &str, here: &Path) -> Result<StartReque
 /// The backend a bottle runs on: its metadata's, else the first available
 /// backend that runs it; `None` when nothing runs it and it has no state.
 /// A bottle another home made is refused: a home acts on its own alone.
-pub fn backend_of(home: &Home, slug: &str) -> Result<Option<&'static dyn Backend>, LaunchError> {
+pub fn backend_of(home: &Home, slug: &str) -> Result<Option<BackendKind>, LaunchError> {
     if let Ok(meta) = home.read_metadata(slug) {
         let kind = BackendKind::parse(&meta.backend).ok_or_else(|| BackendError::Unknown {
             name: meta.backend.clone(),
             from: "the bottle's metadata",
         })?;
-        return Ok(Some(kind.backend()));
+        return Ok(Some(kind));
     }
     let ours = Homes {
         id: home.id()?,
@@ -117,7 +117,7 @@ pub fn backend_of(home: &Home, slug: &str) -> Result<Option<&'static dyn Backend
                 .iter()
                 .any(|b| b.slug == slug)
             {
-                true => Ok(Some(backend)),
+                true => Ok(Some(kind)),
                 false => Err(LaunchError::OtherHome(slug.to_owned())),
             };
         }
@@ -127,8 +127,9 @@ pub fn backend_of(home: &Home, slug: &str) -> Result<Option<&'static dyn Backend
 
 /// Takes a bottle down and settles its state (see `lifecycle::take_down`).
 pub fn stop(ctx: &Context, slug: &str) -> Result<Settled, LaunchError> {
-    let backend =
-        backend_of(ctx.home, slug)?.ok_or_else(|| LaunchError::NotRunning(slug.to_owned()))?;
+    let backend = backend_of(ctx.home, slug)?
+        .ok_or_else(|| LaunchError::NotRunning(slug.to_owned()))?
+        .backend();
     let provider = ctx
         .home
         .read_metadata(slug)

@@ -231,6 +231,17 @@ impl BottleDir {
         self.egress_dir().join(egress::DECISIONS_FILE)
     }
 
+    /// Present while the operator has the bottle frozen: its egress
+    /// refuses everything (see `launch::freeze`).
+    pub fn egress_frozen(&self) -> PathBuf {
+        self.egress_dir().join(egress::FROZEN_FILE)
+    }
+
+    /// Whether the operator has the bottle frozen.
+    pub fn is_frozen(&self) -> bool {
+        self.egress_frozen().symlink_metadata().is_ok()
+    }
+
     /// The queue of proposals made from denied requests; only the host
     /// writes it.
     pub fn suggestions_dir(&self) -> PathBuf {

@@ -107,7 +107,8 @@ pub fn parse_containers(text: &str) -> Vec<Container> {
             else {
                 return None;
             };
-            let running = *state == "running";
+            // A paused container (a frozen bottle's agent) still runs.
+            let running = matches!(*state, "running" | "paused");
             let healthy = !status.contains("(unhealthy)");
             Some(Container {
                 name: (*name).to_owned(),
@@ -179,6 +180,7 @@ pub fn active(home: &Home, homes: &Homes) -> Result<Vec<ActiveBottle>, ExecError
         b.other_home = theirs(&b.slug);
         if b.other_home.is_none() {
             b.landed = landed(home, &b.slug);
+            b.frozen = home.bottle(&b.slug).is_frozen();
         }
     }
     Ok(bottles)

@@ -47,10 +47,41 @@ pub fn wait_for_gate(slug: &str) -> Result<(), ExecError> {
     DOCKER.output(&mut cmd).map(|_| ())
 }
 
-/// Sends SIGHUP to the bottle's egress sidecar: it reloads its routes.
-pub fn reload_egress(slug: &str) -> Result<(), ExecError> {
-    let mut cmd = DOCKER.command(["kill", "--signal", "HUP", &container(slug, EGRESS)]);
+/// Sends SIGHUP to the egress sidecars of `slugs`, with one docker call:
+/// each reloads its routes (and whether it is frozen).
+pub fn reload_egress(slugs: &[&str]) -> Result<(), ExecError> {
+    if slugs.is_empty() {
+        return Ok(());
+    }
+    let mut cmd = DOCKER.command(["kill", "--signal", "HUP"]);
+    cmd.args(slugs.iter().map(|s| container(s, EGRESS)));
     DOCKER.output(&mut cmd).map(|_| ())
+}
+
+/// Pauses (`frozen`) or unpauses the agent containers of `slugs`, with one
+/// docker call (the engine does them at once). One already so is no error.
+pub fn pause_agents(slugs: &[&str], frozen: bool) -> Result<(), ExecError> {
+    if slugs.is_empty() {
+        return Ok(());
+    }
+    let mut cmd = DOCKER.command([if frozen { "pause" } else { "unpause" }]);
+    cmd.args(slugs.iter().map(|s| container(s, AGENT)));
+    match DOCKER.output(&mut cmd) {
+        Err(ExecError::Failed { stderr, .. }) if only_already(&stderr, frozen) => Ok(()),
+        result => result.map(|_| ()),
+    }
+}
+
+/// Whether every complaint of `docker pause`/`unpause` is that a container
+/// was so already.
+fn only_already(stderr: &str, frozen: bool) -> bool {
+    let already = if frozen {
+        "is already paused"
+    } else {
+        "is not paused"
+    };
+    let mut lines = stderr.lines().filter(|l| !l.trim().is_empty()).peekable();
+    lines.peek().is_some() && lines.all(|l| l.contains(already))
 }
 
 /// Copies `what` of a host folder into the agent's `dest`, owned by the
@@ -142,6 +173,25 @@ pub fn restore(slug: &str, from: &Path, into: &str) -> Result<(), ExecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pausing_what_is_paused_already_is_no_error() {
+        let already = "Error response from daemon: Container 1f2e is already paused";
+        let not = "Error response from daemon: Container 1f2e is not paused";
+        let gone = "Error response from daemon: No such container: bb-x-agent";
+        let cases = [
+            (format!("{already}\n"), true, true),
+            (format!("{already}\n{already}\n"), true, true),
+            (format!("{already}\n{gone}\n"), true, false),
+            (format!("{not}\n"), true, false),
+            (format!("{not}\n"), false, true),
+            (format!("{already}\n"), false, false),
+            (String::new(), true, false),
+        ];
+        for (stderr, frozen, want) in cases {
+            assert_eq!(only_already(&stderr, frozen), want, "{stderr:?} {frozen}");
+        }
+    }
 
     #[test]
     fn exec_argv() {

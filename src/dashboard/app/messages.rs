@@ -7,6 +7,7 @@ use ratatui::crossterm::event::KeyEvent;
 use super::launch::TrustStep;
 use crate::backend::Landed;
 use crate::dashboard::detail::Detail;
+use crate::launch::freeze::Switch;
 use crate::launch::steps::Steps;
 use crate::manifest::Summary;
 use crate::picker::{MultiPicker, Picker, Prompt};
@@ -31,6 +32,8 @@ pub(crate) struct AgentRow {
     pub services: Vec<String>,
     /// The branches its git gate landed (inert).
     pub landed: Vec<Landed>,
+    /// The operator froze it (`f`, `bot-bottle freeze`).
+    pub frozen: bool,
 }
 
 /// An agent definition the `n` picker offers.
@@ -207,6 +210,11 @@ pub(crate) enum Effect {
     /// Take a bottle down, the teardown log in the right pane.
     Stop {
         slug: String,
+    },
+    /// The kill switch: freeze (or thaw) these bottles at once.
+    Switch {
+        slugs: Vec<String>,
+        to: Switch,
     },
     Bell,
     /// Bring the user to the dashboard pane, from wherever they are.

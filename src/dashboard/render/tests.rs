@@ -132,6 +132,24 @@ fn agents_and_proposals() {
 }
 
 #[test]
+fn a_frozen_agent_reads_frozen_instead_of_its_activity() {
+    let mut app = app();
+    app.update(Msg::Output("shell-ab12c".into()));
+    let frozen = |app: &App| {
+        draw(app, 90, 14)
+            .lines()
+            .filter(|l| l.contains("FROZEN"))
+            .count()
+    };
+    assert_eq!(frozen(&app), 0);
+    app.agents[0].frozen = true;
+    let screen = draw(&app, 90, 14);
+    assert_eq!(frozen(&app), 1, "{screen}");
+    let line = screen.lines().find(|l| l.contains("FROZEN")).unwrap();
+    assert!(!line.contains("busy") && !line.contains("idle"), "{line}");
+}
+
+#[test]
 fn right_after_an_alert_the_status_line_says_keys_are_ignored() {
     let mut app = app();
     app.update(Msg::Tick(100));

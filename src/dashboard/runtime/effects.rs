@@ -12,6 +12,7 @@ use crate::dashboard::app::{Effect, Msg, NewAgent};
 use crate::error::{self, UserError};
 use crate::exec::{self, ExecError, Sink};
 use crate::launch::LaunchError;
+use crate::launch::freeze::{self, FreezeError, Switch};
 use crate::launch::service::{self, Planned};
 use crate::manifest::{self, ManifestError, Sources};
 use crate::state::scratch::Scratch;
@@ -37,6 +38,8 @@ pub(super) enum EffectError {
     Manifest(#[from] ManifestError),
     #[error(transparent)]
     Launch(#[from] LaunchError),
+    #[error("{}", error::one_line(.0))]
+    Switch(#[from] FreezeError),
     #[error("{slug} did not come up: {source}")]
     NotUp {
         slug: String,
@@ -114,6 +117,7 @@ pub(super) async fn carry_out(shared: &Shared, effect: Effect) {
         Effect::Preflight(request) => preflight(shared, request).await,
         Effect::Launch(request) => launch(shared, request).await,
         Effect::Stop { slug } => stop(shared, slug).await,
+        Effect::Switch { slugs, to } => switch(shared, slugs, to).await,
         Effect::Bell
         | Effect::Quit
         | Effect::Modify { .. }
@@ -289,6 +293,27 @@ async fn stop(shared: &Shared, slug: String) -> Result<(), EffectError> {
     shared.panes.lock().await.forget(&slug).await?;
     let _ = shared.relist.send(());
     shared.send(Msg::Stopped(slug));
+    Ok(())
+}
+
+/// `f`, `F`: the kill switch on these bottles; the listing then shows
+/// them as they are.
+async fn switch(shared: &Shared, slugs: Vec<String>, to: Switch) -> Result<(), EffectError> {
+    let home = shared.home.clone();
+    let started = std::time::Instant::now();
+    let names = slugs.join(", ");
+    let done = tokio::task::spawn_blocking(move || -> Result<(), FreezeError> {
+        let groups = freeze::named(&home, &slugs)?;
+        freeze::switch(&home, &groups, to)
+    })
+    .await?;
+    let _ = shared.relist.send(());
+    done?;
+    let took = started.elapsed().as_millis();
+    shared.send(Msg::Status(match to {
+        Switch::Freeze => format!("froze {names} in {took} ms: f thaws"),
+        Switch::Thaw => format!("thawed {names}"),
+    }));
     Ok(())
 }
 

@@ -357,6 +357,7 @@ fn list_rows(home: &Home) -> Result<Vec<AgentRow>, backend::ListError> {
             started_at: b.started_at,
             services: b.services,
             landed: b.landed,
+            frozen: b.frozen,
         })
         .collect())
 }

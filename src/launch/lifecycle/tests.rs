@@ -1,143 +1,12 @@
 //! The launch sequence's order and its rollbacks, on a fake backend that
 //! records each step and fails where it is told to.
 
-use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
 use super::*;
-use crate::backend::docker::images::ImageError;
-use crate::backend::sidecars::{Decide, GateError, Sidecars};
-use crate::backend::{ActiveBottle, AgentRuntime, CleanupPart, Homes, Unavailable};
-use crate::exec::{ExecError, Program, Sink};
-use crate::gitgate::Shown;
-use crate::launch::testing::planned;
+use crate::exec::Sink;
+use crate::launch::testing::{Fake, planned, sidecar};
 use crate::state::Home;
-
-/// Records every call; the step named in `fail` fails.
-struct Fake {
-    calls: Mutex<Vec<String>>,
-    fail: &'static str,
-}
-
-impl Fake {
-    fn new(fail: &'static str) -> Fake {
-        Fake {
-            calls: Mutex::new(Vec::new()),
-            fail,
-        }
-    }
-
-    fn step(&self, name: &str) -> Result<(), ExecError> {
-        self.calls.lock().unwrap().push(name.to_owned());
-        if name == self.fail {
-            Err(ExecError::Spawn {
-                program: "fake".into(),
-                reason: format!("{name} failed"),
-            })
-        } else {
-            Ok(())
-        }
-    }
-
-    fn calls(&self) -> Vec<String> {
-        self.calls.lock().unwrap().clone()
-    }
-}
-
-impl Backend for Fake {
-    fn available(&self) -> Result<(), Unavailable> {
-        Ok(())
-    }
-    fn launch_checks(&self) -> Result<SidecarImage, BringUpError> {
-        Ok(sidecar())
-    }
-    fn preflight_lines(&self, _: &Prepared) -> Vec<(String, String)> {
-        Vec::new()
-    }
-    fn up(&self, _: &Context, _: &Prepared, _: &SidecarImage) -> Result<(), BringUpError> {
-        Ok(self.step("up")?)
-    }
-    fn down(&self, _: &str, _: &Sink) -> Result<(), ExecError> {
-        self.step("down")
-    }
-    fn logs(&self, _: &str) -> String {
-        String::new()
-    }
-    fn is_running(&self, _: &str) -> Result<bool, ExecError> {
-        Ok(true)
-    }
-    fn enumerate(&self, _: &Home, _: &Homes) -> Result<Vec<ActiveBottle>, ExecError> {
-        Ok(Vec::new())
-    }
-    fn cleanup_plan(&self, _: &Home, _: &Homes) -> Result<Box<dyn CleanupPart>, ExecError> {
-        unreachable!("not part of a launch")
-    }
-    fn events_argv(&self) -> Option<(Program, Vec<String>)> {
-        None
-    }
-    fn agent(&self) -> &dyn AgentRuntime {
-        self
-    }
-    fn sidecars(&self) -> &dyn Sidecars {
-        self
-    }
-}
-
-impl AgentRuntime for Fake {
-    fn exec_command(
-        &self,
-        _: &str,
-        argv: &[String],
-        _: Io,
-        _: Option<&str>,
-    ) -> (Program, Vec<String>) {
-        (crate::exec::DOCKER, argv.to_vec())
-    }
-    fn run(&self, _: &str, _: &[String], _: Io) -> Result<i32, ExecError> {
-        self.step("run").map(|()| 0)
-    }
-    fn run_script(&self, _: &str, _: &str) -> Result<(), ExecError> {
-        self.step("run_script")
-    }
-    fn copy_in(&self, _: &str, _: &Path, _: &str, _: &Selection) -> Result<(), ExecError> {
-        self.step("copy_in")
-    }
-    fn snapshot(&self, _: &str, _: &str, _: &Path, _: u64) -> Result<Snapshot, ExecError> {
-        self.step("snapshot").map(|()| Snapshot::Absent)
-    }
-    fn restore(&self, _: &str, _: &Path, _: &str) -> Result<(), ExecError> {
-        self.step("restore")
-    }
-}
-
-impl Sidecars for Fake {
-    fn wait_for_gate(&self, _: &str) -> Result<(), ExecError> {
-        self.step("wait_for_gate")
-    }
-    fn reload_egress(&self, _: &str) -> Result<(), ExecError> {
-        unreachable!("not part of a launch")
-    }
-    fn image_id(&self, _: &str) -> Result<Option<String>, ExecError> {
-        unreachable!("not part of a launch")
-    }
-    fn pin_image(&self, _: &str) -> Result<String, ImageError> {
-        unreachable!("not part of a launch")
-    }
-}
-
-impl Decide for Fake {
-    fn decide(&self, _: &str, _: &str, _: Option<&Shown>) -> Result<String, GateError> {
-        unreachable!("not part of a launch")
-    }
-}
-
-fn sidecar() -> SidecarImage {
-    SidecarImage {
-        binary: "/bot-bottle".into(),
-        tag: "bot-bottle-sidecar:test".into(),
-    }
-}
 
 fn log(home: &Home) -> Sink {
     Sink::File(home.root.with_file_name("log"))
@@ -215,12 +84,17 @@ fn take_down_snapshots_only_what_is_kept() {
     assert_eq!(fake.calls(), ["down"]);
 
     bring(&Fake::new(""), &home, &prepared).unwrap();
+    std::fs::write(home.bottle(slug).egress_frozen(), "").unwrap();
     let fake = Fake::new("");
     assert_eq!(
         end(&ctx, &fake, slug, claude, 3).unwrap(),
         Settled::Preserved
     );
     assert_eq!(fake.calls(), ["snapshot", "down"]);
+    assert!(
+        !home.bottle(slug).is_frozen(),
+        "a freeze ends with the bottle: its resume starts thawed"
+    );
 
     let fake = Fake::new("down");
     home.clear_preserved(slug).unwrap();

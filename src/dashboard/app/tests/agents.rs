@@ -97,6 +97,30 @@ fn stop_slides_to_the_next_agent_and_closes_the_pane_at_the_end() {
 }
 
 #[test]
+fn f_toggles_the_selected_agent_and_shift_f_freezes_every_other() {
+    use crate::launch::freeze::Switch;
+    let mut a = app();
+    let switch = |slugs: &[&str], to| Effect::Switch {
+        slugs: slugs.iter().map(|s| s.to_string()).collect(),
+        to,
+    };
+    assert_eq!(a.update(key('f')), [switch(&["a-1"], Switch::Freeze)]);
+    assert!(a.agents[0].frozen, "shown at once");
+    assert_eq!(
+        a.update(key('F')),
+        [switch(&["b-2", "c-3"], Switch::Freeze)],
+        "the frozen one is left alone"
+    );
+    assert!(a.update(key('F')).is_empty());
+    assert!(a.status.as_deref().unwrap().contains("frozen already"));
+    assert_eq!(a.update(key('f')), [switch(&["a-1"], Switch::Thaw)]);
+    assert!(!a.agents[0].frozen);
+    // The listing says what the bottles really are.
+    a.update(Msg::Bottles(vec![row("a-1")]));
+    assert!(!a.agents[0].frozen);
+}
+
+#[test]
 fn status_stays_until_a_key_and_busy_follows_output() {
     let mut a = app();
     a.update(Msg::Status("approved".into()));
