@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub(crate) mod accept;
 pub(crate) mod agent_cli;
 pub mod backend;
 pub mod cli;
