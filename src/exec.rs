@@ -312,6 +312,21 @@ impl Program {
         cmd.spawn().map_err(|e| self.spawn_error(e))
     }
 
+    /// Starts it with its stdout a pipe, handed back to be another
+    /// program's stdin; the caller waits.
+    pub(crate) fn spawn_piped(
+        &self,
+        cmd: &mut Command,
+    ) -> Result<(std::process::Child, Stdio), ExecError> {
+        let mut child = self.spawn(cmd.stdout(Stdio::piped()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .map(Stdio::from)
+            .unwrap_or_else(Stdio::null);
+        Ok((child, stdout))
+    }
+
     /// Runs to completion with its stdout streamed into `file` (created
     /// anew), never more than `limit` bytes and never longer than
     /// `timeout`: past either, the program is killed and the file removed.

@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub(crate) mod accept;
 pub(crate) mod agent_cli;
 pub mod backend;
 pub mod cli;
@@ -22,6 +23,8 @@ pub(crate) mod launch;
 pub(crate) mod manifest;
 pub(crate) mod notify;
 pub(crate) mod picker;
+#[cfg(test)]
+pub(crate) mod pieces;
 pub(crate) mod plan;
 pub mod proposal;
 pub(crate) mod provider;

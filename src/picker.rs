@@ -146,14 +146,7 @@ impl Filtered {
         list: Rect,
         mark: impl Fn(&Item) -> Option<Span<'static>>,
     ) {
-        frame.render_widget(
-            Line::from(vec![
-                Span::styled(format!("{}: ", self.title), Style::new().bold()),
-                Span::raw(self.filter.as_str()),
-                Span::styled("█", Style::new().add_modifier(Modifier::SLOW_BLINK)),
-            ]),
-            prompt,
-        );
+        frame.render_widget(typing_line(&self.title, &self.filter), prompt);
         let visible = self.visible();
         let width = visible.iter().map(|i| i.name.len()).max().unwrap_or(0);
         let items: Vec<ListItem> = visible
@@ -188,6 +181,15 @@ impl Picker {
     pub(crate) fn render(&self, frame: &mut Frame) {
         self.render_in(frame, frame.area());
     }
+}
+
+/// "title: text" and a blinking cursor: the row a chooser is typed into.
+fn typing_line<'a>(title: &str, text: &'a str) -> Line<'a> {
+    Line::from(vec![
+        Span::styled(format!("{title}: "), Style::new().bold()),
+        Span::raw(text),
+        Span::styled("█", Style::new().add_modifier(Modifier::SLOW_BLINK)),
+    ])
 }
 
 /// Whether a picker can be shown: stdin and stderr are terminals.

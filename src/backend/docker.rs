@@ -280,9 +280,6 @@ pub fn images_lock(home: &Home) -> Result<std::fs::File, crate::state::StateErro
     crate::state::lock_file(&home.images_lock())
 }
 
-/// The images a bottle's containers run, built or found: the sidecar, the
-/// git gate's when it has one, the agent's. Shared with the backends whose
-/// sidecars run on docker.
 /// Writes the bottle's compose document, its agent at `place`: its
 /// subnets chosen under their lock, everything labelled with this home's
 /// identity. Returns that identity and the file.
@@ -304,6 +301,9 @@ pub fn write_compose(
     Ok((home_id, dir.compose_file()))
 }
 
+/// The images a bottle's containers run, built or found: the sidecar, the
+/// git gate's when it has one, the agent's. Shared with the backends whose
+/// sidecars run on docker.
 pub fn build_images(
     ctx: &Context,
     prepared: &Prepared,

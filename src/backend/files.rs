@@ -181,7 +181,7 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
 
     use super::*;
-    use crate::manifest::{Auth, ImageSource, Route, Scheme, Skill};
+    use crate::manifest::{Agent, Auth, Bottle, ImageSource, Route, Scheme, Skill};
     use crate::plan::{GateInput, PlanInput, plan, testing};
     use crate::provider::{Provider, SessionSpec};
 
@@ -199,19 +199,7 @@ mod tests {
             name: "review".into(),
             dir: skill,
         }];
-        let mut bottle = testing::bottle();
-        bottle.image = Some(ImageSource::Image("debian".into()));
-        let state_dir = home.bottle_dir("dev-aaaaa");
-        let env = BTreeSet::new();
-        let names = ["b".to_owned()];
-        let plan = plan(&PlanInput {
-            slug: "dev-aaaaa",
-            state_dir: &state_dir,
-            sidecar_image: "s",
-            host_user: (0, 0),
-            ..testing::input(&agent, &bottle, &env, &names)
-        })
-        .unwrap();
+        let plan = plan_in(&home, "dev-aaaaa", &agent, debian_bottle(), &[], None);
         let meta = metadata(None);
         write_state(&home, &meta, &plan).unwrap();
 
@@ -230,6 +218,40 @@ mod tests {
         assert_eq!(cert, fs::read_to_string(state.egress_ca()).unwrap());
         assert!(home.existing_bottle_dir("dev-aaaaa").is_ok());
         assert_eq!(home.read_metadata("dev-aaaaa").unwrap(), meta);
+    }
+
+    /// The test bottle, running the image `debian`.
+    fn debian_bottle() -> Bottle {
+        let mut bottle = testing::bottle();
+        bottle.image = Some(ImageSource::Image("debian".into()));
+        bottle
+    }
+
+    /// `agent` in `bottle` (selected as `b`) planned as `slug` in `home`,
+    /// with the host variables `env` set; with a gate, its operator's
+    /// repository is the folder copied in.
+    fn plan_in(
+        home: &Home,
+        slug: &str,
+        agent: &Agent,
+        bottle: Bottle,
+        env: &[&str],
+        gate: Option<GateInput>,
+    ) -> BottlePlan {
+        let state_dir = home.bottle_dir(slug);
+        let env: BTreeSet<String> = env.iter().map(|v| v.to_string()).collect();
+        let names = ["b".to_owned()];
+        let copy_cwd = gate.as_ref().map(|g| g.repo.top.clone());
+        plan(&PlanInput {
+            slug,
+            state_dir: &state_dir,
+            sidecar_image: "s",
+            host_user: (0, 0),
+            copy_cwd: copy_cwd.as_deref(),
+            git_gate: gate,
+            ..testing::input(agent, &bottle, &env, &names)
+        })
+        .unwrap()
     }
 
     /// Bottle `b`'s metadata for agent `dev`, its folder copied in from
@@ -251,9 +273,9 @@ mod tests {
     }
 
     /// A bottle with a git gate, an ssh key, two upstream CAs and a route
-    /// whose token is `$PATH` (set wherever tests run), planned; its state
-    /// is not written yet.
-    fn gate_bottle(dir: &Path) -> (Home, BottlePlan, Metadata) {
+    /// whose token is `$PATH` (set wherever tests run), planned and its
+    /// state written.
+    fn gate_bottle(dir: &Path) -> (Home, BottlePlan) {
         let home = Home {
             root: dir.join("home"),
         };
@@ -264,8 +286,7 @@ mod tests {
         fs::write(&ca2, "TWO\n").unwrap();
         let mut agent = testing::agent(Provider::Shell);
         agent.prompt = String::new();
-        let mut bottle = testing::bottle();
-        bottle.image = Some(ImageSource::Image("debian".into()));
+        let mut bottle = debian_bottle();
         bottle.ssh = vec![crate::manifest::SshEntry {
             host: "h.test".into(),
             identity_file: key,
@@ -289,33 +310,16 @@ mod tests {
             head: None,
         };
         let audit = home.audit_log("dev-ggggg");
-        let state_dir = home.bottle_dir("dev-ggggg");
-        let env = BTreeSet::from(["PATH".to_owned()]);
-        let names = ["b".to_owned()];
-        let plan = plan(&PlanInput {
-            slug: "dev-ggggg",
-            state_dir: &state_dir,
-            sidecar_image: "s",
-            host_user: (0, 0),
-            copy_cwd: Some(&repo.top),
-            git_gate: Some(GateInput {
-                repo: &repo,
-                audit_log: &audit,
-                known_hosts: None,
-                work_tree: &crate::plan::testing::EMPTY_WORK_TREE,
-            }),
-            ..testing::input(&agent, &bottle, &env, &names)
-        })
-        .unwrap();
-        let meta = metadata(Some(&repo.top));
-        (home, plan, meta)
+        let gate = testing::gate(&repo, &audit);
+        let plan = plan_in(&home, "dev-ggggg", &agent, bottle, &["PATH"], Some(gate));
+        write_state(&home, &metadata(Some(&repo.top)), &plan).unwrap();
+        (home, plan)
     }
 
     #[test]
     fn a_gate_gets_its_files_the_audit_log_and_loses_its_secrets_at_teardown() {
         let dir = tempfile::tempdir().unwrap();
-        let (home, plan, meta) = gate_bottle(dir.path());
-        write_state(&home, &meta, &plan).unwrap();
+        let (home, _) = gate_bottle(dir.path());
         let state = home.bottle("dev-ggggg");
         let mode = |p: &Path| fs::metadata(p).unwrap().mode() & 0o777;
         assert_eq!(mode(&state.gate_dir()), 0o700);
@@ -345,8 +349,7 @@ mod tests {
     #[test]
     fn remove_secrets_leaves_no_secret_the_writer_wrote() {
         let dir = tempfile::tempdir().unwrap();
-        let (home, plan, meta) = gate_bottle(dir.path());
-        write_state(&home, &meta, &plan).unwrap();
+        let (home, plan) = gate_bottle(dir.path());
         let state = home.bottle("dev-ggggg");
         let secret: Vec<&Path> = plan
             .files

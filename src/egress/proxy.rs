@@ -348,16 +348,8 @@ fn http1(limits: &Limits) -> hyper::server::conn::http1::Builder {
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, entry: Option<Entry>) {
-    loop {
-        // Past the limit, new connections wait in the kernel's queue.
-        let Ok(permit) = Arc::clone(&shared.connections).acquire_owned().await else {
-            return;
-        };
-        let Ok((stream, _)) = listener.accept().await else {
-            // Out of file descriptors, most likely: let some close.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
+    let connections = Arc::clone(&shared.connections);
+    crate::accept::bounded(listener, connections, |stream, _| {
         let _ = stream.set_nodelay(true);
         let builder = http1(&shared.limits);
         let shared = Arc::clone(&shared);
@@ -379,14 +371,14 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, entry: Option<E
                 }
             }
         });
-        tokio::spawn(async move {
-            let _permit = permit;
+        async move {
             let _ = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades()
                 .await;
-        });
-    }
+        }
+    })
+    .await;
 }
 
 /// A request to the forward-proxy port: CONNECT, or plain HTTP.

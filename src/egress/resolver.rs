@@ -215,20 +215,13 @@ async fn serve_udp(socket: UdpSocket, hosts: Arc<PathBuf>) {
 }
 
 async fn serve_tcp(listener: TcpListener, hosts: Arc<PathBuf>, slots: Arc<Semaphore>) {
-    loop {
-        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
-            return;
-        };
-        let Ok((stream, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
+    crate::accept::bounded(listener, slots, |stream, _| {
         let hosts = Arc::clone(&hosts);
-        tokio::spawn(async move {
-            let _permit = permit;
+        async move {
             let _ = tokio::time::timeout(TCP_IDLE, tcp_session(stream, &hosts)).await;
-        });
-    }
+        }
+    })
+    .await;
 }
 
 /// Length-prefixed queries on one connection, until it closes or sends

@@ -210,6 +210,7 @@ mod tests {
 
     use super::*;
     use crate::egress::decode::Coding;
+    use crate::pieces::Pieces;
 
     const SECRET: &str = "s3cr3t-Token-0123456789";
 
@@ -218,20 +219,6 @@ mod tests {
     impl AsRef<Scanner> for Own {
         fn as_ref(&self) -> &Scanner {
             &self.0
-        }
-    }
-
-    /// A body that yields set chunks.
-    struct Chunks(std::collections::VecDeque<Bytes>);
-
-    impl Body for Chunks {
-        type Data = Bytes;
-        type Error = std::io::Error;
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-            Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
         }
     }
 
@@ -248,7 +235,7 @@ mod tests {
         let scanner: Arc<dyn AsRef<Scanner> + Send + Sync> =
             Arc::new(Own(Scanner::new(&[SECRET.to_owned()])));
         let mut body = Scanned::new(
-            Chunks(parts.into_iter().map(Bytes::from).collect()),
+            parts.into_iter().collect::<Pieces>(),
             scanner,
             look,
             holdback,

@@ -212,14 +212,7 @@ pub(crate) async fn run(
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let Ok(permit) = Arc::clone(&connections).acquire_owned().await else {
-            return;
-        };
-        let Ok((stream, peer)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
+    crate::accept::bounded(listener, connections, |stream, peer| {
         // Streamed answers go out in several writes: no Nagle delay.
         let _ = stream.set_nodelay(true);
         let shared = Arc::clone(&shared);
@@ -229,13 +222,13 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_TIMEOUT)
             .max_buf_size(MAX_HEADERS);
-        tokio::spawn(async move {
-            let _permit = permit;
+        async move {
             let _ = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
-        });
-    }
+        }
+    })
+    .await;
 }
 
 /// The most a request body may decode to: a push, the bottle's push limit

@@ -386,24 +386,48 @@ fn egress_section(
     src: &Source,
 ) -> Result<(Vec<Route>, Vec<PathBuf>), ManifestError> {
     let eg = Fields::new(egress, place, "egress.", EGRESS_KEYS)?;
-    let mut routes: Vec<Route> = Vec::new();
-    for (i, r) in eg.array("routes")?.iter().enumerate() {
-        let route = route(r, place, &format!("egress.routes[{i}]."))?;
-        if routes.iter().any(|x| x.host == route.host) {
-            return Err(eg.invalid(
-                &format!("routes[{i}].host"),
-                format!("'{}' has two routes", route.host),
-                Some("merge them into one route".into()),
-            ));
-        }
-        routes.push(route);
-    }
+    let routes = named_entries(
+        &eg,
+        "routes",
+        "host",
+        |r, prefix| route(r, place, prefix),
+        |r: &Route| r.host.as_str(),
+        "has two routes",
+        "merge them into one route",
+    )?;
     let cas = eg
         .list("trust_upstream_ca")?
         .iter()
         .map(|p| src.path(p))
         .collect();
     Ok((routes, cas))
+}
+
+/// The entries of the list `key` in `f`, each read by `read` from its
+/// value and its keys' prefix; two that `name` names alike are refused at
+/// the second's `field`: "'NAME' {twice}", and `hint`.
+fn named_entries<T>(
+    f: &Fields,
+    key: &str,
+    field: &str,
+    read: impl Fn(&Value, &str) -> Result<T, ManifestError>,
+    name: impl Fn(&T) -> &str,
+    twice: &str,
+    hint: &str,
+) -> Result<Vec<T>, ManifestError> {
+    let mut entries: Vec<T> = Vec::new();
+    for (i, value) in f.array(key)?.iter().enumerate() {
+        let entry = read(value, &format!("{}{key}[{i}].", f.prefix))?;
+        if entries.iter().any(|e| name(e) == name(&entry)) {
+            return Err(f.invalid(
+                &format!("{key}[{i}].{field}"),
+                format!("'{}' {twice}", name(&entry)),
+                Some(hint.into()),
+            ));
+        }
+        entries.push(entry);
+    }
+    Ok(entries)
 }
 
 /// One entry of a bottle's `ssh`: the host (lower-cased) and its

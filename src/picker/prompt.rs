@@ -5,10 +5,10 @@
 use ratatui::Frame;
 use ratatui::crossterm::event::KeyCode;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Modifier, Style, Stylize};
+use ratatui::style::{Style, Stylize};
 use ratatui::text::{Line, Span};
 
-use super::{Chooser, Outcome};
+use super::{Chooser, Outcome, typing_line};
 
 /// Longest input accepted.
 const MAX: usize = 500;
@@ -86,14 +86,7 @@ impl Chooser for Prompt {
                 message,
             );
         }
-        frame.render_widget(
-            Line::from(vec![
-                Span::styled(format!("{}: ", self.title), Style::new().bold()),
-                Span::raw(self.input.as_str()),
-                Span::styled("█", Style::new().add_modifier(Modifier::SLOW_BLINK)),
-            ]),
-            prompt,
-        );
+        frame.render_widget(typing_line(&self.title, &self.input), prompt);
         frame.render_widget(Line::from(self.help.as_str()).dim(), help);
     }
 

@@ -10,14 +10,33 @@ fn compose(plan: &BottlePlan) -> Value {
     render(plan, Target::test(AgentPlace::Container))
 }
 
+/// The plan of `bottle`, selected as `names`, with the host variables
+/// `env` set.
+fn plan_with_env(
+    agent: &Agent,
+    bottle: &Bottle,
+    names: &[&str],
+    env: &[&str],
+) -> Result<BottlePlan, PlanError> {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let env: BTreeSet<String> = env.iter().map(|v| v.to_string()).collect();
+    plan(&input(agent, bottle, &env, &names))
+}
+
 /// The plan of `bottle`, selected as `names`, with no host variable set.
 fn plan_without_env(
     agent: &Agent,
     bottle: &Bottle,
     names: &[&str],
 ) -> Result<BottlePlan, PlanError> {
-    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    plan(&input(agent, bottle, &BTreeSet::new(), &names))
+    plan_with_env(agent, bottle, names, &[])
+}
+
+/// The compose document of a shell agent in `bottle`, selected as
+/// `name`, with no host variable set.
+fn shell_compose(bottle: &Bottle, name: &str) -> Value {
+    let plan = plan_without_env(&agent(Provider::Shell), bottle, &[name]).unwrap();
+    compose(&plan)
 }
 
 mod gate;
@@ -86,9 +105,7 @@ fn codex_gets_its_base_url_a_placeholder_key_and_a_trusted_workdir() {
         role: Some(Role::OpenaiBaseUrl),
         ..Route::default()
     }];
-    let env: BTreeSet<String> = ["OPENAI_API_KEY".to_owned()].into();
-    let names = vec!["codex".to_owned()];
-    let plan = plan(&input(&agent, &bottle, &env, &names)).unwrap();
+    let plan = plan_with_env(&agent, &bottle, &["codex"], &["OPENAI_API_KEY"]).unwrap();
     let text = |path: &str| {
         let file = plan.files.iter().find(|f| f.path == Path::new(path));
         match file.map(|f| &f.content) {
@@ -118,9 +135,13 @@ fn codex_gets_its_base_url_a_placeholder_key_and_a_trusted_workdir() {
 fn no_secret_or_token_value_reaches_the_plan() {
     let agent = agent(Provider::Claude);
     let bottle = full_bottle();
-    let env: BTreeSet<String> = ["ANTHROPIC_API_KEY".to_owned(), "GH_TOKEN".to_owned()].into();
-    let names = vec!["claude".to_owned()];
-    let plan = plan(&input(&agent, &bottle, &env, &names)).unwrap();
+    let plan = plan_with_env(
+        &agent,
+        &bottle,
+        &["claude"],
+        &["ANTHROPIC_API_KEY", "GH_TOKEN"],
+    )
+    .unwrap();
     let agent_env = &compose(&plan)["services"]["agent"]["environment"];
     assert_eq!(
         agent_env["ANTHROPIC_API_KEY"],
@@ -166,10 +187,7 @@ fn no_secret_or_token_value_reaches_the_plan() {
 
 #[test]
 fn every_container_and_network_is_labelled_and_only_egress_goes_out() {
-    let agent = agent(Provider::Shell);
-    let bottle = bottle();
-    let p = plan_without_env(&agent, &bottle, &["default"]).unwrap();
-    let compose = compose(&p);
+    let compose = shell_compose(&bottle(), "default");
     for section in ["services", "networks"] {
         for (name, item) in compose[section].as_object().unwrap() {
             assert_eq!(item["labels"][LABEL_SLUG], "dev-abcde", "{section}.{name}");
@@ -206,10 +224,7 @@ fn every_container_and_network_is_labelled_and_only_egress_goes_out() {
 
 #[test]
 fn dollars_are_escaped_for_compose() {
-    let agent = agent(Provider::Shell);
-    let bottle = full_bottle();
-    let p = plan_without_env(&agent, &bottle, &["x"]).unwrap();
-    let compose = compose(&p);
+    let compose = shell_compose(&full_bottle(), "x");
     assert_eq!(compose["services"]["agent"]["environment"]["PRICE"], "$$5");
 }
 

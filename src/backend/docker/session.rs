@@ -88,13 +88,8 @@ fn only_already(stderr: &str, frozen: bool) -> bool {
 /// agent's user. Nothing is mounted.
 pub fn copy_in(slug: &str, from: &Path, dest: &str, what: &Selection) -> Result<(), ExecError> {
     let mut tar = TAR.command(["-c".into(), "-C".into(), from.display().to_string()]);
-    tar.args(what.tar_args()).stdout(Stdio::piped());
-    let mut tar = TAR.spawn(&mut tar)?;
-    let input = tar
-        .stdout
-        .take()
-        .map(Stdio::from)
-        .unwrap_or_else(Stdio::null);
+    tar.args(what.tar_args());
+    let (mut tar, input) = TAR.spawn_piped(&mut tar)?;
     let argv: Vec<String> = ["tar", "-x", "-C", dest].map(String::from).to_vec();
     let mut cmd = DOCKER.command(exec_args(slug, &argv, Io::Interactive { tty: false }, None));
     cmd.stdin(input)

@@ -242,28 +242,25 @@ impl Runs {
     /// padding or anything else.
     pub(super) fn base64(text: &[u8]) -> Runs {
         let mut runs = Runs::empty(6);
-        let mut from = 0;
-        while let Some(window) = next_window(text, from, BASE64_RUN) {
-            let start = run_start(text, from, window, BASE64_RUN.run);
-            let end = text[window..]
+        runs.read_each(text, BASE64_RUN, MIN_BASE64, |symbols, start| {
+            // Every byte from `start` to its window is of the run.
+            let end = text[start..]
                 .iter()
                 .position(|&b| !is(b, BASE64_RUN.run))
-                .map_or(text.len(), |p| window + p);
-            if runs.symbols.is_empty() {
+                .map_or(text.len(), |p| start + p);
+            if symbols.is_empty() {
                 // One allocation: no more symbols than bytes left.
-                runs.symbols.reserve(text.len() - start);
+                symbols.reserve(text.len() - start);
             }
-            let before = runs.symbols.len();
-            runs.symbols.extend(
+            symbols.extend(
                 text[start..end]
                     .iter()
                     .map(|&b| BASE64[b as usize])
                     .filter(|&v| v >= 0)
                     .map(|v| v as u8),
             );
-            runs.close(before, MIN_BASE64);
-            from = end;
-        }
+            end
+        });
         runs
     }
 
@@ -274,16 +271,14 @@ impl Runs {
     pub(super) fn base32(text: &[u8]) -> Runs {
         let mut runs = Runs::empty(5);
         for kind in BASE32_RUNS {
-            let mut from = 0;
-            while let Some(window) = next_window(text, from, kind) {
-                let mut i = run_start(text, from, window, kind.run);
-                let (before, mut line) = (runs.symbols.len(), 0);
+            runs.read_each(text, kind, MIN_BASE32, |symbols, mut i| {
+                let mut line = 0;
                 while let Some(&b) = text.get(i) {
                     if let Some(v) = u8::try_from(BASE32[b as usize])
                         .ok()
                         .filter(|_| is(b, kind.run))
                     {
-                        runs.symbols.push(v);
+                        symbols.push(v);
                         (line, i) = (line + 1, i + 1);
                     } else if is(b, C_NEWLINE) && line >= MIN_BASE32 {
                         let crlf = b == b'\r' && text.get(i + 1) == Some(&b'\n');
@@ -292,9 +287,8 @@ impl Runs {
                         break;
                     }
                 }
-                runs.close(before, MIN_BASE32);
-                from = i.max(from + 1);
-            }
+                i
+            });
         }
         runs
     }
@@ -311,22 +305,19 @@ impl Runs {
                 && text.get(i + 2).copied().and_then(nibble).is_some()
         };
         let is_sep = |b: u8| b" :,;-.\r\n".contains(&b);
-        let mut from = 0;
-        while let Some(window) = next_window(text, from, HEX_RUN) {
-            let mut i = run_start(text, from, window, HEX_RUN.run);
+        runs.read_each(text, HEX_RUN, MIN_HEX, |symbols, mut i| {
             // The window has a digit; the run starts at the first.
             i += text[i..]
                 .iter()
                 .position(|&b| nibble(b).is_some())
                 .unwrap_or(0);
-            let start = runs.symbols.len();
             let mut token = 0;
             while i < text.len() {
                 if token == 0 && prefixed(i) {
                     i += 2;
                 }
                 if let Some(v) = nibble(text[i]) {
-                    runs.symbols.push(v);
+                    symbols.push(v);
                     token += 1;
                     i += 1;
                     continue;
@@ -342,9 +333,8 @@ impl Runs {
                 }
                 break;
             }
-            runs.close(start, MIN_HEX);
-            from = i.max(from + 1);
-        }
+            i
+        });
         runs
     }
 
@@ -376,6 +366,25 @@ impl Runs {
         }
         runs.close(before, MIN_DECIMAL);
         runs
+    }
+
+    /// Every run of `kind` in `text`: `read` takes one from where it
+    /// starts (before its first window), pushes its symbols and answers
+    /// where it stopped; a run of fewer than `min` symbols is taken back.
+    fn read_each(
+        &mut self,
+        text: &[u8],
+        kind: RunKind,
+        min: usize,
+        mut read: impl FnMut(&mut Vec<u8>, usize) -> usize,
+    ) {
+        let mut from = 0;
+        while let Some(window) = next_window(text, from, kind) {
+            let before = self.symbols.len();
+            let stopped = read(&mut self.symbols, run_start(text, from, window, kind.run));
+            self.close(before, min);
+            from = stopped.max(from + 1);
+        }
     }
 
     /// Ends the run that started at symbol `start`: kept if it has at

@@ -152,32 +152,9 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::VecDeque;
     use std::io::Write;
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
 
-    use hyper::body::Frame;
-
-    /// A body that arrives in pieces.
-    struct Pieces(VecDeque<Bytes>);
-
-    impl Pieces {
-        fn new(bytes: &[u8], size: usize) -> Pieces {
-            Pieces(bytes.chunks(size).map(Bytes::copy_from_slice).collect())
-        }
-    }
-
-    impl Body for Pieces {
-        type Data = Bytes;
-        type Error = std::convert::Infallible;
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-            Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
-        }
-    }
+    use crate::pieces::Pieces;
 
     fn gzip(bytes: &[u8]) -> Vec<u8> {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());

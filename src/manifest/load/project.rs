@@ -186,21 +186,10 @@ fn read_raw(
         inside(sources, &path, &src.origin)?;
         let text = read(&path, &src.origin)?;
         files.push((shown(found, &path), text.clone().into_bytes()));
-        if parse::notify_command(&text, &src)?.is_some() {
-            return Err(home_only(
-                sources,
-                &src,
-                "notify",
-                "run commands on your machine",
-            ));
-        }
-        if parse::capability_base_images(&text, &src)?.is_some() {
-            return Err(home_only(
-                sources,
-                &src,
-                "capability",
-                "choose which of your images an agent's Dockerfile can read",
-            ));
+        for (sets, key, what) in HOME_ONLY {
+            if sets(&text, &src)? {
+                return Err(home_only(sources, &src, key, what));
+            }
         }
         let (agents, bottles) = parse::parse_json(&text, &src)?;
         level.agents.extend(agents);
@@ -222,8 +211,27 @@ fn read_raw(
     Ok(level)
 }
 
-/// A project's own file may not be a link to one elsewhere (a key file
-/// read as an agent's prompt).
+/// What only the operator's own manifest may set: whether a manifest's
+/// text sets it, its key, and what it would let a project do.
+type HomeOnly = (
+    fn(&str, &Source) -> Result<bool, ManifestError>,
+    &'static str,
+    &'static str,
+);
+
+const HOME_ONLY: [HomeOnly; 2] = [
+    (
+        |text, src| Ok(parse::notify_command(text, src)?.is_some()),
+        "notify",
+        "run commands on your machine",
+    ),
+    (
+        |text, src| Ok(parse::capability_base_images(text, src)?.is_some()),
+        "capability",
+        "choose which of your images an agent's Dockerfile can read",
+    ),
+];
+
 /// The error for `key` in a project's manifest, which only the operator's
 /// own may set: it would let the project `what`.
 fn home_only(sources: &Sources, src: &Source, key: &str, what: &str) -> ManifestError {
@@ -240,6 +248,8 @@ fn home_only(sources: &Sources, src: &Source, key: &str, what: &str) -> Manifest
     }
 }
 
+/// A project's own file may not be a link to one elsewhere (a key file
+/// read as an agent's prompt).
 fn inside(sources: &Sources, path: &Path, origin: &Origin) -> Result<(), ManifestError> {
     match stays_inside(sources, path) {
         true => Ok(()),

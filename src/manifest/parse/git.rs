@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Fields, limits};
+use super::{Fields, limits, named_entries};
 use crate::manifest::{DEFAULT_PROTECTED, Git, GitRemote, ManifestError, Place, Scheme};
 
 pub(super) const KEYS: &[&str] = &[
@@ -20,19 +20,15 @@ const DEFAULT_WORD: &str = "default";
 const MIN_PUSH: u64 = 1 << 10;
 
 pub(super) fn parse(f: &Fields, place: &Place) -> Result<Git, ManifestError> {
-    let mut remotes: Vec<GitRemote> = Vec::new();
-    for (i, value) in f.array("remotes")?.iter().enumerate() {
-        let prefix = format!("git.remotes[{i}].");
-        let remote = remote(&Fields::new(value, place, &prefix, REMOTE_KEYS)?, place)?;
-        if remotes.iter().any(|r| r.name == remote.name) {
-            return Err(f.invalid(
-                &format!("remotes[{i}].name"),
-                format!("'{}' names two remotes", remote.name),
-                Some("give each remote its own name".into()),
-            ));
-        }
-        remotes.push(remote);
-    }
+    let remotes = named_entries(
+        f,
+        "remotes",
+        "name",
+        |value, prefix| remote(&Fields::new(value, place, prefix, REMOTE_KEYS)?, place),
+        |r: &GitRemote| r.name.as_str(),
+        "names two remotes",
+        "give each remote its own name",
+    )?;
     let protected_paths = match f.get("protected_paths") {
         None => None,
         Some(_) => Some(protected_paths(f)?),

@@ -63,6 +63,7 @@ pub(crate) fn decide(
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
+    use std::path::Path;
 
     use super::super::tests::approving;
     use super::super::{
@@ -112,17 +113,24 @@ mod tests {
         }
     }
 
-    /// A home whose bottle has one push held in its gate's queue.
-    fn home_with_held() -> (tempfile::TempDir, Home, Queue, Proposal) {
-        let (dir, home) = Home::temp();
-        let queue = Queue::new(&home.bottle("dev-aaaaa").gate_dir());
+    /// A push of bottle `dev-aaaaa` submitted to the queue in `dir`, as
+    /// `why`.
+    fn submit_push(dir: &Path, why: &str) -> (Queue, Proposal) {
+        let queue = Queue::new(dir);
         let p = queue
             .submit(
                 "dev-aaaaa",
                 Request::GitPush(GitPush::held_example()),
-                "held: protected path".into(),
+                why.into(),
             )
             .unwrap();
+        (queue, p)
+    }
+
+    /// A home whose bottle has one push held in its gate's queue.
+    fn home_with_held() -> (tempfile::TempDir, Home, Queue, Proposal) {
+        let (dir, home) = Home::temp();
+        let (queue, p) = submit_push(&home.bottle("dev-aaaaa").gate_dir(), "held: protected path");
         (dir, home, queue, p)
     }
 
@@ -251,14 +259,7 @@ mod tests {
     #[test]
     fn a_push_in_the_supervise_queue_is_not_listed_or_decided() {
         let (_dir, home) = Home::temp();
-        let queue = Queue::new(&home.bottle("dev-aaaaa").supervise_dir());
-        let p = queue
-            .submit(
-                "dev-aaaaa",
-                Request::GitPush(GitPush::held_example()),
-                "forged".into(),
-            )
-            .unwrap();
+        let (_queue, p) = submit_push(&home.bottle("dev-aaaaa").supervise_dir(), "forged");
         assert!(pending(&home).unwrap().is_empty());
         let gate = FakeGate::answering(Ok("landed"));
         assert!(matches!(

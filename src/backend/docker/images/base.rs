@@ -3,7 +3,6 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Stdio;
 
 use super::{BASE_IMAGE, ImageError, exists, import_command, scratch};
 use crate::exec::{APT_GET, DEBOOTSTRAP, DOCKER, Sink, TAR};
@@ -45,13 +44,8 @@ pub fn bootstrap(sink: &Sink) -> Result<bool, ImageError> {
         }
         sink.line(&format!("bot-bottle: importing it as {BASE_IMAGE}"));
         let mut tar = TAR.command(["--numeric-owner", "-C"]);
-        tar.arg(&root).args(["-c", "."]).stdout(Stdio::piped());
-        let mut tar = TAR.spawn(&mut tar)?;
-        let tar_out = tar
-            .stdout
-            .take()
-            .map(Stdio::from)
-            .unwrap_or_else(Stdio::null);
+        tar.arg(&root).args(["-c", "."]);
+        let (mut tar, tar_out) = TAR.spawn_piped(&mut tar)?;
         let mut import = import_command(BASE_IMAGE, "base", &["CMD [\"/bin/bash\"]"]);
         import
             .stdin(tar_out)
