@@ -188,12 +188,13 @@ pub enum ExecError {
         hint: &'static str,
     },
     /// The program could not be started.
-    #[error("could not run {program}: {reason}")]
+    #[error("could not run {program}: {source}")]
     Spawn {
         /// The program's name.
         program: String,
         /// Why not.
-        reason: String,
+        #[source]
+        source: io::Error,
     },
     /// The program ran and exited non-zero.
     #[error("`{command}` failed ({status}): {stderr}")]
@@ -280,7 +281,7 @@ impl Program {
     pub(crate) fn run_to(&self, cmd: &mut Command, sink: &Sink) -> Result<(), ExecError> {
         let spawn = |e: io::Error| ExecError::Spawn {
             program: self.path(),
-            reason: e.to_string(),
+            source: e,
         };
         cmd.stdout(sink.stdio().map_err(spawn)?)
             .stderr(sink.stdio().map_err(spawn)?);
@@ -339,7 +340,7 @@ impl Program {
     ) -> Result<Capped, ExecError> {
         let io_err = |e: io::Error| ExecError::Spawn {
             program: file.display().to_string(),
-            reason: e.to_string(),
+            source: e,
         };
         let _ = std::fs::remove_file(file);
         let mut out = std::fs::OpenOptions::new()
@@ -406,7 +407,7 @@ impl Program {
         } else {
             ExecError::Spawn {
                 program: self.path(),
-                reason: e.to_string(),
+                source: e,
             }
         }
     }

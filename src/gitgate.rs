@@ -177,14 +177,26 @@ pub struct LandedBranch {
 #[derive(Debug, thiserror::Error)]
 pub enum LandedError {
     #[error(
-        "{path}: {reason}; the gate keeps there which branches are the agent's, so nothing lands and the operator's branches are not mirrored until it reads again: restore or repair the file, or stop the bottle"
+        "{path}: {source}; the gate keeps there which branches are the agent's, so nothing lands and the operator's branches are not mirrored until it reads again: restore or repair the file, or stop the bottle"
     )]
-    /// The file is there but cannot be read or parsed.
+    /// The file is there but cannot be read.
     Unreadable {
         /// The file.
         path: PathBuf,
         /// What went wrong.
-        reason: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path}: not what the gate writes: {source}; the gate keeps there which branches are the agent's, so nothing lands and the operator's branches are not mirrored until it reads again: restore or repair the file, or stop the bottle"
+    )]
+    /// The file was read but does not parse.
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// Why it does not parse.
+        #[source]
+        source: serde_json::Error,
     },
 }
 
@@ -193,15 +205,12 @@ pub enum LandedError {
 /// an error, never "nothing landed". Read bounded: the sidecar writes it.
 pub(crate) fn read_landed(gate_dir: &Path) -> Result<Landed, LandedError> {
     let path = gate_dir.join(LANDED_FILE);
-    let unreadable = |reason: String| LandedError::Unreadable {
-        path: path.clone(),
-        reason,
-    };
     match crate::state::read_bounded(&path, MAX_LANDED_BYTES) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| unreadable(format!("not what the gate writes: {e}"))),
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).map_err(|source| LandedError::Malformed { path, source })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Landed::default()),
-        Err(e) => Err(unreadable(e.to_string())),
+        Err(source) => Err(LandedError::Unreadable { path, source }),
     }
 }
 

@@ -23,7 +23,7 @@ use crate::error::{ExitKind, UserError};
 use crate::provider::{Provider, SessionSpec};
 
 /// Why the host's state could not be found, read or written.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum StateError {
     /// Neither BOT_BOTTLE_HOME nor HOME is set.
     #[error("cannot find the home folder: set BOT_BOTTLE_HOME or HOME")]
@@ -40,20 +40,22 @@ pub enum StateError {
         dir: PathBuf,
     },
     /// Reading or writing a file failed.
-    #[error("{path}: {reason}")]
+    #[error("{path}: {source}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The system's reason.
-        reason: String,
+        #[source]
+        source: std::io::Error,
     },
     /// A bottle's metadata (or its live routes) is not what was written.
-    #[error("{path}: unreadable metadata: {reason}")]
+    #[error("{path}: unreadable metadata: {source}")]
     BadMetadata {
         /// The file.
         path: PathBuf,
         /// What was wrong with it.
-        reason: String,
+        #[source]
+        source: serde_json::Error,
     },
     /// The home's identity file holds something else than one.
     #[error("{path}: not a home identity (12 lowercase hex digits)")]
@@ -92,7 +94,7 @@ impl StateError {
     fn io(path: &Path, e: std::io::Error) -> StateError {
         StateError::Io {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            source: e,
         }
     }
 }

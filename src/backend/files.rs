@@ -171,7 +171,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), StateError> {
 fn io(path: &Path, e: std::io::Error) -> StateError {
     StateError::Io {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        source: e,
     }
 }
 

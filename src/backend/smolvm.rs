@@ -457,7 +457,7 @@ fn image_archive(home: &Home, tag: &str, sink: &Sink) -> Result<PathBuf, BringUp
     }
     std::fs::create_dir_all(&dir).map_err(|e| crate::state::StateError::Io {
         path: dir.clone(),
-        reason: e.to_string(),
+        source: e,
     })?;
     sink.line(&format!("bot-bottle: saving {tag} for smolvm"));
     let partial = dir.join(format!(".{file}.{}.partial", std::process::id()));
@@ -468,7 +468,7 @@ fn image_archive(home: &Home, tag: &str, sink: &Sink) -> Result<PathBuf, BringUp
     }
     std::fs::rename(&partial, &path).map_err(|e| crate::state::StateError::Io {
         path: path.clone(),
-        reason: e.to_string(),
+        source: e,
     })?;
     Ok(path)
 }

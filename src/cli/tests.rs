@@ -33,14 +33,14 @@ fn bad_slug() -> StateError {
 fn state_io() -> StateError {
     StateError::Io {
         path: PathBuf::from("/p"),
-        reason: "denied".into(),
+        source: std::io::Error::other("denied"),
     }
 }
 
 fn spawn() -> ExecError {
     ExecError::Spawn {
         program: "docker".into(),
-        reason: "denied".into(),
+        source: std::io::Error::other("denied"),
     }
 }
 
@@ -68,7 +68,7 @@ fn every_error_exits_with_its_code() {
             "state bad metadata",
             StateError::BadMetadata {
                 path: PathBuf::from("/m"),
-                reason: "eof".into(),
+                source: serde_json::from_str::<u8>("").unwrap_err(),
             }
             .into(),
             1,
@@ -273,7 +273,7 @@ fn every_error_exits_with_its_code() {
             "apply reload",
             ApplyError::Reload {
                 slug: slug(),
-                reason: "down".into(),
+                source: spawn(),
             }
             .into(),
             1,

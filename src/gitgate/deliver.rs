@@ -300,8 +300,11 @@ fn land(
 
 pub(crate) fn write_landed(env: &GateEnv, landed: &super::Landed) -> Result<(), GateError> {
     let path = env.state.join(LANDED_FILE);
-    let text = serde_json::to_vec_pretty(landed).map_err(|e| GateError::io(&path, e))?;
-    crate::state::write_atomic(&path, &text, 0o644).map_err(|e| GateError::io(&path, e))
+    let text = serde_json::to_vec_pretty(landed).map_err(|source| GateError::Encode {
+        path: path.clone(),
+        source,
+    })?;
+    crate::state::write_atomic(&path, &text, 0o644).map_err(|e| GateError::state(&path, e))
 }
 
 /// Sends a landed branch to the remotes whose patterns match it; when there

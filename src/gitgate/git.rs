@@ -7,15 +7,43 @@ use std::process::{Command, Stdio};
 
 use crate::exec::{ExecError, GIT};
 use crate::proposal::queue::QueueError;
+use crate::state::StateError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
     #[error(transparent)]
     Exec(#[from] ExecError),
-    #[error("{path}: {reason}")]
-    Io { path: PathBuf, reason: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing a state file failed (`write_atomic`'s error, kept whole).
+    #[error("{path}: {source}")]
+    State {
+        path: PathBuf,
+        #[source]
+        source: StateError,
+    },
+    /// A state file could not be encoded.
+    #[error("{path}: {source}")]
+    Encode {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A file the plan writes does not parse.
+    #[error("{path}: {source}; the plan writes this file: relaunch the bottle to rewrite it")]
+    BadState {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A file the plan writes parses, but says something the gate cannot
+    /// use (`reason`, in words).
     #[error("{path}: {reason}; the plan writes this file: relaunch the bottle to rewrite it")]
-    BadState { path: PathBuf, reason: String },
+    Misconfigured { path: PathBuf, reason: String },
     #[error("git said something unexpected: {0}")]
     Git(String),
     #[error(transparent)]
@@ -32,10 +60,18 @@ pub enum GateError {
 }
 
 impl GateError {
-    pub(crate) fn io(path: &Path, e: impl std::fmt::Display) -> GateError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> GateError {
         GateError::Io {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            source,
+        }
+    }
+
+    /// `write_atomic` (or another state helper) failed on `path`.
+    pub(crate) fn state(path: &Path, source: StateError) -> GateError {
+        GateError::State {
+            path: path.to_path_buf(),
+            source,
         }
     }
 }

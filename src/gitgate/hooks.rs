@@ -62,20 +62,15 @@ impl GateEnv {
         let path = self.state.join(CONFIG_FILE);
         let bytes =
             crate::state::read_bounded(&path, 1 << 20).map_err(|e| GateError::io(&path, e))?;
-        serde_json::from_slice(&bytes).map_err(|e| GateError::BadState {
-            path,
-            reason: e.to_string(),
-        })
+        serde_json::from_slice(&bytes).map_err(|source| GateError::BadState { path, source })
     }
 
     /// `tokens.json`; none is no tokens.
     pub(crate) fn tokens(&self) -> Result<BTreeMap<String, String>, GateError> {
         let path = self.state.join(TOKENS_FILE);
         match crate::state::read_bounded(&path, 1 << 20) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| GateError::BadState {
-                path,
-                reason: e.to_string(),
-            }),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|source| GateError::BadState { path, source }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
             Err(e) => Err(GateError::io(&path, e)),
         }

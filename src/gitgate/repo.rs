@@ -38,16 +38,17 @@ pub enum RepoError {
     #[error("git failed on the gate's repository: {0}")]
     Git(#[from] ExecError),
     /// A file could not be read or written.
-    #[error("{path}: {reason} (check that the state folder is writable)")]
+    #[error("{path}: {source} (check that the state folder is writable)")]
     Io {
         /// The file.
         path: PathBuf,
         /// What went wrong.
-        reason: String,
+        #[source]
+        source: std::io::Error,
     },
     /// The hook program is unknown.
     #[error("cannot tell which program the hooks should run: {0}; set {HOOK_BIN_VAR}")]
-    HookBin(String),
+    HookBin(#[source] std::io::Error),
     /// The operator's branches could not be listed.
     #[error("the operator's branch list is unreadable: {0}")]
     RefList(String),
@@ -56,10 +57,10 @@ pub enum RepoError {
     Landed(#[from] LandedError),
 }
 
-fn io_err(path: &Path, e: impl std::fmt::Display) -> RepoError {
+fn io_err(path: &Path, source: std::io::Error) -> RepoError {
     RepoError::Io {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        source,
     }
 }
 
@@ -68,7 +69,7 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> RepoError {
 pub(crate) fn hook_bin() -> Result<PathBuf, RepoError> {
     match std::env::var_os(HOOK_BIN_VAR).filter(|v| !v.is_empty()) {
         Some(bin) => Ok(PathBuf::from(bin)),
-        None => std::env::current_exe().map_err(|e| RepoError::HookBin(e.to_string())),
+        None => std::env::current_exe().map_err(RepoError::HookBin),
     }
 }
 

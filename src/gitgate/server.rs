@@ -61,13 +61,23 @@ pub(crate) const MAX_FETCH_REQUEST: u64 = 10 << 20;
 /// Starting the gate's server failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    /// The gate's configuration is unreadable.
-    #[error("{path}: {reason}; the plan writes it when the bottle starts")]
+    /// The gate's configuration cannot be read.
+    #[error("{path}: {source}; the plan writes it when the bottle starts")]
     Config {
         /// The file.
         path: PathBuf,
         /// What went wrong.
-        reason: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The gate's configuration does not parse.
+    #[error("{path}: not a gate config: {source}; the plan writes it when the bottle starts")]
+    BadConfig {
+        /// The file.
+        path: PathBuf,
+        /// Why it does not parse.
+        #[source]
+        source: serde_json::Error,
     },
     /// The repository could not be prepared.
     #[error("preparing the gate's repository: {0}")]
@@ -82,18 +92,18 @@ pub enum ServerError {
     },
     /// A setup task panicked or was cancelled.
     #[error("the gate's setup task failed: {0}")]
-    Task(String),
+    Task(#[source] tokio::task::JoinError),
 }
 
 /// Reads `<state>/gate.json`.
 pub(crate) fn load_config(state: &Path) -> Result<GateConfig, ServerError> {
     let path = state.join(CONFIG_FILE);
-    let err = |reason: String| ServerError::Config {
-        path: path.clone(),
-        reason,
-    };
-    let bytes = crate::state::read_bounded(&path, MAX_CONFIG).map_err(|e| err(e.to_string()))?;
-    serde_json::from_slice(&bytes).map_err(|e| err(format!("not a gate config: {e}")))
+    let bytes =
+        crate::state::read_bounded(&path, MAX_CONFIG).map_err(|source| ServerError::Config {
+            path: path.clone(),
+            source,
+        })?;
+    serde_json::from_slice(&bytes).map_err(|source| ServerError::BadConfig { path, source })
 }
 
 /// What a gate serves from.
@@ -136,7 +146,7 @@ impl Gate {
         let (r, config, bin) = (repo.clone(), opts.config.clone(), opts.hook_bin.clone());
         tokio::task::spawn_blocking(move || r.prepare(&config, &bin))
             .await
-            .map_err(|e| ServerError::Task(e.to_string()))??;
+            .map_err(ServerError::Task)??;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServerError::Bind { addr, source })?;

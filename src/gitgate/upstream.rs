@@ -123,7 +123,7 @@ fn credentials(
     let slot = |slot: &str| -> Result<String, GateError> {
         env.tokens()?
             .remove(slot)
-            .ok_or_else(|| GateError::BadState {
+            .ok_or_else(|| GateError::Misconfigured {
                 path: env.state.join(TOKENS_FILE),
                 reason: format!("no credential in slot {slot:?} for remote {}", remote.name),
             })
@@ -169,7 +169,7 @@ pub(crate) fn ssh_command(
     key: &str,
 ) -> Result<(String, Option<String>), GateError> {
     if key.is_empty() || key.contains('/') || key.starts_with('.') {
-        return Err(GateError::BadState {
+        return Err(GateError::Misconfigured {
             path: ssh_dir.to_path_buf(),
             reason: format!("{key:?} is not a key file name"),
         });
@@ -216,14 +216,14 @@ fn ca_bundle(state: &Path) -> Result<Option<PathBuf>, GateError> {
     bundle.push(b'\n');
     bundle.extend(extra);
     let path = scratch()?.join("upstream-cas.pem");
-    crate::state::write_atomic(&path, &bundle, 0o600).map_err(|e| GateError::io(&path, e))?;
+    crate::state::write_atomic(&path, &bundle, 0o600).map_err(|e| GateError::state(&path, e))?;
     Ok(Some(path))
 }
 
 /// The gate's own folder under the temporary folder (see
 /// `state::scratch::user_dir`).
 fn scratch() -> Result<PathBuf, GateError> {
-    crate::state::scratch::user_dir("gate").map_err(|e| GateError::io(&std::env::temp_dir(), e))
+    crate::state::scratch::user_dir("gate").map_err(|e| GateError::state(&std::env::temp_dir(), e))
 }
 
 #[cfg(test)]

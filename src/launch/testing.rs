@@ -81,7 +81,7 @@ impl Fake {
         if name == self.fail {
             Err(ExecError::Spawn {
                 program: "fake".into(),
-                reason: format!("{name} failed"),
+                source: std::io::Error::other(format!("{name} failed")),
             })
         } else {
             Ok(())

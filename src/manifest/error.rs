@@ -100,12 +100,14 @@ pub enum ManifestError {
     #[error("{0}")]
     NotTrusted(Box<NotTrusted>),
 
-    #[error("unknown {kind} '{name}' ({file} is not used: {reason})")]
+    #[error("unknown {kind} '{name}' ({file} is not used: {source})")]
     ProjectBroken {
         kind: &'static str,
         name: String,
         file: String,
-        reason: String,
+        /// Why the project could not be read or checked.
+        #[source]
+        source: Box<ManifestError>,
     },
 }
 

@@ -379,7 +379,7 @@ impl Project {
                 kind,
                 name: name.to_owned(),
                 file: shown.clone(),
-                reason: error.to_string(),
+                source: Box::new(error.clone()),
             }),
             Project::Untrusted { summary, changed } => {
                 let defined = summary.defined(kind, name)?;

@@ -52,7 +52,7 @@ pub(crate) fn append(home: &Home, slug: &str, entry: &Entry) -> Result<(), State
     let path = home.audit_log(slug);
     let io = |e: std::io::Error| StateError::Io {
         path: path.clone(),
-        reason: e.to_string(),
+        source: e,
     };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;

@@ -36,19 +36,35 @@ const MAX_FILE: u64 = 1024 * 1024;
 /// room for one more (the sidecar is the one process that submits).
 static SUBMIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// A queue file could not be read or written.
+/// A queue file could not be read or written, or the queue cannot take
+/// what was asked of it (then `source` says why in words).
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: {reason}")]
+#[error("{path}: {source}")]
 pub struct QueueError {
     pub(crate) path: PathBuf,
-    pub(crate) reason: String,
+    #[source]
+    pub(crate) source: std::io::Error,
 }
 
-fn io(path: &Path, e: impl std::fmt::Display) -> QueueError {
+fn io(path: &Path, source: std::io::Error) -> QueueError {
     QueueError {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        source,
     }
+}
+
+/// What the queue refuses, in words (an id that is not one, a full
+/// queue, no such proposal).
+fn refused(path: &Path, why: impl Into<String>) -> QueueError {
+    io(
+        path,
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, why.into()),
+    )
+}
+
+/// Writing a queue file failed (`write_atomic`'s error, kept whole).
+fn written(path: &Path, e: crate::state::StateError) -> QueueError {
+    io(path, std::io::Error::other(e))
 }
 
 /// A decided proposal, as archived.
@@ -104,7 +120,7 @@ impl Queue {
             return Ok(existing.clone());
         }
         if queued.len() >= max {
-            return Err(io(
+            return Err(refused(
                 &self.dir.join(QUEUE),
                 format!(
                     "{max} requests are already waiting for the operator; wait for their answers before asking again"
@@ -129,7 +145,7 @@ impl Queue {
     /// with `note` saying why. An answered one stays as it was.
     pub(crate) fn withdraw(&self, id: &str, note: &str) -> Result<(), QueueError> {
         let path = self.path(QUEUE, id);
-        check_id(id).map_err(|e| io(&path, e))?;
+        check_id(id).map_err(|e| refused(&path, e))?;
         if self.response(id).is_some() || self.find(id).is_none() {
             return Ok(());
         }
@@ -154,12 +170,12 @@ impl Queue {
         note: &str,
     ) -> Result<Proposal, QueueError> {
         let path = self.path(QUEUE, id);
-        check_id(id).map_err(|e| io(&path, e))?;
+        check_id(id).map_err(|e| refused(&path, e))?;
         let _one_at_a_time = SUBMIT.lock().unwrap_or_else(|p| p.into_inner());
         let old = self
             .find(id)
             .filter(|_| self.response(id).is_none())
-            .ok_or_else(|| io(&path, "no pending proposal by that id to replace"))?;
+            .ok_or_else(|| refused(&path, "no pending proposal by that id to replace"))?;
         let waiting = self
             .all_queued()?
             .into_iter()
@@ -190,9 +206,9 @@ impl Queue {
 
     fn write(&self, proposal: &Proposal) -> Result<(), QueueError> {
         let path = self.path(QUEUE, &proposal.id);
-        check_id(&proposal.id).map_err(|e| io(&path, e))?;
-        let text = serde_json::to_vec_pretty(proposal).map_err(|e| io(&path, e))?;
-        write_atomic(&path, &text, 0o644).map_err(|e| io(&path, e))
+        check_id(&proposal.id).map_err(|e| refused(&path, e))?;
+        let text = serde_json::to_vec_pretty(proposal).map_err(|e| io(&path, e.into()))?;
+        write_atomic(&path, &text, 0o644).map_err(|e| written(&path, e))
     }
 
     /// Every queued proposal, answered or not, oldest first.
@@ -237,20 +253,23 @@ impl Queue {
     /// Records the operator's answer (the waiting tool call picks it up).
     pub(crate) fn respond(&self, response: &Response) -> Result<(), QueueError> {
         let path = self.path(RESPONSES, &response.id);
-        check_id(&response.id).map_err(|e| io(&path, e))?;
-        let text = serde_json::to_vec_pretty(response).map_err(|e| io(&path, e))?;
-        write_atomic(&path, &text, 0o644).map_err(|e| io(&path, e))
+        check_id(&response.id).map_err(|e| refused(&path, e))?;
+        let text = serde_json::to_vec_pretty(response).map_err(|e| io(&path, e.into()))?;
+        write_atomic(&path, &text, 0o644).map_err(|e| written(&path, e))
     }
 
     /// Moves an answered proposal to the archive.
     pub(crate) fn archive(&self, id: &str) -> Result<(), QueueError> {
         let (Some(proposal), Some(response)) = (self.find(id), self.response(id)) else {
-            return Err(io(&self.path(QUEUE, id), "no answered proposal by that id"));
+            return Err(refused(
+                &self.path(QUEUE, id),
+                "no answered proposal by that id",
+            ));
         };
         let path = self.path(ARCHIVE, id);
         let text = serde_json::to_vec_pretty(&Archived { proposal, response })
-            .map_err(|e| io(&path, e))?;
-        write_atomic(&path, &text, 0o644).map_err(|e| io(&path, e))?;
+            .map_err(|e| io(&path, e.into()))?;
+        write_atomic(&path, &text, 0o644).map_err(|e| written(&path, e))?;
         for kind in [QUEUE, RESPONSES] {
             let _ = fs::remove_file(self.path(kind, id));
         }
@@ -411,7 +430,7 @@ mod tests {
         let err = q
             .submit("s-1", request("one-more.com"), "why".into())
             .unwrap_err();
-        assert!(err.reason.contains("already waiting"), "{err}");
+        assert!(err.source.to_string().contains("already waiting"), "{err}");
         let first = &q.pending().unwrap()[0];
         assert_eq!(
             q.submit("s-1", first.request.clone(), "again".into())

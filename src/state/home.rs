@@ -201,17 +201,12 @@ impl Home {
         self.existing_bottle_dir(slug)?;
         let path = self.bottle(slug).metadata();
         let text = fs::read_to_string(&path).map_err(|e| StateError::io(&path, e))?;
-        serde_json::from_str(&text).map_err(|e| StateError::BadMetadata {
-            path,
-            reason: e.to_string(),
-        })
+        serde_json::from_str(&text).map_err(|e| StateError::BadMetadata { path, source: e })
     }
 
     pub(crate) fn write_metadata(&self, slug: &str, metadata: &Metadata) -> Result<(), StateError> {
-        let text = serde_json::to_string_pretty(metadata).map_err(|e| StateError::Io {
-            path: self.bottle_dir(slug),
-            reason: e.to_string(),
-        })?;
+        let text = serde_json::to_string_pretty(metadata)
+            .map_err(|e| StateError::io(&self.bottle_dir(slug), e.into()))?;
         write_atomic(&self.bottle(slug).metadata(), text.as_bytes(), 0o644)
     }
 
@@ -226,10 +221,7 @@ impl Home {
         };
         serde_json::from_str(&text)
             .map(Some)
-            .map_err(|e| StateError::BadMetadata {
-                path,
-                reason: e.to_string(),
-            })
+            .map_err(|e| StateError::BadMetadata { path, source: e })
     }
 
     pub(crate) fn write_live_routes(

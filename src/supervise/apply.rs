@@ -65,12 +65,16 @@ pub enum ApplyError {
     #[error("${0} is not set on this host")]
     TokenUnset(String),
     /// The running egress did not take the new routes.
-    #[error("the routes of bottle '{slug}' could not be reloaded ({reason}); nothing was changed")]
+    #[error(
+        "the routes of bottle '{slug}' could not be reloaded ({}); nothing was changed",
+        routes::reload_reason(.source)
+    )]
     Reload {
         /// The bottle.
         slug: String,
         /// What went wrong.
-        reason: String,
+        #[source]
+        source: crate::exec::ExecError,
     },
     /// The proposal or the edit is invalid.
     #[error("{0}")]
@@ -165,7 +169,7 @@ impl From<QueueError> for ApplyError {
     fn from(e: QueueError) -> ApplyError {
         ApplyError::State(StateError::Io {
             path: e.path,
-            reason: e.reason,
+            source: e.source,
         })
     }
 }

@@ -102,7 +102,7 @@ pub fn up_with(
 fn not_ready() -> ExecError {
     ExecError::Spawn {
         program: "docker exec".into(),
-        reason: "a readiness probe stopped".into(),
+        source: std::io::Error::other("a readiness probe stopped"),
     }
 }
 

@@ -106,7 +106,7 @@ pub fn copy_in(slug: &str, from: &Path, dest: &str, what: &Selection) -> Result<
         ),
         Err(e) => Err(ExecError::Spawn {
             program: "tar".into(),
-            reason: e.to_string(),
+            source: e,
         }),
     }
 }
@@ -128,7 +128,7 @@ fn finish(cmd: &mut Command) -> Result<(), ExecError> {
         .wait_with_output()
         .map_err(|e| ExecError::Spawn {
             program: "docker".into(),
-            reason: e.to_string(),
+            source: e,
         })?;
     DOCKER.check(cmd, out.status, String::from_utf8_lossy(&out.stderr).trim())
 }
@@ -157,7 +157,7 @@ pub fn snapshot(slug: &str, dir: &str, to: &Path, limit: u64) -> Result<Snapshot
 pub fn restore(slug: &str, from: &Path, into: &str) -> Result<(), ExecError> {
     let file = fs::File::open(from).map_err(|e| ExecError::Spawn {
         program: from.display().to_string(),
-        reason: e.to_string(),
+        source: e,
     })?;
     let argv: Vec<String> = ["tar", "-x", "-C", into].map(String::from).to_vec();
     let mut cmd = DOCKER.command(exec_args(slug, &argv, Io::Interactive { tty: false }, None));

@@ -209,7 +209,7 @@ fn engine_subnets() -> Result<Vec<Net>, ExecError> {
     }
     Err(last.unwrap_or(ExecError::Spawn {
         program: "docker network inspect".into(),
-        reason: "no answer".into(),
+        source: std::io::Error::other("no answer"),
     }))
 }
 

@@ -142,7 +142,7 @@ fn make_private_dir(path: &Path) -> Result<(), StateError> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let io = |e: std::io::Error| StateError::Io {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        source: e,
     };
     if !path.is_dir() {
         std::fs::DirBuilder::new()

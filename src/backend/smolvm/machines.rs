@@ -60,7 +60,7 @@ pub fn list() -> Result<Vec<Machine>, ExecError> {
     let out = SMOLVM.output(&mut SMOLVM.command(argv::list()))?;
     parse(&String::from_utf8_lossy(&out.stdout)).map_err(|reason| ExecError::Spawn {
         program: "smolvm machine ls".into(),
-        reason,
+        source: std::io::Error::other(reason),
     })
 }
 

@@ -104,14 +104,14 @@ struct NewToken {
 const MAX_ROUTES_FILE: u64 = 1 << 20;
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ApplyError> {
-    let err = |reason: String| {
+    let err = |source: std::io::Error| {
         ApplyError::State(StateError::Io {
             path: path.to_path_buf(),
-            reason,
+            source,
         })
     };
-    let bytes = read_bounded(path, MAX_ROUTES_FILE).map_err(|e| err(e.to_string()))?;
-    serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))
+    let bytes = read_bounded(path, MAX_ROUTES_FILE).map_err(err)?;
+    serde_json::from_slice(&bytes).map_err(|e| err(e.into()))
 }
 
 /// Writes new routes (and a new token) where egress and supervise read
@@ -153,14 +153,16 @@ fn write_routes(
         write(&old_text, &old_tokens)?;
         return Err(ApplyError::Reload {
             slug: slug.to_owned(),
-            reason: reload_reason(&e),
+            source: e,
         });
     }
     home.write_live_routes(slug, &live)?;
     Ok(merge::diff(&old_text, &new_text, ROUTES_FILE))
 }
 
-fn reload_reason(e: &ExecError) -> String {
+/// How a failed reload reads in `ApplyError::Reload`: what egress said,
+/// when it said something.
+pub(super) fn reload_reason(e: &ExecError) -> String {
     match e {
         ExecError::Failed { stderr, .. } => stderr.clone(),
         e => e.to_string(),
@@ -220,7 +222,7 @@ fn edit_routes_with(
     editor(&path).map_err(ApplyError::Editor)?;
     let edited = std::fs::read_to_string(&path).map_err(|e| StateError::Io {
         path: path.clone(),
-        reason: e.to_string(),
+        source: e,
     })?;
     drop(scratch);
     edit_routes(home, slug, &edited)
@@ -288,12 +290,13 @@ pub(crate) fn check_edit(
 pub(crate) fn routes_text(home: &Home, slug: &str) -> Result<(PathBuf, String), ApplyError> {
     home.existing_bottle_dir(slug)?;
     let path = home.bottle(slug).egress_routes();
-    let io = |reason: String| StateError::Io {
+    let io = |source: std::io::Error| StateError::Io {
         path: path.clone(),
-        reason,
+        source,
     };
-    let bytes = read_bounded(&path, MAX_ROUTES_FILE).map_err(|e| io(e.to_string()))?;
-    let text = String::from_utf8(bytes).map_err(|e| io(e.to_string()))?;
+    let bytes = read_bounded(&path, MAX_ROUTES_FILE).map_err(io)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
     Ok((path, text))
 }
 
