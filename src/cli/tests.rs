@@ -119,7 +119,7 @@ fn every_error_exits_with_its_code() {
             "launch subnet io",
             LaunchError::BringUp(BringUpError::Subnet(SubnetError::Io {
                 path: "/n".into(),
-                reason: "denied".into(),
+                source: state_io(),
             }))
             .into(),
             1,

@@ -45,8 +45,19 @@ pub enum Sealed {
 pub enum SealError {
     #[error("'{0}' is not a bot-bottle bridge")]
     Name(String),
-    #[error("{path}: {reason}")]
-    Io { path: String, reason: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A setting reads back other than what was written.
+    #[error("{path}: reads {read} after writing {wrote}")]
+    Unchanged {
+        path: String,
+        read: String,
+        wrote: &'static str,
+    },
     #[error("the bottle's internal bridge could not be sealed: {0}")]
     Helper(#[from] ExecError),
 }
@@ -71,17 +82,18 @@ pub fn seal_at(proc_sys: &Path, bridge: &str) -> Result<Sealed, SealError> {
             "1",
         ),
     ];
-    for (path, value) in &settings {
-        let io = |e: std::io::Error| SealError::Io {
+    for (path, value) in settings {
+        let io = |source| SealError::Io {
             path: path.display().to_string(),
-            reason: e.to_string(),
+            source,
         };
-        std::fs::write(path, value).map_err(io)?;
-        let read = std::fs::read_to_string(path).map_err(io)?;
-        if read.trim() != *value {
-            return Err(SealError::Io {
+        std::fs::write(&path, value).map_err(io)?;
+        let read = std::fs::read_to_string(&path).map_err(io)?;
+        if read.trim() != value {
+            return Err(SealError::Unchanged {
                 path: path.display().to_string(),
-                reason: format!("reads {} after writing {value}", read.trim()),
+                read: read.trim().to_owned(),
+                wrote: value,
             });
         }
     }
