@@ -18,6 +18,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::backend::labels::{LABEL_HOME, LABEL_ROLE, LABEL_SLUG};
+use crate::error::{ExitKind, UserError};
 use crate::exec::{DOCKER, ExecError};
 
 /// The bridge option that names the internal network's bridge.
@@ -60,6 +61,18 @@ pub enum SealError {
     },
     #[error("the bottle's internal bridge could not be sealed: {0}")]
     Helper(#[from] ExecError),
+}
+
+impl UserError for SealError {
+    fn hint(&self) -> Option<String> {
+        Some(
+            "bring-up runs a short container on the host network with NET_ADMIN and a writable /proc/sys (it sets the bottle's bridge to drop broadcasts): the engine must allow that".into(),
+        )
+    }
+
+    fn kind(&self) -> ExitKind {
+        ExitKind::Runtime
+    }
 }
 
 /// Writes the settings under `proc_sys` (`/proc/sys` in the helper) for
