@@ -4,13 +4,10 @@
 //! `Prepared` bottle and the `SidecarImage`; a backend's `launch_checks` and `up` answer with a
 //! `BringUpError`, which the launch's own error wraps.
 
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::docker::compose::ComposeError;
-use super::docker::images::ImageError;
-use super::docker::seal::SealError;
-use super::docker::subnets::SubnetError;
 use super::{Backend, BackendKind};
 use crate::contract::command;
 use crate::contract::paths::READY_FILE;
@@ -78,21 +75,60 @@ pub fn readiness() -> [(&'static str, Vec<String>); 3] {
     ]
 }
 
+/// An error a user sees that is also a `std::error::Error` and can cross
+/// threads: what `EngineFailure` holds.
+pub trait UserFailure: UserError + std::error::Error + Send + Sync + 'static {}
+
+impl<E: UserError + std::error::Error + Send + Sync + 'static> UserFailure for E {}
+
+/// An error of what a backend runs on (an engine's compose, images,
+/// networks, bridges), held without naming its type, so the
+/// backend-neutral `BringUpError` names no backend's; its message, hint,
+/// exit kind and source stay its own. A backend turns its errors into
+/// `BringUpError` with `From` impls beside them.
+#[derive(Debug)]
+pub struct EngineFailure(Box<dyn UserFailure>);
+
+impl EngineFailure {
+    /// Holds `e`.
+    pub fn new(e: impl UserFailure) -> EngineFailure {
+        EngineFailure(Box::new(e))
+    }
+}
+
+impl fmt::Display for EngineFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for EngineFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl UserError for EngineFailure {
+    fn hint(&self) -> Option<String> {
+        self.0.hint()
+    }
+
+    fn kind(&self) -> ExitKind {
+        self.0.kind()
+    }
+}
+
 /// Why a backend's checks or its bring-up of a bottle failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BringUpError {
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
-    Image(#[from] ImageError),
-    #[error(transparent)]
     Exec(#[from] ExecError),
+    /// What the backend runs on failed (docker's compose, images,
+    /// networks, bridge): that error, as it is.
     #[error(transparent)]
-    Compose(#[from] ComposeError),
-    #[error(transparent)]
-    Seal(#[from] SealError),
-    #[error(transparent)]
-    Subnet(#[from] SubnetError),
+    Engine(#[from] EngineFailure),
     #[error("interrupted; the bottle was taken down")]
     Interrupted,
     #[error("bottle '{slug}' did not come up: {reason}")]
@@ -107,14 +143,9 @@ impl UserError for BringUpError {
     fn hint(&self) -> Option<String> {
         match self {
             BringUpError::State(e) => e.hint(),
-            BringUpError::Image(e) => e.hint(),
             BringUpError::Exec(e) => e.hint(),
-            BringUpError::Compose(e) => e.hint(),
-            BringUpError::Subnet(e) => e.hint(),
+            BringUpError::Engine(e) => e.hint(),
             BringUpError::Interrupted => None,
-            BringUpError::Seal(_) => Some(
-                "bring-up runs a short container on the host network with NET_ADMIN and a writable /proc/sys (it sets the bottle's bridge to drop broadcasts): the engine must allow that".into(),
-            ),
             BringUpError::Failed { .. } => Some("the services' last log lines are above".into()),
             BringUpError::Unmountable { .. } => Some(
                 "set BOT_BOTTLE_HOME to a folder whose path has no ':', or start with --backend docker".into(),
@@ -125,13 +156,40 @@ impl UserError for BringUpError {
     fn kind(&self) -> ExitKind {
         match self {
             BringUpError::State(e) => e.kind(),
-            BringUpError::Image(e) => e.kind(),
             BringUpError::Exec(e) => e.kind(),
-            BringUpError::Compose(e) => e.kind(),
-            BringUpError::Subnet(e) => e.kind(),
-            BringUpError::Seal(_) | BringUpError::Failed { .. } => ExitKind::Runtime,
+            BringUpError::Engine(e) => e.kind(),
+            BringUpError::Failed { .. } => ExitKind::Runtime,
             BringUpError::Interrupted => ExitKind::Interrupted,
             BringUpError::Unmountable { .. } => ExitKind::Usage,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the engine broke")]
+    struct Broke(#[source] std::io::Error);
+
+    impl UserError for Broke {
+        fn hint(&self) -> Option<String> {
+            Some("mend it".into())
+        }
+
+        fn kind(&self) -> ExitKind {
+            ExitKind::Usage
+        }
+    }
+
+    #[test]
+    fn an_engine_failure_keeps_its_message_hint_kind_and_source() {
+        let e = BringUpError::from(EngineFailure::new(Broke(std::io::Error::other("worn"))));
+        assert_eq!(e.to_string(), "the engine broke");
+        assert_eq!(e.hint().as_deref(), Some("mend it"));
+        assert_eq!(e.kind(), ExitKind::Usage);
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("worn"));
     }
 }

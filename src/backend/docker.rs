@@ -14,7 +14,7 @@ pub mod subnets;
 
 use std::path::{Path, PathBuf};
 
-use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
+use crate::backend::bringup::{BringUpError, Context, EngineFailure, Prepared, SidecarImage};
 use crate::backend::labels::{Homes, LABEL_SLUG};
 use crate::backend::session::{Io, Selection, Snapshot};
 use crate::backend::sidecars::Sidecars;
@@ -24,6 +24,24 @@ use crate::plan::{BottlePlan, Network};
 use crate::state::Home;
 use compose_file::{AgentPlace, Target};
 use seal::Sealed;
+
+/// Docker's own errors reach `BringUpError` as the engine's.
+macro_rules! engine_failure {
+    ($($error:ty),*) => {$(
+        impl From<$error> for BringUpError {
+            fn from(e: $error) -> BringUpError {
+                BringUpError::Engine(EngineFailure::new(e))
+            }
+        }
+    )*};
+}
+
+engine_failure!(
+    compose::ComposeError,
+    images::ImageError,
+    seal::SealError,
+    subnets::SubnetError
+);
 
 /// One compose project per bottle: the agent and its sidecars are
 /// containers; the agent's only network is internal.

@@ -19,8 +19,16 @@ pub enum GateError {
     NotRunning { slug: String },
     #[error("the git gate of bottle '{slug}' refused: {reason}")]
     Refused { slug: String, reason: String },
+    /// The engine's daemon answered instead of the gate: its words.
     #[error("the git gate of bottle '{slug}' could not be asked: {reason}")]
     Unreachable { slug: String, reason: String },
+    /// The command that asks the gate failed to run.
+    #[error("the git gate of bottle '{slug}' could not be asked: {source}")]
+    Exec {
+        slug: String,
+        #[source]
+        source: ExecError,
+    },
 }
 
 impl UserError for GateError {
@@ -31,7 +39,9 @@ impl UserError for GateError {
             GateError::Refused { .. } => {
                 Some("see `bot-bottle proposals`; reject it if it can no longer land".into())
             }
-            GateError::Unreachable { .. } => Some("is docker running?".into()),
+            GateError::Unreachable { .. } | GateError::Exec { .. } => {
+                Some("is docker running?".into())
+            }
         }
     }
 
@@ -39,7 +49,8 @@ impl UserError for GateError {
         match self {
             GateError::NotRunning { .. }
             | GateError::Refused { .. }
-            | GateError::Unreachable { .. } => ExitKind::Runtime,
+            | GateError::Unreachable { .. }
+            | GateError::Exec { .. } => ExitKind::Runtime,
         }
     }
 }

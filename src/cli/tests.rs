@@ -106,27 +106,29 @@ fn every_error_exits_with_its_code() {
         ),
         (
             "launch bad pool",
-            LaunchError::BringUp(BringUpError::Subnet(SubnetError::BadPool("x".into()))).into(),
+            LaunchError::BringUp(SubnetError::BadPool("x".into()).into()).into(),
             2,
         ),
         (
             "launch pool too small",
-            LaunchError::BringUp(BringUpError::Subnet(SubnetError::PoolTooSmall("x".into())))
-                .into(),
+            LaunchError::BringUp(SubnetError::PoolTooSmall("x".into()).into()).into(),
             2,
         ),
         (
             "launch subnet io",
-            LaunchError::BringUp(BringUpError::Subnet(SubnetError::Io {
-                path: "/n".into(),
-                reason: "denied".into(),
-            }))
+            LaunchError::BringUp(
+                SubnetError::Io {
+                    path: "/n".into(),
+                    source: state_io(),
+                }
+                .into(),
+            )
             .into(),
             1,
         ),
         (
             "launch subnet exec",
-            LaunchError::BringUp(BringUpError::Subnet(SubnetError::Exec(spawn()))).into(),
+            LaunchError::BringUp(SubnetError::Exec(spawn()).into()).into(),
             1,
         ),
         (
@@ -202,17 +204,17 @@ fn every_error_exits_with_its_code() {
         ),
         (
             "launch compose missing",
-            LaunchError::BringUp(BringUpError::Compose(ComposeError::Missing("x".into()))).into(),
+            LaunchError::BringUp(ComposeError::Missing("x".into()).into()).into(),
             1,
         ),
         (
             "launch seal",
-            LaunchError::BringUp(BringUpError::Seal(SealError::Name("x".into()))).into(),
+            LaunchError::BringUp(SealError::Name("x".into()).into()).into(),
             1,
         ),
         (
             "launch bring-up image",
-            LaunchError::BringUp(BringUpError::Image(ImageError::NeedRoot)).into(),
+            LaunchError::BringUp(ImageError::NeedRoot.into()).into(),
             1,
         ),
         (
@@ -394,7 +396,7 @@ fn every_error_exits_with_its_code() {
 
 #[test]
 fn a_failure_keeps_the_message_and_hint_of_its_error() {
-    let e = LaunchError::BringUp(BringUpError::Subnet(SubnetError::BadPool("x".into())));
+    let e = LaunchError::BringUp(SubnetError::BadPool("x".into()).into());
     let (message, hint) = (e.to_string(), e.hint());
     let failure = Failure::from(e);
     assert_eq!(failure.message, message);

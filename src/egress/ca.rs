@@ -17,13 +17,7 @@ const CA_NAME: &str = "bot-bottle egress CA";
 /// Making or reading the certificate authority failed.
 #[derive(Debug, thiserror::Error)]
 #[error("certificate authority: {0}")]
-pub struct CaError(String);
-
-impl From<rcgen::Error> for CaError {
-    fn from(e: rcgen::Error) -> CaError {
-        CaError(e.to_string())
-    }
-}
+pub struct CaError(#[from] rcgen::Error);
 
 /// A new CA, as PEM: (certificate, private key).
 pub fn new_ca() -> Result<(String, String), CaError> {

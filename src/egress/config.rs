@@ -83,10 +83,25 @@ pub(crate) type Tokens = BTreeMap<String, String>;
 
 /// The configuration could not be read or is invalid.
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: {reason}")]
-pub struct ConfigError {
-    pub(crate) path: String,
-    pub(crate) reason: String,
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not the JSON expected.
+    #[error("{path}: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// Whether the operator froze the bottle whose egress state is in `dir`.
@@ -110,10 +125,13 @@ pub(crate) fn read_config(dir: &Path) -> Result<(EgressConfig, Tokens), ConfigEr
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
-    let err = |reason: String| ConfigError {
-        path: path.display().to_string(),
-        reason,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-    serde_json::from_str(&text).map_err(|e| err(e.to_string()))
+    let path_text = || path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path_text(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path_text(),
+        source,
+    })
 }

@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
-use super::ca::Signer;
+use super::ca::{CaError, Signer};
 use super::client_key::ClientKey;
 use super::config::{self, CA_KEY_FILE, DECISIONS_FILE, EgressConfig};
 use super::decisions::{Decision, Log};
@@ -48,13 +48,23 @@ pub enum ProxyError {
     /// An upstream CA file is unusable.
     #[error(transparent)]
     Trust(#[from] upstream::TrustError),
-    /// The certificate authority could not be made or read.
-    #[error("{path}: {reason}")]
+    /// The certificate authority's key could not be read.
+    #[error("{path}: {source}")]
     Ca {
         /// The file.
         path: PathBuf,
-        /// What went wrong.
-        reason: String,
+        /// The system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The certificate authority's key is not one.
+    #[error("{path}: {source}")]
+    CaKey {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: CaError,
     },
     /// A listener could not bind.
     #[error("cannot listen on {addr}: {source}")]
@@ -228,13 +238,13 @@ impl Bound {
     pub async fn bind(options: Options) -> Result<Bound, ProxyError> {
         let (active, config) = load_active(&options.state_dir, &options.overrides)?;
         let key_path = options.state_dir.join(CA_KEY_FILE);
-        let key = std::fs::read_to_string(&key_path).map_err(|e| ProxyError::Ca {
+        let key = std::fs::read_to_string(&key_path).map_err(|source| ProxyError::Ca {
             path: key_path.clone(),
-            reason: e.to_string(),
+            source,
         })?;
-        let signer = Signer::from_key_pem(&key).map_err(|e| ProxyError::Ca {
+        let signer = Signer::from_key_pem(&key).map_err(|source| ProxyError::CaKey {
             path: key_path,
-            reason: e.to_string(),
+            source,
         })?;
         let mut ports = vec![config.listen];
         ports.extend(

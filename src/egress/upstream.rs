@@ -80,10 +80,32 @@ pub(crate) fn blocked<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'
 
 /// An upstream CA file could not be read or parsed.
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: {reason}")]
-pub struct TrustError {
-    pub(crate) path: String,
-    pub(crate) reason: String,
+pub enum TrustError {
+    /// The file could not be read, or not as PEM.
+    #[error("{path}: {source}")]
+    Pem {
+        /// The file.
+        path: String,
+        /// Why not.
+        #[source]
+        source: rustls_pki_types::pem::Error,
+    },
+    /// The file holds no certificate.
+    #[error("{path}: no certificate in it")]
+    Empty {
+        /// The file.
+        path: String,
+    },
+    /// rustls refused a certificate of the file, or (`path` "tls") its
+    /// own protocol versions.
+    #[error("{path}: {source}")]
+    Tls {
+        /// The file, or "tls".
+        path: String,
+        /// What rustls said.
+        #[source]
+        source: rustls::Error,
+    },
 }
 
 pub(crate) fn client(
@@ -94,27 +116,30 @@ pub(crate) fn client(
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for path in trust_files {
-        let err = |reason: String| TrustError {
+        let pem = |source| TrustError::Pem {
             path: path.clone(),
-            reason,
+            source,
         };
         let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| err(e.to_string()))?
+            .map_err(pem)?
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(pem)?;
         if certs.is_empty() {
-            return Err(err("no certificate in it".into()));
+            return Err(TrustError::Empty { path: path.clone() });
         }
         for cert in certs {
-            roots.add(cert).map_err(|e| err(e.to_string()))?;
+            roots.add(cert).map_err(|source| TrustError::Tls {
+                path: path.clone(),
+                source,
+            })?;
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| TrustError {
+        .map_err(|source| TrustError::Tls {
             path: "tls".into(),
-            reason: e.to_string(),
+            source,
         })?
         .with_root_certificates(roots)
         .with_no_client_auth();

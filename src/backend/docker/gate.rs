@@ -84,10 +84,7 @@ pub fn classify(slug: &str, e: ExecError) -> GateError {
                 GateError::Refused { slug, reason }
             }
         }
-        e => GateError::Unreachable {
-            slug,
-            reason: e.to_string(),
-        },
+        source => GateError::Exec { slug, source },
     }
 }
 

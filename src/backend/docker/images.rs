@@ -46,8 +46,12 @@ pub enum ImageError {
     NoMirror,
     #[error("{binary} is linked dynamically: the sidecar image needs a static bot-bottle")]
     NotStatic { binary: PathBuf },
-    #[error("{path}: {reason}")]
-    Io { path: PathBuf, reason: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{shown_as}: {reason}")]
     Unpinned { shown_as: String, reason: String },
     #[error(
@@ -109,10 +113,10 @@ impl UserError for ImageError {
 }
 
 impl ImageError {
-    pub(super) fn io(path: &Path, e: std::io::Error) -> ImageError {
+    pub(super) fn io(path: &Path, source: std::io::Error) -> ImageError {
         ImageError::Io {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            source,
         }
     }
 }
@@ -169,10 +173,8 @@ pub(super) fn import_command(tag: &str, kind: &str, changes: &[&str]) -> std::pr
 /// A private folder of one use under the temporary folder (see
 /// `state::scratch`), removed when dropped.
 pub(super) fn scratch(purpose: &str) -> Result<Scratch, ImageError> {
-    Scratch::new(purpose).map_err(|e| ImageError::Io {
-        path: std::env::temp_dir(),
-        reason: e.to_string(),
-    })
+    Scratch::new(purpose)
+        .map_err(|e| ImageError::io(&std::env::temp_dir(), std::io::Error::other(e)))
 }
 
 /// Builds the agent image unless an image of that tag (that content) exists.

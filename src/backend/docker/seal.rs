@@ -18,6 +18,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::backend::labels::{LABEL_HOME, LABEL_ROLE, LABEL_SLUG};
+use crate::error::{ExitKind, UserError};
 use crate::exec::{DOCKER, ExecError};
 
 /// The bridge option that names the internal network's bridge.
@@ -45,10 +46,33 @@ pub enum Sealed {
 pub enum SealError {
     #[error("'{0}' is not a bot-bottle bridge")]
     Name(String),
-    #[error("{path}: {reason}")]
-    Io { path: String, reason: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A setting reads back other than what was written.
+    #[error("{path}: reads {read} after writing {wrote}")]
+    Unchanged {
+        path: String,
+        read: String,
+        wrote: &'static str,
+    },
     #[error("the bottle's internal bridge could not be sealed: {0}")]
     Helper(#[from] ExecError),
+}
+
+impl UserError for SealError {
+    fn hint(&self) -> Option<String> {
+        Some(
+            "bring-up runs a short container on the host network with NET_ADMIN and a writable /proc/sys (it sets the bottle's bridge to drop broadcasts): the engine must allow that".into(),
+        )
+    }
+
+    fn kind(&self) -> ExitKind {
+        ExitKind::Runtime
+    }
 }
 
 /// Writes the settings under `proc_sys` (`/proc/sys` in the helper) for
@@ -71,17 +95,18 @@ pub fn seal_at(proc_sys: &Path, bridge: &str) -> Result<Sealed, SealError> {
             "1",
         ),
     ];
-    for (path, value) in &settings {
-        let io = |e: std::io::Error| SealError::Io {
+    for (path, value) in settings {
+        let io = |source| SealError::Io {
             path: path.display().to_string(),
-            reason: e.to_string(),
+            source,
         };
-        std::fs::write(path, value).map_err(io)?;
-        let read = std::fs::read_to_string(path).map_err(io)?;
-        if read.trim() != *value {
-            return Err(SealError::Io {
+        std::fs::write(&path, value).map_err(io)?;
+        let read = std::fs::read_to_string(&path).map_err(io)?;
+        if read.trim() != value {
+            return Err(SealError::Unchanged {
                 path: path.display().to_string(),
-                reason: format!("reads {} after writing {value}", read.trim()),
+                read: read.trim().to_owned(),
+                wrote: value,
             });
         }
     }

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use crate::error::{ExitKind, UserError};
 use crate::exec::{DOCKER, ExecError};
-use crate::state::{BottleDir, Home, write_atomic};
+use crate::state::{BottleDir, Home, StateError, write_atomic};
 
 pub const POOL_ENV: &str = "BOT_BOTTLE_SUBNETS";
 pub const DEFAULT_POOL: &str = "198.18.0.0/15";
@@ -74,8 +74,12 @@ pub enum SubnetError {
     PoolTooSmall(String),
     #[error("the subnet pool {pool} has no {wanted} free /{PREFIX} networks left")]
     Exhausted { pool: Net, wanted: usize },
-    #[error("{path}: {reason}")]
-    Io { path: String, reason: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: StateError,
+    },
     #[error(transparent)]
     Exec(#[from] ExecError),
 }
@@ -232,18 +236,18 @@ pub fn assign(
     let pool = pool(std::env::var(POOL_ENV).ok().as_deref())?;
     let mut used = engine_subnets()?;
     let lock = home.subnets_lock();
-    let _lock = crate::state::lock_file(&lock).map_err(|e| SubnetError::Io {
+    let _lock = crate::state::lock_file(&lock).map_err(|source| SubnetError::Io {
         path: lock.display().to_string(),
-        reason: e.to_string(),
+        source,
     })?;
     used.extend(chosen_in_state(home, Some(dir.root())));
     let start = rand::random::<u32>() as usize;
     let doc = render(&choose(pool, &used, wanted, start)?);
     let path = dir.compose_file();
     let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
-    write_atomic(&path, text.as_bytes(), 0o600).map_err(|e| SubnetError::Io {
+    write_atomic(&path, text.as_bytes(), 0o600).map_err(|source| SubnetError::Io {
         path: path.display().to_string(),
-        reason: e.to_string(),
+        source,
     })?;
     Ok(doc)
 }
@@ -265,7 +269,7 @@ fn chosen_in_state(home: &Home, except: Option<&Path>) -> Vec<Net> {
                 continue;
             }
             let other = BottleDir::new(entry.path()).compose_file();
-            if let Ok(other) = read_json(&other) {
+            if let Some(other) = read_json(&other) {
                 chosen.extend(in_compose(&other));
             }
         }
@@ -273,13 +277,10 @@ fn chosen_in_state(home: &Home, except: Option<&Path>) -> Vec<Net> {
     chosen
 }
 
-fn read_json(path: &Path) -> Result<Value, SubnetError> {
-    let io = |reason: String| SubnetError::Io {
-        path: path.display().to_string(),
-        reason,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| io(e.to_string()))?;
-    serde_json::from_str(&text).map_err(|e| io(e.to_string()))
+/// The JSON document in `path`; None when it cannot be read as one.
+fn read_json(path: &Path) -> Option<Value> {
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str(&text).ok()
 }
 
 #[cfg(test)]
