@@ -15,7 +15,7 @@ use super::{Backend, BackendKind};
 use crate::contract::command;
 use crate::contract::paths::READY_FILE;
 use crate::contract::services::{AGENT, Sidecar};
-use crate::error::{ExitKind, UserError};
+use crate::error::{Explain, UserError};
 use crate::exec::{ExecError, Sink};
 use crate::plan::BottlePlan;
 use crate::state::{Home, Metadata, StateError};
@@ -104,34 +104,23 @@ pub enum BringUpError {
 
 impl UserError for BringUpError {
     /// What to do about it, when the message does not say.
-    fn hint(&self) -> Option<String> {
+    fn explain(&self) -> Explain<'_> {
         match self {
-            BringUpError::State(e) => e.hint(),
-            BringUpError::Image(e) => e.hint(),
-            BringUpError::Exec(e) => e.hint(),
-            BringUpError::Compose(e) => e.hint(),
-            BringUpError::Subnet(e) => e.hint(),
-            BringUpError::Interrupted => None,
-            BringUpError::Seal(_) => Some(
-                "bring-up runs a short container on the host network with NET_ADMIN and a writable /proc/sys (it sets the bottle's bridge to drop broadcasts): the engine must allow that".into(),
+            BringUpError::State(e) => Explain::By(e),
+            BringUpError::Image(e) => Explain::By(e),
+            BringUpError::Exec(e) => Explain::By(e),
+            BringUpError::Compose(e) => Explain::By(e),
+            BringUpError::Subnet(e) => Explain::By(e),
+            BringUpError::Interrupted => Explain::interrupted(),
+            BringUpError::Seal(_) => Explain::runtime(
+                "bring-up runs a short container on the host network with NET_ADMIN and a writable /proc/sys (it sets the bottle's bridge to drop broadcasts): the engine must allow that",
             ),
-            BringUpError::Failed { .. } => Some("the services' last log lines are above".into()),
-            BringUpError::Unmountable { .. } => Some(
-                "set BOT_BOTTLE_HOME to a folder whose path has no ':', or start with --backend docker".into(),
+            BringUpError::Failed { .. } => {
+                Explain::runtime("the services' last log lines are above")
+            }
+            BringUpError::Unmountable { .. } => Explain::usage(
+                "set BOT_BOTTLE_HOME to a folder whose path has no ':', or start with --backend docker",
             ),
-        }
-    }
-
-    fn kind(&self) -> ExitKind {
-        match self {
-            BringUpError::State(e) => e.kind(),
-            BringUpError::Image(e) => e.kind(),
-            BringUpError::Exec(e) => e.kind(),
-            BringUpError::Compose(e) => e.kind(),
-            BringUpError::Subnet(e) => e.kind(),
-            BringUpError::Seal(_) | BringUpError::Failed { .. } => ExitKind::Runtime,
-            BringUpError::Interrupted => ExitKind::Interrupted,
-            BringUpError::Unmountable { .. } => ExitKind::Usage,
         }
     }
 }
