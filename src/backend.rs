@@ -38,7 +38,7 @@ pub(crate) use active::{ActiveBottle, Landed};
 
 use bringup::{BringUpError, Context, Prepared, SidecarImage};
 
-use crate::error::{ExitKind, UserError};
+use crate::error::{Explain, UserError};
 use crate::exec::{ExecError, Program, Sink};
 use crate::state::{Home, StateError};
 pub(crate) use labels::Homes;
@@ -131,23 +131,17 @@ pub enum BackendError {
 }
 
 impl UserError for BackendError {
-    /// The fix is in the message itself: one line says it all.
-    fn hint(&self) -> Option<String> {
+    /// Which backend to use is the user's choice, or the machine's setup;
+    /// the fix is mostly in the message itself.
+    fn explain(&self) -> Explain<'_> {
         match self {
-            BackendError::Unknown { .. } => Some(format!(
+            BackendError::Unknown { .. } => Explain::usage(format!(
                 "known backends: {}",
                 BackendKind::ALL.map(BackendKind::name).join(", ")
             )),
-            BackendError::Unavailable { .. } | BackendError::NoneAvailable { .. } => None,
-        }
-    }
-
-    /// Which backend to use is the user's choice, or the machine's setup.
-    fn kind(&self) -> ExitKind {
-        match self {
-            BackendError::Unknown { .. }
-            | BackendError::Unavailable { .. }
-            | BackendError::NoneAvailable { .. } => ExitKind::Usage,
+            BackendError::Unavailable { .. } | BackendError::NoneAvailable { .. } => {
+                Explain::usage(None)
+            }
         }
     }
 }
@@ -171,17 +165,10 @@ pub enum ListError {
 }
 
 impl UserError for ListError {
-    fn hint(&self) -> Option<String> {
+    fn explain(&self) -> Explain<'_> {
         match self {
-            ListError::State(e) => e.hint(),
-            ListError::Exec(e) => e.hint(),
-        }
-    }
-
-    fn kind(&self) -> ExitKind {
-        match self {
-            ListError::State(e) => e.kind(),
-            ListError::Exec(e) => e.kind(),
+            ListError::State(e) => Explain::By(e),
+            ListError::Exec(e) => Explain::By(e),
         }
     }
 }

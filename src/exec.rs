@@ -7,7 +7,7 @@ use std::io;
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Output, Stdio};
 
-use crate::error::{ExitKind, UserError};
+use crate::error::{Explain, UserError};
 
 /// An external program bot-bottle runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,18 +209,10 @@ pub enum ExecError {
 }
 
 impl UserError for ExecError {
-    fn hint(&self) -> Option<String> {
+    fn explain(&self) -> Explain<'_> {
         match self {
-            ExecError::NotFound { hint, .. } => Some((*hint).to_owned()),
-            ExecError::Spawn { .. } | ExecError::Failed { .. } => None,
-        }
-    }
-
-    fn kind(&self) -> ExitKind {
-        match self {
-            ExecError::NotFound { .. } | ExecError::Spawn { .. } | ExecError::Failed { .. } => {
-                ExitKind::Runtime
-            }
+            ExecError::NotFound { hint, .. } => Explain::runtime(*hint),
+            ExecError::Spawn { .. } | ExecError::Failed { .. } => Explain::runtime(None),
         }
     }
 }

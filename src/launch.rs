@@ -35,7 +35,7 @@ use crate::backend::docker::images::{self, ImageError};
 use crate::backend::files::FilesError;
 use crate::backend::{BackendError, BackendKind};
 use crate::dockerfile;
-use crate::error::{ExitKind, UserError};
+use crate::error::{Explain, UserError};
 use crate::exec::ExecError;
 use crate::gitgate::operator::{self, OperatorError};
 use crate::manifest::{self, Agent, Dockerfile, ImageSource, Manifest, ManifestError};
@@ -111,61 +111,40 @@ pub enum LaunchError {
 }
 
 impl UserError for LaunchError {
-    fn hint(&self) -> Option<String> {
+    /// What the user asked for, or how the manifests and the machine are
+    /// set up, is theirs to fix (2); the rest failed at run time (1).
+    fn explain(&self) -> Explain<'_> {
         match self {
-            LaunchError::Backend(e) => e.hint(),
-            LaunchError::Manifest(e) => e.hint(),
-            LaunchError::Plan(e) => e.hint(),
-            LaunchError::State(e) => e.hint(),
-            LaunchError::Image(e) => e.hint(),
-            LaunchError::Exec(e) => e.hint(),
-            LaunchError::Engine(e) => e.hint(),
-            LaunchError::Files(_) => None,
-            LaunchError::BringUp(e) => e.hint(),
-            LaunchError::Operator(e) => e.hint(),
-            LaunchError::NotRunning(_) => Some(
-                "see `bot-bottle list active`; a stopped bottle with kept state can be resumed"
-                    .into(),
+            LaunchError::Backend(e) => Explain::By(e),
+            LaunchError::Manifest(e) => Explain::By(e),
+            LaunchError::Plan(e) => Explain::By(e),
+            LaunchError::State(e) => Explain::By(e),
+            LaunchError::Image(e) => Explain::By(e),
+            LaunchError::Exec(e) => Explain::By(e),
+            LaunchError::Engine(e) => Explain::By(e),
+            LaunchError::BringUp(e) => Explain::By(e),
+            // Writing a bottle's files fails at run time, whatever the cause.
+            LaunchError::Files(_) => Explain::runtime(None),
+            LaunchError::Operator(e) => Explain::runtime(e.hint()),
+            LaunchError::NotRunning(_) => Explain::usage(
+                "see `bot-bottle list active`; a stopped bottle with kept state can be resumed",
             ),
             LaunchError::AlreadyRunning(slug) => {
-                Some(format!("attach to it: bot-bottle attach {slug}"))
+                Explain::usage(format!("attach to it: bot-bottle attach {slug}"))
             }
-            LaunchError::OtherHome(_) => Some(
-                "a home acts only on its own bottles: use the BOT_BOTTLE_HOME that made it (`bot-bottle list active --all-homes` shows each one's home)".into(),
+            LaunchError::OtherHome(_) => Explain::usage(
+                "a home acts only on its own bottles: use the BOT_BOTTLE_HOME that made it (`bot-bottle list active --all-homes` shows each one's home)",
             ),
-            LaunchError::OwnDockerfile { .. } => Some(
-                "it came from an approved capability-block; fix or remove it to use the bottles' own image".into(),
+            LaunchError::OwnDockerfile { .. } => Explain::usage(
+                "it came from an approved capability-block; fix or remove it to use the bottles' own image",
             ),
-            LaunchError::BadColor(_) => Some(format!(
+            LaunchError::BadColor(_) => Explain::usage(format!(
                 "name one of: {} (or #rrggbb)",
                 manifest::COLORS.join(", ")
             )),
             LaunchError::NoCwd(_) => {
-                Some("name a directory that exists, or start without --cwd".into())
+                Explain::usage("name a directory that exists, or start without --cwd")
             }
-        }
-    }
-
-    /// What the user asked for, or how the manifests and the machine are
-    /// set up, is theirs to fix (2); the rest failed at run time (1).
-    fn kind(&self) -> ExitKind {
-        match self {
-            LaunchError::Backend(e) => e.kind(),
-            LaunchError::Manifest(e) => e.kind(),
-            LaunchError::State(e) => e.kind(),
-            LaunchError::Image(e) => e.kind(),
-            LaunchError::Exec(e) => e.kind(),
-            LaunchError::Engine(e) => e.kind(),
-            LaunchError::BringUp(e) => e.kind(),
-            LaunchError::Plan(e) => e.kind(),
-            LaunchError::NotRunning(_)
-            | LaunchError::AlreadyRunning(_)
-            | LaunchError::OtherHome(_)
-            | LaunchError::OwnDockerfile { .. }
-            | LaunchError::BadColor(_)
-            | LaunchError::NoCwd(_) => ExitKind::Usage,
-            // Writing a bottle's files fails at run time, whatever the cause.
-            LaunchError::Files(_) | LaunchError::Operator(_) => ExitKind::Runtime,
         }
     }
 }

@@ -26,7 +26,7 @@ use crate::contract::paths::{
 };
 use crate::contract::services::{MCP_PATH, MCP_PORT, PROXY_PORT, SUPERVISE, Sidecar};
 use crate::egress::config::{AuthConfig, EgressConfig, RoleConfig, RouteConfig};
-use crate::error::{ExitKind, UserError};
+use crate::error::{Explain, UserError};
 use crate::manifest::{Agent, Bottle, ImageSource, Role, Route, Scheme};
 use crate::provider::{Provider, SessionSpec};
 use crate::state::{BottleDir, LiveRoutes};
@@ -213,30 +213,22 @@ pub enum PlanError {
 }
 
 impl UserError for PlanError {
-    fn hint(&self) -> Option<String> {
-        Some(match self {
-            PlanError::RoleTwice { .. } => "keep the role on one route".into(),
-            PlanError::NoImage { .. } => "set 'image' or 'dockerfile' in one of them".into(),
-            PlanError::ReservedEnv { .. } => {
-                "remove it: the proxy, CA, role and BOT_BOTTLE_* variables point the agent at its sidecars".into()
+    /// Every plan error is the manifest's to fix.
+    fn explain(&self) -> Explain<'_> {
+        match self {
+            PlanError::RoleTwice { .. } => Explain::usage("keep the role on one route"),
+            PlanError::NoImage { .. } => {
+                Explain::usage("set 'image' or 'dockerfile' in one of them")
             }
+            PlanError::ReservedEnv { .. } => Explain::usage(
+                "remove it: the proxy, CA, role and BOT_BOTTLE_* variables point the agent at its sidecars",
+            ),
             PlanError::UnknownCli { .. } => {
-                "fix the line, or remove it and install the CLI in the Dockerfile".into()
+                Explain::usage("fix the line, or remove it and install the CLI in the Dockerfile")
             }
             PlanError::TooManyCpus { engine, .. } => {
-                format!("set limits.cpus to {engine} or less in the bottle")
+                Explain::usage(format!("set limits.cpus to {engine} or less in the bottle"))
             }
-        })
-    }
-
-    /// Every plan error is the manifest's to fix.
-    fn kind(&self) -> ExitKind {
-        match self {
-            PlanError::RoleTwice { .. }
-            | PlanError::NoImage { .. }
-            | PlanError::ReservedEnv { .. }
-            | PlanError::UnknownCli { .. }
-            | PlanError::TooManyCpus { .. } => ExitKind::Usage,
         }
     }
 }

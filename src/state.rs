@@ -19,7 +19,7 @@ pub use home::Home;
 pub(crate) use slug::Slug;
 
 use crate::egress::config::EgressConfig;
-use crate::error::{ExitKind, UserError};
+use crate::error::{Explain, UserError};
 use crate::provider::{Provider, SessionSpec};
 
 /// Why the host's state could not be found, read or written.
@@ -66,26 +66,19 @@ pub enum StateError {
 }
 
 impl UserError for StateError {
-    fn hint(&self) -> Option<String> {
+    fn explain(&self) -> Explain<'_> {
         match self {
-            StateError::BadSlug(_) => Some("identities look like 'shell-k3x9q'; see `bot-bottle list active`".into()),
-            StateError::NoState { .. } => Some(
-                "running bottles: `bot-bottle list active`; a bottle keeps its state only after an error, or a proposal that changed it".into(),
+            StateError::BadSlug(_) => {
+                Explain::usage("identities look like 'shell-k3x9q'; see `bot-bottle list active`")
+            }
+            StateError::NoState { .. } => Explain::usage(
+                "running bottles: `bot-bottle list active`; a bottle keeps its state only after an error, or a proposal that changed it",
             ),
-            StateError::BadHomeId { .. } => Some(
-                "remove the file and a new identity is made; this home's running bottles then show only with --all-homes: take them down first".into(),
+            StateError::BadHomeId { .. } => Explain::usage(
+                "remove the file and a new identity is made; this home's running bottles then show only with --all-homes: take them down first",
             ),
-            StateError::NoHome | StateError::Io { .. } | StateError::BadMetadata { .. } => None,
-        }
-    }
-
-    fn kind(&self) -> ExitKind {
-        match self {
-            StateError::BadSlug(_)
-            | StateError::NoState { .. }
-            | StateError::NoHome
-            | StateError::BadHomeId { .. } => ExitKind::Usage,
-            StateError::Io { .. } | StateError::BadMetadata { .. } => ExitKind::Runtime,
+            StateError::NoHome => Explain::usage(None),
+            StateError::Io { .. } | StateError::BadMetadata { .. } => Explain::runtime(None),
         }
     }
 }

@@ -12,7 +12,7 @@ use super::{Backend, BackendKind};
 use crate::contract::command;
 use crate::contract::paths::READY_FILE;
 use crate::contract::services::{AGENT, Sidecar};
-use crate::error::{ExitKind, UserError};
+use crate::error::{Explain, UserError};
 use crate::exec::{ExecError, Sink};
 use crate::plan::BottlePlan;
 use crate::state::{Home, Metadata, StateError};
@@ -109,12 +109,8 @@ impl std::error::Error for EngineFailure {
 }
 
 impl UserError for EngineFailure {
-    fn hint(&self) -> Option<String> {
-        self.0.hint()
-    }
-
-    fn kind(&self) -> ExitKind {
-        self.0.kind()
+    fn explain(&self) -> Explain<'_> {
+        Explain::By(&*self.0)
     }
 }
 
@@ -140,27 +136,18 @@ pub enum BringUpError {
 
 impl UserError for BringUpError {
     /// What to do about it, when the message does not say.
-    fn hint(&self) -> Option<String> {
+    fn explain(&self) -> Explain<'_> {
         match self {
-            BringUpError::State(e) => e.hint(),
-            BringUpError::Exec(e) => e.hint(),
-            BringUpError::Engine(e) => e.hint(),
-            BringUpError::Interrupted => None,
-            BringUpError::Failed { .. } => Some("the services' last log lines are above".into()),
-            BringUpError::Unmountable { .. } => Some(
-                "set BOT_BOTTLE_HOME to a folder whose path has no ':', or start with --backend docker".into(),
+            BringUpError::State(e) => Explain::By(e),
+            BringUpError::Exec(e) => Explain::By(e),
+            BringUpError::Engine(e) => Explain::By(e),
+            BringUpError::Interrupted => Explain::interrupted(),
+            BringUpError::Failed { .. } => {
+                Explain::runtime("the services' last log lines are above")
+            }
+            BringUpError::Unmountable { .. } => Explain::usage(
+                "set BOT_BOTTLE_HOME to a folder whose path has no ':', or start with --backend docker",
             ),
-        }
-    }
-
-    fn kind(&self) -> ExitKind {
-        match self {
-            BringUpError::State(e) => e.kind(),
-            BringUpError::Exec(e) => e.kind(),
-            BringUpError::Engine(e) => e.kind(),
-            BringUpError::Failed { .. } => ExitKind::Runtime,
-            BringUpError::Interrupted => ExitKind::Interrupted,
-            BringUpError::Unmountable { .. } => ExitKind::Usage,
         }
     }
 }
@@ -168,18 +155,15 @@ impl UserError for BringUpError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ExitKind;
 
     #[derive(Debug, thiserror::Error)]
     #[error("the engine broke")]
     struct Broke(#[source] std::io::Error);
 
     impl UserError for Broke {
-        fn hint(&self) -> Option<String> {
-            Some("mend it".into())
-        }
-
-        fn kind(&self) -> ExitKind {
-            ExitKind::Usage
+        fn explain(&self) -> Explain<'_> {
+            Explain::usage("mend it")
         }
     }
 

@@ -7,7 +7,7 @@
 
 use crate::backend::BackendKind;
 use crate::backend::docker::images::ImageError;
-use crate::error::{ExitKind, UserError};
+use crate::error::{Explain, UserError};
 use crate::exec::ExecError;
 use crate::gitgate::Shown;
 use crate::state::Home;
@@ -33,24 +33,15 @@ pub enum GateError {
 
 impl UserError for GateError {
     /// What to do about it.
-    fn hint(&self) -> Option<String> {
+    fn explain(&self) -> Explain<'_> {
         match self {
-            GateError::NotRunning { slug } => Some(format!("bot-bottle resume {slug}")),
+            GateError::NotRunning { slug } => Explain::runtime(format!("bot-bottle resume {slug}")),
             GateError::Refused { .. } => {
-                Some("see `bot-bottle proposals`; reject it if it can no longer land".into())
+                Explain::runtime("see `bot-bottle proposals`; reject it if it can no longer land")
             }
             GateError::Unreachable { .. } | GateError::Exec { .. } => {
-                Some("is docker running?".into())
+                Explain::runtime("is docker running?")
             }
-        }
-    }
-
-    fn kind(&self) -> ExitKind {
-        match self {
-            GateError::NotRunning { .. }
-            | GateError::Refused { .. }
-            | GateError::Unreachable { .. }
-            | GateError::Exec { .. } => ExitKind::Runtime,
         }
     }
 }

@@ -22,7 +22,7 @@ use super::app::{AgentChoice, App, Msg, NewAgent};
 use super::panes::Panes;
 use super::render::render;
 use crate::contract::tmux as options;
-use crate::error::{ExitKind, UserError};
+use crate::error::{Explain, UserError};
 use crate::launch::{self, service::Planned};
 use crate::manifest::{self, Project, Sources, Summary};
 use crate::state::Home;
@@ -42,19 +42,12 @@ pub(crate) enum DashboardError {
 }
 
 impl UserError for DashboardError {
-    fn hint(&self) -> Option<String> {
+    fn explain(&self) -> Explain<'_> {
         match self {
             DashboardError::NotInTmux => {
-                Some("run `bot-bottle` to open its tmux session with the dashboard".into())
+                Explain::usage("run `bot-bottle` to open its tmux session with the dashboard")
             }
-            DashboardError::Terminal(_) | DashboardError::Tmux(_) => None,
-        }
-    }
-
-    fn kind(&self) -> ExitKind {
-        match self {
-            DashboardError::NotInTmux => ExitKind::Usage,
-            DashboardError::Terminal(_) | DashboardError::Tmux(_) => ExitKind::Runtime,
+            DashboardError::Terminal(_) | DashboardError::Tmux(_) => Explain::runtime(None),
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::error::{ExitKind, UserError};
+use crate::error::{Explain, UserError};
 
 /// The operator's repository a gate lands pushes in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,23 +48,17 @@ pub enum OperatorError {
 }
 
 impl UserError for OperatorError {
-    fn hint(&self) -> Option<String> {
-        Some(match self {
+    /// The repository `--cwd` copies is found on disk, at run time.
+    fn explain(&self) -> Explain<'_> {
+        match self {
             OperatorError::Read { .. } => {
-                "make the repository readable, or start without --cwd".into()
+                Explain::runtime("make the repository readable, or start without --cwd")
             }
             OperatorError::BadGitFile { .. } | OperatorError::NotAGitDir { .. } => {
-                "repair the repository (`git worktree repair`), or start from outside it".into()
+                Explain::runtime(
+                    "repair the repository (`git worktree repair`), or start from outside it",
+                )
             }
-        })
-    }
-
-    /// The repository `--cwd` copies is found on disk, at run time.
-    fn kind(&self) -> ExitKind {
-        match self {
-            OperatorError::Read { .. }
-            | OperatorError::BadGitFile { .. }
-            | OperatorError::NotAGitDir { .. } => ExitKind::Runtime,
         }
     }
 }

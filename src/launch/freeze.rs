@@ -20,7 +20,7 @@ use std::io;
 use super::LaunchError;
 use super::service::backend_of;
 use crate::backend::{self, Backend, BackendKind};
-use crate::error::{ExitKind, UserError};
+use crate::error::{Explain, UserError};
 use crate::state::Home;
 
 /// Which way the switch goes.
@@ -61,21 +61,13 @@ pub enum FreezeError {
 }
 
 impl UserError for FreezeError {
-    fn hint(&self) -> Option<String> {
+    fn explain(&self) -> Explain<'_> {
         match self {
-            FreezeError::Launch(e) => e.hint(),
-            FreezeError::Partly { verb, .. } => Some(format!(
+            FreezeError::Launch(e) => Explain::By(e),
+            FreezeError::Partly { verb, .. } => Explain::runtime(format!(
                 "is the engine running? `bot-bottle {verb}` again does what is left"
             )),
-            FreezeError::Frozen(slug) => Some(format!("bot-bottle thaw {slug}")),
-        }
-    }
-
-    fn kind(&self) -> ExitKind {
-        match self {
-            FreezeError::Launch(e) => e.kind(),
-            FreezeError::Partly { .. } => ExitKind::Runtime,
-            FreezeError::Frozen(_) => ExitKind::Usage,
+            FreezeError::Frozen(slug) => Explain::usage(format!("bot-bottle thaw {slug}")),
         }
     }
 }
@@ -175,6 +167,7 @@ fn mark(home: &Home, slug: &str, to: Switch) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ExitKind;
     use crate::launch::testing::Fake;
 
     fn two_bottles() -> (tempfile::TempDir, Home, Groups) {

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{ExitKind, UserError};
+use crate::error::{Explain, UserError};
 use crate::manifest::{self, ManifestError, Sources, Summary, TrustStore};
 use crate::state::{self, Home, StateError};
 
@@ -24,20 +24,12 @@ pub enum TrustError {
 }
 
 impl UserError for TrustError {
-    fn hint(&self) -> Option<String> {
+    fn explain(&self) -> Explain<'_> {
         match self {
-            TrustError::Manifest(e) => e.hint(),
-            TrustError::State(e) => e.hint(),
-            TrustError::Changed { .. } => Some("read it again, then trust it".into()),
-            TrustError::Nothing(_) => None,
-        }
-    }
-
-    fn kind(&self) -> ExitKind {
-        match self {
-            TrustError::Manifest(e) => e.kind(),
-            TrustError::State(e) => e.kind(),
-            TrustError::Changed { .. } | TrustError::Nothing(_) => ExitKind::Usage,
+            TrustError::Manifest(e) => Explain::By(e),
+            TrustError::State(e) => Explain::By(e),
+            TrustError::Changed { .. } => Explain::usage("read it again, then trust it"),
+            TrustError::Nothing(_) => Explain::usage(None),
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::Origin;
-use crate::error::{ExitKind, UserError};
+use crate::error::{Explain, UserError};
 
 /// A file, and the agent or bottle in it an error is about, as shown:
 /// `bot-bottle.json: bottle 'dev'`.
@@ -112,60 +112,42 @@ pub enum ManifestError {
 }
 
 impl UserError for ManifestError {
-    /// A second line saying what to do, when the first does not.
-    fn hint(&self) -> Option<String> {
+    /// A manifest error is always the operator's input to fix; the hint
+    /// is a second line saying what to do, when the first does not.
+    fn explain(&self) -> Explain<'_> {
         match self {
             ManifestError::UnknownKey {
                 suggestion: Some(s),
                 ..
-            } => Some(format!("did you mean '{s}'?")),
+            } => Explain::usage(format!("did you mean '{s}'?")),
             ManifestError::UnknownKey { valid, .. } => {
-                Some(format!("valid keys here: {}", valid.join(", ")))
+                Explain::usage(format!("valid keys here: {}", valid.join(", ")))
             }
-            ManifestError::RuntimeKey { .. } => Some(
-                "remove it: bottles run under gVisor (runsc) when the docker engine has it registered, runc otherwise"
-                    .into(),
+            ManifestError::RuntimeKey { .. } => Explain::usage(
+                "remove it: bottles run under gVisor (runsc) when the docker engine has it registered, runc otherwise",
             ),
             ManifestError::UnclosedFrontmatter { .. } => {
-                Some("end the frontmatter with a line that holds only '---'".into())
+                Explain::usage("end the frontmatter with a line that holds only '---'")
             }
-            ManifestError::Invalid { hint, .. } => hint.clone(),
-            ManifestError::UnknownAgent { name, known } => Some(known_list("agents", name, known)),
+            ManifestError::Invalid { hint, .. } => Explain::usage(hint.clone()),
+            ManifestError::UnknownAgent { name, known } => {
+                Explain::usage(known_list("agents", name, known))
+            }
             ManifestError::UnknownBottle { name, known, .. }
             | ManifestError::UnknownBottleFlag { name, known } => {
-                Some(known_list("bottles", name, known))
+                Explain::usage(known_list("bottles", name, known))
             }
-            ManifestError::Duplicate { .. } => Some("keep one of the two definitions".into()),
-            ManifestError::NoImage { .. } => Some(
-                "set 'image' or 'dockerfile' in one of them, or add --bottle default first".into(),
+            ManifestError::Duplicate { .. } => Explain::usage("keep one of the two definitions"),
+            ManifestError::NoImage { .. } => Explain::usage(
+                "set 'image' or 'dockerfile' in one of them, or add --bottle default first",
             ),
-            ManifestError::NotTrusted(n) => Some(n.hint()),
+            ManifestError::NotTrusted(n) => Explain::usage(n.hint()),
             ManifestError::ProjectBroken { .. } => {
-                Some("fix it, then run `bot-bottle trust` to use it".into())
+                Explain::usage("fix it, then run `bot-bottle trust` to use it")
             }
             ManifestError::Read { .. }
             | ManifestError::Syntax { .. }
-            | ManifestError::ExtendsCycle { .. } => None,
-        }
-    }
-
-    /// A manifest error is always the operator's input to fix.
-    fn kind(&self) -> ExitKind {
-        match self {
-            ManifestError::Read { .. }
-            | ManifestError::Syntax { .. }
-            | ManifestError::UnclosedFrontmatter { .. }
-            | ManifestError::UnknownKey { .. }
-            | ManifestError::RuntimeKey { .. }
-            | ManifestError::Invalid { .. }
-            | ManifestError::UnknownAgent { .. }
-            | ManifestError::UnknownBottle { .. }
-            | ManifestError::UnknownBottleFlag { .. }
-            | ManifestError::ExtendsCycle { .. }
-            | ManifestError::Duplicate { .. }
-            | ManifestError::NoImage { .. }
-            | ManifestError::NotTrusted(_)
-            | ManifestError::ProjectBroken { .. } => ExitKind::Usage,
+            | ManifestError::ExtendsCycle { .. } => Explain::usage(None),
         }
     }
 }

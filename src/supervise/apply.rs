@@ -22,7 +22,7 @@ use super::preview::{self, Current, Preview};
 use crate::backend::sidecars::{Decide, GateError, OfBottle};
 use crate::contract::audit::decision;
 use crate::egress::config::EgressConfig;
-use crate::error::{ExitKind, UserError};
+use crate::error::{Explain, UserError};
 use crate::exec::Sink;
 use crate::launch::LaunchError;
 use crate::proposal::audit::{self, Entry};
@@ -111,56 +111,37 @@ pub enum ApplyError {
 }
 
 impl UserError for ApplyError {
-    fn hint(&self) -> Option<String> {
+    /// A proposal that cannot be approved as asked is the operator's to
+    /// fix (2); a bottle that cannot be reached failed at run time (1).
+    fn explain(&self) -> Explain<'_> {
         match self {
-            ApplyError::NotFound(_) => Some("see `bot-bottle proposals`".into()),
-            ApplyError::NeedsToken { id, host, .. } => Some(format!(
+            ApplyError::NotFound(_) => Explain::usage("see `bot-bottle proposals`"),
+            ApplyError::NeedsToken { id, host, .. } => Explain::usage(format!(
                 "bot-bottle approve {id} --token-env NAME, NAME being the host variable that holds the credential meant for {host}"
             )),
-            ApplyError::WidensCredential { id, .. } => Some(format!(
+            ApplyError::WidensCredential { id, .. } => Explain::usage(format!(
                 "see what it grants with `bot-bottle proposals`, then: bot-bottle approve {id} --widen-credential"
             )),
-            ApplyError::TokenUnset(name) => Some(format!(
+            ApplyError::TokenUnset(name) => Explain::usage(format!(
                 "export {name} in this shell, or name another variable"
             )),
             ApplyError::Reload { .. } => {
-                Some("is the bottle running? see `bot-bottle list active`".into())
+                Explain::runtime("is the bottle running? see `bot-bottle list active`")
             }
-            ApplyError::Invalid(_) => Some("fix the routes and save again".into()),
-            ApplyError::Changed(id) | ApplyError::Unread(id) => Some(format!(
+            ApplyError::Invalid(_) => Explain::usage("fix the routes and save again"),
+            ApplyError::Changed(id) | ApplyError::Unread(id) => Explain::usage(format!(
                 "nothing was approved; read what approving {id} grants now, then approve it again"
             )),
-            ApplyError::Dockerfile { id, .. } => Some(format!(
+            ApplyError::Dockerfile { id, .. } => Explain::usage(format!(
                 "reject it, saying why: bot-bottle reject {id} --reason '...'"
             )),
-            ApplyError::State(e) => e.hint(),
-            ApplyError::Launch(e) => e.hint(),
-            ApplyError::HeldPush(id) => Some(format!(
+            ApplyError::State(e) => Explain::By(e),
+            ApplyError::Launch(e) => Explain::By(e),
+            ApplyError::HeldPush(id) => Explain::usage(format!(
                 "bot-bottle approve {id}, or: bot-bottle reject {id} --reason '...'"
             )),
-            ApplyError::Gate(e) => e.hint(),
-            ApplyError::Editor(e) => e.hint(),
-        }
-    }
-
-    /// A proposal that cannot be approved as asked is the operator's to
-    /// fix (2); a bottle that cannot be reached failed at run time (1).
-    fn kind(&self) -> ExitKind {
-        match self {
-            ApplyError::State(e) => e.kind(),
-            ApplyError::Launch(e) => e.kind(),
-            ApplyError::Gate(e) => e.kind(),
-            ApplyError::Editor(e) => e.kind(),
-            ApplyError::Reload { .. } => ExitKind::Runtime,
-            ApplyError::NotFound(_)
-            | ApplyError::NeedsToken { .. }
-            | ApplyError::WidensCredential { .. }
-            | ApplyError::TokenUnset(_)
-            | ApplyError::Invalid(_)
-            | ApplyError::Dockerfile { .. }
-            | ApplyError::Changed(_)
-            | ApplyError::Unread(_)
-            | ApplyError::HeldPush(_) => ExitKind::Usage,
+            ApplyError::Gate(e) => Explain::By(e),
+            ApplyError::Editor(e) => Explain::By(e),
         }
     }
 }

@@ -8,7 +8,7 @@ use tmux_interface::{
     AttachSession, HasSession, ListPanes, NewSession, NewWindow, ShowOptions, SourceFile, Tmux,
 };
 
-use crate::error::{ExitKind, UserError};
+use crate::error::{Explain, UserError};
 use crate::exec::{ExecError, TMUX};
 use crate::state::{Home, StateError, write_atomic};
 
@@ -33,17 +33,12 @@ pub(crate) enum SessionError {
 }
 
 impl UserError for SessionError {
-    fn hint(&self) -> Option<String> {
+    /// Opening the session fails at run time, whatever the cause; the
+    /// hint is the cause's.
+    fn explain(&self) -> Explain<'_> {
         match self {
-            SessionError::Exec(e) => e.hint(),
-            SessionError::State(e) => e.hint(),
-        }
-    }
-
-    /// Opening the session fails at run time, whatever the cause.
-    fn kind(&self) -> ExitKind {
-        match self {
-            SessionError::Exec(_) | SessionError::State(_) => ExitKind::Runtime,
+            SessionError::Exec(e) => Explain::runtime(e.hint()),
+            SessionError::State(e) => Explain::runtime(e.hint()),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::backend::bringup::readiness;
 use crate::contract::services::{AGENT, Sidecar, container, project};
-use crate::error::{ExitKind, UserError};
+use crate::error::{Explain, UserError};
 use crate::exec::{DOCKER, ExecError, Sink};
 
 #[derive(Debug, thiserror::Error)]
@@ -16,20 +16,12 @@ pub enum ComposeError {
 }
 
 impl UserError for ComposeError {
-    fn hint(&self) -> Option<String> {
+    fn explain(&self) -> Explain<'_> {
         match self {
-            ComposeError::Missing(_) => Some(
-                "run scripts/setup (it installs Debian trixie's docker-compose as the plugin), or install docker-compose-plugin from Docker's repository"
-                    .into(),
+            ComposeError::Missing(_) => Explain::runtime(
+                "run scripts/setup (it installs Debian trixie's docker-compose as the plugin), or install docker-compose-plugin from Docker's repository",
             ),
-            ComposeError::Exec(e) => e.hint(),
-        }
-    }
-
-    fn kind(&self) -> ExitKind {
-        match self {
-            ComposeError::Missing(_) => ExitKind::Runtime,
-            ComposeError::Exec(e) => e.kind(),
+            ComposeError::Exec(e) => Explain::By(e),
         }
     }
 }

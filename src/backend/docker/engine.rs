@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::error::{ExitKind, UserError};
+use crate::error::{Explain, UserError};
 use crate::exec::{DOCKER, ExecError};
 use crate::plan::{EngineFacts, Runtime, RuntimeWhy};
 
@@ -17,22 +17,15 @@ pub enum EngineError {
 }
 
 impl UserError for EngineError {
-    fn hint(&self) -> Option<String> {
+    fn explain(&self) -> Explain<'_> {
         match self {
-            EngineError::Exec(e) => e.hint(),
-            EngineError::BadRuntime(_) => Some(
-                "unset it to let bot-bottle choose (gVisor when the engine has it), or set runc or runsc".into(),
+            EngineError::Exec(e) => Explain::By(e),
+            EngineError::BadRuntime(_) => Explain::usage(
+                "unset it to let bot-bottle choose (gVisor when the engine has it), or set runc or runsc",
             ),
-            EngineError::NoRunsc => Some(
-                "register gVisor with the engine: BOT_BOTTLE_GVISOR=1 scripts/setup".into(),
-            ),
-        }
-    }
-
-    fn kind(&self) -> ExitKind {
-        match self {
-            EngineError::Exec(e) => e.kind(),
-            EngineError::BadRuntime(_) | EngineError::NoRunsc => ExitKind::Usage,
+            EngineError::NoRunsc => {
+                Explain::usage("register gVisor with the engine: BOT_BOTTLE_GVISOR=1 scripts/setup")
+            }
         }
     }
 }

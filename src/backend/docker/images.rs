@@ -15,7 +15,7 @@ use crate::agent_cli::{self, CliSource, NPM_BUILD_ARG};
 use crate::backend::bringup::SidecarImage;
 use crate::contract::paths::BINARY;
 use crate::dockerfile::images;
-use crate::error::{ExitKind, UserError};
+use crate::error::{Explain, UserError};
 use crate::exec::{DOCKER, ExecError, Sink};
 use crate::plan::{AgentImage, gate_image_tag};
 use crate::state::scratch::Scratch;
@@ -67,47 +67,34 @@ pub enum ImageError {
 }
 
 impl UserError for ImageError {
-    fn hint(&self) -> Option<String> {
+    fn explain(&self) -> Explain<'_> {
         match self {
-            ImageError::Exec(e) => e.hint(),
+            ImageError::Exec(e) => Explain::By(e),
             ImageError::BaseMissing(_) => {
-                Some("make it from Debian packages: bot-bottle image bootstrap".into())
+                Explain::runtime("make it from Debian packages: bot-bottle image bootstrap")
             }
-            ImageError::GateBaseMissing(_) => Some(
-                "it has git and openssh-client; or start without --cwd in a git repository".into(),
+            ImageError::GateBaseMissing(_) => Explain::runtime(
+                "it has git and openssh-client; or start without --cwd in a git repository",
             ),
-            ImageError::NeedRoot => Some("run it as root: sudo bot-bottle image bootstrap".into()),
-            ImageError::NoMirror => Some(
-                "add a Debian source to apt, or set BOT_BOTTLE_DEBIAN_MIRROR to a Debian mirror's URL".into(),
+            ImageError::NeedRoot => {
+                Explain::runtime("run it as root: sudo bot-bottle image bootstrap")
+            }
+            ImageError::NoMirror => Explain::runtime(
+                "add a Debian source to apt, or set BOT_BOTTLE_DEBIAN_MIRROR to a Debian mirror's URL",
             ),
-            ImageError::NotStatic { .. } => Some(format!(
+            ImageError::NotStatic { .. } => Explain::runtime(format!(
                 "build one with `{STATIC_BUILD}` and run target/x86_64-unknown-linux-gnu/release/bot-bottle (scripts/bot-bottle does), or point BOT_BOTTLE_SIDECAR_BIN at it"
             )),
-            ImageError::CliUnavailable { .. } => Some(
-                "make npm's registry or PyPI reachable from this host (its npm or pip configuration: registry, mirror, proxy), or give the bottle an `image` that has the CLI".into(),
+            ImageError::CliUnavailable { .. } => Explain::runtime(
+                "make npm's registry or PyPI reachable from this host (its npm or pip configuration: registry, mirror, proxy), or give the bottle an `image` that has the CLI",
             ),
-            ImageError::Unpinned { .. } => Some(
-                "an agent's Dockerfile is built only as an approval wrote it; remove the file to go back to the bottle's own image".into(),
+            ImageError::Unpinned { .. } => Explain::runtime(
+                "an agent's Dockerfile is built only as an approval wrote it; remove the file to go back to the bottle's own image",
             ),
-            ImageError::PinGone { .. } => Some(
-                "remove the bottle's Dockerfile (state/<identity>/Dockerfile) to go back to its own image, and ask the agent again".into(),
+            ImageError::PinGone { .. } => Explain::runtime(
+                "remove the bottle's Dockerfile (state/<identity>/Dockerfile) to go back to its own image, and ask the agent again",
             ),
-            ImageError::Io { .. } => None,
-        }
-    }
-
-    fn kind(&self) -> ExitKind {
-        match self {
-            ImageError::Exec(e) => e.kind(),
-            ImageError::BaseMissing(_)
-            | ImageError::GateBaseMissing(_)
-            | ImageError::NeedRoot
-            | ImageError::NoMirror
-            | ImageError::NotStatic { .. }
-            | ImageError::Io { .. }
-            | ImageError::Unpinned { .. }
-            | ImageError::PinGone { .. }
-            | ImageError::CliUnavailable { .. } => ExitKind::Runtime,
+            ImageError::Io { .. } => Explain::runtime(None),
         }
     }
 }

@@ -18,7 +18,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::backend::labels::{LABEL_HOME, LABEL_ROLE, LABEL_SLUG};
-use crate::error::{ExitKind, UserError};
+use crate::error::{Explain, UserError};
 use crate::exec::{DOCKER, ExecError};
 
 /// The bridge option that names the internal network's bridge.
@@ -64,14 +64,10 @@ pub enum SealError {
 }
 
 impl UserError for SealError {
-    fn hint(&self) -> Option<String> {
-        Some(
-            "bring-up runs a short container on the host network with NET_ADMIN and a writable /proc/sys (it sets the bottle's bridge to drop broadcasts): the engine must allow that".into(),
+    fn explain(&self) -> Explain<'_> {
+        Explain::runtime(
+            "bring-up runs a short container on the host network with NET_ADMIN and a writable /proc/sys (it sets the bottle's bridge to drop broadcasts): the engine must allow that",
         )
-    }
-
-    fn kind(&self) -> ExitKind {
-        ExitKind::Runtime
     }
 }
 

@@ -19,7 +19,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::error::{ExitKind, UserError};
+use crate::error::{Explain, UserError};
 use crate::exec::{DOCKER, ExecError};
 use crate::state::{BottleDir, Home, StateError, write_atomic};
 
@@ -85,26 +85,18 @@ pub enum SubnetError {
 }
 
 impl UserError for SubnetError {
-    fn hint(&self) -> Option<String> {
+    /// A pool that cannot work is the user's setting to fix.
+    fn explain(&self) -> Explain<'_> {
         match self {
-            SubnetError::BadPool(_) | SubnetError::PoolTooSmall(_) => Some(format!(
+            SubnetError::BadPool(_) | SubnetError::PoolTooSmall(_) => Explain::usage(format!(
                 "set {POOL_ENV} to a private IPv4 range no LAN of yours uses, /{} or larger",
                 PREFIX - 1
             )),
-            SubnetError::Exhausted { .. } => Some(format!(
+            SubnetError::Exhausted { .. } => Explain::runtime(format!(
                 "stop some bottles (`bot-bottle list active`), or set {POOL_ENV} to a larger range"
             )),
-            SubnetError::Exec(e) => e.hint(),
-            SubnetError::Io { .. } => None,
-        }
-    }
-
-    /// A pool that cannot work is the user's setting to fix.
-    fn kind(&self) -> ExitKind {
-        match self {
-            SubnetError::BadPool(_) | SubnetError::PoolTooSmall(_) => ExitKind::Usage,
-            SubnetError::Exhausted { .. } | SubnetError::Io { .. } => ExitKind::Runtime,
-            SubnetError::Exec(e) => e.kind(),
+            SubnetError::Exec(e) => Explain::By(e),
+            SubnetError::Io { .. } => Explain::runtime(None),
         }
     }
 }
