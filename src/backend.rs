@@ -268,9 +268,9 @@ pub(crate) trait AgentRuntime: Send + Sync {
     /// Unpacks a snapshot into the agent's `into`.
     fn restore(&self, slug: &str, from: &Path, into: &str) -> Result<(), ExecError>;
 
-    /// Pauses (`frozen`) or resumes every process of the agents of `slugs`
-    /// at once, memory kept; one already so is no error.
-    fn set_frozen(&self, slugs: &[&str], frozen: bool) -> Result<(), ExecError>;
+    /// Pauses (or resumes) every process of the agents of `slugs` at once,
+    /// memory kept; one already so is no error.
+    fn set_paused(&self, slugs: &[&str], paused: bool) -> Result<(), ExecError>;
 }
 
 /// One backend's part of a cleanup plan.

@@ -15,7 +15,7 @@ use bot_bottle::egress::config::EgressConfig;
 use bot_bottle::proposal::queue::Queue;
 use bot_bottle::proposal::{Decision, Proposal, Request};
 use bot_bottle::state::Home;
-use support::docker::{Env, bin};
+use support::docker::{Env, bin, docker_ok};
 use support::needs::require_tmux;
 use support::proposals::{egress_block, long_egress_block, pipelock_block};
 use support::tmux::Tmux;
@@ -882,6 +882,79 @@ fn the_dashboard_launches_and_stops_a_bottle_on_smolmachines() {
         std::fs::read_dir(&state).map_or(true, |mut d| d.next().is_none())
     });
     env.assert_no_state();
+}
+
+/// `idle_after` in the home manifest: idle agents are paused by the
+/// dashboard (memory kept) and shown asleep; `exec` wakes one at once, and
+/// so does selecting it.
+#[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
+#[cfg_attr(all(skip_tmux, not(skip_docker)), ignore = "BOT_BOTTLE_SKIP_TMUX=1")]
+fn idle_agents_sleep_and_exec_or_selecting_wakes_them() {
+    require_tmux();
+    let env = Env::new();
+    std::fs::create_dir_all(env.home()).unwrap();
+    std::fs::write(
+        env.home().join("bot-bottle.json"),
+        r#"{"idle_after": "10s"}"#,
+    )
+    .unwrap();
+    let first = env.start_detached(&["shell"]);
+    let second = env.start_detached(&["shell"]);
+    let (_, out) = env.sh(&first, "echo 41 > /tmp/kept");
+    assert!(out.is_empty(), "{out}");
+    let paused = |slug: &str| {
+        docker_ok(&[
+            "inspect",
+            "--format",
+            "{{.State.Paused}}",
+            &names::container(slug, "agent"),
+        ]) == "true"
+    };
+    let s = Session::open(&env.home(), &env.proj());
+    let dashboard = s.dashboard();
+    wait_for("both asleep", Duration::from_secs(60), || {
+        paused(&first) && paused(&second)
+    });
+    assert_eq!(env.row(&first)["asleep"], true);
+    // Each one's row: its identity, its agent, then `asleep`.
+    let shown = || {
+        let screen = s.screen(&dashboard);
+        [&first, &second].iter().all(|slug| {
+            screen
+                .lines()
+                .any(|l| l.contains(&format!("{slug}  shell  asleep")))
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !shown() {
+        assert!(
+            Instant::now() < deadline,
+            "not shown asleep: {}",
+            s.screen(&dashboard)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // exec wakes it, its memory and files as they were.
+    let started = Instant::now();
+    let (code, out) = env.sh(&first, "cat /tmp/kept");
+    let took = started.elapsed();
+    assert_eq!((code, out.trim()), (0, "41"));
+    eprintln!("exec in a sleeping bottle answered in {took:?}");
+    assert!(!paused(&first));
+    assert_eq!(env.row(&first)["asleep"], false);
+
+    // Selecting (and showing) the other wakes it too.
+    s.select(&second);
+    s.keys(&["Enter"]);
+    wait_for("selected, awake", Duration::from_secs(10), || {
+        !paused(&second)
+    });
+    // Idle again, the first falls asleep again.
+    wait_for("the first asleep again", Duration::from_secs(60), || {
+        paused(&first)
+    });
 }
 
 #[test]

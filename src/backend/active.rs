@@ -21,6 +21,8 @@ pub struct ActiveBottle {
     /// The operator froze it (`bot-bottle freeze`): egress refuses
     /// everything, its agent is paused.
     pub frozen: bool,
+    /// It sleeps (idle: its agent paused until it is wanted).
+    pub asleep: bool,
     /// The identity of the home that made it, when that is not this one
     /// (`--all-homes`; empty for an older bottle without the label).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -57,6 +59,7 @@ impl ActiveBottle {
             services,
             landed: Vec::new(),
             frozen: false,
+            asleep: false,
             other_home: None,
             label: meta.map_or_else(|| slug.to_owned(), |m| m.label.clone()),
             color: meta.map_or_else(|| "cyan".to_owned(), |m| m.color.clone()),
@@ -115,16 +118,18 @@ pub fn landed(home: &Home, slug: &str) -> Vec<Landed> {
 }
 
 /// The services column: the sidecars, or `(starting)` while only the agent
-/// is up; `FROZEN` first when the operator froze it.
+/// is up; `FROZEN` first when the operator froze it, `ASLEEP` when it
+/// sleeps.
 pub fn services_text(bottle: &ActiveBottle) -> String {
     let services = if bottle.services.is_empty() {
         "(starting)".into()
     } else {
         bottle.services.join(",")
     };
-    match bottle.frozen {
-        true => format!("FROZEN {services}"),
-        false => services,
+    match (bottle.frozen, bottle.asleep) {
+        (true, _) => format!("FROZEN {services}"),
+        (false, true) => format!("ASLEEP {services}"),
+        (false, false) => services,
     }
 }
 

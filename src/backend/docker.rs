@@ -148,6 +148,11 @@ impl Backend for Docker {
                 "event=start",
                 "--filter",
                 "event=die",
+                // Frozen, thawed, asleep or woken by another process.
+                "--filter",
+                "event=pause",
+                "--filter",
+                "event=unpause",
                 "--filter",
                 "event=destroy",
                 "--filter",
@@ -212,8 +217,8 @@ impl AgentRuntime for Container {
         session::restore(slug, from, into)
     }
 
-    fn set_frozen(&self, slugs: &[&str], frozen: bool) -> Result<(), ExecError> {
-        session::pause_agents(slugs, frozen)
+    fn set_paused(&self, slugs: &[&str], paused: bool) -> Result<(), ExecError> {
+        session::pause_agents(slugs, paused)
     }
 }
 

@@ -252,8 +252,8 @@ impl AgentRuntime for MicroVm {
     /// smolvm has no pause: every process of the agent's user is stopped
     /// (SIGSTOP, which it cannot catch) or continued, from a shell of that
     /// user, which `kill -1` spares; the machines at once.
-    fn set_frozen(&self, slugs: &[&str], frozen: bool) -> Result<(), ExecError> {
-        let script = if frozen {
+    fn set_paused(&self, slugs: &[&str], paused: bool) -> Result<(), ExecError> {
+        let script = if paused {
             "kill -STOP -1"
         } else {
             "kill -CONT -1"
@@ -305,6 +305,7 @@ fn active(
     if ours {
         bottle.landed = crate::backend::active::landed(home, &m.slug);
         bottle.frozen = home.bottle(&m.slug).is_frozen();
+        bottle.asleep = home.bottle(&m.slug).is_asleep();
     } else {
         bottle.other_home = Some(m.home.clone().unwrap_or_default());
     }

@@ -25,6 +25,7 @@ pub(super) fn run(args: AttachArgs) -> Result<ExitCode, Failure> {
         .ok_or_else(|| LaunchError::NotRunning(args.slug.to_string()))?
         .backend();
     freeze::refuse_frozen(&home, &args.slug)?;
+    freeze::wake(&home, &args.slug)?;
     let code = lifecycle::attach(
         backend,
         &args.slug,

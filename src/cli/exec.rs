@@ -28,6 +28,7 @@ pub(super) fn run(args: ExecArgs) -> Result<ExitCode, Failure> {
         return Err(LaunchError::NotRunning(args.slug.into_string()).into());
     };
     freeze::refuse_frozen(&home, &args.slug)?;
+    freeze::wake(&home, &args.slug)?;
     let code = backend
         .agent()
         .run(&args.slug, &args.command, Io::Interactive { tty: false })?;

@@ -103,6 +103,7 @@ mod tests {
             services: vec!["egress".into(), "git-gate".into()],
             landed,
             frozen: false,
+            asleep: false,
             other_home: None,
             label: slug.into(),
             color: "cyan".into(),
@@ -136,7 +137,7 @@ docker   b-1        shell  2026-12-03T04:00:00Z  egress,git-gate
     }
 
     #[test]
-    fn a_frozen_bottle_says_so() {
+    fn a_frozen_or_sleeping_bottle_says_so() {
         let frozen = ActiveBottle {
             frozen: true,
             ..bottle("dev-aaaaa", vec![])
@@ -144,6 +145,13 @@ docker   b-1        shell  2026-12-03T04:00:00Z  egress,git-gate
         let text = table(std::slice::from_ref(&frozen), false);
         assert!(text.contains("  FROZEN egress,git-gate\n"), "{text}");
         assert_eq!(serde_json::to_value(&frozen).unwrap()["frozen"], true);
+        let asleep = ActiveBottle {
+            asleep: true,
+            ..bottle("dev-aaaaa", vec![])
+        };
+        let text = table(std::slice::from_ref(&asleep), false);
+        assert!(text.contains("  ASLEEP egress,git-gate\n"), "{text}");
+        assert_eq!(serde_json::to_value(&asleep).unwrap()["asleep"], true);
     }
 
     #[test]

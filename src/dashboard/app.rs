@@ -53,8 +53,14 @@ pub(crate) struct App {
     pub right: Option<String>,
     /// Bottles this dashboard started (and may stop).
     pub owned: BTreeSet<String>,
-    /// Last output time of each bottle's session.
+    /// Last output time of each bottle's session (or request through its
+    /// egress).
     pub activity: BTreeMap<String, u64>,
+    /// When each listed bottle was first listed here.
+    pub listed_at: BTreeMap<String, u64>,
+    /// The home manifest's `idle_after`, in ms: an agent idle this long
+    /// (no output, no request, no proposal waiting) is put to sleep.
+    pub idle_after: Option<u64>,
     /// When each proposal was first seen; None for those there at start.
     pub arrivals: BTreeMap<String, Option<u64>>,
     /// The proposals label says "(new!)" until then.
@@ -98,6 +104,8 @@ impl App {
             right: None,
             owned: BTreeSet::new(),
             activity: BTreeMap::new(),
+            listed_at: BTreeMap::new(),
+            idle_after: None,
             arrivals: BTreeMap::new(),
             alert_until: 0,
             now: 0,
@@ -168,10 +176,65 @@ impl App {
         [self.guard_until, self.alert_until]
             .into_iter()
             .chain(self.activity.values().map(|t| t + BUSY_MS))
+            .chain(self.agents.iter().filter_map(|a| self.falls_asleep_at(a)))
             .chain(self.arrivals.values().flatten().map(|t| t + HIGHLIGHT_MS))
             .chain(detail)
             .filter(|t| *t > now)
             .min()
+    }
+
+    /// When agent `a` falls asleep if nothing happens: `idle_after` past
+    /// its last output, request or listing; never for one frozen, asleep,
+    /// or with a proposal waiting.
+    fn falls_asleep_at(&self, a: &AgentRow) -> Option<u64> {
+        let idle_after = self.idle_after?;
+        let waiting = self.proposals.iter().any(|p| p.proposal.slug == a.slug);
+        if a.frozen || a.asleep || waiting {
+            return None;
+        }
+        let last = [self.activity.get(&a.slug), self.listed_at.get(&a.slug)]
+            .into_iter()
+            .flatten()
+            .max()
+            .copied()
+            .unwrap_or(self.now);
+        Some(last + idle_after)
+    }
+
+    /// The agents idle past `idle_after`, put to sleep.
+    fn sleepers(&mut self) -> Vec<Effect> {
+        let due: Vec<String> = self
+            .agents
+            .iter()
+            .filter(|a| self.falls_asleep_at(a).is_some_and(|t| t <= self.now))
+            .map(|a| a.slug.clone())
+            .collect();
+        if due.is_empty() {
+            return Vec::new();
+        }
+        for a in self.agents.iter_mut().filter(|a| due.contains(&a.slug)) {
+            a.asleep = true;
+        }
+        self.status = Some(format!(
+            "{} idle: asleep until selected, attached or exec'd into",
+            due.join(", ")
+        ));
+        vec![Effect::Sleep { slugs: due }]
+    }
+
+    /// The selected agent, if it sleeps, is wanted: woken.
+    fn wake_selected(&mut self) -> Vec<Effect> {
+        let now = self.now;
+        let Some(a) = self.agents.get_mut(self.agent_sel) else {
+            return Vec::new();
+        };
+        if !a.asleep || a.frozen {
+            return Vec::new();
+        }
+        a.asleep = false;
+        let slug = a.slug.clone();
+        self.activity.insert(slug.clone(), now);
+        vec![Effect::Wake { slug }]
     }
 
     pub(crate) fn is_fresh(&self, id: &str) -> bool {
@@ -190,7 +253,15 @@ impl App {
                 }
                 self.status = None;
                 self.help = false;
-                self.key(key)
+                let before = self.selected_agent().map(|a| a.slug.clone());
+                let mut effects = self.key(key);
+                // Selected (moved onto, or shown): a sleeping agent wakes.
+                let moved = self.selected_agent().map(|a| &a.slug) != before.as_ref();
+                let shown = effects.iter().any(|e| matches!(e, Effect::Show { .. }));
+                if self.focus == Focus::Agents && self.modal.is_none() && (moved || shown) {
+                    effects.extend(self.wake_selected());
+                }
+                effects
             }
             Msg::Key(_) => Vec::new(),
             Msg::Paste(text) => {
@@ -202,7 +273,7 @@ impl App {
             }
             Msg::Tick(now) => {
                 self.now = now;
-                Vec::new()
+                self.sleepers()
             }
             Msg::Resize { width, height } => {
                 self.size = (width, height);
@@ -263,6 +334,16 @@ impl App {
         let listed = |slug: &String| rows.iter().any(|r| &r.slug == slug);
         let wanted = self.select_when_listed.take_if(|s| listed(s));
         let selected = wanted.or_else(|| self.selected_agent().map(|a| a.slug.clone()));
+        let now = self.now;
+        self.listed_at.retain(|slug, _| listed(slug));
+        for r in &rows {
+            self.listed_at.entry(r.slug.clone()).or_insert(now);
+            // Woken elsewhere (an exec, an attach): awake as of now.
+            let slept = self.agents.iter().any(|a| a.slug == r.slug && a.asleep);
+            if slept && !r.asleep {
+                self.activity.insert(r.slug.clone(), now);
+            }
+        }
         self.agents = rows;
         self.agent_sel = selected
             .and_then(|s| self.agents.iter().position(|a| a.slug == s))

@@ -16,6 +16,7 @@ pub(crate) fn row(slug: &str, services: &[&str]) -> AgentRow {
         services: services.iter().map(|s| s.to_string()).collect(),
         landed: vec![],
         frozen: false,
+        asleep: false,
     }
 }
 

@@ -212,6 +212,8 @@ fn agent_line(app: &App, a: &AgentRow) -> Line<'static> {
     };
     let (activity, activity_style) = if a.frozen {
         ("FROZEN", Style::new().light_blue().bold())
+    } else if a.asleep {
+        ("asleep", Style::new().blue())
     } else if app.is_busy(&a.slug) {
         ("busy", Style::new().yellow())
     } else {

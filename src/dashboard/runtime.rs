@@ -159,6 +159,16 @@ async fn main_loop(
         .map(|k| k.name().to_owned())
         .collect();
     let mut app = opening(offered, backends, &cwd);
+    // Read once: a change of `idle_after` takes a new dashboard.
+    match crate::manifest::idle_after(&home.root) {
+        Ok(idle_after) => app.idle_after = idle_after.map(|d| d.as_millis() as u64),
+        Err(e) => {
+            app.update(Msg::Status(format!(
+                "agents are kept awake: {}",
+                crate::error::one_line(&e)
+            )));
+        }
+    }
     shared.panes.lock().await.harden(dashboard).await?;
     let terminal_lock = Arc::new(std::sync::Mutex::new(()));
     spawn_keys(msgs.clone(), Arc::clone(&terminal_lock));

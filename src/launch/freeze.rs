@@ -1,6 +1,8 @@
-//! The kill switch: `freeze` stops bottles at once without losing
-//! anything (their processes keep their memory, their state stays), and
-//! `thaw` undoes it.
+//! Pausing bottles. The kill switch: `freeze` stops bottles at once
+//! without losing anything (their processes keep their memory, their state
+//! stays), and `thaw` undoes it. Sleep: an idle bottle's agent is paused
+//! (`sleep`, by the dashboard) until it is wanted again (`wake`, by
+//! selecting, attaching or exec'ing); its egress stays as it is.
 //!
 //! ```text
 //! freeze: marker in each egress folder → every egress reloads (refuses
@@ -13,6 +15,11 @@
 //! nothing more. Each backend does each step for all its bottles at once
 //! (one engine call), and every step is tried even when one fails: a kill
 //! switch does all it can, then says what it could not.
+//!
+//! ```text
+//! sleep:  marker in the bottle's folder → its agent paused
+//! wake:   its agent resumed → marker removed  (a frozen bottle stays so)
+//! ```
 
 use std::collections::BTreeMap;
 use std::io;
@@ -123,7 +130,7 @@ fn switch_on<'a>(
             failures.push(format!("egress not reloaded: {e}"));
         }
         // Thawing: egress has reloaded before the agents run again.
-        if let Err(e) = backend.agent().set_frozen(&slugs, to.frozen()) {
+        if let Err(e) = backend.agent().set_paused(&slugs, to.frozen()) {
             failures.push(format!("agents not {}: {e}", past(to)));
         }
     }
@@ -133,6 +140,60 @@ fn switch_on<'a>(
             verb: to.verb(),
             failures,
         }),
+    }
+}
+
+/// Puts `slugs` (this home's, running, none frozen) to sleep: each one's
+/// marker, then its agent paused; a frozen one is left as it is.
+pub fn sleep(home: &Home, slugs: &[String]) -> Result<(), FreezeError> {
+    let awake: Vec<String> = slugs
+        .iter()
+        .filter(|s| !home.bottle(s).is_frozen())
+        .cloned()
+        .collect();
+    let groups = named(home, &awake)?;
+    let mut failures = Vec::new();
+    for (kind, slugs) in &groups {
+        let slugs: Vec<&str> = slugs.iter().map(String::as_str).collect();
+        for slug in &slugs {
+            if let Err(e) = std::fs::write(home.bottle(slug).asleep_marker(), b"") {
+                failures.push(format!("{slug}: its marker: {e}"));
+            }
+        }
+        if let Err(e) = kind.backend().agent().set_paused(&slugs, true) {
+            failures.push(format!("agents not paused: {e}"));
+        }
+    }
+    match failures.is_empty() {
+        true => Ok(()),
+        false => Err(FreezeError::Partly {
+            verb: "sleep",
+            failures,
+        }),
+    }
+}
+
+/// Wakes bottle `slug` if it sleeps (a frozen one stays frozen); whether
+/// it slept.
+pub fn wake(home: &Home, slug: &str) -> Result<bool, FreezeError> {
+    let bottle = home.bottle(slug);
+    if !bottle.is_asleep() || bottle.is_frozen() {
+        return Ok(false);
+    }
+    let kind = backend_of(home, slug)?.ok_or_else(|| LaunchError::NotRunning(slug.to_owned()))?;
+    kind.backend()
+        .agent()
+        .set_paused(&[slug], false)
+        .map_err(|e| FreezeError::Partly {
+            verb: "wake",
+            failures: vec![format!("{slug}: its agent not resumed: {e}")],
+        })?;
+    match std::fs::remove_file(bottle.asleep_marker()) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(FreezeError::Partly {
+            verb: "wake",
+            failures: vec![format!("{slug}: its marker: {e}")],
+        }),
+        _ => Ok(true),
     }
 }
 
@@ -154,13 +215,16 @@ fn past(to: Switch) -> &'static str {
 
 /// Writes (freeze) or removes (thaw) the marker egress reads.
 fn mark(home: &Home, slug: &str, to: Switch) -> io::Result<()> {
-    let marker = home.bottle(slug).egress_frozen();
+    let bottle = home.bottle(slug);
     match to {
-        Switch::Freeze => std::fs::write(marker, b""),
-        Switch::Thaw => match std::fs::remove_file(marker) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            other => other,
-        },
+        Switch::Freeze => std::fs::write(bottle.egress_frozen(), b""),
+        // Thawed, the agent runs: asleep no more either.
+        Switch::Thaw => [bottle.egress_frozen(), bottle.asleep_marker()]
+            .iter()
+            .try_for_each(|marker| match std::fs::remove_file(marker) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            }),
     }
 }
 
@@ -183,8 +247,8 @@ mod tests {
     #[test]
     fn egress_closes_first_then_every_step_is_tried() {
         let both = |step: &str| format!("{step} dev-aaaaa dev-bbbbb");
-        let freeze = [both("reload_egress"), both("set_frozen true")];
-        let thaw = [both("reload_egress"), both("set_frozen false")];
+        let freeze = [both("reload_egress"), both("set_paused true")];
+        let thaw = [both("reload_egress"), both("set_paused false")];
         // (switch, the step that fails, the calls made, frozen after, error)
         let cases = [
             (Switch::Freeze, String::new(), &freeze, true, None),

@@ -246,8 +246,10 @@ pub fn take_down(
     }
     backend.down(slug, ctx.sink)?;
     files::remove_secrets(ctx.home, slug);
-    // A freeze ends with the bottle: a resumed one starts thawed.
-    let _ = std::fs::remove_file(ctx.home.bottle(slug).egress_frozen());
+    // A freeze or a sleep ends with the bottle: a resumed one runs.
+    let bottle = ctx.home.bottle(slug);
+    let _ = std::fs::remove_file(bottle.egress_frozen());
+    let _ = std::fs::remove_file(bottle.asleep_marker());
     if ctx.home.is_preserved(slug) {
         Ok(Settled::Preserved)
     } else {

@@ -157,8 +157,8 @@ impl AgentRuntime for Fake {
     fn restore(&self, _: &str, _: &Path, _: &str) -> Result<(), ExecError> {
         self.step("restore")
     }
-    fn set_frozen(&self, slugs: &[&str], frozen: bool) -> Result<(), ExecError> {
-        self.step(&format!("set_frozen {frozen} {}", slugs.join(" ")))
+    fn set_paused(&self, slugs: &[&str], paused: bool) -> Result<(), ExecError> {
+        self.step(&format!("set_paused {paused} {}", slugs.join(" ")))
     }
 }
 

@@ -151,6 +151,15 @@ pub(crate) fn capability_base_images(home: &Path) -> Result<Vec<String>, Manifes
     }
 }
 
+/// The `idle_after` of `$BOT_BOTTLE_HOME/bot-bottle.json` (`home`): how
+/// long an agent may be idle before the dashboard puts it to sleep.
+pub(crate) fn idle_after(home: &Path) -> Result<Option<std::time::Duration>, ManifestError> {
+    match home_manifest(home)? {
+        None => Ok(None),
+        Some((text, src)) => parse::idle_after(&text, &src),
+    }
+}
+
 /// The text of `$BOT_BOTTLE_HOME/bot-bottle.json` (`home`), with the
 /// source its paths start from; None when there is no such file.
 fn home_manifest(home: &Path) -> Result<Option<(String, Source)>, ManifestError> {
@@ -528,6 +537,42 @@ mod tests {
         assert_eq!(
             note,
             "./bot-bottle.json: capability: is read from $BOT_BOTTLE_HOME/bot-bottle.json only: a project's manifest may not choose which of your images an agent's Dockerfile can read; the project's agents and bottles are not used"
+        );
+    }
+
+    #[test]
+    fn idle_after_comes_from_home_only() {
+        use std::time::Duration;
+        let bad = |text: &str| {
+            format!("home/bot-bottle.json: idle_after: '{text}' is not a duration of 10s or more")
+        };
+        let cases: Vec<(&str, Result<Option<Duration>, String>)> = vec![
+            (r#"{}"#, Ok(None)),
+            (
+                r#"{"idle_after": "30m"}"#,
+                Ok(Some(Duration::from_secs(1800))),
+            ),
+            (
+                r#"{"idle_after": "10s"}"#,
+                Ok(Some(Duration::from_secs(10))),
+            ),
+            (r#"{"idle_after": "9s"}"#, Err(bad("9s"))),
+            (r#"{"idle_after": "soon"}"#, Err(bad("soon"))),
+            (
+                r#"{"idle_after": 30}"#,
+                Err("home/bot-bottle.json: idle_after: expected a string, found a number".into()),
+            ),
+        ];
+        for (json, want) in cases {
+            let (got, loads) = on_home(json, idle_after);
+            let want_loads = want.is_ok();
+            assert_eq!(got, want, "{json}");
+            assert_eq!(loads, want_loads, "{json}");
+        }
+        let note = refused_in_project(r#"{"idle_after": "1m"}"#, idle_after);
+        assert!(
+            note.starts_with("./bot-bottle.json: idle_after: is read from $BOT_BOTTLE_HOME/bot-bottle.json only: a project's manifest may not pause your agents"),
+            "{note}"
         );
     }
 

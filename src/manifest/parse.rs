@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
@@ -72,7 +73,7 @@ pub(super) struct RawBottle {
     pub origin: Origin,
 }
 
-const TOP_KEYS: &[&str] = &["agents", "bottles", "notify", "capability"];
+const TOP_KEYS: &[&str] = &["agents", "bottles", "notify", "capability", "idle_after"];
 /// `notify`: operator settings, read from `$BOT_BOTTLE_HOME` only.
 const NOTIFY_KEYS: &[&str] = &["command"];
 /// `capability`: which images an agent's Dockerfile may read besides the
@@ -149,6 +150,7 @@ pub(super) fn parse_json(
     let top = Fields::new(&doc, &place, "", TOP_KEYS)?;
     notify(&top)?;
     capability(&top)?;
+    idle(&top)?;
 
     let mut agents = Vec::new();
     for (name, value) in top.entries("agents")? {
@@ -219,6 +221,32 @@ fn capability(top: &Fields) -> Result<Option<Vec<String>>, ManifestError> {
     }
     Ok(Some(images))
 }
+
+/// The `idle_after` of a `bot-bottle.json`: how long an agent may be idle
+/// before the dashboard puts it to sleep; None when it has none (off).
+pub(super) fn idle_after(text: &str, src: &Source) -> Result<Option<Duration>, ManifestError> {
+    let doc = json_doc(text, src)?;
+    let place = Place::file(&src.origin);
+    idle(&Fields::new(&doc, &place, "", TOP_KEYS)?)
+}
+
+fn idle(top: &Fields) -> Result<Option<Duration>, ManifestError> {
+    let Some(text) = top.string("idle_after")? else {
+        return Ok(None);
+    };
+    match humantime::parse_duration(&text) {
+        Ok(d) if d >= MIN_IDLE_AFTER => Ok(Some(d)),
+        _ => Err(top.invalid(
+            "idle_after",
+            format!("'{text}' is not a duration of 10s or more"),
+            Some("for example: \"30m\", \"2h\"; leave it out to keep agents awake".into()),
+        )),
+    }
+}
+
+/// The shortest `idle_after`: an agent thinking between two outputs is
+/// not idle.
+const MIN_IDLE_AFTER: Duration = Duration::from_secs(10);
 
 /// Parses a markdown agent: YAML frontmatter between `---` lines, then the
 /// prompt. The agent is named after the file stem.

@@ -67,6 +67,9 @@ pub(crate) const SUGGESTIONS: &str = "suggestions";
 
 /// The compose document's name.
 const COMPOSE_FILE: &str = "compose.json";
+/// Present while the bottle sleeps (idle: its agent paused by the
+/// dashboard until it is selected, attached or exec'd into).
+const ASLEEP_FILE: &str = "asleep";
 
 /// Files of the supervise sidecar's folder that it reads by these names.
 pub(crate) mod supervise_files {
@@ -240,6 +243,16 @@ impl BottleDir {
     /// Whether the operator has the bottle frozen.
     pub fn is_frozen(&self) -> bool {
         self.egress_frozen().symlink_metadata().is_ok()
+    }
+
+    /// Present while the bottle sleeps (see `launch::freeze::sleep`).
+    pub fn asleep_marker(&self) -> PathBuf {
+        self.at(ASLEEP_FILE)
+    }
+
+    /// Whether the bottle sleeps.
+    pub fn is_asleep(&self) -> bool {
+        self.asleep_marker().symlink_metadata().is_ok()
     }
 
     /// The queue of proposals made from denied requests; only the host

@@ -181,6 +181,7 @@ pub fn active(home: &Home, homes: &Homes) -> Result<Vec<ActiveBottle>, ExecError
         if b.other_home.is_none() {
             b.landed = landed(home, &b.slug);
             b.frozen = home.bottle(&b.slug).is_frozen();
+            b.asleep = home.bottle(&b.slug).is_asleep();
         }
     }
     Ok(bottles)

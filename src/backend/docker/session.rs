@@ -58,24 +58,24 @@ pub fn reload_egress(slugs: &[&str]) -> Result<(), ExecError> {
     DOCKER.output(&mut cmd).map(|_| ())
 }
 
-/// Pauses (`frozen`) or unpauses the agent containers of `slugs`, with one
+/// Pauses (or unpauses) the agent containers of `slugs`, with one
 /// docker call (the engine does them at once). One already so is no error.
-pub fn pause_agents(slugs: &[&str], frozen: bool) -> Result<(), ExecError> {
+pub fn pause_agents(slugs: &[&str], paused: bool) -> Result<(), ExecError> {
     if slugs.is_empty() {
         return Ok(());
     }
-    let mut cmd = DOCKER.command([if frozen { "pause" } else { "unpause" }]);
+    let mut cmd = DOCKER.command([if paused { "pause" } else { "unpause" }]);
     cmd.args(slugs.iter().map(|s| container(s, AGENT)));
     match DOCKER.output(&mut cmd) {
-        Err(ExecError::Failed { stderr, .. }) if only_already(&stderr, frozen) => Ok(()),
+        Err(ExecError::Failed { stderr, .. }) if only_already(&stderr, paused) => Ok(()),
         result => result.map(|_| ()),
     }
 }
 
 /// Whether every complaint of `docker pause`/`unpause` is that a container
 /// was so already.
-fn only_already(stderr: &str, frozen: bool) -> bool {
-    let already = if frozen {
+fn only_already(stderr: &str, paused: bool) -> bool {
+    let already = if paused {
         "is already paused"
     } else {
         "is not paused"
@@ -183,8 +183,8 @@ mod tests {
             (format!("{already}\n"), false, false),
             (String::new(), true, false),
         ];
-        for (stderr, frozen, want) in cases {
-            assert_eq!(only_already(&stderr, frozen), want, "{stderr:?} {frozen}");
+        for (stderr, paused, want) in cases {
+            assert_eq!(only_already(&stderr, paused), want, "{stderr:?} {paused}");
         }
     }
 

@@ -34,6 +34,8 @@ pub(crate) struct AgentRow {
     pub landed: Vec<Landed>,
     /// The operator froze it (`f`, `bot-bottle freeze`).
     pub frozen: bool,
+    /// It sleeps: idle past `idle_after`, its agent paused until wanted.
+    pub asleep: bool,
 }
 
 /// An agent definition the `n` picker offers.
@@ -215,6 +217,14 @@ pub(crate) enum Effect {
     Switch {
         slugs: Vec<String>,
         to: Switch,
+    },
+    /// These bottles were idle past `idle_after`: their agents paused.
+    Sleep {
+        slugs: Vec<String>,
+    },
+    /// This sleeping bottle is wanted (selected): its agent resumed.
+    Wake {
+        slug: String,
     },
     Bell,
     /// Bring the user to the dashboard pane, from wherever they are.

@@ -12,11 +12,12 @@ use crate::state::Home;
 /// the time it is handled, so a key's time decides whether it falls in
 /// the guard after an alert. A tick only tells the time.
 pub(super) fn handle(app: &mut App, now: u64, msg: Msg) -> Vec<Effect> {
-    app.update(Msg::Tick(now));
-    match msg {
-        Msg::Tick(_) => Vec::new(),
-        msg => app.update(msg),
+    // The clock's own effects (agents falling asleep) come first.
+    let mut effects = app.update(Msg::Tick(now));
+    if !matches!(msg, Msg::Tick(_)) {
+        effects.extend(app.update(msg));
     }
+    effects
 }
 
 /// Where an effect is carried out.
@@ -126,6 +127,25 @@ mod tests {
             let shown = format!("{msg:?} at {now}, guarded until {guard_until}");
             assert_eq!(handle(&mut a, now, msg), want, "{shown}");
             assert_eq!(a.now, now, "{shown}: a tick only tells the time");
+        }
+    }
+
+    #[test]
+    fn the_clocks_own_effects_are_not_lost() {
+        let mut a = app();
+        a.idle_after = Some(1_000);
+        a.update(Msg::Bottles(vec![crate::dashboard::fixtures::row(
+            "a-1",
+            &[],
+        )]));
+        for msg in [Msg::Tick(0), key('?')] {
+            let mut a = a.clone();
+            assert_eq!(
+                handle(&mut a, 1_000, msg),
+                [Effect::Sleep {
+                    slugs: vec!["a-1".into()]
+                }]
+            );
         }
     }
 

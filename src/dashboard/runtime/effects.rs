@@ -118,6 +118,8 @@ pub(super) async fn carry_out(shared: &Shared, effect: Effect) {
         Effect::Launch(request) => launch(shared, request).await,
         Effect::Stop { slug } => stop(shared, slug).await,
         Effect::Switch { slugs, to } => switch(shared, slugs, to).await,
+        Effect::Sleep { slugs } => sleep(shared, slugs).await,
+        Effect::Wake { slug } => wake(shared, slug).await,
         Effect::Bell
         | Effect::Quit
         | Effect::Modify { .. }
@@ -314,6 +316,28 @@ async fn switch(shared: &Shared, slugs: Vec<String>, to: Switch) -> Result<(), E
         Switch::Freeze => format!("froze {names} in {took} ms: f thaws"),
         Switch::Thaw => format!("thawed {names}"),
     }));
+    Ok(())
+}
+
+/// Idle bottles put to sleep; the listing then shows them asleep.
+async fn sleep(shared: &Shared, slugs: Vec<String>) -> Result<(), EffectError> {
+    let home = shared.home.clone();
+    let done = tokio::task::spawn_blocking(move || freeze::sleep(&home, &slugs)).await?;
+    let _ = shared.relist.send(());
+    Ok(done?)
+}
+
+/// A sleeping bottle selected: woken, and how long that took said.
+async fn wake(shared: &Shared, slug: String) -> Result<(), EffectError> {
+    let home = shared.home.clone();
+    let started = std::time::Instant::now();
+    let target = slug.clone();
+    let woke = tokio::task::spawn_blocking(move || freeze::wake(&home, &target)).await??;
+    let _ = shared.relist.send(());
+    if woke {
+        let took = started.elapsed().as_millis();
+        shared.send(Msg::Status(format!("woke {slug} in {took} ms")));
+    }
     Ok(())
 }
 

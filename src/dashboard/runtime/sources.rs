@@ -71,7 +71,12 @@ pub(super) fn spawn_proposals(
     let root = home.state_root();
     let _ = std::fs::create_dir_all(&root);
     let watched = root.clone();
+    let activity = msgs.clone();
     let (watcher, watching) = watch(&root, &msgs, move |event: notify::Result<notify::Event>| {
+        // A request through a bottle's egress is activity, as output is.
+        for slug in requested(&watched, &event) {
+            let _ = activity.send(Msg::Output(slug));
+        }
         let reaction = reaction(&watched, &event);
         for bottle in reaction.reload {
             let _ = changed.send(bottle);
@@ -121,6 +126,29 @@ fn reaction(root: &Path, event: &notify::Result<notify::Event>) -> Reaction {
         reload,
         relist: paths.iter().any(|p| queues::is_landed(root, p)),
     }
+}
+
+/// The bottles whose egress logged a decision (a request) in `event`.
+fn requested(root: &Path, event: &notify::Result<notify::Event>) -> Vec<String> {
+    let Ok(event) = event else {
+        return Vec::new();
+    };
+    if !matches!(event.kind, notify::EventKind::Modify(_)) {
+        return Vec::new();
+    }
+    let mut slugs: Vec<String> = event
+        .paths
+        .iter()
+        .filter_map(|p| {
+            let rest: Vec<_> = p.strip_prefix(root).ok()?.iter().collect();
+            let log = rest.len() == 3
+                && rest[1] == crate::contract::services::EGRESS
+                && rest[2] == crate::egress::config::DECISIONS_FILE;
+            log.then(|| rest[0].to_str().map(str::to_owned)).flatten()
+        })
+        .collect();
+    slugs.dedup();
+    slugs
 }
 
 /// Watches `root` (recursively) with `handler`, and says on `msgs` why
@@ -358,6 +386,7 @@ fn list_rows(home: &Home) -> Result<Vec<AgentRow>, backend::ListError> {
             services: b.services,
             landed: b.landed,
             frozen: b.frozen,
+            asleep: b.asleep,
         })
         .collect())
 }
@@ -472,6 +501,33 @@ mod tests {
                 relist,
             };
             assert_eq!(reaction(Path::new(ROOT), &event), want, "{event:?}");
+        }
+    }
+
+    #[test]
+    fn a_decision_logged_by_egress_is_activity() {
+        use notify::event::{AccessKind, DataChange, EventKind, ModifyKind};
+        let modify = EventKind::Modify(ModifyKind::Data(DataChange::Any));
+        let event = |kind, paths: &[&str]| {
+            let mut e = notify::Event::new(kind);
+            e.paths = paths.iter().map(std::path::PathBuf::from).collect();
+            Ok(e)
+        };
+        let log = "/h/state/a-1/egress/decisions.jsonl";
+        let cases = [
+            (event(modify, &[log]), vec!["a-1"]),
+            (event(modify, &[log, log]), vec!["a-1"]),
+            (event(modify, &["/h/state/a-1/egress/routes.json"]), vec![]),
+            (event(modify, &["/h/state/a-1/decisions.jsonl"]), vec![]),
+            (
+                event(modify, &["/elsewhere/a-1/egress/decisions.jsonl"]),
+                vec![],
+            ),
+            (event(EventKind::Access(AccessKind::Any), &[log]), vec![]),
+            (Err(notify::Error::generic("overflow")), vec![]),
+        ];
+        for (event, want) in cases {
+            assert_eq!(requested(Path::new(ROOT), &event), want, "{event:?}");
         }
     }
 

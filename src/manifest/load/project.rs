@@ -219,7 +219,7 @@ type HomeOnly = (
     &'static str,
 );
 
-const HOME_ONLY: [HomeOnly; 2] = [
+const HOME_ONLY: [HomeOnly; 3] = [
     (
         |text, src| Ok(parse::notify_command(text, src)?.is_some()),
         "notify",
@@ -229,6 +229,11 @@ const HOME_ONLY: [HomeOnly; 2] = [
         |text, src| Ok(parse::capability_base_images(text, src)?.is_some()),
         "capability",
         "choose which of your images an agent's Dockerfile can read",
+    ),
+    (
+        |text, src| Ok(parse::idle_after(text, src)?.is_some()),
+        "idle_after",
+        "pause your agents",
     ),
 ];
 

@@ -194,3 +194,78 @@ fn question_mark_shows_the_keys_until_the_next_key() {
     a.update(key('j'));
     assert!(!a.help);
 }
+
+#[test]
+fn an_idle_agent_falls_asleep_and_selecting_it_wakes_it() {
+    let mut a = app();
+    a.idle_after = Some(60_000);
+    // a-1 has a proposal waiting: it never sleeps.
+    a.update(Msg::Proposals(vec![pipelock("p1", "1")]));
+    a.focus = Focus::Agents;
+    a.update(Msg::Tick(30_000));
+    a.update(Msg::Output("b-2".into()));
+    a.update(Msg::Tick(40_000));
+    assert_eq!(a.next_change(), Some(60_000), "c-3's deadline comes first");
+    assert!(a.update(Msg::Tick(59_999)).is_empty());
+    assert_eq!(
+        a.update(Msg::Tick(60_000)),
+        [Effect::Sleep {
+            slugs: vec!["c-3".into()]
+        }]
+    );
+    assert!(a.agents[2].asleep && a.status.as_deref().unwrap().contains("c-3 idle"));
+    assert_eq!(
+        a.update(Msg::Tick(90_000)),
+        [Effect::Sleep {
+            slugs: vec!["b-2".into()]
+        }]
+    );
+    assert!(
+        a.update(Msg::Tick(900_000)).is_empty(),
+        "asleep, or waiting"
+    );
+    assert_eq!(a.next_change(), None);
+
+    // Selected: woken, and awake for another idle_after.
+    a.update(Msg::Tick(900_100));
+    assert_eq!(a.update(key('j')), [Effect::Wake { slug: "b-2".into() }]);
+    assert!(!a.agents[1].asleep);
+    a.update(Msg::Tick(902_000));
+    assert_eq!(a.next_change(), Some(960_100));
+    // A frozen agent neither sleeps nor wakes.
+    a.agents[2].frozen = true;
+    assert!(a.update(key('j')).is_empty());
+    assert_eq!(
+        a.update(Msg::Tick(2_000_000)),
+        [Effect::Sleep {
+            slugs: vec!["b-2".into()]
+        }]
+    );
+}
+
+#[test]
+fn an_agent_woken_elsewhere_is_awake_for_another_idle_after() {
+    let mut a = app();
+    a.idle_after = Some(60_000);
+    assert_eq!(a.update(Msg::Tick(60_000)).len(), 1, "all three asleep");
+    let listed = |asleep: bool| {
+        let mut rows = vec![row("a-1"), row("b-2"), row("c-3")];
+        for r in &mut rows {
+            r.asleep = asleep;
+        }
+        rows
+    };
+    a.update(Msg::Bottles(listed(true)));
+    a.update(Msg::Tick(100_000));
+    // `exec` woke b-2: the listing says so.
+    let mut rows = listed(true);
+    rows[1].asleep = false;
+    a.update(Msg::Bottles(rows));
+    assert!(a.update(Msg::Tick(159_999)).is_empty());
+    assert_eq!(
+        a.update(Msg::Tick(160_000)),
+        [Effect::Sleep {
+            slugs: vec!["b-2".into()]
+        }]
+    );
+}
