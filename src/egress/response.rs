@@ -279,3 +279,72 @@ fn cut(env: &Env, method: &str, url: &str, why: &str) -> Response<Body> {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+    use crate::egress::decode::Coding;
+    use crate::pieces::Pieces;
+
+    fn metered(
+        tally: &Arc<Tally>,
+        body: Pieces,
+        meter: Meter,
+        decoder: Option<StreamDecoder>,
+    ) -> Metered {
+        Metered {
+            inner: body.map_err(|e| match e {}).boxed(),
+            meter: Some(meter),
+            decoder,
+            tally: Arc::clone(tally),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_encoded_body_passes_as_it_came_and_a_decoded_copy_is_metered() {
+        let dir = tempfile::tempdir().unwrap();
+        let tally = Tally::open(dir.path());
+        let json = r#"{"model":"m","usage":{"input_tokens":3,"output_tokens":4}}"#;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(json.as_bytes()).unwrap();
+        let encoded = gz.finish().unwrap();
+        let meter = Meter::new("/v1/messages", Some("application/json")).unwrap();
+        let body = metered(
+            &tally,
+            Pieces::new(&encoded, 7),
+            meter,
+            StreamDecoder::new(Coding::Gzip),
+        );
+        let out = body.collect().await.unwrap().to_bytes();
+        assert_eq!(out.as_ref(), encoded.as_slice());
+        let m = tally.totals().models["m"];
+        assert_eq!((m.requests, m.input, m.output), (1, 3, 4));
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_off_counts_what_it_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let tally = Tally::open(dir.path());
+        let start = concat!(
+            "event: message_start\n",
+            r#"data: {"type":"message_start","message":{"model":"c","usage":{"input_tokens":5,"output_tokens":1}}}"#,
+            "\n\n",
+        );
+        let meter = Meter::new("/v1/messages", Some("text/event-stream")).unwrap();
+        let pieces: Pieces = [
+            start.as_bytes().to_vec(),
+            b"event: content_block_delta\n".to_vec(),
+        ]
+        .into_iter()
+        .collect();
+        let mut body = metered(&tally, pieces, meter, None);
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(first.as_ref(), start.as_bytes());
+        assert!(tally.totals().models.is_empty());
+        drop(body);
+        let c = tally.totals().models["c"];
+        assert_eq!((c.requests, c.input, c.output), (1, 5, 1));
+    }
+}

@@ -404,8 +404,7 @@ impl Sse {
                     if self.field.len() < FIELD_LIMIT {
                         self.field.push(b);
                     } else {
-                        self.field.clear();
-                        self.field.extend_from_slice(b"-");
+                        // No field that matters is this long.
                         self.line = Line::Value(Value::Ignored);
                     }
                 }
@@ -443,7 +442,9 @@ impl Sse {
         match self.line {
             Line::Field if self.field.is_empty() => events.extend(self.dispatch()),
             // A field with no colon has an empty value.
-            Line::Field => if let Value::Data = self.start_value(api) {},
+            Line::Field => {
+                self.start_value(api);
+            }
             Line::Space(_) | Line::Value(_) => {}
         }
         self.line = Line::Field;
