@@ -109,9 +109,11 @@ pub(crate) enum UsageError {
 }
 
 impl UsageTotals {
-    /// The totals in egress's state folder `dir`; None when it has none yet.
-    pub(crate) fn read(dir: &Path) -> Result<Option<UsageTotals>, UsageError> {
-        let path = dir.join(USAGE_FILE);
+    /// The totals in `path` (`usage.json` of egress's state folder); None
+    /// when egress has written none yet. Read without following a link,
+    /// at most `USAGE_FILE_LIMIT` bytes.
+    pub(crate) fn read(path: &Path) -> Result<Option<UsageTotals>, UsageError> {
+        let path = path.to_owned();
         let bytes = match crate::state::read_bounded(&path, USAGE_FILE_LIMIT) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -168,7 +170,8 @@ impl Tally {
     /// when there is one (one that cannot be read is said on stderr, and
     /// counting starts over).
     pub(crate) fn open(dir: &Path) -> Arc<Tally> {
-        let totals = match UsageTotals::read(dir) {
+        let path = dir.join(USAGE_FILE);
+        let totals = match UsageTotals::read(&path) {
             Ok(totals) => totals.unwrap_or_default(),
             Err(e) => {
                 eprintln!("egress: cannot read the usage totals, counting from zero: {e}");
@@ -176,7 +179,7 @@ impl Tally {
             }
         };
         Arc::new(Tally {
-            path: dir.join(USAGE_FILE),
+            path,
             state: Mutex::new(State {
                 totals,
                 dirty: false,
@@ -287,12 +290,13 @@ mod tests {
     #[test]
     fn the_file_is_kept_across_restarts() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(UsageTotals::read(dir.path()).unwrap(), None);
+        let file = dir.path().join(USAGE_FILE);
+        assert_eq!(UsageTotals::read(&file).unwrap(), None);
         let tally = Tally::open(dir.path());
         tally.record(&usage("claude", 5));
         tally.record(&usage("claude", 5));
         tally.flush();
-        let read = UsageTotals::read(dir.path()).unwrap().unwrap();
+        let read = UsageTotals::read(&file).unwrap().unwrap();
         assert_eq!(read.models, tally.totals().models);
         assert!(read.updated_at.is_some());
         let json: serde_json::Value =
@@ -308,8 +312,8 @@ mod tests {
         assert_eq!(sums.models["claude"].requests, 2);
         assert_eq!(sums.models["gpt"].requests, 1);
 
-        std::fs::write(dir.path().join(USAGE_FILE), "not json").unwrap();
-        assert!(UsageTotals::read(dir.path()).is_err());
+        std::fs::write(&file, "not json").unwrap();
+        assert!(UsageTotals::read(&file).is_err());
         assert_eq!(Tally::open(dir.path()).totals(), UsageTotals::default());
     }
 
@@ -323,7 +327,7 @@ mod tests {
         let path = dir.path().join(USAGE_FILE);
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            if let Ok(Some(t)) = UsageTotals::read(dir.path())
+            if let Ok(Some(t)) = UsageTotals::read(&path)
                 && t.models["m"].requests == 100
             {
                 break;
