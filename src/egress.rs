@@ -23,3 +23,4 @@ pub(crate) mod response;
 pub(crate) mod scan_body;
 pub(crate) mod server_tools;
 pub mod upstream;
+pub(crate) mod usage;

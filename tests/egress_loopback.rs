@@ -164,6 +164,7 @@ async fn echo(req: Request<Incoming>) -> Result<Answer, Infallible> {
             &[("content-encoding", "gzip")],
             gzip(b"hello, a clean compressed answer"),
         ),
+        p if p.starts_with("/usage/") => usage_answer(p),
         _ => answer(
             200,
             &[],
@@ -1103,4 +1104,101 @@ async fn a_frozen_bottle_sends_nothing_until_thawed() {
     proxy.shared.reload().unwrap();
     let (code, body) = curl(&proxy, "https://upstream.test/repos/acme/x", &[]).await;
     assert_eq!(code, 200, "{body}");
+}
+
+/// An Anthropic stream, as a model API sends it (see `usage_answer`).
+const USAGE_SSE: &str = concat!(
+    "event: message_start\n",
+    r#"data: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-test-1","content":[],"usage":{"input_tokens":21,"cache_creation_input_tokens":300,"cache_read_input_tokens":4000,"output_tokens":1}}}"#,
+    "\n\n",
+    "event: content_block_delta\n",
+    r#"data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Grüße, \"usage\": none ✓"}}"#,
+    "\n\n",
+    "event: message_delta\n",
+    r#"data: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":42}}"#,
+    "\n\n",
+    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+);
+
+const USAGE_RESPONSES: &str = r#"{"id":"resp_1","object":"response","model":"gpt-test-5","output":[{"type":"message","content":[{"type":"output_text","text":"hi"}]}],"usage":{"input_tokens":120,"input_tokens_details":{"cached_tokens":20},"output_tokens":7,"total_tokens":127}}"#;
+
+const USAGE_CHAT: &str = r#"{"id":"c","object":"chat.completion","model":"gpt-test-4o","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12}}"#;
+
+/// Model API answers under /usage/: the Anthropic stream in pieces cut
+/// mid-line and mid-character, with pauses; the Responses JSON whole; the
+/// chat completion gzip-compressed.
+fn usage_answer(path: &str) -> Answer {
+    match path {
+        "/usage/v1/messages" => {
+            let (tx, rx) = mpsc::channel(4);
+            let bytes = Bytes::from_static(USAGE_SSE.as_bytes());
+            let cuts = [0, 50, USAGE_SSE.find("üß").unwrap() + 1, 400, bytes.len()];
+            tokio::spawn(async move {
+                for w in cuts.windows(2) {
+                    let _ = tx.send(bytes.slice(w[0]..w[1])).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            });
+            let mut resp = Response::new(Frames(rx).boxed());
+            resp.headers_mut()
+                .insert("content-type", "text/event-stream".parse().unwrap());
+            resp
+        }
+        "/usage/v1/responses" => answer(
+            200,
+            &[("content-type", "application/json")],
+            USAGE_RESPONSES,
+        ),
+        "/usage/v1/chat/completions" => answer(
+            200,
+            &[
+                ("content-type", "application/json"),
+                ("content-encoding", "gzip"),
+            ],
+            gzip(USAGE_CHAT.as_bytes()),
+        ),
+        _ => answer(404, &[], "no such model API"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_usage_is_counted_as_answers_pass() {
+    let proxy = start_proxy(Limits::default()).await;
+    let post = ["-H", "content-type: application/json", "--data", "{}"];
+    for _ in 0..2 {
+        let (code, body) = curl(&proxy, "https://llm.test/usage/v1/messages", &post).await;
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(body, USAGE_SSE, "the stream reached the agent unchanged");
+    }
+    let (code, body) = curl(&proxy, "https://llm.test/usage/v1/responses", &post).await;
+    assert_eq!((code, body.as_str()), (200, USAGE_RESPONSES));
+    let (code, body) = curl(&proxy, "https://llm.test/usage/v1/chat/completions", &post).await;
+    assert_eq!((code, body.as_str()), (200, USAGE_CHAT));
+    // Not a model API's answer to a request: not counted.
+    let (code, _) = curl(&proxy, "https://llm.test/usage/v1/responses", &[]).await;
+    assert_eq!(code, 200);
+
+    let want = json!({
+        "claude-test-1": {"requests": 2, "input": 42, "output": 84, "cache_read": 8000, "cache_write": 600},
+        "gpt-test-5": {"requests": 1, "input": 100, "output": 7, "cache_read": 20, "cache_write": 0},
+        "gpt-test-4o": {"requests": 1, "input": 9, "output": 3, "cache_read": 0, "cache_write": 0},
+    });
+    let file = proxy.state.join("usage.json");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let usage = loop {
+        let read = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+        if let Some(usage) = read.filter(|u| u["models"] == want) {
+            break usage;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "usage.json never held the counts: {:?}",
+            std::fs::read_to_string(&file)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let updated = usage["updated_at"].as_str().unwrap();
+    assert!(humantime::parse_rfc3339(updated).is_ok(), "{updated}");
 }

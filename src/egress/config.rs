@@ -1,7 +1,8 @@
 //! The egress sidecar's files, in its state folder: `routes.json` (the
 //! policy, which supervise rewrites and a SIGHUP reloads) and `tokens.json`
 //! (the route credentials, `{slot: value}`, mode 0600). The plan writes
-//! them; the sidecar reads them; nothing else holds a token.
+//! them; the sidecar reads them; nothing else holds a token. The sidecar
+//! writes `usage.json` (the tokens its model APIs reported).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,6 +10,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub(crate) const ROUTES_FILE: &str = "routes.json";
+/// The token usage egress counted, per model (see `egress::usage::totals`).
+pub(crate) const USAGE_FILE: &str = "usage.json";
 pub(crate) const TOKENS_FILE: &str = "tokens.json";
 pub(crate) const DECISIONS_FILE: &str = "decisions.jsonl";
 pub(crate) const CA_CERT_FILE: &str = "ca.pem";

@@ -20,6 +20,7 @@ use super::policy::{self, CREDENTIAL_HEADERS, Denial, METHOD_OVERRIDES, Policy, 
 use super::request_body::{self, Refused};
 use super::response;
 use super::upstream::{self, Body, Upstream};
+use super::usage::Tally;
 
 /// The policy in force, with what is built from it. Swapped whole on reload;
 /// a request keeps the one it started with.
@@ -63,6 +64,8 @@ pub(crate) struct Env {
     pub(crate) buffers: Arc<Semaphore>,
     /// How long a request body may stall while it is buffered.
     pub(crate) body_idle: Duration,
+    /// The token usage of model APIs' answers, counted.
+    pub(crate) usage: Arc<Tally>,
 }
 
 /// Where a request came in.

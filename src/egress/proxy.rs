@@ -33,6 +33,7 @@ use super::forward::{self, Active, Entry, Env};
 use super::listen;
 use super::policy::{self, Denial, Policy, Scheme};
 use super::upstream::{self, Body, Overrides};
+use super::usage::Tally;
 
 use crate::contract::services::EGRESS;
 
@@ -81,7 +82,8 @@ pub enum ProxyError {
 
 /// How to start the proxy.
 pub struct Options {
-    /// Holds routes.json, tokens.json and the CA; gets decisions.jsonl.
+    /// Holds routes.json, tokens.json and the CA; gets decisions.jsonl and
+    /// usage.json.
     pub state_dir: PathBuf,
     /// The address every listener binds; `addr` and `proxy_addr` report it.
     pub bind_ip: IpAddr,
@@ -275,6 +277,7 @@ impl Bound {
             log: Log::open(&options.state_dir.join(DECISIONS_FILE)),
             buffers: Arc::new(Semaphore::new(limits.body_buffer_budget.div_ceil(1024))),
             body_idle: limits.body_idle_timeout,
+            usage: Tally::open(&options.state_dir),
         };
         let shared = Arc::new(Shared {
             active: RwLock::new(Arc::new(active)),
@@ -340,6 +343,7 @@ impl Bound {
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        self.shared.env.usage.flush();
     }
 }
 
