@@ -501,6 +501,21 @@ fn claude_answers_through_egress_holding_only_a_placeholder() {
     );
     // After the session too, the agent holds no real key.
     assert_key_hidden(&env, &slug, &key);
+    // Egress counted what the API reported for its one answer (10 tokens
+    // in, 5 out), under the model it named.
+    let want = json!({"requests": 1, "input": 10, "output": 5, "cache_read": 0, "cache_write": 0});
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let usage = env.row(&slug)["usage"]["models"].clone();
+        if usage == json!({"claude-e2e-model": want}) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "usage counted: {usage}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     api.leave(&slug);
     let (code, _, err) = env.run(&["stop", &slug]);
     assert_eq!(code, 0, "{err}");

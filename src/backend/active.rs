@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::egress::usage::totals::UsageTotals;
 use crate::gitgate::{self, LandedBranch};
 use crate::state::{Home, Metadata};
 use crate::text::inert;
@@ -23,6 +24,10 @@ pub struct ActiveBottle {
     pub frozen: bool,
     /// It sleeps (idle: its agent paused until it is wanted).
     pub asleep: bool,
+    /// The tokens its model APIs reported, by model, as egress counted
+    /// them; none before the first answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageTotals>,
     /// The identity of the home that made it, when that is not this one
     /// (`--all-homes`; empty for an older bottle without the label).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,6 +65,7 @@ impl ActiveBottle {
             landed: Vec::new(),
             frozen: false,
             asleep: false,
+            usage: None,
             other_home: None,
             label: meta.map_or_else(|| slug.to_owned(), |m| m.label.clone()),
             color: meta.map_or_else(|| "cyan".to_owned(), |m| m.color.clone()),
@@ -117,6 +123,39 @@ pub fn landed(home: &Home, slug: &str) -> Vec<Landed> {
         .collect()
 }
 
+/// What egress counted of bottle `slug`'s model usage; none when it
+/// counted nothing yet (or the file cannot be read: the count is a view,
+/// never a reason to fail a listing).
+pub fn usage(home: &Home, slug: &str) -> Option<UsageTotals> {
+    UsageTotals::read(&home.bottle(slug).egress_usage())
+        .ok()
+        .flatten()
+        .filter(|u| !u.models.is_empty())
+}
+
+/// `12.3k in · 4.5k out`: every input token (cached or not) and the
+/// output, over every model.
+pub fn tokens_text(usage: &UsageTotals) -> String {
+    let (input, output) = usage.models.values().fold((0u64, 0u64), |(i, o), m| {
+        (
+            i.saturating_add(m.input)
+                .saturating_add(m.cache_read)
+                .saturating_add(m.cache_write),
+            o.saturating_add(m.output),
+        )
+    });
+    format!("{} in · {} out", short(input), short(output))
+}
+
+/// 999, 1.2k, 45.6k, 7.8M.
+fn short(n: u64) -> String {
+    match n {
+        0..1_000 => n.to_string(),
+        1_000..1_000_000 => format!("{:.1}k", n as f64 / 1e3),
+        _ => format!("{:.1}M", n as f64 / 1e6),
+    }
+}
+
 /// The services column: the sidecars, or `(starting)` while only the agent
 /// is up; `FROZEN` first when the operator froze it, `ASLEEP` when it
 /// sleeps.
@@ -136,6 +175,45 @@ pub fn services_text(bottle: &ActiveBottle) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_are_every_input_and_the_output_over_every_model() {
+        use crate::egress::usage::totals::ModelTotals;
+        let (_dir, home) = Home::temp();
+        assert_eq!(usage(&home, "a-1"), None, "nothing counted yet");
+        let egress = home.bottle("a-1").egress_dir();
+        std::fs::create_dir_all(&egress).unwrap();
+        std::fs::write(
+            home.bottle("a-1").egress_usage(),
+            r#"{"models": {"m1": {"requests": 2, "input": 900, "output": 4500, "cache_read": 11000, "cache_write": 400},
+                           "m2": {"requests": 1, "input": 2000000, "output": 999}}}"#,
+        )
+        .unwrap();
+        let counted = usage(&home, "a-1").unwrap();
+        assert_eq!(
+            counted.models["m1"],
+            ModelTotals {
+                requests: 2,
+                input: 900,
+                output: 4500,
+                cache_read: 11000,
+                cache_write: 400,
+            }
+        );
+        assert_eq!(tokens_text(&counted), "2.0M in · 5.5k out");
+        let cases = [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1.0k"),
+            (45_650, "45.6k"),
+            (7_800_000, "7.8M"),
+        ];
+        for (n, want) in cases {
+            assert_eq!(short(n), want);
+        }
+        std::fs::write(home.bottle("a-1").egress_usage(), "not json").unwrap();
+        assert_eq!(usage(&home, "a-1"), None, "unreadable: not shown");
+    }
 
     #[test]
     fn landed_branches_are_read_from_the_gate_and_made_inert() {

@@ -306,6 +306,7 @@ fn active(
         bottle.landed = crate::backend::active::landed(home, &m.slug);
         bottle.frozen = home.bottle(&m.slug).is_frozen();
         bottle.asleep = home.bottle(&m.slug).is_asleep();
+        bottle.usage = crate::backend::active::usage(home, &m.slug);
     } else {
         bottle.other_home = Some(m.home.clone().unwrap_or_default());
     }

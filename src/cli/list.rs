@@ -85,6 +85,9 @@ fn table(bottles: &[ActiveBottle], homes: bool) -> String {
         for landed in &b.landed {
             out.push_str(&format!("    landed: {}\n", landed.text()));
         }
+        if let Some(usage) = &b.usage {
+            out.push_str(&format!("    tokens: {}\n", active::tokens_text(usage)));
+        }
     }
     out
 }
@@ -104,6 +107,7 @@ mod tests {
             landed,
             frozen: false,
             asleep: false,
+            usage: None,
             other_home: None,
             label: slug.into(),
             color: "cyan".into(),

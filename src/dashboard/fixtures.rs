@@ -17,6 +17,7 @@ pub(crate) fn row(slug: &str, services: &[&str]) -> AgentRow {
         landed: vec![],
         frozen: false,
         asleep: false,
+        tokens: None,
     }
 }
 

@@ -231,6 +231,13 @@ fn agent_line(app: &App, a: &AgentRow) -> Line<'static> {
         Span::styled(activity, activity_style),
         Span::raw("  "),
         Span::styled(services, Style::new().dark_gray()),
+        Span::styled(
+            a.tokens
+                .as_ref()
+                .map(|t| format!("  {t}"))
+                .unwrap_or_default(),
+            Style::new().dark_gray(),
+        ),
         Span::raw(format!("  {}  ", clock(&a.started_at))),
         Span::styled(a.backend.clone(), Style::new().dark_gray()),
     ])

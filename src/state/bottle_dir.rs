@@ -240,6 +240,11 @@ impl BottleDir {
         self.egress_dir().join(egress::FROZEN_FILE)
     }
 
+    /// The token usage egress counted, by model (`egress::usage`).
+    pub(crate) fn egress_usage(&self) -> PathBuf {
+        self.egress_dir().join(egress::USAGE_FILE)
+    }
+
     /// Whether the operator has the bottle frozen.
     pub fn is_frozen(&self) -> bool {
         self.egress_frozen().symlink_metadata().is_ok()

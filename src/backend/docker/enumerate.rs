@@ -182,6 +182,7 @@ pub fn active(home: &Home, homes: &Homes) -> Result<Vec<ActiveBottle>, ExecError
             b.landed = landed(home, &b.slug);
             b.frozen = home.bottle(&b.slug).is_frozen();
             b.asleep = home.bottle(&b.slug).is_asleep();
+            b.usage = crate::backend::active::usage(home, &b.slug);
         }
     }
     Ok(bottles)

@@ -36,6 +36,8 @@ pub(crate) struct AgentRow {
     pub frozen: bool,
     /// It sleeps: idle past `idle_after`, its agent paused until wanted.
     pub asleep: bool,
+    /// The tokens its model APIs reported (`12.3k in · 4.5k out`).
+    pub tokens: Option<String>,
 }
 
 /// An agent definition the `n` picker offers.

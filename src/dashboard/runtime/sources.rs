@@ -387,6 +387,7 @@ fn list_rows(home: &Home) -> Result<Vec<AgentRow>, backend::ListError> {
             landed: b.landed,
             frozen: b.frozen,
             asleep: b.asleep,
+            tokens: b.usage.as_ref().map(crate::backend::active::tokens_text),
         })
         .collect())
 }
