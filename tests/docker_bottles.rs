@@ -451,6 +451,46 @@ fn freeze_pauses_the_agent_and_closes_egress_and_thaw_undoes_both() {
     env.stop_leaving_nothing(&a);
 }
 
+#[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
+fn a_bottle_the_engine_stopped_is_listed_so_and_resume_brings_it_back() {
+    let env = Env::new();
+    let slug = env.start_detached(&["shell"]);
+    // As after the engine or the machine restarted: every container of
+    // the bottle stopped, its state folder untouched.
+    let ids = docker_ok(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=dev.bot-bottle.slug={slug}"),
+    ]);
+    let mut stop = vec!["stop", "-t", "1"];
+    stop.extend(ids.lines());
+    docker_ok(&stop);
+
+    let row = env.row(&slug);
+    assert_eq!(row["stopped"], true, "{row}");
+    let (_, table, _) = env.run(&["list", "active"]);
+    assert!(
+        table.lines().any(|l| l.contains(&slug)
+            && l.contains(&format!("STOPPED by the engine (bot-bottle resume {slug})"))),
+        "{table}"
+    );
+    let (code, _, err) = env.run(&["exec", &slug, "--", "true"]);
+    assert_eq!(code, 2, "not running: {err}");
+    let (code, _, err) = env.run(&["freeze", "--all"]);
+    assert_eq!(code, 0, "a stopped bottle is no bottle to freeze: {err}");
+
+    let (code, out, err) = env.run(&["resume", &slug, "--yes", "--detach"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), slug);
+    let row = env.row(&slug);
+    assert_eq!(row["stopped"], false, "{row}");
+    assert_eq!(row["services"], serde_json::json!(["egress", "supervise"]));
+    assert_eq!(env.sh(&slug, "exit 7").0, 7);
+    env.stop_leaving_nothing(&slug);
+}
+
 /// `docker exec` in the agent as its user, past bot-bottle.
 fn exec_in_agent(slug: &str, script: &str) -> (i32, String) {
     let out = docker(&[

@@ -24,6 +24,9 @@ pub struct ActiveBottle {
     pub frozen: bool,
     /// It sleeps (idle: its agent paused until it is wanted).
     pub asleep: bool,
+    /// Its agent stopped without `stop` (the engine or the machine
+    /// restarted, a crash); its state is kept for `resume`.
+    pub stopped: bool,
     /// The tokens its model APIs reported, by model, as egress counted
     /// them; none before the first answer.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -65,6 +68,7 @@ impl ActiveBottle {
             landed: Vec::new(),
             frozen: false,
             asleep: false,
+            stopped: false,
             usage: None,
             other_home: None,
             label: meta.map_or_else(|| slug.to_owned(), |m| m.label.clone()),
@@ -160,6 +164,9 @@ fn short(n: u64) -> String {
 /// is up; `FROZEN` first when the operator froze it, `ASLEEP` when it
 /// sleeps.
 pub fn services_text(bottle: &ActiveBottle) -> String {
+    if bottle.stopped {
+        return format!("STOPPED by the engine (bot-bottle resume {})", bottle.slug);
+    }
     let services = if bottle.services.is_empty() {
         "(starting)".into()
     } else {

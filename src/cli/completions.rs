@@ -109,7 +109,13 @@ pub(super) fn agents() -> ArgValueCandidates {
 /// What `list active` lists (none when the engine cannot be asked).
 fn running_slugs(home: &Home) -> Vec<String> {
     backend::enumerate_all(home, false)
-        .map(|bottles| bottles.into_iter().map(|b| b.slug).collect())
+        .map(|bottles| {
+            bottles
+                .into_iter()
+                .filter(|b| !b.stopped)
+                .map(|b| b.slug)
+                .collect()
+        })
         .unwrap_or_default()
 }
 

@@ -107,6 +107,7 @@ mod tests {
             landed,
             frozen: false,
             asleep: false,
+            stopped: false,
             usage: None,
             other_home: None,
             label: slug.into(),

@@ -189,7 +189,7 @@ impl App {
     fn falls_asleep_at(&self, a: &AgentRow) -> Option<u64> {
         let idle_after = self.idle_after?;
         let waiting = self.proposals.iter().any(|p| p.proposal.slug == a.slug);
-        if a.frozen || a.asleep || waiting {
+        if a.frozen || a.asleep || a.stopped || waiting {
             return None;
         }
         let last = [self.activity.get(&a.slug), self.listed_at.get(&a.slug)]
@@ -517,6 +517,19 @@ impl App {
                 }
             },
             KeyCode::Char('f') => self.switch_selected(),
+            KeyCode::Char('R') => match self.selected_agent() {
+                Some(a) if a.stopped => {
+                    let slug = a.slug.clone();
+                    self.status = Some(format!("resuming {slug}…"));
+                    self.owned.insert(slug.clone());
+                    vec![Effect::Resume { slug }]
+                }
+                Some(a) => {
+                    self.status = Some(format!("{} is running; R resumes a stopped one", a.slug));
+                    Vec::new()
+                }
+                None => Vec::new(),
+            },
             KeyCode::Char('F') => self.freeze_all(),
             KeyCode::Char('x') => {
                 let Some(slug) = self.selected_agent().map(|a| a.slug.clone()) else {

@@ -18,6 +18,7 @@ pub(crate) fn row(slug: &str, services: &[&str]) -> AgentRow {
         frozen: false,
         asleep: false,
         tokens: None,
+        stopped: false,
     }
 }
 

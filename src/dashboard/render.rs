@@ -210,7 +210,9 @@ fn agent_line(app: &App, a: &AgentRow) -> Line<'static> {
     } else {
         a.services.join(",")
     };
-    let (activity, activity_style) = if a.frozen {
+    let (activity, activity_style) = if a.stopped {
+        ("STOPPED", Style::new().red().bold())
+    } else if a.frozen {
         ("FROZEN", Style::new().light_blue().bold())
     } else if a.asleep {
         ("asleep", Style::new().blue())
@@ -298,7 +300,7 @@ fn footer_line(app: &App) -> Line<'static> {
     }
     let help = match app.focus {
         Focus::Agents => {
-            " Enter show · e edit routes · n new · f freeze/thaw · F freeze all · x stop · Tab proposals · q quit"
+            " Enter show · e edit routes · n new · f freeze/thaw · F freeze all · R resume · x stop · Tab proposals · q quit"
         }
         Focus::Proposals => {
             " Enter/v read it (a approves from there) · r reject · m modify · Tab agents"

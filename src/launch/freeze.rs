@@ -98,6 +98,9 @@ pub fn named(home: &Home, slugs: &[String]) -> Result<Groups, LaunchError> {
 pub fn all(home: &Home) -> Result<Groups, backend::ListError> {
     let mut groups = Groups::new();
     for b in backend::enumerate_all(home, false)? {
+        if b.stopped {
+            continue;
+        }
         if let Some(kind) = BackendKind::parse(&b.backend) {
             groups.entry(kind).or_default().push(b.slug);
         }

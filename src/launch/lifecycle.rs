@@ -87,6 +87,11 @@ fn bring_up_steps(
 ) -> Result<(), LaunchError> {
     let (slug, plan) = (&prepared.slug, &prepared.plan);
     files::write_state(ctx.home, &prepared.metadata, plan)?;
+    // A resumed bottle runs: neither frozen nor asleep from before.
+    let bottle = ctx.home.bottle(slug);
+    for marker in [bottle.egress_frozen(), bottle.asleep_marker()] {
+        let _ = std::fs::remove_file(marker);
+    }
     ctx.check()?;
     backend.up(ctx, prepared, sidecar)?;
     if let Some(cwd) = &plan.copy_cwd {

@@ -121,6 +121,7 @@ mod tests {
             project: project.then(|| names::project(slug)),
             home: None,
             running,
+            stopped: !running,
             up: running,
             created: String::new(),
         }

@@ -23,6 +23,8 @@ pub struct Container {
     /// The home that made it; none on a bottle older than the label.
     pub home: Option<String>,
     pub running: bool,
+    /// It ran and stopped (exited, dead): not one being made.
+    pub stopped: bool,
     /// Running, and not unhealthy.
     pub up: bool,
     pub created: String,
@@ -118,6 +120,7 @@ pub fn parse_containers(text: &str) -> Vec<Container> {
                 project: field(project),
                 home: field(home),
                 running,
+                stopped: matches!(*state, "exited" | "dead"),
                 up: running && healthy,
                 created: (*created).to_owned(),
             })
@@ -188,8 +191,10 @@ pub fn active(home: &Home, homes: &Homes) -> Result<Vec<ActiveBottle>, ExecError
     Ok(bottles)
 }
 
-/// The bottles with a running container, sorted by start time; agent and
-/// start time come from their metadata when it is there.
+/// The bottles with a running container, and those of this home whose
+/// agent the engine stopped (its restart, a crash: `stopped`), sorted by
+/// start time; agent and start time come from their metadata when it is
+/// there.
 pub fn active_bottles(
     containers: &[Container],
     metadata: impl Fn(&str) -> Option<Metadata>,
@@ -201,17 +206,23 @@ pub fn active_bottles(
         .filter(|c| c.role == "agent")
         .map(|c| c.slug.as_str())
         .collect();
+    let stopped_agent = |c: &Container| c.role == "agent" && c.stopped;
     let mut by_slug: BTreeMap<&str, Vec<&Container>> = BTreeMap::new();
     for c in containers
         .iter()
-        .filter(|c| c.running && docker.contains(c.slug.as_str()))
+        .filter(|c| (c.running || stopped_agent(c)) && docker.contains(c.slug.as_str()))
     {
         by_slug.entry(&c.slug).or_default().push(c);
     }
     let mut bottles: Vec<ActiveBottle> = by_slug
         .into_iter()
-        .map(|(slug, cs)| {
+        .filter_map(|(slug, cs)| {
             let meta = metadata(slug);
+            // Nothing runs: listed only with the state to resume it.
+            if !cs.iter().any(|c| c.running) && meta.is_none() {
+                return None;
+            }
+            let stopped = cs.iter().any(|c| stopped_agent(c));
             let mut services: Vec<String> = cs
                 .iter()
                 .filter(|c| c.up && c.role != "agent")
@@ -219,7 +230,7 @@ pub fn active_bottles(
                 .collect();
             services.sort();
             let first = cs.first().copied();
-            ActiveBottle::new(
+            let mut bottle = ActiveBottle::new(
                 meta.as_ref().map_or("docker", |m| m.backend.as_str()),
                 slug,
                 meta.as_ref(),
@@ -228,7 +239,9 @@ pub fn active_bottles(
                     first.map(|c| c.created.as_str()),
                 ),
                 services,
-            )
+            );
+            bottle.stopped = stopped;
+            Some(bottle)
         })
         .collect();
     bottles.sort_by(|a, b| (&a.started_at, &a.slug).cmp(&(&b.started_at, &b.slug)));
@@ -301,6 +314,28 @@ garbage line
                 "b-2 codex 2026-11-25 09:00:00 +0000 UTC (starting)",
                 "a-1 shell 2026-11-25T10:00:00Z egress",
             ]
+        );
+        // With its state here, the bottle whose agent the engine stopped
+        // is listed so, to be resumed.
+        let with_c3 = |slug: &str| match slug {
+            "c-3" => meta("a-1").map(|m| Metadata {
+                started_at: "2026-11-25T08:00:00Z".into(),
+                ..m
+            }),
+            other => meta(other),
+        };
+        let active = active_bottles(&cs, with_c3);
+        let c3 = active.iter().find(|b| b.slug == "c-3").unwrap();
+        assert!(c3.stopped && c3.services.is_empty());
+        assert_eq!(
+            services_text(c3),
+            "STOPPED by the engine (bot-bottle resume c-3)"
+        );
+        assert!(
+            active
+                .iter()
+                .filter(|b| b.slug != "c-3")
+                .all(|b| !b.stopped)
         );
     }
 

@@ -38,6 +38,9 @@ pub(crate) struct AgentRow {
     pub asleep: bool,
     /// The tokens its model APIs reported (`12.3k in · 4.5k out`).
     pub tokens: Option<String>,
+    /// Its agent stopped without `stop` (the engine restarted): `R`
+    /// resumes it.
+    pub stopped: bool,
 }
 
 /// An agent definition the `n` picker offers.
@@ -226,6 +229,11 @@ pub(crate) enum Effect {
     },
     /// This sleeping bottle is wanted (selected): its agent resumed.
     Wake {
+        slug: String,
+    },
+    /// Bring a bottle the engine stopped back up (as `bot-bottle resume`),
+    /// its bring-up log in the right pane, then its session.
+    Resume {
         slug: String,
     },
     Bell,

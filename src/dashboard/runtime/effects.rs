@@ -120,6 +120,7 @@ pub(super) async fn carry_out(shared: &Shared, effect: Effect) {
         Effect::Switch { slugs, to } => switch(shared, slugs, to).await,
         Effect::Sleep { slugs } => sleep(shared, slugs).await,
         Effect::Wake { slug } => wake(shared, slug).await,
+        Effect::Resume { slug } => resume(shared, slug).await,
         Effect::Bell
         | Effect::Quit
         | Effect::Modify { .. }
@@ -264,6 +265,26 @@ async fn launch(shared: &Shared, request: NewAgent) -> Result<(), EffectError> {
     if planned_for != request {
         return Err(EffectError::PlanChanged);
     }
+    bring_up_in_pane(shared, planned).await
+}
+
+/// `R`: a bottle the engine stopped, planned as `bot-bottle resume` plans
+/// it and brought up with its log in the right pane, which then becomes
+/// its session.
+async fn resume(shared: &Shared, slug: String) -> Result<(), EffectError> {
+    let (home, here) = (shared.home.clone(), shared.cwd.clone());
+    let planned = tokio::task::spawn_blocking(move || -> Result<Planned, EffectError> {
+        let request = service::resume_request(&home, &slug, &here)?;
+        let manifest = manifest::load(&Sources::new(&home.root, &request.cwd))?;
+        Ok(service::plan(&manifest, &home, &request, false)?)
+    })
+    .await??;
+    bring_up_in_pane(shared, planned).await
+}
+
+/// Brings a planned bottle up with its log in the right pane, which then
+/// becomes the agent's session.
+async fn bring_up_in_pane(shared: &Shared, planned: Planned) -> Result<(), EffectError> {
     let slug = planned.prepared.slug.clone();
     let (pane, up) = in_log_pane(shared, &slug, "bringup", move |ctx| {
         service::bring_up(ctx, &planned).inspect_err(|e| {

@@ -388,6 +388,7 @@ fn list_rows(home: &Home) -> Result<Vec<AgentRow>, backend::ListError> {
             frozen: b.frozen,
             asleep: b.asleep,
             tokens: b.usage.as_ref().map(crate::backend::active::tokens_text),
+            stopped: b.stopped,
         })
         .collect())
 }
