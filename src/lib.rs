@@ -26,6 +26,7 @@ pub(crate) mod picker;
 #[cfg(test)]
 pub(crate) mod pieces;
 pub(crate) mod plan;
+pub(crate) mod pricing;
 pub mod proposal;
 pub(crate) mod provider;
 pub(crate) mod shutdown;

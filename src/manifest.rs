@@ -29,7 +29,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub(crate) use error::{ManifestError, Place};
-pub(crate) use load::{Sources, capability_base_images, idle_after, inspect, load, notify_command};
+pub(crate) use load::{
+    Sources, capability_base_images, idle_after, inspect, load, notify_command, prices,
+};
 pub(crate) use parse::{COLORS, is_color, parse_scheme, validate_host};
 pub(crate) use protected::DEFAULT_PROTECTED;
 pub(crate) use provenance::{Part, Provenance};

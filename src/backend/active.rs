@@ -5,11 +5,12 @@ use serde::Serialize;
 
 use crate::egress::usage::totals::UsageTotals;
 use crate::gitgate::{self, LandedBranch};
+use crate::pricing::{self, Estimate, Prices};
 use crate::state::{Home, Metadata};
 use crate::text::inert;
 
 /// A running bottle, as `list active` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ActiveBottle {
     pub backend: String,
     pub slug: String,
@@ -28,9 +29,9 @@ pub struct ActiveBottle {
     /// restarted, a crash); its state is kept for `resume`.
     pub stopped: bool,
     /// The tokens its model APIs reported, by model, as egress counted
-    /// them; none before the first answer.
+    /// them, and their estimated cost; none before the first answer.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub usage: Option<UsageTotals>,
+    pub usage: Option<BottleUsage>,
     /// The identity of the home that made it, when that is not this one
     /// (`--all-homes`; empty for an older bottle without the label).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -127,20 +128,45 @@ pub fn landed(home: &Home, slug: &str) -> Vec<Landed> {
         .collect()
 }
 
-/// What egress counted of bottle `slug`'s model usage; none when it
-/// counted nothing yet (or the file cannot be read: the count is a view,
-/// never a reason to fail a listing).
-pub fn usage(home: &Home, slug: &str) -> Option<UsageTotals> {
+/// A bottle's model usage as `list active --json` shows it: egress's
+/// totals (`models`, `updated_at`) and `cost`, their estimated cost.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BottleUsage {
+    /// What egress counted, by model.
+    #[serde(flatten)]
+    pub totals: UsageTotals,
+    /// What it cost at the home's prices (see `crate::pricing`).
+    pub cost: Estimate,
+}
+
+/// What egress counted of bottle `slug`'s model usage, with its cost at
+/// `prices`; none when it counted nothing yet (or the file cannot be
+/// read: the count is a view, never a reason to fail a listing).
+pub fn usage(home: &Home, slug: &str, prices: &Prices) -> Option<BottleUsage> {
     UsageTotals::read(&home.bottle(slug).egress_usage())
         .ok()
         .flatten()
         .filter(|u| !u.models.is_empty())
+        .map(|totals| BottleUsage {
+            cost: pricing::estimate(&totals, prices),
+            totals,
+        })
 }
 
-/// `12.3k in · 4.5k out`: every input token (cached or not) and the
-/// output, over every model.
-pub fn tokens_text(usage: &UsageTotals) -> String {
-    let (input, output) = usage.models.values().fold((0u64, 0u64), |(i, o), m| {
+/// The price table of a listing, read once for all its bottles: the
+/// home manifest's `prices`, else the embedded defaults; none when the
+/// manifest cannot be read (a listing does not fail on it: its costs
+/// read `no price`).
+pub fn prices(home: &Home) -> Prices {
+    crate::manifest::prices(&home.root).unwrap_or_default()
+}
+
+/// `12.3k in · 4.5k out · ~$0.42`: every input token (cached or not) and
+/// the output, over every model, and their estimated cost (`~$0.42+` when
+/// some model has no price, `no price` when none has).
+pub fn tokens_text(usage: &BottleUsage) -> String {
+    let models = &usage.totals.models;
+    let (input, output) = models.values().fold((0u64, 0u64), |(i, o), m| {
         (
             i.saturating_add(m.input)
                 .saturating_add(m.cache_read)
@@ -148,7 +174,15 @@ pub fn tokens_text(usage: &UsageTotals) -> String {
             o.saturating_add(m.output),
         )
     });
-    format!("{} in · {} out", short(input), short(output))
+    let cost = &usage.cost;
+    let cost = if cost.unpriced.len() >= models.len() {
+        "no price".to_owned()
+    } else if cost.unpriced.is_empty() {
+        format!("~${:.2}", cost.usd)
+    } else {
+        format!("~${:.2}+", cost.usd)
+    };
+    format!("{} in · {} out · {cost}", short(input), short(output))
 }
 
 /// 999, 1.2k, 45.6k, 7.8M.
@@ -186,8 +220,21 @@ mod tests {
     #[test]
     fn tokens_are_every_input_and_the_output_over_every_model() {
         use crate::egress::usage::totals::ModelTotals;
+        use crate::pricing::Price;
         let (_dir, home) = Home::temp();
-        assert_eq!(usage(&home, "a-1"), None, "nothing counted yet");
+        let prices = Prices {
+            by_prefix: [(
+                "m1".to_owned(),
+                Price {
+                    input: 10.0,
+                    output: 100.0,
+                    cache_read: 1.0,
+                    cache_write: 10.0,
+                },
+            )]
+            .into(),
+        };
+        assert_eq!(usage(&home, "a-1", &prices), None, "nothing counted yet");
         let egress = home.bottle("a-1").egress_dir();
         std::fs::create_dir_all(&egress).unwrap();
         std::fs::write(
@@ -196,9 +243,9 @@ mod tests {
                            "m2": {"requests": 1, "input": 2000000, "output": 999}}}"#,
         )
         .unwrap();
-        let counted = usage(&home, "a-1").unwrap();
+        let counted = usage(&home, "a-1", &prices).unwrap();
         assert_eq!(
-            counted.models["m1"],
+            counted.totals.models["m1"],
             ModelTotals {
                 requests: 2,
                 input: 900,
@@ -207,7 +254,10 @@ mod tests {
                 cache_write: 400,
             }
         );
-        assert_eq!(tokens_text(&counted), "2.0M in · 5.5k out");
+        // m1: 9000 + 450000 + 11000 + 4000 millionths of a dollar; m2 has
+        // no price.
+        assert_eq!(counted.cost.unpriced, ["m2"]);
+        assert_eq!(tokens_text(&counted), "2.0M in · 5.5k out · ~$0.47+");
         let cases = [
             (0, "0"),
             (999, "999"),
@@ -219,7 +269,65 @@ mod tests {
             assert_eq!(short(n), want);
         }
         std::fs::write(home.bottle("a-1").egress_usage(), "not json").unwrap();
-        assert_eq!(usage(&home, "a-1"), None, "unreadable: not shown");
+        assert_eq!(usage(&home, "a-1", &prices), None, "unreadable: not shown");
+    }
+
+    #[test]
+    fn the_cost_is_estimated_or_says_what_has_no_price() {
+        let totals: UsageTotals =
+            serde_json::from_str(r#"{"models": {"m1": {"input": 1000}, "m2": {"output": 2000}}}"#)
+                .unwrap();
+        let cases = [
+            (0.4249, vec![], "1.0k in · 2.0k out · ~$0.42"),
+            (0.0, vec![], "1.0k in · 2.0k out · ~$0.00"),
+            (12.5, vec!["m2"], "1.0k in · 2.0k out · ~$12.50+"),
+            (0.0, vec!["m1", "m2"], "1.0k in · 2.0k out · no price"),
+        ];
+        for (usd, unpriced, want) in cases {
+            let usage = BottleUsage {
+                totals: totals.clone(),
+                cost: Estimate {
+                    usd,
+                    unpriced: unpriced.into_iter().map(String::from).collect(),
+                },
+            };
+            assert_eq!(tokens_text(&usage), want);
+        }
+        let usage = BottleUsage {
+            totals,
+            cost: Estimate {
+                usd: 0.5,
+                unpriced: vec!["m2".into()],
+            },
+        };
+        let json = serde_json::to_value(&usage).unwrap();
+        assert_eq!(
+            json["cost"],
+            serde_json::json!({"usd": 0.5, "unpriced": ["m2"]})
+        );
+        assert_eq!(json["models"]["m1"]["input"], 1000);
+    }
+
+    #[test]
+    fn a_listing_prices_at_the_home_table_or_the_embedded_one() {
+        let (_dir, home) = Home::temp();
+        let embedded = prices(&home);
+        assert!(embedded.of("claude-sonnet-4-5-20250929").is_some());
+        std::fs::create_dir_all(&home.root).unwrap();
+        std::fs::write(
+            home.root.join("bot-bottle.json"),
+            r#"{"prices": {"mine": {"input": 1, "output": 2}}}"#,
+        )
+        .unwrap();
+        let mine = prices(&home);
+        assert_eq!(
+            mine.by_prefix.len(),
+            1,
+            "the home's table replaces the embedded one"
+        );
+        assert_eq!(mine.of("mine-1").map(|p| p.cache_read), Some(1.0));
+        std::fs::write(home.root.join("bot-bottle.json"), r#"{"prices": []}"#).unwrap();
+        assert_eq!(prices(&home), Prices::default(), "a bad table: no price");
     }
 
     #[test]

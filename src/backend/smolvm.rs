@@ -171,9 +171,10 @@ impl Backend for Smolmachines {
             return Ok(Vec::new());
         }
         let containers = enumerate::seen_containers(home, homes)?;
+        let prices = crate::backend::active::prices(home);
         Ok(running
             .iter()
-            .map(|m| active(m, &containers, home, homes))
+            .map(|m| active(m, &containers, home, homes, &prices))
             .collect())
     }
 
@@ -286,6 +287,7 @@ fn active(
     containers: &[enumerate::Container],
     home: &Home,
     homes: &Homes,
+    prices: &crate::pricing::Prices,
 ) -> ActiveBottle {
     let ours = homes.owns(m.home.as_deref(), || home.has_bottle(&m.slug));
     let meta = ours.then(|| home.read_metadata(&m.slug).ok()).flatten();
@@ -306,7 +308,7 @@ fn active(
         bottle.landed = crate::backend::active::landed(home, &m.slug);
         bottle.frozen = home.bottle(&m.slug).is_frozen();
         bottle.asleep = home.bottle(&m.slug).is_asleep();
-        bottle.usage = crate::backend::active::usage(home, &m.slug);
+        bottle.usage = crate::backend::active::usage(home, &m.slug, prices);
     } else {
         bottle.other_home = Some(m.home.clone().unwrap_or_default());
     }

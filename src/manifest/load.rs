@@ -160,6 +160,23 @@ pub(crate) fn idle_after(home: &Path) -> Result<Option<std::time::Duration>, Man
     }
 }
 
+/// The price table of `$BOT_BOTTLE_HOME/bot-bottle.json` (`home`) when it
+/// has `prices`, else the embedded defaults' (see `crate::pricing`): the
+/// home's table replaces the embedded one entirely. Never fetched.
+pub(crate) fn prices(home: &Path) -> Result<crate::pricing::Prices, ManifestError> {
+    if let Some((text, src)) = home_manifest(home)?
+        && let Some(prices) = parse::prices(&text, &src)?
+    {
+        return Ok(prices);
+    }
+    let embedded = Source {
+        origin: Origin::Embedded,
+        base_dir: None,
+        home: None,
+    };
+    Ok(parse::prices(EMBEDDED_JSON, &embedded)?.unwrap_or_default())
+}
+
 /// The text of `$BOT_BOTTLE_HOME/bot-bottle.json` (`home`), with the
 /// source its paths start from; None when there is no such file.
 fn home_manifest(home: &Path) -> Result<Option<(String, Source)>, ManifestError> {
@@ -572,6 +589,85 @@ mod tests {
         let note = refused_in_project(r#"{"idle_after": "1m"}"#, idle_after);
         assert!(
             note.starts_with("./bot-bottle.json: idle_after: is read from $BOT_BOTTLE_HOME/bot-bottle.json only: a project's manifest may not pause your agents"),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn prices_come_from_home_only_and_replace_the_embedded_ones() {
+        type Row = (String, [f64; 4]);
+        let rows = |home: &Path| -> Result<Vec<Row>, ManifestError> {
+            Ok(prices(home)?
+                .by_prefix
+                .into_iter()
+                .map(|(k, p)| (k, [p.input, p.output, p.cache_read, p.cache_write]))
+                .collect())
+        };
+        let bad = |key: &str, message: &str| Err(format!("home/bot-bottle.json: {key}: {message}"));
+        type Want<'a> = Result<Vec<(&'a str, [f64; 4])>, String>;
+        let cases: Vec<(&str, Want)> = vec![
+            (
+                r#"{"prices": {"claude-sonnet-4": {"input": 3, "output": 15, "cache_read": 0.3, "cache_write": 3.75}}}"#,
+                Ok(vec![("claude-sonnet-4", [3.0, 15.0, 0.3, 3.75])]),
+            ),
+            (
+                r#"{"prices": {"m": {"input": 2, "output": 8}, "m-mini": {"input": 0, "output": 0.5, "cache_read": 0}}}"#,
+                Ok(vec![
+                    ("m", [2.0, 8.0, 2.0, 2.0]),
+                    ("m-mini", [0.0, 0.5, 0.0, 0.0]),
+                ]),
+            ),
+            (r#"{"prices": {}}"#, Ok(vec![])),
+            (
+                r#"{"prices": {"m": {"input": 2}}}"#,
+                bad(
+                    "prices.m.output",
+                    "is missing: input and output are required; cache_read and cache_write default to input",
+                ),
+            ),
+            (
+                r#"{"prices": {"m": {"input": -1, "output": 2}}}"#,
+                bad("prices.m.input", "-1 is not a price"),
+            ),
+            (
+                r#"{"prices": {"m": {"input": 1, "output": "2"}}}"#,
+                bad("prices.m.output", "expected a number, found a string"),
+            ),
+            (
+                r#"{"prices": {"m": {"input": 1, "output": 2, "cached": 0}}}"#,
+                Err("home/bot-bottle.json: unknown key 'prices.m.cached'".into()),
+            ),
+            (
+                r#"{"prices": {"m": 3}}"#,
+                bad("prices.m", "expected an object, found a number"),
+            ),
+            (
+                r#"{"prices": []}"#,
+                bad("prices", "expected an object, found a list"),
+            ),
+        ];
+        for (json, want) in cases {
+            let (got, loads) = on_home(json, rows);
+            let want: Result<Vec<Row>, String> =
+                want.map(|r| r.into_iter().map(|(k, p)| (k.to_owned(), p)).collect());
+            assert_eq!(got, want, "{json}");
+            assert_eq!(loads, want.is_ok(), "{json}");
+        }
+        // Without a table of its own, the home prices at the embedded
+        // defaults, which parse.
+        let embedded = on_home("{}", rows).0.unwrap();
+        let names: Vec<&str> = embedded.iter().map(|(k, _)| k.as_str()).collect();
+        assert!(
+            names.contains(&"claude-sonnet-4") && names.contains(&"gpt-5"),
+            "{names:?}"
+        );
+        // A project's manifest may not set them.
+        let note = refused_in_project(
+            r#"{"prices": {"claude": {"input": 0, "output": 0}}}"#,
+            |home| Ok(rows(home)? != embedded),
+        );
+        assert!(
+            note.starts_with("./bot-bottle.json: prices: is read from $BOT_BOTTLE_HOME/bot-bottle.json only: a project's manifest may not set what your agents' tokens are said to cost"),
             "{note}"
         );
     }

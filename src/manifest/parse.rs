@@ -14,6 +14,7 @@ mod fields;
 mod git;
 mod limits;
 mod route;
+use crate::pricing::{Price, Prices};
 use crate::provider::Provider;
 use fields::{Fields, kind};
 use route::route;
@@ -73,12 +74,21 @@ pub(super) struct RawBottle {
     pub origin: Origin,
 }
 
-const TOP_KEYS: &[&str] = &["agents", "bottles", "notify", "capability", "idle_after"];
+const TOP_KEYS: &[&str] = &[
+    "agents",
+    "bottles",
+    "notify",
+    "capability",
+    "idle_after",
+    "prices",
+];
 /// `notify`: operator settings, read from `$BOT_BOTTLE_HOME` only.
 const NOTIFY_KEYS: &[&str] = &["command"];
 /// `capability`: which images an agent's Dockerfile may read besides the
 /// bottle's own; from `$BOT_BOTTLE_HOME` only.
 const CAPABILITY_KEYS: &[&str] = &["base_images"];
+/// One entry of `prices`: US dollars per million tokens of each kind.
+const PRICE_KEYS: &[&str] = &["input", "output", "cache_read", "cache_write"];
 const JSON_AGENT_KEYS: &[&str] = &[
     "provider",
     "prompt",
@@ -151,6 +161,7 @@ pub(super) fn parse_json(
     notify(&top)?;
     capability(&top)?;
     idle(&top)?;
+    price_table(&top)?;
 
     let mut agents = Vec::new();
     for (name, value) in top.entries("agents")? {
@@ -247,6 +258,63 @@ fn idle(top: &Fields) -> Result<Option<Duration>, ManifestError> {
 /// The shortest `idle_after`: an agent thinking between two outputs is
 /// not idle.
 const MIN_IDLE_AFTER: Duration = Duration::from_secs(10);
+
+/// The `prices` of a `bot-bottle.json`: what a million tokens of each
+/// kind cost, by model name prefix (see `crate::pricing`); None when it
+/// has none.
+pub(super) fn prices(text: &str, src: &Source) -> Result<Option<Prices>, ManifestError> {
+    let doc = json_doc(text, src)?;
+    let place = Place::file(&src.origin);
+    price_table(&Fields::new(&doc, &place, "", TOP_KEYS)?)
+}
+
+fn price_table(top: &Fields) -> Result<Option<Prices>, ManifestError> {
+    if top.get("prices").is_none() {
+        return Ok(None);
+    }
+    let mut prices = Prices::default();
+    for (prefix, value) in top.entries("prices")? {
+        let f = Fields::new(value, top.place, &format!("prices.{prefix}."), PRICE_KEYS)?;
+        let input = dollars(&f, "input")?;
+        let output = dollars(&f, "output")?;
+        let (Some(input), Some(output)) = (input, output) else {
+            let missing = if input.is_none() { "input" } else { "output" };
+            return Err(f.invalid(
+                missing,
+                "is missing: input and output are required; cache_read and cache_write default to input".into(),
+                Some(r#"for example: "claude-sonnet-4": {"input": 3, "output": 15, "cache_read": 0.3, "cache_write": 3.75}"#.into()),
+            ));
+        };
+        let price = Price {
+            input,
+            output,
+            cache_read: dollars(&f, "cache_read")?.unwrap_or(input),
+            cache_write: dollars(&f, "cache_write")?.unwrap_or(input),
+        };
+        prices.by_prefix.insert(prefix.clone(), price);
+    }
+    Ok(Some(prices))
+}
+
+/// A price in `f`: US dollars per million tokens, finite and 0 or more.
+fn dollars(f: &Fields, key: &str) -> Result<Option<f64>, ManifestError> {
+    let Some(value) = f.get(key) else {
+        return Ok(None);
+    };
+    match value.as_f64() {
+        Some(usd) if usd.is_finite() && usd >= 0.0 => Ok(Some(usd)),
+        _ => Err(f.invalid(
+            key,
+            match value {
+                Value::Number(n) => format!("{n} is not a price"),
+                v => format!("expected a number, found {}", kind(v)),
+            },
+            Some(format!(
+                "a price is US dollars per million tokens, 0 or more, e.g. \"{key}\": 3.0"
+            )),
+        )),
+    }
+}
 
 /// Parses a markdown agent: YAML frontmatter between `---` lines, then the
 /// prompt. The agent is named after the file stem.

@@ -179,13 +179,14 @@ pub fn active(home: &Home, homes: &Homes) -> Result<Vec<ActiveBottle>, ExecError
         Some(_) => None,
         None => home.read_metadata(slug).ok(),
     });
+    let prices = crate::backend::active::prices(home);
     for b in &mut bottles {
         b.other_home = theirs(&b.slug);
         if b.other_home.is_none() {
             b.landed = landed(home, &b.slug);
             b.frozen = home.bottle(&b.slug).is_frozen();
             b.asleep = home.bottle(&b.slug).is_asleep();
-            b.usage = crate::backend::active::usage(home, &b.slug);
+            b.usage = crate::backend::active::usage(home, &b.slug, &prices);
         }
     }
     Ok(bottles)

@@ -219,7 +219,7 @@ type HomeOnly = (
     &'static str,
 );
 
-const HOME_ONLY: [HomeOnly; 3] = [
+const HOME_ONLY: [HomeOnly; 4] = [
     (
         |text, src| Ok(parse::notify_command(text, src)?.is_some()),
         "notify",
@@ -234,6 +234,11 @@ const HOME_ONLY: [HomeOnly; 3] = [
         |text, src| Ok(parse::idle_after(text, src)?.is_some()),
         "idle_after",
         "pause your agents",
+    ),
+    (
+        |text, src| Ok(parse::prices(text, src)?.is_some()),
+        "prices",
+        "set what your agents' tokens are said to cost",
     ),
 ];
 
