@@ -194,6 +194,9 @@ pub struct Limits {
     pub pids: Option<u32>,
     /// CPUs, fractions allowed.
     pub cpus: Option<f64>,
+    /// Model tokens the bottle may use (every input and output token its
+    /// model APIs report); egress refuses model calls past it.
+    pub tokens: Option<u64>,
 }
 
 // A cpus value is finite (checked at load), so equality is total.

@@ -312,7 +312,7 @@ fn live_routes(input: &PlanInput, routes: &RoutePlan) -> LiveRoutes {
         None => {
             let trust = &input.bottle.egress.trust_upstream_ca;
             LiveRoutes {
-                config: routes.egress_config(trust),
+                config: routes.egress_config(trust, input.bottle.limits.tokens),
                 token_env: routes
                     .tokens()
                     .into_iter()
@@ -506,7 +506,7 @@ impl<'a> RoutePlan<'a> {
     }
 
     /// `routes.json` of the egress sidecar.
-    fn egress_config(&self, trust_ca: &[PathBuf]) -> EgressConfig {
+    fn egress_config(&self, trust_ca: &[PathBuf], token_budget: Option<u64>) -> EgressConfig {
         let routes = self
             .routes
             .iter()
@@ -538,6 +538,7 @@ impl<'a> RoutePlan<'a> {
             trust_upstream_ca: (0..trust_ca.len())
                 .map(|i| format!("{SIDECAR_STATE_DIR}/upstream-ca/{i}.pem"))
                 .collect(),
+            token_budget,
         }
     }
 }

@@ -257,6 +257,7 @@ fn write_routes(state: &Path, routes: Vec<RouteConfig>, trust: &Path) {
         listen: 3128,
         routes,
         trust_upstream_ca: vec![trust.display().to_string()],
+        token_budget: None,
     };
     std::fs::write(
         state.join("routes.json"),
@@ -1201,4 +1202,78 @@ async fn model_usage_is_counted_as_answers_pass() {
     };
     let updated = usage["updated_at"].as_str().unwrap();
     assert!(humantime::parse_rfc3339(updated).is_ok(), "{updated}");
+}
+
+/// Sets `token_budget` in the proxy's routes and reloads them.
+fn set_token_budget(proxy: &Proxy, budget: u64) {
+    let path = proxy.state.join("routes.json");
+    let mut config: EgressConfig =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config.token_budget = Some(budget);
+    std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
+    proxy.shared.reload().unwrap();
+}
+
+/// Waits until usage.json counts `requests` answers of `model`.
+async fn counted(proxy: &Proxy, model: &str, requests: u64) {
+    let file = proxy.state.join("usage.json");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let read = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+        if read.is_some_and(|u| u["models"][model]["requests"] == requests) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{model} never counted {requests}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_its_token_budget_a_bottles_model_calls_are_refused_until_raised() {
+    let proxy = start_proxy(Limits::default()).await;
+    // One Anthropic answer of the stand-in reports 4,363 tokens in all.
+    set_token_budget(&proxy, 5_000);
+    let post = ["-H", "content-type: application/json", "--data", "{}"];
+    let messages = "https://llm.test/usage/v1/messages";
+    for n in 1..=2 {
+        let (code, body) = curl(&proxy, messages, &post).await;
+        assert_eq!((code, body.as_str()), (200, USAGE_SSE), "under the budget");
+        counted(&proxy, "claude-test-1", n).await;
+    }
+    // 8,726 of 5,000: refused, in each API's own error shape.
+    let (code, body) = curl(&proxy, messages, &post).await;
+    assert_eq!(code, 403, "{body}");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["error"]["type"], "permission_error");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("token budget is spent (8726 of 5000 tokens)"),
+        "{message}"
+    );
+    let (code, body) = curl(&proxy, "https://llm.test/usage/v1/responses", &post).await;
+    assert_eq!(code, 403, "{body}");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["error"]["type"], "insufficient_quota");
+    // Not a model call: served as the routes say.
+    let (code, _) = curl(&proxy, "https://llm.test/usage/v1/responses", &[]).await;
+    assert_eq!(code, 200);
+    assert!(logged_deny(&proxy, messages, "token budget is spent"));
+    assert!(
+        log_lines(&proxy)
+            .iter()
+            .filter(|d| d["reason"].as_str().is_some_and(|r| r.contains("budget")))
+            .all(|d| d.get("tool").is_none()),
+        "not a route to ask for: learning mode leaves it"
+    );
+
+    // Raised by the operator: served again.
+    set_token_budget(&proxy, 100_000);
+    let (code, body) = curl(&proxy, messages, &post).await;
+    assert_eq!((code, body.as_str()), (200, USAGE_SSE));
 }

@@ -1343,6 +1343,7 @@ async fn egress_with_a_bottle_key_serves_only_its_holder() {
         listen: 3128,
         routes: vec![plain, role],
         trust_upstream_ca: vec![],
+        token_budget: None,
     };
     std::fs::write(
         state.join("routes.json"),

@@ -210,6 +210,7 @@ impl Fake {
             listen: 3128,
             routes: vec![],
             trust_upstream_ca: vec![],
+            token_budget: None,
         };
         std::fs::write(
             state.egress_routes(),
@@ -1269,6 +1270,7 @@ fn a_denied_request_becomes_a_suggestion_that_approved_lets_it_through() {
             route("allowed.example.test", &[]),
         ],
         trust_upstream_ca: vec![],
+        token_budget: None,
     };
     std::fs::write(
         state.egress_routes(),

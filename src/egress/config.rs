@@ -31,6 +31,10 @@ pub struct EgressConfig {
     /// Extra CA files to trust upstream, besides the public roots.
     #[serde(default)]
     pub trust_upstream_ca: Vec<String>,
+    /// Model tokens the bottle may use (`limits.tokens`): past it, model
+    /// calls are refused until the operator raises it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_budget: Option<u64>,
 }
 
 /// One host the bottle may reach, and how.

@@ -33,10 +33,17 @@ pub(crate) struct Active {
     pub(crate) own_holdback: usize,
     /// The operator froze the bottle: every request is refused.
     pub(crate) frozen: bool,
+    /// Model tokens the bottle may use (`routes.json`'s `token_budget`).
+    pub(crate) token_budget: Option<u64>,
 }
 
 impl Active {
-    pub(crate) fn new(policy: Policy, client: Upstream, frozen: bool) -> Active {
+    pub(crate) fn new(
+        policy: Policy,
+        client: Upstream,
+        frozen: bool,
+        token_budget: Option<u64>,
+    ) -> Active {
         let secrets = policy.secrets();
         let longest = secrets.iter().map(String::len).max().unwrap_or(0);
         Active {
@@ -47,6 +54,7 @@ impl Active {
             // (three bytes a byte); leave room for longer ones.
             own_holdback: 6 * longest + 64,
             frozen,
+            token_budget,
         }
     }
 }
@@ -121,6 +129,9 @@ pub(crate) async fn handle(
         }
         Err(HeadRefused::Denied { url, denial }) => return Ok(deny(log, &method, &url, denial)),
     };
+    if let Some(refused) = over_budget(&active, &env, &method, &url, &path) {
+        return Ok(refused);
+    }
 
     let (parts, body) = req.into_parts();
     let prepared = match request_body::prepare(&active, &env, &route, &parts.headers, body).await {
@@ -464,6 +475,35 @@ pub(crate) fn deny(log: &Log, method: &str, url: &str, denial: Denial) -> Respon
         StatusCode::FORBIDDEN,
         &denial.body(url.split('?').next().unwrap_or(url)),
     )
+}
+
+/// A model call once the bottle used its token budget: refused (403) in
+/// the API's own error shape, and logged without a tool (it is the
+/// operator's to raise, not a route to ask for).
+fn over_budget(
+    active: &Active,
+    env: &Env,
+    method: &str,
+    url: &str,
+    path: &str,
+) -> Option<Response<Body>> {
+    let budget = active.token_budget?;
+    let used = env.usage.tokens();
+    if used < budget {
+        return None;
+    }
+    let body = super::usage::budget_refusal(method, path, used, budget)?;
+    env.log.record(&Decision {
+        status: Some(403),
+        ..Decision::new("deny", method, url)
+            .because(&format!("the token budget is spent ({used} of {budget})"))
+    });
+    let mut resp = text(StatusCode::FORBIDDEN, &body);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Some(resp)
 }
 
 pub(crate) fn text(status: StatusCode, body: &str) -> Response<Body> {

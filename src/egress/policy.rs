@@ -584,6 +584,7 @@ mod tests {
                 ),
             ],
             trust_upstream_ca: vec![],
+            token_budget: None,
         };
         let tokens = [
             ("t0".to_owned(), "gh-secret".to_owned()),
@@ -823,6 +824,7 @@ mod tests {
                 ..Default::default()
             }],
             trust_upstream_ca: vec![],
+            token_budget: None,
         };
         let tokens = [("t".to_owned(), r#"ab/cd"ef"#.to_owned())].into();
         assert_eq!(
@@ -846,6 +848,7 @@ mod tests {
             listen: 3128,
             routes: vec![],
             trust_upstream_ca: vec![],
+            token_budget: None,
         };
         config.routes.push(RouteConfig {
             host: "a.com".into(),

@@ -222,7 +222,10 @@ fn load_active(
         Arc::clone(overrides),
         Arc::new(policy.private_hosts()),
     )?;
-    Ok((Active::new(policy, client, frozen), config))
+    Ok((
+        Active::new(policy, client, frozen, config.token_budget),
+        config,
+    ))
 }
 
 /// The listeners, bound, with the port each was configured for.

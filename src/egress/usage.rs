@@ -45,6 +45,28 @@ pub(crate) struct Usage {
     pub(crate) cache_write: u64,
 }
 
+/// A model call past the bottle's token budget, refused in its API's own
+/// error shape, so that the agent's CLI shows it as an API error: the
+/// status and the JSON body; `None` for a request no API here knows.
+pub(crate) fn budget_refusal(method: &str, path: &str, used: u64, budget: u64) -> Option<String> {
+    if method != "POST" {
+        return None;
+    }
+    let message = format!(
+        "bot-bottle: this bottle's token budget is spent ({used} of {budget} tokens); the operator can raise it (limits.tokens, or token_budget in `bot-bottle routes edit`)"
+    );
+    let body = match Api::of(path)? {
+        Api::Anthropic => serde_json::json!({
+            "type": "error",
+            "error": {"type": "permission_error", "message": message},
+        }),
+        Api::Chat | Api::Responses => serde_json::json!({
+            "error": {"message": message, "type": "insufficient_quota", "code": "budget_spent"},
+        }),
+    };
+    Some(body.to_string())
+}
+
 /// The API an answer comes from, by its request's path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Api {

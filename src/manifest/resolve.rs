@@ -155,6 +155,7 @@ pub(super) fn merge(base: &Bottle, over: &Bottle) -> Bottle {
             memory: over.limits.memory.or(base.limits.memory),
             pids: over.limits.pids.or(base.limits.pids),
             cpus: over.limits.cpus.or(base.limits.cpus),
+            tokens: over.limits.tokens.or(base.limits.tokens),
         },
         git: merge_git(&base.git, &over.git),
         origin: over.origin.clone(),

@@ -60,6 +60,12 @@ pub(super) fn preflight(
         format!("agent {}", limits.describe_agent(input.engine.runtime)),
     );
     row("", sidecar_limits(input.engine, gate.is_some()));
+    if let Some(tokens) = input.bottle.limits.tokens {
+        row(
+            "",
+            format!("model tokens {tokens} at most; past them egress refuses model calls"),
+        );
+    }
     row("image", image_line(image, from));
     if let Some(pin) = image.build.as_ref().and_then(|b| b.cli) {
         row("cli", format!("{} ({})", pin.describe(), pin.sources()));

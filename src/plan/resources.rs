@@ -30,7 +30,9 @@ pub const GVISOR_TASKS_PER_PROCESS: u32 = 8;
 
 /// The agent's resources: the bottle's limits over the defaults.
 pub(super) fn agent_limits(input: &PlanInput) -> Result<Resources, PlanError> {
-    let Limits { memory, pids, cpus } = &input.bottle.limits;
+    let Limits {
+        memory, pids, cpus, ..
+    } = &input.bottle.limits;
     let engine = f64::from(input.engine.cpus);
     if let Some(cpus) = *cpus
         && cpus > engine

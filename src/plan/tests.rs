@@ -270,6 +270,7 @@ fn bottle_limits_override_the_defaults_within_the_engine() {
         memory: Some(512 << 20),
         pids: None,
         cpus: Some(0.25),
+        tokens: None,
     };
     let p = plan_on_one_cpu(&bottle).unwrap();
     assert!(
@@ -298,6 +299,29 @@ fn bottle_limits_override_the_defaults_within_the_engine() {
         err.hint().as_deref(),
         Some("set limits.cpus to 1 or less in the bottle")
     );
+}
+
+#[test]
+fn a_token_budget_reaches_egress_and_the_preflight() {
+    let agent = agent(Provider::Shell);
+    let mut bottle = bottle();
+    bottle.limits.tokens = Some(2_000_000);
+    let p = plan_without_env(&agent, &bottle, &["default"]).unwrap();
+    let shown = p.preflight.render();
+    assert!(
+        shown.contains("model tokens 2000000 at most; past them egress refuses model calls"),
+        "{shown}"
+    );
+    let routes = p
+        .files
+        .iter()
+        .find(|f| f.path == BottleDir::relative().egress_routes())
+        .map(|f| f.content.clone());
+    let Some(FileContent::Text(routes)) = routes else {
+        panic!("no routes.json");
+    };
+    let config: EgressConfig = serde_json::from_str(&routes).unwrap();
+    assert_eq!(config.token_budget, Some(2_000_000));
 }
 
 #[test]
@@ -550,6 +574,7 @@ fn live_routes_are_the_kept_ones_or_the_bottles_with_the_tokens_set() {
             listen: 1,
             routes: vec![],
             trust_upstream_ca: vec![],
+            token_budget: None,
         },
         token_env: [("t3".to_owned(), "OLD".to_owned())].into(),
     };

@@ -174,6 +174,7 @@ mod tests {
             listen: 3128,
             routes,
             trust_upstream_ca: vec![],
+            token_budget: None,
         }
     }
 

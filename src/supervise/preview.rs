@@ -259,6 +259,7 @@ mod tests {
                 },
             ],
             trust_upstream_ca: vec![],
+            token_budget: None,
         }
     }
 

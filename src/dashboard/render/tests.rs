@@ -326,6 +326,7 @@ fn held_push() -> Pending {
                 listen: 0,
                 routes: vec![],
                 trust_upstream_ca: vec![],
+                token_budget: None,
             },
             dockerfile: "",
             bases: None,

@@ -243,6 +243,18 @@ impl Tally {
         }
     }
 
+    /// Every token counted so far (input, cached or not, and output),
+    /// over every model: what a token budget is measured against.
+    pub(crate) fn tokens(&self) -> u64 {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.totals.models.values().fold(0u64, |sum, m| {
+            sum.saturating_add(m.input)
+                .saturating_add(m.output)
+                .saturating_add(m.cache_read)
+                .saturating_add(m.cache_write)
+        })
+    }
+
     /// The totals so far.
     #[cfg(test)]
     pub(crate) fn totals(&self) -> UsageTotals {

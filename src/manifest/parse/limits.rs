@@ -1,11 +1,12 @@
-//! A bottle's `limits`: memory, processes and CPUs of its agent container.
+//! A bottle's `limits`: memory, processes and CPUs of its agent container,
+//! and the model tokens it may use.
 
 use serde_json::Value;
 
 use super::Fields;
 use crate::manifest::{Limits, ManifestError};
 
-pub(super) const KEYS: &[&str] = &["memory", "pids", "cpus"];
+pub(super) const KEYS: &[&str] = &["memory", "pids", "cpus", "tokens"];
 /// Below these an agent cannot do useful work; a typo is likelier.
 const MIN_MEMORY: u64 = 64 << 20;
 const MIN_PIDS: u64 = 32;
@@ -56,7 +57,19 @@ pub(super) fn parse(f: &Fields) -> Result<Limits, ManifestError> {
         "a number of CPUs",
         "e.g. \"cpus\": 1.5 (at least 0.01)",
     )?;
-    Ok(Limits { memory, pids, cpus })
+    let tokens = number(
+        f,
+        "tokens",
+        |v| v.as_u64().filter(|n| *n > 0),
+        "a number of tokens",
+        "e.g. \"tokens\": 2000000 (every input and output token the model APIs report)",
+    )?;
+    Ok(Limits {
+        memory,
+        pids,
+        cpus,
+        tokens,
+    })
 }
 
 /// `key`'s value as `read` takes it, if set; one it refuses is an error

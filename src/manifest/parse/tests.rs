@@ -108,7 +108,7 @@ fn json_with_everything() {
 
 #[test]
 fn limits_and_route_switches() {
-    let text = r#"{"bottles": {"b": {"image": "x", "limits": {"memory": "1.5g", "pids": 200, "cpus": 0.5},
+    let text = r#"{"bottles": {"b": {"image": "x", "limits": {"memory": "1.5g", "pids": 200, "cpus": 0.5, "tokens": 2000000},
              "egress": {"routes": [{"host": "db.internal", "allow_private_addresses": true,
                                     "block_server_tools": false}]}}}}"#;
     let (_, bottles) = parse_json(text, &src()).unwrap();
@@ -118,7 +118,8 @@ fn limits_and_route_switches() {
         Limits {
             memory: Some(1536 << 20),
             pids: Some(200),
-            cpus: Some(0.5)
+            cpus: Some(0.5),
+            tokens: Some(2_000_000),
         }
     );
     assert_eq!(b.routes[0].allow_private_addresses, Some(true));

@@ -119,6 +119,7 @@ fn routes(list: &[(&str, &[&str])]) -> EgressConfig {
             })
             .collect(),
         trust_upstream_ca: vec![],
+        token_budget: None,
     }
 }
 
