@@ -5,7 +5,7 @@
 mod support;
 
 use bot_bottle::backend::names;
-use support::docker::{Env, docker, docker_ok, leftovers, resume_hint};
+use support::docker::{Env, agent_paused as paused, docker, docker_ok, leftovers, resume_hint};
 use support::needs::require_docker;
 use support::unique;
 
@@ -369,16 +369,6 @@ fn cleanup_removes_what_its_home_made_and_nothing_of_another_homes() {
         env.bottle("kept-ccccc").root().exists(),
         "a state kept for resume was removed"
     );
-}
-
-/// The engine's word on whether the agent container of `slug` is paused.
-fn paused(slug: &str) -> bool {
-    docker_ok(&[
-        "inspect",
-        "--format",
-        "{{.State.Paused}}",
-        &names::container(slug, "agent"),
-    ]) == "true"
 }
 
 #[test]

@@ -340,6 +340,19 @@ async fn start_proxy(limits: Limits) -> Proxy {
     }
 }
 
+/// curl straight to `url` (a role's base URL): the status it got.
+async fn direct_status(url: String) -> String {
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", &url])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// curl through the proxy; returns (status, body).
 async fn curl(proxy: &Proxy, url: &str, extra: &[&str]) -> (u16, String) {
     let mut args: Vec<String> = vec![
@@ -542,15 +555,7 @@ async fn base_url_listener_swaps_the_placeholder() {
     assert_eq!(echo["path"], "/v1/messages");
 
     let url = format!("http://{}/admin", proxy.base_url);
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("curl")
-            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", &url])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "403");
+    assert_eq!(direct_status(url).await, "403");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1083,15 +1088,7 @@ async fn a_frozen_bottle_sends_nothing_until_thawed() {
     assert_eq!(code, 403, "{body}");
     assert!(body.contains("the operator froze this bottle"), "{body}");
     let url = format!("http://{}/v1/messages", proxy.base_url);
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("curl")
-            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", &url])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "403");
+    assert_eq!(direct_status(url).await, "403");
     // Logged as the operator's doing: no tool, so learning mode skips it.
     let frozen_denials: Vec<Value> = log_lines(&proxy)
         .into_iter()

@@ -15,7 +15,7 @@ use bot_bottle::egress::config::EgressConfig;
 use bot_bottle::proposal::queue::Queue;
 use bot_bottle::proposal::{Decision, Proposal, Request};
 use bot_bottle::state::Home;
-use support::docker::{Env, bin, docker_ok};
+use support::docker::{Env, bin};
 use support::needs::require_tmux;
 use support::proposals::{egress_block, long_egress_block, pipelock_block};
 use support::tmux::Tmux;
@@ -904,14 +904,7 @@ fn idle_agents_sleep_and_exec_or_selecting_wakes_them() {
     let second = env.start_detached(&["shell"]);
     let (_, out) = env.sh(&first, "echo 41 > /tmp/kept");
     assert!(out.is_empty(), "{out}");
-    let paused = |slug: &str| {
-        docker_ok(&[
-            "inspect",
-            "--format",
-            "{{.State.Paused}}",
-            &names::container(slug, "agent"),
-        ]) == "true"
-    };
+    let paused = support::docker::agent_paused;
     let s = Session::open(&env.home(), &env.proj());
     let dashboard = s.dashboard();
     wait_for("both asleep", Duration::from_secs(60), || {

@@ -359,6 +359,16 @@ pub fn leftovers(slug: &str) -> (usize, usize) {
     )
 }
 
+/// The engine's word on whether the agent container of `slug` is paused.
+pub fn agent_paused(slug: &str) -> bool {
+    docker_ok(&[
+        "inspect",
+        "--format",
+        "{{.State.Paused}}",
+        &bot_bottle::backend::names::container(slug, "agent"),
+    ]) == "true"
+}
+
 /// A container's address on each of its networks: (network, IPv4).
 pub fn container_ips(container: &str) -> Vec<(String, String)> {
     docker_ok(&[
