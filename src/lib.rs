@@ -18,6 +18,7 @@ pub(crate) mod doctor;
 pub mod egress;
 pub(crate) mod error;
 pub(crate) mod exec;
+pub(crate) mod fileio;
 pub mod gitgate;
 pub(crate) mod launch;
 pub(crate) mod manifest;

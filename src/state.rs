@@ -14,6 +14,7 @@ mod home;
 pub(crate) mod scratch;
 mod slug;
 
+pub(crate) use crate::fileio::read_bounded;
 pub use bottle_dir::BottleDir;
 pub use home::Home;
 pub(crate) use slug::Slug;
@@ -243,28 +244,6 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), S
         let _ = at.remove(&tmp);
         StateError::io(path, e)
     })
-}
-
-/// Reads at most `max` bytes of a file a sidecar may have written, without
-/// following a symbolic link; a longer file is an error, not a long read.
-pub(crate) fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    let mut bytes = Vec::new();
-    file.take(max + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max {
-        return Err(std::io::Error::other(format!(
-            "larger than {max} bytes; not read"
-        )));
-    }
-    Ok(bytes)
 }
 
 /// Calls relative to an open folder, never through a link in its place.

@@ -14,13 +14,17 @@ use std::path::{Path, PathBuf};
 /// own, and none of its own layer or after.
 const LAYERS: &[&[&str]] = &[
     // Leaves: they name no module of the crate.
-    &["text", "colour", "shutdown", "picker"],
+    &[
+        "text", "colour", "shutdown", "picker", "accept", "pieces", "fileio",
+    ],
     // The conventions every piece shares: the errors a user sees, and the
     // names both sides of a bottle use (services, ports, paths, command
     // lines).
     &["error", "contract"],
     // Dockerfiles, the agents' CLIs, and the egress sidecar.
     &["agent_cli", "dockerfile", "egress"],
+    // What a bottle's model usage costs, at the operator's prices.
+    &["pricing"],
     // Running programs; the agents' command lines.
     &["exec", "provider"],
     // The home folder and a bottle's folder; the operator's manifests.

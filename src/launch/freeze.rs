@@ -71,9 +71,12 @@ impl UserError for FreezeError {
     fn explain(&self) -> Explain<'_> {
         match self {
             FreezeError::Launch(e) => Explain::By(e),
-            FreezeError::Partly { verb, .. } => Explain::runtime(format!(
-                "is the engine running? `bot-bottle {verb}` again does what is left"
-            )),
+            FreezeError::Partly { verb, .. } => Explain::runtime(match *verb {
+                "freeze" | "thaw" => {
+                    format!("is the engine running? `bot-bottle {verb}` again does what is left")
+                }
+                _ => "is the engine running?".to_owned(),
+            }),
             FreezeError::Frozen(slug) => Explain::usage(format!("bot-bottle thaw {slug}")),
         }
     }

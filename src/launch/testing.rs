@@ -140,7 +140,9 @@ impl AgentRuntime for Fake {
         _: Io,
         _: Option<&str>,
     ) -> (Program, Vec<String>) {
-        (crate::exec::DOCKER, argv.to_vec())
+        // Never run: the fake's sessions are `run`'s step.
+        const FAKE: Program = Program::new("fake", "BOT_BOTTLE_FAKE", "a test's stand-in");
+        (FAKE, argv.to_vec())
     }
     fn run(&self, _: &str, _: &[String], _: Io) -> Result<i32, ExecError> {
         self.step("run").map(|()| 0)

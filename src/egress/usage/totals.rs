@@ -114,7 +114,7 @@ impl UsageTotals {
     /// at most `USAGE_FILE_LIMIT` bytes.
     pub(crate) fn read(path: &Path) -> Result<Option<UsageTotals>, UsageError> {
         let path = path.to_owned();
-        let bytes = match crate::state::read_bounded(&path, USAGE_FILE_LIMIT) {
+        let bytes = match crate::fileio::read_bounded(&path, USAGE_FILE_LIMIT) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(UsageError::Read { path, source }),
@@ -236,7 +236,7 @@ impl Tally {
             .map_err(|e| e.to_string())
             .and_then(|mut bytes| {
                 bytes.push(b'\n');
-                crate::state::write_atomic(&self.path, &bytes, 0o644).map_err(|e| e.to_string())
+                write_aside(&self.path, &bytes).map_err(|e| e.to_string())
             });
         if let Err(e) = written {
             eprintln!("egress: cannot write the usage totals: {e}");
@@ -261,6 +261,19 @@ impl Tally {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.totals.clone()
     }
+}
+
+/// Writes `bytes` to `path` whole or not at all: aside in its folder (a
+/// folder of egress's own, which nothing else writes), then renamed.
+fn write_aside(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("not a file name"))?;
+    let aside = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
+    std::fs::write(&aside, bytes)?;
+    std::fs::rename(&aside, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&aside);
+    })
 }
 
 #[cfg(test)]
