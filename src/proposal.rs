@@ -22,6 +22,9 @@ pub(crate) const CAPABILITY_BLOCK: &str = "capability-block";
 pub(crate) const LIST_EGRESS_ROUTES: &str = "list-egress-routes";
 pub(crate) const GIT_PUSH: &str = "git-push";
 pub(crate) const GIT_PUSH_POLICY: &str = "git-push-policy";
+/// A raise of a bottle's token budget, asked by the host once egress
+/// refused a model call past it (never a tool the agent has).
+pub(crate) const BUDGET: &str = "budget";
 
 const MAX_JUSTIFICATION: usize = 2000;
 const MAX_PATHS: usize = 32;
@@ -64,6 +67,13 @@ pub enum Request {
     /// A push the git gate held for the operator (written by the gate, not
     /// by a tool call): landing it home, forwarding it upstream, or both.
     GitPush(GitPush),
+    /// A new token budget for the bottle (written by the host when its
+    /// budget is spent, not by a tool call).
+    Budget {
+        /// The budget asked for, in tokens: every input and output token
+        /// since the bottle started.
+        tokens: u64,
+    },
 }
 
 /// A held push: what it would do if approved, and why it waits.
@@ -220,6 +230,7 @@ impl Request {
             Request::PipelockBlock { .. } => PIPELOCK_BLOCK,
             Request::CapabilityBlock { .. } => CAPABILITY_BLOCK,
             Request::GitPush(_) => GIT_PUSH,
+            Request::Budget { .. } => BUDGET,
         }
     }
 
@@ -264,6 +275,7 @@ impl Request {
                     what.join(" and ")
                 )
             }
+            Request::Budget { tokens } => format!("token budget {tokens}"),
         }
     }
 }

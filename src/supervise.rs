@@ -5,6 +5,7 @@
 //! denied requests.
 
 pub mod apply;
+pub(crate) mod budget;
 pub(crate) mod merge;
 pub(crate) mod preview;
 pub(crate) mod server;

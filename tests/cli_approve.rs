@@ -249,3 +249,55 @@ fn a_withdrawn_proposal_is_not_approved_and_its_replacement_must_be_read() {
     assert_eq!(code, 0);
     assert!(table.contains(&new.id) && !table.contains(&format!("{}  ", old.id)));
 }
+
+/// A spent token budget: `proposals` asks for a raise (doubled), approving
+/// it writes the new budget where egress reads it and reloads egress; a
+/// raise the operator rejected is not asked again for the same amount.
+#[test]
+fn a_spent_token_budget_is_a_proposal_to_raise_it() {
+    let env = Env::new();
+    let bottle = env.home().bottle(SLUG);
+    let mut config: EgressConfig = serde_json::from_str(&env.routes()).unwrap();
+    config.token_budget = Some(100);
+    fs::write(
+        bottle.egress_routes(),
+        serde_json::to_string(&config).unwrap(),
+    )
+    .unwrap();
+    let used = |input: u64| {
+        fs::write(
+            bottle.egress_dir().join("usage.json"),
+            format!(r#"{{"models": {{"m": {{"requests": 1, "input": {input}, "output": 50}}}}}}"#),
+        )
+        .unwrap();
+    };
+    used(40);
+    assert_eq!(env.listed(), [], "90 of 100: nothing to ask");
+
+    used(60);
+    let (code, table, err) = env.run(&["proposals"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(table.contains("token budget 200"), "{table}");
+    assert!(
+        table.contains("the bottle's token budget: 100 tokens → 200 tokens"),
+        "{table}"
+    );
+    assert!(table.contains("used 110 of its 100 tokens"), "{table}");
+    let [(id, _)] = env.listed().try_into().unwrap();
+    assert_eq!(env.listed().len(), 1, "one at a time");
+    let (code, _, err) = env.run(&["approve", &id]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.reloads(), 1);
+    let raised: EgressConfig = serde_json::from_str(&env.routes()).unwrap();
+    assert_eq!(raised.token_budget, Some(200));
+    assert_eq!(env.listed(), [], "110 of 200");
+
+    // Spent again: a raise to 400, rejected, is not asked again.
+    used(300);
+    let [(id, _)] = env.listed().try_into().unwrap();
+    let (code, _, err) = env.run(&["reject", &id, "--reason", "enough"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.listed(), []);
+    let raised: EgressConfig = serde_json::from_str(&env.routes()).unwrap();
+    assert_eq!(raised.token_budget, Some(200));
+}

@@ -111,7 +111,7 @@ pub(crate) fn lines(p: &Pending) -> Vec<DetailLine> {
             Some(("host", host))
         }
         Request::GitPush(push) => Some(("ref", &push.git_ref)),
-        Request::CapabilityBlock { .. } => None,
+        Request::CapabilityBlock { .. } | Request::Budget { .. } => None,
     };
     if let Some((label, target)) = target {
         out.push(DetailLine {

@@ -554,7 +554,7 @@ fn render_token(d: &Detail, input: &str, frame: &mut Frame, area: Rect) {
 fn route_host(request: &Request) -> String {
     match request {
         Request::EgressBlock { host, .. } | Request::PipelockBlock { host, .. } => host.clone(),
-        Request::CapabilityBlock { .. } => "the bottle".into(),
+        Request::CapabilityBlock { .. } | Request::Budget { .. } => "the bottle".into(),
         Request::GitPush(push) => push.git_ref.clone(),
     }
 }

@@ -102,6 +102,16 @@ pub enum ApplyError {
     /// A held push cannot be edited.
     #[error("proposal {0} is a held push: it cannot be edited, only approved or rejected")]
     HeldPush(String),
+    /// A budget proposal cannot be edited.
+    #[error(
+        "proposal {id} asks for a token budget: it cannot be edited, only approved or rejected"
+    )]
+    FixedBudget {
+        /// The proposal.
+        id: String,
+        /// Its bottle.
+        slug: String,
+    },
     /// The git gate refused or is down.
     #[error(transparent)]
     Gate(#[from] GateError),
@@ -139,6 +149,9 @@ impl UserError for ApplyError {
             ApplyError::Launch(e) => Explain::By(e),
             ApplyError::HeldPush(id) => Explain::usage(format!(
                 "bot-bottle approve {id}, or: bot-bottle reject {id} --reason '...'"
+            )),
+            ApplyError::FixedBudget { slug, .. } => Explain::usage(format!(
+                "another amount: token_budget in `bot-bottle routes edit {slug}`"
             )),
             ApplyError::Gate(e) => Explain::By(e),
             ApplyError::Editor(e) => Explain::By(e),
@@ -324,6 +337,14 @@ pub(crate) fn approve_with(
             let note = push::decide(home, &proposal, held, true, None, gate)?;
             return Ok((proposal, Applied::Git { note }));
         }
+        Request::Budget { tokens } => {
+            let note = routes::raise_budget(home, &proposal, *tokens)?;
+            queue.respond(&Response {
+                note: Some(note.clone()),
+                ..Response::new(&proposal.id, Decision::Approved)
+            })?;
+            return Ok((proposal, Applied::Routes { note }));
+        }
     };
     let note = add_route(home, &proposal, &asked, approval)?;
     queue.respond(&Response {
@@ -396,10 +417,15 @@ fn queue_source(proposal: &Proposal) -> queues::Source {
     }
 }
 
-/// A held push is what the agent pushed: approve it or reject it.
+/// A held push is what the agent pushed: approve it or reject it. A
+/// budget is approved or rejected too (another amount: `routes edit`).
 fn unmodifiable(proposal: &Proposal) -> Result<(), ApplyError> {
     match proposal.request {
         Request::GitPush(_) => Err(ApplyError::HeldPush(proposal.id.clone())),
+        Request::Budget { .. } => Err(ApplyError::FixedBudget {
+            id: proposal.id.clone(),
+            slug: proposal.slug.clone(),
+        }),
         _ => Ok(()),
     }
 }

@@ -60,6 +60,22 @@ pub(crate) fn preview(request: &Request, current: &Current) -> Preview {
         ),
         Request::CapabilityBlock { dockerfile } => image(current, dockerfile),
         Request::GitPush(push) => git_push(current, push),
+        Request::Budget { tokens } => budget(current, *tokens),
+    }
+}
+
+/// A raise of the token budget: from what the routes say now to `tokens`.
+fn budget(current: &Current, tokens: u64) -> Preview {
+    let now = match current.routes.token_budget {
+        Some(now) => format!("{now} tokens"),
+        None => "none (no limit)".to_owned(),
+    };
+    Preview {
+        lines: vec![
+            format!("→ the bottle's token budget: {now} → {tokens} tokens"),
+            "egress serves its model calls again until they are used (every input and output token since it started)".into(),
+        ],
+        ..Preview::default()
     }
 }
 

@@ -349,6 +349,8 @@ pub(crate) fn sync_all(home: &Home) {
 
 /// Brings a bottle's suggestions up to date with its decision log.
 pub(crate) fn sync(home: &Home, slug: &str) -> Result<(), SuggestError> {
+    // A spent token budget is asked about too (not a denial a route lifts).
+    super::budget::sync(home, slug)?;
     let dir = home.bottle(slug);
     let Some(log) = tail(&dir.egress_decisions()) else {
         return Ok(());

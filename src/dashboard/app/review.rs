@@ -71,7 +71,7 @@ pub(crate) fn parse_binding(text: &str) -> Option<Binding> {
 fn host(request: &Request) -> Option<&str> {
     match request {
         Request::EgressBlock { host, .. } | Request::PipelockBlock { host, .. } => Some(host),
-        Request::CapabilityBlock { .. } | Request::GitPush(_) => None,
+        Request::CapabilityBlock { .. } | Request::GitPush(_) | Request::Budget { .. } => None,
     }
 }
 

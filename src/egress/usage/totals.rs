@@ -132,6 +132,17 @@ impl UsageTotals {
         Ok(Some(totals))
     }
 
+    /// Every token counted (input, cached or not, and output), over every
+    /// model: what a token budget is measured against.
+    pub(crate) fn tokens(&self) -> u64 {
+        self.models.values().fold(0u64, |sum, m| {
+            sum.saturating_add(m.input)
+                .saturating_add(m.output)
+                .saturating_add(m.cache_read)
+                .saturating_add(m.cache_write)
+        })
+    }
+
     /// Adds `sums` for `model` (its name made safe to keep), or for
     /// `OTHER_MODEL` when `MODEL_LIMIT` other models are already kept.
     pub(crate) fn add(&mut self, model: &str, sums: &ModelTotals) {
@@ -243,16 +254,10 @@ impl Tally {
         }
     }
 
-    /// Every token counted so far (input, cached or not, and output),
-    /// over every model: what a token budget is measured against.
+    /// Every token counted so far (see `UsageTotals::tokens`).
     pub(crate) fn tokens(&self) -> u64 {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.totals.models.values().fold(0u64, |sum, m| {
-            sum.saturating_add(m.input)
-                .saturating_add(m.output)
-                .saturating_add(m.cache_read)
-                .saturating_add(m.cache_write)
-        })
+        state.totals.tokens()
     }
 
     /// The totals so far.

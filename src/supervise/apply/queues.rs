@@ -49,13 +49,19 @@ impl Source {
     }
 
     /// Whether a proposal of this kind may come from this queue: git
-    /// pushes from the gate only, routes from denials only, everything
-    /// else from supervise only.
+    /// pushes from the gate only, routes and budgets from the host's own
+    /// queue (made from denials) only, everything else from supervise
+    /// only.
     pub(crate) fn admits(self, request: &Request) -> bool {
         match self {
-            Source::Supervise => !matches!(request, Request::GitPush(_)),
+            Source::Supervise => !matches!(request, Request::GitPush(_) | Request::Budget { .. }),
             Source::Gate => matches!(request, Request::GitPush(_)),
-            Source::Denied => matches!(request, Request::EgressBlock { .. }),
+            Source::Denied => {
+                matches!(
+                    request,
+                    Request::EgressBlock { .. } | Request::Budget { .. }
+                )
+            }
         }
     }
 

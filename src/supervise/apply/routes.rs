@@ -92,6 +92,33 @@ pub(crate) fn read_routes(home: &Home, slug: &str) -> Result<(EgressConfig, Toke
     Ok((config, tokens))
 }
 
+/// An approved budget proposal: the routes' `token_budget` set to
+/// `tokens`, egress reloaded, audited. Returns what it did.
+pub(super) fn raise_budget(
+    home: &Home,
+    proposal: &Proposal,
+    tokens: u64,
+) -> Result<String, ApplyError> {
+    let slug = &proposal.slug;
+    let (before, current_tokens) = read_routes(home, slug)?;
+    let after = EgressConfig {
+        token_budget: Some(tokens),
+        ..before.clone()
+    };
+    let diff = write_routes(home, slug, &before, &after, &current_tokens, None)?;
+    audit::append(
+        home,
+        slug,
+        &Entry::decision(
+            proposal,
+            decision::APPROVED,
+            Some(proposal.justification.clone()),
+            diff,
+        ),
+    )?;
+    Ok(format!("token budget {tokens}; egress reloaded"))
+}
+
 /// A credential an approval adds: its slot, the host variable the operator
 /// named, and that variable's value.
 struct NewToken {
