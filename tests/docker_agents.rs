@@ -180,6 +180,9 @@ fn write_manifest(env: &Env, agents: Value) {
             "trust_upstream_ca": ["test-ca.pem"]}},
         "e2e-codex": {"extends": "codex", "egress": {
             "routes": [{"host": "api.openai.com", "allow_private_addresses": true}],
+            "trust_upstream_ca": ["test-ca.pem"]}},
+        "e2e-budget": {"extends": "default", "limits": {"tokens": 20}, "egress": {
+            "routes": [{"host": "api.anthropic.com", "allow_private_addresses": true}],
             "trust_upstream_ca": ["test-ca.pem"]}}
     });
     env.write(
@@ -520,6 +523,65 @@ fn claude_answers_through_egress_holding_only_a_placeholder() {
     let (code, _, err) = env.run(&["stop", &slug]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(support::docker::leftovers(&slug), (0, 0));
+}
+
+/// `limits.tokens` against the tests' own model API, through the real
+/// egress: each answer reports 10 tokens in and 5 out, so a budget of 20
+/// lets two calls through; the third is refused in the API's error shape,
+/// a `budget` proposal asks for 40, and once it is approved the next call
+/// goes through.
+#[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
+fn a_bottle_over_its_token_budget_works_again_once_the_raise_is_approved() {
+    let env = Env::new();
+    let api = Api::start(&env, json!([{"reply": {"text": "BUDGET-ANSWER"}}]));
+    write_manifest(
+        &env,
+        json!({"budget": {"provider": "shell", "bottle": "e2e-budget"}}),
+    );
+    let slug = env.start_detached(&["budget"]);
+    api.join(&slug);
+    let call = r#"curl -sS -m 20 --cacert /etc/bot-bottle/ca.pem https://api.anthropic.com/v1/messages -H 'content-type: application/json' -d '{"model":"budget-model","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}'"#;
+    let counted = |requests: u64| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while env.row(&slug)["usage"]["models"]["budget-model"]["requests"] != requests {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{requests} never counted"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    for n in 1..=2 {
+        let (code, out) = env.sh(&slug, call);
+        assert!(
+            code == 0 && out.contains("BUDGET-ANSWER"),
+            "call {n}: {out}"
+        );
+        counted(n);
+    }
+    let (_, out) = env.sh(&slug, call);
+    assert!(
+        out.contains("permission_error") && out.contains("token budget is spent (30 of 20 tokens)"),
+        "{out}"
+    );
+
+    let (code, listed, err) = env.run(&["proposals", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<Value> = serde_json::from_str(&listed).unwrap();
+    let budget: Vec<&Value> = rows.iter().filter(|r| r["tool"] == "budget").collect();
+    assert_eq!(budget.len(), 1, "{listed}");
+    assert_eq!(budget[0]["summary"], "token budget 40", "{listed}");
+    let id = budget[0]["id"].as_str().unwrap();
+    let (code, _, err) = env.run(&["approve", id]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out) = env.sh(&slug, call);
+    assert!(
+        code == 0 && out.contains("BUDGET-ANSWER"),
+        "after the raise: {out}"
+    );
+    api.leave(&slug);
+    env.stop_leaving_nothing(&slug);
 }
 
 #[test]
