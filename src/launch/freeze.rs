@@ -180,9 +180,12 @@ pub fn sleep(home: &Home, slugs: &[String]) -> Result<(), FreezeError> {
 }
 
 /// Wakes bottle `slug` if it sleeps (a frozen one stays frozen); whether
-/// it slept.
+/// it slept. Either way its use is recorded, which a dashboard counts as
+/// activity (so it does not put to sleep a bottle just exec'd into).
 pub fn wake(home: &Home, slug: &str) -> Result<bool, FreezeError> {
     let bottle = home.bottle(slug);
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let _ = std::fs::write(bottle.used_marker(), now);
     if !bottle.is_asleep() || bottle.is_frozen() {
         return Ok(false);
     }

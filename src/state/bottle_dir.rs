@@ -70,6 +70,9 @@ const COMPOSE_FILE: &str = "compose.json";
 /// Present while the bottle sleeps (idle: its agent paused by the
 /// dashboard until it is selected, attached or exec'd into).
 const ASLEEP_FILE: &str = "asleep";
+/// Written each time `attach` or `exec` uses the bottle: the dashboard
+/// counts it as activity.
+pub(crate) const USED_FILE: &str = "used";
 
 /// Files of the supervise sidecar's folder that it reads by these names.
 pub(crate) mod supervise_files {
@@ -253,6 +256,11 @@ impl BottleDir {
     /// Present while the bottle sleeps (see `launch::freeze::sleep`).
     pub fn asleep_marker(&self) -> PathBuf {
         self.at(ASLEEP_FILE)
+    }
+
+    /// Written when `attach` or `exec` uses the bottle (see `USED_FILE`).
+    pub(crate) fn used_marker(&self) -> PathBuf {
+        self.at(USED_FILE)
     }
 
     /// Whether the bottle sleeps.

@@ -128,7 +128,8 @@ fn reaction(root: &Path, event: &notify::Result<notify::Event>) -> Reaction {
     }
 }
 
-/// The bottles whose egress logged a decision (a request) in `event`.
+/// The bottles whose egress logged a decision (a request), or that
+/// `attach` or `exec` used, in `event`.
 fn requested(root: &Path, event: &notify::Result<notify::Event>) -> Vec<String> {
     let Ok(event) = event else {
         return Vec::new();
@@ -144,7 +145,10 @@ fn requested(root: &Path, event: &notify::Result<notify::Event>) -> Vec<String> 
             let log = rest.len() == 3
                 && rest[1] == crate::contract::services::EGRESS
                 && rest[2] == crate::egress::config::DECISIONS_FILE;
-            log.then(|| rest[0].to_str().map(str::to_owned)).flatten()
+            let used = rest.len() == 2 && rest[1] == crate::state::bottle_dir::USED_FILE;
+            (log || used)
+                .then(|| rest[0].to_str().map(str::to_owned))
+                .flatten()
         })
         .collect();
     slugs.dedup();
@@ -521,6 +525,7 @@ mod tests {
             (event(modify, &[log, log]), vec!["a-1"]),
             (event(modify, &["/h/state/a-1/egress/routes.json"]), vec![]),
             (event(modify, &["/h/state/a-1/decisions.jsonl"]), vec![]),
+            (event(modify, &["/h/state/b-2/used"]), vec!["b-2"]),
             (
                 event(modify, &["/elsewhere/a-1/egress/decisions.jsonl"]),
                 vec![],
