@@ -6,7 +6,7 @@
 
 use super::apply::queues::{self, Source};
 use super::apply::read_routes;
-use super::suggest::{MAX_PENDING, SuggestError};
+use super::suggest::{MAX_PENDING, SuggestError, planned_under_lock};
 use crate::egress::usage::totals::UsageTotals;
 use crate::proposal::queue::Queue;
 use crate::proposal::{Decision, Origin, Request};
@@ -50,17 +50,7 @@ pub(crate) fn sync(home: &Home, slug: &str) -> Result<(), SuggestError> {
             .zip(routes.token_budget)
             .map(|(raise, budget)| (raise, budget, used)))
     };
-    if plan(home)?.is_none() {
-        return Ok(());
-    }
-    // Again under the bottle's lock, which approvals hold.
-    let Some(_lock) = home
-        .try_lock_bottle(slug)
-        .map_err(super::apply::ApplyError::from)?
-    else {
-        return Ok(());
-    };
-    let Some((raise, budget, used)) = plan(home)? else {
+    let Some((_lock, (raise, budget, used))) = planned_under_lock(home, slug, plan)? else {
         return Ok(());
     };
     let why = format!(

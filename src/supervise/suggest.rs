@@ -41,7 +41,7 @@ use crate::egress::path;
 use crate::manifest::validate_host;
 use crate::proposal::queue::Queue;
 use crate::proposal::{self, EGRESS_BLOCK, Origin, Proposal, Request};
-use crate::state::Home;
+use crate::state::{BottleLock, Home};
 
 /// Suggestions a bottle may have waiting; more hosts wait their turn.
 pub(crate) const MAX_PENDING: usize = 8;
@@ -359,7 +359,7 @@ pub(crate) fn sync(home: &Home, slug: &str) -> Result<(), SuggestError> {
     if denials.is_empty() {
         return Ok(());
     }
-    let plan = |home: &Home| -> Result<(Vec<Action>, Queue), SuggestError> {
+    let plan = |home: &Home| -> Result<Option<(Vec<Action>, Queue)>, SuggestError> {
         let (routes, _) = read_routes(home, slug)?;
         let mut rejected = Vec::new();
         let mut pending = Vec::new();
@@ -383,20 +383,12 @@ pub(crate) fn sync(home: &Home, slug: &str) -> Result<(), SuggestError> {
             rejected: &rejected,
             pending: &pending,
         };
-        Ok((suggest(&denials, &known), own))
+        let actions = suggest(&denials, &known);
+        Ok((!actions.is_empty()).then_some((actions, own)))
     };
-    if plan(home)?.0.is_empty() {
-        return Ok(());
-    }
-    // Again under the bottle's lock, which approvals hold; while one runs
-    // (a rebuild can take a while), this waits for the next change.
-    let Some(_lock) = home
-        .try_lock_bottle(slug)
-        .map_err(super::apply::ApplyError::from)?
-    else {
+    let Some((_lock, (actions, queue))) = planned_under_lock(home, slug, plan)? else {
         return Ok(());
     };
-    let (actions, queue) = plan(home)?;
     for action in actions {
         match action {
             Action::New {
@@ -422,6 +414,27 @@ pub(crate) fn sync(home: &Home, slug: &str) -> Result<(), SuggestError> {
         }
     }
     Ok(())
+}
+
+/// What `plan` finds to do for bottle `slug`, planned again under the
+/// bottle's lock (which approvals hold) when it finds anything, with the
+/// lock; None when there is nothing to do, or the lock is held (an
+/// approval, a rebuild: the next change tries again).
+pub(super) fn planned_under_lock<T>(
+    home: &Home,
+    slug: &str,
+    plan: impl Fn(&Home) -> Result<Option<T>, SuggestError>,
+) -> Result<Option<(BottleLock, T)>, SuggestError> {
+    if plan(home)?.is_none() {
+        return Ok(None);
+    }
+    let Some(lock) = home
+        .try_lock_bottle(slug)
+        .map_err(super::apply::ApplyError::from)?
+    else {
+        return Ok(None);
+    };
+    Ok(plan(home)?.map(|planned| (lock, planned)))
 }
 
 /// The last `TAIL` bytes of the log, whole lines only; None when there is
