@@ -372,6 +372,49 @@ impl Program {
         result
     }
 
+    /// Runs to completion with `input` on its stdin and its output
+    /// captured, never longer than `timeout` (past it, the program is
+    /// killed: an error). A non-zero exit is an error.
+    pub(crate) fn output_fed(
+        &self,
+        cmd: &mut Command,
+        input: Vec<u8>,
+        timeout: std::time::Duration,
+    ) -> Result<Output, ExecError> {
+        use io::{Read, Write};
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = self.spawn(cmd)?;
+        let pid = child.id() as libc::pid_t;
+        let watchdog = Watchdog::start(pid, timeout);
+        if let Some(mut stdin) = child.stdin.take() {
+            std::thread::spawn(move || stdin.write_all(&input));
+        }
+        let stderr_reader = read_stderr(child.stderr.take());
+        let mut stdout = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = out.take(1 << 20).read_to_end(&mut stdout);
+        }
+        // Its output ended: it exited (or was killed), not yet reaped.
+        let timed_out = watchdog.stop();
+        let status = child.wait().map_err(|e| self.spawn_error(e))?;
+        let stderr = stderr_reader.join().unwrap_or_default();
+        if timed_out {
+            return Err(ExecError::Failed {
+                command: describe(cmd),
+                status: format!("killed after {} s", timeout.as_secs()),
+                stderr: last_lines(&stderr),
+            });
+        }
+        self.check(cmd, status, &last_lines(&stderr))?;
+        Ok(Output {
+            status,
+            stdout,
+            stderr: stderr.into_bytes(),
+        })
+    }
+
     /// An error for a non-zero status.
     pub(crate) fn check(
         &self,

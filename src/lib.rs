@@ -35,6 +35,7 @@ pub mod state;
 pub mod supervise;
 pub mod text;
 pub mod tmux;
+pub(crate) mod verify;
 
 /// Under gVisor, how many host tasks one of the agent's processes counts
 /// as against its pid limit (the tests check the limit the engine got).

@@ -69,9 +69,34 @@ pub fn shell_quote(word: &str) -> String {
         .map_or_else(|_| "\0".to_owned(), std::borrow::Cow::into_owned)
 }
 
+/// A duration in its largest whole unit: `12s`, `4m`, `3h`, `2d`.
+pub fn age(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ages_in_their_largest_unit() {
+        for (secs, text) in [
+            (0, "0s"),
+            (59, "59s"),
+            (60, "1m"),
+            (3599, "59m"),
+            (3600, "1h"),
+            (86400, "1d"),
+        ] {
+            assert_eq!(age(std::time::Duration::from_secs(secs)), text);
+        }
+    }
 
     #[test]
     fn inert_text() {

@@ -22,6 +22,12 @@ pub const MCP_PATH: &str = "/mcp";
 /// The port the git gate serves git on.
 pub const GATE_PORT: u16 = 8418;
 
+/// The host the seal's probe asks egress for (`verify`): under `.invalid`,
+/// so no route can name it and no resolver answers it. Egress refuses it
+/// like any host without a route, but names no tool for it, so learning
+/// mode does not learn it.
+pub const PROBE_HOST: &str = "seal-probe.bot-bottle.invalid";
+
 /// A sidecar of a bottle: its service name and the port it serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sidecar {

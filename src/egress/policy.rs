@@ -21,6 +21,7 @@ use super::config::{EgressConfig, Tokens};
 use super::dlp::UNSCANNABLE;
 use super::path;
 use crate::contract::auth;
+use crate::contract::services::PROBE_HOST;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Route {
@@ -195,6 +196,8 @@ impl Denial {
     /// The MCP tool that asks for this to be allowed, if one can.
     pub(crate) fn tool(&self) -> Option<&'static str> {
         match self {
+            // The seal's probe (`verify`): refused, never learnt.
+            Denial::UnknownHost(host) if host == PROBE_HOST => None,
             Denial::UnknownHost(_) => Some("pipelock-block"),
             Denial::PathNotAllowed { .. } => Some("egress-block"),
             _ => None,
@@ -873,6 +876,26 @@ mod tests {
         assert!(body.contains("fewer layers"), "{body}");
         let body = Denial::Secret { kind: "jwt" }.body("https://a.com/x");
         assert!(body.contains("carries a secret (jwt)"), "{body}");
+    }
+
+    #[test]
+    fn the_seal_probe_is_refused_but_names_no_tool_to_learn() {
+        let denial = Policy::default()
+            .decide(&Request {
+                method: "GET",
+                scheme: Scheme::Http,
+                host: PROBE_HOST,
+                port: 80,
+                host_header: Some(PROBE_HOST),
+                path: "/",
+            })
+            .unwrap_err();
+        assert_eq!(denial, Denial::UnknownHost(PROBE_HOST.into()));
+        assert_eq!(denial.tool(), None);
+        assert_eq!(
+            Denial::UnknownHost("seal-probe.bot-bottle.invalid.evil.com".into()).tool(),
+            Some("pipelock-block")
+        );
     }
 
     #[test]
