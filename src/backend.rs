@@ -271,6 +271,11 @@ pub(crate) trait AgentRuntime: Send + Sync {
     /// Pauses (or resumes) every process of the agents of `slugs` at once,
     /// memory kept; one already so is no error.
     fn set_paused(&self, slugs: &[&str], paused: bool) -> Result<(), ExecError>;
+
+    /// Runs `bash -s` as root in the agent with `script` on its stdin
+    /// (the seal's probes, `verify`: as root, so the agent's user cannot
+    /// read them); what it printed. Bounded in time.
+    fn probe(&self, slug: &str, script: &str) -> Result<String, ExecError>;
 }
 
 /// One backend's part of a cleanup plan.

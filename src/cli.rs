@@ -18,6 +18,7 @@ mod sidecar;
 mod start;
 mod stop;
 mod trust;
+mod verify;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -70,6 +71,14 @@ enum Command {
     Freeze(freeze::SwitchArgs),
     /// Undo `freeze`: egress serves the routes again, the agent runs on.
     Thaw(freeze::SwitchArgs),
+    /// Check bottles' seals now, from inside their agents.
+    ///
+    /// Probes the engine host at each of its addresses, the outside (a
+    /// public address, IPv6, the link-local metadata address), another
+    /// bottle's sidecars, a name outside the bottle, and a host no route
+    /// allows through egress; each must be refused. A bottle that fails
+    /// is frozen (exit 1). Bring-up checks it too, before the session.
+    Verify(verify::VerifyArgs),
     /// List bottles.
     #[command(subcommand)]
     List(list::ListCommand),
@@ -143,6 +152,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Stop(args) => stop::run(args),
         Command::Freeze(args) => freeze::run(args, crate::launch::freeze::Switch::Freeze),
         Command::Thaw(args) => freeze::run(args, crate::launch::freeze::Switch::Thaw),
+        Command::Verify(args) => verify::run(args),
         Command::List(cmd) => list::run(cmd),
         Command::Cleanup(args) => cleanup::run(args),
         Command::Proposals(args) => proposals::run(args),

@@ -23,6 +23,7 @@ pub mod steps;
 #[cfg(test)]
 pub mod testing;
 pub mod trust;
+pub mod verify;
 pub mod work_tree;
 
 use std::collections::BTreeSet;
@@ -108,6 +109,8 @@ pub enum LaunchError {
     BadColor(String),
     #[error("--cwd: {0} is not a directory")]
     NoCwd(PathBuf),
+    #[error(transparent)]
+    Seal(Box<verify::CheckError>),
 }
 
 impl UserError for LaunchError {
@@ -123,6 +126,7 @@ impl UserError for LaunchError {
             LaunchError::Exec(e) => Explain::By(e),
             LaunchError::Engine(e) => Explain::By(e),
             LaunchError::BringUp(e) => Explain::By(e),
+            LaunchError::Seal(e) => Explain::By(e.as_ref()),
             // Writing a bottle's files fails at run time, whatever the cause.
             LaunchError::Files(_) => Explain::runtime(None),
             LaunchError::Operator(e) => Explain::runtime(e.hint()),

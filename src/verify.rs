@@ -85,7 +85,7 @@ enum Expect {
 /// One probe: its id in the script's output, what it tries, its line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
-    id: String,
+    pub(crate) id: String,
     what: String,
     line: String,
     expect: Expect,
@@ -178,14 +178,36 @@ pub fn probes(targets: &Targets) -> Vec<Probe> {
     out
 }
 
+/// How long the probes have to get through. A target that is there
+/// answers a connection in milliseconds; one that is not is never
+/// answered (a sealed agent's packets go nowhere), so the window only
+/// bounds the wait. Bring-up, which the operator waits on, takes the
+/// short one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// 1.5 seconds.
+    BringUp,
+    /// 3 seconds.
+    Later,
+}
+
+impl Window {
+    fn seconds(self) -> &'static str {
+        match self {
+            Window::BringUp => "1.5",
+            Window::Later => "3",
+        }
+    }
+}
+
 /// The bash that runs `probes` (on stdin of `bash -s`).
-pub fn script(probes: &[Probe]) -> String {
+pub fn script(probes: &[Probe], window: Window) -> String {
     let mut out = String::from(PROBE_SH);
     for p in probes {
         out.push_str(&p.line);
         out.push('\n');
     }
-    out.push_str("finish\n");
+    out.push_str(&format!("finish {}\n", window.seconds()));
     out
 }
 
@@ -207,6 +229,13 @@ pub struct Failure {
     pub what: String,
     /// What it got.
     pub got: String,
+}
+
+/// Seconds since the epoch, as reports count time.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl Report {

@@ -8,6 +8,7 @@ use crate::gitgate::{self, LandedBranch};
 use crate::pricing::{self, Estimate, Prices};
 use crate::state::{Home, Metadata};
 use crate::text::inert;
+use crate::verify::Report;
 
 /// A running bottle, as `list active` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -32,6 +33,9 @@ pub struct ActiveBottle {
     /// them, and their estimated cost; none before the first answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<BottleUsage>,
+    /// The last check of its seal (`bot-bottle verify`); none before one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seal: Option<Report>,
     /// The identity of the home that made it, when that is not this one
     /// (`--all-homes`; empty for an older bottle without the label).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -71,10 +75,26 @@ impl ActiveBottle {
             asleep: false,
             stopped: false,
             usage: None,
+            seal: None,
             other_home: None,
             label: meta.map_or_else(|| slug.to_owned(), |m| m.label.clone()),
             color: meta.map_or_else(|| "cyan".to_owned(), |m| m.color.clone()),
         }
+    }
+}
+
+impl ActiveBottle {
+    /// What this home's state folder says of it: what its gate landed,
+    /// whether it is frozen or asleep, its usage, its seal's last check.
+    pub fn read_state(&mut self, home: &Home, prices: &Prices) {
+        let bottle = home.bottle(&self.slug);
+        self.landed = landed(home, &self.slug);
+        self.frozen = bottle.is_frozen();
+        self.asleep = bottle.is_asleep();
+        self.usage = usage(home, &self.slug, prices);
+        self.seal = crate::fileio::read_bounded(&bottle.seal_report(), 1 << 20)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
     }
 }
 

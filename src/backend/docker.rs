@@ -8,6 +8,7 @@ pub mod engine;
 pub mod enumerate;
 pub mod gate;
 pub mod images;
+pub mod neighbours;
 pub mod seal;
 pub mod session;
 pub mod subnets;
@@ -22,6 +23,7 @@ use crate::backend::{ActiveBottle, AgentRuntime, Backend, CleanupPart, Unavailab
 use crate::exec::{DOCKER, ExecError, Program, Sink};
 use crate::plan::{BottlePlan, Network};
 use crate::state::Home;
+use crate::verify::Neighbour;
 use compose_file::{AgentPlace, Target};
 use seal::Sealed;
 
@@ -66,6 +68,10 @@ impl Sidecars for DockerSidecars {
 
     fn pin_image(&self, id: &str) -> Result<String, images::ImageError> {
         images::pin(id)
+    }
+
+    fn neighbours(&self, slug: &str, most: usize) -> Result<Vec<Neighbour>, ExecError> {
+        neighbours::neighbours(slug, most)
     }
 }
 
@@ -219,6 +225,10 @@ impl AgentRuntime for Container {
 
     fn set_paused(&self, slugs: &[&str], paused: bool) -> Result<(), ExecError> {
         session::pause_agents(slugs, paused)
+    }
+
+    fn probe(&self, slug: &str, script: &str) -> Result<String, ExecError> {
+        session::probe(slug, script)
     }
 }
 

@@ -41,6 +41,10 @@ pub enum Io {
     Detached,
 }
 
+/// How long the seal's probes (`AgentRuntime::probe`) may take in all:
+/// they give themselves 3 seconds; the rest is the engine's.
+pub const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How `exec` (docker's, smolvm's) is connected: `-i` for stdin, `-t` and
 /// the caller's `TERM` for a terminal.
 pub fn io_flags(io: Io, term: Option<&str>) -> Vec<String> {

@@ -11,6 +11,7 @@ use crate::error::{Explain, UserError};
 use crate::exec::ExecError;
 use crate::gitgate::Shown;
 use crate::state::Home;
+use crate::verify::Neighbour;
 
 /// Why a bottle's git gate did not decide a held push.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +72,10 @@ pub trait Sidecars: Decide + Send + Sync {
     /// Pins image `id` so an approved Dockerfile reads exactly it; an id
     /// the engine no longer has is an error, never pulled.
     fn pin_image(&self, id: &str) -> Result<String, ImageError>;
+
+    /// Up to `most` running sidecars of bottles other than `slug` on the
+    /// same engine, with their addresses (what the seal's probes aim at).
+    fn neighbours(&self, slug: &str, most: usize) -> Result<Vec<Neighbour>, ExecError>;
 }
 
 /// The sidecars of whichever bottle an action names: those of the backend

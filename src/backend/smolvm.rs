@@ -33,7 +33,7 @@ use self::guest::{run_quiet, sh, smolvm_to};
 use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage, readiness};
 use crate::backend::docker::compose_file::AgentPlace;
 use crate::backend::docker::{self, compose, enumerate, images};
-use crate::backend::session::{Io, Selection, Snapshot, snapshot_timeout};
+use crate::backend::session::{Io, PROBE_TIMEOUT, Selection, Snapshot, snapshot_timeout};
 use crate::backend::sidecars::Sidecars;
 use crate::backend::{
     ActiveBottle, AgentRuntime, Backend, BackendKind, CleanupPart, Homes, Unavailable,
@@ -226,6 +226,20 @@ impl AgentRuntime for MicroVm {
         ))
     }
 
+    fn probe(&self, slug: &str, script: &str) -> Result<String, ExecError> {
+        let args = argv::exec(
+            &machine_name(slug),
+            &["bash".into(), "-s".into()],
+            Io::Interactive { tty: false },
+            None,
+            WORKDIR,
+            As::Root,
+        );
+        let mut cmd = SMOLVM.command(args);
+        let out = SMOLVM.output_fed(&mut cmd, script.as_bytes().to_vec(), PROBE_TIMEOUT)?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     fn copy_in(
         &self,
         slug: &str,
@@ -305,10 +319,7 @@ fn active(
         services,
     );
     if ours {
-        bottle.landed = crate::backend::active::landed(home, &m.slug);
-        bottle.frozen = home.bottle(&m.slug).is_frozen();
-        bottle.asleep = home.bottle(&m.slug).is_asleep();
-        bottle.usage = crate::backend::active::usage(home, &m.slug, prices);
+        bottle.read_state(home, prices);
     } else {
         bottle.other_home = Some(m.home.clone().unwrap_or_default());
     }

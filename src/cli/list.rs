@@ -37,14 +37,14 @@ pub(super) fn run(cmd: ListCommand) -> Result<ExitCode, Failure> {
     } else if bottles.is_empty() {
         eprintln!("bot-bottle: no bottles are running");
     } else {
-        print!("{}", table(&bottles, all_homes));
+        print!("{}", table(&bottles, all_homes, crate::verify::now()));
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// The table; with `homes`, a first column names each bottle's home
 /// (`this`, another's identity, `?` for an older bottle without one).
-fn table(bottles: &[ActiveBottle], homes: bool) -> String {
+fn table(bottles: &[ActiveBottle], homes: bool, now: u64) -> String {
     let mut header = vec!["BACKEND", "SLUG", "AGENT", "STARTED", "SERVICES"];
     if homes {
         header.insert(0, "HOME");
@@ -88,6 +88,9 @@ fn table(bottles: &[ActiveBottle], homes: bool) -> String {
         if let Some(usage) = &b.usage {
             out.push_str(&format!("    tokens: {}\n", active::tokens_text(usage)));
         }
+        if let Some(seal) = &b.seal {
+            out.push_str(&format!("    seal: {}\n", seal.summary(now)));
+        }
     }
     out
 }
@@ -109,6 +112,7 @@ mod tests {
             asleep: false,
             stopped: false,
             usage: None,
+            seal: None,
             other_home: None,
             label: slug.into(),
             color: "cyan".into(),
@@ -129,6 +133,7 @@ mod tests {
         let text = table(
             &[bottle("dev-aaaaa", vec![feature()]), bottle("b-1", vec![])],
             false,
+            0,
         );
         assert_eq!(
             text,
@@ -147,16 +152,53 @@ docker   b-1        shell  2026-12-03T04:00:00Z  egress,git-gate
             frozen: true,
             ..bottle("dev-aaaaa", vec![])
         };
-        let text = table(std::slice::from_ref(&frozen), false);
+        let text = table(std::slice::from_ref(&frozen), false, 0);
         assert!(text.contains("  FROZEN egress,git-gate\n"), "{text}");
         assert_eq!(serde_json::to_value(&frozen).unwrap()["frozen"], true);
         let asleep = ActiveBottle {
             asleep: true,
             ..bottle("dev-aaaaa", vec![])
         };
-        let text = table(std::slice::from_ref(&asleep), false);
+        let text = table(std::slice::from_ref(&asleep), false, 0);
         assert!(text.contains("  ASLEEP egress,git-gate\n"), "{text}");
         assert_eq!(serde_json::to_value(&asleep).unwrap()["asleep"], true);
+    }
+
+    #[test]
+    fn the_seal_is_shown_with_its_age_and_in_json() {
+        let report = |failed: Vec<crate::verify::Failure>| crate::verify::Report {
+            checked_at: 1000,
+            probes: 14,
+            failed,
+        };
+        let sealed = ActiveBottle {
+            seal: Some(report(Vec::new())),
+            ..bottle("dev-aaaaa", vec![])
+        };
+        let text = table(std::slice::from_ref(&sealed), false, 1200);
+        assert!(text.ends_with("\n    seal: sealed ✓ 3m\n"), "{text}");
+        let json = serde_json::to_value(&sealed).unwrap();
+        assert_eq!(json["seal"]["checked_at"], 1000);
+        assert_eq!(json["seal"]["probes"], 14);
+        assert_eq!(json["seal"]["failed"], serde_json::json!([]));
+        let broken = ActiveBottle {
+            seal: Some(report(vec![crate::verify::Failure {
+                what: "the engine host at 10.0.0.1".into(),
+                got: "connected to 10.0.0.1 port 22".into(),
+            }])),
+            ..bottle("dev-aaaaa", vec![])
+        };
+        let text = table(std::slice::from_ref(&broken), false, 1010);
+        assert!(
+            text.ends_with("\n    seal: NOT SEALED 10s: the engine host at 10.0.0.1 (connected to 10.0.0.1 port 22)\n"),
+            "{text}"
+        );
+        assert!(
+            serde_json::to_value(bottle("a-1", vec![]))
+                .unwrap()
+                .get("seal")
+                .is_none()
+        );
     }
 
     #[test]
@@ -168,6 +210,7 @@ docker   b-1        shell  2026-12-03T04:00:00Z  egress,git-gate
         let text = table(
             &[bottle("a-1", vec![]), theirs("0123456789ab"), theirs("")],
             true,
+            0,
         );
         assert_eq!(
             text,

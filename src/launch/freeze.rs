@@ -117,7 +117,7 @@ pub fn switch(home: &Home, groups: &Groups, to: Switch) -> Result<(), FreezeErro
 }
 
 /// `switch`, with the backends `backend_for` gives (a fake, in tests).
-fn switch_on<'a>(
+pub(super) fn switch_on<'a>(
     home: &Home,
     groups: &Groups,
     to: Switch,

@@ -87,9 +87,14 @@ fn bring_up_steps(
 ) -> Result<(), LaunchError> {
     let (slug, plan) = (&prepared.slug, &prepared.plan);
     files::write_state(ctx.home, &prepared.metadata, plan)?;
-    // A resumed bottle runs: neither frozen nor asleep from before.
+    // A resumed bottle runs: neither frozen nor asleep from before, and
+    // its seal is checked anew.
     let bottle = ctx.home.bottle(slug);
-    for marker in [bottle.egress_frozen(), bottle.asleep_marker()] {
+    for marker in [
+        bottle.egress_frozen(),
+        bottle.asleep_marker(),
+        bottle.seal_report(),
+    ] {
         let _ = std::fs::remove_file(marker);
     }
     ctx.check()?;

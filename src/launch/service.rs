@@ -5,7 +5,9 @@
 //! ```text
 //! plan:      backend available? → its checks (unless a dry run) → host
 //!            facts → prepare (writes nothing)
-//! bring_up:  lifecycle::bring_up on the plan's backend
+//! bring_up:  lifecycle::bring_up on the plan's backend → the seal checked
+//!            from inside the agent (failed: the bottle is left frozen and
+//!            the session is not handed over)
 //! stop:      the bottle's backend from its metadata (or whichever runs
 //!            it) → lifecycle::take_down
 //! ```
@@ -13,6 +15,7 @@
 use std::path::Path;
 
 use super::lifecycle::{self, Settled};
+use super::verify;
 use super::{HostFacts, LaunchError, StartRequest};
 use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
 use crate::backend::{BackendError, BackendKind, Homes};
@@ -61,7 +64,24 @@ pub fn bring_up(ctx: &Context, planned: &Planned) -> Result<(), LaunchError> {
             slug: planned.prepared.slug.clone(),
             reason: "a dry run's plan cannot be launched".into(),
         })?;
-    lifecycle::bring_up(ctx, &planned.prepared, sidecar)
+    lifecycle::bring_up(ctx, &planned.prepared, sidecar)?;
+    let prepared = &planned.prepared;
+    ctx.sink.line(&format!(
+        "bot-bottle: checking {}'s seal from inside its agent",
+        prepared.slug
+    ));
+    let seal = |e| LaunchError::Seal(Box::new(e));
+    let targets = verify::here().map_err(|e| seal(e.into()))?;
+    verify::check_on(
+        ctx.home,
+        prepared.backend,
+        prepared.backend(),
+        &prepared.slug,
+        targets,
+        crate::verify::Window::BringUp,
+    )
+    .map_err(seal)?;
+    Ok(())
 }
 
 /// What `resume` relaunches: the kept bottle's agent, bottles, label,

@@ -20,6 +20,7 @@ use crate::gitgate::Shown;
 use crate::manifest::{self, Sources};
 use crate::plan::{EngineFacts, Runtime, RuntimeWhy};
 use crate::state::Home;
+use crate::verify::Neighbour;
 
 /// A home with a project folder, and a shell bottle planned for it.
 pub fn planned(copy_cwd: bool) -> (tempfile::TempDir, Home, Prepared) {
@@ -66,6 +67,8 @@ pub fn planned(copy_cwd: bool) -> (tempfile::TempDir, Home, Prepared) {
 pub struct Fake {
     calls: Mutex<Vec<String>>,
     fail: &'static str,
+    /// What `probe` prints.
+    pub probe_output: Mutex<String>,
 }
 
 impl Fake {
@@ -73,6 +76,7 @@ impl Fake {
         Fake {
             calls: Mutex::new(Vec::new()),
             fail,
+            probe_output: Mutex::new(String::new()),
         }
     }
 
@@ -159,6 +163,10 @@ impl AgentRuntime for Fake {
     fn restore(&self, _: &str, _: &Path, _: &str) -> Result<(), ExecError> {
         self.step("restore")
     }
+    fn probe(&self, slug: &str, _: &str) -> Result<String, ExecError> {
+        self.step(&format!("probe {slug}"))?;
+        Ok(self.probe_output.lock().unwrap().clone())
+    }
     fn set_paused(&self, slugs: &[&str], paused: bool) -> Result<(), ExecError> {
         self.step(&format!("set_paused {paused} {}", slugs.join(" ")))
     }
@@ -173,6 +181,9 @@ impl Sidecars for Fake {
     }
     fn image_id(&self, _: &str) -> Result<Option<String>, ExecError> {
         unreachable!("not part of a launch")
+    }
+    fn neighbours(&self, _: &str, _: usize) -> Result<Vec<Neighbour>, ExecError> {
+        Ok(Vec::new())
     }
     fn pin_image(&self, _: &str) -> Result<String, ImageError> {
         unreachable!("not part of a launch")

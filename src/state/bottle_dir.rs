@@ -73,6 +73,8 @@ const ASLEEP_FILE: &str = "asleep";
 /// Written each time `attach` or `exec` uses the bottle: the dashboard
 /// counts it as activity.
 pub(crate) const USED_FILE: &str = "used";
+/// The last check of the bottle's seal (`verify::Report`, JSON).
+const SEAL_FILE: &str = "seal.json";
 
 /// Files of the supervise sidecar's folder that it reads by these names.
 pub(crate) mod supervise_files {
@@ -261,6 +263,11 @@ impl BottleDir {
     /// Written when `attach` or `exec` uses the bottle (see `USED_FILE`).
     pub(crate) fn used_marker(&self) -> PathBuf {
         self.at(USED_FILE)
+    }
+
+    /// The last check of the bottle's seal (see `launch::verify`).
+    pub fn seal_report(&self) -> PathBuf {
+        self.at(SEAL_FILE)
     }
 
     /// Whether the bottle sleeps.

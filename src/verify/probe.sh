@@ -2,8 +2,8 @@
 # with this text on stdin (src/verify.rs appends the calls and `finish`).
 # Every probe runs in a fork, prints `S ID` when it starts and `R ID
 # RESULT` only when it got something: a connection, a name, an answer. A
-# probe that got nothing prints no result; `finish` gives them 3 seconds,
-# then prints `DONE`. A probe that never started (a fork refused) or a run
+# probe that got nothing prints no result; `finish SECONDS` gives them that
+# long, then prints `DONE`. A probe that never started (a fork refused) or a run
 # that did not finish is told apart from a refusal.
 set -u
 PIDS=()
@@ -79,14 +79,14 @@ egress() {
     fi
     printf '\r\n' >&3
     line=
-    IFS= read -r -t 3 line <&3
+    IFS= read -r -t 5 line <&3
     res "$1" "status ${line:9:3}"
   } 2>/dev/null &
   PIDS+=($!)
 }
 
 finish() {
-  ( sleep 3; kill "${PIDS[@]}" ) > /dev/null 2>&1 &
+  ( sleep "$1"; kill "${PIDS[@]}" ) > /dev/null 2>&1 &
   local killer=$!
   wait "${PIDS[@]}" 2> /dev/null
   kill "$killer" 2> /dev/null

@@ -81,8 +81,8 @@ fn every_target_is_probed_and_the_lists_are_bounded() {
     assert_eq!(host0.len(), HOST_PORTS.len() + MOST_HOST_PORTS);
     assert_eq!(host0[0], "tcp host0 10.0.0.1 22");
     assert_eq!(host0[3], "tcp host0 10.0.0.1 8000");
-    let script = script(&probes);
-    assert!(script.ends_with(&format!("egress egress {PROBE_HOST}\nfinish\n")));
+    let script = script(&probes, Window::BringUp);
+    assert!(script.ends_with(&format!("egress egress {PROBE_HOST}\nfinish 1.5\n")));
     assert!(script.contains("gateways gw 22 80 443 8000 "), "{script}");
 }
 
@@ -249,7 +249,7 @@ fn run_here(probes: &[Probe], proxy_url: &str) -> Report {
         .stdin
         .take()
         .unwrap()
-        .write_all(script(probes).as_bytes())
+        .write_all(script(probes, Window::Later).as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
     judge(probes, &String::from_utf8_lossy(&out.stdout), 0)

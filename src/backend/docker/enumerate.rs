@@ -7,7 +7,7 @@ use crate::backend::labels::{Homes, LABEL_AGENT, LABEL_HOME, LABEL_ROLE, LABEL_S
 use crate::exec::{DOCKER, ExecError};
 use crate::state::{Home, Metadata};
 
-use crate::backend::active::{ActiveBottle, landed};
+use crate::backend::active::ActiveBottle;
 
 const COMPOSE_PROJECT: &str = "com.docker.compose.project";
 
@@ -183,10 +183,7 @@ pub fn active(home: &Home, homes: &Homes) -> Result<Vec<ActiveBottle>, ExecError
     for b in &mut bottles {
         b.other_home = theirs(&b.slug);
         if b.other_home.is_none() {
-            b.landed = landed(home, &b.slug);
-            b.frozen = home.bottle(&b.slug).is_frozen();
-            b.asleep = home.bottle(&b.slug).is_asleep();
-            b.usage = crate::backend::active::usage(home, &b.slug, &prices);
+            b.read_state(home, &prices);
         }
     }
     Ok(bottles)

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::backend::session::{Io, Selection, Snapshot, io_flags, snapshot_timeout};
+use crate::backend::session::{Io, PROBE_TIMEOUT, Selection, Snapshot, io_flags, snapshot_timeout};
 use crate::contract::command;
 use crate::contract::paths::{AGENT_USER, WORKDIR};
 use crate::contract::services::{AGENT, EGRESS, GATE_PORT, GIT_GATE, container};
@@ -20,6 +20,15 @@ pub fn exec_args(slug: &str, argv: &[String], io: Io, term: Option<&str>) -> Vec
     args.push(container(slug, AGENT));
     args.extend(argv.iter().cloned());
     args
+}
+
+/// `bash -s` as root in the bottle's agent, `script` on its stdin; what
+/// it printed (`AgentRuntime::probe`).
+pub fn probe(slug: &str, script: &str) -> Result<String, ExecError> {
+    let mut cmd = DOCKER.command(["exec", "-i", "-u", "0"]);
+    cmd.arg(container(slug, AGENT)).args(["bash", "-s"]);
+    let out = DOCKER.output_fed(&mut cmd, script.as_bytes().to_vec(), PROBE_TIMEOUT)?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Whether the bottle's agent container is running.
