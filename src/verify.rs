@@ -288,9 +288,14 @@ pub fn judge(probes: &[Probe], output: &str, checked_at: u64) -> Report {
                 .map_or(usize::MAX, |(_, n)| *n),
             false => probes.iter().filter(|q| q.id == p.id).count(),
         };
-        let result = got.iter().find(|(id, _)| *id == p.id).map(|(_, r)| *r);
+        let results: Vec<&str> = got
+            .iter()
+            .filter(|(id, _)| *id == p.id)
+            .map(|(_, r)| *r)
+            .collect();
+        let result = results.first().copied();
         let fail = match (p.expect, result) {
-            (Expect::Nothing, Some(r)) => Some(r.to_owned()),
+            (Expect::Nothing, Some(_)) => Some(results.join("; ")),
             (Expect::Refusal, Some("status 403")) => None,
             (Expect::Refusal, Some(r)) => Some(r.to_owned()),
             (Expect::Refusal, None) if count(&started) > 0 => {

@@ -25,6 +25,8 @@ const LAYERS: &[&[&str]] = &[
     &["agent_cli", "dockerfile", "egress"],
     // What a bottle's model usage costs, at the operator's prices.
     &["pricing"],
+    // The seal's probes, run inside an agent, and how they are judged.
+    &["verify"],
     // Running programs; the agents' command lines.
     &["exec", "provider"],
     // The home folder and a bottle's folder; the operator's manifests.

@@ -251,13 +251,19 @@ pub fn take_down(
     slug: &str,
     provider: Provider,
 ) -> Result<Settled, LaunchError> {
+    // A paused agent is resumed first: its transcript can then be saved,
+    // and an engine may fail to stop a paused sandbox (gVisor's process
+    // is left a zombie). A frozen bottle's egress stays closed meanwhile.
+    let bottle = ctx.home.bottle(slug);
+    if bottle.is_frozen() || bottle.is_asleep() {
+        let _ = backend.agent().set_paused(&[slug], false);
+    }
     if ctx.home.is_preserved(slug) {
         snapshot(ctx, backend, slug, provider);
     }
     backend.down(slug, ctx.sink)?;
     files::remove_secrets(ctx.home, slug);
     // A freeze or a sleep ends with the bottle: a resumed one runs.
-    let bottle = ctx.home.bottle(slug);
     let _ = std::fs::remove_file(bottle.egress_frozen());
     let _ = std::fs::remove_file(bottle.asleep_marker());
     if ctx.home.is_preserved(slug) {

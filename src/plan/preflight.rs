@@ -56,6 +56,11 @@ pub(super) fn preflight(
     row("runtime", input.engine.runtime_line());
     row("network", network_line(gate.is_some()).into());
     row(
+        "seal",
+        "checked from inside the agent before the session starts; a bottle that fails is frozen"
+            .into(),
+    );
+    row(
         "limits",
         format!("agent {}", limits.describe_agent(input.engine.runtime)),
     );

@@ -126,8 +126,13 @@ fn the_report_fails_on_anything_but_the_expected_refusals() {
             )],
         ),
         (
-            format!("{all}R gw connected to 10.5.0.1 port 80\nR egress status 403\nDONE\n"),
-            vec![(gw_what, "connected to 10.5.0.1 port 80")],
+            format!(
+                "{all}R gw connected to 10.5.0.1 port 80\nR gw connected to 10.5.0.1 port 443\nR egress status 403\nDONE\n"
+            ),
+            vec![(
+                gw_what,
+                "connected to 10.5.0.1 port 80; connected to 10.5.0.1 port 443",
+            )],
         ),
         (
             format!(

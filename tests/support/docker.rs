@@ -93,6 +93,9 @@ impl Env {
             .current_dir(self.proj())
             .env("BOT_BOTTLE_HOME", self.home())
             .env_remove("BOT_BOTTLE_DRY_RUN")
+            // The seal's outside probes: the agent's own loopback, never
+            // an address the test did not make (see scripts/test).
+            .env("BOT_BOTTLE_VERIFY_OUTSIDE", "127.0.0.1:9")
             .stdin(Stdio::null());
         cmd
     }
