@@ -6,6 +6,7 @@ mod attach;
 mod cleanup;
 mod completions;
 mod doctor;
+mod events;
 mod exec;
 mod freeze;
 mod image;
@@ -79,6 +80,13 @@ enum Command {
     /// allows through egress; each must be refused. A bottle that fails
     /// is frozen (exit 1). Bring-up checks it too, before the session.
     Verify(verify::VerifyArgs),
+    /// A stream of what happens: bottles, proposals, denials, seal checks.
+    ///
+    /// One line an event from now on (a JSON object each with `--json`):
+    /// bottle_up, bottle_down, frozen, thawed, asleep, awake, stopped,
+    /// proposal_new, proposal_decided, denied, verified. For scripts and
+    /// notification bridges; runs until interrupted.
+    Events(events::EventsArgs),
     /// List bottles.
     #[command(subcommand)]
     List(list::ListCommand),
@@ -153,6 +161,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Freeze(args) => freeze::run(args, crate::launch::freeze::Switch::Freeze),
         Command::Thaw(args) => freeze::run(args, crate::launch::freeze::Switch::Thaw),
         Command::Verify(args) => verify::run(args),
+        Command::Events(args) => events::run(args),
         Command::List(cmd) => list::run(cmd),
         Command::Cleanup(args) => cleanup::run(args),
         Command::Proposals(args) => proposals::run(args),

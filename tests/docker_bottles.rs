@@ -666,3 +666,87 @@ fn assert_nothing_left_of(env: &Env, agent: &str) {
     );
     env.assert_no_state();
 }
+
+/// `events --json` as a child, killed on drop; its lines read as they come.
+struct Events {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<serde_json::Value>,
+}
+
+impl Events {
+    fn start(env: &Env) -> Events {
+        let mut child = env
+            .cmd(&["events", "--json"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                let value = serde_json::from_str(&line).unwrap_or(serde_json::Value::String(line));
+                if tx.send(value).is_err() {
+                    return;
+                }
+            }
+        });
+        Events { child, lines }
+    }
+
+    /// Waits (up to 30 s) for an event named `name` of bottle `slug`.
+    #[track_caller]
+    fn expect(&self, name: &str, slug: &str) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(event) => {
+                    if event["event"] == name && event["slug"] == slug {
+                        assert!(event["time"].is_string(), "{event}");
+                        return event;
+                    }
+                    seen.push(event);
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("no {name} event for {slug}; saw {seen:?}");
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
+fn events_stream_what_happens_to_a_bottle() {
+    require_docker();
+    let env = Env::new();
+    let events = Events::start(&env);
+    let slug = env.start_detached(&["shell"]);
+    let up = events.expect("bottle_up", &slug);
+    assert_eq!(up["agent"], "shell", "{up}");
+    events.expect("verified", &slug);
+    let (_, out) = env.sh(&slug, "curl -sS -m 10 http://nothing.bot-bottle.test/x");
+    assert!(out.contains("no route for"), "{out}");
+    let denied = events.expect("denied", &slug);
+    assert_eq!(denied["url"], "http://nothing.bot-bottle.test/x", "{denied}");
+    assert!(denied["reason"].as_str().unwrap().contains("no route"), "{denied}");
+    let (code, _, err) = env.run(&["verify", &slug]);
+    assert_eq!(code, 0, "{err}");
+    let checked = events.expect("verified", &slug);
+    assert_eq!(checked["sealed"], true, "{checked}");
+    for (verb, event) in [("freeze", "frozen"), ("thaw", "thawed")] {
+        let (code, _, err) = env.run(&[verb, &slug]);
+        assert_eq!(code, 0, "{err}");
+        events.expect(event, &slug);
+    }
+    env.stop_leaving_nothing(&slug);
+    events.expect("bottle_down", &slug);
+}
