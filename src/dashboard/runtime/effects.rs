@@ -8,18 +8,20 @@ use std::sync::atomic::AtomicBool;
 use super::Shared;
 use crate::backend::BackendKind;
 use crate::backend::bringup::Context;
-use crate::dashboard::app::{Effect, Msg, NewAgent};
+use crate::dashboard::app::{Checked, Effect, Msg, NewAgent};
 use crate::error::{self, UserError};
 use crate::exec::{self, ExecError, Sink};
 use crate::launch::LaunchError;
 use crate::launch::freeze::{self, FreezeError, Switch};
 use crate::launch::service::{self, Planned};
+use crate::launch::verify::CheckError;
 use crate::manifest::{self, ManifestError, Sources};
 use crate::state::scratch::Scratch;
 use crate::state::{Home, StateError};
 use crate::supervise::apply::{self, Applied, ApplyError};
 use crate::tmux::client::ClientError;
 use crate::tmux::control::PaneId;
+use crate::verify::Report;
 
 /// Why an effect failed, kept typed until the status line shows it: its
 /// `Display` is the one place an effect's error becomes text.
@@ -121,6 +123,10 @@ pub(super) async fn carry_out(shared: &Shared, effect: Effect) {
         Effect::Sleep { slugs } => sleep(shared, slugs).await,
         Effect::Wake { slug } => wake(shared, slug).await,
         Effect::Resume { slug } => resume(shared, slug).await,
+        Effect::Verify { slug } => {
+            verify(shared, slug).await;
+            Ok(())
+        }
         Effect::Bell
         | Effect::Quit
         | Effect::Modify { .. }
@@ -360,6 +366,37 @@ async fn wake(shared: &Shared, slug: String) -> Result<(), EffectError> {
         shared.send(Msg::Status(format!("woke {slug} in {took} ms")));
     }
     Ok(())
+}
+
+/// `s`, or the schedule: the bottle's seal checked off the async threads
+/// (a failure freezes it); what came of it always comes back, so the app
+/// knows the check is over; the listing then shows the new seal.
+async fn verify(shared: &Shared, slug: String) {
+    let home = shared.home.clone();
+    let target = slug.clone();
+    let done =
+        tokio::task::spawn_blocking(move || checked(crate::launch::verify::check(&home, &target)))
+            .await;
+    let _ = shared.relist.send(());
+    let outcome = done.unwrap_or_else(|e| Checked::Failed(e.to_string()));
+    shared.send(Msg::Verified { slug, outcome });
+}
+
+/// What the app is told of a check's result: a probe that got through
+/// (frozen or not) is told apart from a check that did not run.
+fn checked(result: Result<Report, CheckError>) -> Checked {
+    match result {
+        Ok(report) if report.sealed() => Checked::Sealed {
+            probes: report.probes,
+        },
+        // `check` never returns a failed report as Ok; if it did, it is
+        // still a failure.
+        Ok(report) => Checked::Unsealed(report.summary(report.checked_at)),
+        Err(e @ (CheckError::Unsealed { .. } | CheckError::UnsealedNotFrozen { .. })) => {
+            Checked::Unsealed(e.to_string())
+        }
+        Err(e) => Checked::Failed(error::one_line(&e)),
+    }
 }
 
 /// Runs `work` off the async threads with its output in a fresh log
