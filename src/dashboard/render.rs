@@ -290,8 +290,14 @@ pub(crate) fn color(name: &str) -> Color {
 
 fn footer_line(app: &App) -> Line<'static> {
     if app.guarded() {
+        // A new proposal, or a bottle that failed its seal check.
+        let what = if app.now < app.alert_until {
+            "new proposal"
+        } else {
+            "alert"
+        };
         return Line::from(Span::styled(
-            " new proposal: keys are ignored until you pause for a second",
+            format!(" {what}: keys are ignored until you pause for a second"),
             Style::new().yellow().bold(),
         ));
     }

@@ -395,7 +395,7 @@ fn checked(result: Result<Report, CheckError>) -> Checked {
         Err(e @ (CheckError::Unsealed { .. } | CheckError::UnsealedNotFrozen { .. })) => {
             Checked::Unsealed(e.to_string())
         }
-        Err(e) => Checked::Failed(error::one_line(&e)),
+        Err(e) => Checked::Failed(e.to_string()),
     }
 }
 
@@ -431,6 +431,40 @@ mod tests {
     use crate::proposal::Request;
     use crate::proposal::queue::Queue;
     use crate::state::scratch::planted::Planted;
+
+    #[test]
+    fn a_probe_that_got_through_is_told_apart_from_a_check_that_did_not_run() {
+        let report = |failed: Vec<crate::verify::Failure>| Report {
+            checked_at: 1_800_000_000,
+            probes: 12,
+            failed,
+        };
+        let through = vec![crate::verify::Failure {
+            what: "a public address (1.1.1.1:443)".into(),
+            got: "connected".into(),
+        }];
+        let unsealed = CheckError::Unsealed {
+            slug: "b-2".into(),
+            report: report(through),
+        };
+        let cases = [
+            (Ok(report(vec![])), Checked::Sealed { probes: 12 }),
+            (
+                Err(unsealed),
+                Checked::Unsealed(
+                    "bottle 'b-2' failed its seal check: a public address (1.1.1.1:443): connected; it is frozen".into(),
+                ),
+            ),
+            (
+                Err(LaunchError::NotRunning("b-2".into()).into()),
+                Checked::Failed("bottle 'b-2' is not running".into()),
+            ),
+        ];
+        for (result, want) in cases {
+            let shown = format!("{result:?}");
+            assert_eq!(checked(result), want, "{shown}");
+        }
+    }
 
     #[test]
     fn a_failed_approval_says_its_hint_and_a_failed_rejection_does_not() {
