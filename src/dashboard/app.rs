@@ -176,8 +176,8 @@ impl App {
 
     /// When (ms since start) what is drawn next changes with time alone:
     /// a guard, an alert, a highlight or a busy mark ending, an agent
-    /// falling asleep or its seal's check falling due, or an open
-    /// detail's dwell. `None` when nothing on screen depends on the clock:
+    /// falling asleep, its seal's check falling due or the check's age
+    /// shown changing, or an open detail's dwell. `None` when nothing on screen depends on the clock:
     /// the dashboard then sleeps until something happens.
     pub(crate) fn next_change(&self) -> Option<u64> {
         let now = self.now;
@@ -195,6 +195,11 @@ impl App {
             .chain(self.activity.values().map(|t| t + BUSY_MS))
             .chain(self.agents.iter().filter_map(|a| self.falls_asleep_at(a)))
             .chain(self.agents.iter().filter_map(|a| self.seal_due_at(a)))
+            .chain(
+                self.agents
+                    .iter()
+                    .filter_map(|a| self.seal_age_changes_at(a)),
+            )
             .chain(self.arrivals.values().flatten().map(|t| t + HIGHLIGHT_MS))
             .chain(detail)
             .filter(|t| *t > now)

@@ -46,6 +46,21 @@ impl App {
         Some(after_check.max(after_try))
     }
 
+    /// When (ms since start) the age in `a`'s row (`sealed ✓ 2m`) next
+    /// changes its minutes, hours or days; the seconds of the first minute
+    /// are not kept up (that would tick every second).
+    pub(super) fn seal_age_changes_at(&self, a: &AgentRow) -> Option<u64> {
+        let checked_at = a.seal.as_ref()?.checked_at;
+        let age = self.wall_now().saturating_sub(checked_at);
+        let unit = match age {
+            0..3_600 => 60,
+            3_600..86_400 => 3_600,
+            _ => 86_400,
+        };
+        let next = checked_at + (age / unit + 1) * unit;
+        Some(next.saturating_sub(self.epoch).saturating_mul(1000))
+    }
+
     /// The agents whose seal is due on the schedule, their checks started.
     pub(super) fn due_checks(&mut self) -> Vec<Effect> {
         let due: Vec<String> = self

@@ -173,7 +173,13 @@ fn a_check_is_started_once_and_the_next_is_every_after_it() {
     let mut rows = vec![row("a-1"), row("b-2"), row("c-3")];
     rows[0].seal = Some(report(EPOCH + EVERY * 2 / 1000, true));
     a.update(Msg::Bottles(rows));
-    assert_eq!(a.next_change(), Some(EVERY * 3));
+    assert_eq!(
+        a.next_change(),
+        Some(EVERY * 2 + 60_000),
+        "its age shown turns 1m"
+    );
+    assert!(a.update(Msg::Tick(EVERY * 2 + 60_000)).is_empty());
+    assert_eq!(a.seal_due_at(&a.agents[0]), Some(EVERY * 3));
     assert_eq!(a.update(Msg::Tick(EVERY * 3)), [verify("a-1")]);
 }
 
@@ -215,4 +221,32 @@ fn a_failed_check_rings_and_shows_the_bottle_frozen() {
         a.status.as_deref(),
         Some("b-2: seal not checked: bottle 'b-2' is not running")
     );
+}
+
+#[test]
+fn the_age_of_a_seal_in_its_row_is_kept_up_by_the_minute_hour_and_day() {
+    // (checked, seconds before the dashboard started; now in ms; when the
+    // age shown next changes, in ms)
+    let cases = [
+        (0, 0, 60_000),
+        (0, 59_000, 60_000),
+        (0, 60_000, 120_000),
+        (30, 1_000, 30_000),
+        (3_599, 0, 1_000),
+        (3_600, 0, 3_600_000),
+        (86_400 + 5, 0, 86_400_000 - 5_000),
+    ];
+    for (before, now, want) in cases {
+        let mut a = app();
+        a.epoch = EPOCH;
+        a.agents[0].seal = Some(report(EPOCH - before, true));
+        a.update(Msg::Tick(now));
+        assert_eq!(
+            a.seal_age_changes_at(&a.agents[0]),
+            Some(want),
+            "checked {before} s before start, at {now} ms"
+        );
+    }
+    let a = app();
+    assert_eq!(a.seal_age_changes_at(&a.agents[0]), None, "never checked");
 }
