@@ -177,8 +177,9 @@ impl App {
     /// When (ms since start) what is drawn next changes with time alone:
     /// a guard, an alert, a highlight or a busy mark ending, an agent
     /// falling asleep, its seal's check falling due or the check's age
-    /// shown changing, or an open detail's dwell. `None` when nothing on screen depends on the clock:
-    /// the dashboard then sleeps until something happens.
+    /// shown changing, or an open detail's dwell. `None` when nothing on
+    /// screen depends on the clock: the dashboard then sleeps until
+    /// something happens.
     pub(crate) fn next_change(&self) -> Option<u64> {
         let now = self.now;
         let detail = match &self.modal {
