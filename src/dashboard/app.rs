@@ -19,9 +19,10 @@ mod launch;
 mod messages;
 mod pausing;
 mod review;
+mod sealing;
 
 pub(crate) use launch::TrustStep;
-pub(crate) use messages::{AgentChoice, AgentRow, Effect, Focus, Modal, Msg, NewAgent};
+pub(crate) use messages::{AgentChoice, AgentRow, Checked, Effect, Focus, Modal, Msg, NewAgent};
 pub(crate) use review::CONFIRM_MS;
 
 /// How long a new proposal stays highlighted, and an agent counts as busy
@@ -61,6 +62,17 @@ pub(crate) struct App {
     /// The home manifest's `idle_after`, in ms: an agent idle this long
     /// (no output, no request, no proposal waiting) is put to sleep.
     pub idle_after: Option<u64>,
+    /// How often (ms) each running agent's seal is checked; none: never
+    /// on a schedule (the runtime sets `verify::EVERY`).
+    pub verify_every: Option<u64>,
+    /// The wall clock when `now` was 0, in seconds since the epoch: what
+    /// a seal report's age is counted from.
+    pub epoch: u64,
+    /// The bottles whose seal is being checked, each `true` when the
+    /// operator asked (`s`): at most one check in flight per bottle.
+    verifying: BTreeMap<String, bool>,
+    /// When each bottle's last check of its seal started here.
+    tried_at: BTreeMap<String, u64>,
     /// When each proposal was first seen; None for those there at start.
     pub arrivals: BTreeMap<String, Option<u64>>,
     /// The proposals label says "(new!)" until then.
@@ -106,6 +118,10 @@ impl App {
             activity: BTreeMap::new(),
             listed_at: BTreeMap::new(),
             idle_after: None,
+            verify_every: None,
+            epoch: 0,
+            verifying: BTreeMap::new(),
+            tried_at: BTreeMap::new(),
             arrivals: BTreeMap::new(),
             alert_until: 0,
             now: 0,
@@ -159,9 +175,11 @@ impl App {
     }
 
     /// When (ms since start) what is drawn next changes with time alone:
-    /// a guard, an alert, a highlight or a busy mark ending, or an open
-    /// detail's dwell. `None` when nothing on screen depends on the clock:
-    /// the dashboard then sleeps until something happens.
+    /// a guard, an alert, a highlight or a busy mark ending, an agent
+    /// falling asleep, its seal's check falling due or the check's age
+    /// shown changing, or an open detail's dwell. `None` when nothing on
+    /// screen depends on the clock: the dashboard then sleeps until
+    /// something happens.
     pub(crate) fn next_change(&self) -> Option<u64> {
         let now = self.now;
         let detail = match &self.modal {
@@ -177,6 +195,12 @@ impl App {
             .into_iter()
             .chain(self.activity.values().map(|t| t + BUSY_MS))
             .chain(self.agents.iter().filter_map(|a| self.falls_asleep_at(a)))
+            .chain(self.agents.iter().filter_map(|a| self.seal_due_at(a)))
+            .chain(
+                self.agents
+                    .iter()
+                    .filter_map(|a| self.seal_age_changes_at(a)),
+            )
             .chain(self.arrivals.values().flatten().map(|t| t + HIGHLIGHT_MS))
             .chain(detail)
             .filter(|t| *t > now)
@@ -219,7 +243,10 @@ impl App {
             }
             Msg::Tick(now) => {
                 self.now = now;
-                self.sleepers()
+                // Those falling asleep now are not checked.
+                let mut effects = self.sleepers();
+                effects.extend(self.due_checks());
+                effects
             }
             Msg::Resize { width, height } => {
                 self.size = (width, height);
@@ -260,6 +287,7 @@ impl App {
                 Vec::new()
             }
             Msg::Stopped(slug) => self.stopped(&slug),
+            Msg::Verified { slug, outcome } => self.verified(slug, outcome),
             Msg::Modified { old, new } => {
                 self.status = Some(if old == new {
                     format!("{old}: the edit changed nothing")
@@ -282,6 +310,7 @@ impl App {
         let selected = wanted.or_else(|| self.selected_agent().map(|a| a.slug.clone()));
         let now = self.now;
         self.listed_at.retain(|slug, _| listed(slug));
+        self.tried_at.retain(|slug, _| listed(slug));
         for r in &rows {
             self.listed_at.entry(r.slug.clone()).or_insert(now);
             // Woken elsewhere (an exec, an attach): awake as of now.
@@ -463,6 +492,7 @@ impl App {
                 }
             },
             KeyCode::Char('f') => self.switch_selected(),
+            KeyCode::Char('s') => self.verify_selected(),
             KeyCode::Char('R') => match self.selected_agent() {
                 Some(a) if a.stopped => {
                     let slug = a.slug.clone();

@@ -19,6 +19,8 @@ pub(crate) fn row(slug: &str, services: &[&str]) -> AgentRow {
         asleep: false,
         tokens: None,
         stopped: false,
+        seal: None,
+        other_home: false,
     }
 }
 

@@ -13,6 +13,7 @@ use super::text::slice;
 use crate::picker::Chooser;
 use crate::proposal::{Origin, Request};
 use crate::text::inert;
+use crate::verify::Report;
 
 pub(crate) fn render(app: &App, frame: &mut Frame) {
     render_coloured(app, frame, crate::colour::env_allows());
@@ -240,9 +241,26 @@ fn agent_line(app: &App, a: &AgentRow) -> Line<'static> {
                 .unwrap_or_default(),
             Style::new().dark_gray(),
         ),
+        seal_span(a.seal.as_ref(), app.wall_now()),
         Span::raw(format!("  {}  ", clock(&a.started_at))),
         Span::styled(a.backend.clone(), Style::new().dark_gray()),
     ])
+}
+
+/// The seal's last check in the row: `sealed ✓ 2m`, or `NOT SEALED 2m`
+/// in the alert colour (what got through is in `list active` and in the
+/// status line of the check); nothing before a check.
+fn seal_span(seal: Option<&Report>, now: u64) -> Span<'static> {
+    let Some(report) = seal else {
+        return Span::raw("");
+    };
+    let summary = report.summary(now);
+    if report.sealed() {
+        return Span::styled(format!("  {summary}"), Style::new().green());
+    }
+    // `NOT SEALED 2m: what (got)`: the row keeps what precedes the colon.
+    let short = summary.split(':').next().unwrap_or("NOT SEALED");
+    Span::styled(format!("  {short}"), Style::new().red().bold())
 }
 
 /// `HH:MM:SS` of an RFC 3339 time.
@@ -272,8 +290,14 @@ pub(crate) fn color(name: &str) -> Color {
 
 fn footer_line(app: &App) -> Line<'static> {
     if app.guarded() {
+        // A new proposal, or a bottle that failed its seal check.
+        let what = if app.now < app.alert_until {
+            "new proposal"
+        } else {
+            "alert"
+        };
         return Line::from(Span::styled(
-            " new proposal: keys are ignored until you pause for a second",
+            format!(" {what}: keys are ignored until you pause for a second"),
             Style::new().yellow().bold(),
         ));
     }
@@ -300,7 +324,7 @@ fn footer_line(app: &App) -> Line<'static> {
     }
     let help = match app.focus {
         Focus::Agents => {
-            " Enter show · e edit routes · n new · f freeze/thaw · F freeze all · R resume · x stop · Tab proposals · q quit"
+            " Enter show · e edit routes · n new · f freeze/thaw · F freeze all · s check seal · R resume · x stop · Tab proposals · q quit"
         }
         Focus::Proposals => {
             " Enter/v read it (a approves from there) · r reject · m modify · Tab agents"

@@ -169,6 +169,7 @@ async fn main_loop(
             )));
         }
     }
+    app.verify_every = Some(crate::verify::EVERY.as_millis() as u64);
     shared.panes.lock().await.harden(dashboard).await?;
     let terminal_lock = Arc::new(std::sync::Mutex::new(()));
     spawn_keys(msgs.clone(), Arc::clone(&terminal_lock));
@@ -231,6 +232,7 @@ async fn draw_loop(
     terminal_lock: &std::sync::Mutex<()>,
 ) -> Result<(), DashboardError> {
     let started = Instant::now();
+    app.epoch = crate::verify::now();
     loop {
         draw(terminal, app)?;
         let Some(batch) = next_batch(&mut inbox, app.next_change(), started).await else {

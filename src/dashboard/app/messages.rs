@@ -12,6 +12,7 @@ use crate::launch::steps::Steps;
 use crate::manifest::Summary;
 use crate::picker::{MultiPicker, Picker, Prompt};
 use crate::supervise::apply::Pending;
+use crate::verify::Report;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Focus {
@@ -41,6 +42,23 @@ pub(crate) struct AgentRow {
     /// Its agent stopped without `stop` (the engine restarted): `R`
     /// resumes it.
     pub stopped: bool,
+    /// The last check of its seal; none before one.
+    pub seal: Option<Report>,
+    /// Another home made it: this dashboard neither checks nor schedules
+    /// its seal.
+    pub other_home: bool,
+}
+
+/// What came of a check of a bottle's seal (`Effect::Verify`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Checked {
+    /// Every probe met its refusal; this many ran.
+    Sealed { probes: usize },
+    /// A probe got through: the bottle is frozen (or freezing it failed);
+    /// the error's text says which probe and what became of the bottle.
+    Unsealed(String),
+    /// The check did not run (the bottle is not running, is frozen…).
+    Failed(String),
 }
 
 /// An agent definition the `n` picker offers.
@@ -165,6 +183,11 @@ pub(crate) enum Msg {
     },
     /// The focus jump of an alert is done: keys reach the dashboard now.
     Focused,
+    /// A check of this bottle's seal ended.
+    Verified {
+        slug: String,
+        outcome: Checked,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,6 +257,11 @@ pub(crate) enum Effect {
     /// Bring a bottle the engine stopped back up (as `bot-bottle resume`),
     /// its bring-up log in the right pane, then its session.
     Resume {
+        slug: String,
+    },
+    /// Check this bottle's seal now (`launch::verify::check`: a failure
+    /// freezes it); the outcome comes back as `Msg::Verified`.
+    Verify {
         slug: String,
     },
     Bell,

@@ -180,6 +180,7 @@ fn approvals(effects: &[Effect]) -> usize {
 mod agents;
 mod launch;
 mod review;
+mod sealing;
 
 #[test]
 fn navigation_and_enter() {

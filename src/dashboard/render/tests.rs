@@ -149,6 +149,67 @@ fn a_frozen_agent_reads_frozen_instead_of_its_activity() {
     assert!(!line.contains("busy") && !line.contains("idle"), "{line}");
 }
 
+/// One agent sealed two minutes ago, one that failed just now (frozen),
+/// one never checked.
+#[test]
+fn the_seal_of_each_agent_in_its_row() {
+    use crate::dashboard::app::Checked;
+    use crate::verify::{Failure, Report};
+    let epoch = 1_800_000_000;
+    let mut app = app();
+    app.epoch = epoch;
+    let mut rows = app.agents.clone();
+    rows.push(row("shell-cd34e", &["egress"]));
+    rows[0].seal = Some(Report {
+        checked_at: epoch,
+        probes: 12,
+        failed: vec![],
+    });
+    rows[1].seal = Some(Report {
+        checked_at: epoch + 120,
+        probes: 12,
+        failed: vec![Failure {
+            what: "a public address (1.1.1.1:443)".into(),
+            got: "connected".into(),
+        }],
+    });
+    rows[1].frozen = true;
+    app.update(Msg::Bottles(rows));
+    app.update(Msg::Tick(120_000));
+    let screen = draw(&app, 110, 10);
+    let line = |slug: &str| screen.lines().find(|l| l.contains(slug)).unwrap();
+    assert!(line("shell-ab12c").contains("sealed ✓ 2m"), "{screen}");
+    assert!(line("shell-zz9yx").contains("NOT SEALED 0s"), "{screen}");
+    assert!(!line("shell-zz9yx").contains("1.1.1.1"), "{screen}");
+    assert!(!line("shell-cd34e").contains("SEALED"), "{screen}");
+    assert!(!line("shell-cd34e").contains("sealed"), "{screen}");
+    insta::assert_snapshot!(screen);
+    // In the alert colour (coloured, whatever NO_COLOR says here); each
+    // line of the screen is quoted: the cell is one to the left.
+    let mut term = Terminal::new(TestBackend::new(110, 10)).unwrap();
+    term.draw(|f| render_coloured(&app, f, true)).unwrap();
+    let buffer = term.backend().buffer();
+    let at = screen
+        .lines()
+        .position(|l| l.contains("NOT SEALED"))
+        .unwrap();
+    let shown = line("shell-zz9yx");
+    let x = shown[..shown.find("NOT SEALED").unwrap()].chars().count() - 1;
+    let cell = &buffer[(x as u16, at as u16)];
+    assert_eq!((cell.symbol(), cell.fg), ("N", Color::Red), "{screen}");
+
+    // The check that found it rang: keys are ignored for a moment.
+    app.update(Msg::Verified {
+        slug: "shell-zz9yx".into(),
+        outcome: Checked::Unsealed("bottle 'shell-zz9yx' failed its seal check".into()),
+    });
+    let footer = draw(&app, 110, 10).lines().last().unwrap().to_owned();
+    assert!(
+        footer.contains("alert: keys are ignored until you pause"),
+        "{footer}"
+    );
+}
+
 #[test]
 fn right_after_an_alert_the_status_line_says_keys_are_ignored() {
     let mut app = app();

@@ -179,6 +179,10 @@ mod tests {
                 Route::Spawn(Effect::Stop { slug: "b".into() }),
             ),
             (
+                Effect::Verify { slug: "b".into() },
+                Route::Spawn(Effect::Verify { slug: "b".into() }),
+            ),
+            (
                 Effect::Show {
                     slug: "b".into(),
                     focus: true,

@@ -8,18 +8,20 @@ use std::sync::atomic::AtomicBool;
 use super::Shared;
 use crate::backend::BackendKind;
 use crate::backend::bringup::Context;
-use crate::dashboard::app::{Effect, Msg, NewAgent};
+use crate::dashboard::app::{Checked, Effect, Msg, NewAgent};
 use crate::error::{self, UserError};
 use crate::exec::{self, ExecError, Sink};
 use crate::launch::LaunchError;
 use crate::launch::freeze::{self, FreezeError, Switch};
 use crate::launch::service::{self, Planned};
+use crate::launch::verify::CheckError;
 use crate::manifest::{self, ManifestError, Sources};
 use crate::state::scratch::Scratch;
 use crate::state::{Home, StateError};
 use crate::supervise::apply::{self, Applied, ApplyError};
 use crate::tmux::client::ClientError;
 use crate::tmux::control::PaneId;
+use crate::verify::Report;
 
 /// Why an effect failed, kept typed until the status line shows it: its
 /// `Display` is the one place an effect's error becomes text.
@@ -121,6 +123,10 @@ pub(super) async fn carry_out(shared: &Shared, effect: Effect) {
         Effect::Sleep { slugs } => sleep(shared, slugs).await,
         Effect::Wake { slug } => wake(shared, slug).await,
         Effect::Resume { slug } => resume(shared, slug).await,
+        Effect::Verify { slug } => {
+            verify(shared, slug).await;
+            Ok(())
+        }
         Effect::Bell
         | Effect::Quit
         | Effect::Modify { .. }
@@ -362,6 +368,37 @@ async fn wake(shared: &Shared, slug: String) -> Result<(), EffectError> {
     Ok(())
 }
 
+/// `s`, or the schedule: the bottle's seal checked off the async threads
+/// (a failure freezes it); what came of it always comes back, so the app
+/// knows the check is over; the listing then shows the new seal.
+async fn verify(shared: &Shared, slug: String) {
+    let home = shared.home.clone();
+    let target = slug.clone();
+    let done =
+        tokio::task::spawn_blocking(move || checked(crate::launch::verify::check(&home, &target)))
+            .await;
+    let _ = shared.relist.send(());
+    let outcome = done.unwrap_or_else(|e| Checked::Failed(e.to_string()));
+    shared.send(Msg::Verified { slug, outcome });
+}
+
+/// What the app is told of a check's result: a probe that got through
+/// (frozen or not) is told apart from a check that did not run.
+fn checked(result: Result<Report, CheckError>) -> Checked {
+    match result {
+        Ok(report) if report.sealed() => Checked::Sealed {
+            probes: report.probes,
+        },
+        // `check` never returns a failed report as Ok; if it did, it is
+        // still a failure.
+        Ok(report) => Checked::Unsealed(report.summary(report.checked_at)),
+        Err(e @ (CheckError::Unsealed { .. } | CheckError::UnsealedNotFrozen { .. })) => {
+            Checked::Unsealed(e.to_string())
+        }
+        Err(e) => Checked::Failed(e.to_string()),
+    }
+}
+
 /// Runs `work` off the async threads with its output in a fresh log
 /// (`what`: bringup, teardown) that the bottle's right pane follows;
 /// returns that pane and what `work` returned.
@@ -394,6 +431,40 @@ mod tests {
     use crate::proposal::Request;
     use crate::proposal::queue::Queue;
     use crate::state::scratch::planted::Planted;
+
+    #[test]
+    fn a_probe_that_got_through_is_told_apart_from_a_check_that_did_not_run() {
+        let report = |failed: Vec<crate::verify::Failure>| Report {
+            checked_at: 1_800_000_000,
+            probes: 12,
+            failed,
+        };
+        let through = vec![crate::verify::Failure {
+            what: "a public address (1.1.1.1:443)".into(),
+            got: "connected".into(),
+        }];
+        let unsealed = CheckError::Unsealed {
+            slug: "b-2".into(),
+            report: report(through),
+        };
+        let cases = [
+            (Ok(report(vec![])), Checked::Sealed { probes: 12 }),
+            (
+                Err(unsealed),
+                Checked::Unsealed(
+                    "bottle 'b-2' failed its seal check: a public address (1.1.1.1:443): connected; it is frozen".into(),
+                ),
+            ),
+            (
+                Err(LaunchError::NotRunning("b-2".into()).into()),
+                Checked::Failed("bottle 'b-2' is not running".into()),
+            ),
+        ];
+        for (result, want) in cases {
+            let shown = format!("{result:?}");
+            assert_eq!(checked(result), want, "{shown}");
+        }
+    }
 
     #[test]
     fn a_failed_approval_says_its_hint_and_a_failed_rejection_does_not() {

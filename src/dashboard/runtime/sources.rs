@@ -393,6 +393,8 @@ fn list_rows(home: &Home) -> Result<Vec<AgentRow>, backend::ListError> {
             asleep: b.asleep,
             tokens: b.usage.as_ref().map(crate::backend::active::tokens_text),
             stopped: b.stopped,
+            seal: b.seal,
+            other_home: b.other_home.is_some(),
         })
         .collect())
 }
