@@ -736,8 +736,14 @@ fn events_stream_what_happens_to_a_bottle() {
     let (_, out) = env.sh(&slug, "curl -sS -m 10 http://nothing.bot-bottle.test/x");
     assert!(out.contains("no route for"), "{out}");
     let denied = events.expect("denied", &slug);
-    assert_eq!(denied["url"], "http://nothing.bot-bottle.test/x", "{denied}");
-    assert!(denied["reason"].as_str().unwrap().contains("no route"), "{denied}");
+    assert_eq!(
+        denied["url"], "http://nothing.bot-bottle.test/x",
+        "{denied}"
+    );
+    assert!(
+        denied["reason"].as_str().unwrap().contains("no route"),
+        "{denied}"
+    );
     let (code, _, err) = env.run(&["verify", &slug]);
     assert_eq!(code, 0, "{err}");
     let checked = events.expect("verified", &slug);

@@ -555,13 +555,8 @@ mod tests {
         let mut offsets = Offsets::new();
         assert!(new_denials(&home, slug, &mut offsets).is_empty(), "history");
         let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-        write!(
-            file,
-            "{}{allow}{}",
-            deny("https://a/\\u001b[2J"),
-            "{\"action\":\"deny\",\"url\":\"https://half"
-        )
-        .unwrap();
+        let half = "{\"action\":\"deny\",\"url\":\"https://half";
+        write!(file, "{}{allow}{half}", deny("https://a/\\u001b[2J")).unwrap();
         let got = new_denials(&home, slug, &mut offsets);
         assert_eq!(got.len(), 1, "{got:?}");
         assert_eq!(got[0].url, inert("https://a/\u{1b}[2J"));

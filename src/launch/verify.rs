@@ -1,6 +1,6 @@
 //! Checking bottles' seals (the probes are `crate::verify`'s): at bring-up
 //! before the session is handed over, on demand (`bot-bottle verify`, the
-//! dashboard's `v`) and on the dashboard's schedule.
+//! dashboard's `s`) and on the dashboard's schedule.
 //!
 //! ```text
 //! check:  targets (the engine host's addresses and listening ports, the
@@ -35,12 +35,12 @@ pub enum CheckError {
     #[error(transparent)]
     Verify(#[from] VerifyError),
     #[error("bottle '{slug}' failed its seal check: {}: {}; it is frozen", first(.report).what, first(.report).got)]
-    Unsealed { slug: String, report: Report },
+    Unsealed { slug: String, report: Box<Report> },
     #[error("bottle '{slug}' failed its seal check: {}: {}; freezing it failed: {freeze}", first(.report).what, first(.report).got)]
     UnsealedNotFrozen {
         slug: String,
-        report: Report,
-        freeze: FreezeError,
+        report: Box<Report>,
+        freeze: Box<FreezeError>,
     },
 }
 
@@ -109,12 +109,12 @@ pub(crate) fn check_on(
     match freeze::switch_on(home, &groups, Switch::Freeze, |_| backend) {
         Ok(()) => Err(CheckError::Unsealed {
             slug: slug.to_owned(),
-            report,
+            report: Box::new(report),
         }),
         Err(freeze) => Err(CheckError::UnsealedNotFrozen {
             slug: slug.to_owned(),
-            report,
-            freeze,
+            report: Box::new(report),
+            freeze: Box::new(freeze),
         }),
     }
 }

@@ -445,7 +445,7 @@ mod tests {
         }];
         let unsealed = CheckError::Unsealed {
             slug: "b-2".into(),
-            report: report(through),
+            report: Box::new(report(through)),
         };
         let cases = [
             (Ok(report(vec![])), Checked::Sealed { probes: 12 }),
