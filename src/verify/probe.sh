@@ -1,22 +1,34 @@
 # bot-bottle's seal probes, run by bash as root inside a bottle's agent
 # with this text on stdin (src/verify.rs appends the calls and `finish`).
-# Every probe runs in a fork, prints `S ID` when it starts and `R ID
-# RESULT` only when it got something: a connection, a name, an answer. A
-# probe that got nothing prints no result; `finish SECONDS` gives them that
-# long, then prints `DONE`. A probe that never started (a fork refused) or a run
-# that did not finish is told apart from a refusal.
+# Every probe runs in a fork; the script prints `S ID` once the fork is
+# made, and the fork prints `R ID RESULT` only when it got something: a
+# connection, a name, an answer. A probe that got nothing prints no
+# result; `finish SECONDS` gives those that long (a target that is there
+# answers in milliseconds; one that is not, never), gives egress's answer
+# up to 8 seconds, then prints `DONE`. A probe that never started (a fork
+# refused) or a run that did not finish is told apart from a refusal.
 set -u
 PIDS=()
+WAITS=()
+LAST=
 
 res() { printf 'R %s %s\n' "$1" "$2"; }
 
+# After `… &`: records the fork in the array named $2 and says it started,
+# unless there was no fork (`$!` unchanged).
+started() {
+  local pid=${!:-}
+  if [ -n "$pid" ] && [ "$pid" != "$LAST" ]; then
+    LAST=$pid
+    eval "$2+=($pid)"
+    printf 'S %s\n' "$1"
+  fi
+}
+
 # ID ADDR PORT: a TCP connection (bash's /dev/tcp).
 tcp() {
-  {
-    printf 'S %s\n' "$1"
-    exec 3<>"/dev/tcp/$2/$3" && res "$1" "connected to $2 port $3"
-  } 2>/dev/null &
-  PIDS+=($!)
+  { exec 3<>"/dev/tcp/$2/$3" && res "$1" "connected to $2 port $3"; } 2>/dev/null &
+  started "$1" PIDS
 }
 
 # An address of the route table (/proc/net/route: hex, little-endian).
@@ -49,11 +61,8 @@ gateways() {
 
 # ID NAME: the system's resolver.
 resolves() {
-  {
-    printf 'S %s\n' "$1"
-    timeout 3 getent ahosts "$2" > /dev/null && res "$1" "resolved $2"
-  } 2>/dev/null &
-  PIDS+=($!)
+  { timeout 3 getent ahosts "$2" > /dev/null && res "$1" "resolved $2"; } 2>/dev/null &
+  started "$1" PIDS
 }
 
 # ID HOST: a plain HTTP request for HOST through the proxy the agent's
@@ -64,7 +73,6 @@ egress() {
   hp=${p%%/*}
   case $hp in *@*) auth=${hp%@*}; hp=${hp##*@} ;; esac
   {
-    printf 'S %s\n' "$1"
     if [ -z "$hp" ]; then
       res "$1" "no proxy in the agent's environment"
       exit 0
@@ -79,16 +87,18 @@ egress() {
     fi
     printf '\r\n' >&3
     line=
-    IFS= read -r -t 5 line <&3
+    IFS= read -r -t 8 line <&3
     res "$1" "status ${line:9:3}"
   } 2>/dev/null &
-  PIDS+=($!)
+  started "$1" WAITS
 }
 
 finish() {
   ( sleep "$1"; kill "${PIDS[@]}" ) > /dev/null 2>&1 &
-  local killer=$!
-  wait "${PIDS[@]}" 2> /dev/null
-  kill "$killer" 2> /dev/null
+  local short=$!
+  ( sleep 8; kill "${WAITS[@]}" ) > /dev/null 2>&1 &
+  local long=$!
+  wait "${PIDS[@]}" "${WAITS[@]}" 2> /dev/null
+  kill "$short" "$long" 2> /dev/null
   echo DONE
 }

@@ -23,14 +23,31 @@ pub fn neighbours(slug: &str, most: usize) -> Result<Vec<Neighbour>, ExecError> 
     if others.is_empty() {
         return Ok(Vec::new());
     }
+    let names: Vec<&str> = others.iter().map(|(name, ..)| name.as_str()).collect();
+    let text = match addresses(&names) {
+        Ok(text) => text,
+        // One went away since the listing (another bottle stopping): each
+        // alone, the gone ones skipped.
+        Err(ExecError::Failed { .. }) => names
+            .iter()
+            .filter_map(|name| addresses(&[name]).ok())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Err(e) => return Err(e),
+    };
+    Ok(parse(&text, &others))
+}
+
+/// `docker inspect` of `names`: a line each, `/NAME ADDR…`.
+fn addresses(names: &[&str]) -> Result<String, ExecError> {
     let mut cmd = DOCKER.command([
         "inspect",
         "--format",
         "{{.Name}}{{range .NetworkSettings.Networks}} {{.IPAddress}}{{end}}",
     ]);
-    cmd.args(others.iter().map(|(name, ..)| name));
+    cmd.args(names);
     let out = DOCKER.output(&mut cmd)?;
-    Ok(parse(&String::from_utf8_lossy(&out.stdout), &others))
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// `docker inspect`'s lines (`/NAME ADDR…`) for the containers asked of.
