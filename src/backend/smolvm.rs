@@ -216,14 +216,8 @@ impl AgentRuntime for MicroVm {
     }
 
     fn run_script(&self, slug: &str, script: &str) -> Result<(), ExecError> {
-        run_quiet(&argv::exec(
-            &machine_name(slug),
-            &sh(script),
-            Io::Detached,
-            None,
-            WORKDIR,
-            As::Agent,
-        ))
+        let (_, args) = self.exec_command(slug, &sh(script), Io::Detached, None);
+        run_quiet(&args)
     }
 
     fn probe(&self, slug: &str, script: &str) -> Result<String, ExecError> {

@@ -101,22 +101,15 @@ mod tests {
     use crate::backend::Landed;
 
     fn bottle(slug: &str, landed: Vec<Landed>) -> ActiveBottle {
-        ActiveBottle {
-            backend: "docker".into(),
-            slug: slug.into(),
-            agent: "shell".into(),
-            started_at: "2026-12-03T04:00:00Z".into(),
-            services: vec!["egress".into(), "git-gate".into()],
-            landed,
-            frozen: false,
-            asleep: false,
-            stopped: false,
-            usage: None,
-            seal: None,
-            other_home: None,
-            label: slug.into(),
-            color: "cyan".into(),
-        }
+        let mut bottle = ActiveBottle::new(
+            "docker",
+            slug,
+            None,
+            (Some("shell"), Some("2026-12-03T04:00:00Z")),
+            vec!["egress".into(), "git-gate".into()],
+        );
+        bottle.landed = landed;
+        bottle
     }
 
     fn feature() -> Landed {

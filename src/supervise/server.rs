@@ -231,6 +231,16 @@ fn schema(value: Value) -> Arc<serde_json::Map<String, Value>> {
     Arc::new(value.as_object().cloned().unwrap_or_default())
 }
 
+/// The schema of a tool that takes one string, `field`, and the
+/// `justification` every request carries; both required.
+fn justified(field: &str, justification: &Value) -> Arc<serde_json::Map<String, Value>> {
+    schema(json!({
+        "type": "object",
+        "properties": {(field): {"type": "string"}, "justification": justification},
+        "required": [field, "justification"],
+    }))
+}
+
 pub(crate) fn tools() -> Vec<Tool> {
     let justification = json!({"type": "string", "description": "Why you need this, for the operator (at most 2000 characters)."});
     vec![
@@ -258,11 +268,7 @@ pub(crate) fn tools() -> Vec<Tool> {
         Tool::new(
             PIPELOCK_BLOCK,
             "Ask the operator to allow the host of a URL the proxy refused (with no path limit). Pass the URL the 403 named. Waits for the decision.",
-            schema(json!({
-                "type": "object",
-                "properties": {"failed_url": {"type": "string"}, "justification": justification},
-                "required": ["failed_url", "justification"],
-            })),
+            justified("failed_url", &justification),
         ),
         Tool::new(
             CAPABILITY_BLOCK,
@@ -270,11 +276,7 @@ pub(crate) fn tools() -> Vec<Tool> {
                 "Ask the operator for a changed image: pass the whole new Dockerfile (the current one is at {}). It is built with no network and an empty build context: start FROM an image that has what you need and use RUN; ADD, COPY without --from, RUN options (--mount, --network), heredocs and parser directives are refused. FROM and COPY --from may name only this bottle's own images (the one it runs, and those the current Dockerfile reads), the ones the operator listed, or earlier stages; a refusal lists them. If approved, this bottle is taken down to be rebuilt; your session ends.",
                 agent_file(agent_files::DOCKERFILE)
             ),
-            schema(json!({
-                "type": "object",
-                "properties": {"dockerfile": {"type": "string"}, "justification": justification},
-                "required": ["dockerfile", "justification"],
-            })),
+            justified("dockerfile", &justification),
         ),
         Tool::new(
             GIT_PUSH_POLICY,

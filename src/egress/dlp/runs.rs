@@ -664,6 +664,13 @@ mod tests {
     use base64::Engine as _;
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
+    /// Whether the view at some alignment of `runs` holds `payload`.
+    fn decodes_to(runs: &Runs, payload: &[u8]) -> bool {
+        (0..runs.alignments())
+            .map(|k| runs.decode(k, false))
+            .any(|v| v.windows(payload.len()).any(|w| w == payload))
+    }
+
     #[test]
     fn base64_runs_decode_at_every_alignment() {
         let payload = b"the payload sk-ant-api03 hidden here";
@@ -671,10 +678,7 @@ mod tests {
             for encoded in [STANDARD.encode(payload), URL_SAFE_NO_PAD.encode(payload)] {
                 let text = format!("path {prefix}{encoded}== tail");
                 let runs = Runs::base64(text.as_bytes());
-                let found = (0..runs.alignments())
-                    .map(|k| runs.decode(k, false))
-                    .any(|v| v.windows(payload.len()).any(|w| w == payload));
-                assert!(found, "{text}");
+                assert!(decodes_to(&runs, payload), "{text}");
             }
         }
         let wrapped: String = STANDARD
@@ -730,10 +734,7 @@ mod tests {
             for prefix in ["", "Q", "AB7", "ab7"] {
                 let text = format!("token: {prefix}{encoded} end");
                 let runs = Runs::base32(text.as_bytes());
-                let found = (0..runs.alignments())
-                    .map(|k| runs.decode(k, false))
-                    .any(|v| v.windows(payload.len()).any(|w| w == payload));
-                assert!(found, "{text}");
+                assert!(decodes_to(&runs, payload), "{text}");
             }
         }
         assert_eq!(Runs::base32(b"x").alignments(), 8);
@@ -802,10 +803,7 @@ mod tests {
         ];
         for text in cases {
             let runs = Runs::hex(text.as_bytes());
-            let found = (0..runs.alignments())
-                .map(|k| runs.decode(k, false))
-                .any(|v| v.windows(payload.len()).any(|w| w == payload));
-            assert!(found, "{text}");
+            assert!(decodes_to(&runs, payload), "{text}");
         }
         assert!(Runs::hex(b"a bad bee, 12 cafes").is_empty());
     }
