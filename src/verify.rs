@@ -218,8 +218,13 @@ pub struct Report {
     pub checked_at: u64,
     /// How many probes ran.
     pub probes: usize,
-    /// The probes that got through (or could not tell).
+    /// The probes that got through: the seal is broken.
     pub failed: Vec<Failure>,
+    /// The probes that could not tell (one that never started, a run that
+    /// did not finish or could not run): the seal is not proven, nor
+    /// shown broken.
+    #[serde(default)]
+    pub unchecked: Vec<Failure>,
 }
 
 /// A probe that did not meet its refusal.
@@ -239,17 +244,25 @@ pub fn now() -> u64 {
 }
 
 impl Report {
-    /// Whether every probe met its refusal.
+    /// Whether every probe ran and met its refusal.
     pub fn sealed(&self) -> bool {
-        self.failed.is_empty()
+        self.failed.is_empty() && self.unchecked.is_empty()
     }
 
-    /// One line: `sealed ✓ 2m` or `NOT SEALED: …`, its age at `now`.
+    /// Whether a probe got through.
+    pub fn broken(&self) -> bool {
+        !self.failed.is_empty()
+    }
+
+    /// One line, its age at `now`: `sealed ✓ 2m`, `NOT SEALED 2m: …` (a
+    /// probe got through) or `seal unknown 2m: …` (the check could not
+    /// tell).
     pub fn summary(&self, now: u64) -> String {
         let age = crate::text::age(Duration::from_secs(now.saturating_sub(self.checked_at)));
-        match self.failed.first() {
-            None => format!("sealed ✓ {age}"),
-            Some(f) => format!("NOT SEALED {age}: {} ({})", f.what, f.got),
+        match (self.failed.first(), self.unchecked.first()) {
+            (Some(f), _) => format!("NOT SEALED {age}: {} ({})", f.what, f.got),
+            (None, Some(f)) => format!("seal unknown {age}: {} ({})", f.what, f.got),
+            (None, None) => format!("sealed ✓ {age}"),
         }
     }
 }
@@ -273,7 +286,7 @@ pub fn judge(probes: &[Probe], output: &str, checked_at: u64) -> Report {
             _ => {}
         }
     }
-    let mut failed = Vec::new();
+    let (mut failed, mut unchecked) = (Vec::new(), Vec::new());
     let mut seen: Vec<&str> = Vec::new();
     for p in probes {
         if seen.contains(&p.id.as_str()) {
@@ -297,23 +310,38 @@ pub fn judge(probes: &[Probe], output: &str, checked_at: u64) -> Report {
         let fail = match (p.expect, result) {
             (Expect::Nothing, Some(_)) => Some(results.join("; ")),
             (Expect::Refusal, Some("status 403")) => None,
-            (Expect::Refusal, Some(r)) => Some(r.to_owned()),
-            (Expect::Refusal, None) if count(&started) > 0 => {
-                Some("no answer from egress".to_owned())
+            // Egress answered, and not with its refusal.
+            (Expect::Refusal, Some(r)) if r.len() > "status ".len() && r.starts_with("status ") => {
+                Some(r.to_owned())
             }
-            _ if count(&started) < expected => Some("did not run".to_owned()),
-            (Expect::Nothing, None) => None,
-            (Expect::Refusal, None) => Some("did not run".to_owned()),
+            _ => None,
         };
+        // What could not tell: egress silent or not there, a probe never
+        // started.
+        let unknown = match (p.expect, result) {
+            (Expect::Refusal, Some(r)) if fail.is_none() && r != "status 403" => Some(match r {
+                "status " => "egress closed the connection without an answer",
+                r => r,
+            }),
+            (_, Some(_)) => None,
+            (Expect::Refusal, None) if count(&started) > 0 => Some("no answer from egress"),
+            _ if count(&started) < expected => Some("did not run"),
+            (Expect::Nothing, None) => None,
+            (Expect::Refusal, None) => Some("did not run"),
+        };
+        let what = || p.what.clone();
         if let Some(got) = fail {
-            failed.push(Failure {
-                what: p.what.clone(),
-                got,
+            failed.push(Failure { what: what(), got });
+        }
+        if let Some(got) = unknown {
+            unchecked.push(Failure {
+                what: what(),
+                got: got.to_owned(),
             });
         }
     }
     if !done {
-        failed.push(Failure {
+        unchecked.push(Failure {
             what: "the probes".into(),
             got: "did not finish".into(),
         });
@@ -322,6 +350,7 @@ pub fn judge(probes: &[Probe], output: &str, checked_at: u64) -> Report {
         checked_at,
         probes: seen.len(),
         failed,
+        unchecked,
     }
 }
 

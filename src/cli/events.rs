@@ -66,7 +66,9 @@ impl Bottle {
             asleep: b.asleep,
             stopped: b.stopped,
             seal: b.seal.as_ref().map(|r| {
-                let first = r.failed.first().map(|f| format!("{}: {}", f.what, f.got));
+                let first = (r.failed.first())
+                    .or(r.unchecked.first())
+                    .map(|f| format!("{}: {}", f.what, f.got));
                 (r.checked_at, r.sealed(), first)
             }),
         }

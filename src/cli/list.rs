@@ -163,6 +163,7 @@ docker   b-1        shell  2026-12-03T04:00:00Z  egress,git-gate
             checked_at: 1000,
             probes: 14,
             failed,
+            unchecked: Vec::new(),
         };
         let sealed = ActiveBottle {
             seal: Some(report(Vec::new())),

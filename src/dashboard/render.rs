@@ -247,9 +247,10 @@ fn agent_line(app: &App, a: &AgentRow) -> Line<'static> {
     ])
 }
 
-/// The seal's last check in the row: `sealed ✓ 2m`, or `NOT SEALED 2m`
-/// in the alert colour (what got through is in `list active` and in the
-/// status line of the check); nothing before a check.
+/// The seal's last check in the row: `sealed ✓ 2m`, `NOT SEALED 2m` in
+/// the alert colour, or `seal unknown 2m` (the check could not tell);
+/// what got through is in `list active` and in the status line of the
+/// check. Nothing before a check.
 fn seal_span(seal: Option<&Report>, now: u64) -> Span<'static> {
     let Some(report) = seal else {
         return Span::raw("");
@@ -258,9 +259,13 @@ fn seal_span(seal: Option<&Report>, now: u64) -> Span<'static> {
     if report.sealed() {
         return Span::styled(format!("  {summary}"), Style::new().green());
     }
-    // `NOT SEALED 2m: what (got)`: the row keeps what precedes the colon.
+    // `NOT SEALED 2m: what (got)`, `seal unknown 2m: …`: the row keeps
+    // what precedes the colon.
     let short = summary.split(':').next().unwrap_or("NOT SEALED");
-    Span::styled(format!("  {short}"), Style::new().red().bold())
+    match report.broken() {
+        true => Span::styled(format!("  {short}"), Style::new().red().bold()),
+        false => Span::styled(format!("  {short}"), Style::new().yellow()),
+    }
 }
 
 /// `HH:MM:SS` of an RFC 3339 time.

@@ -15,13 +15,14 @@
 use std::path::Path;
 
 use super::lifecycle::{self, Settled};
-use super::verify;
+use super::verify::{self, CheckError};
 use super::{HostFacts, LaunchError, StartRequest};
 use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
 use crate::backend::{BackendError, BackendKind, Homes};
 use crate::manifest::Manifest;
 use crate::provider::Provider;
 use crate::state::Home;
+use crate::verify::Window;
 
 /// A launch, planned: what the preflight shows and bring-up needs.
 #[derive(Debug, Clone)]
@@ -55,7 +56,10 @@ pub fn plan(
     })
 }
 
-/// Brings a planned bottle up (see `lifecycle::bring_up`).
+/// Brings a planned bottle up (see `lifecycle::bring_up`), then checks
+/// its seal before the session is handed over. A bottle that fails is
+/// left frozen; one whose check could not tell, even a second time, is
+/// taken down.
 pub fn bring_up(ctx: &Context, planned: &Planned) -> Result<(), LaunchError> {
     let sidecar = planned
         .sidecar
@@ -64,24 +68,44 @@ pub fn bring_up(ctx: &Context, planned: &Planned) -> Result<(), LaunchError> {
             slug: planned.prepared.slug.clone(),
             reason: "a dry run's plan cannot be launched".into(),
         })?;
+    let seal = |e| LaunchError::Seal(Box::new(e));
+    // What the probes aim at: a bad value is said before anything starts.
+    let targets = verify::here().map_err(|e| seal(e.into()))?;
     lifecycle::bring_up(ctx, &planned.prepared, sidecar)?;
     let prepared = &planned.prepared;
+    let slug = &prepared.slug;
     ctx.sink.line(&format!(
-        "bot-bottle: checking {}'s seal from inside its agent",
-        prepared.slug
+        "bot-bottle: checking {slug}'s seal from inside its agent"
     ));
-    let seal = |e| LaunchError::Seal(Box::new(e));
-    let targets = verify::here().map_err(|e| seal(e.into()))?;
-    verify::check_on(
-        ctx.home,
-        prepared.backend,
-        prepared.backend(),
-        &prepared.slug,
-        targets,
-        crate::verify::Window::BringUp,
-    )
-    .map_err(seal)?;
-    Ok(())
+    let check = |window| {
+        verify::check_on(
+            ctx.home,
+            prepared.backend,
+            prepared.backend(),
+            slug,
+            targets.clone(),
+            window,
+        )
+    };
+    let result = match check(Window::BringUp) {
+        Err(e @ CheckError::Unchecked { .. }) => {
+            ctx.sink.line(&format!("bot-bottle: {e}; trying once more"));
+            check(Window::Later)
+        }
+        other => other,
+    };
+    match result {
+        Ok(_) => Ok(()),
+        Err(e @ CheckError::Unchecked { .. }) => {
+            ctx.sink.line(&format!("bot-bottle: {e}; taking it down"));
+            let provider = prepared.metadata.provider;
+            if let Err(down) = lifecycle::take_down(ctx, prepared.backend(), slug, provider) {
+                ctx.sink.line(&format!("bot-bottle: warning: {down}"));
+            }
+            Err(seal(e))
+        }
+        Err(e) => Err(seal(e)),
+    }
 }
 
 /// What `resume` relaunches: the kept bottle's agent, bottles, label,

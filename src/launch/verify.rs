@@ -34,6 +34,8 @@ pub enum CheckError {
     Freeze(#[from] FreezeError),
     #[error(transparent)]
     Verify(#[from] VerifyError),
+    #[error("bottle '{slug}''s seal could not be checked: {}: {}", first_unchecked(.report).what, first_unchecked(.report).got)]
+    Unchecked { slug: String, report: Box<Report> },
     #[error("bottle '{slug}' failed its seal check: {}: {}; it is frozen", first(.report).what, first(.report).got)]
     Unsealed { slug: String, report: Box<Report> },
     #[error("bottle '{slug}' failed its seal check: {}: {}; freezing it failed: {freeze}", first(.report).what, first(.report).got)]
@@ -45,7 +47,15 @@ pub enum CheckError {
 }
 
 fn first(report: &Report) -> Failure {
-    report.failed.first().cloned().unwrap_or(Failure {
+    nothing_or(report.failed.first())
+}
+
+fn first_unchecked(report: &Report) -> Failure {
+    nothing_or(report.unchecked.first())
+}
+
+fn nothing_or(failure: Option<&Failure>) -> Failure {
+    failure.cloned().unwrap_or(Failure {
         what: "nothing".into(),
         got: "nothing".into(),
     })
@@ -57,6 +67,9 @@ impl UserError for CheckError {
             CheckError::Launch(e) => Explain::By(e),
             CheckError::Freeze(e) => Explain::By(e),
             CheckError::Verify(e) => Explain::By(e),
+            CheckError::Unchecked { slug, .. } => Explain::runtime(format!(
+                "it is left as it is; is the engine overloaded? `bot-bottle verify {slug}` tries again"
+            )),
             CheckError::Unsealed { slug, .. } | CheckError::UnsealedNotFrozen { slug, .. } => {
                 Explain::runtime(format!(
                     "see `bot-bottle list active`; look into it with `bot-bottle thaw {slug}` at your own risk, or remove it: bot-bottle stop {slug}"
@@ -98,12 +111,21 @@ pub(crate) fn check_on(
     targets: Targets,
     window: Window,
 ) -> Result<Report, CheckError> {
-    let report = probe(backend, slug, targets, window);
+    let report = {
+        let _turn = Turn::take();
+        probe(backend, slug, targets, window)
+    };
     let bytes = serde_json::to_vec_pretty(&report).unwrap_or_default();
     let path = home.bottle(slug).seal_report();
     state::write_atomic(&path, &bytes, 0o644).map_err(LaunchError::from)?;
     if report.sealed() {
         return Ok(report);
+    }
+    if !report.broken() {
+        return Err(CheckError::Unchecked {
+            slug: slug.to_owned(),
+            report: Box::new(report),
+        });
     }
     let groups = Groups::from([(kind, vec![slug.to_owned()])]);
     match freeze::switch_on(home, &groups, Switch::Freeze, |_| backend) {
@@ -119,16 +141,46 @@ pub(crate) fn check_on(
     }
 }
 
+/// At most this many checks run at once in this process (`verify --all`,
+/// the dashboard's schedule): each forks a few dozen processes in its
+/// agent, which under gVisor cost the engine dearly.
+const AT_ONCE: usize = 3;
+
+/// A turn to run probes, held while they run (see `AT_ONCE`).
+struct Turn;
+
+static RUNNING: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+static FREED: std::sync::Condvar = std::sync::Condvar::new();
+
+impl Turn {
+    fn take() -> Turn {
+        let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+        while *running >= AT_ONCE {
+            running = FREED.wait(running).unwrap_or_else(|p| p.into_inner());
+        }
+        *running += 1;
+        Turn
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+        *running = running.saturating_sub(1);
+        FREED.notify_one();
+    }
+}
+
 /// Adds the other bottles' sidecars to `targets`, runs the probes, judges
-/// them. Whatever cannot be done is a failure of the report.
+/// them. What cannot be done leaves the report unchecked, not failed.
 fn probe(backend: &dyn Backend, slug: &str, mut targets: Targets, window: Window) -> Report {
     let now = verify::now;
-    let mut failed = Vec::new();
+    let mut unchecked = Vec::new();
     targets.neighbours = backend
         .sidecars()
         .neighbours(slug, MOST_NEIGHBOURS)
         .unwrap_or_else(|e| {
-            failed.push(Failure {
+            unchecked.push(Failure {
                 what: "the other bottles' sidecars".into(),
                 got: format!("could not be listed: {e}"),
             });
@@ -143,13 +195,14 @@ fn probe(backend: &dyn Backend, slug: &str, mut targets: Targets, window: Window
         Err(e) => Report {
             checked_at: now(),
             probes: 0,
-            failed: vec![Failure {
+            failed: Vec::new(),
+            unchecked: vec![Failure {
                 what: "the probes".into(),
                 got: format!("could not run: {e}"),
             }],
         },
     };
-    report.failed.extend(failed);
+    report.unchecked.extend(unchecked);
     report
 }
 
@@ -295,7 +348,7 @@ mod tests {
         let slug = "dev-aaaaa";
         std::fs::create_dir_all(home.bottle(slug).egress_dir()).unwrap();
         // (what the probes print, probe fails to run, frozen after, error)
-        let cases: [(String, &'static str, bool, Option<&str>); 3] = [
+        let cases: [(String, &'static str, bool, Option<&str>); 4] = [
             (sealed_output(), "", false, None),
             (
                 sealed_output().replace("DONE", "R dns resolved example.com\nDONE"),
@@ -305,13 +358,20 @@ mod tests {
                     "bottle 'dev-aaaaa' failed its seal check: the name example.com, through the agent's resolver: resolved example.com; it is frozen",
                 ),
             ),
+            // A check that could not tell leaves the bottle as it is.
             (
                 String::new(),
                 "probe dev-aaaaa",
-                true,
+                false,
                 Some(
-                    "bottle 'dev-aaaaa' failed its seal check: the probes: could not run: could not run fake: probe dev-aaaaa failed; it is frozen",
+                    "bottle 'dev-aaaaa''s seal could not be checked: the probes: could not run: could not run fake: probe dev-aaaaa failed",
                 ),
+            ),
+            (
+                sealed_output().replace("DONE\n", ""),
+                "",
+                false,
+                Some("bottle 'dev-aaaaa''s seal could not be checked: the probes: did not finish"),
             ),
         ];
         for (output, fail, frozen, error) in cases {
@@ -330,14 +390,16 @@ mod tests {
             let kept: Report =
                 serde_json::from_slice(&std::fs::read(home.bottle(slug).seal_report()).unwrap())
                     .unwrap();
-            assert_eq!(kept.sealed(), !frozen);
+            assert_eq!(kept.sealed(), error.is_none());
+            assert_eq!(kept.broken(), frozen);
             match error {
                 None => assert!(result.unwrap().sealed()),
                 Some(want) => {
                     let e = result.unwrap_err();
                     assert_eq!(e.to_string(), want);
                     assert_eq!(e.kind(), ExitKind::Runtime);
-                    assert!(fake.calls().contains(&format!("set_paused true {slug}")));
+                    let paused = fake.calls().contains(&format!("set_paused true {slug}"));
+                    assert_eq!(paused, frozen, "{want}");
                 }
             }
         }

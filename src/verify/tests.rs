@@ -151,60 +151,91 @@ fn the_report_fails_on_anything_but_the_expected_refusals() {
             vec![("a host no route allows, through egress", "status 502")],
         ),
         (
+            format!("{all}R egress status \nDONE\n"),
+            vec![(
+                "a host no route allows, through egress",
+                "?egress closed the connection without an answer",
+            )],
+        ),
+        (
+            format!("{all}R egress proxy unreachable\nDONE\n"),
+            vec![(
+                "a host no route allows, through egress",
+                "?proxy unreachable",
+            )],
+        ),
+        (
             format!("{all}DONE\n"),
             vec![(
                 "a host no route allows, through egress",
-                "no answer from egress",
+                "?no answer from egress",
             )],
         ),
         (
             format!("{all}R egress status 403\n"),
-            vec![("the probes", "did not finish")],
+            vec![("the probes", "?did not finish")],
         ),
         // Forks refused: a probe that never started is no refusal.
         (
             format!("{no_gw}R egress status 403\nDONE\n"),
-            vec![(gw_what, "did not run")],
+            vec![(gw_what, "?did not run")],
         ),
         (
             format!("{one_host}R egress status 403\nDONE\n"),
-            vec![("the engine host at 172.17.0.1", "did not run")],
+            vec![("the engine host at 172.17.0.1", "?did not run")],
         ),
         (
             "N gw 0\nDONE\n".to_owned(),
             vec![
-                ("the engine host at 172.17.0.1", "did not run"),
-                ("outside (10.9.9.9:80)", "did not run"),
+                ("the engine host at 172.17.0.1", "?did not run"),
+                ("outside (10.9.9.9:80)", "?did not run"),
                 (
                     "the name example.com, through the agent's resolver",
-                    "did not run",
+                    "?did not run",
                 ),
-                ("a host no route allows, through egress", "did not run"),
+                ("a host no route allows, through egress", "?did not run"),
             ],
         ),
         (
             "DONE\n".to_owned(),
             vec![
-                (gw_what, "did not run"),
-                ("the engine host at 172.17.0.1", "did not run"),
-                ("outside (10.9.9.9:80)", "did not run"),
+                (gw_what, "?did not run"),
+                ("the engine host at 172.17.0.1", "?did not run"),
+                ("outside (10.9.9.9:80)", "?did not run"),
                 (
                     "the name example.com, through the agent's resolver",
-                    "did not run",
+                    "?did not run",
                 ),
-                ("a host no route allows, through egress", "did not run"),
+                ("a host no route allows, through egress", "?did not run"),
             ],
         ),
     ];
     for (output, want) in &cases {
         let report = judge(&probes, output, 1000);
+        // What could not tell is marked `?`.
+        let unknown: Vec<String> = report
+            .unchecked
+            .iter()
+            .map(|f| format!("?{}", f.got))
+            .collect();
         let got: Vec<(&str, &str)> = report
             .failed
             .iter()
             .map(|f| (f.what.as_str(), f.got.as_str()))
+            .chain(
+                report
+                    .unchecked
+                    .iter()
+                    .zip(&unknown)
+                    .map(|(f, g)| (f.what.as_str(), g.as_str())),
+            )
             .collect();
         assert_eq!(&got, want, "{output}");
         assert_eq!(report.sealed(), want.is_empty());
+        assert_eq!(
+            report.broken(),
+            want.iter().any(|(_, g)| !g.starts_with('?'))
+        );
         assert_eq!(report.probes, 5);
     }
     let report = judge(&probes, &sealed, 1000);

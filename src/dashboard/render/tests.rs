@@ -164,6 +164,7 @@ fn the_seal_of_each_agent_in_its_row() {
         checked_at: epoch,
         probes: 12,
         failed: vec![],
+        unchecked: Vec::new(),
     });
     rows[1].seal = Some(Report {
         checked_at: epoch + 120,
@@ -172,6 +173,7 @@ fn the_seal_of_each_agent_in_its_row() {
             what: "a public address (1.1.1.1:443)".into(),
             got: "connected".into(),
         }],
+        unchecked: Vec::new(),
     });
     rows[1].frozen = true;
     app.update(Msg::Bottles(rows));

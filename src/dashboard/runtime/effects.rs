@@ -438,6 +438,7 @@ mod tests {
             checked_at: 1_800_000_000,
             probes: 12,
             failed,
+            unchecked: Vec::new(),
         };
         let through = vec![crate::verify::Failure {
             what: "a public address (1.1.1.1:443)".into(),

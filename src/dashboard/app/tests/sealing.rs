@@ -13,6 +13,7 @@ fn report(checked_at: u64, sealed: bool) -> Report {
     Report {
         checked_at,
         probes: 12,
+        unchecked: Vec::new(),
         failed: if sealed {
             vec![]
         } else {
