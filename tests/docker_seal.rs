@@ -55,8 +55,10 @@ impl HostAddress {
 
 impl Drop for HostAddress {
     fn drop(&mut self) {
+        // Gone with the bridge when the bottle stopped first.
         let _ = Command::new("ip")
             .args(["addr", "del", &self.cidr, "dev", &self.bridge])
+            .stderr(std::process::Stdio::null())
             .status();
     }
 }
