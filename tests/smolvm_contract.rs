@@ -75,7 +75,12 @@ impl Contract {
         let mut cmd = self.env.cmd(args);
         cmd.env("PATH", self.path_with_fake())
             .env("BOT_BOTTLE_SMOLVM", self.smolvm())
-            .env("FAKE_SMOLVM_STATE", &self.state);
+            .env("FAKE_SMOLVM_STATE", &self.state)
+            // The fake's "microVM" is a container on the bundle's network,
+            // which has an address on the host: unlike smolvm's gateway,
+            // it reaches the host, and bring-up's seal check says so
+            // (`the_seal_check_runs_through_smolvm_and_sees_the_fakes_gateway`).
+            .env("BOT_BOTTLE_SKIP_SEAL_CHECK", "1");
         cmd
     }
 
@@ -1513,4 +1518,55 @@ RUN useradd -u 1000 -m -s /bin/sh agent && mkdir -p /etc/ssl/certs \
     let (code, _, err) = c.run(&["stop", &slug]);
     assert_eq!(code, 0, "{err}");
     c.assert_gone(&slug);
+}
+
+#[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
+fn the_seal_check_runs_through_smolvm_and_sees_the_fakes_gateway() {
+    let c = Contract::new();
+    let slug = c.start("shell", &[]);
+    let (_, table, _) = c.run(&["list", "active"]);
+    assert!(
+        !table.contains("seal:"),
+        "bring-up did not check it: {table}"
+    );
+    // A listener of the test's own on the host's address on the bundle's
+    // network: the fake's gateway, where smolvm's would refuse.
+    let vm = format!("fake-smolvm-{}", machine_name(&slug));
+    let gateway = docker_lines(&[
+        "inspect",
+        "--format",
+        "{{range .NetworkSettings.Networks}}{{.Gateway}}\n{{end}}",
+        &vm,
+    ])
+    .into_iter()
+    .find(|g| !g.is_empty())
+    .expect("the fake machine's gateway");
+    let gateway: std::net::Ipv4Addr = gateway.parse().unwrap();
+    let (listener, port) = [443, 80]
+        .iter()
+        .find_map(|p| Some((std::net::TcpListener::bind((gateway, *p)).ok()?, *p)))
+        .expect("port 443 or 80 free on the gateway address");
+    let (code, out, err) = c.run(&["verify", &slug]);
+    drop(listener);
+    assert_eq!(code, 1, "{out}{err}");
+    let (_, list, _) = c.run(&["list", "active", "--json"]);
+    let row = support::docker::listed_row(&list, &slug);
+    let seal = &row["seal"];
+    let failed = seal["failed"].as_array().unwrap();
+    let what: Vec<&str> = failed.iter().map(|f| f["what"].as_str().unwrap()).collect();
+    assert!(
+        failed.iter().any(|f| f["got"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("connected to {gateway} port {port}"))),
+        "{row}"
+    );
+    // The rest ran through smolvm's exec as root, and egress, reached
+    // with the bottle key, refused the probe's host as it must.
+    assert!(!what.iter().any(|w| w.contains("through egress")), "{row}");
+    assert_eq!(seal["unchecked"], serde_json::json!([]), "{row}");
+    assert_eq!(row["frozen"], true, "{row}");
+    let (code, _, err) = c.run(&["stop", &slug]);
+    assert_eq!(code, 0, "{err}");
 }

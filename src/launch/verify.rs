@@ -207,20 +207,23 @@ fn probe(backend: &dyn Backend, slug: &str, mut targets: Targets, window: Window
 }
 
 /// The engine host's addresses (this machine's: the engine is local),
-/// loopback and IPv6 link-local (which need a scope) left out.
+/// loopback and IPv6 link-local (which need a scope) left out; those of
+/// docker's own networks' bridges (`br-…`, one per network: the other
+/// bottles' among them) after the rest, since the probes take the first
+/// few.
 fn host_addresses() -> Vec<IpAddr> {
-    let mut out = Vec::new();
+    let mut found: Vec<(bool, IpAddr)> = Vec::new();
     let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills a list that is only read, then freed once.
     unsafe {
         if libc::getifaddrs(&mut ifap) != 0 {
-            return out;
+            return Vec::new();
         }
         let mut cur = ifap;
         while !cur.is_null() {
             let ifa = &*cur;
             cur = ifa.ifa_next;
-            if ifa.ifa_addr.is_null() {
+            if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
                 continue;
             }
             let addr = match i32::from((*ifa.ifa_addr).sa_family) {
@@ -234,13 +237,20 @@ fn host_addresses() -> Vec<IpAddr> {
                 }
                 _ => continue,
             };
-            if !out.contains(&addr) {
-                out.push(addr);
-            }
+            let bridge = std::ffi::CStr::from_ptr(ifa.ifa_name)
+                .to_bytes()
+                .starts_with(b"br-");
+            found.push((bridge, addr));
         }
         libc::freeifaddrs(ifap);
     }
-    out.retain(|a| !a.is_loopback() && !is_link_local_v6(a));
+    found.sort_by_key(|(bridge, _)| *bridge);
+    let mut out: Vec<IpAddr> = Vec::new();
+    for (_, addr) in found {
+        if !out.contains(&addr) && !addr.is_loopback() && !is_link_local_v6(&addr) {
+            out.push(addr);
+        }
+    }
     out
 }
 
