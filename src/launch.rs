@@ -16,6 +16,7 @@
 
 pub mod choose;
 pub mod freeze;
+pub mod ignore;
 pub mod lifecycle;
 mod preflight;
 pub mod service;
