@@ -127,6 +127,7 @@ fn stopping_a_bottle_while_it_copies_ends_its_launch() {
     };
     let log = reader.join().unwrap();
     assert!(!status.success(), "{log}");
+    eprintln!("the launch ended: {status:?}");
     assert!(
         log.contains("was being copied in"),
         "the launch does not say why it ended: {log}"

@@ -159,7 +159,10 @@ pub fn copy_in(
                 text
             });
             let pumped = match (tar_out, agent_in) {
-                (Some(mut tar_out), Some(mut agent_in)) => pump(&mut tar_out, &mut agent_in, watch),
+                (Some(mut tar_out), Some(mut agent_in)) => {
+                    let _held = NoSigpipe::hold();
+                    pump(&mut tar_out, &mut agent_in, watch)
+                }
                 _ => Pumped::ReadFailed(std::io::ErrorKind::BrokenPipe.into()),
             };
             // The tar stream's ends are closed: tar cannot block on a pipe
@@ -210,6 +213,52 @@ pub fn copy_in(
 
 fn describe_copy(from: &Path) -> String {
     format!("copying {} into the bottle", from.display())
+}
+
+/// SIGPIPE held off this thread while it lives: the CLI dies of it (see
+/// `main`), and a copy whose agent went away is to fail with EPIPE and
+/// say so. One raised meanwhile is discarded, not delivered.
+struct NoSigpipe {
+    old: libc::sigset_t,
+}
+
+impl NoSigpipe {
+    fn hold() -> NoSigpipe {
+        let set = sigpipe_set();
+        // SAFETY: this thread's mask, from sets on the stack.
+        unsafe {
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+            NoSigpipe { old }
+        }
+    }
+}
+
+impl Drop for NoSigpipe {
+    fn drop(&mut self) {
+        let set = sigpipe_set();
+        let now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: as in `hold`; a SIGPIPE pending for this thread is taken
+        // before the old mask is back.
+        unsafe {
+            while libc::sigtimedwait(&set, std::ptr::null_mut(), &now) == libc::SIGPIPE {}
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.old, std::ptr::null_mut());
+        }
+    }
+}
+
+/// A signal set of SIGPIPE alone.
+fn sigpipe_set() -> libc::sigset_t {
+    // SAFETY: the set is initialised by sigemptyset before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        set
+    }
 }
 
 /// How a stream's pumping ended.
