@@ -42,7 +42,7 @@ use crate::error::{Explain, UserError};
 use crate::exec::{ExecError, Program, Sink};
 use crate::state::{Home, StateError};
 pub(crate) use labels::Homes;
-use session::{Io, Selection, Snapshot};
+use session::{CopyWatch, Io, Selection, Snapshot};
 use sidecars::Sidecars;
 
 /// The kinds of backend bot-bottle can run a bottle on.
@@ -252,13 +252,15 @@ pub(crate) trait AgentRuntime: Send + Sync {
     fn run_script(&self, slug: &str, script: &str) -> Result<(), ExecError>;
 
     /// Copies `what` of a host folder into the agent's `dest`, owned by
-    /// the agent's user.
+    /// the agent's user, reporting its progress and stopping when `watch`
+    /// says so.
     fn copy_in(
         &self,
         slug: &str,
         from: &Path,
         dest: &str,
         what: &Selection,
+        watch: &CopyWatch,
     ) -> Result<(), ExecError>;
 
     /// Saves the agent's `dir` as a tar file on the host, within `limit`.

@@ -16,6 +16,7 @@
 
 pub mod choose;
 pub mod freeze;
+pub mod ignore;
 pub mod lifecycle;
 mod preflight;
 pub mod service;
@@ -109,6 +110,8 @@ pub enum LaunchError {
     BadColor(String),
     #[error("--cwd: {0} is not a directory")]
     NoCwd(PathBuf),
+    #[error("--cwd: {0}")]
+    IgnoreFile(#[from] work_tree::IgnoreFileError),
     #[error(transparent)]
     Seal(Box<verify::CheckError>),
 }
@@ -149,6 +152,9 @@ impl UserError for LaunchError {
             LaunchError::NoCwd(_) => {
                 Explain::usage("name a directory that exists, or start without --cwd")
             }
+            LaunchError::IgnoreFile(_) => Explain::usage(
+                "fix that line of the folder's .bot-bottleignore (see the README's --cwd), or remove the file",
+            ),
         }
     }
 }
@@ -214,6 +220,11 @@ pub fn prepare(
     let work_tree = repo
         .as_ref()
         .map(|repo| work_tree::survey(&repo.top, req.include_ignored));
+    // Outside git, what the folder's .bot-bottleignore does not name.
+    let cwd_tree = match (copy_cwd, &repo) {
+        (Some(cwd), None) => Some(work_tree::survey_folder(cwd, req.include_ignored)?),
+        _ => None,
+    };
     let git_gate = repo
         .as_ref()
         .zip(work_tree.as_ref())
@@ -242,6 +253,7 @@ pub fn prepare(
         host_user: host.user,
         host_env_set: &host.env_set,
         copy_cwd,
+        cwd_tree: cwd_tree.as_ref(),
         extra_args: &req.extra_args,
         context_digest: digest.as_deref(),
         live_routes: live_routes.as_ref(),

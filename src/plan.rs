@@ -42,7 +42,7 @@ mod runtime;
 pub(crate) mod testing;
 
 pub use files::{FileContent, PlannedFile, TokenSlot};
-pub use git_gate::{GateInput, GatePlan, WorkTree, gate_image_tag};
+pub use git_gate::{GateInput, GatePlan, IgnoredBy, WorkTree, gate_image_tag, size_text};
 pub use preflight::Preflight;
 pub use resources::{
     EGRESS_RESOURCES, GVISOR_TASKS_PER_PROCESS, Resources, SUPERVISE_RESOURCES, format_bytes,
@@ -68,6 +68,9 @@ pub struct PlanInput<'a> {
     pub host_env_set: &'a BTreeSet<String>,
     /// The host folder copied into the workdir, for `--cwd`.
     pub copy_cwd: Option<&'a Path>,
+    /// What of it is copied when there is no git gate (see
+    /// `launch::work_tree::survey_folder`); None: all of it, unsurveyed.
+    pub cwd_tree: Option<&'a WorkTree>,
     /// The ARGS after `--`.
     pub extra_args: &'a [String],
     /// A digest of the Dockerfile's build context, so the image tag changes
@@ -98,6 +101,8 @@ pub struct BottlePlan {
     pub session: SessionSpec,
     /// A folder copied into the workdir as it is (no git gate).
     pub copy_cwd: Option<PathBuf>,
+    /// What of it is copied, when it was surveyed.
+    pub cwd_tree: Option<WorkTree>,
     /// The git gate, when `--cwd` is in a git repository.
     pub git_gate: Option<GatePlan>,
     pub preflight: Preflight,
@@ -270,6 +275,10 @@ pub fn plan(input: &PlanInput) -> Result<BottlePlan, PlanError> {
         copy_cwd: match input.git_gate {
             Some(_) => None,
             None => input.copy_cwd.map(Path::to_path_buf),
+        },
+        cwd_tree: match (input.git_gate.as_ref(), input.copy_cwd) {
+            (None, Some(_)) => input.cwd_tree.cloned(),
+            _ => None,
         },
         git_gate: input
             .git_gate

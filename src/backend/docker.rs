@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use crate::backend::bringup::{BringUpError, Context, EngineFailure, Prepared, SidecarImage};
 use crate::backend::labels::{Homes, LABEL_SLUG};
-use crate::backend::session::{Io, Selection, Snapshot};
+use crate::backend::session::{CopyWatch, Io, Selection, Snapshot};
 use crate::backend::sidecars::Sidecars;
 use crate::backend::{ActiveBottle, AgentRuntime, Backend, CleanupPart, Unavailable};
 use crate::exec::{DOCKER, ExecError, Program, Sink};
@@ -205,8 +205,9 @@ impl AgentRuntime for Container {
         from: &Path,
         dest: &str,
         what: &Selection,
+        watch: &CopyWatch,
     ) -> Result<(), ExecError> {
-        session::copy_in(slug, from, dest, what)
+        session::copy_in(slug, from, dest, what, watch)
     }
 
     fn snapshot(

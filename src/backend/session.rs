@@ -32,6 +32,73 @@ impl Selection<'_> {
     }
 }
 
+/// What a copy into the agent reports as it goes, and when it gives up.
+#[derive(Clone, Copy)]
+pub struct CopyWatch<'a> {
+    /// What the copy comes to (the survey's count; 0: not known).
+    pub total: u64,
+    /// Takes the progress lines (`Progress`).
+    pub report: &'a dyn Fn(&str),
+    /// True once the copy is to stop: the bottle was taken down, or the
+    /// operator interrupted. Asked from another thread, every
+    /// `CopyWatch::POLL`.
+    pub stopped: &'a (dyn Fn() -> bool + Sync),
+}
+
+impl CopyWatch<'_> {
+    pub const POLL: std::time::Duration = std::time::Duration::from_millis(250);
+}
+
+/// Decides when a copy says how far it is: every `Progress::EVERY`, or
+/// each time another tenth of the total is through, whichever comes first.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    total: u64,
+    started: std::time::Instant,
+    last_time: std::time::Instant,
+    last_tenth: u64,
+}
+
+impl Progress {
+    pub const EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+    pub fn new(total: u64, now: std::time::Instant) -> Progress {
+        Progress {
+            total,
+            started: now,
+            last_time: now,
+            last_tenth: 0,
+        }
+    }
+
+    /// The line to print once `copied` bytes are through at `now`, if one
+    /// is due. What is through may pass the total (the archive's headers):
+    /// it is shown as the total.
+    pub fn update(&mut self, copied: u64, now: std::time::Instant) -> Option<String> {
+        let tenth = match self.total {
+            0 => 0,
+            total => (copied.min(total) as u128 * 10 / total as u128) as u64,
+        };
+        let due = now.duration_since(self.last_time) >= Progress::EVERY
+            || (tenth > self.last_tenth && tenth < 10);
+        if !due || copied == 0 {
+            return None;
+        }
+        self.last_time = now;
+        self.last_tenth = tenth;
+        let size = crate::plan::size_text;
+        Some(match self.total {
+            0 => format!("bot-bottle: copied {}", size(copied)),
+            total => format!(
+                "bot-bottle: copied {} of {} ({} s)",
+                size(copied.min(total)),
+                size(total),
+                now.duration_since(self.started).as_secs()
+            ),
+        })
+    }
+}
+
 /// How a command is connected to the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Io {
@@ -113,6 +180,47 @@ pub enum Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_is_told_every_two_seconds_or_tenth() {
+        use std::time::{Duration, Instant};
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        const MIB: u64 = 1 << 20;
+        // (ms since the start, bytes through, the line or none)
+        let cases: &[(u64, u64, Option<&str>)] = &[
+            (100, 0, None),
+            (500, 5 * MIB, None),
+            (900, 9 * MIB, None),
+            (1000, 10 * MIB, Some("copied 10.0 MiB of 100.0 MiB (1 s)")),
+            (1500, 19 * MIB, None),
+            (2900, 19 * MIB, None),
+            (3000, 19 * MIB, Some("copied 19.0 MiB of 100.0 MiB (3 s)")),
+            (3100, 45 * MIB, Some("copied 45.0 MiB of 100.0 MiB (3 s)")),
+            (3200, 49 * MIB, None),
+            (9000, 99 * MIB, Some("copied 99.0 MiB of 100.0 MiB (9 s)")),
+            // The archive's headers pass the total; the end is no tenth.
+            (9100, 101 * MIB, None),
+            (
+                11200,
+                101 * MIB,
+                Some("copied 100.0 MiB of 100.0 MiB (11 s)"),
+            ),
+        ];
+        let mut progress = Progress::new(100 * MIB, t0);
+        for (ms, copied, want) in cases {
+            let got = progress.update(*copied, at(*ms));
+            let want = want.map(|w| format!("bot-bottle: {w}"));
+            assert_eq!(got, want, "at {ms} ms, {copied} bytes");
+        }
+        // Not knowing the total, only the time counts.
+        let mut progress = Progress::new(0, t0);
+        assert_eq!(progress.update(5 * MIB, at(1000)), None);
+        assert_eq!(
+            progress.update(7 * MIB, at(2000)).as_deref(),
+            Some("bot-bottle: copied 7.0 MiB")
+        );
+    }
 
     #[test]
     fn a_selection_is_what_tar_archives() {

@@ -33,7 +33,9 @@ use self::guest::{run_quiet, sh, smolvm_to};
 use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage, readiness};
 use crate::backend::docker::compose_file::AgentPlace;
 use crate::backend::docker::{self, compose, enumerate, images};
-use crate::backend::session::{Io, PROBE_TIMEOUT, Selection, Snapshot, snapshot_timeout};
+use crate::backend::session::{
+    CopyWatch, Io, PROBE_TIMEOUT, Selection, Snapshot, snapshot_timeout,
+};
 use crate::backend::sidecars::Sidecars;
 use crate::backend::{
     ActiveBottle, AgentRuntime, Backend, BackendKind, CleanupPart, Homes, Unavailable,
@@ -240,8 +242,9 @@ impl AgentRuntime for MicroVm {
         from: &Path,
         dest: &str,
         what: &Selection,
+        watch: &CopyWatch,
     ) -> Result<(), ExecError> {
-        guest::copy_in(&machine_name(slug), from, dest, what)
+        guest::copy_in(&machine_name(slug), from, dest, what, watch)
     }
 
     fn snapshot(

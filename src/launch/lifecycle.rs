@@ -17,7 +17,7 @@ use super::LaunchError;
 use crate::backend::Backend;
 use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
 use crate::backend::files;
-use crate::backend::session::{self, Io, Selection, Snapshot};
+use crate::backend::session::{self, CopyWatch, Io, Selection, Snapshot};
 use crate::contract::paths::WORKDIR;
 use crate::plan::{GatePlan, WorkTree};
 use crate::provider::{AGENT_HOME, Provider, SessionSpec};
@@ -100,13 +100,20 @@ fn bring_up_steps(
     ctx.check()?;
     backend.up(ctx, prepared, sidecar)?;
     if let Some(cwd) = &plan.copy_cwd {
+        let unsurveyed = WorkTree::Everything {
+            bytes: 0,
+            why: "not surveyed".into(),
+        };
+        let tree = plan.cwd_tree.as_ref().unwrap_or(&unsurveyed);
+        let what = match &plan.cwd_tree {
+            Some(tree) => format!(": {}", tree.summary()),
+            None => String::new(),
+        };
         ctx.sink.line(&format!(
-            "bot-bottle: copying {} into {WORKDIR}",
+            "bot-bottle: copying {} into {WORKDIR}{what}",
             cwd.display()
         ));
-        backend
-            .agent()
-            .copy_in(slug, cwd, WORKDIR, &Selection::AllBut(&[]))?;
+        copy_tree(ctx, backend, slug, cwd, tree, &[])?;
     }
     if let Some(gate) = &plan.git_gate {
         workspace_clone(ctx, backend, slug, gate)?;
@@ -134,26 +141,14 @@ fn workspace_clone(
         gate.repo_top.display(),
         gate.work_tree.summary()
     ));
-    match &gate.work_tree {
-        WorkTree::NotIgnored { files, .. } => {
-            let list = ctx.home.bottle(slug).work_tree_list();
-            state::write_atomic(&list, &super::work_tree::nul_ended(files), 0o600)?;
-            let copied =
-                backend
-                    .agent()
-                    .copy_in(slug, &gate.repo_top, WORKDIR, &Selection::Listed(&list));
-            let _ = std::fs::remove_file(&list);
-            copied?;
-        }
-        WorkTree::Everything { .. } => {
-            backend.agent().copy_in(
-                slug,
-                &gate.repo_top,
-                WORKDIR,
-                &Selection::AllBut(&[".git"]),
-            )?;
-        }
-    }
+    copy_tree(
+        ctx,
+        backend,
+        slug,
+        &gate.repo_top,
+        &gate.work_tree,
+        &[".git"],
+    )?;
     ctx.check()?;
     let failed = |step: &str, e: crate::exec::ExecError| {
         ctx.sink.line(&backend.logs(slug));
@@ -170,6 +165,63 @@ fn workspace_clone(
         .agent()
         .run_script(slug, &clone_script(gate))
         .map_err(|e| failed("cloning the git gate's repository failed", e))
+}
+
+/// `tree` of the folder `top` into the workdir (all of it but the
+/// top-level entries `all_but` names, when it is everything), its progress
+/// in the log. Stopped at once when the bottle is taken down meanwhile
+/// (`stop`, the dashboard: its state folder goes) or the operator
+/// interrupts.
+fn copy_tree(
+    ctx: &Context,
+    backend: &dyn Backend,
+    slug: &str,
+    top: &std::path::Path,
+    tree: &WorkTree,
+    all_but: &[&str],
+) -> Result<(), LaunchError> {
+    let state_dir = ctx.home.bottle_dir(slug);
+    let interrupted = ctx.interrupted;
+    let stopped = move || interrupted.load(Ordering::SeqCst) || !state_dir.exists();
+    let report = |line: &str| ctx.sink.line(line);
+    let watch = CopyWatch {
+        total: tree.bytes(),
+        report: &report,
+        stopped: &stopped,
+    };
+    let copied = match tree {
+        WorkTree::NotIgnored { files, .. } => {
+            let list = ctx.home.bottle(slug).work_tree_list();
+            state::write_atomic(&list, &super::work_tree::nul_ended(files), 0o600)?;
+            let copied =
+                backend
+                    .agent()
+                    .copy_in(slug, top, WORKDIR, &Selection::Listed(&list), &watch);
+            let _ = std::fs::remove_file(&list);
+            copied
+        }
+        WorkTree::Everything { .. } => {
+            backend
+                .agent()
+                .copy_in(slug, top, WORKDIR, &Selection::AllBut(all_but), &watch)
+        }
+    };
+    match copied {
+        Ok(()) => Ok(()),
+        Err(_) if ctx.interrupted.load(Ordering::SeqCst) => Err(BringUpError::Interrupted.into()),
+        // `stop` takes the containers down first, its state folder last.
+        Err(e) if stopped() || !backend.is_running(slug).unwrap_or(true) => {
+            Err(BringUpError::Failed {
+                slug: slug.to_owned(),
+                reason: format!(
+                    "it was taken down while {} was being copied in ({e})",
+                    top.display()
+                ),
+            }
+            .into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Clones the gate's repository beside the workspace and moves its `.git`

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use super::{HostFacts, StartRequest};
 use crate::backend::bringup::{BringUpError, Context, Prepared, SidecarImage};
 use crate::backend::docker::images::ImageError;
-use crate::backend::session::{Io, Selection, Snapshot};
+use crate::backend::session::{CopyWatch, Io, Selection, Snapshot};
 use crate::backend::sidecars::{Decide, GateError, Sidecars};
 use crate::backend::{
     ActiveBottle, AgentRuntime, Backend, BackendKind, CleanupPart, Homes, Unavailable,
@@ -154,7 +154,14 @@ impl AgentRuntime for Fake {
     fn run_script(&self, _: &str, _: &str) -> Result<(), ExecError> {
         self.step("run_script")
     }
-    fn copy_in(&self, _: &str, _: &Path, _: &str, _: &Selection) -> Result<(), ExecError> {
+    fn copy_in(
+        &self,
+        _: &str,
+        _: &Path,
+        _: &str,
+        _: &Selection,
+        _: &CopyWatch,
+    ) -> Result<(), ExecError> {
         self.step("copy_in")
     }
     fn snapshot(&self, _: &str, _: &str, _: &Path, _: u64) -> Result<Snapshot, ExecError> {

@@ -28,25 +28,38 @@ pub struct GateInput<'a> {
     pub work_tree: &'a WorkTree,
 }
 
-/// What of the operator's working tree is copied into the workspace, under
-/// the clone's `.git`: what git does not ignore, unless asked otherwise.
+/// What of a `--cwd` folder is copied into the workspace: in a git
+/// repository (under the clone's `.git`), what git does not ignore; outside
+/// git, what its `.bot-bottleignore` does not name; unless asked otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WorkTree {
-    /// The tracked and the untracked files git does not ignore.
+    /// The files neither git nor the `.bot-bottleignore` leaves out.
     NotIgnored {
-        /// Relative to the working tree's top, as git lists them.
+        /// Relative to the folder's top (as git lists them).
         files: Vec<PathBuf>,
         /// What they come to.
         bytes: u64,
-        /// What the files git ignores come to: left out.
+        /// What the files left out come to.
         ignored: u64,
+        /// Who left them out.
+        by: IgnoredBy,
     },
-    /// All of it but `.git`, ignored files too, for the reason given
-    /// (`--cwd-include-ignored`; git could not list it).
+    /// All of it (but `.git`), for the reason given (`--cwd-include-ignored`;
+    /// git could not list it; no `.bot-bottleignore`).
     Everything {
+        /// What it comes to.
+        bytes: u64,
         /// Why.
         why: String,
     },
+}
+
+/// What left files out of a copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IgnoredBy {
+    Git,
+    /// A `.bot-bottleignore` at the top of a folder outside git.
+    IgnoreFile,
 }
 
 impl WorkTree {
@@ -57,17 +70,31 @@ impl WorkTree {
                 files,
                 bytes,
                 ignored,
+                by,
             } => {
                 let copied = format!("copies {} in {} files", size_text(*bytes), files.len());
+                let who = match by {
+                    IgnoredBy::Git => "that git ignores",
+                    IgnoredBy::IgnoreFile => "that .bot-bottleignore names",
+                };
                 match ignored {
                     0 => copied,
                     _ => format!(
-                        "{copied}, leaving out {} that git ignores (--cwd-include-ignored copies it too)",
+                        "{copied}, leaving out {} {who} (--cwd-include-ignored copies it too)",
                         size_text(*ignored)
                     ),
                 }
             }
-            WorkTree::Everything { why } => format!("copies all of it, ignored files too: {why}"),
+            WorkTree::Everything { bytes, why } => {
+                format!("copies all of it, {}: {why}", size_text(*bytes))
+            }
+        }
+    }
+
+    /// What is copied comes to.
+    pub fn bytes(&self) -> u64 {
+        match self {
+            WorkTree::NotIgnored { bytes, .. } | WorkTree::Everything { bytes, .. } => *bytes,
         }
     }
 }
@@ -429,22 +456,39 @@ mod tests {
 
     #[test]
     fn the_preflight_says_what_is_copied_and_what_is_left_out() {
-        let listed = |ignored| WorkTree::NotIgnored {
+        let listed = |ignored, by| WorkTree::NotIgnored {
             files: vec!["a".into(), "b".into()],
             bytes: 2048,
             ignored,
+            by,
         };
         let cases = [
-            (listed(0), "copies 2.0 KiB in 2 files"),
+            (listed(0, IgnoredBy::Git), "copies 2.0 KiB in 2 files"),
             (
-                listed(6 << 30),
+                listed(6 << 30, IgnoredBy::Git),
                 "copies 2.0 KiB in 2 files, leaving out 6.0 GiB that git ignores (--cwd-include-ignored copies it too)",
             ),
             (
+                listed(0, IgnoredBy::IgnoreFile),
+                "copies 2.0 KiB in 2 files",
+            ),
+            (
+                listed(3 << 20, IgnoredBy::IgnoreFile),
+                "copies 2.0 KiB in 2 files, leaving out 3.0 MiB that .bot-bottleignore names (--cwd-include-ignored copies it too)",
+            ),
+            (
                 WorkTree::Everything {
-                    why: "--cwd-include-ignored".into(),
+                    bytes: 5 << 30,
+                    why: "--cwd-include-ignored copies ignored files too".into(),
                 },
-                "copies all of it, ignored files too: --cwd-include-ignored",
+                "copies all of it, 5.0 GiB: --cwd-include-ignored copies ignored files too",
+            ),
+            (
+                WorkTree::Everything {
+                    bytes: 100,
+                    why: "no .bot-bottleignore".into(),
+                },
+                "copies all of it, 100 bytes: no .bot-bottleignore",
             ),
         ];
         for (tree, want) in cases {

@@ -271,6 +271,9 @@ fn workspace_rows(input: &PlanInput, gate: Option<&GateInput>) -> Vec<(&'static 
             "workdir",
             format!("{WORKDIR} (a copy of {})", cwd.display()),
         ));
+        if let Some(tree) = input.cwd_tree {
+            rows.push(("", tree.summary()));
+        }
     } else {
         rows.push((
             "workdir",
@@ -560,6 +563,18 @@ mod tests {
             let row = &rows.iter().find(|(l, _)| *l == "workdir").unwrap().1;
             assert!(row.contains(workdir), "{row}");
         }
+        // Without the gate, a surveyed folder says what is copied too.
+        let tree = crate::plan::WorkTree::Everything {
+            bytes: 2048,
+            why: "no .bot-bottleignore".into(),
+        };
+        let mut inp = input(&a, &b, &env, &[]);
+        inp.copy_cwd = Some(Path::new("/home/u/x"));
+        inp.cwd_tree = Some(&tree);
+        let rows = workspace_rows(&inp, None);
+        let got: Vec<&str> = rows.iter().map(|(l, _)| *l).collect();
+        assert_eq!(got, ["mounts", "workdir", ""]);
+        assert_eq!(rows[2].1, "copies all of it, 2.0 KiB: no .bot-bottleignore");
 
         let mut a = agent(Provider::Shell);
         a.origin = Origin::Project("bot-bottle.json".into());

@@ -75,6 +75,7 @@ pub(crate) fn input<'a>(
         host_user: (1000, 1000),
         host_env_set: env,
         copy_cwd: None,
+        cwd_tree: None,
         extra_args: &[],
         context_digest: None,
         live_routes: None,
@@ -150,4 +151,5 @@ pub static EMPTY_WORK_TREE: WorkTree = WorkTree::NotIgnored {
     files: Vec::new(),
     bytes: 0,
     ignored: 0,
+    by: super::IgnoredBy::Git,
 };

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::argv::{self, As};
-use crate::backend::session::{Io, Selection, Snapshot};
+use crate::backend::session::{CopyWatch, Io, Selection, Snapshot};
 use crate::exec::{Capped, ExecError, SMOLVM, Sink, TAR};
 use crate::state::scratch::Scratch;
 use crate::text::shell_quote;
@@ -92,8 +92,15 @@ fn send_archive(name: &str, archive: &Path, dest: &str) -> Result<(), ExecError>
 }
 
 /// `what` of a host folder into `dest`: packed on the host (in a private
-/// scratch folder), copied, unpacked as root.
-pub fn copy_in(name: &str, from: &Path, dest: &str, what: &Selection) -> Result<(), ExecError> {
+/// scratch folder), copied, unpacked as root. `watch` is asked between
+/// the steps (smolvm's copy is one step: no progress lines).
+pub fn copy_in(
+    name: &str,
+    from: &Path,
+    dest: &str,
+    what: &Selection,
+    watch: &CopyWatch,
+) -> Result<(), ExecError> {
     let scratch = Scratch::new("copy").map_err(|e| ExecError::Failed {
         command: "a scratch folder for the copy".into(),
         status: "failed".into(),
@@ -108,6 +115,13 @@ pub fn copy_in(name: &str, from: &Path, dest: &str, what: &Selection) -> Result<
             .chain(what.tar_args()),
     );
     TAR.output(&mut tar)?;
+    if (watch.stopped)() {
+        return Err(ExecError::Failed {
+            command: format!("copying {} into the machine", from.display()),
+            status: "stopped".into(),
+            stderr: "the bottle was taken down, or bring-up was interrupted".into(),
+        });
+    }
     send_archive(name, &local, dest)
 }
 

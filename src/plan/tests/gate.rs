@@ -57,6 +57,7 @@ fn gated_plan(
         files: vec!["README.md".into(), "src/main.rs".into()],
         bytes: 3_300_000,
         ignored: 6 << 30,
+        by: IgnoredBy::Git,
     };
     inp.git_gate = Some(GateInput {
         repo: &repo,
