@@ -119,7 +119,9 @@ fn stopping_a_bottle_while_it_copies_ends_its_launch() {
         if let Some(status) = start.try_wait().unwrap() {
             break status;
         }
-        if stopped.elapsed() > Duration::from_secs(20) {
+        // A bound only against hanging: the copy alone takes a minute,
+        // and the message below is what shows the stop ended it.
+        if stopped.elapsed() > Duration::from_secs(45) {
             let _ = start.kill();
             panic!("the launch went on copying after its bottle was stopped");
         }
