@@ -60,6 +60,7 @@ impl Env {
                 .collect(),
             trust_upstream_ca: vec![],
             token_budget: None,
+            spend: None,
         };
         let bottle = self.home().bottle(SLUG);
         fs::create_dir_all(bottle.egress_dir()).unwrap();

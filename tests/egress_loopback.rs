@@ -258,6 +258,7 @@ fn write_routes(state: &Path, routes: Vec<RouteConfig>, trust: &Path) {
         routes,
         trust_upstream_ca: vec![trust.display().to_string()],
         token_budget: None,
+        spend: None,
     };
     std::fs::write(
         state.join("routes.json"),

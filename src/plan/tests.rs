@@ -575,6 +575,7 @@ fn live_routes_are_the_kept_ones_or_the_bottles_with_the_tokens_set() {
             routes: vec![],
             trust_upstream_ca: vec![],
             token_budget: None,
+            spend: None,
         },
         token_env: [("t3".to_owned(), "OLD".to_owned())].into(),
     };

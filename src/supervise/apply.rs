@@ -219,6 +219,7 @@ fn preview_and_bases(home: &Home, proposal: &Proposal) -> (Preview, Option<image
             routes: Vec::new(),
             trust_upstream_ca: Vec::new(),
             token_budget: None,
+            spend: None,
         });
     let dockerfile =
         std::fs::read_to_string(home.bottle(&proposal.slug).agent_dockerfile()).unwrap_or_default();

@@ -276,6 +276,7 @@ mod tests {
             ],
             trust_upstream_ca: vec![],
             token_budget: None,
+            spend: None,
         }
     }
 

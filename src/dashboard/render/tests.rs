@@ -327,6 +327,7 @@ fn held_push() -> Pending {
                 routes: vec![],
                 trust_upstream_ca: vec![],
                 token_budget: None,
+                spend: None,
             },
             dockerfile: "",
             bases: None,

@@ -360,6 +360,7 @@ pub(super) mod tests {
             ],
             trust_upstream_ca: vec![],
             token_budget: None,
+            spend: None,
         }
     }
 
