@@ -77,7 +77,7 @@ impl Prices {
 /// An amount of US dollars, in whole cents (a budget: positive, at most
 /// `Usd::MAX_CENTS`). Written as a number of dollars: `5`, `2.5`, `0.75`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct Usd {
+pub struct Usd {
     cents: u64,
 }
 

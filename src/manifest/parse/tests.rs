@@ -162,7 +162,11 @@ fn limits_and_route_switches() {
             "limits.spend",
             "is not a budget in US dollars",
         ),
-        (r#"{"spend": 1.005}"#, "limits.spend", "whole cents"),
+        (
+            r#"{"spend": 1.005}"#,
+            "limits.spend",
+            "is not a budget in US dollars",
+        ),
         (r#"{"spend": 1e300}"#, "limits.spend", "is not a budget"),
     ];
     for (limits, key, want) in cases {
