@@ -388,6 +388,20 @@ fn kept_route_lines(live: &LiveRoutes) -> Vec<String> {
     lines
 }
 
+/// The spend budget's row: the budget, and what it is counted at.
+fn spend_line(spend: &crate::egress::config::SpendConfig) -> String {
+    let rows = spend.prices.by_prefix.len();
+    let counted = match rows {
+        0 => "no model has a price (prices in $BOT_BOTTLE_HOME/bot-bottle.json), so nothing counts against it".to_owned(),
+        1 => "estimated at your 1 price row; a model it does not price counts as $0".to_owned(),
+        n => format!("estimated at your {n} price rows; a model they do not price counts as $0"),
+    };
+    format!(
+        "model spend {} at most, {counted}; past it egress refuses model calls",
+        spend.budget
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -589,18 +603,4 @@ mod tests {
         a.origin = Origin::Project("bot-bottle.json".into());
         assert!(command_line(&a, &session).ends_with(MARK));
     }
-}
-
-/// The spend budget's row: the budget, and what it is counted at.
-fn spend_line(spend: &crate::egress::config::SpendConfig) -> String {
-    let rows = spend.prices.by_prefix.len();
-    let counted = match rows {
-        0 => "no model has a price (prices in $BOT_BOTTLE_HOME/bot-bottle.json), so nothing counts against it".to_owned(),
-        1 => "estimated at your 1 price row; a model it does not price counts as $0".to_owned(),
-        n => format!("estimated at your {n} price rows; a model they do not price counts as $0"),
-    };
-    format!(
-        "model spend {} at most, {counted}; past it egress refuses model calls",
-        spend.budget
-    )
 }

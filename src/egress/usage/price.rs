@@ -119,7 +119,7 @@ impl std::fmt::Display for Usd {
 
 impl Serialize for Usd {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.cents % 100 == 0 {
+        if self.cents.is_multiple_of(100) {
             s.serialize_u64(self.cents / 100)
         } else {
             s.serialize_f64(self.dollars())
