@@ -393,8 +393,8 @@ fn spend_line(spend: &crate::egress::config::SpendConfig) -> String {
     let rows = spend.prices.by_prefix.len();
     let counted = match rows {
         0 => "no model has a price (prices in $BOT_BOTTLE_HOME/bot-bottle.json), so nothing counts against it".to_owned(),
-        1 => "estimated at your 1 price row; a model it does not price counts as $0".to_owned(),
-        n => format!("estimated at your {n} price rows; a model they do not price counts as $0"),
+        1 => "estimated at the home's price table (1 row); a model it does not price counts as $0".to_owned(),
+        n => format!("estimated at the home's price table ({n} rows); a model it does not price counts as $0"),
     };
     format!(
         "model spend {} at most, {counted}; past it egress refuses model calls",

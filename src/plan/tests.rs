@@ -359,7 +359,7 @@ fn a_spend_budget_reaches_egress_with_the_home_prices_and_the_preflight() {
     .unwrap();
     let shown = p.preflight.render();
     assert!(
-        shown.contains("model spend $2.50 at most, estimated at your 1 price row; a model it does not price counts as $0; past it egress refuses model calls"),
+        shown.contains("model spend $2.50 at most, estimated at the home's price table (1 row); a model it does not price counts as $0; past it egress refuses model calls"),
         "{shown}"
     );
     let spend = routes_of(&p).spend.unwrap();
