@@ -242,6 +242,11 @@ pub fn prepare(
     // What an agent's Dockerfile may read besides the bottle's own images:
     // the operator's list, from the home manifest alone.
     let base_images = manifest::capability_base_images(&home.root)?;
+    // A spend budget is counted, by egress, at the home's prices.
+    let prices = match bottle.limits.spend {
+        Some(_) => manifest::prices(&home.root)?,
+        None => Default::default(),
+    };
     let plan = plan::plan(&PlanInput {
         slug: &slug,
         agent,
@@ -260,6 +265,7 @@ pub fn prepare(
         git_gate,
         base_images: &base_images,
         backend: req.backend.name(),
+        prices: &prices,
     })?;
     let metadata = metadata(agent, req, bottle_names, label, host.now, &plan.session);
     let mut prepared = Prepared {

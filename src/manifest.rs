@@ -197,6 +197,9 @@ pub struct Limits {
     /// Model tokens the bottle may use (every input and output token its
     /// model APIs report); egress refuses model calls past it.
     pub tokens: Option<u64>,
+    /// US dollars the bottle may spend on model calls, at the home's
+    /// prices; egress refuses model calls past it.
+    pub spend: Option<crate::egress::usage::price::Usd>,
 }
 
 // A cpus value is finite (checked at load), so equality is total.

@@ -25,9 +25,10 @@ use crate::contract::paths::{
     agent_files as agent_file_names,
 };
 use crate::contract::services::{MCP_PATH, MCP_PORT, PROXY_PORT, SUPERVISE, Sidecar};
-use crate::egress::config::{AuthConfig, EgressConfig, RoleConfig, RouteConfig};
+use crate::egress::config::{AuthConfig, EgressConfig, RoleConfig, RouteConfig, SpendConfig};
+use crate::egress::usage::price::Prices;
 use crate::error::{Explain, UserError};
-use crate::manifest::{Agent, Bottle, ImageSource, Role, Route, Scheme};
+use crate::manifest::{Agent, Bottle, ImageSource, Limits, Role, Route, Scheme};
 use crate::provider::{Provider, SessionSpec};
 use crate::state::{BottleDir, LiveRoutes};
 
@@ -86,6 +87,8 @@ pub struct PlanInput<'a> {
     pub base_images: &'a [String],
     /// The backend's name, for the preflight (a backend adds its own rows).
     pub backend: &'a str,
+    /// The home's price table: egress counts a spend budget at it.
+    pub prices: &'a Prices,
 }
 
 /// A bottle's plan: everything a backend needs to bring it up.
@@ -321,7 +324,7 @@ fn live_routes(input: &PlanInput, routes: &RoutePlan) -> LiveRoutes {
         None => {
             let trust = &input.bottle.egress.trust_upstream_ca;
             LiveRoutes {
-                config: routes.egress_config(trust, input.bottle.limits.tokens),
+                config: routes.egress_config(trust, &input.bottle.limits, input.prices),
                 token_env: routes
                     .tokens()
                     .into_iter()
@@ -514,8 +517,14 @@ impl<'a> RoutePlan<'a> {
         self.routes.iter().filter_map(|r| r.token.clone()).collect()
     }
 
-    /// `routes.json` of the egress sidecar.
-    fn egress_config(&self, trust_ca: &[PathBuf], token_budget: Option<u64>) -> EgressConfig {
+    /// `routes.json` of the egress sidecar: the routes, and the budgets of
+    /// `limits` (a spend budget with the price table it is counted at).
+    fn egress_config(
+        &self,
+        trust_ca: &[PathBuf],
+        limits: &Limits,
+        prices: &Prices,
+    ) -> EgressConfig {
         let routes = self
             .routes
             .iter()
@@ -547,7 +556,11 @@ impl<'a> RoutePlan<'a> {
             trust_upstream_ca: (0..trust_ca.len())
                 .map(|i| format!("{SIDECAR_STATE_DIR}/upstream-ca/{i}.pem"))
                 .collect(),
-            token_budget,
+            token_budget: limits.tokens,
+            spend: limits.spend.map(|budget| SpendConfig {
+                budget,
+                prices: prices.clone(),
+            }),
         }
     }
 }

@@ -2,56 +2,13 @@
 //! a table keyed by model name prefix (`prices` in
 //! `$BOT_BOTTLE_HOME/bot-bottle.json`, else the embedded defaults), applied
 //! to the totals egress counted. Pure: nothing is read or fetched here.
-
-use std::collections::BTreeMap;
+//! The table and its arithmetic are egress's (`egress::usage::price`),
+//! which prices its own count against a spend budget.
 
 use serde::Serialize;
 
-use crate::egress::usage::totals::{ModelTotals, UsageTotals};
-
-/// One model's prices, in US dollars per million tokens.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Price {
-    /// Input tokens not served from or written to the cache.
-    pub(crate) input: f64,
-    /// Output tokens.
-    pub(crate) output: f64,
-    /// Input tokens read from the prompt cache.
-    pub(crate) cache_read: f64,
-    /// Input tokens written to the prompt cache.
-    pub(crate) cache_write: f64,
-}
-
-impl Price {
-    /// What `t`'s tokens cost at these prices, in US dollars.
-    fn of(&self, t: &ModelTotals) -> f64 {
-        (t.input as f64 * self.input
-            + t.output as f64 * self.output
-            + t.cache_read as f64 * self.cache_read
-            + t.cache_write as f64 * self.cache_write)
-            / 1e6
-    }
-}
-
-/// A price table: a model is priced by the entry whose key is the longest
-/// prefix of its name.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Prices {
-    /// Prices by model name prefix.
-    pub(crate) by_prefix: BTreeMap<String, Price>,
-}
-
-impl Prices {
-    /// The price of `model`: the entry with the longest key that starts
-    /// its name; None when no key does.
-    pub(crate) fn of(&self, model: &str) -> Option<&Price> {
-        self.by_prefix
-            .iter()
-            .filter(|(prefix, _)| model.starts_with(prefix.as_str()))
-            .max_by_key(|(prefix, _)| prefix.len())
-            .map(|(_, price)| price)
-    }
-}
+pub(crate) use crate::egress::usage::price::{Price, Prices};
+use crate::egress::usage::totals::UsageTotals;
 
 /// What a bottle's usage cost, estimated.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -72,14 +29,8 @@ fn micro_dollars<S: serde::Serializer>(usd: &f64, s: S) -> Result<S::Ok, S::Erro
 /// the longest prefix of its name; models with none are listed in
 /// `unpriced` and cost 0.
 pub(crate) fn estimate(usage: &UsageTotals, prices: &Prices) -> Estimate {
-    let mut estimate = Estimate::default();
-    for (model, totals) in &usage.models {
-        match prices.of(model) {
-            Some(price) => estimate.usd += price.of(totals),
-            None => estimate.unpriced.push(model.clone()),
-        }
-    }
-    estimate
+    let (usd, unpriced) = prices.cost(usage);
+    Estimate { usd, unpriced }
 }
 
 #[cfg(test)]
@@ -97,6 +48,7 @@ mod tests {
     }
 
     use super::*;
+    use crate::egress::usage::totals::ModelTotals;
 
     fn price(input: f64, output: f64, cache_read: f64, cache_write: f64) -> Price {
         Price {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::contract::audit::actor;
+use crate::egress::usage::price::Usd;
 use crate::manifest::{parse_scheme, validate_host};
 
 pub(crate) const EGRESS_BLOCK: &str = "egress-block";
@@ -22,7 +23,7 @@ pub(crate) const CAPABILITY_BLOCK: &str = "capability-block";
 pub(crate) const LIST_EGRESS_ROUTES: &str = "list-egress-routes";
 pub(crate) const GIT_PUSH: &str = "git-push";
 pub(crate) const GIT_PUSH_POLICY: &str = "git-push-policy";
-/// A raise of a bottle's token budget, asked by the host once egress
+/// A raise of a bottle's token or spend budget, asked by the host once egress
 /// refused a model call past it (never a tool the agent has).
 pub(crate) const BUDGET: &str = "budget";
 
@@ -67,12 +68,17 @@ pub enum Request {
     /// A push the git gate held for the operator (written by the gate, not
     /// by a tool call): landing it home, forwarding it upstream, or both.
     GitPush(GitPush),
-    /// A new token budget for the bottle (written by the host when its
-    /// budget is spent, not by a tool call).
+    /// A new token or spend budget for the bottle (written by the host
+    /// when its budget is spent, not by a tool call).
     Budget {
-        /// The budget asked for, in tokens: every input and output token
-        /// since the bottle started.
-        tokens: u64,
+        /// The token budget asked for: every input and output token since
+        /// the bottle started.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tokens: Option<u64>,
+        /// The spend budget asked for, in US dollars: what the tokens
+        /// since the bottle started cost, at the prices of its routes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        spend: Option<Usd>,
     },
 }
 
@@ -275,8 +281,19 @@ impl Request {
                     what.join(" and ")
                 )
             }
-            Request::Budget { tokens } => format!("token budget {tokens}"),
+            Request::Budget { tokens, spend } => budget_summary(*tokens, *spend),
         }
+    }
+}
+
+/// `token budget 2000`, `spend budget $10.00`, or both.
+pub(crate) fn budget_summary(tokens: Option<u64>, spend: Option<Usd>) -> String {
+    let tokens = tokens.map(|t| format!("token budget {t}"));
+    let spend = spend.map(|s| format!("spend budget {s}"));
+    let parts: Vec<String> = tokens.into_iter().chain(spend).collect();
+    match parts.is_empty() {
+        true => "budget (nothing asked)".to_owned(),
+        false => parts.join(", "),
     }
 }
 

@@ -60,6 +60,7 @@ impl Env {
                 .collect(),
             trust_upstream_ca: vec![],
             token_budget: None,
+            spend: None,
         };
         let bottle = self.home().bottle(SLUG);
         fs::create_dir_all(bottle.egress_dir()).unwrap();
@@ -300,4 +301,73 @@ fn a_spent_token_budget_is_a_proposal_to_raise_it() {
     assert_eq!(env.listed(), []);
     let raised: EgressConfig = serde_json::from_str(&env.routes()).unwrap();
     assert_eq!(raised.token_budget, Some(200));
+}
+
+/// A spent spend budget: `proposals` asks for a raise (doubled, in
+/// dollars, at the prices in the bottle's routes), approving it writes
+/// the new budget where egress reads it (the prices kept), reloads egress
+/// and audits it; a raise the operator rejected is not asked again for
+/// the same amount.
+#[test]
+fn a_spent_spend_budget_is_a_proposal_to_raise_it() {
+    let env = Env::new();
+    let bottle = env.home().bottle(SLUG);
+    let mut config: Value = serde_json::from_str(&env.routes()).unwrap();
+    let prices = serde_json::json!({"m": {"input": 10000.0, "output": 20000.0, "cache_read": 0.0, "cache_write": 0.0}});
+    config["spend"] = serde_json::json!({"budget": 2.5, "prices": prices});
+    fs::write(bottle.egress_routes(), config.to_string()).unwrap();
+    // Each input token costs a cent, each output token two; `free` has
+    // no price.
+    let used = |input: u64| {
+        fs::write(
+            bottle.egress_dir().join("usage.json"),
+            format!(
+                r#"{{"models": {{"m": {{"requests": 1, "input": {input}, "output": 50}}, "free": {{"requests": 9, "input": 99999}}}}}}"#
+            ),
+        )
+        .unwrap();
+    };
+    used(140);
+    assert_eq!(env.listed(), [], "$2.40 of $2.50: nothing to ask");
+
+    used(160);
+    let (code, table, err) = env.run(&["proposals"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(table.contains("spend budget $5.00"), "{table}");
+    assert!(
+        table.contains("the bottle's spend budget: $2.50 → $5.00"),
+        "{table}"
+    );
+    assert!(
+        table.contains("spent about $2.60 of its $2.50") && table.contains("no price for free"),
+        "{table}"
+    );
+    let [(id, _)] = env.listed().try_into().unwrap();
+    assert_eq!(env.listed().len(), 1, "one at a time");
+    let (code, out, err) = env.run(&["approve", &id]);
+    assert_eq!(code, 0, "{err}");
+    let said = format!("{out}{err}");
+    assert!(
+        said.contains("spend budget $5.00; egress reloaded"),
+        "{said}"
+    );
+    assert_eq!(env.reloads(), 1);
+    let raised: Value = serde_json::from_str(&env.routes()).unwrap();
+    assert_eq!(raised["spend"]["budget"], 5);
+    assert_eq!(raised["spend"]["prices"], prices, "the prices kept");
+    assert_eq!(env.listed(), [], "$2.60 of $5.00");
+    let audit =
+        fs::read_to_string(env.cli.home().join("audit").join(format!("{SLUG}.jsonl"))).unwrap();
+    assert!(audit.contains("budget") && audit.contains(&id), "{audit}");
+
+    // Spent again: a raise to $10, rejected, is not asked again.
+    used(600);
+    let [(id, _)] = env.listed().try_into().unwrap();
+    let (code, _, err) = env.run(&["reject", &id, "--reason", "enough"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.listed(), []);
+    let raised: Value = serde_json::from_str(&env.routes()).unwrap();
+    assert_eq!(raised["spend"]["budget"], 5);
+    used(2000);
+    assert_eq!(env.listed(), [], "still $10 asked: not again");
 }

@@ -183,6 +183,9 @@ fn write_manifest(env: &Env, agents: Value) {
             "trust_upstream_ca": ["test-ca.pem"]}},
         "e2e-budget": {"extends": "default", "limits": {"tokens": 20}, "egress": {
             "routes": [{"host": "api.anthropic.com", "allow_private_addresses": true}],
+            "trust_upstream_ca": ["test-ca.pem"]}},
+        "e2e-spend": {"extends": "default", "limits": {"spend": 2.5}, "egress": {
+            "routes": [{"host": "api.anthropic.com", "allow_private_addresses": true}],
             "trust_upstream_ca": ["test-ca.pem"]}}
     });
     env.write(
@@ -578,6 +581,66 @@ fn a_bottle_over_its_token_budget_works_again_once_the_raise_is_approved() {
     let (code, out) = env.sh(&slug, call);
     assert!(
         code == 0 && out.contains("BUDGET-ANSWER"),
+        "after the raise: {out}"
+    );
+    api.leave(&slug);
+    env.stop_leaving_nothing(&slug);
+}
+
+/// `limits.spend` against the tests' own model API, through the real
+/// egress, at the home's prices: each answer reports 15 tokens, at $0.10
+/// a token $1.50, so a budget of $2.50 lets two calls through; the third
+/// is refused in the API's error shape, a `budget` proposal asks for
+/// $5.00, and once it is approved the next call goes through.
+#[test]
+#[cfg_attr(skip_docker, ignore = "BOT_BOTTLE_SKIP_DOCKER=1")]
+fn a_bottle_over_its_spend_budget_works_again_once_the_raise_is_approved() {
+    let env = Env::new();
+    let api = Api::start(&env, json!([{"reply": {"text": "SPEND-ANSWER"}}]));
+    write_manifest(
+        &env,
+        json!({"spend": {"provider": "shell", "bottle": "e2e-spend"}}),
+    );
+    env.write(
+        "home/bot-bottle.json",
+        &json!({"prices": {"spend-model": {"input": 100000, "output": 100000}}}).to_string(),
+    );
+    let slug = env.start_detached(&["spend"]);
+    api.join(&slug);
+    let call = r#"curl -sS -m 20 --cacert /etc/bot-bottle/ca.pem https://api.anthropic.com/v1/messages -H 'content-type: application/json' -d '{"model":"spend-model","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}'"#;
+    let counted = |requests: u64| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while env.row(&slug)["usage"]["models"]["spend-model"]["requests"] != requests {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{requests} never counted"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    for n in 1..=2 {
+        let (code, out) = env.sh(&slug, call);
+        assert!(code == 0 && out.contains("SPEND-ANSWER"), "call {n}: {out}");
+        counted(n);
+    }
+    let (_, out) = env.sh(&slug, call);
+    assert!(
+        out.contains("permission_error") && out.contains("spend budget is spent ($3.00 of $2.50"),
+        "{out}"
+    );
+
+    let (code, listed, err) = env.run(&["proposals", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<Value> = serde_json::from_str(&listed).unwrap();
+    let budget: Vec<&Value> = rows.iter().filter(|r| r["tool"] == "budget").collect();
+    assert_eq!(budget.len(), 1, "{listed}");
+    assert_eq!(budget[0]["summary"], "spend budget $5.00", "{listed}");
+    let id = budget[0]["id"].as_str().unwrap();
+    let (code, _, err) = env.run(&["approve", id]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out) = env.sh(&slug, call);
+    assert!(
+        code == 0 && out.contains("SPEND-ANSWER"),
         "after the raise: {out}"
     );
     api.leave(&slug);

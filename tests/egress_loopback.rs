@@ -258,6 +258,7 @@ fn write_routes(state: &Path, routes: Vec<RouteConfig>, trust: &Path) {
         routes,
         trust_upstream_ca: vec![trust.display().to_string()],
         token_budget: None,
+        spend: None,
     };
     std::fs::write(
         state.join("routes.json"),
@@ -1271,6 +1272,83 @@ async fn past_its_token_budget_a_bottles_model_calls_are_refused_until_raised() 
 
     // Raised by the operator: served again.
     set_token_budget(&proxy, 100_000);
+    let (code, body) = curl(&proxy, messages, &post).await;
+    assert_eq!((code, body.as_str()), (200, USAGE_SSE));
+}
+
+/// Sets the spend budget (US dollars) and its price table in the proxy's
+/// routes, and reloads them.
+fn set_spend_budget(proxy: &Proxy, dollars: f64, prices: Value) {
+    let path = proxy.state.join("routes.json");
+    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config["spend"] = serde_json::json!({"budget": dollars, "prices": prices});
+    // What egress reads is what the host writes.
+    let _: EgressConfig = serde_json::from_value(config.clone()).unwrap();
+    std::fs::write(&path, config.to_string()).unwrap();
+    proxy.shared.reload().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_its_spend_budget_a_bottles_model_calls_are_refused_until_raised() {
+    let proxy = start_proxy(Limits::default()).await;
+    // Every Anthropic token of the stand-in at $1,000 a million: one
+    // answer (4,363 tokens) costs $4.363. The Responses model has no
+    // price: it costs nothing.
+    let prices = serde_json::json!({
+        "claude-test": {"input": 1000, "output": 1000, "cache_read": 1000, "cache_write": 1000},
+        "claude-other": {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0},
+    });
+    set_spend_budget(&proxy, 5.0, prices.clone());
+    let post = ["-H", "content-type: application/json", "--data", "{}"];
+    let messages = "https://llm.test/usage/v1/messages";
+    let responses = "https://llm.test/usage/v1/responses";
+    for n in 1..=3 {
+        let (code, _) = curl(&proxy, responses, &post).await;
+        assert_eq!(code, 200, "an unpriced model counts as $0");
+        counted(&proxy, "gpt-test-5", n).await;
+    }
+    for n in 1..=2 {
+        let (code, body) = curl(&proxy, messages, &post).await;
+        assert_eq!((code, body.as_str()), (200, USAGE_SSE), "under the budget");
+        counted(&proxy, "claude-test-1", n).await;
+    }
+    // $8.726 of $5: refused, in each API's own error shape.
+    let (code, body) = curl(&proxy, messages, &post).await;
+    assert_eq!(code, 403, "{body}");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["error"]["type"], "permission_error");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("spend budget is spent ($8.73 of $5.00"),
+        "{message}"
+    );
+    let (code, body) = curl(&proxy, responses, &post).await;
+    assert_eq!(code, 403, "{body}");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["error"]["type"], "insufficient_quota");
+    assert_eq!(error["error"]["code"], "budget_spent");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("$8.73 of $5.00"),
+        "{error}"
+    );
+    // Not a model call: served as the routes say.
+    let (code, _) = curl(&proxy, responses, &[]).await;
+    assert_eq!(code, 200);
+    assert!(logged_deny(&proxy, messages, "spend budget is spent"));
+    assert!(
+        log_lines(&proxy)
+            .iter()
+            .filter(|d| d["reason"].as_str().is_some_and(|r| r.contains("budget")))
+            .all(|d| d.get("tool").is_none()),
+        "not a route to ask for: learning mode leaves it"
+    );
+
+    // Raised by the operator: served again.
+    set_spend_budget(&proxy, 10.0, prices);
     let (code, body) = curl(&proxy, messages, &post).await;
     assert_eq!((code, body.as_str()), (200, USAGE_SSE));
 }

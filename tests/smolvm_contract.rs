@@ -1351,6 +1351,7 @@ async fn egress_with_a_bottle_key_serves_only_its_holder() {
         routes: vec![plain, role],
         trust_upstream_ca: vec![],
         token_budget: None,
+        spend: None,
     };
     std::fs::write(
         state.join("routes.json"),

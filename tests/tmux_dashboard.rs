@@ -211,6 +211,7 @@ impl Fake {
             routes: vec![],
             trust_upstream_ca: vec![],
             token_budget: None,
+            spend: None,
         };
         std::fs::write(
             state.egress_routes(),
@@ -1264,6 +1265,7 @@ fn a_denied_request_becomes_a_suggestion_that_approved_lets_it_through() {
         ],
         trust_upstream_ca: vec![],
         token_budget: None,
+        spend: None,
     };
     std::fs::write(
         state.egress_routes(),

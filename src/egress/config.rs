@@ -9,6 +9,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::usage::price::{Prices, Usd};
+
 pub(crate) const ROUTES_FILE: &str = "routes.json";
 /// The token usage egress counted, per model (see `egress::usage::totals`).
 pub(crate) const USAGE_FILE: &str = "usage.json";
@@ -35,6 +37,25 @@ pub struct EgressConfig {
     /// calls are refused until the operator raises it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_budget: Option<u64>,
+    /// US dollars the bottle may spend on model calls (`limits.spend`),
+    /// and the prices they are counted at: past it, model calls are
+    /// refused until the operator raises it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spend: Option<SpendConfig>,
+}
+
+/// A spend budget, as egress enforces it on its own: the budget and the
+/// home's price table, copied at bring-up (`{"budget": 5, "prices":
+/// {"claude-sonnet-4": {"input": 3, …}}}`). A model no row prices counts
+/// as $0.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpendConfig {
+    /// US dollars, whole cents.
+    pub(crate) budget: Usd,
+    /// US dollars per million tokens, by model name prefix.
+    #[serde(default)]
+    pub(crate) prices: Prices,
 }
 
 /// One host the bottle may reach, and how.

@@ -14,13 +14,14 @@ use hyper::body::Incoming;
 use tokio::sync::Semaphore;
 
 use super::agent_body::AgentBody;
+use super::config::SpendConfig;
 use super::decisions::{Decision, Log};
 use super::dlp::Scanner;
 use super::policy::{self, CREDENTIAL_HEADERS, Denial, METHOD_OVERRIDES, Policy, Route, Scheme};
 use super::request_body::{self, Refused};
 use super::response;
 use super::upstream::{self, Body, Upstream};
-use super::usage::Tally;
+use super::usage::{Spent, Tally};
 
 /// The policy in force, with what is built from it. Swapped whole on reload;
 /// a request keeps the one it started with.
@@ -35,6 +36,8 @@ pub(crate) struct Active {
     pub(crate) frozen: bool,
     /// Model tokens the bottle may use (`routes.json`'s `token_budget`).
     pub(crate) token_budget: Option<u64>,
+    /// US dollars the bottle may spend, and the prices (`spend`).
+    pub(crate) spend: Option<SpendConfig>,
 }
 
 impl Active {
@@ -43,6 +46,7 @@ impl Active {
         client: Upstream,
         frozen: bool,
         token_budget: Option<u64>,
+        spend: Option<SpendConfig>,
     ) -> Active {
         let secrets = policy.secrets();
         let longest = secrets.iter().map(String::len).max().unwrap_or(0);
@@ -55,6 +59,7 @@ impl Active {
             own_holdback: 6 * longest + 64,
             frozen,
             token_budget,
+            spend,
         }
     }
 }
@@ -477,9 +482,9 @@ pub(crate) fn deny(log: &Log, method: &str, url: &str, denial: Denial) -> Respon
     )
 }
 
-/// A model call once the bottle used its token budget: refused (403) in
-/// the API's own error shape, and logged without a tool (it is the
-/// operator's to raise, not a route to ask for).
+/// A model call once the bottle used its token budget or its spend
+/// budget: refused (403) in the API's own error shape, and logged without
+/// a tool (it is the operator's to raise, not a route to ask for).
 fn over_budget(
     active: &Active,
     env: &Env,
@@ -487,16 +492,16 @@ fn over_budget(
     url: &str,
     path: &str,
 ) -> Option<Response<Body>> {
-    let budget = active.token_budget?;
-    let used = env.usage.tokens();
-    if used < budget {
-        return None;
-    }
-    let body = super::usage::budget_refusal(method, path, used, budget)?;
+    let spent = spent(active, &env.usage)?;
+    let body = super::usage::budget_refusal(method, path, &spent)?;
+    let what = match spent {
+        Spent::Tokens { .. } => "token",
+        Spent::Dollars { .. } => "spend",
+    };
     env.log.record(&Decision {
         status: Some(403),
         ..Decision::new("deny", method, url)
-            .because(&format!("the token budget is spent ({used} of {budget})"))
+            .because(&format!("the {what} budget is spent ({})", spent.amounts()))
     });
     let mut resp = text(StatusCode::FORBIDDEN, &body);
     resp.headers_mut().insert(
@@ -504,6 +509,22 @@ fn over_budget(
         HeaderValue::from_static("application/json"),
     );
     Some(resp)
+}
+
+/// The first of the bottle's budgets it used up, if any.
+fn spent(active: &Active, usage: &Tally) -> Option<Spent> {
+    if let Some(budget) = active.token_budget {
+        let used = usage.tokens();
+        if used >= budget {
+            return Some(Spent::Tokens { used, budget });
+        }
+    }
+    let spend = active.spend.as_ref()?;
+    let spent = usage.cost(&spend.prices);
+    (spent >= spend.budget.dollars()).then_some(Spent::Dollars {
+        spent,
+        budget: spend.budget,
+    })
 }
 
 pub(crate) fn text(status: StatusCode, body: &str) -> Response<Body> {

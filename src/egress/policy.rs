@@ -588,6 +588,7 @@ mod tests {
             ],
             trust_upstream_ca: vec![],
             token_budget: None,
+            spend: None,
         };
         let tokens = [
             ("t0".to_owned(), "gh-secret".to_owned()),
@@ -828,6 +829,7 @@ mod tests {
             }],
             trust_upstream_ca: vec![],
             token_budget: None,
+            spend: None,
         };
         let tokens = [("t".to_owned(), r#"ab/cd"ef"#.to_owned())].into();
         assert_eq!(
@@ -852,6 +854,7 @@ mod tests {
             routes: vec![],
             trust_upstream_ca: vec![],
             token_budget: None,
+            spend: None,
         };
         config.routes.push(RouteConfig {
             host: "a.com".into(),

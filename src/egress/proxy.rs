@@ -223,7 +223,13 @@ fn load_active(
         Arc::new(policy.private_hosts()),
     )?;
     Ok((
-        Active::new(policy, client, frozen, config.token_budget),
+        Active::new(
+            policy,
+            client,
+            frozen,
+            config.token_budget,
+            config.spend.clone(),
+        ),
         config,
     ))
 }

@@ -15,6 +15,7 @@
 //! answer) is still counted.
 
 mod pick;
+pub(crate) mod price;
 pub(crate) mod totals;
 
 use pick::{Path, Picker};
@@ -45,16 +46,60 @@ pub(crate) struct Usage {
     pub(crate) cache_write: u64,
 }
 
-/// A model call past the bottle's token budget, refused in its API's own
-/// error shape, so that the agent's CLI shows it as an API error: the
-/// status and the JSON body; `None` for a request no API here knows.
-pub(crate) fn budget_refusal(method: &str, path: &str, used: u64, budget: u64) -> Option<String> {
+/// A budget the bottle used up: what it was and how much of it went.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Spent {
+    /// Model tokens (`token_budget`).
+    Tokens {
+        /// Tokens counted.
+        used: u64,
+        /// The budget.
+        budget: u64,
+    },
+    /// US dollars at the prices of `routes.json` (`spend`).
+    Dollars {
+        /// What the tokens counted cost.
+        spent: f64,
+        /// The budget.
+        budget: price::Usd,
+    },
+}
+
+impl Spent {
+    /// What was spent of what, for the log: `5000 of 4000 tokens`,
+    /// `$5.02 of $5.00`.
+    pub(crate) fn amounts(&self) -> String {
+        match self {
+            Spent::Tokens { used, budget } => format!("{used} of {budget} tokens"),
+            Spent::Dollars { spent, budget } => {
+                format!("{} of {budget}", price::dollars_text(*spent))
+            }
+        }
+    }
+
+    /// What the agent is told.
+    fn message(&self) -> String {
+        match self {
+            Spent::Tokens { .. } => format!(
+                "bot-bottle: this bottle's token budget is spent ({}); the operator can raise it (limits.tokens, or token_budget in `bot-bottle routes edit`)",
+                self.amounts()
+            ),
+            Spent::Dollars { .. } => format!(
+                "bot-bottle: this bottle's spend budget is spent ({}, estimated at the operator's prices); the operator can raise it (limits.spend, or spend.budget in `bot-bottle routes edit`)",
+                self.amounts()
+            ),
+        }
+    }
+}
+
+/// A model call past one of the bottle's budgets, refused in its API's own
+/// error shape, so that the agent's CLI shows it as an API error: the JSON
+/// body; `None` for a request no API here knows.
+pub(crate) fn budget_refusal(method: &str, path: &str, spent: &Spent) -> Option<String> {
     if method != "POST" {
         return None;
     }
-    let message = format!(
-        "bot-bottle: this bottle's token budget is spent ({used} of {budget} tokens); the operator can raise it (limits.tokens, or token_budget in `bot-bottle routes edit`)"
-    );
+    let message = spent.message();
     let body = match Api::of(path)? {
         Api::Anthropic => serde_json::json!({
             "type": "error",

@@ -156,6 +156,7 @@ pub(super) fn merge(base: &Bottle, over: &Bottle) -> Bottle {
             pids: over.limits.pids.or(base.limits.pids),
             cpus: over.limits.cpus.or(base.limits.cpus),
             tokens: over.limits.tokens.or(base.limits.tokens),
+            spend: over.limits.spend.or(base.limits.spend),
         },
         git: merge_git(&base.git, &over.git),
         origin: over.origin.clone(),

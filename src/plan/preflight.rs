@@ -71,6 +71,9 @@ pub(super) fn preflight(
             format!("model tokens {tokens} at most; past them egress refuses model calls"),
         );
     }
+    if let Some(spend) = &live.config.spend {
+        row("", spend_line(spend));
+    }
     row("image", image_line(image, from));
     if let Some(pin) = image.build.as_ref().and_then(|b| b.cli) {
         row("cli", format!("{} ({})", pin.describe(), pin.sources()));
@@ -386,6 +389,20 @@ fn kept_route_lines(live: &LiveRoutes) -> Vec<String> {
         lines.push("(kept from its last run, approvals and edits included)".into());
     }
     lines
+}
+
+/// The spend budget's row: the budget, and what it is counted at.
+fn spend_line(spend: &crate::egress::config::SpendConfig) -> String {
+    let rows = spend.prices.by_prefix.len();
+    let counted = match rows {
+        0 => "no model has a price (prices in $BOT_BOTTLE_HOME/bot-bottle.json), so nothing counts against it".to_owned(),
+        1 => "estimated at the home's price table (1 row); a model it does not price counts as $0".to_owned(),
+        n => format!("estimated at the home's price table ({n} rows); a model it does not price counts as $0"),
+    };
+    format!(
+        "model spend {} at most, {counted}; past it egress refuses model calls",
+        spend.budget
+    )
 }
 
 #[cfg(test)]

@@ -82,8 +82,15 @@ pub(crate) fn input<'a>(
         git_gate: None,
         base_images: &[],
         backend: "docker",
+        prices: &NO_PRICES,
     }
 }
+
+/// The price table of a home that has none.
+pub(crate) static NO_PRICES: crate::egress::usage::price::Prices =
+    crate::egress::usage::price::Prices {
+        by_prefix: std::collections::BTreeMap::new(),
+    };
 
 pub(crate) fn full_bottle() -> Bottle {
     let mut b = bottle();

@@ -267,6 +267,7 @@ fn bottle_limits_override_the_defaults_within_the_engine() {
     );
 
     bottle.limits = Limits {
+        spend: None,
         memory: Some(512 << 20),
         pids: None,
         cpus: Some(0.25),
@@ -322,6 +323,69 @@ fn a_token_budget_reaches_egress_and_the_preflight() {
     };
     let config: EgressConfig = serde_json::from_str(&routes).unwrap();
     assert_eq!(config.token_budget, Some(2_000_000));
+}
+
+#[test]
+fn a_spend_budget_reaches_egress_with_the_home_prices_and_the_preflight() {
+    use crate::egress::usage::price::{Price, Usd};
+    let agent = agent(Provider::Shell);
+    let mut bottle = bottle();
+    bottle.limits.spend = Usd::from_dollars(2.5);
+    let price = Price {
+        input: 3.0,
+        output: 15.0,
+        cache_read: 0.3,
+        cache_write: 3.75,
+    };
+    let prices = Prices {
+        by_prefix: [("claude-sonnet-4".to_owned(), price)].into(),
+    };
+    let (env, names) = (BTreeSet::new(), ["default".to_owned()]);
+    let routes_of = |p: &BottlePlan| -> EgressConfig {
+        let routes = p
+            .files
+            .iter()
+            .find(|f| f.path == BottleDir::relative().egress_routes())
+            .map(|f| f.content.clone());
+        let Some(FileContent::Text(routes)) = routes else {
+            panic!("no routes.json");
+        };
+        serde_json::from_str(&routes).unwrap()
+    };
+    let p = plan(&PlanInput {
+        prices: &prices,
+        ..input(&agent, &bottle, &env, &names)
+    })
+    .unwrap();
+    let shown = p.preflight.render();
+    assert!(
+        shown.contains("model spend $2.50 at most, estimated at the home's price table (1 row); a model it does not price counts as $0; past it egress refuses model calls"),
+        "{shown}"
+    );
+    let spend = routes_of(&p).spend.unwrap();
+    assert_eq!(
+        (spend.budget, spend.prices),
+        (Usd::from_dollars(2.5).unwrap(), prices.clone())
+    );
+
+    // No price at all: said, since nothing would count.
+    let p = plan_without_env(&agent, &bottle, &["default"]).unwrap();
+    assert!(
+        p.preflight
+            .render()
+            .contains("model spend $2.50 at most, no model has a price"),
+        "{}",
+        p.preflight.render()
+    );
+    // No budget: no table either.
+    bottle.limits.spend = None;
+    let p = plan(&PlanInput {
+        prices: &prices,
+        ..input(&agent, &bottle, &env, &names)
+    })
+    .unwrap();
+    assert_eq!(routes_of(&p).spend, None);
+    assert!(!p.preflight.render().contains("model spend"));
 }
 
 #[test]
@@ -575,6 +639,7 @@ fn live_routes_are_the_kept_ones_or_the_bottles_with_the_tokens_set() {
             routes: vec![],
             trust_upstream_ca: vec![],
             token_budget: None,
+            spend: None,
         },
         token_env: [("t3".to_owned(), "OLD".to_owned())].into(),
     };

@@ -103,9 +103,7 @@ pub enum ApplyError {
     #[error("proposal {0} is a held push: it cannot be edited, only approved or rejected")]
     HeldPush(String),
     /// A budget proposal cannot be edited.
-    #[error(
-        "proposal {id} asks for a token budget: it cannot be edited, only approved or rejected"
-    )]
+    #[error("proposal {id} asks for a budget: it cannot be edited, only approved or rejected")]
     FixedBudget {
         /// The proposal.
         id: String,
@@ -151,7 +149,7 @@ impl UserError for ApplyError {
                 "bot-bottle approve {id}, or: bot-bottle reject {id} --reason '...'"
             )),
             ApplyError::FixedBudget { slug, .. } => Explain::usage(format!(
-                "another amount: token_budget in `bot-bottle routes edit {slug}`"
+                "another amount: token_budget or spend.budget in `bot-bottle routes edit {slug}`"
             )),
             ApplyError::Gate(e) => Explain::By(e),
             ApplyError::Editor(e) => Explain::By(e),
@@ -219,6 +217,7 @@ fn preview_and_bases(home: &Home, proposal: &Proposal) -> (Preview, Option<image
             routes: Vec::new(),
             trust_upstream_ca: Vec::new(),
             token_budget: None,
+            spend: None,
         });
     let dockerfile =
         std::fs::read_to_string(home.bottle(&proposal.slug).agent_dockerfile()).unwrap_or_default();
@@ -337,8 +336,8 @@ pub(crate) fn approve_with(
             let note = push::decide(home, &proposal, held, true, None, gate)?;
             return Ok((proposal, Applied::Git { note }));
         }
-        Request::Budget { tokens } => {
-            let note = routes::raise_budget(home, &proposal, *tokens)?;
+        Request::Budget { tokens, spend } => {
+            let note = routes::raise_budget(home, &proposal, *tokens, *spend)?;
             queue.respond(&Response {
                 note: Some(note.clone()),
                 ..Response::new(&proposal.id, Decision::Approved)

@@ -175,6 +175,7 @@ mod tests {
             routes,
             trust_upstream_ca: vec![],
             token_budget: None,
+            spend: None,
         }
     }
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::merge::{self, Asked};
 use crate::dockerfile::images::Resolved;
 use crate::egress::config::EgressConfig;
+use crate::egress::usage::price::Usd;
 use crate::proposal::{GitPush, Request};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -60,21 +61,34 @@ pub(crate) fn preview(request: &Request, current: &Current) -> Preview {
         ),
         Request::CapabilityBlock { dockerfile } => image(current, dockerfile),
         Request::GitPush(push) => git_push(current, push),
-        Request::Budget { tokens } => budget(current, *tokens),
+        Request::Budget { tokens, spend } => budget(current, *tokens, *spend),
     }
 }
 
-/// A raise of the token budget: from what the routes say now to `tokens`.
-fn budget(current: &Current, tokens: u64) -> Preview {
-    let now = match current.routes.token_budget {
-        Some(now) => format!("{now} tokens"),
-        None => "none (no limit)".to_owned(),
-    };
+/// A raise of the token or spend budget: from what the routes say now to
+/// what is asked.
+fn budget(current: &Current, tokens: Option<u64>, spend: Option<Usd>) -> Preview {
+    let mut lines = Vec::new();
+    if let Some(tokens) = tokens {
+        let now = match current.routes.token_budget {
+            Some(now) => format!("{now} tokens"),
+            None => "none (no limit)".to_owned(),
+        };
+        lines.push(format!(
+            "→ the bottle's token budget: {now} → {tokens} tokens"
+        ));
+        lines.push("egress serves its model calls again until they are used (every input and output token since it started)".into());
+    }
+    if let Some(spend) = spend {
+        let now = match &current.routes.spend {
+            Some(now) => now.budget.to_string(),
+            None => "none (no limit)".to_owned(),
+        };
+        lines.push(format!("→ the bottle's spend budget: {now} → {spend}"));
+        lines.push("egress serves its model calls again until they cost that much (every token since it started, at the prices in its routes; a model with no price counts as $0)".into());
+    }
     Preview {
-        lines: vec![
-            format!("→ the bottle's token budget: {now} → {tokens} tokens"),
-            "egress serves its model calls again until they are used (every input and output token since it started)".into(),
-        ],
+        lines,
         ..Preview::default()
     }
 }
@@ -276,6 +290,7 @@ mod tests {
             ],
             trust_upstream_ca: vec![],
             token_budget: None,
+            spend: None,
         }
     }
 

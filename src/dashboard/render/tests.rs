@@ -390,6 +390,7 @@ fn held_push() -> Pending {
                 routes: vec![],
                 trust_upstream_ca: vec![],
                 token_budget: None,
+                spend: None,
             },
             dockerfile: "",
             bases: None,

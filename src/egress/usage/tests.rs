@@ -308,3 +308,79 @@ fn model_names_are_kept_safe() {
     let got = meter("/v1/messages", Some(JSON), body.as_bytes(), &[]).unwrap();
     assert_eq!(got.model.len(), MODEL_NAME_LIMIT);
 }
+
+#[test]
+fn a_spent_budget_is_refused_in_each_apis_shape_saying_which() {
+    let five = price::Usd::from_dollars(5.0).unwrap();
+    let spent = [
+        (
+            Spent::Tokens {
+                used: 8726,
+                budget: 5000,
+            },
+            "token budget is spent (8726 of 5000 tokens)",
+        ),
+        (
+            Spent::Dollars {
+                spent: 8.726,
+                budget: five,
+            },
+            "spend budget is spent ($8.73 of $5.00, estimated at the operator's prices)",
+        ),
+    ];
+    // (method, path, the error's type; None: not refused this way)
+    let cases = [
+        ("POST", "/v1/messages", Some("permission_error")),
+        (
+            "POST",
+            "/proxy/v1/messages?beta=true",
+            Some("permission_error"),
+        ),
+        ("POST", "/v1/chat/completions", Some("insufficient_quota")),
+        ("POST", "/v1/responses/", Some("insufficient_quota")),
+        ("GET", "/v1/messages", None),
+        ("POST", "/v1/models", None),
+    ];
+    for (spent, says) in &spent {
+        for (method, path, kind) in cases {
+            let body = budget_refusal(method, path, spent);
+            let Some(kind) = kind else {
+                assert_eq!(body, None, "{method} {path}");
+                continue;
+            };
+            let body: serde_json::Value = serde_json::from_str(&body.unwrap()).unwrap();
+            assert_eq!(body["error"]["type"], kind, "{path}");
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(message.contains(says), "{message}");
+        }
+    }
+}
+
+#[test]
+fn a_tally_costs_what_its_models_cost_and_unpriced_ones_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let tally = Tally::open(dir.path());
+    let answer = |model: &str| Usage {
+        model: model.into(),
+        input: 1_000_000,
+        output: 100_000,
+        cache_read: 0,
+        cache_write: 0,
+    };
+    tally.record(&answer("claude-sonnet-4-5"));
+    tally.record(&answer("llama"));
+    let prices = price::Prices {
+        by_prefix: [(
+            "claude-sonnet-4".to_owned(),
+            price::Price {
+                input: 3.0,
+                output: 15.0,
+                cache_read: 0.3,
+                cache_write: 3.75,
+            },
+        )]
+        .into(),
+    };
+    assert!((tally.cost(&prices) - 4.5).abs() < 1e-9);
+    assert_eq!(tally.cost(&price::Prices::default()), 0.0);
+}

@@ -260,6 +260,13 @@ impl Tally {
         state.totals.tokens()
     }
 
+    /// What the tokens counted so far cost at `prices`, in US dollars
+    /// (a model with no price counts as 0).
+    pub(crate) fn cost(&self, prices: &super::price::Prices) -> f64 {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        prices.cost(&state.totals).0
+    }
+
     /// The totals so far.
     #[cfg(test)]
     pub(crate) fn totals(&self) -> UsageTotals {

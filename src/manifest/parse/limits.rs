@@ -1,12 +1,13 @@
 //! A bottle's `limits`: memory, processes and CPUs of its agent container,
-//! and the model tokens it may use.
+//! and the model tokens and US dollars it may use.
 
 use serde_json::Value;
 
 use super::Fields;
+use crate::egress::usage::price::Usd;
 use crate::manifest::{Limits, ManifestError};
 
-pub(super) const KEYS: &[&str] = &["memory", "pids", "cpus", "tokens"];
+pub(super) const KEYS: &[&str] = &["memory", "pids", "cpus", "tokens", "spend"];
 /// Below these an agent cannot do useful work; a typo is likelier.
 const MIN_MEMORY: u64 = 64 << 20;
 const MIN_PIDS: u64 = 32;
@@ -64,11 +65,19 @@ pub(super) fn parse(f: &Fields) -> Result<Limits, ManifestError> {
         "a number of tokens",
         "e.g. \"tokens\": 2000000 (every input and output token the model APIs report)",
     )?;
+    let spend = number(
+        f,
+        "spend",
+        |v| v.as_f64().and_then(Usd::from_dollars),
+        "a budget in US dollars",
+        "e.g. \"spend\": 5 or 2.50 (a number of US dollars, more than 0, whole cents)",
+    )?;
     Ok(Limits {
         memory,
         pids,
         cpus,
         tokens,
+        spend,
     })
 }
 

@@ -108,7 +108,7 @@ fn json_with_everything() {
 
 #[test]
 fn limits_and_route_switches() {
-    let text = r#"{"bottles": {"b": {"image": "x", "limits": {"memory": "1.5g", "pids": 200, "cpus": 0.5, "tokens": 2000000},
+    let text = r#"{"bottles": {"b": {"image": "x", "limits": {"memory": "1.5g", "pids": 200, "cpus": 0.5, "tokens": 2000000, "spend": 2.5},
              "egress": {"routes": [{"host": "db.internal", "allow_private_addresses": true,
                                     "block_server_tools": false}]}}}}"#;
     let (_, bottles) = parse_json(text, &src()).unwrap();
@@ -120,6 +120,7 @@ fn limits_and_route_switches() {
             pids: Some(200),
             cpus: Some(0.5),
             tokens: Some(2_000_000),
+            spend: crate::egress::usage::price::Usd::from_dollars(2.5),
         }
     );
     assert_eq!(b.routes[0].allow_private_addresses, Some(true));
@@ -146,6 +147,27 @@ fn limits_and_route_switches() {
         (r#"{"cpus": 0}"#, "limits.cpus", "is not a number of CPUs"),
         (r#"{"cpus": "2"}"#, "limits.cpus", "is not a number of CPUs"),
         (r#"{"swap": "1g"}"#, "limits.swap", "unknown key"),
+        (
+            r#"{"spend": 0}"#,
+            "limits.spend",
+            "is not a budget in US dollars",
+        ),
+        (
+            r#"{"spend": -5}"#,
+            "limits.spend",
+            "is not a budget in US dollars",
+        ),
+        (
+            r#"{"spend": "5"}"#,
+            "limits.spend",
+            "is not a budget in US dollars",
+        ),
+        (
+            r#"{"spend": 1.005}"#,
+            "limits.spend",
+            "is not a budget in US dollars",
+        ),
+        (r#"{"spend": 1e300}"#, "limits.spend", "is not a budget"),
     ];
     for (limits, key, want) in cases {
         let err = bad(limits);

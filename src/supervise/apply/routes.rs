@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use super::{ApplyError, Approval};
 use crate::backend::sidecars::OfBottle;
 use crate::contract::audit::{actor, decision};
-use crate::egress::config::{EgressConfig, ROUTES_FILE, Tokens};
+use crate::egress::config::{EgressConfig, ROUTES_FILE, SpendConfig, Tokens};
 use crate::egress::policy::Policy;
+use crate::egress::usage::price::Usd;
 use crate::exec::ExecError;
 use crate::manifest::{parse_scheme, validate_host};
 use crate::proposal::Proposal;
@@ -93,16 +94,29 @@ pub(crate) fn read_routes(home: &Home, slug: &str) -> Result<(EgressConfig, Toke
 }
 
 /// An approved budget proposal: the routes' `token_budget` set to
-/// `tokens`, egress reloaded, audited. Returns what it did.
+/// `tokens` and the spend budget to `spend` (each when asked), egress
+/// reloaded, audited. Returns what it did.
 pub(super) fn raise_budget(
     home: &Home,
     proposal: &Proposal,
-    tokens: u64,
+    tokens: Option<u64>,
+    spend: Option<Usd>,
 ) -> Result<String, ApplyError> {
     let slug = &proposal.slug;
     let (before, current_tokens) = read_routes(home, slug)?;
     let after = EgressConfig {
-        token_budget: Some(tokens),
+        token_budget: tokens.or(before.token_budget),
+        spend: match spend {
+            Some(budget) => Some(SpendConfig {
+                budget,
+                prices: before
+                    .spend
+                    .as_ref()
+                    .map(|s| s.prices.clone())
+                    .unwrap_or_default(),
+            }),
+            None => before.spend.clone(),
+        },
         ..before.clone()
     };
     let diff = write_routes(home, slug, &before, &after, &current_tokens, None)?;
@@ -116,7 +130,10 @@ pub(super) fn raise_budget(
             diff,
         ),
     )?;
-    Ok(format!("token budget {tokens}; egress reloaded"))
+    Ok(format!(
+        "{}; egress reloaded",
+        crate::proposal::budget_summary(tokens, spend)
+    ))
 }
 
 /// A credential an approval adds: its slot, the host variable the operator
@@ -360,6 +377,7 @@ pub(super) mod tests {
             ],
             trust_upstream_ca: vec![],
             token_budget: None,
+            spend: None,
         }
     }
 

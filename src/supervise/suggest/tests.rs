@@ -120,6 +120,7 @@ fn routes(list: &[(&str, &[&str])]) -> EgressConfig {
             .collect(),
         trust_upstream_ca: vec![],
         token_budget: None,
+        spend: None,
     }
 }
 
