@@ -764,6 +764,10 @@ impl FakeSmolvm {
             ("PATH", PathBuf::from(path)),
             ("BOT_BOTTLE_SMOLVM", self.bin.join("smolvm")),
             ("FAKE_SMOLVM_STATE", self.state.clone()),
+            // The fake's "microVM" reaches the host at its gateway, where
+            // smolvm's would refuse: bring-up's seal check would say so
+            // (tests/smolvm_contract.rs shows it does).
+            ("BOT_BOTTLE_SKIP_SEAL_CHECK", PathBuf::from("1")),
         ]
     }
 
