@@ -78,8 +78,9 @@ enum Command {
     /// public address, IPv6, the link-local metadata address), another
     /// bottle's sidecars, a name outside the bottle, and a host no route
     /// allows through egress; each must be refused. A bottle that fails
-    /// is frozen (exit 1). Bring-up checks it too, before the session.
-    Verify(verify::VerifyArgs),
+    /// is frozen (exit 1); `--all` leaves frozen ones as they are.
+    /// Bring-up checks it too, before the session.
+    Verify(freeze::SwitchArgs),
     /// A stream of what happens: bottles, proposals, denials, seal checks.
     ///
     /// One line an event from now on (a JSON object each with `--json`):

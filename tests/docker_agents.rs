@@ -544,44 +544,12 @@ fn a_bottle_over_its_token_budget_works_again_once_the_raise_is_approved() {
     );
     let slug = env.start_detached(&["budget"]);
     api.join(&slug);
-    let call = r#"curl -sS -m 20 --cacert /etc/bot-bottle/ca.pem https://api.anthropic.com/v1/messages -H 'content-type: application/json' -d '{"model":"budget-model","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}'"#;
-    let counted = |requests: u64| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while env.row(&slug)["usage"]["models"]["budget-model"]["requests"] != requests {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{requests} never counted"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
-    for n in 1..=2 {
-        let (code, out) = env.sh(&slug, call);
-        assert!(
-            code == 0 && out.contains("BUDGET-ANSWER"),
-            "call {n}: {out}"
-        );
-        counted(n);
-    }
-    let (_, out) = env.sh(&slug, call);
-    assert!(
-        out.contains("permission_error") && out.contains("token budget is spent (30 of 20 tokens)"),
-        "{out}"
-    );
-
-    let (code, listed, err) = env.run(&["proposals", "--json"]);
-    assert_eq!(code, 0, "{err}");
-    let rows: Vec<Value> = serde_json::from_str(&listed).unwrap();
-    let budget: Vec<&Value> = rows.iter().filter(|r| r["tool"] == "budget").collect();
-    assert_eq!(budget.len(), 1, "{listed}");
-    assert_eq!(budget[0]["summary"], "token budget 40", "{listed}");
-    let id = budget[0]["id"].as_str().unwrap();
-    let (code, _, err) = env.run(&["approve", id]);
-    assert_eq!(code, 0, "{err}");
-    let (code, out) = env.sh(&slug, call);
-    assert!(
-        code == 0 && out.contains("BUDGET-ANSWER"),
-        "after the raise: {out}"
+    spend_it_then_raise(
+        &env,
+        &slug,
+        ("budget-model", "BUDGET-ANSWER"),
+        "token budget is spent (30 of 20 tokens)",
+        "token budget 40",
     );
     api.leave(&slug);
     env.stop_leaving_nothing(&slug);
@@ -607,10 +575,34 @@ fn a_bottle_over_its_spend_budget_works_again_once_the_raise_is_approved() {
     );
     let slug = env.start_detached(&["spend"]);
     api.join(&slug);
-    let call = r#"curl -sS -m 20 --cacert /etc/bot-bottle/ca.pem https://api.anthropic.com/v1/messages -H 'content-type: application/json' -d '{"model":"spend-model","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}'"#;
+    spend_it_then_raise(
+        &env,
+        &slug,
+        ("spend-model", "SPEND-ANSWER"),
+        "spend budget is spent ($3.00 of $2.50",
+        "spend budget $5.00",
+    );
+    api.leave(&slug);
+    env.stop_leaving_nothing(&slug);
+}
+
+/// Bottle `slug`'s budget met: two calls to `model` go through (answered
+/// `answer`) and are counted, the third is refused in the API's error
+/// shape with `refused`, the `budget` proposal reads `raise`, and once it
+/// is approved the next call goes through.
+fn spend_it_then_raise(
+    env: &Env,
+    slug: &str,
+    (model, answer): (&str, &str),
+    refused: &str,
+    raise: &str,
+) {
+    let call = format!(
+        r#"curl -sS -m 20 --cacert /etc/bot-bottle/ca.pem https://api.anthropic.com/v1/messages -H 'content-type: application/json' -d '{{"model":"{model}","max_tokens":8,"messages":[{{"role":"user","content":"hi"}}]}}'"#
+    );
     let counted = |requests: u64| {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while env.row(&slug)["usage"]["models"]["spend-model"]["requests"] != requests {
+        while env.row(slug)["usage"]["models"][model]["requests"] != requests {
             assert!(
                 std::time::Instant::now() < deadline,
                 "{requests} never counted"
@@ -619,13 +611,13 @@ fn a_bottle_over_its_spend_budget_works_again_once_the_raise_is_approved() {
         }
     };
     for n in 1..=2 {
-        let (code, out) = env.sh(&slug, call);
-        assert!(code == 0 && out.contains("SPEND-ANSWER"), "call {n}: {out}");
+        let (code, out) = env.sh(slug, &call);
+        assert!(code == 0 && out.contains(answer), "call {n}: {out}");
         counted(n);
     }
-    let (_, out) = env.sh(&slug, call);
+    let (_, out) = env.sh(slug, &call);
     assert!(
-        out.contains("permission_error") && out.contains("spend budget is spent ($3.00 of $2.50"),
+        out.contains("permission_error") && out.contains(refused),
         "{out}"
     );
 
@@ -634,17 +626,12 @@ fn a_bottle_over_its_spend_budget_works_again_once_the_raise_is_approved() {
     let rows: Vec<Value> = serde_json::from_str(&listed).unwrap();
     let budget: Vec<&Value> = rows.iter().filter(|r| r["tool"] == "budget").collect();
     assert_eq!(budget.len(), 1, "{listed}");
-    assert_eq!(budget[0]["summary"], "spend budget $5.00", "{listed}");
+    assert_eq!(budget[0]["summary"], raise, "{listed}");
     let id = budget[0]["id"].as_str().unwrap();
     let (code, _, err) = env.run(&["approve", id]);
     assert_eq!(code, 0, "{err}");
-    let (code, out) = env.sh(&slug, call);
-    assert!(
-        code == 0 && out.contains("SPEND-ANSWER"),
-        "after the raise: {out}"
-    );
-    api.leave(&slug);
-    env.stop_leaving_nothing(&slug);
+    let (code, out) = env.sh(slug, &call);
+    assert!(code == 0 && out.contains(answer), "after the raise: {out}");
 }
 
 #[test]

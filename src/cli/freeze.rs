@@ -11,6 +11,8 @@ use super::Failure;
 use crate::launch::freeze::{self, Switch};
 use crate::state::{Home, Slug};
 
+/// The bottles a verb acts on: named, or `--all` (`freeze`, `thaw`,
+/// `verify`).
 #[derive(Debug, Args)]
 pub(super) struct SwitchArgs {
     /// The bottles' identities.
@@ -20,10 +22,10 @@ pub(super) struct SwitchArgs {
         required_unless_present = "all",
         conflicts_with = "all"
     )]
-    slugs: Vec<Slug>,
+    pub(super) slugs: Vec<Slug>,
     /// Every running bottle of this home.
     #[arg(long)]
-    all: bool,
+    pub(super) all: bool,
 }
 
 pub(super) fn run(args: SwitchArgs, to: Switch) -> Result<ExitCode, Failure> {

@@ -4,29 +4,15 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::Args;
-
 use super::Failure;
+use super::freeze::SwitchArgs;
 use crate::launch::freeze;
 use crate::launch::verify::{self, CheckError};
-use crate::state::{Home, Slug};
+use crate::state::Home;
 
-#[derive(Debug, Args)]
-pub(super) struct VerifyArgs {
-    /// The bottles' identities.
-    #[arg(
-        value_parser = Slug::parse_arg,
-        add = super::completions::running(),
-        required_unless_present = "all",
-        conflicts_with = "all"
-    )]
-    slugs: Vec<Slug>,
-    /// Every running bottle of this home (frozen ones are left as they are).
-    #[arg(long)]
-    all: bool,
-}
-
-pub(super) fn run(args: VerifyArgs) -> Result<ExitCode, Failure> {
+/// `args`: the bottles named, or `--all` of this home's running ones
+/// (frozen ones are left as they are).
+pub(super) fn run(args: SwitchArgs) -> Result<ExitCode, Failure> {
     let home = Home::from_env()?;
     let slugs: Vec<String> = match args.all {
         true => freeze::all(&home)?
