@@ -189,53 +189,48 @@ impl Event {
 /// What changed from `before` to `now`, in a stable order.
 fn changes(before: &Look, now: &Look) -> Vec<Event> {
     let mut out = Vec::new();
-    let slug = |s: &String| s.clone();
     for (s, b) in &now.bottles {
-        let Some(old) = before.bottles.get(s) else {
-            out.push(Event::BottleUp {
-                slug: slug(s),
+        let old = before.bottles.get(s);
+        match old {
+            None => out.push(Event::BottleUp {
+                slug: s.clone(),
                 agent: b.agent.clone(),
                 backend: b.backend.clone(),
-            });
-            // Its bring-up check, when it was listed after it.
-            if let Some((_, sealed, failed)) = &b.seal {
-                out.push(Event::Verified {
-                    slug: slug(s),
-                    sealed: *sealed,
-                    failed: failed.clone(),
-                });
-            }
-            continue;
-        };
-        let flips = [
-            (
-                old.frozen,
-                b.frozen,
-                Event::Frozen { slug: slug(s) },
-                Event::Thawed { slug: slug(s) },
-            ),
-            (
-                old.asleep,
-                b.asleep,
-                Event::Asleep { slug: slug(s) },
-                Event::Awake { slug: slug(s) },
-            ),
-        ];
-        for (was, is, on, off) in flips {
-            match (was, is) {
-                (false, true) => out.push(on),
-                (true, false) => out.push(off),
-                _ => {}
+            }),
+            Some(old) => {
+                let flips = [
+                    (
+                        old.frozen,
+                        b.frozen,
+                        Event::Frozen { slug: s.clone() },
+                        Event::Thawed { slug: s.clone() },
+                    ),
+                    (
+                        old.asleep,
+                        b.asleep,
+                        Event::Asleep { slug: s.clone() },
+                        Event::Awake { slug: s.clone() },
+                    ),
+                ];
+                for (was, is, on, off) in flips {
+                    match (was, is) {
+                        (false, true) => out.push(on),
+                        (true, false) => out.push(off),
+                        _ => {}
+                    }
+                }
+                if b.stopped && !old.stopped {
+                    out.push(Event::Stopped { slug: s.clone() });
+                }
             }
         }
-        if b.stopped && !old.stopped {
-            out.push(Event::Stopped { slug: slug(s) });
-        }
+        // A check not seen before (a new bottle's: its bring-up check).
+        let seen_at = old.and_then(|o| o.seal.as_ref()).map(|(at, ..)| *at);
         if let Some((at, sealed, failed)) = &b.seal
-            && old.seal.as_ref().map(|(t, ..)| t) != Some(at)
+            && seen_at != Some(*at)
         {
             out.push(Event::Verified {
-                slug: slug(s),
+                slug: s.clone(),
                 sealed: *sealed,
                 failed: failed.clone(),
             });
@@ -246,12 +241,12 @@ fn changes(before: &Look, now: &Look) -> Vec<Event> {
         .keys()
         .filter(|s| !now.bottles.contains_key(*s))
     {
-        out.push(Event::BottleDown { slug: slug(s) });
+        out.push(Event::BottleDown { slug: s.clone() });
     }
     for ((s, id), (tool, summary)) in &now.proposals {
         if !before.proposals.contains_key(&(s.clone(), id.clone())) {
             out.push(Event::ProposalNew {
-                slug: slug(s),
+                slug: s.clone(),
                 id: id.clone(),
                 tool: tool.clone(),
                 summary: summary.clone(),
@@ -261,7 +256,7 @@ fn changes(before: &Look, now: &Look) -> Vec<Event> {
     for ((s, id), (tool, _)) in &before.proposals {
         if !now.proposals.contains_key(&(s.clone(), id.clone())) {
             out.push(Event::ProposalDecided {
-                slug: slug(s),
+                slug: s.clone(),
                 id: id.clone(),
                 tool: tool.clone(),
             });
