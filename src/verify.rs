@@ -272,6 +272,16 @@ impl Report {
     }
 }
 
+/// What one probe came to.
+enum Verdict<'a> {
+    /// It met its refusal.
+    Met,
+    /// It got through: what it got.
+    Through(String),
+    /// It could not tell: why.
+    Unknown(&'a str),
+}
+
 /// Reads the script's output against `probes`. Fails closed: a probe
 /// that did not start (its fork refused, say, with the agent's processes
 /// at their limit) or a run that did not finish is a failure.
@@ -298,7 +308,7 @@ pub fn judge(probes: &[Probe], output: &str, checked_at: u64) -> Report {
             continue;
         }
         seen.push(&p.id);
-        let count = |ids: &[&str]| ids.iter().filter(|id| **id == p.id).count();
+        let started = started.iter().filter(|id| **id == p.id).count();
         let expected = match p.line.starts_with("gateways ") {
             true => planned
                 .iter()
@@ -311,38 +321,33 @@ pub fn judge(probes: &[Probe], output: &str, checked_at: u64) -> Report {
             .filter(|(id, _)| *id == p.id)
             .map(|(_, r)| *r)
             .collect();
-        let result = results.first().copied();
-        let fail = match (p.expect, result) {
-            (Expect::Nothing, Some(_)) => Some(results.join("; ")),
-            (Expect::Refusal, Some("status 403")) => None,
+        let verdict = match (p.expect, results.first().copied()) {
+            (Expect::Nothing, Some(_)) => Verdict::Through(results.join("; ")),
+            (Expect::Refusal, Some("status 403")) => Verdict::Met,
             // Egress answered, and not with its refusal.
             (Expect::Refusal, Some(r)) if r.len() > "status ".len() && r.starts_with("status ") => {
-                Some(r.to_owned())
+                Verdict::Through(r.to_owned())
             }
-            _ => None,
+            // Egress closed, unreachable or silent; a probe never started.
+            (Expect::Refusal, Some("status ")) => {
+                Verdict::Unknown("egress closed the connection without an answer")
+            }
+            (Expect::Refusal, Some(r)) => Verdict::Unknown(r),
+            (Expect::Refusal, None) if started > 0 => Verdict::Unknown("no answer from egress"),
+            _ if started < expected => Verdict::Unknown("did not run"),
+            (Expect::Nothing, None) => Verdict::Met,
+            (Expect::Refusal, None) => Verdict::Unknown("did not run"),
         };
-        // What could not tell: egress silent or not there, a probe never
-        // started.
-        let unknown = match (p.expect, result) {
-            (Expect::Refusal, Some(r)) if fail.is_none() && r != "status 403" => Some(match r {
-                "status " => "egress closed the connection without an answer",
-                r => r,
+        match verdict {
+            Verdict::Met => {}
+            Verdict::Through(got) => failed.push(Failure {
+                what: p.what.clone(),
+                got,
             }),
-            (_, Some(_)) => None,
-            (Expect::Refusal, None) if count(&started) > 0 => Some("no answer from egress"),
-            _ if count(&started) < expected => Some("did not run"),
-            (Expect::Nothing, None) => None,
-            (Expect::Refusal, None) => Some("did not run"),
-        };
-        let what = || p.what.clone();
-        if let Some(got) = fail {
-            failed.push(Failure { what: what(), got });
-        }
-        if let Some(got) = unknown {
-            unchecked.push(Failure {
-                what: what(),
+            Verdict::Unknown(got) => unchecked.push(Failure {
+                what: p.what.clone(),
                 got: got.to_owned(),
-            });
+            }),
         }
     }
     if !done {
